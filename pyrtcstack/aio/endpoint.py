@@ -1,0 +1,124 @@
+"""Drive one sans-I/O core from one UDP socket with one re-armed timer.
+
+This is the whole asyncio story for a datagram core (modelled on aioquic's
+``QuicConnectionProtocol.transmit``): a datagram arrives → ``receive_datagram`` → drain
+sends and events → re-arm the single ``loop.call_at`` handle at ``get_timer()``. When the
+timer fires, ``handle_timer(now)`` is called with ``now = max(deadline, loop.time())`` and
+the same drain follows. After calling an API method on the core from outside a callback
+(``core.send(...)``), call :meth:`CoreEndpoint.flush` so the result goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+from ..common.core import Address, DatagramCore, Event
+
+__all__ = ["CoreEndpoint", "open_endpoint"]
+
+EventHandler = Callable[[Event], None]
+
+
+class CoreEndpoint(asyncio.DatagramProtocol):
+    """An asyncio datagram protocol that owns exactly one core and one timer."""
+
+    def __init__(self, core: DatagramCore, on_event: EventHandler | None = None) -> None:
+        self.core = core
+        self.on_event = on_event
+        self.transport: asyncio.DatagramTransport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed = asyncio.Event()
+        self.send_errors = 0
+
+    # asyncio.DatagramProtocol -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self.flush()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        address: Address = (str(addr[0]), int(str(addr[1])))
+        self.core.receive_datagram(data, address, self._loop.time())
+        self.flush()
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable, ...) surface here; the core's own timers deal
+        # with the silence that follows, so they are only counted.
+        self.send_errors += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self._closed.set()
+
+    # driving ------------------------------------------------------------------------
+    @property
+    def local_address(self) -> Address:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return (str(host), int(port))
+
+    def flush(self) -> None:
+        """Send what the core has queued, deliver its events, and re-arm the timer."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        core = self.core
+        while True:
+            progressed = False
+            for data, addr in core.datagrams_to_send(self._loop.time()):
+                self.transport.sendto(data, addr)
+                progressed = True
+            event = core.next_event()
+            while event is not None:
+                progressed = True
+                if self.on_event is not None:
+                    self.on_event(event)
+                event = core.next_event()
+            if not progressed:
+                break
+        self._arm(core.get_timer())
+
+    def _arm(self, deadline: float | None) -> None:
+        if deadline == self._timer_at and self._timer is not None:
+            return
+        self._cancel_timer()
+        if deadline is not None:
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        deadline = self._timer_at if self._timer_at is not None else self._loop.time()
+        self._timer = None
+        self._timer_at = None
+        self.core.handle_timer(max(deadline, self._loop.time()))
+        self.flush()
+
+    def close(self) -> None:
+        """Close the socket and cancel the timer."""
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.close()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+
+async def open_endpoint(
+    core: DatagramCore,
+    local_addr: Address = ("127.0.0.1", 0),
+    on_event: EventHandler | None = None,
+) -> CoreEndpoint:
+    """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: CoreEndpoint(core, on_event), local_addr=local_addr
+    )
+    return protocol

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Set up pyrtcstack on a fresh Debian machine with Python >= 3.11.
+#
+#   bash scripts/setup.sh            # virtualenv .venv with the package, test and fuzz extras
+#   bash scripts/setup.sh --system   # the same, plus (as root) the system interop peers
+#
+# Idempotent and quick when nothing changed: pip runs only when pyproject.toml changed,
+# apt only for packages that are missing. Nothing is downloaded except from PyPI and the
+# Debian archive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+want_system=0
+[ "${1:-}" = "--system" ] && want_system=1
+
+is_root() { [ "$(id -u)" = 0 ]; }
+apt_updated=0
+apt_install() {
+    # apt_install PKG...: install the Debian packages that are not installed yet.
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! is_root; then
+        echo "setup: not root; cannot install ${missing[*]} (tests that need them will skip)" >&2
+        return 0
+    fi
+    if [ $apt_updated = 0 ]; then
+        apt-get update -q >/dev/null
+        apt_updated=1
+    fi
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    echo "setup: apt-get install ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 \
+        --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# 1. The virtualenv.
+if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+        rm -rf "$VENV"
+        apt_install python3-venv
+        "$PY" -m venv "$VENV"
+    fi
+fi
+stamp="$VENV/.pyrtcstack-setup"
+want=$(cat pyproject.toml | sha256sum | cut -c1-64)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[test,fuzz]"
+    echo "$want" > "$stamp"
+fi
+
+# 2. System interop peers (listed one per line in scripts/system-packages.txt).
+if [ $want_system = 1 ]; then
+    mapfile -t pkgs < <(grep -vE '^\s*(#|$)' scripts/system-packages.txt | awk '{print $1}')
+    apt_install "${pkgs[@]}"
+fi
