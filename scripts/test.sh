@@ -15,8 +15,8 @@ gate() {
     echo "== $name: $*"
     if ! "$@"; then failed+=("$name"); fi
 }
-gate ruff-lint ruff check pyrtcstack tests fuzz bench
-gate ruff-format ruff format --check pyrtcstack tests fuzz bench
+gate ruff-lint ruff check .
+gate ruff-format ruff format --check .
 gate mypy mypy
 gate import-linter lint-imports
 
