@@ -1,4 +1,135 @@
 """STUN (RFC 8489): message codec, integrity, sans-I/O transactions, a server core.
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+The codec (import everything from ``pyrtcstack.stun``)
+------------------------------------------------------
+
+Codepoints (IntEnums, :mod:`.constants`)
+    ``Method`` (BINDING, and TURN's ALLOCATE 0x003, REFRESH 0x004, SEND 0x006, DATA 0x007,
+    CREATE_PERMISSION 0x008, CHANNEL_BIND 0x009), ``MessageClass`` (REQUEST, INDICATION,
+    SUCCESS, ERROR), ``AttributeType`` (every RFC 8489 attribute, ICE's PRIORITY,
+    USE_CANDIDATE, ICE_CONTROLLED, ICE_CONTROLLING, TURN's CHANNEL_NUMBER, LIFETIME,
+    XOR_PEER_ADDRESS, DATA, XOR_RELAYED_ADDRESS, REQUESTED_ADDRESS_FAMILY, EVEN_PORT,
+    REQUESTED_TRANSPORT, DONT_FRAGMENT, RESERVATION_TOKEN, ADDITIONAL_ADDRESS_FAMILY,
+    ADDRESS_ERROR_CODE, ICMP and RFC 5780's CHANGE_REQUEST, PADDING, RESPONSE_PORT,
+    RESPONSE_ORIGIN, OTHER_ADDRESS), ``PasswordAlgorithm`` (MD5, SHA256).
+
+``Message(method, message_class=REQUEST, transaction_id=None, attributes=())``
+    ``transaction_id`` is 12 bytes (None: from the OS CSPRNG; cores use
+    ``new_transaction_id(rng)``). ``attributes`` is an ordered list of ``(type, value)``
+    pairs (raw value bytes, unpadded) that never holds MESSAGE-INTEGRITY(-SHA256) or
+    FINGERPRINT: those are computed by ``encode`` and checked on decode.
+
+    * raw access: ``get(t)``, ``get_all(t)``, ``t in msg``, ``has(t)``, ``add(t, value)``,
+      ``set(t, value)``, ``remove(t)`` (``add``/``set``/``remove`` return the message, so
+      calls chain).
+    * typed helpers (``get_*`` returns None when absent, raises ``StunParseError`` when the
+      value is malformed; ``add_*`` appends): ``get_address/add_address(t, (host, port))``
+      — XOR-MAPPED-ADDRESS, XOR-PEER-ADDRESS and XOR-RELAYED-ADDRESS are XORed with the
+      cookie and, for IPv6, the transaction id automatically; ``get_addresses(t)``;
+      ``get_uint32/add_uint32`` (PRIORITY, LIFETIME); ``get_uint64/add_uint64``
+      (ICE-CONTROLLED/-CONTROLLING); ``get_text/add_text`` (USERNAME, REALM, NONCE,
+      SOFTWARE); ``get_error() -> ErrorCode(code, reason)`` / ``add_error(code, reason=None)``;
+      ``get_unknown_attributes/add_unknown_attributes``; ``get_change_request() ->
+      (change_ip, change_port)`` / ``add_change_request``; ``get_password_algorithms``,
+      ``get_password_algorithm`` and their ``add_``; ``get_requested_transport``,
+      ``get_channel_number``, ``get_address_family(t)``, ``get_even_port``,
+      ``get_address_error``, ``get_icmp`` and the matching ``add_`` where one makes sense.
+    * ``success_response()`` / ``error_response(code, reason=None)``: same method and id.
+    * ``encode(key=None, *, fingerprint=False, integrity="sha1"|"sha256"|"both") -> bytes``
+      adds MESSAGE-INTEGRITY (HMAC-SHA1) and/or MESSAGE-INTEGRITY-SHA256 when ``key`` is
+      given, then FINGERPRINT.
+    * decoded messages only: ``raw`` (the exact bytes), ``verify_integrity(key) -> bool``
+      (MI-SHA256 if present, else MI; constant time; over exactly the bytes of RFC 8489
+      §14.5/§14.6), ``integrity`` ("sha1"/"sha256"/None), ``has_fingerprint``,
+      ``unknown_required`` (unknown comprehension-required types: a server answers 420
+      with UNKNOWN-ATTRIBUTES, a client fails the transaction), ``ignored_after_integrity``.
+
+``decode(data, *, check_fingerprint=True) -> Message``
+    Strict decoding of one whole message; raises only ``StunParseError`` (a
+    ``common.errors.ParseError``). A wrong FINGERPRINT is a parse error. Unknown
+    comprehension-optional attributes (0x8000–0xFFFF, e.g. Chrome's 0xC057) are kept in
+    ``attributes`` and otherwise ignored.
+``is_stun(data) -> bool``
+    Cheap first-byte + cookie check (RFC 7983 §7); ``message_size(header)`` gives the
+    total size from the first 4 bytes, for stream framing.
+Credentials (:mod:`.credentials`)
+    ``short_term_key(password)``, ``long_term_key(username, realm, password,
+    algorithm=PasswordAlgorithm.MD5)`` (SASLprep'd password; SHA-256 per
+    PASSWORD-ALGORITHM), ``userhash(username, realm)``, ``saslprep(text)``.
+Attribute value codecs (:mod:`.attributes`)
+    ``pack_/unpack_address``, ``pack_/unpack_xor_address(value, transaction_id)``,
+    ``pack_/unpack_error_code``, ``ErrorCode``.
+Errors (:mod:`.errors`)
+    ``StunParseError`` (ParseError), ``StunUsageError`` (LocalProtocolError).
+
+Transactions, server and NAT discovery
+--------------------------------------
+See :mod:`.transaction` (``ClientTransaction``, ``RetransmissionPolicy``, ``StunClient``),
+:mod:`.server` (``StunServer``) and :mod:`.nat` (``NatBehaviorDiscovery``).
+
+Example::
+
+    >>> from pyrtcstack.stun import Message, Method, AttributeType as A, decode
+    >>> req = Message(Method.BINDING, transaction_id=bytes(12))
+    >>> req.add_text(A.USERNAME, "bob:alice").add_uint32(A.PRIORITY, 1845494271)
+    <Message BINDING REQUEST tid=000000000000000000000000 [USERNAME(9), PRIORITY(4)]>
+    >>> data = req.encode(b"pwd", fingerprint=True)
+    >>> decode(data).verify_integrity(b"pwd")
+    True
 """
+
+from .attributes import (
+    ErrorCode,
+    pack_address,
+    pack_error_code,
+    pack_xor_address,
+    unpack_address,
+    unpack_error_code,
+    unpack_xor_address,
+)
+from .constants import (
+    MAGIC_COOKIE,
+    MAX_ATTRIBUTES,
+    AttributeType,
+    MessageClass,
+    Method,
+    PasswordAlgorithm,
+)
+from .credentials import long_term_key, saslprep, short_term_key, userhash
+from .errors import StunParseError, StunUsageError
+from .message import (
+    REASON_PHRASES,
+    Message,
+    decode,
+    is_stun,
+    message_size,
+    new_transaction_id,
+)
+
+__all__ = [
+    "MAGIC_COOKIE",
+    "MAX_ATTRIBUTES",
+    "REASON_PHRASES",
+    "AttributeType",
+    "ErrorCode",
+    "Message",
+    "MessageClass",
+    "Method",
+    "PasswordAlgorithm",
+    "StunParseError",
+    "StunUsageError",
+    "decode",
+    "is_stun",
+    "long_term_key",
+    "message_size",
+    "new_transaction_id",
+    "pack_address",
+    "pack_error_code",
+    "pack_xor_address",
+    "saslprep",
+    "short_term_key",
+    "unpack_address",
+    "unpack_error_code",
+    "unpack_xor_address",
+    "userhash",
+]

@@ -1,0 +1,637 @@
+"""The STUN message: header, ordered attributes, encoding with integrity, strict decoding.
+
+RFC 8489 §5 (header), §14 (attribute TLVs with 4-byte padding), §14.5/§14.6 (MESSAGE-
+INTEGRITY and MESSAGE-INTEGRITY-SHA256), §14.7 (FINGERPRINT).
+
+A :class:`Message` keeps its attributes as an ordered list of ``(type, value bytes)`` pairs,
+so decoding is a single walk that only slices; typed helpers (``get_address``,
+``get_error`` ...) decode a value when asked. MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256
+and FINGERPRINT are *not* in that list: :meth:`Message.encode` computes them, and a decoded
+message exposes them through :attr:`Message.raw` and :meth:`Message.verify_integrity`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import struct
+import zlib
+from collections.abc import Iterable
+from typing import Literal
+
+from ..common.core import Address
+from .attributes import (
+    ErrorCode,
+    pack_address,
+    pack_error_code,
+    pack_unknown_attributes,
+    pack_xor_address,
+    unpack_address,
+    unpack_error_code,
+    unpack_unknown_attributes,
+    unpack_xor_address,
+)
+from .constants import (
+    FINGERPRINT_XOR,
+    HEADER_SIZE,
+    KNOWN_REQUIRED_TYPES,
+    MAGIC_COOKIE,
+    MAX_ATTRIBUTES,
+    XOR_ADDRESS_TYPES,
+    AttributeType,
+    MessageClass,
+    Method,
+    PasswordAlgorithm,
+)
+from .errors import StunParseError, StunUsageError
+
+__all__ = [
+    "REASON_PHRASES",
+    "Integrity",
+    "Message",
+    "decode",
+    "is_stun",
+    "message_size",
+    "new_transaction_id",
+]
+
+Integrity = Literal["sha1", "sha256", "both"]
+
+_HEADER = struct.Struct("!HHI")
+_TL = struct.Struct("!HH")
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
+_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
+_PADS = (b"", b"\0", b"\0\0", b"\0\0\0")
+_MI = int(AttributeType.MESSAGE_INTEGRITY)
+_MI256 = int(AttributeType.MESSAGE_INTEGRITY_SHA256)
+_FP = int(AttributeType.FINGERPRINT)
+_COMPUTED = frozenset({_MI, _MI256, _FP})
+_METHODS: dict[int, Method] = {int(m): m for m in Method}
+_CLASSES = tuple(MessageClass)
+_KNOWN_REQUIRED = KNOWN_REQUIRED_TYPES
+_XOR_TYPES = frozenset(int(t) for t in XOR_ADDRESS_TYPES)
+
+#: Default reason phrases: RFC 8489 §14.8, RFC 8656 §19 (TURN), RFC 5780 (none new).
+REASON_PHRASES: dict[int, str] = {
+    300: "Try Alternate",
+    400: "Bad Request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    420: "Unknown Attribute",
+    437: "Allocation Mismatch",
+    438: "Stale Nonce",
+    440: "Address Family not Supported",
+    441: "Wrong Credentials",
+    442: "Unsupported Transport Protocol",
+    443: "Peer Address Family Mismatch",
+    486: "Allocation Quota Reached",
+    487: "Role Conflict",
+    500: "Server Error",
+    508: "Insufficient Capacity",
+}
+
+
+def _type_of(method: int, message_class: int) -> int:
+    """RFC 8489 §5 Figure 3: interleave the 12 method bits M11..M0 with C1 C0."""
+    return (
+        (method & 0x000F)
+        | ((method & 0x0070) << 1)
+        | ((method & 0x0F80) << 2)
+        | ((message_class & 1) << 4)
+        | ((message_class & 2) << 7)
+    )
+
+
+def new_transaction_id(rng: object | None = None) -> bytes:
+    """A random 96-bit transaction id (RFC 8489 §5). ``rng`` is an injected
+    :class:`random.Random` (tests); without one the OS CSPRNG is used."""
+    if rng is None:
+        return secrets.token_bytes(12)
+    return rng.randbytes(12)  # type: ignore[attr-defined, no-any-return]
+
+
+def is_stun(data: bytes) -> bool:
+    """Cheap check that ``data`` looks like STUN: at least a header, first byte 0–3
+    (RFC 7983 §7) and the magic cookie (RFC 8489 §5). It does not validate the rest."""
+    return len(data) >= HEADER_SIZE and data[0] < 4 and data[4:8] == _COOKIE_BYTES
+
+
+def message_size(header: bytes) -> int | None:
+    """Total size of the STUN message whose first bytes are ``header`` (for stream
+    framing, RFC 8489 §6.2.2), or ``None`` if fewer than 4 bytes are given."""
+    if len(header) < 4:
+        return None
+    return HEADER_SIZE + ((header[2] << 8) | header[3])
+
+
+class Message:
+    """One STUN message (RFC 8489 §5).
+
+    ``attributes`` is the ordered list of ``(type, value)`` pairs, excluding the three
+    computed ones (MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256, FINGERPRINT). A decoded
+    message also has ``raw`` (the exact bytes), ``unknown_required`` (unknown
+    comprehension-required types, RFC 8489 §6.3.1) and ``ignored_after_integrity``.
+    """
+
+    __slots__ = (
+        "_fp",
+        "_mi",
+        "_mi256",
+        "attributes",
+        "ignored_after_integrity",
+        "message_class",
+        "method",
+        "raw",
+        "transaction_id",
+        "unknown_required",
+    )
+
+    method: Method | int
+    message_class: MessageClass
+    transaction_id: bytes
+    attributes: list[tuple[int, bytes]]
+    raw: bytes | None
+    unknown_required: list[int]
+    ignored_after_integrity: int
+
+    def __init__(
+        self,
+        method: Method | int,
+        message_class: MessageClass = MessageClass.REQUEST,
+        transaction_id: bytes | None = None,
+        attributes: Iterable[tuple[int, bytes]] = (),
+    ) -> None:
+        if transaction_id is None:
+            transaction_id = secrets.token_bytes(12)
+        elif len(transaction_id) != 12:
+            raise StunUsageError("a transaction id is 12 bytes")
+        if not 0 <= method <= 0xFFF:
+            raise StunUsageError(f"method out of range: {method}")
+        self.method = _METHODS.get(method, method)
+        self.message_class = MessageClass(message_class)
+        self.transaction_id = bytes(transaction_id)
+        self.attributes = list(attributes)
+        self.raw = None
+        self.unknown_required = []
+        self.ignored_after_integrity = 0
+        self._mi = self._mi256 = self._fp = -1
+
+    # -- dunder ------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (
+            self.method == other.method
+            and self.message_class == other.message_class
+            and self.transaction_id == other.transaction_id
+            and self.attributes == other.attributes
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        # Values are not shown: USERNAME, NONCE and friends are nobody's log business.
+        names = []
+        for t, v in self.attributes:
+            try:
+                name = AttributeType(t).name
+            except ValueError:
+                name = f"0x{t:04X}"
+            names.append(f"{name}({len(v)})")
+        method = self.method.name if isinstance(self.method, Method) else f"0x{self.method:03X}"
+        return (
+            f"<Message {method} {self.message_class.name} "
+            f"tid={self.transaction_id.hex()} [{', '.join(names)}]>"
+        )
+
+    # -- raw attribute access ----------------------------------------------------------
+    def get(self, attr_type: int) -> bytes | None:
+        """The value of the first attribute of ``attr_type``, or None."""
+        for t, v in self.attributes:
+            if t == attr_type:
+                return v
+        return None
+
+    def get_all(self, attr_type: int) -> list[bytes]:
+        """The values of every attribute of ``attr_type``, in order."""
+        return [v for t, v in self.attributes if t == attr_type]
+
+    def __contains__(self, attr_type: int) -> bool:
+        return any(t == attr_type for t, _ in self.attributes)
+
+    def add(self, attr_type: int, value: bytes = b"") -> Message:
+        """Append an attribute (raw value, padding is added on encode). Returns self."""
+        if attr_type in _COMPUTED:
+            raise StunUsageError("integrity and fingerprint are added by encode()")
+        if not 0 <= attr_type <= 0xFFFF or len(value) > 0xFFFF:
+            raise StunUsageError("attribute type or length out of range")
+        self.attributes.append((int(attr_type), bytes(value)))
+        return self
+
+    def set(self, attr_type: int, value: bytes = b"") -> Message:
+        """Replace every attribute of ``attr_type`` by one with ``value`` (kept at the
+        position of the first one, or appended). Returns self."""
+        if attr_type in _COMPUTED:
+            raise StunUsageError("integrity and fingerprint are added by encode()")
+        for i, (t, _) in enumerate(self.attributes):
+            if t == attr_type:
+                self.attributes[i] = (int(attr_type), bytes(value))
+                self.attributes[i + 1 :] = [a for a in self.attributes[i + 1 :] if a[0] != t]
+                return self
+        return self.add(attr_type, value)
+
+    def remove(self, attr_type: int) -> Message:
+        """Remove every attribute of ``attr_type``. Returns self."""
+        self.attributes = [a for a in self.attributes if a[0] != attr_type]
+        return self
+
+    # -- typed helpers -----------------------------------------------------------------
+    def get_address(self, attr_type: int) -> Address | None:
+        """Decode an address attribute; XOR-* types (XOR-MAPPED-ADDRESS, XOR-PEER-ADDRESS,
+        XOR-RELAYED-ADDRESS) are un-XORed with this message's transaction id (§14.2)."""
+        v = self.get(attr_type)
+        if v is None:
+            return None
+        if attr_type in _XOR_TYPES:
+            return unpack_xor_address(v, self.transaction_id)
+        return unpack_address(v)
+
+    def get_addresses(self, attr_type: int) -> list[Address]:
+        """Every address of ``attr_type`` (TURN allows several XOR-PEER-ADDRESS)."""
+        if attr_type in _XOR_TYPES:
+            return [unpack_xor_address(v, self.transaction_id) for v in self.get_all(attr_type)]
+        return [unpack_address(v) for v in self.get_all(attr_type)]
+
+    def add_address(self, attr_type: int, addr: Address) -> Message:
+        """Append an address attribute, XORed when ``attr_type`` is an XOR-* type."""
+        if attr_type in _XOR_TYPES:
+            return self.add(attr_type, pack_xor_address(addr, self.transaction_id))
+        return self.add(attr_type, pack_address(addr))
+
+    def get_uint32(self, attr_type: int) -> int | None:
+        """PRIORITY, LIFETIME, FINGERPRINT-style 32-bit values."""
+        v = self.get(attr_type)
+        if v is None:
+            return None
+        if len(v) != 4:
+            raise StunParseError(f"attribute 0x{attr_type:04X} is not 4 bytes")
+        return int(_U32.unpack(v)[0])
+
+    def add_uint32(self, attr_type: int, value: int) -> Message:
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise StunUsageError("value does not fit 32 bits")
+        return self.add(attr_type, _U32.pack(value))
+
+    def get_uint64(self, attr_type: int) -> int | None:
+        """ICE-CONTROLLED / ICE-CONTROLLING tie-breakers (RFC 8445 §16.1)."""
+        v = self.get(attr_type)
+        if v is None:
+            return None
+        if len(v) != 8:
+            raise StunParseError(f"attribute 0x{attr_type:04X} is not 8 bytes")
+        return int(_U64.unpack(v)[0])
+
+    def add_uint64(self, attr_type: int, value: int) -> Message:
+        if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
+            raise StunUsageError("value does not fit 64 bits")
+        return self.add(attr_type, _U64.pack(value))
+
+    def get_text(self, attr_type: int) -> str | None:
+        """USERNAME, REALM, NONCE, SOFTWARE, ALTERNATE-DOMAIN: UTF-8 text."""
+        v = self.get(attr_type)
+        if v is None:
+            return None
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            raise StunParseError(f"attribute 0x{attr_type:04X} is not UTF-8") from None
+
+    def add_text(self, attr_type: int, value: str) -> Message:
+        return self.add(attr_type, value.encode())
+
+    def has(self, attr_type: int) -> bool:
+        """Flag attributes (USE-CANDIDATE, DONT-FRAGMENT) are present or absent."""
+        return attr_type in self
+
+    def get_error(self) -> ErrorCode | None:
+        """ERROR-CODE (RFC 8489 §14.8) as ``(code, reason)``."""
+        v = self.get(AttributeType.ERROR_CODE)
+        return None if v is None else unpack_error_code(v)
+
+    def add_error(self, code: int, reason: str | None = None) -> Message:
+        """Append ERROR-CODE; the reason defaults to the RFC's phrase."""
+        if reason is None:
+            reason = REASON_PHRASES.get(code, "Error")
+        return self.add(AttributeType.ERROR_CODE, pack_error_code(code, reason))
+
+    def get_unknown_attributes(self) -> list[int]:
+        """UNKNOWN-ATTRIBUTES (RFC 8489 §14.13)."""
+        v = self.get(AttributeType.UNKNOWN_ATTRIBUTES)
+        return [] if v is None else unpack_unknown_attributes(v)
+
+    def add_unknown_attributes(self, types: Iterable[int]) -> Message:
+        return self.add(AttributeType.UNKNOWN_ATTRIBUTES, pack_unknown_attributes(list(types)))
+
+    def get_change_request(self) -> tuple[bool, bool] | None:
+        """CHANGE-REQUEST (RFC 5780 §7.2) as ``(change_ip, change_port)``."""
+        v = self.get(AttributeType.CHANGE_REQUEST)
+        if v is None:
+            return None
+        if len(v) != 4:
+            raise StunParseError("CHANGE-REQUEST is not 4 bytes")
+        return bool(v[3] & 0x04), bool(v[3] & 0x02)
+
+    def add_change_request(self, change_ip: bool, change_port: bool) -> Message:
+        flags = (0x04 if change_ip else 0) | (0x02 if change_port else 0)
+        return self.add(AttributeType.CHANGE_REQUEST, bytes((0, 0, 0, flags)))
+
+    def get_password_algorithms(self) -> list[tuple[int, bytes]]:
+        """PASSWORD-ALGORITHMS (RFC 8489 §14.11): ``[(algorithm, parameters), ...]``."""
+        v = self.get(AttributeType.PASSWORD_ALGORITHMS)
+        return [] if v is None else _unpack_algorithms(v)
+
+    def add_password_algorithms(self, algorithms: Iterable[tuple[int, bytes]]) -> Message:
+        return self.add(AttributeType.PASSWORD_ALGORITHMS, _pack_algorithms(algorithms))
+
+    def get_password_algorithm(self) -> tuple[int, bytes] | None:
+        """PASSWORD-ALGORITHM (RFC 8489 §14.12): ``(algorithm, parameters)``."""
+        v = self.get(AttributeType.PASSWORD_ALGORITHM)
+        if v is None:
+            return None
+        algs = _unpack_algorithms(v)
+        if len(algs) != 1:
+            raise StunParseError("PASSWORD-ALGORITHM holds one algorithm")
+        return algs[0]
+
+    def add_password_algorithm(
+        self, algorithm: int = PasswordAlgorithm.SHA256, parameters: bytes = b""
+    ) -> Message:
+        return self.add(
+            AttributeType.PASSWORD_ALGORITHM, _pack_algorithms([(algorithm, parameters)])
+        )
+
+    def get_requested_transport(self) -> int | None:
+        """REQUESTED-TRANSPORT (RFC 8656 §18.7): the IP protocol number (17 = UDP)."""
+        v = self.get(AttributeType.REQUESTED_TRANSPORT)
+        if v is None:
+            return None
+        if len(v) != 4:
+            raise StunParseError("REQUESTED-TRANSPORT is not 4 bytes")
+        return v[0]
+
+    def add_requested_transport(self, protocol: int = 17) -> Message:
+        return self.add(AttributeType.REQUESTED_TRANSPORT, bytes((protocol, 0, 0, 0)))
+
+    def get_channel_number(self) -> int | None:
+        """CHANNEL-NUMBER (RFC 8656 §18.1)."""
+        v = self.get(AttributeType.CHANNEL_NUMBER)
+        if v is None:
+            return None
+        if len(v) != 4:
+            raise StunParseError("CHANNEL-NUMBER is not 4 bytes")
+        return (v[0] << 8) | v[1]
+
+    def add_channel_number(self, channel: int) -> Message:
+        return self.add(AttributeType.CHANNEL_NUMBER, bytes((channel >> 8, channel & 0xFF, 0, 0)))
+
+    def get_address_family(self, attr_type: int) -> int | None:
+        """REQUESTED-ADDRESS-FAMILY / ADDITIONAL-ADDRESS-FAMILY (RFC 8656 §18.8/18.11):
+        0x01 IPv4, 0x02 IPv6."""
+        v = self.get(attr_type)
+        if v is None:
+            return None
+        if len(v) != 4:
+            raise StunParseError("address family attribute is not 4 bytes")
+        return v[0]
+
+    def add_address_family(self, attr_type: int, family: int) -> Message:
+        return self.add(attr_type, bytes((family, 0, 0, 0)))
+
+    def get_even_port(self) -> bool | None:
+        """EVEN-PORT (RFC 8656 §18.9): the R bit (reserve the next port too)."""
+        v = self.get(AttributeType.EVEN_PORT)
+        if v is None:
+            return None
+        if len(v) < 1:
+            raise StunParseError("EVEN-PORT is empty")
+        return bool(v[0] & 0x80)
+
+    def add_even_port(self, reserve: bool) -> Message:
+        return self.add(AttributeType.EVEN_PORT, bytes((0x80 if reserve else 0,)))
+
+    def get_address_error(self) -> tuple[int, ErrorCode] | None:
+        """ADDRESS-ERROR-CODE (RFC 8656 §18.12): ``(family, ErrorCode)``."""
+        v = self.get(AttributeType.ADDRESS_ERROR_CODE)
+        if v is None:
+            return None
+        err = unpack_error_code(bytes((0, 0)) + v[2:])
+        return v[0], err
+
+    def get_icmp(self) -> tuple[int, int, int] | None:
+        """ICMP (RFC 8656 §18.13): ``(type, code, error data)``."""
+        v = self.get(AttributeType.ICMP)
+        if v is None:
+            return None
+        if len(v) != 8:
+            raise StunParseError("ICMP is not 8 bytes")
+        return v[2] & 0x7F, v[3] & 0x1F, int(_U32.unpack_from(v, 4)[0])
+
+    # -- responses ---------------------------------------------------------------------
+    def success_response(self) -> Message:
+        """An empty success response with the same method and transaction id."""
+        return Message(self.method, MessageClass.SUCCESS, self.transaction_id)
+
+    def error_response(self, code: int, reason: str | None = None) -> Message:
+        """An error response carrying ERROR-CODE (RFC 8489 §6.3.1.1)."""
+        return Message(self.method, MessageClass.ERROR, self.transaction_id).add_error(code, reason)
+
+    # -- integrity of decoded messages -------------------------------------------------
+    @property
+    def integrity(self) -> Literal["sha1", "sha256"] | None:
+        """Which integrity attribute a decoded message carries (SHA-256 preferred)."""
+        if self._mi256 >= 0:
+            return "sha256"
+        if self._mi >= 0:
+            return "sha1"
+        return None
+
+    @property
+    def has_fingerprint(self) -> bool:
+        """True if the decoded message carried FINGERPRINT (already checked by decode)."""
+        return self._fp >= 0
+
+    def verify_integrity(self, key: bytes) -> bool:
+        """Check MESSAGE-INTEGRITY-SHA256 if present, else MESSAGE-INTEGRITY, in constant
+        time, over exactly the bytes RFC 8489 §14.5/§14.6 cover: the header with its
+        length field rewritten to end after the integrity attribute, and every attribute
+        before it. False when the message carries neither."""
+        raw = self.raw
+        if raw is None:
+            raise StunUsageError("verify_integrity needs a decoded message")
+        if self._mi256 >= 0:
+            off = self._mi256
+            size = (raw[off + 2] << 8) | raw[off + 3]
+            digest = "sha256"
+        elif self._mi >= 0:
+            off = self._mi
+            size = 20
+            digest = "sha1"
+        else:
+            return False
+        expected = raw[off + 4 : off + 4 + size]
+        covered = raw[:2] + (off + 4 + size - HEADER_SIZE).to_bytes(2, "big") + raw[4:off]
+        mac = hmac.digest(key, covered, digest)[:size]
+        return hmac.compare_digest(mac, expected)
+
+    # -- encoding ----------------------------------------------------------------------
+    def encode(
+        self,
+        key: bytes | None = None,
+        *,
+        fingerprint: bool = False,
+        integrity: Integrity = "sha1",
+    ) -> bytes:
+        """Encode the message (RFC 8489 §5, §14).
+
+        With ``key``, append MESSAGE-INTEGRITY (``integrity="sha1"``, the default and what
+        ICE uses), MESSAGE-INTEGRITY-SHA256 (``"sha256"``) or both in that order
+        (``"both"``), each HMAC computed over the header whose length covers it (§14.5,
+        §14.6). With ``fingerprint``, FINGERPRINT comes last (§14.7).
+        """
+        parts: list[bytes] = []
+        append = parts.append
+        pack = _TL.pack
+        for t, v in self.attributes:
+            n = len(v)
+            append(pack(t, n))
+            append(v)
+            if n & 3:
+                append(_PADS[-n & 3])
+        body = b"".join(parts)
+        mtype = _type_of(self.method, self.message_class)
+        tid = self.transaction_id
+        if key is not None:
+            if integrity != "sha256":
+                head = _HEADER.pack(mtype, len(body) + 24, MAGIC_COOKIE) + tid
+                body += b"\x00\x08\x00\x14" + hmac.digest(key, head + body, "sha1")
+            if integrity != "sha1":
+                head = _HEADER.pack(mtype, len(body) + 36, MAGIC_COOKIE) + tid
+                body += b"\x00\x1c\x00\x20" + hmac.digest(key, head + body, "sha256")
+        if fingerprint:
+            data = _HEADER.pack(mtype, len(body) + 8, MAGIC_COOKIE) + tid + body
+            crc = (zlib.crc32(data) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+            data += b"\x80\x28\x00\x04" + _U32.pack(crc)
+        else:
+            data = _HEADER.pack(mtype, len(body), MAGIC_COOKIE) + tid + body
+        if len(data) > 0xFFFF + HEADER_SIZE:
+            raise StunUsageError("message longer than 65535 bytes of attributes")
+        return data
+
+    def __bytes__(self) -> bytes:
+        return self.encode()
+
+
+def _pack_algorithms(algorithms: Iterable[tuple[int, bytes]]) -> bytes:
+    out = []
+    for alg, params in algorithms:
+        out.append(_TL.pack(alg, len(params)) + params + _PADS[-len(params) & 3])
+    return b"".join(out)
+
+
+def _unpack_algorithms(value: bytes) -> list[tuple[int, bytes]]:
+    """RFC 8489 §14.11: algorithm (16 bits), parameters length, parameters padded to 4."""
+    out = []
+    pos, end = 0, len(value)
+    while pos < end:
+        if pos + 4 > end:
+            raise StunParseError("truncated password algorithm")
+        alg, n = _TL.unpack_from(value, pos)
+        if pos + 4 + n > end:
+            raise StunParseError("truncated password algorithm parameters")
+        out.append((alg, value[pos + 4 : pos + 4 + n]))
+        pos += 4 + n + (-n & 3)
+    return out
+
+
+def decode(data: bytes, *, check_fingerprint: bool = True) -> Message:
+    """Decode one STUN message, the whole of ``data`` (one datagram).
+
+    Checks (RFC 8489 §5, §14): top two bits zero, magic cookie, length a multiple of 4 and
+    equal to the data, every attribute inside the message and padded, at most
+    :data:`~pyrtcstack.stun.constants.MAX_ATTRIBUTES`, MESSAGE-INTEGRITY 20 bytes,
+    MESSAGE-INTEGRITY-SHA256 16–32 bytes in steps of 4, nothing after FINGERPRINT and, with
+    ``check_fingerprint``, a correct FINGERPRINT. Attributes after an integrity attribute,
+    except MESSAGE-INTEGRITY-SHA256 after MESSAGE-INTEGRITY and FINGERPRINT, are ignored as
+    §14.5 requires (counted in ``ignored_after_integrity``). Raises only
+    :class:`StunParseError`.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    n = len(data)
+    if n < HEADER_SIZE:
+        raise StunParseError("shorter than a STUN header")
+    mtype, length, cookie = _HEADER.unpack_from(data)
+    if mtype & 0xC000:
+        raise StunParseError("top two bits of a STUN message must be zero")
+    if cookie != MAGIC_COOKIE:
+        raise StunParseError("bad magic cookie")
+    if length & 3 or length + HEADER_SIZE != n:
+        raise StunParseError("message length does not match the data")
+    attrs: list[tuple[int, bytes]] = []
+    unknown: list[int] = []
+    mi = mi256 = fp = -1
+    ignored = 0
+    off = HEADER_SIZE
+    unpack = _TL.unpack_from
+    while off < n:
+        t, size = unpack(data, off)
+        start = off + 4
+        nxt = start + size + (-size & 3)
+        if nxt > n:
+            raise StunParseError("attribute runs past the end of the message")
+        if fp >= 0:
+            raise StunParseError("attribute after FINGERPRINT")
+        if t == _FP:
+            if size != 4:
+                raise StunParseError("FINGERPRINT is not 4 bytes")
+            fp = off
+        elif mi >= 0 or mi256 >= 0:
+            if t == _MI256 and mi256 < 0:
+                if size < 16 or size > 32 or size & 3:
+                    raise StunParseError("bad MESSAGE-INTEGRITY-SHA256 length")
+                mi256 = off
+            else:
+                ignored += 1
+        elif t == _MI:
+            if size != 20:
+                raise StunParseError("MESSAGE-INTEGRITY is not 20 bytes")
+            mi = off
+        elif t == _MI256:
+            if size < 16 or size > 32 or size & 3:
+                raise StunParseError("bad MESSAGE-INTEGRITY-SHA256 length")
+            mi256 = off
+        else:
+            attrs.append((t, data[start : start + size]))
+            if t < 0x8000 and t not in _KNOWN_REQUIRED:
+                unknown.append(t)
+        off = nxt
+    if len(attrs) + ignored > MAX_ATTRIBUTES:
+        raise StunParseError("too many attributes")
+    if fp >= 0 and check_fingerprint:
+        crc = (zlib.crc32(data[:fp]) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+        if crc != _U32.unpack_from(data, fp + 4)[0]:
+            raise StunParseError("FINGERPRINT mismatch")
+    msg = Message.__new__(Message)
+    mval = (mtype & 0x000F) | ((mtype & 0x00E0) >> 1) | ((mtype & 0x3E00) >> 2)
+    msg.method = _METHODS.get(mval, mval)
+    msg.message_class = _CLASSES[((mtype >> 4) & 1) | ((mtype >> 7) & 2)]
+    msg.transaction_id = data[8:20]
+    msg.attributes = attrs
+    msg.raw = data
+    msg.unknown_required = unknown
+    msg.ignored_after_integrity = ignored
+    msg._mi = mi
+    msg._mi256 = mi256
+    msg._fp = fp
+    return msg
