@@ -1,4 +1,61 @@
-"""RTP (RFC 3550) and RTCP packets, header extensions (RFC 8285).
+"""RTP (RFC 3550) and RTCP packets, header extensions (RFC 8285), feedback (RFC 4585,
+RFC 5104) and reception statistics (RFC 3550 Appendix A).
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+Pure codecs and bookkeeping: nothing here does I/O or keeps time. See docs/rtp.md.
 """
+
+from __future__ import annotations
+
+from .errors import RtcpParseError, RtpParseError, RtpUsageError
+from .extensions import ExtensionMap
+from .feedback import (
+    FirEntry,
+    FullIntraRequest,
+    GenericNack,
+    PictureLossIndication,
+    ReceiverEstimatedMaxBitrate,
+    RtcpFeedback,
+    TransportWideCc,
+)
+from .packet import RtpPacket
+from .rtcp import (
+    ReportBlock,
+    RtcpApp,
+    RtcpBye,
+    RtcpPacket,
+    RtcpReceiverReport,
+    RtcpSdes,
+    RtcpSenderReport,
+    RtcpUnknown,
+    SdesChunk,
+    parse_rtcp,
+    serialize_rtcp,
+)
+from .stats import ReceptionStatistics
+
+__all__ = [
+    "ExtensionMap",
+    "FirEntry",
+    "FullIntraRequest",
+    "GenericNack",
+    "PictureLossIndication",
+    "ReceiverEstimatedMaxBitrate",
+    "ReceptionStatistics",
+    "ReportBlock",
+    "RtcpApp",
+    "RtcpBye",
+    "RtcpFeedback",
+    "RtcpPacket",
+    "RtcpParseError",
+    "RtcpReceiverReport",
+    "RtcpSdes",
+    "RtcpSenderReport",
+    "RtcpUnknown",
+    "RtpPacket",
+    "RtpParseError",
+    "RtpUsageError",
+    "SdesChunk",
+    "TransportWideCc",
+    "parse_rtcp",
+    "serialize_rtcp",
+]
