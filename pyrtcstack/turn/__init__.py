@@ -2,21 +2,69 @@
 
 * :mod:`.channeldata` — the ChannelData message (RFC 8656 §12.4).
 * :mod:`.framing` — cutting a TCP/TLS stream into STUN and ChannelData frames (§5, §12.5).
+* :mod:`.client` — :class:`TurnClient`, the sans-I/O client allocation machine.
+* :mod:`.server` — :class:`TurnServer`, a small sans-I/O TURN server (UDP relaying).
+* :mod:`.events` — the events both cores emit.
 * :mod:`.errors` — the module's error classes.
+
+See docs/turn.md for the protocol as implemented, the API, the limits and the deviations.
 """
 
 from .channeldata import ChannelData, decode_channel_data, encode_channel_data
-from .errors import TurnError, TurnFramingError, TurnParseError, TurnRemoteError, TurnUsageError
+from .client import ClientState, TurnClient
+from .errors import (
+    AllocationMismatchError,
+    AllocationQuotaError,
+    InsufficientCapacityError,
+    TurnError,
+    TurnFramingError,
+    TurnParseError,
+    TurnRemoteError,
+    TurnUsageError,
+    WrongCredentialsError,
+)
+from .events import (
+    Allocated,
+    AllocationExpired,
+    ChannelBound,
+    DataReceived,
+    Deallocated,
+    PermissionCreated,
+    Refreshed,
+    RelayClosed,
+    RelayOpened,
+    RequestFailed,
+)
 from .framing import StreamFramer, frame_for_stream
+from .server import RelayEndpoint, SequentialRelayAllocator, TurnServer
 
 __all__ = [
+    "Allocated",
+    "AllocationExpired",
+    "AllocationMismatchError",
+    "AllocationQuotaError",
+    "ChannelBound",
     "ChannelData",
+    "ClientState",
+    "DataReceived",
+    "Deallocated",
+    "InsufficientCapacityError",
+    "PermissionCreated",
+    "Refreshed",
+    "RelayClosed",
+    "RelayEndpoint",
+    "RelayOpened",
+    "RequestFailed",
+    "SequentialRelayAllocator",
     "StreamFramer",
+    "TurnClient",
     "TurnError",
     "TurnFramingError",
     "TurnParseError",
     "TurnRemoteError",
+    "TurnServer",
     "TurnUsageError",
+    "WrongCredentialsError",
     "decode_channel_data",
     "encode_channel_data",
     "frame_for_stream",

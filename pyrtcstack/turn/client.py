@@ -1,0 +1,700 @@
+"""The sans-I/O TURN client: one allocation on one TURN server (RFC 8656).
+
+The machine, as RFC 8656 describes it from the client's side:
+
+1. **Allocate** (§7.1) with REQUESTED-TRANSPORT = UDP and no credentials. The server
+   answers 401 with REALM and NONCE (§7.2, RFC 8489 §9.2.4); the client derives the
+   long-term key ``MD5(username:realm:password)`` (or SHA-256 when the server offers it in
+   PASSWORD-ALGORITHMS) and sends the Allocate again, with USERNAME, REALM, NONCE and
+   MESSAGE-INTEGRITY. The success response (§7.3) carries XOR-RELAYED-ADDRESS,
+   XOR-MAPPED-ADDRESS and LIFETIME: :class:`~.events.Allocated`.
+2. Every later request carries the same credentials. **438 Stale Nonce** (RFC 8489 §9.2.5)
+   makes the client retry that request once with the new NONCE; 437, 441, 486 and 508 are
+   reported as typed errors (§7.4, §17); a failed Allocate ends the client.
+3. **Refresh** (§8) before the allocation expires: :data:`REFRESH_MARGIN` seconds ahead of
+   the lifetime the server granted (half-way for lifetimes under two margins).
+4. **CreatePermission** (§9, §10) for each peer IP the caller talks to, re-issued
+   :data:`REFRESH_MARGIN` before the 300-second permission lifetime ends. Data sent to a
+   peer without a permission waits (bounded) until the permission is granted.
+5. **ChannelBind** (§12.1) gives a peer a channel number 0x4000–0x4FFF; afterwards data to
+   and from it is ChannelData (§12.4) instead of Send/Data indications (§11). The binding
+   (600 s) is refreshed by re-binding :data:`REFRESH_MARGIN` seconds early.
+6. **Deallocate** (§8): Refresh with LIFETIME 0.
+
+Requests are STUN transactions (RFC 8489 §6.2): over UDP retransmitted at 0.5 s doubling,
+7 sends, failing 39.5 s after the first; over TCP/TLS (``reliable=True``) sent once, with a
+39.5 s timeout. Over a stream, ChannelData is padded to four bytes (§12.5); the stream
+itself is cut into frames by :class:`~pyrtcstack.turn.framing.StreamFramer` in the driver.
+
+The core is a :class:`~pyrtcstack.common.core.DatagramCore`: everything it sends goes to
+the server address, and ``receive_datagram`` accepts STUN and ChannelData from it (anything
+from another address, or malformed, is dropped and counted in :attr:`TurnClient.stats`).
+The password and the derived key never appear in ``repr`` or in any message text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..common.core import Address, Event, default_rng
+from ..stun.constants import AttributeType as A
+from ..stun.constants import Method
+from . import wire
+from .channeldata import (
+    CHANNEL_NUMBER_MAX,
+    CHANNEL_NUMBER_MIN,
+    decode_channel_data,
+    encode_channel_data,
+    is_channel_data,
+)
+from .errors import TurnError, TurnParseError, TurnRemoteError, TurnUsageError, remote_error_for
+from .events import (
+    Allocated,
+    AllocationExpired,
+    ChannelBound,
+    DataReceived,
+    Deallocated,
+    PermissionCreated,
+    Refreshed,
+    RequestFailed,
+)
+
+__all__ = [
+    "CHANNEL_LIFETIME",
+    "DEFAULT_LIFETIME",
+    "MAX_PENDING_PER_PEER",
+    "MAX_PERMISSIONS",
+    "PERMISSION_LIFETIME",
+    "REFRESH_MARGIN",
+    "ClientState",
+    "TurnClient",
+]
+
+#: Allocation lifetime the client asks for (RFC 8656 §7.1; servers default to 600 s).
+DEFAULT_LIFETIME = 600
+#: Permission lifetime, fixed by RFC 8656 §9.
+PERMISSION_LIFETIME = 300
+#: Channel binding lifetime, fixed by RFC 8656 §12.
+CHANNEL_LIFETIME = 600
+#: Refresh allocations, permissions and channels this many seconds before they expire.
+REFRESH_MARGIN = 60.0
+#: Retry a failed Refresh after this many seconds, while the allocation lasts.
+REFRESH_RETRY = 5.0
+#: RFC 8489 §6.2.1: initial RTO, number of sends (Rc) and final wait factor (Rm).
+RTO_INITIAL = 0.5
+MAX_SENDS = 7
+FINAL_WAIT_FACTOR = 16
+#: RFC 8489 §6.2.2: transaction timeout over TCP/TLS.
+RELIABLE_TIMEOUT = 39.5
+#: Datagrams queued per peer IP while its permission is being created; older ones drop.
+MAX_PENDING_PER_PEER = 64
+#: Peer IPs with a permission (bounds the permission table and each request's size).
+MAX_PERMISSIONS = 256
+#: XOR-PEER-ADDRESS attributes per CreatePermission request (RFC 8656 §10.1 allows many).
+MAX_PEERS_PER_REQUEST = 16
+
+_REQUESTED_TRANSPORT_UDP = bytes((17, 0, 0, 0))  # RFC 8656 §16.8: protocol 17 = UDP
+
+
+class ClientState(Enum):
+    IDLE = "idle"
+    ALLOCATING = "allocating"
+    ALLOCATED = "allocated"
+    DEALLOCATING = "deallocating"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class _Transaction:
+    """One outstanding request (RFC 8489 §6.2)."""
+
+    kind: str
+    method: int
+    body: Callable[[bytes], list[tuple[int, bytes]]]
+    transaction_id: bytes = b""
+    data: bytes = b""
+    sends: int = 0
+    next_at: float | None = None
+    rto: float = RTO_INITIAL
+    stale_retried: bool = False
+    authenticated: bool = False
+    peer_ips: tuple[str, ...] = ()
+    channel: int | None = None
+    peer: Address | None = None
+
+
+@dataclass(slots=True)
+class _Permission:
+    expires_at: float = 0.0
+    refresh_at: float | None = None
+    requested: bool = False
+    pending: deque[tuple[bytes, Address]] = field(default_factory=deque)
+
+
+@dataclass(slots=True)
+class _Channel:
+    number: int
+    peer: Address
+    bound: bool = False
+    expires_at: float = 0.0
+    refresh_at: float | None = None
+    requested: bool = False
+
+
+def _ip_of(addr: Address | str) -> str:
+    host = addr if isinstance(addr, str) else addr[0]
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        raise TurnUsageError(f"peer must be an IP address, not {host!r}") from None
+
+
+class TurnClient:
+    """A sans-I/O TURN client for one allocation (see the module docstring)."""
+
+    def __init__(
+        self,
+        server: Address,
+        username: str,
+        password: str,
+        *,
+        reliable: bool = False,
+        lifetime: int = DEFAULT_LIFETIME,
+        software: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.server = server
+        self.reliable = reliable
+        self.state = ClientState.IDLE
+        self.relayed_address: Address | None = None
+        self.mapped_address: Address | None = None
+        self.lifetime = 0
+        self.expires_at: float | None = None
+        self._requested_lifetime = lifetime
+        self._username = username
+        self._password = password
+        self._software = software
+        self._rng = default_rng(rng)
+        self._realm: str | None = None
+        self._nonce: bytes | None = None
+        self._key: bytes | None = None
+        self._algorithms: bytes | None = None  # PASSWORD-ALGORITHMS to echo (RFC 8489 §9.2.4)
+        self._algorithm = 1
+        self._transactions: dict[bytes, _Transaction] = {}
+        self._out: list[tuple[bytes, Address]] = []
+        self._events: deque[Event] = deque()
+        self._refresh_at: float | None = None
+        self._permissions: dict[str, _Permission] = {}
+        self._channels: dict[int, _Channel] = {}
+        self._channel_by_peer: dict[Address, _Channel] = {}
+        self._next_channel = CHANNEL_NUMBER_MIN
+        #: Counters: dropped (malformed or foreign), stray (responses to no transaction),
+        #: bad_integrity, retransmissions, queue_overflow, data_in, data_out.
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "dropped",
+                "stray",
+                "bad_integrity",
+                "retransmissions",
+                "queue_overflow",
+                "data_in",
+                "data_out",
+            ),
+            0,
+        )
+
+    def __repr__(self) -> str:
+        # Never the password, the key or the nonce (brief: credentials stay out of logs).
+        return (
+            f"<TurnClient server={self.server} state={self.state.value} "
+            f"relayed={self.relayed_address} channels={len(self._channels)} "
+            f"permissions={len(self._permissions)}>"
+        )
+
+    # ---------------------------------------------------------------- public API
+    def allocate(self, now: float) -> None:
+        """Start the allocation (RFC 8656 §7.1)."""
+        if self.state is not ClientState.IDLE:
+            raise TurnUsageError(f"allocate() in state {self.state.value}")
+        self.state = ClientState.ALLOCATING
+        lifetime = self._requested_lifetime
+
+        def body(_tid: bytes) -> list[tuple[int, bytes]]:
+            attrs = [(int(A.REQUESTED_TRANSPORT), _REQUESTED_TRANSPORT_UDP)]
+            if lifetime != DEFAULT_LIFETIME:
+                attrs.append((int(A.LIFETIME), lifetime.to_bytes(4, "big")))
+            return attrs
+
+        self._start(_Transaction("allocate", Method.ALLOCATE, body), now)
+
+    def create_permission(self, peer: Address | str, now: float) -> None:
+        """Ask for (or refresh) a permission for ``peer``'s IP (RFC 8656 §10.1)."""
+        self._require_allocated("create_permission")
+        ip = _ip_of(peer)
+        self._permission(ip)
+        self._request_permissions([ip], now)
+
+    def bind_channel(self, peer: Address, now: float) -> int:
+        """Bind a channel to ``peer`` (RFC 8656 §12.1) and return its number.
+
+        Until the server confirms, data to ``peer`` still goes as Send indications.
+        """
+        self._require_allocated("bind_channel")
+        peer = (_ip_of(peer), int(peer[1]))
+        existing = self._channel_by_peer.get(peer)
+        if existing is not None:
+            return existing.number
+        if len(self._channels) > CHANNEL_NUMBER_MAX - CHANNEL_NUMBER_MIN:
+            raise TurnUsageError("all 4096 channel numbers are in use")
+        while self._next_channel in self._channels:
+            self._next_channel += 1
+            if self._next_channel > CHANNEL_NUMBER_MAX:
+                self._next_channel = CHANNEL_NUMBER_MIN
+        # RFC 8656 §12.2: the binding installs the permission too; the client tracks it so
+        # that CreatePermission keeps it alive between channel refreshes (300 s < 600 s).
+        self._permission(peer[0])
+        channel = _Channel(self._next_channel, peer)
+        self._channels[channel.number] = channel
+        self._channel_by_peer[peer] = channel
+        self._request_channel(channel, now)
+        return channel.number
+
+    def channel_for(self, peer: Address) -> int | None:
+        """The channel number bound (and confirmed) for ``peer``, or None."""
+        channel = self._channel_by_peer.get(peer)
+        return channel.number if channel is not None and channel.bound else None
+
+    def has_permission(self, peer: Address | str, now: float) -> bool:
+        perm = self._permissions.get(_ip_of(peer))
+        return perm is not None and perm.expires_at > now
+
+    def send(self, data: bytes, peer: Address, now: float) -> None:
+        """Relay ``data`` to ``peer``: ChannelData on a bound channel (§12.5), else a Send
+        indication (§11.1) once the peer's IP has a permission (created on demand)."""
+        self._require_allocated("send")
+        peer = (_ip_of(peer), int(peer[1]))
+        channel = self._channel_by_peer.get(peer)
+        if channel is not None and channel.bound and channel.expires_at > now:
+            self._out.append(
+                (encode_channel_data(channel.number, data, pad=self.reliable), self.server)
+            )
+            self.stats["data_out"] += 1
+            return
+        perm = self._permission(peer[0])
+        if perm.expires_at > now:
+            self._send_indication(data, peer)
+            return
+        if len(perm.pending) >= MAX_PENDING_PER_PEER:
+            perm.pending.popleft()
+            self.stats["queue_overflow"] += 1
+        perm.pending.append((data, peer))
+        if not perm.requested:
+            self._request_permissions([peer[0]], now)
+
+    def close(self, now: float) -> None:
+        """Release the allocation: Refresh with LIFETIME 0 (RFC 8656 §8). A client that
+        holds no allocation simply closes."""
+        if self.state is ClientState.ALLOCATED:
+            self._transactions.clear()
+            self.state = ClientState.DEALLOCATING
+            self._refresh_at = None
+            self._start(
+                _Transaction(
+                    "deallocate",
+                    Method.REFRESH,
+                    lambda _tid: [(int(A.LIFETIME), bytes(4))],
+                ),
+                now,
+            )
+        elif self.state in (ClientState.IDLE, ClientState.ALLOCATING):
+            self._transactions.clear()
+            self.state = ClientState.CLOSED
+
+    def is_from_server(self, data: bytes, addr: Address) -> bool:
+        """True if this datagram is for this client: from the server, STUN or ChannelData
+        by its first byte (RFC 7983 §7). Lets an ICE agent demultiplex a shared socket."""
+        return addr == self.server and len(data) > 0 and (data[0] < 4 or 64 <= data[0] <= 79)
+
+    # ---------------------------------------------------------------- core contract
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        if addr != self.server or not data:
+            self.stats["dropped"] += 1
+            return
+        try:
+            if is_channel_data(data):
+                self._on_channel_data(data, now)
+            elif data[0] < 4:
+                self._on_stun(wire.parse(data), now)
+            else:
+                self.stats["dropped"] += 1
+        except TurnParseError:
+            self.stats["dropped"] += 1
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        if self.state in (ClientState.CLOSED, ClientState.FAILED, ClientState.IDLE):
+            return None
+        times = [t.next_at for t in self._transactions.values() if t.next_at is not None]
+        if self.state is ClientState.ALLOCATED:
+            if self._refresh_at is not None:
+                times.append(self._refresh_at)
+            if self.expires_at is not None:
+                times.append(self.expires_at)
+            times.extend(p.refresh_at for p in self._permissions.values() if p.refresh_at)
+            times.extend(c.refresh_at for c in self._channels.values() if c.refresh_at)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        for tx in list(self._transactions.values()):
+            if tx.next_at is not None and tx.next_at <= now:
+                self._retransmit_or_fail(tx, now)
+        if self.state is not ClientState.ALLOCATED:
+            return
+        if self.expires_at is not None and now >= self.expires_at:
+            self._lose_allocation("allocation lifetime ended without a successful refresh")
+            return
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh_at = None
+            self._request_refresh(now)
+        due = [ip for ip, p in self._permissions.items() if p.refresh_at and p.refresh_at <= now]
+        for ip in due:
+            self._permissions[ip].refresh_at = None
+        if due:
+            self._request_permissions(due, now)
+        for channel in self._channels.values():
+            if channel.refresh_at is not None and channel.refresh_at <= now:
+                channel.refresh_at = None
+                self._request_channel(channel, now)
+
+    # ---------------------------------------------------------------- requests
+    def _require_allocated(self, what: str) -> None:
+        if self.state is not ClientState.ALLOCATED:
+            raise TurnUsageError(f"{what}() needs an allocation (state {self.state.value})")
+
+    def _permission(self, ip: str) -> _Permission:
+        perm = self._permissions.get(ip)
+        if perm is None:
+            if len(self._permissions) >= MAX_PERMISSIONS:
+                raise TurnUsageError(f"more than {MAX_PERMISSIONS} peer permissions")
+            perm = self._permissions[ip] = _Permission()
+        return perm
+
+    def _request_refresh(self, now: float) -> None:
+        lifetime = self._requested_lifetime
+        self._start(
+            _Transaction(
+                "refresh",
+                Method.REFRESH,
+                lambda _tid: [(int(A.LIFETIME), lifetime.to_bytes(4, "big"))],
+            ),
+            now,
+        )
+
+    def _request_permissions(self, ips: list[str], now: float) -> None:
+        for i in range(0, len(ips), MAX_PEERS_PER_REQUEST):
+            chunk = tuple(ips[i : i + MAX_PEERS_PER_REQUEST])
+            for ip in chunk:
+                self._permissions[ip].requested = True
+
+            def body(tid: bytes, chunk: tuple[str, ...] = chunk) -> list[tuple[int, bytes]]:
+                # RFC 8656 §10.1: one XOR-PEER-ADDRESS per peer; the port is ignored.
+                return [
+                    (int(A.XOR_PEER_ADDRESS), wire.pack_xor_address((ip, 0), tid)) for ip in chunk
+                ]
+
+            self._start(
+                _Transaction("create-permission", Method.CREATE_PERMISSION, body, peer_ips=chunk),
+                now,
+            )
+
+    def _request_channel(self, channel: _Channel, now: float) -> None:
+        channel.requested = True
+        number, peer = channel.number, channel.peer
+
+        def body(tid: bytes) -> list[tuple[int, bytes]]:
+            # RFC 8656 §12.1 / §16.1: CHANNEL-NUMBER is the number then 16 RFFU bits.
+            return [
+                (int(A.CHANNEL_NUMBER), number.to_bytes(2, "big") + b"\x00\x00"),
+                (int(A.XOR_PEER_ADDRESS), wire.pack_xor_address(peer, tid)),
+            ]
+
+        self._start(
+            _Transaction(
+                "channel-bind",
+                Method.CHANNEL_BIND,
+                body,
+                channel=number,
+                peer=peer,
+                peer_ips=(peer[0],),
+            ),
+            now,
+        )
+
+    def _auth_attributes(self) -> list[tuple[int, bytes]]:
+        assert self._realm is not None and self._nonce is not None
+        attrs = [
+            (int(A.USERNAME), self._username.encode()),
+            (int(A.REALM), self._realm.encode()),
+            (int(A.NONCE), self._nonce),
+        ]
+        if self._algorithms is not None:
+            # RFC 8489 §9.2.4: echo PASSWORD-ALGORITHMS and name the chosen one.
+            attrs.append((int(A.PASSWORD_ALGORITHMS), self._algorithms))
+            attrs.append((int(A.PASSWORD_ALGORITHM), self._algorithm.to_bytes(2, "big") + b"\0\0"))
+        return attrs
+
+    def _start(self, tx: _Transaction, now: float) -> None:
+        tx.transaction_id = self._rng.randbytes(12)
+        attrs = tx.body(tx.transaction_id)
+        if self._software is not None:
+            attrs.append((int(A.SOFTWARE), self._software.encode()))
+        key = self._key
+        if key is not None:
+            attrs += self._auth_attributes()
+            tx.authenticated = True
+        tx.data = wire.build(tx.method, wire.REQUEST, tx.transaction_id, attrs, key)
+        tx.sends = 1
+        tx.rto = RTO_INITIAL
+        tx.next_at = now + (RELIABLE_TIMEOUT if self.reliable else RTO_INITIAL)
+        self._transactions[tx.transaction_id] = tx
+        self._out.append((tx.data, self.server))
+
+    def _retransmit_or_fail(self, tx: _Transaction, now: float) -> None:
+        if self.reliable or tx.sends >= MAX_SENDS:
+            self._transactions.pop(tx.transaction_id, None)
+            self._on_failure(tx, TurnError(f"{tx.kind} timed out after 39.5 s"), now)
+            return
+        tx.sends += 1
+        tx.rto *= 2
+        self.stats["retransmissions"] += 1
+        self._out.append((tx.data, self.server))
+        # RFC 8489 §6.2.1: after the last (Rc-th) send wait Rm × RTO before failing.
+        tx.next_at = now + (RTO_INITIAL * FINAL_WAIT_FACTOR if tx.sends == MAX_SENDS else tx.rto)
+
+    def _send_indication(self, data: bytes, peer: Address) -> None:
+        # RFC 8656 §11.1: Send indication (0x0016) with XOR-PEER-ADDRESS and DATA; it is
+        # not authenticated and gets no response.
+        tid = self._rng.randbytes(12)
+        attrs = [
+            (int(A.XOR_PEER_ADDRESS), wire.pack_xor_address(peer, tid)),
+            (int(A.DATA), data),
+        ]
+        self._out.append((wire.build(Method.SEND, wire.INDICATION, tid, attrs), self.server))
+        self.stats["data_out"] += 1
+
+    # ---------------------------------------------------------------- incoming
+    def _on_channel_data(self, data: bytes, now: float) -> None:
+        msg = decode_channel_data(data, stream=self.reliable)
+        channel = self._channels.get(msg.channel)
+        if channel is None or self.state is not ClientState.ALLOCATED:
+            # RFC 8656 §12.6: data on an unknown channel is discarded.
+            self.stats["dropped"] += 1
+            return
+        self.stats["data_in"] += 1
+        self._events.append(DataReceived(channel.peer, msg.data, msg.channel))
+
+    def _on_stun(self, msg: wire.Message, now: float) -> None:
+        if msg.message_class == wire.INDICATION:
+            if msg.method == Method.DATA and self.state is ClientState.ALLOCATED:
+                self._on_data_indication(msg)
+            else:
+                self.stats["dropped"] += 1
+            return
+        if msg.message_class == wire.REQUEST:
+            self.stats["dropped"] += 1
+            return
+        tx = self._transactions.get(msg.transaction_id)
+        if tx is None or msg.method != tx.method:
+            self.stats["stray"] += 1
+            return
+        if msg.message_class == wire.SUCCESS:
+            # RFC 8489 §9.2.5: a response to an authenticated request must carry a valid
+            # MESSAGE-INTEGRITY, or it is discarded (and the transaction keeps waiting).
+            if tx.authenticated and not (self._key is not None and msg.verify_integrity(self._key)):
+                self.stats["bad_integrity"] += 1
+                return
+            del self._transactions[tx.transaction_id]
+            self._on_success(tx, msg, now)
+            return
+        raw_error = msg.get(int(A.ERROR_CODE))
+        if raw_error is None:
+            self.stats["dropped"] += 1
+            return
+        try:
+            code, reason = wire.unpack_error_code(raw_error)
+        except ValueError:
+            self.stats["dropped"] += 1
+            return
+        if (
+            code not in (400, 401, 420, 438)
+            and msg.integrity is not None
+            and tx.authenticated
+            and not (self._key is not None and msg.verify_integrity(self._key))
+        ):
+            self.stats["bad_integrity"] += 1
+            return
+        del self._transactions[tx.transaction_id]
+        self._on_error(tx, msg, code, reason, now)
+
+    def _on_data_indication(self, msg: wire.Message) -> None:
+        # RFC 8656 §11.4: XOR-PEER-ADDRESS (XORed with this indication's id) and DATA.
+        peer_raw, data = msg.get(int(A.XOR_PEER_ADDRESS)), msg.get(int(A.DATA))
+        if peer_raw is None or data is None:
+            self.stats["dropped"] += 1
+            return
+        peer = wire.xor_address(peer_raw, msg.transaction_id)
+        self.stats["data_in"] += 1
+        self._events.append(DataReceived(peer, data))
+
+    def _on_success(self, tx: _Transaction, msg: wire.Message, now: float) -> None:
+        kind = tx.kind
+        if kind == "allocate":
+            relayed = msg.get(int(A.XOR_RELAYED_ADDRESS))
+            if relayed is None:
+                self._fail(tx, TurnError("Allocate success without XOR-RELAYED-ADDRESS"))
+                return
+            self.relayed_address = wire.xor_address(relayed, msg.transaction_id)
+            mapped = msg.get(int(A.XOR_MAPPED_ADDRESS))
+            self.mapped_address = (
+                wire.xor_address(mapped, msg.transaction_id) if mapped is not None else None
+            )
+            self.state = ClientState.ALLOCATED
+            self._set_lifetime(msg, now)
+            self._events.append(Allocated(self.relayed_address, self.mapped_address, self.lifetime))
+        elif kind == "refresh":
+            self._set_lifetime(msg, now)
+            self._events.append(Refreshed(self.lifetime))
+        elif kind == "deallocate":
+            self._finish_deallocation()
+        elif kind == "create-permission":
+            for ip in tx.peer_ips:
+                self._grant_permission(ip, now)
+        elif kind == "channel-bind":
+            assert tx.channel is not None and tx.peer is not None
+            channel = self._channels.get(tx.channel)
+            if channel is None:
+                return
+            channel.bound = True
+            channel.requested = False
+            channel.expires_at = now + CHANNEL_LIFETIME
+            channel.refresh_at = now + CHANNEL_LIFETIME - REFRESH_MARGIN
+            # RFC 8656 §12.2: a ChannelBind also installs or refreshes the permission.
+            self._grant_permission(tx.peer[0], now, quiet=True)
+            self._events.append(ChannelBound(channel.number, channel.peer))
+
+    def _grant_permission(self, ip: str, now: float, quiet: bool = False) -> None:
+        perm = self._permissions.get(ip)
+        if perm is None:
+            return
+        perm.requested = False
+        perm.expires_at = now + PERMISSION_LIFETIME
+        perm.refresh_at = now + PERMISSION_LIFETIME - REFRESH_MARGIN
+        if not quiet:
+            self._events.append(PermissionCreated(ip))
+        while perm.pending:
+            data, peer = perm.pending.popleft()
+            self.send(data, peer, now)
+
+    def _set_lifetime(self, msg: wire.Message, now: float) -> None:
+        raw = msg.get(int(A.LIFETIME))
+        lifetime = (
+            int.from_bytes(raw, "big") if raw is not None and len(raw) == 4 else DEFAULT_LIFETIME
+        )
+        self.lifetime = lifetime
+        self.expires_at = now + lifetime
+        margin = REFRESH_MARGIN if lifetime > 2 * REFRESH_MARGIN else lifetime / 2
+        self._refresh_at = now + lifetime - margin
+
+    def _on_error(
+        self, tx: _Transaction, msg: wire.Message, code: int, reason: str, now: float
+    ) -> None:
+        if code == 401 and not tx.authenticated:
+            # RFC 8489 §9.2.4 / RFC 8656 §7.2: the challenge; answer with credentials.
+            if self._learn_challenge(msg):
+                self._start(tx, now)
+                return
+        elif code == 438 and not tx.stale_retried and self._learn_challenge(msg):
+            # RFC 8489 §9.2.5: Stale Nonce: retry once with the NONCE of this response.
+            tx.stale_retried = True
+            self._start(tx, now)
+            return
+        self._on_failure(tx, remote_error_for(code, reason, tx.kind), now)
+
+    def _learn_challenge(self, msg: wire.Message) -> bool:
+        realm, nonce = msg.get(int(A.REALM)), msg.get(int(A.NONCE))
+        if nonce is None or (realm is None and self._realm is None):
+            return False
+        if realm is not None:
+            try:
+                self._realm = realm.decode()
+            except UnicodeDecodeError:
+                return False
+        self._nonce = nonce
+        algorithms = msg.get(int(A.PASSWORD_ALGORITHMS))
+        if algorithms is not None:
+            offered = {
+                int.from_bytes(algorithms[i : i + 2], "big")
+                for i in range(0, len(algorithms) - 3, 4)
+            }
+            self._algorithms = algorithms
+            self._algorithm = 2 if 2 in offered else 1
+        assert self._realm is not None
+        self._key = wire.long_term_key(self._username, self._realm, self._password, self._algorithm)
+        return True
+
+    def _on_failure(self, tx: _Transaction, error: TurnError, now: float) -> None:
+        kind = tx.kind
+        if kind == "allocate":
+            self._fail(tx, error)
+        elif kind == "deallocate":
+            self._finish_deallocation()
+        elif kind == "refresh":
+            if isinstance(error, TurnRemoteError) and error.code == 437:
+                self._lose_allocation("the server no longer knows the allocation (437)")
+                return
+            self._events.append(RequestFailed(kind, error, fatal=False))
+            if self.state is ClientState.ALLOCATED:
+                self._refresh_at = now + REFRESH_RETRY
+        elif kind == "create-permission":
+            for ip in tx.peer_ips:
+                perm = self._permissions.get(ip)
+                if perm is not None:
+                    perm.requested = False
+                    self.stats["queue_overflow"] += len(perm.pending)
+                    perm.pending.clear()
+            self._events.append(RequestFailed(kind, error, fatal=False))
+        elif kind == "channel-bind":
+            channel = self._channels.get(tx.channel) if tx.channel is not None else None
+            if channel is not None and not channel.bound:
+                del self._channels[channel.number]
+                self._channel_by_peer.pop(channel.peer, None)
+            elif channel is not None:
+                channel.requested = False
+            self._events.append(RequestFailed(kind, error, fatal=False))
+
+    def _fail(self, tx: _Transaction, error: TurnError) -> None:
+        self.state = ClientState.FAILED
+        self._transactions.clear()
+        self._events.append(RequestFailed(tx.kind, error, fatal=True))
+
+    def _lose_allocation(self, reason: str) -> None:
+        self.state = ClientState.CLOSED
+        self._transactions.clear()
+        self._events.append(AllocationExpired(reason))
+
+    def _finish_deallocation(self) -> None:
+        self.state = ClientState.CLOSED
+        self._transactions.clear()
+        self._events.append(Deallocated())
