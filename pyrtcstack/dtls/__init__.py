@@ -1,4 +1,49 @@
-"""DTLS 1.2 (RFC 6347) with DTLS-SRTP (RFC 5764), written on `cryptography`.
+"""DTLS 1.2 (RFC 6347) in pure Python on ``cryptography``, sans-I/O, as WebRTC uses it.
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+The entry point is :class:`DtlsConnection`; see docs/dtls.md for the protocol walk-through,
+the API and the limits.
 """
+
+from __future__ import annotations
+
+from .certificate import DtlsCertificate, Fingerprint
+from .connection import DEFAULT_MTU, DtlsConnection, DtlsRole, DtlsStats
+from .constants import AlertDescription, CipherSuite, NamedGroup
+from .errors import (
+    DtlsDecodeError,
+    DtlsError,
+    DtlsHandshakeError,
+    DtlsTimeoutError,
+    DtlsUsageError,
+    FingerprintMismatchError,
+    PeerAlertError,
+)
+from .events import ApplicationData, Closed, Failed, HandshakeCompleted
+from .srtp import DEFAULT_SRTP_PROFILES, SRTP_EXPORTER_LABEL, SrtpKeys, SrtpProfile
+
+__all__ = [
+    "DEFAULT_MTU",
+    "DEFAULT_SRTP_PROFILES",
+    "SRTP_EXPORTER_LABEL",
+    "AlertDescription",
+    "ApplicationData",
+    "CipherSuite",
+    "Closed",
+    "DtlsCertificate",
+    "DtlsConnection",
+    "DtlsDecodeError",
+    "DtlsError",
+    "DtlsHandshakeError",
+    "DtlsRole",
+    "DtlsStats",
+    "DtlsTimeoutError",
+    "DtlsUsageError",
+    "Failed",
+    "Fingerprint",
+    "FingerprintMismatchError",
+    "HandshakeCompleted",
+    "NamedGroup",
+    "PeerAlertError",
+    "SrtpKeys",
+    "SrtpProfile",
+]

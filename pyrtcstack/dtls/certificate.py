@@ -1,0 +1,316 @@
+"""Certificates, fingerprints and handshake signatures.
+
+WebRTC endpoints authenticate with self-signed certificates whose hash travels in the SDP
+(``a=fingerprint:sha-256 AB:CD:...``, RFC 8122 §5); no chain is validated and validity dates
+are ignored (RFC 8827 §6.5). This module:
+
+* generates an ECDSA P-256 self-signed certificate (the WebRTC default) from an injected rng,
+  or loads a user-supplied PEM certificate and key (ECDSA or RSA);
+* computes and checks fingerprints with sha-1/224/256/384/512;
+* signs with our key (ECDSA P-256/SHA-256, or RSA-PKCS1 for an RSA key) and verifies the
+  peer's ECDSA, RSA-PKCS1, RSA-PSS and Ed25519 signatures (RFC 5246 §7.4.1.4.1, RFC 8446
+  §4.2.3 for the PSS and EdDSA codepoints).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import random
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from ..common.core import default_rng
+from .constants import AlertDescription, SignatureScheme
+from .errors import DtlsDecodeError, DtlsHandshakeError
+
+__all__ = [
+    "FINGERPRINT_ALGORITHMS",
+    "DtlsCertificate",
+    "Fingerprint",
+    "load_peer_certificate",
+    "verify_signature",
+]
+
+#: Hash names allowed in ``a=fingerprint`` (RFC 8122 §5, IANA "Hash Function Textual Names").
+FINGERPRINT_ALGORITHMS = {
+    "sha-1": "sha1",
+    "sha-224": "sha224",
+    "sha-256": "sha256",
+    "sha-384": "sha384",
+    "sha-512": "sha512",
+}
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """A certificate fingerprint as written in SDP: ``algorithm`` ("sha-256") and ``value``
+    (upper-case hex pairs joined by colons)."""
+
+    algorithm: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Fingerprint:
+        """Parse ``"sha-256 AB:CD:..."`` (the ``a=fingerprint`` value); hex case-insensitive."""
+        parts = text.strip().split()
+        if len(parts) != 2:
+            raise DtlsDecodeError("fingerprint must be '<hash> <hex:hex:...>'")
+        algorithm = parts[0].lower()
+        if algorithm not in FINGERPRINT_ALGORITHMS:
+            raise DtlsDecodeError(f"unknown fingerprint hash {parts[0]!r}")
+        try:
+            raw = bytes.fromhex(parts[1].replace(":", ""))
+        except ValueError:
+            raise DtlsDecodeError("fingerprint value is not hex") from None
+        expected = hashlib.new(FINGERPRINT_ALGORITHMS[algorithm]).digest_size
+        if len(raw) != expected:
+            raise DtlsDecodeError(f"{algorithm} fingerprint must be {expected} bytes")
+        return cls(algorithm, _colon_hex(raw))
+
+    @classmethod
+    def of(cls, der: bytes, algorithm: str = "sha-256") -> Fingerprint:
+        """The fingerprint of a DER certificate."""
+        digest = hashlib.new(FINGERPRINT_ALGORITHMS[algorithm], der).digest()
+        return cls(algorithm, _colon_hex(digest))
+
+    def matches(self, der: bytes) -> bool:
+        """True if ``der`` hashes to this fingerprint (constant-time comparison)."""
+        other = Fingerprint.of(der, self.algorithm)
+        return hmac.compare_digest(other.value, self.value.upper())
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.value}"
+
+
+def _colon_hex(raw: bytes) -> str:
+    return ":".join(f"{b:02X}" for b in raw)
+
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+class DtlsCertificate:
+    """Our certificate and its private key."""
+
+    def __init__(self, certificate: x509.Certificate, private_key: PrivateKey) -> None:
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise TypeError("only ECDSA and RSA keys are supported")
+        self.certificate = certificate
+        self.private_key = private_key
+        self.der = certificate.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def is_ecdsa(self) -> bool:
+        return isinstance(self.private_key, ec.EllipticCurvePrivateKey)
+
+    def fingerprint(self, algorithm: str = "sha-256") -> Fingerprint:
+        return Fingerprint.of(self.der, algorithm)
+
+    @classmethod
+    def generate(
+        cls,
+        rng: random.Random | None = None,
+        common_name: str = "pyrtcstack",
+        not_before: datetime.datetime | None = None,
+        days: int = 30,
+    ) -> DtlsCertificate:
+        """A self-signed ECDSA P-256 certificate, the WebRTC default (RFC 8827 §6.5).
+
+        The key and serial come from ``rng`` and the signature is deterministic (RFC 6979),
+        so a seeded rng and a fixed ``not_before`` give the same certificate every time."""
+        rng = default_rng(rng)
+        curve = ec.SECP256R1()
+        key = ec.derive_private_key(_scalar(rng, _P256_ORDER), curve)
+        start = not_before or datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(rng.getrandbits(63) + 1)
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=days))
+            .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+        )
+        return cls(cert, key)
+
+    @classmethod
+    def load_pem(cls, cert_pem: bytes, key_pem: bytes) -> DtlsCertificate:
+        """A user-supplied certificate and unencrypted private key, PEM-encoded."""
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise TypeError("only ECDSA and RSA keys are supported")
+        return cls(cert, key)
+
+    def certificate_pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def private_key_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def signature_schemes(self) -> tuple[SignatureScheme, ...]:
+        """The schemes we can sign with, best first."""
+        if isinstance(self.private_key, ec.EllipticCurvePrivateKey):
+            size = self.private_key.curve.key_size
+            if size == 384:
+                return (SignatureScheme.ECDSA_SECP384R1_SHA384,)
+            return (SignatureScheme.ECDSA_SECP256R1_SHA256,)
+        return (SignatureScheme.RSA_PSS_RSAE_SHA256, SignatureScheme.RSA_PKCS1_SHA256)
+
+    def choose_scheme(self, offered: list[int] | tuple[int, ...] | None) -> SignatureScheme:
+        """Pick the scheme to sign with among the peer's offer (RFC 5246 §7.4.1.4.1)."""
+        ours = self.signature_schemes()
+        if offered:
+            for scheme in ours:
+                if scheme in offered:
+                    return scheme
+        if isinstance(self.private_key, rsa.RSAPrivateKey):
+            return SignatureScheme.RSA_PKCS1_SHA256
+        return ours[0]
+
+    def sign(self, scheme: SignatureScheme, data: bytes) -> bytes:
+        key = self.private_key
+        hash_cls = _scheme_hash(scheme)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(data, ec.ECDSA(hash_cls(), deterministic_signing=True))
+        if scheme in _PSS_SCHEMES:
+            return key.sign(
+                data, padding.PSS(padding.MGF1(hash_cls()), padding.PSS.DIGEST_LENGTH), hash_cls()
+            )
+        return key.sign(data, padding.PKCS1v15(), hash_cls())
+
+
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _scalar(rng: random.Random, order: int) -> int:
+    """A uniformly random private scalar in [1, order) drawn from ``rng``."""
+    while True:
+        value = rng.getrandbits(order.bit_length())
+        if 1 <= value < order:
+            return value
+
+
+_PSS_SCHEMES = frozenset(
+    {
+        SignatureScheme.RSA_PSS_RSAE_SHA256,
+        SignatureScheme.RSA_PSS_RSAE_SHA384,
+        SignatureScheme.RSA_PSS_RSAE_SHA512,
+        SignatureScheme.RSA_PSS_PSS_SHA256,
+        SignatureScheme.RSA_PSS_PSS_SHA384,
+        SignatureScheme.RSA_PSS_PSS_SHA512,
+    }
+)
+_ECDSA_SCHEMES = frozenset(
+    {
+        SignatureScheme.ECDSA_SECP256R1_SHA256,
+        SignatureScheme.ECDSA_SECP384R1_SHA384,
+        SignatureScheme.ECDSA_SECP521R1_SHA512,
+        SignatureScheme.ECDSA_SHA1,
+    }
+)
+_PKCS1_SCHEMES = frozenset(
+    {
+        SignatureScheme.RSA_PKCS1_SHA256,
+        SignatureScheme.RSA_PKCS1_SHA384,
+        SignatureScheme.RSA_PKCS1_SHA512,
+        SignatureScheme.RSA_PKCS1_SHA1,
+    }
+)
+
+#: Schemes we accept from peers, in the order we advertise them.
+VERIFY_SCHEMES: tuple[SignatureScheme, ...] = (
+    SignatureScheme.ECDSA_SECP256R1_SHA256,
+    SignatureScheme.RSA_PSS_RSAE_SHA256,
+    SignatureScheme.RSA_PKCS1_SHA256,
+    SignatureScheme.ECDSA_SECP384R1_SHA384,
+    SignatureScheme.RSA_PSS_RSAE_SHA384,
+    SignatureScheme.RSA_PKCS1_SHA384,
+    SignatureScheme.RSA_PSS_RSAE_SHA512,
+    SignatureScheme.RSA_PKCS1_SHA512,
+    SignatureScheme.ED25519,
+)
+
+
+_SCHEME_HASH: dict[int, type[hashes.HashAlgorithm]] = {
+    SignatureScheme.RSA_PKCS1_SHA1: hashes.SHA1,
+    SignatureScheme.ECDSA_SHA1: hashes.SHA1,
+    SignatureScheme.RSA_PKCS1_SHA256: hashes.SHA256,
+    SignatureScheme.ECDSA_SECP256R1_SHA256: hashes.SHA256,
+    SignatureScheme.RSA_PKCS1_SHA384: hashes.SHA384,
+    SignatureScheme.ECDSA_SECP384R1_SHA384: hashes.SHA384,
+    SignatureScheme.RSA_PKCS1_SHA512: hashes.SHA512,
+    SignatureScheme.ECDSA_SECP521R1_SHA512: hashes.SHA512,
+    SignatureScheme.RSA_PSS_RSAE_SHA256: hashes.SHA256,
+    SignatureScheme.RSA_PSS_RSAE_SHA384: hashes.SHA384,
+    SignatureScheme.RSA_PSS_RSAE_SHA512: hashes.SHA512,
+    SignatureScheme.RSA_PSS_PSS_SHA256: hashes.SHA256,
+    SignatureScheme.RSA_PSS_PSS_SHA384: hashes.SHA384,
+    SignatureScheme.RSA_PSS_PSS_SHA512: hashes.SHA512,
+}
+
+
+def _scheme_hash(scheme: int) -> type[hashes.HashAlgorithm]:
+    return _SCHEME_HASH.get(scheme, hashes.SHA256)
+
+
+def load_peer_certificate(der: bytes) -> x509.Certificate:
+    """Decode the peer's end-entity certificate; a bad one is a ``bad_certificate`` alert."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise DtlsHandshakeError(
+            "peer certificate is not valid DER", AlertDescription.BAD_CERTIFICATE
+        ) from None
+
+
+def verify_signature(
+    certificate: x509.Certificate, scheme: int, signature: bytes, data: bytes
+) -> None:
+    """Verify a ServerKeyExchange or CertificateVerify signature; raise
+    :class:`DtlsHandshakeError` (``decrypt_error``, RFC 5246 §7.4.8) when it does not hold."""
+    try:
+        key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise DtlsHandshakeError(
+            "unsupported peer public key", AlertDescription.UNSUPPORTED_CERTIFICATE
+        ) from None
+    try:
+        if scheme in _ECDSA_SCHEMES and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(_scheme_hash(scheme)()))
+        elif scheme in _PKCS1_SCHEMES and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), _scheme_hash(scheme)())
+        elif scheme in _PSS_SCHEMES and isinstance(key, rsa.RSAPublicKey):
+            h = _scheme_hash(scheme)
+            key.verify(signature, data, padding.PSS(padding.MGF1(h()), padding.PSS.AUTO), h())
+        elif scheme == SignatureScheme.ED25519 and isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
+        else:
+            raise DtlsHandshakeError(
+                f"signature scheme 0x{scheme:04x} does not fit the peer's key",
+                AlertDescription.ILLEGAL_PARAMETER,
+            )
+    except InvalidSignature:
+        raise DtlsHandshakeError(
+            "peer signature does not verify", AlertDescription.DECRYPT_ERROR
+        ) from None

@@ -1,0 +1,116 @@
+"""Cipher suites and the AEAD record protection they define.
+
+Three AEAD constructions, all with a 16-byte tag and ``additional_data`` =
+``epoch(2) + sequence_number(6) + type(1) + version(2) + plaintext_length(2)``
+(RFC 5246 §6.2.3.3 with DTLS's 64-bit ``seq_num`` from RFC 6347 §4.1.2.1):
+
+* AES-GCM (RFC 5288 §3): nonce = 4-byte implicit IV + 8-byte explicit nonce carried in front of
+  the ciphertext; we use ``epoch + sequence_number`` as the explicit part (unique per key, as
+  RFC 5288 §3 requires).
+* ChaCha20-Poly1305 (RFC 7905 §2): nonce = 12-byte IV XOR the left-padded 64-bit
+  ``epoch + sequence_number``; no explicit nonce.
+
+The ECDSA/RSA halves of each family differ only in which certificate signs the
+ServerKeyExchange, so :class:`SuiteInfo` records the authentication type.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+from .constants import CipherSuite
+from .errors import DtlsDecodeError
+
+__all__ = ["SUITES", "RecordCipher", "SuiteInfo"]
+
+TAG_LENGTH: Final = 16
+_AAD = struct.Struct("!QBHH")
+_SEQ = struct.Struct("!Q")
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteInfo:
+    """What a cipher suite fixes: key sizes, AEAD family, PRF hash and authentication."""
+
+    suite: CipherSuite
+    key_length: int
+    fixed_iv_length: int
+    explicit_nonce_length: int
+    hash_name: str
+    chacha: bool
+    ecdsa: bool  # True: ECDHE_ECDSA (server signs with ECDSA); False: ECDHE_RSA
+
+    @property
+    def key_block_length(self) -> int:
+        return 2 * (self.key_length + self.fixed_iv_length)
+
+    @property
+    def overhead(self) -> int:
+        """Bytes a protected record adds to its plaintext (explicit nonce + tag)."""
+        return self.explicit_nonce_length + TAG_LENGTH
+
+
+def _info(suite: CipherSuite) -> SuiteInfo:
+    name = suite.name
+    chacha = "CHACHA20" in name
+    return SuiteInfo(
+        suite=suite,
+        key_length=16 if "AES_128" in name else 32,
+        fixed_iv_length=12 if chacha else 4,
+        explicit_nonce_length=0 if chacha else 8,
+        hash_name="sha384" if name.endswith("SHA384") else "sha256",
+        chacha=chacha,
+        ecdsa="_ECDSA_" in name,
+    )
+
+
+#: Every supported suite, keyed by codepoint.
+SUITES: Final[dict[int, SuiteInfo]] = {int(s): _info(s) for s in CipherSuite}
+
+
+class RecordCipher:
+    """Seal/open records in one direction of one epoch (one key, one IV)."""
+
+    __slots__ = ("_aead", "_chacha", "_explicit", "_iv", "_iv_int", "info")
+
+    def __init__(self, info: SuiteInfo, key: bytes, iv: bytes) -> None:
+        self.info = info
+        self._chacha = info.chacha
+        self._aead: ChaCha20Poly1305 | AESGCM = (
+            ChaCha20Poly1305(key) if info.chacha else AESGCM(key)
+        )
+        self._iv = iv
+        self._iv_int = int.from_bytes(iv, "big")
+        self._explicit = info.explicit_nonce_length
+
+    def seal(self, seq64: int, content_type: int, version: int, plaintext: bytes) -> bytes:
+        """Protect ``plaintext``; ``seq64`` is ``epoch << 48 | sequence_number``."""
+        aad = _AAD.pack(seq64, content_type, version, len(plaintext))
+        if self._chacha:
+            nonce = (self._iv_int ^ seq64).to_bytes(12, "big")
+            return self._aead.encrypt(nonce, plaintext, aad)
+        explicit = _SEQ.pack(seq64)
+        return explicit + self._aead.encrypt(self._iv + explicit, plaintext, aad)
+
+    def open(self, seq64: int, content_type: int, version: int, fragment: bytes) -> bytes:
+        """Verify and decrypt one record fragment; raise :class:`DtlsDecodeError` if bad."""
+        explicit = self._explicit
+        length = len(fragment) - explicit - TAG_LENGTH
+        if length < 0:
+            raise DtlsDecodeError("protected record shorter than its nonce and tag")
+        aad = _AAD.pack(seq64, content_type, version, length)
+        if self._chacha:
+            nonce = (self._iv_int ^ seq64).to_bytes(12, "big")
+            body = fragment
+        else:
+            nonce = self._iv + fragment[:explicit]
+            body = fragment[explicit:]
+        try:
+            return self._aead.decrypt(nonce, body, aad)
+        except InvalidTag:
+            raise DtlsDecodeError("record authentication failed") from None
