@@ -12,6 +12,7 @@ message exposes them through :attr:`Message.raw` and :meth:`Message.verify_integ
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import struct
@@ -34,7 +35,6 @@ from .attributes import (
 from .constants import (
     FINGERPRINT_XOR,
     HEADER_SIZE,
-    KNOWN_REQUIRED_TYPES,
     MAGIC_COOKIE,
     MAX_ATTRIBUTES,
     XOR_ADDRESS_TYPES,
@@ -59,6 +59,7 @@ Integrity = Literal["sha1", "sha256", "both"]
 
 _HEADER = struct.Struct("!HHI")
 _TL = struct.Struct("!HH")
+_U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 _COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
@@ -69,8 +70,40 @@ _FP = int(AttributeType.FINGERPRINT)
 _COMPUTED = frozenset({_MI, _MI256, _FP})
 _METHODS: dict[int, Method] = {int(m): m for m in Method}
 _CLASSES = tuple(MessageClass)
-_KNOWN_REQUIRED = KNOWN_REQUIRED_TYPES
 _XOR_TYPES = frozenset(int(t) for t in XOR_ADDRESS_TYPES)
+_new_object = object.__new__
+_FP_HEAD = b"\x80\x28\x00\x04"
+_MI_HEAD = b"\x00\x08\x00\x14"
+_compare = hmac.compare_digest
+_KNOWN_ALL = frozenset(int(t) for t in AttributeType)
+_SPECIAL = _COMPUTED
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+#: How many keys keep precomputed HMAC pads (an ICE agent uses one or two keys; TURN one).
+HMAC_KEY_CACHE_SIZE = 64
+_pads: dict[tuple[bytes, str], tuple[object, object]] = {}
+
+
+def _hmac(key: bytes, data: bytes, digest: str) -> bytes:
+    """HMAC (RFC 2104) with the inner and outer hash states cached per key: an ICE agent
+    signs and checks every message with the same key, and a cached state saves more than
+    half the cost of :func:`hmac.digest`. The cache holds at most HMAC_KEY_CACHE_SIZE keys."""
+    states = _pads.get((key, digest))
+    if states is None:
+        block = 64
+        k = key if len(key) <= block else hashlib.new(digest, key).digest()
+        k = k.ljust(block, b"\0")
+        states = (hashlib.new(digest, k.translate(_IPAD)), hashlib.new(digest, k.translate(_OPAD)))
+        if len(_pads) >= HMAC_KEY_CACHE_SIZE:
+            _pads.clear()
+        _pads[(key, digest)] = states
+    inner = states[0].copy()  # type: ignore[attr-defined]
+    inner.update(data)
+    outer = states[1].copy()  # type: ignore[attr-defined]
+    outer.update(inner.digest())
+    return outer.digest()  # type: ignore[no-any-return]
+
 
 #: Default reason phrases: RFC 8489 §14.8, RFC 8656 §19 (TURN), RFC 5780 (none new).
 REASON_PHRASES: dict[int, str] = {
@@ -101,6 +134,12 @@ def _type_of(method: int, message_class: int) -> int:
         | ((message_class & 1) << 4)
         | ((message_class & 2) << 7)
     )
+
+
+#: Message type → (method, class) for the known methods (decode's fast lookup).
+_TYPES: dict[int, tuple[Method, MessageClass]] = {
+    _type_of(m, c): (m, c) for m in Method for c in MessageClass
+}
 
 
 def new_transaction_id(rng: object | None = None) -> bytes:
@@ -169,9 +208,13 @@ class Message:
         if not 0 <= method <= 0xFFF:
             raise StunUsageError(f"method out of range: {method}")
         self.method = _METHODS.get(method, method)
-        self.message_class = MessageClass(message_class)
-        self.transaction_id = bytes(transaction_id)
-        self.attributes = list(attributes)
+        self.message_class = (
+            message_class if type(message_class) is MessageClass else MessageClass(message_class)
+        )
+        self.transaction_id = (
+            transaction_id if type(transaction_id) is bytes else bytes(transaction_id)
+        )
+        self.attributes = list(attributes) if attributes else []
         self.raw = None
         self.unknown_required = []
         self.ignored_after_integrity = 0
@@ -222,11 +265,12 @@ class Message:
 
     def add(self, attr_type: int, value: bytes = b"") -> Message:
         """Append an attribute (raw value, padding is added on encode). Returns self."""
-        if attr_type in _COMPUTED:
+        t = int(attr_type)
+        if t in _COMPUTED:
             raise StunUsageError("integrity and fingerprint are added by encode()")
-        if not 0 <= attr_type <= 0xFFFF or len(value) > 0xFFFF:
+        if t < 0 or t > 0xFFFF or len(value) > 0xFFFF:
             raise StunUsageError("attribute type or length out of range")
-        self.attributes.append((int(attr_type), bytes(value)))
+        self.attributes.append((t, value if type(value) is bytes else bytes(value)))
         return self
 
     def set(self, attr_type: int, value: bytes = b"") -> Message:
@@ -279,9 +323,10 @@ class Message:
         return int(_U32.unpack(v)[0])
 
     def add_uint32(self, attr_type: int, value: int) -> Message:
-        if not 0 <= value <= 0xFFFFFFFF:
-            raise StunUsageError("value does not fit 32 bits")
-        return self.add(attr_type, _U32.pack(value))
+        try:
+            return self.add(attr_type, _U32.pack(value))
+        except struct.error:
+            raise StunUsageError("value does not fit 32 bits") from None
 
     def get_uint64(self, attr_type: int) -> int | None:
         """ICE-CONTROLLED / ICE-CONTROLLING tie-breakers (RFC 8445 §16.1)."""
@@ -293,9 +338,10 @@ class Message:
         return int(_U64.unpack(v)[0])
 
     def add_uint64(self, attr_type: int, value: int) -> Message:
-        if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
-            raise StunUsageError("value does not fit 64 bits")
-        return self.add(attr_type, _U64.pack(value))
+        try:
+            return self.add(attr_type, _U64.pack(value))
+        except struct.error:
+            raise StunUsageError("value does not fit 64 bits") from None
 
     def get_text(self, attr_type: int) -> str | None:
         """USERNAME, REALM, NONCE, SOFTWARE, ALTERNATE-DOMAIN: UTF-8 text."""
@@ -469,20 +515,25 @@ class Message:
         raw = self.raw
         if raw is None:
             raise StunUsageError("verify_integrity needs a decoded message")
-        if self._mi256 >= 0:
-            off = self._mi256
+        off = self._mi256
+        if off >= 0:
             size = (raw[off + 2] << 8) | raw[off + 3]
             digest = "sha256"
-        elif self._mi >= 0:
+        else:
             off = self._mi
+            if off < 0:
+                return False
             size = 20
             digest = "sha1"
-        else:
-            return False
-        expected = raw[off + 4 : off + 4 + size]
-        covered = raw[:2] + (off + 4 + size - HEADER_SIZE).to_bytes(2, "big") + raw[4:off]
-        mac = hmac.digest(key, covered, digest)[:size]
-        return hmac.compare_digest(mac, expected)
+        covered = raw[:2] + _U16.pack(off + 4 + size - HEADER_SIZE) + raw[4:off]
+        states = _pads.get((key, digest))
+        if states is None:
+            return _compare(_hmac(key, covered, digest)[:size], raw[off + 4 : off + 4 + size])
+        inner = states[0].copy()  # type: ignore[attr-defined]
+        inner.update(covered)
+        outer = states[1].copy()  # type: ignore[attr-defined]
+        outer.update(inner.digest())
+        return _compare(outer.digest()[:size], raw[off + 4 : off + 4 + size])
 
     # -- encoding ----------------------------------------------------------------------
     def encode(
@@ -514,10 +565,10 @@ class Message:
         if key is not None:
             if integrity != "sha256":
                 head = _HEADER.pack(mtype, len(body) + 24, MAGIC_COOKIE) + tid
-                body += b"\x00\x08\x00\x14" + hmac.digest(key, head + body, "sha1")
+                body += b"\x00\x08\x00\x14" + _hmac(key, head + body, "sha1")
             if integrity != "sha1":
                 head = _HEADER.pack(mtype, len(body) + 36, MAGIC_COOKIE) + tid
-                body += b"\x00\x1c\x00\x20" + hmac.digest(key, head + body, "sha256")
+                body += b"\x00\x1c\x00\x20" + _hmac(key, head + body, "sha256")
         if fingerprint:
             data = _HEADER.pack(mtype, len(body) + 8, MAGIC_COOKIE) + tid + body
             crc = (zlib.crc32(data) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
@@ -578,54 +629,49 @@ def decode(data: bytes, *, check_fingerprint: bool = True) -> Message:
         raise StunParseError("bad magic cookie")
     if length & 3 or length + HEADER_SIZE != n:
         raise StunParseError("message length does not match the data")
+    # Fast path for the common layout "plain attributes [MI] [FINGERPRINT]" (every ICE
+    # check): if the trailer headers sit where they would and the walk of the plain
+    # attributes lands exactly on them, they are real attribute boundaries (the walk is
+    # deterministic). Anything else takes the general walk below.
+    mi = mi256 = fp = -1
+    end = n
+    if n >= 28 and data[n - 8 : n - 4] == _FP_HEAD:
+        fp = end = n - 8
+    if end >= 44 and data[end - 24 : end - 20] == _MI_HEAD:
+        mi = end = end - 24
     attrs: list[tuple[int, bytes]] = []
     unknown: list[int] = []
-    mi = mi256 = fp = -1
-    ignored = 0
-    off = HEADER_SIZE
+    append = attrs.append
     unpack = _TL.unpack_from
-    while off < n:
+    off = HEADER_SIZE
+    while off < end:
         t, size = unpack(data, off)
         start = off + 4
-        nxt = start + size + (-size & 3)
-        if nxt > n:
-            raise StunParseError("attribute runs past the end of the message")
-        if fp >= 0:
-            raise StunParseError("attribute after FINGERPRINT")
-        if t == _FP:
-            if size != 4:
-                raise StunParseError("FINGERPRINT is not 4 bytes")
-            fp = off
-        elif mi >= 0 or mi256 >= 0:
-            if t == _MI256 and mi256 < 0:
-                if size < 16 or size > 32 or size & 3:
-                    raise StunParseError("bad MESSAGE-INTEGRITY-SHA256 length")
-                mi256 = off
-            else:
-                ignored += 1
-        elif t == _MI:
-            if size != 20:
-                raise StunParseError("MESSAGE-INTEGRITY is not 20 bytes")
-            mi = off
-        elif t == _MI256:
-            if size < 16 or size > 32 or size & 3:
-                raise StunParseError("bad MESSAGE-INTEGRITY-SHA256 length")
-            mi256 = off
-        else:
-            attrs.append((t, data[start : start + size]))
-            if t < 0x8000 and t not in _KNOWN_REQUIRED:
-                unknown.append(t)
-        off = nxt
-    if len(attrs) + ignored > MAX_ATTRIBUTES:
-        raise StunParseError("too many attributes")
+        off = start + size + (-size & 3)
+        if t in _SPECIAL:
+            off = -1
+            break
+        append((t, data[start : start + size]))
+        if t not in _KNOWN_ALL and t < 0x8000:
+            unknown.append(t)
+    if off == end:
+        ignored = 0
+        if len(attrs) > MAX_ATTRIBUTES:
+            raise StunParseError("too many attributes")
+    else:
+        attrs, unknown, mi, mi256, fp, ignored = _walk(data, n)
     if fp >= 0 and check_fingerprint:
         crc = (zlib.crc32(data[:fp]) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
         if crc != _U32.unpack_from(data, fp + 4)[0]:
             raise StunParseError("FINGERPRINT mismatch")
-    msg = Message.__new__(Message)
-    mval = (mtype & 0x000F) | ((mtype & 0x00E0) >> 1) | ((mtype & 0x3E00) >> 2)
-    msg.method = _METHODS.get(mval, mval)
-    msg.message_class = _CLASSES[((mtype >> 4) & 1) | ((mtype >> 7) & 2)]
+    msg = _new_object(Message)
+    known = _TYPES.get(mtype)
+    if known is None:
+        mval = (mtype & 0x000F) | ((mtype & 0x00E0) >> 1) | ((mtype & 0x3E00) >> 2)
+        msg.method = mval
+        msg.message_class = _CLASSES[((mtype >> 4) & 1) | ((mtype >> 7) & 2)]
+    else:
+        msg.method, msg.message_class = known
     msg.transaction_id = data[8:20]
     msg.attributes = attrs
     msg.raw = data
@@ -635,3 +681,49 @@ def decode(data: bytes, *, check_fingerprint: bool = True) -> Message:
     msg._mi256 = mi256
     msg._fp = fp
     return msg
+
+
+def _walk(data: bytes, n: int) -> tuple[list[tuple[int, bytes]], list[int], int, int, int, int]:
+    """The general attribute walk of :func:`decode` (RFC 8489 §14, §14.5–§14.7)."""
+    attrs: list[tuple[int, bytes]] = []
+    unknown: list[int] = []
+    mi = mi256 = fp = -1
+    ignored = 0
+    off = HEADER_SIZE
+    unpack = _TL.unpack_from
+    append = attrs.append
+    sealed = False  # True once an integrity attribute or FINGERPRINT has been seen
+    while off < n:
+        t, size = unpack(data, off)
+        start = off + 4
+        nxt = start + size + (-size & 3)
+        if nxt > n:
+            raise StunParseError("attribute runs past the end of the message")
+        if sealed or t in _SPECIAL:
+            sealed = True
+            if fp >= 0:
+                raise StunParseError("attribute after FINGERPRINT")
+            if t == _FP:
+                if size != 4:
+                    raise StunParseError("FINGERPRINT is not 4 bytes")
+                fp = off
+            elif t == _MI256 and mi256 < 0:
+                if size < 16 or size > 32 or size & 3:
+                    raise StunParseError("bad MESSAGE-INTEGRITY-SHA256 length")
+                mi256 = off
+            elif t == _MI and mi < 0 and mi256 < 0:
+                if size != 20:
+                    raise StunParseError("MESSAGE-INTEGRITY is not 20 bytes")
+                mi = off
+            else:
+                # RFC 8489 §14.5/§14.6: everything after the integrity attributes except
+                # MESSAGE-INTEGRITY-SHA256 and FINGERPRINT is ignored.
+                ignored += 1
+        else:
+            append((t, data[start : start + size]))
+            if t not in _KNOWN_ALL and t < 0x8000:
+                unknown.append(t)
+        off = nxt
+    if len(attrs) + ignored > MAX_ATTRIBUTES:
+        raise StunParseError("too many attributes")
+    return attrs, unknown, mi, mi256, fp, ignored
