@@ -22,6 +22,7 @@ from pyrtcstack.sdp.attributes import (
     SsrcGroup,
 )
 from pyrtcstack.sdp.candidate import CANDIDATE_TYPES, Candidate
+from pyrtcstack.sdp.codecs import CodecCapability, codecs_match, h264_profile, negotiate_codecs
 from pyrtcstack.sdp.errors import (
     MAX_CANDIDATES,
     MAX_FORMATS,
@@ -31,6 +32,23 @@ from pyrtcstack.sdp.errors import (
     MAX_SDP_SIZE,
     OfferAnswerError,
     ParseError,
+)
+from pyrtcstack.sdp.jsep import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_SCTP_PORT,
+    DataChannelCapabilities,
+    LocalCapabilities,
+    MediaCapabilities,
+    OfferSection,
+    TransportParameters,
+    answer_direction,
+    answer_setup,
+    create_answer,
+    create_offer,
+    ice_restart_requested,
+    new_ice_credentials,
+    remote_max_message_size,
+    remote_sctp_port,
 )
 from pyrtcstack.sdp.model import (
     STATIC_PAYLOAD_TYPES,
@@ -46,6 +64,8 @@ from pyrtcstack.sdp.model import (
 
 __all__ = [
     "CANDIDATE_TYPES",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_SCTP_PORT",
     "DIRECTIONS",
     "MAX_CANDIDATES",
     "MAX_FORMATS",
@@ -59,14 +79,19 @@ __all__ = [
     "Bandwidth",
     "Candidate",
     "Codec",
+    "CodecCapability",
     "Connection",
+    "DataChannelCapabilities",
     "ExtMap",
     "Fingerprint",
     "Fmtp",
     "Group",
+    "LocalCapabilities",
+    "MediaCapabilities",
     "MediaDescription",
     "Msid",
     "OfferAnswerError",
+    "OfferSection",
     "Origin",
     "ParseError",
     "Rid",
@@ -78,4 +103,16 @@ __all__ = [
     "SsrcAttribute",
     "SsrcGroup",
     "Timing",
+    "TransportParameters",
+    "answer_direction",
+    "answer_setup",
+    "codecs_match",
+    "create_answer",
+    "create_offer",
+    "h264_profile",
+    "ice_restart_requested",
+    "negotiate_codecs",
+    "new_ice_credentials",
+    "remote_max_message_size",
+    "remote_sctp_port",
 ]

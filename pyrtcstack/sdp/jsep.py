@@ -1,0 +1,597 @@
+"""JSEP offer/answer as pure functions (RFC 9429 §5.2, §5.3; RFC 3264; BUNDLE RFC 9143).
+
+Nothing here does I/O or keeps state: a peer connection passes in what it has (local
+capabilities, transport parameters, the previous descriptions) and gets a
+:class:`~pyrtcstack.sdp.model.SessionDescription` back. Randomness (session ids, ICE
+credentials) comes from an injected :class:`random.Random`.
+
+* :func:`create_offer` — initial and subsequent offers (§5.2.1, §5.2.2): ``o=`` with a
+  random session id kept across the session, version +1 whenever the body changes;
+  ``a=setup:actpass``; one BUNDLE group over every live section; ICE restart.
+* :func:`create_answer` — §5.3.1: one answer section per offered section in the same
+  order; codec intersection with the offerer's payload types; direction matrix
+  (RFC 3264 §6.1); DTLS role (RFC 5763 §5); BUNDLE acceptance with the answerer-tagged
+  transport (RFC 9143 §7.3); rejected sections with port 0; data channel section with
+  ``sctp-port`` and ``max-message-size`` (RFC 8841); ICE restart detection (RFC 8839 §4.4).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+
+from pyrtcstack.sdp.attributes import ExtMap, Fingerprint, Msid, RtcpFeedback
+from pyrtcstack.sdp.candidate import Candidate
+from pyrtcstack.sdp.codecs import CodecCapability, negotiate_codecs
+from pyrtcstack.sdp.errors import OfferAnswerError
+from pyrtcstack.sdp.model import (
+    STATIC_PAYLOAD_TYPES,
+    Attribute,
+    Codec,
+    Connection,
+    MediaDescription,
+    Origin,
+    SessionDescription,
+)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_SCTP_PORT",
+    "DataChannelCapabilities",
+    "LocalCapabilities",
+    "MediaCapabilities",
+    "OfferSection",
+    "TransportParameters",
+    "answer_direction",
+    "answer_setup",
+    "create_answer",
+    "create_offer",
+    "ice_restart_requested",
+    "new_ice_credentials",
+    "remote_max_message_size",
+    "remote_sctp_port",
+]
+
+#: RFC 8841 §5: the SCTP port when ``a=sctp-port`` is absent.
+DEFAULT_SCTP_PORT = 5000
+#: RFC 8841 §6: the max message size assumed when ``a=max-message-size`` is absent.
+DEFAULT_MAX_MESSAGE_SIZE = 65536
+_ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_RTP_PROTOCOLS = ("RTP/AVP", "RTP/SAVP", "RTP/AVPF", "RTP/SAVPF")
+_DTLS_SCTP_PROTOCOLS = ("UDP/DTLS/SCTP", "TCP/DTLS/SCTP", "DTLS/SCTP")
+_SEND = {"sendrecv": True, "sendonly": True, "recvonly": False, "inactive": False}
+_RECV = {"sendrecv": True, "sendonly": False, "recvonly": True, "inactive": False}
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@dataclass(slots=True)
+class TransportParameters:
+    """The local ICE/DTLS parameters written into every (bundled) section.
+
+    ``ice_ufrag``/``ice_pwd`` left ``None`` are generated with the injected rng (RFC 8839
+    §5.4 lengths: 4 and 24 ice-chars), or kept from the previous description.
+    """
+
+    fingerprints: list[Fingerprint]
+    ice_ufrag: str | None = None
+    ice_pwd: str | None = None
+    ice_options: list[str] = field(default_factory=lambda: ["trickle"])
+    ice_lite: bool = False
+    candidates: list[Candidate] = field(default_factory=list)
+    end_of_candidates: bool = False
+
+
+@dataclass(slots=True)
+class MediaCapabilities:
+    """What we can do for one kind of media, and what we want (``direction``)."""
+
+    kind: str  #: "audio" or "video"
+    codecs: list[CodecCapability]
+    header_extensions: list[str] = field(default_factory=list)  #: RFC 8285 URIs
+    direction: str = "sendrecv"
+    msid: Msid | None = None
+    ssrc: int | None = None
+    rtx_ssrc: int | None = None
+    cname: str | None = None
+    rtcp_rsize: bool = True
+
+
+@dataclass(slots=True)
+class DataChannelCapabilities:
+    """The ``m=application`` data channel section (RFC 8841)."""
+
+    sctp_port: int = DEFAULT_SCTP_PORT
+    max_message_size: int = 262144
+
+
+@dataclass(slots=True)
+class OfferSection:
+    """One m= section of an offer: a transceiver (media) or the data channel."""
+
+    mid: str
+    capabilities: MediaCapabilities | DataChannelCapabilities
+    stopped: bool = False  #: a stopped transceiver is offered with port 0 (§5.2.2)
+
+
+@dataclass(slots=True)
+class LocalCapabilities:
+    """What the answerer supports (one entry per media kind) and its preferences."""
+
+    transport: TransportParameters
+    media: list[MediaCapabilities] = field(default_factory=list)
+    datachannel: DataChannelCapabilities | None = None
+    #: DTLS role when the offer says ``actpass``; RFC 5763 §5 recommends ``active``.
+    setup: str = "active"
+    #: RFC 9429 §4.1.1 rtcp-mux-policy "require": an RTP section without rtcp-mux fails.
+    require_rtcp_mux: bool = True
+    extmap_allow_mixed: bool = True
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+
+def new_ice_credentials(rng: random.Random) -> tuple[str, str]:
+    """A fresh ``(ufrag, pwd)``: 4 and 24 ice-chars (RFC 8839 §5.4: ≥24 bits / ≥128 bits)."""
+    ufrag = "".join(rng.choice(_ICE_CHARS) for _ in range(4))
+    pwd = "".join(rng.choice(_ICE_CHARS) for _ in range(24))
+    return ufrag, pwd
+
+
+def answer_direction(offered: str, wish: str) -> str:
+    """RFC 3264 §6.1 direction matrix: what we may answer to ``offered`` given our ``wish``.
+
+    We send only if the offerer receives and we want to send; we receive only if the
+    offerer sends and we want to receive.
+    """
+    send = _RECV[offered] and _SEND[wish]
+    recv = _SEND[offered] and _RECV[wish]
+    return {(True, True): "sendrecv", (True, False): "sendonly"}.get(
+        (send, recv), "recvonly" if recv else "inactive"
+    )
+
+
+def answer_setup(
+    offered: str | None, preferred: str = "active", previous: str | None = None
+) -> str:
+    """RFC 5763 §5 / RFC 8842 §5: our ``a=setup`` in an answer.
+
+    ``actpass`` → our preference (``active`` recommended) or our previous role on an
+    existing association; ``active`` → ``passive``; ``passive`` → ``active``.
+    """
+    if offered in (None, "actpass"):
+        role = previous if previous in ("active", "passive") else preferred
+        if role not in ("active", "passive"):
+            raise OfferAnswerError(f"an answer's setup must be active or passive, not {role!r}")
+        return role
+    if offered == "active":
+        return "passive"
+    if offered == "passive":
+        return "active"
+    raise OfferAnswerError(f"cannot answer a=setup:{offered}")
+
+
+def ice_restart_requested(previous: SessionDescription | None, offer: SessionDescription) -> bool:
+    """RFC 8839 §4.4.1.1.1: an offer with new ICE credentials for a section asks a restart."""
+    if previous is None:
+        return False
+    for media in offer.media:
+        mid = media.mid
+        old = previous.media_by_mid(mid) if mid is not None else None
+        if old is None or media.rejected:
+            continue
+        if (media.effective_ice_ufrag(offer), media.effective_ice_pwd(offer)) != (
+            old.effective_ice_ufrag(previous),
+            old.effective_ice_pwd(previous),
+        ):
+            return True
+    return False
+
+
+def remote_sctp_port(media: MediaDescription) -> int:
+    """RFC 8841 §5: ``a=sctp-port``, else a legacy ``a=sctpmap`` number, else 5000."""
+    if media.sctp_port is not None:
+        return media.sctp_port
+    sctpmap = media.sctpmap
+    return sctpmap.number if sctpmap is not None else DEFAULT_SCTP_PORT
+
+
+def remote_max_message_size(media: MediaDescription) -> int:
+    """RFC 8841 §6: absent → 65536; 0 means "no limit" and is returned as 0."""
+    size = media.max_message_size
+    return DEFAULT_MAX_MESSAGE_SIZE if size is None else size
+
+
+# ---------------------------------------------------------------- section writers
+
+
+def _transport_attributes(
+    media: MediaDescription,
+    *,
+    transport: TransportParameters,
+    ufrag: str,
+    pwd: str,
+    setup: str,
+    with_candidates: bool,
+) -> None:
+    add = media.attributes.append
+    if with_candidates:
+        for c in transport.candidates:
+            add(Attribute("candidate", c.value))
+    add(Attribute("ice-ufrag", ufrag))
+    add(Attribute("ice-pwd", pwd))
+    if transport.ice_options:
+        add(Attribute("ice-options", " ".join(transport.ice_options)))
+    for fp in transport.fingerprints:
+        add(Attribute("fingerprint", str(fp)))
+    add(Attribute("setup", setup))
+
+
+def _default_address(transport: TransportParameters, with_candidates: bool) -> tuple[int, str]:
+    # RFC 9429 §5.2.1: port 9 and c=IN IP4 0.0.0.0 until a default candidate exists.
+    if with_candidates:
+        for c in transport.candidates:
+            if c.component == 1:
+                return c.port, c.address
+    return 9, "0.0.0.0"
+
+
+def _connection_for(address: str) -> Connection:
+    return Connection("IN", "IP6" if ":" in address else "IP4", address)
+
+
+def _rtp_body(
+    media: MediaDescription,
+    *,
+    caps: MediaCapabilities,
+    codecs: list[Codec],
+    extmaps: list[ExtMap],
+    direction: str,
+    rtcp_rsize: bool,
+) -> None:
+    add = media.attributes.append
+    for ext in extmaps:
+        add(Attribute("extmap", str(ext)))
+    add(Attribute(direction))
+    sending = _SEND[direction]
+    if sending and caps.msid is not None:
+        add(Attribute("msid", str(caps.msid)))
+    add(Attribute("rtcp-mux"))
+    if rtcp_rsize:
+        add(Attribute("rtcp-rsize"))
+    for codec in codecs:
+        channels = f"/{codec.channels}" if codec.channels else ""
+        add(Attribute("rtpmap", f"{codec.payload_type} {codec.name}/{codec.clock_rate}{channels}"))
+        for fb in codec.feedback:
+            add(Attribute("rtcp-fb", f"{codec.payload_type} {fb.value}"))
+        if codec.parameters:
+            params = ";".join(k if v == "" else f"{k}={v}" for k, v in codec.parameters.items())
+            add(Attribute("fmtp", f"{codec.payload_type} {params}"))
+    if sending and caps.ssrc is not None:
+        has_rtx = caps.rtx_ssrc is not None and any(c.name.lower() == "rtx" for c in codecs)
+        if has_rtx:
+            add(Attribute("ssrc-group", f"FID {caps.ssrc} {caps.rtx_ssrc}"))
+        for ssrc in (caps.ssrc, caps.rtx_ssrc) if has_rtx else (caps.ssrc,):
+            if caps.cname is not None:
+                add(Attribute("ssrc", f"{ssrc} cname:{caps.cname}"))
+            if caps.msid is not None:
+                add(Attribute("ssrc", f"{ssrc} msid:{caps.msid}"))
+
+
+def _offer_codecs(caps: MediaCapabilities) -> list[Codec]:
+    """Payload types for our offer: preferred ones first, then dynamic 96-127 (RFC 3551 §3)."""
+    static = {
+        (name.lower(), clock, channels or 1): pt
+        for pt, (name, clock, channels) in STATIC_PAYLOAD_TYPES.items()
+    }
+    wanted = [
+        cap.payload_type
+        if cap.payload_type is not None
+        else static.get((cap.name.lower(), cap.clock_rate, cap.channels or 1))
+        for cap in caps.codecs
+    ]
+    used = {pt for pt in wanted if pt is not None}
+    free = iter(pt for pt in [*range(96, 128), *range(35, 64)] if pt not in used)
+    out: list[Codec] = []
+    for cap, wanted_pt in zip(caps.codecs, wanted, strict=True):
+        pt = wanted_pt if wanted_pt is not None else next(free, None)
+        if pt is None:
+            raise OfferAnswerError("out of dynamic payload types")
+        feedback = [RtcpFeedback(str(pt), *_split_fb(v)) for v in cap.feedback]
+        out.append(
+            Codec(pt, cap.name, cap.clock_rate, cap.channels, dict(cap.parameters), feedback)
+        )
+        if cap.rtx:
+            rtx_pt = next(free, None)
+            if rtx_pt is None:
+                raise OfferAnswerError("out of dynamic payload types")
+            out.append(Codec(rtx_pt, "rtx", cap.clock_rate, None, {"apt": str(pt)}))
+    return out
+
+
+def _split_fb(value: str) -> tuple[str, str | None]:
+    kind, _, param = value.partition(" ")
+    return kind, param or None
+
+
+def _versioned_origin(
+    desc: SessionDescription, previous: SessionDescription | None, rng: random.Random
+) -> Origin:
+    """RFC 9429 §5.2.1/§5.2.2 (RFC 3264 §5, §8): keep the session id, bump the version
+    by one when anything but the ``o=`` line changed; a new session gets a random id
+    below 2**63 and version 0."""
+    if previous is None:
+        return Origin("-", rng.randrange(1 << 61, 1 << 63), 0, "IN", "IP4", "127.0.0.1")
+    origin = replace(previous.origin)
+    desc.origin = previous.origin
+    changed = str(desc) != str(previous)
+    origin.session_version = previous.origin.session_version + (1 if changed else 0)
+    return origin
+
+
+# ---------------------------------------------------------------- offers
+
+
+def create_offer(
+    sections: list[OfferSection],
+    transport: TransportParameters,
+    *,
+    rng: random.Random,
+    previous: SessionDescription | None = None,
+    ice_restart: bool = False,
+    bundle: bool = True,
+) -> SessionDescription:
+    """Build an offer (RFC 9429 §5.2.1 initial, §5.2.2 subsequent).
+
+    ``previous`` is our last local description (offer or answer) in this session: its
+    session id is kept, its version is bumped by one if the new body differs, and its ICE
+    credentials are reused unless ``ice_restart`` (§5.2.3.1) or ``transport`` sets new ones.
+    """
+    mids = [s.mid for s in sections]
+    if len(set(mids)) != len(mids):
+        raise OfferAnswerError("duplicate mid in offer sections")
+    ufrag, pwd = _credentials(transport, previous, restart=ice_restart, rng=rng)
+    desc = SessionDescription()
+    live = [s.mid for s in sections if not s.stopped]
+    if bundle and live:
+        desc.add_attribute("group", " ".join(["BUNDLE", *live]))
+    if transport.ice_lite:
+        desc.add_attribute("ice-lite")
+    if any(isinstance(s.capabilities, MediaCapabilities) for s in sections):
+        desc.add_attribute("extmap-allow-mixed")
+        desc.add_attribute("msid-semantic", " WMS")
+    first_live = True
+    for section in sections:
+        caps = section.capabilities
+        with_candidates = not section.stopped and (first_live or not bundle)
+        if isinstance(caps, DataChannelCapabilities):
+            media = MediaDescription("application", 9, "UDP/DTLS/SCTP", ["webrtc-datachannel"])
+        else:
+            codecs = _offer_codecs(caps)
+            media = MediaDescription(
+                caps.kind, 9, "UDP/TLS/RTP/SAVPF", [str(c.payload_type) for c in codecs]
+            )
+        if section.stopped:
+            media.port = 0
+            media.connections.append(Connection())
+            media.add_attribute("mid", section.mid)
+            desc.media.append(media)
+            continue
+        port, address = _default_address(transport, with_candidates)
+        media.port = port
+        media.connections.append(_connection_for(address))
+        if isinstance(caps, MediaCapabilities):
+            media.add_attribute("rtcp", "9 IN IP4 0.0.0.0")
+        _transport_attributes(
+            media,
+            transport=transport,
+            ufrag=ufrag,
+            pwd=pwd,
+            setup="actpass",
+            with_candidates=with_candidates,
+        )
+        media.add_attribute("mid", section.mid)
+        if isinstance(caps, DataChannelCapabilities):
+            media.add_attribute("sctp-port", caps.sctp_port)
+            media.add_attribute("max-message-size", caps.max_message_size)
+        else:
+            extmaps = [ExtMap(i, uri) for i, uri in enumerate(caps.header_extensions, 1)]
+            _rtp_body(
+                media,
+                caps=caps,
+                codecs=codecs,
+                extmaps=extmaps,
+                direction=caps.direction,
+                rtcp_rsize=caps.rtcp_rsize,
+            )
+        if with_candidates and transport.end_of_candidates:
+            media.add_attribute("end-of-candidates")
+        desc.media.append(media)
+        first_live = False
+    desc.origin = _versioned_origin(desc, previous, rng)
+    return desc
+
+
+def _credentials(
+    transport: TransportParameters,
+    previous: SessionDescription | None,
+    *,
+    restart: bool,
+    rng: random.Random,
+) -> tuple[str, str]:
+    if transport.ice_ufrag is not None and transport.ice_pwd is not None:
+        given = (transport.ice_ufrag, transport.ice_pwd)
+    else:
+        given = None
+    old: tuple[str, str] | None = None
+    if previous is not None:
+        for m in previous.media:
+            u, p = m.effective_ice_ufrag(previous), m.effective_ice_pwd(previous)
+            if u is not None and p is not None:
+                old = (u, p)
+                break
+    if restart:
+        # RFC 8839 §4.4.1.1.1: a restart needs a new ufrag AND a new pwd.
+        if given is not None and given != old:
+            return given
+        fresh = new_ice_credentials(rng)
+        while old is not None and (fresh[0] == old[0] or fresh[1] == old[1]):
+            fresh = new_ice_credentials(rng)
+        return fresh
+    if given is not None:
+        return given
+    return old if old is not None else new_ice_credentials(rng)
+
+
+# ---------------------------------------------------------------- answers
+
+
+def create_answer(
+    offer: SessionDescription,
+    local: LocalCapabilities,
+    *,
+    rng: random.Random,
+    previous: SessionDescription | None = None,
+    previous_offer: SessionDescription | None = None,
+) -> SessionDescription:
+    """Answer ``offer`` (RFC 9429 §5.3.1).
+
+    ``previous`` is our last local description and ``previous_offer`` the remote offer it
+    answered, for renegotiation: the session id and DTLS role are kept, the version is
+    bumped on change, and a changed remote ufrag/pwd (ICE restart) gets new local ones.
+
+    Raises :class:`~pyrtcstack.sdp.errors.OfferAnswerError` when the offer cannot be
+    answered at all (e.g. rtcp-mux required but absent, an unanswerable ``a=setup``).
+    """
+    restart = ice_restart_requested(previous_offer, offer)
+    ufrag, pwd = _credentials(local.transport, previous, restart=restart, rng=rng)
+    previous_setup = None
+    if previous is not None and previous.media:
+        previous_setup = previous.media[0].effective_setup(previous)
+
+    answers: list[MediaDescription] = []
+    accepted: dict[int, bool] = {}
+    for index, offered in enumerate(offer.media):
+        media = _answer_section(offer, offered, local)
+        answers.append(media)
+        accepted[index] = media.port != 0
+
+    # BUNDLE (RFC 9143 §7.3): the answer's group lists the accepted mids in offer order;
+    # the first is the answerer-tagged section whose transport the group uses. If the
+    # offerer-tagged section is rejected, the group is not accepted (§7.3.3 moves the
+    # others out; bundle-only sections cannot live outside a bundle and are rejected).
+    desc = SessionDescription()
+    bundled_mids: set[str] = set()
+    tagged: set[str] = set()
+    for group in offer.bundle_groups:
+        index_of = {m.mid: i for i, m in enumerate(offer.media) if m.mid is not None}
+        members = [mid for mid in group.mids if mid in index_of]
+        keep = [mid for mid in members if accepted[index_of[mid]]]
+        if not keep or not members or keep[0] != members[0]:
+            for mid in members:
+                i = index_of[mid]
+                if offer.media[i].bundle_only and accepted[i]:
+                    answers[i] = _rejected(offer.media[i])
+            continue
+        desc.add_attribute("group", " ".join(["BUNDLE", *keep]))
+        bundled_mids.update(keep)
+        tagged.add(keep[0])
+    if local.transport.ice_lite:
+        desc.add_attribute("ice-lite")
+    if local.extmap_allow_mixed and offer.extmap_allow_mixed:
+        desc.add_attribute("extmap-allow-mixed")
+    if any(m.kind in ("audio", "video") and m.port for m in answers):
+        desc.add_attribute("msid-semantic", " WMS")
+
+    for offered, media in zip(offer.media, answers, strict=True):
+        if media.port == 0:
+            desc.media.append(media)
+            continue
+        section_mid = offered.mid
+        with_candidates = (
+            section_mid is None or section_mid not in bundled_mids or section_mid in tagged
+        )
+        setup = answer_setup(offered.effective_setup(offer), local.setup, previous_setup)
+        port, address = _default_address(local.transport, with_candidates)
+        media.port = port
+        media.connections.append(_connection_for(address))
+        body = media.attributes
+        media.attributes = []
+        if media.kind in ("audio", "video"):
+            media.add_attribute("rtcp", "9 IN IP4 0.0.0.0")
+        _transport_attributes(
+            media,
+            transport=local.transport,
+            ufrag=ufrag,
+            pwd=pwd,
+            setup=setup,
+            with_candidates=with_candidates,
+        )
+        if section_mid is not None:
+            media.add_attribute("mid", section_mid)
+        media.attributes.extend(body)
+        if with_candidates and local.transport.end_of_candidates:
+            media.add_attribute("end-of-candidates")
+        desc.media.append(media)
+    desc.origin = _versioned_origin(desc, previous, rng)
+    return desc
+
+
+def _rejected(offered: MediaDescription) -> MediaDescription:
+    """RFC 3264 §6 / RFC 9429 §5.3.1: same media type and proto, port 0, offered formats."""
+    media = MediaDescription(offered.kind, 0, offered.protocol, list(offered.formats) or ["0"])
+    media.connections.append(Connection())
+    if offered.mid is not None:
+        media.add_attribute("mid", offered.mid)
+    return media
+
+
+def _answer_section(
+    offer: SessionDescription, offered: MediaDescription, local: LocalCapabilities
+) -> MediaDescription:
+    """The body of one answer section (transport attributes are added by the caller)."""
+    if offered.rejected:
+        return _rejected(offered)
+    proto = offered.protocol
+    if offered.kind == "application" and proto.endswith(_DTLS_SCTP_PROTOCOLS):
+        dc = local.datachannel
+        if dc is None:
+            return _rejected(offered)
+        media = MediaDescription("application", 9, proto, list(offered.formats))
+        if proto == "DTLS/SCTP":
+            # Legacy syntax (draft-ietf-mmusic-sctp-sdp-05): port in the format list.
+            media.formats = [str(dc.sctp_port)]
+            media.add_attribute("sctpmap", f"{dc.sctp_port} webrtc-datachannel 1024")
+        else:
+            media.add_attribute("sctp-port", dc.sctp_port)
+        media.add_attribute("max-message-size", dc.max_message_size)
+        return media
+    if offered.kind not in ("audio", "video") or not proto.endswith(_RTP_PROTOCOLS):
+        return _rejected(offered)
+    caps = next((c for c in local.media if c.kind == offered.kind), None)
+    if caps is None:
+        return _rejected(offered)
+    if local.require_rtcp_mux and not offered.rtcp_mux:
+        raise OfferAnswerError(
+            f"section {offered.mid!r} lacks a=rtcp-mux and the policy requires it"
+        )
+    codecs = negotiate_codecs(offered.codecs(offer), caps.codecs)
+    if not any(
+        c.name.lower() not in ("rtx", "red", "ulpfec", "cn", "telephone-event") for c in codecs
+    ):
+        return _rejected(offered)
+    direction = answer_direction(offered.effective_direction(offer), caps.direction)
+    supported = set(caps.header_extensions)
+    # RFC 8285 §6 / RFC 9429 §5.3.1: reuse the offer's id for each URI we support.
+    extmaps = [ExtMap(e.id, e.uri) for e in offered.extmaps if e.uri in supported]
+    media = MediaDescription(offered.kind, 9, proto, [str(c.payload_type) for c in codecs])
+    _rtp_body(
+        media,
+        caps=caps,
+        codecs=codecs,
+        extmaps=extmaps,
+        direction=direction,
+        rtcp_rsize=caps.rtcp_rsize and offered.rtcp_rsize,
+    )
+    return media
