@@ -62,10 +62,29 @@ Attribute value codecs (:mod:`.attributes`)
 Errors (:mod:`.errors`)
     ``StunParseError`` (ParseError), ``StunUsageError`` (LocalProtocolError).
 
-Transactions, server and NAT discovery
---------------------------------------
-See :mod:`.transaction` (``ClientTransaction``, ``RetransmissionPolicy``, ``StunClient``),
-:mod:`.server` (``StunServer``) and :mod:`.nat` (``NatBehaviorDiscovery``).
+Transactions (:mod:`.transaction`, RFC 8489 §6.2/§6.3)
+-----------------------------------------------------
+``RetransmissionPolicy(rto=0.5, rc=7, rm=16, reliable=False, ti=39.5, rto_max=None)``
+    UDP: sends at 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 s, timeout at 39.5 s; ``reliable``
+    (TCP/TLS): one send, timeout after ``ti``. ICE passes its own RTO (RFC 8445 §14.3).
+``ClientTransaction(request, addr, *, key=None, fingerprint=True, integrity="sha1",
+policy=...)``
+    For cores that embed transactions (TURN, ICE): ``start(now) -> bytes`` (first
+    datagram), ``deadline``, ``handle_timer(now) -> bytes | None`` (retransmission; state
+    becomes TIMED_OUT at the end), ``handle_response(msg, now) -> TransactionState | None``
+    (None = ignored: duplicate, not a response, or failed authentication), ``state``,
+    ``response``, ``error()``, ``sends``, ``first_sent``, ``transaction_id``, ``data``.
+``StunClient(*, rng=None, policy=..., max_pending=256)``
+    A DatagramCore running many transactions from one socket: ``request(msg, addr, now,
+    key=..., ...) -> transaction_id``, ``binding(addr, now, change_ip=, change_port=)``,
+    ``cancel(tid)``; events ``TransactionSucceeded(transaction_id, response, addr, rtt)``
+    (rtt None after a retransmission, Karn), ``TransactionFailed(transaction_id, response,
+    addr, error)``, ``TransactionTimedOut(transaction_id)``; counters ``malformed``,
+    ``stray``, ``unauthenticated``.
+
+Server and NAT discovery
+------------------------
+See :mod:`.server` (``StunServer``) and :mod:`.nat` (``NatBehaviorDiscovery``).
 
 Example::
 
@@ -105,19 +124,35 @@ from .message import (
     message_size,
     new_transaction_id,
 )
+from .transaction import (
+    ClientTransaction,
+    RetransmissionPolicy,
+    StunClient,
+    TransactionFailed,
+    TransactionState,
+    TransactionSucceeded,
+    TransactionTimedOut,
+)
 
 __all__ = [
     "MAGIC_COOKIE",
     "MAX_ATTRIBUTES",
     "REASON_PHRASES",
     "AttributeType",
+    "ClientTransaction",
     "ErrorCode",
     "Message",
     "MessageClass",
     "Method",
     "PasswordAlgorithm",
+    "RetransmissionPolicy",
+    "StunClient",
     "StunParseError",
     "StunUsageError",
+    "TransactionFailed",
+    "TransactionState",
+    "TransactionSucceeded",
+    "TransactionTimedOut",
     "decode",
     "is_stun",
     "long_term_key",
