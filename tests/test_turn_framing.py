@@ -173,3 +173,26 @@ def test_framer_hostile_stream_raises_only_framing_error(chunks: list[bytes]) ->
 def test_frame_for_stream_pads_only_when_needed() -> None:
     assert frame_for_stream(b"\x40\x00\x00\x01x") == b"\x40\x00\x00\x01x\x00\x00\x00"
     assert frame_for_stream(stun_frame(1)) == stun_frame(1)
+
+
+def test_turn_urls() -> None:
+    from pyrtcstack.turn.url import TurnUrl, parse_turn_url
+
+    assert parse_turn_url("turn:example.org") == TurnUrl("example.org", 3478, "udp")
+    assert parse_turn_url("turn:1.2.3.4:999?transport=tcp") == TurnUrl("1.2.3.4", 999, "tcp")
+    assert parse_turn_url("turns:example.org") == TurnUrl("example.org", 5349, "tls")
+    assert parse_turn_url("turns:[::1]:5000?transport=tcp") == TurnUrl("::1", 5000, "tls")
+    for bad in ("stun:x", "turn:", "turn:h:0", "turn:h:x", "turn:h?transport=sctp", "turn:[::1"):
+        with pytest.raises(TurnParseError):
+            parse_turn_url(bad)
+
+
+@given(st.text(max_size=40))
+def test_turn_url_hostile_text(text: str) -> None:
+    from pyrtcstack.turn.url import parse_turn_url
+
+    try:
+        url = parse_turn_url(text)
+    except TurnParseError:
+        return
+    assert 0 < url.port < 65536 and url.host

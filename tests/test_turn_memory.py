@@ -228,6 +228,7 @@ def test_stale_nonce_recovery() -> None:
     s.client.create_permission(PEER, s.net.now)
     s.net.run(timeout=700)
     assert s.server.stats["stale_nonce"] >= 2  # permission refresh at 240 s, refresh at 540 s
+    assert s.client.stats["stale_nonce"] == s.server.stats["stale_nonce"]
     assert not s.of(RequestFailed)
     assert len(s.of(Refreshed)) == 1
     s.client.send(b"still-here", PEER, s.net.now)

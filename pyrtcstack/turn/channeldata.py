@@ -30,6 +30,7 @@ __all__ = [
     "CHANNEL_DATA_HEADER_SIZE",
     "CHANNEL_NUMBER_MAX",
     "CHANNEL_NUMBER_MIN",
+    "LEGACY_CHANNEL_NUMBER_MAX",
     "MAX_CHANNEL_DATA_LENGTH",
     "ChannelData",
     "decode_channel_data",
@@ -42,6 +43,10 @@ __all__ = [
 #: First and last channel number a client may bind (RFC 8656 §12).
 CHANNEL_NUMBER_MIN = 0x4000
 CHANNEL_NUMBER_MAX = 0x4FFF
+#: RFC 5766 §11 allowed 0x4000–0x7FFF; RFC 8656 §12 reserves 0x5000–0x7FFF. Old clients
+#: (coturn's ``turnutils_uclient`` among them) still use the upper part, so the server
+#: accepts it (a documented deviation); the client never sends it.
+LEGACY_CHANNEL_NUMBER_MAX = 0x7FFF
 #: Channel number + length (RFC 8656 §12.4).
 CHANNEL_DATA_HEADER_SIZE = 4
 #: The 16-bit Length field bounds the payload.
@@ -73,14 +78,16 @@ def padded_length(length: int) -> int:
     return (length + 3) & ~3
 
 
-def encode_channel_data(channel: int, data: bytes, *, pad: bool = False) -> bytes:
+def encode_channel_data(
+    channel: int, data: bytes, *, pad: bool = False, max_channel: int = CHANNEL_NUMBER_MAX
+) -> bytes:
     """Frame ``data`` for ``channel``; ``pad=True`` for TCP/TLS (RFC 8656 §12.5).
 
     Raises :class:`TurnUsageError` for a channel outside 0x4000–0x4FFF or data longer than
     the 16-bit Length field allows.
     """
-    if not is_valid_channel_number(channel):
-        raise TurnUsageError(f"channel number {channel:#06x} outside 0x4000-0x4FFF")
+    if not CHANNEL_NUMBER_MIN <= channel <= max_channel:
+        raise TurnUsageError(f"channel number {channel:#06x} outside 0x4000-{max_channel:#06x}")
     n = len(data)
     if n > MAX_CHANNEL_DATA_LENGTH:
         raise TurnUsageError(f"ChannelData payload of {n} bytes exceeds 65535")
@@ -91,7 +98,10 @@ def encode_channel_data(channel: int, data: bytes, *, pad: bool = False) -> byte
 
 
 def decode_channel_data(
-    buf: bytes | bytearray | memoryview, *, stream: bool = False
+    buf: bytes | bytearray | memoryview,
+    *,
+    stream: bool = False,
+    max_channel: int = CHANNEL_NUMBER_MAX,
 ) -> ChannelData:
     """Decode one ChannelData message that fills ``buf``.
 
@@ -99,14 +109,15 @@ def decode_channel_data(
     ignored, whatever their number (RFC 8656 §12.6 only discards datagrams that are too
     short). Over a stream (``stream=True``) ``buf`` must be exactly the padded frame,
     as :class:`~pyrtcstack.turn.framing.StreamFramer` cuts it. Raises
-    :class:`TurnParseError` for a short buffer or a channel number outside 0x4000–0x4FFF.
+    :class:`TurnParseError` for a short buffer or a channel number outside 0x4000–0x4FFF
+    (0x4000–``max_channel`` for a server accepting :data:`LEGACY_CHANNEL_NUMBER_MAX`).
     """
     total = len(buf)
     if total < CHANNEL_DATA_HEADER_SIZE:
         raise TurnParseError(f"ChannelData needs 4 header bytes, got {total}")
     channel, length = _HEADER.unpack_from(buf, 0)
-    if not CHANNEL_NUMBER_MIN <= channel <= CHANNEL_NUMBER_MAX:
-        raise TurnParseError(f"channel number {channel:#06x} outside 0x4000-0x4FFF")
+    if not CHANNEL_NUMBER_MIN <= channel <= max_channel:
+        raise TurnParseError(f"channel number {channel:#06x} outside 0x4000-{max_channel:#06x}")
     end = CHANNEL_DATA_HEADER_SIZE + length
     if total < end:
         raise TurnParseError(f"ChannelData announces {length} bytes, only {total - 4} present")

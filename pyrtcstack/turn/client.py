@@ -195,13 +195,15 @@ class TurnClient:
         self._channel_by_peer: dict[Address, _Channel] = {}
         self._next_channel = CHANNEL_NUMBER_MIN
         #: Counters: dropped (malformed or foreign), stray (responses to no transaction),
-        #: bad_integrity, retransmissions, queue_overflow, data_in, data_out.
+        #: bad_integrity, retransmissions, stale_nonce (438 retries), queue_overflow (data
+        #: dropped while waiting for a permission), data_in, data_out.
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "dropped",
                 "stray",
                 "bad_integrity",
                 "retransmissions",
+                "stale_nonce",
                 "queue_overflow",
                 "data_in",
                 "data_out",
@@ -296,6 +298,12 @@ class TurnClient:
         perm.pending.append((data, peer))
         if not perm.requested:
             self._request_permissions([peer[0]], now)
+
+    def refresh(self, now: float) -> None:
+        """Refresh the allocation now (RFC 8656 §8); the core also does it on its own
+        :data:`REFRESH_MARGIN` seconds before expiry."""
+        self._require_allocated("refresh")
+        self._request_refresh(now)
 
     def close(self, now: float) -> None:
         """Release the allocation: Refresh with LIFETIME 0 (RFC 8656 §8). A client that
@@ -627,6 +635,7 @@ class TurnClient:
                 return
         elif code == 438 and not tx.stale_retried and self._learn_challenge(msg):
             # RFC 8489 §9.2.5: Stale Nonce: retry once with the NONCE of this response.
+            self.stats["stale_nonce"] += 1
             tx.stale_retried = True
             self._start(tx, now)
             return

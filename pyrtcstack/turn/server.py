@@ -46,7 +46,13 @@ from ..common.core import Address, Event, default_rng
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, Method
 from . import wire
-from .channeldata import decode_channel_data, encode_channel_data, is_channel_data
+from .channeldata import (
+    CHANNEL_NUMBER_MAX,
+    CHANNEL_NUMBER_MIN,
+    LEGACY_CHANNEL_NUMBER_MAX,
+    decode_channel_data,
+    encode_channel_data,
+)
 from .errors import TurnParseError
 from .events import RelayClosed, RelayOpened
 
@@ -78,6 +84,8 @@ MAX_ALLOCATIONS = 1000
 MAX_ALLOCATIONS_PER_USER = 16
 MAX_PERMISSIONS_PER_ALLOCATION = 256
 MAX_CHANNELS_PER_ALLOCATION = 4096
+#: Relayed addresses tried to find an even port for EVEN-PORT (RFC 8656 §7.2).
+EVEN_PORT_ATTEMPTS = 16
 #: Outgoing datagrams held between two drains (listening address plus every relay);
 #: beyond it new ones are dropped and counted.
 MAX_QUEUED_DATAGRAMS = 4096
@@ -134,9 +142,13 @@ class TurnServer:
         nonce_lifetime: float = NONCE_LIFETIME,
         max_lifetime: int = MAX_LIFETIME,
         software: str | None = None,
+        legacy_channels: bool = True,
         rng: random.Random | None = None,
     ) -> None:
         self.address = address
+        #: Highest channel number accepted: 0x7FFF (RFC 5766 clients) unless
+        #: ``legacy_channels=False`` restricts it to RFC 8656's 0x4FFF.
+        self.max_channel = LEGACY_CHANNEL_NUMBER_MAX if legacy_channels else CHANNEL_NUMBER_MAX
         self.realm = realm
         self.nonce_lifetime = nonce_lifetime
         self.max_lifetime = max_lifetime
@@ -192,7 +204,7 @@ class TurnServer:
             self.stats["dropped"] += 1
             return
         try:
-            if is_channel_data(data):
+            if 64 <= data[0] <= (self.max_channel >> 8):
                 self._on_client_channel_data(data, addr, now)
             elif data[0] < 4:
                 msg = wire.parse(data)
@@ -219,7 +231,7 @@ class TurnServer:
             return
         number = alloc.channel_by_peer.get(peer)
         if number is not None and alloc.channels[number][1] > now:
-            out = encode_channel_data(number, data)
+            out = encode_channel_data(number, data, max_channel=self.max_channel)
         else:
             tid = self._rng.randbytes(12)
             attrs = [
@@ -407,9 +419,15 @@ class TurnServer:
         if transport != _UDP:
             self._respond(msg, addr, [], key, code=442)
             return
-        if A.EVEN_PORT in msg or A.RESERVATION_TOKEN in msg:
-            # Port pairs are not offered by this small server (docs/turn.md).
-            self._respond(msg, addr, [], key, code=508, reason="EVEN-PORT not supported")
+        try:
+            even = msg.get_even_port()
+        except ValueError:
+            self._respond(msg, addr, [], key, code=400)
+            return
+        if even or A.RESERVATION_TOKEN in msg:
+            # RFC 8656 §7.2: port reservations (R bit, RESERVATION-TOKEN) are not offered
+            # by this small server (docs/turn.md); an even port alone is.
+            self._respond(msg, addr, [], key, code=508, reason="port reservation not supported")
             return
         if len(self._allocations) >= MAX_ALLOCATIONS:
             self._respond(msg, addr, [], key, code=508)
@@ -417,7 +435,7 @@ class TurnServer:
         if self._per_user.get(user, 0) >= MAX_ALLOCATIONS_PER_USER:
             self._respond(msg, addr, [], key, code=486)
             return
-        relayed = self._allocate_relay(addr)
+        relayed = self._relay_address(addr, even=even is not None)
         if relayed is None:
             self._respond(msg, addr, [], key, code=508)
             return
@@ -439,6 +457,26 @@ class TurnServer:
         self._per_user[user] = self._per_user.get(user, 0) + 1
         self.stats["allocations"] += 1
         self._events.append(RelayOpened(relayed, addr, user))
+
+    def _relay_address(self, client: Address, even: bool) -> Address | None:
+        """A relayed address from the allocator; with EVEN-PORT (RFC 8656 §7.2) an even
+        port, trying up to :data:`EVEN_PORT_ATTEMPTS` addresses."""
+        if not even:
+            return self._allocate_relay(client)
+        rejected: list[Address] = []
+        found: Address | None = None
+        for _ in range(EVEN_PORT_ATTEMPTS):
+            candidate = self._allocate_relay(client)
+            if candidate is None:
+                break
+            if candidate[1] % 2 == 0:
+                found = candidate
+                break
+            rejected.append(candidate)
+        if self._release_relay is not None:
+            for candidate in rejected:
+                self._release_relay(candidate)
+        return found
 
     def _lifetime(self, msg: Message) -> int:
         try:
@@ -491,7 +529,11 @@ class TurnServer:
         except ValueError:
             number = None
         peers = self._peers(msg, alloc)
-        if number is None or not 0x4000 <= number <= 0x4FFF or isinstance(peers, int):
+        if (
+            number is None
+            or not CHANNEL_NUMBER_MIN <= number <= self.max_channel
+            or isinstance(peers, int)
+        ):
             code = peers if isinstance(peers, int) and number is not None else 400
             self._respond(msg, alloc.client, [], key, code=code)
             return
@@ -547,7 +589,7 @@ class TurnServer:
         if alloc is None:
             self.stats["dropped"] += 1
             return
-        msg = decode_channel_data(data)
+        msg = decode_channel_data(data, max_channel=self.max_channel)
         bound = alloc.channels.get(msg.channel)
         if bound is None or bound[1] <= now:
             # RFC 8656 §12.6: ChannelData on an unbound channel is discarded.

@@ -1,0 +1,438 @@
+"""asyncio drivers for the TURN cores: a client over UDP, TCP or TLS, and a UDP server.
+
+Client::
+
+    conn = await connect_turn("turn:127.0.0.1:3478?transport=tcp", "user", "pass")
+    allocated = await conn.allocate()            # Allocated(relayed_address, mapped_address, ...)
+    await conn.bind_channel(("127.0.0.1", 9000))  # optional: ChannelData from now on
+    conn.send(b"hello", ("127.0.0.1", 9000))
+    data, peer = await conn.recv()
+    await conn.close()                           # Refresh LIFETIME 0, then close the socket
+
+``turn:`` is UDP (one datagram socket), ``turn:...?transport=tcp`` TCP and ``turns:`` TLS
+(Python's :mod:`ssl`; pass ``ssl_context``, e.g. one with verification disabled for a test
+server's self-signed certificate). Over a stream the bytes are cut into frames by
+:class:`~pyrtcstack.turn.framing.StreamFramer`; a framing error closes the connection.
+
+Server::
+
+    server = await start_turn_server(("127.0.0.1", 3478), {"user": "pass"}, realm="example.org")
+    ...
+    server.close()
+
+Each allocation's relayed address is a real UDP socket bound on ``relay_ip`` (port chosen by
+the OS) and read with ``loop.add_reader``, so the sans-I/O server core learns the address
+synchronously, inside the Allocate it is answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import random
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import cast
+
+from ..common.core import Address, Event
+from ..turn.client import ClientState, TurnClient
+from ..turn.errors import TurnError, TurnFramingError
+from ..turn.events import (
+    Allocated,
+    ChannelBound,
+    DataReceived,
+    Deallocated,
+    PermissionCreated,
+    Refreshed,
+    RequestFailed,
+)
+from ..turn.framing import StreamFramer
+from ..turn.server import TurnServer
+from ..turn.url import TurnUrl, parse_turn_url
+from .endpoint import CoreEndpoint
+
+__all__ = [
+    "MAX_RECEIVE_QUEUE",
+    "TurnClientConnection",
+    "TurnServerEndpoint",
+    "connect_turn",
+    "start_turn_server",
+]
+
+#: Data from peers waiting for :meth:`TurnClientConnection.recv`; older ones are dropped.
+MAX_RECEIVE_QUEUE = 1024
+#: Largest datagram read from a relayed socket.
+MAX_DATAGRAM = 65535
+
+
+class _StreamDriver(asyncio.Protocol):
+    """Drive a :class:`TurnClient` over one TCP/TLS connection (RFC 8656 §5)."""
+
+    def __init__(self, core: TurnClient, on_event: Callable[[Event], None]) -> None:
+        self.core = core
+        self.on_event = on_event
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.closed = asyncio.Event()
+        self.framing_errors = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.framer.feed(data)
+        except TurnFramingError:
+            self.framing_errors += 1
+            if self.transport is not None:
+                self.transport.close()
+            return
+        now = self._loop.time()
+        for frame in frames:
+            self.core.receive_datagram(frame, self.core.server, now)
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self.closed.set()
+
+    def flush(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        core = self.core
+        for data, _addr in core.datagrams_to_send(self._loop.time()):
+            self.transport.write(data)  # STUN is 4-aligned; the core pads ChannelData
+        while (event := core.next_event()) is not None:
+            self.on_event(event)
+        for data, _addr in core.datagrams_to_send(self._loop.time()):
+            self.transport.write(data)
+        deadline = core.get_timer()
+        if deadline != self._timer_at or self._timer is None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+            self._timer_at = deadline
+            if deadline is not None:
+                self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        deadline = self._timer_at if self._timer_at is not None else self._loop.time()
+        self._timer = None
+        self._timer_at = None
+        self.core.handle_timer(max(deadline, self._loop.time()))
+        self.flush()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class TurnClientConnection:
+    """One TURN allocation driven by asyncio (see the module docstring)."""
+
+    def __init__(self, core: TurnClient) -> None:
+        self.core = core
+        self.events: list[Event] = []
+        self._new_event = asyncio.Event()
+        self._received: deque[tuple[bytes, Address]] = deque()
+        self._data_ready = asyncio.Event()
+        self.dropped = 0
+        self._driver: CoreEndpoint | _StreamDriver | None = None
+        self._loop = asyncio.get_running_loop()
+        #: Optional callback for every event (after the connection's own bookkeeping).
+        self.on_event: Callable[[Event], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<TurnClientConnection {self.core!r}>"
+
+    def _handle_event(self, event: Event) -> None:
+        if isinstance(event, DataReceived):
+            if len(self._received) >= MAX_RECEIVE_QUEUE:
+                self._received.popleft()
+                self.dropped += 1
+            self._received.append((event.data, event.peer))
+            self._data_ready.set()
+        else:
+            self.events.append(event)
+            self._new_event.set()
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _flush(self) -> None:
+        if self._driver is not None:
+            self._driver.flush()
+
+    @property
+    def local_address(self) -> Address | None:
+        driver = self._driver
+        if driver is None or driver.transport is None:
+            return None
+        name = driver.transport.get_extra_info("sockname")
+        return (str(name[0]), int(name[1])) if name else None
+
+    async def _wait(
+        self, match: Callable[[Event], bool], what: str, timeout: float, start: int = 0
+    ) -> Event:
+        """Wait for the first event from index ``start`` that ``match``es; a failure of
+        ``what`` (or any fatal one) raises its typed error."""
+
+        async def waiter() -> Event:
+            nonlocal start
+            while True:
+                for event in self.events[start:]:
+                    if match(event):
+                        return event
+                    if isinstance(event, RequestFailed) and (event.fatal or event.method == what):
+                        raise event.error
+                start = len(self.events)
+                self._new_event.clear()
+                await self._new_event.wait()
+
+        return await asyncio.wait_for(waiter(), timeout)
+
+    async def allocate(self, timeout: float = 45.0) -> Allocated:
+        """Allocate (RFC 8656 §7) and wait for the result; raises the typed TURN error."""
+        self.core.allocate(self._loop.time())
+        self._flush()
+        event = await self._wait(lambda e: isinstance(e, Allocated), "allocate", timeout)
+        return cast(Allocated, event)
+
+    async def create_permission(self, peer: Address | str, timeout: float = 45.0) -> None:
+        """Create (or refresh) the permission for ``peer``'s IP and wait for it."""
+        mark = len(self.events)
+        self.core.create_permission(peer, self._loop.time())
+        self._flush()
+        ip = str(ipaddress.ip_address(peer if isinstance(peer, str) else peer[0]))
+        await self._wait(
+            lambda e: isinstance(e, PermissionCreated) and e.peer_ip == ip,
+            "create-permission",
+            timeout,
+            mark,
+        )
+
+    async def bind_channel(self, peer: Address, timeout: float = 45.0) -> int:
+        """Bind a channel to ``peer`` (RFC 8656 §12) and wait until the server agrees."""
+        mark = len(self.events)
+        number = self.core.bind_channel(peer, self._loop.time())
+        self._flush()
+        if self.core.channel_for(peer) is None:
+            await self._wait(
+                lambda e: isinstance(e, ChannelBound) and e.channel == number,
+                "channel-bind",
+                timeout,
+                mark,
+            )
+        return number
+
+    def send(self, data: bytes, peer: Address) -> None:
+        """Relay ``data`` to ``peer`` (ChannelData on a bound channel, else a Send
+        indication; a permission is created on demand)."""
+        self.core.send(data, peer, self._loop.time())
+        self._flush()
+
+    async def recv(self, timeout: float | None = None) -> tuple[bytes, Address]:
+        """The next datagram from a peer: ``(data, peer_address)``."""
+
+        async def waiter() -> tuple[bytes, Address]:
+            while not self._received:
+                self._data_ready.clear()
+                await self._data_ready.wait()
+            return self._received.popleft()
+
+        return await asyncio.wait_for(waiter(), timeout)
+
+    async def refresh(self, timeout: float = 45.0) -> None:
+        """Refresh the allocation now (normally the core does it before expiry)."""
+        mark = len(self.events)
+        self.core.refresh(self._loop.time())
+        self._flush()
+        await self._wait(lambda e: isinstance(e, Refreshed), "refresh", timeout, mark)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Deallocate (Refresh LIFETIME 0) if allocated, then close the transport."""
+        mark = len(self.events)
+        self.core.close(self._loop.time())
+        self._flush()
+        if self.core.state is ClientState.DEALLOCATING:
+            with contextlib.suppress(asyncio.TimeoutError, TurnError):
+                await self._wait(lambda e: isinstance(e, Deallocated), "deallocate", timeout, mark)
+        if self._driver is not None:
+            self._driver.close()
+
+
+async def connect_turn(
+    server: str | Address,
+    username: str,
+    password: str,
+    *,
+    transport: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    local_addr: Address | None = None,
+    lifetime: int = 600,
+    software: str | None = None,
+    rng: random.Random | None = None,
+) -> TurnClientConnection:
+    """Connect to a TURN server given as a ``turn:``/``turns:`` URI or ``(host, port)``.
+
+    ``transport`` ("udp", "tcp", "tls") overrides the URI's. The connection is ready for
+    :meth:`TurnClientConnection.allocate`.
+    """
+    if isinstance(server, str):
+        url = parse_turn_url(server)
+    else:
+        url = TurnUrl(server[0], server[1], transport or "udp")
+    kind = transport or url.transport
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(url.host, url.port, type=socket.SOCK_DGRAM)
+    ip = str(infos[0][4][0])
+    address: Address = (ip, url.port)
+    core = TurnClient(
+        address,
+        username,
+        password,
+        reliable=kind != "udp",
+        lifetime=lifetime,
+        software=software,
+        rng=rng,
+    )
+    conn = TurnClientConnection(core)
+    if kind == "udp":
+        local = local_addr or (("::", 0) if ":" in ip else ("0.0.0.0", 0))
+        _, endpoint = await loop.create_datagram_endpoint(
+            lambda: CoreEndpoint(core, conn._handle_event), local_addr=local
+        )
+        conn._driver = endpoint
+    elif kind in ("tcp", "tls"):
+        context = None
+        if kind == "tls":
+            context = ssl_context or ssl.create_default_context()
+        _, driver = await loop.create_connection(
+            lambda: _StreamDriver(core, conn._handle_event),
+            ip,
+            url.port,
+            ssl=context,
+            server_hostname=(server_hostname or url.host) if context is not None else None,
+            local_addr=local_addr,
+        )
+        conn._driver = driver
+    else:
+        raise TurnError(f"unknown TURN transport {kind!r}")
+    return conn
+
+
+class TurnServerEndpoint(CoreEndpoint):
+    """Drives a :class:`TurnServer`: the listening UDP socket plus one UDP socket per
+    relayed address, each read with ``loop.add_reader``."""
+
+    def __init__(self, core: TurnServer, on_event: Callable[[Event], None] | None = None):
+        super().__init__(core, on_event)
+        self.server = core
+        self.relays: dict[Address, socket.socket] = {}
+
+    def bind_relay(self, relay_ip: str) -> Callable[[Address], Address | None]:
+        """The ``relay_allocator`` for the core: bind a UDP socket on ``relay_ip``."""
+
+        def allocate(client: Address) -> Address | None:
+            family = socket.AF_INET6 if ":" in relay_ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.bind((relay_ip, 0))
+            except OSError:
+                sock.close()
+                return None
+            sock.setblocking(False)
+            host, port = sock.getsockname()[:2]
+            address: Address = (str(host), int(port))
+            self.relays[address] = sock
+            self._loop.add_reader(sock.fileno(), self._on_relay_readable, address)
+            return address
+
+        return allocate
+
+    def release_relay(self, relayed: Address) -> None:
+        sock = self.relays.pop(relayed, None)
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+
+    def _on_relay_readable(self, relayed: Address) -> None:
+        sock = self.relays.get(relayed)
+        if sock is None:
+            return
+        now = self._loop.time()
+        for _ in range(64):  # bounded batch per wake-up
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.send_errors += 1
+                break
+            self.server.receive_relayed(data, (str(addr[0]), int(addr[1])), relayed, now)
+        self.flush()
+
+    def flush(self) -> None:
+        super().flush()
+        for data, relayed, peer in self.server.relayed_datagrams_to_send():
+            sock = self.relays.get(relayed)
+            if sock is None:
+                continue
+            try:
+                sock.sendto(data, peer)
+            except OSError:
+                self.send_errors += 1
+
+    def close(self) -> None:
+        for relayed in list(self.relays):
+            self.release_relay(relayed)
+        super().close()
+
+
+async def start_turn_server(
+    listen: Address,
+    users: Mapping[str, str],
+    realm: str = "pyrtcstack",
+    *,
+    relay_ip: str | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    **kwargs: object,
+) -> TurnServerEndpoint:
+    """Start a TURN server on UDP ``listen``; relayed sockets are bound on ``relay_ip``
+    (default: the listening IP). Extra keyword arguments go to :class:`TurnServer`."""
+    loop = asyncio.get_running_loop()
+    holder: list[TurnServerEndpoint] = []
+
+    def allocate(client: Address) -> Address | None:
+        return holder[0].bind_relay(relay_ip or listen[0])(client)
+
+    def release(relayed: Address) -> None:
+        holder[0].release_relay(relayed)
+
+    core = TurnServer(
+        listen,
+        users,
+        realm,
+        relay_allocator=allocate,
+        relay_release=release,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+    def handle(event: Event) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    _, endpoint = await loop.create_datagram_endpoint(
+        lambda: TurnServerEndpoint(core, handle), local_addr=listen
+    )
+    holder.append(endpoint)
+    return endpoint
