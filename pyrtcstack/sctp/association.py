@@ -1,0 +1,986 @@
+"""The SCTP association (RFC 9260) as a sans-I/O core carrying data channels over DTLS.
+
+SCTP packets go in and out as bytes (RFC 8261 §5: each SCTP packet is the payload of one
+DTLS application-data record); the association never sees an address:
+
+``receive_packet(data, now)``   one SCTP packet arrived (the plaintext of a DTLS record)
+``packets_to_send(now)``        SCTP packets to hand to DTLS
+``get_timer()`` / ``handle_timer(now)``   the earliest deadline and acting on it
+``next_event()``                :mod:`pyrtcstack.sctp.events`
+
+The handshake (§5.1) is the four-way INIT / INIT-ACK / COOKIE-ECHO / COOKIE-ACK with an
+HMAC-signed, time-limited cookie (:mod:`.cookie`); both ends may call :meth:`connect`
+(RFC 8841 §9.3 lets both initiate, §5.2 resolves the collision). Data transfer lives in
+:mod:`.sender` and :mod:`.receiver`; stream reset (RFC 6525) and shutdown (§9) are here.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from ..common.core import Event, default_rng
+from .chunks import (
+    AbortChunk,
+    ChunkType,
+    CookieAckChunk,
+    CookieEchoChunk,
+    ErrorChunk,
+    ForwardTsnChunk,
+    HeartbeatAckChunk,
+    HeartbeatChunk,
+    InitAckChunk,
+    InitChunk,
+    ReconfigChunk,
+    SackChunk,
+    ShutdownAckChunk,
+    ShutdownChunk,
+    ShutdownCompleteChunk,
+    encode_packet,
+)
+from .config import SctpConfig
+from .cookie import CookieContents, open_cookie, seal_cookie
+from .crc32c import crc32c, crc32c_extend
+from .errors import (
+    AssociationClosedError,
+    MessageTooLargeError,
+    SctpError,
+    SctpParseError,
+    StreamError,
+)
+from .events import (
+    AssociationClosed,
+    AssociationEstablished,
+    BufferedAmountLow,
+    IncomingStreamsReset,
+    MessageReceived,
+    OutgoingStreamsReset,
+    StreamResetFailed,
+)
+from .params import (
+    AddIncomingStreamsRequest,
+    AddOutgoingStreamsRequest,
+    CauseCode,
+    ErrorCause,
+    IncomingResetRequest,
+    OutgoingResetRequest,
+    Parameter,
+    ParamType,
+    ReconfigResponse,
+    ReconfigResult,
+    SsnTsnResetRequest,
+)
+from .receiver import Receiver
+from .sender import OutMessage, Sender
+
+__all__ = ["Association", "AssociationStats", "State"]
+
+MASK32 = 0xFFFFFFFF
+HALF32 = 0x80000000
+_HEADER = struct.Struct("!HHI")
+_CHUNK = struct.Struct("!BBH")
+_LE32 = struct.Struct("<I")
+_ZERO4 = bytes(4)
+_DATA_FIELDS = struct.Struct("!IHHI")
+_HB_INFO = struct.Struct("!dQ")
+#: RFC 6525 §4.1: at most this many stream ids in one reset request (keeps it in a packet).
+MAX_RESET_STREAMS_PER_REQUEST = 128
+
+_EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
+
+
+class State(Enum):
+    """Association states (RFC 9260 §4)."""
+
+    CLOSED = "closed"
+    COOKIE_WAIT = "cookie-wait"
+    COOKIE_ECHOED = "cookie-echoed"
+    ESTABLISHED = "established"
+    SHUTDOWN_PENDING = "shutdown-pending"
+    SHUTDOWN_SENT = "shutdown-sent"
+    SHUTDOWN_RECEIVED = "shutdown-received"
+    SHUTDOWN_ACK_SENT = "shutdown-ack-sent"
+
+
+# Tuples, not sets: membership tests by identity avoid hashing the enum on the hot path.
+_DATA_STATES = (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT)
+_SEND_STATES = (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_RECEIVED)
+
+
+@dataclass(slots=True)
+class AssociationStats:
+    """Counters: dropped input is counted here, never raised (docs/architecture.md)."""
+
+    packets_received: int = 0
+    packets_sent: int = 0
+    bad_checksum: int = 0
+    malformed: int = 0
+    bad_verification_tag: int = 0
+    bad_port: int = 0
+    bad_cookie: int = 0
+    unexpected_chunks: int = 0
+    data_dropped: int = 0
+    invalid_stream: int = 0
+
+
+class Association:
+    """One SCTP association (see the module docstring)."""
+
+    def __init__(self, config: SctpConfig | None = None, rng: random.Random | None = None):
+        self.config = cfg = config or SctpConfig()
+        if cfg.receive_window < cfg.max_message_size + 4 * cfg.max_packet_size:
+            raise SctpError("receive_window must exceed max_message_size (reassembly)")
+        rng = default_rng(rng)
+        self._rng = rng
+        self.state = State.CLOSED
+        self.stats = AssociationStats()
+        self._local_tag = rng.randrange(1, 1 << 32)
+        self._local_tsn = rng.randrange(0, 1 << 32)
+        self._cookie_key = rng.getrandbits(256).to_bytes(32, "big")
+        self._hb_nonce = rng.getrandbits(64)
+        self._peer_tag = 0
+        self._peer_tsn = 0
+        self._peer_pr = False
+        self._peer_reconfig = False
+        self.outbound_streams = 0
+        self.inbound_streams = 0
+        self._sender = Sender(
+            self._local_tsn,
+            cfg.max_packet_size,
+            cfg.rto_initial,
+            cfg.rto_min,
+            cfg.rto_max,
+            cfg.max_burst,
+        )
+        self._receiver: Receiver | None = None
+        self._events: deque[Event] = deque()
+        self._raw: list[bytes] = []  # complete packets (handshake, ABORT)
+        self._control: list[bytes] = []  # encoded control chunks for the next packet
+        self._now = 0.0
+        # Timers (absolute deadlines).
+        self._t1: float | None = None
+        self._t1_packet = b""
+        self._t1_count = 0
+        self._t1_rto = cfg.rto_initial
+        self._t2: float | None = None
+        self._t2_count = 0
+        self._sack_at: float | None = None
+        self._sack_due = False
+        self._packets_since_sack = 0
+        self._last_rwnd = cfg.receive_window
+        self._hb_at: float | None = None
+        self._hb_sent_at: float | None = None
+        # Stream reset (RFC 6525).
+        self._reconfig_seq = self._local_tsn
+        self._reconfig_out: OutgoingResetRequest | None = None
+        self._reconfig_at: float | None = None
+        self._reconfig_count = 0
+        self._reset_wanted: list[int] = []
+        self._resetting: set[int] = set()
+        self._peer_reconfig_seq = 0
+        self._deferred_reset: OutgoingResetRequest | None = None
+        self._last_response: ReconfigResponse | None = None
+        self._closed_for_good = False
+
+    # == public API ========================================================================
+    @property
+    def is_established(self) -> bool:
+        return self.state is State.ESTABLISHED
+
+    @property
+    def remote_max_message_size(self) -> int:
+        return self.config.remote_max_message_size
+
+    @remote_max_message_size.setter
+    def remote_max_message_size(self, value: int) -> None:
+        self.config.remote_max_message_size = value
+
+    @property
+    def partial_reliability(self) -> bool:
+        """True when both ends do FORWARD-TSN (RFC 3758 §3.3)."""
+        return self._peer_pr
+
+    def connect(self, now: float) -> None:
+        """Send INIT (RFC 9260 §5.1 A). Either end, or both, may call it."""
+        if self.state is not State.CLOSED or self._closed_for_good:
+            return
+        self._now = now
+        init = InitChunk(
+            self._local_tag,
+            self.config.receive_window,
+            self.config.outbound_streams,
+            self.config.inbound_streams,
+            self._local_tsn,
+            self._extension_params(),
+        )
+        self._t1_packet = self._packet(0, [init.encode()])
+        self._raw.append(self._t1_packet)
+        self.state = State.COOKIE_WAIT
+        self._t1 = now + self._t1_rto
+        self._t1_count = 0
+
+    def send(
+        self,
+        stream_id: int,
+        data: bytes,
+        ppid: int,
+        *,
+        unordered: bool = False,
+        max_retransmits: int | None = None,
+        lifetime: float | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Queue one message. ``max_retransmits`` / ``lifetime`` (seconds since this call)
+        make it partially reliable (RFC 3758); ignored when the peer lacks FORWARD-TSN."""
+        if self.state not in _SEND_STATES and self.state not in (
+            State.CLOSED,
+            State.COOKIE_WAIT,
+            State.COOKIE_ECHOED,
+        ):
+            raise AssociationClosedError(f"association is {self.state.value}")
+        if self.state is State.SHUTDOWN_RECEIVED or self.state is State.SHUTDOWN_PENDING:
+            raise AssociationClosedError(f"association is {self.state.value}")
+        limit = self.config.remote_max_message_size
+        if limit and len(data) > limit:
+            raise MessageTooLargeError(
+                f"message of {len(data)} bytes exceeds the peer's max-message-size {limit}"
+            )
+        if not 0 <= stream_id < 65535:
+            raise StreamError(f"stream id {stream_id} out of range")
+        if self.outbound_streams and stream_id >= self.outbound_streams:
+            raise StreamError(
+                f"stream id {stream_id} >= negotiated outbound streams {self.outbound_streams}"
+            )
+        if stream_id in self._resetting:
+            raise StreamError(f"stream {stream_id} is being reset")
+        if not data:
+            raise SctpError("SCTP cannot carry an empty message (RFC 9260 §3.3.1)")
+        sender = self._sender
+        if sender.total_buffered + len(data) > self.config.max_send_buffer:
+            raise SctpError("send buffer full (max_send_buffer)")
+        when = self._now if now is None else now
+        expires = None if lifetime is None else when + lifetime
+        sender.enqueue(
+            OutMessage(stream_id, ppid, bytes(data), unordered, max_retransmits, expires)
+        )
+
+    def buffered_amount(self, stream_id: int) -> int:
+        """Bytes of ``stream_id`` queued or in flight, not yet acknowledged."""
+        return self._sender.buffered.get(stream_id, 0)
+
+    def set_buffered_amount_low_threshold(self, stream_id: int, threshold: int) -> None:
+        """:class:`BufferedAmountLow` fires when the stream's buffered amount falls from
+        above ``threshold`` to at or below it."""
+        self._sender.low_threshold[stream_id] = threshold
+
+    def reset_streams(self, stream_ids: list[int] | tuple[int, ...]) -> None:
+        """Reset our outgoing streams (RFC 6525 §5.1.2) once their queued data is sent; the
+        outcome is :class:`OutgoingStreamsReset` or :class:`StreamResetFailed`."""
+        for sid in stream_ids:
+            if sid not in self._resetting:
+                self._resetting.add(sid)
+                self._reset_wanted.append(sid)
+
+    def shutdown(self) -> None:
+        """Graceful close (RFC 9260 §9.2): deliver what is queued, then SHUTDOWN."""
+        if self.state is State.ESTABLISHED:
+            self.state = State.SHUTDOWN_PENDING
+        elif self.state in (State.COOKIE_WAIT, State.COOKIE_ECHOED):
+            self._close(None)
+
+    def abort(self, reason: str = "") -> None:
+        """Send ABORT (RFC 9260 §9.1) with a User-Initiated Abort cause and close."""
+        if self.state is State.CLOSED or not self._peer_tag:
+            self._close(None)
+            return
+        cause = ErrorCause(CauseCode.USER_INITIATED_ABORT, reason.encode()[:256])
+        self._raw.append(self._packet(self._peer_tag, [AbortChunk([cause]).encode()]))
+        self._close(None)
+
+    # == the sans-I/O core ===================================================================
+    def next_event(self) -> Event | None:
+        events = self._events
+        if not events:
+            return None
+        event = events.popleft()
+        if type(event) is MessageReceived and self._receiver is not None:
+            receiver = self._receiver
+            receiver.release(len(event.data))
+            # §6.2: tell a peer we throttled that the window opened again.
+            if receiver.a_rwnd - self._last_rwnd >= self.config.receive_window // 4:
+                self._sack_at = self._now
+        return event
+
+    def get_timer(self) -> float | None:
+        deadline: float | None = None
+        for t in (
+            self._t1,
+            self._t2,
+            self._sender.t3 if self.state is not State.CLOSED else None,
+            self._sack_at,
+            self._hb_at,
+            self._reconfig_at,
+        ):
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline
+
+    def handle_timer(self, now: float) -> None:
+        self._now = now
+        cfg = self.config
+        if self._t1 is not None and now >= self._t1:
+            self._t1_count += 1
+            if cfg.max_init_retransmissions is not None and (
+                self._t1_count > cfg.max_init_retransmissions
+            ):
+                self._close("handshake timed out (Max.Init.Retransmits)")
+                return
+            self._t1_rto = min(self._t1_rto * 2, cfg.rto_max)
+            self._raw.append(self._t1_packet)
+            self._t1 = now + self._t1_rto
+        if self._t2 is not None and now >= self._t2:
+            self._t2_count += 1
+            if cfg.max_retransmissions is not None and self._t2_count > cfg.max_retransmissions:
+                self._close("shutdown timed out (Association.Max.Retrans)")
+                return
+            self._sender.rto = min(self._sender.rto * 2, cfg.rto_max)
+            self._send_shutdown_chunk(now)
+        sender = self._sender
+        if self.state is not State.CLOSED and sender.t3 is not None and now >= sender.t3:
+            sender.on_t3(now)
+            if cfg.max_retransmissions is not None and (
+                sender.consecutive_errors > cfg.max_retransmissions
+            ):
+                self._fail("peer unreachable (Association.Max.Retrans)")
+                return
+        if self._sack_at is not None and now >= self._sack_at:
+            self._sack_at = None
+            self._sack_due = True
+        if self._hb_at is not None and now >= self._hb_at:
+            self._heartbeat(now)
+        if self._reconfig_at is not None and now >= self._reconfig_at:
+            self._reconfig_at = None
+            if self._reconfig_out is not None:
+                self._reconfig_count += 1
+                sender.consecutive_errors += 1
+                if cfg.max_retransmissions is not None and (
+                    sender.consecutive_errors > cfg.max_retransmissions
+                ):
+                    self._fail("peer unreachable (stream reset unanswered)")
+                    return
+                self._control.append(ReconfigChunk([self._reconfig_out]).encode())
+                self._reconfig_at = now + sender.rto
+
+    def packets_to_send(self, now: float) -> list[bytes]:
+        self._now = now
+        out = self._raw
+        self._raw = []
+        state = self.state
+        if state is State.CLOSED or state is State.COOKIE_WAIT:
+            self.stats.packets_sent += len(out)
+            return out
+        sender = self._sender
+        control = self._control
+        self._control = []
+        if self._sack_at is not None and sender.can_send() and state in _SEND_STATES:
+            self._sack_due = True  # bundle the delayed SACK with outgoing DATA
+        if self._sack_due and self._receiver is not None:
+            control.insert(0, self._build_sack())
+        if sender.forward_tsn_due and sender.forward_tsn is not None:
+            sender.forward_tsn_due = False
+            control.append(sender.forward_tsn.encode())
+        mtu = sender.mtu
+        packets: list[list[bytes]] = [[]]
+        room = mtu
+        for chunk in control:
+            size = len(chunk)
+            if size > room and packets[-1]:
+                packets.append([])
+                room = mtu
+            packets[-1].append(chunk)
+            room -= size
+        if state in _SEND_STATES:
+            room = sender.fill(now, packets, room)
+            if sender.forward_tsn_due and sender.forward_tsn is not None:
+                sender.forward_tsn_due = False
+                chunk = sender.forward_tsn.encode()
+                if len(chunk) > room:
+                    packets.append([])
+                    room = mtu
+                packets[-1].append(chunk)
+                room -= len(chunk)
+            if self._reset_wanted and self._reconfig_out is None:
+                chunk = self._start_reset(now)
+                if chunk:
+                    if len(chunk) > room:
+                        packets.append([])
+                    packets[-1].append(chunk)
+            if sender.low_events:
+                for sid in sender.low_events:
+                    self._events.append(BufferedAmountLow(sid))
+                sender.low_events = []
+            self._shutdown_progress(now)
+        if sender.t3 is not None and self._hb_at is not None:
+            self._hb_at = None  # data outstanding: T3 watches the path
+        elif sender.t3 is None and self._hb_at is None and state is State.ESTABLISHED:
+            self._arm_heartbeat(now)
+        src = self.config.local_port
+        dst = self.config.remote_port
+        tag = self._peer_tag
+        for chunks in packets:
+            if chunks:
+                out.append(encode_packet(src, dst, tag, chunks))
+        self.stats.packets_sent += len(out)
+        return out
+
+    def receive_packet(self, data: bytes, now: float) -> None:
+        self._now = now
+        stats = self.stats
+        stats.packets_received += 1
+        if self._closed_for_good:
+            return
+        size = len(data)
+        # §6.8: CRC-32C over the packet with the checksum field zeroed, stored little-endian.
+        if size < 16 or _LE32.unpack_from(data, 8)[0] != crc32c_extend(
+            crc32c(data[:8] + _ZERO4), data[12:]
+        ):
+            stats.bad_checksum += 1
+            return
+        src, dst, tag = _HEADER.unpack_from(data)
+        cfg = self.config
+        if src != cfg.remote_port or dst != cfg.local_port:
+            stats.bad_port += 1
+            return
+        # Split into chunks (§3.2); a malformed chunk drops the whole packet.
+        chunks = []
+        pos = 12
+        unpack = _CHUNK.unpack_from
+        while pos < size:
+            if size - pos < 4:
+                stats.malformed += 1
+                return
+            type_, flags, length = unpack(data, pos)
+            if length < 4 or pos + length > size:
+                stats.malformed += 1
+                return
+            chunks.append((type_, flags, data[pos + 4 : pos + length]))
+            pos += (length + 3) & ~3
+        first = chunks[0][0]
+        if first == 1:  # INIT
+            # §8.5.1 A: INIT travels with tag 0 and alone.
+            if tag != 0 or len(chunks) != 1:
+                stats.bad_verification_tag += 1
+                return
+        # §8.5.1 B, C: ABORT / SHUTDOWN COMPLETE with the T bit carry the peer's tag.
+        elif tag != self._local_tag and not (
+            first in (ChunkType.ABORT, ChunkType.SHUTDOWN_COMPLETE)
+            and chunks[0][1] & 1
+            and tag == self._peer_tag
+            and self._peer_tag != 0
+        ):
+            stats.bad_verification_tag += 1
+            return
+        try:
+            self._process_chunks(chunks, now)
+        except SctpParseError:
+            stats.malformed += 1
+
+    # == chunk processing ====================================================================
+    def _process_chunks(self, chunks: list[tuple[int, int, bytes]], now: float) -> None:
+        receiver = self._receiver
+        data_seen = False
+        sack_now = False
+        unpack_data = _DATA_FIELDS.unpack_from
+        for type_, flags, value in chunks:
+            if type_ == 0:  # DATA, the hot path (§6.2)
+                if receiver is None or self.state not in _DATA_STATES:
+                    self.stats.unexpected_chunks += 1
+                    continue
+                if len(value) <= 12:
+                    # §6.2: DATA without user data: ABORT with cause 9.
+                    self._fail("DATA chunk without user data", CauseCode.NO_USER_DATA)
+                    return
+                tsn, sid, ssn, ppid = unpack_data(value)
+                data_seen = True
+                if sid >= self.inbound_streams:
+                    self.stats.invalid_stream += 1
+                    receiver.ack_only(tsn)
+                    cause = ErrorCause(
+                        CauseCode.INVALID_STREAM_IDENTIFIER, struct.pack("!HH", sid, 0)
+                    )
+                    self._control.append(ErrorChunk([cause]).encode())
+                    sack_now = True
+                    continue
+                if len(self._events) >= self.config.max_queued_messages:
+                    self.stats.data_dropped += 1
+                    continue
+                r = receiver.receive(tsn, sid, ssn, ppid, flags, value[12:])
+                if r:
+                    sack_now = True
+                    if r == 3:
+                        self.stats.data_dropped += 1
+                continue
+            if type_ == ChunkType.SACK:
+                if self.state in _DATA_STATES or self.state in (
+                    State.SHUTDOWN_RECEIVED,
+                    State.SHUTDOWN_ACK_SENT,
+                ):
+                    self._sender.on_sack(SackChunk.decode(flags, value), now)
+                continue
+            if type_ == ChunkType.INIT:
+                self._on_init(InitChunk.decode(flags, value), now)
+                return
+            if type_ == ChunkType.INIT_ACK:
+                self._on_init_ack(InitChunk.decode(flags, value), now)
+                continue
+            if type_ == ChunkType.COOKIE_ECHO:
+                self._on_cookie_echo(value, now)
+                receiver = self._receiver
+                continue
+            if type_ == ChunkType.COOKIE_ACK:
+                if self.state is State.COOKIE_ECHOED:
+                    self._t1 = None
+                    self._established(now)
+                continue
+            if type_ == ChunkType.HEARTBEAT:
+                # §8.3: echo the Heartbeat Info verbatim.
+                self._control.append(
+                    HeartbeatAckChunk(HeartbeatChunk.decode(0, value).params).encode()
+                )
+                continue
+            if type_ == ChunkType.HEARTBEAT_ACK:
+                self._on_heartbeat_ack(HeartbeatChunk.decode(0, value), now)
+                continue
+            if type_ == ChunkType.FORWARD_TSN:
+                if receiver is not None and self.state in _DATA_STATES:
+                    fwd = ForwardTsnChunk.decode(flags, value)
+                    receiver.forward_tsn(fwd.new_cumulative_tsn, fwd.streams)
+                    data_seen = True
+                    sack_now = True
+                continue
+            if type_ == ChunkType.RECONFIG:
+                if self.state in _DATA_STATES or self.state is State.SHUTDOWN_RECEIVED:
+                    self._on_reconfig(ReconfigChunk.decode(flags, value), now)
+                continue
+            if type_ == ChunkType.ABORT:
+                abort = AbortChunk.decode(flags, value)
+                reason = "; ".join(
+                    f"cause {c.code}" + (f": {c.info.decode(errors='replace')}" if c.info else "")
+                    for c in abort.causes
+                )
+                self._close(f"peer aborted ({reason or 'no cause'})", aborted=True)
+                return
+            if type_ == ChunkType.SHUTDOWN:
+                self._on_shutdown(ShutdownChunk.decode(flags, value), now)
+                continue
+            if type_ == ChunkType.SHUTDOWN_ACK:
+                if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT):
+                    # §9.2: answer with SHUTDOWN COMPLETE and close.
+                    chunk = ShutdownCompleteChunk().encode()
+                    self._raw.append(self._packet(self._peer_tag, [chunk]))
+                    self._close(None)
+                    return
+                continue
+            if type_ == ChunkType.SHUTDOWN_COMPLETE:
+                if self.state is State.SHUTDOWN_ACK_SENT:
+                    self._close(None)
+                    return
+                continue
+            if type_ == ChunkType.ERROR:
+                ErrorChunk.decode(flags, value)  # validated; informational only
+                continue
+            # §3.2: unknown chunk types, by their two upper bits.
+            action = type_ >> 6
+            if action in (1, 3):
+                cause = ErrorCause(
+                    CauseCode.UNRECOGNIZED_CHUNK_TYPE,
+                    struct.pack("!BBH", type_, flags, 4 + len(value)) + value,
+                )
+                self._control.append(ErrorChunk([cause]).encode())
+            self.stats.unexpected_chunks += 1
+            if action in (0, 1):
+                break
+        if receiver is not None and self._receiver is receiver:
+            if receiver.ready:
+                events = self._events
+                for sid, ppid, payload, unordered in receiver.ready:
+                    events.append(MessageReceived(sid, ppid, payload, unordered))
+                receiver.ready.clear()
+            if receiver.too_large:
+                self._fail("peer sent a message above our max-message-size")
+                return
+            if self._deferred_reset is not None:
+                self._try_deferred_reset()
+        if data_seen:
+            self._packets_since_sack += 1
+            if sack_now or self._packets_since_sack >= self.config.sack_every:
+                self._sack_due = True
+                self._sack_at = None
+            elif self._sack_at is None:
+                self._sack_at = now + self.config.sack_delay
+        if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT) and data_seen:
+            self._sack_due = True
+
+    # == handshake (§5.1, §5.2) ===============================================================
+    def _extension_params(self) -> list[Parameter]:
+        """RFC 8831 §6.2 / RFC 3758 §3.1 / RFC 5061 §4.2.7: FORWARD-TSN and RE-CONFIG."""
+        return [
+            Parameter(ParamType.FORWARD_TSN_SUPPORTED, b""),
+            Parameter(ParamType.SUPPORTED_EXTENSIONS, _EXTENSIONS),
+        ]
+
+    @staticmethod
+    def _peer_features(init: InitChunk) -> int:
+        ext = init.param(ParamType.SUPPORTED_EXTENSIONS) or b""
+        pr = init.param(ParamType.FORWARD_TSN_SUPPORTED) is not None or (
+            ChunkType.FORWARD_TSN in ext
+        )
+        return (1 if pr else 0) | (2 if ChunkType.RECONFIG in ext else 0)
+
+    def _on_init(self, init: InitChunk, now: float) -> None:
+        if init.initiate_tag == 0 or init.outbound_streams == 0 or init.inbound_streams == 0:
+            # §3.3.2: a zero tag or stream count is invalid: ABORT (T bit, the peer's tag).
+            if init.initiate_tag:
+                cause = ErrorCause(CauseCode.INVALID_MANDATORY_PARAMETER)
+                abort = AbortChunk([cause]).encode()
+                self._raw.append(self._packet(init.initiate_tag, [abort]))
+            self.stats.malformed += 1
+            return
+        if self.state not in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
+            # A restart (§5.2.2) is not supported: an association lives as long as its DTLS
+            # connection in WebRTC. Dropped and counted.
+            self.stats.unexpected_chunks += 1
+            return
+        # §5.2.1: in COOKIE-WAIT/ECHOED we answer with the tag and TSN of our own INIT (we
+        # use one tag and one initial TSN for the life of the association).
+        cookie = seal_cookie(
+            self._cookie_key,
+            CookieContents(
+                now,
+                self._local_tag,
+                init.initiate_tag,
+                self._local_tsn,
+                init.initial_tsn,
+                init.a_rwnd,
+                init.outbound_streams,
+                init.inbound_streams,
+                self._peer_features(init),
+            ),
+        )
+        params = [*self._extension_params(), Parameter(ParamType.STATE_COOKIE, cookie)]
+        ack = InitAckChunk(
+            self._local_tag,
+            self.config.receive_window,
+            self.config.outbound_streams,
+            self.config.inbound_streams,
+            self._local_tsn,
+            params,
+        )
+        self._raw.append(self._packet(init.initiate_tag, [ack.encode()]))
+
+    def _on_init_ack(self, ack: InitChunk, now: float) -> None:
+        if self.state is not State.COOKIE_WAIT:
+            self.stats.unexpected_chunks += 1
+            return  # §5.2.3: discard
+        cookie = ack.param(ParamType.STATE_COOKIE)
+        if cookie is None or ack.initiate_tag == 0 or ack.outbound_streams == 0:
+            self.stats.malformed += 1
+            return
+        self._set_peer(
+            ack.initiate_tag,
+            ack.initial_tsn,
+            ack.a_rwnd,
+            ack.outbound_streams,
+            ack.inbound_streams,
+            self._peer_features(ack),
+        )
+        self._t1_packet = self._packet(self._peer_tag, [CookieEchoChunk(cookie).encode()])
+        self._raw.append(self._t1_packet)
+        self.state = State.COOKIE_ECHOED
+        self._t1_rto = self.config.rto_initial
+        self._t1 = now + self._t1_rto
+        self._t1_count = 0
+
+    def _on_cookie_echo(self, cookie: bytes, now: float) -> None:
+        opened = open_cookie(self._cookie_key, cookie, now, self.config.cookie_lifetime)
+        if isinstance(opened, str) or opened.local_tag != self._local_tag:
+            # §5.1.5: forged, foreign or stale cookies are discarded (counted).
+            self.stats.bad_cookie += 1
+            return
+        if self.state in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
+            if self.state is State.COOKIE_ECHOED and opened.peer_tag != self._peer_tag:
+                self.stats.bad_cookie += 1
+                return
+            self._set_peer(
+                opened.peer_tag,
+                opened.peer_tsn,
+                opened.peer_rwnd,
+                opened.peer_outbound_streams,
+                opened.peer_inbound_streams,
+                opened.peer_features,
+            )
+            self._t1 = None
+            self._control.append(CookieAckChunk().encode())
+            self._established(now)
+        elif opened.peer_tag == self._peer_tag:
+            # §5.2.4 D: a duplicate COOKIE ECHO: just acknowledge it again.
+            self._control.append(CookieAckChunk().encode())
+        else:
+            self.stats.bad_cookie += 1
+
+    def _set_peer(  # noqa: PLR0917
+        self, tag: int, tsn: int, rwnd: int, peer_os: int, peer_mis: int, features: int
+    ) -> None:
+        cfg = self.config
+        self._peer_tag = tag
+        self._peer_tsn = tsn
+        self._peer_pr = bool(features & 1)
+        self._peer_reconfig = bool(features & 2)
+        self._peer_reconfig_seq = tsn
+        # §5.1.1: streams in each direction are the smaller of what each end offers.
+        self.outbound_streams = min(cfg.outbound_streams, peer_mis)
+        self.inbound_streams = min(cfg.inbound_streams, peer_os)
+        sender = self._sender
+        sender.peer_rwnd = rwnd
+        sender.ssthresh = rwnd
+        sender.pr_supported = self._peer_pr
+        self._receiver = Receiver(tsn, cfg.receive_window, cfg.max_message_size)
+
+    def _established(self, now: float) -> None:
+        self.state = State.ESTABLISHED
+        self._events.append(
+            AssociationEstablished(
+                self.outbound_streams, self.inbound_streams, self._peer_pr, self._peer_reconfig
+            )
+        )
+        self._arm_heartbeat(now)
+
+    # == heartbeats (§8.3) ======================================================================
+    def _arm_heartbeat(self, now: float) -> None:
+        interval = self.config.heartbeat_interval
+        if interval is not None:
+            self._hb_at = now + interval + self._sender.rto
+
+    def _heartbeat(self, now: float) -> None:
+        self._hb_at = None
+        if self.state is not State.ESTABLISHED:
+            return
+        if self._hb_sent_at is not None:
+            sender = self._sender
+            sender.consecutive_errors += 1
+            sender.rto = min(sender.rto * 2, self.config.rto_max)
+            limit = self.config.max_retransmissions
+            if limit is not None and sender.consecutive_errors > limit:
+                self._fail("peer unreachable (heartbeats unanswered)")
+                return
+        self._hb_sent_at = now
+        info = Parameter(ParamType.HEARTBEAT_INFO, _HB_INFO.pack(now, self._hb_nonce))
+        self._control.append(HeartbeatChunk([info]).encode())
+        self._arm_heartbeat(now)
+
+    def _on_heartbeat_ack(self, ack: HeartbeatChunk, now: float) -> None:
+        for p in ack.params:
+            if p.type == ParamType.HEARTBEAT_INFO and len(p.value) == _HB_INFO.size:
+                sent_at, nonce = _HB_INFO.unpack(p.value)
+                if nonce == self._hb_nonce and self._hb_sent_at == sent_at:
+                    self._hb_sent_at = None
+                    self._sender.consecutive_errors = 0
+                    if now - sent_at >= 0:
+                        self._sender.rtt_sample(now - sent_at)
+                    return
+        self.stats.unexpected_chunks += 1
+
+    # == SACK (§6.2) =============================================================================
+    def _build_sack(self) -> bytes:
+        assert self._receiver is not None
+        sack = self._receiver.build_sack()
+        if len(self._events) >= self.config.max_queued_messages:
+            sack.a_rwnd = 0
+        self._last_rwnd = sack.a_rwnd
+        self._sack_due = False
+        self._sack_at = None
+        self._packets_since_sack = 0
+        return sack.encode()
+
+    # == stream reset (RFC 6525) ================================================================
+    def _start_reset(self, now: float) -> bytes:
+        """Send an Outgoing SSN Reset Request for the streams whose queued messages all have
+        TSNs (§5.1.2: Sender's Last Assigned TSN must cover them)."""
+        if not self._peer_reconfig:
+            streams = tuple(self._reset_wanted)
+            self._reset_wanted = []
+            self._resetting.difference_update(streams)
+            self._events.append(StreamResetFailed(streams, ReconfigResult.DENIED))
+            return b""
+        queued = self._sender.queued
+        ready = [sid for sid in self._reset_wanted if not queued.get(sid)]
+        if not ready:
+            return b""
+        ready = ready[:MAX_RESET_STREAMS_PER_REQUEST]
+        chosen = set(ready)
+        self._reset_wanted = [s for s in self._reset_wanted if s not in chosen]
+        req = OutgoingResetRequest(
+            self._reconfig_seq,
+            (self._peer_reconfig_seq - 1) & MASK32,
+            (self._sender.next_tsn - 1) & MASK32,
+            tuple(ready),
+        )
+        self._reconfig_out = req
+        self._reconfig_count = 0
+        self._reconfig_at = now + self._sender.rto
+        return ReconfigChunk([req]).encode()
+
+    def _on_reconfig(self, chunk: ReconfigChunk, now: float) -> None:
+        responses: list[ReconfigResponse] = []
+        for p in chunk.params:
+            if isinstance(p, OutgoingResetRequest):
+                resp = self._on_outgoing_reset_request(p)
+                if resp is not None:
+                    responses.append(resp)
+            elif isinstance(p, ReconfigResponse):
+                self._on_reconfig_response(p, now)
+            elif isinstance(
+                p,
+                IncomingResetRequest
+                | SsnTsnResetRequest
+                | AddOutgoingStreamsRequest
+                | AddIncomingStreamsRequest,
+            ):
+                responses.append(self._answer_seq(p.request_seq, ReconfigResult.DENIED))
+            else:
+                self.stats.unexpected_chunks += 1
+        if responses:
+            self._control.append(ReconfigChunk(list(responses)).encode())
+
+    def _answer_seq(self, seq: int, result: int) -> ReconfigResponse:
+        if seq == self._peer_reconfig_seq:
+            self._peer_reconfig_seq = (seq + 1) & MASK32
+            self._last_response = ReconfigResponse(seq, result)
+            return self._last_response
+        if seq == (self._peer_reconfig_seq - 1) & MASK32 and self._last_response is not None:
+            return self._last_response
+        return ReconfigResponse(seq, ReconfigResult.ERROR_BAD_SEQUENCE_NUMBER)
+
+    def _on_outgoing_reset_request(self, req: OutgoingResetRequest) -> ReconfigResponse | None:
+        seq = req.request_seq
+        expected = self._peer_reconfig_seq
+        if seq == (expected - 1) & MASK32:
+            # A retransmission (§5.2.1): perform it now if it became possible, then answer.
+            if self._deferred_reset is not None and self._deferred_reset.request_seq == seq:
+                if not self._try_deferred_reset():
+                    return ReconfigResponse(seq, ReconfigResult.IN_PROGRESS)
+                return None
+            return self._last_response or ReconfigResponse(seq, ReconfigResult.SUCCESS_PERFORMED)
+        if seq != expected:
+            return ReconfigResponse(seq, ReconfigResult.ERROR_BAD_SEQUENCE_NUMBER)
+        self._peer_reconfig_seq = (seq + 1) & MASK32
+        if self._deferred_reset is not None:
+            self._last_response = ReconfigResponse(
+                seq, ReconfigResult.ERROR_REQUEST_ALREADY_IN_PROGRESS
+            )
+            return self._last_response
+        self._deferred_reset = req
+        self._last_response = None
+        self._try_deferred_reset()
+        return None
+
+    def _try_deferred_reset(self) -> bool:
+        """§5.2.2: reset once every TSN up to the Sender's Last Assigned TSN arrived."""
+        req = self._deferred_reset
+        receiver = self._receiver
+        if req is None or receiver is None:
+            return False
+        if ((req.last_tsn - receiver.cum_tsn) & MASK32) < HALF32 and (
+            req.last_tsn != receiver.cum_tsn
+        ):
+            return False
+        self._deferred_reset = None
+        # Messages already complete were queued as events before this one.
+        receiver.reset_streams(req.streams)
+        self._last_response = ReconfigResponse(req.request_seq, ReconfigResult.SUCCESS_PERFORMED)
+        self._control.append(ReconfigChunk([self._last_response]).encode())
+        self._events.append(IncomingStreamsReset(tuple(req.streams)))
+        return True
+
+    def _on_reconfig_response(self, resp: ReconfigResponse, now: float) -> None:
+        req = self._reconfig_out
+        if req is None or resp.response_seq != req.request_seq:
+            self.stats.unexpected_chunks += 1
+            return
+        if resp.result == ReconfigResult.IN_PROGRESS:
+            self._reconfig_at = now + self._sender.rto  # ask again later (§5.2.7)
+            return
+        self._reconfig_out = None
+        self._reconfig_at = None
+        self._reconfig_seq = (self._reconfig_seq + 1) & MASK32
+        self._sender.consecutive_errors = 0
+        streams = req.streams
+        self._resetting.difference_update(streams)
+        if resp.result in (ReconfigResult.SUCCESS_PERFORMED, ReconfigResult.SUCCESS_NOTHING_TO_DO):
+            out_ssn = self._sender.out_ssn
+            for sid in streams:
+                out_ssn.pop(sid, None)
+            self._events.append(OutgoingStreamsReset(tuple(streams)))
+        else:
+            self._events.append(StreamResetFailed(tuple(streams), resp.result))
+
+    # == shutdown and abort (§9) =================================================================
+    def _on_shutdown(self, chunk: ShutdownChunk, now: float) -> None:
+        if self.state not in (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT):
+            return
+        # The SHUTDOWN carries a cumulative ack (§9.2); apply it like a SACK without gaps.
+        self._sender.on_sack(SackChunk(chunk.cumulative_tsn, self._sender.peer_rwnd), now)
+        if self.state is State.SHUTDOWN_SENT:
+            # Both sides shut down at once (§9.2): answer with SHUTDOWN ACK.
+            self.state = State.SHUTDOWN_ACK_SENT
+            self._send_shutdown_chunk(now)
+            return
+        self.state = State.SHUTDOWN_RECEIVED
+        self._shutdown_progress(now)
+
+    def _shutdown_progress(self, now: float) -> None:
+        if not self._sender.idle() or self._t2 is not None:
+            return
+        if self.state is State.SHUTDOWN_PENDING:
+            self.state = State.SHUTDOWN_SENT
+        elif self.state is State.SHUTDOWN_RECEIVED:
+            self.state = State.SHUTDOWN_ACK_SENT
+        else:
+            return
+        self._t2_count = 0
+        self._send_shutdown_chunk(now)
+
+    def _send_shutdown_chunk(self, now: float) -> None:
+        if self.state is State.SHUTDOWN_SENT and self._receiver is not None:
+            chunk = ShutdownChunk(self._receiver.cum_tsn).encode()
+        elif self.state is State.SHUTDOWN_ACK_SENT:
+            chunk = ShutdownAckChunk().encode()
+        else:
+            return
+        self._raw.append(self._packet(self._peer_tag, [chunk]))
+        self._t2 = now + self._sender.rto
+
+    def _fail(self, reason: str, code: int = CauseCode.PROTOCOL_VIOLATION) -> None:
+        """End the association with ABORT because of an error (ours or the peer's)."""
+        if self._peer_tag:
+            cause = ErrorCause(code, reason.encode())
+            self._raw.append(self._packet(self._peer_tag, [AbortChunk([cause]).encode()]))
+        self._close(reason)
+
+    def _close(self, error: str | None, aborted: bool = False) -> None:
+        """Enter CLOSED for good: an association is never restarted (see docs/sctp.md)."""
+        if self._closed_for_good:
+            return
+        self._closed_for_good = True
+        self.state = State.CLOSED
+        self._t1 = self._t2 = self._sack_at = self._hb_at = self._reconfig_at = None
+        self._sender.t3 = None
+        self._sack_due = False
+        self._control = []
+        self._events.append(AssociationClosed(error, aborted))
+
+    def _packet(self, tag: int, chunks: list[bytes]) -> bytes:
+        return encode_packet(self.config.local_port, self.config.remote_port, tag, chunks)

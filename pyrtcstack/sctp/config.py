@@ -1,0 +1,78 @@
+"""Protocol constants, timers and limits of the SCTP association, with their sources.
+
+RFC 9260 §16 gives the protocol parameter defaults; where WebRTC peers (Chrome's dcSCTP)
+use other values for data channels we say so. Every limit that bounds memory is here,
+named, and documented on docs/sctp.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "COMMON_HEADER_SIZE",
+    "DATA_CHUNK_HEADER_SIZE",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_PORT",
+    "MAX_STREAMS",
+    "SctpConfig",
+]
+
+#: RFC 9260 §3.1: source port, destination port, verification tag, checksum.
+COMMON_HEADER_SIZE = 12
+#: RFC 9260 §3.3.1: chunk header (4) + TSN, SID, SSN, PPID (12).
+DATA_CHUNK_HEADER_SIZE = 16
+#: RFC 8841 §5: ``a=sctp-port`` default.
+DEFAULT_PORT = 5000
+#: RFC 8832 §6 / RFC 8831 §6.2: stream ids 0..65534 (65535 is reserved); we offer 65535.
+MAX_STREAMS = 65535
+#: What we advertise as ``a=max-message-size`` (Chrome sends 262144, RFC 8841 §6.1).
+DEFAULT_MAX_MESSAGE_SIZE = 262144
+
+
+@dataclass(slots=True)
+class SctpConfig:
+    """Tunable parameters of one association. Defaults follow RFC 9260 §16 unless noted."""
+
+    #: Our SCTP port and the peer's (RFC 8261 §5: both come from ``a=sctp-port``).
+    local_port: int = DEFAULT_PORT
+    remote_port: int = DEFAULT_PORT
+    #: Largest SCTP packet we build. Chrome (dcSCTP) uses 1191 so the packet fits one DTLS
+    #: record in a 1200-byte-ish datagram budget (CHECKLISTS §0).
+    max_packet_size: int = 1191
+    #: Our receive buffer: the a_rwnd we advertise and the hard bound on bytes held in
+    #: reassembly plus delivered-but-unread messages (RFC 9260 §6.2).
+    receive_window: int = 1024 * 1024
+    #: Largest message we accept (advertised in SDP as max-message-size by the layer above).
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    #: The peer's max-message-size from its SDP (RFC 8841 §6.1: 65536 when absent, 0 = no
+    #: limit). :meth:`Association.send` refuses larger messages with MessageTooLargeError.
+    remote_max_message_size: int = 65536
+    #: Streams we offer (OS) and accept (MIS), RFC 9260 §5.1.1; WebRTC SHOULD use 65535.
+    outbound_streams: int = MAX_STREAMS
+    inbound_streams: int = MAX_STREAMS
+    #: RTO bounds and initial value, seconds (RFC 9260 §16: 1 s / 1 s / 60 s; dcSCTP uses
+    #: 0.5 / 0.4 / 60 for data channels).
+    rto_initial: float = 1.0
+    rto_min: float = 1.0
+    rto_max: float = 60.0
+    #: Valid.Cookie.Life (RFC 9260 §16), seconds.
+    cookie_lifetime: float = 60.0
+    #: Association.Max.Retrans and Max.Init.Retransmits (RFC 9260 §16). ``None`` never gives
+    #: up (as dcSCTP does for data channels).
+    max_retransmissions: int | None = 10
+    max_init_retransmissions: int | None = 8
+    #: HB.interval (RFC 9260 §8.3, §16), seconds; ``None`` disables heartbeats.
+    heartbeat_interval: float | None = 30.0
+    #: Delayed SACK timer (RFC 9260 §6.2: default 200 ms, MUST be ≤ 500 ms) and how many
+    #: DATA-carrying packets may arrive before a SACK is sent at once ("every second packet").
+    sack_delay: float = 0.2
+    sack_every: int = 2
+    #: Max.Burst (RFC 9260 §6.1, §16): new packets sent at once after an idle period.
+    max_burst: int = 4
+    #: Bound on complete-but-unread messages queued for the application, in *messages*; the
+    #: byte bound is ``receive_window``. Protects against floods of tiny messages.
+    max_queued_messages: int = 65536
+    #: Bytes of messages queued for sending but not yet acknowledged, across all streams,
+    #: above which :meth:`Association.send` refuses (the data channel layer's back-pressure).
+    max_send_buffer: int = 16 * 1024 * 1024

@@ -1,0 +1,251 @@
+"""The receiving half of an association: TSN tracking, reassembly, ordered delivery, SACKs.
+
+RFC 9260 §6.2 (acknowledgement), §6.5-6.6 (stream ordering, unordered delivery), §6.9
+(reassembly) and RFC 3758 §3.6 (FORWARD TSN on the receiver).
+
+Costs do not grow with the window on the fast path: an in-order DATA chunk is an O(1)
+update of the cumulative TSN, and a message is assembled once, when its last fragment
+arrives. Out-of-order TSNs are kept in a set that is sorted only when a SACK with gap
+blocks is built.
+
+Memory is bounded by ``capacity`` (the window we advertise): bytes held in fragments,
+in complete messages waiting for an earlier sequence number, and in messages delivered but
+not yet popped by the application all count, and new DATA beyond it is dropped unacked
+(§6.2) unless it fills the hole at the cumulative TSN (so reassembly can always progress).
+"""
+
+from __future__ import annotations
+
+from .chunks import SackChunk
+
+__all__ = ["InboundStream", "Receiver"]
+
+MASK32 = 0xFFFFFFFF
+HALF32 = 0x80000000
+#: Largest distance ahead of the cumulative TSN we accept a DATA chunk at.
+MAX_TSN_AHEAD = 0xFFFF  # gap block offsets are 16-bit
+#: Bounds on what one SACK reports (RFC 9260 §3.3.4 allows more; a SACK must fit a packet).
+MAX_GAP_BLOCKS = 64
+MAX_DUPLICATES = 32
+
+
+class InboundStream:
+    """Per incoming stream: expected SSN, complete out-of-order messages, fragments."""
+
+    __slots__ = ("frags", "next_ssn", "pending")
+
+    def __init__(self) -> None:
+        self.next_ssn = 0
+        #: ssn -> (ppid, data) complete ordered messages waiting for an earlier one.
+        self.pending: dict[int, tuple[int, bytes]] = {}
+        #: tsn -> (flags, ssn, ppid, data) fragments of incomplete messages.
+        self.frags: dict[int, tuple[int, int, int, bytes]] = {}
+
+
+class Receiver:
+    """TSN bookkeeping and message assembly for the incoming direction."""
+
+    def __init__(self, initial_tsn: int, capacity: int, max_message_size: int) -> None:
+        self.cum_tsn = (initial_tsn - 1) & MASK32
+        self.ooo: set[int] = set()
+        self.duplicates: list[int] = []
+        self.streams: dict[int, InboundStream] = {}
+        self.capacity = capacity
+        self.max_message_size = max_message_size
+        #: Bytes held: fragments + pending ordered + delivered but unread.
+        self.buffered = 0
+        #: Complete messages ready for the application: (sid, ppid, data, unordered).
+        self.ready: list[tuple[int, int, bytes, bool]] = []
+        self.dropped_rwnd = 0
+        self.too_large = False
+
+    # -- DATA ------------------------------------------------------------------------
+    def receive(  # noqa: PLR0917 - hot path, positional on purpose
+        self, tsn: int, sid: int, ssn: int, ppid: int, flags: int, data: bytes
+    ) -> int:
+        """Process one DATA chunk. Returns 0 accepted in order, 1 accepted out of order
+        (a gap: SACK at once), 2 duplicate (SACK at once), 3 dropped (no room)."""
+        cum = self.cum_tsn
+        diff = (tsn - cum) & MASK32
+        if diff == 0 or diff >= HALF32 or tsn in self.ooo:
+            if len(self.duplicates) < MAX_DUPLICATES:
+                self.duplicates.append(tsn)
+            return 2
+        size = len(data)
+        if diff > MAX_TSN_AHEAD or (
+            self.buffered + size > self.capacity and not (diff == 1 and self.ooo)
+        ):
+            self.dropped_rwnd += 1
+            return 3
+        if diff == 1:
+            cum = tsn
+            ooo = self.ooo
+            if ooo:
+                nxt = (cum + 1) & MASK32
+                while nxt in ooo:
+                    ooo.discard(nxt)
+                    cum = nxt
+                    nxt = (cum + 1) & MASK32
+            self.cum_tsn = cum
+            result = 1 if self.ooo else 0
+        else:
+            self.ooo.add(tsn)
+            result = 1
+        stream = self.streams.get(sid)
+        if stream is None:
+            stream = self.streams[sid] = InboundStream()
+        self.buffered += size
+        if flags & 3 == 3:
+            self._complete(stream, sid, ssn, ppid, flags & 4, data)
+            return result
+        frags = stream.frags
+        frags[tsn] = (flags, ssn, ppid, data)
+        if flags & 1 or ((tsn + 1) & MASK32) in frags:
+            self._assemble(stream, sid, tsn)
+        return result
+
+    def ack_only(self, tsn: int) -> int:
+        """Acknowledge a DATA chunk whose contents we discard (an invalid stream, §3.3.10.1)."""
+        cum = self.cum_tsn
+        diff = (tsn - cum) & MASK32
+        if diff == 0 or diff >= HALF32 or tsn in self.ooo or diff > MAX_TSN_AHEAD:
+            return 2
+        if diff == 1:
+            self.cum_tsn = tsn
+            nxt = (tsn + 1) & MASK32
+            while nxt in self.ooo:
+                self.ooo.discard(nxt)
+                self.cum_tsn = nxt
+                nxt = (nxt + 1) & MASK32
+            return 1 if self.ooo else 0
+        self.ooo.add(tsn)
+        return 1
+
+    def _assemble(self, stream: InboundStream, sid: int, tsn: int) -> None:
+        """Try to complete the message containing fragment ``tsn`` (§6.9)."""
+        frags = stream.frags
+        end = tsn
+        while not frags[end][0] & 1:
+            end = (end + 1) & MASK32
+            if end not in frags:
+                return
+        begin = tsn
+        while not frags[begin][0] & 2:
+            begin = (begin - 1) & MASK32
+            if begin not in frags:
+                return
+        flags, ssn, ppid, _ = frags[begin]
+        parts = []
+        t = begin
+        while True:
+            parts.append(frags.pop(t)[3])
+            if t == end:
+                break
+            t = (t + 1) & MASK32
+        self._complete(stream, sid, ssn, ppid, flags & 4, b"".join(parts))
+
+    def _complete(  # noqa: PLR0917
+        self, stream: InboundStream, sid: int, ssn: int, ppid: int, unordered: int, data: bytes
+    ) -> None:
+        if len(data) > self.max_message_size:
+            # RFC 8831 §6.6: never hold more than our advertised max-message-size; the
+            # association aborts (it is a protocol violation by the peer).
+            self.too_large = True
+            self.buffered -= len(data)
+            return
+        if unordered:
+            self.ready.append((sid, ppid, data, True))
+            return
+        if ssn == stream.next_ssn:
+            self.ready.append((sid, ppid, data, False))
+            nxt = (ssn + 1) & 0xFFFF
+            pending = stream.pending
+            while pending and nxt in pending:
+                p, d = pending.pop(nxt)
+                self.ready.append((sid, p, d, False))
+                nxt = (nxt + 1) & 0xFFFF
+            stream.next_ssn = nxt
+        elif ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000:
+            stream.pending[ssn] = (ppid, data)
+        else:  # an SSN already delivered: a misbehaving peer; drop it
+            self.buffered -= len(data)
+
+    def release(self, size: int) -> None:
+        """The application consumed a delivered message of ``size`` bytes."""
+        self.buffered -= size
+
+    # -- FORWARD TSN (RFC 3758 §3.6) -------------------------------------------------
+    def forward_tsn(self, new_cum: int, streams: list[tuple[int, int]]) -> bool:
+        """Skip abandoned TSNs up to ``new_cum``; returns False when nothing changed."""
+        if ((new_cum - self.cum_tsn) & MASK32) >= HALF32 or new_cum == self.cum_tsn:
+            return False
+        if ((new_cum - self.cum_tsn) & MASK32) > MAX_TSN_AHEAD:
+            return False
+        self.cum_tsn = new_cum
+        ooo = self.ooo
+        for t in [t for t in ooo if ((t - new_cum) & MASK32) >= HALF32 or t == new_cum]:
+            ooo.discard(t)
+        nxt = (new_cum + 1) & MASK32
+        while nxt in ooo:
+            ooo.discard(nxt)
+            self.cum_tsn = nxt
+            nxt = (nxt + 1) & MASK32
+        # Drop fragments at or below the new cumulative TSN: they belong to abandoned
+        # messages (the sender only forwards over abandoned chunks).
+        for stream in self.streams.values():
+            frags = stream.frags
+            if frags:
+                stale = [t for t in frags if ((new_cum - t) & MASK32) < HALF32]
+                for t in stale:
+                    self.buffered -= len(frags.pop(t)[3])
+        for sid, ssn in streams:
+            found = self.streams.get(sid)
+            stream = found if found is not None else self.streams.setdefault(sid, InboundStream())
+            if ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000:
+                for s in [s for s in stream.pending if ((ssn - s) & 0xFFFF) < 0x8000]:
+                    self.buffered -= len(stream.pending.pop(s)[1])
+                stream.next_ssn = (ssn + 1) & 0xFFFF
+                nxt16 = stream.next_ssn
+                while nxt16 in stream.pending:
+                    p, d = stream.pending.pop(nxt16)
+                    self.ready.append((sid, p, d, False))
+                    nxt16 = (nxt16 + 1) & 0xFFFF
+                stream.next_ssn = nxt16
+        return True
+
+    # -- stream reset (RFC 6525 §5.2.2) -----------------------------------------------
+    def reset_streams(self, sids: tuple[int, ...]) -> None:
+        """Incoming streams restart at SSN 0; anything still held for them is dropped."""
+        targets = sids or tuple(self.streams)
+        for sid in targets:
+            stream = self.streams.pop(sid, None)
+            if stream is None:
+                continue
+            for _, d in stream.pending.values():
+                self.buffered -= len(d)
+            for f in stream.frags.values():
+                self.buffered -= len(f[3])
+
+    # -- SACK (RFC 9260 §3.3.4, §6.2) -------------------------------------------------
+    @property
+    def a_rwnd(self) -> int:
+        return max(0, self.capacity - self.buffered)
+
+    def build_sack(self) -> SackChunk:
+        cum = self.cum_tsn
+        gaps: list[tuple[int, int]] = []
+        if self.ooo:
+            offsets = sorted((t - cum) & MASK32 for t in self.ooo)
+            start = prev = offsets[0]
+            for off in offsets[1:]:
+                if off != prev + 1:
+                    gaps.append((start, prev))
+                    if len(gaps) >= MAX_GAP_BLOCKS:
+                        break
+                    start = off
+                prev = off
+            else:
+                gaps.append((start, prev))
+        dups = self.duplicates
+        self.duplicates = []
+        return SackChunk(cum, self.a_rwnd, gaps, dups)

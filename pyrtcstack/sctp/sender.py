@@ -1,0 +1,574 @@
+"""The sending half of an association: queue, fragmentation, retransmission, congestion.
+
+RFC 9260 §6.1 (transmission rules, Max.Burst), §6.3 (RTO and T3-rtx), §7.2 (slow start,
+congestion avoidance, fast retransmit and fast recovery), and RFC 3758 §3.5 (abandoning
+messages of partially reliable streams and sending FORWARD TSN).
+
+Data structures whose cost does not grow with the window:
+
+* ``queue``: a FIFO of :class:`OutMessage`; a message is cut into DATA chunks only when a
+  packet has room for them, so fragments fill every packet to the MTU and a message that
+  expires before it is sent costs no TSN.
+* ``sent``: every chunk with a TSN and not yet cumulatively acknowledged, in TSN order,
+  in a list with a moving head: chunk ``tsn`` is ``sent[head + (tsn - cum_ack - 1)]``, so a
+  SACK is O(newly acknowledged chunks) and a gap block is a slice of indexes.
+* ``rtx_queue``: chunks marked for retransmission, so sending never scans ``sent``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+
+from .chunks import ForwardTsnChunk, SackChunk
+
+__all__ = ["OutMessage", "Sender", "SentChunk"]
+
+MASK32 = 0xFFFFFFFF
+HALF32 = 0x80000000
+_DATA_HEAD = struct.Struct("!BBHIHHI")
+_PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
+#: Do not start a DATA chunk in a packet with less room than this (header + a few bytes).
+MIN_FRAGMENT_ROOM = 16 + 64
+
+
+class OutMessage:
+    """One user message waiting to be (completely) acknowledged."""
+
+    __slots__ = (
+        "abandoned",
+        "data",
+        "expires",
+        "first_tsn",
+        "max_rtx",
+        "offset",
+        "ppid",
+        "sid",
+        "ssn",
+        "unordered",
+    )
+
+    def __init__(  # noqa: PLR0917 - one per message, positional on purpose
+        self,
+        sid: int,
+        ppid: int,
+        data: bytes,
+        unordered: bool,
+        max_rtx: int | None,
+        expires: float | None,
+    ) -> None:
+        self.sid = sid
+        self.ppid = ppid
+        self.data = data
+        self.unordered = unordered
+        self.max_rtx = max_rtx
+        self.expires = expires
+        self.offset = 0
+        self.ssn = 0
+        self.abandoned = False
+        self.first_tsn: int | None = None
+
+
+class SentChunk:
+    """A DATA chunk that has a TSN and is not cumulatively acknowledged yet."""
+
+    __slots__ = (
+        "abandoned",
+        "acked",
+        "data",
+        "fast_done",
+        "flags",
+        "in_flight",
+        "marked",
+        "misses",
+        "msg",
+        "rtx",
+        "sent_at",
+        "tsn",
+    )
+
+    def __init__(self, tsn: int, flags: int, data: bytes, msg: OutMessage, now: float) -> None:
+        self.tsn = tsn
+        self.flags = flags
+        self.data = data
+        self.msg = msg
+        self.sent_at = now
+        self.rtx = 0
+        self.misses = 0
+        self.acked = False
+        self.abandoned = False
+        self.in_flight = True
+        self.marked = False
+        self.fast_done = False
+
+
+class Sender:
+    """Outgoing data: see the module docstring."""
+
+    def __init__(  # noqa: PLR0917
+        self,
+        initial_tsn: int,
+        max_packet_size: int,
+        rto_initial: float,
+        rto_min: float,
+        rto_max: float,
+        max_burst: int,
+    ) -> None:
+        self.mtu = max_packet_size - 12
+        self.next_tsn = initial_tsn
+        self.cum_ack = (initial_tsn - 1) & MASK32
+        self.queue: deque[OutMessage] = deque()
+        self.sent: list[SentChunk] = []
+        self.head = 0
+        self.flight = 0
+        # RFC 9260 §7.2.1: initial cwnd = min(4*MTU, max(2*MTU, 4380)).
+        self.cwnd = min(4 * self.mtu, max(2 * self.mtu, 4380))
+        self.ssthresh = 1 << 30
+        self.partial_bytes_acked = 0
+        self.peer_rwnd = 1 << 30
+        self.max_burst = max_burst
+        self.in_fast_recovery = False
+        self.fast_recovery_exit = 0
+        self.rtx_queue: deque[SentChunk] = deque()
+        self.fast_rtx: list[SentChunk] = []
+        # RTO state (RFC 9260 §6.3.1).
+        self.rto = rto_initial
+        self.rto_min = rto_min
+        self.rto_max = rto_max
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.timed_tsn: int | None = None
+        self.timed_at = 0.0
+        self.t3: float | None = None
+        # Partial reliability (RFC 3758).
+        self.pr_supported = False
+        self.forward_tsn: ForwardTsnChunk | None = None
+        self.forward_tsn_due = False
+        # Per stream: next SSN, unacknowledged bytes, low threshold, queued messages.
+        self.out_ssn: dict[int, int] = {}
+        self.buffered: dict[int, int] = {}
+        self.low_threshold: dict[int, int] = {}
+        self.queued: dict[int, int] = {}
+        self.total_buffered = 0
+        self.low_events: list[int] = []
+        # Counters.
+        self.retransmissions = 0
+        self.fast_retransmissions = 0
+        self.abandoned_messages = 0
+        self.t3_expirations = 0
+        self.consecutive_errors = 0
+
+    # -- queueing ----------------------------------------------------------------------
+    def enqueue(self, msg: OutMessage) -> None:
+        self.queue.append(msg)
+        size = len(msg.data)
+        sid = msg.sid
+        self.buffered[sid] = self.buffered.get(sid, 0) + size
+        self.total_buffered += size
+        self.queued[sid] = self.queued.get(sid, 0) + 1
+
+    def _unbuffer(self, sid: int, size: int) -> None:
+        buffered = self.buffered
+        before = buffered[sid]
+        after = before - size
+        buffered[sid] = after
+        self.total_buffered -= size
+        threshold = self.low_threshold.get(sid, 0)
+        if before > threshold >= after:
+            self.low_events.append(sid)
+
+    def _dequeue_head(self, msg: OutMessage) -> None:
+        self.queue.popleft()
+        n = self.queued[msg.sid] - 1
+        if n:
+            self.queued[msg.sid] = n
+        else:
+            del self.queued[msg.sid]
+
+    @property
+    def outstanding(self) -> int:
+        """Chunks with a TSN and not cumulatively acknowledged."""
+        return len(self.sent) - self.head
+
+    def can_send(self) -> bool:
+        """Would :meth:`fill` produce a DATA chunk now?"""
+        if self.fast_rtx or (self.rtx_queue and self.flight < self.cwnd):
+            return True
+        return bool(self.queue) and (
+            self.flight == 0 or (self.flight < self.cwnd and self.peer_rwnd > 0)
+        )
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing outstanding."""
+        return not self.queue and self.head == len(self.sent)
+
+    # -- RTO (RFC 9260 §6.3.1) ----------------------------------------------------------
+    def rtt_sample(self, r: float) -> None:
+        if self.srtt is None:
+            self.srtt = r
+            self.rttvar = r / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
+            self.srtt = 0.875 * self.srtt + 0.125 * r
+        self.rto = min(max(self.srtt + 4 * self.rttvar, self.rto_min), self.rto_max)
+
+    # -- SACK processing (RFC 9260 §6.2.1, §7.2) ---------------------------------------
+    def on_sack(self, sack: SackChunk, now: float) -> bool:
+        """Apply a SACK; returns False when it was stale or bogus (ignored)."""
+        cum = sack.cumulative_tsn
+        advance = (cum - self.cum_ack) & MASK32
+        if advance >= HALF32:
+            return False  # older than what we know (§6.2.1 D i)
+        sent = self.sent
+        head = self.head
+        if advance > len(sent) - head:
+            return False  # acknowledges TSNs we never sent
+        flight_before = self.flight
+        acked_bytes = 0
+        mtu = self.mtu
+        if advance:
+            self.consecutive_errors = 0
+            stop = head + advance
+            buffered = self.buffered
+            thresholds = self.low_threshold
+            flight = self.flight
+            released = 0
+            for i in range(head, stop):
+                c = sent[i]
+                if c.abandoned:
+                    continue
+                size = len(c.data)
+                if c.in_flight:
+                    flight -= size
+                    c.in_flight = False
+                if not c.acked:
+                    acked_bytes += size
+                    c.acked = True
+                c.marked = False
+                # Buffered amount falls on acknowledgement (inlined _unbuffer).
+                sid = c.msg.sid
+                before = buffered[sid]
+                buffered[sid] = after = before - size
+                released += size
+                if thresholds:
+                    threshold = thresholds.get(sid, 0)
+                    if before > threshold >= after:
+                        self.low_events.append(sid)
+                elif after == 0:
+                    self.low_events.append(sid)
+            self.flight = flight
+            self.total_buffered -= released
+            timed = self.timed_tsn
+            if timed is not None and ((cum - timed) & MASK32) < HALF32:
+                self.rtt_sample(now - self.timed_at)
+                self.timed_tsn = None
+            head = stop
+            self.cum_ack = cum
+            if head > 4096 and head * 2 > len(sent):
+                del sent[:head]
+                head = 0
+            self.head = head
+        htna = -1  # index of the highest newly acknowledged TSN
+        if sack.gaps:
+            n = len(sent)
+            for start, end in sack.gaps:
+                if start > end or start == 0:
+                    continue
+                lo = head + start - 1
+                hi = min(head + end, n)
+                for i in range(lo, hi):
+                    c = sent[i]
+                    if not c.acked:
+                        c.acked = True
+                        if not c.abandoned:
+                            size = len(c.data)
+                            acked_bytes += size
+                            if c.in_flight:
+                                c.in_flight = False
+                                self.flight -= size
+                            if c.marked:
+                                c.marked = False
+                        htna = i
+            if htna >= 0:
+                self._miss_indications(head, htna, now)
+        # Congestion control (§7.2.1, §7.2.2), not while in fast recovery.
+        if self.in_fast_recovery and ((cum - self.fast_recovery_exit) & MASK32) < HALF32:
+            self.in_fast_recovery = False
+        if advance and not self.in_fast_recovery:
+            if self.cwnd <= self.ssthresh:
+                if flight_before + mtu >= self.cwnd:
+                    self.cwnd += min(acked_bytes, mtu)
+            else:
+                self.partial_bytes_acked += acked_bytes
+                if self.partial_bytes_acked >= self.cwnd and flight_before + mtu >= self.cwnd:
+                    self.partial_bytes_acked -= self.cwnd
+                    self.cwnd += mtu
+        self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
+        # T3-rtx (§6.3.2 R2, R3).
+        if self.head == len(sent):
+            self.t3 = None
+        elif advance:
+            self.t3 = now + self.rto
+        self._update_forward_tsn()
+        return True
+
+    def _miss_indications(self, head: int, htna: int, now: float) -> None:
+        """§7.2.4: count a miss for every unacked TSN below the highest newly acked one;
+        the third miss marks the chunk for fast retransmission."""
+        sent = self.sent
+        marked_any = False
+        for i in range(head, htna):
+            c = sent[i]
+            if c.acked or c.abandoned or not c.in_flight or c.fast_done:
+                continue
+            c.misses += 1
+            if c.misses >= 3:
+                msg = c.msg
+                if self._should_abandon(c, now):
+                    self._abandon(msg)
+                    continue
+                c.fast_done = True
+                c.in_flight = False
+                self.flight -= len(c.data)
+                c.marked = True
+                self.fast_rtx.append(c)
+                marked_any = True
+                if self.timed_tsn == c.tsn:
+                    self.timed_tsn = None
+        if marked_any and not self.in_fast_recovery:
+            self.ssthresh = max(self.cwnd // 2, 4 * self.mtu)
+            self.cwnd = self.ssthresh
+            self.partial_bytes_acked = 0
+            self.in_fast_recovery = True
+            self.fast_recovery_exit = (self.next_tsn - 1) & MASK32
+
+    # -- T3-rtx expiry (§6.3.3) -----------------------------------------------------------
+    def on_t3(self, now: float) -> None:
+        self.t3_expirations += 1
+        self.consecutive_errors += 1
+        self.rto = min(self.rto * 2, self.rto_max)
+        self.ssthresh = max(self.cwnd // 2, 4 * self.mtu)
+        self.cwnd = self.mtu
+        self.partial_bytes_acked = 0
+        self.in_fast_recovery = False
+        self.timed_tsn = None
+        sent = self.sent
+        for i in range(self.head, len(sent)):
+            c = sent[i]
+            if c.acked or c.abandoned or c.marked:
+                continue
+            if self._should_abandon(c, now):
+                self._abandon(c.msg)
+                continue
+            if c.in_flight:
+                c.in_flight = False
+                self.flight -= len(c.data)
+            c.marked = True
+            self.rtx_queue.append(c)
+        self.t3 = now + self.rto if self.head < len(sent) else None
+        self._update_forward_tsn()
+        if self.forward_tsn is not None:
+            self.forward_tsn_due = True
+
+    # -- partial reliability (RFC 3758 §3.5, RFC 7496) --------------------------------------
+    def _should_abandon(self, c: SentChunk, now: float) -> bool:
+        """A chunk about to be retransmitted: abandon its message instead? maxRetransmits N
+        allows N retransmissions (RFC 7496 §4), the lifetime is since the send() call."""
+        if not self.pr_supported:
+            return False
+        msg = c.msg
+        if msg.max_rtx is not None and c.rtx >= msg.max_rtx:
+            return True
+        return msg.expires is not None and now >= msg.expires
+
+    def _abandon(self, msg: OutMessage) -> None:
+        if msg.abandoned:
+            return
+        msg.abandoned = True
+        self.abandoned_messages += 1
+        sent = self.sent
+        if msg.first_tsn is not None:
+            off = (msg.first_tsn - self.cum_ack - 1) & MASK32
+            i = self.head + off if off < HALF32 else self.head
+            n = len(sent)
+            while i < n and sent[i].msg is msg:
+                c = sent[i]
+                if not c.abandoned:
+                    c.abandoned = True
+                    c.marked = False
+                    size = len(c.data)
+                    if c.in_flight:
+                        c.in_flight = False
+                        self.flight -= size
+                    self._unbuffer(msg.sid, size)
+                i += 1
+        rest = len(msg.data) - msg.offset
+        if rest > 0:
+            msg.offset = len(msg.data)
+            self._unbuffer(msg.sid, rest)
+            if self.queue and self.queue[0] is msg:
+                self._dequeue_head(msg)
+
+    def _update_forward_tsn(self) -> None:
+        """Advance the Advanced.Peer.Ack.Point over abandoned chunks (RFC 3758 §3.5 C1-C3)
+        and prepare the FORWARD TSN that tells the peer."""
+        sent = self.sent
+        i = self.head
+        n = len(sent)
+        if i >= n or not sent[i].abandoned:
+            self.forward_tsn = None
+            return
+        streams: dict[int, int] = {}
+        adv = self.cum_ack
+        while i < n and sent[i].abandoned:
+            c = sent[i]
+            adv = c.tsn
+            if not c.flags & 4:
+                streams[c.msg.sid] = c.msg.ssn
+            i += 1
+        self.forward_tsn = ForwardTsnChunk(adv, sorted(streams.items()))
+        self.forward_tsn_due = True
+
+    def expire_queued(self, now: float) -> None:
+        """Drop queued messages whose lifetime ended before their first transmission."""
+        queue = self.queue
+        while queue:
+            msg = queue[0]
+            if msg.expires is None or now < msg.expires or not self.pr_supported:
+                return
+            if msg.offset == 0:
+                self._dequeue_head(msg)
+                msg.abandoned = True
+                self.abandoned_messages += 1
+                self._unbuffer(msg.sid, len(msg.data))
+            elif not self._all_sent_acked(msg):
+                self._abandon(msg)
+            else:
+                return  # its first fragments are acknowledged: finish it reliably
+
+    def _all_sent_acked(self, msg: OutMessage) -> bool:
+        # A partially sent message is the newest one: its chunks end the ``sent`` list.
+        return msg.first_tsn is not None and not (
+            self.head < len(self.sent) and self.sent[-1].msg is msg
+        )
+
+    # -- building DATA chunks (§6.1, §6.9) ------------------------------------------------
+    def fill(
+        self,
+        now: float,
+        packets: list[list[bytes]],
+        room: int,
+    ) -> int:
+        """Append DATA chunks to ``packets`` (lists of encoded chunks; the last one is being
+        filled and has ``room`` bytes left). Returns the room left in the last packet."""
+        mtu = self.mtu
+        pack = _DATA_HEAD.pack
+        sent = self.sent
+
+        def new_packet() -> int:
+            packets.append([])
+            return mtu
+
+        # 1. Fast retransmissions: one packet, regardless of cwnd (§7.2.4 step 3).
+        if self.fast_rtx:
+            fast = sorted(self.fast_rtx, key=lambda c: (c.tsn - self.cum_ack) & MASK32)
+            self.fast_rtx = []
+            later: list[SentChunk] = []
+            opened = False
+            for c in fast:
+                if c.acked or c.abandoned or not c.marked:
+                    continue
+                size = 16 + len(c.data)
+                if size > room:
+                    if opened:
+                        later.append(c)  # waits in the retransmission queue (cwnd)
+                        continue
+                    room = new_packet()
+                    opened = True
+                c.marked = False
+                c.rtx += 1
+                c.sent_at = now
+                c.in_flight = True
+                self.flight += len(c.data)
+                self.retransmissions += 1
+                self.fast_retransmissions += 1
+                m = c.msg
+                packets[-1].append(
+                    pack(0, c.flags, size, c.tsn, m.sid, m.ssn, m.ppid) + c.data + _PAD[size & 3]
+                )
+                room -= (size + 3) & ~3
+            self.rtx_queue.extendleft(reversed(later))
+        # Max.Burst (§6.1 D): at most max_burst packets of new data beyond what is in
+        # flight, without touching cwnd.
+        cwnd = min(self.cwnd, self.flight + self.max_burst * mtu)
+        # 2. Retransmissions marked by T3 (within cwnd).
+        rtx = self.rtx_queue
+        while rtx and (self.flight < cwnd or self.flight == 0):
+            c = rtx.popleft()
+            if c.acked or c.abandoned or not c.marked:
+                continue
+            if self._should_abandon(c, now):
+                self._abandon(c.msg)
+                self._update_forward_tsn()
+                continue
+            size = 16 + len(c.data)
+            if size > room:
+                room = new_packet()
+            c.marked = False
+            c.rtx += 1
+            c.sent_at = now
+            c.in_flight = True
+            self.flight += len(c.data)
+            self.retransmissions += 1
+            m = c.msg
+            packets[-1].append(
+                pack(0, c.flags, size, c.tsn, m.sid, m.ssn, m.ppid) + c.data + _PAD[size & 3]
+            )
+            room -= (size + 3) & ~3
+        # 3. New data (§6.1 A, B): within cwnd and the peer's rwnd (one probe when zero).
+        queue = self.queue
+        if queue and not rtx:
+            if self.pr_supported:
+                self.expire_queued(now)
+            out_ssn = self.out_ssn
+            while queue and self.flight < cwnd and (self.peer_rwnd > 0 or self.flight == 0):
+                msg = queue[0]
+                data = msg.data
+                total = len(data)
+                offset = msg.offset
+                remaining = total - offset
+                if room < MIN_FRAGMENT_ROOM and room < 16 + remaining:
+                    room = new_packet()
+                n = min(remaining, room - 16)
+                flags = 4 if msg.unordered else 0
+                tsn = self.next_tsn
+                if offset == 0:
+                    flags |= 2
+                    msg.first_tsn = tsn
+                    if not msg.unordered:
+                        ssn = out_ssn.get(msg.sid, 0)
+                        msg.ssn = ssn
+                        out_ssn[msg.sid] = (ssn + 1) & 0xFFFF
+                if n == remaining:
+                    flags |= 1
+                piece = data if n == total else data[offset : offset + n]
+                size = 16 + n
+                packets[-1].append(
+                    pack(0, flags, size, tsn, msg.sid, msg.ssn, msg.ppid) + piece + _PAD[size & 3]
+                )
+                room -= (size + 3) & ~3
+                sent.append(SentChunk(tsn, flags, piece, msg, now))
+                self.next_tsn = (tsn + 1) & MASK32
+                self.flight += n
+                self.peer_rwnd = max(0, self.peer_rwnd - n)
+                if self.timed_tsn is None:
+                    self.timed_tsn = tsn
+                    self.timed_at = now
+                if flags & 1:
+                    self._dequeue_head(msg)
+                    msg.offset = total
+                else:
+                    msg.offset = offset + n
+        if self.t3 is None and self.head < len(sent):
+            self.t3 = now + self.rto
+        return room
