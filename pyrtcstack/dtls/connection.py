@@ -68,7 +68,14 @@ from .errors import (
     PeerAlertError,
 )
 from .events import ApplicationData, Closed, Failed, HandshakeCompleted
-from .flights import INITIAL_TIMEOUT, MAX_TIMEOUT, Flight, FlightItem, RetransmitTimer
+from .flights import (
+    INITIAL_TIMEOUT,
+    MAX_RETRANSMISSIONS,
+    MAX_TIMEOUT,
+    Flight,
+    FlightItem,
+    RetransmitTimer,
+)
 from .fragments import Reassembler, encode_message, parse_fragments
 from .keyexchange import SUPPORTED_GROUPS, EcdheKey
 from .keylog import KeyLogCallback, keylog_line
@@ -115,6 +122,9 @@ MAX_FUTURE_RECORDS: Final = 16
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
 #: HelloVerifyRequests a client follows before giving up (RFC 6347 §4.2.1 allows a repeat).
 MAX_HELLO_VERIFY_REQUESTS: Final = 4
+#: A peer's repeated flight makes us resend ours at most once per this fraction of the
+#: initial retransmission timeout.
+ECHO_GUARD: Final = 0.25
 #: Exporter labels RFC 5705 §4 reserves for TLS itself.
 _RESERVED_LABELS = frozenset(
     {
@@ -199,6 +209,7 @@ class DtlsConnection:
         use_cookie: bool = False,
         initial_timeout: float = INITIAL_TIMEOUT,
         max_timeout: float = MAX_TIMEOUT,
+        max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
     ) -> None:
         if mtu < 256:
@@ -226,7 +237,8 @@ class DtlsConnection:
         self._early: deque[tuple[bytes, Address]] = deque()
         self._future_records: list[Record] = []
         self._pending_app: list[bytes] = []
-        self._timer = RetransmitTimer(initial_timeout, max_timeout)
+        self._timer = RetransmitTimer(initial_timeout, max_timeout, max_retransmissions)
+        self._last_echo_at = -1e9  # when we last resent a flight because the peer resent its
 
         # record layer: read and write state per epoch
         self._read: dict[int, EpochState] = {0: EpochState(0, None)}
@@ -239,7 +251,9 @@ class DtlsConnection:
         self._transcript = bytearray()
         self._flight: Flight | None = None
         self._flight_clean = True
-        self._retransmit_trigger: int | None = None  # first message_seq of the peer flight
+        # message_seq range of the peer flight our current flight answers
+        self._retransmit_trigger: int | None = None
+        self._retransmit_trigger_end = 0
         self._peer_flight_start = 0  # first message_seq of the peer's latest flight
         self._last_record_seq = 0
         self._cookie_secret = self._rng.randbytes(32)
@@ -554,18 +568,23 @@ class DtlsConnection:
                 self.stats.dropped_malformed += 1
                 continue
             if not fresh:
-                self._on_old_fragment(frag.message_seq, frag.fragment_offset, now)
+                self._on_old_fragment(frag.message_seq, now)
         self._process_messages(now)
 
-    def _on_old_fragment(self, message_seq: int, offset: int, now: float) -> None:
-        """The peer repeated a message we processed: if it starts the flight our current
-        flight answers, the peer lost our flight, so resend it (RFC 6347 §4.2.4)."""
+    def _on_old_fragment(self, message_seq: int, now: float) -> None:
+        """The peer repeated a message we processed: if it belongs to the flight our current
+        flight answers, the peer lost our flight, so resend it (RFC 6347 §4.2.4). Any message
+        of that flight triggers (its first datagram may be the one lost again), at most once
+        per :data:`ECHO_GUARD` of the initial timeout so one repeated flight of many
+        datagrams costs one retransmission."""
         if (
             self._flight is not None
-            and offset == 0
-            and message_seq == self._retransmit_trigger
-            and self._state not in (_State.CLOSED, _State.FAILED)
+            and self._retransmit_trigger is not None
+            and self._retransmit_trigger <= message_seq < self._retransmit_trigger_end
+            and now - self._last_echo_at >= self._timer.initial * ECHO_GUARD
+            and not self._ended()
         ):
+            self._last_echo_at = now
             self.stats.retransmissions += 1
             self._flight_clean = False
             self._transmit_flight()
@@ -612,6 +631,7 @@ class DtlsConnection:
 
     def _send_flight(self, items: list[FlightItem], now: float, expect_reply: bool) -> None:
         self._flight = Flight(items)
+        self._retransmit_trigger_end = self._reassembler.next_seq
         self._transmit_flight()
         if expect_reply:
             self._timer.start(now, self._flight_clean)

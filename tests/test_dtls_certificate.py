@@ -1,0 +1,95 @@
+"""Certificates, fingerprints and signatures (RFC 8122 §5, RFC 5246 §7.4.1.4.1)."""
+
+from __future__ import annotations
+
+import datetime
+import random
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from pyrtcstack.dtls import DtlsCertificate, DtlsDecodeError, DtlsHandshakeError, Fingerprint
+from pyrtcstack.dtls.certificate import verify_signature
+from pyrtcstack.dtls.constants import SignatureScheme
+
+NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def self_signed(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "peer")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_BEFORE + datetime.timedelta(days=1))
+    )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return builder.sign(key, algorithm)
+
+
+def test_generated_certificate_is_deterministic_p256() -> None:
+    a = DtlsCertificate.generate(random.Random(1), not_before=NOT_BEFORE)
+    b = DtlsCertificate.generate(random.Random(1), not_before=NOT_BEFORE)
+    assert a.der == b.der
+    assert isinstance(a.private_key, ec.EllipticCurvePrivateKey)
+    assert a.private_key.curve.name == "secp256r1"
+    again = DtlsCertificate.load_pem(a.certificate_pem(), a.private_key_pem())
+    assert again.der == a.der
+
+
+@pytest.mark.parametrize("algorithm", ["sha-1", "sha-224", "sha-256", "sha-384", "sha-512"])
+def test_fingerprint_round_trip(algorithm: str) -> None:
+    cert = DtlsCertificate.generate(random.Random(2), not_before=NOT_BEFORE)
+    fp = cert.fingerprint(algorithm)
+    parsed = Fingerprint.parse(str(fp).lower())
+    assert parsed == fp and parsed.matches(cert.der)
+    assert not parsed.matches(cert.der + b"x")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "sha-256", "md5 AA:BB", "sha-256 ZZ", "sha-256 AA:BB", "sha-256 AA BB CC"],
+)
+def test_bad_fingerprints(text: str) -> None:
+    with pytest.raises(DtlsDecodeError):
+        Fingerprint.parse(text)
+
+
+def test_verify_rsa_pkcs1_pss_ecdsa_and_ed25519() -> None:
+    data = b"signed data"
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_cert = self_signed(rsa_key)
+    pkcs1 = rsa_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    verify_signature(rsa_cert, SignatureScheme.RSA_PKCS1_SHA256, pkcs1, data)
+    pss = rsa_key.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    verify_signature(rsa_cert, SignatureScheme.RSA_PSS_RSAE_SHA256, pss, data)
+    ec_key = ec.generate_private_key(ec.SECP384R1())
+    sig = ec_key.sign(data, ec.ECDSA(hashes.SHA384()))
+    verify_signature(self_signed(ec_key), SignatureScheme.ECDSA_SECP384R1_SHA384, sig, data)
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    verify_signature(self_signed(ed_key), SignatureScheme.ED25519, ed_key.sign(data), data)
+    with pytest.raises(DtlsHandshakeError):
+        verify_signature(rsa_cert, SignatureScheme.RSA_PKCS1_SHA256, pkcs1, data + b"!")
+    with pytest.raises(DtlsHandshakeError):
+        verify_signature(rsa_cert, SignatureScheme.ECDSA_SECP256R1_SHA256, pkcs1, data)
+
+
+def test_our_signatures_verify() -> None:
+    cert = DtlsCertificate.generate(random.Random(3), not_before=NOT_BEFORE)
+    scheme = cert.choose_scheme([0x0804, 0x0403])
+    assert scheme == SignatureScheme.ECDSA_SECP256R1_SHA256
+    verify_signature(cert.certificate, scheme, cert.sign(scheme, b"abc"), b"abc")
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_cert = DtlsCertificate(self_signed(rsa_key), rsa_key)
+    for offered, expected in (([0x0401], 0x0401), ([0x0804, 0x0401], 0x0804)):
+        scheme = rsa_cert.choose_scheme(offered)
+        assert scheme == expected
+        verify_signature(rsa_cert.certificate, scheme, rsa_cert.sign(scheme, b"abc"), b"abc")
