@@ -82,9 +82,22 @@ policy=...)``
     addr, error)``, ``TransactionTimedOut(transaction_id)``; counters ``malformed``,
     ``stray``, ``unauthenticated``.
 
-Server and NAT discovery
-------------------------
-See :mod:`.server` (``StunServer``) and :mod:`.nat` (``NatBehaviorDiscovery``).
+Server (:mod:`.server`, RFC 8489 §6.3, RFC 5780 §6.1)
+-----------------------------------------------------
+``StunServer(primary, *, other=None, software=None, credentials=None, mapped_address=False)``
+    Binding responder; a DatagramCore for ``primary``. With ``other=(IP2, P2)`` it serves
+    RFC 5780 on four addresses: ``endpoints()`` gives one DatagramCore per address, and
+    ``receive_datagram(data, addr, now, local=...)`` + ``transmits(now)`` make it a
+    multi-socket core. ``credentials(username) -> key | None`` enables short-term auth.
+    Answers 420 + UNKNOWN-ATTRIBUTES for unknown comprehension-required attributes.
+
+NAT behaviour discovery (:mod:`.nat`, RFC 5780 §4.3/§4.4)
+--------------------------------------------------------
+``NatBehaviorDiscovery(server, *, local=None, rng=None, policy=..., probe_policy=None)``
+    A DatagramCore; ``start(now)``, then one ``NatReport`` event (also ``.report``) with
+    ``mapped``, ``other_address``, ``mapping`` (``Mapping``), ``filtering``
+    (``Filtering``), ``error``, ``verdict`` ("direct", "direct-mostly", "needs-turn",
+    "unknown") and ``explain()``.
 
 Example::
 
@@ -124,6 +137,8 @@ from .message import (
     message_size,
     new_transaction_id,
 )
+from .nat import Filtering, Mapping, NatBehaviorDiscovery, NatReport
+from .server import StunServer
 from .transaction import (
     ClientTransaction,
     RetransmissionPolicy,
@@ -141,13 +156,18 @@ __all__ = [
     "AttributeType",
     "ClientTransaction",
     "ErrorCode",
+    "Filtering",
+    "Mapping",
     "Message",
     "MessageClass",
     "Method",
+    "NatBehaviorDiscovery",
+    "NatReport",
     "PasswordAlgorithm",
     "RetransmissionPolicy",
     "StunClient",
     "StunParseError",
+    "StunServer",
     "StunUsageError",
     "TransactionFailed",
     "TransactionState",
