@@ -53,7 +53,7 @@ MID_EXT = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 
 def chromium_offer() -> SessionDescription:
-    text = resources.files("pyrtcstack").joinpath("data/chromium-offer.sdp").read_text()
+    text = resources.files("pyrtcstack").joinpath("data/chromium-offer.sdp").read_bytes().decode()
     return SessionDescription.parse(text)
 
 
