@@ -228,7 +228,15 @@ def test_any_loss_pattern_on_the_first_datagrams(pattern: list[bool]) -> None:
         n = next(counter)
         return n < len(pattern) and pattern[n]
 
-    pair = make_pair(seed=len(pattern), impairment=Impairment(drop_if=drop))
+    # 24 losses in a row exceed the default budget of 7 retransmissions (a legitimate
+    # timeout, tested above), so this property runs with a larger budget.
+    budget = {"max_retransmissions": 30, "max_timeout": 4.0}
+    pair = make_pair(
+        seed=len(pattern),
+        impairment=Impairment(drop_if=drop),
+        client_kwargs=budget,
+        server_kwargs=budget,
+    )
     assert pair.run(timeout=600)
 
 
