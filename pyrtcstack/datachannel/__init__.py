@@ -1,4 +1,44 @@
-"""WebRTC data channels (RFC 8831) and DCEP (RFC 8832).
+"""WebRTC data channels (RFC 8831) and DCEP (RFC 8832) over :mod:`pyrtcstack.sctp`.
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+See docs/datachannel.md. The entry point is :class:`DataChannelManager`, a sans-I/O core
+fed with SCTP packets (DTLS application data) that hands out :class:`DataChannel`
+objects shaped like the W3C RTCDataChannel.
 """
+
+from __future__ import annotations
+
+from .channel import DataChannel, InvalidStateError
+from .dcep import ChannelType, DataChannelAck, DataChannelOpen, DcepParseError, Ppid, decode_dcep
+from .events import (
+    ChannelBufferedAmountLow,
+    ChannelClosed,
+    ChannelClosing,
+    ChannelError,
+    ChannelMessage,
+    ChannelOpen,
+    DataChannelOpened,
+    TransportClosed,
+    TransportEstablished,
+)
+from .manager import DataChannelManager
+
+__all__ = [
+    "ChannelBufferedAmountLow",
+    "ChannelClosed",
+    "ChannelClosing",
+    "ChannelError",
+    "ChannelMessage",
+    "ChannelOpen",
+    "ChannelType",
+    "DataChannel",
+    "DataChannelAck",
+    "DataChannelManager",
+    "DataChannelOpen",
+    "DataChannelOpened",
+    "DcepParseError",
+    "InvalidStateError",
+    "Ppid",
+    "TransportClosed",
+    "TransportEstablished",
+    "decode_dcep",
+]

@@ -1,0 +1,92 @@
+"""A data channel shaped like the W3C RTCDataChannel (webrtc-pc §6.2), sans-I/O.
+
+Its methods only queue work in the owning
+:class:`~pyrtcstack.datachannel.manager.DataChannelManager`; the driver drains the manager
+as for any core. Attribute names are the W3C ones in snake case; ``ready_state`` uses the
+W3C strings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..common.errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from .manager import DataChannelManager
+
+__all__ = ["DataChannel", "InvalidStateError"]
+
+
+class InvalidStateError(LocalProtocolError):
+    """send() on a channel that is not open (W3C InvalidStateError)."""
+
+
+class DataChannel:
+    """One data channel (see the module docstring)."""
+
+    def __init__(  # noqa: PLR0917
+        self,
+        manager: DataChannelManager,
+        label: str,
+        ordered: bool,
+        max_packet_life_time: int | None,
+        max_retransmits: int | None,
+        protocol: str,
+        negotiated: bool,
+        id: int | None,
+        priority: int,
+    ) -> None:
+        self._manager = manager
+        self.label = label
+        self.ordered = ordered
+        #: Milliseconds, as in the W3C API and DCEP.
+        self.max_packet_life_time = max_packet_life_time
+        self.max_retransmits = max_retransmits
+        self.protocol = protocol
+        self.negotiated = negotiated
+        self.id = id
+        #: DCEP priority (RFC 8831 §6.4): 128 very-low, 256 low, 512 medium, 1024 high.
+        self.priority = priority
+        self.ready_state = "connecting"
+        self._threshold = 0
+        # Internal: DCEP ACK seen (RFC 8832 §6: ordered until then), reset directions.
+        self._acked = negotiated
+        self._incoming_reset = False
+        self._outgoing_reset = False
+        self._reset_requested = False
+        self._pending_bytes = 0
+
+    def __repr__(self) -> str:
+        return f"<DataChannel id={self.id} label={self.label!r} {self.ready_state}>"
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes sent but not yet acknowledged by the peer (falls on SACK, not on queue)."""
+        if self.id is None:
+            return 0
+        return self._manager.association.buffered_amount(self.id)
+
+    @property
+    def buffered_amount_low_threshold(self) -> int:
+        return self._threshold
+
+    @buffered_amount_low_threshold.setter
+    def buffered_amount_low_threshold(self, value: int) -> None:
+        if value < 0:
+            raise ValueError("threshold must be >= 0")
+        self._threshold = value
+        if self.id is not None:
+            self._manager.association.set_buffered_amount_low_threshold(self.id, value)
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message (RFC 8831 §6.6). Raises :class:`InvalidStateError` unless
+        open and :class:`~pyrtcstack.sctp.errors.MessageTooLargeError` above the peer's
+        max-message-size."""
+        if self.ready_state != "open":
+            raise InvalidStateError(f"data channel is {self.ready_state}")
+        self._manager._send(self, data)
+
+    def close(self) -> None:
+        """Start the closing procedure (RFC 8831 §6.7: reset the outgoing stream)."""
+        self._manager._close_channel(self)

@@ -1,0 +1,386 @@
+"""Data channels over one SCTP association (RFC 8831, DCEP RFC 8832), sans-I/O.
+
+:class:`DataChannelManager` owns an :class:`~pyrtcstack.sctp.association.Association` and
+has the same core shape (``receive_packet``, ``packets_to_send``, ``get_timer``,
+``handle_timer``, ``next_event``), so a DTLS connection's application data feeds it
+directly (RFC 8261: one SCTP packet per DTLS record).
+
+* Stream ids: the DTLS client uses even ids, the server odd ids (RFC 8832 §6); a channel
+  created before the role is known gets its id when :meth:`set_dtls_role` is called.
+* In-band channels send DATA_CHANNEL_OPEN and are ``open`` at once (RFC 8832 §6: the
+  opener may send before the ACK, but ordered until the ACK or any other message arrives,
+  which counts as an implicit ACK). Negotiated channels send nothing and open when the
+  association is up.
+* Closing resets the outgoing stream (RFC 8831 §6.7, RFC 6525); a peer's reset of its
+  outgoing stream is answered by resetting ours; the channel is ``closed`` when both
+  directions are reset, and its id can be used again.
+* Messages stay queued *inside the association* until :meth:`next_event` hands them over,
+  so an application that does not read holds at most the receive window in memory.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from ..common.core import Event
+from ..sctp.association import Association, State
+from ..sctp.config import SctpConfig
+from ..sctp.events import (
+    AssociationClosed,
+    AssociationEstablished,
+    BufferedAmountLow,
+    IncomingStreamsReset,
+    MessageReceived,
+    OutgoingStreamsReset,
+    StreamResetFailed,
+)
+from .channel import DataChannel, InvalidStateError
+from .dcep import (
+    ChannelType,
+    DataChannelAck,
+    DataChannelOpen,
+    DcepParseError,
+    Ppid,
+    decode_dcep,
+)
+from .events import (
+    ChannelBufferedAmountLow,
+    ChannelClosed,
+    ChannelClosing,
+    ChannelError,
+    ChannelMessage,
+    ChannelOpen,
+    DataChannelOpened,
+    TransportClosed,
+    TransportEstablished,
+)
+
+__all__ = ["DataChannelManager"]
+
+#: RFC 8832 §6: stream ids 0..65534 (65535 is reserved).
+MAX_CHANNEL_ID = 65534
+
+
+class DataChannelManager:
+    """All data channels of one peer connection (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: SctpConfig | None = None,
+        *,
+        dtls_role: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.association = Association(config, rng)
+        self._events: deque[Event] = deque()
+        self._channels: dict[int, DataChannel] = {}
+        self._unassigned: list[DataChannel] = []
+        self._is_client: bool | None = None
+        self._flush_at: float | None = None
+        self._now = 0.0
+        self.dropped_messages = 0
+        if dtls_role is not None:
+            self.set_dtls_role(dtls_role)
+
+    # == API ===============================================================================
+    def set_dtls_role(self, role: str) -> None:
+        """``"client"`` or ``"server"``: the parity of our stream ids (RFC 8832 §6)."""
+        if role not in ("client", "server"):
+            raise ValueError("role must be 'client' or 'server'")
+        self._is_client = role == "client"
+        pending, self._unassigned = self._unassigned, []
+        for channel in pending:
+            channel.id = self._allocate_id()
+            self._channels[channel.id] = channel
+            self._apply_threshold(channel)
+        if self.association.is_established:
+            for channel in pending:
+                self._announce(channel)
+
+    def connect(self, now: float) -> None:
+        """Start the association (either side, or both, may call it: RFC 8841 §9.3)."""
+        self._now = now
+        self.association.connect(now)
+
+    def create_data_channel(
+        self,
+        label: str = "",
+        *,
+        ordered: bool = True,
+        max_packet_life_time: int | None = None,
+        max_retransmits: int | None = None,
+        protocol: str = "",
+        negotiated: bool = False,
+        id: int | None = None,
+        priority: int = 256,
+    ) -> DataChannel:
+        """createDataChannel (webrtc-pc §6.1): ``max_packet_life_time`` in milliseconds."""
+        if max_packet_life_time is not None and max_retransmits is not None:
+            raise TypeError("max_packet_life_time and max_retransmits are exclusive")
+        if len(label.encode()) > 0xFFFF or len(protocol.encode()) > 0xFFFF:
+            raise TypeError("label and protocol must be at most 65535 bytes")
+        if negotiated and id is None:
+            raise TypeError("a negotiated channel needs an id")
+        if id is not None:
+            if not 0 <= id <= MAX_CHANNEL_ID:
+                raise TypeError(f"id {id} out of range 0..{MAX_CHANNEL_ID}")
+            if id in self._channels:
+                raise InvalidStateError(f"id {id} is in use")
+        channel = DataChannel(
+            self,
+            label,
+            ordered,
+            max_packet_life_time,
+            max_retransmits,
+            protocol,
+            negotiated,
+            id,
+            priority,
+        )
+        if id is None and self._is_client is None:
+            self._unassigned.append(channel)
+            return channel
+        if id is None:
+            channel.id = self._allocate_id()
+        assert channel.id is not None
+        self._channels[channel.id] = channel
+        if self.association.is_established:
+            self._announce(channel)
+        return channel
+
+    @property
+    def channels(self) -> list[DataChannel]:
+        return list(self._channels.values())
+
+    def close(self) -> None:
+        """Graceful SCTP shutdown (RFC 9260 §9.2); channels close when it completes."""
+        self.association.shutdown()
+
+    # == the core ==========================================================================
+    def receive_packet(self, data: bytes, now: float) -> None:
+        self._now = now
+        self.association.receive_packet(data, now)
+
+    def packets_to_send(self, now: float) -> list[bytes]:
+        self._now = now
+        self._flush_at = None
+        return self.association.packets_to_send(now)
+
+    def get_timer(self) -> float | None:
+        t = self.association.get_timer()
+        if self._flush_at is not None and (t is None or self._flush_at < t):
+            return self._flush_at
+        return t
+
+    def handle_timer(self, now: float) -> None:
+        self._now = now
+        self._flush_at = None
+        self.association.handle_timer(now)
+
+    def next_event(self) -> Event | None:
+        """Pop the next event. Association events are translated lazily, so unread
+        messages stay counted against the SCTP receive window."""
+        events = self._events
+        while not events:
+            raw = self.association.next_event()
+            if raw is None:
+                return None
+            self._translate(raw)
+        return events.popleft()
+
+    # == internals =========================================================================
+    def _wake(self) -> None:
+        """Output became pending outside a mutation: ask the driver to come back now."""
+        self._flush_at = self._now
+
+    def _allocate_id(self) -> int:
+        start = 0 if self._is_client else 1
+        limit = min(self.association.outbound_streams or 65535, MAX_CHANNEL_ID + 1)
+        for sid in range(start, limit, 2):
+            if sid not in self._channels:
+                return sid
+        raise InvalidStateError("no free stream id")
+
+    def _apply_threshold(self, channel: DataChannel) -> None:
+        if channel.id is not None:
+            self.association.set_buffered_amount_low_threshold(channel.id, channel._threshold)
+
+    def _announce(self, channel: DataChannel) -> None:
+        """The association is up: send DATA_CHANNEL_OPEN (or nothing if negotiated)."""
+        if channel.ready_state != "connecting" or channel.id is None:
+            return
+        self._apply_threshold(channel)
+        if not channel.negotiated:
+            ctype: int
+            if channel.max_retransmits is not None:
+                ctype, rel = ChannelType.PARTIAL_RELIABLE_REXMIT, channel.max_retransmits
+            elif channel.max_packet_life_time is not None:
+                ctype, rel = ChannelType.PARTIAL_RELIABLE_TIMED, channel.max_packet_life_time
+            else:
+                ctype, rel = ChannelType.RELIABLE, 0
+            if not channel.ordered:
+                ctype |= 0x80
+            msg = DataChannelOpen(ctype, channel.priority, rel, channel.label, channel.protocol)
+            # RFC 8832 §6: DCEP messages are sent ordered and reliably.
+            self.association.send(channel.id, msg.encode(), Ppid.DCEP)
+            self._wake()
+        channel.ready_state = "open"
+        self._events.append(ChannelOpen(channel))
+
+    def _send(self, channel: DataChannel, data: str | bytes | bytearray | memoryview) -> None:
+        assert channel.id is not None
+        if isinstance(data, str):
+            payload = data.encode("utf-8")
+            ppid = Ppid.STRING if payload else Ppid.STRING_EMPTY
+        else:
+            payload = bytes(data)
+            ppid = Ppid.BINARY if payload else Ppid.BINARY_EMPTY
+        if not payload:
+            payload = b"\x00"  # RFC 8831 §6.6: empty messages carry one ignored byte
+        lifetime = channel.max_packet_life_time
+        self.association.send(
+            channel.id,
+            payload,
+            ppid,
+            unordered=not channel.ordered and channel._acked,
+            max_retransmits=channel.max_retransmits,
+            lifetime=None if lifetime is None else lifetime / 1000.0,
+            now=self._now,
+        )
+
+    def _close_channel(self, channel: DataChannel) -> None:
+        if channel.ready_state in ("closing", "closed"):
+            return
+        if channel.id is None or self.association.state is State.CLOSED:
+            if channel in self._unassigned:
+                self._unassigned.remove(channel)
+            self._finish(channel)
+            return
+        channel.ready_state = "closing"
+        if not self.association.is_established:
+            self._finish(channel)
+            return
+        self._request_reset(channel)
+
+    def _request_reset(self, channel: DataChannel) -> None:
+        if not channel._reset_requested and channel.id is not None:
+            channel._reset_requested = True
+            self.association.reset_streams([channel.id])
+            self._wake()
+
+    def _finish(self, channel: DataChannel) -> None:
+        if channel.ready_state == "closed":
+            return
+        channel.ready_state = "closed"
+        if channel.id is not None and self._channels.get(channel.id) is channel:
+            del self._channels[channel.id]
+        self._events.append(ChannelClosed(channel))
+
+    def _translate(self, event: Event) -> None:
+        kind = type(event)
+        if kind is MessageReceived:
+            assert isinstance(event, MessageReceived)
+            self._on_message(event)
+        elif kind is BufferedAmountLow:
+            assert isinstance(event, BufferedAmountLow)
+            channel = self._channels.get(event.stream_id)
+            if channel is not None and channel.ready_state != "closed":
+                self._events.append(ChannelBufferedAmountLow(channel))
+        elif kind is AssociationEstablished:
+            self._events.append(TransportEstablished())
+            for channel in list(self._channels.values()):
+                self._announce(channel)
+        elif kind is IncomingStreamsReset:
+            assert isinstance(event, IncomingStreamsReset)
+            for sid in event.stream_ids:
+                channel = self._channels.get(sid)
+                if channel is None:
+                    continue
+                channel._incoming_reset = True
+                if channel.ready_state == "open":
+                    channel.ready_state = "closing"
+                    self._events.append(ChannelClosing(channel))
+                # RFC 8831 §6.7: answer by resetting our outgoing stream too.
+                self._request_reset(channel)
+                if channel._outgoing_reset:
+                    self._finish(channel)
+        elif kind is OutgoingStreamsReset or kind is StreamResetFailed:
+            assert isinstance(event, OutgoingStreamsReset | StreamResetFailed)
+            for sid in event.stream_ids:
+                channel = self._channels.get(sid)
+                if channel is None:
+                    continue
+                channel._outgoing_reset = True
+                if isinstance(event, StreamResetFailed):
+                    self._events.append(ChannelError(channel, f"reset failed ({event.result})"))
+                    self._finish(channel)
+                elif channel._incoming_reset:
+                    self._finish(channel)
+        elif kind is AssociationClosed:
+            assert isinstance(event, AssociationClosed)
+            for channel in [*self._channels.values(), *self._unassigned]:
+                self._finish(channel)
+            self._unassigned = []
+            self._events.append(TransportClosed(event.error))
+
+    def _on_message(self, event: MessageReceived) -> None:
+        sid = event.stream_id
+        ppid = event.ppid
+        channel = self._channels.get(sid)
+        if ppid == Ppid.DCEP:
+            try:
+                msg = decode_dcep(event.data)
+            except DcepParseError:
+                self.dropped_messages += 1
+                return
+            if isinstance(msg, DataChannelAck):
+                if channel is not None:
+                    channel._acked = True
+                return
+            self._on_open(sid, msg)
+            return
+        if channel is None or channel.ready_state == "closed":
+            self.dropped_messages += 1
+            return
+        channel._acked = True  # RFC 8832 §6: any user message is an implicit ACK
+        if ppid in (Ppid.STRING, Ppid.STRING_PARTIAL):
+            data: str | bytes = event.data.decode("utf-8", errors="replace")
+        elif ppid in (Ppid.BINARY, Ppid.BINARY_PARTIAL):
+            data = event.data
+        elif ppid == Ppid.STRING_EMPTY:
+            data = ""
+        elif ppid == Ppid.BINARY_EMPTY:
+            data = b""
+        else:
+            self.dropped_messages += 1
+            return
+        self._events.append(ChannelMessage(channel, data))
+
+    def _on_open(self, sid: int, msg: DataChannelOpen) -> None:
+        """RFC 8832 §6: create the channel and ACK; a bad id resets the stream (DC-08)."""
+        wrong_parity = self._is_client is not None and (sid % 2 == 0) == self._is_client
+        if sid in self._channels or wrong_parity or sid > MAX_CHANNEL_ID:
+            self.dropped_messages += 1
+            if sid not in self._channels:
+                self.association.reset_streams([sid])
+                self._wake()
+            return
+        channel = DataChannel(
+            self,
+            msg.label,
+            msg.ordered,
+            msg.max_packet_life_time,
+            msg.max_retransmits,
+            msg.protocol,
+            False,
+            sid,
+            msg.priority,
+        )
+        channel._acked = True
+        self._channels[sid] = channel
+        self.association.send(sid, DataChannelAck().encode(), Ppid.DCEP)
+        self._wake()
+        channel.ready_state = "open"
+        self._events.append(DataChannelOpened(channel))
+        self._events.append(ChannelOpen(channel))
