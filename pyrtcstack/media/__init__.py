@@ -1,4 +1,63 @@
-"""Media tracks, senders and receivers, G.711, depacketisers, recorders.
+"""Media: tracks, sans-I/O RTP senders and receivers, G.711, payload formats, a jitter
+buffer, and recorders.
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+The pieces, bottom up (docs/media.md has the whole picture):
+
+* :mod:`.g711` — PCMU/PCMA encode and decode in pure Python;
+* :mod:`.payloads` — packetisers and depacketisers (G.711/Opus as-is, VP8 RFC 7741,
+  H.264 RFC 6184);
+* :mod:`.jitterbuffer` — re-ordering, frame assembly and loss detection, bounded;
+* :mod:`.sender` / :mod:`.receiver` — frames ⇄ RTP with statistics and feedback;
+* :mod:`.endpoint` — :class:`MediaEndpoint`, a datagram core with RTCP timers;
+* :mod:`.sources` / :mod:`.recorders` — tone, WAV in; WAV, Ogg Opus, IVF, Annex B out.
 """
+
+from __future__ import annotations
+
+from .codecs import H264, OPUS, PCMA, PCMU, VP8, Codec
+from .endpoint import (
+    ByeReceived,
+    FrameReceived,
+    KeyframeRequested,
+    MediaEndpoint,
+    ReportReceived,
+    TrackEnded,
+)
+from .errors import DepacketizeError, MediaFormatError, MediaUsageError
+from .frames import AudioFrame, EncodedFrame
+from .jitterbuffer import JitterBuffer
+from .receiver import RtpReceiver
+from .recorders import AnnexBWriter, IvfWriter, OggOpusWriter, WavRecorder
+from .sender import RtpSender
+from .sources import EncodedTrack, G711Track, ToneSource, WavSource
+
+__all__ = [
+    "H264",
+    "OPUS",
+    "PCMA",
+    "PCMU",
+    "VP8",
+    "AnnexBWriter",
+    "AudioFrame",
+    "ByeReceived",
+    "Codec",
+    "DepacketizeError",
+    "EncodedFrame",
+    "EncodedTrack",
+    "FrameReceived",
+    "G711Track",
+    "IvfWriter",
+    "JitterBuffer",
+    "KeyframeRequested",
+    "MediaEndpoint",
+    "MediaFormatError",
+    "MediaUsageError",
+    "OggOpusWriter",
+    "ReportReceived",
+    "RtpReceiver",
+    "RtpSender",
+    "ToneSource",
+    "TrackEnded",
+    "WavRecorder",
+    "WavSource",
+]
