@@ -288,3 +288,41 @@ def test_turnutils_uclient_through_our_server(tmp_path: Path) -> None:
     assert match.group(1) == "0", output[-2000:]
     sent = re.search(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", output, re.M)
     assert sent is not None and sent.group(1) == sent.group(2) == "40", output[-2000:]
+
+
+def test_cli_probe_against_our_cli_server(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from pyrtcstack.cli import main
+
+    port = free_udp_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "turn-server", "--listen", f"127.0.0.1:{port}",
+         "--user", f"{USER}:{PASSWORD}", "--realm", REALM],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline().decode()
+        assert first.startswith("TURN server on udp"), first
+        rc = main(["turn", f"turn:127.0.0.1:{port}", "-u", USER, "-p", PASSWORD, "--probe"])
+    finally:
+        server.terminate()
+        server.wait(timeout=5)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert out.count("PASS") == 9 and "FAIL" not in out
+    assert PASSWORD not in out
+
+
+def test_cli_probe_against_coturn_over_tls(
+    coturn: Coturn, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyrtcstack.cli import main
+
+    monkeypatch.setenv("TURN_PASSWORD", PASSWORD)
+    url = f"turns:127.0.0.1:{coturn.tls_port}"
+    rc = main(["turn", url, "-u", USER, "--insecure", "--probe"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "PASS allocate over TLS" in out and "FAIL" not in out

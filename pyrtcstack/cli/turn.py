@@ -1,0 +1,192 @@
+"""``pyrtcstack turn URL`` (allocate, optionally probe a relay) and ``pyrtcstack turn-server``.
+
+``turn`` allocates on a TURN server (``turn:host[:port][?transport=tcp]`` or
+``turns:host[:port]``) and prints the relayed and mapped addresses. With ``--probe`` it
+then walks the whole RFC 8656 sequence against a UDP echo peer it runs itself on
+``--peer-ip``: CreatePermission, Send indication → peer, peer → Data indication,
+ChannelBind, ChannelData both ways, Refresh and deallocation, one PASS/FAIL line each.
+
+``turn-server`` runs the small built-in relay (UDP, long-term credentials) until Ctrl-C.
+
+Passwords can come from ``$TURN_PASSWORD`` instead of the command line; they are never
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import ssl
+import sys
+
+from ..aio.turn import TurnClientConnection, connect_turn, start_turn_server
+from ..common.core import Address, Event
+from ..turn import RelayClosed, RelayOpened, TurnError
+from ..turn.url import parse_turn_url
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    client = subparsers.add_parser(
+        "turn", help="allocate on a TURN server; --probe exercises the relay end to end"
+    )
+    client.add_argument("url", metavar="URL", help="turn:HOST[:PORT][?transport=tcp] or turns:")
+    client.add_argument("--user", "-u", required=True)
+    client.add_argument("--password", "-p", help="default: $TURN_PASSWORD")
+    client.add_argument("--probe", action="store_true", help="relay through a local UDP peer")
+    client.add_argument("--peer-ip", default="127.0.0.1", help="where the probe peer listens")
+    client.add_argument(
+        "--insecure", action="store_true", help="turns: do not verify the server certificate"
+    )
+    client.add_argument("--timeout", type=float, default=10.0, help="per step, seconds")
+    client.set_defaults(func=_run_client)
+
+    server = subparsers.add_parser("turn-server", help="run the built-in TURN relay (UDP)")
+    server.add_argument("--listen", default="127.0.0.1:3478", metavar="HOST:PORT")
+    server.add_argument(
+        "--user", action="append", required=True, metavar="NAME:PASSWORD", help="repeatable"
+    )
+    server.add_argument("--realm", default="pyrtcstack")
+    server.add_argument("--relay-ip", help="IP the relayed sockets bind (default: listen IP)")
+    server.set_defaults(func=_run_server)
+
+
+def _address(text: str) -> Address:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SystemExit(f"expected HOST:PORT, got {text!r}")
+    return (host.strip("[]"), int(port))
+
+
+class _EchoPeer(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.got: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        src = (str(addr[0]), int(str(addr[1])))
+        self.got.put_nowait((data, src))
+        if self.transport is not None:
+            self.transport.sendto(b"echo:" + data, src)
+
+
+async def _probe(conn: TurnClientConnection, relayed: Address, peer_ip: str, t: float) -> bool:
+    loop = asyncio.get_running_loop()
+    transport, peer = await loop.create_datagram_endpoint(_EchoPeer, local_addr=(peer_ip, 0))
+    peer_addr: Address = tuple(transport.get_extra_info("sockname")[:2])
+    ok = True
+
+    def report(name: str, passed: bool, detail: str = "") -> None:
+        nonlocal ok
+        ok &= passed
+        print(f"{'PASS' if passed else 'FAIL'} {name}{' ' + detail if detail else ''}")
+
+    try:
+        await conn.create_permission(peer_addr, t)
+        report("create-permission", True, f"peer {peer_addr[0]}")
+        conn.send(b"via-send-indication", peer_addr)
+        data, src = await asyncio.wait_for(peer.got.get(), t)
+        report("send-indication -> peer", src == relayed, f"peer saw it from {src[0]}:{src[1]}")
+        data, src = await conn.recv(t)
+        report("peer -> data-indication", data == b"echo:via-send-indication")
+        channel = await conn.bind_channel(peer_addr, t)
+        report("channel-bind", True, f"channel {channel:#06x}")
+        conn.send(b"via-channeldata", peer_addr)
+        data, src = await asyncio.wait_for(peer.got.get(), t)
+        report("channeldata -> peer", data == b"via-channeldata" and src == relayed)
+        data, src = await conn.recv(t)
+        report("peer -> channeldata", data == b"echo:via-channeldata")
+        await conn.refresh(t)
+        report("refresh", True, f"lifetime {conn.core.lifetime} s")
+    except (TimeoutError, TurnError) as exc:
+        report("probe", False, f"{type(exc).__name__}: {exc}")
+    finally:
+        transport.close()
+    return ok
+
+
+async def _client(args: argparse.Namespace, password: str) -> int:
+    url = parse_turn_url(args.url)
+    context = None
+    if url.secure:
+        context = ssl.create_default_context()
+        if args.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    conn = await connect_turn(args.url, args.user, password, ssl_context=context)
+    try:
+        allocated = await conn.allocate(args.timeout)
+    except (TimeoutError, TurnError) as exc:
+        print(f"FAIL allocate: {type(exc).__name__}: {exc}")
+        await conn.close(1.0)
+        return 1
+    relayed, mapped = allocated.relayed_address, allocated.mapped_address
+    print(f"PASS allocate over {url.transport.upper()} to {conn.core.server[0]}:{url.port}")
+    print(f"  relayed address  {relayed[0]}:{relayed[1]}  (peers send here; RFC 8656 §7.3)")
+    if mapped is not None:
+        print(f"  mapped address   {mapped[0]}:{mapped[1]}  (this host as the server sees it)")
+    print(f"  lifetime         {allocated.lifetime} s (refreshed 60 s before expiry)")
+    ok = True
+    if args.probe:
+        ok = await _probe(conn, relayed, args.peer_ip, args.timeout)
+    await conn.close(args.timeout)
+    deallocated = conn.core.state.value == "closed"
+    print(f"{'PASS' if deallocated else 'FAIL'} deallocate (Refresh LIFETIME 0)")
+    return 0 if ok and deallocated else 1
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    password = args.password if args.password is not None else os.environ.get("TURN_PASSWORD")
+    if password is None:
+        print("turn: give --password or set $TURN_PASSWORD", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_client(args, password))
+    except (OSError, TurnError) as exc:
+        print(f"turn: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
+    listen = _address(args.listen)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, RelayOpened):
+            c, r = event.client, event.relayed_address
+            print(f"allocation {c[0]}:{c[1]} user {event.username!r} -> relay {r[0]}:{r[1]}")
+        elif isinstance(event, RelayClosed):
+            r = event.relayed_address
+            print(f"relay {r[0]}:{r[1]} closed ({event.reason})")
+        sys.stdout.flush()
+
+    endpoint = await start_turn_server(
+        listen, users, args.realm, relay_ip=args.relay_ip, on_event=on_event
+    )
+    host, port = endpoint.local_address
+    print(f"TURN server on udp {host}:{port}, realm {args.realm!r}, {len(users)} user(s)")
+    sys.stdout.flush()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        endpoint.close()
+    return 0
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    users: dict[str, str] = {}
+    for item in args.user:
+        name, sep, password = item.partition(":")
+        if not sep or not name:
+            print("turn-server: --user takes NAME:PASSWORD", file=sys.stderr)
+            return 2
+        users[name] = password
+    try:
+        return asyncio.run(_server(args, users))
+    except OSError as exc:
+        print(f"turn-server: {exc}", file=sys.stderr)
+        return 1
