@@ -94,11 +94,15 @@ class NatReport(Event):
                 "OTHER-ADDRESS and CHANGE-REQUEST support). Plan for a TURN server."
             )
         if v == "direct":
-            what = "You are not behind a NAT" if self.mapping is Mapping.NO_NAT else "Your NAT"
+            if self.mapping is Mapping.NO_NAT:
+                what = "You are not behind a NAT and nothing filters inbound UDP"
+            else:
+                what = (
+                    "Your NAT keeps one mapping for every destination and lets any host send to it"
+                )
             return (
-                f"{what} keeps one mapping for every destination and lets any host "
-                "send to it: ICE connects directly with peers behind any NAT; no TURN "
-                "relay is needed on your side."
+                f"{what}: ICE connects directly (host or server-reflexive candidates) with "
+                "peers behind any NAT; no TURN relay is needed on your side."
             )
         if v == "direct-mostly":
             return (

@@ -1,0 +1,219 @@
+"""asyncio runners for the STUN cores: a Binding request, RFC 5780 NAT discovery, a server.
+
+Everything here is a thin shell around :mod:`pyrtcstack.stun`'s sans-I/O cores and
+:class:`~pyrtcstack.aio.endpoint.CoreEndpoint`: the cores decide what to send and when;
+this module owns the sockets and the clock.
+
+* :func:`stun_binding` — one Binding transaction from a fresh socket; returns a
+  :class:`BindingResult` (mapped address, response, local address, RTT).
+* :func:`discover_nat` — run :class:`~pyrtcstack.stun.nat.NatBehaviorDiscovery` and
+  return its :class:`~pyrtcstack.stun.nat.NatReport`.
+* :func:`serve_stun` — serve a :class:`~pyrtcstack.stun.server.StunServer` on one UDP
+  socket, or four for RFC 5780 (``other=``); returns a :class:`StunServerRunner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+
+from ..common.core import Address, Event
+from ..common.errors import PyrtcstackError, RemoteProtocolError
+from ..stun import (
+    AttributeType,
+    Message,
+    NatBehaviorDiscovery,
+    NatReport,
+    RetransmissionPolicy,
+    StunClient,
+    StunServer,
+    TransactionFailed,
+    TransactionSucceeded,
+    TransactionTimedOut,
+)
+from ..stun.errors import StunUsageError
+from ..stun.transaction import UDP_POLICY
+from .endpoint import CoreEndpoint, open_endpoint
+
+__all__ = [
+    "BindingResult",
+    "StunResponseError",
+    "StunServerRunner",
+    "StunTimeoutError",
+    "discover_nat",
+    "serve_stun",
+    "source_address_for",
+    "stun_binding",
+]
+
+
+class StunTimeoutError(PyrtcstackError, TimeoutError):
+    """No answer within the retransmission schedule (RFC 8489 §6.2.1)."""
+
+
+class StunResponseError(RemoteProtocolError):
+    """The server answered with an error response (``code``, ``reason``)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"error response {code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BindingResult:
+    """The outcome of :func:`stun_binding`."""
+
+    local: Address
+    mapped: Address | None
+    response: Message
+    rtt: float | None
+
+
+def source_address_for(server: Address) -> str:
+    """The local IP the OS would use to reach ``server`` (a connected UDP socket sends
+    nothing; it only asks the routing table)."""
+    family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect(server)
+        return str(s.getsockname()[0])
+
+
+def _default_local(server: Address) -> Address:
+    return ("::" if ":" in server[0] else "0.0.0.0", 0)
+
+
+async def stun_binding(
+    server: Address,
+    *,
+    local_addr: Address | None = None,
+    policy: RetransmissionPolicy = UDP_POLICY,
+    message: Message | None = None,
+    key: bytes | None = None,
+) -> BindingResult:
+    """Send one Binding request (or ``message``) to ``server`` and wait for the answer.
+
+    Raises :class:`StunTimeoutError` after the schedule ends, and
+    :class:`StunResponseError` on an error response.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Event] = loop.create_future()
+
+    def on_event(event: Event) -> None:
+        if not done.done():
+            done.set_result(event)
+
+    client = StunClient(policy=policy)
+    endpoint = await open_endpoint(client, local_addr or _default_local(server), on_event)
+    try:
+        if message is None:
+            client.binding(server, loop.time())
+        else:
+            client.request(message, server, loop.time(), key=key)
+        endpoint.flush()
+        event = await done
+        local = endpoint.local_address
+    finally:
+        endpoint.close()
+    if isinstance(event, TransactionSucceeded):
+        mapped = event.response.get_address(
+            AttributeType.XOR_MAPPED_ADDRESS
+        ) or event.response.get_address(AttributeType.MAPPED_ADDRESS)
+        return BindingResult(local, mapped, event.response, event.rtt)
+    if isinstance(event, TransactionFailed):
+        raise StunResponseError(event.error.code, event.error.reason)
+    assert isinstance(event, TransactionTimedOut)
+    raise StunTimeoutError(f"no answer from {server[0]}:{server[1]}")
+
+
+async def discover_nat(
+    server: Address,
+    *,
+    local_addr: Address | None = None,
+    policy: RetransmissionPolicy = UDP_POLICY,
+    probe_policy: RetransmissionPolicy | None = None,
+) -> NatReport:
+    """Classify the NAT between us and an RFC 5780 ``server`` (§4.3 and §4.4)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[NatReport] = loop.create_future()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, NatReport) and not done.done():
+            done.set_result(event)
+
+    local_addr = local_addr or _default_local(server)
+    disco = NatBehaviorDiscovery(server, policy=policy, probe_policy=probe_policy)
+    endpoint = await open_endpoint(disco, local_addr, on_event)
+    try:
+        host, port = endpoint.local_address
+        if host in ("0.0.0.0", "::"):
+            host = source_address_for(server)
+        disco.local = (host, port)
+        disco.start(loop.time())
+        endpoint.flush()
+        return await done
+    finally:
+        endpoint.close()
+
+
+class _GroupEndpoint(CoreEndpoint):
+    """A CoreEndpoint that also flushes its siblings: an RFC 5780 answer may leave from
+    another of the server's sockets."""
+
+    group: list[CoreEndpoint]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        super().datagram_received(data, addr)
+        for sibling in self.group:
+            if sibling is not self:
+                sibling.flush()
+
+
+class StunServerRunner:
+    """The sockets of a running :class:`StunServer` (see :func:`serve_stun`)."""
+
+    def __init__(self, server: StunServer, endpoints: list[CoreEndpoint]) -> None:
+        self.server = server
+        self.endpoints = endpoints
+
+    @property
+    def addresses(self) -> list[Address]:
+        return [e.local_address for e in self.endpoints]
+
+    def close(self) -> None:
+        for e in self.endpoints:
+            e.close()
+
+    async def wait_closed(self) -> None:
+        for e in self.endpoints:
+            await e.wait_closed()
+
+
+async def serve_stun(
+    primary: Address,
+    *,
+    other: Address | None = None,
+    software: str | None = None,
+    mapped_address: bool = False,
+) -> StunServerRunner:
+    """Serve STUN on ``primary`` (and RFC 5780 on four sockets with ``other``; then both
+    addresses need explicit ports, since the server names them in OTHER-ADDRESS)."""
+    if other is not None and (primary[1] == 0 or other[1] == 0):
+        raise StunUsageError("RFC 5780 mode needs explicit ports")
+    loop = asyncio.get_running_loop()
+    server = StunServer(primary, other=other, software=software, mapped_address=mapped_address)
+    group: list[CoreEndpoint] = []
+    try:
+        for local, core in server.endpoints().items():
+            _, proto = await loop.create_datagram_endpoint(
+                lambda core=core: _GroupEndpoint(core),  # type: ignore[misc]
+                local_addr=local,
+            )
+            proto.group = group
+            group.append(proto)
+    except OSError:
+        for e in group:
+            e.close()
+        raise
+    return StunServerRunner(server, group)

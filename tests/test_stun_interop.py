@@ -1,0 +1,206 @@
+"""Interop on loopback: our STUN client and RFC 5780 classifier against coturn, coturn's
+``turnutils_stunclient`` against our server, our client against our server over asyncio,
+and the ``pyrtcstack stun`` / ``stun-server`` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peers import PROJECT, free_udp_port, require_binary
+
+from pyrtcstack.aio.stun import (
+    StunTimeoutError,
+    discover_nat,
+    serve_stun,
+    stun_binding,
+)
+from pyrtcstack.cli import main as cli_main
+from pyrtcstack.stun import AttributeType as A
+from pyrtcstack.stun import Filtering, Mapping, RetransmissionPolicy
+
+QUICK = RetransmissionPolicy(rto=0.1, rc=3, rm=4)  # answers on loopback take < 10 ms
+
+
+def _free_port_pair() -> tuple[int, int]:
+    """Two ports free on both 127.0.0.1 and 127.0.0.2."""
+    for _ in range(50):
+        p1, p2 = free_udp_port(), free_udp_port()
+        if p1 == p2:
+            continue
+        try:
+            socks = []
+            for ip in ("127.0.0.1", "127.0.0.2"):
+                for port in (p1, p2):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    socks.append(s)
+                    s.bind((ip, port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return p1, p2
+    raise RuntimeError("no free port pair")
+
+
+async def _wait_ready(addr: tuple[str, int], proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"turnserver exited: {log.read_text()[-2000:]}")
+        try:
+            await stun_binding(addr, local_addr=("127.0.0.1", 0), policy=QUICK)
+            return
+        except StunTimeoutError:
+            continue
+    raise RuntimeError("turnserver did not answer a Binding request in 10 s")
+
+
+@contextlib.contextmanager
+def coturn(tmp_path: Path, *, rfc5780: bool) -> Iterator[tuple[int, int]]:
+    turnserver = require_binary("turnserver", "coturn")
+    p1, p2 = _free_port_pair()
+    log = tmp_path / "turnserver.log"
+    args = [turnserver, "-n", "-L", "127.0.0.1"]
+    if rfc5780:
+        args += ["-L", "127.0.0.2", "--alt-listening-port", str(p2)]
+    args += [
+        "--listening-port", str(p1), "--relay-ip", "127.0.0.1",
+        "--min-port", "49160", "--max-port", "49200",
+        "--no-cli", "--no-tls", "--no-dtls", "--no-tcp-relay", "--fingerprint",
+        "--log-file", "stdout", "--simple-log", "--relay-threads", "1",
+        "--pidfile", str(tmp_path / "turnserver.pid"),
+        "--userdb", str(tmp_path / "turndb.sqlite"),
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        asyncio.run(_wait_ready(("127.0.0.1", p1), proc, log))
+        yield p1, p2
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.mark.interop
+def test_binding_against_coturn(tmp_path: Path) -> None:
+    with coturn(tmp_path, rfc5780=False) as (port, _):
+        result = asyncio.run(stun_binding(("127.0.0.1", port), local_addr=("127.0.0.1", 0)))
+    assert result.mapped == result.local
+    assert "Coturn" in (result.response.get_text(A.SOFTWARE) or "")
+    assert result.response.has_fingerprint  # coturn runs with --fingerprint
+
+
+@pytest.mark.interop
+def test_rfc5780_classifier_against_coturn_with_two_addresses(tmp_path: Path) -> None:
+    with coturn(tmp_path, rfc5780=True) as (p1, p2):
+        first = asyncio.run(stun_binding(("127.0.0.1", p1), local_addr=("127.0.0.1", 0)))
+        assert first.response.get_address(A.OTHER_ADDRESS) == ("127.0.0.2", p2)
+        report = asyncio.run(
+            discover_nat(("127.0.0.1", p1), local_addr=("127.0.0.1", 0), probe_policy=QUICK)
+        )
+    assert report.error is None
+    assert report.other_address == ("127.0.0.2", p2)
+    assert report.response_origin == ("127.0.0.1", p1)
+    # loopback has no NAT and no filter: the right verdict is "no NAT, open"
+    assert report.mapping is Mapping.NO_NAT
+    assert report.filtering is Filtering.ENDPOINT_INDEPENDENT
+    assert report.verdict == "direct"
+
+
+@pytest.mark.interop
+def test_turnutils_stunclient_against_our_server() -> None:
+    stunclient = require_binary("turnutils_stunclient", "coturn")
+    p1, p2 = _free_port_pair()
+
+    async def run() -> str:
+        runner = await serve_stun(("127.0.0.1", p1), other=("127.0.0.2", p2), software="ours")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                stunclient, "-p", str(p1), "127.0.0.1",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+                raise
+            assert proc.returncode == 0, out
+            return out.decode()
+        finally:
+            runner.close()
+
+    out = asyncio.run(run())
+    reflexive = re.findall(r"UDP reflexive addr: 127\.0\.0\.1:(\d+)", out)
+    assert reflexive, out
+    origins = re.findall(r"Response origin: : ([\d.]+:\d+)", out)
+    # RFC 5780 mode: plain answer from the primary, CHANGE-REQUEST answers from elsewhere
+    assert f"127.0.0.1:{p1}" in origins and f"127.0.0.2:{p2}" in origins, out
+    assert re.search(rf"Other addr: : 127\.0\.0\.2:{p2}", out), out
+
+
+def test_our_client_and_server_over_asyncio() -> None:
+    p1, p2 = _free_port_pair()
+
+    async def run() -> None:
+        runner = await serve_stun(("127.0.0.1", p1), other=("127.0.0.2", p2))
+        try:
+            result = await stun_binding(("127.0.0.1", p1), local_addr=("127.0.0.1", 0))
+            assert result.mapped == result.local
+            report = await discover_nat(
+                ("127.0.0.1", p1), local_addr=("127.0.0.1", 0), probe_policy=QUICK
+            )
+            assert (report.mapping, report.filtering) == (
+                Mapping.NO_NAT,
+                Filtering.ENDPOINT_INDEPENDENT,
+            )
+            assert runner.server.answered == 3  # binding, test I, filtering test II
+        finally:
+            runner.close()
+            await runner.wait_closed()
+
+    asyncio.run(run())
+
+
+def test_binding_timeout_against_silence() -> None:
+    port = free_udp_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", port))
+        with pytest.raises(StunTimeoutError):
+            asyncio.run(stun_binding(("127.0.0.1", port), policy=QUICK))
+
+
+def test_cli_stun_and_stun_server(capsys: pytest.CaptureFixture[str]) -> None:
+    p1, p2 = _free_port_pair()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "stun-server", "--listen", f"127.0.0.1:{p1}",
+         "--other", f"127.0.0.2:{p2}", "--duration", "30"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline().decode() for _ in range(4)]
+        assert all(line.startswith("listening on udp") for line in lines), lines
+        rc = cli_main(["stun", f"127.0.0.1:{p1}", "--local", "127.0.0.1:0", "--probe-timeout", "1"])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        assert re.search(r"^mapped\s+127\.0\.0\.1:\d+$", out, re.M), out
+        assert re.search(rf"^other_address\s+127\.0\.0\.2:{p2}$", out, re.M), out
+        assert re.search(r"^verdict\s+direct$", out, re.M), out
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
