@@ -196,6 +196,7 @@ class IvfWriter:
         self.frames = 0
         self._header_pos: int | None = None
         self._first_ts: int | None = None
+        self._last_pts = 0
 
     def write(self, frame: EncodedFrame) -> None:
         if self._first_ts is None:
@@ -222,12 +223,20 @@ class IvfWriter:
         pts = (frame.timestamp - self._first_ts) & 0xFFFFFFFF
         self._f.write(struct.pack("<IQ", len(frame.data), pts) + frame.data)
         self.frames += 1
+        self._last_pts = pts
 
     def close(self) -> None:
         if self._header_pos is not None:
+            # The 32-bit field at offset 24 is a frame count for libvpx but a duration in
+            # timebase units for FFmpeg; like FFmpeg's own IVF muxer we write the duration
+            # (last pts plus one average frame interval), which FFmpeg needs to report
+            # the right length and libvpx does not rely on.
+            length = self.frames
+            if self.frames > 1:
+                length = self._last_pts * self.frames // (self.frames - 1)
             end = self._f.tell()
             self._f.seek(self._header_pos + 24)
-            self._f.write(struct.pack("<I", self.frames))
+            self._f.write(struct.pack("<I", length & 0xFFFFFFFF))
             self._f.seek(end)
         if self._owned:
             self._f.close()
