@@ -1,0 +1,82 @@
+"""``pyrtcstack sdp explain|check FILE|-``: learn from an SDP, or find what breaks interop."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pyrtcstack.sdp import ParseError, SessionDescription
+from pyrtcstack.sdp.check import check
+from pyrtcstack.sdp.explain import explain
+
+__all__ = ["register"]
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _load(path: str) -> SessionDescription | None:
+    try:
+        data = _read(path)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+    try:
+        return SessionDescription.parse(data)
+    except ParseError as exc:
+        print(f"error: {path}: not a valid SDP: {exc}", file=sys.stderr)
+        return None
+
+
+def _explain(args: argparse.Namespace) -> int:
+    desc = _load(args.file)
+    if desc is None:
+        return 1
+    sys.stdout.write(explain(desc))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    desc = _load(args.file)
+    if desc is None:
+        return 1
+    problems = check(desc, args.type)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        print(p)
+    if not problems:
+        print("no interop problems found")
+    elif not errors:
+        print(f"{len(problems)} warning(s), nothing that breaks interop")
+    else:
+        print(
+            f"{len(errors)} error(s) that break interop, {len(problems) - len(errors)} warning(s)"
+        )
+    return 1 if errors else 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sdp", help="explain or check an SDP (RFC 8866, JSEP RFC 9429)", description=__doc__
+    )
+    commands = parser.add_subparsers(dest="sdp_command", metavar="ACTION", required=True)
+    p = commands.add_parser("explain", help="annotated walk through an SDP, with RFC references")
+    p.add_argument("file", metavar="FILE", help="SDP file, or - for standard input")
+    p.set_defaults(func=_explain)
+    p = commands.add_parser(
+        "check",
+        help="list what would break interop (exit code 1 if anything does)",
+    )
+    p.add_argument("file", metavar="FILE", help="SDP file, or - for standard input")
+    p.add_argument(
+        "--type",
+        choices=("offer", "answer"),
+        default=None,
+        help="what the SDP is (guessed from a=setup when omitted)",
+    )
+    p.set_defaults(func=_check)

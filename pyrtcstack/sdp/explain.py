@@ -1,0 +1,328 @@
+"""An annotated walk through an SDP, for someone learning WebRTC (``pyrtcstack sdp explain``).
+
+:func:`explain` returns text: every line of the description (in RFC 8866 order, as
+``str(desc)`` writes it) followed by what it means and which RFC defines it, with a
+summary per media section and for the whole description.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+
+from pyrtcstack.sdp.attributes import (
+    ExtMap,
+    Fingerprint,
+    Fmtp,
+    Group,
+    Msid,
+    Rid,
+    RtcpFeedback,
+    RtpMap,
+    SsrcAttribute,
+    SsrcGroup,
+)
+from pyrtcstack.sdp.candidate import Candidate
+from pyrtcstack.sdp.check import guess_type
+from pyrtcstack.sdp.model import Attribute, MediaDescription, SessionDescription
+
+__all__ = ["explain", "explain_attribute"]
+
+_WIDTH = 96
+
+_CANDIDATE_TYPES = {
+    "host": "an address on the peer's own interface (or an mDNS .local name hiding it)",
+    "srflx": "server reflexive: the peer's public address as a STUN server saw it",
+    "prflx": "peer reflexive: learned from a connectivity check",
+    "relay": "an address on a TURN relay (RFC 8656)",
+}
+_SETUP = {
+    "actpass": "the offerer lets the answerer pick the DTLS role",
+    "active": "this side starts the DTLS handshake (sends ClientHello): DTLS client",
+    "passive": "this side waits for the handshake: DTLS server",
+    "holdconn": "no DTLS connection for now",
+}
+_DIRECTIONS = {
+    "sendrecv": "this side sends and receives media in this section",
+    "sendonly": "this side only sends",
+    "recvonly": "this side only receives",
+    "inactive": "no media either way (the section is kept, e.g. on hold)",
+}
+_FEEDBACK = {
+    "nack": "generic NACK: the receiver asks for lost packets again (RFC 4585 §6.2.1)",
+    "nack pli": "Picture Loss Indication: the receiver asks for a key frame (RFC 4585 §6.3.1)",
+    "ccm fir": "Full Intra Request: asks for a key frame (RFC 5104 §3.5.1)",
+    "goog-remb": "receiver-estimated max bitrate (draft-alvestrand-rmcat-remb)",
+    "transport-cc": "transport-wide congestion control feedback (draft-holmer-rmcat-"
+    "transport-wide-cc-extensions)",
+}
+_EXTENSIONS = {
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "audio level of each packet (RFC 6464)",
+    "urn:ietf:params:rtp-hdrext:sdes:mid": "the mid, so a bundled receiver knows the section "
+    "(RFC 9143 §15)",
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id": "the rid of a simulcast stream (RFC 8852)",
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id": "the rid an RTX stream repairs "
+    "(RFC 8852)",
+    "urn:ietf:params:rtp-hdrext:toffset": "transmission time offset (RFC 5450)",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "absolute send time, for "
+    "bandwidth estimation (libwebrtc)",
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "transport-"
+    "wide sequence number for congestion control feedback",
+    "urn:3gpp:video-orientation": "camera orientation (3GPP TS 26.114)",
+}
+_PROTOCOLS = {
+    "UDP/TLS/RTP/SAVPF": "RTP with feedback, secured by DTLS-SRTP, over UDP: the WebRTC "
+    "media profile (RFC 5764, RFC 9429 §5.1.2)",
+    "TCP/DTLS/RTP/SAVPF": "the same over ICE-TCP (RFC 7850)",
+    "RTP/SAVPF": "secure RTP with feedback (RFC 5124); older WebRTC peers write this",
+    "UDP/DTLS/SCTP": "SCTP over DTLS over UDP: data channels (RFC 8841)",
+    "TCP/DTLS/SCTP": "SCTP over DTLS over ICE-TCP: data channels (RFC 8841)",
+    "DTLS/SCTP": "legacy data channel syntax, port in the format list "
+    "(draft-ietf-mmusic-sctp-sdp-05)",
+    "RTP/AVP": "plain RTP, no encryption and no feedback (RFC 3551): SIP-style, not WebRTC",
+    "RTP/SAVP": "SRTP without feedback (RFC 3711): SIP-style",
+}
+
+
+def _candidate(value: str) -> str:
+    c = Candidate.parse(value)
+    text = (
+        f"ICE candidate (RFC 8839 §5.1): component {c.component}, {c.transport} "
+        f"{c.address} port {c.port}, type {c.type} = {_CANDIDATE_TYPES.get(c.type, 'unknown')}; "
+        f"priority {c.priority} (higher is tried first, RFC 8445 §5.1.2)"
+    )
+    if c.related_address is not None:
+        text += f"; related address {c.related_address}:{c.related_port}"
+    if c.tcptype is not None:
+        text += f"; tcptype {c.tcptype} (RFC 6544: active = only connects out, port 9)"
+    if c.extensions:
+        text += "; extensions " + ", ".join(f"{k}={v}" for k, v in c.extensions)
+    return text
+
+
+def _fingerprint(value: str) -> str:
+    f = Fingerprint.parse(value)
+    return (
+        f"{f.algorithm} hash of the DTLS certificate this side will present; the handshake "
+        "fails unless they match (RFC 8122 §5, RFC 8842 §5)"
+    )
+
+
+def _rtpmap(value: str) -> str:
+    r = RtpMap.parse(value)
+    ch = f", {r.channels} channel(s)" if r.channels else ""
+    extra = {
+        "rtx": " — retransmissions of another payload type (RFC 4588)",
+        "red": " — redundant audio (RFC 2198)",
+        "ulpfec": " — forward error correction (RFC 5109)",
+        "telephone-event": " — DTMF tones (RFC 4733)",
+        "cn": " — comfort noise (RFC 3389)",
+    }.get(r.encoding.lower(), "")
+    return (
+        f"payload type {r.payload_type} means {r.encoding} at {r.clock_rate} Hz{ch}{extra} "
+        "(RFC 8866 §6.6)"
+    )
+
+
+def _fmtp(value: str) -> str:
+    f = Fmtp.parse(value)
+    params = ", ".join(f"{k}={v}" if v else k for k, v in f.as_dict().items())
+    return f"format parameters of payload type {f.format}: {params} (RFC 8866 §6.15)"
+
+
+def _rtcp_fb(value: str) -> str:
+    fb = RtcpFeedback.parse(value)
+    target = "every payload type" if fb.payload_type == "*" else f"payload type {fb.payload_type}"
+    meaning = _FEEDBACK.get(fb.value, "RTCP feedback")
+    return f"{target} supports {meaning} (RFC 4585 §4.2)"
+
+
+def _extmap(value: str) -> str:
+    e = ExtMap.parse(value)
+    meaning = _EXTENSIONS.get(e.uri, "an RTP header extension")
+    direction = f", {e.direction} only" if e.direction else ""
+    return f"header extension id {e.id}{direction}: {meaning} (RFC 8285 §7)"
+
+
+def _group(value: str) -> str:
+    g = Group.parse(value)
+    if g.semantics == "BUNDLE":
+        return (
+            f"BUNDLE: sections {', '.join(g.mids)} share one transport (one ICE + DTLS "
+            f"connection); {g.mids[0] if g.mids else '-'} is the tagged section whose "
+            "transport is used (RFC 9143 §7)"
+        )
+    if g.semantics == "LS":
+        return f"lip sync: play sections {', '.join(g.mids)} in sync (RFC 5888 §7)"
+    return f"group {g.semantics} of sections {', '.join(g.mids)} (RFC 5888 §5)"
+
+
+def _msid(value: str) -> str:
+    m = Msid.parse(value)
+    stream = "no stream" if m.stream_id == "-" else f"stream {m.stream_id}"
+    return f"the track sent here belongs to {stream}, track id {m.track_id} (RFC 8830 §2)"
+
+
+def _ssrc(value: str) -> str:
+    s = SsrcAttribute.parse(value)
+    return f"RTP source {s.ssrc} has {s.attribute} = {s.value} (RFC 5576 §4.1)"
+
+
+def _ssrc_group(value: str) -> str:
+    g = SsrcGroup.parse(value)
+    if g.semantics == "FID" and len(g.ssrcs) == 2:
+        return (
+            f"source {g.ssrcs[1]} carries retransmissions (RTX) of source {g.ssrcs[0]} "
+            "(RFC 5576 §4.2, RFC 4588)"
+        )
+    return f"sources {', '.join(map(str, g.ssrcs))} form a {g.semantics} group (RFC 5576 §4.2)"
+
+
+def _rid(value: str) -> str:
+    r = Rid.parse(value)
+    return f"RTP stream id {r.id!r} in the {r.direction} direction (RFC 8851 §4)"
+
+
+def _simple(text: str) -> Callable[[str | None], str]:
+    return lambda _value: text
+
+
+_ATTRIBUTES: dict[str, Callable[[str], str]] = {
+    "candidate": _candidate,
+    "fingerprint": _fingerprint,
+    "rtpmap": _rtpmap,
+    "fmtp": _fmtp,
+    "rtcp-fb": _rtcp_fb,
+    "extmap": _extmap,
+    "group": _group,
+    "msid": _msid,
+    "ssrc": _ssrc,
+    "ssrc-group": _ssrc_group,
+    "rid": _rid,
+    "ice-ufrag": lambda v: (
+        f"ICE username fragment {v!r}: identifies this side in STUN checks (RFC 8839 §5.4)"
+    ),
+    "ice-pwd": lambda v: "ICE password: keys the STUN checks' MESSAGE-INTEGRITY (RFC 8839 §5.4)",
+    "ice-options": lambda v: (
+        f"ICE options {v}: 'trickle' = candidates may arrive after the SDP (RFC 8840)"
+    ),
+    "setup": lambda v: f"DTLS role: {_SETUP.get(v, v)} (RFC 4145 §4, RFC 8842 §5)",
+    "mid": lambda v: f"media id {v!r}: names this section for BUNDLE and RTP (RFC 5888 §4)",
+    "rtcp": lambda v: f"RTCP port {v} (RFC 3605); with rtcp-mux it is not used",
+    "sctp-port": lambda v: f"the SCTP port inside DTLS is {v} (RFC 8841 §5)",
+    "max-message-size": lambda v: (
+        f"largest data channel message this side accepts: {v} bytes, 0 = no limit (RFC 8841 §6)"
+    ),
+    "sctpmap": lambda v: f"legacy SCTP mapping {v} (draft-ietf-mmusic-sctp-sdp-05)",
+    "msid-semantic": lambda v: f"legacy stream semantics{v} (Plan B era, ignored by JSEP)",
+    "simulcast": lambda v: f"simulcast streams {v} (RFC 8853)",
+    "crypto": lambda v: "SDES-SRTP keys in the clear: not used by WebRTC (RFC 4568, RFC 8827)",
+    "rtcp-xr": lambda v: f"RTCP extended report blocks {v} (RFC 3611)",
+}
+_FLAGS: dict[str, str] = {
+    **{d: f"direction: {t} (RFC 8866 §6.7)" for d, t in _DIRECTIONS.items()},
+    "rtcp-mux": "RTP and RTCP share one port (RFC 8035, RFC 5761)",
+    "rtcp-rsize": "reduced-size RTCP packets are allowed (RFC 5506)",
+    "ice-lite": "this side runs ICE lite: it only answers checks (RFC 8445 §2.5)",
+    "end-of-candidates": "no more candidates will trickle in (RFC 8840 §4.1)",
+    "bundle-only": "only usable inside BUNDLE (port 0 until accepted, RFC 9143 §6)",
+    "extmap-allow-mixed": "one- and two-byte header extensions may be mixed (RFC 8285 §6)",
+}
+
+
+def explain_attribute(attribute: Attribute) -> str:
+    """One sentence on what ``attribute`` means, with its RFC."""
+    if attribute.value is None:
+        return _FLAGS.get(attribute.name, "an attribute this tool does not know; kept as is")
+    describe = _ATTRIBUTES.get(attribute.name)
+    if describe is None:
+        return "an attribute this tool does not know; kept as is (RFC 8866 §5.13)"
+    return describe(attribute.value)
+
+
+def _session_line(prefix: str, desc: SessionDescription) -> str:
+    o = desc.origin
+    return {
+        "v": "SDP version, always 0 (RFC 8866 §5.1)",
+        "o": f"origin: session id {o.session_id}, version {o.session_version} (bumped on every "
+        "change); the address is a placeholder (RFC 8866 §5.2, RFC 9429 §5.2.1)",
+        "s": "session name; WebRTC writes '-' (RFC 8866 §5.3)",
+        "t": "active time '0 0' = unbounded (RFC 8866 §5.9)",
+        "c": "connection address; WebRTC uses ICE candidates instead (RFC 8866 §5.7)",
+        "b": "bandwidth limit (RFC 8866 §5.8; AS in kbit/s, TIAS in bit/s per RFC 3890)",
+        "i": "free-text information (RFC 8866 §5.4)",
+        "u": "URI with more information (RFC 8866 §5.5)",
+        "e": "email contact (RFC 8866 §5.6)",
+        "p": "phone contact (RFC 8866 §5.6)",
+        "r": "repeat times (RFC 8866 §5.10)",
+        "z": "time zone adjustments (RFC 8866 §5.11)",
+        "k": "encryption key: obsolete (RFC 8866 §5.12)",
+    }.get(prefix, "")
+
+
+def _media_summary(m: MediaDescription, desc: SessionDescription) -> str:
+    if m.port == 0 and not m.bundle_only:
+        return f"{m.kind} section {m.mid!r} is rejected or stopped (port 0, RFC 3264 §6)"
+    parts = [f"{m.kind} section, mid {m.mid!r}, {m.effective_direction(desc)}"]
+    if m.kind in ("audio", "video"):
+        names = [c.name for c in m.codecs() if c.name.lower() not in ("rtx",)]
+        parts.append("codecs " + ", ".join(dict.fromkeys(names)))
+    if m.kind == "application":
+        parts.append(f"data channels over SCTP port {m.sctp_port or 5000}")
+    parts.append(f"{len(m.candidates)} candidate(s)")
+    return "; ".join(parts)
+
+
+def _wrap(text: str, indent: str = "      ") -> list[str]:
+    return textwrap.wrap(
+        text, _WIDTH, initial_indent=indent + "↳ ", subsequent_indent=indent + "  "
+    )
+
+
+def explain(desc: SessionDescription) -> str:
+    """The annotated walk; see the module docstring."""
+    out: list[str] = []
+    kind = guess_type(desc)
+    what = {"offer": "an OFFER (a=setup:actpass)", "answer": "an ANSWER (a=setup active/passive)"}
+    out.append(
+        f"This SDP is {what.get(kind or '', 'a session description')} with "
+        f"{len(desc.media)} media section(s). SDP is RFC 8866; WebRTC's use of it is JSEP "
+        "(RFC 9429)."
+    )
+    out.append("")
+    out.append("── session level (applies to every section unless a section overrides it)")
+    lines = str(desc).split("\r\n")[:-1]
+    section = -1
+    for line in lines:
+        letter, value = line[0], line[2:]
+        shown = line if len(line) <= _WIDTH else line[: _WIDTH - 3] + "..."
+        if letter == "m":
+            section += 1
+            m = desc.media[section]
+            out.append("")
+            out.append(f"── media section {section + 1}: {_media_summary(m, desc)}")
+            out.append(f"  {shown}")
+            out.extend(
+                _wrap(
+                    f"media line: kind {m.kind}, port {m.port}, protocol {m.protocol} = "
+                    f"{_PROTOCOLS.get(m.protocol, 'another profile')}; formats "
+                    f"{' '.join(m.formats)} (RFC 8866 §5.14)"
+                )
+            )
+            continue
+        out.append(f"  {shown}")
+        if letter == "a":
+            name, sep, attr_value = value.partition(":")
+            text = explain_attribute(Attribute(name, attr_value if sep else None))
+        else:
+            text = _session_line(letter, desc)
+        if text:
+            out.extend(_wrap(text))
+    out.append("")
+    bundles = desc.bundle_groups
+    if bundles:
+        out.append(
+            f"Summary: BUNDLE {' '.join(bundles[0].mids)} → one ICE/DTLS transport for all of "
+            "them; media is told apart by the mid header extension and SSRCs."
+        )
+    return "\n".join(out) + "\n"
