@@ -77,6 +77,7 @@ def ffmpeg_decode_errors(path: Path, *extra: str) -> str:
     exe = require_binary("ffmpeg", "ffmpeg")
     out = subprocess.run(
         [exe, "-v", "error", *extra, "-i", str(path), "-f", "null", "-"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
