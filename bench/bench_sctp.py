@@ -1,0 +1,229 @@
+"""SCTP / data channel throughput in memory (no crypto), ours beside aiortc's, same run.
+
+Ours: two :class:`~pyrtcstack.sctp.Association` objects (and, separately, two
+:class:`~pyrtcstack.datachannel.DataChannelManager`) wired back to back in one loop on a
+virtual clock. aiortc: two ``RTCSctpTransport`` joined by an in-process pipe that plays
+their DTLS transport (as aiortc's tests do, minus the DTLS), each carrying an
+``RTCDataChannel``. Both move the same messages; the sender keeps at most 1 MiB
+unacknowledged (``buffered_amount``) so memory stays bounded.
+
+Run: ``.venv/bin/python bench/bench_sctp.py [--repeat N] [--mib M]``. The machine is
+shared and its speed drifts: compare the two stacks only within one run; the script
+prints the median of the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from typing import Any
+
+from pyrtcstack.datachannel import ChannelMessage, ChannelOpen, DataChannelManager
+from pyrtcstack.sctp import Association, MessageReceived, SctpConfig
+
+HIGH_WATER = 1 << 20
+
+
+def _pump(a: Any, b: Any, now: float) -> int:
+    moved = 0
+    for p in a.packets_to_send(now):
+        b.receive_packet(p, now)
+        moved += 1
+    for p in b.packets_to_send(now):
+        a.receive_packet(p, now)
+        moved += 1
+    return moved
+
+
+def _advance(a: Any, b: Any, now: float) -> float:
+    timers = [t for t in (a.get_timer(), b.get_timer()) if t is not None]
+    now = max(now + 0.001, min(timers)) if timers else now + 0.001
+    a.handle_timer(now)
+    b.handle_timer(now)
+    return now
+
+
+def ours_association(size: int, total: int) -> float:
+    cfg = SctpConfig(remote_max_message_size=0)
+    a = Association(cfg, rng=random.Random(1))
+    b = Association(SctpConfig(), rng=random.Random(2))
+    now = 0.0
+    a.connect(now)
+    while not (a.is_established and b.is_established):
+        if not _pump(a, b, now):
+            now = _advance(a, b, now)
+    while a.next_event() is not None or b.next_event() is not None:
+        pass
+    count = total // size
+    msg = bytes(size)
+    sent = got = 0
+    t0 = time.perf_counter()
+    while got < count:
+        while sent < count and a.buffered_amount(1) < HIGH_WATER:
+            a.send(1, msg, 53)
+            sent += 1
+        if _pump(a, b, now):
+            now += 0.0001
+        else:
+            now = _advance(a, b, now)
+        event = b.next_event()
+        while event is not None:
+            if type(event) is MessageReceived:
+                got += 1
+            event = b.next_event()
+        while a.next_event() is not None:
+            pass
+    return count * size / (time.perf_counter() - t0)
+
+
+def ours_datachannel(size: int, total: int) -> float:
+    a = DataChannelManager(SctpConfig(remote_max_message_size=0), dtls_role="client")
+    b = DataChannelManager(dtls_role="server")
+    channel = a.create_data_channel("bench")
+    now = 0.0
+    a.connect(now)
+    b.connect(now)
+    while channel.ready_state != "open" or not b.channels:
+        if not _pump(a, b, now):
+            now = _advance(a, b, now)
+        while a.next_event() is not None or b.next_event() is not None:
+            pass
+    count = total // size
+    msg = bytes(size)
+    sent = got = 0
+    t0 = time.perf_counter()
+    while got < count:
+        while sent < count and channel.buffered_amount < HIGH_WATER:
+            channel.send(msg)
+            sent += 1
+        if _pump(a, b, now):
+            now += 0.0001
+        else:
+            now = _advance(a, b, now)
+        event = b.next_event()
+        while event is not None:
+            if type(event) is ChannelMessage:
+                got += 1
+            event = b.next_event()
+        while a.next_event() is not None:
+            pass
+    return count * size / (time.perf_counter() - t0)
+
+
+class _Pipe:
+    """The slice of RTCDtlsTransport that RTCSctpTransport uses, joined to a peer."""
+
+    def __init__(self, role: str) -> None:
+        self._role = role
+        self.state = "connected"
+        self._data_receiver: Any = None
+        self.peer: _Pipe | None = None
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def _register_data_receiver(self, receiver: Any) -> None:
+        self._data_receiver = receiver
+
+    def _unregister_data_receiver(self, receiver: Any) -> None:
+        self._data_receiver = None
+
+    async def _send_data(self, data: bytes) -> None:
+        assert self.peer is not None
+        self.peer.queue.put_nowait(data)
+
+    async def run(self) -> None:
+        while True:
+            data = await self.queue.get()
+            if self._data_receiver is not None:
+                await self._data_receiver._handle_data(data)
+
+
+async def _aiortc(size: int, total: int) -> float:
+    from aiortc import RTCDataChannel, RTCDataChannelParameters
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    pa, pb = _Pipe("client"), _Pipe("server")
+    pa.peer, pb.peer = pb, pa
+    tasks = [asyncio.create_task(pa.run()), asyncio.create_task(pb.run())]
+    a = RTCSctpTransport(pa)  # type: ignore[arg-type]
+    b = RTCSctpTransport(pb)  # type: ignore[arg-type]
+    await asyncio.gather(a.start(b.getCapabilities(), 5000), b.start(a.getCapabilities(), 5000))
+    count = total // size
+    done = asyncio.Event()
+    got = 0
+
+    def on_channel(channel: Any) -> None:
+        @channel.on("message")
+        def on_message(_: Any) -> None:
+            nonlocal got
+            got += 1
+            if got == count:
+                done.set()
+
+    b.on("datachannel", on_channel)
+    channel = RTCDataChannel(a, RTCDataChannelParameters(label="bench"))
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+    await asyncio.wait_for(opened.wait(), 10)
+    low = asyncio.Event()
+    channel.bufferedAmountLowThreshold = HIGH_WATER // 2
+    channel.on("bufferedamountlow", low.set)
+    msg = bytes(size)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        if channel.bufferedAmount > HIGH_WATER:
+            low.clear()
+            await low.wait()
+        channel.send(msg)
+    await asyncio.wait_for(done.wait(), 300)
+    elapsed = time.perf_counter() - t0
+    await a.stop()
+    await b.stop()
+    for t in tasks:
+        t.cancel()
+    return count * size / elapsed
+
+
+def aiortc_datachannel(size: int, total: int) -> float:
+    return asyncio.run(_aiortc(size, total))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mib", type=int, default=32, help="MiB moved by our stack")
+    parser.add_argument("--aiortc-mib", type=int, default=4, help="MiB moved by aiortc")
+    args = parser.parse_args()
+    try:
+        import aiortc  # noqa: F401
+
+        have_aiortc = True
+    except ImportError:
+        have_aiortc = False
+        print("aiortc not installed: baseline skipped")
+    for size in (16384, 1200):
+        results: dict[str, list[float]] = {"assoc": [], "dc": [], "aiortc": []}
+        for _ in range(args.repeat):
+            results["assoc"].append(ours_association(size, args.mib << 20))
+            results["dc"].append(ours_datachannel(size, args.mib << 20))
+            if have_aiortc:
+                results["aiortc"].append(aiortc_datachannel(size, args.aiortc_mib << 20))
+        med = {k: statistics.median(v) for k, v in results.items() if v}
+        print(f"\n{size}-byte messages, median of {args.repeat} (in memory, no crypto)")
+        for key, label in (
+            ("assoc", "pyrtcstack Association pair"),
+            ("dc", "pyrtcstack DataChannelManager pair"),
+            ("aiortc", "aiortc RTCSctpTransport + RTCDataChannel"),
+        ):
+            if key in med:
+                rate = med[key]
+                print(
+                    f"  {label:42s} {rate / 1e6:8.1f} MB/s  {rate / size:10.0f} msg/s"
+                    + (f"  x{rate / med['aiortc']:.1f} aiortc" if "aiortc" in med else "")
+                )
+
+
+if __name__ == "__main__":
+    main()

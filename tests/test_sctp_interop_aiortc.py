@@ -1,0 +1,217 @@
+"""Interop with an independent SCTP + DCEP implementation: aiortc's RTCSctpTransport.
+
+aiortc's own tests run RTCSctpTransport over a pair of DTLS transports; here one end is
+aiortc and the other is our DataChannelManager, joined by an in-process byte pipe that
+plays the DTLS transport for aiortc (SCTP packets are DTLS application data, RFC 8261).
+No crypto: this checks SCTP and DCEP, both directions, on real asyncio time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from peers import require_module
+from pyrtcstack.datachannel import (
+    ChannelClosed,
+    ChannelMessage,
+    DataChannel,
+    DataChannelManager,
+    DataChannelOpened,
+)
+from pyrtcstack.sctp import SctpConfig
+
+pytestmark = pytest.mark.interop
+
+
+class PipeDtls:
+    """What RTCSctpTransport needs from an RTCDtlsTransport: a role, a state, a data
+    receiver and ``_send_data``; here ``_send_data`` hands the packet to our side."""
+
+    def __init__(self, role: str, deliver: Any) -> None:
+        self._role = role
+        self.state = "connected"
+        self._data_receiver: Any = None
+        self._deliver = deliver
+
+    def _register_data_receiver(self, receiver: Any) -> None:
+        self._data_receiver = receiver
+
+    def _unregister_data_receiver(self, receiver: Any) -> None:
+        self._data_receiver = None
+
+    async def _send_data(self, data: bytes) -> None:
+        self._deliver(data)
+
+
+class OurSide:
+    """Drives our DataChannelManager on the event loop: a timer handle re-armed from
+    get_timer() after every drain, packets forwarded to aiortc in order."""
+
+    def __init__(self, manager: DataChannelManager) -> None:
+        self.manager = manager
+        self.loop = asyncio.get_running_loop()
+        self.events: list[Any] = []
+        self.dtls: PipeDtls | None = None
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.timer: asyncio.TimerHandle | None = None
+        self.changed = asyncio.Event()
+        self.task = self.loop.create_task(self._forward())
+
+    async def _forward(self) -> None:
+        while True:
+            data = await self.queue.get()
+            assert self.dtls is not None
+            receiver = self.dtls._data_receiver
+            if receiver is not None:
+                await receiver._handle_data(data)
+
+    def receive(self, data: bytes) -> None:
+        self.manager.receive_packet(data, self.loop.time())
+        self.pump()
+
+    def pump(self) -> None:
+        m = self.manager
+        for p in m.packets_to_send(self.loop.time()):
+            self.queue.put_nowait(p)
+        event = m.next_event()
+        while event is not None:
+            self.events.append(event)
+            event = m.next_event()
+        for p in m.packets_to_send(self.loop.time()):
+            self.queue.put_nowait(p)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        deadline = m.get_timer()
+        if deadline is not None:
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+        self.changed.set()
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self.manager.handle_timer(self.loop.time())
+        self.pump()
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    def close(self) -> None:
+        self.task.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+async def make_pair(our_role: str, we_initiate: bool) -> tuple[OurSide, Any, Any]:
+    aiortc = require_module("aiortc")
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    manager = DataChannelManager(
+        SctpConfig(remote_max_message_size=262144, rto_initial=0.5, rto_min=0.2),
+        dtls_role=our_role,
+        rng=random.Random(7),
+    )
+    ours = OurSide(manager)
+    their_role = "server" if our_role == "client" else "client"
+    dtls = PipeDtls(their_role, ours.receive)
+    ours.dtls = dtls
+    sctp = RTCSctpTransport(dtls)  # type: ignore[arg-type]
+    assert aiortc is not None
+    if we_initiate:
+        manager.connect(ours.loop.time())
+        ours.pump()
+    await sctp.start(sctp.getCapabilities(), 5000)
+    await ours.wait_for(lambda: manager.association.is_established)
+    return ours, sctp, aiortc
+
+
+async def scenario(our_role: str, we_initiate: bool) -> None:
+    ours, sctp, aiortc = await make_pair(our_role, we_initiate)
+    try:
+        from aiortc import RTCDataChannel, RTCDataChannelParameters
+
+        rng = random.Random(1)
+        # 1. aiortc opens a channel: we see DATA_CHANNEL_OPEN, answer ACK.
+        their_received: list[Any] = []
+        theirs = RTCDataChannel(sctp, RTCDataChannelParameters(label="from-aiortc", protocol="x"))
+        theirs.on("message", their_received.append)
+        await ours.wait_for(lambda: any(isinstance(e, DataChannelOpened) for e in ours.events))
+        opened = next(e.channel for e in ours.events if isinstance(e, DataChannelOpened))
+        assert opened.label == "from-aiortc" and opened.protocol == "x"
+        assert (opened.id or 0) % 2 == (0 if our_role == "server" else 1)
+        # 2. we open a channel; aiortc emits "datachannel".
+        remote_channels: list[Any] = []
+        sctp.on("datachannel", remote_channels.append)
+        mine = ours.manager.create_data_channel("from-us", ordered=True)
+        ours.pump()
+        for _ in range(200):
+            if remote_channels and remote_channels[0].readyState == "open":
+                break
+            await asyncio.sleep(0.01)
+        assert remote_channels and remote_channels[0].label == "from-us"
+        assert (mine.id or 0) % 2 == (0 if our_role == "client" else 1)
+        got_on_aiortc: list[Any] = []
+        remote_channels[0].on("message", got_on_aiortc.append)
+        # 3. messages both ways, small and large (up to aiortc's 256 KiB limit).
+        sizes = [1, 2, 1000, 1200, 5000, 65536, 200_000, 262_144]
+        payloads = [rng.randbytes(n) for n in sizes]
+        for p in payloads:
+            theirs.send(p)
+        theirs.send("text message é")
+        await ours.wait_for(
+            lambda: (
+                len([e for e in ours.events if isinstance(e, ChannelMessage)]) == len(sizes) + 1
+            ),
+            timeout=20,
+        )
+        msgs = [e.data for e in ours.events if isinstance(e, ChannelMessage)]
+        assert msgs[:-1] == payloads and msgs[-1] == "text message é"
+        for p in payloads:
+            mine.send(p)
+        mine.send("")
+        mine.send("hello")
+        ours.pump()
+        for _ in range(2000):
+            if len(got_on_aiortc) == len(sizes) + 2:
+                break
+            await asyncio.sleep(0.01)
+        assert got_on_aiortc[: len(sizes)] == payloads
+        assert got_on_aiortc[len(sizes) :] == ["", "hello"]
+        # 4. close from each side: stream reset, both ends end up closed.
+        mine.close()
+        ours.pump()
+        await ours.wait_for(lambda: mine.ready_state == "closed")
+        for _ in range(300):
+            if remote_channels[0].readyState == "closed":
+                break
+            await asyncio.sleep(0.01)
+        assert remote_channels[0].readyState == "closed"
+        theirs.close()
+        await ours.wait_for(lambda: opened.ready_state == "closed")
+        assert any(isinstance(e, ChannelClosed) and e.channel is opened for e in ours.events)
+        for _ in range(300):
+            if theirs.readyState == "closed":
+                break
+            await asyncio.sleep(0.01)
+        assert theirs.readyState == "closed"
+        # 5. the freed id is usable again.
+        again: DataChannel = ours.manager.create_data_channel("again")
+        ours.pump()
+        assert again.id == mine.id
+    finally:
+        await sctp.stop()
+        ours.close()
+
+
+@pytest.mark.parametrize("our_role", ["client", "server"])
+@pytest.mark.parametrize("we_initiate", [False, True], ids=["aiortc-inits", "both-init"])
+def test_aiortc_interop(our_role: str, we_initiate: bool) -> None:
+    asyncio.run(asyncio.wait_for(scenario(our_role, we_initiate), 60))
