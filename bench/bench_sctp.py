@@ -21,7 +21,7 @@ import statistics
 import time
 from typing import Any
 
-from pyrtcstack.datachannel import ChannelMessage, ChannelOpen, DataChannelManager
+from pyrtcstack.datachannel import ChannelMessage, DataChannelManager
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig
 
 HIGH_WATER = 1 << 20

@@ -13,8 +13,8 @@ import random
 from typing import Any
 
 import pytest
-
 from peers import require_module
+
 from pyrtcstack.datachannel import (
     ChannelClosed,
     ChannelMessage,
@@ -134,7 +134,7 @@ async def make_pair(our_role: str, we_initiate: bool) -> tuple[OurSide, Any, Any
 
 
 async def scenario(our_role: str, we_initiate: bool) -> None:
-    ours, sctp, aiortc = await make_pair(our_role, we_initiate)
+    ours, sctp, _aiortc = await make_pair(our_role, we_initiate)
     try:
         from aiortc import RTCDataChannel, RTCDataChannelParameters
 
