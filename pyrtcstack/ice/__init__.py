@@ -1,4 +1,76 @@
-"""ICE (RFC 8445, trickle RFC 8838, consent RFC 7675): a sans-I/O agent.
+"""ICE (RFC 8445): a sans-I/O agent, trickle-first (RFC 8838), with consent freshness
+(RFC 7675), ICE restart and ICE-lite. See docs/ice.md.
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+Use :class:`IceAgent` with an :class:`IceConfig`; candidates are :class:`IceCandidate`
+(convert with ``to_sdp()`` / ``IceCandidate.from_sdp`` to :class:`pyrtcstack.sdp.Candidate`).
+The asyncio driver is :mod:`pyrtcstack.aio.ice`; the NAT-aware test network is
+:mod:`pyrtcstack.testing.vnet`.
 """
+
+from __future__ import annotations
+
+from .agent import (
+    CONSENT_INTERVAL,
+    CONSENT_MISS_AFTER,
+    CONSENT_TIMEOUT,
+    KEEPALIVE_INTERVAL,
+    NOMINATION_DELAY,
+    PAC_TIMEOUT,
+    TA,
+    IceAgent,
+    IceConfig,
+    TurnServer,
+)
+from .candidates import (
+    TYPE_PREFERENCE,
+    CandidateType,
+    IceCandidate,
+    candidate_priority,
+    interleave_families,
+    local_preferences,
+    pair_priority,
+)
+from .checklist import MAX_PAIRS, MAX_REMOTE_CANDIDATES, CandidatePair, PairState
+from .errors import IceError, IceStaleCandidateError
+from .events import (
+    CandidateError,
+    ConnectionStateChanged,
+    DataReceived,
+    GatheringStateChanged,
+    LocalCandidate,
+    RoleChanged,
+    SelectedPairChanged,
+)
+
+__all__ = [
+    "CONSENT_INTERVAL",
+    "CONSENT_MISS_AFTER",
+    "CONSENT_TIMEOUT",
+    "KEEPALIVE_INTERVAL",
+    "MAX_PAIRS",
+    "MAX_REMOTE_CANDIDATES",
+    "NOMINATION_DELAY",
+    "PAC_TIMEOUT",
+    "TA",
+    "TYPE_PREFERENCE",
+    "CandidateError",
+    "CandidatePair",
+    "CandidateType",
+    "ConnectionStateChanged",
+    "DataReceived",
+    "GatheringStateChanged",
+    "IceAgent",
+    "IceCandidate",
+    "IceConfig",
+    "IceError",
+    "IceStaleCandidateError",
+    "LocalCandidate",
+    "PairState",
+    "RoleChanged",
+    "SelectedPairChanged",
+    "TurnServer",
+    "candidate_priority",
+    "interleave_families",
+    "local_preferences",
+    "pair_priority",
+]

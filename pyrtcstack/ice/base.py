@@ -1,0 +1,343 @@
+"""The state every part of the ICE agent shares, and the helpers they all use.
+
+The agent is split by concept (RFC 8445 sections): :mod:`.gathering` (§5.1), :mod:`.checks`
+(§6–§8: checks, role conflicts, nomination), :mod:`.consent` (RFC 7675, §11 keepalives) and
+:mod:`.agent` (the public API, the core contract and the W3C states). Each part is a mixin
+of :class:`AgentBase`; :class:`~pyrtcstack.ice.agent.IceAgent` combines them.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from ..common.core import Address, Event, default_rng
+from ..stun import AttributeType as A
+from ..stun import Message, MessageClass, Method
+from ..stun.credentials import short_term_key
+from ..turn.client import ClientState, TurnClient
+from .candidates import (
+    CandidateType,
+    IceCandidate,
+    candidate_priority,
+)
+from .checklist import CandidatePair, Generation
+from .errors import IceError
+from .events import (
+    ConnectionStateChanged,
+    GatheringStateChanged,
+    LocalCandidate,
+    RoleChanged,
+)
+from .transactions import RC_DEFAULT, Transaction
+
+__all__ = ["AgentBase", "IceConfig", "TurnServer"]
+
+
+#: RFC 8445 §14.2: pacing of checks (one every Ta).
+TA = 0.05
+#: RFC 7675 §5.1: consent checks every 5 s, randomised to [0.8, 1.2] of it.
+CONSENT_INTERVAL = 5.0
+#: RFC 7675 §5.1: consent expires 30 s after the last authenticated response.
+CONSENT_TIMEOUT = 30.0
+#: A consent check unanswered this long (sent at 0, 0.5, 1.5 s) means "disconnected".
+CONSENT_MISS_AFTER = 2.5
+#: RFC 8445 §11: Tr, the keepalive interval of a lite agent (Binding indications).
+KEEPALIVE_INTERVAL = 15.0
+#: Regular nomination (RFC 8445 §8.1.1): the controlling agent nominates the best valid
+#: pair once no better pair is still being checked, or this long after the first success.
+NOMINATION_DELAY = 1.0
+#: RFC 8863 §4: do not declare failure before this long when the remote side has not
+#: signalled end-of-candidates.
+PAC_TIMEOUT = 39.5
+#: Checks (RFC 8489 Rc) per pair before it fails.
+CHECK_MAX_TRANSMISSIONS = RC_DEFAULT
+
+_ICE_CHARS = string.ascii_letters + string.digits + "+/"
+
+_STUN_BINDING_REQUEST = 0x0001
+_STUN_BINDING_INDICATION = 0x0011
+
+
+@dataclass(frozen=True, slots=True)
+class TurnServer:
+    """A TURN server to gather a relayed candidate from (UDP transport)."""
+
+    address: Address
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(slots=True)
+class IceConfig:
+    """Agent settings; every timer defaults to the value its RFC recommends."""
+
+    controlling: bool = True
+    #: RFC 8445 §2.5: a lite agent only has host candidates, never checks, is controlled.
+    lite: bool = False
+    stun_servers: list[Address] = field(default_factory=list)
+    turn_servers: list[TurnServer] = field(default_factory=list)
+    #: W3C iceTransportPolicy "relay": gather and use relayed candidates only.
+    relay_only: bool = False
+    ta: float = TA
+    check_max_transmissions: int = CHECK_MAX_TRANSMISSIONS
+    stun_max_transmissions: int = RC_DEFAULT
+    nomination_delay: float = NOMINATION_DELAY
+    consent_interval: float = CONSENT_INTERVAL
+    consent_timeout: float = CONSENT_TIMEOUT
+    consent_miss_after: float = CONSENT_MISS_AFTER
+    keepalive_interval: float = KEEPALIVE_INTERVAL
+    pac_timeout: float = PAC_TIMEOUT
+    local_ufrag: str | None = None
+    local_pwd: str | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True, eq=False)
+class _Relay:
+    """One TURN allocation made from one host socket."""
+
+    socket: Address
+    server: TurnServer
+    client: TurnClient
+    candidate: IceCandidate | None = None
+    done: bool = False
+
+
+def _random_text(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_ICE_CHARS) for _ in range(n))
+
+
+class AgentBase:
+    """Shared state and helpers of the agent's parts."""
+
+    def __init__(self, config: IceConfig | None = None, rng: random.Random | None = None):
+        self.config = config or IceConfig()
+        self._rng = default_rng(rng)
+        self.controlling = bool(self.config.controlling) and not self.config.lite
+        #: RFC 8445 §7.1.1: the 64-bit tie-breaker for role conflicts.
+        self.tie_breaker = self._rng.getrandbits(64)
+        self.stats: Counter[str] = Counter()
+        self.connection_state = "new"
+        self.gathering_state = "new"
+        self._out: list[tuple[bytes, Address, Address]] = []
+        self._events: deque[Event] = deque()
+        self._transactions: dict[bytes, Transaction] = {}
+        self._sockets: list[Address] = []
+        self._local_prefs: dict[Address, int] = {}
+        self.local_candidates: list[IceCandidate] = []
+        self._foundations: dict[tuple[str, str, str, str], str] = {}
+        self._relays: dict[Address, _Relay] = {}  # relayed address -> relay
+        self._relay_list: list[_Relay] = []
+        self._gather_pending = 0
+        self._gathering_started = False
+        self.generation = self._new_generation(self.config.local_ufrag, self.config.local_pwd)
+        self.previous: Generation | None = None
+        self._next_check_at: float | None = None
+        self._last_check_at = -1e9
+        self._consent_next: float | None = None
+        self._consent_last_ok: float | None = None
+        self._consent_tx: Transaction | None = None
+        self._consent_lost = False
+        self._consent_failed = False
+        self._keepalive_at: float | None = None
+        self._closed = False
+        self._deadline: float | None = None
+
+    @property
+    def local_ufrag(self) -> str:
+        return self.generation.local_ufrag
+
+    @property
+    def local_pwd(self) -> str:
+        return self.generation.local_pwd
+
+    @property
+    def selected_pair(self) -> CandidatePair | None:
+        """The pair data goes on: the current generation's, else the one kept from before
+        an ICE restart (RFC 8445 §9: media continues on the old pair)."""
+        if self.generation.selected is not None:
+            return self.generation.selected
+        return self.previous.selected if self.previous is not None else None
+
+    @property
+    def pairs(self) -> list[CandidatePair]:
+        return list(self.generation.pairs)
+
+    @property
+    def remote_candidates(self) -> list[IceCandidate]:
+        return list(self.generation.remote_candidates.values())
+
+    def _new_generation(self, ufrag: str | None, pwd: str | None) -> Generation:
+        # RFC 8445 §5.3: ufrag ≥ 24 bits, pwd ≥ 128 bits of randomness (8 × 6 = 48 bits,
+        # 24 × 6 = 144 bits; RFC 8839 §5.4 length limits 4..256 and 22..256).
+        ufrag = ufrag or _random_text(self._rng, 8)
+        pwd = pwd or _random_text(self._rng, 24)
+        if not 4 <= len(ufrag) <= 256 or not 22 <= len(pwd) <= 256:
+            raise IceError("ice-ufrag must be 4-256 and ice-pwd 22-256 characters")
+        return Generation(ufrag, pwd, short_term_key(pwd))
+
+    def _foundation(self, ctype: str, base_ip: str, server_ip: str, transport: str) -> str:
+        """RFC 8445 §5.1.1.3: one foundation per (type, base IP, server IP, transport)."""
+        key = (ctype, base_ip, server_ip, transport)
+        found = self._foundations.get(key)
+        if found is None:
+            found = self._foundations[key] = str(len(self._foundations) + 1)
+        return found
+
+    def _emit_candidate(self, cand: IceCandidate) -> None:
+        self._events.append(LocalCandidate(cand, self.generation.local_ufrag))
+
+    def _set_gathering(self, state: str) -> None:
+        if state != self.gathering_state:
+            self.gathering_state = state
+            self._events.append(GatheringStateChanged(state, self.generation.local_ufrag))
+
+    def _maybe_gathering_complete(self) -> None:
+        if self._gather_pending == 0 and self.gathering_state == "gathering":
+            self._set_gathering("complete")
+
+    def _pairing_locals(self) -> list[IceCandidate]:
+        """RFC 8445 §6.1.2.4: pairs use host and relayed candidates (a reflexive candidate
+        is replaced by its base, which is a host candidate already)."""
+        if self.config.relay_only:
+            return [c for c in self.local_candidates if c.type is CandidateType.RELAY]
+        return [
+            c for c in self.local_candidates if c.type in (CandidateType.HOST, CandidateType.RELAY)
+        ]
+
+    def _pair_new_local(self, local: IceCandidate, now: float) -> None:
+        if self.config.relay_only and local.type is not CandidateType.RELAY:
+            return
+        gen = self.generation
+        for remote in list(gen.remote_candidates.values()):
+            self._form_pair(gen, local, remote)
+
+    def _form_pair(
+        self, gen: Generation, local: IceCandidate, remote: IceCandidate
+    ) -> CandidatePair | None:
+        """RFC 8445 §6.1.2.2: pair candidates of the same component and address family."""
+        if local.family != remote.family:
+            return None
+        key = (local.address, remote.address)
+        pair = gen.pair_by_key.get(key)
+        if pair is not None:
+            return pair
+        pair = CandidatePair(local, remote, self.controlling)
+        pruned = gen.add_pair(pair)
+        if pruned is not None:
+            self.stats["pairs_pruned"] += 1
+            return None if pruned is pair else pair
+        return pair
+
+    def _send_from(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        relay = self._relays.get(local)
+        if relay is not None:
+            if relay.client.state is ClientState.ALLOCATED:
+                relay.client.send(data, remote, now)
+                self._drain_relay(relay, now)
+            else:
+                self.stats["relay_send_dropped"] += 1
+            return
+        self._out.append((data, local, remote))
+
+    def _start_transaction(self, tx: Transaction, now: float) -> None:
+        self._transactions[tx.transaction_id] = tx
+        self._transmit(tx, now)
+
+    def _transmit(self, tx: Transaction, now: float) -> None:
+        if tx.transmissions:
+            self.stats["retransmissions"] += 1
+        tx.sent(now)
+        self._send_from(tx.data, tx.local, tx.remote, now)
+
+    def _drain_relay(self, relay: _Relay, now: float) -> None:
+        client = relay.client
+        for data, dst in client.datagrams_to_send(now):
+            self._out.append((data, relay.socket, dst))
+        event = client.next_event()
+        while event is not None:
+            self._on_relay_event(relay, event, now)
+            event = client.next_event()
+
+    def _relay_timer(self, relay: _Relay, now: float) -> None:
+        deadline = relay.client.get_timer()
+        if deadline is not None and deadline <= now:
+            relay.client.handle_timer(now)
+            self._drain_relay(relay, now)
+
+    def _relay_deadline(self) -> float | None:
+        times = [t for t in (r.client.get_timer() for r in self._relay_list) if t is not None]
+        return min(times) if times else None
+
+    def _local_for_key(self, key: Address) -> IceCandidate | None:
+        for cand in self.local_candidates:
+            if cand.address == key and cand.type in (CandidateType.HOST, CandidateType.RELAY):
+                return cand
+        return None
+
+    def _set_role(self, controlling: bool) -> None:
+        self.controlling = controlling
+        self.stats["role_switches"] += 1
+        for gen in (self.generation, self.previous):
+            if gen is not None:
+                gen.resort(controlling)
+        self._events.append(RoleChanged(controlling))
+
+    def _check_message(
+        self, gen: Generation, pair: CandidatePair, *, use_candidate: bool
+    ) -> tuple[bytes, bytes, int]:
+        """RFC 8445 §7.2.2: a Binding request with USERNAME, PRIORITY, ICE-CONTROLLING or
+        ICE-CONTROLLED, USE-CANDIDATE when nominating, MESSAGE-INTEGRITY, FINGERPRINT."""
+        assert gen.remote_key is not None
+        tid = self._rng.randbytes(12)
+        local_pref = (pair.local.priority >> 8) & 0xFFFF
+        ptype = CandidateType.RELAY if pair.local.type is CandidateType.RELAY else None
+        priority = candidate_priority(ptype or CandidateType.PRFLX, local_pref)
+        msg = Message(Method.BINDING, MessageClass.REQUEST, tid)
+        msg.add_text(A.USERNAME, f"{gen.remote_ufrag}:{gen.local_ufrag}")
+        msg.add_uint32(A.PRIORITY, priority)
+        if self.controlling:
+            msg.add_uint64(A.ICE_CONTROLLING, self.tie_breaker)
+            if use_candidate:
+                msg.add(A.USE_CANDIDATE)
+        else:
+            msg.add_uint64(A.ICE_CONTROLLED, self.tie_breaker)
+        return tid, msg.encode(gen.remote_key, fingerprint=True), priority
+
+    def _consent_delay(self) -> float:
+        # RFC 7675 §5.1: randomised to [0.8, 1.2] of the interval.
+        return self.config.consent_interval * (0.8 + 0.4 * self._rng.random())
+
+    def _consent_missed(self) -> None:
+        """A consent check went unanswered for ``consent_miss_after``: "disconnected"."""
+        if not self._consent_lost:
+            self._consent_lost = True
+            self.stats["consent_missed"] += 1
+
+    def _consent_ok(self, now: float) -> None:
+        self._consent_last_ok = now
+        self._consent_lost = False
+
+    def _set_state(self, state: str) -> None:
+        if state == "completed" and self.connection_state in ("new", "checking"):
+            self._set_state("connected")  # W3C: connected comes before completed
+        if state != self.connection_state:
+            self.connection_state = state
+            self._events.append(ConnectionStateChanged(state))
+
+    # ------------------------------------------------------------------ provided by parts
+    def _on_datagram(self, data: bytes, addr: Address, local: Address, now: float) -> None:
+        raise NotImplementedError  # pragma: no cover - IceAgent
+
+    def _after(self, now: float) -> None:
+        raise NotImplementedError  # pragma: no cover - IceAgent
+
+    def _on_relay_event(self, relay: _Relay, event: Event, now: float) -> None:
+        raise NotImplementedError  # pragma: no cover - GatheringMixin
+
+    def _on_gather_response(
+        self, tx: Transaction, msg: Message, addr: Address, local: Address, now: float
+    ) -> None:
+        raise NotImplementedError  # pragma: no cover - GatheringMixin

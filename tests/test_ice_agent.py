@@ -1,0 +1,408 @@
+"""The ICE agent on the virtual network: checks, pacing, roles, nomination, consent, restart,
+trickle, lite, and hostile input. Everything runs on the virtual clock."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from pyrtcstack.ice import (
+    MAX_PAIRS,
+    MAX_REMOTE_CANDIDATES,
+    TA,
+    CandidateError,
+    DataReceived,
+    GatheringStateChanged,
+    IceAgent,
+    IceConfig,
+    IceError,
+    IceStaleCandidateError,
+    LocalCandidate,
+    SelectedPairChanged,
+)
+from pyrtcstack.stun import AttributeType as A
+from pyrtcstack.stun import Message, MessageClass, Method, decode, short_term_key
+from pyrtcstack.testing.icenet import SERVER, IceWorld, build
+from pyrtcstack.testing.vnet import Link
+
+LEFT = ("198.51.100.21", 40001)
+RIGHT = ("198.51.100.22", 40002)
+
+
+def _direct(**kwargs: object) -> IceWorld:
+    world = build(None, None, stun=False, **kwargs)  # type: ignore[arg-type]
+    world.start()
+    return world
+
+
+def _checks_from(world: IceWorld, src: tuple[str, int]) -> list[tuple[float, Message]]:
+    return [
+        (rec.at, decode(rec.data))
+        for rec in world.net.trace
+        if rec.src == src and rec.data[:2] == b"\x00\x01"
+    ]
+
+
+def test_direct_connection_states_and_data() -> None:
+    world = _direct()
+    assert world.run(10)
+    left, right = world.left.agent, world.right.agent
+    world.net.run_for(1)
+    assert world.left.states == ["checking", "connected", "completed"]
+    assert world.right.states == ["checking", "connected", "completed"]
+    assert world.selected_types() == (("host", "host"), ("host", "host"))
+    # data both ways on the selected pair
+    now = world.net.now
+    assert left.send(b"\x17hello", now)
+    assert right.send(b"\x17world", now)
+    world.net.run_for(1)
+    got_right = [e for e in world.right.node.events if isinstance(e, DataReceived)]
+    got_left = [e for e in world.left.node.events if isinstance(e, DataReceived)]
+    assert [(e.data, e.remote) for e in got_right] == [(b"\x17hello", LEFT)]
+    assert [(e.data, e.remote) for e in got_left] == [(b"\x17world", RIGHT)]
+    assert [e for e in world.left.node.events if isinstance(e, SelectedPairChanged)]
+
+
+def test_check_attributes_rfc8445_7_2_2() -> None:
+    world = _direct()
+    assert world.run(10)
+    left, right = world.left.agent, world.right.agent
+    _at, check = _checks_from(world, LEFT)[0]
+    assert check.get_text(A.USERNAME) == f"{right.local_ufrag}:{left.local_ufrag}"
+    assert check.get_uint32(A.PRIORITY) == (110 << 24) + (65535 << 8) + 255  # prflx
+    assert check.get_uint64(A.ICE_CONTROLLING) == left.tie_breaker
+    assert A.ICE_CONTROLLED not in check
+    assert check.has_fingerprint
+    assert check.verify_integrity(short_term_key(right.local_pwd))
+    # the controlled side's checks say so; USE-CANDIDATE only from the controlling one
+    controlled = [m for _, m in _checks_from(world, RIGHT)]
+    assert all(A.ICE_CONTROLLED in m and A.USE_CANDIDATE not in m for m in controlled)
+    assert any(A.USE_CANDIDATE in m for _, m in _checks_from(world, LEFT))
+
+
+def test_checks_are_paced_by_ta_rfc8445_14_2() -> None:
+    world = build(None, None, stun=False, internet=Link(delay=0.3))
+    net = world.net
+    # three host addresses on the left, two on the right: six pairs
+    extra_left = [("198.51.100.31", 5000), ("198.51.100.32", 5000)]
+    extra_right = [("198.51.100.41", 5000)]
+    for addr in extra_left:
+        net.add_host("left", addr[0])
+        net.bind(world.left.node, addr)
+    for addr in extra_right:
+        net.add_host("right", addr[0])
+        net.bind(world.right.node, addr)
+    world.start()
+    assert world.run(20)
+    first: dict[bytes, float] = {}
+    for rec in net.trace:
+        if rec.src[0] in ("198.51.100.21", "198.51.100.31", "198.51.100.32"):
+            if rec.data[:2] == b"\x00\x01":
+                first.setdefault(rec.data[8:20], rec.at)
+    times = sorted(first.values())
+    assert len(times) >= 4
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= TA - 1e-9
+
+
+@pytest.mark.parametrize("both_controlling", [True, False])
+def test_role_conflict_resolved_by_tie_breaker_rfc8445_7_3_1_1(both_controlling: bool) -> None:
+    world = build(
+        None,
+        None,
+        stun=False,
+        left_config=IceConfig(controlling=both_controlling),
+        right_config=IceConfig(controlling=both_controlling),
+        seed=3,
+    )
+    world.start()
+    assert world.run(20)
+    left, right = world.left.agent, world.right.agent
+    assert world.connected()
+    assert left.controlling != right.controlling
+    # either way the larger tie-breaker ends up controlling
+    winner = left if left.tie_breaker > right.tie_breaker else right
+    assert winner.controlling
+    assert left.stats["role_switches"] + right.stats["role_switches"] == 1
+    assert left.stats["role_conflicts_answered"] + right.stats["role_conflicts_answered"] >= 1
+
+
+def _check(
+    agent: IceAgent,
+    remote_ufrag: str,
+    *,
+    pwd: str | None = None,
+    username: str | None = None,
+    fingerprint: bool = True,
+    controlling: int | None = 1,
+    use_candidate: bool = False,
+    priority: int = 1862270975,
+) -> bytes:
+    msg = Message(Method.BINDING, MessageClass.REQUEST, random.randbytes(12))
+    msg.add_text(A.USERNAME, username or f"{agent.local_ufrag}:{remote_ufrag}")
+    msg.add_uint32(A.PRIORITY, priority)
+    if controlling is not None:
+        msg.add_uint64(A.ICE_CONTROLLING, controlling)
+    else:
+        msg.add_uint64(A.ICE_CONTROLLED, 1)
+    if use_candidate:
+        msg.add(A.USE_CANDIDATE)
+    return msg.encode(short_term_key(pwd or agent.local_pwd), fingerprint=fingerprint)
+
+
+def _controlled_agent() -> IceAgent:
+    agent = IceAgent(IceConfig(controlling=False), rng=random.Random(1))
+    agent.gather([("192.0.2.1", 5000)], 0.0)
+    agent.set_remote_credentials("peer", "p" * 22, 0.0)
+    return agent
+
+
+def test_bad_checks_are_dropped_and_counted() -> None:
+    agent = _controlled_agent()
+    src = ("192.0.2.9", 9)
+    agent.receive_datagram(_check(agent, "peer", fingerprint=False), src, 0.1)
+    agent.receive_datagram(_check(agent, "peer", username="nobody:peer"), src, 0.1)
+    agent.receive_datagram(_check(agent, "peer", pwd="x" * 22), src, 0.1)
+    agent.receive_datagram(_check(agent, "other"), src, 0.1)
+    agent.receive_datagram(b"\x00\x01\x00\x00garbage-garbage!", src, 0.1)
+    assert agent.transmits(0.1) == []
+    assert agent.stats["check_no_fingerprint"] == 1
+    assert agent.stats["check_wrong_username"] == 1
+    assert agent.stats["check_bad_integrity"] == 1
+    assert agent.stats["check_wrong_remote_ufrag"] == 1
+    assert agent.stats["dropped_malformed_stun"] == 1
+    assert agent.remote_candidates == []
+    # a good one is answered from the socket it came to, with our integrity
+    agent.receive_datagram(_check(agent, "peer"), src, 0.2)
+    ((data, local, remote),) = agent.transmits(0.2)
+    assert (local, remote) == (("192.0.2.1", 5000), src)
+    resp = decode(data)
+    assert resp.message_class is MessageClass.SUCCESS
+    assert resp.get_address(A.XOR_MAPPED_ADDRESS) == src
+    assert resp.verify_integrity(short_term_key(agent.local_pwd))
+    assert [c.type.value for c in agent.remote_candidates] == ["prflx"]
+
+
+def test_flood_from_unknown_addresses_is_bounded() -> None:
+    agent = _controlled_agent()
+    for i in range(3 * MAX_REMOTE_CANDIDATES):
+        src = (f"10.{i // 250}.{i % 250}.1", 1000 + i)
+        agent.receive_datagram(_check(agent, "peer"), src, 0.1 + i * 1e-4)
+        agent.transmits(0.1)
+    assert len(agent.remote_candidates) == MAX_REMOTE_CANDIDATES
+    assert len(agent.pairs) <= MAX_PAIRS
+    assert agent.stats["remote_candidates_full"] == 2 * MAX_REMOTE_CANDIDATES
+    # unauthenticated floods create nothing at all
+    fresh = _controlled_agent()
+    for i in range(1000):
+        fresh.receive_datagram(_check(fresh, "peer", pwd="y" * 22), ("10.9.9.9", i + 1), 0.1)
+    assert fresh.remote_candidates == [] and fresh.transmits(0.1) == []
+
+
+def test_early_check_before_remote_credentials_rfc8445_7_3() -> None:
+    world = build(None, None, stun=False, drop_candidate=lambda c: True)
+    left, right = world.left.agent, world.right.agent
+    now = world.net.now
+    left.gather([LEFT], now)
+    right.gather([RIGHT], now)
+    left.set_remote_credentials(right.local_ufrag, right.local_pwd, now)
+    left.add_remote_candidate(str(right.local_candidates[0].to_sdp()), now)
+    world.net.run_for(0.3)
+    # the right agent answered without knowing the left's credentials, and learnt prflx
+    assert right.stats["checks_received"] >= 1
+    assert [c.type.value for c in right.remote_candidates] == ["prflx"]
+    assert left.generation.best_valid() is not None
+    right.set_remote_credentials(left.local_ufrag, left.local_pwd, world.net.now)
+    assert world.run(10) and world.connected()
+
+
+def test_mdns_candidates_dropped_and_prflx_takes_over() -> None:
+    world = build(
+        None,
+        None,
+        stun=False,
+        drop_candidate=lambda c: c.address == LEFT,  # the left hides behind mDNS
+    )
+    world.start()
+    right = world.right.agent
+    mdns = "candidate:1 1 udp 2122260223 0b9c6a8f-1d8e-4a52-9d1f-1a2b3c4d5e6f.local 40001 typ host"
+    assert right.add_remote_candidate(mdns, world.net.now) is False
+    assert right.stats["remote_mdns_dropped"] == 1
+    assert world.run(10) and world.connected()
+    assert world.selected_types()[1] == ("host", "prflx")
+
+
+def test_stale_generation_and_misuse() -> None:
+    agent = _controlled_agent()
+    cand = "candidate:1 1 udp 2122260223 192.0.2.7 1 typ host"
+    with pytest.raises(IceStaleCandidateError):
+        agent.add_remote_candidate(cand, 0.0, ufrag="old")
+    with pytest.raises(IceStaleCandidateError):
+        agent.end_of_remote_candidates(0.0, ufrag="old")
+    assert agent.add_remote_candidate(cand, 0.0, ufrag="peer")
+    assert not agent.add_remote_candidate(cand, 0.0)  # duplicate (TRK-03)
+    assert agent.stats["remote_duplicate"] == 1
+    assert not agent.add_remote_candidate(cand.replace(" 1 udp", " 2 udp"), 0.0)
+    assert not agent.add_remote_candidate(
+        "candidate:1 1 tcp 2122260223 192.0.2.7 9 typ host tcptype active", 0.0
+    )
+    with pytest.raises(IceError):
+        agent.gather([("192.0.2.1", 5001)], 0.0)
+    with pytest.raises(IceError):
+        agent.set_remote_credentials("changed", "p" * 22, 0.0)
+    with pytest.raises(IceError):
+        IceAgent(IceConfig(local_ufrag="abc"))
+    assert agent.send(b"x", 0.0) is False
+
+
+def _blackhole(world: IceWorld) -> None:
+    def drop(data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> bool:
+        return True
+
+    world.net.internet.link.drop_if = drop
+
+
+def test_consent_loss_disconnected_then_failed_rfc7675() -> None:
+    world = _direct(seed=5)
+    assert world.run(10)
+    left = world.left.agent
+    world.net.run_for(20)
+    assert left.connection_state == "completed"
+    assert left.stats["consent_requests_sent"] >= 3  # every 4-6 s
+    last_ok = left._consent_last_ok
+    assert last_ok is not None
+    _blackhole(world)
+    world.net.run(lambda: left.connection_state == "disconnected", timeout=10)
+    assert left.connection_state == "disconnected"
+    assert world.net.now - last_ok <= 6.0 + 2.5 + 0.1
+    world.net.run(lambda: left.connection_state == "failed", timeout=40)
+    assert left.connection_state == "failed"
+    assert abs(world.net.now - (last_ok + 30.0)) < 1e-6
+    assert left.send(b"\x17late", world.net.now) is False  # RFC 7675: stop sending
+    assert world.left.states[-2:] == ["disconnected", "failed"]
+
+
+def test_consent_recovery() -> None:
+    world = _direct(seed=6)
+    assert world.run(10)
+    left = world.left.agent
+    world.net.run_for(10)
+    _blackhole(world)
+    world.net.run(lambda: left.connection_state == "disconnected", timeout=15)
+    assert left.connection_state == "disconnected"
+    world.net.internet.link.drop_if = None
+    world.net.run(lambda: left.connection_state in ("connected", "completed"), timeout=10)
+    assert left.connection_state in ("connected", "completed")
+    assert world.left.states[-2] == "disconnected"
+
+
+def test_ice_restart_keeps_data_flowing_rfc8445_9() -> None:
+    world = _direct(seed=7)
+    assert world.run(10)
+    left, right = world.left.agent, world.right.agent
+    world.net.run_for(2)
+    old_ufrag = left.local_ufrag
+    world.restart()
+    assert left.local_ufrag != old_ufrag
+    # data keeps going on the old pair during the restart
+    for i in range(20):
+        world.net.run_for(0.01)
+        assert left.send(b"\x17%d" % i, world.net.now)
+    world.net.run(
+        lambda: left.generation.selected is not None and right.generation.selected is not None,
+        timeout=10,
+    )
+    world.net.run_for(1)
+    got = [e.data for e in world.right.node.events if isinstance(e, DataReceived)]
+    assert got == [b"\x17%d" % i for i in range(20)]
+    selections = [e for e in world.left.node.events if isinstance(e, SelectedPairChanged)]
+    assert len(selections) == 2
+    assert left.previous is None
+    # the new checks carry the new credentials
+    last_check = _checks_from(world, LEFT)[-1][1]
+    assert last_check.get_text(A.USERNAME) == f"{right.local_ufrag}:{left.local_ufrag}"
+    # candidates were re-announced with the new ufrag, gathering completed again
+    gathered = [e for e in world.left.node.events if isinstance(e, LocalCandidate)]
+    assert {e.ufrag for e in gathered} == {old_ufrag, left.local_ufrag}
+    states = [e for e in world.left.node.events if isinstance(e, GatheringStateChanged)]
+    assert [e.state for e in states] == ["gathering", "complete", "gathering", "complete"]
+
+
+def test_late_trickle_pac_rfc8863() -> None:
+    world = build(None, None, stun=False)
+    world.candidate_delay = 20.0  # credentials now, candidates 20 s later
+    world.start()
+    world.net.run_for(19.9)
+    assert world.left.agent.connection_state == "checking"
+    assert world.run(10) and world.connected()
+
+
+def test_failure_after_end_of_candidates() -> None:
+    world = build("symmetric", "symmetric", seed=2)
+    world.start()
+    assert world.run(60)
+    assert world.left.agent.connection_state == "failed"
+    assert world.selected_types() == (("-", "-"), ("-", "-"))
+
+
+def test_lite_agent_rfc8445_2_5() -> None:
+    world = build(None, None, stun=False, right_config=IceConfig(controlling=True, lite=True))
+    world.start()
+    assert world.run(10) and world.connected()
+    right = world.right.agent
+    assert right.controlling is False  # a lite agent is controlled
+    assert right.stats["checks_sent"] == 0
+    assert _checks_from(world, RIGHT) == []
+    world.net.run_for(31)
+    indications = [r for r in world.net.trace if r.src == RIGHT and r.data[:2] == b"\x00\x11"]
+    assert len(indications) == 2  # RFC 8445 §11: Tr = 15 s
+
+
+def test_remote_lite_makes_us_controlling() -> None:
+    agent = IceAgent(IceConfig(controlling=False))
+    agent.gather([("192.0.2.1", 5000)], 0.0)
+    agent.set_remote_credentials("peer", "p" * 22, 0.0, lite=True)
+    assert agent.controlling is True
+
+
+def test_relay_only_policy() -> None:
+    world = build(
+        "full-cone",
+        "full-cone",
+        turn=True,
+        left_config=IceConfig(controlling=True, relay_only=True),
+    )
+    world.start()
+    assert world.run(20) and world.connected()
+    assert world.selected_types()[0][0] == "relay"
+    signalled = [e.candidate for e in world.left.node.events if isinstance(e, LocalCandidate)]
+    assert [c.type.value for c in signalled] == ["relay"]
+
+
+def test_gathering_reports_unreachable_stun_server() -> None:
+    world = build("udp-blocked", None, turn=True)
+    world.start()
+    world.net.run_for(45)
+    errors = [e for e in world.left.node.events if isinstance(e, CandidateError)]
+    assert {e.server for e in errors} == {SERVER}
+    assert world.left.agent.gathering_state == "complete"
+
+
+def test_same_seed_same_ice_run() -> None:
+    def run(seed: int) -> str:
+        world = build(
+            "port-restricted",
+            "symmetric",
+            turn=True,
+            seed=seed,
+            internet=Link(delay=0.02, jitter=0.01, loss=0.1),
+        )
+        world.start()
+        world.run(60)
+        world.net.run_for(5)
+        return world.net.trace_digest()
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)
