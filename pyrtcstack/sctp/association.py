@@ -138,7 +138,9 @@ class Association:
         self.state = State.CLOSED
         self.stats = AssociationStats()
         self._local_tag = rng.randrange(1, 1 << 32)
-        self._local_tsn = rng.randrange(0, 1 << 32)
+        self._local_tsn = (
+            rng.randrange(0, 1 << 32) if cfg.initial_tsn is None else cfg.initial_tsn & MASK32
+        )
         self._cookie_key = rng.getrandbits(256).to_bytes(32, "big")
         self._hb_nonce = rng.getrandbits(64)
         self._peer_tag = 0

@@ -76,3 +76,5 @@ class SctpConfig:
     #: Bytes of messages queued for sending but not yet acknowledged, across all streams,
     #: above which :meth:`Association.send` refuses (the data channel layer's back-pressure).
     max_send_buffer: int = 16 * 1024 * 1024
+    #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
+    initial_tsn: int | None = None
