@@ -198,7 +198,7 @@ def _check_rtp(m: MediaDescription, where: str, add: _Add) -> None:
     rtpmaps = {r.payload_type: r for r in m.rtpmaps}
     formats = set(m.formats)
     for fmt in m.formats:
-        if not (fmt.isdigit() and int(fmt) <= 127):
+        if not (fmt.isascii() and fmt.isdigit() and int(fmt) <= 127):
             add("error", where, f"format {fmt!r} is not an RTP payload type", "RFC 8866 §5.14")
         elif int(fmt) not in rtpmaps and int(fmt) not in STATIC_PAYLOAD_TYPES:
             add("error", where, f"dynamic payload type {fmt} has no a=rtpmap", "RFC 8866 §6.6")

@@ -164,7 +164,7 @@ def negotiate_codecs(offered: list[Codec], local: list[CodecCapability]) -> list
         cap: CodecCapability | None = accepted.get(codec.payload_type)
         if name == "rtx":
             apt = codec.parameters.get("apt", "")
-            primary = accepted.get(int(apt)) if apt.isdigit() else None
+            primary = accepted.get(int(apt)) if apt.isascii() and apt.isdigit() else None
             if primary is None or not primary.rtx:
                 continue
             out.append(Codec(codec.payload_type, codec.name, codec.clock_rate, None, {"apt": apt}))
@@ -176,7 +176,7 @@ def negotiate_codecs(offered: list[Codec], local: list[CodecCapability]) -> list
             if name == "red":
                 # RFC 2198: keep RED only if every payload type it carries is kept.
                 refs = next(iter(codec.parameters), "").split("/")
-                if not all(r.isdigit() and int(r) in accepted for r in refs if r):
+                if not all(r.isascii() and r.isdigit() and int(r) in accepted for r in refs if r):
                     continue
         if cap is None:
             continue
