@@ -607,10 +607,7 @@ class Association:
                 break
         if receiver is not None and self._receiver is receiver:
             if receiver.ready:
-                events = self._events
-                for sid, ppid, payload, unordered in receiver.ready:
-                    events.append(MessageReceived(sid, ppid, payload, unordered))
-                receiver.ready.clear()
+                self._flush_ready(receiver)
             if receiver.too_large:
                 self._fail("peer sent a message above our max-message-size")
                 return
@@ -625,6 +622,12 @@ class Association:
                 self._sack_at = now + self.config.sack_delay
         if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT) and data_seen:
             self._sack_due = True
+
+    def _flush_ready(self, receiver: Receiver) -> None:
+        events = self._events
+        for sid, ppid, payload, unordered in receiver.ready:
+            events.append(MessageReceived(sid, ppid, payload, unordered))
+        receiver.ready.clear()
 
     # == handshake (§5.1, §5.2) ===============================================================
     def _extension_params(self) -> list[Parameter]:
@@ -900,7 +903,8 @@ class Association:
         ):
             return False
         self._deferred_reset = None
-        # Messages already complete were queued as events before this one.
+        # Messages completed so far (this packet included) come before the reset event.
+        self._flush_ready(receiver)
         receiver.reset_streams(req.streams)
         self._last_response = ReconfigResponse(req.request_seq, ReconfigResult.SUCCESS_PERFORMED)
         self._control.append(ReconfigChunk([self._last_response]).encode())
