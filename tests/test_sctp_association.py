@@ -73,13 +73,13 @@ class Pair:
         return [e for e in self.net.events[addr] if isinstance(e, kind)]
 
     def data_chunks(self, src: Any) -> list[tuple[float, DataChunk]]:
-        out = []
-        for d in self.net.sent:
-            if d.src == src:
-                for c in decode_packet(d.data).chunks:
-                    if isinstance(c, DataChunk):
-                        out.append((d.at, c))
-        return out
+        return [
+            (d.at, c)
+            for d in self.net.sent
+            if d.src == src
+            for c in decode_packet(d.data).chunks
+            if isinstance(c, DataChunk)
+        ]
 
 
 # -- handshake ---------------------------------------------------------------------------
