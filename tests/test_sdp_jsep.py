@@ -112,12 +112,12 @@ def test_initial_offer_shape() -> None:
     audio = {c.name: c.payload_type for c in offer.media[0].codecs()}
     assert audio == {"opus": 96, "PCMU": 0}
     video = offer.media[1].codecs()
-    assert [(c.name, c.parameters.get("apt")) for c in video] == [
-        ("VP8", None),
-        ("rtx", "96"),
-        ("H264", None),
-        ("rtx", "98"),
-    ]
+    assert [(c.payload_type, c.name, c.parameters.get("apt")) for c in video] == [
+        (97, "VP8", None),
+        (98, "rtx", "97"),
+        (99, "H264", None),
+        (100, "rtx", "99"),
+    ]  # OA-08 / RFC 9143 §9.1: no payload type means two codecs inside the bundle
     assert offer.media[0].ssrcs == [11] and offer.media[0].msids == [Msid("s", "a")]
     assert SessionDescription.parse(text) == offer
 
@@ -464,3 +464,14 @@ def test_answers_to_corpus_browser_offers_are_consistent(name: str) -> None:
             assert a.setup in ("active", "passive") and a.ice_ufrag and a.fingerprints
             assert set(a.formats) <= set(o.formats)
     assert SessionDescription.parse(str(answer)) == answer
+
+
+def test_our_offers_and_answers_pass_the_interop_check() -> None:
+    from pyrtcstack.sdp.check import check
+
+    rng = random.Random(8)
+    offer = our_offer(rng)
+    assert check(offer, "offer") == []
+    answer = create_answer(chromium_offer(), local_caps(), rng=rng)
+    assert check(answer, "answer") == []
+    assert check(create_answer(offer, local_caps(), rng=rng), "answer") == []

@@ -279,34 +279,51 @@ def _rtp_body(
                 add(Attribute("ssrc", f"{ssrc} msid:{caps.msid}"))
 
 
-def _offer_codecs(caps: MediaCapabilities) -> list[Codec]:
-    """Payload types for our offer: preferred ones first, then dynamic 96-127 (RFC 3551 §3)."""
+_CodecKey = tuple[str, int, int, tuple[tuple[str, str], ...]]
+
+
+def _codec_key(name: str, clock: int, channels: int | None, params: dict[str, str]) -> _CodecKey:
+    return (name.lower(), clock, channels or 1, tuple(sorted(params.items())))
+
+
+def _offer_codecs(caps: MediaCapabilities, taken: dict[int, _CodecKey]) -> list[Codec]:
+    """Payload types for our offer: preferred or static ones first, then dynamic 96-127 and
+    35-63 (RFC 3551 §3). ``taken`` is shared by every section of the offer: inside a BUNDLE
+    group one payload type must mean one codec configuration (RFC 9143 §9.1)."""
     static = {
         (name.lower(), clock, channels or 1): pt
         for pt, (name, clock, channels) in STATIC_PAYLOAD_TYPES.items()
     }
-    wanted = [
-        cap.payload_type
-        if cap.payload_type is not None
-        else static.get((cap.name.lower(), cap.clock_rate, cap.channels or 1))
-        for cap in caps.codecs
-    ]
-    used = {pt for pt in wanted if pt is not None}
-    free = iter(pt for pt in [*range(96, 128), *range(35, 64)] if pt not in used)
+    by_key = {key: pt for pt, key in taken.items()}
+
+    def allocate(key: _CodecKey, wanted: int | None) -> int:
+        if key in by_key:
+            return by_key[key]
+        if wanted is not None and wanted not in taken:
+            pt = wanted
+        else:
+            pt = next((p for p in [*range(96, 128), *range(35, 64)] if p not in taken), -1)
+            if pt < 0:
+                raise OfferAnswerError("out of dynamic payload types")
+        taken[pt] = key
+        by_key[key] = pt
+        return pt
+
     out: list[Codec] = []
-    for cap, wanted_pt in zip(caps.codecs, wanted, strict=True):
-        pt = wanted_pt if wanted_pt is not None else next(free, None)
-        if pt is None:
-            raise OfferAnswerError("out of dynamic payload types")
+    for cap in caps.codecs:
+        key = _codec_key(cap.name, cap.clock_rate, cap.channels, cap.parameters)
+        wanted = cap.payload_type
+        if wanted is None:
+            wanted = static.get((cap.name.lower(), cap.clock_rate, cap.channels or 1))
+        pt = allocate(key, wanted)
         feedback = [RtcpFeedback(str(pt), *_split_fb(v)) for v in cap.feedback]
         out.append(
             Codec(pt, cap.name, cap.clock_rate, cap.channels, dict(cap.parameters), feedback)
         )
         if cap.rtx:
-            rtx_pt = next(free, None)
-            if rtx_pt is None:
-                raise OfferAnswerError("out of dynamic payload types")
-            out.append(Codec(rtx_pt, "rtx", cap.clock_rate, None, {"apt": str(pt)}))
+            rtx = {"apt": str(pt)}
+            rtx_pt = allocate(_codec_key("rtx", cap.clock_rate, None, rtx), None)
+            out.append(Codec(rtx_pt, "rtx", cap.clock_rate, None, rtx))
     return out
 
 
@@ -362,13 +379,14 @@ def create_offer(
         desc.add_attribute("extmap-allow-mixed")
         desc.add_attribute("msid-semantic", " WMS")
     first_live = True
+    taken: dict[int, _CodecKey] = {}
     for section in sections:
         caps = section.capabilities
         with_candidates = not section.stopped and (first_live or not bundle)
         if isinstance(caps, DataChannelCapabilities):
             media = MediaDescription("application", 9, "UDP/DTLS/SCTP", ["webrtc-datachannel"])
         else:
-            codecs = _offer_codecs(caps)
+            codecs = _offer_codecs(caps, taken)
             media = MediaDescription(
                 caps.kind, 9, "UDP/TLS/RTP/SAVPF", [str(c.payload_type) for c in codecs]
             )
