@@ -36,21 +36,19 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from ..common.core import Address, Event, default_rng
+from ..stun.constants import MAGIC_COOKIE, Method
 from ..stun.constants import AttributeType as A
-from ..stun.constants import Method
 from . import wire
 from .channeldata import (
     CHANNEL_NUMBER_MAX,
     CHANNEL_NUMBER_MIN,
-    decode_channel_data,
-    encode_channel_data,
-    is_channel_data,
 )
 from .errors import TurnError, TurnParseError, TurnRemoteError, TurnUsageError, remote_error_for
 from .events import (
@@ -98,7 +96,16 @@ MAX_PERMISSIONS = 256
 #: XOR-PEER-ADDRESS attributes per CreatePermission request (RFC 8656 §10.1 allows many).
 MAX_PEERS_PER_REQUEST = 16
 
+#: Normalised peer addresses and IPv4 XOR-PEER-ADDRESS values cached for the send path.
+MAX_PEER_CACHE = 1024
+
 _REQUESTED_TRANSPORT_UDP = bytes((17, 0, 0, 0))  # RFC 8656 §16.8: protocol 17 = UDP
+_CHANNEL_HEADER = struct.Struct("!HH")
+_TLV = struct.Struct("!HH")
+_SEND_HEADER = struct.Struct("!HHI")
+_SEND_INDICATION = 0x0016  # Send method 0x006, indication class (RFC 8656 §11.1)
+_XOR_PEER_ADDRESS = int(A.XOR_PEER_ADDRESS)
+_DATA = int(A.DATA)
 
 
 class ClientState(Enum):
@@ -167,9 +174,15 @@ class TurnClient:
         reliable: bool = False,
         lifetime: int = DEFAULT_LIFETIME,
         software: str | None = None,
+        on_data: Callable[[bytes, Address, int | None], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.server = server
+        #: Optional fast path for relayed data: when set, data from peers is handed to
+        #: ``on_data(data, peer, channel)`` at once instead of becoming a
+        #: :class:`~.events.DataReceived` event (an event object per datagram costs more
+        #: than the rest of the ChannelData path).
+        self.on_data = on_data
         self.reliable = reliable
         self.state = ClientState.IDLE
         self.relayed_address: Address | None = None
@@ -194,10 +207,10 @@ class TurnClient:
         self._channels: dict[int, _Channel] = {}
         self._channel_by_peer: dict[Address, _Channel] = {}
         self._next_channel = CHANNEL_NUMBER_MIN
-        #: Counters: dropped (malformed or foreign), stray (responses to no transaction),
-        #: bad_integrity, retransmissions, stale_nonce (438 retries), queue_overflow (data
-        #: dropped while waiting for a permission), data_in, data_out.
-        self.stats: dict[str, int] = dict.fromkeys(
+        self._peer_cache: dict[Address, Address] = {}
+        self._data_in = 0  # kept out of the stats dict on the hot path
+        self._xor_peer_v4: dict[Address, bytes] = {}
+        self._stats: dict[str, int] = dict.fromkeys(
             (
                 "dropped",
                 "stray",
@@ -205,11 +218,17 @@ class TurnClient:
                 "retransmissions",
                 "stale_nonce",
                 "queue_overflow",
-                "data_in",
                 "data_out",
             ),
             0,
         )
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: dropped (malformed or foreign), stray (responses to no transaction),
+        bad_integrity, retransmissions, stale_nonce (438 retries), queue_overflow (data
+        dropped while waiting for a permission), data_in, data_out."""
+        return {**self._stats, "data_in": self._data_in}
 
     def __repr__(self) -> str:
         # Never the password, the key or the nonce (brief: credentials stay out of logs).
@@ -279,25 +298,39 @@ class TurnClient:
     def send(self, data: bytes, peer: Address, now: float) -> None:
         """Relay ``data`` to ``peer``: ChannelData on a bound channel (§12.5), else a Send
         indication (§11.1) once the peer's IP has a permission (created on demand)."""
-        self._require_allocated("send")
-        peer = (_ip_of(peer), int(peer[1]))
+        if self.state is not ClientState.ALLOCATED:
+            self._require_allocated("send")
+        peer = self._normalised(peer)
         channel = self._channel_by_peer.get(peer)
         if channel is not None and channel.bound and channel.expires_at > now:
-            self._out.append(
-                (encode_channel_data(channel.number, data, pad=self.reliable), self.server)
-            )
-            self.stats["data_out"] += 1
+            n = len(data)
+            frame = _CHANNEL_HEADER.pack(channel.number, n) + data
+            if self.reliable and n & 3:
+                frame += b"\x00" * (4 - (n & 3))  # RFC 8656 §12.5: pad on streams
+            self._out.append((frame, self.server))
+            self._stats["data_out"] += 1
             return
-        perm = self._permission(peer[0])
-        if perm.expires_at > now:
+        perm = self._permissions.get(peer[0])
+        if perm is not None and perm.expires_at > now:
             self._send_indication(data, peer)
             return
+        perm = self._permission(peer[0])
         if len(perm.pending) >= MAX_PENDING_PER_PEER:
             perm.pending.popleft()
-            self.stats["queue_overflow"] += 1
+            self._stats["queue_overflow"] += 1
         perm.pending.append((data, peer))
         if not perm.requested:
             self._request_permissions([peer[0]], now)
+
+    def _normalised(self, peer: Address) -> Address:
+        """``peer`` with its IP in canonical text form (cached: this is the send path)."""
+        cached = self._peer_cache.get(peer)
+        if cached is None:
+            cached = (_ip_of(peer), int(peer[1]))
+            if len(self._peer_cache) >= MAX_PEER_CACHE:
+                self._peer_cache.clear()
+            self._peer_cache[peer] = cached
+        return cached
 
     def refresh(self, now: float) -> None:
         """Refresh the allocation now (RFC 8656 §8); the core also does it on its own
@@ -332,17 +365,36 @@ class TurnClient:
     # ---------------------------------------------------------------- core contract
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         if addr != self.server or not data:
-            self.stats["dropped"] += 1
+            self._stats["dropped"] += 1
             return
-        try:
-            if is_channel_data(data):
-                self._on_channel_data(data, now)
-            elif data[0] < 4:
+        first = data[0]
+        if 64 <= first <= 79:
+            # RFC 8656 §12.6 ChannelData, inlined: this is the data path.
+            size = len(data)
+            if size >= 4:
+                channel = self._channels.get((first << 8) | data[1])
+                end = 4 + ((data[2] << 8) | data[3])
+                if (
+                    channel is not None
+                    and end <= size
+                    and (not self.reliable or size == (end + 3) & ~3)
+                    and self.state is ClientState.ALLOCATED
+                ):
+                    self._data_in += 1
+                    if self.on_data is not None:
+                        self.on_data(data[4:end], channel.peer, channel.number)
+                    else:
+                        self._events.append(DataReceived(channel.peer, data[4:end], channel.number))
+                    return
+            # Too short, unknown channel (discarded, §12.6) or no allocation.
+            self._stats["dropped"] += 1
+        elif first < 4:
+            try:
                 self._on_stun(wire.parse(data), now)
-            else:
-                self.stats["dropped"] += 1
-        except TurnParseError:
-            self.stats["dropped"] += 1
+            except TurnParseError:
+                self._stats["dropped"] += 1
+        else:
+            self._stats["dropped"] += 1
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         out, self._out = self._out, []
@@ -486,64 +538,72 @@ class TurnClient:
             return
         tx.sends += 1
         tx.rto *= 2
-        self.stats["retransmissions"] += 1
+        self._stats["retransmissions"] += 1
         self._out.append((tx.data, self.server))
         # RFC 8489 §6.2.1: after the last (Rc-th) send wait Rm × RTO before failing.
         tx.next_at = now + (RTO_INITIAL * FINAL_WAIT_FACTOR if tx.sends == MAX_SENDS else tx.rto)
 
     def _send_indication(self, data: bytes, peer: Address) -> None:
         # RFC 8656 §11.1: Send indication (0x0016) with XOR-PEER-ADDRESS and DATA; it is
-        # not authenticated and gets no response.
+        # not authenticated, gets no response and carries no FINGERPRINT (optional, and a
+        # CRC over every relayed byte). Built with struct: this is the data path.
         tid = self._rng.randbytes(12)
-        attrs = [
-            (int(A.XOR_PEER_ADDRESS), wire.pack_xor_address(peer, tid)),
-            (int(A.DATA), data),
-        ]
-        self._out.append((wire.build(Method.SEND, wire.INDICATION, tid, attrs), self.server))
-        self.stats["data_out"] += 1
+        xor_peer = self._xor_peer_v4.get(peer)
+        if xor_peer is None:
+            xor_peer = wire.pack_xor_address(peer, tid)
+            if len(xor_peer) == 8:  # IPv4: XORed with the cookie only, so cacheable
+                if len(self._xor_peer_v4) >= MAX_PEER_CACHE:
+                    self._xor_peer_v4.clear()
+                self._xor_peer_v4[peer] = xor_peer
+        n = len(data)
+        pad = b"\x00" * (-n & 3)
+        length = 4 + len(xor_peer) + 4 + n + len(pad)
+        self._out.append(
+            (
+                _SEND_HEADER.pack(_SEND_INDICATION, length, MAGIC_COOKIE)
+                + tid
+                + _TLV.pack(_XOR_PEER_ADDRESS, len(xor_peer))
+                + xor_peer
+                + _TLV.pack(_DATA, n)
+                + data
+                + pad,
+                self.server,
+            )
+        )
+        self._stats["data_out"] += 1
 
     # ---------------------------------------------------------------- incoming
-    def _on_channel_data(self, data: bytes, now: float) -> None:
-        msg = decode_channel_data(data, stream=self.reliable)
-        channel = self._channels.get(msg.channel)
-        if channel is None or self.state is not ClientState.ALLOCATED:
-            # RFC 8656 §12.6: data on an unknown channel is discarded.
-            self.stats["dropped"] += 1
-            return
-        self.stats["data_in"] += 1
-        self._events.append(DataReceived(channel.peer, msg.data, msg.channel))
-
     def _on_stun(self, msg: wire.Message, now: float) -> None:
         if msg.message_class == wire.INDICATION:
             if msg.method == Method.DATA and self.state is ClientState.ALLOCATED:
                 self._on_data_indication(msg)
             else:
-                self.stats["dropped"] += 1
+                self._stats["dropped"] += 1
             return
         if msg.message_class == wire.REQUEST:
-            self.stats["dropped"] += 1
+            self._stats["dropped"] += 1
             return
         tx = self._transactions.get(msg.transaction_id)
         if tx is None or msg.method != tx.method:
-            self.stats["stray"] += 1
+            self._stats["stray"] += 1
             return
         if msg.message_class == wire.SUCCESS:
             # RFC 8489 §9.2.5: a response to an authenticated request must carry a valid
             # MESSAGE-INTEGRITY, or it is discarded (and the transaction keeps waiting).
             if tx.authenticated and not (self._key is not None and msg.verify_integrity(self._key)):
-                self.stats["bad_integrity"] += 1
+                self._stats["bad_integrity"] += 1
                 return
             del self._transactions[tx.transaction_id]
             self._on_success(tx, msg, now)
             return
         raw_error = msg.get(int(A.ERROR_CODE))
         if raw_error is None:
-            self.stats["dropped"] += 1
+            self._stats["dropped"] += 1
             return
         try:
             code, reason = wire.unpack_error_code(raw_error)
         except ValueError:
-            self.stats["dropped"] += 1
+            self._stats["dropped"] += 1
             return
         if (
             code not in (400, 401, 420, 438)
@@ -551,7 +611,7 @@ class TurnClient:
             and tx.authenticated
             and not (self._key is not None and msg.verify_integrity(self._key))
         ):
-            self.stats["bad_integrity"] += 1
+            self._stats["bad_integrity"] += 1
             return
         del self._transactions[tx.transaction_id]
         self._on_error(tx, msg, code, reason, now)
@@ -560,11 +620,14 @@ class TurnClient:
         # RFC 8656 §11.4: XOR-PEER-ADDRESS (XORed with this indication's id) and DATA.
         peer_raw, data = msg.get(int(A.XOR_PEER_ADDRESS)), msg.get(int(A.DATA))
         if peer_raw is None or data is None:
-            self.stats["dropped"] += 1
+            self._stats["dropped"] += 1
             return
         peer = wire.xor_address(peer_raw, msg.transaction_id)
-        self.stats["data_in"] += 1
-        self._events.append(DataReceived(peer, data))
+        self._data_in += 1
+        if self.on_data is not None:
+            self.on_data(data, peer, None)
+        else:
+            self._events.append(DataReceived(peer, data))
 
     def _on_success(self, tx: _Transaction, msg: wire.Message, now: float) -> None:
         kind = tx.kind
@@ -635,7 +698,7 @@ class TurnClient:
                 return
         elif code == 438 and not tx.stale_retried and self._learn_challenge(msg):
             # RFC 8489 §9.2.5: Stale Nonce: retry once with the NONCE of this response.
-            self.stats["stale_nonce"] += 1
+            self._stats["stale_nonce"] += 1
             tx.stale_retried = True
             self._start(tx, now)
             return
@@ -681,7 +744,7 @@ class TurnClient:
                 perm = self._permissions.get(ip)
                 if perm is not None:
                     perm.requested = False
-                    self.stats["queue_overflow"] += len(perm.pending)
+                    self._stats["queue_overflow"] += len(perm.pending)
                     perm.pending.clear()
             self._events.append(RequestFailed(kind, error, fatal=False))
         elif kind == "channel-bind":
