@@ -1,0 +1,285 @@
+"""Drive an :class:`~pyrtcstack.ice.IceAgent` from real UDP sockets.
+
+One socket per host candidate (RFC 8445 §5.1.1.1), all feeding the same agent with the
+socket they arrived on (``receive_datagram(..., local=...)``); the agent's
+``transmits()`` say which socket each datagram leaves from. One timer handle, re-armed from
+``agent.get_timer()`` after every mutation, as in :class:`~pyrtcstack.aio.CoreEndpoint`.
+
+::
+
+    conn = IceConnection(IceConfig(controlling=True), allow_loopback=True)
+    await conn.gather()                       # binds sockets, host candidates out at once
+    for cand in conn.local_candidates: ...    # or wait for conn.gathering_complete
+    conn.set_remote_credentials(ufrag, pwd)
+    conn.add_remote_candidate("candidate:...")
+    conn.end_of_remote_candidates()
+    await conn.connected()
+    conn.send(b"...");  data = await conn.recv()
+    await conn.close()
+
+Host addresses are the machine's interface addresses (Linux: ``SIOCGIFADDR`` and
+``/proc/net/if_inet6``), without loopback and IPv6 unless asked; ``addresses=`` restricts
+them to a given list. Remote mDNS ``.local`` candidates are dropped and counted by the core
+(no resolver in this round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import socket
+import struct
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
+
+from ..common.core import Address, Event
+from ..ice import (
+    ConnectionStateChanged,
+    DataReceived,
+    GatheringStateChanged,
+    IceAgent,
+    IceCandidate,
+    IceConfig,
+    LocalCandidate,
+)
+from ..sdp import Candidate
+
+__all__ = ["MAX_RECEIVE_QUEUE", "IceConnection", "host_addresses"]
+
+#: Received application datagrams waiting for :meth:`IceConnection.recv`; beyond it the
+#: oldest are dropped (and counted in ``stats["receive_queue_overflow"]``).
+MAX_RECEIVE_QUEUE = 1024
+_SIOCGIFADDR = 0x8915
+
+
+def _ipv4_of(name: str) -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            packed = fcntl.ioctl(s.fileno(), _SIOCGIFADDR, struct.pack("256s", name[:15].encode()))
+        except OSError:
+            return None
+    return socket.inet_ntoa(packed[20:24])
+
+
+def host_addresses(*, allow_loopback: bool = False, ipv6: bool = False) -> list[str]:
+    """The interface addresses of this machine (IPv4 first; IPv6 global ones if asked;
+    loopback only if asked). Link-local addresses are left out."""
+    out: list[str] = []
+    for _index, name in socket.if_nameindex():
+        ip = _ipv4_of(name)
+        if ip is None or ip in out:
+            continue
+        addr = ipaddress.ip_address(ip)
+        if addr.is_link_local or (addr.is_loopback and not allow_loopback):
+            continue
+        out.append(ip)
+    if ipv6:
+        path = Path("/proc/net/if_inet6")
+        with contextlib.suppress(OSError):
+            for line in path.read_text().splitlines():
+                fields = line.split()
+                if len(fields) < 6:
+                    continue
+                v6 = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+                if v6.is_link_local or (v6.is_loopback and not allow_loopback):
+                    continue
+                out.append(v6.compressed)
+    return out
+
+
+class _SocketProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: IceConnection) -> None:
+        self.owner = owner
+        self.local: Address = ("", 0)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        self.local = (str(host), int(port))
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self.owner._receive(data, (str(addr[0]), int(str(addr[1]))), self.local)
+
+    def error_received(self, exc: Exception) -> None:
+        self.owner.stats["socket_errors"] += 1
+
+
+class IceConnection:
+    """An ICE agent on real sockets (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: IceConfig | None = None,
+        *,
+        addresses: Sequence[str] | None = None,
+        allow_loopback: bool = False,
+        ipv6: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+        agent: IceAgent | None = None,
+    ) -> None:
+        self.agent = agent or IceAgent(config)
+        self.on_event = on_event
+        self._addresses = list(addresses) if addresses is not None else None
+        self._allow_loopback = allow_loopback
+        self._ipv6 = ipv6
+        self._loop = asyncio.get_running_loop()
+        self._sockets: dict[Address, _SocketProtocol] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._received: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
+        self._state_changed = asyncio.Event()
+        self.gathering_complete = asyncio.Event()
+        self.local_candidates: list[IceCandidate] = []
+        self.stats: dict[str, int] = {"socket_errors": 0, "receive_queue_overflow": 0}
+
+    # ------------------------------------------------------------------ setup
+    async def gather(self) -> list[IceCandidate]:
+        """Bind one UDP socket per host address and start gathering; returns the host
+        candidates (srflx/relay ones follow as events and in :attr:`local_candidates`)."""
+        if self._addresses is not None:
+            ips = self._addresses
+        else:
+            ips = host_addresses(allow_loopback=self._allow_loopback, ipv6=self._ipv6)
+        if not ips:
+            raise OSError("no usable host address (pass addresses= or allow_loopback=True)")
+        bound: list[Address] = []
+        for ip in ips:
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            _, protocol = await self._loop.create_datagram_endpoint(
+                lambda: _SocketProtocol(self), local_addr=(ip, 0), family=family
+            )
+            self._sockets[protocol.local] = protocol
+            bound.append(protocol.local)
+        self.agent.gather(bound, self._loop.time())
+        self.flush()
+        return [c for c in self.local_candidates if c.type.value == "host"]
+
+    @property
+    def local_ufrag(self) -> str:
+        return self.agent.local_ufrag
+
+    @property
+    def local_pwd(self) -> str:
+        return self.agent.local_pwd
+
+    @property
+    def state(self) -> str:
+        return self.agent.connection_state
+
+    def set_remote_credentials(self, ufrag: str, pwd: str, *, lite: bool = False) -> None:
+        self.agent.set_remote_credentials(ufrag, pwd, self._loop.time(), lite=lite)
+        self.flush()
+
+    def add_remote_candidate(
+        self, candidate: str | Candidate | IceCandidate, ufrag: str | None = None
+    ) -> bool:
+        added = self.agent.add_remote_candidate(candidate, self._loop.time(), ufrag)
+        self.flush()
+        return added
+
+    def end_of_remote_candidates(self) -> None:
+        self.agent.end_of_remote_candidates(self._loop.time())
+        self.flush()
+
+    def restart(self) -> None:
+        self.agent.restart(self._loop.time())
+        self.gathering_complete.clear()
+        self.flush()
+
+    # ------------------------------------------------------------------ waiting
+    async def connected(self, timeout: float = 30.0) -> None:
+        """Wait until the state is connected/completed; raise ConnectionError on failed."""
+        async with asyncio.timeout(timeout):
+            while True:
+                state = self.agent.connection_state
+                if state in ("connected", "completed"):
+                    return
+                if state in ("failed", "closed"):
+                    raise ConnectionError(f"ICE {state}")
+                self._state_changed.clear()
+                await self._state_changed.wait()
+
+    def send(self, data: bytes) -> bool:
+        """Send on the selected pair (False when there is none)."""
+        sent = self.agent.send(data, self._loop.time())
+        self.flush()
+        return sent
+
+    async def recv(self) -> bytes:
+        """The next application datagram from the peer."""
+        data, _addr = await self._received.get()
+        return data
+
+    async def close(self) -> None:
+        self.agent.close(self._loop.time())
+        self.flush()
+        self._cancel_timer()
+        for protocol in self._sockets.values():
+            if protocol.transport is not None:
+                protocol.transport.close()
+        await asyncio.sleep(0)
+
+    # ------------------------------------------------------------------ driving
+    def _receive(self, data: bytes, addr: Address, local: Address) -> None:
+        self.agent.receive_datagram(data, addr, self._loop.time(), local=local)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what the agent queued, deliver its events, re-arm the timer."""
+        agent = self.agent
+        while True:
+            progressed = False
+            for data, local, remote in agent.transmits(self._loop.time()):
+                protocol = self._sockets.get(local)
+                transport = protocol.transport if protocol is not None else None
+                if transport is not None and not transport.is_closing():
+                    transport.sendto(data, remote)
+                progressed = True
+            event = agent.next_event()
+            while event is not None:
+                progressed = True
+                self._on_event(event)
+                event = agent.next_event()
+            if not progressed:
+                break
+        self._arm(agent.get_timer())
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, DataReceived):
+            if self._received.qsize() >= MAX_RECEIVE_QUEUE:
+                self._received.get_nowait()
+                self.stats["receive_queue_overflow"] += 1
+            self._received.put_nowait((event.data, event.remote))
+        elif isinstance(event, LocalCandidate):
+            self.local_candidates.append(event.candidate)
+        elif isinstance(event, GatheringStateChanged) and event.state == "complete":
+            self.gathering_complete.set()
+        elif isinstance(event, ConnectionStateChanged):
+            self._state_changed.set()
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _arm(self, deadline: float | None) -> None:
+        if deadline == self._timer_at and self._timer is not None:
+            return
+        self._cancel_timer()
+        if deadline is not None:
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        deadline = self._timer_at if self._timer_at is not None else self._loop.time()
+        self._timer = None
+        self._timer_at = None
+        self.agent.handle_timer(max(deadline, self._loop.time()))
+        self.flush()

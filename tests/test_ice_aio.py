@@ -1,0 +1,80 @@
+"""Our ICE agent on real loopback sockets: against itself and against aioice's Connection
+in both roles, with data over the selected pair."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from pyrtcstack.aio.ice import IceConnection, host_addresses
+from pyrtcstack.ice import IceConfig
+from tests.peers import require_module
+
+
+def test_host_addresses_options() -> None:
+    with_lo = host_addresses(allow_loopback=True)
+    assert "127.0.0.1" in with_lo
+    assert "127.0.0.1" not in host_addresses()
+
+
+def test_two_agents_over_loopback() -> None:
+    async def main() -> None:
+        a = IceConnection(IceConfig(controlling=True), addresses=["127.0.0.1"])
+        b = IceConnection(IceConfig(controlling=False), addresses=["127.0.0.1"])
+        await a.gather()
+        await b.gather()
+        a.set_remote_credentials(b.local_ufrag, b.local_pwd)
+        b.set_remote_credentials(a.local_ufrag, a.local_pwd)
+        for cand in b.local_candidates:
+            a.add_remote_candidate(cand.to_sdp())
+        for cand in a.local_candidates:
+            b.add_remote_candidate(cand.to_sdp())
+        a.end_of_remote_candidates()
+        b.end_of_remote_candidates()
+        await asyncio.gather(a.connected(5), b.connected(5))
+        assert a.send(b"\x17hello")
+        assert await asyncio.wait_for(b.recv(), 5) == b"\x17hello"
+        assert b.send(b"\x17back")
+        assert await asyncio.wait_for(a.recv(), 5) == b"\x17back"
+        await a.close()
+        await b.close()
+
+    asyncio.run(main())
+
+
+async def _aioice_pair(aioice: Any, we_control: bool) -> None:
+    ours = IceConnection(IceConfig(controlling=we_control), addresses=["127.0.0.1"])
+    theirs = aioice.Connection(ice_controlling=not we_control, use_ipv6=False)
+    try:
+        await ours.gather()
+        await theirs.gather_candidates()
+        assert theirs.local_candidates, "aioice gathered nothing on loopback"
+        ours.set_remote_credentials(theirs.local_username, theirs.local_password)
+        theirs.remote_username = ours.local_ufrag
+        theirs.remote_password = ours.local_pwd
+        for cand in theirs.local_candidates:
+            assert ours.add_remote_candidate(cand.to_sdp())
+        ours.end_of_remote_candidates()
+        for cand in ours.local_candidates:
+            await theirs.add_remote_candidate(aioice.Candidate.from_sdp(cand.to_sdp().value))
+        await theirs.add_remote_candidate(None)
+        await asyncio.wait_for(asyncio.gather(ours.connected(10), theirs.connect()), 10)
+        assert ours.send(b"\x17from pyrtcstack")
+        assert await asyncio.wait_for(theirs.recv(), 5) == b"\x17from pyrtcstack"
+        await theirs.send(b"\x17from aioice")
+        assert await asyncio.wait_for(ours.recv(), 5) == b"\x17from aioice"
+        assert ours.agent.controlling is we_control
+    finally:
+        await theirs.close()
+        await ours.close()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("we_control", [True, False], ids=["we-controlling", "we-controlled"])
+def test_against_aioice_on_loopback(we_control: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    aioice = require_module("aioice")
+    # INTEROP.md §1: aioice skips loopback when gathering
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda *a, **k: ["127.0.0.1"])
+    asyncio.run(_aioice_pair(aioice, we_control))
