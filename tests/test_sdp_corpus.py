@@ -14,6 +14,13 @@ from peers import CORPUS, corpus
 
 from pyrtcstack.sdp import Fingerprint, MediaDescription, ParseError, SessionDescription
 
+# Corpus SDPs whose c= lines are out of RFC 8866 order (written back in order; docs/sdp.md).
+MISPLACED_C_LINES = {
+    "017-sdp-transform-normal.sdp",
+    "025-sdp-transform-extmap-encrypt.sdp",
+    "028-janus-videoroom-rejected-video-via-pion.sdp",
+}
+
 
 def _files(folder: str) -> list[str]:
     path = CORPUS / folder
@@ -168,6 +175,8 @@ def test_corpus_sdp_facts(name: str) -> None:
     # to RFC 8866 §5 order for misplaced c=/b= lines).
     in_lines = [x for x in data.decode().replace("\r\n", "\n").split("\n") if x]
     assert sorted(in_lines) == sorted(text.split("\r\n")[:-1])
+    if name not in MISPLACED_C_LINES:
+        assert text.split("\r\n")[:-1] == in_lines  # byte for byte, modulo line endings
 
 
 @pytest.mark.parametrize("name", _files("sdp-bad"))
