@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ from .negotiation import (
     choose_server_parameters,
 )
 from .prf import export_keying_material, extended_master_secret, key_block, verify_data
-from .record import MAX_PLAINTEXT, EpochState, Record, pack_datagrams, parse_records
+from .record import HEADER_LENGTH, MAX_PLAINTEXT, EpochState, Record, pack_datagrams, parse_records
 from .srtp import (
     DEFAULT_SRTP_PROFILES,
     SRTP_EXPORTER_LABEL,
@@ -110,6 +111,8 @@ from .srtp import (
 from .suites import SUITES, RecordCipher, SuiteInfo
 
 __all__ = ["DEFAULT_MTU", "DtlsConnection", "DtlsRole", "DtlsStats"]
+
+_RECORD_HEADER = struct.Struct("!BHHHIH")
 
 #: Default largest datagram we send (WebRTC's usual DTLS MTU, CHECKLISTS §0).
 DEFAULT_MTU: Final = 1200
@@ -276,6 +279,7 @@ class DtlsConnection:
         self._handshake_done = False
         self._completed_emitted = False
         self._close_sent = False
+        self._fast_read: EpochState | None = None  # set once application data may flow
 
     # ---- public API --------------------------------------------------------------------------
 
@@ -403,6 +407,30 @@ class DtlsConnection:
     # ---- core contract -----------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        fast = self._fast_read
+        if fast is not None and len(data) > HEADER_LENGTH and data[0] == 23:
+            # Fast path (established, one application data record of the current epoch):
+            # the same checks as _receive_record, without the general dispatch.
+            _ctype, version, epoch, seq_hi, seq_lo, length = _RECORD_HEADER.unpack_from(data)
+            if epoch == fast.epoch and length == len(data) - HEADER_LENGTH:
+                stats = self.stats
+                stats.datagrams_received += 1
+                stats.records_received += 1
+                seq = (seq_hi << 32) | seq_lo
+                if not fast.replay.is_fresh(seq):
+                    stats.dropped_replay += 1
+                    return
+                assert fast.cipher is not None
+                try:
+                    plaintext = fast.cipher.open(
+                        (epoch << 48) | seq, 23, version, data[HEADER_LENGTH:]
+                    )
+                except DtlsDecodeError:
+                    stats.dropped_decrypt += 1
+                    return
+                fast.replay.mark(seq)
+                self._events.append(ApplicationData(plaintext))
+                return
         if self._state in (_State.CLOSED, _State.FAILED):
             return
         if self._state == _State.IDLE:
@@ -538,6 +566,7 @@ class DtlsConnection:
         self._out.append(state.protect(ContentType.ALERT, bytes([level, description])))
 
     def _enter_closed(self, by_peer: bool) -> None:
+        self._fast_read = None
         self._state = _State.CLOSED
         self._timer.stop()
         self._flight = None
@@ -548,6 +577,7 @@ class DtlsConnection:
             return
         if send_alert and self._state != _State.IDLE:
             self._send_alert(AlertLevel.FATAL, error.alert)
+        self._fast_read = None
         self._state = _State.FAILED
         self._timer.stop()
         self._flight = None
@@ -724,6 +754,7 @@ class DtlsConnection:
         if self._state != _State.ESTABLISHED or self._suite is None:
             return
         self._completed_emitted = True
+        self._fast_read = self._read[1]
         self._events.append(
             HandshakeCompleted(
                 version="DTLS 1.2",

@@ -1,0 +1,246 @@
+"""DTLS benchmark: pyrtcstack.dtls beside pyOpenSSL's DTLS (what aiortc uses), same run.
+
+Measures, for both stacks, entirely in memory (no sockets):
+* full handshakes per second (ECDHE-ECDSA-AES128-GCM-SHA256, P-256 certificates, mutual
+  authentication, use_srtp), both ends in this process;
+* application data records of 1200 bytes: protect (encrypt + frame) and unprotect (parse +
+  decrypt + deliver) throughput in MB/s of payload.
+
+Run: ``.venv/bin/python bench/bench_dtls.py [--seconds 2]``. The machine is shared: run it a
+few times and quote medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from pyrtcstack.dtls import ApplicationData, DtlsCertificate, DtlsConnection, DtlsRole
+from pyrtcstack.dtls.record import parse_records
+
+PAYLOAD = bytes(1200)
+A, B = ("10.0.0.1", 1), ("10.0.0.2", 2)
+NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def rate(fn: Callable[[], int], seconds: float) -> float:
+    """Units per second of ``fn`` (which returns how many units it did), best of 3 slices."""
+    results = []
+    for _ in range(3):
+        done = 0
+        start = time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / 3:
+            done += fn()
+        results.append(done / elapsed)
+    return max(results)
+
+
+# ---- pyrtcstack ------------------------------------------------------------------------------
+
+CERT_C = DtlsCertificate.generate(random.Random(1), not_before=NOT_BEFORE)
+CERT_S = DtlsCertificate.generate(random.Random(2), not_before=NOT_BEFORE)
+
+
+def ours_pair() -> tuple[DtlsConnection, DtlsConnection]:
+    client = DtlsConnection(
+        DtlsRole.CLIENT,
+        certificate=CERT_C,
+        remote_fingerprints=[CERT_S.fingerprint()],
+        remote_address=B,
+    )
+    server = DtlsConnection(
+        DtlsRole.SERVER, certificate=CERT_S, remote_fingerprints=[CERT_C.fingerprint()]
+    )
+    server.start(0.0)
+    client.start(0.0)
+    for _ in range(10):
+        moved = False
+        for src, dst, addr in ((client, server, A), (server, client, B)):
+            for data, _ in src.datagrams_to_send(0.0):
+                dst.receive_datagram(data, addr, 0.0)
+                moved = True
+        if not moved:
+            break
+    assert client.is_established and server.is_established
+    while client.next_event() or server.next_event():
+        pass
+    return client, server
+
+
+def ours_handshake() -> int:
+    ours_pair()
+    return 1
+
+
+def ours_record_benches() -> tuple[Callable[[], int], Callable[[], int]]:
+    client, server = ours_pair()
+    records = [client.protect(PAYLOAD) for _ in range(20_000)]
+    index = [0]
+
+    def protect() -> int:
+        for _ in range(100):
+            client.protect(PAYLOAD)
+        return 100 * len(PAYLOAD)
+
+    def unprotect() -> int:
+        i = index[0]
+        batch = records[i : i + 100]
+        if len(batch) < 100:  # out of fresh records: a new pair, new records
+            c, s = ours_pair()
+            records[:] = [c.protect(PAYLOAD) for _ in range(20_000)]
+            server_ref[0] = s
+            index[0] = 0
+            return 0
+        index[0] = i + 100
+        s = server_ref[0]
+        for r in batch:
+            s.receive_datagram(r, A, 0.0)
+        n = 0
+        while (e := s.next_event()) is not None:
+            assert isinstance(e, ApplicationData)
+            n += 1
+        assert n == 100
+        return 100 * len(PAYLOAD)
+
+    server_ref = [server]
+    return protect, unprotect
+
+
+# ---- pyOpenSSL (aiortc's DTLS) -----------------------------------------------------------------
+
+
+def openssl_available() -> bool:
+    try:
+        import OpenSSL  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openssl_context(cert: DtlsCertificate) -> object:
+    from OpenSSL import SSL, crypto
+
+    ctx = SSL.Context(SSL.DTLS_METHOD)
+    ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
+    ctx.use_certificate(crypto.X509.from_cryptography(cert.certificate))
+    key = cert.private_key
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))
+    ctx.set_cipher_list(b"ECDHE-ECDSA-AES128-GCM-SHA256")
+    ctx.set_tlsext_use_srtp(b"SRTP_AES128_CM_SHA1_80")
+    return ctx
+
+
+def openssl_pair() -> tuple[object, object]:
+    from OpenSSL import SSL
+
+    client = SSL.Connection(openssl_context(CERT_C))  # type: ignore[arg-type]
+    server = SSL.Connection(openssl_context(CERT_S))  # type: ignore[arg-type]
+    client.set_connect_state()
+    server.set_accept_state()
+    done = [False, False]
+    for _ in range(20):
+        for i, (conn, other) in enumerate(((client, server), (server, client))):
+            if not done[i]:
+                try:
+                    conn.do_handshake()
+                    done[i] = True
+                except SSL.WantReadError:
+                    pass
+            while True:
+                try:
+                    data = conn.bio_read(65536)
+                except SSL.WantReadError:
+                    break
+                other.bio_write(data)
+        if all(done):
+            break
+    assert all(done)
+    return client, server
+
+
+def openssl_handshake() -> int:
+    openssl_pair()
+    return 1
+
+
+def openssl_record_benches() -> tuple[Callable[[], int], Callable[[], int]]:
+    from OpenSSL import SSL
+
+    client, server = openssl_pair()
+
+    def protect() -> int:
+        for _ in range(100):
+            client.send(PAYLOAD)  # type: ignore[attr-defined]
+            client.bio_read(65536)  # type: ignore[attr-defined]
+        return 100 * len(PAYLOAD)
+
+    def unprotect() -> int:
+        batch = []
+        for _ in range(100):
+            client.send(PAYLOAD)  # type: ignore[attr-defined]
+            batch.append(client.bio_read(65536))  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        for r in batch:
+            server.bio_write(r)  # type: ignore[attr-defined]
+            try:
+                server.recv(4096)  # type: ignore[attr-defined]
+            except SSL.WantReadError:
+                pass
+        # only the receive side is timed: subtract the send time from the caller's clock
+        unprotect.spent += time.perf_counter() - start  # type: ignore[attr-defined]
+        return 100 * len(PAYLOAD)
+
+    unprotect.spent = 0.0  # type: ignore[attr-defined]
+    return protect, unprotect
+
+
+def timed_only(fn: Callable[[], int], seconds: float) -> float:
+    """Rate of a function that accounts its own timed section in ``fn.spent``."""
+    fn.spent = 0.0  # type: ignore[attr-defined]
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        done += fn()
+    return done / fn.spent  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    args = parser.parse_args()
+    s = args.seconds
+    assert len(parse_records(ours_pair()[0].protect(PAYLOAD))[0][0].fragment) == 1200 + 24
+
+    rows: list[tuple[str, float, float | None, str]] = []
+    hs_ours = rate(ours_handshake, s)
+    o_protect, o_unprotect = ours_record_benches()
+    protect_ours = rate(o_protect, s) / 1e6
+    unprotect_ours = rate(o_unprotect, s) / 1e6
+    if openssl_available():
+        hs_ossl: float | None = rate(openssl_handshake, s)
+        p_protect, p_unprotect = openssl_record_benches()
+        protect_ossl: float | None = rate(p_protect, s) / 1e6
+        unprotect_ossl: float | None = timed_only(p_unprotect, s) / 1e6
+    else:
+        hs_ossl = protect_ossl = unprotect_ossl = None
+    rows.append(("handshakes/s (in memory, both ends)", hs_ours, hs_ossl, "/s"))
+    rows.append(("record protect, 1200-byte payload", protect_ours, protect_ossl, "MB/s"))
+    rows.append(("record unprotect, 1200-byte payload", unprotect_ours, unprotect_ossl, "MB/s"))
+    print(f"{'measurement':40} {'pyrtcstack':>12} {'pyOpenSSL':>12} {'ratio':>8}")
+    for name, ours, theirs, unit in rows:
+        t = f"{theirs:12.1f}" if theirs is not None else f"{'n/a':>12}"
+        ratio = f"{ours / theirs:8.2f}" if theirs else f"{'':>8}"
+        print(f"{name:40} {ours:12.1f} {t} {ratio}  {unit}")
+    print("ratio = pyrtcstack / pyOpenSSL; noisy on a shared machine: quote medians of runs")
+    _ = statistics  # (kept for callers that aggregate several runs)
+
+
+if __name__ == "__main__":
+    main()
