@@ -387,3 +387,21 @@ def test_events_queue_is_plain_deque() -> None:
     s.allocate()
     assert isinstance(s.server._events, deque)
     assert s.server.datagrams_to_send(s.net.now) == []
+
+
+def test_requested_address_family() -> None:
+    # TURN-11: asking a v4-only relay for an IPv6 address gets 440; IPv4 is granted.
+    s = Setup()
+    s.client = TurnClient(SERVER, "alice", PASSWORD, address_family=6, rng=random.Random(4))
+    s.net.cores[CLIENT] = s.client
+    s.client.allocate(0.0)
+    assert s.net.run(until=lambda: bool(s.of(RequestFailed)), timeout=10)
+    failed = s.of(RequestFailed)[0]
+    assert isinstance(failed, RequestFailed) and isinstance(failed.error, TurnRemoteError)
+    assert failed.error.code == 440
+    s4 = Setup()
+    s4.client = TurnClient(SERVER, "alice", PASSWORD, address_family=4, rng=random.Random(4))
+    s4.net.cores[CLIENT] = s4.client
+    assert s4.allocate().relayed_address == ("10.0.0.1", 49152)
+    with pytest.raises(TurnUsageError):
+        TurnClient(SERVER, "alice", PASSWORD, address_family=5)

@@ -148,19 +148,25 @@ class TurnClientConnection:
         self.dropped = 0
         self._driver: CoreEndpoint | _StreamDriver | None = None
         self._loop = asyncio.get_running_loop()
-        #: Optional callback for every event (after the connection's own bookkeeping).
+        #: Optional callback for every event (after the connection's own bookkeeping);
+        #: relayed data is not an event here: it goes to :meth:`recv`.
         self.on_event: Callable[[Event], None] | None = None
+        core.on_data = self._on_data
 
     def __repr__(self) -> str:
         return f"<TurnClientConnection {self.core!r}>"
 
+    def _on_data(self, data: bytes, peer: Address, channel: int | None) -> None:
+        # The core's on_data fast path: relayed data goes straight to the recv() queue.
+        if len(self._received) >= MAX_RECEIVE_QUEUE:
+            self._received.popleft()
+            self.dropped += 1
+        self._received.append((data, peer))
+        self._data_ready.set()
+
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, DataReceived):
-            if len(self._received) >= MAX_RECEIVE_QUEUE:
-                self._received.popleft()
-                self.dropped += 1
-            self._received.append((event.data, event.peer))
-            self._data_ready.set()
+            self._on_data(event.data, event.peer, event.channel)
         else:
             self.events.append(event)
             self._new_event.set()
@@ -280,11 +286,13 @@ async def connect_turn(
     local_addr: Address | None = None,
     lifetime: int = 600,
     software: str | None = None,
+    address_family: int | None = None,
     rng: random.Random | None = None,
 ) -> TurnClientConnection:
     """Connect to a TURN server given as a ``turn:``/``turns:`` URI or ``(host, port)``.
 
-    ``transport`` ("udp", "tcp", "tls") overrides the URI's. The connection is ready for
+    ``transport`` ("udp", "tcp", "tls") overrides the URI's; ``address_family`` (4 or 6)
+    asks for a relayed address of that family. The connection is ready for
     :meth:`TurnClientConnection.allocate`.
     """
     if isinstance(server, str):
@@ -303,6 +311,7 @@ async def connect_turn(
         reliable=kind != "udp",
         lifetime=lifetime,
         software=software,
+        address_family=address_family,
         rng=rng,
     )
     conn = TurnClientConnection(core)

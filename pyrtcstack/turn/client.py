@@ -174,6 +174,7 @@ class TurnClient:
         reliable: bool = False,
         lifetime: int = DEFAULT_LIFETIME,
         software: str | None = None,
+        address_family: int | None = None,
         on_data: Callable[[bytes, Address, int | None], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -190,6 +191,11 @@ class TurnClient:
         self.lifetime = 0
         self.expires_at: float | None = None
         self._requested_lifetime = lifetime
+        if address_family not in (None, 4, 6):
+            raise TurnUsageError("address_family is 4, 6 or None")
+        #: 4 or 6: ask for a relayed address of that family (REQUESTED-ADDRESS-FAMILY,
+        #: RFC 8656 §16.6); None leaves it to the server (IPv4 by default).
+        self.address_family = address_family
         self._username = username
         self._password = password
         self._software = software
@@ -245,11 +251,15 @@ class TurnClient:
             raise TurnUsageError(f"allocate() in state {self.state.value}")
         self.state = ClientState.ALLOCATING
         lifetime = self._requested_lifetime
+        family = self.address_family
 
         def body(_tid: bytes) -> list[tuple[int, bytes]]:
             attrs = [(int(A.REQUESTED_TRANSPORT), _REQUESTED_TRANSPORT_UDP)]
             if lifetime != DEFAULT_LIFETIME:
                 attrs.append((int(A.LIFETIME), lifetime.to_bytes(4, "big")))
+            if family is not None:
+                # RFC 8656 §16.6: 0x01 IPv4, 0x02 IPv6, then 24 RFFU bits.
+                attrs.append((int(A.REQUESTED_ADDRESS_FAMILY), bytes((family // 3, 0, 0, 0))))
             return attrs
 
         self._start(_Transaction("allocate", Method.ALLOCATE, body), now)
