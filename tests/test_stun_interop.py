@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import socket
 import subprocess
@@ -204,3 +205,77 @@ def test_cli_stun_and_stun_server(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback in this namespace")
+def test_ipv6_binding_over_asyncio() -> None:
+    async def run() -> None:
+        runner = await serve_stun(("::1", 0))
+        try:
+            port = runner.addresses[0][1]
+            result = await stun_binding(("::1", port), local_addr=("::1", 0))
+            assert result.mapped == result.local and result.mapped[0] == "::1"
+            # XOR-MAPPED-ADDRESS for IPv6 is XORed with cookie and transaction id
+            raw = result.response.get(A.XOR_MAPPED_ADDRESS)
+            assert raw is not None and len(raw) == 20
+        finally:
+            runner.close()
+
+    asyncio.run(run())
+
+
+def test_cli_json_against_plain_server(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_udp_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "stun-server", "--listen", f"127.0.0.1:{port}",
+         "--software", "", "--duration", "30"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().decode().startswith("listening on udp")
+        rc = cli_main(["stun", f"127.0.0.1:{port}", "--json"])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        doc = json.loads(out)
+        assert doc["mapped"].startswith("127.0.0.1:") and doc["mapped"] == doc["local"]
+        assert doc["other_address"] == "-" and "RFC 5780" in doc["note"]
+        assert "software" not in doc
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_cli_stun_reports_silence(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_udp_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", port))
+        rc = cli_main(["stun", f"127.0.0.1:{port}", "--timeout", "1"])
+    assert rc == 1
+    assert "no answer" in capsys.readouterr().err
+
+
+def test_parse_hostport() -> None:
+    from pyrtcstack.cli.stun import parse_hostport
+
+    assert parse_hostport("example.org") == ("example.org", 3478)
+    assert parse_hostport("example.org:19302") == ("example.org", 19302)
+    assert parse_hostport("[2001:db8::1]:5000") == ("2001:db8::1", 5000)
+    assert parse_hostport("[2001:db8::1]") == ("2001:db8::1", 3478)
+    assert parse_hostport("2001:db8::1") == ("2001:db8::1", 3478)
+
+
+def test_cli_timeouts_keep_the_rfc_shape() -> None:
+    from pyrtcstack.cli.stun import _probe_policy
+
+    assert _probe_policy(39.5) == RetransmissionPolicy()  # RFC 8489 §6.2.1 exactly
+    assert _probe_policy(3.5).schedule() == ([0.0, 0.5, 1.5], 3.5)

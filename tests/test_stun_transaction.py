@@ -6,10 +6,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrtcstack.common.core import DatagramCore
 from pyrtcstack.stun import AttributeType as A
 from pyrtcstack.stun import Message, MessageClass, Method, StunUsageError, decode
+from pyrtcstack.stun.server import StunServer
 from pyrtcstack.stun.transaction import (
     ClientTransaction,
     RetransmissionPolicy,
@@ -19,6 +22,7 @@ from pyrtcstack.stun.transaction import (
     TransactionSucceeded,
     TransactionTimedOut,
 )
+from pyrtcstack.testing.pair import Impairment, MemoryNetwork
 
 SERVER = ("192.0.2.1", 3478)
 TID = bytes(range(12))
@@ -171,3 +175,39 @@ def test_usage_errors() -> None:
     tx.start(0)
     with pytest.raises(StunUsageError):
         tx.start(0)
+
+
+@given(
+    st.floats(0.01, 2.0),
+    st.integers(1, 9),
+    st.integers(1, 20),
+    st.one_of(st.none(), st.floats(0.05, 4.0)),
+)
+def test_schedule_matches_policy(rto: float, rc: int, rm: int, cap: float | None) -> None:
+    policy = RetransmissionPolicy(rto=rto, rc=rc, rm=rm, rto_max=cap)
+    sends, timeout = policy.schedule()
+    tx = ClientTransaction(Message(Method.BINDING, transaction_id=TID), SERVER, policy=policy)
+    got = [0.0]
+    tx.start(0.0)
+    while (deadline := tx.deadline) is not None:
+        if tx.handle_timer(deadline) is not None:
+            got.append(deadline)
+        end = deadline
+    assert got == pytest.approx(sends)
+    assert end == pytest.approx(timeout)
+    assert tx.state is TransactionState.TIMED_OUT and tx.sends == rc
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lossy_duplicating_network_settles_every_transaction_once(seed: int) -> None:
+    net = MemoryNetwork(Impairment(loss=0.3, duplicate=0.3, reorder=0.2, delay=0.02), seed=seed)
+    client = StunClient(rng=random.Random(seed))
+    net.add(("10.0.0.1", 1000), client)
+    net.add(SERVER, StunServer(SERVER))
+    tids = {client.binding(SERVER, 0.0) for _ in range(20)}
+    net.run(until=lambda: client.pending == 0, timeout=100)
+    events = net.pop_events(("10.0.0.1", 1000))
+    assert sorted(e.transaction_id for e in events) == sorted(tids)  # type: ignore[attr-defined]
+    ok = [e for e in events if isinstance(e, TransactionSucceeded)]
+    assert len(ok) >= 18  # 7 sends at 30 % loss each way: a timeout is very unlikely
+    assert all(e.response.get_address(A.XOR_MAPPED_ADDRESS) == ("10.0.0.1", 1000) for e in ok)

@@ -77,6 +77,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how long a filtering probe waits for an answer that may never come "
         "(default 3.5 s; RFC 8489's full schedule is 39.5 s)",
     )
+    client.add_argument(
+        "--timeout",
+        type=float,
+        default=39.5,
+        metavar="S",
+        help="give up on the Binding request after about S seconds (default: RFC 8489's 39.5)",
+    )
     client.add_argument("--json", action="store_true", help="print a JSON object")
     client.set_defaults(func=_run_client)
 
@@ -106,7 +113,7 @@ def _probe_policy(seconds: float) -> RetransmissionPolicy:
     # RFC 8489 §6.2.1 shape (0.5 s doubling) cut short: sends at 0, 0.5, 1.5 ... and a final
     # wait, so that a probe gives up after about ``seconds``.
     rc, t, rto = 1, 0.0, 0.5
-    while t + rto * 2 < seconds and rc < 7:
+    while rc < 7 and t + rto < seconds:
         t += rto
         rto *= 2
         rc += 1
@@ -120,7 +127,8 @@ async def _client(args: argparse.Namespace) -> int:
     local = parse_hostport(args.local, 0) if args.local else None
     out: dict[str, object] = {"server": _fmt(server)}
     try:
-        result = await stun_binding(server, local_addr=local)
+        policy = _probe_policy(args.timeout)
+        result = await stun_binding(server, local_addr=local, policy=policy)
     except StunTimeoutError as exc:
         print(f"stun: {exc}", file=sys.stderr)
         return 1
@@ -142,7 +150,10 @@ async def _client(args: argparse.Namespace) -> int:
         out["software"] = software
     if other is not None and not args.no_classify:
         report = await discover_nat(
-            server, local_addr=local, probe_policy=_probe_policy(args.probe_timeout)
+            server,
+            local_addr=local,
+            policy=policy,
+            probe_policy=_probe_policy(args.probe_timeout),
         )
         out["nat_local"] = _fmt(report.local)
         out["nat_mapped"] = _fmt(report.mapped)
