@@ -180,7 +180,7 @@ class MediaEndpoint:
             block = self.receiver.report_block(now)
             if block is not None:
                 blocks.append(block)
-        if self.sender is not None and self.sender.stats.packets_sent:
+        if self.sender is not None and self.sender.stats.packets_sent and not self._ended:
             sr = self.sender.sender_report(now, now + self.ntp_offset)
             sr.reports = blocks
             return sr
@@ -282,20 +282,27 @@ class MediaEndpoint:
         return out
 
     def get_timer(self) -> float | None:
-        times = [self._next_rtcp]
+        times = []
+        if self._rtcp_active():
+            times.append(self._next_rtcp)
         if self._next_frame is not None:
             times.append(self._next_frame)
         if self.receiver is not None:
             d = self.receiver.deadline()
             if d is not None:
                 times.append(d)
-        return min(times)
+        return min(times) if times else None
+
+    def _rtcp_active(self) -> bool:
+        """Periodic reports run while we send, or while we receive (RFC 3550 §6.3.7:
+        after our BYE we stop reporting as a sender)."""
+        return self.receiver is not None or not self._ended
 
     def handle_timer(self, now: float) -> None:
         if self._next_frame is not None and now >= self._next_frame:
             self._send_frames(now)
         self._flush_receiver(now)
-        if now >= self._next_rtcp:
+        if self._rtcp_active() and now >= self._next_rtcp:
             self._send_rtcp([self._report(now), self._sdes()])
             self._next_rtcp = now + self._interval()
 

@@ -94,8 +94,6 @@ class SrtpSession:
         return SrtpError(msg)
 
     def protect_rtp(self, packet: bytes) -> bytes:
-        if len(packet) < 12:
-            raise SrtpUsageError("not an RTP packet (shorter than 12 bytes)")
         try:
             out: bytes = self._tx.protect(packet)
         except Error as exc:
@@ -104,8 +102,6 @@ class SrtpSession:
         return out
 
     def protect_rtcp(self, packet: bytes) -> bytes:
-        if len(packet) < 8:
-            raise SrtpUsageError("not an RTCP packet (shorter than 8 bytes)")
         try:
             out: bytes = self._tx.protect_rtcp(packet)
         except Error as exc:
@@ -114,10 +110,8 @@ class SrtpSession:
         return out
 
     def unprotect_rtp(self, packet: bytes) -> bytes:
-        """Verify and decrypt one SRTP packet; raise an :class:`SrtpError` subclass."""
-        if len(packet) < 12 + self.profile.rtp_overhead:
-            self.stats.other_errors += 1
-            raise SrtpError("SRTP packet too short")
+        """Verify and decrypt one SRTP packet; raise an :class:`SrtpError` subclass
+        (libsrtp checks every length itself)."""
         try:
             out: bytes = self._rx.unprotect(packet)
         except Error as exc:
@@ -127,9 +121,6 @@ class SrtpSession:
 
     def unprotect_rtcp(self, packet: bytes) -> bytes:
         """Verify and decrypt one SRTCP packet; raise an :class:`SrtpError` subclass."""
-        if len(packet) < 8 + self.profile.rtcp_overhead:
-            self.stats.other_errors += 1
-            raise SrtpError("SRTCP packet too short")
         try:
             out: bytes = self._rx.unprotect_rtcp(packet)
         except Error as exc:
