@@ -122,13 +122,24 @@ def _split_lines(text: str) -> list[str]:
     if len(text) > MAX_SDP_SIZE:
         raise ParseError(f"SDP larger than MAX_SDP_SIZE={MAX_SDP_SIZE} characters")
     if "\0" in text:
-        raise ParseError("SDP contains a NUL character")
+        raise ParseError("SDP contains a NUL character", text.count("\n", 0, text.index("\0")) + 1)
+    # Whole-text checks run at C speed; the per-line loop then only classifies lines.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if text.endswith("\r"):  # a final CRLF cut after the CR
+            text = text[:-1]
+        if "\r" in text:
+            line = text.count("\n", 0, text.index("\r")) + 1
+            raise ParseError("bare CR inside a line (only CRLF or LF end a line)", line)
     lines = text.split("\n")
     if len(lines) > MAX_LINES + 1:
         raise ParseError(f"SDP has more than MAX_LINES={MAX_LINES} lines")
     # Drop trailing empty lines (the final CRLF, and blank lines some tools append).
-    while lines and (lines[-1] == "" or lines[-1] == "\r"):
+    while lines and not lines[-1]:
         lines.pop()
+    if lines and max(map(len, lines)) > MAX_LINE_LENGTH:
+        line = next(i for i, x in enumerate(lines, 1) if len(x) > MAX_LINE_LENGTH)
+        raise ParseError(f"line longer than MAX_LINE_LENGTH={MAX_LINE_LENGTH}", line)
     return lines
 
 
@@ -159,14 +170,9 @@ def parse_session(text: str | bytes) -> SessionDescription:
     validators = VALIDATORS
     number = 0
     try:
-        for number, raw_line in enumerate(lines, 1):  # noqa: B007 - used in the except clause
-            line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
-            if len(line) > MAX_LINE_LENGTH:
-                raise ParseError(f"line longer than MAX_LINE_LENGTH={MAX_LINE_LENGTH}")
-            if len(line) < 2 or line[1] != "=":
+        for number, line in enumerate(lines, 1):  # noqa: B007 - used in the except clause
+            if line[1:2] != "=":
                 raise ParseError(f"not a '<type>=<value>' line: {line[:40]!r}")
-            if "\r" in line:
-                raise ParseError("bare CR inside a line (only CRLF or LF end a line)")
             letter = line[0]
             value = line[2:]
             if letter == "a":
