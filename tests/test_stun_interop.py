@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from peers import PROJECT, free_udp_port, require_binary
 
+from pyrtcstack.aio.endpoint import open_endpoint
 from pyrtcstack.aio.stun import (
+    StunResponseError,
     StunTimeoutError,
     discover_nat,
     serve_stun,
@@ -26,7 +28,7 @@ from pyrtcstack.aio.stun import (
 )
 from pyrtcstack.cli import main as cli_main
 from pyrtcstack.stun import AttributeType as A
-from pyrtcstack.stun import Filtering, Mapping, RetransmissionPolicy
+from pyrtcstack.stun import Filtering, Mapping, RetransmissionPolicy, decode
 
 QUICK = RetransmissionPolicy(rto=0.1, rc=3, rm=4)  # answers on loopback take < 10 ms
 
@@ -279,3 +281,50 @@ def test_cli_timeouts_keep_the_rfc_shape() -> None:
 
     assert _probe_policy(39.5) == RetransmissionPolicy()  # RFC 8489 §6.2.1 exactly
     assert _probe_policy(3.5).schedule() == ([0.0, 0.5, 1.5], 3.5)
+
+
+class _Redirector:
+    """A core answering every Binding request with 300 Try Alternate (RFC 8489 §6.3.4)."""
+
+    def __init__(self, alternate: tuple[str, int]) -> None:
+        self.alternate = alternate
+        self.out: list[tuple[bytes, tuple[str, int]]] = []
+
+    def receive_datagram(self, data: bytes, addr: tuple[str, int], now: float) -> None:
+        req = decode(data)
+        resp = req.error_response(300).add_address(A.ALTERNATE_SERVER, self.alternate)
+        self.out.append((resp.encode(), addr))
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, tuple[str, int]]]:
+        out, self.out = self.out, []
+        return out
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        return None
+
+    def next_event(self) -> None:
+        return None
+
+
+def test_binding_follows_one_alternate_server() -> None:
+    async def run() -> None:
+        runner = await serve_stun(("127.0.0.1", 0))
+        real = runner.addresses[0]
+        redirector = await open_endpoint(_Redirector(real))  # type: ignore[arg-type]
+        loop_back = await open_endpoint(_Redirector(("127.0.0.1", 9)))  # type: ignore[arg-type]
+        loop_back.core.alternate = loop_back.local_address  # type: ignore[attr-defined]
+        try:
+            result = await stun_binding(redirector.local_address, local_addr=("127.0.0.1", 0))
+            assert result.mapped == result.local
+            with pytest.raises(StunResponseError) as info:  # a second redirect is refused
+                await stun_binding(loop_back.local_address, policy=QUICK)
+            assert info.value.code == 300
+        finally:
+            redirector.close()
+            loop_back.close()
+            runner.close()
+
+    asyncio.run(run())

@@ -7,6 +7,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_stun_codec import messages
 
 from pyrtcstack.common.core import DatagramCore
 from pyrtcstack.stun import AttributeType as A
@@ -216,3 +219,21 @@ def test_classifier_on_the_open_internet_and_udp_blocked() -> None:
     assert (report.mapping, report.filtering) == (Mapping.NO_NAT, Filtering.ENDPOINT_INDEPENDENT)
     blocked = _classify_behind("udp-blocked")
     assert blocked.mapping is Mapping.UNKNOWN and "timed out" in (blocked.error or "")
+
+
+@given(messages(), st.booleans())
+def test_server_answers_any_request_with_valid_stun(request: Message, rfc5780: bool) -> None:
+    request.message_class = MessageClass.REQUEST
+    server = StunServer(SERVER, other=OTHER if rfc5780 else None, software="s")
+    for local in server.endpoints():
+        server.receive_datagram(request.encode(fingerprint=True), CLIENT, 0, local=local)
+    for data, _local, _dst in server.transmits(0):
+        resp = decode(data)
+        assert resp.transaction_id == request.transaction_id
+        assert resp.message_class in (MessageClass.SUCCESS, MessageClass.ERROR)
+        assert resp.has_fingerprint
+
+
+def test_computed_attributes_rejected_in_constructor() -> None:
+    with pytest.raises(StunUsageError):
+        Message(Method.BINDING, attributes=[(A.FINGERPRINT, bytes(4))])

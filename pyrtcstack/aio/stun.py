@@ -30,7 +30,6 @@ from ..stun import (
     StunServer,
     TransactionFailed,
     TransactionSucceeded,
-    TransactionTimedOut,
 )
 from ..stun.errors import StunUsageError
 from ..stun.transaction import UDP_POLICY
@@ -91,12 +90,42 @@ async def stun_binding(
     policy: RetransmissionPolicy = UDP_POLICY,
     message: Message | None = None,
     key: bytes | None = None,
+    follow_alternate: bool = True,
 ) -> BindingResult:
     """Send one Binding request (or ``message``) to ``server`` and wait for the answer.
 
-    Raises :class:`StunTimeoutError` after the schedule ends, and
-    :class:`StunResponseError` on an error response.
+    A 300 (Try Alternate) with ALTERNATE-SERVER is followed once (RFC 8489 §6.3.4) when
+    ``follow_alternate`` is true. Raises :class:`StunTimeoutError` after the schedule ends,
+    and :class:`StunResponseError` on an error response.
     """
+    for attempt in range(2):
+        event, local = await _one_transaction(server, local_addr, policy, message, key)
+        if isinstance(event, TransactionSucceeded):
+            mapped = event.response.get_address(
+                AttributeType.XOR_MAPPED_ADDRESS
+            ) or event.response.get_address(AttributeType.MAPPED_ADDRESS)
+            return BindingResult(local, mapped, event.response, event.rtt)
+        if isinstance(event, TransactionFailed):
+            alternate = event.response.get_address(AttributeType.ALTERNATE_SERVER)
+            if event.error.code == 300 and alternate and follow_alternate and attempt == 0:
+                server = alternate
+                if message is not None:
+                    message = Message(
+                        message.method, message.message_class, None, message.attributes
+                    )
+                continue
+            raise StunResponseError(event.error.code, event.error.reason)
+        break
+    raise StunTimeoutError(f"no answer from {server[0]}:{server[1]}")
+
+
+async def _one_transaction(
+    server: Address,
+    local_addr: Address | None,
+    policy: RetransmissionPolicy,
+    message: Message | None,
+    key: bytes | None,
+) -> tuple[Event, Address]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Event] = loop.create_future()
 
@@ -112,19 +141,9 @@ async def stun_binding(
         else:
             client.request(message, server, loop.time(), key=key)
         endpoint.flush()
-        event = await done
-        local = endpoint.local_address
+        return await done, endpoint.local_address
     finally:
         endpoint.close()
-    if isinstance(event, TransactionSucceeded):
-        mapped = event.response.get_address(
-            AttributeType.XOR_MAPPED_ADDRESS
-        ) or event.response.get_address(AttributeType.MAPPED_ADDRESS)
-        return BindingResult(local, mapped, event.response, event.rtt)
-    if isinstance(event, TransactionFailed):
-        raise StunResponseError(event.error.code, event.error.reason)
-    assert isinstance(event, TransactionTimedOut)
-    raise StunTimeoutError(f"no answer from {server[0]}:{server[1]}")
 
 
 async def discover_nat(

@@ -215,6 +215,8 @@ class Message:
             transaction_id if type(transaction_id) is bytes else bytes(transaction_id)
         )
         self.attributes = list(attributes) if attributes else []
+        if any(t in _COMPUTED for t, _ in self.attributes):
+            raise StunUsageError("integrity and fingerprint are added by encode()")
         self.raw = None
         self.unknown_required = []
         self.ignored_after_integrity = 0
