@@ -1,0 +1,155 @@
+"""ICE benchmark: pyrtcstack.ice on the virtual network, and beside aioice on loopback.
+
+Measures:
+
+* **checks/s on the virtual network**: one agent pair, 8 host addresses each (64 pairs),
+  Ta = 1 ms, the best pair black-holed so nomination waits and every other pair gets
+  checked; the number is connectivity checks (requests, each answered) per wall second,
+  both agents and the network simulation included;
+* **NAT matrix**: wall time of the 16 cases {full-cone, restricted, port-restricted,
+  symmetric}² with our TURN server (every case connects, relayed when RFC 4787 says so);
+* **setup on loopback, beside aioice**: wall time from "both sides gathered and have each
+  other's candidates" to "connected" for two of our agents (asyncio driver, real UDP) and for
+  two aioice ``Connection``s, median of N runs, and the ratio.
+
+Run: ``.venv/bin/python bench/bench_ice.py [--runs 20]``. The machine is shared and its
+speed drifts: run it a few times and quote medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from pyrtcstack.aio.ice import IceConnection
+from pyrtcstack.ice import IceConfig, PairState
+from pyrtcstack.testing.icenet import build
+from pyrtcstack.testing.vnet import Link
+
+MATRIX = ["full-cone", "restricted", "port-restricted", "symmetric"]
+
+
+def vnet_checks_per_second() -> tuple[float, int]:
+    def config(controlling: bool) -> IceConfig:
+        return IceConfig(controlling=controlling, ta=0.001, nomination_delay=30.0)
+
+    world = build(
+        None,
+        None,
+        stun=False,
+        internet=Link(delay=0.005),
+        left_config=config(True),
+        right_config=config(False),
+    )
+    world.net.record = False
+    for side, base in ((world.left, 30), (world.right, 40)):
+        for i in range(7):
+            ip = f"198.51.{base}.{i + 1}"
+            world.net.add_host(side.name, ip)
+            world.net.bind(side.node, (ip, 5000))
+    best = (world.left.node.sockets[0], world.right.node.sockets[0])
+
+    def blackhole(data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> bool:
+        return (src, dst) in (best, best[::-1])
+
+    world.net.internet.link.drop_if = blackhole
+    left, right = world.left.agent, world.right.agent
+    start = time.perf_counter()
+    world.start()
+    world.net.run(lambda: left.generation.count(PairState.SUCCEEDED) >= 63, timeout=60)
+    elapsed = time.perf_counter() - start
+    checks = left.stats["checks_sent"] + right.stats["checks_sent"]
+    return checks / elapsed, checks
+
+
+def nat_matrix_seconds() -> float:
+    start = time.perf_counter()
+    for left in MATRIX:
+        for right in MATRIX:
+            world = build(left, right, turn=True, seed=1)
+            world.net.record = False
+            world.start()
+            world.run(60)
+            assert world.connected(), (left, right)
+    return time.perf_counter() - start
+
+
+async def ours_setup(ta: float = 0.05) -> float:
+    a = IceConnection(IceConfig(controlling=True, ta=ta), addresses=["127.0.0.1"])
+    b = IceConnection(IceConfig(controlling=False, ta=ta), addresses=["127.0.0.1"])
+    await a.gather()
+    await b.gather()
+    start = time.perf_counter()
+    a.set_remote_credentials(b.local_ufrag, b.local_pwd)
+    b.set_remote_credentials(a.local_ufrag, a.local_pwd)
+    for cand in b.local_candidates:
+        a.add_remote_candidate(cand.to_sdp())
+    for cand in a.local_candidates:
+        b.add_remote_candidate(cand.to_sdp())
+    a.end_of_remote_candidates()
+    b.end_of_remote_candidates()
+    await asyncio.gather(a.connected(10), b.connected(10))
+    elapsed = time.perf_counter() - start
+    await a.close()
+    await b.close()
+    return elapsed
+
+
+async def aioice_setup(aioice: Any) -> float:
+    a = aioice.Connection(ice_controlling=True, use_ipv6=False)
+    b = aioice.Connection(ice_controlling=False, use_ipv6=False)
+    await a.gather_candidates()
+    await b.gather_candidates()
+    start = time.perf_counter()
+    a.remote_username, a.remote_password = b.local_username, b.local_password
+    b.remote_username, b.remote_password = a.local_username, a.local_password
+    for cand in b.local_candidates:
+        await a.add_remote_candidate(cand)
+    for cand in a.local_candidates:
+        await b.add_remote_candidate(cand)
+    await a.add_remote_candidate(None)
+    await b.add_remote_candidate(None)
+    await asyncio.gather(a.connect(), b.connect())
+    elapsed = time.perf_counter() - start
+    await a.close()
+    await b.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    rates = [vnet_checks_per_second() for _ in range(5)]
+    rate, checks = max(rates)
+    print(f"vnet: {checks} checks per session (64 pairs) -> {rate:,.0f} checks/s (best of 5)")
+    print(f"NAT matrix, 16 cases with TURN: {nat_matrix_seconds():.2f} s wall")
+
+    try:
+        import aioice
+        import aioice.ice
+    except ImportError:
+        aioice = None
+    ours = [asyncio.run(ours_setup()) for _ in range(args.runs)]
+    ours_ms = statistics.median(ours) * 1000
+    print(f"loopback setup, pyrtcstack (Ta 50 ms): median {ours_ms:.1f} ms, {args.runs} runs")
+    fast = [asyncio.run(ours_setup(0.02)) for _ in range(args.runs)]
+    fast_ms = statistics.median(fast) * 1000
+    print(f"loopback setup, pyrtcstack (Ta 20 ms): median {fast_ms:.1f} ms, {args.runs} runs")
+    if aioice is None:
+        print("aioice not installed: no baseline")
+        return
+    aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
+    theirs = [asyncio.run(aioice_setup(aioice)) for _ in range(args.runs)]
+    theirs_ms = statistics.median(theirs) * 1000
+    print(f"loopback setup, aioice (checks every 20 ms): median {theirs_ms:.1f} ms")
+    print(f"ratio aioice / pyrtcstack, Ta 50 ms: {theirs_ms / ours_ms:.2f}x (>1: we are faster)")
+    print(f"ratio aioice / pyrtcstack, Ta 20 ms: {theirs_ms / fast_ms:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
