@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 from pathlib import Path
@@ -28,6 +29,8 @@ from ..dtls.srtp import SRTP_EXPORTER_LABEL
 __all__ = ["register"]
 
 _PROFILE_NAMES = {p.name: p for p in SrtpProfile}
+#: Record header (13) + AES-GCM explicit nonce (8) + tag (16): keeps a stdin chunk in one MTU.
+_RECORD_OVERHEAD = 37
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,12 +156,22 @@ async def _relay(sock: DtlsSocket) -> int:
     loop = asyncio.get_running_loop()
 
     lines: asyncio.Queue[bytes] = asyncio.Queue()
+    chunk = max(1, sock.connection.mtu - _RECORD_OVERHEAD)
 
-    def read_stdin() -> None:  # a daemon thread, so a blocked read never delays exit
+    def read_stdin() -> None:
+        # A daemon thread on the raw descriptor (no buffered-reader lock), so a read still
+        # blocked when the peer closes never delays or breaks interpreter exit.
+        fd = sys.stdin.fileno()
         while True:
-            line = sys.stdin.buffer.readline()
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-            if not line:
+            try:
+                data = os.read(fd, chunk)
+            except OSError:
+                data = b""
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, data)
+            except RuntimeError:  # the loop already closed: we are exiting
+                return
+            if not data:
                 return
 
     threading.Thread(target=read_stdin, daemon=True).start()
