@@ -403,3 +403,53 @@ def test_unseeded_connection_works() -> None:
         seed=25, client_kwargs={"rng": None}, server_kwargs={"rng": random.SystemRandom()}
     )
     assert pair.run()
+
+
+def _flight_of(data: bytes, src: object) -> int:
+    """Which handshake flight a datagram belongs to (0 = not a handshake flight)."""
+    ctype = data[0]
+    if ctype == ContentType.CHANGE_CIPHER_SPEC:
+        return 6 if src == SERVER_ADDR else 0
+    if ctype != ContentType.HANDSHAKE or data[3:5] != b"\x00\x00":
+        return 0
+    msg_type = data[13]
+    return {1: 1, 3: 2, 2: 4, 11: 5 if src == CLIENT_ADDR else 4}.get(msg_type, 0)
+
+
+@pytest.mark.parametrize("flight", [1, 2, 4, 5, 6])
+@pytest.mark.parametrize("mode", ["lost", "lost-twice", "duplicated"])
+def test_each_flight_lost_or_duplicated(flight: int, mode: str) -> None:
+    seen: dict[int, int] = {}
+
+    def drop(data: bytes, src: object, dst: object) -> bool:
+        f = _flight_of(data, src)
+        seen[f] = seen.get(f, 0) + 1
+        return f == flight and mode.startswith("lost") and seen[f] <= (2 if "twice" in mode else 1)
+
+    imp = Impairment(drop_if=drop, duplicate=1.0 if mode == "duplicated" else 0.0)
+    pair = make_pair(seed=60 + flight, impairment=imp, server_kwargs={"use_cookie": True})
+    assert pair.run()
+    assert seen.get(flight, 0) >= (2 if mode.startswith("lost") else 1)
+    assert pair.client.export_keying_material(b"k", 8) == pair.server.export_keying_material(
+        b"k", 8
+    )
+
+
+def test_every_flight_fragmented_and_delivered_in_reverse() -> None:
+    """MTU 256: flights 4 and 5 span several datagrams; deliver each flight backwards."""
+    pair = make_pair(seed=70, start=False, client_kwargs={"mtu": 256}, server_kwargs={"mtu": 256})
+    client, server = pair.client, pair.server
+    server.start(0.0)
+    client.start(0.0)
+    sizes = []
+    sender, receiver, addr = client, server, CLIENT_ADDR
+    for _ in range(4):
+        out = [d for d, _ in sender.datagrams_to_send(0.0)]
+        sizes.append(len(out))
+        for d in reversed(out):
+            receiver.receive_datagram(d, addr, 0.0)
+        sender, receiver = receiver, sender
+        addr = SERVER_ADDR if addr == CLIENT_ADDR else CLIENT_ADDR
+    assert client.is_established and server.is_established
+    assert sizes[1] > 2 and sizes[2] > 2  # flights 4 and 5 were fragmented
+    assert client.stats.retransmissions == server.stats.retransmissions == 0
