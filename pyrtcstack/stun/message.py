@@ -76,6 +76,7 @@ _FP_HEAD = b"\x80\x28\x00\x04"
 _MI_HEAD = b"\x00\x08\x00\x14"
 _compare = hmac.compare_digest
 _KNOWN_ALL = frozenset(int(t) for t in AttributeType)
+_KNOWN_PLAIN = _KNOWN_ALL - _COMPUTED
 _SPECIAL = _COMPUTED
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
@@ -650,12 +651,13 @@ def decode(data: bytes, *, check_fingerprint: bool = True) -> Message:
         t, size = unpack(data, off)
         start = off + 4
         off = start + size + (-size & 3)
-        if t in _SPECIAL:
-            off = -1
-            break
+        if t not in _KNOWN_PLAIN:  # one set lookup for the usual attributes
+            if t in _SPECIAL:
+                off = -1
+                break
+            if t < 0x8000:
+                unknown.append(t)
         append((t, data[start : start + size]))
-        if t not in _KNOWN_ALL and t < 0x8000:
-            unknown.append(t)
     if off == end:
         ignored = 0
         if len(attrs) > MAX_ATTRIBUTES:
