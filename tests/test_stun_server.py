@@ -115,6 +115,8 @@ def test_rfc5780_attributes_and_change_request() -> None:
     assert local == OTHER and decode(data).get_address(A.OTHER_ADDRESS) == SERVER
     with pytest.raises(StunUsageError):
         StunServer(SERVER, other=(SERVER[0], 4000))
+    with pytest.raises(StunUsageError):
+        StunServer(SERVER, software="x" * 129)
 
 
 def test_response_port() -> None:

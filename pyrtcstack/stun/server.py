@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..common.core import Address, Event
-from .constants import AttributeType, MessageClass, Method
+from .constants import MAX_SOFTWARE_CHARS, AttributeType, MessageClass, Method
 from .errors import StunParseError, StunUsageError
 from .message import Integrity, Message, decode
 
@@ -77,6 +77,8 @@ class StunServer:
         credentials: Credentials | None = None,
         mapped_address: bool = False,
     ) -> None:
+        if software is not None and len(software) > MAX_SOFTWARE_CHARS:
+            raise StunUsageError("SOFTWARE is at most 128 characters (RFC 8489 §14.14)")
         self.primary = primary
         self.other = other
         self.software = software
