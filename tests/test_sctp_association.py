@@ -201,7 +201,7 @@ def _transfer(seed: int, impairment: Impairment, count: int, max_size: int) -> P
         size = rng.choice(
             [1, 2, 3, 100, 1163, 1164, 5000, rng.randrange(1, max_size + 1), max_size]
         )
-        data = rng.randbytes(size)
+        data = rng.randbytes(min(size, max_size))
         sid = i % 3
         p.a.send(sid, data, 53, unordered=(sid == 2))
         sent[sid].append(data)

@@ -55,7 +55,7 @@ class DataChannel:
         self._incoming_reset = False
         self._outgoing_reset = False
         self._reset_requested = False
-        self._pending_bytes = 0
+        self._user_sent = False
 
     def __repr__(self) -> str:
         return f"<DataChannel id={self.id} label={self.label!r} {self.ready_state}>"

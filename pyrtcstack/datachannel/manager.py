@@ -239,6 +239,7 @@ class DataChannelManager:
         if not payload:
             payload = b"\x00"  # RFC 8831 §6.6: empty messages carry one ignored byte
         lifetime = channel.max_packet_life_time
+        channel._user_sent = True
         self.association.send(
             channel.id,
             payload,
@@ -285,7 +286,9 @@ class DataChannelManager:
         elif kind is BufferedAmountLow:
             assert isinstance(event, BufferedAmountLow)
             channel = self._channels.get(event.stream_id)
-            if channel is not None and channel.ready_state != "closed":
+            # Only once the application sent something: the DCEP OPEN/ACK bytes that
+            # precede user data are not the application's to wait for.
+            if channel is not None and channel.ready_state != "closed" and channel._user_sent:
                 self._events.append(ChannelBufferedAmountLow(channel))
         elif kind is AssociationEstablished:
             self._events.append(TransportEstablished())
