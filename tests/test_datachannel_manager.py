@@ -252,9 +252,10 @@ def test_back_pressure_keeps_memory_bounded() -> None:
             ca.send(bytes(16384))
             sent += 1
         peak = max(peak, ca.buffered_amount, p.a.association._sender.total_buffered)
+        more = sent < total
         assert p.net.run(
-            lambda: (
-                (sent < total and bool(p.events(A, ChannelBufferedAmountLow)))
+            lambda more=more: (
+                (more and bool(p.events(A, ChannelBufferedAmountLow)))
                 or len(p.messages(B)) == total
             ),
             60,
