@@ -21,10 +21,12 @@ The machine, as RFC 8656 describes it from the client's side:
    (600 s) is refreshed by re-binding :data:`REFRESH_MARGIN` seconds early.
 6. **Deallocate** (§8): Refresh with LIFETIME 0.
 
-Requests are STUN transactions (RFC 8489 §6.2): over UDP retransmitted at 0.5 s doubling,
-7 sends, failing 39.5 s after the first; over TCP/TLS (``reliable=True``) sent once, with a
-39.5 s timeout. Over a stream, ChannelData is padded to four bytes (§12.5); the stream
-itself is cut into frames by :class:`~pyrtcstack.turn.framing.StreamFramer` in the driver.
+Requests are STUN transactions (:class:`pyrtcstack.stun.ClientTransaction`, RFC 8489 §6.2):
+over UDP retransmitted at 0.5 s doubling, 7 sends, failing 39.5 s after the first; over
+TCP/TLS (``reliable=True``) sent once, with a 39.5 s timeout. A request answered by 401 or
+438 is rebuilt with the new NONCE and a new transaction id. Over a stream, ChannelData is
+padded to four bytes (§12.5); the stream itself is cut into frames by
+:class:`~pyrtcstack.turn.framing.StreamFramer` in the driver.
 
 The core is a :class:`~pyrtcstack.common.core.DatagramCore`: everything it sends goes to
 the server address, and ``receive_datagram`` accepts STUN and ChannelData from it (anything
@@ -43,6 +45,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..common.core import Address, Event, default_rng
+from ..stun import (
+    ClientTransaction,
+    Message,
+    MessageClass,
+    RetransmissionPolicy,
+    TransactionState,
+)
 from ..stun.constants import MAGIC_COOKIE, Method
 from ..stun.constants import AttributeType as A
 from . import wire
@@ -83,12 +92,6 @@ CHANNEL_LIFETIME = 600
 REFRESH_MARGIN = 60.0
 #: Retry a failed Refresh after this many seconds, while the allocation lasts.
 REFRESH_RETRY = 5.0
-#: RFC 8489 §6.2.1: initial RTO, number of sends (Rc) and final wait factor (Rm).
-RTO_INITIAL = 0.5
-MAX_SENDS = 7
-FINAL_WAIT_FACTOR = 16
-#: RFC 8489 §6.2.2: transaction timeout over TCP/TLS.
-RELIABLE_TIMEOUT = 39.5
 #: Datagrams queued per peer IP while its permission is being created; older ones drop.
 MAX_PENDING_PER_PEER = 64
 #: Peer IPs with a permission (bounds the permission table and each request's size).
@@ -125,10 +128,8 @@ class _Transaction:
     method: int
     body: Callable[[bytes], list[tuple[int, bytes]]]
     transaction_id: bytes = b""
-    data: bytes = b""
-    sends: int = 0
-    next_at: float | None = None
-    rto: float = RTO_INITIAL
+    #: The STUN transaction (RFC 8489 §6.2) carrying the current attempt.
+    stun: ClientTransaction | None = None
     stale_retried: bool = False
     authenticated: bool = False
     peer_ips: tuple[str, ...] = ()
@@ -206,6 +207,8 @@ class TurnClient:
         self._algorithms: bytes | None = None  # PASSWORD-ALGORITHMS to echo (RFC 8489 §9.2.4)
         self._algorithm = 1
         self._transactions: dict[bytes, _Transaction] = {}
+        # RFC 8489 §6.2.1 over UDP (0.5 s doubling, 7 sends, 39.5 s), §6.2.2 over streams.
+        self._policy = RetransmissionPolicy(reliable=reliable)
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self._refresh_at: float | None = None
@@ -416,7 +419,11 @@ class TurnClient:
     def get_timer(self) -> float | None:
         if self.state in (ClientState.CLOSED, ClientState.FAILED, ClientState.IDLE):
             return None
-        times = [t.next_at for t in self._transactions.values() if t.next_at is not None]
+        times = [
+            d
+            for t in self._transactions.values()
+            if t.stun is not None and (d := t.stun.deadline) is not None
+        ]
         if self.state is ClientState.ALLOCATED:
             if self._refresh_at is not None:
                 times.append(self._refresh_at)
@@ -428,8 +435,16 @@ class TurnClient:
 
     def handle_timer(self, now: float) -> None:
         for tx in list(self._transactions.values()):
-            if tx.next_at is not None and tx.next_at <= now:
-                self._retransmit_or_fail(tx, now)
+            stun = tx.stun
+            if stun is None or (deadline := stun.deadline) is None or deadline > now:
+                continue
+            data = stun.handle_timer(now)
+            if data is not None:
+                self._stats["retransmissions"] += 1
+                self._out.append((data, self.server))
+            elif stun.state is TransactionState.TIMED_OUT:
+                self._transactions.pop(tx.transaction_id, None)
+                self._on_failure(tx, TurnError(f"{tx.kind} timed out after 39.5 s"), now)
         if self.state is not ClientState.ALLOCATED:
             return
         if self.expires_at is not None and now >= self.expires_at:
@@ -534,24 +549,10 @@ class TurnClient:
         if key is not None:
             attrs += self._auth_attributes()
             tx.authenticated = True
-        tx.data = wire.build(tx.method, wire.REQUEST, tx.transaction_id, attrs, key)
-        tx.sends = 1
-        tx.rto = RTO_INITIAL
-        tx.next_at = now + (RELIABLE_TIMEOUT if self.reliable else RTO_INITIAL)
+        request = Message(tx.method, MessageClass.REQUEST, tx.transaction_id, attrs)
+        tx.stun = ClientTransaction(request, self.server, key=key, policy=self._policy)
         self._transactions[tx.transaction_id] = tx
-        self._out.append((tx.data, self.server))
-
-    def _retransmit_or_fail(self, tx: _Transaction, now: float) -> None:
-        if self.reliable or tx.sends >= MAX_SENDS:
-            self._transactions.pop(tx.transaction_id, None)
-            self._on_failure(tx, TurnError(f"{tx.kind} timed out after 39.5 s"), now)
-            return
-        tx.sends += 1
-        tx.rto *= 2
-        self._stats["retransmissions"] += 1
-        self._out.append((tx.data, self.server))
-        # RFC 8489 §6.2.1: after the last (Rc-th) send wait Rm × RTO before failing.
-        tx.next_at = now + (RTO_INITIAL * FINAL_WAIT_FACTOR if tx.sends == MAX_SENDS else tx.rto)
+        self._out.append((tx.stun.start(now), self.server))
 
     def _send_indication(self, data: bytes, peer: Address) -> None:
         # RFC 8656 §11.1: Send indication (0x0016) with XOR-PEER-ADDRESS and DATA; it is
@@ -597,34 +598,21 @@ class TurnClient:
         if tx is None or msg.method != tx.method:
             self._stats["stray"] += 1
             return
-        if msg.message_class == wire.SUCCESS:
-            # RFC 8489 §9.2.5: a response to an authenticated request must carry a valid
-            # MESSAGE-INTEGRITY, or it is discarded (and the transaction keeps waiting).
-            if tx.authenticated and not (self._key is not None and msg.verify_integrity(self._key)):
-                self._stats["bad_integrity"] += 1
-                return
-            del self._transactions[tx.transaction_id]
-            self._on_success(tx, msg, now)
-            return
-        raw_error = msg.get(int(A.ERROR_CODE))
-        if raw_error is None:
-            self._stats["dropped"] += 1
-            return
-        try:
-            code, reason = wire.unpack_error_code(raw_error)
-        except ValueError:
-            self._stats["dropped"] += 1
-            return
-        if (
-            code not in (400, 401, 420, 438)
-            and msg.integrity is not None
-            and tx.authenticated
-            and not (self._key is not None and msg.verify_integrity(self._key))
-        ):
+        assert tx.stun is not None
+        # RFC 8489 §9.2.5 (in ClientTransaction): a success response to an authenticated
+        # request needs a valid MESSAGE-INTEGRITY, an error response one that verifies if
+        # present; anything else is discarded and the transaction keeps waiting.
+        state = tx.stun.handle_response(msg, now)
+        if state is None:
             self._stats["bad_integrity"] += 1
             return
         del self._transactions[tx.transaction_id]
-        self._on_error(tx, msg, code, reason, now)
+        if state is TransactionState.SUCCEEDED:
+            self._on_success(tx, msg, now)
+            return
+        error = tx.stun.error()
+        assert error is not None
+        self._on_error(tx, msg, error.code, error.reason, now)
 
     def _on_data_indication(self, msg: wire.Message) -> None:
         # RFC 8656 §11.4: XOR-PEER-ADDRESS (XORed with this indication's id) and DATA.
