@@ -145,6 +145,13 @@ class ChecksMixin(AgentBase):
         if not msg.verify_integrity(gen.remote_key):
             self.stats["response_bad_integrity"] += 1
             return
+        try:
+            error = msg.get_error() if msg.message_class is MessageClass.ERROR else None
+            mapped = msg.get_address(A.XOR_MAPPED_ADDRESS)
+        except StunParseError:
+            # A malformed attribute: discard the response, keep waiting (RFC 8489 §6.3.3).
+            self.stats["response_malformed"] += 1
+            return
         del self._transactions[tx.transaction_id]
         pair = tx.pair
         assert pair is not None
@@ -156,7 +163,6 @@ class ChecksMixin(AgentBase):
             self._pair_failed(gen, pair, now)
             return
         if msg.message_class is MessageClass.ERROR:
-            error = msg.get_error()
             if error is not None and error.code == 487:
                 # RFC 8445 §7.2.5.1: switch role (unless already done), retry the pair.
                 if tx.controlling == self.controlling:
@@ -172,7 +178,6 @@ class ChecksMixin(AgentBase):
         if tx.kind == "consent":
             self._consent_ok(now)
             return
-        mapped = msg.get_address(A.XOR_MAPPED_ADDRESS)
         if mapped is None:
             self.stats["response_no_mapped_address"] += 1
             self._pair_failed(gen, pair, now)
@@ -190,8 +195,6 @@ class ChecksMixin(AgentBase):
             self._select(gen, pair, now)
         elif not self.controlling and pair.nominate_on_success:
             self._select(gen, pair, now)
-        elif gen.remote_lite and self.controlling:
-            pass  # RFC 8445 §8.2: with a lite peer we nominate below like any pair
 
     def _valid_local(self, pair: CandidatePair, mapped: Address, priority: int) -> IceCandidate:
         """RFC 8445 §7.2.5.3.1: the local candidate the mapped address names, or a new

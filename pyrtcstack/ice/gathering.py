@@ -6,7 +6,7 @@ import random
 
 from ..common.core import Address, Event
 from ..stun import AttributeType as A
-from ..stun import Message, MessageClass, Method
+from ..stun import Message, MessageClass, Method, StunParseError
 from ..turn.client import TurnClient
 from ..turn.events import Allocated, RequestFailed
 from ..turn.events import DataReceived as TurnData
@@ -153,14 +153,18 @@ class GatheringMixin(AgentBase):
         if addr != tx.remote or local != tx.local:
             self.stats["stray_responses"] += 1
             return
+        try:
+            mapped = msg.get_address(A.XOR_MAPPED_ADDRESS) or msg.get_address(A.MAPPED_ADDRESS)
+            error = msg.get_error()
+        except StunParseError:
+            self.stats["gather_response_malformed"] += 1  # keep waiting (RFC 8489 §6.3.3)
+            return
         del self._transactions[tx.transaction_id]
         self._gather_pending -= 1
         server = tx.server or addr
-        mapped = msg.get_address(A.XOR_MAPPED_ADDRESS) or msg.get_address(A.MAPPED_ADDRESS)
         if msg.message_class is MessageClass.SUCCESS and mapped is not None:
             self._add_srflx(tx.local, server, mapped)
         else:
-            error = msg.get_error()
             code, reason = (error.code, error.reason) if error else (0, "no mapped address")
             self._events.append(CandidateError(server, code, reason))
         self._maybe_gathering_complete()
