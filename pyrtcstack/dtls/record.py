@@ -135,7 +135,10 @@ class ReplayWindow:
     def mark(self, seq: int) -> None:
         if seq > self._highest:
             shift = seq - self._highest
-            self._bits = ((self._bits << shift) | 1) & ((1 << self.size) - 1)
+            if shift >= self.size:  # a jump past the whole window (never shift by 2^48)
+                self._bits = 1
+            else:
+                self._bits = ((self._bits << shift) | 1) & ((1 << self.size) - 1)
             self._highest = seq
         else:
             self._bits |= 1 << (self._highest - seq)
