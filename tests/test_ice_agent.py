@@ -406,3 +406,43 @@ def test_same_seed_same_ice_run() -> None:
 
     assert run(4) == run(4)
     assert run(4) != run(5)
+
+
+def test_dual_stack_checks_interleave_families_rfc8421() -> None:
+    world = build(None, None, stun=False, internet=Link(delay=0.3))
+    net = world.net
+    for peer, ip in ((world.left, "2001:db8::21"), (world.right, "2001:db8::22")):
+        net.add_host(peer.name, ip)
+        net.bind(peer.node, (ip, 7000))
+    world.start()
+    assert world.run(20) and world.connected()
+    sockets = (LEFT, ("2001:db8::21", 7000))
+    checks = [r for r in net.trace if r.src in sockets and r.data[:2] == b"\x00\x01"]
+    # IPv6 first (the highest local preference), IPv4 in the very next check
+    assert [":" in r.src[0] for r in checks[:2]] == [True, False]
+    assert world.selected_types() == (("host", "host"), ("host", "host"))
+    assert world.left.agent.selected_pair is not None
+    assert world.left.agent.selected_pair.remote.address == ("2001:db8::22", 7000)
+
+
+def test_controlled_follows_a_later_nomination() -> None:
+    world = build(None, None, stun=False)
+    net = world.net
+    second = ("198.51.100.31", 5000)
+    net.add_host("left", second[0])
+    net.bind(world.left.node, second)
+    world.start()
+    assert world.run(10) and world.connected()
+    world.net.run_for(1)
+    left, right = world.left.agent, world.right.agent
+    first_pair = right.selected_pair
+    assert first_pair is not None and first_pair.remote.address == LEFT
+    # the controlling peer nominates another pair (as Chrome may): a USE-CANDIDATE check
+    # from its second address
+    check = _check(right, left.local_ufrag, use_candidate=True, controlling=left.tie_breaker)
+    right.receive_datagram(check, second, world.net.now, local=RIGHT)
+    world.net.run_for(1)
+    pair = right.selected_pair
+    assert pair is not None and pair.remote.address == second
+    changes = [e for e in world.right.node.events if isinstance(e, SelectedPairChanged)]
+    assert [e.remote.address for e in changes] == [LEFT, second]
