@@ -21,14 +21,19 @@ from array import array
 from pathlib import Path
 
 import pytest
-from peers import free_udp_port, require_binary
+from peers import free_udp_port, require_binary, require_module
 
 from pyrtcstack.aio import open_endpoint
 from pyrtcstack.common import Event
 from pyrtcstack.media import (
+    H264,
     PCMU,
+    VP8,
+    EncodedFrame,
+    EncodedTrack,
     FrameReceived,
     G711Track,
+    IvfWriter,
     MediaEndpoint,
     ReportReceived,
     ToneSource,
@@ -219,3 +224,151 @@ def test_we_send_ffmpeg_receives(tmp_path: Path, secure: bool) -> None:
     freq, seconds = tone_frequency(out)
     assert abs(freq - 440) < 1.0
     assert abs(seconds - 2.0) < 0.05
+
+
+def _encode_video(codec_name: str, n: int) -> list[tuple[bytes, bool]]:
+    """n frames of moving gradient, encoded by libvpx/libx264 through PyAV (keyframe every
+    10 frames so a late-joining receiver can start)."""
+    import fractions
+
+    av = require_module("av")
+    ctx = av.CodecContext.create(codec_name, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 320, 240, "yuv420p"
+    ctx.time_base = fractions.Fraction(1, 30)
+    ctx.framerate = fractions.Fraction(30, 1)
+    ctx.gop_size = 10
+    ctx.options = (
+        {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
+        if codec_name == "libvpx"
+        else {"preset": "ultrafast", "tune": "zerolatency"}
+    )
+    out = []
+    for i in range(n):
+        f = av.VideoFrame(320, 240, "yuv420p")
+        for k, plane in enumerate(f.planes):
+            size = plane.buffer_size
+            fill = (
+                bytes(((x // 5 + i * 7) & 0xFF) for x in range(size))
+                if k == 0
+                else bytes([128]) * size
+            )
+            plane.update(fill)
+        f.pts = i
+        f.time_base = fractions.Fraction(1, 30)
+        out.extend((bytes(pkt), bool(pkt.is_keyframe)) for pkt in ctx.encode(f))
+    out.extend((bytes(pkt), bool(pkt.is_keyframe)) for pkt in ctx.encode(None))
+    return out
+
+
+def _framemd5(ffmpeg: str, *args: str) -> list[str]:
+    res = subprocess.run(
+        [ffmpeg, "-v", "error", "-nostdin", *args, "-f", "framemd5", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [
+        line.rsplit(",", 1)[1].strip()
+        for line in res.stdout.splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("codec_name", ["libvpx", "libx264"], ids=["VP8", "H264"])
+def test_we_send_video_ffmpeg_decodes(tmp_path: Path, codec_name: str) -> None:
+    """Our VP8 (RFC 7741) and H.264 (RFC 6184: STAP-A, FU-A) packetisers, depacketised by
+    FFmpeg's rtpdec: every frame FFmpeg decodes from our RTP stream must be bit-identical to
+    a frame decoded from the encoder's own output."""
+    ffmpeg = require_binary("ffmpeg", "ffmpeg")
+    encoded = _encode_video(codec_name, 90)
+    vp8 = codec_name == "libvpx"
+    codec = VP8 if vp8 else H264
+    # reference decode of the encoder's output (IVF written by us / raw Annex B)
+    ref = tmp_path / ("ref.ivf" if vp8 else "ref.h264")
+    if vp8:
+        w = IvfWriter(ref)
+        for i, (data, key) in enumerate(encoded):
+            w.write(EncodedFrame(data, i * 3000, key))
+        w.close()
+    else:
+        ref.write_bytes(b"".join(d for d, _ in encoded))
+    reference = set(_framemd5(ffmpeg, "-i", str(ref)))
+    assert len(reference) >= 80
+
+    their_port = free_udp_port()
+    while their_port % 2:
+        their_port = free_udp_port()
+    sdp = tmp_path / "in.sdp"
+    rtpmap = (
+        f"a=rtpmap:{codec.payload_type} VP8/90000"
+        if vp8
+        else f"a=rtpmap:{codec.payload_type} H264/90000\r\n"
+        f"a=fmtp:{codec.payload_type} packetization-mode=1"
+    )
+    sdp.write_text(
+        "\r\n".join(
+            [
+                "v=0",
+                f"o=- 0 0 IN IP4 {HOST}",
+                "s=pyrtcstack",
+                f"c=IN IP4 {HOST}",
+                "t=0 0",
+                f"m=video {their_port} RTP/AVP {codec.payload_type}",
+                rtpmap,
+            ]
+        )
+        + "\r\n"
+    )
+    md5_out = tmp_path / "got.md5"
+
+    async def main() -> MediaEndpoint:
+        loop = asyncio.get_running_loop()
+        cmd = [
+            ffmpeg,
+            "-v",
+            "error",
+            "-nostdin",
+            "-protocol_whitelist",
+            "file,udp,rtp",
+            "-i",
+            str(sdp),
+            "-frames:v",
+            "30",
+            "-f",
+            "framemd5",
+            "-y",
+            str(md5_out),
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ep = None
+        try:
+            await asyncio.sleep(1.0)
+            frames = [EncodedFrame(d, i * 3000, k) for i, (d, k) in enumerate(encoded)]
+            core = MediaEndpoint(
+                (HOST, their_port),
+                track=EncodedTrack(codec, frames, 1 / 30),
+                start_at=loop.time(),
+                rtcp_interval=0.5,
+            )
+            ep = await open_endpoint(core, (HOST, 0))
+            for _ in range(400):
+                if proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            _kill(proc)
+            if ep is not None:
+                ep.close()
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        return core
+
+    core = asyncio.run(main())
+    assert core.sender is not None and core.sender.stats.frames_sent >= 30
+    got = [
+        line.rsplit(",", 1)[1].strip()
+        for line in md5_out.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert len(got) == 30
+    assert set(got) <= reference
