@@ -67,6 +67,8 @@ Transactions (:mod:`.transaction`, RFC 8489 §6.2/§6.3)
 ``RetransmissionPolicy(rto=0.5, rc=7, rm=16, reliable=False, ti=39.5, rto_max=None)``
     UDP: sends at 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 s, timeout at 39.5 s; ``reliable``
     (TCP/TLS): one send, timeout after ``ti``. ICE passes its own RTO (RFC 8445 §14.3).
+    ``UDP_POLICY`` and ``TCP_POLICY`` are the RFC defaults; ``schedule()`` lists the send
+    offsets and the timeout.
 ``ClientTransaction(request, addr, *, key=None, fingerprint=True, integrity="sha1",
 policy=...)``
     For cores that embed transactions (TURN, ICE): ``start(now) -> bytes`` (first
@@ -140,6 +142,8 @@ from .message import (
 from .nat import Filtering, Mapping, NatBehaviorDiscovery, NatReport
 from .server import StunServer
 from .transaction import (
+    TCP_POLICY,
+    UDP_POLICY,
     ClientTransaction,
     RetransmissionPolicy,
     StunClient,
@@ -153,6 +157,8 @@ __all__ = [
     "MAGIC_COOKIE",
     "MAX_ATTRIBUTES",
     "REASON_PHRASES",
+    "TCP_POLICY",
+    "UDP_POLICY",
     "AttributeType",
     "ClientTransaction",
     "ErrorCode",

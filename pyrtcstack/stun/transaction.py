@@ -33,6 +33,8 @@ from .message import Integrity, Message, decode, new_transaction_id
 
 __all__ = [
     "MAX_PENDING_TRANSACTIONS",
+    "TCP_POLICY",
+    "UDP_POLICY",
     "ClientTransaction",
     "RetransmissionPolicy",
     "StunClient",
