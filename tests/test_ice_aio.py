@@ -4,13 +4,19 @@ in both roles, with data over the selected pair."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pyrtcstack.aio.ice import IceConnection, host_addresses
-from pyrtcstack.ice import IceConfig
-from tests.peers import require_module
+from pyrtcstack.ice import IceConfig, TurnServer
+from tests.peers import free_udp_port, require_binary, require_module
 
 
 def test_host_addresses_options() -> None:
@@ -78,3 +84,68 @@ def test_against_aioice_on_loopback(we_control: bool, monkeypatch: pytest.Monkey
     # INTEROP.md §1: aioice skips loopback when gathering
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda *a, **k: ["127.0.0.1"])
     asyncio.run(_aioice_pair(aioice, we_control))
+
+
+def _coturn_on_loopback(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    turnserver = require_binary("turnserver", "coturn")
+    port = free_udp_port()
+    cmd = [
+        turnserver, "-n", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp",
+        "-L", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
+        "--allow-loopback-peers", "-a", "-u", "user:pass", "-r", "pyrtcstack",
+        "--userdb", str(tmp / "turndb"), "--pidfile", str(tmp / "turn.pid"),
+        "--log-file", "stdout", "--min-port", "40000", "--max-port", "60000",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    binding = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
+    deadline = time.monotonic() + 10
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.1)
+        while time.monotonic() < deadline and proc.poll() is None:
+            s.sendto(binding, ("127.0.0.1", port))
+            with contextlib.suppress(OSError):
+                s.recvfrom(2048)
+                return proc, port
+    proc.kill()
+    proc.wait(5)
+    pytest.fail("coturn did not answer a Binding request in 10 s")
+
+
+@pytest.mark.interop
+def test_relay_only_through_coturn_on_loopback(tmp_path: Path) -> None:
+    proc, port = _coturn_on_loopback(tmp_path)
+
+    async def main() -> None:
+        server = TurnServer(("127.0.0.1", port), "user", "pass")
+        configs = [
+            IceConfig(controlling=c, turn_servers=[server], relay_only=True) for c in (True, False)
+        ]
+        a, b = (IceConnection(cfg, addresses=["127.0.0.1"]) for cfg in configs)
+        try:
+            await a.gather()
+            await b.gather()
+            await asyncio.wait_for(a.gathering_complete.wait(), 10)
+            await asyncio.wait_for(b.gathering_complete.wait(), 10)
+            assert [c.type.value for c in a.local_candidates] == ["relay"]
+            a.set_remote_credentials(b.local_ufrag, b.local_pwd)
+            b.set_remote_credentials(a.local_ufrag, a.local_pwd)
+            for cand in b.local_candidates:
+                a.add_remote_candidate(cand.to_sdp())
+            for cand in a.local_candidates:
+                b.add_remote_candidate(cand.to_sdp())
+            a.end_of_remote_candidates()
+            b.end_of_remote_candidates()
+            await asyncio.gather(a.connected(10), b.connected(10))
+            pair = a.agent.selected_pair
+            assert pair is not None and pair.local.type.value == "relay"
+            assert a.send(b"\x17relayed")
+            assert await asyncio.wait_for(b.recv(), 5) == b"\x17relayed"
+        finally:
+            await a.close()
+            await b.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        proc.kill()
+        proc.wait(5)
