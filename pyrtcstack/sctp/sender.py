@@ -226,8 +226,10 @@ class Sender:
         flight_before = self.flight
         acked_bytes = 0
         mtu = self.mtu
+        # Any valid SACK shows the peer is alive: a receiver that keeps answering zero-window
+        # probes with a_rwnd = 0 is slow, not unreachable (§6.1, §8.1).
+        self.consecutive_errors = 0
         if advance:
-            self.consecutive_errors = 0
             stop = head + advance
             buffered = self.buffered
             thresholds = self.low_threshold
