@@ -26,32 +26,18 @@ the first datagram if still unset).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import random
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from typing import Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..common.core import Address, Event, default_rng
-from .certificate import (
-    VERIFY_SCHEMES,
-    DtlsCertificate,
-    Fingerprint,
-    load_peer_certificate,
-    verify_signature,
-)
+from .certificate import DtlsCertificate, Fingerprint
+from .client import ClientHandshake
 from .constants import (
-    CLIENT_CERT_TYPE_ECDSA_SIGN,
-    CLIENT_CERT_TYPE_RSA_SIGN,
-    DTLS1_0_VERSION,
-    DTLS1_2_VERSION,
     AlertDescription,
     AlertLevel,
     CipherSuite,
@@ -65,42 +51,20 @@ from .errors import (
     DtlsHandshakeError,
     DtlsTimeoutError,
     DtlsUsageError,
-    FingerprintMismatchError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed, HandshakeCompleted
-from .flights import (
-    INITIAL_TIMEOUT,
-    MAX_RETRANSMISSIONS,
-    MAX_TIMEOUT,
-    Flight,
-    FlightItem,
-    RetransmitTimer,
-)
-from .fragments import Reassembler, encode_message, parse_fragments
+from .events import ApplicationData, Closed, Failed
+from .flights import INITIAL_TIMEOUT, MAX_RETRANSMISSIONS, MAX_TIMEOUT, Flight, RetransmitTimer
+from .fragments import Reassembler, parse_fragments
+from .handshake import DtlsRole, DtlsStats
+from .handshake import State as _State
 from .keyexchange import SUPPORTED_GROUPS, EcdheKey
-from .keylog import KeyLogCallback, keylog_line
-from .messages import (
-    MAX_COOKIE_LENGTH,
-    Certificate,
-    CertificateRequest,
-    CertificateVerify,
-    ClientHello,
-    ClientKeyExchange,
-    Finished,
-    HelloVerifyRequest,
-    ServerHello,
-    ServerHelloDone,
-    ServerKeyExchange,
-)
-from .negotiation import (
-    DEFAULT_CIPHER_SUITES,
-    build_client_extensions,
-    check_server_hello,
-    choose_server_parameters,
-)
-from .prf import export_keying_material, extended_master_secret, key_block, verify_data
+from .keylog import KeyLogCallback
+from .messages import ClientHello
+from .negotiation import DEFAULT_CIPHER_SUITES
+from .prf import export_keying_material
 from .record import HEADER_LENGTH, MAX_PLAINTEXT, EpochState, Record, pack_datagrams, parse_records
+from .server import ServerHandshake
 from .srtp import (
     DEFAULT_SRTP_PROFILES,
     SRTP_EXPORTER_LABEL,
@@ -108,7 +72,7 @@ from .srtp import (
     SrtpProfile,
     split_srtp_keying_material,
 )
-from .suites import SUITES, RecordCipher, SuiteInfo
+from .suites import SuiteInfo
 
 __all__ = ["DEFAULT_MTU", "DtlsConnection", "DtlsRole", "DtlsStats"]
 
@@ -123,8 +87,6 @@ MAX_EARLY_DATAGRAMS: Final = 8
 MAX_FUTURE_RECORDS: Final = 16
 #: Application data records kept between "keys ready" and "handshake verified".
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
-#: HelloVerifyRequests a client follows before giving up (RFC 6347 §4.2.1 allows a repeat).
-MAX_HELLO_VERIFY_REQUESTS: Final = 4
 #: A peer's repeated flight makes us resend ours at most once per this fraction of the
 #: initial retransmission timeout.
 ECHO_GUARD: Final = 0.25
@@ -140,45 +102,7 @@ _RESERVED_LABELS = frozenset(
 )
 
 
-class DtlsRole(Enum):
-    CLIENT = "client"
-    SERVER = "server"
-
-
-class _State(Enum):
-    IDLE = "idle"
-    CLIENT_EXPECT_SERVER_HELLO = "client: expect ServerHello"
-    CLIENT_EXPECT_CERTIFICATE = "client: expect Certificate"
-    CLIENT_EXPECT_SERVER_KEY_EXCHANGE = "client: expect ServerKeyExchange"
-    CLIENT_EXPECT_SERVER_HELLO_DONE = "client: expect CertificateRequest/ServerHelloDone"
-    CLIENT_EXPECT_FINISHED = "client: expect Finished"
-    SERVER_EXPECT_CLIENT_HELLO = "server: expect ClientHello"
-    SERVER_EXPECT_CERTIFICATE = "server: expect Certificate"
-    SERVER_EXPECT_CLIENT_KEY_EXCHANGE = "server: expect ClientKeyExchange"
-    SERVER_EXPECT_CERTIFICATE_VERIFY = "server: expect CertificateVerify"
-    SERVER_EXPECT_FINISHED = "server: expect Finished"
-    ESTABLISHED = "established"
-    CLOSED = "closed"
-    FAILED = "failed"
-
-
-@dataclass
-class DtlsStats:
-    """Counters for everything dropped or repeated (the core never raises on bad input)."""
-
-    datagrams_received: int = 0
-    records_received: int = 0
-    dropped_malformed: int = 0
-    dropped_replay: int = 0
-    dropped_decrypt: int = 0
-    dropped_epoch: int = 0
-    dropped_early: int = 0
-    dropped_unexpected: int = 0
-    retransmissions: int = 0
-    records_sent: int = 0
-
-
-class DtlsConnection:
+class DtlsConnection(ClientHandshake, ServerHandshake):
     """One DTLS 1.2 association, client or server (see the module docstring).
 
     Arguments:
@@ -636,9 +560,6 @@ class DtlsConnection:
             except DtlsError as exc:
                 self._fail(exc)
 
-    def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
-        self._transcript += encode_message(msg_type, seq, body)
-
     def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
         state = self._state
         if msg_type == HandshakeType.HELLO_REQUEST and self.role == DtlsRole.CLIENT:
@@ -659,325 +580,6 @@ class DtlsConnection:
             )
         handler(self, seq, body, now)
 
-    def _send_flight(self, items: list[FlightItem], now: float, expect_reply: bool) -> None:
-        self._flight = Flight(items)
-        self._retransmit_trigger_end = self._reassembler.next_seq
-        self._transmit_flight()
-        if expect_reply:
-            self._timer.start(now, self._flight_clean)
-        else:
-            self._timer.stop()
-        self._flight_clean = True
-
-    def _transmit_flight(self) -> None:
-        assert self._flight is not None
-        self._out.extend(self._flight.datagrams(self._write, self.mtu, DTLS1_2_VERSION))
-
-    def _next_item(self, msg_type: HandshakeType, body: bytes, epoch: int = 0) -> FlightItem:
-        item = FlightItem(epoch, msg_type, self._send_seq, body)
-        self._add_transcript(msg_type, self._send_seq, body)
-        self._send_seq += 1
-        return item
-
-    # ---- keys --------------------------------------------------------------------------------
-
-    def _derive_keys(self) -> None:
-        """Master secret (RFC 7627 §4, over the transcript through ClientKeyExchange), key
-        block (RFC 5246 §6.3) and the epoch-1 cipher states."""
-        suite = self._suite
-        assert suite is not None
-        session_hash = hashlib.new(suite.hash_name, bytes(self._transcript)).digest()
-        self._master = extended_master_secret(suite.hash_name, self._pre_master, session_hash)
-        self._pre_master = b""
-        if self.keylog is not None:
-            self.keylog(keylog_line(self._client_random, self._master))
-        block = key_block(
-            suite.hash_name,
-            self._master,
-            self._client_random,
-            self._server_random,
-            suite.key_block_length,
-        )
-        k, iv = suite.key_length, suite.fixed_iv_length
-        client_key, server_key = block[:k], block[k : 2 * k]
-        client_iv, server_iv = block[2 * k : 2 * k + iv], block[2 * k + iv : 2 * k + 2 * iv]
-        client = RecordCipher(suite, client_key, client_iv)
-        server = RecordCipher(suite, server_key, server_iv)
-        if self.role == DtlsRole.CLIENT:
-            self._write[1], self._read[1] = EpochState(1, client), EpochState(1, server)
-        else:
-            self._write[1], self._read[1] = EpochState(1, server), EpochState(1, client)
-
-    def _finished_body(self, from_client: bool) -> bytes:
-        assert self._suite is not None
-        return verify_data(
-            self._suite.hash_name, self._master, from_client, bytes(self._transcript)
-        )
-
-    def _check_finished(self, body: bytes, from_client: bool) -> None:
-        expected = self._finished_body(from_client)
-        if not hmac.compare_digest(Finished.decode(body).verify_data, expected):
-            raise DtlsHandshakeError("Finished does not verify", AlertDescription.DECRYPT_ERROR)
-
-    # ---- peer identity -----------------------------------------------------------------------
-
-    def _receive_peer_certificate(self, body: bytes) -> None:
-        chain = Certificate.decode(body).certificates
-        if not chain:
-            raise DtlsHandshakeError(
-                "peer sent no certificate (WebRTC requires one, RFC 8827 §6.5)",
-                AlertDescription.CERTIFICATE_REQUIRED
-                if self.role == DtlsRole.SERVER
-                else AlertDescription.BAD_CERTIFICATE,
-            )
-        self._peer_certificate = load_peer_certificate(chain[0])
-        self._peer_certificate_der = chain[0]
-        if self._remote_fingerprints is not None or not self._verify_fingerprint:
-            self._check_peer_fingerprint()
-
-    def _check_peer_fingerprint(self) -> None:
-        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
-        if not self._verify_fingerprint:
-            self._peer_verified = True
-            return
-        fingerprints = self._remote_fingerprints or []
-        if not any(fp.matches(self._peer_certificate_der) for fp in fingerprints):
-            raise FingerprintMismatchError(
-                "peer certificate "
-                f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
-            )
-        self._peer_verified = True
-
-    def _maybe_complete(self) -> None:
-        if not self._handshake_done or self._completed_emitted or not self._peer_verified:
-            return
-        if self._state != _State.ESTABLISHED or self._suite is None:
-            return
-        self._completed_emitted = True
-        self._fast_read = self._read[1]
-        self._events.append(
-            HandshakeCompleted(
-                version="DTLS 1.2",
-                cipher_suite=self._suite.suite,
-                srtp_profile=self._srtp_profile,
-                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
-                peer_certificate=self._peer_certificate_der,
-            )
-        )
-        pending, self._pending_app = self._pending_app, []
-        self._events.extend(ApplicationData(p) for p in pending)
-
-    def _handshake_finished(self) -> None:
-        self._state = _State.ESTABLISHED
-        self._handshake_done = True
-        self._timer.stop()
-        self._maybe_complete()
-
-    # ---- client ------------------------------------------------------------------------------
-
-    def _send_client_hello(self, now: float, cookie: bytes) -> None:
-        hello = ClientHello(
-            client_version=DTLS1_2_VERSION,
-            random=self._client_random,
-            session_id=b"",
-            cookie=cookie,
-            cipher_suites=tuple(int(s) for s in self.cipher_suites),
-            extensions=build_client_extensions(self.groups, self.srtp_profiles),
-        )
-        self._client_hello = hello
-        # RFC 6347 §4.2.6: the transcript restarts with the ClientHello that carries the cookie.
-        self._transcript = bytearray()
-        self._send_flight([self._next_item(HandshakeType.CLIENT_HELLO, hello.encode())], now, True)
-
-    def _client_hello_verify(self, seq: int, body: bytes, now: float) -> None:
-        hvr = HelloVerifyRequest.decode(body)
-        if len(hvr.cookie) > MAX_COOKIE_LENGTH or self._hello_verify_count >= (
-            MAX_HELLO_VERIFY_REQUESTS
-        ):
-            raise DtlsHandshakeError(
-                "too many HelloVerifyRequests", AlertDescription.ILLEGAL_PARAMETER
-            )
-        self._hello_verify_count += 1
-        self._retransmit_trigger = seq
-        self._send_client_hello(now, hvr.cookie)
-
-    def _client_server_hello(self, seq: int, body: bytes, now: float) -> None:
-        hello = ServerHello.decode(body)
-        assert self._client_hello is not None
-        view = check_server_hello(hello, self._client_hello.cipher_suites, self.srtp_profiles)
-        self._suite = SUITES[view.suite]
-        self._srtp_profile = view.srtp_profile
-        self._server_random = hello.random
-        self._peer_flight_start = seq
-        self._add_transcript(HandshakeType.SERVER_HELLO, seq, body)
-        self._state = _State.CLIENT_EXPECT_CERTIFICATE
-
-    def _client_certificate(self, seq: int, body: bytes, now: float) -> None:
-        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
-        self._receive_peer_certificate(body)
-        self._state = _State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE
-
-    def _client_server_key_exchange(self, seq: int, body: bytes, now: float) -> None:
-        ske = ServerKeyExchange.decode(body)
-        assert self._peer_certificate is not None and self._suite is not None
-        if ske.named_curve not in self.groups:
-            raise DtlsHandshakeError(
-                "server chose a group we did not offer", AlertDescription.ILLEGAL_PARAMETER
-            )
-        key_is_ec = isinstance(self._peer_certificate.public_key(), ec.EllipticCurvePublicKey)
-        if key_is_ec != self._suite.ecdsa:  # RFC 8422 §5.3: ECDHE_ECDSA needs an ECDSA cert
-            raise DtlsHandshakeError(
-                "server certificate does not fit the cipher suite",
-                AlertDescription.UNSUPPORTED_CERTIFICATE,
-            )
-        signed = self._client_random + self._server_random + ske.params()
-        verify_signature(self._peer_certificate, ske.signature_scheme, ske.signature, signed)
-        self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self._rng)
-        self._pre_master = self._ecdhe.exchange(ske.public_key)
-        self._add_transcript(HandshakeType.SERVER_KEY_EXCHANGE, seq, body)
-        self._state = _State.CLIENT_EXPECT_SERVER_HELLO_DONE
-
-    def _client_certificate_request(self, seq: int, body: bytes, now: float) -> None:
-        if self._certificate_requested:
-            raise DtlsHandshakeError(
-                "second CertificateRequest", AlertDescription.UNEXPECTED_MESSAGE
-            )
-        request = CertificateRequest.decode(body)
-        self._certificate_requested = True
-        self._peer_signature_schemes = list(request.signature_schemes)
-        self._add_transcript(HandshakeType.CERTIFICATE_REQUEST, seq, body)
-
-    def _client_server_hello_done(self, seq: int, body: bytes, now: float) -> None:
-        ServerHelloDone.decode(body)
-        self._add_transcript(HandshakeType.SERVER_HELLO_DONE, seq, body)
-        assert self._ecdhe is not None
-        items: list[FlightItem] = []
-        if self._certificate_requested:
-            cert = Certificate((self.certificate.der,)).encode()
-            items.append(self._next_item(HandshakeType.CERTIFICATE, cert))
-        cke = ClientKeyExchange(self._ecdhe.public_bytes).encode()
-        items.append(self._next_item(HandshakeType.CLIENT_KEY_EXCHANGE, cke))
-        self._derive_keys()
-        if self._certificate_requested:
-            scheme = self.certificate.choose_scheme(self._peer_signature_schemes)
-            signature = self.certificate.sign(scheme, bytes(self._transcript))
-            cv = CertificateVerify(scheme, signature).encode()
-            items.append(self._next_item(HandshakeType.CERTIFICATE_VERIFY, cv))
-        items.append(FlightItem(0, -1))
-        self._write_epoch = 1
-        items.append(self._next_item(HandshakeType.FINISHED, self._finished_body(True), epoch=1))
-        self._retransmit_trigger = self._peer_flight_start
-        self._send_flight(items, now, expect_reply=True)
-        self._state = _State.CLIENT_EXPECT_FINISHED
-
-    def _client_finished(self, seq: int, body: bytes, now: float) -> None:
-        self._check_finished(body, from_client=False)
-        self._add_transcript(HandshakeType.FINISHED, seq, body)
-        self._flight = None
-        self._handshake_finished()
-
-    # ---- server ------------------------------------------------------------------------------
-
-    def _cookie_for(self, hello: ClientHello) -> bytes:
-        """A stateless cookie (RFC 6347 §4.2.1): HMAC over the peer address and the hello's
-        parameters, under a secret drawn from the rng at construction."""
-        material = repr(self.remote_address).encode() + hello.random + hello.session_id
-        material += b"".join(s.to_bytes(2, "big") for s in hello.cipher_suites)
-        return hmac.digest(self._cookie_secret, material, "sha256")[:20]
-
-    def _server_client_hello(self, seq: int, body: bytes, now: float) -> None:
-        hello = ClientHello.decode(body)
-        if self.use_cookie and not hmac.compare_digest(hello.cookie, self._cookie_for(hello)):
-            # Stateless reply: same message_seq and record sequence number as the ClientHello.
-            hvr = HelloVerifyRequest(DTLS1_0_VERSION, self._cookie_for(hello)).encode()
-            state = self._write[0]
-            state.next_sequence = max(state.next_sequence, self._last_record_seq)
-            record = state.protect(
-                ContentType.HANDSHAKE,
-                encode_message(HandshakeType.HELLO_VERIFY_REQUEST, seq, hvr),
-                DTLS1_0_VERSION,
-            )
-            self._out.append(record)
-            return
-        choice = choose_server_parameters(
-            hello, self.cipher_suites, self.groups, self.srtp_profiles, self.certificate.is_ecdsa
-        )
-        self._reassembler.reset(seq + 1)
-        self._send_seq = seq  # RFC 6347 §4.2.2: the ServerHello reuses the hello's seq
-        self._client_hello = hello
-        self._client_random = hello.random
-        self._server_random = self._rng.randbytes(32)
-        self._suite = SUITES[choice.suite]
-        self._srtp_profile = choice.srtp_profile
-        self._transcript = bytearray()
-        self._add_transcript(HandshakeType.CLIENT_HELLO, seq, body)
-
-        server_hello = ServerHello(
-            DTLS1_2_VERSION, self._server_random, b"", int(choice.suite), 0, choice.extensions
-        )
-        items = [self._next_item(HandshakeType.SERVER_HELLO, server_hello.encode())]
-        cert = Certificate((self.certificate.der,)).encode()
-        items.append(self._next_item(HandshakeType.CERTIFICATE, cert))
-        self._ecdhe = EcdheKey(choice.group, self._rng)
-        scheme = self.certificate.choose_scheme(choice.signature_schemes)
-        params = ServerKeyExchange(choice.group, self._ecdhe.public_bytes, 0, b"").params()
-        signature = self.certificate.sign(
-            scheme, self._client_random + self._server_random + params
-        )
-        ske = ServerKeyExchange(choice.group, self._ecdhe.public_bytes, scheme, signature)
-        items.append(self._next_item(HandshakeType.SERVER_KEY_EXCHANGE, ske.encode()))
-        # RFC 8827 §6.5 / RFC 5763 §5: WebRTC always authenticates both ends.
-        request = CertificateRequest(
-            bytes([CLIENT_CERT_TYPE_ECDSA_SIGN, CLIENT_CERT_TYPE_RSA_SIGN]),
-            tuple(int(s) for s in VERIFY_SCHEMES),
-        )
-        items.append(self._next_item(HandshakeType.CERTIFICATE_REQUEST, request.encode()))
-        items.append(self._next_item(HandshakeType.SERVER_HELLO_DONE, b""))
-        self._retransmit_trigger = seq
-        self._send_flight(items, now, expect_reply=True)
-        self._state = _State.SERVER_EXPECT_CERTIFICATE
-
-    def _server_certificate(self, seq: int, body: bytes, now: float) -> None:
-        self._peer_flight_start = seq
-        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
-        self._receive_peer_certificate(body)
-        self._state = _State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE
-
-    def _server_client_key_exchange(self, seq: int, body: bytes, now: float) -> None:
-        cke = ClientKeyExchange.decode(body)
-        assert self._ecdhe is not None
-        self._pre_master = self._ecdhe.exchange(cke.public_key)
-        self._add_transcript(HandshakeType.CLIENT_KEY_EXCHANGE, seq, body)
-        self._derive_keys()
-        self._state = _State.SERVER_EXPECT_CERTIFICATE_VERIFY
-
-    def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
-        cv = CertificateVerify.decode(body)
-        assert self._peer_certificate is not None
-        if cv.signature_scheme not in VERIFY_SCHEMES:
-            raise DtlsHandshakeError(
-                "CertificateVerify uses a scheme we did not request",
-                AlertDescription.ILLEGAL_PARAMETER,
-            )
-        verify_signature(
-            self._peer_certificate, cv.signature_scheme, cv.signature, bytes(self._transcript)
-        )
-        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, seq, body)
-        self._state = _State.SERVER_EXPECT_FINISHED
-
-    def _server_finished(self, seq: int, body: bytes, now: float) -> None:
-        self._check_finished(body, from_client=True)
-        self._add_transcript(HandshakeType.FINISHED, seq, body)
-        self._write_epoch = 1
-        items = [
-            FlightItem(0, -1),
-            self._next_item(HandshakeType.FINISHED, self._finished_body(False), epoch=1),
-        ]
-        # Flight 6 is kept (no timer) and resent whenever flight 5 shows up again.
-        self._retransmit_trigger = self._peer_flight_start
-        self._send_flight(items, now, expect_reply=False)
-        self._handshake_finished()
-
 
 def _type_name(msg_type: int) -> str:
     try:
@@ -990,35 +592,35 @@ _Handler = Callable[[DtlsConnection, int, bytes, float], None]
 
 _HANDLERS: dict[tuple[_State, int], _Handler] = {
     (_State.CLIENT_EXPECT_SERVER_HELLO, HandshakeType.HELLO_VERIFY_REQUEST): (
-        DtlsConnection._client_hello_verify
+        ClientHandshake._client_hello_verify
     ),
     (_State.CLIENT_EXPECT_SERVER_HELLO, HandshakeType.SERVER_HELLO): (
-        DtlsConnection._client_server_hello
+        ClientHandshake._client_server_hello
     ),
     (_State.CLIENT_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE): (
-        DtlsConnection._client_certificate
+        ClientHandshake._client_certificate
     ),
     (_State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE, HandshakeType.SERVER_KEY_EXCHANGE): (
-        DtlsConnection._client_server_key_exchange
+        ClientHandshake._client_server_key_exchange
     ),
     (_State.CLIENT_EXPECT_SERVER_HELLO_DONE, HandshakeType.CERTIFICATE_REQUEST): (
-        DtlsConnection._client_certificate_request
+        ClientHandshake._client_certificate_request
     ),
     (_State.CLIENT_EXPECT_SERVER_HELLO_DONE, HandshakeType.SERVER_HELLO_DONE): (
-        DtlsConnection._client_server_hello_done
+        ClientHandshake._client_server_hello_done
     ),
-    (_State.CLIENT_EXPECT_FINISHED, HandshakeType.FINISHED): DtlsConnection._client_finished,
+    (_State.CLIENT_EXPECT_FINISHED, HandshakeType.FINISHED): ClientHandshake._client_finished,
     (_State.SERVER_EXPECT_CLIENT_HELLO, HandshakeType.CLIENT_HELLO): (
-        DtlsConnection._server_client_hello
+        ServerHandshake._server_client_hello
     ),
     (_State.SERVER_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE): (
-        DtlsConnection._server_certificate
+        ServerHandshake._server_certificate
     ),
     (_State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE, HandshakeType.CLIENT_KEY_EXCHANGE): (
-        DtlsConnection._server_client_key_exchange
+        ServerHandshake._server_client_key_exchange
     ),
     (_State.SERVER_EXPECT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
-        DtlsConnection._server_certificate_verify
+        ServerHandshake._server_certificate_verify
     ),
-    (_State.SERVER_EXPECT_FINISHED, HandshakeType.FINISHED): DtlsConnection._server_finished,
+    (_State.SERVER_EXPECT_FINISHED, HandshakeType.FINISHED): ServerHandshake._server_finished,
 }

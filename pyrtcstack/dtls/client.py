@@ -1,0 +1,137 @@
+"""The client half of the DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.4): flights 1, 3
+and 5, and the checks on the server's flight 4 and 6."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from .certificate import verify_signature
+from .constants import DTLS1_2_VERSION, AlertDescription, HandshakeType, NamedGroup
+from .errors import DtlsHandshakeError
+from .flights import FlightItem
+from .handshake import HandshakeBase, State
+from .keyexchange import EcdheKey
+from .messages import (
+    MAX_COOKIE_LENGTH,
+    Certificate,
+    CertificateRequest,
+    CertificateVerify,
+    ClientHello,
+    ClientKeyExchange,
+    HelloVerifyRequest,
+    ServerHello,
+    ServerHelloDone,
+    ServerKeyExchange,
+)
+from .negotiation import build_client_extensions, check_server_hello
+from .suites import SUITES
+
+__all__ = ["ClientHandshake"]
+
+#: HelloVerifyRequests a client follows before giving up (RFC 6347 §4.2.1 allows a repeat).
+MAX_HELLO_VERIFY_REQUESTS = 4
+
+
+class ClientHandshake(HandshakeBase):
+    """Handlers for what a client receives, by message type."""
+
+    def _send_client_hello(self, now: float, cookie: bytes) -> None:
+        hello = ClientHello(
+            client_version=DTLS1_2_VERSION,
+            random=self._client_random,
+            session_id=b"",
+            cookie=cookie,
+            cipher_suites=tuple(int(s) for s in self.cipher_suites),
+            extensions=build_client_extensions(self.groups, self.srtp_profiles),
+        )
+        self._client_hello = hello
+        # RFC 6347 §4.2.6: the transcript restarts with the ClientHello that carries the cookie.
+        self._transcript = bytearray()
+        self._send_flight([self._next_item(HandshakeType.CLIENT_HELLO, hello.encode())], now, True)
+
+    def _client_hello_verify(self, seq: int, body: bytes, now: float) -> None:
+        hvr = HelloVerifyRequest.decode(body)
+        if len(hvr.cookie) > MAX_COOKIE_LENGTH or self._hello_verify_count >= (
+            MAX_HELLO_VERIFY_REQUESTS
+        ):
+            raise DtlsHandshakeError(
+                "too many HelloVerifyRequests", AlertDescription.ILLEGAL_PARAMETER
+            )
+        self._hello_verify_count += 1
+        self._retransmit_trigger = seq
+        self._send_client_hello(now, hvr.cookie)
+
+    def _client_server_hello(self, seq: int, body: bytes, now: float) -> None:
+        hello = ServerHello.decode(body)
+        assert self._client_hello is not None
+        view = check_server_hello(hello, self._client_hello.cipher_suites, self.srtp_profiles)
+        self._suite = SUITES[view.suite]
+        self._srtp_profile = view.srtp_profile
+        self._server_random = hello.random
+        self._peer_flight_start = seq
+        self._add_transcript(HandshakeType.SERVER_HELLO, seq, body)
+        self._state = State.CLIENT_EXPECT_CERTIFICATE
+
+    def _client_certificate(self, seq: int, body: bytes, now: float) -> None:
+        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
+        self._receive_peer_certificate(body)
+        self._state = State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE
+
+    def _client_server_key_exchange(self, seq: int, body: bytes, now: float) -> None:
+        ske = ServerKeyExchange.decode(body)
+        assert self._peer_certificate is not None and self._suite is not None
+        if ske.named_curve not in self.groups:
+            raise DtlsHandshakeError(
+                "server chose a group we did not offer", AlertDescription.ILLEGAL_PARAMETER
+            )
+        key_is_ec = isinstance(self._peer_certificate.public_key(), ec.EllipticCurvePublicKey)
+        if key_is_ec != self._suite.ecdsa:  # RFC 8422 §5.3: ECDHE_ECDSA needs an ECDSA cert
+            raise DtlsHandshakeError(
+                "server certificate does not fit the cipher suite",
+                AlertDescription.UNSUPPORTED_CERTIFICATE,
+            )
+        signed = self._client_random + self._server_random + ske.params()
+        verify_signature(self._peer_certificate, ske.signature_scheme, ske.signature, signed)
+        self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self._rng)
+        self._pre_master = self._ecdhe.exchange(ske.public_key)
+        self._add_transcript(HandshakeType.SERVER_KEY_EXCHANGE, seq, body)
+        self._state = State.CLIENT_EXPECT_SERVER_HELLO_DONE
+
+    def _client_certificate_request(self, seq: int, body: bytes, now: float) -> None:
+        if self._certificate_requested:
+            raise DtlsHandshakeError(
+                "second CertificateRequest", AlertDescription.UNEXPECTED_MESSAGE
+            )
+        request = CertificateRequest.decode(body)
+        self._certificate_requested = True
+        self._peer_signature_schemes = list(request.signature_schemes)
+        self._add_transcript(HandshakeType.CERTIFICATE_REQUEST, seq, body)
+
+    def _client_server_hello_done(self, seq: int, body: bytes, now: float) -> None:
+        ServerHelloDone.decode(body)
+        self._add_transcript(HandshakeType.SERVER_HELLO_DONE, seq, body)
+        assert self._ecdhe is not None
+        items: list[FlightItem] = []
+        if self._certificate_requested:
+            cert = Certificate((self.certificate.der,)).encode()
+            items.append(self._next_item(HandshakeType.CERTIFICATE, cert))
+        cke = ClientKeyExchange(self._ecdhe.public_bytes).encode()
+        items.append(self._next_item(HandshakeType.CLIENT_KEY_EXCHANGE, cke))
+        self._derive_keys()
+        if self._certificate_requested:
+            scheme = self.certificate.choose_scheme(self._peer_signature_schemes)
+            signature = self.certificate.sign(scheme, bytes(self._transcript))
+            cv = CertificateVerify(scheme, signature).encode()
+            items.append(self._next_item(HandshakeType.CERTIFICATE_VERIFY, cv))
+        items.append(FlightItem(0, -1))
+        self._write_epoch = 1
+        items.append(self._next_item(HandshakeType.FINISHED, self._finished_body(True), epoch=1))
+        self._retransmit_trigger = self._peer_flight_start
+        self._send_flight(items, now, expect_reply=True)
+        self._state = State.CLIENT_EXPECT_FINISHED
+
+    def _client_finished(self, seq: int, body: bytes, now: float) -> None:
+        self._check_finished(body, from_client=False)
+        self._add_transcript(HandshakeType.FINISHED, seq, body)
+        self._flight = None
+        self._handshake_finished()

@@ -1,0 +1,239 @@
+"""The handshake layer shared by both roles: transcript, flights, key schedule and peer
+identity (RFC 6347 §4.2, RFC 5246 §7.4, RFC 7627, RFC 8122 §5).
+
+:class:`HandshakeBase` holds what the client (:mod:`.client`) and server (:mod:`.server`)
+halves have in common; :class:`~pyrtcstack.dtls.connection.DtlsConnection` combines them with
+the record layer. The states of the handshake are :class:`State`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from cryptography import x509
+
+from ..common.core import Address, Event
+from .certificate import DtlsCertificate, Fingerprint, load_peer_certificate
+from .constants import DTLS1_2_VERSION, AlertDescription, CipherSuite, HandshakeType, NamedGroup
+from .errors import DtlsHandshakeError, FingerprintMismatchError
+from .events import ApplicationData, HandshakeCompleted
+from .flights import Flight, FlightItem, RetransmitTimer
+from .fragments import Reassembler, encode_message
+from .keyexchange import EcdheKey
+from .keylog import KeyLogCallback, keylog_line
+from .messages import Certificate, ClientHello, Finished
+from .prf import extended_master_secret, key_block, verify_data
+from .record import EpochState
+from .srtp import SrtpProfile
+from .suites import RecordCipher, SuiteInfo
+
+__all__ = ["DtlsRole", "DtlsStats", "HandshakeBase", "State"]
+
+
+class DtlsRole(Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(Enum):
+    IDLE = "idle"
+    CLIENT_EXPECT_SERVER_HELLO = "client: expect ServerHello"
+    CLIENT_EXPECT_CERTIFICATE = "client: expect Certificate"
+    CLIENT_EXPECT_SERVER_KEY_EXCHANGE = "client: expect ServerKeyExchange"
+    CLIENT_EXPECT_SERVER_HELLO_DONE = "client: expect CertificateRequest/ServerHelloDone"
+    CLIENT_EXPECT_FINISHED = "client: expect Finished"
+    SERVER_EXPECT_CLIENT_HELLO = "server: expect ClientHello"
+    SERVER_EXPECT_CERTIFICATE = "server: expect Certificate"
+    SERVER_EXPECT_CLIENT_KEY_EXCHANGE = "server: expect ClientKeyExchange"
+    SERVER_EXPECT_CERTIFICATE_VERIFY = "server: expect CertificateVerify"
+    SERVER_EXPECT_FINISHED = "server: expect Finished"
+    ESTABLISHED = "established"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+@dataclass
+class DtlsStats:
+    """Counters for everything dropped or repeated (the core never raises on bad input)."""
+
+    datagrams_received: int = 0
+    records_received: int = 0
+    dropped_malformed: int = 0
+    dropped_replay: int = 0
+    dropped_decrypt: int = 0
+    dropped_epoch: int = 0
+    dropped_early: int = 0
+    dropped_unexpected: int = 0
+    retransmissions: int = 0
+    records_sent: int = 0
+
+
+class HandshakeBase:
+    """Transcript, flights, keys and peer identity, for both roles."""
+
+    # Declared here, assigned by DtlsConnection.__init__ (see its docstring for meanings).
+    role: DtlsRole | None
+    certificate: DtlsCertificate
+    cipher_suites: tuple[CipherSuite, ...]
+    groups: tuple[NamedGroup, ...]
+    srtp_profiles: tuple[SrtpProfile, ...]
+    mtu: int
+    remote_address: Address | None
+    use_cookie: bool
+    keylog: KeyLogCallback | None
+    _rng: random.Random
+    _state: State
+    _events: deque[Event]
+    _out: list[bytes]
+    _pending_app: list[bytes]
+    _timer: RetransmitTimer
+    _read: dict[int, EpochState]
+    _write: dict[int, EpochState]
+    _write_epoch: int
+    _fast_read: EpochState | None
+    _reassembler: Reassembler
+    _send_seq: int
+    _transcript: bytearray
+    _flight: Flight | None
+    _flight_clean: bool
+    _retransmit_trigger: int | None
+    _retransmit_trigger_end: int
+    _peer_flight_start: int
+    _last_record_seq: int
+    _cookie_secret: bytes
+    _hello_verify_count: int
+    _client_random: bytes
+    _server_random: bytes
+    _client_hello: ClientHello | None
+    _suite: SuiteInfo | None
+    _srtp_profile: SrtpProfile | None
+    _ecdhe: EcdheKey | None
+    _pre_master: bytes
+    _master: bytes
+    _remote_fingerprints: list[Fingerprint] | None
+    _verify_fingerprint: bool
+    _peer_certificate: x509.Certificate | None
+    _peer_certificate_der: bytes
+    _peer_verified: bool
+    _peer_signature_schemes: list[int] | None
+    _certificate_requested: bool
+    _handshake_done: bool
+    _completed_emitted: bool
+
+    def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
+        self._transcript += encode_message(msg_type, seq, body)
+
+    def _send_flight(self, items: list[FlightItem], now: float, expect_reply: bool) -> None:
+        self._flight = Flight(items)
+        self._retransmit_trigger_end = self._reassembler.next_seq
+        self._transmit_flight()
+        if expect_reply:
+            self._timer.start(now, self._flight_clean)
+        else:
+            self._timer.stop()
+        self._flight_clean = True
+
+    def _transmit_flight(self) -> None:
+        assert self._flight is not None
+        self._out.extend(self._flight.datagrams(self._write, self.mtu, DTLS1_2_VERSION))
+
+    def _next_item(self, msg_type: HandshakeType, body: bytes, epoch: int = 0) -> FlightItem:
+        item = FlightItem(epoch, msg_type, self._send_seq, body)
+        self._add_transcript(msg_type, self._send_seq, body)
+        self._send_seq += 1
+        return item
+
+    def _derive_keys(self) -> None:
+        """Master secret (RFC 7627 §4, over the transcript through ClientKeyExchange), key
+        block (RFC 5246 §6.3) and the epoch-1 cipher states."""
+        suite = self._suite
+        assert suite is not None
+        session_hash = hashlib.new(suite.hash_name, bytes(self._transcript)).digest()
+        self._master = extended_master_secret(suite.hash_name, self._pre_master, session_hash)
+        self._pre_master = b""
+        if self.keylog is not None:
+            self.keylog(keylog_line(self._client_random, self._master))
+        block = key_block(
+            suite.hash_name,
+            self._master,
+            self._client_random,
+            self._server_random,
+            suite.key_block_length,
+        )
+        k, iv = suite.key_length, suite.fixed_iv_length
+        client_key, server_key = block[:k], block[k : 2 * k]
+        client_iv, server_iv = block[2 * k : 2 * k + iv], block[2 * k + iv : 2 * k + 2 * iv]
+        client = RecordCipher(suite, client_key, client_iv)
+        server = RecordCipher(suite, server_key, server_iv)
+        if self.role == DtlsRole.CLIENT:
+            self._write[1], self._read[1] = EpochState(1, client), EpochState(1, server)
+        else:
+            self._write[1], self._read[1] = EpochState(1, server), EpochState(1, client)
+
+    def _finished_body(self, from_client: bool) -> bytes:
+        assert self._suite is not None
+        return verify_data(
+            self._suite.hash_name, self._master, from_client, bytes(self._transcript)
+        )
+
+    def _check_finished(self, body: bytes, from_client: bool) -> None:
+        expected = self._finished_body(from_client)
+        if not hmac.compare_digest(Finished.decode(body).verify_data, expected):
+            raise DtlsHandshakeError("Finished does not verify", AlertDescription.DECRYPT_ERROR)
+
+    def _receive_peer_certificate(self, body: bytes) -> None:
+        chain = Certificate.decode(body).certificates
+        if not chain:
+            raise DtlsHandshakeError(
+                "peer sent no certificate (WebRTC requires one, RFC 8827 §6.5)",
+                AlertDescription.CERTIFICATE_REQUIRED
+                if self.role == DtlsRole.SERVER
+                else AlertDescription.BAD_CERTIFICATE,
+            )
+        self._peer_certificate = load_peer_certificate(chain[0])
+        self._peer_certificate_der = chain[0]
+        if self._remote_fingerprints is not None or not self._verify_fingerprint:
+            self._check_peer_fingerprint()
+
+    def _check_peer_fingerprint(self) -> None:
+        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
+        if not self._verify_fingerprint:
+            self._peer_verified = True
+            return
+        fingerprints = self._remote_fingerprints or []
+        if not any(fp.matches(self._peer_certificate_der) for fp in fingerprints):
+            raise FingerprintMismatchError(
+                "peer certificate "
+                f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
+            )
+        self._peer_verified = True
+
+    def _maybe_complete(self) -> None:
+        if not self._handshake_done or self._completed_emitted or not self._peer_verified:
+            return
+        if self._state != State.ESTABLISHED or self._suite is None:
+            return
+        self._completed_emitted = True
+        self._fast_read = self._read[1]
+        self._events.append(
+            HandshakeCompleted(
+                version="DTLS 1.2",
+                cipher_suite=self._suite.suite,
+                srtp_profile=self._srtp_profile,
+                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
+                peer_certificate=self._peer_certificate_der,
+            )
+        )
+        pending, self._pending_app = self._pending_app, []
+        self._events.extend(ApplicationData(p) for p in pending)
+
+    def _handshake_finished(self) -> None:
+        self._state = State.ESTABLISHED
+        self._handshake_done = True
+        self._timer.stop()
+        self._maybe_complete()

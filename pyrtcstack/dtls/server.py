@@ -1,0 +1,140 @@
+"""The server half of the DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.4): the optional
+HelloVerifyRequest, flights 4 and 6, and the checks on the client's flight 5."""
+
+from __future__ import annotations
+
+import hmac
+
+from .certificate import VERIFY_SCHEMES, verify_signature
+from .constants import (
+    CLIENT_CERT_TYPE_ECDSA_SIGN,
+    CLIENT_CERT_TYPE_RSA_SIGN,
+    DTLS1_0_VERSION,
+    DTLS1_2_VERSION,
+    AlertDescription,
+    ContentType,
+    HandshakeType,
+)
+from .errors import DtlsHandshakeError
+from .flights import FlightItem
+from .fragments import encode_message
+from .handshake import HandshakeBase, State
+from .keyexchange import EcdheKey
+from .messages import (
+    Certificate,
+    CertificateRequest,
+    CertificateVerify,
+    ClientHello,
+    ClientKeyExchange,
+    HelloVerifyRequest,
+    ServerHello,
+    ServerKeyExchange,
+)
+from .negotiation import choose_server_parameters
+from .suites import SUITES
+
+__all__ = ["ServerHandshake"]
+
+
+class ServerHandshake(HandshakeBase):
+    """Handlers for what a server receives, by message type."""
+
+    def _cookie_for(self, hello: ClientHello) -> bytes:
+        """A stateless cookie (RFC 6347 §4.2.1): HMAC over the peer address and the hello's
+        parameters, under a secret drawn from the rng at construction."""
+        material = repr(self.remote_address).encode() + hello.random + hello.session_id
+        material += b"".join(s.to_bytes(2, "big") for s in hello.cipher_suites)
+        return hmac.digest(self._cookie_secret, material, "sha256")[:20]
+
+    def _server_client_hello(self, seq: int, body: bytes, now: float) -> None:
+        hello = ClientHello.decode(body)
+        if self.use_cookie and not hmac.compare_digest(hello.cookie, self._cookie_for(hello)):
+            # Stateless reply: same message_seq and record sequence number as the ClientHello.
+            hvr = HelloVerifyRequest(DTLS1_0_VERSION, self._cookie_for(hello)).encode()
+            state = self._write[0]
+            state.next_sequence = max(state.next_sequence, self._last_record_seq)
+            record = state.protect(
+                ContentType.HANDSHAKE,
+                encode_message(HandshakeType.HELLO_VERIFY_REQUEST, seq, hvr),
+                DTLS1_0_VERSION,
+            )
+            self._out.append(record)
+            return
+        choice = choose_server_parameters(
+            hello, self.cipher_suites, self.groups, self.srtp_profiles, self.certificate.is_ecdsa
+        )
+        self._reassembler.reset(seq + 1)
+        self._send_seq = seq  # RFC 6347 §4.2.2: the ServerHello reuses the hello's seq
+        self._client_hello = hello
+        self._client_random = hello.random
+        self._server_random = self._rng.randbytes(32)
+        self._suite = SUITES[choice.suite]
+        self._srtp_profile = choice.srtp_profile
+        self._transcript = bytearray()
+        self._add_transcript(HandshakeType.CLIENT_HELLO, seq, body)
+
+        server_hello = ServerHello(
+            DTLS1_2_VERSION, self._server_random, b"", int(choice.suite), 0, choice.extensions
+        )
+        items = [self._next_item(HandshakeType.SERVER_HELLO, server_hello.encode())]
+        cert = Certificate((self.certificate.der,)).encode()
+        items.append(self._next_item(HandshakeType.CERTIFICATE, cert))
+        self._ecdhe = EcdheKey(choice.group, self._rng)
+        scheme = self.certificate.choose_scheme(choice.signature_schemes)
+        params = ServerKeyExchange(choice.group, self._ecdhe.public_bytes, 0, b"").params()
+        signature = self.certificate.sign(
+            scheme, self._client_random + self._server_random + params
+        )
+        ske = ServerKeyExchange(choice.group, self._ecdhe.public_bytes, scheme, signature)
+        items.append(self._next_item(HandshakeType.SERVER_KEY_EXCHANGE, ske.encode()))
+        # RFC 8827 §6.5 / RFC 5763 §5: WebRTC always authenticates both ends.
+        request = CertificateRequest(
+            bytes([CLIENT_CERT_TYPE_ECDSA_SIGN, CLIENT_CERT_TYPE_RSA_SIGN]),
+            tuple(int(s) for s in VERIFY_SCHEMES),
+        )
+        items.append(self._next_item(HandshakeType.CERTIFICATE_REQUEST, request.encode()))
+        items.append(self._next_item(HandshakeType.SERVER_HELLO_DONE, b""))
+        self._retransmit_trigger = seq
+        self._send_flight(items, now, expect_reply=True)
+        self._state = State.SERVER_EXPECT_CERTIFICATE
+
+    def _server_certificate(self, seq: int, body: bytes, now: float) -> None:
+        self._peer_flight_start = seq
+        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
+        self._receive_peer_certificate(body)
+        self._state = State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE
+
+    def _server_client_key_exchange(self, seq: int, body: bytes, now: float) -> None:
+        cke = ClientKeyExchange.decode(body)
+        assert self._ecdhe is not None
+        self._pre_master = self._ecdhe.exchange(cke.public_key)
+        self._add_transcript(HandshakeType.CLIENT_KEY_EXCHANGE, seq, body)
+        self._derive_keys()
+        self._state = State.SERVER_EXPECT_CERTIFICATE_VERIFY
+
+    def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
+        cv = CertificateVerify.decode(body)
+        assert self._peer_certificate is not None
+        if cv.signature_scheme not in VERIFY_SCHEMES:
+            raise DtlsHandshakeError(
+                "CertificateVerify uses a scheme we did not request",
+                AlertDescription.ILLEGAL_PARAMETER,
+            )
+        verify_signature(
+            self._peer_certificate, cv.signature_scheme, cv.signature, bytes(self._transcript)
+        )
+        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, seq, body)
+        self._state = State.SERVER_EXPECT_FINISHED
+
+    def _server_finished(self, seq: int, body: bytes, now: float) -> None:
+        self._check_finished(body, from_client=True)
+        self._add_transcript(HandshakeType.FINISHED, seq, body)
+        self._write_epoch = 1
+        items = [
+            FlightItem(0, -1),
+            self._next_item(HandshakeType.FINISHED, self._finished_body(False), epoch=1),
+        ]
+        # Flight 6 is kept (no timer) and resent whenever flight 5 shows up again.
+        self._retransmit_trigger = self._peer_flight_start
+        self._send_flight(items, now, expect_reply=False)
+        self._handshake_finished()
