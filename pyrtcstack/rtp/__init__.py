@@ -32,6 +32,7 @@ from .rtcp import (
     serialize_rtcp,
 )
 from .stats import ReceptionStatistics
+from .twcc import TwccFeedbackBuilder
 
 __all__ = [
     "ExtensionMap",
@@ -56,6 +57,7 @@ __all__ = [
     "RtpUsageError",
     "SdesChunk",
     "TransportWideCc",
+    "TwccFeedbackBuilder",
     "parse_rtcp",
     "serialize_rtcp",
 ]
