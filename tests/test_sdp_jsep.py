@@ -475,3 +475,20 @@ def test_our_offers_and_answers_pass_the_interop_check() -> None:
     answer = create_answer(chromium_offer(), local_caps(), rng=rng)
     assert check(answer, "answer") == []
     assert check(create_answer(offer, local_caps(), rng=rng), "answer") == []
+
+
+def test_bundle_payload_type_reuse_is_refused() -> None:
+    """OA-08 (RFC 9143 §9.1): PT 111 for opus in mid 0 and for VP8 in a bundled mid 1."""
+    from pyrtcstack.sdp.check import check
+
+    offer = chromium_offer()
+    video = SessionDescription.parse(VIDEO_OFFER).media[0]
+    video.set_attribute("mid", "1")
+    video.formats = ["111"]
+    video.set_attribute("rtpmap", "111 VP8/90000")
+    video.remove_attribute("fmtp")
+    video.remove_attribute("rtcp-fb")
+    offer.media[1] = video
+    assert any("RFC 9143 §9.1" == p.rule for p in check(offer))
+    with pytest.raises(OfferAnswerError, match="9143"):
+        create_answer(offer, local_caps(), rng=random.Random(0))

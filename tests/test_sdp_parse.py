@@ -421,3 +421,29 @@ def test_mutated_browser_sdp(data: st.DataObject) -> None:
         if not lines:
             lines = [""]
     _only_parse_error(data.draw(st.sampled_from(["\r\n", "\n"])).join(lines))
+
+
+def test_checklist_grammar_details() -> None:
+    """SDP-06/09/10/13: case-insensitive names, ice-options tokens, lowercase fingerprint
+    hex, b=AS in a data section, rtcp-fb:* applying to every payload type."""
+    text = CHROMIUM.replace("a=ice-options:trickle", "a=ice-options:trickle ice2 foo", 1)
+    text = text.replace("A5:9B:FB:9F", "a5:9b:fb:9f", 1)
+    text = text.replace(
+        "m=application 35857 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 127.0.0.1\r\n",
+        "m=application 35857 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 127.0.0.1\r\nb=AS:30\r\n",
+    )
+    text = text.replace(
+        "a=rtcp-fb:111 transport-cc", "a=rtcp-fb:* nack\r\na=rtcp-fb:111 transport-cc"
+    )
+    text = text.replace("opus/48000/2", "OPUS/48000/2")
+    d = SessionDescription.parse(text)
+    audio, data = d.media
+    assert audio.ice_options == ["trickle", "ice2", "foo"]
+    assert audio.fingerprints[0].value.startswith("a5:9b:fb:9f")
+    assert audio.fingerprints[0].digest() == d.media[1].fingerprints[0].digest()
+    assert data.bandwidths == [Bandwidth("AS", 30)]
+    codecs = audio.codecs()
+    assert codecs[0].name == "OPUS" and codecs[0].mime_type == "opus"
+    assert all("nack" in [fb.value for fb in c.feedback] for c in codecs)
+    assert [fb.value for fb in codecs[0].feedback] == ["nack", "transport-cc"]
+    assert str(SessionDescription.parse(str(d))) == str(d)

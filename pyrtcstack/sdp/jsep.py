@@ -482,6 +482,7 @@ def create_answer(
     Raises :class:`~pyrtcstack.sdp.errors.OfferAnswerError` when the offer cannot be
     answered at all (e.g. rtcp-mux required but absent, an unanswerable ``a=setup``).
     """
+    _check_bundle_payload_types(offer)
     restart = ice_restart_requested(previous_offer, offer)
     ufrag, pwd = _credentials(local.transport, previous, restart=restart, rng=rng)
     previous_setup = None
@@ -554,6 +555,22 @@ def create_answer(
         desc.media.append(media)
     desc.origin = _versioned_origin(desc, previous, rng)
     return desc
+
+
+def _check_bundle_payload_types(offer: SessionDescription) -> None:
+    """RFC 9143 §9.1: inside a BUNDLE group a payload type names one codec (OA-08)."""
+    for group in offer.bundle_groups:
+        meaning: dict[int, tuple[str, int, int]] = {}
+        for media in offer.media:
+            if media.mid not in group.mids or media.rejected:
+                continue
+            for codec in media.codecs(offer):
+                key = (codec.name.lower(), codec.clock_rate, codec.channels or 1)
+                if meaning.setdefault(codec.payload_type, key) != key:
+                    raise OfferAnswerError(
+                        f"BUNDLE {' '.join(group.mids)}: payload type {codec.payload_type} "
+                        "means two different codecs (RFC 9143 §9.1)"
+                    )
 
 
 def _rejected(offered: MediaDescription) -> MediaDescription:
