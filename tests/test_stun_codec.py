@@ -281,3 +281,18 @@ def test_mutated_messages_only_parse_error(m: Message, flips: list[tuple[int, in
         assert isinstance(exc, StunParseError)
         return
     _all_getters(d)
+
+
+@pytest.mark.parametrize("size", [0, 1, 16, 63, 64, 65, 200])
+def test_cached_hmac_matches_stdlib_for_any_key_size(size: int) -> None:
+    key = bytes(range(size % 256)) * (size // 256 + 1)
+    key = key[:size]
+    m = Message(Method.BINDING, transaction_id=TID).add_text(A.USERNAME, "u")
+    data = m.encode(key, integrity="both")
+    mi_at = 20 + 8
+    covered = data[:2] + struct.pack("!H", mi_at + 24 - 20) + data[4:mi_at]
+    assert data[mi_at + 4 : mi_at + 24] == hmac.digest(key, covered, "sha1")
+    sha_at = mi_at + 24
+    covered = data[:2] + struct.pack("!H", sha_at + 36 - 20) + data[4:sha_at]
+    assert data[sha_at + 4 : sha_at + 36] == hmac.digest(key, covered, "sha256")
+    assert decode(data).verify_integrity(key)
