@@ -233,7 +233,7 @@ def _encode_video(codec_name: str, n: int) -> list[tuple[bytes, bool]]:
 
     av = require_module("av")
     ctx = av.CodecContext.create(codec_name, "w")
-    ctx.width, ctx.height, ctx.pix_fmt = 320, 240, "yuv420p"
+    ctx.width, ctx.height, ctx.pix_fmt = 160, 120, "yuv420p"
     ctx.time_base = fractions.Fraction(1, 30)
     ctx.framerate = fractions.Fraction(30, 1)
     ctx.gop_size = 10
@@ -244,7 +244,7 @@ def _encode_video(codec_name: str, n: int) -> list[tuple[bytes, bool]]:
     )
     out = []
     for i in range(n):
-        f = av.VideoFrame(320, 240, "yuv420p")
+        f = av.VideoFrame(160, 120, "yuv420p")
         for k, plane in enumerate(f.planes):
             size = plane.buffer_size
             fill = (
@@ -281,7 +281,7 @@ def test_we_send_video_ffmpeg_decodes(tmp_path: Path, codec_name: str) -> None:
     FFmpeg's rtpdec: every frame FFmpeg decodes from our RTP stream must be bit-identical to
     a frame decoded from the encoder's own output."""
     ffmpeg = require_binary("ffmpeg", "ffmpeg")
-    encoded = _encode_video(codec_name, 90)
+    encoded = _encode_video(codec_name, 60)
     vp8 = codec_name == "libvpx"
     codec = VP8 if vp8 else H264
     # reference decode of the encoder's output (IVF written by us / raw Annex B)
@@ -294,7 +294,7 @@ def test_we_send_video_ffmpeg_decodes(tmp_path: Path, codec_name: str) -> None:
     else:
         ref.write_bytes(b"".join(d for d, _ in encoded))
     reference = set(_framemd5(ffmpeg, "-i", str(ref)))
-    assert len(reference) >= 80
+    assert len(reference) >= 55
 
     their_port = free_udp_port()
     while their_port % 2:
@@ -350,6 +350,7 @@ def test_we_send_video_ffmpeg_decodes(tmp_path: Path, codec_name: str) -> None:
                 track=EncodedTrack(codec, frames, 1 / 30),
                 start_at=loop.time(),
                 rtcp_interval=0.5,
+                mtu=300,  # small: keyframes span several packets (VP8 S=0 pieces, FU-A)
             )
             ep = await open_endpoint(core, (HOST, 0))
             for _ in range(400):
@@ -365,6 +366,7 @@ def test_we_send_video_ffmpeg_decodes(tmp_path: Path, codec_name: str) -> None:
 
     core = asyncio.run(main())
     assert core.sender is not None and core.sender.stats.frames_sent >= 30
+    assert core.sender.stats.packets_sent > core.sender.stats.frames_sent
     got = [
         line.rsplit(",", 1)[1].strip()
         for line in md5_out.read_text().splitlines()
