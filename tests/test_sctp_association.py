@@ -628,3 +628,39 @@ def test_data_without_user_data_aborts() -> None:
     raw = struct.pack("!BBHIHHI", 0, 3, 16, p.a._sender.next_tsn, 1, 0, 53)
     p.b.receive_packet(encode_packet(5000, 5000, p.b._local_tag, [raw]), p.net.now)
     assert p.b.state is State.CLOSED
+
+
+@pytest.mark.parametrize(("max_retransmits", "transmissions"), [(0, 1), (1, 2), (2, 3), (5, 6)])
+def test_max_retransmits_table(max_retransmits: int, transmissions: int) -> None:
+    """RFC 7496 §4: maxRetransmits N means N retransmissions, so 1 + N transmissions of a
+    chunk that is always lost; then the message is abandoned and FORWARD TSN skips it."""
+    doomed = b"D" * 3000  # three chunks
+
+    def drop_doomed(data: bytes, src: Any, dst: Any) -> bool:
+        return src == A and any(
+            isinstance(c, DataChunk) and c.stream_id == 4 and c.ppid == 99
+            for c in decode_packet(data).chunks
+        )
+
+    p = Pair(impairment=Impairment(delay=0.01, drop_if=drop_doomed))
+    p.connect()
+    p.a.send(4, doomed, 99, max_retransmits=max_retransmits)
+    p.a.send(4, b"after", 53)  # reliable, same ordered stream, may share a lost packet
+    assert p.net.run(lambda: len(p.messages(B)) == 1 and p.a._sender.idle(), 300)
+    assert [m.data for m in p.messages(B)] == [b"after"]
+    counts: dict[int, int] = {}
+    for _, c in p.data_chunks(A):
+        if c.ppid == 99:
+            counts[c.tsn] = counts.get(c.tsn, 0) + 1
+    # The first chunk to exceed its bound abandons the whole message (RFC 3758 §3.5), so
+    # no chunk goes out more than 1 + N times and at least one went exactly that often.
+    assert len(counts) == 3 and max(counts.values()) == transmissions
+    assert p.a._sender.abandoned_messages == 1
+    fwd = [
+        c
+        for d in p.net.sent
+        if d.src == A
+        for c in decode_packet(d.data).chunks
+        if type(c).__name__ == "ForwardTsnChunk"
+    ]
+    assert fwd and fwd[0].streams == [(4, 0)]  # type: ignore[union-attr]
