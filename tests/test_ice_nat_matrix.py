@@ -119,6 +119,7 @@ def test_many_seeds_with_impairments(
 ) -> None:
     internet = Link(delay=0.02, jitter=jitter, loss=loss, duplicate=duplicate, reorder=reorder)
     world = build(left, right, turn=True, seed=seed, internet=internet)
+    world.net.record = False
     world.start()
     assert world.run(90)
     assert world.connected(), (world.left.agent.stats, world.right.agent.stats)

@@ -253,7 +253,10 @@ class ChecksMixin(AgentBase):
         while gen.triggered:
             candidate = gen.triggered.popleft()
             candidate.triggered = False
-            if candidate.state is PairState.WAITING and candidate in gen.pairs:
+            sendable = candidate.state is PairState.WAITING or (
+                candidate is gen.nominating and candidate.state is PairState.SUCCEEDED
+            )
+            if sendable and candidate in gen.pairs:
                 pair = candidate
                 break
         use_candidate = False
@@ -301,6 +304,12 @@ class ChecksMixin(AgentBase):
     def _maybe_nominate(self, gen: Generation, now: float) -> None:
         """RFC 8445 §8.1.1 regular nomination: once checks have found the best valid pair
         we are going to get (or waited long enough), re-check it with USE-CANDIDATE."""
+        nominating = gen.nominating
+        if nominating is not None and (
+            nominating not in gen.pairs
+            or (not nominating.triggered and nominating.state is not PairState.IN_PROGRESS)
+        ):
+            gen.nominating = None  # its check can no longer happen: choose again
         if gen.selected is not None or gen.nominating is not None:
             return
         best = gen.best_valid()

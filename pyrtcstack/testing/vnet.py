@@ -680,6 +680,10 @@ class VirtualNetwork:
         t = self.next_time()
         if t is None:
             return False
+        self._advance(t)
+        return True
+
+    def _advance(self, t: float) -> None:
         self.now = max(self.now, t)
         queue = self._queue
         while queue and queue[0].at <= self.now:
@@ -690,7 +694,6 @@ class VirtualNetwork:
             if deadline is not None and deadline <= self.now:
                 node.core.handle_timer(self.now)
                 self._drain(node)
-        return True
 
     def run(self, until: Callable[[], bool] | None = None, timeout: float = 60.0) -> bool:
         """Step until ``until()`` is true (returns True), or the network is idle or
@@ -704,7 +707,7 @@ class VirtualNetwork:
             if t is None or t > deadline:
                 self.now = max(self.now, deadline if t is not None else self.now)
                 break
-            self.step()
+            self._advance(t)  # (flushed just above)
         else:
             raise RuntimeError("VirtualNetwork.run: step budget exhausted (a core busy-loops?)")
         return until() if until is not None else True
