@@ -215,3 +215,36 @@ def test_srtp_protected_pair_and_garbage_counted() -> None:
     # nothing readable crossed the wire in clear: no sent datagram carries the payload
     payload = tone_frames(2)[5]
     assert not any(payload in d.data for d in net.sent)
+
+
+def test_rtx_retransmissions_on_their_own_stream() -> None:
+    """RFC 4588 (RTP-04): NACKed packets come back on the RTX SSRC/PT with the OSN first;
+    the original stream's loss statistics stay honest (repairs are not counted)."""
+    net = MemoryNetwork(Impairment(loss=0.1, delay=0.02), seed=4)
+    a = MediaEndpoint(
+        B,
+        track=EncodedTrack(VP8, video_frames(60), 1 / 30),
+        rng=random.Random(1),
+        rtx_payload_type=97,
+    )
+    b = MediaEndpoint(A, receive_codec=VP8, rng=random.Random(2), rtx_payload_type=97)
+    run_pair(net, a, b)
+    assert [f.data for f in received(net, B)] == [f.data for f in video_frames(60)]
+    assert a.sender is not None and b.receiver is not None
+    rtx = [d.data for d in net.sent if d.src == A and d.data[1] & 0x7F == 97]
+    assert len(rtx) == a.sender.stats.retransmissions > 0
+    from pyrtcstack.rtp import RtpPacket
+
+    originals = {
+        RtpPacket.parse(d.data).sequence_number: RtpPacket.parse(d.data)
+        for d in net.sent
+        if d.src == A and d.data[1] & 0x7F == VP8.payload_type
+    }
+    for data in rtx:
+        p = RtpPacket.parse(data)
+        assert p.ssrc == a.sender.rtx_ssrc != a.sender.ssrc
+        osn = int.from_bytes(p.payload[:2], "big")
+        assert p.payload[2:] == originals[osn].payload and p.timestamp == originals[osn].timestamp
+    assert b.receiver.stats.rtx_received > 0 and b.receiver.rtx_ssrc == a.sender.rtx_ssrc
+    stats = b.receiver.reception
+    assert stats is not None and stats.cumulative_lost > 0  # losses still visible in RR

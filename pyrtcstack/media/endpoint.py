@@ -126,6 +126,7 @@ class MediaEndpoint:
         nack: bool = True,
         ntp_offset: float = 0.0,
         mtu: int | None = None,
+        rtx_payload_type: int | None = None,
     ) -> None:
         self.rng = default_rng(rng)
         self.remote = remote
@@ -140,12 +141,20 @@ class MediaEndpoint:
         self.sender: RtpSender | None = None
         if track is not None:
             self.sender = RtpSender(
-                track.codec, rng=self.rng, mtu=DEFAULT_MTU if mtu is None else mtu
+                track.codec,
+                rng=self.rng,
+                mtu=DEFAULT_MTU if mtu is None else mtu,
+                rtx_payload_type=rtx_payload_type,
             )
         self.local_ssrc = self.sender.ssrc if self.sender else self.rng.getrandbits(32)
         self.receiver: RtpReceiver | None = None
         if receive_codec is not None:
-            self.receiver = RtpReceiver(receive_codec, local_ssrc=self.local_ssrc, nack=nack)
+            self.receiver = RtpReceiver(
+                receive_codec,
+                local_ssrc=self.local_ssrc,
+                nack=nack,
+                rtx_payload_type=rtx_payload_type,
+            )
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self._next_frame: float | None = start_at if track is not None else None

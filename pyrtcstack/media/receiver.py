@@ -16,9 +16,11 @@ from ..rtp.packet import RtpPacket
 from ..rtp.rtcp import ReportBlock
 from ..rtp.stats import ReceptionStatistics
 from .codecs import Codec
+from .errors import DepacketizeError
 from .frames import EncodedFrame
 from .jitterbuffer import DEFAULT_MAX_DELAY, MAX_PACKETS, JitterBuffer
 from .payloads import depacketizer_for
+from .rtx import unwrap_rtx
 
 __all__ = [
     "MAX_NACKS_PER_PACKET",
@@ -44,6 +46,8 @@ class ReceiverStats:
     packets_received: int = 0
     wrong_ssrc: int = 0
     wrong_payload_type: int = 0
+    rtx_received: int = 0
+    rtx_empty: int = 0
     nacks_sent: int = 0
     plis_sent: int = 0
 
@@ -61,8 +65,12 @@ class RtpReceiver:
         nack: bool = True,
         max_delay: float = DEFAULT_MAX_DELAY,
         max_packets: int = MAX_PACKETS,
+        rtx_payload_type: int | None = None,
     ) -> None:
         self.codec = codec
+        #: RFC 4588: packets of this payload type are retransmissions (SSRC learned)
+        self.rtx_payload_type = rtx_payload_type
+        self.rtx_ssrc: int | None = None
         self.payload_type = codec.payload_type if payload_type is None else payload_type
         self.local_ssrc = local_ssrc
         self.remote_ssrc = remote_ssrc
@@ -88,6 +96,8 @@ class RtpReceiver:
 
     def receive_rtp(self, packet: RtpPacket, now: float) -> bool:
         """Account and buffer one packet; False if it is not for this receiver."""
+        if self.rtx_payload_type is not None and packet.payload_type == self.rtx_payload_type:
+            return self._receive_rtx(packet, now)
         if packet.payload_type != self.payload_type:
             self.stats.wrong_payload_type += 1
             return False
@@ -100,6 +110,29 @@ class RtpReceiver:
             self.reception = ReceptionStatistics(packet.ssrc, self.codec.clock_rate)
         self.stats.packets_received += 1
         self.reception.update(packet.sequence_number, packet.timestamp, now, len(packet.payload))
+        self._buffer(packet, now)
+        return True
+
+    def _receive_rtx(self, rtx: RtpPacket, now: float) -> bool:
+        """RFC 4588 §4: unwrap and buffer the original; the original stream's statistics
+        are not touched (the RTX stream is a different SSRC)."""
+        if self.remote_ssrc is None:
+            return False  # cannot know what it repairs yet
+        if self.rtx_ssrc is None:
+            self.rtx_ssrc = rtx.ssrc
+        elif rtx.ssrc != self.rtx_ssrc:
+            self.stats.wrong_ssrc += 1
+            return False
+        try:
+            original = unwrap_rtx(rtx, self.payload_type, self.remote_ssrc)
+        except DepacketizeError:
+            self.stats.rtx_empty += 1  # padding-only probe
+            return True
+        self.stats.rtx_received += 1
+        self._buffer(original, now)
+        return True
+
+    def _buffer(self, packet: RtpPacket, now: float) -> None:
         ext = self.jitter_buffer.push(packet, now)
         if ext >= 0:
             self._nacks.pop(ext, None)
@@ -107,7 +140,6 @@ class RtpReceiver:
                 for s in self.jitter_buffer.missing():
                     if s not in self._nacks and len(self._nacks) < MAX_NACK_ITEMS:
                         self._nacks[s] = (0, now)
-        return True
 
     def pop_frames(self, now: float) -> list[EncodedFrame]:
         frames = self.jitter_buffer.pop(now)

@@ -22,6 +22,7 @@ from ..rtp.stats import ntp_middle32, ntp_timestamp
 from .codecs import Codec
 from .frames import EncodedFrame
 from .payloads import packetizer_for
+from .rtx import wrap_rtx
 
 __all__ = ["DEFAULT_MTU", "NACK_HISTORY", "RtpSender", "SenderStats"]
 
@@ -58,6 +59,8 @@ class RtpSender:
         mtu: int = DEFAULT_MTU,
         history: int = NACK_HISTORY,
         extensions: dict[int, bytes] | None = None,
+        rtx_payload_type: int | None = None,
+        rtx_ssrc: int | None = None,
     ) -> None:
         rng = default_rng(rng)
         self.codec = codec
@@ -71,6 +74,16 @@ class RtpSender:
         self._seq = rng.getrandbits(16)
         self._ts_offset = rng.getrandbits(32)
         self._history: OrderedDict[int, bytes] = OrderedDict()
+        #: RFC 4588 RTX: retransmit on this payload type and SSRC instead of repeating
+        self.rtx_payload_type = rtx_payload_type
+        self.rtx_ssrc = (
+            None
+            if rtx_payload_type is None
+            else rng.getrandbits(32)
+            if rtx_ssrc is None
+            else rtx_ssrc
+        )
+        self._rtx_seq = rng.getrandbits(16)
         self._last_ts: int | None = None
         self._last_time = 0.0
         self._fir_seen: dict[int, int] = {}
@@ -117,7 +130,8 @@ class RtpSender:
         return out
 
     def handle_nack(self, nack: GenericNack) -> list[bytes]:
-        """Retransmit what the history still holds (RFC 4585 §6.2.1), same bytes."""
+        """Retransmit what the history still holds (RFC 4585 §6.2.1): the same bytes, or
+        an RTX packet (RFC 4588 §4) when an RTX payload type is configured."""
         self.stats.nacks_received += 1
         out = []
         for seq in nack.lost:
@@ -126,6 +140,12 @@ class RtpSender:
                 self.stats.nacked_not_in_history += 1
                 continue
             self.stats.retransmissions += 1
+            if self.rtx_payload_type is not None and self.rtx_ssrc is not None:
+                rtx = wrap_rtx(
+                    RtpPacket.parse(data), self.rtx_payload_type, self.rtx_ssrc, self._rtx_seq
+                )
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+                data = rtx.serialize()
             out.append(data)
         return out
 
