@@ -124,14 +124,14 @@ def openssl_available() -> bool:
 
 
 def openssl_context(cert: DtlsCertificate) -> object:
-    from OpenSSL import SSL, crypto
+    from OpenSSL import SSL
 
     ctx = SSL.Context(SSL.DTLS_METHOD)
     ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
-    ctx.use_certificate(crypto.X509.from_cryptography(cert.certificate))
+    ctx.use_certificate(cert.certificate)
     key = cert.private_key
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))
+    ctx.use_privatekey(key)
     ctx.set_cipher_list(b"ECDHE-ECDSA-AES128-GCM-SHA256")
     ctx.set_tlsext_use_srtp(b"SRTP_AES128_CM_SHA1_80")
     return ctx
