@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from pyrtcstack.aio.ice import IceConnection, host_addresses
 from pyrtcstack.ice import IceConfig, TurnServer
-from tests.peers import free_udp_port, require_binary, require_module
+from tests.peers import free_tcp_port, free_udp_port, require_binary, require_module
 
 
 def test_host_addresses_options() -> None:
@@ -86,11 +87,44 @@ def test_against_aioice_on_loopback(we_control: bool, monkeypatch: pytest.Monkey
     asyncio.run(_aioice_pair(aioice, we_control))
 
 
-def _coturn_on_loopback(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _free_port_both() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both)."""
+    for _ in range(50):
+        port = free_udp_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def _coturn_on_loopback(tmp: Path, tls: bool = False) -> tuple[subprocess.Popen[bytes], int, int]:
     turnserver = require_binary("turnserver", "coturn")
-    port = free_udp_port()
+    port = _free_port_both()
+    tls_port = free_tcp_port()
+    if tls:
+        openssl = require_binary("openssl", "openssl")
+        subprocess.run(
+            [
+                openssl, "req", "-x509", "-newkey", "ec",
+                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem"),
+                "-days", "2", "-subj", "/CN=localhost",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )  # fmt: skip
+        transport_opts = [
+            "--cert", str(tmp / "cert.pem"), "--pkey", str(tmp / "key.pem"),
+            "--tls-listening-port", str(tls_port),
+        ]  # fmt: skip
+    else:
+        transport_opts = ["--no-tls", "--no-tcp"]
     cmd = [
-        turnserver, "-n", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp",
+        turnserver, "-n", "--no-cli", "--no-dtls", *transport_opts,
         "-L", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
         "--allow-loopback-peers", "-a", "-u", "user:pass", "-r", "pyrtcstack",
         "--userdb", str(tmp / "turndb"), "--pidfile", str(tmp / "turn.pid"),
@@ -105,7 +139,13 @@ def _coturn_on_loopback(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
             s.sendto(binding, ("127.0.0.1", port))
             with contextlib.suppress(OSError):
                 s.recvfrom(2048)
-                return proc, port
+                if not tls:
+                    return proc, port, tls_port
+                break
+    while tls and time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", tls_port), 0.2):
+            return proc, port, tls_port
+        time.sleep(0.02)
     proc.kill()
     proc.wait(5)
     pytest.fail("coturn did not answer a Binding request in 10 s")
@@ -113,7 +153,7 @@ def _coturn_on_loopback(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 @pytest.mark.interop
 def test_relay_only_through_coturn_on_loopback(tmp_path: Path) -> None:
-    proc, port = _coturn_on_loopback(tmp_path)
+    proc, port, _ = _coturn_on_loopback(tmp_path)
 
     async def main() -> None:
         server = TurnServer(("127.0.0.1", port), "user", "pass")
@@ -140,6 +180,60 @@ def test_relay_only_through_coturn_on_loopback(tmp_path: Path) -> None:
             assert pair is not None and pair.local.type.value == "relay"
             assert a.send(b"\x17relayed")
             assert await asyncio.wait_for(b.recv(), 5) == b"\x17relayed"
+        finally:
+            await a.close()
+            await b.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.mark.interop
+def test_relay_over_tcp_and_tls_to_coturn(tmp_path: Path) -> None:
+    """RFC 8656 §3.1: one agent reaches coturn over TCP, the other over TLS; the relayed
+    candidates (UDP relays) carry the checks and the data."""
+    proc, port, tls_port = _coturn_on_loopback(tmp_path, tls=True)
+
+    async def main() -> None:
+        context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        context.check_hostname = False
+        servers = [
+            TurnServer(("127.0.0.1", port), "user", "pass", transport="tcp"),
+            TurnServer(("127.0.0.1", tls_port), "user", "pass", transport="tls"),
+        ]
+        a, b = (
+            IceConnection(
+                IceConfig(controlling=i == 0, turn_servers=[servers[i]], relay_only=True),
+                addresses=["127.0.0.1"],
+                turn_ssl_context=context,
+            )
+            for i in range(2)
+        )
+        try:
+            await a.gather()
+            await b.gather()
+            await asyncio.wait_for(a.gathering_complete.wait(), 10)
+            await asyncio.wait_for(b.gathering_complete.wait(), 10)
+            assert [c.type.value for c in a.local_candidates] == ["relay"]
+            assert [c.type.value for c in b.local_candidates] == ["relay"]
+            a.set_remote_credentials(b.local_ufrag, b.local_pwd)
+            b.set_remote_credentials(a.local_ufrag, a.local_pwd)
+            for cand in b.local_candidates:
+                a.add_remote_candidate(cand.to_sdp())
+            for cand in a.local_candidates:
+                b.add_remote_candidate(cand.to_sdp())
+            a.end_of_remote_candidates()
+            b.end_of_remote_candidates()
+            await asyncio.gather(a.connected(10), b.connected(10))
+            assert a.send(b"\x17over tcp")
+            assert await asyncio.wait_for(b.recv(), 5) == b"\x17over tcp"
+            assert b.send(b"\x17over tls")
+            assert await asyncio.wait_for(a.recv(), 5) == b"\x17over tls"
+            assert [s.tls for s in a.agent.stream_transports] == [False]
+            assert [s.tls for s in b.agent.stream_transports] == [True]
         finally:
             await a.close()
             await b.close()

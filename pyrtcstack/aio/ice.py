@@ -19,8 +19,10 @@ socket they arrived on (``receive_datagram(..., local=...)``); the agent's
 
 Host addresses are the machine's interface addresses (Linux: ``SIOCGIFADDR`` and
 ``/proc/net/if_inet6``), without loopback and IPv6 unless asked; ``addresses=`` restricts
-them to a given list. Remote mDNS ``.local`` candidates are dropped and counted by the core
-(no resolver in this round).
+them to a given list. TURN servers with ``transport="tcp"``/``"tls"`` are reached over a
+stream this driver opens (``turn_ssl_context`` for TLS; the default verifies the server).
+Remote mDNS ``.local`` candidates are dropped and counted by the core (no resolver in this
+round).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import contextlib
 import fcntl
 import ipaddress
 import socket
+import ssl
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +49,8 @@ from ..ice import (
     LocalCandidate,
 )
 from ..sdp import Candidate
+from ..turn.errors import TurnFramingError
+from ..turn.framing import StreamFramer
 
 __all__ = ["MAX_RECEIVE_QUEUE", "IceConnection", "host_addresses"]
 
@@ -108,6 +113,54 @@ class _SocketProtocol(asyncio.DatagramProtocol):
         self.owner.stats["socket_errors"] += 1
 
 
+class _StreamProtocol(asyncio.Protocol):
+    """A TCP/TLS connection to a TURN server (RFC 8656 §5): bytes the agent sends on its
+    pseudo socket ``key`` are written here (buffered until connected); frames cut from the
+    stream go back to the agent as arriving on ``key``."""
+
+    def __init__(self, owner: IceConnection, key: Address, server: Address) -> None:
+        self.owner = owner
+        self.key = key
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.framer = StreamFramer()
+        self.pending: list[bytes] = []
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        for data in self.pending:
+            self.transport.write(data)
+        self.pending.clear()
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self.transport is None:
+            if len(self.pending) < MAX_RECEIVE_QUEUE:
+                self.pending.append(data)
+            return
+        self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.framer.feed(data)
+        except TurnFramingError:
+            self.owner.stats["stream_framing_errors"] += 1
+            self.close()
+            return
+        for frame in frames:
+            self.owner._receive(frame, self.server, self.key)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
 class IceConnection:
     """An ICE agent on real sockets (see the module docstring)."""
 
@@ -120,6 +173,7 @@ class IceConnection:
         ipv6: bool = False,
         on_event: Callable[[Event], None] | None = None,
         agent: IceAgent | None = None,
+        turn_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.agent = agent or IceAgent(config)
         self.on_event = on_event
@@ -128,13 +182,21 @@ class IceConnection:
         self._ipv6 = ipv6
         self._loop = asyncio.get_running_loop()
         self._sockets: dict[Address, _SocketProtocol] = {}
+        self._streams: dict[Address, _StreamProtocol] = {}
+        self._stream_tasks: list[asyncio.Task[object]] = []
+        self._turn_ssl_context = turn_ssl_context
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._received: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
         self._state_changed = asyncio.Event()
         self.gathering_complete = asyncio.Event()
         self.local_candidates: list[IceCandidate] = []
-        self.stats: dict[str, int] = {"socket_errors": 0, "receive_queue_overflow": 0}
+        self.stats: dict[str, int] = {
+            "socket_errors": 0,
+            "receive_queue_overflow": 0,
+            "stream_connect_errors": 0,
+            "stream_framing_errors": 0,
+        }
 
     # ------------------------------------------------------------------ setup
     async def gather(self) -> list[IceCandidate]:
@@ -155,8 +217,33 @@ class IceConnection:
             self._sockets[protocol.local] = protocol
             bound.append(protocol.local)
         self.agent.gather(bound, self._loop.time())
+        for stream in self.agent.stream_transports:
+            connection = _StreamProtocol(self, stream.key, stream.server)
+            self._streams[stream.key] = connection
+            self._stream_tasks.append(
+                asyncio.ensure_future(self._open_stream(connection, stream.tls))
+            )
         self.flush()
         return [c for c in self.local_candidates if c.type.value == "host"]
+
+    async def _open_stream(self, protocol: _StreamProtocol, tls: bool) -> object:
+        """Connect a TCP (or TLS, RFC 8656 §3.1 "turns:") stream to a TURN server."""
+        context = None
+        if tls:
+            context = self._turn_ssl_context or ssl.create_default_context()
+        try:
+            await self._loop.create_connection(
+                lambda: protocol,
+                protocol.server[0],
+                protocol.server[1],
+                ssl=context,
+                server_hostname=protocol.server[0] if tls else None,
+            )
+        except (OSError, ssl.SSLError):
+            # the allocation's own timeout reports it (CandidateError)
+            self.stats["stream_connect_errors"] += 1
+            protocol.closed = True
+        return None
 
     @property
     def local_ufrag(self) -> str:
@@ -221,6 +308,10 @@ class IceConnection:
         for protocol in self._sockets.values():
             if protocol.transport is not None:
                 protocol.transport.close()
+        for task in self._stream_tasks:
+            task.cancel()
+        for stream in self._streams.values():
+            stream.close()
         await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ driving
@@ -234,6 +325,11 @@ class IceConnection:
         while True:
             progressed = False
             for data, local, remote in agent.transmits(self._loop.time()):
+                stream = self._streams.get(local)
+                if stream is not None:
+                    stream.write(data)
+                    progressed = True
+                    continue
                 protocol = self._sockets.get(local)
                 transport = protocol.transport if protocol is not None else None
                 if transport is not None and not transport.is_closing():

@@ -19,6 +19,7 @@ from .agent import (
     TA,
     IceAgent,
     IceConfig,
+    StreamTransport,
     TurnServer,
 )
 from .candidates import (
@@ -68,6 +69,7 @@ __all__ = [
     "PairState",
     "RoleChanged",
     "SelectedPairChanged",
+    "StreamTransport",
     "TurnServer",
     "candidate_priority",
     "interleave_families",

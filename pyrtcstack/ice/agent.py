@@ -43,6 +43,7 @@ from .base import (
     PAC_TIMEOUT,
     TA,
     IceConfig,
+    StreamTransport,
     TurnServer,
 )
 from .candidates import (
@@ -68,6 +69,7 @@ __all__ = [
     "TA",
     "IceAgent",
     "IceConfig",
+    "StreamTransport",
     "TurnServer",
 ]
 

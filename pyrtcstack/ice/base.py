@@ -33,7 +33,11 @@ from .events import (
 )
 from .transactions import RC_DEFAULT, Transaction
 
-__all__ = ["AgentBase", "IceConfig", "TurnServer"]
+__all__ = ["STREAM_RELAY_PREFERENCE", "AgentBase", "IceConfig", "StreamTransport", "TurnServer"]
+
+#: RFC 8445 §5.1.2.1 local preference of relayed candidates reached over TCP and TLS:
+#: below every UDP one (as libwebrtc ranks relay UDP > TCP > TLS).
+STREAM_RELAY_PREFERENCE = {"tcp": 32767, "tls": 16383}
 
 
 #: RFC 8445 §14.2: pacing of checks (one every Ta).
@@ -63,11 +67,33 @@ _STUN_BINDING_INDICATION = 0x0011
 
 @dataclass(frozen=True, slots=True)
 class TurnServer:
-    """A TURN server to gather a relayed candidate from (UDP transport)."""
+    """A TURN server to gather a relayed candidate from.
+
+    ``transport`` is how the agent reaches the server (RFC 8656 §3.1): "udp" (one
+    allocation per host socket), or "tcp"/"tls" (one allocation over one stream the
+    driver opens, see :attr:`AgentBase.stream_transports`); the relay itself is UDP.
+    """
 
     address: Address
     username: str
     password: str = field(repr=False)
+    transport: str = "udp"
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("udp", "tcp", "tls"):
+            raise IceError(f"TURN transport must be udp, tcp or tls, not {self.transport!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTransport:
+    """A TCP or TLS connection the driver must open to a TURN server. The agent names it
+    by ``key``, a pseudo socket address: it appears as ``local`` in ``transmits()`` (write
+    the bytes to the stream) and must be given as ``local`` to ``receive_datagram`` with
+    each STUN/ChannelData frame read from it (cut with ``turn.StreamFramer``)."""
+
+    key: Address
+    server: Address
+    tls: bool
 
 
 @dataclass(slots=True)
@@ -130,6 +156,9 @@ class AgentBase:
         self._foundations: dict[tuple[str, str, str, str], str] = {}
         self._relays: dict[Address, _Relay] = {}  # relayed address -> relay
         self._relay_list: list[_Relay] = []
+        #: TCP/TLS connections to TURN servers the driver has to open (see
+        #: :class:`StreamTransport`); filled by ``gather()``.
+        self.stream_transports: list[StreamTransport] = []
         self._gather_pending = 0
         self._gathering_started = False
         self.generation = self._new_generation(self.config.local_ufrag, self.config.local_pwd)

@@ -10,7 +10,7 @@ from ..stun import Message, MessageClass, Method, StunParseError
 from ..turn.client import TurnClient
 from ..turn.events import Allocated, RequestFailed
 from ..turn.events import DataReceived as TurnData
-from .base import AgentBase, TurnServer, _Relay
+from .base import STREAM_RELAY_PREFERENCE, AgentBase, StreamTransport, TurnServer, _Relay
 from .candidates import (
     CandidateType,
     IceCandidate,
@@ -61,9 +61,12 @@ class GatheringMixin(AgentBase):
                         continue
                     self._start_gather(sock, server, now)
                 for turn in config.turn_servers:
-                    if (":" in turn.address[0]) != (":" in sock[0]):
+                    if (":" in turn.address[0]) != (":" in sock[0]) or turn.transport != "udp":
                         continue
                     self._start_relay(sock, turn, now)
+            for index, turn in enumerate(config.turn_servers):
+                if turn.transport != "udp":
+                    self._start_stream_relay(index, turn, now)
         self._maybe_gathering_complete()
         self._after(now)
 
@@ -85,10 +88,24 @@ class GatheringMixin(AgentBase):
         self._gather_pending += 1
         self._start_transaction(tx, now)
 
-    def _start_relay(self, sock: Address, turn: TurnServer, now: float) -> None:
+    def _start_stream_relay(self, index: int, turn: TurnServer, now: float) -> None:
+        """RFC 8656 §3.1/§5: an allocation over TCP or TLS. The stream is a pseudo socket
+        whose key the driver maps to the connection it opens."""
+        key = (f"{turn.transport}:{turn.address[0]}#{index}", turn.address[1])
+        self.stream_transports.append(StreamTransport(key, turn.address, turn.transport == "tls"))
+        self._local_prefs[key] = STREAM_RELAY_PREFERENCE[turn.transport] - index
+        self._start_relay(key, turn, now, reliable=True)
+
+    def _start_relay(
+        self, sock: Address, turn: TurnServer, now: float, *, reliable: bool = False
+    ) -> None:
         """RFC 8445 §5.1.1.2 with RFC 8656 §7: an allocation gives a relayed candidate."""
         client = TurnClient(
-            turn.address, turn.username, turn.password, rng=random.Random(self._rng.random())
+            turn.address,
+            turn.username,
+            turn.password,
+            reliable=reliable,
+            rng=random.Random(self._rng.random()),
         )
         relay = _Relay(sock, turn, client)
         self._relay_list.append(relay)
