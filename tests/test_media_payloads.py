@@ -199,3 +199,15 @@ def test_jitter_buffer_property_any_order_any_loss(data: st.DataObject) -> None:
     assert all(f.data == sent_frames[f.timestamp] for f in out)
     if len(keep) == len(packets) and order == sorted(order):
         assert len(out) == n
+
+
+def test_dtmf_from_corpus_packet() -> None:
+    # RTP-09: corpus aiortc-rtp_dtmf (PT 101), payload 018a03c0
+    from pyrtcstack.media.dtmf import TelephoneEvent
+
+    pkt = RtpPacket.parse(bytes.fromhex("80e55e58efb0f6bca6a144f2018a03c0"))
+    ev = TelephoneEvent.parse(pkt.payload)
+    assert (ev.key, ev.end, ev.volume, ev.duration) == ("1", True, 10, 960)
+    assert ev.serialize() == pkt.payload
+    with pytest.raises(DepacketizeError):
+        TelephoneEvent.parse(b"\x01")

@@ -120,7 +120,7 @@ class MediaEndpoint:
         receive_codec: Codec | None = None,
         srtp: SrtpSession | None = None,
         rng: random.Random | None = None,
-        cname: str = "pyrtcstack",
+        cname: str | None = None,
         rtcp_interval: float = RTCP_INTERVAL,
         start_at: float = 0.0,
         nack: bool = True,
@@ -132,6 +132,10 @@ class MediaEndpoint:
         self.remote = remote
         self.track = track
         self.srtp = srtp
+        if cname is None:
+            # RFC 7022 §4.2: a short-term CNAME, 96 random bits (16 base64-like chars)
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+            cname = "".join(self.rng.choice(alphabet) for _ in range(16))
         self.cname = cname.encode()
         self.rtcp_interval = rtcp_interval
         #: NTP seconds = now + ntp_offset (the core reads no wall clock; LSR/DLSR only need
