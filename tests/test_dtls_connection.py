@@ -453,3 +453,50 @@ def test_every_flight_fragmented_and_delivered_in_reverse() -> None:
     assert client.is_established and server.is_established
     assert sizes[1] > 2 and sizes[2] > 2  # flights 4 and 5 were fragmented
     assert client.stats.retransmissions == server.stats.retransmissions == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    target=st.integers(0, 12),
+    position=st.integers(0, 2000),
+    xor=st.integers(1, 255),
+    seed=st.integers(0, 3),
+)
+def test_corrupted_handshake_datagram_never_breaks_the_contract(
+    target: int, position: int, xor: int, seed: int
+) -> None:
+    """Flip one byte of one datagram: the pair either completes with equal keys (the record
+    was dropped and retransmitted) or fails with a Failed event; nothing raises."""
+    pair = make_pair(seed=seed, start=False, server_kwargs={"use_cookie": bool(seed & 1)})
+    client, server = pair.client, pair.server
+    server.start(0.0)
+    client.start(0.0)
+    now, count = 0.0, 0
+    events: dict[str, list[object]] = {"c": [], "s": []}
+    for _ in range(200):
+        moved = False
+        for src, dst, addr in ((client, server, CLIENT_ADDR), (server, client, SERVER_ADDR)):
+            for original, _ in src.datagrams_to_send(now):
+                data = original
+                if count == target:
+                    i = position % len(data)
+                    data = data[:i] + bytes([data[i] ^ xor]) + data[i + 1 :]
+                count += 1
+                dst.receive_datagram(data, addr, now)
+                moved = True
+        for key, conn in (("c", client), ("s", server)):
+            events[key].extend(iter(conn.next_event, None))
+        if client.is_established and server.is_established:
+            break
+        if not moved:
+            deadlines = [t for t in (client.get_timer(), server.get_timer()) if t is not None]
+            if not deadlines:
+                break
+            now = min(deadlines)
+            client.handle_timer(now)
+            server.handle_timer(now)
+    failed = any(isinstance(e, Failed) for ev in events.values() for e in ev)
+    if client.is_established and server.is_established:
+        assert client.export_keying_material(b"k", 16) == server.export_keying_material(b"k", 16)
+    else:
+        assert failed
