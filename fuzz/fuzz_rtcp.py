@@ -21,7 +21,9 @@ _PEER = ("192.0.2.1", 5004)
 
 def _endpoint() -> MediaEndpoint:
     track = EncodedTrack(PCMU, [], 0.02)
-    return MediaEndpoint(_PEER, track=track, receive_codec=PCMU, rng=random.Random(0))
+    return MediaEndpoint(
+        _PEER, track=track, receive_codec=PCMU, rng=random.Random(0), rtx_payload_type=97
+    )
 
 
 _EP = _endpoint()
