@@ -11,10 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pyrtcstack.dtls import (
+    AlertDescription,
     ApplicationData,
     DtlsCertificate,
     DtlsConnection,
     DtlsRole,
+    Failed,
     Fingerprint,
     SrtpProfile,
 )
@@ -108,3 +110,21 @@ def test_pyopenssl_peer(role: DtlsRole, srtp: bytes, profile: SrtpProfile) -> No
     assert received == [b"from pyrtcstack"]
     events = [e for e in iter(ours.next_event, None) if isinstance(e, ApplicationData)]
     assert events == [ApplicationData(b"from openssl")]
+
+
+def test_server_requires_a_client_certificate() -> None:
+    """WebRTC authenticates both ends (RFC 8827 §6.5): a client without a certificate fails."""
+    OpenSSL = require_module("OpenSSL", "pyOpenSSL")
+    SSL = OpenSSL.SSL
+    ctx = SSL.Context(SSL.DTLS_METHOD)
+    ctx.set_verify(SSL.VERIFY_PEER, lambda *args: True)
+    theirs = SSL.Connection(ctx)
+    theirs.set_connect_state()
+    ours = DtlsConnection(
+        DtlsRole.SERVER, certificate=certificate(82), verify_fingerprint=False, rng=random.Random(2)
+    )
+    ours.start(0.0)
+    with pytest.raises(SSL.Error):
+        _pump(ours, theirs)
+    failed = [e for e in iter(ours.next_event, None) if isinstance(e, Failed)]
+    assert failed and failed[0].error.alert == AlertDescription.CERTIFICATE_REQUIRED
