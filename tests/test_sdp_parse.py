@@ -447,3 +447,30 @@ def test_checklist_grammar_details() -> None:
     assert all("nack" in [fb.value for fb in c.feedback] for c in codecs)
     assert [fb.value for fb in codecs[0].feedback] == ["nack", "transport-cc"]
     assert str(SessionDescription.parse(str(d))) == str(d)
+
+
+_FULL_PARSERS = {
+    "rtpmap": RtpMap.parse,
+    "rtcp-fb": RtcpFeedback.parse,
+    "fmtp": __import__("pyrtcstack.sdp", fromlist=["Fmtp"]).Fmtp.parse,
+    "ssrc": __import__("pyrtcstack.sdp", fromlist=["SsrcAttribute"]).SsrcAttribute.parse,
+    "extmap": ExtMap.parse,
+}
+_value_text = st.text(" */:0123456789abx\t-", max_size=16) | st.sampled_from(
+    ["111 opus/48000/2", "96 VP8/90000", "* nack", "96 nack pli", "1 urn:x", "12345 cname:x"]
+)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(sorted(_FULL_PARSERS)), _value_text)
+def test_fast_validators_accept_exactly_what_the_accessors_parse(name: str, value: str) -> None:
+    from pyrtcstack.sdp.attributes import VALIDATORS
+
+    def ok(fn) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            fn(value)
+        except ParseError:
+            return False
+        return True
+
+    assert ok(VALIDATORS[name]) == ok(_FULL_PARSERS[name])

@@ -393,16 +393,66 @@ def _candidate(value: str) -> Candidate:
     return Candidate.parse(value)
 
 
+# Fast validators for the attributes a browser SDP is made of. Each accepts only values
+# that are certainly valid and hands everything else to the full parser, so a value is
+# accepted exactly when the typed accessor will parse it (tests/test_sdp_parse.py checks).
+_PT_STRINGS = frozenset(str(i) for i in range(128))
+_EXTMAP_IDS = frozenset(str(i) for i in range(1, 256))
+
+
+def _fast_rtpmap(value: str) -> object:
+    pt, _, rest = value.partition(" ")
+    if pt in _PT_STRINGS and rest == rest.strip():
+        parts = rest.split("/")
+        clock = parts[1] if len(parts) in (2, 3) else ""
+        if (
+            parts[0]
+            and 0 < len(clock) <= 9
+            and clock.isascii()
+            and clock.isdigit()
+            and (len(parts) == 2 or parts[2] in ("1", "2"))
+        ):
+            return None
+    return RtpMap.parse(value)
+
+
+def _fast_rtcp_fb(value: str) -> object:
+    parts = value.split(None, 2)
+    if len(parts) >= 2 and (parts[0] == "*" or parts[0] in _PT_STRINGS):
+        return None
+    return RtcpFeedback.parse(value)
+
+
+def _fast_fmtp(value: str) -> object:
+    if value[:1] not in ("", " "):
+        return None
+    return Fmtp.parse(value)
+
+
+def _fast_ssrc(value: str) -> object:
+    ssrc, _, rest = value.partition(" ")
+    if 0 < len(ssrc) <= 9 and ssrc.isascii() and ssrc.isdigit() and rest[:1] not in ("", ":"):
+        return None
+    return SsrcAttribute.parse(value)
+
+
+def _fast_extmap(value: str) -> object:
+    parts = value.split(None, 2)
+    if len(parts) >= 2 and parts[0] in _EXTMAP_IDS:
+        return None
+    return ExtMap.parse(value)
+
+
 #: Attribute name → validator run on its value at parse time (flags are not listed).
 VALIDATORS: dict[str, Callable[[str], object]] = {
     "candidate": _candidate,
     "fingerprint": Fingerprint.parse,
-    "rtpmap": RtpMap.parse,
-    "fmtp": Fmtp.parse,
-    "rtcp-fb": RtcpFeedback.parse,
-    "extmap": ExtMap.parse,
+    "rtpmap": _fast_rtpmap,
+    "fmtp": _fast_fmtp,
+    "rtcp-fb": _fast_rtcp_fb,
+    "extmap": _fast_extmap,
     "msid": Msid.parse,
-    "ssrc": SsrcAttribute.parse,
+    "ssrc": _fast_ssrc,
     "ssrc-group": SsrcGroup.parse,
     "rid": Rid.parse,
     "sctpmap": SctpMap.parse,
