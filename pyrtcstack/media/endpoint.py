@@ -127,7 +127,11 @@ class MediaEndpoint:
         ntp_offset: float = 0.0,
         mtu: int | None = None,
         rtx_payload_type: int | None = None,
+        ssrc: int | None = None,
+        payload_type: int | None = None,
     ) -> None:
+        """``ssrc`` fixes our SSRC (random otherwise); ``payload_type`` overrides the
+        codecs' default payload type in both directions (the SDP-negotiated one)."""
         self.rng = default_rng(rng)
         self.remote = remote
         self.track = track
@@ -146,16 +150,22 @@ class MediaEndpoint:
         if track is not None:
             self.sender = RtpSender(
                 track.codec,
+                ssrc=ssrc,
+                payload_type=payload_type,
                 rng=self.rng,
                 mtu=DEFAULT_MTU if mtu is None else mtu,
                 rtx_payload_type=rtx_payload_type,
             )
-        self.local_ssrc = self.sender.ssrc if self.sender else self.rng.getrandbits(32)
+        if self.sender is not None:
+            self.local_ssrc = self.sender.ssrc
+        else:
+            self.local_ssrc = self.rng.getrandbits(32) if ssrc is None else ssrc
         self.receiver: RtpReceiver | None = None
         if receive_codec is not None:
             self.receiver = RtpReceiver(
                 receive_codec,
                 local_ssrc=self.local_ssrc,
+                payload_type=payload_type,
                 nack=nack,
                 rtx_payload_type=rtx_payload_type,
             )
