@@ -10,7 +10,7 @@ import random
 from importlib import resources
 
 import pytest
-from peers import corpus
+from peers import SHARED, corpus
 
 from pyrtcstack.sdp import (
     CodecCapability,
@@ -492,3 +492,43 @@ def test_bundle_payload_type_reuse_is_refused() -> None:
     assert any("RFC 9143 §9.1" == p.rule for p in check(offer))
     with pytest.raises(OfferAnswerError, match="9143"):
         create_answer(offer, local_caps(), rng=random.Random(0))
+
+
+def test_validate_answer() -> None:
+    """What SRD(answer) must refuse: OA-01/02/03, SET-02, BUN-02."""
+    from pyrtcstack.sdp import validate_answer
+
+    offer = chromium_offer()
+    good = create_answer(offer, local_caps(), rng=random.Random(0))
+    validate_answer(offer, good)
+    # aiortc's real answer to this Chromium offer (captured with the offer) is valid too.
+    path = SHARED / "tools" / "interop" / "artifacts" / "sdp"
+    if not path.is_dir():
+        pytest.skip(f"interop artifacts not present at {path}")
+    aiortc_answer = path / "chromium-browser-offer-audio.aiortc_answer.sdp"
+    real_offer = path / "chromium-browser-offer-audio.peer_offer.sdp"
+    validate_answer(
+        SessionDescription.parse(real_offer.read_bytes()),
+        SessionDescription.parse(aiortc_answer.read_bytes()),
+    )
+
+    def broken(edit) -> SessionDescription:  # type: ignore[no-untyped-def]
+        answer = SessionDescription.parse(str(good))
+        edit(answer)
+        return answer
+
+    cases = [
+        (lambda a: a.media.pop(), "m= sections"),
+        (lambda a: a.media[1].set_attribute("mid", "9"), "RFC 3264 §6"),
+        (lambda a: a.media[0].set_attribute("setup", "actpass"), "active or passive"),
+        (lambda a: a.media[0].formats.append("100"), "adds payload types"),
+        (lambda a: a.set_attribute("group", "BUNDLE 0 1 7"), "RFC 9143"),
+    ]
+    for edit, message in cases:
+        with pytest.raises(OfferAnswerError, match=message):
+            validate_answer(offer, broken(edit))
+    sendonly_offer = chromium_offer()
+    sendonly_offer.media[0].remove_attribute("sendrecv")
+    sendonly_offer.media[0].add_attribute("sendonly")
+    with pytest.raises(OfferAnswerError, match="sendrecv to an offered sendonly"):
+        validate_answer(sendonly_offer, good)

@@ -49,6 +49,7 @@ from pyrtcstack.sdp.jsep import (
     new_ice_credentials,
     remote_max_message_size,
     remote_sctp_port,
+    validate_answer,
 )
 from pyrtcstack.sdp.model import (
     STATIC_PAYLOAD_TYPES,
@@ -115,4 +116,5 @@ __all__ = [
     "new_ice_credentials",
     "remote_max_message_size",
     "remote_sctp_port",
+    "validate_answer",
 ]

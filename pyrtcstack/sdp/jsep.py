@@ -50,6 +50,7 @@ __all__ = [
     "new_ice_credentials",
     "remote_max_message_size",
     "remote_sctp_port",
+    "validate_answer",
 ]
 
 #: RFC 8841 §5: the SCTP port when ``a=sctp-port`` is absent.
@@ -59,6 +60,7 @@ DEFAULT_MAX_MESSAGE_SIZE = 65536
 _ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _RTP_PROTOCOLS = ("RTP/AVP", "RTP/SAVP", "RTP/AVPF", "RTP/SAVPF")
 _DTLS_SCTP_PROTOCOLS = ("UDP/DTLS/SCTP", "TCP/DTLS/SCTP", "DTLS/SCTP")
+_DTLS_PREFIXES = ("UDP/TLS/", "TCP/TLS/", "UDP/DTLS/", "TCP/DTLS/", "DTLS/")
 _SEND = {"sendrecv": True, "sendonly": True, "recvonly": False, "inactive": False}
 _RECV = {"sendrecv": True, "sendonly": False, "recvonly": True, "inactive": False}
 
@@ -630,3 +632,51 @@ def _answer_section(
         rtcp_rsize=caps.rtcp_rsize and offered.rtcp_rsize,
     )
     return media
+
+
+def validate_answer(offer: SessionDescription, answer: SessionDescription) -> None:
+    """Check a remote ``answer`` against the ``offer`` it answers (what SRD(answer) checks).
+
+    Raises :class:`~pyrtcstack.sdp.errors.OfferAnswerError` naming the rule when:
+
+    * the m= sections differ in number, order, kind or mid (RFC 3264 §6, OA-01);
+    * an accepted section's ``a=setup`` is not ``active``/``passive`` (RFC 5763 §5, SET-02);
+    * an accepted RTP section lists a payload type the offer did not (RFC 3264 §6.1);
+    * an answered direction is not allowed by the offered one (RFC 3264 §6.1, OA-02);
+    * the answer's BUNDLE group names mids the offer did not bundle (RFC 9143 §7.3).
+    """
+    if len(answer.media) != len(offer.media):
+        raise OfferAnswerError(
+            f"answer has {len(answer.media)} m= sections, the offer {len(offer.media)} "
+            "(RFC 3264 §6)"
+        )
+    for i, (o, a) in enumerate(zip(offer.media, answer.media, strict=True), 1):
+        if a.kind != o.kind or a.mid != o.mid:
+            raise OfferAnswerError(
+                f"answer section {i} is {a.kind}/{a.mid}, offered {o.kind}/{o.mid} (RFC 3264 §6)"
+            )
+        if a.port == 0:
+            continue
+        setup = a.effective_setup(answer)
+        if o.protocol.startswith(_DTLS_PREFIXES) and setup not in ("active", "passive"):
+            raise OfferAnswerError(
+                f"answer section {i} has a=setup:{setup}; an answer must say active or "
+                "passive (RFC 5763 §5)"
+            )
+        if a.kind in ("audio", "video") and not set(a.formats) <= set(o.formats):
+            extra = sorted(set(a.formats) - set(o.formats))
+            raise OfferAnswerError(
+                f"answer section {i} adds payload types {extra} not in the offer (RFC 3264 §6.1)"
+            )
+        offered = o.effective_direction(offer)
+        answered = a.effective_direction(answer)
+        if (_SEND[answered] and not _RECV[offered]) or (_RECV[answered] and not _SEND[offered]):
+            raise OfferAnswerError(
+                f"answer section {i} says {answered} to an offered {offered} (RFC 3264 §6.1)"
+            )
+    offered_bundles = [set(g.mids) for g in offer.bundle_groups]
+    for group in answer.bundle_groups:
+        if not any(set(group.mids) <= mids for mids in offered_bundles):
+            raise OfferAnswerError(
+                f"answer BUNDLE {' '.join(group.mids)} was not offered (RFC 9143 §7.3)"
+            )
