@@ -468,7 +468,7 @@ class Association:
             if length < 4 or pos + length > size:
                 stats.malformed += 1
                 return
-            chunks.append((type_, flags, data[pos + 4 : pos + length]))
+            chunks.append((type_, flags, pos + 4, pos + length))
             pos += (length + 3) & ~3
         first = chunks[0][0]
         if first == 1:  # INIT
@@ -486,26 +486,29 @@ class Association:
             stats.bad_verification_tag += 1
             return
         try:
-            self._process_chunks(chunks, now)
+            self._process_chunks(data, chunks, now)
         except SctpParseError:
             stats.malformed += 1
 
     # == chunk processing ====================================================================
-    def _process_chunks(self, chunks: list[tuple[int, int, bytes]], now: float) -> None:
+    def _process_chunks(
+        self, data: bytes, chunks: list[tuple[int, int, int, int]], now: float
+    ) -> None:
+        """Act on each chunk ``(type, flags, value start, value end)`` of ``data``."""
         receiver = self._receiver
         data_seen = False
         sack_now = False
         unpack_data = _DATA_FIELDS.unpack_from
-        for type_, flags, value in chunks:
+        for type_, flags, start, end in chunks:
             if type_ == 0:  # DATA, the hot path (§6.2)
                 if receiver is None or self.state not in _DATA_STATES:
                     self.stats.unexpected_chunks += 1
                     continue
-                if len(value) <= 12:
+                if end - start <= 12:
                     # §6.2: DATA without user data: ABORT with cause 9.
                     self._fail("DATA chunk without user data", CauseCode.NO_USER_DATA)
                     return
-                tsn, sid, ssn, ppid = unpack_data(value)
+                tsn, sid, ssn, ppid = unpack_data(data, start)
                 data_seen = True
                 if sid >= self.inbound_streams:
                     self.stats.invalid_stream += 1
@@ -519,12 +522,13 @@ class Association:
                 if len(self._events) >= self.config.max_queued_messages:
                     self.stats.data_dropped += 1
                     continue
-                r = receiver.receive(tsn, sid, ssn, ppid, flags, value[12:])
+                r = receiver.receive(tsn, sid, ssn, ppid, flags, data[start + 12 : end])
                 if r:
                     sack_now = True
                     if r == 3:
                         self.stats.data_dropped += 1
                 continue
+            value = data[start:end]
             if type_ == ChunkType.SACK:
                 if self.state in _DATA_STATES or self.state in (
                     State.SHUTDOWN_RECEIVED,

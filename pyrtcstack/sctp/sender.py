@@ -533,7 +533,14 @@ class Sender:
             if self.pr_supported:
                 self.expire_queued(now)
             out_ssn = self.out_ssn
-            while queue and self.flight < cwnd and (self.peer_rwnd > 0 or self.flight == 0):
+            # Hot loop: state in locals, written back once.
+            flight = self.flight
+            peer_rwnd = self.peer_rwnd
+            tsn = self.next_tsn
+            timed = self.timed_tsn is not None
+            current = packets[-1]
+            append_sent = sent.append
+            while queue and flight < cwnd and (peer_rwnd > 0 or flight == 0):
                 msg = queue[0]
                 data = msg.data
                 total = len(data)
@@ -541,9 +548,9 @@ class Sender:
                 remaining = total - offset
                 if room < MIN_FRAGMENT_ROOM and room < 16 + remaining:
                     room = new_packet()
-                n = min(remaining, room - 16)
+                    current = packets[-1]
+                n = remaining if remaining <= room - 16 else room - 16
                 flags = 4 if msg.unordered else 0
-                tsn = self.next_tsn
                 if offset == 0:
                     flags |= 2
                     msg.first_tsn = tsn
@@ -551,26 +558,29 @@ class Sender:
                         ssn = out_ssn.get(msg.sid, 0)
                         msg.ssn = ssn
                         out_ssn[msg.sid] = (ssn + 1) & 0xFFFF
-                if n == remaining:
-                    flags |= 1
                 piece = data if n == total else data[offset : offset + n]
                 size = 16 + n
-                packets[-1].append(
-                    pack(0, flags, size, tsn, msg.sid, msg.ssn, msg.ppid) + piece + _PAD[size & 3]
-                )
-                room -= (size + 3) & ~3
-                sent.append(SentChunk(tsn, flags, piece, msg, now))
-                self.next_tsn = (tsn + 1) & MASK32
-                self.flight += n
-                self.peer_rwnd = max(0, self.peer_rwnd - n)
-                if self.timed_tsn is None:
-                    self.timed_tsn = tsn
-                    self.timed_at = now
-                if flags & 1:
+                if n == remaining:
+                    flags |= 1
                     self._dequeue_head(msg)
                     msg.offset = total
                 else:
                     msg.offset = offset + n
+                current.append(
+                    pack(0, flags, size, tsn, msg.sid, msg.ssn, msg.ppid) + piece + _PAD[size & 3]
+                )
+                room -= (size + 3) & ~3
+                append_sent(SentChunk(tsn, flags, piece, msg, now))
+                if not timed:
+                    timed = True
+                    self.timed_tsn = tsn
+                    self.timed_at = now
+                tsn = (tsn + 1) & MASK32
+                flight += n
+                peer_rwnd = peer_rwnd - n if peer_rwnd > n else 0
+            self.flight = flight
+            self.peer_rwnd = peer_rwnd
+            self.next_tsn = tsn
         if self.t3 is None and self.head < len(sent):
             self.t3 = now + self.rto
         return room
