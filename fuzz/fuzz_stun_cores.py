@@ -1,5 +1,6 @@
 """atheris harness: hostile datagrams into the STUN cores (server, RFC 5780 server
-endpoints, client with a pending transaction, NAT classifier).
+endpoints, long-term authenticating server, client with a pending transaction, NAT
+classifier).
 
 Whatever arrives, the cores must drop and count it or answer it, never raise. Run:
 ``.venv/bin/python fuzz/fuzz_stun_cores.py -atheris_runs=200000``.
@@ -11,6 +12,7 @@ import random
 import sys
 
 from pyrtcstack.stun import (
+    LongTermServerAuth,
     NatBehaviorDiscovery,
     StunClient,
     StunServer,
@@ -20,6 +22,7 @@ from pyrtcstack.stun import (
 SERVER = ("198.51.100.1", 3478)
 OTHER = ("198.51.100.2", 3479)
 PEER = ("203.0.113.9", 40000)
+LONG_TERM = LongTermServerAuth("realm", {"u": "p"}, rng=random.Random(3))
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
@@ -27,6 +30,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     for server in (
         StunServer(SERVER, software="fuzz"),
         StunServer(SERVER, other=OTHER, credentials=users.get),
+        StunServer(SERVER, long_term=LONG_TERM),
     ):
         for local in server.endpoints():
             server.receive_datagram(data, PEER, 0.0, local=local)

@@ -331,3 +331,27 @@ def test_binding_follows_one_alternate_server() -> None:
             runner.close()
 
     asyncio.run(run())
+
+
+def test_cli_long_term_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_udp_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "stun-server", "--listen", f"127.0.0.1:{port}",
+         "--user", "alice:wonderland", "--realm", "test.org", "--duration", "30"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().decode().startswith("listening on udp")
+        target = f"127.0.0.1:{port}"
+        rc = cli_main(["stun", target, "--user", "alice:wonderland", "--no-classify", "--json"])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        assert json.loads(out)["mapped"].startswith("127.0.0.1:")
+        assert cli_main(["stun", target, "--no-classify"]) == 1  # no credentials: 401
+        assert "401" in capsys.readouterr().err
+        assert cli_main(["stun", target, "--user", "alice:queen", "--no-classify"]) == 1
+        assert "401" in capsys.readouterr().err
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -31,7 +31,9 @@ from ..stun import (
     TransactionFailed,
     TransactionSucceeded,
 )
+from ..stun.constants import Method
 from ..stun.errors import StunUsageError
+from ..stun.longterm import LongTermAuth, LongTermServerAuth
 from ..stun.transaction import UDP_POLICY
 from .endpoint import CoreEndpoint, open_endpoint
 
@@ -45,6 +47,10 @@ __all__ = [
     "source_address_for",
     "stun_binding",
 ]
+
+
+#: stun_binding gives up after this many requests (challenge, stale nonce, redirect ...).
+MAX_ATTEMPTS = 4
 
 
 class StunTimeoutError(PyrtcstackError, TimeoutError):
@@ -90,40 +96,52 @@ async def stun_binding(
     policy: RetransmissionPolicy = UDP_POLICY,
     message: Message | None = None,
     key: bytes | None = None,
+    credentials: tuple[str, str] | None = None,
     follow_alternate: bool = True,
 ) -> BindingResult:
     """Send one Binding request (or ``message``) to ``server`` and wait for the answer.
 
-    A 300 (Try Alternate) with ALTERNATE-SERVER is followed once (RFC 8489 §6.3.4) when
-    ``follow_alternate`` is true. Raises :class:`StunTimeoutError` after the schedule ends,
-    and :class:`StunResponseError` on an error response.
+    With ``credentials=(username, password)`` the long-term mechanism runs (RFC 8489
+    §9.2: 401 → retry with REALM/NONCE, 438 → retry with the new nonce). A 300 (Try
+    Alternate) with ALTERNATE-SERVER is followed once (§6.3.4) when ``follow_alternate``.
+    Raises :class:`StunTimeoutError` after the schedule ends, and
+    :class:`StunResponseError` on a final error response.
     """
-    for attempt in range(2):
-        event, local = await _one_transaction(server, local_addr, policy, message, key)
+    auth = LongTermAuth(*credentials) if credentials is not None else None
+    redirected = False
+    for _ in range(MAX_ATTEMPTS):
+        msg = message or Message(Method.BINDING)
+        # a fresh transaction id for every attempt (§6.3.4, §9.2.5)
+        msg = Message(msg.method, msg.message_class, None, msg.attributes)
+        attempt_key = key
+        if auth is not None:
+            attempt_key = auth.apply(msg)
+        event, local = await _one_transaction(server, local_addr, policy, msg, attempt_key)
         if isinstance(event, TransactionSucceeded):
+            if auth is not None:
+                auth.handle_success()
             mapped = event.response.get_address(
                 AttributeType.XOR_MAPPED_ADDRESS
             ) or event.response.get_address(AttributeType.MAPPED_ADDRESS)
             return BindingResult(local, mapped, event.response, event.rtt)
         if isinstance(event, TransactionFailed):
+            code = event.error.code
             alternate = event.response.get_address(AttributeType.ALTERNATE_SERVER)
-            if event.error.code == 300 and alternate and follow_alternate and attempt == 0:
-                server = alternate
-                if message is not None:
-                    message = Message(
-                        message.method, message.message_class, None, message.attributes
-                    )
+            if code == 300 and alternate and follow_alternate and not redirected:
+                server, redirected = alternate, True
                 continue
-            raise StunResponseError(event.error.code, event.error.reason)
-        break
-    raise StunTimeoutError(f"no answer from {server[0]}:{server[1]}")
+            if code in (401, 438) and auth is not None and auth.handle_error(event.response):
+                continue
+            raise StunResponseError(code, event.error.reason)
+        raise StunTimeoutError(f"no answer from {server[0]}:{server[1]}")
+    raise StunResponseError(500, "too many attempts")
 
 
 async def _one_transaction(
     server: Address,
     local_addr: Address | None,
     policy: RetransmissionPolicy,
-    message: Message | None,
+    message: Message,
     key: bytes | None,
 ) -> tuple[Event, Address]:
     loop = asyncio.get_running_loop()
@@ -136,10 +154,7 @@ async def _one_transaction(
     client = StunClient(policy=policy)
     endpoint = await open_endpoint(client, local_addr or _default_local(server), on_event)
     try:
-        if message is None:
-            client.binding(server, loop.time())
-        else:
-            client.request(message, server, loop.time(), key=key)
+        client.request(message, server, loop.time(), key=key)
         endpoint.flush()
         return await done, endpoint.local_address
     finally:
@@ -215,13 +230,20 @@ async def serve_stun(
     other: Address | None = None,
     software: str | None = None,
     mapped_address: bool = False,
+    long_term: LongTermServerAuth | None = None,
 ) -> StunServerRunner:
     """Serve STUN on ``primary`` (and RFC 5780 on four sockets with ``other``; then both
     addresses need explicit ports, since the server names them in OTHER-ADDRESS)."""
     if other is not None and (primary[1] == 0 or other[1] == 0):
         raise StunUsageError("RFC 5780 mode needs explicit ports")
     loop = asyncio.get_running_loop()
-    server = StunServer(primary, other=other, software=software, mapped_address=mapped_address)
+    server = StunServer(
+        primary,
+        other=other,
+        software=software,
+        mapped_address=mapped_address,
+        long_term=long_term,
+    )
     group: list[CoreEndpoint] = []
     try:
         for local, core in server.endpoints().items():

@@ -28,6 +28,7 @@ from ..aio.stun import (
 )
 from ..common.core import Address
 from ..stun import AttributeType, RetransmissionPolicy
+from ..stun.longterm import LongTermServerAuth
 
 __all__ = ["parse_hostport", "register"]
 
@@ -84,6 +85,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="give up on the Binding request after about S seconds (default: RFC 8489's 39.5)",
     )
+    client.add_argument(
+        "--user",
+        metavar="USER:PASSWORD",
+        help="long-term credentials for servers that demand them (RFC 8489 §9.2)",
+    )
     client.add_argument("--json", action="store_true", help="print a JSON object")
     client.set_defaults(func=_run_client)
 
@@ -105,6 +111,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     server.add_argument(
         "--mapped-address", action="store_true", help="also send the legacy MAPPED-ADDRESS"
     )
+    server.add_argument(
+        "--user",
+        action="append",
+        metavar="USER:PASSWORD",
+        help="require long-term credentials (RFC 8489 §9.2); repeatable",
+    )
+    server.add_argument("--realm", default="pyrtcstack", help="REALM for --user")
     server.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     server.set_defaults(func=_run_server)
 
@@ -128,7 +141,13 @@ async def _client(args: argparse.Namespace) -> int:
     out: dict[str, object] = {"server": _fmt(server)}
     try:
         policy = _probe_policy(args.timeout)
-        result = await stun_binding(server, local_addr=local, policy=policy)
+        credentials = None
+        if args.user:
+            name, _, password = args.user.partition(":")
+            credentials = (name, password)
+        result = await stun_binding(
+            server, local_addr=local, policy=policy, credentials=credentials
+        )
     except StunTimeoutError as exc:
         print(f"stun: {exc}", file=sys.stderr)
         return 1
@@ -180,11 +199,16 @@ async def _client(args: argparse.Namespace) -> int:
 async def _server(args: argparse.Namespace) -> int:
     primary = _resolve(*parse_hostport(args.listen))
     other = _resolve(*parse_hostport(args.other)) if args.other else None
+    long_term = None
+    if args.user:
+        users = dict(u.partition(":")[::2] for u in args.user)
+        long_term = LongTermServerAuth(args.realm, users)
     runner = await serve_stun(
         primary,
         other=other,
         software=args.software or None,
         mapped_address=args.mapped_address,
+        long_term=long_term,
     )
     for addr in runner.addresses:
         print(f"listening on udp {_fmt(addr)}", flush=True)

@@ -86,12 +86,22 @@ policy=...)``
 
 Server (:mod:`.server`, RFC 8489 §6.3, RFC 5780 §6.1)
 -----------------------------------------------------
-``StunServer(primary, *, other=None, software=None, credentials=None, mapped_address=False)``
+``StunServer(primary, *, other=None, software=None, credentials=None, long_term=None,
+mapped_address=False)``
     Binding responder; a DatagramCore for ``primary``. With ``other=(IP2, P2)`` it serves
     RFC 5780 on four addresses: ``endpoints()`` gives one DatagramCore per address, and
     ``receive_datagram(data, addr, now, local=...)`` + ``transmits(now)`` make it a
     multi-socket core. ``credentials(username) -> key | None`` enables short-term auth.
     Answers 420 + UNKNOWN-ATTRIBUTES for unknown comprehension-required attributes.
+
+Long-term credentials (:mod:`.longterm`, RFC 8489 §9.2)
+-----------------------------------------------------
+``LongTermAuth(username, password)`` (client): ``apply(msg) -> key | None`` adds
+USERNAME/REALM/NONCE/PASSWORD-ALGORITHMS/PASSWORD-ALGORITHM once a challenge was seen;
+``handle_error(response) -> bool`` learns from 401/438 and says whether to retry;
+``handle_success()``. ``LongTermServerAuth(realm, users, *, password_algorithms=(SHA256,
+MD5), nonce_lifetime=600, rng=None)`` (server, ``StunServer(long_term=...)``): stateless
+``obMatJos2`` nonces bound to the client IP, USERHASH lookup, bid-down checks.
 
 NAT behaviour discovery (:mod:`.nat`, RFC 5780 §4.3/§4.4)
 --------------------------------------------------------
@@ -131,6 +141,7 @@ from .constants import (
 )
 from .credentials import long_term_key, saslprep, short_term_key, userhash
 from .errors import StunParseError, StunUsageError
+from .longterm import LongTermAuth, LongTermServerAuth
 from .message import (
     REASON_PHRASES,
     Message,
@@ -163,6 +174,8 @@ __all__ = [
     "ClientTransaction",
     "ErrorCode",
     "Filtering",
+    "LongTermAuth",
+    "LongTermServerAuth",
     "Mapping",
     "Message",
     "MessageClass",

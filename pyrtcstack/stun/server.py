@@ -21,6 +21,7 @@ from collections.abc import Callable
 from ..common.core import Address, Event
 from .constants import MAX_SOFTWARE_CHARS, AttributeType, MessageClass, Method
 from .errors import StunParseError, StunUsageError
+from .longterm import LongTermServerAuth
 from .message import Integrity, Message, decode
 
 __all__ = ["MAX_QUEUED_RESPONSES", "ServerEndpoint", "StunServer"]
@@ -42,7 +43,7 @@ class ServerEndpoint:
         self.queue: list[tuple[bytes, Address]] = []
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        self.server.handle(data, addr, self.local)
+        self.server.handle(data, addr, self.local, now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         out, self.queue = self.queue, []
@@ -65,7 +66,10 @@ class StunServer:
     address (IP2, P2). ``software`` adds SOFTWARE to responses. ``credentials`` turns on
     short-term authentication (§9.1.3): requests without USERNAME or MESSAGE-INTEGRITY get
     400, an unknown user or a wrong MESSAGE-INTEGRITY gets 401, and responses carry
-    MESSAGE-INTEGRITY. ``mapped_address`` also adds the legacy MAPPED-ADDRESS.
+    MESSAGE-INTEGRITY. ``long_term`` (a :class:`~pyrtcstack.stun.longterm.LongTermServerAuth`)
+    turns on long-term authentication instead (§9.2.4: 401 with REALM/NONCE/
+    PASSWORD-ALGORITHMS, 438 for a stale nonce, 400 for a bid-down attempt).
+    ``mapped_address`` also adds the legacy MAPPED-ADDRESS.
     """
 
     def __init__(
@@ -75,14 +79,18 @@ class StunServer:
         other: Address | None = None,
         software: str | None = None,
         credentials: Credentials | None = None,
+        long_term: LongTermServerAuth | None = None,
         mapped_address: bool = False,
     ) -> None:
+        if credentials is not None and long_term is not None:
+            raise StunUsageError("short-term or long-term credentials, not both")
         if software is not None and len(software) > MAX_SOFTWARE_CHARS:
             raise StunUsageError("SOFTWARE is at most 128 characters (RFC 8489 §14.14)")
         self.primary = primary
         self.other = other
         self.software = software
         self.credentials = credentials
+        self.long_term = long_term
         self.mapped_address = mapped_address
         if other is not None:
             if other[0] == primary[0] or other[1] == primary[1]:
@@ -107,7 +115,7 @@ class StunServer:
         self, data: bytes, addr: Address, now: float, local: Address | None = None
     ) -> None:
         """A datagram from ``addr`` arrived at ``local`` (default: the primary address)."""
-        self.handle(data, addr, self.primary if local is None else local)
+        self.handle(data, addr, self.primary if local is None else local, now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Drain what leaves from the primary address (single-socket drivers)."""
@@ -142,8 +150,8 @@ class StunServer:
             port = p2 if port == p1 else p1
         return (ip, port)
 
-    def handle(self, data: bytes, addr: Address, local: Address) -> None:
-        """Process one datagram that arrived at ``local`` from ``addr``."""
+    def handle(self, data: bytes, addr: Address, local: Address, now: float = 0.0) -> None:
+        """Process one datagram that arrived at ``local`` from ``addr`` at ``now``."""
         try:
             request = decode(data)
         except StunParseError:
@@ -153,14 +161,19 @@ class StunServer:
             self.dropped += 1  # §6.3.2: indications need no answer; responses are strays
             return
         try:
-            self._answer(request, addr, local)
+            self._answer(request, addr, local, now)
         except StunParseError:
             # a known attribute with a malformed value (CHANGE-REQUEST of 3 bytes ...)
             self._send(request.error_response(400), addr, local, request, None)
 
-    def _answer(self, request: Message, addr: Address, local: Address) -> None:
+    def _answer(self, request: Message, addr: Address, local: Address, now: float) -> None:
         key: bytes | None = None
-        if self.credentials is not None:
+        if self.long_term is not None:
+            lt = self.long_term
+            key = self._long_term_key(lt, request, addr, local, now)
+            if key is None:
+                return
+        elif self.credentials is not None:
             # RFC 8489 §9.1.3: authentication comes first.
             username = request.get_text(AttributeType.USERNAME)
             if username is None or request.integrity is None:
@@ -204,13 +217,39 @@ class StunServer:
             resp.add_address(AttributeType.OTHER_ADDRESS, self._alternate(local, True, True))
         self._send(resp, dest, source, request, key)
 
+    def _long_term_key(
+        self, lt: LongTermServerAuth, request: Message, addr: Address, local: Address, now: float
+    ) -> bytes | None:
+        """RFC 8489 §9.2.4: authenticate ``request``; answer and return None on failure."""
+        if request.integrity is None:
+            self._send(lt.challenge(request.error_response(401), addr, now), addr, local, request)
+            return None
+        nonce = request.get(AttributeType.NONCE)
+        has_user = AttributeType.USERNAME in request or AttributeType.USERHASH in request
+        if not has_user or AttributeType.REALM not in request or nonce is None:
+            self._send(request.error_response(400), addr, local, request)
+            return None
+        if not lt.nonce_valid(nonce, addr, now):
+            self._send(lt.challenge(request.error_response(438), addr, now), addr, local, request)
+            return None
+        algorithm = lt.algorithm_of(request)
+        if algorithm is None:
+            self._send(request.error_response(400), addr, local, request)
+            return None
+        username = lt.username_of(request)
+        key = None if username is None else lt.key(username, algorithm)
+        if key is None or not request.verify_integrity(key):
+            self._send(lt.challenge(request.error_response(401), addr, now), addr, local, request)
+            return None
+        return key
+
     def _send(
         self,
         response: Message,
         dest: Address,
         source: Address,
         request: Message,
-        key: bytes | None,
+        key: bytes | None = None,
     ) -> None:
         if self.software is not None:
             response.add_text(AttributeType.SOFTWARE, self.software)
