@@ -664,3 +664,19 @@ def test_max_retransmits_table(max_retransmits: int, transmissions: int) -> None
         if type(c).__name__ == "ForwardTsnChunk"
     ]
     assert fwd and fwd[0].streams == [(4, 0)]  # type: ignore[union-attr]
+
+
+def test_send_after_close_raises() -> None:
+    p = Pair()
+    p.connect()
+    p.a.abort()
+    with pytest.raises(SctpError, match="closed"):
+        p.a.send(1, b"x", 53)
+
+
+def test_data_queued_before_the_handshake_is_sent_after_it() -> None:
+    p = Pair()
+    p.a.send(1, b"early bird", 51)
+    p.connect()
+    assert p.net.run(lambda: bool(p.messages(B)), 5)
+    assert p.messages(B)[0].data == b"early bird"

@@ -237,13 +237,13 @@ class Association:
     ) -> None:
         """Queue one message. ``max_retransmits`` / ``lifetime`` (seconds since this call)
         make it partially reliable (RFC 3758); ignored when the peer lacks FORWARD-TSN."""
-        if self.state not in _SEND_STATES and self.state not in (
+        # Messages may be queued before the handshake completes; not once closing began.
+        if self._closed_for_good or self.state not in (
+            State.ESTABLISHED,
             State.CLOSED,
             State.COOKIE_WAIT,
             State.COOKIE_ECHOED,
         ):
-            raise AssociationClosedError(f"association is {self.state.value}")
-        if self.state is State.SHUTDOWN_RECEIVED or self.state is State.SHUTDOWN_PENDING:
             raise AssociationClosedError(f"association is {self.state.value}")
         limit = self.config.remote_max_message_size
         if limit and len(data) > limit:
