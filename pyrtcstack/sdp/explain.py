@@ -263,7 +263,15 @@ def _session_line(prefix: str, desc: SessionDescription) -> str:
 def _media_summary(m: MediaDescription, desc: SessionDescription) -> str:
     if m.port == 0 and not m.bundle_only:
         return f"{m.kind} section {m.mid!r} is rejected or stopped (port 0, RFC 3264 §6)"
-    parts = [f"{m.kind} section, mid {m.mid!r}, {m.effective_direction(desc)}"]
+    parts = [f"{m.kind} section, mid {m.mid!r}"]
+    if m.kind != "application":
+        parts[0] += f", {m.effective_direction(desc)}"
+    group = desc.bundle_group_of(m.mid) if m.mid is not None else None
+    if group is not None and group.mids and group.mids[0] != m.mid:
+        parts.append(
+            f"bundled: once BUNDLE is accepted it uses the transport of mid {group.mids[0]!r},"
+            " so its own port and candidates are only a fallback"
+        )
     if m.kind in ("audio", "video"):
         names = [c.name for c in m.codecs() if c.name.lower() not in ("rtx",)]
         parts.append("codecs " + ", ".join(dict.fromkeys(names)))
