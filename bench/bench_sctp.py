@@ -7,6 +7,10 @@ their DTLS transport (as aiortc's tests do, minus the DTLS), each carrying an
 ``RTCDataChannel``. Both move the same messages; the sender keeps at most 1 MiB
 unacknowledged (``buffered_amount``) so memory stays bounded.
 
+With crypto: our DataChannelManager over our DtlsConnection (AES-GCM records, in memory),
+beside aiortc's RTCSctpTransport over its RTCDtlsTransport on queues (aiortc's own test
+setup, ``dummy_dtls_transport_pair``).
+
 Run: ``.venv/bin/python bench/bench_sctp.py [--repeat N] [--mib M]``. The machine is
 shared and its speed drifts: compare the two stacks only within one run; the script
 prints the median of the repeats.
@@ -190,6 +194,174 @@ def aiortc_datachannel(size: int, total: int) -> float:
     return asyncio.run(_aiortc(size, total))
 
 
+# -- with DTLS (AES-GCM records), in memory ------------------------------------------------
+
+
+class _OursOverDtls:
+    """Our DTLS connection + data channel manager, as the peer connection composes them."""
+
+    def __init__(self, role: str, seed: int) -> None:
+        from pyrtcstack.dtls import DtlsConnection, DtlsRole
+
+        self.dtls = DtlsConnection(
+            DtlsRole.CLIENT if role == "client" else DtlsRole.SERVER,
+            verify_fingerprint=False,
+            remote_address=("peer", 1),
+            rng=random.Random(seed),
+        )
+        self.dcm = DataChannelManager(
+            SctpConfig(remote_max_message_size=0), dtls_role=role, rng=random.Random(seed)
+        )
+        self.up = False
+
+    def receive(self, datagram: bytes, now: float) -> None:
+        from pyrtcstack.dtls.events import ApplicationData, HandshakeCompleted
+
+        self.dtls.receive_datagram(datagram, ("peer", 1), now)
+        while (event := self.dtls.next_event()) is not None:
+            if type(event) is ApplicationData:
+                self.dcm.receive_packet(event.data, now)
+            elif isinstance(event, HandshakeCompleted):
+                self.up = True
+                self.dcm.connect(now)
+
+    def transmit(self, now: float) -> list[bytes]:
+        if self.up:
+            for packet in self.dcm.packets_to_send(now):
+                self.dtls.send(packet)
+        return [d for d, _ in self.dtls.datagrams_to_send(now)]
+
+    def timer(self) -> float | None:
+        timers = [self.dtls.get_timer(), self.dcm.get_timer() if self.up else None]
+        due = [t for t in timers if t is not None]
+        return min(due) if due else None
+
+    def fire(self, now: float) -> None:
+        self.dtls.handle_timer(now)
+        if self.up:
+            self.dcm.handle_timer(now)
+
+
+def ours_over_dtls(size: int, total: int) -> float:
+    a, b = _OursOverDtls("client", 1), _OursOverDtls("server", 2)
+    channel = a.dcm.create_data_channel("bench")
+    now = 0.0
+    b.dtls.start(now)
+    a.dtls.start(now)
+
+    def pump() -> int:
+        moved = 0
+        for d in a.transmit(now):
+            b.receive(d, now)
+            moved += 1
+        for d in b.transmit(now):
+            a.receive(d, now)
+            moved += 1
+        return moved
+
+    def advance() -> float:
+        timers = [t for t in (a.timer(), b.timer()) if t is not None]
+        t = max(now + 0.001, min(timers)) if timers else now + 0.001
+        a.fire(t)
+        b.fire(t)
+        return t
+
+    while channel.ready_state != "open" or not b.dcm.channels:
+        if not pump():
+            now = advance()
+        while a.dcm.next_event() is not None or b.dcm.next_event() is not None:
+            pass
+    count = total // size
+    msg = bytes(size)
+    sent = got = 0
+    t0 = time.perf_counter()
+    while got < count:
+        while sent < count and channel.buffered_amount < HIGH_WATER:
+            channel.send(msg)
+            sent += 1
+        if pump():
+            now += 0.0001
+        else:
+            now = advance()
+        event = b.dcm.next_event()
+        while event is not None:
+            if type(event) is ChannelMessage:
+                got += 1
+            event = b.dcm.next_event()
+        while a.dcm.next_event() is not None:
+            pass
+    return count * size / (time.perf_counter() - t0)
+
+
+class _QueueIce:
+    """aiortc's tests' DummyIceTransport: asyncio queues instead of ICE."""
+
+    def __init__(self, role: str, rx: asyncio.Queue[bytes], tx: asyncio.Queue[bytes]) -> None:
+        self.role = role
+        self.rx, self.tx = rx, tx
+
+    async def _recv(self) -> bytes:
+        return await self.rx.get()
+
+    async def _send(self, data: bytes) -> None:
+        await self.tx.put(data)
+
+    async def stop(self) -> None:
+        pass
+
+
+async def _aiortc_dtls(size: int, total: int) -> float:
+    from aiortc import RTCCertificate, RTCDataChannel, RTCDataChannelParameters
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    qa: asyncio.Queue[bytes] = asyncio.Queue()
+    qb: asyncio.Queue[bytes] = asyncio.Queue()
+    da = RTCDtlsTransport(_QueueIce("controlling", qa, qb), [RTCCertificate.generateCertificate()])  # type: ignore[arg-type]
+    db = RTCDtlsTransport(_QueueIce("controlled", qb, qa), [RTCCertificate.generateCertificate()])  # type: ignore[arg-type]
+    await asyncio.gather(db.start(da.getLocalParameters()), da.start(db.getLocalParameters()))
+    a, b = RTCSctpTransport(da), RTCSctpTransport(db)
+    await asyncio.gather(a.start(b.getCapabilities(), 5000), b.start(a.getCapabilities(), 5000))
+    count = total // size
+    done = asyncio.Event()
+    got = 0
+
+    def on_channel(channel: Any) -> None:
+        @channel.on("message")
+        def on_message(_: Any) -> None:
+            nonlocal got
+            got += 1
+            if got == count:
+                done.set()
+
+    b.on("datachannel", on_channel)
+    channel = RTCDataChannel(a, RTCDataChannelParameters(label="bench"))
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+    await asyncio.wait_for(opened.wait(), 10)
+    low = asyncio.Event()
+    channel.bufferedAmountLowThreshold = HIGH_WATER // 2
+    channel.on("bufferedamountlow", low.set)
+    msg = bytes(size)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        if channel.bufferedAmount > HIGH_WATER:
+            low.clear()
+            await low.wait()
+        channel.send(msg)
+    await asyncio.wait_for(done.wait(), 300)
+    elapsed = time.perf_counter() - t0
+    await a.stop()
+    await b.stop()
+    await da.stop()
+    await db.stop()
+    return count * size / elapsed
+
+
+def aiortc_over_dtls(size: int, total: int) -> float:
+    return asyncio.run(_aiortc_dtls(size, total))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -203,26 +375,30 @@ def main() -> None:
     except ImportError:
         have_aiortc = False
         print("aiortc not installed: baseline skipped")
+    rows = (
+        ("assoc", "pyrtcstack Association pair (no crypto)", ours_association, False),
+        ("dc", "pyrtcstack DataChannelManager pair (no crypto)", ours_datachannel, False),
+        ("aiortc", "aiortc SCTP + RTCDataChannel (no crypto)", aiortc_datachannel, True),
+        ("dtls", "pyrtcstack data channel over our DTLS", ours_over_dtls, False),
+        ("aiortc_dtls", "aiortc data channel over its DTLS", aiortc_over_dtls, True),
+    )
     for size in (16384, 1200):
-        results: dict[str, list[float]] = {"assoc": [], "dc": [], "aiortc": []}
+        results: dict[str, list[float]] = {key: [] for key, *_ in rows}
         for _ in range(args.repeat):
-            results["assoc"].append(ours_association(size, args.mib << 20))
-            results["dc"].append(ours_datachannel(size, args.mib << 20))
-            if have_aiortc:
-                results["aiortc"].append(aiortc_datachannel(size, args.aiortc_mib << 20))
+            for key, _label, func, is_baseline in rows:
+                if is_baseline and not have_aiortc:
+                    continue
+                mib = args.aiortc_mib if is_baseline else args.mib
+                results[key].append(func(size, mib << 20))
         med = {k: statistics.median(v) for k, v in results.items() if v}
-        print(f"\n{size}-byte messages, median of {args.repeat} (in memory, no crypto)")
-        for key, label in (
-            ("assoc", "pyrtcstack Association pair"),
-            ("dc", "pyrtcstack DataChannelManager pair"),
-            ("aiortc", "aiortc RTCSctpTransport + RTCDataChannel"),
-        ):
-            if key in med:
-                rate = med[key]
-                print(
-                    f"  {label:42s} {rate / 1e6:8.1f} MB/s  {rate / size:10.0f} msg/s"
-                    + (f"  x{rate / med['aiortc']:.1f} aiortc" if "aiortc" in med else "")
-                )
+        print(f"\n{size}-byte messages, median of {args.repeat} runs (in memory, one process)")
+        for key, label, _func, _base in rows:
+            if key not in med:
+                continue
+            rate = med[key]
+            base = med.get("aiortc_dtls" if "dtls" in key else "aiortc")
+            ratio = f"  x{rate / base:.1f} vs aiortc" if base else ""
+            print(f"  {label:48s} {rate / 1e6:8.1f} MB/s {rate / size:9.0f} msg/s{ratio}")
 
 
 if __name__ == "__main__":
