@@ -9,3 +9,15 @@ asyncio.
 """
 
 __version__ = "0.1.0.dev0"
+
+__all__ = ["PeerConnection", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    """Lazy ``pyrtcstack.PeerConnection``: importing ``pyrtcstack.sdp`` (or any single
+    module) must not import asyncio or the whole stack."""
+    if name == "PeerConnection":
+        from .aio.peerconnection import PeerConnection
+
+        return PeerConnection
+    raise AttributeError(f"module 'pyrtcstack' has no attribute {name!r}")

@@ -1,4 +1,63 @@
-"""The sans-I/O PeerConnection core composing every protocol module.
+"""The sans-I/O peer connection: SDP/JSEP, ICE, DTLS, SCTP data channels and SRTP media
+composed behind one core contract (see docs/peerconnection.md).
 
-Not implemented yet: this package marks its place in the layout (see the open issues).
+:class:`PeerConnectionCore` is driven like the ICE agent (multi-socket: ``local=`` on
+input, ``transmits()`` on output); :class:`pyrtcstack.aio.peerconnection.PeerConnection`
+runs it on asyncio with the W3C RTCPeerConnection API in snake case.
 """
+
+from __future__ import annotations
+
+from .config import Configuration, ConfigurationError, IceServer, Settings, parse_server_url
+from .core import PeerConnectionCore
+from .description import Description, IceCandidateInit
+from .events import (
+    ConnectionStateChange,
+    DtlsStateChange,
+    IceCandidateEvent,
+    IceConnectionStateChange,
+    IceGatheringStateChange,
+    NegotiationNeeded,
+    SignalingStateChange,
+    TrackEvent,
+    TrackFrame,
+)
+from .states import (
+    ALLOWED_CONNECTION_TRANSITIONS,
+    ALLOWED_ICE_TRANSITIONS,
+    ALLOWED_SIGNALING_TRANSITIONS,
+    InvalidStateError,
+    aggregate_connection_state,
+    next_signaling_state,
+)
+from .trace import Tracer, TraceRecord
+from .transceiver import Transceiver
+
+__all__ = [
+    "ALLOWED_CONNECTION_TRANSITIONS",
+    "ALLOWED_ICE_TRANSITIONS",
+    "ALLOWED_SIGNALING_TRANSITIONS",
+    "Configuration",
+    "ConfigurationError",
+    "ConnectionStateChange",
+    "Description",
+    "DtlsStateChange",
+    "IceCandidateEvent",
+    "IceCandidateInit",
+    "IceConnectionStateChange",
+    "IceGatheringStateChange",
+    "IceServer",
+    "InvalidStateError",
+    "NegotiationNeeded",
+    "PeerConnectionCore",
+    "Settings",
+    "SignalingStateChange",
+    "TraceRecord",
+    "Tracer",
+    "TrackEvent",
+    "TrackFrame",
+    "Transceiver",
+    "aggregate_connection_state",
+    "next_signaling_state",
+    "parse_server_url",
+]

@@ -1,0 +1,691 @@
+"""``PeerConnection``: the W3C RTCPeerConnection in snake case, on asyncio.
+
+It drives one :class:`~pyrtcstack.peerconnection.PeerConnectionCore` from one UDP socket
+per local host candidate and one timer handle (re-armed from ``core.get_timer()`` after
+every mutation, like :class:`~pyrtcstack.aio.CoreEndpoint`). Nothing blocks the loop;
+:meth:`PeerConnection.close` releases every socket and the timer.
+
+::
+
+    pc = PeerConnection(settings=Settings(allow_loopback=True))
+    channel = pc.create_data_channel("chat")
+    channel.on("message", print)
+    await pc.set_local_description()            # implicit createOffer
+    await pc.wait_gathering_complete()
+    send_to_peer(pc.local_description.to_dict())
+    await pc.set_remote_description(Description.from_dict(answer))
+
+Events (``pc.on(name, callback)``; coroutine callbacks run as tasks): ``icecandidate``,
+``icegatheringstatechange``, ``iceconnectionstatechange``, ``connectionstatechange``,
+``signalingstatechange``, ``negotiationneeded``, ``datachannel``, ``track``, and the
+non-standard ``dtlsstatechange``. Data channels emit ``open``, ``message``,
+``bufferedamountlow``, ``error``, ``closing`` and ``close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import random
+import socket
+from collections.abc import Callable
+from typing import IO, Any, cast
+
+from ..common.core import Address, Event
+from ..datachannel import (
+    ChannelBufferedAmountLow,
+    ChannelClosed,
+    ChannelClosing,
+    ChannelError,
+    ChannelMessage,
+    ChannelOpen,
+    DataChannelOpened,
+)
+from ..datachannel import DataChannel as CoreChannel
+from ..ice import TurnServer
+from ..media.frames import EncodedFrame
+from ..media.sources import Track
+from ..peerconnection import (
+    Configuration,
+    ConnectionStateChange,
+    Description,
+    DtlsStateChange,
+    IceCandidateEvent,
+    IceCandidateInit,
+    IceConnectionStateChange,
+    IceGatheringStateChange,
+    InvalidStateError,
+    NegotiationNeeded,
+    PeerConnectionCore,
+    Settings,
+    SignalingStateChange,
+    TrackEvent,
+    TrackFrame,
+    Transceiver,
+)
+from ..peerconnection.stats import collect_stats
+from ..sdp import CodecCapability
+from .ice import host_addresses
+
+__all__ = ["MAX_TRACK_QUEUE", "DataChannel", "EventEmitter", "PeerConnection", "RemoteTrack"]
+
+#: Frames kept per remote track for :meth:`RemoteTrack.recv`; older ones are dropped.
+MAX_TRACK_QUEUE = 256
+
+Callback = Callable[..., Any]
+
+
+class EventEmitter:
+    """A minimal event emitter: ``on(name, cb)`` (also as a decorator), ``off``,
+    ``once``, ``emit``. Coroutine callbacks are scheduled as tasks (kept referenced)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Callback]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def on(self, name: str, callback: Callback | None = None) -> Any:
+        def register(cb: Callback) -> Callback:
+            self._handlers.setdefault(name, []).append(cb)
+            return cb
+
+        return register if callback is None else register(callback)
+
+    def once(self, name: str, callback: Callback) -> None:
+        def wrapper(*args: Any) -> Any:
+            self.off(name, wrapper)
+            return callback(*args)
+
+        self.on(name, wrapper)
+
+    def off(self, name: str, callback: Callback) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._handlers[name].remove(callback)
+
+    def emit(self, name: str, *args: Any) -> None:
+        for cb in list(self._handlers.get(name, ())):
+            result = cb(*args)
+            if asyncio.iscoroutine(result):
+                task = asyncio.ensure_future(result)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+
+class DataChannel(EventEmitter):
+    """RTCDataChannel (webrtc-pc §6.2) over the core's sans-I/O channel."""
+
+    def __init__(self, pc: PeerConnection, channel: CoreChannel) -> None:
+        super().__init__()
+        self._pc = pc
+        self.channel = channel
+        self._opened = asyncio.Event()
+        self._closed = asyncio.Event()
+        self.messages_received = 0
+        self.messages_sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    def __repr__(self) -> str:
+        return f"<DataChannel {self.label!r} id={self.id} {self.ready_state}>"
+
+    label = property(lambda self: self.channel.label)
+    ordered = property(lambda self: self.channel.ordered)
+    protocol = property(lambda self: self.channel.protocol)
+    negotiated = property(lambda self: self.channel.negotiated)
+    max_packet_life_time = property(lambda self: self.channel.max_packet_life_time)
+    max_retransmits = property(lambda self: self.channel.max_retransmits)
+
+    @property
+    def id(self) -> int | None:
+        return self.channel.id
+
+    @property
+    def ready_state(self) -> str:
+        return self.channel.ready_state
+
+    @property
+    def buffered_amount(self) -> int:
+        return self.channel.buffered_amount
+
+    @property
+    def buffered_amount_low_threshold(self) -> int:
+        return self.channel.buffered_amount_low_threshold
+
+    @buffered_amount_low_threshold.setter
+    def buffered_amount_low_threshold(self, value: int) -> None:
+        self.channel.buffered_amount_low_threshold = value
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message; it leaves at the next loop iteration (sends coalesce)."""
+        self.channel.send(data)
+        self.messages_sent += 1
+        self.bytes_sent += len(data.encode() if isinstance(data, str) else data)
+        self._pc._schedule_flush()
+
+    def close(self) -> None:
+        self.channel.close()
+        self._pc._schedule_flush()
+
+    async def wait_open(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self._opened.wait()
+
+    async def wait_closed(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self._closed.wait()
+
+
+class RemoteTrack(EventEmitter):
+    """The receiving side of a transceiver (W3C ``track`` event payload): frames arrive
+    as ``frame`` events and through :meth:`recv`."""
+
+    def __init__(self, transceiver: Transceiver) -> None:
+        super().__init__()
+        self.transceiver = transceiver
+        self.kind = transceiver.kind
+        self._queue: asyncio.Queue[EncodedFrame] = asyncio.Queue()
+        self.dropped = 0
+
+    @property
+    def frames_received(self) -> int:
+        return self.transceiver.received.frames
+
+    def _push(self, frame: EncodedFrame) -> None:
+        if self._queue.qsize() >= MAX_TRACK_QUEUE:
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(frame)
+        self.emit("frame", frame)
+
+    async def recv(self) -> EncodedFrame:
+        return await self._queue.get()
+
+
+class _Socket(asyncio.DatagramProtocol):
+    def __init__(self, pc: PeerConnection) -> None:
+        self.pc = pc
+        self.local: Address = ("", 0)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        self.local = (str(host), int(port))
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self.pc._receive(data, (str(addr[0]), int(str(addr[1]))), self.local)
+
+    def error_received(self, exc: Exception) -> None:
+        self.pc.socket_errors += 1
+
+
+class PeerConnection(EventEmitter):
+    """RTCPeerConnection (webrtc-pc §4) in snake case; see the module docstring and the
+    W3C → snake_case table in docs/peerconnection.md."""
+
+    def __init__(
+        self,
+        configuration: Configuration | None = None,
+        settings: Settings | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self._loop = asyncio.get_running_loop()
+        self.settings = settings or Settings()
+        self._keylog_file: IO[str] | None = None
+        if self.settings.keylog_file is not None and self.settings.keylog is None:
+            self._keylog_file = open(self.settings.keylog_file, "a")  # noqa: SIM115
+            keylog_file = self._keylog_file
+
+            def write_keylog(line: str) -> None:
+                keylog_file.write(line.rstrip("\n") + "\n")
+                keylog_file.flush()
+
+            self.settings.keylog = write_keylog
+        self.core = PeerConnectionCore(configuration, self.settings, rng)
+        self._sockets: dict[Address, _Socket] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_scheduled = False
+        self._channels: dict[int, DataChannel] = {}
+        self._tracks: dict[int, RemoteTrack] = {}
+        self._servers_resolved = False
+        self._gathering_complete = asyncio.Event()
+        self._state_changed = asyncio.Event()
+        self._ice_restart_wanted = False
+        self.socket_errors = 0
+        self.datagrams_sent = 0
+        self.datagrams_received = 0
+        #: Called with ``(direction, data, local, remote)`` for every datagram (pcap).
+        self.datagram_hook: Callable[[str, bytes, Address, Address], None] | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def signaling_state(self) -> str:
+        return self.core.signaling_state
+
+    @property
+    def ice_gathering_state(self) -> str:
+        return self.core.ice_gathering_state
+
+    @property
+    def ice_connection_state(self) -> str:
+        return self.core.ice_connection_state
+
+    @property
+    def connection_state(self) -> str:
+        return self.core.connection_state
+
+    @property
+    def local_description(self) -> Description | None:
+        return self.core.local_description
+
+    @property
+    def remote_description(self) -> Description | None:
+        return self.core.remote_description
+
+    @property
+    def current_local_description(self) -> Description | None:
+        return self.core.current_local_description
+
+    @property
+    def current_remote_description(self) -> Description | None:
+        return self.core.current_remote_description
+
+    @property
+    def pending_local_description(self) -> Description | None:
+        return self.core.pending_local_description
+
+    @property
+    def pending_remote_description(self) -> Description | None:
+        return self.core.pending_remote_description
+
+    @property
+    def local_addresses(self) -> list[Address]:
+        return list(self._sockets)
+
+    # ------------------------------------------------------------------ configuration
+    def get_configuration(self) -> Configuration:
+        return self.core.configuration
+
+    def set_configuration(self, configuration: Configuration) -> None:
+        """W3C setConfiguration: certificates and bundle policy cannot change; ICE servers
+        and the transport policy apply to the next gathering (ICE restart)."""
+        configuration.validate()
+        current = self.core.configuration
+        if configuration.certificates and configuration.certificates != current.certificates:
+            raise InvalidStateError("certificates cannot change (W3C InvalidModificationError)")
+        if configuration.bundle_policy != current.bundle_policy:
+            raise InvalidStateError("bundle_policy cannot change (W3C InvalidModificationError)")
+        configuration.certificates = current.certificates
+        self.core.configuration = configuration
+        self._servers_resolved = False
+
+    # ------------------------------------------------------------------ signaling
+    async def create_offer(self, *, ice_restart: bool = False) -> Description:
+        await self._prepare()
+        restart = ice_restart or self._ice_restart_wanted
+        self._ice_restart_wanted = False
+        desc = self.core.create_offer(self._now(), ice_restart=restart)
+        self._flush()
+        return desc
+
+    async def create_answer(self) -> Description:
+        await self._prepare()
+        desc = self.core.create_answer(self._now())
+        self._flush()
+        return desc
+
+    async def set_local_description(
+        self, description: Description | dict[str, Any] | None = None
+    ) -> None:
+        """Explicit, or implicit (None: createOffer/createAnswer as the state asks)."""
+        await self._prepare()
+        if description is None:
+            if self.signaling_state in ("stable", "have-local-offer", "have-remote-pranswer"):
+                description = await self.create_offer()
+            else:
+                description = await self.create_answer()
+        elif isinstance(description, dict):
+            description = Description.from_dict(description)
+        self.core.set_local_description(description, self._now())
+        self._flush()
+        if description.type in ("offer", "answer") and not self.core.gathering_started:
+            await self._start_gathering()
+
+    async def set_remote_description(self, description: Description | dict[str, Any]) -> None:
+        await self._prepare()
+        if isinstance(description, dict):
+            description = Description.from_dict(description)
+        self.core.set_remote_description(description, self._now())
+        self._flush()
+
+    async def add_ice_candidate(
+        self, candidate: IceCandidateInit | dict[str, Any] | str | None = None
+    ) -> None:
+        """Trickle (RFC 8838): a candidate, or None/"" for end-of-candidates."""
+        if isinstance(candidate, dict):
+            candidate = IceCandidateInit.from_dict(candidate)
+        if isinstance(candidate, str) or candidate is None:
+            candidate = IceCandidateInit(candidate or "")
+        self.core.add_ice_candidate(
+            candidate.candidate or None,
+            self._now(),
+            sdp_mid=candidate.sdp_mid,
+            sdp_mline_index=candidate.sdp_mline_index,
+            username_fragment=candidate.username_fragment,
+        )
+        self._flush()
+
+    def restart_ice(self) -> None:
+        """W3C restartIce: the next offer restarts ICE; negotiationneeded fires."""
+        self._ice_restart_wanted = True
+        if self.signaling_state == "stable":
+            self._loop.call_soon(self.emit, "negotiationneeded")
+
+    # ------------------------------------------------------------------ channels, media
+    def create_data_channel(
+        self,
+        label: str = "",
+        *,
+        ordered: bool = True,
+        max_packet_life_time: int | None = None,
+        max_retransmits: int | None = None,
+        protocol: str = "",
+        negotiated: bool = False,
+        id: int | None = None,
+    ) -> DataChannel:
+        channel = self.core.create_data_channel(
+            label,
+            ordered=ordered,
+            max_packet_life_time=max_packet_life_time,
+            max_retransmits=max_retransmits,
+            protocol=protocol,
+            negotiated=negotiated,
+            id=id,
+        )
+        wrapper = self._wrap(channel)
+        self._schedule_flush()
+        return wrapper
+
+    def add_track(self, track: Track) -> Transceiver:
+        tr = self.core.add_track(track)
+        self._schedule_flush()
+        return tr
+
+    def add_transceiver(
+        self,
+        kind: str,
+        *,
+        direction: str = "sendrecv",
+        track: Track | None = None,
+        codecs: list[CodecCapability] | None = None,
+    ) -> Transceiver:
+        tr = self.core.add_transceiver(kind, direction=direction, track=track, codecs=codecs)
+        self._schedule_flush()
+        return tr
+
+    def get_transceivers(self) -> list[Transceiver]:
+        return list(self.core.transceivers)
+
+    async def get_stats(self) -> dict[str, dict[str, Any]]:
+        """webrtc-stats dictionaries by id (see :mod:`pyrtcstack.peerconnection.stats`)."""
+        return collect_stats(self.core, self._now(), list(self._channels.values()))
+
+    async def close(self) -> None:
+        """W3C close(): ends every transport, releases every socket and the timer."""
+        if self.core.closed and not self._sockets:
+            return
+        self.core.close(self._now())
+        self._flush()
+        self._cancel_timer()
+        for sock in self._sockets.values():
+            if sock.transport is not None:
+                sock.transport.close()
+        self._sockets.clear()
+        if self._keylog_file is not None:
+            self._keylog_file.close()
+            self._keylog_file = None
+        self._state_changed.set()
+        await asyncio.sleep(0)
+
+    # ------------------------------------------------------------------ helpers (non-W3C)
+    async def wait_gathering_complete(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self._gathering_complete.wait()
+
+    async def wait_connection_state(self, *states: str, timeout: float = 20.0) -> str:
+        """Wait until ``connection_state`` is one of ``states`` (raise on closed/failed
+        unless asked for)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                state = self.connection_state
+                if state in states:
+                    return state
+                if state in ("failed", "closed"):
+                    raise ConnectionError(f"connection {state}")
+                self._state_changed.clear()
+                await self._state_changed.wait()
+
+    async def wait_dtls_state(self, *states: str, timeout: float = 20.0) -> str:
+        async with asyncio.timeout(timeout):
+            while self.core.dtls_state not in states:
+                self._state_changed.clear()
+                await self._state_changed.wait()
+            return self.core.dtls_state
+
+    # ------------------------------------------------------------------ driving
+    def _now(self) -> float:
+        return self._loop.time()
+
+    async def _prepare(self) -> None:
+        """Resolve ICE server URLs once (before the ICE agent exists)."""
+        if self.core.closed:
+            raise InvalidStateError("the peer connection is closed")
+        if self._servers_resolved:
+            return
+        self._servers_resolved = True
+        stun: list[Address] = []
+        turn: list[TurnServer] = []
+        for server in self.core.configuration.ice_servers:
+            for url in server.parsed():
+                if url.transport != "udp":
+                    continue  # the agent gathers over UDP only (see docs)
+                ip = await self._resolve(url.host, url.port)
+                if ip is None:
+                    continue
+                if url.scheme == "stun":
+                    stun.append((ip, url.port))
+                else:
+                    assert server.username is not None and server.credential is not None
+                    turn.append(TurnServer((ip, url.port), server.username, server.credential))
+        self.core.stun_servers = stun
+        self.core.turn_servers = turn
+        if self.core.agent is not None:
+            self.core.agent.config.stun_servers = stun
+            self.core.agent.config.turn_servers = turn
+
+    async def _resolve(self, host: str, port: int) -> str | None:
+        try:
+            return ipaddress.ip_address(host).compressed
+        except ValueError:
+            pass
+        try:
+            infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError:
+            return None
+        return str(infos[0][4][0]) if infos else None
+
+    async def _start_gathering(self) -> None:
+        settings = self.settings
+        if settings.host_addresses is not None:
+            ips = list(settings.host_addresses)
+        else:
+            ips = host_addresses(allow_loopback=settings.allow_loopback, ipv6=settings.ipv6)
+        if not ips:
+            raise OSError("no usable host address (Settings.host_addresses or allow_loopback)")
+        bound: list[Address] = []
+        for ip in ips:
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            _, protocol = await self._loop.create_datagram_endpoint(
+                lambda: _Socket(self), local_addr=(ip, 0), family=family
+            )
+            sock = protocol
+            if self.core.closed:
+                assert sock.transport is not None
+                sock.transport.close()
+                return
+            self._sockets[sock.local] = sock
+            bound.append(sock.local)
+        self.core.gather(bound, self._now())
+        self._flush()
+
+    def _receive(self, data: bytes, addr: Address, local: Address) -> None:
+        self.datagrams_received += 1
+        if self.datagram_hook is not None:
+            self.datagram_hook("recv", data, local, addr)
+        self.core.receive_datagram(data, addr, self._now(), local=local)
+        self._flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._deferred_flush)
+
+    def _deferred_flush(self) -> None:
+        self._flush_scheduled = False
+        self.core.flush(self._now())
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send what the core queued, deliver its events, re-arm the timer."""
+        core = self.core
+        for _ in range(1000):
+            progressed = False
+            out = core.transmits(self._now())
+            if out:
+                progressed = True
+                hook = self.datagram_hook
+                for data, local, remote in out:
+                    sock = self._sockets.get(local)
+                    transport = sock.transport if sock is not None else None
+                    if transport is not None and not transport.is_closing():
+                        transport.sendto(data, remote)
+                        self.datagrams_sent += 1
+                        if hook is not None:
+                            hook("send", data, local, remote)
+            event = core.next_event()
+            while event is not None:
+                progressed = True
+                self._dispatch(event)
+                event = core.next_event()
+            if not progressed:
+                break
+        self._arm(None if core.closed else core.get_timer())
+
+    def _wrap(self, channel: CoreChannel) -> DataChannel:
+        key = id(channel)
+        wrapper = self._channels.get(key)
+        if wrapper is None:
+            wrapper = self._channels[key] = DataChannel(self, channel)
+        return wrapper
+
+    def _dispatch(self, event: Event) -> None:
+        kind = type(event)
+        if kind is ChannelMessage:
+            assert isinstance(event, ChannelMessage)
+            ch = self._wrap(event.channel)
+            ch.messages_received += 1
+            data = event.data
+            ch.bytes_received += len(data.encode() if isinstance(data, str) else data)
+            ch.emit("message", data)
+        elif kind is ChannelOpen:
+            assert isinstance(event, ChannelOpen)
+            ch = self._wrap(event.channel)
+            ch._opened.set()
+            ch.emit("open")
+        elif kind is DataChannelOpened:
+            assert isinstance(event, DataChannelOpened)
+            self.emit("datachannel", self._wrap(event.channel))
+        elif kind is ChannelBufferedAmountLow:
+            assert isinstance(event, ChannelBufferedAmountLow)
+            self._wrap(event.channel).emit("bufferedamountlow")
+        elif kind is ChannelClosing:
+            assert isinstance(event, ChannelClosing)
+            self._wrap(event.channel).emit("closing")
+        elif kind is ChannelClosed:
+            assert isinstance(event, ChannelClosed)
+            ch = self._wrap(event.channel)
+            if not ch._closed.is_set():
+                ch._closed.set()
+                ch.emit("close")
+        elif kind is ChannelError:
+            assert isinstance(event, ChannelError)
+            self._wrap(event.channel).emit("error", event.error)
+        elif kind is TrackFrame:
+            assert isinstance(event, TrackFrame)
+            track = self._tracks.get(id(event.transceiver))
+            if track is not None:
+                track._push(event.frame)
+        elif kind is IceCandidateEvent:
+            assert isinstance(event, IceCandidateEvent)
+            if event.candidate is None:
+                self._gathering_complete.set()
+                self.emit("icecandidate", None)
+            else:
+                self.emit(
+                    "icecandidate",
+                    IceCandidateInit(
+                        event.candidate,
+                        event.sdp_mid,
+                        event.sdp_mline_index,
+                        event.username_fragment,
+                    ),
+                )
+        elif kind is TrackEvent:
+            assert isinstance(event, TrackEvent)
+            track = self._tracks[id(event.transceiver)] = RemoteTrack(event.transceiver)
+            self.emit("track", track)
+        elif kind is NegotiationNeeded:
+            self.emit("negotiationneeded")
+        elif kind is SignalingStateChange:
+            self.emit("signalingstatechange", self.signaling_state)
+        elif kind is IceGatheringStateChange:
+            assert isinstance(event, IceGatheringStateChange)
+            if event.state == "gathering":
+                self._gathering_complete.clear()
+            self.emit("icegatheringstatechange", event.state)
+        elif kind is IceConnectionStateChange:
+            assert isinstance(event, IceConnectionStateChange)
+            self._state_changed.set()
+            self.emit("iceconnectionstatechange", event.state)
+        elif kind is ConnectionStateChange:
+            assert isinstance(event, ConnectionStateChange)
+            self._state_changed.set()
+            self.emit("connectionstatechange", event.state)
+        elif kind is DtlsStateChange:
+            assert isinstance(event, DtlsStateChange)
+            self._state_changed.set()
+            self.emit("dtlsstatechange", event.state)
+
+    def _arm(self, deadline: float | None) -> None:
+        if deadline == self._timer_at and self._timer is not None:
+            return
+        self._cancel_timer()
+        if deadline is not None:
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        deadline = self._timer_at if self._timer_at is not None else self._now()
+        self._timer = None
+        self._timer_at = None
+        self.core.handle_timer(max(deadline, self._now()))
+        self._flush()

@@ -1,0 +1,163 @@
+"""Configuration of a peer connection: the W3C ``RTCConfiguration`` in snake case, and the
+non-standard :class:`Settings` (host addresses, loopback, MTU, timers, key log).
+
+There is **no default STUN server**: with an empty ``ice_servers`` list nothing leaves the
+machine but ICE checks to the peer's candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..common.errors import LocalProtocolError
+from ..dtls import DtlsCertificate
+from ..turn.url import parse_turn_url
+
+__all__ = [
+    "BUNDLE_POLICIES",
+    "ICE_TRANSPORT_POLICIES",
+    "Configuration",
+    "ConfigurationError",
+    "IceServer",
+    "ServerUrl",
+    "Settings",
+    "parse_server_url",
+]
+
+#: W3C RTCIceTransportPolicy values.
+ICE_TRANSPORT_POLICIES = ("all", "relay")
+#: W3C RTCBundlePolicy values; we always bundle (max-bundle), see docs/peerconnection.md.
+BUNDLE_POLICIES = ("balanced", "max-compat", "max-bundle")
+
+
+class ConfigurationError(LocalProtocolError, ValueError):
+    """An invalid configuration (W3C: SyntaxError / InvalidAccessError / TypeError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerUrl:
+    """One parsed ``stun:`` / ``turn:`` / ``turns:`` URL (RFC 7064, RFC 7065)."""
+
+    scheme: str  # "stun", "turn", "turns"
+    host: str
+    port: int
+    transport: str  # "udp", "tcp", "tls"
+
+
+def parse_server_url(url: str) -> ServerUrl:
+    """Parse an ICE server URL; raises :class:`ConfigurationError`."""
+    scheme = url.partition(":")[0].lower()
+    if scheme in ("turn", "turns"):
+        try:
+            parsed = parse_turn_url(url)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        return ServerUrl(scheme, parsed.host, parsed.port, parsed.transport)
+    if scheme in ("stun", "stuns"):
+        rest = url.split(":", 1)[1].partition("?")[0]
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            port_text = tail[1:]
+        else:
+            host, _, port_text = rest.partition(":")
+        if not host:
+            raise ConfigurationError(f"no host in {url!r}")
+        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise ConfigurationError(f"bad port in {url!r}")
+        port = int(port_text) if port_text else (5349 if scheme == "stuns" else 3478)
+        return ServerUrl(scheme, host, port, "tls" if scheme == "stuns" else "udp")
+    raise ConfigurationError(f"unsupported ICE server URL {url!r}")
+
+
+@dataclass(slots=True)
+class IceServer:
+    """W3C ``RTCIceServer``: ``urls`` plus ``username``/``credential`` for TURN."""
+
+    urls: list[str] | str
+    username: str | None = None
+    credential: str | None = None
+
+    @property
+    def url_list(self) -> list[str]:
+        return [self.urls] if isinstance(self.urls, str) else list(self.urls)
+
+    def parsed(self) -> list[ServerUrl]:
+        out = [parse_server_url(u) for u in self.url_list]
+        for u in out:
+            if u.scheme.startswith("turn") and (self.username is None or self.credential is None):
+                # W3C setConfiguration step: TURN needs username and credential.
+                raise ConfigurationError("a turn: URL needs username and credential")
+        return out
+
+
+@dataclass(slots=True)
+class Configuration:
+    """W3C ``RTCConfiguration`` (webrtc-pc §4.2.1) in snake case."""
+
+    ice_servers: list[IceServer] = field(default_factory=list)
+    ice_transport_policy: str = "all"
+    bundle_policy: str = "max-bundle"
+    rtcp_mux_policy: str = "require"
+    certificates: list[DtlsCertificate] = field(default_factory=list)
+    ice_candidate_pool_size: int = 0
+
+    def validate(self) -> None:
+        if self.ice_transport_policy not in ICE_TRANSPORT_POLICIES:
+            raise ConfigurationError(f"ice_transport_policy {self.ice_transport_policy!r}")
+        if self.bundle_policy not in BUNDLE_POLICIES:
+            raise ConfigurationError(f"bundle_policy {self.bundle_policy!r}")
+        if self.rtcp_mux_policy != "require":
+            raise ConfigurationError("only rtcp_mux_policy 'require' is supported")
+        if len(self.certificates) > 1:
+            raise ConfigurationError("at most one certificate is supported")
+        for server in self.ice_servers:
+            server.parsed()
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape of ``getConfiguration()`` (camelCase, as a browser returns it)."""
+        return {
+            "iceServers": [
+                {
+                    "urls": s.url_list,
+                    **({"username": s.username} if s.username is not None else {}),
+                    **({"credential": s.credential} if s.credential is not None else {}),
+                }
+                for s in self.ice_servers
+            ],
+            "iceTransportPolicy": self.ice_transport_policy,
+            "bundlePolicy": self.bundle_policy,
+            "rtcpMuxPolicy": self.rtcp_mux_policy,
+            "iceCandidatePoolSize": self.ice_candidate_pool_size,
+        }
+
+
+@dataclass(slots=True)
+class Settings:
+    """Non-standard knobs (not part of ``RTCConfiguration``).
+
+    * ``host_addresses``: the IP addresses to gather host candidates on (None: every
+      interface address, without loopback unless ``allow_loopback``);
+    * ``mtu``: the largest DTLS datagram we send;
+    * timers: ICE pacing (``ice_ta``), nomination delay, DTLS initial retransmission
+      timeout, SCTP initial/min RTO;
+    * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
+      ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
+    * ``tracer``: called with one :class:`~pyrtcstack.peerconnection.trace.TraceRecord`
+      per protocol step (``pyrtcstack demo --trace``).
+    """
+
+    host_addresses: list[str] | None = None
+    allow_loopback: bool = False
+    ipv6: bool = False
+    mtu: int = 1200
+    ice_ta: float = 0.05
+    ice_nomination_delay: float = 1.0
+    dtls_initial_timeout: float = 1.0
+    sctp_rto_initial: float = 1.0
+    sctp_rto_min: float = 1.0
+    sctp_max_message_size: int = 262144
+    keylog: Callable[[str], None] | None = None
+    keylog_file: str | None = None
+    tracer: Callable[[object], None] | None = None
+    rtcp_interval: float = 1.0

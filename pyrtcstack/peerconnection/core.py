@@ -1,0 +1,583 @@
+"""The sans-I/O peer connection: every protocol core composed behind one multi-socket
+core contract (see docs/peerconnection.md).
+
+The path of a datagram (architecture.md, "The path of one packet")::
+
+    socket --> IceAgent (STUN: checks, consent; other bytes -> DataReceived)
+                 |-- 20..63   --> DtlsConnection --> DataChannelManager (SCTP, DCEP)
+                 '-- 128..191 --> SrtpSession --> MediaEndpoint of the transceiver
+
+and back down: data channel → SCTP packets → DTLS records → ``IceAgent.send`` on the
+selected pair; media frames → RTP → SRTP → ``IceAgent.send``. The first-byte split is RFC
+7983 §7 (:mod:`pyrtcstack.demux`). Signaling (offers, answers, the JSEP state machine)
+lives in :class:`~pyrtcstack.peerconnection.negotiation.NegotiationMixin`.
+
+Driving it, like the ICE agent (one socket per local candidate):
+
+* ``receive_datagram(data, addr, now, local=(ip, port))``
+* ``transmits(now) -> [(data, local, remote)]``
+* ``get_timer()``, ``handle_timer(now)``, ``next_event()``
+
+and after every API call (``create_data_channel``, ``channel.send``...) the driver drains
+as after any input (the drain invariant).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+
+from ..common.core import Address, Event, default_rng
+from ..datachannel import (
+    ChannelClosed,
+    DataChannel,
+    DataChannelManager,
+    TransportClosed,
+)
+from ..demux import PacketKind, classify
+from ..dtls import (
+    ApplicationData,
+    Closed,
+    DtlsCertificate,
+    DtlsConnection,
+    DtlsRole,
+    Failed,
+    HandshakeCompleted,
+)
+from ..ice import (
+    CandidateError,
+    ConnectionStateChanged,
+    DataReceived,
+    GatheringStateChanged,
+    IceAgent,
+    IceConfig,
+    LocalCandidate,
+    SelectedPairChanged,
+    TurnServer,
+)
+from ..media.endpoint import FrameReceived, MediaEndpoint
+from ..media.receiver import RtpReceiver
+from ..media.sender import RtpSender
+from ..sctp import SctpConfig
+from ..sdp import Candidate
+from ..srtp import SrtpSession
+from ..srtp.keying import split_keying_material
+from ..srtp.profiles import profile_by_id
+from .config import Configuration, Settings
+from .events import (
+    ConnectionStateChange,
+    DtlsStateChange,
+    IceConnectionStateChange,
+    IceGatheringStateChange,
+    NegotiationNeeded,
+    TrackFrame,
+)
+from .negotiation import NegotiationMixin
+from .states import InvalidStateError, aggregate_connection_state
+from .trace import Tracer
+from .transceiver import Transceiver
+
+__all__ = ["PeerConnectionCore"]
+
+
+class PeerConnectionCore(NegotiationMixin):
+    """ICE + DTLS + SCTP/data channels + SRTP/media for one bundled transport."""
+
+    def __init__(
+        self,
+        configuration: Configuration | None = None,
+        settings: Settings | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.configuration = configuration or Configuration()
+        self.configuration.validate()
+        self.settings = settings or Settings()
+        self._rng = default_rng(rng)
+        self._events: deque[Event] = deque()
+        self._out: list[tuple[bytes, Address, Address]] = []
+        self.closed = False
+        self.signaling_state = "stable"
+        self.ice_gathering_state = "new"
+        self.ice_connection_state = "new"
+        self.connection_state = "new"
+        self.dtls_state = "new"
+        self.certificate: DtlsCertificate = (
+            self.configuration.certificates[0]
+            if self.configuration.certificates
+            else DtlsCertificate.generate(self._rng)
+        )
+        #: Resolved ICE servers (the asyncio layer resolves the URLs of the configuration).
+        self.stun_servers: list[Address] = []
+        self.turn_servers: list[TurnServer] = []
+        self.agent: IceAgent | None = None
+        self.gathering_started = False
+        keylog: Callable[[str], None] | None = self.settings.keylog
+        self.dtls = DtlsConnection(
+            None,
+            certificate=self.certificate,
+            mtu=self.settings.mtu,
+            rng=self._rng,
+            initial_timeout=self.settings.dtls_initial_timeout,
+            keylog=keylog,
+        )
+        self._dtls_started = False
+        self._dtls_role: DtlsRole | None = None
+        self.sctp_config = SctpConfig(
+            max_message_size=self.settings.sctp_max_message_size,
+            rto_initial=self.settings.sctp_rto_initial,
+            rto_min=self.settings.sctp_rto_min,
+        )
+        self.sctp = DataChannelManager(self.sctp_config, rng=self._rng)
+        self._sctp_started = False
+        self.transceivers: list[Transceiver] = []
+        self.srtp: SrtpSession | None = None
+        self._media_started = False
+        self._ssrc_map: dict[int, Transceiver] = {}
+        self.tracer = Tracer(self.settings.tracer) if self.settings.tracer else None
+        #: Dropped and counted inputs.
+        self.counters: dict[str, int] = {
+            "dropped_demux": 0,
+            "dropped_srtp": 0,
+            "dropped_rtp_unrouted": 0,
+            "dtls_records_received": 0,
+        }
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self._init_negotiation()
+
+    @property
+    def is_dtls_client(self) -> bool:
+        return self._dtls_role is DtlsRole.CLIENT
+
+    # ================================================================== API: channels
+    def create_data_channel(
+        self,
+        label: str = "",
+        *,
+        ordered: bool = True,
+        max_packet_life_time: int | None = None,
+        max_retransmits: int | None = None,
+        protocol: str = "",
+        negotiated: bool = False,
+        id: int | None = None,
+    ) -> DataChannel:
+        """W3C createDataChannel (webrtc-pc §6.1)."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        channel = self.sctp.create_data_channel(
+            label,
+            ordered=ordered,
+            max_packet_life_time=max_packet_life_time,
+            max_retransmits=max_retransmits,
+            protocol=protocol,
+            negotiated=negotiated,
+            id=id,
+        )
+        if not self.sctp_wanted:
+            self.sctp_wanted = True
+            self._update_negotiation_needed()
+        return channel
+
+    # ================================================================== the core contract
+    def gather(self, host_addresses: list[Address], now: float) -> None:
+        """Start gathering on the sockets the driver bound (called once, at the first
+        setLocalDescription; JSEP §5.8 / RFC 8445 §5.1)."""
+        agent = self._ensure_agent(controlling=True)
+        if self.gathering_started:
+            return
+        self.gathering_started = True
+        agent.gather(host_addresses, now)
+        self._pump(now)
+
+    def receive_datagram(
+        self, data: bytes, addr: Address, now: float, local: Address | None = None
+    ) -> None:
+        if self.agent is None or self.closed:
+            self.counters["dropped_demux"] += 1
+            return
+        self.packets_received += 1
+        self.bytes_received += len(data)
+        if self.tracer is not None:
+            self.tracer.datagram("recv", data, addr, local, now)
+        self.agent.receive_datagram(data, addr, now, local=local)
+        self._pump(now)
+
+    def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        times: list[float] = []
+        if self.agent is not None:
+            t = self.agent.get_timer()
+            if t is not None:
+                times.append(t)
+        if self._dtls_started:
+            t = self.dtls.get_timer()
+            if t is not None:
+                times.append(t)
+        if self._sctp_started:
+            t = self.sctp.get_timer()
+            if t is not None:
+                times.append(t)
+        if self._media_started:
+            for tr in self.transceivers:
+                if tr.endpoint is not None:
+                    t = tr.endpoint.get_timer()
+                    if t is not None:
+                        times.append(t)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        agent = self.agent
+        if agent is not None:
+            t = agent.get_timer()
+            if t is not None and t <= now:
+                agent.handle_timer(now)
+        if self._dtls_started:
+            t = self.dtls.get_timer()
+            if t is not None and t <= now:
+                self.dtls.handle_timer(now)
+        if self._sctp_started:
+            t = self.sctp.get_timer()
+            if t is not None and t <= now:
+                self.sctp.handle_timer(now)
+        if self._media_started:
+            for tr in self.transceivers:
+                ep = tr.endpoint
+                if ep is not None:
+                    t = ep.get_timer()
+                    if t is not None and t <= now:
+                        ep.handle_timer(now)
+        self._pump(now)
+
+    def flush(self, now: float) -> None:
+        """Drain after an API call made outside a core input (``channel.send``...)."""
+        self._pump(now)
+
+    def close(self, now: float) -> None:
+        """W3C close() (webrtc-pc §4.4.1.5): SCTP ABORT, DTLS close_notify, ICE stops;
+        no state-change events fire (the spec sets the states silently)."""
+        if self.closed:
+            return
+        self.closed = True  # from here on no state-change event fires
+        if self._sctp_started:
+            self.sctp.association.abort("peer connection closed")
+            for channel in self.sctp.channels:
+                channel.ready_state = "closed"
+                self._events.append(ChannelClosed(channel))
+        self._pump(now)
+        if self._dtls_started:
+            self.dtls.close(now)
+        self._pump(now)
+        if self.agent is not None:
+            self.agent.close(now)
+            self._pump(now)
+        self.signaling_state = "closed"
+        self.ice_connection_state = "closed"
+        self.connection_state = "closed"
+        self.dtls_state = "closed"
+        for tr in self.transceivers:
+            tr.stopped = True
+            tr.current_direction = "stopped"
+
+    # ================================================================== internals
+    def _ensure_agent(self, controlling: bool) -> IceAgent:
+        if self.agent is None:
+            settings = self.settings
+            relay = self.configuration.ice_transport_policy == "relay"
+            config = IceConfig(
+                controlling=controlling,
+                stun_servers=list(self.stun_servers),
+                turn_servers=list(self.turn_servers),
+                relay_only=relay,
+                ta=settings.ice_ta,
+                nomination_delay=settings.ice_nomination_delay,
+            )
+            self.agent = IceAgent(config, rng=self._rng)
+        return self.agent
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _set_connection_states(self) -> None:
+        if self.closed:
+            return
+        state = aggregate_connection_state(self.ice_connection_state, self.dtls_state, self.closed)
+        if state != self.connection_state:
+            self.connection_state = state
+            self._emit(ConnectionStateChange(state))
+
+    def _set_dtls_state(self, state: str) -> None:
+        if state != self.dtls_state and not self.closed:
+            self.dtls_state = state
+            self._emit(DtlsStateChange(state))
+            self._set_connection_states()
+
+    def _maybe_start_dtls(self, now: float) -> None:
+        """Start DTLS once the role is known (JSEP §5.3.1 a=setup) and, for the client,
+        ICE has a selected pair (RFC 8842 §4: the handshake runs on the ICE pair)."""
+        if self._dtls_started or self._dtls_role is None or self.closed:
+            return
+        agent = self.agent
+        if self._dtls_role is DtlsRole.CLIENT and (agent is None or agent.selected_pair is None):
+            return
+        if self._dtls_role is DtlsRole.CLIENT:
+            assert agent is not None and agent.selected_pair is not None
+            self.dtls.set_remote_address(agent.selected_pair.remote.address)
+        self._dtls_started = True
+        self.dtls.start(now, self._dtls_role)
+        self._set_dtls_state("connecting")
+
+    def _on_handshake(self, event: HandshakeCompleted, now: float) -> None:
+        is_client = self._dtls_role is DtlsRole.CLIENT
+        self.sctp.set_dtls_role("client" if is_client else "server")
+        self._sctp_started = True
+        if is_client:
+            # RFC 8841 §9.3 lets either end send INIT; the DTLS client does (as aiortc,
+            # werift and browsers expect), the server answers.
+            self.sctp.connect(now)
+        if event.srtp_profile is not None:
+            profile = profile_by_id(int(event.srtp_profile))
+            material = self.dtls.export_keying_material(
+                b"EXTRACTOR-dtls_srtp", profile.exporter_length
+            )
+            self.srtp = SrtpSession.from_keys(
+                split_keying_material(material, profile), is_client=is_client
+            )
+        self._set_dtls_state("connected")
+        self._maybe_start_media(now)
+
+    def _maybe_start_media(self, now: float) -> None:
+        """Create a media endpoint per negotiated transceiver once SRTP is keyed."""
+        if self.srtp is None or self.closed:
+            return
+        for tr in self.transceivers:
+            if tr.endpoint is not None or tr.codec is None or tr.stopped:
+                continue
+            if not (tr.sends or tr.receives):
+                continue
+            track = tr.track if tr.sends else None
+            ep = MediaEndpoint(
+                ("0.0.0.0", 9),
+                track=track,
+                rng=self._rng,
+                cname=self.cname,
+                rtcp_interval=self.settings.rtcp_interval,
+                start_at=now,
+            )
+            if track is not None:
+                ep.sender = RtpSender(
+                    track.codec, ssrc=tr.ssrc, payload_type=tr.payload_type, rng=self._rng
+                )
+            ep.local_ssrc = tr.ssrc
+            if tr.receives:
+                ep.receiver = RtpReceiver(
+                    tr.codec, local_ssrc=tr.ssrc, payload_type=tr.payload_type
+                )
+            tr.endpoint = ep
+            for ssrc in tr.remote_ssrcs:
+                self._ssrc_map[ssrc] = tr
+        self._media_started = any(t.endpoint is not None for t in self.transceivers)
+
+    def _route_rtp(self, plain: bytes) -> Transceiver | None:
+        """RTP demultiplexing inside the bundle (RFC 9143 §9.2): by SSRC signalled or
+        learnt, else by payload type of a receiving transceiver without an SSRC yet."""
+        ssrc = int.from_bytes(plain[8:12], "big")
+        tr = self._ssrc_map.get(ssrc)
+        if tr is not None:
+            return tr
+        pt = plain[1] & 0x7F
+        for cand in self.transceivers:
+            ep = cand.endpoint
+            if (
+                ep is not None
+                and ep.receiver is not None
+                and cand.payload_type == pt
+                and ep.receiver.remote_ssrc is None
+            ):
+                self._ssrc_map[ssrc] = cand
+                return cand
+        return None
+
+    def _on_media(self, data: bytes, kind: PacketKind, addr: Address, now: float) -> None:
+        srtp = self.srtp
+        if srtp is None:
+            self.counters["dropped_srtp"] += 1
+            return
+        try:
+            plain = (
+                srtp.unprotect_rtp(data) if kind is PacketKind.RTP else srtp.unprotect_rtcp(data)
+            )
+        except ValueError:
+            self.counters["dropped_srtp"] += 1
+            return
+        if kind is PacketKind.RTP:
+            if len(plain) < 12:
+                self.counters["dropped_rtp_unrouted"] += 1
+                return
+            tr = self._route_rtp(plain)
+            if tr is None or tr.endpoint is None:
+                self.counters["dropped_rtp_unrouted"] += 1
+                return
+            tr.endpoint.receive_datagram(plain, addr, now)
+        else:
+            for tr in self.transceivers:
+                if tr.endpoint is not None:
+                    tr.endpoint.receive_datagram(plain, addr, now)
+
+    def _on_ice_event(self, event: Event, now: float) -> None:
+        kind = type(event)
+        if kind is DataReceived:
+            assert isinstance(event, DataReceived)
+            data = event.data
+            pk = classify(data)
+            if pk is PacketKind.DTLS:
+                self.counters["dtls_records_received"] += 1
+                self.dtls.receive_datagram(data, event.remote, now)
+            elif pk is PacketKind.RTP or pk is PacketKind.RTCP:
+                self._on_media(data, pk, event.remote, now)
+            else:
+                self.counters["dropped_demux"] += 1
+        elif kind is LocalCandidate:
+            assert isinstance(event, LocalCandidate)
+            self._on_local_candidate(event.candidate.to_sdp(), event.ufrag)
+        elif kind is GatheringStateChanged:
+            assert isinstance(event, GatheringStateChanged)
+            if event.state != self.ice_gathering_state:
+                self.ice_gathering_state = event.state
+                self._emit(IceGatheringStateChange(event.state))
+            if event.state == "complete":
+                self._on_gathering_complete(event.ufrag)
+        elif kind is ConnectionStateChanged:
+            assert isinstance(event, ConnectionStateChanged)
+            state = event.state
+            if state != self.ice_connection_state and not self.closed:
+                self.ice_connection_state = state
+                self._emit(IceConnectionStateChange(state))
+                self._set_connection_states()
+        elif kind is SelectedPairChanged:
+            assert isinstance(event, SelectedPairChanged)
+            self.dtls.set_remote_address(event.remote.address)
+            if self.tracer is not None:
+                self.tracer.note(now, "ICE", f"selected pair {event.local} <-> {event.remote}")
+            self._maybe_start_dtls(now)
+        elif kind is CandidateError:
+            self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
+
+    def _on_dtls_event(self, event: Event, now: float) -> None:
+        kind = type(event)
+        if kind is ApplicationData:
+            assert isinstance(event, ApplicationData)
+            if self._sctp_started:
+                if self.tracer is not None:
+                    self.tracer.sctp("recv", event.data, now)
+                self.sctp.receive_packet(event.data, now)
+        elif kind is HandshakeCompleted:
+            assert isinstance(event, HandshakeCompleted)
+            if self.tracer is not None:
+                self.tracer.note(
+                    now,
+                    "DTLS",
+                    f"handshake complete: {event.version} {event.cipher_suite.name}, "
+                    f"SRTP {event.srtp_profile.name if event.srtp_profile else 'none'} "
+                    "(RFC 6347 §4.2, RFC 5764 §4.2)",
+                )
+            self._on_handshake(event, now)
+        elif kind is Closed:
+            self._set_dtls_state("closed")
+        elif kind is Failed:
+            self._set_dtls_state("failed")
+
+    def _pump(self, now: float) -> None:
+        """The drain invariant across the layers: events up, bytes down, until quiet."""
+        agent = self.agent
+        dtls = self.dtls
+        sctp = self.sctp
+        tracer = self.tracer
+        for _ in range(10000):
+            progressed = False
+            if agent is None:
+                agent = self.agent
+                if agent is None:
+                    break
+            event = agent.next_event()
+            while event is not None:
+                progressed = True
+                self._on_ice_event(event, now)
+                event = agent.next_event()
+            event = dtls.next_event()
+            while event is not None:
+                progressed = True
+                self._on_dtls_event(event, now)
+                event = dtls.next_event()
+            if self._sctp_started:
+                event = sctp.next_event()
+                while event is not None:
+                    progressed = True
+                    if type(event) is TransportClosed and tracer is not None:
+                        tracer.note(now, "SCTP", "association closed")
+                    self._emit(event)
+                    event = sctp.next_event()
+                if dtls.is_established:
+                    for packet in sctp.packets_to_send(now):
+                        if tracer is not None:
+                            tracer.sctp("send", packet, now)
+                        dtls.send(packet)
+            if self._media_started:
+                srtp = self.srtp
+                assert srtp is not None
+                for tr in self.transceivers:
+                    ep = tr.endpoint
+                    if ep is None:
+                        continue
+                    for plain, _addr in ep.datagrams_to_send(now):
+                        protected = (
+                            srtp.protect_rtcp(plain)
+                            if classify(plain) is PacketKind.RTCP
+                            else srtp.protect_rtp(plain)
+                        )
+                        agent.send(protected, now)
+                        progressed = True
+                    ev = ep.next_event()
+                    while ev is not None:
+                        if type(ev) is FrameReceived:
+                            assert isinstance(ev, FrameReceived)
+                            tr.received.frames += 1
+                            tr.received.bytes += len(ev.frame.data)
+                            self._emit(TrackFrame(tr, ev.frame))
+                        ev = ep.next_event()
+            if self._dtls_started:
+                for data, _addr in dtls.datagrams_to_send(now):
+                    agent.send(data, now)
+                    progressed = True
+            if not progressed:
+                break
+        out = agent.transmits(now) if agent is not None else []
+        if out:
+            self.packets_sent += len(out)
+            self.bytes_sent += sum(len(d) for d, _l, _r in out)
+            if tracer is not None:
+                for data, local, remote in out:
+                    tracer.datagram("send", data, remote, local, now)
+            self._out.extend(out)
+
+    def _update_negotiation_needed(self) -> None:
+        """webrtc-pc §4.7.3 "update the negotiation-needed flag": only fire in stable."""
+        if self.closed:
+            return
+        if self.signaling_state != "stable":
+            self._negotiation_pending = True
+            return
+        if self._needs_negotiation():
+            self._negotiation_pending = False
+            self._emit(NegotiationNeeded())
+
+    def local_candidates_sdp(self, ufrag: str) -> list[Candidate]:
+        return [c for c, u in self._local_candidates if u == ufrag]

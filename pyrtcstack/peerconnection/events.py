@@ -1,0 +1,88 @@
+"""Events of :class:`~pyrtcstack.peerconnection.PeerConnectionCore` (frozen dataclasses).
+
+They mirror the W3C RTCPeerConnection events (webrtc-pc §4.4); data channel events are
+passed through from :mod:`pyrtcstack.datachannel` unchanged (``ChannelOpen``,
+``ChannelMessage``, ``ChannelClosing``, ``ChannelClosed``, ``ChannelBufferedAmountLow``,
+``ChannelError``, ``DataChannelOpened``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..common.core import Event
+
+if TYPE_CHECKING:
+    from ..media.frames import EncodedFrame
+    from .transceiver import Transceiver
+
+__all__ = [
+    "ConnectionStateChange",
+    "DtlsStateChange",
+    "IceCandidateEvent",
+    "IceConnectionStateChange",
+    "IceGatheringStateChange",
+    "NegotiationNeeded",
+    "SignalingStateChange",
+    "TrackEvent",
+    "TrackFrame",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IceCandidateEvent(Event):
+    """W3C ``icecandidate``: ``candidate`` is the ``candidate:...`` string, or None for the
+    end of candidates of this generation (RFC 8838 §4.1)."""
+
+    candidate: str | None
+    sdp_mid: str | None
+    sdp_mline_index: int | None
+    username_fragment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalingStateChange(Event):
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class IceGatheringStateChange(Event):
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class IceConnectionStateChange(Event):
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStateChange(Event):
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtlsStateChange(Event):
+    """RTCDtlsTransportState: "new", "connecting", "connected", "closed", "failed"."""
+
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiationNeeded(Event):
+    """W3C ``negotiationneeded`` (webrtc-pc §4.7.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackEvent(Event):
+    """W3C ``track``: a remote description made ``transceiver`` receive."""
+
+    transceiver: Transceiver
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFrame(Event):
+    """A media frame arrived on ``transceiver``'s receiver."""
+
+    transceiver: Transceiver
+    frame: EncodedFrame

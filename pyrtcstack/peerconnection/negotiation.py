@@ -1,0 +1,553 @@
+"""Signaling for the sans-I/O peer connection: JSEP (RFC 9429) on top of the pure
+offer/answer functions of :mod:`pyrtcstack.sdp.jsep`.
+
+This mixin keeps the four descriptions (pending/current × local/remote), runs the
+signaling state machine (:func:`~pyrtcstack.peerconnection.states.next_signaling_state`),
+maps m= sections to transceivers and the data channel, and applies a completed
+negotiation to the transports: ICE credentials and candidates (RFC 8839), DTLS role and
+fingerprints (RFC 8842), SCTP port and max-message-size (RFC 8841), codecs and
+directions (RFC 3264).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..common.core import Event
+from ..dtls import DtlsCertificate, DtlsRole
+from ..dtls import Fingerprint as DtlsFingerprint
+from ..dtls.errors import DtlsError
+from ..sdp import (
+    Candidate,
+    CodecCapability,
+    DataChannelCapabilities,
+    Fingerprint,
+    LocalCapabilities,
+    MediaCapabilities,
+    MediaDescription,
+    Msid,
+    OfferSection,
+    SessionDescription,
+    TransportParameters,
+    create_answer,
+    create_offer,
+    remote_max_message_size,
+    remote_sctp_port,
+)
+from ..sdp.errors import OfferAnswerError
+from .description import Description
+from .events import IceCandidateEvent, SignalingStateChange, TrackEvent
+from .states import InvalidStateError, next_signaling_state
+from .transceiver import MEDIA_CODECS, Transceiver
+
+if TYPE_CHECKING:
+    from ..dtls import DtlsConnection
+    from ..ice import IceAgent
+    from ..media.sources import Track
+    from ..sctp import SctpConfig
+    from .config import Settings
+
+__all__ = ["NegotiationMixin"]
+
+_STATIC_PT = {"pcmu": 0, "pcma": 8}
+_REVERSE = {"sendonly": "recvonly", "recvonly": "sendonly"}
+
+
+def _first_live(desc: SessionDescription) -> MediaDescription | None:
+    return next((m for m in desc.media if not m.rejected), None)
+
+
+class NegotiationMixin:
+    """Offers, answers and descriptions of :class:`PeerConnectionCore`."""
+
+    # provided by PeerConnectionCore
+    closed: bool
+    signaling_state: str
+    agent: IceAgent | None
+    dtls: DtlsConnection
+    certificate: DtlsCertificate
+    settings: Settings
+    sctp_config: SctpConfig
+    transceivers: list[Transceiver]
+    _rng: random.Random
+    _dtls_role: DtlsRole | None
+    _emit: Callable[[Event], None]
+    _pump: Callable[[float], None]
+    _ensure_agent: Callable[[bool], IceAgent]
+    _maybe_start_dtls: Callable[[float], None]
+    _maybe_start_media: Callable[[float], None]
+    _update_negotiation_needed: Callable[[], None]
+
+    def _init_negotiation(self) -> None:
+        self.pending_local: tuple[str, SessionDescription] | None = None
+        self.current_local: tuple[str, SessionDescription] | None = None
+        self.pending_remote: tuple[str, SessionDescription] | None = None
+        self.current_remote: tuple[str, SessionDescription] | None = None
+        self._last_remote_offer: SessionDescription | None = None
+        self._mids: list[str] = []
+        self.dc_mid: str | None = None
+        self._mid_counter = 0
+        self.sctp_wanted = False
+        self._negotiation_pending = False
+        self._local_candidates: list[tuple[Candidate, str]] = []
+        self._complete_ufrags: set[str] = set()
+        self._held_ice_events: list[IceCandidateEvent] = []
+        self.cname = "".join(
+            self._rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16)
+        )
+        self._stream_id = "".join(self._rng.choice("abcdef0123456789") for _ in range(12))
+
+    # ------------------------------------------------------------------ descriptions
+    @property
+    def local_description(self) -> Description | None:
+        d = self.pending_local or self.current_local
+        return Description(d[0], str(d[1])) if d is not None else None
+
+    @property
+    def remote_description(self) -> Description | None:
+        d = self.pending_remote or self.current_remote
+        return Description(d[0], str(d[1])) if d is not None else None
+
+    @property
+    def current_local_description(self) -> Description | None:
+        d = self.current_local
+        return Description(d[0], str(d[1])) if d is not None else None
+
+    @property
+    def current_remote_description(self) -> Description | None:
+        d = self.current_remote
+        return Description(d[0], str(d[1])) if d is not None else None
+
+    @property
+    def pending_local_description(self) -> Description | None:
+        d = self.pending_local
+        return Description(d[0], str(d[1])) if d is not None else None
+
+    @property
+    def pending_remote_description(self) -> Description | None:
+        d = self.pending_remote
+        return Description(d[0], str(d[1])) if d is not None else None
+
+    # ------------------------------------------------------------------ transceivers
+    def add_transceiver(
+        self,
+        kind: str,
+        *,
+        direction: str = "sendrecv",
+        track: Track | None = None,
+        codecs: list[CodecCapability] | None = None,
+    ) -> Transceiver:
+        """W3C addTransceiver (webrtc-pc §4.4.1.6, §5.1)."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        if kind != "audio":
+            raise OfferAnswerError(f"only audio transceivers are supported, not {kind!r}")
+        if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
+            raise ValueError(f"direction {direction!r}")
+        tr = Transceiver(kind, direction, track, ssrc=self._rng.getrandbits(32))
+        if codecs:
+            tr.set_codec_preferences(codecs)
+        self.transceivers.append(tr)
+        self._update_negotiation_needed()
+        return tr
+
+    def add_track(self, track: Track) -> Transceiver:
+        """W3C addTrack (webrtc-pc §5.1): reuse a transceiver that never sent, else add."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        kind = track.codec.kind
+        for tr in self.transceivers:
+            if tr.kind == kind and tr.track is None and not tr.stopped:
+                tr.track = track
+                if tr.direction == "recvonly":
+                    tr.direction = "sendrecv"
+                elif tr.direction == "inactive":
+                    tr.direction = "sendonly"
+                self._update_negotiation_needed()
+                return tr
+        return self.add_transceiver(kind, direction="sendrecv", track=track)
+
+    def _needs_negotiation(self) -> bool:
+        if self.sctp_wanted and self.dc_mid is None:
+            return True
+        return any(tr.mid is None and not tr.stopped for tr in self.transceivers)
+
+    def _new_mid(self) -> str:
+        taken = set(self._mids)
+        while str(self._mid_counter) in taken:
+            self._mid_counter += 1
+        mid = str(self._mid_counter)
+        self._mid_counter += 1
+        return mid
+
+    def _caps(self, tr: Transceiver) -> MediaCapabilities:
+        codecs = []
+        for c in tr.codecs:
+            pt = c.payload_type if c.payload_type is not None else _STATIC_PT.get(c.name.lower())
+            codecs.append(
+                CodecCapability(
+                    c.name, c.clock_rate, c.channels, dict(c.parameters), list(c.feedback), pt
+                )
+            )
+        return MediaCapabilities(
+            tr.kind,
+            codecs,
+            direction=tr.direction,
+            msid=Msid(self._stream_id, f"track-{tr.ssrc:08x}"),
+            ssrc=tr.ssrc,
+            cname=self.cname,
+        )
+
+    def _transport(self, ufrag: str, pwd: str) -> TransportParameters:
+        fp = self.certificate.fingerprint()
+        return TransportParameters(
+            fingerprints=[Fingerprint(fp.algorithm, fp.value)],
+            ice_ufrag=ufrag,
+            ice_pwd=pwd,
+            candidates=[c for c, u in self._local_candidates if u == ufrag],
+            end_of_candidates=ufrag in self._complete_ufrags,
+        )
+
+    # ------------------------------------------------------------------ offer / answer
+    def create_offer(self, now: float, *, ice_restart: bool = False) -> Description:
+        """W3C createOffer (JSEP §5.2). With ``ice_restart`` the agent takes new
+        credentials now (RFC 8445 §9); data keeps flowing on the old pair meanwhile."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        agent = self._ensure_agent(True)
+        if ice_restart and agent.generation.remote_ufrag is not None:
+            agent.restart(now)
+            self._pump(now)
+        sections: list[OfferSection] = []
+        by_mid = {tr.mid: tr for tr in self.transceivers if tr.mid is not None}
+        order = list(self._mids)
+        for tr in self.transceivers:
+            if tr.mid is None and not tr.stopped:
+                tr.mid = self._new_mid()
+                order.append(tr.mid)
+                by_mid[tr.mid] = tr
+        if self.sctp_wanted and self.dc_mid is None:
+            self.dc_mid = self._new_mid()
+            order.append(self.dc_mid)
+        for mid in order:
+            if mid == self.dc_mid:
+                sections.append(
+                    OfferSection(
+                        mid,
+                        DataChannelCapabilities(max_message_size=self.sctp_config.max_message_size),
+                    )
+                )
+            elif mid in by_mid:
+                tr = by_mid[mid]
+                sections.append(OfferSection(mid, self._caps(tr), stopped=tr.stopped))
+        self._mids = order
+        previous = self.current_local[1] if self.current_local else None
+        desc = create_offer(
+            sections,
+            self._transport(agent.local_ufrag, agent.local_pwd),
+            rng=self._rng,
+            previous=previous,
+            bundle=True,
+        )
+        return Description("offer", str(desc))
+
+    def create_answer(self, now: float) -> Description:
+        """W3C createAnswer (JSEP §5.3)."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        if self.signaling_state not in ("have-remote-offer", "have-local-pranswer"):
+            raise InvalidStateError(f"createAnswer in signaling state {self.signaling_state}")
+        assert self.pending_remote is not None and self.agent is not None
+        offer = self.pending_remote[1]
+        media: list[MediaCapabilities] = []
+        kinds: set[str] = set()
+        for m in offer.media:
+            tr = self._transceiver_for(m.mid)
+            if tr is not None and tr.kind not in kinds and not m.rejected:
+                kinds.add(tr.kind)
+                media.append(self._caps(tr))
+        has_dc = any(m.kind == "application" and not m.rejected for m in offer.media)
+        local = LocalCapabilities(
+            self._transport(self.agent.local_ufrag, self.agent.local_pwd),
+            media=media,
+            datachannel=(
+                DataChannelCapabilities(max_message_size=self.sctp_config.max_message_size)
+                if has_dc
+                else None
+            ),
+            setup="active",
+        )
+        previous = self.current_local[1] if self.current_local else None
+        desc = create_answer(
+            offer,
+            local,
+            rng=self._rng,
+            previous=previous,
+            previous_offer=self._last_remote_offer if previous is not None else None,
+        )
+        return Description("answer", str(desc))
+
+    def _transceiver_for(self, mid: str | None) -> Transceiver | None:
+        if mid is None:
+            return None
+        return next((tr for tr in self.transceivers if tr.mid == mid), None)
+
+    # ------------------------------------------------------------------ set descriptions
+    def set_local_description(self, description: Description, now: float) -> None:
+        """W3C setLocalDescription with an explicit description (JSEP §5.5)."""
+        kind = description.type
+        new_state = next_signaling_state(self.signaling_state, "local", kind)
+        if kind == "rollback":
+            self.pending_local = None
+            self._set_signaling(new_state)
+            return
+        desc = SessionDescription.parse(description.sdp)
+        agent = self._ensure_agent(kind == "offer")
+        if kind == "offer":
+            self.pending_local = (kind, desc)
+            self._mids = [m.mid for m in desc.media if m.mid is not None]
+        else:
+            self.current_local = (kind, desc)
+            self.current_remote = self.pending_remote
+            self.pending_local = self.pending_remote = None
+        live = _first_live(desc)
+        ufrag = live.effective_ice_ufrag(desc) if live is not None else None
+        if ufrag is not None and ufrag != agent.local_ufrag:
+            raise InvalidStateError("the description's ice-ufrag is not the agent's")
+        # Candidates gathered so far belong in the description (W3C localDescription).
+        for cand, u in self._local_candidates:
+            if (
+                u == ufrag
+                and live is not None
+                and not any(str(c) == str(cand) for c in live.candidates)
+            ):
+                live.add_candidate(cand)
+        if ufrag in self._complete_ufrags and live is not None and not live.end_of_candidates:
+            live.add_attribute("end-of-candidates")
+        held, self._held_ice_events = self._held_ice_events, []
+        for ev in held:
+            if ev.username_fragment == ufrag:
+                self._emit(ev)
+            else:
+                self._held_ice_events.append(ev)
+        self._set_signaling(new_state)
+        if kind == "answer":
+            self._apply_negotiation(now)
+        self._pump(now)
+
+    def set_remote_description(self, description: Description, now: float) -> None:
+        """W3C setRemoteDescription (JSEP §5.6, §5.7)."""
+        kind = description.type
+        new_state = next_signaling_state(self.signaling_state, "remote", kind)
+        if kind == "rollback":
+            self.pending_remote = None
+            self._set_signaling(new_state)
+            return
+        desc = SessionDescription.parse(description.sdp)
+        live = _first_live(desc)
+        if live is None and desc.media:
+            raise OfferAnswerError("every m= section is rejected")
+        ufrag = pwd = None
+        fingerprints: list[DtlsFingerprint] = []
+        if live is not None:
+            ufrag, pwd = live.effective_ice_ufrag(desc), live.effective_ice_pwd(desc)
+            if ufrag is None or pwd is None:
+                raise OfferAnswerError("remote description lacks ice-ufrag/ice-pwd")
+            for fp in live.effective_fingerprints(desc):
+                try:
+                    fingerprints.append(DtlsFingerprint.parse(str(fp)))
+                except DtlsError:
+                    continue
+            if not fingerprints:
+                raise OfferAnswerError("remote description has no usable a=fingerprint")
+        agent = self._ensure_agent(kind != "offer")
+        if kind == "offer":
+            gen = agent.generation
+            if gen.remote_ufrag is not None and ufrag is not None and gen.remote_ufrag != ufrag:
+                agent.restart(now)  # RFC 8839 §4.4.1.1.1: the offerer restarts ICE
+            self.pending_remote = (kind, desc)
+            self._last_remote_offer = desc
+            self._adopt_remote_offer(desc)
+        else:
+            self.current_remote = (kind, desc)
+            self.current_local = self.pending_local
+            self.pending_local = self.pending_remote = None
+        # Tracks: webrtc-pc §4.4.1.5 "process the addition of a remote track".
+        for m in desc.media:
+            tr = self._transceiver_for(m.mid)
+            if tr is None or m.rejected:
+                continue
+            tr.remote_ssrcs = list(m.ssrcs)
+            if m.effective_direction(desc) in ("sendrecv", "sendonly") and not tr.fired_track:
+                tr.fired_track = True
+                self._emit(TrackEvent(tr))
+            if tr.payload_type is None:
+                # Until the answer: the remote's preferred codec we know.
+                for codec in m.codecs(desc):
+                    if codec.name.lower() in MEDIA_CODECS:
+                        tr.payload_type = codec.payload_type
+                        break
+        app = next((m for m in desc.media if m.kind == "application" and not m.rejected), None)
+        if app is not None:
+            self.sctp_config.remote_port = remote_sctp_port(app)
+            self.sctp_config.remote_max_message_size = remote_max_message_size(app)
+        if ufrag is not None and pwd is not None and live is not None:
+            agent.set_remote_credentials(ufrag, pwd, now, lite=live.effective_ice_lite(desc))
+            for m in desc.media:
+                if m.rejected:
+                    continue
+                for cand in m.candidates:
+                    agent.add_remote_candidate(cand, now)
+            if any(m.effective_end_of_candidates(desc) for m in desc.media if not m.rejected):
+                agent.end_of_remote_candidates(now)
+        if fingerprints:
+            self.dtls.set_remote_fingerprints(fingerprints, now)
+        self._set_signaling(new_state)
+        if kind == "answer":
+            self._apply_negotiation(now)
+        self._pump(now)
+
+    def _adopt_remote_offer(self, offer: SessionDescription) -> None:
+        """Match offered m= sections to transceivers (JSEP §5.10 / webrtc-pc §4.4.1.5),
+        creating recvonly ones for new media sections."""
+        for m in offer.media:
+            if m.mid is None:
+                continue
+            if m.kind == "application":
+                self.dc_mid = m.mid
+                continue
+            if m.kind not in ("audio", "video") or self._transceiver_for(m.mid) is not None:
+                continue
+            tr = next(
+                (
+                    t
+                    for t in self.transceivers
+                    if t.kind == m.kind and t.mid is None and not t.stopped
+                ),
+                None,
+            )
+            if tr is None:
+                if m.kind != "audio" or m.rejected:
+                    continue
+                tr = Transceiver(m.kind, "recvonly", ssrc=self._rng.getrandbits(32))
+                self.transceivers.append(tr)
+            tr.mid = m.mid
+        self._mids = [m.mid for m in offer.media if m.mid is not None]
+
+    def _apply_negotiation(self, now: float) -> None:
+        """A negotiation finished (an answer was applied): DTLS role, directions, codecs."""
+        assert self.current_local is not None and self.current_remote is not None
+        offerer = self.current_local[0] == "offer"
+        answer = self.current_remote[1] if offerer else self.current_local[1]
+        remote = self.current_remote[1]
+        live = _first_live(answer)
+        if live is not None and self._dtls_role is None:
+            setup = live.effective_setup(answer)
+            # RFC 5763 §5: "active" opens the DTLS connection (the client).
+            answerer_is_client = setup != "passive"
+            we_are_client = answerer_is_client != offerer
+            self._dtls_role = DtlsRole.CLIENT if we_are_client else DtlsRole.SERVER
+        for m in answer.media:
+            if m.kind == "application" and not m.rejected:
+                self.dc_mid = m.mid
+                continue
+            tr = self._transceiver_for(m.mid)
+            if tr is None:
+                continue
+            if m.rejected:
+                tr.current_direction = "inactive"
+                continue
+            d = m.effective_direction(answer)
+            tr.current_direction = _REVERSE.get(d, d) if offerer else d
+            for codec in m.codecs(answer):
+                known = MEDIA_CODECS.get(codec.name.lower())
+                if known is not None:
+                    tr.payload_type = codec.payload_type
+                    tr.codec = known
+                    break
+            rm = remote.media_by_mid(m.mid) if m.mid is not None else None
+            if rm is not None:
+                tr.remote_ssrcs = list(rm.ssrcs)
+            if (
+                tr.track is not None
+                and tr.codec is not None
+                and tr.track.codec.name != tr.codec.name
+            ):
+                tr.current_direction = "recvonly" if tr.receives else "inactive"
+        self._maybe_start_dtls(now)
+        self._maybe_start_media(now)
+
+    def _set_signaling(self, state: str) -> None:
+        if state != self.signaling_state:
+            self.signaling_state = state
+            self._emit(SignalingStateChange(state))
+            if state == "stable" and self._negotiation_pending:
+                self._negotiation_pending = False
+                self._update_negotiation_needed()
+        if state == "stable" and not self._negotiation_pending and self._needs_negotiation():
+            self._update_negotiation_needed()
+
+    # ------------------------------------------------------------------ candidates
+    def add_ice_candidate(
+        self,
+        candidate: str | None,
+        now: float,
+        *,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+        username_fragment: str | None = None,
+    ) -> None:
+        """W3C addIceCandidate (webrtc-pc §4.4.1.6 / JSEP §5.9): None or "" is the
+        end-of-candidates indication (RFC 8838 §4.1)."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        remote = self.pending_remote or self.current_remote
+        if remote is None or self.agent is None:
+            raise InvalidStateError("addIceCandidate before setRemoteDescription")
+        desc = remote[1]
+        if not candidate:
+            self.agent.end_of_remote_candidates(now, username_fragment)
+        else:
+            parsed = Candidate.parse(candidate)
+            self.agent.add_remote_candidate(parsed, now, username_fragment)
+            media = None
+            if sdp_mid is not None:
+                media = desc.media_by_mid(sdp_mid)
+            elif sdp_mline_index is not None and 0 <= sdp_mline_index < len(desc.media):
+                media = desc.media[sdp_mline_index]
+            if media is not None:
+                media.add_candidate(parsed)
+        self._pump(now)
+
+    def _local_live(self, ufrag: str) -> tuple[MediaDescription | None, int]:
+        for pair in (self.pending_local, self.current_local):
+            if pair is None:
+                continue
+            desc = pair[1]
+            for i, m in enumerate(desc.media):
+                if not m.rejected and m.effective_ice_ufrag(desc) == ufrag:
+                    return m, i
+        return None, 0
+
+    def _on_local_candidate(self, cand: Candidate, ufrag: str) -> None:
+        self._local_candidates.append((cand, ufrag))
+        media, index = self._local_live(ufrag)
+        event = IceCandidateEvent(str(cand), media.mid if media else None, index, ufrag)
+        if media is not None:
+            media.add_candidate(cand)
+            self._emit(event)
+        else:
+            self._held_ice_events.append(event)
+
+    def _on_gathering_complete(self, ufrag: str) -> None:
+        self._complete_ufrags.add(ufrag)
+        media, index = self._local_live(ufrag)
+        event = IceCandidateEvent(None, media.mid if media else None, index, ufrag)
+        if media is not None:
+            if not media.end_of_candidates:
+                media.add_attribute("end-of-candidates")
+            self._emit(event)
+        else:
+            self._held_ice_events.append(event)

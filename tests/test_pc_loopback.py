@@ -1,0 +1,143 @@
+"""Two of our PeerConnections in one process over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from pyrtcstack.aio.peerconnection import EventEmitter, PeerConnection
+from pyrtcstack.peerconnection import (
+    ALLOWED_CONNECTION_TRANSITIONS,
+    ALLOWED_SIGNALING_TRANSITIONS,
+    Configuration,
+    ConfigurationError,
+    Description,
+    IceServer,
+    Settings,
+)
+from tests.pc_harness import WAIT, Ours, check_scenario, data_channel_scenario
+
+
+@pytest.mark.parametrize("closer", ["offerer", "answerer"])
+def test_data_channel_scenario_between_our_peers(closer: str) -> None:
+    async def main() -> None:
+        offerer, answerer = Ours(), Ours()
+        try:
+            check_scenario(await data_channel_scenario(offerer, answerer, closer))
+        finally:
+            await offerer.close()
+            await answerer.close()
+
+    asyncio.run(main())
+
+
+def test_trickle_events_and_close_releases_everything() -> None:
+    async def main() -> None:
+        a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        log: dict[str, list[tuple[str, str]]] = {"a": [], "b": []}
+        for name, pc in (("a", a), ("b", b)):
+            for ev in ("signalingstatechange", "connectionstatechange"):
+                pc.on(ev, lambda state, ev=ev, name=name: log[name].append((ev, state)))
+        pending: list[Any] = []
+
+        async def trickle(dst: PeerConnection, cand: Any) -> None:
+            await dst.add_ice_candidate(cand)
+
+        a.on("icecandidate", lambda c: pending.append(("b", c)))
+        b.on("icecandidate", lambda c: pending.append(("a", c)))
+        needed = asyncio.Event()
+        a.on("negotiationneeded", needed.set)
+        chan = a.create_data_channel("t")
+        await asyncio.wait_for(needed.wait(), WAIT)
+        offer = await a.create_offer()
+        await a.set_local_description(offer)
+        await b.set_remote_description(offer)  # no candidates inside: trickled below
+        answer = await b.create_answer()
+        await b.set_local_description(answer)
+        await a.set_remote_description(answer)
+        await asyncio.sleep(0)
+        for dst, cand in pending:
+            await trickle(b if dst == "b" else a, cand)
+        await chan.wait_open(WAIT)
+        assert await a.wait_connection_state("connected") == "connected"
+        sockets = list(a._sockets.values())
+        await a.close()
+        assert a.connection_state == "closed" and a.signaling_state == "closed"
+        assert all(s.transport is None or s.transport.is_closing() for s in sockets)
+        assert a._timer is None
+        await b.wait_dtls_state("closed", timeout=WAIT)
+        await b.close()
+        for name in ("a", "b"):
+            sig = [s for e, s in log[name] if e == "signalingstatechange"]
+            for t in zip(["stable", *sig], sig, strict=False):
+                assert t in ALLOWED_SIGNALING_TRANSITIONS
+            conn = [s for e, s in log[name] if e == "connectionstatechange"]
+            for t in zip(["new", *conn], conn, strict=False):
+                assert t in ALLOWED_CONNECTION_TRANSITIONS
+
+    asyncio.run(main())
+
+
+def test_descriptions_json_and_configuration() -> None:
+    desc = Description("offer", "v=0\r\n")
+    assert Description.from_json(desc.to_json()) == desc
+    with pytest.raises(ConfigurationError):
+        Configuration(ice_servers=[IceServer("turn:example.org")]).validate()
+    with pytest.raises(ConfigurationError):
+        Configuration(ice_transport_policy="none").validate()
+    config = Configuration(
+        ice_servers=[IceServer(["stun:127.0.0.1:3478", "turn:127.0.0.1?transport=udp"], "u", "p")],
+        ice_transport_policy="relay",
+    )
+    config.validate()
+    assert config.to_dict()["iceTransportPolicy"] == "relay"
+
+    async def main() -> None:
+        pc = PeerConnection()  # no configuration: no STUN server at all
+        assert pc.get_configuration().ice_servers == []
+        pc.set_configuration(config)
+        assert pc.get_configuration().ice_transport_policy == "relay"
+        await pc.close()
+
+    asyncio.run(main())
+
+
+def test_event_emitter_decorator_once_and_coroutines() -> None:
+    async def main() -> None:
+        em = EventEmitter()
+        seen: list[Any] = []
+
+        @em.on("x")
+        def first(v: Any) -> None:
+            seen.append(("on", v))
+
+        em.once("x", lambda v: seen.append(("once", v)))
+
+        async def later(v: Any) -> None:
+            seen.append(("async", v))
+
+        em.on("x", later)
+        em.emit("x", 1)
+        em.emit("x", 2)
+        await asyncio.sleep(0.01)
+        em.off("x", first)
+        em.emit("x", 3)
+        await asyncio.sleep(0.01)
+        assert seen == [("on", 1), ("once", 1), ("on", 2), ("async", 1), ("async", 2), ("async", 3)]
+
+    asyncio.run(main())
+
+
+def test_lazy_top_level_export() -> None:
+    code = (
+        "import sys, pyrtcstack.sdp\n"
+        "assert 'asyncio' not in sys.modules and 'pyrtcstack.ice' not in sys.modules\n"
+        "import pyrtcstack\n"
+        "assert pyrtcstack.PeerConnection.__name__ == 'PeerConnection'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
