@@ -211,3 +211,21 @@ def test_dtmf_from_corpus_packet() -> None:
     assert ev.serialize() == pkt.payload
     with pytest.raises(DepacketizeError):
         TelephoneEvent.parse(b"\x01")
+
+
+def test_receiver_bounded_after_a_huge_sequence_jump() -> None:
+    from pyrtcstack.media import RtpReceiver
+    from pyrtcstack.media.receiver import MAX_NACK_ITEMS
+
+    rx = RtpReceiver(PCMU, local_ssrc=9)
+    now = 0.0
+    frames = []
+    for seq in [*range(10), *range(30000, 30300)]:  # a forged jump of ~30,000
+        rx.receive_rtp(RtpPacket(0, seq, seq * 160, 5, bytes(160)), now)
+        frames += rx.pop_frames(now)
+        assert len(rx._nacks) <= MAX_NACK_ITEMS
+        rx.nack(now)
+        now += 0.02
+    frames += rx.pop_frames(now + 1)
+    assert len(frames) == 310  # the hole is given up, everything after it plays
+    assert rx.jitter_buffer.stats.lost_packets == 30000 - 10

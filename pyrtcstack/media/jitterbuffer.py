@@ -86,11 +86,18 @@ class JitterBuffer:
     def next_sequence(self) -> int | None:
         return self._next
 
+    @property
+    def highest(self) -> int:
+        """The highest extended sequence number buffered so far (-1 before any)."""
+        return self._highest
+
     def missing(self) -> list[int]:
-        """Extended sequence numbers inside the buffered range that have not arrived."""
+        """Extended sequence numbers that have not arrived, between the next expected one
+        and the highest seen, looking at most ``max_packets`` ahead (bounded work)."""
         if self._next is None or not self._packets:
             return []
-        return [s for s in range(self._next, self._highest) if s not in self._packets]
+        end = min(self._highest, self._next + self.max_packets)
+        return [s for s in range(self._next, end) if s not in self._packets]
 
     def push(self, packet: RtpPacket, now: float) -> int:
         """Add a packet; returns its extended sequence number (-1 if dropped)."""

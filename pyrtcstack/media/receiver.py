@@ -133,13 +133,18 @@ class RtpReceiver:
         return True
 
     def _buffer(self, packet: RtpPacket, now: float) -> None:
-        ext = self.jitter_buffer.push(packet, now)
-        if ext >= 0:
-            self._nacks.pop(ext, None)
-            if self.nack_enabled:
-                for s in self.jitter_buffer.missing():
-                    if s not in self._nacks and len(self._nacks) < MAX_NACK_ITEMS:
-                        self._nacks[s] = (0, now)
+        jb = self.jitter_buffer
+        before = jb.highest
+        ext = jb.push(packet, now)
+        if ext < 0:
+            return
+        self._nacks.pop(ext, None)
+        if self.nack_enabled and before >= 0 and ext > before + 1:
+            # the new hole (before, ext): NACK at most MAX_NACK_ITEMS of its newest packets
+            for s in range(max(before + 1, ext - MAX_NACK_ITEMS), ext):
+                if len(self._nacks) >= MAX_NACK_ITEMS:
+                    break
+                self._nacks.setdefault(s, (0, now))
 
     def pop_frames(self, now: float) -> list[EncodedFrame]:
         frames = self.jitter_buffer.pop(now)
