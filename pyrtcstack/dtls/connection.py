@@ -27,7 +27,6 @@ the first datagram if still unset).
 from __future__ import annotations
 
 import random
-import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -63,7 +62,15 @@ from .keylog import KeyLogCallback
 from .messages import ClientHello
 from .negotiation import DEFAULT_CIPHER_SUITES
 from .prf import export_keying_material
-from .record import HEADER_LENGTH, MAX_PLAINTEXT, EpochState, Record, pack_datagrams, parse_records
+from .record import (
+    HEADER_LENGTH,
+    MAX_PLAINTEXT,
+    RECORD_HEADER,
+    EpochState,
+    Record,
+    pack_datagrams,
+    parse_records,
+)
 from .server import ServerHandshake
 from .srtp import (
     DEFAULT_SRTP_PROFILES,
@@ -75,8 +82,6 @@ from .srtp import (
 from .suites import SuiteInfo
 
 __all__ = ["DEFAULT_MTU", "DtlsConnection", "DtlsRole", "DtlsStats"]
-
-_RECORD_HEADER = struct.Struct("!BHHHIH")
 
 #: Default largest datagram we send (WebRTC's usual DTLS MTU, CHECKLISTS §0).
 DEFAULT_MTU: Final = 1200
@@ -115,8 +120,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         verify_fingerprint: False accepts any peer certificate (tests, the CLI without
             ``--fingerprint``); the peer must still prove possession of its key.
         srtp_profiles: use_srtp profiles in our preference order (empty: no DTLS-SRTP).
-        mtu: largest datagram we send. rng: the randomness source (seed it in tests).
+        cipher_suites, groups: what we offer (client) or accept (server), best first.
+        mtu: largest datagram we send.
+        remote_address: where our datagrams go (see the module docstring).
+        rng: the randomness source (seed it in tests; default: the OS CSPRNG).
         use_cookie: as a server, demand a HelloVerifyRequest round trip (RFC 6347 §4.2.1).
+        initial_timeout, max_timeout, max_retransmissions: the flight timer (``flights.py``).
         keylog: called with an NSS ``CLIENT_RANDOM`` line when the master secret exists.
     """
 
@@ -335,7 +344,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         if fast is not None and len(data) > HEADER_LENGTH and data[0] == 23:
             # Fast path (established, one application data record of the current epoch):
             # the same checks as _receive_record, without the general dispatch.
-            _ctype, version, epoch, seq_hi, seq_lo, length = _RECORD_HEADER.unpack_from(data)
+            _ctype, version, epoch, seq_hi, seq_lo, length = RECORD_HEADER.unpack_from(data)
             if epoch == fast.epoch and length == len(data) - HEADER_LENGTH:
                 stats = self.stats
                 stats.datagrams_received += 1

@@ -36,11 +36,15 @@ __all__ = ["DtlsRole", "DtlsStats", "HandshakeBase", "State"]
 
 
 class DtlsRole(Enum):
+    """Which side of the handshake we play (RFC 5763 §5: ``a=setup:active`` is the client)."""
+
     CLIENT = "client"
     SERVER = "server"
 
 
 class State(Enum):
+    """Where the handshake stands: which message each role expects next (RFC 5246 §7.3)."""
+
     IDLE = "idle"
     CLIENT_EXPECT_SERVER_HELLO = "client: expect ServerHello"
     CLIENT_EXPECT_CERTIFICATE = "client: expect Certificate"

@@ -27,6 +27,7 @@ from .suites import RecordCipher
 __all__ = [
     "HEADER_LENGTH",
     "MAX_PLAINTEXT",
+    "RECORD_HEADER",
     "EpochState",
     "Record",
     "ReplayWindow",
@@ -45,7 +46,9 @@ REPLAY_WINDOW_SIZE: Final = 64
 #: Highest 48-bit sequence number; an epoch must not wrap (RFC 6347 §4.1).
 MAX_SEQUENCE: Final = (1 << 48) - 1
 
-_HEADER = struct.Struct("!BHHHIH")  # type, version, epoch, seq_hi(16), seq_lo(32), length
+#: type, version, epoch, sequence_number high 16 bits, low 32 bits, length
+RECORD_HEADER = struct.Struct("!BHHHIH")
+_HEADER = RECORD_HEADER
 _ACCEPTED_VERSIONS = frozenset({DTLS1_2_VERSION, DTLS1_0_VERSION})
 
 
