@@ -680,3 +680,21 @@ def test_data_queued_before_the_handshake_is_sent_after_it() -> None:
     p.connect()
     assert p.net.run(lambda: bool(p.messages(B)), 5)
     assert p.messages(B)[0].data == b"early bird"
+
+
+def test_data_bundled_after_cookie_ack_is_accepted() -> None:
+    p = Pair()
+    a, b = p.a, p.b
+    a.connect(0.0)
+    b.receive_packet(a.packets_to_send(0.0)[0], 0.0)  # INIT
+    a.receive_packet(b.packets_to_send(0.0)[0], 0.0)  # INIT ACK
+    b.receive_packet(a.packets_to_send(0.0)[0], 0.0)  # COOKIE ECHO
+    b.send(1, b"bundled", 51)
+    out = b.packets_to_send(0.0)
+    chunks = [type(c).__name__ for c in decode_packet(out[0]).chunks]
+    assert chunks[:2] == ["CookieAckChunk", "DataChunk"]
+    a.receive_packet(out[0], 0.0)
+    events = []
+    while (e := a.next_event()) is not None:
+        events.append(e)
+    assert [e.data for e in events if isinstance(e, MessageReceived)] == [b"bundled"]

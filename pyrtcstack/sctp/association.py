@@ -386,8 +386,25 @@ class Association:
             return out
         sender = self._sender
         control = self._control
+        can_send = state in _SEND_STATES and sender.can_send()
+        if (
+            not control
+            and not can_send
+            and not self._sack_due
+            and not sender.forward_tsn_due
+            and not self._reset_wanted
+            and not sender.low_events
+            and state is State.ESTABLISHED
+        ):
+            # Nothing to send (the common case right after a SACK was processed).
+            if sender.t3 is not None:
+                self._hb_at = None
+            elif self._hb_at is None:
+                self._arm_heartbeat(now)
+            self.stats.packets_sent += len(out)
+            return out
         self._control = []
-        if self._sack_at is not None and sender.can_send() and state in _SEND_STATES:
+        if self._sack_at is not None and can_send:
             self._sack_due = True  # bundle the delayed SACK with outgoing DATA
         if self._sack_due and self._receiver is not None:
             control.insert(0, self._build_sack())
@@ -424,7 +441,8 @@ class Association:
                 for sid in sender.low_events:
                     self._events.append(BufferedAmountLow(sid))
                 sender.low_events = []
-            self._shutdown_progress(now)
+            if state is not State.ESTABLISHED:
+                self._shutdown_progress(now)
         if sender.t3 is not None and self._hb_at is not None:
             self._hb_at = None  # data outstanding: T3 watches the path
         elif sender.t3 is None and self._hb_at is None and state is State.ESTABLISHED:
@@ -499,9 +517,12 @@ class Association:
         data_seen = False
         sack_now = False
         unpack_data = _DATA_FIELDS.unpack_from
+        data_ok = receiver is not None and self.state in _DATA_STATES
+        max_queued = self.config.max_queued_messages
+        events = self._events
         for type_, flags, start, end in chunks:
             if type_ == 0:  # DATA, the hot path (§6.2)
-                if receiver is None or self.state not in _DATA_STATES:
+                if not data_ok or receiver is None:
                     self.stats.unexpected_chunks += 1
                     continue
                 if end - start <= 12:
@@ -519,7 +540,7 @@ class Association:
                     self._control.append(ErrorChunk([cause]).encode())
                     sack_now = True
                     continue
-                if len(self._events) >= self.config.max_queued_messages:
+                if len(events) >= max_queued:
                     self.stats.data_dropped += 1
                     continue
                 r = receiver.receive(tsn, sid, ssn, ppid, flags, data[start + 12 : end])
@@ -545,11 +566,13 @@ class Association:
             if type_ == ChunkType.COOKIE_ECHO:
                 self._on_cookie_echo(value, now)
                 receiver = self._receiver
+                data_ok = receiver is not None and self.state in _DATA_STATES
                 continue
             if type_ == ChunkType.COOKIE_ACK:
                 if self.state is State.COOKIE_ECHOED:
                     self._t1 = None
                     self._established(now)
+                    data_ok = receiver is not None  # DATA may follow in this packet
                 continue
             if type_ == ChunkType.HEARTBEAT:
                 # §8.3: echo the Heartbeat Info verbatim.
