@@ -19,7 +19,7 @@ from pyrtcstack.peerconnection import (
     IceServer,
     Settings,
 )
-from tests.pc_harness import WAIT, Ours, check_scenario, data_channel_scenario
+from tests.pc_harness import WAIT, Ours, check_scenario, connect, data_channel_scenario
 
 
 @pytest.mark.parametrize("closer", ["offerer", "answerer"])
@@ -141,3 +141,39 @@ def test_lazy_top_level_export() -> None:
         "assert pyrtcstack.PeerConnection.__name__ == 'PeerConnection'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_restart_ice_between_our_peers() -> None:
+    async def main() -> None:
+        a, b = Ours(), Ours()
+        channel = a.channel("r")
+        got: list[Any] = []
+        arrived = asyncio.Event()
+
+        def on_dc(c: Any) -> None:
+            c.on("message", lambda m: (got.append(m), arrived.set()))
+
+        b.on_datachannel(on_dc)
+        needed = asyncio.Event()
+        try:
+            await connect(a, b)
+            await channel.wait_open(WAIT)
+            a.pc.on("negotiationneeded", needed.set)
+            a.pc.restart_ice()
+            await asyncio.wait_for(needed.wait(), WAIT)
+            assert a.pc.core.agent is not None
+            old = a.pc.core.agent.local_ufrag
+            await connect(a, b)
+            assert a.pc.core.agent.local_ufrag != old
+            assert b.pc.core.agent is not None and b.pc.core.agent.generation.remote_ufrag != old
+            channel.send("after restart")
+            await asyncio.wait_for(arrived.wait(), WAIT)
+            async with asyncio.timeout(WAIT):
+                while a.pc.core.agent.generation.selected is None:
+                    await asyncio.sleep(0.02)
+            assert got == ["after restart"]
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
