@@ -698,3 +698,16 @@ def test_data_bundled_after_cookie_ack_is_accepted() -> None:
     while (e := a.next_event()) is not None:
         events.append(e)
     assert [e.data for e in events if isinstance(e, MessageReceived)] == [b"bundled"]
+
+
+def test_streams_are_served_round_robin() -> None:
+    """A backlog on one stream does not hold back another stream's message."""
+    p = Pair(impairment=Impairment(delay=0.01))
+    p.connect()
+    for _ in range(100):
+        p.a.send(1, bytes(16384), 53)
+    p.a.send(2, b"urgent", 51)
+    assert p.net.run(lambda: any(m.stream_id == 2 for m in p.messages(B)), 30)
+    order = [m.stream_id for m in p.messages(B)]
+    assert order.index(2) <= 2
+    assert p.net.run(lambda: len(p.messages(B)) == 101, 60)

@@ -6,9 +6,11 @@ messages of partially reliable streams and sending FORWARD TSN).
 
 Data structures whose cost does not grow with the window:
 
-* ``queue``: a FIFO of :class:`OutMessage`; a message is cut into DATA chunks only when a
-  packet has room for them, so fragments fill every packet to the MTU and a message that
-  expires before it is sent costs no TSN.
+* ``queues``: a FIFO of :class:`OutMessage` per stream, served round-robin one message at a
+  time (RFC 9260 §6.9: a message's fragments take consecutive TSNs, so messages cannot
+  interleave), so one busy channel cannot starve the others. A message is cut into DATA
+  chunks only when a packet has room for them, so fragments fill every packet to the MTU
+  and a message that expires before it is sent costs no TSN.
 * ``sent``: every chunk with a TSN and not yet cumulatively acknowledged, in TSN order,
   in a list with a moving head: chunk ``tsn`` is ``sent[head + (tsn - cum_ack - 1)]``, so a
   SACK is O(newly acknowledged chunks) and a gap block is a slice of indexes.
@@ -117,7 +119,10 @@ class Sender:
         self.mtu = max_packet_size - 12
         self.next_tsn = initial_tsn
         self.cum_ack = (initial_tsn - 1) & MASK32
-        self.queue: deque[OutMessage] = deque()
+        self.queues: dict[int, deque[OutMessage]] = {}
+        self.active: deque[int] = deque()  # streams with queued messages, round-robin
+        self.current: OutMessage | None = None  # the message being cut into chunks
+        self.pending = 0  # messages not yet completely assigned TSNs
         self.sent: list[SentChunk] = []
         self.head = 0
         self.flight = 0
@@ -160,12 +165,17 @@ class Sender:
 
     # -- queueing ----------------------------------------------------------------------
     def enqueue(self, msg: OutMessage) -> None:
-        self.queue.append(msg)
-        size = len(msg.data)
         sid = msg.sid
+        q = self.queues.get(sid)
+        if q is None:
+            q = self.queues[sid] = deque()
+            self.active.append(sid)
+        q.append(msg)
+        size = len(msg.data)
         self.buffered[sid] = self.buffered.get(sid, 0) + size
         self.total_buffered += size
         self.queued[sid] = self.queued.get(sid, 0) + 1
+        self.pending += 1
 
     def _unbuffer(self, sid: int, size: int) -> None:
         buffered = self.buffered
@@ -177,13 +187,44 @@ class Sender:
         if before > threshold >= after:
             self.low_events.append(sid)
 
-    def _dequeue_head(self, msg: OutMessage) -> None:
-        self.queue.popleft()
+    def _finish(self, msg: OutMessage) -> None:
+        """``msg`` has all its TSNs (or was dropped): it leaves the send queue."""
+        if self.current is msg:
+            self.current = None
+        self.pending -= 1
         n = self.queued[msg.sid] - 1
         if n:
             self.queued[msg.sid] = n
         else:
             del self.queued[msg.sid]
+
+    def _next_message(self, now: float) -> OutMessage | None:
+        """The next message to send: round-robin over streams; queued partially reliable
+        messages whose lifetime ended are dropped here without using a TSN."""
+        active = self.active
+        queues = self.queues
+        while active:
+            sid = active.popleft()
+            q = queues[sid]
+            msg = q.popleft()
+            if q:
+                active.append(sid)
+            else:
+                del queues[sid]
+            if msg.expires is not None and now >= msg.expires and self.pr_supported:
+                msg.abandoned = True
+                self.abandoned_messages += 1
+                self._unbuffer(sid, len(msg.data))
+                self.pending -= 1
+                n = self.queued[sid] - 1
+                if n:
+                    self.queued[sid] = n
+                else:
+                    del self.queued[sid]
+                continue
+            self.current = msg
+            return msg
+        return None
 
     @property
     def outstanding(self) -> int:
@@ -194,13 +235,13 @@ class Sender:
         """Would :meth:`fill` produce a DATA chunk now?"""
         if self.fast_rtx or (self.rtx_queue and self.flight < self.cwnd):
             return True
-        return bool(self.queue) and (
+        return self.pending > 0 and (
             self.flight == 0 or (self.flight < self.cwnd and self.peer_rwnd > 0)
         )
 
     def idle(self) -> bool:
         """Nothing queued and nothing outstanding."""
-        return not self.queue and self.head == len(self.sent)
+        return self.pending == 0 and self.head == len(self.sent)
 
     # -- RTO (RFC 9260 §6.3.1) ----------------------------------------------------------
     def rtt_sample(self, r: float) -> None:
@@ -408,8 +449,8 @@ class Sender:
         if rest > 0:
             msg.offset = len(msg.data)
             self._unbuffer(msg.sid, rest)
-            if self.queue and self.queue[0] is msg:
-                self._dequeue_head(msg)
+            if self.current is msg:
+                self._finish(msg)
 
     def _update_forward_tsn(self) -> None:
         """Advance the Advanced.Peer.Ack.Point over abandoned chunks (RFC 3758 §3.5 C1-C3)
@@ -431,22 +472,15 @@ class Sender:
         self.forward_tsn = ForwardTsnChunk(adv, sorted(streams.items()))
         self.forward_tsn_due = True
 
-    def expire_queued(self, now: float) -> None:
-        """Drop queued messages whose lifetime ended before their first transmission."""
-        queue = self.queue
-        while queue:
-            msg = queue[0]
-            if msg.expires is None or now < msg.expires or not self.pr_supported:
-                return
-            if msg.offset == 0:
-                self._dequeue_head(msg)
-                msg.abandoned = True
-                self.abandoned_messages += 1
-                self._unbuffer(msg.sid, len(msg.data))
-            elif not self._all_sent_acked(msg):
-                self._abandon(msg)
-            else:
-                return  # its first fragments are acknowledged: finish it reliably
+    def _expire_current(self, now: float) -> None:
+        """The message being sent outlived its lifetime (RFC 3758 §3.5 A1): abandon it,
+        unless every fragment sent so far is acknowledged (then it is finished reliably:
+        abandoning it could leave the peer a message that never completes)."""
+        msg = self.current
+        if msg is None or msg.expires is None or now < msg.expires or not self.pr_supported:
+            return
+        if not self._all_sent_acked(msg):
+            self._abandon(msg)
 
     def _all_sent_acked(self, msg: OutMessage) -> bool:
         # A partially sent message is the newest one: its chunks end the ``sent`` list.
@@ -528,10 +562,9 @@ class Sender:
             )
             room -= (size + 3) & ~3
         # 3. New data (§6.1 A, B): within cwnd and the peer's rwnd (one probe when zero).
-        queue = self.queue
-        if queue and not rtx:
-            if self.pr_supported:
-                self.expire_queued(now)
+        if self.pending and not rtx:
+            if self.current is not None and self.pr_supported:
+                self._expire_current(now)
             out_ssn = self.out_ssn
             # Hot loop: state in locals, written back once.
             flight = self.flight
@@ -540,8 +573,12 @@ class Sender:
             timed = self.timed_tsn is not None
             current = packets[-1]
             append_sent = sent.append
-            while queue and flight < cwnd and (peer_rwnd > 0 or flight == 0):
-                msg = queue[0]
+            while flight < cwnd and (peer_rwnd > 0 or flight == 0):
+                msg = self.current
+                if msg is None:
+                    msg = self._next_message(now)
+                    if msg is None:
+                        break
                 data = msg.data
                 total = len(data)
                 offset = msg.offset
@@ -562,7 +599,7 @@ class Sender:
                 size = 16 + n
                 if n == remaining:
                     flags |= 1
-                    self._dequeue_head(msg)
+                    self._finish(msg)
                     msg.offset = total
                 else:
                     msg.offset = offset + n
