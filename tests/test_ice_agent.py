@@ -446,3 +446,22 @@ def test_controlled_follows_a_later_nomination() -> None:
     assert pair is not None and pair.remote.address == second
     changes = [e for e in world.right.node.events if isinstance(e, SelectedPairChanged)]
     assert [e.remote.address for e in changes] == [LEFT, second]
+
+
+def test_restart_after_consent_failure_recovers() -> None:
+    world = _direct(seed=8)
+    assert world.run(10)
+    left = world.left.agent
+    _blackhole(world)
+    world.net.run(lambda: left.connection_state == "failed", timeout=60)
+    assert left.connection_state == "failed"
+    world.net.internet.link.drop_if = None
+    world.restart()
+    assert left.previous is None  # the pair without consent is not kept
+    assert left.send(b"\x17x", world.net.now) is False
+    assert world.run(10) and world.connected()
+    world.net.run_for(1)
+    assert left.send(b"\x17after", world.net.now)
+    world.net.run_for(1)
+    got = [e.data for e in world.right.node.events if isinstance(e, DataReceived)]
+    assert got[-1:] == [b"\x17after"]

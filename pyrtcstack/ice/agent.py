@@ -100,7 +100,8 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         """Add a trickled or signalled remote candidate (RFC 8838 §11). Returns False when
         it was dropped (counted in :attr:`stats`): an mDNS ``.local`` or other FQDN name,
         a TCP candidate, a component other than 1, a duplicate, or the table full. Raises
-        :class:`IceStaleCandidateError` for a candidate of another generation."""
+        :class:`IceStaleCandidateError` for a candidate of another generation and
+        :class:`pyrtcstack.sdp.ParseError` for candidate text that does not parse."""
         gen = self.generation
         if ufrag is not None and gen.remote_ufrag is not None and ufrag != gen.remote_ufrag:
             raise IceStaleCandidateError(f"candidate for ufrag {ufrag!r}, not the current one")
@@ -171,6 +172,9 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             raise IceError("restart() after close()")
         old = self.generation
         keep = old if old.selected is not None else self.previous
+        if self._consent_failed:
+            keep = None  # RFC 7675 §5.1: a pair without consent is not used again
+            self._consent_tx = None
         for tid, tx in list(self._transactions.items()):
             if tx.generation is old and tx is not self._consent_tx:
                 del self._transactions[tid]
@@ -313,7 +317,8 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
                 return "completed"
             return "connected"
         if gen.remote_key is None and not gen.pairs:
-            return "new" if self.connection_state in ("new", "closed") else self.connection_state
+            # before any remote credentials; after a restart, checking starts again
+            return "new" if self.connection_state == "new" else "checking"
         # RFC 8445 §8.3 with RFC 8863 §3: failed when every pair failed, gathering is
         # over and the PAC timer (39.5 s from the start of checks) has run out: a
         # peer-reflexive pair may still come, even after end-of-candidates.

@@ -119,8 +119,19 @@ class ChecksMixin(AgentBase):
             return
         if use_candidate and not self.controlling:
             pair.nominate_on_success = True  # RFC 8445 §7.3.1.5
-        # RFC 8445 §7.3.1.4: triggered check (an in-progress check simply continues).
-        if pair.state is not PairState.IN_PROGRESS:
+        # RFC 8445 §7.3.1.4: triggered check. An In-Progress check is cancelled first: no
+        # more retransmissions and no failure on its timeout, but a late answer still counts.
+        tx = pair.transaction
+        if pair.state is PairState.IN_PROGRESS and tx is not None and tx.transmissions > 1:
+            tx.cancelled = True
+            tx.transmissions = tx.max_transmissions
+            # wait out the transaction's whole timeout for a late answer, no more sends
+            whole = tx.rto * ((1 << (tx.max_transmissions - 1)) - 1) + tx.final_wait
+            tx.next_at = max(tx.next_at, tx.first_sent + whole)
+            pair.transaction = None
+            self.stats["checks_cancelled"] += 1
+            gen.enqueue_triggered(pair)
+        elif pair.state is not PairState.IN_PROGRESS:
             gen.enqueue_triggered(pair)
 
     def _send_487(
@@ -155,23 +166,29 @@ class ChecksMixin(AgentBase):
         del self._transactions[tx.transaction_id]
         pair = tx.pair
         assert pair is not None
+        if pair.transaction is tx:
+            pair.transaction = None
         if tx is self._consent_tx:
             self._consent_tx = None
+        # a failure verdict only from the pair's live check (not a cancelled or older one)
+        decisive = tx.kind == "check" and not tx.cancelled and pair.transaction is None
         # RFC 8445 §7.2.5.2.1: the response must come back on the reverse path.
         if addr != tx.remote or local != tx.local:
             self.stats["response_asymmetric"] += 1
-            self._pair_failed(gen, pair, now)
+            if decisive:
+                self._pair_failed(gen, pair, now)
             return
         if msg.message_class is MessageClass.ERROR:
             if error is not None and error.code == 487:
                 # RFC 8445 §7.2.5.1: switch role (unless already done), retry the pair.
                 if tx.controlling == self.controlling:
                     self._set_role(not self.controlling)
-                pair.transaction = None
-                gen.enqueue_triggered(pair)
+                if pair.transaction is None:
+                    gen.enqueue_triggered(pair)
                 return
             self.stats["check_error_responses"] += 1
-            self._pair_failed(gen, pair, now)
+            if decisive:
+                self._pair_failed(gen, pair, now)
             return
         pair.responses_received += 1
         pair.last_response = now
@@ -180,9 +197,9 @@ class ChecksMixin(AgentBase):
             return
         if mapped is None:
             self.stats["response_no_mapped_address"] += 1
-            self._pair_failed(gen, pair, now)
+            if decisive:
+                self._pair_failed(gen, pair, now)
             return
-        pair.transaction = None
         pair.state = PairState.SUCCEEDED
         pair.valid_local = self._valid_local(pair, mapped, tx.priority)
         gen.unfreeze_foundation(pair.foundation)
@@ -229,6 +246,11 @@ class ChecksMixin(AgentBase):
         gen = tx.generation
         pair = tx.pair
         assert gen is not None and pair is not None
+        if tx.cancelled or pair.transaction is not tx:
+            return  # RFC 8445 §7.3.1.4: a cancelled (or superseded) check is no verdict
+        pair.transaction = None
+        if pair.state is PairState.SUCCEEDED and not tx.use_candidate:
+            return  # an earlier check of this pair already succeeded
         self.stats["check_timeouts"] += 1
         self._pair_failed(gen, pair, now)
 
@@ -293,7 +315,7 @@ class ChecksMixin(AgentBase):
             controlling=self.controlling,
             priority=priority,
         )
-        if pair.transaction is not None:
+        if pair.transaction is not None and not pair.transaction.cancelled:
             self._transactions.pop(pair.transaction.transaction_id, None)
         pair.transaction = tx
         pair.state = PairState.IN_PROGRESS

@@ -50,6 +50,9 @@ class Transaction:
     server: Address | None = None
     #: when the first transmission left
     first_sent: float = 0.0
+    #: RFC 8445 §7.3.1.4: a cancelled check is not retransmitted and its timeout is not a
+    #: failure, but its response is still processed.
+    cancelled: bool = False
 
     def sent(self, now: float) -> None:
         """Account one transmission at ``now`` and compute the next deadline."""
