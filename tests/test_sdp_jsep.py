@@ -532,3 +532,69 @@ def test_validate_answer() -> None:
     sendonly_offer.media[0].add_attribute("sendonly")
     with pytest.raises(OfferAnswerError, match="sendrecv to an offered sendonly"):
         validate_answer(sendonly_offer, good)
+
+
+def test_subsequent_offer_keeps_negotiated_payload_types() -> None:
+    """RFC 9429 §5.2.2: after answering Chromium (opus 111), our re-offer keeps 111."""
+    rng = random.Random(11)
+    answer = create_answer(chromium_offer(), local_caps(), rng=rng)
+    sections = [
+        OfferSection("0", MediaCapabilities("audio", [OPUS, PCMU], [MID_EXT])),
+        OfferSection("1", DataChannelCapabilities()),
+    ]
+    reoffer = create_offer(sections, TransportParameters([FP]), rng=rng, previous=answer)
+    assert reoffer.media[0].formats == ["111", "0"]
+    assert reoffer.origin.session_id == answer.origin.session_id
+    assert reoffer.origin.session_version == answer.origin.session_version + 1
+    assert reoffer.media[0].ice_ufrag == answer.media[0].ice_ufrag
+    assert reoffer.media[0].setup == "actpass"
+
+
+def test_adding_a_transceiver_appends_a_section() -> None:
+    """OA-10: a new transceiver adds an m-line; existing mids and payload types unchanged."""
+    rng = random.Random(12)
+    first = our_offer(rng)
+    sections = [
+        OfferSection("0", MediaCapabilities("audio", [OPUS, PCMU], [MID_EXT])),
+        OfferSection("1", MediaCapabilities("video", [VP8, H264], [MID_EXT])),
+        OfferSection("2", DataChannelCapabilities()),
+        OfferSection("3", MediaCapabilities("video", [H264, VP8], [MID_EXT])),
+    ]
+    second = create_offer(sections, TransportParameters([FP]), rng=rng, previous=first)
+    assert [m.mid for m in second.media] == ["0", "1", "2", "3"]
+    for old, new in zip(first.media, second.media, strict=False):
+        assert new.formats == old.formats
+    # The new section reuses the bundle's payload types for the same codecs (RFC 9143 §9.1).
+    assert second.media[3].formats == ["99", "100", "97", "98"]
+    assert second.origin.session_version == first.origin.session_version + 1
+    assert second.bundle_groups[0].mids == ("0", "1", "2", "3")
+    from pyrtcstack.sdp.check import check
+
+    assert check(second, "offer") == []
+
+
+def test_rtp_savpf_offer_is_answered_in_kind() -> None:
+    """SDP-05: an offer using RTP/SAVPF is answered with RTP/SAVPF."""
+    offer = chromium_offer()
+    offer.media[0].protocol = "RTP/SAVPF"
+    answer = create_answer(offer, local_caps(), rng=random.Random(0))
+    assert answer.media[0].protocol == "RTP/SAVPF" and answer.media[0].port != 0
+
+
+def test_end_of_candidates_only_in_the_tagged_section() -> None:
+    """TRK-01: a=end-of-candidates goes with the candidates (tagged section only)."""
+    from pyrtcstack.sdp import Candidate
+
+    transport = TransportParameters(
+        [FP],
+        candidates=[Candidate.parse("candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host")],
+        end_of_candidates=True,
+    )
+    sections = [
+        OfferSection("0", MediaCapabilities("audio", [OPUS])),
+        OfferSection("1", DataChannelCapabilities()),
+    ]
+    offer = create_offer(sections, transport, rng=random.Random(0))
+    assert offer.media[0].end_of_candidates and offer.media[0].port == 40000
+    assert str(offer.media[0].connection) == "IN IP4 127.0.0.1"
+    assert not offer.media[1].end_of_candidates and offer.media[1].candidates == []

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from pyrtcstack.sdp.attributes import ExtMap, Fingerprint, Msid, RtcpFeedback
 from pyrtcstack.sdp.candidate import Candidate
-from pyrtcstack.sdp.codecs import CodecCapability, negotiate_codecs
+from pyrtcstack.sdp.codecs import CodecCapability, codecs_match, negotiate_codecs
 from pyrtcstack.sdp.errors import OfferAnswerError
 from pyrtcstack.sdp.model import (
     STATIC_PAYLOAD_TYPES,
@@ -288,10 +288,51 @@ def _codec_key(name: str, clock: int, channels: int | None, params: dict[str, st
     return (name.lower(), clock, channels or 1, tuple(sorted(params.items())))
 
 
-def _offer_codecs(caps: MediaCapabilities, taken: dict[int, _CodecKey]) -> list[Codec]:
-    """Payload types for our offer: preferred or static ones first, then dynamic 96-127 and
-    35-63 (RFC 3551 §3). ``taken`` is shared by every section of the offer: inside a BUNDLE
-    group one payload type must mean one codec configuration (RFC 9143 §9.1)."""
+def _remembered_payload_types(
+    caps: MediaCapabilities, previous: MediaDescription | None
+) -> dict[tuple[str, int], int]:
+    """Payload types the previous description of this section used for our codecs, so a
+    subsequent offer keeps them (RFC 9429 §5.2.2): ``("codec"|"rtx", index) → pt``."""
+    out: dict[tuple[str, int], int] = {}
+    if previous is None or previous.rejected:
+        return out
+    old = previous.codecs()
+    used: set[int] = set()
+    for index, cap in enumerate(caps.codecs):
+        match = next(
+            (
+                c
+                for c in old
+                if c.payload_type not in used and c.name.lower() != "rtx" and codecs_match(c, cap)
+            ),
+            None,
+        )
+        if match is None:
+            continue
+        used.add(match.payload_type)
+        out[("codec", index)] = match.payload_type
+        rtx = next(
+            (
+                c
+                for c in old
+                if c.name.lower() == "rtx" and c.parameters.get("apt") == str(match.payload_type)
+            ),
+            None,
+        )
+        if rtx is not None and cap.rtx:
+            out[("rtx", index)] = rtx.payload_type
+    return out
+
+
+def _offer_codecs(
+    caps: MediaCapabilities,
+    taken: dict[int, _CodecKey],
+    remembered: dict[tuple[str, int], int],
+) -> list[Codec]:
+    """Payload types for our offer: the ones this section used before (``remembered``),
+    else preferred or static ones, else dynamic 96-127 and 35-63 (RFC 3551 §3). ``taken``
+    is shared by every section of the offer: inside a BUNDLE group one payload type must
+    mean one codec configuration (RFC 9143 §9.1)."""
     static = {
         (name.lower(), clock, channels or 1): pt
         for pt, (name, clock, channels) in STATIC_PAYLOAD_TYPES.items()
@@ -299,6 +340,8 @@ def _offer_codecs(caps: MediaCapabilities, taken: dict[int, _CodecKey]) -> list[
     by_key = {key: pt for pt, key in taken.items()}
 
     def allocate(key: _CodecKey, wanted: int | None) -> int:
+        if wanted is not None and taken.get(wanted) == key:
+            return wanted
         if key in by_key:
             return by_key[key]
         if wanted is not None and wanted not in taken:
@@ -312,9 +355,9 @@ def _offer_codecs(caps: MediaCapabilities, taken: dict[int, _CodecKey]) -> list[
         return pt
 
     out: list[Codec] = []
-    for cap in caps.codecs:
+    for index, cap in enumerate(caps.codecs):
         key = _codec_key(cap.name, cap.clock_rate, cap.channels, cap.parameters)
-        wanted = cap.payload_type
+        wanted = remembered.get(("codec", index), cap.payload_type)
         if wanted is None:
             wanted = static.get((cap.name.lower(), cap.clock_rate, cap.channels or 1))
         pt = allocate(key, wanted)
@@ -324,7 +367,9 @@ def _offer_codecs(caps: MediaCapabilities, taken: dict[int, _CodecKey]) -> list[
         )
         if cap.rtx:
             rtx = {"apt": str(pt)}
-            rtx_pt = allocate(_codec_key("rtx", cap.clock_rate, None, rtx), None)
+            rtx_pt = allocate(
+                _codec_key("rtx", cap.clock_rate, None, rtx), remembered.get(("rtx", index))
+            )
             out.append(Codec(rtx_pt, "rtx", cap.clock_rate, None, rtx))
     return out
 
@@ -382,13 +427,29 @@ def create_offer(
         desc.add_attribute("msid-semantic", " WMS")
     first_live = True
     taken: dict[int, _CodecKey] = {}
+    remembered: dict[str, dict[tuple[str, int], int]] = {}
+    for section in sections:
+        caps = section.capabilities
+        if previous is None or section.stopped or not isinstance(caps, MediaCapabilities):
+            continue
+        memory = _remembered_payload_types(caps, previous.media_by_mid(section.mid))
+        remembered[section.mid] = memory
+        # Reserve them first, so no other section's new codec takes them.
+        for (what, index), pt in memory.items():
+            cap = caps.codecs[index]
+            key = (
+                _codec_key(cap.name, cap.clock_rate, cap.channels, cap.parameters)
+                if what == "codec"
+                else _codec_key("rtx", cap.clock_rate, None, {"apt": str(memory[("codec", index)])})
+            )
+            taken.setdefault(pt, key)
     for section in sections:
         caps = section.capabilities
         with_candidates = not section.stopped and (first_live or not bundle)
         if isinstance(caps, DataChannelCapabilities):
             media = MediaDescription("application", 9, "UDP/DTLS/SCTP", ["webrtc-datachannel"])
         else:
-            codecs = _offer_codecs(caps, taken)
+            codecs = _offer_codecs(caps, taken, remembered.get(section.mid, {}))
             media = MediaDescription(
                 caps.kind, 9, "UDP/TLS/RTP/SAVPF", [str(c.payload_type) for c in codecs]
             )
