@@ -711,3 +711,28 @@ def test_streams_are_served_round_robin() -> None:
     order = [m.stream_id for m in p.messages(B)]
     assert order.index(2) <= 2
     assert p.net.run(lambda: len(p.messages(B)) == 101, 60)
+
+
+def test_ssn_wraps_around() -> None:
+    from pyrtcstack.sctp.receiver import InboundStream, Receiver
+
+    r = Receiver(100, 1 << 20, 1 << 16)
+    r.streams[3] = InboundStream()
+    r.streams[3].next_ssn = 65534
+    tsn = 100
+    for ssn in (65535, 65534, 0, 1):  # one arrives early, then the wrap
+        r.receive(tsn, 3, ssn, 53, 3, bytes([ssn & 0xFF]))
+        tsn += 1
+    assert [d for _, _, d, _ in r.ready] == [bytes([0xFE]), bytes([0xFF]), b"\x00", b"\x01"]
+
+
+def test_hostile_sack_with_overlapping_gap_blocks_is_cheap() -> None:
+    p = Pair()
+    p.connect()
+    for _ in range(20):
+        p.a.send(1, b"x" * 1000, 53)
+    p.a.packets_to_send(p.net.now)  # in flight, never delivered
+    cum = p.a._sender.cum_ack
+    sack = SackChunk(cum, 100_000, [(1, 65535)] * 300, [])
+    p.a.receive_packet(encode_packet(5000, 5000, p.a._local_tag, [sack.encode()]), p.net.now)
+    assert p.a._sender.flight == 0  # the first block acknowledged everything once

@@ -314,9 +314,13 @@ class Sender:
         htna = -1  # index of the highest newly acknowledged TSN
         if sack.gaps:
             n = len(sent)
+            prev_end = 0
             for start, end in sack.gaps:
-                if start > end or start == 0:
+                # Blocks must be ordered and disjoint (§3.3.4); others are ignored, which
+                # also bounds the work of one SACK by the number of outstanding chunks.
+                if start > end or start <= prev_end:
                     continue
+                prev_end = end
                 lo = head + start - 1
                 hi = min(head + end, n)
                 for i in range(lo, hi):
