@@ -598,3 +598,13 @@ def test_end_of_candidates_only_in_the_tagged_section() -> None:
     assert offer.media[0].end_of_candidates and offer.media[0].port == 40000
     assert str(offer.media[0].connection) == "IN IP4 127.0.0.1"
     assert not offer.media[1].end_of_candidates and offer.media[1].candidates == []
+
+
+def test_absent_setup_defaults_to_active() -> None:
+    """RFC 4145 §4: no a=setup means the offerer is active, so we are passive."""
+    assert answer_setup(None) == "passive"
+    offer = chromium_offer()
+    for m in offer.media:
+        m.remove_attribute("setup")
+    answer = create_answer(offer, local_caps(), rng=random.Random(0))
+    assert {m.setup for m in answer.media} == {"passive"}

@@ -160,9 +160,12 @@ def answer_setup(
     """RFC 5763 §5 / RFC 8842 §5: our ``a=setup`` in an answer.
 
     ``actpass`` → our preference (``active`` recommended) or our previous role on an
-    existing association; ``active`` → ``passive``; ``passive`` → ``active``.
+    existing association; ``active`` → ``passive``; ``passive`` → ``active``. An absent
+    attribute means ``active`` (RFC 4145 §4's default), so we answer ``passive``.
     """
-    if offered in (None, "actpass"):
+    if offered is None:
+        offered = "active"
+    if offered == "actpass":
         role = previous if previous in ("active", "passive") else preferred
         if role not in ("active", "passive"):
             raise OfferAnswerError(f"an answer's setup must be active or passive, not {role!r}")
