@@ -60,10 +60,14 @@ class OurSide:
         self.timer: asyncio.TimerHandle | None = None
         self.changed = asyncio.Event()
         self.task = self.loop.create_task(self._forward())
+        #: Optional filter on our packets to aiortc: return True to lose that packet.
+        self.drop: Any = None
 
     async def _forward(self) -> None:
         while True:
             data = await self.queue.get()
+            if self.drop is not None and self.drop(data):
+                continue
             assert self.dtls is not None
             receiver = self.dtls._data_receiver
             if receiver is not None:
@@ -215,3 +219,50 @@ async def scenario(our_role: str, we_initiate: bool) -> None:
 @pytest.mark.parametrize("we_initiate", [False, True], ids=["aiortc-inits", "both-init"])
 def test_aiortc_interop(our_role: str, we_initiate: bool) -> None:
     asyncio.run(asyncio.wait_for(scenario(our_role, we_initiate), 60))
+
+
+async def partial_reliability_scenario() -> None:
+    """We lose the first transmission of a maxRetransmits=0 message: we must abandon it and
+    send FORWARD TSN, and aiortc must skip it and deliver the next message."""
+    from pyrtcstack.sctp import decode_packet
+    from pyrtcstack.sctp.chunks import DataChunk
+
+    ours, sctp, _aiortc = await make_pair("client", True)
+    try:
+        remote: list[Any] = []
+        sctp.on("datachannel", remote.append)
+        channel = ours.manager.create_data_channel("pr", max_retransmits=0)
+        ours.pump()
+        for _ in range(200):
+            if remote and remote[0].readyState == "open":
+                break
+            await asyncio.sleep(0.01)
+        assert remote and remote[0].maxRetransmits == 0 and remote[0].ordered
+        got: list[Any] = []
+        remote[0].on("message", got.append)
+
+        def lose_doomed(data: bytes) -> bool:
+            return any(
+                isinstance(c, DataChunk) and c.data.startswith(b"doomed")
+                for c in decode_packet(data).chunks
+            )
+
+        ours.drop = lose_doomed
+        channel.send(b"doomed " * 10)
+        ours.pump()
+        await asyncio.sleep(0.05)
+        channel.send(b"survivor")
+        ours.pump()
+        for _ in range(500):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [b"survivor"]
+        assert ours.manager.association._sender.abandoned_messages == 1
+    finally:
+        await sctp.stop()
+        ours.close()
+
+
+def test_aiortc_skips_what_we_abandon() -> None:
+    asyncio.run(asyncio.wait_for(partial_reliability_scenario(), 30))
