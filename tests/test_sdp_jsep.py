@@ -608,3 +608,19 @@ def test_absent_setup_defaults_to_active() -> None:
         m.remove_attribute("setup")
     answer = create_answer(offer, local_caps(), rng=random.Random(0))
     assert {m.setup for m in answer.media} == {"passive"}
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [("ice-ufrag", "abc"), ("ice-pwd", "x" * 21), ("ice-ufrag", "a:bc"), ("ice-pwd", None)],
+)
+def test_offers_with_bad_ice_credentials_are_refused(attribute: str, value: str | None) -> None:
+    """SDP-08: 3-char ufrag, 21-char pwd, non ice-chars, missing → refused like SRD."""
+    offer = chromium_offer()
+    for m in offer.media:
+        if value is None:
+            m.remove_attribute(attribute)
+        else:
+            m.set_attribute(attribute, value)
+    with pytest.raises(OfferAnswerError, match="RFC 8839"):
+        create_answer(offer, local_caps(), rng=random.Random(0))

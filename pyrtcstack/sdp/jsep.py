@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from pyrtcstack.sdp.attributes import ExtMap, Fingerprint, Msid, RtcpFeedback
+from pyrtcstack.sdp.attributes import ICE_CHARS, ExtMap, Fingerprint, Msid, RtcpFeedback
 from pyrtcstack.sdp.candidate import Candidate
 from pyrtcstack.sdp.codecs import CodecCapability, codecs_match, negotiate_codecs
 from pyrtcstack.sdp.errors import OfferAnswerError
@@ -546,9 +546,11 @@ def create_answer(
     bumped on change, and a changed remote ufrag/pwd (ICE restart) gets new local ones.
 
     Raises :class:`~pyrtcstack.sdp.errors.OfferAnswerError` when the offer cannot be
-    answered at all (e.g. rtcp-mux required but absent, an unanswerable ``a=setup``).
+    answered at all (e.g. rtcp-mux required but absent, an unanswerable ``a=setup``, ICE
+    credentials outside RFC 8839 §5.4, one payload type for two codecs in a bundle).
     """
     _check_bundle_payload_types(offer)
+    _check_ice_credentials(offer, "offer")
     restart = ice_restart_requested(previous_offer, offer)
     ufrag, pwd = _credentials(local.transport, previous, restart=restart, rng=rng)
     previous_setup = None
@@ -621,6 +623,27 @@ def create_answer(
         desc.media.append(media)
     desc.origin = _versioned_origin(desc, previous, rng)
     return desc
+
+
+def _check_ice_credentials(desc: SessionDescription, what: str) -> None:
+    """RFC 8839 §5.4 (SDP-08): a usable ICE section has a 4-256 char ufrag and a 22-256
+    char pwd of ice-chars; like a browser's setRemoteDescription we refuse anything else
+    (parsing alone accepts them, see docs/sdp.md)."""
+    for index, media in enumerate(desc.media, 1):
+        if media.port == 0 and not media.bundle_only:
+            continue
+        if not media.protocol.startswith(_DTLS_PREFIXES):
+            continue
+        ufrag, pwd = media.effective_ice_ufrag(desc), media.effective_ice_pwd(desc)
+        if ufrag is None or pwd is None:
+            raise OfferAnswerError(f"{what} section {index} has no ICE ufrag/pwd (RFC 8839 §5.4)")
+        if not (4 <= len(ufrag) <= 256 and ICE_CHARS.issuperset(ufrag)) or not (
+            22 <= len(pwd) <= 256 and ICE_CHARS.issuperset(pwd)
+        ):
+            raise OfferAnswerError(
+                f"{what} section {index}: ICE ufrag must be 4-256 and pwd 22-256 ice-chars "
+                "(RFC 8839 §5.4)"
+            )
 
 
 def _check_bundle_payload_types(offer: SessionDescription) -> None:
@@ -707,8 +730,10 @@ def validate_answer(offer: SessionDescription, answer: SessionDescription) -> No
     * an accepted section's ``a=setup`` is not ``active``/``passive`` (RFC 5763 §5, SET-02);
     * an accepted RTP section lists a payload type the offer did not (RFC 3264 §6.1);
     * an answered direction is not allowed by the offered one (RFC 3264 §6.1, OA-02);
-    * the answer's BUNDLE group names mids the offer did not bundle (RFC 9143 §7.3).
+    * the answer's BUNDLE group names mids the offer did not bundle (RFC 9143 §7.3);
+    * an accepted section lacks valid ICE credentials (RFC 8839 §5.4).
     """
+    _check_ice_credentials(answer, "answer")
     if len(answer.media) != len(offer.media):
         raise OfferAnswerError(
             f"answer has {len(answer.media)} m= sections, the offer {len(offer.media)} "
