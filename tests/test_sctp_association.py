@@ -222,14 +222,14 @@ def _transfer(seed: int, impairment: Impairment, count: int, max_size: int) -> P
     return p
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_transfer_under_loss_duplication_and_reordering(seed: int) -> None:
     imp = Impairment(loss=0.08, duplicate=0.05, reorder=0.1, delay=0.01, jitter=0.004)
     p = _transfer(seed, imp, 30, 65536)
     assert p.a._sender.retransmissions > 0
 
 
-@settings(max_examples=20)
+@settings(max_examples=60)
 @given(
     st.integers(0, 2**32 - 1),
     st.floats(0.0, 0.2),
