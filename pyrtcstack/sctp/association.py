@@ -131,6 +131,8 @@ class Association:
 
     def __init__(self, config: SctpConfig | None = None, rng: random.Random | None = None):
         self.config = cfg = config or SctpConfig()
+        if not 256 <= cfg.max_packet_size <= 16384:
+            raise SctpError("max_packet_size must be within 256..16384 (one DTLS record)")
         if cfg.receive_window < cfg.max_message_size + 4 * cfg.max_packet_size:
             raise SctpError("receive_window must exceed max_message_size (reassembly)")
         rng = default_rng(rng)
