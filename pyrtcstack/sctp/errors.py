@@ -22,8 +22,9 @@ class SctpError(LocalProtocolError):
     """The association API was used in a way the protocol (or its state) does not allow."""
 
 
-class MessageTooLargeError(SctpError):
-    """A message is larger than the peer's max-message-size (RFC 8841 §6.1, RFC 8831 §6.6)."""
+class MessageTooLargeError(SctpError, TypeError):
+    """A message is larger than the peer's max-message-size (RFC 8841 §6.1, RFC 8831 §6.6).
+    Also a ``TypeError``, the exception RTCDataChannel.send() throws for it (webrtc-pc)."""
 
 
 class AssociationClosedError(SctpError):
