@@ -83,7 +83,11 @@ def _start_coturn(tmp_path: Path, extra: list[str]) -> Iterator[Coturn]:
         capture_output=True,
         timeout=30,
     )  # fmt: skip
+    # coturn also listens on port + 1 and tls_port + 1 (its "alternative" ports): keep the
+    # four apart.
     port, tls_port = _free_port_both(), free_tcp_port()
+    while abs(tls_port - port) <= 1:
+        tls_port = free_tcp_port()
     base = random.Random().randrange(20000, 60000, 100)
     log = tmp_path / "turnserver.log"
     args = [
@@ -251,6 +255,28 @@ def test_client_against_our_server_over_loopback() -> None:
     asyncio.run(main())
 
 
+async def _wait_for_echo(addr: Address, timeout: float = 10.0) -> None:
+    """Wait until the UDP echo server at ``addr`` (turnutils_peer) answers."""
+    loop = asyncio.get_running_loop()
+    got = asyncio.Event()
+
+    class Probe(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, src: tuple[str | object, ...]) -> None:
+            got.set()
+
+    transport, _ = await loop.create_datagram_endpoint(Probe, local_addr=("127.0.0.1", 0))
+    try:
+        deadline = loop.time() + timeout
+        while not got.is_set():
+            if loop.time() > deadline:
+                raise TimeoutError(f"no echo from {addr}")
+            transport.sendto(b"ready?", addr)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(got.wait(), 0.05)
+    finally:
+        transport.close()
+
+
 def test_turnutils_uclient_through_our_server(tmp_path: Path) -> None:
     uclient = require_binary("turnutils_uclient", "coturn")
     peer_bin = require_binary("turnutils_peer", "coturn")
@@ -263,7 +289,7 @@ def test_turnutils_uclient_through_our_server(tmp_path: Path) -> None:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            await asyncio.sleep(0.2)  # turnutils_peer binds right after exec
+            await _wait_for_echo(("127.0.0.1", peer_port))
             client = await asyncio.create_subprocess_exec(
                 uclient, "-u", USER, "-w", PASSWORD, "-p", str(port), "-e", "127.0.0.1",
                 "-r", str(peer_port), "-n", "20", "-m", "2", "-c", "127.0.0.1",
