@@ -736,3 +736,14 @@ def test_hostile_sack_with_overlapping_gap_blocks_is_cheap() -> None:
     sack = SackChunk(cum, 100_000, [(1, 65535)] * 300, [])
     p.a.receive_packet(encode_packet(5000, 5000, p.a._local_tag, [sack.encode()]), p.net.now)
     assert p.a._sender.flight == 0  # the first block acknowledged everything once
+
+
+def test_get_stats() -> None:
+    p = Pair(impairment=Impairment(loss=0.1, delay=0.01))
+    p.connect()
+    for _ in range(20):
+        p.a.send(1, bytes(3000), 53)
+    p.net.run(lambda: len(p.messages(B)) == 20 and p.a._sender.idle(), 60)
+    stats = p.a.get_stats()
+    assert stats["packets_sent"] and stats["retransmissions"] and stats["srtt"]
+    assert stats["send_buffered"] == 0 and stats["flight_size"] == 0

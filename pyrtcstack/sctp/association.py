@@ -207,6 +207,30 @@ class Association:
         """True when both ends do FORWARD-TSN (RFC 3758 §3.3)."""
         return self._peer_pr
 
+    def get_stats(self) -> dict[str, int | float | None]:
+        """Counters and congestion state, for logs, tests and getStats()."""
+        sender = self._sender
+        receiver = self._receiver
+        out: dict[str, int | float | None] = {
+            name: getattr(self.stats, name) for name in AssociationStats.__slots__
+        }
+        out.update(
+            retransmissions=sender.retransmissions,
+            fast_retransmissions=sender.fast_retransmissions,
+            t3_expirations=sender.t3_expirations,
+            abandoned_messages=sender.abandoned_messages,
+            cwnd=sender.cwnd,
+            ssthresh=sender.ssthresh,
+            flight_size=sender.flight,
+            peer_rwnd=sender.peer_rwnd,
+            rto=sender.rto,
+            srtt=sender.srtt,
+            send_buffered=sender.total_buffered,
+            receive_buffered=receiver.buffered if receiver is not None else 0,
+            receive_dropped=receiver.dropped_rwnd if receiver is not None else 0,
+        )
+        return out
+
     def connect(self, now: float) -> None:
         """Send INIT (RFC 9260 §5.1 A). Either end, or both, may call it."""
         if self.state is not State.CLOSED or self._closed_for_good:
