@@ -149,11 +149,11 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-async def _exercise(conn: TurnClientConnection) -> dict[str, object]:
+async def _exercise(conn: TurnClientConnection, host: str = "127.0.0.1") -> dict[str, object]:
     """Allocate, permission, Send/Data indications, ChannelBind, ChannelData both ways,
     refresh and deallocate; returns what was observed."""
     loop = asyncio.get_running_loop()
-    transport, peer = await loop.create_datagram_endpoint(EchoPeer, local_addr=("127.0.0.1", 0))
+    transport, peer = await loop.create_datagram_endpoint(EchoPeer, local_addr=(host, 0))
     peer_addr = transport.get_extra_info("sockname")[:2]
     try:
         allocated = await conn.allocate(timeout=10)
@@ -178,16 +178,16 @@ async def _exercise(conn: TurnClientConnection) -> dict[str, object]:
     }
 
 
-def _check(result: dict[str, object], conn: TurnClientConnection) -> None:
+def _check(result: dict[str, object], conn: TurnClientConnection, host: str = "127.0.0.1") -> None:
     from pyrtcstack.turn import ClientState, Deallocated, Refreshed
 
     allocated = result["allocated"]
     relayed = allocated.relayed_address  # type: ignore[attr-defined]
     peer = result["peer"]
-    assert relayed[0] == "127.0.0.1"
+    assert relayed[0] == host
     local = conn.local_address
     assert local is not None
-    assert allocated.mapped_address == ("127.0.0.1", local[1])  # type: ignore[attr-defined]
+    assert allocated.mapped_address == (host, local[1])  # type: ignore[attr-defined]
     assert result["at_peer"] == [(b"via-send-indication", relayed), (b"via-channeldata", relayed)]
     assert result["at_client"] == [
         (b"echo:via-send-indication", tuple(peer)),  # type: ignore[arg-type]
@@ -240,13 +240,33 @@ def test_client_recovers_from_coturn_stale_nonce(coturn_stale: Coturn) -> None:
     asyncio.run(main())
 
 
-def test_client_against_our_server_over_loopback() -> None:
+def _free_v6_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.bind(("::1", 0))
+        return int(s.getsockname()[1])
+
+
+def _loopback_v6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_client_against_our_server_over_loopback(host: str) -> None:
+    if host == "::1" and not _loopback_v6():
+        pytest.skip("no IPv6 loopback here")
+
     async def main() -> None:
-        port = free_udp_port()
-        server = await start_turn_server(("127.0.0.1", port), {USER: PASSWORD}, realm=REALM)
+        port = free_udp_port(host) if host == "127.0.0.1" else _free_v6_port()
+        server = await start_turn_server((host, port), {USER: PASSWORD}, realm=REALM)
         try:
-            conn = await connect_turn(f"turn:127.0.0.1:{port}", USER, PASSWORD)
-            _check(await _exercise(conn), conn)
+            literal = f"[{host}]" if ":" in host else host
+            conn = await connect_turn(f"turn:{literal}:{port}", USER, PASSWORD)
+            _check(await _exercise(conn, host), conn, host)
             assert server.server.allocations == {}
             assert server.relays == {}
         finally:
