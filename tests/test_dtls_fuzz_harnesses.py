@@ -3,6 +3,7 @@ cannot rot."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import random
@@ -37,6 +38,8 @@ def seeds() -> list[bytes]:
         data = json.loads(hellos.read_text())
         for browser in data["browsers"].values():
             out += [bytes.fromhex(d["hex"]) for d in browser["datagrams"][:2]]
+    # crashes the fuzzers found (fixed): a certificate with an invalid X.509 version
+    out.append(base64.b64decode("oZFbDgo="))
     rng = random.Random(5)
     out += [rng.randbytes(rng.randrange(1, 300)) for _ in range(10)]
     return out

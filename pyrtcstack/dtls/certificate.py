@@ -277,11 +277,13 @@ def _scheme_hash(scheme: int) -> type[hashes.HashAlgorithm]:
 def load_peer_certificate(der: bytes) -> x509.Certificate:
     """Decode the peer's end-entity certificate; a bad one is a ``bad_certificate`` alert."""
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError:
+        certificate = x509.load_der_x509_certificate(der)
+        certificate.public_key()  # decoded lazily: fail here, not in a signature check
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm):
         raise DtlsHandshakeError(
             "peer certificate is not valid DER", AlertDescription.BAD_CERTIFICATE
         ) from None
+    return certificate
 
 
 def verify_signature(
