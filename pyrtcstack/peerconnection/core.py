@@ -78,7 +78,10 @@ from .states import InvalidStateError, aggregate_connection_state
 from .trace import Tracer
 from .transceiver import Transceiver
 
-__all__ = ["PeerConnectionCore"]
+__all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
+
+#: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
+DTLS_RECORD_OVERHEAD = 13 + 8 + 16
 
 
 class PeerConnectionCore(NegotiationMixin):
@@ -124,6 +127,9 @@ class PeerConnectionCore(NegotiationMixin):
         self._dtls_started = False
         self._dtls_role: DtlsRole | None = None
         self.sctp_config = SctpConfig(
+            # one SCTP packet per DTLS record (RFC 8261 §5) within the MTU: a DTLS 1.2
+            # AES-GCM record adds 13 (header) + 8 (explicit nonce) + 16 (tag) bytes
+            max_packet_size=self.settings.mtu - DTLS_RECORD_OVERHEAD,
             max_message_size=self.settings.sctp_max_message_size,
             rto_initial=self.settings.sctp_rto_initial,
             rto_min=self.settings.sctp_rto_min,

@@ -19,6 +19,7 @@ from ..common.core import Event
 from ..dtls import DtlsCertificate, DtlsRole
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..dtls.errors import DtlsError
+from ..media.g711 import alaw_encode, ulaw_encode
 from ..sdp import (
     Candidate,
     CodecCapability,
@@ -53,6 +54,15 @@ __all__ = ["NegotiationMixin"]
 
 _STATIC_PT = {"pcmu": 0, "pcma": 8}
 _REVERSE = {"sendonly": "recvonly", "recvonly": "sendonly"}
+
+
+def _warm_codec(name: str) -> None:
+    """Build the G.711 tables now, not in the middle of the DTLS handshake (their first
+    use costs ~0.1 s; see requests.md "FROM pc TO media")."""
+    if name.upper() == "PCMU":
+        ulaw_encode(b"\x00\x00")
+    elif name.upper() == "PCMA":
+        alaw_encode(b"\x00\x00")
 
 
 def _first_live(desc: SessionDescription) -> MediaDescription | None:
@@ -147,6 +157,8 @@ class NegotiationMixin:
         if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
             raise ValueError(f"direction {direction!r}")
         tr = Transceiver(kind, direction, track, ssrc=self._rng.getrandbits(32))
+        if track is not None:
+            _warm_codec(track.codec.name)
         if codecs:
             tr.set_codec_preferences(codecs)
         self.transceivers.append(tr)
@@ -158,6 +170,7 @@ class NegotiationMixin:
         if self.closed:
             raise InvalidStateError("the peer connection is closed")
         kind = track.codec.kind
+        _warm_codec(track.codec.name)
         for tr in self.transceivers:
             if tr.kind == kind and tr.track is None and not tr.stopped:
                 tr.track = track
