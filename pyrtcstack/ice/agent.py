@@ -40,6 +40,8 @@ from .base import (
     CONSENT_TIMEOUT,
     KEEPALIVE_INTERVAL,
     NOMINATION_DELAY,
+    NOMINATION_MIN_PATIENCE,
+    NOMINATION_PATIENCE,
     PAC_TIMEOUT,
     TA,
     IceConfig,
@@ -65,6 +67,8 @@ __all__ = [
     "CONSENT_TIMEOUT",
     "KEEPALIVE_INTERVAL",
     "NOMINATION_DELAY",
+    "NOMINATION_MIN_PATIENCE",
+    "NOMINATION_PATIENCE",
     "PAC_TIMEOUT",
     "TA",
     "IceAgent",
@@ -369,6 +373,8 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             and gen.first_valid_at is not None
         ):
             times.append(gen.first_valid_at + self.config.nomination_delay)
+            if gen.nomination_wake is not None:
+                times.append(gen.nomination_wake)
         if self.selected_pair is not None:
             if self._consent_next is not None:
                 times.append(self._consent_next)

@@ -53,6 +53,10 @@ KEEPALIVE_INTERVAL = 15.0
 #: Regular nomination (RFC 8445 §8.1.1): the controlling agent nominates the best valid
 #: pair once no better pair is still being checked, or this long after the first success.
 NOMINATION_DELAY = 1.0
+#: ... but a better pair already being checked is only waited for this many round trips
+#: of the best valid pair (at least NOMINATION_MIN_PATIENCE seconds) after its first send.
+NOMINATION_PATIENCE = 3.0
+NOMINATION_MIN_PATIENCE = 0.05
 #: RFC 8863 §4: do not declare failure before this long when the remote side has not
 #: signalled end-of-candidates.
 PAC_TIMEOUT = 39.5

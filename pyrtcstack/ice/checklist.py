@@ -50,6 +50,7 @@ class CandidatePair:
         "requests_received",
         "requests_sent",
         "responses_received",
+        "rtt",
         "state",
         "transaction",
         "triggered",
@@ -73,6 +74,8 @@ class CandidatePair:
         self.triggered = False
         self.transaction: Transaction | None = None
         self.last_response: float | None = None
+        #: round-trip time of a check answered on its first transmission (Karn)
+        self.rtt: float | None = None
         self.requests_sent = 0
         self.requests_received = 0
         self.responses_received = 0
@@ -114,6 +117,8 @@ class Generation:
         self.triggered: deque[CandidatePair] = deque()
         self.selected: CandidatePair | None = None
         self.nominating: CandidatePair | None = None
+        #: when the controlling agent should look again at nominating (patience expiry)
+        self.nomination_wake: float | None = None
         self.first_valid_at: float | None = None
         self.checking_since: float | None = None
         self.prflx_count = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..common.core import Address
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, StunParseError
-from .base import AgentBase
+from .base import NOMINATION_MIN_PATIENCE, NOMINATION_PATIENCE, AgentBase
 from .candidates import (
     CandidateType,
     IceCandidate,
@@ -200,6 +200,8 @@ class ChecksMixin(AgentBase):
             if decisive:
                 self._pair_failed(gen, pair, now)
             return
+        if tx.transmissions == 1:
+            pair.rtt = now - tx.first_sent
         pair.state = PairState.SUCCEEDED
         pair.valid_local = self._valid_local(pair, mapped, tx.priority)
         gen.unfreeze_foundation(pair.foundation)
@@ -334,16 +336,32 @@ class ChecksMixin(AgentBase):
             gen.nominating = None  # its check can no longer happen: choose again
         if gen.selected is not None or gen.nominating is not None:
             return
+        gen.nomination_wake = None
         best = gen.best_valid()
         if best is None or gen.first_valid_at is None:
             return
-        better_pending = any(
-            p.priority > best.priority
-            and p.state in (PairState.WAITING, PairState.FROZEN, PairState.IN_PROGRESS)
-            for p in gen.pairs
-        )
-        if better_pending and now < gen.first_valid_at + self.config.nomination_delay:
-            return
+        deadline = gen.first_valid_at + self.config.nomination_delay
+        if now < deadline:
+            # Wait for a better pair while it may still answer: not yet checked, or checked
+            # less than NOMINATION_PATIENCE round trips (of the best valid pair) ago.
+            patience = max(
+                NOMINATION_MIN_PATIENCE,
+                NOMINATION_PATIENCE * (best.rtt if best.rtt is not None else RTO_DEFAULT),
+            )
+            wake: float | None = None
+            for p in gen.pairs:
+                if p.priority <= best.priority:
+                    break  # pairs are sorted, highest priority first
+                if p.state in (PairState.WAITING, PairState.FROZEN):
+                    wake = deadline
+                    break
+                if p.state is PairState.IN_PROGRESS:
+                    started = p.transaction.first_sent if p.transaction is not None else now
+                    if now < started + patience:
+                        wake = min(wake or deadline, started + patience)
+            if wake is not None:
+                gen.nomination_wake = wake
+                return
         gen.nominating = best
         gen.enqueue_triggered(best)
         self.stats["nominations"] += 1
