@@ -405,3 +405,32 @@ def test_requested_address_family() -> None:
     assert s4.allocate().relayed_address == ("10.0.0.1", 49152)
     with pytest.raises(TurnUsageError):
         TurnClient(SERVER, "alice", PASSWORD, address_family=5)
+
+
+def test_401_with_a_fresh_nonce_is_retried_once() -> None:
+    # An RFC 5389-era server answers an expired nonce with 401 and a new NONCE, not 438.
+    from pyrtcstack.stun import Message, MessageClass
+
+    s = Setup()
+    s.allocate()
+    c = s.client
+    c.refresh(s.net.now)
+    (request, _dst), *_ = c.datagrams_to_send(s.net.now)
+    first = decode(request)
+
+    def answer_401(req: Message, nonce: bytes) -> bytes:
+        err = Message(req.method, MessageClass.ERROR, req.transaction_id).add_error(401)
+        err.add_text(AttributeType.REALM, "example.org").add(AttributeType.NONCE, nonce)
+        return err.encode(fingerprint=True)
+
+    c.receive_datagram(answer_401(first, b"fresh-nonce-1"), SERVER, s.net.now)
+    (retry, _dst), *_ = c.datagrams_to_send(s.net.now)
+    second = decode(retry)
+    assert second.transaction_id != first.transaction_id
+    assert second.get(AttributeType.NONCE) == b"fresh-nonce-1"
+    assert c.stats["stale_nonce"] == 1
+    # A second 401, even with yet another nonce, is final.
+    c.receive_datagram(answer_401(second, b"fresh-nonce-2"), SERVER, s.net.now)
+    failed = c.next_event()
+    assert isinstance(failed, RequestFailed) and not failed.fatal
+    assert isinstance(failed.error, TurnRemoteError) and failed.error.code == 401

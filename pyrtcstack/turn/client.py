@@ -694,8 +694,14 @@ class TurnClient:
             if self._learn_challenge(msg):
                 self._start(tx, now)
                 return
-        elif code == 438 and not tx.stale_retried and self._learn_challenge(msg):
+        elif (
+            (code == 438 or (code == 401 and msg.get(int(A.NONCE)) not in (None, self._nonce)))
+            and not tx.stale_retried
+            and self._learn_challenge(msg)
+        ):
             # RFC 8489 §9.2.5: Stale Nonce: retry once with the NONCE of this response.
+            # Servers of the RFC 5389 era may say 401 with a fresh NONCE instead of 438;
+            # that is retried once too (a 401 with the same nonce means wrong credentials).
             self._stats["stale_nonce"] += 1
             tx.stale_retried = True
             self._start(tx, now)
