@@ -34,7 +34,9 @@ MATRIX = ["full-cone", "restricted", "port-restricted", "symmetric"]
 
 def vnet_checks_per_second() -> tuple[float, int]:
     def config(controlling: bool) -> IceConfig:
-        return IceConfig(controlling=controlling, ta=0.001, nomination_delay=30.0)
+        return IceConfig(
+            controlling=controlling, ta=0.001, nomination_delay=30.0, nomination_patience=1e4
+        )
 
     world = build(
         None,

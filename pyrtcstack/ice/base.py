@@ -115,6 +115,7 @@ class IceConfig:
     check_max_transmissions: int = CHECK_MAX_TRANSMISSIONS
     stun_max_transmissions: int = RC_DEFAULT
     nomination_delay: float = NOMINATION_DELAY
+    nomination_patience: float = NOMINATION_PATIENCE
     consent_interval: float = CONSENT_INTERVAL
     consent_timeout: float = CONSENT_TIMEOUT
     consent_miss_after: float = CONSENT_MISS_AFTER

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..common.core import Address
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, StunParseError
-from .base import NOMINATION_MIN_PATIENCE, NOMINATION_PATIENCE, AgentBase
+from .base import NOMINATION_MIN_PATIENCE, AgentBase
 from .candidates import (
     CandidateType,
     IceCandidate,
@@ -346,7 +346,8 @@ class ChecksMixin(AgentBase):
             # less than NOMINATION_PATIENCE round trips (of the best valid pair) ago.
             patience = max(
                 NOMINATION_MIN_PATIENCE,
-                NOMINATION_PATIENCE * (best.rtt if best.rtt is not None else RTO_DEFAULT),
+                self.config.nomination_patience
+                * (best.rtt if best.rtt is not None else RTO_DEFAULT),
             )
             wake: float | None = None
             for p in gen.pairs:
