@@ -20,10 +20,13 @@ from pyrtcstack.sdp import (
     LocalCapabilities,
     MediaCapabilities,
     OfferAnswerError,
+    OfferSection,
     ParseError,
     SessionDescription,
     TransportParameters,
     create_answer,
+    create_offer,
+    validate_answer,
 )
 from pyrtcstack.sdp.check import check
 from pyrtcstack.sdp.explain import explain
@@ -71,8 +74,18 @@ def _exercise(desc: SessionDescription) -> None:
     _ = desc.groups, desc.bundle_groups, desc.fingerprints
     explain(desc)
     check(desc)
+    # A re-offer that treats the hostile description as our previous one (payload type
+    # memory, version bump, credential reuse) must work and pass the interop check.
+    sections = [
+        OfferSection(m.mid or f"x{i}", _LOCAL.media[i % 2]) for i, m in enumerate(desc.media[:4])
+    ]
+    if len({s.mid for s in sections}) == len(sections):
+        offer = create_offer(sections, _LOCAL.transport, rng=random.Random(0), previous=desc)
+        if SessionDescription.parse(str(offer)) != offer:
+            raise AssertionError("offer does not round-trip")
     try:
         answer = create_answer(desc, _LOCAL, rng=random.Random(0))
+        validate_answer(desc, answer)
     except OfferAnswerError:
         return
     if SessionDescription.parse(str(answer)) != answer:
