@@ -500,6 +500,44 @@ class Association:
         if src != cfg.remote_port or dst != cfg.local_port:
             stats.bad_port += 1
             return
+        receiver = self._receiver
+        if (
+            data[12] == 0
+            and tag == self._local_tag
+            and receiver is not None
+            and self.state in _DATA_STATES
+        ):
+            # Fast path: a packet of DATA chunks only (the bulk of a transfer).
+            pos = 12
+            sack_now = False
+            limit = self.inbound_streams
+            max_queued = cfg.max_queued_messages
+            events = self._events
+            unpack_data = _DATA_FIELDS.unpack_from
+            while pos < size:
+                if size - pos < 16 or data[pos] != 0:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                if length <= 16 or pos + length > size:
+                    break
+                tsn, sid, ssn, ppid = unpack_data(data, pos + 4)
+                if sid >= limit or len(events) >= max_queued:
+                    break
+                r = receiver.receive(
+                    tsn, sid, ssn, ppid, data[pos + 1], data[pos + 16 : pos + length]
+                )
+                if r:
+                    sack_now = True
+                    if r == 3:
+                        stats.data_dropped += 1
+                pos += (length + 3) & ~3
+            else:
+                self._after_chunks(receiver, True, sack_now, now)
+                return
+            if pos > 12:
+                # Something else follows: the general path takes the rest of the packet.
+                self._process_tail(data, pos, size, now, sack_now)
+                return
         # Split into chunks (§3.2); a malformed chunk drops the whole packet.
         chunks = []
         pos = 12
@@ -534,14 +572,36 @@ class Association:
         except SctpParseError:
             stats.malformed += 1
 
+    def _process_tail(self, data: bytes, pos: int, size: int, now: float, sack_now: bool) -> None:
+        """The chunks after the DATA chunks the fast path took (all DATA so far)."""
+        chunks = []
+        unpack = _CHUNK.unpack_from
+        while pos < size:
+            if size - pos < 4:
+                self.stats.malformed += 1
+                break
+            type_, flags, length = unpack(data, pos)
+            if length < 4 or pos + length > size:
+                self.stats.malformed += 1
+                break
+            chunks.append((type_, flags, pos + 4, pos + length))
+            pos += (length + 3) & ~3
+        try:
+            self._process_chunks(data, chunks, now, data_seen=True, sack_now=sack_now)
+        except SctpParseError:
+            self.stats.malformed += 1
+
     # == chunk processing ====================================================================
     def _process_chunks(
-        self, data: bytes, chunks: list[tuple[int, int, int, int]], now: float
+        self,
+        data: bytes,
+        chunks: list[tuple[int, int, int, int]],
+        now: float,
+        data_seen: bool = False,
+        sack_now: bool = False,
     ) -> None:
         """Act on each chunk ``(type, flags, value start, value end)`` of ``data``."""
         receiver = self._receiver
-        data_seen = False
-        sack_now = False
         unpack_data = _DATA_FIELDS.unpack_from
         data_ok = receiver is not None and self.state in _DATA_STATES
         max_queued = self.config.max_queued_messages
@@ -658,6 +718,12 @@ class Association:
             self.stats.unexpected_chunks += 1
             if action in (0, 1):
                 break
+        self._after_chunks(receiver, data_seen, sack_now, now)
+
+    def _after_chunks(
+        self, receiver: Receiver | None, data_seen: bool, sack_now: bool, now: float
+    ) -> None:
+        """Hand over completed messages and decide about the SACK (§6.2)."""
         if receiver is not None and self._receiver is receiver:
             if receiver.ready:
                 self._flush_ready(receiver)
