@@ -118,3 +118,35 @@ def test_firefox_style_uppercase_udp_and_ipv6() -> None:
     )
     assert c.address == ("2001:db8::1", 5000)
     assert c.family == 6
+
+
+def test_every_corpus_candidate_is_taken_or_dropped_with_a_reason() -> None:
+    """Real candidates (Chrome, Firefox, pion, Janus... in ../shared/corpus/sdp) go into an
+    agent: UDP ones are paired, TCP ones are dropped and counted, nothing raises."""
+    from pyrtcstack.sdp import ParseError
+    from tests.peers import corpus
+
+    folder = corpus("sdp")
+    lines = [
+        line.strip()
+        for path in sorted(folder.glob("*.sdp"))
+        for line in path.read_text(errors="replace").splitlines()
+        if line.startswith("a=candidate:")
+    ]
+    assert len(lines) > 50
+    taken = dropped = unparsable = 0
+    for line in lines:
+        agent = IceAgent(IceConfig(controlling=True))
+        agent.gather([("192.0.2.1", 5000), ("2001:db8::1", 5000)], 0.0)
+        try:
+            added = agent.add_remote_candidate(line, 0.0)
+        except ParseError:
+            unparsable += 1
+            continue
+        if added:
+            taken += 1
+            assert agent.pairs  # paired with the host of the same family
+        else:
+            dropped += 1
+    counted = taken + dropped
+    assert taken >= 60 and dropped >= 20 and counted + unparsable == len(lines)
