@@ -168,3 +168,11 @@ def test_strictness() -> None:
         parse_rtcp(bytes.fromhex("81ce00030000000100000002deadbeef"))  # PLI with FCI
     with pytest.raises(RtcpParseError):
         parse_rtcp(bytes.fromhex("80600001deadbeef"))  # PT 96 is not RTCP
+
+
+def test_sdes_with_extra_null_word_from_aiortc() -> None:
+    # aiortc ends a chunk with 2 nulls then pads: a 5-byte CNAME gets 5 null octets
+    (p,) = parse_rtcp(bytes.fromhex("81ca0004000000000105636e616d650000000000"))
+    assert isinstance(p, RtcpSdes) and p.chunks == [SdesChunk(0, [(1, b"cname")])]
+    with pytest.raises(RtcpParseError):
+        parse_rtcp(bytes.fromhex("81ca0004000000000105636e616d650000000001"))

@@ -286,7 +286,11 @@ def _parse_sdes(count: int, r: Reader) -> RtcpSdes:
         if any(r.take(pad)):
             raise RtcpParseError("non-zero SDES chunk padding")
         chunks.append(chunk)
-    r.expect_end("SDES packet")
+    # Extra null octets after the last chunk are tolerated: aiortc ends every chunk with
+    # two nulls *then* pads, which adds a whole zero word when the items end 1 byte short
+    # of a boundary. Anything non-zero there is an error.
+    if any(r.rest()):
+        raise RtcpParseError("trailing bytes after the SDES chunks")
     return RtcpSdes(chunks)
 
 
