@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
+
 from pyrtcstack.common import Address
 from pyrtcstack.media import (
     PCMU,
@@ -254,3 +256,16 @@ def test_rtx_retransmissions_on_their_own_stream() -> None:
     assert b.receiver.stats.rtx_received > 0 and b.receiver.rtx_ssrc == a.sender.rtx_ssrc
     stats = b.receiver.reception
     assert stats is not None and stats.cumulative_lost > 0  # losses still visible in RR
+
+
+def test_late_driver_does_not_burst() -> None:
+    from pyrtcstack.media.endpoint import MAX_BURST_FRAMES
+
+    a = MediaEndpoint(
+        B, track=G711Track(ToneSource(440, duration=10), PCMU), rng=random.Random(1), start_at=0.0
+    )
+    a.handle_timer(5.0)  # the loop stalled for 5 s (250 frames due)
+    rtp = [d for d, _ in a.datagrams_to_send(5.0) if not 192 <= d[1] <= 223]
+    assert len(rtp) == MAX_BURST_FRAMES
+    assert a.counters.frame_clock_resets == 1
+    assert a.get_timer() == pytest.approx(5.02)

@@ -47,6 +47,7 @@ from .sender import DEFAULT_MTU, RtpSender
 from .sources import Track
 
 __all__ = [
+    "MAX_BURST_FRAMES",
     "MAX_EVENTS",
     "RTCP_INTERVAL",
     "ByeReceived",
@@ -62,6 +63,9 @@ __all__ = [
 RTCP_INTERVAL = 1.0
 #: Bound on queued events; the oldest frame events are dropped (and counted) beyond it.
 MAX_EVENTS = 1024
+#: Most frames sent in one timer call when the driver is late; beyond it the frame clock
+#: restarts from ``now`` instead of bursting the backlog.
+MAX_BURST_FRAMES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,7 @@ class EndpointCounters:
     rtcp_sent: int = 0
     rtcp_received: int = 0
     events_dropped: int = 0
+    frame_clock_resets: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
 
 
@@ -331,7 +336,15 @@ class MediaEndpoint:
 
     def _send_frames(self, now: float) -> None:
         assert self.track is not None and self.sender is not None
+        sent = 0
         while self._next_frame is not None and now >= self._next_frame:
+            if sent == MAX_BURST_FRAMES:
+                # the driver fell far behind (a stalled loop): do not flood the network,
+                # resume the frame clock from now
+                self._next_frame = now + self.track.frame_duration
+                self.counters.frame_clock_resets += 1
+                return
+            sent += 1
             frame = self.track.next_frame()
             if frame is None:
                 self._next_frame = None
