@@ -219,11 +219,16 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
                 self.stats["dropped_not_gathering"] += 1
                 return
             local = self._sockets[0]
-        addr = (str(addr[0]), int(addr[1]))
         if not data:
             self.stats["dropped_empty"] += 1
             return
         first = data[0]
+        if first >= 4 and not 64 <= first <= 79:
+            # RFC 7983 §7 fast path: DTLS/SRTP/... from a peer; no state changes, so no
+            # timer to recompute (the hot path of every data channel and media packet).
+            self._on_application_data(data, addr)
+            return
+        addr = (str(addr[0]), int(addr[1]))
         # RFC 7983 §7: 0-3 STUN, 64-79 TURN ChannelData; the relay's server gets its own.
         if first < 4 or 64 <= first <= 79:
             for relay in self._relay_list:
