@@ -8,6 +8,8 @@ Measures:
   both agents and the network simulation included;
 * **NAT matrix**: wall time of the 16 cases {full-cone, restricted, port-restricted,
   symmetric}² with our TURN server (every case connects, relayed when RFC 4787 says so);
+* **data path**: application datagrams through a connected agent (receive to event, send to
+  the selected pair), per second, no sockets;
 * **setup on loopback, beside aioice**: wall time from "both sides gathered and have each
   other's candidates" to "connected" for two of our agents (asyncio driver, real UDP) and for
   two aioice ``Connection``s, median of N runs, and the ratio.
@@ -65,6 +67,32 @@ def vnet_checks_per_second() -> tuple[float, int]:
     elapsed = time.perf_counter() - start
     checks = left.stats["checks_sent"] + right.stats["checks_sent"]
     return checks / elapsed, checks
+
+
+def data_path_rates() -> tuple[float, float]:
+    """Application datagrams (1200 bytes) through a connected agent: receive (the RFC 7983
+    fast path to a DataReceived event) and send (onto the selected pair), per second."""
+    world = build(None, None, stun=False)
+    world.start()
+    world.run(10)
+    world.net.run_for(1)
+    agent = world.right.agent
+    pair = agent.selected_pair
+    assert pair is not None
+    src, local = world.left.node.sockets[0], pair.local.address
+    data = b"\x17" + bytes(1199)
+    n = 50_000
+    start = time.perf_counter()
+    for _ in range(n):
+        agent.receive_datagram(data, src, 100.0, local=local)
+        while agent.next_event() is not None:
+            pass
+    receive = n / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(n):
+        agent.send(data, 100.0)
+        agent.transmits(100.0)
+    return receive, n / (time.perf_counter() - start)
 
 
 def nat_matrix_seconds() -> float:
@@ -130,6 +158,8 @@ def main() -> None:
     rate, checks = max(rates)
     print(f"vnet: {checks} checks per session (64 pairs) -> {rate:,.0f} checks/s (best of 5)")
     print(f"NAT matrix, 16 cases with TURN: {nat_matrix_seconds():.2f} s wall")
+    receive, send = max(data_path_rates() for _ in range(3))
+    print(f"data path, 1200-byte datagrams: receive {receive:,.0f}/s, send {send:,.0f}/s")
 
     try:
         import aioice
