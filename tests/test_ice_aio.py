@@ -26,10 +26,18 @@ def test_host_addresses_options() -> None:
     assert "127.0.0.1" not in host_addresses()
 
 
-def test_two_agents_over_loopback() -> None:
+@pytest.mark.parametrize("addresses", [["127.0.0.1"], ["::1"], ["::1", "127.0.0.1"]], ids=str)
+def test_two_agents_over_loopback(addresses: list[str]) -> None:
+    if "::1" in addresses:
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+
     async def main() -> None:
-        a = IceConnection(IceConfig(controlling=True), addresses=["127.0.0.1"])
-        b = IceConnection(IceConfig(controlling=False), addresses=["127.0.0.1"])
+        a = IceConnection(IceConfig(controlling=True), addresses=addresses)
+        b = IceConnection(IceConfig(controlling=False), addresses=addresses)
         await a.gather()
         await b.gather()
         a.set_remote_credentials(b.local_ufrag, b.local_pwd)
@@ -45,6 +53,8 @@ def test_two_agents_over_loopback() -> None:
         assert await asyncio.wait_for(b.recv(), 5) == b"\x17hello"
         assert b.send(b"\x17back")
         assert await asyncio.wait_for(a.recv(), 5) == b"\x17back"
+        pair = a.agent.selected_pair
+        assert pair is not None and pair.remote.address[0] == addresses[0]  # RFC 8421 order
         await a.close()
         await b.close()
 
