@@ -266,3 +266,45 @@ async def partial_reliability_scenario() -> None:
 
 def test_aiortc_skips_what_we_abandon() -> None:
     asyncio.run(asyncio.wait_for(partial_reliability_scenario(), 30))
+
+
+async def lossy_scenario() -> None:
+    """Every 7th packet we send to aiortc is lost: our retransmissions (fast retransmit on
+    aiortc's gap reports, T3) must still deliver everything, in order, exactly once."""
+    ours, sctp, _aiortc = await make_pair("server", False)
+    try:
+        remote: list[Any] = []
+        sctp.on("datachannel", remote.append)
+        channel = ours.manager.create_data_channel("lossy")
+        ours.pump()
+        for _ in range(200):
+            if remote and remote[0].readyState == "open":
+                break
+            await asyncio.sleep(0.01)
+        got: list[Any] = []
+        remote[0].on("message", got.append)
+        counter = {"n": 0}
+
+        def every_seventh(data: bytes) -> bool:
+            counter["n"] += 1
+            return counter["n"] % 7 == 0
+
+        ours.drop = every_seventh
+        rng = random.Random(3)
+        payloads = [rng.randbytes(rng.choice([10, 1500, 9000, 40000])) for _ in range(40)]
+        for p in payloads:
+            channel.send(p)
+        ours.pump()
+        for _ in range(3000):
+            if len(got) == len(payloads):
+                break
+            await asyncio.sleep(0.01)
+        assert got == payloads
+        assert ours.manager.association.get_stats()["retransmissions"]
+    finally:
+        await sctp.stop()
+        ours.close()
+
+
+def test_lossy_link_to_aiortc() -> None:
+    asyncio.run(asyncio.wait_for(lossy_scenario(), 60))
