@@ -4,7 +4,7 @@ MediaEndpoint (which must drop and count, never raise).
 Invariants: :func:`parse_rtcp` raises nothing but ``RtcpParseError``; decoded packets
 re-serialise to bytes that decode to the same packets; a media endpoint receiving the
 bytes as a datagram raises nothing. Run:
-``.venv/bin/python fuzz/fuzz_rtcp.py -atheris_runs=1000000 [seed-dir]``.
+``.venv/bin/python fuzz/fuzz_rtp_rtcp.py -atheris_runs=1000000 [seed-dir]``.
 """
 
 from __future__ import annotations

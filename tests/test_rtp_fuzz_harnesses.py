@@ -43,6 +43,6 @@ def test_fuzz_rtp_harness_over_seeds() -> None:
 
 
 def test_fuzz_rtcp_harness_over_seeds() -> None:
-    harness = load("fuzz_rtcp.py")
+    harness = load("fuzz_rtp_rtcp.py")
     for s in seeds("rtcp") + seeds("rtp"):
         harness.TestOneInput(s)
