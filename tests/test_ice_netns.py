@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import PROJECT, peer_missing, require_binary
+from tests.peers import PROJECT, peer_missing, require_binary, require_module
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -220,3 +220,93 @@ def test_symmetric_to_symmetric_needs_the_relay(topology: Topology, tmp_path: Pa
     assert a["ok"] and b["ok"], (a, b)
     assert "relay" in a["selected"], a  # type: ignore[operator]
     assert "relay" in b["selected"], b  # type: ignore[operator]
+
+
+# A peer built on aioice (the real third-party agent), speaking ice_peer's file protocol.
+_AIOICE_PEER = r"""
+import asyncio, json, os, sys
+import aioice
+
+async def main(role, folder, stun):
+    host, port = stun.rsplit(":", 1)
+    conn = aioice.Connection(ice_controlling=role == "controlling",
+                             stun_server=(host, int(port)), use_ipv6=False)
+    await conn.gather_candidates()
+    me = {"ufrag": conn.local_username, "pwd": conn.local_password,
+          "candidates": ["candidate:" + c.to_sdp() for c in conn.local_candidates]}
+    with open(os.path.join(folder, role + ".tmp"), "w") as f:
+        json.dump(me, f)
+    os.replace(os.path.join(folder, role + ".tmp"), os.path.join(folder, role + ".json"))
+    other = "controlled" if role == "controlling" else "controlling"
+    path = os.path.join(folder, other + ".json")
+    for _ in range(300):
+        if os.path.exists(path):
+            break
+        await asyncio.sleep(0.05)
+    theirs = json.load(open(path))
+    conn.remote_username, conn.remote_password = theirs["ufrag"], theirs["pwd"]
+    for text in theirs["candidates"]:
+        await conn.add_remote_candidate(aioice.Candidate.from_sdp(text.split(":", 1)[1]))
+    await conn.add_remote_candidate(None)
+    result = {"role": role}
+    try:
+        await asyncio.wait_for(conn.connect(), 15)
+        payload = ("\x17hello from " + role).encode()
+        recv = asyncio.ensure_future(conn.recv())
+        for _ in range(100):
+            await conn.send(payload)
+            done, _ = await asyncio.wait([recv], timeout=0.2)
+            if done:
+                break
+        data = recv.result()
+        for _ in range(5):
+            await conn.send(payload)
+            await asyncio.sleep(0.05)
+        result["ok"] = data == ("\x17hello from " + other).encode()
+    except Exception as exc:
+        result["ok"] = False
+        result["error"] = repr(exc)
+    await conn.close()
+    print(json.dumps(result), flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
+"""
+
+
+def test_our_agent_behind_symmetric_nat_with_aioice_behind_full_cone(
+    topology: Topology, tmp_path: Path
+) -> None:
+    require_module("aioice")
+    pub, left, right = topology.build("symmetric", "full-cone")
+    coturn, port = _start_coturn(pub, tmp_path)
+    server = f"{SERVER_IP}:{port}"
+    folder = tmp_path / "signal"
+    folder.mkdir()
+    script = tmp_path / "aioice_peer.py"
+    script.write_text(_AIOICE_PEER)
+    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    ours_cmd = ["ip", "netns", "exec", left, sys.executable, "-m", "pyrtcstack.testing.ice_peer",
+                "controlling", str(folder), "--timeout", "15", "--stun", server]  # fmt: skip
+    theirs_cmd = ["ip", "netns", "exec", right, sys.executable, str(script), "controlled",
+                  str(folder), server]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for cmd in (ours_cmd, theirs_cmd)
+    ]
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            lines = out.decode().strip().splitlines()
+            assert lines, err.decode()[-2000:]
+            results.append(json.loads(lines[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        coturn.kill()
+        coturn.wait(5)
+    ours, theirs = results
+    assert ours["ok"] and theirs["ok"], (ours, theirs)
+    assert ours["selected"] == ["prflx", "srflx"]
