@@ -124,6 +124,16 @@ def test_framer_rejects_desynchronised_streams() -> None:
         StreamFramer(max_frame=MAX_FRAME_SIZE + 1)
 
 
+def test_framer_legacy_channels_for_servers() -> None:
+    # RFC 5766 clients (turnutils_uclient) use 0x5000-0x7FFF; a server's framer takes them.
+    frame = b"\x6a\x01\x00\x04ping"
+    with pytest.raises(TurnFramingError):
+        StreamFramer().feed(frame)
+    assert StreamFramer(legacy_channels=True).feed(frame) == [frame]
+    with pytest.raises(TurnFramingError):
+        StreamFramer(legacy_channels=True).feed(b"\x80\x00\x00\x04ping")
+
+
 def test_framer_bounds_its_buffer() -> None:
     framer = StreamFramer()
     big = encode_channel_data(0x4000, bytes(65535), pad=True)

@@ -255,20 +255,102 @@ def _loopback_v6() -> bool:
         return False
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
-def test_client_against_our_server_over_loopback(host: str) -> None:
+def _server_tls_context(tmp_path: Path) -> ssl.SSLContext:
+    """A TLS server context with a fresh self-signed ECDSA certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+@pytest.mark.parametrize("transport", ["udp", "udp6", "tcp", "tls"])
+def test_client_against_our_server_over_loopback(transport: str, tmp_path: Path) -> None:
+    host = "::1" if transport == "udp6" else "127.0.0.1"
     if host == "::1" and not _loopback_v6():
         pytest.skip("no IPv6 loopback here")
 
     async def main() -> None:
         port = free_udp_port(host) if host == "127.0.0.1" else _free_v6_port()
-        server = await start_turn_server((host, port), {USER: PASSWORD}, realm=REALM)
+        tls_port = free_tcp_port()
+        server = await start_turn_server(
+            (host, port),
+            {USER: PASSWORD},
+            realm=REALM,
+            tcp=transport == "tcp",
+            tls=(host, tls_port) if transport == "tls" else None,
+            ssl_context=_server_tls_context(tmp_path) if transport == "tls" else None,
+        )
         try:
             literal = f"[{host}]" if ":" in host else host
-            conn = await connect_turn(f"turn:{literal}:{port}", USER, PASSWORD)
+            if transport == "tls":
+                url = f"turns:{literal}:{tls_port}"
+            else:
+                url = f"turn:{literal}:{port}" + ("?transport=tcp" if transport == "tcp" else "")
+            conn = await connect_turn(url, USER, PASSWORD, ssl_context=_tls_context())
             _check(await _exercise(conn, host), conn, host)
+            assert conn.core.reliable is (transport in ("tcp", "tls"))
             assert server.server.allocations == {}
             assert server.relays == {}
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
+def test_our_server_deletes_the_allocation_when_the_tcp_connection_closes() -> None:
+    async def main() -> None:
+        port = free_udp_port()
+        closed: list[object] = []
+        server = await start_turn_server(
+            ("127.0.0.1", port), {USER: PASSWORD}, realm=REALM, tcp=True, on_event=closed.append
+        )
+        try:
+            conn = await connect_turn(f"turn:127.0.0.1:{port}?transport=tcp", USER, PASSWORD)
+            await conn.allocate(timeout=10)
+            assert len(server.server.allocations) == 1
+            assert conn._driver is not None
+            conn._driver.close()  # no deallocation: just drop the connection
+            for _ in range(200):
+                if not server.server.allocations:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.server.allocations == {} and server.relays == {}
+            from pyrtcstack.turn import RelayClosed
+
+            assert [e.reason for e in closed if isinstance(e, RelayClosed)] == ["connection closed"]
         finally:
             server.close()
 
@@ -297,13 +379,16 @@ async def _wait_for_echo(addr: Address, timeout: float = 10.0) -> None:
         transport.close()
 
 
-def test_turnutils_uclient_through_our_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_turnutils_uclient_through_our_server(tmp_path: Path, transport: str) -> None:
     uclient = require_binary("turnutils_uclient", "coturn")
     peer_bin = require_binary("turnutils_peer", "coturn")
 
     async def main() -> str:
         port, peer_port = free_udp_port(), free_udp_port()
-        server = await start_turn_server(("127.0.0.1", port), {USER: PASSWORD}, realm=REALM)
+        server = await start_turn_server(
+            ("127.0.0.1", port), {USER: PASSWORD}, realm=REALM, tcp=transport == "tcp"
+        )
         peer = await asyncio.create_subprocess_exec(
             peer_bin, "-L", "127.0.0.1", "-p", str(peer_port),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -311,7 +396,8 @@ def test_turnutils_uclient_through_our_server(tmp_path: Path) -> None:
         try:
             await _wait_for_echo(("127.0.0.1", peer_port))
             client = await asyncio.create_subprocess_exec(
-                uclient, "-u", USER, "-w", PASSWORD, "-p", str(port), "-e", "127.0.0.1",
+                uclient, *(["-t"] if transport == "tcp" else []),
+                "-u", USER, "-w", PASSWORD, "-p", str(port), "-e", "127.0.0.1",
                 "-r", str(peer_port), "-n", "20", "-m", "2", "-c", "127.0.0.1",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip

@@ -16,9 +16,15 @@ server's self-signed certificate). Over a stream the bytes are cut into frames b
 
 Server::
 
-    server = await start_turn_server(("127.0.0.1", 3478), {"user": "pass"}, realm="example.org")
+    server = await start_turn_server(("127.0.0.1", 3478), {"user": "pass"}, realm="example.org",
+                                     tcp=True)                # also TURN over TCP on the same port
     ...
     server.close()
+
+A TCP/TLS client (``tcp=True``, ``tls=(host, port)`` with ``ssl_context``) is one 5-tuple
+for the core; its frames are cut by a :class:`~pyrtcstack.turn.framing.StreamFramer`,
+answers go back on its connection (ChannelData padded), and its allocation is deleted when
+the connection closes (RFC 8656 §5).
 
 Each allocation's relayed address is a real UDP socket bound on ``relay_ip`` (port chosen by
 the OS) and read with ``loop.add_reader``, so the sans-I/O server core learns the address
@@ -38,6 +44,7 @@ from collections.abc import Callable, Mapping
 from typing import cast
 
 from ..common.core import Address, Event
+from ..turn.channeldata import CHANNEL_NUMBER_MAX
 from ..turn.client import ClientState, TurnClient
 from ..turn.errors import TurnError, TurnFramingError
 from ..turn.events import (
@@ -49,7 +56,7 @@ from ..turn.events import (
     Refreshed,
     RequestFailed,
 )
-from ..turn.framing import StreamFramer
+from ..turn.framing import StreamFramer, frame_for_stream
 from ..turn.server import TurnServer
 from ..turn.url import TurnUrl, parse_turn_url
 from .endpoint import CoreEndpoint
@@ -347,6 +354,9 @@ class TurnServerEndpoint(CoreEndpoint):
         super().__init__(core, on_event)
         self.server = core
         self.relays: dict[Address, socket.socket] = {}
+        #: TCP/TLS client connections by the client's address.
+        self.streams: dict[Address, asyncio.Transport] = {}
+        self.stream_servers: list[asyncio.Server] = []
 
     def bind_relay(self, relay_ip: str) -> Callable[[Address], Address | None]:
         """The ``relay_allocator`` for the core: bind a UDP socket on ``relay_ip``."""
@@ -391,8 +401,30 @@ class TurnServerEndpoint(CoreEndpoint):
         self.flush()
 
     def flush(self) -> None:
-        super().flush()
-        for data, relayed, peer in self.server.relayed_datagrams_to_send():
+        """Send the core's output: to UDP clients on the listening socket, to TCP/TLS
+        clients on their connection (ChannelData padded, RFC 8656 §12.5), and from the
+        relayed sockets to peers; deliver events; re-arm the timer."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        core = self.server
+        streams = self.streams
+        while True:
+            progressed = False
+            for data, addr in core.datagrams_to_send(self._loop.time()):
+                stream = streams.get(addr)
+                if stream is not None:
+                    stream.write(frame_for_stream(data))
+                else:
+                    transport.sendto(data, addr)
+                progressed = True
+            while (event := core.next_event()) is not None:
+                progressed = True
+                if self.on_event is not None:
+                    self.on_event(event)
+            if not progressed:
+                break
+        for data, relayed, peer in core.relayed_datagrams_to_send():
             sock = self.relays.get(relayed)
             if sock is None:
                 continue
@@ -400,11 +432,62 @@ class TurnServerEndpoint(CoreEndpoint):
                 sock.sendto(data, peer)
             except OSError:
                 self.send_errors += 1
+        self._arm(core.get_timer())
+
+    async def listen_stream(
+        self, listen: Address, ssl_context: ssl.SSLContext | None = None
+    ) -> asyncio.Server:
+        """Also accept TURN clients over TCP (or TLS with ``ssl_context``) on ``listen``
+        (RFC 8656 §5); each connection is one client 5-tuple."""
+        server = await self._loop.create_server(
+            lambda: _ServerStream(self), listen[0], listen[1], ssl=ssl_context
+        )
+        self.stream_servers.append(server)
+        return server
 
     def close(self) -> None:
+        for server in self.stream_servers:
+            server.close()
+        for stream in list(self.streams.values()):
+            stream.close()
         for relayed in list(self.relays):
             self.release_relay(relayed)
         super().close()
+
+
+class _ServerStream(asyncio.Protocol):
+    """One TCP/TLS client of a :class:`TurnServerEndpoint`: frames in, core, frames out."""
+
+    def __init__(self, endpoint: TurnServerEndpoint) -> None:
+        self.endpoint = endpoint
+        legacy = endpoint.server.max_channel > CHANNEL_NUMBER_MAX
+        self.framer = StreamFramer(legacy_channels=legacy)
+        self.peer: Address | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        name = transport.get_extra_info("peername")
+        self.peer = (str(name[0]), int(name[1]))
+        self.endpoint.streams[self.peer] = self.transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.peer is not None and self.transport is not None
+        try:
+            frames = self.framer.feed(data)
+        except TurnFramingError:
+            self.transport.close()  # RFC 8656 §12.5: the stream cannot be resynchronised
+            return
+        now = self.endpoint._loop.time()
+        for frame in frames:
+            self.endpoint.server.receive_datagram(frame, self.peer, now)
+        self.endpoint.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.endpoint.streams.pop(self.peer, None)
+            self.endpoint.server.connection_closed(self.peer, self.endpoint._loop.time())
+            self.endpoint.flush()
 
 
 async def start_turn_server(
@@ -414,10 +497,15 @@ async def start_turn_server(
     *,
     relay_ip: str | None = None,
     on_event: Callable[[Event], None] | None = None,
+    tcp: bool = False,
+    tls: Address | None = None,
+    ssl_context: ssl.SSLContext | None = None,
     **kwargs: object,
 ) -> TurnServerEndpoint:
     """Start a TURN server on UDP ``listen``; relayed sockets are bound on ``relay_ip``
-    (default: the listening IP). Extra keyword arguments go to :class:`TurnServer`."""
+    (default: the listening IP). ``tcp=True`` also accepts TCP clients on the same address
+    and port, ``tls=(host, port)`` TLS clients with ``ssl_context`` (a server context with
+    its certificate loaded). Extra keyword arguments go to :class:`TurnServer`."""
     loop = asyncio.get_running_loop()
     holder: list[TurnServerEndpoint] = []
 
@@ -444,4 +532,14 @@ async def start_turn_server(
         lambda: TurnServerEndpoint(core, handle), local_addr=listen
     )
     holder.append(endpoint)
+    try:
+        if tcp:
+            await endpoint.listen_stream(endpoint.local_address)
+        if tls is not None:
+            if ssl_context is None:
+                raise TurnError("tls= needs an ssl_context with the server certificate")
+            await endpoint.listen_stream(tls, ssl_context)
+    except BaseException:
+        endpoint.close()
+        raise
     return endpoint

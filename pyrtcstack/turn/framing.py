@@ -21,7 +21,12 @@ its header arrives, so a hostile peer cannot make it buffer without limit.
 
 from __future__ import annotations
 
-from .channeldata import CHANNEL_NUMBER_MAX, CHANNEL_NUMBER_MIN, padded_length
+from .channeldata import (
+    CHANNEL_NUMBER_MAX,
+    CHANNEL_NUMBER_MIN,
+    LEGACY_CHANNEL_NUMBER_MAX,
+    padded_length,
+)
 from .errors import TurnFramingError
 
 __all__ = [
@@ -55,13 +60,15 @@ class StreamFramer:
     ``decode_channel_data(frame, stream=True)``.
     """
 
-    __slots__ = ("_buf", "_max_frame", "frames", "octets")
+    __slots__ = ("_buf", "_max_channel", "_max_frame", "frames", "octets")
 
-    def __init__(self, max_frame: int = MAX_FRAME_SIZE) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME_SIZE, *, legacy_channels: bool = False) -> None:
         if not 24 <= max_frame <= MAX_FRAME_SIZE:
             raise ValueError(f"max_frame must be within 24..{MAX_FRAME_SIZE}")
         self._buf = bytearray()
         self._max_frame = max_frame
+        # A server accepts RFC 5766's 0x4000–0x7FFF (see channeldata.LEGACY_CHANNEL_NUMBER_MAX).
+        self._max_channel = LEGACY_CHANNEL_NUMBER_MAX if legacy_channels else CHANNEL_NUMBER_MAX
         #: Number of frames returned so far, and of bytes fed.
         self.frames = 0
         self.octets = 0
@@ -84,8 +91,8 @@ class StreamFramer:
         elif kind == 1:
             # RFC 8656 §12.5: ChannelData, padded to a multiple of four on streams.
             channel = (buf[pos] << 8) | buf[pos + 1]
-            if not CHANNEL_NUMBER_MIN <= channel <= CHANNEL_NUMBER_MAX:
-                raise TurnFramingError(f"channel number {channel:#06x} outside 0x4000-0x4FFF")
+            if not CHANNEL_NUMBER_MIN <= channel <= self._max_channel:
+                raise TurnFramingError(f"channel number {channel:#06x} out of range")
             size = 4 + padded_length(length)
         else:
             raise TurnFramingError(f"first byte {buf[pos]:#04x} is neither STUN nor ChannelData")

@@ -242,6 +242,13 @@ class TurnServer:
         self.stats["relayed_to_client"] += 1
         self._queue(out, alloc.client)
 
+    def connection_closed(self, client: Address, now: float) -> None:
+        """A TCP/TLS client connection ended: its allocation ends with it (RFC 8656 §5,
+        "the allocation is deleted when the connection closes")."""
+        alloc = self._allocations.get(client)
+        if alloc is not None:
+            self._delete(alloc, "connection closed")
+
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """What the listening address sends (to clients)."""
         out, self._out = self._out, []
