@@ -6,7 +6,8 @@ then walks the whole RFC 8656 sequence against a UDP echo peer it runs itself on
 ``--peer-ip``: CreatePermission, Send indication → peer, peer → Data indication,
 ChannelBind, ChannelData both ways, Refresh and deallocation, one PASS/FAIL line each.
 
-``turn-server`` runs the small built-in relay (UDP, long-term credentials) until Ctrl-C.
+``turn-server`` runs the small built-in relay (UDP relaying, long-term credentials; clients
+over UDP, and with ``--tcp`` / ``--tls-port`` over TCP and TLS) until Ctrl-C.
 
 Passwords can come from ``$TURN_PASSWORD`` instead of the command line; they are never
 printed.
@@ -50,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     server.add_argument("--realm", default="pyrtcstack")
     server.add_argument("--relay-ip", help="IP the relayed sockets bind (default: listen IP)")
+    server.add_argument("--tcp", action="store_true", help="also accept TURN over TCP")
+    server.add_argument("--tls-port", type=int, help="also accept TURN over TLS on this port")
+    server.add_argument("--cert", help="PEM certificate for --tls-port")
+    server.add_argument("--key", help="PEM private key for --cert")
     server.set_defaults(func=_run_server)
 
 
@@ -164,11 +169,28 @@ async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
             print(f"relay {r[0]}:{r[1]} closed ({event.reason})")
         sys.stdout.flush()
 
+    context = None
+    if args.tls_port is not None:
+        if not args.cert:
+            print("turn-server: --tls-port needs --cert (and --key)", file=sys.stderr)
+            return 2
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
     endpoint = await start_turn_server(
-        listen, users, args.realm, relay_ip=args.relay_ip, on_event=on_event
+        listen,
+        users,
+        args.realm,
+        relay_ip=args.relay_ip,
+        on_event=on_event,
+        tcp=args.tcp,
+        tls=(listen[0], args.tls_port) if args.tls_port is not None else None,
+        ssl_context=context,
     )
     host, port = endpoint.local_address
-    print(f"TURN server on udp {host}:{port}, realm {args.realm!r}, {len(users)} user(s)")
+    extra = (" + tcp" if args.tcp else "") + (
+        f" + tls port {args.tls_port}" if args.tls_port is not None else ""
+    )
+    print(f"TURN server on udp {host}:{port}{extra}, realm {args.realm!r}, {len(users)} user(s)")
     sys.stdout.flush()
     try:
         await asyncio.Event().wait()
