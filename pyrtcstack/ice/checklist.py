@@ -128,12 +128,10 @@ class Generation:
         """Insert ``pair`` in priority order with its initial state (RFC 8445 §6.1.2.6,
         RFC 8838 §10 for pairs added while checks run). Returns the pair pruned to stay
         within :data:`MAX_PAIRS` (possibly ``pair`` itself), or None."""
-        active = {
-            p.foundation
-            for p in self.pairs
-            if p.state in (PairState.WAITING, PairState.IN_PROGRESS)
-        }
-        pair.state = PairState.FROZEN if pair.foundation in active else PairState.WAITING
+        foundation = pair.foundation
+        busy = (PairState.WAITING, PairState.IN_PROGRESS)
+        active = any(p.foundation == foundation and p.state in busy for p in self.pairs)
+        pair.state = PairState.FROZEN if active else PairState.WAITING
         pairs = self.pairs
         i = len(pairs)
         while i > 0 and pairs[i - 1].priority < pair.priority:

@@ -373,14 +373,9 @@ class TraceRecord:
     data: bytes
 
 
-@dataclass(order=True, slots=True)
-class _Delivery:
-    at: float
-    seq: int
-    network: Network = field(compare=False)
-    src: Address = field(compare=False)
-    dst: Address = field(compare=False)
-    data: bytes = field(compare=False)
+#: A scheduled arrival: (time, sequence, network, source, destination, payload); plain
+#: tuples order fast in the heap and the sequence number breaks ties deterministically.
+_Delivery = tuple[float, int, "Network", Address, Address, bytes]
 
 
 class Node:
@@ -577,7 +572,7 @@ class VirtualNetwork:
                 at += link.delay * 2 + link.jitter
                 self.stats["reordered"] += 1
             self._seq += 1
-            heapq.heappush(self._queue, _Delivery(at, self._seq, network, src, dst, data))
+            heapq.heappush(self._queue, (at, self._seq, network, src, dst, data))
 
     def _route(self, network: Network, src: Address, dst: Address, data: bytes) -> None:
         """A datagram reached the end of ``network``: deliver, or forward through a NAT."""
@@ -667,7 +662,7 @@ class VirtualNetwork:
 
     def next_time(self) -> float | None:
         """The earliest pending delivery or core deadline."""
-        best = self._queue[0].at if self._queue else None
+        best = self._queue[0][0] if self._queue else None
         for node in self.nodes.values():
             t = node.core.get_timer()
             if t is not None and (best is None or t < best):
@@ -686,9 +681,9 @@ class VirtualNetwork:
     def _advance(self, t: float) -> None:
         self.now = max(self.now, t)
         queue = self._queue
-        while queue and queue[0].at <= self.now:
-            d = heapq.heappop(queue)
-            self._route(d.network, d.src, d.dst, d.data)
+        while queue and queue[0][0] <= self.now:
+            _at, _seq, network, src, dst, data = heapq.heappop(queue)
+            self._route(network, src, dst, data)
         for node in list(self.nodes.values()):
             deadline = node.core.get_timer()
             if deadline is not None and deadline <= self.now:
