@@ -125,6 +125,7 @@ class PeerConnectionCore(NegotiationMixin):
             keylog=keylog,
         )
         self._dtls_started = False
+        self._fast_remote: Address | None = None
         self._dtls_role: DtlsRole | None = None
         self.sctp_config = SctpConfig(
             # one SCTP packet per DTLS record (RFC 8261 §5) within the MTU: a DTLS 1.2
@@ -208,7 +209,12 @@ class PeerConnectionCore(NegotiationMixin):
         self.bytes_received += len(data)
         if self.tracer is not None:
             self.tracer.datagram("recv", data, addr, local, now)
-        self.agent.receive_datagram(data, addr, now, local=local)
+        if addr == self._fast_remote and data and 20 <= data[0] <= 191 and not 64 <= data[0] <= 79:
+            # Fast path: DTLS/SRTP from the selected pair's remote address needs nothing
+            # from the ICE agent (RFC 7983 §7 demux; consent rides on STUN only).
+            self._on_ice_event(DataReceived(data, addr), now)
+        else:
+            self.agent.receive_datagram(data, addr, now, local=local)
         self._pump(now)
 
     def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
@@ -471,6 +477,8 @@ class PeerConnectionCore(NegotiationMixin):
         elif kind is SelectedPairChanged:
             assert isinstance(event, SelectedPairChanged)
             self.dtls.set_remote_address(event.remote.address)
+            # a relayed pair's data comes from the TURN server: only direct pairs go fast
+            self._fast_remote = event.remote.address if event.local.type.value != "relay" else None
             if self.tracer is not None:
                 self.tracer.note(now, "ICE", f"selected pair {event.local} <-> {event.remote}")
             self._maybe_start_dtls(now)
@@ -507,36 +515,59 @@ class PeerConnectionCore(NegotiationMixin):
         dtls = self.dtls
         sctp = self.sctp
         tracer = self.tracer
+        # One pass carries events up and bytes down; sending produces no events, so a
+        # pass that handled no event ends the pump (the first pass always sends: an API
+        # call may have queued data).
+        first = True
         for _ in range(10000):
-            progressed = False
             if agent is None:
                 agent = self.agent
                 if agent is None:
                     break
+            handled = False
             event = agent.next_event()
             while event is not None:
-                progressed = True
+                handled = True
                 self._on_ice_event(event, now)
                 event = agent.next_event()
             event = dtls.next_event()
             while event is not None:
-                progressed = True
+                handled = True
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
-            if self._sctp_started:
+            sctp_up = self._sctp_started
+            if sctp_up:
                 event = sctp.next_event()
                 while event is not None:
-                    progressed = True
+                    handled = True
                     if type(event) is TransportClosed and tracer is not None:
                         tracer.note(now, "SCTP", "association closed")
                     self._emit(event)
                     event = sctp.next_event()
-                if dtls.is_established:
-                    for packet in sctp.packets_to_send(now):
-                        if tracer is not None:
-                            tracer.sctp("send", packet, now)
-                        dtls.send(packet)
-            if self._media_started:
+            media = self._media_started
+            if media:
+                for tr in self.transceivers:
+                    ep = tr.endpoint
+                    if ep is None:
+                        continue
+                    ev = ep.next_event()
+                    while ev is not None:
+                        handled = True
+                        if type(ev) is FrameReceived:
+                            assert isinstance(ev, FrameReceived)
+                            tr.received.frames += 1
+                            tr.received.bytes += len(ev.frame.data)
+                            self._emit(TrackFrame(tr, ev.frame))
+                        ev = ep.next_event()
+            if not handled and not first:
+                break
+            first = False
+            if sctp_up and dtls.is_established:
+                for packet in sctp.packets_to_send(now):
+                    if tracer is not None:
+                        tracer.sctp("send", packet, now)
+                    dtls.send(packet)
+            if media:
                 srtp = self.srtp
                 assert srtp is not None
                 for tr in self.transceivers:
@@ -550,21 +581,9 @@ class PeerConnectionCore(NegotiationMixin):
                             else srtp.protect_rtp(plain)
                         )
                         agent.send(protected, now)
-                        progressed = True
-                    ev = ep.next_event()
-                    while ev is not None:
-                        if type(ev) is FrameReceived:
-                            assert isinstance(ev, FrameReceived)
-                            tr.received.frames += 1
-                            tr.received.bytes += len(ev.frame.data)
-                            self._emit(TrackFrame(tr, ev.frame))
-                        ev = ep.next_event()
             if self._dtls_started:
                 for data, _addr in dtls.datagrams_to_send(now):
                     agent.send(data, now)
-                    progressed = True
-            if not progressed:
-                break
         out = agent.transmits(now) if agent is not None else []
         if out:
             self.packets_sent += len(out)

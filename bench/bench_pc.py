@@ -1,0 +1,158 @@
+"""Whole-stack peer connection benchmark: ours beside aiortc, same run, real loopback UDP.
+
+* Data channel throughput, one process: two peer connections (ICE, DTLS 1.2 AES-GCM,
+  SCTP, a reliable ordered channel) move ``--mib`` MiB in 16 KiB and in 1,200-byte
+  messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
+  ``bufferedamountlow`` event), as a browser application would.
+* Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
+  wait for gathering to complete, loopback host candidates only), median of ``--setups``.
+
+aiortc runs with ``RTCConfiguration(iceServers=[])`` and aioice pinned to 127.0.0.1
+(INTEROP.md). Run: ``.venv/bin/python bench/bench_pc.py [--mib M] [--setups N]``. The
+machine is shared and noisy: compare the stacks only within one run, and run it a few
+times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from pyrtcstack.aio.peerconnection import PeerConnection
+from pyrtcstack.peerconnection import Settings
+
+HIGH_WATER = 1 << 20
+LOW_WATER = 1 << 18
+
+
+async def _ours_pair() -> tuple[Any, Any, Any]:
+    a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+    b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+    channel = a.create_data_channel("bench")
+    remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    b.on("datachannel", lambda c: remote.done() or remote.set_result(c))
+    await a.set_local_description()
+    await a.wait_gathering_complete()
+    assert a.local_description is not None
+    await b.set_remote_description(a.local_description)
+    await b.set_local_description()
+    await b.wait_gathering_complete()
+    assert b.local_description is not None
+    await a.set_remote_description(b.local_description)
+    await channel.wait_open(30)
+    return a, b, (channel, await asyncio.wait_for(remote, 30))
+
+
+async def _aiortc_pair() -> tuple[Any, Any, Any]:
+    import aioice.ice
+    import aiortc
+
+    aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
+    a = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    b = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    channel = a.createDataChannel("bench")
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+    remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    b.on("datachannel", lambda c: remote.done() or remote.set_result(c))
+    await a.setLocalDescription(await a.createOffer())
+    await b.setRemoteDescription(a.localDescription)
+    await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(b.localDescription)
+    await asyncio.wait_for(opened.wait(), 30)
+    return a, b, (channel, await asyncio.wait_for(remote, 30))
+
+
+async def _close(stack: str, a: Any, b: Any) -> None:
+    await a.close()
+    await b.close()
+
+
+def _buffered(channel: Any) -> int:
+    value = getattr(channel, "buffered_amount", None)
+    return int(value if value is not None else channel.bufferedAmount)
+
+
+def _set_low(channel: Any, value: int) -> None:
+    if hasattr(channel, "buffered_amount_low_threshold"):
+        channel.buffered_amount_low_threshold = value
+    else:
+        channel.bufferedAmountLowThreshold = value
+
+
+async def throughput(stack: str, size: int, total: int) -> tuple[float, float]:
+    """(wall MB/s, CPU MB/s) for ``total`` bytes in messages of ``size`` bytes. CPU MB/s
+    divides by the process CPU time (both peers): fairer on a loaded, shared machine."""
+    a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
+    done = asyncio.Event()
+    received = [0]
+    count = total // size
+
+    def on_message(message: Any) -> None:
+        received[0] += 1
+        if received[0] == count:
+            done.set()
+
+    remote.on("message", on_message)
+    low = asyncio.Event()
+    channel.on("bufferedamountlow", low.set)
+    _set_low(channel, LOW_WATER)
+    payload = bytes(size)
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    for _ in range(count):
+        if _buffered(channel) > HIGH_WATER:
+            low.clear()
+            await low.wait()
+        channel.send(payload)
+    await asyncio.wait_for(done.wait(), 300)
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    await _close(stack, a, b)
+    return count * size / elapsed / 1e6, count * size / cpu / 1e6
+
+
+async def setup_time(stack: str) -> float:
+    t0 = time.perf_counter()
+    a, b, _ = await (_ours_pair() if stack == "ours" else _aiortc_pair())
+    elapsed = time.perf_counter() - t0
+    await _close(stack, a, b)
+    return elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    total = int(args.mib * (1 << 20))
+    print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
+    for size in (16384, 1200):
+        results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
+        for _ in range(args.repeat):
+            for stack in ("ours", "aiortc"):
+                results[stack].append(await throughput(stack, size, total))
+        for i, what in ((0, "wall"), (1, "CPU ")):
+            ours = statistics.median(r[i] for r in results["ours"])
+            theirs = statistics.median(r[i] for r in results["aiortc"])
+            print(
+                f"  {size:>5} B messages, {what} MB/s: ours {ours:7.2f}   aiortc {theirs:7.2f}"
+                f"   ratio {ours / theirs:5.2f}x"
+            )
+    print(f"setup time create_offer -> channel open, median of {args.setups}")
+    times: dict[str, list[float]] = {"ours": [], "aiortc": []}
+    for _ in range(args.setups):
+        for stack in ("ours", "aiortc"):
+            times[stack].append(await setup_time(stack))
+    ours, theirs = statistics.median(times["ours"]), statistics.median(times["aiortc"])
+    print(
+        f"  ours {ours * 1000:7.1f} ms   aiortc {theirs * 1000:7.1f} ms   "
+        f"ours/aiortc {ours / theirs:4.2f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mib", type=float, default=8.0)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--setups", type=int, default=20)
+    asyncio.run(main(parser.parse_args()))
