@@ -434,3 +434,28 @@ def test_401_with_a_fresh_nonce_is_retried_once() -> None:
     failed = c.next_event()
     assert isinstance(failed, RequestFailed) and not failed.fatal
     assert isinstance(failed.error, TurnRemoteError) and failed.error.code == 401
+
+
+def test_password_algorithms_sha256_is_chosen_and_echoed() -> None:
+    # RFC 8489 §9.2.4 (STUN-12/13): echo PASSWORD-ALGORITHMS, name SHA-256 in
+    # PASSWORD-ALGORITHM and key the integrity with SHA-256(user:realm:password).
+    from pyrtcstack.stun import Message, MessageClass, long_term_key
+
+    c = TurnClient(SERVER, "alice", PASSWORD, rng=random.Random(1))
+    c.allocate(0.0)
+    (first, _), *_ = c.datagrams_to_send(0.0)
+    req = decode(first)
+    challenge = Message(req.method, MessageClass.ERROR, req.transaction_id).add_error(401)
+    challenge.add_text(AttributeType.REALM, "example.org")
+    challenge.add(AttributeType.NONCE, b"obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA")
+    challenge.add_password_algorithms([(2, b""), (1, b"")])
+    c.receive_datagram(challenge.encode(), SERVER, 0.0)
+    (second, _), *_ = c.datagrams_to_send(0.0)
+    retry = decode(second)
+    assert retry.get(AttributeType.PASSWORD_ALGORITHMS) == challenge.get(
+        AttributeType.PASSWORD_ALGORITHMS
+    )
+    assert retry.get_password_algorithm() == (2, b"")
+    assert retry.verify_integrity(long_term_key("alice", "example.org", PASSWORD, 2))
+    with pytest.raises(TurnUsageError):
+        TurnClient(SERVER, "alice", "bell\x07")  # SASLprep refuses control characters

@@ -50,7 +50,10 @@ from ..stun import (
     Message,
     MessageClass,
     RetransmissionPolicy,
+    StunParseError,
+    StunUsageError,
     TransactionState,
+    saslprep,
 )
 from ..stun.constants import MAGIC_COOKIE, Method
 from ..stun.constants import AttributeType as A
@@ -197,6 +200,10 @@ class TurnClient:
         #: 4 or 6: ask for a relayed address of that family (REQUESTED-ADDRESS-FAMILY,
         #: RFC 8656 §16.6); None leaves it to the server (IPv4 by default).
         self.address_family = address_family
+        try:
+            saslprep(password)  # RFC 8489 §9.2.2: fail here, not inside receive_datagram
+        except StunUsageError as exc:
+            raise TurnUsageError(f"password not allowed by SASLprep: {exc}") from None
         self._username = username
         self._password = password
         self._software = software
@@ -720,10 +727,12 @@ class TurnClient:
         self._nonce = nonce
         algorithms = msg.get(int(A.PASSWORD_ALGORITHMS))
         if algorithms is not None:
-            offered = {
-                int.from_bytes(algorithms[i : i + 2], "big")
-                for i in range(0, len(algorithms) - 3, 4)
-            }
+            try:
+                offered = {alg for alg, _params in msg.get_password_algorithms()}
+            except StunParseError:
+                return False
+            if not offered & {1, 2}:
+                return False  # RFC 8489 §9.2.5: no algorithm we support
             self._algorithms = algorithms
             self._algorithm = 2 if 2 in offered else 1
         assert self._realm is not None
