@@ -459,3 +459,18 @@ def test_password_algorithms_sha256_is_chosen_and_echoed() -> None:
     assert retry.verify_integrity(long_term_key("alice", "example.org", PASSWORD, 2))
     with pytest.raises(TurnUsageError):
         TurnClient(SERVER, "alice", "bell\x07")  # SASLprep refuses control characters
+
+
+def test_malformed_allocate_success_fails_instead_of_hanging() -> None:
+    from pyrtcstack.stun import Message, MessageClass
+
+    c = TurnClient(SERVER, "alice", PASSWORD, rng=random.Random(1))
+    c.allocate(0.0)
+    (first, _), *_ = c.datagrams_to_send(0.0)
+    req = decode(first)
+    ok = Message(req.method, MessageClass.SUCCESS, req.transaction_id)
+    ok.add(AttributeType.XOR_RELAYED_ADDRESS, b"\x00\x07\x00\x01")  # unknown family
+    c.receive_datagram(ok.encode(), SERVER, 0.0)
+    failed = c.next_event()
+    assert isinstance(failed, RequestFailed) and failed.fatal
+    assert c.state is ClientState.FAILED and c.get_timer() is None

@@ -641,11 +641,16 @@ class TurnClient:
             if relayed is None:
                 self._fail(tx, TurnError("Allocate success without XOR-RELAYED-ADDRESS"))
                 return
-            self.relayed_address = wire.xor_address(relayed, msg.transaction_id)
             mapped = msg.get(int(A.XOR_MAPPED_ADDRESS))
-            self.mapped_address = (
-                wire.xor_address(mapped, msg.transaction_id) if mapped is not None else None
-            )
+            try:
+                self.relayed_address = wire.xor_address(relayed, msg.transaction_id)
+                self.mapped_address = (
+                    wire.xor_address(mapped, msg.transaction_id) if mapped is not None else None
+                )
+            except TurnParseError:
+                # The transaction is settled: a malformed answer must end it, not hang it.
+                self._fail(tx, TurnError("Allocate success with a malformed address"))
+                return
             self.state = ClientState.ALLOCATED
             self._set_lifetime(msg, now)
             self._events.append(Allocated(self.relayed_address, self.mapped_address, self.lifetime))
