@@ -63,4 +63,15 @@ fi
 if [ $want_system = 1 ]; then
     mapfile -t pkgs < <(grep -vE '^\s*(#|$)' scripts/system-packages.txt | awk '{print $1}')
     apt_install "${pkgs[@]}"
+    # werift (Node WebRTC peer, tests/test_werift_*.py): npm ci from the committed lock file
+    # into the gitignored .werift/; skipped when the lock file is unchanged since last time.
+    command -v npm >/dev/null 2>&1 || apt_install npm  # nodesource's nodejs already ships npm
+    werift_src=pyrtcstack/interop/werift
+    if command -v npm >/dev/null 2>&1 &&
+       ! cmp -s "$werift_src/package-lock.json" .werift/package-lock.json 2>/dev/null; then
+        mkdir -p .werift
+        cp "$werift_src/package.json" "$werift_src/package-lock.json" .werift/
+        (cd .werift && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            { rm -f .werift/package-lock.json; echo "setup: npm ci (werift) failed" >&2; exit 1; }
+    fi
 fi
