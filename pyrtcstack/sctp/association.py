@@ -20,19 +20,16 @@ import random
 import struct
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 
 from ..common.core import Event, default_rng
+from . import handshake, reconfig
 from .chunks import (
     AbortChunk,
     ChunkType,
-    CookieAckChunk,
-    CookieEchoChunk,
     ErrorChunk,
     ForwardTsnChunk,
     HeartbeatAckChunk,
     HeartbeatChunk,
-    InitAckChunk,
     InitChunk,
     ReconfigChunk,
     SackChunk,
@@ -42,7 +39,6 @@ from .chunks import (
     encode_packet,
 )
 from .config import SctpConfig
-from .cookie import CookieContents, open_cookie, seal_cookie
 from .crc32c import crc32c, crc32c_extend
 from .errors import (
     AssociationClosedError,
@@ -55,26 +51,19 @@ from .events import (
     AssociationClosed,
     AssociationEstablished,
     BufferedAmountLow,
-    IncomingStreamsReset,
     MessageReceived,
-    OutgoingStreamsReset,
-    StreamResetFailed,
 )
 from .params import (
-    AddIncomingStreamsRequest,
-    AddOutgoingStreamsRequest,
     CauseCode,
     ErrorCause,
-    IncomingResetRequest,
     OutgoingResetRequest,
     Parameter,
     ParamType,
     ReconfigResponse,
-    ReconfigResult,
-    SsnTsnResetRequest,
 )
 from .receiver import Receiver
 from .sender import OutMessage, Sender
+from .state import State
 
 __all__ = ["Association", "AssociationStats", "State"]
 
@@ -86,23 +75,8 @@ _LE32 = struct.Struct("<I")
 _ZERO4 = bytes(4)
 _DATA_FIELDS = struct.Struct("!IHHI")
 _HB_INFO = struct.Struct("!dQ")
-#: RFC 6525 §4.1: at most this many stream ids in one reset request (keeps it in a packet).
-MAX_RESET_STREAMS_PER_REQUEST = 128
 
 _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
-
-
-class State(Enum):
-    """Association states (RFC 9260 §4)."""
-
-    CLOSED = "closed"
-    COOKIE_WAIT = "cookie-wait"
-    COOKIE_ECHOED = "cookie-echoed"
-    ESTABLISHED = "established"
-    SHUTDOWN_PENDING = "shutdown-pending"
-    SHUTDOWN_SENT = "shutdown-sent"
-    SHUTDOWN_RECEIVED = "shutdown-received"
-    SHUTDOWN_ACK_SENT = "shutdown-ack-sent"
 
 
 # Tuples, not sets: membership tests by identity avoid hashing the enum on the hot path.
@@ -458,7 +432,7 @@ class Association:
                 packets[-1].append(chunk)
                 room -= len(chunk)
             if self._reset_wanted and self._reconfig_out is None:
-                chunk = self._start_reset(now)
+                chunk = reconfig.start_reset(self, now)
                 if chunk:
                     if len(chunk) > room:
                         packets.append([])
@@ -644,13 +618,13 @@ class Association:
                     self._sender.on_sack(SackChunk.decode(flags, value), now)
                 continue
             if type_ == ChunkType.INIT:
-                self._on_init(InitChunk.decode(flags, value), now)
+                handshake.on_init(self, InitChunk.decode(flags, value), now)
                 return
             if type_ == ChunkType.INIT_ACK:
-                self._on_init_ack(InitChunk.decode(flags, value), now)
+                handshake.on_init_ack(self, InitChunk.decode(flags, value), now)
                 continue
             if type_ == ChunkType.COOKIE_ECHO:
-                self._on_cookie_echo(value, now)
+                handshake.on_cookie_echo(self, value, now)
                 receiver = self._receiver
                 data_ok = receiver is not None and self.state in _DATA_STATES
                 continue
@@ -678,7 +652,7 @@ class Association:
                 continue
             if type_ == ChunkType.RECONFIG:
                 if self.state in _DATA_STATES or self.state is State.SHUTDOWN_RECEIVED:
-                    self._on_reconfig(ReconfigChunk.decode(flags, value), now)
+                    reconfig.on_reconfig(self, ReconfigChunk.decode(flags, value), now)
                 continue
             if type_ == ChunkType.ABORT:
                 abort = AbortChunk.decode(flags, value)
@@ -731,7 +705,9 @@ class Association:
                 self._fail("peer sent a message above our max-message-size")
                 return
             if self._deferred_reset is not None:
-                self._try_deferred_reset()
+                reconfig.try_deferred_reset(
+                    self,
+                )
         if data_seen:
             self._packets_since_sack += 1
             if sack_now or self._packets_since_sack >= self.config.sack_every:
@@ -755,123 +731,6 @@ class Association:
             Parameter(ParamType.FORWARD_TSN_SUPPORTED, b""),
             Parameter(ParamType.SUPPORTED_EXTENSIONS, _EXTENSIONS),
         ]
-
-    @staticmethod
-    def _peer_features(init: InitChunk) -> int:
-        ext = init.param(ParamType.SUPPORTED_EXTENSIONS) or b""
-        pr = init.param(ParamType.FORWARD_TSN_SUPPORTED) is not None or (
-            ChunkType.FORWARD_TSN in ext
-        )
-        return (1 if pr else 0) | (2 if ChunkType.RECONFIG in ext else 0)
-
-    def _on_init(self, init: InitChunk, now: float) -> None:
-        if init.initiate_tag == 0 or init.outbound_streams == 0 or init.inbound_streams == 0:
-            # §3.3.2: a zero tag or stream count is invalid: ABORT (T bit, the peer's tag).
-            if init.initiate_tag:
-                cause = ErrorCause(CauseCode.INVALID_MANDATORY_PARAMETER)
-                abort = AbortChunk([cause]).encode()
-                self._raw.append(self._packet(init.initiate_tag, [abort]))
-            self.stats.malformed += 1
-            return
-        if self.state not in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
-            # A restart (§5.2.2) is not supported: an association lives as long as its DTLS
-            # connection in WebRTC. Dropped and counted.
-            self.stats.unexpected_chunks += 1
-            return
-        # §5.2.1: in COOKIE-WAIT/ECHOED we answer with the tag and TSN of our own INIT (we
-        # use one tag and one initial TSN for the life of the association).
-        cookie = seal_cookie(
-            self._cookie_key,
-            CookieContents(
-                now,
-                self._local_tag,
-                init.initiate_tag,
-                self._local_tsn,
-                init.initial_tsn,
-                init.a_rwnd,
-                init.outbound_streams,
-                init.inbound_streams,
-                self._peer_features(init),
-            ),
-        )
-        params = [*self._extension_params(), Parameter(ParamType.STATE_COOKIE, cookie)]
-        ack = InitAckChunk(
-            self._local_tag,
-            self.config.receive_window,
-            self.config.outbound_streams,
-            self.config.inbound_streams,
-            self._local_tsn,
-            params,
-        )
-        self._raw.append(self._packet(init.initiate_tag, [ack.encode()]))
-
-    def _on_init_ack(self, ack: InitChunk, now: float) -> None:
-        if self.state is not State.COOKIE_WAIT:
-            self.stats.unexpected_chunks += 1
-            return  # §5.2.3: discard
-        cookie = ack.param(ParamType.STATE_COOKIE)
-        if cookie is None or ack.initiate_tag == 0 or ack.outbound_streams == 0:
-            self.stats.malformed += 1
-            return
-        self._set_peer(
-            ack.initiate_tag,
-            ack.initial_tsn,
-            ack.a_rwnd,
-            ack.outbound_streams,
-            ack.inbound_streams,
-            self._peer_features(ack),
-        )
-        self._t1_packet = self._packet(self._peer_tag, [CookieEchoChunk(cookie).encode()])
-        self._raw.append(self._t1_packet)
-        self.state = State.COOKIE_ECHOED
-        self._t1_rto = self.config.rto_initial
-        self._t1 = now + self._t1_rto
-        self._t1_count = 0
-
-    def _on_cookie_echo(self, cookie: bytes, now: float) -> None:
-        opened = open_cookie(self._cookie_key, cookie, now, self.config.cookie_lifetime)
-        if isinstance(opened, str) or opened.local_tag != self._local_tag:
-            # §5.1.5: forged, foreign or stale cookies are discarded (counted).
-            self.stats.bad_cookie += 1
-            return
-        if self.state in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED):
-            if self.state is State.COOKIE_ECHOED and opened.peer_tag != self._peer_tag:
-                self.stats.bad_cookie += 1
-                return
-            self._set_peer(
-                opened.peer_tag,
-                opened.peer_tsn,
-                opened.peer_rwnd,
-                opened.peer_outbound_streams,
-                opened.peer_inbound_streams,
-                opened.peer_features,
-            )
-            self._t1 = None
-            self._control.append(CookieAckChunk().encode())
-            self._established(now)
-        elif opened.peer_tag == self._peer_tag:
-            # §5.2.4 D: a duplicate COOKIE ECHO: just acknowledge it again.
-            self._control.append(CookieAckChunk().encode())
-        else:
-            self.stats.bad_cookie += 1
-
-    def _set_peer(  # noqa: PLR0917
-        self, tag: int, tsn: int, rwnd: int, peer_os: int, peer_mis: int, features: int
-    ) -> None:
-        cfg = self.config
-        self._peer_tag = tag
-        self._peer_tsn = tsn
-        self._peer_pr = bool(features & 1)
-        self._peer_reconfig = bool(features & 2)
-        self._peer_reconfig_seq = tsn
-        # §5.1.1: streams in each direction are the smaller of what each end offers.
-        self.outbound_streams = min(cfg.outbound_streams, peer_mis)
-        self.inbound_streams = min(cfg.inbound_streams, peer_os)
-        sender = self._sender
-        sender.peer_rwnd = rwnd
-        sender.ssthresh = rwnd
-        sender.pr_supported = self._peer_pr
-        self._receiver = Receiver(tsn, cfg.receive_window, cfg.max_message_size)
 
     def _established(self, now: float) -> None:
         self.state = State.ESTABLISHED
@@ -930,128 +789,6 @@ class Association:
         return sack.encode()
 
     # == stream reset (RFC 6525) ================================================================
-    def _start_reset(self, now: float) -> bytes:
-        """Send an Outgoing SSN Reset Request for the streams whose queued messages all have
-        TSNs (§5.1.2: Sender's Last Assigned TSN must cover them)."""
-        if not self._peer_reconfig:
-            streams = tuple(self._reset_wanted)
-            self._reset_wanted = []
-            self._resetting.difference_update(streams)
-            self._events.append(StreamResetFailed(streams, ReconfigResult.DENIED))
-            return b""
-        queued = self._sender.queued
-        ready = [sid for sid in self._reset_wanted if not queued.get(sid)]
-        if not ready:
-            return b""
-        ready = ready[:MAX_RESET_STREAMS_PER_REQUEST]
-        chosen = set(ready)
-        self._reset_wanted = [s for s in self._reset_wanted if s not in chosen]
-        req = OutgoingResetRequest(
-            self._reconfig_seq,
-            (self._peer_reconfig_seq - 1) & MASK32,
-            (self._sender.next_tsn - 1) & MASK32,
-            tuple(ready),
-        )
-        self._reconfig_out = req
-        self._reconfig_count = 0
-        self._reconfig_at = now + self._sender.rto
-        return ReconfigChunk([req]).encode()
-
-    def _on_reconfig(self, chunk: ReconfigChunk, now: float) -> None:
-        responses: list[ReconfigResponse] = []
-        for p in chunk.params:
-            if isinstance(p, OutgoingResetRequest):
-                resp = self._on_outgoing_reset_request(p)
-                if resp is not None:
-                    responses.append(resp)
-            elif isinstance(p, ReconfigResponse):
-                self._on_reconfig_response(p, now)
-            elif isinstance(
-                p,
-                IncomingResetRequest
-                | SsnTsnResetRequest
-                | AddOutgoingStreamsRequest
-                | AddIncomingStreamsRequest,
-            ):
-                responses.append(self._answer_seq(p.request_seq, ReconfigResult.DENIED))
-            else:
-                self.stats.unexpected_chunks += 1
-        if responses:
-            self._control.append(ReconfigChunk(list(responses)).encode())
-
-    def _answer_seq(self, seq: int, result: int) -> ReconfigResponse:
-        if seq == self._peer_reconfig_seq:
-            self._peer_reconfig_seq = (seq + 1) & MASK32
-            self._last_response = ReconfigResponse(seq, result)
-            return self._last_response
-        if seq == (self._peer_reconfig_seq - 1) & MASK32 and self._last_response is not None:
-            return self._last_response
-        return ReconfigResponse(seq, ReconfigResult.ERROR_BAD_SEQUENCE_NUMBER)
-
-    def _on_outgoing_reset_request(self, req: OutgoingResetRequest) -> ReconfigResponse | None:
-        seq = req.request_seq
-        expected = self._peer_reconfig_seq
-        if seq == (expected - 1) & MASK32:
-            # A retransmission (§5.2.1): perform it now if it became possible, then answer.
-            if self._deferred_reset is not None and self._deferred_reset.request_seq == seq:
-                if not self._try_deferred_reset():
-                    return ReconfigResponse(seq, ReconfigResult.IN_PROGRESS)
-                return None
-            return self._last_response or ReconfigResponse(seq, ReconfigResult.SUCCESS_PERFORMED)
-        if seq != expected:
-            return ReconfigResponse(seq, ReconfigResult.ERROR_BAD_SEQUENCE_NUMBER)
-        self._peer_reconfig_seq = (seq + 1) & MASK32
-        if self._deferred_reset is not None:
-            self._last_response = ReconfigResponse(
-                seq, ReconfigResult.ERROR_REQUEST_ALREADY_IN_PROGRESS
-            )
-            return self._last_response
-        self._deferred_reset = req
-        self._last_response = None
-        self._try_deferred_reset()
-        return None
-
-    def _try_deferred_reset(self) -> bool:
-        """§5.2.2: reset once every TSN up to the Sender's Last Assigned TSN arrived."""
-        req = self._deferred_reset
-        receiver = self._receiver
-        if req is None or receiver is None:
-            return False
-        if ((req.last_tsn - receiver.cum_tsn) & MASK32) < HALF32 and (
-            req.last_tsn != receiver.cum_tsn
-        ):
-            return False
-        self._deferred_reset = None
-        # Messages completed so far (this packet included) come before the reset event.
-        self._flush_ready(receiver)
-        receiver.reset_streams(req.streams)
-        self._last_response = ReconfigResponse(req.request_seq, ReconfigResult.SUCCESS_PERFORMED)
-        self._control.append(ReconfigChunk([self._last_response]).encode())
-        self._events.append(IncomingStreamsReset(tuple(req.streams)))
-        return True
-
-    def _on_reconfig_response(self, resp: ReconfigResponse, now: float) -> None:
-        req = self._reconfig_out
-        if req is None or resp.response_seq != req.request_seq:
-            self.stats.unexpected_chunks += 1
-            return
-        if resp.result == ReconfigResult.IN_PROGRESS:
-            self._reconfig_at = now + self._sender.rto  # ask again later (§5.2.7)
-            return
-        self._reconfig_out = None
-        self._reconfig_at = None
-        self._reconfig_seq = (self._reconfig_seq + 1) & MASK32
-        self._sender.consecutive_errors = 0
-        streams = req.streams
-        self._resetting.difference_update(streams)
-        if resp.result in (ReconfigResult.SUCCESS_PERFORMED, ReconfigResult.SUCCESS_NOTHING_TO_DO):
-            out_ssn = self._sender.out_ssn
-            for sid in streams:
-                out_ssn.pop(sid, None)
-            self._events.append(OutgoingStreamsReset(tuple(streams)))
-        else:
-            self._events.append(StreamResetFailed(tuple(streams), resp.result))
-
     # == shutdown and abort (§9) =================================================================
     def _on_shutdown(self, chunk: ShutdownChunk, now: float) -> None:
         if self.state not in (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT):
