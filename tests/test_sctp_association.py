@@ -747,3 +747,12 @@ def test_get_stats() -> None:
     stats = p.a.get_stats()
     assert stats["packets_sent"] and stats["retransmissions"] and stats["srtt"]
     assert stats["send_buffered"] == 0 and stats["flight_size"] == 0
+
+
+def test_handshake_gives_up_after_max_init_retransmissions() -> None:
+    p = Pair(impairment=Impairment(loss=1.0), config_a=SctpConfig(max_init_retransmissions=3))
+    p.a.connect(0.0)
+    assert p.net.run(lambda: bool(p.events(A, AssociationClosed)), 600)
+    inits = [d for d in p.net.sent if d.src == A]
+    assert len(inits) == 4  # the INIT and 3 retransmissions (1, 2, 4 s apart)
+    assert "Max.Init.Retransmits" in (p.events(A, AssociationClosed)[0].error or "")
