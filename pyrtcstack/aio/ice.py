@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import cast
 
 from ..common.core import Address, Event
+from ..common.errors import PyrtcstackError
 from ..ice import (
     ConnectionStateChanged,
     DataReceived,
@@ -48,16 +49,76 @@ from ..ice import (
     IceConfig,
     LocalCandidate,
 )
+from ..ice.mdns import (
+    MDNS_GROUP_V4,
+    MDNS_PORT,
+    MdnsParseError,
+    build_query,
+    is_mdns_name,
+    parse_addresses,
+)
 from ..sdp import Candidate
 from ..turn.errors import TurnFramingError
 from ..turn.framing import StreamFramer
 
-__all__ = ["MAX_RECEIVE_QUEUE", "IceConnection", "host_addresses"]
+__all__ = [
+    "MAX_MDNS_QUERIES",
+    "MAX_RECEIVE_QUEUE",
+    "MDNS_TIMEOUT",
+    "IceConnection",
+    "host_addresses",
+    "resolve_mdns",
+]
 
 #: Received application datagrams waiting for :meth:`IceConnection.recv`; beyond it the
 #: oldest are dropped (and counted in ``stats["receive_queue_overflow"]``).
 MAX_RECEIVE_QUEUE = 1024
 _SIOCGIFADDR = 0x8915
+#: mDNS resolutions in flight per connection; more ``.local`` candidates are dropped.
+MAX_MDNS_QUERIES = 16
+#: How long a one-shot mDNS query waits for an answer (the query is repeated once).
+MDNS_TIMEOUT = 1.0
+
+
+class _MdnsProtocol(asyncio.DatagramProtocol):
+    def __init__(self, name: str, done: asyncio.Future[str | None]) -> None:
+        self.name = name
+        self.done = done
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        try:
+            addresses = parse_addresses(data, self.name)
+        except MdnsParseError:
+            return
+        if addresses and not self.done.done():
+            self.done.set_result(addresses[0])
+
+
+async def resolve_mdns(name: str, timeout: float = MDNS_TIMEOUT) -> str | None:
+    """A one-shot mDNS query (RFC 6762 §5.1) for the IPv4 address of ``name``, sent to
+    224.0.0.251:5353 from an ephemeral port so responders answer by unicast (§6.7); None
+    when nobody answers within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str | None] = loop.create_future()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+    sock.bind(("0.0.0.0", 0))
+    transport, _ = await loop.create_datagram_endpoint(lambda: _MdnsProtocol(name, done), sock=sock)
+    query = build_query(name)
+    try:
+        for attempt in range(2):
+            try:
+                transport.sendto(query, (MDNS_GROUP_V4, MDNS_PORT))
+            except OSError:
+                return None
+            try:
+                return await asyncio.wait_for(asyncio.shield(done), timeout / 2)
+            except TimeoutError:
+                if attempt == 1:
+                    return None
+        return None
+    finally:
+        transport.close()
 
 
 def _ipv4_of(name: str) -> str | None:
@@ -174,6 +235,7 @@ class IceConnection:
         on_event: Callable[[Event], None] | None = None,
         agent: IceAgent | None = None,
         turn_ssl_context: ssl.SSLContext | None = None,
+        resolve_mdns: bool = False,
     ) -> None:
         self.agent = agent or IceAgent(config)
         self.on_event = on_event
@@ -185,6 +247,8 @@ class IceConnection:
         self._streams: dict[Address, _StreamProtocol] = {}
         self._stream_tasks: list[asyncio.Task[object]] = []
         self._turn_ssl_context = turn_ssl_context
+        self._resolve_mdns = resolve_mdns
+        self._mdns_tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._received: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
@@ -196,6 +260,9 @@ class IceConnection:
             "receive_queue_overflow": 0,
             "stream_connect_errors": 0,
             "stream_framing_errors": 0,
+            "mdns_resolved": 0,
+            "mdns_unresolved": 0,
+            "mdns_dropped_busy": 0,
         }
 
     # ------------------------------------------------------------------ setup
@@ -264,9 +331,42 @@ class IceConnection:
     def add_remote_candidate(
         self, candidate: str | Candidate | IceCandidate, ufrag: str | None = None
     ) -> bool:
+        """Hand a remote candidate to the agent. With ``resolve_mdns=True`` a ``.local``
+        one is first resolved by a one-shot mDNS query (True: the query started; it is
+        added, or dropped and counted, when the answer or the timeout comes)."""
+        if isinstance(candidate, str):
+            candidate = Candidate.parse(candidate)
+        if (
+            self._resolve_mdns
+            and isinstance(candidate, Candidate)
+            and is_mdns_name(candidate.address)
+        ):
+            if len(self._mdns_tasks) >= MAX_MDNS_QUERIES:
+                self.stats["mdns_dropped_busy"] += 1
+                return False
+            task = asyncio.ensure_future(self._add_mdns(candidate, ufrag))
+            self._mdns_tasks.add(task)
+            task.add_done_callback(self._mdns_tasks.discard)
+            return True
         added = self.agent.add_remote_candidate(candidate, self._loop.time(), ufrag)
         self.flush()
         return added
+
+    async def _add_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
+        address = await resolve_mdns(candidate.address)
+        try:
+            if address is None:
+                self.stats["mdns_unresolved"] += 1
+                # the core drops it and counts it (remote_mdns_dropped)
+                self.agent.add_remote_candidate(candidate, self._loop.time(), ufrag)
+            else:
+                self.stats["mdns_resolved"] += 1
+                resolved = Candidate.parse(str(candidate))
+                resolved.address = address
+                self.agent.add_remote_candidate(resolved, self._loop.time(), ufrag)
+        except PyrtcstackError:
+            self.stats["mdns_stale"] += 1  # a restart happened meanwhile (RFC 8838 §8)
+        self.flush()
 
     def end_of_remote_candidates(self) -> None:
         self.agent.end_of_remote_candidates(self._loop.time())
@@ -310,6 +410,8 @@ class IceConnection:
                 protocol.transport.close()
         for task in self._stream_tasks:
             task.cancel()
+        for mdns_task in list(self._mdns_tasks):
+            mdns_task.cancel()
         for stream in self._streams.values():
             stream.close()
         await asyncio.sleep(0)
