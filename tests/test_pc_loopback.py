@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +178,11 @@ def test_restart_ice_between_our_peers() -> None:
             await b.close()
 
     asyncio.run(main())
+
+
+def test_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The first python block of docs/peerconnection.md runs as written."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "peerconnection.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/peerconnection.md", "exec"), {"__name__": "__docs__"})
+    assert "hello" in capsys.readouterr().out
