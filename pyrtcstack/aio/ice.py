@@ -21,8 +21,9 @@ Host addresses are the machine's interface addresses (Linux: ``SIOCGIFADDR`` and
 ``/proc/net/if_inet6``), without loopback and IPv6 unless asked; ``addresses=`` restricts
 them to a given list. TURN servers with ``transport="tcp"``/``"tls"`` are reached over a
 stream this driver opens (``turn_ssl_context`` for TLS; the default verifies the server).
-Remote mDNS ``.local`` candidates are dropped and counted by the core (no resolver in this
-round).
+Remote mDNS ``.local`` candidates are dropped and counted by the core, unless
+``resolve_mdns=True``: then :func:`resolve_mdns` asks the link once (RFC 6762 §5.1) and the
+candidate is added with the address that comes back.
 """
 
 from __future__ import annotations
