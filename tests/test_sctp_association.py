@@ -756,3 +756,18 @@ def test_handshake_gives_up_after_max_init_retransmissions() -> None:
     inits = [d for d in p.net.sent if d.src == A]
     assert len(inits) == 4  # the INIT and 3 retransmissions (1, 2, 4 s apart)
     assert "Max.Init.Retransmits" in (p.events(A, AssociationClosed)[0].error or "")
+
+
+def test_duplicate_cookie_echo_is_acknowledged_again() -> None:
+    p = Pair()
+    a, b = p.a, p.b
+    a.connect(0.0)
+    b.receive_packet(a.packets_to_send(0.0)[0], 0.0)
+    a.receive_packet(b.packets_to_send(0.0)[0], 0.0)
+    echo = a.packets_to_send(0.0)[0]
+    b.receive_packet(echo, 0.0)
+    b.packets_to_send(0.0)  # this COOKIE ACK is lost
+    b.receive_packet(echo, 90.0)  # retransmitted long after, past Valid.Cookie.Life
+    out = [type(c).__name__ for x in b.packets_to_send(90.0) for c in decode_packet(x).chunks]
+    assert "CookieAckChunk" in out
+    assert b.stats.bad_cookie == 0

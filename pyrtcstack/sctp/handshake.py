@@ -96,7 +96,11 @@ def on_init_ack(a: Association, ack: InitChunk, now: float) -> None:
 
 
 def on_cookie_echo(a: Association, cookie: bytes, now: float) -> None:
-    opened = open_cookie(a._cookie_key, cookie, now, a.config.cookie_lifetime)
+    established = a.state not in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED)
+    # §5.2.4 D: once established, a genuine duplicate is acknowledged however old it is
+    # (our COOKIE ACK may have been lost for a while); only its MAC and tags matter.
+    lifetime = float("inf") if established else a.config.cookie_lifetime
+    opened = open_cookie(a._cookie_key, cookie, now, lifetime)
     if isinstance(opened, str) or opened.local_tag != a._local_tag:
         # §5.1.5: forged, foreign or stale cookies are discarded (counted).
         a.stats.bad_cookie += 1
