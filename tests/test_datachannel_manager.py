@@ -110,7 +110,8 @@ def test_messages_strings_binary_and_empty() -> None:
     sent: list[str | bytes] = ["héllo", b"\x00\x01", "", b"", "x" * 70000, bytes(65536)]
     with pytest.raises(MessageTooLargeError):
         ca.send(b"x" * 65537)  # the peer's default max-message-size (RFC 8841 §6.1)
-    p.a.association.remote_max_message_size = 262144
+    assert p.b.max_message_size == 262144
+    p.a.remote_max_message_size = p.b.max_message_size
     for m in sent:
         ca.send(m)
     assert p.net.run(lambda: len(p.messages(B)) == len(sent), 30)

@@ -150,6 +150,20 @@ class DataChannelManager:
         return channel
 
     @property
+    def max_message_size(self) -> int:
+        """Ours, for ``a=max-message-size`` in our SDP (RFC 8841 §6)."""
+        return self.association.config.max_message_size
+
+    @property
+    def remote_max_message_size(self) -> int:
+        """The peer's ``a=max-message-size`` (65536 when absent, 0 = no limit)."""
+        return self.association.remote_max_message_size
+
+    @remote_max_message_size.setter
+    def remote_max_message_size(self, value: int) -> None:
+        self.association.remote_max_message_size = value
+
+    @property
     def channels(self) -> list[DataChannel]:
         return list(self._channels.values())
 
