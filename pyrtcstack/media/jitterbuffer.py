@@ -126,26 +126,32 @@ class JitterBuffer:
         oldest = min(t for _, t in self._packets.values())
         return oldest + self.max_delay
 
-    def _skip_hole(self) -> None:
+    def _drop_until_frame_start(self) -> None:
+        """Drop buffered pieces of a frame whose beginning is gone, up to the next packet
+        that starts a frame (or the next hole)."""
         assert self._next is not None
-        first = min(self._packets)
-        lost = first - self._next
-        if lost > 0:
-            self.stats.lost_packets += lost
-            if self.on_loss is not None:
-                self.on_loss(self._next, first - 1)
-        self._next = first
-        self._after_loss = True
-        # Drop pieces of a frame whose beginning was lost.
         while self._next in self._packets:
             pkt, _ = self._packets[self._next]
             if self.depacketizer.is_frame_start(pkt.payload):
-                break
+                return
             del self._packets[self._next]
             self.stats.skipped_packets += 1
             self._next += 1
-        if self._packets and self._next not in self._packets:
-            self._skip_hole()
+
+    def _skip_hole(self) -> None:
+        """Give up the hole at ``next_seq`` (and any further holes met while dropping the
+        remains of damaged frames): count the lost packets, move to a frame start."""
+        assert self._next is not None
+        self._after_loss = True
+        while self._packets and self._next not in self._packets:
+            first = min(self._packets)
+            lost = first - self._next
+            if lost > 0:
+                self.stats.lost_packets += lost
+                if self.on_loss is not None:
+                    self.on_loss(self._next, first - 1)
+            self._next = first
+            self._drop_until_frame_start()
 
     def _take_frame(self) -> EncodedFrame | None:
         """Assemble the frame starting at ``next_seq`` if it is complete."""
@@ -189,13 +195,7 @@ class JitterBuffer:
                 return out
             self._started = True
             self._next = min(self._packets)
-            while self._next in self._packets:
-                pkt, _ = self._packets[self._next]
-                if self.depacketizer.is_frame_start(pkt.payload):
-                    break
-                del self._packets[self._next]
-                self.stats.skipped_packets += 1
-                self._next += 1
+            self._drop_until_frame_start()
         while self._packets and self._next is not None:
             if self._next in self._packets:
                 before = self._next
@@ -211,15 +211,13 @@ class JitterBuffer:
             deadline = self.deadline()
             if overflow or (deadline is not None and now >= deadline):
                 if self._next in self._packets:
-                    # an incomplete frame at the head is blocking: drop its pieces
+                    # an incomplete frame at the head is blocking: drop all its pieces
                     self._packets.pop(self._next)
                     self.stats.skipped_packets += 1
                     self._next += 1
-                    if self._packets and self._next not in self._packets:
-                        self._skip_hole()
-                    else:
-                        self._after_loss = True
-                else:
+                    self._after_loss = True
+                    self._drop_until_frame_start()
+                if self._packets and self._next not in self._packets:
                     self._skip_hole()
                 continue
             break
