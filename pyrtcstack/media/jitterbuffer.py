@@ -18,6 +18,7 @@ again even if no packet arrives.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ class JitterBuffer:
         self.max_packets = max_packets
         self.stats = JitterBufferStats()
         self._packets: dict[int, tuple[RtpPacket, float]] = {}
+        # (arrival, ext seq) in arrival order, for an O(1) amortised deadline
+        self._arrivals: deque[tuple[float, int]] = deque()
         self._next: int | None = None
         self._highest = -1
         self._after_loss = False
@@ -116,15 +119,19 @@ class JitterBuffer:
             return -1
         self.stats.packets += 1
         self._packets[ext] = (packet, now)
+        self._arrivals.append((now, ext))
         self._highest = max(self._highest, ext)
         return ext
 
     def deadline(self) -> float | None:
         """When the oldest waiting packet's hole must be given up, or None."""
-        if not self._packets:
+        arrivals = self._arrivals
+        packets = self._packets
+        while arrivals and arrivals[0][1] not in packets:
+            arrivals.popleft()  # already handed out or dropped
+        if not arrivals:
             return None
-        oldest = min(t for _, t in self._packets.values())
-        return oldest + self.max_delay
+        return arrivals[0][0] + self.max_delay
 
     def _drop_until_frame_start(self) -> None:
         """Drop buffered pieces of a frame whose beginning is gone, up to the next packet
