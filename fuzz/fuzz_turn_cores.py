@@ -42,7 +42,53 @@ def _allocated_client() -> TurnClient:
 CLIENT_TEMPLATE = _allocated_client()
 
 
+ATTRIBUTES = [
+    AttributeType.XOR_RELAYED_ADDRESS,
+    AttributeType.XOR_MAPPED_ADDRESS,
+    AttributeType.LIFETIME,
+    AttributeType.ERROR_CODE,
+    AttributeType.REALM,
+    AttributeType.NONCE,
+    AttributeType.PASSWORD_ALGORITHMS,
+    AttributeType.XOR_PEER_ADDRESS,
+]
+
+
+def _fuzzed_attributes(data: bytes) -> list[tuple[int, bytes]]:
+    attrs: list[tuple[int, bytes]] = []
+    pos = 1
+    while pos + 2 <= len(data):
+        size = data[pos + 1] % 24
+        attrs.append((int(ATTRIBUTES[data[pos] % 8]), data[pos + 2 : pos + 2 + size]))
+        pos += 2 + size
+    return attrs
+
+
+def _answer_pending(client: TurnClient, data: bytes, key: bytes | None) -> None:
+    """Answer the client's outstanding request with fuzzed attributes (right transaction
+    id, and integrity under the client's key when it has one)."""
+    for request, _dst in client.datagrams_to_send(1.0):
+        if request[0] >= 4:
+            continue
+        tid = request[8:20]
+        method = int.from_bytes(request[:2], "big") & 0x3EEF
+        cls = MessageClass.ERROR if data and data[0] & 1 else MessageClass.SUCCESS
+        msg = Message(method, cls, tid, _fuzzed_attributes(data))
+        client.receive_datagram(msg.encode(key, fingerprint=bool(data[:1] < b"\x80")), SERVER, 1.0)
+    client.handle_timer(100.0)
+    client.datagrams_to_send(100.0)
+    while client.next_event() is not None:
+        pass
+
+
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
+    # Responses to real outstanding requests: the first Allocate, then a Refresh.
+    fresh = TurnClient(SERVER, "u", "p", rng=random.Random(5))
+    fresh.allocate(0.0)
+    _answer_pending(fresh, data, None)
+    allocated = _allocated_client()
+    allocated.refresh(1.0)
+    _answer_pending(allocated, data, long_term_key("u", "r", "p"))
     client = _allocated_client() if len(data) % 7 == 0 else CLIENT_TEMPLATE
     client.receive_datagram(data, SERVER, 1.0)
     client.datagrams_to_send(1.0)
