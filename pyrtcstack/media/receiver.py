@@ -85,6 +85,7 @@ class RtpReceiver:
         )
         self.jitter_buffer.on_loss = self._on_loss
         self._nacks: dict[int, tuple[int, float]] = {}  # ext seq -> (times sent, next due)
+        self._nack_due = float("inf")  # earliest "next due" in _nacks (a lower bound)
         self._pli_due = False
         self._last_pli = -1e9
 
@@ -145,25 +146,33 @@ class RtpReceiver:
                 if len(self._nacks) >= MAX_NACK_ITEMS:
                     break
                 self._nacks.setdefault(s, (0, now))
+            self._nack_due = min(self._nack_due, now)
 
     def pop_frames(self, now: float) -> list[EncodedFrame]:
         frames = self.jitter_buffer.pop(now)
         nxt = self.jitter_buffer.next_sequence
-        if nxt is not None:
+        if frames and nxt is not None and self._nacks:
             for s in [s for s in self._nacks if s < nxt]:
                 del self._nacks[s]
         return frames
 
     def nack(self, now: float) -> GenericNack | None:
         """A NACK for every hole that is due now, or None."""
+        if now < self._nack_due or not self._nacks:
+            return None  # O(1) on the common path: nothing due yet
         due = []
+        next_due = float("inf")
         for s, (count, at) in list(self._nacks.items()):
+            when = at
             if at <= now:
                 due.append(s & 0xFFFF)
                 if count + 1 >= MAX_NACKS_PER_PACKET:
                     del self._nacks[s]
-                else:
-                    self._nacks[s] = (count + 1, now + NACK_INTERVAL)
+                    continue
+                when = now + NACK_INTERVAL
+                self._nacks[s] = (count + 1, when)
+            next_due = min(next_due, when)
+        self._nack_due = next_due
         if not due or self.remote_ssrc is None:
             return None
         self.stats.nacks_sent += 1
@@ -182,7 +191,7 @@ class RtpReceiver:
 
     def deadline(self) -> float | None:
         """The next time :meth:`pop_frames`/:meth:`nack`/:meth:`pli` have work."""
-        times = [at for _, at in self._nacks.values()]
+        times = [self._nack_due] if self._nacks else []
         jb = self.jitter_buffer.deadline()
         if jb is not None:
             times.append(jb)
