@@ -30,7 +30,7 @@ import ipaddress
 import random
 import socket
 from collections.abc import Callable
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from ..common.core import Address, Event
 from ..datachannel import (
@@ -68,10 +68,22 @@ from ..peerconnection.stats import collect_stats
 from ..sdp import CodecCapability
 from .ice import host_addresses
 
-__all__ = ["MAX_TRACK_QUEUE", "DataChannel", "EventEmitter", "PeerConnection", "RemoteTrack"]
+__all__ = [
+    "MAX_BATCH",
+    "MAX_TRACK_QUEUE",
+    "SOCKET_BUFFER",
+    "DataChannel",
+    "EventEmitter",
+    "PeerConnection",
+    "RemoteTrack",
+]
 
 #: Frames kept per remote track for :meth:`RemoteTrack.recv`; older ones are dropped.
 MAX_TRACK_QUEUE = 256
+#: Datagrams read from one socket per readiness callback.
+MAX_BATCH = 64
+#: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel.
+SOCKET_BUFFER = 1 << 20
 
 Callback = Callable[..., Any]
 
@@ -201,22 +213,47 @@ class RemoteTrack(EventEmitter):
         return await self._queue.get()
 
 
-class _Socket(asyncio.DatagramProtocol):
-    def __init__(self, pc: PeerConnection) -> None:
+class _Socket:
+    """One non-blocking UDP socket, read in batches: asyncio's datagram transport hands
+    over one datagram per loop iteration, this reader drains up to :data:`MAX_BATCH`
+    and gives them to the core in one call (one drain, one SACK for a burst)."""
+
+    def __init__(self, pc: PeerConnection, sock: socket.socket) -> None:
         self.pc = pc
-        self.local: Address = ("", 0)
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        host, port = sock.getsockname()[:2]
+        self.local: Address = (str(host), int(port))
+        self.closed = False
+        pc._loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        host, port = self.transport.get_extra_info("sockname")[:2]
-        self.local = (str(host), int(port))
+    def _readable(self) -> None:
+        batch: list[tuple[bytes, Address]] = []
+        recv = self.sock.recvfrom
+        for _ in range(MAX_BATCH):
+            try:
+                data, addr = recv(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # ICMP errors (port unreachable...) surface here
+                self.pc.socket_errors += 1
+                break
+            batch.append((data, (str(addr[0]), int(addr[1]))))
+        if batch:
+            self.pc._receive_batch(batch, self.local)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.pc._receive(data, (str(addr[0]), int(str(addr[1]))), self.local)
+    def sendto(self, data: bytes, addr: Address) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.pc.send_drops += 1  # socket buffer full: like a loss on the path
+        except OSError:
+            self.pc.socket_errors += 1
 
-    def error_received(self, exc: Exception) -> None:
-        self.pc.socket_errors += 1
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.pc._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
 
 class PeerConnection(EventEmitter):
@@ -255,6 +292,7 @@ class PeerConnection(EventEmitter):
         self._state_changed = asyncio.Event()
         self._ice_restart_wanted = False
         self.socket_errors = 0
+        self.send_drops = 0
         self.datagrams_sent = 0
         self.datagrams_received = 0
         #: Called with ``(direction, data, local, remote)`` for every datagram (pcap).
@@ -441,8 +479,7 @@ class PeerConnection(EventEmitter):
         self._flush()
         self._cancel_timer()
         for sock in self._sockets.values():
-            if sock.transport is not None:
-                sock.transport.close()
+            sock.close()
         self._sockets.clear()
         if self._keylog_file is not None:
             self._keylog_file.close()
@@ -528,24 +565,29 @@ class PeerConnection(EventEmitter):
         bound: list[Address] = []
         for ip in ips:
             family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            _, protocol = await self._loop.create_datagram_endpoint(
-                lambda: _Socket(self), local_addr=(ip, 0), family=family
-            )
-            sock = protocol
-            if self.core.closed:
-                assert sock.transport is not None
-                sock.transport.close()
-                return
+            raw = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                raw.setblocking(False)
+                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    with contextlib.suppress(OSError):
+                        raw.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+                raw.bind((ip, 0))
+            except OSError:
+                raw.close()
+                raise
+            sock = _Socket(self, raw)
             self._sockets[sock.local] = sock
             bound.append(sock.local)
         self.core.gather(bound, self._now())
         self._flush()
 
-    def _receive(self, data: bytes, addr: Address, local: Address) -> None:
-        self.datagrams_received += 1
-        if self.datagram_hook is not None:
-            self.datagram_hook("recv", data, local, addr)
-        self.core.receive_datagram(data, addr, self._now(), local=local)
+    def _receive_batch(self, batch: list[tuple[bytes, Address]], local: Address) -> None:
+        self.datagrams_received += len(batch)
+        hook = self.datagram_hook
+        if hook is not None:
+            for data, addr in batch:
+                hook("recv", data, local, addr)
+        self.core.receive_datagrams(batch, self._now(), local=local)
         self._flush()
 
     def _schedule_flush(self) -> None:
@@ -569,9 +611,8 @@ class PeerConnection(EventEmitter):
                 hook = self.datagram_hook
                 for data, local, remote in out:
                     sock = self._sockets.get(local)
-                    transport = sock.transport if sock is not None else None
-                    if transport is not None and not transport.is_closing():
-                        transport.sendto(data, remote)
+                    if sock is not None and not sock.closed:
+                        sock.sendto(data, remote)
                         self.datagrams_sent += 1
                         if hook is not None:
                             hook("send", data, local, remote)

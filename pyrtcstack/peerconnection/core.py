@@ -205,6 +205,23 @@ class PeerConnectionCore(NegotiationMixin):
         if self.agent is None or self.closed:
             self.counters["dropped_demux"] += 1
             return
+        self._ingest(data, addr, now, local)
+        self._pump(now)
+
+    def receive_datagrams(
+        self, batch: list[tuple[bytes, Address]], now: float, local: Address | None = None
+    ) -> None:
+        """Several datagrams that arrived together on socket ``local``: one drain for all
+        (SCTP then acknowledges the burst with one SACK, RFC 9260 §6.2)."""
+        if self.agent is None or self.closed:
+            self.counters["dropped_demux"] += len(batch)
+            return
+        for data, addr in batch:
+            self._ingest(data, addr, now, local)
+        self._pump(now)
+
+    def _ingest(self, data: bytes, addr: Address, now: float, local: Address | None) -> None:
+        assert self.agent is not None
         self.packets_received += 1
         self.bytes_received += len(data)
         if self.tracer is not None:
@@ -215,7 +232,6 @@ class PeerConnectionCore(NegotiationMixin):
             self._on_ice_event(DataReceived(data, addr), now)
         else:
             self.agent.receive_datagram(data, addr, now, local=local)
-        self._pump(now)
 
     def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
         out, self._out = self._out, []
@@ -563,10 +579,12 @@ class PeerConnectionCore(NegotiationMixin):
                 break
             first = False
             if sctp_up and dtls.is_established:
+                # One SCTP packet per DTLS record per datagram (RFC 8261 §5): peers that
+                # read one record per datagram (aiortc/pyOpenSSL) would otherwise lag.
                 for packet in sctp.packets_to_send(now):
                     if tracer is not None:
                         tracer.sctp("send", packet, now)
-                    dtls.send(packet)
+                    agent.send(dtls.protect(packet), now)
             if media:
                 srtp = self.srtp
                 assert srtp is not None
