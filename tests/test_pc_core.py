@@ -11,8 +11,11 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrtcstack.common.core import Address, Event
+from pyrtcstack.common.errors import ParseError
 from pyrtcstack.datachannel import ChannelClosed, ChannelMessage, ChannelOpen, DataChannelOpened
 from pyrtcstack.media import G711Track, ToneSource
 from pyrtcstack.peerconnection import (
@@ -34,6 +37,7 @@ from pyrtcstack.peerconnection import (
     next_signaling_state,
 )
 from pyrtcstack.peerconnection.stats import collect_stats
+from pyrtcstack.sdp import OfferAnswerError
 
 A: Address = ("127.0.0.1", 40000)
 B: Address = ("127.0.0.1", 40002)
@@ -345,3 +349,36 @@ def test_pcmu_both_ways_and_stats_cross_references() -> None:
     assert report[outbound["codecId"]]["payloadType"] == 0
     assert inbound["transportId"] == outbound["transportId"] == "T01"
     assert inbound["packetsReceived"] >= 50 and outbound["packetsSent"] >= 50
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_hostile_remote_descriptions_raise_only_documented_errors(data: st.DataObject) -> None:
+    """A mutated real offer (lines dropped, duplicated or garbled) gives a ParseError,
+    an OfferAnswerError or an InvalidStateError, never anything else."""
+    a = PeerConnectionCore(rng=random.Random(1))
+    a.create_data_channel("x")
+    a.add_track(G711Track(ToneSource(440, duration=0.1)))
+    offer = a.create_offer(0.0).sdp.split("\r\n")
+    lines = [ln for ln in offer if ln]
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["drop", "dup", "garble", "fingerprint"]))
+        if action == "drop":
+            del lines[i]
+        elif action == "dup":
+            lines.insert(i, lines[i])
+        elif action == "garble":
+            lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i])))] + data.draw(
+                st.text(max_size=12)
+            )
+        else:
+            lines.insert(i, "a=fingerprint:" + data.draw(st.text(max_size=30)))
+        if not lines:
+            lines = ["v=0"]
+    b = PeerConnectionCore(rng=random.Random(2))
+    try:
+        b.set_remote_description(Description("offer", "\r\n".join(lines) + "\r\n"), 0.0)
+        b.set_local_description(b.create_answer(0.0), 0.0)
+    except (ParseError, OfferAnswerError, InvalidStateError):
+        pass

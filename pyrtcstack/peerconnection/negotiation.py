@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..common.core import Event
+from ..common.errors import ParseError
 from ..dtls import DtlsCertificate, DtlsRole
 from ..dtls import Fingerprint as DtlsFingerprint
-from ..dtls.errors import DtlsError
 from ..media.g711 import alaw_encode, ulaw_encode
 from ..sdp import (
     Candidate,
@@ -371,7 +371,7 @@ class NegotiationMixin:
             for fp in live.effective_fingerprints(desc):
                 try:
                     fingerprints.append(DtlsFingerprint.parse(str(fp)))
-                except DtlsError:
+                except ParseError:  # DtlsDecodeError: a hash we do not know, bad hex
                     continue
             if not fingerprints:
                 raise OfferAnswerError("remote description has no usable a=fingerprint")
