@@ -771,3 +771,49 @@ def test_duplicate_cookie_echo_is_acknowledged_again() -> None:
     out = [type(c).__name__ for x in b.packets_to_send(90.0) for c in decode_packet(x).chunks]
     assert "CookieAckChunk" in out
     assert b.stats.bad_cookie == 0
+
+
+def _checksums(p: Pair, src: Any) -> list[tuple[int, bytes]]:
+    return [(d.data[12], d.data[8:12]) for d in p.net.sent if d.src == src]
+
+
+def test_zero_checksum_when_both_announce_it() -> None:
+    """RFC 9653: after the handshake, packets carry checksum 0; INIT always a real CRC."""
+    p = Pair()
+    p.connect()
+    init = decode_packet(p.net.sent[0].data).chunks[0]
+    assert isinstance(init, InitChunk) and init.param(0x8001) == b"\x00\x00\x00\x01"
+    before = len(p.net.sent)
+    p.a.send(1, b"z" * 3000, 53)
+    p.net.run(lambda: bool(p.messages(B)), 5)
+    after = p.net.sent[before:]
+    assert after and all(d.data[8:12] == b"\x00\x00\x00\x00" for d in after)
+    first_type, first_crc = _checksums(p, A)[0]
+    assert first_type == 1 and first_crc != b"\x00\x00\x00\x00"
+    # A zero-checksum INIT is refused even so.
+    fake_init = bytearray(p.net.sent[0].data)
+    fake_init[8:12] = bytes(4)
+    fresh = Association(rng=random.Random(5))
+    fresh.receive_packet(bytes(fake_init), 0.0)
+    assert fresh.stats.bad_checksum == 1
+
+
+def test_no_zero_checksum_unless_the_peer_announced_it() -> None:
+    p = Pair(config_b=SctpConfig(zero_checksum=False))
+    p.connect()
+    init_ack = next(c for d in p.net.sent if d.src == B for c in decode_packet(d.data).chunks)
+    assert isinstance(init_ack, InitChunk) and init_ack.param(0x8001) is None
+    before = len(p.net.sent)
+    p.a.send(1, b"z" * 3000, 53)
+    p.b.send(1, b"y" * 3000, 53)
+    p.net.run(lambda: bool(p.messages(B) and p.messages(A)), 5)
+    after = p.net.sent[before:]
+    # A may not send 0 (B did not announce it); B has the feature off, so sends CRCs too.
+    assert after and all(d.data[8:12] != bytes(4) for d in after)
+    # B, which did not announce it, drops a packet with checksum 0.
+    pkt = bytearray(
+        encode_packet(5000, 5000, p.b._local_tag, [DataChunk(1, 1, 0, 51, b"x").encode()])
+    )
+    pkt[8:12] = bytes(4)
+    p.b.receive_packet(bytes(pkt), p.net.now)
+    assert p.b.stats.bad_checksum == 1

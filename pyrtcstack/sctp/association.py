@@ -162,6 +162,7 @@ class Association:
         self._deferred_reset: OutgoingResetRequest | None = None
         self._last_response: ReconfigResponse | None = None
         self._closed_for_good = False
+        self._send_zero_checksum = False  # the peer accepts checksum 0 (RFC 9653)
 
     # == public API ========================================================================
     @property
@@ -450,9 +451,15 @@ class Association:
         src = self.config.local_port
         dst = self.config.remote_port
         tag = self._peer_tag
-        for chunks in packets:
-            if chunks:
-                out.append(encode_packet(src, dst, tag, chunks))
+        if self._send_zero_checksum:
+            head = _HEADER.pack(src, dst, tag) + _ZERO4  # RFC 9653 §5.3
+            for chunks in packets:
+                if chunks:
+                    out.append(b"".join((head, *chunks)))
+        else:
+            for chunks in packets:
+                if chunks:
+                    out.append(encode_packet(src, dst, tag, chunks))
         self.stats.packets_sent += len(out)
         return out
 
@@ -463,14 +470,19 @@ class Association:
         if self._closed_for_good:
             return
         size = len(data)
+        cfg = self.config
         # §6.8: CRC-32C over the packet with the checksum field zeroed, stored little-endian.
-        if size < 16 or _LE32.unpack_from(data, 8)[0] != crc32c_extend(
-            crc32c(data[:8] + _ZERO4), data[12:]
+        # RFC 9653 §5.2: having announced it, we also accept 0, except on an INIT.
+        if size < 16:
+            stats.bad_checksum += 1
+            return
+        checksum = _LE32.unpack_from(data, 8)[0]
+        if not (checksum == 0 and cfg.zero_checksum and data[12] != 1) and checksum != (
+            crc32c_extend(crc32c(data[:8] + _ZERO4), data[12:])
         ):
             stats.bad_checksum += 1
             return
         src, dst, tag = _HEADER.unpack_from(data)
-        cfg = self.config
         if src != cfg.remote_port or dst != cfg.local_port:
             stats.bad_port += 1
             return
@@ -726,11 +738,17 @@ class Association:
 
     # == handshake (§5.1, §5.2) ===============================================================
     def _extension_params(self) -> list[Parameter]:
-        """RFC 8831 §6.2 / RFC 3758 §3.1 / RFC 5061 §4.2.7: FORWARD-TSN and RE-CONFIG."""
-        return [
+        """RFC 8831 §6.2 / RFC 3758 §3.1 / RFC 5061 §4.2.7: FORWARD-TSN and RE-CONFIG; and
+        RFC 9653 §5.1 Zero Checksum Acceptable (EDMID 1, DTLS) when configured."""
+        params = [
             Parameter(ParamType.FORWARD_TSN_SUPPORTED, b""),
             Parameter(ParamType.SUPPORTED_EXTENSIONS, _EXTENSIONS),
         ]
+        if self.config.zero_checksum:
+            params.append(
+                Parameter(ParamType.ZERO_CHECKSUM_ACCEPTABLE, handshake.ZERO_CHECKSUM_EDMID_DTLS)
+            )
+        return params
 
     def _established(self, now: float) -> None:
         self.state = State.ESTABLISHED

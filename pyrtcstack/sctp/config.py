@@ -76,5 +76,9 @@ class SctpConfig:
     #: Bytes of messages queued for sending but not yet acknowledged, across all streams,
     #: above which :meth:`Association.send` refuses (the data channel layer's back-pressure).
     max_send_buffer: int = 16 * 1024 * 1024
+    #: RFC 9653 zero checksum over DTLS: announce Zero Checksum Acceptable (EDMID 1), accept
+    #: packets whose checksum is 0, and send 0 when the peer announced it (INIT and the
+    #: handshake packets always carry a real CRC-32C). DTLS already protects integrity.
+    zero_checksum: bool = True
     #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
     initial_tsn: int | None = None

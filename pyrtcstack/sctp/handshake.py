@@ -19,13 +19,18 @@ from .state import State
 if TYPE_CHECKING:
     from .association import Association
 
+#: RFC 9653 §5.1: Error Detection Method Identifier 1 = "SCTP over DTLS".
+ZERO_CHECKSUM_EDMID_DTLS = b"\x00\x00\x00\x01"
+
 __all__ = ["on_cookie_echo", "on_init", "on_init_ack", "peer_features", "set_peer"]
 
 
 def peer_features(init: InitChunk) -> int:
     ext = init.param(ParamType.SUPPORTED_EXTENSIONS) or b""
     pr = init.param(ParamType.FORWARD_TSN_SUPPORTED) is not None or (ChunkType.FORWARD_TSN in ext)
-    return (1 if pr else 0) | (2 if ChunkType.RECONFIG in ext else 0)
+    # RFC 9653 §5.1: Zero Checksum Acceptable with EDMID 1 (DTLS) is the only one we use.
+    zero = init.param(ParamType.ZERO_CHECKSUM_ACCEPTABLE) == ZERO_CHECKSUM_EDMID_DTLS
+    return (1 if pr else 0) | (2 if ChunkType.RECONFIG in ext else 0) | (4 if zero else 0)
 
 
 def on_init(a: Association, init: InitChunk, now: float) -> None:
@@ -136,6 +141,7 @@ def set_peer(  # noqa: PLR0917
     a._peer_tsn = tsn
     a._peer_pr = bool(features & 1)
     a._peer_reconfig = bool(features & 2)
+    a._send_zero_checksum = bool(features & 4) and cfg.zero_checksum
     a._peer_reconfig_seq = tsn
     # §5.1.1: streams in each direction are the smaller of what each end offers.
     a.outbound_streams = min(cfg.outbound_streams, peer_mis)
