@@ -5,6 +5,7 @@
 * :mod:`.client` — :class:`TurnClient`, the sans-I/O client allocation machine.
 * :mod:`.server` — :class:`TurnServer`, a small sans-I/O TURN server (UDP relaying).
 * :mod:`.events` — the events both cores emit.
+* :mod:`.url` — ``turn:``/``turns:`` URIs (RFC 7065).
 * :mod:`.errors` — the module's error classes.
 
 See docs/turn.md for the protocol as implemented, the API, the limits and the deviations.
@@ -37,6 +38,7 @@ from .events import (
 )
 from .framing import StreamFramer, frame_for_stream
 from .server import RelayEndpoint, SequentialRelayAllocator, TurnServer
+from .url import TurnUrl, parse_turn_url
 
 __all__ = [
     "Allocated",
@@ -63,9 +65,11 @@ __all__ = [
     "TurnParseError",
     "TurnRemoteError",
     "TurnServer",
+    "TurnUrl",
     "TurnUsageError",
     "WrongCredentialsError",
     "decode_channel_data",
     "encode_channel_data",
     "frame_for_stream",
+    "parse_turn_url",
 ]
