@@ -28,9 +28,9 @@ HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
 
 
-async def _ours_pair() -> tuple[Any, Any, Any]:
-    a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
-    b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+async def _ours_pair(ta: float = 0.05) -> tuple[Any, Any, Any]:
+    a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"], ice_ta=ta))
+    b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"], ice_ta=ta))
     channel = a.create_data_channel("bench")
     remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     b.on("datachannel", lambda c: remote.done() or remote.set_result(c))
@@ -117,7 +117,10 @@ async def throughput(stack: str, size: int, total: int) -> tuple[float, float]:
 
 async def setup_time(stack: str) -> float:
     t0 = time.perf_counter()
-    a, b, _ = await (_ours_pair() if stack == "ours" else _aiortc_pair())
+    if stack == "ours-ta5":
+        a, b, _ = await _ours_pair(0.005)
+    else:
+        a, b, _ = await (_ours_pair() if stack == "ours" else _aiortc_pair())
     elapsed = time.perf_counter() - t0
     await _close(stack, a, b)
     return elapsed
@@ -139,15 +142,15 @@ async def main(args: argparse.Namespace) -> None:
                 f"   ratio {ours / theirs:5.2f}x"
             )
     print(f"setup time create_offer -> channel open, median of {args.setups}")
-    times: dict[str, list[float]] = {"ours": [], "aiortc": []}
+    times: dict[str, list[float]] = {"ours": [], "ours-ta5": [], "aiortc": []}
     for _ in range(args.setups):
-        for stack in ("ours", "aiortc"):
-            times[stack].append(await setup_time(stack))
-    ours, theirs = statistics.median(times["ours"]), statistics.median(times["aiortc"])
-    print(
-        f"  ours {ours * 1000:7.1f} ms   aiortc {theirs * 1000:7.1f} ms   "
-        f"ours/aiortc {ours / theirs:4.2f}"
-    )
+        for stack, values in times.items():
+            values.append(await setup_time(stack))
+    theirs = statistics.median(times["aiortc"])
+    print(f"  aiortc                          {theirs * 1000:7.1f} ms")
+    for stack, label in (("ours", "ours (RFC 8445 Ta = 50 ms)"), ("ours-ta5", "ours (Ta = 5 ms)")):
+        ours = statistics.median(times[stack])
+        print(f"  {label:<31} {ours * 1000:7.1f} ms   ours/aiortc {ours / theirs:4.2f}")
 
 
 if __name__ == "__main__":
