@@ -1,0 +1,157 @@
+// The remote side of pyrtcstack's interop harness: one script for browsers (page.html) and
+// for werift (werift_peer.mjs), each giving an adapter `A` for its own event API.
+//
+// The peer is deliberately simple; the Python side decides and checks everything. For each
+// scenario in GET /config the peer:
+//   * makes an RTCPeerConnection (fresh per scenario);
+//   * offers (role "peer-offers") or answers our offer ("we-offer"); candidates are sent
+//     one by one as they come (trickle) or only inside the description (non-trickle);
+//   * echoes every data channel message back on the same channel, string as string and
+//     binary as binary; "__close__" makes it close that channel; "__stats__" makes it post
+//     its getStats summary;
+//   * obeys commands from GET /poll: description, candidate, channel (create one), restart,
+//     stats, end.
+// Protocol (JSON over HTTP, see docs/interop.md): POST /msg {scenario, kind, ...}.
+
+export async function runPeer(base, A) {
+  const T0 = Date.now();
+  const logs = [];
+  const L = (m) => {
+    const s = `${Date.now() - T0}ms ${m}`;
+    logs.push(s);
+    if (A.print) A.print(s);
+  };
+  const post = async (obj) => {
+    const r = await fetch(new URL("msg", base), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(obj),
+    });
+    if (!r.ok) throw new Error(`POST /msg -> HTTP ${r.status}`);
+  };
+  const cfg = await (await fetch(new URL("config", base))).json();
+  if (A.beforeFirstPc) await A.beforeFirstPc(cfg);
+  for (let i = 0; i < cfg.scenarios.length; i++) {
+    const sc = cfg.scenarios[i];
+    try {
+      await runScenario(i, sc);
+    } catch (e) {
+      L(`scenario ${i} error ${e && e.stack ? e.stack : e}`);
+      await post({ scenario: i, kind: "error", error: String(e), log: logs.splice(0) }).catch(() => {});
+    }
+  }
+  await post({ scenario: -1, kind: "done", log: logs.splice(0) }).catch(() => {});
+
+  async function runScenario(i, sc) {
+    L(`scenario ${i} ${sc.name} role=${sc.role} trickle=${sc.trickle}`);
+    const pc = A.newPC(cfg, sc);
+    const channels = [];
+    let closed = false;
+    const send = (obj) => post({ scenario: i, ...obj });
+    A.onCandidate(pc, (c) => {
+      if (sc.trickle) send({ kind: "candidate", candidate: c }).catch(() => {});
+    });
+    A.onConnState(pc, (s) => {
+      L(`pc ${s}`);
+      send({ kind: "state", state: s }).catch(() => {});
+    });
+    const wire = (dc) => {
+      channels.push(dc);
+      A.setBinary(dc);
+      A.onOpen(dc, () => send({ kind: "open", label: dc.label, id: dc.id }).catch(() => {}));
+      A.onClose(dc, () => send({ kind: "closed", label: dc.label, id: dc.id }).catch(() => {}));
+      A.onMessage(dc, (data) => {
+        if (typeof data === "string") {
+          if (data === "__close__") return dc.close();
+          if (data === "__stats__") return statsNow("channel");
+        }
+        try {
+          dc.send(data);
+        } catch (e) {
+          L(`echo on ${dc.label} failed: ${e}`);
+          send({ kind: "echo-error", label: dc.label, error: String(e) }).catch(() => {});
+        }
+      });
+    };
+    A.onDataChannel(pc, wire);
+    const statsNow = async (why) => {
+      const stats = await A.stats(pc);
+      await send({ kind: "stats", why, stats, maxMessageSize: A.maxMessageSize(pc) });
+    };
+    const describe = async () => {
+      if (!sc.trickle) await A.gathered(pc);
+      const d = pc.localDescription;
+      await send({ kind: "description", description: { type: d.type, sdp: d.sdp } });
+    };
+    const makeChannel = (spec) => wire(A.createDataChannel(pc, spec.label, spec.options || {}));
+
+    for (const spec of sc.peerChannels || []) makeChannel(spec);
+    if (sc.role === "peer-offers") {
+      await pc.setLocalDescription(await pc.createOffer());
+      await describe();
+    }
+    let after = 0;
+    const deadline = Date.now() + (sc.timeoutMs || 30000);
+    while (!closed && Date.now() < deadline) {
+      const r = await fetch(new URL(`poll?scenario=${i}&after=${after}`, base));
+      const { messages } = await r.json();
+      for (const m of messages) {
+        after = m.seq;
+        if (m.kind === "description") {
+          await pc.setRemoteDescription(m.description);
+          if (m.description.type === "offer") {
+            await pc.setLocalDescription(await pc.createAnswer());
+            await describe();
+          }
+        } else if (m.kind === "candidate") {
+          try {
+            await pc.addIceCandidate(m.candidate);
+          } catch (e) {
+            L(`addIceCandidate failed: ${e}`);
+          }
+        } else if (m.kind === "channel") {
+          makeChannel(m.spec);
+        } else if (m.kind === "restart") {
+          await A.restart(pc);
+          await pc.setLocalDescription(await A.offer(pc, true));
+          await describe();
+        } else if (m.kind === "stats") {
+          await statsNow("asked");
+        } else if (m.kind === "end") {
+          closed = true;
+        }
+      }
+    }
+    await send({ kind: "ended", log: logs.splice(0) }).catch(() => {});
+    try {
+      await pc.close();
+    } catch (e) {}
+  }
+}
+
+// A JSON-friendly summary of a standard getStats() report: the transport, its selected
+// candidate pair and both candidates, inbound/outbound RTP and codecs.
+export function summarizeStats(entries) {
+  const byId = new Map(entries.map((s) => [s.id, s]));
+  const out = { transport: null, pair: null, local: null, remote: null, inbound: [], outbound: [], codecs: [] };
+  for (const s of entries) {
+    if (s.type === "transport") out.transport = s;
+    else if (s.type === "inbound-rtp") out.inbound.push(s);
+    else if (s.type === "outbound-rtp") out.outbound.push(s);
+    else if (s.type === "codec") out.codecs.push(s);
+  }
+  let pair = null;
+  if (out.transport && out.transport.selectedCandidatePairId) pair = byId.get(out.transport.selectedCandidatePairId);
+  if (!pair) {
+    // Firefox has no selectedCandidatePairId: take the selected/nominated succeeded pair.
+    for (const s of entries) {
+      if (s.type === "candidate-pair" && (s.selected || (s.nominated && s.state === "succeeded"))) pair = s;
+    }
+  }
+  if (pair) {
+    out.pair = pair;
+    out.local = byId.get(pair.localCandidateId) || null;
+    out.remote = byId.get(pair.remoteCandidateId) || null;
+  }
+  return out;
+}

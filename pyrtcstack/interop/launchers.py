@@ -1,0 +1,260 @@
+"""Start and stop the remote peers: headless Chromium, headless Firefox ESR, werift (Node).
+
+Each launcher runs the peer in its own process group with a fresh profile directory, with
+every flag/pref that keeps it on loopback (docs/interop.md, "leak prevention"), and
+:meth:`PeerProcess.stop` kills the whole group and removes the profile. Command lines are
+built by pure functions (:func:`chromium_command`, :func:`firefox_command`,
+:func:`werift_command`) so they can be read and tested without starting anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "FIREFOX_PREFS",
+    "PEERS",
+    "PeerProcess",
+    "PeerUnavailableError",
+    "chromium_command",
+    "find_peer",
+    "firefox_command",
+    "launch",
+    "werift_command",
+    "werift_dir",
+]
+
+PEERS = ("chromium", "firefox", "werift")
+
+#: Chromium flags: headless, no first-run noise, no background networking, loopback ICE
+#: with raw host addresses (no mDNS), fake microphone, and DNS/proxy sinks so nothing leaves.
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",  # the suite runs as root
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--metrics-recording-only",
+    "--no-pings",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--disable-dev-shm-usage",
+    "--proxy-server=http://127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--allow-loopback-in-peer-connection",  # otherwise no candidate on lo
+    "--disable-features=WebRtcHideLocalIpsWithMdns",  # raw 127.0.0.1, not *.local
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",  # the fake microphone beeps
+    "--autoplay-policy=no-user-gesture-required",
+    "--enable-logging=stderr",
+    "--v=0",
+)
+
+#: Firefox prefs (user.js of a fresh profile). The first block is what WebRTC on loopback
+#: needs; the rest keeps Firefox from any network access but the harness's.
+FIREFOX_PREFS: dict[str, object] = {
+    "media.peerconnection.ice.loopback": True,
+    "media.peerconnection.ice.obfuscate_host_addresses": False,
+    "media.peerconnection.ice.default_address_only": False,
+    "media.peerconnection.ice.no_host": False,
+    "media.peerconnection.ice.proxy_only_if_behind_proxy": False,
+    "media.navigator.permission.disabled": True,
+    "media.navigator.streams.fake": True,
+    # A live *fake* getUserMedia stream then counts as capturing, which lifts Firefox's
+    # default-route-only gathering (the page calls getUserMedia before the first PC).
+    "media.navigator.permission.fake": True,
+    "media.autoplay.default": 0,
+    "browser.shell.checkDefaultBrowser": False,
+    "browser.startup.homepage_override.mstone": "ignore",
+    "browser.aboutwelcome.enabled": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "datareporting.healthreport.uploadEnabled": False,
+    "toolkit.telemetry.enabled": False,
+    "toolkit.telemetry.unified": False,
+    "app.update.enabled": False,
+    "app.update.auto": False,
+    "app.normandy.enabled": False,
+    "extensions.update.enabled": False,
+    "extensions.getAddons.cache.enabled": False,
+    "browser.safebrowsing.malware.enabled": False,
+    "browser.safebrowsing.phishing.enabled": False,
+    "browser.safebrowsing.downloads.enabled": False,
+    "browser.safebrowsing.blockedURIs.enabled": False,
+    "network.captive-portal-service.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "network.dns.disablePrefetch": True,
+    "network.prefetch-next": False,
+    "network.http.speculative-parallel-limit": 0,
+    "browser.newtabpage.enabled": False,
+    "services.settings.server": "http://127.0.0.1:9/v1",
+    "browser.region.network.url": "",
+    "browser.search.geoip.url": "",
+    "geo.provider.network.url": "",
+    "network.trr.mode": 5,
+    # Release builds look up firefox.settings.services.mozilla.com whatever the server
+    # pref says; this stops every non-literal DNS lookup (IP literals still load).
+    "network.dns.disabled": True,
+    "network.proxy.type": 1,
+    "network.proxy.http": "127.0.0.1",
+    "network.proxy.http_port": 9,
+    "network.proxy.ssl": "127.0.0.1",
+    "network.proxy.ssl_port": 9,
+    "network.proxy.no_proxies_on": "127.0.0.1,localhost",
+    "network.proxy.allow_hijacking_localhost": False,
+}
+
+#: Where scripts/setup.sh installs werift (npm ci from pyrtcstack/interop/werift).
+WERIFT_DIR_ENV = "PYRTCSTACK_WERIFT_DIR"
+
+
+class PeerUnavailableError(RuntimeError):
+    """The peer's program is not installed (the message says how to install it)."""
+
+
+def werift_dir() -> Path:
+    """The folder whose node_modules holds werift (``$PYRTCSTACK_WERIFT_DIR`` or .werift/)."""
+    env = os.environ.get(WERIFT_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / ".werift"
+
+
+def find_peer(name: str) -> str:
+    """The executable for peer ``name``; raises :class:`PeerUnavailableError`."""
+    if name == "chromium":
+        # The real binary, not the /usr/bin wrapper (which sources /etc/chromium.d).
+        for path in ("/usr/lib/chromium/chromium", shutil.which("chromium")):
+            if path and os.access(path, os.X_OK):
+                return path
+        raise PeerUnavailableError("chromium not found (Debian package 'chromium')")
+    if name == "firefox":
+        for exe in ("firefox-esr", "firefox"):
+            path = shutil.which(exe)
+            if path:
+                return path
+        raise PeerUnavailableError("firefox-esr not found (Debian package 'firefox-esr')")
+    if name == "werift":
+        node = shutil.which("node")
+        if node is None:
+            raise PeerUnavailableError("node not found (Debian package 'nodejs')")
+        if not (werift_dir() / "node_modules" / "werift").is_dir():
+            raise PeerUnavailableError(
+                f"werift not installed in {werift_dir()} (`bash scripts/setup.sh --system`)"
+            )
+        return node
+    raise PeerUnavailableError(f"unknown peer {name!r} (one of {', '.join(PEERS)})")
+
+
+def chromium_command(
+    exe: str, profile: str, url: str, field_trials: str | None = None
+) -> list[str]:
+    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    if field_trials:
+        cmd.append(f"--force-fieldtrials={field_trials}")
+    return [*cmd, url]
+
+
+def firefox_command(exe: str, profile: str, url: str) -> list[str]:
+    return [exe, "--headless", "--no-remote", "--profile", profile, url]
+
+
+def werift_command(node: str, folder: Path, url: str) -> list[str]:
+    return [node, str(folder / "werift_peer.mjs"), url]
+
+
+@dataclass
+class PeerProcess:
+    """A running peer: its process (group leader), profile dir and captured stderr."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    profile: str | None
+    log_path: str
+    _cleanup: list[Path] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        """Kill the whole process group (browsers fork helpers) and remove the profile."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 3.0)
+        # Helpers may outlive the leader: SIGKILL the group regardless.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), 3.0)
+        if self.profile:
+            shutil.rmtree(self.profile, ignore_errors=True)
+        for path in self._cleanup:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+async def launch(
+    name: str, url: str, *, log_dir: str, field_trials: str | None = None
+) -> PeerProcess:
+    """Start peer ``name`` pointed at the harness ``url``; raises :class:`PeerUnavailableError`."""
+    exe = find_peer(name)
+    profile: str | None = None
+    cleanup: list[Path] = []
+    env = dict(os.environ)
+    if name == "chromium":
+        profile = tempfile.mkdtemp(prefix="pyrtcstack-chromium-")
+        cmd = chromium_command(exe, profile, url, field_trials)
+    elif name == "firefox":
+        profile = tempfile.mkdtemp(prefix="pyrtcstack-firefox-")
+        with open(os.path.join(profile, "user.js"), "w") as f:
+            for key, value in FIREFOX_PREFS.items():
+                f.write(f"user_pref({json.dumps(key)}, {json.dumps(value)});\n")
+        env["MOZ_CRASHREPORTER_DISABLE"] = "1"
+        cmd = firefox_command(exe, profile, url)
+    else:
+        # ES modules ignore NODE_PATH: the scripts must sit next to node_modules/werift.
+        folder = werift_dir()
+        assets = resources.files("pyrtcstack.interop")
+        for src, dst in (
+            ("werift/werift_peer.mjs", "werift_peer.mjs"),
+            ("assets/peer.js", "peer.js"),
+        ):
+            target = folder / dst
+            target.write_bytes(assets.joinpath(src).read_bytes())
+        cmd = werift_command(exe, folder, url)
+    log_path = os.path.join(log_dir, f"{name}-stderr.log")
+    log = open(log_path, "ab")  # noqa: SIM115 (handed to the child)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,  # own process group: stop() kills every helper
+        )
+    finally:
+        log.close()
+    return PeerProcess(name, process, profile, log_path, cleanup)

@@ -1,0 +1,208 @@
+"""Run the scenarios against a peer (one launch, many scenarios) and print the table.
+
+::
+
+    results = await run_peer("chromium")             # every default scenario
+    print(format_table(results))
+
+Chromium is also launched with DTLS 1.3 forced off and forced on
+(``--force-fieldtrials=WebRTC-ForceDtls13/Disabled/`` and ``/Only/``); see
+:func:`default_plan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aio.stun import serve_stun
+from ..peerconnection import Settings
+from .launchers import PeerProcess, launch
+from .scenarios import CheckResult, ScenarioResult, run_scenario, scenario_spec
+from .session import PeerSession
+
+__all__ = [
+    "DTLS13_DISABLED",
+    "DTLS13_ONLY",
+    "LAUNCH_TIMEOUT",
+    "Launch",
+    "default_plan",
+    "format_table",
+    "loopback_settings",
+    "run_launch",
+    "run_peer",
+]
+
+#: Seconds from starting a peer to its ``GET /config`` (Firefox takes 3-5 s here).
+LAUNCH_TIMEOUT = 30.0
+DTLS13_DISABLED = "WebRTC-ForceDtls13/Disabled/"
+DTLS13_ONLY = "WebRTC-ForceDtls13/Only/"
+
+
+@dataclass
+class Launch:
+    """One start of a peer and the scenarios it runs."""
+
+    peer: str
+    scenarios: list[dict[str, Any]]
+    field_trials: str | None = None
+    label: str = ""
+    results: list[ScenarioResult] = field(default_factory=list)
+
+
+def loopback_settings() -> Settings:
+    return Settings(host_addresses=["127.0.0.1"], allow_loopback=True)
+
+
+def default_scenarios(restart: bool = True) -> list[dict[str, Any]]:
+    return [
+        scenario_spec("dc+restart", "we-offer", trickle=True, restart=restart),
+        scenario_spec("dc+restart", "peer-offers", trickle=True, restart=restart),
+        scenario_spec("dc", "we-offer", trickle=False),
+        scenario_spec("dc", "peer-offers", trickle=False),
+    ]
+
+
+def default_plan(peer: str) -> list[Launch]:
+    plan = [Launch(peer, default_scenarios())]
+    if peer == "chromium":
+        plan.append(
+            Launch(
+                peer,
+                [
+                    scenario_spec("dc", "we-offer", trickle=True),
+                    scenario_spec("dc", "peer-offers", trickle=True),
+                ],
+                DTLS13_DISABLED,
+                "dtls1.3-off",
+            )
+        )
+        plan.append(
+            Launch(
+                peer,
+                [
+                    scenario_spec("dtls1.3-only", "we-offer", expect_failure=True),
+                    scenario_spec("dtls1.3-only", "peer-offers", expect_failure=True),
+                ],
+                DTLS13_ONLY,
+                "dtls1.3-only",
+            )
+        )
+    return plan
+
+
+async def run_launch(
+    item: Launch,
+    *,
+    settings_factory: Callable[[], Settings] = loopback_settings,
+    log_dir: str | None = None,
+    verbose: Callable[[str], None] | None = None,
+) -> list[ScenarioResult]:
+    """Start the peer once, run its scenarios one after another, stop it."""
+    log_dir = log_dir or tempfile.mkdtemp(prefix="pyrtcstack-interop-")
+    stun = None
+    if item.peer == "werift":
+        # werift falls back to stun.l.google.com without a STUN server: give it ours.
+        stun = await serve_stun(("127.0.0.1", 0))
+    session = PeerSession(
+        item.scenarios,
+        stun=f"stun:127.0.0.1:{stun.addresses[0][1]}" if stun else None,
+        gum_first=item.peer == "firefox",
+    )
+    url = await session.start()
+    process: PeerProcess | None = None
+    results: list[ScenarioResult] = []
+    try:
+        process = await launch(item.peer, url, log_dir=log_dir, field_trials=item.field_trials)
+        try:
+            async with asyncio.timeout(LAUNCH_TIMEOUT):
+                await session.config_fetched.wait()
+        except TimeoutError:
+            raise RuntimeError(
+                f"{item.peer} did not load the page within {LAUNCH_TIMEOUT:.0f} s:\n"
+                + process.log_tail()
+            ) from None
+        for index in range(len(item.scenarios)):
+            result = await run_scenario(session, index, item.peer, settings_factory)
+            if item.label:
+                result.name = f"{result.name} [{item.label}]"
+            results.append(result)
+            if verbose:
+                verbose(format_table([result]))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.done.wait(), 5.0)
+    finally:
+        if process is not None:
+            await process.stop()
+        await session.close()
+        if stun is not None:
+            stun.close()
+    log_path = f"{log_dir}/{item.peer}{'-' + item.label if item.label else ''}-peer.log"
+    with open(log_path, "w") as f:
+        f.write("\n".join(session.peer_log) + "\n")
+    for r in results:
+        if not r.ok:
+            r.error = r.error or f"see {log_path}"
+    item.results = results
+    return results
+
+
+async def run_peer(peer: str, **kwargs: Any) -> list[ScenarioResult]:
+    out: list[ScenarioResult] = []
+    for item in default_plan(peer):
+        out += await run_launch(item, **kwargs)
+    return out
+
+
+def _mark(check: CheckResult | None) -> str:
+    if check is None:
+        return "-"
+    return {True: "pass", False: "FAIL", None: "n/a"}[check.ok]
+
+
+def format_table(results: list[ScenarioResult]) -> str:
+    """peer × role × scenario → pass/fail, DTLS version, cipher, SRTP profile, setup time."""
+    rows = [("peer", "role", "scenario", "check", "result", "dtls", "cipher", "srtp", "setup")]
+    for r in results:
+        role = f"{r.role}{'' if r.trickle else ' (no trickle)'}"
+        setup = f"{r.setup_time * 1000:.0f} ms" if r.setup_time is not None else "-"
+        first = True
+        checks = r.checks or [CheckResult("connect", False, r.error)]
+        for c in checks:
+            rows.append(
+                (
+                    r.peer if first else "",
+                    role if first else "",
+                    r.name if first else "",
+                    c.name,
+                    _mark(c) + (f": {c.detail}" if c.detail and not c.ok else ""),
+                    r.dtls_version if first else "",
+                    r.cipher.removeprefix("TLS_") if first else "",
+                    r.srtp if first else "",
+                    setup if first else "",
+                )
+            )
+            first = False
+        if r.error and r.checks:
+            rows.append(("", "", "", "error", r.error, "", "", "", ""))
+    widths = [min(60, max(len(row[i]) for row in rows)) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell[:200].ljust(w) for cell, w in zip(row, widths, strict=True)))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def summary(results: list[ScenarioResult]) -> tuple[int, int]:
+    checks = [c for r in results for c in (r.checks or [CheckResult("connect", False)])]
+    return sum(c.ok is True for c in checks), sum(c.ok is False for c in checks)
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,481 @@
+"""The scenarios: our :class:`~pyrtcstack.PeerConnection` on one side, the peer on the other.
+
+A scenario is a JSON-able spec (sent to the peer in ``/config``) plus the Python coroutine
+that drives our side and checks everything (:func:`run_scenario`). One scenario makes one
+connection and runs many checks over it (each a row of the table): data channel strings,
+binary, empty messages, 64 KiB, the peer's max-message-size, 1,000 ordered messages, an
+unordered unreliable channel, a negotiated channel, close from each side, getStats
+agreement, and optionally an ICE restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aio.peerconnection import DataChannel, PeerConnection
+from ..peerconnection import Description, IceCandidateInit, Settings
+from ..sdp import SessionDescription
+from ..sdp.jsep import remote_max_message_size
+from .session import PeerSession
+
+__all__ = [
+    "CHECK_TIMEOUT",
+    "CheckResult",
+    "ScenarioResult",
+    "run_scenario",
+    "scenario_spec",
+]
+
+#: Seconds one check may take (a 256 KiB echo, 1,000 messages...).
+CHECK_TIMEOUT = 10.0
+#: Seconds from the scenario start to an open data channel.
+CONNECT_TIMEOUT = 15.0
+#: The negotiated channel's id (both sides create it, RFC 8832 §6: no DCEP).
+NEGOTIATED_ID = 7
+#: Messages sent on the unordered, unreliable (maxRetransmits 0) channel.
+UNRELIABLE_COUNT = 200
+#: Messages in the ordered burst.
+ORDERED_COUNT = 1000
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool | None  # None: not run (say why in detail)
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ScenarioResult:
+    peer: str
+    name: str
+    role: str
+    trickle: bool
+    checks: list[CheckResult] = field(default_factory=list)
+    setup_time: float | None = None
+    dtls_version: str = ""
+    cipher: str = ""
+    srtp: str = ""
+    peer_stats: dict[str, Any] | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and all(c.ok is not False for c in self.checks)
+
+
+def scenario_spec(
+    name: str,
+    role: str,
+    *,
+    trickle: bool = True,
+    restart: bool = False,
+    expect_failure: bool = False,
+) -> dict[str, Any]:
+    """A scenario as the peer sees it in ``/config`` (unknown keys are the Python side's)."""
+    peer_channels: list[dict[str, Any]] = [
+        {"label": "neg", "options": {"negotiated": True, "id": NEGOTIATED_ID}}
+    ]
+    if role == "peer-offers":
+        peer_channels += [
+            {"label": "chat", "options": {}},
+            {"label": "lossy", "options": {"ordered": False, "maxRetransmits": 0}},
+        ]
+    return {
+        "name": name,
+        "role": role,
+        "trickle": trickle,
+        "restart": restart,
+        "expectFailure": expect_failure,
+        "peerChannels": peer_channels,
+        "timeoutMs": 60000,
+    }
+
+
+class _Run:
+    """Our side of one scenario."""
+
+    def __init__(self, session: PeerSession, index: int, spec: dict[str, Any], peer: str) -> None:
+        self.peer = peer
+        self.session = session
+        self.index = index
+        self.spec = spec
+        self.inbox = session.inbox(index)
+        self.pc: PeerConnection | None = None
+        self.channels: dict[str, DataChannel] = {}
+        self.queues: dict[str, asyncio.Queue[str | bytes]] = {}
+        self.channel_added = asyncio.Event()
+        self.peer_open: set[str] = set()
+        self.peer_closed: set[str] = set()
+        self.peer_event = asyncio.Event()
+        self.peer_states: list[str] = []
+        self.peer_errors: list[str] = []
+        self.stats_future: asyncio.Future[dict[str, Any]] | None = None
+        self.ended = asyncio.Event()
+        self.descriptions = 0
+        self.description_event = asyncio.Event()
+
+    def send(self, **message: Any) -> None:
+        self.session.send(self.index, message)
+
+    def track(self, ch: DataChannel) -> None:
+        queue: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self.channels[ch.label] = ch
+        self.queues[ch.label] = queue
+        ch.on("message", queue.put_nowait)
+        self.channel_added.set()
+
+    async def pump(self) -> None:
+        """Apply the peer's messages as they come."""
+        assert self.pc is not None
+        pc = self.pc
+        while True:
+            msg = await self.inbox.get()
+            kind = msg.get("kind")
+            if kind == "description":
+                await pc.set_remote_description(Description.from_dict(msg["description"]))
+                if msg["description"]["type"] == "offer":
+                    await pc.set_local_description()
+                    await self.send_description()
+                self.descriptions += 1
+                self.description_event.set()
+            elif kind == "candidate":
+                cand = msg.get("candidate")
+                if cand and cand.get("candidate"):
+                    with contextlib.suppress(Exception):
+                        await pc.add_ice_candidate(IceCandidateInit.from_dict(cand))
+                elif cand is None or not cand.get("candidate"):
+                    with contextlib.suppress(Exception):
+                        await pc.add_ice_candidate(None)
+            elif kind == "open":
+                self.peer_open.add(str(msg.get("label")))
+                self.peer_event.set()
+            elif kind == "closed":
+                self.peer_closed.add(str(msg.get("label")))
+                self.peer_event.set()
+            elif kind == "state":
+                self.peer_states.append(str(msg.get("state")))
+                self.peer_event.set()
+            elif kind == "stats":
+                if self.stats_future is not None and not self.stats_future.done():
+                    self.stats_future.set_result(msg)
+            elif kind in ("echo-error", "error"):
+                self.peer_errors.append(str(msg.get("error")))
+                self.peer_event.set()
+            elif kind == "ended":
+                self.ended.set()
+
+    async def send_description(self) -> None:
+        assert self.pc is not None
+        if not self.spec["trickle"]:
+            await self.pc.wait_gathering_complete()
+        desc = self.pc.local_description
+        assert desc is not None
+        self.send(kind="description", description=desc.to_dict())
+
+    async def wait_channel(self, label: str) -> DataChannel:
+        while label not in self.channels:
+            self.channel_added.clear()
+            await self.channel_added.wait()
+        ch = self.channels[label]
+        await ch.wait_open(CONNECT_TIMEOUT)
+        return ch
+
+    async def recv(self, label: str) -> str | bytes:
+        return await self.queues[label].get()
+
+    async def wait_peer(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            self.peer_event.clear()
+            await self.peer_event.wait()
+
+    async def peer_stats(self) -> dict[str, Any]:
+        self.stats_future = asyncio.get_running_loop().create_future()
+        self.send(kind="stats")
+        return await self.stats_future
+
+
+def _QUIRK_UNORDERED_LOST(run: _Run) -> bool:  # noqa: N802
+    """werift's DCEP OPEN drops the unordered bit when a reliability limit is set (its
+    channel type is 0x01, not 0x81; docs/interop.md): the channel we see is ordered."""
+    return bool(run.peer == "werift" and run.spec["role"] == "peer-offers")
+
+
+def _remote_max_message_size(pc: PeerConnection) -> int:
+    """The peer's a=max-message-size (RFC 8841 §6; absent: 64 KiB), 0 meaning unlimited."""
+    desc = pc.remote_description
+    assert desc is not None
+    for media in SessionDescription.parse(desc.sdp).media:
+        if media.kind == "application":
+            return remote_max_message_size(media)
+    return 65536
+
+
+async def _echo(run: _Run, label: str, payloads: list[str | bytes]) -> str:
+    ch = run.channels[label]
+    queue = run.queues[label]
+    while not queue.empty():  # late echoes of an earlier, failed check
+        queue.get_nowait()
+    for p in payloads:
+        ch.send(p)
+    for i, p in enumerate(payloads):
+        got = await run.recv(label)
+        if got != p or type(got) is not type(p):
+            return f"message {i}: sent {_show(p)}, echoed {_show(got)}"
+    return ""
+
+
+def _show(data: str | bytes) -> str:
+    kind = "str" if isinstance(data, str) else "bytes"
+    return f"{kind}[{len(data)}]{data[:16]!r}"
+
+
+async def run_scenario(
+    session: PeerSession,
+    index: int,
+    peer: str,
+    settings_factory: Callable[[], Settings],
+) -> ScenarioResult:
+    """Run scenario ``index`` of ``session`` against the launched peer."""
+    spec = session.scenarios[index]
+    result = ScenarioResult(peer, spec["name"], spec["role"], spec["trickle"])
+    run = _Run(session, index, spec, peer)
+    t0 = time.monotonic()
+    pc = run.pc = PeerConnection(settings=settings_factory())
+    pump = asyncio.ensure_future(run.pump())
+    try:
+        await _drive(run, pc, result, t0)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        if run.peer_errors:
+            result.error += f" (peer: {run.peer_errors[-1]})"
+    finally:
+        run.send(kind="end")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.ended.wait(), 5.0)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
+        await pc.close()
+    return result
+
+
+async def _check(result: ScenarioResult, name: str, coro: Callable[[], Awaitable[str]]) -> None:
+    t = time.monotonic()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            problem = await coro()
+    except TimeoutError:
+        problem = f"timed out after {CHECK_TIMEOUT:.0f} s"
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    result.checks.append(CheckResult(name, not problem, problem, time.monotonic() - t))
+
+
+async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: float) -> None:
+    spec = run.spec
+    pc.on("datachannel", run.track)
+
+    def on_candidate(cand: IceCandidateInit | None) -> None:
+        if spec["trickle"]:
+            run.send(kind="candidate", candidate=cand.to_dict() if cand else None)
+
+    pc.on("icecandidate", on_candidate)
+    neg = pc.create_data_channel("neg", negotiated=True, id=NEGOTIATED_ID)
+    run.track(neg)
+    if spec["role"] == "we-offer":
+        run.track(pc.create_data_channel("chat"))
+        run.track(pc.create_data_channel("lossy", ordered=False, max_retransmits=0))
+        await pc.set_local_description()
+        await run.send_description()
+
+    if spec.get("expectFailure"):
+        await _expect_failure(run, pc, result)
+        return
+
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            await run.wait_channel("chat")
+    except TimeoutError:
+        raise TimeoutError(
+            f"no open channel after {CONNECT_TIMEOUT:.0f} s: ice {pc.ice_connection_state}, "
+            f"dtls {pc.core.dtls_state}, connection {pc.connection_state}, "
+            f"peer states {run.peer_states}"
+        ) from None
+    result.setup_time = time.monotonic() - t0
+    stats = await pc.get_stats()
+    transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
+    result.dtls_version = {"FEFD": "1.2", "FEFC": "1.3"}.get(
+        str(transport.get("tlsVersion", "")), str(transport.get("tlsVersion", ""))
+    )
+    result.cipher = str(transport.get("dtlsCipher", ""))
+    result.srtp = str(transport.get("srtpCipher", ""))
+
+    async def strings() -> str:
+        return await _echo(run, "chat", ["hello", "héllo ✓ 𝄞", "x" * 1000])
+
+    async def binary() -> str:
+        return await _echo(run, "chat", [bytes([0, 1, 2, 255]), os.urandom(1200)])
+
+    async def empty_string() -> str:
+        return await _echo(run, "chat", [""])
+
+    async def empty_binary() -> str:
+        return await _echo(run, "chat", [b""])
+
+    async def big() -> str:
+        return await _echo(run, "chat", [os.urandom(65536)])
+
+    async def max_size() -> str:
+        theirs = _remote_max_message_size(pc)
+        ours = pc.settings.sctp_max_message_size
+        size = min(x for x in (theirs, ours) if x > 0)
+        problem = await _echo(run, "chat", [os.urandom(size)])
+        return problem or ""
+
+    async def ordered() -> str:
+        return await _echo(run, "chat", [f"m{i}" for i in range(ORDERED_COUNT)])
+
+    async def unreliable() -> str:
+        ch = await run.wait_channel("lossy")
+        if (ch.ordered and not _QUIRK_UNORDERED_LOST(run)) or ch.max_retransmits != 0:
+            return f"channel options ordered={ch.ordered} maxRetransmits={ch.max_retransmits}"
+        sent = {f"u{i}" for i in range(UNRELIABLE_COUNT)}
+        for m in sorted(sent):
+            ch.send(m)
+        got: set[str | bytes] = set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3.0):
+                while len(got) < len(sent):
+                    got.add(await run.recv("lossy"))
+        # Loopback loses nothing in practice; the channel may, so demand most, not all.
+        if len(got & sent) < len(sent) * 9 // 10:
+            return f"only {len(got)} of {len(sent)} echoed"
+        return ""
+
+    async def negotiated() -> str:
+        await run.wait_channel("neg")
+        return await _echo(run, "neg", ["on a negotiated channel", b"\x07"])
+
+    await _check(result, "strings", strings)
+    await _check(result, "binary", binary)
+    await _check(result, "64KiB", big)
+    await _check(result, "max-message-size", max_size)
+    await _check(result, f"{ORDERED_COUNT}-ordered", ordered)
+    await _check(result, "unordered-unreliable", unreliable)
+    await _check(result, "negotiated", negotiated)
+
+    async def stats_agree() -> str:
+        msg = await run.peer_stats()
+        result.peer_stats = msg.get("stats")
+        return _compare_stats(await pc.get_stats(), result.peer_stats or {}, run.session)
+
+    await _check(result, "getStats-agree", stats_agree)
+
+    if spec.get("restart"):
+
+        async def restart() -> str:
+            return await _restart(run, pc)
+
+        await _check(result, "ice-restart", restart)
+
+    async def close_theirs() -> str:
+        ch = run.channels["lossy"]
+        ch.send("__close__")
+        await ch.wait_closed(CHECK_TIMEOUT)
+        return ""
+
+    async def close_ours() -> str:
+        ch = run.channels["neg"]
+        ch.close()
+        await ch.wait_closed(CHECK_TIMEOUT)
+        await run.wait_peer(lambda: "neg" in run.peer_closed)
+        # The rest of the association still works.
+        return await _echo(run, "chat", ["still here"])
+
+    await _check(result, "close-by-peer", close_theirs)
+    await _check(result, "close-by-us", close_ours)
+    # Last: a peer that mishandles empty messages may stall the stream (werift does).
+    await _check(result, "empty-string", empty_string)
+    await _check(result, "empty-binary", empty_binary)
+
+
+def _compare_stats(ours: dict[str, Any], theirs: dict[str, Any], session: PeerSession) -> str:
+    """The peer's selected pair must be ours mirrored, and both name the same DTLS cipher."""
+    transport: dict[str, Any] = next((s for s in ours.values() if s.get("type") == "transport"), {})
+    pair = ours.get(str(transport.get("selectedCandidatePairId")))
+    if pair is None:
+        return "we have no selected candidate pair"
+    local = ours[pair["localCandidateId"]]
+    remote = ours[pair["remoteCandidateId"]]
+    tl, tr = theirs.get("local") or {}, theirs.get("remote") or {}
+    problems = []
+    if not tl or not tr:
+        return "the peer reported no selected pair"
+    if (tl.get("port"), tr.get("port")) != (remote.get("port"), local.get("port")):
+        problems.append(
+            f"pair: ours {local.get('port')}->{remote.get('port')}, "
+            f"theirs {tl.get('port')}->{tr.get('port')}"
+        )
+    their_cipher = (theirs.get("transport") or {}).get("dtlsCipher")
+    if their_cipher is not None and their_cipher != transport.get("dtlsCipher"):
+        problems.append(f"cipher: ours {transport.get('dtlsCipher')}, theirs {their_cipher}")
+    return "; ".join(problems)
+
+
+async def _restart(run: _Run, pc: PeerConnection) -> str:
+    """ICE restart (RFC 8445 §2.4, JSEP §4.1.1): new credentials, same DTLS/SCTP."""
+    before = run.descriptions
+    stats = await pc.get_stats()
+    transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
+    old_ufrag = transport.get("iceLocalUsernameFragment")
+    if run.spec["role"] == "we-offer":
+        pc.restart_ice()
+        await pc.set_local_description()
+        await run.send_description()
+    else:
+        run.send(kind="restart")
+    while run.descriptions <= before:
+        run.description_event.clear()
+        await run.description_event.wait()
+    # Wait until ICE is connected again with the new credentials.
+    for _ in range(100):
+        stats = await pc.get_stats()
+        transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
+        if (
+            transport.get("iceLocalUsernameFragment") != old_ufrag
+            and pc.ice_connection_state in ("connected", "completed")
+            and pc.signaling_state == "stable"
+        ):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        return f"after restart: ice {pc.ice_connection_state}, signaling {pc.signaling_state}"
+    return await _echo(run, "chat", ["after restart"])
+
+
+async def _expect_failure(run: _Run, pc: PeerConnection, result: ScenarioResult) -> None:
+    """A peer we cannot talk to (Chromium with DTLS 1.3 forced): the failure must be clean."""
+    t = time.monotonic()
+    state = ""
+    try:
+        state = await pc.wait_connection_state("failed", "connected", timeout=CONNECT_TIMEOUT)
+    except ConnectionError as exc:
+        state = str(exc)
+    except TimeoutError:
+        state = f"still {pc.connection_state} after {CONNECT_TIMEOUT:.0f} s"
+    stats = await pc.get_stats()
+    transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
+    ok = pc.connection_state == "failed" and transport.get("dtlsState") == "failed"
+    detail = f"connection {pc.connection_state}, dtls {transport.get('dtlsState')} ({state})"
+    error = getattr(pc.core, "dtls_error", None) or getattr(pc.core.dtls, "error", None)
+    if error is not None:
+        detail += f"; error {type(error).__name__}: {error}"
+    result.checks.append(CheckResult("fails-cleanly", ok, detail, time.monotonic() - t))
