@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -126,6 +128,106 @@ async def setup_time(stack: str) -> float:
     return elapsed
 
 
+async def _child(stack: str, count: int) -> None:
+    """The answering peer of the two-process run: signalling on stdin/stdout (JSON lines),
+    prints "done" once ``count`` messages arrived."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    offer = json.loads(await reader.readline())
+    done = asyncio.Event()
+    received = [0]
+
+    def on_channel(channel: Any) -> None:
+        def on_message(message: Any) -> None:
+            received[0] += 1
+            if received[0] == count:
+                done.set()
+
+        channel.on("message", on_message)
+
+    if stack == "ours":
+        from pyrtcstack.peerconnection import Description
+
+        pc: Any = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        pc.on("datachannel", on_channel)
+        await pc.set_remote_description(Description.from_dict(offer))
+        await pc.set_local_description()
+        await pc.wait_gathering_complete()
+        answer = pc.local_description.to_dict()
+    else:
+        import aioice.ice
+        import aiortc
+
+        aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
+        pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+        pc.on("datachannel", on_channel)
+        await pc.setRemoteDescription(aiortc.RTCSessionDescription(**offer))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = {"type": "answer", "sdp": pc.localDescription.sdp}
+    print(json.dumps(answer), flush=True)
+    await asyncio.wait_for(done.wait(), 300)
+    print("done", flush=True)
+    await pc.close()
+
+
+async def two_process_throughput(stack: str, size: int, total: int) -> float:
+    """Wall MB/s with the receiver in a child process (both peers of the same stack)."""
+    count = total // size
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--child", stack, "--count", str(count),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        if stack == "ours":
+            pc: Any = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+            channel = pc.create_data_channel("bench")
+            await pc.set_local_description()
+            await pc.wait_gathering_complete()
+            offer = pc.local_description.to_dict()
+        else:
+            import aioice.ice
+            import aiortc
+
+            aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]
+            pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+            channel = pc.createDataChannel("bench")
+            await pc.setLocalDescription(await pc.createOffer())
+            offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+        opened = asyncio.Event()
+        channel.on("open", opened.set)
+        child.stdin.write((json.dumps(offer) + "\n").encode())
+        await child.stdin.drain()
+        answer = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
+        if stack == "ours":
+            from pyrtcstack.peerconnection import Description
+
+            await pc.set_remote_description(Description.from_dict(answer))
+        else:
+            await pc.setRemoteDescription(aiortc.RTCSessionDescription(**answer))
+        await asyncio.wait_for(opened.wait(), 60)
+        low = asyncio.Event()
+        channel.on("bufferedamountlow", low.set)
+        _set_low(channel, LOW_WATER)
+        payload = bytes(size)
+        t0 = time.perf_counter()
+        for _ in range(count):
+            if _buffered(channel) > HIGH_WATER:
+                low.clear()
+                await low.wait()
+            channel.send(payload)
+        line = await asyncio.wait_for(child.stdout.readline(), 300)
+        elapsed = time.perf_counter() - t0
+        assert line.strip() == b"done"
+        await pc.close()
+        return count * size / elapsed / 1e6
+    finally:
+        if child.returncode is None:
+            child.kill()
+        await child.wait()
+
+
 async def main(args: argparse.Namespace) -> None:
     total = int(args.mib * (1 << 20))
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
@@ -141,6 +243,17 @@ async def main(args: argparse.Namespace) -> None:
                 f"  {size:>5} B messages, {what} MB/s: ours {ours:7.2f}   aiortc {theirs:7.2f}"
                 f"   ratio {ours / theirs:5.2f}x"
             )
+    print(f"two processes (receiver in a child process), {args.mib} MiB, wall MB/s")
+    for size in (16384, 1200):
+        two: dict[str, list[float]] = {"ours": [], "aiortc": []}
+        for _ in range(args.repeat):
+            for stack in ("ours", "aiortc"):
+                two[stack].append(await two_process_throughput(stack, size, total))
+        ours, theirs = statistics.median(two["ours"]), statistics.median(two["aiortc"])
+        print(
+            f"  {size:>5} B messages: ours {ours:7.2f}   aiortc {theirs:7.2f}"
+            f"   ratio {ours / theirs:5.2f}x"
+        )
     print(f"setup time create_offer -> channel open, median of {args.setups}")
     times: dict[str, list[float]] = {"ours": [], "ours-ta5": [], "aiortc": []}
     for _ in range(args.setups):
@@ -158,4 +271,10 @@ if __name__ == "__main__":
     parser.add_argument("--mib", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--setups", type=int, default=20)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.child:
+        asyncio.run(_child(parsed.child, parsed.count))
+    else:
+        asyncio.run(main(parsed))
