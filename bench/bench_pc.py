@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -228,6 +229,30 @@ async def two_process_throughput(stack: str, size: int, total: int) -> float:
         await child.wait()
 
 
+def _rss_kib() -> int:
+    for line in open("/proc/self/status"):  # noqa: SIM115
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def many_pairs(stack: str, n: int) -> tuple[float, float]:
+    """(seconds until ``n`` pairs set up at once all have an open channel, KiB of RSS per
+    connection). RSS is a rough measure: run each stack in a fresh process for accuracy."""
+    gc.collect()
+    before = _rss_kib()
+    t0 = time.perf_counter()
+    pairs = await asyncio.gather(
+        *[(_ours_pair() if stack == "ours" else _aiortc_pair()) for _ in range(n)]
+    )
+    elapsed = time.perf_counter() - t0
+    gc.collect()
+    per_connection = (_rss_kib() - before) / (2 * n)
+    for a, b, _ in pairs:
+        await _close(stack, a, b)
+    return elapsed, per_connection
+
+
 async def main(args: argparse.Namespace) -> None:
     total = int(args.mib * (1 << 20))
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
@@ -254,6 +279,11 @@ async def main(args: argparse.Namespace) -> None:
             f"  {size:>5} B messages: ours {ours:7.2f}   aiortc {theirs:7.2f}"
             f"   ratio {ours / theirs:5.2f}x"
         )
+    if args.pairs:
+        print(f"{args.pairs} pairs set up at once in one process (RSS is rough; ours first)")
+        for stack in ("ours", "aiortc"):
+            elapsed, kib = await many_pairs(stack, args.pairs)
+            print(f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib:7.1f} KiB RSS per connection")
     print(f"setup time create_offer -> channel open, median of {args.setups}")
     times: dict[str, list[float]] = {"ours": [], "ours-ta5": [], "aiortc": []}
     for _ in range(args.setups):
@@ -271,6 +301,7 @@ if __name__ == "__main__":
     parser.add_argument("--mib", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--setups", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
     parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
