@@ -465,3 +465,58 @@ def test_restart_after_consent_failure_recovers() -> None:
     world.net.run_for(1)
     got = [e.data for e in world.right.node.events if isinstance(e, DataReceived)]
     assert got[-1:] == [b"\x17after"]
+
+
+def _drive_alone(agent: IceAgent, until: float) -> list[tuple[float, bytes, tuple[str, int]]]:
+    """Run a lone agent on its own timer (nobody answers); every datagram it sends."""
+    sent: list[tuple[float, bytes, tuple[str, int]]] = []
+    now = 0.0
+    while True:
+        sent.extend((now, data, remote) for data, _local, remote in agent.transmits(now))
+        deadline = agent.get_timer()
+        if deadline is None or deadline > until:
+            return sent
+        now = deadline
+        agent.handle_timer(now)
+
+
+def test_srflx_gathering_uses_the_rfc8489_6_2_1_schedule() -> None:
+    """The srflx Binding request is a stun ClientTransaction: sends at 0, 0.5, 1.5, 3.5,
+    7.5, 15.5, 31.5 s, CandidateError (701) at 39.5 s."""
+    from pyrtcstack.stun.transaction import UDP_POLICY, ClientTransaction
+
+    server = ("198.51.100.1", 3478)
+    agent = IceAgent(IceConfig(stun_servers=[server]), rng=random.Random(7))
+    agent.gather([LEFT], 0.0)
+    assert all(isinstance(tx.client, ClientTransaction) for tx in agent._transactions.values())
+    sent = _drive_alone(agent, 100.0)
+    assert {remote for _t, _d, remote in sent} == {server}
+    assert len({data for _t, data, _r in sent}) == 1  # retransmissions are the same bytes
+    sends, timeout = UDP_POLICY.schedule()
+    assert [t for t, _d, _r in sent] == pytest.approx(sends)
+    assert sends == pytest.approx([0.0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5]) and timeout == 39.5
+    events = []
+    while (e := agent.next_event()) is not None:
+        events.append(e)
+    errors = [e for e in events if isinstance(e, CandidateError)]
+    assert [(e.server, e.code) for e in errors] == [(server, 701)]
+    assert agent.gathering_state == "complete" and not agent._transactions
+    assert agent.stats["retransmissions"] == 6
+
+
+def test_unanswered_check_follows_rfc8445_14_3_rto() -> None:
+    """A check nobody answers: RTO = max(500 ms, Ta × N) (RFC 8445 §14.3) through the stun
+    RetransmissionPolicy, 7 sends, then the pair fails."""
+    from pyrtcstack.ice import PairState
+    from pyrtcstack.ice.transactions import check_policy
+
+    agent = IceAgent(IceConfig(controlling=True), rng=random.Random(8))
+    agent.gather([LEFT], 0.0)
+    agent.set_remote_credentials("abcd", "x" * 22, 0.0)
+    agent.add_remote_candidate(f"candidate:1 1 udp 2130706431 {RIGHT[0]} {RIGHT[1]} typ host", 0.0)
+    sent = _drive_alone(agent, 100.0)
+    checks = [t for t, data, remote in sent if remote == RIGHT and data[:2] == b"\x00\x01"]
+    sends, _timeout = check_policy(agent.config.ta, 1, 7).schedule()
+    assert checks == pytest.approx(sends)
+    assert agent.pairs[0].state is PairState.FAILED
+    assert agent.stats["check_timeouts"] == 1

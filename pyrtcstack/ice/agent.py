@@ -263,14 +263,7 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
                 self._relay_timer(relay, now)
             self._deadline = self._relay_deadline()
             return
-        for tx in [t for t in self._transactions.values() if t.next_at <= now]:
-            if self._transactions.get(tx.transaction_id) is not tx:
-                continue
-            if tx.exhausted:
-                del self._transactions[tx.transaction_id]
-                self._on_timeout(tx, now)
-            else:
-                self._transmit(tx, now)
+        self._transaction_timers(now)
         for relay in self._relay_list:
             self._relay_timer(relay, now)
         self._run_checks(now)
@@ -365,7 +358,9 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             if self._next_check_at is None and gen.triggered:
                 self._next_check_at = max(now, self._last_check_at + self.config.ta)
         self._set_state(self._compute_state(now))
-        times: list[float] = [tx.next_at for tx in self._transactions.values()]
+        times: list[float] = [
+            t for t in (tx.next_at for tx in self._transactions.values()) if t is not None
+        ]
         if self._next_check_at is not None:
             times.append(self._next_check_at)
         relay_deadline = self._relay_deadline()

@@ -17,6 +17,7 @@ from ..common.core import Address, Event, default_rng
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, Method
 from ..stun.credentials import short_term_key
+from ..stun.transaction import UDP_POLICY
 from ..turn.client import ClientState, TurnClient
 from .candidates import (
     CandidateType,
@@ -31,7 +32,7 @@ from .events import (
     LocalCandidate,
     RoleChanged,
 )
-from .transactions import RC_DEFAULT, Transaction
+from .transactions import Transaction
 
 __all__ = ["STREAM_RELAY_PREFERENCE", "AgentBase", "IceConfig", "StreamTransport", "TurnServer"]
 
@@ -61,7 +62,7 @@ NOMINATION_MIN_PATIENCE = 0.05
 #: signalled end-of-candidates.
 PAC_TIMEOUT = 39.5
 #: Checks (RFC 8489 Rc) per pair before it fails.
-CHECK_MAX_TRANSMISSIONS = RC_DEFAULT
+CHECK_MAX_TRANSMISSIONS = UDP_POLICY.rc
 
 _ICE_CHARS = string.ascii_letters + string.digits + "+/"
 
@@ -113,7 +114,7 @@ class IceConfig:
     relay_only: bool = False
     ta: float = TA
     check_max_transmissions: int = CHECK_MAX_TRANSMISSIONS
-    stun_max_transmissions: int = RC_DEFAULT
+    stun_max_transmissions: int = UDP_POLICY.rc
     nomination_delay: float = NOMINATION_DELAY
     nomination_patience: float = NOMINATION_PATIENCE
     consent_interval: float = CONSENT_INTERVAL
@@ -278,13 +279,22 @@ class AgentBase:
 
     def _start_transaction(self, tx: Transaction, now: float) -> None:
         self._transactions[tx.transaction_id] = tx
-        self._transmit(tx, now)
+        self._send_from(tx.client.start(now), tx.local, tx.remote, now)
 
-    def _transmit(self, tx: Transaction, now: float) -> None:
-        if tx.transmissions:
-            self.stats["retransmissions"] += 1
-        tx.sent(now)
-        self._send_from(tx.data, tx.local, tx.remote, now)
+    def _transaction_timers(self, now: float) -> None:
+        """Retransmit (RFC 8489 §6.2.1, the schedule of each transaction's policy) or time
+        out every transaction that is due."""
+        due = [t for t in self._transactions.values() if (t.next_at or now + 1) <= now]
+        for tx in due:
+            if self._transactions.get(tx.transaction_id) is not tx:
+                continue
+            data = tx.timer(now)
+            if data is not None:
+                self.stats["retransmissions"] += 1
+                self._send_from(data, tx.local, tx.remote, now)
+            elif tx.timed_out:
+                del self._transactions[tx.transaction_id]
+                self._on_timeout(tx, now)
 
     def _drain_relay(self, relay: _Relay, now: float) -> None:
         client = relay.client
@@ -321,7 +331,7 @@ class AgentBase:
 
     def _check_message(
         self, gen: Generation, pair: CandidatePair, *, use_candidate: bool
-    ) -> tuple[bytes, bytes, int]:
+    ) -> tuple[Message, int]:
         """RFC 8445 §7.2.2: a Binding request with USERNAME, PRIORITY, ICE-CONTROLLING or
         ICE-CONTROLLED, USE-CANDIDATE when nominating, MESSAGE-INTEGRITY, FINGERPRINT."""
         assert gen.remote_key is not None
@@ -338,7 +348,7 @@ class AgentBase:
                 msg.add(A.USE_CANDIDATE)
         else:
             msg.add_uint64(A.ICE_CONTROLLED, self.tie_breaker)
-        return tid, msg.encode(gen.remote_key, fingerprint=True), priority
+        return msg, priority
 
     def _consent_delay(self) -> float:
         # RFC 7675 §5.1: randomised to [0.8, 1.2] of the interval.
@@ -370,6 +380,9 @@ class AgentBase:
 
     def _on_relay_event(self, relay: _Relay, event: Event, now: float) -> None:
         raise NotImplementedError  # pragma: no cover - GatheringMixin
+
+    def _on_timeout(self, tx: Transaction, now: float) -> None:
+        raise NotImplementedError  # pragma: no cover - ChecksMixin
 
     def _on_gather_response(
         self, tx: Transaction, msg: Message, addr: Address, local: Address, now: float

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..common.core import Address
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, StunParseError
+from ..stun.transaction import UDP_POLICY, ClientTransaction
 from .base import NOMINATION_MIN_PATIENCE, AgentBase
 from .candidates import (
     CandidateType,
@@ -15,7 +16,7 @@ from .events import (
     CandidateError,
     SelectedPairChanged,
 )
-from .transactions import RM_DEFAULT, RTO_DEFAULT, Transaction
+from .transactions import Transaction, check_policy
 
 __all__ = ["ChecksMixin"]
 
@@ -123,11 +124,8 @@ class ChecksMixin(AgentBase):
         # more retransmissions and no failure on its timeout, but a late answer still counts.
         tx = pair.transaction
         if pair.state is PairState.IN_PROGRESS and tx is not None and tx.transmissions > 1:
+            # no more sends; the schedule runs out for a late answer (Transaction.timer)
             tx.cancelled = True
-            tx.transmissions = tx.max_transmissions
-            # wait out the transaction's whole timeout for a late answer, no more sends
-            whole = tx.rto * ((1 << (tx.max_transmissions - 1)) - 1) + tx.final_wait
-            tx.next_at = max(tx.next_at, tx.first_sent + whole)
             pair.transaction = None
             self.stats["checks_cancelled"] += 1
             gen.enqueue_triggered(pair)
@@ -200,8 +198,9 @@ class ChecksMixin(AgentBase):
             if decisive:
                 self._pair_failed(gen, pair, now)
             return
-        if tx.transmissions == 1:
-            pair.rtt = now - tx.first_sent
+        rtt = tx.settle(msg, now)
+        if rtt is not None:
+            pair.rtt = rtt
         pair.state = PairState.SUCCEEDED
         pair.valid_local = self._valid_local(pair, mapped, tx.priority)
         gen.unfreeze_foundation(pair.foundation)
@@ -298,19 +297,17 @@ class ChecksMixin(AgentBase):
     def _send_check(
         self, gen: Generation, pair: CandidatePair, now: float, *, use_candidate: bool
     ) -> None:
-        tid, data, priority = self._check_message(gen, pair, use_candidate=use_candidate)
+        msg, priority = self._check_message(gen, pair, use_candidate=use_candidate)
         # RFC 8445 §14.3: RTO = max(500 ms, Ta × (Waiting + In-Progress pairs)).
         busy = gen.count(PairState.WAITING, PairState.IN_PROGRESS)
-        rto = max(RTO_DEFAULT, self.config.ta * busy)
+        policy = check_policy(self.config.ta, busy, self.config.check_max_transmissions)
+        client = ClientTransaction(
+            msg, pair.remote.address, key=gen.remote_key, fingerprint=True, policy=policy
+        )
         tx = Transaction(
             "check",
-            tid,
-            data,
+            client,
             pair.local_key,
-            pair.remote.address,
-            rto,
-            self.config.check_max_transmissions,
-            rto * RM_DEFAULT,
             pair=pair,
             generation=gen,
             use_candidate=use_candidate,
@@ -347,7 +344,7 @@ class ChecksMixin(AgentBase):
             patience = max(
                 NOMINATION_MIN_PATIENCE,
                 self.config.nomination_patience
-                * (best.rtt if best.rtt is not None else RTO_DEFAULT),
+                * (best.rtt if best.rtt is not None else UDP_POLICY.rto),
             )
             wake: float | None = None
             for p in gen.pairs:

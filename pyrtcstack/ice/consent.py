@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..stun import Message, MessageClass, Method
+from ..stun.transaction import ClientTransaction
 from .base import AgentBase
-from .transactions import RTO_DEFAULT, Transaction
+from .transactions import Transaction, consent_policy
 
 __all__ = ["ConsentMixin"]
 
@@ -44,18 +45,20 @@ class ConsentMixin(AgentBase):
             gen = self.generation if self.generation.selected is pair else self.previous
             if gen is None or gen.remote_key is None:
                 return
-            tid, data, priority = self._check_message(gen, pair, use_candidate=False)
+            msg, priority = self._check_message(gen, pair, use_candidate=False)
             if tx is not None:
                 self._transactions.pop(tx.transaction_id, None)
+            client = ClientTransaction(
+                msg,
+                pair.remote.address,
+                key=gen.remote_key,
+                fingerprint=True,
+                policy=consent_policy(config.consent_miss_after),
+            )
             tx = Transaction(
                 "consent",
-                tid,
-                data,
+                client,
                 pair.local_key,
-                pair.remote.address,
-                RTO_DEFAULT,
-                3,
-                max(0.0, config.consent_miss_after - 3 * RTO_DEFAULT),
                 pair=pair,
                 generation=gen,
                 controlling=self.controlling,

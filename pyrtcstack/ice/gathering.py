@@ -7,6 +7,7 @@ import random
 from ..common.core import Address, Event
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, Method, StunParseError
+from ..stun.transaction import ClientTransaction
 from ..turn.client import TurnClient
 from ..turn.events import Allocated, RequestFailed
 from ..turn.events import DataReceived as TurnData
@@ -21,7 +22,7 @@ from .errors import IceError
 from .events import (
     CandidateError,
 )
-from .transactions import RM_DEFAULT, RTO_DEFAULT, Transaction
+from .transactions import Transaction, gather_policy
 
 __all__ = ["GatheringMixin"]
 
@@ -72,19 +73,10 @@ class GatheringMixin(AgentBase):
 
     def _start_gather(self, sock: Address, server: Address, now: float) -> None:
         """RFC 8445 §5.1.1.2: a Binding request to a STUN server gives a srflx candidate."""
-        tid = self._rng.randbytes(12)
-        msg = Message(Method.BINDING, MessageClass.REQUEST, tid)
-        tx = Transaction(
-            "gather",
-            tid,
-            msg.encode(fingerprint=True),
-            sock,
-            server,
-            RTO_DEFAULT,
-            self.config.stun_max_transmissions,
-            RTO_DEFAULT * RM_DEFAULT,
-            server=server,
-        )
+        msg = Message(Method.BINDING, MessageClass.REQUEST, self._rng.randbytes(12))
+        policy = gather_policy(self.config.stun_max_transmissions)
+        client = ClientTransaction(msg, server, fingerprint=True, policy=policy)
+        tx = Transaction("gather", client, sock, server=server)
         self._gather_pending += 1
         self._start_transaction(tx, now)
 
@@ -177,6 +169,7 @@ class GatheringMixin(AgentBase):
             self.stats["gather_response_malformed"] += 1  # keep waiting (RFC 8489 §6.3.3)
             return
         del self._transactions[tx.transaction_id]
+        tx.settle(msg, now)
         self._gather_pending -= 1
         server = tx.server or addr
         if msg.message_class is MessageClass.SUCCESS and mapped is not None:
