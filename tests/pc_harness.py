@@ -8,7 +8,14 @@ import re
 from typing import Any
 
 from pyrtcstack.aio.peerconnection import PeerConnection
-from pyrtcstack.peerconnection import Configuration, Description, Settings
+from pyrtcstack.peerconnection import (
+    ALLOWED_CONNECTION_TRANSITIONS,
+    ALLOWED_ICE_TRANSITIONS,
+    ALLOWED_SIGNALING_TRANSITIONS,
+    Configuration,
+    Description,
+    Settings,
+)
 
 #: Upper bound on any single wait in these tests (they finish in well under a second).
 WAIT = 15.0
@@ -58,6 +65,21 @@ class Ours(Side):
         self, configuration: Configuration | None = None, settings: Settings | None = None
     ) -> None:
         self.pc = PeerConnection(configuration, settings or Settings(host_addresses=["127.0.0.1"]))
+        self.log: dict[str, list[str]] = {}
+        for name in ("signalingstatechange", "iceconnectionstatechange", "connectionstatechange"):
+            self.pc.on(name, lambda state, name=name: self.log.setdefault(name, []).append(state))
+
+    def check_w3c(self) -> None:
+        """Every state change seen is a transition the W3C spec allows."""
+        tables = {
+            "signalingstatechange": ("stable", ALLOWED_SIGNALING_TRANSITIONS),
+            "iceconnectionstatechange": ("new", ALLOWED_ICE_TRANSITIONS),
+            "connectionstatechange": ("new", ALLOWED_CONNECTION_TRANSITIONS),
+        }
+        for name, (initial, allowed) in tables.items():
+            states = self.log.get(name, [])
+            for t in zip([initial, *states], states, strict=False):
+                assert t in allowed, (name, t)
 
     async def offer(self) -> dict[str, str]:
         await self.pc.set_local_description()
@@ -83,6 +105,7 @@ class Ours(Side):
 
     async def close(self) -> None:
         await self.pc.close()
+        self.check_w3c()
 
 
 class Aiortc(Side):
