@@ -382,3 +382,44 @@ def test_hostile_remote_descriptions_raise_only_documented_errors(data: st.DataO
         b.set_local_description(b.create_answer(0.0), 0.0)
     except (ParseError, OfferAnswerError, InvalidStateError):
         pass
+
+
+def test_renegotiation_adds_audio_and_channels_after_connection() -> None:
+    """A data-channel-only call, then (1) a second channel needs no negotiation, (2) an
+    added track fires negotiationneeded and a subsequent offer/answer starts PCMU both ways
+    on the same transport (JSEP §5.2.2 subsequent offer, m-line order kept)."""
+    a, b, net = pair(13)
+    first = a.create_data_channel("first")
+    frames = {"a": 0, "b": 0}
+
+    def handler(name: str, pc: PeerConnectionCore, ev: Event) -> None:
+        if isinstance(ev, TrackFrame):
+            frames[name] += 1
+
+    net.handlers.append(handler)
+    negotiate(net)
+    net.run(lambda: first.ready_state == "open")
+    before = len([e for e in net.events["a"] if isinstance(e, NegotiationNeeded)])
+    second = a.create_data_channel("second")
+    net.run(lambda: second.ready_state == "open")
+    assert len([e for e in net.events["a"] if isinstance(e, NegotiationNeeded)]) == before
+    a.add_track(G711Track(ToneSource(440, duration=2.0)))
+    net.pump()
+    assert len([e for e in net.events["a"] if isinstance(e, NegotiationNeeded)]) == before + 1
+    now = net.now
+    offer = a.create_offer(now)
+    a.set_local_description(offer, now)
+    local = a.local_description
+    assert local is not None
+    mlines = [ln.split()[0] for ln in local.sdp.split("\r\n") if ln.startswith("m=")]
+    assert mlines == ["m=application", "m=audio"]
+    b.set_remote_description(local, now)
+    b.add_track(G711Track(ToneSource(660, duration=2.0)))  # reuses the offered m=audio
+    b.set_local_description(b.create_answer(now), now)
+    answer = b.local_description
+    assert answer is not None and "a=sendrecv" in answer.sdp
+    a.set_remote_description(answer, now)
+    net.run(lambda: frames["a"] >= 20 and frames["b"] >= 20)
+    assert len(b.transceivers) == 1 and b.transceivers[0].current_direction == "sendrecv"
+    for name in ("a", "b"):
+        check_w3c_sequences(net.events[name])
