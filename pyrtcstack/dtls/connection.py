@@ -37,6 +37,7 @@ from ..common.core import Address, Event, default_rng
 from .certificate import DtlsCertificate, Fingerprint
 from .client import ClientHandshake
 from .constants import (
+    DTLS1_2_VERSION,
     AlertDescription,
     AlertLevel,
     CipherSuite,
@@ -64,8 +65,10 @@ from .negotiation import DEFAULT_CIPHER_SUITES
 from .prf import export_keying_material
 from .record import (
     HEADER_LENGTH,
+    MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
-    RECORD_HEADER,
+    RECORD_HEADER_SEQ64,
+    SEQUENCE_MASK,
     EpochState,
     Record,
     pack_datagrams,
@@ -127,6 +130,13 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         use_cookie: as a server, demand a HelloVerifyRequest round trip (RFC 6347 §4.2.1).
         initial_timeout, max_timeout, max_retransmissions: the flight timer (``flights.py``).
         keylog: called with an NSS ``CLIENT_RANDOM`` line when the master secret exists.
+        on_application_data: optional fast path for received application data (also settable
+            later as the attribute of that name): when set, each record's plaintext is passed
+            to ``on_application_data(data)`` during :meth:`receive_datagram` instead of
+            becoming an :class:`ApplicationData` event, whenever no other event is waiting;
+            otherwise the record is queued as an event, so data never overtakes an earlier
+            event (HandshakeCompleted, Closed...). A consumer that sets it must still handle
+            ApplicationData events. Exceptions it raises propagate to the caller.
     """
 
     def __init__(
@@ -147,6 +157,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         max_timeout: float = MAX_TIMEOUT,
         max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
+        on_application_data: Callable[[bytes], None] | None = None,
     ) -> None:
         if mtu < 256:
             raise DtlsUsageError("MTU below 256 bytes cannot carry a DTLS handshake")
@@ -164,6 +175,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self.remote_address = remote_address
         self.use_cookie = use_cookie
         self.keylog = keylog
+        #: See the constructor argument of the same name.
+        self.on_application_data = on_application_data
         self.stats = DtlsStats()
 
         self._state = _State.IDLE
@@ -212,7 +225,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self._handshake_done = False
         self._completed_emitted = False
         self._close_sent = False
-        self._fast_read: EpochState | None = None  # set once application data may flow
+        # set once application data may flow, cleared when the connection ends
+        self._fast_read: EpochState | None = None
+        self._fast_write: EpochState | None = None
 
     # ---- public API --------------------------------------------------------------------------
 
@@ -280,23 +295,23 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         for data, addr in early:
             self.receive_datagram(data, addr, now)
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one record of application data (at most 2^14 bytes, RFC 5246 §6.2.1)."""
-        if not self.is_established:
+        write = self._fast_write
+        if write is None:
             raise DtlsUsageError("DTLS connection is not established")
         if len(data) > MAX_PLAINTEXT:
             raise DtlsUsageError("application data record larger than 2^14 bytes")
-        self._app_records.append(
-            self._write[self._write_epoch].protect(ContentType.APPLICATION_DATA, bytes(data))
-        )
+        self._app_records.append(write.protect(23, bytes(data)))  # 23: application_data
         self.stats.records_sent += 1
 
-    def protect(self, data: bytes) -> bytes:
+    def protect(self, data: bytes | bytearray | memoryview) -> bytes:
         """One application data record as bytes, without queueing (for drivers that batch)."""
-        if not self.is_established:
+        write = self._fast_write
+        if write is None:
             raise DtlsUsageError("DTLS connection is not established")
         self.stats.records_sent += 1
-        return self._write[self._write_epoch].protect(ContentType.APPLICATION_DATA, bytes(data))
+        return write.protect(23, data)  # 23: application_data (RFC 5246 §6.2.1)
 
     def close(self, now: float) -> None:
         """Send close_notify (RFC 5246 §7.2.1) and end the connection."""
@@ -342,27 +357,44 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         fast = self._fast_read
         if fast is not None and len(data) > HEADER_LENGTH and data[0] == 23:
-            # Fast path (established, one application data record of the current epoch):
-            # the same checks as _receive_record, without the general dispatch.
-            _ctype, version, epoch, seq_hi, seq_lo, length = RECORD_HEADER.unpack_from(data)
-            if epoch == fast.epoch and length == len(data) - HEADER_LENGTH:
+            # Fast path (established, a datagram that is exactly one DTLS 1.2 application
+            # data record of the current epoch): the same checks, drops and counters as
+            # parse_records + _receive_record, without the general dispatch. Anything else
+            # takes the general path below.
+            _ctype, version, seq64, length = RECORD_HEADER_SEQ64.unpack_from(data)
+            if (
+                seq64 >> 48 == fast.epoch
+                and length == len(data) - HEADER_LENGTH
+                and version == DTLS1_2_VERSION
+                and length <= MAX_CIPHERTEXT
+            ):
                 stats = self.stats
                 stats.datagrams_received += 1
                 stats.records_received += 1
-                seq = (seq_hi << 32) | seq_lo
-                if not fast.replay.is_fresh(seq):
+                seq = seq64 & SEQUENCE_MASK
+                replay = fast.replay
+                highest = replay.highest
+                if seq <= highest and not replay.is_fresh(seq):
                     stats.dropped_replay += 1
                     return
                 assert fast.cipher is not None
                 try:
-                    plaintext = fast.cipher.open(
-                        (epoch << 48) | seq, 23, version, data[HEADER_LENGTH:]
-                    )
+                    plaintext = fast.cipher.open_record(data, seq64, 23, version)
                 except DtlsDecodeError:
-                    stats.dropped_decrypt += 1
+                    stats.dropped_decrypt += 1  # RFC 6347 §4.1.2.7: silently discard
                     return
-                fast.replay.mark(seq)
-                self._events.append(ApplicationData(plaintext))
+                # the window moves only once the record authenticated (RFC 6347 §4.1.2.6);
+                # the usual case, the next record in order, is ReplayWindow.mark inlined
+                if seq == highest + 1:
+                    replay.bits = ((replay.bits << 1) | 1) & replay.mask
+                    replay.highest = seq
+                else:
+                    replay.mark(seq)
+                callback = self.on_application_data
+                if callback is not None and not self._events:
+                    callback(plaintext)
+                else:
+                    self._events.append(ApplicationData(plaintext))
                 return
         if self._state in (_State.CLOSED, _State.FAILED):
             return
@@ -450,7 +482,11 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             if record.epoch == 0:
                 self.stats.dropped_unexpected += 1
             elif self.is_established:
-                self._events.append(ApplicationData(payload))
+                callback = self.on_application_data
+                if callback is not None and not self._events:
+                    callback(payload)
+                else:
+                    self._events.append(ApplicationData(payload))
             elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
                 self._pending_app.append(payload)
             else:
@@ -499,7 +535,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self._out.append(state.protect(ContentType.ALERT, bytes([level, description])))
 
     def _enter_closed(self, by_peer: bool) -> None:
-        self._fast_read = None
+        self._fast_read = self._fast_write = None
         self._state = _State.CLOSED
         self._timer.stop()
         self._flight = None
@@ -510,7 +546,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             return
         if send_alert and self._state != _State.IDLE:
             self._send_alert(AlertLevel.FATAL, error.alert)
-        self._fast_read = None
+        self._fast_read = self._fast_write = None
         self._state = _State.FAILED
         self._timer.stop()
         self._flight = None

@@ -100,6 +100,7 @@ class HandshakeBase:
     _write: dict[int, EpochState]
     _write_epoch: int
     _fast_read: EpochState | None
+    _fast_write: EpochState | None
     _reassembler: Reassembler
     _send_seq: int
     _transcript: bytearray
@@ -224,6 +225,7 @@ class HandshakeBase:
             return
         self._completed_emitted = True
         self._fast_read = self._read[1]
+        self._fast_write = self._write[self._write_epoch]
         self._events.append(
             HandshakeCompleted(
                 version="DTLS 1.2",

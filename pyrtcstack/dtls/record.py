@@ -26,8 +26,11 @@ from .suites import RecordCipher
 
 __all__ = [
     "HEADER_LENGTH",
+    "MAX_CIPHERTEXT",
     "MAX_PLAINTEXT",
     "RECORD_HEADER",
+    "RECORD_HEADER_SEQ64",
+    "SEQUENCE_MASK",
     "EpochState",
     "Record",
     "ReplayWindow",
@@ -48,6 +51,11 @@ MAX_SEQUENCE: Final = (1 << 48) - 1
 
 #: type, version, epoch, sequence_number high 16 bits, low 32 bits, length
 RECORD_HEADER = struct.Struct("!BHHHIH")
+#: The same header with epoch + sequence_number read as one 64-bit ``seq_num`` (RFC 6347
+#: §4.1.2.1): what the data path needs for the AEAD additional data.
+RECORD_HEADER_SEQ64 = struct.Struct("!BHQH")
+#: ``seq_num & SEQUENCE_MASK`` is the 48-bit sequence_number.
+SEQUENCE_MASK: Final = (1 << 48) - 1
 _HEADER = RECORD_HEADER
 _ACCEPTED_VERSIONS = frozenset({DTLS1_2_VERSION, DTLS1_0_VERSION})
 
@@ -120,31 +128,34 @@ class ReplayWindow:
     authenticated, so forged records cannot move the window.
     """
 
-    __slots__ = ("_bits", "_highest", "size")
+    __slots__ = ("bits", "highest", "mask", "size")
 
     def __init__(self, size: int = REPLAY_WINDOW_SIZE) -> None:
         self.size = size
-        self._highest = -1
-        self._bits = 0  # bit i set: record (highest - i) was received
+        self.mask = (1 << size) - 1
+        #: the highest authenticated sequence number (-1: none yet)
+        self.highest = -1
+        #: bit i set: record (highest - i) was received
+        self.bits = 0
 
     def is_fresh(self, seq: int) -> bool:
-        if seq > self._highest:
+        if seq > self.highest:
             return True
-        offset = self._highest - seq
+        offset = self.highest - seq
         if offset >= self.size:
             return False  # too old: left of the window
-        return not (self._bits >> offset) & 1
+        return not (self.bits >> offset) & 1
 
     def mark(self, seq: int) -> None:
-        if seq > self._highest:
-            shift = seq - self._highest
+        if seq > self.highest:
+            shift = seq - self.highest
             if shift >= self.size:  # a jump past the whole window (never shift by 2^48)
-                self._bits = 1
+                self.bits = 1
             else:
-                self._bits = ((self._bits << shift) | 1) & ((1 << self.size) - 1)
-            self._highest = seq
+                self.bits = ((self.bits << shift) | 1) & self.mask
+            self.highest = seq
         else:
-            self._bits |= 1 << (self._highest - seq)
+            self.bits |= 1 << (self.highest - seq)
 
 
 class EpochState:
@@ -158,15 +169,20 @@ class EpochState:
         self.next_sequence = 0
         self.replay = ReplayWindow()
 
-    def protect(self, content_type: int, payload: bytes, version: int = DTLS1_2_VERSION) -> bytes:
+    def protect(
+        self,
+        content_type: int,
+        payload: bytes | bytearray | memoryview,
+        version: int = DTLS1_2_VERSION,
+    ) -> bytes:
         """Build the next record of this epoch around ``payload``."""
         seq = self.next_sequence
         if seq > MAX_SEQUENCE:
             raise OverflowError("DTLS sequence number space exhausted for this epoch")
         self.next_sequence = seq + 1
         if self.cipher is not None:
-            payload = self.cipher.seal((self.epoch << 48) | seq, content_type, version, payload)
-        return encode_record(content_type, version, self.epoch, seq, payload)
+            return self.cipher.seal_record((self.epoch << 48) | seq, content_type, version, payload)
+        return encode_record(content_type, version, self.epoch, seq, bytes(payload))
 
     def unprotect(self, record: Record) -> bytes:
         """Decrypt ``record``; raise :class:`DtlsDecodeError` if it does not authenticate."""

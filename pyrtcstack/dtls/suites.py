@@ -29,8 +29,17 @@ from .errors import DtlsDecodeError
 __all__ = ["SUITES", "RecordCipher", "SuiteInfo"]
 
 TAG_LENGTH: Final = 16
+#: Largest plaintext of one record (RFC 5246 §6.2.1: 2^14); bigger ones never authenticate.
+_MAX_PLAINTEXT: Final = 1 << 14
 _AAD = struct.Struct("!QBHH")
 _SEQ = struct.Struct("!Q")
+#: An AES-GCM record's first 21 bytes: type, version, epoch + sequence_number (one 64-bit
+#: field), length, then the explicit nonce (RFC 6347 §4.1, RFC 5288 §3).
+_GCM_HEAD = struct.Struct("!BHQHQ")
+#: A ChaCha20-Poly1305 record's 13-byte header (no explicit nonce, RFC 7905 §2).
+_CHACHA_HEAD = struct.Struct("!BHQH")
+#: The AES-GCM nonce: 4-byte implicit IV, then the 8-byte explicit nonce (RFC 5288 §3).
+_GCM_NONCE = struct.Struct("!4sQ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +85,17 @@ SUITES: Final[dict[int, SuiteInfo]] = {int(s): _info(s) for s in CipherSuite}
 class RecordCipher:
     """Seal/open records in one direction of one epoch (one key, one IV)."""
 
-    __slots__ = ("_aead", "_chacha", "_explicit", "_iv", "_iv_int", "info")
+    __slots__ = (
+        "_aead",
+        "_chacha",
+        "_decrypt",
+        "_encrypt",
+        "_explicit",
+        "_iv",
+        "_iv_int",
+        "_overhead",
+        "info",
+    )
 
     def __init__(self, info: SuiteInfo, key: bytes, iv: bytes) -> None:
         self.info = info
@@ -87,6 +106,10 @@ class RecordCipher:
         self._iv = iv
         self._iv_int = int.from_bytes(iv, "big")
         self._explicit = info.explicit_nonce_length
+        self._overhead = info.explicit_nonce_length + TAG_LENGTH
+        # bound once: the record hot paths below call them per record
+        self._encrypt = self._aead.encrypt
+        self._decrypt = self._aead.decrypt
 
     def seal(self, seq64: int, content_type: int, version: int, plaintext: bytes) -> bytes:
         """Protect ``plaintext``; ``seq64`` is ``epoch << 48 | sequence_number``."""
@@ -112,5 +135,42 @@ class RecordCipher:
             body = fragment[explicit:]
         try:
             return self._aead.decrypt(nonce, body, aad)
+        except InvalidTag:
+            raise DtlsDecodeError("record authentication failed") from None
+
+    # ---- whole-record hot paths (the established data path) ----------------------------------
+
+    def seal_record(
+        self, seq64: int, content_type: int, version: int, plaintext: bytes | bytearray | memoryview
+    ) -> bytes:
+        """The whole protected record: header (RFC 6347 §4.1) + sealed fragment.
+
+        Equal to ``encode_record(..., seal(...))`` but with one header ``struct.pack`` and one
+        concatenation (the data path calls this once per record)."""
+        n = len(plaintext)
+        aad = _AAD.pack(seq64, content_type, version, n)
+        if self._chacha:
+            nonce = (self._iv_int ^ seq64).to_bytes(12, "big")
+            head = _CHACHA_HEAD.pack(content_type, version, seq64, n + TAG_LENGTH)
+            return head + self._encrypt(nonce, plaintext, aad)
+        # the explicit nonce is epoch + sequence_number: unique per key (RFC 5288 §3)
+        head = _GCM_HEAD.pack(content_type, version, seq64, n + self._overhead, seq64)
+        return head + self._encrypt(_GCM_NONCE.pack(self._iv, seq64), plaintext, aad)
+
+    def open_record(self, datagram: bytes, seq64: int, content_type: int, version: int) -> bytes:
+        """Verify and decrypt a datagram that is exactly one record (its 13-byte header
+        already parsed by the caller into ``seq64``, ``content_type`` and ``version``).
+
+        Raises :class:`DtlsDecodeError` if the record is too short, its plaintext would exceed
+        2^14 bytes (RFC 5246 §6.2.1), or it does not authenticate."""
+        n = len(datagram) - 13 - self._overhead
+        if n < 0 or n > _MAX_PLAINTEXT:
+            raise DtlsDecodeError("protected record of impossible length")
+        aad = _AAD.pack(seq64, content_type, version, n)
+        try:
+            if self._chacha:
+                nonce = (self._iv_int ^ seq64).to_bytes(12, "big")
+                return self._decrypt(nonce, datagram[13:], aad)
+            return self._decrypt(self._iv + datagram[13:21], datagram[21:], aad)
         except InvalidTag:
             raise DtlsDecodeError("record authentication failed") from None
