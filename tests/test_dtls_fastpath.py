@@ -65,7 +65,7 @@ def test_callback_delivers_the_same_bytes_in_order_as_events() -> None:
     payloads = [b"", b"a", bytes(1200), bytes(range(256)) * 64]  # up to 2^14
     with_events = _established()
     got: list[bytes] = []
-    with_callback = _established(on_application_data=got.append)
+    with_callback = _established(on_application_data=lambda data, now: got.append(data))
     for pair in (with_events, with_callback):
         for p in payloads:
             pair.server.receive_datagram(pair.client.protect(p), CLIENT_ADDR, pair.net.now)
@@ -81,9 +81,9 @@ def test_callback_delivers_the_same_bytes_in_order_as_events() -> None:
 
 
 def test_callback_never_overtakes_a_waiting_event() -> None:
-    got: list[bytes] = []
+    got: list[tuple[bytes, float]] = []
     pair = make_pair(seed=41, start=False)
-    pair.server.on_application_data = got.append
+    pair.server.on_application_data = lambda data, now: got.append((data, now))
     pair.server.start(0.0)
     pair.client.start(0.0)
     # drive by hand so the server's HandshakeCompleted stays queued
@@ -101,13 +101,13 @@ def test_callback_never_overtakes_a_waiting_event() -> None:
     assert got == []  # HandshakeCompleted is still waiting: the data queues behind it
     assert isinstance(pair.server.next_event(), HandshakeCompleted)
     assert pair.server.next_event() == ApplicationData(b"first")
-    pair.server.receive_datagram(pair.client.protect(b"second"), CLIENT_ADDR, 0.0)
-    assert got == [b"second"] and pair.server.next_event() is None
+    pair.server.receive_datagram(pair.client.protect(b"second"), CLIENT_ADDR, 2.5)
+    assert got == [(b"second", 2.5)] and pair.server.next_event() is None
 
 
 def test_replay_and_tamper_are_dropped_on_the_callback_path() -> None:
     got: list[bytes] = []
-    pair = _established(seed=42, on_application_data=got.append)
+    pair = _established(seed=42, on_application_data=lambda data, now: got.append(data))
     server, now = pair.server, pair.net.now
     record = pair.client.protect(b"once")
     server.receive_datagram(record, CLIENT_ADDR, now)
@@ -150,7 +150,7 @@ def test_fast_path_equals_the_general_path_and_a_replay_model(
     counters, and acceptance follows the RFC 6347 §4.1.2.6 window model."""
     fast, general = _established(seed=44), _established(seed=44)
     got: list[bytes] = []
-    fast.server.on_application_data = got.append
+    fast.server.on_application_data = lambda data, now: got.append(data)
     general.server._fast_read = None  # the general path only (test-only switch)
     records = [fast.client.protect(b"r%d" % i) for i in range(150)]
     assert records == [general.client.protect(b"r%d" % i) for i in range(150)]

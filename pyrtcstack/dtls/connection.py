@@ -132,11 +132,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         keylog: called with an NSS ``CLIENT_RANDOM`` line when the master secret exists.
         on_application_data: optional fast path for received application data (also settable
             later as the attribute of that name): when set, each record's plaintext is passed
-            to ``on_application_data(data)`` during :meth:`receive_datagram` instead of
+            to ``on_application_data(data, now)`` during :meth:`receive_datagram` instead of
             becoming an :class:`ApplicationData` event, whenever no other event is waiting;
             otherwise the record is queued as an event, so data never overtakes an earlier
-            event (HandshakeCompleted, Closed...). A consumer that sets it must still handle
-            ApplicationData events. Exceptions it raises propagate to the caller.
+            event (HandshakeCompleted, Closed...). The signature fits a layered core's
+            ``receive_packet(data, now)`` (e.g. SCTP's). A consumer that sets it must still
+            handle ApplicationData events; exceptions it raises propagate to the caller.
     """
 
     def __init__(
@@ -157,7 +158,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         max_timeout: float = MAX_TIMEOUT,
         max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
-        on_application_data: Callable[[bytes], None] | None = None,
+        on_application_data: Callable[[bytes, float], None] | None = None,
     ) -> None:
         if mtu < 256:
             raise DtlsUsageError("MTU below 256 bytes cannot carry a DTLS handshake")
@@ -392,7 +393,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
                     replay.mark(seq)
                 callback = self.on_application_data
                 if callback is not None and not self._events:
-                    callback(plaintext)
+                    callback(plaintext, now)
                 else:
                     self._events.append(ApplicationData(plaintext))
                 return
@@ -484,7 +485,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             elif self.is_established:
                 callback = self.on_application_data
                 if callback is not None and not self._events:
-                    callback(payload)
+                    callback(payload, now)
                 else:
                     self._events.append(ApplicationData(payload))
             elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
