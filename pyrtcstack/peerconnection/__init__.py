@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .config import Configuration, ConfigurationError, IceServer, Settings, parse_server_url
 from .core import PeerConnectionCore
-from .description import Description, IceCandidateInit
+from .description import Description, DescriptionParseError, IceCandidateInit
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
@@ -41,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionStateChange",
     "Description",
+    "DescriptionParseError",
     "DtlsStateChange",
     "IceCandidateEvent",
     "IceCandidateInit",

@@ -6,9 +6,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..common.errors import LocalProtocolError
+from ..common.errors import LocalProtocolError, ParseError
 
-__all__ = ["SDP_TYPES", "Description", "IceCandidateInit"]
+__all__ = ["SDP_TYPES", "Description", "DescriptionParseError", "IceCandidateInit"]
+
+
+class DescriptionParseError(ParseError):
+    """A ``{"type", "sdp"}`` / RTCIceCandidateInit JSON value that is not one."""
+
 
 #: W3C RTCSdpType.
 SDP_TYPES = ("offer", "pranswer", "answer", "rollback")
@@ -33,11 +38,24 @@ class Description:
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> Description:
-        return cls(str(value["type"]), str(value.get("sdp") or ""))
+        """Raises :class:`DescriptionParseError` for anything but a browser's shape."""
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            raise DescriptionParseError("a description needs a string 'type'")
+        sdp = value.get("sdp")
+        if sdp is not None and not isinstance(sdp, str):
+            raise DescriptionParseError("'sdp' must be a string")
+        try:
+            return cls(value["type"], sdp or "")
+        except LocalProtocolError as exc:
+            raise DescriptionParseError(str(exc)) from None
 
     @classmethod
-    def from_json(cls, text: str) -> Description:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes) -> Description:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise DescriptionParseError(f"not JSON: {exc}") from None
+        return cls.from_dict(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +77,18 @@ class IceCandidateInit:
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> IceCandidateInit:
-        return cls(
-            str(value.get("candidate") or ""),
-            value.get("sdpMid"),
-            value.get("sdpMLineIndex"),
-            value.get("usernameFragment"),
-        )
+        """Raises :class:`DescriptionParseError` for wrongly typed members."""
+        if not isinstance(value, dict):
+            raise DescriptionParseError("a candidate must be an object")
+        candidate = value.get("candidate") or ""
+        mid = value.get("sdpMid")
+        index = value.get("sdpMLineIndex")
+        ufrag = value.get("usernameFragment")
+        if (
+            not isinstance(candidate, str)
+            or not isinstance(mid, str | None)
+            or not (index is None or (isinstance(index, int) and not isinstance(index, bool)))
+            or not isinstance(ufrag, str | None)
+        ):
+            raise DescriptionParseError("RTCIceCandidateInit member of the wrong type")
+        return cls(candidate, mid, index, ufrag)
