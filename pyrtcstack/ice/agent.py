@@ -52,12 +52,13 @@ from .candidates import (
     CandidateType,
     IceCandidate,
 )
-from .checklist import MAX_REMOTE_CANDIDATES, PairState
+from .checklist import MAX_REMOTE_CANDIDATES, Generation, PairState
 from .checks import ChecksMixin
 from .consent import ConsentMixin
 from .errors import IceError, IceStaleCandidateError
 from .events import (
     DataReceived,
+    SelectedPairChanged,
 )
 from .gathering import GatheringMixin
 
@@ -299,13 +300,33 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
                 return
         self.stats["data_from_unknown_dropped"] += 1
 
+    def _use_valid_pair(self, gen: Generation) -> None:
+        """RFC 8445 §12.1: before selection, data may go on any valid pair. Keep the one in
+        use while it has not failed, else take the best valid pair and report it."""
+        if gen.selected is not None or self.config.lite or not self.config.use_valid_pairs:
+            return
+        if self.previous is not None and self.previous.selected is not None:
+            return  # RFC 8445 §12.1: after a restart data stays on the old selected pair
+        active = gen.active
+        if (
+            active is not None
+            and active.state is not PairState.FAILED
+            and gen.pair_by_key.get((active.local_key, active.remote.address)) is active
+        ):
+            return
+        best = gen.best_usable()
+        gen.active = best
+        if best is not None:
+            self.stats["valid_pairs_used"] += 1
+            self._events.append(SelectedPairChanged(best.valid_local or best.local, best.remote))
+
     def _compute_state(self, now: float) -> str:
         gen = self.generation
         if self._consent_failed:
             return "failed"
         pair = self.selected_pair
         if pair is not None:
-            if self._consent_lost:
+            if self._consent_lost and pair.nominated:
                 return "disconnected"
             if (
                 gen.selected is not None
@@ -357,6 +378,7 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             self._maybe_nominate(gen, now)
             if self._next_check_at is None and gen.triggered:
                 self._next_check_at = max(now, self._last_check_at + self.config.ta)
+        self._use_valid_pair(gen)
         self._set_state(self._compute_state(now))
         times: list[float] = [
             t for t in (tx.next_at for tx in self._transactions.values()) if t is not None
@@ -375,7 +397,8 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             times.append(gen.first_valid_at + self.config.nomination_delay)
             if gen.nomination_wake is not None:
                 times.append(gen.nomination_wake)
-        if self.selected_pair is not None:
+        selected = self.selected_pair
+        if selected is not None and selected.nominated:
             if self._consent_next is not None:
                 times.append(self._consent_next)
             if (

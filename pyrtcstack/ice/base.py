@@ -112,7 +112,16 @@ class IceConfig:
     turn_servers: list[TurnServer] = field(default_factory=list)
     #: W3C iceTransportPolicy "relay": gather and use relayed candidates only.
     relay_only: bool = False
+    #: RFC 8445 §14.2: Ta, the pacing of checks (one check every Ta). 50 ms is the RFC's
+    #: default; a lower value must be signalled (RFC 8839 ``a=ice-pacing``, the higher of
+    #: the two sides' values applies) and never below 5 ms for all agents of a process.
     ta: float = TA
+    #: RFC 8445 §12.1: "an ICE agent MAY send data on any valid pair before selected pairs
+    #: have been produced". True: the first valid pair is reported at once
+    #: (``SelectedPairChanged`` with ``pair.nominated`` False, state "connected") and data
+    #: may flow on it; the nominated pair takes over when selection happens (another
+    #: ``SelectedPairChanged`` if it differs). False: nothing before nomination.
+    use_valid_pairs: bool = True
     check_max_transmissions: int = CHECK_MAX_TRANSMISSIONS
     stun_max_transmissions: int = UDP_POLICY.rc
     nomination_delay: float = NOMINATION_DELAY
@@ -190,11 +199,16 @@ class AgentBase:
 
     @property
     def selected_pair(self) -> CandidatePair | None:
-        """The pair data goes on: the current generation's, else the one kept from before
-        an ICE restart (RFC 8445 §9: media continues on the old pair)."""
-        if self.generation.selected is not None:
-            return self.generation.selected
-        return self.previous.selected if self.previous is not None else None
+        """The pair data goes on: the current generation's selected (nominated) pair, else
+        the one kept from before an ICE restart (RFC 8445 §9: media continues on the old
+        pair), else the valid pair in use before selection (RFC 8445 §12.1, see
+        :attr:`IceConfig.use_valid_pairs`; its ``nominated`` is False)."""
+        gen = self.generation
+        if gen.selected is not None:
+            return gen.selected
+        if self.previous is not None and self.previous.selected is not None:
+            return self.previous.selected
+        return gen.active
 
     @property
     def pairs(self) -> list[CandidatePair]:

@@ -116,6 +116,9 @@ class Generation:
         self.pair_by_key: dict[tuple[Address, Address], CandidatePair] = {}
         self.triggered: deque[CandidatePair] = deque()
         self.selected: CandidatePair | None = None
+        #: RFC 8445 §12.1: the valid pair data goes on before a pair is selected
+        #: (:attr:`IceConfig.use_valid_pairs`); the selected pair takes over
+        self.active: CandidatePair | None = None
         self.nominating: CandidatePair | None = None
         #: when the controlling agent should look again at nominating (patience expiry)
         self.nomination_wake: float | None = None
@@ -191,6 +194,22 @@ class Generation:
 
     def count(self, *states: PairState) -> int:
         return sum(1 for p in self.pairs if p.state in states)
+
+    def best_usable(self) -> CandidatePair | None:
+        """The highest-priority pair data may go on before selection (RFC 8445 §12.1):
+        a check of ours validated it (§7.2.5.3.2) and it has not failed since (it may be
+        Waiting or In-Progress again while re-checked for nomination), and a check of the
+        peer's arrived on it: the peer has our credentials, so it has our description
+        and is ready for what we send (an answerer is otherwise valid before the offerer
+        even has the answer: early checks are answered, RFC 8445 §7.3)."""
+        for pair in self.pairs:
+            if (
+                pair.valid_local is not None
+                and pair.requests_received
+                and pair.state is not PairState.FAILED
+            ):
+                return pair
+        return None
 
     def best_valid(self) -> CandidatePair | None:
         for pair in self.pairs:

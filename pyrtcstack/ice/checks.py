@@ -374,12 +374,15 @@ class ChecksMixin(AgentBase):
         if not changed:
             return
         self.stats["selections"] += 1
+        reported = gen.active is pair  # already announced as the §12.1 valid pair in use
+        gen.active = None
         # RFC 8445 §8.1.2: Waiting and Frozen pairs are removed once nominated.
         for other in list(gen.pairs):
             if other.state in (PairState.WAITING, PairState.FROZEN):
                 gen.remove_pair(other)
         valid = pair.valid_local or pair.local
-        self._events.append(SelectedPairChanged(valid, pair.remote))
+        if not reported:
+            self._events.append(SelectedPairChanged(valid, pair.remote))
         self._consent_ok(now)
         self._consent_failed = False
         if not self.config.lite:

@@ -15,8 +15,8 @@ class ConsentMixin(AgentBase):
 
     def _run_consent(self, now: float) -> None:
         pair = self.selected_pair
-        if pair is None:
-            return
+        if pair is None or not pair.nominated:
+            return  # RFC 7675 consent starts with selection (not on a §12.1 valid pair)
         config = self.config
         if config.lite:
             # RFC 8445 §11: a lite agent keeps the path alive with Binding indications.

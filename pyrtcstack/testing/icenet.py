@@ -134,8 +134,13 @@ class IceWorld:
     candidate_delay: float | None = None
 
     def connected(self) -> bool:
+        """Both sides connected on a selected (nominated) pair: not merely on a valid pair
+        used before selection (RFC 8445 §12.1)."""
         return all(
-            p.agent.connection_state in ("connected", "completed") for p in (self.left, self.right)
+            p.agent.connection_state in ("connected", "completed")
+            and p.agent.selected_pair is not None
+            and p.agent.selected_pair.nominated
+            for p in (self.left, self.right)
         )
 
     def settled(self) -> bool:
