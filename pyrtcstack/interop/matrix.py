@@ -23,7 +23,7 @@ from typing import Any
 from ..aio.stun import serve_stun
 from ..peerconnection import Settings
 from .launchers import PeerProcess, launch
-from .scenarios import CheckResult, ScenarioResult, run_scenario, scenario_spec
+from .scenarios import CheckResult, ScenarioResult, apply_known_gaps, run_scenario, scenario_spec
 from .session import PeerSession
 
 __all__ = [
@@ -60,39 +60,27 @@ def loopback_settings() -> Settings:
 
 
 def default_scenarios(restart: bool = True) -> list[dict[str, Any]]:
+    name = "dc+restart" if restart else "dc"
     return [
-        scenario_spec("dc+restart", "we-offer", trickle=True, restart=restart),
-        scenario_spec("dc+restart", "peer-offers", trickle=True, restart=restart),
+        scenario_spec(name, "we-offer", trickle=True, restart=restart),
+        scenario_spec(name, "peer-offers", trickle=True, restart=restart),
         scenario_spec("dc", "we-offer", trickle=False),
         scenario_spec("dc", "peer-offers", trickle=False),
     ]
 
 
 def default_plan(peer: str) -> list[Launch]:
-    plan = [Launch(peer, default_scenarios())]
-    if peer == "chromium":
-        plan.append(
-            Launch(
-                peer,
-                [
-                    scenario_spec("dc", "we-offer", trickle=True),
-                    scenario_spec("dc", "peer-offers", trickle=True),
-                ],
-                DTLS13_DISABLED,
-                "dtls1.3-off",
-            )
-        )
-        plan.append(
-            Launch(
-                peer,
-                [
-                    scenario_spec("dtls1.3-only", "we-offer", expect_failure=True),
-                    scenario_spec("dtls1.3-only", "peer-offers", expect_failure=True),
-                ],
-                DTLS13_ONLY,
-                "dtls1.3-only",
-            )
-        )
+    """One launch per peer running :func:`default_scenarios`.
+
+    Chromium 156 no longer has the ``WebRTC-ForceDtls13`` field trial (its binary does not
+    contain the name; with ``/Only/`` or ``/Disabled/`` it still offers DTLS 1.3 and 1.2 and
+    settles on 1.2 with us), so there is no launch that forces DTLS 1.3 on or off:
+    ``Launch(field_trials=...)`` and ``pyrtcstack interop --field-trials`` remain for
+    builds that have it (docs/interop.md).
+    """
+    # werift 0.24.4 keeps its old ufrag in its connectivity checks after an ICE restart
+    # (its offer carries the new one), so restart is left out for it (docs/interop.md).
+    plan = [Launch(peer, default_scenarios(restart=peer != "werift"))]
     return plan
 
 
@@ -146,6 +134,7 @@ async def run_launch(
     with open(log_path, "w") as f:
         f.write("\n".join(session.peer_log) + "\n")
     for r in results:
+        apply_known_gaps(r)
         if not r.ok:
             r.error = r.error or f"see {log_path}"
     item.results = results
@@ -162,7 +151,9 @@ async def run_peer(peer: str, **kwargs: Any) -> list[ScenarioResult]:
 def _mark(check: CheckResult | None) -> str:
     if check is None:
         return "-"
-    return {True: "pass", False: "FAIL", None: "n/a"}[check.ok]
+    if check.ok is None:
+        return check.detail.partition(":")[0] or "skip"
+    return "pass" if check.ok else "FAIL"
 
 
 def format_table(results: list[ScenarioResult]) -> str:
@@ -180,7 +171,12 @@ def format_table(results: list[ScenarioResult]) -> str:
                     role if first else "",
                     r.name if first else "",
                     c.name,
-                    _mark(c) + (f": {c.detail}" if c.detail and not c.ok else ""),
+                    _mark(c)
+                    + (
+                        f": {c.detail.partition(': ')[2] or c.detail}"
+                        if c.detail and not c.ok
+                        else ""
+                    ),
                     r.dtls_version if first else "",
                     r.cipher.removeprefix("TLS_") if first else "",
                     r.srtp if first else "",

@@ -35,13 +35,52 @@ __all__ = [
 #: Seconds one check may take (a 256 KiB echo, 1,000 messages...).
 CHECK_TIMEOUT = 10.0
 #: Seconds from the scenario start to an open data channel.
-CONNECT_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 10.0
 #: The negotiated channel's id (both sides create it, RFC 8832 §6: no DCEP).
 NEGOTIATED_ID = 7
 #: Messages sent on the unordered, unreliable (maxRetransmits 0) channel.
 UNRELIABLE_COUNT = 200
 #: Messages in the ordered burst.
 ORDERED_COUNT = 1000
+
+
+#: Checks that cannot pass yet, by (peer, role or "*", check): shown as "not yet" (a gap
+#: in our stack, with a request to its owner) or "quirk" (the peer's bug) with the reason,
+#: instead of failing. docs/interop.md explains each. A check listed here that passes is
+#: shown as a pass: delete its line then.
+KNOWN_GAPS: dict[tuple[str, str, str], str] = {
+    ("werift", "we-offer", "connect"): (
+        "not yet: when we offer, werift is ICE-controlled and waits for an SCTP INIT "
+        "(it picks the SCTP client by ICE role), while our SCTP waits too because we are "
+        "the DTLS server; requested: always send INIT (RFC 9260 §5.2.1 handles collisions)"
+    ),
+    ("werift", "*", "empty-string"): (
+        "quirk: werift SACKs an empty message (PPID 56/57) but never delivers it, which "
+        "also stalls that ordered stream"
+    ),
+    ("werift", "*", "empty-binary"): "quirk: as empty-string",
+}
+
+
+def apply_known_gaps(result: ScenarioResult) -> None:
+    """Turn the failures listed in :data:`KNOWN_GAPS` into "not yet"/"quirk" rows."""
+
+    def gap(check: str) -> str | None:
+        return KNOWN_GAPS.get((result.peer, result.role, check)) or KNOWN_GAPS.get(
+            (result.peer, "*", check)
+        )
+
+    if result.error and not result.checks:
+        reason = gap("connect")
+        if reason:
+            result.checks.append(CheckResult("connect", None, f"{reason} ({result.error})"))
+            result.error = ""
+        return
+    for check in result.checks:
+        reason = gap(check.name)
+        if check.ok is False and reason:
+            check.ok = None
+            check.detail = reason
 
 
 @dataclass
@@ -121,6 +160,8 @@ class _Run:
         self.ended = asyncio.Event()
         self.descriptions = 0
         self.description_event = asyncio.Event()
+        #: Our trickled candidates wait here while a local description is being applied.
+        self.held_candidates: list[dict[str, Any]] | None = None
 
     def send(self, **message: Any) -> None:
         self.session.send(self.index, message)
@@ -142,6 +183,7 @@ class _Run:
             if kind == "description":
                 await pc.set_remote_description(Description.from_dict(msg["description"]))
                 if msg["description"]["type"] == "offer":
+                    self.held_candidates = self.held_candidates or []
                     await pc.set_local_description()
                     await self.send_description()
                 self.descriptions += 1
@@ -179,6 +221,9 @@ class _Run:
         desc = self.pc.local_description
         assert desc is not None
         self.send(kind="description", description=desc.to_dict())
+        held, self.held_candidates = self.held_candidates or [], None
+        for message in held:
+            self.send(**message)
 
     async def wait_channel(self, label: str) -> DataChannel:
         while label not in self.channels:
@@ -285,7 +330,13 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
 
     def on_candidate(cand: IceCandidateInit | None) -> None:
         if spec["trickle"]:
-            run.send(kind="candidate", candidate=cand.to_dict() if cand else None)
+            message = {"kind": "candidate", "candidate": cand.to_dict() if cand else None}
+            if run.held_candidates is not None:
+                # Gathered during set_local_description: they must follow the description
+                # (a peer rejects candidates whose ufrag it has not seen yet).
+                run.held_candidates.append(message)
+            else:
+                run.send(**message)
 
     pc.on("icecandidate", on_candidate)
     neg = pc.create_data_channel("neg", negotiated=True, id=NEGOTIATED_ID)
@@ -293,6 +344,7 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
     if spec["role"] == "we-offer":
         run.track(pc.create_data_channel("chat"))
         run.track(pc.create_data_channel("lossy", ordered=False, max_retransmits=0))
+        run.held_candidates = []
         await pc.set_local_description()
         await run.send_description()
 
@@ -395,8 +447,15 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
     async def close_ours() -> str:
         ch = run.channels["neg"]
         ch.close()
-        await ch.wait_closed(CHECK_TIMEOUT)
-        await run.wait_peer(lambda: "neg" in run.peer_closed)
+        try:
+            await ch.wait_closed(CHECK_TIMEOUT / 2)
+        except TimeoutError:
+            return f"our channel is still {ch.ready_state} (stream reset unanswered?)"
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT / 2):
+                await run.wait_peer(lambda: "neg" in run.peer_closed)
+        except TimeoutError:
+            return "the peer never reported its channel closed"
         # The rest of the association still works.
         return await _echo(run, "chat", ["still here"])
 
@@ -438,6 +497,7 @@ async def _restart(run: _Run, pc: PeerConnection) -> str:
     old_ufrag = transport.get("iceLocalUsernameFragment")
     if run.spec["role"] == "we-offer":
         pc.restart_ice()
+        run.held_candidates = []
         await pc.set_local_description()
         await run.send_description()
     else:

@@ -1,0 +1,58 @@
+"""Our PeerConnection against headless Chromium and Firefox ESR (the interop matrix).
+
+One browser launch runs every scenario of :func:`pyrtcstack.interop.default_plan` (both
+roles, trickle and not, ICE restart, every data channel check, getStats agreement); the
+table is printed (``pytest -s``) and any FAIL row fails the test. Rows listed in
+``pyrtcstack.interop.scenarios.KNOWN_GAPS`` show as "not yet"/"quirk" instead.
+Runs inside the suite's private network namespace: loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+
+import pytest
+
+from pyrtcstack.interop import PeerUnavailableError, default_plan, format_table, run_launch
+from pyrtcstack.interop.launchers import find_peer
+from pyrtcstack.interop.matrix import summary
+from tests.peers import peer_missing
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
+
+
+def run_matrix(peer: str, min_passed: int = 40) -> None:
+    try:
+        find_peer(peer)
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    log_dir = tempfile.mkdtemp(prefix=f"pyrtcstack-{peer}-")
+
+    async def main() -> list:  # type: ignore[type-arg]
+        results = []
+        for item in default_plan(peer):
+            results += await run_launch(item, log_dir=log_dir)
+        return results
+
+    results = asyncio.run(main())
+    table = format_table(results)
+    print(f"\n{table}\n(logs in {log_dir})")
+    passed, failed = summary(results)
+    assert failed == 0, f"{failed} failing checks against {peer}:\n{table}\nlogs: {log_dir}"
+    assert passed >= min_passed, table  # every scenario really ran
+    for r in results:
+        if r.setup_time is not None:
+            assert r.dtls_version == "1.2" and r.cipher.startswith("TLS_ECDHE_"), table
+    for name in os.listdir(log_dir):
+        os.unlink(os.path.join(log_dir, name))
+    os.rmdir(log_dir)
+
+
+def test_chromium_matrix() -> None:
+    run_matrix("chromium")
+
+
+def test_firefox_matrix() -> None:
+    run_matrix("firefox")
