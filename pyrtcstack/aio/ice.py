@@ -380,7 +380,11 @@ class IceConnection:
 
     # ------------------------------------------------------------------ waiting
     async def connected(self, timeout: float = 30.0) -> None:
-        """Wait until the state is connected/completed; raise ConnectionError on failed."""
+        """Wait until the state is connected/completed; raise ConnectionError on failed.
+
+        Connected comes with the first valid pair the peer has checked too (RFC 8445 §12.1,
+        ``IceConfig.use_valid_pairs``): ``send()`` works from then on; the nominated pair
+        (``agent.selected_pair.nominated``) follows about one Ta later."""
         async with asyncio.timeout(timeout):
             while True:
                 state = self.agent.connection_state
