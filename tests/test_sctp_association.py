@@ -779,7 +779,7 @@ def _checksums(p: Pair, src: Any) -> list[tuple[int, bytes]]:
 
 def test_zero_checksum_when_both_announce_it() -> None:
     """RFC 9653: after the handshake, packets carry checksum 0; INIT always a real CRC."""
-    p = Pair()
+    p = Pair(config_a=SctpConfig(zero_checksum=True), config_b=SctpConfig(zero_checksum=True))
     p.connect()
     init = decode_packet(p.net.sent[0].data).chunks[0]
     assert isinstance(init, InitChunk) and init.param(0x8001) == b"\x00\x00\x00\x01"
@@ -793,13 +793,13 @@ def test_zero_checksum_when_both_announce_it() -> None:
     # A zero-checksum INIT is refused even so.
     fake_init = bytearray(p.net.sent[0].data)
     fake_init[8:12] = bytes(4)
-    fresh = Association(rng=random.Random(5))
+    fresh = Association(SctpConfig(zero_checksum=True), rng=random.Random(5))
     fresh.receive_packet(bytes(fake_init), 0.0)
     assert fresh.stats.bad_checksum == 1
 
 
 def test_no_zero_checksum_unless_the_peer_announced_it() -> None:
-    p = Pair(config_b=SctpConfig(zero_checksum=False))
+    p = Pair(config_a=SctpConfig(zero_checksum=True), config_b=SctpConfig(zero_checksum=False))
     p.connect()
     init_ack = next(c for d in p.net.sent if d.src == B for c in decode_packet(d.data).chunks)
     assert isinstance(init_ack, InitChunk) and init_ack.param(0x8001) is None
