@@ -522,103 +522,51 @@ def test_unanswered_check_follows_rfc8445_14_3_rto() -> None:
     assert agent.stats["check_timeouts"] == 1
 
 
-class _Wire:
-    """Two agents, one socket each, a fixed one-way delay; driven on a virtual clock."""
-
-    def __init__(self, left: IceAgent, right: IceAgent, delay: float = 0.01) -> None:
-        self.agents = {LEFT: left, RIGHT: right}
-        self.delay = delay
-        self.now = 0.0
-        self.flight: list[tuple[float, int, bytes, tuple[str, int], tuple[str, int]]] = []
-        self.events: list[tuple[float, str, object]] = []
-        self.sent: list[tuple[float, bytes, tuple[str, int]]] = []
-        self._seq = 0
-        left.gather([LEFT], 0.0)
-        right.gather([RIGHT], 0.0)
-
-    def pump(self) -> None:
-        for addr, agent in self.agents.items():
-            for data, local, remote in agent.transmits(self.now):
-                self._seq += 1
-                self.sent.append((self.now, data, local))
-                self.flight.append((self.now + self.delay, self._seq, data, local, remote))
-            while (event := agent.next_event()) is not None:
-                self.events.append((self.now, "left" if addr == LEFT else "right", event))
-
-    def run_until(self, t: float) -> None:
-        self.pump()
-        while True:
-            times = [f[0] for f in self.flight]
-            times += [d for a in self.agents.values() if (d := a.get_timer()) is not None]
-            nxt = min(times, default=None)
-            if nxt is None or nxt > t:
-                self.now = t
-                return
-            self.now = max(self.now, nxt)
-            due = sorted(f for f in self.flight if f[0] <= self.now)
-            self.flight = [f for f in self.flight if f[0] > self.now]
-            for _at, _seq, data, src, dst in due:
-                self.agents[dst].receive_datagram(data, src, self.now, local=dst)
-            for agent in self.agents.values():
-                deadline = agent.get_timer()
-                if deadline is not None and deadline <= self.now:
-                    agent.handle_timer(self.now)
-            self.pump()
-
-    def signal(self, to: IceAgent, frm: IceAgent, addr: tuple[str, int]) -> None:
-        to.set_remote_credentials(frm.local_ufrag, frm.local_pwd, self.now)
-        to.add_remote_candidate(
-            f"candidate:1 1 udp 2130706431 {addr[0]} {addr[1]} typ host", self.now
-        )
-        self.pump()
-
-    def selections(self, side: str) -> list[tuple[float, object]]:
-        return [
-            (t, e) for t, s, e in self.events if s == side and isinstance(e, SelectedPairChanged)
-        ]
+def _selections(world: IceWorld, side: str) -> list[SelectedPairChanged]:
+    node = world.left.node if side == "left" else world.right.node
+    return [e for e in node.events if isinstance(e, SelectedPairChanged)]
 
 
 def test_valid_pair_used_before_nomination_rfc8445_12_1() -> None:
-    """Both sides report the valid pair one round trip after the first checks, before the
+    """Both sides use the valid pair one round trip after the first checks, before the
     nomination (which needs one more Ta); the nominated pair is the same one: no second
     event. Data flows on it before selection."""
-    left = IceAgent(IceConfig(controlling=True), rng=random.Random(1))
-    right = IceAgent(IceConfig(controlling=False), rng=random.Random(2))
-    wire = _Wire(left, right, delay=0.01)
-    wire.signal(left, right, RIGHT)
-    wire.signal(right, left, LEFT)
-    wire.run_until(0.021)
+    world = _direct()  # one-way delay 20 ms
+    left, right = world.left.agent, world.right.agent
+    assert world.net.run(lambda: None not in (left.selected_pair, right.selected_pair))
+    first = _checks_from(world, LEFT)[0][0]
+    assert world.net.now == pytest.approx(first + 0.04)  # one round trip, < Ta + RTT
     for side, agent in (("left", left), ("right", right)):
-        assert [t for t, _e in wire.selections(side)] == [pytest.approx(0.02)]
         assert agent.connection_state == "connected"
         pair = agent.selected_pair
         assert pair is not None and not pair.nominated
-    assert left.send(b"\x17early", wire.now) and right.send(b"\x17early", wire.now)
-    wire.run_until(2.0)
-    got = [e for _t, _s, e in wire.events if isinstance(e, DataReceived)]
-    assert len(got) == 2
+        assert len(_selections(world, side)) == 1
+    now = world.net.now
+    assert left.send(b"\x17early", now) and right.send(b"\x17early", now)
+    world.net.run_for(2)
     for side, agent in (("left", left), ("right", right)):
-        assert len(wire.selections(side)) == 1  # the nominated pair is the one in use
+        node = world.left.node if side == "left" else world.right.node
+        assert [e.data for e in node.events if isinstance(e, DataReceived)] == [b"\x17early"]
+        assert len(_selections(world, side)) == 1  # the nominated pair is the one in use
         pair = agent.selected_pair
         assert pair is not None and pair.nominated
     # the first check left at once, the nomination one Ta later (RFC 8445 §14.2 pacing:
     # the earliest regular nomination, §8.1.1)
-    checks = [(t, decode(d)) for t, d, src in wire.sent if src == LEFT and d[:2] == b"\x00\x01"]
-    assert checks[0][0] == 0.0 and A.USE_CANDIDATE not in checks[0][1]
-    assert [t for t, m in checks if A.USE_CANDIDATE in m] == [pytest.approx(TA)]
-    assert left.stats["nominations"] == 1
+    checks = _checks_from(world, LEFT)
+    assert A.USE_CANDIDATE not in checks[0][1]
+    assert [t for t, m in checks if A.USE_CANDIDATE in m] == [pytest.approx(first + TA)]
 
 
 def test_valid_pairs_not_used_when_disabled() -> None:
-    left = IceAgent(IceConfig(controlling=True, use_valid_pairs=False), rng=random.Random(1))
-    right = IceAgent(IceConfig(controlling=False, use_valid_pairs=False), rng=random.Random(2))
-    wire = _Wire(left, right, delay=0.01)
-    wire.signal(left, right, RIGHT)
-    wire.signal(right, left, LEFT)
-    wire.run_until(2.0)
-    for side, agent in (("left", left), ("right", right)):
-        ((at, _event),) = wire.selections(side)
-        assert at >= TA  # only the nomination (one Ta after the first check) selects
+    world = _direct(
+        left_config=IceConfig(controlling=True, use_valid_pairs=False),
+        right_config=IceConfig(controlling=False, use_valid_pairs=False),
+    )
+    left, right = world.left.agent, world.right.agent
+    assert world.net.run(lambda: None not in (left.selected_pair, right.selected_pair))
+    first = _checks_from(world, LEFT)[0][0]
+    assert world.net.now >= first + TA  # only the nomination selects
+    for agent in (left, right):
         pair = agent.selected_pair
         assert pair is not None and pair.nominated
 
@@ -628,15 +576,16 @@ def test_answerer_waits_for_a_check_of_the_peer_before_using_a_pair() -> None:
     (early checks, RFC 8445 §7.3): the pair is valid, but data would reach a peer not yet
     ready for it. It is used only once a check of the peer (which then has our
     credentials) arrived."""
-    left = IceAgent(IceConfig(controlling=True), rng=random.Random(1))
-    right = IceAgent(IceConfig(controlling=False), rng=random.Random(2))
-    wire = _Wire(left, right, delay=0.01)
-    wire.signal(right, left, LEFT)  # the answerer has the offer; the answer is slow
-    wire.run_until(0.5)
+    world = build(None, None, stun=False)
+    world.start(signal_credentials=False)
+    left, right = world.left.agent, world.right.agent
+    right.set_remote_credentials(left.local_ufrag, left.local_pwd, world.net.now)
+    world.net.run_for(0.5)  # candidates trickle; the answer (right's credentials) is slow
     assert right.generation.best_valid() is not None  # its check was answered
     assert right.selected_pair is None and right.connection_state == "checking"
-    assert not wire.selections("right")
-    wire.signal(left, right, RIGHT)  # the answer arrives at 0.5 s
-    wire.run_until(0.53)
-    assert [t for t, _e in wire.selections("right")] == [pytest.approx(0.51)]
+    assert not _selections(world, "right")
+    left.set_remote_credentials(right.local_ufrag, right.local_pwd, world.net.now)
+    answered = world.net.now
+    assert world.net.run(lambda: right.selected_pair is not None)
+    assert world.net.now == pytest.approx(answered + 0.02)  # left's first check arrived
     assert right.connection_state == "connected"
