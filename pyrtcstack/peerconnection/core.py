@@ -367,10 +367,10 @@ class PeerConnectionCore(NegotiationMixin):
         is_client = self._dtls_role is DtlsRole.CLIENT
         self.sctp.set_dtls_role("client" if is_client else "server")
         self._sctp_started = True
-        if is_client:
-            # RFC 8841 §9.3 lets either end send INIT; the DTLS client does (as aiortc,
-            # werift and browsers expect), the server answers.
-            self.sctp.connect(now)
+        # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
+        # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
+        # waited for the peer's INIT could wait forever.
+        self.sctp.connect(now)
         if event.srtp_profile is not None:
             profile = profile_by_id(int(event.srtp_profile))
             material = self.dtls.export_keying_material(
