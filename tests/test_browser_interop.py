@@ -56,3 +56,17 @@ def test_chromium_matrix() -> None:
 
 def test_firefox_matrix() -> None:
     run_matrix("firefox")
+
+
+def test_interop_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """``pyrtcstack interop firefox`` (the quickest browser to launch here) prints the
+    table and exits 0."""
+    from pyrtcstack.cli import main
+
+    try:
+        find_peer("firefox")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    assert main(["interop", "firefox"]) == 0
+    out = capsys.readouterr().out
+    assert "firefox  we-offer" in out and " 0 failed" in out
