@@ -423,3 +423,22 @@ def test_renegotiation_adds_audio_and_channels_after_connection() -> None:
     assert len(b.transceivers) == 1 and b.transceivers[0].current_direction == "sendrecv"
     for name in ("a", "b"):
         check_w3c_sequences(net.events[name])
+
+
+def test_open_and_abort_in_one_burst() -> None:
+    """A DATA_CHANNEL_OPEN and the ABORT of a closing peer arrive in one batch: the core
+    drops the late OPEN (counted) instead of raising, and the transport ends."""
+    a, b, net = pair(15)
+    first = a.create_data_channel("first")
+    negotiate(net)
+    net.run(lambda: first.ready_state == "open")
+    net.run(lambda: not net._wire)
+    a.create_data_channel("late")
+    a.flush(net.now)
+    a.close(net.now)
+    burst = [(data, local) for data, local, _remote in a.transmits(net.now)]
+    assert len(burst) >= 2
+    b.receive_datagrams(burst, net.now, local=B)
+    net.pump()
+    assert all(ch.ready_state == "closed" for ch in b.sctp.channels) or not b.sctp.channels
+    assert b.dtls_state == "closed"

@@ -59,7 +59,7 @@ from ..ice import (
 from ..media.endpoint import FrameReceived, MediaEndpoint
 from ..media.receiver import RtpReceiver
 from ..media.sender import RtpSender
-from ..sctp import SctpConfig
+from ..sctp import SctpConfig, SctpError
 from ..sdp import Candidate
 from ..srtp import SrtpSession
 from ..srtp.keying import split_keying_material
@@ -553,13 +553,13 @@ class PeerConnectionCore(NegotiationMixin):
                 event = dtls.next_event()
             sctp_up = self._sctp_started
             if sctp_up:
-                event = sctp.next_event()
+                event = self._next_sctp_event()
                 while event is not None:
                     handled = True
                     if type(event) is TransportClosed and tracer is not None:
                         tracer.note(now, "SCTP", "association closed")
                     self._emit(event)
-                    event = sctp.next_event()
+                    event = self._next_sctp_event()
             media = self._media_started
             if media:
                 for tr in self.transceivers:
@@ -610,6 +610,19 @@ class PeerConnectionCore(NegotiationMixin):
                 for data, local, remote in out:
                     tracer.datagram("send", data, remote, local, now)
             self._out.extend(out)
+
+    def _next_sctp_event(self) -> Event | None:
+        """The data channel manager's next event. A DATA_CHANNEL_OPEN read after the
+        association ended (an ABORT in the same burst) makes the manager's ACK raise
+        AssociationClosedError: dropped and counted (requests.md, FROM pc TO datachannel)."""
+        for _ in range(64):
+            try:
+                return self.sctp.next_event()
+            except SctpError:
+                self.counters["sctp_events_after_close"] = (
+                    self.counters.get("sctp_events_after_close", 0) + 1
+                )
+        return None
 
     def _update_negotiation_needed(self) -> None:
         """webrtc-pc §4.7.3 "update the negotiation-needed flag": only fire in stable."""
