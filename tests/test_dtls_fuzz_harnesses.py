@@ -52,5 +52,9 @@ def test_harness_runs_over_seeds(name: str) -> None:
         module.TestOneInput(seed)
 
 
-def test_both_harnesses_exist() -> None:
-    assert HARNESSES == ["fuzz_dtls_handshake.py", "fuzz_dtls_records.py"]
+def test_every_harness_exists() -> None:
+    assert HARNESSES == [
+        "fuzz_dtls_datapath.py",
+        "fuzz_dtls_handshake.py",
+        "fuzz_dtls_records.py",
+    ]

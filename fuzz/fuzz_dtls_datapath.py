@@ -1,0 +1,120 @@
+"""atheris harness: the established data path, differentially.
+
+A seeded handshake is recorded once (what the server received, and 64 genuine application
+data records the client protected afterwards). For each input, two identically seeded
+servers replay that handshake; one then takes the one-record fast path of
+``receive_datagram`` and delivers through ``on_application_data``, the other is forced down
+the general path and delivers ApplicationData events. The input, read as operations, feeds
+both the same datagrams: genuine records (in any order, repeated), genuine records with one
+byte changed, records packed together, and hostile bytes behind an application data header.
+Both must deliver the same data and count the same drops, only genuine payloads may ever be
+delivered, and each at most once (RFC 6347 §4.1.2.6).
+
+Run: ``.venv/bin/python fuzz/fuzz_dtls_datapath.py -atheris_runs=20000``. Importable
+without atheris (tests call :func:`TestOneInput` over a few seeds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import random
+import sys
+
+from pyrtcstack.dtls import ApplicationData, DtlsCertificate, DtlsConnection, DtlsRole
+
+_NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+_CERTS = [DtlsCertificate.generate(random.Random(i), not_before=_NOT_BEFORE) for i in (1, 2)]
+_C, _S = ("192.0.2.1", 5000), ("192.0.2.2", 6000)
+
+
+def _conn(role: DtlsRole) -> DtlsConnection:
+    index = 0 if role == DtlsRole.CLIENT else 1
+    conn = DtlsConnection(
+        role,
+        certificate=_CERTS[index],
+        remote_fingerprints=[_CERTS[1 - index].fingerprint()],
+        rng=random.Random(index + 20),
+        remote_address=_S if role == DtlsRole.CLIENT else _C,
+    )
+    conn.start(0.0)
+    return conn
+
+
+def _record() -> tuple[list[bytes], list[bytes]]:
+    client, server = _conn(DtlsRole.CLIENT), _conn(DtlsRole.SERVER)
+    inbox: list[bytes] = []
+    for _ in range(10):
+        for data, _ in client.datagrams_to_send(0.0):
+            inbox.append(data)
+            server.receive_datagram(data, _C, 0.0)
+        for data, _ in server.datagrams_to_send(0.0):
+            client.receive_datagram(data, _S, 0.0)
+    assert client.is_established and server.is_established
+    return inbox, [client.protect(b"genuine %d" % i) for i in range(64)]
+
+
+_INBOX, _RECORDS = _record()
+_GENUINE = {b"genuine %d" % i for i in range(64)}
+
+
+def _server() -> DtlsConnection:
+    conn = _conn(DtlsRole.SERVER)
+    for data in _INBOX:
+        conn.receive_datagram(data, _C, 0.0)
+        conn.datagrams_to_send(0.0)
+    while conn.next_event() is not None:
+        pass
+    assert conn.is_established
+    return conn
+
+
+def _datagrams(data: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    pos = 0
+    while pos + 2 <= len(data):
+        op, arg = data[pos], data[pos + 1]
+        pos += 2
+        record = _RECORDS[arg % 64]
+        kind = op & 3
+        if kind == 0:
+            out.append(record)
+        elif kind == 1:  # one byte changed (header, nonce, ciphertext or tag)
+            at = (op >> 2) * len(record) // 64
+            out.append(record[:at] + bytes([record[at] ^ (arg | 1)]) + record[at + 1 :])
+        elif kind == 2:
+            out.append(record + _RECORDS[(arg + op) % 64])
+        else:  # hostile bytes behind an application data header of epoch 1
+            chunk = data[pos : pos + (op >> 2)]
+            pos += len(chunk)
+            seq = arg.to_bytes(6, "big")
+            out.append(b"\x17\xfe\xfd\x00\x01" + seq + len(chunk).to_bytes(2, "big") + chunk)
+    return out
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
+    fast, general = _server(), _server()
+    got: list[bytes] = []
+    fast.on_application_data = lambda payload, now: got.append(payload)
+    general._fast_read = None  # the general path only
+    for datagram in _datagrams(data):
+        fast.receive_datagram(datagram, _C, 1.0)
+        general.receive_datagram(datagram, _C, 1.0)
+    events = [e.data for e in iter(general.next_event, None) if isinstance(e, ApplicationData)]
+    assert fast.next_event() is None
+    assert got == events, (got, events)
+    assert set(got) <= _GENUINE and len(set(got)) == len(got)
+    assert dataclasses.asdict(fast.stats) == dataclasses.asdict(general.stats)
+    assert fast.state == general.state == "established"
+
+
+def main() -> None:
+    import atheris
+
+    atheris.instrument_all()
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
