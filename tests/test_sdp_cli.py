@@ -114,15 +114,15 @@ def test_unparsable_and_missing_files(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_demo_explains_the_bundled_offer(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--sdp"]) == 0
     out = capsys.readouterr().out
-    assert "Chromium 156" in out and "peer connection" in out
+    assert "Chromium 156" in out and "live session" in out
     assert "This SDP is an OFFER" in out and "Lossless round trip" in out
 
 
 def test_demo_entry_point_runs_as_a_program() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pyrtcstack", "demo"],
+        [sys.executable, "-m", "pyrtcstack", "demo", "--sdp"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,6 +1,13 @@
-"""``pyrtcstack demo``: for now, parse and explain a real browser SDP bundled with the package.
+"""``pyrtcstack demo``: the live two-peer session, or (``--sdp``) a real browser SDP explained.
 
-The live two-peer demo comes with the peer connection; this module is meant to be replaced.
+Without options it runs :mod:`pyrtcstack.cli._live_demo`: two peer connections in one
+process over loopback — gathering, offer/answer, ICE checks, the DTLS handshake, the SCTP
+association, a data channel exchange and PCMU tone both ways — then a summary. ``--trace``
+narrates every protocol step with its RFC section, ``--pcap FILE`` writes a capture and a key
+log that tshark decrypts.
+
+``--sdp`` instead walks through the SDP that Chromium 156's ``createOffer()`` produced
+(bundled with the package), line by line, with what each part means.
 """
 
 from __future__ import annotations
@@ -13,19 +20,21 @@ from pyrtcstack.sdp import SessionDescription
 from pyrtcstack.sdp.check import check
 from pyrtcstack.sdp.explain import explain
 
+from . import _live_demo
+
 __all__ = ["BUNDLED_OFFER", "register"]
 
 #: A real offer from headless Chromium 156 (audio + data channel), captured on loopback.
 BUNDLED_OFFER = "data/chromium-offer.sdp"
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _explain_sdp() -> int:
     text = resources.files("pyrtcstack").joinpath(BUNDLED_OFFER).read_bytes()
     desc = SessionDescription.parse(text)
-    print("pyrtcstack demo: a real WebRTC offer, explained")
+    print("pyrtcstack demo --sdp: a real WebRTC offer, explained")
     print("This is the SDP that Chromium 156's createOffer() produced for an audio track and")
-    print("a data channel (bundled with pyrtcstack). The live two-peer demo (ICE, DTLS, SCTP,")
-    print("SRTP between two peers) comes with the peer connection.")
+    print("a data channel (bundled with pyrtcstack). Run `pyrtcstack demo` without --sdp for a")
+    print("live session between two peer connections.")
     print()
     print(explain(desc), end="")
     problems = check(desc)
@@ -36,6 +45,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if roundtrip else 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    if args.sdp:
+        return _explain_sdp()
+    return _live_demo.run(args)
+
+
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="explain a real browser offer (grows later)")
+    parser = subparsers.add_parser(
+        "demo",
+        help="a live WebRTC session between two peers on loopback (--sdp: a browser SDP explained)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--sdp", action="store_true", help="explain the bundled Chromium offer instead"
+    )
+    _live_demo.add_arguments(parser)
     parser.set_defaults(func=_demo)
