@@ -10,15 +10,19 @@ agreement, and optionally an ICE restart.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
+import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aio.peerconnection import DataChannel, PeerConnection
+from ..aio.peerconnection import DataChannel, PeerConnection, RemoteTrack
+from ..media import EncodedFrame, G711Track, ToneSource, WavRecorder
 from ..peerconnection import Description, IceCandidateInit, Settings
 from ..sdp import SessionDescription
 from ..sdp.jsep import remote_max_message_size
@@ -117,6 +121,7 @@ def scenario_spec(
     trickle: bool = True,
     restart: bool = False,
     expect_failure: bool = False,
+    audio: bool = False,
 ) -> dict[str, Any]:
     """A scenario as the peer sees it in ``/config`` (unknown keys are the Python side's)."""
     peer_channels: list[dict[str, Any]] = [
@@ -133,6 +138,7 @@ def scenario_spec(
         "trickle": trickle,
         "restart": restart,
         "expectFailure": expect_failure,
+        "audio": audio,
         "peerChannels": peer_channels,
         "timeoutMs": 60000,
     }
@@ -162,6 +168,26 @@ class _Run:
         self.description_event = asyncio.Event()
         #: Our trickled candidates wait here while a local description is being applied.
         self.held_candidates: list[dict[str, Any]] | None = None
+        self.audio_added = False
+        self.frames: list[EncodedFrame] = []
+        self.audio_tasks: list[asyncio.Future[None]] = []
+        self.audio_track: RemoteTrack | None = None
+        self.audio_info = ""
+
+    def add_audio(self) -> None:
+        """Our 440 Hz tone as PCMU (after an offer: reuses its m=audio, JSEP §5.10)."""
+        if self.spec.get("audio") and not self.audio_added:
+            assert self.pc is not None
+            self.pc.add_track(G711Track(ToneSource(440.0, amplitude=0.3)))
+            self.audio_added = True
+
+    def on_track(self, track: RemoteTrack) -> None:
+        async def pull() -> None:
+            while True:
+                self.frames.append(await track.recv())
+
+        self.audio_track = track
+        self.audio_tasks.append(asyncio.ensure_future(pull()))
 
     def send(self, **message: Any) -> None:
         self.session.send(self.index, message)
@@ -183,6 +209,7 @@ class _Run:
             if kind == "description":
                 await pc.set_remote_description(Description.from_dict(msg["description"]))
                 if msg["description"]["type"] == "offer":
+                    self.add_audio()
                     self.held_candidates = self.held_candidates or []
                     await pc.set_local_description()
                     await self.send_description()
@@ -305,9 +332,10 @@ async def run_scenario(
         run.send(kind="end")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(run.ended.wait(), 5.0)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        for task in [pump, *run.audio_tasks]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await pc.close()
     return result
 
@@ -341,7 +369,9 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
     pc.on("icecandidate", on_candidate)
     neg = pc.create_data_channel("neg", negotiated=True, id=NEGOTIATED_ID)
     run.track(neg)
+    pc.on("track", run.on_track)
     if spec["role"] == "we-offer":
+        run.add_audio()
         run.track(pc.create_data_channel("chat"))
         run.track(pc.create_data_channel("lossy", ordered=False, max_retransmits=0))
         run.held_candidates = []
@@ -431,6 +461,17 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
 
     await _check(result, "getStats-agree", stats_agree)
 
+    if spec.get("audio"):
+
+        async def audio_from_peer() -> str:
+            return await _audio_from_peer(run)
+
+        async def audio_to_peer() -> str:
+            return await _audio_to_peer(run)
+
+        await _check(result, "audio-from-peer", audio_from_peer)
+        await _check(result, "audio-to-peer", audio_to_peer)
+
     if spec.get("restart"):
 
         async def restart() -> str:
@@ -464,6 +505,63 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
     # Last: a peer that mishandles empty messages may stall the stream (werift does).
     await _check(result, "empty-string", empty_string)
     await _check(result, "empty-binary", empty_binary)
+
+
+#: Seconds of the peer's audio we record and check.
+AUDIO_SECONDS = 1.5
+
+
+async def _audio_from_peer(run: _Run) -> str:
+    """The browser's fake microphone (Chromium: beeps; Firefox: a 1 kHz tone) arrives as
+    PCMU: record it to WAV and check frames, duration and that the sound is there."""
+    while len(run.frames) < AUDIO_SECONDS * 50:
+        await asyncio.sleep(0.05)
+    codec = run.audio_track.transceiver.codec if run.audio_track else None
+    if codec is None or codec.name != "PCMU":
+        return f"codec {codec.name if codec else None}, expected PCMU"
+    with tempfile.TemporaryDirectory(prefix="pyrtcstack-audio-") as folder:
+        path = os.path.join(folder, "from-peer.wav")
+        recorder = WavRecorder(path, codec)
+        for frame in list(run.frames):
+            recorder.write(frame)
+        recorder.close()
+        with wave.open(path, "rb") as wav:
+            rate, count = wav.getframerate(), wav.getnframes()
+            samples = array.array("h", wav.readframes(count))
+    duration = count / rate
+    peak = max((abs(x) for x in samples), default=0)
+    if rate != 8000 or duration < AUDIO_SECONDS * 0.9:
+        return f"WAV {rate} Hz, {duration:.2f} s"
+    if peak < 1000:
+        return f"silence: peak amplitude {peak} in {duration:.2f} s"
+    run.audio_info = f"recorded {duration:.2f} s, peak {peak}"
+    return ""
+
+
+async def _audio_to_peer(run: _Run) -> str:
+    """Our tone, as the browser's getStats sees it: packets, PCMU, audio energy."""
+    for _ in range(40):
+        msg = await run.peer_stats()
+        inbound = [
+            s for s in (msg.get("stats") or {}).get("inbound", []) if s.get("kind") == "audio"
+        ]
+        if inbound and inbound[0].get("packetsReceived", 0) >= 50:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        return f"the peer's inbound audio: {inbound[:1]}"
+    stream = inbound[0]
+    codecs = {c.get("id"): c for c in (msg.get("stats") or {}).get("codecs", [])}
+    mime = (codecs.get(stream.get("codecId")) or {}).get("mimeType", "")
+    if mime.lower() != "audio/pcmu":
+        return f"the peer decodes {mime!r}"
+    energy = stream.get("totalAudioEnergy")
+    if energy is None and run.peer in ("chromium", "firefox"):
+        return "the browser reported no totalAudioEnergy"
+    if energy is not None and energy <= 0:
+        return f"no audio energy at the peer ({stream.get('packetsReceived')} packets)"
+    run.audio_info = f"peer got {stream.get('packetsReceived')} packets, energy {energy}"
+    return ""
 
 
 def _compare_stats(ours: dict[str, Any], theirs: dict[str, Any], session: PeerSession) -> str:

@@ -86,6 +86,11 @@ export async function runPeer(base, A) {
     const makeChannel = (spec) => wire(A.createDataChannel(pc, spec.label, spec.options || {}));
 
     for (const spec of sc.peerChannels || []) makeChannel(spec);
+    if (sc.audio) {
+      // The fake microphone goes to us; what we send is played (audio energy in getStats).
+      if (A.onTrack) A.onTrack(pc);
+      if (sc.role === "peer-offers") await A.addMic(pc);
+    }
     if (sc.role === "peer-offers") {
       await pc.setLocalDescription(await pc.createOffer());
       await describe();
@@ -99,6 +104,7 @@ export async function runPeer(base, A) {
         after = m.seq;
         if (m.kind === "description") {
           await pc.setRemoteDescription(m.description);
+          if (m.description.type === "offer" && sc.audio && !pc._micAdded) await A.addMic(pc);
           if (m.description.type === "offer") {
             await pc.setLocalDescription(await pc.createAnswer());
             await describe();
