@@ -96,3 +96,32 @@ def test_send_receive_by_copy_paste(payload: Path) -> None:
         assert (out / payload.name).read_bytes() == payload.read_bytes()
     finally:
         _stop(sender, receiver)
+
+
+def test_chat_through_a_room() -> None:
+    """Two ``pyrtcstack chat`` processes: lines go both ways; EOF on one side ends the chat
+    and the other prints ``* peer left``."""
+    require_module("websockets")
+    server = _start(["signaling-server", "--port", "0"])
+    procs = [server]
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split()[-1]
+        alice = _start(["chat", "--room", url, "--loopback"], stdin=subprocess.PIPE)
+        procs.append(alice)
+        assert alice.stdout and alice.stdin
+        room = alice.stdout.readline().split()[1]
+        bob = _start(["chat", "--room", url, "--join", room, "--loopback"], stdin=subprocess.PIPE)
+        procs.append(bob)
+        assert bob.stdout and bob.stdin
+        alice.stdin.write("hello bob\n")
+        alice.stdin.flush()
+        assert bob.stdout.readline() == "< hello bob\n"
+        bob.stdin.write("hi alice ✓\n")
+        bob.stdin.flush()
+        assert alice.stdout.readline() == "< hi alice ✓\n"
+        alice.stdin.close()  # Ctrl-D
+        assert bob.stdout.readline() == "* peer left\n"
+        assert alice.wait(20) == 0 and bob.wait(20) == 0
+    finally:
+        _stop(*procs)
