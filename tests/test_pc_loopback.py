@@ -186,3 +186,39 @@ def test_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "docs/peerconnection.md", "exec"), {"__name__": "__docs__"})
     assert "hello" in capsys.readouterr().out
+
+
+def test_a_raising_handler_does_not_stall_the_connection() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[Any] = []
+        loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx["exception"]))
+        a, b = Ours(), Ours()
+        got: list[Any] = []
+        arrived = asyncio.Event()
+
+        def bad_handler(*_: Any) -> None:
+            raise RuntimeError("application bug")
+
+        def on_dc(channel: Any) -> None:
+            channel.on("message", bad_handler)
+            channel.on("message", lambda m: (got.append(m), arrived.set()))
+
+        b.on_datachannel(on_dc)
+        a.pc.on("connectionstatechange", bad_handler)
+        channel = a.channel("x")
+        try:
+            await connect(a, b)
+            await channel.wait_open(WAIT)
+            channel.send("one")
+            await asyncio.wait_for(arrived.wait(), WAIT)
+            arrived.clear()
+            channel.send("two")
+            await asyncio.wait_for(arrived.wait(), WAIT)
+            assert got == ["one", "two"]
+            assert reported and all(isinstance(e, RuntimeError) for e in reported)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())

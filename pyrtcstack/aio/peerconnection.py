@@ -115,8 +115,17 @@ class EventEmitter:
             self._handlers[name].remove(callback)
 
     def emit(self, name: str, *args: Any) -> None:
+        """Call every handler of ``name``. A handler that raises is reported to the loop's
+        exception handler and does not stop the others (nor the peer connection's drain:
+        an exception escaping here would leave its timer unarmed)."""
         for cb in list(self._handlers.get(name, ())):
-            result = cb(*args)
+            try:
+                result = cb(*args)
+            except Exception as exc:  # the application's bug, not ours: report, go on
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"exception in {name!r} handler {cb!r}", "exception": exc}
+                )
+                continue
             if asyncio.iscoroutine(result):
                 task = asyncio.ensure_future(result)
                 self._tasks.add(task)
