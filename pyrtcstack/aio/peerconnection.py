@@ -596,8 +596,10 @@ class PeerConnection(EventEmitter):
         if hook is not None:
             for data, addr in batch:
                 hook("recv", data, local, addr)
-        self.core.receive_datagrams(batch, self._now(), local=local)
-        self._flush()
+        try:
+            self.core.receive_datagrams(batch, self._now(), local=local)
+        finally:  # even if a core has a bug, send what is queued and re-arm the timer
+            self._flush()
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
@@ -737,5 +739,7 @@ class PeerConnection(EventEmitter):
         deadline = self._timer_at if self._timer_at is not None else self._now()
         self._timer = None
         self._timer_at = None
-        self.core.handle_timer(max(deadline, self._now()))
-        self._flush()
+        try:
+            self.core.handle_timer(max(deadline, self._now()))
+        finally:
+            self._flush()
