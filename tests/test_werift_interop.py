@@ -13,5 +13,5 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 
 def test_werift_matrix() -> None:
-    # Two of the four scenarios are "not yet" (docs/interop.md): 18 checks must pass.
-    run_matrix("werift", min_passed=18)
+    # No audio, no restart, empty messages are a werift quirk (docs/interop.md).
+    run_matrix("werift", min_passed=38)

@@ -40,6 +40,8 @@ __all__ = [
 CHECK_TIMEOUT = 10.0
 #: Seconds from the scenario start to an open data channel.
 CONNECT_TIMEOUT = 10.0
+#: Seconds given to a check listed in KNOWN_GAPS.
+KNOWN_GAP_TIMEOUT = 2.0
 #: The negotiated channel's id (both sides create it, RFC 8832 §6: no DCEP).
 NEGOTIATED_ID = 7
 #: Messages sent on the unordered, unreliable (maxRetransmits 0) channel.
@@ -53,10 +55,10 @@ ORDERED_COUNT = 1000
 #: instead of failing. docs/interop.md explains each. A check listed here that passes is
 #: shown as a pass: delete its line then.
 KNOWN_GAPS: dict[tuple[str, str, str], str] = {
-    ("werift", "we-offer", "connect"): (
-        "not yet: when we offer, werift is ICE-controlled and waits for an SCTP INIT "
-        "(it picks the SCTP client by ICE role), while our SCTP waits too because we are "
-        "the DTLS server; requested: always send INIT (RFC 9260 §5.2.1 handles collisions)"
+    ("werift", "we-offer", "unordered-unreliable"): (
+        "not yet: once in 7 runs none of the 200 messages on the unordered maxRetransmits=0 "
+        "channel we opened came back from werift (the same check passed in the other "
+        "we-offer scenario of that launch); cause not found yet, see docs/interop.md"
     ),
     ("werift", "*", "empty-string"): (
         "quirk: werift SACKs an empty message (PPID 56/57) but never delivers it, which "
@@ -342,11 +344,18 @@ async def run_scenario(
 
 async def _check(result: ScenarioResult, name: str, coro: Callable[[], Awaitable[str]]) -> None:
     t = time.monotonic()
+    # A check known to fail with this peer gets a short timeout (it is not waited for).
+    known = (result.peer, result.role, name) in KNOWN_GAPS or (
+        result.peer,
+        "*",
+        name,
+    ) in KNOWN_GAPS
+    limit = KNOWN_GAP_TIMEOUT if known else CHECK_TIMEOUT
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT):
+        async with asyncio.timeout(limit):
             problem = await coro()
     except TimeoutError:
-        problem = f"timed out after {CHECK_TIMEOUT:.0f} s"
+        problem = f"timed out after {limit:.0f} s"
     except Exception as exc:
         problem = f"{type(exc).__name__}: {exc}"
     result.checks.append(CheckResult(name, not problem, problem, time.monotonic() - t))
