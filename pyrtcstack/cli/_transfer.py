@@ -35,6 +35,13 @@ def add_signaling_args(p: argparse.ArgumentParser) -> None:
         "--loopback", action="store_true", help="gather on 127.0.0.1 only (tests, demos)"
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to connect")
+    p.add_argument(
+        "--browser",
+        metavar="HOST:PORT",
+        nargs="?",
+        const="127.0.0.1:0",
+        help="serve a page: the browser that opens the printed URL is the peer (chat only)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -82,7 +89,9 @@ async def connect(
         on_pc(pc)
     client = None
     try:
-        if args.room:
+        if getattr(args, "browser", None):
+            await _browser_signaling(args, pc)
+        elif args.room:
             from ..signaling import SignalingClient
 
             client = await SignalingClient.connect(args.room)
@@ -135,6 +144,37 @@ async def connect(
         if client is not None:
             await client.close()
     return pc
+
+
+async def _browser_signaling(args: argparse.Namespace, pc: PeerConnection) -> None:
+    """Serve ``chat.html``; the browser offers through ``POST /offer`` (non-trickle)."""
+    from importlib import resources
+
+    from ..interop.httpserver import HttpServer, Request, Response
+
+    answered = asyncio.Event()
+    page = resources.files("pyrtcstack.interop").joinpath("assets", "chat.html").read_bytes()
+
+    async def handle(request: Request) -> Response:
+        if request.method == "GET" and request.path == "/":
+            return Response(200, page, "text/html; charset=utf-8")
+        if request.method == "POST" and request.path == "/offer" and not answered.is_set():
+            await pc.set_remote_description(Description.from_dict(request.json()))
+            await pc.set_local_description()
+            await pc.wait_gathering_complete()
+            assert pc.local_description is not None
+            answered.set()
+            return Response.json(pc.local_description.to_dict())
+        return Response(404, b"not found", "text/plain")
+
+    host, _, port = str(args.browser).rpartition(":")
+    server = HttpServer(handle)
+    url = await server.start(host or "127.0.0.1", int(port or 0))
+    print(f"open {url} in a browser", flush=True)
+    try:
+        await asyncio.wait_for(answered.wait(), None)
+    finally:
+        await server.close()
 
 
 class Progress:

@@ -4,6 +4,7 @@
     pyrtcstack chat --room wss://signal.example:8765 --join ROOM
     pyrtcstack chat                    # copy-paste: prints an offer blob, reads the answer
     pyrtcstack chat --join -           # copy-paste: paste the offer, print the answer
+    pyrtcstack chat --browser          # serves a page: open the printed URL in a browser
 
 Each line you type is one message; the peer's messages are printed as ``< text``.
 End with Ctrl-D (EOF): the channel is closed and the peer sees ``* peer left``.
@@ -58,7 +59,7 @@ async def _chat(args: argparse.Namespace) -> int:
     def offerer(pc: PeerConnection) -> None:
         wire(pc.create_data_channel("chat"))
 
-    offer_side = not args.join
+    offer_side = not args.join and not args.browser
     pc = await connect(
         args,
         offerer if offer_side else None,

@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 async def _receive(args: argparse.Namespace) -> int:
+    if args.browser:
+        print("receive --browser is not there yet: use chat --browser", file=sys.stderr)
+        return 2
     if not args.room:
         args.join = "-"
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
