@@ -246,7 +246,8 @@ class _Socket:
             except OSError:  # ICMP errors (port unreachable...) surface here
                 self.pc.socket_errors += 1
                 break
-            batch.append((data, (str(addr[0]), int(addr[1]))))
+            # IPv4 gives (host, port) already; IPv6's (host, port, flow, scope) is cut
+            batch.append((data, addr if len(addr) == 2 else (addr[0], addr[1])))
         if batch:
             self.pc._receive_batch(batch, self.local)
 
@@ -620,13 +621,22 @@ class PeerConnection(EventEmitter):
             if out:
                 progressed = True
                 hook = self.datagram_hook
+                sockets = self._sockets
+                last_local: Address | None = None
+                sock: _Socket | None = None
+                sent = 0
                 for data, local, remote in out:
-                    sock = self._sockets.get(local)
-                    if sock is not None and not sock.closed:
+                    if local != last_local:  # a burst leaves from one socket: look up once
+                        last_local = local
+                        sock = sockets.get(local)
+                        if sock is not None and sock.closed:
+                            sock = None
+                    if sock is not None:
                         sock.sendto(data, remote)
-                        self.datagrams_sent += 1
+                        sent += 1
                         if hook is not None:
                             hook("send", data, local, remote)
+                self.datagrams_sent += sent
             event = core.next_event()
             while event is not None:
                 progressed = True
@@ -722,7 +732,11 @@ class PeerConnection(EventEmitter):
             self.emit("dtlsstatechange", event.state)
 
     def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and self._timer is not None:
+        # A deadline that only moved later (SCTP's T3 restarts at every SACK) keeps the
+        # armed, earlier timer: it fires early, handle_timer finds nothing due and re-arms.
+        # One spurious wake-up instead of a cancel and a new handle per received burst.
+        at = self._timer_at
+        if self._timer is not None and at is not None and deadline is not None and at <= deadline:
             return
         self._cancel_timer()
         if deadline is not None:
