@@ -25,6 +25,18 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris' name)
     except BlobError:
         return
     assert decode_blob(blob) == ("answer", text)
+    # A valid blob damaged at a position the input picks: refused, or (if the change
+    # happens to be harmless, e.g. in base64 padding bits) decoded to the same SDP.
+    if data:
+        i = 6 + data[0] * 7 % max(1, len(blob) - 6)
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        if i < len(blob):
+            changed = alphabet[(alphabet.index(blob[i]) + 1 + data[-1] % 63) % 64]
+            try:
+                got = decode_blob(blob[:i] + changed + blob[i + 1 :])
+            except BlobError:
+                return
+            assert got == ("answer", text)
 
 
 if __name__ == "__main__":
