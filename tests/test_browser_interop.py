@@ -23,7 +23,7 @@ from tests.peers import peer_missing
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 
-def run_matrix(peer: str, min_passed: int = 54) -> None:
+def run_matrix(peer: str, min_passed: int = 80) -> None:
     try:
         find_peer(peer)
     except PeerUnavailableError as exc:

@@ -15,7 +15,9 @@ import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -258,3 +260,79 @@ async def launch(
     finally:
         log.close()
     return PeerProcess(name, process, profile, log_path, cleanup)
+
+
+@dataclass
+class Coturn:
+    """coturn (``turnserver``) on 127.0.0.1 for the relay scenarios."""
+
+    process: asyncio.subprocess.Process
+    port: int
+    folder: str
+    user: str = "user"
+    password: str = "pass"
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), 5.0)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _free_udp_tcp_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise OSError("no free port")
+
+
+def _answers_binding(port: int, deadline: float) -> bool:
+    request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.1)
+        while time.monotonic() < deadline:
+            s.sendto(request, ("127.0.0.1", port))
+            try:
+                s.recvfrom(2048)
+                return True
+            except OSError:
+                continue
+    return False
+
+
+async def start_coturn() -> Coturn:
+    """coturn with long-term credentials user/pass, loopback peers allowed (INTEROP recipe:
+    ``--allow-loopback-peers`` needs ``--no-cli``); raises :class:`PeerUnavailableError`."""
+    exe = shutil.which("turnserver")
+    if exe is None:
+        raise PeerUnavailableError("turnserver not found (Debian package 'coturn')")
+    folder = tempfile.mkdtemp(prefix="pyrtcstack-coturn-")
+    port = _free_udp_tcp_port()
+    cmd = [
+        exe, "-n", "--no-cli", "--no-dtls", "--no-tls", "--no-tcp",
+        "-L", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
+        "--allow-loopback-peers", "-a", "-u", "user:pass", "-r", "pyrtcstack",
+        "--userdb", os.path.join(folder, "turndb"), "--pidfile", os.path.join(folder, "pid"),
+        "--log-file", "stdout", "--min-port", "40000", "--max-port", "60000",
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    server = Coturn(process, port, folder)
+    if not await asyncio.to_thread(_answers_binding, port, time.monotonic() + 10):
+        await server.stop()
+        raise RuntimeError("coturn did not answer a Binding request within 10 s")
+    return server

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..aio.stun import serve_stun
 from ..peerconnection import Settings
-from .launchers import PeerProcess, launch
+from .launchers import PeerProcess, launch, start_coturn
 from .scenarios import CheckResult, ScenarioResult, apply_known_gaps, run_scenario, scenario_spec
 from .session import PeerSession
 
@@ -84,7 +84,14 @@ def default_plan(peer: str) -> list[Launch]:
     # (its offer carries the new one), so restart is left out for it (docs/interop.md).
     # Audio needs a microphone: the browsers' fake one (werift has none).
     browser = peer != "werift"
-    plan = [Launch(peer, default_scenarios(restart=browser, audio=browser))]
+    scenarios = default_scenarios(restart=browser, audio=browser)
+    if browser:
+        # Through coturn with the browser forced to iceTransportPolicy "relay".
+        scenarios += [
+            scenario_spec("dc+turn", "we-offer", relay=True),
+            scenario_spec("dc+turn", "peer-offers", relay=True),
+        ]
+    plan = [Launch(peer, scenarios)]
     return plan
 
 
@@ -101,6 +108,17 @@ async def run_launch(
     if item.peer == "werift":
         # werift falls back to stun.l.google.com without a STUN server: give it ours.
         stun = await serve_stun(("127.0.0.1", 0))
+    coturn = None
+    if any(spec.get("relay") for spec in item.scenarios):
+        coturn = await start_coturn()
+        for spec in item.scenarios:
+            if spec.get("relay"):
+                spec["pcConfig"] = {
+                    "iceServers": [
+                        {"urls": coturn.url, "username": coturn.user, "credential": coturn.password}
+                    ],
+                    "iceTransportPolicy": "relay",
+                }
     session = PeerSession(
         item.scenarios,
         stun=f"stun:127.0.0.1:{stun.addresses[0][1]}" if stun else None,
@@ -134,6 +152,8 @@ async def run_launch(
         await session.close()
         if stun is not None:
             stun.close()
+        if coturn is not None:
+            await coturn.stop()
     log_path = f"{log_dir}/{item.peer}{'-' + item.label if item.label else ''}-peer.log"
     with open(log_path, "w") as f:
         f.write("\n".join(session.peer_log) + "\n")

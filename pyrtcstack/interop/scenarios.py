@@ -124,6 +124,7 @@ def scenario_spec(
     restart: bool = False,
     expect_failure: bool = False,
     audio: bool = False,
+    relay: bool = False,
 ) -> dict[str, Any]:
     """A scenario as the peer sees it in ``/config`` (unknown keys are the Python side's)."""
     peer_channels: list[dict[str, Any]] = [
@@ -141,6 +142,8 @@ def scenario_spec(
         "restart": restart,
         "expectFailure": expect_failure,
         "audio": audio,
+        # Filled in by the runner with coturn's URL: the peer uses iceTransportPolicy relay.
+        "relay": relay,
         "peerChannels": peer_channels,
         "timeoutMs": 60000,
     }
@@ -469,6 +472,16 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
         return _compare_stats(await pc.get_stats(), result.peer_stats or {}, run.session)
 
     await _check(result, "getStats-agree", stats_agree)
+
+    if spec.get("relay"):
+
+        async def relay_used() -> str:
+            local = (result.peer_stats or {}).get("local") or {}
+            if local.get("candidateType") != "relay":
+                return f"the peer's selected local candidate is {local.get('candidateType')!r}"
+            return ""
+
+        await _check(result, "turn-relay", relay_used)
 
     if spec.get("audio"):
 
