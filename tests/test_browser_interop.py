@@ -18,7 +18,7 @@ import pytest
 from pyrtcstack.interop import PeerUnavailableError, default_plan, format_table, run_launch
 from pyrtcstack.interop.launchers import find_peer
 from pyrtcstack.interop.matrix import summary
-from tests.peers import peer_missing
+from tests.peers import peer_missing, require_binary
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
@@ -28,6 +28,8 @@ def run_matrix(peer: str, min_passed: int = 80) -> None:
         find_peer(peer)
     except PeerUnavailableError as exc:
         peer_missing(str(exc))
+    if peer != "werift":
+        require_binary("turnserver", "coturn")  # the relay scenarios
     log_dir = tempfile.mkdtemp(prefix=f"pyrtcstack-{peer}-")
 
     async def main() -> list:  # type: ignore[type-arg]
