@@ -2,7 +2,9 @@
 //   node werift_peer.mjs http://127.0.0.1:PORT/
 // The harness copies this file and peer.js next to the node_modules that holds werift
 // (.werift/, made by scripts/setup.sh --system): ES modules ignore NODE_PATH.
-import { RTCPeerConnection, RTCRtpCodecParameters } from "werift";
+import {
+  MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket,
+} from "werift";
 import { runPeer, summarizeStats } from "./peer.js";
 
 const base = process.argv[2];
@@ -47,6 +49,23 @@ const A = {
   onClose(dc, cb) { dc.stateChanged.subscribe((s) => { if (s === "closed") cb(); }); },
   onMessage(dc, cb) { dc.onMessage.subscribe((data) => cb(data)); },
   createDataChannel(pc, label, options) { return pc.createDataChannel(label, options); },
+  // werift has no microphone: a 440 Hz µ-law tone in hand-built 20 ms RTP packets.
+  async addMic(pc) {
+    const track = new MediaStreamTrack({ kind: "audio" });
+    const offered = pc.getTransceivers().find((t) => t.kind === "audio");
+    if (offered) {
+      offered.sender.replaceTrack(track);
+      offered.setDirection("sendrecv");
+    } else {
+      pc.addTransceiver(track, { direction: "sendrecv" });
+    }
+    pc._micAdded = true;
+    pc.connectionStateChange.subscribe((s) => { if (s === "connected" && !pc._tone) pc._tone = startTone(track); });
+  },
+  onTrack(pc) {
+    pc._rtpIn = 0;
+    pc.onTrack.subscribe((track) => track.onReceiveRtp.subscribe(() => { pc._rtpIn++; }));
+  },
   async restart(pc) { pc.restartIce(); },
   offer(pc, iceRestart) { return pc.createOffer({ iceRestart }); },
   maxMessageSize(pc) {
@@ -54,12 +73,42 @@ const A = {
     return t && t.maxMessageSize ? t.maxMessageSize : null;
   },
   async stats(pc) {
+    if (pc._rtpIn !== undefined) {
+      // werift's getStats has no audio energy: report what arrived, as inbound-rtp would.
+      const s = summarizeStats([]);
+      s.inbound.push({ kind: "audio", packetsReceived: pc._rtpIn, codecId: "werift-pcmu" });
+      s.codecs.push({ id: "werift-pcmu", mimeType: "audio/PCMU" });
+      const full = await A.statsOnly(pc);
+      return { ...full, inbound: s.inbound, codecs: s.codecs };
+    }
+    return A.statsOnly(pc);
+  },
+  async statsOnly(pc) {
     if (!pc.getStats) return null;
     const report = await pc.getStats();
     const entries = report && report.values ? [...report.values()] : [];
     return summarizeStats(JSON.parse(JSON.stringify(entries, (k, v) => (typeof v === "bigint" ? Number(v) : v))));
   },
 };
+
+function startTone(track) {
+  let seq = 0, ts = 0, phase = 0;
+  const lin2ulaw = (x) => {
+    const BIAS = 0x84; const sign = (x >> 8) & 0x80; if (sign) x = -x; if (x > 32635) x = 32635;
+    x += BIAS; let exp = 7; for (let m = 0x4000; (x & m) === 0 && exp > 0; m >>= 1) exp--;
+    const man = (x >> (exp + 3)) & 0x0f; return ~(sign | (exp << 4) | man) & 0xff;
+  };
+  return setInterval(() => {
+    const payload = Buffer.alloc(160);
+    for (let i = 0; i < 160; i++) {
+      payload[i] = lin2ulaw(Math.round(8000 * Math.sin(phase)));
+      phase += (2 * Math.PI * 440) / 8000;
+    }
+    const header = new RtpHeader({ payloadType: 0, sequenceNumber: seq++ & 0xffff, timestamp: ts >>> 0, marker: seq === 1 });
+    ts += 160;
+    track.writeRtp(new RtpPacket(header, payload));
+  }, 20);
+}
 
 const timer = setTimeout(() => { console.error("werift peer: overall timeout"); process.exit(3); }, 600000);
 runPeer(base, A).then(
