@@ -503,7 +503,11 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
 
     async def close_theirs() -> str:
         ch = run.channels["lossy"]
-        ch.send("__close__")
+        # The request travels on the unreliable channel it closes (maxRetransmits 0), so a
+        # single lost datagram would fail the check: send it three times (close() on a
+        # closing channel is a no-op in every peer).
+        for _ in range(3):
+            ch.send("__close__")
         await ch.wait_closed(CHECK_TIMEOUT)
         return ""
 
