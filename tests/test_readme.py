@@ -38,3 +38,11 @@ def test_readme_example_runs_on_a_real_browser_offer(
     assert "fingerprint: sha-256 A5:9B:FB:9F:E6:DE:89:61 ..." in out
     assert "candidate: host udp 127.0.0.1 33802" in out
     assert "codec: 111 opus 48000 {'minptime': '10', 'useinbandfec': '1'}" in out
+
+
+def test_readme_peer_connection_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (PROJECT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    code = next(b for b in blocks if "PeerConnection" in b)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert "hello" in capsys.readouterr().out
