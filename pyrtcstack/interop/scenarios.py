@@ -55,10 +55,16 @@ ORDERED_COUNT = 1000
 #: instead of failing. docs/interop.md explains each. A check listed here that passes is
 #: shown as a pass: delete its line then.
 KNOWN_GAPS: dict[tuple[str, str, str], str] = {
-    ("werift", "we-offer", "unordered-unreliable"): (
-        "not yet: once in 7 runs none of the 200 messages on the unordered maxRetransmits=0 "
-        "channel we opened came back from werift (the same check passed in the other "
-        "we-offer scenario of that launch); cause not found yet, see docs/interop.md"
+    ("werift", "*", "unordered-unreliable"): (
+        "not yet: now and then none of the 200 messages on the unordered maxRetransmits=0 "
+        "channel comes back from werift (seen in both roles, ~1 run in 7; the same check "
+        "passes in the other scenarios of that launch); cause not found yet, see "
+        "docs/interop.md"
+    ),
+    ("chromium", "peer-offers", "close-by-us"): (
+        "not yet: in ~2 of 7 runs, after Chromium's ICE restart, Chromium never reports the "
+        "negotiated channel we closed as closed although our end completed both stream "
+        "resets (RFC 8831 §6.7); cause not found yet, see docs/interop.md"
     ),
     ("werift", "*", "empty-string"): (
         "quirk: werift SACKs an empty message (PPID 56/57) but never delivers it, which "

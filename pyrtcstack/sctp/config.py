@@ -79,6 +79,8 @@ class SctpConfig:
     #: RFC 9653 zero checksum over DTLS: announce Zero Checksum Acceptable (EDMID 1), accept
     #: packets whose checksum is 0, and send 0 when the peer announced it (INIT and the
     #: handshake packets always carry a real CRC-32C). DTLS already protects integrity.
-    zero_checksum: bool = True
+    #: Off by default until browser interop has been shown on the wire (pion/webrtc had to
+    #: retract a release over zero-checksum semantics); opt in with ``zero_checksum=True``.
+    zero_checksum: bool = False
     #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
     initial_tsn: int | None = None
