@@ -107,3 +107,30 @@ def test_asyncio_endpoint_drives_a_core_over_loopback_udp() -> None:
 
     events = asyncio.run(main())
     assert [e.seq for e in events if isinstance(e, Pong)] == [0, 1, 2, 3, 4]
+
+
+def test_core_timer_rearms_and_fires_with_the_deadline() -> None:
+    from pyrtcstack.aio import CoreTimer
+
+    async def main() -> tuple[list[float], list[float]]:
+        loop = asyncio.get_running_loop()
+        fired: list[float] = []
+        kept: list[float] = []
+        plain = CoreTimer(loop, fired.append)
+        keep = CoreTimer(loop, kept.append, keep_earlier=True)
+        t0 = loop.time()
+        plain.arm(t0 + 0.02)
+        plain.arm(t0 + 0.04)  # moved later: re-armed at the new deadline
+        keep.arm(t0 + 0.02)
+        keep.arm(t0 + 0.04)  # moved later: keeps the earlier handle
+        assert plain.armed and keep.armed
+        await asyncio.sleep(0.08)
+        assert not plain.armed and not keep.armed
+        plain.arm(t0 + 10)
+        plain.cancel()
+        assert not plain.armed
+        return [f - t0 for f in fired], [k - t0 for k in kept]
+
+    fired, kept = asyncio.run(main())
+    assert len(fired) == 1 and fired[0] >= 0.04
+    assert len(kept) == 1 and 0.02 <= kept[0] < 0.04 + 0.03

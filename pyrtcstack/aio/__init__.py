@@ -5,6 +5,6 @@ datagram socket, one sans-I/O core, one timer handle re-armed from ``core.get_ti
 after every mutation.
 """
 
-from .endpoint import CoreEndpoint, open_endpoint
+from .endpoint import CoreEndpoint, CoreTimer, open_endpoint
 
-__all__ = ["CoreEndpoint", "open_endpoint"]
+__all__ = ["CoreEndpoint", "CoreTimer", "open_endpoint"]

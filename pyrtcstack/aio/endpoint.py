@@ -16,9 +16,65 @@ from typing import cast
 
 from ..common.core import Address, DatagramCore, Event
 
-__all__ = ["CoreEndpoint", "open_endpoint"]
+__all__ = ["CoreEndpoint", "CoreTimer", "open_endpoint"]
 
 EventHandler = Callable[[Event], None]
+
+
+class CoreTimer:
+    """The one timer a driver keeps for its core, re-armed from ``get_timer()``.
+
+    ``fire(now)`` is called at the deadline with ``now = max(deadline, loop.time())``; it
+    calls the core's ``handle_timer`` and drains. With ``keep_earlier`` a deadline that only
+    moved later keeps the armed, earlier handle (it fires early, the core finds nothing due
+    and the driver re-arms): one spurious wake-up instead of a cancel and a new handle per
+    burst, for cores whose deadline moves on every packet (SCTP's T3 restarts at each SACK).
+    """
+
+    __slots__ = ("_at", "_fire", "_handle", "_keep_earlier", "_loop")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fire: Callable[[float], None],
+        keep_earlier: bool = False,
+    ) -> None:
+        self._loop = loop
+        self._fire = fire
+        self._keep_earlier = keep_earlier
+        self._handle: asyncio.TimerHandle | None = None
+        self._at: float | None = None
+
+    @property
+    def armed(self) -> bool:
+        """Whether a timer handle is pending on the loop."""
+        return self._handle is not None
+
+    def arm(self, deadline: float | None) -> None:
+        at = self._at
+        unchanged = (
+            at is not None
+            and deadline is not None
+            and (at == deadline or (self._keep_earlier and at <= deadline))
+        )
+        if self._handle is not None and unchanged:
+            return
+        self.cancel()
+        if deadline is not None:
+            self._at = deadline
+            self._handle = self._loop.call_at(deadline, self._on_timer)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self._at = None
+
+    def _on_timer(self) -> None:
+        deadline = self._at if self._at is not None else self._loop.time()
+        self._handle = None
+        self._at = None
+        self._fire(max(deadline, self._loop.time()))
 
 
 class CoreEndpoint(asyncio.DatagramProtocol):
@@ -29,8 +85,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         self.on_event = on_event
         self.transport: asyncio.DatagramTransport | None = None
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = CoreTimer(self._loop, self._on_timer)
         self._closed = asyncio.Event()
         self.send_errors = 0
 
@@ -50,7 +105,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         self.send_errors += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         self._closed.set()
 
     # driving ------------------------------------------------------------------------
@@ -78,32 +133,15 @@ class CoreEndpoint(asyncio.DatagramProtocol):
                 event = core.next_event()
             if not progressed:
                 break
-        self._arm(core.get_timer())
+        self._timer.arm(core.get_timer())
 
-    def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and self._timer is not None:
-            return
-        self._cancel_timer()
-        if deadline is not None:
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
-
-    def _on_timer(self) -> None:
-        deadline = self._timer_at if self._timer_at is not None else self._loop.time()
-        self._timer = None
-        self._timer_at = None
-        self.core.handle_timer(max(deadline, self._loop.time()))
+    def _on_timer(self, now: float) -> None:
+        self.core.handle_timer(now)
         self.flush()
 
     def close(self) -> None:
         """Close the socket and cancel the timer."""
-        self._cancel_timer()
+        self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
 

@@ -61,6 +61,7 @@ from ..ice.mdns import (
 from ..sdp import Candidate
 from ..turn.errors import TurnFramingError
 from ..turn.framing import StreamFramer
+from .endpoint import CoreTimer
 
 __all__ = [
     "MAX_MDNS_QUERIES",
@@ -250,8 +251,7 @@ class IceConnection:
         self._turn_ssl_context = turn_ssl_context
         self._resolve_mdns = resolve_mdns
         self._mdns_tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = CoreTimer(self._loop, self._on_timer)
         self._received: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
         self._state_changed = asyncio.Event()
         self.gathering_complete = asyncio.Event()
@@ -409,7 +409,7 @@ class IceConnection:
     async def close(self) -> None:
         self.agent.close(self._loop.time())
         self.flush()
-        self._cancel_timer()
+        self._timer.cancel()
         for protocol in self._sockets.values():
             if protocol.transport is not None:
                 protocol.transport.close()
@@ -449,7 +449,7 @@ class IceConnection:
                 event = agent.next_event()
             if not progressed:
                 break
-        self._arm(agent.get_timer())
+        self._timer.arm(agent.get_timer())
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, DataReceived):
@@ -466,23 +466,6 @@ class IceConnection:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and self._timer is not None:
-            return
-        self._cancel_timer()
-        if deadline is not None:
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
-
-    def _on_timer(self) -> None:
-        deadline = self._timer_at if self._timer_at is not None else self._loop.time()
-        self._timer = None
-        self._timer_at = None
-        self.agent.handle_timer(max(deadline, self._loop.time()))
+    def _on_timer(self, now: float) -> None:
+        self.agent.handle_timer(now)
         self.flush()

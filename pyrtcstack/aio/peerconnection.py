@@ -66,6 +66,7 @@ from ..peerconnection import (
 )
 from ..peerconnection.stats import collect_stats
 from ..sdp import CodecCapability
+from .endpoint import CoreTimer
 from .ice import host_addresses
 
 __all__ = [
@@ -292,8 +293,8 @@ class PeerConnection(EventEmitter):
             self.settings.keylog = write_keylog
         self.core = PeerConnectionCore(configuration, self.settings, rng)
         self._sockets: dict[Address, _Socket] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
+        self._timer = CoreTimer(self._loop, self._on_timer, keep_earlier=True)
         self._flush_scheduled = False
         self._channels: dict[int, DataChannel] = {}
         self._tracks: dict[int, RemoteTrack] = {}
@@ -487,7 +488,7 @@ class PeerConnection(EventEmitter):
             return
         self.core.close(self._now())
         self._flush()
-        self._cancel_timer()
+        self._timer.cancel()
         for sock in self._sockets.values():
             sock.close()
         self._sockets.clear()
@@ -644,7 +645,7 @@ class PeerConnection(EventEmitter):
                 event = core.next_event()
             if not progressed:
                 break
-        self._arm(None if core.closed else core.get_timer())
+        self._timer.arm(None if core.closed else core.get_timer())
 
     def _wrap(self, channel: CoreChannel) -> DataChannel:
         key = id(channel)
@@ -731,29 +732,8 @@ class PeerConnection(EventEmitter):
             self._state_changed.set()
             self.emit("dtlsstatechange", event.state)
 
-    def _arm(self, deadline: float | None) -> None:
-        # A deadline that only moved later (SCTP's T3 restarts at every SACK) keeps the
-        # armed, earlier timer: it fires early, handle_timer finds nothing due and re-arms.
-        # One spurious wake-up instead of a cancel and a new handle per received burst.
-        at = self._timer_at
-        if self._timer is not None and at is not None and deadline is not None and at <= deadline:
-            return
-        self._cancel_timer()
-        if deadline is not None:
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
-
-    def _on_timer(self) -> None:
-        deadline = self._timer_at if self._timer_at is not None else self._now()
-        self._timer = None
-        self._timer_at = None
+    def _on_timer(self, now: float) -> None:
         try:
-            self.core.handle_timer(max(deadline, self._now()))
+            self.core.handle_timer(now)
         finally:
             self._flush()

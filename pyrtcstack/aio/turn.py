@@ -59,7 +59,7 @@ from ..turn.events import (
 from ..turn.framing import StreamFramer, frame_for_stream
 from ..turn.server import TurnServer
 from ..turn.url import TurnUrl, parse_turn_url
-from .endpoint import CoreEndpoint
+from .endpoint import CoreEndpoint, CoreTimer
 
 __all__ = [
     "MAX_RECEIVE_QUEUE",
@@ -84,8 +84,7 @@ class _StreamDriver(asyncio.Protocol):
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = CoreTimer(self._loop, self._on_timer)
         self.closed = asyncio.Event()
         self.framing_errors = 0
 
@@ -107,9 +106,7 @@ class _StreamDriver(asyncio.Protocol):
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
+        self._timer.cancel()
         self.closed.set()
 
     def flush(self) -> None:
@@ -122,20 +119,10 @@ class _StreamDriver(asyncio.Protocol):
             self.on_event(event)
         for data, _addr in core.datagrams_to_send(self._loop.time()):
             self.transport.write(data)
-        deadline = core.get_timer()
-        if deadline != self._timer_at or self._timer is None:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None
-            self._timer_at = deadline
-            if deadline is not None:
-                self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(core.get_timer())
 
-    def _on_timer(self) -> None:
-        deadline = self._timer_at if self._timer_at is not None else self._loop.time()
-        self._timer = None
-        self._timer_at = None
-        self.core.handle_timer(max(deadline, self._loop.time()))
+    def _on_timer(self, now: float) -> None:
+        self.core.handle_timer(now)
         self.flush()
 
     def close(self) -> None:
@@ -432,7 +419,7 @@ class TurnServerEndpoint(CoreEndpoint):
                 sock.sendto(data, peer)
             except OSError:
                 self.send_errors += 1
-        self._arm(core.get_timer())
+        self._timer.arm(core.get_timer())
 
     async def listen_stream(
         self, listen: Address, ssl_context: ssl.SSLContext | None = None
