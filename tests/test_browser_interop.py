@@ -43,7 +43,14 @@ def run_matrix(peer: str, min_passed: int = 80) -> None:
     print(f"\n{table}\n(logs in {log_dir})")
     passed, failed = summary(results)
     assert failed == 0, f"{failed} failing checks against {peer}:\n{table}\nlogs: {log_dir}"
-    assert passed >= min_passed, table  # every scenario really ran
+    # Every scenario really ran: each check passed, or failed in a way KNOWN_GAPS names
+    # (shown as "not yet"/"quirk" with its reason in the table, and counted here).
+    forgiven = sum(
+        c.ok is None and c.detail.startswith(("not yet", "quirk"))
+        for r in results
+        for c in r.checks
+    )
+    assert passed + forgiven >= min_passed, table
     for r in results:
         if r.setup_time is not None:
             assert r.dtls_version == "1.2" and r.cipher.startswith("TLS_ECDHE_"), table

@@ -14,4 +14,4 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 def test_werift_matrix() -> None:
     # No ICE restart; empty messages are a werift quirk (docs/interop.md).
-    run_matrix("werift", min_passed=42)
+    run_matrix("werift", min_passed=52)  # 44 checks pass + 8 werift quirks
