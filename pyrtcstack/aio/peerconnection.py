@@ -68,6 +68,7 @@ from ..peerconnection.stats import collect_stats
 from ..sdp import CodecCapability
 from .endpoint import CoreTimer
 from .ice import host_addresses
+from .udp import UdpSocket
 
 __all__ = [
     "MAX_BATCH",
@@ -223,50 +224,6 @@ class RemoteTrack(EventEmitter):
         return await self._queue.get()
 
 
-class _Socket:
-    """One non-blocking UDP socket, read in batches: asyncio's datagram transport hands
-    over one datagram per loop iteration, this reader drains up to :data:`MAX_BATCH`
-    and gives them to the core in one call (one drain, one SACK for a burst)."""
-
-    def __init__(self, pc: PeerConnection, sock: socket.socket) -> None:
-        self.pc = pc
-        self.sock = sock
-        host, port = sock.getsockname()[:2]
-        self.local: Address = (str(host), int(port))
-        self.closed = False
-        pc._loop.add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        batch: list[tuple[bytes, Address]] = []
-        recv = self.sock.recvfrom
-        for _ in range(MAX_BATCH):
-            try:
-                data, addr = recv(65535)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:  # ICMP errors (port unreachable...) surface here
-                self.pc.socket_errors += 1
-                break
-            # IPv4 gives (host, port) already; IPv6's (host, port, flow, scope) is cut
-            batch.append((data, addr if len(addr) == 2 else (addr[0], addr[1])))
-        if batch:
-            self.pc._receive_batch(batch, self.local)
-
-    def sendto(self, data: bytes, addr: Address) -> None:
-        try:
-            self.sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):
-            self.pc.send_drops += 1  # socket buffer full: like a loss on the path
-        except OSError:
-            self.pc.socket_errors += 1
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.pc._loop.remove_reader(self.sock.fileno())
-            self.sock.close()
-
-
 class PeerConnection(EventEmitter):
     """RTCPeerConnection (webrtc-pc §4) in snake case; see the module docstring and the
     W3C → snake_case table in docs/peerconnection.md."""
@@ -292,7 +249,7 @@ class PeerConnection(EventEmitter):
 
             self.settings.keylog = write_keylog
         self.core = PeerConnectionCore(configuration, self.settings, rng)
-        self._sockets: dict[Address, _Socket] = {}
+        self._sockets: dict[Address, UdpSocket] = {}
         # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
         self._timer = CoreTimer(self._loop, self._on_timer, keep_earlier=True)
         self._flush_scheduled = False
@@ -302,8 +259,8 @@ class PeerConnection(EventEmitter):
         self._gathering_complete = asyncio.Event()
         self._state_changed = asyncio.Event()
         self._ice_restart_wanted = False
-        self.socket_errors = 0
-        self.send_drops = 0
+        self._closed_socket_errors = 0
+        self._closed_send_drops = 0
         self.datagrams_sent = 0
         self.datagrams_received = 0
         #: Called with ``(direction, data, local, remote)`` for every datagram (pcap).
@@ -490,6 +447,8 @@ class PeerConnection(EventEmitter):
         self._flush()
         self._timer.cancel()
         for sock in self._sockets.values():
+            self._closed_socket_errors += sock.socket_errors
+            self._closed_send_drops += sock.send_drops
             sock.close()
         self._sockets.clear()
         if self._keylog_file is not None:
@@ -586,7 +545,13 @@ class PeerConnection(EventEmitter):
             except OSError:
                 raw.close()
                 raise
-            sock = _Socket(self, raw)
+            sock = UdpSocket(
+                self._loop,
+                raw,
+                self._receive_batch,
+                max_batch=MAX_BATCH,
+                offload=settings.udp_offload,
+            )
             self._sockets[sock.local] = sock
             bound.append(sock.local)
         self.core.gather(bound, self._now())
@@ -623,20 +588,21 @@ class PeerConnection(EventEmitter):
                 progressed = True
                 hook = self.datagram_hook
                 sockets = self._sockets
-                last_local: Address | None = None
-                sock: _Socket | None = None
+                # consecutive datagrams from one socket to one address go out together
+                # (one GSO send per run of equal sizes, see aio.udp)
+                run: list[bytes] = []
+                run_local: Address | None = None
+                run_remote: Address | None = None
                 sent = 0
                 for data, local, remote in out:
-                    if local != last_local:  # a burst leaves from one socket: look up once
-                        last_local = local
-                        sock = sockets.get(local)
-                        if sock is not None and sock.closed:
-                            sock = None
-                    if sock is not None:
-                        sock.sendto(data, remote)
-                        sent += 1
-                        if hook is not None:
-                            hook("send", data, local, remote)
+                    if local != run_local or remote != run_remote:
+                        if run:
+                            sent += self._send_run(sockets, run, run_local, run_remote, hook)
+                            run = []
+                        run_local, run_remote = local, remote
+                    run.append(data)
+                if run:
+                    sent += self._send_run(sockets, run, run_local, run_remote, hook)
                 self.datagrams_sent += sent
             event = core.next_event()
             while event is not None:
@@ -646,6 +612,33 @@ class PeerConnection(EventEmitter):
             if not progressed:
                 break
         self._timer.arm(None if core.closed else core.get_timer())
+
+    @staticmethod
+    def _send_run(
+        sockets: dict[Address, UdpSocket],
+        run: list[bytes],
+        local: Address | None,
+        remote: Address | None,
+        hook: Callable[[str, bytes, Address, Address], None] | None,
+    ) -> int:
+        sock = sockets.get(local) if local is not None else None
+        if sock is None or sock.closed or local is None or remote is None:
+            return 0
+        sock.send_many(run, remote)
+        if hook is not None:
+            for data in run:
+                hook("send", data, local, remote)
+        return len(run)
+
+    @property
+    def socket_errors(self) -> int:
+        """ICMP and other socket errors seen on this connection's sockets."""
+        return self._closed_socket_errors + sum(s.socket_errors for s in self._sockets.values())
+
+    @property
+    def send_drops(self) -> int:
+        """Datagrams the kernel refused because a socket buffer was full."""
+        return self._closed_send_drops + sum(s.send_drops for s in self._sockets.values())
 
     def _wrap(self, channel: CoreChannel) -> DataChannel:
         key = id(channel)

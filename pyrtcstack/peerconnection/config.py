@@ -148,6 +148,9 @@ class Settings:
       the batch per SACK, so a cap of 4 starved the ack clock (16 KiB on loopback, one
       process 23 → 40 MB/s, two processes ~20 → ~50 MB/s); the driver's socket buffers
       (``SOCKET_BUFFER``) absorb such bursts;
+    * ``udp_offload``: let the asyncio driver batch system calls with Linux UDP GSO/GRO
+      (``pyrtcstack.aio.udp``; the datagrams on the wire are the same; off: one
+      ``sendto``/``recvfrom`` per datagram);
     * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
       ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
     * ``tracer``: called with one :class:`~pyrtcstack.peerconnection.trace.TraceRecord`
@@ -169,3 +172,4 @@ class Settings:
     keylog_file: str | None = None
     tracer: Callable[[object], None] | None = None
     rtcp_interval: float = 1.0
+    udp_offload: bool = True
