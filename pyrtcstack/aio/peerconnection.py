@@ -120,7 +120,10 @@ class EventEmitter:
         """Call every handler of ``name``. A handler that raises is reported to the loop's
         exception handler and does not stop the others (nor the peer connection's drain:
         an exception escaping here would leave its timer unarmed)."""
-        for cb in list(self._handlers.get(name, ())):
+        handlers = self._handlers.get(name)
+        if not handlers:
+            return
+        for cb in tuple(handlers):  # a handler may call on()/off() while we iterate
             try:
                 result = cb(*args)
             except Exception as exc:  # the application's bug, not ours: report, go on
@@ -128,7 +131,7 @@ class EventEmitter:
                     {"message": f"exception in {name!r} handler {cb!r}", "exception": exc}
                 )
                 continue
-            if asyncio.iscoroutine(result):
+            if result is not None and asyncio.iscoroutine(result):
                 task = asyncio.ensure_future(result)
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
