@@ -261,7 +261,6 @@ class PeerConnection(EventEmitter):
         self._servers_resolved = False
         self._gathering_complete = asyncio.Event()
         self._state_changed = asyncio.Event()
-        self._ice_restart_wanted = False
         self._closed_socket_errors = 0
         self._closed_send_drops = 0
         self.datagrams_sent = 0
@@ -334,9 +333,7 @@ class PeerConnection(EventEmitter):
     # ------------------------------------------------------------------ signaling
     async def create_offer(self, *, ice_restart: bool = False) -> Description:
         await self._prepare()
-        restart = ice_restart or self._ice_restart_wanted
-        self._ice_restart_wanted = False
-        desc = self.core.create_offer(self._now(), ice_restart=restart)
+        desc = self.core.create_offer(self._now(), ice_restart=ice_restart)
         self._flush()
         return desc
 
@@ -388,10 +385,10 @@ class PeerConnection(EventEmitter):
         self._flush()
 
     def restart_ice(self) -> None:
-        """W3C restartIce: the next offer restarts ICE; negotiationneeded fires."""
-        self._ice_restart_wanted = True
-        if self.signaling_state == "stable":
-            self._loop.call_soon(self.emit, "negotiationneeded")
+        """W3C restartIce: every offer restarts ICE until an answer with our new
+        credentials is applied; negotiationneeded fires (in stable)."""
+        self.core.restart_ice()
+        self._schedule_flush()
 
     # ------------------------------------------------------------------ channels, media
     def create_data_channel(

@@ -169,13 +169,18 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         self._send_from(data, pair.local_key, pair.remote.address, now)
         return True
 
-    def restart(self, now: float) -> None:
-        """ICE restart (RFC 8445 §9): new local credentials, a new checklist once the new
-        remote credentials come; data stays on the current pair until a new one is
-        selected. Local candidates are re-announced under the new ufrag."""
+    def restart(self, now: float, *, ufrag: str | None = None, pwd: str | None = None) -> None:
+        """ICE restart (RFC 8445 §9): new local credentials (``ufrag``/``pwd`` when the
+        caller chose them, e.g. at JSEP createOffer; random otherwise), a new checklist
+        once the new remote credentials come; data stays on the current pair until a new
+        one is selected. Local candidates are re-announced under the new ufrag."""
         if self._closed:
             raise IceError("restart() after close()")
         old = self.generation
+        if self._before_restart is None or old.remote_ufrag is not None:
+            # what cancel_restart() goes back to: the last generation that had (or was
+            # waiting for) an answer, not one of back-to-back unanswered restarts
+            self._before_restart = (old, self.previous)
         keep = old if old.selected is not None else self.previous
         if self._consent_failed:
             keep = None  # RFC 7675 §5.1: a pair without consent is not used again
@@ -184,7 +189,7 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             if tx.generation is old and tx is not self._consent_tx:
                 del self._transactions[tid]
         self.previous = keep
-        self.generation = self._new_generation(None, None)
+        self.generation = self._new_generation(ufrag, pwd)
         self._consent_failed = False
         self._next_check_at = None
         if self._gathering_started:
@@ -198,6 +203,37 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
                 self._emit_candidate(cand)
             self._maybe_gathering_complete()
         self._after(now)
+
+    def cancel_restart(self, now: float) -> bool:
+        """Undo the restarts since the last answered generation (a JSEP rollback of an
+        ICE restart offer, RFC 9429 §4.1.10.2 / §5.7): the old credentials, checklist and
+        selected pair come back; candidates and checks of the abandoned generation are
+        dropped. False when there is nothing to undo (no restart, or its generation has
+        since selected a pair)."""
+        undo = self._before_restart
+        if undo is None or self._closed or self.generation.selected is not None:
+            return False
+        self._before_restart = None
+        abandoned = self.generation
+        for tid, tx in list(self._transactions.items()):
+            if tx.generation is abandoned:
+                del self._transactions[tid]
+        self.generation, self.previous = undo
+        for gen in undo:
+            if gen is None:
+                continue
+            for pair in gen.pairs:
+                # restart() dropped their in-flight checks: check them again
+                if pair.state is PairState.IN_PROGRESS and (
+                    pair.transaction is None
+                    or pair.transaction.transaction_id not in self._transactions
+                ):
+                    pair.transaction = None
+                    pair.state = PairState.WAITING
+        self._next_check_at = None
+        self.stats["restarts_cancelled"] += 1
+        self._after(now)
+        return True
 
     def close(self, now: float) -> None:
         """Stop: no more checks or consent; release TURN allocations (RFC 8656 §8)."""

@@ -178,6 +178,8 @@ class AgentBase:
         self._gathering_started = False
         self.generation = self._new_generation(self.config.local_ufrag, self.config.local_pwd)
         self.previous: Generation | None = None
+        #: the (generation, previous) an ICE restart replaced: IceAgent.cancel_restart()
+        self._before_restart: tuple[Generation, Generation | None] | None = None
         self._next_check_at: float | None = None
         self._last_check_at = -1e9
         self._consent_next: float | None = None

@@ -12,6 +12,7 @@ directions (RFC 3264).
 from __future__ import annotations
 
 import random
+import string
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ if TYPE_CHECKING:
 __all__ = ["NegotiationMixin"]
 
 _STATIC_PT = {"pcmu": 0, "pcma": 8}
+#: RFC 8839 §5.4 ice-char; RFC 8445 §5.3: ufrag ≥ 24 and pwd ≥ 128 bits of randomness.
+_ICE_CHARS = string.ascii_letters + string.digits + "+/"
+_UFRAG_LENGTH = 8
+_PWD_LENGTH = 24
 _REVERSE = {"sendonly": "recvonly", "recvonly": "sendonly"}
 
 
@@ -104,6 +109,15 @@ class NegotiationMixin:
         self._local_candidates: list[tuple[Candidate, str]] = []
         self._complete_ufrags: set[str] = set()
         self._held_ice_events: list[IceCandidateEvent] = []
+        #: new ICE credentials of the last restart offer created, applied to the agent
+        #: only when that offer is set as the local description (JSEP §5.2.1, §4.1.10)
+        self._offer_credentials: tuple[str, str] | None = None
+        #: which pending description ("local"/"remote") restarted the agent, so that a
+        #: rollback can undo the restart (JSEP §5.7)
+        self._restarted_by: str | None = None
+        #: W3C [[LocalIceCredentialsToReplace]] (restartIce, webrtc-pc §4.4.1.6): the
+        #: ufrag every offer replaces until an answer brings other local credentials
+        self._ice_ufrag_to_replace: str | None = None
         self.cname = "".join(
             self._rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16)
         )
@@ -182,8 +196,27 @@ class NegotiationMixin:
                 return tr
         return self.add_transceiver(kind, direction="sendrecv", track=track)
 
+    def restart_ice(self) -> None:
+        """W3C restartIce (webrtc-pc §4.4.1.6): every offer restarts ICE until an answer
+        is applied with new local credentials; negotiationneeded fires (in stable)."""
+        if self.closed:
+            return
+        if self.current_local is not None and self.agent is not None:
+            self._ice_ufrag_to_replace = self.agent.local_ufrag
+        self._update_negotiation_needed()
+
+    def _restart_requested(self) -> bool:
+        agent = self.agent
+        return (
+            agent is not None
+            and self._ice_ufrag_to_replace is not None
+            and agent.local_ufrag == self._ice_ufrag_to_replace
+        )
+
     def _needs_negotiation(self) -> bool:
         if self.sctp_wanted and self.dc_mid is None:
+            return True
+        if self._restart_requested():
             return True
         return any(tr.mid is None and not tr.stopped for tr in self.transceivers)
 
@@ -225,14 +258,18 @@ class NegotiationMixin:
 
     # ------------------------------------------------------------------ offer / answer
     def create_offer(self, now: float, *, ice_restart: bool = False) -> Description:
-        """W3C createOffer (JSEP §5.2). With ``ice_restart`` the agent takes new
-        credentials now (RFC 8445 §9); data keeps flowing on the old pair meanwhile."""
+        """W3C createOffer (JSEP §5.2). With ``ice_restart`` (or after restart_ice())
+        the offer carries new ICE credentials (JSEP §5.2.3.1); the agent takes them when
+        the offer is set as local description, until then (and after a rollback) the
+        old ones stay in use (RFC 8445 §9: data keeps flowing on the old pair)."""
         if self.closed:
             raise InvalidStateError("the peer connection is closed")
         agent = self._ensure_agent(True)
-        if ice_restart and agent.generation.remote_ufrag is not None:
-            agent.restart(now)
-            self._pump(now)
+        ufrag, pwd = agent.local_ufrag, agent.local_pwd
+        if (ice_restart or self._restart_requested()) and self.current_local is not None:
+            ufrag = "".join(self._rng.choice(_ICE_CHARS) for _ in range(_UFRAG_LENGTH))
+            pwd = "".join(self._rng.choice(_ICE_CHARS) for _ in range(_PWD_LENGTH))
+            self._offer_credentials = (ufrag, pwd)
         sections: list[OfferSection] = []
         by_mid = {tr.mid: tr for tr in self.transceivers if tr.mid is not None}
         order = list(self._mids)
@@ -259,7 +296,7 @@ class NegotiationMixin:
         previous = self.current_local[1] if self.current_local else None
         desc = create_offer(
             sections,
-            self._transport(agent.local_ufrag, agent.local_pwd),
+            self._transport(ufrag, pwd),
             rng=self._rng,
             previous=previous,
             bundle=True,
@@ -314,10 +351,22 @@ class NegotiationMixin:
         new_state = next_signaling_state(self.signaling_state, "local", kind)
         if kind == "rollback":
             self.pending_local = None
+            if self._restarted_by == "local":
+                self._cancel_restart(now)
             self._set_signaling(new_state)
+            self._pump(now)
             return
         desc = SessionDescription.parse(description.sdp)
         agent = self._ensure_agent(kind == "offer")
+        live = _first_live(desc)
+        ufrag = live.effective_ice_ufrag(desc) if live is not None else None
+        restart = False
+        if ufrag is not None and ufrag != agent.local_ufrag:
+            # JSEP §5.2.1/§4.1.10: the credentials of a restart offer take effect now
+            pwd = live.effective_ice_pwd(desc) if live is not None else None
+            if kind != "offer" or self._offer_credentials != (ufrag, pwd):
+                raise InvalidStateError("the description's ice-ufrag/ice-pwd are not ours")
+            restart = True
         if kind == "offer":
             self.pending_local = (kind, desc)
             self._mids = [m.mid for m in desc.media if m.mid is not None]
@@ -325,10 +374,12 @@ class NegotiationMixin:
             self.current_local = (kind, desc)
             self.current_remote = self.pending_remote
             self.pending_local = self.pending_remote = None
-        live = _first_live(desc)
-        ufrag = live.effective_ice_ufrag(desc) if live is not None else None
-        if ufrag is not None and ufrag != agent.local_ufrag:
-            raise InvalidStateError("the description's ice-ufrag is not the agent's")
+        if restart:
+            assert ufrag is not None and self._offer_credentials is not None
+            agent.restart(now, ufrag=ufrag, pwd=self._offer_credentials[1])
+            self._offer_credentials = None
+            if self._restarted_by is None:
+                self._restarted_by = "local"
         # Candidates gathered so far belong in the description (W3C localDescription).
         for cand, u in self._local_candidates:
             if (
@@ -345,10 +396,32 @@ class NegotiationMixin:
                 self._emit(ev)
             else:
                 self._held_ice_events.append(ev)
+        if kind == "answer":
+            self._answer_applied()
         self._set_signaling(new_state)
         if kind == "answer":
             self._apply_negotiation(now)
         self._pump(now)
+
+    def _answer_applied(self) -> None:
+        """An answer ends the offer/answer exchange: an ICE restart in it can no longer be
+        rolled back, and restartIce() is satisfied once our credentials changed."""
+        self._restarted_by = None
+        agent = self.agent
+        if agent is not None and agent.local_ufrag != self._ice_ufrag_to_replace:
+            self._ice_ufrag_to_replace = None
+
+    def _cancel_restart(self, now: float) -> None:
+        """JSEP §5.7 rollback of a description that restarted ICE: the agent goes back
+        to the old credentials and pair (RFC 8445 §9: data never left the old pair)."""
+        self._restarted_by = None
+        if self.agent is None:
+            return
+        self.agent.cancel_restart(now)
+        ufrag = self.agent.local_ufrag
+        self._held_ice_events = [
+            ev for ev in self._held_ice_events if ev.username_fragment == ufrag
+        ]
 
     def set_remote_description(self, description: Description, now: float) -> None:
         """W3C setRemoteDescription (JSEP §5.6, §5.7)."""
@@ -356,7 +429,10 @@ class NegotiationMixin:
         new_state = next_signaling_state(self.signaling_state, "remote", kind)
         if kind == "rollback":
             self.pending_remote = None
+            if self._restarted_by == "remote":
+                self._cancel_restart(now)
             self._set_signaling(new_state)
+            self._pump(now)
             return
         desc = SessionDescription.parse(description.sdp)
         live = _first_live(desc)
@@ -379,7 +455,12 @@ class NegotiationMixin:
         if kind == "offer":
             gen = agent.generation
             if gen.remote_ufrag is not None and ufrag is not None and gen.remote_ufrag != ufrag:
-                agent.restart(now)  # RFC 8839 §4.4.1.1.1: the offerer restarts ICE
+                # RFC 8839 §4.4.1.1.1: the offerer restarts ICE; our new credentials go
+                # in the answer (JSEP §5.3.1) and are used from now on so that our checks
+                # can start; a rollback of this offer undoes the restart (JSEP §5.7)
+                agent.restart(now)
+                if self._restarted_by is None:
+                    self._restarted_by = "remote"
             self.pending_remote = (kind, desc)
             self._last_remote_offer = desc
             self._adopt_remote_offer(desc)
@@ -387,6 +468,7 @@ class NegotiationMixin:
             self.current_remote = (kind, desc)
             self.current_local = self.pending_local
             self.pending_local = self.pending_remote = None
+            self._answer_applied()
         # Tracks: webrtc-pc §4.4.1.5 "process the addition of a remote track".
         for m in desc.media:
             tr = self._transceiver_for(m.mid)
