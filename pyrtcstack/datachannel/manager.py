@@ -197,10 +197,13 @@ class DataChannelManager:
         messages stay counted against the SCTP receive window."""
         events = self._events
         while not events:
-            raw = self.association.next_event()
+            raw = self.association.next_item()
             if raw is None:
                 return None
-            self._translate(raw)
+            if isinstance(raw, tuple):
+                self._on_message(raw[0], raw[1], raw[2])
+            else:
+                self._translate(raw)
         return events.popleft()
 
     # == internals =========================================================================
@@ -296,7 +299,7 @@ class DataChannelManager:
         kind = type(event)
         if kind is MessageReceived:
             assert isinstance(event, MessageReceived)
-            self._on_message(event)
+            self._on_message(event.stream_id, event.ppid, event.data)
         elif kind is BufferedAmountLow:
             assert isinstance(event, BufferedAmountLow)
             channel = self._channels.get(event.stream_id)
@@ -341,13 +344,11 @@ class DataChannelManager:
             self._unassigned = []
             self._events.append(TransportClosed(event.error))
 
-    def _on_message(self, event: MessageReceived) -> None:
-        sid = event.stream_id
-        ppid = event.ppid
+    def _on_message(self, sid: int, ppid: int, payload: bytes) -> None:
         channel = self._channels.get(sid)
         if ppid == Ppid.DCEP:
             try:
-                msg = decode_dcep(event.data)
+                msg = decode_dcep(payload)
             except DcepParseError:
                 self.dropped_messages += 1
                 return
@@ -361,10 +362,10 @@ class DataChannelManager:
             self.dropped_messages += 1
             return
         channel._acked = True  # RFC 8832 §6: any user message is an implicit ACK
-        if ppid in (Ppid.STRING, Ppid.STRING_PARTIAL):
-            data: str | bytes = event.data.decode("utf-8", errors="replace")
-        elif ppid in (Ppid.BINARY, Ppid.BINARY_PARTIAL):
-            data = event.data
+        if ppid in {53, 52}:  # Ppid.BINARY, Ppid.BINARY_PARTIAL (the common case)
+            data: str | bytes = payload
+        elif ppid in (Ppid.STRING, Ppid.STRING_PARTIAL):
+            data = payload.decode("utf-8", errors="replace")
         elif ppid == Ppid.STRING_EMPTY:
             data = ""
         elif ppid == Ppid.BINARY_EMPTY:

@@ -20,6 +20,7 @@ import random
 import struct
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from ..common.core import Event, default_rng
 from . import handshake, reconfig
@@ -61,7 +62,7 @@ from .params import (
     ParamType,
     ReconfigResponse,
 )
-from .receiver import Receiver
+from .receiver import RawMessage, Receiver
 from .sender import OutMessage, Sender
 from .state import State
 
@@ -134,7 +135,8 @@ class Association:
             cfg.max_burst,
         )
         self._receiver: Receiver | None = None
-        self._events: deque[Event] = deque()
+        #: Events, and received messages as RawMessage tuples (the receiver's ``ready``).
+        self._events: deque[Any] = deque()
         self._raw: list[bytes] = []  # complete packets (handshake, ABORT)
         self._control: list[bytes] = []  # encoded control chunks for the next packet
         self._now = 0.0
@@ -163,6 +165,12 @@ class Association:
         self._last_response: ReconfigResponse | None = None
         self._closed_for_good = False
         self._send_zero_checksum = False  # the peer accepts checksum 0 (RFC 9653)
+        # The common header of our packets and its CRC-32C share (§6.8), per peer tag.
+        self._head: bytes | None = None
+        self._head_tag = 0
+        self._head_crc = 0
+        self._rx_head: bytes | None = None  # set once established
+        self._rx_head_crc = 0
 
     # == public API ========================================================================
     @property
@@ -309,13 +317,34 @@ class Association:
         if not events:
             return None
         event = events.popleft()
-        if type(event) is MessageReceived and self._receiver is not None:
-            receiver = self._receiver
-            receiver.release(len(event.data))
+        if type(event) is tuple:
+            sid, ppid, payload, unordered = event
+            self._release(len(payload))
+            return MessageReceived(sid, ppid, payload, unordered)
+        return event  # type: ignore[no-any-return]
+
+    def next_item(self) -> Event | RawMessage | None:
+        """:meth:`next_event` for the layer above: a message comes as the plain tuple
+        ``(stream_id, ppid, data, unordered)`` instead of a :class:`MessageReceived`
+        (no object per message); every other event is the same object."""
+        events = self._events
+        if not events:
+            return None
+        event = events.popleft()
+        if type(event) is tuple:
+            self._release(len(event[2]))
+        return event  # type: ignore[no-any-return]
+
+    def _release(self, size: int) -> None:
+        """The application took a message of ``size`` bytes: it leaves the window."""
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.buffered -= size
             # §6.2: tell a peer we throttled that the window opened again.
-            if receiver.a_rwnd - self._last_rwnd >= self.config.receive_window // 4:
+            if receiver.capacity - receiver.buffered - self._last_rwnd >= (
+                self.config.receive_window >> 2
+            ):
                 self._sack_at = self._now
-        return event
 
     def get_timer(self) -> float | None:
         deadline: float | None = None
@@ -448,18 +477,27 @@ class Association:
             self._hb_at = None  # data outstanding: T3 watches the path
         elif sender.t3 is None and self._hb_at is None and state is State.ESTABLISHED:
             self._arm_heartbeat(now)
-        src = self.config.local_port
-        dst = self.config.remote_port
+        # Seal the packets: common header, checksum, the chunks' parts joined once.
         tag = self._peer_tag
+        if self._head_tag != tag or self._head is None:
+            head = _HEADER.pack(self.config.local_port, self.config.remote_port, tag)
+            self._head = head
+            self._head_crc = crc32c(head + _ZERO4)  # the header's share of every CRC
+            self._head_tag = tag
+        head = self._head
         if self._send_zero_checksum:
-            head = _HEADER.pack(src, dst, tag) + _ZERO4  # RFC 9653 §5.3
+            head += _ZERO4  # RFC 9653 §5.3: checksum 0
             for chunks in packets:
                 if chunks:
                     out.append(b"".join((head, *chunks)))
         else:
+            head_crc = self._head_crc
+            join = b"".join
+            le32 = _LE32.pack
             for chunks in packets:
                 if chunks:
-                    out.append(encode_packet(src, dst, tag, chunks))
+                    body = join(chunks)
+                    out.append(join((head, le32(crc32c_extend(head_crc, body)), body)))
         self.stats.packets_sent += len(out)
         return out
 
@@ -467,6 +505,41 @@ class Association:
         self._now = now
         stats = self.stats
         stats.packets_received += 1
+        if data[:8] == self._rx_head and self.state is State.ESTABLISHED and data[12:13] == b"\0":
+            # Fast path (the bulk of a transfer): our ports and verification tag (§8.5) on an
+            # established association, a packet that starts with a DATA chunk.
+            checksum = _LE32.unpack_from(data, 8)[0]
+            if not (checksum == 0 and self.config.zero_checksum) and checksum != (
+                crc32c_extend(self._rx_head_crc, data[12:])
+            ):
+                stats.bad_checksum += 1
+                return
+            receiver = self._receiver
+            assert receiver is not None
+            size = len(data)
+            pos, sack_now, dropped = receiver.receive_chunks(
+                data, 12, size, self.inbound_streams, self.config.max_queued_messages
+            )
+            if dropped:
+                stats.data_dropped += dropped
+            if pos >= size:
+                if receiver.too_large or self._deferred_reset is not None:
+                    self._after_chunks(receiver, True, sack_now, now)
+                    return
+                # §6.2 delayed SACK (what _after_chunks does for a DATA-only packet).
+                n = self._packets_since_sack + 1
+                self._packets_since_sack = n
+                if sack_now or n >= self.config.sack_every:
+                    self._sack_due = True
+                    self._sack_at = None
+                elif self._sack_at is None:
+                    self._sack_at = now + self.config.sack_delay
+                return
+            if pos > 12:
+                # Something else follows: the general path takes the rest of the packet.
+                self._process_tail(data, pos, size, now, sack_now)
+                return
+            # The first chunk is not for the fast path: the general path below.
         if self._closed_for_good:
             return
         size = len(data)
@@ -493,31 +566,13 @@ class Association:
             and receiver is not None
             and self.state in _DATA_STATES
         ):
-            # Fast path: a packet of DATA chunks only (the bulk of a transfer).
-            pos = 12
-            sack_now = False
-            limit = self.inbound_streams
-            max_queued = cfg.max_queued_messages
-            events = self._events
-            unpack_data = _DATA_FIELDS.unpack_from
-            while pos < size:
-                if size - pos < 16 or data[pos] != 0:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                if length <= 16 or pos + length > size:
-                    break
-                tsn, sid, ssn, ppid = unpack_data(data, pos + 4)
-                if sid >= limit or len(events) >= max_queued:
-                    break
-                r = receiver.receive(
-                    tsn, sid, ssn, ppid, data[pos + 1], data[pos + 16 : pos + length]
-                )
-                if r:
-                    sack_now = True
-                    if r == 3:
-                        stats.data_dropped += 1
-                pos += (length + 3) & ~3
-            else:
+            # Fast path: a packet that starts with DATA chunks (the bulk of a transfer).
+            pos, sack_now, dropped = receiver.receive_chunks(
+                data, 12, size, self.inbound_streams, cfg.max_queued_messages
+            )
+            if dropped:
+                stats.data_dropped += dropped
+            if pos >= size:
                 self._after_chunks(receiver, True, sack_now, now)
                 return
             if pos > 12:
@@ -711,8 +766,6 @@ class Association:
     ) -> None:
         """Hand over completed messages and decide about the SACK (§6.2)."""
         if receiver is not None and self._receiver is receiver:
-            if receiver.ready:
-                self._flush_ready(receiver)
             if receiver.too_large:
                 self._fail("peer sent a message above our max-message-size")
                 return
@@ -730,12 +783,6 @@ class Association:
         if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT) and data_seen:
             self._sack_due = True
 
-    def _flush_ready(self, receiver: Receiver) -> None:
-        events = self._events
-        for sid, ppid, payload, unordered in receiver.ready:
-            events.append(MessageReceived(sid, ppid, payload, unordered))
-        receiver.ready.clear()
-
     # == handshake (§5.1, §5.2) ===============================================================
     def _extension_params(self) -> list[Parameter]:
         """RFC 8831 §6.2 / RFC 3758 §3.1 / RFC 5061 §4.2.7: FORWARD-TSN and RE-CONFIG; and
@@ -752,6 +799,11 @@ class Association:
 
     def _established(self, now: float) -> None:
         self.state = State.ESTABLISHED
+        # What every packet from the peer starts with, for receive_packet's fast path, and
+        # that header's share of the CRC-32C (checksum field zero, §6.8).
+        cfg = self.config
+        self._rx_head = _HEADER.pack(cfg.remote_port, cfg.local_port, self._local_tag)[:8]
+        self._rx_head_crc = crc32c(self._rx_head + _ZERO4)
         self._events.append(
             AssociationEstablished(
                 self.outbound_streams, self.inbound_streams, self._peer_pr, self._peer_reconfig

@@ -8,6 +8,18 @@ update of the cumulative TSN, and a message is assembled once, when its last fra
 arrives. Out-of-order TSNs are kept in a set that is sorted only when a SACK with gap
 blocks is built.
 
+The fast path (:meth:`Receiver.receive_chunks`) takes all the DATA chunks of a packet in
+one call. While data arrives in TSN order with no gap, the fragments of the message being
+received are simply appended to a list (the *run*): the previous fragment of the message
+is always the chunk at the cumulative TSN (§6.9: a message's fragments have consecutive
+TSNs), so no lookup is needed, and the message is one ``b"".join`` when its E bit arrives.
+Anything else (a gap, a duplicate, a chunk the run cannot take) first moves the run into
+the per-stream fragment table keyed by TSN (:meth:`Receiver._spill`) and takes the general
+path, which handles loss and reordering.
+
+Complete messages are appended as plain tuples ``(stream_id, ppid, data, unordered)`` to
+``ready``, which the association shares with its event queue: no object per message.
+
 Memory is bounded by ``capacity`` (the window we advertise): bytes held in fragments,
 in complete messages waiting for an earlier sequence number, and in messages delivered but
 not yet popped by the application all count, and new DATA beyond it is dropped unacked
@@ -16,9 +28,17 @@ not yet popped by the application all count, and new DATA beyond it is dropped u
 
 from __future__ import annotations
 
+import struct
+from collections import deque
+from typing import Any
+
 from .chunks import SackChunk
 
-__all__ = ["InboundStream", "Receiver"]
+__all__ = ["InboundStream", "RawMessage", "Receiver"]
+
+#: A complete message as the receiver queues it: (stream id, PPID, data, unordered).
+RawMessage = tuple[int, int, bytes, bool]
+_DATA_FIELDS = struct.Struct("!IHHI")  # TSN, stream id, SSN, PPID (§3.3.1)
 
 MASK32 = 0xFFFFFFFF
 HALF32 = 0x80000000
@@ -45,7 +65,13 @@ class InboundStream:
 class Receiver:
     """TSN bookkeeping and message assembly for the incoming direction."""
 
-    def __init__(self, initial_tsn: int, capacity: int, max_message_size: int) -> None:
+    def __init__(
+        self,
+        initial_tsn: int,
+        capacity: int,
+        max_message_size: int,
+        ready: deque[Any] | None = None,
+    ) -> None:
         self.cum_tsn = (initial_tsn - 1) & MASK32
         self.ooo: set[int] = set()
         self.duplicates: list[int] = []
@@ -54,17 +80,115 @@ class Receiver:
         self.max_message_size = max_message_size
         #: Bytes held: fragments + pending ordered + delivered but unread.
         self.buffered = 0
-        #: Complete messages ready for the application: (sid, ppid, data, unordered).
-        self.ready: list[tuple[int, int, bytes, bool]] = []
+        #: Complete messages ready for the application, as :data:`RawMessage` tuples (the
+        #: association passes its event queue, so messages and events keep their order).
+        self.ready: deque[Any] = deque() if ready is None else ready
         self.dropped_rwnd = 0
         self.too_large = False
+        #: The run: fragments of the message being received in order (see the module
+        #: docstring); its last fragment is the chunk at ``cum_tsn``.
+        self.run: list[bytes] | None = None
+        self.run_tsn = 0  # TSN of the run's first fragment (the one with the B bit)
+        self.run_sid = 0
+        self.run_ssn = 0
+        self.run_ppid = 0
+        self.run_flags = 0
+
+    # -- DATA, fast path ------------------------------------------------------------
+    def receive_chunks(
+        self, data: bytes, pos: int, size: int, streams: int, max_ready: int
+    ) -> tuple[int, bool, int]:
+        """Take the DATA chunks of packet ``data`` from offset ``pos`` (§6.2, §6.9).
+
+        Stops before the first chunk that is not a well-formed DATA chunk with user data,
+        is for a stream id >= ``streams``, or when ``ready`` holds ``max_ready`` messages:
+        the caller's general path takes over from there. Returns (offset where it stopped,
+        SACK at once (a gap or a duplicate), number of chunks dropped for lack of room)."""
+        sack_now = False
+        dropped = 0
+        ready = self.ready
+        unpack = _DATA_FIELDS.unpack_from
+        capacity = self.capacity
+        while pos < size:
+            if size - pos < 16 or data[pos] != 0:
+                break
+            length = (data[pos + 2] << 8) | data[pos + 3]
+            end = pos + length
+            if length <= 16 or end > size:
+                break
+            tsn, sid, ssn, ppid = unpack(data, pos + 4)
+            if sid >= streams or len(ready) >= max_ready:
+                break
+            flags = data[pos + 1]
+            start = pos + 16
+            pos += (length + 3) & ~3
+            n = length - 16
+            if (
+                tsn == ((self.cum_tsn + 1) & MASK32)
+                and not self.ooo
+                and self.buffered + n <= capacity
+            ):
+                # In order, nothing missing before it.
+                run = self.run
+                if flags & 2:  # B: the first fragment of a message
+                    if run is None:
+                        self.cum_tsn = tsn
+                        self.buffered += n
+                        if flags & 1:  # B and E: a whole message in one chunk
+                            self._complete(sid, ssn, ppid, flags & 4, data[start:end])
+                        else:
+                            self.run = [data[start:end]]
+                            self.run_tsn = tsn
+                            self.run_sid = sid
+                            self.run_ssn = ssn
+                            self.run_ppid = ppid
+                            self.run_flags = flags
+                        continue
+                elif run is not None and sid == self.run_sid:
+                    self.cum_tsn = tsn
+                    self.buffered += n
+                    run.append(data[start:end])
+                    if flags & 1:  # E: the message is complete
+                        self.run = None
+                        self._complete(
+                            sid, self.run_ssn, self.run_ppid, self.run_flags & 4, b"".join(run)
+                        )
+                    continue
+            r = self.receive(tsn, sid, ssn, ppid, flags, data[start:end])
+            if r:
+                sack_now = True
+                if r == 3:
+                    dropped += 1
+        return pos, sack_now, dropped
+
+    def _spill(self) -> None:
+        """Move the run into its stream's fragment table, for the general path."""
+        run = self.run
+        if run is None:
+            return
+        self.run = None
+        stream = self.streams.get(self.run_sid)
+        if stream is None:
+            stream = self.streams[self.run_sid] = InboundStream()
+        frags = stream.frags
+        tsn = self.run_tsn
+        ssn = self.run_ssn
+        ppid = self.run_ppid
+        flags = self.run_flags & 6  # B (and U) on the first fragment, no E
+        for piece in run:
+            frags[tsn] = (flags, ssn, ppid, piece)
+            flags &= 4
+            tsn = (tsn + 1) & MASK32
 
     # -- DATA ------------------------------------------------------------------------
     def receive(  # noqa: PLR0917 - hot path, positional on purpose
         self, tsn: int, sid: int, ssn: int, ppid: int, flags: int, data: bytes
     ) -> int:
-        """Process one DATA chunk. Returns 0 accepted in order, 1 accepted out of order
-        (a gap: SACK at once), 2 duplicate (SACK at once), 3 dropped (no room)."""
+        """Process one DATA chunk (the general path: any order, duplicates, loss). Returns
+        0 accepted in order, 1 accepted out of order (a gap: SACK at once), 2 duplicate
+        (SACK at once), 3 dropped (no room)."""
+        if self.run is not None:
+            self._spill()
         cum = self.cum_tsn
         diff = (tsn - cum) & MASK32
         if diff == 0 or diff >= HALF32 or tsn in self.ooo:
@@ -91,13 +215,13 @@ class Receiver:
         else:
             self.ooo.add(tsn)
             result = 1
+        self.buffered += size
+        if flags & 3 == 3:
+            self._complete(sid, ssn, ppid, flags & 4, data)
+            return result
         stream = self.streams.get(sid)
         if stream is None:
             stream = self.streams[sid] = InboundStream()
-        self.buffered += size
-        if flags & 3 == 3:
-            self._complete(stream, sid, ssn, ppid, flags & 4, data)
-            return result
         frags = stream.frags
         frags[tsn] = (flags, ssn, ppid, data)
         if flags & 1 or ((tsn + 1) & MASK32) in frags:
@@ -106,6 +230,8 @@ class Receiver:
 
     def ack_only(self, tsn: int) -> int:
         """Acknowledge a DATA chunk whose contents we discard (an invalid stream, §3.3.10.1)."""
+        if self.run is not None:
+            self._spill()
         cum = self.cum_tsn
         diff = (tsn - cum) & MASK32
         if diff == 0 or diff >= HALF32 or tsn in self.ooo or diff > MAX_TSN_AHEAD:
@@ -142,11 +268,10 @@ class Receiver:
             if t == end:
                 break
             t = (t + 1) & MASK32
-        self._complete(stream, sid, ssn, ppid, flags & 4, b"".join(parts))
+        self._complete(sid, ssn, ppid, flags & 4, b"".join(parts))
 
-    def _complete(  # noqa: PLR0917
-        self, stream: InboundStream, sid: int, ssn: int, ppid: int, unordered: int, data: bytes
-    ) -> None:
+    def _complete(self, sid: int, ssn: int, ppid: int, unordered: int, data: bytes) -> None:
+        """A whole message: deliver it, or hold it until the earlier SSNs arrived (§6.5)."""
         if len(data) > self.max_message_size:
             # RFC 8831 §6.6: never hold more than our advertised max-message-size; the
             # association aborts (it is a protocol violation by the peer).
@@ -156,6 +281,9 @@ class Receiver:
         if unordered:
             self.ready.append((sid, ppid, data, True))
             return
+        stream = self.streams.get(sid)
+        if stream is None:
+            stream = self.streams[sid] = InboundStream()
         if ssn == stream.next_ssn:
             self.ready.append((sid, ppid, data, False))
             nxt = (ssn + 1) & 0xFFFF
@@ -177,6 +305,8 @@ class Receiver:
     # -- FORWARD TSN (RFC 3758 §3.6) -------------------------------------------------
     def forward_tsn(self, new_cum: int, streams: list[tuple[int, int]]) -> bool:
         """Skip abandoned TSNs up to ``new_cum``; returns False when nothing changed."""
+        if self.run is not None:
+            self._spill()
         if ((new_cum - self.cum_tsn) & MASK32) >= HALF32 or new_cum == self.cum_tsn:
             return False
         if ((new_cum - self.cum_tsn) & MASK32) > MAX_TSN_AHEAD:
@@ -216,6 +346,8 @@ class Receiver:
     # -- stream reset (RFC 6525 §5.2.2) -----------------------------------------------
     def reset_streams(self, sids: tuple[int, ...]) -> None:
         """Incoming streams restart at SSN 0; anything still held for them is dropped."""
+        if self.run is not None:
+            self._spill()
         targets = sids or tuple(self.streams)
         for sid in targets:
             stream = self.streams.pop(sid, None)

@@ -134,8 +134,8 @@ def try_deferred_reset(a: Association) -> bool:
     if ((req.last_tsn - receiver.cum_tsn) & MASK32) < HALF32 and (req.last_tsn != receiver.cum_tsn):
         return False
     a._deferred_reset = None
-    # Messages completed so far (this packet included) come before the reset event.
-    a._flush_ready(receiver)
+    # Messages completed so far (this packet included) are already queued before the reset
+    # event: the receiver's ``ready`` is the association's event queue.
     receiver.reset_streams(req.streams)
     a._last_response = ReconfigResponse(req.request_seq, ReconfigResult.SUCCESS_PERFORMED)
     a._control.append(ReconfigChunk([a._last_response]).encode())

@@ -116,7 +116,8 @@ class Sender:
         rto_max: float,
         max_burst: int,
     ) -> None:
-        self.mtu = max_packet_size - 12
+        # Room for chunks in a packet, a multiple of 4: chunks are padded to 4 bytes (§3.2).
+        self.mtu = (max_packet_size - 12) & ~3
         self.next_tsn = initial_tsn
         self.cum_ack = (initial_tsn - 1) & MASK32
         self.queues: dict[int, deque[OutMessage]] = {}
@@ -570,15 +571,15 @@ class Sender:
             if self.current is not None and self.pr_supported:
                 self._expire_current(now)
             out_ssn = self.out_ssn
-            # Hot loop: state in locals, written back once.
+            # Hot loop: state in locals, written back once. A packet is a list of parts
+            # (chunk header, user data, padding) joined once when the packet is sealed.
             flight = self.flight
             peer_rwnd = self.peer_rwnd
-            tsn = self.next_tsn
-            timed = self.timed_tsn is not None
+            tsn = first_tsn = self.next_tsn
             current = packets[-1]
             append_sent = sent.append
+            msg = self.current
             while flight < cwnd and (peer_rwnd > 0 or flight == 0):
-                msg = self.current
                 if msg is None:
                     msg = self._next_message(now)
                     if msg is None:
@@ -586,39 +587,47 @@ class Sender:
                 data = msg.data
                 total = len(data)
                 offset = msg.offset
-                remaining = total - offset
-                if room < MIN_FRAGMENT_ROOM and room < 16 + remaining:
-                    room = new_packet()
-                    current = packets[-1]
-                n = remaining if remaining <= room - 16 else room - 16
+                sid = msg.sid
                 flags = 4 if msg.unordered else 0
                 if offset == 0:
                     flags |= 2
                     msg.first_tsn = tsn
                     if not msg.unordered:
-                        ssn = out_ssn.get(msg.sid, 0)
+                        ssn = out_ssn.get(sid, 0)
                         msg.ssn = ssn
-                        out_ssn[msg.sid] = (ssn + 1) & 0xFFFF
-                piece = data if n == total else data[offset : offset + n]
-                size = 16 + n
-                if n == remaining:
+                        out_ssn[sid] = (ssn + 1) & 0xFFFF
+                remaining = total - offset
+                if room < MIN_FRAGMENT_ROOM and room < 16 + remaining:
+                    current = []
+                    packets.append(current)
+                    room = mtu
+                limit = (room & ~3) - 16  # user data that fits, padding included
+                if remaining > limit:
+                    # Not the last fragment: it fills the rest of the packet.
+                    n = limit
+                    piece = data[offset : offset + n]
+                    msg.offset = offset + n
+                else:
+                    n = remaining
                     flags |= 1
+                    piece = data if offset == 0 else data[offset:]
                     self._finish(msg)
                     msg.offset = total
-                else:
-                    msg.offset = offset + n
-                current.append(
-                    pack(0, flags, size, tsn, msg.sid, msg.ssn, msg.ppid) + piece + _PAD[size & 3]
-                )
+                size = 16 + n
+                current.append(pack(0, flags, size, tsn, sid, msg.ssn, msg.ppid))
+                current.append(piece)
+                if size & 3:
+                    current.append(_PAD[size & 3])
                 room -= (size + 3) & ~3
                 append_sent(SentChunk(tsn, flags, piece, msg, now))
-                if not timed:
-                    timed = True
-                    self.timed_tsn = tsn
-                    self.timed_at = now
+                if flags & 1:
+                    msg = None
                 tsn = (tsn + 1) & MASK32
                 flight += n
                 peer_rwnd = peer_rwnd - n if peer_rwnd > n else 0
+            if tsn != first_tsn and self.timed_tsn is None:
+                self.timed_tsn = first_tsn  # RTT measurement (§6.3.1 C5: one at a time)
+                self.timed_at = now
             self.flight = flight
             self.peer_rwnd = peer_rwnd
             self.next_tsn = tsn

@@ -1,0 +1,257 @@
+"""The SCTP fast paths give the same results as the general code they shortcut.
+
+* Receiving: :meth:`Receiver.receive_chunks` (a packet's DATA chunks in one call, in-order
+  messages collected as a run) against :meth:`Receiver.receive` chunk by chunk, on
+  hypothesis-generated messages cut into fragments, then reordered, duplicated and lost.
+* Sending: packets sealed by the association decode with the slow codec, carry a valid
+  CRC-32C, and never exceed ``max_packet_size``.
+* The association's established-state receive shortcut against the general path, with
+  the same packets (a checksum error, a packet of other chunks, a bundled SACK).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyrtcstack.sctp import (
+    Association,
+    MessageReceived,
+    SctpConfig,
+    decode_packet,
+    encode_packet,
+)
+from pyrtcstack.sctp.chunks import DataChunk, SackChunk
+from pyrtcstack.sctp.chunks import verify_checksum as chunks_verify
+from pyrtcstack.sctp.receiver import Receiver
+
+INITIAL_TSN = 0xFFFFFFF0  # so generated runs also wrap around 2**32
+
+
+def _chunks(
+    messages: list[tuple[int, bool, int]], frag: int, rng: random.Random
+) -> list[DataChunk]:
+    """Messages (stream id, unordered, size) cut into DATA chunks with consecutive TSNs."""
+    tsn = INITIAL_TSN
+    ssn: dict[int, int] = {}
+    out = []
+    for sid, unordered, size in messages:
+        data = rng.randbytes(size)
+        s = 0
+        if not unordered:
+            s = ssn.get(sid, 0)
+            ssn[sid] = (s + 1) & 0xFFFF
+        pieces = [data[i : i + frag] for i in range(0, size, frag)]
+        for i, piece in enumerate(pieces):
+            flags = (4 if unordered else 0) | (2 if i == 0 else 0)
+            flags |= 1 if i == len(pieces) - 1 else 0
+            out.append(DataChunk(tsn, sid, s, 53, piece, flags))
+            tsn = (tsn + 1) & 0xFFFFFFFF
+    return out
+
+
+def _impair(
+    chunks: list[DataChunk], rng: random.Random, loss: float, dup: float, swap: float
+) -> list[DataChunk]:
+    """Reorder (swap neighbours), duplicate and drop; a dropped chunk is sent again later
+    (the sender's retransmission), so every chunk arrives at least once."""
+    order = list(chunks)
+    for i in range(len(order) - 1):
+        if rng.random() < swap:
+            order[i], order[i + 1] = order[i + 1], order[i]
+    out: list[DataChunk] = []
+    late: list[DataChunk] = []
+    for c in order:
+        if rng.random() < loss:
+            late.append(c)
+            continue
+        out.append(c)
+        if rng.random() < dup:
+            out.append(c)
+        if late and rng.random() < 0.3:
+            out.append(late.pop(0))
+    return out + late
+
+
+def _packets(chunks: list[DataChunk], rng: random.Random) -> list[list[DataChunk]]:
+    out = []
+    i = 0
+    while i < len(chunks):
+        n = rng.randint(1, 4)
+        out.append(chunks[i : i + n])
+        i += n
+    return out
+
+
+def _state(r: Receiver) -> tuple[object, ...]:
+    return (r.cum_tsn, sorted(r.ooo), r.buffered, list(r.ready), r.dropped_rwnd, r.too_large)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.booleans(), st.integers(1, 700)), min_size=1, max_size=25
+    ),
+    st.integers(1, 300),
+    st.integers(0, 2**32 - 1),
+    st.floats(0, 0.3),
+    st.floats(0, 0.2),
+    st.floats(0, 0.3),
+    st.sampled_from([1 << 20, 3000]),
+)
+def test_receive_chunks_equals_chunk_by_chunk(
+    messages: list[tuple[int, bool, int]],
+    frag: int,
+    seed: int,
+    loss: float,
+    dup: float,
+    swap: float,
+    capacity: int,
+) -> None:
+    rng = random.Random(seed)
+    chunks = _impair(_chunks(messages, frag, rng), rng, loss, dup, swap)
+    fast = Receiver(INITIAL_TSN, capacity, 1 << 20)
+    slow = Receiver(INITIAL_TSN, capacity, 1 << 20)
+    for packet in _packets(chunks, rng):
+        data = encode_packet(5000, 5000, 1, [c.encode() for c in packet])
+        pos, sack_now, dropped = fast.receive_chunks(data, 12, len(data), 3, 1 << 16)
+        assert pos == len(data)
+        results = [slow.receive(c.tsn, c.stream_id, c.ssn, c.ppid, c.flags, c.data) for c in packet]
+        assert sack_now == any(results)
+        assert dropped == results.count(3)
+        assert _state(fast) == _state(slow)
+    # Whatever was delivered is each message once; the ordered streams in order.
+    if capacity == 1 << 20:
+        assert fast.cum_tsn == (INITIAL_TSN + len({c.tsn for c in chunks}) - 1) & 0xFFFFFFFF
+        assert len(fast.ready) == len(messages)
+        assert fast.buffered == sum(len(m[2]) for m in fast.ready)
+
+
+def test_receive_chunks_stops_at_what_it_does_not_take() -> None:
+    r = Receiver(100, 1 << 20, 1 << 16)
+    good = DataChunk(100, 1, 0, 53, b"a").encode()
+    sack = SackChunk(5, 1000).encode()
+    data = encode_packet(5000, 5000, 1, [good, sack])
+    assert r.receive_chunks(data, 12, len(data), 2, 10) == (12 + len(good), False, 0)
+    assert list(r.ready) == [(1, 53, b"a", False)]
+    # A stream id beyond the negotiated ones, and a full ready queue, stop it too.
+    data = encode_packet(5000, 5000, 1, [DataChunk(101, 7, 0, 53, b"b").encode()])
+    assert r.receive_chunks(data, 12, len(data), 2, 10)[0] == 12
+    data = encode_packet(5000, 5000, 1, [DataChunk(101, 1, 1, 53, b"b").encode()])
+    assert r.receive_chunks(data, 12, len(data), 2, 1)[0] == 12
+    assert r.cum_tsn == 100
+
+
+def _run_of(r: Receiver) -> list[bytes] | None:
+    return r.run
+
+
+def test_run_is_spilled_for_forward_tsn_and_reset() -> None:
+    """A partly received in-order message (the run) is dropped by FORWARD TSN and by a
+    stream reset exactly like fragments held in the table."""
+    for action in ("forward", "reset"):
+        r = Receiver(10, 1 << 20, 1 << 16)
+        data = encode_packet(
+            5000,
+            5000,
+            1,
+            [
+                DataChunk(10, 1, 0, 53, b"x" * 50, 2).encode(),
+                DataChunk(11, 1, 0, 53, b"y", 0).encode(),
+            ],
+        )
+        r.receive_chunks(data, 12, len(data), 2, 10)
+        assert _run_of(r) is not None and r.buffered == 51
+        if action == "forward":
+            # The sender abandoned the message (its last fragment, TSN 12, never came).
+            assert r.forward_tsn(12, [(1, 0)])
+            tsn, ssn = 13, 1
+        else:
+            r.reset_streams((1,))
+            tsn, ssn = 12, 0
+        assert _run_of(r) is None and r.buffered == 0
+        data = encode_packet(5000, 5000, 1, [DataChunk(tsn, 1, ssn, 53, b"z").encode()])
+        r.receive_chunks(data, 12, len(data), 2, 10)
+        assert [m[2] for m in r.ready] == [b"z"]
+
+
+def _pair(**kw: object) -> tuple[Association, Association]:
+    a = Association(SctpConfig(remote_max_message_size=0, **kw), rng=random.Random(1))  # type: ignore[arg-type]
+    b = Association(SctpConfig(**kw), rng=random.Random(2))  # type: ignore[arg-type]
+    a.connect(0.0)
+    for _ in range(10):
+        for p in a.packets_to_send(0.0):
+            b.receive_packet(p, 0.0)
+        for p in b.packets_to_send(0.0):
+            a.receive_packet(p, 0.0)
+    assert a.is_established and b.is_established
+    while a.next_event() or b.next_event():
+        pass
+    return a, b
+
+
+def test_sealed_packets_decode_and_fit_the_packet_size() -> None:
+    for mps in (1191, 1200, 1163, 301):
+        a, b = _pair(max_packet_size=mps)
+        sizes = [16384, 1200, 3, 1, 700, 5000]
+        for n in sizes:
+            a.send(1, bytes([n & 0xFF]) * n, 53)
+        got: list[bytes] = []
+        for _ in range(200):
+            for p in a.packets_to_send(0.0):
+                assert len(p) <= mps
+                assert chunks_verify(p)
+                decode_packet(p)  # the slow codec accepts it
+                b.receive_packet(p, 0.0)
+            for p in b.packets_to_send(0.0):
+                a.receive_packet(p, 0.0)
+            while (e := b.next_event()) is not None:
+                if isinstance(e, MessageReceived):
+                    got.append(e.data)
+            if len(got) == len(sizes):
+                break
+        assert [len(g) for g in got] == sizes
+
+
+def test_established_shortcut_counts_what_the_general_path_counts() -> None:
+    a, b = _pair()
+    a.send(1, b"hello", 53)
+    (packet,) = a.packets_to_send(0.0)
+    damaged = packet[:-1] + bytes([packet[-1] ^ 1])
+    b.receive_packet(damaged, 0.0)
+    assert b.stats.bad_checksum == 1 and b.next_event() is None
+    b.receive_packet(packet, 0.0)
+    event = b.next_event()
+    assert isinstance(event, MessageReceived) and event.data == b"hello"
+    # A SACK bundled with DATA (SACK first): the general path takes the packet.
+    b.send(1, b"x", 53)
+    (packet,) = b.packets_to_send(0.1)
+    assert [type(c) for c in decode_packet(packet).chunks] == [SackChunk, DataChunk]
+    a.receive_packet(packet, 0.1)
+    assert a._sender.outstanding == 0
+    event = a.next_event()
+    assert isinstance(event, MessageReceived) and event.data == b"x"
+
+
+def test_next_item_gives_messages_as_tuples_and_frees_the_window() -> None:
+    a, b = _pair()
+    a.send(3, b"abc", 51, unordered=True)
+    for p in a.packets_to_send(0.0):
+        b.receive_packet(p, 0.0)
+    receiver = b._receiver
+    assert receiver is not None and receiver.buffered == 3
+    assert b.next_item() == (3, 51, b"abc", True)
+    assert receiver.buffered == 0
+    assert b.next_item() is None
+
+
+def test_ready_is_the_event_queue() -> None:
+    """Messages and events share one queue, so a message completed before an event is
+    handed over before it."""
+    q: deque[object] = deque()
+    r = Receiver(1, 1 << 20, 1 << 16, q)
+    r.receive(1, 0, 0, 53, 3, b"m")
+    assert q == deque([(0, 53, b"m", False)])
