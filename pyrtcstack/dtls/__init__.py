@@ -1,4 +1,5 @@
-"""DTLS 1.2 (RFC 6347) in pure Python on ``cryptography``, sans-I/O, as WebRTC uses it.
+"""DTLS 1.2 (RFC 6347) and 1.3 (RFC 9147) in pure Python on ``cryptography``, sans-I/O,
+as WebRTC uses them.
 
 The entry point is :class:`DtlsConnection`; see docs/dtls.md for the protocol walk-through,
 the API and the limits.
@@ -7,8 +8,8 @@ the API and the limits.
 from __future__ import annotations
 
 from .certificate import DtlsCertificate, Fingerprint
-from .connection import DEFAULT_MTU, DtlsConnection, DtlsRole, DtlsStats
-from .constants import AlertDescription, CipherSuite, NamedGroup
+from .connection import DEFAULT_MTU, DEFAULT_VERSIONS, DtlsConnection, DtlsRole, DtlsStats
+from .constants import AlertDescription, CipherSuite, CipherSuite13, DtlsVersion, NamedGroup
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -24,10 +25,12 @@ from .srtp import DEFAULT_SRTP_PROFILES, SRTP_EXPORTER_LABEL, SrtpKeys, SrtpProf
 __all__ = [
     "DEFAULT_MTU",
     "DEFAULT_SRTP_PROFILES",
+    "DEFAULT_VERSIONS",
     "SRTP_EXPORTER_LABEL",
     "AlertDescription",
     "ApplicationData",
     "CipherSuite",
+    "CipherSuite13",
     "Closed",
     "DtlsCertificate",
     "DtlsConnection",
@@ -38,6 +41,7 @@ __all__ = [
     "DtlsStats",
     "DtlsTimeoutError",
     "DtlsUsageError",
+    "DtlsVersion",
     "Failed",
     "Fingerprint",
     "FingerprintMismatchError",

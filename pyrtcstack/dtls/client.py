@@ -6,10 +6,19 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .certificate import verify_signature
-from .constants import DTLS1_2_VERSION, AlertDescription, HandshakeType, NamedGroup
-from .errors import DtlsHandshakeError
+from .constants import (
+    DTLS1_2_VERSION,
+    DTLS1_3_VERSION,
+    AlertDescription,
+    DtlsVersion,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+)
+from .errors import DtlsHandshakeError, DtlsUsageError
 from .flights import FlightItem
 from .handshake import HandshakeBase, State
+from .kex13 import ClientShare
 from .keyexchange import EcdheKey
 from .messages import (
     MAX_COOKIE_LENGTH,
@@ -18,10 +27,20 @@ from .messages import (
     CertificateVerify,
     ClientHello,
     ClientKeyExchange,
+    Extensions,
     HelloVerifyRequest,
     ServerHello,
     ServerHelloDone,
     ServerKeyExchange,
+    encode_u16_list,
+)
+from .messages13 import (
+    DOWNGRADE_TLS11,
+    DOWNGRADE_TLS12,
+    HRR_RANDOM,
+    KeyShareEntry,
+    encode_client_key_shares,
+    encode_supported_versions_client,
 )
 from .negotiation import build_client_extensions, check_server_hello
 from .suites import SUITES
@@ -36,18 +55,46 @@ class ClientHandshake(HandshakeBase):
     """Handlers for what a client receives, by message type."""
 
     def _send_client_hello(self, now: float, cookie: bytes) -> None:
+        suites = tuple(int(s) for s in self.cipher_suites)
+        extensions = build_client_extensions(self.groups, self.srtp_profiles)
+        if DtlsVersion.DTLS_1_3 in self.versions:
+            suites, extensions = self._offer_dtls13(suites, extensions)
+        elif DtlsVersion.DTLS_1_2 not in self.versions:
+            raise DtlsUsageError("no DTLS version to offer")
         hello = ClientHello(
             client_version=DTLS1_2_VERSION,
             random=self._client_random,
             session_id=b"",
             cookie=cookie,
-            cipher_suites=tuple(int(s) for s in self.cipher_suites),
-            extensions=build_client_extensions(self.groups, self.srtp_profiles),
+            cipher_suites=suites,
+            extensions=extensions,
         )
         self._client_hello = hello
         # RFC 6347 §4.2.6: the transcript restarts with the ClientHello that carries the cookie.
         self._transcript = bytearray()
         self._send_flight([self._next_item(HandshakeType.CLIENT_HELLO, hello.encode())], now, True)
+
+    def _offer_dtls13(
+        self, suites: tuple[int, ...], extensions: Extensions
+    ) -> tuple[tuple[int, ...], Extensions]:
+        """Add what a DTLS 1.3 ClientHello needs (RFC 8446 §4.1.2, §9.2; RFC 9147 §5.3):
+        the TLS 1.3 suites, supported_versions, key shares, and every 1.3 group; the 1.2
+        offer stays in the same hello for a 1.2-only server."""
+        only13 = DtlsVersion.DTLS_1_2 not in self.versions
+        suites13 = self.suites13
+        suites = suites13 if only13 else suites13 + suites
+        versions = [DTLS1_3_VERSION] if only13 else [DTLS1_3_VERSION, DTLS1_2_VERSION]
+        if not self._shares13:  # the same shares in a repeated (cookie) hello
+            self._shares13 = {g: ClientShare(g, self._rng) for g in self.key_shares}
+        shares = [KeyShareEntry(g, s.public_bytes) for g, s in self._shares13.items()]
+        groups = list(self.groups13) + [int(g) for g in self.groups if g not in self.groups13]
+        out: Extensions = [
+            (t, encode_u16_list(groups) if t == ExtensionType.SUPPORTED_GROUPS else d)
+            for t, d in extensions
+        ]
+        out.append((ExtensionType.SUPPORTED_VERSIONS, encode_supported_versions_client(versions)))
+        out.append((ExtensionType.KEY_SHARE, encode_client_key_shares(shares)))
+        return suites, out
 
     def _client_hello_verify(self, seq: int, body: bytes, now: float) -> None:
         hvr = HelloVerifyRequest.decode(body)
@@ -64,6 +111,22 @@ class ClientHandshake(HandshakeBase):
     def _client_server_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ServerHello.decode(body)
         assert self._client_hello is not None
+        if DtlsVersion.DTLS_1_3 in self.versions:
+            if hello.random == HRR_RANDOM or (
+                hello.extension(ExtensionType.SUPPORTED_VERSIONS) is not None
+            ):
+                self._start13_client(hello, seq, body, now)  # RFC 8446 §4.1.3 / §4.2.1
+                return
+            if hello.random[24:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+                raise DtlsHandshakeError(
+                    "server negotiated DTLS 1.2 but its random says it speaks 1.3 (downgrade)",
+                    AlertDescription.ILLEGAL_PARAMETER,
+                )
+            if DtlsVersion.DTLS_1_2 not in self.versions:
+                raise DtlsHandshakeError(
+                    "server answered with DTLS 1.2; we only allow 1.3",
+                    AlertDescription.PROTOCOL_VERSION,
+                )
         view = check_server_hello(hello, self._client_hello.cipher_suites, self.srtp_profiles)
         self._suite = SUITES[view.suite]
         self._srtp_profile = view.srtp_profile

@@ -41,10 +41,13 @@ from .constants import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
+    CipherSuite13,
     ContentType,
+    DtlsVersion,
     HandshakeType,
     NamedGroup,
 )
+from .dtls13 import Dtls13Engine
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -58,9 +61,11 @@ from .flights import INITIAL_TIMEOUT, MAX_RETRANSMISSIONS, MAX_TIMEOUT, Flight, 
 from .fragments import Reassembler, parse_fragments
 from .handshake import DtlsRole, DtlsStats
 from .handshake import State as _State
+from .kex13 import DEFAULT_GROUPS13, ClientShare
 from .keyexchange import SUPPORTED_GROUPS, EcdheKey
 from .keylog import KeyLogCallback
-from .messages import ClientHello
+from .keyschedule import TLS13_SUITES
+from .messages import ClientHello, ServerHello
 from .negotiation import DEFAULT_CIPHER_SUITES
 from .prf import export_keying_material
 from .record import (
@@ -84,7 +89,15 @@ from .srtp import (
 )
 from .suites import SuiteInfo
 
-__all__ = ["DEFAULT_MTU", "DtlsConnection", "DtlsRole", "DtlsStats"]
+__all__ = ["DEFAULT_MTU", "DEFAULT_VERSIONS", "DtlsConnection", "DtlsRole", "DtlsStats"]
+
+#: The versions a connection negotiates unless told otherwise. DTLS 1.3 is opt-in
+#: (``versions=(DtlsVersion.DTLS_1_3, DtlsVersion.DTLS_1_2)``) until the whole browser
+#: interop matrix has passed with it on (docs/dtls.md, "DTLS 1.3").
+DEFAULT_VERSIONS: tuple[DtlsVersion, ...] = (DtlsVersion.DTLS_1_2,)
+#: Groups a DTLS 1.3 client sends key shares for (x25519 keeps the ClientHello in one
+#: datagram; the server may ask for another group with a HelloRetryRequest).
+DEFAULT_KEY_SHARES: tuple[int, ...] = (int(NamedGroup.X25519),)
 
 #: Default largest datagram we send (WebRTC's usual DTLS MTU, CHECKLISTS §0).
 DEFAULT_MTU: Final = 1200
@@ -138,6 +151,13 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             event (HandshakeCompleted, Closed...). The signature fits a layered core's
             ``receive_packet(data, now)`` (e.g. SCTP's). A consumer that sets it must still
             handle ApplicationData events; exceptions it raises propagate to the caller.
+        versions: which DTLS versions we speak (:data:`DEFAULT_VERSIONS`: 1.2 only). With
+            DTLS 1.3 allowed, a server answers a ClientHello offering 0xFEFC with DTLS 1.3
+            (:mod:`.dtls13`) and any other with 1.2 (marking ServerHello.random with the
+            RFC 8446 §4.1.3 downgrade sentinel); a client offers both and follows the
+            server's choice. With only 1.3, a 1.2-only peer fails with ``protocol_version``.
+        groups13, key_shares, suites13: DTLS 1.3 key exchange groups accepted/offered, the
+            ones a client sends a key share for up front, and the TLS 1.3 cipher suites.
     """
 
     def __init__(
@@ -159,7 +179,22 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
         on_application_data: Callable[[bytes, float], None] | None = None,
+        versions: Sequence[DtlsVersion | int] = DEFAULT_VERSIONS,
+        groups13: Sequence[int] = DEFAULT_GROUPS13,
+        key_shares: Sequence[int] = DEFAULT_KEY_SHARES,
+        suites13: Sequence[int] = tuple(TLS13_SUITES),
     ) -> None:
+        self.versions = tuple(DtlsVersion(v) for v in versions)
+        if not self.versions:
+            raise DtlsUsageError("versions must allow DTLS 1.2 or 1.3")
+        #: Groups accepted (server) or offered (client) in DTLS 1.3, best first.
+        self.groups13 = tuple(int(g) for g in groups13)
+        #: Groups a 1.3 client sends key shares for.
+        self.key_shares = tuple(int(g) for g in key_shares if int(g) in self.groups13)
+        #: TLS 1.3 cipher suites offered/accepted with DTLS 1.3, best first.
+        self.suites13 = tuple(int(c) for c in suites13 if int(c) in TLS13_SUITES)
+        self._engine13: Dtls13Engine | None = None
+        self._shares13: dict[int, ClientShare] = {}
         if mtu < 256:
             raise DtlsUsageError("MTU below 256 bytes cannot carry a DTLS handshake")
         self.role = role
@@ -234,19 +269,35 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
 
     @property
     def state(self) -> str:
+        if self._engine13 is not None:
+            return self._engine13.state_name
         return self._state.value
 
     @property
     def is_established(self) -> bool:
         """True once HandshakeCompleted has been emitted (keys ready, peer verified)."""
+        if self._engine13 is not None:
+            return self._engine13.established and self._engine13._completed
         return self._completed_emitted and self._state == _State.ESTABLISHED
 
     @property
-    def cipher_suite(self) -> CipherSuite | None:
+    def version(self) -> DtlsVersion | None:
+        """The negotiated version, once known."""
+        if self._engine13 is not None:
+            return DtlsVersion.DTLS_1_3
+        return DtlsVersion.DTLS_1_2 if self._suite is not None else None
+
+    @property
+    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
+        if self._engine13 is not None:
+            suite = self._engine13._suite
+            return CipherSuite13(suite.code) if suite is not None else None
         return self._suite.suite if self._suite is not None else None
 
     @property
     def srtp_profile(self) -> SrtpProfile | None:
+        if self._engine13 is not None:
+            return self._engine13._srtp_profile
         return self._srtp_profile
 
     @property
@@ -255,6 +306,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
 
     @property
     def peer_certificate(self) -> bytes | None:
+        if self._engine13 is not None:
+            return self._engine13._peer_certificate_der or None
         return self._peer_certificate_der or None
 
     def set_remote_address(self, addr: Address) -> None:
@@ -265,6 +318,16 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         """Give the fingerprints from the remote description; checks a certificate already
         received and, if the handshake is done, releases HandshakeCompleted (or fails)."""
         self._remote_fingerprints = list(fingerprints)
+        engine = self._engine13
+        if engine is not None:
+            if not engine._peer_verified and not engine.ended():
+                try:
+                    engine.check_peer_fingerprint()
+                except DtlsError as exc:
+                    engine._fail(exc)
+                    return
+                engine.maybe_complete()
+            return
         if self._peer_certificate_der and not self._peer_verified:
             try:
                 self._check_peer_fingerprint()
@@ -300,6 +363,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         """Queue one record of application data (at most 2^14 bytes, RFC 5246 §6.2.1)."""
         write = self._fast_write
         if write is None:
+            if self._engine13 is not None:
+                self._app_records.append(self._engine13.protect(data))
+                return
             raise DtlsUsageError("DTLS connection is not established")
         if len(data) > MAX_PLAINTEXT:
             raise DtlsUsageError("application data record larger than 2^14 bytes")
@@ -310,12 +376,18 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         """One application data record as bytes, without queueing (for drivers that batch)."""
         write = self._fast_write
         if write is None:
+            if self._engine13 is not None:
+                return self._engine13.protect(data)
             raise DtlsUsageError("DTLS connection is not established")
         self.stats.records_sent += 1
         return write.protect(23, data)  # 23: application_data (RFC 5246 §6.2.1)
 
     def close(self, now: float) -> None:
         """Send close_notify (RFC 5246 §7.2.1) and end the connection."""
+        if self._engine13 is not None:
+            self._engine13.close()
+            self._state = _State.CLOSED
+            return
         if self._state in (_State.CLOSED, _State.FAILED):
             return
         if self._state != _State.IDLE:
@@ -326,7 +398,13 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     def export_keying_material(
         self, label: bytes | str, length: int, context: bytes | None = None
     ) -> bytes:
-        """RFC 5705 exporter (after the handshake completed)."""
+        """RFC 5705 exporter (after the handshake completed); with DTLS 1.3, the TLS 1.3
+        exporter (RFC 8446 §7.5)."""
+        if self._engine13 is not None:
+            label_bytes13 = label.encode() if isinstance(label, str) else label
+            if not self._engine13.established:
+                raise DtlsUsageError("keying material is only available after the handshake")
+            return self._engine13.export(label_bytes13, length, context)
         if not self._handshake_done or self._suite is None:
             raise DtlsUsageError("keying material is only available after the handshake")
         label_bytes = label.encode() if isinstance(label, str) else label
@@ -344,14 +422,11 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
 
     def srtp_keys(self) -> SrtpKeys:
         """The SRTP master keys/salts for the negotiated profile (RFC 5764 §4.2)."""
-        if self._srtp_profile is None:
+        profile = self.srtp_profile
+        if profile is None:
             raise DtlsUsageError("no SRTP profile was negotiated")
-        material = self.export_keying_material(
-            SRTP_EXPORTER_LABEL, self._srtp_profile.keying_material_length
-        )
-        return split_srtp_keying_material(
-            self._srtp_profile, material, self.role == DtlsRole.CLIENT
-        )
+        material = self.export_keying_material(SRTP_EXPORTER_LABEL, profile.keying_material_length)
+        return split_srtp_keying_material(profile, material, self.role == DtlsRole.CLIENT)
 
     # ---- core contract -----------------------------------------------------------------------
 
@@ -397,6 +472,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
                 else:
                     self._events.append(ApplicationData(plaintext))
                 return
+        engine = self._engine13
+        if engine is not None:
+            if self.remote_address is None:
+                self.remote_address = addr
+            engine.receive_datagram(data, now)
+            return
         if self._state in (_State.CLOSED, _State.FAILED):
             return
         if self._state == _State.IDLE:
@@ -411,14 +492,22 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         except DtlsDecodeError:
             self.stats.dropped_malformed += 1
             return
-        if trailing:
-            self.stats.dropped_malformed += 1
         if self.remote_address is None:
             self.remote_address = addr
+        consumed = 0
         for record in records:
             if self._ended():
                 return
             self._receive_record(record, now)
+            consumed += HEADER_LENGTH + len(record.fragment)
+            if self._engine13 is not None:
+                # DTLS 1.3 was just selected: the rest of the datagram is its records
+                if consumed < len(data):
+                    self._engine13.receive_datagram(bytes(data[consumed:]), now)
+                    self.stats.datagrams_received -= 1  # counted once, above
+                return
+        if trailing:
+            self.stats.dropped_malformed += 1
         self._flush_future(now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
@@ -434,11 +523,16 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         return [(d, addr) for d in out]
 
     def get_timer(self) -> float | None:
+        if self._engine13 is not None:
+            return self._engine13.get_timer()
         if self._state in (_State.CLOSED, _State.FAILED, _State.IDLE):
             return None
         return self._timer.deadline
 
     def handle_timer(self, now: float) -> None:
+        if self._engine13 is not None:
+            self._engine13.handle_timer(now)
+            return
         deadline = self._timer.deadline
         if deadline is None or now < deadline or self._flight is None:
             return
@@ -451,6 +545,36 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
+
+    # ---- DTLS 1.3 hand-over -----------------------------------------------------------------
+
+    def _state_to_established(self) -> None:
+        self._state = _State.ESTABLISHED
+
+    def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
+        """The ClientHello offered DTLS 1.3 and we allow it: the 1.3 engine answers."""
+        self._flight = None
+        self._timer.stop()
+        engine = Dtls13Engine(self, now)
+        self._engine13 = engine
+        engine.start_server(hello, body, seq, now)
+
+    def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
+        """The ServerHello (or HelloRetryRequest) selected DTLS 1.3."""
+        assert self._client_hello is not None
+        self._flight = None
+        self._timer.stop()
+        engine = Dtls13Engine(self, now)
+        self._engine13 = engine
+        engine.start_client(
+            hello,
+            seq,
+            body,
+            now,
+            client_hello=self._client_hello,
+            client_hello_body=self._client_hello.encode(),
+            shares=self._shares13,
+        )
 
     # ---- record layer ------------------------------------------------------------------------
 

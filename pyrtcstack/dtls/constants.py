@@ -15,7 +15,9 @@ __all__ = [
     "AlertDescription",
     "AlertLevel",
     "CipherSuite",
+    "CipherSuite13",
     "ContentType",
+    "DtlsVersion",
     "ExtensionType",
     "HandshakeType",
     "NamedGroup",
@@ -27,6 +29,31 @@ DTLS1_0_VERSION = 0xFEFF
 DTLS1_2_VERSION = 0xFEFD
 #: DTLS 1.3 (RFC 9147 §5.3): appears only inside supported_versions, which a 1.2 server ignores.
 DTLS1_3_VERSION = 0xFEFC
+
+
+class DtlsVersion(IntEnum):
+    """The DTLS versions a connection may negotiate (RFC 6347, RFC 9147 §5.3)."""
+
+    DTLS_1_2 = 0xFEFD
+    DTLS_1_3 = 0xFEFC
+
+    @property
+    def label(self) -> str:
+        return "DTLS 1.3" if self == DtlsVersion.DTLS_1_3 else "DTLS 1.2"
+
+    @classmethod
+    def parse(cls, text: str) -> DtlsVersion:
+        """``"1.2"``, ``"1.3"``, ``"DTLS 1.3"`` or the hex codepoint (``"FEFC"``)."""
+        key = text.strip().upper().removeprefix("DTLS").strip().removeprefix("V")
+        table = {
+            "1.2": cls.DTLS_1_2,
+            "1.3": cls.DTLS_1_3,
+            "FEFD": cls.DTLS_1_2,
+            "FEFC": cls.DTLS_1_3,
+        }
+        if key not in table:
+            raise ValueError(f"unknown DTLS version {text!r}")
+        return table[key]
 
 
 class ContentType(IntEnum):
@@ -105,6 +132,19 @@ class CipherSuite(IntEnum):
     @property
     def iana_name(self) -> str:
         """The IANA name, e.g. ``TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256``."""
+        return "TLS_" + self.name
+
+
+class CipherSuite13(IntEnum):
+    """TLS 1.3 cipher suites (RFC 8446 §B.4), negotiated only by DTLS 1.3 (see
+    :mod:`.keyschedule`); no key exchange or authentication in the name any more."""
+
+    AES_128_GCM_SHA256 = 0x1301
+    AES_256_GCM_SHA384 = 0x1302
+    CHACHA20_POLY1305_SHA256 = 0x1303
+
+    @property
+    def iana_name(self) -> str:
         return "TLS_" + self.name
 
 

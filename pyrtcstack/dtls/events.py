@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..common.core import Event
 from .certificate import Fingerprint
-from .constants import CipherSuite
+from .constants import CipherSuite, CipherSuite13
 from .errors import DtlsError
 from .srtp import SrtpProfile
 
@@ -17,8 +17,8 @@ __all__ = ["ApplicationData", "Closed", "Failed", "HandshakeCompleted"]
 class HandshakeCompleted(Event):
     """The handshake finished and the peer's certificate matched the expected fingerprint."""
 
-    version: str  # "DTLS 1.2"
-    cipher_suite: CipherSuite
+    version: str  # "DTLS 1.2" or "DTLS 1.3"
+    cipher_suite: CipherSuite | CipherSuite13
     srtp_profile: SrtpProfile | None
     peer_fingerprint: Fingerprint  # sha-256 of the peer's end-entity certificate
     peer_certificate: bytes = field(repr=False)  # DER

@@ -19,14 +19,22 @@ from cryptography import x509
 
 from ..common.core import Address, Event
 from .certificate import DtlsCertificate, Fingerprint, load_peer_certificate
-from .constants import DTLS1_2_VERSION, AlertDescription, CipherSuite, HandshakeType, NamedGroup
+from .constants import (
+    DTLS1_2_VERSION,
+    AlertDescription,
+    CipherSuite,
+    DtlsVersion,
+    HandshakeType,
+    NamedGroup,
+)
 from .errors import DtlsHandshakeError, FingerprintMismatchError
 from .events import ApplicationData, HandshakeCompleted
 from .flights import Flight, FlightItem, RetransmitTimer
 from .fragments import Reassembler, encode_message
+from .kex13 import ClientShare
 from .keyexchange import EcdheKey
 from .keylog import KeyLogCallback, keylog_line
-from .messages import Certificate, ClientHello, Finished
+from .messages import Certificate, ClientHello, Finished, ServerHello
 from .prf import extended_master_secret, key_block, verify_data
 from .record import EpochState
 from .srtp import SrtpProfile
@@ -90,6 +98,11 @@ class HandshakeBase:
     remote_address: Address | None
     use_cookie: bool
     keylog: KeyLogCallback | None
+    versions: tuple[DtlsVersion, ...]
+    groups13: tuple[int, ...]
+    key_shares: tuple[int, ...]
+    suites13: tuple[int, ...]
+    _shares13: dict[int, ClientShare]
     _rng: random.Random
     _state: State
     _events: deque[Event]
@@ -129,6 +142,12 @@ class HandshakeBase:
     _certificate_requested: bool
     _handshake_done: bool
     _completed_emitted: bool
+
+    def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
+        raise NotImplementedError  # DtlsConnection
+
+    def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
+        raise NotImplementedError  # DtlsConnection
 
     def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
         self._transcript += encode_message(msg_type, seq, body)

@@ -11,11 +11,14 @@ from .constants import (
     CLIENT_CERT_TYPE_RSA_SIGN,
     DTLS1_0_VERSION,
     DTLS1_2_VERSION,
+    DTLS1_3_VERSION,
     AlertDescription,
     ContentType,
+    DtlsVersion,
+    ExtensionType,
     HandshakeType,
 )
-from .errors import DtlsHandshakeError
+from .errors import DtlsDecodeError, DtlsHandshakeError
 from .flights import FlightItem
 from .fragments import encode_message
 from .handshake import HandshakeBase, State
@@ -30,10 +33,34 @@ from .messages import (
     ServerHello,
     ServerKeyExchange,
 )
+from .messages13 import DOWNGRADE_TLS12, decode_supported_versions_client
 from .negotiation import choose_server_parameters
 from .suites import SUITES
 
 __all__ = ["ServerHandshake"]
+
+
+def _offers_dtls13(hello: ClientHello) -> bool:
+    """supported_versions lists 0xFEFC (RFC 8446 §4.2.1); a malformed list is ignored, as a
+    DTLS 1.2 server ignores the extension altogether."""
+    data = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
+    if data is None:
+        return False
+    try:
+        return DTLS1_3_VERSION in decode_supported_versions_client(data)
+    except DtlsDecodeError:
+        return False
+
+
+def _lists_versions_without_12(hello: ClientHello) -> bool:
+    """supported_versions is present and leaves out DTLS 1.2 (a 1.3-only client)."""
+    data = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
+    if data is None:
+        return False
+    try:
+        return DTLS1_2_VERSION not in decode_supported_versions_client(data)
+    except DtlsDecodeError:
+        return False
 
 
 class ServerHandshake(HandshakeBase):
@@ -48,6 +75,17 @@ class ServerHandshake(HandshakeBase):
 
     def _server_client_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ClientHello.decode(body)
+        offers13 = _offers_dtls13(hello)
+        if offers13 and DtlsVersion.DTLS_1_3 in self.versions:
+            self._start13_server(hello, body, seq, now)  # RFC 9147 §5.3: the 1.3 engine answers
+            return
+        if _lists_versions_without_12(hello) or DtlsVersion.DTLS_1_2 not in self.versions:
+            raise DtlsHandshakeError(
+                "no DTLS version in common (we allow "
+                + ", ".join(v.label for v in self.versions)
+                + ")",
+                AlertDescription.PROTOCOL_VERSION,
+            )
         if self.use_cookie and not hmac.compare_digest(hello.cookie, self._cookie_for(hello)):
             # Stateless reply: same message_seq and record sequence number as the ClientHello.
             hvr = HelloVerifyRequest(DTLS1_0_VERSION, self._cookie_for(hello)).encode()
@@ -68,6 +106,9 @@ class ServerHandshake(HandshakeBase):
         self._client_hello = hello
         self._client_random = hello.random
         self._server_random = self._rng.randbytes(32)
+        if DtlsVersion.DTLS_1_3 in self.versions:
+            # RFC 8446 §4.1.3: a 1.3-capable server that negotiates 1.2 says so in the random
+            self._server_random = self._server_random[:24] + DOWNGRADE_TLS12
         self._suite = SUITES[choice.suite]
         self._srtp_profile = choice.srtp_profile
         self._transcript = bytearray()

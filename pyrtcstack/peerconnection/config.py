@@ -153,6 +153,8 @@ class Settings:
       ``sendto``/``recvfrom`` per datagram);
     * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
       ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
+    * ``dtls_versions``: the DTLS versions we speak (``("1.3", "1.2")`` enables DTLS 1.3,
+      RFC 9147; ``("1.3",)`` refuses 1.2 peers);
     * ``tracer``: called with one :class:`~pyrtcstack.peerconnection.trace.TraceRecord`
       per protocol step (``pyrtcstack demo --trace``).
     """
@@ -173,3 +175,6 @@ class Settings:
     tracer: Callable[[object], None] | None = None
     rtcp_interval: float = 1.0
     udp_offload: bool = True
+    #: DTLS versions we negotiate, e.g. ``("1.3", "1.2")`` (see DtlsVersion.parse). Default
+    #: 1.2 only: DTLS 1.3 (RFC 9147) is opt-in until the browser matrix passes with it.
+    dtls_versions: tuple[str, ...] = ("1.2",)

@@ -42,6 +42,7 @@ from ..dtls import (
     DtlsCertificate,
     DtlsConnection,
     DtlsRole,
+    DtlsVersion,
     Failed,
     HandshakeCompleted,
 )
@@ -123,6 +124,7 @@ class PeerConnectionCore(NegotiationMixin):
             rng=self._rng,
             initial_timeout=self.settings.dtls_initial_timeout,
             keylog=keylog,
+            versions=[DtlsVersion.parse(v) for v in self.settings.dtls_versions],
         )
         self._dtls_started = False
         self._fast_remote: Address | None = None

@@ -162,7 +162,8 @@ def collect_stats(
         transport["remoteCertificateId"] = remote_cert_id
     if core.dtls.is_established:
         suite = core.dtls.cipher_suite
-        transport["tlsVersion"] = "FEFD"
+        version = core.dtls.version
+        transport["tlsVersion"] = f"{int(version):04X}" if version is not None else "FEFD"
         transport["dtlsRole"] = "client" if core.is_dtls_client else "server"
         if suite is not None:
             transport["dtlsCipher"] = "TLS_" + suite.name

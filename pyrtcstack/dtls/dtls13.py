@@ -1,0 +1,427 @@
+"""The DTLS 1.3 engine (RFC 9147): record layer, flights, ACKs and timers, for both roles.
+
+A :class:`~pyrtcstack.dtls.DtlsConnection` that negotiates DTLS 1.3 hands everything over
+to a :class:`Dtls13Engine` at the moment the version is known: the server when it reads a
+ClientHello whose supported_versions holds 0xFEFC (and 1.3 is allowed), the client when the
+ServerHello (or HelloRetryRequest) selects 0xFEFC. From then on the connection's core
+contract methods delegate here; events go into the connection's queue, datagrams into its
+output list, counters into its :class:`~pyrtcstack.dtls.DtlsStats`.
+
+The full handshake as this code runs it (WebRTC: both sides authenticate)::
+
+    client                                                   server
+    ClientHello (+key_share, supported_versions) ----->           epoch 0
+                                <-----  HelloRetryRequest          (only if no usable share
+    ClientHello (+cookie/new share)  ----->                         or a cookie is wanted)
+                                                 ServerHello       epoch 0
+                                         EncryptedExtensions       epoch 2 (use_srtp)
+                                          CertificateRequest
+                                                 Certificate
+                                           CertificateVerify
+                                <-----              Finished
+    Certificate, CertificateVerify, Finished ----->               epoch 2
+                                <-----                   ACK       epoch 3 (RFC 9147 §7)
+    application data            <---->      application data      epoch 3
+
+Retransmission (RFC 9147 §5.8): each flight is resent on a doubling timer until the peer's
+next flight (an implicit acknowledgement) or an ACK covering every record of it arrives; a
+record the peer ACKed is not resent. The client's final flight has no reply, so the server
+ACKs it, and ACKs it again if it is repeated.
+
+Epochs (RFC 9147 §6.1): 0 plaintext, 1 early data (unused), 2 handshake, 3 application; a
+KeyUpdate (RFC 8446 §4.6.3) moves a direction to 4, 5, ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType
+from .errors import DtlsDecodeError, DtlsError, DtlsTimeoutError, DtlsUsageError, PeerAlertError
+from .events import ApplicationData, Closed, Failed
+from .flights import RetransmitTimer
+from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message, parse_fragments
+from .handshake13 import Handshake13, State13, _Item
+from .keyschedule import TAG_LENGTH, KeySchedule, TrafficKeys
+from .record import HEADER_LENGTH, MAX_PLAINTEXT, MAX_SEQUENCE, ReplayWindow, encode_record
+from .record import pack_datagrams as _pack
+from .record13 import (
+    CONTENT_ACK,
+    MAX_ACK_RECORDS,
+    UNIFIED_HEADER_LENGTH,
+    CiphertextRecord,
+    PlaintextRecord,
+    decode_ack,
+    encode_ack,
+    open_record,
+    parse_datagram13,
+    reconstruct_sequence,
+    seal_record,
+    unmask_sequence,
+)
+
+if TYPE_CHECKING:
+    from .connection import DtlsConnection
+
+__all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
+
+#: Application data records kept between "epoch 3 keys exist" and "handshake verified".
+MAX_PENDING_APPLICATION_RECORDS: Final = 64
+#: Read epochs kept after a KeyUpdate, for records that were overtaken (RFC 9147 §4.2.1).
+MAX_OLD_READ_EPOCHS: Final = 2
+#: A repeated peer flight makes us resend ours at most once per this fraction of the
+#: initial retransmission timeout (as the 1.2 connection).
+ECHO_GUARD: Final = 0.25
+
+
+class Dtls13Engine(Handshake13):
+    """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
+
+    def __init__(self, conn: DtlsConnection, now: float) -> None:
+        self.conn = conn
+        self.role = conn.role
+        self.stats = conn.stats
+        self._events = conn._events
+        t = conn._timer
+        self._timer = RetransmitTimer(t.initial, t.maximum, t.max_retransmissions)
+        self.state = State13.CONNECTED  # set properly by the handshake entry points
+        self.established = False
+        self._completed = False
+        self._close_sent = False
+        # record layer
+        self._write_epoch = 0
+        self._write_keys: dict[int, TrafficKeys] = {}
+        self._write_seq: dict[int, int] = {0: conn._write[0].next_sequence}
+        self._read_keys: dict[int, TrafficKeys] = {}
+        self._windows: dict[int, ReplayWindow] = {0: ReplayWindow()}
+        self._pending_app: list[bytes] = []
+        # handshake layer
+        self._reassembler = Reassembler()
+        self._send_seq = 0
+        self._transcript = bytearray()
+        self._schedule: KeySchedule | None = None
+        self._flight: list[_Item] = []
+        self._flight_needs_ack = False
+        self._acked: set[tuple[int, int]] = set()
+        self._trigger: tuple[int, int] | None = None  # peer message_seq range that re-sends
+        self._last_echo_at = -1e9
+        self._ack_pending: list[tuple[int, int]] = []  # records of the peer's flight to ACK
+        self._send_ack_on_old = False
+        self._current_records: list[tuple[int, int]] = []  # handshake records being processed
+        self._pending_key_update: int | None = None  # next write epoch, once our KU is ACKed
+        self._init_handshake(now)
+
+    # ---- API used by DtlsConnection ----------------------------------------------------------
+
+    @property
+    def state_name(self) -> str:
+        return self.state.value
+
+    def ended(self) -> bool:
+        return self.state in (State13.CLOSED, State13.FAILED)
+
+    def protect(self, data: bytes | bytearray | memoryview) -> bytes:
+        if not self.established or self.ended():
+            raise DtlsUsageError("DTLS connection is not established")
+        if len(data) > MAX_PLAINTEXT:
+            raise DtlsUsageError("application data record larger than 2^14 bytes")
+        self.stats.records_sent += 1
+        return self._seal(self._write_epoch, ContentType.APPLICATION_DATA, bytes(data))
+
+    def close(self) -> None:
+        if self.ended():
+            return
+        self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
+        self._close_sent = True
+        self._enter_closed(by_peer=False)
+
+    def get_timer(self) -> float | None:
+        if self.ended():
+            return None
+        return self._timer.deadline
+
+    def handle_timer(self, now: float) -> None:
+        deadline = self._timer.deadline
+        if deadline is None or now < deadline or not self._flight:
+            return
+        if not self._timer.expire(now):
+            self._fail(DtlsTimeoutError("DTLS handshake timed out"), send_alert=False)
+            return
+        self.stats.retransmissions += 1
+        self._transmit_flight()
+
+    def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
+        if self._schedule is None or not self._schedule.exporter_master_secret:
+            raise DtlsUsageError("keying material is only available after the handshake")
+        return self._schedule.export(label, context or b"", length)
+
+    # ---- receiving ---------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        if self.ended():
+            return
+        self.stats.datagrams_received += 1
+        records, trailing = parse_datagram13(bytes(data))
+        if trailing or not records:
+            self.stats.dropped_malformed += 1
+        for record in records:
+            if self.ended():
+                return
+            self.stats.records_received += 1
+            if isinstance(record, PlaintextRecord):
+                self._receive_plaintext(record, now)
+            else:
+                self._receive_ciphertext(record, now)
+
+    def _receive_plaintext(self, record: PlaintextRecord, now: float) -> None:
+        """DTLSPlaintext: epoch 0 only (RFC 9147 §4)."""
+        if record.epoch != 0:
+            self.stats.dropped_epoch += 1
+            return
+        window = self._windows[0]
+        if not window.is_fresh(record.sequence_number):
+            self.stats.dropped_replay += 1
+            return
+        window.mark(record.sequence_number)
+        self._dispatch(record.content_type, record.fragment, 0, record.sequence_number, now)
+
+    def _receive_ciphertext(self, record: CiphertextRecord, now: float) -> None:
+        """DTLSCiphertext (RFC 9147 §4): find the epoch by its low bits, unmask and rebuild the
+        sequence number (§4.2.2, §4.2.3), authenticate, then dispatch the inner type."""
+        epoch = max(
+            (e for e in self._read_keys if e & 3 == record.epoch_bits),
+            default=None,
+        )
+        if epoch is None:
+            self.stats.dropped_epoch += 1
+            return
+        keys = self._read_keys[epoch]
+        window = self._windows[epoch]
+        try:
+            low = unmask_sequence(keys, record)
+            seq = reconstruct_sequence(low, 8 * record.seq_length, window.highest + 1)
+            if seq > MAX_SEQUENCE or not window.is_fresh(seq):
+                self.stats.dropped_replay += 1
+                return
+            ctype, content = open_record(keys, epoch, seq, low, record)
+        except DtlsDecodeError:
+            self.stats.dropped_decrypt += 1  # RFC 9147 §4.5.2: silently discard
+            return
+        window.mark(seq)
+        self._dispatch(ctype, content, epoch, seq, now)
+
+    def _dispatch(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
+        if ctype == ContentType.HANDSHAKE:
+            self._current_records = [(epoch, seq)]
+            self._receive_handshake(content, epoch, now)
+        elif ctype == ContentType.APPLICATION_DATA:
+            if epoch < 3:
+                self.stats.dropped_unexpected += 1  # RFC 8446 §5.1: never unprotected
+            elif self.established and self._completed:
+                if self._flight_needs_ack and self.role is not None and self._is_client():
+                    self._flight_acknowledged()  # RFC 9147 §7: data implies our Finished got in
+                callback = self.conn.on_application_data
+                if callback is not None and not self._events:
+                    callback(content, now)
+                else:
+                    self._events.append(ApplicationData(content))
+            elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
+                self._pending_app.append(content)
+            else:
+                self.stats.dropped_unexpected += 1
+        elif ctype == ContentType.ALERT:
+            self._receive_alert(content, epoch)
+        elif ctype == CONTENT_ACK:
+            self._receive_ack(content, epoch)
+        else:
+            self.stats.dropped_unexpected += 1
+
+    def _receive_alert(self, payload: bytes, epoch: int) -> None:
+        if len(payload) != 2:
+            self.stats.dropped_malformed += 1
+            return
+        if epoch == 0 and self._schedule is not None and self._read_keys:
+            self.stats.dropped_unexpected += 1  # unauthenticated once keys exist
+            return
+        level, description = payload[0], payload[1]
+        if description == AlertDescription.CLOSE_NOTIFY:
+            if not self._close_sent:
+                self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
+                self._close_sent = True
+            self._enter_closed(by_peer=True)
+            return
+        try:
+            desc = AlertDescription(description)
+        except ValueError:
+            desc = AlertDescription.HANDSHAKE_FAILURE
+        # RFC 8446 §6: in TLS 1.3 every error alert is fatal, whatever its level says
+        if level == AlertLevel.FATAL or description != AlertDescription.USER_CANCELED:
+            self._fail(PeerAlertError(f"peer sent fatal alert {desc.name}", desc), False)
+
+    def _receive_ack(self, content: bytes, epoch: int) -> None:
+        """ACK (RFC 9147 §7): records of our flight the peer holds are not resent; once all
+        are, the flight is done."""
+        try:
+            numbers = decode_ack(content)
+        except DtlsDecodeError:
+            self.stats.dropped_malformed += 1
+            return
+        if not self._flight:
+            return
+        self._acked.update(numbers)
+        pending = [item for item in self._flight if not self._item_acked(item)]
+        if not pending:
+            self._flight_acknowledged()
+
+    def _item_acked(self, item: _Item) -> bool:
+        return any(all(r in self._acked for r in sent) for sent in item.sent_in if sent)
+
+    def _flight_acknowledged(self) -> None:
+        self._flight = []
+        self._flight_needs_ack = False
+        self._timer.stop()
+        if self._pending_key_update is not None:
+            self._write_epoch = self._pending_key_update  # RFC 9147 §8: switch once ACKed
+            self._pending_key_update = None
+
+    def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
+        try:
+            fragments = parse_fragments(payload)
+        except DtlsDecodeError:
+            self.stats.dropped_malformed += 1
+            return
+        old = False
+        for frag in fragments:
+            try:
+                fresh = self._reassembler.add(frag)
+            except DtlsDecodeError:
+                self.stats.dropped_malformed += 1
+                continue
+            if not fresh:
+                old = True
+                self._on_old_fragment(frag.message_seq, now)
+        if not old:
+            self._ack_pending.extend(self._current_records)
+            del self._ack_pending[:-MAX_ACK_RECORDS]
+        elif self._send_ack_on_old:
+            self._ack_pending.extend(self._current_records)
+            self._send_ack()
+        self._process_messages(now)
+
+    def _on_old_fragment(self, message_seq: int, now: float) -> None:
+        """The peer repeated a message we processed: it lost our answer, resend it (RFC 9147
+        §5.8.1)."""
+        trigger = self._trigger
+        if (
+            self._flight
+            and trigger is not None
+            and trigger[0] <= message_seq < trigger[1]
+            and now - self._last_echo_at >= self._timer.initial * ECHO_GUARD
+        ):
+            self._last_echo_at = now
+            self.stats.retransmissions += 1
+            self._transmit_flight()
+            self._timer.restart(now)
+
+    def _process_messages(self, now: float) -> None:
+        while not self.ended():
+            message = self._reassembler.pop()
+            if message is None:
+                return
+            msg_type, seq, body = message
+            try:
+                self._handle_message(msg_type, seq, body, now)
+            except DtlsDecodeError as exc:
+                self._fail(DtlsError(str(exc), AlertDescription.DECODE_ERROR))
+            except DtlsError as exc:
+                self._fail(exc)
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def _is_client(self) -> bool:
+        return self.role is not None and self.role.value == "client"
+
+    def _next_write_seq(self, epoch: int) -> int:
+        seq = self._write_seq.get(epoch, 0)
+        if seq > MAX_SEQUENCE:
+            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
+        self._write_seq[epoch] = seq + 1
+        return seq
+
+    def _seal(self, epoch: int, ctype: int, data: bytes) -> bytes:
+        seq = self._next_write_seq(epoch)
+        if epoch == 0:
+            return encode_record(ctype, DTLS1_2_VERSION, 0, seq, data)
+        return seal_record(self._write_keys[epoch], epoch, seq, ctype, data)
+
+    def _send_flight(self, items: list[_Item], now: float, needs_ack: bool) -> None:
+        """Send a new flight; its timer runs until it is acknowledged (RFC 9147 §5.8)."""
+        self._flight = items
+        self._flight_needs_ack = needs_ack
+        self._acked.clear()
+        self._transmit_flight()
+        self._timer.start(now, True)
+
+    def _transmit_flight(self) -> None:
+        records: list[bytes] = []
+        for item in self._flight:
+            if self._item_acked(item):
+                continue  # RFC 9147 §7.1: do not resend what the peer acknowledged
+            overhead = HEADER_LENGTH if item.epoch == 0 else UNIFIED_HEADER_LENGTH + TAG_LENGTH + 1
+            room = self.conn.mtu - overhead - HANDSHAKE_HEADER_LENGTH
+            sent: list[tuple[int, int]] = []
+            for piece in fragment_message(item.msg_type, item.seq, item.body, room):
+                seq_before = self._write_seq.get(item.epoch, 0)
+                records.append(self._seal(item.epoch, ContentType.HANDSHAKE, piece))
+                sent.append((item.epoch, seq_before))
+            item.sent_in.append(sent)
+        self.conn._out.extend(_pack(records, self.conn.mtu))
+
+    def _make_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
+        item = _Item(epoch, msg_type, self._send_seq, body)
+        self._send_seq += 1
+        self._add_transcript(msg_type, body)
+        return item
+
+    def _add_transcript(self, msg_type: int, body: bytes) -> None:
+        # RFC 9147 §5.2: the transcript holds TLS 1.3-style headers (no message_seq or
+        # fragment fields).
+        self._transcript += bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+
+    def _send_ack(self) -> None:
+        """ACK the peer's records (RFC 9147 §7), in our newest write epoch."""
+        if not self._ack_pending or self._write_epoch == 0:
+            return
+        numbers = sorted(set(self._ack_pending))[-MAX_ACK_RECORDS:]
+        self.conn._out.append(self._seal(self._write_epoch, CONTENT_ACK, encode_ack(numbers)))
+
+    def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        with contextlib.suppress(DtlsUsageError):  # no write epoch yet
+            self.conn._out.append(
+                self._seal(self._write_epoch, ContentType.ALERT, bytes([level, description]))
+            )
+
+    def _enter_closed(self, by_peer: bool) -> None:
+        self.state = State13.CLOSED
+        self.established = False
+        self._timer.stop()
+        self._flight = []
+        self._events.append(Closed(by_peer))
+
+    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
+        if self.ended():
+            return
+        if send_alert:
+            self._send_alert(AlertLevel.FATAL, error.alert)
+        self.state = State13.FAILED
+        self.established = False
+        self._timer.stop()
+        self._flight = []
+        self._events.append(Failed(error))
+
+    def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
+        pending, self._pending_app = self._pending_app, []
+        for data in pending:
+            deliver(data)

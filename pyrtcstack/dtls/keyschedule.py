@@ -1,0 +1,231 @@
+"""The TLS 1.3 key schedule as DTLS 1.3 uses it (RFC 8446 §7, RFC 9147 §5.9), and the DTLS 1.3
+record protection keys (RFC 8446 §5.3, RFC 9147 §4.2.3).
+
+Everything is HKDF (RFC 5869) over the cipher suite's hash::
+
+                 0
+                 |
+       PSK (0) -> HKDF-Extract = Early Secret
+                 |
+           Derive-Secret(., "derived", "")
+                 |
+    (EC)DHE  ->  HKDF-Extract = Handshake Secret --> c hs traffic / s hs traffic (epoch 2)
+                 |
+           Derive-Secret(., "derived", "")
+                 |
+       0 ->      HKDF-Extract = Master Secret ---> c ap traffic / s ap traffic (epoch 3)
+                                                  exp master (the exporter, §7.5)
+
+The one DTLS difference (RFC 9147 §5.9): every HKDF-Expand-Label uses the label prefix
+``"dtls13"`` where TLS 1.3 writes ``"tls13 "``. Each traffic secret yields a ``key``, an
+``iv`` (RFC 8446 §7.3) and, new in DTLS 1.3, an ``sn`` key that masks the record sequence
+number (RFC 9147 §4.2.3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+from .errors import DtlsDecodeError
+
+__all__ = [
+    "LABEL_PREFIX",
+    "TLS13_SUITES",
+    "KeySchedule",
+    "Suite13",
+    "TrafficKeys",
+    "derive_secret",
+    "hkdf_expand_label",
+    "hkdf_extract",
+]
+
+#: RFC 9147 §5.9: DTLS 1.3's HKDF-Expand-Label prefix (TLS 1.3 uses "tls13 ").
+LABEL_PREFIX: Final = b"dtls13"
+TAG_LENGTH: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Suite13:
+    """A TLS 1.3 cipher suite (RFC 8446 §B.4): AEAD + hash, nothing else."""
+
+    code: int
+    name: str
+    key_length: int
+    hash_name: str
+    chacha: bool
+
+    @property
+    def hash_length(self) -> int:
+        return hashlib.new(self.hash_name).digest_size
+
+
+#: The TLS 1.3 suites we implement, keyed by codepoint (RFC 8446 §B.4), our preference first.
+TLS13_SUITES: Final[dict[int, Suite13]] = {
+    0x1301: Suite13(0x1301, "TLS_AES_128_GCM_SHA256", 16, "sha256", False),
+    0x1303: Suite13(0x1303, "TLS_CHACHA20_POLY1305_SHA256", 32, "sha256", True),
+    0x1302: Suite13(0x1302, "TLS_AES_256_GCM_SHA384", 32, "sha384", False),
+}
+
+
+def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
+    """HKDF-Extract (RFC 5869 §2.2); an empty salt is HashLen zeros."""
+    if not salt:
+        salt = bytes(hashlib.new(hash_name).digest_size)
+    return hmac.digest(salt, ikm, hash_name)
+
+
+def _hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869 §2.3)."""
+    out = b""
+    block = b""
+    counter = 1
+    while len(out) < length:
+        block = hmac.digest(prk, block + info + bytes([counter]), hash_name)
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def hkdf_expand_label(
+    hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
+) -> bytes:
+    """HKDF-Expand-Label (RFC 8446 §7.1) with DTLS 1.3's ``dtls13`` prefix (RFC 9147 §5.9)."""
+    full = LABEL_PREFIX + label
+    info = struct.pack("!H", length) + bytes([len(full)]) + full + bytes([len(context)]) + context
+    return _hkdf_expand(hash_name, secret, info, length)
+
+
+def derive_secret(hash_name: str, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
+    """Derive-Secret (RFC 8446 §7.1), given the transcript hash already computed."""
+    n = hashlib.new(hash_name).digest_size
+    return hkdf_expand_label(hash_name, secret, label, transcript_hash, n)
+
+
+class KeySchedule:
+    """The secrets of one handshake (RFC 8446 §7.1), no PSK."""
+
+    def __init__(self, suite: Suite13) -> None:
+        self.suite = suite
+        h = suite.hash_name
+        self._h = h
+        zeros = bytes(suite.hash_length)
+        self.early_secret = hkdf_extract(h, b"", zeros)
+        self._empty_hash = hashlib.new(h).digest()
+        self.handshake_secret = b""
+        self.master_secret = b""
+        self.client_handshake_secret = b""
+        self.server_handshake_secret = b""
+        self.client_application_secret = b""
+        self.server_application_secret = b""
+        self.exporter_master_secret = b""
+
+    def transcript_hash(self, transcript: bytes | bytearray) -> bytes:
+        return hashlib.new(self._h, bytes(transcript)).digest()
+
+    def set_shared_secret(self, shared: bytes, hello_hash: bytes) -> None:
+        """After ServerHello: the handshake secret and both handshake traffic secrets."""
+        h = self._h
+        derived = derive_secret(h, self.early_secret, b"derived", self._empty_hash)
+        self.handshake_secret = hkdf_extract(h, derived, shared)
+        self.client_handshake_secret = derive_secret(
+            h, self.handshake_secret, b"c hs traffic", hello_hash
+        )
+        self.server_handshake_secret = derive_secret(
+            h, self.handshake_secret, b"s hs traffic", hello_hash
+        )
+
+    def set_server_finished(self, finished_hash: bytes) -> None:
+        """After the server's Finished: master secret, application and exporter secrets."""
+        h = self._h
+        derived = derive_secret(h, self.handshake_secret, b"derived", self._empty_hash)
+        self.master_secret = hkdf_extract(h, derived, bytes(self.suite.hash_length))
+        self.client_application_secret = derive_secret(
+            h, self.master_secret, b"c ap traffic", finished_hash
+        )
+        self.server_application_secret = derive_secret(
+            h, self.master_secret, b"s ap traffic", finished_hash
+        )
+        self.exporter_master_secret = derive_secret(
+            h, self.master_secret, b"exp master", finished_hash
+        )
+
+    def finished(self, base_secret: bytes, transcript_hash: bytes) -> bytes:
+        """Finished.verify_data (RFC 8446 §4.4.4)."""
+        n = self.suite.hash_length
+        key = hkdf_expand_label(self._h, base_secret, b"finished", b"", n)
+        return hmac.digest(key, transcript_hash, self._h)
+
+    def next_application_secret(self, secret: bytes) -> bytes:
+        """application_traffic_secret_N+1 (RFC 8446 §7.2, after a KeyUpdate)."""
+        return hkdf_expand_label(self._h, secret, b"traffic upd", b"", self.suite.hash_length)
+
+    def export(self, label: bytes, context: bytes, length: int) -> bytes:
+        """TLS-Exporter (RFC 8446 §7.5); absent and empty context are the same in 1.3."""
+        h = self._h
+        secret = derive_secret(h, self.exporter_master_secret, label, self._empty_hash)
+        context_hash = hashlib.new(h, context).digest()
+        return hkdf_expand_label(h, secret, b"exporter", context_hash, length)
+
+    def traffic_keys(self, secret: bytes) -> TrafficKeys:
+        return TrafficKeys.derive(self.suite, secret)
+
+
+_NONCE_SEQ = struct.Struct("!4xQ")
+
+
+class TrafficKeys:
+    """AEAD + sequence-number mask of one direction of one epoch (RFC 8446 §5.3, §7.3;
+    RFC 9147 §4.2.3)."""
+
+    __slots__ = ("_aead", "_chacha", "_iv_int", "_sn_cipher", "_sn_key", "suite")
+
+    def __init__(self, suite: Suite13, key: bytes, iv: bytes, sn_key: bytes) -> None:
+        self.suite = suite
+        self._chacha = suite.chacha
+        self._aead: AESGCM | ChaCha20Poly1305 = (
+            ChaCha20Poly1305(key) if suite.chacha else AESGCM(key)
+        )
+        self._iv_int = int.from_bytes(iv, "big")
+        self._sn_key = sn_key
+        self._sn_cipher = None if suite.chacha else Cipher(algorithms.AES(sn_key), modes.ECB())
+
+    @classmethod
+    def derive(cls, suite: Suite13, secret: bytes) -> TrafficKeys:
+        h = suite.hash_name
+        key = hkdf_expand_label(h, secret, b"key", b"", suite.key_length)
+        iv = hkdf_expand_label(h, secret, b"iv", b"", 12)
+        sn = hkdf_expand_label(h, secret, b"sn", b"", suite.key_length)
+        return cls(suite, key, iv, sn)
+
+    def _nonce(self, seq: int) -> bytes:
+        # RFC 8446 §5.3: the 64-bit record sequence number, left-padded, XOR the IV.
+        return (self._iv_int ^ seq).to_bytes(12, "big")
+
+    def seal(self, seq: int, aad: bytes, inner: bytes) -> bytes:
+        return self._aead.encrypt(self._nonce(seq), inner, aad)
+
+    def open(self, seq: int, aad: bytes, ciphertext: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(self._nonce(seq), ciphertext, aad)
+        except InvalidTag:
+            raise DtlsDecodeError("record authentication failed") from None
+
+    def mask(self, sample: bytes) -> bytes:
+        """The record-number mask from the first 16 ciphertext bytes (RFC 9147 §4.2.3)."""
+        if len(sample) < 16:
+            raise DtlsDecodeError("ciphertext shorter than the 16-byte mask sample")
+        if self._sn_cipher is not None:
+            enc = self._sn_cipher.encryptor()
+            return enc.update(sample[:16]) + enc.finalize()
+        # ChaCha20: counter = sample[0:4] (little endian), nonce = sample[4:16]; cryptography's
+        # ChaCha20 takes the 16-byte "nonce" as counter || nonce, exactly this layout.
+        enc = Cipher(algorithms.ChaCha20(self._sn_key, sample[:16]), mode=None).encryptor()
+        return enc.update(bytes(16))
