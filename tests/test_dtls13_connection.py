@@ -53,7 +53,7 @@ def _pair13(seed: int = 1, impairment: Impairment | None = None, **kw: dict[str,
 
 def _server_hellos(pair) -> list[ServerHello]:  # type: ignore[no-untyped-def]
     """ServerHellos (and HelloRetryRequests) the server sent, from its plaintext records."""
-    out = []
+    out: list[ServerHello] = []
     for d in pair.net.sent:
         if d.src != SERVER_ADDR:
             continue
