@@ -66,8 +66,10 @@ from .endpoint import CoreTimer
 __all__ = [
     "MAX_MDNS_QUERIES",
     "MAX_RECEIVE_QUEUE",
+    "MAX_STREAM_PENDING",
     "MDNS_TIMEOUT",
     "IceConnection",
+    "TurnStream",
     "host_addresses",
     "resolve_mdns",
 ]
@@ -80,6 +82,9 @@ _SIOCGIFADDR = 0x8915
 MAX_MDNS_QUERIES = 16
 #: How long a one-shot mDNS query waits for an answer (the query is repeated once).
 MDNS_TIMEOUT = 1.0
+#: Writes buffered by a :class:`TurnStream` until its connection is made; more are
+#: dropped (counted in ``send_drops``).
+MAX_STREAM_PENDING = 1024
 
 
 class _MdnsProtocol(asyncio.DatagramProtocol):
@@ -176,44 +181,106 @@ class _SocketProtocol(asyncio.DatagramProtocol):
         self.owner.stats["socket_errors"] += 1
 
 
-class _StreamProtocol(asyncio.Protocol):
-    """A TCP/TLS connection to a TURN server (RFC 8656 §5): bytes the agent sends on its
-    pseudo socket ``key`` are written here (buffered until connected); frames cut from the
-    stream go back to the agent as arriving on ``key``."""
+class TurnStream(asyncio.Protocol):
+    """A TCP/TLS connection to a TURN server (RFC 8656 §3.1, §5): the bytes the agent
+    sends on its pseudo socket ``key`` (:class:`~pyrtcstack.ice.StreamTransport`) are
+    written here, buffered until connected (at most :data:`MAX_STREAM_PENDING` writes);
+    the STUN/ChannelData frames cut from the stream (RFC 8656 §12.5 framing) go to
+    ``on_frames(frames, key)`` as ``(frame, server)`` datagrams arriving on ``key``.
 
-    def __init__(self, owner: IceConnection, key: Address, server: Address) -> None:
-        self.owner = owner
+    It has the sending side of a UDP socket (``sendto``, ``send_many``, ``closed``,
+    ``socket_errors``, ``send_drops``, ``close``), so a driver can keep it among its
+    sockets; the destination address is ignored (a stream has one peer, the server)."""
+
+    def __init__(
+        self,
+        key: Address,
+        server: Address,
+        tls: bool,
+        on_frames: Callable[[list[tuple[bytes, Address]], Address], None],
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.key = key
+        self.local = key
         self.server = server
+        self.tls = tls
+        self.on_frames = on_frames
+        #: told the name of each error ("stream_framing_errors")
+        self.on_error = on_error
         self.transport: asyncio.Transport | None = None
         self.framer = StreamFramer()
         self.pending: list[bytes] = []
         self.closed = False
+        self.connect_errors = 0
+        self.framing_errors = 0
+        self.send_drops = 0
+
+    @property
+    def socket_errors(self) -> int:
+        return self.connect_errors + self.framing_errors
+
+    async def open(self, ssl_context: ssl.SSLContext | None, server_hostname: str | None) -> bool:
+        """Connect (TLS when :attr:`tls`, checked against ``server_hostname``, default the
+        server's IP). False (counted in ``connect_errors``) when it fails: the
+        allocation's own timeout then reports the failure (CandidateError)."""
+        loop = asyncio.get_running_loop()
+        context = None
+        if self.tls:
+            context = ssl_context or ssl.create_default_context()
+        try:
+            await loop.create_connection(
+                lambda: self,
+                self.server[0],
+                self.server[1],
+                ssl=context,
+                server_hostname=(server_hostname or self.server[0]) if self.tls else None,
+            )
+        except (OSError, ssl.SSLError):
+            self.connect_errors += 1
+            self.closed = True
+            return False
+        return True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        if self.closed:
+            self.transport.close()
+            return
         for data in self.pending:
             self.transport.write(data)
         self.pending.clear()
 
     def write(self, data: bytes) -> None:
         if self.closed:
+            self.send_drops += 1
             return
         if self.transport is None:
-            if len(self.pending) < MAX_RECEIVE_QUEUE:
+            if len(self.pending) < MAX_STREAM_PENDING:
                 self.pending.append(data)
+            else:
+                self.send_drops += 1
             return
         self.transport.write(data)
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self.write(data)
+
+    def send_many(self, datagrams: list[bytes], addr: Address) -> None:
+        for data in datagrams:
+            self.write(data)
 
     def data_received(self, data: bytes) -> None:
         try:
             frames = self.framer.feed(data)
         except TurnFramingError:
-            self.owner.stats["stream_framing_errors"] += 1
+            self.framing_errors += 1
+            if self.on_error is not None:
+                self.on_error("stream_framing_errors")
             self.close()
             return
-        for frame in frames:
-            self.owner._receive(frame, self.server, self.key)
+        if frames:
+            server = self.server
+            self.on_frames([(frame, server) for frame in frames], self.key)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -246,7 +313,7 @@ class IceConnection:
         self._ipv6 = ipv6
         self._loop = asyncio.get_running_loop()
         self._sockets: dict[Address, _SocketProtocol] = {}
-        self._streams: dict[Address, _StreamProtocol] = {}
+        self._streams: dict[Address, TurnStream] = {}
         self._stream_tasks: list[asyncio.Task[object]] = []
         self._turn_ssl_context = turn_ssl_context
         self._resolve_mdns = resolve_mdns
@@ -286,32 +353,26 @@ class IceConnection:
             bound.append(protocol.local)
         self.agent.gather(bound, self._loop.time())
         for stream in self.agent.stream_transports:
-            connection = _StreamProtocol(self, stream.key, stream.server)
-            self._streams[stream.key] = connection
-            self._stream_tasks.append(
-                asyncio.ensure_future(self._open_stream(connection, stream.tls))
+            connection = TurnStream(
+                stream.key, stream.server, stream.tls, self._receive_frames, self._count
             )
+            self._streams[stream.key] = connection
+            self._stream_tasks.append(asyncio.ensure_future(self._open_stream(connection)))
         self.flush()
         return [c for c in self.local_candidates if c.type.value == "host"]
 
-    async def _open_stream(self, protocol: _StreamProtocol, tls: bool) -> object:
+    async def _open_stream(self, stream: TurnStream) -> object:
         """Connect a TCP (or TLS, RFC 8656 §3.1 "turns:") stream to a TURN server."""
-        context = None
-        if tls:
-            context = self._turn_ssl_context or ssl.create_default_context()
-        try:
-            await self._loop.create_connection(
-                lambda: protocol,
-                protocol.server[0],
-                protocol.server[1],
-                ssl=context,
-                server_hostname=protocol.server[0] if tls else None,
-            )
-        except (OSError, ssl.SSLError):
-            # the allocation's own timeout reports it (CandidateError)
+        if not await stream.open(self._turn_ssl_context, None):
             self.stats["stream_connect_errors"] += 1
-            protocol.closed = True
         return None
+
+    def _count(self, name: str) -> None:
+        self.stats[name] += 1
+
+    def _receive_frames(self, frames: list[tuple[bytes, Address]], key: Address) -> None:
+        for data, server in frames:
+            self._receive(data, server, key)
 
     @property
     def local_ufrag(self) -> str:

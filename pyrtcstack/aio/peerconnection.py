@@ -29,6 +29,7 @@ import contextlib
 import ipaddress
 import random
 import socket
+import ssl
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -67,7 +68,7 @@ from ..peerconnection import (
 from ..peerconnection.stats import collect_stats
 from ..sdp import CodecCapability
 from .endpoint import CoreTimer
-from .ice import host_addresses
+from .ice import TurnStream, host_addresses
 from .udp import UdpSocket
 
 __all__ = [
@@ -252,7 +253,12 @@ class PeerConnection(EventEmitter):
 
             self.settings.keylog = write_keylog
         self.core = PeerConnectionCore(configuration, self.settings, rng)
-        self._sockets: dict[Address, UdpSocket] = {}
+        #: UDP sockets by local address, and TCP/TLS streams to TURN servers by the
+        #: ICE agent's pseudo socket key (both have the sending side of a socket)
+        self._sockets: dict[Address, UdpSocket | TurnStream] = {}
+        self._stream_tasks: set[asyncio.Task[bool]] = set()
+        #: TURN server (address, transport) -> the URL's host name (TLS server name)
+        self._turn_names: dict[tuple[Address, str], str] = {}
         # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
         self._timer = CoreTimer(self._loop, self._on_timer, keep_earlier=True)
         self._flush_scheduled = False
@@ -311,7 +317,14 @@ class PeerConnection(EventEmitter):
 
     @property
     def local_addresses(self) -> list[Address]:
-        return list(self._sockets)
+        """The local addresses of our UDP sockets (not the TURN streams)."""
+        return [a for a, s in self._sockets.items() if isinstance(s, UdpSocket)]
+
+    @property
+    def turn_streams(self) -> list[TurnStream]:
+        """The TCP/TLS connections to TURN servers (``turn:...?transport=tcp``,
+        ``turns:``), with their ``connect_errors`` and ``framing_errors``."""
+        return [s for s in self._sockets.values() if isinstance(s, TurnStream)]
 
     # ------------------------------------------------------------------ configuration
     def get_configuration(self) -> Configuration:
@@ -446,6 +459,8 @@ class PeerConnection(EventEmitter):
         self.core.close(self._now())
         self._flush()
         self._timer.cancel()
+        for task in self._stream_tasks:
+            task.cancel()
         for sock in self._sockets.values():
             self._closed_socket_errors += sock.socket_errors
             self._closed_send_drops += sock.send_drops
@@ -497,16 +512,23 @@ class PeerConnection(EventEmitter):
         turn: list[TurnServer] = []
         for server in self.core.configuration.ice_servers:
             for url in server.parsed():
-                if url.transport != "udp":
-                    continue  # the agent gathers over UDP only (see docs)
+                if url.scheme == "stuns":
+                    continue  # STUN over TLS gives nothing ICE can use (see docs)
                 ip = await self._resolve(url.host, url.port)
                 if ip is None:
                     continue
                 if url.scheme == "stun":
                     stun.append((ip, url.port))
                 else:
+                    # RFC 8656 §3.1: UDP, TCP or TLS to the server; the agent ranks the
+                    # relayed candidates by it (RFC 8445 §5.1.2.1)
                     assert server.username is not None and server.credential is not None
-                    turn.append(TurnServer((ip, url.port), server.username, server.credential))
+                    turn.append(
+                        TurnServer(
+                            (ip, url.port), server.username, server.credential, url.transport
+                        )
+                    )
+                    self._turn_names[((ip, url.port), url.transport)] = url.host
         self.core.stun_servers = stun
         self.core.turn_servers = turn
         if self.core.agent is not None:
@@ -555,7 +577,29 @@ class PeerConnection(EventEmitter):
             self._sockets[sock.local] = sock
             bound.append(sock.local)
         self.core.gather(bound, self._now())
+        agent = self.core.agent
+        for stream in agent.stream_transports if agent is not None else []:
+            self._open_turn_stream(stream.key, stream.server, stream.tls)
         self._flush()
+
+    def _open_turn_stream(self, key: Address, server: Address, tls: bool) -> None:
+        """A TCP or TLS connection to a TURN server (RFC 8656 §3.1) for the agent's
+        pseudo socket ``key``: what the agent sends on it is buffered until connected."""
+        stream = TurnStream(key, server, tls, self._receive_batch)
+        self._sockets[key] = stream
+        name = self._turn_names.get((server, "tls" if tls else "tcp"))
+        task = asyncio.ensure_future(stream.open(self._turn_ssl_context() if tls else None, name))
+        self._stream_tasks.add(task)
+        task.add_done_callback(self._stream_tasks.discard)
+
+    def _turn_ssl_context(self) -> ssl.SSLContext:
+        """How ``turns:`` servers are verified: ``Settings.turn_tls_ca_file`` (None: the
+        system's CAs), or not at all with ``Settings.turn_tls_verify=False``."""
+        context = ssl.create_default_context(cafile=self.settings.turn_tls_ca_file)
+        if not self.settings.turn_tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _receive_batch(self, batch: list[tuple[bytes, Address]], local: Address) -> None:
         self.datagrams_received += len(batch)
@@ -615,7 +659,7 @@ class PeerConnection(EventEmitter):
 
     @staticmethod
     def _send_run(
-        sockets: dict[Address, UdpSocket],
+        sockets: dict[Address, UdpSocket | TurnStream],
         run: list[bytes],
         local: Address | None,
         remote: Address | None,

@@ -204,6 +204,12 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
             self._maybe_gathering_complete()
         self._after(now)
 
+    def relay_transport(self, candidate: IceCandidate) -> str | None:
+        """How a local relayed candidate reaches its TURN server: "udp", "tcp" or "tls"
+        (webrtc-stats ``relayProtocol``); None for a candidate that is not ours relayed."""
+        relay = self._relays.get(candidate.address)
+        return relay.server.transport if relay is not None else None
+
     def cancel_restart(self, now: float) -> bool:
         """Undo the restarts since the last answered generation (a JSEP rollback of an
         ICE restart offer, RFC 9429 §4.1.10.2 / §5.7): the old credentials, checklist and

@@ -151,6 +151,9 @@ class Settings:
     * ``udp_offload``: let the asyncio driver batch system calls with Linux UDP GSO/GRO
       (``pyrtcstack.aio.udp``; the datagrams on the wire are the same; off: one
       ``sendto``/``recvfrom`` per datagram);
+    * ``turn_tls_ca_file`` / ``turn_tls_verify``: how ``turns:`` servers are verified (a
+      PEM file of CA certificates, None for the system's; ``turn_tls_verify=False`` skips
+      verification: for tests with a self-signed server only);
     * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
       ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
     * ``dtls_versions``: the DTLS versions we speak (``("1.3", "1.2")`` enables DTLS 1.3,
@@ -174,6 +177,8 @@ class Settings:
     keylog_file: str | None = None
     tracer: Callable[[object], None] | None = None
     rtcp_interval: float = 1.0
+    turn_tls_ca_file: str | None = None
+    turn_tls_verify: bool = True
     udp_offload: bool = True
     #: DTLS versions we negotiate, e.g. ``("1.3", "1.2")`` (see DtlsVersion.parse). Default
     #: 1.2 only: DTLS 1.3 (RFC 9147) is opt-in until the browser matrix passes with it.

@@ -107,7 +107,11 @@ def collect_stats(
     selected_id = None
     if agent is not None:
         for c in agent.local_candidates:
-            report[_candidate_id(c)] = _candidate(c, "local-candidate", ts)
+            report[_candidate_id(c)] = entry = _candidate(c, "local-candidate", ts)
+            relay_protocol = agent.relay_transport(c)
+            if relay_protocol is not None:
+                # webrtc-stats: how a relayed candidate reaches its TURN server
+                entry["relayProtocol"] = relay_protocol
         remotes = list(agent.remote_candidates)
         for c in remotes:
             report[_candidate_id(c)] = _candidate(c, "remote-candidate", ts)
