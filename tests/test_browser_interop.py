@@ -52,8 +52,19 @@ def run_matrix(peer: str, min_passed: int = 80) -> None:
     )
     assert passed + forgiven >= min_passed, table
     for r in results:
-        if r.setup_time is not None:
+        if r.setup_time is None:
+            continue
+        # DTLS version per launch (default_plan): 1.3 where our side allows it and the
+        # browser offers it, 1.2 otherwise; the browser's getStats agrees (getStats-agree).
+        if "[dtls1.3" in r.name:
+            assert r.dtls_version == "1.3" and r.cipher == "TLS_AES_128_GCM_SHA256", table
+        else:
             assert r.dtls_version == "1.2" and r.cipher.startswith("TLS_ECDHE_"), table
+    if peer != "werift":
+        versions = {r.dtls_version for r in results if "[dtls1.3" in r.name and r.setup_time}
+        assert versions == {"1.3"}, table
+        cleanly = [c for r in results for c in r.checks if c.name == "fails-cleanly"]
+        assert all(c.ok for c in cleanly) and len(cleanly) == (peer == "firefox"), table
     for name in os.listdir(log_dir):
         os.unlink(os.path.join(log_dir, name))
     os.rmdir(log_dir)

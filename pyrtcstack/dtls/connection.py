@@ -214,6 +214,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         #: See the constructor argument of the same name.
         self.on_application_data = on_application_data
         self.stats = DtlsStats()
+        #: Why the connection failed (the error of the Failed event), else None.
+        self.error: DtlsError | None = None
 
         self._state = _State.IDLE
         self._events: deque[Event] = deque()
@@ -669,6 +671,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
         if self._state in (_State.CLOSED, _State.FAILED):
             return
+        self.error = error
         if send_alert and self._state != _State.IDLE:
             self._send_alert(AlertLevel.FATAL, error.alert)
         self._fast_read = self._fast_write = None

@@ -413,6 +413,7 @@ class Dtls13Engine(Handshake13):
     def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
         if self.ended():
             return
+        self.conn.error = error
         if send_alert:
             self._send_alert(AlertLevel.FATAL, error.alert)
         self.state = State13.FAILED

@@ -218,7 +218,12 @@ class PeerProcess:
 
 
 async def launch(
-    name: str, url: str, *, log_dir: str, field_trials: str | None = None
+    name: str,
+    url: str,
+    *,
+    log_dir: str,
+    field_trials: str | None = None,
+    prefs: dict[str, object] | None = None,
 ) -> PeerProcess:
     """Start peer ``name`` pointed at the harness ``url``; raises :class:`PeerUnavailableError`."""
     exe = find_peer(name)
@@ -231,7 +236,7 @@ async def launch(
     elif name == "firefox":
         profile = tempfile.mkdtemp(prefix="pyrtcstack-firefox-")
         with open(os.path.join(profile, "user.js"), "w") as f:
-            for key, value in FIREFOX_PREFS.items():
+            for key, value in {**FIREFOX_PREFS, **(prefs or {})}.items():
                 f.write(f"user_pref({json.dumps(key)}, {json.dumps(value)});\n")
         env["MOZ_CRASHREPORTER_DISABLE"] = "1"
         cmd = firefox_command(exe, profile, url)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from .session import PeerSession
 __all__ = [
     "DTLS13_DISABLED",
     "DTLS13_ONLY",
+    "FIREFOX_DTLS12_ONLY",
+    "FIREFOX_DTLS13_ONLY",
     "LAUNCH_TIMEOUT",
     "Launch",
     "default_plan",
@@ -42,6 +45,13 @@ __all__ = [
 LAUNCH_TIMEOUT = 30.0
 DTLS13_DISABLED = "WebRTC-ForceDtls13/Disabled/"
 DTLS13_ONLY = "WebRTC-ForceDtls13/Only/"
+#: Firefox's DTLS version range (``media.peerconnection.dtls.version.min``/``.max``:
+#: 771 = 1.2, 772 = 1.3): forced to 1.2, and forced to 1.3 only.
+FIREFOX_DTLS12_ONLY: dict[str, object] = {"media.peerconnection.dtls.version.max": 771}
+FIREFOX_DTLS13_ONLY: dict[str, object] = {
+    "media.peerconnection.dtls.version.min": 772,
+    "media.peerconnection.dtls.version.max": 772,
+}
 
 
 @dataclass
@@ -52,6 +62,10 @@ class Launch:
     scenarios: list[dict[str, Any]]
     field_trials: str | None = None
     label: str = ""
+    #: Firefox prefs added to the launch (the DTLS version range rows).
+    prefs: dict[str, object] | None = None
+    #: Our ``Settings.dtls_versions`` for this launch (None: the settings factory's).
+    dtls_versions: tuple[str, ...] | None = None
     results: list[ScenarioResult] = field(default_factory=list)
 
 
@@ -72,7 +86,10 @@ def default_scenarios(restart: bool = True, audio: bool = True) -> list[dict[str
 
 
 def default_plan(peer: str) -> list[Launch]:
-    """One launch per peer running :func:`default_scenarios`.
+    """One launch per peer running :func:`default_scenarios`, plus the DTLS version rows:
+    with DTLS 1.3 allowed on our side (Chromium and Firefox), and for Firefox its version
+    range forced to 1.2, to 1.3 only, and 1.3 only against our side limited to 1.2 (a
+    clean failure). Each launch's label names its row.
 
     Chromium 156 no longer has the ``WebRTC-ForceDtls13`` field trial (its binary does not
     contain the name; with ``/Only/`` or ``/Disabled/`` it still offers DTLS 1.3 and 1.2 and
@@ -92,6 +109,43 @@ def default_plan(peer: str) -> list[Launch]:
             scenario_spec("dc+turn", "peer-offers", relay=True),
         ]
     plan = [Launch(peer, scenarios)]
+    if browser:
+        # DTLS 1.3 (RFC 9147) allowed on our side: the browser's default offer gets 1.3,
+        # data and PCMU both ways, in both roles.
+        dtls13 = [
+            scenario_spec("dc+audio", "we-offer", trickle=False, audio=True),
+            scenario_spec("dc+audio", "peer-offers", trickle=False, audio=True),
+        ]
+        plan.append(Launch(peer, dtls13, label="dtls1.3", dtls_versions=("1.3", "1.2")))
+    if peer == "firefox":
+        # DTLS version rows (RFC 9147): Firefox forced to 1.2 (we fall back), forced to
+        # 1.3 only (we speak it), and forced to 1.3 only against our side limited to 1.2:
+        # that one must fail cleanly (typed error, states "failed").
+        dc = [scenario_spec("dc", "we-offer", trickle=False)]
+        dc_both = [*dc, scenario_spec("dc", "peer-offers", trickle=False)]
+        plan += [
+            Launch(
+                peer,
+                dc_both,
+                label="dtls1.2-only",
+                prefs=FIREFOX_DTLS12_ONLY,
+                dtls_versions=("1.3", "1.2"),
+            ),
+            Launch(
+                peer,
+                dc_both,
+                label="dtls1.3-only",
+                prefs=FIREFOX_DTLS13_ONLY,
+                dtls_versions=("1.3", "1.2"),
+            ),
+            Launch(
+                peer,
+                [scenario_spec("dc", "we-offer", trickle=False, expect_failure=True)],
+                label="dtls1.3-only-vs-our-1.2",
+                prefs=FIREFOX_DTLS13_ONLY,
+                dtls_versions=("1.2",),
+            ),
+        ]
     return plan
 
 
@@ -104,6 +158,13 @@ async def run_launch(
 ) -> list[ScenarioResult]:
     """Start the peer once, run its scenarios one after another, stop it."""
     log_dir = log_dir or tempfile.mkdtemp(prefix="pyrtcstack-interop-")
+    factory = settings_factory
+    if item.dtls_versions is not None:
+        versions = item.dtls_versions
+
+        def factory() -> Settings:
+            return dataclasses.replace(settings_factory(), dtls_versions=versions)
+
     stun = None
     if item.peer == "werift":
         # werift falls back to stun.l.google.com without a STUN server: give it ours.
@@ -128,7 +189,9 @@ async def run_launch(
     process: PeerProcess | None = None
     results: list[ScenarioResult] = []
     try:
-        process = await launch(item.peer, url, log_dir=log_dir, field_trials=item.field_trials)
+        process = await launch(
+            item.peer, url, log_dir=log_dir, field_trials=item.field_trials, prefs=item.prefs
+        )
         try:
             async with asyncio.timeout(LAUNCH_TIMEOUT):
                 await session.config_fetched.wait()
@@ -138,7 +201,7 @@ async def run_launch(
                 + process.log_tail()
             ) from None
         for index in range(len(item.scenarios)):
-            result = await run_scenario(session, index, item.peer, settings_factory)
+            result = await run_scenario(session, index, item.peer, factory)
             if item.label:
                 result.name = f"{result.name} [{item.label}]"
             results.append(result)

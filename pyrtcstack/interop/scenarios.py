@@ -597,7 +597,8 @@ async def _audio_to_peer(run: _Run) -> str:
 
 
 def _compare_stats(ours: dict[str, Any], theirs: dict[str, Any], session: PeerSession) -> str:
-    """The peer's selected pair must be ours mirrored, and both name the same DTLS cipher."""
+    """The peer's selected pair must be ours mirrored, and both name the same DTLS cipher
+    and version (``tlsVersion`` "FEFD" for 1.2, "FEFC" for 1.3)."""
     transport: dict[str, Any] = next((s for s in ours.values() if s.get("type") == "transport"), {})
     pair = ours.get(str(transport.get("selectedCandidatePairId")))
     if pair is None:
@@ -616,6 +617,9 @@ def _compare_stats(ours: dict[str, Any], theirs: dict[str, Any], session: PeerSe
     their_cipher = (theirs.get("transport") or {}).get("dtlsCipher")
     if their_cipher is not None and their_cipher != transport.get("dtlsCipher"):
         problems.append(f"cipher: ours {transport.get('dtlsCipher')}, theirs {their_cipher}")
+    their_version = (theirs.get("transport") or {}).get("tlsVersion")
+    if their_version is not None and their_version != transport.get("tlsVersion"):
+        problems.append(f"tlsVersion: ours {transport.get('tlsVersion')}, theirs {their_version}")
     return "; ".join(problems)
 
 
