@@ -66,9 +66,9 @@ from ..peerconnection import (
     Transceiver,
 )
 from ..peerconnection.stats import collect_stats
-from ..sdp import CodecCapability
+from ..sdp import Candidate, CodecCapability
 from .endpoint import CoreTimer
-from .ice import TurnStream, host_addresses
+from .ice import MAX_MDNS_QUERIES, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
 
 __all__ = [
@@ -257,6 +257,7 @@ class PeerConnection(EventEmitter):
         #: ICE agent's pseudo socket key (both have the sending side of a socket)
         self._sockets: dict[Address, UdpSocket | TurnStream] = {}
         self._stream_tasks: set[asyncio.Task[bool]] = set()
+        self._mdns_tasks: set[asyncio.Task[None]] = set()
         #: TURN server (address, transport) -> the URL's host name (TLS server name)
         self._turn_names: dict[tuple[Address, str], str] = {}
         # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
@@ -379,6 +380,7 @@ class PeerConnection(EventEmitter):
             description = Description.from_dict(description)
         self.core.set_remote_description(description, self._now())
         self._flush()
+        self._resolve_mdns_candidates()
 
     async def add_ice_candidate(
         self, candidate: IceCandidateInit | dict[str, Any] | str | None = None
@@ -395,6 +397,29 @@ class PeerConnection(EventEmitter):
             sdp_mline_index=candidate.sdp_mline_index,
             username_fragment=candidate.username_fragment,
         )
+        self._flush()
+        self._resolve_mdns_candidates()
+
+    def _resolve_mdns_candidates(self) -> None:
+        """Resolve the peer's ``.local`` candidates the core handed over (one one-shot
+        mDNS query each, at most ``MAX_MDNS_QUERIES`` at once; more are dropped and
+        counted in ``core.counters["mdns_dropped_busy"]``)."""
+        counters = self.core.counters
+        for candidate, ufrag in self.core.take_mdns_candidates():
+            if not self.settings.resolve_mdns:
+                counters["mdns_ignored"] = counters.get("mdns_ignored", 0) + 1
+            elif len(self._mdns_tasks) >= MAX_MDNS_QUERIES:
+                counters["mdns_dropped_busy"] = counters.get("mdns_dropped_busy", 0) + 1
+            else:
+                task = asyncio.ensure_future(self._add_mdns_candidate(candidate, ufrag))
+                self._mdns_tasks.add(task)
+                task.add_done_callback(self._mdns_tasks.discard)
+
+    async def _add_mdns_candidate(self, candidate: Candidate, ufrag: str | None) -> None:
+        address = await resolve_mdns(candidate.address)
+        if self.core.closed:
+            return
+        self.core.add_resolved_candidate(candidate, address, self._now(), ufrag)
         self._flush()
 
     def restart_ice(self) -> None:
@@ -461,6 +486,8 @@ class PeerConnection(EventEmitter):
         self._timer.cancel()
         for task in self._stream_tasks:
             task.cancel()
+        for mdns_task in self._mdns_tasks:
+            mdns_task.cancel()
         for sock in self._sockets.values():
             self._closed_socket_errors += sock.socket_errors
             self._closed_send_drops += sock.send_drops

@@ -154,6 +154,9 @@ class Settings:
     * ``turn_tls_ca_file`` / ``turn_tls_verify``: how ``turns:`` servers are verified (a
       PEM file of CA certificates, None for the system's; ``turn_tls_verify=False`` skips
       verification: for tests with a self-signed server only);
+    * ``resolve_mdns``: resolve the peer's ``<uuid>.local`` candidates (browsers hide host
+      addresses so) with a one-shot multicast query on the local link (RFC 6762 §5.1);
+      False: such candidates are ignored (counted);
     * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
       ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
     * ``dtls_versions``: the DTLS versions we speak (``("1.3", "1.2")`` enables DTLS 1.3,
@@ -179,6 +182,7 @@ class Settings:
     rtcp_interval: float = 1.0
     turn_tls_ca_file: str | None = None
     turn_tls_verify: bool = True
+    resolve_mdns: bool = True
     udp_offload: bool = True
     #: DTLS versions we negotiate, e.g. ``("1.3", "1.2")`` (see DtlsVersion.parse). Default
     #: 1.2 only: DTLS 1.3 (RFC 9147) is opt-in until the browser matrix passes with it.

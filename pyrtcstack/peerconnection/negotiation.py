@@ -20,6 +20,8 @@ from ..common.core import Event
 from ..common.errors import ParseError
 from ..dtls import DtlsCertificate, DtlsRole
 from ..dtls import Fingerprint as DtlsFingerprint
+from ..ice import MAX_REMOTE_CANDIDATES, IceStaleCandidateError
+from ..ice.mdns import is_mdns_name
 from ..media.g711 import alaw_encode, ulaw_encode
 from ..sdp import (
     Candidate,
@@ -79,6 +81,7 @@ class NegotiationMixin:
 
     # provided by PeerConnectionCore
     closed: bool
+    counters: dict[str, int]
     signaling_state: str
     agent: IceAgent | None
     dtls: DtlsConnection
@@ -118,6 +121,8 @@ class NegotiationMixin:
         #: W3C [[LocalIceCredentialsToReplace]] (restartIce, webrtc-pc §4.4.1.6): the
         #: ufrag every offer replaces until an answer brings other local credentials
         self._ice_ufrag_to_replace: str | None = None
+        #: remote candidates named by mDNS, waiting for the driver to resolve them
+        self._mdns_pending: list[tuple[Candidate, str | None]] = []
         self.cname = "".join(
             self._rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16)
         )
@@ -495,6 +500,7 @@ class NegotiationMixin:
                     continue
                 for cand in m.candidates:
                     agent.add_remote_candidate(cand, now)
+                    self._note_mdns(cand, ufrag)
             if any(m.effective_end_of_candidates(desc) for m in desc.media if not m.rejected):
                 agent.end_of_remote_candidates(now)
         if fingerprints:
@@ -607,6 +613,7 @@ class NegotiationMixin:
         else:
             parsed = Candidate.parse(candidate)
             self.agent.add_remote_candidate(parsed, now, username_fragment)
+            self._note_mdns(parsed, username_fragment or self.agent.generation.remote_ufrag)
             media = None
             if sdp_mid is not None:
                 media = desc.media_by_mid(sdp_mid)
@@ -615,6 +622,49 @@ class NegotiationMixin:
             if media is not None:
                 media.add_candidate(parsed)
         self._pump(now)
+
+    # ------------------------------------------------------------------ mDNS candidates
+    def _note_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
+        """A remote candidate named ``<uuid>.local`` (how browsers hide host addresses,
+        draft-ietf-mmusic-mdns-ice-candidates §3.2.1): the ICE agent drops such a name;
+        the driver is asked to resolve it (:meth:`take_mdns_candidates`)."""
+        if not is_mdns_name(candidate.address):
+            return
+        if len(self._mdns_pending) >= MAX_REMOTE_CANDIDATES:
+            self.counters["mdns_dropped_busy"] = self.counters.get("mdns_dropped_busy", 0) + 1
+            return
+        self._mdns_pending.append((candidate, ufrag))
+
+    def take_mdns_candidates(self) -> list[tuple[Candidate, str | None]]:
+        """The remote mDNS candidates (with the remote ufrag they belong to) given since
+        the last call. The driver resolves each name with a one-shot query (RFC 6762
+        §5.1) and calls :meth:`add_resolved_candidate` with the answer."""
+        out, self._mdns_pending = self._mdns_pending, []
+        return out
+
+    def add_resolved_candidate(
+        self, candidate: Candidate, address: str | None, now: float, ufrag: str | None
+    ) -> bool:
+        """Give the agent an mDNS candidate with the address its name resolved to (None:
+        nobody answered; the candidate stays ignored, counted). The remote description
+        keeps the name, as browsers do. False when dropped: unresolved, a duplicate, or
+        stale (an ICE restart came in between, RFC 8838 §8)."""
+        counters = self.counters
+        if address is None:
+            counters["mdns_unresolved"] = counters.get("mdns_unresolved", 0) + 1
+            return False
+        if self.closed or self.agent is None:
+            return False
+        resolved = Candidate.parse(str(candidate))
+        resolved.address = address
+        try:
+            added = self.agent.add_remote_candidate(resolved, now, ufrag)
+        except IceStaleCandidateError:
+            counters["mdns_stale"] = counters.get("mdns_stale", 0) + 1
+            return False
+        counters["mdns_resolved"] = counters.get("mdns_resolved", 0) + 1
+        self._pump(now)
+        return added
 
     def _local_live(self, ufrag: str) -> tuple[MediaDescription | None, int]:
         for pair in (self.pending_local, self.current_local):
