@@ -247,17 +247,18 @@ class Association:
         """Queue one message. ``max_retransmits`` / ``lifetime`` (seconds since this call)
         make it partially reliable (RFC 3758); ignored when the peer lacks FORWARD-TSN."""
         # Messages may be queued before the handshake completes; not once closing began.
-        if self._closed_for_good or self.state not in (
-            State.ESTABLISHED,
-            State.CLOSED,
-            State.COOKIE_WAIT,
-            State.COOKIE_ECHOED,
+        state = self.state
+        if state is not State.ESTABLISHED and (
+            self._closed_for_good
+            or state not in (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED)
         ):
-            raise AssociationClosedError(f"association is {self.state.value}")
-        limit = self.config.remote_max_message_size
-        if limit and len(data) > limit:
+            raise AssociationClosedError(f"association is {state.value}")
+        size = len(data)
+        cfg = self.config
+        limit = cfg.remote_max_message_size
+        if limit and size > limit:
             raise MessageTooLargeError(
-                f"message of {len(data)} bytes exceeds the peer's max-message-size {limit}"
+                f"message of {size} bytes exceeds the peer's max-message-size {limit}"
             )
         if not 0 <= stream_id < 65535:
             raise StreamError(f"stream id {stream_id} out of range")
@@ -265,18 +266,20 @@ class Association:
             raise StreamError(
                 f"stream id {stream_id} >= negotiated outbound streams {self.outbound_streams}"
             )
-        if stream_id in self._resetting:
+        if self._resetting and stream_id in self._resetting:
             raise StreamError(f"stream {stream_id} is being reset")
-        if not data:
+        if not size:
             raise SctpError("SCTP cannot carry an empty message (RFC 9260 §3.3.1)")
         sender = self._sender
-        if sender.total_buffered + len(data) > self.config.max_send_buffer:
+        if sender.total_buffered + size > cfg.max_send_buffer:
             raise SctpError("send buffer full (max_send_buffer)")
-        when = self._now if now is None else now
-        expires = None if lifetime is None else when + lifetime
-        sender.enqueue(
-            OutMessage(stream_id, ppid, bytes(data), unordered, max_retransmits, expires)
-        )
+        if lifetime is None:
+            expires = None
+        else:
+            expires = (self._now if now is None else now) + lifetime
+        if type(data) is not bytes:
+            data = bytes(data)
+        sender.enqueue(OutMessage(stream_id, ppid, data, unordered, max_retransmits, expires))
 
     def buffered_amount(self, stream_id: int) -> int:
         """Bytes of ``stream_id`` queued or in flight, not yet acknowledged."""

@@ -47,8 +47,8 @@ def start_reset(a: Association, now: float) -> bytes:
         a._resetting.difference_update(streams)
         a._events.append(StreamResetFailed(streams, ReconfigResult.DENIED))
         return b""
-    queued = a._sender.queued
-    ready = [sid for sid in a._reset_wanted if not queued.get(sid)]
+    has_queued = a._sender.has_queued
+    ready = [sid for sid in a._reset_wanted if not has_queued(sid)]
     if not ready:
         return b""
     ready = ready[:MAX_RESET_STREAMS_PER_REQUEST]
