@@ -77,10 +77,10 @@ class SctpConfig:
     #: above which :meth:`Association.send` refuses (the data channel layer's back-pressure).
     max_send_buffer: int = 16 * 1024 * 1024
     #: RFC 9653 zero checksum over DTLS: announce Zero Checksum Acceptable (EDMID 1), accept
-    #: packets whose checksum is 0, and send 0 when the peer announced it (INIT and the
-    #: handshake packets always carry a real CRC-32C). DTLS already protects integrity.
-    #: Off by default until browser interop has been shown on the wire (pion/webrtc had to
-    #: retract a release over zero-checksum semantics); opt in with ``zero_checksum=True``.
-    zero_checksum: bool = False
+    #: packets whose checksum is 0, and send 0 when the peer announced it too (INIT and the
+    #: handshake packets always carry a real CRC-32C). DTLS already protects integrity. On
+    #: by default: it only changes what we send to a peer that announced it (checked with
+    #: Chromium, Firefox and aiortc, docs/sctp.md); ``zero_checksum=False`` turns it off.
+    zero_checksum: bool = True
     #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
     initial_tsn: int | None = None
