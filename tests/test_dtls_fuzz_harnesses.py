@@ -32,6 +32,10 @@ def seeds() -> list[bytes]:
         b"\x14\xfe\xfd\x00\x00\x00\x00\x00\x00\x00\x12\x00\x01\x01",
         b"\x16\xfe\xfd" + bytes(10) + b"\x00\x0c" + b"\x0e" + bytes(11),
         b"\x01\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x05hello",
+        # DTLS 1.3 unified headers: 16-bit seq + length, 8-bit seq without length, an ACK
+        b"\x2e\x12\x34\x00\x11" + bytes(17),
+        b"\x23\x07" + bytes(20),
+        b"\x1a\xfe\xfd" + bytes(10) + b"\x00\x12\x00\x10" + bytes(15) + b"\x02",
     ]
     hellos = CORPUS / "dtls" / "browser-clienthellos.json"
     if hellos.exists():
@@ -54,6 +58,7 @@ def test_harness_runs_over_seeds(name: str) -> None:
 
 def test_every_harness_exists() -> None:
     assert HARNESSES == [
+        "fuzz_dtls13.py",
         "fuzz_dtls_datapath.py",
         "fuzz_dtls_handshake.py",
         "fuzz_dtls_records.py",

@@ -1,0 +1,237 @@
+"""Property tests for the DTLS 1.3 codecs: the unified header with record-number encryption
+(every header variant), sequence-number reconstruction, ACK, the 1.3 messages and extension
+payloads; hostile bytes give only DtlsDecodeError."""
+
+from __future__ import annotations
+
+import hmac
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyrtcstack.dtls.errors import DtlsDecodeError
+from pyrtcstack.dtls.keyschedule import TLS13_SUITES, KeySchedule, TrafficKeys, hkdf_expand_label
+from pyrtcstack.dtls.messages13 import (
+    Certificate13,
+    CertificateRequest13,
+    EncryptedExtensions,
+    KeyShareEntry,
+    KeyUpdate,
+    decode_client_key_shares,
+    decode_cookie,
+    decode_supported_versions_client,
+    encode_client_key_shares,
+    encode_cookie,
+    encode_supported_versions_client,
+)
+from pyrtcstack.dtls.record13 import (
+    CiphertextRecord,
+    PlaintextRecord,
+    decode_ack,
+    encode_ack,
+    open_record,
+    parse_datagram13,
+    reconstruct_sequence,
+    seal_record,
+    unmask_sequence,
+)
+
+SUITES = list(TLS13_SUITES.values())
+suites = st.sampled_from(SUITES)
+extensions = st.lists(
+    st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=40)),
+    max_size=5,
+    unique_by=lambda e: e[0],
+)
+
+
+def _keys(suite_index: int, secret: bytes) -> TrafficKeys:
+    suite = SUITES[suite_index % len(SUITES)]
+    return TrafficKeys.derive(suite, secret.ljust(suite.hash_length, b"\x00"))
+
+
+def _seal_variant(
+    keys: TrafficKeys, epoch: int, seq: int, ctype: int, data: bytes, seq16: bool, length: bool
+) -> bytes:
+    """A DTLSCiphertext with any S/L combination (RFC 9147 §4), built by hand."""
+    inner = data + bytes([ctype])
+    first = 0x20 | (0x08 if seq16 else 0) | (0x04 if length else 0) | (epoch & 3)
+    seq_bytes = (seq & 0xFFFF).to_bytes(2, "big") if seq16 else bytes([seq & 0xFF])
+    header = bytes([first]) + seq_bytes
+    if length:
+        header += struct.pack("!H", len(inner) + 16)
+    sealed = keys.seal(seq, header, inner)
+    mask = keys.mask(sealed[:16])
+    masked = bytes(b ^ m for b, m in zip(seq_bytes, mask, strict=False))
+    return bytes([first]) + masked + header[1 + len(seq_bytes) :] + sealed
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    suite=st.integers(0, 2),
+    secret=st.binary(min_size=1, max_size=48),
+    epoch=st.integers(2, 2**16 - 1),
+    seq=st.integers(0, 2**48 - 1),
+    ctype=st.sampled_from([21, 22, 23, 26]),
+    data=st.binary(max_size=300),
+    seq16=st.booleans(),
+    length=st.booleans(),
+)
+def test_unified_header_round_trip(
+    suite: int,
+    secret: bytes,
+    epoch: int,
+    seq: int,
+    ctype: int,
+    data: bytes,
+    seq16: bool,
+    length: bool,
+) -> None:
+    keys = _keys(suite, secret)
+    wire = _seal_variant(keys, epoch, seq, ctype, data, seq16, length)
+    (record,), trailing = parse_datagram13(wire)
+    assert trailing == 0 and isinstance(record, CiphertextRecord)
+    assert record.epoch_bits == epoch & 3
+    low = unmask_sequence(keys, record)
+    bits = 16 if seq16 else 8
+    assert low == seq & ((1 << bits) - 1)
+    full = reconstruct_sequence(low, bits, seq)  # the receiver expected exactly this one
+    assert full == seq
+    assert open_record(keys, epoch, full, low, record) == (ctype, data)
+    # any flipped bit is caught
+    bad = bytearray(wire)
+    bad[-1] ^= 0x80
+    (bad_record,), _ = parse_datagram13(bytes(bad))
+    assert isinstance(bad_record, CiphertextRecord)
+    with pytest.raises(DtlsDecodeError):
+        open_record(keys, epoch, full, unmask_sequence(keys, bad_record), bad_record)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    data=st.lists(st.binary(max_size=100), min_size=1, max_size=4),
+    seq=st.integers(0, 2**20),
+)
+def test_seal_record_packs_several_per_datagram(data: list[bytes], seq: int) -> None:
+    keys = _keys(0, b"k")
+    datagram = b"".join(seal_record(keys, 3, seq + i, 23, d) for i, d in enumerate(data))
+    records, trailing = parse_datagram13(datagram)
+    assert trailing == 0 and len(records) == len(data)
+    for i, (record, d) in enumerate(zip(records, data, strict=True)):
+        assert isinstance(record, CiphertextRecord)
+        low = unmask_sequence(keys, record)
+        full = reconstruct_sequence(low, 16, seq + i)
+        assert open_record(keys, 3, full, low, record) == (23, d)
+
+
+@given(expected=st.integers(0, 2**48), delta=st.integers(-127, 127), bits=st.sampled_from([8, 16]))
+def test_sequence_reconstruction_picks_the_closest(expected: int, delta: int, bits: int) -> None:
+    actual = expected + delta
+    if actual < 0:
+        return
+    low = actual & ((1 << bits) - 1)
+    assert reconstruct_sequence(low, bits, expected) == actual
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)), max_size=50))
+def test_ack_round_trip(numbers: list[tuple[int, int]]) -> None:
+    assert decode_ack(encode_ack(numbers)) == numbers
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=400))
+def test_hostile_bytes_give_only_decode_errors(data: bytes) -> None:
+    records, trailing = parse_datagram13(data)
+    assert 0 <= trailing <= len(data)
+    for r in records:
+        assert isinstance(r, PlaintextRecord | CiphertextRecord)
+    decoders = [
+        decode_ack,
+        EncryptedExtensions.decode,
+        CertificateRequest13.decode,
+        Certificate13.decode,
+        KeyUpdate.decode,
+        decode_client_key_shares,
+        decode_supported_versions_client,
+        decode_cookie,
+    ]
+    for decode in decoders:
+        try:
+            decode(data)
+        except DtlsDecodeError:
+            pass
+
+
+@given(ext=extensions)
+def test_encrypted_extensions_round_trip(ext: list[tuple[int, bytes]]) -> None:
+    assert EncryptedExtensions.decode(EncryptedExtensions(ext).encode()).extensions == ext
+
+
+@given(context=st.binary(max_size=20), ext=extensions)
+def test_certificate_request_round_trip(context: bytes, ext: list[tuple[int, bytes]]) -> None:
+    message = CertificateRequest13(context, ext)
+    assert CertificateRequest13.decode(message.encode()) == message
+
+
+@given(
+    context=st.binary(max_size=20),
+    certs=st.lists(st.binary(min_size=1, max_size=300), max_size=4),
+)
+def test_certificate_round_trip(context: bytes, certs: list[bytes]) -> None:
+    message = Certificate13(context, tuple(certs))
+    assert Certificate13.decode(message.encode()) == message
+
+
+@given(
+    shares=st.lists(
+        st.tuples(st.integers(0, 0xFFFF), st.binary(min_size=1, max_size=100)),
+        max_size=5,
+        unique_by=lambda s: s[0],
+    ),
+    versions=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=10),
+    cookie=st.binary(min_size=1, max_size=200),
+    update=st.booleans(),
+)
+def test_extension_payloads_round_trip(
+    shares: list[tuple[int, bytes]], versions: list[int], cookie: bytes, update: bool
+) -> None:
+    entries = [KeyShareEntry(g, k) for g, k in shares]
+    assert decode_client_key_shares(encode_client_key_shares(entries)) == entries
+    assert decode_supported_versions_client(encode_supported_versions_client(versions)) == (
+        versions
+    )
+    assert decode_cookie(encode_cookie(cookie)) == cookie
+    assert KeyUpdate.decode(KeyUpdate(update).encode()) == KeyUpdate(update)
+
+
+def test_duplicate_key_share_group_is_refused() -> None:
+    twice = encode_client_key_shares([KeyShareEntry(29, b"a"), KeyShareEntry(29, b"b")])
+    with pytest.raises(DtlsDecodeError):
+        decode_client_key_shares(twice)
+
+
+def test_short_ciphertext_is_refused_before_decryption() -> None:
+    """RFC 9147 §4.2.3: fewer than 16 ciphertext bytes cannot be unmasked."""
+    (record,), _ = parse_datagram13(b"\x2e\x00\x01\x00\x05" + bytes(5))
+    assert isinstance(record, CiphertextRecord)
+    with pytest.raises(DtlsDecodeError):
+        unmask_sequence(_keys(0, b"k"), record)
+
+
+def test_connection_id_and_unknown_first_bytes_end_the_walk() -> None:
+    assert parse_datagram13(b"\x3e" + bytes(30)) == ([], 31)  # C bit: no CID negotiated
+    assert parse_datagram13(b"\x17\xfe\xfd" + bytes(20)) == ([], 23)  # 23 is never plaintext
+
+
+def test_label_prefix_is_dtls13() -> None:
+    """RFC 9147 §5.9: "dtls13" replaces "tls13 " (the two give different keys)."""
+    suite = TLS13_SUITES[0x1301]
+    secret = bytes(32)
+    ours = hkdf_expand_label("sha256", secret, b"key", b"", 16)
+    info = b"\x00\x10" + bytes([len(b"dtls13key")]) + b"dtls13key" + b"\x00"
+    expected = hmac.digest(secret, info + b"\x01", "sha256")[:16]
+    assert ours == expected
+    schedule = KeySchedule(suite)
+    assert len(schedule.early_secret) == 32
