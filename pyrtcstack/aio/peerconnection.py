@@ -371,7 +371,7 @@ class PeerConnection(EventEmitter):
             description = Description.from_dict(description)
         self.core.set_local_description(description, self._now())
         self._flush()
-        if description.type in ("offer", "answer") and not self.core.gathering_started:
+        if description.type != "rollback" and not self.core.gathering_started:
             await self._start_gathering()
 
     async def set_remote_description(self, description: Description | dict[str, Any]) -> None:

@@ -372,9 +372,14 @@ class NegotiationMixin:
             if kind != "offer" or self._offer_credentials != (ufrag, pwd):
                 raise InvalidStateError("the description's ice-ufrag/ice-pwd are not ours")
             restart = True
+        if kind == "answer" and self.pending_local is not None:
+            self._check_final_answer(desc, self.pending_local[1])
         if kind == "offer":
             self.pending_local = (kind, desc)
             self._mids = [m.mid for m in desc.media if m.mid is not None]
+        elif kind == "pranswer":
+            # W3C §4.4.1.5: a provisional answer is pending; the offer stays pending too
+            self.pending_local = (kind, desc)
         else:
             self.current_local = (kind, desc)
             self.current_remote = self.pending_remote
@@ -406,7 +411,26 @@ class NegotiationMixin:
         self._set_signaling(new_state)
         if kind == "answer":
             self._apply_negotiation(now)
+        elif kind == "pranswer":
+            self._apply_negotiation(now, provisional=True)
         self._pump(now)
+
+    def _check_final_answer(
+        self, final: SessionDescription, provisional: SessionDescription
+    ) -> None:
+        """A final answer after a provisional one (RFC 9429 §4.1.10.1) may change media,
+        but our single transport was set up by the pranswer: its ICE credentials and DTLS
+        role (a=setup) must stay (else OfferAnswerError, nothing changed)."""
+        old, new = _first_live(provisional), _first_live(final)
+        if old is None or new is None:
+            return
+        if (old.effective_ice_ufrag(provisional), old.effective_setup(provisional)) != (
+            new.effective_ice_ufrag(final),
+            new.effective_setup(final),
+        ):
+            raise OfferAnswerError(
+                "the final answer changes the ICE credentials or a=setup of the pranswer"
+            )
 
     def _answer_applied(self) -> None:
         """An answer ends the offer/answer exchange: an ICE restart in it can no longer be
@@ -457,6 +481,8 @@ class NegotiationMixin:
             if not fingerprints:
                 raise OfferAnswerError("remote description has no usable a=fingerprint")
         agent = self._ensure_agent(kind != "offer")
+        if kind == "answer" and self.pending_remote is not None:
+            self._check_final_answer(desc, self.pending_remote[1])
         if kind == "offer":
             gen = agent.generation
             if gen.remote_ufrag is not None and ufrag is not None and gen.remote_ufrag != ufrag:
@@ -469,6 +495,9 @@ class NegotiationMixin:
             self.pending_remote = (kind, desc)
             self._last_remote_offer = desc
             self._adopt_remote_offer(desc)
+        elif kind == "pranswer":
+            # W3C §4.4.1.5: a provisional answer is pending; our offer stays pending too
+            self.pending_remote = (kind, desc)
         else:
             self.current_remote = (kind, desc)
             self.current_local = self.pending_local
@@ -508,6 +537,8 @@ class NegotiationMixin:
         self._set_signaling(new_state)
         if kind == "answer":
             self._apply_negotiation(now)
+        elif kind == "pranswer":
+            self._apply_negotiation(now, provisional=True)
         self._pump(now)
 
     def _adopt_remote_offer(self, offer: SessionDescription) -> None:
@@ -537,12 +568,16 @@ class NegotiationMixin:
             tr.mid = m.mid
         self._mids = [m.mid for m in offer.media if m.mid is not None]
 
-    def _apply_negotiation(self, now: float) -> None:
-        """A negotiation finished (an answer was applied): DTLS role, directions, codecs."""
-        assert self.current_local is not None and self.current_remote is not None
-        offerer = self.current_local[0] == "offer"
-        answer = self.current_remote[1] if offerer else self.current_local[1]
-        remote = self.current_remote[1]
+    def _apply_negotiation(self, now: float, *, provisional: bool = False) -> None:
+        """A negotiation finished (an answer was applied): DTLS role, directions, codecs.
+        A provisional answer (pranswer, RFC 9429 §4.1.10.1) is applied the same way from
+        the pending descriptions: ICE, DTLS and media may start before the final answer."""
+        local_pair = self.pending_local if provisional else self.current_local
+        remote_pair = self.pending_remote if provisional else self.current_remote
+        assert local_pair is not None and remote_pair is not None
+        offerer = local_pair[0] == "offer"
+        answer = remote_pair[1] if offerer else local_pair[1]
+        remote = remote_pair[1]
         live = _first_live(answer)
         if live is not None and self._dtls_role is None:
             setup = live.effective_setup(answer)

@@ -15,6 +15,7 @@ __all__ = [
     "ALLOWED_CONNECTION_TRANSITIONS",
     "ALLOWED_ICE_TRANSITIONS",
     "ALLOWED_SIGNALING_TRANSITIONS",
+    "ROLLBACK_STATES",
     "InvalidStateError",
     "aggregate_connection_state",
     "next_signaling_state",
@@ -41,11 +42,15 @@ _SIGNALING: dict[tuple[str, str, str], str] = {
     ("have-local-pranswer", "local", "answer"): "stable",
 }
 
+#: Signaling states a rollback may leave (webrtc-pc §4.4.1.5: InvalidStateError in
+#: stable, have-local-pranswer and have-remote-pranswer; JSEP §4.1.8.2).
+ROLLBACK_STATES = ("have-local-offer", "have-remote-offer")
+
 #: Every signaling transition the spec allows (rollback returns to stable).
 ALLOWED_SIGNALING_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     {(a, b) for (a, _side, _t), b in _SIGNALING.items() if a != b}
-    | {(s, "stable") for s in ("have-local-offer", "have-remote-offer", "have-local-pranswer")}
-    | {(s, "closed") for s in ("stable", "have-local-offer", "have-remote-offer")}
+    | {(s, "stable") for s in ROLLBACK_STATES}
+    | {(s, "closed") for s, _side, _t in _SIGNALING}
 )
 
 #: RTCIceConnectionState transitions (webrtc-pc §4.3.3 and RFC 8445 states).
@@ -101,8 +106,8 @@ def next_signaling_state(state: str, side: str, sdp_type: str) -> str:
     if state == "closed":
         raise InvalidStateError("the peer connection is closed")
     if sdp_type == "rollback":
-        if state == "stable":
-            raise InvalidStateError("nothing to roll back in state stable")
+        if state not in ROLLBACK_STATES:
+            raise InvalidStateError(f"cannot roll back in signaling state {state}")
         return "stable"
     nxt = _SIGNALING.get((state, side, sdp_type))
     if nxt is None:
