@@ -1,14 +1,20 @@
 """``pyrtcstack interop PEER|URL``: run the interop scenarios and print the table.
 
     pyrtcstack interop chromium firefox werift     # launch each peer headless, loopback
+    pyrtcstack interop http://HOST:PORT/           # test a remote endpoint that serves the
+                                                   # harness's HTTP protocol (docs/interop.md)
+    pyrtcstack interop --endpoint --host 0.0.0.0 --port 8080
+                                                   # be such an endpoint (our PeerConnection),
+                                                   # so another machine can test this one
     pyrtcstack interop --serve                     # serve the page; open the printed URL
                                                    # in any browser (it is the peer)
 
-Each peer is launched once and runs every scenario (we offer / they offer, trickle or
-not, ICE restart, the data channel checks, getStats agreement). For the browsers to stay
-on loopback, run it inside a private network namespace, as the test suite does:
+A local peer is launched once and runs every scenario (we offer / they offer, trickle or
+not, ICE restart, PCMU audio, TURN relay for browsers, the data channel checks, getStats
+agreement). A URL endpoint runs the scenarios its hello says it supports (roles, trickle,
+restart, audio). For the browsers to stay on loopback, run it inside a private network
+namespace, as the test suite does:
 ``unshare -n sh -c 'ip link set lo up && exec pyrtcstack interop chromium'`` (root).
-The HTTP signaling protocol a custom endpoint must speak is in docs/interop.md.
 Exit status: 0 when no check failed.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 
@@ -25,33 +32,60 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "interop",
-        help="run the interop scenarios against Chromium, Firefox, werift or any browser",
+        help="run the interop scenarios against Chromium, Firefox, werift, any browser, "
+        "or an endpoint URL; or serve as an endpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("peers", nargs="*", metavar="PEER", help="chromium, firefox, werift")
     p.add_argument(
+        "peers",
+        nargs="*",
+        metavar="PEER|URL",
+        help="chromium, firefox, werift, or an http(s):// endpoint URL",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
         "--serve",
         action="store_true",
         help="serve the harness page and wait for a browser to open it (manual peer)",
     )
-    p.add_argument("--host", default="127.0.0.1", help="--serve: listen address")
-    p.add_argument("--port", type=int, default=0, help="--serve: TCP port")
+    mode.add_argument(
+        "--endpoint",
+        action="store_true",
+        help="serve the endpoint protocol with our PeerConnection until Ctrl-C "
+        "(another machine runs `pyrtcstack interop URL`)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="--serve/--endpoint: listen address")
+    p.add_argument("--port", type=int, default=0, help="--serve/--endpoint: TCP port")
     p.add_argument("--field-trials", help="Chromium --force-fieldtrials value")
     p.add_argument("--logs", help="folder for peer logs (default: a new temp folder)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print each scenario's rows")
     p.set_defaults(func=run)
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
 
 
 def run(args: argparse.Namespace) -> int:
     from ..interop import PeerUnavailableError, default_plan, format_table, run_launch
     from ..interop.matrix import Launch, default_scenarios, loopback_settings, summary
+    from ..interop.remote import EndpointError, run_url
     from ..interop.scenarios import run_scenario
     from ..interop.session import PeerSession
 
+    if args.endpoint:
+        return _serve_endpoint(args)
     if not args.peers and not args.serve:
-        print("name a peer (chromium, firefox, werift) or use --serve", file=sys.stderr)
+        print("name a peer (chromium, firefox, werift), an endpoint URL, or use --serve",
+              file=sys.stderr)  # fmt: skip
         return 2
-    log_dir = args.logs or tempfile.mkdtemp(prefix="pyrtcstack-interop-")
+    local = args.serve or not all(_is_url(peer) for peer in args.peers)
+    log_dir = args.logs or (tempfile.mkdtemp(prefix="pyrtcstack-interop-") if local else "")
+
+    def verbose(text: str) -> None:
+        if args.verbose:
+            print(text, file=sys.stderr, flush=True)
 
     async def serve() -> list:  # type: ignore[type-arg]
         scenarios = default_scenarios()
@@ -69,18 +103,46 @@ def run(args: argparse.Namespace) -> int:
     async def launch_all() -> list:  # type: ignore[type-arg]
         results = []
         for peer in args.peers:
+            if _is_url(peer):
+                try:
+                    results += await run_url(peer, verbose=verbose)
+                except EndpointError as exc:
+                    print(f"{peer}: {exc}", file=sys.stderr)
+                    errors.append(peer)
+                continue
             plan = default_plan(peer)
             if args.field_trials:
                 plan = [Launch(peer, plan[0].scenarios, args.field_trials, "trials")]
             for item in plan:
                 try:
-                    results += await run_launch(item, log_dir=log_dir)
+                    results += await run_launch(item, log_dir=log_dir, verbose=verbose)
                 except PeerUnavailableError as exc:
                     print(f"{peer}: {exc}", file=sys.stderr)
+                    errors.append(peer)
         return results
 
+    errors: list[str] = []
     results = asyncio.run(serve() if args.serve else launch_all())
     print(format_table(results))
     passed, failed = summary(results)
-    print(f"\n{passed} passed, {failed} failed (peer logs in {log_dir})")
-    return 0 if failed == 0 and results else 1
+    logs = f" (peer logs in {log_dir})" if log_dir else ""
+    print(f"\n{passed} passed, {failed} failed{logs}")
+    return 0 if failed == 0 and results and not errors else 1
+
+
+def _serve_endpoint(args: argparse.Namespace) -> int:
+    from ..interop.endpoint import Endpoint
+
+    async def main() -> None:
+        endpoint = Endpoint()
+        url = await endpoint.start(args.host, args.port)
+        print(f"endpoint: {url}", flush=True)
+        print(f"on the other machine: pyrtcstack interop {url}", file=sys.stderr, flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await endpoint.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
