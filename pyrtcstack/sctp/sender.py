@@ -266,35 +266,33 @@ class Sender:
         self.consecutive_errors = 0
         if advance:
             stop = head + advance
-            buffered = self.buffered
-            thresholds = self.low_threshold
             flight = self.flight
-            released = 0
+            # Chunks below the new cumulative TSN leave ``sent``; only ``acked`` matters
+            # after that (the retransmission queues skip acknowledged chunks). The buffered
+            # amount falls on acknowledgement, once per run of chunks of one stream.
+            sid_run = -1
+            run_bytes = 0
             for i in range(head, stop):
                 c = sent[i]
                 if c.abandoned:
-                    continue
+                    continue  # already out of the buffered amount and the flight
                 size = len(c.data)
                 if c.in_flight:
                     flight -= size
-                    c.in_flight = False
                 if not c.acked:
                     acked_bytes += size
                     c.acked = True
-                c.marked = False
-                # Buffered amount falls on acknowledgement (inlined _unbuffer).
                 sid = c.msg.sid
-                before = buffered[sid]
-                buffered[sid] = after = before - size
-                released += size
-                if thresholds:
-                    threshold = thresholds.get(sid, 0)
-                    if before > threshold >= after:
-                        self.low_events.append(sid)
-                elif after == 0:
-                    self.low_events.append(sid)
+                if sid == sid_run:
+                    run_bytes += size
+                else:
+                    if run_bytes:
+                        self._unbuffer(sid_run, run_bytes)
+                    sid_run = sid
+                    run_bytes = size
+            if run_bytes:
+                self._unbuffer(sid_run, run_bytes)
             self.flight = flight
-            self.total_buffered -= released
             timed = self.timed_tsn
             if timed is not None and ((cum - timed) & MASK32) < HALF32:
                 self.rtt_sample(now - self.timed_at)
