@@ -3,9 +3,11 @@ signaling server, or copy-paste blobs) and the file transfer protocol over a dat
 
 File protocol on the channel ``file`` (reliable, ordered): a JSON text header
 ``{"name", "size", "sha256"}``, then binary chunks of :data:`CHUNK` bytes, then the text
-``"end"``; the receiver answers ``"ok"`` or ``"bad"`` once it has checked the SHA-256.
+``"end"``; the receiver checks size and SHA-256, may report what it computed as a JSON
+text ``{"sha256", "size", "impl"}``, and answers ``"ok"`` or ``"bad"``.
 Back-pressure: the sender stops queueing above :data:`HIGH_WATER` buffered bytes and waits
-for ``bufferedamountlow`` (threshold :data:`LOW_WATER`).
+for ``bufferedamountlow`` (threshold :data:`LOW_WATER`). The browser page
+(``assets/transfer.html``, ``--browser``) speaks the same protocol in either role.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def add_signaling_args(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         nargs="?",
         const="127.0.0.1:0",
-        help="serve a page: the browser that opens the printed URL is the peer (chat only)",
+        help="serve a page on HOST:PORT (default 127.0.0.1, any port): the browser that "
+        "opens the printed URL is the other peer",
     )
 
 
@@ -76,12 +79,19 @@ async def _paste(prompt: str) -> str:
 
 
 async def connect(
-    args: argparse.Namespace, offerer_setup: Any = None, on_pc: Any = None
+    args: argparse.Namespace,
+    offerer_setup: Any = None,
+    on_pc: Any = None,
+    *,
+    page: str = "chat.html",
+    info: dict[str, Any] | None = None,
 ) -> PeerConnection:
     """Signal and connect: the side without ``--join`` (and without a pasted offer) offers.
 
     ``offerer_setup(pc)`` creates the channels before the offer (the offerer only);
-    ``on_pc(pc)`` is called first on both sides (to catch ``datachannel`` early)."""
+    ``on_pc(pc)`` is called first on both sides (to catch ``datachannel`` early).
+    With ``--browser`` the tool serves ``assets/<page>`` (and ``info`` as ``GET /info``):
+    the browser offers and creates the channels, so ``offerer_setup`` is not used."""
     from ..signaling import decode_blob, encode_blob
 
     pc = PeerConnection(settings=_settings(args))
@@ -90,7 +100,7 @@ async def connect(
     client = None
     try:
         if getattr(args, "browser", None):
-            await _browser_signaling(args, pc)
+            await _browser_signaling(args, pc, page, info)
         elif args.room:
             from ..signaling import SignalingClient
 
@@ -146,18 +156,26 @@ async def connect(
     return pc
 
 
-async def _browser_signaling(args: argparse.Namespace, pc: PeerConnection) -> None:
-    """Serve ``chat.html``; the browser offers through ``POST /offer`` (non-trickle)."""
+async def _browser_signaling(
+    args: argparse.Namespace,
+    pc: PeerConnection,
+    page_name: str = "chat.html",
+    info: dict[str, Any] | None = None,
+) -> None:
+    """Serve the page; the browser offers through ``POST /offer`` (non-trickle) and gets
+    our answer in the response. ``GET /info`` gives the page ``info`` (what to do)."""
     from importlib import resources
 
     from ..interop.httpserver import HttpServer, Request, Response
 
     answered = asyncio.Event()
-    page = resources.files("pyrtcstack.interop").joinpath("assets", "chat.html").read_bytes()
+    page = resources.files("pyrtcstack.interop").joinpath("assets", page_name).read_bytes()
 
     async def handle(request: Request) -> Response:
         if request.method == "GET" and request.path == "/":
             return Response(200, page, "text/html; charset=utf-8")
+        if request.method == "GET" and request.path == "/info" and info is not None:
+            return Response.json(info)
         if request.method == "POST" and request.path == "/offer" and not answered.is_set():
             await pc.set_remote_description(Description.from_dict(request.json()))
             await pc.set_local_description()

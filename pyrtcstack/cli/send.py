@@ -3,10 +3,14 @@
     pyrtcstack send big.iso --room wss://signal.example:8765   # prints a room id
     pyrtcstack send big.iso                                    # copy-paste: prints an offer
                                                                # blob, reads the answer blob
+    pyrtcstack send big.iso --browser                          # serves a page: open the
+                                                               # printed URL in a browser
 
 The receiver runs ``pyrtcstack receive`` (same ``--room`` plus ``--join ROOM``, or paste the
-offer). Progress with rate and ETA on stderr; the receiver checks the SHA-256 and says
-``ok``; the exit status is 0 only then. Back-pressure through ``bufferedamountlow``.
+offer), or is the browser that opens the page (it shows progress, checks the SHA-256 with
+``crypto.subtle`` and offers the file as a download). Progress with rate and ETA on
+stderr; the receiver checks the SHA-256 and says ``ok``; the exit status is 0 only then.
+Back-pressure through ``bufferedamountlow``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "send",
-        help="send a file over a data channel (room or copy-paste signaling)",
+        help="send a file over a data channel (room, copy-paste or browser page)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -45,27 +49,55 @@ def _sha256(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.browser:
-        print("send --browser is not there yet: use chat --browser", file=sys.stderr)
+    try:
+        size = os.path.getsize(args.file)
+        digest = _sha256(args.file)
+    except OSError as exc:
+        print(f"send: {exc}", file=sys.stderr)
         return 2
-    size = os.path.getsize(args.file)
-    digest = _sha256(args.file)
     return asyncio.run(_send(args, size, digest))
 
 
 async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
-    channels: list[DataChannel] = []
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[DataChannel] = loop.create_future()
+    name = os.path.basename(args.file)
+
+    def got_channel(channel: DataChannel) -> None:
+        if channel.label == "file" and not ready.done():
+            ready.set_result(channel)
 
     def setup(pc: PeerConnection) -> None:
-        channels.append(pc.create_data_channel("file"))
+        got_channel(pc.create_data_channel("file"))
 
-    pc = await connect(args, setup)
+    if args.browser:
+        # The page offers and creates the channel; GET /info tells it what is coming.
+        info = {"tool": "send", "name": name, "size": size}
+        pc = await connect(
+            args, None, lambda pc: pc.on("datachannel", got_channel), page="transfer.html",
+            info=info,
+        )  # fmt: skip
+    else:
+        pc = await connect(args, setup)
     try:
-        channel = channels[0]
+        channel = await asyncio.wait_for(ready, args.timeout)
         await channel.wait_open(args.timeout)
-        verdict: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        verdict: asyncio.Future[str] = loop.create_future()
 
         def settle(answer: object) -> None:
+            if isinstance(answer, str) and answer.startswith("{"):
+                # What the receiver computed (the browser page reports its crypto.subtle
+                # digest this way), before its verdict.
+                try:
+                    report = json.loads(answer)
+                    print(
+                        f"the receiver computed sha-256 {report.get('sha256')} over "
+                        f"{report.get('size')} bytes ({report.get('impl', '?')})",
+                        flush=True,
+                    )
+                except (ValueError, AttributeError):
+                    pass
+                return
             if not verdict.done():
                 verdict.set_result(str(answer))
 
@@ -74,7 +106,6 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         low = asyncio.Event()
         channel.buffered_amount_low_threshold = LOW_WATER
         channel.on("bufferedamountlow", low.set)
-        name = os.path.basename(args.file)
         channel.send(json.dumps({"name": name, "size": size, "sha256": digest}))
         progress = Progress(size, f"send {name}")
         sent = 0
@@ -89,7 +120,13 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
                 if sent % (16 * CHUNK) == 0:
                     await asyncio.sleep(0)  # let the loop flush
         channel.send("end")
-        answer = await asyncio.wait_for(verdict, args.timeout + size / 1e5)
+        deadline = loop.time() + args.timeout + size / 1e5
+        while not verdict.done():  # the queue drains, then the receiver hashes
+            if loop.time() > deadline:
+                raise TimeoutError("no verdict from the receiver")
+            progress.update(size - channel.buffered_amount)
+            await asyncio.wait({verdict}, timeout=0.1)
+        answer = verdict.result()
         progress.update(size, final=True)
         if answer != "ok":
             print(f"the receiver says {answer!r}", file=sys.stderr)
@@ -97,4 +134,5 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         print(f"sent {name}: {size} bytes, sha-256 {digest} verified by the receiver")
         return 0
     finally:
+        await asyncio.sleep(0.1)  # let a last message leave before closing
         await pc.close()
