@@ -36,7 +36,12 @@ def add_signaling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--loopback", action="store_true", help="gather on 127.0.0.1 only (tests, demos)"
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to connect")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to connect (--browser: counted from the page's offer)",
+    )
     p.add_argument(
         "--browser",
         metavar="HOST:PORT",
@@ -189,6 +194,8 @@ async def _browser_signaling(
     server = HttpServer(handle)
     url = await server.start(host or "127.0.0.1", int(port or 0))
     print(f"open {url} in a browser", flush=True)
+    if host in ("0.0.0.0", "::", "[::]"):
+        print("(with this machine's address in place of 0.0.0.0)", file=sys.stderr, flush=True)
     try:
         await asyncio.wait_for(answered.wait(), None)
     finally:

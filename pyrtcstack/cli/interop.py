@@ -137,7 +137,8 @@ def _serve_endpoint(args: argparse.Namespace) -> int:
         endpoint = Endpoint()
         url = await endpoint.start(args.host, args.port)
         print(f"endpoint: {url}", flush=True)
-        print(f"on the other machine: pyrtcstack interop {url}", file=sys.stderr, flush=True)
+        shown = url.replace("0.0.0.0", "THIS-HOST").replace("[::]", "THIS-HOST")
+        print(f"on the other machine: pyrtcstack interop {shown}", file=sys.stderr, flush=True)
         try:
             await asyncio.Event().wait()
         finally:
