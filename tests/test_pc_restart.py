@@ -343,7 +343,7 @@ def test_restart_when_we_answer_a_restart_offer_on_loopback() -> None:
 
             async def ticker() -> None:
                 nonlocal sent
-                while not stop.is_set():
+                while not stop.is_set() and remote[0].ready_state == "open":
                     remote[0].send(f"m{sent}")
                     sent += 1
                     await asyncio.sleep(0.005)

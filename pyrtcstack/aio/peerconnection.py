@@ -332,17 +332,12 @@ class PeerConnection(EventEmitter):
         return self.core.configuration
 
     def set_configuration(self, configuration: Configuration) -> None:
-        """W3C setConfiguration: certificates and bundle policy cannot change; ICE servers
-        and the transport policy apply to the next gathering (ICE restart)."""
-        configuration.validate()
-        current = self.core.configuration
-        if configuration.certificates and configuration.certificates != current.certificates:
-            raise InvalidStateError("certificates cannot change (W3C InvalidModificationError)")
-        if configuration.bundle_policy != current.bundle_policy:
-            raise InvalidStateError("bundle_policy cannot change (W3C InvalidModificationError)")
-        configuration.certificates = current.certificates
-        self.core.configuration = configuration
-        self._servers_resolved = False
+        """W3C setConfiguration (see ``PeerConnectionCore.set_configuration``): ICE
+        servers and the transport policy apply at the next gathering phase (call
+        ``restart_ice()`` to have one); certificates, bundle and rtcp-mux policies cannot
+        change (``InvalidModificationError``)."""
+        self.core.set_configuration(configuration)
+        self._servers_resolved = False  # resolved again before the next offer/answer
 
     # ------------------------------------------------------------------ signaling
     async def create_offer(self, *, ice_restart: bool = False) -> Description:
@@ -370,6 +365,7 @@ class PeerConnection(EventEmitter):
         elif isinstance(description, dict):
             description = Description.from_dict(description)
         self.core.set_local_description(description, self._now())
+        self._open_new_turn_streams()
         self._flush()
         if description.type != "rollback" and not self.core.gathering_started:
             await self._start_gathering()
@@ -379,6 +375,7 @@ class PeerConnection(EventEmitter):
         if isinstance(description, dict):
             description = Description.from_dict(description)
         self.core.set_remote_description(description, self._now())
+        self._open_new_turn_streams()
         self._flush()
         self._resolve_mdns_candidates()
 
@@ -556,11 +553,9 @@ class PeerConnection(EventEmitter):
                         )
                     )
                     self._turn_names[((ip, url.port), url.transport)] = url.host
+        # the core gives them to the agent at the next gathering phase
         self.core.stun_servers = stun
         self.core.turn_servers = turn
-        if self.core.agent is not None:
-            self.core.agent.config.stun_servers = stun
-            self.core.agent.config.turn_servers = turn
 
     async def _resolve(self, host: str, port: int) -> str | None:
         try:
@@ -604,10 +599,18 @@ class PeerConnection(EventEmitter):
             self._sockets[sock.local] = sock
             bound.append(sock.local)
         self.core.gather(bound, self._now())
-        agent = self.core.agent
-        for stream in agent.stream_transports if agent is not None else []:
-            self._open_turn_stream(stream.key, stream.server, stream.tls)
+        self._open_new_turn_streams()
         self._flush()
+
+    def _open_new_turn_streams(self) -> None:
+        """Open the TCP/TLS connections the agent asks for (at gathering, and at an ICE
+        restart that brought new TURN servers)."""
+        agent = self.core.agent
+        if agent is None or not self._sockets:
+            return
+        for stream in agent.stream_transports:
+            if stream.key not in self._sockets:
+                self._open_turn_stream(stream.key, stream.server, stream.tls)
 
     def _open_turn_stream(self, key: Address, server: Address, tls: bool) -> None:
         """A TCP or TLS connection to a TURN server (RFC 8656 §3.1) for the agent's

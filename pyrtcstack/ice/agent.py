@@ -173,7 +173,9 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         """ICE restart (RFC 8445 §9): new local credentials (``ufrag``/``pwd`` when the
         caller chose them, e.g. at JSEP createOffer; random otherwise), a new checklist
         once the new remote credentials come; data stays on the current pair until a new
-        one is selected. Local candidates are re-announced under the new ufrag."""
+        one is selected. Local candidates are re-announced under the new ufrag, and the
+        STUN/TURN servers added to :attr:`config` since gathering are asked now (a TCP/TLS
+        one appears in :attr:`stream_transports` for the driver to open)."""
         if self._closed:
             raise IceError("restart() after close()")
         old = self.generation
@@ -201,6 +203,8 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
                 if self.config.relay_only and cand.type is not CandidateType.RELAY:
                     continue
                 self._emit_candidate(cand)
+            # servers (or a transport policy) the configuration gained since gathering
+            self._gather_from_servers(now)
             self._maybe_gathering_complete()
         self._after(now)
 

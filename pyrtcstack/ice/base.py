@@ -176,6 +176,8 @@ class AgentBase:
         self.stream_transports: list[StreamTransport] = []
         self._gather_pending = 0
         self._gathering_started = False
+        #: (kind, host socket or None, server) already asked (see _gather_from_servers)
+        self._servers_asked: set[tuple[str, Address | None, Address | TurnServer]] = set()
         self.generation = self._new_generation(self.config.local_ufrag, self.config.local_pwd)
         self.previous: Generation | None = None
         #: the (generation, previous) an ICE restart replaced: IceAgent.cancel_restart()
@@ -393,6 +395,9 @@ class AgentBase:
 
     def _after(self, now: float) -> None:
         raise NotImplementedError  # pragma: no cover - IceAgent
+
+    def _gather_from_servers(self, now: float) -> None:
+        raise NotImplementedError  # pragma: no cover - GatheringMixin
 
     def _on_relay_event(self, relay: _Relay, event: Event, now: float) -> None:
         raise NotImplementedError  # pragma: no cover - GatheringMixin

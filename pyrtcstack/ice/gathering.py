@@ -55,21 +55,35 @@ class GatheringMixin(AgentBase):
             if not config.relay_only:
                 self._emit_candidate(cand)
             self._pair_new_local(cand, now)
-        if not config.lite:
-            for sock in self._sockets:
-                for server in config.stun_servers:
-                    if (":" in server[0]) != (":" in sock[0]) or config.relay_only:
-                        continue
-                    self._start_gather(sock, server, now)
-                for turn in config.turn_servers:
-                    if (":" in turn.address[0]) != (":" in sock[0]) or turn.transport != "udp":
-                        continue
-                    self._start_relay(sock, turn, now)
-            for index, turn in enumerate(config.turn_servers):
-                if turn.transport != "udp":
-                    self._start_stream_relay(index, turn, now)
+        self._gather_from_servers(now)
         self._maybe_gathering_complete()
         self._after(now)
+
+    def _gather_from_servers(self, now: float) -> None:
+        """STUN and TURN requests to every configured server not asked yet: all of them
+        at gather(); at an ICE restart, those the configuration gained since (W3C
+        setConfiguration: new servers are used at the next gathering phase)."""
+        config = self.config
+        if config.lite:
+            return
+        done = self._servers_asked
+        for sock in self._sockets:
+            for server in config.stun_servers:
+                if (":" in server[0]) != (":" in sock[0]) or config.relay_only:
+                    continue
+                if ("stun", sock, server) not in done:
+                    done.add(("stun", sock, server))
+                    self._start_gather(sock, server, now)
+            for turn in config.turn_servers:
+                if (":" in turn.address[0]) != (":" in sock[0]) or turn.transport != "udp":
+                    continue
+                if ("turn", sock, turn) not in done:
+                    done.add(("turn", sock, turn))
+                    self._start_relay(sock, turn, now)
+        for turn in config.turn_servers:
+            if turn.transport != "udp" and ("turn", None, turn) not in done:
+                done.add(("turn", None, turn))
+                self._start_stream_relay(len(self.stream_transports), turn, now)
 
     def _start_gather(self, sock: Address, server: Address, now: float) -> None:
         """RFC 8445 §5.1.1.2: a Binding request to a STUN server gives a srflx candidate."""

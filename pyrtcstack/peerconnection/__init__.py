@@ -8,7 +8,14 @@ runs it on asyncio with the W3C RTCPeerConnection API in snake case.
 
 from __future__ import annotations
 
-from .config import Configuration, ConfigurationError, IceServer, Settings, parse_server_url
+from .config import (
+    Configuration,
+    ConfigurationError,
+    IceServer,
+    InvalidModificationError,
+    Settings,
+    parse_server_url,
+)
 from .core import PeerConnectionCore
 from .description import Description, DescriptionParseError, IceCandidateInit
 from .events import (
@@ -48,6 +55,7 @@ __all__ = [
     "IceConnectionStateChange",
     "IceGatheringStateChange",
     "IceServer",
+    "InvalidModificationError",
     "InvalidStateError",
     "NegotiationNeeded",
     "PeerConnectionCore",

@@ -20,6 +20,7 @@ __all__ = [
     "Configuration",
     "ConfigurationError",
     "IceServer",
+    "InvalidModificationError",
     "ServerUrl",
     "Settings",
     "parse_server_url",
@@ -33,6 +34,12 @@ BUNDLE_POLICIES = ("balanced", "max-compat", "max-bundle")
 
 class ConfigurationError(LocalProtocolError, ValueError):
     """An invalid configuration (W3C: SyntaxError / InvalidAccessError / TypeError)."""
+
+
+class InvalidModificationError(LocalProtocolError):
+    """W3C InvalidModificationError: setConfiguration tried to change what cannot change
+    after construction (certificates, bundle policy, rtcp-mux policy, candidate pool
+    size once a local description was set)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,7 @@ from ..sdp import Candidate
 from ..srtp import SrtpSession
 from ..srtp.keying import split_keying_material
 from ..srtp.profiles import profile_by_id
-from .config import Configuration, Settings
+from .config import Configuration, InvalidModificationError, Settings
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
@@ -199,6 +199,7 @@ class PeerConnectionCore(NegotiationMixin):
         if self.gathering_started:
             return
         self.gathering_started = True
+        self._sync_agent_config()
         agent.gather(host_addresses, now)
         self._pump(now)
 
@@ -360,6 +361,44 @@ class PeerConnectionCore(NegotiationMixin):
             )
             self.agent = IceAgent(config, rng=self._rng)
         return self.agent
+
+    def _sync_agent_config(self) -> None:
+        """Give the agent the ICE servers and transport policy of the configuration, at
+        a gathering phase only (the first gathering, an ICE restart): W3C
+        setConfiguration changes them for "the next gathering phase" (JSEP §3.5.1)."""
+        agent = self.agent
+        if agent is None:
+            return
+        agent.config.stun_servers = list(self.stun_servers)
+        agent.config.turn_servers = list(self.turn_servers)
+        agent.config.relay_only = self.configuration.ice_transport_policy == "relay"
+
+    def set_configuration(self, configuration: Configuration) -> None:
+        """W3C setConfiguration (webrtc-pc §4.4.1.6 "set a configuration"): the ICE servers
+        and transport policy take effect at the next gathering phase (an ICE restart;
+        the driver resolves the server URLs into :attr:`stun_servers` /
+        :attr:`turn_servers`); certificates, bundle policy, rtcp-mux policy and, once a
+        local description was set, the candidate pool size cannot change
+        (:class:`InvalidModificationError`). Invalid URLs or TURN without credentials
+        raise :class:`ConfigurationError`."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        configuration.validate()
+        current = self.configuration
+        if configuration.certificates and configuration.certificates != current.certificates:
+            raise InvalidModificationError("certificates cannot change")
+        if configuration.bundle_policy != current.bundle_policy:
+            raise InvalidModificationError("bundle_policy cannot change")
+        if configuration.rtcp_mux_policy != current.rtcp_mux_policy:
+            raise InvalidModificationError("rtcp_mux_policy cannot change")
+        if configuration.ice_candidate_pool_size != current.ice_candidate_pool_size and (
+            self.pending_local is not None or self.current_local is not None
+        ):
+            raise InvalidModificationError(
+                "ice_candidate_pool_size cannot change after setLocalDescription"
+            )
+        configuration.certificates = list(current.certificates)
+        self.configuration = configuration
 
     def _emit(self, event: Event) -> None:
         self._events.append(event)

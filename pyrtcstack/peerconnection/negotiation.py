@@ -95,6 +95,7 @@ class NegotiationMixin:
     _pump: Callable[[float], None]
     _ensure_agent: Callable[[bool], IceAgent]
     _maybe_start_dtls: Callable[[float], None]
+    _sync_agent_config: Callable[[], None]
     _maybe_start_media: Callable[[float], None]
     _update_negotiation_needed: Callable[[], None]
 
@@ -386,6 +387,7 @@ class NegotiationMixin:
             self.pending_local = self.pending_remote = None
         if restart:
             assert ufrag is not None and self._offer_credentials is not None
+            self._sync_agent_config()  # a gathering phase: new servers, policy
             agent.restart(now, ufrag=ufrag, pwd=self._offer_credentials[1])
             self._offer_credentials = None
             if self._restarted_by is None:
@@ -489,6 +491,7 @@ class NegotiationMixin:
                 # RFC 8839 §4.4.1.1.1: the offerer restarts ICE; our new credentials go
                 # in the answer (JSEP §5.3.1) and are used from now on so that our checks
                 # can start; a rollback of this offer undoes the restart (JSEP §5.7)
+                self._sync_agent_config()
                 agent.restart(now)
                 if self._restarted_by is None:
                     self._restarted_by = "remote"
