@@ -577,6 +577,7 @@ class Sender:
             current = packets[-1]
             append_sent = sent.append
             msg = self.current
+            full = mtu - 16  # user data of a chunk that fills a packet alone
             while flight < cwnd and (peer_rwnd > 0 or flight == 0):
                 if msg is None:
                     msg = self._next_message(now)
@@ -599,6 +600,30 @@ class Sender:
                     current = []
                     packets.append(current)
                     room = mtu
+                if room == mtu and remaining > full:
+                    # The middle of a large message (the bulk of a transfer): packets of
+                    # one full-size chunk each, in a tight loop.
+                    ssn = msg.ssn
+                    ppid = msg.ppid
+                    unordered_bit = flags & 4
+                    while True:
+                        piece = data[offset : offset + full]
+                        current.append(pack(0, flags, mtu, tsn, sid, ssn, ppid))
+                        current.append(piece)
+                        append_sent(SentChunk(tsn, flags, piece, msg, now))
+                        flags = unordered_bit
+                        tsn = (tsn + 1) & MASK32
+                        offset += full
+                        remaining -= full
+                        flight += full
+                        peer_rwnd = peer_rwnd - full if peer_rwnd > full else 0
+                        if remaining <= full or flight >= cwnd or not peer_rwnd:
+                            break
+                        current = []
+                        packets.append(current)
+                    msg.offset = offset
+                    room = 0
+                    continue
                 limit = (room & ~3) - 16  # user data that fits, padding included
                 if remaining > limit:
                     # Not the last fragment: it fills the rest of the packet.
