@@ -392,3 +392,30 @@ def test_random_channel_lifecycles_under_impairment(seed: int) -> None:
     assert p.net.run(
         lambda: again.ready_state == "open" and bool(p.events(B, DataChannelOpened)), 30
     )
+
+
+def test_open_and_abort_in_one_burst_drops_the_open() -> None:
+    """A DATA_CHANNEL_OPEN followed by an ABORT in the same burst: by the time the OPEN is
+    read the association is closed, so it is dropped (counted), not answered (no raise)."""
+    a = DataChannelManager(dtls_role="client", rng=random.Random(1))
+    b = DataChannelManager(dtls_role="server", rng=random.Random(2))
+    a.connect(0.0)
+    b.connect(0.0)
+    for _ in range(10):
+        for packet in a.packets_to_send(0.0):
+            b.receive_packet(packet, 0.0)
+        for packet in b.packets_to_send(0.0):
+            a.receive_packet(packet, 0.0)
+        while a.next_event() is not None or b.next_event() is not None:
+            pass
+    a.create_data_channel("late")
+    burst = a.packets_to_send(0.0)
+    a.association.abort("bye")
+    burst += a.packets_to_send(0.0)
+    for packet in burst:
+        b.receive_packet(packet, 0.0)
+    events = []
+    while (event := b.next_event()) is not None:
+        events.append(event)
+    assert [type(e) for e in events] == [TransportClosed]
+    assert b.dropped_messages == 1 and not b.channels

@@ -26,6 +26,7 @@ from collections import deque
 from ..common.core import Event
 from ..sctp.association import Association, State
 from ..sctp.config import SctpConfig
+from ..sctp.errors import AssociationClosedError
 from ..sctp.events import (
     AssociationClosed,
     AssociationEstablished,
@@ -384,6 +385,14 @@ class DataChannelManager:
                 self.association.reset_streams([sid])
                 self._wake()
             return
+        try:
+            self.association.send(sid, DataChannelAck().encode(), Ppid.DCEP)
+        except AssociationClosedError:
+            # The association ended in the same burst (an ABORT right after this OPEN;
+            # events are translated lazily): no channel to open.
+            self.dropped_messages += 1
+            return
+        self._wake()
         channel = DataChannel(
             self,
             msg.label,
@@ -397,8 +406,6 @@ class DataChannelManager:
         )
         channel._acked = True
         self._channels[sid] = channel
-        self.association.send(sid, DataChannelAck().encode(), Ppid.DCEP)
-        self._wake()
         channel.ready_state = "open"
         self._events.append(DataChannelOpened(channel))
         self._events.append(ChannelOpen(channel))
