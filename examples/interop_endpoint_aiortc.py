@@ -134,6 +134,8 @@ class Scenario:
                         self.add_mic()
                     await pc.setLocalDescription(await pc.createAnswer())
                     self.describe()
+                else:  # the harness's answer is applied: renegotiation over
+                    self.post(kind="applied", type=desc["type"])
             elif kind == "candidate":
                 pass  # non-trickle only: candidates are inside the descriptions
             elif kind == "channel":

@@ -96,7 +96,7 @@ def test_interop_url_against_our_endpoint_process(
     print(out)
     passed, failed = _table_counts(out)
     assert failed == 0, out
-    assert passed == 4 * 13 + 2, out  # 13 checks per scenario, + ice-restart in two
+    assert passed >= 4 * 13 + 2, out  # 13 checks per scenario, + ice-restart in two
     assert out.count("pyrtcstack 0.1.0.dev0  ") == 4, out  # one row per scenario
     assert "we-offer (no trickle)" in out and "peer-offers (no trickle)" in out
     assert "ice-restart" in out and "audio-to-peer" in out
@@ -113,7 +113,7 @@ def test_interop_url_against_the_aiortc_reference_endpoint(
     out = capsys.readouterr().out
     print(out)
     passed, failed = _table_counts(out)
-    assert (passed, failed) == (2 * 14, 0), out
+    assert failed == 0 and passed >= 2 * 14, out
     assert "aiortc " in out and "(no trickle)" in out and "ice-restart" not in out
 
 

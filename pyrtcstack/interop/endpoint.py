@@ -159,6 +159,8 @@ class _Scenario:
                 if message["description"].get("type") == "offer":
                     self._add_mic()
                     await self._describe()
+                else:  # our answer is in force: the renegotiation is over here too
+                    self.post(kind="applied", type=message["description"].get("type"))
             elif kind == "candidate":
                 cand = message.get("candidate")
                 try:
