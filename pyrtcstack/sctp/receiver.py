@@ -38,7 +38,8 @@ __all__ = ["InboundStream", "RawMessage", "Receiver"]
 
 #: A complete message as the receiver queues it: (stream id, PPID, data, unordered).
 RawMessage = tuple[int, int, bytes, bool]
-_DATA_FIELDS = struct.Struct("!IHHI")  # TSN, stream id, SSN, PPID (§3.3.1)
+#: A DATA chunk's header (§3.3.1): type, flags, length, TSN, stream id, SSN, PPID.
+_DATA_HEADER = struct.Struct("!BBHIHHI")
 
 MASK32 = 0xFFFFFFFF
 HALF32 = 0x80000000
@@ -107,19 +108,13 @@ class Receiver:
         sack_now = False
         dropped = 0
         ready = self.ready
-        unpack = _DATA_FIELDS.unpack_from
+        unpack = _DATA_HEADER.unpack_from
         capacity = self.capacity
-        while pos < size:
-            if size - pos < 16 or data[pos] != 0:
-                break
-            length = (data[pos + 2] << 8) | data[pos + 3]
+        while size - pos >= 16:
+            kind, flags, length, tsn, sid, ssn, ppid = unpack(data, pos)
             end = pos + length
-            if length <= 16 or end > size:
+            if kind or length <= 16 or end > size or sid >= streams or len(ready) >= max_ready:
                 break
-            tsn, sid, ssn, ppid = unpack(data, pos + 4)
-            if sid >= streams or len(ready) >= max_ready:
-                break
-            flags = data[pos + 1]
             start = pos + 16
             pos += (length + 3) & ~3
             n = length - 16
