@@ -4,7 +4,8 @@
 Both directions check the actual bytes: we send a random file and the page reports the
 SHA-256 it computed (``crypto.subtle``, or the page's JavaScript SHA-256) over what it
 received; the page sends a file it generates (xorshift32, regenerated here) and the file
-we write must be identical.
+we write must be identical. Both also check that the sender waited for
+``bufferedamountlow`` (a 64 KiB window on either side).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
 #: Seconds for a whole transfer, page load included (a loaded 2-core machine).
 TRANSFER_TIMEOUT = 90
+#: A small back-pressure window on both sides, so the senders certainly wait for
+#: bufferedamountlow (each queues more than this between two turns of its event loop).
+WINDOW = 64 * 1024
 
 
 def _need_chromium() -> None:
@@ -95,13 +99,17 @@ def test_send_to_the_browser_page(tmp_path: Path, query: str, impl: str, size: i
     payload.write_bytes(os.urandom(size))
     expected = hashlib.sha256(payload.read_bytes()).hexdigest()
     code, out, err = _run_with_browser(
-        ["send", str(payload), "--browser", "--loopback"], query, tmp_path
+        ["send", str(payload), "--browser", "--loopback", "--window", str(WINDOW)],
+        query,
+        tmp_path,
     )
     assert code == 0, out + err
     # The page's own digest over the bytes it received, and its verdict.
     assert f"the receiver computed sha-256 {expected} over {size} bytes ({impl})" in out, out
     assert f"sha-256 {expected} verified by the receiver" in out
     assert "100.0%" in err and "MB/s" in err and "ETA" in err  # our progress line
+    waits = re.search(r"waited for bufferedamountlow (\d+) times", err)
+    assert waits and int(waits.group(1)) > 0, err
 
 
 def test_receive_from_the_browser_page(tmp_path: Path) -> None:
@@ -111,7 +119,7 @@ def test_receive_from_the_browser_page(tmp_path: Path) -> None:
     out_dir.mkdir()
     code, out, err = _run_with_browser(
         ["receive", "--browser", "--loopback", "--out", str(out_dir)],
-        f"?auto=1&gen={size}",
+        f"?auto=1&gen={size}&window={WINDOW}",
         tmp_path,
     )
     assert code == 0, out + err
@@ -121,3 +129,6 @@ def test_receive_from_the_browser_page(tmp_path: Path) -> None:
     assert f"sha-256 {digest}" in out and "sha-256 verified" in out, out
     assert re.search(r"receive generated.bin 100.0% .* MB/s, ETA", err), err
     assert not list(out_dir.glob("*.part"))
+    # The page queued at most WINDOW bytes, then waited for bufferedamountlow.
+    waits = re.search(r"the sender waited for bufferedamountlow (\d+) times \(window (\d+)", out)
+    assert waits and int(waits.group(1)) > 0 and int(waits.group(2)) == WINDOW, out

@@ -3,11 +3,14 @@ signaling server, or copy-paste blobs) and the file transfer protocol over a dat
 
 File protocol on the channel ``file`` (reliable, ordered): a JSON text header
 ``{"name", "size", "sha256"}``, then binary chunks of :data:`CHUNK` bytes, then the text
-``"end"``; the receiver checks size and SHA-256, may report what it computed as a JSON
-text ``{"sha256", "size", "impl"}``, and answers ``"ok"`` or ``"bad"``.
-Back-pressure: the sender stops queueing above :data:`HIGH_WATER` buffered bytes and waits
-for ``bufferedamountlow`` (threshold :data:`LOW_WATER`). The browser page
-(``assets/transfer.html``, ``--browser``) speaks the same protocol in either role.
+``"end"`` (just before it, the sender may send a JSON text ``{"waits", "window"}``: how
+often it waited for ``bufferedamountlow``; receivers only log it); the receiver checks
+size and SHA-256, may report what it computed as a JSON text ``{"sha256", "size",
+"impl"}``, and answers ``"ok"`` or ``"bad"``.
+Back-pressure: the sender stops queueing above :data:`HIGH_WATER` buffered bytes (``send
+--window``) and waits for ``bufferedamountlow`` (threshold :data:`LOW_WATER`, a quarter).
+The browser page (``assets/transfer.html``, ``--browser``) speaks the same protocol in
+either role.
 """
 
 from __future__ import annotations

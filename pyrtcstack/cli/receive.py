@@ -79,6 +79,16 @@ async def _receive(args: argparse.Namespace) -> int:
                 progress=Progress(size, f"receive {name}"),
             )
             state["file"] = open(state["path"] + ".part", "wb")  # noqa: SIM115
+        elif message.startswith("{"):  # the sender's back-pressure log
+            try:
+                log = json.loads(message)
+                print(
+                    f"the sender waited for bufferedamountlow {int(log['waits'])} times "
+                    f"(window {int(log['window'])} bytes)",
+                    flush=True,
+                )
+            except (ValueError, KeyError, TypeError):
+                pass
         elif message == "end":
             state["file"].close()
             state["progress"].update(state["got"], final=True)

@@ -23,7 +23,7 @@ import os
 import sys
 
 from ..aio.peerconnection import DataChannel, PeerConnection
-from ._transfer import CHUNK, HIGH_WATER, LOW_WATER, Progress, add_signaling_args, connect
+from ._transfer import CHUNK, HIGH_WATER, Progress, add_signaling_args, connect
 
 __all__ = ["register"]
 
@@ -36,6 +36,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=HIGH_WATER,
+        metavar="BYTES",
+        help="most bytes queued in the channel before waiting for bufferedamountlow "
+        f"(threshold a quarter of it; default {HIGH_WATER})",
+    )
     add_signaling_args(p)
     p.set_defaults(func=run)
 
@@ -104,21 +112,25 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         channel.on("message", settle)
         channel.on("close", lambda: settle("closed"))
         low = asyncio.Event()
-        channel.buffered_amount_low_threshold = LOW_WATER
+        window = max(args.window, CHUNK)
+        channel.buffered_amount_low_threshold = window // 4
         channel.on("bufferedamountlow", low.set)
+        waits = 0
         channel.send(json.dumps({"name": name, "size": size, "sha256": digest}))
         progress = Progress(size, f"send {name}")
         sent = 0
         with open(args.file, "rb") as f:
             while block := f.read(CHUNK):
-                while channel.buffered_amount > HIGH_WATER:
+                while channel.buffered_amount > window:
                     low.clear()
+                    waits += 1
                     await low.wait()
                 channel.send(block)
                 sent += len(block)
                 progress.update(max(0, sent - channel.buffered_amount))
                 if sent % (16 * CHUNK) == 0:
                     await asyncio.sleep(0)  # let the loop flush
+        channel.send(json.dumps({"waits": waits, "window": window}))  # for the receiver's log
         channel.send("end")
         deadline = loop.time() + args.timeout + size / 1e5
         while not verdict.done():  # the queue drains, then the receiver hashes
@@ -132,6 +144,10 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
             print(f"the receiver says {answer!r}", file=sys.stderr)
             return 1
         print(f"sent {name}: {size} bytes, sha-256 {digest} verified by the receiver")
+        print(
+            f"back-pressure: waited for bufferedamountlow {waits} times (window {window} bytes)",
+            file=sys.stderr,
+        )
         return 0
     finally:
         await asyncio.sleep(0.1)  # let a last message leave before closing
