@@ -176,6 +176,9 @@ class Handshake13:
     def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
         raise NotImplementedError
 
+    def _update_fast_path(self) -> None:
+        raise NotImplementedError
+
     def _init_handshake(self, now: float) -> None:
         self._suite: Suite13 | None = None
         self._srtp_profile: SrtpProfile | None = None
@@ -328,6 +331,7 @@ class Handshake13:
             )
         )
         self._release_pending(lambda d: self._events.append(ApplicationData(d)))
+        self._update_fast_path()
 
     def _handshake_done(self) -> None:
         self.state = State13.CONNECTED
@@ -391,6 +395,7 @@ class Handshake13:
             self._windows[read_epoch + 1] = self._new_window()
             for old in [e for e in self._read_keys if e < read_epoch + 1 - 2 and e >= 3]:
                 del self._read_keys[old]
+            self._update_fast_path()
             if update.update_requested and self._pending_key_update is None and not self._flight:
                 item = _make_raw_item(self, _KEY_UPDATE, KeyUpdate(False).encode())
                 mine = "client" if self._is_client() else "server"

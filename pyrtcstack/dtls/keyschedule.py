@@ -185,7 +185,7 @@ class TrafficKeys:
     """AEAD + sequence-number mask of one direction of one epoch (RFC 8446 §5.3, §7.3;
     RFC 9147 §4.2.3)."""
 
-    __slots__ = ("_aead", "_chacha", "_iv_int", "_sn_cipher", "_sn_key", "suite")
+    __slots__ = ("_aead", "_chacha", "_ecb", "_iv_int", "_sn_key", "open_raw", "seal_raw", "suite")
 
     def __init__(self, suite: Suite13, key: bytes, iv: bytes, sn_key: bytes) -> None:
         self.suite = suite
@@ -195,7 +195,13 @@ class TrafficKeys:
         )
         self._iv_int = int.from_bytes(iv, "big")
         self._sn_key = sn_key
-        self._sn_cipher = None if suite.chacha else Cipher(algorithms.AES(sn_key), modes.ECB())
+        # ECB keeps no state between blocks: one long-lived encryptor masks every record
+        self._ecb = (
+            None if suite.chacha else Cipher(algorithms.AES(sn_key), modes.ECB()).encryptor()
+        )
+        #: the bound AEAD calls, for the data path: ``(nonce, data, aad)``
+        self.seal_raw = self._aead.encrypt
+        self.open_raw = self._aead.decrypt
 
     @classmethod
     def derive(cls, suite: Suite13, secret: bytes) -> TrafficKeys:
@@ -205,16 +211,16 @@ class TrafficKeys:
         sn = hkdf_expand_label(h, secret, b"sn", b"", suite.key_length)
         return cls(suite, key, iv, sn)
 
-    def _nonce(self, seq: int) -> bytes:
+    def nonce(self, seq: int) -> bytes:
         # RFC 8446 §5.3: the 64-bit record sequence number, left-padded, XOR the IV.
         return (self._iv_int ^ seq).to_bytes(12, "big")
 
     def seal(self, seq: int, aad: bytes, inner: bytes) -> bytes:
-        return self._aead.encrypt(self._nonce(seq), inner, aad)
+        return self._aead.encrypt(self.nonce(seq), inner, aad)
 
     def open(self, seq: int, aad: bytes, ciphertext: bytes) -> bytes:
         try:
-            return self._aead.decrypt(self._nonce(seq), ciphertext, aad)
+            return self._aead.decrypt(self.nonce(seq), ciphertext, aad)
         except InvalidTag:
             raise DtlsDecodeError("record authentication failed") from None
 
@@ -222,9 +228,8 @@ class TrafficKeys:
         """The record-number mask from the first 16 ciphertext bytes (RFC 9147 §4.2.3)."""
         if len(sample) < 16:
             raise DtlsDecodeError("ciphertext shorter than the 16-byte mask sample")
-        if self._sn_cipher is not None:
-            enc = self._sn_cipher.encryptor()
-            return enc.update(sample[:16]) + enc.finalize()
+        if self._ecb is not None:
+            return self._ecb.update(sample[:16])
         # ChaCha20: counter = sample[0:4] (little endian), nonce = sample[4:16]; cryptography's
         # ChaCha20 takes the 16-byte "nonce" as counter || nonce, exactly this layout.
         enc = Cipher(algorithms.ChaCha20(self._sn_key, sample[:16]), mode=None).encryptor()

@@ -61,6 +61,7 @@ MAX_ACK_RECORDS: Final = 256
 NONCE_WITH_EPOCH: Final = False
 
 _PLAIN_TYPES = frozenset({21, 22, CONTENT_ACK})
+_CONTENT_TYPE_BYTE = [bytes([i]) for i in range(256)]
 _HEAD = struct.Struct("!BHH")
 _PLAIN = struct.Struct("!BHHHIH")
 
@@ -151,17 +152,15 @@ def reconstruct_sequence(low: int, bits: int, expected: int) -> int:
 
 def seal_record(keys: TrafficKeys, epoch: int, seq: int, content_type: int, data: bytes) -> bytes:
     """A whole DTLSCiphertext record with a 16-bit sequence number and a length (§4)."""
-    inner = bytes(data) + bytes([content_type])
-    if len(inner) + TAG_LENGTH < 16:  # §4.2.3: the mask needs 16 bytes of ciphertext
-        inner += bytes(16 - TAG_LENGTH - len(inner))
+    inner = bytes(data) + _CONTENT_TYPE_BYTE[content_type]
+    # §4.2.3: the mask needs 16 bytes of ciphertext (always true with a 16-byte tag)
     first = 0x2C | (epoch & 0x03)
     seq16 = seq & 0xFFFF
-    header = _HEAD.pack(first, seq16, len(inner) + TAG_LENGTH)
+    length = len(inner) + TAG_LENGTH
     nonce_seq = (epoch << 48 | seq) if NONCE_WITH_EPOCH else seq
-    sealed = keys.seal(nonce_seq, header, inner)
-    mask = keys.mask(sealed[:16])
-    masked = seq16 ^ ((mask[0] << 8) | mask[1])
-    return bytes([first]) + masked.to_bytes(2, "big") + header[3:] + sealed
+    sealed = keys.seal_raw(keys.nonce(nonce_seq), inner, _HEAD.pack(first, seq16, length))
+    mask = keys.mask(sealed)
+    return _HEAD.pack(first, seq16 ^ ((mask[0] << 8) | mask[1]), length) + sealed
 
 
 def unmask_sequence(keys: TrafficKeys, record: CiphertextRecord) -> int:
