@@ -165,13 +165,14 @@ def test_bad_checks_are_dropped_and_counted() -> None:
     agent.receive_datagram(_check(agent, "peer", fingerprint=False), src, 0.1)
     agent.receive_datagram(_check(agent, "peer", username="nobody:peer"), src, 0.1)
     agent.receive_datagram(_check(agent, "peer", pwd="x" * 22), src, 0.1)
+    agent.receive_datagram(_check(agent, "other"), src, 0.1)
     agent.receive_datagram(b"\x00\x01\x00\x00garbage-garbage!", src, 0.1)
     assert agent.transmits(0.1) == []
     assert agent.stats["check_no_fingerprint"] == 1
     assert agent.stats["check_wrong_username"] == 1
     assert agent.stats["check_bad_integrity"] == 1
+    assert agent.stats["check_wrong_remote_ufrag"] == 1
     assert agent.stats["dropped_malformed_stun"] == 1
-    # RFC 8445 §7.3: another sender ufrag after the colon is accepted (tests/test_ice_username.py)
     assert agent.remote_candidates == []
     # a good one is answered from the socket it came to, with our integrity
     agent.receive_datagram(_check(agent, "peer"), src, 0.2)

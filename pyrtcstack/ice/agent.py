@@ -39,6 +39,7 @@ from .base import (
     CONSENT_MISS_AFTER,
     CONSENT_TIMEOUT,
     KEEPALIVE_INTERVAL,
+    MAX_PAST_REMOTE_UFRAGS,
     NOMINATION_DELAY,
     NOMINATION_MIN_PATIENCE,
     NOMINATION_PATIENCE,
@@ -90,6 +91,10 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         gen = self.generation
         if gen.remote_ufrag is not None and gen.remote_ufrag != ufrag:
             raise IceError("remote credentials changed without an ICE restart")
+        past = self.past_remote_ufrags
+        if gen.remote_ufrag is None and ufrag not in past:
+            past.append(ufrag)
+            del past[:-MAX_PAST_REMOTE_UFRAGS]
         gen.remote_ufrag, gen.remote_pwd = ufrag, pwd
         gen.remote_key = short_term_key(pwd)
         gen.remote_lite = lite

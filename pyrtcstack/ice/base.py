@@ -63,6 +63,9 @@ NOMINATION_MIN_PATIENCE = 0.05
 PAC_TIMEOUT = 39.5
 #: Checks (RFC 8489 Rc) per pair before it fails.
 CHECK_MAX_TRANSMISSIONS = UDP_POLICY.rc
+#: Earlier ice-ufrags of the peer remembered (bounded): a check whose sender part is one
+#: of them is answered (RFC 8445 §7.3 reading, see checks.py and docs/ice.md).
+MAX_PAST_REMOTE_UFRAGS = 4
 
 _ICE_CHARS = string.ascii_letters + string.digits + "+/"
 
@@ -180,6 +183,8 @@ class AgentBase:
         self._servers_asked: set[tuple[str, Address | None, Address | TurnServer]] = set()
         self.generation = self._new_generation(self.config.local_ufrag, self.config.local_pwd)
         self.previous: Generation | None = None
+        #: the peer's ice-ufrags of earlier generations, newest last (MAX_PAST_REMOTE_UFRAGS)
+        self.past_remote_ufrags: list[str] = []
         #: the (generation, previous) an ICE restart replaced: IceAgent.cancel_restart()
         self._before_restart: tuple[Generation, Generation | None] | None = None
         self._next_check_at: float | None = None
