@@ -71,8 +71,6 @@ __all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
 
 #: Application data records kept between "epoch 3 keys exist" and "handshake verified".
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
-#: Read epochs kept after a KeyUpdate, for records that were overtaken (RFC 9147 §4.2.1).
-MAX_OLD_READ_EPOCHS: Final = 2
 #: A repeated peer flight makes us resend ours at most once per this fraction of the
 #: initial retransmission timeout (as the 1.2 connection).
 ECHO_GUARD: Final = 0.25
@@ -350,6 +348,8 @@ class Dtls13Engine(Handshake13):
         if self._pending_key_update is not None:
             self._write_epoch = self._pending_key_update  # RFC 9147 §8: switch once ACKed
             self._pending_key_update = None
+            for old in [e for e in self._write_keys if 3 <= e < self._write_epoch - 1]:
+                del self._write_keys[old]  # bounded: the previous epoch is kept, no more
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
         try:

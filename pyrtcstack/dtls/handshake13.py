@@ -75,6 +75,8 @@ VERIFY_SCHEMES13: Final = tuple(
 )
 _SERVER_CONTEXT: Final = b" " * 64 + b"TLS 1.3, server CertificateVerify\x00"
 _CLIENT_CONTEXT: Final = b" " * 64 + b"TLS 1.3, client CertificateVerify\x00"
+#: Read epochs kept after a KeyUpdate, for records that were overtaken (RFC 9147 §4.2.1).
+MAX_OLD_READ_EPOCHS: Final = 2
 #: The synthetic handshake type that replaces ClientHello1 after a HelloRetryRequest.
 _MESSAGE_HASH: Final = 254
 #: What a server answers and keeps in EncryptedExtensions; unknown extensions are skipped.
@@ -393,8 +395,10 @@ class Handshake13:
             assert self._schedule is not None
             self._read_keys[read_epoch + 1] = self._schedule.traffic_keys(secret)
             self._windows[read_epoch + 1] = self._new_window()
-            for old in [e for e in self._read_keys if e < read_epoch + 1 - 2 and e >= 3]:
+            oldest = read_epoch + 1 - MAX_OLD_READ_EPOCHS
+            for old in [e for e in self._read_keys if 3 <= e < oldest]:
                 del self._read_keys[old]
+                self._windows.pop(old, None)
             self._update_fast_path()
             if update.update_requested and self._pending_key_update is None and not self._flight:
                 item = _make_raw_item(self, _KEY_UPDATE, KeyUpdate(False).encode())

@@ -48,6 +48,7 @@ __all__ = [
     "parse_datagram13",
     "reconstruct_sequence",
     "seal_record",
+    "unmask_sequence",
 ]
 
 #: ContentType ack (RFC 9147 §7).
