@@ -350,6 +350,7 @@ class Dtls13Engine(Handshake13):
             self._pending_key_update = None
             for old in [e for e in self._write_keys if 3 <= e < self._write_epoch - 1]:
                 del self._write_keys[old]  # bounded: the previous epoch is kept, no more
+                self._write_seq.pop(old, None)
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
         try:

@@ -5,9 +5,10 @@
     results = await run_peer("chromium")             # every default scenario
     print(format_table(results))
 
-Chromium is also launched with DTLS 1.3 forced off and forced on
-(``--force-fieldtrials=WebRTC-ForceDtls13/Disabled/`` and ``/Only/``); see
-:func:`default_plan`.
+Each browser is also launched with DTLS 1.3 allowed on our side, and Firefox with its DTLS
+version range forced (``media.peerconnection.dtls.version.min``/``.max``: 1.2 only, 1.3
+only, and 1.3 only against our side limited to 1.2, which must fail cleanly); Chromium 156
+has no ``WebRTC-ForceDtls13`` field trial any more. See :func:`default_plan`.
 """
 
 from __future__ import annotations
