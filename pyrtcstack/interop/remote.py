@@ -38,7 +38,9 @@ __all__ = [
     "REQUEST_TIMEOUT",
     "EndpointError",
     "RemoteSession",
+    "checked_messages",
     "http_json",
+    "parse_response",
     "plan_for",
     "run_url",
 ]
@@ -97,25 +99,57 @@ async def http_json(
         raise EndpointError(f"{method} {url}: no response within {timeout:.0f} s") from None
     except OSError as exc:
         raise EndpointError(f"{method} {url}: {exc}") from None
+    return parse_response(raw, f"{method} {url}")
+
+
+def parse_response(raw: bytes, what: str = "response") -> Any:
+    """The JSON body of a whole HTTP/1.1 response (status line, headers, body up to
+    ``Content-Length`` or the end); raises :class:`EndpointError` for anything else: a
+    status other than 200, chunked encoding, no JSON. ``what`` prefixes the messages."""
     header, sep, content = raw.partition(b"\r\n\r\n")
     status_line = header.split(b"\r\n", 1)[0].decode("latin-1")
     fields = status_line.split(" ", 2)
     if not sep or len(fields) < 2 or not fields[0].startswith("HTTP/"):
-        raise EndpointError(f"{method} {url}: not an HTTP response")
-    status = int(fields[1]) if fields[1].isdigit() else 0
+        raise EndpointError(f"{what}: not an HTTP response")
+    status = int(fields[1]) if _is_number(fields[1], 3) else 0
     for line in header.split(b"\r\n")[1:]:
         name, _, value = line.decode("latin-1").partition(":")
-        if name.strip().lower() == "content-length" and value.strip().isdigit():
-            content = content[: int(value.strip())]
-        elif name.strip().lower() == "transfer-encoding":
-            raise EndpointError(f"{method} {url}: chunked responses are not supported")
+        name, value = name.strip().lower(), value.strip()
+        if name == "content-length":
+            if not _is_number(value, 12):
+                raise EndpointError(f"{what}: bad Content-Length {value[:20]!r}")
+            content = content[: int(value)]
+        elif name == "transfer-encoding":
+            raise EndpointError(f"{what}: chunked responses are not supported")
     if status != 200:
         text = content[:200].decode("utf-8", "replace")
-        raise EndpointError(f"{method} {url}: HTTP {status} {text}".rstrip())
+        raise EndpointError(f"{what}: HTTP {status} {text}".rstrip())
     try:
         return json.loads(content.decode("utf-8") or "null")
-    except (UnicodeDecodeError, ValueError):
-        raise EndpointError(f"{method} {url}: the body is not JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise EndpointError(f"{what}: the body is not JSON") from None
+
+
+def _is_number(text: str, max_digits: int) -> bool:
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
+def checked_messages(answer: Any) -> list[dict[str, Any]]:
+    """The ``messages`` of a long-poll answer: a list of objects, each with a string
+    ``kind`` and an integer ``seq``; raises :class:`EndpointError` otherwise."""
+    messages = answer.get("messages") if isinstance(answer, dict) else None
+    if not isinstance(messages, list):
+        raise EndpointError(f"no 'messages' list in {str(answer)[:100]}")
+    for message in messages:
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("kind"), str)
+            or not isinstance(message.get("seq"), int)
+            or isinstance(message.get("seq"), bool)
+        ):
+            raise EndpointError(f"a message needs a string 'kind' and an integer 'seq': "
+                                f"{str(message)[:100]}")  # fmt: skip
+    return messages
 
 
 def plan_for(hello: dict[str, Any]) -> list[dict[str, Any]]:
@@ -204,16 +238,17 @@ class RemoteSession:
             url = f"{self._messages_url(scenario)}?after={after}"
             try:
                 answer = await http_json("GET", url, timeout=POLL_WAIT + REQUEST_TIMEOUT)
-                messages = answer["messages"]
+                messages = checked_messages(answer)
                 failures = 0
-            except (EndpointError, KeyError, TypeError) as exc:
+            except EndpointError as exc:
                 failures += 1
                 self._failed(scenario, f"poll: {exc}")
                 await asyncio.sleep(0.5)
                 continue
             for message in messages:
-                after = max(after, int(message.get("seq", after)))
-                self.inbox(scenario).put_nowait(message)
+                if message["seq"] > after:
+                    after = message["seq"]
+                    self.inbox(scenario).put_nowait(message)
 
     async def _post(self, scenario: int) -> None:
         box = self._outbox.setdefault(scenario, asyncio.Queue(MAX_QUEUED_MESSAGES))
