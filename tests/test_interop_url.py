@@ -183,6 +183,13 @@ def test_our_endpoint_refuses_bad_requests() -> None:
                     kinds.append(message["kind"])
                     after = message["seq"]
             assert kinds[-1] == "ended"
+            # A spec the endpoint cannot use ends the scenario with an error, not silence.
+            spec = {**plan_for({"answer": True})[0], "timeoutMs": "soon"}
+            sid = (await http_json("POST", url + "scenarios", spec))["id"]
+            got: dict[str, Any] = {"messages": []}
+            while not got["messages"] or got["messages"][-1]["kind"] != "ended":
+                got = await http_json("GET", url + f"scenarios/{sid}/messages?after=0")
+            assert [m["kind"] for m in got["messages"]] == ["error", "ended"]
         finally:
             await endpoint.close()
 

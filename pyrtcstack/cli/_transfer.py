@@ -185,9 +185,12 @@ async def _browser_signaling(
         if request.method == "GET" and request.path == "/info" and info is not None:
             return Response.json(info)
         if request.method == "POST" and request.path == "/offer" and not answered.is_set():
-            await pc.set_remote_description(Description.from_dict(request.json()))
-            await pc.set_local_description()
-            await pc.wait_gathering_complete()
+            try:
+                await pc.set_remote_description(Description.from_dict(request.json()))
+                await pc.set_local_description()
+                await pc.wait_gathering_complete()
+            except Exception as exc:  # a broken offer: tell the page, wait for another
+                return Response(400, f"{type(exc).__name__}: {exc}".encode(), "text/plain")
             assert pc.local_description is not None
             answered.set()
             return Response.json(pc.local_description.to_dict())

@@ -113,8 +113,8 @@ class _Scenario:
         self.changed.set()
 
     async def _run(self) -> None:
-        limit = min(float(self.spec.get("timeoutMs") or 60000) / 1000, MAX_SCENARIO_SECONDS)
         try:
+            limit = min(float(self.spec.get("timeoutMs") or 60000) / 1000, MAX_SCENARIO_SECONDS)
             async with asyncio.timeout(limit):
                 await self._drive()
         except Exception as exc:
