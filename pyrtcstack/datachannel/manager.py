@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 
 from ..common.core import Event
 from ..sctp.association import Association, State
@@ -74,12 +75,14 @@ class DataChannelManager:
         rng: random.Random | None = None,
     ) -> None:
         self.association = Association(config, rng)
+        #: The core contract's ``receive_packet(data, now)``: one SCTP packet (the plaintext
+        #: of a DTLS record) goes straight to the association (no wrapper call per packet).
+        self.receive_packet: Callable[[bytes, float], None] = self.association.receive_packet
         self._events: deque[Event] = deque()
         self._channels: dict[int, DataChannel] = {}
         self._unassigned: list[DataChannel] = []
         self._is_client: bool | None = None
         self._flush_at: float | None = None
-        self._now = 0.0
         self.dropped_messages = 0
         if dtls_role is not None:
             self.set_dtls_role(dtls_role)
@@ -101,7 +104,6 @@ class DataChannelManager:
 
     def connect(self, now: float) -> None:
         """Start the association (either side, or both, may call it: RFC 8841 §9.3)."""
-        self._now = now
         self.association.connect(now)
 
     def create_data_channel(
@@ -173,12 +175,7 @@ class DataChannelManager:
         self.association.shutdown()
 
     # == the core ==========================================================================
-    def receive_packet(self, data: bytes, now: float) -> None:
-        self._now = now
-        self.association.receive_packet(data, now)
-
     def packets_to_send(self, now: float) -> list[bytes]:
-        self._now = now
         self._flush_at = None
         return self.association.packets_to_send(now)
 
@@ -189,7 +186,6 @@ class DataChannelManager:
         return t
 
     def handle_timer(self, now: float) -> None:
-        self._now = now
         self._flush_at = None
         self.association.handle_timer(now)
 
@@ -210,7 +206,7 @@ class DataChannelManager:
     # == internals =========================================================================
     def _wake(self) -> None:
         """Output became pending outside a mutation: ask the driver to come back now."""
-        self._flush_at = self._now
+        self._flush_at = self.association.now
 
     def _allocate_id(self) -> int:
         start = 0 if self._is_client else 1
@@ -265,7 +261,7 @@ class DataChannelManager:
             unordered=not channel.ordered and channel._acked,
             max_retransmits=channel.max_retransmits,
             lifetime=None if lifetime is None else lifetime / 1000.0,
-            now=self._now,
+            now=self.association.now,
         )
 
     def _close_channel(self, channel: DataChannel) -> None:

@@ -186,6 +186,11 @@ class Association:
         self.config.remote_max_message_size = value
 
     @property
+    def now(self) -> float:
+        """The time given with the latest call of the core contract (or ``connect``)."""
+        return self._now
+
+    @property
     def partial_reliability(self) -> bool:
         """True when both ends do FORWARD-TSN (RFC 3758 §3.3)."""
         return self._peer_pr
