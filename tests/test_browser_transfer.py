@@ -90,8 +90,12 @@ def _run_with_browser(cmd: list[str], query: str, log_dir: Path) -> tuple[int, s
 
 @pytest.mark.parametrize(
     ("query", "impl", "size"),
-    [("?auto=1", "crypto.subtle", 3_000_000), ("?auto=1&jssha=1", "javascript", 200_000)],
-    ids=["crypto-subtle", "javascript-sha256"],
+    [
+        ("?auto=1", "crypto.subtle", 3_000_000),
+        ("?auto=1&jssha=1", "javascript", 200_000),
+        ("?auto=1", "crypto.subtle", 0),
+    ],
+    ids=["crypto-subtle", "javascript-sha256", "empty-file"],
 )
 def test_send_to_the_browser_page(tmp_path: Path, query: str, impl: str, size: int) -> None:
     _need_chromium()
@@ -109,7 +113,7 @@ def test_send_to_the_browser_page(tmp_path: Path, query: str, impl: str, size: i
     assert f"sha-256 {expected} verified by the receiver" in out
     assert "100.0%" in err and "MB/s" in err and "ETA" in err  # our progress line
     waits = re.search(r"waited for bufferedamountlow (\d+) times", err)
-    assert waits and int(waits.group(1)) > 0, err
+    assert waits and (int(waits.group(1)) > 0) == (size > WINDOW), err
 
 
 def test_receive_from_the_browser_page(tmp_path: Path) -> None:
