@@ -190,6 +190,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             raise DtlsUsageError("versions must allow DTLS 1.2 or 1.3")
         #: Groups accepted (server) or offered (client) in DTLS 1.3, best first.
         self.groups13 = tuple(int(g) for g in groups13)
+        if not self.groups13 or not set(self.groups13) <= set(DEFAULT_GROUPS13):
+            raise DtlsUsageError(f"groups13 must be among {DEFAULT_GROUPS13}")
         #: Groups a 1.3 client sends key shares for.
         self.key_shares = tuple(int(g) for g in key_shares if int(g) in self.groups13)
         #: TLS 1.3 cipher suites offered/accepted with DTLS 1.3, best first.

@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Final
 from cryptography.exceptions import InvalidTag
 
 from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType
-from .errors import DtlsDecodeError, DtlsError, DtlsTimeoutError, DtlsUsageError, PeerAlertError
+from .errors import (
+    DtlsDecodeError,
+    DtlsError,
+    DtlsHandshakeError,
+    DtlsTimeoutError,
+    DtlsUsageError,
+    PeerAlertError,
+)
 from .events import ApplicationData, Closed, Failed
 from .flights import RetransmitTimer
 from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message, parse_fragments
@@ -333,7 +340,9 @@ class Dtls13Engine(Handshake13):
             return
         if not self._flight:
             return
-        self._acked.update(numbers)
+        # only numbers of records we sent count (bounds the set to our flight's records)
+        sent = {r for item in self._flight for records in item.sent_in for r in records}
+        self._acked.update(n for n in numbers if n in sent)
         pending = [item for item in self._flight if not self._item_acked(item)]
         if not pending:
             self._flight_acknowledged()
@@ -400,7 +409,7 @@ class Dtls13Engine(Handshake13):
             try:
                 self._handle_message(msg_type, seq, body, now)
             except DtlsDecodeError as exc:
-                self._fail(DtlsError(str(exc), AlertDescription.DECODE_ERROR))
+                self._fail(DtlsHandshakeError(str(exc), AlertDescription.DECODE_ERROR))
             except DtlsError as exc:
                 self._fail(exc)
 
