@@ -184,3 +184,31 @@ def test_13_capable_peerconnection_with_aiortc(aiortc: Any, we_offer: bool) -> N
             await theirs.close()
 
     asyncio.run(main())
+
+
+def test_two_13_peerconnections_report_fefc() -> None:
+    """Two of our PeerConnections with DTLS 1.3 allowed: the whole data channel scenario runs
+    over 1.3 and the transport stats say so (tlsVersion "FEFC", the TLS 1.3 suite)."""
+
+    async def main() -> None:
+        settings = {"host_addresses": ["127.0.0.1"], "dtls_versions": ("1.3", "1.2")}
+        a, b = Ours(settings=Settings(**settings)), Ours(settings=Settings(**settings))  # type: ignore[arg-type]
+        seen_stats: list[dict[str, Any]] = []
+
+        async def snapshot() -> None:
+            for side in (a, b):
+                stats = await side.pc.get_stats()
+                seen_stats.append(next(s for s in stats.values() if s.get("type") == "transport"))
+
+        try:
+            check_scenario(await data_channel_scenario(a, b, "answerer"))
+            await snapshot()  # the channel closed, the connection is still up
+        finally:
+            await a.close()
+            await b.close()
+        for transport in seen_stats:
+            assert transport["tlsVersion"] == "FEFC"
+            assert transport["dtlsCipher"] == "TLS_AES_128_GCM_SHA256"
+        assert {t["dtlsRole"] for t in seen_stats} == {"client", "server"}
+
+    asyncio.run(main())
