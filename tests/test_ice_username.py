@@ -67,9 +67,10 @@ def test_restart_completes_when_the_peer_keeps_its_old_ufrag_in_checks() -> None
 
 
 def test_unknown_sender_ufrag_dropped_earlier_one_answered() -> None:
-    """Chromium, after restartIce() and before our answer, checks our OLD ufrag with its
-    NEW (unknown) one: dropped, so that its restart does not finish on our old
-    credentials. werift after its restart sends its EARLIER ufrag: answered."""
+    """Chromium, after restartIce() and until it has our answer, checks our OLD ufrag with
+    its NEW one: dropped (before and after we saw its offer), so that its restart does not
+    finish on our old credentials. werift after its restart sends its EARLIER ufrag with
+    our new one: answered."""
     agent = IceAgent(IceConfig(controlling=False), rng=random.Random(1))
     agent.gather([("192.0.2.1", 5000)], 0.0)
     agent.set_remote_credentials("peer", "p" * 22, 0.0)
@@ -100,3 +101,33 @@ def test_unknown_sender_ufrag_dropped_earlier_one_answered() -> None:
     # ... with our password only
     agent.receive_datagram(check(f"{agent.local_ufrag}:peer", "x" * 22), src, 0.4)
     assert agent.stats["check_bad_integrity"] == 1
+
+
+def test_old_ufrag_with_the_peers_new_ufrag_is_not_answered() -> None:
+    """After both sides restarted, a check with our OLD ufrag (previous generation, which
+    keeps the selected pair) and the peer's NEW ufrag is what Chromium sends until our
+    answer reaches it: not answered, else its restart ends on our old credentials."""
+    world = build(None, None, stun=False, seed=5)
+    world.start()
+    assert world.run(10)
+    left, right = world.left.agent, world.right.agent
+    world.net.run_for(1)
+    old_ufrag, old_pwd = left.local_ufrag, left.local_pwd
+    world.restart()
+    # until the new credentials are signalled (the old generation still has the pair)
+    world.net.run(lambda: left.generation.remote_ufrag == right.local_ufrag, timeout=1)
+    assert left.previous is not None and left.generation.remote_ufrag == right.local_ufrag
+    msg = Message(Method.BINDING, MessageClass.REQUEST, random.randbytes(12))
+    msg.add_text(A.USERNAME, f"{old_ufrag}:{right.local_ufrag}")
+    msg.add_uint32(A.PRIORITY, 1862270975)
+    msg.add_uint64(A.ICE_CONTROLLED if left.controlling else A.ICE_CONTROLLING, 1)
+    msg.add(A.USE_CANDIDATE)
+    before = left.stats["check_wrong_remote_ufrag"]
+    now = world.net.now
+    source = right.selected_pair.local.address if right.selected_pair else ("198.51.100.22", 1)
+    left.receive_datagram(msg.encode(short_term_key(old_pwd), fingerprint=True), source, now)
+    answered = [
+        d for d, _, _ in left.transmits(now) if decode(d).transaction_id == msg.transaction_id
+    ]
+    assert answered == []
+    assert left.stats["check_wrong_remote_ufrag"] == before + 1

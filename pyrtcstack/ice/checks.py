@@ -62,11 +62,16 @@ class ChecksMixin(AgentBase):
             self.stats["check_bad_integrity"] += 1
             return
         if gen.remote_ufrag is not None and remote_ufrag != gen.remote_ufrag:
-            if remote_ufrag not in self.past_remote_ufrags:
-                # An unknown sender ufrag: the peer restarted ICE and we have not seen its
-                # offer. Chromium checks our old ufrag with its new one (and USE-CANDIDATE)
-                # before our answer arrives; answering would let it finish its restart on
-                # our old credentials while we move to new ones. It checks again later.
+            past = self.past_remote_ufrags
+            if remote_ufrag not in past or gen.remote_ufrag not in past:
+                older = False
+            else:
+                older = past.index(remote_ufrag) < past.index(gen.remote_ufrag)
+            if not older:
+                # Unknown, or NEWER than this generation's: the peer restarted ICE and sends
+                # its new ufrag with our old one. Chromium does that (with USE-CANDIDATE)
+                # until our answer reaches it; answering lets it finish its restart on our
+                # old credentials while we move to new ones. It checks again with the new.
                 self.stats["check_wrong_remote_ufrag"] += 1
                 return
             # The peer's earlier ufrag (werift 0.24.4 keeps it after its own restart): the
