@@ -69,8 +69,8 @@ def _is_url(text: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from ..interop import PeerUnavailableError, default_plan, format_table, run_launch
-    from ..interop.matrix import Launch, default_scenarios, loopback_settings, summary
-    from ..interop.remote import EndpointError, run_url
+    from ..interop.matrix import Launch, default_scenarios, summary
+    from ..interop.remote import EndpointError, run_url, settings_for
     from ..interop.scenarios import run_scenario
     from ..interop.session import PeerSession
 
@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         url = await session.start(args.host, args.port)
         print(f"open {url} in a browser (it runs {len(scenarios)} scenarios)", flush=True)
         await session.config_fetched.wait()
+        # A page opened from another machine needs our real addresses, not 127.0.0.1.
+        factory = settings_for(url)
         results = [
-            await run_scenario(session, index, "browser", loopback_settings)
+            await run_scenario(session, index, "browser", factory)
             for index in range(len(scenarios))
         ]
         await session.close()

@@ -43,6 +43,7 @@ __all__ = [
     "parse_response",
     "plan_for",
     "run_url",
+    "settings_for",
 ]
 
 #: The ``protocol`` value of the endpoint's hello (``GET URL``).
