@@ -136,7 +136,8 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         while not verdict.done():  # the queue drains, then the receiver hashes
             if loop.time() > deadline:
                 raise TimeoutError("no verdict from the receiver")
-            progress.update(size - channel.buffered_amount)
+            if channel.buffered_amount:  # still draining (then: the receiver hashes)
+                progress.update(size - channel.buffered_amount)
             await asyncio.wait({verdict}, timeout=0.1)
         answer = verdict.result()
         progress.update(size, final=True)
