@@ -48,6 +48,8 @@ NEGOTIATED_ID = 7
 UNRELIABLE_COUNT = 200
 #: Messages in the ordered burst.
 ORDERED_COUNT = 1000
+#: Seconds to wait for the peer's "applied" after our answer to its offer (ICE restart).
+APPLIED_WAIT = 5.0
 
 
 #: Checks that cannot pass yet, by (peer, role or "*", check): shown as "not yet" (a gap
@@ -55,17 +57,6 @@ ORDERED_COUNT = 1000
 #: instead of failing. docs/interop.md explains each. A check listed here that passes is
 #: shown as a pass: delete its line then.
 KNOWN_GAPS: dict[tuple[str, str, str], str] = {
-    ("werift", "*", "unordered-unreliable"): (
-        "not yet: now and then none of the 200 messages on the unordered maxRetransmits=0 "
-        "channel comes back from werift (seen in both roles, ~1 run in 7; the same check "
-        "passes in the other scenarios of that launch); cause not found yet, see "
-        "docs/interop.md"
-    ),
-    ("chromium", "peer-offers", "close-by-us"): (
-        "not yet: in ~2 of 7 runs, after Chromium's ICE restart, Chromium never reports the "
-        "negotiated channel we closed as closed although our end completed both stream "
-        "resets (RFC 8831 §6.7); cause not found yet, see docs/interop.md"
-    ),
     ("werift", "*", "empty-string"): (
         "quirk: werift SACKs an empty message (PPID 56/57) but never delivers it, which "
         "also stalls that ordered stream"
@@ -177,6 +168,8 @@ class _Run:
         self.ended = asyncio.Event()
         self.descriptions = 0
         self.description_event = asyncio.Event()
+        #: Our answers the peer reports applied ("applied"): its renegotiation is over.
+        self.answers_applied = 0
         #: Our trickled candidates wait here while a local description is being applied.
         self.held_candidates: list[dict[str, Any]] | None = None
         self.audio_added = False
@@ -242,6 +235,10 @@ class _Run:
                 self.peer_event.set()
             elif kind == "state":
                 self.peer_states.append(str(msg.get("state")))
+                self.peer_event.set()
+            elif kind == "applied":
+                if msg.get("type") == "answer":
+                    self.answers_applied += 1
                 self.peer_event.set()
             elif kind == "stats":
                 if self.stats_future is not None and not self.stats_future.done():
@@ -596,6 +593,9 @@ async def _audio_to_peer(run: _Run) -> str:
     return ""
 
 
+_WERIFT_TLS_VERSIONS = {"DTLS 1.0": "FEFF", "DTLS 1.2": "FEFD"}
+
+
 def _compare_stats(ours: dict[str, Any], theirs: dict[str, Any], session: PeerSession) -> str:
     """The peer's selected pair must be ours mirrored, and both name the same DTLS cipher
     and version (``tlsVersion`` "FEFD" for 1.2, "FEFC" for 1.3)."""
@@ -618,14 +618,23 @@ def _compare_stats(ours: dict[str, Any], theirs: dict[str, Any], session: PeerSe
     if their_cipher is not None and their_cipher != transport.get("dtlsCipher"):
         problems.append(f"cipher: ours {transport.get('dtlsCipher')}, theirs {their_cipher}")
     their_version = (theirs.get("transport") or {}).get("tlsVersion")
+    # werift 0.24.4 reports "DTLS 1.2" where the W3C stats name the record version (FEFD)
+    their_version = _WERIFT_TLS_VERSIONS.get(str(their_version), their_version)
     if their_version is not None and their_version != transport.get("tlsVersion"):
         problems.append(f"tlsVersion: ours {transport.get('tlsVersion')}, theirs {their_version}")
     return "; ".join(problems)
 
 
 async def _restart(run: _Run, pc: PeerConnection) -> str:
-    """ICE restart (RFC 8445 §2.4, JSEP §4.1.1): new credentials, same DTLS/SCTP."""
+    """ICE restart (RFC 8445 §2.4, JSEP §4.1.1): new credentials, same DTLS/SCTP.
+
+    Done means done on both sides: the offer/answer is applied at the peer too (when the
+    peer offers, it reports our answer applied) and ICE selected a pair with the new
+    credentials. Checking less let the next checks run while the peer was still
+    renegotiating, and Chromium 156 loses a stream reset that arrives during its
+    setRemoteDescription (docs/interop.md, Chromium quirks)."""
     before = run.descriptions
+    applied = run.answers_applied
     stats = await pc.get_stats()
     transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
     old_ufrag = transport.get("iceLocalUsernameFragment")
@@ -639,20 +648,38 @@ async def _restart(run: _Run, pc: PeerConnection) -> str:
     while run.descriptions <= before:
         run.description_event.clear()
         await run.description_event.wait()
-    # Wait until ICE is connected again with the new credentials.
-    for _ in range(100):
+    if run.spec["role"] == "peer-offers":
+        # The peer sent its offer and got our answer: wait until it has applied it (an
+        # endpoint that does not send "applied" costs APPLIED_WAIT, then we go on).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(APPLIED_WAIT):
+                await run.wait_peer(lambda: run.answers_applied > applied)
+    # Wait until ICE selected a pair of the new generation (new credentials both ways).
+    for _ in range(200):
         stats = await pc.get_stats()
         transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
         if (
             transport.get("iceLocalUsernameFragment") != old_ufrag
             and pc.ice_connection_state in ("connected", "completed")
             and pc.signaling_state == "stable"
+            and _new_generation_selected(pc)
         ):
             break
         await asyncio.sleep(0.05)
     else:
-        return f"after restart: ice {pc.ice_connection_state}, signaling {pc.signaling_state}"
+        return (
+            f"after restart: ice {pc.ice_connection_state}, signaling {pc.signaling_state}, "
+            f"new generation selected: {_new_generation_selected(pc)}"
+        )
     return await _echo(run, "chat", ["after restart"])
+
+
+def _new_generation_selected(pc: PeerConnection) -> bool:
+    """Our ICE agent selected a pair in its current generation (the one after the restart;
+    until then data stays on the old pair, RFC 8445 §9)."""
+    agent = getattr(pc.core, "agent", None)
+    generation = getattr(agent, "generation", None)
+    return getattr(generation, "selected", None) is not None
 
 
 async def _expect_failure(run: _Run, pc: PeerConnection, result: ScenarioResult) -> None:

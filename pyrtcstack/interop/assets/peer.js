@@ -10,7 +10,7 @@
 //     binary as binary; "__close__" makes it close that channel; "__stats__" makes it post
 //     its getStats summary;
 //   * obeys commands from GET /poll: description, candidate, channel (create one), restart,
-//     stats, end.
+//     stats, end; after applying our answer it posts "applied".
 // Protocol (JSON over HTTP, see docs/interop.md): POST /msg {scenario, kind, ...}.
 
 export async function runPeer(base, A) {
@@ -55,14 +55,37 @@ export async function runPeer(base, A) {
       L(`pc ${s}`);
       send({ kind: "state", state: s }).catch(() => {});
     });
+    // A report that must arrive: a failed POST is logged and retried (a lost "closed"
+    // would look like a peer that never closed its channel).
+    const report = async (obj) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await send(obj);
+        } catch (e) {
+          L(`POST ${obj.kind} ${obj.label || ""} failed (attempt ${attempt}): ${e}`);
+          if (attempt >= 5) return;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
+    };
     const wire = (dc) => {
       channels.push(dc);
       A.setBinary(dc);
-      A.onOpen(dc, () => send({ kind: "open", label: dc.label, id: dc.id }).catch(() => {}));
-      A.onClose(dc, () => send({ kind: "closed", label: dc.label, id: dc.id }).catch(() => {}));
+      A.onOpen(dc, () => {
+        L(`channel ${dc.label} (id ${dc.id}) open`);
+        report({ kind: "open", label: dc.label, id: dc.id });
+      });
+      if (A.onClosing) A.onClosing(dc, () => L(`channel ${dc.label} (id ${dc.id}) closing`));
+      A.onClose(dc, () => {
+        L(`channel ${dc.label} (id ${dc.id}) closed`);
+        report({ kind: "closed", label: dc.label, id: dc.id });
+      });
       A.onMessage(dc, (data) => {
         if (typeof data === "string") {
-          if (data === "__close__") return dc.close();
+          if (data === "__close__") {
+            if (dc.readyState === "open") L(`closing ${dc.label} (id ${dc.id}) as asked`);
+            return dc.close();
+          }
           if (data === "__stats__") return statsNow("channel");
         }
         try {
@@ -108,6 +131,11 @@ export async function runPeer(base, A) {
           if (m.description.type === "offer") {
             await pc.setLocalDescription(await pc.createAnswer());
             await describe();
+          } else {
+            // Our answer is in force: a renegotiation is over at the peer too. (Chromium
+            // 156 re-registers every SCTP stream while it applies a description, which
+            // loses a stream reset in flight: docs/interop.md.)
+            report({ kind: "applied", type: m.description.type });
           }
         } else if (m.kind === "candidate") {
           try {
