@@ -6,7 +6,10 @@
 * ``assets/page.html`` + ``assets/peer.js`` (the browser side), ``werift/werift_peer.mjs``
   (the Node side, sharing peer.js);
 * :mod:`.scenarios`: our side of each scenario and its checks; :mod:`.matrix`: runs peers
-  and prints the table. ``pyrtcstack interop PEER`` is the command line.
+  and prints the table. ``pyrtcstack interop PEER`` is the command line;
+* :mod:`.remote`: the same scenarios against a remote endpoint's HTTP protocol
+  (``pyrtcstack interop URL``); :mod:`.endpoint`: our PeerConnection serving that protocol
+  (``pyrtcstack interop --endpoint``).
 """
 
 from __future__ import annotations
