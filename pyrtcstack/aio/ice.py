@@ -58,6 +58,7 @@ from ..ice.mdns import (
     is_mdns_name,
     parse_addresses,
 )
+from ..ice.mdns_responder import MdnsResponder
 from ..sdp import Candidate
 from ..turn.errors import TurnFramingError
 from ..turn.framing import StreamFramer
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_STREAM_PENDING",
     "MDNS_TIMEOUT",
     "IceConnection",
+    "MdnsPublisher",
     "TurnStream",
     "host_addresses",
     "resolve_mdns",
@@ -126,6 +128,85 @@ async def resolve_mdns(name: str, timeout: float = MDNS_TIMEOUT) -> str | None:
         return None
     finally:
         transport.close()
+
+
+class MdnsPublisher:
+    """Answers mDNS queries for our ``.local`` names (RFC 6762 §6) from one UDP socket on
+    port 5353 (``SO_REUSEADDR``/``SO_REUSEPORT``: it shares the port with a system
+    responder), joined to 224.0.0.251 on the interface of each published IPv4 address;
+    :class:`~pyrtcstack.ice.mdns_responder.MdnsResponder` decides the answers. A socket
+    error (the port taken without sharing, no multicast route) is counted in
+    ``errors``: the names are then unresolvable, and peers learn our addresses from our
+    checks instead (peer-reflexive candidates)."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.responder = MdnsResponder()
+        self._sock: socket.socket | None = None
+        self._joined: set[str] = set()
+        self.errors = 0
+        self.closed = False
+
+    def publish(self, name: str, address: str) -> bool:
+        """Answer for ``name`` with ``address`` from now on; False (counted) when the
+        socket could not be set up."""
+        self.responder.add_name(name, address)
+        try:
+            sock = self._socket()
+            if ":" not in address and address not in self._joined:
+                mreq = socket.inet_aton(MDNS_GROUP_V4) + socket.inet_aton(address)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+                self._joined.add(address)
+        except OSError:
+            self.errors += 1
+            return False
+        return True
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if hasattr(socket, "SO_REUSEPORT"):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                # RFC 6762 §11: mDNS packets are sent with IP TTL 255
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+                sock.setblocking(False)
+                sock.bind(("0.0.0.0", MDNS_PORT))
+            except OSError:
+                sock.close()
+                raise
+            self._loop.add_reader(sock.fileno(), self._readable)
+            self._sock = sock
+        return self._sock
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(64):
+            try:
+                data, addr = sock.recvfrom(9000)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.errors += 1
+                break
+            self.responder.receive_datagram(data, (str(addr[0]), int(addr[1])), self._loop.time())
+        for data, dst in self.responder.datagrams_to_send(self._loop.time()):
+            try:
+                sock.sendto(data, dst)
+            except OSError:
+                self.errors += 1
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
 
 
 def _ipv4_of(name: str) -> str | None:

@@ -68,7 +68,7 @@ from ..peerconnection import (
 from ..peerconnection.stats import collect_stats
 from ..sdp import Candidate, CodecCapability
 from .endpoint import CoreTimer
-from .ice import MAX_MDNS_QUERIES, TurnStream, host_addresses, resolve_mdns
+from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
 
 __all__ = [
@@ -258,6 +258,8 @@ class PeerConnection(EventEmitter):
         self._sockets: dict[Address, UdpSocket | TurnStream] = {}
         self._stream_tasks: set[asyncio.Task[bool]] = set()
         self._mdns_tasks: set[asyncio.Task[None]] = set()
+        #: answers mDNS queries for our hidden host candidates (Settings.mdns_host_candidates)
+        self.mdns_publisher: MdnsPublisher | None = None
         #: TURN server (address, transport) -> the URL's host name (TLS server name)
         self._turn_names: dict[tuple[Address, str], str] = {}
         # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
@@ -485,6 +487,8 @@ class PeerConnection(EventEmitter):
             task.cancel()
         for mdns_task in self._mdns_tasks:
             mdns_task.cancel()
+        if self.mdns_publisher is not None:
+            self.mdns_publisher.close()
         for sock in self._sockets.values():
             self._closed_socket_errors += sock.socket_errors
             self._closed_send_drops += sock.send_drops
@@ -600,6 +604,11 @@ class PeerConnection(EventEmitter):
             bound.append(sock.local)
         self.core.gather(bound, self._now())
         self._open_new_turn_streams()
+        if self.core.mdns_names:
+            # the names our host candidates carry: answer for them before anyone asks
+            self.mdns_publisher = MdnsPublisher()
+            for ip, name in self.core.mdns_names.items():
+                self.mdns_publisher.publish(name, ip)
         self._flush()
 
     def _open_new_turn_streams(self) -> None:

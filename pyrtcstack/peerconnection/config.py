@@ -164,6 +164,9 @@ class Settings:
     * ``resolve_mdns``: resolve the peer's ``<uuid>.local`` candidates (browsers hide host
       addresses so) with a one-shot multicast query on the local link (RFC 6762 §5.1);
       False: such candidates are ignored (counted);
+    * ``mdns_host_candidates``: hide our host addresses behind random ``<uuid>.local``
+      names in the candidates we signal, answering mDNS queries for them on the local
+      link (as browsers do; off by default);
     * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
       ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
     * ``dtls_versions``: the DTLS versions we speak (``("1.3", "1.2")`` enables DTLS 1.3,
@@ -190,6 +193,7 @@ class Settings:
     turn_tls_ca_file: str | None = None
     turn_tls_verify: bool = True
     resolve_mdns: bool = True
+    mdns_host_candidates: bool = False
     udp_offload: bool = True
     #: DTLS versions we negotiate, e.g. ``("1.3", "1.2")`` (see DtlsVersion.parse). Default
     #: 1.2 only: DTLS 1.3 (RFC 9147) is opt-in until the browser matrix passes with it.

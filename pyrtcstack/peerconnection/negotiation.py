@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import string
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -122,6 +123,9 @@ class NegotiationMixin:
         #: W3C [[LocalIceCredentialsToReplace]] (restartIce, webrtc-pc §4.4.1.6): the
         #: ufrag every offer replaces until an answer brings other local credentials
         self._ice_ufrag_to_replace: str | None = None
+        #: our host IP -> its mDNS name (Settings.mdns_host_candidates), for the driver
+        #: to publish
+        self.mdns_names: dict[str, str] = {}
         #: remote candidates named by mDNS, waiting for the driver to resolve them
         self._mdns_pending: list[tuple[Candidate, str | None]] = []
         self.cname = "".join(
@@ -714,7 +718,28 @@ class NegotiationMixin:
                     return m, i
         return None, 0
 
+    def _hide_addresses(self, cand: Candidate) -> Candidate:
+        """With ``Settings.mdns_host_candidates``: a host candidate's address becomes the
+        random ``<uuid>.local`` name of that IP (draft-ietf-mmusic-mdns-ice-candidates
+        §3.1.1, one name per address, kept for the life of the connection; the driver
+        answers queries for it), and the related address of the other candidates, which
+        names a host address or a mapping, becomes 0.0.0.0 / :: port 0."""
+        if not self.settings.mdns_host_candidates:
+            return cand
+        hidden = Candidate.parse(str(cand))
+        if cand.type == "host":
+            name = self.mdns_names.get(cand.address)
+            if name is None:
+                name = f"{uuid.UUID(int=self._rng.getrandbits(128), version=4)}.local"
+                self.mdns_names[cand.address] = name
+            hidden.address = name
+        elif cand.related_address is not None:
+            hidden.related_address = "::" if ":" in cand.related_address else "0.0.0.0"
+            hidden.related_port = 0
+        return hidden
+
     def _on_local_candidate(self, cand: Candidate, ufrag: str) -> None:
+        cand = self._hide_addresses(cand)
         self._local_candidates.append((cand, ufrag))
         media, index = self._local_live(ufrag)
         event = IceCandidateEvent(str(cand), media.mid if media else None, index, ufrag)
