@@ -194,3 +194,22 @@ def test_our_endpoint_refuses_bad_requests() -> None:
             await endpoint.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_help_shows_the_url_endpoint_and_browser_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    expected = {
+        "interop": ["PEER|URL", "--endpoint", "--serve", "http://HOST:PORT/"],
+        "send": ["--browser", "--window", "crypto.subtle", "bufferedamountlow"],
+        "receive": ["--browser", "pick a file", "SHA-256"],
+    }
+    for command, words in expected.items():
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        for word in words:
+            assert word in text, (command, word)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = " ".join(capsys.readouterr().out.split())
+    assert "or an endpoint URL; or serve as an endpoint" in top
+    assert "send a file over a data channel (room, copy-paste or browser page)" in top
