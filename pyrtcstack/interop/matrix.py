@@ -90,7 +90,8 @@ def default_plan(peer: str) -> list[Launch]:
     """One launch per peer running :func:`default_scenarios`, plus the DTLS version rows:
     with DTLS 1.3 allowed on our side (Chromium and Firefox), and for Firefox its version
     range forced to 1.2, to 1.3 only, and 1.3 only against our side limited to 1.2 (a
-    clean failure). Each launch's label names its row.
+    clean failure); werift (1.2 only) against our 1.3-capable side (we fall back). Each
+    launch's label names its row.
 
     Chromium 156 no longer has the ``WebRTC-ForceDtls13`` field trial (its binary does not
     contain the name; with ``/Only/`` or ``/Disabled/`` it still offers DTLS 1.3 and 1.2 and
@@ -118,6 +119,14 @@ def default_plan(peer: str) -> list[Launch]:
             scenario_spec("dc+audio", "peer-offers", trickle=False, audio=True),
         ]
         plan.append(Launch(peer, dtls13, label="dtls1.3", dtls_versions=("1.3", "1.2")))
+    else:
+        # werift speaks DTLS 1.2 only: our 1.3-capable side must fall back in both roles
+        # (as client we offer 1.3 and check the ServerHello for the downgrade sentinel).
+        fallback = [
+            scenario_spec("dc", "we-offer", trickle=False),
+            scenario_spec("dc", "peer-offers", trickle=False),
+        ]
+        plan.append(Launch(peer, fallback, label="ours-1.3-capable", dtls_versions=("1.3", "1.2")))
     if peer == "firefox":
         # DTLS version rows (RFC 9147): Firefox forced to 1.2 (we fall back), forced to
         # 1.3 only (we speak it), and forced to 1.3 only against our side limited to 1.2:
