@@ -23,7 +23,7 @@ from pyrtcstack.cli import main
 from pyrtcstack.interop.endpoint import Endpoint
 from pyrtcstack.interop.httpserver import HttpServer, Request, Response
 from pyrtcstack.interop.remote import PROTOCOL, EndpointError, http_json, plan_for, run_url
-from tests.peers import PROJECT, free_tcp_port, require_module
+from tests.peers import PROJECT, free_tcp_port, require_binary, require_module
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -117,6 +117,34 @@ def test_interop_url_against_the_aiortc_reference_endpoint(
     assert "aiortc " in out and "(no trickle)" in out and "ice-restart" not in out
 
 
+@pytest.mark.interop
+def test_interop_url_relay_scenarios_through_coturn(our_endpoint: str) -> None:
+    """With a TURN server and ``relay`` in the hello, two more scenarios force the endpoint
+    to iceTransportPolicy "relay" through coturn on loopback: its selected local candidate
+    must be a relay one."""
+    require_binary("turnserver", "coturn")
+    from pyrtcstack.interop.launchers import start_coturn
+    from pyrtcstack.interop.matrix import format_table, summary
+
+    async def scenario() -> list[Any]:
+        coturn = await start_coturn()
+        try:
+            turn = {"urls": coturn.url, "username": coturn.user, "credential": coturn.password}
+            return await run_url(our_endpoint, turn=turn)
+        finally:
+            await coturn.stop()
+
+    results = asyncio.run(asyncio.wait_for(scenario(), 180))
+    table = format_table(results)
+    print(table)
+    passed, failed = summary(results)
+    assert failed == 0 and passed >= 6 * 12, table
+    relayed = [r for r in results if r.name == "dc+turn"]
+    assert [r.role for r in relayed] == ["we-offer", "peer-offers"], table
+    for r in relayed:
+        assert [c.ok for c in r.checks if c.name == "turn-relay"] == [True], table
+
+
 def test_plan_for_follows_the_capabilities() -> None:
     full = {"offer": True, "answer": True, "trickle": True, "restart": True, "audio": True}
     plans = plan_for(full)
@@ -129,6 +157,11 @@ def test_plan_for_follows_the_capabilities() -> None:
     assert [p["role"] for p in plan_for({"answer": True})] == ["we-offer"]
     assert [p["name"] for p in plan_for({"offer": True, "trickle": True})] == ["dc", "dc"]
     assert plan_for({}) == []
+    turn = {"urls": "turn:127.0.0.1:3478", "username": "u", "credential": "p"}
+    assert len(plan_for(full, turn)) == 4  # no "relay" in the hello
+    relayed = [p for p in plan_for({**full, "relay": True}, turn) if p["relay"]]
+    assert [p["role"] for p in relayed] == ["we-offer", "peer-offers"]
+    assert relayed[0]["pcConfig"] == {"iceServers": [turn], "iceTransportPolicy": "relay"}
 
 
 def test_a_server_that_is_not_an_endpoint_is_refused() -> None:

@@ -12,8 +12,8 @@
 A local peer is launched once and runs every scenario (we offer / they offer, trickle or
 not, ICE restart, PCMU audio, TURN relay for browsers, the data channel checks, getStats
 agreement). A URL endpoint runs the scenarios its hello says it supports (roles, trickle,
-restart, audio). For the browsers to stay on loopback, run it inside a private network
-namespace, as the test suite does:
+restart, audio; relay with --turn). For the browsers to stay on loopback, run it inside
+a private network namespace, as the test suite does:
 ``unshare -n sh -c 'ip link set lo up && exec pyrtcstack interop chromium'`` (root).
 Exit status: 0 when no check failed.
 """
@@ -57,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--host", default="127.0.0.1", help="--serve/--endpoint: listen address")
     p.add_argument("--port", type=int, default=0, help="--serve/--endpoint: TCP port")
+    p.add_argument(
+        "--turn",
+        metavar="TURN_URL",
+        help="URL form: also run the relay scenarios, the endpoint forced through this TURN "
+        "server (if its hello says relay), e.g. turn:192.0.2.1:3478?transport=udp",
+    )
+    p.add_argument("--turn-user", default="", help="--turn: username")
+    p.add_argument("--turn-password", default="", help="--turn: password")
     p.add_argument("--field-trials", help="Chromium --force-fieldtrials value")
     p.add_argument("--logs", help="folder for peer logs (default: a new temp folder)")
     p.add_argument("-v", "--verbose", action="store_true", help="print each scenario's rows")
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for peer in args.peers:
             if _is_url(peer):
                 try:
-                    results += await run_url(peer, verbose=verbose)
+                    results += await run_url(peer, verbose=verbose, turn=turn)
                 except EndpointError as exc:
                     print(f"{peer}: {exc}", file=sys.stderr)
                     errors.append(peer)
@@ -124,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
         return results
 
     errors: list[str] = []
+    turn = None
+    if args.turn:
+        turn = {"urls": args.turn, "username": args.turn_user, "credential": args.turn_password}
     results = asyncio.run(serve() if args.serve else launch_all())
     print(format_table(results))
     passed, failed = summary(results)

@@ -311,6 +311,7 @@ class Endpoint:
             "trickle": True,
             "restart": True,
             "audio": True,
+            "relay": True,
         }
 
     async def _handle(self, request: Request) -> Response:

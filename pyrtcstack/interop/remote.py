@@ -153,22 +153,29 @@ def checked_messages(answer: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def plan_for(hello: dict[str, Any]) -> list[dict[str, Any]]:
+def plan_for(hello: dict[str, Any], turn: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The scenarios an endpoint's capabilities allow (docs/interop.md has the table).
 
     Per role it supports (``answer``: we offer; ``offer``: it offers): a trickle scenario
     (with ICE restart if ``restart``) when it does ``trickle``, and a non-trickle one (with
-    PCMU audio both ways if ``audio``). Non-trickle is mandatory for an endpoint."""
+    PCMU audio both ways if ``audio``). Non-trickle is mandatory for an endpoint. With a
+    ``turn`` server (a W3C RTCIceServer dict) and ``relay``, one more per role with the
+    endpoint forced to ``iceTransportPolicy: "relay"`` through it."""
     plans: list[dict[str, Any]] = []
     for role, capability in (("we-offer", "answer"), ("peer-offers", "offer")):
         if not hello.get(capability):
             continue
-        if hello.get("trickle"):
+        trickle = bool(hello.get("trickle"))
+        if trickle:
             restart = bool(hello.get("restart"))
             name = "dc+restart" if restart else "dc"
             plans.append(scenario_spec(name, role, trickle=True, restart=restart))
         audio = bool(hello.get("audio"))
         plans.append(scenario_spec("dc+audio" if audio else "dc", role, trickle=False, audio=audio))
+        if turn is not None and hello.get("relay"):
+            spec = scenario_spec("dc+turn", role, trickle=trickle, relay=True)
+            spec["pcConfig"] = {"iceServers": [turn], "iceTransportPolicy": "relay"}
+            plans.append(spec)
     return plans
 
 
@@ -281,14 +288,16 @@ async def run_url(
     settings_factory: Callable[[], Settings] | None = None,
     verbose: Callable[[str], None] | None = None,
     scenarios: list[dict[str, Any]] | None = None,
+    turn: dict[str, Any] | None = None,
 ) -> list[ScenarioResult]:
-    """Run every scenario the endpoint at ``url`` supports (:func:`plan_for`), one after
-    another, and return the results (raises :class:`EndpointError` if it is unusable)."""
+    """Run every scenario the endpoint at ``url`` supports (:func:`plan_for`, ``turn``
+    adds the relay scenarios), one after another, and return the results (raises
+    :class:`EndpointError` if it is unusable)."""
     from .matrix import format_table
 
     probe = RemoteSession(url, [])
     hello = await probe.hello()
-    plans = scenarios if scenarios is not None else plan_for(hello)
+    plans = scenarios if scenarios is not None else plan_for(hello, turn)
     if not plans:
         raise EndpointError(f"{url} supports neither role (hello: {hello})")
     session = RemoteSession(url, plans)
