@@ -59,6 +59,7 @@ from .record import pack_datagrams as _pack
 from .record13 import (
     CONTENT_ACK,
     MAX_ACK_RECORDS,
+    UNIFIED_HEADER,
     UNIFIED_HEADER_LENGTH,
     CiphertextRecord,
     PlaintextRecord,
@@ -120,6 +121,8 @@ class Dtls13Engine(Handshake13):
         self._pending_key_update: int | None = None  # next write epoch, once our KU is ACKed
         # the data path's current read epoch (set once established, see _update_fast_path)
         self._fast_keys: TrafficKeys | None = None
+        self._fast_wkeys: TrafficKeys | None = None  # our write keys, once established
+        self._fast_wfirst = 0x2C
         self._fast_first = -1
         self._fast_epoch = 0
         self._fast_window = ReplayWindow()
@@ -135,8 +138,11 @@ class Dtls13Engine(Handshake13):
         """Point the receive fast path at the newest read epoch (after the handshake and
         after each KeyUpdate from the peer); None while not established."""
         if not self.established or self.ended() or not self._completed:
-            self._fast_keys = None
+            self._fast_keys = self._fast_wkeys = None
             return
+        self._write_seq.setdefault(self._write_epoch, 0)
+        self._fast_wkeys = self._write_keys[self._write_epoch]
+        self._fast_wfirst = 0x2C | (self._write_epoch & 3)
         epoch = max(self._read_keys)
         self._fast_epoch = epoch
         self._fast_keys = self._read_keys[epoch]
@@ -147,12 +153,33 @@ class Dtls13Engine(Handshake13):
         return self.state in (State13.CLOSED, State13.FAILED)
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
-        if not self.established or self.ended():
+        """One application data record (RFC 9147 §4): ``seal_record`` inlined for the data
+        path, with the same header, nonce, additional data and mask."""
+        keys = self._fast_wkeys
+        if keys is None:
             raise DtlsUsageError("DTLS connection is not established")
-        if len(data) > MAX_PLAINTEXT:
+        n = len(data)
+        if n > MAX_PLAINTEXT:
             raise DtlsUsageError("application data record larger than 2^14 bytes")
         self.stats.records_sent += 1
-        return self._seal(self._write_epoch, ContentType.APPLICATION_DATA, bytes(data))
+        counters = self._write_seq
+        epoch = self._write_epoch
+        seq = counters[epoch]
+        if seq > MAX_SEQUENCE:
+            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
+        counters[epoch] = seq + 1
+        first = self._fast_wfirst
+        length = n + 17  # content type byte + 16-byte tag
+        inner = (data if type(data) is bytes else bytes(data)) + b"\x17"
+        sealed = keys.seal_raw(
+            (keys.iv_int ^ seq).to_bytes(12, "big"),
+            inner,
+            UNIFIED_HEADER.pack(first, seq & 0xFFFF, length),
+        )
+        mask = keys.mask(sealed)
+        return (
+            UNIFIED_HEADER.pack(first, (seq ^ (mask[0] << 8 | mask[1])) & 0xFFFF, length) + sealed
+        )
 
     def close(self) -> None:
         if self.ended():
@@ -211,11 +238,17 @@ class Dtls13Engine(Handshake13):
                 return
             header = bytes((data[0], low >> 8, low & 0xFF, data[3], data[4]))
             try:
-                inner = keys.open_raw(keys.nonce(seq), data[5:], header)
+                inner = keys.open_raw((keys.iv_int ^ seq).to_bytes(12, "big"), data[5:], header)
             except InvalidTag:
                 stats.dropped_decrypt += 1
                 return
-            window.mark(seq)
+            # the window moves only once the record authenticated (RFC 9147 §4.5.1); the
+            # usual case, the next record in order, is ReplayWindow.mark inlined
+            if seq == window.highest + 1:
+                window.bits = ((window.bits << 1) | 1) & window.mask
+                window.highest = seq
+            else:
+                window.mark(seq)
             if inner[-1:] == b"\x17":  # application_data, no padding: the usual case
                 content = inner[:-1]
                 callback = self.conn.on_application_data
@@ -360,6 +393,7 @@ class Dtls13Engine(Handshake13):
             for old in [e for e in self._write_keys if 3 <= e < self._write_epoch - 1]:
                 del self._write_keys[old]  # bounded: the previous epoch is kept, no more
                 self._write_seq.pop(old, None)
+            self._update_fast_path()
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
         try:
@@ -479,7 +513,7 @@ class Dtls13Engine(Handshake13):
             )
 
     def _enter_closed(self, by_peer: bool) -> None:
-        self._fast_keys = None
+        self._fast_keys = self._fast_wkeys = None
         self.state = State13.CLOSED
         self.established = False
         self._timer.stop()
@@ -490,7 +524,7 @@ class Dtls13Engine(Handshake13):
         if self.ended():
             return
         self.conn.error = error
-        self._fast_keys = None
+        self._fast_keys = self._fast_wkeys = None
         if send_alert:
             self._send_alert(AlertLevel.FATAL, error.alert)
         self.state = State13.FAILED

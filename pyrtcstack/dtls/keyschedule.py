@@ -185,7 +185,7 @@ class TrafficKeys:
     """AEAD + sequence-number mask of one direction of one epoch (RFC 8446 §5.3, §7.3;
     RFC 9147 §4.2.3)."""
 
-    __slots__ = ("_aead", "_chacha", "_ecb", "_iv_int", "_sn_key", "open_raw", "seal_raw", "suite")
+    __slots__ = ("_aead", "_chacha", "_ecb", "_sn_key", "iv_int", "open_raw", "seal_raw", "suite")
 
     def __init__(self, suite: Suite13, key: bytes, iv: bytes, sn_key: bytes) -> None:
         self.suite = suite
@@ -193,7 +193,7 @@ class TrafficKeys:
         self._aead: AESGCM | ChaCha20Poly1305 = (
             ChaCha20Poly1305(key) if suite.chacha else AESGCM(key)
         )
-        self._iv_int = int.from_bytes(iv, "big")
+        self.iv_int = int.from_bytes(iv, "big")
         self._sn_key = sn_key
         # ECB keeps no state between blocks: one long-lived encryptor masks every record
         self._ecb = (
@@ -213,7 +213,7 @@ class TrafficKeys:
 
     def nonce(self, seq: int) -> bytes:
         # RFC 8446 §5.3: the 64-bit record sequence number, left-padded, XOR the IV.
-        return (self._iv_int ^ seq).to_bytes(12, "big")
+        return (self.iv_int ^ seq).to_bytes(12, "big")
 
     def seal(self, seq: int, aad: bytes, inner: bytes) -> bytes:
         return self._aead.encrypt(self.nonce(seq), inner, aad)

@@ -18,8 +18,10 @@ Two record formats share a datagram:
       | encrypted record (DTLSInnerPlaintext: content || type || zeros) ...
 
   The sequence bits on the wire are XORed with a mask made from the first 16 ciphertext
-  bytes (§4.2.3); the AEAD additional data is the header *before* that masking (§4). We
-  always send S=1, L=1 (a 5-byte header), and accept every variant.
+  bytes (§4.2.3); the AEAD additional data is the header *before* that masking (§4), and
+  the nonce is the IV XOR the record's 64-bit sequence number within its epoch (RFC 8446
+  §5.3; the epoch selects the key and is not in the nonce, as Chromium and Firefox do it).
+  We always send S=1, L=1 (a 5-byte header), and accept every variant.
 
 The first byte decides the format (§4.1): 21/22/26 is DTLSPlaintext, ``0b001xxxxx`` is
 DTLSCiphertext, anything else is dropped.
@@ -39,6 +41,7 @@ from .record import HEADER_LENGTH, MAX_CIPHERTEXT, MAX_PLAINTEXT
 __all__ = [
     "CONTENT_ACK",
     "MAX_ACK_RECORDS",
+    "UNIFIED_HEADER",
     "UNIFIED_HEADER_LENGTH",
     "CiphertextRecord",
     "PlaintextRecord",
@@ -57,13 +60,11 @@ CONTENT_ACK: Final = 26
 UNIFIED_HEADER_LENGTH: Final = 5
 #: Most record numbers we accept in, or put into, one ACK (bounds the parse).
 MAX_ACK_RECORDS: Final = 256
-#: Whether the AEAD nonce takes ``epoch << 48 | seq`` (the RecordNumber) or ``seq`` alone.
-#: RFC 9147 §4 feeds the 64-bit record sequence number only; the epoch selects the key.
-NONCE_WITH_EPOCH: Final = False
 
 _PLAIN_TYPES = frozenset({21, 22, CONTENT_ACK})
 _CONTENT_TYPE_BYTE = [bytes([i]) for i in range(256)]
-_HEAD = struct.Struct("!BHH")
+#: The unified header we send: flags, 16-bit sequence number, 16-bit length (RFC 9147 §4).
+UNIFIED_HEADER = struct.Struct("!BHH")
 _PLAIN = struct.Struct("!BHHHIH")
 
 
@@ -158,10 +159,9 @@ def seal_record(keys: TrafficKeys, epoch: int, seq: int, content_type: int, data
     first = 0x2C | (epoch & 0x03)
     seq16 = seq & 0xFFFF
     length = len(inner) + TAG_LENGTH
-    nonce_seq = (epoch << 48 | seq) if NONCE_WITH_EPOCH else seq
-    sealed = keys.seal_raw(keys.nonce(nonce_seq), inner, _HEAD.pack(first, seq16, length))
+    sealed = keys.seal_raw(keys.nonce(seq), inner, UNIFIED_HEADER.pack(first, seq16, length))
     mask = keys.mask(sealed)
-    return _HEAD.pack(first, seq16 ^ ((mask[0] << 8) | mask[1]), length) + sealed
+    return UNIFIED_HEADER.pack(first, seq16 ^ ((mask[0] << 8) | mask[1]), length) + sealed
 
 
 def unmask_sequence(keys: TrafficKeys, record: CiphertextRecord) -> int:
@@ -179,8 +179,7 @@ def open_record(
     :class:`DtlsDecodeError` if it does not authenticate or the inner plaintext is empty."""
     header = bytearray(record.header)
     header[1 : 1 + record.seq_length] = low.to_bytes(record.seq_length, "big")
-    nonce_seq = (epoch << 48 | seq) if NONCE_WITH_EPOCH else seq
-    inner = keys.open(nonce_seq, bytes(header), record.ciphertext)
+    inner = keys.open(seq, bytes(header), record.ciphertext)
     # RFC 8446 §5.4: the content type is the last non-zero byte; the rest is padding
     stripped = inner.rstrip(b"\x00")
     if not stripped:
