@@ -352,3 +352,41 @@ def test_seeded_rng_gives_the_same_x25519_handshake() -> None:
         assert pair.run()
         runs.append([d.data for d in pair.net.sent])
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("shares", [(int(NamedGroup.X25519),), None], ids=["x25519", "mlkem"])
+def test_each_datagram_lost_once(shares: tuple[int, ...] | None) -> None:
+    """Drop the n-th datagram of a clean handshake, for every n: the retransmission timer,
+    the repeated-flight trigger or the ACK must bring the handshake home every time."""
+    client: dict[str, object] = {"key_shares": shares} if shares else {}
+    clean = _pair13(seed=21, client=client)
+    assert clean.run()
+    clean.net.run(timeout=5)
+    total = len(clean.net.sent)
+    assert total >= 4
+    for n in range(total):
+        count = [0]
+
+        def drop_nth(
+            data: bytes, src: object, dst: object, n: int = n, count: list[int] = count
+        ) -> bool:
+            count[0] += 1
+            return count[0] == n + 1
+
+        pair = _pair13(seed=21, impairment=Impairment(drop_if=drop_nth), client=client)
+        assert pair.run(timeout=60), n
+        pair.net.run(timeout=10)
+        assert pair.client.get_timer() is None and pair.server.get_timer() is None, n
+        _exchange(pair)
+
+
+def test_client_alert_before_keys_fails_the_server() -> None:
+    """A plaintext alert during the handshake (the peer could not read our ServerHello) ends
+    it at once instead of after the whole retransmission budget."""
+    pair = _pair13(seed=22)
+    pair.net.run(until=lambda: pair.server.state == "server: expect Certificate", timeout=5)
+    alert = bytes([21, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 47])
+    pair.server.receive_datagram(alert, CLIENT_ADDR, pair.net.now)
+    assert pair.server.state == "failed"
+    assert isinstance(pair.server.error, PeerAlertError)
+    assert pair.server.error.alert == AlertDescription.ILLEGAL_PARAMETER

@@ -345,8 +345,10 @@ class Dtls13Engine(Handshake13):
         if len(payload) != 2:
             self.stats.dropped_malformed += 1
             return
-        if epoch == 0 and self._schedule is not None and self._read_keys:
-            self.stats.dropped_unexpected += 1  # unauthenticated once keys exist
+        if epoch == 0 and self.established:
+            # unauthenticated: honoured during the handshake (a peer that cannot read our
+            # ServerHello has no keys to encrypt its alert), ignored once established
+            self.stats.dropped_unexpected += 1
             return
         level, description = payload[0], payload[1]
         if description == AlertDescription.CLOSE_NOTIFY:
