@@ -129,3 +129,36 @@ def test_cli_connect_to_openssl_with_wrong_fingerprint_fails(tmp_path: Path) -> 
             _kill(connect)
     finally:
         _kill(server)
+
+
+def test_cli_dtls13(tmp_path: Path) -> None:
+    """``--versions 1.3`` on both ends: a DTLS 1.3 handshake, equal keying material, data."""
+    port = free_udp_port()
+    keylog = tmp_path / "keylog.txt"
+    listen = _spawn([*CLI, "listen", f"127.0.0.1:{port}", "--versions", "1.3,1.2"])
+    connect = None
+    try:
+        _wait_for(listen, rb"listening on")
+        connect = _spawn(
+            [*CLI, "connect", f"127.0.0.1:{port}", "--versions", "1.3", "--keylog", str(keylog)]
+        )
+        c_report = _wait_for(connect, rb"keying material[^\n]*\n")
+        s_report = _wait_for(listen, rb"keying material[^\n]*\n")
+        for report in (c_report, s_report):
+            assert b"version: DTLS 1.3" in report
+            assert b"cipher suite: TLS_AES_128_GCM_SHA256" in report
+        km = re.compile(rb"keying material \(EXTRACTOR-dtls_srtp\): ([0-9A-F]+)\n")
+        c_km, s_km = km.search(c_report), km.search(s_report)
+        assert c_km and s_km and c_km.group(1) == s_km.group(1)
+        assert connect.stdin is not None and listen.stdout is not None
+        connect.stdin.write(b"over 1.3\n")
+        connect.stdin.flush()
+        assert listen.stdout.readline() == b"over 1.3\n"
+        connect.stdin.close()
+        assert connect.wait(10) == 0
+        assert listen.wait(10) == 0
+        assert "CLIENT_TRAFFIC_SECRET_0 " in keylog.read_text()
+    finally:
+        _kill(listen)
+        if connect is not None:
+            _kill(connect)

@@ -21,6 +21,7 @@ from ..dtls import (
     DtlsConnection,
     DtlsError,
     DtlsRole,
+    DtlsVersion,
     Fingerprint,
     SrtpProfile,
 )
@@ -60,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.add_argument("--mtu", type=int, default=1200)
         p.add_argument("--cookie", action="store_true", help="listen: demand a cookie exchange")
         p.add_argument("--timeout", type=float, default=30.0, help="handshake timeout (s)")
+        p.add_argument(
+            "--versions",
+            default="1.2",
+            metavar="1.3,1.2",
+            help="DTLS versions to speak, comma-separated (default 1.2; 1.3 is RFC 9147)",
+        )
         p.set_defaults(func=_run)
 
 
@@ -91,6 +98,13 @@ def _profiles(names: list[str] | None) -> tuple[SrtpProfile, ...]:
     return tuple(out)
 
 
+def _versions(text: str) -> tuple[DtlsVersion, ...]:
+    try:
+        return tuple(DtlsVersion.parse(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise SystemExit(f"--versions: {exc}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args))
 
@@ -118,6 +132,7 @@ async def _main(args: argparse.Namespace) -> int:
         "srtp_profiles": _profiles(args.srtp),
         "mtu": args.mtu,
         "keylog": keylog if keylog_path is not None else None,
+        "versions": _versions(args.versions),
     }
     if is_client:
         remote = _address(args.target, "127.0.0.1")
