@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.endpoint:
         return _serve_endpoint(args)
     if not args.peers and not args.serve:
-        print("name a peer (chromium, firefox, werift), an endpoint URL, or use --serve",
-              file=sys.stderr)  # fmt: skip
+        usage = "name a peer (chromium, firefox, werift), an endpoint URL, or use --serve"
+        print(usage, file=sys.stderr)
         return 2
     local = args.serve or not all(_is_url(peer) for peer in args.peers)
     log_dir = args.logs or (tempfile.mkdtemp(prefix="pyrtcstack-interop-") if local else "")

@@ -81,10 +81,11 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
     if args.browser:
         # The page offers and creates the channel; GET /info tells it what is coming.
         info = {"tool": "send", "name": name, "size": size}
-        pc = await connect(
-            args, None, lambda pc: pc.on("datachannel", got_channel), page="transfer.html",
-            info=info,
-        )  # fmt: skip
+
+        def on_pc(pc: PeerConnection) -> None:
+            pc.on("datachannel", got_channel)
+
+        pc = await connect(args, None, on_pc, page="transfer.html", info=info)
     else:
         pc = await connect(args, setup)
     try:

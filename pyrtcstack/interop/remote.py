@@ -148,8 +148,8 @@ def checked_messages(answer: Any) -> list[dict[str, Any]]:
             or not isinstance(message.get("seq"), int)
             or isinstance(message.get("seq"), bool)
         ):
-            raise EndpointError(f"a message needs a string 'kind' and an integer 'seq': "
-                                f"{str(message)[:100]}")  # fmt: skip
+            shown = str(message)[:100]
+            raise EndpointError(f"a message needs a string 'kind' and an integer 'seq': {shown}")
     return messages
 
 
