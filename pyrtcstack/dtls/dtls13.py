@@ -176,7 +176,8 @@ class Dtls13Engine(Handshake13):
             inner,
             UNIFIED_HEADER.pack(first, seq & 0xFFFF, length),
         )
-        mask = keys.mask(sealed)
+        mask_aes = keys.mask_aes
+        mask = mask_aes(sealed[:16]) if mask_aes is not None else keys.mask(sealed)
         return (
             UNIFIED_HEADER.pack(first, (seq ^ (mask[0] << 8 | mask[1])) & 0xFFFF, length) + sealed
         )
@@ -224,7 +225,8 @@ class Dtls13Engine(Handshake13):
             stats = self.stats
             stats.datagrams_received += 1
             stats.records_received += 1
-            mask = keys.mask(data[5:21])
+            mask_aes = keys.mask_aes
+            mask = mask_aes(data[5:21]) if mask_aes is not None else keys.mask(data[5:21])
             low = ((data[1] << 8) | data[2]) ^ ((mask[0] << 8) | mask[1])
             window = self._fast_window
             expected = window.highest + 1

@@ -185,7 +185,17 @@ class TrafficKeys:
     """AEAD + sequence-number mask of one direction of one epoch (RFC 8446 §5.3, §7.3;
     RFC 9147 §4.2.3)."""
 
-    __slots__ = ("_aead", "_chacha", "_ecb", "_sn_key", "iv_int", "open_raw", "seal_raw", "suite")
+    __slots__ = (
+        "_aead",
+        "_chacha",
+        "_ecb",
+        "_sn_key",
+        "iv_int",
+        "mask_aes",
+        "open_raw",
+        "seal_raw",
+        "suite",
+    )
 
     def __init__(self, suite: Suite13, key: bytes, iv: bytes, sn_key: bytes) -> None:
         self.suite = suite
@@ -199,6 +209,9 @@ class TrafficKeys:
         self._ecb = (
             None if suite.chacha else Cipher(algorithms.AES(sn_key), modes.ECB()).encryptor()
         )
+        #: AES suites: the bound ECB call that turns 16 ciphertext bytes into the mask (the
+        #: data path calls it directly); None for ChaCha20 (use :meth:`mask`)
+        self.mask_aes = self._ecb.update if self._ecb is not None else None
         #: the bound AEAD calls, for the data path: ``(nonce, data, aad)``
         self.seal_raw = self._aead.encrypt
         self.open_raw = self._aead.decrypt
