@@ -80,7 +80,8 @@ class SctpConfig:
     #: packets whose checksum is 0, and send 0 when the peer announced it too (INIT and the
     #: handshake packets always carry a real CRC-32C). DTLS already protects integrity. On
     #: by default: it only changes what we send to a peer that announced it (checked with
-    #: Chromium, Firefox and aiortc, docs/sctp.md); ``zero_checksum=False`` turns it off.
+    #: Chromium, Firefox and aiortc, docs/sctp.md); ``zero_checksum=False`` turns it off,
+    #: and must when the packets do not travel inside DTLS (EDMID 1 promises they do).
     zero_checksum: bool = True
     #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
     initial_tsn: int | None = None
