@@ -180,6 +180,12 @@ def test_w3c_refusals_around_pranswer() -> None:
             Description("answer", final.replace("a=setup:active", "a=setup:passive")), net.now
         )
     assert b.signaling_state == "have-local-pranswer"
+    with pytest.raises(OfferAnswerError):  # nor may a second pranswer
+        b.set_local_description(
+            Description("pranswer", final.replace("a=setup:active", "a=setup:passive")),
+            net.now,
+        )
+    assert b.signaling_state == "have-local-pranswer"
     # the table itself
     for state in ("stable", "have-local-pranswer", "have-remote-pranswer"):
         with pytest.raises(InvalidStateError):

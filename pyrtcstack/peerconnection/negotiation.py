@@ -377,8 +377,9 @@ class NegotiationMixin:
             if kind != "offer" or self._offer_credentials != (ufrag, pwd):
                 raise InvalidStateError("the description's ice-ufrag/ice-pwd are not ours")
             restart = True
-        if kind == "answer" and self.pending_local is not None:
-            self._check_final_answer(desc, self.pending_local[1])
+        provisional = self.pending_local
+        if kind != "offer" and provisional is not None and provisional[0] == "pranswer":
+            self._check_final_answer(desc, provisional[1])
         if kind == "offer":
             self.pending_local = (kind, desc)
             self._mids = [m.mid for m in desc.media if m.mid is not None]
@@ -424,9 +425,10 @@ class NegotiationMixin:
     def _check_final_answer(
         self, final: SessionDescription, provisional: SessionDescription
     ) -> None:
-        """A final answer after a provisional one (RFC 9429 §4.1.10.1) may change media,
-        but our single transport was set up by the pranswer: its ICE credentials and DTLS
-        role (a=setup) must stay (else OfferAnswerError, nothing changed)."""
+        """A final answer (or another pranswer) after a provisional one (RFC 9429
+        §4.1.10.1) may change media, but our single transport was set up by the pranswer:
+        its ICE credentials and DTLS role (a=setup) must stay (else OfferAnswerError,
+        nothing changed)."""
         old, new = _first_live(provisional), _first_live(final)
         if old is None or new is None:
             return
@@ -487,8 +489,9 @@ class NegotiationMixin:
             if not fingerprints:
                 raise OfferAnswerError("remote description has no usable a=fingerprint")
         agent = self._ensure_agent(kind != "offer")
-        if kind == "answer" and self.pending_remote is not None:
-            self._check_final_answer(desc, self.pending_remote[1])
+        provisional = self.pending_remote
+        if kind != "offer" and provisional is not None and provisional[0] == "pranswer":
+            self._check_final_answer(desc, provisional[1])
         if kind == "offer":
             gen = agent.generation
             if gen.remote_ufrag is not None and ufrag is not None and gen.remote_ufrag != ufrag:
