@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Final
 
 from cryptography.exceptions import InvalidTag
 
-from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType
+from .client13 import ClientHandshake13
+from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType, HandshakeType
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -52,7 +53,7 @@ from .errors import (
 from .events import ApplicationData, Closed, Failed
 from .flights import RetransmitTimer
 from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message, parse_fragments
-from .handshake13 import Handshake13, State13, _Item
+from .handshake13 import State13, _Item
 from .keyschedule import TAG_LENGTH, KeySchedule, TrafficKeys
 from .record import HEADER_LENGTH, MAX_PLAINTEXT, MAX_SEQUENCE, ReplayWindow, encode_record
 from .record import pack_datagrams as _pack
@@ -71,6 +72,7 @@ from .record13 import (
     seal_record,
     unmask_sequence,
 )
+from .server13 import ServerHandshake13
 
 if TYPE_CHECKING:
     from .connection import DtlsConnection
@@ -84,7 +86,7 @@ MAX_PENDING_APPLICATION_RECORDS: Final = 64
 ECHO_GUARD: Final = 0.25
 
 
-class Dtls13Engine(Handshake13):
+class Dtls13Engine(ClientHandshake13, ServerHandshake13):
     """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
 
     def __init__(self, conn: DtlsConnection, now: float) -> None:
@@ -541,3 +543,45 @@ class Dtls13Engine(Handshake13):
         pending, self._pending_app = self._pending_app, []
         for data in pending:
             deliver(data)
+
+    # ---- message dispatch ----------------------------------------------------------------
+
+    def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
+        state = self.state
+        if state == State13.CONNECTED:
+            self._post_handshake(msg_type, body, now)
+            return
+        handlers = {
+            (
+                State13.SERVER_WAIT_CLIENT_HELLO,
+                HandshakeType.CLIENT_HELLO,
+            ): self._server_second_hello,
+            (State13.SERVER_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE): self._server_certificate,
+            (State13.SERVER_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
+                self._server_certificate_verify
+            ),
+            (State13.SERVER_WAIT_FINISHED, HandshakeType.FINISHED): self._server_finished,
+            (
+                State13.CLIENT_WAIT_SERVER_HELLO,
+                HandshakeType.SERVER_HELLO,
+            ): self._client_server_hello,
+            (State13.CLIENT_WAIT_ENCRYPTED_EXTENSIONS, 8): self._client_encrypted_extensions,
+            (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE_REQUEST): (
+                self._client_certificate_request
+            ),
+            (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE): (
+                self._client_certificate
+            ),
+            (State13.CLIENT_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE): self._client_certificate,
+            (State13.CLIENT_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
+                self._client_certificate_verify
+            ),
+            (State13.CLIENT_WAIT_FINISHED, HandshakeType.FINISHED): self._client_finished,
+        }
+        handler = handlers.get((state, msg_type))
+        if handler is None:
+            raise DtlsHandshakeError(
+                f"unexpected handshake message {msg_type} in state {state.value}",
+                AlertDescription.UNEXPECTED_MESSAGE,
+            )
+        handler(seq, body, now)

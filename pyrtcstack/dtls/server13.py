@@ -1,0 +1,228 @@
+"""The server half of the DTLS 1.3 handshake (RFC 8446 §4, RFC 9147 §5): the ClientHello that
+selected 1.3, HelloRetryRequest, the server flight, and the checks on the client's final
+flight."""
+
+from __future__ import annotations
+
+import hmac
+
+from .constants import (
+    DTLS1_2_VERSION,
+    DTLS1_3_VERSION,
+    AlertDescription,
+    ExtensionType,
+    HandshakeType,
+)
+from .errors import DtlsError, DtlsHandshakeError
+from .handshake13 import (
+    VERIFY_SCHEMES13,
+    Handshake13,
+    State13,
+    message_hash,
+)
+from .kex13 import server_key_exchange
+from .keyschedule import TLS13_SUITES, KeySchedule, Suite13
+from .messages import (
+    ClientHello,
+    ServerHello,
+    decode_u16_list,
+    decode_use_srtp,
+    encode_u16_list,
+    encode_use_srtp,
+)
+from .messages13 import (
+    EXT_COOKIE,
+    HRR_RANDOM,
+    Certificate13,
+    CertificateRequest13,
+    EncryptedExtensions,
+    KeyShareEntry,
+    decode_client_key_shares,
+    decode_cookie,
+    encode_cookie,
+    encode_server_key_share,
+)
+
+__all__ = ["ServerHandshake13"]
+
+
+class ServerHandshake13(Handshake13):
+    """Handlers for what a DTLS 1.3 server receives."""
+
+    def start_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
+        """Answer the ClientHello that offered DTLS 1.3 (RFC 8446 §4.1.1)."""
+        self._reassembler.reset(seq + 1)
+        self._client_hello = hello
+        self._client_random = hello.random
+        try:
+            self._server_hello_or_retry(hello, body, seq, now)
+        except DtlsError as exc:
+            self._fail(exc)
+
+    def _server_second_hello(self, seq: int, body: bytes, now: float) -> None:
+        hello = ClientHello.decode(body)
+        self._client_hello = hello
+        self._server_hello_or_retry(hello, body, seq, now)
+
+    def _server_hello_or_retry(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
+        conn = self.conn
+        if hello.client_version != DTLS1_2_VERSION:
+            raise DtlsHandshakeError(
+                "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
+                AlertDescription.PROTOCOL_VERSION,
+            )
+        suite = next((TLS13_SUITES[s] for s in conn.suites13 if s in hello.cipher_suites), None)
+        if suite is None:
+            raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
+        if self._suite is not None and suite.code != self._suite.code:
+            raise DtlsHandshakeError(
+                "second ClientHello changed the cipher suite", AlertDescription.ILLEGAL_PARAMETER
+            )
+        groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
+        offered_groups = decode_u16_list(groups_data) if groups_data is not None else []
+        shares_data = hello.extension(ExtensionType.KEY_SHARE)
+        shares = decode_client_key_shares(shares_data) if shares_data is not None else []
+        for share in shares:
+            if share.group not in offered_groups:  # RFC 8446 §4.2.8
+                raise DtlsHandshakeError(
+                    "key share for a group not in supported_groups",
+                    AlertDescription.ILLEGAL_PARAMETER,
+                )
+        ours = conn.groups13
+        chosen = next((s for g in ours for s in shares if s.group == g), None)
+        cookie_data = hello.extension(EXT_COOKIE)
+        cookie_ok = not conn.use_cookie or (
+            cookie_data is not None
+            and hmac.compare_digest(decode_cookie(cookie_data), self._cookie)
+        )
+        if chosen is None or not cookie_ok:
+            if self._hrr_done:
+                raise DtlsHandshakeError(
+                    "second ClientHello still unusable", AlertDescription.ILLEGAL_PARAMETER
+                )
+            group = next((g for g in ours if g in offered_groups), None)
+            if group is None:
+                raise DtlsHandshakeError("no key exchange group in common")
+            self._send_retry(hello, body, suite, group=group if chosen is None else None, now=now)
+            return
+        sig_data = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
+        if sig_data is None:
+            raise DtlsHandshakeError(
+                "ClientHello without signature_algorithms", AlertDescription.MISSING_EXTENSION
+            )
+        client_schemes = decode_u16_list(sig_data)
+        if self._schedule is None:  # no HelloRetryRequest: the transcript starts here
+            self._suite = suite
+            self._schedule = KeySchedule(suite)
+        self._add_transcript(HandshakeType.CLIENT_HELLO, body)
+        server_share, shared = server_key_exchange(chosen.group, chosen.key_exchange, conn._rng)
+
+        extensions: list[tuple[int, bytes]] = [
+            (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big")),
+            (
+                ExtensionType.KEY_SHARE,
+                encode_server_key_share(KeyShareEntry(chosen.group, server_share)),
+            ),
+        ]
+        server_hello = ServerHello(
+            DTLS1_2_VERSION, conn._rng.randbytes(32), hello.session_id, suite.code, 0, extensions
+        )
+        items = [self._make_item(HandshakeType.SERVER_HELLO, server_hello.encode(), 0)]
+        assert self._schedule is not None
+        self._schedule.set_shared_secret(shared, self._hash())
+        self._install_handshake_keys()
+
+        ee: list[tuple[int, bytes]] = []
+        srtp_data = hello.extension(ExtensionType.USE_SRTP)
+        if srtp_data is not None and conn.srtp_profiles:
+            offered, _mki = decode_use_srtp(srtp_data)
+            # RFC 5764 §4.1.1 (unchanged in 1.3, carried in EncryptedExtensions)
+            profile = next((p for p in conn.srtp_profiles if p in offered), None)
+            if profile is not None:
+                self._srtp_profile = profile
+                ee.append((ExtensionType.USE_SRTP, encode_use_srtp([int(profile)])))
+        items.append(self._make_item(8, EncryptedExtensions(ee).encode(), 2))
+        # RFC 8827 §6.5: WebRTC authenticates both ends.
+        self._cert_request_context = b""
+        request = CertificateRequest13(
+            b"",
+            [
+                (
+                    ExtensionType.SIGNATURE_ALGORITHMS,
+                    encode_u16_list([int(s) for s in VERIFY_SCHEMES13]),
+                )
+            ],
+        )
+        items.append(self._make_item(HandshakeType.CERTIFICATE_REQUEST, request.encode(), 2))
+        cert = Certificate13(b"", (conn.certificate.der,)).encode()
+        items.append(self._make_item(HandshakeType.CERTIFICATE, cert, 2))
+        items.append(
+            self._make_item(
+                HandshakeType.CERTIFICATE_VERIFY, self._certificate_verify_body(client_schemes), 2
+            )
+        )
+        items.append(self._make_item(HandshakeType.FINISHED, self._finished_body(False), 2))
+        self._schedule.set_server_finished(self._hash())
+        self._install_application_keys()
+        self._trigger = (seq, seq + 1)
+        self._send_flight(items, now, needs_ack=False)
+        self.state = State13.SERVER_WAIT_CERTIFICATE
+
+    def _send_retry(
+        self,
+        hello: ClientHello,
+        body: bytes,
+        suite: Suite13,
+        *,
+        group: int | None,
+        now: float,
+    ) -> None:
+        """HelloRetryRequest (RFC 8446 §4.1.4, RFC 9147 §5.1: it replaces HelloVerifyRequest).
+        The transcript restarts with ``message_hash(ClientHello1)``."""
+        self._hrr_done = True
+        self._suite = suite
+        self._schedule = KeySchedule(suite)
+        self._transcript = bytearray(
+            message_hash(suite.hash_name, bytes([1]) + len(body).to_bytes(3, "big") + body)
+        )
+        self._cookie = hmac.digest(
+            self.conn._cookie_secret,
+            repr(self.conn.remote_address).encode() + hello.random,
+            "sha256",
+        )
+        extensions: list[tuple[int, bytes]] = [
+            (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big"))
+        ]
+        if group is not None:
+            extensions.append((ExtensionType.KEY_SHARE, group.to_bytes(2, "big")))
+        extensions.append((EXT_COOKIE, encode_cookie(self._cookie)))
+        retry = ServerHello(
+            DTLS1_2_VERSION, HRR_RANDOM, hello.session_id, suite.code, 0, extensions
+        )
+        item = self._make_item(HandshakeType.SERVER_HELLO, retry.encode(), 0)
+        # RFC 9147 §5.8.1: a HelloRetryRequest has no timer; a repeated ClientHello1 re-sends it
+        self._flight = [item]
+        self._transmit_flight()
+        self._timer.stop()
+        self._trigger = (0, self._reassembler.next_seq)
+        self.state = State13.SERVER_WAIT_CLIENT_HELLO
+
+    def _server_certificate(self, seq: int, body: bytes, now: float) -> None:
+        self._flight = []  # RFC 9147 §5.8: the client's flight acknowledges ours
+        self._timer.stop()
+        self._receive_certificate(body)
+        self._add_transcript(HandshakeType.CERTIFICATE, body)
+        self.state = State13.SERVER_WAIT_CERTIFICATE_VERIFY
+
+    def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
+        self._verify_certificate_verify(body, from_client=True)
+        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
+        self.state = State13.SERVER_WAIT_FINISHED
+
+    def _server_finished(self, seq: int, body: bytes, now: float) -> None:
+        self._check_finished(body, from_client=True)
+        self._add_transcript(HandshakeType.FINISHED, body)
+        self._write_epoch = 3
+        self._send_ack()  # RFC 9147 §7: the client's final flight is ACKed
+        self._send_ack_on_old = True
+        self._handshake_done()
