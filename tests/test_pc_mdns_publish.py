@@ -299,3 +299,98 @@ def test_hidden_host_candidates_resolve_on_a_real_link(
     assert lines, resolved.stderr.decode()[-3000:]
     found = json.loads(lines[-1])
     assert found == {"zeroconf": ["10.78.0.2"], "ours": "10.78.0.2"}
+
+
+_WITH_AIORTC = textwrap.dedent(
+    """
+    import asyncio, json, logging, sys
+    import aioice.ice
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from pyrtcstack.aio.peerconnection import PeerConnection
+    from pyrtcstack.peerconnection import Settings
+
+    ip, we_offer = sys.argv[1], sys.argv[2] == "we-offer"
+    aioice.ice.get_host_addresses = lambda *a, **k: [ip]
+    logs = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            logs.append(record.getMessage())
+
+    logging.getLogger("aioice.ice").addHandler(Keep())
+    logging.getLogger("aioice.ice").setLevel(logging.INFO)
+
+    async def main():
+        ours = PeerConnection(settings=Settings(host_addresses=[ip], mdns_host_candidates=True))
+        theirs = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        got = asyncio.Event()
+        if we_offer:
+            chan = ours.create_data_channel("m")
+            theirs.on("datachannel", lambda ch: ch.on("message", lambda m: got.set()))
+            await ours.set_local_description()
+            await ours.wait_gathering_complete()
+            await theirs.setRemoteDescription(
+                RTCSessionDescription(sdp=ours.local_description.sdp, type="offer"))
+            await theirs.setLocalDescription(await theirs.createAnswer())
+            await ours.set_remote_description(
+                {"type": "answer", "sdp": theirs.localDescription.sdp})
+        else:
+            chan = theirs.createDataChannel("m")
+            ours.on("datachannel", lambda ch: ch.on("message", lambda m: got.set()))
+            await theirs.setLocalDescription(await theirs.createOffer())
+            await ours.set_remote_description(
+                {"type": "offer", "sdp": theirs.localDescription.sdp})
+            await ours.set_local_description()
+            await ours.wait_gathering_complete()
+            await theirs.setRemoteDescription(
+                RTCSessionDescription(sdp=ours.local_description.sdp, type="answer"))
+        for _ in range(200):
+            if (getattr(chan, "ready_state", None) or getattr(chan, "readyState", None)) == "open":
+                break
+            await asyncio.sleep(0.05)
+        chan.send("hidden")
+        await asyncio.wait_for(got.wait(), 10)
+        out = {
+            "name": ours.core.mdns_names[ip],
+            "sdp_candidates": [ln for ln in ours.local_description.sdp.splitlines()
+                               if ln.startswith("a=candidate")],
+            "answered": ours.mdns_publisher.responder.stats["answered"],
+            "aioice": [m for m in logs if "resolved" in m],
+        }
+        await theirs.close()
+        await ours.close()
+        print(json.dumps(out), flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("role", ["we-offer", "aiortc-offers"])
+def test_aiortc_resolves_our_hidden_host_candidate(
+    mdns_link: tuple[str, str],  # noqa: F811
+    tmp_path: Any,
+    role: str,
+) -> None:
+    """aioice (aiortc's ICE) resolves our ``.local`` host candidate with its own mDNS
+    client (a multicast query from port 5353, answered by multicast) and connects."""
+    require_module("aiortc")
+    _r, q = mdns_link
+    (tmp_path / "aiortc_peer.py").write_text(_WITH_AIORTC)
+    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    done = subprocess.run(
+        ["ip", "netns", "exec", q, sys.executable, str(tmp_path / "aiortc_peer.py"),
+         "10.78.0.2", role],
+        capture_output=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines, done.stderr.decode()[-3000:]
+    out = json.loads(lines[-1])
+    name = out["name"]
+    assert _UUID_NAME.match(name)
+    assert out["sdp_candidates"] and all(
+        f" {name} " in c and "10.78.0.2" not in c for c in out["sdp_candidates"]
+    )
+    assert out["answered"] >= 1
+    assert any(f'"{name}" resolved to 10.78.0.2' in m for m in out["aioice"]), out["aioice"]
