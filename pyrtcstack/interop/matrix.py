@@ -99,11 +99,9 @@ def default_plan(peer: str) -> list[Launch]:
     ``Launch(field_trials=...)`` and ``pyrtcstack interop --field-trials`` remain for
     builds that have it (docs/interop.md).
     """
-    # werift 0.24.4 keeps its old ufrag in its connectivity checks after an ICE restart
-    # (its offer carries the new one), so restart is left out for it (docs/interop.md).
     # Audio: the browsers send their fake microphone, werift a hand-built RTP tone.
     browser = peer != "werift"
-    scenarios = default_scenarios(restart=browser, audio=True)
+    scenarios = default_scenarios(restart=True, audio=True)
     if browser:
         # Through coturn with the browser forced to iceTransportPolicy "relay".
         scenarios += [
