@@ -306,3 +306,30 @@ def test_turns_verifies_the_server_unless_told_not_to(coturn: Coturn) -> None:
             await lax.close()
 
     asyncio.run(main())
+
+
+def test_icecandidateerror_names_the_server_url(coturn: Coturn) -> None:
+    """Wrong TURN credentials: coturn refuses the allocation (401 after the nonce retry,
+    RFC 8656 §7.2 / RFC 8489 §9.2), over UDP and over TCP; each failure is an
+    ``icecandidateerror`` with the URL as configured and the STUN error code, and
+    gathering still completes."""
+
+    async def main() -> None:
+        urls = [_url(coturn, "udp"), _url(coturn, "tcp")]
+        config = Configuration(ice_servers=[IceServer(urls, "user", "wrong")])
+        side = Ours(config, Settings(host_addresses=["127.0.0.1"]))
+        errors: list[Any] = []
+        side.pc.on("icecandidateerror", errors.append)
+        try:
+            side.pc.create_data_channel("x")
+            await side.pc.set_local_description()
+            await side.pc.wait_gathering_complete(WAIT)
+            assert sorted((e.url, e.error_code) for e in errors) == sorted((u, 401) for u in urls)
+            assert all(e.error_text for e in errors)
+            assert side.pc.core.counters["candidate_errors"] == 2
+            assert side.pc.local_description is not None
+            assert " typ relay " not in side.pc.local_description.sdp
+        finally:
+            await side.close()
+
+    asyncio.run(main())

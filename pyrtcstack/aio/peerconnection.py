@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import random
 import socket
@@ -52,6 +53,7 @@ from ..peerconnection import (
     ConnectionStateChange,
     Description,
     DtlsStateChange,
+    IceCandidateError,
     IceCandidateEvent,
     IceCandidateInit,
     IceConnectionStateChange,
@@ -262,6 +264,8 @@ class PeerConnection(EventEmitter):
         self.mdns_publisher: MdnsPublisher | None = None
         #: TURN server (address, transport) -> the URL's host name (TLS server name)
         self._turn_names: dict[tuple[Address, str], str] = {}
+        #: (server address, transport) -> its URL as configured (icecandidateerror's url)
+        self._server_urls: dict[tuple[Address, str], str] = {}
         # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
         self._timer = CoreTimer(self._loop, self._on_timer, keep_earlier=True)
         self._flush_scheduled = False
@@ -539,12 +543,13 @@ class PeerConnection(EventEmitter):
         stun: list[Address] = []
         turn: list[TurnServer] = []
         for server in self.core.configuration.ice_servers:
-            for url in server.parsed():
+            for text, url in zip(server.url_list, server.parsed(), strict=True):
                 if url.scheme == "stuns":
                     continue  # STUN over TLS gives nothing ICE can use (see docs)
                 ip = await self._resolve(url.host, url.port)
                 if ip is None:
                     continue
+                self._server_urls[((ip, url.port), url.transport)] = text
                 if url.scheme == "stun":
                     stun.append((ip, url.port))
                 else:
@@ -786,6 +791,10 @@ class PeerConnection(EventEmitter):
             assert isinstance(event, TrackEvent)
             track = self._tracks[id(event.transceiver)] = RemoteTrack(event.transceiver)
             self.emit("track", track)
+        elif kind is IceCandidateError:
+            assert isinstance(event, IceCandidateError)
+            url = self._server_urls.get((event.server, event.transport))
+            self.emit("icecandidateerror", dataclasses.replace(event, url=url))
         elif kind is NegotiationNeeded:
             self.emit("negotiationneeded")
         elif kind is SignalingStateChange:

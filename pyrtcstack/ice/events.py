@@ -75,3 +75,5 @@ class CandidateError(Event):
     server: Address
     code: int
     reason: str
+    #: how the server was reached: "udp", or "tcp"/"tls" for a TURN server over a stream
+    transport: str = "udp"

@@ -166,7 +166,12 @@ class GatheringMixin(AgentBase):
             self._gather_pending -= 1
             code = getattr(event.error, "code", 0)
             self._events.append(
-                CandidateError(relay.server.address, int(code or 0), str(event.error))
+                CandidateError(
+                    relay.server.address,
+                    int(code or 0),
+                    str(event.error),
+                    relay.server.transport,
+                )
             )
             self._maybe_gathering_complete()
 

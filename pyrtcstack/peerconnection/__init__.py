@@ -21,6 +21,7 @@ from .description import Description, DescriptionParseError, IceCandidateInit
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
+    IceCandidateError,
     IceCandidateEvent,
     IceConnectionStateChange,
     IceGatheringStateChange,
@@ -50,6 +51,7 @@ __all__ = [
     "Description",
     "DescriptionParseError",
     "DtlsStateChange",
+    "IceCandidateError",
     "IceCandidateEvent",
     "IceCandidateInit",
     "IceConnectionStateChange",

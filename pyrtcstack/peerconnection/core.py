@@ -69,6 +69,7 @@ from .config import Configuration, InvalidModificationError, Settings
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
+    IceCandidateError,
     IceConnectionStateChange,
     IceGatheringStateChange,
     NegotiationNeeded,
@@ -574,7 +575,9 @@ class PeerConnectionCore(NegotiationMixin):
                 self.tracer.note(now, "ICE", f"selected pair {event.local} <-> {event.remote}")
             self._maybe_start_dtls(now)
         elif kind is CandidateError:
+            assert isinstance(event, CandidateError)
             self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
+            self._emit(IceCandidateError(event.server, event.code, event.reason, event.transport))
 
     def _on_dtls_data_traced(self, data: bytes, now: float) -> None:
         if self.tracer is not None:

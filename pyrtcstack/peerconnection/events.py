@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..common.core import Event
+from ..common.core import Address, Event
 
 if TYPE_CHECKING:
     from ..media.frames import EncodedFrame
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectionStateChange",
     "DtlsStateChange",
+    "IceCandidateError",
     "IceCandidateEvent",
     "IceConnectionStateChange",
     "IceGatheringStateChange",
@@ -39,6 +40,24 @@ class IceCandidateEvent(Event):
     sdp_mid: str | None
     sdp_mline_index: int | None
     username_fragment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IceCandidateError(Event):
+    """W3C ``icecandidateerror`` (webrtc-pc §4.8.2, RTCPeerConnectionIceErrorEvent): a STUN
+    or TURN server gave no candidate. ``error_code`` is the STUN error code (RFC 8489
+    §14.8, e.g. 401) or 701 when the server did not answer; ``url`` is the server's URL
+    as configured (filled by the asyncio layer: the core knows only ``server``, its
+    address); ``address``/``port``, the local socket, are not known here (None)."""
+
+    server: Address
+    error_code: int
+    error_text: str
+    #: how the server was reached: "udp", "tcp" or "tls"
+    transport: str = "udp"
+    url: str | None = None
+    address: str | None = None
+    port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
