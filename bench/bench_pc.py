@@ -255,6 +255,18 @@ async def many_pairs(stack: str, n: int) -> tuple[float, float]:
 
 async def main(args: argparse.Namespace) -> None:
     total = int(args.mib * (1 << 20))
+    sections = set(args.sections.split(","))
+    if "one" in sections:
+        await one_process(args, total)
+    if "two" in sections:
+        await two_processes(args, total)
+    if "pairs" in sections and args.pairs:
+        await pairs(args)
+    if "setup" in sections and args.setups:
+        await setups(args)
+
+
+async def one_process(args: argparse.Namespace, total: int) -> None:
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
     for size in (16384, 1200):
         results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
@@ -268,6 +280,9 @@ async def main(args: argparse.Namespace) -> None:
                 f"  {size:>5} B messages, {what} MB/s: ours {ours:7.2f}   aiortc {theirs:7.2f}"
                 f"   ratio {ours / theirs:5.2f}x"
             )
+
+
+async def two_processes(args: argparse.Namespace, total: int) -> None:
     print(f"two processes (receiver in a child process), {args.mib} MiB, wall MB/s")
     for size in (16384, 1200):
         two: dict[str, list[float]] = {"ours": [], "aiortc": []}
@@ -279,11 +294,16 @@ async def main(args: argparse.Namespace) -> None:
             f"  {size:>5} B messages: ours {ours:7.2f}   aiortc {theirs:7.2f}"
             f"   ratio {ours / theirs:5.2f}x"
         )
-    if args.pairs:
-        print(f"{args.pairs} pairs set up at once in one process (RSS is rough; ours first)")
-        for stack in ("ours", "aiortc"):
-            elapsed, kib = await many_pairs(stack, args.pairs)
-            print(f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib:7.1f} KiB RSS per connection")
+
+
+async def pairs(args: argparse.Namespace) -> None:
+    print(f"{args.pairs} pairs set up at once in one process (RSS is rough; ours first)")
+    for stack in ("ours", "aiortc"):
+        elapsed, kib = await many_pairs(stack, args.pairs)
+        print(f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib:7.1f} KiB RSS per connection")
+
+
+async def setups(args: argparse.Namespace) -> None:
     print(f"setup time create_offer -> channel open, median of {args.setups}")
     times: dict[str, list[float]] = {"ours": [], "ours-ta5": [], "aiortc": []}
     for _ in range(args.setups):
@@ -302,6 +322,12 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
+    parser.add_argument(
+        "--sections",
+        default="one,two,pairs,setup",
+        help="comma-separated subset of: one (one-process throughput), two (two processes), "
+        "pairs (100 simultaneous pairs), setup (setup time)",
+    )
     parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
