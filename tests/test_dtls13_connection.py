@@ -28,7 +28,15 @@ from pyrtcstack.dtls.fragments import parse_fragments
 from pyrtcstack.dtls.kex13 import X25519MLKEM768
 from pyrtcstack.dtls.messages import ServerHello
 from pyrtcstack.dtls.messages13 import DOWNGRADE_TLS12, HRR_RANDOM
-from pyrtcstack.dtls.record13 import PlaintextRecord, parse_datagram13
+from pyrtcstack.dtls.record13 import (
+    CiphertextRecord,
+    PlaintextRecord,
+    decode_ack,
+    open_record,
+    parse_datagram13,
+    reconstruct_sequence,
+    unmask_sequence,
+)
 from pyrtcstack.testing.pair import Impairment
 from tests.test_dtls_helpers import (
     CLIENT_ADDR,
@@ -390,3 +398,25 @@ def test_client_alert_before_keys_fails_the_server() -> None:
     assert pair.server.state == "failed"
     assert isinstance(pair.server.error, PeerAlertError)
     assert pair.server.error.alert == AlertDescription.ILLEGAL_PARAMETER
+
+
+def test_the_server_acks_exactly_the_client_final_flight() -> None:
+    """RFC 9147 §7: the ACK lists the records of the client's last flight (epoch 2), not the
+    ClientHello's (acknowledged by the server's flight already)."""
+    pair = _pair13(seed=23, client={"key_shares": (int(NamedGroup.X25519),)})
+    assert pair.run()
+    pair.net.run(timeout=5)
+    engine = pair.server._engine13
+    assert engine is not None
+    acks = []
+    for d in pair.net.sent:
+        if d.src != SERVER_ADDR:
+            continue
+        for r in parse_datagram13(d.data)[0]:
+            if isinstance(r, CiphertextRecord) and r.epoch_bits == 3:
+                wkeys = engine._write_keys[3]
+                low = unmask_sequence(wkeys, r)
+                ctype, content = open_record(wkeys, 3, reconstruct_sequence(low, 16, 0), low, r)
+                if ctype == 26:
+                    acks.append(decode_ack(content))
+    assert acks and all(numbers and {e for e, _ in numbers} == {2} for numbers in acks)

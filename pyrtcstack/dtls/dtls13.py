@@ -476,6 +476,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._flight = items
         self._flight_needs_ack = needs_ack
         self._acked.clear()
+        self._ack_pending = []  # our flight acknowledges the peer's implicitly (§7)
         self._transmit_flight()
         self._timer.start(now, True)
 
