@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pyrtcstack.ice import CandidateType
-from pyrtcstack.peerconnection import Description, PeerConnectionCore
+from pyrtcstack.peerconnection import Configuration, Description, PeerConnectionCore, Settings
 from pyrtcstack.sdp import Candidate
 from tests.pc_harness import WAIT, Ours, wait_open
 from tests.peers import PROJECT, peer_missing, require_binary, require_module
@@ -129,6 +129,31 @@ def test_unanswered_name_on_loopback_is_counted_and_harmless() -> None:
         finally:
             await a.close()
             await b.close()
+
+    asyncio.run(main())
+
+
+def test_no_mdns_queries_with_the_relay_policy() -> None:
+    """draft-ietf-mmusic-mdns-ice-candidates §3.2: with iceTransportPolicy "relay" the
+    peer's .local candidates are ignored (counted), no query is sent; so is it with
+    ``Settings.resolve_mdns=False``."""
+
+    async def main() -> None:
+        a = Ours()
+        relay = Ours(Configuration(ice_transport_policy="relay"))
+        off = Ours(settings=Settings(host_addresses=["127.0.0.1"], resolve_mdns=False))
+        try:
+            a.channel("m")
+            offer = await a.offer()
+            hidden = {"type": "offer", "sdp": hide(offer["sdp"], NAME_A)}
+            for side in (relay, off):
+                await side.pc.set_remote_description(hidden)
+                assert side.pc.core.counters["mdns_ignored"] == 1
+                assert not side.pc._mdns_tasks
+        finally:
+            await a.close()
+            await relay.pc.close()
+            await off.pc.close()
 
     asyncio.run(main())
 

@@ -406,10 +406,12 @@ class PeerConnection(EventEmitter):
     def _resolve_mdns_candidates(self) -> None:
         """Resolve the peer's ``.local`` candidates the core handed over (one one-shot
         mDNS query each, at most ``MAX_MDNS_QUERIES`` at once; more are dropped and
-        counted in ``core.counters["mdns_dropped_busy"]``)."""
+        counted in ``core.counters["mdns_dropped_busy"]``). Not with the relay
+        transport policy (draft-ietf-mmusic-mdns-ice-candidates §3.2: ignore them)."""
         counters = self.core.counters
+        relay_only = self.core.configuration.ice_transport_policy == "relay"
         for candidate, ufrag in self.core.take_mdns_candidates():
-            if not self.settings.resolve_mdns:
+            if not self.settings.resolve_mdns or relay_only:
                 counters["mdns_ignored"] = counters.get("mdns_ignored", 0) + 1
             elif len(self._mdns_tasks) >= MAX_MDNS_QUERIES:
                 counters["mdns_dropped_busy"] = counters.get("mdns_dropped_busy", 0) + 1
