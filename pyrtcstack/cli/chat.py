@@ -27,7 +27,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "chat",
-        help="text chat over a data channel (room or copy-paste signaling)",
+        help="text chat over a data channel (room, copy-paste or a served browser page)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
