@@ -9,7 +9,8 @@ The pieces, bottom up (docs/media.md has the whole picture):
 * :mod:`.jitterbuffer` — re-ordering, frame assembly and loss detection, bounded;
 * :mod:`.sender` / :mod:`.receiver` — frames ⇄ RTP with statistics and feedback;
 * :mod:`.endpoint` — :class:`MediaEndpoint`, a datagram core with RTCP timers;
-* :mod:`.sources` / :mod:`.recorders` — tone, WAV in; WAV, Ogg Opus, IVF, Annex B out.
+* :mod:`.sources` / :mod:`.ivf` / :mod:`.recorders` — tone, WAV, IVF in; WAV, Ogg Opus,
+  IVF, Annex B out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .endpoint import (
 )
 from .errors import DepacketizeError, MediaFormatError, MediaUsageError
 from .frames import AudioFrame, EncodedFrame
+from .ivf import IvfTrack, parse_ivf
 from .jitterbuffer import JitterBuffer
 from .receiver import RtpReceiver
 from .recorders import AnnexBWriter, IvfWriter, OggOpusWriter, WavRecorder
@@ -46,6 +48,7 @@ __all__ = [
     "EncodedTrack",
     "FrameReceived",
     "G711Track",
+    "IvfTrack",
     "IvfWriter",
     "JitterBuffer",
     "KeyframeRequested",
@@ -60,4 +63,5 @@ __all__ = [
     "TrackEnded",
     "WavRecorder",
     "WavSource",
+    "parse_ivf",
 ]

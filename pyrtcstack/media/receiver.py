@@ -88,6 +88,11 @@ class RtpReceiver:
         self._nack_due = float("inf")  # earliest "next due" in _nacks (a lower bound)
         self._pli_due = False
         self._last_pli = -1e9
+        #: send PLIs (video only; the peer connection clears it unless ``nack pli`` was
+        #: negotiated, RFC 4585 §4.2)
+        self.pli_enabled = not codec.is_audio
+        #: send a PLI as soon as the remote SSRC is known (the peer connection sets it)
+        self.pli_on_start = False
 
     def _on_loss(self, first: int, last: int) -> None:
         for s in range(first, last + 1):
@@ -104,6 +109,9 @@ class RtpReceiver:
             return False
         if self.remote_ssrc is None:
             self.remote_ssrc = packet.ssrc
+            # RFC 4585 §6.3.1: a receiver joining a stream may ask for a keyframe at once
+            # (its first frames could depend on pictures it never saw)
+            self._pli_due = self.pli_on_start and not self.codec.is_audio
         elif packet.ssrc != self.remote_ssrc:
             self.stats.wrong_ssrc += 1
             return False
@@ -181,6 +189,9 @@ class RtpReceiver:
     def pli(self, now: float) -> PictureLossIndication | None:
         if not self._pli_due or self.remote_ssrc is None or now - self._last_pli < PLI_INTERVAL:
             return None
+        if not self.pli_enabled:
+            self._pli_due = False
+            return None
         self._pli_due = False
         self._last_pli = now
         self.stats.plis_sent += 1
@@ -195,7 +206,7 @@ class RtpReceiver:
         jb = self.jitter_buffer.deadline()
         if jb is not None:
             times.append(jb)
-        if self._pli_due:
+        if self._pli_due and self.remote_ssrc is not None:
             times.append(self._last_pli + PLI_INTERVAL)
         return min(times) if times else None
 

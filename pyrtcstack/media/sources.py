@@ -131,12 +131,23 @@ class G711Track:
 
 
 class EncodedTrack:
-    """Frames encoded elsewhere, replayed one per ``frame_duration``."""
+    """Frames encoded elsewhere, replayed one per ``frame_duration``.
+
+    ``keyframe_requested`` is raised when the peer asks for a keyframe (a PLI or FIR
+    reached the sender, RFC 4585 §6.3.1 / RFC 5104 §4.3.1); a producer that can make one
+    on demand clears it when it does. ``keyframe_requests`` counts the requests.
+    """
 
     def __init__(self, codec: Codec, frames: Iterable[EncodedFrame], frame_duration: float) -> None:
         self.codec = codec
         self.frame_duration = frame_duration
         self._frames: Iterator[EncodedFrame] = iter(frames)
+        self.keyframe_requested = False
+        self.keyframe_requests = 0
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requested = True
+        self.keyframe_requests += 1
 
     def next_frame(self) -> EncodedFrame | None:
         return next(self._frames, None)

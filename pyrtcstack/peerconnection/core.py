@@ -57,9 +57,7 @@ from ..ice import (
     SelectedPairChanged,
     TurnServer,
 )
-from ..media.endpoint import FrameReceived, MediaEndpoint
-from ..media.receiver import RtpReceiver
-from ..media.sender import RtpSender
+from ..media.endpoint import FrameReceived, KeyframeRequested
 from ..sctp import SctpConfig, SctpError
 from ..sdp import Candidate
 from ..srtp import SrtpSession
@@ -467,25 +465,9 @@ class PeerConnectionCore(NegotiationMixin):
                 continue
             if not (tr.sends or tr.receives):
                 continue
-            track = tr.track if tr.sends else None
-            ep = MediaEndpoint(
-                ("0.0.0.0", 9),
-                track=track,
-                rng=self._rng,
-                cname=self.cname,
-                rtcp_interval=self.settings.rtcp_interval,
-                start_at=now,
+            tr.create_endpoint(
+                now, rng=self._rng, cname=self.cname, rtcp_interval=self.settings.rtcp_interval
             )
-            if track is not None:
-                ep.sender = RtpSender(
-                    track.codec, ssrc=tr.ssrc, payload_type=tr.payload_type, rng=self._rng
-                )
-            ep.local_ssrc = tr.ssrc
-            if tr.receives:
-                ep.receiver = RtpReceiver(
-                    tr.codec, local_ssrc=tr.ssrc, payload_type=tr.payload_type
-                )
-            tr.endpoint = ep
             for ssrc in tr.remote_ssrcs:
                 self._ssrc_map[ssrc] = tr
         self._media_started = any(t.endpoint is not None for t in self.transceivers)
@@ -499,13 +481,7 @@ class PeerConnectionCore(NegotiationMixin):
             return tr
         pt = plain[1] & 0x7F
         for cand in self.transceivers:
-            ep = cand.endpoint
-            if (
-                ep is not None
-                and ep.receiver is not None
-                and cand.payload_type == pt
-                and ep.receiver.remote_ssrc is None
-            ):
+            if cand.routes_payload_type(pt):
                 self._ssrc_map[ssrc] = cand
                 return cand
         return None
@@ -654,9 +630,10 @@ class PeerConnectionCore(NegotiationMixin):
                         handled = True
                         if type(ev) is FrameReceived:
                             assert isinstance(ev, FrameReceived)
-                            tr.received.frames += 1
-                            tr.received.bytes += len(ev.frame.data)
+                            tr.received.count(ev.frame)
                             self._emit(TrackFrame(tr, ev.frame))
+                        elif type(ev) is KeyframeRequested:
+                            tr.on_keyframe_request()
                         ev = ep.next_event()
             if not handled and not first:
                 break

@@ -45,7 +45,7 @@ from ..sdp.errors import OfferAnswerError
 from .description import Description
 from .events import IceCandidateEvent, SignalingStateChange, TrackEvent
 from .states import InvalidStateError, next_signaling_state
-from .transceiver import MEDIA_CODECS, Transceiver
+from .transceiver import MEDIA_CODECS, Transceiver, default_codecs
 
 if TYPE_CHECKING:
     from ..dtls import DtlsConnection
@@ -176,17 +176,27 @@ class NegotiationMixin:
         """W3C addTransceiver (webrtc-pc §4.4.1.6, §5.1)."""
         if self.closed:
             raise InvalidStateError("the peer connection is closed")
-        if kind != "audio":
-            raise OfferAnswerError(f"only audio transceivers are supported, not {kind!r}")
+        if kind not in ("audio", "video"):
+            raise OfferAnswerError(f"only audio and video transceivers are supported, not {kind!r}")
         if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
             raise ValueError(f"direction {direction!r}")
-        tr = Transceiver(kind, direction, track, ssrc=self._rng.getrandbits(32))
+        if track is not None and track.codec.kind != kind:
+            raise ValueError(f"a {track.codec.kind} track on a {kind} transceiver")
+        tr = self._new_transceiver(kind, direction, track)
         if track is not None:
             _warm_codec(track.codec.name)
         if codecs:
             tr.set_codec_preferences(codecs)
         self.transceivers.append(tr)
         self._update_negotiation_needed()
+        return tr
+
+    def _new_transceiver(self, kind: str, direction: str, track: Track | None) -> Transceiver:
+        tr = Transceiver(
+            kind, direction, track, codecs=default_codecs(kind), ssrc=self._rng.getrandbits(32)
+        )
+        if kind == "video":
+            tr.rtx_ssrc = self._rng.getrandbits(32)  # RFC 4588 §8.1: its own SSRC
         return tr
 
     def add_track(self, track: Track) -> Transceiver:
@@ -240,11 +250,17 @@ class NegotiationMixin:
 
     def _caps(self, tr: Transceiver) -> MediaCapabilities:
         codecs = []
-        for c in tr.codecs:
+        for c in tr.offered_codecs():
             pt = c.payload_type if c.payload_type is not None else _STATIC_PT.get(c.name.lower())
             codecs.append(
                 CodecCapability(
-                    c.name, c.clock_rate, c.channels, dict(c.parameters), list(c.feedback), pt
+                    c.name,
+                    c.clock_rate,
+                    c.channels,
+                    dict(c.parameters),
+                    list(c.feedback),
+                    pt,
+                    c.rtx and tr.kind == "video",
                 )
             )
         return MediaCapabilities(
@@ -253,6 +269,7 @@ class NegotiationMixin:
             direction=tr.direction,
             msid=Msid(self._stream_id, f"track-{tr.ssrc:08x}"),
             ssrc=tr.ssrc,
+            rtx_ssrc=tr.rtx_ssrc if any(c.rtx for c in codecs) else None,
             cname=self.cname,
         )
 
@@ -571,9 +588,9 @@ class NegotiationMixin:
                 None,
             )
             if tr is None:
-                if m.kind != "audio" or m.rejected:
+                if m.rejected:
                     continue
-                tr = Transceiver(m.kind, "recvonly", ssrc=self._rng.getrandbits(32))
+                tr = self._new_transceiver(m.kind, "recvonly", None)
                 self.transceivers.append(tr)
             tr.mid = m.mid
         self._mids = [m.mid for m in offer.media if m.mid is not None]
@@ -607,12 +624,7 @@ class NegotiationMixin:
                 continue
             d = m.effective_direction(answer)
             tr.current_direction = _REVERSE.get(d, d) if offerer else d
-            for codec in m.codecs(answer):
-                known = MEDIA_CODECS.get(codec.name.lower())
-                if known is not None:
-                    tr.payload_type = codec.payload_type
-                    tr.codec = known
-                    break
+            tr.apply_codecs(m.codecs(answer))
             rm = remote.media_by_mid(m.mid) if m.mid is not None else None
             if rm is not None:
                 tr.remote_ssrcs = list(rm.ssrcs)
