@@ -82,6 +82,9 @@ __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
 
 #: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
 DTLS_RECORD_OVERHEAD = 13 + 8 + 16
+#: SRTP/SRTCP datagrams kept while the DTLS handshake has not given us the keys yet (the
+#: peer finished first and started sending): replayed once keyed, the rest dropped.
+MAX_EARLY_MEDIA = 64
 
 
 class PeerConnectionCore(NegotiationMixin):
@@ -143,6 +146,7 @@ class PeerConnectionCore(NegotiationMixin):
         self.srtp: SrtpSession | None = None
         self._media_started = False
         self._ssrc_map: dict[int, Transceiver] = {}
+        self._early_media: list[tuple[bytes, PacketKind, Address]] = []
         self.tracer = Tracer(self.settings.tracer) if self.settings.tracer else None
         #: Dropped and counted inputs.
         self.counters: dict[str, int] = {
@@ -471,6 +475,9 @@ class PeerConnectionCore(NegotiationMixin):
             for ssrc in tr.remote_ssrcs:
                 self._ssrc_map[ssrc] = tr
         self._media_started = any(t.endpoint is not None for t in self.transceivers)
+        early, self._early_media = self._early_media, []
+        for data, kind, addr in early:
+            self._on_media(data, kind, addr, now)
 
     def _route_rtp(self, plain: bytes) -> Transceiver | None:
         """RTP demultiplexing inside the bundle (RFC 9143 §9.2): by SSRC signalled or
@@ -489,7 +496,10 @@ class PeerConnectionCore(NegotiationMixin):
     def _on_media(self, data: bytes, kind: PacketKind, addr: Address, now: float) -> None:
         srtp = self.srtp
         if srtp is None:
-            self.counters["dropped_srtp"] += 1
+            if len(self._early_media) < MAX_EARLY_MEDIA and not self.closed:
+                self._early_media.append((data, kind, addr))
+            else:
+                self.counters["dropped_srtp"] += 1
             return
         try:
             plain = (

@@ -225,6 +225,13 @@ def collect_stats(
             }
             if s.round_trip_time is not None:
                 report[oid]["roundTripTime"] = s.round_trip_time
+            if tr.kind == "video":
+                # pass-through: frames are sent as the application gave them
+                report[oid].update(
+                    framesSent=s.frames_sent,
+                    pliCount=s.plis_received,
+                    firCount=s.firs_received,
+                )
         receiver = ep.receiver
         if receiver is not None and receiver.remote_ssrc is not None:
             cid = f"CIT01_{tr.payload_type}"
@@ -246,6 +253,19 @@ def collect_stats(
                 "nackCount": receiver.stats.nacks_sent,
                 "framesReceived": tr.received.frames,
             }
+            if tr.kind == "video":
+                # we do not decode: keyFramesReceived stands for keyFramesDecoded, and
+                # the size is the one the last VP8 keyframe header announced
+                report[iid].update(
+                    keyFramesReceived=tr.received.keyframes,
+                    pliCount=receiver.stats.plis_sent,
+                    firCount=0,
+                    packetsLost=reception.cumulative_lost if reception else 0,
+                    retransmittedPacketsReceived=receiver.stats.rtx_received,
+                )
+                if tr.received.frame_width:
+                    report[iid]["frameWidth"] = tr.received.frame_width
+                    report[iid]["frameHeight"] = tr.received.frame_height
     return report
 
 

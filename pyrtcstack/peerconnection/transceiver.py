@@ -131,15 +131,29 @@ class Transceiver:
 
     def set_codec_preferences(self, codecs: list[CodecCapability]) -> None:
         """W3C setCodecPreferences: the order (and subset) of codecs to offer/answer.
-        RTX entries are accepted and skipped: RTX follows each video codec's ``rtx``."""
+        For video, an ``rtx`` entry means RTX is offered for every chosen codec (as in
+        browsers), and each codec gets the feedback we honour (:data:`VIDEO_FEEDBACK`;
+        W3C codec capabilities carry no rtcp-fb)."""
         allowed = _KIND_CODECS.get(self.kind, ())
+        video = self.kind == "video"
+        rtx = video and any(c.name.lower() == "rtx" for c in codecs)
         chosen = []
         for c in codecs:
             name = c.name.lower()
-            if name == "rtx" and self.kind == "video":
+            if name == "rtx" and video:
                 continue
             if name not in allowed:
                 raise LocalProtocolError(f"codec {c.name} is not supported for {self.kind}")
+            if video:
+                c = CodecCapability(  # noqa: PLW2901
+                    c.name,
+                    c.clock_rate,
+                    c.channels,
+                    dict(c.parameters),
+                    list(c.feedback) or list(VIDEO_FEEDBACK),
+                    c.payload_type,
+                    rtx,
+                )
             chosen.append(c)
         self.codecs = chosen if chosen else default_codecs(self.kind)
 
