@@ -17,6 +17,7 @@ why framing, protection (:class:`EpochState`) and packing are separate functions
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -183,6 +184,23 @@ class EpochState:
         if self.cipher is not None:
             return self.cipher.seal_record((self.epoch << 48) | seq, content_type, version, payload)
         return encode_record(content_type, version, self.epoch, seq, bytes(payload))
+
+    def protect_many(
+        self,
+        content_type: int,
+        payloads: Sequence[bytes | bytearray | memoryview],
+        version: int = DTLS1_2_VERSION,
+    ) -> list[bytes]:
+        """:meth:`protect` for each of ``payloads`` in order (the same records), sealed as
+        one batch (:meth:`RecordCipher.seal_records`)."""
+        seq = self.next_sequence
+        cipher = self.cipher
+        if cipher is None or seq + len(payloads) - 1 > MAX_SEQUENCE:
+            # plaintext epoch, or the epoch ends inside the batch: one by one (the record
+            # that would wrap raises OverflowError as with protect)
+            return [self.protect(content_type, p, version) for p in payloads]
+        self.next_sequence = seq + len(payloads)
+        return cipher.seal_records((self.epoch << 48) | seq, content_type, version, payloads)
 
     def unprotect(self, record: Record) -> bytes:
         """Decrypt ``record``; raise :class:`DtlsDecodeError` if it does not authenticate."""

@@ -174,6 +174,24 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         self._send_from(data, pair.local_key, pair.remote.address, now)
         return True
 
+    def send_many(self, datagrams: list[bytes], now: float) -> bool:
+        """:meth:`send` for each of ``datagrams``, in order, on the selected pair (one
+        lookup of the pair for the whole batch; the same datagrams and counters)."""
+        if not datagrams:
+            return True
+        pair = self.selected_pair
+        if pair is None or self._consent_failed or self._closed:
+            self.stats["send_no_pair"] += len(datagrams)
+            return False
+        local = pair.local_key
+        remote = pair.remote.address
+        if local in self._relays:  # through the TURN allocation, one by one
+            for data in datagrams:
+                self._send_from(data, local, remote, now)
+        else:
+            self._out.extend([(data, local, remote) for data in datagrams])
+        return True
+
     def restart(self, now: float, *, ufrag: str | None = None, pwd: str | None = None) -> None:
         """ICE restart (RFC 8445 §9): new local credentials (``ufrag``/``pwd`` when the
         caller chose them, e.g. at JSEP createOffer; random otherwise), a new checklist
