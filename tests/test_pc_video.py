@@ -274,3 +274,97 @@ def test_vp8_frames_byte_identical_through_loss_repaired_by_nack(seed: int) -> N
     assert (inb["frameWidth"], inb["frameHeight"]) == (160, 120)
     assert report_b[inb["codecId"]]["mimeType"] == "video/VP8"
     assert report_b[inb["codecId"]]["clockRate"] == 90000
+
+
+def test_fir_and_pli_raise_the_keyframe_request() -> None:
+    """RFC 5104 §4.3.1: a new FIR sequence number raises the request, a repeated one does
+    not; RFC 4585 §6.3.1: every PLI does."""
+    from pyrtcstack.rtp.feedback import FirEntry, FullIntraRequest, PictureLossIndication
+    from pyrtcstack.rtp.rtcp import RtcpReceiverReport, serialize_rtcp
+
+    net, [(a, sock_a), (b, sock_b)] = _call(Link(delay=0.01), 9)
+    track = IvfTrack(IVF, loop=True)
+    tr = a.add_track(track)
+    _connect(net, a, sock_a, b, sock_b)
+    assert net.run(lambda: tr.endpoint is not None and tr.keyframe_requests >= 1, timeout=30)
+    net.run_for(0.6)
+    start = track.keyframe_requests
+    assert tr.endpoint is not None
+    remote = tr.remote_ssrcs[0] if tr.remote_ssrcs else 1
+
+    def feedback(packet: Any) -> None:
+        rr = RtcpReceiverReport(remote)
+        assert tr.endpoint is not None
+        tr.endpoint.receive_datagram(serialize_rtcp([rr, packet]), sock_b, net.now)
+        a.flush(net.now)
+
+    feedback(FullIntraRequest(remote, 0, [FirEntry(tr.ssrc, 7)]))
+    feedback(FullIntraRequest(remote, 0, [FirEntry(tr.ssrc, 7)]))  # a repetition
+    assert track.keyframe_requests == start + 1 and track.keyframe_requested
+    feedback(PictureLossIndication(remote, tr.ssrc))
+    feedback(PictureLossIndication(remote, tr.ssrc ^ 1))  # not our stream
+    assert track.keyframe_requests == start + 2 == tr.keyframe_requests
+    # the next keyframe of the file clears the flag
+    assert net.run(lambda: not track.keyframe_requested, timeout=5)
+    report = collect_stats(a, net.now, [])
+    out = next(s for s in report.values() if s["type"] == "outbound-rtp")
+    assert out["firCount"] == 2 and out["pliCount"] >= 2
+
+
+def test_audio_and_video_both_ways_then_video_added_by_renegotiation() -> None:
+    """Our two asyncio peers on loopback: a data channel call gets audio and video (both
+    ways) by renegotiation; every frame of the file arrives intact on each side."""
+    import asyncio
+
+    from pyrtcstack.aio.peerconnection import PeerConnection
+    from pyrtcstack.media import G711Track, ToneSource
+    from pyrtcstack.peerconnection import Settings
+
+    async def main() -> None:
+        a = PeerConnection(None, Settings(host_addresses=["127.0.0.1"]))
+        b = PeerConnection(None, Settings(host_addresses=["127.0.0.1"]))
+        got: dict[str, list[Any]] = {"a": [], "b": []}
+        kinds: dict[str, list[str]] = {"a": [], "b": []}
+
+        def on_track(side: str) -> Any:
+            def handler(track: Any) -> None:
+                kinds[side].append(track.kind)
+                if track.kind == "video":
+                    track.on("frame", got[side].append)
+
+            return handler
+
+        a.on("track", on_track("a"))
+        b.on("track", on_track("b"))
+
+        async def negotiate() -> None:
+            await a.set_local_description()
+            await a.wait_gathering_complete()
+            assert a.local_description is not None
+            await b.set_remote_description(a.local_description)
+            await b.set_local_description()
+            await b.wait_gathering_complete()
+            assert b.local_description is not None
+            await a.set_remote_description(b.local_description)
+
+        try:
+            channel = a.create_data_channel("first")
+            await negotiate()
+            await channel.wait_open(15)
+            a.add_track(G711Track(ToneSource(440)))
+            a.add_track(IvfTrack(IVF))
+            b.add_track(G711Track(ToneSource(660)))
+            b.add_track(IvfTrack(IVF))
+            await negotiate()  # b's tracks ride the m-sections a's offer added
+            async with asyncio.timeout(20):
+                while len(got["a"]) < 60 or len(got["b"]) < 60:
+                    await asyncio.sleep(0.05)
+            assert sorted(kinds["a"]) == sorted(kinds["b"]) == ["audio", "video"]
+            frames = _frames()
+            assert [f.data for f in got["a"]] == frames == [f.data for f in got["b"]]
+            assert all(f.timestamp % 3000 == got["a"][0].timestamp % 3000 for f in got["a"])
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
