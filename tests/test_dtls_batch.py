@@ -91,7 +91,7 @@ def test_protect_many_before_the_handshake_raises_like_protect() -> None:
 
 
 # One datagram of a generated mix: which of the pre-built datagrams, and how it is altered.
-_KINDS = ["good", "good", "good", "tamper", "epoch", "epoch0", "version", "packed", "junk"]
+_KINDS = ["good", "good", "good", "tamper", "short", "epoch", "epoch0", "version", "packed", "junk"]
 _op = st.tuples(st.integers(0, 99), st.sampled_from(_KINDS), st.binary(max_size=40))
 
 
@@ -99,6 +99,8 @@ def _datagram(records: list[bytes], index: int, kind: str, junk: bytes) -> bytes
     record = records[index]
     if kind == "tamper":  # a bad tag
         return record[:-1] + bytes([record[-1] ^ 0x01])
+    if kind == "short":  # shorter than explicit nonce + tag
+        return record[:11] + b"\x00\x0a" + record[13:23]
     if kind == "epoch":  # a later epoch than any key we have
         return record[:3] + b"\x00\x07" + record[5:]
     if kind == "epoch0":  # the plaintext epoch: its application data is refused
@@ -118,16 +120,23 @@ def _datagram(records: list[bytes], index: int, kind: str, junk: bytes) -> bytes
     cuts=st.lists(st.integers(0, 80), max_size=8),
     callback=st.booleans(),
     close_at=st.none() | st.integers(0, 80),
+    chacha=st.booleans(),
 )
 def test_receive_datagrams_equals_receive_datagram(
-    ops: list[tuple[int, str, bytes]], cuts: list[int], callback: bool, close_at: int | None
+    ops: list[tuple[int, str, bytes]],
+    cuts: list[int],
+    callback: bool,
+    close_at: int | None,
+    chacha: bool,
 ) -> None:
-    """Three identical seeded pairs receive the same generated mix (fresh records, replays,
-    bad tags, other epochs, other versions, packed records, non-DTLS bytes, and perhaps the
-    peer's close_notify part-way): one server datagram by datagram, one in batches cut at
-    generated places, one forced down the general record path (parse_records +
-    _receive_record). Same deliveries, events, counters, state and replies."""
-    single, batch, general = _established(62), _established(62), _established(62)
+    """Three identical seeded pairs (AES-GCM or ChaCha20-Poly1305) receive the same
+    generated mix (fresh records, replays, bad tags, short records, other epochs, other
+    versions, packed records, non-DTLS bytes, and perhaps the peer's close_notify part-way):
+    one server datagram by datagram, one in batches cut at generated places, one forced down
+    the general record path (parse_records + _receive_record). Same deliveries, events,
+    counters, state and replies."""
+    suites = _CHACHA if chacha else None
+    single, batch, general = (_established(62, suites) for _ in range(3))
     pairs = {"single": single, "batch": batch, "general": general}
     records = [single.client.protect(b"r%d" % i) for i in range(100)]
     for pair in (batch, general):

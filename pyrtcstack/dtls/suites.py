@@ -17,7 +17,7 @@ ServerKeyExchange, so :class:`SuiteInfo` records the authentication type.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,12 +27,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from .constants import CipherSuite
 from .errors import DtlsDecodeError
 
-__all__ = ["SUITES", "RecordCipher", "SuiteInfo"]
+__all__ = [
+    "AEAD_ADDITIONAL_DATA",
+    "GCM_RECORD_OVERHEAD",
+    "SUITES",
+    "RecordCipher",
+    "SuiteInfo",
+]
 
 TAG_LENGTH: Final = 16
+#: Bytes an AES-GCM record's fragment adds to its plaintext: explicit nonce and tag.
+GCM_RECORD_OVERHEAD: Final = 8 + TAG_LENGTH
 #: Largest plaintext of one record (RFC 5246 §6.2.1: 2^14); bigger ones never authenticate.
 _MAX_PLAINTEXT: Final = 1 << 14
-_AAD = struct.Struct("!QBHH")
+#: The AEAD additional data: seq_num, type, version, plaintext length (RFC 5246 §6.2.3.3).
+AEAD_ADDITIONAL_DATA = struct.Struct("!QBHH")
+_AAD = AEAD_ADDITIONAL_DATA
 _SEQ = struct.Struct("!Q")
 #: An AES-GCM record's first 21 bytes: type, version, epoch + sequence_number (one 64-bit
 #: field), length, then the explicit nonce (RFC 6347 §4.1, RFC 5288 §3).
@@ -95,6 +105,8 @@ class RecordCipher:
         "_iv",
         "_iv_int",
         "_overhead",
+        "gcm_decrypt",
+        "implicit_iv",
         "info",
     )
 
@@ -111,6 +123,13 @@ class RecordCipher:
         # bound once: the record hot paths below call them per record
         self._encrypt = self._aead.encrypt
         self._decrypt = self._aead.decrypt
+        #: For a data path that inlines :meth:`open_record` (AES-GCM only, None for
+        #: ChaCha20-Poly1305): ``gcm_decrypt(implicit_iv + explicit_nonce, ciphertext + tag,
+        #: additional_data)`` returns the plaintext or raises ``InvalidTag``.
+        self.gcm_decrypt: Callable[[bytes, bytes, bytes], bytes] | None = (
+            None if info.chacha else self._decrypt
+        )
+        self.implicit_iv = iv
 
     def seal(self, seq64: int, content_type: int, version: int, plaintext: bytes) -> bytes:
         """Protect ``plaintext``; ``seq64`` is ``epoch << 48 | sequence_number``."""
