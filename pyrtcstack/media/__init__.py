@@ -15,6 +15,7 @@ The pieces, bottom up (docs/media.md has the whole picture):
 
 from __future__ import annotations
 
+from .annexb import AnnexBTrack, split_access_units
 from .codecs import H264, OPUS, PCMA, PCMU, VP8, Codec
 from .endpoint import (
     ByeReceived,
@@ -39,6 +40,7 @@ __all__ = [
     "PCMA",
     "PCMU",
     "VP8",
+    "AnnexBTrack",
     "AnnexBWriter",
     "AudioFrame",
     "ByeReceived",
@@ -64,4 +66,5 @@ __all__ = [
     "WavRecorder",
     "WavSource",
     "parse_ivf",
+    "split_access_units",
 ]

@@ -248,9 +248,9 @@ class NegotiationMixin:
         self._mid_counter += 1
         return mid
 
-    def _caps(self, tr: Transceiver) -> MediaCapabilities:
+    def _caps(self, tr: Transceiver, *, answering: bool = False) -> MediaCapabilities:
         codecs = []
-        for c in tr.offered_codecs():
+        for c in tr.offered_codecs(answering=answering):
             pt = c.payload_type if c.payload_type is not None else _STATIC_PT.get(c.name.lower())
             codecs.append(
                 CodecCapability(
@@ -344,7 +344,7 @@ class NegotiationMixin:
             tr = self._transceiver_for(m.mid)
             if tr is not None and tr.kind not in kinds and not m.rejected:
                 kinds.add(tr.kind)
-                media.append(self._caps(tr))
+                media.append(self._caps(tr, answering=True))
         has_dc = any(m.kind == "application" and not m.rejected for m in offer.media)
         local = LocalCapabilities(
             self._transport(self.agent.local_ufrag, self.agent.local_pwd),

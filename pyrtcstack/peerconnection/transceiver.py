@@ -166,15 +166,19 @@ class Transceiver:
         return self.current_direction in ("sendrecv", "recvonly")
 
     # ------------------------------------------------------------------ negotiation
-    def offered_codecs(self) -> list[CodecCapability]:
+    def offered_codecs(self, *, answering: bool = False) -> list[CodecCapability]:
         """The codecs to offer/answer: the preferences, with the sending track's codec
-        moved first when no explicit order puts it there (so a VP8 track is not stuck
-        with an H.264 first choice)."""
+        moved first (so a VP8 track is not stuck with an H.264 first choice). An answer
+        for a sending track lists only the track's codec when it can: the answer's
+        first codec is what the offerer sends us (RFC 3264 §6.1), and our receiver
+        takes one codec, so both directions then use the same one."""
         track = self.track
         if track is None:
             return self.codecs
         name = track.codec.name.lower()
         mine = [c for c in self.codecs if c.name.lower() == name]
+        if answering and mine:
+            return mine
         return mine + [c for c in self.codecs if c.name.lower() != name]
 
     def apply_codecs(self, codecs: list[SdpCodec]) -> None:
