@@ -1,7 +1,7 @@
-"""VP8 video with aiortc on loopback, both roles: aiortc encodes its frames with libvpx,
-we receive the encoded frames, write them to an IVF file and FFmpeg decodes it; we send
-the VP8 frames of an IVF file and aiortc decodes them (its track.recv() returns decoded
-pictures of the file's size)."""
+"""VP8 and H.264 video with aiortc on loopback, both roles: aiortc encodes its frames
+(libvpx, libx264), we receive the encoded frames, write them to an IVF / Annex B file and
+FFmpeg decodes it; we send the frames of an IVF / Annex B file and aiortc decodes them
+(its track.recv() returns decoded pictures of the file's size)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pyrtcstack.media import EncodedFrame, IvfTrack, IvfWriter
+from pyrtcstack.media import AnnexBTrack, AnnexBWriter, EncodedFrame, IvfTrack, IvfWriter
 from pyrtcstack.peerconnection import Description
 from tests.pc_harness import WAIT, Aiortc, Ours, connect
 from tests.peers import require_binary, require_module
@@ -21,6 +21,7 @@ from tests.peers import require_binary, require_module
 pytestmark = pytest.mark.interop
 
 IVF = Path(__file__).parent / "data" / "vp8_testsrc_160x120.ivf"
+H264_FILE = Path(__file__).parent / "data" / "h264_testsrc_160x120.h264"
 #: frames each side must see (about 2 s of 30 fps video)
 FRAMES = 60
 
@@ -75,8 +76,11 @@ def _ffmpeg_decode(path: Path) -> tuple[int, str]:
     return len(frames), proc.stderr.strip() + ("" if proc.returncode == 0 else " (failed)")
 
 
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
 @pytest.mark.parametrize("we_offer", [True, False], ids=["we-offer", "aiortc-offers"])
-def test_vp8_both_ways_with_aiortc(aiortc: Any, we_offer: bool, tmp_path: Path) -> None:
+def test_video_both_ways_with_aiortc(
+    aiortc: Any, we_offer: bool, codec: str, tmp_path: Path
+) -> None:
     async def main() -> None:
         ours, theirs = Ours(), Aiortc(aiortc)
         received: list[EncodedFrame] = []
@@ -97,7 +101,7 @@ def test_vp8_both_ways_with_aiortc(aiortc: Any, we_offer: bool, tmp_path: Path) 
 
         ours.pc.on("track", lambda t: t.on("frame", received.append))
         theirs.pc.addTrack(_pattern_track())
-        track = IvfTrack(IVF, loop=True)
+        track = IvfTrack(IVF, loop=True) if codec == "VP8" else AnnexBTrack(H264_FILE, loop=True)
         try:
             if we_offer:
                 ours.pc.add_track(track)
@@ -117,9 +121,11 @@ def test_vp8_both_ways_with_aiortc(aiortc: Any, we_offer: bool, tmp_path: Path) 
             stats = await ours.pc.get_stats()
             inbound = next(s for s in stats.values() if s["type"] == "inbound-rtp")
             outbound = next(s for s in stats.values() if s["type"] == "outbound-rtp")
-            assert stats[inbound["codecId"]]["mimeType"] == "video/VP8"
+            assert stats[inbound["codecId"]]["mimeType"] == f"video/{codec}"
+            assert stats[outbound["codecId"]]["mimeType"] == f"video/{codec}"
             assert inbound["framesReceived"] >= FRAMES and inbound["keyFramesReceived"] >= 1
-            assert (inbound["frameWidth"], inbound["frameHeight"]) == (320, 240)
+            if codec == "VP8":
+                assert (inbound["frameWidth"], inbound["frameHeight"]) == (320, 240)
             assert outbound["framesSent"] >= FRAMES
             assert ours.pc.core.counters["dropped_srtp"] == 0
         finally:
@@ -134,8 +140,8 @@ def test_vp8_both_ways_with_aiortc(aiortc: Any, we_offer: bool, tmp_path: Path) 
         frames = received[first_key:]
         steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in itertools.pairwise(frames)}
         assert all(0 < s < 90000 for s in steps)
-        path = tmp_path / "from_aiortc.ivf"
-        writer = IvfWriter(path)
+        path = tmp_path / ("from_aiortc.ivf" if codec == "VP8" else "from_aiortc.h264")
+        writer = IvfWriter(path) if codec == "VP8" else AnnexBWriter(path)
         for f in frames:
             writer.write(f)
         writer.close()
