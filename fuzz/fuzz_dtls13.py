@@ -1,5 +1,6 @@
 """atheris harness: the DTLS 1.3 record layer (unified header, record-number encryption,
-ACK), the 1.3 message and extension decoders, and whole connections that speak 1.3.
+ACK), the 1.3 message and extension decoders, whole connections that speak 1.3, and
+(structure-aware) handshake messages with fuzzed bodies fed to mid-handshake connections.
 
 Run: ``.venv/bin/python fuzz/fuzz_dtls13.py -atheris_runs=200000``. Importable without
 atheris (tests call :func:`TestOneInput` over a few seeds). Only DtlsDecodeError may escape a
@@ -13,9 +14,11 @@ import contextlib
 import random
 import sys
 
-from pyrtcstack.dtls import DtlsConnection, DtlsRole, DtlsVersion
+from pyrtcstack.common.buffer import BufferReadError, Reader
+from pyrtcstack.dtls import DtlsConnection, DtlsRole, DtlsVersion, NamedGroup
 from pyrtcstack.dtls.certificate import DtlsCertificate
 from pyrtcstack.dtls.errors import DtlsDecodeError
+from pyrtcstack.dtls.fragments import Fragment
 from pyrtcstack.dtls.keyschedule import TLS13_SUITES, TrafficKeys
 from pyrtcstack.dtls.messages13 import (
     Certificate13,
@@ -85,6 +88,61 @@ def _established() -> DtlsConnection:
 
 _ESTABLISHED = _established()
 
+#: Handshake types the structure-aware mode injects (RFC 8446 §4: EncryptedExtensions,
+#: CertificateRequest, Certificate, CertificateVerify, Finished, KeyUpdate, NewSessionTicket,
+#: and ClientHello/ServerHello out of place).
+_TYPES = (8, 13, 11, 15, 20, 24, 4, 1, 2)
+
+
+def _mid_handshake(server_side: bool) -> DtlsConnection:
+    """A 1.3 connection waiting for its peer's next handshake message: the server after its
+    flight (expects Certificate), or the client after the ServerHello (expects
+    EncryptedExtensions). Seeded and x25519-only, so every call builds the same state."""
+    x25519 = (int(NamedGroup.X25519),)
+    client = DtlsConnection(
+        DtlsRole.CLIENT, certificate=_CERT, verify_fingerprint=False, versions=BOTH,
+        remote_address=PEER, rng=random.Random(5), key_shares=x25519,
+    )  # fmt: skip
+    server = DtlsConnection(
+        DtlsRole.SERVER, certificate=_CERT, verify_fingerprint=False, versions=BOTH,
+        rng=random.Random(6),
+    )  # fmt: skip
+    server.start(0.0)
+    client.start(0.0)
+    for d, _a in client.datagrams_to_send(0.0):
+        server.receive_datagram(d, PEER, 0.0)
+    if server_side:
+        return server
+    for d, _a in server.datagrams_to_send(0.0):
+        for r in parse_datagram13(d)[0]:
+            if isinstance(r, PlaintextRecord):  # the ServerHello only
+                plain = encode_record(r.content_type, r.version, 0, r.sequence_number, r.fragment)
+                client.receive_datagram(plain, ("192.0.2.2", 6000), 0.0)
+    return client
+
+
+def _handlers(data: bytes) -> None:
+    """Structure-aware: handshake messages with fuzzed bodies go straight into a mid-handshake
+    1.3 connection's reassembler (past the record protection a raw datagram cannot get
+    through); only typed DTLS failures may come out."""
+    if len(data) < 2:
+        return
+    conn = _mid_handshake(server_side=bool(data[0] & 1))
+    engine = conn._engine13
+    assert engine is not None
+    r = Reader(data[1:])
+    try:
+        for _ in range(3):
+            msg_type = _TYPES[r.u8() % len(_TYPES)]
+            body = r.take(min(r.u16(), r.remaining))
+            seq = engine._reassembler.next_seq
+            engine._reassembler.add(Fragment(msg_type, len(body), seq, 0, body))
+            engine._process_messages(1.0)
+            if engine.ended():
+                return
+    except (BufferReadError, DtlsDecodeError):
+        return
+
 
 def _codecs(data: bytes) -> None:
     with contextlib.suppress(DtlsDecodeError):
@@ -143,6 +201,7 @@ def _records(data: bytes) -> None:
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     _codecs(data)
     _records(data)
+    _handlers(data)
     for conn in _connections():
         conn.receive_datagram(data, PEER, 1.0)
         conn.datagrams_to_send(1.0)
