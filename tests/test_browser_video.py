@@ -1,7 +1,8 @@
-"""VP8 video with headless Chromium on loopback, both roles. The browser sends its fake
-camera (libwebrtc's VP8 encoder); we record the encoded frames to IVF and FFmpeg decodes
-the file. We send the VP8 frames of an IVF file; the browser's getStats shows them
-decoded (inbound-rtp framesDecoded, frameWidth/frameHeight of the file).
+"""VP8 and H.264 video with headless Chromium on loopback, both roles. The browser sends
+its fake camera (libwebrtc's encoder); we record the encoded frames to IVF / Annex B and
+FFmpeg decodes the file. We send the frames of an IVF / Annex B file; the browser's
+getStats shows them decoded (inbound-rtp framesDecoded, frameWidth/frameHeight of the
+file, the codec's mimeType).
 
 The page is served by this test (pyrtcstack.interop.httpserver) with a small signaling
 protocol: GET /offer or POST /offer, GET /answer or POST /answer, POST /stats."""
@@ -20,13 +21,14 @@ from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.interop import PeerUnavailableError
 from pyrtcstack.interop.httpserver import HttpServer, Request, Response
 from pyrtcstack.interop.launchers import find_peer, launch
-from pyrtcstack.media import EncodedFrame, IvfTrack, IvfWriter
+from pyrtcstack.media import AnnexBTrack, AnnexBWriter, EncodedFrame, IvfTrack, IvfWriter
 from pyrtcstack.peerconnection import Description, Settings
 from tests.peers import peer_missing, require_binary
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 IVF = Path(__file__).parent / "data" / "vp8_testsrc_160x120.ivf"
+H264_FILE = Path(__file__).parent / "data" / "h264_testsrc_160x120.h264"
 #: frames each side must get (about 2 s at 30 fps)
 FRAMES = 60
 #: bound on every wait for the browser
@@ -126,8 +128,9 @@ def _inbound(stats: list[dict[str, Any]]) -> dict[str, Any]:
     return next((s for s in stats if s.get("type") == "inbound-rtp"), {})
 
 
+@pytest.mark.parametrize("codec", ["VP8", "H264"])
 @pytest.mark.parametrize("mode", ["we-offer", "browser-offers"])
-def test_vp8_both_ways_with_chromium(mode: str, tmp_path: Path) -> None:
+def test_video_both_ways_with_chromium(mode: str, codec: str, tmp_path: Path) -> None:
     try:
         find_peer("chromium")
     except PeerUnavailableError as exc:
@@ -141,7 +144,7 @@ def test_vp8_both_ways_with_chromium(mode: str, tmp_path: Path) -> None:
         pc = PeerConnection(None, Settings(host_addresses=["127.0.0.1"]))
         received: list[EncodedFrame] = []
         pc.on("track", lambda t: t.on("frame", received.append))
-        track = IvfTrack(IVF, loop=True)
+        track = IvfTrack(IVF, loop=True) if codec == "VP8" else AnnexBTrack(H264_FILE, loop=True)
         browser = await launch("chromium", f"{url}?mode={mode}", log_dir=str(tmp_path))
         try:
             async with asyncio.timeout(WAIT):
@@ -176,8 +179,8 @@ def test_vp8_both_ways_with_chromium(mode: str, tmp_path: Path) -> None:
             await server.close()
         # the browser decoded our file's frames at the file's size
         assert (theirs["frameWidth"], theirs["frameHeight"]) == (160, 120)
-        codec = next(s for s in signaling.stats if s.get("id") == theirs["codecId"])
-        assert codec["mimeType"] == "video/VP8"
+        their_codec = next(s for s in signaling.stats if s.get("id") == theirs["codecId"])
+        assert their_codec["mimeType"] == f"video/{codec}"
         inbound = next(s for s in ours.values() if s["type"] == "inbound-rtp")
         outbound = next(s for s in ours.values() if s["type"] == "outbound-rtp")
         assert inbound["kind"] == "video" and inbound["keyFramesReceived"] >= 1
@@ -185,8 +188,8 @@ def test_vp8_both_ways_with_chromium(mode: str, tmp_path: Path) -> None:
         assert outbound["framesSent"] >= FRAMES
         # the browser's frames: FFmpeg decodes every one from our IVF recording
         first_key = next(i for i, f in enumerate(received) if f.keyframe)
-        path = tmp_path / "from_chromium.ivf"
-        writer = IvfWriter(path)
+        path = tmp_path / ("from_chromium.ivf" if codec == "VP8" else "from_chromium.h264")
+        writer = IvfWriter(path) if codec == "VP8" else AnnexBWriter(path)
         for f in received[first_key:]:
             writer.write(f)
         writer.close()
