@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from typing import cast
 
 from ..common.core import Address, Event, default_rng
@@ -80,6 +81,8 @@ from .trace import Tracer
 from .transceiver import Transceiver
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
+
+_first = itemgetter(0)  # the datagram of a (data, local, remote) transmit
 
 #: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
 DTLS_RECORD_OVERHEAD = 13 + 8 + 16
@@ -635,13 +638,20 @@ class PeerConnectionCore(NegotiationMixin):
                 event = dtls.next_event()
             sctp_up = self._sctp_started
             if sctp_up:
-                event = self._next_sctp_event()
-                while event is not None:
+                # every data channel event goes up as is (one per received message)
+                events = self._events
+                next_sctp = sctp.next_event
+                while True:
+                    try:
+                        event = next_sctp()
+                    except SctpError:
+                        event = self._next_sctp_event(failed=1)
+                    if event is None:
+                        break
                     handled = True
-                    if type(event) is TransportClosed and tracer is not None:
+                    if tracer is not None and type(event) is TransportClosed:
                         tracer.note(now, "SCTP", "association closed")
-                    self._emit(event)
-                    event = self._next_sctp_event()
+                    events.append(event)
             media = self._media_started
             if media:
                 for tr in self.transceivers:
@@ -690,17 +700,22 @@ class PeerConnectionCore(NegotiationMixin):
         out = agent.transmits(now) if agent is not None else []
         if out:
             self.packets_sent += len(out)
-            self.bytes_sent += sum(len(d) for d, _l, _r in out)
+            self.bytes_sent += sum(map(len, map(_first, out)))
             if tracer is not None:
                 for data, local, remote in out:
                     tracer.datagram("send", data, remote, local, now)
             self._out.extend(out)
 
-    def _next_sctp_event(self) -> Event | None:
+    def _next_sctp_event(self, failed: int = 0) -> Event | None:
         """The data channel manager's next event. A DATA_CHANNEL_OPEN read after the
         association ended (an ABORT in the same burst) makes the manager's ACK raise
-        AssociationClosedError: dropped and counted (requests.md, FROM pc TO datachannel)."""
-        for _ in range(64):
+        AssociationClosedError: dropped and counted (requests.md, FROM pc TO datachannel).
+        ``failed``: such errors the caller already met (and this counts)."""
+        if failed:
+            self.counters["sctp_events_after_close"] = (
+                self.counters.get("sctp_events_after_close", 0) + failed
+            )
+        for _ in range(64 - failed):
             try:
                 return self.sctp.next_event()
             except SctpError:
