@@ -153,10 +153,14 @@ def test_browser_client_hello_gets_a_dtls13_flight(
 
 
 @pytest.mark.parametrize("browser", ["chromium", "firefox"])
-def test_browser_client_hello_without_a_usable_share_gets_a_retry(browser: str) -> None:
+@pytest.mark.parametrize("cookie", [False, True])
+def test_browser_client_hello_without_a_usable_share_gets_a_retry(
+    browser: str, cookie: bool
+) -> None:
     """The browsers send ML-KEM + x25519 shares; a server that only takes P-256 asks for it
-    with a HelloRetryRequest (RFC 8446 §4.1.4), which also carries a cookie if wanted."""
-    conn = _server(groups13=(int(NamedGroup.SECP256R1),), use_cookie=True)
+    with a HelloRetryRequest (RFC 8446 §4.1.4), with a cookie; with ``use_cookie`` the
+    retry is stateless (no 1.3 engine until the cookie comes back)."""
+    conn = _server(groups13=(int(NamedGroup.SECP256R1),), use_cookie=cookie)
     out = _answer(conn, _datagrams(browser)[:2])
     ((msg_type, body),) = handshake_messages(out)
     hrr = ServerHello.decode(body)
@@ -164,4 +168,7 @@ def test_browser_client_hello_without_a_usable_share_gets_a_retry(browser: str) 
     ext = dict(hrr.extensions)
     assert decode_hrr_key_share(ext[ExtensionType.KEY_SHARE]) == NamedGroup.SECP256R1
     assert EXT_COOKIE in ext
-    assert conn.state == "server: expect ClientHello (after HelloRetryRequest)"
+    if cookie:
+        assert conn._engine13 is None and conn.state == "server: expect ClientHello"
+    else:
+        assert conn.state == "server: expect ClientHello (after HelloRetryRequest)"

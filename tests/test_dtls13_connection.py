@@ -26,6 +26,7 @@ from pyrtcstack.dtls import (
 from pyrtcstack.dtls.constants import AlertDescription
 from pyrtcstack.dtls.fragments import parse_fragments
 from pyrtcstack.dtls.kex13 import X25519MLKEM768
+from pyrtcstack.dtls.keyschedule import TLS13_SUITES
 from pyrtcstack.dtls.messages import ServerHello
 from pyrtcstack.dtls.messages13 import DOWNGRADE_TLS12, HRR_RANDOM
 from pyrtcstack.dtls.record13 import (
@@ -37,6 +38,7 @@ from pyrtcstack.dtls.record13 import (
     reconstruct_sequence,
     unmask_sequence,
 )
+from pyrtcstack.dtls.server13 import make_retry_cookie, open_retry_cookie
 from pyrtcstack.testing.pair import Impairment
 from tests.test_dtls_helpers import (
     CLIENT_ADDR,
@@ -362,12 +364,17 @@ def test_seeded_rng_gives_the_same_x25519_handshake() -> None:
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("shares", [(int(NamedGroup.X25519),), None], ids=["x25519", "mlkem"])
-def test_each_datagram_lost_once(shares: tuple[int, ...] | None) -> None:
+@pytest.mark.parametrize(
+    ("shares", "cookie"),
+    [((int(NamedGroup.X25519),), False), (None, False), ((int(NamedGroup.X25519),), True)],
+    ids=["x25519", "mlkem", "x25519-stateless-cookie"],
+)
+def test_each_datagram_lost_once(shares: tuple[int, ...] | None, cookie: bool) -> None:
     """Drop the n-th datagram of a clean handshake, for every n: the retransmission timer,
     the repeated-flight trigger or the ACK must bring the handshake home every time."""
     client: dict[str, object] = {"key_shares": shares} if shares else {}
-    clean = _pair13(seed=21, client=client)
+    server: dict[str, object] = {"use_cookie": cookie}
+    clean = _pair13(seed=21, client=client, server=server)
     assert clean.run()
     clean.net.run(timeout=5)
     total = len(clean.net.sent)
@@ -381,7 +388,9 @@ def test_each_datagram_lost_once(shares: tuple[int, ...] | None) -> None:
             count[0] += 1
             return count[0] == n + 1
 
-        pair = _pair13(seed=21, impairment=Impairment(drop_if=drop_nth), client=client)
+        pair = _pair13(
+            seed=21, impairment=Impairment(drop_if=drop_nth), client=client, server=server
+        )
         assert pair.run(timeout=60), n
         pair.net.run(timeout=10)
         assert pair.client.get_timer() is None and pair.server.get_timer() is None, n
@@ -420,3 +429,31 @@ def test_the_server_acks_exactly_the_client_final_flight() -> None:
                 if ctype == 26:
                     acks.append(decode_ack(content))
     assert acks and all(numbers and {e for e, _ in numbers} == {2} for numbers in acks)
+
+
+def test_cookie_retry_is_stateless() -> None:
+    """use_cookie: the first ClientHello gets a HelloRetryRequest from the 1.2 layer and no
+    1.3 state exists until a ClientHello comes back with our cookie (RFC 9147 §5.1)."""
+    pair = _pair13(seed=24, server={"use_cookie": True})
+    pair.net.run(until=lambda: any(d.src == SERVER_ADDR for d in pair.net.sent), timeout=5)
+    assert pair.server._engine13 is None  # the retry went out, nothing kept
+    (hrr,) = _server_hellos(pair)
+    assert hrr.random == HRR_RANDOM
+    assert pair.run()
+    _exchange(pair)
+
+
+def test_forged_or_foreign_cookies_are_refused() -> None:
+    suite = TLS13_SUITES[0x1301]
+    secret, addr = b"s" * 32, ("10.0.0.1", 40000)
+    cookie = make_retry_cookie(secret, addr, suite, 23, bytes(32))
+    assert open_retry_cookie(secret, addr, cookie) == (suite, 23, bytes(32))
+    assert open_retry_cookie(secret, ("10.0.0.9", 40000), cookie) is None  # other address
+    assert open_retry_cookie(b"t" * 32, addr, cookie) is None  # other server
+    bad = bytearray(cookie)
+    bad[3] ^= 1
+    assert open_retry_cookie(secret, addr, bytes(bad)) is None
+    assert open_retry_cookie(secret, addr, cookie[:10]) is None
+    assert open_retry_cookie(secret, addr, make_retry_cookie(secret, addr, suite, None, b"")) is (
+        None
+    )  # a hash of the wrong length

@@ -65,7 +65,7 @@ from .handshake import State as _State
 from .kex13 import DEFAULT_GROUPS13, X25519MLKEM768, ClientShare
 from .keyexchange import SUPPORTED_GROUPS, EcdheKey
 from .keylog import KeyLogCallback
-from .keyschedule import TLS13_SUITES
+from .keyschedule import TLS13_SUITES, Suite13
 from .messages import ClientHello, ServerHello
 from .negotiation import DEFAULT_CIPHER_SUITES
 from .prf import export_keying_material
@@ -199,6 +199,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self.suites13 = tuple(int(c) for c in suites13 if int(c) in TLS13_SUITES)
         self._engine13: Dtls13Engine | None = None
         self._shares13: dict[int, ClientShare] = {}
+        #: what our stateless HelloRetryRequest cookie carried (see server.py)
+        self._retry13: tuple[bytes, Suite13, int | None, bytes] | None = None
         if mtu < 256:
             raise DtlsUsageError("MTU below 256 bytes cannot carry a DTLS handshake")
         self.role = role

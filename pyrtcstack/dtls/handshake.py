@@ -34,6 +34,7 @@ from .fragments import Reassembler, encode_message
 from .kex13 import ClientShare
 from .keyexchange import EcdheKey
 from .keylog import KeyLogCallback, keylog_line
+from .keyschedule import Suite13
 from .messages import Certificate, ClientHello, Finished, ServerHello
 from .prf import extended_master_secret, key_block, verify_data
 from .record import EpochState
@@ -103,6 +104,7 @@ class HandshakeBase:
     key_shares: tuple[int, ...]
     suites13: tuple[int, ...]
     _shares13: dict[int, ClientShare]
+    _retry13: tuple[bytes, Suite13, int | None, bytes] | None
     _rng: random.Random
     _state: State
     _events: deque[Event]

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from .connection import DtlsConnection
 
-__all__ = ["VERIFY_SCHEMES13", "Handshake13", "State13", "message_hash"]
+__all__ = ["VERIFY_SCHEMES13", "Handshake13", "State13", "message_hash", "message_hash_of"]
 
 #: Schemes a TLS 1.3 CertificateVerify may use (RFC 8446 §4.4.3: no PKCS#1 v1.5).
 VERIFY_SCHEMES13: Final = tuple(
@@ -100,7 +100,11 @@ class _Item:
 
 def message_hash(hash_name: str, client_hello1: bytes) -> bytes:
     """RFC 8446 §4.4.1: ``message_hash`` stands in for ClientHello1 in the transcript."""
-    digest = hashlib.new(hash_name, client_hello1).digest()
+    return message_hash_of(hashlib.new(hash_name, client_hello1).digest())
+
+
+def message_hash_of(digest: bytes) -> bytes:
+    """The ``message_hash`` message for an already computed Hash(ClientHello1)."""
     return bytes([_MESSAGE_HASH, 0, 0, len(digest)]) + digest
 
 

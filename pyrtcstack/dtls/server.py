@@ -3,6 +3,7 @@ HelloVerifyRequest, flights 4 and 6, and the checks on the client's flight 5."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from .certificate import VERIFY_SCHEMES, verify_signature
@@ -33,8 +34,14 @@ from .messages import (
     ServerHello,
     ServerKeyExchange,
 )
-from .messages13 import DOWNGRADE_TLS12, decode_supported_versions_client
+from .messages13 import (
+    DOWNGRADE_TLS12,
+    EXT_COOKIE,
+    decode_cookie,
+    decode_supported_versions_client,
+)
 from .negotiation import choose_server_parameters
+from .server13 import make_retry_cookie, open_retry_cookie, retry_request, select13
 from .suites import SUITES
 
 __all__ = ["ServerHandshake"]
@@ -73,10 +80,46 @@ class ServerHandshake(HandshakeBase):
         material += b"".join(s.to_bytes(2, "big") for s in hello.cipher_suites)
         return hmac.digest(self._cookie_secret, material, "sha256")[:20]
 
+    def _retry13_statelessly(self, hello: ClientHello, body: bytes) -> bool:
+        """DTLS 1.3 with ``use_cookie``: a ClientHello without a valid cookie of ours gets a
+        HelloRetryRequest and we keep no state (RFC 9147 §5.1, the 1.3 HelloVerifyRequest;
+        RFC 8446 §4.2.2); returns True then. With a valid cookie its contents are kept for
+        the 1.3 engine and False is returned."""
+        cookie_data = hello.extension(EXT_COOKIE)
+        if cookie_data is not None:
+            try:
+                cookie = decode_cookie(cookie_data)
+            except DtlsDecodeError:
+                cookie = b""
+            opened = open_retry_cookie(self._cookie_secret, self.remote_address, cookie)
+            if opened is not None:
+                self._retry13 = (cookie, *opened)
+                return False
+        suite, share, group = select13(hello, self)  # type: ignore[arg-type]
+        hello1 = bytes([HandshakeType.CLIENT_HELLO]) + len(body).to_bytes(3, "big") + body
+        hello1_hash = hashlib.new(suite.hash_name, hello1).digest()
+        ask = None if share is not None else group
+        cookie = make_retry_cookie(
+            self._cookie_secret, self.remote_address, suite, ask, hello1_hash
+        )
+        retry = retry_request(hello.session_id, suite, ask, cookie)
+        # the server's first message (message_seq 0); record sequence of the ClientHello, as
+        # a stateless HelloVerifyRequest does (RFC 6347 §4.2.1)
+        state = self._write[0]
+        state.next_sequence = max(state.next_sequence, self._last_record_seq)
+        self._out.append(
+            state.protect(
+                ContentType.HANDSHAKE, encode_message(HandshakeType.SERVER_HELLO, 0, retry)
+            )
+        )
+        return True
+
     def _server_client_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ClientHello.decode(body)
         offers13 = _offers_dtls13(hello)
         if offers13 and DtlsVersion.DTLS_1_3 in self.versions:
+            if self.use_cookie and self._retry13_statelessly(hello, body):
+                return
             self._start13_server(hello, body, seq, now)  # RFC 9147 §5.3: the 1.3 engine answers
             return
         if _lists_versions_without_12(hello) or DtlsVersion.DTLS_1_2 not in self.versions:

@@ -5,6 +5,7 @@ flight."""
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING, Final
 
 from .constants import (
     DTLS1_2_VERSION,
@@ -19,6 +20,7 @@ from .handshake13 import (
     Handshake13,
     State13,
     message_hash,
+    message_hash_of,
 )
 from .kex13 import server_key_exchange
 from .keyschedule import TLS13_SUITES, KeySchedule, Suite13
@@ -43,7 +45,99 @@ from .messages13 import (
     encode_server_key_share,
 )
 
-__all__ = ["ServerHandshake13"]
+if TYPE_CHECKING:
+    from .connection import DtlsConnection
+
+__all__ = [
+    "ServerHandshake13",
+    "make_retry_cookie",
+    "open_retry_cookie",
+    "retry_request",
+    "select13",
+]
+
+#: First byte of our stateless HelloRetryRequest cookies (a format version).
+COOKIE_FORMAT: Final = 1
+#: Bytes of HMAC-SHA256 kept at the end of a cookie.
+COOKIE_MAC_LENGTH: Final = 16
+
+
+def select13(hello: ClientHello, conn: DtlsConnection) -> tuple[Suite13, KeyShareEntry | None, int]:
+    """What a DTLS 1.3 server picks from a ClientHello (RFC 8446 §4.1.1): the suite, the
+    client's key share it uses (None: a HelloRetryRequest must ask for one) and the group to
+    ask for then. Raises :class:`DtlsHandshakeError` when nothing fits."""
+    if hello.client_version != DTLS1_2_VERSION:
+        raise DtlsHandshakeError(
+            "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
+            AlertDescription.PROTOCOL_VERSION,
+        )
+    suite = next((TLS13_SUITES[s] for s in conn.suites13 if s in hello.cipher_suites), None)
+    if suite is None:
+        raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
+    groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
+    offered_groups = decode_u16_list(groups_data) if groups_data is not None else []
+    shares_data = hello.extension(ExtensionType.KEY_SHARE)
+    shares = decode_client_key_shares(shares_data) if shares_data is not None else []
+    for share in shares:
+        if share.group not in offered_groups:  # RFC 8446 §4.2.8
+            raise DtlsHandshakeError(
+                "key share for a group not in supported_groups", AlertDescription.ILLEGAL_PARAMETER
+            )
+    ours = conn.groups13
+    chosen = next((s for g in ours for s in shares if s.group == g), None)
+    group = (
+        chosen.group if chosen is not None else next((g for g in ours if g in offered_groups), 0)
+    )
+    if group == 0:
+        raise DtlsHandshakeError("no key exchange group in common")
+    return suite, chosen, group
+
+
+def retry_request(session_id: bytes, suite: Suite13, group: int | None, cookie: bytes) -> bytes:
+    """A HelloRetryRequest body (RFC 8446 §4.1.4): a ServerHello with the special random,
+    selecting DTLS 1.3, maybe a group, and our cookie."""
+    extensions: list[tuple[int, bytes]] = [
+        (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big"))
+    ]
+    if group is not None:
+        extensions.append((ExtensionType.KEY_SHARE, group.to_bytes(2, "big")))
+    extensions.append((EXT_COOKIE, encode_cookie(cookie)))
+    return ServerHello(DTLS1_2_VERSION, HRR_RANDOM, session_id, suite.code, 0, extensions).encode()
+
+
+def make_retry_cookie(
+    secret: bytes, address: object, suite: Suite13, group: int | None, hello1_hash: bytes
+) -> bytes:
+    """A stateless cookie (RFC 8446 §4.2.2, RFC 9147 §5.1): everything the server needs to
+    continue from ClientHello2 alone (suite, asked-for group, the hash of ClientHello1),
+    MACed together with the client's address."""
+    data = (
+        bytes([COOKIE_FORMAT])
+        + suite.code.to_bytes(2, "big")
+        + (group or 0).to_bytes(2, "big")
+        + bytes([len(hello1_hash)])
+        + hello1_hash
+    )
+    mac = hmac.digest(secret, repr(address).encode() + data, "sha256")[:COOKIE_MAC_LENGTH]
+    return data + mac
+
+
+def open_retry_cookie(
+    secret: bytes, address: object, cookie: bytes
+) -> tuple[Suite13, int | None, bytes] | None:
+    """The contents of one of our cookies, or None if it is not one (wrong MAC, address,
+    format or suite)."""
+    if len(cookie) < 6 + COOKIE_MAC_LENGTH or cookie[0] != COOKIE_FORMAT:
+        return None
+    data, mac = cookie[:-COOKIE_MAC_LENGTH], cookie[-COOKIE_MAC_LENGTH:]
+    expected = hmac.digest(secret, repr(address).encode() + data, "sha256")[:COOKIE_MAC_LENGTH]
+    if not hmac.compare_digest(mac, expected) or len(data) != 6 + data[5]:
+        return None
+    suite = TLS13_SUITES.get(int.from_bytes(data[1:3], "big"))
+    if suite is None or data[5] != suite.hash_length:
+        return None
+    group = int.from_bytes(data[3:5], "big") or None
+    return suite, group, data[6:]
 
 
 class ServerHandshake13(Handshake13):
@@ -54,6 +148,20 @@ class ServerHandshake13(Handshake13):
         self._reassembler.reset(seq + 1)
         self._client_hello = hello
         self._client_random = hello.random
+        retry = self.conn._retry13
+        if retry is not None:
+            # ClientHello2 after our stateless HelloRetryRequest: rebuild what the cookie
+            # carries (RFC 8446 §4.4.1: message_hash(ClientHello1), then the retry itself)
+            cookie, suite, group, hello1_hash = retry
+            self._hrr_done = True
+            self._suite = suite
+            self._schedule = KeySchedule(suite)
+            self._cookie = cookie
+            self._transcript = bytearray(message_hash_of(hello1_hash))
+            self._add_transcript(
+                HandshakeType.SERVER_HELLO, retry_request(hello.session_id, suite, group, cookie)
+            )
+            self._send_seq = 1  # the retry was our message 0
         try:
             self._server_hello_or_retry(hello, body, seq, now)
         except DtlsError as exc:
@@ -66,30 +174,11 @@ class ServerHandshake13(Handshake13):
 
     def _server_hello_or_retry(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
         conn = self.conn
-        if hello.client_version != DTLS1_2_VERSION:
-            raise DtlsHandshakeError(
-                "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
-                AlertDescription.PROTOCOL_VERSION,
-            )
-        suite = next((TLS13_SUITES[s] for s in conn.suites13 if s in hello.cipher_suites), None)
-        if suite is None:
-            raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
+        suite, chosen, group = select13(hello, conn)
         if self._suite is not None and suite.code != self._suite.code:
             raise DtlsHandshakeError(
                 "second ClientHello changed the cipher suite", AlertDescription.ILLEGAL_PARAMETER
             )
-        groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
-        offered_groups = decode_u16_list(groups_data) if groups_data is not None else []
-        shares_data = hello.extension(ExtensionType.KEY_SHARE)
-        shares = decode_client_key_shares(shares_data) if shares_data is not None else []
-        for share in shares:
-            if share.group not in offered_groups:  # RFC 8446 §4.2.8
-                raise DtlsHandshakeError(
-                    "key share for a group not in supported_groups",
-                    AlertDescription.ILLEGAL_PARAMETER,
-                )
-        ours = conn.groups13
-        chosen = next((s for g in ours for s in shares if s.group == g), None)
         cookie_data = hello.extension(EXT_COOKIE)
         cookie_ok = not conn.use_cookie or (
             cookie_data is not None
@@ -100,9 +189,6 @@ class ServerHandshake13(Handshake13):
                 raise DtlsHandshakeError(
                     "second ClientHello still unusable", AlertDescription.ILLEGAL_PARAMETER
                 )
-            group = next((g for g in ours if g in offered_groups), None)
-            if group is None:
-                raise DtlsHandshakeError("no key exchange group in common")
             self._send_retry(hello, body, suite, group=group if chosen is None else None, now=now)
             return
         sig_data = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
@@ -190,16 +276,8 @@ class ServerHandshake13(Handshake13):
             repr(self.conn.remote_address).encode() + hello.random,
             "sha256",
         )
-        extensions: list[tuple[int, bytes]] = [
-            (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big"))
-        ]
-        if group is not None:
-            extensions.append((ExtensionType.KEY_SHARE, group.to_bytes(2, "big")))
-        extensions.append((EXT_COOKIE, encode_cookie(self._cookie)))
-        retry = ServerHello(
-            DTLS1_2_VERSION, HRR_RANDOM, hello.session_id, suite.code, 0, extensions
-        )
-        item = self._make_item(HandshakeType.SERVER_HELLO, retry.encode(), 0)
+        retry = retry_request(hello.session_id, suite, group, self._cookie)
+        item = self._make_item(HandshakeType.SERVER_HELLO, retry, 0)
         # RFC 9147 §5.8.1: a HelloRetryRequest has no timer; a repeated ClientHello1 re-sends it
         self._flight = [item]
         self._transmit_flight()
