@@ -180,6 +180,29 @@ def test_video_offer_and_transceiver_state() -> None:
     assert tr.feedback == their.feedback == frozenset({"nack", "nack pli", "ccm fir"})
 
 
+def test_answer_without_the_tracks_codec_receives_only() -> None:
+    """The offer has H.264 only, our track is VP8: we answer H.264 and only receive."""
+    a, b = _core(1), _core(2)
+    offered = a.add_transceiver("video", direction="sendrecv")
+    offered.set_codec_preferences(
+        [
+            CodecCapability(
+                "H264", 90000, None, {"packetization-mode": "1", "profile-level-id": "42e01f"}
+            )
+        ]
+    )
+    offer = a.create_offer(0.0)
+    a.set_local_description(offer, 0.0)
+    b.set_remote_description(offer, 0.0)
+    tr = b.add_track(IvfTrack(IVF))
+    answer = b.create_answer(0.0)
+    b.set_local_description(answer, 0.0)
+    desc = SessionDescription.parse(answer.sdp)
+    assert [c.name for c in desc.media[0].codecs(desc)] == ["H264"]
+    assert tr.codec is not None and tr.codec.name == "H264"
+    assert tr.current_direction == "recvonly"  # cannot send VP8 on an H.264 section
+
+
 def test_codec_preferences_and_api_misuse() -> None:
     pc = _core()
     tr = pc.add_transceiver("video", direction="recvonly")

@@ -344,7 +344,13 @@ class NegotiationMixin:
             tr = self._transceiver_for(m.mid)
             if tr is not None and tr.kind not in kinds and not m.rejected:
                 kinds.add(tr.kind)
-                media.append(self._caps(tr, answering=True))
+                # answer with the track's codec alone when it was offered (see
+                # Transceiver.offered_codecs), else with everything we can receive
+                track = tr.track
+                sending = track is not None and any(
+                    c.name.lower() == track.codec.name.lower() for c in m.codecs(offer)
+                )
+                media.append(self._caps(tr, answering=sending))
         has_dc = any(m.kind == "application" and not m.rejected for m in offer.media)
         local = LocalCapabilities(
             self._transport(self.agent.local_ufrag, self.agent.local_pwd),
