@@ -31,7 +31,7 @@ class Impairment:
     reorder: float = 0.0
     delay: float = 0.001
     jitter: float = 0.0
-    #: An optional filter: return False to drop this datagram (after the random ones).
+    #: An optional filter: return True to drop this datagram (asked after random loss spared it).
     drop_if: Callable[[bytes, Address, Address], bool] | None = None
 
 
