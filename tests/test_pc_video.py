@@ -429,3 +429,87 @@ def test_annexb_hostile_bytes(data: bytes) -> None:
         return
     # re-splitting the re-joined units gives them back
     assert split_access_units(b"".join(units)) == units
+
+
+_ANSWER = {
+    # (offerer wants, answerer wants) -> (offerer's current, answerer's current)
+    ("sendrecv", "sendrecv"): ("sendrecv", "sendrecv"),
+    ("sendrecv", "sendonly"): ("recvonly", "sendonly"),
+    ("sendrecv", "recvonly"): ("sendonly", "recvonly"),
+    ("sendonly", "sendrecv"): ("sendonly", "recvonly"),
+    ("sendonly", "sendonly"): ("inactive", "inactive"),
+    ("recvonly", "sendrecv"): ("recvonly", "sendonly"),
+    ("recvonly", "recvonly"): ("inactive", "inactive"),
+    ("inactive", "sendrecv"): ("inactive", "inactive"),
+}
+
+
+@pytest.mark.parametrize(("mine", "theirs"), sorted(_ANSWER))
+def test_video_directions(mine: str, theirs: str) -> None:
+    """RFC 3264 §6.1 direction answers, seen from both transceivers (webrtc-pc
+    currentDirection); a sending side has a track, a receiving side none needed."""
+    a, b = _core(1), _core(2)
+    sends = mine in ("sendrecv", "sendonly")
+    tr_a = a.add_transceiver("video", direction=mine, track=IvfTrack(IVF) if sends else None)
+    offer = a.create_offer(0.0)
+    a.set_local_description(offer, 0.0)
+    b.set_remote_description(offer, 0.0)
+    tr_b = next(t for t in b.transceivers if t.kind == "video")
+    tr_b.direction = theirs
+    if theirs in ("sendrecv", "sendonly"):
+        tr_b.track = IvfTrack(IVF)
+    answer = b.create_answer(0.0)
+    b.set_local_description(answer, 0.0)
+    a.set_remote_description(answer, 0.0)
+    assert (tr_a.current_direction, tr_b.current_direction) == _ANSWER[(mine, theirs)]
+
+
+_PREFS = [
+    CodecCapability("VP8", 90000),
+    CodecCapability("H264", 90000, None, {"packetization-mode": "1", "profile-level-id": "42e01f"}),
+    CodecCapability("rtx", 90000),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(3)), unique=True),
+    st.lists(st.sampled_from(range(3)), unique=True),
+    st.sampled_from(["VP8", "H264", None]),
+)
+def test_codec_preferences_negotiate_consistently(
+    offer_prefs: list[int], answer_prefs: list[int], track_codec: str | None
+) -> None:
+    """Whatever the two sides prefer, after offer/answer both transceivers agree on the
+    codec, payload type, RTX payload type and feedback, or the section is rejected; the
+    answer offers only what both listed."""
+    a, b = _core(1), _core(2)
+    tr_a = a.add_transceiver("video", direction="recvonly")
+    tr_a.set_codec_preferences([_PREFS[i] for i in offer_prefs])
+    offer = a.create_offer(0.0)
+    a.set_local_description(offer, 0.0)
+    b.set_remote_description(offer, 0.0)
+    tr_b = next(t for t in b.transceivers if t.kind == "video")
+    tr_b.set_codec_preferences([_PREFS[i] for i in answer_prefs])
+    if track_codec is not None:
+        track = IvfTrack(IVF) if track_codec == "VP8" else AnnexBTrack(H264_FILE)
+        tr_b.track = track
+        tr_b.direction = "sendrecv"
+    answer = b.create_answer(0.0)
+    desc = SessionDescription.parse(answer.sdp)
+    if desc.media[0].port == 0:  # no common codec: rejected (and the only section)
+        assert not {c.name for c in tr_a.codecs} & {c.name for c in tr_b.codecs}
+        return
+    b.set_local_description(answer, 0.0)
+    a.set_remote_description(answer, 0.0)
+    names = {c.name for c in desc.media[0].codecs(desc)} - {"rtx"}
+    assert names <= {c.name for c in tr_a.codecs} & {c.name for c in tr_b.codecs}
+    assert tr_a.codec is not None and tr_b.codec is not None
+    assert (tr_a.codec.name, tr_a.payload_type) == (tr_b.codec.name, tr_b.payload_type)
+    assert tr_a.rtx_payload_type == tr_b.rtx_payload_type
+
+    def rtx(prefs: list[int]) -> bool:  # no codec chosen: the defaults, with RTX
+        return 2 in prefs or not [i for i in prefs if i != 2]
+
+    assert (tr_a.rtx_payload_type is not None) == (rtx(offer_prefs) and rtx(answer_prefs))
+    assert tr_a.feedback == tr_b.feedback == frozenset({"nack", "nack pli", "ccm fir"})
