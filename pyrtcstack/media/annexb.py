@@ -11,6 +11,9 @@ single-layer encoders (libx264, OpenH264) produce:
 * a slice (type 1 or 5) whose ``first_mb_in_slice`` is 0 (the first bit of the slice
   header, ue(v) "1") after a VCL NAL unit of the current access unit starts a new one.
 
+A NAL unit with the forbidden bit set, or of type 0 or 24-31, is refused
+(:class:`~pyrtcstack.media.errors.MediaFormatError`).
+
 Each access unit is returned re-joined with 4-byte start codes, which is also what
 :class:`~pyrtcstack.media.payloads.H264Depacketizer` hands out on the receive side, so a
 sent unit and the received frame compare equal byte for byte. Bounded by
@@ -44,6 +47,11 @@ def split_access_units(data: bytes) -> list[bytes]:
     has_vcl = False
     for nal in split_annexb(data):
         kind = nal[0] & 0x1F
+        if nal[0] & 0x80 or not 1 <= kind <= 23:
+            # H.264 §7.4.1: forbidden_zero_bit must be 0; types 0 and 24-31 are not
+            # for streams (RFC 6184 §5.2 gives 24-29 to its aggregation/fragmentation
+            # packets, so such a unit could not be packetised unambiguously)
+            raise MediaFormatError(f"Annex B: NAL unit header {nal[0]:#04x} not allowed")
         new_picture = kind in _VCL and len(nal) > 1 and nal[1] & 0x80
         if has_vcl and (kind in _STARTS_AU or new_picture):
             units.append(current)
