@@ -513,3 +513,46 @@ def test_codec_preferences_negotiate_consistently(
 
     assert (tr_a.rtx_payload_type is not None) == (rtx(offer_prefs) and rtx(answer_prefs))
     assert tr_a.feedback == tr_b.feedback == frozenset({"nack", "nack pli", "ccm fir"})
+
+
+def test_unrepairable_loss_skips_the_frame_and_sends_a_pli() -> None:
+    """One VP8 packet is dropped and so is every retransmission (all RTX packets): the
+    receiver gives the hole up after DEFAULT_MAX_DELAY, delivers the next frames flagged
+    ``after_loss`` and asks for a keyframe with a PLI (RFC 4585 §6.3.1), which raises
+    the sender's keyframe request again."""
+    media_pt: list[int] = []
+    rtx_pt: list[int] = []
+    counter = [0]
+
+    def drop(data: bytes, src: Any, dst: Any) -> bool:
+        if not media_pt or not 128 <= data[0] <= 191:
+            return False
+        pt = data[1] & 0x7F
+        if pt in rtx_pt:
+            return True
+        if pt == media_pt[0]:
+            counter[0] += 1
+            return counter[0] == 20
+        return False
+
+    net, [(a, sock_a), (b, sock_b)] = _call(Link(delay=0.02, drop_if=drop), 5)
+    got: list[Any] = []
+    net.on_event = lambda node, ev: got.append(ev.frame) if isinstance(ev, TrackFrame) else None
+    track = IvfTrack(IVF)
+    tr = a.add_track(track)
+    _connect(net, a, sock_a, b, sock_b)
+    assert net.run(lambda: a.connection_state == "connected", timeout=30)
+    assert tr.payload_type is not None and tr.rtx_payload_type is not None
+    media_pt.append(tr.payload_type)
+    rtx_pt.append(tr.rtx_payload_type)
+    net.run_for(4.0)
+    frames = _frames()
+    # exactly the frame that lost a packet is missing; the one after it says so
+    assert len(got) == 59
+    missing = next(i for i, f in enumerate(got) if f.data != frames[i])
+    assert [f.data for f in got] == frames[:missing] + frames[missing + 1 :]
+    assert [i for i, f in enumerate(got) if f.after_loss] == [missing]
+    report = collect_stats(b, net.now, [])
+    inb = next(s for s in report.values() if s["type"] == "inbound-rtp")
+    assert inb["pliCount"] >= 2  # on start, and for the loss
+    assert track.keyframe_requests >= 2
