@@ -22,6 +22,10 @@ address of its own: the driver passes every datagram with the address it came fr
 connection sends to :attr:`DtlsConnection.remote_address` (set by the constructor, by
 :meth:`~DtlsConnection.set_remote_address`, e.g. when ICE selects another pair, or learned from
 the first datagram if still unset).
+
+With DTLS 1.3 allowed (``versions``), a hello that selects 1.3 hands the handshake and the
+records to :class:`~pyrtcstack.dtls.dtls13.Dtls13Engine` (RFC 9147); the public API and the
+events stay the same. Which handler takes which 1.2 message is :mod:`.handlers`.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from .errors import (
 from .events import ApplicationData, Closed, Failed
 from .flights import INITIAL_TIMEOUT, MAX_RETRANSMISSIONS, MAX_TIMEOUT, Flight, RetransmitTimer
 from .fragments import Reassembler, parse_fragments
+from .handlers import HANDLERS, type_name
 from .handshake import DtlsRole, DtlsStats
 from .handshake import State as _State
 from .kex13 import DEFAULT_GROUPS13, X25519MLKEM768, ClientShare
@@ -797,55 +802,10 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             else:
                 self.stats.dropped_unexpected += 1
             return
-        handler = _HANDLERS.get((state, msg_type))
+        handler = HANDLERS.get((state, msg_type))
         if handler is None:
             raise DtlsHandshakeError(
-                f"unexpected {_type_name(msg_type)} in state {state.value}",
+                f"unexpected {type_name(msg_type)} in state {state.value}",
                 AlertDescription.UNEXPECTED_MESSAGE,
             )
         handler(self, seq, body, now)
-
-
-def _type_name(msg_type: int) -> str:
-    try:
-        return HandshakeType(msg_type).name
-    except ValueError:
-        return f"handshake type {msg_type}"
-
-
-_Handler = Callable[[DtlsConnection, int, bytes, float], None]
-
-_HANDLERS: dict[tuple[_State, int], _Handler] = {
-    (_State.CLIENT_EXPECT_SERVER_HELLO, HandshakeType.HELLO_VERIFY_REQUEST): (
-        ClientHandshake._client_hello_verify
-    ),
-    (_State.CLIENT_EXPECT_SERVER_HELLO, HandshakeType.SERVER_HELLO): (
-        ClientHandshake._client_server_hello
-    ),
-    (_State.CLIENT_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE): (
-        ClientHandshake._client_certificate
-    ),
-    (_State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE, HandshakeType.SERVER_KEY_EXCHANGE): (
-        ClientHandshake._client_server_key_exchange
-    ),
-    (_State.CLIENT_EXPECT_SERVER_HELLO_DONE, HandshakeType.CERTIFICATE_REQUEST): (
-        ClientHandshake._client_certificate_request
-    ),
-    (_State.CLIENT_EXPECT_SERVER_HELLO_DONE, HandshakeType.SERVER_HELLO_DONE): (
-        ClientHandshake._client_server_hello_done
-    ),
-    (_State.CLIENT_EXPECT_FINISHED, HandshakeType.FINISHED): ClientHandshake._client_finished,
-    (_State.SERVER_EXPECT_CLIENT_HELLO, HandshakeType.CLIENT_HELLO): (
-        ServerHandshake._server_client_hello
-    ),
-    (_State.SERVER_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE): (
-        ServerHandshake._server_certificate
-    ),
-    (_State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE, HandshakeType.CLIENT_KEY_EXCHANGE): (
-        ServerHandshake._server_client_key_exchange
-    ),
-    (_State.SERVER_EXPECT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
-        ServerHandshake._server_certificate_verify
-    ),
-    (_State.SERVER_EXPECT_FINISHED, HandshakeType.FINISHED): ServerHandshake._server_finished,
-}
