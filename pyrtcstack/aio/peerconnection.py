@@ -46,7 +46,6 @@ from ..datachannel import (
 )
 from ..datachannel import DataChannel as CoreChannel
 from ..ice import TurnServer
-from ..media.frames import EncodedFrame
 from ..media.sources import Track
 from ..peerconnection import (
     Configuration,
@@ -69,6 +68,7 @@ from ..peerconnection import (
 )
 from ..peerconnection.stats import collect_stats
 from ..sdp import Candidate, CodecCapability
+from .channels import MAX_TRACK_QUEUE, DataChannel, EventEmitter, RemoteTrack
 from .endpoint import CoreTimer
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
@@ -83,151 +83,10 @@ __all__ = [
     "RemoteTrack",
 ]
 
-#: Frames kept per remote track for :meth:`RemoteTrack.recv`; older ones are dropped.
-MAX_TRACK_QUEUE = 256
 #: Datagrams read from one socket per readiness callback.
 MAX_BATCH = 64
 #: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel.
 SOCKET_BUFFER = 1 << 20
-
-Callback = Callable[..., Any]
-
-
-class EventEmitter:
-    """A minimal event emitter: ``on(name, cb)`` (also as a decorator), ``off``,
-    ``once``, ``emit``. Coroutine callbacks are scheduled as tasks (kept referenced)."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[Callback]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def on(self, name: str, callback: Callback | None = None) -> Any:
-        def register(cb: Callback) -> Callback:
-            self._handlers.setdefault(name, []).append(cb)
-            return cb
-
-        return register if callback is None else register(callback)
-
-    def once(self, name: str, callback: Callback) -> None:
-        def wrapper(*args: Any) -> Any:
-            self.off(name, wrapper)
-            return callback(*args)
-
-        self.on(name, wrapper)
-
-    def off(self, name: str, callback: Callback) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self._handlers[name].remove(callback)
-
-    def emit(self, name: str, *args: Any) -> None:
-        """Call every handler of ``name``. A handler that raises is reported to the loop's
-        exception handler and does not stop the others (nor the peer connection's drain:
-        an exception escaping here would leave its timer unarmed)."""
-        handlers = self._handlers.get(name)
-        if not handlers:
-            return
-        for cb in tuple(handlers):  # a handler may call on()/off() while we iterate
-            try:
-                result = cb(*args)
-            except Exception as exc:  # the application's bug, not ours: report, go on
-                asyncio.get_running_loop().call_exception_handler(
-                    {"message": f"exception in {name!r} handler {cb!r}", "exception": exc}
-                )
-                continue
-            if result is not None and asyncio.iscoroutine(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
-
-class DataChannel(EventEmitter):
-    """RTCDataChannel (webrtc-pc §6.2) over the core's sans-I/O channel."""
-
-    def __init__(self, pc: PeerConnection, channel: CoreChannel) -> None:
-        super().__init__()
-        self._pc = pc
-        self.channel = channel
-        self._opened = asyncio.Event()
-        self._closed = asyncio.Event()
-        self.messages_received = 0
-        self.messages_sent = 0
-        self.bytes_received = 0
-        self.bytes_sent = 0
-
-    def __repr__(self) -> str:
-        return f"<DataChannel {self.label!r} id={self.id} {self.ready_state}>"
-
-    label = property(lambda self: self.channel.label)
-    ordered = property(lambda self: self.channel.ordered)
-    protocol = property(lambda self: self.channel.protocol)
-    negotiated = property(lambda self: self.channel.negotiated)
-    max_packet_life_time = property(lambda self: self.channel.max_packet_life_time)
-    max_retransmits = property(lambda self: self.channel.max_retransmits)
-
-    @property
-    def id(self) -> int | None:
-        return self.channel.id
-
-    @property
-    def ready_state(self) -> str:
-        return self.channel.ready_state
-
-    @property
-    def buffered_amount(self) -> int:
-        return self.channel.buffered_amount
-
-    @property
-    def buffered_amount_low_threshold(self) -> int:
-        return self.channel.buffered_amount_low_threshold
-
-    @buffered_amount_low_threshold.setter
-    def buffered_amount_low_threshold(self, value: int) -> None:
-        self.channel.buffered_amount_low_threshold = value
-
-    def send(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Queue one message; it leaves at the next loop iteration (sends coalesce)."""
-        self.channel.send(data)
-        self.messages_sent += 1
-        self.bytes_sent += len(data.encode() if isinstance(data, str) else data)
-        self._pc._schedule_flush()
-
-    def close(self) -> None:
-        self.channel.close()
-        self._pc._schedule_flush()
-
-    async def wait_open(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self._opened.wait()
-
-    async def wait_closed(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self._closed.wait()
-
-
-class RemoteTrack(EventEmitter):
-    """The receiving side of a transceiver (W3C ``track`` event payload): frames arrive
-    as ``frame`` events and through :meth:`recv`."""
-
-    def __init__(self, transceiver: Transceiver) -> None:
-        super().__init__()
-        self.transceiver = transceiver
-        self.kind = transceiver.kind
-        self._queue: asyncio.Queue[EncodedFrame] = asyncio.Queue()
-        self.dropped = 0
-
-    @property
-    def frames_received(self) -> int:
-        return self.transceiver.received.frames
-
-    def _push(self, frame: EncodedFrame) -> None:
-        if self._queue.qsize() >= MAX_TRACK_QUEUE:
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(frame)
-        self.emit("frame", frame)
-
-    async def recv(self) -> EncodedFrame:
-        return await self._queue.get()
 
 
 class PeerConnection(EventEmitter):
