@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.core import Event, default_rng
-from . import handshake, reconfig
+from . import handshake, heartbeat, reconfig, shutdown
 from .chunks import (
     AbortChunk,
     ChunkType,
@@ -34,7 +34,6 @@ from .chunks import (
     InitChunk,
     ReconfigChunk,
     SackChunk,
-    ShutdownAckChunk,
     ShutdownChunk,
     ShutdownCompleteChunk,
     encode_packet,
@@ -75,7 +74,6 @@ _CHUNK = struct.Struct("!BBH")
 _LE32 = struct.Struct("<I")
 _ZERO4 = bytes(4)
 _DATA_FIELDS = struct.Struct("!IHHI")
-_HB_INFO = struct.Struct("!dQ")
 
 _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
 
@@ -387,7 +385,7 @@ class Association:
                 self._close("shutdown timed out (Association.Max.Retrans)")
                 return
             self._sender.rto = min(self._sender.rto * 2, cfg.rto_max)
-            self._send_shutdown_chunk(now)
+            shutdown.send_shutdown_chunk(self, now)
         sender = self._sender
         if self.state is not State.CLOSED and sender.t3 is not None and now >= sender.t3:
             sender.on_t3(now)
@@ -400,7 +398,7 @@ class Association:
             self._sack_at = None
             self._sack_due = True
         if self._hb_at is not None and now >= self._hb_at:
-            self._heartbeat(now)
+            heartbeat.send_heartbeat(self, now)
         if self._reconfig_at is not None and now >= self._reconfig_at:
             self._reconfig_at = None
             if self._reconfig_out is not None:
@@ -438,7 +436,7 @@ class Association:
             if sender.t3 is not None:
                 self._hb_at = None
             elif self._hb_at is None:
-                self._arm_heartbeat(now)
+                heartbeat.arm(self, now)
             self.stats.packets_sent += len(out)
             return out
         self._control = []
@@ -480,11 +478,11 @@ class Association:
                     self._events.append(BufferedAmountLow(sid))
                 sender.low_events = []
             if state is not State.ESTABLISHED:
-                self._shutdown_progress(now)
+                shutdown.progress(self, now)
         if sender.t3 is not None and self._hb_at is not None:
             self._hb_at = None  # data outstanding: T3 watches the path
         elif sender.t3 is None and self._hb_at is None and state is State.ESTABLISHED:
-            self._arm_heartbeat(now)
+            heartbeat.arm(self, now)
         # Seal the packets: common header, checksum, the chunks' parts joined once.
         tag = self._peer_tag
         if self._head_tag != tag or self._head is None:
@@ -716,7 +714,7 @@ class Association:
                 )
                 continue
             if type_ == ChunkType.HEARTBEAT_ACK:
-                self._on_heartbeat_ack(HeartbeatChunk.decode(0, value), now)
+                heartbeat.on_heartbeat_ack(self, HeartbeatChunk.decode(0, value), now)
                 continue
             if type_ == ChunkType.FORWARD_TSN:
                 if receiver is not None and self.state in _DATA_STATES:
@@ -738,7 +736,7 @@ class Association:
                 self._close(f"peer aborted ({reason or 'no cause'})", aborted=True)
                 return
             if type_ == ChunkType.SHUTDOWN:
-                self._on_shutdown(ShutdownChunk.decode(flags, value), now)
+                shutdown.on_shutdown(self, ShutdownChunk.decode(flags, value), now)
                 continue
             if type_ == ChunkType.SHUTDOWN_ACK:
                 if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT):
@@ -817,42 +815,7 @@ class Association:
                 self.outbound_streams, self.inbound_streams, self._peer_pr, self._peer_reconfig
             )
         )
-        self._arm_heartbeat(now)
-
-    # == heartbeats (§8.3) ======================================================================
-    def _arm_heartbeat(self, now: float) -> None:
-        interval = self.config.heartbeat_interval
-        if interval is not None:
-            self._hb_at = now + interval + self._sender.rto
-
-    def _heartbeat(self, now: float) -> None:
-        self._hb_at = None
-        if self.state is not State.ESTABLISHED:
-            return
-        if self._hb_sent_at is not None:
-            sender = self._sender
-            sender.consecutive_errors += 1
-            sender.rto = min(sender.rto * 2, self.config.rto_max)
-            limit = self.config.max_retransmissions
-            if limit is not None and sender.consecutive_errors > limit:
-                self._fail("peer unreachable (heartbeats unanswered)")
-                return
-        self._hb_sent_at = now
-        info = Parameter(ParamType.HEARTBEAT_INFO, _HB_INFO.pack(now, self._hb_nonce))
-        self._control.append(HeartbeatChunk([info]).encode())
-        self._arm_heartbeat(now)
-
-    def _on_heartbeat_ack(self, ack: HeartbeatChunk, now: float) -> None:
-        for p in ack.params:
-            if p.type == ParamType.HEARTBEAT_INFO and len(p.value) == _HB_INFO.size:
-                sent_at, nonce = _HB_INFO.unpack(p.value)
-                if nonce == self._hb_nonce and self._hb_sent_at == sent_at:
-                    self._hb_sent_at = None
-                    self._sender.consecutive_errors = 0
-                    if now - sent_at >= 0:
-                        self._sender.rtt_sample(now - sent_at)
-                    return
-        self.stats.unexpected_chunks += 1
+        heartbeat.arm(self, now)
 
     # == SACK (§6.2) =============================================================================
     def _build_sack(self) -> bytes:
@@ -866,43 +829,7 @@ class Association:
         self._packets_since_sack = 0
         return sack.encode()
 
-    # == stream reset (RFC 6525) ================================================================
-    # == shutdown and abort (§9) =================================================================
-    def _on_shutdown(self, chunk: ShutdownChunk, now: float) -> None:
-        if self.state not in (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT):
-            return
-        # The SHUTDOWN carries a cumulative ack (§9.2); apply it like a SACK without gaps.
-        self._sender.on_sack(SackChunk(chunk.cumulative_tsn, self._sender.peer_rwnd), now)
-        if self.state is State.SHUTDOWN_SENT:
-            # Both sides shut down at once (§9.2): answer with SHUTDOWN ACK.
-            self.state = State.SHUTDOWN_ACK_SENT
-            self._send_shutdown_chunk(now)
-            return
-        self.state = State.SHUTDOWN_RECEIVED
-        self._shutdown_progress(now)
-
-    def _shutdown_progress(self, now: float) -> None:
-        if not self._sender.idle() or self._t2 is not None:
-            return
-        if self.state is State.SHUTDOWN_PENDING:
-            self.state = State.SHUTDOWN_SENT
-        elif self.state is State.SHUTDOWN_RECEIVED:
-            self.state = State.SHUTDOWN_ACK_SENT
-        else:
-            return
-        self._t2_count = 0
-        self._send_shutdown_chunk(now)
-
-    def _send_shutdown_chunk(self, now: float) -> None:
-        if self.state is State.SHUTDOWN_SENT and self._receiver is not None:
-            chunk = ShutdownChunk(self._receiver.cum_tsn).encode()
-        elif self.state is State.SHUTDOWN_ACK_SENT:
-            chunk = ShutdownAckChunk().encode()
-        else:
-            return
-        self._raw.append(self._packet(self._peer_tag, [chunk]))
-        self._t2 = now + self._sender.rto
-
+    # == abort (§9.1) ===========================================================================
     def _fail(self, reason: str, code: int = CauseCode.PROTOCOL_VIOLATION) -> None:
         """End the association with ABORT because of an error (ours or the peer's)."""
         if self._peer_tag:
