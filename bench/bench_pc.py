@@ -1,7 +1,8 @@
 """Whole-stack peer connection benchmark: ours beside aiortc, same run, real loopback UDP.
 
 * Data channel throughput, one process: two peer connections (ICE, DTLS 1.2 AES-GCM,
-  SCTP, a reliable ordered channel) move ``--mib`` MiB in 16 KiB and in 1,200-byte
+  SCTP, a reliable ordered channel) move ``--mib`` MiB (default 32, as PERFORMANCE.md's
+  aiortc anchor; at our rate a few MiB measure mostly slow start) in 16 KiB and in 1,200-byte
   messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
   ``bufferedamountlow`` event), as a browser application would.
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
@@ -318,7 +319,7 @@ async def setups(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mib", type=float, default=8.0)
+    parser.add_argument("--mib", type=float, default=32.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
