@@ -30,6 +30,7 @@ __all__ = [
     "ServerKeyExchange",
     "decode_u16_list",
     "decode_use_srtp",
+    "encode_extensions",
     "encode_u16_list",
     "encode_use_srtp",
 ]
@@ -47,30 +48,38 @@ def _wrap(exc: BufferReadError, what: str) -> DtlsDecodeError:
     return DtlsDecodeError(f"malformed {what}: {exc}")
 
 
-def _read_extensions(r: Reader) -> Extensions:
-    """Extensions block (RFC 5246 §7.4.1.4): absent entirely, or vector<2> of (u16, vector<2>)."""
-    if r.eof():
-        return []
+def read_extensions_block(r: Reader) -> Extensions:
+    """A present ``Extension extensions<0..2^16-1>`` block: (u16 type, vector<2> data)
+    pairs, at most one of each type (RFC 5246 §7.4.1.4, RFC 8446 §4.2)."""
     block = r.sub_vector(2)
     out: Extensions = []
     seen: set[int] = set()
     while not block.eof():
         ext_type = block.u16()
         data = block.vector(2)
-        if ext_type in seen:  # RFC 5246 §7.4.1.4: at most one extension of each type
+        if ext_type in seen:
             raise DtlsDecodeError(f"duplicate extension {ext_type}")
         seen.add(ext_type)
         out.append((ext_type, data))
     return out
 
 
-def _write_extensions(w: Writer, extensions: Extensions) -> None:
-    if not extensions:
-        return
+def encode_extensions(w: Writer, extensions: Extensions) -> None:
+    """Write the extensions block (present even when empty, as TLS 1.3 requires)."""
     with w.length_prefixed(2):
         for ext_type, data in extensions:
             w.u16(ext_type)
             w.vector(2, data)
+
+
+def _read_extensions(r: Reader) -> Extensions:
+    """TLS 1.2's optional block (RFC 5246 §7.4.1.4): absent entirely, or present."""
+    return [] if r.eof() else read_extensions_block(r)
+
+
+def _write_extensions(w: Writer, extensions: Extensions) -> None:
+    if extensions:  # TLS 1.2: no extensions, no block
+        encode_extensions(w, extensions)
 
 
 def find_extension(extensions: Extensions, ext_type: int) -> bytes | None:

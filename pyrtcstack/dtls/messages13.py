@@ -15,7 +15,13 @@ from typing import Final
 
 from ..common.buffer import BufferReadError, Reader, Writer
 from .errors import DtlsDecodeError
-from .messages import MAX_CERTIFICATES, Extensions
+from .messages import (
+    MAX_CERTIFICATES,
+    Extensions,
+    encode_extensions,
+    find_extension,
+    read_extensions_block,
+)
 
 __all__ = [
     "DOWNGRADE_TLS12",
@@ -58,35 +64,6 @@ def _wrap(exc: BufferReadError, what: str) -> DtlsDecodeError:
     return DtlsDecodeError(f"malformed {what}: {exc}")
 
 
-def read_extensions_block(r: Reader) -> Extensions:
-    """A mandatory ``Extension extensions<0..2^16-1>`` (no duplicates, RFC 8446 §4.2)."""
-    block = r.sub_vector(2)
-    out: Extensions = []
-    seen: set[int] = set()
-    while not block.eof():
-        ext_type = block.u16()
-        data = block.vector(2)
-        if ext_type in seen:
-            raise DtlsDecodeError(f"duplicate extension {ext_type}")
-        seen.add(ext_type)
-        out.append((ext_type, data))
-    return out
-
-
-def encode_extensions(w: Writer, extensions: Extensions) -> None:
-    with w.length_prefixed(2):
-        for ext_type, data in extensions:
-            w.u16(ext_type)
-            w.vector(2, data)
-
-
-def _find(extensions: Extensions, ext_type: int) -> bytes | None:
-    for t, data in extensions:
-        if t == ext_type:
-            return data
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class EncryptedExtensions:
     """RFC 8446 §4.3.1: the extensions that are not needed to derive keys (use_srtp here)."""
@@ -109,7 +86,7 @@ class EncryptedExtensions:
         return cls(ext)
 
     def extension(self, ext_type: int) -> bytes | None:
-        return _find(self.extensions, ext_type)
+        return find_extension(self.extensions, ext_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +115,7 @@ class CertificateRequest13:
         return cls(context, ext)
 
     def extension(self, ext_type: int) -> bytes | None:
-        return _find(self.extensions, ext_type)
+        return find_extension(self.extensions, ext_type)
 
 
 @dataclass(frozen=True, slots=True)
