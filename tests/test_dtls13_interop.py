@@ -16,12 +16,13 @@ from pyrtcstack.dtls import DtlsConnection, DtlsError, DtlsRole, DtlsVersion, Sr
 from pyrtcstack.dtls.constants import AlertDescription
 from pyrtcstack.peerconnection import Settings
 from tests.pc_harness import Aiortc, Ours, check_scenario, data_channel_scenario
-from tests.peers import free_udp_port, require_binary, require_module
+from tests.peers import free_udp_port, require_module
 from tests.test_dtls_interop import (
-    GNUTLS_PRIORITY,
     TIMEOUT,
     _exchange,
     _fingerprint,
+    _gnutls_client_argv,
+    _gnutls_server_argv,
     _openssl_client_argv,
     _openssl_server_argv,
     _srtp_material,
@@ -119,13 +120,7 @@ def test_13_capable_sides_with_gnutls(pem_files: dict[str, Path]) -> None:
             versions=BOTH,
         )
         sock = await open_dtls(server_conn, ("127.0.0.1", port))
-        argv = [
-            require_binary("gnutls-cli", "gnutls-bin"),
-            "--udp", "--insecure", "-p", str(port),
-            "--x509certfile", str(pem_files["ec_cert"]), "--x509keyfile", str(pem_files["ec_key"]),
-            "--priority", GNUTLS_PRIORITY, "--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80",
-            "--keymatexport", "EXTRACTOR-dtls_srtp", "--keymatexportsize", "60", "127.0.0.1",
-        ]  # fmt: skip
+        argv = _gnutls_client_argv(port, pem_files)
         async with peer(argv) as p:
             done = await sock.handshake(TIMEOUT)
             assert done.version == "DTLS 1.2"
@@ -134,13 +129,7 @@ def test_13_capable_sides_with_gnutls(pem_files: dict[str, Path]) -> None:
             sock.close()
 
         port = free_udp_port()
-        argv = [
-            require_binary("gnutls-serv", "gnutls-bin"),
-            "--udp", "--echo", "-p", str(port),
-            "--x509certfile", str(pem_files["ec_cert"]), "--x509keyfile", str(pem_files["ec_key"]),
-            "--priority", GNUTLS_PRIORITY, "--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80",
-            "--require-client-cert",
-        ]  # fmt: skip
+        argv = _gnutls_server_argv(port, pem_files)
         async with peer(argv) as p:
             await p.expect(rb"listening on IPv4[^\n]*done")
             conn = DtlsConnection(

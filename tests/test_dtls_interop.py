@@ -171,6 +171,28 @@ def _openssl_client_argv(
     ]  # fmt: skip
 
 
+def _gnutls_server_argv(port: int, pem_files: dict[str, Path]) -> list[str]:
+    """gnutls-serv echoing over DTLS, demanding a client certificate, SHA1_80 SRTP."""
+    return [
+        require_binary("gnutls-serv", "gnutls-bin"),
+        "--udp", "--echo", "-p", str(port),
+        "--x509certfile", str(pem_files["ec_cert"]), "--x509keyfile", str(pem_files["ec_key"]),
+        "--priority", GNUTLS_PRIORITY, "--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80",
+        "--require-client-cert",
+    ]  # fmt: skip
+
+
+def _gnutls_client_argv(port: int, pem_files: dict[str, Path]) -> list[str]:
+    """gnutls-cli over DTLS with our certificate, printing the SRTP keying material."""
+    return [
+        require_binary("gnutls-cli", "gnutls-bin"),
+        "--udp", "--insecure", "-p", str(port),
+        "--x509certfile", str(pem_files["ec_cert"]), "--x509keyfile", str(pem_files["ec_key"]),
+        "--priority", GNUTLS_PRIORITY, "--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80",
+        "--keymatexport", "EXTRACTOR-dtls_srtp", "--keymatexportsize", "60", "127.0.0.1",
+    ]  # fmt: skip
+
+
 async def _exchange(sock: DtlsSocket, p: Peer) -> None:
     """Application data both ways (the peers relay stdin/stdout line by line)."""
     sock.send(b"line from pyrtcstack\n")
@@ -301,13 +323,7 @@ def test_openssl_server_with_wrong_fingerprint_fails(pem_files: dict[str, Path])
 def test_client_against_gnutls_server(pem_files: dict[str, Path]) -> None:
     async def main() -> None:
         port = free_udp_port()
-        argv = [
-            require_binary("gnutls-serv", "gnutls-bin"),
-            "--udp", "--echo", "-p", str(port),
-            "--x509certfile", str(pem_files["ec_cert"]), "--x509keyfile", str(pem_files["ec_key"]),
-            "--priority", GNUTLS_PRIORITY, "--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80",
-            "--require-client-cert",
-        ]  # fmt: skip
+        argv = _gnutls_server_argv(port, pem_files)
         async with peer(argv) as p:
             await p.expect(rb"listening on IPv4[^\n]*done")
             conn = DtlsConnection(
@@ -337,13 +353,7 @@ def test_server_against_gnutls_client(pem_files: dict[str, Path], cookie: bool) 
             use_cookie=cookie,
         )
         sock = await open_dtls(conn, ("127.0.0.1", port))
-        argv = [
-            require_binary("gnutls-cli", "gnutls-bin"),
-            "--udp", "--insecure", "-p", str(port),
-            "--x509certfile", str(pem_files["ec_cert"]), "--x509keyfile", str(pem_files["ec_key"]),
-            "--priority", GNUTLS_PRIORITY, "--srtp-profiles", "SRTP_AES128_CM_HMAC_SHA1_80",
-            "--keymatexport", "EXTRACTOR-dtls_srtp", "--keymatexportsize", "60", "127.0.0.1",
-        ]  # fmt: skip
+        argv = _gnutls_client_argv(port, pem_files)
         async with peer(argv) as p:
             await sock.handshake(TIMEOUT)
             assert _srtp_material(conn) == await p.keying_material()
