@@ -8,10 +8,14 @@ read it skip when it is absent.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import random
 import shutil
 import socket
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
@@ -72,3 +76,42 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def multicast_namespace_pair(prefix: str, subnet: str) -> Iterator[tuple[str, str]]:
+    """Two fresh network namespaces joined by a veth pair (``subnet``.1 and ``subnet``.2,
+    e.g. ``"10.77.0"``) with a multicast route on each side, for mDNS tests; both are
+    deleted afterwards. Skips (fails under CI=true) without root or ``ip``."""
+    require_binary("ip", "iproute2")
+    if os.geteuid() != 0:
+        peer_missing("network namespaces need root")
+    tag = f"{prefix}{os.getpid() % 100000}{random.randrange(1000)}"
+    names = [f"{tag}-r", f"{tag}-q"]
+    made: list[str] = []
+    try:
+        for ns in names:
+            subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=10)
+            made.append(ns)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+        peer_missing(f"cannot create network namespaces here: {exc}")
+    r, q = names
+    try:
+        for cmd in (
+            ["ip", "-n", r, "link", "set", "lo", "up"],
+            ["ip", "-n", q, "link", "set", "lo", "up"],
+            ["ip", "-n", r, "link", "add", "m0", "type", "veth", "peer", "name", "m1", "netns", q],
+            ["ip", "-n", r, "addr", "add", f"{subnet}.1/24", "dev", "m0"],
+            ["ip", "-n", q, "addr", "add", f"{subnet}.2/24", "dev", "m1"],
+            ["ip", "-n", r, "link", "set", "m0", "up"],
+            ["ip", "-n", q, "link", "set", "m1", "up"],
+            ["ip", "-n", r, "route", "add", "224.0.0.0/4", "dev", "m0"],
+            ["ip", "-n", q, "route", "add", "224.0.0.0/4", "dev", "m1"],
+        ):
+            subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+        yield r, q
+    finally:
+        for ns in names:
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)

@@ -20,7 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.ice.mdns import MdnsParseError, build_query, is_mdns_name, parse_addresses
-from tests.peers import PROJECT, peer_missing, require_binary, require_module
+from tests.peers import (
+    PROJECT,
+    multicast_namespace_pair,
+    require_module,
+)
 
 NAME = "0b9c6a8f-1d8e-4a52-9d1f-1a2b3c4d5e6f.local"
 
@@ -149,38 +153,8 @@ _QUERIER = textwrap.dedent(
 
 @pytest.fixture
 def mdns_link() -> Iterator[tuple[str, str]]:
-    require_binary("ip", "iproute2")
-    if os.geteuid() != 0:
-        peer_missing("network namespaces need root")
-    prefix = f"pym{os.getpid() % 100000}{random.randrange(1000)}"
-    names = [f"{prefix}-r", f"{prefix}-q"]
-    made: list[str] = []
-    try:
-        for ns in names:
-            subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=10)
-            made.append(ns)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
-        peer_missing(f"cannot create network namespaces here: {exc}")
-    r, q = names
-    try:
-        for cmd in (
-            ["ip", "-n", r, "link", "set", "lo", "up"],
-            ["ip", "-n", q, "link", "set", "lo", "up"],
-            ["ip", "-n", r, "link", "add", "m0", "type", "veth", "peer", "name", "m1", "netns", q],
-            ["ip", "-n", r, "addr", "add", "10.77.0.1/24", "dev", "m0"],
-            ["ip", "-n", q, "addr", "add", "10.77.0.2/24", "dev", "m1"],
-            ["ip", "-n", r, "link", "set", "m0", "up"],
-            ["ip", "-n", q, "link", "set", "m1", "up"],
-            ["ip", "-n", r, "route", "add", "224.0.0.0/4", "dev", "m0"],
-            ["ip", "-n", q, "route", "add", "224.0.0.0/4", "dev", "m1"],
-        ):
-            subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-        yield r, q
-    finally:
-        for ns in names:
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+    with multicast_namespace_pair("pym", "10.77.0") as pair:
+        yield pair
 
 
 @pytest.mark.interop

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -26,7 +25,11 @@ from pyrtcstack.ice import CandidateType
 from pyrtcstack.peerconnection import Configuration, Description, PeerConnectionCore, Settings
 from pyrtcstack.sdp import Candidate
 from tests.pc_harness import WAIT, Ours, wait_open
-from tests.peers import PROJECT, peer_missing, require_binary, require_module
+from tests.peers import (
+    PROJECT,
+    multicast_namespace_pair,
+    require_module,
+)
 from tests.test_pc_core import B, Net, pair
 
 NAME_A = "5b2a9c1e-3f4d-4e8a-9b7c-0d1e2f3a4b5c.local"
@@ -242,39 +245,8 @@ _PEERS = textwrap.dedent(
 
 @pytest.fixture
 def mdns_link() -> Iterator[tuple[str, str]]:
-    """Two namespaces joined by a veth pair with a multicast route (as tests/test_ice_mdns.py)."""
-    require_binary("ip", "iproute2")
-    if os.geteuid() != 0:
-        peer_missing("network namespaces need root")
-    prefix = f"ppm{os.getpid() % 100000}{random.randrange(1000)}"
-    names = [f"{prefix}-r", f"{prefix}-q"]
-    made: list[str] = []
-    try:
-        for ns in names:
-            subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=10)
-            made.append(ns)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
-        peer_missing(f"cannot create network namespaces here: {exc}")
-    r, q = names
-    try:
-        for cmd in (
-            ["ip", "-n", r, "link", "set", "lo", "up"],
-            ["ip", "-n", q, "link", "set", "lo", "up"],
-            ["ip", "-n", r, "link", "add", "m0", "type", "veth", "peer", "name", "m1", "netns", q],
-            ["ip", "-n", r, "addr", "add", "10.78.0.1/24", "dev", "m0"],
-            ["ip", "-n", q, "addr", "add", "10.78.0.2/24", "dev", "m1"],
-            ["ip", "-n", r, "link", "set", "m0", "up"],
-            ["ip", "-n", q, "link", "set", "m1", "up"],
-            ["ip", "-n", r, "route", "add", "224.0.0.0/4", "dev", "m0"],
-            ["ip", "-n", q, "route", "add", "224.0.0.0/4", "dev", "m1"],
-        ):
-            subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-        yield r, q
-    finally:
-        for ns in names:
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+    with multicast_namespace_pair("ppm", "10.78.0") as pair:
+        yield pair
 
 
 @pytest.mark.interop
