@@ -154,16 +154,11 @@ class _Pipe:
                 await self._data_receiver._handle_data(data)
 
 
-async def _aiortc(size: int, total: int) -> float:
+async def _aiortc_transfer(a: Any, b: Any, size: int, total: int) -> float:
+    """Bytes per second of ``total`` bytes in ``size``-byte messages from aiortc SCTP
+    transport ``a`` to ``b`` (both started), with the browser-like buffered-amount window."""
     from aiortc import RTCDataChannel, RTCDataChannelParameters
-    from aiortc.rtcsctptransport import RTCSctpTransport
 
-    pa, pb = _Pipe("client"), _Pipe("server")
-    pa.peer, pb.peer = pb, pa
-    tasks = [asyncio.create_task(pa.run()), asyncio.create_task(pb.run())]
-    a = RTCSctpTransport(pa)  # type: ignore[arg-type]
-    b = RTCSctpTransport(pb)  # type: ignore[arg-type]
-    await asyncio.gather(a.start(b.getCapabilities(), 5000), b.start(a.getCapabilities(), 5000))
     count = total // size
     done = asyncio.Event()
     got = 0
@@ -193,11 +188,24 @@ async def _aiortc(size: int, total: int) -> float:
         channel.send(msg)
     await asyncio.wait_for(done.wait(), 300)
     elapsed = _clock() - t0
+    return count * size / elapsed
+
+
+async def _aiortc(size: int, total: int) -> float:
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    pa, pb = _Pipe("client"), _Pipe("server")
+    pa.peer, pb.peer = pb, pa
+    tasks = [asyncio.create_task(pa.run()), asyncio.create_task(pb.run())]
+    a = RTCSctpTransport(pa)  # type: ignore[arg-type]
+    b = RTCSctpTransport(pb)  # type: ignore[arg-type]
+    await asyncio.gather(a.start(b.getCapabilities(), 5000), b.start(a.getCapabilities(), 5000))
+    rate = await _aiortc_transfer(a, b, size, total)
     await a.stop()
     await b.stop()
     for t in tasks:
         t.cancel()
-    return count * size / elapsed
+    return rate
 
 
 def aiortc_datachannel(size: int, total: int) -> float:
@@ -323,7 +331,7 @@ class _QueueIce:
 
 
 async def _aiortc_dtls(size: int, total: int) -> float:
-    from aiortc import RTCCertificate, RTCDataChannel, RTCDataChannelParameters
+    from aiortc import RTCCertificate
     from aiortc.rtcdtlstransport import RTCDtlsTransport
     from aiortc.rtcsctptransport import RTCSctpTransport
 
@@ -334,40 +342,12 @@ async def _aiortc_dtls(size: int, total: int) -> float:
     await asyncio.gather(db.start(da.getLocalParameters()), da.start(db.getLocalParameters()))
     a, b = RTCSctpTransport(da), RTCSctpTransport(db)
     await asyncio.gather(a.start(b.getCapabilities(), 5000), b.start(a.getCapabilities(), 5000))
-    count = total // size
-    done = asyncio.Event()
-    got = 0
-
-    def on_channel(channel: Any) -> None:
-        @channel.on("message")
-        def on_message(_: Any) -> None:
-            nonlocal got
-            got += 1
-            if got == count:
-                done.set()
-
-    b.on("datachannel", on_channel)
-    channel = RTCDataChannel(a, RTCDataChannelParameters(label="bench"))
-    opened = asyncio.Event()
-    channel.on("open", opened.set)
-    await asyncio.wait_for(opened.wait(), 10)
-    low = asyncio.Event()
-    channel.bufferedAmountLowThreshold = HIGH_WATER // 2
-    channel.on("bufferedamountlow", low.set)
-    msg = bytes(size)
-    t0 = _clock()
-    for _ in range(count):
-        if channel.bufferedAmount > HIGH_WATER:
-            low.clear()
-            await low.wait()
-        channel.send(msg)
-    await asyncio.wait_for(done.wait(), 300)
-    elapsed = _clock() - t0
+    rate = await _aiortc_transfer(a, b, size, total)
     await a.stop()
     await b.stop()
     await da.stop()
     await db.stop()
-    return count * size / elapsed
+    return rate
 
 
 def aiortc_over_dtls(size: int, total: int) -> float:
