@@ -60,6 +60,7 @@ from ..turn.framing import StreamFramer, frame_for_stream
 from ..turn.server import TurnServer
 from ..turn.url import TurnUrl, parse_turn_url
 from .endpoint import CoreEndpoint, CoreTimer
+from .udp import UdpSocket
 
 __all__ = [
     "MAX_RECEIVE_QUEUE",
@@ -335,12 +336,13 @@ async def connect_turn(
 
 class TurnServerEndpoint(CoreEndpoint):
     """Drives a :class:`TurnServer`: the listening UDP socket plus one UDP socket per
-    relayed address, each read with ``loop.add_reader``."""
+    relayed address (an :class:`~pyrtcstack.aio.udp.UdpSocket`, read in batches; its
+    errors join :attr:`send_errors` when the relay is released)."""
 
     def __init__(self, core: TurnServer, on_event: Callable[[Event], None] | None = None):
         super().__init__(core, on_event)
         self.server = core
-        self.relays: dict[Address, socket.socket] = {}
+        self.relays: dict[Address, UdpSocket] = {}
         #: TCP/TLS client connections by the client's address.
         self.streams: dict[Address, asyncio.Transport] = {}
         self.stream_servers: list[asyncio.Server] = []
@@ -357,34 +359,22 @@ class TurnServerEndpoint(CoreEndpoint):
                 sock.close()
                 return None
             sock.setblocking(False)
-            host, port = sock.getsockname()[:2]
-            address: Address = (str(host), int(port))
-            self.relays[address] = sock
-            self._loop.add_reader(sock.fileno(), self._on_relay_readable, address)
-            return address
+            relay = UdpSocket(self._loop, sock, self._on_relay_batch, offload=False)
+            self.relays[relay.local] = relay
+            return relay.local
 
         return allocate
 
     def release_relay(self, relayed: Address) -> None:
-        sock = self.relays.pop(relayed, None)
-        if sock is not None:
-            self._loop.remove_reader(sock.fileno())
-            sock.close()
+        relay = self.relays.pop(relayed, None)
+        if relay is not None:
+            self.send_errors += relay.socket_errors + relay.send_drops
+            relay.close()
 
-    def _on_relay_readable(self, relayed: Address) -> None:
-        sock = self.relays.get(relayed)
-        if sock is None:
-            return
+    def _on_relay_batch(self, batch: list[tuple[bytes, Address]], relayed: Address) -> None:
         now = self._loop.time()
-        for _ in range(64):  # bounded batch per wake-up
-            try:
-                data, addr = sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                self.send_errors += 1
-                break
-            self.server.receive_relayed(data, (str(addr[0]), int(addr[1])), relayed, now)
+        for data, addr in batch:
+            self.server.receive_relayed(data, addr, relayed, now)
         self.flush()
 
     def flush(self) -> None:
@@ -412,13 +402,9 @@ class TurnServerEndpoint(CoreEndpoint):
             if not progressed:
                 break
         for data, relayed, peer in core.relayed_datagrams_to_send():
-            sock = self.relays.get(relayed)
-            if sock is None:
-                continue
-            try:
-                sock.sendto(data, peer)
-            except OSError:
-                self.send_errors += 1
+            relay = self.relays.get(relayed)
+            if relay is not None:
+                relay.sendto(data, peer)
         self._timer.arm(core.get_timer())
 
     async def listen_stream(
