@@ -1,7 +1,8 @@
 """Fuzz an established SCTP association (wrapped in a data channel manager) with hostile
 packets. The fuzzer's bytes become chunk areas of packets that carry the right ports,
-verification tag and CRC-32C, so they reach the chunk handlers. Nothing may raise: bad
-input is dropped and counted; the core must keep honouring its contract afterwards.
+verification tag and CRC-32C, so they reach the chunk handlers; some arrive in bursts
+through ``receive_packets`` (the bulk path). Nothing may raise: bad input is dropped and
+counted; the core must keep honouring its contract afterwards.
 
 Run: ``.venv/bin/python fuzz/fuzz_sctp_association.py -atheris_runs=200000``
 """
@@ -38,6 +39,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the atheris entry point
     peer_tsn = a.association._sender.next_tsn
     now = 1.0
     pos = 0
+    burst: list[bytes] = []
     while pos + 2 <= len(data):
         length = data[pos] + 1
         mode = data[pos + 1]
@@ -50,8 +52,15 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the atheris entry point
             packet = encode_packet(5000, 5000, tag if mode & 4 else 0, [body])
         else:
             packet = body
-        now += (mode >> 3) * 0.05
-        b.receive_packet(packet, now)
+        if mode & 0x80:  # held back: arrives with the next packets in one burst
+            burst.append(packet)
+            continue
+        now += ((mode >> 3) & 0x0F) * 0.05
+        if burst:
+            b.receive_packets([*burst, packet], now)
+            burst = []
+        else:
+            b.receive_packet(packet, now)
         for p in b.packets_to_send(now):
             a.receive_packet(p, now)
         for p in a.packets_to_send(now):
@@ -62,6 +71,8 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the atheris entry point
                 m.handle_timer(now)
             while m.next_event() is not None:
                 pass
+    if burst:
+        b.receive_packets(burst, now)
     # The core still works: run the clock forward a little.
     for m in (a, b):
         deadline = m.get_timer()

@@ -57,7 +57,7 @@ def _framed(chunks: list[bytes], mode: int) -> bytes:
     return out
 
 
-@pytest.mark.parametrize("mode", [0x06, 0x07, 0x0E, 0x02, 0x00])
+@pytest.mark.parametrize("mode", [0x06, 0x07, 0x0E, 0x02, 0x00, 0x87])
 def test_association_harness(mode: int) -> None:
     harness = _load("fuzz_sctp_association")
     rng = random.Random(mode)

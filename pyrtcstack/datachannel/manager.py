@@ -78,6 +78,10 @@ class DataChannelManager:
         #: The core contract's ``receive_packet(data, now)``: one SCTP packet (the plaintext
         #: of a DTLS record) goes straight to the association (no wrapper call per packet).
         self.receive_packet: Callable[[bytes, float], None] = self.association.receive_packet
+        #: Several packets in order (a burst of DTLS records), as ``receive_packet`` each.
+        self.receive_packets: Callable[[list[bytes], float], None] = (
+            self.association.receive_packets
+        )
         self._events: deque[Event] = deque()
         self._channels: dict[int, DataChannel] = {}
         self._unassigned: list[DataChannel] = []

@@ -158,6 +158,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             event (HandshakeCompleted, Closed...). The signature fits a layered core's
             ``receive_packet(data, now)`` (e.g. SCTP's). A consumer that sets it must still
             handle ApplicationData events; exceptions it raises propagate to the caller.
+        on_application_data_batch: optional, beside ``on_application_data`` (settable later
+            too): :meth:`receive_datagrams` then hands the plaintexts of a burst's records to
+            ``on_application_data_batch(plaintexts, now)``, in order, in as few calls as it
+            can (fits ``receive_packets(packets, now)``). The same rule keeps the order: a
+            record never goes into a batch behind a waiting event, and a batch is handed
+            over before any other datagram of the burst is handled.
         versions: which DTLS versions we speak (:data:`DEFAULT_VERSIONS`: 1.2 only). With
             DTLS 1.3 allowed, a server answers a ClientHello offering 0xFEFC with DTLS 1.3
             (:mod:`.dtls13`) and any other with 1.2 (marking ServerHello.random with the
@@ -186,6 +192,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
         on_application_data: Callable[[bytes, float], None] | None = None,
+        on_application_data_batch: Callable[[list[bytes], float], None] | None = None,
         versions: Sequence[DtlsVersion | int] = DEFAULT_VERSIONS,
         groups13: Sequence[int] = DEFAULT_GROUPS13,
         key_shares: Sequence[int] = DEFAULT_KEY_SHARES,
@@ -224,6 +231,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self.keylog = keylog
         #: See the constructor argument of the same name.
         self.on_application_data = on_application_data
+        self.on_application_data_batch = on_application_data_batch
         self.stats = DtlsStats()
         #: Why the connection failed (the error of the Failed event), else None.
         self.error: DtlsError | None = None
@@ -467,10 +475,15 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         unpack = RECORD_HEADER_SEQ64.unpack_from
         pack_aad = AEAD_ADDITIONAL_DATA.pack
         fast_count = 0  # datagrams (= records) taken by the fast path, counted at the end
+        batch_callback = self.on_application_data_batch
+        batch: list[bytes] = []  # plaintexts for batch_callback, handed over in order
         try:
             for data in datagrams:
                 fast = self._fast_read
                 if fast is None or len(data) <= HEADER_LENGTH or data[0] != 23:
+                    if batch:
+                        batch_callback(batch, now)  # type: ignore[misc]
+                        batch = []
                     self._receive_general(data, addr, now)
                     continue
                 # Fast path (established, a datagram that is exactly one DTLS 1.2
@@ -484,6 +497,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
                     or version != DTLS1_2_VERSION
                     or length > MAX_CIPHERTEXT
                 ):
+                    if batch:
+                        batch_callback(batch, now)  # type: ignore[misc]
+                        batch = []
                     self._receive_general(data, addr, now)
                     continue
                 fast_count += 1
@@ -518,11 +534,18 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
                     replay.highest = seq
                 else:
                     replay.mark(seq)
-                callback = self.on_application_data
-                if callback is not None and not events:
-                    callback(plaintext, now)
-                else:
+                if events:
                     events.append(ApplicationData(plaintext))
+                elif batch_callback is not None:
+                    batch.append(plaintext)
+                else:
+                    callback = self.on_application_data
+                    if callback is not None:
+                        callback(plaintext, now)
+                    else:
+                        events.append(ApplicationData(plaintext))
+            if batch:
+                batch_callback(batch, now)  # type: ignore[misc]
         finally:
             if fast_count:
                 stats.datagrams_received += fast_count

@@ -461,6 +461,9 @@ class PeerConnectionCore(NegotiationMixin):
         self.dtls.on_application_data = (
             self.sctp.receive_packet if self.tracer is None else self._on_dtls_data_traced
         )
+        self.dtls.on_application_data_batch = (
+            self.sctp.receive_packets if self.tracer is None else None
+        )
         # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
         # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
         # waited for the peer's INIT could wait forever.

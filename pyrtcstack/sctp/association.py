@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.core import Event, default_rng
-from . import handshake, heartbeat, reconfig, shutdown
+from . import bulk, handshake, heartbeat, reconfig, shutdown
 from .chunks import (
     AbortChunk,
     ChunkType,
@@ -506,6 +506,11 @@ class Association:
                     out.append(join((head, le32(crc32c_extend(head_crc, body)), body)))
         self.stats.packets_sent += len(out)
         return out
+
+    def receive_packets(self, packets: list[bytes], now: float) -> None:
+        """:meth:`receive_packet` for each of ``packets`` in order, with the bulk of a
+        transfer taken in line (see :mod:`pyrtcstack.sctp.bulk`)."""
+        bulk.receive_packets(self, packets, now)
 
     def receive_packet(self, data: bytes, now: float) -> None:
         self._now = now

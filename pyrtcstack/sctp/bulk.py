@@ -1,0 +1,121 @@
+"""A burst of received packets in one call: the bulk-transfer receive path.
+
+A function of :class:`~pyrtcstack.sctp.association.Association`, kept apart by concept.
+A data channel moving a large message receives, packet after packet, one DATA chunk that
+continues the message being reassembled (neither the B nor the E bit set, RFC 9260 §3.3.1)
+and carries the next TSN: that packet only needs its header checked (§8.5 ports and
+verification tag, §6.8 checksum or RFC 9653 zero checksum), the TSN advanced and the user
+data appended to the message. :func:`receive_packets` takes such packets in line, with the
+association's lookups done once per burst; every other packet goes through
+``Association.receive_packet``, in order. The result — state, events, SACK decisions,
+counters — is the same as calling ``receive_packet`` for each packet (a property test in
+``tests/test_sctp_bulk.py`` checks it against the packet-by-packet path).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from .crc32c import crc32c_extend
+from .state import State
+
+if TYPE_CHECKING:
+    from .association import Association
+    from .receiver import Receiver
+
+__all__ = ["receive_packets"]
+
+MASK32 = 0xFFFFFFFF
+#: The common header (§3.1: ports and verification tag, then the checksum's four bytes as
+#: they are) and the first chunk's type, flags, length, TSN and stream id (§3.3.1).
+_FIRST_DATA = struct.Struct("!8s4sBBHIH")
+#: Common header + DATA chunk header: where the user data of the first chunk starts.
+_DATA_START = 28
+_LE32 = struct.Struct("<I")
+_ZERO4 = bytes(4)
+_ESTABLISHED = State.ESTABLISHED
+
+
+def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
+    """``a.receive_packet(p, now)`` for each ``p`` of ``packets``, in order."""
+    receiver = a._receiver
+    head = a._rx_head
+    inline = _inline_ok(a, receiver, head)
+    if not inline:
+        for data in packets:
+            a.receive_packet(data, now)
+        return
+    assert receiver is not None
+    a._now = now
+    config = a.config
+    zero_ok = config.zero_checksum
+    max_ready = config.max_queued_messages
+    head_crc = a._rx_head_crc
+    ready = receiver.ready
+    unpack = _FIRST_DATA.unpack_from
+    le32 = _LE32.pack
+    taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
+    for data in packets:
+        size = len(data)
+        if inline and size > _DATA_START:
+            h, checksum, kind, flags, length, tsn, sid = unpack(data)
+            run = receiver.run
+            if (
+                h == head
+                and not kind  # DATA
+                and not flags & 3  # a middle fragment: neither B nor E
+                and length == size - 12  # the only chunk in the packet
+                and run is not None
+                and sid == receiver.run_sid
+                and tsn == ((receiver.cum_tsn + 1) & MASK32)
+                and not receiver.ooo
+                and receiver.buffered + size - _DATA_START <= receiver.capacity
+                and len(ready) < max_ready
+            ):
+                if not (checksum == _ZERO4 and zero_ok) and checksum != le32(
+                    crc32c_extend(head_crc, data[12:])
+                ):
+                    a.stats.packets_received += 1
+                    a.stats.bad_checksum += 1
+                    continue
+                receiver.cum_tsn = tsn
+                receiver.buffered += size - _DATA_START
+                run.append(data[_DATA_START:])
+                taken += 1
+                continue
+        # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
+        if taken:
+            _account(a, taken, now)
+            taken = 0
+        a.receive_packet(data, now)
+        inline = inline and _inline_ok(a, receiver, head)
+    if taken:
+        _account(a, taken, now)
+
+
+def _inline_ok(a: Association, receiver: Receiver | None, head: bytes | None) -> bool:
+    """Whether packets may still be taken in line: established, the same receiver and
+    header, no stream reset waiting for the TSN to catch up (RFC 6525 §5.2.2)."""
+    return (
+        receiver is not None
+        and head is not None
+        and a.state is _ESTABLISHED
+        and a._receiver is receiver
+        and a._rx_head == head
+        and a._deferred_reset is None
+        and not receiver.too_large
+    )
+
+
+def _account(a: Association, taken: int, now: float) -> None:
+    """What receive_packet does after a DATA-only packet (§6.2 delayed SACK), ``taken``
+    times over, and the packet counter."""
+    a.stats.packets_received += taken
+    n = a._packets_since_sack + taken
+    a._packets_since_sack = n
+    if n >= a.config.sack_every:
+        a._sack_due = True
+        a._sack_at = None
+    elif a._sack_at is None:
+        a._sack_at = now + a.config.sack_delay
