@@ -43,11 +43,13 @@ def _datagrams() -> list[bytes]:
     return out
 
 
-async def _exchange(sender_offload: bool, receiver_offload: bool) -> tuple[list[bytes], Any]:
+async def _exchange(
+    sender_offload: bool, receiver_offload: bool, expected: list[bytes] | None = None
+) -> tuple[list[bytes], Any]:
     loop = asyncio.get_running_loop()
     got: list[bytes] = []
     batches: list[int] = []
-    expected = _datagrams()
+    expected = _datagrams() if expected is None else expected
     done = asyncio.Event()
 
     def on_batch(batch: list[tuple[bytes, tuple[str, int]]], local: tuple[str, int]) -> None:
@@ -91,6 +93,19 @@ def test_offload_reduces_system_calls_on_linux() -> None:
     # runs: 10×1200 + 700 | 1200 | 1300 | 64×1000 | 7×1000 + 60 | 60 + 60 + 9
     assert tx.gso_sends >= 3
     assert rx.gro_reads >= 1
+
+
+@pytest.mark.parametrize("tail", [1188, 500])
+def test_a_burst_of_one_size_leaves_in_full_sends(tail: int) -> None:
+    """The bulk of a transfer: 130 datagrams of one size (the last perhaps shorter) leave
+    in sends of as many segments as fit 65,000 bytes (54 of 1,188), all arriving in order."""
+    expected = [i.to_bytes(4, "big") + bytes([i % 251]) * 1184 for i in range(129)]
+    expected.append(b"last" + bytes(tail - 4))
+    _, (tx, _rx, _batches) = asyncio.run(_exchange(True, True, expected))
+    assert isinstance(tx, UdpSocket)
+    if not tx.gso:
+        pytest.skip("this kernel refused UDP GSO; the plain path was used")
+    assert tx.gso_sends == 3  # 54 + 54 + 22
 
 
 def test_close_releases_the_reader() -> None:

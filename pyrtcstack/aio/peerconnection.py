@@ -32,6 +32,7 @@ import random
 import socket
 import ssl
 from collections.abc import Callable
+from operator import itemgetter
 from typing import IO, Any
 
 from ..common.core import Address, Event
@@ -72,6 +73,9 @@ from .channels import MAX_TRACK_QUEUE, DataChannel, EventEmitter, RemoteTrack
 from .endpoint import CoreTimer
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
+
+# the parts of a core transmit (data, local address, remote address)
+_data_of, _local_of, _remote_of = itemgetter(0), itemgetter(1), itemgetter(2)
 
 __all__ = [
     "MAX_BATCH",
@@ -537,6 +541,19 @@ class PeerConnection(EventEmitter):
                 progressed = True
                 hook = self.datagram_hook
                 sockets = self._sockets
+                n = len(out)
+                _data, local, remote = out[0]
+                if (
+                    n > 1
+                    and list(map(_local_of, out)).count(local) == n
+                    and list(map(_remote_of, out)).count(remote) == n
+                ):
+                    # all from one socket to one address (the selected pair: the usual
+                    # case), checked and gathered without a Python loop per datagram
+                    self.datagrams_sent += self._send_run(
+                        sockets, list(map(_data_of, out)), local, remote, hook
+                    )
+                    out = []
                 # consecutive datagrams from one socket to one address go out together
                 # (one GSO send per run of equal sizes, see aio.udp)
                 run: list[bytes] = []

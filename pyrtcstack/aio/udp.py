@@ -145,10 +145,22 @@ class UdpSocket:
     def send_many(self, datagrams: list[bytes], addr: Address) -> None:
         """Send ``datagrams`` to ``addr`` in order, as few system calls as the offload
         allows: each run of equal-sized datagrams (plus one shorter tail) is one GSO send."""
-        if not self.gso or len(datagrams) < 2:
+        count = len(datagrams)
+        if not self.gso or count < 2:
             for data in datagrams:
                 self.sendto(data, addr)
             return
+        size = len(datagrams[0])
+        per_send = min(MAX_SEGMENTS, MAX_GSO_BYTES // size) if size else 0
+        if per_send >= 2:
+            sizes = list(map(len, datagrams))
+            same = sizes.count(size)
+            if same == count or (same == count - 1 and sizes[-1] < size):
+                # All of one size (the last may be shorter): the bulk of a transfer, cut
+                # into sends without a Python loop per datagram.
+                for i in range(0, count, per_send):
+                    self._send_run(datagrams[i : i + per_send], size, addr)
+                return
         run: list[bytes] = []
         size = 0
         total = 0
