@@ -6,17 +6,19 @@ and counters at every step (a difference would also make the two senders diverge
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig
+from pyrtcstack.sctp.chunks import DataChunk, encode_packet
 from pyrtcstack.sctp.state import State
 
 
 def _established(
-    zero_checksum: bool, max_message_size: int, max_queued: int = 65536
+    zero_checksum: bool, max_message_size: int, max_queued: int = 65536, window: int = 1 << 20
 ) -> tuple[Association, Association]:
     a = Association(SctpConfig(max_burst=8), rng=random.Random(1))
     b = Association(
@@ -24,6 +26,7 @@ def _established(
             zero_checksum=zero_checksum,
             max_message_size=max_message_size,
             max_queued_messages=max_queued,
+            receive_window=window,
         ),
         rng=random.Random(2),
     )
@@ -171,3 +174,77 @@ def test_a_clean_transfer_takes_the_middle_fragments_in_line() -> None:
     assert [m.data for m in messages] == [bytes(range(256)) * 64]
     assert calls == 2  # the first fragment (B) and the last (E)
     assert b.stats.packets_received - before == received
+
+
+_VARIANTS = ["good", "sid", "type", "gap", "dup", "crc", "tag", "unordered", "immediate"]
+
+
+def _crafted(a: Association, b: Association, zero: bool, plan: list[str]) -> list[bytes]:
+    """A first fragment, then middle fragments of 1,100 bytes bent by ``plan``: on another
+    stream, another chunk type, a TSN gap, a duplicate, a bad checksum, another
+    verification tag, the U or the I bit; then the last fragment."""
+    tsn = a._sender.next_tsn
+    tag = b._local_tag
+
+    def packet(chunk: DataChunk, variant: str = "good") -> bytes:
+        encoded = bytearray(chunk.encode())
+        if variant == "type":
+            encoded[0] = 0x40  # an unknown chunk type (skipped, §3.2)
+        p = bytearray(
+            encode_packet(5000, 5000, 0xBAD if variant == "tag" else tag, [bytes(encoded)])
+        )
+        if zero and variant != "crc":
+            p[8:12] = bytes(4)  # RFC 9653: no checksum
+        elif variant == "crc":
+            p[-1] ^= 1
+        return bytes(p)
+
+    out = [packet(DataChunk(tsn, 1, 0, 53, b"B" * 1100, 0x02))]
+    for i, variant in enumerate(plan):
+        n = tsn + 1 + i + (1 if variant == "gap" else 0)
+        flags = {"unordered": 4, "immediate": 8}.get(variant, 0)
+        sid = 2 if variant == "sid" else 1
+        out.append(packet(DataChunk(n, sid, 0, 53, bytes([i % 256]) * 1100, flags), variant))
+        if variant == "dup":
+            out.append(out[-1])
+    out.append(packet(DataChunk(tsn + 1 + len(plan), 1, 0, 53, b"E" * 10, 0x01)))
+    return out
+
+
+def _after(b: Association) -> list[object]:
+    r = b._receiver
+    assert r is not None
+    return [
+        dataclasses.asdict(b.stats),
+        b.state,
+        (r.cum_tsn, sorted(r.ooo), r.buffered, r.run),
+        [(type(e).__name__, getattr(e, "data", None)) for e in iter(b.next_event, None)],
+        b.packets_to_send(0.0),
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    plan=st.lists(st.sampled_from(_VARIANTS), max_size=90),
+    zero=st.booleans(),
+    window=st.sampled_from([1 << 20, 72000]),
+    cuts=st.lists(st.integers(0, 40), max_size=5),
+)
+@example(plan=["good"] * 80, zero=True, window=72000, cuts=[])  # 16 fragments over the window
+@example(plan=["good"] * 80, zero=False, window=72000, cuts=[30])
+def test_crafted_middle_fragments_take_the_same_way(
+    plan: list[str], zero: bool, window: int, cuts: list[int]
+) -> None:
+    """Packets that look almost like the in-line case, and a receive window (72,000
+    bytes: 65 fragments) that the sender ignores, give the same state, events, counters and
+    SACKs through receive_packets (cut into bursts anywhere) as packet by packet."""
+    one_a, one = _established(zero, 65536, window=window)
+    bulk_a, bulk = _established(zero, 65536, window=window)
+    packets = _crafted(one_a, one, zero, plan)
+    assert packets == _crafted(bulk_a, bulk, zero, plan)
+    for p in packets:
+        one.receive_packet(p, 0.0)
+    bounds = sorted({0, len(packets), *(c for c in cuts if c < len(packets))})
+    for lo, hi in itertools.pairwise(bounds):
+        bulk.receive_packets(packets[lo:hi], 0.0)
+    assert _after(bulk) == _after(one)

@@ -27,9 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["receive_packets"]
 
 MASK32 = 0xFFFFFFFF
-#: The common header (§3.1: ports and verification tag, then the checksum's four bytes as
-#: they are) and the first chunk's type, flags, length, TSN and stream id (§3.3.1).
-_FIRST_DATA = struct.Struct("!8s4sBBHIH")
+#: The first chunk's flags, length, TSN and stream id (§3.3.1), from offset 13.
+_DATA_FIELDS = struct.Struct("!BHIH")
 #: Common header + DATA chunk header: where the user data of the first chunk starts.
 _DATA_START = 28
 _LE32 = struct.Struct("<I")
@@ -41,56 +40,72 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
     """``a.receive_packet(p, now)`` for each ``p`` of ``packets``, in order."""
     receiver = a._receiver
     head = a._rx_head
-    inline = _inline_ok(a, receiver, head)
-    if not inline:
+    if receiver is None or head is None or not _inline_ok(a, receiver, head):
         for data in packets:
             a.receive_packet(data, now)
         return
-    assert receiver is not None
     a._now = now
     config = a.config
-    zero_ok = config.zero_checksum
     max_ready = config.max_queued_messages
-    head_crc = a._rx_head_crc
     ready = receiver.ready
-    unpack = _FIRST_DATA.unpack_from
+    capacity = receiver.capacity
+    head_crc = a._rx_head_crc
+    # What a packet starts with when it needs no checksum work: our header, checksum 0
+    # (RFC 9653 §5.2, accepted once we announced it) and a DATA chunk.
+    zero_prefix = head + _ZERO4 + b"\0" if config.zero_checksum else None
+    unpack = _DATA_FIELDS.unpack_from
     le32 = _LE32.pack
+    # The receiver's state in locals while packets are taken in line; written back before
+    # any other packet is handled, and read again after it. ``run`` is None when nothing
+    # may be taken in line: no message being reassembled, a gap in the TSNs, or a full
+    # queue of complete messages (those packets need receive_packet's decisions).
+    cum = receiver.cum_tsn
+    buffered = receiver.buffered
+    run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
+    run_sid = receiver.run_sid
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
     for data in packets:
         size = len(data)
-        if inline and size > _DATA_START:
-            h, checksum, kind, flags, length, tsn, sid = unpack(data)
-            run = receiver.run
+        if run is not None and size > _DATA_START:
+            flags, length, tsn, sid = unpack(data, 13)
             if (
-                h == head
-                and not kind  # DATA
-                and not flags & 3  # a middle fragment: neither B nor E
+                not flags & 3  # a middle fragment: neither B nor E (§3.3.1)
                 and length == size - 12  # the only chunk in the packet
-                and run is not None
-                and sid == receiver.run_sid
-                and tsn == ((receiver.cum_tsn + 1) & MASK32)
-                and not receiver.ooo
-                and receiver.buffered + size - _DATA_START <= receiver.capacity
-                and len(ready) < max_ready
+                and sid == run_sid
+                and tsn == ((cum + 1) & MASK32)
+                and buffered + size - _DATA_START <= capacity
             ):
-                if not (checksum == _ZERO4 and zero_ok) and checksum != le32(
-                    crc32c_extend(head_crc, data[12:])
-                ):
-                    a.stats.packets_received += 1
-                    a.stats.bad_checksum += 1
+                ours = zero_prefix is not None and data.startswith(zero_prefix)
+                if not ours and data.startswith(head) and not data[12]:
+                    # §6.8: the CRC-32C over the packet, the checksum field zeroed
+                    if data[8:12] != le32(crc32c_extend(head_crc, data[12:])):
+                        a.stats.packets_received += 1
+                        a.stats.bad_checksum += 1  # discarded
+                        continue
+                    ours = True
+                if ours:
+                    cum = tsn
+                    buffered += size - _DATA_START
+                    run.append(data[_DATA_START:])
+                    taken += 1
                     continue
-                receiver.cum_tsn = tsn
-                receiver.buffered += size - _DATA_START
-                run.append(data[_DATA_START:])
-                taken += 1
-                continue
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:
+            receiver.cum_tsn = cum
+            receiver.buffered = buffered
             _account(a, taken, now)
             taken = 0
         a.receive_packet(data, now)
-        inline = inline and _inline_ok(a, receiver, head)
+        if _inline_ok(a, receiver, head):
+            cum = receiver.cum_tsn
+            buffered = receiver.buffered
+            run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
+            run_sid = receiver.run_sid
+        else:
+            run = None
     if taken:
+        receiver.cum_tsn = cum
+        receiver.buffered = buffered
         _account(a, taken, now)
 
 
