@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["receive_packets"]
 
 MASK32 = 0xFFFFFFFF
-#: The first chunk's flags, length, TSN and stream id (§3.3.1), from offset 13.
-_DATA_FIELDS = struct.Struct("!BHIH")
+#: The first chunk's length, TSN and stream id (§3.3.1), from offset 14.
+_DATA_FIELDS = struct.Struct("!HIH")
 #: Common header + DATA chunk header: where the user data of the first chunk starts.
 _DATA_START = 28
 _LE32 = struct.Struct("<I")
@@ -64,31 +64,43 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
     run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
     run_sid = receiver.run_sid
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
+    stale = False  # receive_packet ran since the locals were read
     for data in packets:
         size = len(data)
-        if run is not None and size > _DATA_START:
-            flags, length, tsn, sid = unpack(data, 13)
-            if (
-                not flags & 3  # a middle fragment: neither B nor E (§3.3.1)
-                and length == size - 12  # the only chunk in the packet
-                and sid == run_sid
-                and tsn == ((cum + 1) & MASK32)
-                and buffered + size - _DATA_START <= capacity
-            ):
-                ours = zero_prefix is not None and data.startswith(zero_prefix)
-                if not ours and data.startswith(head) and not data[12]:
-                    # §6.8: the CRC-32C over the packet, the checksum field zeroed
-                    if data[8:12] != le32(crc32c_extend(head_crc, data[12:])):
-                        a.stats.packets_received += 1
-                        a.stats.bad_checksum += 1  # discarded
+        # A DATA chunk first, neither B nor E: a candidate for the in-line path (the
+        # packets of small messages, SACKs and the like go straight to receive_packet).
+        if size > _DATA_START and not data[12] and not data[13] & 3:
+            if stale:
+                stale = False
+                if _inline_ok(a, receiver, head):
+                    cum = receiver.cum_tsn
+                    buffered = receiver.buffered
+                    run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
+                    run_sid = receiver.run_sid
+                else:
+                    run = None
+            if run is not None:
+                length, tsn, sid = unpack(data, 14)
+                if (
+                    length == size - 12  # the only chunk in the packet
+                    and sid == run_sid
+                    and tsn == ((cum + 1) & MASK32)
+                    and buffered + size - _DATA_START <= capacity
+                ):
+                    ours = zero_prefix is not None and data.startswith(zero_prefix)
+                    if not ours and data.startswith(head):
+                        # §6.8: the CRC-32C over the packet, the checksum field zeroed
+                        if data[8:12] != le32(crc32c_extend(head_crc, data[12:])):
+                            a.stats.packets_received += 1
+                            a.stats.bad_checksum += 1  # discarded
+                            continue
+                        ours = True
+                    if ours:
+                        cum = tsn
+                        buffered += size - _DATA_START
+                        run.append(data[_DATA_START:])
+                        taken += 1
                         continue
-                    ours = True
-                if ours:
-                    cum = tsn
-                    buffered += size - _DATA_START
-                    run.append(data[_DATA_START:])
-                    taken += 1
-                    continue
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:
             receiver.cum_tsn = cum
@@ -96,13 +108,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
             _account(a, taken, now)
             taken = 0
         a.receive_packet(data, now)
-        if _inline_ok(a, receiver, head):
-            cum = receiver.cum_tsn
-            buffered = receiver.buffered
-            run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
-            run_sid = receiver.run_sid
-        else:
-            run = None
+        stale = True
     if taken:
         receiver.cum_tsn = cum
         receiver.buffered = buffered
