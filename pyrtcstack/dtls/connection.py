@@ -537,7 +537,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
                         # §4.1.2.6); the usual case, the next record in order, is
                         # ReplayWindow.mark inlined
                         if seq == highest + 1:
-                            replay.bits = ((replay.bits << 1) | 1) & replay.mask
+                            bits = replay.bits
+                            if bits != replay.mask:  # (a full window stays full)
+                                replay.bits = ((bits << 1) | 1) & replay.mask
                             replay.highest = seq
                         else:
                             replay.mark(seq)
