@@ -23,19 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.core import Event, default_rng
-from . import bulk, handshake, heartbeat, reconfig, shutdown
+from . import bulk, dispatch, handshake, heartbeat, reconfig, shutdown
 from .chunks import (
     AbortChunk,
     ChunkType,
-    ErrorChunk,
-    ForwardTsnChunk,
-    HeartbeatAckChunk,
-    HeartbeatChunk,
     InitChunk,
     ReconfigChunk,
-    SackChunk,
-    ShutdownChunk,
-    ShutdownCompleteChunk,
     encode_packet,
 )
 from .config import SctpConfig
@@ -79,7 +72,7 @@ _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
 
 
 # Tuples, not sets: membership tests by identity avoid hashing the enum on the hot path.
-_DATA_STATES = (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_SENT)
+_DATA_STATES = dispatch.DATA_STATES
 _SEND_STATES = (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_RECEIVED)
 
 
@@ -535,9 +528,9 @@ class Association:
                 stats.data_dropped += dropped
             if pos >= size:
                 if receiver.too_large or self._deferred_reset is not None:
-                    self._after_chunks(receiver, True, sack_now, now)
+                    dispatch.after_chunks(self, receiver, True, sack_now, now)
                     return
-                # §6.2 delayed SACK (what _after_chunks does for a DATA-only packet).
+                # §6.2 delayed SACK (what dispatch.after_chunks does for a DATA-only packet).
                 n = self._packets_since_sack + 1
                 self._packets_since_sack = n
                 if sack_now or n >= self.config.sack_every:
@@ -548,7 +541,7 @@ class Association:
                 return
             if pos > 12:
                 # Something else follows: the general path takes the rest of the packet.
-                self._process_tail(data, pos, size, now, sack_now)
+                dispatch.process_tail(self, data, pos, size, now, sack_now=sack_now)
                 return
             # The first chunk is not for the fast path: the general path below.
         if self._closed_for_good:
@@ -584,11 +577,11 @@ class Association:
             if dropped:
                 stats.data_dropped += dropped
             if pos >= size:
-                self._after_chunks(receiver, True, sack_now, now)
+                dispatch.after_chunks(self, receiver, True, sack_now, now)
                 return
             if pos > 12:
                 # Something else follows: the general path takes the rest of the packet.
-                self._process_tail(data, pos, size, now, sack_now)
+                dispatch.process_tail(self, data, pos, size, now, sack_now=sack_now)
                 return
         # Split into chunks (§3.2); a malformed chunk drops the whole packet.
         chunks = []
@@ -620,179 +613,9 @@ class Association:
             stats.bad_verification_tag += 1
             return
         try:
-            self._process_chunks(data, chunks, now)
+            dispatch.process_chunks(self, data, chunks, now)
         except SctpParseError:
             stats.malformed += 1
-
-    def _process_tail(self, data: bytes, pos: int, size: int, now: float, sack_now: bool) -> None:
-        """The chunks after the DATA chunks the fast path took (all DATA so far)."""
-        chunks = []
-        unpack = _CHUNK.unpack_from
-        while pos < size:
-            if size - pos < 4:
-                self.stats.malformed += 1
-                break
-            type_, flags, length = unpack(data, pos)
-            if length < 4 or pos + length > size:
-                self.stats.malformed += 1
-                break
-            chunks.append((type_, flags, pos + 4, pos + length))
-            pos += (length + 3) & ~3
-        try:
-            self._process_chunks(data, chunks, now, data_seen=True, sack_now=sack_now)
-        except SctpParseError:
-            self.stats.malformed += 1
-
-    # == chunk processing ====================================================================
-    def _process_chunks(
-        self,
-        data: bytes,
-        chunks: list[tuple[int, int, int, int]],
-        now: float,
-        data_seen: bool = False,
-        sack_now: bool = False,
-    ) -> None:
-        """Act on each chunk ``(type, flags, value start, value end)`` of ``data``."""
-        receiver = self._receiver
-        unpack_data = _DATA_FIELDS.unpack_from
-        data_ok = receiver is not None and self.state in _DATA_STATES
-        max_queued = self.config.max_queued_messages
-        events = self._events
-        for type_, flags, start, end in chunks:
-            if type_ == 0:  # DATA, the hot path (§6.2)
-                if not data_ok or receiver is None:
-                    self.stats.unexpected_chunks += 1
-                    continue
-                if end - start <= 12:
-                    # §6.2: DATA without user data: ABORT with cause 9.
-                    self._fail("DATA chunk without user data", CauseCode.NO_USER_DATA)
-                    return
-                tsn, sid, ssn, ppid = unpack_data(data, start)
-                data_seen = True
-                if sid >= self.inbound_streams:
-                    self.stats.invalid_stream += 1
-                    receiver.ack_only(tsn)
-                    cause = ErrorCause(
-                        CauseCode.INVALID_STREAM_IDENTIFIER, struct.pack("!HH", sid, 0)
-                    )
-                    self._control.append(ErrorChunk([cause]).encode())
-                    sack_now = True
-                    continue
-                if len(events) >= max_queued:
-                    self.stats.data_dropped += 1
-                    continue
-                r = receiver.receive(tsn, sid, ssn, ppid, flags, data[start + 12 : end])
-                if r:
-                    sack_now = True
-                    if r == 3:
-                        self.stats.data_dropped += 1
-                continue
-            value = data[start:end]
-            if type_ == ChunkType.SACK:
-                if self.state in _DATA_STATES or self.state in (
-                    State.SHUTDOWN_RECEIVED,
-                    State.SHUTDOWN_ACK_SENT,
-                ):
-                    self._sender.on_sack(SackChunk.decode(flags, value), now)
-                continue
-            if type_ == ChunkType.INIT:
-                handshake.on_init(self, InitChunk.decode(flags, value), now)
-                return
-            if type_ == ChunkType.INIT_ACK:
-                handshake.on_init_ack(self, InitChunk.decode(flags, value), now)
-                continue
-            if type_ == ChunkType.COOKIE_ECHO:
-                handshake.on_cookie_echo(self, value, now)
-                receiver = self._receiver
-                data_ok = receiver is not None and self.state in _DATA_STATES
-                continue
-            if type_ == ChunkType.COOKIE_ACK:
-                if self.state is State.COOKIE_ECHOED:
-                    self._t1 = None
-                    self._established(now)
-                    data_ok = receiver is not None  # DATA may follow in this packet
-                continue
-            if type_ == ChunkType.HEARTBEAT:
-                # §8.3: echo the Heartbeat Info verbatim.
-                self._control.append(
-                    HeartbeatAckChunk(HeartbeatChunk.decode(0, value).params).encode()
-                )
-                continue
-            if type_ == ChunkType.HEARTBEAT_ACK:
-                heartbeat.on_heartbeat_ack(self, HeartbeatChunk.decode(0, value), now)
-                continue
-            if type_ == ChunkType.FORWARD_TSN:
-                if receiver is not None and self.state in _DATA_STATES:
-                    fwd = ForwardTsnChunk.decode(flags, value)
-                    receiver.forward_tsn(fwd.new_cumulative_tsn, fwd.streams)
-                    data_seen = True
-                    sack_now = True
-                continue
-            if type_ == ChunkType.RECONFIG:
-                if self.state in _DATA_STATES or self.state is State.SHUTDOWN_RECEIVED:
-                    reconfig.on_reconfig(self, ReconfigChunk.decode(flags, value), now)
-                continue
-            if type_ == ChunkType.ABORT:
-                abort = AbortChunk.decode(flags, value)
-                reason = "; ".join(
-                    f"cause {c.code}" + (f": {c.info.decode(errors='replace')}" if c.info else "")
-                    for c in abort.causes
-                )
-                self._close(f"peer aborted ({reason or 'no cause'})", aborted=True)
-                return
-            if type_ == ChunkType.SHUTDOWN:
-                shutdown.on_shutdown(self, ShutdownChunk.decode(flags, value), now)
-                continue
-            if type_ == ChunkType.SHUTDOWN_ACK:
-                if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT):
-                    # §9.2: answer with SHUTDOWN COMPLETE and close.
-                    chunk = ShutdownCompleteChunk().encode()
-                    self._raw.append(self._packet(self._peer_tag, [chunk]))
-                    self._close(None)
-                    return
-                continue
-            if type_ == ChunkType.SHUTDOWN_COMPLETE:
-                if self.state is State.SHUTDOWN_ACK_SENT:
-                    self._close(None)
-                    return
-                continue
-            if type_ == ChunkType.ERROR:
-                ErrorChunk.decode(flags, value)  # validated; informational only
-                continue
-            # §3.2: unknown chunk types, by their two upper bits.
-            action = type_ >> 6
-            if action in (1, 3):
-                cause = ErrorCause(
-                    CauseCode.UNRECOGNIZED_CHUNK_TYPE,
-                    struct.pack("!BBH", type_, flags, 4 + len(value)) + value,
-                )
-                self._control.append(ErrorChunk([cause]).encode())
-            self.stats.unexpected_chunks += 1
-            if action in (0, 1):
-                break
-        self._after_chunks(receiver, data_seen, sack_now, now)
-
-    def _after_chunks(
-        self, receiver: Receiver | None, data_seen: bool, sack_now: bool, now: float
-    ) -> None:
-        """Hand over completed messages and decide about the SACK (§6.2)."""
-        if receiver is not None and self._receiver is receiver:
-            if receiver.too_large:
-                self._fail("peer sent a message above our max-message-size")
-                return
-            if self._deferred_reset is not None:
-                reconfig.try_deferred_reset(
-                    self,
-                )
-        if data_seen:
-            self._packets_since_sack += 1
-            if sack_now or self._packets_since_sack >= self.config.sack_every:
-                self._sack_due = True
-                self._sack_at = None
-            elif self._sack_at is None:
-                self._sack_at = now + self.config.sack_delay
-        if self.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT) and data_seen:
-            self._sack_due = True
 
     # == handshake (§5.1, §5.2) ===============================================================
     def _extension_params(self) -> list[Parameter]:
