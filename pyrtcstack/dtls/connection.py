@@ -33,16 +33,15 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, cast
+from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidTag
 
 from ..common.core import Address, Event, default_rng
+from . import datapath
 from .certificate import DtlsCertificate, Fingerprint
 from .client import ClientHandshake
 from .constants import (
-    DTLS1_2_VERSION,
     AlertDescription,
     AlertLevel,
     CipherSuite,
@@ -76,13 +75,9 @@ from .negotiation import DEFAULT_CIPHER_SUITES
 from .prf import export_keying_material
 from .record import (
     HEADER_LENGTH,
-    MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
-    RECORD_HEADER_SEQ64,
-    SEQUENCE_MASK,
     EpochState,
     Record,
-    ReplayWindow,
     pack_datagrams,
     parse_records,
 )
@@ -94,7 +89,7 @@ from .srtp import (
     SrtpProfile,
     split_srtp_keying_material,
 )
-from .suites import AEAD_ADDITIONAL_DATA, GCM_RECORD_OVERHEAD, RecordCipher, SuiteInfo
+from .suites import SuiteInfo
 
 __all__ = ["DEFAULT_MTU", "DEFAULT_VERSIONS", "DtlsConnection", "DtlsRole", "DtlsStats"]
 
@@ -129,22 +124,6 @@ _RESERVED_LABELS = frozenset(
         b"extended master secret",
     }
 )
-
-
-_ReadState = tuple[
-    int, ReplayWindow, RecordCipher, Callable[[bytes, bytes, bytes], bytes] | None, bytes
-]
-
-
-def _read_state(fast: EpochState | None) -> _ReadState:
-    """What the data path needs of the current read epoch: its number, replay window and
-    cipher, the AES-GCM decrypt function (None for ChaCha20) and implicit IV — looked up
-    once per burst. Without a read epoch (``fast`` None) the path is never taken: the
-    values are placeholders."""
-    if fast is None or fast.cipher is None:
-        return -1, ReplayWindow(), cast(RecordCipher, None), None, b""
-    cipher = fast.cipher
-    return fast.epoch, fast.replay, cipher, cipher.gcm_decrypt, cipher.implicit_iv
 
 
 class DtlsConnection(ClientHandshake, ServerHandshake):
@@ -487,87 +466,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         """:meth:`receive_datagram` for each of ``datagrams`` (all from ``addr``), in order:
         the same results, events, drops and counters, with the established data path's
         lookups done once per batch (a driver hands over a burst read from its socket)."""
-        stats = self.stats
-        events = self._events
-        unpack = RECORD_HEADER_SEQ64.unpack_from
-        pack_aad = AEAD_ADDITIONAL_DATA.pack
-        fast_count = 0  # datagrams (= records) taken by the fast path, counted at the end
-        batch_callback = self.on_application_data_batch
-        batch: list[bytes] = []  # plaintexts for batch_callback, handed over in order
-        # The current epoch's read state, looked up once (again after the general path,
-        # which may install a new epoch or end the connection).
-        fast = self._fast_read
-        epoch, replay, cipher, gcm_decrypt, iv = _read_state(fast)
-        try:
-            for data in datagrams:
-                size = len(data)
-                if fast is not None and size > HEADER_LENGTH and data[0] == 23:
-                    # Fast path (established, a datagram that is exactly one DTLS 1.2
-                    # application data record of the current epoch): the same checks, drops
-                    # and counters as parse_records + _receive_record, without the general
-                    # dispatch. Anything else takes the general path below.
-                    _ctype, version, seq64, length = unpack(data)
-                    if (
-                        seq64 >> 48 == epoch
-                        and length == size - HEADER_LENGTH
-                        and version == DTLS1_2_VERSION
-                        and length <= MAX_CIPHERTEXT
-                    ):
-                        fast_count += 1
-                        seq = seq64 & SEQUENCE_MASK
-                        highest = replay.highest
-                        if seq <= highest and not replay.is_fresh(seq):
-                            stats.dropped_replay += 1
-                            continue
-                        # AES-GCM inline (RecordCipher.open_record, RFC 5288 §3: the
-                        # explicit nonce follows the header, the tag ends the record);
-                        # ChaCha20 through the method
-                        n = length - GCM_RECORD_OVERHEAD
-                        try:
-                            if gcm_decrypt is None or n < 0 or n > MAX_PLAINTEXT:
-                                plaintext = cipher.open_record(data, seq64, 23, version)
-                            else:
-                                plaintext = gcm_decrypt(
-                                    iv + data[13:21], data[21:], pack_aad(seq64, 23, version, n)
-                                )
-                        except (DtlsDecodeError, InvalidTag):
-                            stats.dropped_decrypt += 1  # RFC 6347 §4.1.2.7: silently discard
-                            continue
-                        # the window moves only once the record authenticated (RFC 6347
-                        # §4.1.2.6); the usual case, the next record in order, is
-                        # ReplayWindow.mark inlined
-                        if seq == highest + 1:
-                            bits = replay.bits
-                            if bits != replay.mask:  # (a full window stays full)
-                                replay.bits = ((bits << 1) | 1) & replay.mask
-                            replay.highest = seq
-                        else:
-                            replay.mark(seq)
-                        if events:
-                            events.append(ApplicationData(plaintext))
-                        elif batch_callback is not None:
-                            batch.append(plaintext)
-                        else:
-                            callback = self.on_application_data
-                            if callback is not None:
-                                callback(plaintext, now)
-                                fast = self._fast_read  # the callback may have closed us
-                                epoch, replay, cipher, gcm_decrypt, iv = _read_state(fast)
-                            else:
-                                events.append(ApplicationData(plaintext))
-                        continue
-                if batch:
-                    batch_callback(batch, now)  # type: ignore[misc]
-                    batch = []
-                self._receive_general(data, addr, now)
-                fast = self._fast_read
-                epoch, replay, cipher, gcm_decrypt, iv = _read_state(fast)
-            if batch:
-                batch_callback(batch, now)  # type: ignore[misc]
-        finally:
-            if fast_count:
-                stats.datagrams_received += fast_count
-                stats.records_received += fast_count
+        datapath.receive_datagrams(self, datagrams, addr, now)
 
     def _receive_general(self, data: bytes, addr: Address, now: float) -> None:
         """Every datagram the data path does not take: handshake, alerts, several records,
