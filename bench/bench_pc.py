@@ -5,11 +5,15 @@
   aiortc anchor; at our rate a few MiB measure mostly slow start) in 16 KiB and in 1,200-byte
   messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
   ``bufferedamountlow`` event), as a browser application would.
+* The same with the receiving peer in a child process (signalling over a pipe).
+* 100 pairs (``--pairs``) set up at once: the time until all channels are open and the
+  RSS growth per connection, each stack in a fresh process of its own (median of
+  ``--repeat`` processes).
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
   wait for gathering to complete, loopback host candidates only), median of ``--setups``.
 
 aiortc runs with ``RTCConfiguration(iceServers=[])`` and aioice pinned to 127.0.0.1
-(INTEROP.md). Run: ``.venv/bin/python bench/bench_pc.py [--mib M] [--setups N]``. The
+(INTEROP.md). Run: ``.venv/bin/python bench/bench_pc.py [--repeat 3] [--sections ...]``. The
 machine is shared and noisy: compare the stacks only within one run, and run it a few
 times.
 """
@@ -239,7 +243,7 @@ def _rss_kib() -> int:
 
 async def many_pairs(stack: str, n: int) -> tuple[float, float]:
     """(seconds until ``n`` pairs set up at once all have an open channel, KiB of RSS per
-    connection). RSS is a rough measure: run each stack in a fresh process for accuracy."""
+    connection). RSS is a rough measure: :func:`pairs` runs each stack in a fresh process."""
     gc.collect()
     before = _rss_kib()
     t0 = time.perf_counter()
@@ -298,10 +302,29 @@ async def two_processes(args: argparse.Namespace, total: int) -> None:
 
 
 async def pairs(args: argparse.Namespace) -> None:
-    print(f"{args.pairs} pairs set up at once in one process (RSS is rough; ours first)")
-    for stack in ("ours", "aiortc"):
-        elapsed, kib = await many_pairs(stack, args.pairs)
-        print(f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib:7.1f} KiB RSS per connection")
+    """Each stack in a fresh process of its own (RSS depends on what the heap held before:
+    measured after earlier sections in one process, it mostly told which stack ran
+    second), the median of ``--repeat`` such processes."""
+    print(
+        f"{args.pairs} pairs set up at once, each stack in a fresh process, median of {args.repeat}"
+    )
+    results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
+    for _ in range(args.repeat):
+        for stack in ("ours", "aiortc"):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--pairs-child", stack, "--pairs", str(args.pairs),
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await child.communicate()
+            results[stack].append(tuple(json.loads(out.decode().strip().splitlines()[-1])))
+    kib = {}
+    for stack, values in results.items():
+        elapsed = statistics.median(v[0] for v in values)
+        kib[stack] = statistics.median(v[1] for v in values)
+        print(
+            f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib[stack]:7.1f} KiB RSS per connection"
+        )
+    print(f"  memory per connection ours/aiortc {kib['ours'] / kib['aiortc']:4.2f}")
 
 
 async def setups(args: argparse.Namespace) -> None:
@@ -330,9 +353,12 @@ if __name__ == "__main__":
         "pairs (100 simultaneous pairs), setup (setup time)",
     )
     parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
+    parser.add_argument("--pairs-child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.child:
         asyncio.run(_child(parsed.child, parsed.count))
+    elif parsed.pairs_child:
+        print(json.dumps(asyncio.run(many_pairs(parsed.pairs_child, parsed.pairs))))
     else:
         asyncio.run(main(parsed))
