@@ -14,8 +14,8 @@ import array
 import asyncio
 import contextlib
 import os
+import random
 import tempfile
-import time
 import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -150,10 +150,18 @@ def scenario_spec(
     }
 
 
+def _clock() -> float:
+    """The event loop's clock (the one the peer connection runs on), for check timings."""
+    return asyncio.get_running_loop().time()
+
+
 class _Run:
     """Our side of one scenario."""
 
     def __init__(self, session: PeerSession, index: int, spec: dict[str, Any], peer: str) -> None:
+        #: Payloads of the checks: seeded by peer and scenario, so a failing check sends
+        #: the same bytes when it is run again.
+        self.rng = random.Random(f"{peer}/{index}")
         self.peer = peer
         self.session = session
         self.index = index
@@ -331,7 +339,7 @@ async def run_scenario(
     spec = session.scenarios[index]
     result = ScenarioResult(peer, spec["name"], spec["role"], spec["trickle"])
     run = _Run(session, index, spec, peer)
-    t0 = time.monotonic()
+    t0 = _clock()
     pc = run.pc = PeerConnection(settings=settings_factory())
     pump = asyncio.ensure_future(run.pump())
     try:
@@ -358,7 +366,7 @@ async def _check(
     coro: Callable[[], Awaitable[str]],
     timeout: float = CHECK_TIMEOUT,
 ) -> None:
-    t = time.monotonic()
+    t = _clock()
     # A check known to fail with this peer gets a short timeout (it is not waited for).
     known = (result.peer, result.role, name) in KNOWN_GAPS or (
         result.peer,
@@ -373,7 +381,7 @@ async def _check(
         problem = f"timed out after {limit:.0f} s"
     except Exception as exc:
         problem = f"{type(exc).__name__}: {exc}"
-    result.checks.append(CheckResult(name, not problem, problem, time.monotonic() - t))
+    result.checks.append(CheckResult(name, not problem, problem, _clock() - t))
 
 
 async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: float) -> None:
@@ -415,7 +423,7 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
             f"dtls {pc.core.dtls_state}, connection {pc.connection_state}, "
             f"peer states {run.peer_states}"
         ) from None
-    result.setup_time = time.monotonic() - t0
+    result.setup_time = _clock() - t0
     stats = await pc.get_stats()
     transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
     result.dtls_version = {"FEFD": "1.2", "FEFC": "1.3"}.get(
@@ -428,7 +436,7 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
         return await _echo(run, "chat", ["hello", "héllo ✓ 𝄞", "x" * 1000])
 
     async def binary() -> str:
-        return await _echo(run, "chat", [bytes([0, 1, 2, 255]), os.urandom(1200)])
+        return await _echo(run, "chat", [bytes([0, 1, 2, 255]), run.rng.randbytes(1200)])
 
     async def empty_string() -> str:
         return await _echo(run, "chat", [""])
@@ -437,13 +445,13 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
         return await _echo(run, "chat", [b""])
 
     async def big() -> str:
-        return await _echo(run, "chat", [os.urandom(65536)])
+        return await _echo(run, "chat", [run.rng.randbytes(65536)])
 
     async def max_size() -> str:
         theirs = _remote_max_message_size(pc)
         ours = pc.settings.sctp_max_message_size
         size = min(x for x in (theirs, ours) if x > 0)
-        problem = await _echo(run, "chat", [os.urandom(size)])
+        problem = await _echo(run, "chat", [run.rng.randbytes(size)])
         return problem or ""
 
     async def ordered() -> str:
@@ -664,8 +672,8 @@ async def _restart(run: _Run, pc: PeerConnection) -> str:
             async with asyncio.timeout(APPLIED_WAIT):
                 await run.wait_peer(lambda: run.answers_applied > applied)
     # Wait until ICE selected a pair of the new generation (new credentials both ways).
-    deadline = time.monotonic() + RESTART_TIMEOUT - 2.0
-    while time.monotonic() < deadline:
+    deadline = _clock() + RESTART_TIMEOUT - 2.0
+    while _clock() < deadline:
         stats = await pc.get_stats()
         transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
         if (
@@ -694,7 +702,7 @@ def _new_generation_selected(pc: PeerConnection) -> bool:
 
 async def _expect_failure(run: _Run, pc: PeerConnection, result: ScenarioResult) -> None:
     """A peer we cannot talk to (Chromium with DTLS 1.3 forced): the failure must be clean."""
-    t = time.monotonic()
+    t = _clock()
     state = ""
     try:
         state = await pc.wait_connection_state("failed", "connected", timeout=CONNECT_TIMEOUT)
@@ -709,4 +717,4 @@ async def _expect_failure(run: _Run, pc: PeerConnection, result: ScenarioResult)
     error = getattr(pc.core, "dtls_error", None) or getattr(pc.core.dtls, "error", None)
     if error is not None:
         detail += f"; error {type(error).__name__}: {error}"
-    result.checks.append(CheckResult("fails-cleanly", ok, detail, time.monotonic() - t))
+    result.checks.append(CheckResult("fails-cleanly", ok, detail, _clock() - t))
