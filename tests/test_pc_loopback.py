@@ -222,3 +222,59 @@ def test_a_raising_handler_does_not_stall_the_connection() -> None:
             await b.close()
 
     asyncio.run(main())
+
+
+def test_a_large_burst_of_sends_starts_leaving_before_the_loop_runs() -> None:
+    """Past EAGER_FLUSH_BYTES queued in one go, datagrams leave from within send() (no
+    event is delivered there); everything arrives, in order."""
+    from pyrtcstack.aio.peerconnection import EAGER_FLUSH_BYTES
+
+    async def main() -> None:
+        a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        got: list[bytes] = []
+        done = asyncio.Event()
+        count = 2 * EAGER_FLUSH_BYTES // 4096 + 8
+
+        def on_channel(channel: Any) -> None:
+            def on_message(message: Any) -> None:
+                got.append(message)
+                if len(got) == count:
+                    done.set()
+
+            channel.on("message", on_message)
+
+        b.on("datachannel", on_channel)
+        chan = a.create_data_channel("burst")
+        opened: list[str] = []
+        try:
+            await connect_pcs(a, b)
+            await chan.wait_open(WAIT)
+            chan.on("open", lambda: opened.append("again"))  # must not fire from send()
+            before = a.datagrams_sent
+            small = [bytes([i % 251]) * 4096 for i in range(4)]
+            for m in small:  # below the threshold: nothing leaves yet
+                chan.send(m)
+            assert a.datagrams_sent == before
+            for i in range(4, count):
+                chan.send(bytes([i % 251]) * 4096)
+            assert a.datagrams_sent > before  # sent before the loop ran
+            assert got == [] and opened == []
+            await asyncio.wait_for(done.wait(), WAIT)
+            assert got == [bytes([i % 251]) * 4096 for i in range(count)]
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+async def connect_pcs(a: PeerConnection, b: PeerConnection) -> None:
+    await a.set_local_description()
+    await a.wait_gathering_complete()
+    assert a.local_description is not None
+    await b.set_remote_description(a.local_description)
+    await b.set_local_description()
+    await b.wait_gathering_complete()
+    assert b.local_description is not None
+    await a.set_remote_description(b.local_description)

@@ -120,8 +120,9 @@ class DataChannel(EventEmitter):
         """Queue one message; it leaves at the next loop iteration (sends coalesce)."""
         self.channel.send(data)
         self.messages_sent += 1
-        self.bytes_sent += len(data.encode() if isinstance(data, str) else data)
-        self._pc._schedule_flush()
+        size = len(data.encode() if isinstance(data, str) else data)
+        self.bytes_sent += size
+        self._pc._sent_by_application(size)
 
     def close(self) -> None:
         self.channel.close()

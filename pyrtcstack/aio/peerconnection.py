@@ -91,6 +91,9 @@ __all__ = [
 MAX_BATCH = 64
 #: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel.
 SOCKET_BUFFER = 1 << 20
+#: Bytes queued by data channels after which they start leaving at once (see
+#: ``_sent_by_application``) instead of at the next loop iteration.
+EAGER_FLUSH_BYTES = 256 * 1024
 
 
 class PeerConnection(EventEmitter):
@@ -132,6 +135,7 @@ class PeerConnection(EventEmitter):
         # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
         self._timer = CoreTimer(self._loop, self._on_timer, keep_earlier=True)
         self._flush_scheduled = False
+        self._unflushed = 0  # bytes queued by data channels since the last flush
         self._channels: dict[int, DataChannel] = {}
         self._tracks: dict[int, RemoteTrack] = {}
         self._servers_resolved = False
@@ -528,6 +532,7 @@ class PeerConnection(EventEmitter):
 
     def _deferred_flush(self) -> None:
         self._flush_scheduled = False
+        self._unflushed = 0
         self.core.flush(self._now())
         self._flush()
 
@@ -535,41 +540,7 @@ class PeerConnection(EventEmitter):
         """Send what the core queued, deliver its events, re-arm the timer."""
         core = self.core
         for _ in range(1000):
-            progressed = False
-            out = core.transmits(self._now())
-            if out:
-                progressed = True
-                hook = self.datagram_hook
-                sockets = self._sockets
-                n = len(out)
-                _data, local, remote = out[0]
-                if (
-                    n > 1
-                    and list(map(_local_of, out)).count(local) == n
-                    and list(map(_remote_of, out)).count(remote) == n
-                ):
-                    # all from one socket to one address (the selected pair: the usual
-                    # case), checked and gathered without a Python loop per datagram
-                    self.datagrams_sent += self._send_run(
-                        sockets, list(map(_data_of, out)), local, remote, hook
-                    )
-                    out = []
-                # consecutive datagrams from one socket to one address go out together
-                # (one GSO send per run of equal sizes, see aio.udp)
-                run: list[bytes] = []
-                run_local: Address | None = None
-                run_remote: Address | None = None
-                sent = 0
-                for data, local, remote in out:
-                    if local != run_local or remote != run_remote:
-                        if run:
-                            sent += self._send_run(sockets, run, run_local, run_remote, hook)
-                            run = []
-                        run_local, run_remote = local, remote
-                    run.append(data)
-                if run:
-                    sent += self._send_run(sockets, run, run_local, run_remote, hook)
-                self.datagrams_sent += sent
+            progressed = self._transmit()
             event = core.next_event()
             while event is not None:
                 progressed = True
@@ -578,6 +549,56 @@ class PeerConnection(EventEmitter):
             if not progressed:
                 break
         self._timer.arm(None if core.closed else core.get_timer())
+
+    def _transmit(self) -> bool:
+        """Send the datagrams the core queued; whether there were any."""
+        out = self.core.transmits(self._now())
+        if not out:
+            return False
+        hook = self.datagram_hook
+        sockets = self._sockets
+        n = len(out)
+        _data, local, remote = out[0]
+        if (
+            n > 1
+            and list(map(_local_of, out)).count(local) == n
+            and list(map(_remote_of, out)).count(remote) == n
+        ):
+            # all from one socket to one address (the selected pair: the usual case),
+            # checked and gathered without a Python loop per datagram
+            self.datagrams_sent += self._send_run(
+                sockets, list(map(_data_of, out)), local, remote, hook
+            )
+            return True
+        # consecutive datagrams from one socket to one address go out together (one GSO
+        # send per run of equal sizes, see aio.udp)
+        run: list[bytes] = []
+        run_local: Address | None = None
+        run_remote: Address | None = None
+        sent = 0
+        for data, local, remote in out:
+            if local != run_local or remote != run_remote:
+                if run:
+                    sent += self._send_run(sockets, run, run_local, run_remote, hook)
+                    run = []
+                run_local, run_remote = local, remote
+            run.append(data)
+        if run:
+            sent += self._send_run(sockets, run, run_local, run_remote, hook)
+        self.datagrams_sent += sent
+        return True
+
+    def _sent_by_application(self, size: int) -> None:
+        """A data channel queued ``size`` bytes. They leave at the next loop iteration —
+        or at once, without delivering any event, once :data:`EAGER_FLUSH_BYTES` are
+        waiting: an application that queues a lot in one go keeps the peer busy meanwhile
+        (with the peer in another process, transfer and queueing overlap)."""
+        self._unflushed += size
+        if self._unflushed >= EAGER_FLUSH_BYTES and not self.core.closed:
+            self._unflushed = 0
+            self.core.flush(self._now())
+            self._transmit()
+        self._schedule_flush()
 
     @staticmethod
     def _send_run(
