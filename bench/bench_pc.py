@@ -343,7 +343,7 @@ async def setups(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mib", type=float, default=32.0)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per stack (medians)")
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
     parser.add_argument(
