@@ -4,8 +4,9 @@ A seeded handshake is recorded once (what the server received, and 64 genuine ap
 data records the client protected afterwards). For each input, two identically seeded
 servers replay that handshake; one then takes the one-record fast path of
 ``receive_datagram`` and delivers through ``on_application_data``, the other is forced down
-the general path and delivers ApplicationData events. The input, read as operations, feeds
-both the same datagrams: genuine records (in any order, repeated), genuine records with one
+the general path and delivers ApplicationData events; a third receives the same datagrams
+in bursts through ``receive_datagrams`` and delivers through ``on_application_data_batch``.
+The input, read as operations, feeds all three the same datagrams: genuine records (in any order, repeated), genuine records with one
 byte changed, records packed together, and hostile bytes behind an application data header.
 Both must deliver the same data and count the same drops, only genuine payloads may ever be
 delivered, and each at most once (RFC 6347 §4.1.2.6).
@@ -93,19 +94,28 @@ def _datagrams(data: bytes) -> list[bytes]:
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
-    fast, general = _server(), _server()
+    fast, general, bursts = _server(), _server(), _server()
     got: list[bytes] = []
+    got_bursts: list[bytes] = []
     fast.on_application_data = lambda payload, now: got.append(payload)
+    bursts.on_application_data = lambda payload, now: got_bursts.append(payload)
+    bursts.on_application_data_batch = lambda payloads, now: got_bursts.extend(payloads)
     general._fast_read = None  # the general path only
-    for datagram in _datagrams(data):
+    datagrams = _datagrams(data)
+    for datagram in datagrams:
         fast.receive_datagram(datagram, _C, 1.0)
         general.receive_datagram(datagram, _C, 1.0)
+    size = 1 + len(data) % 7  # bursts of 1 to 7 datagrams
+    for i in range(0, len(datagrams), size):
+        bursts.receive_datagrams(datagrams[i : i + size], _C, 1.0)
     events = [e.data for e in iter(general.next_event, None) if isinstance(e, ApplicationData)]
-    assert fast.next_event() is None
+    assert fast.next_event() is None and bursts.next_event() is None
     assert got == events, (got, events)
+    assert got_bursts == events, (got_bursts, events)
     assert set(got) <= _GENUINE and len(set(got)) == len(got)
     assert dataclasses.asdict(fast.stats) == dataclasses.asdict(general.stats)
-    assert fast.state == general.state == "established"
+    assert dataclasses.asdict(bursts.stats) == dataclasses.asdict(general.stats)
+    assert fast.state == general.state == bursts.state == "established"
 
 
 def main() -> None:
