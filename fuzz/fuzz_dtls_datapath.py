@@ -6,10 +6,11 @@ servers replay that handshake; one then takes the one-record fast path of
 ``receive_datagram`` and delivers through ``on_application_data``, the other is forced down
 the general path and delivers ApplicationData events; a third receives the same datagrams
 in bursts through ``receive_datagrams`` and delivers through ``on_application_data_batch``.
-The input, read as operations, feeds all three the same datagrams: genuine records (in any order, repeated), genuine records with one
-byte changed, records packed together, and hostile bytes behind an application data header.
-Both must deliver the same data and count the same drops, only genuine payloads may ever be
-delivered, and each at most once (RFC 6347 §4.1.2.6).
+The input, read as operations, feeds all three the same datagrams: genuine records (in any
+order, repeated), genuine records with one byte changed, records packed together, and
+hostile bytes behind an application data header. All must deliver the same data and count
+the same drops, only genuine payloads may ever be delivered, and each at most once (RFC
+6347 §4.1.2.6).
 
 Run: ``.venv/bin/python fuzz/fuzz_dtls_datapath.py -atheris_runs=20000``. Importable
 without atheris (tests call :func:`TestOneInput` over a few seeds).
