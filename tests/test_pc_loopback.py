@@ -230,8 +230,8 @@ def test_a_large_burst_of_sends_starts_leaving_before_the_loop_runs() -> None:
     from pyrtcstack.aio.peerconnection import EAGER_FLUSH_BYTES
 
     async def main() -> None:
-        a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
-        b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        offerer, answerer = Ours(), Ours()
+        a = offerer.pc
         got: list[bytes] = []
         done = asyncio.Event()
         count = 2 * EAGER_FLUSH_BYTES // 4096 + 8
@@ -244,11 +244,11 @@ def test_a_large_burst_of_sends_starts_leaving_before_the_loop_runs() -> None:
 
             channel.on("message", on_message)
 
-        b.on("datachannel", on_channel)
-        chan = a.create_data_channel("burst")
+        answerer.on_datachannel(on_channel)
+        chan = offerer.channel("burst")
         opened: list[str] = []
         try:
-            await connect_pcs(a, b)
+            await connect(offerer, answerer)
             await chan.wait_open(WAIT)
             chan.on("open", lambda: opened.append("again"))  # must not fire from send()
             before = a.datagrams_sent
@@ -263,18 +263,7 @@ def test_a_large_burst_of_sends_starts_leaving_before_the_loop_runs() -> None:
             await asyncio.wait_for(done.wait(), WAIT)
             assert got == [bytes([i % 251]) * 4096 for i in range(count)]
         finally:
-            await a.close()
-            await b.close()
+            await offerer.close()
+            await answerer.close()
 
     asyncio.run(main())
-
-
-async def connect_pcs(a: PeerConnection, b: PeerConnection) -> None:
-    await a.set_local_description()
-    await a.wait_gathering_complete()
-    assert a.local_description is not None
-    await b.set_remote_description(a.local_description)
-    await b.set_local_description()
-    await b.wait_gathering_complete()
-    assert b.local_description is not None
-    await a.set_remote_description(b.local_description)

@@ -530,7 +530,7 @@ class Association:
                 if receiver.too_large or self._deferred_reset is not None:
                     dispatch.after_chunks(self, receiver, True, sack_now, now)
                     return
-                # §6.2 delayed SACK (what dispatch.after_chunks does for a DATA-only packet).
+                # §6.2 delayed SACK: dispatch.delay_sack, in line on this per-packet path.
                 n = self._packets_since_sack + 1
                 self._packets_since_sack = n
                 if sack_now or n >= self.config.sack_every:

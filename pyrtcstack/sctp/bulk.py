@@ -18,6 +18,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from .crc32c import crc32c_extend
+from .dispatch import delay_sack
 from .state import State
 
 if TYPE_CHECKING:
@@ -105,38 +106,25 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
         if taken:
             receiver.cum_tsn = cum
             receiver.buffered = buffered
-            _account(a, taken, now)
+            a.stats.packets_received += taken
+            delay_sack(a, taken, False, now)
             taken = 0
         a.receive_packet(data, now)
         stale = True
     if taken:
         receiver.cum_tsn = cum
         receiver.buffered = buffered
-        _account(a, taken, now)
+        a.stats.packets_received += taken
+        delay_sack(a, taken, False, now)
 
 
-def _inline_ok(a: Association, receiver: Receiver | None, head: bytes | None) -> bool:
+def _inline_ok(a: Association, receiver: Receiver, head: bytes) -> bool:
     """Whether packets may still be taken in line: established, the same receiver and
     header, no stream reset waiting for the TSN to catch up (RFC 6525 §5.2.2)."""
     return (
-        receiver is not None
-        and head is not None
-        and a.state is _ESTABLISHED
+        a.state is _ESTABLISHED
         and a._receiver is receiver
         and a._rx_head == head
         and a._deferred_reset is None
         and not receiver.too_large
     )
-
-
-def _account(a: Association, taken: int, now: float) -> None:
-    """What receive_packet does after a DATA-only packet (§6.2 delayed SACK), ``taken``
-    times over, and the packet counter."""
-    a.stats.packets_received += taken
-    n = a._packets_since_sack + taken
-    a._packets_since_sack = n
-    if n >= a.config.sack_every:
-        a._sack_due = True
-        a._sack_at = None
-    elif a._sack_at is None:
-        a._sack_at = now + a.config.sack_delay

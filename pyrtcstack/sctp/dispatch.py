@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .association import Association
     from .receiver import Receiver
 
-__all__ = ["DATA_STATES", "after_chunks", "process_chunks", "process_tail"]
+__all__ = ["DATA_STATES", "after_chunks", "delay_sack", "process_chunks", "process_tail"]
 
 _CHUNK = struct.Struct("!BBH")
 _DATA_FIELDS = struct.Struct("!IHHI")
@@ -206,11 +206,19 @@ def after_chunks(
                 a,
             )
     if data_seen:
-        a._packets_since_sack += 1
-        if sack_now or a._packets_since_sack >= a.config.sack_every:
-            a._sack_due = True
-            a._sack_at = None
-        elif a._sack_at is None:
-            a._sack_at = now + a.config.sack_delay
+        delay_sack(a, 1, sack_now, now)
     if a.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT) and data_seen:
         a._sack_due = True
+
+
+def delay_sack(a: Association, packets: int, sack_now: bool, now: float) -> None:
+    """§6.2 delayed SACK after ``packets`` packets with DATA: a SACK at once for every
+    ``sack_every``-th packet (or when ``sack_now``: a gap or a duplicate), else within
+    ``sack_delay``."""
+    n = a._packets_since_sack + packets
+    a._packets_since_sack = n
+    if sack_now or n >= a.config.sack_every:
+        a._sack_due = True
+        a._sack_at = None
+    elif a._sack_at is None:
+        a._sack_at = now + a.config.sack_delay
