@@ -7,6 +7,7 @@ import ipaddress
 import json
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from peers import corpus
@@ -112,6 +113,7 @@ def test_stale_nonce_is_retried_only_once() -> None:
     assert server.stats["stale_nonce"] == 2
 
 
+@pytest.mark.corpus
 def test_corpus_turn_messages_decode() -> None:
     # The synthetic TURN corpus is only decoded (its bytes were made by a script, not a peer);
     # the real pion/turn captures include a Chrome↔coturn Allocate with its 401.
