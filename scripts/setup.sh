@@ -50,8 +50,13 @@ stamp="$VENV/.pyrtcstack-setup"
 want=$(cat pyproject.toml | sha256sum | cut -c1-64)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     log="$VENV/setup-pip.log"
+    # .wheelhouse: the runtime dependencies and the build backend as wheels, so the
+    # packaging test builds our wheel and installs it into a fresh venv with no network
+    # (tests/test_packaging.py, inside the suite's private network namespace).
     if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-           "$VENV/bin/python" -m pip install -q -e ".[test,fuzz]"; } >"$log" 2>&1; then
+           "$VENV/bin/python" -m pip install -q -e ".[test,fuzz]" &&
+           "$VENV/bin/python" -m pip download -q -d .wheelhouse "setuptools>=77" \
+               $("$VENV/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))'); } >"$log" 2>&1; then
         cat "$log" >&2
         echo "setup: pip install failed (log above, also in $log)" >&2
         exit 1
