@@ -6,9 +6,10 @@
   messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
   ``bufferedamountlow`` event), as a browser application would.
 * The same with the receiving peer in a child process (signalling over a pipe).
-* 100 pairs (``--pairs``) set up at once: the time until all channels are open and the
-  RSS growth per connection, each stack in a fresh process of its own (median of
-  ``--repeat`` processes).
+* 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
+  once: the time until all channels are open, the RSS growth per connection and the CPU
+  the process uses while they all sit idle for ``--idle`` seconds (consent checks and
+  heartbeats only), each stack in a fresh process of its own (median of ``--repeat``).
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
   wait for gathering to complete, loopback host candidates only), median of ``--setups``.
 
@@ -241,9 +242,11 @@ def _rss_kib() -> int:
     return 0
 
 
-async def many_pairs(stack: str, n: int) -> tuple[float, float]:
+async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, float]:
     """(seconds until ``n`` pairs set up at once all have an open channel, KiB of RSS per
-    connection). RSS is a rough measure: :func:`pairs` runs each stack in a fresh process."""
+    connection, the share of one core the process uses while all of them sit idle for
+    ``idle`` seconds: consent checks and SCTP heartbeats only). RSS is a rough measure:
+    :func:`pairs` runs each stack in a fresh process."""
     gc.collect()
     before = _rss_kib()
     t0 = time.perf_counter()
@@ -253,9 +256,12 @@ async def many_pairs(stack: str, n: int) -> tuple[float, float]:
     elapsed = time.perf_counter() - t0
     gc.collect()
     per_connection = (_rss_kib() - before) / (2 * n)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(idle)
+    idle_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     for a, b, _ in pairs:
         await _close(stack, a, b)
-    return elapsed, per_connection
+    return elapsed, per_connection, idle_share
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -308,11 +314,13 @@ async def pairs(args: argparse.Namespace) -> None:
     print(
         f"{args.pairs} pairs set up at once, each stack in a fresh process, median of {args.repeat}"
     )
-    results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
+    results: dict[str, list[tuple[float, float, float]]] = {"ours": [], "aiortc": []}
+    counts = {"ours": args.pairs, "aiortc": args.aiortc_pairs or args.pairs}
     for _ in range(args.repeat):
         for stack in ("ours", "aiortc"):
             child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--pairs-child", stack, "--pairs", str(args.pairs),
+                sys.executable, __file__, "--pairs-child", stack,
+                "--pairs", str(counts[stack]), "--idle", str(args.idle),
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, _ = await child.communicate()
@@ -321,8 +329,11 @@ async def pairs(args: argparse.Namespace) -> None:
     for stack, values in results.items():
         elapsed = statistics.median(v[0] for v in values)
         kib[stack] = statistics.median(v[1] for v in values)
+        idle = statistics.median(v[2] for v in values)
         print(
-            f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib[stack]:7.1f} KiB RSS per connection"
+            f"  {stack:<7} {counts[stack]:>5} pairs open in {elapsed:6.2f} s"
+            f"   ~{kib[stack]:7.1f} KiB RSS per connection"
+            f"   idle CPU {100 * idle:5.1f} % of a core"
         )
     print(f"  memory per connection ours/aiortc {kib['ours'] / kib['aiortc']:4.2f}")
 
@@ -347,10 +358,16 @@ if __name__ == "__main__":
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
     parser.add_argument(
+        "--aiortc-pairs", type=int, default=0, help="aiortc's count, if lower (default: --pairs)"
+    )
+    parser.add_argument(
+        "--idle", type=float, default=10.0, help="seconds the pairs sit idle (CPU measured)"
+    )
+    parser.add_argument(
         "--sections",
         default="one,two,pairs,setup",
         help="comma-separated subset of: one (one-process throughput), two (two processes), "
-        "pairs (100 simultaneous pairs), setup (setup time)",
+        "pairs (--pairs simultaneous pairs: open time, RSS, idle CPU), setup (setup time)",
     )
     parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--pairs-child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
@@ -359,6 +376,6 @@ if __name__ == "__main__":
     if parsed.child:
         asyncio.run(_child(parsed.child, parsed.count))
     elif parsed.pairs_child:
-        print(json.dumps(asyncio.run(many_pairs(parsed.pairs_child, parsed.pairs))))
+        print(json.dumps(asyncio.run(many_pairs(parsed.pairs_child, parsed.pairs, parsed.idle))))
     else:
         asyncio.run(main(parsed))
