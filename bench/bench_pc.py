@@ -5,6 +5,8 @@
   aiortc anchor; at our rate a few MiB measure mostly slow start) in 16 KiB and in 1,200-byte
   messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
   ``bufferedamountlow`` event), as a browser application would.
+* ``--dtls13``: the one-process rows also for ours with DTLS 1.3 (RFC 9147), as a share
+  of ours with 1.2 in the same run.
 * The same with the receiving peer in a child process (signalling over a pipe).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
   once: the time until all channels are open, the RSS growth per connection and the CPU
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
 import statistics
@@ -37,9 +40,12 @@ HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
 
 
-async def _ours_pair(ta: float = 0.05) -> tuple[Any, Any, Any]:
-    a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"], ice_ta=ta))
-    b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"], ice_ta=ta))
+async def _ours_pair(ta: float = 0.05, dtls: tuple[str, ...] | None = None) -> tuple[Any, Any, Any]:
+    settings = Settings(host_addresses=["127.0.0.1"], ice_ta=ta)
+    if dtls is not None:
+        settings = dataclasses.replace(settings, dtls_versions=dtls)
+    a = PeerConnection(settings=settings)
+    b = PeerConnection(settings=settings)
     channel = a.create_data_channel("bench")
     remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     b.on("datachannel", lambda c: remote.done() or remote.set_result(c))
@@ -95,7 +101,10 @@ def _set_low(channel: Any, value: int) -> None:
 async def throughput(stack: str, size: int, total: int) -> tuple[float, float]:
     """(wall MB/s, CPU MB/s) for ``total`` bytes in messages of ``size`` bytes. CPU MB/s
     divides by the process CPU time (both peers): fairer on a loaded, shared machine."""
-    a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
+    if stack == "ours13":
+        a, b, (channel, remote) = await _ours_pair(dtls=("1.3", "1.2"))
+    else:
+        a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
     done = asyncio.Event()
     received = [0]
     count = total // size
@@ -280,17 +289,22 @@ async def main(args: argparse.Namespace) -> None:
 async def one_process(args: argparse.Namespace, total: int) -> None:
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
     for size in (16384, 1200):
-        results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
+        stacks = ("ours", "aiortc", "ours13") if args.dtls13 else ("ours", "aiortc")
+        results: dict[str, list[tuple[float, float]]] = {s: [] for s in stacks}
         for _ in range(args.repeat):
-            for stack in ("ours", "aiortc"):
+            for stack in stacks:
                 results[stack].append(await throughput(stack, size, total))
         for i, what in ((0, "wall"), (1, "CPU ")):
             ours = statistics.median(r[i] for r in results["ours"])
             theirs = statistics.median(r[i] for r in results["aiortc"])
-            print(
+            line = (
                 f"  {size:>5} B messages, {what} MB/s: ours {ours:7.2f}   aiortc {theirs:7.2f}"
                 f"   ratio {ours / theirs:5.2f}x"
             )
+            if args.dtls13:
+                ours13 = statistics.median(r[i] for r in results["ours13"])
+                line += f"   ours DTLS 1.3 {ours13:7.2f} ({ours13 / ours:4.2f} of 1.2)"
+            print(line)
 
 
 async def two_processes(args: argparse.Namespace, total: int) -> None:
@@ -357,6 +371,9 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3, help="runs per stack (medians)")
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
+    parser.add_argument(
+        "--dtls13", action="store_true", help="one process: also ours with DTLS 1.3 (RFC 9147)"
+    )
     parser.add_argument(
         "--aiortc-pairs", type=int, default=0, help="aiortc's count, if lower (default: --pairs)"
     )
