@@ -108,6 +108,7 @@ def test_fingerprint_parse_takes_what_fingerprint_returns() -> None:
 def test_docs_dtls_fingerprint_lines_run(capsys: pytest.CaptureFixture[str]) -> None:
     (block,) = [b for b in _python_blocks("dtls.md") if "cert.fingerprint()" in b]
     head = block.split("conn = DtlsConnection(")[0]
+    assert "Fingerprint.parse(fp)" in head  # the doc shows that parse takes what it returns
     exec(compile(head, "docs/dtls.md", "exec"), {"__name__": "docs"})
     assert re.fullmatch(r"sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}\n", capsys.readouterr().out)
 
