@@ -94,3 +94,54 @@ def test_run_summary_folds_runs_in_time_order() -> None:
 def test_sack_chunks_fold_as_their_own_kind() -> None:
     packet = Packet(5000, 5000, 1, [SackChunk(5, 1000, [], [])]).encode()
     assert describe_sctp(packet).startswith("SCTP SACK cum_tsn=5")
+
+
+def test_a_failed_handshake_names_the_alert_both_ways() -> None:
+    """A wrong a=fingerprint: the side that checks it sends bad_certificate (RFC 8122 §5,
+    RFC 5246 §7.2.2) and the trace of each side says which alert, and who sent it."""
+    import asyncio
+    import re
+
+    from pyrtcstack.aio.peerconnection import PeerConnection
+    from pyrtcstack.peerconnection import Description, Settings
+
+    notes: dict[str, list[str]] = {"A": [], "B": []}
+
+    def settings(name: str) -> Settings:
+        def tracer(record: object) -> None:
+            assert isinstance(record, TraceRecord)
+            if record.direction == "note" and record.layer == "DTLS":
+                notes[name].append(record.text)
+
+        return Settings(host_addresses=["127.0.0.1"], tracer=tracer)
+
+    async def main() -> None:
+        a, b = PeerConnection(settings=settings("A")), PeerConnection(settings=settings("B"))
+        a.create_data_channel("x")
+        try:
+            await a.set_local_description()
+            await a.wait_gathering_complete()
+            assert a.local_description is not None
+            await b.set_remote_description(a.local_description)
+            await b.set_local_description()
+            await b.wait_gathering_complete()
+            assert b.local_description is not None
+            answer = b.local_description.to_dict()
+            # B's certificate no longer matches what A expects
+            answer["sdp"] = re.sub(
+                r"a=fingerprint:sha-256 (\S\S)",
+                lambda m: "a=fingerprint:sha-256 " + ("01" if m.group(1) == "00" else "00"),
+                answer["sdp"],
+            )
+            await a.set_remote_description(Description.from_dict(answer))
+            for _ in range(200):
+                if notes["A"] and notes["B"]:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+    assert any("alert bad_certificate sent" in n for n in notes["A"]), notes
+    assert any("alert bad_certificate received" in n for n in notes["B"]), notes
