@@ -3,6 +3,9 @@ alert names — the pieces `demo --trace` prints, checked one by one."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pyrtcstack.peerconnection.trace import (
     FragmentLabeller,
     RunSummary,
@@ -107,7 +110,7 @@ def test_a_failed_handshake_names_the_alert_both_ways() -> None:
 
     notes: dict[str, list[str]] = {"A": [], "B": []}
 
-    def settings(name: str) -> Settings:
+    def make_settings(name: str) -> Settings:
         def tracer(record: object) -> None:
             assert isinstance(record, TraceRecord)
             if record.direction == "note" and record.layer == "DTLS":
@@ -116,7 +119,8 @@ def test_a_failed_handshake_names_the_alert_both_ways() -> None:
         return Settings(host_addresses=["127.0.0.1"], tracer=tracer)
 
     async def main() -> None:
-        a, b = PeerConnection(settings=settings("A")), PeerConnection(settings=settings("B"))
+        a = PeerConnection(settings=make_settings("A"))
+        b = PeerConnection(settings=make_settings("B"))
         a.create_data_channel("x")
         try:
             await a.set_local_description()
@@ -145,3 +149,23 @@ def test_a_failed_handshake_names_the_alert_both_ways() -> None:
     asyncio.run(main())
     assert any("alert bad_certificate sent" in n for n in notes["A"]), notes
     assert any("alert bad_certificate received" in n for n in notes["B"]), notes
+
+
+@given(st.binary(max_size=300), st.sampled_from(["send", "recv"]))
+@settings(max_examples=400, deadline=None)
+def test_tracer_never_raises_on_hostile_bytes(data: bytes, direction: str) -> None:
+    """The tracer also describes what the peer sent: any bytes, never an exception."""
+    from pyrtcstack.peerconnection.trace import Tracer
+
+    records: list[object] = []
+    tracer = Tracer(records.append)
+    for first in (b"", b"\x00", b"\x16", b"\x15", b"\x17", b"\x80", b"\x81\xc8", b"\x40"):
+        tracer.datagram(direction, first + data, ("192.0.2.1", 1), None, 0.0)
+    tracer.sctp(direction, data, 0.0)
+    # an SCTP packet header with hostile chunks behind it
+    tracer.sctp(direction, bytes(12) + data, 0.0)
+    summary = RunSummary(lambda r, s: None)
+    for record in records:
+        assert isinstance(record, TraceRecord)
+        summary.add(record)
+    summary.flush()
