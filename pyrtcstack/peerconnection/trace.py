@@ -11,8 +11,8 @@ run of them into one line ("SCTP DATA × 1,812 packets, 2,000 messages, 2.0 MB, 
 which is what ``demo --trace`` prints unless ``--trace-all`` asks for every line.
 
 SCTP fragments are labelled so a 1,000-byte message split across two packets reads as
-``message 2 part 1 (B)`` then ``message 2 part 2 of 2 (E) = 1,000 B`` rather than two
-unrelated sizes (RFC 9260 §3.3.1: the B and E bits mark a message's first and last
+``message 2 part 1 (B), 116 B`` then ``message 2 part 2 of 2 (E), 884 B = 1,000 B``
+rather than two unrelated sizes (RFC 9260 §3.3.1: the B and E bits mark a message's first and last
 fragment; the chunks of one message carry consecutive TSNs).
 """
 
