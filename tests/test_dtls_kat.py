@@ -22,7 +22,7 @@ from pyrtcstack.dtls.prf import (
     verify_data,
 )
 from pyrtcstack.dtls.record import parse_records
-from pyrtcstack.dtls.srtp import SrtpProfile, split_srtp_keying_material
+from pyrtcstack.dtls.srtp import SrtpProfile, split_keying_material
 from tests.peers import corpus, data
 
 
@@ -89,13 +89,13 @@ def test_dtls_srtp_exporter_example() -> None:
         length=60,
     )
     assert out.hex() == ex["output"]
-    client = split_srtp_keying_material(SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, out, True)
-    assert client.local_key.hex() == ex["client_write_srtp_master_key"]
-    assert client.remote_key.hex() == ex["server_write_srtp_master_key"]
-    assert client.local_salt.hex() == ex["client_write_srtp_master_salt"]
-    assert client.remote_salt.hex() == ex["server_write_srtp_master_salt"]
-    server = split_srtp_keying_material(SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80, out, False)
-    assert server.local_key == client.remote_key and server.remote_salt == client.local_salt
+    keys = split_keying_material(out, SrtpProfile.SRTP_AES128_CM_HMAC_SHA1_80)
+    assert keys.client_key.hex() == ex["client_write_srtp_master_key"]
+    assert keys.server_key.hex() == ex["server_write_srtp_master_key"]
+    assert keys.client_salt.hex() == ex["client_write_srtp_master_salt"]
+    assert keys.server_salt.hex() == ex["server_write_srtp_master_salt"]
+    assert keys.for_role(True) == (keys.client_write, keys.server_write)
+    assert keys.for_role(False) == (keys.server_write, keys.client_write)
 
 
 def test_exporter_context_differs_from_no_context() -> None:

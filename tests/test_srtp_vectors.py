@@ -17,7 +17,7 @@ import pytest
 from peers import CORPUS, corpus, data
 
 from pyrtcstack.srtp import (
-    AEAD_AES_128_GCM,
+    SRTP_AEAD_AES_128_GCM,
     SRTP_AES128_CM_HMAC_SHA1_80,
     SrtpSession,
     split_keying_material,
@@ -68,10 +68,10 @@ def test_libsrtp_cm_hmac_sha1_80_full_packets() -> None:
 def test_libsrtp_aead_aes_128_gcm_full_packets() -> None:
     v = _vectors()["libsrtp_aead_aes_128_gcm"]
     key = h(v["master_key"] + v["master_salt_96bit"])
-    tx = SrtpSession(AEAD_AES_128_GCM, key, key)
+    tx = SrtpSession(SRTP_AEAD_AES_128_GCM, key, key)
     assert tx.protect_rtp(h(v["srtp"]["plaintext"])) == h(v["srtp"]["protected"])
     assert tx.protect_rtcp(h(v["srtcp"]["plaintext"])) == h(v["srtcp"]["protected"])
-    rx = SrtpSession(AEAD_AES_128_GCM, key, key)
+    rx = SrtpSession(SRTP_AEAD_AES_128_GCM, key, key)
     assert rx.unprotect_rtp(h(v["srtp"]["protected"])) == h(v["srtp"]["plaintext"])
     assert rx.unprotect_rtcp(h(v["srtcp"]["protected"])) == h(v["srtcp"]["plaintext"])
 
