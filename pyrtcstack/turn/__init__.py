@@ -30,6 +30,7 @@ from .events import (
     ChannelBound,
     DataReceived,
     Deallocated,
+    PeerDenied,
     PermissionCreated,
     Refreshed,
     RelayClosed,
@@ -37,6 +38,7 @@ from .events import (
     RequestFailed,
 )
 from .framing import StreamFramer, frame_for_stream
+from .policy import PeerPolicy, TokenBucket, parse_ip_range
 from .server import RelayEndpoint, SequentialRelayAllocator, TurnServer
 from .url import TurnUrl, parse_turn_url
 
@@ -51,6 +53,8 @@ __all__ = [
     "DataReceived",
     "Deallocated",
     "InsufficientCapacityError",
+    "PeerDenied",
+    "PeerPolicy",
     "PermissionCreated",
     "Refreshed",
     "RelayClosed",
@@ -59,6 +63,7 @@ __all__ = [
     "RequestFailed",
     "SequentialRelayAllocator",
     "StreamFramer",
+    "TokenBucket",
     "TurnClient",
     "TurnError",
     "TurnFramingError",
@@ -71,5 +76,6 @@ __all__ = [
     "decode_channel_data",
     "encode_channel_data",
     "frame_for_stream",
+    "parse_ip_range",
     "parse_turn_url",
 ]
