@@ -10,7 +10,6 @@ import pytest
 from pyrtcstack.common import Address, Event
 from pyrtcstack.stun import AttributeType, Method, decode
 from pyrtcstack.testing.pair import Impairment, MemoryNetwork
-from pyrtcstack.turn import server as server_module
 from pyrtcstack.turn.client import ClientState, TurnClient
 from pyrtcstack.turn.errors import (
     AllocationMismatchError,
