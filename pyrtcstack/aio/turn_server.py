@@ -172,7 +172,11 @@ class TurnServerEndpoint(CoreEndpoint):
         self.connections = 0
         self._per_ip: dict[str, int] = {}
         self._starting: set[asyncio.Task[None]] = set()
-        self.log = RateLimitedLog(log)
+        #: Allocations, relays closed, disconnects: a line each unless there is a flood.
+        self.log = RateLimitedLog(log, rate=2.0, burst=20.0)
+        #: Denials, refusals, timeouts, errors: a few lines, then one per kind per 10 s
+        #: saying how many were suppressed (an attacker decides how many there are).
+        self.alarm = RateLimitedLog(log, rate=0.1, burst=3.0)
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "connections",
@@ -196,7 +200,7 @@ class TurnServerEndpoint(CoreEndpoint):
     def _handler_error(self, where: str) -> None:
         # Not an expected condition (a bug): the traceback is logged, rate-limited.
         self.stats["handler_errors"] += 1
-        self.log(
+        self.alarm(
             "handler-error",
             self._loop.time(),
             logging.ERROR,
@@ -214,7 +218,7 @@ class TurnServerEndpoint(CoreEndpoint):
                 sock = socket.socket(family, socket.SOCK_DGRAM)
             except OSError as exc:
                 self.stats["relay_socket_errors"] += 1
-                self.log(
+                self.alarm(
                     "relay-socket",
                     self._loop.time(),
                     logging.WARNING,
@@ -283,7 +287,7 @@ class TurnServerEndpoint(CoreEndpoint):
     def _log_event(self, event: Event) -> None:
         now = self._loop.time()
         if isinstance(event, PeerDenied):
-            self.log(
+            self.alarm(
                 f"denied:{event.reason}",
                 now,
                 logging.WARNING,
@@ -341,7 +345,7 @@ class TurnServerEndpoint(CoreEndpoint):
                 self.stats["accept_errors"] += 1
                 if exc.errno in _OUT_OF_RESOURCES:
                     self._pause(listener)
-                    self.log(
+                    self.alarm(
                         "accept-error",
                         now,
                         logging.WARNING,
@@ -349,7 +353,7 @@ class TurnServerEndpoint(CoreEndpoint):
                         f"{ACCEPT_RETRY_DELAY:g} s",
                     )
                 else:
-                    self.log("accept-error", now, logging.WARNING, f"accept() failed: {exc}")
+                    self.alarm("accept-error", now, logging.WARNING, f"accept() failed: {exc}")
                 return
             peer: Address = (str(addr[0]), int(addr[1]))
             why = self._refusal(peer[0])
@@ -357,8 +361,8 @@ class TurnServerEndpoint(CoreEndpoint):
                 self.stats["connections_refused"] += 1
                 with contextlib.suppress(OSError):
                     conn.close()
-                self.log(
-                    f"refused:{why}",
+                self.alarm(
+                    "refused",
                     now,
                     logging.WARNING,
                     f"refused connection from {_fmt(peer)}: {why}",
@@ -412,7 +416,7 @@ class TurnServerEndpoint(CoreEndpoint):
             protocol.release()
             with contextlib.suppress(OSError):
                 conn.close()
-            self.log(
+            self.alarm(
                 "tls-failure",
                 self._loop.time(),
                 logging.INFO,

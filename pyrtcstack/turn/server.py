@@ -140,8 +140,9 @@ class _Allocation:
     permissions: dict[str, float] = field(default_factory=dict)
     channels: dict[int, tuple[Address, float]] = field(default_factory=dict)
     channel_by_peer: dict[Address, int] = field(default_factory=dict)
-    #: IPs the policy refuses whose permission covers only this server's relayed addresses.
-    relay_only: set[str] = field(default_factory=set)
+    #: IPs the policy refuses (ip -> the reason) whose permission covers only this
+    #: server's relayed addresses.
+    relay_only: dict[str, str] = field(default_factory=dict)
     to_peer: TokenBucket | None = None
     to_client: TokenBucket | None = None
 
@@ -359,7 +360,7 @@ class TurnServer:
         for alloc in self._allocations.values():
             for ip in [ip for ip, t in alloc.permissions.items() if t <= now]:
                 del alloc.permissions[ip]
-                alloc.relay_only.discard(ip)
+                alloc.relay_only.pop(ip, None)
             for number in [n for n, (_p, t) in alloc.channels.items() if t <= now]:
                 peer, _ = alloc.channels.pop(number)
                 alloc.channel_by_peer.pop(peer, None)
@@ -620,15 +621,24 @@ class TurnServer:
             peer[1] in self._own_any_ports and (peer[0] in self._relay_ips)
         )
 
-    def _judge(self, alloc: _Allocation, ip: str) -> tuple[str | None, bool]:
-        """The policy's verdict on peer ``ip``: (reason it is refused or None, whether the
-        permission is limited to this server's relayed addresses)."""
+    def _judge(self, alloc: _Allocation, ip: str) -> tuple[str | None, str | None]:
+        """The policy's verdict on peer ``ip``: (reason it is refused or None, and when
+        only this server's relayed addresses on that IP are allowed, the reason the rest
+        of the IP is not)."""
         reason = self.peer_policy.check(alloc.client, ip)
         if reason in ("loopback", "private") and ip in self._relay_ips:
             # The IP of our own relayed addresses: relaying between two allocations of this
             # server is what two clients of one TURN server do; only those ports are open.
-            return None, True
-        return reason, False
+            return None, reason
+        return reason, None
+
+    def _port_refusal(self, alloc: _Allocation, peer: Address) -> str | None:
+        """Why ``peer`` may not be sent to although its IP has a permission, or None."""
+        if self._is_own(peer):
+            return "server-address"
+        if alloc.relay_only and peer not in self._by_relay:
+            return alloc.relay_only.get(peer[0])
+        return None
 
     def _deny(self, alloc: _Allocation, peer: Address, reason: str, method: str) -> None:
         self.stats["peer_denied"] += 1
@@ -639,7 +649,7 @@ class TurnServer:
         if isinstance(peers, int):
             self._respond(msg, alloc.client, [], key, code=peers)
             return
-        limited: set[str] = set()
+        limited: dict[str, str] = {}
         for peer in peers:
             reason, relay_only = self._judge(alloc, peer[0])
             if reason is not None:
@@ -648,15 +658,15 @@ class TurnServer:
                 self._deny(alloc, peer, reason, "create-permission")
                 self._respond(msg, alloc.client, [], key, code=403, reason="peer not allowed")
                 return
-            if relay_only:
-                limited.add(peer[0])
+            if relay_only is not None:
+                limited[peer[0]] = relay_only
         new = {ip for ip, _ in peers} - alloc.permissions.keys()
         if len(alloc.permissions) + len(new) > MAX_PERMISSIONS_PER_ALLOCATION:
             self._respond(msg, alloc.client, [], key, code=508)
             return
         for ip, _ in peers:
             alloc.permissions[ip] = now + PERMISSION_LIFETIME
-        alloc.relay_only |= limited
+        alloc.relay_only.update(limited)
         self._respond(msg, alloc.client, [], key)
 
     def _channel_bind(self, msg: Message, alloc: _Allocation, key: bytes, now: float) -> None:
@@ -675,8 +685,10 @@ class TurnServer:
             return
         peer = peers[0]
         reason, relay_only = self._judge(alloc, peer[0])
-        if reason is None and (self._is_own(peer) or (relay_only and peer not in self._by_relay)):
+        if reason is None and self._is_own(peer):
             reason = "server-address"
+        elif reason is None and relay_only is not None and peer not in self._by_relay:
+            reason = relay_only
         if reason is not None:
             # RFC 8656 §12.2: the server's policy does not allow this peer: 403.
             self._deny(alloc, peer, reason, "channel-bind")
@@ -701,8 +713,8 @@ class TurnServer:
         alloc.channels[number] = (peer, now + CHANNEL_LIFETIME)
         alloc.channel_by_peer[peer] = number
         alloc.permissions[peer[0]] = now + PERMISSION_LIFETIME
-        if relay_only:
-            alloc.relay_only.add(peer[0])
+        if relay_only is not None:
+            alloc.relay_only[peer[0]] = relay_only
         self._respond(msg, alloc.client, [], key)
 
     # ------------------------------------------------------------- data
@@ -711,12 +723,11 @@ class TurnServer:
         if expires is None or expires <= now:
             self.stats["no_permission"] += 1
             return
-        if self._is_own(peer) or (
-            alloc.relay_only and peer[0] in alloc.relay_only and peer not in self._by_relay
-        ):
+        refusal = self._port_refusal(alloc, peer)
+        if refusal is not None:
             # RFC 8656 §11.2: a Send indication (or ChannelData) the server's policy does
             # not allow is discarded: the IP is permitted, this port is not.
-            self._deny(alloc, peer, "server-address", "send")
+            self._deny(alloc, peer, refusal, "send")
             return
         if alloc.to_peer is not None and not alloc.to_peer.take(len(data), now):
             self.stats["rate_limited"] += 1
