@@ -255,10 +255,13 @@ class TurnServer:
     def add_server_address(self, address: Address) -> None:
         """One more listening transport address of this server: no client may make it a
         peer (RFC 8656 §10.2 lets a server refuse any peer by policy: 403)."""
-        ip = str(ipaddress.ip_address(address[0].partition("%")[0]))
-        if ipaddress.ip_address(ip).is_unspecified:
+        try:
+            parsed = ipaddress.ip_address(address[0].partition("%")[0])
+        except ValueError:
+            return  # a host name: the driver adds the address it bound
+        if parsed.is_unspecified:
             self._own_any_ports.add(address[1])
-        self._own.add((ip, address[1]))
+        self._own.add((str(parsed), address[1]))
 
     def connection_opened(self, client: Address, transport: str) -> None:
         """A TCP or TLS client connected from ``client`` (``transport`` "tcp"/"tls"): the
@@ -723,8 +726,9 @@ class TurnServer:
         if expires is None or expires <= now:
             self.stats["no_permission"] += 1
             return
-        refusal = self._port_refusal(alloc, peer)
-        if refusal is not None:
+        if (peer in self._own or self._own_any_ports or alloc.relay_only) and (
+            refusal := self._port_refusal(alloc, peer)
+        ) is not None:
             # RFC 8656 §11.2: a Send indication (or ChannelData) the server's policy does
             # not allow is discarded: the IP is permitted, this port is not.
             self._deny(alloc, peer, refusal, "send")
