@@ -7,9 +7,12 @@ and the per-allocation byte rate. All sans-I/O: the clock is an argument.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrtcstack.common import Address, Event
 from pyrtcstack.stun import Message, MessageClass, Method, decode
@@ -339,3 +342,28 @@ def test_unauthenticated_requests_cannot_be_turned_into_permissions() -> None:
     (answer,) = [decode(d) for d, _ in server.datagrams_to_send(0.0)]
     error = answer.get_error()
     assert error is not None and error[0] == 401 and server.stats["peer_denied"] == 0
+
+
+@given(st.text(max_size=60))
+def test_parse_ip_range_raises_only_value_error(text: str) -> None:
+    try:
+        nets = parse_ip_range(text)
+    except ValueError:
+        return
+    assert nets and all(n.num_addresses >= 1 for n in nets)
+
+
+@given(
+    st.one_of(
+        st.integers(0, 2**32 - 1).map(lambda i: str(ipaddress.IPv4Address(i))),
+        st.integers(0, 2**128 - 1).map(lambda i: str(ipaddress.IPv6Address(i))),
+        st.text(max_size=40),
+    )
+)
+def test_classify_never_raises_and_mapped_addresses_match_ipv4(ip: str) -> None:
+    policy = PeerPolicy()
+    reason = policy.classify(ip)
+    assert reason in (None, "invalid", "unspecified", "loopback", "link-local", "multicast",
+                      "broadcast", "private")  # fmt: skip
+    if reason != "invalid" and ":" not in ip:
+        assert policy.classify(f"::ffff:{ip}") == reason  # IPv4-mapped: the same verdict

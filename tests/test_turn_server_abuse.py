@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
-from peers import free_udp_port
+from peers import free_udp_port, require_binary
 
 from pyrtcstack.aio.turn import connect_turn, start_turn_server
 from pyrtcstack.common import Address
-from pyrtcstack.turn import TurnRemoteError
+from pyrtcstack.turn import PeerDenied, TurnRemoteError
 from pyrtcstack.turn.errors import InsufficientCapacityError
 
 USER, PASSWORD, REALM = "user", "pass-w0rd-secret", "example.org"
@@ -97,6 +97,46 @@ def test_aioice_turn_client_is_refused_a_loopback_peer(
         assert len(lines) == 1 and "loopback" in lines[0] and "channel-bind" in lines[0]
     assert all(PASSWORD not in r.getMessage() for r in caplog.records)
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_coturn_uclient_is_refused_a_loopback_peer() -> None:
+    uclient = require_binary("turnutils_uclient", "coturn")
+    peer_bin = require_binary("turnutils_peer", "coturn")
+
+    async def main() -> tuple[str, dict[str, int], list[object]]:
+        port, peer_port = free_udp_port(), free_udp_port()
+        seen: list[object] = []
+        server = await start_turn_server(
+            ("127.0.0.1", port), {USER: PASSWORD}, realm=REALM, on_event=seen.append
+        )
+        peer = await asyncio.create_subprocess_exec(
+            peer_bin, "-L", "127.0.0.1", "-p", str(peer_port),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await asyncio.sleep(0.3)
+            client = await asyncio.create_subprocess_exec(
+                uclient, "-u", USER, "-w", PASSWORD, "-p", str(port), "-e", "127.0.0.1",
+                "-r", str(peer_port), "-n", "5", "-m", "1", "-c", "127.0.0.1",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                out, _ = await asyncio.wait_for(client.communicate(), 60)
+            finally:
+                if client.returncode is None:
+                    client.kill()
+                    await client.wait()
+            return out.decode(errors="replace"), dict(server.server.stats), seen
+        finally:
+            peer.terminate()
+            await peer.wait()
+            server.close()
+
+    out, stats, seen = asyncio.run(main())
+    assert "error 403" in out, out[-2000:]
+    assert stats["peer_denied"] >= 1 and stats["relayed_to_peer"] == 0
+    denied = [e for e in seen if isinstance(e, PeerDenied)]
+    assert denied and all(e.reason == "loopback" for e in denied)
 
 
 def test_our_client_gets_403_and_denials_are_logged_rate_limited(
