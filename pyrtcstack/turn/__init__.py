@@ -4,6 +4,8 @@
 * :mod:`.framing` — cutting a TCP/TLS stream into STUN and ChannelData frames (§5, §12.5).
 * :mod:`.client` — :class:`TurnClient`, the sans-I/O client allocation machine.
 * :mod:`.server` — :class:`TurnServer`, a small sans-I/O TURN server (UDP relaying).
+* :mod:`.policy` — the server's peer address policy and per-allocation rate limit.
+* :mod:`.relays` — relayed addresses for socket-less drivers.
 * :mod:`.events` — the events both cores emit.
 * :mod:`.url` — ``turn:``/``turns:`` URIs (RFC 7065).
 * :mod:`.errors` — the module's error classes.

@@ -69,6 +69,7 @@ from .channeldata import (
 from .errors import TurnParseError
 from .events import PeerDenied, RelayClosed, RelayOpened
 from .policy import PeerPolicy, TokenBucket
+from .relays import RelayEndpoint, SequentialRelayAllocator
 
 __all__ = [
     "CHANNEL_LIFETIME",
@@ -111,21 +112,6 @@ _FAMILY_V4, _FAMILY_V6 = 0x01, 0x02
 
 def _family(host: str) -> int:
     return _FAMILY_V6 if ":" in host else _FAMILY_V4
-
-
-class SequentialRelayAllocator:
-    """Hands out relayed addresses ``(relay_ip, port)`` with ports counting up from
-    ``first_port`` and reused after release; for virtual networks and tests."""
-
-    def __init__(self, relay_ip: str, first_port: int = 49152, last_port: int = 65535) -> None:
-        self.relay_ip = relay_ip
-        self._free: deque[int] = deque(range(first_port, last_port + 1))
-
-    def __call__(self, client: Address) -> Address | None:
-        return (self.relay_ip, self._free.popleft()) if self._free else None
-
-    def release(self, relayed: Address) -> None:
-        self._free.append(relayed[1])
 
 
 @dataclass(slots=True)
@@ -780,31 +766,3 @@ class TurnServer:
         if self._release_relay is not None:
             self._release_relay(alloc.relayed)
         self._events.append(RelayClosed(alloc.relayed, reason))
-
-
-class RelayEndpoint:
-    """One relayed address of a :class:`TurnServer` seen as its own core, for drivers that
-    route datagrams by destination address (MemoryNetwork, the ICE virtual network).
-
-    Datagrams it receives go to :meth:`TurnServer.receive_relayed`; it sends what the
-    server queued for this address. Timers and events stay with the server itself.
-    """
-
-    def __init__(self, server: TurnServer, relayed: Address) -> None:
-        self.server = server
-        self.relayed = relayed
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        self.server.receive_relayed(data, addr, self.relayed, now)
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
-        return self.server.take_relayed(self.relayed)
-
-    def get_timer(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        return None
-
-    def next_event(self) -> Event | None:
-        return None
