@@ -217,6 +217,50 @@ def test_idle_and_slowloris_tcp_connections_are_closed_authenticated_ones_are_no
     assert stats["auth_timeouts"] == 2
 
 
+def test_a_tcp_client_that_does_not_read_gets_a_bounded_buffer() -> None:
+    from pyrtcstack.aio.turn_server import MAX_STREAM_BUFFER
+
+    async def main() -> tuple[int, int, dict[str, int]]:
+        port = free_udp_port()
+        server = await start_turn_server(
+            ("127.0.0.1", port), {USER: PASSWORD}, realm=REALM, tcp=True,
+            allow_loopback_peers=True,
+        )  # fmt: skip
+        peer_transport, _peer = await _echo_peer()
+        try:
+            conn = await connect_turn(f"turn:127.0.0.1:{port}?transport=tcp", USER, PASSWORD)
+            allocated = await conn.allocate(timeout=5)
+            peer_addr = peer_transport.get_extra_info("sockname")[:2]
+            await conn.create_permission(peer_addr, timeout=5)
+            assert conn._driver is not None and conn._driver.transport is not None
+            client_transport = conn._driver.transport
+            client_transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+            )
+            client_transport.pause_reading()  # the client stops reading
+            (stream,) = server.streams.values()
+            stream.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            most = 0
+            for _ in range(100):  # 6 MB from the peer to the relayed address
+                for _ in range(50):
+                    peer_transport.sendto(b"z" * 1200, allocated.relayed_address)
+                await asyncio.sleep(0.002)
+                most = max(most, stream.get_write_buffer_size())
+            await asyncio.sleep(0.1)
+            delivered = server.server.stats["relayed_to_client"]
+            client_transport.resume_reading()
+            await conn.close(timeout=2)
+            return most, delivered, dict(server.stats)
+        finally:
+            peer_transport.close()
+            server.close()
+
+    most, delivered, stats = asyncio.run(main())
+    assert delivered > 1000  # the flood reached the server
+    assert stats["stream_overflow"] > 0
+    assert most <= MAX_STREAM_BUFFER + 2 * 1300
+
+
 def test_connection_caps_in_total_and_per_ip() -> None:
     async def main() -> tuple[list[bool], list[bool], dict[str, int]]:
         port = free_udp_port()

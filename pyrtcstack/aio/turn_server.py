@@ -29,6 +29,8 @@ Limits of this layer (the core has its own: peer policy, quotas, rates; docs/tur
 * **Out of file descriptors.** ``EMFILE``/``ENFILE`` (and ``ENOBUFS``/``ENOMEM``) on
   ``accept()`` pause accepting for :data:`ACCEPT_RETRY_DELAY` s (``stats["accept_errors"]``);
   on a relay ``socket()`` the Allocate gets 508 (``stats["relay_socket_errors"]``).
+* **A client that does not read** its TCP/TLS connection gets at most
+  :data:`MAX_STREAM_BUFFER` bytes queued; the rest is dropped (``stats["stream_overflow"]``).
 * No handler lets an exception out to the event loop: an unexpected one is counted
   (``stats["handler_errors"]``) and logged, rate-limited.
 
@@ -63,6 +65,7 @@ __all__ = [
     "ACCEPT_RETRY_DELAY",
     "AUTH_TIMEOUT",
     "MAX_CONNECTIONS_PER_IP",
+    "MAX_STREAM_BUFFER",
     "RateLimitedLog",
     "TurnServerEndpoint",
     "default_max_connections",
@@ -79,6 +82,9 @@ MAX_CONNECTIONS_PER_IP = 32
 ACCEPT_RETRY_DELAY = 1.0
 #: Connections taken from the listen queue per wake-up.
 ACCEPT_BATCH = 64
+#: Bytes queued for one TCP/TLS client that does not read; beyond, what the server would
+#: send it (answers, relayed data) is dropped and counted, as a UDP path would lose it.
+MAX_STREAM_BUFFER = 1 << 20
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -186,6 +192,7 @@ class TurnServerEndpoint(CoreEndpoint):
                 "tls_failures",
                 "relay_socket_errors",
                 "handler_errors",
+                "stream_overflow",
             ),
             0,
         )
@@ -267,7 +274,10 @@ class TurnServerEndpoint(CoreEndpoint):
             for data, addr in core.datagrams_to_send(self._loop.time()):
                 stream = streams.get(addr)
                 if stream is not None:
-                    stream.write(frame_for_stream(data))
+                    if stream.get_write_buffer_size() > MAX_STREAM_BUFFER:
+                        self.stats["stream_overflow"] += 1
+                    else:
+                        stream.write(frame_for_stream(data))
                 else:
                     transport.sendto(data, addr)
                 progressed = True
