@@ -492,3 +492,24 @@ def test_reprs_hide_the_turn_credential() -> None:
         {"urls": ["turn:turn.example.org:3478"], "username": "alice",
          "credential": "hunter2-credential"}
     ]  # fmt: skip
+
+
+def test_cli_options_map_onto_the_server() -> None:
+    from pyrtcstack.cli import build_parser
+    from pyrtcstack.cli.turn import _server_options
+
+    args = build_parser().parse_args(
+        ["turn-server", "--user", "u:p", "--allow-loopback-peers", "--denied-peer-ip",
+         "203.0.113.0/24", "--allowed-peer-ip", "10.1.0.0-10.1.0.255", "--user-quota", "0",
+         "--total-quota", "5", "--max-bps", "64000", "--auth-timeout", "3",
+         "--max-connections-per-ip", "4"]
+    )  # fmt: skip
+    options = _server_options(args)
+    policy = options["peer_policy"]
+    assert policy.classify("127.0.0.1") is None and policy.classify("203.0.113.9") == (
+        "denied-range"
+    )
+    assert policy.classify("10.1.0.7") is None and policy.classify("10.2.0.7") == "private"
+    assert options["user_quota"] == sys.maxsize and options["total_quota"] == 5  # 0: no limit
+    assert options["max_bps"] == 64000 and options["auth_timeout"] == 3.0
+    assert options["max_connections_per_ip"] == 4 and options["max_connections"] is None

@@ -112,17 +112,20 @@ def _add_server_security_options(server: argparse.ArgumentParser) -> None:
         type=int,
         default=MAX_ALLOCATIONS_PER_USER,
         metavar="N",
-        help=f"concurrent allocations per user (default {MAX_ALLOCATIONS_PER_USER})",
+        help=f"concurrent allocations per user (default {MAX_ALLOCATIONS_PER_USER}; 0: no limit)",
     )
     group.add_argument(
         "--total-quota",
         type=int,
         default=MAX_ALLOCATIONS,
         metavar="N",
-        help=f"concurrent allocations in all (default {MAX_ALLOCATIONS})",
+        help=f"concurrent allocations in all (default {MAX_ALLOCATIONS}; 0: no limit)",
     )
     group.add_argument(
-        "--max-bps", type=int, metavar="BYTES", help="bytes/s per allocation and direction"
+        "--max-bps",
+        type=int,
+        metavar="BYTES",
+        help="bytes/s per allocation and direction (default and 0: no limit)",
     )
     group.add_argument(
         "--auth-timeout",
@@ -218,8 +221,9 @@ def _server_options(args: argparse.Namespace) -> _ServerOptions:
     )
     return {
         "peer_policy": policy,
-        "user_quota": args.user_quota,
-        "total_quota": args.total_quota,
+        # 0 means "no limit", as in coturn's user-quota, total-quota and max-bps.
+        "user_quota": args.user_quota or sys.maxsize,
+        "total_quota": args.total_quota or sys.maxsize,
         "max_bps": args.max_bps or None,
         "auth_timeout": args.auth_timeout,
         "max_connections": args.max_connections,
