@@ -14,7 +14,14 @@ from peers import corpus
 
 from pyrtcstack.common import Address
 from pyrtcstack.stun import decode
-from pyrtcstack.turn import DataReceived, RequestFailed, TurnClient, TurnRemoteError, TurnServer
+from pyrtcstack.turn import (
+    DataReceived,
+    PeerPolicy,
+    RequestFailed,
+    TurnClient,
+    TurnRemoteError,
+    TurnServer,
+)
 
 V4 = (("10.0.0.1", 3478), ("10.0.0.2", 5000))
 V6 = (("2001:db8::1", 3478), ("2001:db8::2", 5000))
@@ -35,7 +42,11 @@ def pump(client: TurnClient, server: TurnServer, client_addr: Address, now: floa
 
 def allocated(family: int, seed: int = 1) -> tuple[TurnClient, TurnServer, Address]:
     server_addr, client_addr = V4 if family == 4 else V6
-    server = TurnServer(server_addr, {"u": "p"}, "r", rng=random.Random(seed))
+    # Every address is a peer here (this is about XOR-PEER-ADDRESS, not the peer policy).
+    allow_all = PeerPolicy.from_ranges(allowed=["0.0.0.0/0", "::/0"])
+    server = TurnServer(
+        server_addr, {"u": "p"}, "r", rng=random.Random(seed), peer_policy=allow_all
+    )
     client = TurnClient(server_addr, "u", "p", rng=random.Random(seed + 1))
     client.allocate(0.0)
     pump(client, server, client_addr, 0.0)
