@@ -67,7 +67,7 @@ def test_pion_missing_go_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_pion_peer_usage() -> None:
     """The peer program refuses a missing or bad argument with one line and exit status 2."""
     binary = _pion()
-    for argv in ([], ["not a url"], ["ftp://127.0.0.1/"]):
+    for argv in ([], ["not a url"], ["ftp://127.0.0.1/"], ["-self-bench", "x", "1"]):
         done = subprocess.run([str(binary), *argv], capture_output=True, timeout=10, check=False)
         assert done.returncode == 2
         assert len(done.stderr.decode().strip().splitlines()) == 1
