@@ -1,7 +1,7 @@
 """Data channel throughput between our stack and other stacks' processes (issue 15, part 3).
 
 Section ``pion`` (the first): Pion 3.1.56 (Go, the interop peer program built from Debian's
-sources, pyrtcstack/interop/pion/main.go) in its own process, signalling through the interop
+sources, pyrtcstack/interop/pion/) in its own process, signalling through the interop
 harness (pyrtcstack.interop.session), loopback UDP, DTLS 1.2, one reliable ordered channel:
 
 * Pion → us: on a channel labelled ``bench-source:N:SIZE`` Pion sends N bytes in SIZE-byte

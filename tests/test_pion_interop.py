@@ -1,6 +1,6 @@
 """Our PeerConnection against Pion WebRTC 3.1.56 (Go, Debian's golang-github-pion-webrtc.v3-dev).
 
-The peer program (pyrtcstack/interop/pion/main.go) is built offline from Debian's Go
+The peer program (pyrtcstack/interop/pion/*.go) is built offline from Debian's Go
 sources into the gitignored .pion/ (or ``$PYRTCSTACK_PION_DIR``) the first time, inside the
 suite's private network namespace (so nothing can be downloaded), and reused while its
 sources, Go and the packaged Pion are unchanged. One Pion process runs every scenario:
@@ -53,6 +53,13 @@ def test_pion_stamp_follows_the_sources() -> None:
     two = launchers._pion_stamp(go, {"main.go": b"package main // x\n", "go.mod": b"module a\n"})
     assert one != two
     assert one == launchers._pion_stamp(go, {"go.mod": b"module a\n", "main.go": b"package main\n"})
+
+
+def test_pion_sources_are_listed() -> None:
+    """Every file of the peer program is copied to the build (a new .go file must be listed)."""
+    folder = Path(launchers.__file__).parent / "pion"
+    on_disk = {p.name for p in folder.iterdir() if p.suffix in (".go", ".mod")}
+    assert on_disk == set(launchers.PION_SOURCES)
 
 
 def test_pion_missing_go_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def werift_command(node: str, folder: Path, url: str) -> list[str]:
 
 # --- Pion (Go) ---------------------------------------------------------------------------
 # Debian's golang-github-pion-webrtc.v3-dev puts Pion's sources (and its pion/* and x/*
-# dependencies) under /usr/share/gocode. pion/main.go + its one-line go.mod are copied to
+# dependencies) under /usr/share/gocode. pion/*.go + its one-line go.mod are copied to
 # .pion/src/<module>/ and built in GOPATH mode (GO111MODULE=off): the go.mod makes GOPATH
 # mode resolve "github.com/pion/webrtc/v3" to the packaged github.com/pion/webrtc (minimal
 # module compatibility). Nothing is downloaded (GOPROXY=off). The binary is cached in
@@ -204,7 +204,8 @@ PION_DIR_ENV = "PYRTCSTACK_PION_DIR"
 #: Debian's Go source tree (golang-github-*-dev packages).
 GOCODE = Path("/usr/share/gocode")
 PION_MODULE = "pyrtcstack-pion-peer"
-PION_SOURCES = ("main.go", "go.mod")
+#: The peer program's files (pyrtcstack/interop/pion/): one Go package.
+PION_SOURCES = ("main.go", "media.go", "bench.go", "go.mod")
 #: Seconds a build may take (the first one compiles Pion and its dependencies: ~30 s here).
 PION_BUILD_TIMEOUT = 600.0
 
@@ -266,7 +267,8 @@ def build_pion_peer(folder: Path | None = None) -> Path:
         if fresh():
             return binary
         src = folder / "src" / PION_MODULE
-        src.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(src, ignore_errors=True)  # no file of an older version stays
+        src.mkdir(parents=True)
         for name, data in sources.items():
             (src / name).write_bytes(data)
         env = {

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,7 +34,6 @@ import (
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
-	"github.com/pion/webrtc/v3/pkg/media"
 )
 
 // receiveBuffer is the SO_RCVBUF asked for Pion's UDP sockets: with the kernel default
@@ -430,171 +428,6 @@ func (r *run) echo(dc *webrtc.DataChannel, raw datachannel.ReadWriteCloser, id i
 	}
 }
 
-// Throughput (bench/bench_interop.py; not used by the interop scenarios). A channel labelled
-// "bench-sink:N" is read until N bytes arrived, then answers "done N"; on one labelled
-// "bench-source:N:SIZE" the peer sends N bytes in SIZE-byte binary messages as fast as
-// its flow control allows (at most highWater bytes buffered, as bench_pc.py's senders).
-const (
-	highWater = 1 << 20
-	lowWater  = 1 << 18
-	maxBench  = 1 << 32
-)
-
-func bench(dc *webrtc.DataChannel, raw datachannel.ReadWriteCloser) {
-	parts := strings.Split(dc.Label(), ":")
-	total, err := strconv.Atoi(parts[len(parts)-1])
-	if len(parts) == 3 {
-		size, err2 := strconv.Atoi(parts[2])
-		total, err = strconv.Atoi(parts[1])
-		if err == nil && err2 == nil && parts[0] == "bench-source" && size > 0 && size <= readBuffer && total <= maxBench {
-			if err := sendAll(dc, raw, total, size); err != nil {
-				logf("bench source: %v", err)
-			}
-			return
-		}
-	}
-	if len(parts) != 2 || parts[0] != "bench-sink" || err != nil || total > maxBench {
-		logf("bad bench channel label %q", dc.Label())
-		return
-	}
-	got, err := readAll(raw, total)
-	if err != nil {
-		logf("bench sink: %v", err)
-		return
-	}
-	_, _ = raw.WriteDataChannel([]byte(fmt.Sprintf("done %d", got)), true)
-}
-
-func readAll(raw datachannel.ReadWriteCloser, total int) (int, error) {
-	buf := make([]byte, readBuffer)
-	got := 0
-	for got < total {
-		n, _, err := raw.ReadDataChannel(buf)
-		if err != nil {
-			return got, err
-		}
-		got += n
-	}
-	return got, nil
-}
-
-func sendAll(dc *webrtc.DataChannel, raw datachannel.ReadWriteCloser, total, size int) error {
-	low := make(chan struct{}, 1)
-	dc.SetBufferedAmountLowThreshold(lowWater)
-	dc.OnBufferedAmountLow(func() {
-		select {
-		case low <- struct{}{}:
-		default:
-		}
-	})
-	payload := make([]byte, size)
-	for sent := 0; sent < total; sent += size {
-		for dc.BufferedAmount() > highWater {
-			select {
-			case <-low:
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		if _, err := raw.WriteDataChannel(payload, false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
-
-// selfBench is Pion → Pion in this process (bench/bench_interop.py's anchor): two peer
-// connections on loopback, one channel, total bytes in size-byte messages; prints JSON.
-func selfBench(total, size int) error {
-	api, err := newAPI()
-	if err != nil {
-		return err
-	}
-	a, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	b, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	ch, err := a.CreateDataChannel("bench", nil)
-	if err != nil {
-		return err
-	}
-	sender := make(chan datachannel.ReadWriteCloser, 1)
-	ch.OnOpen(func() {
-		raw, err := ch.Detach()
-		if err == nil {
-			sender <- raw
-		}
-	})
-	received := make(chan error, 1)
-	b.OnDataChannel(func(dc *webrtc.DataChannel) {
-		dc.OnOpen(func() {
-			raw, err := dc.Detach()
-			if err != nil {
-				received <- err
-				return
-			}
-			_, err = readAll(raw, total)
-			received <- err
-		})
-	})
-	exchange := func(from, to *webrtc.PeerConnection, offer bool) error {
-		var d webrtc.SessionDescription
-		var err error
-		if offer {
-			d, err = from.CreateOffer(nil)
-		} else {
-			d, err = from.CreateAnswer(nil)
-		}
-		if err != nil {
-			return err
-		}
-		gathered := webrtc.GatheringCompletePromise(from)
-		if err := from.SetLocalDescription(d); err != nil {
-			return err
-		}
-		<-gathered
-		return to.SetRemoteDescription(*from.LocalDescription())
-	}
-	if err := exchange(a, b, true); err != nil {
-		return err
-	}
-	if err := exchange(b, a, false); err != nil {
-		return err
-	}
-	var raw datachannel.ReadWriteCloser
-	select {
-	case raw = <-sender:
-	case <-time.After(30 * time.Second):
-		return errors.New("the channel did not open within 30 s")
-	}
-	c0, t0 := cpuSeconds(), time.Now()
-	if err := sendAll(ch, raw, total, size); err != nil {
-		return err
-	}
-	select {
-	case err := <-received:
-		if err != nil {
-			return err
-		}
-	case <-time.After(300 * time.Second):
-		return errors.New("not all received within 300 s")
-	}
-	out, _ := json.Marshal(message{"bytes": total, "seconds": time.Since(t0).Seconds(), "cpuSeconds": cpuSeconds() - c0})
-	fmt.Println(string(out))
-	return nil
-}
-
 func (r *run) makeChannel(spec channelSpec) error {
 	o := spec.Options
 	opts := &webrtc.DataChannelInit{
@@ -609,116 +442,9 @@ func (r *run) makeChannel(spec channelSpec) error {
 	return nil
 }
 
-// addMic adds the 440 Hz PCMU tone (on an offered m=audio, AddTrack reuses its transceiver,
-// JSEP §5.10); it starts once connected.
-func (r *run) addMic() error {
-	track, err := webrtc.NewTrackLocalStaticSample(
-		webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, "audio", "pion")
-	if err != nil {
-		return err
-	}
-	sender, err := r.pc.AddTrack(track)
-	if err != nil {
-		return err
-	}
-	go func() { // RTCP must be read for the interceptors to run
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := sender.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	r.mu.Lock()
-	r.micAdded = true
-	r.mu.Unlock()
-	r.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		r.stateChanged(s)
-		if s == webrtc.PeerConnectionStateConnected {
-			r.mu.Lock()
-			start := !r.toneStarted
-			r.toneStarted = true
-			r.mu.Unlock()
-			if start {
-				go tone(track, r.pc)
-			}
-		}
-	})
-	return nil
-}
-
 func (r *run) stateChanged(s webrtc.PeerConnectionState) {
 	logf("pc %s", s)
 	r.send(message{"kind": "state", "state": s.String()})
-}
-
-// linearToUlaw is G.711 µ-law (ITU-T G.711, with the usual bias of 0x84).
-func linearToUlaw(x int) byte {
-	sign := 0
-	if x < 0 {
-		sign, x = 0x80, -x
-	}
-	if x > 32635 {
-		x = 32635
-	}
-	x += 0x84
-	exp := 7
-	for mask := 0x4000; x&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mantissa := (x >> (exp + 3)) & 0x0f
-	return ^byte(sign | exp<<4 | mantissa)
-}
-
-func ulawToLinear(u byte) int {
-	u = ^u
-	t := (int(u&0x0f)<<3 + 0x84) << ((u & 0x70) >> 4)
-	if u&0x80 != 0 {
-		return 0x84 - t
-	}
-	return t - 0x84
-}
-
-func tone(track *webrtc.TrackLocalStaticSample, pc *webrtc.PeerConnection) {
-	phase := 0.0
-	ticker := time.NewTicker(20 * time.Millisecond)
-	defer ticker.Stop()
-	for range ticker.C {
-		payload := make([]byte, 160)
-		for i := range payload {
-			payload[i] = linearToUlaw(int(math.Round(8000 * math.Sin(phase))))
-			phase += 2 * math.Pi * 440 / 8000
-		}
-		if err := track.WriteSample(media.Sample{Data: payload, Duration: 20 * time.Millisecond}); err != nil {
-			return
-		}
-		if pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
-			return
-		}
-	}
-}
-
-// onTrack counts the RTP packets of our audio and sums its energy as the W3C
-// totalAudioEnergy does (Σ (sample/32768)² × sample duration), from the decoded µ-law.
-func (r *run) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	logf("track %s %s", track.Kind(), track.Codec().MimeType)
-	go func() {
-		for {
-			pkt, _, err := track.ReadRTP()
-			if err != nil {
-				return
-			}
-			e := 0.0
-			for _, u := range pkt.Payload {
-				v := float64(ulawToLinear(u)) / 32768
-				e += v * v / 8000
-			}
-			r.mu.Lock()
-			r.rtpIn++
-			r.energy += e
-			r.mu.Unlock()
-		}
-	}()
 }
 
 func candidateStats(c *webrtc.ICECandidate) message {
