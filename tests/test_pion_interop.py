@@ -10,7 +10,10 @@ coturn, and both roles against our DTLS-1.3-capable side (Pion speaks 1.2: we fa
 
 from __future__ import annotations
 
+import http.server
+import json
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,42 @@ def test_pion_peer_usage() -> None:
         done = subprocess.run([str(binary), *argv], capture_output=True, timeout=10, check=False)
         assert done.returncode == 2
         assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def test_pion_peer_exits_when_the_harness_is_gone() -> None:
+    """A harness that served /config and went away: the peer gives up after 5 failed polls
+    in a row (a few seconds), with one line on stderr, instead of polling for minutes."""
+    binary = _pion()
+    spec = {
+        "name": "x",
+        "role": "we-offer",
+        "trickle": True,
+        "peerChannels": [],
+        "timeoutMs": 60000,
+    }
+
+    class Once(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"scenarios": [spec]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            threading.Thread(target=gone).start()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Once)
+
+    def gone() -> None:
+        server.shutdown()
+        server.server_close()
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    done = subprocess.run([str(binary), url], capture_output=True, timeout=30, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines()[-1] == (
+        "pion peer: 5 failed polls in a row: the harness does not answer"
+    )

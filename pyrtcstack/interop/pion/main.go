@@ -44,6 +44,11 @@ const receiveBuffer = 4 << 20
 // bytes and closes the channel on a larger message, so the peer uses detached channels).
 const readBuffer = 1 << 20
 
+// maxPollFailures failed polls in a row end the program: the harness is gone.
+const maxPollFailures = 5
+
+var errHarnessGone = errors.New("the harness does not answer")
+
 type channelOptions struct {
 	Ordered           *bool   `json:"ordered"`
 	MaxRetransmits    *uint16 `json:"maxRetransmits"`
@@ -523,16 +528,20 @@ func runScenario(api *webrtc.API, i int, sc scenario) (err error) {
 		timeout = 30 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
-	after := 0
+	after, failures := 0, 0
 	for time.Now().Before(deadline) {
 		var reply struct {
 			Messages []json.RawMessage `json:"messages"`
 		}
 		if err := getJSON(fmt.Sprintf("poll?scenario=%d&after=%d", i, after), &reply); err != nil {
 			logf("poll: %v", err)
+			if failures++; failures >= maxPollFailures {
+				return fmt.Errorf("%d failed polls in a row: %w", failures, errHarnessGone)
+			}
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
+		failures = 0
 		for _, rawMsg := range reply.Messages {
 			var m struct {
 				Seq         int                        `json:"seq"`
@@ -641,7 +650,10 @@ func main() {
 		os.Exit(1)
 	}
 	for i, sc := range cfg.Scenarios {
-		_ = runScenario(api, i, sc)
+		if err := runScenario(api, i, sc); errors.Is(err, errHarnessGone) {
+			fmt.Fprintf(os.Stderr, "pion peer: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	_ = post(message{"scenario": -1, "kind": "done", "log": takeLog()})
 }
