@@ -206,7 +206,7 @@ GOCODE = Path("/usr/share/gocode")
 PION_MODULE = "pyrtcstack-pion-peer"
 #: The peer program's files (pyrtcstack/interop/pion/): one Go package.
 PION_SOURCES = ("main.go", "media.go", "bench.go", "go.mod")
-#: Seconds a build may take (the first one compiles Pion and its dependencies: ~30 s here).
+#: Seconds a build may take (the first one compiles Pion and its dependencies: 20-40 s here).
 PION_BUILD_TIMEOUT = 600.0
 
 
