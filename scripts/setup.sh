@@ -79,4 +79,10 @@ if [ $want_system = 1 ]; then
         (cd .werift && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
             { rm -f .werift/package-lock.json; echo "setup: npm ci (werift) failed" >&2; exit 1; }
     fi
+    # Pion (Go WebRTC peer, tests/test_pion_interop.py): built offline from Debian's sources
+    # under /usr/share/gocode into the gitignored .pion/; cached until its sources change.
+    if command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/pion/webrtc ]; then
+        "$VENV/bin/python" -c 'from pyrtcstack.interop.launchers import build_pion_peer as b; b()' ||
+            { echo "setup: building the Pion peer failed" >&2; exit 1; }
+    fi
 fi

@@ -1,6 +1,6 @@
 """``pyrtcstack interop PEER|URL``: run the interop scenarios and print the table.
 
-    pyrtcstack interop chromium firefox werift     # launch each peer headless, loopback
+    pyrtcstack interop chromium firefox werift pion  # launch each peer headless, loopback
     pyrtcstack interop http://HOST:PORT/           # test a remote endpoint that serves the
                                                    # harness's HTTP protocol (docs/interop.md)
     pyrtcstack interop --endpoint --host 0.0.0.0 --port 8080
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import tempfile
 
@@ -32,7 +33,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "interop",
-        help="run the interop scenarios against Chromium, Firefox, werift, any browser, "
+        help="run the interop scenarios against Chromium, Firefox, werift, Pion, any browser, "
         "or an endpoint URL; or serve as an endpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "peers",
         nargs="*",
         metavar="PEER|URL",
-        help="chromium, firefox, werift, or an http(s):// endpoint URL",
+        help="chromium, firefox, werift, pion, or an http(s):// endpoint URL",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -85,11 +86,17 @@ def run(args: argparse.Namespace) -> int:
     if args.endpoint:
         return _serve_endpoint(args)
     if not args.peers and not args.serve:
-        usage = "name a peer (chromium, firefox, werift), an endpoint URL, or use --serve"
+        usage = "name a peer (chromium, firefox, werift, pion), an endpoint URL, or use --serve"
         print(usage, file=sys.stderr)
         return 2
     local = args.serve or not all(_is_url(peer) for peer in args.peers)
     log_dir = args.logs or (tempfile.mkdtemp(prefix="pyrtcstack-interop-") if local else "")
+    if args.logs:
+        try:
+            os.makedirs(args.logs, exist_ok=True)
+        except OSError as exc:
+            print(f"--logs {args.logs}: {exc.strerror}", file=sys.stderr)
+            return 2
 
     def verbose(text: str) -> None:
         if args.verbose:
