@@ -20,6 +20,8 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrtcstack.sctp import Association, AssociationClosed, SctpConfig
 from pyrtcstack.sctp.chunks import AbortChunk, DataChunk, SackChunk, decode_packet, encode_packet
@@ -301,3 +303,63 @@ def test_receiver_chain_work_is_linear() -> None:
 
     small, large = run(500), run(1000)
     assert large <= 2.5 * small, (small, large)
+
+
+def _receiver_charged(r: Receiver) -> int:
+    pieces = [*(r.run or [])]
+    for stream in r.streams.values():
+        pieces += [f[3] for f in stream.frags.values()]
+        pieces += [m[1] for m in stream.pending.values()]
+    pieces += [m[2] for m in r.ready]
+    return sum(max(len(p), MIN_CHARGE) for p in pieces)
+
+
+_ops = st.lists(
+    st.one_of(
+        # A packet of DATA chunks: (TSN offset from the cumulative TSN, stream, SSN, flags,
+        # size); offsets may repeat, lag or jump.
+        st.lists(
+            st.tuples(
+                st.integers(-3, 40),
+                st.integers(0, 2),
+                st.integers(0, 4),
+                st.integers(0, 7),
+                st.sampled_from([1, 2, 200, 255, 256, 257, 700, 1100, 3000]),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        st.just("read"),
+        st.just("forward"),
+        st.just("reset"),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ops, st.sampled_from([(8192, 2048), (4096, 3000), (1 << 16, 1 << 14)]))
+def test_window_count_is_what_is_held(ops: list[object], limits: tuple[int, int]) -> None:
+    """Whatever arrives — duplicates, gaps, tiny and big pieces, chains that never end,
+    FORWARD TSN, stream resets, the application reading — the receiver's count equals
+    what it holds (each piece charged at least MIN_CHARGE) and never exceeds the window."""
+    capacity, max_message = limits
+    r = Receiver(1000, capacity, max_message)
+    for op in ops:
+        if op == "read":
+            while r.ready:
+                r.release(len(r.ready.popleft()[2]))
+        elif op == "forward":
+            r.forward_tsn((r.cum_tsn + 3) & 0xFFFFFFFF, [(1, 0)])
+        elif op == "reset":
+            r.reset_streams((2,))
+        else:
+            assert isinstance(op, list)
+            chunks = [
+                DataChunk((r.cum_tsn + off) & 0xFFFFFFFF, sid, ssn, 53, bytes(size), flags)
+                for off, sid, ssn, flags, size in op
+            ]
+            data = encode_packet(5000, 5000, 1, [c.encode() for c in chunks])
+            r.receive_chunks(data, 12, len(data), 3, 1 << 16)
+        assert r.buffered == _receiver_charged(r)
+        assert r.buffered <= capacity

@@ -373,9 +373,9 @@ class Receiver:
                 self.ready.append((sid, p, d, False))
                 nxt = (nxt + 1) & 0xFFFF
             stream.next_ssn = nxt
-        elif ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000:
+        elif ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000 and ssn not in stream.pending:
             stream.pending[ssn] = (ppid, data)
-        else:  # an SSN already delivered: a misbehaving peer; drop it
+        else:  # an SSN already delivered or waiting: a misbehaving peer; drop it
             self.buffered -= charge(len(data))
 
     def release(self, size: int) -> None:
