@@ -120,6 +120,9 @@ class Receiver:
         self.run_ppid = 0
         self.run_flags = 0
         self.run_bytes = 0  # user data in the run
+        #: What the run's first fragment is charged beyond its size (a small first
+        #: fragment; the others are at least MIN_CHARGE bytes, charged their size).
+        self.run_extra = 0
 
     # -- admission (RFC 9260 §6.2) ------------------------------------------------------
     def admit(self, diff: int, cost: int) -> bool:
@@ -153,6 +156,7 @@ class Receiver:
         ready = self.ready
         unpack = _DATA_HEADER.unpack_from
         capacity = self.capacity
+        max_size = self.max_message_size
         while size - pos >= 16:
             kind, flags, length, tsn, sid, ssn, ppid = unpack(data, pos)
             end = pos + length
@@ -162,22 +166,25 @@ class Receiver:
             pos += (length + 3) & ~3
             n = length - 16
             if tsn == ((self.cum_tsn + 1) & MASK32) and not self.ooo:
-                # In order, nothing missing before it: what admit(1, ...) takes.
+                # In order, nothing missing before it: what admit(1, charge(n)) takes.
                 run = self.run
                 if flags & 2:  # B: the first fragment of a message
                     if run is None:
+                        cost = n if n >= MIN_CHARGE else MIN_CHARGE
                         if flags & 1:  # B and E: a whole message in one chunk
-                            cost = n if n >= MIN_CHARGE else MIN_CHARGE
                             if self.buffered + cost <= capacity:
                                 self.cum_tsn = tsn
                                 self.buffered += cost
                                 self._complete(sid, ssn, ppid, flags & 4, data[start:end])
                                 continue
-                        elif MIN_CHARGE <= n <= self.run_room():
+                        elif n <= max_size and self.buffered + cost <= capacity:
+                            # The first fragment may be small (bundled after another
+                            # message's last one): charged MIN_CHARGE, the rest remembered.
                             self.cum_tsn = tsn
-                            self.buffered += n
+                            self.buffered += cost
                             self.run = [data[start:end]]
                             self.run_bytes = n
+                            self.run_extra = cost - n
                             self.run_tsn = tsn
                             self.run_sid = sid
                             self.run_ssn = ssn
@@ -187,14 +194,16 @@ class Receiver:
                 elif run is not None and sid == self.run_sid:
                     if flags & 1:  # E: the message is complete
                         cost = n if n >= MIN_CHARGE else MIN_CHARGE
-                        if (
-                            self.buffered + cost <= capacity
-                            and self.run_bytes + n <= self.max_message_size
-                        ):
-                            # The message is charged its size (at least MIN_CHARGE, as
-                            # its first fragment is): n more than its fragments so far.
+                        size_all = self.run_bytes + n
+                        if self.buffered + cost <= capacity and size_all <= max_size:
+                            # The message is charged charge(its size), its fragments were
+                            # charged their sizes plus run_extra.
                             self.cum_tsn = tsn
-                            self.buffered += n
+                            self.buffered += (
+                                (size_all if size_all >= MIN_CHARGE else MIN_CHARGE)
+                                - self.run_bytes
+                                - self.run_extra
+                            )
                             run.append(data[start:end])
                             self.run = None
                             self.run_bytes = 0
@@ -202,7 +211,11 @@ class Receiver:
                                 sid, self.run_ssn, self.run_ppid, self.run_flags & 4, b"".join(run)
                             )
                             continue
-                    elif MIN_CHARGE <= n <= self.run_room():
+                    elif (
+                        n >= MIN_CHARGE
+                        and self.buffered + n <= capacity
+                        and self.run_bytes + n <= max_size
+                    ):  # run_room(), in line
                         self.cum_tsn = tsn
                         self.buffered += n
                         self.run_bytes += n
@@ -234,7 +247,7 @@ class Receiver:
             flags &= 4
             tsn = (tsn + 1) & MASK32
         stream.chains[(tsn - 1) & MASK32] = (self.run_tsn, self.run_bytes)
-        self.run_bytes = 0
+        self.run_bytes = 0  # the pieces keep their charges: charge(len) each
 
     # -- DATA ------------------------------------------------------------------------
     def receive(  # noqa: PLR0917 - hot path, positional on purpose
