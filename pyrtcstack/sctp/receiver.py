@@ -25,8 +25,9 @@ DATA beyond it is dropped, not acknowledged). Everything held counts: fragments,
 messages waiting for an earlier sequence number, and messages delivered but not yet popped
 by the application, each *charged* ``max(len, MIN_CHARGE)`` bytes so that a flood of tiny
 chunks cannot hold more Python objects than bytes (a held item costs ~100-250 bytes of
-memory whatever its size; usrsctp likewise counts 256 bytes of mbuf per chunk against its
-window). :meth:`Receiver.admit` is the one admission check. DATA that does not advance the
+memory whatever its size; usrsctp likewise subtracts an mbuf, MSIZE, per chunk held from
+its window). Fragments taken into the run after the first are at least MIN_CHARGE bytes
+(charged their size); a small first fragment's surplus charge is ``run_extra``. :meth:`Receiver.admit` is the one admission check. DATA that does not advance the
 cumulative TSN may only fill the window up to ``capacity - reserve``: the last ``reserve``
 bytes (``min(max_message_size, capacity // 4)``) are kept for the chunks that fill the
 hole at the cumulative TSN, so a window filled by out-of-order data can still be
