@@ -363,3 +363,26 @@ def test_window_count_is_what_is_held(ops: list[object], limits: tuple[int, int]
             r.receive_chunks(data, 12, len(data), 3, 1 << 16)
         assert r.buffered == _receiver_charged(r)
         assert r.buffered <= capacity
+
+
+def test_one_message_on_every_stream_costs_no_stream_objects() -> None:
+    """One-byte ordered messages on each of 65,535 streams, read by the application: the
+    receiver keeps each stream's next SSN in two bytes, and no per-stream object (before:
+    an object and three dicts per stream, 21 MB for 64 KB of user data)."""
+    b, base = _victim()
+    r = b._receiver
+    assert r is not None
+    packets = [_packet(b, DataChunk(base + sid, sid, 0, 53, b"x")) for sid in range(65535)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(0, len(packets), 64):
+            b.receive_packets(packets[i : i + 64], 0.0)
+            while b.next_item() is not None:
+                pass
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert b.get_stats()["data_dropped"] == 0 and r.buffered == 0
+    assert not r.streams
+    assert grown < 1 << 20, f"{grown} bytes for 65,535 streams"

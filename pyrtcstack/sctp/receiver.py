@@ -27,11 +27,13 @@ by the application, each *charged* ``max(len, MIN_CHARGE)`` bytes so that a floo
 chunks cannot hold more Python objects than bytes (a held item costs ~100-250 bytes of
 memory whatever its size; usrsctp likewise subtracts an mbuf, MSIZE, per chunk held from
 its window). Fragments taken into the run after the first are at least MIN_CHARGE bytes
-(charged their size); a small first fragment's surplus charge is ``run_extra``. :meth:`Receiver.admit` is the one admission check. DATA that does not advance the
+(charged their size); a small first fragment's surplus charge is ``run_extra``.
+:meth:`Receiver.admit` is the one admission check. DATA that does not advance the
 cumulative TSN may only fill the window up to ``capacity - reserve``: the last ``reserve``
 bytes (``min(max_message_size, capacity // 4)``) are kept for the chunks that fill the
 hole at the cumulative TSN, so a window filled by out-of-order data can still be
-reassembled, without ever going past ``capacity``.
+reassembled, without ever going past ``capacity``. Per-stream state is two bytes (the
+next SSN, ``next_ssn``) plus an :class:`InboundStream` only while something is held.
 
 A message is checked against ``max_message_size`` while it is being reassembled, not only
 when it completes (RFC 8831 §6.6): the fragments from a B fragment on that are contiguous
@@ -43,6 +45,7 @@ fragments arrive, each fragment walked once; a chain longer than the limit sets
 from __future__ import annotations
 
 import struct
+from array import array
 from collections import deque
 from typing import Any
 
@@ -73,12 +76,13 @@ def charge(size: int) -> int:
 
 
 class InboundStream:
-    """Per incoming stream: expected SSN, complete out-of-order messages, fragments."""
+    """What is held for one incoming stream: complete ordered messages waiting for an
+    earlier one, fragments, chains. It exists only while something is held (its expected
+    SSN is in :attr:`Receiver.next_ssn`), so streams cost no objects while idle."""
 
-    __slots__ = ("chains", "frags", "next_ssn", "pending")
+    __slots__ = ("chains", "frags", "pending")
 
     def __init__(self) -> None:
-        self.next_ssn = 0
         #: ssn -> (ppid, data) complete ordered messages waiting for an earlier one.
         self.pending: dict[int, tuple[int, bytes]] = {}
         #: tsn -> (flags, ssn, ppid, data) fragments of incomplete messages.
@@ -96,11 +100,17 @@ class Receiver:
         capacity: int,
         max_message_size: int,
         ready: deque[Any] | None = None,
+        streams: int = 65536,
     ) -> None:
         self.cum_tsn = (initial_tsn - 1) & MASK32
         self.ooo: set[int] = set()
         self.duplicates: list[int] = []
+        #: The streams something is held for (removed when nothing is).
         self.streams: dict[int, InboundStream] = {}
+        #: The next expected SSN of each of the ``streams`` incoming streams (§6.5): two
+        #: bytes a stream, however many streams a peer uses (an InboundStream each cost
+        #: ~330 bytes: 21 MB for one message on each of 65,535 streams).
+        self.next_ssn = array("H", bytes(2 * streams))
         self.capacity = capacity
         self.max_message_size = max_message_size
         #: Room kept for DATA that advances the cumulative TSN (see the module docstring).
@@ -363,6 +373,8 @@ class Receiver:
         data = b"".join(parts)
         self.buffered += charge(len(data)) - held
         self._complete(sid, ssn, ppid, flags & 4, data)
+        if not (frags or stream.pending or stream.chains) and self.streams.get(sid) is stream:
+            del self.streams[sid]
 
     def _complete(self, sid: int, ssn: int, ppid: int, unordered: int, data: bytes) -> None:
         """A whole message: deliver it, or hold it until the earlier SSNs arrived (§6.5)."""
@@ -375,19 +387,25 @@ class Receiver:
         if unordered:
             self.ready.append((sid, ppid, data, True))
             return
-        stream = self.streams.get(sid)
-        if stream is None:
-            stream = self.streams[sid] = InboundStream()
-        if ssn == stream.next_ssn:
+        expected = self.next_ssn[sid]
+        if ssn == expected:
             self.ready.append((sid, ppid, data, False))
             nxt = (ssn + 1) & 0xFFFF
-            pending = stream.pending
-            while pending and nxt in pending:
-                p, d = pending.pop(nxt)
-                self.ready.append((sid, p, d, False))
-                nxt = (nxt + 1) & 0xFFFF
-            stream.next_ssn = nxt
-        elif ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000 and ssn not in stream.pending:
+            stream = self.streams.get(sid)
+            if stream is not None and stream.pending:
+                pending = stream.pending
+                while nxt in pending:
+                    p, d = pending.pop(nxt)
+                    self.ready.append((sid, p, d, False))
+                    nxt = (nxt + 1) & 0xFFFF
+                if not (pending or stream.frags or stream.chains):
+                    del self.streams[sid]
+            self.next_ssn[sid] = nxt
+            return
+        stream = self.streams.get(sid)
+        if ((ssn - expected) & 0xFFFF) < 0x8000 and (stream is None or ssn not in stream.pending):
+            if stream is None:
+                stream = self.streams[sid] = InboundStream()
             stream.pending[ssn] = (ppid, data)
         else:  # an SSN already delivered or waiting: a misbehaving peer; drop it
             self.buffered -= charge(len(data))
@@ -425,19 +443,24 @@ class Receiver:
                 chains = stream.chains
                 for t in [e for e, (h, _) in chains.items() if ((new_cum - h) & MASK32) < HALF32]:
                     del chains[t]
+        next_ssn = self.next_ssn
         for sid, ssn in streams:
-            found = self.streams.get(sid)
-            stream = found if found is not None else self.streams.setdefault(sid, InboundStream())
-            if ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000:
-                for s in [s for s in stream.pending if ((ssn - s) & 0xFFFF) < 0x8000]:
-                    self.buffered -= charge(len(stream.pending.pop(s)[1]))
-                stream.next_ssn = (ssn + 1) & 0xFFFF
-                nxt16 = stream.next_ssn
-                while nxt16 in stream.pending:
-                    p, d = stream.pending.pop(nxt16)
-                    self.ready.append((sid, p, d, False))
-                    nxt16 = (nxt16 + 1) & 0xFFFF
-                stream.next_ssn = nxt16
+            if sid >= len(next_ssn):
+                continue  # not a stream of this association
+            if ((ssn - next_ssn[sid]) & 0xFFFF) < 0x8000:
+                nxt16 = (ssn + 1) & 0xFFFF
+                held = self.streams.get(sid)
+                if held is not None:
+                    pending = held.pending
+                    for s in [s for s in pending if ((ssn - s) & 0xFFFF) < 0x8000]:
+                        self.buffered -= charge(len(pending.pop(s)[1]))
+                    while nxt16 in pending:
+                        p, d = pending.pop(nxt16)
+                        self.ready.append((sid, p, d, False))
+                        nxt16 = (nxt16 + 1) & 0xFFFF
+                next_ssn[sid] = nxt16
+        for sid in [k for k, v in self.streams.items() if not (v.frags or v.pending or v.chains)]:
+            del self.streams[sid]
         return True
 
     # -- stream reset (RFC 6525 §5.2.2) -----------------------------------------------
@@ -445,8 +468,12 @@ class Receiver:
         """Incoming streams restart at SSN 0; anything still held for them is dropped."""
         if self.run is not None:
             self._spill()
-        targets = sids or tuple(self.streams)
-        for sid in targets:
+        if not sids:  # all of them
+            self.next_ssn = array("H", bytes(2 * len(self.next_ssn)))
+        next_ssn = self.next_ssn
+        for sid in sids or tuple(self.streams):
+            if sid < len(next_ssn):
+                next_ssn[sid] = 0
             stream = self.streams.pop(sid, None)
             if stream is None:
                 continue
