@@ -61,6 +61,8 @@ class DataChannel:
         self._outgoing_reset = False
         self._reset_requested = False
         self._user_sent = False
+        #: Label + protocol bytes, for a channel the peer opened (the manager's limits).
+        self._remote_bytes: int | None = None
 
     def __repr__(self) -> str:
         return f"<DataChannel id={self.id} label={self.label!r} {self.ready_state}>"
