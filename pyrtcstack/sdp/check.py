@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 from pyrtcstack.sdp.attributes import FINGERPRINT_SIZES, ICE_CHARS
 from pyrtcstack.sdp.errors import ParseError
-from pyrtcstack.sdp.model import STATIC_PAYLOAD_TYPES, MediaDescription, SessionDescription
+from pyrtcstack.sdp.model import (
+    STATIC_PAYLOAD_TYPES,
+    MediaDescription,
+    SessionDefaults,
+    SessionDescription,
+)
 
 __all__ = ["Problem", "check", "guess_type"]
 
@@ -37,7 +42,8 @@ class Problem:
 def guess_type(desc: SessionDescription) -> str | None:
     """``"offer"`` if any live section says ``setup:actpass`` (an answer may not, RFC 5763
     §5), ``"answer"`` if all say ``active``/``passive``, else ``None``."""
-    setups = {m.effective_setup(desc) for m in desc.media if m.port or m.bundle_only}
+    level = desc.defaults()
+    setups = {m.effective_setup(level) for m in desc.media if m.port or m.bundle_only}
     if "actpass" in setups:
         return "offer"
     if setups and setups <= {"active", "passive"}:
@@ -70,8 +76,9 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
             "RFC 8839 §5.3",
         )
 
-    mids = [m.mid for m in desc.media if m.mid is not None]
-    for mid, count in Counter(mids).items():
+    level = desc.defaults()
+    mids = Counter(m.mid for m in desc.media if m.mid is not None)
+    for mid, count in mids.items():
         if count > 1:
             add("error", "session", f"mid {mid!r} used by {count} sections", "RFC 5888 §4")
     groups = desc.groups
@@ -107,7 +114,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
                 "SDES a=crypto keying: browsers only do DTLS-SRTP",
                 "RFC 8827 §6.5",
             )
-        ufrag, pwd = m.effective_ice_ufrag(desc), m.effective_ice_pwd(desc)
+        ufrag, pwd = m.effective_ice_ufrag(level), m.effective_ice_pwd(level)
         if secure or ufrag or pwd:
             if not ufrag or not pwd:
                 add("error", where, "no ICE credentials (a=ice-ufrag / a=ice-pwd)", "RFC 8839 §5.4")
@@ -128,7 +135,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
                         "RFC 8839 §5.4",
                     )
         if secure:
-            fps = m.effective_fingerprints(desc)
+            fps = m.effective_fingerprints(level)
             if not fps:
                 add(
                     "error",
@@ -143,7 +150,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
                     "no fingerprint with a known hash (sha-256 expected)",
                     "RFC 8122 §5",
                 )
-            setup = m.effective_setup(desc)
+            setup = m.effective_setup(level)
             if setup is None:
                 add(
                     "warning",
@@ -183,7 +190,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
             f"sections disagree on the DTLS role: {sorted(setups)}",
             "RFC 8842 §5, RFC 9143 §7",
         )
-    _check_bundle_consistency(desc, add)
+    _check_bundle_consistency(desc, level, add)
     return out
 
 
@@ -226,32 +233,46 @@ def _check_rtp(m: MediaDescription, where: str, add: _Add) -> None:
         ids[ext.id] = ext.uri
 
 
-def _check_bundle_consistency(desc: SessionDescription, add: _Add) -> None:
-    """RFC 9143 §7 (BUN-01, OA-08): one transport, one meaning per payload type."""
+def _check_bundle_consistency(desc: SessionDescription, level: SessionDefaults, add: _Add) -> None:
+    """RFC 9143 §7 (BUN-01, OA-08): one transport, one meaning per payload type.
+
+    Each section is looked at once, in the first BUNDLE group naming it (a mid in two
+    groups is reported above), so N repeated groups do not repeat the work."""
+    index = desc.mid_index()
+    claimed: set[str] = set()
     for group in desc.bundle_groups:
-        members = [m for m in desc.media if m.mid in group.mids and (m.port or m.bundle_only)]
+        members = []
+        for mid in group.mids:
+            m = index.get(mid)
+            if m is None or mid in claimed or not (m.port or m.bundle_only):
+                continue
+            claimed.add(mid)
+            members.append(m)
+        if len(members) < 2:
+            continue
+        named = " ".join(group.mids)
         creds = {
-            (m.effective_ice_ufrag(desc), m.effective_ice_pwd(desc))
+            (ufrag, m.effective_ice_pwd(level))
             for m in members
-            if m.effective_ice_ufrag(desc)
+            if (ufrag := m.effective_ice_ufrag(level))
         }
         if len(creds) > 1:
             add(
                 "error",
                 "session",
-                f"BUNDLE {' '.join(group.mids)}: sections carry different ICE credentials",
+                f"BUNDLE {named}: sections carry different ICE credentials",
                 "RFC 9143 §7.1",
             )
         fps = {
-            tuple((f.algorithm.lower(), f.value.upper()) for f in m.effective_fingerprints(desc))
+            tuple((f.algorithm.lower(), f.value.upper()) for f in prints)
             for m in members
-            if m.effective_fingerprints(desc)
+            if (prints := m.effective_fingerprints(level))
         }
         if len(fps) > 1:
             add(
                 "error",
                 "session",
-                f"BUNDLE {' '.join(group.mids)}: sections carry different fingerprints",
+                f"BUNDLE {named}: sections carry different fingerprints",
                 "RFC 9143 §7.1",
             )
         seen: dict[int, tuple[str, int, int | None, str | None, str]] = {}

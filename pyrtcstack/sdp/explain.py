@@ -24,7 +24,7 @@ from pyrtcstack.sdp.attributes import (
 )
 from pyrtcstack.sdp.candidate import Candidate
 from pyrtcstack.sdp.check import guess_type
-from pyrtcstack.sdp.model import Attribute, MediaDescription, SessionDescription
+from pyrtcstack.sdp.model import Attribute, MediaDescription, SessionDefaults, SessionDescription
 
 __all__ = ["explain", "explain_attribute"]
 
@@ -260,13 +260,13 @@ def _session_line(prefix: str, desc: SessionDescription) -> str:
     }.get(prefix, "")
 
 
-def _media_summary(m: MediaDescription, desc: SessionDescription) -> str:
+def _media_summary(m: MediaDescription, level: SessionDefaults, bundles: dict[str, Group]) -> str:
     if m.port == 0 and not m.bundle_only:
         return f"{m.kind} section {m.mid!r} is rejected or stopped (port 0, RFC 3264 §6)"
     parts = [f"{m.kind} section, mid {m.mid!r}"]
     if m.kind != "application":
-        parts[0] += f", {m.effective_direction(desc)}"
-    group = desc.bundle_group_of(m.mid) if m.mid is not None else None
+        parts[0] += f", {m.effective_direction(level)}"
+    group = bundles.get(m.mid) if m.mid is not None else None
     if group is not None and group.mids and group.mids[0] != m.mid:
         parts.append(
             f"bundled: once BUNDLE is accepted it uses the transport of mid {group.mids[0]!r},"
@@ -300,6 +300,7 @@ def explain(desc: SessionDescription) -> str:
     out.append("")
     out.append("── session level (applies to every section unless a section overrides it)")
     lines = str(desc).split("\r\n")[:-1]
+    level, bundle_index = desc.defaults(), desc.bundle_group_index()
     section = -1
     for line in lines:
         letter, value = line[0], line[2:]
@@ -308,7 +309,7 @@ def explain(desc: SessionDescription) -> str:
             section += 1
             m = desc.media[section]
             out.append("")
-            out.append(f"── media section {section + 1}: {_media_summary(m, desc)}")
+            out.append(f"── media section {section + 1}: {_media_summary(m, level, bundle_index)}")
             out.append(f"  {shown}")
             out.extend(
                 _wrap(
