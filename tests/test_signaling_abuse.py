@@ -195,3 +195,22 @@ def test_raw_websocket_clients_see_the_same_limits() -> None:
             await second.recv()  # join timeout closes it
 
     run(test, max_connections_per_ip=1, join_timeout=0.3)
+
+
+def test_defaults_refuse_the_33rd_connection_and_the_11th_room() -> None:
+    """With no argument (as ``pyrtcstack signaling-server`` runs): one address gets 32
+    connections and 10 rooms at once."""
+
+    async def test(server: SignalingServer) -> None:
+        clients = [await SignalingClient.connect(server.url) for _ in range(32)]
+        with pytest.raises(InvalidStatus):
+            await SignalingClient.connect(server.url)
+        for client in clients[:10]:
+            await client.create_room()
+        with pytest.raises(SignalingError, match="too many rooms"):
+            await clients[10].create_room()
+        assert len(server.rooms) == 10
+        for client in clients:
+            await client.close()
+
+    run(test)
