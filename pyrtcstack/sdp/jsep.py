@@ -671,10 +671,12 @@ def _check_bundle_payload_types(offer: SessionDescription) -> None:
     done: set[str] = set()
     for media in offer.media:
         mid = media.mid
-        group = group_of.get(mid) if mid is not None else None
-        if group is None or mid in done or media.rejected:
+        if mid is None or mid in done or media.rejected:
             continue
-        done.add(mid)  # type: ignore[arg-type]
+        group = group_of.get(mid)
+        if group is None:
+            continue
+        done.add(mid)
         meaning = meanings.setdefault(id(group), {})
         for codec in media.codecs(level):
             key = (codec.name.lower(), codec.clock_rate, codec.channels or 1)
