@@ -128,7 +128,7 @@ def _notices(proc: Proc, started: float) -> int:
 
 def test_receiver_interrupted(payload: Path) -> None:
     procs = _start_pair(payload)
-    server, sender, receiver = procs
+    _server, sender, receiver = procs
     try:
         receiver.popen.send_signal(signal.SIGINT)
         started = time.monotonic()
@@ -148,7 +148,7 @@ def test_receiver_interrupted(payload: Path) -> None:
 
 def test_receiver_killed(payload: Path) -> None:
     procs = _start_pair(payload)
-    server, sender, receiver = procs
+    _server, sender, receiver = procs
     try:
         receiver.popen.send_signal(signal.SIGKILL)
         started = time.monotonic()
@@ -163,7 +163,7 @@ def test_receiver_killed(payload: Path) -> None:
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["interrupted", "killed"])
 def test_sender_ends(payload: Path, how: signal.Signals) -> None:
     procs = _start_pair(payload)
-    server, sender, receiver = procs
+    _server, sender, receiver = procs
     try:
         sender.popen.send_signal(how)
         started = time.monotonic()

@@ -158,7 +158,8 @@ async def _receive(args: argparse.Namespace) -> int:
                 say(f"sha-256 {computed}")
             else:
                 say(
-                    f"pyrtcstack receive: sha-256 or size mismatch: the file was kept as {incoming.part}",
+                    "pyrtcstack receive: sha-256 or size mismatch: the file was kept as "
+                    + incoming.part,
                     sys.stderr,
                 )
             report = {"sha256": computed, "size": incoming.got, "impl": "hashlib"}
