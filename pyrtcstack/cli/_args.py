@@ -44,6 +44,7 @@ __all__ = [
     "listening",
     "number",
     "parse_host_port",
+    "plain",
     "resolve",
     "server_tls",
     "status_line",
@@ -65,11 +66,26 @@ class CliError(Exception):
         self.code = code
 
 
+_ROLE = re.compile(r":(?:mod|func|class|meth|data|attr|exc|obj):`~?([^`]+)`")
+
+
+def plain(text: str) -> str:
+    """Help text without reST markup: ``x`` and :mod:`x` become x."""
+    return _ROLE.sub(r"\1", text).replace("``", "")
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``pyrtcstack stun: error: … (see --help)``."""
+    """argparse with one-line errors (``pyrtcstack stun: error: … (see --help)``) and
+    help texts shown without reST markup (the docstrings they come from keep it)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def format_help(self) -> str:
+        return plain(super().format_help())
+
+    def format_usage(self) -> str:
+        return plain(super().format_usage())
 
 
 def describe_os_error(exc: OSError) -> str:

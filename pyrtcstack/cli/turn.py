@@ -25,44 +25,114 @@ from ..aio.turn import TurnClientConnection, connect_turn, start_turn_server
 from ..common.core import Address, Event
 from ..turn import RelayClosed, RelayOpened, TurnError
 from ..turn.url import parse_turn_url
+from ._args import LOOPBACK, host_port, listening, number, resolve, server_tls
 
-__all__ = ["register"]
+__all__ = ["CLIENT_DESCRIPTION", "SERVER_DESCRIPTION", "register"]
+
+CLIENT_DESCRIPTION = """\
+Allocate a relayed address on a TURN server (RFC 8656) and print the relayed and mapped
+addresses: turn:HOST[:PORT] (UDP), turn:HOST[:PORT]?transport=tcp, or turns:HOST[:PORT]
+(TLS). With --probe it then walks the whole RFC 8656 sequence against a UDP echo peer it
+runs itself on --peer-ip: CreatePermission, Send indication to the peer, the peer's Data
+indication back, ChannelBind, ChannelData both ways, Refresh and deallocation, one
+PASS/FAIL line each. The password comes from --password or $TURN_PASSWORD and is never
+printed.
+
+  TURN_PASSWORD=secret pyrtcstack turn turn:turn.example.org -u alice --probe
+"""
+
+SERVER_DESCRIPTION = f"""\
+Run the small built-in TURN relay (RFC 8656): UDP relaying with long-term credentials;
+clients over UDP, and with --tcp / --tls-port over TCP and TLS. Runs until Ctrl-C.
+
+Like every pyrtcstack server it listens on the loopback address by default
+({LOOPBACK}:3478); --listen 0.0.0.0:3478 serves the network.
+
+  pyrtcstack turn-server --listen 0.0.0.0:3478 --user alice:secret
+"""
+
+
+def _turn_url(text: str) -> str:
+    try:
+        parse_turn_url(text)
+    except TurnError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _user(text: str) -> str:
+    name, sep, _ = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD (with a colon)")
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     client = subparsers.add_parser(
-        "turn", help="allocate on a TURN server; --probe exercises the relay end to end"
+        "turn",
+        help="allocate on a TURN server; --probe exercises the relay end to end",
+        description=CLIENT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    client.add_argument("url", metavar="URL", help="turn:HOST[:PORT][?transport=tcp] or turns:")
-    client.add_argument("--user", "-u", required=True)
-    client.add_argument("--password", "-p", help="default: $TURN_PASSWORD")
+    client.add_argument(
+        "url",
+        metavar="URL",
+        type=_turn_url,
+        help="turn:HOST[:PORT][?transport=tcp] or turns:HOST[:PORT]",
+    )
+    client.add_argument("--user", "-u", required=True, help="TURN username")
+    client.add_argument(
+        "--password", "-p", help="TURN password (default: $TURN_PASSWORD, kept out of argv)"
+    )
     client.add_argument("--probe", action="store_true", help="relay through a local UDP peer")
-    client.add_argument("--peer-ip", default="127.0.0.1", help="where the probe peer listens")
+    client.add_argument(
+        "--peer-ip", default="127.0.0.1", help="where the probe peer listens (default 127.0.0.1)"
+    )
     client.add_argument(
         "--insecure", action="store_true", help="turns: do not verify the server certificate"
     )
-    client.add_argument("--timeout", type=float, default=10.0, help="per step, seconds")
+    client.add_argument(
+        "--timeout",
+        type=number(above=0),
+        default=10.0,
+        metavar="S",
+        help="seconds per step (default 10)",
+    )
     client.set_defaults(func=_run_client)
 
-    server = subparsers.add_parser("turn-server", help="run the built-in TURN relay (UDP)")
-    server.add_argument("--listen", default="127.0.0.1:3478", metavar="HOST:PORT")
-    server.add_argument(
-        "--user", action="append", required=True, metavar="NAME:PASSWORD", help="repeatable"
+    server = subparsers.add_parser(
+        "turn-server",
+        help=f"run the built-in TURN relay (UDP; {LOOPBACK} unless --listen)",
+        description=SERVER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    server.add_argument("--realm", default="pyrtcstack")
+    server.add_argument(
+        "--listen",
+        default=(LOOPBACK, 3478),
+        type=host_port(default_port=3478, listen=True),
+        metavar="HOST:PORT",
+        help=f"where to listen (default {LOOPBACK}:3478, loopback only; 0.0.0.0:3478 serves "
+        "the network; port 0: any free port)",
+    )
+    server.add_argument(
+        "--user",
+        action="append",
+        required=True,
+        type=_user,
+        metavar="NAME:PASSWORD",
+        help="a user and password; repeatable",
+    )
+    server.add_argument("--realm", default="pyrtcstack", help="REALM (default pyrtcstack)")
     server.add_argument("--relay-ip", help="IP the relayed sockets bind (default: listen IP)")
     server.add_argument("--tcp", action="store_true", help="also accept TURN over TCP")
-    server.add_argument("--tls-port", type=int, help="also accept TURN over TLS on this port")
+    server.add_argument(
+        "--tls-port",
+        type=number(int, low=0, high=65535),
+        help="also accept TURN over TLS on this port",
+    )
     server.add_argument("--cert", help="PEM certificate for --tls-port")
     server.add_argument("--key", help="PEM private key for --cert")
     server.set_defaults(func=_run_server)
-
-
-def _address(text: str) -> Address:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise SystemExit(f"expected HOST:PORT, got {text!r}")
-    return (host.strip("[]"), int(port))
 
 
 class _EchoPeer(asyncio.DatagramProtocol):
@@ -158,7 +228,7 @@ def _run_client(args: argparse.Namespace) -> int:
 
 
 async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
-    listen = _address(args.listen)
+    listen = resolve(*args.listen)
 
     def on_event(event: Event) -> None:
         if isinstance(event, RelayOpened):
@@ -174,18 +244,18 @@ async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
         if not args.cert:
             print("turn-server: --tls-port needs --cert (and --key)", file=sys.stderr)
             return 2
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.cert, args.key)
-    endpoint = await start_turn_server(
-        listen,
-        users,
-        args.realm,
-        relay_ip=args.relay_ip,
-        on_event=on_event,
-        tcp=args.tcp,
-        tls=(listen[0], args.tls_port) if args.tls_port is not None else None,
-        ssl_context=context,
-    )
+        context = server_tls(args.cert, args.key)
+    with listening(listen):
+        endpoint = await start_turn_server(
+            listen,
+            users,
+            args.realm,
+            relay_ip=args.relay_ip,
+            on_event=on_event,
+            tcp=args.tcp,
+            tls=(listen[0], args.tls_port) if args.tls_port is not None else None,
+            ssl_context=context,
+        )
     host, port = endpoint.local_address
     extra = (" + tcp" if args.tcp else "") + (
         f" + tls port {args.tls_port}" if args.tls_port is not None else ""
