@@ -95,7 +95,9 @@ def describe_os_error(exc: OSError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return f"certificate verify failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
-        return str(exc.reason or exc).replace("_", " ").lower()
+        # "[SSL: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4149)"
+        text = str(exc.args[1] if len(exc.args) > 1 else exc)
+        return re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", text) or "TLS error"
     text = exc.strerror or str(exc) or type(exc).__name__
     if exc.filename is not None:
         text += f": {exc.filename!r}"

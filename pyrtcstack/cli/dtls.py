@@ -229,7 +229,8 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         done = await sock.handshake(args.timeout)
     except (DtlsError, TimeoutError) as exc:
-        print(f"handshake failed: {exc!r}", file=sys.stderr)
+        why = f"no handshake within {args.timeout:g} s" if isinstance(exc, TimeoutError) else exc
+        print(f"pyrtcstack dtls {args.dtls_command}: handshake failed: {why}", file=sys.stderr)
         sock.endpoint.close() if sock.endpoint else None
         return 1
     report = [

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import ssl
 import sys
@@ -25,7 +26,16 @@ from ..aio.turn import TurnClientConnection, connect_turn, start_turn_server
 from ..common.core import Address, Event
 from ..turn import RelayClosed, RelayOpened, TurnError
 from ..turn.url import parse_turn_url
-from ._args import LOOPBACK, host_port, listening, number, resolve, server_tls
+from ._args import (
+    LOOPBACK,
+    CliError,
+    describe_os_error,
+    host_port,
+    listening,
+    number,
+    resolve,
+    server_tls,
+)
 
 __all__ = ["CLIENT_DESCRIPTION", "SERVER_DESCRIPTION", "register"]
 
@@ -58,6 +68,13 @@ def _turn_url(text: str) -> str:
     except TurnError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
 def _user(text: str) -> str:
@@ -123,7 +140,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a user and password; repeatable",
     )
     server.add_argument("--realm", default="pyrtcstack", help="REALM (default pyrtcstack)")
-    server.add_argument("--relay-ip", help="IP the relayed sockets bind (default: listen IP)")
+    server.add_argument(
+        "--relay-ip",
+        type=_ip,
+        help="IP the relayed sockets bind (default: the listen IP)",
+    )
     server.add_argument("--tcp", action="store_true", help="also accept TURN over TCP")
     server.add_argument(
         "--tls-port",
@@ -196,7 +217,11 @@ async def _client(args: argparse.Namespace, password: str) -> int:
     conn = await connect_turn(args.url, args.user, password, ssl_context=context)
     try:
         allocated = await conn.allocate(args.timeout)
-    except (TimeoutError, TurnError) as exc:
+    except TimeoutError:
+        print(f"FAIL allocate: no answer from the server within {args.timeout:g} s")
+        await conn.close(1.0)
+        return 1
+    except TurnError as exc:
         print(f"FAIL allocate: {type(exc).__name__}: {exc}")
         await conn.close(1.0)
         return 1
@@ -222,9 +247,8 @@ def _run_client(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_client(args, password))
-    except (OSError, TurnError) as exc:
-        print(f"turn: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        raise CliError(f"cannot reach {args.url}: {describe_os_error(exc)}", 1) from None
 
 
 async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
