@@ -229,7 +229,11 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         done = await sock.handshake(args.timeout)
     except (DtlsError, TimeoutError) as exc:
-        why = f"no handshake within {args.timeout:g} s" if isinstance(exc, TimeoutError) else exc
+        why = (
+            f"no handshake within {args.timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else f"{type(exc).__name__}: {exc}"
+        )
         print(f"pyrtcstack dtls {args.dtls_command}: handshake failed: {why}", file=sys.stderr)
         sock.endpoint.close() if sock.endpoint else None
         return 1
