@@ -7,6 +7,7 @@ removed (except when the receiver itself is killed: nothing can run then)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -118,11 +119,22 @@ def _start_pair(payload: Path) -> tuple[Proc, Proc, Proc]:
 def _assert_clean(proc: Proc) -> None:
     text = proc.text
     assert "Traceback" not in text and "write to closed file" not in text, text
+    err = proc.err.decode(errors="replace")
+    for line in err.split("\n"):
+        shown = line.split("\r")
+        # A message never lands on the progress line: once a line holds progress, what
+        # follows its last redraw is progress too.
+        assert not any("%" in a and "pyrtcstack" in b for a, b in itertools.pairwise(shown)), line
+        assert not ("%" in line and "pyrtcstack" in line), line
+        # No ETA before a rate is known.
+        assert not re.search(r" 0\.0% [^\r]*ETA", line), line
 
 
 def _notices(proc: Proc, started: float) -> int:
     code = proc.wait(NOTICE)
-    assert time.monotonic() - started < NOTICE
+    elapsed = time.monotonic() - started
+    print(f"noticed in {elapsed:.1f} s")
+    assert elapsed < NOTICE
     return code
 
 
