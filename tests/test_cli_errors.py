@@ -212,14 +212,25 @@ def test_join_a_room_that_does_not_exist(signaling_url: str) -> None:
 
 
 def test_not_a_websocket_server() -> None:
-    """A TCP server that is not a WebSocket server (here: a plain socket that closes)."""
+    """An HTTP server that is not a WebSocket server answers 404."""
     require_module("websockets")
+    import threading
+
     with socket.socket() as plain:
         plain.bind(("127.0.0.1", 0))
         plain.listen()
         port = plain.getsockname()[1]
-        plain.close()
-        check(["chat", "--room", f"ws://127.0.0.1:{port}"], "cannot reach")
+
+        def answer() -> None:
+            conn, _ = plain.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        check(["chat", "--room", f"ws://127.0.0.1:{port}"], "did not accept a WebSocket")
+        thread.join(5)
 
 
 @pytest.mark.parametrize(
