@@ -421,7 +421,7 @@ class Progress:
             if not final:
                 eta = int((self.total - done) / rate)
                 line += f", ETA {eta // 60}:{eta % 60:02d}"
-        elif not final and done == 0:
+        elif not final and done == 0 and self.total:
             line += ", starting"
         _args.status_line(line)
         if final:
