@@ -55,7 +55,9 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+_SCOPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 class CliError(Exception):
@@ -105,18 +107,20 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def _check_host(host: str, what: str) -> str:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    if not _HOSTNAME.match(host) or host.replace(".", "").isdigit():
+    address, _, scope = host.partition("%")
+    if not scope or _SCOPE.fullmatch(scope):  # an IPv6 zone (fe80::1%eth0): a name, no more
+        try:
+            return str(ipaddress.ip_address(host if scope else address))
+        except ValueError:
+            pass
+    if not _HOSTNAME.fullmatch(host) or host.replace(".", "").isdigit():
         raise CliError(f"{what}: {host!r} is not a host name or IP address")
     return host
 
 
 def _check_port(text: str, what: str, listen: bool) -> int:
     low = 0 if listen else 1
-    if not text.isdigit() or not low <= int(text) <= 65535:
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= 65535:
         span = "0 (any free port) to 65535" if listen else "1 to 65535"
         raise CliError(f"{what}: the port must be a number from {span}, not {text!r}")
     return int(text)
@@ -144,7 +148,7 @@ def parse_host_port(
         host, port = text.split(":")
     elif text.count(":") > 1:
         host, port = text, None
-    elif text.isdigit() and default_host is not None:
+    elif _DIGITS.fullmatch(text) and default_host is not None:
         host, port = None, text
     else:
         host, port = text, None
