@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
 import sys
+from typing import Any
 
 from ..aio.peerconnection import DataChannel, PeerConnection
 from ._args import CliError, number
@@ -166,8 +166,10 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
             acked = size - channel.buffered_amount
             if channel.buffered_amount:  # still draining (then: the receiver hashes)
                 progress.update(acked)
-            with contextlib.suppress(TimeoutError):
-                await link.race(asyncio.shield(verdict), 0.1)
+            waiting: set[asyncio.Future[Any]] = {verdict, link.gone}
+            await asyncio.wait(waiting, timeout=0.1)
+            if link.gone.done() and not verdict.done():
+                raise link.gone.result()
         answer = verdict.result()
         progress.update(size, final=True)
         if answer != "ok":
