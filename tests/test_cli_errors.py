@@ -4,6 +4,7 @@ process (the suite runs inside ``unshare -n``: loopback only), with a timeout.""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -19,8 +20,10 @@ CLI = [sys.executable, "-m", "pyrtcstack"]
 
 
 def run(args: list[str], stdin: str = "", timeout: float = 30.0) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TURN_PASSWORD"}
     proc = subprocess.run(
         CLI + args,
+        env=env,
         input=stdin,
         capture_output=True,
         text=True,
@@ -84,6 +87,8 @@ CASES = [
     (["stun-server", "--listen", "192.0.2.1:3478"], "cannot listen on 192.0.2.1:3478"),
     (["turn", "turn:127.0.0.1:99999", "-u", "a", "-p", "b"], "port"),
     (["turn-server", "--user", "alicepw"], "NAME:PASSWORD"),
+    (["turn-server", "--user", "a:b", "--tls-port", "5349"], "--tls-port needs --cert"),
+    (["turn", "turn:127.0.0.1", "-u", "alice"], "give --password or set $TURN_PASSWORD"),
     (["turn-server", "--user", "a:b", "--listen", "127.0.0.1:99999"], "to 65535"),
     (["turn-server", "--user", "a:b", "--relay-ip", "foo"], "not an IP address"),
     (

@@ -18,8 +18,6 @@ import json
 import sys
 
 from ..aio.stun import (
-    StunResponseError,
-    StunTimeoutError,
     discover_nat,
     serve_stun,
     source_address_for,
@@ -214,18 +212,10 @@ async def _client(args: argparse.Namespace) -> int:
     server = resolve(*args.server)
     local = resolve(*args.local) if args.local else None
     out: dict[str, object] = {"server": _fmt(server)}
-    try:
-        policy = _probe_policy(args.timeout)
-        credentials = args.user
-        result = await stun_binding(
-            server, local_addr=local, policy=policy, credentials=credentials
-        )
-    except StunTimeoutError as exc:
-        print(f"stun: {exc}", file=sys.stderr)
-        return 1
-    except StunResponseError as exc:
-        print(f"stun: {exc}", file=sys.stderr)
-        return 1
+    policy = _probe_policy(args.timeout)
+    # No answer (StunTimeoutError) or an error response (StunResponseError): documented
+    # errors, reported as one line by pyrtcstack.cli.main.
+    result = await stun_binding(server, local_addr=local, policy=policy, credentials=args.user)
     resp = result.response
     lhost, lport = result.local
     if lhost in ("0.0.0.0", "::"):

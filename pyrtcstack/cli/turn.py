@@ -243,8 +243,7 @@ async def _client(args: argparse.Namespace, password: str) -> int:
 def _run_client(args: argparse.Namespace) -> int:
     password = args.password if args.password is not None else os.environ.get("TURN_PASSWORD")
     if password is None:
-        print("turn: give --password or set $TURN_PASSWORD", file=sys.stderr)
-        return 2
+        raise CliError("give --password or set $TURN_PASSWORD")
     try:
         return asyncio.run(_client(args, password))
     except OSError as exc:
@@ -266,8 +265,7 @@ async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
     context = None
     if args.tls_port is not None:
         if not args.cert:
-            print("turn-server: --tls-port needs --cert (and --key)", file=sys.stderr)
-            return 2
+            raise CliError("--tls-port needs --cert (and --key)")
         context = server_tls(args.cert, args.key)
     with listening(listen):
         endpoint = await start_turn_server(
