@@ -8,6 +8,7 @@ docs/architecture.md): :mod:`pyrtcstack.sdp`, :mod:`pyrtcstack.stun`,
 asyncio.
 """
 
+#: The package version; pyproject.toml reads it from here (the one source of truth).
 __version__ = "0.1.0.dev0"
 
 __all__ = ["PeerConnection", "__version__"]

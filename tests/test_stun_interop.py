@@ -253,7 +253,7 @@ def test_cli_json_against_plain_server(capsys: pytest.CaptureFixture[str]) -> No
         assert rc == 0, out
         doc = json.loads(out)
         assert doc["mapped"].startswith("127.0.0.1:") and doc["mapped"] == doc["local"]
-        assert doc["other_address"] == "-" and "RFC 5780" in doc["note"]
+        assert doc["other_address"] is None and "RFC 5780" in doc["note"]
         assert "software" not in doc
     finally:
         server.terminate()

@@ -453,7 +453,7 @@ def test_cli_users_from_a_file_or_the_environment_not_argv(source: str, tmp_path
         (["--users-file", "/nonexistent/users"], "cannot read --users-file"),
         (["--user", "nopassword"], "expected NAME:PASSWORD"),
         (["--user", "u:p", "--denied-peer-ip", "10.0.0.0/33"], "not an IP, CIDR range"),
-        (["--user", "u:p", "--user-quota", "-1"], "must not be negative"),
+        (["--user", "u:p", "--user-quota", "-1"], "must be at least 0"),
     ],
 )
 def test_cli_mistakes_get_one_line_and_exit_2(args: list[str], message: str) -> None:

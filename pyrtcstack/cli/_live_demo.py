@@ -26,8 +26,23 @@ from ..aio.peerconnection import PeerConnection, RemoteTrack
 from ..media import G711Track, ToneSource
 from ..peerconnection import Settings, TraceRecord
 from ..peerconnection.trace import RunSummary
+from ._args import number
 
 __all__ = ["add_arguments", "run", "tshark_command"]
+
+
+#: The largest message the demo sends: our own max-message-size (a=max-message-size).
+MAX_SIZE: int = Settings().sctp_max_message_size
+
+
+def _output_file(text: str) -> str:
+    """A path whose folder exists (the capture and its key log are written there)."""
+    folder = os.path.dirname(text) or "."
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"no such folder: {folder!r}")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,16 +57,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pcap",
         metavar="FILE",
+        type=_output_file,
         help="write a capture (+ FILE.keylog, FILE.dummy-rsa.pem) and print the tshark command",
     )
     parser.add_argument(
-        "--messages", type=int, default=2000, help="data channel messages to send (default 2000)"
+        "--messages",
+        type=number(int, low=0, high=10_000_000),
+        default=2000,
+        help="data channel messages to send (default 2000)",
     )
-    parser.add_argument("--size", type=int, default=1000, help="bytes per message (default 1000)")
     parser.add_argument(
-        "--audio", type=float, default=3.0, help="seconds of PCMU tone both ways (0: none)"
+        "--size",
+        type=number(int, low=1, high=MAX_SIZE),
+        default=1000,
+        help=f"bytes per message (default 1000, at most {MAX_SIZE}: the max-message-size)",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="overall time limit")
+    parser.add_argument(
+        "--audio",
+        type=number(low=0, high=3600),
+        default=3.0,
+        help="seconds of PCMU tone both ways (0: none)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=number(above=0),
+        default=30.0,
+        help="overall time limit in seconds (default 30)",
+    )
 
 
 class _Timeline:

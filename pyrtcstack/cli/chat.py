@@ -7,7 +7,9 @@
     pyrtcstack chat --browser          # serves a page: open the printed URL in a browser
 
 Each line you type is one message; the peer's messages are printed as ``< text``.
-End with Ctrl-D (EOF): the channel is closed and the peer sees ``* peer left``.
+End with Ctrl-D (EOF) or Ctrl-C: the channel is closed and the peer sees ``* peer left``.
+If the connection is lost instead (no answer to ICE consent checks for a few seconds),
+``* connection lost`` and exit status 1.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 from typing import Any
 
 from ..aio.peerconnection import DataChannel, PeerConnection
-from ._transfer import add_signaling_args, connect
+from ._transfer import PeerGoneError, add_signaling_args, connect, say
 
 __all__ = ["register"]
 
@@ -38,15 +40,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 async def _chat(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[DataChannel] = loop.create_future()
-    closed = asyncio.Event()
 
     def wire(channel: DataChannel) -> None:
         def on_message(message: Any) -> None:
             text = message if isinstance(message, str) else f"<{len(message)} bytes>"
-            print(f"< {text}", flush=True)
+            say(f"< {text}")
 
         channel.on("message", on_message)
-        channel.on("close", closed.set)
 
         def on_open() -> None:
             if not ready.done():
@@ -60,37 +60,39 @@ async def _chat(args: argparse.Namespace) -> int:
         wire(pc.create_data_channel("chat"))
 
     offer_side = not args.join and not args.browser
-    pc = await connect(
+    link = await connect(
         args,
         offerer if offer_side else None,
         on_pc=None if offer_side else (lambda pc: pc.on("datachannel", wire)),
     )
     try:
-        channel = await asyncio.wait_for(ready, args.timeout)
-        print("* connected: type a line and Enter; Ctrl-D to leave", file=sys.stderr, flush=True)
+        channel = await link.race(ready, args.timeout)
+        link.watch_channel(channel)
+        say("* connected: type a line and Enter; Ctrl-D to leave", sys.stderr)
         lines: asyncio.Queue[str] = asyncio.Queue()
 
         def read_stdin() -> None:  # a daemon thread: never blocks the exit
-            for line in sys.stdin:
-                loop.call_soon_threadsafe(lines.put_nowait, line)
-            loop.call_soon_threadsafe(lines.put_nowait, "")
+            try:
+                for line in sys.stdin:
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+                loop.call_soon_threadsafe(lines.put_nowait, "")
+            except RuntimeError:  # the loop already closed: we are exiting
+                return
 
         threading.Thread(target=read_stdin, daemon=True).start()
         while True:
-            reader = asyncio.ensure_future(lines.get())
-            waiter = asyncio.ensure_future(closed.wait())
-            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if closed.is_set():
-                reader.cancel()
-                print("* peer left", flush=True)
-                return 0
-            line = reader.result()
+            line = await link.race(lines.get())
             if not line:
                 break
             channel.send(line.rstrip("\n"))
         channel.close()
         await asyncio.sleep(0.2)
         return 0
+    except PeerGoneError as gone:
+        if gone.clean:
+            say("* peer left")
+            return 0
+        say(f"* connection lost: {gone.reason}")
+        return 1
     finally:
-        await pc.close()
+        await link.close()

@@ -23,7 +23,18 @@ from pyrtcstack.sdp.explain import explain
 
 from . import _live_demo
 
-__all__ = ["BUNDLED_OFFER", "register"]
+__all__ = ["BUNDLED_OFFER", "DESCRIPTION", "register"]
+
+DESCRIPTION = """\
+A live WebRTC session between two peer connections in this process, over loopback:
+gathering, offer/answer, ICE checks, the DTLS handshake, the SCTP association, a data
+channel exchange and a PCMU tone both ways, then a summary. --trace narrates every
+protocol step with its RFC section; --pcap FILE writes a capture and FILE.keylog (an NSS
+key log) that Wireshark and tshark decode and decrypt.
+
+With --sdp it instead walks through a real offer that Chromium's createOffer() produced
+(bundled with the package), line by line, with what each part means.
+"""
 
 #: A real offer from headless Chromium 156 (audio + data channel), captured on loopback.
 BUNDLED_OFFER = "data/chromium-offer.sdp"
@@ -56,7 +67,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="a live WebRTC session between two peers on loopback (--sdp: a browser SDP explained)",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -27,6 +27,8 @@ import os
 import sys
 import tempfile
 
+from ._args import CliError, listening, number
+
 __all__ = ["register"]
 
 
@@ -56,8 +58,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve the endpoint protocol with our PeerConnection until Ctrl-C "
         "(another machine runs `pyrtcstack interop URL`)",
     )
-    p.add_argument("--host", default="127.0.0.1", help="--serve/--endpoint: listen address")
-    p.add_argument("--port", type=int, default=0, help="--serve/--endpoint: TCP port")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="--serve/--endpoint: listen address (default 127.0.0.1, loopback only; "
+        "0.0.0.0 serves the network)",
+    )
+    p.add_argument(
+        "--port",
+        type=number(int, low=0, high=65535),
+        default=0,
+        help="--serve/--endpoint: TCP port (default 0: any free port)",
+    )
     p.add_argument(
         "--turn",
         metavar="TURN_URL",
@@ -78,6 +90,7 @@ def _is_url(text: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from ..interop import PeerUnavailableError, default_plan, format_table, run_launch
+    from ..interop.launchers import PEERS
     from ..interop.matrix import Launch, default_scenarios, summary
     from ..interop.remote import EndpointError, run_url, settings_for
     from ..interop.scenarios import run_scenario
@@ -86,17 +99,19 @@ def run(args: argparse.Namespace) -> int:
     if args.endpoint:
         return _serve_endpoint(args)
     if not args.peers and not args.serve:
-        usage = "name a peer (chromium, firefox, werift, pion), an endpoint URL, or use --serve"
-        print(usage, file=sys.stderr)
-        return 2
+        raise CliError(f"name a peer ({', '.join(PEERS)}), an endpoint URL, or use --serve")
+    for peer in args.peers:
+        if not _is_url(peer) and peer not in PEERS:
+            raise CliError(
+                f"unknown peer {peer!r}: one of {', '.join(PEERS)}, or an http(s):// URL"
+            )
     local = args.serve or not all(_is_url(peer) for peer in args.peers)
     log_dir = args.logs or (tempfile.mkdtemp(prefix="pyrtcstack-interop-") if local else "")
     if args.logs:
         try:
             os.makedirs(args.logs, exist_ok=True)
         except OSError as exc:
-            print(f"--logs {args.logs}: {exc.strerror}", file=sys.stderr)
-            return 2
+            raise CliError(f"--logs {args.logs}: {exc.strerror}") from None
 
     def verbose(text: str) -> None:
         if args.verbose:
@@ -105,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     async def serve() -> list:  # type: ignore[type-arg]
         scenarios = default_scenarios()
         session = PeerSession(scenarios, gum_first=True)
-        url = await session.start(args.host, args.port)
+        with listening(f"{args.host}:{args.port}"):
+            url = await session.start(args.host, args.port)
         print(f"open {url} in a browser (it runs {len(scenarios)} scenarios)", flush=True)
         await session.config_fetched.wait()
         # A page opened from another machine needs our real addresses, not 127.0.0.1.
@@ -155,7 +171,8 @@ def _serve_endpoint(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         endpoint = Endpoint()
-        url = await endpoint.start(args.host, args.port)
+        with listening(f"{args.host}:{args.port}"):
+            url = await endpoint.start(args.host, args.port)
         print(f"endpoint: {url}", flush=True)
         shown = url.replace("0.0.0.0", "THIS-HOST").replace("[::]", "THIS-HOST")
         print(f"on the other machine: pyrtcstack interop {shown}", file=sys.stderr, flush=True)

@@ -65,12 +65,19 @@ def register(subparsers: Any) -> None:
         "sdp", help="explain or check an SDP (RFC 8866, JSEP RFC 9429)", description=__doc__
     )
     commands = parser.add_subparsers(dest="sdp_command", metavar="ACTION", required=True)
-    p = commands.add_parser("explain", help="annotated walk through an SDP, with RFC references")
+    p = commands.add_parser(
+        "explain",
+        help="annotated walk through an SDP, with RFC references",
+        description="Walk through an SDP (a file, or - for standard input) line by line: what "
+        "each line and attribute means, with its RFC section (RFC 8866, JSEP RFC 9429).",
+    )
     p.add_argument("file", metavar="FILE", help="SDP file, or - for standard input")
     p.set_defaults(func=_explain)
     p = commands.add_parser(
         "check",
         help="list what would break interop (exit code 1 if anything does)",
+        description="List what in an SDP (a file, or - for standard input) would break interop "
+        "with browsers and other WebRTC stacks; exit status 1 if anything does.",
     )
     p.add_argument("file", metavar="FILE", help="SDP file, or - for standard input")
     p.add_argument(

@@ -11,6 +11,10 @@ offer), or is the browser that opens the page (it shows progress, checks the SHA
 ``crypto.subtle`` and offers the file as a download). Progress with rate and ETA on
 stderr; the receiver checks the SHA-256 and says ``ok``; the exit status is 0 only then.
 Back-pressure through ``bufferedamountlow``.
+
+If the receiver goes away (it leaves the room, closes the channel, or stops answering ICE
+consent checks for a few seconds), the sender says so and exits with status 1; Ctrl-C
+closes the connection, so the receiver learns it at once (exit status 130).
 """
 
 from __future__ import annotations
@@ -21,9 +25,19 @@ import hashlib
 import json
 import os
 import sys
+from typing import Any
 
 from ..aio.peerconnection import DataChannel, PeerConnection
-from ._transfer import CHUNK, HIGH_WATER, Progress, add_signaling_args, connect
+from ._args import CliError, number
+from ._transfer import (
+    CHUNK,
+    HIGH_WATER,
+    PeerGoneError,
+    Progress,
+    add_signaling_args,
+    connect,
+    say,
+)
 
 __all__ = ["register"]
 
@@ -35,10 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the file to send")
     p.add_argument(
         "--window",
-        type=int,
+        type=number(int, low=CHUNK, high=1 << 30),
         default=HIGH_WATER,
         metavar="BYTES",
         help="most bytes queued in the channel before waiting for bufferedamountlow "
@@ -57,13 +71,20 @@ def _sha256(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.join:
+        raise CliError("send creates the room (or prints the offer); the receiver joins")
+    if os.path.isdir(args.file):
+        raise CliError(f"{args.file!r} is a folder; send one file (or an archive of it)")
     try:
         size = os.path.getsize(args.file)
         digest = _sha256(args.file)
     except OSError as exc:
-        print(f"send: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(f"cannot read {args.file!r}: {exc.strerror}") from None
     return asyncio.run(_send(args, size, digest))
+
+
+def _of(done: int, size: int) -> str:
+    return f"{done / 1e6:.1f} of {size / 1e6:.1f} MB"
 
 
 async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
@@ -85,12 +106,15 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         def on_pc(pc: PeerConnection) -> None:
             pc.on("datachannel", got_channel)
 
-        pc = await connect(args, None, on_pc, page="transfer.html", info=info)
+        link = await connect(args, None, on_pc, page="transfer.html", info=info)
     else:
-        pc = await connect(args, setup)
+        link = await connect(args, setup)
+    acked = 0  # bytes that left our buffer (what the receiver has, give or take the network)
+    progress: Progress | None = None
     try:
-        channel = await asyncio.wait_for(ready, args.timeout)
-        await channel.wait_open(args.timeout)
+        channel = await link.race(ready, args.timeout)
+        link.watch_channel(channel)
+        await link.race(channel.wait_open(args.timeout))
         verdict: asyncio.Future[str] = loop.create_future()
 
         def settle(answer: object) -> None:
@@ -99,10 +123,9 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
                 # digest this way), before its verdict.
                 try:
                     report = json.loads(answer)
-                    print(
+                    say(
                         f"the receiver computed sha-256 {report.get('sha256')} over "
-                        f"{report.get('size')} bytes ({report.get('impl', '?')})",
-                        flush=True,
+                        f"{report.get('size')} bytes ({report.get('impl', '?')})"
                     )
                 except (ValueError, AttributeError):
                     pass
@@ -111,7 +134,6 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
                 verdict.set_result(str(answer))
 
         channel.on("message", settle)
-        channel.on("close", lambda: settle("closed"))
         low = asyncio.Event()
         window = max(args.window, CHUNK)
         channel.buffered_amount_low_threshold = window // 4
@@ -119,16 +141,20 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         waits = 0
         channel.send(json.dumps({"name": name, "size": size, "sha256": digest}))
         progress = Progress(size, f"send {name}")
+        progress.update(0, final=False)
         sent = 0
         with open(args.file, "rb") as f:
             while block := f.read(CHUNK):
                 while channel.buffered_amount > window:
                     low.clear()
                     waits += 1
-                    await low.wait()
+                    await link.race(low.wait())
+                if link.gone.done():
+                    raise link.gone.result()
                 channel.send(block)
                 sent += len(block)
-                progress.update(max(0, sent - channel.buffered_amount))
+                acked = max(0, sent - channel.buffered_amount)
+                progress.update(acked)
                 if sent % (16 * CHUNK) == 0:
                     await asyncio.sleep(0)  # let the loop flush
         channel.send(json.dumps({"waits": waits, "window": window}))  # for the receiver's log
@@ -136,21 +162,38 @@ async def _send(args: argparse.Namespace, size: int, digest: str) -> int:
         deadline = loop.time() + args.timeout + size / 1e5
         while not verdict.done():  # the queue drains, then the receiver hashes
             if loop.time() > deadline:
-                raise TimeoutError("no verdict from the receiver")
+                raise CliError("no verdict from the receiver (it never said ok or bad)", 1)
+            acked = size - channel.buffered_amount
             if channel.buffered_amount:  # still draining (then: the receiver hashes)
-                progress.update(size - channel.buffered_amount)
-            await asyncio.wait({verdict}, timeout=0.1)
+                progress.update(acked)
+            waiting: set[asyncio.Future[Any]] = {verdict, link.gone}
+            await asyncio.wait(waiting, timeout=0.1)
+            if link.gone.done() and not verdict.done():
+                raise link.gone.result()
         answer = verdict.result()
         progress.update(size, final=True)
         if answer != "ok":
-            print(f"the receiver says {answer!r}", file=sys.stderr)
-            return 1
-        print(f"sent {name}: {size} bytes, sha-256 {digest} verified by the receiver")
-        print(
+            raise CliError(f"the receiver says {answer!r}: the file it got does not match", 1)
+        say(f"sent {name}: {size} bytes, sha-256 {digest} verified by the receiver")
+        say(
             f"back-pressure: waited for bufferedamountlow {waits} times (window {window} bytes)",
-            file=sys.stderr,
+            sys.stderr,
         )
         return 0
+    except PeerGoneError as gone:
+        raise CliError(
+            f"the receiver went away ({gone.reason}) after {_of(acked, size)}: "
+            "the transfer is incomplete",
+            1,
+        ) from None
+    except asyncio.CancelledError:  # Ctrl-C
+        say(
+            f"pyrtcstack send: interrupted after {_of(acked, size)}; closing the connection "
+            "tells the receiver",
+            sys.stderr,
+        )
+        raise
     finally:
+        Progress.finish()
         await asyncio.sleep(0.1)  # let a last message leave before closing
-        await pc.close()
+        await link.close()

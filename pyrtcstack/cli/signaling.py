@@ -1,10 +1,4 @@
-"""``pyrtcstack signaling-server``: run the WebSocket room signaling server.
-
-    pyrtcstack signaling-server --host 0.0.0.0 --port 8765 [--cert cert.pem --key key.pem]
-
-It prints ``signaling server listening on ws://HOST:PORT`` (``wss://`` with TLS) and runs
-until interrupted (SIGINT/SIGTERM exit 0). Protocol and limits: docs/signaling.md.
-"""
+"""``pyrtcstack signaling-server``: run the WebSocket room signaling server."""
 
 from __future__ import annotations
 
@@ -12,24 +6,51 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import ssl
-import sys
 
-__all__ = ["register"]
+from ._args import LOOPBACK, CliError, listening, number, server_tls
+
+__all__ = ["DESCRIPTION", "register"]
+
+DESCRIPTION = f"""\
+Run the WebSocket signaling server with rooms (protocol and limits: docs/signaling.md),
+for pyrtcstack send, receive and chat --room and for SignalingClient.
+
+  pyrtcstack signaling-server --port 8765
+  pyrtcstack signaling-server --host 0.0.0.0 --port 8765 --cert cert.pem --key key.pem
+
+It prints "signaling server listening on ws://HOST:PORT" (wss:// with --cert) and runs
+until interrupted (SIGINT/SIGTERM exit 0). Like every pyrtcstack server it listens on the
+loopback address by default ({LOOPBACK}); --host 0.0.0.0 serves the network (use TLS
+there: --cert and --key). Needs the optional websockets package (pyrtcstack[signaling]).
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "signaling-server",
-        help="WebSocket signaling server with rooms (needs the 'signaling' extra)",
-        description=__doc__,
+        help=f"WebSocket signaling server with rooms ({LOOPBACK} unless --host)",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port (0: any free one)")
+    p.add_argument(
+        "--host",
+        default=LOOPBACK,
+        help=f"listen address (default {LOOPBACK}, loopback only; 0.0.0.0 serves the network)",
+    )
+    p.add_argument(
+        "--port",
+        type=number(int, low=0, high=65535),
+        default=8765,
+        help="TCP port (default 8765; 0: any free one)",
+    )
     p.add_argument("--cert", help="PEM certificate chain: serve wss:// (with --key)")
     p.add_argument("--key", help="PEM private key for --cert")
-    p.add_argument("--room-size", type=int, default=2, help="peers per room (default 2)")
+    p.add_argument(
+        "--room-size",
+        type=number(int, low=2, high=64),
+        default=2,
+        help="peers per room (default 2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,21 +58,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..signaling import SignalingServer
     except ImportError:  # pragma: no cover - depends on the extra
-        print(
-            "pyrtcstack signaling-server needs `pip install pyrtcstack[signaling]`", file=sys.stderr
-        )
-        return 2
+        raise CliError("signaling-server needs `pip install pyrtcstack[signaling]`") from None
     if bool(args.cert) != bool(args.key):
-        print("--cert and --key go together", file=sys.stderr)
-        return 2
-    ssl_context = None
-    if args.cert:
-        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ssl_context.load_cert_chain(args.cert, args.key)
+        raise CliError("--cert and --key go together")
+    ssl_context = server_tls(args.cert, args.key) if args.cert else None
 
     async def main() -> int:
         server = SignalingServer(max_room_members=args.room_size)
-        url = await server.start(args.host, args.port, ssl_context=ssl_context)
+        shown = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+        with listening(shown):
+            url = await server.start(args.host, args.port, ssl_context=ssl_context)
         print(f"signaling server listening on {url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

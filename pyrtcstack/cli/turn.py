@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import ssl
@@ -35,35 +36,132 @@ from ..turn import TurnError
 from ..turn.policy import PeerPolicy, parse_ip_range
 from ..turn.server import MAX_ALLOCATIONS, MAX_ALLOCATIONS_PER_USER
 from ..turn.url import parse_turn_url
+from ._args import (
+    LOOPBACK,
+    CliError,
+    describe_os_error,
+    host_port,
+    listening,
+    number,
+    resolve,
+    server_tls,
+)
 
 #: Environment variable with the server's users (``NAME:PASSWORD`` lines), so that no
 #: password has to be on the command line.
 USERS_ENV = "PYRTCSTACK_TURN_USERS"
 
-__all__ = ["register"]
+__all__ = ["CLIENT_DESCRIPTION", "SERVER_DESCRIPTION", "register"]
+
+CLIENT_DESCRIPTION = """\
+Allocate a relayed address on a TURN server (RFC 8656) and print the relayed and mapped
+addresses: turn:HOST[:PORT] (UDP), turn:HOST[:PORT]?transport=tcp, or turns:HOST[:PORT]
+(TLS). With --probe it then walks the whole RFC 8656 sequence against a UDP echo peer it
+runs itself on --peer-ip: CreatePermission, Send indication to the peer, the peer's Data
+indication back, ChannelBind, ChannelData both ways, Refresh and deallocation, one
+PASS/FAIL line each. The password comes from --password or $TURN_PASSWORD and is never
+printed.
+
+  TURN_PASSWORD=secret pyrtcstack turn turn:turn.example.org -u alice --probe
+"""
+
+SERVER_DESCRIPTION = f"""\
+Run the small built-in TURN relay (RFC 8656): UDP relaying with long-term credentials;
+clients over UDP, and with --tcp / --tls-port over TCP and TLS. Runs until Ctrl-C.
+
+Like every pyrtcstack server it listens on the loopback address by default
+({LOOPBACK}:3478); --listen 0.0.0.0:3478 serves the network.
+
+  pyrtcstack turn-server --listen 0.0.0.0:3478 --users-file users.txt
+
+Users come from --users-file (NAME:PASSWORD lines), ${USERS_ENV} (the same lines) or
+--user NAME:PASSWORD (visible in ps). Peers on loopback, link-local, private and
+multicast addresses and the server's own ports are refused (403) unless allowed below:
+docs/security.md has every limit beside coturn's.
+"""
+
+
+def _turn_url(text: str) -> str:
+    try:
+        parse_turn_url(text)
+    except TurnError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
+def _user(text: str) -> str:
+    name, sep, _ = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD (with a colon)")
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     client = subparsers.add_parser(
-        "turn", help="allocate on a TURN server; --probe exercises the relay end to end"
+        "turn",
+        help="allocate on a TURN server; --probe exercises the relay end to end",
+        description=CLIENT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    client.add_argument("url", metavar="URL", help="turn:HOST[:PORT][?transport=tcp] or turns:")
-    client.add_argument("--user", "-u", required=True)
-    client.add_argument("--password", "-p", help="default: $TURN_PASSWORD")
+    client.add_argument(
+        "url",
+        metavar="URL",
+        type=_turn_url,
+        help="turn:HOST[:PORT][?transport=tcp] or turns:HOST[:PORT]",
+    )
+    client.add_argument("--user", "-u", required=True, help="TURN username")
+    client.add_argument(
+        "--password", "-p", help="TURN password (default: $TURN_PASSWORD, kept out of argv)"
+    )
     client.add_argument("--probe", action="store_true", help="relay through a local UDP peer")
-    client.add_argument("--peer-ip", default="127.0.0.1", help="where the probe peer listens")
+    client.add_argument(
+        "--peer-ip", default="127.0.0.1", help="where the probe peer listens (default 127.0.0.1)"
+    )
     client.add_argument(
         "--insecure", action="store_true", help="turns: do not verify the server certificate"
     )
-    client.add_argument("--timeout", type=float, default=10.0, help="per step, seconds")
+    client.add_argument(
+        "--timeout",
+        type=number(above=0),
+        default=10.0,
+        metavar="S",
+        help="seconds per step (default 10)",
+    )
     client.set_defaults(func=_run_client)
 
-    server = subparsers.add_parser("turn-server", help="run the built-in TURN relay (UDP)")
-    server.add_argument("--listen", default="127.0.0.1:3478", metavar="HOST:PORT")
-    server.add_argument("--realm", default="pyrtcstack")
-    server.add_argument("--relay-ip", help="IP the relayed sockets bind (default: listen IP)")
+    server = subparsers.add_parser(
+        "turn-server",
+        help=f"run the built-in TURN relay (UDP; {LOOPBACK} unless --listen)",
+        description=SERVER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    server.add_argument(
+        "--listen",
+        default=(LOOPBACK, 3478),
+        type=host_port(default_port=3478, listen=True),
+        metavar="HOST:PORT",
+        help=f"where to listen (default {LOOPBACK}:3478, loopback only; 0.0.0.0:3478 serves "
+        "the network; port 0: any free port)",
+    )
+    server.add_argument("--realm", default="pyrtcstack", help="REALM (default pyrtcstack)")
+    server.add_argument(
+        "--relay-ip",
+        type=_ip,
+        help="IP the relayed sockets bind (default: the listen IP)",
+    )
     server.add_argument("--tcp", action="store_true", help="also accept TURN over TCP")
-    server.add_argument("--tls-port", type=int, help="also accept TURN over TLS on this port")
+    server.add_argument(
+        "--tls-port",
+        type=number(int, low=0, high=65535),
+        help="also accept TURN over TLS on this port",
+    )
     server.add_argument("--cert", help="PEM certificate for --tls-port")
     server.add_argument("--key", help="PEM private key for --cert")
     _add_server_security_options(server)
@@ -82,6 +180,7 @@ def _add_server_security_options(server: argparse.ArgumentParser) -> None:
         "--user",
         action="append",
         default=[],
+        type=_user,
         metavar="NAME:PASSWORD",
         help=f"repeatable; visible in ps: prefer --users-file or ${USERS_ENV}",
     )
@@ -109,37 +208,40 @@ def _add_server_security_options(server: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--user-quota",
-        type=int,
+        type=number(int, low=0),
         default=MAX_ALLOCATIONS_PER_USER,
         metavar="N",
         help=f"concurrent allocations per user (default {MAX_ALLOCATIONS_PER_USER}; 0: no limit)",
     )
     group.add_argument(
         "--total-quota",
-        type=int,
+        type=number(int, low=0),
         default=MAX_ALLOCATIONS,
         metavar="N",
         help=f"concurrent allocations in all (default {MAX_ALLOCATIONS}; 0: no limit)",
     )
     group.add_argument(
         "--max-bps",
-        type=int,
+        type=number(int, low=0),
         metavar="BYTES",
         help="bytes/s per allocation and direction (default and 0: no limit)",
     )
     group.add_argument(
         "--auth-timeout",
-        type=float,
+        type=number(above=0),
         default=10.0,
         metavar="S",
         help="close TCP/TLS connections without an allocation after S s (default 10)",
     )
     group.add_argument(
-        "--max-connections", type=int, metavar="N", help="TCP/TLS connections in all"
+        "--max-connections",
+        type=number(int, low=1),
+        metavar="N",
+        help="TCP/TLS connections in all (default: a quarter of the open-file limit)",
     )
     group.add_argument(
         "--max-connections-per-ip",
-        type=int,
+        type=number(int, low=1),
         default=32,
         metavar="N",
         help="TCP/TLS connections from one IP (default 32)",
@@ -150,7 +252,7 @@ def _parse_users(text: str, where: str) -> dict[str, str]:
     """``NAME:PASSWORD`` lines (``user=`` prefix, blank lines and ``#`` comments allowed);
     raises ValueError naming the line, never showing its password."""
     users: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -158,7 +260,7 @@ def _parse_users(text: str, where: str) -> dict[str, str]:
             line = line[5:]
         name, sep, password = line.partition(":")
         if not sep or not name or not password:
-            raise ValueError(f"{where} line {number}: expected NAME:PASSWORD")
+            raise ValueError(f"{where} line {lineno}: expected NAME:PASSWORD")
         users[name] = password
     return users
 
@@ -202,12 +304,7 @@ class _ServerOptions(TypedDict):
 
 def _server_options(args: argparse.Namespace) -> _ServerOptions:
     """The keyword arguments of start_turn_server for the security options."""
-    for name in ("user_quota", "total_quota", "max_bps", "max_connections"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise ValueError(f"--{name.replace('_', '-')} must not be negative")
-    if args.auth_timeout <= 0 or args.max_connections_per_ip < 1:
-        raise ValueError("--auth-timeout and --max-connections-per-ip must be positive")
+    # (the numbers' bounds are checked by their argparse types)
     for text in args.denied_peer_ip + args.allowed_peer_ip:
         try:
             parse_ip_range(text)
@@ -229,13 +326,6 @@ def _server_options(args: argparse.Namespace) -> _ServerOptions:
         "max_connections": args.max_connections,
         "max_connections_per_ip": args.max_connections_per_ip,
     }
-
-
-def _address(text: str) -> Address:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise SystemExit(f"expected HOST:PORT, got {text!r}")
-    return (host.strip("[]"), int(port))
 
 
 class _EchoPeer(asyncio.DatagramProtocol):
@@ -299,7 +389,11 @@ async def _client(args: argparse.Namespace, password: str) -> int:
     conn = await connect_turn(args.url, args.user, password, ssl_context=context)
     try:
         allocated = await conn.allocate(args.timeout)
-    except (TimeoutError, TurnError) as exc:
+    except TimeoutError:
+        print(f"FAIL allocate: no answer from the server within {args.timeout:g} s")
+        await conn.close(1.0)
+        return 1
+    except TurnError as exc:
         print(f"FAIL allocate: {type(exc).__name__}: {exc}")
         await conn.close(1.0)
         return 1
@@ -321,17 +415,15 @@ async def _client(args: argparse.Namespace, password: str) -> int:
 def _run_client(args: argparse.Namespace) -> int:
     password = args.password if args.password is not None else os.environ.get("TURN_PASSWORD")
     if password is None:
-        print("turn: give --password or set $TURN_PASSWORD", file=sys.stderr)
-        return 2
+        raise CliError("give --password or set $TURN_PASSWORD")
     try:
         return asyncio.run(_client(args, password))
-    except (OSError, TurnError) as exc:
-        print(f"turn: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        raise CliError(f"cannot reach {args.url}: {describe_os_error(exc)}", 1) from None
 
 
 async def _server(args: argparse.Namespace, users: dict[str, str], options: _ServerOptions) -> int:
-    listen = _address(args.listen)
+    listen = resolve(*args.listen)
     # One line per allocation, relay closed, denied peer, refused connection and
     # disconnect, rate-limited by the server (pyrtcstack.aio.turn_server).
     handler = logging.StreamHandler(sys.stdout)
@@ -343,20 +435,19 @@ async def _server(args: argparse.Namespace, users: dict[str, str], options: _Ser
     context = None
     if args.tls_port is not None:
         if not args.cert:
-            print("turn-server: --tls-port needs --cert (and --key)", file=sys.stderr)
-            return 2
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.cert, args.key)
-    endpoint = await start_turn_server(
-        listen,
-        users,
-        args.realm,
-        relay_ip=args.relay_ip,
-        tcp=args.tcp,
-        tls=(listen[0], args.tls_port) if args.tls_port is not None else None,
-        ssl_context=context,
-        **options,
-    )
+            raise CliError("--tls-port needs --cert (and --key)")
+        context = server_tls(args.cert, args.key)
+    with listening(listen):
+        endpoint = await start_turn_server(
+            listen,
+            users,
+            args.realm,
+            relay_ip=args.relay_ip,
+            tcp=args.tcp,
+            tls=(listen[0], args.tls_port) if args.tls_port is not None else None,
+            ssl_context=context,
+            **options,
+        )
     host, port = endpoint.local_address
     extra = (" + tcp" if args.tcp else "") + (
         f" + tls port {args.tls_port}" if args.tls_port is not None else ""
@@ -375,10 +466,5 @@ def _run_server(args: argparse.Namespace) -> int:
         users = _server_users(args)
         options = _server_options(args)
     except ValueError as exc:
-        print(f"turn-server: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return asyncio.run(_server(args, users, options))
-    except OSError as exc:
-        print(f"turn-server: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(str(exc)) from None
+    return asyncio.run(_server(args, users, options))

@@ -17,7 +17,7 @@ import ssl
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..common.errors import RemoteProtocolError
 from .server import MAX_MESSAGE_BYTES
@@ -40,13 +40,30 @@ class SignalingClient:
     async def connect(
         cls, url: str, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 10.0
     ) -> SignalingClient:
-        connection = await connect(
-            url,
-            ssl=ssl_context if url.startswith("wss:") else None,
-            max_size=MAX_MESSAGE_BYTES,
-            open_timeout=timeout,
-            proxy=None,
-        )
+        """Open a WebSocket to the server at ``url`` (``ws://`` or ``wss://``).
+
+        ``wss://`` verifies the server's certificate and name against the system's trust
+        store unless ``ssl_context`` says otherwise (e.g.
+        ``ssl.create_default_context(cafile="private-ca.pem")``). A URL that is not
+        ``ws://``/``wss://``, or a server that does not speak WebSocket, raises
+        :class:`SignalingError`; socket and TLS failures raise :class:`OSError` (e.g.
+        :class:`ConnectionRefusedError`, :class:`ssl.SSLCertVerificationError`) and a
+        server that does not answer within ``timeout`` :class:`TimeoutError`."""
+        secure = url[:4].lower() == "wss:"
+        if secure and ssl_context is None:
+            ssl_context = ssl.create_default_context()
+        try:
+            connection = await connect(
+                url,
+                ssl=ssl_context if secure else None,
+                max_size=MAX_MESSAGE_BYTES,
+                open_timeout=timeout,
+                proxy=None,
+            )
+        except InvalidURI as exc:
+            raise SignalingError(f"{url!r} is not a ws:// or wss:// URL ({exc})") from None
+        except InvalidHandshake as exc:
+            raise SignalingError(f"{url} did not accept a WebSocket connection: {exc}") from None
         return cls(connection)
 
     async def _request(self, message: dict[str, Any], want: str) -> dict[str, Any]:
@@ -83,7 +100,10 @@ class SignalingClient:
                 raw = await self.connection.recv()
         except ConnectionClosed as exc:
             raise SignalingError(f"signaling connection closed ({exc})") from None
-        message = json.loads(raw)
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            raise SignalingError("the server sent a message that is not JSON") from None
         if not isinstance(message, dict):
             raise SignalingError("the server sent a non-object message")
         return message

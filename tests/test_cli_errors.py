@@ -1,0 +1,303 @@
+"""A person's mistake at the command line: one clear line on stderr, a non-zero exit, never
+a traceback or a hang. Each case runs the real entry point (``python -m pyrtcstack``) as a
+process (the suite runs inside ``unshare -n``: loopback only), with a timeout."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.peers import require_module
+
+pytestmark = pytest.mark.timeout(120)
+CLI = [sys.executable, "-m", "pyrtcstack"]
+
+
+def run(args: list[str], stdin: str = "", timeout: float = 30.0) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TURN_PASSWORD"}
+    proc = subprocess.run(
+        CLI + args,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,  # a hang fails the test
+        check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def check(args: list[str], expected: str, stdin: str = "", timeout: float = 30.0) -> str:
+    """Exit non-zero, no traceback, and exactly one ``pyrtcstack …:`` error line, the last
+    one, saying ``expected``."""
+    code, text = run(args, stdin, timeout)
+    assert code != 0, text
+    assert "Traceback" not in text, text
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("pyrtcstack")]
+    assert len(errors) == 1, text
+    assert lines[-1] == errors[0], text
+    assert expected.lower() in errors[0].lower(), text
+    assert len(errors[0]) < 400, errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def signaling_url() -> Iterator[str]:
+    require_module("websockets")
+    proc = subprocess.Popen(
+        [*CLI, "signaling-server", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _free_port(kind: socket.SocketKind) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# (arguments, what the line must say)
+CASES = [
+    (["stun", "not a host!!"], "is not a host name or IP address"),
+    (["stun", "127.0.0.1:-5"], "from 1 to 65535"),
+    (["stun", "127.0.0.1:99999"], "from 1 to 65535"),  # not wrapped to 34463
+    (["stun", "127.0.0.1:0"], "from 1 to 65535"),
+    (["stun", "stuns:127.0.0.1"], "not supported"),
+    (["stun", "127.0.0.1", "--timeout", "-1"], "more than 0"),
+    (["stun", "127.0.0.1", "--timeout", "nan"], "finite"),
+    (["stun", "127.0.0.1", "--local", "foo:bar"], "port"),
+    (["stun", "127.0.0.1", "--user", "alicepw"], "USER:PASSWORD"),
+    (["stun", "no-such-host.invalid"], "cannot resolve"),
+    (["stun-server", "--listen", "foo"], "cannot resolve 'foo'"),
+    (["stun-server", "--listen", "127.0.0.1:70000"], "to 65535"),  # not 4464
+    (["stun-server", "--user", "alicepw"], "USER:PASSWORD"),
+    (["stun-server", "--listen", "127.0.0.1:3478", "--other", "127.0.0.1:3479"], "different IP"),
+    (["stun-server", "--listen", "192.0.2.1:3478"], "cannot listen on 192.0.2.1:3478"),
+    (["turn", "turn:127.0.0.1:99999", "-u", "a", "-p", "b"], "port"),
+    (["turn-server", "--user", "alicepw"], "NAME:PASSWORD"),
+    (["turn-server", "--user", "a:b", "--tls-port", "5349"], "--tls-port needs --cert"),
+    (["turn", "turn:127.0.0.1", "-u", "alice"], "give --password or set $TURN_PASSWORD"),
+    (["turn-server", "--user", "a:b", "--listen", "127.0.0.1:99999"], "to 65535"),
+    (["turn-server", "--user", "a:b", "--relay-ip", "foo"], "not an IP address"),
+    (
+        [
+            "turn-server",
+            "--user",
+            "a:b",
+            "--tls-port",
+            "5349",
+            "--cert",
+            "/nonexistent/c.pem",
+            "--key",
+            "/nonexistent/k.pem",
+        ],
+        "no such certificate",
+    ),
+    (["send", "/etc/hostname", "--room", "htp://127.0.0.1:8765"], "ws:// or wss://"),
+    (["send", "/etc/hostname", "--room", "127.0.0.1:8765"], "did you mean ws://127.0.0.1:8765"),
+    (["send", "/nonexistent/file"], "cannot read"),
+    (["send", "/tmp"], "is a folder"),
+    (["send", "/etc/hostname", "--window", "10"], "at least"),
+    (["send", "/etc/hostname", "--browser", "127.0.0.1:99999"], "to 65535"),
+    (["receive", "--out", "/nonexistent"], "not a folder"),
+    (["receive", "--room", "ws://127.0.0.1:1"], "needs --join"),
+    (["chat", "--ca-file", "x.pem"], "--ca-file goes with a wss://"),
+    (["chat", "--room", "wss://127.0.0.1:1", "--ca-file", "/nonexistent/ca.pem"], "no such CA"),
+    (["chat", "--room", "wss://127.0.0.1:1", "--ca-file", "/etc/hostname"], "cannot load CA"),
+    (["dtls", "connect", "127.0.0.1"], "port is missing"),
+    (
+        ["dtls", "connect", "127.0.0.1:4444", "--cert", "/nonexistent/c.pem", "--key", "/x"],
+        "cannot read /nonexistent/c.pem",
+    ),
+    (["dtls", "connect", "127.0.0.1:4444", "--cert", "/etc/hostname"], "--cert needs --key"),
+    (
+        ["dtls", "connect", "127.0.0.1:4444", "--cert", "/etc/hostname", "--key", "/etc/hostname"],
+        "cannot load",
+    ),
+    (["dtls", "connect", "127.0.0.1:4444", "--fingerprint", "sha-256 zz"], "not hex"),
+    (["dtls", "connect", "127.0.0.1:4444", "--srtp", "bogus"], "unknown SRTP profile"),
+    (["dtls", "connect", "127.0.0.1:4444", "--versions", "1.9"], "unknown DTLS version"),
+    (["dtls", "connect", "127.0.0.1:4444", "--keylog", "/nonexistent/k.log"], "no such file"),
+    (["dtls", "connect", "127.0.0.1:4444", "--mtu", "10"], "at least"),
+    (["dtls", "listen", "99999"], "to 65535"),
+    (["dtls", "listen", "192.0.2.1:4444"], "cannot listen on 192.0.2.1:4444"),
+    (
+        ["signaling-server", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/k.pem"],
+        "no such certificate",
+    ),
+    (["signaling-server", "--cert", "/etc/hostname", "--key", "/etc/hostname"], "cannot load"),
+    (["signaling-server", "--cert", "/etc/hostname"], "go together"),
+    (["signaling-server", "--port", "99999"], "at most 65535"),
+    (["signaling-server", "--host", "no such host"], "cannot listen on"),
+    (["demo", "--pcap", "/nonexistent/d.pcap"], "no such folder"),
+    (["demo", "--size", "300000"], "at most 262144"),
+    (["demo", "--messages", "-1"], "at least 0"),
+    (["interop", "nosuchpeer"], "unknown peer"),
+    (["interop", "--endpoint", "--port", "99999"], "at most 65535"),
+    (["nosuchcommand"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_mistake(args: list[str], expected: str) -> None:
+    check(args, expected)
+
+
+def test_stun_accepts_the_url_form() -> None:
+    """``stun:127.0.0.1:PORT`` (RFC 7064) is the server 127.0.0.1:PORT: against silence it
+    says "no answer from 127.0.0.1:PORT" (not a name-resolution traceback)."""
+    port = _free_port(socket.SOCK_DGRAM)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", port))
+        code, text = run(["stun", f"stun:127.0.0.1:{port}?transport=udp", "--timeout", "1"])
+    assert code == 1 and f"no answer from 127.0.0.1:{port}" in text, text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        ["stun-server", "--listen", "127.0.0.1:{port}"],
+        ["turn-server", "--user", "a:b", "--listen", "127.0.0.1:{port}"],
+        ["dtls", "listen", "127.0.0.1:{port}"],
+    ],
+    ids=lambda s: s[0] if s[0] != "dtls" else "dtls listen",
+)
+def test_udp_port_in_use(server: list[str]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        args = [a.format(port=port) for a in server]
+        check(args, f"cannot listen on 127.0.0.1:{port}: the address is already in use")
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        ["signaling-server", "--port", "{port}"],
+        ["interop", "--endpoint", "--port", "{port}"],
+        ["chat", "--browser", "127.0.0.1:{port}"],
+    ],
+    ids=lambda s: s[0],
+)
+def test_tcp_port_in_use(server: list[str]) -> None:
+    if server[0] == "signaling-server":
+        require_module("websockets")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = [a.format(port=port) for a in server]
+        check(args, f"cannot listen on 127.0.0.1:{port}: the address is already in use")
+
+
+def test_signaling_server_nobody_listens_on() -> None:
+    require_module("websockets")
+    port = _free_port(socket.SOCK_STREAM)
+    check(
+        ["send", "/etc/hostname", "--room", f"ws://127.0.0.1:{port}"],
+        f"cannot reach the signaling server ws://127.0.0.1:{port}",
+    )
+
+
+def test_join_a_room_that_does_not_exist(signaling_url: str) -> None:
+    check(["receive", "--room", signaling_url, "--join", "NOPE"], "no such room")
+
+
+def test_not_a_websocket_server() -> None:
+    """An HTTP server that is not a WebSocket server answers 404."""
+    require_module("websockets")
+    import threading
+
+    with socket.socket() as plain:
+        plain.bind(("127.0.0.1", 0))
+        plain.listen()
+        port = plain.getsockname()[1]
+
+        def answer() -> None:
+            conn, _ = plain.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        check(["chat", "--room", f"ws://127.0.0.1:{port}"], "did not accept a WebSocket")
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("pasted", "expected"),
+    [
+        ("", "no blob was pasted"),
+        ("RTC1o.this-is-not-a-blob!!\n\n", "characters that base64url does not use"),
+        ("hello there\n\n", "not a pyrtcstack blob"),
+    ],
+    ids=["empty", "damaged", "not-a-blob"],
+)
+def test_pasted_blob(pasted: str, expected: str) -> None:
+    check(["receive", "--loopback"], expected, stdin=pasted)
+
+
+def test_pasted_blob_cut_short() -> None:
+    """A real offer blob with its end cut off (a chat app truncated it)."""
+    proc = subprocess.Popen(
+        [*CLI, "send", "/etc/hostname", "--loopback"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        offer = proc.stdout.readline().strip()
+        assert offer.startswith("RTC1o.")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    check(["receive", "--loopback"], "blob", stdin=offer[: len(offer) // 2] + "\n\n")
+
+
+def test_pasted_blob_of_the_wrong_kind() -> None:
+    """Pasting an offer where the answer is expected: said, not a state-machine traceback."""
+    proc = subprocess.Popen(
+        [*CLI, "send", "/etc/hostname", "--loopback"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        offer = proc.stdout.readline().strip()
+        proc.stdin.write(offer + "\n\n")
+        proc.stdin.close()
+        code = proc.wait(30)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert code != 0
+    check(["send", "/etc/hostname", "--loopback"], "paste the answer blob", stdin=offer + "\n\n")
+
+
+def test_tls_certificate_not_trusted(tmp_path: Path) -> None:
+    """A wss:// server whose certificate the system trust store does not know: a clear
+    certificate line (not an ssl traceback)."""
+    require_module("websockets")
+    from tests.test_cli_wss import make_ca, start_server
+
+    _ca, cert, key = make_ca(tmp_path)
+    with start_server(cert, key) as url:
+        check(["chat", "--room", url], "certificate verify failed")
