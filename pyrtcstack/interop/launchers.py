@@ -36,7 +36,7 @@ __all__ = [
     "werift_dir",
 ]
 
-PEERS = ("chromium", "firefox", "werift")
+PEERS = ("chromium", "firefox", "werift", "gstreamer", "janus")
 
 #: Chromium flags: headless, no first-run noise, no background networking, loopback ICE
 #: with raw host addresses (no mDNS), fake microphone, and DNS/proxy sinks so nothing leaves.
@@ -152,6 +152,12 @@ def find_peer(name: str) -> str:
             if path:
                 return path
         raise PeerUnavailableError("firefox-esr not found (Debian package 'firefox-esr')")
+    if name == "gstreamer":
+        return find_gstreamer()
+    if name == "janus":
+        from .janus import find_janus
+
+        return find_janus()
     if name == "werift":
         node = shutil.which("node")
         if node is None:
@@ -240,6 +246,8 @@ async def launch(
                 f.write(f"user_pref({json.dumps(key)}, {json.dumps(value)});\n")
         env["MOZ_CRASHREPORTER_DISABLE"] = "1"
         cmd = firefox_command(exe, profile, url)
+    elif name == "gstreamer":
+        cmd, env = gstreamer_command(exe, url)
     else:
         # ES modules ignore NODE_PATH: the scripts must sit next to node_modules/werift.
         folder = werift_dir()
@@ -341,3 +349,70 @@ async def start_coturn() -> Coturn:
         await server.stop()
         raise RuntimeError("coturn did not answer a Binding request within 10 s")
     return server
+
+
+# -- GStreamer webrtcbin (gstreamer/gst_peer.py, run by the system python3) -------------
+
+#: The interpreter that has ``gi`` (Debian ``python3-gi``); the project's venv has not.
+SYSTEM_PYTHON = "/usr/bin/python3"
+#: Debian packages the GStreamer peer needs (scripts/system-packages.txt lists them).
+GSTREAMER_PACKAGES = (
+    "gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base "
+    "gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 python3-gi"
+)
+_GSTREAMER_PROBE = (
+    "import gi\n"
+    "for n, v in (('Gst', '1.0'), ('GstWebRTC', '1.0'), ('GstSdp', '1.0'), ('Nice', '0.1')):\n"
+    "    gi.require_version(n, v)\n"
+    "from gi.repository import Gst, GstWebRTC, GstSdp, Nice\n"
+    "Gst.init(None)\n"
+    "missing = [e for e in ('webrtcbin', 'nicesrc', 'audiotestsrc', 'mulawenc', 'rtppcmupay',"
+    " 'rtppcmudepay', 'mulawdec') if Gst.ElementFactory.find(e) is None]\n"
+    "print(' '.join(missing))\n"
+)
+_gstreamer_checked: str | None = None
+
+
+def _gstreamer_env() -> dict[str, str]:
+    """The environment of the system python3: no venv, no PYTHONPATH of ours."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.pop("PYTHONHOME", None)
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return env
+
+
+def find_gstreamer() -> str:
+    """The system python3 once it has shown it can import GStreamer's WebRTC bindings and
+    find every element the peer uses; raises :class:`PeerUnavailableError`."""
+    global _gstreamer_checked
+    if _gstreamer_checked is not None:
+        return _gstreamer_checked
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        raise PeerUnavailableError(f"{SYSTEM_PYTHON} not found (Debian package 'python3')")
+    import subprocess
+
+    try:
+        probe = subprocess.run(
+            [SYSTEM_PYTHON, "-c", _GSTREAMER_PROBE],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=_gstreamer_env(),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PeerUnavailableError(f"GStreamer probe failed: {exc}") from None
+    if probe.returncode != 0 or probe.stdout.strip():
+        detail = probe.stdout.strip() or probe.stderr.strip().splitlines()[-1:]
+        raise PeerUnavailableError(
+            f"GStreamer webrtcbin not usable from {SYSTEM_PYTHON} ({detail}; Debian packages "
+            f"{GSTREAMER_PACKAGES})"
+        )
+    _gstreamer_checked = SYSTEM_PYTHON
+    return SYSTEM_PYTHON
+
+
+def gstreamer_command(python: str, url: str) -> tuple[list[str], dict[str, str]]:
+    """The peer program (kept in the package, run by the system python3) and its env."""
+    script = resources.files("pyrtcstack.interop").joinpath("gstreamer", "gst_peer.py")
+    return [python, str(script), url], _gstreamer_env()

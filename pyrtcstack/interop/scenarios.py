@@ -66,6 +66,14 @@ KNOWN_GAPS: dict[tuple[str, str, str], str] = {
         "also stalls that ordered stream"
     ),
     ("werift", "*", "empty-binary"): "quirk: as empty-string",
+    # GStreamer webrtcbin 1.22 (docs/interop.md): it receives empty messages (with PPIDs
+    # 56/57 swapped), but sends one as a zero-length SCTP message, which usrsctp refuses:
+    # "Internal data stream error", and the channel closes.
+    ("gstreamer", "*", "empty-string"): (
+        "quirk: webrtcbin 1.22 sends an empty message as zero bytes; usrsctp refuses it "
+        "and the channel closes"
+    ),
+    ("gstreamer", "*", "empty-binary"): "quirk: as empty-string",
 }
 
 
