@@ -1,6 +1,8 @@
 """``pyrtcstack interop PEER|URL``: run the interop scenarios and print the table.
 
     pyrtcstack interop chromium firefox werift     # launch each peer headless, loopback
+    pyrtcstack interop gstreamer janus             # GStreamer webrtcbin (system python3),
+                                                   # Janus's echotest plugin (HTTP API)
     pyrtcstack interop http://HOST:PORT/           # test a remote endpoint that serves the
                                                    # harness's HTTP protocol (docs/interop.md)
     pyrtcstack interop --endpoint --host 0.0.0.0 --port 8080
@@ -32,8 +34,8 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "interop",
-        help="run the interop scenarios against Chromium, Firefox, werift, any browser, "
-        "or an endpoint URL; or serve as an endpoint",
+        help="run the interop scenarios against Chromium, Firefox, werift, GStreamer, Janus, "
+        "any browser, or an endpoint URL; or serve as an endpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -41,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "peers",
         nargs="*",
         metavar="PEER|URL",
-        help="chromium, firefox, werift, or an http(s):// endpoint URL",
+        help="chromium, firefox, werift, gstreamer, janus, or an http(s):// endpoint URL",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -85,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if args.endpoint:
         return _serve_endpoint(args)
     if not args.peers and not args.serve:
-        usage = "name a peer (chromium, firefox, werift), an endpoint URL, or use --serve"
+        usage = (
+            "name a peer (chromium, firefox, werift, gstreamer, janus), an endpoint URL, "
+            "or use --serve"
+        )
         print(usage, file=sys.stderr)
         return 2
     local = args.serve or not all(_is_url(peer) for peer in args.peers)
