@@ -45,7 +45,7 @@ from typing import Any
 from ..aio.ice import host_addresses
 from ..aio.peerconnection import DataChannel, PeerConnection
 from ..media import EncodedFrame, G711Track, ToneSource, WavRecorder
-from ..peerconnection import IceCandidateInit, Settings
+from ..peerconnection import Description, IceCandidateInit, Settings
 from .launchers import PeerUnavailableError, _free_udp_tcp_port
 from .remote import EndpointError
 from .scenarios import (
@@ -241,6 +241,8 @@ async def start_janus(log_dir: str, address: str) -> Janus:
         await asyncio.sleep(0.1)
 
 
+#: Events kept per session (queued, and already looked at): Janus sends a handful.
+MAX_EVENTS = 1000
 #: Largest response read from Janus.
 MAX_RESPONSE_BYTES = 1 << 20
 
@@ -275,8 +277,8 @@ class JanusClient:
         self.base = base
         self.session = 0
         self.handle = 0
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
-        #: Every event taken from the queue so far (bounded by the queue's producer).
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_EVENTS)
+        #: The last MAX_EVENTS events taken from the queue (what wait_event looks through).
         self.seen: list[dict[str, Any]] = []
         self._poller: asyncio.Task[None] | None = None
 
@@ -329,6 +331,7 @@ class JanusClient:
                 if predicate(event):
                     return event
             self.seen.append(await self.events.get())
+            del self.seen[:-MAX_EVENTS]
 
     wait_seen = wait_event
 
@@ -445,9 +448,9 @@ async def _connect(run: _Run, spec: dict[str, Any], result: ScenarioResult, t0: 
     async with asyncio.timeout(CONNECT_TIMEOUT):
         event = await client.wait_event(lambda e: "jsep" in e)
         jsep = event["jsep"]
-        from ..peerconnection import Description
-
-        await pc.set_remote_description(Description(jsep["type"], jsep["sdp"]))
+        if not isinstance(jsep, dict) or jsep.get("type") != "answer":
+            raise EndpointError(f"janus sent {str(jsep)[:100]} where an answer belongs")
+        await pc.set_remote_description(Description("answer", str(jsep.get("sdp"))))
         await chat.wait_open(CONNECT_TIMEOUT)
     result.setup_time = asyncio.get_running_loop().time() - t0
     stats = await pc.get_stats()
