@@ -161,6 +161,40 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+#: Bytes a bulk sender lets webrtcbin buffer before it waits (as bench/bench_pc.py).
+HIGH_WATER = 1 << 20
+#: Keeps the ICE objects' Python wrappers alive as long as the process (see below).
+_KEEP: list[Any] = []
+
+
+def loopback_webrtcbin(pipeline: Any, name: str) -> tuple[Any, Any, Any]:
+    """A webrtcbin in ``pipeline`` that gathers on 127.0.0.1 only (max-bundle, no
+    ICE-TCP). Returns it, its ICE object and its NiceAgent."""
+    webrtc = Gst.ElementFactory.make("webrtcbin", name)
+    pipeline.add(webrtc)
+    webrtc.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
+    # The ICE object is floating when PyGObject first wraps it: the wrapper takes the only
+    # reference, so it must never be dropped while webrtcbin lives (it would free the
+    # object under webrtcbin). The wrappers are kept for the life of the process.
+    ice = webrtc.get_property("ice-agent")
+    ice.set_property("ice-tcp", False)
+    agent = ice.get_property("agent")
+    _KEEP.extend((ice, agent))
+    loopback = Nice.Address.new()
+    loopback.set_from_string("127.0.0.1")
+    agent.add_local_address(loopback)
+    return webrtc, ice, agent
+
+
+def send_bulk(channel: Any, count: int, size: int) -> None:
+    """``count`` binary messages of ``size`` bytes, at most HIGH_WATER buffered."""
+    payload = GLib.Bytes.new(bytes(size))
+    for _ in range(count):
+        while channel.props.buffered_amount > HIGH_WATER:
+            time.sleep(0.0005)
+        channel.send_data(payload)
+
+
 class Scenario:
     """One scenario: a pipeline with a fresh webrtcbin, driven like peer.js's runScenario."""
 
@@ -171,17 +205,7 @@ class Scenario:
         self.spec = spec
         self.trickle = bool(spec.get("trickle"))
         self.pipeline = Gst.Pipeline.new(f"scenario{index}")
-        self.webrtc = Gst.ElementFactory.make("webrtcbin", "webrtc")
-        self.pipeline.add(self.webrtc)
-        self.webrtc.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
-        # Keep Python references to the ICE object and its NiceAgent (a property read
-        # without one leaves PyGObject holding a dangling pointer).
-        self.ice = self.webrtc.get_property("ice-agent")
-        self.ice.set_property("ice-tcp", False)
-        self.agent = self.ice.get_property("agent")
-        loopback = Nice.Address.new()
-        loopback.set_from_string("127.0.0.1")
-        self.agent.add_local_address(loopback)
+        self.webrtc, self.ice, self.agent = loopback_webrtcbin(self.pipeline, "webrtc")
         self.selected_pair: tuple[dict[str, Any], dict[str, Any]] | None = None
         self.agent.connect("new-selected-pair-full", self._on_selected_pair)
         pc_config = spec.get("pcConfig") or {}
@@ -195,6 +219,8 @@ class Scenario:
             )
         self.channels: list[Any] = []
         self.echo: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
+        #: Channels in "__sink__" mode: id → [bytes still expected, time of the first].
+        self.sinks: dict[int, list[float]] = {}
         self.echo_thread = threading.Thread(target=self._echo_loop, daemon=True)
         self.echo_thread.start()
         self.gathered = threading.Event()
@@ -285,6 +311,13 @@ class Scenario:
                 return
             channel, data = item
             try:
+                sink = self.sinks.get(id(channel))
+                if sink is not None and isinstance(data, bytes):
+                    self._sink(channel, sink, len(data))
+                    continue
+                if isinstance(data, str) and data.startswith(("__bulk__ ", "__sink__ ")):
+                    self._bulk_command(channel, data)
+                    continue
                 if isinstance(data, str):
                     if data == "__close__":
                         if channel.props.ready_state == GstWebRTC.WebRTCDataChannelState.OPEN:
@@ -303,6 +336,28 @@ class Scenario:
             except Exception as exc:
                 log(f"echo on {channel.props.label} failed: {exc}")
                 self.send(kind="echo-error", label=channel.props.label, error=str(exc))
+
+    def _bulk_command(self, channel: Any, command: str) -> None:
+        """Throughput (bench/bench_gstreamer.py): ``__bulk__ COUNT SIZE`` sends COUNT binary
+        messages of SIZE bytes (at most HIGH_WATER buffered), then ``__bulk_done__``;
+        ``__sink__ TOTAL`` counts the next TOTAL binary bytes instead of echoing them, then
+        answers ``__sunk__ SECONDS`` (first byte to last)."""
+        word, *numbers = command.split()
+        values = [int(x) for x in numbers]
+        if word == "__sink__" and len(values) == 1 and values[0] > 0:
+            self.sinks[id(channel)] = [values[0], 0.0]
+            return
+        if word == "__bulk__" and len(values) == 2 and 0 < values[1] <= 262144:
+            send_bulk(channel, values[0], values[1])
+            channel.send_string("__bulk_done__")
+
+    def _sink(self, channel: Any, sink: list[float], size: int) -> None:
+        if sink[1] == 0.0:
+            sink[1] = time.monotonic()
+        sink[0] -= size
+        if sink[0] <= 0:
+            del self.sinks[id(channel)]
+            channel.send_string(f"__sunk__ {time.monotonic() - sink[1]:.6f}")
 
     def _on_pad(self, _webrtc: Any, pad: Any) -> None:
         if pad.get_direction() != Gst.PadDirection.SRC:
@@ -549,7 +604,70 @@ class Scenario:
         self.pipeline.set_state(Gst.State.NULL)
 
 
+def _wait(predicate: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+        time.sleep(0.005)
+
+
+def self_bench(count: int, size: int) -> dict[str, float]:
+    """GStreamer → GStreamer in one process (two webrtcbins, non-trickle on loopback):
+    ``count`` messages of ``size`` bytes; seconds from the first send to the last byte
+    received, and this process's CPU seconds over the same span."""
+    pipeline = Gst.Pipeline.new("self-bench")
+    a, _ice_a, _agent_a = loopback_webrtcbin(pipeline, "a")
+    b, _ice_b, _agent_b = loopback_webrtcbin(pipeline, "b")
+    pipeline.set_state(Gst.State.PLAYING)
+    got = [0, 0.0]
+    done = threading.Event()
+    total = count * size
+
+    def on_data(_channel: Any, data: Any) -> None:
+        if got[0] == 0:
+            got[1] = time.monotonic()
+        got[0] += data.get_size() if data is not None else 0
+        if got[0] >= total:
+            done.set()
+
+    b.connect("on-data-channel", lambda _w, ch: ch.connect("on-message-data", on_data))
+    channel = a.emit("create-data-channel", "bench", None)
+
+    def complete(w: Any) -> bool:
+        state = w.get_property("ice-gathering-state")
+        return bool(state == GstWebRTC.WebRTCICEGatheringState.COMPLETE)
+
+    def exchange(src: Any, dst: Any, kind: str) -> None:
+        reply = promise_reply(lambda p: src.emit(f"create-{kind}", None, p))
+        desc = reply.get_value(kind)
+        promise_reply(lambda p: src.emit("set-local-description", desc, p))
+        _wait(lambda: complete(src), 10)
+        text = src.get_property("local-description").sdp.as_text()
+        _ok, sdp = GstSdp.SDPMessage.new_from_text(text)
+        sdp_type = (
+            GstWebRTC.WebRTCSDPType.OFFER if kind == "offer" else GstWebRTC.WebRTCSDPType.ANSWER
+        )
+        remote = GstWebRTC.WebRTCSessionDescription.new(sdp_type, sdp)
+        promise_reply(lambda p: dst.emit("set-remote-description", remote, p))
+
+    exchange(a, b, "offer")
+    exchange(b, a, "answer")
+    _wait(lambda: channel.props.ready_state == GstWebRTC.WebRTCDataChannelState.OPEN, 10)
+    t0, c0 = time.monotonic(), time.process_time()
+    send_bulk(channel, count, size)
+    if not done.wait(300):
+        raise TimeoutError(f"received {got[0]} of {total} bytes")
+    seconds, cpu = time.monotonic() - t0, time.process_time() - c0
+    pipeline.set_state(Gst.State.NULL)
+    return {"seconds": seconds, "cpu": cpu, "bytes": float(total)}
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[1] == "--self-bench":
+        Gst.init(None)
+        print(json.dumps(self_bench(int(argv[2]), int(argv[3]))), flush=True)
+        os._exit(0)  # no teardown of GStreamer's threads: the numbers are out
     if len(argv) != 2 or not argv[1].startswith("http"):
         print("usage: /usr/bin/python3 gst_peer.py http://127.0.0.1:PORT/", file=sys.stderr)
         return 2
