@@ -67,10 +67,10 @@ KNOWN_GAPS: dict[tuple[str, str, str], str] = {
     ),
     ("werift", "*", "empty-binary"): "quirk: as empty-string",
     # GStreamer webrtcbin 1.22 (docs/interop.md): it receives empty messages (with PPIDs
-    # 56/57 swapped), but sends one as a zero-length SCTP message, which usrsctp refuses:
-    # "Internal data stream error", and the channel closes.
+    # 56/57 swapped), but sends one as a zero-length buffer, which its sctpenc fails to
+    # send ("Failed to send data"): "Internal data stream error", and the channel closes.
     ("gstreamer", "*", "empty-string"): (
-        "quirk: webrtcbin 1.22 sends an empty message as zero bytes; usrsctp refuses it "
+        "quirk: webrtcbin 1.22 sends an empty message as zero bytes; its sctpenc fails "
         "and the channel closes"
     ),
     ("gstreamer", "*", "empty-binary"): "quirk: as empty-string",
