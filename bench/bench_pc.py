@@ -5,10 +5,13 @@
   aiortc anchor; at our rate a few MiB measure mostly slow start) in 16 KiB and in 1,200-byte
   messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
   ``bufferedamountlow`` event), as a browser application would.
+* ``--dtls13``: the one-process rows also for ours with DTLS 1.3 (RFC 9147), as a share
+  of ours with 1.2 in the same run.
 * The same with the receiving peer in a child process (signalling over a pipe).
-* 100 pairs (``--pairs``) set up at once: the time until all channels are open and the
-  RSS growth per connection, each stack in a fresh process of its own (median of
-  ``--repeat`` processes).
+* 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
+  once: the time until all channels are open, the RSS growth per connection and the CPU
+  the process uses while they all sit idle for ``--idle`` seconds (consent checks and
+  heartbeats only), each stack in a fresh process of its own (median of ``--repeat``).
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
   wait for gathering to complete, loopback host candidates only), median of ``--setups``.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
 import statistics
@@ -36,9 +40,12 @@ HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
 
 
-async def _ours_pair(ta: float = 0.05) -> tuple[Any, Any, Any]:
-    a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"], ice_ta=ta))
-    b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"], ice_ta=ta))
+async def _ours_pair(ta: float = 0.05, dtls: tuple[str, ...] | None = None) -> tuple[Any, Any, Any]:
+    settings = Settings(host_addresses=["127.0.0.1"], ice_ta=ta)
+    if dtls is not None:
+        settings = dataclasses.replace(settings, dtls_versions=dtls)
+    a = PeerConnection(settings=settings)
+    b = PeerConnection(settings=settings)
     channel = a.create_data_channel("bench")
     remote: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     b.on("datachannel", lambda c: remote.done() or remote.set_result(c))
@@ -94,7 +101,10 @@ def _set_low(channel: Any, value: int) -> None:
 async def throughput(stack: str, size: int, total: int) -> tuple[float, float]:
     """(wall MB/s, CPU MB/s) for ``total`` bytes in messages of ``size`` bytes. CPU MB/s
     divides by the process CPU time (both peers): fairer on a loaded, shared machine."""
-    a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
+    if stack == "ours13":
+        a, b, (channel, remote) = await _ours_pair(dtls=("1.3", "1.2"))
+    else:
+        a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
     done = asyncio.Event()
     received = [0]
     count = total // size
@@ -241,9 +251,11 @@ def _rss_kib() -> int:
     return 0
 
 
-async def many_pairs(stack: str, n: int) -> tuple[float, float]:
+async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, float]:
     """(seconds until ``n`` pairs set up at once all have an open channel, KiB of RSS per
-    connection). RSS is a rough measure: :func:`pairs` runs each stack in a fresh process."""
+    connection, the share of one core the process uses while all of them sit idle for
+    ``idle`` seconds: consent checks and SCTP heartbeats only). RSS is a rough measure:
+    :func:`pairs` runs each stack in a fresh process."""
     gc.collect()
     before = _rss_kib()
     t0 = time.perf_counter()
@@ -253,9 +265,12 @@ async def many_pairs(stack: str, n: int) -> tuple[float, float]:
     elapsed = time.perf_counter() - t0
     gc.collect()
     per_connection = (_rss_kib() - before) / (2 * n)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(idle)
+    idle_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     for a, b, _ in pairs:
         await _close(stack, a, b)
-    return elapsed, per_connection
+    return elapsed, per_connection, idle_share
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -274,17 +289,22 @@ async def main(args: argparse.Namespace) -> None:
 async def one_process(args: argparse.Namespace, total: int) -> None:
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
     for size in (16384, 1200):
-        results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
+        stacks = ("ours", "aiortc", "ours13") if args.dtls13 else ("ours", "aiortc")
+        results: dict[str, list[tuple[float, float]]] = {s: [] for s in stacks}
         for _ in range(args.repeat):
-            for stack in ("ours", "aiortc"):
+            for stack in stacks:
                 results[stack].append(await throughput(stack, size, total))
         for i, what in ((0, "wall"), (1, "CPU ")):
             ours = statistics.median(r[i] for r in results["ours"])
             theirs = statistics.median(r[i] for r in results["aiortc"])
-            print(
+            line = (
                 f"  {size:>5} B messages, {what} MB/s: ours {ours:7.2f}   aiortc {theirs:7.2f}"
                 f"   ratio {ours / theirs:5.2f}x"
             )
+            if args.dtls13:
+                ours13 = statistics.median(r[i] for r in results["ours13"])
+                line += f"   ours DTLS 1.3 {ours13:7.2f} ({ours13 / ours:4.2f} of 1.2)"
+            print(line)
 
 
 async def two_processes(args: argparse.Namespace, total: int) -> None:
@@ -308,11 +328,13 @@ async def pairs(args: argparse.Namespace) -> None:
     print(
         f"{args.pairs} pairs set up at once, each stack in a fresh process, median of {args.repeat}"
     )
-    results: dict[str, list[tuple[float, float]]] = {"ours": [], "aiortc": []}
+    results: dict[str, list[tuple[float, float, float]]] = {"ours": [], "aiortc": []}
+    counts = {"ours": args.pairs, "aiortc": args.aiortc_pairs or args.pairs}
     for _ in range(args.repeat):
         for stack in ("ours", "aiortc"):
             child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--pairs-child", stack, "--pairs", str(args.pairs),
+                sys.executable, __file__, "--pairs-child", stack,
+                "--pairs", str(counts[stack]), "--idle", str(args.idle),
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, _ = await child.communicate()
@@ -321,8 +343,11 @@ async def pairs(args: argparse.Namespace) -> None:
     for stack, values in results.items():
         elapsed = statistics.median(v[0] for v in values)
         kib[stack] = statistics.median(v[1] for v in values)
+        idle = statistics.median(v[2] for v in values)
         print(
-            f"  {stack:<7} all open in {elapsed:6.2f} s   ~{kib[stack]:7.1f} KiB RSS per connection"
+            f"  {stack:<7} {counts[stack]:>5} pairs open in {elapsed:6.2f} s"
+            f"   ~{kib[stack]:7.1f} KiB RSS per connection"
+            f"   idle CPU {100 * idle:5.1f} % of a core"
         )
     print(f"  memory per connection ours/aiortc {kib['ours'] / kib['aiortc']:4.2f}")
 
@@ -347,10 +372,19 @@ if __name__ == "__main__":
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
     parser.add_argument(
+        "--dtls13", action="store_true", help="one process: also ours with DTLS 1.3 (RFC 9147)"
+    )
+    parser.add_argument(
+        "--aiortc-pairs", type=int, default=0, help="aiortc's count, if lower (default: --pairs)"
+    )
+    parser.add_argument(
+        "--idle", type=float, default=10.0, help="seconds the pairs sit idle (CPU measured)"
+    )
+    parser.add_argument(
         "--sections",
         default="one,two,pairs,setup",
         help="comma-separated subset of: one (one-process throughput), two (two processes), "
-        "pairs (100 simultaneous pairs), setup (setup time)",
+        "pairs (--pairs simultaneous pairs: open time, RSS, idle CPU), setup (setup time)",
     )
     parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--pairs-child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
@@ -359,6 +393,6 @@ if __name__ == "__main__":
     if parsed.child:
         asyncio.run(_child(parsed.child, parsed.count))
     elif parsed.pairs_child:
-        print(json.dumps(asyncio.run(many_pairs(parsed.pairs_child, parsed.pairs))))
+        print(json.dumps(asyncio.run(many_pairs(parsed.pairs_child, parsed.pairs, parsed.idle))))
     else:
         asyncio.run(main(parsed))

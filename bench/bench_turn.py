@@ -41,7 +41,7 @@ PAYLOAD = bytes(range(256)) * 4 + bytes(176)  # 1,200 bytes
 
 
 def allocated_client() -> TurnClient:
-    server = TurnServer(SERVER, {"u": "p"}, "r", rng=random.Random(1))
+    server = TurnServer(SERVER, {"u": "p"}, "r", rng=random.Random(1), allow_private_peers=True)
     client = TurnClient(SERVER, "u", "p", rng=random.Random(2))
     client.allocate(0.0)
     for _ in range(6):

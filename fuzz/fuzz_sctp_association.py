@@ -2,7 +2,8 @@
 packets. The fuzzer's bytes become chunk areas of packets that carry the right ports,
 verification tag and CRC-32C, so they reach the chunk handlers; some arrive in bursts
 through ``receive_packets`` (the bulk path). Nothing may raise: bad input is dropped and
-counted; the core must keep honouring its contract afterwards.
+counted; the core must keep honouring its contract afterwards, and after every packet
+the receiver holds what its window count says, never more than the window.
 
 Run: ``.venv/bin/python fuzz/fuzz_sctp_association.py -atheris_runs=200000``
 """
@@ -15,6 +16,7 @@ import sys
 
 from pyrtcstack.datachannel import DataChannelManager
 from pyrtcstack.sctp.chunks import encode_packet
+from pyrtcstack.sctp.receiver import MIN_CHARGE
 
 
 def _established() -> tuple[DataChannelManager, DataChannelManager]:
@@ -31,6 +33,21 @@ def _established() -> tuple[DataChannelManager, DataChannelManager]:
             pass
     assert a.association.is_established and b.association.is_established
     return a, b
+
+
+def _check_window(m: DataChannelManager) -> None:
+    """The receive window is a hard bound, and its count is what is really held (every
+    piece charged at least MIN_CHARGE bytes): fragments, waiting and unread messages."""
+    r = m.association._receiver
+    if r is None:
+        return
+    pieces = [*(r.run or [])]
+    for stream in r.streams.values():
+        pieces += [f[3] for f in stream.frags.values()]
+        pieces += [d for _, d in stream.pending.values()]
+    pieces += [e[2] for e in m.association._events if type(e) is tuple]
+    assert r.buffered == sum(max(len(p), MIN_CHARGE) for p in pieces)
+    assert r.buffered <= r.capacity
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - the atheris entry point
@@ -65,6 +82,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the atheris entry point
             a.receive_packet(p, now)
         for p in a.packets_to_send(now):
             b.receive_packet(p, now)
+        _check_window(b)
         for m in (a, b):
             deadline = m.get_timer()
             if deadline is not None and deadline <= now:

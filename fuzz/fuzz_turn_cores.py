@@ -20,7 +20,7 @@ PEER = ("10.0.0.3", 6000)
 
 def _allocated_client() -> TurnClient:
     """A client driven to the allocated state by a real server, plus one channel."""
-    server = TurnServer(SERVER, {"u": "p"}, "r", rng=random.Random(1))
+    server = TurnServer(SERVER, {"u": "p"}, "r", rng=random.Random(1), allow_private_peers=True)
     client = TurnClient(SERVER, "u", "p", rng=random.Random(2))
     client.allocate(0.0)
     for _ in range(4):
@@ -103,7 +103,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
         msg = Message(method[data[0] % 4], MessageClass.REQUEST, bytes(12))
         if data[0] & 0x80:  # authenticated, so the method handlers see the attributes
             msg.add_text(AttributeType.USERNAME, "u").add_text(AttributeType.REALM, "r")
-            msg.add(AttributeType.NONCE, server._nonce(1.0))
+            msg.add(AttributeType.NONCE, server._nonce(1.0, CLIENT))
         pos = 1
         while pos + 3 <= len(data):
             attr = [
@@ -124,7 +124,9 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
         if data[0] & 0x40:  # and once more, after an Allocate, on the same 5-tuple
             alloc = Message(Method.ALLOCATE, MessageClass.REQUEST, bytes(range(12)))
             alloc.add_requested_transport(17).add_text(AttributeType.USERNAME, "u")
-            alloc.add_text(AttributeType.REALM, "r").add(AttributeType.NONCE, server._nonce(1.0))
+            alloc.add_text(AttributeType.REALM, "r").add(
+                AttributeType.NONCE, server._nonce(1.0, CLIENT)
+            )
             server.receive_datagram(alloc.encode(key), CLIENT, 1.0)
             server.receive_datagram(msg.encode(key, fingerprint=True), CLIENT, 1.0)
             server.receive_relayed(data, PEER, server.allocations.get(CLIENT, PEER), 1.0)

@@ -50,8 +50,13 @@ stamp="$VENV/.pyrtcstack-setup"
 want=$(cat pyproject.toml | sha256sum | cut -c1-64)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     log="$VENV/setup-pip.log"
+    # .wheelhouse: the runtime dependencies and the build backend as wheels, so the
+    # packaging test builds our wheel and installs it into a fresh venv with no network
+    # (tests/test_packaging.py, inside the suite's private network namespace).
     if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-           "$VENV/bin/python" -m pip install -q -e ".[test,fuzz]"; } >"$log" 2>&1; then
+           "$VENV/bin/python" -m pip install -q -e ".[test,fuzz]" &&
+           "$VENV/bin/python" -m pip download -q -d .wheelhouse "setuptools>=77" \
+               $("$VENV/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))'); } >"$log" 2>&1; then
         cat "$log" >&2
         echo "setup: pip install failed (log above, also in $log)" >&2
         exit 1
@@ -73,5 +78,11 @@ if [ $want_system = 1 ]; then
         cp "$werift_src/package.json" "$werift_src/package-lock.json" .werift/
         (cd .werift && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
             { rm -f .werift/package-lock.json; echo "setup: npm ci (werift) failed" >&2; exit 1; }
+    fi
+    # Pion (Go WebRTC peer, tests/test_pion_interop.py): built offline from Debian's sources
+    # under /usr/share/gocode into the gitignored .pion/; cached until its sources change.
+    if command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/pion/webrtc ]; then
+        "$VENV/bin/python" -c 'from pyrtcstack.interop.launchers import build_pion_peer as b; b()' ||
+            { echo "setup: building the Pion peer failed" >&2; exit 1; }
     fi
 fi

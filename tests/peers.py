@@ -2,14 +2,18 @@
 
 Outside CI a missing peer *skips* with a clear reason. With ``CI=true`` every interop peer is
 mandatory: a missing one *fails* the test, so a green CI run proves the interop happened.
-The shared conformance corpus (``../shared/corpus``) is optional everywhere: tests that
-read it skip when it is absent.
+The project's own test data lives in ``tests/data`` and is always there: RFC vectors in
+``tests/data/rfc`` and what real peers sent us in ``tests/data/recorded`` (written by
+``tests/record_peers.py``). The shared conformance corpus (``../shared/corpus``) is an extra:
+tests that read it are marked ``corpus`` and are left out of the run (deselected, with one
+line saying so) when it is absent, so a fresh clone runs with no skip for missing data.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import random
 import shutil
@@ -18,7 +22,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -26,6 +30,8 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"
 CORPUS = SHARED / "corpus"
+DATA = PROJECT / "tests" / "data"
+RECORDED = DATA / "recorded"
 
 
 def peer_missing(reason: str) -> NoReturn:
@@ -57,8 +63,17 @@ def require_module(name: str, pip_name: str | None = None) -> ModuleType:
         )
 
 
+def data(*parts: str) -> Path:
+    """Path inside tests/data (the project's own test data, always present)."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"test data missing: {path}", pytrace=False)
+    return path
+
+
 def corpus(*parts: str) -> Path:
-    """Path inside ../shared/corpus; skips the test when the corpus is absent."""
+    """Path inside ../shared/corpus, for tests marked ``corpus`` (deselected when the
+    corpus is absent); skips if a single file is missing from a corpus that is present."""
     path = CORPUS.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"shared corpus not present at {path}")
@@ -115,3 +130,30 @@ def multicast_namespace_pair(prefix: str, subnet: str) -> Iterator[tuple[str, st
     finally:
         for ns in names:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+def recorded(peer: str) -> dict[str, Any]:
+    """What ``peer`` sent us in a recorded session (tests/data/recorded/PEER.json, written
+    by tests/record_peers.py: SDPs, STUN, DTLS, SCTP, RTP, each with tshark's reading)."""
+    return dict(json.loads(data("recorded", f"{peer}.json").read_text()))
+
+
+def recorded_descriptions() -> list[tuple[str, int, dict[str, str]]]:
+    """Every recorded description as ``(peer, index, {"from", "type", "sdp"})``, in the
+    order of the session: each answer follows the offer it answers."""
+    out = []
+    for path in sorted(RECORDED.glob("*.json")):
+        for i, desc in enumerate(json.loads(path.read_text())["descriptions"]):
+            out.append((path.stem, i, desc))
+    return out
+
+
+def recorded_client_hello(browser: str) -> list[bytes]:
+    """The datagrams of the first ClientHello ``browser`` sent us (Chromium and Firefox cut
+    theirs in two: an ML-KEM key share does not fit one datagram), as recorded."""
+    out = []
+    for item in recorded(browser)["dtls"]:
+        out.append(bytes.fromhex(item["hex"]))
+        if item["tshark"].get("cipher_suites"):  # tshark had the whole message here
+            return out
+    pytest.fail(f"no whole ClientHello recorded from {browser}", pytrace=False)

@@ -18,6 +18,7 @@ from pyrtcstack.datachannel.dcep import (
 )
 
 
+@pytest.mark.corpus
 def test_corpus_messages() -> None:
     messages = json.loads(corpus("sctp", "dcep.json").read_text())["messages"]
     for m in messages:

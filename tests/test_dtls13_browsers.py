@@ -1,12 +1,12 @@
-"""Real browsers' DTLS 1.3 bytes: the recorded Chromium 156 / Firefox 153 ClientHellos
-(ML-KEM share, two fragments) answered by our 1.3 server, and a record Chromium 156 sent us
-in a live DTLS 1.3 handshake (captured with dumpcap, secrets from our key log) decrypted
-by our record layer: a known-answer test for the ``dtls13`` key derivation (RFC 9147 §5.9),
-the record-number mask (§4.2.3) and the AEAD nonce and additional data (§4)."""
+"""Real browsers' DTLS 1.3 bytes: the Chromium 156 / Firefox ESR ClientHellos in
+tests/data/recorded (ML-KEM share, two fragments) answered by our 1.3 server, and a record
+Chromium 156 sent us in a live DTLS 1.3 handshake (captured with dumpcap, secrets from our
+key log) decrypted by our record layer: a known-answer test for the ``dtls13`` key
+derivation (RFC 9147 §5.9), the record-number mask (§4.2.3) and the AEAD nonce and
+additional data (§4)."""
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
@@ -33,7 +33,7 @@ from pyrtcstack.dtls.record13 import (
     reconstruct_sequence,
     unmask_sequence,
 )
-from tests.peers import corpus
+from tests.peers import recorded_client_hello
 from tests.test_dtls_helpers import certificate, handshake_messages
 
 PEER = ("127.0.0.1", 5000)
@@ -87,8 +87,8 @@ def test_chromium_final_flight_decrypts_with_our_record_layer() -> None:
 
 
 def _datagrams(browser: str) -> list[bytes]:
-    data = json.loads(corpus("dtls", "browser-clienthellos.json").read_text())
-    return [bytes.fromhex(d["hex"]) for d in data["browsers"][browser]["datagrams"]]
+    """The browser's ClientHello as it reached us (tests/data/recorded)."""
+    return recorded_client_hello(browser)
 
 
 def _server(**kwargs: object) -> DtlsConnection:

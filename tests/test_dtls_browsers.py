@@ -1,9 +1,10 @@
-"""The recorded Chromium 156 and Firefox 153 ClientHellos (DTLS 1.3-capable, an ML-KEM key
-share, two fragments in two datagrams, record version 0xfeff) get a valid DTLS 1.2 flight."""
+"""The ClientHellos Chromium 156 and Firefox ESR sent us (tests/data/recorded: DTLS
+1.3-capable, an ML-KEM key share, two fragments in two datagrams, record version 0xfeff)
+get a valid DTLS 1.2 flight."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import random
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from pyrtcstack.dtls import DtlsConnection, DtlsRole
 from pyrtcstack.dtls.certificate import verify_signature
 from pyrtcstack.dtls.constants import ExtensionType, HandshakeType, NamedGroup
+from pyrtcstack.dtls.fragments import encode_message
 from pyrtcstack.dtls.messages import (
     CertificateRequest,
     ClientHello,
@@ -19,16 +21,17 @@ from pyrtcstack.dtls.messages import (
     ServerKeyExchange,
     decode_use_srtp,
 )
+from pyrtcstack.dtls.record import encode_record
 from pyrtcstack.dtls.srtp import SrtpProfile
-from tests.peers import corpus
+from tests.peers import recorded_client_hello
 from tests.test_dtls_helpers import certificate, handshake_messages
 
 PEER = ("127.0.0.1", 5000)
 
 
 def _datagrams(browser: str) -> list[bytes]:
-    data = json.loads(corpus("dtls", "browser-clienthellos.json").read_text())
-    return [bytes.fromhex(d["hex"]) for d in data["browsers"][browser]["datagrams"]]
+    """The browser's ClientHello as it reached us (tests/data/recorded)."""
+    return recorded_client_hello(browser)
 
 
 def _server(**kwargs: object) -> DtlsConnection:
@@ -105,8 +108,12 @@ def test_browser_hello_with_cookie_exchange(browser: str) -> None:
     ((msg_type, body),) = handshake_messages(out)
     assert msg_type == HandshakeType.HELLO_VERIFY_REQUEST
     assert len(HelloVerifyRequest.decode(body).cookie) == 20
-    # the recorded retry carries aiortc's cookie, not ours: answered with a new HVR
-    out = _answer(conn, datagrams[2:])
+    # a retry that carries someone else's cookie (the browser's own hello, message_seq 1,
+    # with a cookie from another server) is answered with a new HVR, not a flight
+    ((_, hello),) = handshake_messages(datagrams)
+    retry = dataclasses.replace(ClientHello.decode(hello), cookie=bytes(range(20)))
+    record = encode_record(22, 0xFEFD, 0, 2, encode_message(1, 1, retry.encode()))
+    out = _answer(conn, [record])
     assert [t for t, _ in handshake_messages(out)] == [HandshakeType.HELLO_VERIFY_REQUEST]
 
 

@@ -62,8 +62,8 @@ def test_exporter_and_srtp_keys_agree() -> None:
             pair.server.export_keying_material(label, length)
         )
     ck, sk = pair.client.srtp_keys(), pair.server.srtp_keys()
-    assert ck.local_key == sk.remote_key and ck.local_salt == sk.remote_salt
-    assert ck.remote_key == sk.local_key and len(ck.local_salt) == 14
+    assert ck == sk and ck.client_write != ck.server_write
+    assert len(ck.client_salt) == 14 and len(ck.client_write) == 30
     with pytest.raises(DtlsUsageError):
         pair.client.export_keying_material(b"master secret", 48)
 
@@ -121,7 +121,7 @@ def test_srtp_profile_follows_the_server_preference(profiles: list[SrtpProfile])
     pair = make_pair(seed=3, server_kwargs={"srtp_profiles": profiles})
     assert pair.run()
     assert pair.client.srtp_profile == pair.server.srtp_profile == profiles[0]
-    assert len(pair.client.srtp_keys().local_key) == profiles[0].key_length
+    assert len(pair.client.srtp_keys().client_key) == profiles[0].key_length
 
 
 def test_no_common_srtp_profile_means_no_srtp() -> None:

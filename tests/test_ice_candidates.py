@@ -120,6 +120,7 @@ def test_firefox_style_uppercase_udp_and_ipv6() -> None:
     assert c.family == 6
 
 
+@pytest.mark.corpus
 def test_every_corpus_candidate_is_taken_or_dropped_with_a_reason() -> None:
     """Real candidates (Chrome, Firefox, pion, Janus... in ../shared/corpus/sdp) go into an
     agent: UDP ones are paired, TCP ones are dropped and counted, nothing raises."""

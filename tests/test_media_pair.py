@@ -25,7 +25,7 @@ from pyrtcstack.media import (
 )
 from pyrtcstack.media.g711 import ulaw_encode
 from pyrtcstack.rtp import RtcpSenderReport
-from pyrtcstack.srtp import AEAD_AES_128_GCM, SrtpSession, split_keying_material
+from pyrtcstack.srtp import SRTP_AEAD_AES_128_GCM, SrtpSession, split_keying_material
 from pyrtcstack.testing.pair import Impairment, MemoryNetwork
 
 A: Address = ("10.0.0.1", 5000)
@@ -201,8 +201,8 @@ def test_video_loss_without_nack_skips_frames_and_asks_keyframe() -> None:
 
 
 def test_srtp_protected_pair_and_garbage_counted() -> None:
-    material = random.Random(42).randbytes(AEAD_AES_128_GCM.exporter_length)
-    keys = split_keying_material(material, AEAD_AES_128_GCM)
+    material = random.Random(42).randbytes(SRTP_AEAD_AES_128_GCM.exporter_length)
+    keys = split_keying_material(material, SRTP_AEAD_AES_128_GCM)
     net = MemoryNetwork(Impairment(loss=0.05, delay=0.01), seed=2)
     a = MediaEndpoint(
         B,

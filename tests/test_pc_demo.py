@@ -1,16 +1,14 @@
-"""The live demo (pyrtcstack/cli/_live_demo.py): summary, trace, and a capture that tshark
-decodes and decrypts with the key log."""
+"""The live demo (pyrtcstack/cli/_live_demo.py): summary and trace (the capture and its
+tshark command: tests/test_demo_pcap.py)."""
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-from pathlib import Path
+import re
 
 import pytest
 
 from pyrtcstack.cli import _live_demo
-from tests.peers import require_binary
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -24,10 +22,10 @@ def test_demo_summary_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for needle in (
         "STUN BINDING request",
-        "USE-CANDIDATE (nomination, RFC 8445 §7.2.2)",
+        "USE-CANDIDATE (regular nomination",
         "DTLS ClientHello",
         "ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone",
-        "SCTP INIT (RFC 9260 §5.1 A)",
+        "SCTP INIT (RFC 9260 §5.1 A; both ends send one, RFC 8841 §9.3, RFC 9260 §5.2.1)",
         "COOKIE-ECHO",
         "DATA_CHANNEL_OPEN",
         "B, PT 0, SSRC",
@@ -41,39 +39,41 @@ def test_demo_summary_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
     assert int(frames[0].rstrip(",")) >= 10 and int(frames[2]) >= 10
 
 
-def test_demo_capture_decrypts_with_tshark(tmp_path: Path) -> None:
-    tshark = require_binary("tshark", "tshark")
-    pcap = tmp_path / "demo.pcap"
-    assert _live_demo.run(_args("--pcap", str(pcap), "--messages", "50", "--audio", "0.3")) == 0
-    keylog = Path(str(pcap) + ".keylog")
-    assert keylog.read_text().startswith("CLIENT_RANDOM ")
-
-    def tshark_fields(*extra: str) -> str:
-        run = subprocess.run(
-            [tshark, "-r", str(pcap), "-o", f"tls.keylog_file:{keylog}", *extra],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return run.stdout
-
-    hello = tshark_fields("-Y", "dtls.handshake.type==2", "-T", "fields", "-e", "udp.srcport")
-    server_port = hello.split()[0]
-    assert "Binding" in tshark_fields("-Y", "stun")
-    # RSA key file required by the UAT but unused (INTEROP.md §3): any PEM will do.
-    dummy = tmp_path / "dummy.pem"
-    subprocess.run(
-        ["openssl", "genrsa", "-out", str(dummy), "2048"],
-        check=True,
-        capture_output=True,
-        timeout=60,
+def test_trace_of_a_real_run_is_short_summarised_and_labelled(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """2,000 messages of 1,000 B used to print ~1,900 lines, ~1,800 of them SCTP DATA."""
+    assert _live_demo.run(_args("--trace", "--messages", "2000", "--audio", "0.6")) == 0
+    out = capsys.readouterr().out
+    trace = out.split("\nsummary\n")[0].splitlines()
+    assert len(trace) < 150, len(trace)
+    # runs folded into one line each, with counts, bytes and the stream
+    assert re.search(r"… SCTP DATA × [\d,]+, [\d,]+ messages, [\d.]+ (MB|kB), stream 1, until", out)
+    assert "… SCTP SACK × " in out and re.search(r"… SRTP PT 0 SSRC [0-9a-f]{8} × ", out)
+    # a 1,000 B message split across packets is one message in parts, not two sizes
+    assert re.search(r"binary message [\d,]+ part 1 \(B\), \d+ B", out)
+    assert re.search(r"binary message [\d,]+ part 2 of 2 \(E\), \d+ B = 1,000 B", out)
+    # every message is accounted for once: whole or E fragments in full lines + runs
+    sent = [line for line in trace if "A→B  SCTP" in line]
+    shown = sum(
+        len(re.findall(r"binary message [\d,]+, 1,000 B|\(E\), \d+ B = 1,000 B", line))
+        for line in sent
+        if "… " not in line
     )
-    uat = f'uat:dtlsdecrypttablefile:"127.0.0.1","{server_port}","sctp","{dummy}",""'
-    decoded = tshark_fields("-o", uat, "-Y", "sctp")
-    assert "INIT_ACK" in decoded and "COOKIE_ECHO" in decoded
-    assert "DATA_CHANNEL_OPEN_REQUEST" in decoded
-    tsns = tshark_fields(
-        "-o", uat, "-Y", "sctp.data_payload_proto_id==53", "-T", "fields", "-e", "sctp.data_tsn"
-    )
-    assert len(tsns.replace(",", " ").split()) >= 50
+    folded = sum(int(n.replace(",", "")) for n in re.findall(r"× [\d,]+, ([\d,]+) messages", out))
+    assert shown + folded == 2000
+    # why the order is what it is, and the alert by name
+    assert "valid, not yet nominated" in out and "RFC 8445 §12.1" in out
+    assert "both ends send one, RFC 8841 §9.3, RFC 9260 §5.2.1" in out
+    assert "sending close_notify (RFC 5246 §7.2.1)" in out
+    # one SRTP profile name: the trace's, the summary's and docs/srtp.md's
+    assert "SRTP SRTP_AES128_CM_HMAC_SHA1_80" in out
+    assert "SRTP profile: SRTP_AES128_CM_HMAC_SHA1_80" in out
+
+
+def test_trace_all_shows_every_packet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _live_demo.run(_args("--trace-all", "--messages", "400", "--audio", "0")) == 0
+    out = capsys.readouterr().out
+    assert "… " not in out  # nothing folded
+    data_lines = [x for x in out.splitlines() if "A→B  SCTP" in x and "binary message" in x]
+    assert len(data_lines) >= 200  # two chunks per packet at most: every packet is a line

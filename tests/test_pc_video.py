@@ -111,6 +111,7 @@ def _core(seed: int = 1) -> PeerConnectionCore:
         "065-fippo-sdp-chrome-video-offer",
     ],
 )
+@pytest.mark.corpus
 def test_answer_browser_video_offers(name: str) -> None:
     """A browser's video offer: we answer VP8 with its RTX (apt) and only the feedback we
     honour (no goog-remb/transport-cc), and a recvonly transceiver appears."""

@@ -27,6 +27,9 @@ from pyrtcstack.rtp import (
 )
 from pyrtcstack.rtp.packet import EXTENSION_PROFILE_ONE_BYTE
 
+#: Every test here reads ../shared/corpus (an extra beside tests/data).
+pytestmark = pytest.mark.corpus
+
 # Where we are deliberately stricter than the corpus's decoder (each reason is a MUST):
 STRICTER = {
     # RFC 4585 §6.2.1: the FCI of a Generic NACK holds at least one PID/BLP entry.

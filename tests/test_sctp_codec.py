@@ -8,7 +8,8 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peers import corpus
+from peers import RECORDED, corpus
+from peers import data as data_file
 
 from pyrtcstack.sctp import crc32c as crcmod
 from pyrtcstack.sctp.chunks import (
@@ -51,7 +52,7 @@ U16 = st.integers(0, 0xFFFF)
 
 # -- CRC-32C -----------------------------------------------------------------------------
 def test_crc32c_vectors_both_implementations() -> None:
-    vectors = json.loads(corpus("sctp", "crc32c.json").read_text())["vectors"]
+    vectors = json.loads(data_file("rfc", "sctp-crc32c.json").read_text())["vectors"]
     assert vectors
     for v in vectors:
         data = bytes.fromhex(v["data_hex"])
@@ -155,6 +156,7 @@ def _check_chunk(chunk: object, rec: dict) -> None:  # type: ignore[type-arg]
         pytest.fail(f"unchecked chunk {name}")
 
 
+@pytest.mark.corpus
 def test_corpus_packets_decode_to_recorded_fields() -> None:
     packets = _corpus_packets()
     assert len(packets) >= 20
@@ -180,6 +182,7 @@ def test_corpus_packets_decode_to_recorded_fields() -> None:
         assert packet.encode() == data, p["name"]
 
 
+@pytest.mark.corpus
 def test_chrome_init_and_dcep_open_bundle() -> None:
     by_name = {p["name"]: p for p in _corpus_packets()}
     init = decode_packet(bytes.fromhex(by_name["pion-sctp-chrome-init"]["hex"]))
@@ -193,7 +196,9 @@ def test_chrome_init_and_dcep_open_bundle() -> None:
 
 
 def test_bit_flip_breaks_checksum() -> None:
-    data = bytearray(bytes.fromhex(_corpus_packets()[0]["hex"]))
+    # an INIT Chromium sent us (tests/data/recorded, see tests/test_recorded_peers.py)
+    recorded = json.loads((RECORDED / "chromium.json").read_text())["sctp"]
+    data = bytearray(bytes.fromhex(recorded[0]["hex"]))
     assert verify_checksum(bytes(data))
     for bit in (0, 77, 8 * len(data) - 1):
         flipped = bytearray(data)

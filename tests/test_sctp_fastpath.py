@@ -27,7 +27,7 @@ from pyrtcstack.sctp import (
 )
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk
 from pyrtcstack.sctp.chunks import verify_checksum as chunks_verify
-from pyrtcstack.sctp.receiver import Receiver
+from pyrtcstack.sctp.receiver import Receiver, charge
 
 INITIAL_TSN = 0xFFFFFFF0  # so generated runs also wrap around 2**32
 
@@ -101,7 +101,9 @@ def _state(r: Receiver) -> tuple[object, ...]:
     st.floats(0, 0.3),
     st.floats(0, 0.2),
     st.floats(0, 0.3),
-    st.sampled_from([1 << 20, 3000]),
+    # A window that never limits (1-byte fragments are charged MIN_CHARGE each), and a
+    # small one that drops.
+    st.sampled_from([1 << 26, 3000]),
 )
 def test_receive_chunks_equals_chunk_by_chunk(
     messages: list[tuple[int, bool, int]],
@@ -125,10 +127,10 @@ def test_receive_chunks_equals_chunk_by_chunk(
         assert dropped == results.count(3)
         assert _state(fast) == _state(slow)
     # Whatever was delivered is each message once; the ordered streams in order.
-    if capacity == 1 << 20:
+    if capacity == 1 << 26:
         assert fast.cum_tsn == (INITIAL_TSN + len({c.tsn for c in chunks}) - 1) & 0xFFFFFFFF
         assert len(fast.ready) == len(messages)
-        assert fast.buffered == sum(len(m[2]) for m in fast.ready)
+        assert fast.buffered == sum(charge(len(m[2])) for m in fast.ready)
 
 
 def test_receive_chunks_stops_at_what_it_does_not_take() -> None:
@@ -160,12 +162,12 @@ def test_run_is_spilled_for_forward_tsn_and_reset() -> None:
             5000,
             1,
             [
-                DataChunk(10, 1, 0, 53, b"x" * 50, 2).encode(),
-                DataChunk(11, 1, 0, 53, b"y", 0).encode(),
+                DataChunk(10, 1, 0, 53, b"x" * 300, 2).encode(),
+                DataChunk(11, 1, 0, 53, b"y" * 300, 0).encode(),
             ],
         )
         r.receive_chunks(data, 12, len(data), 2, 10)
-        assert _run_of(r) is not None and r.buffered == 51
+        assert _run_of(r) is not None and r.buffered == 600
         if action == "forward":
             # The sender abandoned the message (its last fragment, TSN 12, never came).
             assert r.forward_tsn(12, [(1, 0)])
@@ -246,7 +248,7 @@ def test_next_item_gives_messages_as_tuples_and_frees_the_window() -> None:
     for p in a.packets_to_send(0.0):
         b.receive_packet(p, 0.0)
     receiver = b._receiver
-    assert receiver is not None and receiver.buffered == 3
+    assert receiver is not None and receiver.buffered == charge(3) == 256  # MIN_CHARGE
     assert b.next_item() == (3, 51, b"abc", True)
     assert receiver.buffered == 0
     assert b.next_item() is None

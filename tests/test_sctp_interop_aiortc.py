@@ -21,6 +21,7 @@ from pyrtcstack.datachannel import (
     DataChannel,
     DataChannelManager,
     DataChannelOpened,
+    TransportClosed,
 )
 from pyrtcstack.sctp import SctpConfig
 
@@ -114,9 +115,12 @@ class OurSide:
             self.timer.cancel()
 
 
-async def make_pair(our_role: str, we_initiate: bool) -> tuple[OurSide, Any, Any]:
+async def make_pair(
+    our_role: str, we_initiate: bool, their_limit: int | None = None
+) -> tuple[OurSide, Any, Any]:
+    """``their_limit``: the max-message-size aiortc is told we accept (default: its own)."""
     aiortc = require_module("aiortc")
-    from aiortc.rtcsctptransport import RTCSctpTransport
+    from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
     manager = DataChannelManager(
         SctpConfig(remote_max_message_size=262144, rto_initial=0.5, rto_min=0.2),
@@ -132,7 +136,10 @@ async def make_pair(our_role: str, we_initiate: bool) -> tuple[OurSide, Any, Any
     if we_initiate:
         manager.connect(ours.loop.time())
         ours.pump()
-    await sctp.start(sctp.getCapabilities(), 5000)
+    caps = sctp.getCapabilities()
+    if their_limit is not None:
+        caps = RTCSctpCapabilities(maxMessageSize=their_limit)
+    await sctp.start(caps, 5000)
     await ours.wait_for(lambda: manager.association.is_established)
     return ours, sctp, aiortc
 
@@ -308,3 +315,44 @@ async def lossy_scenario() -> None:
 
 def test_lossy_link_to_aiortc() -> None:
     asyncio.run(asyncio.wait_for(lossy_scenario(), 60))
+
+
+async def oversized_scenario() -> None:
+    """A foreign sender past our max-message-size (issue 14 item 8): aiortc, told we take
+    any size, sends 4 MiB on a channel. We abort (Protocol Violation) once the partial
+    message passes our 256 KiB, holding no more than the window meanwhile; aiortc closes."""
+    ours, sctp, _aiortc = await make_pair("server", False, their_limit=0)
+    try:
+        from aiortc import RTCDataChannel, RTCDataChannelParameters
+
+        theirs = RTCDataChannel(sctp, RTCDataChannelParameters(label="big"))
+        await ours.wait_for(lambda: any(isinstance(e, DataChannelOpened) for e in ours.events))
+        receiver = ours.manager.association._receiver
+        assert receiver is not None and ours.dtls is not None
+        peak = 0
+
+        def watch(data: bytes) -> None:
+            nonlocal peak
+            ours.receive(data)
+            peak = max(peak, receiver.buffered)
+
+        ours.dtls._deliver = watch
+        theirs.send(bytes(4 << 20))
+        await ours.wait_for(
+            lambda: any(isinstance(e, TransportClosed) for e in ours.events), timeout=20
+        )
+        closed = next(e for e in ours.events if isinstance(e, TransportClosed))
+        assert closed.error is not None and "max-message-size" in closed.error
+        assert 0 < peak <= receiver.capacity
+        for _ in range(300):
+            if sctp.state == "closed":
+                break
+            await asyncio.sleep(0.01)
+        assert sctp.state == "closed"
+    finally:
+        await sctp.stop()
+        ours.close()
+
+
+def test_aiortc_message_over_our_limit_aborts() -> None:
+    asyncio.run(asyncio.wait_for(oversized_scenario(), 60))

@@ -1,14 +1,13 @@
-"""Real browser SDPs captured on this machine (Chromium 156, Firefox ESR, werift; see
-../shared/tools/interop/artifacts/sdp): parse, write back byte for byte, pass the interop
-check, and get answers that pass it too. Skips when the artifacts are absent."""
+"""Real SDPs our interop runs recorded (Chromium 156, Firefox ESR, werift, aiortc, and our
+own answers to them; tests/data/recorded, written by tests/record_peers.py): parse, write
+back byte for byte, pass the interop check, and offers get answers that pass it too."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
-from peers import SHARED
+from peers import recorded_descriptions
 
 from pyrtcstack.sdp import (
     CodecCapability,
@@ -22,20 +21,18 @@ from pyrtcstack.sdp import (
 )
 from pyrtcstack.sdp.check import check
 
-ARTIFACTS = SHARED / "tools" / "interop" / "artifacts" / "sdp"
+_SDPS = {
+    f"{peer}-{i}-{d['from']}-{d['type']}": d["sdp"].encode()
+    for peer, i, d in recorded_descriptions()
+}
 
 
 def _names() -> list[str]:
-    if not ARTIFACTS.is_dir():
-        return ["<artifacts absent>"]
-    return sorted(p.name for p in ARTIFACTS.glob("*.sdp"))
+    return sorted(_SDPS)
 
 
 def _read(name: str) -> bytes:
-    path = Path(ARTIFACTS / name)
-    if not path.exists():
-        pytest.skip(f"interop artifacts not present at {ARTIFACTS}")
-    return path.read_bytes()
+    return _SDPS[name]
 
 
 @pytest.mark.parametrize("name", _names())
@@ -48,7 +45,7 @@ def test_browser_sdp_round_trips_and_is_clean(name: str) -> None:
     assert desc.media and all(m.mid is not None for m in desc.media)
 
 
-@pytest.mark.parametrize("name", [n for n in _names() if n.endswith("peer_offer.sdp")])
+@pytest.mark.parametrize("name", [n for n in _names() if n.endswith("-peer-offer")])
 def test_we_answer_browser_offers(name: str) -> None:
     offer = SessionDescription.parse(_read(name))
     local = LocalCapabilities(

@@ -95,6 +95,7 @@ def test_check_answer_with_actpass(offer_file: Path, capsys: pytest.CaptureFixtu
     assert "an answer must say active or passive" in capsys.readouterr().out
 
 
+@pytest.mark.corpus
 def test_check_corpus_answer_and_no_fingerprint(capsys: pytest.CaptureFixture[str]) -> None:
     ok = corpus("sdp", "044-webrtc-sdp-firefox55-simulcast-answer.sdp")
     assert main(["sdp", "check", str(ok)]) == 0

@@ -14,6 +14,9 @@ from peers import CORPUS, corpus
 
 from pyrtcstack.sdp import Fingerprint, MediaDescription, ParseError, SessionDescription
 
+#: Every test here reads ../shared/corpus (an extra beside tests/data).
+pytestmark = pytest.mark.corpus
+
 # Corpus SDPs whose c= lines are out of RFC 8866 order (written back in order; docs/sdp.md).
 MISPLACED_C_LINES = {
     "017-sdp-transform-normal.sdp",

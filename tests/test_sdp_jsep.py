@@ -1,7 +1,8 @@
 """JSEP offer/answer (RFC 9429, RFC 3264, BUNDLE RFC 9143): CHECKLISTS §1 OA/BUN/SET/SDPDC/TRK.
 
-The remote offers are real browser SDPs: the Chromium 156 audio+data offer bundled with
-the package and, when the shared corpus is present, Chrome/Firefox offers from it.
+The remote offers are real SDPs: the Chromium 156 audio+data offer bundled with the
+package, what Chromium, Firefox, werift and aiortc sent us in recorded sessions
+(tests/data/recorded) and, when the shared corpus is present, Chrome/Firefox offers from it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import random
 from importlib import resources
 
 import pytest
-from peers import SHARED, corpus
+from peers import corpus, recorded_descriptions
 
 from pyrtcstack.sdp import (
     CodecCapability,
@@ -423,6 +424,7 @@ def test_remote_data_channel_defaults() -> None:
     assert remote_sctp_port(data) == 5000 and remote_max_message_size(data) == 65536
 
 
+@pytest.mark.corpus
 def test_legacy_sctpmap_offer_is_answered_in_kind() -> None:
     """SDP-05: DTLS/SCTP 5000 + a=sctpmap (Firefox ≤ 60) is answered with the same syntax."""
     path = corpus("sdp", "041-webrtc-sdp-firefox52-datachannel-active.sdp")
@@ -443,19 +445,32 @@ def test_one_application_section_for_many_channels() -> None:
     assert [m.kind for m in offer.media].count("application") == 1
 
 
+_CORPUS_OFFERS = [
+    "002-aiortc-firefox58-audio-offer.sdp",
+    "011-aiortc-chrome-video-offer.sdp",
+    "013-aiortc-firefox61-video-offer.sdp",
+    "032-str0m-chrome-audio-offer-rid-extmaps.sdp",
+    "037-safari-sendonly-audio-offer.sdp",
+    "010-aiortc-firefox63-datachannel-sctp-port.sdp",
+]
+_RECORDED_OFFERS = {
+    f"recorded-{peer}-{i}": d["sdp"]
+    for peer, i, d in recorded_descriptions()
+    if d["from"] == "peer" and d["type"] == "offer"
+}
+
+
 @pytest.mark.parametrize(
     "name",
     [
-        "002-aiortc-firefox58-audio-offer.sdp",
-        "011-aiortc-chrome-video-offer.sdp",
-        "013-aiortc-firefox61-video-offer.sdp",
-        "032-str0m-chrome-audio-offer-rid-extmaps.sdp",
-        "037-safari-sendonly-audio-offer.sdp",
-        "010-aiortc-firefox63-datachannel-sctp-port.sdp",
+        *sorted(_RECORDED_OFFERS),
+        *(pytest.param(n, marks=pytest.mark.corpus) for n in _CORPUS_OFFERS),
     ],
 )
-def test_answers_to_corpus_browser_offers_are_consistent(name: str) -> None:
-    offer = SessionDescription.parse(corpus("sdp", name).read_bytes())
+def test_answers_to_browser_offers_are_consistent(name: str) -> None:
+    """Offers real peers sent us (tests/data/recorded), and from the shared corpus."""
+    text = _RECORDED_OFFERS.get(name)
+    offer = SessionDescription.parse(text if text else corpus("sdp", name).read_bytes())
     answer = create_answer(offer, local_caps(), rng=random.Random(0))
     assert len(answer.media) == len(offer.media)
     for o, a in zip(offer.media, answer.media, strict=True):
@@ -501,16 +516,18 @@ def test_validate_answer() -> None:
     offer = chromium_offer()
     good = create_answer(offer, local_caps(), rng=random.Random(0))
     validate_answer(offer, good)
-    # aiortc's real answer to this Chromium offer (captured with the offer) is valid too.
-    path = SHARED / "tools" / "interop" / "artifacts" / "sdp"
-    if not path.is_dir():
-        pytest.skip(f"interop artifacts not present at {path}")
-    aiortc_answer = path / "chromium-browser-offer-audio.aiortc_answer.sdp"
-    real_offer = path / "chromium-browser-offer-audio.peer_offer.sdp"
-    validate_answer(
-        SessionDescription.parse(real_offer.read_bytes()),
-        SessionDescription.parse(aiortc_answer.read_bytes()),
-    )
+    # Every real answer recorded (the peers' to our offers, ours to theirs) is valid for
+    # the offer it answered (tests/data/recorded).
+    pairs = 0
+    offer_seen: SessionDescription | None = None
+    for _peer, _i, desc in recorded_descriptions():
+        if desc["type"] == "offer":
+            offer_seen = SessionDescription.parse(desc["sdp"])
+        else:
+            assert offer_seen is not None
+            validate_answer(offer_seen, SessionDescription.parse(desc["sdp"]))
+            pairs += 1
+    assert pairs >= 4
 
     def broken(edit) -> SessionDescription:  # type: ignore[no-untyped-def]
         answer = SessionDescription.parse(str(good))

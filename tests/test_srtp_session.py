@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.srtp import (
-    AEAD_AES_128_GCM,
-    AEAD_AES_256_GCM,
     PROFILES,
+    SRTP_AEAD_AES_128_GCM,
+    SRTP_AEAD_AES_256_GCM,
     SRTP_AES128_CM_HMAC_SHA1_80,
+    KeyingMaterialLengthError,
     SrtpAuthenticationError,
     SrtpError,
     SrtpProfile,
@@ -45,7 +46,7 @@ def test_probe_finds_all_three_profiles() -> None:
         "SRTP_AEAD_AES_128_GCM",
         "SRTP_AEAD_AES_256_GCM",
     }
-    assert profile_by_id(0x0007) is AEAD_AES_128_GCM
+    assert profile_by_id(0x0007) is SRTP_AEAD_AES_128_GCM
     assert [p.exporter_length for p in PROFILES] == [88, 56, 60]  # RFC 5764/7714 sizes
     with pytest.raises(SrtpUsageError):
         profile_by_id(0x0002)
@@ -77,7 +78,7 @@ def test_roundtrip_replay_and_tamper(profile: SrtpProfile) -> None:
 
 def test_rollover_counter_across_wrap() -> None:
     # SRTP-04: a stream crossing 65535 -> 0, with reordering around the wrap
-    client, server = pair(AEAD_AES_128_GCM)
+    client, server = pair(SRTP_AEAD_AES_128_GCM)
     seqs = list(range(65500, 65536)) + list(range(40))
     protected = {s: client.protect_rtp(rtp(s)) for s in seqs}
     order = [*seqs[:30], 2, 65530, 65531, 65532, 65533, 65534, 65535, 0, 1, *seqs[39:]]
@@ -88,9 +89,9 @@ def test_rollover_counter_across_wrap() -> None:
 def test_bad_keys_and_short_packets_are_usage_errors() -> None:
     with pytest.raises(SrtpUsageError):
         SrtpSession(SRTP_AES128_CM_HMAC_SHA1_80, b"short", bytes(30))
-    with pytest.raises(SrtpUsageError):
+    with pytest.raises(KeyingMaterialLengthError):
         split_keying_material(bytes(59), SRTP_AES128_CM_HMAC_SHA1_80)
-    client, _ = pair(AEAD_AES_256_GCM)
+    client, _ = pair(SRTP_AEAD_AES_256_GCM)
     with pytest.raises(SrtpUsageError):
         client.protect_rtp(b"\x80")
 
@@ -118,8 +119,8 @@ def _with_header_bits(draw: st.DrawFn) -> bytes:
 def test_libsrtp_equals_reference_model(data: st.DataObject, which: str) -> None:
     profile = {
         "cm": SRTP_AES128_CM_HMAC_SHA1_80,
-        "gcm128": AEAD_AES_128_GCM,
-        "gcm256": AEAD_AES_256_GCM,
+        "gcm128": SRTP_AEAD_AES_128_GCM,
+        "gcm256": SRTP_AEAD_AES_256_GCM,
     }[which]
     master = data.draw(st.binary(min_size=profile.master_length, max_size=profile.master_length))
     mk, ms = master[: profile.key_length], master[profile.key_length :]

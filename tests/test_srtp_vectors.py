@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from peers import corpus
+import pytest
+from peers import CORPUS, corpus, data
 
 from pyrtcstack.srtp import (
-    AEAD_AES_128_GCM,
+    SRTP_AEAD_AES_128_GCM,
     SRTP_AES128_CM_HMAC_SHA1_80,
     SrtpSession,
     split_keying_material,
@@ -38,13 +39,19 @@ from pyrtcstack.srtp.reference import (
 
 
 def _vectors() -> dict[str, Any]:
-    return dict(json.loads(corpus("srtp", "srtp-vectors.json").read_text())["vectors"])
+    """The RFC vectors (tests/data/rfc), plus libsrtp's full packets from the shared corpus
+    when it is there (the tests that need those are marked ``corpus``)."""
+    vectors = dict(json.loads(data("rfc", "srtp-rfc-vectors.json").read_text())["vectors"])
+    if CORPUS.is_dir():
+        vectors.update(json.loads(corpus("srtp", "srtp-vectors.json").read_text())["vectors"])
+    return vectors
 
 
 def h(s: str) -> bytes:
     return bytes.fromhex(s)
 
 
+@pytest.mark.corpus
 def test_libsrtp_cm_hmac_sha1_80_full_packets() -> None:
     v = _vectors()["libsrtp_aes_cm_128_hmac_sha1_80"]
     key = h(v["master_key"] + v["master_salt"])
@@ -57,17 +64,19 @@ def test_libsrtp_cm_hmac_sha1_80_full_packets() -> None:
     assert (rx.stats.rtp_unprotected, rx.stats.rtcp_unprotected) == (1, 1)
 
 
+@pytest.mark.corpus
 def test_libsrtp_aead_aes_128_gcm_full_packets() -> None:
     v = _vectors()["libsrtp_aead_aes_128_gcm"]
     key = h(v["master_key"] + v["master_salt_96bit"])
-    tx = SrtpSession(AEAD_AES_128_GCM, key, key)
+    tx = SrtpSession(SRTP_AEAD_AES_128_GCM, key, key)
     assert tx.protect_rtp(h(v["srtp"]["plaintext"])) == h(v["srtp"]["protected"])
     assert tx.protect_rtcp(h(v["srtcp"]["plaintext"])) == h(v["srtcp"]["protected"])
-    rx = SrtpSession(AEAD_AES_128_GCM, key, key)
+    rx = SrtpSession(SRTP_AEAD_AES_128_GCM, key, key)
     assert rx.unprotect_rtp(h(v["srtp"]["protected"])) == h(v["srtp"]["plaintext"])
     assert rx.unprotect_rtcp(h(v["srtcp"]["protected"])) == h(v["srtcp"]["plaintext"])
 
 
+@pytest.mark.corpus
 def test_reference_matches_libsrtp_vectors() -> None:
     v = _vectors()["libsrtp_aes_cm_128_hmac_sha1_80"]
     mk, ms = h(v["master_key"]), h(v["master_salt"])
@@ -133,6 +142,7 @@ def test_rfc7714_gcm_packets() -> None:
         assert protect_rtcp_gcm(key, salt, h(v["rtcp_plaintext"]), index) == h(v["rtcp_protected"])
 
 
+@pytest.mark.corpus
 def test_dtls_exporter_split_rfc5764() -> None:
     path = corpus("dtls", "tls12-prf.json")
     ex = json.loads(path.read_text())["vectors"][2]["computed_example_dtls_srtp_exporter"]

@@ -1,5 +1,6 @@
-"""RFC 5769 vectors, RFC 8489 Appendix B.1 and the real captures in ../shared/corpus/stun
-decode to the facts recorded there, and integrity verifies over exactly the right bytes."""
+"""RFC 5769 vectors, RFC 8489 Appendix B.1 (tests/data/rfc) and the real captures in
+../shared/corpus/stun (an extra; tests/test_recorded_peers.py has our own) decode to the
+facts recorded there, and integrity verifies over exactly the right bytes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from peers import corpus
+from peers import corpus, data
 
 from pyrtcstack.stun import (
     AttributeType as A,
@@ -27,6 +28,9 @@ from pyrtcstack.stun import (
 
 
 def _load(name: str) -> Any:
+    """RFC vectors from tests/data/rfc; real captures from the shared corpus (an extra)."""
+    if name.startswith("rfc"):
+        return json.loads(data("rfc", f"stun-{name}").read_text())
     return json.loads(corpus("stun", name).read_text())
 
 
@@ -147,6 +151,7 @@ def _check_decoded(m: Message, decoded: dict[str, Any]) -> None:
             assert m.has_fingerprint
 
 
+@pytest.mark.corpus
 def test_captures_decode_to_recorded_facts() -> None:
     messages = _load("captures.json")["messages"]
     assert len(messages) >= 20
@@ -158,6 +163,7 @@ def test_captures_decode_to_recorded_facts() -> None:
         assert m.unknown_required == []
 
 
+@pytest.mark.corpus
 def test_turn_synthetic_messages_verify() -> None:
     d = _load("turn-synthetic.json")
     cred = d["credentials"]
@@ -170,6 +176,7 @@ def test_turn_synthetic_messages_verify() -> None:
             assert m.verify_integrity(key), item["name"]
 
 
+@pytest.mark.corpus
 def test_turn_channeldata_payloads_are_stun_when_recorded() -> None:
     for item in _load("turn-channeldata.json")["messages"]:
         data = bytes.fromhex(item["hex"])

@@ -61,6 +61,7 @@ def test_short_datagram_is_refused() -> None:
         decode_channel_data(b"\x40\x00")
 
 
+@pytest.mark.corpus
 def test_real_chrome_channeldata_from_corpus() -> None:
     import json
 

@@ -311,6 +311,7 @@ def test_client_against_our_server_over_loopback(transport: str, tmp_path: Path)
             realm=REALM,
             tcp=transport == "tcp",
             tls=(host, tls_port) if transport == "tls" else None,
+            allow_loopback_peers=True,  # the echo peer is on loopback
             ssl_context=_server_tls_context(tmp_path) if transport == "tls" else None,
         )
         try:
@@ -387,7 +388,11 @@ def test_turnutils_uclient_through_our_server(tmp_path: Path, transport: str) ->
     async def main() -> str:
         port, peer_port = free_udp_port(), free_udp_port()
         server = await start_turn_server(
-            ("127.0.0.1", port), {USER: PASSWORD}, realm=REALM, tcp=transport == "tcp"
+            ("127.0.0.1", port),
+            {USER: PASSWORD},
+            realm=REALM,
+            tcp=transport == "tcp",
+            allow_loopback_peers=True,
         )
         peer = await asyncio.create_subprocess_exec(
             peer_bin, "-L", "127.0.0.1", "-p", str(peer_port),
@@ -430,7 +435,7 @@ def test_cli_probe_against_our_cli_server(capsys: pytest.CaptureFixture[str]) ->
     port = free_udp_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "pyrtcstack", "turn-server", "--listen", f"127.0.0.1:{port}",
-         "--user", f"{USER}:{PASSWORD}", "--realm", REALM],
+         "--user", f"{USER}:{PASSWORD}", "--realm", REALM, "--allow-loopback-peers"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

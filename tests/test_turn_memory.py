@@ -10,7 +10,6 @@ import pytest
 from pyrtcstack.common import Address, Event
 from pyrtcstack.stun import AttributeType, Method, decode
 from pyrtcstack.testing.pair import Impairment, MemoryNetwork
-from pyrtcstack.turn import server as server_module
 from pyrtcstack.turn.client import ClientState, TurnClient
 from pyrtcstack.turn.errors import (
     AllocationMismatchError,
@@ -76,6 +75,8 @@ class Setup:
         **server_kwargs: object,
     ) -> None:
         self.net = MemoryNetwork(impairment or Impairment(delay=0.01), seed=seed)
+        # The peers of these tests live in 10.0.0.0/8, which the server refuses by default.
+        server_kwargs.setdefault("allow_private_peers", True)
         self.server = TurnServer(
             server_addr,
             {"alice": PASSWORD},
@@ -273,13 +274,11 @@ def test_second_allocation_on_same_five_tuple_is_437() -> None:
     assert failed[-1].error.code == 437
 
 
-def test_quota_and_capacity_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_module, "MAX_ALLOCATIONS_PER_USER", 0)
-    s = Setup()
+def test_quota_and_capacity_errors() -> None:
+    s = Setup(user_quota=0)
     s.client.allocate(0.0)
     assert s.net.run(until=lambda: bool(s.of(RequestFailed)), timeout=10)
     assert isinstance(s.of(RequestFailed)[0].error, AllocationQuotaError)  # type: ignore[attr-defined]
-    monkeypatch.setattr(server_module, "MAX_ALLOCATIONS_PER_USER", 4)
     s2 = Setup(relay_allocator=lambda client: None)
     s2.client.allocate(0.0)
     assert s2.net.run(until=lambda: bool(s2.of(RequestFailed)), timeout=10)

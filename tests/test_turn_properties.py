@@ -7,13 +7,21 @@ import ipaddress
 import json
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from peers import corpus
 
 from pyrtcstack.common import Address
 from pyrtcstack.stun import decode
-from pyrtcstack.turn import DataReceived, RequestFailed, TurnClient, TurnRemoteError, TurnServer
+from pyrtcstack.turn import (
+    DataReceived,
+    PeerPolicy,
+    RequestFailed,
+    TurnClient,
+    TurnRemoteError,
+    TurnServer,
+)
 
 V4 = (("10.0.0.1", 3478), ("10.0.0.2", 5000))
 V6 = (("2001:db8::1", 3478), ("2001:db8::2", 5000))
@@ -34,7 +42,11 @@ def pump(client: TurnClient, server: TurnServer, client_addr: Address, now: floa
 
 def allocated(family: int, seed: int = 1) -> tuple[TurnClient, TurnServer, Address]:
     server_addr, client_addr = V4 if family == 4 else V6
-    server = TurnServer(server_addr, {"u": "p"}, "r", rng=random.Random(seed))
+    # Every address is a peer here (this is about XOR-PEER-ADDRESS, not the peer policy).
+    allow_all = PeerPolicy.from_ranges(allowed=["0.0.0.0/0", "::/0"])
+    server = TurnServer(
+        server_addr, {"u": "p"}, "r", rng=random.Random(seed), peer_policy=allow_all
+    )
     client = TurnClient(server_addr, "u", "p", rng=random.Random(seed + 1))
     client.allocate(0.0)
     pump(client, server, client_addr, 0.0)
@@ -112,6 +124,7 @@ def test_stale_nonce_is_retried_only_once() -> None:
     assert server.stats["stale_nonce"] == 2
 
 
+@pytest.mark.corpus
 def test_corpus_turn_messages_decode() -> None:
     # The synthetic TURN corpus is only decoded (its bytes were made by a script, not a peer);
     # the real pion/turn captures include a Chrome↔coturn Allocate with its 401.

@@ -120,7 +120,8 @@ class DataChannel(EventEmitter):
         """Queue one message; it leaves at the next loop iteration (sends coalesce)."""
         self.channel.send(data)
         self.messages_sent += 1
-        size = len(data.encode() if isinstance(data, str) else data)
+        # surrogatepass: 3 bytes per lone surrogate, as the U+FFFD the channel sends
+        size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
         self.bytes_sent += size
         self._pc._sent_by_application(size)
 

@@ -1,4 +1,5 @@
-"""asyncio drivers for the TURN cores: a client over UDP, TCP or TLS, and a UDP server.
+"""asyncio drivers for the TURN cores: a client over UDP, TCP or TLS (the server's driver
+lives in :mod:`.turn_server` and is re-exported here).
 
 Client::
 
@@ -14,21 +15,8 @@ Client::
 server's self-signed certificate). Over a stream the bytes are cut into frames by
 :class:`~pyrtcstack.turn.framing.StreamFramer`; a framing error closes the connection.
 
-Server::
-
-    server = await start_turn_server(("127.0.0.1", 3478), {"user": "pass"}, realm="example.org",
-                                     tcp=True)                # also TURN over TCP on the same port
-    ...
-    server.close()
-
-A TCP/TLS client (``tcp=True``, ``tls=(host, port)`` with ``ssl_context``) is one 5-tuple
-for the core; its frames are cut by a :class:`~pyrtcstack.turn.framing.StreamFramer`,
-answers go back on its connection (ChannelData padded), and its allocation is deleted when
-the connection closes (RFC 8656 §5).
-
-Each allocation's relayed address is a real UDP socket bound on ``relay_ip`` (port chosen by
-the OS) and read with ``loop.add_reader``, so the sans-I/O server core learns the address
-synchronously, inside the Allocate it is answering.
+Server: :func:`start_turn_server` and :class:`TurnServerEndpoint`, see
+:mod:`pyrtcstack.aio.turn_server` (limits, logging).
 """
 
 from __future__ import annotations
@@ -40,11 +28,10 @@ import random
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import cast
 
 from ..common.core import Address, Event
-from ..turn.channeldata import CHANNEL_NUMBER_MAX
 from ..turn.client import ClientState, TurnClient
 from ..turn.errors import TurnError, TurnFramingError
 from ..turn.events import (
@@ -56,11 +43,10 @@ from ..turn.events import (
     Refreshed,
     RequestFailed,
 )
-from ..turn.framing import StreamFramer, frame_for_stream
-from ..turn.server import TurnServer
+from ..turn.framing import StreamFramer
 from ..turn.url import TurnUrl, parse_turn_url
 from .endpoint import CoreEndpoint, CoreTimer
-from .udp import UdpSocket
+from .turn_server import TurnServerEndpoint, start_turn_server
 
 __all__ = [
     "MAX_RECEIVE_QUEUE",
@@ -332,187 +318,3 @@ async def connect_turn(
     else:
         raise TurnError(f"unknown TURN transport {kind!r}")
     return conn
-
-
-class TurnServerEndpoint(CoreEndpoint):
-    """Drives a :class:`TurnServer`: the listening UDP socket plus one UDP socket per
-    relayed address (an :class:`~pyrtcstack.aio.udp.UdpSocket`, read in batches; its
-    errors join :attr:`send_errors` when the relay is released)."""
-
-    def __init__(self, core: TurnServer, on_event: Callable[[Event], None] | None = None):
-        super().__init__(core, on_event)
-        self.server = core
-        self.relays: dict[Address, UdpSocket] = {}
-        #: TCP/TLS client connections by the client's address.
-        self.streams: dict[Address, asyncio.Transport] = {}
-        self.stream_servers: list[asyncio.Server] = []
-
-    def bind_relay(self, relay_ip: str) -> Callable[[Address], Address | None]:
-        """The ``relay_allocator`` for the core: bind a UDP socket on ``relay_ip``."""
-
-        def allocate(client: Address) -> Address | None:
-            family = socket.AF_INET6 if ":" in relay_ip else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                sock.bind((relay_ip, 0))
-            except OSError:
-                sock.close()
-                return None
-            sock.setblocking(False)
-            relay = UdpSocket(self._loop, sock, self._on_relay_batch, offload=False)
-            self.relays[relay.local] = relay
-            return relay.local
-
-        return allocate
-
-    def release_relay(self, relayed: Address) -> None:
-        relay = self.relays.pop(relayed, None)
-        if relay is not None:
-            self.send_errors += relay.socket_errors + relay.send_drops
-            relay.close()
-
-    def _on_relay_batch(self, batch: list[tuple[bytes, Address]], relayed: Address) -> None:
-        now = self._loop.time()
-        for data, addr in batch:
-            self.server.receive_relayed(data, addr, relayed, now)
-        self.flush()
-
-    def flush(self) -> None:
-        """Send the core's output: to UDP clients on the listening socket, to TCP/TLS
-        clients on their connection (ChannelData padded, RFC 8656 §12.5), and from the
-        relayed sockets to peers; deliver events; re-arm the timer."""
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        core = self.server
-        streams = self.streams
-        while True:
-            progressed = False
-            for data, addr in core.datagrams_to_send(self._loop.time()):
-                stream = streams.get(addr)
-                if stream is not None:
-                    stream.write(frame_for_stream(data))
-                else:
-                    transport.sendto(data, addr)
-                progressed = True
-            while (event := core.next_event()) is not None:
-                progressed = True
-                if self.on_event is not None:
-                    self.on_event(event)
-            if not progressed:
-                break
-        for data, relayed, peer in core.relayed_datagrams_to_send():
-            relay = self.relays.get(relayed)
-            if relay is not None:
-                relay.sendto(data, peer)
-        self._timer.arm(core.get_timer())
-
-    async def listen_stream(
-        self, listen: Address, ssl_context: ssl.SSLContext | None = None
-    ) -> asyncio.Server:
-        """Also accept TURN clients over TCP (or TLS with ``ssl_context``) on ``listen``
-        (RFC 8656 §5); each connection is one client 5-tuple."""
-        server = await self._loop.create_server(
-            lambda: _ServerStream(self), listen[0], listen[1], ssl=ssl_context
-        )
-        self.stream_servers.append(server)
-        return server
-
-    def close(self) -> None:
-        for server in self.stream_servers:
-            server.close()
-        for stream in list(self.streams.values()):
-            stream.close()
-        for relayed in list(self.relays):
-            self.release_relay(relayed)
-        super().close()
-
-
-class _ServerStream(asyncio.Protocol):
-    """One TCP/TLS client of a :class:`TurnServerEndpoint`: frames in, core, frames out."""
-
-    def __init__(self, endpoint: TurnServerEndpoint) -> None:
-        self.endpoint = endpoint
-        legacy = endpoint.server.max_channel > CHANNEL_NUMBER_MAX
-        self.framer = StreamFramer(legacy_channels=legacy)
-        self.peer: Address | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        name = transport.get_extra_info("peername")
-        self.peer = (str(name[0]), int(name[1]))
-        self.endpoint.streams[self.peer] = self.transport
-
-    def data_received(self, data: bytes) -> None:
-        assert self.peer is not None and self.transport is not None
-        try:
-            frames = self.framer.feed(data)
-        except TurnFramingError:
-            self.transport.close()  # RFC 8656 §12.5: the stream cannot be resynchronised
-            return
-        now = self.endpoint._loop.time()
-        for frame in frames:
-            self.endpoint.server.receive_datagram(frame, self.peer, now)
-        self.endpoint.flush()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None:
-            self.endpoint.streams.pop(self.peer, None)
-            self.endpoint.server.connection_closed(self.peer, self.endpoint._loop.time())
-            self.endpoint.flush()
-
-
-async def start_turn_server(
-    listen: Address,
-    users: Mapping[str, str],
-    realm: str = "pyrtcstack",
-    *,
-    relay_ip: str | None = None,
-    on_event: Callable[[Event], None] | None = None,
-    tcp: bool = False,
-    tls: Address | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    **kwargs: object,
-) -> TurnServerEndpoint:
-    """Start a TURN server on UDP ``listen``; relayed sockets are bound on ``relay_ip``
-    (default: the listening IP). ``tcp=True`` also accepts TCP clients on the same address
-    and port, ``tls=(host, port)`` TLS clients with ``ssl_context`` (a server context with
-    its certificate loaded). Extra keyword arguments go to :class:`TurnServer`."""
-    loop = asyncio.get_running_loop()
-    holder: list[TurnServerEndpoint] = []
-
-    def allocate(client: Address) -> Address | None:
-        return holder[0].bind_relay(relay_ip or listen[0])(client)
-
-    def release(relayed: Address) -> None:
-        holder[0].release_relay(relayed)
-
-    core = TurnServer(
-        listen,
-        users,
-        realm,
-        relay_allocator=allocate,
-        relay_release=release,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-    def handle(event: Event) -> None:
-        if on_event is not None:
-            on_event(event)
-
-    _, endpoint = await loop.create_datagram_endpoint(
-        lambda: TurnServerEndpoint(core, handle), local_addr=listen
-    )
-    holder.append(endpoint)
-    try:
-        if tcp:
-            await endpoint.listen_stream(endpoint.local_address)
-        if tls is not None:
-            if ssl_context is None:
-                raise TurnError("tls= needs an ssl_context with the server certificate")
-            await endpoint.listen_stream(tls, ssl_context)
-    except BaseException:
-        endpoint.close()
-        raise
-    return endpoint

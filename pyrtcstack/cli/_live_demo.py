@@ -2,8 +2,10 @@
 
 Gathering, offer/answer, ICE checks, the DTLS handshake, the SCTP association, a data
 channel exchange and a few seconds of PCMU tone both ways, then a summary. ``--trace``
-narrates every protocol step with its RFC section; ``--pcap FILE`` writes a capture and
-``FILE.keylog`` (NSS key log) that Wireshark/tshark decode and decrypt.
+narrates every protocol step with its RFC section, folding runs of SCTP DATA, SACK and
+SRTP packets into one line each (``--trace-all``: every packet). ``--pcap FILE`` writes a
+capture, ``FILE.keylog`` (NSS key log) and ``FILE.dummy-rsa.pem``, and prints the tshark
+command that shows STUN, the DTLS handshake, SCTP and DCEP (decrypted), SRTP and SRTCP.
 
 Not auto-registered (underscore): ``pyrtcstack demo`` wires :func:`add_arguments` and
 :func:`run` in.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,13 +25,25 @@ from ..aio.pcap import PcapWriter
 from ..aio.peerconnection import PeerConnection, RemoteTrack
 from ..media import G711Track, ToneSource
 from ..peerconnection import Settings, TraceRecord
+from ..peerconnection.trace import RunSummary
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "tshark_command"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", action="store_true", help="narrate every protocol step")
-    parser.add_argument("--pcap", metavar="FILE", help="write a capture (+ FILE.keylog)")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="narrate every protocol step (runs of DATA, SACK and SRTP packets: one line each)",
+    )
+    parser.add_argument(
+        "--trace-all", action="store_true", help="like --trace, with every packet on its own line"
+    )
+    parser.add_argument(
+        "--pcap",
+        metavar="FILE",
+        help="write a capture (+ FILE.keylog, FILE.dummy-rsa.pem) and print the tshark command",
+    )
     parser.add_argument(
         "--messages", type=int, default=2000, help="data channel messages to send (default 2000)"
     )
@@ -41,11 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Timeline:
     """Prints trace records as a timeline relative to the start of the demo."""
 
-    def __init__(self, out: TextIO, enabled: bool) -> None:
+    def __init__(self, out: TextIO, enabled: bool, summarise: bool = True) -> None:
         self.out = out
         self.enabled = enabled
         self.start: float | None = None
         self.lines = 0
+        self.runs = RunSummary(self._print_record) if summarise else None
 
     def _stamp(self, when: float) -> str:
         if self.start is None:
@@ -55,8 +72,25 @@ class _Timeline:
     def say(self, when: float, who: str, layer: str, text: str) -> None:
         if not self.enabled:
             return
+        if self.runs is not None:
+            self.runs.flush()  # a run's summary line comes before what follows it
+        self._print(when, who, layer, text)
+
+    def _print(self, when: float, who: str, layer: str, text: str) -> None:
         self.lines += 1
         print(f"{self._stamp(when)}  {who:<4} {layer:<9} {text}", file=self.out)
+
+    def _print_record(self, record: TraceRecord, who: str) -> None:
+        if record.kind == "run" and record.since is not None and self.start is not None:
+            # a folded run: stamped with its start, its end in the text
+            until = (record.time - self.start) * 1000
+            self._print(record.since, who, record.layer, f"… {record.text}, until {until:.1f} ms")
+            return
+        self._print(record.time, who, record.layer, record.text)
+
+    def flush(self) -> None:
+        if self.runs is not None:
+            self.runs.flush()
 
     def tracer(self, me: str, other: str) -> Any:
         def on_record(record: object) -> None:
@@ -64,14 +98,17 @@ class _Timeline:
             if record.direction == "recv":
                 return  # every datagram is narrated once, by its sender
             who = me if record.direction == "note" else f"{me}→{other}"
-            self.say(record.time, who, record.layer, record.text)
+            if self.runs is not None:
+                self.runs.add(record, who)
+            else:
+                self._print_record(record, who)
 
         return on_record
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:
     loop = asyncio.get_running_loop()
-    timeline = _Timeline(out, args.trace)
+    timeline = _Timeline(out, args.trace or args.trace_all, summarise=not args.trace_all)
     keylog_path = Path(args.pcap + ".keylog") if args.pcap else None
     keylog_file = keylog_path.open("w") if keylog_path else None
 
@@ -84,7 +121,7 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
         return Settings(
             host_addresses=["127.0.0.1"],
             keylog=keylog,
-            tracer=timeline.tracer(me, other) if args.trace else None,
+            tracer=timeline.tracer(me, other) if timeline.enabled else None,
         )
 
     a = PeerConnection(settings=settings("A", "B"))
@@ -180,6 +217,7 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
             pcap.close()
         if keylog_file is not None:
             keylog_file.close()
+    timeline.flush()
     transport = next(s for s in stats_a.values() if s["type"] == "transport")
     pair = stats_a.get(transport.get("selectedCandidatePairId", ""), {})
     local = stats_a.get(pair.get("localCandidateId", ""), {})
@@ -197,7 +235,8 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
         f"{transport.get('dtlsCipher')} (A is the DTLS {transport.get('dtlsRole')})",
         file=out,
     )
-    print(f"  SRTP profile: {transport.get('srtpCipher')}", file=out)
+    profile = a.core.dtls.srtp_profile  # the IANA name, as in the trace and docs/srtp.md
+    print(f"  SRTP profile: {profile.name if profile is not None else 'none'}", file=out)
     print(
         f"  data channel: {total} messages of {args.size} B in {elapsed * 1000:.1f} ms = "
         f"{total / elapsed:,.0f} messages/s ({total * args.size / elapsed / 1e6:.1f} MB/s)",
@@ -210,16 +249,66 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     if args.pcap:
+        assert keylog_path is not None
+        key_path = Path(args.pcap + ".dummy-rsa.pem")
+        _write_dummy_rsa_key(key_path)
         print(
             f"  capture: {args.pcap} ({pcap.packets if pcap else 0} packets), "
             f"key log: {keylog_path}",
             file=out,
         )
-        print(
-            f"  decrypt: tshark -r {args.pcap} -o tls.keylog_file:{keylog_path} -Y dtls",
-            file=out,
+        command = tshark_command(
+            args.pcap, keylog_path, key_path, str(local.get("address")), int(local.get("port", 0))
         )
+        print(f"  read it: {shlex.join(command)}", file=out)
     return 0
+
+
+def tshark_command(
+    pcap: str | Path, keylog: str | Path, dummy_key: str | Path, server_ip: str, server_port: int
+) -> list[str]:
+    """The tshark command that shows every protocol of a demo capture, decrypted.
+
+    * ``tls.keylog_file``: the NSS key log (``FILE.keylog``); the DTLS dissector reads the
+      TLS preference, so the handshake's Finished and all application data decrypt.
+    * ``uat:dtlsdecrypttablefile`` (the DTLS "RSA keys list"): its protocol column is the
+      only way to tell Wireshark that DTLS carries SCTP (RFC 8261), so DCEP and the data
+      channel messages show. Wireshark insists on a readable RSA key file in that row
+      although ECDHE with the key log needs none, hence a throwaway ``FILE.dummy-rsa.pem``.
+    * ``-d udp.port==PORT,stun`` (after the table, which claims PORT for DTLS): STUN
+      dissects the port and hands what is not STUN to DTLS, as RFC 7983 demultiplexes;
+      SRTP and SRTCP are then found from the DTLS ``use_srtp`` negotiation (without this
+      the consent checks make RTCP fall through to other dissectors).
+    """
+    row = f'"{server_ip}","{server_port}","sctp","{dummy_key}",""'
+    return [
+        "tshark",
+        "-r",
+        str(pcap),
+        "-o",
+        f"tls.keylog_file:{keylog}",
+        "-o",
+        f"uat:dtlsdecrypttablefile:{row}",
+        "-d",
+        f"udp.port=={server_port},stun",
+    ]
+
+
+def _write_dummy_rsa_key(path: Path) -> None:
+    """A fresh RSA key that decrypts nothing (see :func:`tshark_command`), mode 0600."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with wider permissions
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 Without options it runs :mod:`pyrtcstack.cli._live_demo`: two peer connections in one
 process over loopback — gathering, offer/answer, ICE checks, the DTLS handshake, the SCTP
 association, a data channel exchange and PCMU tone both ways — then a summary. ``--trace``
-narrates every protocol step with its RFC section, ``--pcap FILE`` writes a capture and a key
-log that tshark decrypts.
+narrates every protocol step with its RFC section (runs of DATA, SACK and SRTP packets folded
+into one line; ``--trace-all`` shows each), ``--pcap FILE`` writes a capture and a key log
+and prints the tshark command that decodes and decrypts it.
 
 ``--sdp`` instead walks through the SDP that Chromium 156's ``createOffer()`` produced
 (bundled with the package), line by line, with what each part means.

@@ -1,6 +1,6 @@
 """``pyrtcstack interop PEER|URL``: run the interop scenarios and print the table.
 
-    pyrtcstack interop chromium firefox werift     # launch each peer headless, loopback
+    pyrtcstack interop chromium firefox werift pion  # launch each peer headless, loopback
     pyrtcstack interop gstreamer janus             # GStreamer webrtcbin (system python3),
                                                    # Janus's echotest plugin (HTTP API)
     pyrtcstack interop http://HOST:PORT/           # test a remote endpoint that serves the
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import tempfile
 
@@ -34,8 +35,8 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "interop",
-        help="run the interop scenarios against Chromium, Firefox, werift, GStreamer, Janus, "
-        "any browser, or an endpoint URL; or serve as an endpoint",
+        help="run the interop scenarios against Chromium, Firefox, werift, Pion, GStreamer, "
+        "Janus, any browser, or an endpoint URL; or serve as an endpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "peers",
         nargs="*",
         metavar="PEER|URL",
-        help="chromium, firefox, werift, gstreamer, janus, or an http(s):// endpoint URL",
+        help="chromium, firefox, werift, pion, gstreamer, janus, or an http(s):// endpoint URL",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -88,13 +89,19 @@ def run(args: argparse.Namespace) -> int:
         return _serve_endpoint(args)
     if not args.peers and not args.serve:
         usage = (
-            "name a peer (chromium, firefox, werift, gstreamer, janus), an endpoint URL, "
+            "name a peer (chromium, firefox, werift, pion, gstreamer, janus), an endpoint URL, "
             "or use --serve"
         )
         print(usage, file=sys.stderr)
         return 2
     local = args.serve or not all(_is_url(peer) for peer in args.peers)
     log_dir = args.logs or (tempfile.mkdtemp(prefix="pyrtcstack-interop-") if local else "")
+    if args.logs:
+        try:
+            os.makedirs(args.logs, exist_ok=True)
+        except OSError as exc:
+            print(f"--logs {args.logs}: {exc.strerror}", file=sys.stderr)
+            return 2
 
     def verbose(text: str) -> None:
         if args.verbose:

@@ -7,7 +7,12 @@ then walks the whole RFC 8656 sequence against a UDP echo peer it runs itself on
 ChannelBind, ChannelData both ways, Refresh and deallocation, one PASS/FAIL line each.
 
 ``turn-server`` runs the small built-in relay (UDP relaying, long-term credentials; clients
-over UDP, and with ``--tcp`` / ``--tls-port`` over TCP and TLS) until Ctrl-C.
+over UDP, and with ``--tcp`` / ``--tls-port`` over TCP and TLS) until Ctrl-C. Its users come
+from ``--users-file`` (one ``NAME:PASSWORD`` per line), ``$PYRTCSTACK_TURN_USERS`` (the
+same format) or ``--user NAME:PASSWORD`` (visible to every local user in ``ps``: for tests
+only). It refuses loopback, private and other internal peers unless told otherwise
+(``--allow-loopback-peers``, ``--allow-private-peers``, ``--allowed-peer-ip``); see
+docs/turn.md and docs/security.md.
 
 Passwords can come from ``$TURN_PASSWORD`` instead of the command line; they are never
 printed.
@@ -17,14 +22,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import ssl
+import stat
 import sys
+from typing import TypedDict
 
 from ..aio.turn import TurnClientConnection, connect_turn, start_turn_server
-from ..common.core import Address, Event
-from ..turn import RelayClosed, RelayOpened, TurnError
+from ..common.core import Address
+from ..turn import TurnError
+from ..turn.policy import PeerPolicy, parse_ip_range
+from ..turn.server import MAX_ALLOCATIONS, MAX_ALLOCATIONS_PER_USER
 from ..turn.url import parse_turn_url
+
+#: Environment variable with the server's users (``NAME:PASSWORD`` lines), so that no
+#: password has to be on the command line.
+USERS_ENV = "PYRTCSTACK_TURN_USERS"
 
 __all__ = ["register"]
 
@@ -46,16 +60,175 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     server = subparsers.add_parser("turn-server", help="run the built-in TURN relay (UDP)")
     server.add_argument("--listen", default="127.0.0.1:3478", metavar="HOST:PORT")
-    server.add_argument(
-        "--user", action="append", required=True, metavar="NAME:PASSWORD", help="repeatable"
-    )
     server.add_argument("--realm", default="pyrtcstack")
     server.add_argument("--relay-ip", help="IP the relayed sockets bind (default: listen IP)")
     server.add_argument("--tcp", action="store_true", help="also accept TURN over TCP")
     server.add_argument("--tls-port", type=int, help="also accept TURN over TLS on this port")
     server.add_argument("--cert", help="PEM certificate for --tls-port")
     server.add_argument("--key", help="PEM private key for --cert")
+    _add_server_security_options(server)
     server.set_defaults(func=_run_server)
+
+
+def _add_server_security_options(server: argparse.ArgumentParser) -> None:
+    """Users, peer policy and limits of ``turn-server`` (issue 14; docs/security.md)."""
+    group = server.add_argument_group("users, peer policy and limits")
+    group.add_argument(
+        "--users-file",
+        metavar="PATH",
+        help="one NAME:PASSWORD per line (or coturn's user=NAME:PASSWORD; # comments)",
+    )
+    group.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help=f"repeatable; visible in ps: prefer --users-file or ${USERS_ENV}",
+    )
+    group.add_argument(
+        "--allow-loopback-peers", action="store_true", help="relay to 127/8 and ::1 (tests)"
+    )
+    group.add_argument(
+        "--allow-private-peers",
+        action="store_true",
+        help="relay to 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7",
+    )
+    group.add_argument(
+        "--denied-peer-ip",
+        action="append",
+        default=[],
+        metavar="RANGE",
+        help="CIDR, IP or FIRST-LAST never relayed to (repeatable)",
+    )
+    group.add_argument(
+        "--allowed-peer-ip",
+        action="append",
+        default=[],
+        metavar="RANGE",
+        help="CIDR, IP or FIRST-LAST allowed even if denied otherwise (repeatable)",
+    )
+    group.add_argument(
+        "--user-quota",
+        type=int,
+        default=MAX_ALLOCATIONS_PER_USER,
+        metavar="N",
+        help=f"concurrent allocations per user (default {MAX_ALLOCATIONS_PER_USER}; 0: no limit)",
+    )
+    group.add_argument(
+        "--total-quota",
+        type=int,
+        default=MAX_ALLOCATIONS,
+        metavar="N",
+        help=f"concurrent allocations in all (default {MAX_ALLOCATIONS}; 0: no limit)",
+    )
+    group.add_argument(
+        "--max-bps",
+        type=int,
+        metavar="BYTES",
+        help="bytes/s per allocation and direction (default and 0: no limit)",
+    )
+    group.add_argument(
+        "--auth-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="close TCP/TLS connections without an allocation after S s (default 10)",
+    )
+    group.add_argument(
+        "--max-connections", type=int, metavar="N", help="TCP/TLS connections in all"
+    )
+    group.add_argument(
+        "--max-connections-per-ip",
+        type=int,
+        default=32,
+        metavar="N",
+        help="TCP/TLS connections from one IP (default 32)",
+    )
+
+
+def _parse_users(text: str, where: str) -> dict[str, str]:
+    """``NAME:PASSWORD`` lines (``user=`` prefix, blank lines and ``#`` comments allowed);
+    raises ValueError naming the line, never showing its password."""
+    users: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("user="):
+            line = line[5:]
+        name, sep, password = line.partition(":")
+        if not sep or not name or not password:
+            raise ValueError(f"{where} line {number}: expected NAME:PASSWORD")
+        users[name] = password
+    return users
+
+
+def _server_users(args: argparse.Namespace) -> dict[str, str]:
+    """Users from --users-file, $PYRTCSTACK_TURN_USERS and --user (later ones win)."""
+    users: dict[str, str] = {}
+    if args.users_file is not None:
+        try:
+            with open(args.users_file, encoding="utf-8") as handle:
+                mode = os.fstat(handle.fileno()).st_mode
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read --users-file: {exc}") from None
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            print(
+                f"turn-server: warning: {args.users_file} is readable by other users "
+                "(chmod 600 it)",
+                file=sys.stderr,
+            )
+        users.update(_parse_users(text, args.users_file))
+    env = os.environ.get(USERS_ENV)
+    if env:
+        users.update(_parse_users(env, f"${USERS_ENV}"))
+    for item in args.user:
+        users.update(_parse_users(item, "--user"))
+    if not users:
+        raise ValueError(f"no users: give --users-file, set ${USERS_ENV} or --user NAME:PASSWORD")
+    return users
+
+
+class _ServerOptions(TypedDict):
+    peer_policy: PeerPolicy
+    user_quota: int
+    total_quota: int
+    max_bps: int | None
+    auth_timeout: float
+    max_connections: int | None
+    max_connections_per_ip: int
+
+
+def _server_options(args: argparse.Namespace) -> _ServerOptions:
+    """The keyword arguments of start_turn_server for the security options."""
+    for name in ("user_quota", "total_quota", "max_bps", "max_connections"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must not be negative")
+    if args.auth_timeout <= 0 or args.max_connections_per_ip < 1:
+        raise ValueError("--auth-timeout and --max-connections-per-ip must be positive")
+    for text in args.denied_peer_ip + args.allowed_peer_ip:
+        try:
+            parse_ip_range(text)
+        except ValueError:
+            raise ValueError(f"not an IP, CIDR range or FIRST-LAST: {text!r}") from None
+    policy = PeerPolicy.from_ranges(
+        allow_loopback=args.allow_loopback_peers,
+        allow_private=args.allow_private_peers,
+        denied=args.denied_peer_ip,
+        allowed=args.allowed_peer_ip,
+    )
+    return {
+        "peer_policy": policy,
+        # 0 means "no limit", as in coturn's user-quota, total-quota and max-bps.
+        "user_quota": args.user_quota or sys.maxsize,
+        "total_quota": args.total_quota or sys.maxsize,
+        "max_bps": args.max_bps or None,
+        "auth_timeout": args.auth_timeout,
+        "max_connections": args.max_connections,
+        "max_connections_per_ip": args.max_connections_per_ip,
+    }
 
 
 def _address(text: str) -> Address:
@@ -157,17 +330,15 @@ def _run_client(args: argparse.Namespace) -> int:
         return 1
 
 
-async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
+async def _server(args: argparse.Namespace, users: dict[str, str], options: _ServerOptions) -> int:
     listen = _address(args.listen)
-
-    def on_event(event: Event) -> None:
-        if isinstance(event, RelayOpened):
-            c, r = event.client, event.relayed_address
-            print(f"allocation {c[0]}:{c[1]} user {event.username!r} -> relay {r[0]}:{r[1]}")
-        elif isinstance(event, RelayClosed):
-            r = event.relayed_address
-            print(f"relay {r[0]}:{r[1]} closed ({event.reason})")
-        sys.stdout.flush()
+    # One line per allocation, relay closed, denied peer, refused connection and
+    # disconnect, rate-limited by the server (pyrtcstack.aio.turn_server).
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    server_log = logging.getLogger("pyrtcstack.turn.server")
+    server_log.addHandler(handler)
+    server_log.setLevel(logging.INFO)
 
     context = None
     if args.tls_port is not None:
@@ -181,10 +352,10 @@ async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
         users,
         args.realm,
         relay_ip=args.relay_ip,
-        on_event=on_event,
         tcp=args.tcp,
         tls=(listen[0], args.tls_port) if args.tls_port is not None else None,
         ssl_context=context,
+        **options,
     )
     host, port = endpoint.local_address
     extra = (" + tcp" if args.tcp else "") + (
@@ -200,15 +371,14 @@ async def _server(args: argparse.Namespace, users: dict[str, str]) -> int:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    users: dict[str, str] = {}
-    for item in args.user:
-        name, sep, password = item.partition(":")
-        if not sep or not name:
-            print("turn-server: --user takes NAME:PASSWORD", file=sys.stderr)
-            return 2
-        users[name] = password
     try:
-        return asyncio.run(_server(args, users))
+        users = _server_users(args)
+        options = _server_options(args)
+    except ValueError as exc:
+        print(f"turn-server: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_server(args, users, options))
     except OSError as exc:
         print(f"turn-server: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,8 @@
 * :mod:`pyrtcstack.common.buffer` — bounded big-endian reader/writer with strict lengths.
 * :mod:`pyrtcstack.common.errors` — the error base classes and the error policy.
 * :mod:`pyrtcstack.common.core` — the sans-I/O core contract and the event base class.
+* :mod:`pyrtcstack.common.dtls_srtp` — the DTLS-SRTP profile and key types that
+  :mod:`pyrtcstack.dtls` produces and :mod:`pyrtcstack.srtp` consumes (RFC 5764).
 """
 
 from .buffer import BufferReadError, Reader, Writer

@@ -7,6 +7,9 @@ objects shaped like the W3C RTCDataChannel.
 
 from __future__ import annotations
 
+# MessageTooLargeError: what send() raises above the peer's max-message-size, re-exported so
+# a data channel user needs no SCTP import (the same class as pyrtcstack.sctp's).
+from ..sctp.errors import MessageTooLargeError
 from .channel import DataChannel, InvalidStateError
 from .dcep import ChannelType, DataChannelAck, DataChannelOpen, DcepParseError, Ppid, decode_dcep
 from .events import (
@@ -37,6 +40,7 @@ __all__ = [
     "DataChannelOpened",
     "DcepParseError",
     "InvalidStateError",
+    "MessageTooLargeError",
     "Ppid",
     "TransportClosed",
     "TransportEstablished",

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 __all__ = ["DataChannel", "InvalidStateError"]
 
 
+def _to_usv(text: str) -> str:
+    """WebIDL USVString: each lone surrogate becomes U+FFFD (so UTF-8 encoding works)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 class InvalidStateError(LocalProtocolError):
     """send() on a channel that is not open (W3C InvalidStateError)."""
 
@@ -56,6 +61,8 @@ class DataChannel:
         self._outgoing_reset = False
         self._reset_requested = False
         self._user_sent = False
+        #: Label + protocol bytes, for a channel the peer opened (the manager's limits).
+        self._remote_bytes: int | None = None
 
     def __repr__(self) -> str:
         return f"<DataChannel id={self.id} label={self.label!r} {self.ready_state}>"
@@ -80,9 +87,23 @@ class DataChannel:
             self._manager.association.set_buffered_amount_low_threshold(self.id, value)
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Queue one message (RFC 8831 §6.6). Raises :class:`InvalidStateError` unless
-        open and :class:`~pyrtcstack.sctp.errors.MessageTooLargeError` above the peer's
+        """Queue one message (RFC 8831 §6.6), as W3C ``RTCDataChannel.send``.
+
+        A ``str`` is a text message: UTF-8 with PPID 51 (lone surrogates become U+FFFD,
+        as the W3C USVString conversion does). ``bytes``, ``bytearray`` and ``memoryview``
+        are binary, PPID 53. Anything else is a :class:`TypeError` that says so (an ``int``
+        is not silently turned into that many zero bytes). Raises
+        :class:`InvalidStateError` unless open and
+        :class:`~pyrtcstack.datachannel.MessageTooLargeError` above the peer's
         max-message-size."""
+        if isinstance(data, str):
+            if not data.isascii():
+                data = _to_usv(data)
+        elif not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(
+                "DataChannel.send() takes str (a text message) or bytes, bytearray or "
+                f"memoryview (a binary message), not {type(data).__name__}"
+            )
         if self.ready_state != "open":
             raise InvalidStateError(f"data channel is {self.ready_state}")
         self._manager._send(self, data)

@@ -16,6 +16,13 @@ directly (RFC 8261: one SCTP packet per DTLS record).
   directions are reset, and its id can be used again.
 * Messages stay queued *inside the association* until :meth:`next_event` hands them over,
   so an application that does not read holds at most the receive window in memory.
+* A peer may open at most ``max_remote_channels`` channels at a time, whose labels and
+  protocols take at most ``max_remote_label_bytes`` bytes together; an OPEN beyond either
+  is refused by resetting its stream (counted in ``refused_opens``).
+* :meth:`next_event` never raises: a channel that cannot be announced when the
+  association comes up (an ABORT right after the handshake in the same burst, an id the
+  peer's stream count does not reach, an OPEN over the peer's max-message-size) gets a
+  :class:`ChannelError` and is closed (:class:`ChannelClosed`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from collections.abc import Callable
 from ..common.core import Event
 from ..sctp.association import Association, State
 from ..sctp.config import SctpConfig
-from ..sctp.errors import AssociationClosedError
+from ..sctp.errors import AssociationClosedError, SctpError
 from ..sctp.events import (
     AssociationClosed,
     AssociationEstablished,
@@ -62,6 +69,12 @@ __all__ = ["DataChannelManager"]
 
 #: RFC 8832 §6: stream ids 0..65534 (65535 is reserved).
 MAX_CHANNEL_ID = 65534
+#: Channels a peer may have open at a time by DATA_CHANNEL_OPEN (libwebrtc negotiates 1024
+#: SCTP streams, ``kMaxSctpStreams``, so a browser peer never has more).
+DEFAULT_MAX_REMOTE_CHANNELS = 1024
+#: Bytes of label + protocol (UTF-8) of the channels a peer has open at a time; each field
+#: may carry 65,535 bytes (RFC 8832 §5.1), so 1024 channels could otherwise hold 128 MiB.
+DEFAULT_MAX_REMOTE_LABEL_BYTES = 1 << 20
 
 
 class DataChannelManager:
@@ -73,8 +86,17 @@ class DataChannelManager:
         *,
         dtls_role: str | None = None,
         rng: random.Random | None = None,
+        max_remote_channels: int = DEFAULT_MAX_REMOTE_CHANNELS,
+        max_remote_label_bytes: int = DEFAULT_MAX_REMOTE_LABEL_BYTES,
     ) -> None:
         self.association = Association(config, rng)
+        #: Limits on what a peer may open (see the module docstring); settable.
+        self.max_remote_channels = max_remote_channels
+        self.max_remote_label_bytes = max_remote_label_bytes
+        #: DATA_CHANNEL_OPENs refused for those limits (their streams are reset).
+        self.refused_opens = 0
+        self._remote_channels = 0
+        self._remote_label_bytes = 0
         #: The core contract's ``receive_packet(data, now)``: one SCTP packet (the plaintext
         #: of a DTLS record) goes straight to the association (no wrapper call per packet).
         self.receive_packet: Callable[[bytes, float], None] = self.association.receive_packet
@@ -241,7 +263,16 @@ class DataChannelManager:
                 ctype |= 0x80
             msg = DataChannelOpen(ctype, channel.priority, rel, channel.label, channel.protocol)
             # RFC 8832 §6: DCEP messages are sent ordered and reliably.
-            self.association.send(channel.id, msg.encode(), Ppid.DCEP)
+            try:
+                self.association.send(channel.id, msg.encode(), Ppid.DCEP)
+            except SctpError as exc:
+                # The association ended in the same burst as it was established (an ABORT
+                # right after COOKIE ACK; events are translated lazily), the peer accepts
+                # fewer streams than this id, or the OPEN is over its max-message-size:
+                # report, never raise from next_event.
+                self._events.append(ChannelError(channel, f"cannot open: {exc}"))
+                self._finish(channel)
+                return
             self._wake()
         channel.ready_state = "open"
         self._events.append(ChannelOpen(channel))
@@ -292,6 +323,10 @@ class DataChannelManager:
         if channel.ready_state == "closed":
             return
         channel.ready_state = "closed"
+        if channel._remote_bytes is not None:
+            self._remote_channels -= 1
+            self._remote_label_bytes -= channel._remote_bytes
+            channel._remote_bytes = None
         if channel.id is not None and self._channels.get(channel.id) is channel:
             del self._channels[channel.id]
         self._events.append(ChannelClosed(channel))
@@ -385,6 +420,18 @@ class DataChannelManager:
                 self.association.reset_streams([sid])
                 self._wake()
             return
+        label_bytes = len(msg.label.encode()) + len(msg.protocol.encode())
+        if (
+            self._remote_channels >= self.max_remote_channels
+            or self._remote_label_bytes + label_bytes > self.max_remote_label_bytes
+        ):
+            # Our limits on what a peer may open: refuse as for a bad id (RFC 8832 §6 has
+            # no refusal message; resetting the stream closes it on the peer's side).
+            self.refused_opens += 1
+            self.dropped_messages += 1
+            self.association.reset_streams([sid])
+            self._wake()
+            return
         try:
             self.association.send(sid, DataChannelAck().encode(), Ppid.DCEP)
         except AssociationClosedError:
@@ -405,6 +452,9 @@ class DataChannelManager:
             msg.priority,
         )
         channel._acked = True
+        channel._remote_bytes = label_bytes
+        self._remote_channels += 1
+        self._remote_label_bytes += label_bytes
         self._channels[sid] = channel
         channel.ready_state = "open"
         self._events.append(DataChannelOpened(channel))

@@ -64,8 +64,19 @@ class Fingerprint:
     value: str
 
     @classmethod
-    def parse(cls, text: str) -> Fingerprint:
-        """Parse ``"sha-256 AB:CD:..."`` (the ``a=fingerprint`` value); hex case-insensitive."""
+    def parse(cls, text: str | Fingerprint) -> Fingerprint:
+        """Parse ``"sha-256 AB:CD:..."`` (the ``a=fingerprint`` value); hex case-insensitive.
+
+        A :class:`Fingerprint` (what ``DtlsCertificate.fingerprint()`` returns) is accepted
+        too and comes back normalised, so ``Fingerprint.parse(cert.fingerprint())`` and
+        ``Fingerprint.parse(str(cert.fingerprint()))`` are equal. Anything else is a
+        :class:`DtlsDecodeError`."""
+        if isinstance(text, Fingerprint):
+            text = str(text)
+        if not isinstance(text, str):
+            raise DtlsDecodeError(
+                f"a fingerprint is a str like 'sha-256 AB:CD:...', not {type(text).__name__}"
+            )
         parts = text.strip().split()
         if len(parts) != 2:
             raise DtlsDecodeError("fingerprint must be '<hash> <hex:hex:...>'")

@@ -87,7 +87,7 @@ from .srtp import (
     SRTP_EXPORTER_LABEL,
     SrtpKeys,
     SrtpProfile,
-    split_srtp_keying_material,
+    split_keying_material,
 )
 from .suites import SuiteInfo
 
@@ -447,12 +447,13 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         )
 
     def srtp_keys(self) -> SrtpKeys:
-        """The SRTP master keys/salts for the negotiated profile (RFC 5764 §4.2)."""
+        """The SRTP master keys/salts for the negotiated profile (RFC 5764 §4.2), for
+        ``SrtpSession.from_keys(keys, is_client=conn.role is DtlsRole.CLIENT)``."""
         profile = self.srtp_profile
         if profile is None:
             raise DtlsUsageError("no SRTP profile was negotiated")
-        material = self.export_keying_material(SRTP_EXPORTER_LABEL, profile.keying_material_length)
-        return split_srtp_keying_material(profile, material, self.role == DtlsRole.CLIENT)
+        material = self.export_keying_material(SRTP_EXPORTER_LABEL, profile.exporter_length)
+        return split_keying_material(material, profile)
 
     # ---- core contract -----------------------------------------------------------------------
 

@@ -1,21 +1,26 @@
-"""Start and stop the remote peers: headless Chromium, headless Firefox ESR, werift (Node).
+"""Start and stop the remote peers: headless Chromium, headless Firefox ESR, werift (Node),
+Pion (Go; the peer program is built here, offline, from Debian's Pion sources).
 
 Each launcher runs the peer in its own process group with a fresh profile directory, with
 every flag/pref that keeps it on loopback (docs/interop.md, "leak prevention"), and
 :meth:`PeerProcess.stop` kills the whole group and removes the profile. Command lines are
 built by pure functions (:func:`chromium_command`, :func:`firefox_command`,
-:func:`werift_command`) so they can be read and tested without starting anything.
+:func:`werift_command`, :func:`pion_command`) so they can be read and tested without
+starting anything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,15 +33,18 @@ __all__ = [
     "PEERS",
     "PeerProcess",
     "PeerUnavailableError",
+    "build_pion_peer",
     "chromium_command",
     "find_peer",
     "firefox_command",
     "launch",
+    "pion_command",
+    "pion_dir",
     "werift_command",
     "werift_dir",
 ]
 
-PEERS = ("chromium", "firefox", "werift", "gstreamer", "janus")
+PEERS = ("chromium", "firefox", "werift", "pion", "gstreamer", "janus")
 
 #: Chromium flags: headless, no first-run noise, no background networking, loopback ICE
 #: with raw host addresses (no mDNS), fake microphone, and DNS/proxy sinks so nothing leaves.
@@ -167,6 +175,8 @@ def find_peer(name: str) -> str:
                 f"werift not installed in {werift_dir()} (`bash scripts/setup.sh --system`)"
             )
         return node
+    if name == "pion":
+        return str(build_pion_peer())
     raise PeerUnavailableError(f"unknown peer {name!r} (one of {', '.join(PEERS)})")
 
 
@@ -185,6 +195,120 @@ def firefox_command(exe: str, profile: str, url: str) -> list[str]:
 
 def werift_command(node: str, folder: Path, url: str) -> list[str]:
     return [node, str(folder / "werift_peer.mjs"), url]
+
+
+# --- Pion (Go) ---------------------------------------------------------------------------
+# Debian's golang-github-pion-webrtc.v3-dev puts Pion's sources (and its pion/* and x/*
+# dependencies) under /usr/share/gocode. pion/*.go + its one-line go.mod are copied to
+# .pion/src/<module>/ and built in GOPATH mode (GO111MODULE=off): the go.mod makes GOPATH
+# mode resolve "github.com/pion/webrtc/v3" to the packaged github.com/pion/webrtc (minimal
+# module compatibility). Nothing is downloaded (GOPROXY=off). The binary is cached in
+# .pion/ (gitignored) and rebuilt when the sources, Go or the packaged Pion change.
+
+#: Overrides where the Pion peer is built and cached (default: .pion/ in the checkout).
+PION_DIR_ENV = "PYRTCSTACK_PION_DIR"
+#: Debian's Go source tree (golang-github-*-dev packages).
+GOCODE = Path("/usr/share/gocode")
+PION_MODULE = "pyrtcstack-pion-peer"
+#: The peer program's files (pyrtcstack/interop/pion/): one Go package.
+PION_SOURCES = ("main.go", "media.go", "bench.go", "go.mod")
+#: Seconds a build may take (the first one compiles Pion and its dependencies: 20-40 s here).
+PION_BUILD_TIMEOUT = 600.0
+
+
+def pion_dir() -> Path:
+    """The folder holding the built Pion peer (``$PYRTCSTACK_PION_DIR`` or .pion/)."""
+    env = os.environ.get(PION_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / ".pion"
+
+
+def pion_command(exe: str, url: str) -> list[str]:
+    return [exe, url]
+
+
+def _pion_stamp(go: str, sources: dict[str, bytes]) -> str:
+    """What the cached binary was built from: our sources, the Go toolchain, packaged Pion."""
+    digest = hashlib.sha256()
+    for name, data in sorted(sources.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    real_go = os.path.realpath(go)
+    digest.update(f"{real_go}:{os.stat(real_go).st_mtime_ns}".encode())
+    for module in ("webrtc", "sctp", "dtls", "ice/v2", "datachannel", "srtp/v2"):
+        path = GOCODE / "src/github.com/pion" / module
+        with contextlib.suppress(OSError):
+            digest.update(f"{module}:{path.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def build_pion_peer(folder: Path | None = None) -> Path:
+    """Build (or reuse) the Pion peer program; raises :class:`PeerUnavailableError` when Go
+    or Debian's Pion sources are missing, RuntimeError when the build fails."""
+    go = shutil.which("go")
+    if go is None:
+        raise PeerUnavailableError("go not found (Debian package 'golang-go')")
+    if not (GOCODE / "src/github.com/pion/webrtc").is_dir():
+        raise PeerUnavailableError(
+            f"Pion sources not found under {GOCODE} "
+            "(Debian package 'golang-github-pion-webrtc.v3-dev')"
+        )
+    folder = (folder or pion_dir()).resolve()  # GOPATH entries must be absolute
+    assets = resources.files("pyrtcstack.interop")
+    sources = {name: assets.joinpath("pion", name).read_bytes() for name in PION_SOURCES}
+    stamp = _pion_stamp(go, sources)
+    binary = folder / "pion-peer"
+    stamp_path = folder / "pion-peer.stamp"
+
+    def fresh() -> bool:
+        with contextlib.suppress(OSError):
+            return binary.is_file() and stamp_path.read_text() == stamp
+        return False
+
+    if fresh():
+        return binary
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same
+        if fresh():
+            return binary
+        src = folder / "src" / PION_MODULE
+        shutil.rmtree(src, ignore_errors=True)  # no file of an older version stays
+        src.mkdir(parents=True)
+        for name, data in sources.items():
+            (src / name).write_bytes(data)
+        env = {
+            **os.environ,
+            "GO111MODULE": "off",
+            "GOPATH": f"{folder}:{GOCODE}",
+            "GOFLAGS": "",
+            "GOPROXY": "off",
+            "GOTOOLCHAIN": "local",
+            "CGO_ENABLED": "0",
+            "GOCACHE": str(folder / "cache"),
+        }
+        tmp = folder / f"pion-peer.{os.getpid()}.tmp"
+        try:
+            done = subprocess.run(
+                [go, "build", "-o", str(tmp), "."],
+                cwd=src,
+                env=env,
+                capture_output=True,
+                timeout=PION_BUILD_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"building the Pion peer took more than {PION_BUILD_TIMEOUT:.0f} s"
+            ) from None
+        if done.returncode != 0:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            output = (done.stdout + done.stderr).decode(errors="replace")[-2000:]
+            raise RuntimeError(f"building the Pion peer failed in {src}:\n{output}")
+        os.replace(tmp, binary)
+        stamp_path.write_text(stamp)
+    return binary
 
 
 @dataclass
@@ -232,7 +356,8 @@ async def launch(
     prefs: dict[str, object] | None = None,
 ) -> PeerProcess:
     """Start peer ``name`` pointed at the harness ``url``; raises :class:`PeerUnavailableError`."""
-    exe = find_peer(name)
+    # Pion's peer program may have to be built first (tens of seconds): off the loop.
+    exe = await asyncio.to_thread(find_peer, name) if name == "pion" else find_peer(name)
     profile: str | None = None
     cleanup: list[Path] = []
     env = dict(os.environ)
@@ -246,6 +371,8 @@ async def launch(
                 f.write(f"user_pref({json.dumps(key)}, {json.dumps(value)});\n")
         env["MOZ_CRASHREPORTER_DISABLE"] = "1"
         cmd = firefox_command(exe, profile, url)
+    elif name == "pion":
+        cmd = pion_command(exe, url)
     elif name == "gstreamer":
         cmd, env = gstreamer_command(exe, url)
     else:

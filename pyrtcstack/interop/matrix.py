@@ -38,6 +38,7 @@ __all__ = [
     "default_plan",
     "format_table",
     "loopback_settings",
+    "pion_plan",
     "run_launch",
     "run_peer",
 ]
@@ -99,6 +100,8 @@ def default_plan(peer: str) -> list[Launch]:
     ``Launch(field_trials=...)`` and ``pyrtcstack interop --field-trials`` remain for
     builds that have it (docs/interop.md).
     """
+    if peer == "pion":
+        return pion_plan()
     if peer == "gstreamer":
         return gstreamer_plan()
     if peer == "janus":
@@ -161,6 +164,26 @@ def default_plan(peer: str) -> list[Launch]:
             ),
         ]
     return plan
+
+
+def pion_plan() -> list[Launch]:
+    """Pion 3.1.56 (Go): both roles, trickle with ICE restart, non-trickle with PCMU audio
+    both ways (its peer program sends a 440 Hz tone and measures the energy of ours), both
+    roles through coturn with ``iceTransportPolicy: "relay"``; and, as Pion speaks DTLS 1.2
+    only, both roles against our 1.3-capable side (we fall back)."""
+    scenarios = default_scenarios(restart=True, audio=True)
+    scenarios += [
+        scenario_spec("dc+turn", "we-offer", relay=True),
+        scenario_spec("dc+turn", "peer-offers", relay=True),
+    ]
+    fallback = [
+        scenario_spec("dc", "we-offer", trickle=False),
+        scenario_spec("dc", "peer-offers", trickle=False),
+    ]
+    return [
+        Launch("pion", scenarios),
+        Launch("pion", fallback, label="ours-1.3-capable", dtls_versions=("1.3", "1.2")),
+    ]
 
 
 def gstreamer_plan() -> list[Launch]:

@@ -79,11 +79,13 @@ def parse_server_url(url: str) -> ServerUrl:
 
 @dataclass(slots=True)
 class IceServer:
-    """W3C ``RTCIceServer``: ``urls`` plus ``username``/``credential`` for TURN."""
+    """W3C ``RTCIceServer``: ``urls`` plus ``username``/``credential`` for TURN. The
+    credential is left out of ``repr`` (and so of :class:`Configuration`'s), as the ICE
+    layer's ``TurnServer`` leaves out its password: reprs end up in logs."""
 
     urls: list[str] | str
     username: str | None = None
-    credential: str | None = None
+    credential: str | None = field(default=None, repr=False)
 
     @property
     def url_list(self) -> list[str]:

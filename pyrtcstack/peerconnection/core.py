@@ -47,6 +47,7 @@ from ..dtls import (
     DtlsVersion,
     Failed,
     HandshakeCompleted,
+    PeerAlertError,
 )
 from ..ice import (
     CandidateError,
@@ -77,7 +78,7 @@ from .events import (
 )
 from .negotiation import NegotiationMixin
 from .states import InvalidStateError, aggregate_connection_state
-from .trace import Tracer
+from .trace import Tracer, alert_name, selected_pair_text
 from .transceiver import Transceiver
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
@@ -352,6 +353,8 @@ class PeerConnectionCore(NegotiationMixin):
                 self._events.append(ChannelClosed(channel))
         self._pump(now)
         if self._dtls_started:
+            if self.tracer is not None and self.dtls.is_established:
+                self.tracer.note(now, "DTLS", "sending close_notify (RFC 5246 §7.2.1)")
             self.dtls.close(now)
         self._pump(now)
         if self.agent is not None:
@@ -577,7 +580,11 @@ class PeerConnectionCore(NegotiationMixin):
             # a relayed pair's data comes from the TURN server: only direct pairs go fast
             self._fast_remote = event.remote.address if event.local.type.value != "relay" else None
             if self.tracer is not None:
-                self.tracer.note(now, "ICE", f"selected pair {event.local} <-> {event.remote}")
+                pair = self.agent.selected_pair if self.agent is not None else None
+                nominated = pair is not None and pair.nominated
+                self.tracer.note(
+                    now, "ICE", selected_pair_text(event.local, event.remote, nominated)
+                )
             self._maybe_start_dtls(now)
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
@@ -609,8 +616,20 @@ class PeerConnectionCore(NegotiationMixin):
                 )
             self._on_handshake(event, now)
         elif kind is Closed:
+            assert isinstance(event, Closed)
+            if self.tracer is not None and event.by_peer:
+                self.tracer.note(now, "DTLS", "received close_notify (RFC 5246 §7.2.1)")
             self._set_dtls_state("closed")
         elif kind is Failed:
+            assert isinstance(event, Failed)
+            if self.tracer is not None:
+                error = event.error
+                how = "received" if isinstance(error, PeerAlertError) else "sent"
+                self.tracer.note(
+                    now,
+                    "DTLS",
+                    f"failed: {error} (alert {alert_name(error.alert)} {how}, RFC 5246 §7.2.2)",
+                )
             self._set_dtls_state("failed")
 
     def _pump(self, now: float) -> None:

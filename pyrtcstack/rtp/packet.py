@@ -175,11 +175,13 @@ class RtpPacket:
         self.padding_size = padding_size
 
     def __repr__(self) -> str:
+        # The constructor's keyword names, so what a learner reads is what they can type;
+        # the payload is summarised (it may be large, and it is media, not metadata).
         return (
-            f"RtpPacket(pt={self.payload_type}, seq={self.sequence_number}, "
-            f"ts={self.timestamp}, ssrc={self.ssrc}, marker={self.marker}, "
-            f"csrc={self.csrc}, extensions={self.extensions}, payload={len(self.payload)} B, "
-            f"padding={self.padding_size})"
+            f"RtpPacket(payload_type={self.payload_type}, "
+            f"sequence_number={self.sequence_number}, timestamp={self.timestamp}, "
+            f"ssrc={self.ssrc}, payload=<{len(self.payload)} bytes>, marker={self.marker}, "
+            f"csrc={self.csrc}, extensions={self.extensions}, padding_size={self.padding_size})"
         )
 
     def __eq__(self, other: object) -> bool:

@@ -54,7 +54,7 @@ from .params import (
     ParamType,
     ReconfigResponse,
 )
-from .receiver import RawMessage, Receiver
+from .receiver import MIN_CHARGE, RawMessage, Receiver
 from .sender import OutMessage, Sender
 from .state import State
 
@@ -338,7 +338,7 @@ class Association:
         """The application took a message of ``size`` bytes: it leaves the window."""
         receiver = self._receiver
         if receiver is not None:
-            receiver.buffered -= size
+            receiver.buffered -= size if size >= MIN_CHARGE else MIN_CHARGE  # receiver.charge
             # §6.2: tell a peer we throttled that the window opened again.
             if receiver.capacity - receiver.buffered - self._last_rwnd >= (
                 self.config.receive_window >> 2

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .crc32c import crc32c_extend
 from .dispatch import delay_sack
+from .receiver import MIN_CHARGE
 from .state import State
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ MASK32 = 0xFFFFFFFF
 _DATA_FIELDS = struct.Struct("!HIH")
 #: Common header + DATA chunk header: where the user data of the first chunk starts.
 _DATA_START = 28
+#: The smallest packet taken in line: its user data is charged its size (receiver.charge).
+_MIN_SIZE = _DATA_START + MIN_CHARGE
 _LE32 = struct.Struct("<I")
 _ZERO4 = bytes(4)
 _ESTABLISHED = State.ESTABLISHED
@@ -49,7 +52,6 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
     config = a.config
     max_ready = config.max_queued_messages
     ready = receiver.ready
-    capacity = receiver.capacity
     head_crc = a._rx_head_crc
     # What a packet starts with when it needs no checksum work: our header, checksum 0
     # (RFC 9653 §5.2, accepted once we announced it) and a DATA chunk.
@@ -62,6 +64,9 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
     # queue of complete messages (those packets need receive_packet's decisions).
     cum = receiver.cum_tsn
     buffered = receiver.buffered
+    # The window and max-message-size bound, as the receiver's own check (run_room) gives
+    # it: in-line fragments are at least MIN_CHARGE bytes, so charged their size.
+    limit = buffered + receiver.run_room()
     run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
     run_sid = receiver.run_sid
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
@@ -76,6 +81,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
                 if _inline_ok(a, receiver, head):
                     cum = receiver.cum_tsn
                     buffered = receiver.buffered
+                    limit = buffered + receiver.run_room()
                     run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
                     run_sid = receiver.run_sid
                 else:
@@ -86,7 +92,8 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
                     length == size - 12  # the only chunk in the packet
                     and sid == run_sid
                     and tsn == ((cum + 1) & MASK32)
-                    and buffered + size - _DATA_START <= capacity
+                    and size >= _MIN_SIZE
+                    and buffered + size - _DATA_START <= limit
                 ):
                     ours = zero_prefix is not None and data.startswith(zero_prefix)
                     if not ours and data.startswith(head):
@@ -105,6 +112,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:
             receiver.cum_tsn = cum
+            receiver.run_bytes += buffered - receiver.buffered
             receiver.buffered = buffered
             a.stats.packets_received += taken
             delay_sack(a, taken, False, now)
@@ -113,6 +121,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
         stale = True
     if taken:
         receiver.cum_tsn = cum
+        receiver.run_bytes += buffered - receiver.buffered
         receiver.buffered = buffered
         a.stats.packets_received += taken
         delay_sack(a, taken, False, now)

@@ -150,4 +150,6 @@ def set_peer(  # noqa: PLR0917
     sender.peer_rwnd = rwnd
     sender.ssthresh = rwnd
     sender.pr_supported = a._peer_pr
-    a._receiver = Receiver(tsn, cfg.receive_window, cfg.max_message_size, a._events)
+    a._receiver = Receiver(
+        tsn, cfg.receive_window, cfg.max_message_size, a._events, a.inbound_streams
+    )

@@ -20,15 +20,32 @@ path, which handles loss and reordering.
 Complete messages are appended as plain tuples ``(stream_id, ppid, data, unordered)`` to
 ``ready``, which the association shares with its event queue: no object per message.
 
-Memory is bounded by ``capacity`` (the window we advertise): bytes held in fragments,
-in complete messages waiting for an earlier sequence number, and in messages delivered but
-not yet popped by the application all count, and new DATA beyond it is dropped unacked
-(§6.2) unless it fills the hole at the cumulative TSN (so reassembly can always progress).
+Memory is bounded by ``capacity`` (the window we advertise), a hard bound (RFC 9260 §6.2:
+DATA beyond it is dropped, not acknowledged). Everything held counts: fragments, complete
+messages waiting for an earlier sequence number, and messages delivered but not yet popped
+by the application, each *charged* ``max(len, MIN_CHARGE)`` bytes so that a flood of tiny
+chunks cannot hold more Python objects than bytes (a held item costs ~100-250 bytes of
+memory whatever its size; usrsctp likewise subtracts an mbuf, MSIZE, per chunk held from
+its window). Fragments taken into the run after the first are at least MIN_CHARGE bytes
+(charged their size); a small first fragment's surplus charge is ``run_extra``.
+:meth:`Receiver.admit` is the one admission check. DATA that does not advance the
+cumulative TSN may only fill the window up to ``capacity - reserve``: the last ``reserve``
+bytes (``min(max_message_size, capacity // 4)``) are kept for the chunks that fill the
+hole at the cumulative TSN, so a window filled by out-of-order data can still be
+reassembled, without ever going past ``capacity``. Per-stream state is two bytes (the
+next SSN, ``next_ssn``) plus an :class:`InboundStream` only while something is held.
+
+A message is checked against ``max_message_size`` while it is being reassembled, not only
+when it completes (RFC 8831 §6.6): the fragments from a B fragment on that are contiguous
+form a *chain* (``InboundStream.chains``, its end TSN -> (first TSN, bytes)), extended as
+fragments arrive, each fragment walked once; a chain longer than the limit sets
+``too_large`` and the association aborts. The run is a chain too (``run_bytes``).
 """
 
 from __future__ import annotations
 
 import struct
+from array import array
 from collections import deque
 from typing import Any
 
@@ -48,19 +65,30 @@ MAX_TSN_AHEAD = 0xFFFF  # gap block offsets are 16-bit
 #: Bounds on what one SACK reports (RFC 9260 §3.3.4 allows more; a SACK must fit a packet).
 MAX_GAP_BLOCKS = 64
 MAX_DUPLICATES = 32
+#: The least a held fragment or message is charged against the window, in bytes (see the
+#: module docstring). Full-size fragments (~1,175 bytes) are charged their size.
+MIN_CHARGE = 256
+
+
+def charge(size: int) -> int:
+    """What ``size`` bytes of user data held in one piece cost against the window."""
+    return size if size >= MIN_CHARGE else MIN_CHARGE
 
 
 class InboundStream:
-    """Per incoming stream: expected SSN, complete out-of-order messages, fragments."""
+    """What is held for one incoming stream: complete ordered messages waiting for an
+    earlier one, fragments, chains. It exists only while something is held (its expected
+    SSN is in :attr:`Receiver.next_ssn`), so streams cost no objects while idle."""
 
-    __slots__ = ("frags", "next_ssn", "pending")
+    __slots__ = ("chains", "frags", "pending")
 
     def __init__(self) -> None:
-        self.next_ssn = 0
         #: ssn -> (ppid, data) complete ordered messages waiting for an earlier one.
         self.pending: dict[int, tuple[int, bytes]] = {}
         #: tsn -> (flags, ssn, ppid, data) fragments of incomplete messages.
         self.frags: dict[int, tuple[int, int, int, bytes]] = {}
+        #: end tsn -> (tsn of the B fragment, bytes): contiguous fragments from a B on.
+        self.chains: dict[int, tuple[int, int]] = {}
 
 
 class Receiver:
@@ -72,14 +100,22 @@ class Receiver:
         capacity: int,
         max_message_size: int,
         ready: deque[Any] | None = None,
+        streams: int = 65536,
     ) -> None:
         self.cum_tsn = (initial_tsn - 1) & MASK32
         self.ooo: set[int] = set()
         self.duplicates: list[int] = []
+        #: The streams something is held for (removed when nothing is).
         self.streams: dict[int, InboundStream] = {}
+        #: The next expected SSN of each of the ``streams`` incoming streams (§6.5): two
+        #: bytes a stream, however many streams a peer uses (an InboundStream each cost
+        #: ~330 bytes: 21 MB for one message on each of 65,535 streams).
+        self.next_ssn = array("H", bytes(2 * streams))
         self.capacity = capacity
         self.max_message_size = max_message_size
-        #: Bytes held: fragments + pending ordered + delivered but unread.
+        #: Room kept for DATA that advances the cumulative TSN (see the module docstring).
+        self.reserve = min(max_message_size, capacity // 4)
+        #: Bytes charged (:func:`charge`): fragments + pending ordered + delivered but unread.
         self.buffered = 0
         #: Complete messages ready for the application, as :data:`RawMessage` tuples (the
         #: association passes its event queue, so messages and events keep their order).
@@ -94,6 +130,27 @@ class Receiver:
         self.run_ssn = 0
         self.run_ppid = 0
         self.run_flags = 0
+        self.run_bytes = 0  # user data in the run
+        #: What the run's first fragment is charged beyond its size (a small first
+        #: fragment; the others are at least MIN_CHARGE bytes, charged their size).
+        self.run_extra = 0
+
+    # -- admission (RFC 9260 §6.2) ------------------------------------------------------
+    def admit(self, diff: int, cost: int) -> bool:
+        """Whether a new DATA chunk ``diff`` TSNs past the cumulative TSN, charged ``cost``
+        (:func:`charge`), may be held. The window check of every receive path: the fast
+        paths take in line only what it would admit (:meth:`run_room`) and leave the rest
+        to :meth:`receive`. Only a chunk that advances the cumulative TSN may use the
+        last ``reserve`` bytes; nothing goes past ``capacity``."""
+        if diff == 1:
+            return self.buffered + cost <= self.capacity
+        return diff <= MAX_TSN_AHEAD and self.buffered + cost <= self.capacity - self.reserve
+
+    def run_room(self) -> int:
+        """Bytes the run may still take in order, in fragments of at least
+        :data:`MIN_CHARGE` bytes (charged their size): :meth:`admit` for the next TSN,
+        and what is left below ``max_message_size`` for the message."""
+        return min(self.capacity - self.buffered, self.max_message_size - self.run_bytes)
 
     # -- DATA, fast path ------------------------------------------------------------
     def receive_chunks(
@@ -110,6 +167,7 @@ class Receiver:
         ready = self.ready
         unpack = _DATA_HEADER.unpack_from
         capacity = self.capacity
+        max_size = self.max_message_size
         while size - pos >= 16:
             kind, flags, length, tsn, sid, ssn, ppid = unpack(data, pos)
             end = pos + length
@@ -118,37 +176,62 @@ class Receiver:
             start = pos + 16
             pos += (length + 3) & ~3
             n = length - 16
-            if (
-                tsn == ((self.cum_tsn + 1) & MASK32)
-                and not self.ooo
-                and self.buffered + n <= capacity
-            ):
-                # In order, nothing missing before it.
+            if tsn == ((self.cum_tsn + 1) & MASK32) and not self.ooo:
+                # In order, nothing missing before it: what admit(1, charge(n)) takes.
                 run = self.run
                 if flags & 2:  # B: the first fragment of a message
                     if run is None:
-                        self.cum_tsn = tsn
-                        self.buffered += n
+                        cost = n if n >= MIN_CHARGE else MIN_CHARGE
                         if flags & 1:  # B and E: a whole message in one chunk
-                            self._complete(sid, ssn, ppid, flags & 4, data[start:end])
-                        else:
+                            if self.buffered + cost <= capacity:
+                                self.cum_tsn = tsn
+                                self.buffered += cost
+                                self._complete(sid, ssn, ppid, flags & 4, data[start:end])
+                                continue
+                        elif n <= max_size and self.buffered + cost <= capacity:
+                            # The first fragment may be small (bundled after another
+                            # message's last one): charged MIN_CHARGE, the rest remembered.
+                            self.cum_tsn = tsn
+                            self.buffered += cost
                             self.run = [data[start:end]]
+                            self.run_bytes = n
+                            self.run_extra = cost - n
                             self.run_tsn = tsn
                             self.run_sid = sid
                             self.run_ssn = ssn
                             self.run_ppid = ppid
                             self.run_flags = flags
-                        continue
+                            continue
                 elif run is not None and sid == self.run_sid:
-                    self.cum_tsn = tsn
-                    self.buffered += n
-                    run.append(data[start:end])
                     if flags & 1:  # E: the message is complete
-                        self.run = None
-                        self._complete(
-                            sid, self.run_ssn, self.run_ppid, self.run_flags & 4, b"".join(run)
-                        )
-                    continue
+                        cost = n if n >= MIN_CHARGE else MIN_CHARGE
+                        size_all = self.run_bytes + n
+                        if self.buffered + cost <= capacity and size_all <= max_size:
+                            # The message is charged charge(its size), its fragments were
+                            # charged their sizes plus run_extra.
+                            self.cum_tsn = tsn
+                            self.buffered += (
+                                (size_all if size_all >= MIN_CHARGE else MIN_CHARGE)
+                                - self.run_bytes
+                                - self.run_extra
+                            )
+                            run.append(data[start:end])
+                            self.run = None
+                            self.run_bytes = 0
+                            self._complete(
+                                sid, self.run_ssn, self.run_ppid, self.run_flags & 4, b"".join(run)
+                            )
+                            continue
+                    elif (
+                        n >= MIN_CHARGE
+                        and self.buffered + n <= capacity
+                        and self.run_bytes + n <= max_size
+                    ):  # run_room(), in line
+                        self.cum_tsn = tsn
+                        self.buffered += n
+                        self.run_bytes += n
+                        run.append(data[start:end])
+                        continue
             r = self.receive(tsn, sid, ssn, ppid, flags, data[start:end])
             if r:
                 sack_now = True
@@ -157,7 +240,7 @@ class Receiver:
         return pos, sack_now, dropped
 
     def _spill(self) -> None:
-        """Move the run into its stream's fragment table, for the general path."""
+        """Move the run into its stream's fragment table (a chain), for the general path."""
         run = self.run
         if run is None:
             return
@@ -174,6 +257,8 @@ class Receiver:
             frags[tsn] = (flags, ssn, ppid, piece)
             flags &= 4
             tsn = (tsn + 1) & MASK32
+        stream.chains[(tsn - 1) & MASK32] = (self.run_tsn, self.run_bytes)
+        self.run_bytes = 0  # the pieces keep their charges: charge(len) each
 
     # -- DATA ------------------------------------------------------------------------
     def receive(  # noqa: PLR0917 - hot path, positional on purpose
@@ -181,7 +266,7 @@ class Receiver:
     ) -> int:
         """Process one DATA chunk (the general path: any order, duplicates, loss). Returns
         0 accepted in order, 1 accepted out of order (a gap: SACK at once), 2 duplicate
-        (SACK at once), 3 dropped (no room)."""
+        (SACK at once), 3 dropped (no room: not acknowledged, §6.2)."""
         if self.run is not None:
             self._spill()
         cum = self.cum_tsn
@@ -191,9 +276,8 @@ class Receiver:
                 self.duplicates.append(tsn)
             return 2
         size = len(data)
-        if diff > MAX_TSN_AHEAD or (
-            self.buffered + size > self.capacity and not (diff == 1 and self.ooo)
-        ):
+        cost = size if size >= MIN_CHARGE else MIN_CHARGE
+        if not self.admit(diff, cost):
             self.dropped_rwnd += 1
             return 3
         if diff == 1:
@@ -210,17 +294,15 @@ class Receiver:
         else:
             self.ooo.add(tsn)
             result = 1
-        self.buffered += size
+        self.buffered += cost
         if flags & 3 == 3:
             self._complete(sid, ssn, ppid, flags & 4, data)
             return result
         stream = self.streams.get(sid)
         if stream is None:
             stream = self.streams[sid] = InboundStream()
-        frags = stream.frags
-        frags[tsn] = (flags, ssn, ppid, data)
-        if flags & 1 or ((tsn + 1) & MASK32) in frags:
-            self._assemble(stream, sid, tsn)
+        stream.frags[tsn] = (flags, ssn, ppid, data)
+        self._chain(stream, sid, tsn, flags, size)
         return result
 
     def ack_only(self, tsn: int) -> int:
@@ -242,28 +324,57 @@ class Receiver:
         self.ooo.add(tsn)
         return 1
 
-    def _assemble(self, stream: InboundStream, sid: int, tsn: int) -> None:
-        """Try to complete the message containing fragment ``tsn`` (§6.9)."""
+    def _chain(self, stream: InboundStream, sid: int, tsn: int, flags: int, size: int) -> None:
+        """Fragment ``tsn`` (``size`` bytes) was stored: start or extend the chain it belongs
+        to, over the fragments already waiting after it (each fragment is walked once);
+        assemble the message at its E fragment (§6.9); flag a message that passed
+        ``max_message_size`` (RFC 8831 §6.6) as soon as it does."""
         frags = stream.frags
+        chains = stream.chains
+        if flags & 2:
+            head = tsn
+        else:
+            found = chains.pop((tsn - 1) & MASK32, None)
+            if found is None:
+                return  # not connected to a B fragment (yet)
+            head, before = found
+            size += before
         end = tsn
-        while not frags[end][0] & 1:
-            end = (end + 1) & MASK32
-            if end not in frags:
-                return
-        begin = tsn
-        while not frags[begin][0] & 2:
-            begin = (begin - 1) & MASK32
-            if begin not in frags:
-                return
+        last = flags
+        while not last & 1:
+            nxt = (end + 1) & MASK32
+            frag = frags.get(nxt)
+            if frag is None or frag[0] & 2:
+                break
+            end = nxt
+            last = frag[0]
+            size += len(frag[3])
+        if size > self.max_message_size:
+            self.too_large = True  # the association aborts (see _complete)
+        if last & 1:
+            self._assemble(stream, sid, head, end)
+        else:
+            chains[end] = (head, size)
+
+    def _assemble(self, stream: InboundStream, sid: int, begin: int, end: int) -> None:
+        """Join the fragments ``begin``..``end`` (B to E) into their message (§6.9)."""
+        frags = stream.frags
         flags, ssn, ppid, _ = frags[begin]
         parts = []
+        held = 0
         t = begin
         while True:
-            parts.append(frags.pop(t)[3])
+            piece = frags.pop(t)[3]
+            parts.append(piece)
+            held += len(piece) if len(piece) >= MIN_CHARGE else MIN_CHARGE
             if t == end:
                 break
             t = (t + 1) & MASK32
-        self._complete(sid, ssn, ppid, flags & 4, b"".join(parts))
+        data = b"".join(parts)
+        self.buffered += charge(len(data)) - held
+        self._complete(sid, ssn, ppid, flags & 4, data)
+        if not (frags or stream.pending or stream.chains) and self.streams.get(sid) is stream:
+            del self.streams[sid]
 
     def _complete(self, sid: int, ssn: int, ppid: int, unordered: int, data: bytes) -> None:
         """A whole message: deliver it, or hold it until the earlier SSNs arrived (§6.5)."""
@@ -271,31 +382,37 @@ class Receiver:
             # RFC 8831 §6.6: never hold more than our advertised max-message-size; the
             # association aborts (it is a protocol violation by the peer).
             self.too_large = True
-            self.buffered -= len(data)
+            self.buffered -= charge(len(data))
             return
         if unordered:
             self.ready.append((sid, ppid, data, True))
             return
-        stream = self.streams.get(sid)
-        if stream is None:
-            stream = self.streams[sid] = InboundStream()
-        if ssn == stream.next_ssn:
+        expected = self.next_ssn[sid]
+        if ssn == expected:
             self.ready.append((sid, ppid, data, False))
             nxt = (ssn + 1) & 0xFFFF
-            pending = stream.pending
-            while pending and nxt in pending:
-                p, d = pending.pop(nxt)
-                self.ready.append((sid, p, d, False))
-                nxt = (nxt + 1) & 0xFFFF
-            stream.next_ssn = nxt
-        elif ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000:
+            stream = self.streams.get(sid)
+            if stream is not None and stream.pending:
+                pending = stream.pending
+                while nxt in pending:
+                    p, d = pending.pop(nxt)
+                    self.ready.append((sid, p, d, False))
+                    nxt = (nxt + 1) & 0xFFFF
+                if not (pending or stream.frags or stream.chains):
+                    del self.streams[sid]
+            self.next_ssn[sid] = nxt
+            return
+        stream = self.streams.get(sid)
+        if ((ssn - expected) & 0xFFFF) < 0x8000 and (stream is None or ssn not in stream.pending):
+            if stream is None:
+                stream = self.streams[sid] = InboundStream()
             stream.pending[ssn] = (ppid, data)
-        else:  # an SSN already delivered: a misbehaving peer; drop it
-            self.buffered -= len(data)
+        else:  # an SSN already delivered or waiting: a misbehaving peer; drop it
+            self.buffered -= charge(len(data))
 
     def release(self, size: int) -> None:
         """The application consumed a delivered message of ``size`` bytes."""
-        self.buffered -= size
+        self.buffered -= size if size >= MIN_CHARGE else MIN_CHARGE
 
     # -- FORWARD TSN (RFC 3758 §3.6) -------------------------------------------------
     def forward_tsn(self, new_cum: int, streams: list[tuple[int, int]]) -> bool:
@@ -316,26 +433,34 @@ class Receiver:
             self.cum_tsn = nxt
             nxt = (nxt + 1) & MASK32
         # Drop fragments at or below the new cumulative TSN: they belong to abandoned
-        # messages (the sender only forwards over abandoned chunks).
+        # messages (the sender only forwards over abandoned chunks), and their chains.
         for stream in self.streams.values():
             frags = stream.frags
             if frags:
                 stale = [t for t in frags if ((new_cum - t) & MASK32) < HALF32]
                 for t in stale:
-                    self.buffered -= len(frags.pop(t)[3])
+                    self.buffered -= charge(len(frags.pop(t)[3]))
+                chains = stream.chains
+                for t in [e for e, (h, _) in chains.items() if ((new_cum - h) & MASK32) < HALF32]:
+                    del chains[t]
+        next_ssn = self.next_ssn
         for sid, ssn in streams:
-            found = self.streams.get(sid)
-            stream = found if found is not None else self.streams.setdefault(sid, InboundStream())
-            if ((ssn - stream.next_ssn) & 0xFFFF) < 0x8000:
-                for s in [s for s in stream.pending if ((ssn - s) & 0xFFFF) < 0x8000]:
-                    self.buffered -= len(stream.pending.pop(s)[1])
-                stream.next_ssn = (ssn + 1) & 0xFFFF
-                nxt16 = stream.next_ssn
-                while nxt16 in stream.pending:
-                    p, d = stream.pending.pop(nxt16)
-                    self.ready.append((sid, p, d, False))
-                    nxt16 = (nxt16 + 1) & 0xFFFF
-                stream.next_ssn = nxt16
+            if sid >= len(next_ssn):
+                continue  # not a stream of this association
+            if ((ssn - next_ssn[sid]) & 0xFFFF) < 0x8000:
+                nxt16 = (ssn + 1) & 0xFFFF
+                held = self.streams.get(sid)
+                if held is not None:
+                    pending = held.pending
+                    for s in [s for s in pending if ((ssn - s) & 0xFFFF) < 0x8000]:
+                        self.buffered -= charge(len(pending.pop(s)[1]))
+                    while nxt16 in pending:
+                        p, d = pending.pop(nxt16)
+                        self.ready.append((sid, p, d, False))
+                        nxt16 = (nxt16 + 1) & 0xFFFF
+                next_ssn[sid] = nxt16
+        for sid in [k for k, v in self.streams.items() if not (v.frags or v.pending or v.chains)]:
+            del self.streams[sid]
         return True
 
     # -- stream reset (RFC 6525 §5.2.2) -----------------------------------------------
@@ -343,15 +468,19 @@ class Receiver:
         """Incoming streams restart at SSN 0; anything still held for them is dropped."""
         if self.run is not None:
             self._spill()
-        targets = sids or tuple(self.streams)
-        for sid in targets:
+        if not sids:  # all of them
+            self.next_ssn = array("H", bytes(2 * len(self.next_ssn)))
+        next_ssn = self.next_ssn
+        for sid in sids or tuple(self.streams):
+            if sid < len(next_ssn):
+                next_ssn[sid] = 0
             stream = self.streams.pop(sid, None)
             if stream is None:
                 continue
             for _, d in stream.pending.values():
-                self.buffered -= len(d)
+                self.buffered -= charge(len(d))
             for f in stream.frags.values():
-                self.buffered -= len(f[3])
+                self.buffered -= charge(len(f[3]))
 
     # -- SACK (RFC 9260 §3.3.4, §6.2) -------------------------------------------------
     @property

@@ -2,6 +2,8 @@
 
 * :mod:`.profiles` — the protection profiles and a probe of what libsrtp supports;
 * :mod:`.keying` — the RFC 5764 §4.2 split of the DTLS exporter output (no DTLS import);
+  :class:`SrtpProfile` and :class:`SrtpKeys` are the very types :mod:`pyrtcstack.dtls`
+  returns (both come from :mod:`pyrtcstack.common.dtls_srtp`);
 * :mod:`.session` — :class:`SrtpSession`, protect/unprotect with replay protection and
   counters;
 * :mod:`.reference` — a readable pure-Python model used to check the RFC vectors.
@@ -12,11 +14,11 @@ See docs/srtp.md.
 from __future__ import annotations
 
 from .errors import SrtpAuthenticationError, SrtpError, SrtpReplayError, SrtpUsageError
-from .keying import EXPORTER_LABEL, SrtpKeys, split_keying_material
+from .keying import EXPORTER_LABEL, KeyingMaterialLengthError, SrtpKeys, split_keying_material
 from .profiles import (
-    AEAD_AES_128_GCM,
-    AEAD_AES_256_GCM,
     PROFILES,
+    SRTP_AEAD_AES_128_GCM,
+    SRTP_AEAD_AES_256_GCM,
     SRTP_AES128_CM_HMAC_SHA1_80,
     SrtpProfile,
     profile_by_id,
@@ -25,12 +27,13 @@ from .profiles import (
 from .session import REPLAY_WINDOW, SrtpSession, SrtpStats
 
 __all__ = [
-    "AEAD_AES_128_GCM",
-    "AEAD_AES_256_GCM",
     "EXPORTER_LABEL",
     "PROFILES",
     "REPLAY_WINDOW",
+    "SRTP_AEAD_AES_128_GCM",
+    "SRTP_AEAD_AES_256_GCM",
     "SRTP_AES128_CM_HMAC_SHA1_80",
+    "KeyingMaterialLengthError",
     "SrtpAuthenticationError",
     "SrtpError",
     "SrtpKeys",
@@ -43,3 +46,23 @@ __all__ = [
     "split_keying_material",
     "supported_profiles",
 ]
+
+
+_RENAMED = {
+    "AEAD_AES_128_GCM": "SRTP_AEAD_AES_128_GCM",
+    "AEAD_AES_256_GCM": "SRTP_AEAD_AES_256_GCM",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The old constant names (before they matched ``.name``), with a warning."""
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(
+            f"pyrtcstack.srtp.{name} is now {_RENAMED[name]} (the profile's IANA name)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module 'pyrtcstack.srtp' has no attribute {name!r}")

@@ -51,6 +51,11 @@ class Method(IntEnum):
     CREATE_PERMISSION = 0x008  # RFC 8656 §9
     CHANNEL_BIND = 0x009  # RFC 8656 §12
 
+    def __str__(self) -> str:
+        # print(msg.method) shows "BINDING", not "1" (IntEnum's default); format specs
+        # such as f"{method:03X}" still format the number.
+        return self.name
+
 
 class MessageClass(IntEnum):
     """The two class bits C1C0 of the message type. RFC 8489 §5."""
@@ -59,6 +64,9 @@ class MessageClass(IntEnum):
     INDICATION = 0b01
     SUCCESS = 0b10
     ERROR = 0b11
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AttributeType(IntEnum):

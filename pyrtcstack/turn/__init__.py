@@ -4,6 +4,8 @@
 * :mod:`.framing` — cutting a TCP/TLS stream into STUN and ChannelData frames (§5, §12.5).
 * :mod:`.client` — :class:`TurnClient`, the sans-I/O client allocation machine.
 * :mod:`.server` — :class:`TurnServer`, a small sans-I/O TURN server (UDP relaying).
+* :mod:`.policy` — the server's peer address policy and per-allocation rate limit.
+* :mod:`.relays` — relayed addresses for socket-less drivers.
 * :mod:`.events` — the events both cores emit.
 * :mod:`.url` — ``turn:``/``turns:`` URIs (RFC 7065).
 * :mod:`.errors` — the module's error classes.
@@ -30,6 +32,7 @@ from .events import (
     ChannelBound,
     DataReceived,
     Deallocated,
+    PeerDenied,
     PermissionCreated,
     Refreshed,
     RelayClosed,
@@ -37,6 +40,7 @@ from .events import (
     RequestFailed,
 )
 from .framing import StreamFramer, frame_for_stream
+from .policy import PeerPolicy, TokenBucket, parse_ip_range
 from .server import RelayEndpoint, SequentialRelayAllocator, TurnServer
 from .url import TurnUrl, parse_turn_url
 
@@ -51,6 +55,8 @@ __all__ = [
     "DataReceived",
     "Deallocated",
     "InsufficientCapacityError",
+    "PeerDenied",
+    "PeerPolicy",
     "PermissionCreated",
     "Refreshed",
     "RelayClosed",
@@ -59,6 +65,7 @@ __all__ = [
     "RequestFailed",
     "SequentialRelayAllocator",
     "StreamFramer",
+    "TokenBucket",
     "TurnClient",
     "TurnError",
     "TurnFramingError",
@@ -71,5 +78,6 @@ __all__ = [
     "decode_channel_data",
     "encode_channel_data",
     "frame_for_stream",
+    "parse_ip_range",
     "parse_turn_url",
 ]

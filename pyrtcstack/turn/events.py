@@ -13,6 +13,7 @@ __all__ = [
     "ChannelBound",
     "DataReceived",
     "Deallocated",
+    "PeerDenied",
     "PermissionCreated",
     "Refreshed",
     "RelayClosed",
@@ -104,3 +105,17 @@ class RelayClosed(Event):
 
     relayed_address: Address
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDenied(Event):
+    """Server: ``client`` asked to reach ``peer`` and the peer policy refused it
+    (RFC 8656 §10.2 / §12.2: 403 to a CreatePermission or ChannelBind; §11.2: a Send
+    indication or ChannelData discarded). ``reason`` is the policy's ("loopback",
+    "private", "link-local", "server-address", "handler", ...); ``method`` is
+    "create-permission", "channel-bind" or "send"."""
+
+    client: Address
+    peer: Address
+    reason: str
+    method: str

@@ -14,18 +14,31 @@ relayed address starts and stops.
 What it does, by RFC 8656 section:
 
 * §7.2 Allocate: 401 with REALM and NONCE until the request carries valid long-term
-  credentials (RFC 8489 §9.2.4); 438 for a nonce that expired (:attr:`nonce_lifetime`);
+  credentials (RFC 8489 §9.2.4); 438 for a nonce that expired (:attr:`nonce_lifetime`) or
+  was issued to another client: the stateless nonce is a MAC over its expiry *and* the
+  client's transport address and transport, so a captured request replayed from another
+  source port gets 438, not an allocation;
   437 for a second allocation on the same 5-tuple (a retransmitted Allocate gets the cached
   response); 400 without REQUESTED-TRANSPORT, 442 unless it is UDP; 440 for an address
-  family the relay IP does not have; 486 over :data:`MAX_ALLOCATIONS_PER_USER`, 508 over
-  :data:`MAX_ALLOCATIONS` or when the allocator has no port. Lifetime: the requested one
+  family the relay IP does not have; 486 over ``user_quota`` (default
+  :data:`MAX_ALLOCATIONS_PER_USER`), 508 over ``total_quota`` (default
+  :data:`MAX_ALLOCATIONS`) or when the allocator has no port. Lifetime: the requested one
   clamped to [:data:`DEFAULT_LIFETIME`, :attr:`max_lifetime`].
 * §8.2 Refresh (LIFETIME 0 deletes), §10.2 CreatePermission (300 s), §12.2 ChannelBind
   (600 s, also installs the permission), 437 without an allocation, 441 for another user,
   443 for a peer of the wrong address family.
+* §10.2 / §12.2: a peer the :class:`~.policy.PeerPolicy` refuses (loopback, unspecified,
+  link-local, multicast, broadcast, private ranges, operator ranges, the permission
+  handler) or one of the server's own listening addresses gets **403 Forbidden**, counted
+  (``stats["peer_denied"]``) and reported as a :class:`~.events.PeerDenied` event. A
+  denied IP that is the IP of one of this server's relayed addresses gets a permission
+  limited to those relayed addresses (two clients of one server relay to each other).
 * §11.2 Send indications and §12.6 ChannelData from the client are relayed when the peer's
-  IP has a permission; §11.3/§12.7 datagrams from peers become ChannelData (bound channel)
-  or Data indications, and are dropped without a permission.
+  IP has a permission and the peer is not a listening address of the server (dropped,
+  counted, :class:`~.events.PeerDenied`); with ``max_bps`` each allocation may relay that
+  many bytes per second each way (``stats["rate_limited"]`` counts the drops);
+  §11.3/§12.7 datagrams from peers become ChannelData (bound channel) or Data
+  indications, and are dropped without a permission.
 * Binding requests are answered too (RFC 8489 §7.3), so clients can learn their mapped
   address from the same server.
 
@@ -39,8 +52,8 @@ import hmac
 import ipaddress
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from ..common.core import Address, Event, default_rng
 from ..stun import AttributeType as A
@@ -54,7 +67,9 @@ from .channeldata import (
     encode_channel_data,
 )
 from .errors import TurnParseError
-from .events import RelayClosed, RelayOpened
+from .events import PeerDenied, RelayClosed, RelayOpened
+from .policy import PeerPolicy, TokenBucket
+from .relays import RelayEndpoint, SequentialRelayAllocator
 
 __all__ = [
     "CHANNEL_LIFETIME",
@@ -77,8 +92,9 @@ MAX_LIFETIME = 3600
 #: RFC 8656 §9 and §12: permission and channel binding lifetimes.
 PERMISSION_LIFETIME = 300
 CHANNEL_LIFETIME = 600
-#: Nonces stay valid this long (RFC 8489 §9.2: the server chooses); then 438.
-NONCE_LIFETIME = 3600.0
+#: Nonces stay valid this long (RFC 8489 §9.2: the server chooses; coturn's
+#: ``stale-nonce`` default is 600 s too); then 438.
+NONCE_LIFETIME = 600.0
 #: Limits of the tables (each documented on docs/turn.md).
 MAX_ALLOCATIONS = 1000
 MAX_ALLOCATIONS_PER_USER = 16
@@ -98,21 +114,6 @@ def _family(host: str) -> int:
     return _FAMILY_V6 if ":" in host else _FAMILY_V4
 
 
-class SequentialRelayAllocator:
-    """Hands out relayed addresses ``(relay_ip, port)`` with ports counting up from
-    ``first_port`` and reused after release; for virtual networks and tests."""
-
-    def __init__(self, relay_ip: str, first_port: int = 49152, last_port: int = 65535) -> None:
-        self.relay_ip = relay_ip
-        self._free: deque[int] = deque(range(first_port, last_port + 1))
-
-    def __call__(self, client: Address) -> Address | None:
-        return (self.relay_ip, self._free.popleft()) if self._free else None
-
-    def release(self, relayed: Address) -> None:
-        self._free.append(relayed[1])
-
-
 @dataclass(slots=True)
 class _Allocation:
     client: Address
@@ -125,6 +126,11 @@ class _Allocation:
     permissions: dict[str, float] = field(default_factory=dict)
     channels: dict[int, tuple[Address, float]] = field(default_factory=dict)
     channel_by_peer: dict[Address, int] = field(default_factory=dict)
+    #: IPs the policy refuses (ip -> the reason) whose permission covers only this
+    #: server's relayed addresses.
+    relay_only: dict[str, str] = field(default_factory=dict)
+    to_peer: TokenBucket | None = None
+    to_client: TokenBucket | None = None
 
 
 class TurnServer:
@@ -144,8 +150,41 @@ class TurnServer:
         software: str | None = None,
         legacy_channels: bool = True,
         rng: random.Random | None = None,
+        peer_policy: PeerPolicy | None = None,
+        allow_loopback_peers: bool = False,
+        allow_private_peers: bool = False,
+        permission_handler: Callable[[Address, str], bool] | None = None,
+        server_addresses: Iterable[Address] = (),
+        user_quota: int = MAX_ALLOCATIONS_PER_USER,
+        total_quota: int = MAX_ALLOCATIONS,
+        max_bps: int | None = None,
     ) -> None:
+        """``peer_policy`` (default: :class:`~.policy.PeerPolicy`, which refuses loopback,
+        private and other internal peers); ``allow_loopback_peers``,
+        ``allow_private_peers`` and ``permission_handler(client, peer_ip) -> bool`` adjust
+        it. ``server_addresses``: more listening transport addresses of this server
+        (TCP/TLS listeners) that no peer may be; ``address`` always is one.
+        ``user_quota``/``total_quota``: concurrent allocations per user / in all (486 /
+        508 beyond); ``max_bps``: bytes per second each allocation may relay each way."""
         self.address = address
+        policy = peer_policy if peer_policy is not None else PeerPolicy()
+        if allow_loopback_peers or allow_private_peers or permission_handler is not None:
+            policy = replace(
+                policy,
+                allow_loopback=policy.allow_loopback or allow_loopback_peers,
+                allow_private=policy.allow_private or allow_private_peers,
+                handler=permission_handler or policy.handler,
+            )
+        self.peer_policy = policy
+        self.user_quota = user_quota
+        self.total_quota = total_quota
+        self.max_bps = max_bps
+        self._own: set[Address] = set()
+        self._own_any_ports: set[int] = set()
+        for own in (address, *server_addresses):
+            self.add_server_address(own)
+        self._relay_ips: dict[str, int] = {}
+        self._transports: dict[Address, str] = {}
         #: Highest channel number accepted: 0x7FFF (RFC 5766 clients) unless
         #: ``legacy_channels=False`` restricts it to RFC 8656's 0x4FFF.
         self.max_channel = LEGACY_CHANNEL_NUMBER_MAX if legacy_channels else CHANNEL_NUMBER_MAX
@@ -178,6 +217,8 @@ class TurnServer:
                 "relayed_to_client",
                 "queue_overflow",
                 "allocations",
+                "peer_denied",
+                "rate_limited",
             ),
             0,
         )
@@ -192,6 +233,26 @@ class TurnServer:
     def allocations(self) -> dict[Address, Address]:
         """Client 5-tuple (its address) → relayed address, for every live allocation."""
         return {c: a.relayed for c, a in self._allocations.items()}
+
+    def has_allocation(self, client: Address) -> bool:
+        """Whether ``client`` (its transport address) holds a live allocation."""
+        return client in self._allocations
+
+    def add_server_address(self, address: Address) -> None:
+        """One more listening transport address of this server: no client may make it a
+        peer (RFC 8656 §10.2 lets a server refuse any peer by policy: 403)."""
+        try:
+            parsed = ipaddress.ip_address(address[0].partition("%")[0])
+        except ValueError:
+            return  # a host name: the driver adds the address it bound
+        if parsed.is_unspecified:
+            self._own_any_ports.add(address[1])
+        self._own.add((str(parsed), address[1]))
+
+    def connection_opened(self, client: Address, transport: str) -> None:
+        """A TCP or TLS client connected from ``client`` (``transport`` "tcp"/"tls"): the
+        nonces it is given are bound to that transport (and to its address)."""
+        self._transports[client] = transport
 
     def relay_endpoint(self, relayed: Address) -> RelayEndpoint:
         """A :class:`~pyrtcstack.common.core.DatagramCore` view of one relayed address."""
@@ -226,8 +287,15 @@ class TurnServer:
             self.stats["dropped"] += 1
             return
         expires = alloc.permissions.get(peer[0])
-        if expires is None or expires <= now:
+        if (
+            expires is None
+            or expires <= now
+            or (alloc.relay_only and peer[0] in alloc.relay_only and peer not in self._by_relay)
+        ):
             self.stats["no_permission"] += 1
+            return
+        if alloc.to_client is not None and not alloc.to_client.take(len(data), now):
+            self.stats["rate_limited"] += 1
             return
         number = alloc.channel_by_peer.get(peer)
         if number is not None and alloc.channels[number][1] > now:
@@ -245,6 +313,7 @@ class TurnServer:
     def connection_closed(self, client: Address, now: float) -> None:
         """A TCP/TLS client connection ended: its allocation ends with it (RFC 8656 §5,
         "the allocation is deleted when the connection closes")."""
+        self._transports.pop(client, None)
         alloc = self._allocations.get(client)
         if alloc is not None:
             self._delete(alloc, "connection closed")
@@ -280,6 +349,7 @@ class TurnServer:
         for alloc in self._allocations.values():
             for ip in [ip for ip, t in alloc.permissions.items() if t <= now]:
                 del alloc.permissions[ip]
+                alloc.relay_only.pop(ip, None)
             for number in [n for n, (_p, t) in alloc.channels.items() if t <= now]:
                 peer, _ = alloc.channels.pop(number)
                 alloc.channel_by_peer.pop(peer, None)
@@ -291,17 +361,29 @@ class TurnServer:
             return
         self._out.append((data, dst))
 
-    def _nonce(self, now: float) -> bytes:
-        # Stateless nonce: expiry time in ms, then a MAC of it under the server secret.
+    def _nonce_mac(self, text: bytes, addr: Address) -> bytes:
+        # The MAC binds the expiry to the client's transport address and transport
+        # (RFC 8489 §9.2: the nonce's content is the server's choice), so a nonce (and a
+        # request carrying it) is worthless from any other 5-tuple.
+        bound = b"%s|%s|%s|%d" % (
+            text,
+            self._transports.get(addr, "udp").encode(),
+            addr[0].encode(),
+            addr[1],
+        )
+        return hmac.digest(self._secret, bound, "sha256")[:8].hex().encode()
+
+    def _nonce(self, now: float, addr: Address) -> bytes:
+        # Stateless nonce: expiry time in ms, then a MAC of it and of the client.
         expiry = int((now + self.nonce_lifetime) * 1000)
         text = f"{expiry:012x}".encode()
-        return text + hmac.digest(self._secret, text, "sha256")[:8].hex().encode()
+        return text + self._nonce_mac(text, addr)
 
-    def _nonce_valid(self, nonce: bytes, now: float) -> bool:
+    def _nonce_valid(self, nonce: bytes, addr: Address, now: float) -> bool:
         if len(nonce) != 28:
             return False
         text, mac = nonce[:12], nonce[12:]
-        good = hmac.digest(self._secret, text, "sha256")[:8].hex().encode()
+        good = self._nonce_mac(text, addr)
         if not hmac.compare_digest(mac, good):
             return False
         try:
@@ -332,7 +414,7 @@ class TurnServer:
 
     def _challenge(self, request: Message, addr: Address, code: int, now: float) -> None:
         # RFC 8489 §9.2.4: 401 (or 438) with REALM and a fresh NONCE, no integrity.
-        attrs = [(int(A.REALM), self.realm.encode()), (int(A.NONCE), self._nonce(now))]
+        attrs = [(int(A.REALM), self.realm.encode()), (int(A.NONCE), self._nonce(now, addr))]
         self._respond(request, addr, attrs, None, code=code)
 
     # ------------------------------------------------------------- requests
@@ -399,7 +481,7 @@ class TurnServer:
         if username is None or realm is None or nonce is None:
             self._respond(msg, addr, [], None, code=400)
             return None
-        if not self._nonce_valid(nonce, now):
+        if not self._nonce_valid(nonce, addr, now):
             self.stats["stale_nonce"] += 1
             self._challenge(msg, addr, 438, now)
             return None
@@ -436,10 +518,10 @@ class TurnServer:
             # by this small server (docs/turn.md); an even port alone is.
             self._respond(msg, addr, [], key, code=508, reason="port reservation not supported")
             return
-        if len(self._allocations) >= MAX_ALLOCATIONS:
+        if len(self._allocations) >= self.total_quota:
             self._respond(msg, addr, [], key, code=508)
             return
-        if self._per_user.get(user, 0) >= MAX_ALLOCATIONS_PER_USER:
+        if self._per_user.get(user, 0) >= self.user_quota:
             self._respond(msg, addr, [], key, code=486)
             return
         relayed = self._relay_address(addr, even=even is not None)
@@ -459,8 +541,12 @@ class TurnServer:
         ]
         response = self._respond(msg, addr, attrs, key)
         alloc = _Allocation(addr, relayed, user, key, now + lifetime, msg.transaction_id, response)
+        if self.max_bps is not None:
+            alloc.to_peer = TokenBucket(self.max_bps, now)
+            alloc.to_client = TokenBucket(self.max_bps, now)
         self._allocations[addr] = alloc
         self._by_relay[relayed] = alloc
+        self._relay_ips[relayed[0]] = self._relay_ips.get(relayed[0], 0) + 1
         self._per_user[user] = self._per_user.get(user, 0) + 1
         self.stats["allocations"] += 1
         self._events.append(RelayOpened(relayed, addr, user))
@@ -517,17 +603,59 @@ class TurnServer:
             return 443  # RFC 8656 §10.2: Peer Address Family Mismatch
         return [(str(ipaddress.ip_address(h)), p) for h, p in peers]
 
+    # ------------------------------------------------------------- peer policy
+    def _is_own(self, peer: Address) -> bool:
+        """Whether ``peer`` is one of this server's listening transport addresses."""
+        return peer in self._own or (
+            peer[1] in self._own_any_ports and (peer[0] in self._relay_ips)
+        )
+
+    def _judge(self, alloc: _Allocation, ip: str) -> tuple[str | None, str | None]:
+        """The policy's verdict on peer ``ip``: (reason it is refused or None, and when
+        only this server's relayed addresses on that IP are allowed, the reason the rest
+        of the IP is not)."""
+        reason = self.peer_policy.check(alloc.client, ip)
+        if reason in ("loopback", "private") and ip in self._relay_ips:
+            # The IP of our own relayed addresses: relaying between two allocations of this
+            # server is what two clients of one TURN server do; only those ports are open.
+            return None, reason
+        return reason, None
+
+    def _port_refusal(self, alloc: _Allocation, peer: Address) -> str | None:
+        """Why ``peer`` may not be sent to although its IP has a permission, or None."""
+        if self._is_own(peer):
+            return "server-address"
+        if alloc.relay_only and peer not in self._by_relay:
+            return alloc.relay_only.get(peer[0])
+        return None
+
+    def _deny(self, alloc: _Allocation, peer: Address, reason: str, method: str) -> None:
+        self.stats["peer_denied"] += 1
+        self._events.append(PeerDenied(alloc.client, peer, reason, method))
+
     def _create_permission(self, msg: Message, alloc: _Allocation, key: bytes, now: float) -> None:
         peers = self._peers(msg, alloc)
         if isinstance(peers, int):
             self._respond(msg, alloc.client, [], key, code=peers)
             return
+        limited: dict[str, str] = {}
+        for peer in peers:
+            reason, relay_only = self._judge(alloc, peer[0])
+            if reason is not None:
+                # RFC 8656 §10.2: a peer address the server's policy does not allow: 403,
+                # and none of the request's permissions is installed.
+                self._deny(alloc, peer, reason, "create-permission")
+                self._respond(msg, alloc.client, [], key, code=403, reason="peer not allowed")
+                return
+            if relay_only is not None:
+                limited[peer[0]] = relay_only
         new = {ip for ip, _ in peers} - alloc.permissions.keys()
         if len(alloc.permissions) + len(new) > MAX_PERMISSIONS_PER_ALLOCATION:
             self._respond(msg, alloc.client, [], key, code=508)
             return
         for ip, _ in peers:
             alloc.permissions[ip] = now + PERMISSION_LIFETIME
+        alloc.relay_only.update(limited)
         self._respond(msg, alloc.client, [], key)
 
     def _channel_bind(self, msg: Message, alloc: _Allocation, key: bytes, now: float) -> None:
@@ -545,6 +673,16 @@ class TurnServer:
             self._respond(msg, alloc.client, [], key, code=code)
             return
         peer = peers[0]
+        reason, relay_only = self._judge(alloc, peer[0])
+        if reason is None and self._is_own(peer):
+            reason = "server-address"
+        elif reason is None and relay_only is not None and peer not in self._by_relay:
+            reason = relay_only
+        if reason is not None:
+            # RFC 8656 §12.2: the server's policy does not allow this peer: 403.
+            self._deny(alloc, peer, reason, "channel-bind")
+            self._respond(msg, alloc.client, [], key, code=403, reason="peer not allowed")
+            return
         bound = alloc.channels.get(number)
         other = alloc.channel_by_peer.get(peer)
         # RFC 8656 §12.2: a channel stays with one peer, and a peer with one channel.
@@ -564,6 +702,8 @@ class TurnServer:
         alloc.channels[number] = (peer, now + CHANNEL_LIFETIME)
         alloc.channel_by_peer[peer] = number
         alloc.permissions[peer[0]] = now + PERMISSION_LIFETIME
+        if relay_only is not None:
+            alloc.relay_only[peer[0]] = relay_only
         self._respond(msg, alloc.client, [], key)
 
     # ------------------------------------------------------------- data
@@ -571,6 +711,16 @@ class TurnServer:
         expires = alloc.permissions.get(peer[0])
         if expires is None or expires <= now:
             self.stats["no_permission"] += 1
+            return
+        if (peer in self._own or self._own_any_ports or alloc.relay_only) and (
+            refusal := self._port_refusal(alloc, peer)
+        ) is not None:
+            # RFC 8656 §11.2: a Send indication (or ChannelData) the server's policy does
+            # not allow is discarded: the IP is permitted, this port is not.
+            self._deny(alloc, peer, refusal, "send")
+            return
+        if alloc.to_peer is not None and not alloc.to_peer.take(len(data), now):
+            self.stats["rate_limited"] += 1
             return
         if len(self._out) + len(self._relay_out) >= MAX_QUEUED_DATAGRAMS:
             self.stats["queue_overflow"] += 1
@@ -607,35 +757,12 @@ class TurnServer:
     def _delete(self, alloc: _Allocation, reason: str) -> None:
         self._allocations.pop(alloc.client, None)
         self._by_relay.pop(alloc.relayed, None)
+        left = self._relay_ips.get(alloc.relayed[0], 1) - 1
+        if left > 0:
+            self._relay_ips[alloc.relayed[0]] = left
+        else:
+            self._relay_ips.pop(alloc.relayed[0], None)
         self._per_user[alloc.username] -= 1
         if self._release_relay is not None:
             self._release_relay(alloc.relayed)
         self._events.append(RelayClosed(alloc.relayed, reason))
-
-
-class RelayEndpoint:
-    """One relayed address of a :class:`TurnServer` seen as its own core, for drivers that
-    route datagrams by destination address (MemoryNetwork, the ICE virtual network).
-
-    Datagrams it receives go to :meth:`TurnServer.receive_relayed`; it sends what the
-    server queued for this address. Timers and events stay with the server itself.
-    """
-
-    def __init__(self, server: TurnServer, relayed: Address) -> None:
-        self.server = server
-        self.relayed = relayed
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        self.server.receive_relayed(data, addr, self.relayed, now)
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
-        return self.server.take_relayed(self.relayed)
-
-    def get_timer(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> None:
-        return None
-
-    def next_event(self) -> Event | None:
-        return None

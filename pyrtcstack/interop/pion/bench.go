@@ -1,0 +1,181 @@
+// Throughput channels and Pion → Pion for bench/bench_interop.py (not used by the interop
+// scenarios).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/webrtc/v3"
+)
+
+// Throughput (bench/bench_interop.py; not used by the interop scenarios). A channel labelled
+// "bench-sink:N" is read until N bytes arrived, then answers "done N"; on one labelled
+// "bench-source:N:SIZE" the peer sends N bytes in SIZE-byte binary messages as fast as
+// its flow control allows (at most highWater bytes buffered, as bench_pc.py's senders).
+const (
+	highWater = 1 << 20
+	lowWater  = 1 << 18
+	maxBench  = 1 << 32
+)
+
+func bench(dc *webrtc.DataChannel, raw datachannel.ReadWriteCloser) {
+	parts := strings.Split(dc.Label(), ":")
+	total, err := strconv.Atoi(parts[len(parts)-1])
+	if len(parts) == 3 {
+		size, err2 := strconv.Atoi(parts[2])
+		total, err = strconv.Atoi(parts[1])
+		if err == nil && err2 == nil && parts[0] == "bench-source" && size > 0 && size <= readBuffer && total <= maxBench {
+			if err := sendAll(dc, raw, total, size); err != nil {
+				logf("bench source: %v", err)
+			}
+			return
+		}
+	}
+	if len(parts) != 2 || parts[0] != "bench-sink" || err != nil || total > maxBench {
+		logf("bad bench channel label %q", dc.Label())
+		return
+	}
+	got, err := readAll(raw, total)
+	if err != nil {
+		logf("bench sink: %v", err)
+		return
+	}
+	_, _ = raw.WriteDataChannel([]byte(fmt.Sprintf("done %d", got)), true)
+}
+
+func readAll(raw datachannel.ReadWriteCloser, total int) (int, error) {
+	buf := make([]byte, readBuffer)
+	got := 0
+	for got < total {
+		n, _, err := raw.ReadDataChannel(buf)
+		if err != nil {
+			return got, err
+		}
+		got += n
+	}
+	return got, nil
+}
+
+func sendAll(dc *webrtc.DataChannel, raw datachannel.ReadWriteCloser, total, size int) error {
+	low := make(chan struct{}, 1)
+	dc.SetBufferedAmountLowThreshold(lowWater)
+	dc.OnBufferedAmountLow(func() {
+		select {
+		case low <- struct{}{}:
+		default:
+		}
+	})
+	payload := make([]byte, size)
+	for sent := 0; sent < total; sent += size {
+		for dc.BufferedAmount() > highWater {
+			select {
+			case <-low:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if _, err := raw.WriteDataChannel(payload, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// selfBench is Pion → Pion in this process (bench/bench_interop.py's anchor): two peer
+// connections on loopback, one channel, total bytes in size-byte messages; prints JSON.
+func selfBench(total, size int) error {
+	api, err := newAPI()
+	if err != nil {
+		return err
+	}
+	a, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	b, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ch, err := a.CreateDataChannel("bench", nil)
+	if err != nil {
+		return err
+	}
+	sender := make(chan datachannel.ReadWriteCloser, 1)
+	ch.OnOpen(func() {
+		raw, err := ch.Detach()
+		if err == nil {
+			sender <- raw
+		}
+	})
+	received := make(chan error, 1)
+	b.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnOpen(func() {
+			raw, err := dc.Detach()
+			if err != nil {
+				received <- err
+				return
+			}
+			_, err = readAll(raw, total)
+			received <- err
+		})
+	})
+	exchange := func(from, to *webrtc.PeerConnection, offer bool) error {
+		var d webrtc.SessionDescription
+		var err error
+		if offer {
+			d, err = from.CreateOffer(nil)
+		} else {
+			d, err = from.CreateAnswer(nil)
+		}
+		if err != nil {
+			return err
+		}
+		gathered := webrtc.GatheringCompletePromise(from)
+		if err := from.SetLocalDescription(d); err != nil {
+			return err
+		}
+		<-gathered
+		return to.SetRemoteDescription(*from.LocalDescription())
+	}
+	if err := exchange(a, b, true); err != nil {
+		return err
+	}
+	if err := exchange(b, a, false); err != nil {
+		return err
+	}
+	var raw datachannel.ReadWriteCloser
+	select {
+	case raw = <-sender:
+	case <-time.After(30 * time.Second):
+		return errors.New("the channel did not open within 30 s")
+	}
+	c0, t0 := cpuSeconds(), time.Now()
+	if err := sendAll(ch, raw, total, size); err != nil {
+		return err
+	}
+	select {
+	case err := <-received:
+		if err != nil {
+			return err
+		}
+	case <-time.After(300 * time.Second):
+		return errors.New("not all received within 300 s")
+	}
+	out, _ := json.Marshal(message{"bytes": total, "seconds": time.Since(t0).Seconds(), "cpuSeconds": cpuSeconds() - c0})
+	fmt.Println(string(out))
+	return nil
+}

@@ -1,0 +1,1 @@
+module pyrtcstack-pion-peer

@@ -1,0 +1,171 @@
+"""The learner's trace (pyrtcstack/peerconnection/trace.py): fragment labels, run folding,
+alert names — the pieces `demo --trace` prints, checked one by one."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyrtcstack.peerconnection.trace import (
+    FragmentLabeller,
+    RunSummary,
+    TraceRecord,
+    describe_dtls,
+    describe_sctp,
+)
+from pyrtcstack.sctp.chunks import DataChunk, Packet, SackChunk
+
+
+def _chunk(tsn: int, size: int, flags: int, stream: int = 1) -> DataChunk:
+    return DataChunk(tsn, stream, 0, 53, bytes(size), flags)
+
+
+B, E = DataChunk.FLAG_BEGIN, DataChunk.FLAG_END
+
+
+def test_fragments_of_one_message_are_labelled_as_parts() -> None:
+    fl = FragmentLabeller()
+    assert fl.label("send", _chunk(10, 1000, B | E)) == ("message 1, 1,000 B", 1)
+    assert fl.label("send", _chunk(11, 116, B)) == ("message 2 part 1 (B), 116 B", 0)
+    assert fl.label("send", _chunk(12, 500, 0)) == ("message 2 part 2, 500 B", 0)
+    assert fl.label("send", _chunk(13, 384, E)) == (
+        "message 2 part 3 of 3 (E), 384 B = 1,000 B",
+        1,
+    )
+    # a retransmission is not a new part; another direction and stream count on their own
+    assert fl.label("send", _chunk(12, 500, 0))[0].startswith("retransmission")
+    assert fl.label("recv", _chunk(7, 10, B | E, stream=3)) == ("message 1, 10 B", 1)
+    # an E fragment whose B we never saw (trace started late) says so
+    assert fl.label("recv", _chunk(8, 5, E, stream=5)) == ("part ? (E) 5 B", 1)
+
+
+def test_labeller_memory_is_bounded() -> None:
+    fl = FragmentLabeller()
+    for stream in range(5000):
+        fl.label("send", _chunk(stream + 1, 1, B, stream=stream))
+    assert len(fl._state) <= FragmentLabeller.MAX_TRACKED
+
+
+def test_describe_sctp_packet_with_fragments() -> None:
+    packet = Packet(5000, 5000, 1, [_chunk(1, 100, B), _chunk(2, 900, E)]).encode()
+    text = describe_sctp(packet, FragmentLabeller())
+    assert "message 1 part 1 (B), 100 B" in text
+    assert "message 1 part 2 of 2 (E), 900 B = 1,000 B" in text
+    assert "binary 100 B" in describe_sctp(packet)  # without a labeller: sizes only
+
+
+def test_alerts_are_named() -> None:
+    # RFC 6347 §4.1 record: type 21, version FEFD, epoch 0, seq 0, length 2, fatal(2) 40
+    plain = bytes.fromhex("15fefd0000000000000000000202") + bytes([40])
+    assert describe_dtls(plain[:-2] + bytes([2, 40])) == (
+        "DTLS Alert fatal handshake_failure (RFC 5246 §7.2)"
+    )
+    warning = bytes.fromhex("15fefd00000000000000000002") + bytes([1, 0])
+    assert describe_dtls(warning) == "DTLS Alert warning close_notify (RFC 5246 §7.2)"
+    encrypted = bytes.fromhex("15fefd00010000000000010012") + bytes(18)
+    assert describe_dtls(encrypted) == "DTLS Alert (encrypted, epoch 1)"
+
+
+def _rec(t: float, kind: str = "", text: str = "x", size: int = 0, done: int = 0) -> TraceRecord:
+    return TraceRecord(t, "SCTP", "send", text, kind=kind, payload_bytes=size, messages=done,
+                       streams=(1,) if kind else ())  # fmt: skip
+
+
+def test_run_summary_folds_runs_in_time_order() -> None:
+    out: list[tuple[TraceRecord, str]] = []
+    runs = RunSummary(lambda r, s: out.append((r, s)), shown=1)
+    runs.add(_rec(0.0, "SCTP DATA", "first", 1000, 1), "A")  # shown in full
+    for i in range(1, 1001):
+        runs.add(_rec(i / 1000, "SCTP DATA", size=1000, done=1), "A")
+        if i % 10 == 0:
+            runs.add(_rec(i / 1000, "SCTP SACK"), "B")
+    runs.add(_rec(2.0, text="a note"), "A")  # any other line flushes the runs first
+    runs.flush()
+    texts = [r.text for r, _ in out]
+    assert texts[0] == "first"
+    # the SACK run's first record was shown in full (a new kind), then both runs fold
+    assert texts[-1] == "a note"
+    data = [r for r, _ in out if r.kind == "run" and r.text.startswith("SCTP DATA")]
+    sacks = [r for r, _ in out if r.kind == "run" and r.text.startswith("SCTP SACK")]
+    assert sum(r.count for r in data) == 1000 and sum(r.messages for r in data) == 1000
+    assert sum(r.count for r in sacks) == 99
+    assert data[-1].text == "SCTP DATA × 990, 990 messages, 990.0 kB, stream 1"
+    starts = [r.since if r.since is not None else r.time for r, _ in out]
+    assert starts == sorted(starts)
+
+
+def test_sack_chunks_fold_as_their_own_kind() -> None:
+    packet = Packet(5000, 5000, 1, [SackChunk(5, 1000, [], [])]).encode()
+    assert describe_sctp(packet).startswith("SCTP SACK cum_tsn=5")
+
+
+def test_a_failed_handshake_names_the_alert_both_ways() -> None:
+    """A wrong a=fingerprint: the side that checks it sends bad_certificate (RFC 8122 §5,
+    RFC 5246 §7.2.2) and the trace of each side says which alert, and who sent it."""
+    import asyncio
+    import re
+
+    from pyrtcstack.aio.peerconnection import PeerConnection
+    from pyrtcstack.peerconnection import Description, Settings
+
+    notes: dict[str, list[str]] = {"A": [], "B": []}
+
+    def make_settings(name: str) -> Settings:
+        def tracer(record: object) -> None:
+            assert isinstance(record, TraceRecord)
+            if record.direction == "note" and record.layer == "DTLS":
+                notes[name].append(record.text)
+
+        return Settings(host_addresses=["127.0.0.1"], tracer=tracer)
+
+    async def main() -> None:
+        a = PeerConnection(settings=make_settings("A"))
+        b = PeerConnection(settings=make_settings("B"))
+        a.create_data_channel("x")
+        try:
+            await a.set_local_description()
+            await a.wait_gathering_complete()
+            assert a.local_description is not None
+            await b.set_remote_description(a.local_description)
+            await b.set_local_description()
+            await b.wait_gathering_complete()
+            assert b.local_description is not None
+            answer = b.local_description.to_dict()
+            # B's certificate no longer matches what A expects
+            answer["sdp"] = re.sub(
+                r"a=fingerprint:sha-256 (\S\S)",
+                lambda m: "a=fingerprint:sha-256 " + ("01" if m.group(1) == "00" else "00"),
+                answer["sdp"],
+            )
+            await a.set_remote_description(Description.from_dict(answer))
+            for _ in range(200):
+                if notes["A"] and notes["B"]:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+    assert any("alert bad_certificate sent" in n for n in notes["A"]), notes
+    assert any("alert bad_certificate received" in n for n in notes["B"]), notes
+
+
+@given(st.binary(max_size=300), st.sampled_from(["send", "recv"]))
+@settings(max_examples=400, deadline=None)
+def test_tracer_never_raises_on_hostile_bytes(data: bytes, direction: str) -> None:
+    """The tracer also describes what the peer sent: any bytes, never an exception."""
+    from pyrtcstack.peerconnection.trace import Tracer
+
+    records: list[object] = []
+    tracer = Tracer(records.append)
+    for first in (b"", b"\x00", b"\x16", b"\x15", b"\x17", b"\x80", b"\x81\xc8", b"\x40"):
+        tracer.datagram(direction, first + data, ("192.0.2.1", 1), None, 0.0)
+    tracer.sctp(direction, data, 0.0)
+    # an SCTP packet header with hostile chunks behind it
+    tracer.sctp(direction, bytes(12) + data, 0.0)
+    summary = RunSummary(lambda r, s: None)
+    for record in records:
+        assert isinstance(record, TraceRecord)
+        summary.add(record)
+    summary.flush()
