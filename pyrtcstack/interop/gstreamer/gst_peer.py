@@ -163,6 +163,8 @@ def _camel(name: str) -> str:
 
 #: Bytes a bulk sender lets webrtcbin buffer before it waits (as bench/bench_pc.py).
 HIGH_WATER = 1 << 20
+#: Most bytes one ``__bulk__`` command may ask for.
+MAX_BULK_BYTES = 1 << 30
 #: Keeps the ICE objects' Python wrappers alive as long as the process (see below).
 _KEEP: list[Any] = []
 
@@ -348,6 +350,8 @@ class Scenario:
             self.sinks[id(channel)] = [values[0], 0.0]
             return
         if word == "__bulk__" and len(values) == 2 and 0 < values[1] <= 262144:
+            if values[0] * values[1] > MAX_BULK_BYTES:
+                raise ValueError(f"__bulk__ over {MAX_BULK_BYTES} bytes")
             send_bulk(channel, values[0], values[1])
             channel.send_string("__bulk_done__")
 
