@@ -67,3 +67,4 @@ def test_plans() -> None:
     (janus,) = default_plan("janus")
     assert {s["role"] for s in janus.scenarios} == {"we-offer"}  # echotest only answers
     assert {s["trickle"] for s in janus.scenarios} == {True, False}
+    assert sum(bool(s["relay"]) for s in janus.scenarios) == 1

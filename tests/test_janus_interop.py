@@ -2,7 +2,8 @@
 echotest plugin over Janus's HTTP API, the way a Janus client uses it
 (:mod:`pyrtcstack.interop.janus`): we offer, Janus answers, trickle and not; data channel
 echo (binary as is, text with Janus's prefix), 1,000 ordered messages, 60,000 bytes,
-Janus's ``webrtcup``/``media``/``hangup`` events, and our PCMU tone echoed back.
+Janus's ``webrtcup``/``media``/``hangup`` events, our PCMU tone echoed back, and all of
+it again with our side relayed through coturn.
 
 Janus leaves loopback interfaces out when it gathers ICE candidates, so in the suite's
 private namespace (``lo`` only) the test adds a veth pair with one address, inside that
@@ -60,6 +61,7 @@ def test_janus_echotest() -> None:
         find_peer("janus")
     except PeerUnavailableError as exc:
         peer_missing(str(exc))
+    require_binary("turnserver", "coturn")  # the relay scenario
     log_dir = tempfile.mkdtemp(prefix="pyrtcstack-janus-")
 
     async def main() -> list:  # type: ignore[type-arg]
@@ -75,8 +77,10 @@ def test_janus_echotest() -> None:
     passed, failed = summary(results)
     assert failed == 0, f"{failed} failing checks against Janus:\n{table}\nlogs: {log_dir}"
     names = [c.name for r in results for c in r.checks]
-    assert passed == len(names) == 14, table
-    assert {"webrtcup", "hangup", "media-event", "audio-echo", "binary-60000"} <= set(names)
+    assert passed == len(names) == 21, table
+    assert {"webrtcup", "hangup", "media-event", "audio-echo", "binary-60000", "turn-relay"} <= set(
+        names
+    )
     assert {r.trickle for r in results} == {True, False}, table
     for r in results:
         assert r.dtls_version == "1.2" and r.srtp, table

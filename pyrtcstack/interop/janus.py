@@ -17,8 +17,9 @@ rest.html) and checks what comes back:
    messages; a message of 60,000 bytes (Janus's plugin API carries a data message's
    length in 16 bits); Janus's ``webrtcup`` event (its DTLS is up); our PCMU tone comes
    back from the echo (recorded and checked for sound); Janus's ``media`` event (it
-   receives our audio); and our hang-up: closing our peer connection makes Janus report
-   ``hangup`` (it read our DTLS close_notify).
+   receives our audio); our hang-up: closing our peer connection makes Janus report
+   ``hangup`` (it read our DTLS close_notify); and, in the relay scenario, the same with
+   our side only through coturn (on the address Janus gathers on).
 
 Only "we offer" exists here; GStreamer, the browsers and werift cover the other role.
 """
@@ -45,8 +46,8 @@ from typing import Any
 from ..aio.ice import host_addresses
 from ..aio.peerconnection import DataChannel, PeerConnection
 from ..media import EncodedFrame, G711Track, ToneSource, WavRecorder
-from ..peerconnection import Description, IceCandidateInit, Settings
-from .launchers import PeerUnavailableError, _free_udp_tcp_port
+from ..peerconnection import Configuration, Description, IceCandidateInit, IceServer, Settings
+from .launchers import Coturn, PeerUnavailableError, _free_udp_tcp_port, start_coturn
 from .remote import EndpointError
 from .scenarios import (
     AUDIO_SECONDS,
@@ -346,10 +347,12 @@ class JanusClient:
 
 
 def janus_plan() -> list[dict[str, Any]]:
-    """We offer (Janus answers): trickle, and non-trickle with PCMU audio echoed."""
+    """We offer (Janus answers): trickle, non-trickle with PCMU audio echoed, and trickle
+    with our side relayed through coturn (``ice_transport_policy="relay"``)."""
     return [
         scenario_spec("echotest", "we-offer", trickle=True),
         scenario_spec("echotest+audio", "we-offer", trickle=False, audio=True),
+        scenario_spec("echotest+turn", "we-offer", trickle=True, relay=True),
     ]
 
 
@@ -372,15 +375,19 @@ async def run_janus(
 ) -> list[ScenarioResult]:
     """Start Janus, run each scenario against its echotest plugin, stop it."""
     address = ice_address()
+    plan = scenarios or janus_plan()
     janus = await start_janus(log_dir, address)
+    coturn: Coturn | None = None
     results: list[ScenarioResult] = []
 
     def factory() -> Settings:
         return dataclasses.replace(settings_factory(), host_addresses=[address])
 
     try:
-        for spec in scenarios or janus_plan():
-            result = await _scenario(janus, spec, factory)
+        if any(spec.get("relay") for spec in plan):
+            coturn = await start_coturn(address)  # on the one address Janus and we use
+        for spec in plan:
+            result = await _scenario(janus, spec, factory, coturn)
             if not result.ok:
                 result.error = result.error or f"see {janus.log_path}"
             results.append(result)
@@ -390,16 +397,26 @@ async def run_janus(
                 verbose(format_table([result]))
     finally:
         await janus.stop()
+        if coturn is not None:
+            await coturn.stop()
     return results
 
 
 async def _scenario(
-    janus: Janus, spec: dict[str, Any], settings_factory: Callable[[], Settings]
+    janus: Janus,
+    spec: dict[str, Any],
+    settings_factory: Callable[[], Settings],
+    coturn: Coturn | None,
 ) -> ScenarioResult:
     result = ScenarioResult("janus", spec["name"], spec["role"], spec["trickle"])
     t0 = asyncio.get_running_loop().time()
     client = JanusClient(janus.url)
-    pc = PeerConnection(settings=settings_factory())
+    configuration = None
+    if spec.get("relay") and coturn is not None:
+        # Our side only through coturn (Janus has no relay-only policy of its own).
+        server = IceServer(coturn.url, coturn.user, coturn.password)
+        configuration = Configuration(ice_servers=[server], ice_transport_policy="relay")
+    pc = PeerConnection(configuration, settings=settings_factory())
     run = _Run(pc, client)
     try:
         await client.open()
@@ -534,6 +551,17 @@ async def _checks(run: _Run, spec: dict[str, Any], result: ScenarioResult) -> No
     await _check(result, "binary", binary)
     await _check(result, f"binary-{LARGE_MESSAGE}", large)
     await _check(result, f"{ORDERED_COUNT}-ordered", ordered)
+    if spec.get("relay"):
+
+        async def relay_used() -> str:
+            stats = await run.pc.get_stats()
+            transport = next((s for s in stats.values() if s.get("type") == "transport"), {})
+            pair = stats.get(str(transport.get("selectedCandidatePairId")))
+            local = stats.get(str(pair.get("localCandidateId"))) if pair else None
+            kind = local.get("candidateType") if local else None
+            return "" if kind == "relay" else f"our selected local candidate is {kind!r}"
+
+        await _check(result, "turn-relay", relay_used)
     if spec.get("audio"):
 
         async def media_event() -> str:

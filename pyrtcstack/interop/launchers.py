@@ -404,17 +404,18 @@ async def launch(
 
 @dataclass
 class Coturn:
-    """coturn (``turnserver``) on 127.0.0.1 for the relay scenarios."""
+    """coturn (``turnserver``) on 127.0.0.1 (or ``host``) for the relay scenarios."""
 
     process: asyncio.subprocess.Process
     port: int
     folder: str
     user: str = "user"
     password: str = "pass"
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"turn:127.0.0.1:{self.port}?transport=udp"
+        return f"turn:{self.host}:{self.port}?transport=udp"
 
     async def stop(self) -> None:
         if self.process.returncode is None:
@@ -425,26 +426,26 @@ class Coturn:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _free_udp_tcp_port() -> int:
+def _free_udp_tcp_port(host: str = "127.0.0.1") -> int:
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
+            u.bind((host, 0))
             port = int(u.getsockname()[1])
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
                 try:
-                    t.bind(("127.0.0.1", port))
+                    t.bind((host, port))
                 except OSError:
                     continue
         return port
     raise OSError("no free port")
 
 
-def _answers_binding(port: int, deadline: float) -> bool:
+def _answers_binding(port: int, deadline: float, host: str = "127.0.0.1") -> bool:
     request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.1)
         while time.monotonic() < deadline:
-            s.sendto(request, ("127.0.0.1", port))
+            s.sendto(request, (host, port))
             try:
                 s.recvfrom(2048)
                 return True
@@ -453,17 +454,18 @@ def _answers_binding(port: int, deadline: float) -> bool:
     return False
 
 
-async def start_coturn() -> Coturn:
-    """coturn with long-term credentials user/pass, loopback peers allowed (INTEROP recipe:
-    ``--allow-loopback-peers`` needs ``--no-cli``); raises :class:`PeerUnavailableError`."""
+async def start_coturn(host: str = "127.0.0.1") -> Coturn:
+    """coturn on ``host`` (listening and relaying) with long-term credentials user/pass,
+    loopback peers allowed (INTEROP recipe: ``--allow-loopback-peers`` needs ``--no-cli``);
+    raises :class:`PeerUnavailableError`."""
     exe = shutil.which("turnserver")
     if exe is None:
         raise PeerUnavailableError("turnserver not found (Debian package 'coturn')")
     folder = tempfile.mkdtemp(prefix="pyrtcstack-coturn-")
-    port = _free_udp_tcp_port()
+    port = _free_udp_tcp_port(host)
     cmd = [
         exe, "-n", "--no-cli", "--no-dtls", "--no-tls", "--no-tcp",
-        "-L", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
+        "-L", host, "--relay-ip", host, "--listening-port", str(port),
         "--allow-loopback-peers", "-a", "-u", "user:pass", "-r", "pyrtcstack",
         "--userdb", os.path.join(folder, "turndb"), "--pidfile", os.path.join(folder, "pid"),
         "--log-file", "stdout", "--min-port", "40000", "--max-port", "60000",
@@ -471,8 +473,8 @@ async def start_coturn() -> Coturn:
     process = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
-    server = Coturn(process, port, folder)
-    if not await asyncio.to_thread(_answers_binding, port, time.monotonic() + 10):
+    server = Coturn(process, port, folder, host=host)
+    if not await asyncio.to_thread(_answers_binding, port, time.monotonic() + 10, host):
         await server.stop()
         raise RuntimeError("coturn did not answer a Binding request within 10 s")
     return server
