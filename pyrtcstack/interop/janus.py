@@ -334,8 +334,6 @@ class JanusClient:
             self.seen.append(await self.events.get())
             del self.seen[:-MAX_EVENTS]
 
-    wait_seen = wait_event
-
     async def close(self) -> None:
         if self.session:
             with contextlib.suppress(EndpointError):
@@ -543,7 +541,7 @@ async def _checks(run: _Run, spec: dict[str, Any], result: ScenarioResult) -> No
         return await _echo(run, [f"m{i}" for i in range(ORDERED_COUNT)])
 
     async def webrtcup() -> str:
-        await run.client.wait_seen(lambda e: e.get("janus") == "webrtcup")
+        await run.client.wait_event(lambda e: e.get("janus") == "webrtcup")
         return ""
 
     await _check(result, "webrtcup", webrtcup)
@@ -566,7 +564,7 @@ async def _checks(run: _Run, spec: dict[str, Any], result: ScenarioResult) -> No
 
         async def media_event() -> str:
             # Janus tells the client when it starts receiving a medium.
-            await run.client.wait_seen(
+            await run.client.wait_event(
                 lambda e: (
                     e.get("janus") == "media"
                     and e.get("type") == "audio"
@@ -610,5 +608,5 @@ async def _audio_echo(run: _Run) -> str:
 
 async def _hangup(run: _Run) -> str:
     """After our close (DTLS close_notify), Janus reports the PeerConnection gone."""
-    await run.client.wait_seen(lambda e: e.get("janus") == "hangup")
+    await run.client.wait_event(lambda e: e.get("janus") == "hangup")
     return ""
