@@ -518,8 +518,6 @@ def find_gstreamer() -> str:
         return _gstreamer_checked
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         raise PeerUnavailableError(f"{SYSTEM_PYTHON} not found (Debian package 'python3')")
-    import subprocess
-
     try:
         probe = subprocess.run(
             [SYSTEM_PYTHON, "-c", _GSTREAMER_PROBE],
