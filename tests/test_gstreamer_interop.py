@@ -3,8 +3,9 @@ stack many Linux and embedded products use. The peer is
 ``pyrtcstack/interop/gstreamer/gst_peer.py``, run by the system python3 (Debian
 ``python3-gi``; the project's venv has no ``gi``), speaking the harness's HTTP protocol
 like the browser page and werift. Both roles, trickle and not, PCMU both ways, both roles
-through coturn with webrtcbin forced to relay, and our DTLS 1.3-capable side falling back
-to its 1.2. No ICE restart: webrtcbin 1.22 has none. Loopback only."""
+through coturn with webrtcbin forced to relay, Opus from webrtcbin (decoded by ffmpeg),
+and our DTLS 1.3-capable side falling back to its 1.2. No ICE restart: webrtcbin 1.22 has
+none. Loopback only."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from tests.peers import peer_missing, require_binary
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
-#: 6 scenarios in the main launch (12 + 12 + 14 + 14 + 13 + 13 checks) and 2 with our
-#: side 1.3-capable (12 + 12): 102 rows, of which the 16 empty-message rows are quirks.
-EXPECTED_ROWS = 102
+#: 7 scenarios in the main launch (12 + 12 + 14 + 14 + 13 + 13 + 13 checks) and 2 with our
+#: side 1.3-capable (12 + 12): 115 rows, of which the 18 empty-message rows are quirks.
+EXPECTED_ROWS = 115
 
 
 def test_gstreamer_matrix() -> None:
@@ -32,6 +33,7 @@ def test_gstreamer_matrix() -> None:
     except PeerUnavailableError as exc:
         peer_missing(str(exc))
     require_binary("turnserver", "coturn")  # the relay scenarios
+    require_binary("ffmpeg", "ffmpeg")  # decodes the Opus scenario's audio
     log_dir = tempfile.mkdtemp(prefix="pyrtcstack-gstreamer-")
 
     async def main() -> list:  # type: ignore[type-arg]
@@ -57,4 +59,5 @@ def test_gstreamer_matrix() -> None:
         assert r.dtls_version == "1.2" and r.cipher.startswith("TLS_ECDHE_"), table
     names = {c.name for c in rows}
     assert {"audio-from-peer", "audio-to-peer", "turn-relay", "getStats-agree"} <= names
+    assert "opus-from-peer" in names
     shutil.rmtree(log_dir, ignore_errors=True)

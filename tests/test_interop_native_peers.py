@@ -68,3 +68,16 @@ def test_plans() -> None:
     assert {s["role"] for s in janus.scenarios} == {"we-offer"}  # echotest only answers
     assert {s["trickle"] for s in janus.scenarios} == {True, False}
     assert sum(bool(s["relay"]) for s in janus.scenarios) == 1
+
+
+def test_opus_check_refuses_what_is_not_opus_sound() -> None:
+    import asyncio
+
+    from pyrtcstack.interop.opus import check_opus_frames
+    from pyrtcstack.media import EncodedFrame
+
+    assert "expected opus" in asyncio.run(check_opus_frames([], "PCMU"))
+    # Packets that are not Opus speech: ffmpeg fails or decodes silence, never a pass.
+    frames = [EncodedFrame(b"\xfc\xff\xfe", 960 * i) for i in range(100)]
+    problem = asyncio.run(check_opus_frames(frames, "opus"))
+    assert problem, problem

@@ -188,13 +188,16 @@ def pion_plan() -> list[Launch]:
 
 def gstreamer_plan() -> list[Launch]:
     """GStreamer webrtcbin 1.22 (libnice, OpenSSL, usrsctp): both roles, trickle and not,
-    PCMU both ways, both roles through coturn with ``ice-transport-policy`` relay; no ICE
+    PCMU both ways, both roles through coturn with ``ice-transport-policy`` relay, Opus from
+    webrtcbin (it offers, we answer Opus and receive); no ICE
     restart (webrtcbin 1.22 has none). Its OpenSSL speaks DTLS 1.2 only: a second launch
     has our side 1.3-capable (we must fall back, both roles)."""
     scenarios = [
         *default_scenarios(restart=False, audio=True),
         scenario_spec("dc+turn", "we-offer", relay=True),
         scenario_spec("dc+turn", "peer-offers", relay=True),
+        # webrtcbin offers Opus (opusenc), we answer Opus and receive it (interop/opus.py).
+        scenario_spec("dc+opus", "peer-offers", trickle=False, opus=True),
     ]
     fallback = [
         scenario_spec("dc", "we-offer", trickle=False),

@@ -403,15 +403,25 @@ class Scenario:
 
     # -- actions (the scenario thread) ----------------------------------------------------
 
-    def add_mic(self) -> None:
-        """A 440 Hz tone as PCMU into webrtcbin (on the offered m=audio when answering)."""
-        chain = Gst.parse_bin_from_description(
-            "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! audioconvert ! "
-            "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! "
-            'rtppcmupay pt=0 ! capsfilter caps="application/x-rtp,media=audio,'
-            'encoding-name=PCMU,payload=0,clock-rate=8000"',
-            True,
-        )
+    def add_mic(self, opus: bool = False) -> None:
+        """A 440 Hz tone as PCMU (or Opus, RFC 7587) into webrtcbin (on the offered m=audio
+        when answering). The Opus caps name ``encoding-params`` 2: without it webrtcbin
+        offers ``OPUS/48000`` whenever it builds the offer before opusenc's caps arrive
+        (RFC 7587 §7 requires ``opus/48000/2``), and our answer rejects that section."""
+        tone = "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! audioconvert ! "
+        if opus:
+            encode = (
+                "audioresample ! audio/x-raw,rate=48000,channels=2 ! opusenc ! "
+                'rtpopuspay pt=111 ! capsfilter caps="application/x-rtp,media=audio,'
+                'encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2"'
+            )
+        else:
+            encode = (
+                "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! "
+                'rtppcmupay pt=0 ! capsfilter caps="application/x-rtp,media=audio,'
+                'encoding-name=PCMU,payload=0,clock-rate=8000"'
+            )
+        chain = Gst.parse_bin_from_description(tone + encode, True)
         self.pipeline.add(chain)
         name = "sink_%u"
         for t in self.transceivers():
@@ -564,8 +574,8 @@ class Scenario:
         for channel in spec.get("peerChannels") or []:
             self.create_channel(channel)
         if spec.get("role") == "peer-offers":
-            if spec.get("audio"):
-                self.add_mic()
+            if spec.get("audio") or spec.get("opus"):
+                self.add_mic(opus=bool(spec.get("opus")))
             self.set_local("offer")
             self.describe()
         after = 0
