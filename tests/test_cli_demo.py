@@ -18,4 +18,4 @@ def test_demo_runs_a_live_session_by_default(capsys: pytest.CaptureFixture[str])
 
 def test_demo_sdp_option_explains_the_bundled_offer(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--sdp"]) == 0
-    assert "This SDP is an OFFER" in capsys.readouterr().out
+    assert "probably an OFFER — inferred" in capsys.readouterr().out

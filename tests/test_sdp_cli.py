@@ -29,7 +29,7 @@ def test_explain_walks_every_line_with_rfc_references(
 ) -> None:
     assert main(["sdp", "explain", str(offer_file)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("This SDP is an OFFER")
+    assert out.startswith("This SDP has 2 media section(s); it is probably an OFFER — inferred")
     for line in CHROMIUM.decode().split("\r\n")[:-1]:
         assert line[:90] in out
     assert "RFC 9143 §7" in out and "RFC 8839 §5.1" in out and "RFC 8841 §5" in out
@@ -118,7 +118,7 @@ def test_demo_explains_the_bundled_offer(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["demo", "--sdp"]) == 0
     out = capsys.readouterr().out
     assert "Chromium 156" in out and "live session" in out
-    assert "This SDP is an OFFER" in out and "Lossless round trip" in out
+    assert "probably an OFFER — inferred" in out and "Lossless round trip" in out
 
 
 def test_demo_entry_point_runs_as_a_program() -> None:

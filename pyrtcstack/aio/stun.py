@@ -34,6 +34,7 @@ from ..stun import (
 from ..stun.constants import Method
 from ..stun.errors import StunUsageError
 from ..stun.longterm import LongTermAuth, LongTermServerAuth
+from ..stun.message import REASON_PHRASES
 from ..stun.transaction import UDP_POLICY
 from .endpoint import CoreEndpoint, open_endpoint
 
@@ -61,7 +62,9 @@ class StunResponseError(RemoteProtocolError):
     """The server answered with an error response (``code``, ``reason``)."""
 
     def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"error response {code} {reason}")
+        # unauthenticated errors carry no reason phrase (stun/server.py): name the code
+        reason = reason or REASON_PHRASES.get(code, "")
+        super().__init__(f"error response {code} {reason}".rstrip())
         self.code = code
         self.reason = reason
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 from ..common.core import Address, Event
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, Method, StunParseError
@@ -111,7 +109,9 @@ class GatheringMixin(AgentBase):
             turn.username,
             turn.password,
             reliable=reliable,
-            rng=random.Random(self._rng.random()),
+            # RFC 8489 §6: transaction ids from a CSPRNG; the agent's own rng is one by
+            # default (tests inject a seeded one, which is then used here too).
+            rng=self._rng,
         )
         relay = _Relay(sock, turn, client)
         self._relay_list.append(relay)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import string
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -340,15 +341,17 @@ class NegotiationMixin:
         offer = self.pending_remote[1]
         media: list[MediaCapabilities] = []
         kinds: set[str] = set()
+        level = offer.defaults()  # read the session level once, not per section
+        by_mid = self._transceivers_by_mid()
         for m in offer.media:
-            tr = self._transceiver_for(m.mid)
+            tr = by_mid.get(m.mid)
             if tr is not None and tr.kind not in kinds and not m.rejected:
                 kinds.add(tr.kind)
                 # answer with the track's codec alone when it was offered (see
                 # Transceiver.offered_codecs), else with everything we can receive
                 track = tr.track
                 sending = track is not None and any(
-                    c.name.lower() == track.codec.name.lower() for c in m.codecs(offer)
+                    c.name.lower() == track.codec.name.lower() for c in m.codecs(level)
                 )
                 media.append(self._caps(tr, answering=sending))
         has_dc = any(m.kind == "application" and not m.rejected for m in offer.media)
@@ -372,10 +375,14 @@ class NegotiationMixin:
         )
         return Description("answer", str(desc))
 
-    def _transceiver_for(self, mid: str | None) -> Transceiver | None:
-        if mid is None:
-            return None
-        return next((tr for tr in self.transceivers if tr.mid == mid), None)
+    def _transceivers_by_mid(self) -> dict[str | None, Transceiver]:
+        """mid → the first transceiver with it, in one pass: loops over a description's
+        sections look transceivers up here, so N sections cost N, not N² (issue 14)."""
+        by_mid: dict[str | None, Transceiver] = {}
+        for tr in self.transceivers:
+            if tr.mid is not None:
+                by_mid.setdefault(tr.mid, tr)
+        return by_mid
 
     # ------------------------------------------------------------------ set descriptions
     def set_local_description(self, description: Description, now: float) -> None:
@@ -537,17 +544,19 @@ class NegotiationMixin:
             self.pending_local = self.pending_remote = None
             self._answer_applied()
         # Tracks: webrtc-pc §4.4.1.5 "process the addition of a remote track".
+        level = desc.defaults()  # read the session level once, not per section
+        by_mid = self._transceivers_by_mid()
         for m in desc.media:
-            tr = self._transceiver_for(m.mid)
+            tr = by_mid.get(m.mid)
             if tr is None or m.rejected:
                 continue
             tr.remote_ssrcs = list(m.ssrcs)
-            if m.effective_direction(desc) in ("sendrecv", "sendonly") and not tr.fired_track:
+            if m.effective_direction(level) in ("sendrecv", "sendonly") and not tr.fired_track:
                 tr.fired_track = True
                 self._emit(TrackEvent(tr))
             if tr.payload_type is None:
                 # Until the answer: the remote's preferred codec we know.
-                for codec in m.codecs(desc):
+                for codec in m.codecs(level):
                     if codec.name.lower() in MEDIA_CODECS:
                         tr.payload_type = codec.payload_type
                         break
@@ -563,7 +572,7 @@ class NegotiationMixin:
                 for cand in m.candidates:
                     agent.add_remote_candidate(cand, now)
                     self._note_mdns(cand, ufrag)
-            if any(m.effective_end_of_candidates(desc) for m in desc.media if not m.rejected):
+            if any(m.effective_end_of_candidates(level) for m in desc.media if not m.rejected):
                 agent.end_of_remote_candidates(now)
         if fingerprints:
             self.dtls.set_remote_fingerprints(fingerprints, now)
@@ -576,29 +585,29 @@ class NegotiationMixin:
 
     def _adopt_remote_offer(self, offer: SessionDescription) -> None:
         """Match offered m= sections to transceivers (JSEP §5.10 / webrtc-pc §4.4.1.5),
-        creating recvonly ones for new media sections."""
+        creating recvonly ones for new media sections. One pass over each list."""
+        by_mid = self._transceivers_by_mid()
+        free: dict[str, deque[Transceiver]] = {"audio": deque(), "video": deque()}
+        for t in self.transceivers:
+            if t.mid is None and not t.stopped and t.kind in free:
+                free[t.kind].append(t)
         for m in offer.media:
             if m.mid is None:
                 continue
             if m.kind == "application":
                 self.dc_mid = m.mid
                 continue
-            if m.kind not in ("audio", "video") or self._transceiver_for(m.mid) is not None:
+            if m.kind not in ("audio", "video") or m.mid in by_mid:
                 continue
-            tr = next(
-                (
-                    t
-                    for t in self.transceivers
-                    if t.kind == m.kind and t.mid is None and not t.stopped
-                ),
-                None,
-            )
-            if tr is None:
+            if free[m.kind]:
+                tr = free[m.kind].popleft()
+            else:
                 if m.rejected:
                     continue
                 tr = self._new_transceiver(m.kind, "recvonly", None)
                 self.transceivers.append(tr)
             tr.mid = m.mid
+            by_mid[m.mid] = tr
         self._mids = [m.mid for m in offer.media if m.mid is not None]
 
     def _apply_negotiation(self, now: float, *, provisional: bool = False) -> None:
@@ -618,20 +627,22 @@ class NegotiationMixin:
             answerer_is_client = setup != "passive"
             we_are_client = answerer_is_client != offerer
             self._dtls_role = DtlsRole.CLIENT if we_are_client else DtlsRole.SERVER
+        level, remote_by_mid = answer.defaults(), remote.mid_index()
+        by_mid = self._transceivers_by_mid()
         for m in answer.media:
             if m.kind == "application" and not m.rejected:
                 self.dc_mid = m.mid
                 continue
-            tr = self._transceiver_for(m.mid)
+            tr = by_mid.get(m.mid)
             if tr is None:
                 continue
             if m.rejected:
                 tr.current_direction = "inactive"
                 continue
-            d = m.effective_direction(answer)
+            d = m.effective_direction(level)
             tr.current_direction = _REVERSE.get(d, d) if offerer else d
-            tr.apply_codecs(m.codecs(answer))
-            rm = remote.media_by_mid(m.mid) if m.mid is not None else None
+            tr.apply_codecs(m.codecs(level))
+            rm = remote_by_mid.get(m.mid) if m.mid is not None else None
             if rm is not None:
                 tr.remote_ssrcs = list(rm.ssrcs)
             if (
@@ -734,8 +745,9 @@ class NegotiationMixin:
             if pair is None:
                 continue
             desc = pair[1]
+            level = desc.defaults()
             for i, m in enumerate(desc.media):
-                if not m.rejected and m.effective_ice_ufrag(desc) == ufrag:
+                if not m.rejected and m.effective_ice_ufrag(level) == ufrag:
                     return m, i
         return None, 0
 

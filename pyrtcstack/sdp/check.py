@@ -13,14 +13,32 @@ from dataclasses import dataclass
 
 from pyrtcstack.sdp.attributes import FINGERPRINT_SIZES, ICE_CHARS
 from pyrtcstack.sdp.errors import ParseError
-from pyrtcstack.sdp.model import STATIC_PAYLOAD_TYPES, MediaDescription, SessionDescription
+from pyrtcstack.sdp.model import (
+    STATIC_PAYLOAD_TYPES,
+    MediaDescription,
+    SessionDefaults,
+    SessionDescription,
+)
 
-__all__ = ["Problem", "check", "guess_type"]
+__all__ = ["Problem", "check", "guess_type", "is_dtls"]
 
 _Add = Callable[[str, str, str, str], None]
 
-_DTLS_PROTOCOLS = ("UDP/TLS/RTP/SAVPF", "TCP/DTLS/RTP/SAVPF", "UDP/DTLS/SCTP", "TCP/DTLS/SCTP")
-_DTLS_PREFIXES = ("UDP/TLS/", "TCP/TLS/", "UDP/DTLS/", "TCP/DTLS/", "DTLS/")
+#: DTLS over ICE: "UDP/TLS/RTP/SAVP(F)" is DTLS-SRTP despite its name (RFC 5764 §8)
+_DTLS_PREFIXES = ("UDP/TLS/", "UDP/DTLS/", "TCP/DTLS/", "DTLS/")
+#: TLS over TCP (BFCP, MSRP, plain TCP/TLS, RFC 8122): fingerprint and setup, no ICE
+_TLS_PREFIXES = ("TCP/TLS/",)
+#: the profile older WebRTC peers (Chrome before 2016, Jitsi, Janus) write for DTLS-SRTP
+_LEGACY_SRTP = ("RTP/SAVPF", "RTP/SAVP")
+
+
+def is_dtls(m: MediaDescription, level: SessionDefaults) -> bool:
+    """The section runs DTLS (so ICE, a=fingerprint and a=setup matter): a DTLS profile,
+    or ``RTP/SAVPF``/``RTP/SAVP`` with a fingerprint (DTLS-SRTP written the old way;
+    without one it is SDES or plain SRTP keying)."""
+    if m.protocol.startswith(_DTLS_PREFIXES):
+        return True
+    return m.protocol in _LEGACY_SRTP and bool(m.effective_fingerprints(level))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +54,27 @@ class Problem:
 
 def guess_type(desc: SessionDescription) -> str | None:
     """``"offer"`` if any live section says ``setup:actpass`` (an answer may not, RFC 5763
-    §5), ``"answer"`` if all say ``active``/``passive``, else ``None``."""
-    setups = {m.effective_setup(desc) for m in desc.media if m.port or m.bundle_only}
+    §5), ``"answer"`` if all say ``active``/``passive``, else ``None``. An inference: the
+    SDP itself does not say (callers say so when they print it)."""
+    level = desc.defaults()
+    setups = {m.effective_setup(level) for m in desc.media if m.port or m.bundle_only}
     if "actpass" in setups:
         return "offer"
     if setups and setups <= {"active", "passive"}:
         return "answer"
     return None
+
+
+def _no_setup(kind: str | None, inferred: bool) -> str:
+    """RFC 4145 §4: without a=setup the offerer is active, the answerer passive."""
+    if kind is None:
+        return (
+            "no a=setup: the default is 'active' in an offer and 'passive' in an answer, and "
+            "nothing tells which this is"
+        )
+    default = "active" if kind == "offer" else "passive"
+    how = " (inferred from the other sections' a=setup)" if inferred else ""
+    return f"no a=setup: in an {kind}{how} the default '{default}' applies"
 
 
 def _where(m: MediaDescription, index: int) -> str:
@@ -57,6 +89,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
     """Everything in ``desc`` likely to break interop; ``sdp_type`` is "offer"/"answer"
     (guessed from ``a=setup`` when ``None``)."""
     kind = sdp_type or guess_type(desc)
+    inferred = sdp_type is None and kind is not None
     out: list[Problem] = []
 
     def add(severity: str, where: str, message: str, rule: str) -> None:
@@ -70,8 +103,9 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
             "RFC 8839 §5.3",
         )
 
-    mids = [m.mid for m in desc.media if m.mid is not None]
-    for mid, count in Counter(mids).items():
+    level = desc.defaults()
+    mids = Counter(m.mid for m in desc.media if m.mid is not None)
+    for mid, count in mids.items():
         if count > 1:
             add("error", "session", f"mid {mid!r} used by {count} sections", "RFC 5888 §4")
     groups = desc.groups
@@ -94,12 +128,22 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
         add("error", "session", "BUNDLE is used but a section has no a=mid", "RFC 9143 §7")
 
     setups: set[str] = set()
+    bundle_index = desc.bundle_group_index()
     for i, m in enumerate(desc.media):
         where = _where(m, i)
+        if m.connection is None and level.connection is None:
+            add(
+                "warning",
+                where,
+                "no c= line here or at session level (RFC 8866 §5.7 requires one; browsers "
+                "do without, SIP stacks may refuse it)",
+                "RFC 8866 §5.7",
+            )
         live = m.port != 0 or m.bundle_only
         if not live:
             continue
-        secure = m.protocol.startswith(_DTLS_PREFIXES)
+        dtls = is_dtls(m, level)
+        secure = dtls or m.protocol.startswith(_TLS_PREFIXES)
         if m.protocol.startswith("RTP/SAVP") and m.attribute_values("crypto"):
             add(
                 "warning",
@@ -107,8 +151,8 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
                 "SDES a=crypto keying: browsers only do DTLS-SRTP",
                 "RFC 8827 §6.5",
             )
-        ufrag, pwd = m.effective_ice_ufrag(desc), m.effective_ice_pwd(desc)
-        if secure or ufrag or pwd:
+        ufrag, pwd = m.effective_ice_ufrag(level), m.effective_ice_pwd(level)
+        if dtls or ufrag or pwd:
             if not ufrag or not pwd:
                 add("error", where, "no ICE credentials (a=ice-ufrag / a=ice-pwd)", "RFC 8839 §5.4")
             else:
@@ -128,7 +172,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
                         "RFC 8839 §5.4",
                     )
         if secure:
-            fps = m.effective_fingerprints(desc)
+            fps = m.effective_fingerprints(level)
             if not fps:
                 add(
                     "error",
@@ -143,16 +187,15 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
                     "no fingerprint with a known hash (sha-256 expected)",
                     "RFC 8122 §5",
                 )
-            setup = m.effective_setup(desc)
+            setup = m.effective_setup(level)
             if setup is None:
-                add(
-                    "warning",
-                    where,
-                    "no a=setup (the default 'active' is assumed)",
-                    "RFC 4145 §4, RFC 8842 §5",
-                )
+                add("warning", where, _no_setup(kind, inferred), "RFC 4145 §4, RFC 8842 §5")
             else:
-                setups.add(setup)
+                # one role per transport: a BUNDLE group counts once (its own check below
+                # reports members that disagree)
+                owner = bundle_index.get(m.mid) if m.mid is not None else None
+                if dtls and (owner is None or owner.mids[0] == m.mid):
+                    setups.add(setup)
                 if setup == "holdconn":
                     add(
                         "error",
@@ -183,7 +226,7 @@ def check(desc: SessionDescription, sdp_type: str | None = None) -> list[Problem
             f"sections disagree on the DTLS role: {sorted(setups)}",
             "RFC 8842 §5, RFC 9143 §7",
         )
-    _check_bundle_consistency(desc, add)
+    _check_bundle_consistency(desc, level, add)
     return out
 
 
@@ -208,11 +251,20 @@ def _check_rtp(m: MediaDescription, where: str, add: _Add) -> None:
     for codec in m.codecs():
         if codec.name.lower() == "rtx":
             apt = codec.parameters.get("apt")
-            if apt is None or apt not in formats:
+            if apt is None:
                 add(
                     "error",
                     where,
-                    f"rtx payload {codec.payload_type} has apt={apt} which is not offered",
+                    f"rtx payload {codec.payload_type} has no apt parameter (a=fmtp:"
+                    f"{codec.payload_type} apt=<payload type it repairs> is required)",
+                    "RFC 4588 §8.6",
+                )
+            elif apt not in formats:
+                add(
+                    "error",
+                    where,
+                    f"rtx payload {codec.payload_type} repairs payload type {apt} (apt), "
+                    "which is not in the m= line",
                     "RFC 4588 §8.6",
                 )
     ids: dict[int, str] = {}
@@ -226,32 +278,55 @@ def _check_rtp(m: MediaDescription, where: str, add: _Add) -> None:
         ids[ext.id] = ext.uri
 
 
-def _check_bundle_consistency(desc: SessionDescription, add: _Add) -> None:
-    """RFC 9143 §7 (BUN-01, OA-08): one transport, one meaning per payload type."""
+def _check_bundle_consistency(desc: SessionDescription, level: SessionDefaults, add: _Add) -> None:
+    """RFC 9143 §7 (BUN-01, OA-08): one transport, one meaning per payload type.
+
+    Each section is looked at once, in the first BUNDLE group naming it (a mid in two
+    groups is reported above), so N repeated groups do not repeat the work."""
+    index = desc.mid_index()
+    claimed: set[str] = set()
     for group in desc.bundle_groups:
-        members = [m for m in desc.media if m.mid in group.mids and (m.port or m.bundle_only)]
+        members = []
+        for mid in group.mids:
+            m = index.get(mid)
+            if m is None or mid in claimed or not (m.port or m.bundle_only):
+                continue
+            claimed.add(mid)
+            members.append(m)
+        if len(members) < 2:
+            continue
+        named = " ".join(group.mids)
         creds = {
-            (m.effective_ice_ufrag(desc), m.effective_ice_pwd(desc))
+            (ufrag, m.effective_ice_pwd(level))
             for m in members
-            if m.effective_ice_ufrag(desc)
+            if (ufrag := m.effective_ice_ufrag(level))
         }
         if len(creds) > 1:
             add(
                 "error",
                 "session",
-                f"BUNDLE {' '.join(group.mids)}: sections carry different ICE credentials",
+                f"BUNDLE {named}: sections carry different ICE credentials",
                 "RFC 9143 §7.1",
             )
+        roles = {setup for m in members if (setup := m.effective_setup(level)) is not None}
+        if len(roles) > 1:
+            add(
+                "error",
+                "session",
+                f"BUNDLE {named}: sections disagree on the DTLS role (a=setup "
+                f"{sorted(roles)}); one transport has one role",
+                "RFC 9143 §7.1, RFC 8842 §5",
+            )
         fps = {
-            tuple((f.algorithm.lower(), f.value.upper()) for f in m.effective_fingerprints(desc))
+            tuple((f.algorithm.lower(), f.value.upper()) for f in prints)
             for m in members
-            if m.effective_fingerprints(desc)
+            if (prints := m.effective_fingerprints(level))
         }
         if len(fps) > 1:
             add(
                 "error",
                 "session",
-                f"BUNDLE {' '.join(group.mids)}: sections carry different fingerprints",
+                f"BUNDLE {named}: sections carry different fingerprints",
                 "RFC 9143 §7.1",
             )
         seen: dict[int, tuple[str, int, int | None, str | None, str]] = {}

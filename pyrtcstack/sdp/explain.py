@@ -7,6 +7,7 @@ summary per media section and for the whole description.
 
 from __future__ import annotations
 
+import datetime
 import textwrap
 from collections.abc import Callable
 
@@ -19,14 +20,15 @@ from pyrtcstack.sdp.attributes import (
     Rid,
     RtcpFeedback,
     RtpMap,
+    SctpMap,
     SsrcAttribute,
     SsrcGroup,
 )
 from pyrtcstack.sdp.candidate import Candidate
 from pyrtcstack.sdp.check import guess_type
-from pyrtcstack.sdp.model import Attribute, MediaDescription, SessionDescription
+from pyrtcstack.sdp.model import Attribute, MediaDescription, SessionDefaults, SessionDescription
 
-__all__ = ["explain", "explain_attribute"]
+__all__ = ["explain", "explain_attribute", "is_data_channel"]
 
 _WIDTH = 96
 
@@ -80,8 +82,22 @@ _PROTOCOLS = {
     "DTLS/SCTP": "legacy data channel syntax, port in the format list "
     "(draft-ietf-mmusic-sctp-sdp-05)",
     "RTP/AVP": "plain RTP, no encryption and no feedback (RFC 3551): SIP-style, not WebRTC",
+    "RTP/AVPF": "plain RTP with feedback (RFC 4585): not encrypted, not WebRTC",
     "RTP/SAVP": "SRTP without feedback (RFC 3711): SIP-style",
+    "UDP/TLS/RTP/SAVP": "DTLS-SRTP without feedback, over UDP (RFC 5764)",
+    "TCP/BFCP": "BFCP, the binary floor control protocol, over TCP (RFC 8856)",
+    "TCP/TLS/BFCP": "BFCP over TLS over TCP (RFC 8856)",
+    "UDP/BFCP": "BFCP over UDP (RFC 8856)",
+    "UDP/TLS/BFCP": "BFCP over DTLS over UDP (RFC 8856)",
+    "udp": "an application protocol directly over UDP, named by the format (RFC 8866 §5.14); "
+    "3GPP mission-critical floor control (MCPTT, TS 24.380) looks like this",
+    "TCP": "an application protocol directly over TCP (RFC 4145)",
+    "TCP/TLS": "an application protocol over TLS over TCP (RFC 8122)",
+    "TCP/MSRP": "MSRP instant messaging over TCP (RFC 4975)",
+    "TCP/TLS/MSRP": "MSRP over TLS (RFC 4975)",
 }
+#: m=application protocols that carry WebRTC data channels (RFC 8841)
+_DATA_CHANNEL_PROTOCOLS = ("UDP/DTLS/SCTP", "TCP/DTLS/SCTP", "DTLS/SCTP")
 
 
 def _candidate(value: str) -> str:
@@ -146,6 +162,16 @@ def _extmap(value: str) -> str:
 
 def _group(value: str) -> str:
     g = Group.parse(value)
+    if g.semantics == "DUP":
+        return (
+            f"duplication: sections {', '.join(g.mids)} carry the same RTP stream twice, for "
+            "redundancy over separate paths (RFC 7104)"
+        )
+    if g.semantics == "FID":
+        return (
+            f"flow identification: sections {', '.join(g.mids)} are flows of one stream "
+            "(RFC 5888 §8)"
+        )
     if g.semantics == "BUNDLE":
         return (
             f"BUNDLE: sections {', '.join(g.mids)} share one transport (one ICE + DTLS "
@@ -183,6 +209,15 @@ def _rid(value: str) -> str:
     return f"RTP stream id {r.id!r} in the {r.direction} direction (RFC 8851 §4)"
 
 
+def _sctpmap(value: str) -> str:
+    m = SctpMap.parse(value)
+    streams = f", {m.streams} streams" if m.streams is not None else ""
+    return (
+        f"legacy data channel mapping: SCTP port {m.number}, application {m.app}{streams} "
+        "(draft-ietf-mmusic-sctp-sdp-05; RFC 8841 replaced it with a=sctp-port)"
+    )
+
+
 def _simple(text: str) -> Callable[[str | None], str]:
     return lambda _value: text
 
@@ -213,11 +248,31 @@ _ATTRIBUTES: dict[str, Callable[[str], str]] = {
     "max-message-size": lambda v: (
         f"largest data channel message this side accepts: {v} bytes, 0 = no limit (RFC 8841 §6)"
     ),
-    "sctpmap": lambda v: f"legacy SCTP mapping {v} (draft-ietf-mmusic-sctp-sdp-05)",
+    "sctpmap": _sctpmap,
     "msid-semantic": lambda v: f"legacy stream semantics{v} (Plan B era, ignored by JSEP)",
     "simulcast": lambda v: f"simulcast streams {v} (RFC 8853)",
     "crypto": lambda v: "SDES-SRTP keys in the clear: not used by WebRTC (RFC 4568, RFC 8827)",
     "rtcp-xr": lambda v: f"RTCP extended report blocks {v} (RFC 3611)",
+    "ptime": lambda v: f"packet time: {v} ms of media in each packet (RFC 8866 §6.4)",
+    "maxptime": lambda v: f"at most {v} ms of media in one packet (RFC 8866 §6.5)",
+    "label": lambda v: f"label {v!r}: names this section for applications (RFC 4574)",
+    "source-filter": lambda v: (
+        f"source filter {v.strip()}: which senders of a multicast group to accept or "
+        "refuse (RFC 4570)"
+    ),
+    "connection": lambda v: (
+        f"TCP connection: {v} = "
+        + ("open a new one" if v == "new" else "reuse the existing one")
+        + " (RFC 4145 §5)"
+    ),
+    "floorctrl": lambda v: f"BFCP floor control roles: {v} (RFC 8856)",
+    "confid": lambda v: f"BFCP conference id {v} (RFC 8856)",
+    "userid": lambda v: f"BFCP user id {v} (RFC 8856)",
+    "floorid": lambda v: f"BFCP floor {v}: a floor and the streams (mstrm) it controls (RFC 8856)",
+    "bfcpver": lambda v: f"BFCP versions supported: {v} (RFC 8856)",
+    "framerate": lambda v: f"at most {v} video frames per second (RFC 8866 §6.13)",
+    "tool": lambda v: f"made by {v} (RFC 8866 §6.3)",
+    "content": lambda v: f"content of this stream: {v} (RFC 4796)",
 }
 _FLAGS: dict[str, str] = {
     **{d: f"direction: {t} (RFC 8866 §6.7)" for d, t in _DIRECTIONS.items()},
@@ -240,15 +295,66 @@ def explain_attribute(attribute: Attribute) -> str:
     return describe(attribute.value)
 
 
-def _session_line(prefix: str, desc: SessionDescription) -> str:
+#: what JSEP writes in o= (RFC 9429 §5.2.1) and other stacks as a "no address" value
+_PLACEHOLDER_ADDRESSES = frozenset({"127.0.0.1", "0.0.0.0", "::1", "::", "localhost"})
+#: seconds from 1900-01-01 (NTP, RFC 8866 §5.9) to 1970-01-01
+_NTP_UNIX_OFFSET = 2_208_988_800
+
+
+def _ntp_time(seconds: int) -> str:
+    unix = seconds - _NTP_UNIX_OFFSET
+    if not 0 <= unix < 253_402_300_800:  # outside years 1970..9999
+        return f"{seconds} (NTP seconds)"
+    moment = datetime.datetime.fromtimestamp(unix, datetime.UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _timing(value: str) -> str:
+    start_text, _, stop_text = value.partition(" ")
+    if not (start_text.isdigit() and stop_text.isdigit()):
+        return "active time (RFC 8866 §5.9)"
+    start, stop = int(start_text), int(stop_text)
+    if start == 0 and stop == 0:
+        return "active time '0 0' = unbounded: the session is permanent (RFC 8866 §5.9)"
+    if stop == 0:
+        return (
+            f"active from {_ntp_time(start)} with no end: unbounded once started "
+            "(RFC 8866 §5.9; times are NTP seconds since 1900)"
+        )
+    if start == 0:
+        return f"active until {_ntp_time(stop)} (RFC 8866 §5.9; times are NTP seconds since 1900)"
+    return (
+        f"active from {_ntp_time(start)} to {_ntp_time(stop)} "
+        "(RFC 8866 §5.9; times are NTP seconds since 1900)"
+    )
+
+
+def _origin_line(desc: SessionDescription) -> str:
     o = desc.origin
+    text = (
+        f"origin: user {o.username!r}, session id {o.session_id}, version "
+        f"{o.session_version} (bumped on every change) (RFC 8866 §5.2); "
+    )
+    if o.address in _PLACEHOLDER_ADDRESSES:
+        return text + (
+            f"the address {o.address} is a placeholder, as JSEP writes it (RFC 9429 §5.2.1)"
+        )
+    return text + (
+        f"the address {o.address} is the host that created the session: SIP user agents "
+        "write their own address here (WebRTC writes a placeholder)"
+    )
+
+
+def _session_line(prefix: str, value: str, desc: SessionDescription) -> str:
+    if prefix == "t":
+        return _timing(value)
+    if prefix == "o":
+        return _origin_line(desc)
     return {
         "v": "SDP version, always 0 (RFC 8866 §5.1)",
-        "o": f"origin: session id {o.session_id}, version {o.session_version} (bumped on every "
-        "change); the address is a placeholder (RFC 8866 §5.2, RFC 9429 §5.2.1)",
         "s": "session name; WebRTC writes '-' (RFC 8866 §5.3)",
-        "t": "active time '0 0' = unbounded (RFC 8866 §5.9)",
-        "c": "connection address; WebRTC uses ICE candidates instead (RFC 8866 §5.7)",
+        "c": "connection address (RFC 8866 §5.7): where media goes without ICE; WebRTC "
+        "writes a placeholder and uses ICE candidates instead",
         "b": "bandwidth limit (RFC 8866 §5.8; AS in kbit/s, TIAS in bit/s per RFC 3890)",
         "i": "free-text information (RFC 8866 §5.4)",
         "u": "URI with more information (RFC 8866 §5.5)",
@@ -260,13 +366,26 @@ def _session_line(prefix: str, desc: SessionDescription) -> str:
     }.get(prefix, "")
 
 
-def _media_summary(m: MediaDescription, desc: SessionDescription) -> str:
+def _named(m: MediaDescription) -> str:
+    return (
+        f"{m.kind} section, mid {m.mid!r}" if m.mid is not None else f"{m.kind} section (no a=mid)"
+    )
+
+
+def is_data_channel(m: MediaDescription) -> bool:
+    """An ``m=application`` section that carries WebRTC data channels (RFC 8841)."""
+    return m.kind == "application" and (
+        m.protocol in _DATA_CHANNEL_PROTOCOLS or "webrtc-datachannel" in m.formats
+    )
+
+
+def _media_summary(m: MediaDescription, level: SessionDefaults, bundles: dict[str, Group]) -> str:
     if m.port == 0 and not m.bundle_only:
-        return f"{m.kind} section {m.mid!r} is rejected or stopped (port 0, RFC 3264 §6)"
-    parts = [f"{m.kind} section, mid {m.mid!r}"]
+        return f"{_named(m)}: rejected or stopped (port 0, RFC 3264 §6)"
+    parts = [_named(m)]
     if m.kind != "application":
-        parts[0] += f", {m.effective_direction(desc)}"
-    group = desc.bundle_group_of(m.mid) if m.mid is not None else None
+        parts[0] += f", {m.effective_direction(level)}"
+    group = bundles.get(m.mid) if m.mid is not None else None
     if group is not None and group.mids and group.mids[0] != m.mid:
         parts.append(
             f"bundled: once BUNDLE is accepted it uses the transport of mid {group.mids[0]!r},"
@@ -275,10 +394,30 @@ def _media_summary(m: MediaDescription, desc: SessionDescription) -> str:
     if m.kind in ("audio", "video"):
         names = [c.name for c in m.codecs() if c.name.lower() not in ("rtx",)]
         parts.append("codecs " + ", ".join(dict.fromkeys(names)))
-    if m.kind == "application":
-        parts.append(f"data channels over SCTP port {m.sctp_port or 5000}")
+    if is_data_channel(m):
+        parts.append(f"data channels over SCTP port {_sctp_port(m)}")
+    elif m.kind == "application":
+        formats = " ".join(m.formats) or "none"
+        parts.append(
+            f"an application protocol, not a data channel: {m.protocol} "
+            f"({_PROTOCOLS.get(m.protocol, 'a profile this tool does not know')}), "
+            f"format {formats}"
+        )
     parts.append(f"{len(m.candidates)} candidate(s)")
     return "; ".join(parts)
+
+
+def _sctp_port(m: MediaDescription) -> str:
+    """RFC 8841 §5 ``a=sctp-port``; the legacy syntax names it in ``a=sctpmap`` and in the
+    format list (draft-ietf-mmusic-sctp-sdp-05); 5000 is the default."""
+    if m.sctp_port is not None:
+        return str(m.sctp_port)
+    sctpmap = m.sctpmap
+    if sctpmap is not None:
+        return f"{sctpmap.number} (legacy a=sctpmap)"
+    if m.protocol == "DTLS/SCTP" and m.formats and m.formats[0].isdigit():
+        return f"{m.formats[0]} (legacy: the format list)"
+    return "5000 (the default: no a=sctp-port)"
 
 
 def _wrap(text: str, indent: str = "      ") -> list[str]:
@@ -291,15 +430,21 @@ def explain(desc: SessionDescription) -> str:
     """The annotated walk; see the module docstring."""
     out: list[str] = []
     kind = guess_type(desc)
-    what = {"offer": "an OFFER (a=setup:actpass)", "answer": "an ANSWER (a=setup active/passive)"}
+    what = {
+        "offer": "probably an OFFER — inferred, the SDP does not say: a section has "
+        "a=setup:actpass, which an answer may not use (RFC 5763 §5)",
+        "answer": "probably an ANSWER — inferred, the SDP does not say: every section says "
+        "a=setup:active or passive and none actpass (RFC 5763 §5)",
+    }
     out.append(
-        f"This SDP is {what.get(kind or '', 'a session description')} with "
-        f"{len(desc.media)} media section(s). SDP is RFC 8866; WebRTC's use of it is JSEP "
-        "(RFC 9429)."
+        f"This SDP has {len(desc.media)} media section(s); it is "
+        f"{what.get(kind or '', 'an offer or an answer: nothing in it tells which')}. SDP is "
+        "RFC 8866; WebRTC's use of it is JSEP (RFC 9429)."
     )
     out.append("")
     out.append("── session level (applies to every section unless a section overrides it)")
     lines = str(desc).split("\r\n")[:-1]
+    level, bundle_index = desc.defaults(), desc.bundle_group_index()
     section = -1
     for line in lines:
         letter, value = line[0], line[2:]
@@ -308,7 +453,7 @@ def explain(desc: SessionDescription) -> str:
             section += 1
             m = desc.media[section]
             out.append("")
-            out.append(f"── media section {section + 1}: {_media_summary(m, desc)}")
+            out.append(f"── media section {section + 1}: {_media_summary(m, level, bundle_index)}")
             out.append(f"  {shown}")
             out.extend(
                 _wrap(
@@ -323,7 +468,7 @@ def explain(desc: SessionDescription) -> str:
             name, sep, attr_value = value.partition(":")
             text = explain_attribute(Attribute(name, attr_value if sep else None))
         else:
-            text = _session_line(letter, desc)
+            text = _session_line(letter, value, desc)
         if text:
             out.extend(_wrap(text))
     out.append("")

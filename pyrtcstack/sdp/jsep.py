@@ -31,6 +31,7 @@ from pyrtcstack.sdp.model import (
     Connection,
     MediaDescription,
     Origin,
+    SessionDefaults,
     SessionDescription,
 )
 
@@ -181,14 +182,15 @@ def ice_restart_requested(previous: SessionDescription | None, offer: SessionDes
     """RFC 8839 §4.4.1.1.1: an offer with new ICE credentials for a section asks a restart."""
     if previous is None:
         return False
+    by_mid, level, old_level = previous.mid_index(), offer.defaults(), previous.defaults()
     for media in offer.media:
         mid = media.mid
-        old = previous.media_by_mid(mid) if mid is not None else None
+        old = by_mid.get(mid) if mid is not None else None
         if old is None or media.rejected:
             continue
-        if (media.effective_ice_ufrag(offer), media.effective_ice_pwd(offer)) != (
-            old.effective_ice_ufrag(previous),
-            old.effective_ice_pwd(previous),
+        if (media.effective_ice_ufrag(level), media.effective_ice_pwd(level)) != (
+            old.effective_ice_ufrag(old_level),
+            old.effective_ice_pwd(old_level),
         ):
             return True
     return False
@@ -431,11 +433,12 @@ def create_offer(
     first_live = True
     taken: dict[int, _CodecKey] = {}
     remembered: dict[str, dict[tuple[str, int], int]] = {}
+    previous_by_mid = previous.mid_index() if previous is not None else {}
     for section in sections:
         caps = section.capabilities
         if previous is None or section.stopped or not isinstance(caps, MediaCapabilities):
             continue
-        memory = _remembered_payload_types(caps, previous.media_by_mid(section.mid))
+        memory = _remembered_payload_types(caps, previous_by_mid.get(section.mid))
         remembered[section.mid] = memory
         # Reserve them first, so no other section's new codec takes them.
         for (what, index), pt in memory.items():
@@ -510,8 +513,9 @@ def _credentials(
         given = None
     old: tuple[str, str] | None = None
     if previous is not None:
+        level = previous.defaults()
         for m in previous.media:
-            u, p = m.effective_ice_ufrag(previous), m.effective_ice_pwd(previous)
+            u, p = m.effective_ice_ufrag(level), m.effective_ice_pwd(level)
             if u is not None and p is not None:
                 old = (u, p)
                 break
@@ -557,10 +561,11 @@ def create_answer(
     if previous is not None and previous.media:
         previous_setup = previous.media[0].effective_setup(previous)
 
+    level = offer.defaults()
     answers: list[MediaDescription] = []
     accepted: dict[int, bool] = {}
     for index, offered in enumerate(offer.media):
-        media = _answer_section(offer, offered, local)
+        media = _answer_section(level, offered, local)
         answers.append(media)
         accepted[index] = media.port != 0
 
@@ -571,9 +576,16 @@ def create_answer(
     desc = SessionDescription()
     bundled_mids: set[str] = set()
     tagged: set[str] = set()
+    index_of: dict[str, int] = {}
+    for i, m in enumerate(offer.media):
+        if m.mid is not None:
+            index_of.setdefault(m.mid, i)
+    claimed: set[str] = set()
     for group in offer.bundle_groups:
-        index_of = {m.mid: i for i, m in enumerate(offer.media) if m.mid is not None}
-        members = [mid for mid in group.mids if mid in index_of]
+        # RFC 9143 §7: a mid is in one BUNDLE group; a later group naming it again (or a
+        # group repeated N times) does not count for it, so each section is handled once.
+        members = [mid for mid in group.mids if mid in index_of and mid not in claimed]
+        claimed.update(members)
         keep = [mid for mid in members if accepted[index_of[mid]]]
         if not keep or not members or keep[0] != members[0]:
             for mid in members:
@@ -599,7 +611,7 @@ def create_answer(
         with_candidates = (
             section_mid is None or section_mid not in bundled_mids or section_mid in tagged
         )
-        setup = answer_setup(offered.effective_setup(offer), local.setup, previous_setup)
+        setup = answer_setup(offered.effective_setup(level), local.setup, previous_setup)
         port, address = _default_address(local.transport, with_candidates)
         media.port = port
         media.connections.append(_connection_for(address))
@@ -629,12 +641,13 @@ def _check_ice_credentials(desc: SessionDescription, what: str) -> None:
     """RFC 8839 §5.4 (SDP-08): a usable ICE section has a 4-256 char ufrag and a 22-256
     char pwd of ice-chars; like a browser's setRemoteDescription we refuse anything else
     (parsing alone accepts them, see docs/sdp.md)."""
+    level = desc.defaults()
     for index, media in enumerate(desc.media, 1):
         if media.port == 0 and not media.bundle_only:
             continue
         if not media.protocol.startswith(_DTLS_PREFIXES):
             continue
-        ufrag, pwd = media.effective_ice_ufrag(desc), media.effective_ice_pwd(desc)
+        ufrag, pwd = media.effective_ice_ufrag(level), media.effective_ice_pwd(level)
         if ufrag is None or pwd is None:
             raise OfferAnswerError(f"{what} section {index} has no ICE ufrag/pwd (RFC 8839 §5.4)")
         if not (4 <= len(ufrag) <= 256 and ICE_CHARS.issuperset(ufrag)) or not (
@@ -647,19 +660,31 @@ def _check_ice_credentials(desc: SessionDescription, what: str) -> None:
 
 
 def _check_bundle_payload_types(offer: SessionDescription) -> None:
-    """RFC 9143 §9.1: inside a BUNDLE group a payload type names one codec (OA-08)."""
-    for group in offer.bundle_groups:
-        meaning: dict[int, tuple[str, int, int]] = {}
-        for media in offer.media:
-            if media.mid not in group.mids or media.rejected:
-                continue
-            for codec in media.codecs(offer):
-                key = (codec.name.lower(), codec.clock_rate, codec.channels or 1)
-                if meaning.setdefault(codec.payload_type, key) != key:
-                    raise OfferAnswerError(
-                        f"BUNDLE {' '.join(group.mids)}: payload type {codec.payload_type} "
-                        "means two different codecs (RFC 9143 §9.1)"
-                    )
+    """RFC 9143 §9.1: inside a BUNDLE group a payload type names one codec (OA-08).
+
+    Linear in the offer: each section's codecs are read once, for the first BUNDLE group
+    naming it (an offer repeating a group N times used to cost N codec walks of every
+    section, issue 14)."""
+    group_of = offer.bundle_group_index()
+    meanings: dict[int, dict[int, tuple[str, int, int]]] = {}
+    level = offer.defaults()
+    done: set[str] = set()
+    for media in offer.media:
+        mid = media.mid
+        if mid is None or mid in done or media.rejected:
+            continue
+        group = group_of.get(mid)
+        if group is None:
+            continue
+        done.add(mid)
+        meaning = meanings.setdefault(id(group), {})
+        for codec in media.codecs(level):
+            key = (codec.name.lower(), codec.clock_rate, codec.channels or 1)
+            if meaning.setdefault(codec.payload_type, key) != key:
+                raise OfferAnswerError(
+                    f"BUNDLE {' '.join(group.mids)}: payload type {codec.payload_type} "
+                    "means two different codecs (RFC 9143 §9.1)"
+                )
 
 
 def _rejected(offered: MediaDescription) -> MediaDescription:
@@ -672,7 +697,7 @@ def _rejected(offered: MediaDescription) -> MediaDescription:
 
 
 def _answer_section(
-    offer: SessionDescription, offered: MediaDescription, local: LocalCapabilities
+    offer: SessionDefaults, offered: MediaDescription, local: LocalCapabilities
 ) -> MediaDescription:
     """The body of one answer section (transport attributes are added by the caller)."""
     if offered.rejected:
@@ -734,6 +759,7 @@ def validate_answer(offer: SessionDescription, answer: SessionDescription) -> No
     * an accepted section lacks valid ICE credentials (RFC 8839 §5.4).
     """
     _check_ice_credentials(answer, "answer")
+    offer_level, answer_level = offer.defaults(), answer.defaults()
     if len(answer.media) != len(offer.media):
         raise OfferAnswerError(
             f"answer has {len(answer.media)} m= sections, the offer {len(offer.media)} "
@@ -746,7 +772,7 @@ def validate_answer(offer: SessionDescription, answer: SessionDescription) -> No
             )
         if a.port == 0:
             continue
-        setup = a.effective_setup(answer)
+        setup = a.effective_setup(answer_level)
         if o.protocol.startswith(_DTLS_PREFIXES) and setup not in ("active", "passive"):
             raise OfferAnswerError(
                 f"answer section {i} has a=setup:{setup}; an answer must say active or "
@@ -757,15 +783,24 @@ def validate_answer(offer: SessionDescription, answer: SessionDescription) -> No
             raise OfferAnswerError(
                 f"answer section {i} adds payload types {extra} not in the offer (RFC 3264 §6.1)"
             )
-        offered = o.effective_direction(offer)
-        answered = a.effective_direction(answer)
+        offered = o.effective_direction(offer_level)
+        answered = a.effective_direction(answer_level)
         if (_SEND[answered] and not _RECV[offered]) or (_RECV[answered] and not _SEND[offered]):
             raise OfferAnswerError(
                 f"answer section {i} says {answered} to an offered {offered} (RFC 3264 §6.1)"
             )
-    offered_bundles = [set(g.mids) for g in offer.bundle_groups]
+    # Each mid belongs to one offered BUNDLE group (RFC 9143 §7: the first naming it), so
+    # an answer group is valid when all its mids map to the same one: O(size) per group.
+    owner = offer.bundle_group_index()
+    offered_any = bool(owner) or bool(offer.bundle_groups)
     for group in answer.bundle_groups:
-        if not any(set(group.mids) <= mids for mids in offered_bundles):
+        first = owner.get(group.mids[0]) if group.mids else None
+        valid = (
+            all(owner.get(mid) is first for mid in group.mids)
+            if first is not None
+            else not group.mids and offered_any
+        )
+        if not valid:
             raise OfferAnswerError(
                 f"answer BUNDLE {' '.join(group.mids)} was not offered (RFC 9143 §7.3)"
             )

@@ -8,6 +8,13 @@ writing back (``str(desc)``) loses nothing and the model has one source of truth
 
 Session-level values that apply to every media section (ICE credentials, fingerprints,
 setup, connection, direction) are reachable as ``media.effective_*(desc)``.
+
+**Linear work.** Each accessor scans the attribute lines it needs once. Code that visits
+every media section must not rescan the session level (or every section) per section: it
+takes ``level = desc.defaults()`` once (a :class:`SessionDefaults` snapshot) and passes it
+to ``media.effective_*(level)`` / ``media.codecs(level)``, and looks sections and BUNDLE
+groups up by mid with ``desc.mid_index()`` / ``desc.bundle_group_index()``. A payload
+format collects at most :data:`MAX_FEEDBACK_PER_CODEC` ``a=rtcp-fb`` entries.
 """
 
 from __future__ import annotations
@@ -34,16 +41,24 @@ from pyrtcstack.sdp.attributes import (
 from pyrtcstack.sdp.candidate import Candidate
 
 __all__ = [
+    "MAX_FEEDBACK_PER_CODEC",
     "STATIC_PAYLOAD_TYPES",
     "Attribute",
     "Bandwidth",
     "Codec",
     "Connection",
+    "FeedbackIndex",
     "MediaDescription",
     "Origin",
+    "SessionDefaults",
     "SessionDescription",
     "Timing",
 ]
+
+#: ``a=rtcp-fb`` entries one payload format collects (its own, ``*`` and session-level
+#: ones); real peers send at most 6 (nack, nack pli, ccm fir, goog-remb, transport-cc,
+#: rrtr). Without a cap, N wildcard lines × N formats would be quadratic work and output.
+MAX_FEEDBACK_PER_CODEC = 64
 
 #: RFC 3551 §6 static payload types: pt → (encoding, clock rate, channels).
 STATIC_PAYLOAD_TYPES: dict[int, tuple[str, int, int | None]] = {
@@ -240,6 +255,36 @@ class _HasAttributes:
 
 
 @dataclass(slots=True)
+class FeedbackIndex:
+    """The ``a=rtcp-fb`` lines of one level, by payload type, each list capped at
+    :data:`MAX_FEEDBACK_PER_CODEC` and kept with its line position (for the written order)."""
+
+    specific: dict[str, list[tuple[int, RtcpFeedback]]] = field(default_factory=dict)
+    wildcard: list[tuple[int, RtcpFeedback]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, attributes: list[Attribute]) -> FeedbackIndex:
+        index = cls()
+        for position, a in enumerate(attributes):
+            if a.name != "rtcp-fb" or a.value is None:
+                continue
+            fb = RtcpFeedback.parse(a.value)
+            bucket = (
+                index.wildcard
+                if fb.payload_type == "*"
+                else index.specific.setdefault(fb.payload_type, [])
+            )
+            if len(bucket) < MAX_FEEDBACK_PER_CODEC:
+                bucket.append((position, fb))
+        return index
+
+    def for_format(self, fmt: str) -> list[RtcpFeedback]:
+        """The lines for ``fmt`` or ``*``, in the order written, at most the cap."""
+        merged = sorted(self.specific.get(fmt, []) + self.wildcard, key=lambda e: e[0])
+        return [fb for _, fb in merged[:MAX_FEEDBACK_PER_CODEC]]
+
+
+@dataclass(slots=True)
 class MediaDescription(_HasAttributes):
     """One ``m=`` section (RFC 8866 §5.14) and the lines under it."""
 
@@ -333,26 +378,35 @@ class MediaDescription(_HasAttributes):
         """The raw ``a=simulcast`` value (RFC 8853 §5.1)."""
         return self.attribute("simulcast")
 
-    def codecs(self, session: SessionDescription | None = None) -> list[Codec]:
+    def codecs(self, session: SessionDescription | SessionDefaults | None = None) -> list[Codec]:
         """The payload formats of an RTP section, in ``m=`` order (RFC 8866 §6.6, §6.15).
 
         Each joins its ``a=rtpmap`` (or the RFC 3551 static table), ``a=fmtp`` and the
-        ``a=rtcp-fb`` lines for its payload type or ``*``; session-level ``rtcp-fb``
-        lines apply when ``session`` is given. Non-numeric formats are skipped.
+        ``a=rtcp-fb`` lines for its payload type or ``*`` (at most
+        :data:`MAX_FEEDBACK_PER_CODEC`); session-level ``rtcp-fb`` lines apply when
+        ``session`` is given (pass ``desc.defaults()`` when calling this for every
+        section). Non-numeric formats are skipped, and so is a format listed twice.
+        One pass over the section's lines: linear in its size.
         """
         rtpmaps: dict[int, RtpMap] = {}
-        for r in self.rtpmaps:
-            rtpmaps.setdefault(r.payload_type, r)
         fmtps: dict[str, str] = {}
-        for f in self.fmtps:
-            fmtps.setdefault(f.format, f.parameters)
-        feedback = self.rtcp_feedback
-        if session is not None:
-            feedback += [RtcpFeedback.parse(v) for v in session.attribute_values("rtcp-fb")]
-        out = []
-        for fmt in self.formats:
-            if not (fmt.isascii() and fmt.isdigit()):
+        for a in self.attributes:
+            if a.value is None:
                 continue
+            if a.name == "rtpmap":
+                r = RtpMap.parse(a.value)
+                rtpmaps.setdefault(r.payload_type, r)
+            elif a.name == "fmtp":
+                f = Fmtp.parse(a.value)
+                fmtps.setdefault(f.format, f.parameters)
+        own = FeedbackIndex.of(self.attributes)
+        shared = None if session is None else session.feedback_index
+        out = []
+        seen: set[str] = set()
+        for fmt in self.formats:
+            if not (fmt.isascii() and fmt.isdigit()) or fmt in seen:
+                continue
+            seen.add(fmt)
             pt = int(fmt)
             rtpmap = rtpmaps.get(pt)
             if rtpmap is not None:
@@ -361,6 +415,9 @@ class MediaDescription(_HasAttributes):
                 name, clock, channels = STATIC_PAYLOAD_TYPES[pt]
             else:
                 continue
+            feedback = own.for_format(fmt)
+            if shared is not None and len(feedback) < MAX_FEEDBACK_PER_CODEC:
+                feedback += shared.for_format(fmt)[: MAX_FEEDBACK_PER_CODEC - len(feedback)]
             raw = fmtps.get(fmt)
             out.append(
                 Codec(
@@ -369,7 +426,7 @@ class MediaDescription(_HasAttributes):
                     clock,
                     channels,
                     parse_fmtp_parameters(raw) if raw is not None else {},
-                    [fb for fb in feedback if fb.payload_type in (fmt, "*")],
+                    feedback,
                     raw,
                 )
             )
@@ -392,41 +449,65 @@ class MediaDescription(_HasAttributes):
         return None if value is None else SctpMap.parse(value)
 
     # ---- effective values (media level, else session level)
-    def effective_ice_ufrag(self, session: SessionDescription) -> str | None:
+    def effective_ice_ufrag(self, session: SessionDescription | SessionDefaults) -> str | None:
         """RFC 8839 §5.4: media-level ``ice-ufrag`` overrides the session-level one."""
         return self.ice_ufrag or session.ice_ufrag
 
-    def effective_ice_pwd(self, session: SessionDescription) -> str | None:
+    def effective_ice_pwd(self, session: SessionDescription | SessionDefaults) -> str | None:
         return self.ice_pwd or session.ice_pwd
 
-    def effective_ice_options(self, session: SessionDescription) -> list[str]:
+    def effective_ice_options(self, session: SessionDescription | SessionDefaults) -> list[str]:
         return self.ice_options or session.ice_options
 
-    def effective_ice_lite(self, session: SessionDescription) -> bool:
+    def effective_ice_lite(self, session: SessionDescription | SessionDefaults) -> bool:
         return session.ice_lite or self.ice_lite
 
-    def effective_fingerprints(self, session: SessionDescription) -> list[Fingerprint]:
+    def effective_fingerprints(
+        self, session: SessionDescription | SessionDefaults
+    ) -> list[Fingerprint]:
         """RFC 8122 §5: media-level fingerprints replace the session-level ones."""
         return self.fingerprints or session.fingerprints
 
-    def effective_setup(self, session: SessionDescription) -> str | None:
+    def effective_setup(self, session: SessionDescription | SessionDefaults) -> str | None:
         """RFC 4145 §4 / RFC 8842: media-level ``a=setup`` overrides the session one."""
         return self.setup or session.setup
 
-    def effective_connection(self, session: SessionDescription) -> Connection | None:
+    def effective_connection(
+        self, session: SessionDescription | SessionDefaults
+    ) -> Connection | None:
         """RFC 8866 §5.7: the media ``c=`` line, else the session one."""
         return self.connection or session.connection
 
-    def effective_direction(self, session: SessionDescription) -> str:
+    def effective_direction(self, session: SessionDescription | SessionDefaults) -> str:
         """RFC 8866 §6.7: media direction, else session direction, else ``sendrecv``."""
         return self.direction or session.direction or "sendrecv"
 
-    def effective_extmap_allow_mixed(self, session: SessionDescription) -> bool:
+    def effective_extmap_allow_mixed(self, session: SessionDescription | SessionDefaults) -> bool:
         return self.extmap_allow_mixed or session.extmap_allow_mixed
 
-    def effective_end_of_candidates(self, session: SessionDescription) -> bool:
+    def effective_end_of_candidates(self, session: SessionDescription | SessionDefaults) -> bool:
         """RFC 8840 §4.1: session-level ``end-of-candidates`` applies to every section."""
         return self.end_of_candidates or session.end_of_candidates
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDefaults:
+    """The session-level values every media section inherits, read once
+    (:meth:`SessionDescription.defaults`), so that visiting N sections costs N section
+    scans and one session scan, not N session scans. It has the attribute names the
+    ``media.effective_*`` helpers and ``media.codecs`` read from a session."""
+
+    ice_ufrag: str | None
+    ice_pwd: str | None
+    ice_options: list[str]
+    ice_lite: bool
+    fingerprints: list[Fingerprint]
+    setup: str | None
+    connection: Connection | None
+    direction: str | None
+    extmap_allow_mixed: bool
+    end_of_candidates: bool
+    feedback_index: FeedbackIndex
 
 
 @dataclass(slots=True)
@@ -464,6 +545,45 @@ class SessionDescription(_HasAttributes):
 
         return write_session(self)
 
+    def defaults(self) -> SessionDefaults:
+        """The session-level values the sections inherit, in one snapshot (see
+        :class:`SessionDefaults`); take it again after changing the session level."""
+        return SessionDefaults(
+            self.ice_ufrag,
+            self.ice_pwd,
+            self.ice_options,
+            self.ice_lite,
+            self.fingerprints,
+            self.setup,
+            self.connection,
+            self.direction,
+            self.extmap_allow_mixed,
+            self.end_of_candidates,
+            self.feedback_index,
+        )
+
+    @property
+    def feedback_index(self) -> FeedbackIndex:
+        """Session-level ``a=rtcp-fb`` lines (they apply to every RTP section)."""
+        return FeedbackIndex.of(self.attributes)
+
+    def mid_index(self) -> dict[str, MediaDescription]:
+        """``mid`` → the first section with it, in one pass (for loops over mids)."""
+        index: dict[str, MediaDescription] = {}
+        for m in self.media:
+            mid = m.mid
+            if mid is not None:
+                index.setdefault(mid, m)
+        return index
+
+    def bundle_group_index(self) -> dict[str, Group]:
+        """``mid`` → the first BUNDLE group naming it (RFC 9143 §7), in one pass."""
+        index: dict[str, Group] = {}
+        for g in self.bundle_groups:
+            for mid in g.mids:
+                index.setdefault(mid, g)
+        return index
+
     @property
     def groups(self) -> list[Group]:
         return [Group.parse(v) for v in self.attribute_values("group")]
@@ -477,13 +597,15 @@ class SessionDescription(_HasAttributes):
         return self.attribute("msid-semantic")
 
     def media_by_mid(self, mid: str) -> MediaDescription | None:
+        """The first section with ``mid`` (one scan; use :meth:`mid_index` in loops)."""
         for m in self.media:
             if m.mid == mid:
                 return m
         return None
 
     def bundle_group_of(self, mid: str) -> Group | None:
-        """The BUNDLE group naming ``mid`` (RFC 9143 §7), if any."""
+        """The BUNDLE group naming ``mid`` (RFC 9143 §7), if any (one scan; use
+        :meth:`bundle_group_index` in loops)."""
         for g in self.bundle_groups:
             if mid in g.mids:
                 return g

@@ -12,8 +12,9 @@ it with. A 438 (stale nonce) is retried with the new nonce, once in a row (§9.2
 after sending credentials means they are wrong.
 
 Server (:class:`LongTermServerAuth`, used by :class:`~pyrtcstack.stun.server.StunServer`):
-nonces are ``obMatJos2`` + the base64 security-feature bits + an expiry + a MAC over the
-expiry and the client's IP, so the server keeps no per-client state (§9.2.4 leaves the
+nonces are ``obMatJos2`` + the base64 security-feature bits + an expiry (8 hex digits,
+seconds) + a MAC over both and the client's IP (8 bytes, 11 base64url characters): 32
+bytes, so the server keeps no per-client state and its 401 stays small (§9.2.4 leaves the
 nonce format to the server).
 
 Passwords and keys never appear in a ``repr``.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import random
 from collections.abc import Mapping
 
@@ -184,22 +186,21 @@ class LongTermServerAuth:
         """A fresh nonce for ``client``, valid for ``nonce_lifetime`` seconds."""
         features = FEATURE_PASSWORD_ALGORITHMS if self.password_algorithms else 0
         head = NONCE_COOKIE + base64.b64encode(features.to_bytes(3, "big"))
-        expiry = b"%x" % int((now + self.nonce_lifetime) * 1000)
-        return head + expiry + b"." + self._mac(head + expiry, client)
+        expiry = b"%08x" % (max(0, math.ceil(now + self.nonce_lifetime)) & 0xFFFFFFFF)
+        return head + expiry + self._mac(head + expiry, client)
 
     def _mac(self, data: bytes, client: Address) -> bytes:
-        return (
-            hmac.digest(self._secret, data + client[0].encode(), hashlib.sha256)[:8].hex().encode()
-        )
+        digest = hmac.digest(self._secret, data + client[0].encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest[:8]).rstrip(b"=")
 
     def nonce_valid(self, nonce: bytes, client: Address, now: float) -> bool:
         """The nonce is ours, for this client IP, and not expired."""
         head_len = len(NONCE_COOKIE) + 4
-        body, _, mac = nonce[head_len:].partition(b".")
-        if not hmac.compare_digest(mac, self._mac(nonce[:head_len] + body, client)):
+        signed, mac = nonce[: head_len + 8], nonce[head_len + 8 :]
+        if not hmac.compare_digest(mac, self._mac(signed, client)):
             return False
         try:
-            return now * 1000 < int(body, 16)
+            return now < int(signed[head_len:], 16)
         except ValueError:
             return False
 

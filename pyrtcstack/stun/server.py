@@ -12,6 +12,21 @@ address than the one the request arrived at. Drive every endpoint (MemoryNetwork
 asyncio runner in :mod:`pyrtcstack.aio.stun` flushes them together).
 
 The server keeps no per-client state and has no timers.
+
+**Reflection and amplification.** A UDP request's source address can be forged, so what the
+server sends to an address it has not authenticated is kept small and aimed only at that
+address:
+
+* RESPONSE-PORT (RFC 5780 §7.5) is honoured only by an RFC 5780 server (``other`` given).
+  A plain server answers 420 naming it (it is comprehension-required, RFC 8489 §6.3.1.1
+  and RFC 5780 §7.5), so it cannot be told to aim at another port of a forged source.
+* An error response to a request that was not authenticated (400, 401, 420, 438 ...) carries
+  no SOFTWARE and an empty reason phrase (RFC 8489 §14.8 allows it; the code says it all):
+  only ERROR-CODE, and for 401/438 REALM, NONCE and PASSWORD-ALGORITHMS (§9.2.4). With
+  the compact nonces of :class:`~.longterm.LongTermServerAuth` a 401 is
+  ``72 + 4·⌈len(realm)/4⌉`` bytes (+8 when the request has FINGERPRINT): 92 bytes for the
+  default realm, 4.6× the smallest request (20 bytes) and 3.6× one with FINGERPRINT
+  (28 bytes). See docs/security.md.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..common.core import Address, Event
+from .attributes import pack_error_code
 from .constants import MAX_SOFTWARE_CHARS, AttributeType, MessageClass, Method
 from .errors import StunParseError, StunUsageError
 from .longterm import LongTermServerAuth
@@ -204,10 +220,22 @@ class StunServer:
             source = self._alternate(local, *change)
         response_port = request.get(AttributeType.RESPONSE_PORT)
         if response_port is not None:
+            if self.other is None:
+                # RFC 5780 §7.5: a server that does not do RFC 5780 treats the
+                # (comprehension-required) attribute as unknown: 420, and the answer goes
+                # back to the source, never to a port the request names (reflection).
+                resp = request.error_response(420).add_unknown_attributes(
+                    [AttributeType.RESPONSE_PORT]
+                )
+                self._send(resp, addr, local, request, key)
+                return
             # RFC 5780 §7.5: answer to the given port at the source IP.
             if len(response_port) != 4:
                 raise StunParseError("RESPONSE-PORT is not 4 bytes")
-            dest = (addr[0], (response_port[0] << 8) | response_port[1])
+            port = (response_port[0] << 8) | response_port[1]
+            if port == 0:
+                raise StunParseError("RESPONSE-PORT is 0")
+            dest = (addr[0], port)
         resp = request.success_response()
         resp.add_address(AttributeType.XOR_MAPPED_ADDRESS, addr)
         if self.mapped_address:
@@ -251,7 +279,13 @@ class StunServer:
         request: Message,
         key: bytes | None = None,
     ) -> None:
-        if self.software is not None:
+        if key is None and response.message_class is MessageClass.ERROR:
+            # Not authenticated: keep it small (module docstring): no reason phrase, no
+            # SOFTWARE.
+            err = response.get_error()
+            if err is not None and err.reason:
+                response.set(AttributeType.ERROR_CODE, pack_error_code(err.code, ""))
+        elif self.software is not None:
             response.add_text(AttributeType.SOFTWARE, self.software)
         endpoint = self._endpoints.get(source)
         if endpoint is None or len(endpoint.queue) >= MAX_QUEUED_RESPONSES:

@@ -10,7 +10,14 @@ The machine, as RFC 8656 describes it from the client's side:
    XOR-MAPPED-ADDRESS and LIFETIME: :class:`~.events.Allocated`.
 2. Every later request carries the same credentials. **438 Stale Nonce** (RFC 8489 §9.2.5)
    makes the client retry that request once with the new NONCE; 437, 441, 486 and 508 are
-   reported as typed errors (§7.4, §17); a failed Allocate ends the client.
+   reported as typed errors (§7.4, §17); a failed Allocate ends the client. A response to a
+   request the client signed is acted on only when its integrity verifies (RFC 8489
+   §9.2.5), except 401 and 438, which carry the challenge and may come unsigned: a forged
+   or unsigned 437/403/486 is discarded and counted (``bad_integrity``); over UDP the
+   request goes on being retransmitted and its timeout is then reported as the integrity
+   violation, over TCP/TLS the request ends at once with that error. Transaction ids come
+   from the injected ``rng``, by default the OS CSPRNG (RFC 8489 §6: they must be
+   unpredictable, or an off-path attacker could forge answers).
 3. **Refresh** (§8) before the allocation expires: :data:`REFRESH_MARGIN` seconds ahead of
    the lifetime the server granted (half-way for lifetimes under two margins).
 4. **CreatePermission** (§9, §10) for each peer IP the caller talks to, re-issued
@@ -135,6 +142,8 @@ class _Transaction:
     stun: ClientTransaction | None = None
     stale_retried: bool = False
     authenticated: bool = False
+    #: a response failed the integrity check it needed (RFC 8489 §9.2.5)
+    integrity_violated: bool = False
     peer_ips: tuple[str, ...] = ()
     channel: int | None = None
     peer: Address | None = None
@@ -451,7 +460,12 @@ class TurnClient:
                 self._out.append((data, self.server))
             elif stun.state is TransactionState.TIMED_OUT:
                 self._transactions.pop(tx.transaction_id, None)
-                self._on_failure(tx, TurnError(f"{tx.kind} timed out after 39.5 s"), now)
+                error = (
+                    self._violation(tx)
+                    if tx.integrity_violated
+                    else TurnError(f"{tx.kind} timed out after 39.5 s")
+                )
+                self._on_failure(tx, error, now)
         if self.state is not ClientState.ALLOCATED:
             return
         if self.expires_at is not None and now >= self.expires_at:
@@ -606,12 +620,26 @@ class TurnClient:
             self._stats["stray"] += 1
             return
         assert tx.stun is not None
+        if tx.authenticated and msg.message_class == wire.ERROR and msg.integrity is None:
+            # RFC 8489 §9.2.5: only 401 and 438 may come without integrity (the server could
+            # not, or need not, sign them: they carry the challenge). Any other error to a
+            # request we signed must verify: "if both MESSAGE-INTEGRITY and
+            # MESSAGE-INTEGRITY-SHA256 are absent" it is discarded (400 is named
+            # explicitly). So a forged 437/403/486/508 cannot end an allocation.
+            try:
+                error = msg.get_error()
+            except StunParseError:
+                error = None
+            if error is None or error.code not in (401, 438):
+                self._integrity_violated(tx, now)
+                return
         # RFC 8489 §9.2.5 (in ClientTransaction): a success response to an authenticated
         # request needs a valid MESSAGE-INTEGRITY, an error response one that verifies if
         # present; anything else is discarded and the transaction keeps waiting.
         state = tx.stun.handle_response(msg, now)
         if state is None:
-            self._stats["bad_integrity"] += 1
+            if tx.stun.state is TransactionState.PENDING:
+                self._integrity_violated(tx, now)
             return
         del self._transactions[tx.transaction_id]
         if state is TransactionState.SUCCEEDED:
@@ -620,6 +648,24 @@ class TurnClient:
         error = tx.stun.error()
         assert error is not None
         self._on_error(tx, msg, error.code, error.reason, now)
+
+    def _integrity_violated(self, tx: _Transaction, now: float) -> None:
+        """RFC 8489 §9.2.5: a response that needed integrity had none, or a wrong one. It
+        is discarded as if never received; over UDP the retransmissions go on (and a
+        timeout is then reported as the integrity violation), over TCP/TLS the
+        transaction ends now with that error."""
+        self._stats["bad_integrity"] += 1
+        tx.integrity_violated = True
+        if self.reliable:
+            self._transactions.pop(tx.transaction_id, None)
+            self._on_failure(tx, self._violation(tx), now)
+
+    @staticmethod
+    def _violation(tx: _Transaction) -> TurnError:
+        return TurnError(
+            f"{tx.kind}: the server's response failed its integrity check "
+            "(RFC 8489 §9.2.5: integrity protection violated)"
+        )
 
     def _on_data_indication(self, msg: wire.Message) -> None:
         # RFC 8656 §11.4: XOR-PEER-ADDRESS (XORed with this indication's id) and DATA.
