@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -84,3 +85,4 @@ def test_janus_echotest() -> None:
     assert {r.trickle for r in results} == {True, False}, table
     for r in results:
         assert r.dtls_version == "1.2" and r.srtp, table
+    shutil.rmtree(log_dir, ignore_errors=True)
