@@ -1,6 +1,8 @@
 """``pyrtcstack interop PEER|URL``: run the interop scenarios and print the table.
 
     pyrtcstack interop chromium firefox werift pion  # launch each peer headless, loopback
+    pyrtcstack interop gstreamer janus             # GStreamer webrtcbin (system python3),
+                                                   # Janus's echotest plugin (HTTP API)
     pyrtcstack interop http://HOST:PORT/           # test a remote endpoint that serves the
                                                    # harness's HTTP protocol (docs/interop.md)
     pyrtcstack interop --endpoint --host 0.0.0.0 --port 8080
@@ -35,8 +37,8 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "interop",
-        help="run the interop scenarios against Chromium, Firefox, werift, Pion, any browser, "
-        "or an endpoint URL; or serve as an endpoint",
+        help="run the interop scenarios against Chromium, Firefox, werift, Pion, GStreamer, "
+        "Janus, any browser, or an endpoint URL; or serve as an endpoint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "peers",
         nargs="*",
         metavar="PEER|URL",
-        help="chromium, firefox, werift, pion, or an http(s):// endpoint URL",
+        help="chromium, firefox, werift, pion, gstreamer, janus, or an http(s):// endpoint URL",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(

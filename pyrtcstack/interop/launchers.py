@@ -44,7 +44,7 @@ __all__ = [
     "werift_dir",
 ]
 
-PEERS = ("chromium", "firefox", "werift", "pion")
+PEERS = ("chromium", "firefox", "werift", "pion", "gstreamer", "janus")
 
 #: Chromium flags: headless, no first-run noise, no background networking, loopback ICE
 #: with raw host addresses (no mDNS), fake microphone, and DNS/proxy sinks so nothing leaves.
@@ -160,6 +160,12 @@ def find_peer(name: str) -> str:
             if path:
                 return path
         raise PeerUnavailableError("firefox-esr not found (Debian package 'firefox-esr')")
+    if name == "gstreamer":
+        return find_gstreamer()
+    if name == "janus":
+        from .janus import find_janus
+
+        return find_janus()
     if name == "werift":
         node = shutil.which("node")
         if node is None:
@@ -367,6 +373,8 @@ async def launch(
         cmd = firefox_command(exe, profile, url)
     elif name == "pion":
         cmd = pion_command(exe, url)
+    elif name == "gstreamer":
+        cmd, env = gstreamer_command(exe, url)
     else:
         # ES modules ignore NODE_PATH: the scripts must sit next to node_modules/werift.
         folder = werift_dir()
@@ -396,17 +404,18 @@ async def launch(
 
 @dataclass
 class Coturn:
-    """coturn (``turnserver``) on 127.0.0.1 for the relay scenarios."""
+    """coturn (``turnserver``) on 127.0.0.1 (or ``host``) for the relay scenarios."""
 
     process: asyncio.subprocess.Process
     port: int
     folder: str
     user: str = "user"
     password: str = "pass"
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"turn:127.0.0.1:{self.port}?transport=udp"
+        return f"turn:{self.host}:{self.port}?transport=udp"
 
     async def stop(self) -> None:
         if self.process.returncode is None:
@@ -417,26 +426,26 @@ class Coturn:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _free_udp_tcp_port() -> int:
+def _free_udp_tcp_port(host: str = "127.0.0.1") -> int:
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
+            u.bind((host, 0))
             port = int(u.getsockname()[1])
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
                 try:
-                    t.bind(("127.0.0.1", port))
+                    t.bind((host, port))
                 except OSError:
                     continue
         return port
     raise OSError("no free port")
 
 
-def _answers_binding(port: int, deadline: float) -> bool:
+def _answers_binding(port: int, deadline: float, host: str = "127.0.0.1") -> bool:
     request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.1)
         while time.monotonic() < deadline:
-            s.sendto(request, ("127.0.0.1", port))
+            s.sendto(request, (host, port))
             try:
                 s.recvfrom(2048)
                 return True
@@ -445,17 +454,18 @@ def _answers_binding(port: int, deadline: float) -> bool:
     return False
 
 
-async def start_coturn() -> Coturn:
-    """coturn with long-term credentials user/pass, loopback peers allowed (INTEROP recipe:
-    ``--allow-loopback-peers`` needs ``--no-cli``); raises :class:`PeerUnavailableError`."""
+async def start_coturn(host: str = "127.0.0.1") -> Coturn:
+    """coturn on ``host`` (listening and relaying) with long-term credentials user/pass,
+    loopback peers allowed (INTEROP recipe: ``--allow-loopback-peers`` needs ``--no-cli``);
+    raises :class:`PeerUnavailableError`."""
     exe = shutil.which("turnserver")
     if exe is None:
         raise PeerUnavailableError("turnserver not found (Debian package 'coturn')")
     folder = tempfile.mkdtemp(prefix="pyrtcstack-coturn-")
-    port = _free_udp_tcp_port()
+    port = _free_udp_tcp_port(host)
     cmd = [
         exe, "-n", "--no-cli", "--no-dtls", "--no-tls", "--no-tcp",
-        "-L", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", str(port),
+        "-L", host, "--relay-ip", host, "--listening-port", str(port),
         "--allow-loopback-peers", "-a", "-u", "user:pass", "-r", "pyrtcstack",
         "--userdb", os.path.join(folder, "turndb"), "--pidfile", os.path.join(folder, "pid"),
         "--log-file", "stdout", "--min-port", "40000", "--max-port", "60000",
@@ -463,8 +473,73 @@ async def start_coturn() -> Coturn:
     process = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
-    server = Coturn(process, port, folder)
-    if not await asyncio.to_thread(_answers_binding, port, time.monotonic() + 10):
+    server = Coturn(process, port, folder, host=host)
+    if not await asyncio.to_thread(_answers_binding, port, time.monotonic() + 10, host):
         await server.stop()
         raise RuntimeError("coturn did not answer a Binding request within 10 s")
     return server
+
+
+# -- GStreamer webrtcbin (gstreamer/gst_peer.py, run by the system python3) -------------
+
+#: The interpreter that has ``gi`` (Debian ``python3-gi``); the project's venv has not.
+SYSTEM_PYTHON = "/usr/bin/python3"
+#: Debian packages the GStreamer peer needs (scripts/system-packages.txt lists them).
+GSTREAMER_PACKAGES = (
+    "gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base "
+    "gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 python3-gi"
+)
+_GSTREAMER_PROBE = (
+    "import gi\n"
+    "for n, v in (('Gst', '1.0'), ('GstWebRTC', '1.0'), ('GstSdp', '1.0'), ('Nice', '0.1')):\n"
+    "    gi.require_version(n, v)\n"
+    "from gi.repository import Gst, GstWebRTC, GstSdp, Nice\n"
+    "Gst.init(None)\n"
+    "missing = [e for e in ('webrtcbin', 'nicesrc', 'audiotestsrc', 'mulawenc', 'rtppcmupay',"
+    " 'rtppcmudepay', 'mulawdec') if Gst.ElementFactory.find(e) is None]\n"
+    "print(' '.join(missing))\n"
+)
+_gstreamer_checked: str | None = None
+
+
+def _gstreamer_env() -> dict[str, str]:
+    """The environment of the system python3: no venv, no PYTHONPATH of ours."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.pop("PYTHONHOME", None)
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return env
+
+
+def find_gstreamer() -> str:
+    """The system python3 once it has shown it can import GStreamer's WebRTC bindings and
+    find every element the peer uses; raises :class:`PeerUnavailableError`."""
+    global _gstreamer_checked
+    if _gstreamer_checked is not None:
+        return _gstreamer_checked
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        raise PeerUnavailableError(f"{SYSTEM_PYTHON} not found (Debian package 'python3')")
+    try:
+        probe = subprocess.run(
+            [SYSTEM_PYTHON, "-c", _GSTREAMER_PROBE],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=_gstreamer_env(),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PeerUnavailableError(f"GStreamer probe failed: {exc}") from None
+    if probe.returncode != 0 or probe.stdout.strip():
+        detail = probe.stdout.strip() or probe.stderr.strip().splitlines()[-1:]
+        raise PeerUnavailableError(
+            f"GStreamer webrtcbin not usable from {SYSTEM_PYTHON} ({detail}; Debian packages "
+            f"{GSTREAMER_PACKAGES})"
+        )
+    _gstreamer_checked = SYSTEM_PYTHON
+    return SYSTEM_PYTHON
+
+
+def gstreamer_command(python: str, url: str) -> tuple[list[str], dict[str, str]]:
+    """The peer program (kept in the package, run by the system python3) and its env."""
+    script = resources.files("pyrtcstack.interop").joinpath("gstreamer", "gst_peer.py")
+    return [python, str(script), url], _gstreamer_env()

@@ -102,6 +102,12 @@ def default_plan(peer: str) -> list[Launch]:
     """
     if peer == "pion":
         return pion_plan()
+    if peer == "gstreamer":
+        return gstreamer_plan()
+    if peer == "janus":
+        from .janus import janus_plan  # janus imports remote, which imports this module
+
+        return [Launch("janus", janus_plan())]
     # Audio: the browsers send their fake microphone, werift a hand-built RTP tone.
     browser = peer != "werift"
     scenarios = default_scenarios(restart=True, audio=True)
@@ -180,6 +186,29 @@ def pion_plan() -> list[Launch]:
     ]
 
 
+def gstreamer_plan() -> list[Launch]:
+    """GStreamer webrtcbin 1.22 (libnice, OpenSSL, usrsctp): both roles, trickle and not,
+    PCMU both ways, both roles through coturn with ``ice-transport-policy`` relay, Opus from
+    webrtcbin (it offers, we answer Opus and receive); no ICE
+    restart (webrtcbin 1.22 has none). Its OpenSSL speaks DTLS 1.2 only: a second launch
+    has our side 1.3-capable (we must fall back, both roles)."""
+    scenarios = [
+        *default_scenarios(restart=False, audio=True),
+        scenario_spec("dc+turn", "we-offer", relay=True),
+        scenario_spec("dc+turn", "peer-offers", relay=True),
+        # webrtcbin offers Opus (opusenc), we answer Opus and receive it (interop/opus.py).
+        scenario_spec("dc+opus", "peer-offers", trickle=False, opus=True),
+    ]
+    fallback = [
+        scenario_spec("dc", "we-offer", trickle=False),
+        scenario_spec("dc", "peer-offers", trickle=False),
+    ]
+    return [
+        Launch("gstreamer", scenarios),
+        Launch("gstreamer", fallback, label="ours-1.3-capable", dtls_versions=("1.3", "1.2")),
+    ]
+
+
 async def run_launch(
     item: Launch,
     *,
@@ -196,6 +225,8 @@ async def run_launch(
         def factory() -> Settings:
             return dataclasses.replace(settings_factory(), dtls_versions=versions)
 
+    if item.peer == "janus":
+        return await _run_janus_launch(item, factory, log_dir, verbose)
     stun = None
     if item.peer == "werift":
         # werift falls back to stun.l.google.com without a STUN server: give it ours.
@@ -255,6 +286,26 @@ async def run_launch(
         apply_known_gaps(r)
         if not r.ok:
             r.error = r.error or f"see {log_path}"
+    item.results = results
+    return results
+
+
+async def _run_janus_launch(
+    item: Launch,
+    factory: Callable[[], Settings],
+    log_dir: str,
+    verbose: Callable[[str], None] | None,
+) -> list[ScenarioResult]:
+    """Janus is a server, not a page: :mod:`.janus` drives its echotest plugin."""
+    from .janus import run_janus
+
+    results = await run_janus(
+        item.scenarios, settings_factory=factory, log_dir=log_dir, verbose=verbose
+    )
+    for r in results:
+        if item.label:
+            r.name = f"{r.name} [{item.label}]"
+        apply_known_gaps(r)
     item.results = results
     return results
 

@@ -26,6 +26,7 @@ from ..media import EncodedFrame, G711Track, ToneSource, WavRecorder
 from ..peerconnection import Description, IceCandidateInit, Settings
 from ..sdp import SessionDescription
 from ..sdp.jsep import remote_max_message_size
+from .opus import OPUS_SECONDS, check_opus_frames, prefer_opus
 from .session import PeerSession
 
 __all__ = [
@@ -66,6 +67,14 @@ KNOWN_GAPS: dict[tuple[str, str, str], str] = {
         "also stalls that ordered stream"
     ),
     ("werift", "*", "empty-binary"): "quirk: as empty-string",
+    # GStreamer webrtcbin 1.22 (docs/interop.md): it receives empty messages (with PPIDs
+    # 56/57 swapped), but sends one as a zero-length buffer, which its sctpenc fails to
+    # send ("Failed to send data"): "Internal data stream error", and the channel closes.
+    ("gstreamer", "*", "empty-string"): (
+        "quirk: webrtcbin 1.22 sends an empty message as zero bytes; its sctpenc fails "
+        "and the channel closes"
+    ),
+    ("gstreamer", "*", "empty-binary"): "quirk: as empty-string",
 }
 
 
@@ -141,6 +150,7 @@ def scenario_spec(
     expect_failure: bool = False,
     audio: bool = False,
     relay: bool = False,
+    opus: bool = False,
 ) -> dict[str, Any]:
     """A scenario as the peer sees it in ``/config`` (unknown keys are the Python side's)."""
     peer_channels: list[dict[str, Any]] = [
@@ -160,6 +170,8 @@ def scenario_spec(
         "audio": audio,
         # Filled in by the runner with coturn's URL: the peer uses iceTransportPolicy relay.
         "relay": relay,
+        # The peer offers Opus audio (send only); we answer Opus, receive only (opus.py).
+        "opus": opus,
         "peerChannels": peer_channels,
         "timeoutMs": 60000,
     }
@@ -239,6 +251,8 @@ class _Run:
             kind = msg.get("kind")
             if kind == "description":
                 await pc.set_remote_description(Description.from_dict(msg["description"]))
+                if msg["description"]["type"] == "offer" and self.spec.get("opus"):
+                    prefer_opus(pc)
                 if msg["description"]["type"] == "offer":
                     self.add_audio()
                     self.held_candidates = self.held_candidates or []
@@ -530,6 +544,16 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
 
         await _check(result, "audio-from-peer", audio_from_peer)
         await _check(result, "audio-to-peer", audio_to_peer)
+
+    if spec.get("opus"):
+
+        async def opus_from_peer() -> str:
+            while len(run.frames) < OPUS_SECONDS * 50:
+                await asyncio.sleep(0.05)
+            codec = run.audio_track.transceiver.codec if run.audio_track else None
+            return await check_opus_frames(list(run.frames), codec.name if codec else None)
+
+        await _check(result, "opus-from-peer", opus_from_peer)
 
     if spec.get("restart"):
 

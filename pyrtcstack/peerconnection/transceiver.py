@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..common.errors import LocalProtocolError
-from ..media import H264, PCMA, PCMU, VP8
+from ..media import H264, OPUS, PCMA, PCMU, VP8
 from ..media import Codec as MediaCodec
 from ..media.endpoint import MediaEndpoint
 from ..media.frames import EncodedFrame
@@ -38,7 +38,10 @@ __all__ = [
 
 #: W3C RTCRtpTransceiverDirection values.
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive", "stopped")
-#: The codecs a transceiver can carry end to end (G.711: encoded in pure Python).
+#: The codecs a transceiver can carry end to end (G.711: encoded in pure Python). Opus
+#: (RFC 7587) is negotiated only when asked for with ``set_codec_preferences``: its
+#: frames pass through as they are (received, recorded with ``OggOpusWriter``, or sent
+#: from an ``EncodedTrack``); we have no Opus encoder, so it is not a default.
 DEFAULT_AUDIO_CODECS = [CodecCapability("PCMU", 8000, 1), CodecCapability("PCMA", 8000, 1)]
 #: The rtcp-fb values we offer for video, because we act on each of them: a NACK is
 #: answered from the sender's bounded history (RFC 4585 §6.2.1, by RTX when negotiated,
@@ -64,8 +67,14 @@ DEFAULT_VIDEO_CODECS = [
     ),
 ]
 #: Media codecs by lower-case SDP encoding name.
-MEDIA_CODECS: dict[str, MediaCodec] = {"pcmu": PCMU, "pcma": PCMA, "vp8": VP8, "h264": H264}
-_KIND_CODECS = {"audio": ("pcmu", "pcma"), "video": ("vp8", "h264")}
+MEDIA_CODECS: dict[str, MediaCodec] = {
+    "pcmu": PCMU,
+    "pcma": PCMA,
+    "opus": OPUS,
+    "vp8": VP8,
+    "h264": H264,
+}
+_KIND_CODECS = {"audio": ("pcmu", "pcma", "opus"), "video": ("vp8", "h264")}
 
 
 def default_codecs(kind: str) -> list[CodecCapability]:
