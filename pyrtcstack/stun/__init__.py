@@ -101,7 +101,8 @@ the STUN client and the TURN client): ``key`` and ``attributes()`` (USERNAME/REA
 PASSWORD-ALGORITHMS/PASSWORD-ALGORITHM once a challenge was seen), ``on_error(response, *,
 signed, stale_retried=False) -> AuthRetry | None``; for one request at a time
 ``apply(msg) -> key | None``, ``handle_error(response) -> bool``, ``handle_success()``.
-``AuthRetryPolicy``: how 401/438 are retried, ``STUN_AUTH_RETRY`` or ``TURN_AUTH_RETRY``. ``LongTermServerAuth(realm, users, *, password_algorithms=(SHA256,
+``AuthRetryPolicy``: how 401/438 are retried, ``STUN_AUTH_RETRY`` or ``TURN_AUTH_RETRY``.
+``LongTermServerAuth(realm, users, *, password_algorithms=(SHA256,
 MD5), nonce_lifetime=600, rng=None)`` (server, ``StunServer(long_term=...)``): stateless
 ``obMatJos2`` nonces bound to the client IP, USERHASH lookup, bid-down checks.
 

@@ -11,7 +11,7 @@ PASSWORD-ALGORITHM (SHA-256 when offered) for the next request and :attr:`LongTe
 the key to sign it with (§9.2.2). The client never sends USERHASH (§14.4): it names itself
 by USERNAME, which every server accepts.
 
-Where clients differ is a :class:`AuthRetryPolicy`, chosen once: :data:`STUN_AUTH_RETRY` (one 438
+Where clients differ is an :class:`AuthRetryPolicy`, chosen once: :data:`STUN_AUTH_RETRY` (one 438
 retry in a row, re-armed by a success; a 401 after credentials is final) and
 :data:`TURN_AUTH_RETRY` (one 438 retry per transaction, a 401 with a fresh NONCE counts as
 stale, an algorithm list without MD5 or SHA-256 is final). :meth:`LongTermAuth.apply`,
