@@ -1,6 +1,6 @@
 """atheris harness: hostile datagrams into the STUN cores (server, RFC 5780 server
 endpoints, long-term authenticating server, client with a pending transaction, NAT
-classifier).
+classifier) and, as error responses, into the long-term client under both retry policies.
 
 Whatever arrives, the cores must drop and count it or answer it, never raise. Run:
 ``.venv/bin/python fuzz/fuzz_stun_cores.py -atheris_runs=200000``.
@@ -12,9 +12,15 @@ import random
 import sys
 
 from pyrtcstack.stun import (
+    STUN_AUTH_RETRY,
+    TURN_AUTH_RETRY,
+    LongTermAuth,
     LongTermServerAuth,
+    Message,
+    Method,
     NatBehaviorDiscovery,
     StunClient,
+    StunParseError,
     StunServer,
     decode,
 )
@@ -53,6 +59,16 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     disco.datagrams_to_send(0.1)
     while disco.next_event() is not None:
         pass
+    try:
+        response = decode(data)
+    except StunParseError:
+        return
+    for policy in (STUN_AUTH_RETRY, TURN_AUTH_RETRY):
+        auth = LongTermAuth("u", "p", policy=policy)
+        for signed in (False, True, True):
+            # whatever it learns must make a request that encodes
+            if auth.on_error(response, signed=signed) is not None:
+                Message(Method.BINDING, attributes=auth.attributes()).encode(auth.key)
 
 
 def main() -> None:

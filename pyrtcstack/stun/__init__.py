@@ -96,10 +96,13 @@ mapped_address=False)``
 
 Long-term credentials (:mod:`.longterm`, RFC 8489 §9.2)
 -----------------------------------------------------
-``LongTermAuth(username, password)`` (client): ``apply(msg) -> key | None`` adds
-USERNAME/REALM/NONCE/PASSWORD-ALGORITHMS/PASSWORD-ALGORITHM once a challenge was seen;
-``handle_error(response) -> bool`` learns from 401/438 and says whether to retry;
-``handle_success()``. ``LongTermServerAuth(realm, users, *, password_algorithms=(SHA256,
+``LongTermAuth(username, password, *, policy=STUN_AUTH_RETRY)`` (client, the one used by
+the STUN client and the TURN client): ``key`` and ``attributes()`` (USERNAME/REALM/NONCE/
+PASSWORD-ALGORITHMS/PASSWORD-ALGORITHM once a challenge was seen), ``on_error(response, *,
+signed, stale_retried=False) -> AuthRetry | None``; for one request at a time
+``apply(msg) -> key | None``, ``handle_error(response) -> bool``, ``handle_success()``.
+``AuthRetryPolicy``: how 401/438 are retried, ``STUN_AUTH_RETRY`` or ``TURN_AUTH_RETRY``.
+``LongTermServerAuth(realm, users, *, password_algorithms=(SHA256,
 MD5), nonce_lifetime=600, rng=None)`` (server, ``StunServer(long_term=...)``): stateless
 ``obMatJos2`` nonces bound to the client IP, USERHASH lookup, bid-down checks.
 
@@ -141,7 +144,14 @@ from .constants import (
 )
 from .credentials import long_term_key, saslprep, short_term_key, userhash
 from .errors import StunParseError, StunUsageError
-from .longterm import LongTermAuth, LongTermServerAuth
+from .longterm import (
+    STUN_AUTH_RETRY,
+    TURN_AUTH_RETRY,
+    AuthRetry,
+    AuthRetryPolicy,
+    LongTermAuth,
+    LongTermServerAuth,
+)
 from .message import (
     REASON_PHRASES,
     Message,
@@ -168,9 +178,13 @@ __all__ = [
     "MAGIC_COOKIE",
     "MAX_ATTRIBUTES",
     "REASON_PHRASES",
+    "STUN_AUTH_RETRY",
     "TCP_POLICY",
+    "TURN_AUTH_RETRY",
     "UDP_POLICY",
     "AttributeType",
+    "AuthRetry",
+    "AuthRetryPolicy",
     "ClientTransaction",
     "ErrorCode",
     "Filtering",

@@ -53,7 +53,10 @@ from enum import Enum
 
 from ..common.core import Address, Event, default_rng
 from ..stun import (
+    TURN_AUTH_RETRY,
+    AuthRetry,
     ClientTransaction,
+    LongTermAuth,
     Message,
     MessageClass,
     RetransmissionPolicy,
@@ -213,15 +216,11 @@ class TurnClient:
             saslprep(password)  # RFC 8489 §9.2.2: fail here, not inside receive_datagram
         except StunUsageError as exc:
             raise TurnUsageError(f"password not allowed by SASLprep: {exc}") from None
-        self._username = username
-        self._password = password
+        # RFC 8489 §9.2: realm, nonce, algorithm and key, with the TURN client's retry
+        # policy (one stale-nonce retry per transaction, 401 + fresh NONCE is stale).
+        self._auth = LongTermAuth(username, password, policy=TURN_AUTH_RETRY)
         self._software = software
         self._rng = default_rng(rng)
-        self._realm: str | None = None
-        self._nonce: bytes | None = None
-        self._key: bytes | None = None
-        self._algorithms: bytes | None = None  # PASSWORD-ALGORITHMS to echo (RFC 8489 §9.2.4)
-        self._algorithm = 1
         self._transactions: dict[bytes, _Transaction] = {}
         # RFC 8489 §6.2.1 over UDP (0.5 s doubling, 7 sends, 39.5 s), §6.2.2 over streams.
         self._policy = RetransmissionPolicy(reliable=reliable)
@@ -548,27 +547,14 @@ class TurnClient:
             now,
         )
 
-    def _auth_attributes(self) -> list[tuple[int, bytes]]:
-        assert self._realm is not None and self._nonce is not None
-        attrs = [
-            (int(A.USERNAME), self._username.encode()),
-            (int(A.REALM), self._realm.encode()),
-            (int(A.NONCE), self._nonce),
-        ]
-        if self._algorithms is not None:
-            # RFC 8489 §9.2.4: echo PASSWORD-ALGORITHMS and name the chosen one.
-            attrs.append((int(A.PASSWORD_ALGORITHMS), self._algorithms))
-            attrs.append((int(A.PASSWORD_ALGORITHM), self._algorithm.to_bytes(2, "big") + b"\0\0"))
-        return attrs
-
     def _start(self, tx: _Transaction, now: float) -> None:
         tx.transaction_id = self._rng.randbytes(12)
         attrs = tx.body(tx.transaction_id)
         if self._software is not None:
             attrs.append((int(A.SOFTWARE), self._software.encode()))
-        key = self._key
+        key = self._auth.key
         if key is not None:
-            attrs += self._auth_attributes()
+            attrs += self._auth.attributes()
             tx.authenticated = True
         request = Message(tx.method, MessageClass.REQUEST, tx.transaction_id, attrs)
         tx.stun = ClientTransaction(request, self.server, key=key, policy=self._policy)
@@ -747,48 +733,16 @@ class TurnClient:
     def _on_error(
         self, tx: _Transaction, msg: wire.Message, code: int, reason: str, now: float
     ) -> None:
-        if code == 401 and not tx.authenticated:
-            # RFC 8489 §9.2.4 / RFC 8656 §7.2: the challenge; answer with credentials.
-            if self._learn_challenge(msg):
-                self._start(tx, now)
-                return
-        elif (
-            (code == 438 or (code == 401 and msg.get(int(A.NONCE)) not in (None, self._nonce)))
-            and not tx.stale_retried
-            and self._learn_challenge(msg)
-        ):
-            # RFC 8489 §9.2.5: Stale Nonce: retry once with the NONCE of this response.
-            # Servers of the RFC 5389 era may say 401 with a fresh NONCE instead of 438;
-            # that is retried once too (a 401 with the same nonce means wrong credentials).
-            self._stats["stale_nonce"] += 1
-            tx.stale_retried = True
+        # RFC 8489 §9.2.4/§9.2.5 (pyrtcstack.stun.longterm, TURN_AUTH_RETRY): answer the 401
+        # challenge; retry a stale nonce once per transaction.
+        retry = self._auth.on_error(msg, signed=tx.authenticated, stale_retried=tx.stale_retried)
+        if retry is not None:
+            if retry is AuthRetry.STALE:
+                self._stats["stale_nonce"] += 1
+                tx.stale_retried = True
             self._start(tx, now)
             return
         self._on_failure(tx, remote_error_for(code, reason, tx.kind), now)
-
-    def _learn_challenge(self, msg: wire.Message) -> bool:
-        realm, nonce = msg.get(int(A.REALM)), msg.get(int(A.NONCE))
-        if nonce is None or (realm is None and self._realm is None):
-            return False
-        if realm is not None:
-            try:
-                self._realm = realm.decode()
-            except UnicodeDecodeError:
-                return False
-        self._nonce = nonce
-        algorithms = msg.get(int(A.PASSWORD_ALGORITHMS))
-        if algorithms is not None:
-            try:
-                offered = {alg for alg, _params in msg.get_password_algorithms()}
-            except StunParseError:
-                return False
-            if not offered & {1, 2}:
-                return False  # RFC 8489 §9.2.5: no algorithm we support
-            self._algorithms = algorithms
-            self._algorithm = 2 if 2 in offered else 1
-        assert self._realm is not None
-        self._key = wire.long_term_key(self._username, self._realm, self._password, self._algorithm)
-        return True
 
     def _on_failure(self, tx: _Transaction, error: TurnError, now: float) -> None:
         kind = tx.kind
