@@ -26,6 +26,7 @@ events, drops and counters equal the one-by-one and the general paths.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
@@ -71,12 +72,16 @@ _MIN_DATAGRAM13: Final = _HEADER13 + _INNER_OVERHEAD13
 #: one AES-ECB call (ECB masks each 16-byte sample on its own, RFC 9147 §4.2.3.1).
 _MASK_AHEAD: Final = 64
 _NO_SAMPLE: Final = bytes(16)
+#: DTLS 1.3: the AEAD nonce, the IV's first 4 bytes and its last 8 XOR the sequence number
+#: (RFC 8446 §5.3)
+_NONCE13: Final = struct.Struct("!4sQ")
 
 _Decrypt = Callable[[bytes, bytes, bytes], bytes]
 _Mask = Callable[[bytes], bytes]
-# (format, epoch or first byte, replay window, AEAD decrypt, 1.2 implicit IV, 1.3 IV as an
-# integer, 1.3 mask of one sample, 1.3 AES-ECB of many samples (None: ChaCha20), 1.2
-# cipher, 1.3 engine, 1.3: the next record implies an ACK)
+# (format, epoch or first byte, replay window, AEAD decrypt, 1.2 implicit IV or 1.3 IV's
+# first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 mask of one sample, 1.3 AES-ECB
+# of many samples (None: ChaCha20), 1.2 cipher, 1.3 engine, 1.3: the next record implies
+# an ACK)
 _ReadState = tuple[
     int,
     int,
@@ -130,8 +135,8 @@ def _read_state(conn: DtlsConnection) -> _ReadState:
         engine._fast_first,
         engine._fast_window,
         keys.open_raw,
-        b"",
-        keys.iv_int,
+        (keys.iv_int >> 64).to_bytes(4, "big"),
+        keys.iv_int & 0xFFFFFFFFFFFFFFFF,
         keys.mask,
         keys.mask_aes,
         None,
@@ -147,8 +152,10 @@ def receive_datagrams(
     stats = conn.stats
     events = conn._events
     unpack12 = RECORD_HEADER_SEQ64.unpack_from
+    unpack13 = UNIFIED_HEADER.unpack_from
     pack13 = UNIFIED_HEADER.pack
     pack_aad = AEAD_ADDITIONAL_DATA.pack
+    nonce13 = _NONCE13.pack
     taken = 0  # datagrams (= records) taken by this path, counted at the end
     batch_callback = conn.on_application_data_batch
     batch: list[bytes] = []  # plaintexts for batch_callback, handed over in order
@@ -191,14 +198,13 @@ def receive_datagrams(
             elif (
                 version == _V13
                 and _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
-                and data[0] == match
-                and (data[3] << 8 | data[4]) == size - _HEADER13
+                and (header := unpack13(data))[0] == match
+                and header[2] == size - _HEADER13
             ):
-                # RFC 9147 §4.2.3: the mask from the first 16 ciphertext bytes; §4.2.2:
-                # the sequence number closest to one past the highest received
+                # RFC 9147 §4.2.3: the mask from the first 16 ciphertext bytes
                 if mask_many is None:
                     m = mask(data[5:21])  # type: ignore[misc]
-                    low = (data[1] << 8 | data[2]) ^ (m[0] << 8 | m[1])
+                    low = header[1] ^ (m[0] << 8 | m[1])
                 else:
                     if not masks_from <= index < masks_to or masks_by is not mask_many:
                         ahead = datagrams[index : index + _MASK_AHEAD]
@@ -207,13 +213,17 @@ def receive_datagrams(
                         )
                         masks_from, masks_to, masks_by = index, index + len(ahead), mask_many
                     k = (index - masks_from) << 4
-                    low = (data[1] << 8 | data[2]) ^ (masks[k] << 8 | masks[k + 1])
-                expected = replay.highest + 1
-                seq = (expected & ~0xFFFF) | low
-                if seq - expected > 0x8000 and seq >= 0x10000:
-                    seq -= 0x10000
-                elif expected - seq > 0x8000:
-                    seq += 0x10000
+                    low = header[1] ^ (masks[k] << 8 | masks[k + 1])
+                # §4.2.2: the sequence number closest to one past the highest received
+                # (usually that one itself)
+                seq = replay.highest + 1
+                if low != seq & 0xFFFF:
+                    expected = seq
+                    seq = (expected & ~0xFFFF) | low
+                    if seq - expected > 0x8000 and seq >= 0x10000:
+                        seq -= 0x10000
+                    elif expected - seq > 0x8000:
+                        seq += 0x10000
             if seq < 0:
                 # ---- anything else: the general path, after the records before it
                 if batch:
@@ -243,7 +253,7 @@ def receive_datagrams(
                     # RFC 8446 §5.3: nonce = IV xor the sequence number; RFC 9147 §4: the
                     # additional data is the header with the sequence number unmasked
                     inner = decrypt(  # type: ignore[misc]
-                        (iv_int ^ seq).to_bytes(12, "big"),
+                        nonce13(iv, iv_int ^ seq),
                         data[5:],
                         pack13(match, low, size - _HEADER13),
                     )

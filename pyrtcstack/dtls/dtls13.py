@@ -35,6 +35,7 @@ KeyUpdate (RFC 8446 §4.6.3) moves a direction to 4, 5, ...
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -76,6 +77,10 @@ if TYPE_CHECKING:
     from .connection import DtlsConnection
 
 __all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
+
+#: The AEAD nonce as the data path builds it: the IV's first 4 bytes, then its last 8 XOR
+#: the record's sequence number (RFC 8446 §5.3).
+_NONCE = struct.Struct("!4sQ")
 
 #: Application data records kept between "epoch 3 keys exist" and "handshake verified".
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
@@ -168,7 +173,11 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         epoch = self._write_epoch
         first = self._fast_wfirst
         seal = keys.seal_raw
-        iv_int = keys.iv_int
+        # RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded): the IV's
+        # first 4 bytes as they are, its last 8 XOR the sequence number
+        iv_high = (keys.iv_int >> 64).to_bytes(4, "big")
+        iv_low = keys.iv_int & 0xFFFFFFFFFFFFFFFF
+        nonce = _NONCE.pack
         pack = UNIFIED_HEADER.pack
         sealed: list[bytes] = []
         append = sealed.append
@@ -180,12 +189,12 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
                     raise DtlsUsageError("application data record larger than 2^14 bytes")
                 if seq > MAX_SEQUENCE:
                     raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
-                # RFC 8446 §5.2: content || type (no padding); §5.3: nonce = IV xor the
-                # sequence number; RFC 9147 §4: the additional data is the header with
-                # the sequence number not yet masked; length = content + type + 16-byte tag
+                # RFC 8446 §5.2: content || type (no padding); RFC 9147 §4: the additional
+                # data is the header with the sequence number not yet masked; length =
+                # content + type + 16-byte tag
                 append(
                     seal(
-                        (iv_int ^ seq).to_bytes(12, "big"),
+                        nonce(iv_high, iv_low ^ seq),
                         (data if type(data) is bytes else bytes(data)) + b"\x17",
                         pack(first, seq & 0xFFFF, n + 17),
                     )
@@ -194,17 +203,22 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         finally:
             counters[epoch] = seq
             self.stats.records_sent += seq - start
+        out: list[bytes] = []
+        append = out.append
+        seq = start
         mask_aes = keys.mask_aes
         if mask_aes is not None:
             masks = mask_aes(b"".join([s[:16] for s in sealed]))
-            return [
-                pack(first, ((start + i) & 0xFFFF) ^ (masks[k] << 8 | masks[k + 1]), len(s)) + s
-                for i, (k, s) in enumerate(zip(range(0, len(masks), 16), sealed, strict=True))
-            ]
-        out = []
-        for i, s in enumerate(sealed):
+            k = 0
+            for s in sealed:
+                append(pack(first, (seq & 0xFFFF) ^ (masks[k] << 8 | masks[k + 1]), len(s)) + s)
+                k += 16
+                seq += 1
+            return out
+        for s in sealed:  # ChaCha20: one mask at a time
             m = keys.mask(s)
-            out.append(pack(first, ((start + i) & 0xFFFF) ^ (m[0] << 8 | m[1]), len(s)) + s)
+            append(pack(first, (seq & 0xFFFF) ^ (m[0] << 8 | m[1]), len(s)) + s)
+            seq += 1
         return out
 
     def close(self) -> None:
