@@ -68,10 +68,12 @@ _INNER_OVERHEAD13: Final = 1 + 16
 _MAX_DATAGRAM13: Final = _HEADER13 + MAX_PLAINTEXT + _INNER_OVERHEAD13
 _MIN_DATAGRAM13: Final = _HEADER13 + _INNER_OVERHEAD13
 
-#: DTLS 1.3 with AES: the record-number masks of up to this many datagrams ahead come from
-#: one AES-ECB call (ECB masks each 16-byte sample on its own, RFC 9147 §4.2.3.1).
+#: DTLS 1.3: the record-number masks of up to this many datagrams ahead come from one call
+#: (with AES one ECB call: ECB masks each 16-byte sample on its own, RFC 9147 §4.2.3).
 _MASK_AHEAD: Final = 64
 _NO_SAMPLE: Final = bytes(16)
+#: The first two bytes of each of n 16-byte masks as 16-bit numbers, n up to _MASK_AHEAD.
+_MASK16: Final = [struct.Struct("!" + "H14x" * n) for n in range(_MASK_AHEAD + 1)]
 #: DTLS 1.3: the AEAD nonce, the IV's first 4 bytes and its last 8 XOR the sequence number
 #: (RFC 8446 §5.3)
 _NONCE13: Final = struct.Struct("!4sQ")
@@ -79,9 +81,8 @@ _NONCE13: Final = struct.Struct("!4sQ")
 _Decrypt = Callable[[bytes, bytes, bytes], bytes]
 _Mask = Callable[[bytes], bytes]
 # (format, epoch or first byte, replay window, AEAD decrypt, 1.2 implicit IV or 1.3 IV's
-# first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 mask of one sample, 1.3 AES-ECB
-# of many samples (None: ChaCha20), 1.2 cipher, 1.3 engine, 1.3: the next record implies
-# an ACK)
+# first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 masks of many samples
+# (TrafficKeys.masks), 1.2 cipher, 1.3 engine, 1.3: the next record implies an ACK)
 _ReadState = tuple[
     int,
     int,
@@ -90,12 +91,11 @@ _ReadState = tuple[
     bytes,
     int,
     _Mask | None,
-    _Mask | None,
     RecordCipher | None,
     "Dtls13Engine | None",
     bool,
 ]
-_NO_STATE: _ReadState = (_NONE, -1, ReplayWindow(), None, b"", 0, None, None, None, None, False)
+_NO_STATE: _ReadState = (_NONE, -1, ReplayWindow(), None, b"", 0, None, None, None, False)
 
 
 def _read_state(conn: DtlsConnection) -> _ReadState:
@@ -115,7 +115,6 @@ def _read_state(conn: DtlsConnection) -> _ReadState:
             cipher.gcm_decrypt,
             cipher.implicit_iv,
             0,
-            None,
             None,
             cipher,
             None,
@@ -137,8 +136,7 @@ def _read_state(conn: DtlsConnection) -> _ReadState:
         keys.open_raw,
         (keys.iv_int >> 64).to_bytes(4, "big"),
         keys.iv_int & 0xFFFFFFFFFFFFFFFF,
-        keys.mask,
-        keys.mask_aes,
+        keys.masks,
         None,
         engine,
         implied and engine._is_client(),
@@ -162,9 +160,11 @@ def receive_datagrams(
     stale = True  # the read state below must be looked up (again)
     if not isinstance(datagrams, (list, tuple)):
         datagrams = list(datagrams)
-    masks = b""  # DTLS 1.3 with AES: the masks of datagrams[masks_from:masks_to] ...
-    masks_from = masks_to = 0
-    masks_by: _Mask | None = None  # ... made by this AES-ECB function (that epoch's)
+    # DTLS 1.3: the first two mask bytes of datagrams[mask_base:], as 16-bit numbers, made
+    # by masks_of (the current epoch's keys; emptied when they change)
+    mask16: tuple[int, ...] = ()
+    mask_base = 0
+    masks_of = None
     try:
         for index, data in enumerate(datagrams):
             if stale:
@@ -176,12 +176,13 @@ def receive_datagrams(
                     decrypt,
                     iv,
                     iv_int,
-                    mask,
-                    mask_many,
+                    masks,
                     cipher,
                     engine,
                     ack,
                 ) = _read_state(conn)
+                if masks is not masks_of:
+                    mask16, masks_of = (), masks
             size = len(data)
             # ---- is it one application data record of the current epoch? (per version)
             seq = -1
@@ -201,19 +202,17 @@ def receive_datagrams(
                 and (header := unpack13(data))[0] == match
                 and header[2] == size - _HEADER13
             ):
-                # RFC 9147 §4.2.3: the mask from the first 16 ciphertext bytes
-                if mask_many is None:
-                    m = mask(data[5:21])  # type: ignore[misc]
-                    low = header[1] ^ (m[0] << 8 | m[1])
-                else:
-                    if not masks_from <= index < masks_to or masks_by is not mask_many:
-                        ahead = datagrams[index : index + _MASK_AHEAD]
-                        masks = mask_many(
-                            b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
-                        )
-                        masks_from, masks_to, masks_by = index, index + len(ahead), mask_many
-                    k = (index - masks_from) << 4
-                    low = header[1] ^ (masks[k] << 8 | masks[k + 1])
+                # RFC 9147 §4.2.3: the sequence bits XOR the first two bytes of the mask
+                # made from the first 16 ciphertext bytes; the masks of up to _MASK_AHEAD
+                # datagrams (this one and those after it) come from one call
+                try:
+                    low = header[1] ^ mask16[index - mask_base]
+                except IndexError:
+                    ahead = datagrams[index : index + _MASK_AHEAD]
+                    samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
+                    mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
+                    mask_base = index
+                    low = header[1] ^ mask16[0]
                 # §4.2.2: the sequence number closest to one past the highest received
                 # (usually that one itself)
                 seq = replay.highest + 1

@@ -81,6 +81,8 @@ __all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
 #: The AEAD nonce as the data path builds it: the IV's first 4 bytes, then its last 8 XOR
 #: the record's sequence number (RFC 8446 §5.3).
 _NONCE = struct.Struct("!4sQ")
+#: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
+_MASK16 = struct.Struct("!H14x").iter_unpack
 
 #: Application data records kept between "epoch 3 keys exist" and "handshake verified".
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
@@ -203,21 +205,14 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         finally:
             counters[epoch] = seq
             self.stats.records_sent += seq - start
+        # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
+        # made from its first 16 ciphertext bytes; the masks of the batch in one call
+        masks = keys.masks(b"".join([s[:16] for s in sealed]))
         out: list[bytes] = []
         append = out.append
         seq = start
-        mask_aes = keys.mask_aes
-        if mask_aes is not None:
-            masks = mask_aes(b"".join([s[:16] for s in sealed]))
-            k = 0
-            for s in sealed:
-                append(pack(first, (seq & 0xFFFF) ^ (masks[k] << 8 | masks[k + 1]), len(s)) + s)
-                k += 16
-                seq += 1
-            return out
-        for s in sealed:  # ChaCha20: one mask at a time
-            m = keys.mask(s)
-            append(pack(first, (seq & 0xFFFF) ^ (m[0] << 8 | m[1]), len(s)) + s)
+        for (mask16,), s in zip(_MASK16(masks), sealed, strict=True):
+            append(pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s)
             seq += 1
         return out
 
