@@ -306,15 +306,23 @@ def test_protect_many_equals_protect(suite: CipherSuite13) -> None:
     assert batch.server.stats.dropped_decrypt == batch.server.stats.dropped_replay == 0
 
 
-def test_protect_many_refuses_what_protect_refuses() -> None:
+def test_protect_many_refuses_what_protect_refuses_and_seals_nothing_then() -> None:
     pair = _established(75)
     engine = pair.client._engine13
     assert engine is not None
     before = engine._write_seq[3]
     with pytest.raises(DtlsUsageError):
+        pair.client.protect(bytes((1 << 14) + 1))
+    with pytest.raises(DtlsUsageError):
         pair.client.protect_many([b"ok", bytes((1 << 14) + 1)])
-    assert engine._write_seq[3] == before + 1  # the record before it was sealed
-    assert pair.client.stats.records_sent == 1
+    assert engine._write_seq[3] == before and pair.client.stats.records_sent == 0
+    engine._write_seq[3] = (1 << 48) - 2  # two sequence numbers left in this epoch
+    with pytest.raises(DtlsUsageError):
+        pair.client.protect_many([b"a", b"b", b"c"])
+    assert engine._write_seq[3] == (1 << 48) - 2
+    assert len(pair.client.protect_many([b"a", b"b"])) == 2
+    with pytest.raises(DtlsUsageError):
+        pair.client.protect(b"c")
     idle = make_pair(seed=76, start=False, client_kwargs={"versions": BOTH})
     with pytest.raises(DtlsUsageError):
         idle.client.protect_many([b"x"])

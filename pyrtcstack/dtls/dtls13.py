@@ -167,7 +167,9 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         """One application data record per packet, in order, in the current write epoch
         (RFC 9147 §4): ``seal_record`` inlined for the data path, the same header, nonce,
         additional data and mask. With AES the record-number masks (§4.2.3) of the whole
-        batch come from one AES-ECB call (ECB masks each 16-byte sample on its own)."""
+        batch come from one AES-ECB call (ECB masks each 16-byte sample on its own).
+        Raises :class:`DtlsUsageError` before sealing anything if a packet exceeds 2^14
+        bytes or the epoch's sequence numbers would run out."""
         keys = self._fast_wkeys
         if keys is None:
             raise DtlsUsageError("DTLS connection is not established")
@@ -181,30 +183,27 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         iv_low = keys.iv_int & 0xFFFFFFFFFFFFFFFF
         nonce = _NONCE.pack
         pack = UNIFIED_HEADER.pack
+        start = seq = counters[epoch]
+        # checked before anything is sealed: a batch is protected whole or not at all
+        if packets and max(map(len, packets)) > MAX_PLAINTEXT:
+            raise DtlsUsageError("application data record larger than 2^14 bytes")
+        if start + len(packets) - 1 > MAX_SEQUENCE:
+            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
         sealed: list[bytes] = []
         append = sealed.append
-        start = seq = counters[epoch]
-        try:
-            for data in packets:
-                n = len(data)
-                if n > MAX_PLAINTEXT:
-                    raise DtlsUsageError("application data record larger than 2^14 bytes")
-                if seq > MAX_SEQUENCE:
-                    raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
-                # RFC 8446 §5.2: content || type (no padding); RFC 9147 §4: the additional
-                # data is the header with the sequence number not yet masked; length =
-                # content + type + 16-byte tag
-                append(
-                    seal(
-                        nonce(iv_high, iv_low ^ seq),
-                        (data if type(data) is bytes else bytes(data)) + b"\x17",
-                        pack(first, seq & 0xFFFF, n + 17),
-                    )
+        for data in packets:
+            # RFC 8446 §5.2: content || type (no padding); RFC 9147 §4: the additional data
+            # is the header with the sequence number not yet masked; length = content +
+            # type + 16-byte tag
+            inner = (data if type(data) is bytes else bytes(data)) + b"\x17"
+            append(
+                seal(
+                    nonce(iv_high, iv_low ^ seq), inner, pack(first, seq & 0xFFFF, len(inner) + 16)
                 )
-                seq += 1
-        finally:
-            counters[epoch] = seq
-            self.stats.records_sent += seq - start
+            )
+            seq += 1
+        counters[epoch] = seq
+        self.stats.records_sent += seq - start
         # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
         # made from its first 16 ciphertext bytes; the masks of the batch in one call
         masks = keys.masks(b"".join([s[:16] for s in sealed]))
