@@ -1,12 +1,14 @@
 """Whole-stack peer connection benchmark: ours beside aiortc, same run, real loopback UDP.
 
-* Data channel throughput, one process: two peer connections (ICE, DTLS 1.2 AES-GCM,
-  SCTP, a reliable ordered channel) move ``--mib`` MiB (default 32, as PERFORMANCE.md's
-  aiortc anchor; at our rate a few MiB measure mostly slow start) in 16 KiB and in 1,200-byte
+* Data channel throughput, one process: two peer connections (ICE, DTLS with our default
+  settings — 1.3, AES-128-GCM — SCTP, a reliable ordered channel) move ``--mib`` MiB
+  (default 32, as PERFORMANCE.md's aiortc anchor; at our rate a few MiB measure mostly slow
+  start) in 16 KiB and in 1,200-byte
   messages; the sender keeps at most 1 MiB buffered (``buffered_amount`` with the
   ``bufferedamountlow`` event), as a browser application would.
-* ``--dtls13``: the one-process rows also for ours with DTLS 1.3 (RFC 9147), as a share
-  of ours with 1.2 in the same run.
+* ``--dtls13``: the throughput rows also for ours forced to DTLS 1.2
+  (``Settings(dtls_versions=("1.2",))``), and ours (DTLS 1.3, the default, RFC 9147) as a
+  share of it in the same run.
 * The same with the receiving peer in a child process (signalling over a pipe).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
   once: the time until all channels are open, the RSS growth per connection and the CPU
@@ -101,8 +103,8 @@ def _set_low(channel: Any, value: int) -> None:
 async def throughput(stack: str, size: int, total: int) -> tuple[float, float]:
     """(wall MB/s, CPU MB/s) for ``total`` bytes in messages of ``size`` bytes. CPU MB/s
     divides by the process CPU time (both peers): fairer on a loaded, shared machine."""
-    if stack == "ours13":
-        a, b, (channel, remote) = await _ours_pair(dtls=("1.3", "1.2"))
+    if stack == "ours12":
+        a, b, (channel, remote) = await _ours_pair(dtls=("1.2",))
     else:
         a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
     done = asyncio.Event()
@@ -162,10 +164,10 @@ async def _child(stack: str, count: int) -> None:
 
         channel.on("message", on_message)
 
-    if stack == "ours":
+    if stack in ("ours", "ours12"):
         from pyrtcstack.peerconnection import Description
 
-        pc: Any = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        pc: Any = PeerConnection(settings=_settings(stack))
         pc.on("datachannel", on_channel)
         await pc.set_remote_description(Description.from_dict(offer))
         await pc.set_local_description()
@@ -187,6 +189,14 @@ async def _child(stack: str, count: int) -> None:
     await pc.close()
 
 
+def _settings(stack: str) -> Settings:
+    """Ours in the two-process run: the default settings, or forced to DTLS 1.2."""
+    settings = Settings(host_addresses=["127.0.0.1"])
+    if stack == "ours12":
+        settings = dataclasses.replace(settings, dtls_versions=("1.2",))
+    return settings
+
+
 async def two_process_throughput(stack: str, size: int, total: int) -> float:
     """Wall MB/s with the receiver in a child process (both peers of the same stack)."""
     count = total // size
@@ -196,8 +206,8 @@ async def two_process_throughput(stack: str, size: int, total: int) -> float:
     )  # fmt: skip
     assert child.stdin is not None and child.stdout is not None
     try:
-        if stack == "ours":
-            pc: Any = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        if stack in ("ours", "ours12"):
+            pc: Any = PeerConnection(settings=_settings(stack))
             channel = pc.create_data_channel("bench")
             await pc.set_local_description()
             await pc.wait_gathering_complete()
@@ -216,7 +226,7 @@ async def two_process_throughput(stack: str, size: int, total: int) -> float:
         child.stdin.write((json.dumps(offer) + "\n").encode())
         await child.stdin.drain()
         answer = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
-        if stack == "ours":
+        if stack in ("ours", "ours12"):
             from pyrtcstack.peerconnection import Description
 
             await pc.set_remote_description(Description.from_dict(answer))
@@ -289,7 +299,7 @@ async def main(args: argparse.Namespace) -> None:
 async def one_process(args: argparse.Namespace, total: int) -> None:
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
     for size in (16384, 1200):
-        stacks = ("ours", "aiortc", "ours13") if args.dtls13 else ("ours", "aiortc")
+        stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
         results: dict[str, list[tuple[float, float]]] = {s: [] for s in stacks}
         for _ in range(args.repeat):
             for stack in stacks:
@@ -302,23 +312,28 @@ async def one_process(args: argparse.Namespace, total: int) -> None:
                 f"   ratio {ours / theirs:5.2f}x"
             )
             if args.dtls13:
-                ours13 = statistics.median(r[i] for r in results["ours13"])
-                line += f"   ours DTLS 1.3 {ours13:7.2f} ({ours13 / ours:4.2f} of 1.2)"
+                ours12 = statistics.median(r[i] for r in results["ours12"])
+                line += f"   ours DTLS 1.2 {ours12:7.2f} (1.3 = {ours / ours12:4.2f} of 1.2)"
             print(line)
 
 
 async def two_processes(args: argparse.Namespace, total: int) -> None:
     print(f"two processes (receiver in a child process), {args.mib} MiB, wall MB/s")
     for size in (16384, 1200):
-        two: dict[str, list[float]] = {"ours": [], "aiortc": []}
+        stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
+        two: dict[str, list[float]] = {s: [] for s in stacks}
         for _ in range(args.repeat):
-            for stack in ("ours", "aiortc"):
+            for stack in stacks:
                 two[stack].append(await two_process_throughput(stack, size, total))
         ours, theirs = statistics.median(two["ours"]), statistics.median(two["aiortc"])
-        print(
+        line = (
             f"  {size:>5} B messages: ours {ours:7.2f}   aiortc {theirs:7.2f}"
             f"   ratio {ours / theirs:5.2f}x"
         )
+        if args.dtls13:
+            ours12 = statistics.median(two["ours12"])
+            line += f"   ours DTLS 1.2 {ours12:7.2f} (1.3 = {ours / ours12:4.2f} of 1.2)"
+        print(line)
 
 
 async def pairs(args: argparse.Namespace) -> None:
@@ -372,7 +387,9 @@ if __name__ == "__main__":
     parser.add_argument("--setups", type=int, default=20)
     parser.add_argument("--pairs", type=int, default=100, help="simultaneous pairs (0: skip)")
     parser.add_argument(
-        "--dtls13", action="store_true", help="one process: also ours with DTLS 1.3 (RFC 9147)"
+        "--dtls13",
+        action="store_true",
+        help="also ours forced to DTLS 1.2: the default DTLS 1.3 as a share of it",
     )
     parser.add_argument(
         "--aiortc-pairs", type=int, default=0, help="aiortc's count, if lower (default: --pairs)"
@@ -386,7 +403,7 @@ if __name__ == "__main__":
         help="comma-separated subset of: one (one-process throughput), two (two processes), "
         "pairs (--pairs simultaneous pairs: open time, RSS, idle CPU), setup (setup time)",
     )
-    parser.add_argument("--child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "ours12", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--pairs-child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parsed = parser.parse_args()

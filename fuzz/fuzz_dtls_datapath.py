@@ -10,7 +10,9 @@ The input, read as operations, feeds all three the same datagrams: genuine recor
 order, repeated), genuine records with one byte changed, records packed together, and
 hostile bytes behind an application data header. All must deliver the same data and count
 the same drops, only genuine payloads may ever be delivered, and each at most once (RFC
-6347 §4.1.2.6).
+6347 §4.1.2.6, RFC 9147 §4.5.1). The input's first byte picks DTLS 1.2 or DTLS 1.3 (RFC
+9147: the unified header, record-number masks, the engine's general record path; x25519
+shares so that the seeded handshake replays).
 
 Run: ``.venv/bin/python fuzz/fuzz_dtls_datapath.py -atheris_runs=20000``. Importable
 without atheris (tests call :func:`TestOneInput` over a few seeds).
@@ -23,28 +25,40 @@ import datetime
 import random
 import sys
 
-from pyrtcstack.dtls import ApplicationData, DtlsCertificate, DtlsConnection, DtlsRole
+from pyrtcstack.dtls import (
+    ApplicationData,
+    DtlsCertificate,
+    DtlsConnection,
+    DtlsRole,
+    DtlsVersion,
+    NamedGroup,
+)
 
 _NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 _CERTS = [DtlsCertificate.generate(random.Random(i), not_before=_NOT_BEFORE) for i in (1, 2)]
 _C, _S = ("192.0.2.1", 5000), ("192.0.2.2", 6000)
 
 
-def _conn(role: DtlsRole) -> DtlsConnection:
+_V13 = (DtlsVersion.DTLS_1_3, DtlsVersion.DTLS_1_2)
+
+
+def _conn(role: DtlsRole, dtls13: bool) -> DtlsConnection:
     index = 0 if role == DtlsRole.CLIENT else 1
+    extra: dict[str, object] = {"versions": _V13, "key_shares": (int(NamedGroup.X25519),)}
     conn = DtlsConnection(
         role,
         certificate=_CERTS[index],
         remote_fingerprints=[_CERTS[1 - index].fingerprint()],
         rng=random.Random(index + 20),
         remote_address=_S if role == DtlsRole.CLIENT else _C,
+        **(extra if dtls13 else {}),  # type: ignore[arg-type]
     )
     conn.start(0.0)
     return conn
 
 
-def _record() -> tuple[list[bytes], list[bytes]]:
-    client, server = _conn(DtlsRole.CLIENT), _conn(DtlsRole.SERVER)
+def _record(dtls13: bool) -> tuple[list[bytes], list[bytes]]:
+    client, server = _conn(DtlsRole.CLIENT, dtls13), _conn(DtlsRole.SERVER, dtls13)
     inbox: list[bytes] = []
     for _ in range(10):
         for data, _ in client.datagrams_to_send(0.0):
@@ -56,28 +70,46 @@ def _record() -> tuple[list[bytes], list[bytes]]:
     return inbox, [client.protect(b"genuine %d" % i) for i in range(64)]
 
 
-_INBOX, _RECORDS = _record()
+_SETS = {False: _record(False), True: _record(True)}
 _GENUINE = {b"genuine %d" % i for i in range(64)}
 
 
-def _server() -> DtlsConnection:
-    conn = _conn(DtlsRole.SERVER)
-    for data in _INBOX:
+def _server(dtls13: bool) -> DtlsConnection:
+    conn = _conn(DtlsRole.SERVER, dtls13)
+    for data in _SETS[dtls13][0]:
         conn.receive_datagram(data, _C, 0.0)
         conn.datagrams_to_send(0.0)
     while conn.next_event() is not None:
         pass
     assert conn.is_established
+    assert (conn._engine13 is not None) == dtls13
     return conn
 
 
-def _datagrams(data: bytes) -> list[bytes]:
+def _general_only(conn: DtlsConnection) -> None:
+    """Test-only: the data path takes no record; every datagram takes the general path
+    (with DTLS 1.3 the engine's record layer, also after a KeyUpdate)."""
+    conn._fast_read = None
+    engine = conn._engine13
+    if engine is not None:
+        update = engine._update_fast_path
+
+        def without_read_path() -> None:
+            update()
+            engine._fast_keys = None
+
+        engine._update_fast_path = without_read_path  # type: ignore[method-assign]
+        engine._fast_keys = None
+
+
+def _datagrams(data: bytes, dtls13: bool) -> list[bytes]:
+    records = _SETS[dtls13][1]
     out: list[bytes] = []
     pos = 0
     while pos + 2 <= len(data):
         op, arg = data[pos], data[pos + 1]
         pos += 2
-        record = _RECORDS[arg % 64]
+        record = records[arg % 64]
         kind = op & 3
         if kind == 0:
             out.append(record)
@@ -85,24 +117,29 @@ def _datagrams(data: bytes) -> list[bytes]:
             at = (op >> 2) * len(record) // 64
             out.append(record[:at] + bytes([record[at] ^ (arg | 1)]) + record[at + 1 :])
         elif kind == 2:
-            out.append(record + _RECORDS[(arg + op) % 64])
-        else:  # hostile bytes behind an application data header of epoch 1
+            out.append(record + records[(arg + op) % 64])
+        else:  # hostile bytes behind an application data header of the current epoch
             chunk = data[pos : pos + (op >> 2)]
             pos += len(chunk)
-            seq = arg.to_bytes(6, "big")
-            out.append(b"\x17\xfe\xfd\x00\x01" + seq + len(chunk).to_bytes(2, "big") + chunk)
+            if dtls13:  # the unified header, 16-bit sequence number and length
+                out.append(b"\x2f\x00" + bytes([arg]) + len(chunk).to_bytes(2, "big") + chunk)
+            else:
+                seq = arg.to_bytes(6, "big")
+                out.append(b"\x17\xfe\xfd\x00\x01" + seq + len(chunk).to_bytes(2, "big") + chunk)
     return out
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
-    fast, general, bursts = _server(), _server(), _server()
+    dtls13 = bool(data[:1]) and data[0] & 1 == 1
+    data = data[1:]
+    fast, general, bursts = _server(dtls13), _server(dtls13), _server(dtls13)
     got: list[bytes] = []
     got_bursts: list[bytes] = []
     fast.on_application_data = lambda payload, now: got.append(payload)
     bursts.on_application_data = lambda payload, now: got_bursts.append(payload)
     bursts.on_application_data_batch = lambda payloads, now: got_bursts.extend(payloads)
-    general._fast_read = None  # the general path only
-    datagrams = _datagrams(data)
+    _general_only(general)
+    datagrams = _datagrams(data, dtls13)
     for datagram in datagrams:
         fast.receive_datagram(datagram, _C, 1.0)
         general.receive_datagram(datagram, _C, 1.0)

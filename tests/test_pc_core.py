@@ -336,7 +336,8 @@ def test_pcmu_both_ways_and_stats_cross_references() -> None:
     for entry in report.values():
         by_type.setdefault(entry["type"], []).append(entry)
     transport = by_type["transport"][0]
-    assert transport["dtlsState"] == "connected" and transport["tlsVersion"] == "FEFD"
+    # DTLS 1.3 by default (Settings.dtls_versions, RFC 9147: 0xFEFC)
+    assert transport["dtlsState"] == "connected" and transport["tlsVersion"] == "FEFC"
     assert transport["srtpCipher"]
     pair_stats = report[transport["selectedCandidatePairId"]]
     assert report[pair_stats["localCandidateId"]]["type"] == "local-candidate"

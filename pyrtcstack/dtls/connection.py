@@ -404,7 +404,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         packet), sealed as one batch."""
         write = self._fast_write
         if write is None:
-            return [self.protect(p) for p in packets]  # DTLS 1.3, or not established
+            if self._engine13 is not None:
+                return self._engine13.protect_many(packets)
+            raise DtlsUsageError("DTLS connection is not established")
         self.stats.records_sent += len(packets)
         return write.protect_many(23, packets)  # 23: application_data (RFC 5246 §6.2.1)
 
@@ -458,10 +460,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     # ---- core contract -----------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        if self._fast_read is not None:
-            self.receive_datagrams((data,), addr, now)
-        else:
-            self._receive_general(data, addr, now)
+        datapath.receive_datagrams(self, (data,), addr, now)
 
     def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None:
         """:meth:`receive_datagram` for each of ``datagrams`` (all from ``addr``), in order:
@@ -470,8 +469,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         datapath.receive_datagrams(self, datagrams, addr, now)
 
     def _receive_general(self, data: bytes, addr: Address, now: float) -> None:
-        """Every datagram the data path does not take: handshake, alerts, several records,
-        other epochs, DTLS 1.3, datagrams before :meth:`start`."""
+        """Every datagram the data path (:mod:`.datapath`) does not take: handshake,
+        alerts, several records, other epochs, datagrams before :meth:`start`; with DTLS
+        1.3, the engine's record layer."""
         engine = self._engine13
         if engine is not None:
             if self.remote_address is None:

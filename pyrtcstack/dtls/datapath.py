@@ -1,19 +1,34 @@
-"""The established DTLS 1.2 data path: a burst of application data records in one call.
+"""The established data path, DTLS 1.2 and 1.3: a burst of application data records in one call.
 
 A function of :class:`~pyrtcstack.dtls.connection.DtlsConnection`, kept apart by concept.
 A datagram that is exactly one application data record of the current read epoch (what a
-bulk transfer receives) is checked, replay-filtered (RFC 6347 §4.1.2.6), decrypted with
-AES-GCM inline (RFC 5288 §3) and handed up — through ``on_application_data_batch``, the
-per-record ``on_application_data`` or as an ``ApplicationData`` event — with the
-connection's lookups done once per burst. Every other datagram goes through the
-connection's general record path, in order. ``tests/test_dtls_batch.py`` checks that the
-results, events, drops and counters equal the one-by-one and the general paths.
+bulk transfer receives) is checked, replay-filtered (RFC 6347 §4.1.2.6, RFC 9147 §4.5.1),
+decrypted inline and handed up — through ``on_application_data_batch``, the per-record
+``on_application_data`` or as an ``ApplicationData`` event — with the connection's lookups
+done once per burst. Every other datagram goes through the connection's general record
+path (``DtlsConnection._receive_general``), in order. The burst handling (counting,
+batching, delivery, the hand-over to the general path) is written once; only reading one
+record differs between the versions:
+
+* DTLS 1.2 (RFC 6347 §4.1): a 13-byte header of content type 23, version 0xFEFD, the
+  current epoch and a length equal to the rest; AES-GCM inline (RFC 5288 §3), ChaCha20 by
+  :meth:`RecordCipher.open_record`.
+* DTLS 1.3 (RFC 9147 §4): the unified header as we and the browsers send it (16-bit
+  sequence number and a length, first byte ``0x2C`` + the current epoch's low bits); the
+  record-number mask (§4.2.3), the sequence number closest to the next expected (§4.2.2),
+  then the AEAD with the unmasked header as additional data. A record whose inner plaintext
+  is not plain application data (a KeyUpdate, an ACK, an alert, padding) is handed to the
+  engine's dispatch once it authenticated, after the records before it.
+
+``tests/test_dtls_batch.py`` and ``tests/test_dtls13_batch.py`` check that the results,
+events, drops and counters equal the one-by-one and the general paths.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final
 
 from cryptography.exceptions import InvalidTag
 
@@ -25,33 +40,107 @@ from .record import (
     HEADER_LENGTH,
     MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
+    MAX_SEQUENCE,
     RECORD_HEADER_SEQ64,
     SEQUENCE_MASK,
-    EpochState,
     ReplayWindow,
 )
+from .record13 import UNIFIED_HEADER
 from .suites import AEAD_ADDITIONAL_DATA, GCM_RECORD_OVERHEAD, RecordCipher
 
 if TYPE_CHECKING:
     from .connection import DtlsConnection
+    from .dtls13 import Dtls13Engine
 
 __all__ = ["receive_datagrams"]
 
+#: Which record format the data path reads: none (not established: every datagram takes
+#: the general path), DTLS 1.2 or DTLS 1.3.
+_NONE: Final = 0
+_V12: Final = 12
+_V13: Final = 13
+#: DTLS 1.3: the unified header we read (first byte, 16-bit sequence number, length), the
+#: inner content type byte and the tag (RFC 9147 §4, RFC 8446 §5.2).
+_HEADER13: Final = UNIFIED_HEADER.size
+_INNER_OVERHEAD13: Final = 1 + 16
+#: DTLS 1.3: the largest datagram taken (content of at most 2^14 bytes, no padding);
+#: anything longer is left to the general path and its checks.
+_MAX_DATAGRAM13: Final = _HEADER13 + MAX_PLAINTEXT + _INNER_OVERHEAD13
+_MIN_DATAGRAM13: Final = _HEADER13 + _INNER_OVERHEAD13
 
+#: DTLS 1.3: the record-number masks of up to this many datagrams ahead come from one call
+#: (with AES one ECB call: ECB masks each 16-byte sample on its own, RFC 9147 §4.2.3).
+_MASK_AHEAD: Final = 64
+_NO_SAMPLE: Final = bytes(16)
+#: The first two bytes of each of n 16-byte masks as 16-bit numbers, n up to _MASK_AHEAD.
+_MASK16: Final = [struct.Struct("!" + "H14x" * n) for n in range(_MASK_AHEAD + 1)]
+#: DTLS 1.3: the AEAD nonce, the IV's first 4 bytes and its last 8 XOR the sequence number
+#: (RFC 8446 §5.3)
+_NONCE13: Final = struct.Struct("!4sQ")
+
+_Decrypt = Callable[[bytes, bytes, bytes], bytes]
+_Mask = Callable[[bytes], bytes]
+# (format, epoch or first byte, replay window, AEAD decrypt, 1.2 implicit IV or 1.3 IV's
+# first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 masks of many samples
+# (TrafficKeys.masks), 1.2 cipher, 1.3 engine, 1.3: the next record implies an ACK)
 _ReadState = tuple[
-    int, ReplayWindow, RecordCipher, Callable[[bytes, bytes, bytes], bytes] | None, bytes
+    int,
+    int,
+    ReplayWindow,
+    _Decrypt | None,
+    bytes,
+    int,
+    _Mask | None,
+    RecordCipher | None,
+    "Dtls13Engine | None",
+    bool,
 ]
+_NO_STATE: _ReadState = (_NONE, -1, ReplayWindow(), None, b"", 0, None, None, None, False)
 
 
-def _read_state(fast: EpochState | None) -> _ReadState:
-    """What the data path needs of the current read epoch: its number, replay window and
-    cipher, the AES-GCM decrypt function (None for ChaCha20) and implicit IV — looked up
-    once per burst. Without a read epoch (``fast`` None) the path is never taken: the
-    values are placeholders."""
-    if fast is None or fast.cipher is None:
-        return -1, ReplayWindow(), cast(RecordCipher, None), None, b""
-    cipher = fast.cipher
-    return fast.epoch, fast.replay, cipher, cipher.gcm_decrypt, cipher.implicit_iv
+def _read_state(conn: DtlsConnection) -> _ReadState:
+    """What the data path needs of the current read epoch, looked up once per burst (and
+    again after anything that may change it: the general path, a callback, a dispatched
+    1.3 record)."""
+    fast = conn._fast_read
+    if fast is not None:
+        cipher = fast.cipher
+        if cipher is None:
+            return _NO_STATE
+        # (the AES-GCM decrypt function, or None for ChaCha20: RecordCipher.open_record)
+        return (
+            _V12,
+            fast.epoch,
+            fast.replay,
+            cipher.gcm_decrypt,
+            cipher.implicit_iv,
+            0,
+            None,
+            cipher,
+            None,
+            False,
+        )
+    engine = conn._engine13
+    if engine is None:
+        return _NO_STATE
+    keys = engine._fast_keys
+    if keys is None:
+        return _NO_STATE
+    # RFC 9147 §7: a client still waiting for the ACK of its final flight takes the
+    # server's application data as that ACK; the engine's dispatch does that once
+    implied = engine._flight_needs_ack and engine._pending_key_update is None
+    return (
+        _V13,
+        engine._fast_first,
+        engine._fast_window,
+        keys.open_raw,
+        (keys.iv_int >> 64).to_bytes(4, "big"),
+        keys.iv_int & 0xFFFFFFFFFFFFFFFF,
+        keys.masks,
+        None,
+        engine,
+        implied and engine._is_client(),
+    )
 
 
 def receive_datagrams(
@@ -60,82 +149,156 @@ def receive_datagrams(
     """``conn.receive_datagrams``: see :meth:`DtlsConnection.receive_datagrams`."""
     stats = conn.stats
     events = conn._events
-    unpack = RECORD_HEADER_SEQ64.unpack_from
+    unpack12 = RECORD_HEADER_SEQ64.unpack_from
+    unpack13 = UNIFIED_HEADER.unpack_from
+    pack13 = UNIFIED_HEADER.pack
     pack_aad = AEAD_ADDITIONAL_DATA.pack
-    fast_count = 0  # datagrams (= records) taken by the fast path, counted at the end
+    nonce13 = _NONCE13.pack
+    taken = 0  # datagrams (= records) taken by this path, counted at the end
     batch_callback = conn.on_application_data_batch
     batch: list[bytes] = []  # plaintexts for batch_callback, handed over in order
-    # The current epoch's read state, looked up once (again after the general path,
-    # which may install a new epoch or end the connection).
-    fast = conn._fast_read
-    epoch, replay, cipher, gcm_decrypt, iv = _read_state(fast)
+    stale = True  # the read state below must be looked up (again)
+    if not isinstance(datagrams, (list, tuple)):
+        datagrams = list(datagrams)
+    # DTLS 1.3: the first two mask bytes of datagrams[mask_base:], as 16-bit numbers, made
+    # by masks_of (the current epoch's keys; emptied when they change)
+    mask16: tuple[int, ...] = ()
+    mask_base = 0
+    masks_of = None
     try:
-        for data in datagrams:
+        for index, data in enumerate(datagrams):
+            if stale:
+                stale = False
+                (
+                    version,
+                    match,
+                    replay,
+                    decrypt,
+                    iv,
+                    iv_int,
+                    masks,
+                    cipher,
+                    engine,
+                    ack,
+                ) = _read_state(conn)
+                if masks is not masks_of:
+                    mask16, masks_of = (), masks
             size = len(data)
-            if fast is not None and size > HEADER_LENGTH and data[0] == 23:
-                # Fast path (established, a datagram that is exactly one DTLS 1.2
-                # application data record of the current epoch): the same checks, drops
-                # and counters as parse_records + _receive_record, without the general
-                # dispatch. Anything else takes the general path below.
-                _ctype, version, seq64, length = unpack(data)
-                if (
-                    seq64 >> 48 == epoch
-                    and length == size - HEADER_LENGTH
-                    and version == DTLS1_2_VERSION
-                    and length <= MAX_CIPHERTEXT
-                ):
-                    fast_count += 1
-                    seq = seq64 & SEQUENCE_MASK
-                    highest = replay.highest
-                    if seq <= highest and not replay.is_fresh(seq):
-                        stats.dropped_replay += 1
-                        continue
-                    # AES-GCM inline (RecordCipher.open_record, RFC 5288 §3: the
-                    # explicit nonce follows the header, the tag ends the record);
-                    # ChaCha20 through the method
+            # ---- is it one application data record of the current epoch? (per version)
+            seq = -1
+            if version == _V12:
+                if size > HEADER_LENGTH and data[0] == 23:
+                    _ctype, record_version, seq64, length = unpack12(data)
+                    if (
+                        seq64 >> 48 == match
+                        and length == size - HEADER_LENGTH
+                        and record_version == DTLS1_2_VERSION
+                        and length <= MAX_CIPHERTEXT
+                    ):
+                        seq = seq64 & SEQUENCE_MASK
+            elif (
+                version == _V13
+                and _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
+                and (header := unpack13(data))[0] == match
+                and header[2] == size - _HEADER13
+            ):
+                # RFC 9147 §4.2.3: the sequence bits XOR the first two bytes of the mask
+                # made from the first 16 ciphertext bytes; the masks of up to _MASK_AHEAD
+                # datagrams (this one and those after it) come from one call
+                try:
+                    low = header[1] ^ mask16[index - mask_base]
+                except IndexError:
+                    ahead = datagrams[index : index + _MASK_AHEAD]
+                    samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
+                    mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
+                    mask_base = index
+                    low = header[1] ^ mask16[0]
+                # §4.2.2: the sequence number closest to one past the highest received
+                # (usually that one itself)
+                seq = replay.highest + 1
+                if low != seq & 0xFFFF:
+                    expected = seq
+                    seq = (expected & ~0xFFFF) | low
+                    if seq - expected > 0x8000 and seq >= 0x10000:
+                        seq -= 0x10000
+                    elif expected - seq > 0x8000:
+                        seq += 0x10000
+            if seq < 0:
+                # ---- anything else: the general path, after the records before it
+                if batch:
+                    batch_callback(batch, now)  # type: ignore[misc]
+                    batch = []
+                conn._receive_general(data, addr, now)
+                stale = True  # it may have installed keys or ended the connection
+                continue
+            taken += 1
+            highest = replay.highest
+            if (seq <= highest and not replay.is_fresh(seq)) or seq > MAX_SEQUENCE:
+                stats.dropped_replay += 1
+                continue
+            # ---- authenticate and decrypt (per version); RFC 6347 §4.1.2.7 and RFC 9147
+            # §4.5.2: a record that does not is silently discarded
+            other = None  # DTLS 1.3: an inner plaintext that is not plain application data
+            try:
+                if version == _V12:
                     n = length - GCM_RECORD_OVERHEAD
-                    try:
-                        if gcm_decrypt is None or n < 0 or n > MAX_PLAINTEXT:
-                            plaintext = cipher.open_record(data, seq64, 23, version)
-                        else:
-                            plaintext = gcm_decrypt(
-                                iv + data[13:21], data[21:], pack_aad(seq64, 23, version, n)
-                            )
-                    except (DtlsDecodeError, InvalidTag):
-                        stats.dropped_decrypt += 1  # RFC 6347 §4.1.2.7: silently discard
-                        continue
-                    # the window moves only once the record authenticated (RFC 6347
-                    # §4.1.2.6); the usual case, the next record in order, is
-                    # ReplayWindow.mark inlined
-                    if seq == highest + 1:
-                        bits = replay.bits
-                        if bits != replay.mask:  # (a full window stays full)
-                            replay.bits = ((bits << 1) | 1) & replay.mask
-                        replay.highest = seq
+                    if decrypt is None or n < 0 or n > MAX_PLAINTEXT:  # ChaCha20, odd sizes
+                        plaintext = cipher.open_record(data, seq64, 23, record_version)  # type: ignore[union-attr]
                     else:
-                        replay.mark(seq)
-                    if events:
-                        events.append(ApplicationData(plaintext))
-                    elif batch_callback is not None:
-                        batch.append(plaintext)
+                        plaintext = decrypt(
+                            iv + data[13:21], data[21:], pack_aad(seq64, 23, record_version, n)
+                        )
+                else:
+                    # RFC 8446 §5.3: nonce = IV xor the sequence number; RFC 9147 §4: the
+                    # additional data is the header with the sequence number unmasked
+                    inner = decrypt(  # type: ignore[misc]
+                        nonce13(iv, iv_int ^ seq),
+                        data[5:],
+                        pack13(match, low, size - _HEADER13),
+                    )
+                    if inner[-1] == 23 and not ack:
+                        plaintext = inner[:-1]  # application_data, no padding
                     else:
-                        callback = conn.on_application_data
-                        if callback is not None:
-                            callback(plaintext, now)
-                            fast = conn._fast_read  # the callback may have closed us
-                            epoch, replay, cipher, gcm_decrypt, iv = _read_state(fast)
-                        else:
-                            events.append(ApplicationData(plaintext))
-                    continue
-            if batch:
-                batch_callback(batch, now)  # type: ignore[misc]
-                batch = []
-            conn._receive_general(data, addr, now)
-            fast = conn._fast_read
-            epoch, replay, cipher, gcm_decrypt, iv = _read_state(fast)
+                        # RFC 8446 §5.4: the type is the last non-zero byte
+                        other = inner.rstrip(b"\x00")
+                        if not other:
+                            raise DtlsDecodeError("inner plaintext has no content type")
+            except (DtlsDecodeError, InvalidTag):
+                stats.dropped_decrypt += 1
+                continue
+            # the window moves only once the record authenticated (RFC 6347 §4.1.2.6, RFC
+            # 9147 §4.5.1); the usual case, the next record in order, is mark() inlined
+            if seq == highest + 1:
+                bits = replay.bits
+                if bits != replay.mask:  # (a full window stays full)
+                    replay.bits = ((bits << 1) | 1) & replay.mask
+                replay.highest = seq
+            else:
+                replay.mark(seq)
+            if other is not None:
+                # DTLS 1.3 KeyUpdate, ACK, alert, padded data...: the engine's dispatch,
+                # after the records before it; it may change the epoch or end us
+                if batch:
+                    batch_callback(batch, now)  # type: ignore[misc]
+                    batch = []
+                engine._dispatch(other[-1], other[:-1], engine._fast_epoch, seq, now)  # type: ignore[union-attr]
+                stale = True
+                continue
+            # ---- deliver: never ahead of a waiting event
+            if events:
+                events.append(ApplicationData(plaintext))
+            elif batch_callback is not None:
+                batch.append(plaintext)
+            else:
+                callback = conn.on_application_data
+                if callback is not None:
+                    callback(plaintext, now)
+                    stale = True  # the callback may have closed us
+                else:
+                    events.append(ApplicationData(plaintext))
         if batch:
             batch_callback(batch, now)  # type: ignore[misc]
     finally:
-        if fast_count:
-            stats.datagrams_received += fast_count
-            stats.records_received += fast_count
+        if taken:
+            stats.datagrams_received += taken
+            stats.records_received += taken

@@ -35,10 +35,9 @@ KeyUpdate (RFC 8446 §4.6.3) moves a direction to 4, 5, ...
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
-
-from cryptography.exceptions import InvalidTag
 
 from .client13 import ClientHandshake13
 from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType, HandshakeType
@@ -78,6 +77,12 @@ if TYPE_CHECKING:
     from .connection import DtlsConnection
 
 __all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
+
+#: The AEAD nonce as the data path builds it: the IV's first 4 bytes, then its last 8 XOR
+#: the record's sequence number (RFC 8446 §5.3).
+_NONCE = struct.Struct("!4sQ")
+#: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
+_MASK16 = struct.Struct("!H14x").iter_unpack
 
 #: Application data records kept between "epoch 3 keys exist" and "handshake verified".
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
@@ -155,34 +160,60 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         return self.state in (State13.CLOSED, State13.FAILED)
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
-        """One application data record (RFC 9147 §4): ``seal_record`` inlined for the data
-        path, with the same header, nonce, additional data and mask."""
+        """One application data record (RFC 9147 §4): :meth:`protect_many` of one."""
+        return self.protect_many((data,))[0]
+
+    def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
+        """One application data record per packet, in order, in the current write epoch
+        (RFC 9147 §4): ``seal_record`` inlined for the data path, the same header, nonce,
+        additional data and mask. With AES the record-number masks (§4.2.3) of the whole
+        batch come from one AES-ECB call (ECB masks each 16-byte sample on its own).
+        Raises :class:`DtlsUsageError` before sealing anything if a packet exceeds 2^14
+        bytes or the epoch's sequence numbers would run out."""
         keys = self._fast_wkeys
         if keys is None:
             raise DtlsUsageError("DTLS connection is not established")
-        n = len(data)
-        if n > MAX_PLAINTEXT:
-            raise DtlsUsageError("application data record larger than 2^14 bytes")
-        self.stats.records_sent += 1
         counters = self._write_seq
         epoch = self._write_epoch
-        seq = counters[epoch]
-        if seq > MAX_SEQUENCE:
-            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
-        counters[epoch] = seq + 1
         first = self._fast_wfirst
-        length = n + 17  # content type byte + 16-byte tag
-        inner = (data if type(data) is bytes else bytes(data)) + b"\x17"
-        sealed = keys.seal_raw(
-            (keys.iv_int ^ seq).to_bytes(12, "big"),
-            inner,
-            UNIFIED_HEADER.pack(first, seq & 0xFFFF, length),
-        )
-        mask_aes = keys.mask_aes
-        mask = mask_aes(sealed[:16]) if mask_aes is not None else keys.mask(sealed)
-        return (
-            UNIFIED_HEADER.pack(first, (seq ^ (mask[0] << 8 | mask[1])) & 0xFFFF, length) + sealed
-        )
+        seal = keys.seal_raw
+        # RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded): the IV's
+        # first 4 bytes as they are, its last 8 XOR the sequence number
+        iv_high = (keys.iv_int >> 64).to_bytes(4, "big")
+        iv_low = keys.iv_int & 0xFFFFFFFFFFFFFFFF
+        nonce = _NONCE.pack
+        pack = UNIFIED_HEADER.pack
+        start = seq = counters[epoch]
+        # checked before anything is sealed: a batch is protected whole or not at all
+        if packets and max(map(len, packets)) > MAX_PLAINTEXT:
+            raise DtlsUsageError("application data record larger than 2^14 bytes")
+        if start + len(packets) - 1 > MAX_SEQUENCE:
+            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
+        sealed: list[bytes] = []
+        append = sealed.append
+        for data in packets:
+            # RFC 8446 §5.2: content || type (no padding); RFC 9147 §4: the additional data
+            # is the header with the sequence number not yet masked; length = content +
+            # type + 16-byte tag
+            inner = (data if type(data) is bytes else bytes(data)) + b"\x17"
+            append(
+                seal(
+                    nonce(iv_high, iv_low ^ seq), inner, pack(first, seq & 0xFFFF, len(inner) + 16)
+                )
+            )
+            seq += 1
+        counters[epoch] = seq
+        self.stats.records_sent += seq - start
+        # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
+        # made from its first 16 ciphertext bytes; the masks of the batch in one call
+        masks = keys.masks(b"".join([s[:16] for s in sealed]))
+        out: list[bytes] = []
+        append = out.append
+        seq = start
+        for (mask16,), s in zip(_MASK16(masks), sealed, strict=True):
+            append(pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s)
+            seq += 1
+        return out
 
     def close(self) -> None:
         if self.ended():
@@ -214,59 +245,8 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
     # ---- receiving ---------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, now: float) -> None:
-        keys = self._fast_keys
-        if (
-            keys is not None
-            and len(data) > 21
-            and data[0] == self._fast_first
-            and (data[3] << 8 | data[4]) == len(data) - UNIFIED_HEADER_LENGTH
-        ):
-            # Fast path (established, one application-data record of the current epoch in
-            # the datagram, 16-bit sequence number and a length: what we and the browsers
-            # send): the same checks, drops and counters as the general path below.
-            stats = self.stats
-            stats.datagrams_received += 1
-            stats.records_received += 1
-            mask_aes = keys.mask_aes
-            mask = mask_aes(data[5:21]) if mask_aes is not None else keys.mask(data[5:21])
-            low = ((data[1] << 8) | data[2]) ^ ((mask[0] << 8) | mask[1])
-            window = self._fast_window
-            expected = window.highest + 1
-            seq = (expected & ~0xFFFF) | low  # RFC 9147 §4.2.2: closest to expected
-            if seq - expected > 0x8000 and seq >= 0x10000:
-                seq -= 0x10000
-            elif expected - seq > 0x8000:
-                seq += 0x10000
-            if seq <= window.highest and not window.is_fresh(seq):
-                stats.dropped_replay += 1
-                return
-            header = bytes((data[0], low >> 8, low & 0xFF, data[3], data[4]))
-            try:
-                inner = keys.open_raw((keys.iv_int ^ seq).to_bytes(12, "big"), data[5:], header)
-            except InvalidTag:
-                stats.dropped_decrypt += 1
-                return
-            # the window moves only once the record authenticated (RFC 9147 §4.5.1); the
-            # usual case, the next record in order, is ReplayWindow.mark inlined
-            if seq == window.highest + 1:
-                window.bits = ((window.bits << 1) | 1) & window.mask
-                window.highest = seq
-            else:
-                window.mark(seq)
-            if inner[-1:] == b"\x17":  # application_data, no padding: the usual case
-                content = inner[:-1]
-                callback = self.conn.on_application_data
-                if callback is not None and not self._events:
-                    callback(content, now)
-                else:
-                    self._events.append(ApplicationData(content))
-                return
-            stripped = inner.rstrip(b"\x00")
-            if not stripped or len(stripped) - 1 > MAX_PLAINTEXT:
-                stats.dropped_decrypt += 1
-                return
-            self._dispatch(stripped[-1], stripped[:-1], self._fast_epoch, seq, now)
-            return
+        """One datagram the connection's data path (:mod:`.datapath`) did not take: any
+        mix of DTLSPlaintext and DTLSCiphertext records (RFC 9147 §4)."""
         if self.ended():
             return
         self.stats.datagrams_received += 1
@@ -327,8 +307,15 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             if epoch < 3:
                 self.stats.dropped_unexpected += 1  # RFC 8446 §5.1: never unprotected
             elif self.established and self._completed:
-                if self._flight_needs_ack and self.role is not None and self._is_client():
-                    self._flight_acknowledged()  # RFC 9147 §7: data implies our Finished got in
+                if (
+                    self._flight_needs_ack
+                    and self._pending_key_update is None
+                    and self.role is not None
+                    and self._is_client()
+                ):
+                    # RFC 9147 §7: the server's data implies our Finished got in (not a
+                    # KeyUpdate: only an ACK acknowledges that, §8)
+                    self._flight_acknowledged()
                 callback = self.conn.on_application_data
                 if callback is not None and not self._events:
                     callback(content, now)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -191,7 +192,7 @@ class TrafficKeys:
         "_ecb",
         "_sn_key",
         "iv_int",
-        "mask_aes",
+        "masks",
         "open_raw",
         "seal_raw",
         "suite",
@@ -209,9 +210,12 @@ class TrafficKeys:
         self._ecb = (
             None if suite.chacha else Cipher(algorithms.AES(sn_key), modes.ECB()).encryptor()
         )
-        #: AES suites: the bound ECB call that turns 16 ciphertext bytes into the mask (the
-        #: data path calls it directly); None for ChaCha20 (use :meth:`mask`)
-        self.mask_aes = self._ecb.update if self._ecb is not None else None
+        #: The masks of many records at once, for the data path: ``masks(samples)`` takes
+        #: 16-byte samples laid end to end and returns their 16-byte masks end to end. AES:
+        #: one ECB call (ECB masks each block on its own); ChaCha20: one sample at a time.
+        self.masks: Callable[[bytes], bytes] = (
+            self._ecb.update if self._ecb is not None else self._chacha_masks
+        )
         #: the bound AEAD calls, for the data path: ``(nonce, data, aad)``
         self.seal_raw = self._aead.encrypt
         self.open_raw = self._aead.decrypt
@@ -236,6 +240,9 @@ class TrafficKeys:
             return self._aead.decrypt(self.nonce(seq), ciphertext, aad)
         except InvalidTag:
             raise DtlsDecodeError("record authentication failed") from None
+
+    def _chacha_masks(self, samples: bytes) -> bytes:
+        return b"".join([self.mask(samples[i : i + 16]) for i in range(0, len(samples), 16)])
 
     def mask(self, sample: bytes) -> bytes:
         """The record-number mask from the first 16 ciphertext bytes (RFC 9147 §4.2.3)."""

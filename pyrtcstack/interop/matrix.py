@@ -88,17 +88,16 @@ def default_scenarios(restart: bool = True, audio: bool = True) -> list[dict[str
 
 
 def default_plan(peer: str) -> list[Launch]:
-    """One launch per peer running :func:`default_scenarios`, plus the DTLS version rows:
-    with DTLS 1.3 allowed on our side (Chromium and Firefox), and for Firefox its version
-    range forced to 1.2, to 1.3 only, and 1.3 only against our side limited to 1.2 (a
-    clean failure); werift (1.2 only) against our 1.3-capable side (we fall back). Each
-    launch's label names its row.
+    """One launch per peer running :func:`default_scenarios` with our default settings
+    (DTLS 1.3 and 1.2 allowed: the browsers get 1.3, werift, 1.2 only, makes us fall back),
+    plus the DTLS version rows: our side forced to 1.2 (every peer), and for Firefox its
+    version range forced to 1.2, to 1.3 only, and 1.3 only against our side limited to 1.2
+    (a clean failure). Each launch's label names its row.
 
     Chromium 156 no longer has the ``WebRTC-ForceDtls13`` field trial (its binary does not
-    contain the name; with ``/Only/`` or ``/Disabled/`` it still offers DTLS 1.3 and 1.2 and
-    settles on 1.2 with us), so there is no launch that forces DTLS 1.3 on or off:
-    ``Launch(field_trials=...)`` and ``pyrtcstack interop --field-trials`` remain for
-    builds that have it (docs/interop.md).
+    contain the name; with ``/Only/`` or ``/Disabled/`` it still offers DTLS 1.3 and 1.2),
+    so there is no launch that forces Chromium's side: ``Launch(field_trials=...)`` and
+    ``pyrtcstack interop --field-trials`` remain for builds that have it (docs/interop.md).
     """
     if peer == "pion":
         return pion_plan()
@@ -118,22 +117,13 @@ def default_plan(peer: str) -> list[Launch]:
             scenario_spec("dc+turn", "peer-offers", relay=True),
         ]
     plan = [Launch(peer, scenarios)]
-    if browser:
-        # DTLS 1.3 (RFC 9147) allowed on our side: the browser's default offer gets 1.3,
-        # data and PCMU both ways, in both roles.
-        dtls13 = [
-            scenario_spec("dc+audio", "we-offer", trickle=False, audio=True),
-            scenario_spec("dc+audio", "peer-offers", trickle=False, audio=True),
-        ]
-        plan.append(Launch(peer, dtls13, label="dtls1.3", dtls_versions=("1.3", "1.2")))
-    else:
-        # werift speaks DTLS 1.2 only: our 1.3-capable side must fall back in both roles
-        # (as client we offer 1.3 and check the ServerHello for the downgrade sentinel).
-        fallback = [
-            scenario_spec("dc", "we-offer", trickle=False),
-            scenario_spec("dc", "peer-offers", trickle=False),
-        ]
-        plan.append(Launch(peer, fallback, label="ours-1.3-capable", dtls_versions=("1.3", "1.2")))
+    # Our side forced to DTLS 1.2 (Settings(dtls_versions=("1.2",))), as before 1.3 became
+    # the default: data (and PCMU with the browsers) in both roles.
+    forced12 = [
+        scenario_spec("dc+audio" if browser else "dc", "we-offer", trickle=False, audio=browser),
+        scenario_spec("dc+audio" if browser else "dc", "peer-offers", trickle=False, audio=browser),
+    ]
+    plan.append(Launch(peer, forced12, label="dtls1.2", dtls_versions=("1.2",)))
     if peer == "firefox":
         # DTLS version rows (RFC 9147): Firefox forced to 1.2 (we fall back), forced to
         # 1.3 only (we speak it), and forced to 1.3 only against our side limited to 1.2:
@@ -169,20 +159,21 @@ def default_plan(peer: str) -> list[Launch]:
 def pion_plan() -> list[Launch]:
     """Pion 3.1.56 (Go): both roles, trickle with ICE restart, non-trickle with PCMU audio
     both ways (its peer program sends a 440 Hz tone and measures the energy of ours), both
-    roles through coturn with ``iceTransportPolicy: "relay"``; and, as Pion speaks DTLS 1.2
-    only, both roles against our 1.3-capable side (we fall back)."""
+    roles through coturn with ``iceTransportPolicy: "relay"``. Pion speaks DTLS 1.2 only, so
+    every default launch has our 1.3-capable side fall back; the ``[dtls1.2]`` launch forces
+    our side to 1.2, as every peer's plan does."""
     scenarios = default_scenarios(restart=True, audio=True)
     scenarios += [
         scenario_spec("dc+turn", "we-offer", relay=True),
         scenario_spec("dc+turn", "peer-offers", relay=True),
     ]
-    fallback = [
+    forced12 = [
         scenario_spec("dc", "we-offer", trickle=False),
         scenario_spec("dc", "peer-offers", trickle=False),
     ]
     return [
         Launch("pion", scenarios),
-        Launch("pion", fallback, label="ours-1.3-capable", dtls_versions=("1.3", "1.2")),
+        Launch("pion", forced12, label="dtls1.2", dtls_versions=("1.2",)),
     ]
 
 
@@ -190,8 +181,9 @@ def gstreamer_plan() -> list[Launch]:
     """GStreamer webrtcbin 1.22 (libnice, OpenSSL, usrsctp): both roles, trickle and not,
     PCMU both ways, both roles through coturn with ``ice-transport-policy`` relay, Opus from
     webrtcbin (it offers, we answer Opus and receive); no ICE
-    restart (webrtcbin 1.22 has none). Its OpenSSL speaks DTLS 1.2 only: a second launch
-    has our side 1.3-capable (we must fall back, both roles)."""
+    restart (webrtcbin 1.22 has none). Its OpenSSL speaks DTLS 1.2 only, so every default
+    launch has our 1.3-capable side fall back; the ``[dtls1.2]`` launch forces our side to
+    1.2, as every peer's plan does."""
     scenarios = [
         *default_scenarios(restart=False, audio=True),
         scenario_spec("dc+turn", "we-offer", relay=True),
@@ -199,13 +191,13 @@ def gstreamer_plan() -> list[Launch]:
         # webrtcbin offers Opus (opusenc), we answer Opus and receive it (interop/opus.py).
         scenario_spec("dc+opus", "peer-offers", trickle=False, opus=True),
     ]
-    fallback = [
+    forced12 = [
         scenario_spec("dc", "we-offer", trickle=False),
         scenario_spec("dc", "peer-offers", trickle=False),
     ]
     return [
         Launch("gstreamer", scenarios),
-        Launch("gstreamer", fallback, label="ours-1.3-capable", dtls_versions=("1.3", "1.2")),
+        Launch("gstreamer", forced12, label="dtls1.2", dtls_versions=("1.2",)),
     ]
 
 

@@ -171,8 +171,9 @@ class Settings:
       link (as browsers do; off by default);
     * ``keylog``: a callable given NSS key log lines (the asyncio layer also takes
       ``keylog_file``), so Wireshark/tshark can decrypt DTLS;
-    * ``dtls_versions``: the DTLS versions we speak (``("1.3", "1.2")`` enables DTLS 1.3,
-      RFC 9147; ``("1.3",)`` refuses 1.2 peers);
+    * ``dtls_versions``: the DTLS versions we speak (default ``("1.3", "1.2")``: DTLS 1.3,
+      RFC 9147, with peers that offer it, 1.2 with the others; ``("1.2",)`` forces 1.2,
+      ``("1.3",)`` refuses 1.2 peers);
     * ``tracer``: called with one :class:`~pyrtcstack.peerconnection.trace.TraceRecord`
       per protocol step (``pyrtcstack demo --trace``).
     """
@@ -197,6 +198,7 @@ class Settings:
     resolve_mdns: bool = True
     mdns_host_candidates: bool = False
     udp_offload: bool = True
-    #: DTLS versions we negotiate, e.g. ``("1.3", "1.2")`` (see DtlsVersion.parse). Default
-    #: 1.2 only: DTLS 1.3 (RFC 9147) is opt-in until the browser matrix passes with it.
-    dtls_versions: tuple[str, ...] = ("1.2",)
+    #: DTLS versions we negotiate (see DtlsVersion.parse). Default: DTLS 1.3 (RFC 9147)
+    #: and 1.2, as Chromium and Firefox offer them; a 1.2-only peer gets 1.2 (RFC 8446
+    #: §4.1.3 downgrade protection). ``("1.2",)`` forces 1.2 (docs/peerconnection.md).
+    dtls_versions: tuple[str, ...] = ("1.3", "1.2")
