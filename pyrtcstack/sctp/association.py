@@ -68,6 +68,10 @@ _LE32 = struct.Struct("<I")
 _ZERO4 = bytes(4)
 _DATA_FIELDS = struct.Struct("!IHHI")
 
+#: SACKs built and not yet handed to packets_to_send (a caller that feeds packets without
+#: ever asking what to send): past it, a new SACK replaces the newest waiting one.
+MAX_PENDING_SACKS = 256
+
 _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
 
 
@@ -140,6 +144,10 @@ class Association:
         self._t2_count = 0
         self._sack_at: float | None = None
         self._sack_due = False
+        #: SACK chunks built when they fell due (§6.2: every second packet with DATA, at
+        #: once on a gap or a duplicate), each with the state as of its packet, waiting for
+        #: packets_to_send: a burst of packets fed in one call gets its SACKs all the same.
+        self._sacks: list[bytes] = []
         self._packets_since_sack = 0
         self._last_rwnd = cfg.receive_window
         self._hb_at: float | None = None
@@ -420,12 +428,16 @@ class Association:
             not control
             and not can_send
             and not self._sack_due
+            and not self._sacks
             and not sender.forward_tsn_due
             and not self._reset_wanted
             and not sender.low_events
             and state is State.ESTABLISHED
         ):
             # Nothing to send (the common case right after a SACK was processed).
+            # The transmission opportunities pass unused (§6.1 D, §7.2.1).
+            sender.sacks_since_fill = 0
+            sender.full_at_fill = False
             if sender.t3 is not None:
                 self._hb_at = None
             elif self._hb_at is None:
@@ -436,12 +448,22 @@ class Association:
         if self._sack_at is not None and can_send:
             self._sack_due = True  # bundle the delayed SACK with outgoing DATA
         if self._sack_due and self._receiver is not None:
-            control.insert(0, self._build_sack())
+            self._sacks.append(self._build_sack())
+        sacks = self._sacks
+        packets: list[list[bytes]] = [[]]
+        if sacks:
+            # §6.2: the SACKs that fell due since the last call, in order, each in a packet
+            # of its own (the peer's window and Max.Burst move with each one); the newest
+            # rides with whatever else goes out now.
+            self._sacks = []
+            control.insert(0, sacks.pop())
+            if sacks:
+                packets = [[s] for s in sacks]
+                packets.append([])
         if sender.forward_tsn_due and sender.forward_tsn is not None:
             sender.forward_tsn_due = False
             control.append(sender.forward_tsn.encode())
         mtu = sender.mtu
-        packets: list[list[bytes]] = [[]]
         room = mtu
         for chunk in control:
             size = len(chunk)
@@ -534,8 +556,7 @@ class Association:
                 n = self._packets_since_sack + 1
                 self._packets_since_sack = n
                 if sack_now or n >= self.config.sack_every:
-                    self._sack_due = True
-                    self._sack_at = None
+                    self._sack_point()
                 elif self._sack_at is None:
                     self._sack_at = now + self.config.sack_delay
                 return
@@ -646,6 +667,18 @@ class Association:
         heartbeat.arm(self, now)
 
     # == SACK (§6.2) =============================================================================
+    def _sack_point(self) -> None:
+        """§6.2: a SACK is due now (the second packet with DATA since the last one, a gap,
+        a duplicate): build it with the state as of this packet. It leaves with the next
+        :meth:`packets_to_send`, beside the SACKs due before it."""
+        if self._receiver is None:
+            self._sack_due = True
+            return
+        sacks = self._sacks
+        if len(sacks) >= MAX_PENDING_SACKS:
+            sacks.pop()  # superseded: the new SACK acknowledges at least as much
+        sacks.append(self._build_sack())
+
     def _build_sack(self) -> bytes:
         assert self._receiver is not None
         sack = self._receiver.build_sack()
@@ -674,6 +707,7 @@ class Association:
         self._t1 = self._t2 = self._sack_at = self._hb_at = self._reconfig_at = None
         self._sender.t3 = None
         self._sack_due = False
+        self._sacks = []
         self._control = []
         self._events.append(AssociationClosed(error, aborted))
 

@@ -65,6 +65,10 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
     run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
     run_sid = receiver.run_sid
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
+    # §6.2: a SACK falls due at every ``sack_every``-th packet with DATA, and is built with
+    # the state as of that packet: ``need`` in-line packets from now.
+    every = config.sack_every
+    need = every - a._packets_since_sack
     stale = False  # receive_packet ran since the locals were read
     for data in packets:
         size = len(data)
@@ -73,6 +77,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
         if size > _DATA_START and not data[12] and not data[13] & 3:
             if stale:
                 stale = False
+                need = every - a._packets_since_sack
                 if _inline_ok(a, receiver, head):
                     cum = receiver.cum_tsn
                     buffered = receiver.buffered
@@ -101,6 +106,13 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
                         buffered += size - _DATA_START
                         run.append(data[_DATA_START:])
                         taken += 1
+                        if taken >= need:
+                            receiver.cum_tsn = cum
+                            receiver.buffered = buffered
+                            a.stats.packets_received += taken
+                            delay_sack(a, taken, False, now)
+                            taken = 0
+                            need = every - a._packets_since_sack
                         continue
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:

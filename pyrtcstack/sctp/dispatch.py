@@ -218,7 +218,6 @@ def delay_sack(a: Association, packets: int, sack_now: bool, now: float) -> None
     n = a._packets_since_sack + packets
     a._packets_since_sack = n
     if sack_now or n >= a.config.sack_every:
-        a._sack_due = True
-        a._sack_at = None
+        a._sack_point()
     elif a._sack_at is None:
         a._sack_at = now + a.config.sack_delay

@@ -133,6 +133,11 @@ class Sender:
         self.partial_bytes_acked = 0
         self.peer_rwnd = 1 << 30
         self.max_burst = max_burst
+        #: SACKs applied since the last :meth:`fill`: each is a transmission opportunity
+        #: of Max.Burst packets (§6.1 D), also when a burst of them is read at once.
+        self.sacks_since_fill = 0
+        #: Whether the last :meth:`fill` left the window in use (see :meth:`on_sack`).
+        self.full_at_fill = False
         self.in_fast_recovery = False
         self.fast_recovery_exit = 0
         self.rtx_queue: deque[SentChunk] = deque()
@@ -337,23 +342,29 @@ class Sender:
         # Congestion control (§7.2.1, §7.2.2), not while in fast recovery.
         if self.in_fast_recovery and ((cum - self.fast_recovery_exit) & MASK32) < HALF32:
             self.in_fast_recovery = False
+        # §7.2.1 "cwnd fully utilized": now, or at the last transmission opportunity. SACKs
+        # read in a burst are applied one after the other with no send in between; one by
+        # one, the sender would have refilled the window after each.
+        in_use = self.full_at_fill or flight_before + mtu >= self.cwnd
         if advance and not self.in_fast_recovery:
             if self.cwnd <= self.ssthresh:
-                if flight_before + mtu >= self.cwnd:
+                if in_use:
                     # §7.2.1 allows min(acked, MTU) per SACK, which assumes a SACK every
-                    # second packet (§6.2). Receivers that acknowledge a whole read batch
-                    # with one SACK (ours does) would make slow start linear; count bytes
-                    # instead: half the acknowledged bytes, i.e. one MTU per two packets
-                    # acknowledged, as the RFC gives against a per-two-packets SACKer.
+                    # second packet (§6.2). Receivers that acknowledge more per SACK (a
+                    # whole read batch: ours did until it followed §6.2 within a batch)
+                    # would make slow start linear; count bytes instead: half the
+                    # acknowledged bytes, i.e. one MTU per two packets acknowledged, as
+                    # the RFC gives against a per-two-packets SACKer.
                     # Still bounded by what was acknowledged (no gain from splitting SACKs).
                     # A documented deviation (docs/sctp.md).
                     self.cwnd += max(min(acked_bytes, mtu), acked_bytes >> 1)
             else:
                 self.partial_bytes_acked += acked_bytes
-                if self.partial_bytes_acked >= self.cwnd and flight_before + mtu >= self.cwnd:
+                if self.partial_bytes_acked >= self.cwnd and in_use:
                     self.partial_bytes_acked -= self.cwnd
                     self.cwnd += mtu
         self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
+        self.sacks_since_fill += 1
         # T3-rtx (§6.3.2 R2, R3).
         if self.head == len(sent):
             self.t3 = None
@@ -400,6 +411,7 @@ class Sender:
         self.ssthresh = max(self.cwnd // 2, 4 * self.mtu)
         self.cwnd = self.mtu
         self.partial_bytes_acked = 0
+        self.full_at_fill = False
         self.in_fast_recovery = False
         self.timed_tsn = None
         sent = self.sent
@@ -542,8 +554,12 @@ class Sender:
                 room -= (size + 3) & ~3
             self.rtx_queue.extendleft(reversed(later))
         # Max.Burst (§6.1 D): at most max_burst packets of new data beyond what is in
-        # flight, without touching cwnd.
-        cwnd = min(self.cwnd, self.flight + self.max_burst * mtu)
+        # flight per transmission opportunity, without touching cwnd. Each SACK applied
+        # since the last fill is one: SACKs read in a burst allow what they would have
+        # allowed one by one, and no more.
+        opportunities = self.sacks_since_fill or 1
+        self.sacks_since_fill = 0
+        cwnd = min(self.cwnd, self.flight + opportunities * self.max_burst * mtu)
         # 2. Retransmissions marked by T3 (within cwnd).
         rtx = self.rtx_queue
         while rtx and (self.flight < cwnd or self.flight == 0):
@@ -660,4 +676,5 @@ class Sender:
             self.next_tsn = tsn
         if self.t3 is None and self.head < len(sent):
             self.t3 = now + self.rto
+        self.full_at_fill = self.flight + mtu >= self.cwnd
         return room
