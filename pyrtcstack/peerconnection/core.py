@@ -143,6 +143,7 @@ class PeerConnectionCore(NegotiationMixin):
             rto_initial=self.settings.sctp_rto_initial,
             rto_min=self.settings.sctp_rto_min,
             max_burst=self.settings.sctp_max_burst,
+            zero_checksum=self.settings.sctp_zero_checksum,
         )
         self.sctp = DataChannelManager(self.sctp_config, rng=self._rng)
         self._sctp_started = False

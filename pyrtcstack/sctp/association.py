@@ -67,6 +67,9 @@ _CHUNK = struct.Struct("!BBH")
 _LE32 = struct.Struct("<I")
 _ZERO4 = bytes(4)
 _DATA_FIELDS = struct.Struct("!IHHI")
+#: A SACK chunk without gap blocks or duplicates (§3.3.4): type, flags, length 16, cumulative
+#: TSN, a_rwnd, 0 gap blocks, 0 duplicates.
+_PURE_SACK = struct.Struct("!BBHIIHH")
 
 #: SACKs built and not yet handed to packets_to_send (a caller that feeds packets without
 #: ever asking what to send): past it, a new SACK replaces the newest waiting one.
@@ -680,14 +683,21 @@ class Association:
         sacks.append(self._build_sack())
 
     def _build_sack(self) -> bytes:
-        assert self._receiver is not None
-        sack = self._receiver.build_sack()
-        if len(self._events) >= self.config.max_queued_messages:
-            sack.a_rwnd = 0
-        self._last_rwnd = sack.a_rwnd
+        receiver = self._receiver
+        assert receiver is not None
         self._sack_due = False
         self._sack_at = None
         self._packets_since_sack = 0
+        full = len(self._events) >= self.config.max_queued_messages
+        if not receiver.ooo and not receiver.duplicates:
+            # The common case, encoded directly: no gap blocks, no duplicates (§3.3.4).
+            rwnd = 0 if full else receiver.a_rwnd
+            self._last_rwnd = rwnd
+            return _PURE_SACK.pack(ChunkType.SACK, 0, 16, receiver.cum_tsn, rwnd, 0, 0)
+        sack = receiver.build_sack()
+        if full:
+            sack.a_rwnd = 0
+        self._last_rwnd = sack.a_rwnd
         return sack.encode()
 
     # == abort (§9.1) ===========================================================================

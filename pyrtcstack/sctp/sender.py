@@ -253,8 +253,11 @@ class Sender:
         self.rto = min(max(self.srtt + 4 * self.rttvar, self.rto_min), self.rto_max)
 
     # -- SACK processing (RFC 9260 §6.2.1, §7.2) ---------------------------------------
-    def on_sack(self, sack: SackChunk, now: float) -> bool:
-        """Apply a SACK; returns False when it was stale or bogus (ignored)."""
+    def on_sack(self, sack: SackChunk, now: float, count: int = 1) -> bool:
+        """Apply a SACK; returns False when it was stale or bogus (ignored). ``count`` > 1:
+        the newest of that many SACKs without gap blocks or duplicates read in one burst
+        (``bulk``): cumulative, it says what they all say; the window grows and Max.Burst
+        allows as for that many SACKs."""
         cum = sack.cumulative_tsn
         advance = (cum - self.cum_ack) & MASK32
         if advance >= HALF32:
@@ -357,14 +360,14 @@ class Sender:
                     # the RFC gives against a per-two-packets SACKer.
                     # Still bounded by what was acknowledged (no gain from splitting SACKs).
                     # A documented deviation (docs/sctp.md).
-                    self.cwnd += max(min(acked_bytes, mtu), acked_bytes >> 1)
+                    self.cwnd += max(min(acked_bytes, count * mtu), acked_bytes >> 1)
             else:
                 self.partial_bytes_acked += acked_bytes
                 if self.partial_bytes_acked >= self.cwnd and in_use:
                     self.partial_bytes_acked -= self.cwnd
                     self.cwnd += mtu
         self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
-        self.sacks_since_fill += 1
+        self.sacks_since_fill += count
         # T3-rtx (§6.3.2 R2, R3).
         if self.head == len(sent):
             self.t3 = None
