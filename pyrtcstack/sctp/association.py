@@ -27,7 +27,6 @@ from . import bulk, dispatch, handshake, heartbeat, reconfig, shutdown
 from .chunks import (
     AbortChunk,
     ChunkType,
-    InitChunk,
     ReconfigChunk,
     encode_packet,
 )
@@ -167,6 +166,11 @@ class Association:
         self._last_response: ReconfigResponse | None = None
         self._closed_for_good = False
         self._send_zero_checksum = False  # the peer accepts checksum 0 (RFC 9653)
+        #: Whether our INIT / INIT ACK announce Zero Checksum Acceptable (RFC 9653 §5.1):
+        #: ``config.zero_checksum`` until a peer showed it cannot parse the parameter (see
+        #: :func:`.handshake.drop_zero_checksum`); acceptance of checksum 0 is unchanged.
+        self._announce_zero_checksum = cfg.zero_checksum
+        self._answered_init_tag = 0  # the peer's INIT tag our last INIT ACK answered
         # The common header of our packets and its CRC-32C share (§6.8), per peer tag.
         self._head: bytes | None = None
         self._head_tag = 0
@@ -226,15 +230,7 @@ class Association:
         if self.state is not State.CLOSED or self._closed_for_good:
             return
         self._now = now
-        init = InitChunk(
-            self._local_tag,
-            self.config.receive_window,
-            self.config.outbound_streams,
-            self.config.inbound_streams,
-            self._local_tsn,
-            self._extension_params(),
-        )
-        self._t1_packet = self._packet(0, [init.encode()])
+        self._t1_packet = handshake.init_packet(self)
         self._raw.append(self._t1_packet)
         self.state = State.COOKIE_WAIT
         self._t1 = now + self._t1_rto
@@ -381,6 +377,11 @@ class Association:
                 self._close("handshake timed out (Max.Init.Retransmits)")
                 return
             self._t1_rto = min(self._t1_rto * 2, cfg.rto_max)
+            if self.state is State.COOKIE_WAIT and self._announce_zero_checksum:
+                # No answer to an INIT that announced zero checksum: the peer may be one
+                # that rejects the whole INIT for it (handshake.drop_zero_checksum).
+                handshake.drop_zero_checksum(self)
+                self._t1_packet = handshake.init_packet(self)
             self._raw.append(self._t1_packet)
             self._t1 = now + self._t1_rto
         if self._t2 is not None and now >= self._t2:
@@ -649,7 +650,7 @@ class Association:
             Parameter(ParamType.FORWARD_TSN_SUPPORTED, b""),
             Parameter(ParamType.SUPPORTED_EXTENSIONS, _EXTENSIONS),
         ]
-        if self.config.zero_checksum:
+        if self._announce_zero_checksum:
             params.append(
                 Parameter(ParamType.ZERO_CHECKSUM_ACCEPTABLE, handshake.ZERO_CHECKSUM_EDMID_DTLS)
             )
