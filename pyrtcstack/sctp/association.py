@@ -70,9 +70,10 @@ _DATA_FIELDS = struct.Struct("!IHHI")
 #: TSN, a_rwnd, 0 gap blocks, 0 duplicates.
 _PURE_SACK = struct.Struct("!BBHIIHH")
 
-#: SACKs built and not yet handed to packets_to_send (a caller that feeds packets without
-#: ever asking what to send): past it, a new SACK replaces the newest waiting one.
-MAX_PENDING_SACKS = 256
+#: SACKs built and not yet handed to packets_to_send: one per two packets of a burst of up
+#: to 2048 packets (a 1 MiB window in packets of ~500 bytes); past it (a caller that feeds
+#: packets without ever asking what to send), a new SACK replaces the newest waiting one.
+MAX_PENDING_SACKS = 1024
 
 _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
 
