@@ -442,6 +442,7 @@ class Association:
             # Nothing to send (the common case right after a SACK was processed).
             # The transmission opportunities pass unused (§6.1 D, §7.2.1).
             sender.sacks_since_fill = 0
+            sender.new_data = False
             sender.full_at_fill = False
             if sender.t3 is not None:
                 self._hb_at = None

@@ -133,9 +133,11 @@ class Sender:
         self.partial_bytes_acked = 0
         self.peer_rwnd = 1 << 30
         self.max_burst = max_burst
-        #: SACKs applied since the last :meth:`fill`: each is a transmission opportunity
-        #: of Max.Burst packets (§6.1 D), also when a burst of them is read at once.
+        #: Transmission opportunities of Max.Burst packets each (§6.1 D) since the last
+        #: :meth:`fill`: every SACK applied (also when a burst of them is read at once),
+        #: and new messages from the application (one opportunity however many).
         self.sacks_since_fill = 0
+        self.new_data = False
         #: Whether the last :meth:`fill` left the window in use (see :meth:`on_sack`).
         self.full_at_fill = False
         self.in_fast_recovery = False
@@ -176,6 +178,7 @@ class Sender:
             q = self.queues[sid] = deque()
             self.active.append(sid)
         q.append(msg)
+        self.new_data = True
         size = len(msg.data)
         self.buffered[sid] = self.buffered.get(sid, 0) + size
         self.total_buffered += size
@@ -558,10 +561,15 @@ class Sender:
             self.rtx_queue.extendleft(reversed(later))
         # Max.Burst (§6.1 D): at most max_burst packets of new data beyond what is in
         # flight per transmission opportunity, without touching cwnd. Each SACK applied
-        # since the last fill is one: SACKs read in a burst allow what they would have
-        # allowed one by one, and no more.
-        opportunities = self.sacks_since_fill or 1
+        # since the last fill is one (SACKs read in a burst allow what they would have
+        # allowed one by one, and no more), new messages from the application one, an
+        # empty flight one (nothing else would ever clock data out). A driver that asks
+        # for packets again and again gets nothing more until the next opportunity.
+        opportunities = self.sacks_since_fill + self.new_data
+        if not opportunities and not self.flight:
+            opportunities = 1
         self.sacks_since_fill = 0
+        self.new_data = False
         cwnd = min(self.cwnd, self.flight + opportunities * self.max_burst * mtu)
         # 2. Retransmissions marked by T3 (within cwnd).
         rtx = self.rtx_queue
