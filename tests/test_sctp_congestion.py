@@ -97,3 +97,23 @@ def test_no_growth_when_the_window_is_not_used() -> None:
     before = s.cwnd
     _rounds(a, b, 3)
     assert s.cwnd == before
+
+
+def test_max_burst_is_per_transmission_opportunity() -> None:
+    """§6.1 D: Max.Burst packets beyond the flight when the time comes to transmit (new
+    messages, each SACK), not at every call: a driver that asks again gets nothing more."""
+    a, b = _established()
+    s = a._sender
+    s.cwnd = 100 * s.mtu  # a window that would allow far more
+    for _ in range(20):
+        a.send(1, bytes(16384), 53)
+    first = a.packets_to_send(0.01)
+    assert len(first) == 4
+    assert a.packets_to_send(0.01) == []
+    assert a.packets_to_send(0.011) == []
+    b.receive_packets(first, 0.02)
+    sacks = b.packets_to_send(0.02)
+    assert len(sacks) == 2
+    a.receive_packets(sacks, 0.03)
+    # Two SACKs, two opportunities: 2 x 4 packets beyond the (now empty) flight.
+    assert len(a.packets_to_send(0.03)) == 8

@@ -224,7 +224,7 @@ class PeerConnectionCore(NegotiationMixin):
         self, batch: list[tuple[bytes, Address]], now: float, local: Address | None = None
     ) -> None:
         """Several datagrams that arrived together on socket ``local``: one drain for all
-        (SCTP then acknowledges the burst with one SACK, RFC 9260 §6.2)."""
+        (SCTP's SACKs for the burst, one per two packets, RFC 9260 §6.2, leave together)."""
         agent = self.agent
         if agent is None or self.closed:
             self.counters["dropped_demux"] += len(batch)

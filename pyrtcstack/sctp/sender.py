@@ -348,10 +348,10 @@ class Sender:
         # Congestion control (§7.2.1, §7.2.2), not while in fast recovery.
         if self.in_fast_recovery and ((cum - self.fast_recovery_exit) & MASK32) < HALF32:
             self.in_fast_recovery = False
-        # §7.2.1 "cwnd fully utilized": now, or at the last transmission opportunity. SACKs
-        # read in a burst are applied one after the other with no send in between; one by
-        # one, the sender would have refilled the window after each.
-        in_use = self.full_at_fill or flight_before + mtu >= self.cwnd
+        # §7.2.1 "cwnd fully utilized": now, or at the last transmission opportunity if data
+        # is still waiting. SACKs read in a burst are applied one after the other with no
+        # send in between; one by one, the sender would have refilled the window after each.
+        in_use = (self.full_at_fill and self.pending > 0) or flight_before + mtu >= self.cwnd
         if advance and not self.in_fast_recovery:
             if self.cwnd <= self.ssthresh:
                 if in_use:
@@ -570,7 +570,8 @@ class Sender:
             opportunities = 1
         self.sacks_since_fill = 0
         self.new_data = False
-        cwnd = min(self.cwnd, self.flight + opportunities * self.max_burst * mtu)
+        # (The flight counts user data: a full packet carries mtu - 16 bytes of it.)
+        cwnd = min(self.cwnd, self.flight + opportunities * self.max_burst * (mtu - 16))
         # 2. Retransmissions marked by T3 (within cwnd).
         rtx = self.rtx_queue
         while rtx and (self.flight < cwnd or self.flight == 0):
