@@ -225,3 +225,28 @@ def test_a_lone_packet_is_acknowledged_within_the_sack_delay() -> None:
     assert run.sack_packets == 1
     assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
     assert run.now - sent_at <= 0.2 + 2 * run.delay
+
+
+def test_gaps_and_duplicates_get_their_sack_within_a_batch() -> None:
+    """§6.2 in one batch: a SACK at once for the packet that opens a gap and for the
+    duplicate, one for the second in-order packet after that, none (yet) for the odd one."""
+    run = _connected(delay=0.0005)
+    s = run.sender
+    tsn = s.next_tsn
+
+    def packet(offset: int) -> bytes:
+        chunk = DataChunk((tsn + offset) & MASK32, 1, offset, 51, b"x" * 100)
+        return encode_packet(5000, 5000, s.peer_tag, [chunk.encode()])
+
+    run.ours.receive_packets([packet(o) for o in (0, 2, 2, 1, 3, 4)], 1.0)
+    sacks = [
+        c
+        for p in run.ours.packets_to_send(1.0)
+        for c in decode_packet(p).chunks
+        if isinstance(c, SackChunk)
+    ]
+    assert [(x.cumulative_tsn - tsn) & MASK32 for x in sacks] == [0, 0, 3]
+    assert sacks[0].gaps == [(2, 2)] and not sacks[0].duplicates
+    assert sacks[1].duplicates == [(tsn + 2) & MASK32]
+    assert not sacks[2].gaps and not sacks[2].duplicates
+    assert run.ours.get_timer() is not None  # the packet at offset 4 waits for the timer
