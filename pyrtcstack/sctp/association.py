@@ -28,6 +28,7 @@ from .chunks import (
     AbortChunk,
     ChunkType,
     ReconfigChunk,
+    SackChunk,
     encode_packet,
 )
 from .config import SctpConfig
@@ -69,6 +70,8 @@ _DATA_FIELDS = struct.Struct("!IHHI")
 #: A SACK chunk without gap blocks or duplicates (§3.3.4): type, flags, length 16, cumulative
 #: TSN, a_rwnd, 0 gap blocks, 0 duplicates.
 _PURE_SACK = struct.Struct("!BBHIIHH")
+#: A SACK chunk's cumulative TSN and a_rwnd, from offset 16 of a packet that starts with it.
+_SACK_FIELDS = struct.Struct("!II")
 
 #: SACKs built and not yet handed to packets_to_send: one per two packets of a burst of up
 #: to 2048 packets (a 1 MiB window in packets of ~500 bytes); past it (a caller that feeds
@@ -537,6 +540,26 @@ class Association:
         self._now = now
         stats = self.stats
         stats.packets_received += 1
+        if (
+            len(data) == 28
+            and data[12] == 3
+            and data[:8] == self._rx_head
+            and data[15] == 16
+            and not data[14]
+            and data[24:] == _ZERO4
+            and self.state is State.ESTABLISHED
+            and self._deferred_reset is None
+        ):
+            # A SACK alone, without gap blocks or duplicates (§3.3.4), from our peer (§8.5):
+            # half the packets of a transfer's other direction (§6.2).
+            checksum = _LE32.unpack_from(data, 8)[0]
+            if not (checksum == 0 and self.config.zero_checksum) and checksum != (
+                crc32c_extend(self._rx_head_crc, data[12:])
+            ):
+                stats.bad_checksum += 1
+                return
+            self._sender.on_sack(SackChunk(*_SACK_FIELDS.unpack_from(data, 16)), now)
+            return
         if data[:8] == self._rx_head and self.state is State.ESTABLISHED and data[12:13] == b"\0":
             # Fast path (the bulk of a transfer): our ports and verification tag (§8.5) on an
             # established association, a packet that starts with a DATA chunk.
