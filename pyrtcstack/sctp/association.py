@@ -31,7 +31,7 @@ from .chunks import (
     SackChunk,
     encode_packet,
 )
-from .config import SctpConfig
+from .config import FULL_PACKET, SctpConfig
 from .crc32c import crc32c, crc32c_extend
 from .errors import (
     AssociationClosedError,
@@ -154,7 +154,13 @@ class Association:
         #: once on a gap or a duplicate), each with the state as of its packet, waiting for
         #: packets_to_send: a burst of packets fed in one call gets its SACKs all the same.
         self._sacks: list[bytes] = []
-        self._packets_since_sack = 0
+        #: Packets with DATA since the last SACK, in bytes of full-sized packets (§6.2 with
+        #: RFC 5681 §4.2): a "full-sized" packet is the largest one the peer sent so far, up
+        #: to FULL_PACKET; each packet counts min(size, that); a SACK falls due at
+        #: ``_sack_threshold`` = ``sack_every`` full-sized packets (see _full_size).
+        self._sack_credit = 0
+        self._full_packet = 0
+        self._sack_threshold = 0
         self._last_rwnd = cfg.receive_window
         self._hb_at: float | None = None
         self._hb_sent_at: float | None = None
@@ -579,12 +585,15 @@ class Association:
                 stats.data_dropped += dropped
             if pos >= size:
                 if receiver.too_large or self._deferred_reset is not None:
-                    dispatch.after_chunks(self, receiver, True, sack_now, now)
+                    dispatch.after_chunks(self, receiver, True, sack_now, now, size)
                     return
                 # §6.2 delayed SACK: dispatch.delay_sack, in line on this per-packet path.
-                n = self._packets_since_sack + 1
-                self._packets_since_sack = n
-                if sack_now or n >= self.config.sack_every:
+                full = self._full_packet
+                n = self._sack_credit + (
+                    size if size < full else full if full == FULL_PACKET else self._full_size(size)
+                )
+                self._sack_credit = n
+                if sack_now or n >= self._sack_threshold:
                     self._sack_point()
                 elif self._sack_at is None:
                     self._sack_at = now + self.config.sack_delay
@@ -627,7 +636,7 @@ class Association:
             if dropped:
                 stats.data_dropped += dropped
             if pos >= size:
-                dispatch.after_chunks(self, receiver, True, sack_now, now)
+                dispatch.after_chunks(self, receiver, True, sack_now, now, size)
                 return
             if pos > 12:
                 # Something else follows: the general path takes the rest of the packet.
@@ -696,6 +705,15 @@ class Association:
         heartbeat.arm(self, now)
 
     # == SACK (§6.2) =============================================================================
+    def _full_size(self, size: int) -> int:
+        """A packet of ``size`` bytes, at least the largest so far: it sets the full size
+        (up to FULL_PACKET) and the SACK threshold; returns what it counts."""
+        full = min(size, FULL_PACKET)
+        if full > self._full_packet:
+            self._full_packet = full
+            self._sack_threshold = self.config.sack_every * full
+        return full
+
     def _sack_point(self) -> None:
         """§6.2: a SACK is due now (the second packet with DATA since the last one, a gap,
         a duplicate): build it with the state as of this packet. It leaves with the next
@@ -713,7 +731,7 @@ class Association:
         assert receiver is not None
         self._sack_due = False
         self._sack_at = None
-        self._packets_since_sack = 0
+        self._sack_credit = 0
         full = len(self._events) >= self.config.max_queued_messages
         if not receiver.ooo and not receiver.duplicates:
             # The common case, encoded directly: no gap blocks, no duplicates (§3.3.4).

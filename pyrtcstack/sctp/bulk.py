@@ -18,6 +18,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from .chunks import SackChunk
+from .config import FULL_PACKET
 from .crc32c import crc32c_extend
 from .dispatch import delay_sack
 from .state import State
@@ -72,10 +73,11 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
     run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
     run_sid = receiver.run_sid
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
-    # §6.2: a SACK falls due at every ``sack_every``-th packet with DATA, and is built with
-    # the state as of that packet: ``need`` in-line packets from now.
-    every = config.sack_every
-    need = every - a._packets_since_sack
+    # §6.2: a SACK falls due at every ``sack_every``-th full-sized packet with DATA, and is
+    # built with the state as of that packet: after ``need`` more bytes of credit (each
+    # packet counts min(size, full size)), ``credit`` being the in-line packets' so far.
+    need = a._sack_threshold - a._sack_credit
+    credit = 0
     # SACKs without gap blocks or duplicates read in a row (the answer to a burst of our
     # DATA): the one with the highest cumulative TSN says all they say (§6.2.1), applied
     # once before any other packet, with their count (``Sender.on_sack``).
@@ -88,7 +90,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
         size = len(data)
         if stale:
             stale = False
-            need = every - a._packets_since_sack
+            need = a._sack_threshold - a._sack_credit
             inline = _inline_ok(a, receiver, head)
             if inline:
                 cum = receiver.cum_tsn
@@ -121,13 +123,21 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
                         buffered += size - _DATA_START
                         run.append(data[_DATA_START:])
                         taken += 1
-                        if taken >= need:
+                        full = a._full_packet
+                        if size < full:
+                            credit += size
+                        elif full == FULL_PACKET:
+                            credit += full
+                        else:
+                            credit += a._full_size(size)
+                            need = a._sack_threshold - a._sack_credit
+                        if credit >= need:
                             receiver.cum_tsn = cum
                             receiver.buffered = buffered
                             a.stats.packets_received += taken
-                            delay_sack(a, taken, False, now)
-                            taken = 0
-                            need = every - a._packets_since_sack
+                            delay_sack(a, credit, False, now)
+                            taken = credit = 0
+                            need = a._sack_threshold - a._sack_credit
                         continue
         # A SACK alone, no gap blocks, no duplicates (§3.3.4: chunk length 16).
         elif (
@@ -159,8 +169,8 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
             receiver.cum_tsn = cum
             receiver.buffered = buffered
             a.stats.packets_received += taken
-            delay_sack(a, taken, False, now)
-            taken = 0
+            delay_sack(a, credit, False, now)
+            taken = credit = 0
         if sacks:
             a._sender.on_sack(SackChunk(sack_cum, sack_rwnd), now, sacks)
             sack_cum = -1
@@ -171,7 +181,7 @@ def receive_packets(a: Association, packets: list[bytes], now: float) -> None:
         receiver.cum_tsn = cum
         receiver.buffered = buffered
         a.stats.packets_received += taken
-        delay_sack(a, taken, False, now)
+        delay_sack(a, credit, False, now)
     if sacks:
         a._sender.on_sack(SackChunk(sack_cum, sack_rwnd), now, sacks)
 
