@@ -53,13 +53,15 @@ class Result:
     t3: int
 
 
-def transfer(max_burst: int, loss: float, seed: int, total: int, bursty: bool) -> Result:
+def transfer(
+    max_burst: int, loss: float, seed: int, total: int, bursty: bool, queue: int = QUEUE
+) -> Result:
     """``total`` bytes from a to b. Bulk: all queued at once, 16 KiB messages. Bursty: a
     128 KiB message every 250 ms (4.2 Mbit/s offered, a fifth of the path), so the sender
     is idle between messages with the window it grew: what Max.Burst is for."""
     net = VirtualNetwork(
         seed=seed,
-        internet=Link(delay=ONE_WAY, rate=RATE, queue=QUEUE, loss=loss),
+        internet=Link(delay=ONE_WAY, rate=RATE, queue=queue, loss=loss),
         record=False,
         max_steps=50_000_000,
     )
@@ -104,12 +106,13 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=float, default=8.0)
     parser.add_argument("--seeds", type=int, default=3, help="runs per row (medians)")
+    parser.add_argument("--queue", type=int, default=QUEUE, help="bottleneck queue, datagrams")
     args = parser.parse_args(argv)
-    if args.mib <= 0 or args.seeds < 1:
-        parser.error("--mib and --seeds must be positive")
+    if args.mib <= 0 or args.seeds < 1 or args.queue < 1:
+        parser.error("--mib, --seeds and --queue must be positive")
     total = int(args.mib * (1 << 20))
     print(
-        f"SCTP on a {RATE / 1e6:.0f} Mbit/s path, drop-tail queue {QUEUE}, RTT "
+        f"SCTP on a {RATE / 1e6:.0f} Mbit/s path, drop-tail queue {args.queue}, RTT "
         f"{2 * ONE_WAY * 1000:.0f} ms, {args.mib} MiB in {SIZE} B messages,"
         f" median of {args.seeds} seeds (virtual time)"
     )
@@ -121,7 +124,8 @@ def main(argv: list[str]) -> None:
         for loss in (0.0, 0.01):
             for max_burst in (4, 64):
                 runs = [
-                    transfer(max_burst, loss, seed, total, bursty) for seed in range(args.seeds)
+                    transfer(max_burst, loss, seed, total, bursty, args.queue)
+                    for seed in range(args.seeds)
                 ]
                 goodput = statistics.median(r.goodput for r in runs)
                 latency = sorted(x for r in runs for x in r.latency)
