@@ -73,9 +73,10 @@ _PURE_SACK = struct.Struct("!BBHIIHH")
 #: A SACK chunk's cumulative TSN and a_rwnd, from offset 16 of a packet that starts with it.
 _SACK_FIELDS = struct.Struct("!II")
 
-#: SACKs built and not yet handed to packets_to_send: one per two packets of a burst of up
-#: to 2048 packets (a 1 MiB window in packets of ~500 bytes); past it (a caller that feeds
-#: packets without ever asking what to send), a new SACK replaces the newest waiting one.
+#: SACKs built and not yet handed to packets_to_send: one per two full-sized packets of a
+#: burst of up to 2048 of them (a 1 MiB window in packets of ~500 bytes); past it (a caller
+#: that feeds packets without ever asking what to send), a new SACK replaces the newest
+#: waiting one.
 MAX_PENDING_SACKS = 1024
 
 _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
@@ -150,8 +151,8 @@ class Association:
         self._t2_count = 0
         self._sack_at: float | None = None
         self._sack_due = False
-        #: SACK chunks built when they fell due (§6.2: every second packet with DATA, at
-        #: once on a gap or a duplicate), each with the state as of its packet, waiting for
+        #: SACK chunks built when they fell due (§6.2: every second full-sized packet with
+        #: DATA, at once on a gap or a duplicate), each with the state as of its packet, waiting for
         #: packets_to_send: a burst of packets fed in one call gets its SACKs all the same.
         self._sacks: list[bytes] = []
         #: Packets with DATA since the last SACK, in bytes of full-sized packets (§6.2 with
@@ -715,8 +716,8 @@ class Association:
         return full
 
     def _sack_point(self) -> None:
-        """§6.2: a SACK is due now (the second packet with DATA since the last one, a gap,
-        a duplicate): build it with the state as of this packet. It leaves with the next
+        """§6.2: a SACK is due now (the second full-sized packet with DATA since the last
+        one, a gap, a duplicate): build it with the state as of this packet. It leaves with the next
         :meth:`packets_to_send`, beside the SACKs due before it."""
         if self._receiver is None:
             self._sack_due = True
