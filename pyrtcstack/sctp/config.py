@@ -87,7 +87,9 @@ class SctpConfig:
     #: handshake packets always carry a real CRC-32C). DTLS already protects integrity. On
     #: by default: it only changes what we send to a peer that announced it (checked with
     #: Chromium, Firefox and aiortc, docs/sctp.md); ``zero_checksum=False`` turns it off,
-    #: and must when the packets do not travel inside DTLS (EDMID 1 promises they do).
+    #: and must when the packets do not travel inside DTLS (EDMID 1 promises they do). An
+    #: INIT left unanswered for one T1-init is sent again without the announcement (Pion
+    #: 3.1.56 drops INITs that carry it, docs/sctp.md).
     zero_checksum: bool = True
     #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
     initial_tsn: int | None = None
