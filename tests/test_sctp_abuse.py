@@ -83,19 +83,22 @@ def _charged(b: Association) -> int:
 
 
 def _acked(b: Association, now: float) -> tuple[int, set[int]]:
-    """The cumulative TSN and the gap-acked TSNs of the SACK ``b`` sends now."""
+    """The cumulative TSN and the gap-acked TSNs of the newest SACK ``b`` sends now (the
+    SACKs that fell due earlier, each as of its packet, RFC 9260 §6.2, leave before it)."""
     b._sack_due = True
-    for p in b.packets_to_send(now):
-        for chunk in decode_packet(p).chunks:
-            if isinstance(chunk, SackChunk):
-                cum = chunk.cumulative_tsn
-                gaps = {
-                    (cum + off) & 0xFFFFFFFF
-                    for start, end in chunk.gaps
-                    for off in range(start, end + 1)
-                }
-                return cum, gaps
-    raise AssertionError("no SACK")
+    sacks = [
+        chunk
+        for p in b.packets_to_send(now)
+        for chunk in decode_packet(p).chunks
+        if isinstance(chunk, SackChunk)
+    ]
+    if not sacks:
+        raise AssertionError("no SACK")
+    cum = sacks[-1].cumulative_tsn
+    gaps = {
+        (cum + off) & 0xFFFFFFFF for start, end in sacks[-1].gaps for off in range(start, end + 1)
+    }
+    return cum, gaps
 
 
 def _feeders(b: Association) -> dict[str, Callable[[list[bytes], float], None]]:

@@ -248,3 +248,54 @@ def test_crafted_middle_fragments_take_the_same_way(
     for lo, hi in itertools.pairwise(bounds):
         bulk.receive_packets(packets[lo:hi], 0.0)
     assert _after(bulk) == _after(one)
+
+
+def _sender_state(a: Association) -> tuple[object, ...]:
+    s = a._sender
+    return (
+        s.cum_ack,
+        s.flight,
+        s.peer_rwnd,
+        s.total_buffered,
+        s.sacks_since_fill,
+        s.t3,
+        s.timed_tsn,
+        dataclasses.astuple(a.stats),
+    )
+
+
+def test_a_burst_of_sacks_gives_what_they_give_one_by_one() -> None:
+    """The other side of a transfer: the SACKs of a burst (one per two packets, RFC 9260
+    §6.2), applied in one row by receive_packets, leave the sender as they do one by one;
+    cwnd within 16 bytes a SACK (min(acked, MTU) per SACK against half the bytes)."""
+    for zero in (False, True):
+        for corrupt in (False, True):
+            states = []
+            for bursts in (False, True):
+                # The receiver announces zero checksum (or not): its SACKs then carry 0.
+                a, b = _established(zero, 6000)
+                a._sender.cwnd = 200 * a._sender.mtu
+                a.config.max_burst = a._sender.max_burst = 200
+                for _ in range(200):
+                    a.send(1, bytes(4000), 53)
+                now = 0.01
+                for _ in range(3):
+                    data = a.packets_to_send(now)
+                    b.receive_packets(data, now)
+                    sacks = b.packets_to_send(now)
+                    assert len(sacks) >= len(data) // 2 > 10
+                    if corrupt:  # one bad SACK in the middle of the row
+                        bad = bytearray(sacks[5])
+                        bad[20] ^= 1
+                        sacks[5] = bytes(bad)
+                    now += 0.01
+                    if bursts:
+                        a.receive_packets(sacks, now)
+                    else:
+                        for p in sacks:
+                            a.receive_packet(p, now)
+                    states.append((_sender_state(a), a._sender.cwnd))
+            one, burst = states[:3], states[3:]
+            for (s1, c1), (s2, c2) in zip(one, burst, strict=True):
+                assert s1 == s2
+                assert abs(c1 - c2) <= 16 * 200

@@ -263,6 +263,30 @@ def test_link_impairments_and_mtu() -> None:
     assert all(0.01 - 1e-9 <= g.at - int(g.data) * 0.001 <= 0.03 + 1e-9 for g in b.got)
 
 
+def test_bottleneck_rate_and_drop_tail_queue() -> None:
+    """Link(rate, queue): datagrams leave one after the other at ``rate`` bits per second
+    (28 bytes of IPv4+UDP counted), a full queue drops, each direction queues alone."""
+    net = VirtualNetwork(seed=1, internet=Link(delay=0.01, rate=1e6, queue=10))
+    net.add_host("a", "198.51.100.10")
+    net.add_host("b", "198.51.100.20")
+    # 20 datagrams of 97 + 28 = 125 bytes (1 ms each at 1 Mbit/s) sent at once, and one
+    # the other way.
+    burst = [(0.0, ("198.51.100.20", 1), b"%02d" % i + bytes(95)) for i in range(20)]
+    a, b = Script(burst), Script([(0.0, ("198.51.100.10", 1), b"back")])
+    net.attach(a, ("198.51.100.10", 1))
+    net.attach(b, ("198.51.100.20", 1))
+    net.run(timeout=5)
+    assert net.stats["queue_drop"] == 10
+    assert [int(g.data[:2]) for g in b.got] == list(range(10))
+    assert [round(g.at, 6) for g in b.got] == [round(0.01 + 0.001 * (i + 1), 6) for i in range(10)]
+    (back,) = a.got
+    assert round(back.at, 6) == round(0.01 + 32 * 8 / 1e6, 6)  # its own queue, empty
+    # Once the queue drained, a datagram goes through again.
+    a.send(1.0, ("198.51.100.20", 1), b"later")
+    net.run(timeout=5)
+    assert b.got[-1].data == b"later" and net.stats["queue_drop"] == 10
+
+
 def _impaired_run(seed: int) -> tuple[str, list[Got]]:
     nat = Nat.symmetric()
     net, alice, _servers = _world(nat, seed=seed)

@@ -150,13 +150,14 @@ class Settings:
     * ``mtu``: the largest DTLS datagram we send;
     * timers: ICE pacing (``ice_ta``), nomination delay, DTLS initial retransmission
       timeout, SCTP initial/min RTO;
-    * ``sctp_max_burst``: SCTP Max.Burst (RFC 9260 §6.1 D, a SHOULD with 4 recommended in
-      §16): packets of new data sent at once beyond the flight. We default to 64, the
-      asyncio driver's read batch (``MAX_BATCH``): the congestion window still governs,
-      but with one SACK per received batch the flight can only grow by Max.Burst minus
-      the batch per SACK, so a cap of 4 starved the ack clock (16 KiB on loopback, one
-      process 23 → 40 MB/s, two processes ~20 → ~50 MB/s); the driver's socket buffers
-      (``SOCKET_BUFFER``) absorb such bursts;
+    * ``sctp_max_burst``: SCTP Max.Burst (RFC 9260 §6.1 D; §16 recommends 4, our
+      default): packets of new data sent beyond the flight per transmission opportunity
+      (each SACK, also when a burst of SACKs is read at once); see docs/sctp.md for the
+      path benchmark behind the value;
+    * ``sctp_zero_checksum``: announce RFC 9653 Zero Checksum Acceptable in our INIT
+      (``SctpConfig.zero_checksum``). On by default; a peer that rejects the INIT because
+      of it (Pion up to sctp 1.8.x answers nothing) gets the INIT again without it after
+      the first retransmission (docs/sctp.md); False never announces it;
     * ``udp_offload``: let the asyncio driver batch system calls with Linux UDP GSO/GRO
       (``pyrtcstack.aio.udp``; the datagrams on the wire are the same; off: one
       ``sendto``/``recvfrom`` per datagram);
@@ -188,7 +189,8 @@ class Settings:
     sctp_rto_initial: float = 1.0
     sctp_rto_min: float = 1.0
     sctp_max_message_size: int = 262144
-    sctp_max_burst: int = 64
+    sctp_max_burst: int = 4
+    sctp_zero_checksum: bool = True
     keylog: Callable[[str], None] | None = None
     keylog_file: str | None = None
     tracer: Callable[[object], None] | None = None

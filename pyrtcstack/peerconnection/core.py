@@ -144,6 +144,7 @@ class PeerConnectionCore(NegotiationMixin):
             rto_initial=self.settings.sctp_rto_initial,
             rto_min=self.settings.sctp_rto_min,
             max_burst=self.settings.sctp_max_burst,
+            zero_checksum=self.settings.sctp_zero_checksum,
         )
         self.sctp = DataChannelManager(self.sctp_config, rng=self._rng)
         self._sctp_started = False
@@ -224,7 +225,7 @@ class PeerConnectionCore(NegotiationMixin):
         self, batch: list[tuple[bytes, Address]], now: float, local: Address | None = None
     ) -> None:
         """Several datagrams that arrived together on socket ``local``: one drain for all
-        (SCTP then acknowledges the burst with one SACK, RFC 9260 §6.2)."""
+        (SCTP's SACKs for the burst, one per two packets, RFC 9260 §6.2, leave together)."""
         agent = self.agent
         if agent is None or self.closed:
             self.counters["dropped_demux"] += len(batch)

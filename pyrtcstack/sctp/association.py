@@ -27,11 +27,11 @@ from . import bulk, dispatch, handshake, heartbeat, reconfig, shutdown
 from .chunks import (
     AbortChunk,
     ChunkType,
-    InitChunk,
     ReconfigChunk,
+    SackChunk,
     encode_packet,
 )
-from .config import SctpConfig
+from .config import FULL_PACKET, SctpConfig
 from .crc32c import crc32c, crc32c_extend
 from .errors import (
     AssociationClosedError,
@@ -67,6 +67,17 @@ _CHUNK = struct.Struct("!BBH")
 _LE32 = struct.Struct("<I")
 _ZERO4 = bytes(4)
 _DATA_FIELDS = struct.Struct("!IHHI")
+#: A SACK chunk without gap blocks or duplicates (§3.3.4): type, flags, length 16, cumulative
+#: TSN, a_rwnd, 0 gap blocks, 0 duplicates.
+_PURE_SACK = struct.Struct("!BBHIIHH")
+#: A SACK chunk's cumulative TSN and a_rwnd, from offset 16 of a packet that starts with it.
+_SACK_FIELDS = struct.Struct("!II")
+
+#: SACKs built and not yet handed to packets_to_send: one per two full-sized packets of a
+#: burst of up to 2048 of them (a 1 MiB window in packets of ~500 bytes); past it (a caller
+#: that feeds packets without ever asking what to send), a new SACK replaces the newest
+#: waiting one.
+MAX_PENDING_SACKS = 1024
 
 _EXTENSIONS = bytes([ChunkType.RECONFIG, ChunkType.FORWARD_TSN])
 
@@ -140,7 +151,17 @@ class Association:
         self._t2_count = 0
         self._sack_at: float | None = None
         self._sack_due = False
-        self._packets_since_sack = 0
+        #: SACK chunks built when they fell due (§6.2: every second full-sized packet with
+        #: DATA, at once on a gap or a duplicate), each with the state as of its packet, waiting for
+        #: packets_to_send: a burst of packets fed in one call gets its SACKs all the same.
+        self._sacks: list[bytes] = []
+        #: Packets with DATA since the last SACK, in bytes of full-sized packets (§6.2 with
+        #: RFC 5681 §4.2): a "full-sized" packet is the largest one the peer sent so far, up
+        #: to FULL_PACKET; each packet counts min(size, that); a SACK falls due at
+        #: ``_sack_threshold`` = ``sack_every`` full-sized packets (see _full_size).
+        self._sack_credit = 0
+        self._full_packet = 0
+        self._sack_threshold = 0
         self._last_rwnd = cfg.receive_window
         self._hb_at: float | None = None
         self._hb_sent_at: float | None = None
@@ -156,6 +177,11 @@ class Association:
         self._last_response: ReconfigResponse | None = None
         self._closed_for_good = False
         self._send_zero_checksum = False  # the peer accepts checksum 0 (RFC 9653)
+        #: Whether our INIT / INIT ACK announce Zero Checksum Acceptable (RFC 9653 §5.1):
+        #: ``config.zero_checksum`` until a peer showed it cannot parse the parameter (see
+        #: :func:`.handshake.drop_zero_checksum`); acceptance of checksum 0 is unchanged.
+        self._announce_zero_checksum = cfg.zero_checksum
+        self._answered_init_tag = 0  # the peer's INIT tag our last INIT ACK answered
         # The common header of our packets and its CRC-32C share (§6.8), per peer tag.
         self._head: bytes | None = None
         self._head_tag = 0
@@ -215,15 +241,7 @@ class Association:
         if self.state is not State.CLOSED or self._closed_for_good:
             return
         self._now = now
-        init = InitChunk(
-            self._local_tag,
-            self.config.receive_window,
-            self.config.outbound_streams,
-            self.config.inbound_streams,
-            self._local_tsn,
-            self._extension_params(),
-        )
-        self._t1_packet = self._packet(0, [init.encode()])
+        self._t1_packet = handshake.init_packet(self)
         self._raw.append(self._t1_packet)
         self.state = State.COOKIE_WAIT
         self._t1 = now + self._t1_rto
@@ -370,6 +388,11 @@ class Association:
                 self._close("handshake timed out (Max.Init.Retransmits)")
                 return
             self._t1_rto = min(self._t1_rto * 2, cfg.rto_max)
+            if self.state is State.COOKIE_WAIT and self._announce_zero_checksum:
+                # No answer to an INIT that announced zero checksum: the peer may be one
+                # that rejects the whole INIT for it (handshake.drop_zero_checksum).
+                handshake.drop_zero_checksum(self)
+                self._t1_packet = handshake.init_packet(self)
             self._raw.append(self._t1_packet)
             self._t1 = now + self._t1_rto
         if self._t2 is not None and now >= self._t2:
@@ -420,12 +443,17 @@ class Association:
             not control
             and not can_send
             and not self._sack_due
+            and not self._sacks
             and not sender.forward_tsn_due
             and not self._reset_wanted
             and not sender.low_events
             and state is State.ESTABLISHED
         ):
             # Nothing to send (the common case right after a SACK was processed).
+            # The transmission opportunities pass unused (§6.1 D, §7.2.1).
+            sender.sacks_since_fill = 0
+            sender.new_data = False
+            sender.full_at_fill = False
             if sender.t3 is not None:
                 self._hb_at = None
             elif self._hb_at is None:
@@ -436,12 +464,22 @@ class Association:
         if self._sack_at is not None and can_send:
             self._sack_due = True  # bundle the delayed SACK with outgoing DATA
         if self._sack_due and self._receiver is not None:
-            control.insert(0, self._build_sack())
+            self._sacks.append(self._build_sack())
+        sacks = self._sacks
+        packets: list[list[bytes]] = [[]]
+        if sacks:
+            # §6.2: the SACKs that fell due since the last call, in order, each in a packet
+            # of its own (the peer's window and Max.Burst move with each one); the newest
+            # rides with whatever else goes out now.
+            self._sacks = []
+            control.insert(0, sacks.pop())
+            if sacks:
+                packets = [[s] for s in sacks]
+                packets.append([])
         if sender.forward_tsn_due and sender.forward_tsn is not None:
             sender.forward_tsn_due = False
             control.append(sender.forward_tsn.encode())
         mtu = sender.mtu
-        packets: list[list[bytes]] = [[]]
         room = mtu
         for chunk in control:
             size = len(chunk)
@@ -509,6 +547,26 @@ class Association:
         self._now = now
         stats = self.stats
         stats.packets_received += 1
+        if (
+            len(data) == 28
+            and data[12] == 3
+            and data[:8] == self._rx_head
+            and data[15] == 16
+            and not data[14]
+            and data[24:] == _ZERO4
+            and self.state is State.ESTABLISHED
+            and self._deferred_reset is None
+        ):
+            # A SACK alone, without gap blocks or duplicates (§3.3.4), from our peer (§8.5):
+            # half the packets of a transfer's other direction (§6.2).
+            checksum = _LE32.unpack_from(data, 8)[0]
+            if not (checksum == 0 and self.config.zero_checksum) and checksum != (
+                crc32c_extend(self._rx_head_crc, data[12:])
+            ):
+                stats.bad_checksum += 1
+                return
+            self._sender.on_sack(SackChunk(*_SACK_FIELDS.unpack_from(data, 16)), now)
+            return
         if data[:8] == self._rx_head and self.state is State.ESTABLISHED and data[12:13] == b"\0":
             # Fast path (the bulk of a transfer): our ports and verification tag (§8.5) on an
             # established association, a packet that starts with a DATA chunk.
@@ -528,14 +586,16 @@ class Association:
                 stats.data_dropped += dropped
             if pos >= size:
                 if receiver.too_large or self._deferred_reset is not None:
-                    dispatch.after_chunks(self, receiver, True, sack_now, now)
+                    dispatch.after_chunks(self, receiver, True, sack_now, now, size)
                     return
                 # §6.2 delayed SACK: dispatch.delay_sack, in line on this per-packet path.
-                n = self._packets_since_sack + 1
-                self._packets_since_sack = n
-                if sack_now or n >= self.config.sack_every:
-                    self._sack_due = True
-                    self._sack_at = None
+                full = self._full_packet
+                n = self._sack_credit + (
+                    size if size < full else full if full == FULL_PACKET else self._full_size(size)
+                )
+                self._sack_credit = n
+                if sack_now or n >= self._sack_threshold:
+                    self._sack_point()
                 elif self._sack_at is None:
                     self._sack_at = now + self.config.sack_delay
                 return
@@ -577,7 +637,7 @@ class Association:
             if dropped:
                 stats.data_dropped += dropped
             if pos >= size:
-                dispatch.after_chunks(self, receiver, True, sack_now, now)
+                dispatch.after_chunks(self, receiver, True, sack_now, now, size)
                 return
             if pos > 12:
                 # Something else follows: the general path takes the rest of the packet.
@@ -625,7 +685,7 @@ class Association:
             Parameter(ParamType.FORWARD_TSN_SUPPORTED, b""),
             Parameter(ParamType.SUPPORTED_EXTENSIONS, _EXTENSIONS),
         ]
-        if self.config.zero_checksum:
+        if self._announce_zero_checksum:
             params.append(
                 Parameter(ParamType.ZERO_CHECKSUM_ACCEPTABLE, handshake.ZERO_CHECKSUM_EDMID_DTLS)
             )
@@ -646,15 +706,43 @@ class Association:
         heartbeat.arm(self, now)
 
     # == SACK (§6.2) =============================================================================
+    def _full_size(self, size: int) -> int:
+        """A packet of ``size`` bytes, at least the largest so far: it sets the full size
+        (up to FULL_PACKET) and the SACK threshold; returns what it counts."""
+        full = min(size, FULL_PACKET)
+        if full > self._full_packet:
+            self._full_packet = full
+            self._sack_threshold = self.config.sack_every * full
+        return full
+
+    def _sack_point(self) -> None:
+        """§6.2: a SACK is due now (the second full-sized packet with DATA since the last
+        one, a gap, a duplicate): build it with the state as of this packet. It leaves with the next
+        :meth:`packets_to_send`, beside the SACKs due before it."""
+        if self._receiver is None:
+            self._sack_due = True
+            return
+        sacks = self._sacks
+        if len(sacks) >= MAX_PENDING_SACKS:
+            sacks.pop()  # superseded: the new SACK acknowledges at least as much
+        sacks.append(self._build_sack())
+
     def _build_sack(self) -> bytes:
-        assert self._receiver is not None
-        sack = self._receiver.build_sack()
-        if len(self._events) >= self.config.max_queued_messages:
-            sack.a_rwnd = 0
-        self._last_rwnd = sack.a_rwnd
+        receiver = self._receiver
+        assert receiver is not None
         self._sack_due = False
         self._sack_at = None
-        self._packets_since_sack = 0
+        self._sack_credit = 0
+        full = len(self._events) >= self.config.max_queued_messages
+        if not receiver.ooo and not receiver.duplicates:
+            # The common case, encoded directly: no gap blocks, no duplicates (§3.3.4).
+            rwnd = 0 if full else receiver.a_rwnd
+            self._last_rwnd = rwnd
+            return _PURE_SACK.pack(ChunkType.SACK, 0, 16, receiver.cum_tsn, rwnd, 0, 0)
+        sack = receiver.build_sack()
+        if full:
+            sack.a_rwnd = 0
+        self._last_rwnd = sack.a_rwnd
         return sack.encode()
 
     # == abort (§9.1) ===========================================================================
@@ -674,6 +762,7 @@ class Association:
         self._t1 = self._t2 = self._sack_at = self._hb_at = self._reconfig_at = None
         self._sender.t3 = None
         self._sack_due = False
+        self._sacks = []
         self._control = []
         self._events.append(AssociationClosed(error, aborted))
 

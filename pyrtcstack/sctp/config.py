@@ -14,6 +14,7 @@ __all__ = [
     "DATA_CHUNK_HEADER_SIZE",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_PORT",
+    "FULL_PACKET",
     "MAX_STREAMS",
     "SctpConfig",
 ]
@@ -28,6 +29,9 @@ DEFAULT_PORT = 5000
 MAX_STREAMS = 65535
 #: What we advertise as ``a=max-message-size`` (Chrome sends 262144, RFC 8841 §6.1).
 DEFAULT_MAX_MESSAGE_SIZE = 262144
+#: A received packet of at least this many bytes counts as a full-sized one for the SACK
+#: cadence (``SctpConfig.sack_every``); every WebRTC stack fills packets to 1189-1228.
+FULL_PACKET = 1024
 
 
 @dataclass(slots=True)
@@ -65,7 +69,9 @@ class SctpConfig:
     #: HB.interval (RFC 9260 §8.3, §16), seconds; ``None`` disables heartbeats.
     heartbeat_interval: float | None = 30.0
     #: Delayed SACK timer (RFC 9260 §6.2: default 200 ms, MUST be ≤ 500 ms) and how many
-    #: DATA-carrying packets may arrive before a SACK is sent at once ("every second packet").
+    #: full-sized DATA-carrying packets may arrive before a SACK is sent at once ("every
+    #: second packet"; a packet under FULL_PACKET bytes counts as its share of one, as
+    #: RFC 5681 §4.2 counts full-sized segments, see docs/sctp.md).
     sack_delay: float = 0.2
     sack_every: int = 2
     #: Max.Burst (RFC 9260 §6.1, §16): new packets sent at once after an idle period.
@@ -81,7 +87,9 @@ class SctpConfig:
     #: handshake packets always carry a real CRC-32C). DTLS already protects integrity. On
     #: by default: it only changes what we send to a peer that announced it (checked with
     #: Chromium, Firefox and aiortc, docs/sctp.md); ``zero_checksum=False`` turns it off,
-    #: and must when the packets do not travel inside DTLS (EDMID 1 promises they do).
+    #: and must when the packets do not travel inside DTLS (EDMID 1 promises they do). An
+    #: INIT left unanswered for one T1-init is sent again without the announcement (Pion
+    #: 3.1.56 drops INITs that carry it, docs/sctp.md).
     zero_checksum: bool = True
     #: Fixes our initial TSN (normally random, RFC 9260 §5.1); for tests of TSN wrap-around.
     initial_tsn: int | None = None

@@ -190,13 +190,19 @@ def process_chunks(
         a.stats.unexpected_chunks += 1
         if action in (0, 1):
             break
-    after_chunks(a, receiver, data_seen, sack_now, now)
+    after_chunks(a, receiver, data_seen, sack_now, now, len(data))
 
 
-def after_chunks(
-    a: Association, receiver: Receiver | None, data_seen: bool, sack_now: bool, now: float
+def after_chunks(  # noqa: PLR0917
+    a: Association,
+    receiver: Receiver | None,
+    data_seen: bool,
+    sack_now: bool,
+    now: float,
+    size: int,
 ) -> None:
-    """Hand over completed messages and decide about the SACK (§6.2)."""
+    """Hand over completed messages and decide about the SACK (§6.2) after a packet of
+    ``size`` bytes."""
     if receiver is not None and a._receiver is receiver:
         if receiver.too_large:
             a._fail("peer sent a message above our max-message-size")
@@ -206,19 +212,20 @@ def after_chunks(
                 a,
             )
     if data_seen:
-        delay_sack(a, 1, sack_now, now)
+        full = a._full_packet
+        delay_sack(a, size if size < full else a._full_size(size), sack_now, now)
     if a.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT) and data_seen:
         a._sack_due = True
 
 
-def delay_sack(a: Association, packets: int, sack_now: bool, now: float) -> None:
-    """§6.2 delayed SACK after ``packets`` packets with DATA: a SACK at once for every
-    ``sack_every``-th packet (or when ``sack_now``: a gap or a duplicate), else within
-    ``sack_delay``."""
-    n = a._packets_since_sack + packets
-    a._packets_since_sack = n
-    if sack_now or n >= a.config.sack_every:
-        a._sack_due = True
-        a._sack_at = None
+def delay_sack(a: Association, credit: int, sack_now: bool, now: float) -> None:
+    """§6.2 delayed SACK after packets with DATA worth ``credit`` bytes (each counts
+    min(size, full size), Association._full_size): a SACK at once for every
+    ``sack_every``-th full-sized packet (or when ``sack_now``: a gap or a duplicate), else
+    within ``sack_delay``."""
+    n = a._sack_credit + credit
+    a._sack_credit = n
+    if sack_now or n >= a._sack_threshold:
+        a._sack_point()
     elif a._sack_at is None:
         a._sack_at = now + a.config.sack_delay

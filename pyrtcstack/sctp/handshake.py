@@ -22,7 +22,45 @@ if TYPE_CHECKING:
 #: RFC 9653 §5.1: Error Detection Method Identifier 1 = "SCTP over DTLS".
 ZERO_CHECKSUM_EDMID_DTLS = b"\x00\x00\x00\x01"
 
-__all__ = ["on_cookie_echo", "on_init", "on_init_ack", "peer_features", "set_peer"]
+__all__ = [
+    "drop_zero_checksum",
+    "init_packet",
+    "on_cookie_echo",
+    "on_init",
+    "on_init_ack",
+    "peer_features",
+    "set_peer",
+]
+
+
+def init_packet(a: Association) -> bytes:
+    """Our INIT (§5.1 A) in its packet: tag 0, our tag, window, streams and initial TSN
+    (the same in every retransmission), and the extension parameters."""
+    cfg = a.config
+    init = InitChunk(
+        a._local_tag,
+        cfg.receive_window,
+        cfg.outbound_streams,
+        cfg.inbound_streams,
+        a._local_tsn,
+        a._extension_params(),
+    )
+    return a._packet(0, [init.encode()])
+
+
+def drop_zero_checksum(a: Association) -> None:
+    """Stop announcing Zero Checksum Acceptable (RFC 9653 §5.1) in INIT and INIT ACK.
+
+    The parameter's type (0x8001) has the upper bits 10: a peer that does not know it must
+    skip it and go on (RFC 9260 §3.2.1). pion/sctp up to 1.8.x (Pion WebRTC 3.1.56, as
+    Debian ships it) instead fails to parse the whole chunk and drops the packet without
+    an answer, so neither our INIT nor our INIT ACK ever gets one. We call this when our
+    INIT went unanswered for one T1-init (its first retransmission goes without the
+    parameter) and when the peer sends again an INIT we answered with the parameter. A
+    lost packet costs the same: no zero checksum for that association (CRC-32C both ways,
+    correct, a little slower). Checksum 0 stays accepted if ``config.zero_checksum``: a
+    late answer to our first INIT holds the peer to what that INIT announced."""
+    a._announce_zero_checksum = False
 
 
 def peer_features(init: InitChunk) -> int:
@@ -47,6 +85,14 @@ def on_init(a: Association, init: InitChunk, now: float) -> None:
         # connection in WebRTC. Dropped and counted.
         a.stats.unexpected_chunks += 1
         return
+    if a._announce_zero_checksum:
+        if init.initiate_tag == a._answered_init_tag:
+            # The peer sends the INIT we answered again: our INIT ACK may be one it
+            # cannot parse (see drop_zero_checksum).
+            drop_zero_checksum(a)
+            if a.state is State.COOKIE_WAIT:
+                a._t1_packet = init_packet(a)
+        a._answered_init_tag = init.initiate_tag
     # §5.2.1: in COOKIE-WAIT/ECHOED we answer with the tag and TSN of our own INIT (we
     # use one tag and one initial TSN for the life of the association).
     cookie = seal_cookie(

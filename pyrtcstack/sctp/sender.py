@@ -133,6 +133,13 @@ class Sender:
         self.partial_bytes_acked = 0
         self.peer_rwnd = 1 << 30
         self.max_burst = max_burst
+        #: Transmission opportunities of Max.Burst packets each (§6.1 D) since the last
+        #: :meth:`fill`: every SACK applied (also when a burst of them is read at once),
+        #: and new messages from the application (one opportunity however many).
+        self.sacks_since_fill = 0
+        self.new_data = False
+        #: Whether the last :meth:`fill` left the window in use (see :meth:`on_sack`).
+        self.full_at_fill = False
         self.in_fast_recovery = False
         self.fast_recovery_exit = 0
         self.rtx_queue: deque[SentChunk] = deque()
@@ -171,6 +178,7 @@ class Sender:
             q = self.queues[sid] = deque()
             self.active.append(sid)
         q.append(msg)
+        self.new_data = True
         size = len(msg.data)
         self.buffered[sid] = self.buffered.get(sid, 0) + size
         self.total_buffered += size
@@ -248,8 +256,11 @@ class Sender:
         self.rto = min(max(self.srtt + 4 * self.rttvar, self.rto_min), self.rto_max)
 
     # -- SACK processing (RFC 9260 §6.2.1, §7.2) ---------------------------------------
-    def on_sack(self, sack: SackChunk, now: float) -> bool:
-        """Apply a SACK; returns False when it was stale or bogus (ignored)."""
+    def on_sack(self, sack: SackChunk, now: float, count: int = 1) -> bool:
+        """Apply a SACK; returns False when it was stale or bogus (ignored). ``count`` > 1:
+        the newest of that many SACKs without gap blocks or duplicates read in one burst
+        (``bulk``): cumulative, it says what they all say; the window grows and Max.Burst
+        allows as for that many SACKs."""
         cum = sack.cumulative_tsn
         advance = (cum - self.cum_ack) & MASK32
         if advance >= HALF32:
@@ -337,23 +348,29 @@ class Sender:
         # Congestion control (§7.2.1, §7.2.2), not while in fast recovery.
         if self.in_fast_recovery and ((cum - self.fast_recovery_exit) & MASK32) < HALF32:
             self.in_fast_recovery = False
+        # §7.2.1 "cwnd fully utilized": now, or at the last transmission opportunity if data
+        # is still waiting. SACKs read in a burst are applied one after the other with no
+        # send in between; one by one, the sender would have refilled the window after each.
+        in_use = (self.full_at_fill and self.pending > 0) or flight_before + mtu >= self.cwnd
         if advance and not self.in_fast_recovery:
             if self.cwnd <= self.ssthresh:
-                if flight_before + mtu >= self.cwnd:
+                if in_use:
                     # §7.2.1 allows min(acked, MTU) per SACK, which assumes a SACK every
-                    # second packet (§6.2). Receivers that acknowledge a whole read batch
-                    # with one SACK (ours does) would make slow start linear; count bytes
-                    # instead: half the acknowledged bytes, i.e. one MTU per two packets
-                    # acknowledged, as the RFC gives against a per-two-packets SACKer.
+                    # second packet (§6.2). Receivers that acknowledge more per SACK (a
+                    # whole read batch: ours did until it followed §6.2 within a batch)
+                    # would make slow start linear; count bytes instead: half the
+                    # acknowledged bytes, i.e. one MTU per two packets acknowledged, as
+                    # the RFC gives against a per-two-packets SACKer.
                     # Still bounded by what was acknowledged (no gain from splitting SACKs).
                     # A documented deviation (docs/sctp.md).
-                    self.cwnd += max(min(acked_bytes, mtu), acked_bytes >> 1)
+                    self.cwnd += max(min(acked_bytes, count * mtu), acked_bytes >> 1)
             else:
                 self.partial_bytes_acked += acked_bytes
-                if self.partial_bytes_acked >= self.cwnd and flight_before + mtu >= self.cwnd:
+                if self.partial_bytes_acked >= self.cwnd and in_use:
                     self.partial_bytes_acked -= self.cwnd
                     self.cwnd += mtu
         self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
+        self.sacks_since_fill += count
         # T3-rtx (§6.3.2 R2, R3).
         if self.head == len(sent):
             self.t3 = None
@@ -400,6 +417,7 @@ class Sender:
         self.ssthresh = max(self.cwnd // 2, 4 * self.mtu)
         self.cwnd = self.mtu
         self.partial_bytes_acked = 0
+        self.full_at_fill = False
         self.in_fast_recovery = False
         self.timed_tsn = None
         sent = self.sent
@@ -542,8 +560,18 @@ class Sender:
                 room -= (size + 3) & ~3
             self.rtx_queue.extendleft(reversed(later))
         # Max.Burst (§6.1 D): at most max_burst packets of new data beyond what is in
-        # flight, without touching cwnd.
-        cwnd = min(self.cwnd, self.flight + self.max_burst * mtu)
+        # flight per transmission opportunity, without touching cwnd. Each SACK applied
+        # since the last fill is one (SACKs read in a burst allow what they would have
+        # allowed one by one, and no more), new messages from the application one, an
+        # empty flight one (nothing else would ever clock data out). A driver that asks
+        # for packets again and again gets nothing more until the next opportunity.
+        opportunities = self.sacks_since_fill + self.new_data
+        if not opportunities and not self.flight:
+            opportunities = 1
+        self.sacks_since_fill = 0
+        self.new_data = False
+        # (The flight counts user data: a full packet carries mtu - 16 bytes of it.)
+        cwnd = min(self.cwnd, self.flight + opportunities * self.max_burst * (mtu - 16))
         # 2. Retransmissions marked by T3 (within cwnd).
         rtx = self.rtx_queue
         while rtx and (self.flight < cwnd or self.flight == 0):
@@ -660,4 +688,5 @@ class Sender:
             self.next_tsn = tsn
         if self.t3 is None and self.head < len(sent):
             self.t3 = now + self.rto
+        self.full_at_fill = self.flight + mtu >= self.cwnd
         return room

@@ -37,7 +37,7 @@ import heapq
 import ipaddress
 import random
 import struct
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -188,6 +188,14 @@ class Link:
     mtu: int = 1500
     #: Optional deterministic filter: return True to drop ``(data, src, dst)``.
     drop_if: Callable[[bytes, Address, Address], bool] | None = None
+    #: A bottleneck: bits per second (None: no rate limit). Datagrams towards one
+    #: destination address leave one after the other, each taking its size (IP and UDP
+    #: headers included) * 8 / ``rate`` seconds, then ``delay``; each direction of a path
+    #: has its own queue.
+    rate: float | None = None
+    #: The bottleneck's drop-tail queue, in datagrams waiting or being sent: one arriving
+    #: at a full queue is dropped (counted as ``queue_drop``).
+    queue: int = 1000
 
 
 @dataclass(slots=True)
@@ -424,6 +432,9 @@ class VirtualNetwork:
         self._sockets: dict[Address, Node] = {}
         self._wildcards: dict[str, Node] = {}
         self._queue: list[_Delivery] = []
+        #: Per (network, destination IP) with a rate-limited link: when each datagram in
+        #: the bottleneck's queue finishes leaving it (at most ``Link.queue`` entries).
+        self._bottlenecks: dict[tuple[str, str], deque[float]] = {}
         self._seq = 0
         self._max_steps = max_steps
 
@@ -560,12 +571,27 @@ class VirtualNetwork:
         if link.drop_if is not None and link.drop_if(data, src, dst):
             self.stats["dropped_by_filter"] += 1
             return
+        start = self.now
+        if link.rate is not None:
+            # The bottleneck: FIFO serialisation behind what is still queued, drop-tail.
+            key = (network.name, dst[0])
+            backlog = self._bottlenecks.get(key)
+            if backlog is None:
+                backlog = self._bottlenecks[key] = deque()
+            while backlog and backlog[0] <= self.now:
+                backlog.popleft()
+            if len(backlog) >= link.queue:
+                self.stats["queue_drop"] += 1
+                return
+            start = max(self.now, backlog[-1] if backlog else self.now)
+            start += (len(data) + overhead) * 8 / link.rate
+            backlog.append(start)
         copies = 1
         if link.duplicate and rng.random() < link.duplicate:
             copies = 2
             self.stats["duplicated"] += 1
         for _ in range(copies):
-            at = self.now + link.delay
+            at = start + link.delay
             if link.jitter:
                 at += rng.random() * link.jitter
             if link.reorder and rng.random() < link.reorder:
