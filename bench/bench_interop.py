@@ -35,7 +35,7 @@ from bench_pc import HIGH_WATER, LOW_WATER, throughput
 from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.interop.launchers import build_pion_peer, launch
 from pyrtcstack.interop.matrix import loopback_settings
-from pyrtcstack.interop.scenarios import ZERO_CHECKSUM_REJECTED, scenario_spec
+from pyrtcstack.interop.scenarios import scenario_spec
 from pyrtcstack.interop.session import PeerSession
 from pyrtcstack.peerconnection import Description
 
@@ -57,8 +57,6 @@ class _PionLink:
         spec["timeoutMs"] = 600_000
         self.session = PeerSession([spec])
         self.pc = PeerConnection(settings=loopback_settings())
-        if "pion" in ZERO_CHECKSUM_REJECTED:  # TEMPORARY, as the interop scenarios
-            self.pc.core.sctp_config.zero_checksum = False
         self.process: Any = None
         self.log_dir = tempfile.mkdtemp(prefix="pyrtcstack-bench-pion-")
 

@@ -78,21 +78,6 @@ KNOWN_GAPS: dict[tuple[str, str, str], str] = {
 }
 
 
-#: Peers whose SCTP rejects our INIT because of Zero Checksum Acceptable (0x8001): pion/sctp
-#: 1.8.6 refuses the whole INIT ("Unknown ParamType: 32769") instead of skipping the
-#: parameter as RFC 9260 §3.2.1 says for a type whose top bits are 10, and the INIT is
-#: retransmitted for ever. TEMPORARY: until ``Settings(sctp_zero_checksum=...)`` and a
-#: default that Pion accepts land (issue 15, section 1), the harness turns the parameter off
-#: through the peer connection's SCTP config for these peers (:func:`_without_zero_checksum`).
-ZERO_CHECKSUM_REJECTED = frozenset({"pion"})
-
-
-def _without_zero_checksum(pc: PeerConnection) -> None:
-    """Announce no Zero Checksum Acceptable (RFC 9653) in our INIT: ``pc.core.sctp_config``
-    is the SctpConfig the association reads when it builds its INIT."""
-    pc.core.sctp_config.zero_checksum = False
-
-
 def apply_known_gaps(result: ScenarioResult) -> None:
     """Turn the failures listed in :data:`KNOWN_GAPS` into "not yet"/"quirk" rows."""
 
@@ -370,8 +355,6 @@ async def run_scenario(
     run = _Run(session, index, spec, peer)
     t0 = _clock()
     pc = run.pc = PeerConnection(settings=settings_factory())
-    if peer in ZERO_CHECKSUM_REJECTED:
-        _without_zero_checksum(pc)
     pump = asyncio.ensure_future(run.pump())
     try:
         await _drive(run, pc, result, t0)
