@@ -9,6 +9,7 @@ public for code that handles attribute values on their own (TURN, ICE).
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from typing import NamedTuple
 
@@ -43,6 +44,12 @@ class ErrorCode(NamedTuple):
 
 
 def _host_bytes(host: str) -> bytes:
+    try:
+        # dotted-quad IPv4 through the C parser (every check response carries one); it
+        # refuses what ipaddress refuses (leading zeros, fewer than four parts...)
+        return socket.inet_pton(socket.AF_INET, host)
+    except (OSError, ValueError):
+        pass
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).packed
     except ValueError:
