@@ -69,7 +69,7 @@ from ..peerconnection import (
 )
 from ..peerconnection.stats import collect_stats
 from ..sdp import Candidate, CodecCapability
-from .channels import MAX_TRACK_QUEUE, DataChannel, EventEmitter, RemoteTrack
+from .channels import MAX_TRACK_QUEUE, DataChannel, EventEmitter, Flag, RemoteTrack
 from .endpoint import CoreTimer
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
@@ -139,8 +139,8 @@ class PeerConnection(EventEmitter):
         self._channels: dict[int, DataChannel] = {}
         self._tracks: dict[int, RemoteTrack] = {}
         self._servers_resolved = False
-        self._gathering_complete = asyncio.Event()
-        self._state_changed = asyncio.Event()
+        self._gathering_complete = Flag()
+        self._state_changed = Flag()
         self._closed_socket_errors = 0
         self._closed_send_drops = 0
         self.datagrams_sent = 0
@@ -717,7 +717,16 @@ class PeerConnection(EventEmitter):
             self.emit("dtlsstatechange", event.state)
 
     def _on_timer(self, now: float) -> None:
+        core = self.core
+        deadline = core.get_timer()
+        if deadline is not None and deadline > now and not core.closed:
+            # An early wake-up of the kept, earlier handle (CoreTimer keep_earlier): the
+            # deadline moved later since it was armed (a consent response settled the
+            # check whose retransmission was due). Nothing is due and nothing was queued
+            # since the last drain (the drain invariant): only re-arm.
+            self._timer.arm(deadline)
+            return
         try:
-            self.core.handle_timer(now)
+            core.handle_timer(now)
         finally:
             self._flush()

@@ -245,6 +245,15 @@ class HandshakeBase:
         if self._state != State.ESTABLISHED or self._suite is None:
             return
         self._completed_emitted = True
+        # What only the handshake needed goes (a connection lives for hours): the
+        # transcript and the ephemeral ECDHE key (RFC 5246 §8.1: the premaster secret and
+        # what made it are deleted once the master secret is computed), the parsed peer
+        # certificate (its DER stays: peer_certificate). Messages of the handshake that
+        # still arrive are only counted or alerted (no renegotiation), and the last flight
+        # is kept for retransmission (RFC 6347 §4.2.4).
+        self._transcript = bytearray()
+        self._ecdhe = None
+        self._peer_certificate = None
         self._fast_read = self._read[1]
         self._fast_write = self._write[self._write_epoch]
         self._events.append(

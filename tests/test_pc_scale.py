@@ -1,0 +1,165 @@
+"""What a peer connection keeps and does while it sits idle (issue 15 §5, "setup and
+scale"): the behaviour the memory and idle-CPU work must not change, and what it removed.
+
+* RFC 7675 §5.1 consent checks still leave every 4-6 s on the virtual clock, and an
+  idle connection's answered check does not leave a wake-up behind at its old
+  retransmission time;
+* a data-only connection makes no SRTP session (libsrtp's two sessions are made at the
+  first media use), media connections still key SRTP;
+* a finished DTLS 1.2 handshake drops its transcript, its ephemeral ECDHE key and the
+  parsed peer certificate (RFC 5246 §8.1), and keeps the peer certificate's DER;
+* the cores share one stateless CSPRNG when none is injected;
+* :class:`pyrtcstack.aio.channels.Flag` behaves as ``asyncio.Event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from pyrtcstack.common.core import default_rng
+from pyrtcstack.ice import CONSENT_INTERVAL
+from pyrtcstack.media import G711Track, ToneSource
+from pyrtcstack.peerconnection import PeerConnectionCore
+from tests.test_pc_core import Net, negotiate, pair
+
+
+def _open_channel(net: Net) -> None:
+    channel = net.a.create_data_channel("idle")
+    negotiate(net)
+    net.run(lambda: channel.ready_state == "open")
+
+
+def _consent_times(net: Net, core: PeerConnectionCore, seconds: float) -> list[float]:
+    """The virtual times at which ``core`` sent consent checks during ``seconds``."""
+    assert core.agent is not None
+    stats = core.agent.stats
+    seen = [stats["consent_requests_sent"]]
+    times: list[float] = []
+    end = net.now + seconds
+
+    def until() -> bool:
+        count = stats["consent_requests_sent"]
+        if count != seen[0]:
+            times.extend([net.now] * (count - seen[0]))
+            seen[0] = count
+        return net.now >= end
+
+    net.run(until, limit=end + 10)
+    return times
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_consent_checks_leave_every_four_to_six_seconds(side: str) -> None:
+    """RFC 7675 §5.1: a check every 5 s randomised to [0.8, 1.2] of it, on both ends,
+    answered (the connection stays connected for minutes of idle virtual time)."""
+    a, b, net = pair(7)
+    _open_channel(net)
+    core = a if side == "a" else b
+    times = _consent_times(net, core, 300.0)
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert len(gaps) >= 45
+    assert all(0.8 * CONSENT_INTERVAL - 1e-6 <= g <= 1.2 * CONSENT_INTERVAL + 1e-6 for g in gaps)
+    assert max(gaps) - min(gaps) > 0.5  # randomised, not a fixed period
+    assert core.agent is not None and core.agent.stats["consent_missed"] == 0
+    assert core.connection_state == "connected"
+
+
+def test_an_answered_consent_check_leaves_no_early_deadline() -> None:
+    """Once the response settled the check, the agent's next deadline is the next check
+    (or the 30 s expiry), not the retransmission that was due 0.5 s after the send."""
+    a, _b, net = pair(8)
+    _open_channel(net)
+    agent = a.agent
+    assert agent is not None
+    before = agent.stats["consent_requests_sent"]
+    net.run(lambda: agent.stats["consent_requests_sent"] > before, limit=60)
+    sent_at = net.now
+    net.run(lambda: agent._consent_tx is None, limit=60)  # answered ~2 ms later
+    deadline = agent.get_timer()
+    assert deadline is not None and deadline >= sent_at + 0.8 * CONSENT_INTERVAL - 1e-6
+
+
+def test_a_data_only_connection_makes_no_srtp_session() -> None:
+    """The keys are exported at the end of the handshake (RFC 5764 §4.2) but libsrtp's
+    sessions are made at the first media use: none for a data channel alone."""
+    _a, _b, net = pair(9)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        assert core.dtls_state == "connected"
+        assert core._srtp_keys is not None
+        assert core.srtp is None
+
+
+def test_media_still_keys_srtp_at_its_first_use() -> None:
+    a, b, net = pair(10)
+    a.add_track(G711Track(ToneSource(440, duration=1.0)))
+    b.add_track(G711Track(ToneSource(660, duration=1.0)))
+    negotiate(net)
+    net.run(
+        lambda: all(
+            c.srtp is not None and c.srtp.stats.rtp_unprotected > 5 for c in (net.a, net.b)
+        ),
+        limit=20,
+    )
+
+
+def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
+    """RFC 5246 §8.1: what made the premaster secret goes once the master secret exists;
+    the transcript and the parsed peer certificate are not needed after Finished. The
+    peer certificate's DER (stats, fingerprint checks) stays."""
+    _a, _b, net = pair(12)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        dtls = core.dtls
+        assert dtls.is_established
+        assert dtls._ecdhe is None
+        assert len(dtls._transcript) == 0
+        assert dtls._peer_certificate is None
+        assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
+
+
+def test_cores_share_one_stateless_csprng_by_default() -> None:
+    shared = default_rng(None)
+    assert isinstance(shared, random.SystemRandom)
+    assert default_rng(None) is shared
+    assert PeerConnectionCore()._rng is shared
+    injected = random.Random(1)
+    assert default_rng(injected) is injected
+    assert shared.getrandbits(64) != shared.getrandbits(64)
+
+
+def test_flag_behaves_as_an_asyncio_event() -> None:
+    from pyrtcstack.aio.channels import Flag
+
+    async def main() -> list[str]:
+        flag = Flag()
+        log: list[str] = []
+
+        async def waiter(name: str) -> None:
+            await flag.wait()
+            log.append(name)
+
+        tasks = [asyncio.create_task(waiter(n)) for n in ("one", "two")]
+        await asyncio.sleep(0)
+        assert not flag.is_set() and log == []
+        flag.set()
+        await asyncio.gather(*tasks)
+        assert flag.is_set()
+        await flag.wait()  # set: returns at once
+        flag.clear()
+        assert not flag.is_set()
+        cancelled = asyncio.create_task(flag.wait())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert flag._waiters == []  # a cancelled waiter leaves nothing behind
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await flag.wait()
+        return log
+
+    assert sorted(asyncio.run(main())) == ["one", "two"]
