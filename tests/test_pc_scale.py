@@ -15,6 +15,7 @@ scale"): the behaviour the memory and idle-CPU work must not change, and what it
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 import pytest
@@ -59,7 +60,7 @@ def test_consent_checks_leave_every_four_to_six_seconds(side: str) -> None:
     _open_channel(net)
     core = a if side == "a" else b
     times = _consent_times(net, core, 300.0)
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(gaps) >= 45
     assert all(0.8 * CONSENT_INTERVAL - 1e-6 <= g <= 1.2 * CONSENT_INTERVAL + 1e-6 for g in gaps)
     assert max(gaps) - min(gaps) > 0.5  # randomised, not a fixed period
@@ -163,3 +164,37 @@ def test_flag_behaves_as_an_asyncio_event() -> None:
         return log
 
     assert sorted(asyncio.run(main())) == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    "alphabet", ["ab", "abcdef0123456789", "abcdefghijklmnopqrstuvwxyz0123456789"]
+)
+def test_random_text_is_uniform_over_the_alphabet(alphabet: str) -> None:
+    """One randbytes call per draw, with rejection above the largest multiple of the
+    alphabet size: every character equally likely (a chi-square bound at p ~ 1e-6)."""
+    from pyrtcstack.common.core import random_text
+
+    rng = random.Random(5)
+    text = random_text(rng, alphabet, 36000)
+    assert len(text) == 36000 and set(text) <= set(alphabet)
+    expected = len(text) / len(alphabet)
+    chi2 = sum((text.count(c) - expected) ** 2 / expected for c in alphabet)
+    assert chi2 < len(alphabet) + 10 * len(alphabet) ** 0.5 + 25
+    assert random_text(random.Random(5), alphabet, 20) == random_text(
+        random.Random(5), alphabet, 20
+    )
+    with pytest.raises(ValueError):
+        random_text(rng, "", 3)
+
+
+def test_ice_credentials_use_the_whole_ice_char_alphabet() -> None:
+    """RFC 8445 §5.3 / RFC 8839 §5.4: ice-char is ALPHA / DIGIT / "+" / "/"; ufrag and pwd
+    keep their lengths and draw from all 64 characters."""
+    from pyrtcstack.ice import IceAgent, IceConfig
+
+    seen: set[str] = set()
+    for seed in range(40):
+        agent = IceAgent(IceConfig(), rng=random.Random(seed))
+        assert len(agent.local_ufrag) == 8 and len(agent.local_pwd) == 24
+        seen |= set(agent.local_ufrag + agent.local_pwd)
+    assert len(seen) == 64

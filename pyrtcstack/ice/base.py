@@ -13,7 +13,7 @@ import string
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from ..common.core import Address, Event, default_rng
+from ..common.core import Address, Event, default_rng, random_text
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, Method
 from ..stun.credentials import short_term_key
@@ -150,7 +150,7 @@ class _Relay:
 
 
 def _random_text(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(_ICE_CHARS) for _ in range(n))
+    return random_text(rng, _ICE_CHARS, n)
 
 
 class AgentBase:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..common.core import Event
+from ..common.core import Event, random_text
 from ..common.errors import ParseError
 from ..dtls import DtlsCertificate, DtlsRole
 from ..dtls import Fingerprint as DtlsFingerprint
@@ -128,10 +128,8 @@ class NegotiationMixin:
         self.mdns_names: dict[str, str] = {}
         #: remote candidates named by mDNS, waiting for the driver to resolve them
         self._mdns_pending: list[tuple[Candidate, str | None]] = []
-        self.cname = "".join(
-            self._rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16)
-        )
-        self._stream_id = "".join(self._rng.choice("abcdef0123456789") for _ in range(12))
+        self.cname = random_text(self._rng, "abcdefghijklmnopqrstuvwxyz0123456789", 16)
+        self._stream_id = random_text(self._rng, "abcdef0123456789", 12)
 
     # ------------------------------------------------------------------ descriptions
     @property
@@ -294,8 +292,8 @@ class NegotiationMixin:
         agent = self._ensure_agent(True)
         ufrag, pwd = agent.local_ufrag, agent.local_pwd
         if (ice_restart or self._restart_requested()) and self.current_local is not None:
-            ufrag = "".join(self._rng.choice(_ICE_CHARS) for _ in range(_UFRAG_LENGTH))
-            pwd = "".join(self._rng.choice(_ICE_CHARS) for _ in range(_PWD_LENGTH))
+            ufrag = random_text(self._rng, _ICE_CHARS, _UFRAG_LENGTH)
+            pwd = random_text(self._rng, _ICE_CHARS, _PWD_LENGTH)
             self._offer_credentials = (ufrag, pwd)
         sections: list[OfferSection] = []
         by_mid = {tr.mid: tr for tr in self.transceivers if tr.mid is not None}
