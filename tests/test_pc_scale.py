@@ -198,3 +198,22 @@ def test_ice_credentials_use_the_whole_ice_char_alphabet() -> None:
         assert len(agent.local_ufrag) == 8 and len(agent.local_pwd) == 24
         seen |= set(agent.local_ufrag + agent.local_pwd)
     assert len(seen) == 64
+
+
+def test_stun_hmac_is_right_with_more_keys_than_its_cache() -> None:
+    """Hundreds of connections sign with more keys than the HMAC pad cache holds: every
+    MESSAGE-INTEGRITY still equals RFC 2104's, and the cache stays bounded."""
+    import hmac as std_hmac
+
+    from pyrtcstack.stun import message as stun_message
+
+    keys = [bytes([i]) * 16 for i in range(3 * stun_message.HMAC_KEY_CACHE_SIZE)]
+    data = b"\x00\x01\x00\x2c\x21\x12\xa4\x42" + bytes(12)
+    for _ in range(3):
+        for key in keys + keys[:10]:
+            for digest in ("sha1", "sha256"):
+                got = stun_message._hmac(key, data, digest)
+                assert got == std_hmac.digest(key, data, digest)
+            assert len(stun_message._pads) <= stun_message.HMAC_KEY_CACHE_SIZE
+    long_key = bytes(range(100))  # longer than a block: hashed first (RFC 2104 §2)
+    assert stun_message._hmac(long_key, data, "sha1") == std_hmac.digest(long_key, data, "sha1")

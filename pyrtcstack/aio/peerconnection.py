@@ -540,14 +540,15 @@ class PeerConnection(EventEmitter):
         """Send what the core queued, deliver its events, re-arm the timer."""
         core = self.core
         for _ in range(1000):
-            progressed = self._transmit()
+            self._transmit()
+            # Only an event's handler (the application) can queue more: without one,
+            # what the transmit took was all (no second, empty pass per wake-up).
             event = core.next_event()
+            if event is None:
+                break
             while event is not None:
-                progressed = True
                 self._dispatch(event)
                 event = core.next_event()
-            if not progressed:
-                break
         self._timer.arm(None if core.closed else core.get_timer())
 
     def _transmit(self) -> bool:
