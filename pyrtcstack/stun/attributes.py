@@ -8,8 +8,8 @@ public for code that handles attribute values on their own (TURN, ICE).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-import socket
 import struct
 from typing import NamedTuple
 
@@ -43,13 +43,10 @@ class ErrorCode(NamedTuple):
     reason: str
 
 
+@functools.lru_cache(maxsize=1024)
 def _host_bytes(host: str) -> bytes:
-    try:
-        # dotted-quad IPv4 through the C parser (every check response carries one); it
-        # refuses what ipaddress refuses (leading zeros, fewer than four parts...)
-        return socket.inet_pton(socket.AF_INET, host)
-    except (OSError, ValueError):
-        pass
+    # every check and consent response packs its source address: the parse is cached
+    # (bounded; a refused text raises again each time)
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).packed
     except ValueError:
