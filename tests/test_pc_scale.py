@@ -217,3 +217,16 @@ def test_stun_hmac_is_right_with_more_keys_than_its_cache() -> None:
             assert len(stun_message._pads) <= stun_message.HMAC_KEY_CACHE_SIZE
     long_key = bytes(range(100))  # longer than a block: hashed first (RFC 2104 §2)
     assert stun_message._hmac(long_key, data, "sha1") == std_hmac.digest(long_key, data, "sha1")
+
+
+def test_a_certificate_keeps_its_der_and_parses_on_demand() -> None:
+    """DtlsCertificate holds the DER and the key only (no parsed X.509 object of ~2.5 KiB
+    of OpenSSL memory per peer connection); ``certificate`` parses it when asked."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pyrtcstack.dtls import DtlsCertificate
+
+    cert = DtlsCertificate.generate(random.Random(3))
+    assert not hasattr(cert, "__dict__")
+    assert cert.certificate.public_bytes(serialization.Encoding.DER) == cert.der
+    assert b"BEGIN CERTIFICATE" in cert.certificate_pem()
