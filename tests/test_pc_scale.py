@@ -230,3 +230,31 @@ def test_a_certificate_keeps_its_der_and_parses_on_demand() -> None:
     assert not hasattr(cert, "__dict__")
     assert cert.certificate.public_bytes(serialization.Encoding.DER) == cert.der
     assert b"BEGIN CERTIFICATE" in cert.certificate_pem()
+
+
+@pytest.mark.parametrize("owner", ["agent", "core"])
+def test_event_queues_stay_first_in_first_out(owner: str) -> None:
+    """The ICE agent's and the core's event queues are two lists, not a deque: events
+    queued while earlier ones are being taken still come out in order."""
+    from pyrtcstack.ice import IceAgent, IceConfig
+    from pyrtcstack.ice.events import RoleChanged
+
+    queue: IceAgent | PeerConnectionCore = (
+        IceAgent(IceConfig(), rng=random.Random(1)) if owner == "agent" else PeerConnectionCore()
+    )
+    events = [RoleChanged(bool(i % 2)) for i in range(40)]
+    out = []
+    pending = list(events)
+    step = 0
+    while pending or out != events:
+        for _ in range(step % 4):  # queue 0-3 more, then take one
+            if pending:
+                queue._events.append(pending.pop(0))
+        step += 1
+        event = queue.next_event()
+        if event is None and not pending:
+            break
+        if event is not None:
+            out.append(event)
+    assert [id(e) for e in out] == [id(e) for e in events]
+    assert queue.next_event() is None

@@ -322,7 +322,15 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         return [(data, remote) for data, _local, remote in self.transmits(now)]
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        events = self._events
+        if not events:
+            return None
+        events.reverse()
+        self._ready, self._events = events, ready
+        return events.pop()
 
     def get_timer(self) -> float | None:
         return self._deadline

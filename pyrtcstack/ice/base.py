@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..common.core import Address, Event, default_rng, random_text
@@ -166,7 +166,11 @@ class AgentBase:
         self.connection_state = "new"
         self.gathering_state = "new"
         self._out: list[tuple[bytes, Address, Address]] = []
-        self._events: deque[Event] = deque()
+        # Events in two lists instead of a deque (0.74 KiB even when empty, for the life of
+        # the connection): next_event() pops _ready (the older events, reversed) and
+        # refills it from _events when empty: FIFO, O(1) amortised.
+        self._events: list[Event] = []
+        self._ready: list[Event] = []
         self._transactions: dict[bytes, Transaction] = {}
         self._sockets: list[Address] = []
         self._local_prefs: dict[Address, int] = {}

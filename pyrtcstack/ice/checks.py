@@ -295,7 +295,7 @@ class ChecksMixin(AgentBase):
             return
         pair = None
         while gen.triggered:
-            candidate = gen.triggered.popleft()
+            candidate = gen.triggered.pop(0)
             candidate.triggered = False
             sendable = candidate.state is PairState.WAITING or (
                 candidate is gen.nominating and candidate.state is PairState.SUCCEEDED

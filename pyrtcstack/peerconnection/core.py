@@ -25,7 +25,6 @@ as after any input (the drain invariant).
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 from operator import itemgetter
 from typing import cast
@@ -105,7 +104,10 @@ class PeerConnectionCore(NegotiationMixin):
         self.configuration.validate()
         self.settings = settings or Settings()
         self._rng = default_rng(rng)
-        self._events: deque[Event] = deque()
+        # Two lists instead of a deque (0.74 KiB even when empty): next_event() pops
+        # _ready (older events, reversed) and refills it from _events: FIFO, O(1) amortised.
+        self._events: list[Event] = []
+        self._ready: list[Event] = []
         self._out: list[tuple[bytes, Address, Address]] = []
         self.closed = False
         self.signaling_state = "stable"
@@ -294,7 +296,15 @@ class PeerConnectionCore(NegotiationMixin):
         return out
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        events = self._events
+        if not events:
+            return None
+        events.reverse()
+        self._ready, self._events = events, ready
+        return events.pop()
 
     def get_timer(self) -> float | None:
         times: list[float] = []
