@@ -258,3 +258,28 @@ def test_event_queues_stay_first_in_first_out(owner: str) -> None:
             out.append(event)
     assert [id(e) for e in out] == [id(e) for e in events]
     assert queue.next_event() is None
+
+
+def test_ephemeral_ecdhe_keys_are_fresh_per_handshake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 5246 §7.4.3 / RFC 8422 §2 (ECDHE): each handshake makes its own ephemeral key,
+    on both ends, even when the peer connections share one certificate and the process
+    CSPRNG; nothing pre-generates or keeps one for the next handshake."""
+    from pyrtcstack.dtls import DtlsCertificate, keyexchange
+    from pyrtcstack.peerconnection import Configuration
+
+    made: list[bytes] = []
+    original = keyexchange.EcdheKey.__init__
+
+    def record(self: keyexchange.EcdheKey, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self.public_bytes)
+
+    monkeypatch.setattr(keyexchange.EcdheKey, "__init__", record)
+    shared = DtlsCertificate.generate()
+    for _ in range(3):
+        a = PeerConnectionCore(Configuration(certificates=[shared]))
+        b = PeerConnectionCore(Configuration(certificates=[shared]))
+        _open_channel(Net(a, b))
+        assert a.dtls.is_established and b.dtls.is_established
+    assert len(made) == 6  # one per end per handshake
+    assert len(set(made)) == 6
