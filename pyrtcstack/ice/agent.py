@@ -83,6 +83,8 @@ __all__ = [
 class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
     """A full (or lite) ICE agent for one component (see the module docstring)."""
 
+    __slots__ = ()
+
     def set_remote_credentials(
         self, ufrag: str, pwd: str, now: float, *, lite: bool = False
     ) -> None:
