@@ -294,3 +294,11 @@ def test_the_ice_agent_keeps_no_instance_dict() -> None:
     assert not hasattr(agent, "__dict__")
     with pytest.raises(AttributeError):
         agent.not_an_attribute = 1  # type: ignore[attr-defined]
+
+
+def test_the_dtls_connection_keeps_no_instance_dict() -> None:
+    """The same for the DTLS connection (64 attributes), on a finished handshake."""
+    _a, _b, net = pair(13)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        assert not hasattr(core.dtls, "__dict__")

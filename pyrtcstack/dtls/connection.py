@@ -169,6 +169,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             ones a client sends a key share for up front, and the TLS 1.3 cipher suites.
     """
 
+    __slots__ = ()
+
     def __init__(
         self,
         role: DtlsRole | None,
