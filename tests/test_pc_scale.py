@@ -297,8 +297,10 @@ def test_the_ice_agent_keeps_no_instance_dict() -> None:
 
 
 def test_the_dtls_connection_keeps_no_instance_dict() -> None:
-    """The same for the DTLS connection (64 attributes), on a finished handshake."""
+    """The same for the DTLS connection (64 attributes) and the peer connection core, on
+    a finished handshake."""
     _a, _b, net = pair(13)
     _open_channel(net)
     for core in (net.a, net.b):
         assert not hasattr(core.dtls, "__dict__")
+        assert not hasattr(core, "__dict__")  # the core too (57 attributes)

@@ -94,6 +94,8 @@ MAX_EARLY_MEDIA = 64
 class PeerConnectionCore(NegotiationMixin):
     """ICE + DTLS + SCTP/data channels + SRTP/media for one bundled transport."""
 
+    __slots__ = ()  # declared on NegotiationMixin
+
     def __init__(
         self,
         configuration: Configuration | None = None,
