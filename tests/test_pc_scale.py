@@ -304,3 +304,28 @@ def test_the_dtls_connection_keeps_no_instance_dict() -> None:
     for core in (net.a, net.b):
         assert not hasattr(core.dtls, "__dict__")
         assert not hasattr(core, "__dict__")  # the core too (57 attributes)
+
+
+def test_coroutine_handler_tasks_are_kept_while_running_and_forgotten_after() -> None:
+    from pyrtcstack.aio.channels import EventEmitter
+
+    async def main() -> None:
+        emitter = EventEmitter()
+        started = asyncio.Event()
+        release = asyncio.Event()
+
+        async def handler() -> None:
+            started.set()
+            await release.wait()
+
+        emitter.on("x", handler)
+        emitter.emit("x")
+        emitter.emit("x")
+        await started.wait()
+        assert len(emitter._tasks) == 2  # referenced while they run
+        release.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert emitter._tasks == {}
+
+    asyncio.run(main())

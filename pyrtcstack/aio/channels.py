@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,11 @@ __all__ = ["MAX_TRACK_QUEUE", "DataChannel", "EventEmitter", "Flag", "RemoteTrac
 MAX_TRACK_QUEUE = 256
 
 Callback = Callable[..., Any]
+
+
+def forget_task(tasks: dict[Any, None], task: Any) -> None:
+    """A done callback: drop ``task`` from the dict of running ``tasks``."""
+    tasks.pop(task, None)
 
 
 class Flag:
@@ -72,7 +78,8 @@ class EventEmitter:
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Callback]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # running tasks as dict keys (an empty set is 216 bytes, an empty dict 64)
+        self._tasks: dict[asyncio.Task[Any], None] = {}
 
     def on(self, name: str, callback: Callback | None = None) -> Any:
         def register(cb: Callback) -> Callback:
@@ -109,8 +116,8 @@ class EventEmitter:
                 continue
             if result is not None and asyncio.iscoroutine(result):
                 task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks[task] = None
+                task.add_done_callback(functools.partial(forget_task, self._tasks))
 
 
 class DataChannel(EventEmitter):

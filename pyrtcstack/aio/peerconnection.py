@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import random
 import socket
@@ -69,7 +70,14 @@ from ..peerconnection import (
 )
 from ..peerconnection.stats import collect_stats
 from ..sdp import Candidate, CodecCapability
-from .channels import MAX_TRACK_QUEUE, DataChannel, EventEmitter, Flag, RemoteTrack
+from .channels import (
+    MAX_TRACK_QUEUE,
+    DataChannel,
+    EventEmitter,
+    Flag,
+    RemoteTrack,
+    forget_task,
+)
 from .endpoint import CoreTimer
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
@@ -124,8 +132,9 @@ class PeerConnection(EventEmitter):
         #: UDP sockets by local address, and TCP/TLS streams to TURN servers by the
         #: ICE agent's pseudo socket key (both have the sending side of a socket)
         self._sockets: dict[Address, UdpSocket | TurnStream] = {}
-        self._stream_tasks: set[asyncio.Task[bool]] = set()
-        self._mdns_tasks: set[asyncio.Task[None]] = set()
+        # running tasks as dict keys (an empty set is 216 bytes, an empty dict 64)
+        self._stream_tasks: dict[asyncio.Task[bool], None] = {}
+        self._mdns_tasks: dict[asyncio.Task[None], None] = {}
         #: answers mDNS queries for our hidden host candidates (Settings.mdns_host_candidates)
         self.mdns_publisher: MdnsPublisher | None = None
         #: TURN server (address, transport) -> the URL's host name (TLS server name)
@@ -284,8 +293,8 @@ class PeerConnection(EventEmitter):
                 counters["mdns_dropped_busy"] = counters.get("mdns_dropped_busy", 0) + 1
             else:
                 task = asyncio.ensure_future(self._add_mdns_candidate(candidate, ufrag))
-                self._mdns_tasks.add(task)
-                task.add_done_callback(self._mdns_tasks.discard)
+                self._mdns_tasks[task] = None
+                task.add_done_callback(functools.partial(forget_task, self._mdns_tasks))
 
     async def _add_mdns_candidate(self, candidate: Candidate, ufrag: str | None) -> None:
         address = await resolve_mdns(candidate.address)
@@ -502,8 +511,8 @@ class PeerConnection(EventEmitter):
         self._sockets[key] = stream
         name = self._turn_names.get((server, "tls" if tls else "tcp"))
         task = asyncio.ensure_future(stream.open(self._turn_ssl_context() if tls else None, name))
-        self._stream_tasks.add(task)
-        task.add_done_callback(self._stream_tasks.discard)
+        self._stream_tasks[task] = None
+        task.add_done_callback(functools.partial(forget_task, self._stream_tasks))
 
     def _turn_ssl_context(self) -> ssl.SSLContext:
         """How ``turns:`` servers are verified: ``Settings.turn_tls_ca_file`` (None: the
