@@ -15,7 +15,9 @@
   the process uses while they all sit idle for ``--idle`` seconds (consent checks and
   heartbeats only), each stack in a fresh process of its own (median of ``--repeat``).
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
-  wait for gathering to complete, loopback host candidates only), median of ``--setups``.
+  wait for gathering to complete, loopback host candidates only), median of ``--setups``,
+  and the CPU time of the process per setup (both peers and their close: in one process
+  the setup is CPU-bound, and CPU time is steadier than wall time on a shared machine).
 
 aiortc runs with ``RTCConfiguration(iceServers=[])`` and aioice pinned to 127.0.0.1
 (INTEROP.md). Run: ``.venv/bin/python bench/bench_pc.py [--repeat 3] [--sections ...]``. The
@@ -261,18 +263,21 @@ def _rss_kib() -> int:
     return 0
 
 
-async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, float]:
+async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, float, float]:
     """(seconds until ``n`` pairs set up at once all have an open channel, KiB of RSS per
     connection, the share of one core the process uses while all of them sit idle for
-    ``idle`` seconds: consent checks and SCTP heartbeats only). RSS is a rough measure:
-    :func:`pairs` runs each stack in a fresh process."""
+    ``idle`` seconds: consent checks and SCTP heartbeats only, the CPU milliseconds the
+    set-up cost per pair). RSS is a rough measure: :func:`pairs` runs each stack in a
+    fresh process."""
     gc.collect()
     before = _rss_kib()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     pairs = await asyncio.gather(
         *[(_ours_pair() if stack == "ours" else _aiortc_pair()) for _ in range(n)]
     )
     elapsed = time.perf_counter() - t0
+    setup_cpu = (time.process_time() - c0) / n
     gc.collect()
     per_connection = (_rss_kib() - before) / (2 * n)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -280,7 +285,7 @@ async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, flo
     idle_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     for a, b, _ in pairs:
         await _close(stack, a, b)
-    return elapsed, per_connection, idle_share
+    return elapsed, per_connection, idle_share, setup_cpu * 1000
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -343,7 +348,7 @@ async def pairs(args: argparse.Namespace) -> None:
     print(
         f"{args.pairs} pairs set up at once, each stack in a fresh process, median of {args.repeat}"
     )
-    results: dict[str, list[tuple[float, float, float]]] = {"ours": [], "aiortc": []}
+    results: dict[str, list[tuple[float, ...]]] = {"ours": [], "aiortc": []}
     counts = {"ours": args.pairs, "aiortc": args.aiortc_pairs or args.pairs}
     for _ in range(args.repeat):
         for stack in ("ours", "aiortc"):
@@ -354,30 +359,48 @@ async def pairs(args: argparse.Namespace) -> None:
             )  # fmt: skip
             out, _ = await child.communicate()
             results[stack].append(tuple(json.loads(out.decode().strip().splitlines()[-1])))
-    kib = {}
+    kib, idle, idle_per = {}, {}, {}
     for stack, values in results.items():
         elapsed = statistics.median(v[0] for v in values)
         kib[stack] = statistics.median(v[1] for v in values)
-        idle = statistics.median(v[2] for v in values)
+        idle[stack] = statistics.median(v[2] for v in values)
+        idle_per[stack] = idle[stack] / counts[stack]
+        cpu = statistics.median(v[3] for v in values)
         print(
             f"  {stack:<7} {counts[stack]:>5} pairs open in {elapsed:6.2f} s"
+            f" ({cpu:5.1f} CPU ms per pair)"
             f"   ~{kib[stack]:7.1f} KiB RSS per connection"
-            f"   idle CPU {100 * idle:5.1f} % of a core"
+            f"   idle CPU {100 * idle[stack]:5.1f} % of a core"
         )
-    print(f"  memory per connection ours/aiortc {kib['ours'] / kib['aiortc']:4.2f}")
+    ratio = idle_per["ours"] / idle_per["aiortc"] if idle_per["aiortc"] > 0 else float("nan")
+    print(
+        f"  memory per connection ours/aiortc {kib['ours'] / kib['aiortc']:4.2f}"
+        f"   idle CPU per pair ours/aiortc {ratio:4.2f}"
+    )
 
 
 async def setups(args: argparse.Namespace) -> None:
     print(f"setup time create_offer -> channel open, median of {args.setups}")
     times: dict[str, list[float]] = {"ours": [], "ours-ta5": [], "aiortc": []}
+    cpus: dict[str, list[float]] = {stack: [] for stack in times}
     for _ in range(args.setups):
         for stack, values in times.items():
+            c0 = time.process_time()
             values.append(await setup_time(stack))
+            cpus[stack].append(time.process_time() - c0)  # both peers, and the close
     theirs = statistics.median(times["aiortc"])
-    print(f"  aiortc                          {theirs * 1000:7.1f} ms")
+    theirs_cpu = statistics.median(cpus["aiortc"])
+    print(
+        f"  aiortc                          {theirs * 1000:7.1f} ms"
+        f"   (CPU {theirs_cpu * 1000:5.1f} ms)"
+    )
     for stack, label in (("ours", "ours (RFC 8445 Ta = 50 ms)"), ("ours-ta5", "ours (Ta = 5 ms)")):
         ours = statistics.median(times[stack])
-        print(f"  {label:<31} {ours * 1000:7.1f} ms   ours/aiortc {ours / theirs:4.2f}")
+        cpu = statistics.median(cpus[stack])
+        print(
+            f"  {label:<31} {ours * 1000:7.1f} ms   ours/aiortc {ours / theirs:4.2f}"
+            f"   (CPU {cpu * 1000:5.1f} ms, ours/aiortc {cpu / theirs_cpu:4.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -134,3 +134,30 @@ def test_core_timer_rearms_and_fires_with_the_deadline() -> None:
     fired, kept = asyncio.run(main())
     assert len(fired) == 1 and fired[0] >= 0.04
     assert len(kept) == 1 and 0.02 <= kept[0] < 0.04 + 0.03
+
+
+def test_core_timer_keeps_an_earlier_handle_only_within_the_slack() -> None:
+    """keep_earlier keeps the armed handle for a small move (SCTP T3 per SACK), but a
+    deadline that jumped further than ``keep_slack`` (an idle connection's answered
+    consent check) is re-armed: no wake-up per idle connection at the old time."""
+    from pyrtcstack.aio import CoreTimer
+
+    async def main() -> tuple[list[float], list[float]]:
+        loop = asyncio.get_running_loop()
+        near: list[float] = []
+        far: list[float] = []
+        small = CoreTimer(loop, near.append, keep_earlier=True, keep_slack=0.05)
+        jump = CoreTimer(loop, far.append, keep_earlier=True, keep_slack=0.05)
+        t0 = loop.time()
+        small.arm(t0 + 0.02)
+        small.arm(t0 + 0.04)  # within the slack: the earlier handle stays
+        jump.arm(t0 + 0.02)
+        jump.arm(t0 + 0.12)  # beyond the slack: re-armed at the new deadline
+        await asyncio.sleep(0.08)
+        assert not small.armed and jump.armed
+        await asyncio.sleep(0.1)
+        return [f - t0 for f in near], [f - t0 for f in far]
+
+    near, far = asyncio.run(main())
+    assert len(near) == 1 and near[0] < 0.04
+    assert len(far) == 1 and far[0] >= 0.12

@@ -40,7 +40,13 @@ def _keep_sender_ufrag(agent: IceAgent, ufrag: str, peer: IceAgent) -> None:
             out.append((data, local, remote))
         return out
 
-    agent.transmits = rewritten  # type: ignore[method-assign]
+    # the agent has __slots__ (no instance dict): swap in a subclass of the same layout
+    # whose transmits() rewrites
+    agent.__class__ = type(
+        "RewritingAgent",
+        (type(agent),),
+        {"__slots__": (), "transmits": lambda self, now: rewritten(now)},
+    )
 
 
 def test_restart_completes_when_the_peer_keeps_its_old_ufrag_in_checks() -> None:

@@ -16,9 +16,13 @@ from typing import cast
 
 from ..common.core import Address, DatagramCore, Event
 
-__all__ = ["CoreEndpoint", "CoreTimer", "open_endpoint"]
+__all__ = ["KEEP_SLACK", "CoreEndpoint", "CoreTimer", "open_endpoint"]
 
 EventHandler = Callable[[Event], None]
+
+#: How much later a deadline may move and still keep an armed, earlier handle (CoreTimer
+#: ``keep_earlier``), in seconds: the SCTP T3 restarts of a transfer move it by less.
+KEEP_SLACK = 1.0
 
 
 class CoreTimer:
@@ -29,19 +33,25 @@ class CoreTimer:
     moved later keeps the armed, earlier handle (it fires early, the core finds nothing due
     and the driver re-arms): one spurious wake-up instead of a cancel and a new handle per
     burst, for cores whose deadline moves on every packet (SCTP's T3 restarts at each SACK).
+    Only a move of at most ``keep_slack`` seconds keeps the handle: a deadline that jumped
+    far (an idle connection's consent check answered: the retransmission due in 0.5 s gives
+    way to the next check in 4-6 s) is re-armed, since a cancelled handle costs the loop
+    nothing when its time comes while a kept one is a wake-up per idle connection.
     """
 
-    __slots__ = ("_at", "_fire", "_handle", "_keep_earlier", "_loop")
+    __slots__ = ("_at", "_fire", "_handle", "_keep_earlier", "_keep_slack", "_loop")
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         fire: Callable[[float], None],
         keep_earlier: bool = False,
+        keep_slack: float = KEEP_SLACK,
     ) -> None:
         self._loop = loop
         self._fire = fire
         self._keep_earlier = keep_earlier
+        self._keep_slack = keep_slack
         self._handle: asyncio.TimerHandle | None = None
         self._at: float | None = None
 
@@ -55,7 +65,7 @@ class CoreTimer:
         unchanged = (
             at is not None
             and deadline is not None
-            and (at == deadline or (self._keep_earlier and at <= deadline))
+            and (at == deadline or (self._keep_earlier and at <= deadline <= at + self._keep_slack))
         )
         if self._handle is not None and unchanged:
             return

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import random
 import socket
@@ -69,7 +70,14 @@ from ..peerconnection import (
 )
 from ..peerconnection.stats import collect_stats
 from ..sdp import Candidate, CodecCapability
-from .channels import MAX_TRACK_QUEUE, DataChannel, EventEmitter, RemoteTrack
+from .channels import (
+    MAX_TRACK_QUEUE,
+    DataChannel,
+    EventEmitter,
+    Flag,
+    RemoteTrack,
+    forget_task,
+)
 from .endpoint import CoreTimer
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .udp import UdpSocket
@@ -124,8 +132,9 @@ class PeerConnection(EventEmitter):
         #: UDP sockets by local address, and TCP/TLS streams to TURN servers by the
         #: ICE agent's pseudo socket key (both have the sending side of a socket)
         self._sockets: dict[Address, UdpSocket | TurnStream] = {}
-        self._stream_tasks: set[asyncio.Task[bool]] = set()
-        self._mdns_tasks: set[asyncio.Task[None]] = set()
+        # running tasks as dict keys (an empty set is 216 bytes, an empty dict 64)
+        self._stream_tasks: dict[asyncio.Task[bool], None] = {}
+        self._mdns_tasks: dict[asyncio.Task[None], None] = {}
         #: answers mDNS queries for our hidden host candidates (Settings.mdns_host_candidates)
         self.mdns_publisher: MdnsPublisher | None = None
         #: TURN server (address, transport) -> the URL's host name (TLS server name)
@@ -139,8 +148,8 @@ class PeerConnection(EventEmitter):
         self._channels: dict[int, DataChannel] = {}
         self._tracks: dict[int, RemoteTrack] = {}
         self._servers_resolved = False
-        self._gathering_complete = asyncio.Event()
-        self._state_changed = asyncio.Event()
+        self._gathering_complete = Flag()
+        self._state_changed = Flag()
         self._closed_socket_errors = 0
         self._closed_send_drops = 0
         self.datagrams_sent = 0
@@ -284,8 +293,8 @@ class PeerConnection(EventEmitter):
                 counters["mdns_dropped_busy"] = counters.get("mdns_dropped_busy", 0) + 1
             else:
                 task = asyncio.ensure_future(self._add_mdns_candidate(candidate, ufrag))
-                self._mdns_tasks.add(task)
-                task.add_done_callback(self._mdns_tasks.discard)
+                self._mdns_tasks[task] = None
+                task.add_done_callback(functools.partial(forget_task, self._mdns_tasks))
 
     async def _add_mdns_candidate(self, candidate: Candidate, ufrag: str | None) -> None:
         address = await resolve_mdns(candidate.address)
@@ -502,8 +511,8 @@ class PeerConnection(EventEmitter):
         self._sockets[key] = stream
         name = self._turn_names.get((server, "tls" if tls else "tcp"))
         task = asyncio.ensure_future(stream.open(self._turn_ssl_context() if tls else None, name))
-        self._stream_tasks.add(task)
-        task.add_done_callback(self._stream_tasks.discard)
+        self._stream_tasks[task] = None
+        task.add_done_callback(functools.partial(forget_task, self._stream_tasks))
 
     def _turn_ssl_context(self) -> ssl.SSLContext:
         """How ``turns:`` servers are verified: ``Settings.turn_tls_ca_file`` (None: the
@@ -540,14 +549,15 @@ class PeerConnection(EventEmitter):
         """Send what the core queued, deliver its events, re-arm the timer."""
         core = self.core
         for _ in range(1000):
-            progressed = self._transmit()
+            self._transmit()
+            # Only an event's handler (the application) can queue more: without one,
+            # what the transmit took was all (no second, empty pass per wake-up).
             event = core.next_event()
+            if event is None:
+                break
             while event is not None:
-                progressed = True
                 self._dispatch(event)
                 event = core.next_event()
-            if not progressed:
-                break
         self._timer.arm(None if core.closed else core.get_timer())
 
     def _transmit(self) -> bool:
@@ -717,7 +727,16 @@ class PeerConnection(EventEmitter):
             self.emit("dtlsstatechange", event.state)
 
     def _on_timer(self, now: float) -> None:
+        core = self.core
+        deadline = core.get_timer()
+        if deadline is not None and deadline > now and not core.closed:
+            # An early wake-up of the kept, earlier handle (CoreTimer keep_earlier): the
+            # deadline moved later since it was armed (a consent response settled the
+            # check whose retransmission was due). Nothing is due and nothing was queued
+            # since the last drain (the drain invariant): only re-arm.
+            self._timer.arm(deadline)
+            return
         try:
-            self.core.handle_timer(now)
+            core.handle_timer(now)
         finally:
             self._flush()

@@ -115,14 +115,24 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 class DtlsCertificate:
-    """Our certificate and its private key."""
+    """Our certificate and its private key.
+
+    Only the DER is kept: the handshake sends it and fingerprints hash it. The parsed
+    :attr:`certificate` is made again from it when asked for (a parsed X.509 object holds
+    ~2.5 KiB of OpenSSL memory, and every peer connection has a certificate)."""
+
+    __slots__ = ("der", "private_key")
 
     def __init__(self, certificate: x509.Certificate, private_key: PrivateKey) -> None:
         if not isinstance(private_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise TypeError("only ECDSA and RSA keys are supported")
-        self.certificate = certificate
         self.private_key = private_key
         self.der = certificate.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The certificate, parsed from :attr:`der` (a new object at each access)."""
+        return x509.load_der_x509_certificate(self.der)
 
     @property
     def is_ecdsa(self) -> bool:

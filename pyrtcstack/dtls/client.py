@@ -54,6 +54,8 @@ MAX_HELLO_VERIFY_REQUESTS = 4
 class ClientHandshake(HandshakeBase):
     """Handlers for what a client receives, by message type."""
 
+    __slots__ = ()
+
     def _send_client_hello(self, now: float, cookie: bytes) -> None:
         suites = tuple(int(s) for s in self.cipher_suites)
         extensions = build_client_extensions(self.groups, self.srtp_profiles)

@@ -169,6 +169,8 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             ones a client sends a key share for up front, and the TLS 1.3 cipher suites.
     """
 
+    __slots__ = ()
+
     def __init__(
         self,
         role: DtlsRole | None,
@@ -236,7 +238,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self._events: deque[Event] = deque()
         self._out: list[bytes] = []  # datagrams ready to go
         self._app_records: list[bytes] = []  # protected records waiting to be packed
-        self._early: deque[tuple[bytes, Address]] = deque()
+        # records before start(): a list, not a deque (appended, then taken whole; an
+        # empty deque is 0.74 KiB and a connection keeps this one for its life)
+        self._early: list[tuple[bytes, Address]] = []
         self._future_records: list[Record] = []
         self._pending_app: list[bytes] = []
         self._timer = RetransmitTimer(initial_timeout, max_timeout, max_retransmissions)
@@ -372,7 +376,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             self._state = _State.CLIENT_EXPECT_SERVER_HELLO
         else:
             self._state = _State.SERVER_EXPECT_CLIENT_HELLO
-        early, self._early = self._early, deque()
+        early, self._early = self._early, []
         for data, addr in early:
             self.receive_datagram(data, addr, now)
 

@@ -87,7 +87,79 @@ class DtlsStats:
 
 
 class HandshakeBase:
-    """Transcript, flights, keys and peer identity, for both roles."""
+    """Transcript, flights, keys and peer identity, for both roles.
+
+    The state of :class:`~pyrtcstack.dtls.DtlsConnection` is in ``__slots__`` (declared
+    here, where the annotations are): a connection lives as long as its peer connection
+    and has more attributes than an instance dict shares keys for, so a dict cost 1.5 KiB
+    per connection. The role mixins and the connection add no slots of their own."""
+
+    __slots__ = (
+        "_app_records",
+        "_certificate_requested",
+        "_client_hello",
+        "_client_random",
+        "_close_sent",
+        "_completed_emitted",
+        "_cookie_secret",
+        "_early",
+        "_ecdhe",
+        "_engine13",
+        "_events",
+        "_fast_read",
+        "_fast_write",
+        "_flight",
+        "_flight_clean",
+        "_future_records",
+        "_handshake_done",
+        "_hello_verify_count",
+        "_last_echo_at",
+        "_last_record_seq",
+        "_master",
+        "_out",
+        "_peer_certificate",
+        "_peer_certificate_der",
+        "_peer_flight_start",
+        "_peer_signature_schemes",
+        "_peer_verified",
+        "_pending_app",
+        "_pre_master",
+        "_read",
+        "_reassembler",
+        "_remote_fingerprints",
+        "_retransmit_trigger",
+        "_retransmit_trigger_end",
+        "_retry13",
+        "_rng",
+        "_send_seq",
+        "_server_random",
+        "_shares13",
+        "_srtp_profile",
+        "_state",
+        "_suite",
+        "_timer",
+        "_transcript",
+        "_verify_fingerprint",
+        "_write",
+        "_write_epoch",
+        "certificate",
+        "cipher_suites",
+        "error",
+        "groups",
+        "groups13",
+        "key_shares",
+        "keylog",
+        "mtu",
+        "on_application_data",
+        "on_application_data_batch",
+        "remote_address",
+        "role",
+        "srtp_profiles",
+        "stats",
+        "suites13",
+        "use_cookie",
+        "versions",
+    )
 
     # Declared here, assigned by DtlsConnection.__init__ (see its docstring for meanings).
     role: DtlsRole | None
@@ -245,6 +317,15 @@ class HandshakeBase:
         if self._state != State.ESTABLISHED or self._suite is None:
             return
         self._completed_emitted = True
+        # What only the handshake needed goes (a connection lives for hours): the
+        # transcript and the ephemeral ECDHE key (RFC 5246 §8.1: the premaster secret and
+        # what made it are deleted once the master secret is computed), the parsed peer
+        # certificate (its DER stays: peer_certificate). Messages of the handshake that
+        # still arrive are only counted or alerted (no renegotiation), and the last flight
+        # is kept for retransmission (RFC 6347 §4.2.4).
+        self._transcript = bytearray()
+        self._ecdhe = None
+        self._peer_certificate = None
         self._fast_read = self._read[1]
         self._fast_write = self._write[self._write_epoch]
         self._events.append(

@@ -73,6 +73,8 @@ def _lists_versions_without_12(hello: ClientHello) -> bool:
 class ServerHandshake(HandshakeBase):
     """Handlers for what a server receives, by message type."""
 
+    __slots__ = ()
+
     def _cookie_for(self, hello: ClientHello) -> bytes:
         """A stateless cookie (RFC 6347 §4.2.1): HMAC over the peer address and the hello's
         parameters, under a secret drawn from the rng at construction."""

@@ -83,6 +83,8 @@ __all__ = [
 class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
     """A full (or lite) ICE agent for one component (see the module docstring)."""
 
+    __slots__ = ()
+
     def set_remote_credentials(
         self, ufrag: str, pwd: str, now: float, *, lite: bool = False
     ) -> None:
@@ -322,7 +324,15 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         return [(data, remote) for data, _local, remote in self.transmits(now)]
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        events = self._events
+        if not events:
+            return None
+        events.reverse()
+        self._ready, self._events = events, ready
+        return events.pop()
 
     def get_timer(self) -> float | None:
         return self._deadline

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 import string
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
-from ..common.core import Address, Event, default_rng
+from ..common.core import Address, Event, default_rng, random_text
 from ..stun import AttributeType as A
 from ..stun import Message, MessageClass, Method
 from ..stun.credentials import short_term_key
@@ -150,11 +150,53 @@ class _Relay:
 
 
 def _random_text(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(_ICE_CHARS) for _ in range(n))
+    return random_text(rng, _ICE_CHARS, n)
 
 
 class AgentBase:
-    """Shared state and helpers of the agent's parts."""
+    """Shared state and helpers of the agent's parts.
+
+    ``__slots__``: an agent lives as long as its connection and has more attributes than
+    an instance dict shares keys for (30), so a dict would cost 1.55 KiB per connection;
+    the parts (mixins) add none of their own."""
+
+    __slots__ = (
+        "_before_restart",
+        "_closed",
+        "_consent_failed",
+        "_consent_last_ok",
+        "_consent_lost",
+        "_consent_next",
+        "_consent_tx",
+        "_deadline",
+        "_events",
+        "_foundations",
+        "_gather_pending",
+        "_gathering_started",
+        "_keepalive_at",
+        "_last_check_at",
+        "_local_prefs",
+        "_next_check_at",
+        "_out",
+        "_ready",
+        "_relay_list",
+        "_relays",
+        "_rng",
+        "_servers_asked",
+        "_sockets",
+        "_transactions",
+        "config",
+        "connection_state",
+        "controlling",
+        "gathering_state",
+        "generation",
+        "local_candidates",
+        "past_remote_ufrags",
+        "previous",
+        "stats",
+        "stream_transports",
+        "tie_breaker",
+    )
 
     def __init__(self, config: IceConfig | None = None, rng: random.Random | None = None):
         self.config = config or IceConfig()
@@ -166,7 +208,11 @@ class AgentBase:
         self.connection_state = "new"
         self.gathering_state = "new"
         self._out: list[tuple[bytes, Address, Address]] = []
-        self._events: deque[Event] = deque()
+        # Events in two lists instead of a deque (0.74 KiB even when empty, for the life of
+        # the connection): next_event() pops _ready (the older events, reversed) and
+        # refills it from _events when empty: FIFO, O(1) amortised.
+        self._events: list[Event] = []
+        self._ready: list[Event] = []
         self._transactions: dict[bytes, Transaction] = {}
         self._sockets: list[Address] = []
         self._local_prefs: dict[Address, int] = {}

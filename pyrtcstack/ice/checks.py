@@ -24,6 +24,8 @@ __all__ = ["ChecksMixin"]
 class ChecksMixin(AgentBase):
     """Connectivity checks (RFC 8445 §6-§8): pacing, responses, role conflicts, nomination."""
 
+    __slots__ = ()
+
     def _on_request(self, msg: Message, addr: Address, local: Address, now: float) -> None:
         """RFC 8445 §7.3: answer a connectivity check (or consent request)."""
         # RFC 8445 §7.3 / RFC 8489 §9.1.3: checks need FINGERPRINT, a USERNAME whose first
@@ -295,7 +297,7 @@ class ChecksMixin(AgentBase):
             return
         pair = None
         while gen.triggered:
-            candidate = gen.triggered.popleft()
+            candidate = gen.triggered.pop(0)
             candidate.triggered = False
             sendable = candidate.state is PairState.WAITING or (
                 candidate is gen.nominating and candidate.state is PairState.SUCCEEDED

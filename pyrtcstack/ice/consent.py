@@ -13,6 +13,8 @@ __all__ = ["ConsentMixin"]
 class ConsentMixin(AgentBase):
     """Consent freshness (RFC 7675 §5.1) and lite keepalives (RFC 8445 §11)."""
 
+    __slots__ = ()
+
     def _run_consent(self, now: float) -> None:
         pair = self.selected_pair
         if pair is None or not pair.nominated:

@@ -28,6 +28,8 @@ __all__ = ["GatheringMixin"]
 class GatheringMixin(AgentBase):
     """Gathering candidates (RFC 8445 §5.1): host, server-reflexive (STUN), relayed (TURN)."""
 
+    __slots__ = ()
+
     def gather(self, host_addresses: list[Address], now: float) -> None:
         """Start gathering (RFC 8445 §5.1.1) from the given host sockets: host
         candidates come out at once as :class:`LocalCandidate` events, server-reflexive

@@ -14,6 +14,7 @@ Schedules, all through :class:`~pyrtcstack.stun.transaction.RetransmissionPolicy
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ def check_policy(ta: float, busy: int, max_transmissions: int) -> Retransmission
     return RetransmissionPolicy(rto=max(UDP_POLICY.rto, ta * busy), rc=max_transmissions)
 
 
+@functools.lru_cache(maxsize=8)
 def consent_policy(miss_after: float) -> RetransmissionPolicy:
     """Consent checks (RFC 7675 §5.1): :data:`CONSENT_TRANSMISSIONS` sends, then a final
     wait of Rm × RTO that ends at ``miss_after`` (2.5 s by default: Rm = 2). The

@@ -8,6 +8,7 @@ public for code that handles attribute values on their own (TURN, ICE).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from typing import NamedTuple
@@ -42,7 +43,10 @@ class ErrorCode(NamedTuple):
     reason: str
 
 
+@functools.lru_cache(maxsize=1024)
 def _host_bytes(host: str) -> bytes:
+    # every check and consent response packs its source address: the parse is cached
+    # (bounded; a refused text raises again each time)
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).packed
     except ValueError:

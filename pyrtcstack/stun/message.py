@@ -84,21 +84,35 @@ _OPAD = bytes(x ^ 0x5C for x in range(256))
 #: How many keys keep precomputed HMAC pads (an ICE agent uses one or two keys; TURN one).
 HMAC_KEY_CACHE_SIZE = 64
 _pads: dict[tuple[bytes, str], tuple[object, object]] = {}
+_pad_misses = [0]  # misses since the last hit, once the cache is full
 
 
 def _hmac(key: bytes, data: bytes, digest: str) -> bytes:
     """HMAC (RFC 2104) with the inner and outer hash states cached per key: an ICE agent
     signs and checks every message with the same key, and a cached state saves more than
-    half the cost of :func:`hmac.digest`. The cache holds at most HMAC_KEY_CACHE_SIZE keys."""
+    half the cost of :func:`hmac.digest`. The cache holds at most HMAC_KEY_CACHE_SIZE keys.
+
+    A miss is answered by :func:`hmac.digest` (making the pads costs more than that). With
+    more keys in use than the cache holds (hundreds of idle peer connections, each
+    checking consent with its own keys), the cache is not refilled on every miss: it is
+    emptied after HMAC_KEY_CACHE_SIZE misses without a hit in between, so it follows a
+    working set that moved on (connections closed) without paying for pads on every
+    message."""
     states = _pads.get((key, digest))
     if states is None:
+        if len(_pads) >= HMAC_KEY_CACHE_SIZE:
+            _pad_misses[0] += 1
+            if _pad_misses[0] < HMAC_KEY_CACHE_SIZE:
+                return hmac.digest(key, data, digest)
+            _pads.clear()
+        _pad_misses[0] = 0
         block = 64
         k = key if len(key) <= block else hashlib.new(digest, key).digest()
         k = k.ljust(block, b"\0")
         states = (hashlib.new(digest, k.translate(_IPAD)), hashlib.new(digest, k.translate(_OPAD)))
-        if len(_pads) >= HMAC_KEY_CACHE_SIZE:
-            _pads.clear()
         _pads[(key, digest)] = states
+    else:
+        _pad_misses[0] = 0
     inner = states[0].copy()  # type: ignore[attr-defined]
     inner.update(data)
     outer = states[1].copy()  # type: ignore[attr-defined]

@@ -1,0 +1,331 @@
+"""What a peer connection keeps and does while it sits idle (issue 15 §5, "setup and
+scale"): the behaviour the memory and idle-CPU work must not change, and what it removed.
+
+* RFC 7675 §5.1 consent checks still leave every 4-6 s on the virtual clock, and an
+  idle connection's answered check does not leave a wake-up behind at its old
+  retransmission time;
+* a data-only connection makes no SRTP session (libsrtp's two sessions are made at the
+  first media use), media connections still key SRTP;
+* a finished DTLS 1.2 handshake drops its transcript, its ephemeral ECDHE key and the
+  parsed peer certificate (RFC 5246 §8.1), and keeps the peer certificate's DER;
+* the cores share one stateless CSPRNG when none is injected;
+* :class:`pyrtcstack.aio.channels.Flag` behaves as ``asyncio.Event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+
+import pytest
+
+from pyrtcstack.common.core import default_rng
+from pyrtcstack.ice import CONSENT_INTERVAL
+from pyrtcstack.media import G711Track, ToneSource
+from pyrtcstack.peerconnection import PeerConnectionCore
+from tests.test_pc_core import Net, negotiate, pair
+
+
+def _open_channel(net: Net) -> None:
+    channel = net.a.create_data_channel("idle")
+    negotiate(net)
+    net.run(lambda: channel.ready_state == "open")
+
+
+def _consent_times(net: Net, core: PeerConnectionCore, seconds: float) -> list[float]:
+    """The virtual times at which ``core`` sent consent checks during ``seconds``."""
+    assert core.agent is not None
+    stats = core.agent.stats
+    seen = [stats["consent_requests_sent"]]
+    times: list[float] = []
+    end = net.now + seconds
+
+    def until() -> bool:
+        count = stats["consent_requests_sent"]
+        if count != seen[0]:
+            times.extend([net.now] * (count - seen[0]))
+            seen[0] = count
+        return net.now >= end
+
+    net.run(until, limit=end + 10)
+    return times
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_consent_checks_leave_every_four_to_six_seconds(side: str) -> None:
+    """RFC 7675 §5.1: a check every 5 s randomised to [0.8, 1.2] of it, on both ends,
+    answered (the connection stays connected for minutes of idle virtual time)."""
+    a, b, net = pair(7)
+    _open_channel(net)
+    core = a if side == "a" else b
+    times = _consent_times(net, core, 300.0)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) >= 45
+    assert all(0.8 * CONSENT_INTERVAL - 1e-6 <= g <= 1.2 * CONSENT_INTERVAL + 1e-6 for g in gaps)
+    assert max(gaps) - min(gaps) > 0.5  # randomised, not a fixed period
+    assert core.agent is not None and core.agent.stats["consent_missed"] == 0
+    assert core.connection_state == "connected"
+
+
+def test_an_answered_consent_check_leaves_no_early_deadline() -> None:
+    """Once the response settled the check, the agent's next deadline is the next check
+    (or the 30 s expiry), not the retransmission that was due 0.5 s after the send."""
+    a, _b, net = pair(8)
+    _open_channel(net)
+    agent = a.agent
+    assert agent is not None
+    before = agent.stats["consent_requests_sent"]
+    net.run(lambda: agent.stats["consent_requests_sent"] > before, limit=60)
+    sent_at = net.now
+    net.run(lambda: agent._consent_tx is None, limit=60)  # answered ~2 ms later
+    deadline = agent.get_timer()
+    assert deadline is not None and deadline >= sent_at + 0.8 * CONSENT_INTERVAL - 1e-6
+
+
+def test_a_data_only_connection_makes_no_srtp_session() -> None:
+    """The keys are exported at the end of the handshake (RFC 5764 §4.2) but libsrtp's
+    sessions are made at the first media use: none for a data channel alone."""
+    _a, _b, net = pair(9)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        assert core.dtls_state == "connected"
+        assert core._srtp_keys is not None
+        assert core.srtp is None
+
+
+def test_media_still_keys_srtp_at_its_first_use() -> None:
+    a, b, net = pair(10)
+    a.add_track(G711Track(ToneSource(440, duration=1.0)))
+    b.add_track(G711Track(ToneSource(660, duration=1.0)))
+    negotiate(net)
+    net.run(
+        lambda: all(
+            c.srtp is not None and c.srtp.stats.rtp_unprotected > 5 for c in (net.a, net.b)
+        ),
+        limit=20,
+    )
+
+
+def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
+    """RFC 5246 §8.1: what made the premaster secret goes once the master secret exists;
+    the transcript and the parsed peer certificate are not needed after Finished. The
+    peer certificate's DER (stats, fingerprint checks) stays."""
+    _a, _b, net = pair(12)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        dtls = core.dtls
+        assert dtls.is_established
+        assert dtls._ecdhe is None
+        assert len(dtls._transcript) == 0
+        assert dtls._peer_certificate is None
+        assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
+
+
+def test_cores_share_one_stateless_csprng_by_default() -> None:
+    shared = default_rng(None)
+    assert isinstance(shared, random.SystemRandom)
+    assert default_rng(None) is shared
+    assert PeerConnectionCore()._rng is shared
+    injected = random.Random(1)
+    assert default_rng(injected) is injected
+    assert shared.getrandbits(64) != shared.getrandbits(64)
+
+
+def test_flag_behaves_as_an_asyncio_event() -> None:
+    from pyrtcstack.aio.channels import Flag
+
+    async def main() -> list[str]:
+        flag = Flag()
+        log: list[str] = []
+
+        async def waiter(name: str) -> None:
+            await flag.wait()
+            log.append(name)
+
+        tasks = [asyncio.create_task(waiter(n)) for n in ("one", "two")]
+        await asyncio.sleep(0)
+        assert not flag.is_set() and log == []
+        flag.set()
+        await asyncio.gather(*tasks)
+        assert flag.is_set()
+        await flag.wait()  # set: returns at once
+        flag.clear()
+        assert not flag.is_set()
+        cancelled = asyncio.create_task(flag.wait())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert flag._waiters == []  # a cancelled waiter leaves nothing behind
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await flag.wait()
+        return log
+
+    assert sorted(asyncio.run(main())) == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    "alphabet", ["ab", "abcdef0123456789", "abcdefghijklmnopqrstuvwxyz0123456789"]
+)
+def test_random_text_is_uniform_over_the_alphabet(alphabet: str) -> None:
+    """One randbytes call per draw, with rejection above the largest multiple of the
+    alphabet size: every character equally likely (a chi-square bound at p ~ 1e-6)."""
+    from pyrtcstack.common.core import random_text
+
+    rng = random.Random(5)
+    text = random_text(rng, alphabet, 36000)
+    assert len(text) == 36000 and set(text) <= set(alphabet)
+    expected = len(text) / len(alphabet)
+    chi2 = sum((text.count(c) - expected) ** 2 / expected for c in alphabet)
+    assert chi2 < len(alphabet) + 10 * len(alphabet) ** 0.5 + 25
+    assert random_text(random.Random(5), alphabet, 20) == random_text(
+        random.Random(5), alphabet, 20
+    )
+    with pytest.raises(ValueError):
+        random_text(rng, "", 3)
+
+
+def test_ice_credentials_use_the_whole_ice_char_alphabet() -> None:
+    """RFC 8445 §5.3 / RFC 8839 §5.4: ice-char is ALPHA / DIGIT / "+" / "/"; ufrag and pwd
+    keep their lengths and draw from all 64 characters."""
+    from pyrtcstack.ice import IceAgent, IceConfig
+
+    seen: set[str] = set()
+    for seed in range(40):
+        agent = IceAgent(IceConfig(), rng=random.Random(seed))
+        assert len(agent.local_ufrag) == 8 and len(agent.local_pwd) == 24
+        seen |= set(agent.local_ufrag + agent.local_pwd)
+    assert len(seen) == 64
+
+
+def test_stun_hmac_is_right_with_more_keys_than_its_cache() -> None:
+    """Hundreds of connections sign with more keys than the HMAC pad cache holds: every
+    MESSAGE-INTEGRITY still equals RFC 2104's, and the cache stays bounded."""
+    import hmac as std_hmac
+
+    from pyrtcstack.stun import message as stun_message
+
+    keys = [bytes([i]) * 16 for i in range(3 * stun_message.HMAC_KEY_CACHE_SIZE)]
+    data = b"\x00\x01\x00\x2c\x21\x12\xa4\x42" + bytes(12)
+    for _ in range(3):
+        for key in keys + keys[:10]:
+            for digest in ("sha1", "sha256"):
+                got = stun_message._hmac(key, data, digest)
+                assert got == std_hmac.digest(key, data, digest)
+            assert len(stun_message._pads) <= stun_message.HMAC_KEY_CACHE_SIZE
+    long_key = bytes(range(100))  # longer than a block: hashed first (RFC 2104 §2)
+    assert stun_message._hmac(long_key, data, "sha1") == std_hmac.digest(long_key, data, "sha1")
+
+
+def test_a_certificate_keeps_its_der_and_parses_on_demand() -> None:
+    """DtlsCertificate holds the DER and the key only (no parsed X.509 object of ~2.5 KiB
+    of OpenSSL memory per peer connection); ``certificate`` parses it when asked."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pyrtcstack.dtls import DtlsCertificate
+
+    cert = DtlsCertificate.generate(random.Random(3))
+    assert not hasattr(cert, "__dict__")
+    assert cert.certificate.public_bytes(serialization.Encoding.DER) == cert.der
+    assert b"BEGIN CERTIFICATE" in cert.certificate_pem()
+
+
+@pytest.mark.parametrize("owner", ["agent", "core"])
+def test_event_queues_stay_first_in_first_out(owner: str) -> None:
+    """The ICE agent's and the core's event queues are two lists, not a deque: events
+    queued while earlier ones are being taken still come out in order."""
+    from pyrtcstack.ice import IceAgent, IceConfig
+    from pyrtcstack.ice.events import RoleChanged
+
+    queue: IceAgent | PeerConnectionCore = (
+        IceAgent(IceConfig(), rng=random.Random(1)) if owner == "agent" else PeerConnectionCore()
+    )
+    events = [RoleChanged(bool(i % 2)) for i in range(40)]
+    out = []
+    pending = list(events)
+    step = 0
+    while pending or out != events:
+        for _ in range(step % 4):  # queue 0-3 more, then take one
+            if pending:
+                queue._events.append(pending.pop(0))
+        step += 1
+        event = queue.next_event()
+        if event is None and not pending:
+            break
+        if event is not None:
+            out.append(event)
+    assert [id(e) for e in out] == [id(e) for e in events]
+    assert queue.next_event() is None
+
+
+def test_ephemeral_ecdhe_keys_are_fresh_per_handshake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 5246 §7.4.3 / RFC 8422 §2 (ECDHE): each handshake makes its own ephemeral key,
+    on both ends, even when the peer connections share one certificate and the process
+    CSPRNG; nothing pre-generates or keeps one for the next handshake."""
+    from pyrtcstack.dtls import DtlsCertificate, keyexchange
+    from pyrtcstack.peerconnection import Configuration
+
+    made: list[bytes] = []
+    original = keyexchange.EcdheKey.__init__
+
+    def record(self: keyexchange.EcdheKey, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self.public_bytes)
+
+    monkeypatch.setattr(keyexchange.EcdheKey, "__init__", record)
+    shared = DtlsCertificate.generate()
+    for _ in range(3):
+        a = PeerConnectionCore(Configuration(certificates=[shared]))
+        b = PeerConnectionCore(Configuration(certificates=[shared]))
+        _open_channel(Net(a, b))
+        assert a.dtls.is_established and b.dtls.is_established
+    assert len(made) == 6  # one per end per handshake
+    assert len(set(made)) == 6
+
+
+def test_the_ice_agent_keeps_no_instance_dict() -> None:
+    """The agent has more attributes than a shared-key dict holds: its state is in
+    __slots__ (1.55 KiB less per connection), and its parts add no attributes of their own."""
+    from pyrtcstack.ice import IceAgent, IceConfig
+
+    agent = IceAgent(IceConfig(), rng=random.Random(2))
+    assert not hasattr(agent, "__dict__")
+    with pytest.raises(AttributeError):
+        agent.not_an_attribute = 1  # type: ignore[attr-defined]
+
+
+def test_the_dtls_connection_keeps_no_instance_dict() -> None:
+    """The same for the DTLS connection (64 attributes) and the peer connection core, on
+    a finished handshake."""
+    _a, _b, net = pair(13)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        assert not hasattr(core.dtls, "__dict__")
+        assert not hasattr(core, "__dict__")  # the core too (57 attributes)
+
+
+def test_coroutine_handler_tasks_are_kept_while_running_and_forgotten_after() -> None:
+    from pyrtcstack.aio.channels import EventEmitter
+
+    async def main() -> None:
+        emitter = EventEmitter()
+        started = asyncio.Event()
+        release = asyncio.Event()
+
+        async def handler() -> None:
+            started.set()
+            await release.wait()
+
+        emitter.on("x", handler)
+        emitter.emit("x")
+        emitter.emit("x")
+        await started.wait()
+        assert len(emitter._tasks) == 2  # referenced while they run
+        release.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert emitter._tasks == {}
+
+    asyncio.run(main())
