@@ -37,7 +37,7 @@ from ..datachannel import (
     DataChannelManager,
     TransportClosed,
 )
-from ..demux import PacketKind, classify
+from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
 from ..dtls import (
     ApplicationData,
     Closed,
@@ -248,14 +248,14 @@ class PeerConnectionCore(NegotiationMixin):
             nbytes += len(data)
             if addr == fast_remote and data:
                 first = data[0]
-                if 20 <= first <= 63:
+                if FOR_DTLS[first]:
                     run.append(data)
                     continue
                 if run:
                     records += len(run)
                     dtls.receive_datagrams(run, run_from, now)
                     run = []
-                if 128 <= first <= 191:
+                if not FOR_ICE[first]:
                     self._on_ice_event(DataReceived(data, addr), now)
                     continue
             elif run:
@@ -277,7 +277,7 @@ class PeerConnectionCore(NegotiationMixin):
         self.bytes_received += len(data)
         if self.tracer is not None:
             self.tracer.datagram("recv", data, addr, local, now)
-        if addr == self._fast_remote and data and 20 <= data[0] <= 191 and not 64 <= data[0] <= 79:
+        if addr == self._fast_remote and data and not FOR_ICE[data[0]]:
             # Fast path: DTLS/SRTP from the selected pair's remote address needs nothing
             # from the ICE agent (RFC 7983 §7 demux; consent rides on STUN only).
             self._on_ice_event(DataReceived(data, addr), now)
