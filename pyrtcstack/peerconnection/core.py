@@ -33,8 +33,10 @@ from typing import cast
 from ..common.core import Address, Event, default_rng
 from ..datachannel import (
     ChannelClosed,
+    ChannelOptions,
     DataChannel,
     DataChannelManager,
+    Priority,
     TransportClosed,
 )
 from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
@@ -181,19 +183,26 @@ class PeerConnectionCore(NegotiationMixin):
         protocol: str = "",
         negotiated: bool = False,
         id: int | None = None,
+        priority: Priority | int = "low",
     ) -> DataChannel:
-        """W3C createDataChannel (webrtc-pc §6.1)."""
-        if self.closed:
-            raise InvalidStateError("the peer connection is closed")
-        channel = self.sctp.create_data_channel(
-            label,
+        """W3C createDataChannel (webrtc-pc §6.2): the keywords become one
+        :class:`~pyrtcstack.datachannel.ChannelOptions`, checked there."""
+        options = ChannelOptions(
             ordered=ordered,
             max_packet_life_time=max_packet_life_time,
             max_retransmits=max_retransmits,
             protocol=protocol,
             negotiated=negotiated,
             id=id,
+            priority=priority,
         )
+        return self.create_channel(label, options)
+
+    def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
+        """:meth:`create_data_channel` with its options as one value."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        channel = self.sctp.create_channel(label, options)
         if not self.sctp_wanted:
             self.sctp_wanted = True
             self._update_negotiation_needed()
