@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.datachannel import (
@@ -198,3 +200,25 @@ def test_docs_example_runs() -> None:
         b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "ChannelOptions(" in b
     ]
     exec(compile(code, "docs/datachannel.md", "exec"), {"__name__": "docs"})
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**17), 2**17),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.sampled_from(["very-low", "low", "medium", "high"]),
+    st.binary(max_size=4),
+)
+
+
+@given(st.fixed_dictionaries({}, optional=dict.fromkeys(ChannelOptions.__dataclass_fields__, _ANY)))
+def test_any_init_is_accepted_or_type_error_and_then_encodes(kwargs: dict[str, Any]) -> None:
+    try:
+        options = ChannelOptions(**kwargs)
+    except TypeError:
+        return
+    assert 0 <= options.dcep_priority <= 0xFFFF
+    reliability = options.max_retransmits or options.max_packet_life_time or 0
+    DataChannelOpen(0, options.dcep_priority, reliability, "l", options.protocol).encode()
