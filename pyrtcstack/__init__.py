@@ -16,11 +16,13 @@ __all__ = ["PeerConnection", "__version__"]
 
 def __getattr__(name: str) -> object:
     """Lazy ``pyrtcstack.PeerConnection``: importing ``pyrtcstack.sdp`` (or any single
-    module) must not import asyncio or the whole stack."""
-    if name == "PeerConnection":
-        # importlib, not an import statement: the layer contracts (.importlinter) see
-        # no edge from the package root to pyrtcstack.aio.
-        import importlib
+    module) must not import asyncio or the whole stack, so the import runs on first use.
 
-        return importlib.import_module("pyrtcstack.aio.peerconnection").PeerConnection
+    It is a plain import statement, so import-linter sees the edge ``pyrtcstack`` →
+    ``pyrtcstack.aio``: the package root stands above every layer (.importlinter), and a
+    protocol module that imported the root would be reported as importing ``aio``."""
+    if name == "PeerConnection":
+        from .aio.peerconnection import PeerConnection
+
+        return PeerConnection
     raise AttributeError(f"module 'pyrtcstack' has no attribute {name!r}")

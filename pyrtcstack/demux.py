@@ -1,16 +1,22 @@
-"""Demultiplexing one socket's datagrams by their first byte (RFC 7983 §7).
+"""Demultiplexing one socket's datagrams by their first byte (RFC 7983 §7, RFC 9443).
 
 A WebRTC peer connection sends STUN, DTLS, TURN ChannelData, RTP and RTCP over one UDP
 5-tuple. RFC 7983 §7 assigns disjoint ranges of the *first byte* to each protocol, so a
-receiver classifies a datagram with one comparison and no trial parsing::
+receiver classifies a datagram with one comparison and no trial parsing. RFC 9443 updates
+that table: it narrows TURN ChannelData to 64..79 (RFC 8656 §12 allows only the channel
+numbers 0x4000..0x4FFF) and gives the bytes no one else uses to QUIC (RFC 9000 §17: a short
+header starts 0b01, a long header 0b11)::
 
     +----------------+
     |        [0..3] -+--> STUN           (RFC 8489: the two top bits of a STUN message are 0)
     |      [16..19] -+--> ZRTP           (not used by WebRTC: dropped)
-    |      [20..63] -+--> DTLS           (TLS content types 20..63)
+    |      [20..63] -+--> DTLS           (content types 20..63; DTLS 1.3's unified header
+    |                |                    0b001xxxxx, RFC 9147 §4, is 32..63)
     |      [64..79] -+--> TURN Channel   (channel numbers 0x4000..0x4FFF)
+    |     [80..127] -+--> QUIC           (RFC 9443; not used by WebRTC: dropped)
     |    [128..191] -+--> RTP/RTCP       (version 2 in the top two bits)
-    |   everything else -> drop
+    |    [192..255] -+--> QUIC           (RFC 9443; not used by WebRTC: dropped)
+    |   everything else (4..15) -> drop
     +----------------+
 
 Inside the RTP/RTCP range, RFC 5761 §4 separates RTCP from RTP by the *second* byte:
@@ -18,15 +24,28 @@ RTCP packet types 192..223 (200 SR, 201 RR, ... 206 PSFB) land there, which is w
 payload types 64..95 must never be used when RTP and RTCP share a port (with the marker bit,
 an RTP second byte of 192..223 is PT 64..95).
 
-This module sits at the bottom of the layer stack and imports nothing from pyrtcstack but
-``common``; the peer connection and the ICE/TURN layers call :func:`classify`.
+This is the one place the ranges are written. :func:`classify` is the general entry; the
+receive paths index the 256-entry tables instead (one tuple index per datagram, no call):
+:data:`FIRST_BYTE_KIND` (the kind, RTP not yet refined to RTCP), :data:`FOR_ICE` (the bytes
+the ICE agent consumes: STUN and TURN ChannelData) and :data:`FOR_DTLS`.
+
+This module sits at the bottom of the layer stack and imports nothing from pyrtcstack; the
+peer connection and the ICE/TURN layers use it.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["Demultiplexer", "PacketKind", "classify", "is_rtcp"]
+__all__ = [
+    "FIRST_BYTE_KIND",
+    "FOR_DTLS",
+    "FOR_ICE",
+    "Demultiplexer",
+    "PacketKind",
+    "classify",
+    "is_rtcp",
+]
 
 
 class PacketKind(IntEnum):
@@ -41,6 +60,8 @@ class PacketKind(IntEnum):
 
 
 def _build_table() -> tuple[PacketKind, ...]:
+    # RFC 7983 §7 as updated by RFC 9443 (the figure above). ZRTP (16..19), QUIC (80..127,
+    # 192..255) and the unassigned 4..15 are DROP: a WebRTC peer speaks none of them.
     table = [PacketKind.DROP] * 256
     for b in range(256):
         if b <= 3:
@@ -54,7 +75,18 @@ def _build_table() -> tuple[PacketKind, ...]:
     return tuple(table)
 
 
-_FIRST_BYTE = _build_table()
+#: The kind of a datagram by its first byte (index 0..255); RTP-range bytes say RTP, which
+#: :func:`classify` refines to RTCP by the second byte.
+FIRST_BYTE_KIND: tuple[PacketKind, ...] = _build_table()
+
+#: ``FOR_ICE[first]``: the datagram is the ICE agent's own (STUN or TURN ChannelData);
+#: everything else is handed on to the peer connection, which keeps DTLS and SRTP/SRTCP.
+FOR_ICE: tuple[bool, ...] = tuple(
+    k is PacketKind.STUN or k is PacketKind.TURN_CHANNEL for k in FIRST_BYTE_KIND
+)
+
+#: ``FOR_DTLS[first]``: the datagram is a DTLS record (RFC 7983 §7, 20..63).
+FOR_DTLS: tuple[bool, ...] = tuple(k is PacketKind.DTLS for k in FIRST_BYTE_KIND)
 
 
 def is_rtcp(data: bytes | bytearray | memoryview) -> bool:
@@ -70,7 +102,7 @@ def classify(data: bytes | bytearray | memoryview) -> PacketKind:
     """
     if not data:
         return PacketKind.DROP
-    kind = _FIRST_BYTE[data[0]]
+    kind = FIRST_BYTE_KIND[data[0]]
     if kind is PacketKind.RTP:
         if len(data) < 2:
             return PacketKind.DROP
@@ -83,7 +115,8 @@ class Demultiplexer:
     """:func:`classify` plus per-kind counters, for a driver that wants statistics.
 
     ``counts[kind]`` counts every datagram seen of that kind, ``counts[PacketKind.DROP]``
-    those dropped (ZRTP, 4..15, 80..127, 192..255, empty, or a 1-byte RTP-range datagram).
+    those dropped (4..15, ZRTP 16..19, QUIC 80..127 and 192..255, empty, or a 1-byte
+    RTP-range datagram).
     """
 
     __slots__ = ("counts",)

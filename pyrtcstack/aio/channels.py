@@ -143,6 +143,8 @@ class DataChannel(EventEmitter):
     negotiated = property(lambda self: self.channel.negotiated)
     max_packet_life_time = property(lambda self: self.channel.max_packet_life_time)
     max_retransmits = property(lambda self: self.channel.max_retransmits)
+    #: The DCEP priority (RFC 8832 §5.1): 128 very-low, 256 low, 512 medium, 1024 high.
+    priority = property(lambda self: self.channel.priority)
 
     @property
     def id(self) -> int | None:

@@ -44,7 +44,9 @@ from ..datachannel import (
     ChannelError,
     ChannelMessage,
     ChannelOpen,
+    ChannelOptions,
     DataChannelOpened,
+    Priority,
 )
 from ..datachannel import DataChannel as CoreChannel
 from ..ice import TurnServer
@@ -320,17 +322,24 @@ class PeerConnection(EventEmitter):
         protocol: str = "",
         negotiated: bool = False,
         id: int | None = None,
+        priority: Priority | int = "low",
     ) -> DataChannel:
-        channel = self.core.create_data_channel(
-            label,
+        """W3C createDataChannel: the keywords are ``RTCDataChannelInit``'s, checked as one
+        :class:`~pyrtcstack.datachannel.ChannelOptions` (``TypeError``)."""
+        options = ChannelOptions(
             ordered=ordered,
             max_packet_life_time=max_packet_life_time,
             max_retransmits=max_retransmits,
             protocol=protocol,
             negotiated=negotiated,
             id=id,
+            priority=priority,
         )
-        wrapper = self._wrap(channel)
+        return self.create_channel(label, options)
+
+    def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
+        """:meth:`create_data_channel` with its options as one value."""
+        wrapper = self._wrap(self.core.create_channel(label, options))
         self._schedule_flush()
         return wrapper
 

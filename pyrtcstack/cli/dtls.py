@@ -17,6 +17,7 @@ from pathlib import Path
 from ..aio.dtls import DtlsSocket, open_dtls
 from ..common.core import Address
 from ..dtls import (
+    SRTP_EXPORTER_LABEL,
     DtlsCertificate,
     DtlsConnection,
     DtlsError,
@@ -25,7 +26,6 @@ from ..dtls import (
     Fingerprint,
     SrtpProfile,
 )
-from ..dtls.srtp import SRTP_EXPORTER_LABEL
 from ._args import LOOPBACK, CliError, host_port, listening, number, resolve
 
 __all__ = ["DESCRIPTION", "register"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 # MessageTooLargeError: what send() raises above the peer's max-message-size, re-exported so
 # a data channel user needs no SCTP import (the same class as pyrtcstack.sctp's).
 from ..sctp.errors import MessageTooLargeError
-from .channel import DataChannel, InvalidStateError
+from .channel import DataChannel, InvalidStateError, OperationError
 from .dcep import ChannelType, DataChannelAck, DataChannelOpen, DcepParseError, Ppid, decode_dcep
 from .events import (
     ChannelBufferedAmountLow,
@@ -24,14 +24,17 @@ from .events import (
     TransportEstablished,
 )
 from .manager import DataChannelManager
+from .options import DCEP_PRIORITY, ChannelOptions, Priority
 
 __all__ = [
+    "DCEP_PRIORITY",
     "ChannelBufferedAmountLow",
     "ChannelClosed",
     "ChannelClosing",
     "ChannelError",
     "ChannelMessage",
     "ChannelOpen",
+    "ChannelOptions",
     "ChannelType",
     "DataChannel",
     "DataChannelAck",
@@ -41,7 +44,9 @@ __all__ = [
     "DcepParseError",
     "InvalidStateError",
     "MessageTooLargeError",
+    "OperationError",
     "Ppid",
+    "Priority",
     "TransportClosed",
     "TransportEstablished",
     "decode_dcep",

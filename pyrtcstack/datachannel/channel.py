@@ -15,7 +15,7 @@ from ..common.errors import LocalProtocolError
 if TYPE_CHECKING:
     from .manager import DataChannelManager
 
-__all__ = ["DataChannel", "InvalidStateError"]
+__all__ = ["DataChannel", "InvalidStateError", "OperationError"]
 
 
 def _to_usv(text: str) -> str:
@@ -25,6 +25,12 @@ def _to_usv(text: str) -> str:
 
 class InvalidStateError(LocalProtocolError):
     """send() on a channel that is not open (W3C InvalidStateError)."""
+
+
+class OperationError(InvalidStateError):
+    """W3C OperationError from createDataChannel: the ``id`` is in use or beyond the
+    association's streams, or no free id is left (webrtc-pc §6.2). A subclass of
+    :class:`InvalidStateError`, which these cases raised before, so old handlers still work."""
 
 
 class DataChannel:

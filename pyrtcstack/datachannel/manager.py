@@ -44,7 +44,7 @@ from ..sctp.events import (
     OutgoingStreamsReset,
     StreamResetFailed,
 )
-from .channel import DataChannel, InvalidStateError
+from .channel import DataChannel, OperationError
 from .dcep import (
     ChannelType,
     DataChannelAck,
@@ -64,11 +64,10 @@ from .events import (
     TransportClosed,
     TransportEstablished,
 )
+from .options import MAX_CHANNEL_ID, ChannelOptions, Priority, checked_label
 
 __all__ = ["DataChannelManager"]
 
-#: RFC 8832 §6: stream ids 0..65534 (65535 is reserved).
-MAX_CHANNEL_ID = 65534
 #: Channels a peer may have open at a time by DATA_CHANNEL_OPEN (libwebrtc negotiates 1024
 #: SCTP streams, ``kMaxSctpStreams``, so a browser peer never has more).
 DEFAULT_MAX_REMOTE_CHANNELS = 1024
@@ -142,30 +141,42 @@ class DataChannelManager:
         protocol: str = "",
         negotiated: bool = False,
         id: int | None = None,
-        priority: int = 256,
+        priority: Priority | int = "low",
     ) -> DataChannel:
-        """createDataChannel (webrtc-pc §6.1): ``max_packet_life_time`` in milliseconds."""
-        if max_packet_life_time is not None and max_retransmits is not None:
-            raise TypeError("max_packet_life_time and max_retransmits are exclusive")
-        if len(label.encode()) > 0xFFFF or len(protocol.encode()) > 0xFFFF:
-            raise TypeError("label and protocol must be at most 65535 bytes")
-        if negotiated and id is None:
-            raise TypeError("a negotiated channel needs an id")
+        """createDataChannel (webrtc-pc §6.2) with the ``RTCDataChannelInit`` members as
+        keywords; :class:`ChannelOptions` checks them (``max_packet_life_time`` in ms)."""
+        options = ChannelOptions(
+            ordered=ordered,
+            max_packet_life_time=max_packet_life_time,
+            max_retransmits=max_retransmits,
+            protocol=protocol,
+            negotiated=negotiated,
+            id=id,
+            priority=priority,
+        )
+        return self.create_channel(label, options)
+
+    def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
+        """A new channel with checked ``options``: ``TypeError`` for a bad label,
+        :class:`OperationError` for an ``id`` another channel uses (webrtc-pc §6.2)."""
+        label = checked_label(label)
+        id = options.id
         if id is not None:
-            if not 0 <= id <= MAX_CHANNEL_ID:
-                raise TypeError(f"id {id} out of range 0..{MAX_CHANNEL_ID}")
             if id in self._channels:
-                raise InvalidStateError(f"id {id} is in use")
+                raise OperationError(f"id {id} is in use")
+            streams = self.association.outbound_streams
+            if self.association.is_established and streams and id >= streams:
+                raise OperationError(f"id {id} is beyond the association's {streams} streams")
         channel = DataChannel(
             self,
             label,
-            ordered,
-            max_packet_life_time,
-            max_retransmits,
-            protocol,
-            negotiated,
+            options.ordered,
+            options.max_packet_life_time,
+            options.max_retransmits,
+            options.protocol,
+            options.negotiated,
             id,
-            priority,
+            options.dcep_priority,
         )
         if id is None and self._is_client is None:
             self._unassigned.append(channel)
@@ -240,7 +251,7 @@ class DataChannelManager:
         for sid in range(start, limit, 2):
             if sid not in self._channels:
                 return sid
-        raise InvalidStateError("no free stream id")
+        raise OperationError("no free stream id")  # webrtc-pc §6.2 createDataChannel
 
     def _apply_threshold(self, channel: DataChannel) -> None:
         if channel.id is not None:

@@ -31,6 +31,7 @@ Every spec rule is cited where it is applied; deviations are listed in docs/ice.
 from __future__ import annotations
 
 from ..common.core import Address, Event
+from ..demux import FIRST_BYTE_KIND, FOR_ICE, PacketKind
 from ..sdp import Candidate
 from ..stun import MessageClass, Method, StunParseError, decode
 from ..stun.credentials import short_term_key
@@ -294,23 +295,25 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         if not data:
             self.stats["dropped_empty"] += 1
             return
-        first = data[0]
-        if first >= 4 and not 64 <= first <= 79:
-            # RFC 7983 §7 fast path: DTLS/SRTP/... from a peer; no state changes, so no
-            # timer to recompute (the hot path of every data channel and media packet).
+        if not FOR_ICE[data[0]]:
+            # RFC 7983 §7 (pyrtcstack.demux): DTLS/SRTP/... from a peer; no state changes,
+            # so no timer to recompute (the hot path of every data channel and media packet).
             self._on_application_data(data, addr)
             return
         addr = (str(addr[0]), int(addr[1]))
-        # RFC 7983 §7: 0-3 STUN, 64-79 TURN ChannelData; the relay's server gets its own.
-        if first < 4 or 64 <= first <= 79:
-            for relay in self._relay_list:
-                if relay.socket == local and relay.client.is_from_server(data, addr):
-                    if first < 4 and len(data) >= 20 and data[8:20] in self._transactions:
-                        break  # our own Binding request to the same server (srflx)
-                    relay.client.receive_datagram(data, addr, now)
-                    self._drain_relay(relay, now)
-                    self._after(now)
-                    return
+        # STUN or TURN ChannelData: the relay's server gets its own.
+        for relay in self._relay_list:
+            if relay.socket == local and relay.client.is_from_server(data, addr):
+                if (
+                    FIRST_BYTE_KIND[data[0]] is PacketKind.STUN
+                    and len(data) >= 20
+                    and data[8:20] in self._transactions
+                ):
+                    break  # our own Binding request to the same server (srflx)
+                relay.client.receive_datagram(data, addr, now)
+                self._drain_relay(relay, now)
+                self._after(now)
+                return
         self._on_datagram(data, addr, local, now)
         self._after(now)
 
@@ -351,7 +354,7 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         self._after(now)
 
     def _on_datagram(self, data: bytes, addr: Address, local: Address, now: float) -> None:
-        if data[0] >= 4:
+        if FIRST_BYTE_KIND[data[0]] is not PacketKind.STUN:  # RFC 7983 §7
             self._on_application_data(data, addr)
             return
         try:

@@ -32,11 +32,13 @@ from typing import cast
 from ..common.core import Address, Event, default_rng
 from ..datachannel import (
     ChannelClosed,
+    ChannelOptions,
     DataChannel,
     DataChannelManager,
+    Priority,
     TransportClosed,
 )
-from ..demux import PacketKind, classify
+from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
 from ..dtls import (
     ApplicationData,
     Closed,
@@ -191,19 +193,26 @@ class PeerConnectionCore(NegotiationMixin):
         protocol: str = "",
         negotiated: bool = False,
         id: int | None = None,
+        priority: Priority | int = "low",
     ) -> DataChannel:
-        """W3C createDataChannel (webrtc-pc §6.1)."""
-        if self.closed:
-            raise InvalidStateError("the peer connection is closed")
-        channel = self.sctp.create_data_channel(
-            label,
+        """W3C createDataChannel (webrtc-pc §6.2): the keywords become one
+        :class:`~pyrtcstack.datachannel.ChannelOptions`, checked there."""
+        options = ChannelOptions(
             ordered=ordered,
             max_packet_life_time=max_packet_life_time,
             max_retransmits=max_retransmits,
             protocol=protocol,
             negotiated=negotiated,
             id=id,
+            priority=priority,
         )
+        return self.create_channel(label, options)
+
+    def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
+        """:meth:`create_data_channel` with its options as one value."""
+        if self.closed:
+            raise InvalidStateError("the peer connection is closed")
+        channel = self.sctp.create_channel(label, options)
         if not self.sctp_wanted:
             self.sctp_wanted = True
             self._update_negotiation_needed()
@@ -258,14 +267,14 @@ class PeerConnectionCore(NegotiationMixin):
             nbytes += len(data)
             if addr == fast_remote and data:
                 first = data[0]
-                if 20 <= first <= 63:
+                if FOR_DTLS[first]:
                     run.append(data)
                     continue
                 if run:
                     records += len(run)
                     dtls.receive_datagrams(run, run_from, now)
                     run = []
-                if 128 <= first <= 191:
+                if not FOR_ICE[first]:
                     self._on_ice_event(DataReceived(data, addr), now)
                     continue
             elif run:
@@ -287,7 +296,7 @@ class PeerConnectionCore(NegotiationMixin):
         self.bytes_received += len(data)
         if self.tracer is not None:
             self.tracer.datagram("recv", data, addr, local, now)
-        if addr == self._fast_remote and data and 20 <= data[0] <= 191 and not 64 <= data[0] <= 79:
+        if addr == self._fast_remote and data and not FOR_ICE[data[0]]:
             # Fast path: DTLS/SRTP from the selected pair's remote address needs nothing
             # from the ICE agent (RFC 7983 §7 demux; consent rides on STUN only).
             self._on_ice_event(DataReceived(data, addr), now)

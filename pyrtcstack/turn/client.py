@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..common.core import Address, Event, default_rng
+from ..demux import FOR_ICE
 from ..stun import (
     TURN_AUTH_RETRY,
     AuthRetry,
@@ -388,7 +389,7 @@ class TurnClient:
     def is_from_server(self, data: bytes, addr: Address) -> bool:
         """True if this datagram is for this client: from the server, STUN or ChannelData
         by its first byte (RFC 7983 §7). Lets an ICE agent demultiplex a shared socket."""
-        return addr == self.server and len(data) > 0 and (data[0] < 4 or 64 <= data[0] <= 79)
+        return addr == self.server and len(data) > 0 and FOR_ICE[data[0]]
 
     # ---------------------------------------------------------------- core contract
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
