@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,27 @@ def test_fuzz_harness_over_seeds() -> None:
         b"ws://[::1]:80",
     ):
         module.TestOneInput(seed)
+
+
+def test_progress_shows_a_rate_and_eta_once_known(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No rate or ETA before 0.2 s (nothing to tell yet); then both; the final line has the
+    rate and no ETA (tests/test_browser_transfer.py sees a real transfer's lines)."""
+    from pyrtcstack.cli import _transfer
+
+    clock = [100.0]
+    monkeypatch.setattr(_transfer.time, "monotonic", lambda: clock[0])
+    progress = _transfer.Progress(10_000_000, "send x")
+    progress.update(0)
+    clock[0] += 0.15
+    progress.update(1_000_000)
+    clock[0] += 0.85
+    progress.update(4_000_000)
+    clock[0] += 1.0
+    progress.update(10_000_000, final=True)
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", capsys.readouterr().err) if ln.strip()]
+    assert lines[0].endswith("0.0 of 10.0 MB, starting")
+    assert "MB/s" not in lines[1] and "ETA" not in lines[1]
+    assert lines[2].endswith("4.0 of 10.0 MB, 4.0 MB/s, ETA 0:01")
+    assert lines[3].endswith("10.0 of 10.0 MB, 5.0 MB/s")

@@ -51,10 +51,12 @@ async def _closed(client: SignalingClient) -> tuple[int | None, str | None]:
 def test_connections_per_ip_are_capped() -> None:
     async def test(server: SignalingServer) -> None:
         clients = [await SignalingClient.connect(server.url) for _ in range(4)]
-        with pytest.raises(InvalidStatus) as info:
+        with pytest.raises(SignalingError, match="HTTP 429") as info:
             await SignalingClient.connect(server.url)
-        assert info.value.response.status_code == 429
-        assert b"too many connections" in info.value.response.body
+        refusal = info.value.__cause__
+        assert isinstance(refusal, InvalidStatus)
+        assert refusal.response.status_code == 429
+        assert b"too many connections" in refusal.response.body
         assert server.denied["per-ip"] == 1 and server.connections["127.0.0.1"] == 4
         # one leaves: one more may come
         await clients.pop().close()
@@ -72,9 +74,10 @@ def test_connections_per_ip_are_capped() -> None:
 def test_total_connections_are_capped() -> None:
     async def test(server: SignalingServer) -> None:
         clients = [await SignalingClient.connect(server.url) for _ in range(3)]
-        with pytest.raises(InvalidStatus) as info:
+        with pytest.raises(SignalingError, match="HTTP 503") as info:
             await SignalingClient.connect(server.url)
-        assert info.value.response.status_code == 503
+        assert isinstance(info.value.__cause__, InvalidStatus)
+        assert info.value.__cause__.response.status_code == 503
         assert server.denied["total"] == 1
         for c in clients:
             await c.close()
@@ -203,7 +206,7 @@ def test_defaults_refuse_the_33rd_connection_and_the_11th_room() -> None:
 
     async def test(server: SignalingServer) -> None:
         clients = [await SignalingClient.connect(server.url) for _ in range(32)]
-        with pytest.raises(InvalidStatus):
+        with pytest.raises(SignalingError, match="HTTP 429"):
             await SignalingClient.connect(server.url)
         for client in clients[:10]:
             await client.create_room()

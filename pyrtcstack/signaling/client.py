@@ -63,7 +63,9 @@ class SignalingClient:
         except InvalidURI as exc:
             raise SignalingError(f"{url!r} is not a ws:// or wss:// URL ({exc})") from None
         except InvalidHandshake as exc:
-            raise SignalingError(f"{url} did not accept a WebSocket connection: {exc}") from None
+            # the handshake's refusal (e.g. an HTTP 429 from a server at its limit) stays
+            # available as __cause__
+            raise SignalingError(f"{url} did not accept a WebSocket connection: {exc}") from exc
         return cls(connection)
 
     async def _request(self, message: dict[str, Any], want: str) -> dict[str, Any]:
