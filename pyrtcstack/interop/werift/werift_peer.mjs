@@ -49,6 +49,8 @@ const A = {
   onClose(dc, cb) { dc.stateChanged.subscribe((s) => { if (s === "closed") cb(); }); },
   onMessage(dc, cb) { dc.onMessage.subscribe((data) => cb(data)); },
   createDataChannel(pc, label, options) { return pc.createDataChannel(label, options); },
+  onBufferedLow(dc, cb) { dc.bufferedAmountLow.subscribe(() => cb()); },
+  payload(size) { return Buffer.alloc(size); },
   // werift has no microphone: a 440 Hz µ-law tone in hand-built 20 ms RTP packets.
   async addMic(pc) {
     const track = new MediaStreamTrack({ kind: "audio" });
