@@ -107,6 +107,10 @@ class Sample:
         return None if self.peer_cpu is None else self.peer_cpu * self.rate
 
 
+def _per_mb(before: float | None, after: float | None, mb: float) -> float | None:
+    return None if before is None or after is None else (after - before) / mb
+
+
 def _pin_aioice() -> None:
     import aioice.ice
 
@@ -199,7 +203,7 @@ class Side:
         ours, p1 = time.process_time() - c0, remote.cpu()
         channel.close()
         mb = got[0] / 1e6
-        return Sample(mb / elapsed, ours / mb, None if p0 is None else (p1 - p0) / mb)
+        return Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
 
     async def send(self, remote: Remote, total: int, size: int) -> Sample:
         """this side → peer."""
@@ -216,7 +220,7 @@ class Side:
             raise RuntimeError(f"the {remote.name} sink answered {reply!r}")
         channel.close()
         mb = total / 1e6
-        return Sample(mb / elapsed, ours / mb, None if p0 is None else (p1 - p0) / mb)
+        return Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
 
 
 # --- the peers ---------------------------------------------------------------------------
@@ -308,7 +312,7 @@ async def _aiortc_child() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    pcs = []
+    pcs: list[Any] = []
     while line := await reader.readline():
         if line.strip() == b"end":
             while pcs:
@@ -415,7 +419,7 @@ class HarnessPeer:
                 raise RuntimeError(f"{self.name}: {msg.get('error')}")
 
     def cpu(self) -> float | None:
-        return group_cpu(self.process.process.pid)
+        return group_cpu(int(self.process.process.pid))
 
     async def end_link(self) -> None:
         assert self.session is not None
