@@ -63,6 +63,15 @@ SIZES = (16384, 1200)
 DEFAULT_PEERS = ("aiortc", "werift", "pion", "chromium", "firefox")
 #: Seconds one transfer may take before the run gives up on it.
 TRANSFER_TIMEOUT = 300.0
+#: Seconds without progress (no byte received, nothing left the send buffer) after which
+#: a transfer counts as failed (the connection is then not used for the rest of the run).
+STALL_TIMEOUT = 20.0
+
+
+class TransferFailedError(RuntimeError):
+    """A transfer stalled, timed out or its connection failed (a result, shown as such)."""
+
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -100,6 +109,8 @@ class Sample:
     rate: float
     ours_cpu: float
     peer_cpu: float | None
+    #: Why the transfer failed (then the figures are meaningless).
+    failure: str | None = None
 
     @property
     def peer_share(self) -> float | None:
@@ -135,10 +146,15 @@ async def send_all(channel: Any, total: int, size: int) -> None:
     _set_low(channel, LOW_WATER)
     payload = bytes(size)
     for _ in range(total // size):
+        since, level = time.monotonic(), _buffered(channel)
         while _buffered(channel) > HIGH_WATER:
             low.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(low.wait(), 0.1)
+            if _buffered(channel) != level:
+                since, level = time.monotonic(), _buffered(channel)
+            elif time.monotonic() - since > STALL_TIMEOUT:
+                raise TransferFailedError(f"the send buffer did not move for {STALL_TIMEOUT:g} s")
         channel.send(payload)
 
 
@@ -177,6 +193,11 @@ class Side:
             await self.pc.setRemoteDescription(aiortc.RTCSessionDescription(**answer))
         await _wait_open(self.first)
 
+    def state(self) -> str:
+        if self.stack == "ours":
+            return str(self.pc.connection_state)
+        return str(self.pc.connectionState)
+
     def channel(self, label: str) -> Any:
         if self.stack == "ours":
             return self.pc.create_data_channel(label)
@@ -198,7 +219,15 @@ class Side:
         p0, c0, t0 = remote.cpu(), time.process_time(), time.perf_counter()
         channel = self.channel(f"bench-source:{total}:{size}")
         channel.on("message", on_message)
-        await asyncio.wait_for(done.wait(), TRANSFER_TIMEOUT)
+        seen, since = 0, t0
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 1)
+            now = time.perf_counter()
+            if got[0] != seen:
+                seen, since = got[0], now
+            elif now - since > STALL_TIMEOUT or now - t0 > TRANSFER_TIMEOUT:
+                raise TransferFailedError(f"stalled at {got[0] / 1e6:.2f} of {total / 1e6:.2f} MB")
         elapsed = time.perf_counter() - t0
         ours, p1 = time.process_time() - c0, remote.cpu()
         channel.close()
@@ -213,7 +242,10 @@ class Side:
         await _wait_open(channel)
         p0, c0, t0 = remote.cpu(), time.process_time(), time.perf_counter()
         await send_all(channel, total, size)
-        reply = await asyncio.wait_for(answer, TRANSFER_TIMEOUT)
+        try:
+            reply = await asyncio.wait_for(answer, STALL_TIMEOUT + HIGH_WATER / 1e5)
+        except TimeoutError:
+            raise TransferFailedError("all sent, no answer from the sink") from None
         elapsed = time.perf_counter() - t0
         ours, p1 = time.process_time() - c0, remote.cpu()
         if reply != f"done {total}":
@@ -508,17 +540,38 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
     try:
         for stack in ("ours", "aiortc"):
             side = Side(stack, remote.name)
+            failed: str | None = None
             try:
                 await side.connect(remote)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                failed = f"no connection: {exc!r}"
+            try:
                 for total, size in sizes:
-                    row = rows[size]
-                    row[f"p->{stack}"].append(await side.receive(remote, total, size))
-                    row[f"{stack}->p"].append(await side.send(remote, total, size))
+                    for name, transfer in (
+                        (f"p->{stack}", side.receive),
+                        (f"{stack}->p", side.send),
+                    ):
+                        if failed is not None:
+                            rows[size][name].append(Sample(0.0, 0.0, None, failed))
+                            continue
+                        try:
+                            sample = await transfer(remote, total, size)
+                        except (OSError, RuntimeError, TimeoutError) as exc:
+                            # A result (the connection is not used again): shown as such.
+                            why = f"{exc}; {stack}'s connection {side.state()}"
+                            sample = Sample(0.0, 0.0, None, why + _peer_note(remote))
+                            failed = "not run: an earlier transfer on this connection failed"
+                        rows[size][name].append(sample)
             finally:
                 await side.close()
                 await remote.end_link()
         for total, size in sizes:
-            sample = await remote.self_bench(total, size)
+            try:
+                sample = await remote.self_bench(total, size)
+            except TimeoutError:
+                sample = Sample(0.0, 0.0, None, f"no result within {TRANSFER_TIMEOUT:g} s")
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                sample = Sample(0.0, 0.0, None, f"{exc}")
             if sample is None:  # aiortc: → itself is → aiortc
                 sample = rows[size]["p->aiortc"][-1]
             rows[size]["p->self"].append(sample)
@@ -526,8 +579,19 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
         await remote.close()
 
 
+def _peer_note(remote: Remote) -> str:
+    """The last connection state the launched peer logged, if it is one (a failed one
+    says whose side gave up)."""
+    log = getattr(getattr(remote, "process", None), "log_tail", None)
+    if log is None:
+        return ""
+    states = [line for line in log(200).splitlines() if " pc " in line]
+    return f"; the peer's log: {states[-1].strip()!r}" if states else ""
+
+
 def _median(samples: list[Sample], what: str) -> float | None:
-    values = [getattr(s, what) for s in samples]
+    """The median over the transfers that did not fail (None: none did, or no figure)."""
+    values = [getattr(s, what) for s in samples if s.failure is None]
     if not values or any(v is None for v in values):
         return None
     return statistics.median(values)
@@ -539,6 +603,24 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
 
 def _ratio(a: float | None, b: float | None) -> str:
     return "–" if a is None or not b else f"{a / b:.2f}×"
+
+
+def _rate(samples: list[Sample]) -> str:
+    """The median MB/s; "fail" when every repetition failed, a "*" when some did."""
+    value = _median(samples, "rate")
+    if value is None:
+        return "fail"
+    return f"{value:.1f}" + ("*" if any(s.failure for s in samples) else "")
+
+
+def failures(label: str, size: int, row: Row) -> list[str]:
+    """One note per failed transfer of the row."""
+    return [
+        f"{label}, {size:,} B, {name.replace('->', ' → ').replace('p', 'peer', 1)}: {s.failure}"
+        for name, samples in row.items()
+        for s in samples
+        if s.failure
+    ]
 
 
 def format_row(label: str, size: int, row: Row) -> str:
@@ -553,13 +635,13 @@ def format_row(label: str, size: int, row: Row) -> str:
     cells = [
         label,
         f"{size:,}",
-        _fmt(r["p->ours"]),
-        _fmt(r["p->aiortc"]),
-        _fmt(r["p->self"]),
+        _rate(row["p->ours"]),
+        _rate(row["p->aiortc"]),
+        _rate(row["p->self"]),
         _ratio(r["p->ours"], r["p->aiortc"]),
         _ratio(r["p->ours"], r["p->self"]),
-        _fmt(r["ours->p"]),
-        _fmt(r["aiortc->p"]),
+        _rate(row["ours->p"]),
+        _rate(row["aiortc->p"]),
         _ratio(r["ours->p"], r["aiortc->p"]),
         f"{_fmt(ours_cpu, '.4f')} / {_fmt(_median(pus, 'peer_cpu'), '.4f')}",
         f"{_fmt(ours_pct, '.0f')} / {_fmt(None if share is None else 100 * share, '.0f')}",
@@ -583,6 +665,7 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
         f"{mib:g} MiB per transfer, MB/s (medians of {repeat}); CPU: ours / the peer's",
         HEADER,
     ]
+    notes: list[str] = []
     for peer in peers:
         for label, factory in REMOTES[peer]:
             rows: dict[int, Row] = {
@@ -599,6 +682,10 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
                 line = format_row(f"{peer} ({label})", size, rows[size])
                 print(line, flush=True)
                 lines.append(line)
+                notes += failures(f"{peer} ({label})", size, rows[size])
+    if notes:
+        lines += ["", "Failed transfers (fail, or * beside a median of the others):"]
+        lines += [f"- {note}" for note in notes]
     anchor = []
     for total, size in plan:
         values = [await throughput("ours", size, total) for _ in range(repeat)]

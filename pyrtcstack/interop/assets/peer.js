@@ -175,11 +175,21 @@ export async function runPeer(base, A) {
     const { bytes, size } = sc.selfBench;
     const a = A.newPC(cfg, sc);
     const b = A.newPC(cfg, sc);
+    let got = 0;
     try {
+      // A connection that fails ends the run (werift's does under load: docs/interop.md).
+      const failed = new Promise((_, rej) => {
+        for (const [name, pc] of [["sender", a], ["receiver", b]]) {
+          A.onConnState(pc, (s) => {
+            L(`self-bench ${name} pc ${s}`);
+            if (s === "failed" || s === "closed") rej(new Error(`the ${name}'s connection ${s}`));
+          });
+        }
+      });
+      failed.catch(() => {});
       const channel = A.createDataChannel(a, "bench", {});
       A.setBinary(channel);
       const opened = new Promise((res) => A.onOpen(channel, res));
-      let got = 0;
       let t0 = 0;
       const arrived = new Promise((res) => {
         A.onDataChannel(b, (dc) => {
@@ -199,9 +209,15 @@ export async function runPeer(base, A) {
       await withTimeout(opened, 30000, "the self-bench channel did not open");
       await post({ scenario: i, kind: "self-bench-ready" });
       t0 = Date.now();
-      await sendAll(A, channel, bytes, size);
-      const t1 = await withTimeout(arrived, 300000, "the self-bench bytes did not all arrive");
+      const sending = sendAll(A, channel, bytes, size);
+      sending.catch(() => {}); // a failed connection ends it too
+      await Promise.race([sending, failed]);
+      const all = Promise.race([arrived, failed]);
+      const t1 = await withTimeout(all, 300000, "the self-bench bytes did not all arrive");
       await post({ scenario: i, kind: "self-bench", bytes: got, seconds: (t1 - t0) / 1000 });
+    } catch (e) {
+      L(`self-bench: ${e}`);
+      await post({ scenario: i, kind: "error", error: `${e} after ${got} of ${bytes} bytes` }).catch(() => {});
     } finally {
       for (const pc of [a, b]) {
         try {
@@ -244,6 +260,7 @@ async function sendAll(A, dc, total, size) {
   const payload = A.payload(size);
   for (let sent = 0; sent < total; sent += size) {
     while (dc.bufferedAmount > BENCH_HIGH_WATER) {
+      if (dc.readyState !== "open") throw new Error(`the channel is ${dc.readyState}`);
       // The event, or a 100 ms poll should an event be missed (as bench.go).
       await new Promise((res) => {
         wake = res;
