@@ -9,6 +9,9 @@
 //   * echoes every data channel message back on the same channel, string as string and
 //     binary as binary; "__close__" makes it close that channel; "__stats__" makes it post
 //     its getStats summary;
+//   * on channels labelled "bench-source:N:SIZE" / "bench-sink:N" sends / counts bytes
+//     instead (bench/bench_interop.py, below); a scenario with "selfBench" runs this
+//     stack → itself in this process instead of talking to us;
 //   * obeys commands from GET /poll: description, candidate, channel (create one), restart,
 //     stats, end; after applying our answer it posts "applied".
 // Protocol (JSON over HTTP, see docs/interop.md): POST /msg {scenario, kind, ...}.
@@ -44,6 +47,7 @@ export async function runPeer(base, A) {
 
   async function runScenario(i, sc) {
     L(`scenario ${i} ${sc.name} role=${sc.role} trickle=${sc.trickle}`);
+    if (sc.selfBench) return selfBench(i, sc);
     const pc = A.newPC(cfg, sc);
     const channels = [];
     let closed = false;
@@ -71,6 +75,7 @@ export async function runPeer(base, A) {
     const wire = (dc) => {
       channels.push(dc);
       A.setBinary(dc);
+      if (dc.label.startsWith("bench-")) return benchChannel(A, dc, L);
       A.onOpen(dc, () => {
         L(`channel ${dc.label} (id ${dc.id}) open`);
         report({ kind: "open", label: dc.label, id: dc.id });
@@ -161,6 +166,137 @@ export async function runPeer(base, A) {
       await pc.close();
     } catch (e) {}
   }
+
+  // The peer → itself anchor of bench/bench_interop.py: two peer connections of this stack
+  // in this process (page), one channel, sc.selfBench.bytes in sc.selfBench.size-byte
+  // messages. Posts "self-bench-ready" just before the first message (the harness reads
+  // the process's CPU then) and "self-bench" {bytes, seconds} when the last byte arrived.
+  async function selfBench(i, sc) {
+    const { bytes, size } = sc.selfBench;
+    const a = A.newPC(cfg, sc);
+    const b = A.newPC(cfg, sc);
+    let got = 0;
+    try {
+      // A connection that fails ends the run (werift's does under load: docs/interop.md).
+      const failed = new Promise((_, rej) => {
+        for (const [name, pc] of [["sender", a], ["receiver", b]]) {
+          A.onConnState(pc, (s) => {
+            L(`self-bench ${name} pc ${s}`);
+            if (s === "failed" || s === "closed") rej(new Error(`the ${name}'s connection ${s}`));
+          });
+        }
+      });
+      failed.catch(() => {});
+      const channel = A.createDataChannel(a, "bench", {});
+      A.setBinary(channel);
+      const opened = new Promise((res) => A.onOpen(channel, res));
+      let t0 = 0;
+      const arrived = new Promise((res) => {
+        A.onDataChannel(b, (dc) => {
+          A.setBinary(dc);
+          A.onMessage(dc, (data) => {
+            got += messageLength(data);
+            if (got >= bytes) res(Date.now());
+          });
+        });
+      });
+      await a.setLocalDescription(await a.createOffer());
+      await A.gathered(a);
+      await b.setRemoteDescription({ type: "offer", sdp: a.localDescription.sdp });
+      await b.setLocalDescription(await b.createAnswer());
+      await A.gathered(b);
+      await a.setRemoteDescription({ type: "answer", sdp: b.localDescription.sdp });
+      await withTimeout(opened, 30000, "the self-bench channel did not open");
+      await post({ scenario: i, kind: "self-bench-ready" });
+      t0 = Date.now();
+      const sending = sendAll(A, channel, bytes, size);
+      sending.catch(() => {}); // a failed connection ends it too
+      await Promise.race([sending, failed]);
+      const all = Promise.race([arrived, failed]);
+      const t1 = await withTimeout(all, 300000, "the self-bench bytes did not all arrive");
+      await post({ scenario: i, kind: "self-bench", bytes: got, seconds: (t1 - t0) / 1000 });
+    } catch (e) {
+      L(`self-bench: ${e}`);
+      await post({ scenario: i, kind: "error", error: `${e} after ${got} of ${bytes} bytes` }).catch(() => {});
+    } finally {
+      for (const pc of [a, b]) {
+        try {
+          await pc.close();
+        } catch (e) {}
+      }
+      await post({ scenario: i, kind: "ended", log: logs.splice(0) }).catch(() => {});
+    }
+  }
+}
+
+// Throughput channels (bench/bench_interop.py; the same protocol as the Pion peer's
+// bench.go). On "bench-sink:N" the peer reads until N bytes arrived, then answers
+// "done N"; on "bench-source:N:SIZE" it sends N bytes in SIZE-byte binary messages as fast
+// as its flow control allows (at most BENCH_HIGH_WATER bytes buffered, as bench_pc.py's
+// senders). Neither echoes.
+const BENCH_HIGH_WATER = 1 << 20;
+const BENCH_LOW_WATER = 1 << 18;
+const BENCH_MAX = 2 ** 32;
+
+function messageLength(data) {
+  if (typeof data === "string") return data.length;
+  return data.byteLength !== undefined ? data.byteLength : data.length;
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const limit = new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error(what)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+async function sendAll(A, dc, total, size) {
+  dc.bufferedAmountLowThreshold = BENCH_LOW_WATER;
+  let wake = null;
+  A.onBufferedLow(dc, () => {
+    if (wake) wake();
+  });
+  const payload = A.payload(size);
+  for (let sent = 0; sent < total; sent += size) {
+    while (dc.bufferedAmount > BENCH_HIGH_WATER) {
+      if (dc.readyState !== "open") throw new Error(`the channel is ${dc.readyState}`);
+      // The event, or a 100 ms poll should an event be missed (as bench.go).
+      await new Promise((res) => {
+        wake = res;
+        setTimeout(res, 100);
+      });
+      wake = null;
+    }
+    dc.send(payload);
+  }
+}
+
+function benchChannel(A, dc, L) {
+  const parts = dc.label.split(":");
+  const total = Number(parts[1]);
+  const size = Number(parts[2]);
+  if (parts[0] === "bench-source" && parts.length === 3 && Number.isInteger(total) &&
+      Number.isInteger(size) && total >= 0 && total <= BENCH_MAX && size > 0 && size <= 1 << 20) {
+    A.onOpen(dc, () => {
+      sendAll(A, dc, total, size).catch((e) => L(`bench source: ${e}`));
+    });
+    return;
+  }
+  if (parts[0] !== "bench-sink" || parts.length !== 2 || !Number.isInteger(total) ||
+      total < 0 || total > BENCH_MAX) {
+    L(`bad bench channel label ${JSON.stringify(dc.label)}`);
+    return;
+  }
+  let got = 0;
+  let answered = false;
+  A.onMessage(dc, (data) => {
+    got += messageLength(data);
+    if (got >= total && !answered) {
+      answered = true;
+      dc.send(`done ${got}`);
+    }
+  });
 }
 
 // A JSON-friendly summary of a standard getStats() report: the transport, its selected

@@ -16,6 +16,14 @@ const isLoopback = (h) => h === "127.0.0.1" || h === "::1";
 
 const A = {
   print: (s) => console.error(s),
+  beforeFirstPc(cfg) {
+    // The overall bound: 10 min, or the scenarios' own timeouts if longer (benchmarks).
+    const total = cfg.scenarios.reduce((t, sc) => t + (sc.timeoutMs || 30000), 60000);
+    if (total > OVERALL_MS) {
+      clearTimeout(timer);
+      timer = setTimeout(overall, total);
+    }
+  },
   newPC(cfg, sc) {
     const pc = new RTCPeerConnection({
       // NOT []: werift then falls back to stun.l.google.com. The harness runs a STUN
@@ -49,6 +57,8 @@ const A = {
   onClose(dc, cb) { dc.stateChanged.subscribe((s) => { if (s === "closed") cb(); }); },
   onMessage(dc, cb) { dc.onMessage.subscribe((data) => cb(data)); },
   createDataChannel(pc, label, options) { return pc.createDataChannel(label, options); },
+  onBufferedLow(dc, cb) { dc.bufferedAmountLow.subscribe(() => cb()); },
+  payload(size) { return Buffer.alloc(size); },
   // werift has no microphone: a 440 Hz µ-law tone in hand-built 20 ms RTP packets.
   async addMic(pc) {
     const track = new MediaStreamTrack({ kind: "audio" });
@@ -110,7 +120,9 @@ function startTone(track) {
   }, 20);
 }
 
-const timer = setTimeout(() => { console.error("werift peer: overall timeout"); process.exit(3); }, 600000);
+const OVERALL_MS = 600000;
+const overall = () => { console.error("werift peer: overall timeout"); process.exit(3); };
+let timer = setTimeout(overall, OVERALL_MS);
 runPeer(base, A).then(
   () => { clearTimeout(timer); setTimeout(() => process.exit(0), 50); },
   (e) => { console.error(`werift peer fatal: ${e && e.stack ? e.stack : e}`); process.exit(1); },

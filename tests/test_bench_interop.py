@@ -1,0 +1,95 @@
+"""bench/bench_interop.py kept from rotting: its harness runs briefly (no timing asserted)
+with aiortc (one process and two) and with werift (peer.js's bench channels and its
+selfBench scenario), every transfer delivers its bytes and the table prints."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyrtcstack.interop.launchers import PeerUnavailableError, find_peer
+from tests.peers import PROJECT, peer_missing, require_module
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
+
+sys.path.insert(0, str(PROJECT / "bench"))
+import bench_interop  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _bench_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The aiortc child process imports bench_interop (and bench_pc) with this path.
+    path = os.pathsep.join([str(PROJECT), str(PROJECT / "bench")])
+    monkeypatch.setenv("PYTHONPATH", path + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setattr(bench_interop, "TRANSFER_TIMEOUT", 60.0)
+
+
+def _rows(table: str, peer: str) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith(f"| {peer} (")
+    ]
+
+
+def test_aiortc_table(capsys: pytest.CaptureFixture[str]) -> None:
+    require_module("aiortc")
+    table = asyncio.run(bench_interop.run(["aiortc"], 0.25, 1, sizes=(16384, 1200)))
+    rows = _rows(table, "aiortc")
+    assert [r[:2] for r in rows] == [
+        ["aiortc (1 proc)", "16,384"],
+        ["aiortc (1 proc)", "1,200"],
+        ["aiortc (2 procs)", "16,384"],
+        ["aiortc (2 procs)", "1,200"],
+    ]
+    for row in rows:
+        for rate in row[2:5] + row[7:9]:  # p→us, p→aiortc, p→self, us→p, aiortc→p
+            assert float(rate) > 0
+    # The child process's CPU is read from /proc; in one process there is no peer figure.
+    assert rows[0][10].endswith("/ –") and not rows[2][10].endswith("/ –")
+    assert "ours → ours (1 proc), 16,384 B" in table
+    assert bench_interop.HEADER in capsys.readouterr().out + table
+
+
+def test_werift_bench_channels_and_self_bench() -> None:
+    try:
+        find_peer("werift")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    require_module("aiortc")
+    total, size = 200 * 1200, 1200
+    rows: dict[int, Any] = {
+        size: {k: [] for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self")}
+    }
+    remote = bench_interop.HarnessPeer("werift", 2, [(total, size)])
+    asyncio.run(bench_interop.measure(remote, [(total, size)], rows))
+    for name, samples in rows[size].items():
+        assert len(samples) == 1, name
+        assert samples[0].rate > 0, name
+        # werift runs in its own process: its CPU is measured for every transfer.
+        assert samples[0].peer_cpu is not None and samples[0].peer_cpu >= 0, name
+
+
+def test_group_cpu_sums_the_process_group() -> None:
+    # This process's group holds at least this process, which has used some CPU.
+    assert bench_interop.group_cpu(os.getpgrp()) > 0
+    assert bench_interop.group_cpu(2**22 + 12345) == 0  # no such group
+
+
+def test_cli_refuses_an_unknown_peer() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(Path(bench_interop.__file__)), "--peers", "nope"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": f"{PROJECT}{os.pathsep}{PROJECT / 'bench'}"},
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.decode().strip().splitlines()) == 1
