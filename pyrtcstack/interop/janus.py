@@ -26,7 +26,6 @@ Only "we offer" exists here; GStreamer, the browsers and werift cover the other 
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import dataclasses
@@ -38,14 +37,13 @@ import shutil
 import tempfile
 import time
 import urllib.request
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..aio.ice import host_addresses
 from ..aio.peerconnection import DataChannel, PeerConnection
-from ..media import EncodedFrame, G711Track, ToneSource, WavRecorder
+from ..media import EncodedFrame, G711Track, ToneSource
 from ..peerconnection import Configuration, Description, IceCandidateInit, IceServer, Settings
 from .launchers import Coturn, PeerUnavailableError, _free_udp_tcp_port, start_coturn
 from .remote import EndpointError
@@ -56,6 +54,7 @@ from .scenarios import (
     ORDERED_COUNT,
     CheckResult,
     ScenarioResult,
+    check_pcmu_frames,
     scenario_spec,
 )
 
@@ -585,25 +584,8 @@ async def _audio_echo(run: _Run) -> str:
     while len(run.frames) < AUDIO_SECONDS * 50:
         await asyncio.sleep(0.05)
     transceiver = next(iter(run.pc.get_transceivers()), None)
-    codec = transceiver.codec if transceiver is not None else None
-    if codec is None or codec.name != "PCMU":
-        return f"codec {codec.name if codec else None}, expected PCMU"
-    with tempfile.TemporaryDirectory(prefix="pyrtcstack-janus-audio-") as folder:
-        path = os.path.join(folder, "echo.wav")
-        recorder = WavRecorder(path, codec)
-        for frame in list(run.frames):
-            recorder.write(frame)
-        recorder.close()
-        with wave.open(path, "rb") as wav:
-            rate, count = wav.getframerate(), wav.getnframes()
-            samples = array.array("h", wav.readframes(count))
-    duration = count / rate
-    peak = max((abs(x) for x in samples), default=0)
-    if rate != 8000 or duration < AUDIO_SECONDS * 0.9:
-        return f"WAV {rate} Hz, {duration:.2f} s"
-    if peak < 1000:
-        return f"silence: peak amplitude {peak} in {duration:.2f} s"
-    return ""
+    problem, _info = check_pcmu_frames(run.frames, transceiver.codec if transceiver else None)
+    return problem
 
 
 async def _hangup(run: _Run) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aio.peerconnection import DataChannel, PeerConnection, RemoteTrack
-from ..media import EncodedFrame, G711Track, ToneSource, WavRecorder
+from ..media import Codec, EncodedFrame, G711Track, ToneSource, WavRecorder
 from ..peerconnection import Description, IceCandidateInit, Settings
 from ..sdp import SessionDescription
 from ..sdp.jsep import remote_max_message_size
@@ -587,12 +587,19 @@ async def _audio_from_peer(run: _Run) -> str:
     while len(run.frames) < AUDIO_SECONDS * 50:
         await asyncio.sleep(0.05)
     codec = run.audio_track.transceiver.codec if run.audio_track else None
+    problem, run.audio_info = check_pcmu_frames(run.frames, codec)
+    return problem
+
+
+def check_pcmu_frames(frames: list[EncodedFrame], codec: Codec | None) -> tuple[str, str]:
+    """PCMU frames recorded to WAV (8 kHz): ``(problem, info)``, the problem empty when
+    there are at least 90 % of :data:`AUDIO_SECONDS` of sound (peak amplitude ≥ 1000)."""
     if codec is None or codec.name != "PCMU":
-        return f"codec {codec.name if codec else None}, expected PCMU"
+        return f"codec {codec.name if codec else None}, expected PCMU", ""
     with tempfile.TemporaryDirectory(prefix="pyrtcstack-audio-") as folder:
-        path = os.path.join(folder, "from-peer.wav")
+        path = os.path.join(folder, "audio.wav")
         recorder = WavRecorder(path, codec)
-        for frame in list(run.frames):
+        for frame in list(frames):
             recorder.write(frame)
         recorder.close()
         with wave.open(path, "rb") as wav:
@@ -601,11 +608,10 @@ async def _audio_from_peer(run: _Run) -> str:
     duration = count / rate
     peak = max((abs(x) for x in samples), default=0)
     if rate != 8000 or duration < AUDIO_SECONDS * 0.9:
-        return f"WAV {rate} Hz, {duration:.2f} s"
+        return f"WAV {rate} Hz, {duration:.2f} s", ""
     if peak < 1000:
-        return f"silence: peak amplitude {peak} in {duration:.2f} s"
-    run.audio_info = f"recorded {duration:.2f} s, peak {peak}"
-    return ""
+        return f"silence: peak amplitude {peak} in {duration:.2f} s", ""
+    return "", f"recorded {duration:.2f} s, peak {peak}"
 
 
 async def _audio_to_peer(run: _Run) -> str:
