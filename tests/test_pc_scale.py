@@ -128,6 +128,23 @@ def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
+def test_a_finished_dtls13_handshake_keeps_only_what_the_session_needs() -> None:
+    """The same for DTLS 1.3, the default: once both Finished are checked (RFC 8446 §4.4.1)
+    the engine drops its transcript, ClientHello, key shares and parsed peer certificate,
+    and the connection what it kept for the hand-over; the peer's DER stays."""
+    _a, _b, net = pair(12)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        dtls = core.dtls
+        engine = dtls._engine13
+        assert dtls.is_established and engine is not None
+        assert len(dtls._transcript) == 0 and dtls._client_hello is None
+        assert not dtls._shares13
+        assert len(engine._transcript) == 0 and engine._client_hello is None
+        assert not engine._shares and engine._peer_certificate is None
+        assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
+
+
 def test_cores_share_one_stateless_csprng_by_default() -> None:
     shared = default_rng(None)
     assert isinstance(shared, random.SystemRandom)

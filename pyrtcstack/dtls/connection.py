@@ -553,7 +553,12 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     # ---- DTLS 1.3 hand-over -----------------------------------------------------------------
 
     def _state_to_established(self) -> None:
+        """The DTLS 1.3 engine finished: what the connection kept for the hand-over (the
+        first ClientHello, its transcript and key shares) goes too."""
         self._state = _State.ESTABLISHED
+        self._transcript = bytearray()
+        self._client_hello = None
+        self._shares13 = {}
 
     def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
         """The ClientHello offered DTLS 1.3 and we allow it: the 1.3 engine answers."""

@@ -307,6 +307,13 @@ class Handshake13:
             return
         assert self._suite is not None
         self._completed = True
+        # The transcript ends with the Finished messages (RFC 8446 §4.4.1): what built and
+        # checked the keys is not needed any more (the peer certificate's DER stays, for
+        # stats and late fingerprints), as the 1.2 handshake drops its own (RFC 5246 §8.1).
+        self._transcript = bytearray()
+        self._client_hello = None
+        self._shares = {}
+        self._peer_certificate = None
         self.conn._state_to_established()
         self._events.append(
             HandshakeCompleted(
