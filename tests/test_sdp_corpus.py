@@ -1,6 +1,7 @@
 """Every SDP of the shared corpus parses and matches its sidecar facts; every bad one fails.
 
-The corpus (../shared/corpus, see its README) is optional: these tests skip without it.
+The corpus (../shared/corpus, see its README) is an extra: without it these tests are left
+out of the run (marked `corpus`), and tests/data has the project's own.
 """
 
 from __future__ import annotations
