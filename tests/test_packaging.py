@@ -86,6 +86,9 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(wheel: Path, tmp_pat
     target = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(target)
     python = target / "bin" / "python"
+    # nothing of the checkout may leak in (a PYTHONPATH pointing at it makes pip think the
+    # package is installed already)
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     install = subprocess.run(
         [
             str(python),
@@ -101,6 +104,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(wheel: Path, tmp_pat
         check=False,
         capture_output=True,
         text=True,
+        env=clean,
         timeout=300,
     )
     assert install.returncode == 0, install.stderr[-3000:]
