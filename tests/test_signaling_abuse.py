@@ -217,3 +217,12 @@ def test_defaults_refuse_the_33rd_connection_and_the_11th_room() -> None:
             await client.close()
 
     run(test)
+
+
+def test_room_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``receive --join -abc`` would be read as an option: such ids are drawn again."""
+    from pyrtcstack.signaling import server as server_module
+
+    draws = iter(["-first", "-second", "third"])
+    monkeypatch.setattr(server_module.secrets, "token_urlsafe", lambda n: next(draws))
+    assert server_module.new_room_id() == "third"

@@ -79,6 +79,17 @@ __all__ = [
 
 #: Random bytes in a room id (base64url: 22 characters, 128 bits: not guessable).
 ROOM_ID_BYTES = 16
+
+
+def new_room_id() -> str:
+    """A random room id (CSPRNG) that never starts with ``-``: people type it after
+    ``--join``, where argparse would take ``-abc…`` for an option."""
+    while True:
+        room = secrets.token_urlsafe(ROOM_ID_BYTES)
+        if not room.startswith("-"):
+            return room
+
+
 #: Largest WebSocket message accepted (a description with many candidates fits easily).
 MAX_MESSAGE_BYTES = 64 * 1024
 #: Peers in one room.
@@ -384,7 +395,7 @@ class SignalingServer:
                 return
             if member.room is not None:
                 await self._leave(member)
-            new_room = secrets.token_urlsafe(ROOM_ID_BYTES)
+            new_room = new_room_id()
             self.rooms[new_room] = {member.peer: member}
             member.room = new_room
             await self._send(member, {"type": "created", "room": new_room, "peer": member.peer})
