@@ -1,25 +1,37 @@
-"""The sans-I/O contract shared by every protocol core.
+"""The sans-I/O contract family shared by every protocol core.
 
 A *core* is a state machine that never touches a socket, the event loop, the clock or
-global randomness. It is driven by exactly these calls (the union of aioquic's and
-str0m's contracts, see docs/architecture.md):
+global randomness. Every core has the three calls of :class:`Core`:
 
-``receive_datagram(data, addr, now)``
-    Feed one datagram that arrived from ``addr`` at time ``now`` (seconds, any epoch,
-    monotonic).
-``datagrams_to_send(now)``
-    Drain what the core wants to send: a list of ``(payload, addr)``.
 ``get_timer()``
     The absolute deadline (same clock as ``now``) at which :meth:`handle_timer` must be
-    called, or ``None``.
+    called, or ``None``. **Pending output counts as a deadline**: when an API call (a
+    ``send``, ``close``, ``create_data_channel``...) queued output, ``get_timer()``
+    returns a time no later than the ``now`` the core last saw, so the driver calls
+    ``handle_timer`` at once and drains. There is no ``flush()``.
 ``handle_timer(now)``
-    Let the core act on expired deadlines (retransmissions, keepalives, timeouts).
+    Let the core act on expired deadlines (retransmissions, keepalives, timeouts) and on
+    output queued by API calls.
 ``next_event()``
-    Pop the next event (a frozen dataclass), or ``None`` when there is none.
+    Pop the next event (a frozen dataclass), or ``None`` when there is none. Never raises.
+
+and one input and one output that depend on what it sits on (the family):
+
+:class:`DatagramCore` — one socket (STUN client and server, TURN client and server, a
+    DTLS endpoint): ``receive_datagram(data, addr, now)``, ``datagrams_to_send(now)`` →
+    ``[(payload, addr)]``.
+:class:`MultiSocketCore` — several local sockets (the ICE agent, the PeerConnection):
+    ``receive_datagrams(batch, now, local)`` where ``batch`` is ``[(data, addr)]`` that
+    arrived together on socket ``local`` (one datagram is the trivial case), and
+    ``transmits(now)`` → ``[Transmit(data, source, destination)]``.
+:class:`PacketCore` — no addresses at all (SCTP over DTLS, RFC 8261):
+    ``receive_packets(packets, now)``, ``packets_to_send(now)`` → ``[packet]``.
 
 **The drain invariant.** After *every* call that may change the core (an input, a timer,
-an API call), the driver drains ``datagrams_to_send`` and ``next_event`` and then re-reads
-``get_timer``; a deadline is only valid until the next mutation.
+an API call), the driver drains the output and ``next_event`` and then re-reads
+``get_timer``; a deadline is only valid until the next mutation. One asyncio driver per
+family does this for every caller (``pyrtcstack.aio``); ``pyrtcstack.testing.vnet`` does
+it on a virtual clock.
 
 Randomness is injected as a :class:`random.Random`: tests pass ``random.Random(seed)`` and
 get byte-identical runs, production code passes :class:`random.SystemRandom` (the OS
@@ -29,10 +41,21 @@ CSPRNG), which is also what :func:`default_rng` returns when the caller passes n
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["Address", "DatagramCore", "Event", "default_rng"]
+__all__ = [
+    "Address",
+    "Core",
+    "DatagramCore",
+    "Event",
+    "EventQueue",
+    "MultiSocketCore",
+    "PacketCore",
+    "Transmit",
+    "default_rng",
+]
 
 #: A transport address as the asyncio layer gives it: ``(host, port)``.
 Address: TypeAlias = tuple[str, int]
@@ -43,19 +66,86 @@ class Event:
     """Base class of every event a core emits."""
 
 
+class Transmit(NamedTuple):
+    """One datagram a :class:`MultiSocketCore` wants sent: ``data`` from its socket
+    ``source`` to ``destination``. A tuple, so ``for data, source, dest in transmits``
+    unpacks it at the speed of a plain tuple."""
+
+    data: bytes
+    source: Address
+    destination: Address
+
+
 @runtime_checkable
-class DatagramCore(Protocol):
-    """What every datagram-driven protocol core provides (see the module docstring)."""
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]: ...
+class Core(Protocol):
+    """The calls every core has, whatever it sits on (see the module docstring)."""
 
     def get_timer(self) -> float | None: ...
 
     def handle_timer(self, now: float) -> None: ...
 
     def next_event(self) -> Event | None: ...
+
+
+@runtime_checkable
+class DatagramCore(Core, Protocol):
+    """A core on one socket: datagrams in from an address, datagrams out to one."""
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None: ...
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]: ...
+
+
+@runtime_checkable
+class MultiSocketCore(Core, Protocol):
+    """A core on several local sockets: a batch in on one socket, transmits out."""
+
+    def receive_datagrams(
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
+    ) -> None: ...
+
+    def transmits(self, now: float) -> list[Transmit]: ...
+
+
+@runtime_checkable
+class PacketCore(Core, Protocol):
+    """A core without addresses (SCTP over DTLS, RFC 8261 §5): packets in, packets out."""
+
+    def receive_packets(self, packets: Sequence[bytes], now: float) -> None: ...
+
+    def packets_to_send(self, now: float) -> list[bytes]: ...
+
+
+class EventQueue:
+    """The FIFO of events every core keeps: :meth:`push` from inside, :meth:`pop` is
+    ``next_event``. Two lists (new events, and older ones reversed) make both ends O(1)
+    amortised without a deque's per-call method lookups; ``pop`` never raises."""
+
+    __slots__ = ("_new", "_ready")
+
+    def __init__(self) -> None:
+        self._new: list[Event] = []
+        self._ready: list[Event] = []
+
+    def push(self, event: Event) -> None:
+        self._new.append(event)
+
+    def pop(self) -> Event | None:
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        new = self._new
+        if not new:
+            return None
+        new.reverse()
+        self._ready, self._new = new, ready
+        return new.pop()
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._ready)
+
+    def __bool__(self) -> bool:
+        return bool(self._new) or bool(self._ready)
 
 
 #: The one CSPRNG the cores share when none is injected. ``SystemRandom`` keeps no state
