@@ -106,6 +106,7 @@ class NegotiationMixin:
         "_ready",
         "_restarted_by",
         "_rng",
+        "_sctp_connect_due",
         "_sctp_started",
         "_srtp_client",
         "_srtp_keys",
