@@ -12,6 +12,10 @@ gathering to complete, loopback host candidates only) to the offerer's channel `
   one-way, default 0): the virtual time of each milestone is what the protocols *wait*
   (timers, pacing), the real time beside it what the cores *compute*. With a zero delay
   every virtual millisecond is a timer the setup waited on.
+* ``profile``: the CPU of ``--runs`` virtual-clock setups (no tracer, no sockets) under
+  cProfile, by layer: the own time of each pyrtcstack package, of the crypto primitives
+  (``cryptography``, ``hashlib``, ``hmac``) and of the rest. cProfile inflates Python
+  function calls more than C calls: read it as shares, beside the unprofiled total.
 * ``compare``: setup time, median of ``--setups``, ours beside Pion (its peer program's
   ``-setup-bench``, built into .pion/ or ``$PYRTCSTACK_PION_DIR``) and, with
   ``--baseline DIR`` (e.g. ``git archive e62b4e4 | tar -x -C DIR``), the same bench run
@@ -269,6 +273,51 @@ def virtual(args: argparse.Namespace) -> None:
     _print_phases(rruns, "real time: computed, traced")
 
 
+# --------------------------------------------------------------------------- profile
+def _layer(filename: str, name: str) -> str:
+    if "pyrtcstack/" in filename:
+        return filename.split("pyrtcstack/")[1].split("/", maxsplit=1)[0].removesuffix(".py")
+    if "cryptography" in filename or "hashlib" in filename or "hmac" in filename:
+        return "crypto"
+    if filename == "~" and any(word in name for word in _CRYPTO_WORDS):
+        return "crypto"
+    return "other"
+
+
+#: What the crypto primitives (C and Rust) are called in a profile.
+_CRYPTO_WORDS = ("cryptography", "_rust", "_hashlib", "mlkem", "x25519", "ec.", "aead", "ciphers")
+
+
+def profile(args: argparse.Namespace) -> None:
+    import cProfile
+    import pstats
+
+    for seed in range(5):
+        virtual_setup(0.0, seed, trace=False)
+    t0 = time.perf_counter()
+    for seed in range(args.runs):
+        virtual_setup(0.0, 1000 + seed, trace=False)
+    plain = (time.perf_counter() - t0) * 1000 / args.runs
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for seed in range(args.runs):
+        virtual_setup(0.0, 2000 + seed, trace=False)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    layers: dict[str, float] = {}
+    entries: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _line, name), (_cc, _nc, own, _cum, _callers) in entries.items():
+        key = _layer(filename, name)
+        layers[key] = layers.get(key, 0.0) + own
+    total = sum(layers.values())
+    print(
+        f"CPU of one setup by layer (two sans-I/O cores, virtual clock, no tracer), own time"
+        f" under cProfile, {args.runs} setups; unprofiled: {plain:.2f} ms per setup"
+    )
+    for key, own in sorted(layers.items(), key=lambda kv: -kv[1]):
+        print(f"  {key:<16} {own * 1000 / args.runs:6.3f} ms  {100 * own / total:5.1f} %")
+
+
 # --------------------------------------------------------------------------- compare
 def _pion_setup(n: int) -> dict[str, Any] | None:
     try:
@@ -356,7 +405,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "mode", nargs="?", default="timeline",
-        choices=["timeline", "virtual", "compare", "ours-child"],
+        choices=["timeline", "virtual", "profile", "compare", "ours-child"],
     )  # fmt: skip
     parser.add_argument("--runs", type=int, default=20, help="setups for the phase medians")
     parser.add_argument("--delay", type=float, default=0.0, help="virtual one-way delay, s")
@@ -368,6 +417,8 @@ def main() -> None:
         asyncio.run(timeline(args))
     elif args.mode == "virtual":
         virtual(args)
+    elif args.mode == "profile":
+        profile(args)
     elif args.mode == "compare":
         compare(args)
     else:
