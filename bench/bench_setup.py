@@ -16,7 +16,8 @@ gathering to complete, loopback host candidates only) to the offerer's channel `
   cProfile, by layer: the own time of each pyrtcstack package, of the crypto primitives
   (``cryptography``, ``hashlib``, ``hmac``) and of the rest. cProfile inflates Python
   function calls more than C calls: read it as shares, beside the unprofiled total.
-* ``compare``: setup time, median of ``--setups``, ours beside Pion (its peer program's
+* ``compare``: setup time, median of ``--setups``, ours (and ``ahead``: ours with each
+  peer connection's certificate made before the clock starts) beside Pion (its peer program's
   ``-setup-bench``, built into .pion/ or ``$PYRTCSTACK_PION_DIR``) and, with
   ``--baseline DIR`` (e.g. ``git archive e62b4e4 | tar -x -C DIR``), the same bench run
   from that tree; rounds alternate so load drifts hit every stack alike. Also the CPU
@@ -49,7 +50,8 @@ from typing import Any
 from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.common.core import Address
 from pyrtcstack.datachannel import ChannelOpen
-from pyrtcstack.peerconnection import PeerConnectionCore, Settings
+from pyrtcstack.dtls import DtlsCertificate
+from pyrtcstack.peerconnection import Configuration, PeerConnectionCore, Settings
 from pyrtcstack.peerconnection.trace import TraceRecord
 
 MILESTONES = ("start", "offer", "answer", "check", "selected", "hello", "dtls", "sctp", "open")
@@ -97,19 +99,29 @@ def _collect(
 
 
 # --------------------------------------------------------------------------- real loop
-async def loop_setup(trace: bool) -> tuple[float, dict[str, float], list[Record]]:
-    """One setup on the loop: (untraced-comparable seconds, milestones, records)."""
+async def loop_setup(
+    trace: bool, ahead: bool = False
+) -> tuple[float, dict[str, float], list[Record]]:
+    """One setup on the loop: (untraced-comparable seconds, milestones, records). With
+    ``ahead`` each peer connection gets a certificate of its own made before the clock
+    starts (W3C ``generateCertificate``; never one shared: see docs/peerconnection.md)."""
     marks: dict[str, float] = {}
     records: list[Record] = []
     clock = time.perf_counter
     tracer = _collect(marks, records, clock) if trace else None
+    configs = [
+        Configuration(certificates=[DtlsCertificate.generate()]) if ahead else None
+        for _ in range(2)
+    ]
     t0 = clock()
     marks["start"] = t0
     a = PeerConnection(
-        settings=Settings(host_addresses=["127.0.0.1"], tracer=tracer("A") if tracer else None)
+        configs[0],
+        Settings(host_addresses=["127.0.0.1"], tracer=tracer("A") if tracer else None),
     )
     b = PeerConnection(
-        settings=Settings(host_addresses=["127.0.0.1"], tracer=tracer("B") if tracer else None)
+        configs[1],
+        Settings(host_addresses=["127.0.0.1"], tracer=tracer("B") if tracer else None),
     )
     channel = a.create_data_channel("bench")
     await a.set_local_description()
@@ -337,17 +349,27 @@ def _pion_setup(n: int) -> dict[str, Any] | None:
     return result
 
 
-async def _ours_setups(n: int) -> dict[str, Any]:
-    c0 = time.process_time()
-    times = [(await loop_setup(False))[0] * 1000 for _ in range(n)]
-    cpu = (time.process_time() - c0) * 1000 / n
+async def _ours_setups(n: int, ahead: bool) -> dict[str, Any]:
+    times = []
+    cpu = 0.0
+    for _ in range(n):
+        c0 = time.process_time()
+        times.append((await loop_setup(False, ahead))[0] * 1000)
+        cpu += time.process_time() - c0
+    if ahead:  # the certificates were made inside the CPU window, not the wall one
+        c0 = time.process_time()
+        for _ in range(2 * n):
+            DtlsCertificate.generate()
+        cpu -= time.process_time() - c0
+    cpu = cpu * 1000 / n
     return {"medianMs": statistics.median(times), "cpuMsPerSetup": cpu, "ms": times}
 
 
-def _baseline_setups(tree: str, n: int) -> dict[str, Any]:
+def _baseline_setups(tree: str, n: int, ahead: bool = False) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": tree}
     done = subprocess.run(
-        [sys.executable, __file__, "ours-child", "--setups", str(n)],
+        [sys.executable, __file__, "ours-child", "--setups", str(n)]
+        + (["--ahead"] if ahead else []),
         env=env, capture_output=True, timeout=300, check=True,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
@@ -356,11 +378,12 @@ def _baseline_setups(tree: str, n: int) -> dict[str, Any]:
 
 def compare(args: argparse.Namespace) -> None:
     """Rounds of ``--setups`` each, alternating the stacks; medians over all setups."""
-    rows: dict[str, list[dict[str, Any]]] = {"ours": [], "pion": []}
+    rows: dict[str, list[dict[str, Any]]] = {"ours": [], "ahead": [], "pion": []}
     if args.baseline:
         rows["base"] = []
     for _ in range(args.rounds):
         rows["ours"].append(_own_child(args.setups))
+        rows["ahead"].append(_own_child(args.setups, ahead=True))
         if args.baseline:
             rows["base"].append(_baseline_setups(args.baseline, args.setups))
         pion = _pion_setup(args.setups)
@@ -391,14 +414,14 @@ def compare(args: argparse.Namespace) -> None:
             )
 
 
-def _own_child(n: int) -> dict[str, Any]:
-    return _baseline_setups(os.environ.get("PYTHONPATH", ""), n)
+def _own_child(n: int, ahead: bool = False) -> dict[str, Any]:
+    return _baseline_setups(os.environ.get("PYTHONPATH", ""), n, ahead)
 
 
-async def _child_main(n: int) -> None:
+async def _child_main(n: int, ahead: bool) -> None:
     for _ in range(3):
-        await loop_setup(False)
-    print(json.dumps(await _ours_setups(n)))
+        await loop_setup(False, ahead)
+    print(json.dumps(await _ours_setups(n, ahead)))
 
 
 def main() -> None:
@@ -412,6 +435,7 @@ def main() -> None:
     parser.add_argument("--setups", type=int, default=20, help="setups per round (compare)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (compare)")
     parser.add_argument("--baseline", help="a source tree to compare with (PYTHONPATH)")
+    parser.add_argument("--ahead", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode == "timeline":
         asyncio.run(timeline(args))
@@ -422,7 +446,7 @@ def main() -> None:
     elif args.mode == "compare":
         compare(args)
     else:
-        asyncio.run(_child_main(args.setups))
+        asyncio.run(_child_main(args.setups, args.ahead))
 
 
 if __name__ == "__main__":
