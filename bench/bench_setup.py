@@ -10,8 +10,9 @@ gathering to complete, loopback host candidates only) to the offerer's channel `
   longer than the untraced one printed beside it: read the phases as shares.
 * ``virtual``: the same setup with two sans-I/O cores on a virtual clock (``--delay``
   one-way, default 0): the virtual time of each milestone is what the protocols *wait*
-  (timers, pacing), the real time beside it what the cores *compute*. With a zero delay
-  every virtual millisecond is a timer the setup waited on.
+  (timers, pacing), the thread's CPU time beside it what the cores *compute* (CPU time,
+  not wall: steadier on a shared machine). With a zero delay every virtual millisecond
+  is a timer the setup waited on.
 * ``profile``: the CPU of ``--runs`` virtual-clock setups (no tracer, no sockets) under
   cProfile, by layer: the own time of each pyrtcstack package, of the crypto primitives
   (``cryptography``, ``hashlib``, ``hmac``) and of the rest. cProfile inflates Python
@@ -195,7 +196,7 @@ def virtual_setup(
     def for_peer(peer: str) -> Callable[[object], None]:
         def on_record(record: object) -> None:
             assert isinstance(record, TraceRecord)
-            t = time.perf_counter()
+            t = time.thread_time()
             vtimes[len(records)] = now[0]
             records.append((t, peer, record))
             m = milestone_of(peer, record)
@@ -205,7 +206,7 @@ def virtual_setup(
         return on_record
 
     rng = random.Random(seed)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     rmarks["start"], vmarks["start"] = t0, 0.0
     a = PeerConnectionCore(
         settings=Settings(tracer=for_peer("A") if trace else None),
@@ -236,7 +237,7 @@ def virtual_setup(
     a.set_local_description(a.create_offer(0.0), 0.0)
     a.gather([A_ADDR], 0.0)
     pump()
-    rmarks["offer"], vmarks["offer"] = time.perf_counter(), 0.0
+    rmarks["offer"], vmarks["offer"] = time.thread_time(), 0.0
     assert a.local_description is not None
     b.set_remote_description(a.local_description, 0.0)
     b.set_local_description(b.create_answer(0.0), 0.0)
@@ -244,7 +245,7 @@ def virtual_setup(
     pump()
     assert b.local_description is not None
     a.set_remote_description(b.local_description, 0.0)
-    rmarks["answer"], vmarks["answer"] = time.perf_counter(), 0.0
+    rmarks["answer"], vmarks["answer"] = time.thread_time(), 0.0
     while not opened[0]:
         if pump():
             continue
@@ -261,7 +262,7 @@ def virtual_setup(
             timer = pc.get_timer()
             if timer is not None and timer <= now[0]:
                 pc.handle_timer(now[0])
-    rmarks["open"], vmarks["open"] = time.perf_counter(), now[0]
+    rmarks["open"], vmarks["open"] = time.thread_time(), now[0]
     a.close(now[0])
     b.close(now[0])
     return vmarks, rmarks, records, vtimes
@@ -273,7 +274,7 @@ def virtual(args: argparse.Namespace) -> None:
     _, rmarks, records, vtimes = virtual_setup(args.delay, 99)
     print(
         f"one setup, two sans-I/O cores on a virtual clock (one-way delay "
-        f"{args.delay * 1000:g} ms): virtual ms, real ms, step"
+        f"{args.delay * 1000:g} ms): virtual ms, CPU ms, step"
     )
     _print_records(records, rmarks["start"], vtimes)
     vruns, rruns = [], []
@@ -282,7 +283,7 @@ def virtual(args: argparse.Namespace) -> None:
         vruns.append(v)
         rruns.append(r)
     _print_phases(vruns, "virtual clock: time waited")
-    _print_phases(rruns, "real time: computed, traced")
+    _print_phases(rruns, "CPU time: computed, traced")
 
 
 # --------------------------------------------------------------------------- profile
@@ -306,10 +307,10 @@ def profile(args: argparse.Namespace) -> None:
 
     for seed in range(5):
         virtual_setup(0.0, seed, trace=False)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     for seed in range(args.runs):
         virtual_setup(0.0, 1000 + seed, trace=False)
-    plain = (time.perf_counter() - t0) * 1000 / args.runs
+    plain = (time.thread_time() - t0) * 1000 / args.runs
     profiler = cProfile.Profile()
     profiler.enable()
     for seed in range(args.runs):
@@ -324,7 +325,7 @@ def profile(args: argparse.Namespace) -> None:
     total = sum(layers.values())
     print(
         f"CPU of one setup by layer (two sans-I/O cores, virtual clock, no tracer), own time"
-        f" under cProfile, {args.runs} setups; unprofiled: {plain:.2f} ms per setup"
+        f" under cProfile, {args.runs} setups; unprofiled: {plain:.2f} CPU ms per setup"
     )
     for key, own in sorted(layers.items(), key=lambda kv: -kv[1]):
         print(f"  {key:<16} {own * 1000 / args.runs:6.3f} ms  {100 * own / total:5.1f} %")
