@@ -144,3 +144,11 @@ def test_server_answers_the_clients_init_before_sending_its_own(seed: int) -> No
     assert pair.b.sctp.association.state is State.ESTABLISHED
     # §5.2.3: the INIT ACK answering our INIT came after; discarded, counted
     assert pair.a.sctp.association.stats.unexpected_chunks == 1
+
+
+def test_each_peer_connection_makes_its_own_certificate() -> None:
+    # docs/security.md "Peer connection: one certificate each": a fingerprint shared by
+    # two sessions would link them; nothing shares one by default.
+    first, second = PeerConnectionCore(), PeerConnectionCore()
+    assert first.certificate.der != second.certificate.der
+    assert str(first.certificate.fingerprint()) != str(second.certificate.fingerprint())
