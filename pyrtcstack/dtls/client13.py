@@ -144,12 +144,12 @@ class ClientHandshake13(Handshake13):
         share_data = hello.extension(ExtensionType.KEY_SHARE)
         if share_data is not None:
             group = decode_hrr_key_share(share_data)
-            if group not in self.conn.groups13 or group in self._shares:
+            if group not in self.ctx.groups13 or group in self._shares:
                 raise DtlsHandshakeError(
                     "HelloRetryRequest asks for an unusable group",
                     AlertDescription.ILLEGAL_PARAMETER,
                 )
-            share = ClientShare(group, self.conn._rng)
+            share = ClientShare(group, self.ctx.rng)
             self._shares = {group: share}
             extensions[ExtensionType.KEY_SHARE] = encode_client_key_shares(
                 [KeyShareEntry(group, share.public_bytes)]
@@ -182,7 +182,7 @@ class ClientHandshake13(Handshake13):
         srtp_data = ee.extension(ExtensionType.USE_SRTP)
         if srtp_data is not None:
             chosen, _mki = decode_use_srtp(srtp_data)
-            if len(chosen) != 1 or chosen[0] not in self.conn.srtp_profiles:
+            if len(chosen) != 1 or chosen[0] not in self.ctx.srtp_profiles:
                 raise DtlsHandshakeError(
                     "server chose an SRTP profile we did not offer",
                     AlertDescription.ILLEGAL_PARAMETER,
@@ -223,7 +223,7 @@ class ClientHandshake13(Handshake13):
         schedule.set_server_finished(self._hash())
         items = []
         if self._cert_request_context is not None:
-            cert = Certificate13(self._cert_request_context, (self.conn.certificate.der,))
+            cert = Certificate13(self._cert_request_context, (self.ctx.certificate.der,))
             items.append(self._make_item(HandshakeType.CERTIFICATE, cert.encode(), 2))
             items.append(
                 self._make_item(

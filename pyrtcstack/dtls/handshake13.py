@@ -46,7 +46,7 @@ from .srtp import SrtpProfile
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .connection import DtlsConnection
+    from .engine import DtlsContext
 
 __all__ = ["VERIFY_SCHEMES13", "Handshake13", "State13", "message_hash", "message_hash_of"]
 
@@ -112,7 +112,8 @@ class Handshake13:
     """Client and server message handlers of the DTLS 1.3 engine."""
 
     # Declared here, assigned by Dtls13Engine.__init__ / _init_handshake.
-    conn: DtlsConnection
+    ctx: DtlsContext
+    _retry: tuple[bytes, Suite13, int | None, bytes] | None
     state: State13
     established: bool
     _completed: bool
@@ -187,8 +188,8 @@ class Handshake13:
         return self._schedule.transcript_hash(self._transcript)
 
     def _keylog(self, label: str, secret: bytes) -> None:
-        if self.conn.keylog is not None:
-            self.conn.keylog(f"{label} {self._client_random.hex()} {secret.hex()}")
+        if self.ctx.keylog is not None:
+            self.ctx.keylog(f"{label} {self._client_random.hex()} {secret.hex()}")
 
     def _install_handshake_keys(self) -> None:
         schedule = self._schedule
@@ -244,21 +245,19 @@ class Handshake13:
             )
         self._peer_certificate = load_peer_certificate(message.certificates[0])
         self._peer_certificate_der = message.certificates[0]
-        conn = self.conn
-        if conn._remote_fingerprints is not None or not conn._verify_fingerprint:
+        ctx = self.ctx
+        if ctx.remote_fingerprints is not None or not ctx.verify_fingerprint:
             self.check_peer_fingerprint()
 
     def check_peer_fingerprint(self) -> None:
         """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
-        conn = self.conn
-        if not conn._verify_fingerprint:
+        ctx = self.ctx
+        if not ctx.verify_fingerprint:
             self._peer_verified = True
             return
         if not self._peer_certificate_der:
             return
-        if not any(
-            fp.matches(self._peer_certificate_der) for fp in conn._remote_fingerprints or []
-        ):
+        if not any(fp.matches(self._peer_certificate_der) for fp in ctx.remote_fingerprints or []):
             raise FingerprintMismatchError(
                 "peer certificate "
                 f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
@@ -279,7 +278,7 @@ class Handshake13:
         )
 
     def _certificate_verify_body(self, schemes: list[int] | None) -> bytes:
-        cert = self.conn.certificate
+        cert = self.ctx.certificate
         ours = [s for s in cert.signature_schemes() if s in _CV_SCHEMES13]
         scheme = next((s for s in ours if schemes is None or s in schemes), None)
         if scheme is None:
@@ -314,7 +313,6 @@ class Handshake13:
         self._client_hello = None
         self._shares = {}
         self._peer_certificate = None
-        self.conn._state_to_established()
         self._events.append(
             HandshakeCompleted(
                 version="DTLS 1.3",

@@ -46,7 +46,7 @@ from .messages13 import (
 )
 
 if TYPE_CHECKING:
-    from .connection import DtlsConnection
+    from .engine import DtlsContext
 
 __all__ = [
     "ServerHandshake13",
@@ -62,7 +62,7 @@ COOKIE_FORMAT: Final = 1
 COOKIE_MAC_LENGTH: Final = 16
 
 
-def select13(hello: ClientHello, conn: DtlsConnection) -> tuple[Suite13, KeyShareEntry | None, int]:
+def select13(hello: ClientHello, ctx: DtlsContext) -> tuple[Suite13, KeyShareEntry | None, int]:
     """What a DTLS 1.3 server picks from a ClientHello (RFC 8446 §4.1.1): the suite, the
     client's key share it uses (None: a HelloRetryRequest must ask for one) and the group to
     ask for then. Raises :class:`DtlsHandshakeError` when nothing fits."""
@@ -71,7 +71,7 @@ def select13(hello: ClientHello, conn: DtlsConnection) -> tuple[Suite13, KeyShar
             "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
             AlertDescription.PROTOCOL_VERSION,
         )
-    suite = next((TLS13_SUITES[s] for s in conn.suites13 if s in hello.cipher_suites), None)
+    suite = next((TLS13_SUITES[s] for s in ctx.suites13 if s in hello.cipher_suites), None)
     if suite is None:
         raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
     groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
@@ -83,7 +83,7 @@ def select13(hello: ClientHello, conn: DtlsConnection) -> tuple[Suite13, KeyShar
             raise DtlsHandshakeError(
                 "key share for a group not in supported_groups", AlertDescription.ILLEGAL_PARAMETER
             )
-    ours = conn.groups13
+    ours = ctx.groups13
     chosen = next((s for g in ours for s in shares if s.group == g), None)
     group = (
         chosen.group if chosen is not None else next((g for g in ours if g in offered_groups), 0)
@@ -148,7 +148,7 @@ class ServerHandshake13(Handshake13):
         self._reassembler.reset(seq + 1)
         self._client_hello = hello
         self._client_random = hello.random
-        retry = self.conn._retry13
+        retry = self._retry
         if retry is not None:
             # ClientHello2 after our stateless HelloRetryRequest: rebuild what the cookie
             # carries (RFC 8446 §4.4.1: message_hash(ClientHello1), then the retry itself)
@@ -173,14 +173,14 @@ class ServerHandshake13(Handshake13):
         self._server_hello_or_retry(hello, body, seq, now)
 
     def _server_hello_or_retry(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
-        conn = self.conn
-        suite, chosen, group = select13(hello, conn)
+        ctx = self.ctx
+        suite, chosen, group = select13(hello, ctx)
         if self._suite is not None and suite.code != self._suite.code:
             raise DtlsHandshakeError(
                 "second ClientHello changed the cipher suite", AlertDescription.ILLEGAL_PARAMETER
             )
         cookie_data = hello.extension(EXT_COOKIE)
-        cookie_ok = not conn.use_cookie or (
+        cookie_ok = not ctx.use_cookie or (
             cookie_data is not None
             and hmac.compare_digest(decode_cookie(cookie_data), self._cookie)
         )
@@ -201,7 +201,7 @@ class ServerHandshake13(Handshake13):
             self._suite = suite
             self._schedule = KeySchedule(suite)
         self._add_transcript(HandshakeType.CLIENT_HELLO, body)
-        server_share, shared = server_key_exchange(chosen.group, chosen.key_exchange, conn._rng)
+        server_share, shared = server_key_exchange(chosen.group, chosen.key_exchange, ctx.rng)
 
         extensions: list[tuple[int, bytes]] = [
             (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big")),
@@ -211,7 +211,7 @@ class ServerHandshake13(Handshake13):
             ),
         ]
         server_hello = ServerHello(
-            DTLS1_2_VERSION, conn._rng.randbytes(32), hello.session_id, suite.code, 0, extensions
+            DTLS1_2_VERSION, ctx.rng.randbytes(32), hello.session_id, suite.code, 0, extensions
         )
         items = [self._make_item(HandshakeType.SERVER_HELLO, server_hello.encode(), 0)]
         assert self._schedule is not None
@@ -220,10 +220,10 @@ class ServerHandshake13(Handshake13):
 
         ee: list[tuple[int, bytes]] = []
         srtp_data = hello.extension(ExtensionType.USE_SRTP)
-        if srtp_data is not None and conn.srtp_profiles:
+        if srtp_data is not None and ctx.srtp_profiles:
             offered, _mki = decode_use_srtp(srtp_data)
             # RFC 5764 §4.1.1 (unchanged in 1.3, carried in EncryptedExtensions)
-            profile = next((p for p in conn.srtp_profiles if p in offered), None)
+            profile = next((p for p in ctx.srtp_profiles if p in offered), None)
             if profile is not None:
                 self._srtp_profile = profile
                 ee.append((ExtensionType.USE_SRTP, encode_use_srtp([int(profile)])))
@@ -240,7 +240,7 @@ class ServerHandshake13(Handshake13):
             ],
         )
         items.append(self._make_item(HandshakeType.CERTIFICATE_REQUEST, request.encode(), 2))
-        cert = Certificate13(b"", (conn.certificate.der,)).encode()
+        cert = Certificate13(b"", (ctx.certificate.der,)).encode()
         items.append(self._make_item(HandshakeType.CERTIFICATE, cert, 2))
         items.append(
             self._make_item(
@@ -272,8 +272,8 @@ class ServerHandshake13(Handshake13):
             message_hash(suite.hash_name, bytes([1]) + len(body).to_bytes(3, "big") + body)
         )
         self._cookie = hmac.digest(
-            self.conn._cookie_secret,
-            repr(self.conn.remote_address).encode() + hello.random,
+            self.ctx.cookie_secret,
+            repr(self.ctx.remote_address).encode() + hello.random,
             "sha256",
         )
         retry = retry_request(hello.session_id, suite, group, self._cookie)

@@ -1,11 +1,11 @@
 """The DTLS 1.3 engine (RFC 9147): record layer, flights, ACKs and timers, for both roles.
 
-A :class:`~pyrtcstack.dtls.DtlsConnection` that negotiates DTLS 1.3 hands everything over
-to a :class:`Dtls13Engine` at the moment the version is known: the server when it reads a
-ClientHello whose supported_versions holds 0xFEFC (and 1.3 is allowed), the client when the
-ServerHello (or HelloRetryRequest) selects 0xFEFC. From then on the connection's core
-contract methods delegate here; events go into the connection's queue, datagrams into its
-output list, counters into its :class:`~pyrtcstack.dtls.DtlsStats`.
+The 1.2 engine (:mod:`.engine12`, which speaks the hellos) builds a :class:`Dtls13Engine` at
+the moment :mod:`.negotiation` selects DTLS 1.3: the server when it reads a ClientHello
+whose supported_versions holds 0xFEFC (and 1.3 is allowed), the client when the ServerHello
+(or HelloRetryRequest) selects 0xFEFC; the connection then calls this engine alone (the
+interface is :class:`~.engine.DtlsEngine`). Events, datagrams and counters go into the
+connection's :class:`~.engine.DtlsContext`.
 
 The full handshake as this code runs it (WebRTC: both sides authenticate)::
 
@@ -36,11 +36,24 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
+from ..common.core import Address
+from . import datapath
 from .client13 import ClientHandshake13
-from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType, HandshakeType
+from .constants import (
+    DTLS1_2_VERSION,
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    CipherSuite13,
+    ContentType,
+    DtlsVersion,
+    HandshakeType,
+)
+from .datapath import ReadState
+from .engine import EngineBase, parse_alert
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -49,11 +62,11 @@ from .errors import (
     DtlsUsageError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed
+from .events import Closed, Failed
 from .flights import RetransmitTimer
-from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message, parse_fragments
+from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message
 from .handshake13 import State13, _Item
-from .keyschedule import TAG_LENGTH, KeySchedule, TrafficKeys
+from .keyschedule import TAG_LENGTH, KeySchedule, Suite13, TrafficKeys
 from .record import HEADER_LENGTH, MAX_PLAINTEXT, MAX_SEQUENCE, ReplayWindow, encode_record
 from .record import pack_datagrams as _pack
 from .record13 import (
@@ -72,9 +85,10 @@ from .record13 import (
     unmask_sequence,
 )
 from .server13 import ServerHandshake13
+from .srtp import SrtpProfile
 
 if TYPE_CHECKING:
-    from .connection import DtlsConnection
+    from .engine import DtlsContext, DtlsEngine
 
 __all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
 
@@ -91,16 +105,27 @@ MAX_PENDING_APPLICATION_RECORDS: Final = 64
 ECHO_GUARD: Final = 0.25
 
 
-class Dtls13Engine(ClientHandshake13, ServerHandshake13):
+class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
     """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
 
-    def __init__(self, conn: DtlsConnection, now: float) -> None:
-        self.conn = conn
-        self.role = conn.role
-        self.stats = conn.stats
-        self._events = conn._events
-        t = conn._timer
-        self._timer = RetransmitTimer(t.initial, t.maximum, t.max_retransmissions)
+    def __init__(
+        self,
+        ctx: DtlsContext,
+        now: float,
+        *,
+        write_seq0: int = 0,
+        retry: tuple[bytes, Suite13, int | None, bytes] | None = None,
+    ) -> None:
+        """``write_seq0``: the next epoch-0 record number (the hellos already sent some);
+        ``retry``: what our stateless HelloRetryRequest cookie carried (server only)."""
+        self.ctx = ctx
+        self.role = ctx.role
+        self.stats = ctx.stats
+        self._events = ctx.events
+        self._out = ctx.out
+        self.successor: DtlsEngine | None = None
+        self._retry = retry
+        self._timer = RetransmitTimer(ctx.initial_timeout, ctx.max_timeout, ctx.max_retransmissions)
         self.state = State13.CONNECTED  # set properly by the handshake entry points
         self.established = False
         self._completed = False
@@ -108,7 +133,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         # record layer
         self._write_epoch = 0
         self._write_keys: dict[int, TrafficKeys] = {}
-        self._write_seq: dict[int, int] = {0: conn._write[0].next_sequence}
+        self._write_seq: dict[int, int] = {0: write_seq0}
         self._read_keys: dict[int, TrafficKeys] = {}
         self._windows: dict[int, ReplayWindow] = {0: ReplayWindow()}
         self._pending_app: list[bytes] = []
@@ -135,11 +160,46 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._fast_window = ReplayWindow()
         self._init_handshake(now)
 
-    # ---- API used by DtlsConnection ----------------------------------------------------------
+    # ---- the engine interface (DtlsEngine) ----------------------------------------------------
 
     @property
     def state_name(self) -> str:
         return self.state.value
+
+    @property
+    def is_established(self) -> bool:
+        """True once HandshakeCompleted has been emitted (keys ready, peer verified)."""
+        return self.established and self._completed
+
+    @property
+    def version(self) -> DtlsVersion | None:
+        return DtlsVersion.DTLS_1_3
+
+    @property
+    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
+        return CipherSuite13(self._suite.code) if self._suite is not None else None
+
+    @property
+    def srtp_profile(self) -> SrtpProfile | None:
+        return self._srtp_profile
+
+    @property
+    def peer_certificate(self) -> bytes | None:
+        return self._peer_certificate_der or None
+
+    def start(self, now: float) -> None:
+        raise DtlsUsageError("already started")  # the 1.2 engine started; we continue
+
+    def fingerprints_changed(self) -> None:
+        """Check a certificate already received against the new fingerprints and, if the
+        handshake is done, release HandshakeCompleted (or fail)."""
+        if not self._peer_verified and not self.ended():
+            try:
+                self.check_peer_fingerprint()
+            except DtlsError as exc:
+                self._fail(exc)
+                return
+            self.maybe_complete()
 
     def _update_fast_path(self) -> None:
         """Point the receive fast path at the newest read epoch (after the handshake and
@@ -244,11 +304,32 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
 
     # ---- receiving ---------------------------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, now: float) -> None:
-        """One datagram the connection's data path (:mod:`.datapath`) did not take: any
-        mix of DTLSPlaintext and DTLSCiphertext records (RFC 9147 §4)."""
+    def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None:
+        datapath.receive_datagrams(self, self.ctx, datagrams, addr, now)
+
+    def read_state(self) -> ReadState:
+        """What the data path needs of the current read epoch (RFC 9147 §4)."""
+        keys = self._fast_keys
+        if keys is None:
+            return datapath.NO_STATE
+        # RFC 9147 §7: a client still waiting for the ACK of its final flight takes the
+        # server's application data as that ACK; dispatch_inner does that once
+        implied = self._flight_needs_ack and self._pending_key_update is None
+        return datapath.read_state13(
+            self._fast_first,
+            self._fast_epoch,
+            self._fast_window,
+            keys,
+            implied and self._is_client(),
+        )
+
+    def receive_general(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram the data path (:mod:`.datapath`) did not take: any mix of
+        DTLSPlaintext and DTLSCiphertext records (RFC 9147 §4)."""
         if self.ended():
             return
+        if self.ctx.remote_address is None:
+            self.ctx.remote_address = addr
         self.stats.datagrams_received += 1
         records, trailing = parse_datagram13(bytes(data))
         if trailing or not records:
@@ -272,7 +353,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.dropped_replay += 1
             return
         window.mark(record.sequence_number)
-        self._dispatch(record.content_type, record.fragment, 0, record.sequence_number, now)
+        self.dispatch_inner(record.content_type, record.fragment, 0, record.sequence_number, now)
 
     def _receive_ciphertext(self, record: CiphertextRecord, now: float) -> None:
         """DTLSCiphertext (RFC 9147 §4): find the epoch by its low bits, unmask and rebuild the
@@ -297,9 +378,10 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.dropped_decrypt += 1  # RFC 9147 §4.5.2: silently discard
             return
         window.mark(seq)
-        self._dispatch(ctype, content, epoch, seq, now)
+        self.dispatch_inner(ctype, content, epoch, seq, now)
 
-    def _dispatch(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
+    def dispatch_inner(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
+        """One authenticated record's inner plaintext, by its type (RFC 9147 §4)."""
         if ctype == ContentType.HANDSHAKE:
             self._current_records = [(epoch, seq)]
             self._receive_handshake(content, epoch, now)
@@ -316,11 +398,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
                     # RFC 9147 §7: the server's data implies our Finished got in (not a
                     # KeyUpdate: only an ACK acknowledges that, §8)
                     self._flight_acknowledged()
-                callback = self.conn.on_application_data
-                if callback is not None and not self._events:
-                    callback(content, now)
-                else:
-                    self._events.append(ApplicationData(content))
+                self.ctx.deliver(content, now)
             elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
                 self._pending_app.append(content)
             else:
@@ -333,7 +411,8 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.dropped_unexpected += 1
 
     def _receive_alert(self, payload: bytes, epoch: int) -> None:
-        if len(payload) != 2:
+        alert = parse_alert(payload)
+        if alert is None:
             self.stats.dropped_malformed += 1
             return
         if epoch == 0 and self.established:
@@ -341,19 +420,15 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             # ServerHello has no keys to encrypt its alert), ignored once established
             self.stats.dropped_unexpected += 1
             return
-        level, description = payload[0], payload[1]
-        if description == AlertDescription.CLOSE_NOTIFY:
+        level, desc = alert
+        if desc == AlertDescription.CLOSE_NOTIFY:
             if not self._close_sent:
                 self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
                 self._close_sent = True
             self._enter_closed(by_peer=True)
             return
-        try:
-            desc = AlertDescription(description)
-        except ValueError:
-            desc = AlertDescription.HANDSHAKE_FAILURE
         # RFC 8446 §6: in TLS 1.3 every error alert is fatal, whatever its level says
-        if level == AlertLevel.FATAL or description != AlertDescription.USER_CANCELED:
+        if level == AlertLevel.FATAL or desc != AlertDescription.USER_CANCELED:
             self._fail(PeerAlertError(f"peer sent fatal alert {desc.name}", desc), False)
 
     def _receive_ack(self, content: bytes, epoch: int) -> None:
@@ -389,21 +464,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self._update_fast_path()
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
-        try:
-            fragments = parse_fragments(payload)
-        except DtlsDecodeError:
-            self.stats.dropped_malformed += 1
-            return
-        old = False
-        for frag in fragments:
-            try:
-                fresh = self._reassembler.add(frag)
-            except DtlsDecodeError:
-                self.stats.dropped_malformed += 1
-                continue
-            if not fresh:
-                old = True
-                self._on_old_fragment(frag.message_seq, now)
+        old = self._add_fragments(payload, now)
         if not old:
             self._ack_pending.extend(self._current_records)
             del self._ack_pending[:-MAX_ACK_RECORDS]
@@ -426,19 +487,6 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.retransmissions += 1
             self._transmit_flight()
             self._timer.restart(now)
-
-    def _process_messages(self, now: float) -> None:
-        while not self.ended():
-            message = self._reassembler.pop()
-            if message is None:
-                return
-            msg_type, seq, body = message
-            try:
-                self._handle_message(msg_type, seq, body, now)
-            except DtlsDecodeError as exc:
-                self._fail(DtlsHandshakeError(str(exc), AlertDescription.DECODE_ERROR))
-            except DtlsError as exc:
-                self._fail(exc)
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -473,14 +521,14 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             if self._item_acked(item):
                 continue  # RFC 9147 §7.1: do not resend what the peer acknowledged
             overhead = HEADER_LENGTH if item.epoch == 0 else UNIFIED_HEADER_LENGTH + TAG_LENGTH + 1
-            room = self.conn.mtu - overhead - HANDSHAKE_HEADER_LENGTH
+            room = self.ctx.mtu - overhead - HANDSHAKE_HEADER_LENGTH
             sent: list[tuple[int, int]] = []
             for piece in fragment_message(item.msg_type, item.seq, item.body, room):
                 seq_before = self._write_seq.get(item.epoch, 0)
                 records.append(self._seal(item.epoch, ContentType.HANDSHAKE, piece))
                 sent.append((item.epoch, seq_before))
             item.sent_in.append(sent)
-        self.conn._out.extend(_pack(records, self.conn.mtu))
+        self._out.extend(_pack(records, self.ctx.mtu))
 
     def _make_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
         item = _Item(epoch, msg_type, self._send_seq, body)
@@ -498,11 +546,11 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         if not self._ack_pending or self._write_epoch == 0:
             return
         numbers = sorted(set(self._ack_pending))[-MAX_ACK_RECORDS:]
-        self.conn._out.append(self._seal(self._write_epoch, CONTENT_ACK, encode_ack(numbers)))
+        self._out.append(self._seal(self._write_epoch, CONTENT_ACK, encode_ack(numbers)))
 
     def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
         with contextlib.suppress(DtlsUsageError):  # no write epoch yet
-            self.conn._out.append(
+            self._out.append(
                 self._seal(self._write_epoch, ContentType.ALERT, bytes([level, description]))
             )
 
@@ -517,7 +565,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
     def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
         if self.ended():
             return
-        self.conn.error = error
+        self.ctx.error = error
         self._fast_keys = self._fast_wkeys = None
         if send_alert:
             self._send_alert(AlertLevel.FATAL, error.alert)

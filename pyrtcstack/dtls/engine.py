@@ -1,0 +1,254 @@
+"""What both DTLS engines share: the connection's context, the engine interface, and the
+handshake-layer steps that are the same in DTLS 1.2 and 1.3.
+
+A :class:`~pyrtcstack.dtls.DtlsConnection` is a thin object over one engine at a time:
+
+* :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` runs from the start. It speaks the hello
+  exchange, whose format DTLS 1.3 kept (RFC 9147 §5.3), and the DTLS 1.2 handshake and
+  records (RFC 6347).
+* when the hellos select DTLS 1.3 (:func:`~pyrtcstack.dtls.negotiation.select_version`, the
+  one place the version is chosen), the 1.2 engine builds a
+  :class:`~pyrtcstack.dtls.engine13.Dtls13Engine` from what the hellos carried and names it
+  its :attr:`DtlsEngine.successor`; the connection replaces its engine with it.
+
+Both engines write into one :class:`DtlsContext`: the configuration, the event queue, the
+datagrams waiting to leave and the counters. The connection reads them from there, so the
+public API does not depend on which engine runs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ..common.core import Address, Event
+from .certificate import DtlsCertificate, Fingerprint
+from .constants import AlertDescription, CipherSuite, CipherSuite13, DtlsVersion, NamedGroup
+from .errors import DtlsDecodeError, DtlsError, DtlsHandshakeError
+from .events import ApplicationData
+from .fragments import Reassembler, parse_fragments
+from .srtp import SrtpProfile
+
+if TYPE_CHECKING:
+    from .handshake import DtlsRole, DtlsStats
+    from .keylog import KeyLogCallback
+
+__all__ = ["DtlsContext", "DtlsEngine", "EngineBase", "parse_alert"]
+
+
+class DtlsContext:
+    """The state of a connection that outlives an engine: configuration (see
+    :class:`~pyrtcstack.dtls.DtlsConnection` for each argument), the event queue, the
+    datagrams waiting for :meth:`~pyrtcstack.dtls.DtlsConnection.datagrams_to_send`, the
+    counters and the error."""
+
+    __slots__ = (
+        "certificate",
+        "cipher_suites",
+        "cookie_secret",
+        "error",
+        "events",
+        "groups",
+        "groups13",
+        "initial_timeout",
+        "key_shares",
+        "keylog",
+        "max_retransmissions",
+        "max_timeout",
+        "mtu",
+        "on_application_data",
+        "on_application_data_batch",
+        "out",
+        "remote_address",
+        "remote_fingerprints",
+        "rng",
+        "role",
+        "srtp_profiles",
+        "stats",
+        "suites13",
+        "use_cookie",
+        "verify_fingerprint",
+        "versions",
+    )
+
+    def __init__(
+        self,
+        *,
+        role: DtlsRole | None,
+        certificate: DtlsCertificate,
+        remote_fingerprints: list[Fingerprint] | None,
+        verify_fingerprint: bool,
+        srtp_profiles: tuple[SrtpProfile, ...],
+        cipher_suites: tuple[CipherSuite, ...],
+        groups: tuple[NamedGroup, ...],
+        mtu: int,
+        remote_address: Address | None,
+        rng: random.Random,
+        use_cookie: bool,
+        initial_timeout: float,
+        max_timeout: float,
+        max_retransmissions: int,
+        keylog: KeyLogCallback | None,
+        on_application_data: Callable[[bytes, float], None] | None,
+        on_application_data_batch: Callable[[list[bytes], float], None] | None,
+        versions: tuple[DtlsVersion, ...],
+        groups13: tuple[int, ...],
+        key_shares: tuple[int, ...],
+        suites13: tuple[int, ...],
+        stats: DtlsStats,
+    ) -> None:
+        self.role = role
+        self.certificate = certificate
+        self.remote_fingerprints = remote_fingerprints
+        self.verify_fingerprint = verify_fingerprint
+        self.srtp_profiles = srtp_profiles
+        self.cipher_suites = cipher_suites
+        self.groups = groups
+        self.mtu = mtu
+        self.remote_address = remote_address
+        self.rng = rng
+        #: the secret of our stateless cookies (RFC 6347 §4.2.1, RFC 8446 §4.2.2)
+        self.cookie_secret = rng.randbytes(32)
+        self.use_cookie = use_cookie
+        self.initial_timeout = initial_timeout
+        self.max_timeout = max_timeout
+        self.max_retransmissions = max_retransmissions
+        self.keylog = keylog
+        self.on_application_data = on_application_data
+        self.on_application_data_batch = on_application_data_batch
+        self.versions = versions
+        self.groups13 = groups13
+        self.key_shares = key_shares
+        self.suites13 = suites13
+        self.stats = stats
+        self.error: DtlsError | None = None
+        self.events: deque[Event] = deque()
+        #: datagrams ready to go (engines append, the connection empties it)
+        self.out: list[bytes] = []
+
+    def deliver(self, data: bytes, now: float) -> None:
+        """Hand one record's plaintext up: to ``on_application_data`` when set and no other
+        event waits (so data never overtakes an earlier event), else as an event."""
+        callback = self.on_application_data
+        if callback is not None and not self.events:
+            callback(data, now)
+        else:
+            self.events.append(ApplicationData(data))
+
+
+class DtlsEngine(Protocol):
+    """What :class:`~pyrtcstack.dtls.DtlsConnection` calls on its engine."""
+
+    #: the engine that takes over (set by the 1.2 engine when the hellos select 1.3)
+    successor: DtlsEngine | None
+
+    @property
+    def state_name(self) -> str: ...
+
+    @property
+    def is_established(self) -> bool: ...
+
+    @property
+    def version(self) -> DtlsVersion | None: ...
+
+    @property
+    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None: ...
+
+    @property
+    def srtp_profile(self) -> SrtpProfile | None: ...
+
+    @property
+    def peer_certificate(self) -> bytes | None: ...
+
+    def start(self, now: float) -> None: ...
+
+    def fingerprints_changed(self) -> None: ...
+
+    def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+    def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]: ...
+
+    def close(self) -> None: ...
+
+    def export(self, label: bytes, length: int, context: bytes | None) -> bytes: ...
+
+
+def parse_alert(payload: bytes) -> tuple[int, AlertDescription] | None:
+    """An alert record's level and description (RFC 5246 §7.2, RFC 8446 §6); None if it is
+    not two bytes. An unknown description reads as ``handshake_failure``."""
+    if len(payload) != 2:
+        return None
+    try:
+        desc = AlertDescription(payload[1])
+    except ValueError:
+        desc = AlertDescription.HANDSHAKE_FAILURE
+    return payload[0], desc
+
+
+class EngineBase:
+    """The handshake-layer steps both engines take the same way: reassembling the peer's
+    handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and handling the complete
+    messages in order, a protocol error failing the connection with its alert."""
+
+    __slots__ = ()
+
+    # Provided by each engine.
+    _reassembler: Reassembler
+    stats: DtlsStats
+
+    def _add_fragments(self, payload: bytes, now: float) -> bool:
+        """Add a handshake record's fragments; each fragment of a message already handled
+        goes to :meth:`_on_old_fragment`. Returns True if any did; False also when the
+        record is malformed (counted)."""
+        try:
+            fragments = parse_fragments(payload)
+        except DtlsDecodeError:
+            self.stats.dropped_malformed += 1
+            return False
+        old = False
+        for frag in fragments:
+            try:
+                fresh = self._reassembler.add(frag)
+            except DtlsDecodeError:
+                self.stats.dropped_malformed += 1
+                continue
+            if not fresh:
+                old = True
+                self._on_old_fragment(frag.message_seq, now)
+        return old
+
+    def _process_messages(self, now: float) -> None:
+        """Handle every complete message in order until none is ready or the connection
+        ended; a decode error fails it with ``decode_error`` (RFC 8446 §6.2)."""
+        while not self.ended():
+            message = self._next_message()
+            if message is None:
+                return
+            msg_type, seq, body = message
+            try:
+                self._handle_message(msg_type, seq, body, now)
+            except DtlsDecodeError as exc:
+                self._fail(DtlsHandshakeError(str(exc), AlertDescription.DECODE_ERROR))
+            except DtlsError as exc:
+                self._fail(exc)
+
+    def _next_message(self) -> tuple[int, int, bytes] | None:
+        return self._reassembler.pop()
+
+    def ended(self) -> bool:
+        raise NotImplementedError
+
+    def _on_old_fragment(self, message_seq: int, now: float) -> None:
+        raise NotImplementedError
+
+    def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
+        raise NotImplementedError
