@@ -104,12 +104,7 @@ class ClientHandshake13(Handshake13):
         if hello.random == HRR_RANDOM:
             self._client_retry(hello, suite, body, now)
             return
-        share_data = hello.extension(ExtensionType.KEY_SHARE)
-        if share_data is None:
-            raise DtlsHandshakeError(
-                "ServerHello without key_share", AlertDescription.MISSING_EXTENSION
-            )
-        entry = decode_server_key_share(share_data)
+        entry = decode_server_key_share(hello.required_extension(ExtensionType.KEY_SHARE))
         ours = self._shares.get(entry.group)
         if ours is None:
             raise DtlsHandshakeError(
@@ -194,30 +189,14 @@ class ClientHandshake13(Handshake13):
 
     def _client_certificate_request(self, seq: int, body: bytes, now: float) -> None:
         request = CertificateRequest13.decode(body)
-        sig = request.extension(ExtensionType.SIGNATURE_ALGORITHMS)
-        if sig is None:
-            raise DtlsHandshakeError(
-                "CertificateRequest without signature_algorithms",
-                AlertDescription.MISSING_EXTENSION,
-            )
+        sig = request.required_extension(ExtensionType.SIGNATURE_ALGORITHMS)
         self._peer_schemes = decode_u16_list(sig)
         self._cert_request_context = request.context
         self._add_transcript(HandshakeType.CERTIFICATE_REQUEST, body)
         self.state = State13.CLIENT_WAIT_CERTIFICATE
 
-    def _client_certificate(self, seq: int, body: bytes, now: float) -> None:
-        self._receive_certificate(body)
-        self._add_transcript(HandshakeType.CERTIFICATE, body)
-        self.state = State13.CLIENT_WAIT_CERTIFICATE_VERIFY
-
-    def _client_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
-        self._verify_certificate_verify(body, from_client=False)
-        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
-        self.state = State13.CLIENT_WAIT_FINISHED
-
     def _client_finished(self, seq: int, body: bytes, now: float) -> None:
-        self._check_finished(body, from_client=False)
-        self._add_transcript(HandshakeType.FINISHED, body)
+        self._peer_finished(body)
         schedule = self._schedule
         assert schedule is not None
         schedule.set_server_finished(self._hash())

@@ -25,9 +25,22 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..common.core import Address, Event
 from .certificate import DtlsCertificate, Fingerprint
-from .constants import AlertDescription, CipherSuite, CipherSuite13, DtlsVersion, NamedGroup
-from .errors import DtlsDecodeError, DtlsError, DtlsHandshakeError
-from .events import ApplicationData
+from .constants import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    CipherSuite13,
+    DtlsVersion,
+    NamedGroup,
+)
+from .errors import (
+    DtlsDecodeError,
+    DtlsError,
+    DtlsHandshakeError,
+    FingerprintMismatchError,
+    PeerAlertError,
+)
+from .events import ApplicationData, Closed, Failed
 from .fragments import Reassembler, parse_fragments
 from .srtp import SrtpProfile
 
@@ -192,15 +205,107 @@ def parse_alert(payload: bytes) -> tuple[int, AlertDescription] | None:
 
 
 class EngineBase:
-    """The handshake-layer steps both engines take the same way: reassembling the peer's
-    handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and handling the complete
-    messages in order, a protocol error failing the connection with its alert."""
+    """What both engines do the same way, the base of both handshakes
+    (:class:`~.handshake.HandshakeBase`, :class:`~.handshake13.Handshake13`): the peer
+    fingerprint check (RFC 8122 §5), alerts, close and failure (RFC 5246 §7.2, RFC 8446
+    §6), reassembling the peer's handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and
+    handling complete messages in order. Where the versions differ, each engine answers a
+    small question (``_may_alert``, ``_keys_exist``, ``_alert_is_fatal``, ``_stop``...)."""
 
-    __slots__ = ()
+    __slots__ = ("_close_sent", "_peer_verified")
 
     # Provided by each engine.
-    _reassembler: Reassembler
+    ctx: DtlsContext
     stats: DtlsStats
+    _events: deque[Event]
+    _reassembler: Reassembler
+    _close_sent: bool
+    _peer_certificate_der: bytes
+    _peer_verified: bool
+    _srtp_profile: SrtpProfile | None
+
+    # ---- what the connection reads (DtlsEngine) ------------------------------------------------
+
+    @property
+    def srtp_profile(self) -> SrtpProfile | None:
+        return self._srtp_profile
+
+    @property
+    def peer_certificate(self) -> bytes | None:
+        return self._peer_certificate_der or None
+
+    def fingerprints_changed(self) -> None:
+        """Check a certificate already received against the new fingerprints and, if the
+        handshake is done, release HandshakeCompleted (or fail)."""
+        if self._peer_certificate_der and not self._peer_verified and not self.ended():
+            try:
+                self._check_peer_fingerprint()
+            except DtlsError as exc:
+                self._fail(exc)
+                return
+        self._maybe_complete()
+
+    def _check_peer_fingerprint(self) -> None:
+        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
+        ctx = self.ctx
+        if not ctx.verify_fingerprint:
+            self._peer_verified = True
+            return
+        der = self._peer_certificate_der
+        if not der:
+            return
+        if not any(fp.matches(der) for fp in ctx.remote_fingerprints or []):
+            raise FingerprintMismatchError(
+                f"peer certificate {Fingerprint.of(der)} matches no expected fingerprint"
+            )
+        self._peer_verified = True
+
+    def close(self) -> None:
+        """Send close_notify (RFC 5246 §7.2.1, RFC 8446 §6.1) and end the connection."""
+        if self.ended():
+            return
+        if self._may_alert():
+            self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
+        self._close_sent = True
+        self._enter_closed(by_peer=False)
+
+    # ---- alerts and the end (RFC 5246 §7.2, RFC 8446 §6) ----------------------------------------
+
+    def _receive_alert(self, payload: bytes, epoch: int) -> None:
+        """close_notify is answered and closes; an error alert fails us; an unprotected
+        alert (epoch 0) once keys exist is not believed."""
+        alert = parse_alert(payload)
+        if alert is None:
+            self.stats.dropped_malformed += 1
+            return
+        if epoch == 0 and self._keys_exist():
+            # honoured during the handshake (a peer that cannot read our hello has no keys
+            # to protect its alert), ignored once keys exist: anyone could have sent it
+            self.stats.dropped_unexpected += 1
+            return
+        level, desc = alert
+        if desc == AlertDescription.CLOSE_NOTIFY:
+            if not self._close_sent and self._may_alert():
+                self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
+                self._close_sent = True
+            self._enter_closed(by_peer=True)
+        elif self._alert_is_fatal(level, desc):
+            self._fail(PeerAlertError(f"peer sent fatal alert {desc.name}", desc), False)
+
+    def _enter_closed(self, by_peer: bool) -> None:
+        self._stop(failed=False)
+        self._events.append(Closed(by_peer))
+
+    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
+        """End with ``error``: its alert goes to the peer (unless ``send_alert`` is False or
+        we cannot send yet), the Failed event to the application."""
+        if self.ended():
+            return
+        self.ctx.error = error
+        if send_alert and self._may_alert():
+            self._send_alert(AlertLevel.FATAL, error.alert)
+        self._stop(failed=True)
+        self._events.append(Failed(error))
 
     def _add_fragments(self, payload: bytes, now: float) -> bool:
         """Add a handshake record's fragments; each fragment of a message already handled
@@ -241,14 +346,34 @@ class EngineBase:
     def _next_message(self) -> tuple[int, int, bytes] | None:
         return self._reassembler.pop()
 
+    # ---- what each engine says for itself -----------------------------------------------------
+
     def ended(self) -> bool:
+        raise NotImplementedError
+
+    def _may_alert(self) -> bool:
+        """Whether we can send an alert now (a 1.2 server that saw no hello cannot)."""
+        raise NotImplementedError
+
+    def _keys_exist(self) -> bool:
+        """Whether the handshake made keys, so an unprotected alert is not believed."""
+        raise NotImplementedError
+
+    def _alert_is_fatal(self, level: int, desc: AlertDescription) -> bool:
+        raise NotImplementedError
+
+    def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        raise NotImplementedError
+
+    def _stop(self, failed: bool) -> None:
+        """Into the closed or failed state: timers, flights and the data path stop."""
+        raise NotImplementedError
+
+    def _maybe_complete(self) -> None:
         raise NotImplementedError
 
     def _on_old_fragment(self, message_seq: int, now: float) -> None:
         raise NotImplementedError
 
     def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
-        raise NotImplementedError
-
-    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
         raise NotImplementedError

@@ -42,20 +42,16 @@ from .constants import (
     HandshakeType,
 )
 from .datapath import ReadState
-from .engine import DtlsContext, DtlsEngine, EngineBase, parse_alert
+from .engine import DtlsContext, DtlsEngine
 from .engine13 import Dtls13Engine
 from .errors import (
     DtlsDecodeError,
-    DtlsError,
-    DtlsHandshakeError,
     DtlsTimeoutError,
     DtlsUsageError,
-    PeerAlertError,
 )
-from .events import Closed, Failed
 from .flights import RetransmitTimer
 from .fragments import Reassembler
-from .handlers import HANDLERS, type_name
+from .handlers import HANDLERS, dispatch
 from .handshake import DtlsRole
 from .handshake import State as _State
 from .messages import ClientHello, ServerHello
@@ -68,7 +64,6 @@ from .record import (
     parse_records,
 )
 from .server import ServerHandshake
-from .srtp import SrtpProfile
 
 __all__ = ["Dtls12Engine"]
 
@@ -94,7 +89,7 @@ _RESERVED_LABELS = frozenset(
 )
 
 
-class Dtls12Engine(EngineBase, ClientHandshake, ServerHandshake):
+class Dtls12Engine(ClientHandshake, ServerHandshake):
     """One DTLS 1.2 association, client or server, from the first hello (see the module
     docstring); the configuration, events and output are the connection's ``ctx``."""
 
@@ -175,25 +170,6 @@ class Dtls12Engine(EngineBase, ClientHandshake, ServerHandshake):
     def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
         return self._suite.suite if self._suite is not None else None
 
-    @property
-    def srtp_profile(self) -> SrtpProfile | None:
-        return self._srtp_profile
-
-    @property
-    def peer_certificate(self) -> bytes | None:
-        return self._peer_certificate_der or None
-
-    def fingerprints_changed(self) -> None:
-        """Check a certificate already received against the new fingerprints and, if the
-        handshake is done, release HandshakeCompleted (or fail)."""
-        if self._peer_certificate_der and not self._peer_verified:
-            try:
-                self._check_peer_fingerprint()
-            except DtlsError as exc:
-                self._fail(exc)
-                return
-        self._maybe_complete()
-
     def start(self, now: float) -> None:
         """A client sends its ClientHello, a server starts answering (including any
         datagrams that arrived early)."""
@@ -220,15 +196,6 @@ class Dtls12Engine(EngineBase, ClientHandshake, ServerHandshake):
             raise DtlsUsageError("application data record larger than 2^14 bytes")
         self.stats.records_sent += len(packets)
         return write.protect_many(ContentType.APPLICATION_DATA, packets)
-
-    def close(self) -> None:
-        """Send close_notify (RFC 5246 §7.2.1) and end the connection."""
-        if self.ended():
-            return
-        if self._state != _State.IDLE:
-            self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
-        self._close_sent = True
-        self._enter_closed(by_peer=False)
 
     def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
         """RFC 5705 exporter (after the handshake completed)."""
@@ -407,47 +374,24 @@ class Dtls12Engine(EngineBase, ClientHandshake, ServerHandshake):
                     return
                 self._receive_record(record, now)
 
-    def _receive_alert(self, payload: bytes, epoch: int) -> None:
-        """An alert (RFC 5246 §7.2): close_notify closes, a fatal one fails us."""
-        alert = parse_alert(payload)
-        if alert is None:
-            self.stats.dropped_malformed += 1
-            return
-        if epoch == 0 and self._handshake_done:
-            self.stats.dropped_unexpected += 1  # unauthenticated once keys exist
-            return
-        level, desc = alert
-        if desc == AlertDescription.CLOSE_NOTIFY:
-            if not self._close_sent and self._state != _State.IDLE:
-                self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
-                self._close_sent = True
-            self._enter_closed(by_peer=True)
-        elif level == AlertLevel.FATAL:
-            self._fail(PeerAlertError(f"peer sent fatal alert {desc.name}", desc), False)
-        # warnings (no_renegotiation...) are only noted
+    def _may_alert(self) -> bool:
+        return self._state != _State.IDLE
+
+    def _keys_exist(self) -> bool:
+        return self._handshake_done
+
+    def _alert_is_fatal(self, level: int, desc: AlertDescription) -> bool:
+        return level == AlertLevel.FATAL  # warnings (no_renegotiation...) are only noted
 
     def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
         state = self._write[self._write_epoch]
         self._out.append(state.protect(ContentType.ALERT, bytes([level, description])))
 
-    def _enter_closed(self, by_peer: bool) -> None:
+    def _stop(self, failed: bool) -> None:
         self._fast_read = self._fast_write = None
-        self._state = _State.CLOSED
+        self._state = _State.FAILED if failed else _State.CLOSED
         self._timer.stop()
         self._flight = None
-        self._events.append(Closed(by_peer))
-
-    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
-        if self._state in (_State.CLOSED, _State.FAILED):
-            return
-        self.ctx.error = error
-        if send_alert and self._state != _State.IDLE:
-            self._send_alert(AlertLevel.FATAL, error.alert)
-        self._fast_read = self._fast_write = None
-        self._state = _State.FAILED
-        self._timer.stop()
-        self._flight = None
-        self._events.append(Failed(error))
 
     # ---- handshake layer ---------------------------------------------------------------------
 
@@ -491,10 +435,4 @@ class Dtls12Engine(EngineBase, ClientHandshake, ServerHandshake):
             else:
                 self.stats.dropped_unexpected += 1
             return
-        handler = HANDLERS.get((state, msg_type))
-        if handler is None:
-            raise DtlsHandshakeError(
-                f"unexpected {type_name(msg_type)} in state {state.value}",
-                AlertDescription.UNEXPECTED_MESSAGE,
-            )
-        handler(self, seq, body, now)
+        dispatch(HANDLERS, self, state, (msg_type, seq, body), now)

@@ -50,21 +50,16 @@ from .constants import (
     CipherSuite13,
     ContentType,
     DtlsVersion,
-    HandshakeType,
 )
 from .datapath import ReadState
-from .engine import EngineBase, parse_alert
 from .errors import (
     DtlsDecodeError,
-    DtlsError,
-    DtlsHandshakeError,
     DtlsTimeoutError,
     DtlsUsageError,
-    PeerAlertError,
 )
-from .events import Closed, Failed
 from .flights import RetransmitTimer
 from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message
+from .handlers import HANDLERS13, dispatch
 from .handshake13 import State13, _Item
 from .keyschedule import TAG_LENGTH, KeySchedule, Suite13, TrafficKeys
 from .record import HEADER_LENGTH, MAX_PLAINTEXT, MAX_SEQUENCE, ReplayWindow, encode_record
@@ -85,7 +80,6 @@ from .record13 import (
     unmask_sequence,
 )
 from .server13 import ServerHandshake13
-from .srtp import SrtpProfile
 
 if TYPE_CHECKING:
     from .engine import DtlsContext, DtlsEngine
@@ -105,7 +99,7 @@ MAX_PENDING_APPLICATION_RECORDS: Final = 64
 ECHO_GUARD: Final = 0.25
 
 
-class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
+class Dtls13Engine(ClientHandshake13, ServerHandshake13):
     """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
 
     def __init__(
@@ -179,27 +173,8 @@ class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
     def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
         return CipherSuite13(self._suite.code) if self._suite is not None else None
 
-    @property
-    def srtp_profile(self) -> SrtpProfile | None:
-        return self._srtp_profile
-
-    @property
-    def peer_certificate(self) -> bytes | None:
-        return self._peer_certificate_der or None
-
     def start(self, now: float) -> None:
         raise DtlsUsageError("already started")  # the 1.2 engine started; we continue
-
-    def fingerprints_changed(self) -> None:
-        """Check a certificate already received against the new fingerprints and, if the
-        handshake is done, release HandshakeCompleted (or fail)."""
-        if not self._peer_verified and not self.ended():
-            try:
-                self.check_peer_fingerprint()
-            except DtlsError as exc:
-                self._fail(exc)
-                return
-            self.maybe_complete()
 
     def _update_fast_path(self) -> None:
         """Point the receive fast path at the newest read epoch (after the handshake and
@@ -274,13 +249,6 @@ class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
             append(pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s)
             seq += 1
         return out
-
-    def close(self) -> None:
-        if self.ended():
-            return
-        self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
-        self._close_sent = True
-        self._enter_closed(by_peer=False)
 
     def get_timer(self) -> float | None:
         if self.ended():
@@ -410,27 +378,6 @@ class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
         else:
             self.stats.dropped_unexpected += 1
 
-    def _receive_alert(self, payload: bytes, epoch: int) -> None:
-        alert = parse_alert(payload)
-        if alert is None:
-            self.stats.dropped_malformed += 1
-            return
-        if epoch == 0 and self.established:
-            # unauthenticated: honoured during the handshake (a peer that cannot read our
-            # ServerHello has no keys to encrypt its alert), ignored once established
-            self.stats.dropped_unexpected += 1
-            return
-        level, desc = alert
-        if desc == AlertDescription.CLOSE_NOTIFY:
-            if not self._close_sent:
-                self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
-                self._close_sent = True
-            self._enter_closed(by_peer=True)
-            return
-        # RFC 8446 §6: in TLS 1.3 every error alert is fatal, whatever its level says
-        if level == AlertLevel.FATAL or desc != AlertDescription.USER_CANCELED:
-            self._fail(PeerAlertError(f"peer sent fatal alert {desc.name}", desc), False)
-
     def _receive_ack(self, content: bytes, epoch: int) -> None:
         """ACK (RFC 9147 §7): records of our flight the peer holds are not resent; once all
         are, the flight is done."""
@@ -554,26 +501,22 @@ class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
                 self._seal(self._write_epoch, ContentType.ALERT, bytes([level, description]))
             )
 
-    def _enter_closed(self, by_peer: bool) -> None:
-        self._fast_keys = self._fast_wkeys = None
-        self.state = State13.CLOSED
-        self.established = False
-        self._timer.stop()
-        self._flight = []
-        self._events.append(Closed(by_peer))
+    def _may_alert(self) -> bool:
+        return True
 
-    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
-        if self.ended():
-            return
-        self.ctx.error = error
+    def _keys_exist(self) -> bool:
+        return self.established
+
+    def _alert_is_fatal(self, level: int, desc: AlertDescription) -> bool:
+        # RFC 8446 §6: in TLS 1.3 every error alert is fatal, whatever its level says
+        return level == AlertLevel.FATAL or desc != AlertDescription.USER_CANCELED
+
+    def _stop(self, failed: bool) -> None:
         self._fast_keys = self._fast_wkeys = None
-        if send_alert:
-            self._send_alert(AlertLevel.FATAL, error.alert)
-        self.state = State13.FAILED
+        self.state = State13.FAILED if failed else State13.CLOSED
         self.established = False
         self._timer.stop()
         self._flight = []
-        self._events.append(Failed(error))
 
     def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
         pending, self._pending_app = self._pending_app, []
@@ -587,37 +530,4 @@ class Dtls13Engine(EngineBase, ClientHandshake13, ServerHandshake13):
         if state == State13.CONNECTED:
             self._post_handshake(msg_type, body, now)
             return
-        handlers = {
-            (
-                State13.SERVER_WAIT_CLIENT_HELLO,
-                HandshakeType.CLIENT_HELLO,
-            ): self._server_second_hello,
-            (State13.SERVER_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE): self._server_certificate,
-            (State13.SERVER_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
-                self._server_certificate_verify
-            ),
-            (State13.SERVER_WAIT_FINISHED, HandshakeType.FINISHED): self._server_finished,
-            (
-                State13.CLIENT_WAIT_SERVER_HELLO,
-                HandshakeType.SERVER_HELLO,
-            ): self._client_server_hello,
-            (State13.CLIENT_WAIT_ENCRYPTED_EXTENSIONS, 8): self._client_encrypted_extensions,
-            (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE_REQUEST): (
-                self._client_certificate_request
-            ),
-            (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE): (
-                self._client_certificate
-            ),
-            (State13.CLIENT_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE): self._client_certificate,
-            (State13.CLIENT_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
-                self._client_certificate_verify
-            ),
-            (State13.CLIENT_WAIT_FINISHED, HandshakeType.FINISHED): self._client_finished,
-        }
-        handler = handlers.get((state, msg_type))
-        if handler is None:
-            raise DtlsHandshakeError(
-                f"unexpected handshake message {msg_type} in state {state.value}",
-                AlertDescription.UNEXPECTED_MESSAGE,
-            )
-        handler(seq, body, now)
+        dispatch(HANDLERS13, self, state, (msg_type, seq, body), now)

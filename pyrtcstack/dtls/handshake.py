@@ -24,7 +24,8 @@ from .constants import (
     AlertDescription,
     HandshakeType,
 )
-from .errors import DtlsHandshakeError, FingerprintMismatchError
+from .engine import EngineBase
+from .errors import DtlsHandshakeError
 from .events import ApplicationData, HandshakeCompleted
 from .flights import Flight, FlightItem, RetransmitTimer
 from .fragments import Reassembler, encode_message
@@ -86,7 +87,7 @@ class DtlsStats:
     records_sent: int = 0
 
 
-class HandshakeBase:
+class HandshakeBase(EngineBase):
     """Transcript, flights, keys and peer identity, for both roles.
 
     The state of :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` is in ``__slots__``
@@ -99,7 +100,6 @@ class HandshakeBase:
         "_certificate_requested",
         "_client_hello",
         "_client_random",
-        "_close_sent",
         "_completed_emitted",
         "_early",
         "_ecdhe",
@@ -119,7 +119,6 @@ class HandshakeBase:
         "_peer_certificate_der",
         "_peer_flight_start",
         "_peer_signature_schemes",
-        "_peer_verified",
         "_pending_app",
         "_pre_master",
         "_read",
@@ -184,10 +183,10 @@ class HandshakeBase:
     _completed_emitted: bool
 
     def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
-        raise NotImplementedError  # DtlsConnection
+        raise NotImplementedError  # Dtls12Engine
 
     def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
-        raise NotImplementedError  # DtlsConnection
+        raise NotImplementedError  # Dtls12Engine
 
     def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
         self._transcript += encode_message(msg_type, seq, body)
@@ -263,19 +262,6 @@ class HandshakeBase:
         self._peer_certificate_der = chain[0]
         if self.ctx.remote_fingerprints is not None or not self.ctx.verify_fingerprint:
             self._check_peer_fingerprint()
-
-    def _check_peer_fingerprint(self) -> None:
-        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
-        if not self.ctx.verify_fingerprint:
-            self._peer_verified = True
-            return
-        fingerprints = self.ctx.remote_fingerprints or []
-        if not any(fp.matches(self._peer_certificate_der) for fp in fingerprints):
-            raise FingerprintMismatchError(
-                "peer certificate "
-                f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
-            )
-        self._peer_verified = True
 
     def _maybe_complete(self) -> None:
         if not self._handshake_done or self._completed_emitted or not self._peer_verified:

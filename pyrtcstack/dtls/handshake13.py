@@ -24,9 +24,11 @@ from .certificate import VERIFY_SCHEMES, Fingerprint, load_peer_certificate, ver
 from .constants import (
     AlertDescription,
     CipherSuite13,
+    HandshakeType,
     SignatureScheme,
 )
-from .errors import DtlsError, DtlsHandshakeError, DtlsUsageError, FingerprintMismatchError
+from .engine import EngineBase
+from .errors import DtlsHandshakeError, DtlsUsageError
 from .events import ApplicationData, HandshakeCompleted
 from .flights import RetransmitTimer
 from .fragments import Reassembler
@@ -108,7 +110,7 @@ def message_hash_of(digest: bytes) -> bytes:
     return bytes([_MESSAGE_HASH, 0, 0, len(digest)]) + digest
 
 
-class Handshake13:
+class Handshake13(EngineBase):
     """Client and server message handlers of the DTLS 1.3 engine."""
 
     # Declared here, assigned by Dtls13Engine.__init__ / _init_handshake.
@@ -153,12 +155,6 @@ class Handshake13:
         raise NotImplementedError
 
     def _send_ack(self) -> None:
-        raise NotImplementedError
-
-    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
-        raise NotImplementedError
-
-    def _process_messages(self, now: float) -> None:
         raise NotImplementedError
 
     def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
@@ -247,22 +243,7 @@ class Handshake13:
         self._peer_certificate_der = message.certificates[0]
         ctx = self.ctx
         if ctx.remote_fingerprints is not None or not ctx.verify_fingerprint:
-            self.check_peer_fingerprint()
-
-    def check_peer_fingerprint(self) -> None:
-        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
-        ctx = self.ctx
-        if not ctx.verify_fingerprint:
-            self._peer_verified = True
-            return
-        if not self._peer_certificate_der:
-            return
-        if not any(fp.matches(self._peer_certificate_der) for fp in ctx.remote_fingerprints or []):
-            raise FingerprintMismatchError(
-                "peer certificate "
-                f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
-            )
-        self._peer_verified = True
+            self._check_peer_fingerprint()
 
     def _verify_certificate_verify(self, body: bytes, from_client: bool) -> None:
         cv = CertificateVerify.decode(body)
@@ -290,6 +271,29 @@ class Handshake13:
         signature = cert.sign(SignatureScheme(scheme), context + self._hash())
         return CertificateVerify(scheme, signature).encode()
 
+    def _peer_certificate_message(self, seq: int, body: bytes, now: float) -> None:
+        """The peer's Certificate (RFC 8446 §4.4.2); its CertificateVerify comes next."""
+        self._receive_certificate(body)
+        self._add_transcript(HandshakeType.CERTIFICATE, body)
+        self.state = (
+            State13.CLIENT_WAIT_CERTIFICATE_VERIFY
+            if self._is_client()
+            else State13.SERVER_WAIT_CERTIFICATE_VERIFY
+        )
+
+    def _peer_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
+        """The peer's CertificateVerify (RFC 8446 §4.4.3); its Finished comes next."""
+        self._verify_certificate_verify(body, from_client=not self._is_client())
+        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
+        self.state = (
+            State13.CLIENT_WAIT_FINISHED if self._is_client() else State13.SERVER_WAIT_FINISHED
+        )
+
+    def _peer_finished(self, body: bytes) -> None:
+        """Check the peer's Finished (RFC 8446 §4.4.4) and add it to the transcript."""
+        self._check_finished(body, from_client=not self._is_client())
+        self._add_transcript(HandshakeType.FINISHED, body)
+
     def _finished_body(self, from_client: bool) -> bytes:
         schedule = self._schedule
         assert schedule is not None
@@ -300,7 +304,7 @@ class Handshake13:
         if not hmac.compare_digest(body, self._finished_body(from_client)):
             raise DtlsHandshakeError("Finished does not verify", AlertDescription.DECRYPT_ERROR)
 
-    def maybe_complete(self) -> None:
+    def _maybe_complete(self) -> None:
         """Emit HandshakeCompleted once the handshake is done and the fingerprint matched."""
         if not self.established or self._completed or not self._peer_verified:
             return
@@ -328,7 +332,7 @@ class Handshake13:
     def _handshake_done(self) -> None:
         self.state = State13.CONNECTED
         self.established = True
-        self.maybe_complete()
+        self._maybe_complete()
 
     # ---- message dispatch ----------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self, TypeVar
 
 from ..common.buffer import BufferReadError, Reader, Writer
-from .constants import EC_CURVE_TYPE_NAMED_CURVE, ExtensionType
-from .errors import DtlsDecodeError
+from .constants import EC_CURVE_TYPE_NAMED_CURVE, AlertDescription, ExtensionType
+from .errors import DtlsDecodeError, DtlsHandshakeError
 
 __all__ = [
     "Certificate",
@@ -118,6 +118,17 @@ class HasExtensions:
 
     def extension(self, ext_type: int) -> bytes | None:
         return find_extension(self.extensions, ext_type)
+
+    def required_extension(self, ext_type: ExtensionType) -> bytes:
+        """The extension the handshake needs here, else ``missing_extension`` (RFC 8446
+        §4.2, §9.2)."""
+        data = find_extension(self.extensions, ext_type)
+        if data is None:
+            raise DtlsHandshakeError(
+                f"{type(self).__name__} without {ext_type.name.lower()}",
+                AlertDescription.MISSING_EXTENSION,
+            )
+        return data
 
 
 def write_certificates(w: Writer, ders: tuple[bytes, ...], *, entry_extensions: bool) -> None:

@@ -191,11 +191,7 @@ class ServerHandshake13(Handshake13):
                 )
             self._send_retry(hello, body, suite, group=group if chosen is None else None, now=now)
             return
-        sig_data = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
-        if sig_data is None:
-            raise DtlsHandshakeError(
-                "ClientHello without signature_algorithms", AlertDescription.MISSING_EXTENSION
-            )
+        sig_data = hello.required_extension(ExtensionType.SIGNATURE_ALGORITHMS)
         client_schemes = decode_u16_list(sig_data)
         if self._schedule is None:  # no HelloRetryRequest: the transcript starts here
             self._suite = suite
@@ -288,18 +284,10 @@ class ServerHandshake13(Handshake13):
     def _server_certificate(self, seq: int, body: bytes, now: float) -> None:
         self._flight = []  # RFC 9147 §5.8: the client's flight acknowledges ours
         self._timer.stop()
-        self._receive_certificate(body)
-        self._add_transcript(HandshakeType.CERTIFICATE, body)
-        self.state = State13.SERVER_WAIT_CERTIFICATE_VERIFY
-
-    def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
-        self._verify_certificate_verify(body, from_client=True)
-        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
-        self.state = State13.SERVER_WAIT_FINISHED
+        self._peer_certificate_message(seq, body, now)
 
     def _server_finished(self, seq: int, body: bytes, now: float) -> None:
-        self._check_finished(body, from_client=True)
-        self._add_transcript(HandshakeType.FINISHED, body)
+        self._peer_finished(body)
         self._write_epoch = 3
         self._send_ack()  # RFC 9147 §7: the client's final flight is ACKed
         self._send_ack_on_old = True
