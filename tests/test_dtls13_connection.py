@@ -24,6 +24,7 @@ from pyrtcstack.dtls import (
     PeerAlertError,
 )
 from pyrtcstack.dtls.constants import AlertDescription
+from pyrtcstack.dtls.cookies import make_retry_cookie, open_retry_cookie
 from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.dtls.fragments import parse_fragments
 from pyrtcstack.dtls.kex13 import X25519MLKEM768
@@ -39,7 +40,6 @@ from pyrtcstack.dtls.record13 import (
     reconstruct_sequence,
     unmask_sequence,
 )
-from pyrtcstack.dtls.server13 import make_retry_cookie, open_retry_cookie
 from pyrtcstack.testing.pair import Impairment
 from tests.test_dtls_helpers import (
     CLIENT_ADDR,

@@ -22,8 +22,8 @@ from typing import Final, Generic, TypeVar, overload
 
 from ..common.core import Address, Event, default_rng
 from .certificate import DtlsCertificate, Fingerprint
-from .constants import CipherSuite, CipherSuite13, DtlsVersion, NamedGroup
-from .engine import DtlsContext, DtlsEngine
+from .constants import CipherSuite, DtlsVersion, NamedGroup
+from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
 from .engine12 import Dtls12Engine
 from .errors import DtlsError, DtlsUsageError
 from .flights import INITIAL_TIMEOUT, MAX_RETRANSMISSIONS, MAX_TIMEOUT
@@ -235,7 +235,7 @@ class DtlsConnection:
         return self._engine.version
 
     @property
-    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
+    def cipher_suite(self) -> AnyCipherSuite | None:
         return self._engine.cipher_suite
 
     @property

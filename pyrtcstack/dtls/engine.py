@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ..common.core import Address, Event
 from .certificate import DtlsCertificate, Fingerprint
@@ -48,7 +48,21 @@ if TYPE_CHECKING:
     from .handshake import DtlsRole, DtlsStats
     from .keylog import KeyLogCallback
 
-__all__ = ["DtlsContext", "DtlsEngine", "EngineBase", "parse_alert"]
+__all__ = [
+    "MAX_PENDING_APPLICATION_RECORDS",
+    "AnyCipherSuite",
+    "DtlsContext",
+    "DtlsEngine",
+    "EngineBase",
+    "parse_alert",
+]
+
+#: Application data records kept between "keys ready" and "peer verified" (the
+#: fingerprint may come later, with the remote description).
+MAX_PENDING_APPLICATION_RECORDS: Final = 64
+
+#: A negotiated cipher suite: TLS 1.2's (DTLS 1.2) or TLS 1.3's (DTLS 1.3).
+AnyCipherSuite = CipherSuite | CipherSuite13
 
 
 class DtlsContext:
@@ -167,7 +181,7 @@ class DtlsEngine(Protocol):
     def version(self) -> DtlsVersion | None: ...
 
     @property
-    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None: ...
+    def cipher_suite(self) -> AnyCipherSuite | None: ...
 
     @property
     def srtp_profile(self) -> SrtpProfile | None: ...
@@ -223,6 +237,7 @@ class EngineBase:
     _peer_certificate_der: bytes
     _peer_verified: bool
     _srtp_profile: SrtpProfile | None
+    _pending_app: list[bytes]
 
     # ---- what the connection reads (DtlsEngine) ------------------------------------------------
 
@@ -268,6 +283,16 @@ class EngineBase:
             self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
         self._close_sent = True
         self._enter_closed(by_peer=False)
+
+    def _application_data(self, data: bytes, now: float) -> None:
+        """An authenticated application data record: handed up once the handshake is
+        complete and the peer verified, held until then (bounded), else dropped."""
+        if self.is_established:
+            self.ctx.deliver(data, now)
+        elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
+            self._pending_app.append(data)
+        else:
+            self.stats.dropped_unexpected += 1
 
     # ---- alerts and the end (RFC 5246 §7.2, RFC 8446 §6) ----------------------------------------
 
@@ -349,6 +374,10 @@ class EngineBase:
     # ---- what each engine says for itself -----------------------------------------------------
 
     def ended(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def is_established(self) -> bool:
         raise NotImplementedError
 
     def _may_alert(self) -> bool:

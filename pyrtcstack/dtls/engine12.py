@@ -35,14 +35,12 @@ from .client import ClientHandshake
 from .constants import (
     AlertDescription,
     AlertLevel,
-    CipherSuite,
-    CipherSuite13,
     ContentType,
     DtlsVersion,
     HandshakeType,
 )
 from .datapath import ReadState
-from .engine import DtlsContext, DtlsEngine
+from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
 from .engine13 import Dtls13Engine
 from .errors import (
     DtlsDecodeError,
@@ -72,8 +70,6 @@ __all__ = ["Dtls12Engine"]
 MAX_EARLY_DATAGRAMS: Final = 8
 #: Records of a future epoch kept until its keys exist (a Finished that overtook its CCS).
 MAX_FUTURE_RECORDS: Final = 16
-#: Application data records kept between "keys ready" and "handshake verified".
-MAX_PENDING_APPLICATION_RECORDS: Final = 64
 #: A peer's repeated flight makes us resend ours at most once per this fraction of the
 #: initial retransmission timeout.
 ECHO_GUARD: Final = 0.25
@@ -167,7 +163,7 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         return DtlsVersion.DTLS_1_2 if self._suite is not None else None
 
     @property
-    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
+    def cipher_suite(self) -> AnyCipherSuite | None:
         return self._suite.suite if self._suite is not None else None
 
     def start(self, now: float) -> None:
@@ -350,12 +346,8 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         elif ctype == ContentType.APPLICATION_DATA:
             if record.epoch == 0:
                 self.stats.dropped_unexpected += 1
-            elif self.is_established:
-                self.ctx.deliver(payload, now)
-            elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
-                self._pending_app.append(payload)
             else:
-                self.stats.dropped_unexpected += 1
+                self._application_data(payload, now)
         elif ctype == ContentType.ALERT:
             self._receive_alert(payload, record.epoch)
         elif ctype == ContentType.CHANGE_CIPHER_SPEC:

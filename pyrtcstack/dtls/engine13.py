@@ -46,7 +46,6 @@ from .constants import (
     DTLS1_2_VERSION,
     AlertDescription,
     AlertLevel,
-    CipherSuite,
     CipherSuite13,
     ContentType,
     DtlsVersion,
@@ -82,9 +81,9 @@ from .record13 import (
 from .server13 import ServerHandshake13
 
 if TYPE_CHECKING:
-    from .engine import DtlsContext, DtlsEngine
+    from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
 
-__all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
+__all__ = ["Dtls13Engine", "State13"]
 
 #: The AEAD nonce as the data path builds it: the IV's first 4 bytes, then its last 8 XOR
 #: the record's sequence number (RFC 8446 §5.3).
@@ -92,8 +91,6 @@ _NONCE = struct.Struct("!4sQ")
 #: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
 _MASK16 = struct.Struct("!H14x").iter_unpack
 
-#: Application data records kept between "epoch 3 keys exist" and "handshake verified".
-MAX_PENDING_APPLICATION_RECORDS: Final = 64
 #: A repeated peer flight makes us resend ours at most once per this fraction of the
 #: initial retransmission timeout (as the 1.2 connection).
 ECHO_GUARD: Final = 0.25
@@ -170,7 +167,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         return DtlsVersion.DTLS_1_3
 
     @property
-    def cipher_suite(self) -> CipherSuite | CipherSuite13 | None:
+    def cipher_suite(self) -> AnyCipherSuite | None:
         return CipherSuite13(self._suite.code) if self._suite is not None else None
 
     def start(self, now: float) -> None:
@@ -356,21 +353,17 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         elif ctype == ContentType.APPLICATION_DATA:
             if epoch < 3:
                 self.stats.dropped_unexpected += 1  # RFC 8446 §5.1: never unprotected
-            elif self.established and self._completed:
+            else:
                 if (
-                    self._flight_needs_ack
+                    self.is_established
+                    and self._flight_needs_ack
                     and self._pending_key_update is None
-                    and self.role is not None
                     and self._is_client()
                 ):
                     # RFC 9147 §7: the server's data implies our Finished got in (not a
                     # KeyUpdate: only an ACK acknowledges that, §8)
                     self._flight_acknowledged()
-                self.ctx.deliver(content, now)
-            elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
-                self._pending_app.append(content)
-            else:
-                self.stats.dropped_unexpected += 1
+                self._application_data(content, now)
         elif ctype == ContentType.ALERT:
             self._receive_alert(content, epoch)
         elif ctype == CONTENT_ACK:

@@ -24,6 +24,7 @@ from .constants import (
     NamedGroup,
 )
 from .errors import DtlsDecodeError, DtlsHandshakeError
+from .keyschedule import TLS13_SUITES, Suite13
 from .messages import (
     ClientHello,
     Extensions,
@@ -39,6 +40,8 @@ from .messages13 import (
     DOWNGRADE_TLS11,
     DOWNGRADE_TLS12,
     HRR_RANDOM,
+    KeyShareEntry,
+    decode_client_key_shares,
     decode_supported_versions_client,
 )
 from .srtp import SrtpProfile
@@ -50,6 +53,7 @@ __all__ = [
     "build_client_extensions",
     "check_server_hello",
     "choose_server_parameters",
+    "select13",
     "select_version",
     "selected_version",
 ]
@@ -213,6 +217,39 @@ def check_server_hello(
             )
         profile = SrtpProfile(chosen[0])
     return ClientView(CipherSuite(hello.cipher_suite), profile)
+
+
+def select13(
+    hello: ClientHello, suites13: Sequence[int], groups13: Sequence[int]
+) -> tuple[Suite13, KeyShareEntry | None, int]:
+    """What a DTLS 1.3 server picks from a ClientHello (RFC 8446 §4.1.1): the suite, the
+    client's key share it uses (None: a HelloRetryRequest must ask for one) and the group to
+    ask for then. Raises :class:`DtlsHandshakeError` when nothing fits."""
+    if hello.client_version != DTLS1_2_VERSION:
+        raise DtlsHandshakeError(
+            "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
+            AlertDescription.PROTOCOL_VERSION,
+        )
+    suite = next((TLS13_SUITES[s] for s in suites13 if s in hello.cipher_suites), None)
+    if suite is None:
+        raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
+    groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
+    offered_groups = decode_u16_list(groups_data) if groups_data is not None else []
+    shares_data = hello.extension(ExtensionType.KEY_SHARE)
+    shares = decode_client_key_shares(shares_data) if shares_data is not None else []
+    for share in shares:
+        if share.group not in offered_groups:  # RFC 8446 §4.2.8
+            raise DtlsHandshakeError(
+                "key share for a group not in supported_groups", AlertDescription.ILLEGAL_PARAMETER
+            )
+    ours = groups13
+    chosen = next((s for g in ours for s in shares if s.group == g), None)
+    group = (
+        chosen.group if chosen is not None else next((g for g in ours if g in offered_groups), 0)
+    )
+    if group == 0:
+        raise DtlsHandshakeError("no key exchange group in common")
+    return suite, chosen, group
 
 
 def _client_versions(hello: ClientHello) -> list[int] | None:

@@ -17,6 +17,7 @@ from .constants import (
     DtlsVersion,
     HandshakeType,
 )
+from .cookies import hello_verify_cookie, make_retry_cookie, open_retry_cookie, retry_request
 from .errors import DtlsDecodeError, DtlsHandshakeError
 from .flights import FlightItem
 from .fragments import encode_message
@@ -37,8 +38,7 @@ from .messages13 import (
     EXT_COOKIE,
     decode_cookie,
 )
-from .negotiation import choose_server_parameters, select_version
-from .server13 import make_retry_cookie, open_retry_cookie, retry_request, select13
+from .negotiation import choose_server_parameters, select13, select_version
 from .suites import SUITES
 
 __all__ = ["ServerHandshake"]
@@ -50,11 +50,8 @@ class ServerHandshake(HandshakeBase):
     __slots__ = ()
 
     def _cookie_for(self, hello: ClientHello) -> bytes:
-        """A stateless cookie (RFC 6347 §4.2.1): HMAC over the peer address and the hello's
-        parameters, under a secret drawn from the rng at construction."""
-        material = repr(self.ctx.remote_address).encode() + hello.random + hello.session_id
-        material += b"".join(s.to_bytes(2, "big") for s in hello.cipher_suites)
-        return hmac.digest(self.ctx.cookie_secret, material, "sha256")[:20]
+        """Our stateless cookie for ``hello`` (RFC 6347 §4.2.1, :mod:`.cookies`)."""
+        return hello_verify_cookie(self.ctx.cookie_secret, self.ctx.remote_address, hello)
 
     def _retry13_statelessly(self, hello: ClientHello, body: bytes) -> bool:
         """DTLS 1.3 with ``use_cookie``: a ClientHello without a valid cookie of ours gets a
@@ -71,7 +68,7 @@ class ServerHandshake(HandshakeBase):
             if opened is not None:
                 self._retry13 = (cookie, *opened)
                 return False
-        suite, share, group = select13(hello, self.ctx)
+        suite, share, group = select13(hello, self.ctx.suites13, self.ctx.groups13)
         hello1 = bytes([HandshakeType.CLIENT_HELLO]) + len(body).to_bytes(3, "big") + body
         hello1_hash = hashlib.new(suite.hash_name, hello1).digest()
         ask = None if share is not None else group
