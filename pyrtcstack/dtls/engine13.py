@@ -215,37 +215,34 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         iv_low = keys.iv_int & 0xFFFFFFFFFFFFFFFF
         nonce = _NONCE.pack
         pack = UNIFIED_HEADER.pack
-        start = seq = counters[epoch]
+        start = counters[epoch]
         # checked before anything is sealed: a batch is protected whole or not at all
         if packets and max(map(len, packets)) > MAX_PLAINTEXT:
             raise DtlsUsageError("application data record larger than 2^14 bytes")
         if start + len(packets) - 1 > MAX_SEQUENCE:
             raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
-        sealed: list[bytes] = []
-        append = sealed.append
-        for data in packets:
-            # RFC 8446 §5.2: content || type (no padding); RFC 9147 §4: the additional data
-            # is the header with the sequence number not yet masked; length = content +
-            # type + 16-byte tag
-            inner = (data if type(data) is bytes else bytes(data)) + b"\x17"
-            append(
-                seal(
-                    nonce(iv_high, iv_low ^ seq), inner, pack(first, seq & 0xFFFF, len(inner) + 16)
-                )
+        # RFC 8446 §5.2: the inner plaintext is content || type (no padding); RFC 9147 §4:
+        # the additional data is the header with the sequence number not yet masked, its
+        # length = content + type + 16-byte tag. (AESGCM takes bytes and bytearray; a
+        # memoryview is copied once.)
+        sealed = [
+            seal(
+                nonce(iv_high, iv_low ^ seq),
+                (data if type(data) is not memoryview else data.tobytes()) + b"\x17",
+                pack(first, seq & 0xFFFF, len(data) + 17),
             )
-            seq += 1
-        counters[epoch] = seq
-        self.stats.records_sent += seq - start
+            for seq, data in enumerate(packets, start)
+        ]
+        end = start + len(sealed)
+        counters[epoch] = end
+        self.stats.records_sent += len(sealed)
         # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
         # made from its first 16 ciphertext bytes; the masks of the batch in one call
-        masks = keys.masks(b"".join([s[:16] for s in sealed]))
-        out: list[bytes] = []
-        append = out.append
-        seq = start
-        for (mask16,), s in zip(_MASK16(masks), sealed, strict=True):
-            append(pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s)
-            seq += 1
-        return out
+        masks = _MASK16(keys.masks(b"".join([s[:16] for s in sealed])))
+        return [
+            pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s
+            for seq, (mask16,), s in zip(range(start, end), masks, sealed, strict=True)
+        ]
 
     def get_timer(self) -> float | None:
         if self.ended():
