@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .keylog import KeyLogCallback
 
 __all__ = [
+    "ECHO_GUARD",
     "MAX_PENDING_APPLICATION_RECORDS",
     "AnyCipherSuite",
     "DtlsContext",
@@ -60,6 +61,10 @@ __all__ = [
 #: Application data records kept between "keys ready" and "peer verified" (the
 #: fingerprint may come later, with the remote description).
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
+
+#: A repeated peer flight makes us resend ours at most once per this fraction of the
+#: initial retransmission timeout (RFC 6347 §4.2.4, RFC 9147 §5.8.1).
+ECHO_GUARD: Final = 0.25
 
 #: A negotiated cipher suite: TLS 1.2's (DTLS 1.2) or TLS 1.3's (DTLS 1.3).
 AnyCipherSuite = CipherSuite | CipherSuite13

@@ -40,7 +40,7 @@ from .constants import (
     HandshakeType,
 )
 from .datapath import ReadState
-from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
+from .engine import ECHO_GUARD, AnyCipherSuite, DtlsContext, DtlsEngine
 from .engine13 import Dtls13Engine
 from .errors import (
     DtlsDecodeError,
@@ -70,9 +70,6 @@ __all__ = ["Dtls12Engine"]
 MAX_EARLY_DATAGRAMS: Final = 8
 #: Records of a future epoch kept until its keys exist (a Finished that overtook its CCS).
 MAX_FUTURE_RECORDS: Final = 16
-#: A peer's repeated flight makes us resend ours at most once per this fraction of the
-#: initial retransmission timeout.
-ECHO_GUARD: Final = 0.25
 #: Exporter labels RFC 5705 §4 reserves for TLS itself.
 _RESERVED_LABELS = frozenset(
     {

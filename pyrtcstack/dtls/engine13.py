@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from ..common.core import Address
 from . import datapath
@@ -51,6 +51,7 @@ from .constants import (
     DtlsVersion,
 )
 from .datapath import ReadState
+from .engine import ECHO_GUARD
 from .errors import (
     DtlsDecodeError,
     DtlsTimeoutError,
@@ -90,10 +91,6 @@ __all__ = ["Dtls13Engine", "State13"]
 _NONCE = struct.Struct("!4sQ")
 #: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
 _MASK16 = struct.Struct("!H14x").iter_unpack
-
-#: A repeated peer flight makes us resend ours at most once per this fraction of the
-#: initial retransmission timeout (as the 1.2 connection).
-ECHO_GUARD: Final = 0.25
 
 
 class Dtls13Engine(ClientHandshake13, ServerHandshake13):
