@@ -218,7 +218,12 @@ def receive_datagrams(
                     low = header[1] ^ mask16[index - mask_base]
                 except IndexError:
                     ahead = datagrams[index : index + _MASK_AHEAD]
-                    samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
+                    # (a datagram too short for a sample gets a dummy one: every mask
+                    # stays at its index)
+                    if min(map(len, ahead)) > 20:
+                        samples = b"".join([d[5:21] for d in ahead])
+                    else:
+                        samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
                     mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
                     mask_base = index
                     low = header[1] ^ mask16[0]
