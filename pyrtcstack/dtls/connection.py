@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Generic, TypeVar, overload
 
 from ..common.core import Address, Event, default_rng
+from . import datapath
 from .certificate import DtlsCertificate, Fingerprint
 from .constants import CipherSuite, DtlsVersion, NamedGroup
 from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
@@ -33,7 +34,7 @@ from .keyexchange import SUPPORTED_GROUPS
 from .keylog import KeyLogCallback
 from .keyschedule import TLS13_SUITES
 from .negotiation import DEFAULT_CIPHER_SUITES
-from .record import MAX_PLAINTEXT, pack_datagrams
+from .record import pack_datagrams
 from .srtp import (
     DEFAULT_SRTP_PROFILES,
     SRTP_EXPORTER_LABEL,
@@ -272,7 +273,8 @@ class DtlsConnection:
             raise DtlsUsageError("start() needs a role")
         engine = self._engine
         engine.start(now)
-        self._follow(engine)
+        if engine.successor is not None:  # an early ClientHello selected DTLS 1.3
+            self._engine = engine.successor
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one record of application data (at most 2^14 bytes, RFC 5246 §6.2.1)."""
@@ -280,9 +282,7 @@ class DtlsConnection:
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
         """One application data record as bytes, without queueing (for drivers that batch)."""
-        if len(data) > MAX_PLAINTEXT:
-            raise DtlsUsageError("application data record larger than 2^14 bytes")
-        return self._engine.protect_many((data,))[0]
+        return self._engine.protect(data)
 
     def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
         """:meth:`protect` for each of ``packets``, in order: the same records (one per
@@ -314,21 +314,19 @@ class DtlsConnection:
     # ---- core contract -----------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        self.receive_datagrams((data,), addr, now)
+        engine = self._engine
+        datapath.receive_datagrams(engine, self.ctx, (data,), addr, now)
+        if engine.successor is not None:
+            self._engine = engine.successor
 
     def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None:
         """:meth:`receive_datagram` for each of ``datagrams`` (all from ``addr``), in order:
         the same results, events, drops and counters, with the established data path's
         lookups done once per batch (a driver hands over a burst read from its socket)."""
         engine = self._engine
-        engine.receive_datagrams(datagrams, addr, now)
-        self._follow(engine)
-
-    def _follow(self, engine: DtlsEngine) -> None:
-        """Take the engine's successor, if the hellos just selected DTLS 1.3."""
-        successor = engine.successor
-        if successor is not None:
-            self._engine = successor
+        datapath.receive_datagrams(engine, self.ctx, datagrams, addr, now)
+        if engine.successor is not None:
+            self._engine = engine.successor
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         out = self.ctx.out

@@ -54,22 +54,22 @@ from .suites import AEAD_ADDITIONAL_DATA, GCM_RECORD_OVERHEAD, RecordCipher
 
 if TYPE_CHECKING:
     from .engine import DtlsContext
-    from .keyschedule import TrafficKeys
 
 __all__ = [
+    "NONE",
     "NO_STATE",
+    "V12",
+    "V13",
     "ReadState",
     "RecordReader",
-    "read_state12",
-    "read_state13",
     "receive_datagrams",
 ]
 
 #: Which record format the data path reads: none (not established: every datagram takes
 #: the general path), DTLS 1.2 or DTLS 1.3.
-_NONE: Final = 0
-_V12: Final = 12
-_V13: Final = 13
+NONE: Final = 0
+V12: Final = 12
+V13: Final = 13
 #: DTLS 1.3: the unified header we read (first byte, 16-bit sequence number, length), the
 #: inner content type byte and the tag (RFC 9147 §4, RFC 8446 §5.2).
 _HEADER13: Final = UNIFIED_HEADER.size
@@ -109,14 +109,15 @@ ReadState = tuple[
     bool,
 ]
 #: Not established: every datagram takes the general path.
-NO_STATE: Final[ReadState] = (_NONE, -1, ReplayWindow(), None, b"", 0, None, None, 0, False)
+NO_STATE: Final[ReadState] = (NONE, -1, ReplayWindow(), None, b"", 0, None, None, 0, False)
 
 
 class RecordReader(Protocol):
     """What the data path calls on an engine (both engines implement it)."""
 
     def read_state(self) -> ReadState:
-        """The current read epoch (:func:`read_state12`, :func:`read_state13`, NO_STATE)."""
+        """The current read epoch as a :data:`ReadState` (NO_STATE: none, every datagram
+        takes the general path)."""
         ...
 
     def receive_general(self, data: bytes, addr: Address, now: float) -> None:
@@ -126,30 +127,6 @@ class RecordReader(Protocol):
     def dispatch_inner(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
         """DTLS 1.3: an authenticated record whose inner type is not plain application data."""
         ...
-
-
-def read_state12(epoch: int, replay: ReplayWindow, cipher: RecordCipher) -> ReadState:
-    """A DTLS 1.2 epoch (RFC 6347 §4.1): AES-GCM decrypts inline, ChaCha20 by the cipher."""
-    return (_V12, epoch, replay, cipher.gcm_decrypt, cipher.implicit_iv, 0, None, cipher, 0, False)
-
-
-def read_state13(
-    first: int, epoch: int, window: ReplayWindow, keys: TrafficKeys, implied_ack: bool
-) -> ReadState:
-    """A DTLS 1.3 epoch (RFC 9147 §4): its first header byte, window and traffic keys;
-    ``implied_ack``: the next record acknowledges our last flight (§7)."""
-    return (
-        _V13,
-        first,
-        window,
-        keys.open_raw,
-        (keys.iv_int >> 64).to_bytes(4, "big"),
-        keys.iv_int & 0xFFFFFFFFFFFFFFFF,
-        keys.masks,
-        None,
-        epoch,
-        implied_ack,
-    )
 
 
 def receive_datagrams(
@@ -195,7 +172,7 @@ def receive_datagrams(
             size = len(data)
             # ---- is it one application data record of the current epoch? (per version)
             seq = -1
-            if version == _V12:
+            if version == V12:
                 if size > HEADER_LENGTH and data[0] == 23:
                     _ctype, record_version, seq64, length = unpack12(data)
                     if (
@@ -206,7 +183,7 @@ def receive_datagrams(
                     ):
                         seq = seq64 & SEQUENCE_MASK
             elif (
-                version == _V13
+                version == V13
                 and _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
                 and (header := unpack13(data))[0] == match
                 and header[2] == size - _HEADER13
@@ -218,12 +195,7 @@ def receive_datagrams(
                     low = header[1] ^ mask16[index - mask_base]
                 except IndexError:
                     ahead = datagrams[index : index + _MASK_AHEAD]
-                    # (a datagram too short for a sample gets a dummy one: every mask
-                    # stays at its index)
-                    if min(map(len, ahead)) > 20:
-                        samples = b"".join([d[5:21] for d in ahead])
-                    else:
-                        samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
+                    samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
                     mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
                     mask_base = index
                     low = header[1] ^ mask16[0]
@@ -254,7 +226,7 @@ def receive_datagrams(
             # §4.5.2: a record that does not is silently discarded
             other = None  # DTLS 1.3: an inner plaintext that is not plain application data
             try:
-                if version == _V12:
+                if version == V12:
                     n = length - GCM_RECORD_OVERHEAD
                     if decrypt is None or n < 0 or n > MAX_PLAINTEXT:  # ChaCha20, odd sizes
                         plaintext = cipher.open_record(data, seq64, 23, record_version)  # type: ignore[union-attr]

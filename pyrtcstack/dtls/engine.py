@@ -33,6 +33,7 @@ from .constants import (
     DtlsVersion,
     NamedGroup,
 )
+from .datapath import RecordReader
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -170,8 +171,9 @@ class DtlsContext:
             self.events.append(ApplicationData(data))
 
 
-class DtlsEngine(Protocol):
-    """What :class:`~pyrtcstack.dtls.DtlsConnection` calls on its engine."""
+class DtlsEngine(RecordReader, Protocol):
+    """What :class:`~pyrtcstack.dtls.DtlsConnection` calls on its engine (and, through
+    :class:`~.datapath.RecordReader`, what the data path calls)."""
 
     #: the engine that takes over (set by the 1.2 engine when the hellos select 1.3)
     successor: DtlsEngine | None
@@ -203,6 +205,8 @@ class DtlsEngine(Protocol):
     def get_timer(self) -> float | None: ...
 
     def handle_timer(self, now: float) -> None: ...
+
+    def protect(self, data: bytes | bytearray | memoryview) -> bytes: ...
 
     def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]: ...
 

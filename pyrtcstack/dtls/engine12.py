@@ -180,6 +180,16 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         for data, addr in early:
             self.receive_general(data, addr, now)
 
+    def protect(self, data: bytes | bytearray | memoryview) -> bytes:
+        """One application data record (RFC 6347 §4.1; at most 2^14 bytes, RFC 5246 §6.2.1)."""
+        write = self._fast_write
+        if write is None:
+            raise DtlsUsageError("DTLS connection is not established")
+        if len(data) > MAX_PLAINTEXT:
+            raise DtlsUsageError("application data record larger than 2^14 bytes")
+        self.stats.records_sent += 1
+        return write.protect(23, data)  # application_data (an int: IntEnum packs slower)
+
     def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
         """One application data record per packet (RFC 6347 §4.1), sealed as one batch."""
         write = self._fast_write
@@ -232,7 +242,20 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         fast = self._fast_read
         if fast is None or fast.cipher is None:
             return datapath.NO_STATE
-        return datapath.read_state12(fast.epoch, fast.replay, fast.cipher)
+        cipher = fast.cipher
+        # AES-GCM decrypts inline; ChaCha20 (gcm_decrypt None) through the cipher
+        return (
+            datapath.V12,
+            fast.epoch,
+            fast.replay,
+            cipher.gcm_decrypt,
+            cipher.implicit_iv,
+            0,
+            None,
+            cipher,
+            0,
+            False,
+        )
 
     def dispatch_inner(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
         raise AssertionError("DTLS 1.2 records have no inner content type")  # pragma: no cover

@@ -189,8 +189,29 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         return self.state in (State13.CLOSED, State13.FAILED)
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
-        """One application data record (RFC 9147 §4): :meth:`protect_many` of one."""
-        return self.protect_many((data,))[0]
+        """One application data record (RFC 9147 §4): :meth:`protect_many` of one, without
+        the batch's setup (a caller that sends one message at a time)."""
+        keys = self._fast_wkeys
+        if keys is None:
+            raise DtlsUsageError("DTLS connection is not established")
+        counters = self._write_seq
+        epoch = self._write_epoch
+        seq = counters[epoch]
+        if len(data) > MAX_PLAINTEXT:
+            raise DtlsUsageError("application data record larger than 2^14 bytes")
+        if seq > MAX_SEQUENCE:
+            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
+        first = self._fast_wfirst
+        pack = UNIFIED_HEADER.pack
+        sealed = keys.seal_raw(
+            _NONCE.pack(keys.iv_high, keys.iv_low ^ seq),
+            (data if type(data) is not memoryview else data.tobytes()) + b"\x17",
+            pack(first, seq & 0xFFFF, len(data) + 17),
+        )
+        counters[epoch] = seq + 1
+        self.stats.records_sent += 1
+        ((mask16,),) = _MASK16(keys.masks(sealed[:16]))
+        return pack(first, (seq & 0xFFFF) ^ mask16, len(sealed)) + sealed
 
     def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
         """One application data record per packet, in order, in the current write epoch
@@ -206,10 +227,9 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         epoch = self._write_epoch
         first = self._fast_wfirst
         seal = keys.seal_raw
-        # RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded): the IV's
-        # first 4 bytes as they are, its last 8 XOR the sequence number
-        iv_high = (keys.iv_int >> 64).to_bytes(4, "big")
-        iv_low = keys.iv_int & 0xFFFFFFFFFFFFFFFF
+        # RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded)
+        iv_high = keys.iv_high
+        iv_low = keys.iv_low
         nonce = _NONCE.pack
         pack = UNIFIED_HEADER.pack
         start = counters[epoch]
@@ -274,11 +294,16 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         # RFC 9147 §7: a client still waiting for the ACK of its final flight takes the
         # server's application data as that ACK; dispatch_inner does that once
         implied = self._flight_needs_ack and self._pending_key_update is None
-        return datapath.read_state13(
+        return (
+            datapath.V13,
             self._fast_first,
-            self._fast_epoch,
             self._fast_window,
-            keys,
+            keys.open_raw,
+            keys.iv_high,
+            keys.iv_low,
+            keys.masks,
+            None,
+            self._fast_epoch,
             implied and self._is_client(),
         )
 
