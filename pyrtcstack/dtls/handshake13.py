@@ -355,7 +355,7 @@ class Handshake13(EngineBase):
                 self._windows.pop(old, None)
             self._update_fast_path()
             if update.update_requested and self._pending_key_update is None and not self._flight:
-                item = _make_raw_item(self, _KEY_UPDATE, KeyUpdate(False).encode())
+                item = self._make_raw_item(_KEY_UPDATE, KeyUpdate(False).encode())
                 mine = "client" if self._is_client() else "server"
                 new_secret = self._next_secret(mine)
                 new_epoch = self._write_epoch + 1
@@ -377,21 +377,20 @@ class Handshake13(EngineBase):
         if not self.established or self._flight or self._pending_key_update is not None:
             raise DtlsUsageError("a KeyUpdate needs an established, idle connection")
         assert self._schedule is not None
-        item = _make_raw_item(self, _KEY_UPDATE, KeyUpdate(True).encode())
+        item = self._make_raw_item(_KEY_UPDATE, KeyUpdate(True).encode())
         secret = self._next_secret("client" if self._is_client() else "server")
         self._write_keys[self._write_epoch + 1] = self._schedule.traffic_keys(secret)
         self._pending_key_update = self._write_epoch + 1
         self._send_flight([item], now, needs_ack=True)
+
+    def _make_raw_item(self, msg_type: int, body: bytes) -> _Item:
+        """A post-handshake message: numbered, but not part of the handshake transcript."""
+        item = _Item(self._write_epoch, msg_type, self._send_seq, body)
+        self._send_seq += 1
+        return item
 
     def _next_secret(self, side: str) -> bytes:
         assert self._schedule is not None
         secret = self._schedule.next_application_secret(self._app_secrets[side])
         self._app_secrets[side] = secret
         return secret
-
-
-def _make_raw_item(engine: Handshake13, msg_type: int, body: bytes) -> _Item:
-    """A post-handshake message: numbered, but not part of the handshake transcript."""
-    item = _Item(engine._write_epoch, msg_type, engine._send_seq, body)
-    engine._send_seq += 1
-    return item
