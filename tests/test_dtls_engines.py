@@ -159,3 +159,15 @@ def test_a_burst_with_an_oversized_packet_is_refused_whole(
     record = pair.client.protect(b"next")
     pair.server.receive_datagram(record, CLIENT_ADDR, 1.0)
     assert pair.server.stats.dropped_replay == 0 and pair.server.stats.dropped_decrypt == 0
+
+
+def test_a_13_server_exports_nothing_before_the_clients_finished() -> None:
+    """The server has the exporter secret once it sent its flight (RFC 8446 §7.5), but the
+    handshake is not done until the client's Finished checked: no keying material yet."""
+    pair = make_pair(seed=34, client_kwargs={"versions": BOTH}, server_kwargs={"versions": BOTH})
+    pair.net.run(until=lambda: isinstance(pair.server.engine, Dtls13Engine), timeout=5)
+    pair.net.run(until=lambda: pair.server.state == "server: expect Certificate", timeout=5)
+    with pytest.raises(DtlsUsageError):
+        pair.server.export_keying_material("EXTRACTOR-dtls_srtp", 60)
+    assert pair.run()
+    assert len(pair.server.export_keying_material("EXTRACTOR-dtls_srtp", 60)) == 60

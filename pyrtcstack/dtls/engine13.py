@@ -277,9 +277,12 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._transmit_flight()
 
     def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
-        if self._schedule is None or not self._schedule.exporter_master_secret:
+        """The TLS 1.3 exporter (RFC 8446 §7.5), once the handshake is done (a server has the
+        exporter secret before the client's Finished arrived: not yet)."""
+        schedule = self._schedule
+        if not self.established or schedule is None or not schedule.exporter_master_secret:
             raise DtlsUsageError("keying material is only available after the handshake")
-        return self._schedule.export(label, context or b"", length)
+        return schedule.export(label, context or b"", length)
 
     # ---- receiving ---------------------------------------------------------------------------
 
