@@ -254,18 +254,21 @@ class PeerConnectionCore:
         id: int | None = None,
         priority: Priority | int = "low",
     ) -> DataChannel:
-        """W3C createDataChannel (webrtc-pc §6.2): the keywords become one
-        :class:`~pyrtcstack.datachannel.ChannelOptions`, checked there."""
-        options = ChannelOptions(
-            ordered=ordered,
-            max_packet_life_time=max_packet_life_time,
-            max_retransmits=max_retransmits,
-            protocol=protocol,
-            negotiated=negotiated,
-            id=id,
-            priority=priority,
+        """W3C createDataChannel (webrtc-pc §6.2): the keywords become one checked
+        :class:`~pyrtcstack.datachannel.ChannelOptions` for :meth:`create_channel`; the
+        parameters are those of ``DataChannelManager.create_data_channel``."""
+        return self.create_channel(
+            label,
+            ChannelOptions(
+                ordered=ordered,
+                max_packet_life_time=max_packet_life_time,
+                max_retransmits=max_retransmits,
+                protocol=protocol,
+                negotiated=negotiated,
+                id=id,
+                priority=priority,
+            ),
         )
-        return self.create_channel(label, options)
 
     def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
         """:meth:`create_data_channel` with its options as one value."""
