@@ -569,6 +569,10 @@ class PeerConnectionCore:
         agent = self._ensure_agent(controlling)
         return agent.local_ufrag, agent.local_pwd
 
+    def _made_agent(self) -> IceAgent:
+        assert self.agent is not None, "the negotiator asks local_ice_credentials first"
+        return self.agent
+
     @property
     def local_ice_ufrag(self) -> str | None:
         return self.agent.local_ufrag if self.agent is not None else None
@@ -580,7 +584,7 @@ class PeerConnectionCore:
     def restart_ice_agent(self, now: float, credentials: tuple[str, str] | None = None) -> None:
         """An ICE restart (RFC 8445 §9) is a gathering phase: the agent takes the ICE
         servers and policy of the configuration first (JSEP §3.5.1)."""
-        agent = self._ensure_agent(True)
+        agent = self._made_agent()
         self._sync_agent_config()
         if credentials is None:
             agent.restart(now)
@@ -596,7 +600,7 @@ class PeerConnectionCore:
         8839), the fingerprints DTLS checks the peer's certificate against (RFC 8122)."""
         if remote.sctp is not None:
             self.sctp_config.remote_port, self.sctp_config.remote_max_message_size = remote.sctp
-        agent = self._ensure_agent(False)
+        agent = self._made_agent()
         agent.set_remote_credentials(remote.ice_ufrag, remote.ice_pwd, now, lite=remote.ice_lite)
         for cand in remote.candidates:
             agent.add_remote_candidate(cand, now)
@@ -606,12 +610,12 @@ class PeerConnectionCore:
         self.dtls.set_remote_fingerprints(remote.fingerprints, now)
 
     def add_remote_candidate(self, candidate: Candidate, now: float, ufrag: str | None) -> None:
-        agent = self._ensure_agent(False)
+        agent = self._made_agent()
         agent.add_remote_candidate(candidate, now, ufrag)
         self._note_mdns(candidate, ufrag or agent.generation.remote_ufrag)
 
     def end_of_remote_candidates(self, now: float, ufrag: str | None) -> None:
-        self._ensure_agent(False).end_of_remote_candidates(now, ufrag)
+        self._made_agent().end_of_remote_candidates(now, ufrag)
 
     def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
         """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
