@@ -85,6 +85,15 @@ def _pair() -> tuple[Negotiator, Negotiator, dict[str, list[Event]]]:
     return a, b, events
 
 
+def _negotiate(offerer: Negotiator, answerer: Negotiator) -> None:
+    offer = offerer.create_offer()
+    offerer.set_local_description(offer, 0.0)
+    answerer.set_remote_description(offer, 0.0)
+    answer = answerer.create_answer()
+    answerer.set_local_description(answer, 0.0)
+    offerer.set_remote_description(answer, 0.0)
+
+
 def _transports(n: Negotiator) -> FakeTransports:
     assert isinstance(n.transports, FakeTransports)
     return n.transports
@@ -94,12 +103,7 @@ def test_offer_answer_tells_each_side_the_others_transport_and_the_dtls_role() -
     a, b, events = _pair()
     a.data_channel_created()
     assert [type(e) for e in events["a"]] == [NegotiationNeeded]  # webrtc-pc §4.7.3
-    offer = a.create_offer()
-    a.set_local_description(offer, 0.0)
-    b.set_remote_description(offer, 0.0)
-    answer = b.create_answer()
-    b.set_local_description(answer, 0.0)
-    a.set_remote_description(answer, 0.0)
+    _negotiate(a, b)
     ta, tb = _transports(a), _transports(b)
     # RFC 8445 §6.1.1: the offerer's agent is controlling
     assert (ta.controlling, tb.controlling) == (True, False)
@@ -133,12 +137,7 @@ def test_a_refused_description_asks_nothing_of_the_transports() -> None:
 def test_rollback_of_a_restart_offer_cancels_the_restart() -> None:
     a, b, _events = _pair()
     a.data_channel_created()
-    offer = a.create_offer()
-    a.set_local_description(offer, 0.0)
-    b.set_remote_description(offer, 0.0)
-    answer = b.create_answer()
-    b.set_local_description(answer, 0.0)
-    a.set_remote_description(answer, 0.0)
+    _negotiate(a, b)
     ta = _transports(a)
     old = ta.credentials
     a.restart_ice()  # webrtc-pc §4.4.1.6
