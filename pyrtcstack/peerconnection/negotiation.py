@@ -60,6 +60,7 @@ from .transceiver import MEDIA_CODECS, Transceiver, default_codecs
 
 if TYPE_CHECKING:
     from ..media.sources import Track
+    from ..sdp.model import SessionDefaults
 
 __all__ = ["Negotiator", "RemoteTransport", "Transports"]
 
@@ -526,7 +527,8 @@ class Negotiator:
             self._set_signaling(new_state)
             return
         desc = SessionDescription.parse(description.sdp)
-        remote = _remote_transport(desc)
+        level = desc.defaults()  # read the session level once, not per section
+        remote = _remote_transport(desc, level)
         self.transports.local_ice_credentials(kind != "offer")  # the agent exists from now
         provisional = self.pending_remote
         if kind != "offer" and provisional is not None and provisional[0] == "pranswer":
@@ -551,7 +553,7 @@ class Negotiator:
             self.current_local = self.pending_local
             self.pending_local = self.pending_remote = None
             self._answer_applied()
-        self._remote_tracks(desc)
+        self._remote_tracks(desc, level)
         if remote is not None:
             self.transports.apply_remote_transport(remote, now)
         self._set_signaling(new_state)
@@ -560,9 +562,8 @@ class Negotiator:
         elif kind == "pranswer":
             self._apply_negotiation(now, provisional=True)
 
-    def _remote_tracks(self, desc: SessionDescription) -> None:
+    def _remote_tracks(self, desc: SessionDescription, level: SessionDefaults) -> None:
         """webrtc-pc §4.4.1.5 "process the addition of a remote track"."""
-        level = desc.defaults()  # read the session level once, not per section
         by_mid = self._transceivers_by_mid()
         for m in desc.media:
             tr = by_mid.get(m.mid)
@@ -719,7 +720,7 @@ class Negotiator:
             self._held_ice_events.append(event)
 
 
-def _remote_transport(desc: SessionDescription) -> RemoteTransport | None:
+def _remote_transport(desc: SessionDescription, level: SessionDefaults) -> RemoteTransport | None:
     """The transport parameters of a remote description, checked (OfferAnswerError when
     unusable): one bundled transport (RFC 9143), that of its first live section. None for
     a description without m= sections."""
@@ -728,23 +729,22 @@ def _remote_transport(desc: SessionDescription) -> RemoteTransport | None:
         if desc.media:
             raise OfferAnswerError("every m= section is rejected")
         return None
-    ufrag, pwd = live.effective_ice_ufrag(desc), live.effective_ice_pwd(desc)
+    ufrag, pwd = live.effective_ice_ufrag(level), live.effective_ice_pwd(level)
     if ufrag is None or pwd is None:
         raise OfferAnswerError("remote description lacks ice-ufrag/ice-pwd")
     fingerprints: list[DtlsFingerprint] = []
-    for fp in live.effective_fingerprints(desc):
+    for fp in live.effective_fingerprints(level):
         try:
             fingerprints.append(DtlsFingerprint.parse(str(fp)))
         except ParseError:  # DtlsDecodeError: a hash we do not know, bad hex
             continue
     if not fingerprints:
         raise OfferAnswerError("remote description has no usable a=fingerprint")
-    level = desc.defaults()
     live_media = [m for m in desc.media if not m.rejected]
     remote = RemoteTransport(
         ufrag,
         pwd,
-        ice_lite=live.effective_ice_lite(desc),
+        ice_lite=live.effective_ice_lite(level),
         candidates=[c for m in live_media for c in m.candidates],
         end_of_candidates=any(m.effective_end_of_candidates(level) for m in live_media),
         fingerprints=fingerprints,

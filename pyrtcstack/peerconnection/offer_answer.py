@@ -45,7 +45,7 @@ PWD_LENGTH = 24
 _STATIC_PT = {"pcmu": 0, "pcma": 8}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~3 µs more to make
 class LocalParameters:
     """What our side writes into every description it makes."""
 
