@@ -128,7 +128,7 @@ class RemoteTransport:
     ice_lite: bool = False
     #: ``a=candidate`` lines of every live section (RFC 8839 §5.1)
     candidates: list[Candidate] = field(default_factory=list)
-    #: ``a=end-of-candidates`` (RFC 8838 §4.1)
+    #: ``a=end-of-candidates`` (RFC 8840 §4.1)
     end_of_candidates: bool = False
     #: ``a=fingerprint`` values we can check (RFC 8122 §5)
     fingerprints: list[DtlsFingerprint] = field(default_factory=list)

@@ -56,7 +56,7 @@ class LocalParameters:
     fingerprint: DtlsFingerprint
     #: the candidates gathered so far for ``ice_ufrag`` (RFC 8839 §5.1)
     candidates: list[Candidate]
-    #: gathering of this generation is complete (``a=end-of-candidates``, RFC 8838 §4.1)
+    #: gathering of this generation is complete (``a=end-of-candidates``, RFC 8840 §4.1)
     end_of_candidates: bool
     #: ``a=max-message-size`` (RFC 8841 §6)
     max_message_size: int
