@@ -7,7 +7,9 @@ calls, so they check that interface and not ICE, DTLS or SCTP.
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 
 import pytest
 
@@ -17,6 +19,7 @@ from pyrtcstack.peerconnection import (
     Description,
     InvalidStateError,
     NegotiationNeeded,
+    PeerConnectionCore,
     SignalingStateChange,
     Transceiver,
 )
@@ -38,6 +41,7 @@ class FakeTransports:
         self.roles: list[DtlsRole | None] = []
         self.calls: list[str] = []
         self.restarts = 0
+        self.events: list[Event] = []
 
     def local_ice_credentials(self, controlling: bool) -> tuple[str, str]:
         self.calls.append("local_ice_credentials")
@@ -77,12 +81,15 @@ class FakeTransports:
         self.calls.append("negotiated")
         self.roles.append(dtls_role)
 
+    def emit_event(self, event: Event) -> None:
+        self.events.append(event)
+
 
 def _pair() -> tuple[Negotiator, Negotiator, dict[str, list[Event]]]:
-    events: dict[str, list[Event]] = {"a": [], "b": []}
-    a = Negotiator(FakeTransports("a"), events["a"].append, random.Random(1))
-    b = Negotiator(FakeTransports("b"), events["b"].append, random.Random(2))
-    return a, b, events
+    ta, tb = FakeTransports("a"), FakeTransports("b")
+    a = Negotiator(ta, random.Random(1))
+    b = Negotiator(tb, random.Random(2))
+    return a, b, {"a": ta.events, "b": tb.events}
 
 
 def _negotiate(offerer: Negotiator, answerer: Negotiator) -> None:
@@ -150,3 +157,23 @@ def test_rollback_of_a_restart_offer_cancels_the_restart() -> None:
     a.set_local_description(Description("rollback"), 0.0)  # JSEP §5.7
     assert ta.calls[-1] == "cancel_ice_restart" and ta.credentials == old
     assert a.signaling_state == "stable" and a.pending_local is None
+
+
+def test_the_core_owns_its_negotiator_without_a_reference_cycle() -> None:
+    """The negotiator reaches the core through a weak reference: a dropped connection is
+    freed by reference counting at once, not left to the cyclic garbage collector (with
+    thousands of connections that is memory held until a full collection)."""
+    offerer, answerer = PeerConnectionCore(), PeerConnectionCore()
+    offer = offerer.create_offer(0.0)
+    offerer.set_local_description(offer, 0.0)
+    answerer.set_remote_description(offer, 0.0)
+    answerer.set_local_description(answerer.create_answer(0.0), 0.0)
+    offerer.set_remote_description(answerer.local_description or offer, 0.0)
+    assert offerer.signaling_state == "stable"
+    refs = [weakref.ref(offerer), weakref.ref(answerer)]
+    gc.disable()
+    try:
+        del offerer, answerer
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()

@@ -27,6 +27,7 @@ as after any input (the drain invariant).
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
@@ -112,6 +113,7 @@ class PeerConnectionCore:
     connection."""
 
     __slots__ = (
+        "__weakref__",  # the negotiator's reference to the core (see __init__)
         "_dtls_role",
         "_dtls_started",
         "_early_media",
@@ -231,10 +233,11 @@ class PeerConnectionCore:
         self.bytes_received = 0
         #: remote candidates named by mDNS, waiting for the driver to resolve them
         self._mdns_pending: list[tuple[Candidate, str | None]] = []
-        #: JSEP: the descriptions and the signaling state (it calls back the Transports
-        #: methods below, and emits its W3C events into our queue)
+        #: JSEP: the descriptions and the signaling state. It calls back the Transports
+        #: methods below through a weak reference: we own it, and a strong reference
+        #: back would make a cycle that only the cyclic GC frees.
         self.negotiation = Negotiator(
-            self, self._emit, self._rng, hide_host_addresses=self.settings.mdns_host_candidates
+            weakref.proxy(self), self._rng, hide_host_addresses=self.settings.mdns_host_candidates
         )
 
     @property
@@ -624,6 +627,9 @@ class PeerConnectionCore:
             self._dtls_role = dtls_role
         self._maybe_start_dtls(now)
         self._maybe_start_media(now)
+
+    def emit_event(self, event: Event) -> None:
+        self._events.append(event)
 
     def _on_local_candidate(self, cand: Candidate, ufrag: str) -> None:
         self.negotiation.local_candidate(cand, ufrag)

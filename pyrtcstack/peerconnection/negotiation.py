@@ -17,16 +17,15 @@ them is the :class:`Transports` protocol, which the core implements:
   8842, RFC 8841), an ICE restart or its rollback (RFC 8445 §9, JSEP §5.7), and, once an
   answer is applied, the DTLS role (RFC 5763 §5) with :meth:`Transports.negotiated`.
 
-Events (``signalingstatechange``, ``track``, ``icecandidate``, ``negotiationneeded``) go
-to the ``emit`` callable it was given. The offer and answer themselves are built in
-:mod:`pyrtcstack.peerconnection.offer_answer`.
+Its events (``signalingstatechange``, ``track``, ``icecandidate``, ``negotiationneeded``)
+go to :meth:`Transports.emit_event`, into the core's queue. The offer and answer
+themselves are built in :mod:`pyrtcstack.peerconnection.offer_answer`.
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -116,6 +115,9 @@ class Transports(Protocol):
         """An answer (or pranswer) was applied: the DTLS role it gives us (None when every
         section is rejected); start what can start (DTLS, media)."""
 
+    def emit_event(self, event: Event) -> None:
+        """A W3C event for the application, in order with the transports' events."""
+
 
 @dataclass(slots=True)
 class RemoteTransport:
@@ -159,7 +161,6 @@ class Negotiator:
     (JSEP, RFC 9429; the W3C API of webrtc-pc §4.4.1)."""
 
     __slots__ = (
-        "_emit",
         "_held_ice_events",
         "_last_remote_offer",
         "_mid_counter",
@@ -186,13 +187,15 @@ class Negotiator:
     def __init__(
         self,
         transports: Transports,
-        emit: Callable[[Event], None],
         rng: random.Random,
         *,
         hide_host_addresses: bool = False,
     ) -> None:
+        #: the core, through a weak reference (``weakref.proxy``) when the core gives
+        #: one: the core owns the negotiator, and a negotiator holding the core would
+        #: make a reference cycle, so a dropped connection would wait for the cyclic
+        #: garbage collector instead of being freed at once
         self.transports = transports
-        self._emit = emit
         self._rng = rng
         self.closed = False
         self.signaling_state = "stable"
@@ -352,12 +355,12 @@ class Negotiator:
             return
         if self._needs_negotiation():
             self._negotiation_pending = False
-            self._emit(NegotiationNeeded())
+            self.transports.emit_event(NegotiationNeeded())
 
     def _set_signaling(self, state: str) -> None:
         if state != self.signaling_state:
             self.signaling_state = state
-            self._emit(SignalingStateChange(state))
+            self.transports.emit_event(SignalingStateChange(state))
             if state == "stable" and self._negotiation_pending:
                 self._negotiation_pending = False
                 self.update_negotiation_needed()
@@ -485,7 +488,7 @@ class Negotiator:
         held, self._held_ice_events = self._held_ice_events, []
         for ev in held:
             if ev.username_fragment == ufrag:
-                self._emit(ev)
+                self.transports.emit_event(ev)
             else:
                 self._held_ice_events.append(ev)
         if kind == "answer":
@@ -572,7 +575,7 @@ class Negotiator:
             tr.remote_ssrcs = list(m.ssrcs)
             if m.effective_direction(level) in ("sendrecv", "sendonly") and not tr.fired_track:
                 tr.fired_track = True
-                self._emit(TrackEvent(tr))
+                self.transports.emit_event(TrackEvent(tr))
             if tr.payload_type is None:
                 # Until the answer: the remote's preferred codec we know.
                 for codec in m.codecs(level):
@@ -702,7 +705,7 @@ class Negotiator:
         event = IceCandidateEvent(str(cand), media.mid if media else None, index, ufrag)
         if media is not None:
             media.add_candidate(cand)
-            self._emit(event)
+            self.transports.emit_event(event)
         else:
             self._held_ice_events.append(event)
 
@@ -715,7 +718,7 @@ class Negotiator:
         if media is not None:
             if not media.end_of_candidates:
                 media.add_attribute("end-of-candidates")
-            self._emit(event)
+            self.transports.emit_event(event)
         else:
             self._held_ice_events.append(event)
 
