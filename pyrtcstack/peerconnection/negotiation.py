@@ -444,9 +444,7 @@ class Negotiator:
         new_state = next_signaling_state(self.signaling_state, "local", kind)
         if kind == "rollback":
             self.pending_local = None
-            if self._restarted_by == "local":
-                self._cancel_restart(now)
-            self._set_signaling(new_state)
+            self._rolled_back("local", new_state, now)
             return
         desc = SessionDescription.parse(description.sdp)
         our_ufrag = self.transports.local_ice_credentials(kind == "offer")[0]
@@ -494,10 +492,8 @@ class Negotiator:
         if kind == "answer":
             self._answer_applied()
         self._set_signaling(new_state)
-        if kind == "answer":
-            self._apply_negotiation(now)
-        elif kind == "pranswer":
-            self._apply_negotiation(now, provisional=True)
+        if kind in ("answer", "pranswer"):
+            self._apply_negotiation(now, provisional=kind == "pranswer")
 
     def _answer_applied(self) -> None:
         """An answer ends the offer/answer exchange: an ICE restart in it can no longer be
@@ -506,6 +502,13 @@ class Negotiator:
         ufrag = self.transports.local_ice_ufrag
         if ufrag is not None and ufrag != self.ice_ufrag_to_replace:
             self.ice_ufrag_to_replace = None
+
+    def _rolled_back(self, side: str, new_state: str, now: float) -> None:
+        """JSEP §5.7: the pending ``side`` description was dropped; an ICE restart it made
+        is undone."""
+        if self._restarted_by == side:
+            self._cancel_restart(now)
+        self._set_signaling(new_state)
 
     def _cancel_restart(self, now: float) -> None:
         """JSEP §5.7 rollback of a description that restarted ICE: the agent goes back
@@ -525,9 +528,7 @@ class Negotiator:
         new_state = next_signaling_state(self.signaling_state, "remote", kind)
         if kind == "rollback":
             self.pending_remote = None
-            if self._restarted_by == "remote":
-                self._cancel_restart(now)
-            self._set_signaling(new_state)
+            self._rolled_back("remote", new_state, now)
             return
         desc = SessionDescription.parse(description.sdp)
         level = desc.defaults()  # read the session level once, not per section
@@ -560,10 +561,8 @@ class Negotiator:
         if remote is not None:
             self.transports.apply_remote_transport(remote, now)
         self._set_signaling(new_state)
-        if kind == "answer":
-            self._apply_negotiation(now)
-        elif kind == "pranswer":
-            self._apply_negotiation(now, provisional=True)
+        if kind in ("answer", "pranswer"):
+            self._apply_negotiation(now, provisional=kind == "pranswer")
 
     def _remote_tracks(self, desc: SessionDescription, level: SessionDefaults) -> None:
         """webrtc-pc §4.4.1.5 "process the addition of a remote track"."""
