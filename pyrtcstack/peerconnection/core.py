@@ -629,7 +629,7 @@ class PeerConnectionCore:
         self._maybe_start_media(now)
 
     def emit_event(self, event: Event) -> None:
-        self._events.append(event)
+        self._emit(event)
 
     def _on_local_candidate(self, cand: Candidate, ufrag: str) -> None:
         self.negotiation.local_candidate(cand, ufrag)
