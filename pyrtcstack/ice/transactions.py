@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..common.core import Address
+from ..stun import AttributeType as A
+from ..stun import MessageClass, Method
 from ..stun.message import Message
 from ..stun.transaction import (
     UDP_POLICY,
@@ -27,13 +30,17 @@ from ..stun.transaction import (
     RetransmissionPolicy,
     TransactionState,
 )
+from .candidates import CandidateType, candidate_priority
 
 if TYPE_CHECKING:
     from .checklist import CandidatePair, Generation
+    from .relays import Relays
 
 __all__ = [
     "CONSENT_TRANSMISSIONS",
     "Transaction",
+    "Transactions",
+    "binding_request",
     "check_policy",
     "consent_policy",
     "gather_policy",
@@ -127,3 +134,111 @@ class Transaction:
         :attr:`timed_out`)."""
         data = self.client.handle_timer(now)
         return None if self.cancelled else data
+
+
+def binding_request(
+    kind: str,
+    gen: Generation,
+    pair: CandidatePair,
+    *,
+    controlling: bool,
+    tie_breaker: int,
+    transaction_id: bytes,
+    policy: RetransmissionPolicy,
+    use_candidate: bool = False,
+) -> Transaction:
+    """RFC 8445 §7.2.2: the Binding request of a connectivity check (``kind`` "check") or
+    a consent check (RFC 7675 §5.1, "consent"): USERNAME ``remote:local`` ufrags, PRIORITY
+    (the peer-reflexive priority of the pair's base, §7.1.1), ICE-CONTROLLING or
+    ICE-CONTROLLED with the tie-breaker, USE-CANDIDATE when nominating (§8.1.1),
+    MESSAGE-INTEGRITY with the peer's password (§7.2.2) and FINGERPRINT."""
+    assert gen.remote_key is not None
+    local = pair.local
+    ptype = CandidateType.RELAY if local.type is CandidateType.RELAY else CandidateType.PRFLX
+    priority = candidate_priority(ptype, (local.priority >> 8) & 0xFFFF)
+    msg = Message(Method.BINDING, MessageClass.REQUEST, transaction_id)
+    msg.add_text(A.USERNAME, f"{gen.remote_ufrag}:{gen.local_ufrag}")
+    msg.add_uint32(A.PRIORITY, priority)
+    if controlling:
+        msg.add_uint64(A.ICE_CONTROLLING, tie_breaker)
+        if use_candidate:
+            msg.add(A.USE_CANDIDATE)
+    else:
+        msg.add_uint64(A.ICE_CONTROLLED, tie_breaker)
+    client = ClientTransaction(
+        msg, pair.remote.address, key=gen.remote_key, fingerprint=True, policy=policy
+    )
+    return Transaction(
+        kind,
+        client,
+        local.address,
+        pair=pair,
+        generation=gen,
+        use_candidate=use_candidate,
+        controlling=controlling,
+        priority=priority,
+    )
+
+
+class Transactions:
+    """The agent's outstanding Binding requests by transaction id (checks, consent and
+    gathering alike): started here, retransmitted here on their schedules (RFC 8489
+    §6.2.1), and looked up here when a response arrives."""
+
+    __slots__ = ("_by_id", "_relays", "_stats")
+
+    def __init__(self, relays: Relays, stats: dict[str, int]) -> None:
+        self._by_id: dict[bytes, Transaction] = {}
+        self._relays = relays
+        self._stats = stats
+
+    def __contains__(self, transaction_id: bytes) -> bool:
+        return transaction_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Transaction]:
+        return iter(list(self._by_id.values()))
+
+    def get(self, transaction_id: bytes) -> Transaction | None:
+        return self._by_id.get(transaction_id)
+
+    def start(self, tx: Transaction, now: float) -> None:
+        """Send the request's first transmission and keep it until answered or timed out."""
+        self._by_id[tx.transaction_id] = tx
+        self._relays.send_from(tx.client.start(now), tx.local, tx.remote, now)
+
+    def remove(self, tx: Transaction | None) -> None:
+        """Forget ``tx`` (answered, superseded or abandoned); a late answer is a stray."""
+        if tx is not None and self._by_id.get(tx.transaction_id) is tx:
+            del self._by_id[tx.transaction_id]
+
+    def remove_generation(self, generation: Generation, *, keep: Transaction | None = None) -> None:
+        """Forget every request of ``generation`` (an ICE restart or its rollback, RFC 8445
+        §9), except ``keep``."""
+        for tid, tx in list(self._by_id.items()):
+            if tx.generation is generation and tx is not keep:
+                del self._by_id[tid]
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+    def handle_timer(self, now: float) -> list[Transaction]:
+        """Retransmit every request that is due; return (and forget) those that timed out."""
+        due = [t for t in self._by_id.values() if (t.next_at or now + 1) <= now]
+        timed_out: list[Transaction] = []
+        for tx in due:
+            data = tx.timer(now)
+            if data is not None:
+                self._stats["retransmissions"] += 1
+                self._relays.send_from(data, tx.local, tx.remote, now)
+            elif tx.timed_out:
+                del self._by_id[tx.transaction_id]
+                timed_out.append(tx)
+        return timed_out
+
+    def deadline(self) -> float | None:
+        """The earliest retransmission or timeout."""
+        times = [t for t in (tx.next_at for tx in self._by_id.values()) if t is not None]
+        return min(times) if times else None
