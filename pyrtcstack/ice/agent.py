@@ -423,8 +423,9 @@ class IceAgent:
                     self.consent.on_timeout(tx)
                 else:
                     self.checks.on_timeout(tx)
-        self.relays.handle_timer(now)
-        self._relay_events(now)
+        if self.relays.in_use:
+            self.relays.handle_timer(now)
+            self._relay_events(now)
         if not self._closed:
             self.checks.run(now)
             pair = self.checks.selected_pair
@@ -440,7 +441,7 @@ class IceAgent:
         """STUN or TURN ChannelData: an allocation's server gets its own."""
         relays = self.relays
         if (
-            relays
+            relays.in_use
             and (
                 FIRST_BYTE_KIND[data[0]] is not _STUN
                 or len(data) < 20
@@ -531,7 +532,7 @@ class IceAgent:
                 gen.selected is not None
                 and gen.remote_ended
                 and self.gathering.state == "complete"
-                and not any(p.state in _BUSY for p in gen.pairs)
+                and not gen.checking()
             ):
                 return "completed"
             return "connected"
@@ -542,7 +543,7 @@ class IceAgent:
         # over and the PAC timer (39.5 s from the start of checks) has run out: a
         # peer-reflexive pair may still come, even after end-of-candidates.
         if (
-            not any(p.state in _BUSY for p in gen.pairs)
+            not gen.checking()
             and not gen.triggered
             and gen.nominating is None
             and not any(p.state is PairState.SUCCEEDED for p in gen.pairs)
@@ -555,36 +556,34 @@ class IceAgent:
 
     def _after(self, now: float) -> None:
         """After every change: act on the TURN clients' reports, update the state,
-        schedule checks, recompute the timer."""
+        schedule checks, recompute the timer (every input of a connected agent comes
+        here: a consent check is three of them, so it is written for that case)."""
         self._now = now
-        self._relay_events(now)
+        relays = self.relays
+        if relays.in_use:
+            self._relay_events(now)
         if self._closed:
-            self._deadline = self.relays.deadline()
+            self._deadline = relays.deadline()
             return
         checks = self.checks
         checks.schedule(now)
-        self._set_state(self._compute_state(now))
-        times = [
-            t
-            for t in (checks.deadline(now), self.transactions.deadline(), self.relays.deadline())
-            if t is not None
-        ]
+        state = self._compute_state(now)
+        if state != self.connection_state:
+            self._set_state(state)
+        deadline = checks.deadline(now)
+        for t in (self.transactions.deadline(), relays.deadline() if relays.in_use else None):
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
         selected = checks.selected_pair
-        if selected is not None and selected.nominated:
-            t = self.consent.deadline()
-            if t is not None:
-                times.append(t)
         gen = checks.generation
-        if (
-            selected is None
-            and gen.checking_since is not None
-            and self.connection_state == "checking"
-        ):
+        if selected is not None:
+            if selected.nominated:
+                t = self.consent.deadline()
+                if t is not None and (deadline is None or t < deadline):
+                    deadline = t
+        elif gen.checking_since is not None and state == "checking":
             # RFC 8863 §3: the PAC timer
-            pac = gen.checking_since + self.config.pac_timeout
-            if pac > now:
-                times.append(pac)
-        self._deadline = min(times) if times else None
-
-
-_BUSY = (PairState.WAITING, PairState.FROZEN, PairState.IN_PROGRESS)
+            t = gen.checking_since + self.config.pac_timeout
+            if t > now and (deadline is None or t < deadline):
+                deadline = t
+        self._deadline = deadline

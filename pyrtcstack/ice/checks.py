@@ -27,7 +27,13 @@ from .events import RoleChanged, SelectedPairChanged
 from .gathering import Gatherer
 from .outbox import Outbox
 from .relays import Relays
-from .transactions import Transaction, Transactions, binding_request, check_policy
+from .transactions import (
+    Transaction,
+    Transactions,
+    binding_request,
+    check_policy,
+    request_template,
+)
 
 __all__ = ["Checks"]
 
@@ -475,22 +481,22 @@ class Checks:
         if config.lite or gen.remote_key is None:
             self._use_valid_pair(gen)
             return
-        pacing = max(now, self._last_check_at + config.ta)
         if self.next_check_at is None and gen.has_pending_work():
-            self.next_check_at = pacing
-        if self.controlling:
-            self._maybe_nominate(gen, now)
+            self.next_check_at = max(now, self._last_check_at + config.ta)
+        if self.controlling and (gen.selected is None or gen.nominating is not None):
+            self._maybe_nominate(gen, now)  # (nothing to do once selected)
             if self.next_check_at is None and gen.triggered:
-                self.next_check_at = pacing
-        self._use_valid_pair(gen)
+                self.next_check_at = max(now, self._last_check_at + config.ta)
+        if gen.selected is None:
+            self._use_valid_pair(gen)
 
     def run(self, now: float) -> None:
         """RFC 8445 §6.1.4.2: one check per Ta, triggered ones first."""
         gen = self.generation
         if self._config.lite or gen.remote_key is None:
             return
-        if self.controlling:
-            self._maybe_nominate(gen, now)
+        if self.controlling and (gen.selected is None or gen.nominating is not None):
+            self._maybe_nominate(gen, now)  # (nothing to do once selected)
         if self.next_check_at is None or now < self.next_check_at:
             return
         pair = None
@@ -517,19 +523,17 @@ class Checks:
         """The next time :meth:`run` has something to do: a paced check, or a nomination
         to reconsider (RFC 8445 §8.1.1)."""
         gen = self.generation
-        times = []
-        if self.next_check_at is not None:
-            times.append(self.next_check_at)
+        deadline = self.next_check_at
         if (
             self.controlling
             and gen.selected is None
             and gen.nominating is None
             and gen.first_valid_at is not None
         ):
-            times.append(gen.first_valid_at + self._config.nomination_delay)
-            if gen.nomination_wake is not None:
-                times.append(gen.nomination_wake)
-        return min(times) if times else None
+            for t in (gen.first_valid_at + self._config.nomination_delay, gen.nomination_wake):
+                if t is not None and (deadline is None or t < deadline):
+                    deadline = t
+        return deadline
 
     def _send_check(
         self, gen: Generation, pair: CandidatePair, now: float, *, use_candidate: bool
@@ -539,16 +543,14 @@ class Checks:
         # RFC 8445 §14.3: RTO = max(500 ms, Ta × (Waiting + In-Progress pairs)).
         busy = gen.count(PairState.WAITING, PairState.IN_PROGRESS)
         policy = check_policy(config.ta, busy, config.check_max_transmissions)
-        tx = binding_request(
-            "check",
+        template = request_template(
             gen,
             pair,
             controlling=self.controlling,
             tie_breaker=self.tie_breaker,
-            transaction_id=tid,
-            policy=policy,
             use_candidate=use_candidate,
         )
+        tx = binding_request("check", template, tid, policy)
         if pair.transaction is not None and not pair.transaction.cancelled:
             self._transactions.remove(pair.transaction)
         pair.transaction = tx

@@ -20,7 +20,14 @@ from .checklist import CandidatePair, Generation
 from .config import IceConfig
 from .outbox import Outbox
 from .relays import Relays
-from .transactions import Transaction, Transactions, binding_request, consent_policy
+from .transactions import (
+    RequestTemplate,
+    Transaction,
+    Transactions,
+    binding_request,
+    consent_policy,
+    request_template,
+)
 
 __all__ = ["Consent"]
 
@@ -33,6 +40,7 @@ class Consent:
         "_out",
         "_relays",
         "_rng",
+        "_template",
         "_transactions",
         "failed",
         "keepalive_at",
@@ -56,6 +64,8 @@ class Consent:
         self._out = out
         self._transactions = transactions
         self._relays = relays
+        #: the attributes of the consent request of the selected pair, made once
+        self._template: RequestTemplate | None = None
         #: the last authenticated answer (or the selection), None before any selection
         self.last_ok: float | None = None
         #: when the next consent request goes out
@@ -147,15 +157,18 @@ class Consent:
         # RFC 7675 §5.1: a Binding request as a connectivity check is built (RFC 8445
         # §7.2.2), without USE-CANDIDATE.
         self._transactions.remove(tx)
-        tx = binding_request(
-            "consent",
-            gen,
-            pair,
-            controlling=controlling,
-            tie_breaker=tie_breaker,
-            transaction_id=self._rng.randbytes(12),
-            policy=consent_policy(config.consent_miss_after),
-        )
+        template = self._template
+        if (
+            template is None
+            or template.pair is not pair
+            or template.generation is not gen
+            or template.controlling != controlling
+        ):
+            template = self._template = request_template(
+                gen, pair, controlling=controlling, tie_breaker=tie_breaker
+            )
+        tid = self._rng.randbytes(12)  # RFC 7675 §5.1: a new transaction for each check
+        tx = binding_request("consent", template, tid, consent_policy(config.consent_miss_after))
         self.tx = tx
         self._out.stats["consent_requests_sent"] += 1
         self._transactions.start(tx, now)
@@ -163,17 +176,20 @@ class Consent:
     def deadline(self) -> float | None:
         """The next time :meth:`run` has something to do (the selected pair nominated)."""
         config = self._config
-        times = []
-        if self.next_at is not None:
-            times.append(self.next_at)
+        deadline = self.next_at
         if self.last_ok is not None and not self.failed and not config.lite:
-            times.append(self.last_ok + config.consent_timeout)
+            t = self.last_ok + config.consent_timeout
+            if deadline is None or t < deadline:
+                deadline = t
         tx = self.tx
         if tx is not None and not self.lost:
-            times.append(tx.first_sent + config.consent_miss_after)
-        if self.keepalive_at is not None:
-            times.append(self.keepalive_at)
-        return min(times) if times else None
+            t = tx.first_sent + config.consent_miss_after
+            if deadline is None or t < deadline:
+                deadline = t
+        t2 = self.keepalive_at
+        if t2 is not None and (deadline is None or t2 < deadline):
+            deadline = t2
+        return deadline
 
     def _delay(self) -> float:
         # RFC 7675 §5.1: randomised to [0.8, 1.2] of the interval.

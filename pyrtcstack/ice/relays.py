@@ -42,7 +42,7 @@ class Relay:
 class Relays:
     """The allocations of one agent, and the way out of every datagram it sends."""
 
-    __slots__ = ("_by_address", "_events", "_list", "_out", "_rng")
+    __slots__ = ("_by_address", "_events", "_list", "_out", "_rng", "in_use")
 
     def __init__(self, out: Outbox, rng: random.Random) -> None:
         self._out = out
@@ -50,12 +50,12 @@ class Relays:
         self._list: list[Relay] = []
         self._by_address: dict[Address, Relay] = {}  # relayed address -> its relay
         self._events: list[tuple[Relay, Event]] = []
+        #: at least one allocation was started (an attribute, not ``len()``: the agent
+        #: asks on every input, and most agents never have one)
+        self.in_use = False
 
     def __iter__(self) -> Iterator[Relay]:
         return iter(self._list)
-
-    def __len__(self) -> int:
-        return len(self._list)
 
     def start(self, sock: Address, server: TurnServer, now: float, *, reliable: bool) -> Relay:
         """RFC 8656 §7.1: allocate on ``server`` from ``sock``."""
@@ -70,6 +70,7 @@ class Relays:
         )
         relay = Relay(sock, server, client)
         self._list.append(relay)
+        self.in_use = True
         client.allocate(now)
         self._drain(relay, now)
         return relay

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,12 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONSENT_TRANSMISSIONS",
+    "RequestTemplate",
     "Transaction",
     "Transactions",
     "binding_request",
     "check_policy",
     "consent_policy",
     "gather_policy",
+    "request_template",
 ]
 
 #: RFC 7675 §5.1 leaves the consent retransmissions to us: three sends (0, 0.5, 1.5 s).
@@ -136,47 +139,84 @@ class Transaction:
         return None if self.cancelled else data
 
 
-def binding_request(
-    kind: str,
+_USERNAME = int(A.USERNAME)
+_PRIORITY = int(A.PRIORITY)
+_ICE_CONTROLLING = int(A.ICE_CONTROLLING)
+_ICE_CONTROLLED = int(A.ICE_CONTROLLED)
+_USE_CANDIDATE = int(A.USE_CANDIDATE)
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RequestTemplate:
+    """What every Binding request on one pair, in one generation and one role carries
+    (RFC 8445 §7.2.2) but its transaction id. A consent request (RFC 7675 §5.1) is the
+    same every ~5 s: the consent clock builds this once per selected pair."""
+
+    pair: CandidatePair
+    generation: Generation
+    controlling: bool
+    use_candidate: bool
+    #: USERNAME, PRIORITY, ICE-CONTROLLING/ICE-CONTROLLED[, USE-CANDIDATE], in order
+    attributes: tuple[tuple[int, bytes], ...]
+    #: the PRIORITY sent (the peer-reflexive priority, RFC 8445 §7.2.5.3.1)
+    priority: int
+
+
+def request_template(
     gen: Generation,
     pair: CandidatePair,
     *,
     controlling: bool,
     tie_breaker: int,
-    transaction_id: bytes,
-    policy: RetransmissionPolicy,
     use_candidate: bool = False,
-) -> Transaction:
-    """RFC 8445 §7.2.2: the Binding request of a connectivity check (``kind`` "check") or
-    a consent check (RFC 7675 §5.1, "consent"): USERNAME ``remote:local`` ufrags, PRIORITY
-    (the peer-reflexive priority of the pair's base, §7.1.1), ICE-CONTROLLING or
-    ICE-CONTROLLED with the tie-breaker, USE-CANDIDATE when nominating (§8.1.1),
-    MESSAGE-INTEGRITY with the peer's password (§7.2.2) and FINGERPRINT."""
-    assert gen.remote_key is not None
+) -> RequestTemplate:
+    """RFC 8445 §7.2.2: USERNAME ``remote:local`` ufrags, PRIORITY (the peer-reflexive
+    priority of the pair's base, §7.1.1), ICE-CONTROLLING or ICE-CONTROLLED with the
+    tie-breaker (§7.1.3), USE-CANDIDATE when nominating (§8.1.1). MESSAGE-INTEGRITY with
+    the peer's password and FINGERPRINT are added when the request is encoded."""
     local = pair.local
     ptype = CandidateType.RELAY if local.type is CandidateType.RELAY else CandidateType.PRFLX
     priority = candidate_priority(ptype, (local.priority >> 8) & 0xFFFF)
-    msg = Message(Method.BINDING, MessageClass.REQUEST, transaction_id)
-    msg.add_text(A.USERNAME, f"{gen.remote_ufrag}:{gen.local_ufrag}")
-    msg.add_uint32(A.PRIORITY, priority)
+    attributes = [
+        (_USERNAME, f"{gen.remote_ufrag}:{gen.local_ufrag}".encode()),
+        (_PRIORITY, _U32.pack(priority)),
+    ]
     if controlling:
-        msg.add_uint64(A.ICE_CONTROLLING, tie_breaker)
+        attributes.append((_ICE_CONTROLLING, _U64.pack(tie_breaker)))
         if use_candidate:
-            msg.add(A.USE_CANDIDATE)
+            attributes.append((_USE_CANDIDATE, b""))
     else:
-        msg.add_uint64(A.ICE_CONTROLLED, tie_breaker)
+        attributes.append((_ICE_CONTROLLED, _U64.pack(tie_breaker)))
+    return RequestTemplate(
+        pair, gen, controlling, use_candidate and controlling, tuple(attributes), priority
+    )
+
+
+def binding_request(
+    kind: str, template: RequestTemplate, transaction_id: bytes, policy: RetransmissionPolicy
+) -> Transaction:
+    """The Binding request of a connectivity check (``kind`` "check", RFC 8445 §7.2.2) or
+    of a consent check ("consent", RFC 7675 §5.1), MESSAGE-INTEGRITY keyed with the peer's
+    password (§7.2.2), FINGERPRINT, on the retransmission schedule ``policy``."""
+    gen = template.generation
+    pair = template.pair
+    assert gen.remote_key is not None
+    msg = Message(Method.BINDING, MessageClass.REQUEST, transaction_id)
+    msg.attributes = list(template.attributes)
     client = ClientTransaction(
         msg, pair.remote.address, key=gen.remote_key, fingerprint=True, policy=policy
     )
     return Transaction(
         kind,
         client,
-        local.address,
+        pair.local.address,
         pair=pair,
         generation=gen,
-        use_candidate=use_candidate,
-        controlling=controlling,
-        priority=priority,
+        use_candidate=template.use_candidate,
+        controlling=template.controlling,
+        priority=template.priority,
     )
 
 
@@ -226,7 +266,11 @@ class Transactions:
 
     def handle_timer(self, now: float) -> list[Transaction]:
         """Retransmit every request that is due; return (and forget) those that timed out."""
-        due = [t for t in self._by_id.values() if (t.next_at or now + 1) <= now]
+        due = []
+        for tx in self._by_id.values():
+            deadline = tx.client.deadline
+            if deadline is not None and deadline <= now:
+                due.append(tx)
         timed_out: list[Transaction] = []
         for tx in due:
             data = tx.timer(now)
@@ -240,5 +284,9 @@ class Transactions:
 
     def deadline(self) -> float | None:
         """The earliest retransmission or timeout."""
-        times = [t for t in (tx.next_at for tx in self._by_id.values()) if t is not None]
-        return min(times) if times else None
+        deadline = None
+        for tx in self._by_id.values():
+            t = tx.client.deadline
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline

@@ -309,7 +309,7 @@ class Message:
         return [v for t, v in self.attributes if t == attr_type]
 
     def __contains__(self, attr_type: int) -> bool:
-        return any(t == attr_type for t, _ in self.attributes)
+        return self.get(attr_type) is not None  # a loop, no generator per call
 
     def add(self, attr_type: int, value: bytes = b"") -> Message:
         """Append an attribute (raw value, padding is added on encode). Returns self."""
