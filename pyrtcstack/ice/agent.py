@@ -302,7 +302,11 @@ class IceAgent:
             self._out.stats["send_no_pair"] += 1
             return False
         self._now = now
-        self.relays.send_from(data, pair.local.address, pair.remote.address, now)
+        local = pair.local.address
+        if self.relays.in_use:
+            self.relays.send_from(data, local, pair.remote.address, now)
+        else:  # no TURN allocation: from the host socket (what Relays.send_from does)
+            self._out.send(data, local, pair.remote.address)
         return True
 
     def send_many(self, datagrams: list[bytes], now: float) -> bool:
@@ -377,15 +381,15 @@ class IceAgent:
             local = sockets[0]
         changed = False
         for data, addr in batch:
-            if not data:
-                stats["dropped_empty"] += 1
-            elif not FOR_ICE[data[0]]:
+            if data and not FOR_ICE[data[0]]:
                 # RFC 7983 §7 (pyrtcstack.demux): DTLS/SRTP/... from a peer; no state
                 # changes, so no timer to recompute (the hot path of every data packet).
                 self._on_application_data(data, addr)
-            else:
+            elif data:
                 self._on_ice_datagram(data, (str(addr[0]), int(addr[1])), local, now)
                 changed = True
+            else:
+                stats["dropped_empty"] += 1
         if changed:
             self._after(now)
 
@@ -482,14 +486,18 @@ class IceAgent:
                 self.checks.on_response(tx, msg, addr, local, now)
 
     def _on_application_data(self, data: bytes, addr: Address) -> None:
+        """RFC 7983 §7: not STUN or TURN: the application's, from a remote candidate of
+        the current or the previous generation (else dropped, counted)."""
         checks = self.checks
+        out = self._out
+        previous = checks.previous
         if addr in checks.generation.remote_candidates or (
-            checks.previous is not None and addr in checks.previous.remote_candidates
+            previous is not None and addr in previous.remote_candidates
         ):
-            self._out.stats["data_received"] += 1
-            self._out.events.push(DataReceived(data, addr))
+            out.stats["data_received"] += 1
+            out.events.push(DataReceived(data, addr))
             return
-        self._out.stats["data_from_unknown_dropped"] += 1
+        out.stats["data_from_unknown_dropped"] += 1
 
     def _relay_events(self, now: float) -> None:
         """Act on what the TURN clients reported (RFC 8656)."""
