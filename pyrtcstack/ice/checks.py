@@ -452,7 +452,8 @@ class Checks:
             self._select(gen, pair, now)
 
     def on_timeout(self, tx: Transaction) -> None:
-        """A check got no answer within its schedule (RFC 8445 §7.2.5.2.4... §14.3)."""
+        """A check got no answer within its schedule (the RTO of RFC 8445 §14.3): the pair
+        fails (§7.2.5.2), unless the check was cancelled or superseded."""
         gen = tx.generation
         pair = tx.pair
         assert gen is not None and pair is not None
