@@ -5,6 +5,7 @@ not reach into one another, and the keys of a generation carry their own HMAC st
 from __future__ import annotations
 
 import ast
+import copy
 import hmac
 import random
 from pathlib import Path
@@ -127,6 +128,8 @@ def test_hmac_key_signs_like_the_stdlib_without_the_shared_cache(size: int) -> N
     assert decode(data).verify_integrity(key)
     assert not decode(data).verify_integrity(HmacKey(raw + b"x"))
     assert not stun_message._pads  # the key carried its own states
+    twin = copy.deepcopy(key)
+    assert type(twin) is HmacKey and twin == key and decode(data).verify_integrity(twin)
 
 
 def test_a_generation_holds_its_keys_with_their_states() -> None:

@@ -114,6 +114,10 @@ class HmacKey(bytes):
         self.sha1 = _pad_states(self, "sha1")
         return self
 
+    def __reduce__(self) -> tuple[type[HmacKey], tuple[bytes]]:
+        # copy, deepcopy and pickle remake the states (hash objects do not pickle)
+        return (HmacKey, (bytes(self),))
+
 
 def _states(key: bytes, digest: str) -> tuple[object, object] | None:
     if digest == "sha1" and type(key) is HmacKey:
