@@ -64,20 +64,7 @@ from ..turn.events import DataReceived as TurnData
 from .candidates import IceCandidate
 from .checklist import CandidatePair, Generation, PairState
 from .checks import Checks
-from .config import (
-    CONSENT_INTERVAL,
-    CONSENT_MISS_AFTER,
-    CONSENT_TIMEOUT,
-    KEEPALIVE_INTERVAL,
-    NOMINATION_DELAY,
-    NOMINATION_MIN_PATIENCE,
-    NOMINATION_PATIENCE,
-    PAC_TIMEOUT,
-    TA,
-    IceConfig,
-    StreamTransport,
-    TurnServer,
-)
+from .config import IceConfig, StreamTransport
 from .consent import Consent
 from .errors import IceError, IceStaleCandidateError
 from .events import ConnectionStateChanged, DataReceived
@@ -86,21 +73,7 @@ from .outbox import Outbox
 from .relays import Relay, Relays
 from .transactions import Transactions
 
-__all__ = [
-    "CONSENT_INTERVAL",
-    "CONSENT_MISS_AFTER",
-    "CONSENT_TIMEOUT",
-    "KEEPALIVE_INTERVAL",
-    "NOMINATION_DELAY",
-    "NOMINATION_MIN_PATIENCE",
-    "NOMINATION_PATIENCE",
-    "PAC_TIMEOUT",
-    "TA",
-    "IceAgent",
-    "IceConfig",
-    "StreamTransport",
-    "TurnServer",
-]
+__all__ = ["IceAgent"]
 
 _STUN = PacketKind.STUN
 
