@@ -55,6 +55,19 @@ def test_an_api_call_that_queues_output_is_a_deadline() -> None:
     assert left.get_timer() == now
 
 
+def test_a_restart_that_asks_a_new_server_is_a_deadline() -> None:
+    agent = IceAgent(IceConfig(), rng=random.Random(2))
+    agent.gather([("192.0.2.1", 5000)], 0.0)
+    agent.transmits(0.0)
+    assert agent.get_timer() is None  # nothing to do yet
+    agent.config.stun_servers.append(("198.51.100.1", 3478))
+    agent.restart(1.0)  # W3C setConfiguration: the new server is asked now
+    assert agent.get_timer() == 1.0
+    (request,) = agent.transmits(1.0)
+    assert request.destination == ("198.51.100.1", 3478)
+    assert (agent.get_timer() or 0.0) > 1.0  # its retransmission
+
+
 def _batch_world(one_by_one: bool) -> tuple[list[object], list[Transmit], dict[str, int]]:
     world = _connected(seed=4)
     left, right = world.left.agent, world.right.agent
