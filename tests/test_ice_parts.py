@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyrtcstack.common.core import MultiSocketCore, Transmit
+from pyrtcstack.common.core import Event, MultiSocketCore, Transmit
 from pyrtcstack.ice import DataReceived, IceAgent, IceConfig
 from pyrtcstack.stun import HmacKey, Message, MessageClass, Method, decode, short_term_key
 from pyrtcstack.stun import message as stun_message
@@ -69,7 +69,7 @@ def test_a_restart_that_asks_a_new_server_is_a_deadline() -> None:
     assert (agent.get_timer() or 0.0) > 1.0  # its retransmission
 
 
-def _batch_world(one_by_one: bool) -> tuple[list[object], list[Transmit], dict[str, int]]:
+def _batch_world(one_by_one: bool) -> tuple[list[Event], list[Transmit], dict[str, int]]:
     world = _connected(seed=4)
     left, right = world.left.agent, world.right.agent
     now = world.net.now
