@@ -38,8 +38,9 @@ def test_the_agent_is_a_multi_socket_core() -> None:
     agent.add_remote_candidate("candidate:1 1 udp 2130706431 192.0.2.9 9 typ host", 0.0)
     agent.handle_timer(agent.get_timer() or 0.0)
     out = agent.transmits(0.0)
-    assert out and all(type(t) is Transmit for t in out)
-    assert out[0].source == ("192.0.2.1", 5000) and out[0].destination == ("192.0.2.9", 9)
+    assert out and all(type(t) is tuple and len(t) == 3 for t in out)
+    _data, source, destination = out[0]
+    assert source == ("192.0.2.1", 5000) and destination == ("192.0.2.9", 9)
 
 
 def test_an_api_call_that_queues_output_is_a_deadline() -> None:
@@ -50,7 +51,7 @@ def test_an_api_call_that_queues_output_is_a_deadline() -> None:
     assert (left.get_timer() or 0.0) > now  # idle: the next consent check
     assert left.send(b"\x17data", now)
     assert left.get_timer() == now
-    assert [t.data for t in left.transmits(now)] == [b"\x17data"]
+    assert [data for data, _source, _dest in left.transmits(now)] == [b"\x17data"]
     assert (left.get_timer() or 0.0) > now
     left.send_many([b"\x17a", b"\x17b"], now)
     assert left.get_timer() == now
@@ -65,7 +66,7 @@ def test_a_restart_that_asks_a_new_server_is_a_deadline() -> None:
     agent.restart(1.0)  # W3C setConfiguration: the new server is asked now
     assert agent.get_timer() == 1.0
     (request,) = agent.transmits(1.0)
-    assert request.destination == ("198.51.100.1", 3478)
+    assert request[2] == ("198.51.100.1", 3478)  # (data, source, destination)
     assert (agent.get_timer() or 0.0) > 1.0  # its retransmission
 
 
@@ -79,7 +80,7 @@ def _batch_world(one_by_one: bool) -> tuple[list[Event], list[Transmit], dict[st
     # a consent-style check from the left, then application data, in one read
     left.consent.next_at = now
     left.handle_timer(now)
-    check = [t.data for t in left.transmits(now)]
+    check = [data for data, _source, _dest in left.transmits(now)]
     assert len(check) == 1
     batch = [(check[0], remote), (b"\x17one", remote), (b"\x17two", remote)]
     while right.next_event() is not None:
@@ -101,7 +102,7 @@ def test_a_batch_is_the_same_as_its_datagrams_one_by_one() -> None:
     assert batch == single
     events, out, _stats = batch
     assert [e.data for e in events if isinstance(e, DataReceived)] == [b"\x17one", b"\x17two"]
-    assert len(out) == 1 and decode(out[0].data).message_class is MessageClass.SUCCESS
+    assert len(out) == 1 and decode(out[0][0]).message_class is MessageClass.SUCCESS
 
 
 def _classes(tree: ast.Module) -> list[ast.ClassDef]:

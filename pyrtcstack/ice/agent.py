@@ -10,7 +10,7 @@ layer binds them; a test network attaches them). It is a
 * ``receive_datagrams(batch, now, local=(ip, port))`` — ``[(data, addr)]`` that arrived
   together on socket ``local`` (default: the first host address);
   ``receive_datagram(data, addr, now, local)`` is the batch of one;
-* ``transmits(now) -> list[Transmit(data, source, destination)]`` — what to send, from
+* ``transmits(now) -> list[Transmit]`` (``(data, source, destination)``) — what to send, from
   which socket; ``datagrams_to_send(now)`` drops the source and is only right with one
   socket;
 * ``get_timer()``, ``handle_timer(now)``, ``next_event()`` as every core. When an API call

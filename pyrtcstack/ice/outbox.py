@@ -14,13 +14,9 @@ from ..common.core import Address, EventQueue, Transmit
 
 __all__ = ["Outbox"]
 
-#: ``_new(Transmit, (data, local, remote))`` makes a Transmit without the Python-level
-#: ``__new__`` a NamedTuple has (0.3 µs less per datagram on the data path).
-_new = tuple.__new__
-
 
 class Outbox:
-    """Datagrams to send (:class:`~pyrtcstack.common.core.Transmit`: data, the local socket
+    """Datagrams to send (:data:`~pyrtcstack.common.core.Transmit`: data, the local socket
     or relayed address it leaves from, the destination), the event FIFO, and the counters
     (``stats``: what was dropped and why, what was sent)."""
 
@@ -33,8 +29,8 @@ class Outbox:
 
     def send(self, data: bytes, local: Address, remote: Address) -> None:
         """Queue ``data`` from the host socket (or TURN stream) ``local`` to ``remote``."""
-        self.transmits.append(_new(Transmit, (data, local, remote)))
+        self.transmits.append((data, local, remote))
 
     def send_many(self, datagrams: list[bytes], local: Address, remote: Address) -> None:
         """:meth:`send` for each of ``datagrams``, in order."""
-        self.transmits.extend([_new(Transmit, (data, local, remote)) for data in datagrams])
+        self.transmits.extend([(data, local, remote) for data in datagrams])
