@@ -1,0 +1,52 @@
+"""SIP (RFC 3261): a sans-I/O message codec.
+
+* :func:`parse_message` — one message from a datagram (§18.3); :class:`StreamFramer` —
+  messages from a TCP byte stream (Content-Length framing, §18.3).
+* :class:`Request`, :class:`Response` — the message model (§7), ``encode()`` to bytes.
+* :class:`SipUri` (§19.1), :class:`Via` (§20.42), :class:`NameAddress` (§20.10, §20.20,
+  §20.39), :class:`CSeq` (§20.16) — the typed header values.
+* :class:`SipParseError` — the one error malformed input raises; limits in
+  :mod:`pyrtcstack.sip.errors`.
+
+Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
+"""
+
+from __future__ import annotations
+
+from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
+from pyrtcstack.sip.framing import StreamFramer
+from pyrtcstack.sip.grammar import Params, get_param, parse_params
+from pyrtcstack.sip.headers import (
+    COMPACT_FORMS,
+    MULTI_VALUED,
+    CSeq,
+    NameAddress,
+    Via,
+    canonical_name,
+)
+from pyrtcstack.sip.message import SIP_VERSION, Headers, Message, Request, Response, parse_message
+from pyrtcstack.sip.uri import SipUri
+
+__all__ = [
+    "COMPACT_FORMS",
+    "MAX_BODY_BYTES",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "MULTI_VALUED",
+    "SIP_VERSION",
+    "CSeq",
+    "Headers",
+    "Message",
+    "NameAddress",
+    "Params",
+    "Request",
+    "Response",
+    "SipParseError",
+    "SipUri",
+    "StreamFramer",
+    "Via",
+    "canonical_name",
+    "get_param",
+    "parse_message",
+    "parse_params",
+]
