@@ -3,7 +3,8 @@
 Invariants: :func:`parse_message` and :meth:`StreamFramer.feed` raise nothing but
 ``pyrtcstack.sip.SipParseError``; whatever parses re-encodes to a message that parses to
 the same value, every typed accessor works on it, and the same bytes fed to a stream
-framer in two pieces give the same messages as in one. Run:
+framer in two pieces give the same messages as in one; a :class:`TransactionLayer` with
+open transactions takes the bytes twice (a retransmission) without raising. Run:
 ``.venv/bin/python fuzz/fuzz_sip.py -atheris_runs=1000000 [SEED_DIR]`` (seed with the
 messages of tests/data/sip/rfc4475.json).
 """
@@ -13,7 +14,46 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from pyrtcstack.sip import Message, SipParseError, SipUri, StreamFramer, parse_message
+from pyrtcstack.sip import (
+    Message,
+    Request,
+    SipParseError,
+    SipUri,
+    StreamFramer,
+    TransactionLayer,
+    parse_message,
+)
+
+_PEER = ("192.0.2.1", 5060)
+
+
+def _layer() -> TransactionLayer:
+    """A transaction layer with an INVITE and a REGISTER client transaction open, whose
+    branches are fixed so the fuzzer can hit them."""
+    layer = TransactionLayer(("192.0.2.2", 5060))
+    for method in ("INVITE", "REGISTER"):
+        headers = (
+            ("Via", f"SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKfuzz{method}"),
+            ("From", "<sip:a@example.com>;tag=1"),
+            ("To", "<sip:b@example.com>"),
+            ("Call-ID", "fuzz"),
+            ("CSeq", f"1 {method}"),
+        )
+        layer.send_request(Request(method, "sip:b@example.com", headers), _PEER, 0.0)
+    return layer
+
+
+def _transactions(data: bytes) -> None:
+    """The transaction layer drops (and counts) what it cannot use; it never raises."""
+    layer = _layer()
+    for now in (1.0, 2.0):
+        layer.receive_datagram(data, _PEER, now)
+        while layer.next_event() is not None:
+            pass
+        layer.datagrams_to_send(now)
+        when = layer.get_timer()
+        if when is not None:
+            layer.handle_timer(max(when, now))
 
 
 def _exercise(message: Message) -> None:
@@ -50,6 +90,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
         message = None
     if message is not None:
         _exercise(message)
+    _transactions(data)
     whole = _stream(data)
     if whole is not None and len(data) > 1:
         framer = StreamFramer()

@@ -22,6 +22,15 @@ def load() -> ModuleType:
 def seeds() -> list[bytes]:
     out = [b"", b"\r\n\r\n", b"SIP/2.0 200 OK\r\n\r\n", b"INVITE sip:a@b SIP/2.0\r\n\r\n"]
     out += [m["text"].encode("utf-8") for m in json.loads(DATA.read_text())["messages"]]
+    # responses that match the harness's open transactions (its fixed branches)
+    for method, status in (("INVITE", 180), ("INVITE", 486), ("INVITE", 200), ("REGISTER", 401)):
+        out.append(
+            (
+                f"SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKfuzz{method}"
+                f"\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n"
+                f"Call-ID: fuzz\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+        )
     for data in list(out):
         out.append(data[: len(data) // 2])
         out.append(data + data)  # two messages on a stream

@@ -7,6 +7,8 @@
   §20.39), :class:`CSeq` (§20.16) — the typed header values.
 * :class:`SipParseError` — the one error malformed input raises; limits in
   :mod:`pyrtcstack.sip.errors`.
+* :class:`TransactionLayer` — the transactions of RFC 3261 §17 (timers A–K, RFC 6026
+  L and M) as a sans-I/O core on the virtual clock.
 
 Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
 """
@@ -25,25 +27,51 @@ from pyrtcstack.sip.headers import (
     canonical_name,
 )
 from pyrtcstack.sip.message import SIP_VERSION, Headers, Message, Request, Response, parse_message
+from pyrtcstack.sip.transaction import (
+    MAGIC_COOKIE,
+    MAX_TRANSACTIONS,
+    T1,
+    T2,
+    T4,
+    RequestReceived,
+    ResponseReceived,
+    SipUsageError,
+    TransactionLayer,
+    TransactionTerminated,
+    TransactionTimeout,
+    TxState,
+)
 from pyrtcstack.sip.uri import SipUri
 
 __all__ = [
     "COMPACT_FORMS",
+    "MAGIC_COOKIE",
     "MAX_BODY_BYTES",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
+    "MAX_TRANSACTIONS",
     "MULTI_VALUED",
     "SIP_VERSION",
+    "T1",
+    "T2",
+    "T4",
     "CSeq",
     "Headers",
     "Message",
     "NameAddress",
     "Params",
     "Request",
+    "RequestReceived",
     "Response",
+    "ResponseReceived",
     "SipParseError",
     "SipUri",
+    "SipUsageError",
     "StreamFramer",
+    "TransactionLayer",
+    "TransactionTerminated",
+    "TransactionTimeout",
+    "TxState",
     "Via",
     "canonical_name",
     "get_param",
