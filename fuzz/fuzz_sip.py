@@ -15,6 +15,7 @@ import contextlib
 import sys
 
 from pyrtcstack.sip import (
+    DigestChallenge,
     Message,
     Request,
     SipParseError,
@@ -69,6 +70,10 @@ def _exercise(message: Message) -> None:
         _ = na.tag, str(na)
         with contextlib.suppress(SipParseError):
             na.sip_uri()
+    for name in ("WWW-Authenticate", "Proxy-Authenticate"):
+        for value in message.get_all(name):
+            with contextlib.suppress(SipParseError):
+                DigestChallenge.parse(value)
     uri = getattr(message, "uri", None)
     if isinstance(uri, str) and uri[:4].lower() in ("sip:", "sips"):
         parsed = SipUri.parse(uri)

@@ -28,7 +28,9 @@ def seeds() -> list[bytes]:
             (
                 f"SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKfuzz{method}"
                 f"\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2\r\n"
-                f"Call-ID: fuzz\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+                f"Call-ID: fuzz\r\nCSeq: 1 {method}\r\n"
+                'WWW-Authenticate: Digest realm="r", nonce="n", qop="auth", algorithm=SHA-256\r\n'
+                "Content-Length: 0\r\n\r\n"
             ).encode()
         )
     for data in list(out):

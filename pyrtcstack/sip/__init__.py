@@ -9,12 +9,15 @@
   :mod:`pyrtcstack.sip.errors`.
 * :class:`TransactionLayer` — the transactions of RFC 3261 §17 (timers A–K, RFC 6026
   L and M) as a sans-I/O core on the virtual clock.
+* :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
+  RFC 8760: SHA-512-256, SHA-256, MD5).
 
 Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
 """
 
 from __future__ import annotations
 
+from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
 from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
 from pyrtcstack.sip.framing import StreamFramer
 from pyrtcstack.sip.grammar import Params, get_param, parse_params
@@ -44,6 +47,7 @@ from pyrtcstack.sip.transaction import (
 from pyrtcstack.sip.uri import SipUri
 
 __all__ = [
+    "ALGORITHMS",
     "COMPACT_FORMS",
     "MAGIC_COOKIE",
     "MAX_BODY_BYTES",
@@ -56,6 +60,8 @@ __all__ = [
     "T2",
     "T4",
     "CSeq",
+    "DigestChallenge",
+    "DigestClient",
     "Headers",
     "Message",
     "NameAddress",
@@ -74,6 +80,7 @@ __all__ = [
     "TxState",
     "Via",
     "canonical_name",
+    "choose_challenge",
     "get_param",
     "parse_message",
     "parse_params",
