@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Sequence
 
-from .chunks import ForwardTsnChunk, SackChunk
+from .chunks import ForwardTsnChunk
 
 __all__ = ["OutMessage", "Sender", "SentChunk"]
 
@@ -241,6 +242,15 @@ class Sender:
             self.flight == 0 or (self.flight < self.cwnd and self.peer_rwnd > 0)
         )
 
+    def has_output(self) -> bool:
+        """Would :meth:`fill` produce a DATA chunk now, Max.Burst included (a transmission
+        opportunity, §6.1 D, must have come since the last fill)?"""
+        if self.fast_rtx:
+            return True
+        if not (self.sacks_since_fill or self.new_data or self.flight == 0):
+            return False
+        return self.can_send()
+
     def idle(self) -> bool:
         """Nothing queued and nothing outstanding."""
         return self.pending == 0 and self.head == len(self.sent)
@@ -256,12 +266,20 @@ class Sender:
         self.rto = min(max(self.srtt + 4 * self.rttvar, self.rto_min), self.rto_max)
 
     # -- SACK processing (RFC 9260 §6.2.1, §7.2) ---------------------------------------
-    def on_sack(self, sack: SackChunk, now: float, count: int = 1) -> bool:
-        """Apply a SACK; returns False when it was stale or bogus (ignored). ``count`` > 1:
-        the newest of that many SACKs without gap blocks or duplicates read in one burst
-        (``bulk``): cumulative, it says what they all say; the window grows and Max.Burst
-        allows as for that many SACKs."""
-        cum = sack.cumulative_tsn
+    def on_sack(
+        self,
+        cum: int,
+        a_rwnd: int,
+        gaps: Sequence[tuple[int, int]],
+        now: float,
+        count: int = 1,
+    ) -> bool:
+        """Apply a SACK (§3.3.4: cumulative TSN ``cum``, ``a_rwnd``, gap blocks as
+        ``(start, end)`` offsets from ``cum``; duplicates do not matter to the sender);
+        returns False when it was stale or bogus (ignored). ``count`` > 1: the newest of
+        that many SACKs without gap blocks or duplicates read in one burst (``bulk``):
+        cumulative, it says what they all say; the window grows and Max.Burst allows as
+        for that many SACKs. No object is made for a SACK that only moves ``cum``."""
         advance = (cum - self.cum_ack) & MASK32
         if advance >= HALF32:
             return False  # older than what we know (§6.2.1 D i)
@@ -319,10 +337,10 @@ class Sender:
                 head = 0
             self.head = head
         htna = -1  # index of the highest newly acknowledged TSN
-        if sack.gaps:
+        if gaps:
             n = len(sent)
             prev_end = 0
-            for start, end in sack.gaps:
+            for start, end in gaps:
                 # Blocks must be ordered and disjoint (§3.3.4); others are ignored, which
                 # also bounds the work of one SACK by the number of outstanding chunks.
                 if start > end or start <= prev_end:
@@ -369,7 +387,8 @@ class Sender:
                 if self.partial_bytes_acked >= self.cwnd and in_use:
                     self.partial_bytes_acked -= self.cwnd
                     self.cwnd += mtu
-        self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
+        rwnd = a_rwnd - self.flight
+        self.peer_rwnd = rwnd if rwnd > 0 else 0
         self.sacks_since_fill += count
         # T3-rtx (§6.3.2 R2, R3).
         if self.head == len(sent):
