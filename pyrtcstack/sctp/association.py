@@ -121,6 +121,9 @@ class Association:
         #: the receive paths check a packet's first 8 bytes against it.
         self.rx_head: bytes | None = None
         self.rx_head_crc = 0
+        #: ``rx_head`` and checksum 0: a packet that starts so needs no CRC (RFC 9653
+        #: §5.2: accepted once we announced it); None when we do not accept it.
+        self.rx_zero_head: bytes | None = None
 
     # == public API ========================================================================
     @property
@@ -506,6 +509,7 @@ class Association:
         cfg = self.config
         self.rx_head = head = _HEADER.pack(cfg.remote_port, cfg.local_port, self.local_tag)[:8]
         self.rx_head_crc = crc32c(head + _ZERO4)
+        self.rx_zero_head = head + _ZERO4 if cfg.zero_checksum else None
         self._events.push(
             AssociationEstablished(
                 self.outbound_streams,

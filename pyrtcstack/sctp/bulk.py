@@ -66,7 +66,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     head_crc = a.rx_head_crc
     # What a packet starts with when it needs no checksum work: our header and checksum 0
     # (RFC 9653 §5.2, accepted once we announced it).
-    zero_head = head + _ZERO4 if config.zero_checksum else None
+    zero_head = a.rx_zero_head
     unpack = _DATA_FIELDS.unpack_from
     le32 = _LE32.pack
     # The receiver's state in locals while packets are taken in line; written back

@@ -395,7 +395,8 @@ class Sender:
             self.t3 = None
         elif advance:
             self.t3 = now + self.rto
-        self._update_forward_tsn()
+        if self.pr_supported:  # only then are chunks abandoned
+            self._update_forward_tsn()
         return True
 
     def _miss_indications(self, head: int, htna: int, now: float) -> None:
@@ -542,8 +543,17 @@ class Sender:
         """Append DATA chunks to ``packets`` (lists of encoded chunks; the last one is being
         filled and has ``room`` bytes left). Returns the room left in the last packet."""
         mtu = self.mtu
-        pack = _DATA_HEAD.pack
         sent = self.sent
+        if not (self.pending or self.fast_rtx or self.rtx_queue):
+            # Nothing to send (the receiving side of a transfer): the opportunity passes
+            # (what the steps below come to with nothing queued).
+            self.sacks_since_fill = 0
+            self.new_data = False
+            if self.t3 is None and self.head < len(sent):
+                self.t3 = now + self.rto
+            self.full_at_fill = self.flight + mtu >= self.cwnd
+            return room
+        pack = _DATA_HEAD.pack
 
         def new_packet() -> int:
             packets.append([])
