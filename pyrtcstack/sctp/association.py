@@ -400,15 +400,14 @@ class Association:
             return out
         outbox.chunks = []
         sacks = acks.take(can_send)
-        packets: list[list[bytes]] = [[]]
         if sacks:
             # §6.2: the SACKs that fell due since the last call, in order, each in a packet
             # of its own (the peer's window and Max.Burst move with each one); the newest
             # rides with whatever else goes out now.
             control.insert(0, sacks.pop())
             if sacks:
-                packets = [[s] for s in sacks]
-                packets.append([])
+                out += self._seal_each(sacks)
+        packets: list[list[bytes]] = [[]]
         if sender.forward_tsn_due and sender.forward_tsn is not None:
             sender.forward_tsn_due = False
             control.append(sender.forward_tsn.encode())
@@ -448,13 +447,7 @@ class Association:
         elif sender.t3 is None and heartbeat.at is None and state is State.ESTABLISHED:
             heartbeat.arm(now)
         # Seal the packets: common header, checksum, the chunks' parts joined once.
-        tag = outbox.peer_tag
-        if self._head_tag != tag or self._head is None:
-            head = _HEADER.pack(self.config.local_port, self.config.remote_port, tag)
-            self._head = head
-            self._head_crc = crc32c(head + _ZERO4)  # the header's share of every CRC
-            self._head_tag = tag
-        head = self._head
+        head = self._header()
         if self._send_zero_checksum:
             head += _ZERO4  # RFC 9653 §5.3: checksum 0
             for chunks in packets:
@@ -481,6 +474,28 @@ class Association:
         """One SCTP packet: :meth:`receive_packets` with one packet."""
         self._now = now
         bulk.receive_packets(self, (data,), now)
+
+    def _header(self) -> bytes:
+        """Our packets' common header without the checksum (§3.1), made once per peer tag,
+        with its share of the CRC-32C (§6.8) in ``_head_crc``."""
+        tag = self.outbox.peer_tag
+        head = self._head
+        if self._head_tag != tag or head is None:
+            head = _HEADER.pack(self.config.local_port, self.config.remote_port, tag)
+            self._head = head
+            self._head_crc = crc32c(head + _ZERO4)  # the header's share of every CRC
+            self._head_tag = tag
+        return head
+
+    def _seal_each(self, chunks: list[bytes]) -> list[bytes]:
+        """Each of ``chunks`` (SACKs) in a packet of its own: header and checksum."""
+        head = self._header()
+        if self._send_zero_checksum:
+            head += _ZERO4  # RFC 9653 §5.3: checksum 0
+            return [head + c for c in chunks]
+        head_crc = self._head_crc
+        le32 = _LE32.pack
+        return [b"".join((head, le32(crc32c_extend(head_crc, c)), c)) for c in chunks]
 
     # == for the parts: the association's own transitions ======================================
     def set_peer(self, peer: Peer) -> None:

@@ -54,7 +54,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     """Handle ``packets`` in order, as :func:`.dispatch.receive_one` each would."""
     receiver = a.receiver
     head = a.rx_head
-    if receiver is None or head is None or not _inline_ok(a, receiver, head):
+    if receiver is None or head is None or a.state is not _ESTABLISHED:
         for data in packets:
             receive_one(a, data, now)
         return
@@ -69,22 +69,17 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     zero_head = a.rx_zero_head
     unpack = _DATA_FIELDS.unpack_from
     le32 = _LE32.pack
-    # The receiver's state in locals while packets are taken in line; written back
-    # (_commit) before any other packet is handled, and read again after it. ``run`` is
-    # None when nothing may be taken in line: no message being reassembled, a gap in the
-    # TSNs, or a full queue of complete messages (those packets need receive_one).
-    cum = receiver.cum_tsn
-    buffered = receiver.buffered
-    # The window and max-message-size bound, as the receiver's own check (run_room) gives
-    # it: in-line fragments are at least MIN_CHARGE bytes, so charged their size.
-    limit = buffered + receiver.run_room()
-    run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
-    run_sid = receiver.run_sid
+    # The receiver's state in locals while packets are taken in line, read when a packet
+    # that may be taken in line comes (``stale``); written back (_commit) before any other
+    # packet is handled, and read again after it. ``run`` is None when nothing may be taken
+    # in line: no message being reassembled, a gap in the TSNs, or a full queue of
+    # complete messages (those packets need receive_one).
+    cum = buffered = limit = run_sid = need = 0
+    run: list[bytes] | None = None
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
     # §6.2: a SACK falls due at every ``sack_every``-th full-sized packet with DATA, and is
     # built with the state as of that packet: after ``need`` more bytes of credit (each
     # packet counts min(size, full size)), ``credit`` being the in-line packets' so far.
-    need = acks.threshold - acks.credit
     credit = 0
     # SACKs without gap blocks or duplicates read in a row (the answer to a burst of our
     # DATA): the one with the highest cumulative TSN says all they say (§6.2.1), applied
@@ -92,28 +87,50 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     sack_cum = -1
     sack_rwnd = 0
     sacks = 0
-    inline = True  # _inline_ok as of the last read of the state
-    stale = False  # receive_one ran since the locals were read
+    inline = True  # whether packets may be taken in line, as of the last read
+    stale = True  # the locals above are to be read (first use, or receive_one ran)
     for data in packets:
         size = len(data)
-        if stale:
-            stale = False
-            need = acks.threshold - acks.credit
-            inline = _inline_ok(a, receiver, head)
-            if inline:
-                cum = receiver.cum_tsn
-                buffered = receiver.buffered
-                limit = buffered + receiver.run_room()
-                run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
-                run_sid = receiver.run_sid
-            else:
-                run = None
         # Two kinds of packet are taken in line: 1, a DATA chunk alone, neither B nor E,
         # that continues the run (the packets of small messages and the like go to
         # receive_one); 2, a SACK alone without gap blocks or duplicates (§3.3.4: chunk
         # length 16).
         kind = 0
         if size > _DATA_START and not data[12] and not data[13] & 3:
+            kind = 1
+        elif (
+            size == _PURE_SACK_SIZE
+            and data[12] == 3
+            and data[15] == 16
+            and not data[14]
+            and data[24:] == _ZERO4
+        ):
+            kind = 2
+        if kind and stale:
+            stale = False
+            # Still established, the same receiver and header, no stream reset waiting for
+            # the TSN to catch up (RFC 6525 §5.2.2), no message over max-message-size.
+            inline = (
+                a.state is _ESTABLISHED
+                and a.receiver is receiver
+                and a.rx_head == head
+                and a.stream_reset.deferred is None
+                and not receiver.too_large
+            )
+            if inline:
+                need = acks.threshold - acks.credit
+                cum = receiver.cum_tsn
+                buffered = receiver.buffered
+                # The window and max-message-size bound, as the receiver's own check
+                # (run_room) gives it: in-line fragments are at least MIN_CHARGE bytes, so
+                # charged their size.
+                limit = buffered + receiver.run_room()
+                run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
+                run_sid = receiver.run_sid
+            else:
+                run = None
+        if kind == 1:
+            kind = 0
             if run is not None:
                 length, tsn, sid = unpack(data, 14)
                 if (
@@ -124,15 +141,8 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                     and buffered + size - _DATA_START <= limit
                 ):
                     kind = 1
-        elif (
-            size == _PURE_SACK_SIZE
-            and inline
-            and data[12] == 3
-            and data[15] == 16
-            and not data[14]
-            and data[24:] == _ZERO4
-        ):
-            kind = 2
+        elif kind == 2 and not inline:
+            kind = 0
         if kind and not (zero_head is not None and data.startswith(zero_head)):
             # Our ports and tag (§8.5), then the CRC-32C over the packet, the checksum
             # field zeroed (§6.8); checksum 0 needs none (RFC 9653 §5.2, once announced).
@@ -195,15 +205,3 @@ def _commit(  # noqa: PLR0917
     receiver.buffered = buffered
     a.stats.packets_received += taken
     a.acks.count(credit, False, now)
-
-
-def _inline_ok(a: Association, receiver: Receiver, head: bytes) -> bool:
-    """Whether packets may still be taken in line: established, the same receiver and
-    header, no stream reset waiting for the TSN to catch up (RFC 6525 §5.2.2)."""
-    return (
-        a.state is _ESTABLISHED
-        and a.receiver is receiver
-        and a.rx_head == head
-        and a.stream_reset.deferred is None
-        and not receiver.too_large
-    )
