@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Callable
 
 import pytest
 
 from pyrtcstack.common.core import default_rng
+from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.ice import CONSENT_INTERVAL
 from pyrtcstack.media import G711Track, ToneSource
 from pyrtcstack.peerconnection import PeerConnectionCore
@@ -78,7 +80,7 @@ def test_an_answered_consent_check_leaves_no_early_deadline() -> None:
     before = agent.stats["consent_requests_sent"]
     net.run(lambda: agent.stats["consent_requests_sent"] > before, limit=60)
     sent_at = net.now
-    net.run(lambda: agent._consent_tx is None, limit=60)  # answered ~2 ms later
+    net.run(lambda: agent.consent.tx is None, limit=60)  # answered ~2 ms later
     deadline = agent.get_timer()
     assert deadline is not None and deadline >= sent_at + 0.8 * CONSENT_INTERVAL - 1e-6
 
@@ -122,24 +124,23 @@ def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
     for core in (net.a, net.b):
         dtls = core.dtls
         assert dtls.is_established
-        assert dtls._ecdhe is None
-        assert len(dtls._transcript) == 0
-        assert dtls._peer_certificate is None
+        engine12 = dtls.engine
+        assert engine12._ecdhe is None  # type: ignore[attr-defined]
+        assert len(engine12._transcript) == 0  # type: ignore[attr-defined]
+        assert engine12._peer_certificate is None  # type: ignore[attr-defined]
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
 def test_a_finished_dtls13_handshake_keeps_only_what_the_session_needs() -> None:
     """The same for DTLS 1.3, the default: once both Finished are checked (RFC 8446 §4.4.1)
     the engine drops its transcript, ClientHello, key shares and parsed peer certificate,
-    and the connection what it kept for the hand-over; the peer's DER stays."""
+    and the connection keeps no 1.2 engine after the hand-over; the peer's DER stays."""
     _a, _b, net = pair(12)
     _open_channel(net)
     for core in (net.a, net.b):
         dtls = core.dtls
-        engine = dtls._engine13
-        assert dtls.is_established and engine is not None
-        assert len(dtls._transcript) == 0 and dtls._client_hello is None
-        assert not dtls._shares13
+        engine = dtls.engine
+        assert dtls.is_established and isinstance(engine, Dtls13Engine)
         assert len(engine._transcript) == 0 and engine._client_hello is None
         assert not engine._shares and engine._peer_certificate is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
@@ -255,16 +256,26 @@ def test_a_certificate_keeps_its_der_and_parses_on_demand() -> None:
     assert b"BEGIN CERTIFICATE" in cert.certificate_pem()
 
 
-@pytest.mark.parametrize("owner", ["agent", "core"])
+@pytest.mark.parametrize("owner", ["queue", "core"])
 def test_event_queues_stay_first_in_first_out(owner: str) -> None:
-    """The ICE agent's and the core's event queues are two lists, not a deque: events
-    queued while earlier ones are being taken still come out in order."""
-    from pyrtcstack.ice import IceAgent, IceConfig
+    """The cores' event queues (common.core.EventQueue, which the ICE agent uses) are two
+    lists, not a deque: events queued while earlier ones are being taken still come out
+    in order."""
+    from pyrtcstack.common.core import Event, EventQueue
     from pyrtcstack.ice.events import RoleChanged
 
-    queue: IceAgent | PeerConnectionCore = (
-        IceAgent(IceConfig(), rng=random.Random(1)) if owner == "agent" else PeerConnectionCore()
-    )
+    take: Callable[[], Event | None]
+    if owner == "queue":
+        queue = EventQueue()
+        push: Callable[[Event], None] = queue.push
+        take = queue.pop
+    else:
+        core = PeerConnectionCore()
+
+        def push(event: Event) -> None:
+            core._events.append(event)  # looked up each time: next_event swaps the lists
+
+        take = core.next_event
     events = [RoleChanged(bool(i % 2)) for i in range(40)]
     out = []
     pending = list(events)
@@ -272,15 +283,15 @@ def test_event_queues_stay_first_in_first_out(owner: str) -> None:
     while pending or out != events:
         for _ in range(step % 4):  # queue 0-3 more, then take one
             if pending:
-                queue._events.append(pending.pop(0))
+                push(pending.pop(0))
         step += 1
-        event = queue.next_event()
+        event = take()
         if event is None and not pending:
             break
         if event is not None:
             out.append(event)
     assert [id(e) for e in out] == [id(e) for e in events]
-    assert queue.next_event() is None
+    assert take() is None
 
 
 def test_ephemeral_ecdhe_keys_are_fresh_per_handshake(monkeypatch: pytest.MonkeyPatch) -> None:
