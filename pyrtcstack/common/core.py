@@ -43,7 +43,15 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Generic,
+    NamedTuple,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    runtime_checkable,
+)
 
 __all__ = [
     "Address",
@@ -116,7 +124,14 @@ class PacketCore(Core, Protocol):
     def packets_to_send(self, now: float) -> list[bytes]: ...
 
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    # PEP 696: a plain ``EventQueue()`` is an ``EventQueue[Event]`` (checkers only; the
+    # runtime TypeVar of Python 3.11 takes no default, and needs none).
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    _T = _TypeVarWithDefault("_T", default=Event)
+else:
+    _T = TypeVar("_T")
 
 
 class EventQueue(Generic[_T]):
