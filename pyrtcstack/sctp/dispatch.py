@@ -1,5 +1,5 @@
 """One SCTP packet through an association: the checks of RFC 9260 §6.8 and §8.5, then
-each chunk to the part it concerns (§3.2).
+each chunk to the part it concerns (§3.2; §5, §6, §8-§9, RFC 3758, RFC 6525).
 
 :func:`receive_one` is what :mod:`.bulk` calls for every packet it does not take in line.
 A packet that starts with DATA on an established association goes to the receiver in one
