@@ -88,7 +88,8 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     sack_rwnd = 0
     sacks = 0
     inline = True  # whether packets may be taken in line, as of the last read
-    stale = True  # the locals above are to be read (first use, or receive_one ran)
+    stale = True  # ``inline`` is to be read (first use, or receive_one ran)
+    stale_run = True  # and the receiver's state
     for data in packets:
         size = len(data)
         # Two kinds of packet are taken in line: 1, a DATA chunk alone, neither B nor E,
@@ -117,6 +118,9 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                 and a.stream_reset.deferred is None
                 and not receiver.too_large
             )
+            stale_run = True
+        if kind == 1 and stale_run:
+            stale_run = False
             if inline:
                 need = acks.threshold - acks.credit
                 cum = receiver.cum_tsn
