@@ -30,6 +30,7 @@ from .chunks import (
     ShutdownChunk,
     ShutdownCompleteChunk,
 )
+from .config import FULL_PACKET
 from .crc32c import crc32c, crc32c_extend
 from .errors import SctpParseError
 from .params import CauseCode, ErrorCause
@@ -75,7 +76,16 @@ def receive_one(a: Association, data: bytes, now: float) -> None:
         if dropped:
             stats.data_dropped += dropped
         if pos >= size:
-            after_chunks(a, receiver, True, sack_now, now, size)
+            if receiver.too_large or a.stream_reset.deferred is not None:
+                after_chunks(a, receiver, True, sack_now, now, size)
+            else:  # after_chunks when nothing else is to be done: only the SACK (§6.2)
+                acks = a.acks
+                full = acks.full_packet
+                acks.count(
+                    size if size < full else full if full == FULL_PACKET else acks.size(size),
+                    sack_now,
+                    now,
+                )
         elif pos > 12:
             # Something else follows: the general path takes the rest of the packet.
             process_tail(a, data, pos, size, now, sack_now=sack_now)
