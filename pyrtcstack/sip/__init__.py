@@ -11,12 +11,26 @@
   L and M) as a sans-I/O core on the virtual clock.
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
+* :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
+  reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
 
 Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
 """
 
 from __future__ import annotations
 
+from pyrtcstack.sip.agent import (
+    MAX_CALLS,
+    CallAnswered,
+    CallEnded,
+    CallEstablished,
+    CallFailed,
+    CallProgress,
+    IncomingCall,
+    Registered,
+    RegistrationFailed,
+    UserAgent,
+)
 from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
 from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
 from pyrtcstack.sip.framing import StreamFramer
@@ -51,6 +65,7 @@ __all__ = [
     "COMPACT_FORMS",
     "MAGIC_COOKIE",
     "MAX_BODY_BYTES",
+    "MAX_CALLS",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
     "MAX_TRANSACTIONS",
@@ -60,12 +75,20 @@ __all__ = [
     "T2",
     "T4",
     "CSeq",
+    "CallAnswered",
+    "CallEnded",
+    "CallEstablished",
+    "CallFailed",
+    "CallProgress",
     "DigestChallenge",
     "DigestClient",
     "Headers",
+    "IncomingCall",
     "Message",
     "NameAddress",
     "Params",
+    "Registered",
+    "RegistrationFailed",
     "Request",
     "RequestReceived",
     "Response",
@@ -78,6 +101,7 @@ __all__ = [
     "TransactionTerminated",
     "TransactionTimeout",
     "TxState",
+    "UserAgent",
     "Via",
     "canonical_name",
     "choose_challenge",
