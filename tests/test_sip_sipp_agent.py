@@ -165,3 +165,42 @@ def test_register_with_a_digest_sipp_verifies(
             phone.close()
 
     asyncio.run(main())
+
+
+def test_over_tcp_both_ways(tmp_path: Path) -> None:
+    """RFC 3261 §18.3: Content-Length framing on a stream, no retransmissions (reliable)."""
+
+    async def main() -> None:
+        # SIPp calls us over TCP
+        phone = await SipPhone.open(user="service", transport="TCP")
+        proc = await sipp(
+            "-sn", "uac", "-t", "t1", f"127.0.0.1:{phone.local[1]}", "-p", "0", cwd=tmp_path
+        )
+        try:
+            call = await asyncio.wait_for(phone.incoming(), 20)
+            assert call.request.vias[0].transport == "TCP"
+            await phone.answer(call.call_id, SDP)
+            assert await phone.wait_ended(call.call_id) is True
+            await finished(proc, tmp_path)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            phone.close()
+        # we call SIPp over TCP
+        port = free_udp_port()
+        proc = await sipp("-sn", "uas", "-t", "t1", "-p", str(port), cwd=tmp_path)
+        phone = await SipPhone.open(transport="TCP")
+        try:
+            await asyncio.sleep(0.3)
+            target = f"sip:service@127.0.0.1:{port};transport=tcp"
+            call_id, answer = await phone.call(target, ("127.0.0.1", port), SDP)
+            assert answer is not None and answer.startswith(b"v=0")
+            await asyncio.sleep(0.2)
+            await phone.hang_up(call_id)
+            await finished(proc, tmp_path)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            phone.close()
+
+    asyncio.run(main())
