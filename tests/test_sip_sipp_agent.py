@@ -15,7 +15,7 @@ import pytest
 from peers import require_binary
 
 from pyrtcstack.aio.sip import SipCallError, SipPhone
-from pyrtcstack.sip import DigestClient
+from pyrtcstack.sip import CallProgress, DigestClient
 
 SCENARIOS = Path(__file__).parent / "data" / "sip" / "sipp"
 SDP = (
@@ -86,16 +86,24 @@ def test_our_agent_calls_sipp_uas(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_a_486_is_acknowledged_inside_the_transaction(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "status", "reason"),
+    [("uas_busy.xml", 486, "Busy Here"), ("uas_unavailable.xml", 503, "Service Unavailable")],
+)
+def test_a_failure_is_acknowledged_inside_the_transaction(
+    tmp_path: Path, scenario: str, status: int, reason: str
+) -> None:
     async def main() -> None:
         port = free_udp_port()
-        proc = await sipp("-sf", str(SCENARIOS / "uas_busy.xml"), "-p", str(port), cwd=tmp_path)
+        proc = await sipp(
+            "-sf", str(SCENARIOS / scenario), "-p", str(port), cwd=tmp_path
+        )  # fmt: skip
         phone = await SipPhone.open()
         try:
             await asyncio.sleep(0.3)
             with pytest.raises(SipCallError) as exc:
                 await phone.call(f"sip:busy@127.0.0.1:{port}", ("127.0.0.1", port), SDP)
-            assert exc.value.status == 486
+            assert (exc.value.status, exc.value.reason) == (status, reason)
             await finished(proc, tmp_path)  # SIPp got the ACK
         finally:
             if proc.returncode is None:
@@ -197,6 +205,51 @@ def test_over_tcp_both_ways(tmp_path: Path) -> None:
             assert answer is not None and answer.startswith(b"v=0")
             await asyncio.sleep(0.2)
             await phone.hang_up(call_id)
+            await finished(proc, tmp_path)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            phone.close()
+
+    asyncio.run(main())
+
+
+def test_cancel_gets_487_and_its_ack(tmp_path: Path) -> None:
+    async def main() -> None:
+        port = free_udp_port()
+        proc = await sipp("-sf", str(SCENARIOS / "uas_cancel.xml"), "-p", str(port), cwd=tmp_path)
+        phone = await SipPhone.open()
+        phone.listeners.append(
+            lambda e: phone.cancel(e.call_id) if isinstance(e, CallProgress) else None
+        )
+        try:
+            await asyncio.sleep(0.3)
+            with pytest.raises(SipCallError) as exc:
+                await phone.call(f"sip:x@127.0.0.1:{port}", ("127.0.0.1", port), SDP)
+            assert exc.value.status == 487
+            await finished(proc, tmp_path)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            phone.close()
+
+    asyncio.run(main())
+
+
+def test_a_cancel_that_loses_the_race_ends_with_ack_and_bye(tmp_path: Path) -> None:
+    async def main() -> None:
+        port = free_udp_port()
+        proc = await sipp(
+            "-sf", str(SCENARIOS / "uas_cancel_race.xml"), "-p", str(port), cwd=tmp_path
+        )
+        phone = await SipPhone.open()
+        phone.listeners.append(
+            lambda e: phone.cancel(e.call_id) if isinstance(e, CallProgress) else None
+        )
+        try:
+            await asyncio.sleep(0.3)
+            call_id, _ = await phone.call(f"sip:x@127.0.0.1:{port}", ("127.0.0.1", port), SDP)
+            assert await phone.wait_ended(call_id) is False  # our BYE, answered
             await finished(proc, tmp_path)
         finally:
             if proc.returncode is None:

@@ -179,6 +179,8 @@ class SipPhone:
         self.agent = agent
         self.endpoint = endpoint
         self.events: list[Event] = []  # every event, in order (bounded below)
+        #: called with every event as it happens, before any awaiting code resumes
+        self.listeners: list[Callable[[Event], None]] = []
         self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
         self._incoming: deque[IncomingCall] = deque()
         self._incoming_ready = asyncio.Event()
@@ -236,6 +238,8 @@ class SipPhone:
 
     def _on_event(self, event: Event) -> None:
         self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
         if len(self.events) > 1000:
             del self.events[:500]
         if isinstance(event, IncomingCall):
@@ -249,7 +253,13 @@ class SipPhone:
                 future.set_result(event)
                 self._waiters.remove((matcher, future))
 
-    async def _wait(self, matcher: Callable[[Event], bool], timeout: float) -> Event:
+    async def _wait(
+        self, matcher: Callable[[Event], bool], timeout: float, *, past: bool = False
+    ) -> Event:
+        if past:  # the event may already have happened (a call ended while we were away)
+            for event in self.events:
+                if matcher(event):
+                    return event
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiters.append((matcher, future))
         try:
@@ -312,6 +322,12 @@ class SipPhone:
             raise SipCallError(event.status, event.reason)
         raise SipCallError(487, "ended before the ACK")
 
+    def cancel(self, call_id: str) -> None:
+        """CANCEL a call not yet answered (:meth:`call` then raises 487, or, if the 200
+        wins the race, the call is ACKed and ended with a BYE)."""
+        self.agent.cancel(call_id, self._now())
+        self.endpoint.flush()
+
     def reject(self, call_id: str, status: int = 486, reason: str = "Busy Here") -> None:
         self.agent.reject(call_id, self._now(), status, reason)
         self.endpoint.flush()
@@ -319,7 +335,7 @@ class SipPhone:
     async def wait_ended(self, call_id: str, timeout: float = 60.0) -> bool:
         """Wait for the call to end; True when the peer hung up."""
         event = await self._wait(
-            lambda e: isinstance(e, CallEnded) and e.call_id == call_id, timeout
+            lambda e: isinstance(e, CallEnded) and e.call_id == call_id, timeout, past=True
         )
         assert isinstance(event, CallEnded)
         return event.by_remote

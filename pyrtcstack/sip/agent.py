@@ -208,10 +208,11 @@ class UserAgent:
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         self._now = now
-        out = self.layer.datagrams_to_send(now)
-        if self._out:
-            out += self._out
-            self._out = []
+        # what the agent queued itself (an ACK, with the layer's output before it) first:
+        # a BYE sent after an ACK must not overtake it
+        out = self._out
+        self._out = []
+        out += self.layer.datagrams_to_send(now)
         return out
 
     def get_timer(self) -> float | None:
