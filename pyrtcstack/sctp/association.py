@@ -358,9 +358,7 @@ class Association:
         if receiver is not None:
             receiver.buffered -= size if size >= MIN_CHARGE else MIN_CHARGE  # receiver.charge
             # §6.2: tell a peer we throttled that the window opened again.
-            if receiver.capacity - receiver.buffered - self._last_rwnd >= (
-                self.config.receive_window >> 2
-            ):
+            if receiver.a_rwnd - self._last_rwnd >= (self.config.receive_window >> 2):
                 self._sack_at = self._now
 
     def get_timer(self) -> float | None:
