@@ -22,7 +22,7 @@ from pyrtcstack.datachannel import (
     DataChannelOpened,
 )
 from pyrtcstack.dtls import DtlsConnection, DtlsRole
-from pyrtcstack.dtls.events import ApplicationData, HandshakeCompleted
+from pyrtcstack.dtls.events import HandshakeCompleted
 from pyrtcstack.sctp import SctpConfig
 from pyrtcstack.testing.pair import Impairment, MemoryNetwork
 from tests.test_dtls_helpers import certificate
@@ -40,11 +40,11 @@ class DtlsDataChannels:
 
     def _pump(self, now: float) -> None:
         while (event := self.dtls.next_event()) is not None:
-            if isinstance(event, ApplicationData):
-                self.dcm.receive_packet(event.data, now)
-            elif isinstance(event, HandshakeCompleted):
+            if isinstance(event, HandshakeCompleted):
                 self.handshake_done = True
                 self.dcm.connect(now)  # both ends INIT (RFC 8841 §9.3)
+        if self.handshake_done:
+            self.dcm.receive_packets(self.dtls.take_application_data(), now)
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         self.dtls.receive_datagram(data, addr, now)

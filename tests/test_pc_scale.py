@@ -266,13 +266,20 @@ def test_event_queues_stay_first_in_first_out(owner: str) -> None:
         IceAgent(IceConfig(), rng=random.Random(1)) if owner == "agent" else PeerConnectionCore()
     )
     events = [RoleChanged(bool(i % 2)) for i in range(40)]
-    out = []
+
+    def push(event: RoleChanged) -> None:
+        if isinstance(queue, PeerConnectionCore):
+            queue._emit(event)
+        else:  # (the agent's list is swapped as it is taken: looked up each time)
+            queue._events.append(event)
+
+    out: list[object] = []
     pending = list(events)
     step = 0
     while pending or out != events:
         for _ in range(step % 4):  # queue 0-3 more, then take one
             if pending:
-                queue._events.append(pending.pop(0))
+                push(pending.pop(0))
         step += 1
         event = queue.next_event()
         if event is None and not pending:

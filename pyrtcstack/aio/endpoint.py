@@ -56,6 +56,11 @@ class CoreTimer:
         self._at: float | None = None
 
     @property
+    def at(self) -> float | None:
+        """When the armed handle fires (None when none is armed)."""
+        return self._at if self._handle is not None else None
+
+    @property
     def armed(self) -> bool:
         """Whether a timer handle is pending on the loop."""
         return self._handle is not None
@@ -90,9 +95,17 @@ class CoreTimer:
 class CoreEndpoint(asyncio.DatagramProtocol):
     """An asyncio datagram protocol that owns exactly one core and one timer."""
 
-    def __init__(self, core: DatagramCore, on_event: EventHandler | None = None) -> None:
+    def __init__(
+        self,
+        core: DatagramCore,
+        on_event: EventHandler | None = None,
+        on_drain: Callable[[], None] | None = None,
+    ) -> None:
         self.core = core
         self.on_event = on_event
+        #: called at every drain, after the sends and before the events: where a caller
+        #: takes what its core hands up by a call (DTLS ``take_application_data``)
+        self.on_drain = on_drain
         self.transport: asyncio.DatagramTransport | None = None
         self._loop = asyncio.get_running_loop()
         self._timer = CoreTimer(self._loop, self._on_timer)
@@ -135,6 +148,8 @@ class CoreEndpoint(asyncio.DatagramProtocol):
             for data, addr in core.datagrams_to_send(self._loop.time()):
                 self.transport.sendto(data, addr)
                 progressed = True
+            if self.on_drain is not None:
+                self.on_drain()
             event = core.next_event()
             while event is not None:
                 progressed = True
@@ -163,10 +178,11 @@ async def open_endpoint(
     core: DatagramCore,
     local_addr: Address = ("127.0.0.1", 0),
     on_event: EventHandler | None = None,
+    on_drain: Callable[[], None] | None = None,
 ) -> CoreEndpoint:
     """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: CoreEndpoint(core, on_event), local_addr=local_addr
+        lambda: CoreEndpoint(core, on_event, on_drain), local_addr=local_addr
     )
     return protocol

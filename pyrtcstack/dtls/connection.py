@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from cryptography import x509
@@ -60,7 +60,7 @@ from .errors import (
     DtlsUsageError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed
+from .events import Closed, Failed
 from .flights import INITIAL_TIMEOUT, MAX_RETRANSMISSIONS, MAX_TIMEOUT, Flight, RetransmitTimer
 from .fragments import Reassembler, parse_fragments
 from .handlers import HANDLERS, type_name
@@ -111,6 +111,10 @@ MAX_EARLY_DATAGRAMS: Final = 8
 MAX_FUTURE_RECORDS: Final = 16
 #: Application data records kept between "keys ready" and "handshake verified".
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
+#: Bytes of received plaintext kept for :meth:`DtlsConnection.take_application_data`: a
+#: burst of 64 full records (16 KiB each, RFC 6347 §4.1.1), what one read of a batching
+#: driver can bring. A consumer that never takes loses the rest (counted), not memory.
+MAX_PENDING_PLAINTEXT: Final = 64 * 16384
 #: A peer's repeated flight makes us resend ours at most once per this fraction of the
 #: initial retransmission timeout.
 ECHO_GUARD: Final = 0.25
@@ -146,20 +150,9 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         use_cookie: as a server, demand a HelloVerifyRequest round trip (RFC 6347 §4.2.1).
         initial_timeout, max_timeout, max_retransmissions: the flight timer (``flights.py``).
         keylog: called with an NSS ``CLIENT_RANDOM`` line when the master secret exists.
-        on_application_data: optional fast path for received application data (also settable
-            later as the attribute of that name): when set, each record's plaintext is passed
-            to ``on_application_data(data, now)`` during :meth:`receive_datagram` instead of
-            becoming an :class:`ApplicationData` event, whenever no other event is waiting;
-            otherwise the record is queued as an event, so data never overtakes an earlier
-            event (HandshakeCompleted, Closed...). The signature fits a layered core's
-            ``receive_packet(data, now)`` (e.g. SCTP's). A consumer that sets it must still
-            handle ApplicationData events; exceptions it raises propagate to the caller.
-        on_application_data_batch: optional, beside ``on_application_data`` (settable later
-            too): :meth:`receive_datagrams` then hands the plaintexts of a burst's records to
-            ``on_application_data_batch(plaintexts, now)``, in order, in as few calls as it
-            can (fits ``receive_packets(packets, now)``). The same rule keeps the order: a
-            record never goes into a batch behind a waiting event, and a batch is handed
-            over before any other datagram of the burst is handled.
+        max_pending_plaintext: bytes of received plaintext kept until
+            :meth:`take_application_data` takes them (:data:`MAX_PENDING_PLAINTEXT`); a record
+            that would go beyond is dropped and counted (``stats.dropped_plaintext_overflow``).
         versions: which DTLS versions we speak (:data:`DEFAULT_VERSIONS`: 1.2 only). With
             DTLS 1.3 allowed, a server answers a ClientHello offering 0xFEFC with DTLS 1.3
             (:mod:`.dtls13`) and any other with 1.2 (marking ServerHello.random with the
@@ -189,8 +182,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         max_timeout: float = MAX_TIMEOUT,
         max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
-        on_application_data: Callable[[bytes, float], None] | None = None,
-        on_application_data_batch: Callable[[list[bytes], float], None] | None = None,
+        max_pending_plaintext: int = MAX_PENDING_PLAINTEXT,
         versions: Sequence[DtlsVersion | int] = DEFAULT_VERSIONS,
         groups13: Sequence[int] = DEFAULT_GROUPS13,
         key_shares: Sequence[int] = DEFAULT_KEY_SHARES,
@@ -227,9 +219,11 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
         self.remote_address = remote_address
         self.use_cookie = use_cookie
         self.keylog = keylog
-        #: See the constructor argument of the same name.
-        self.on_application_data = on_application_data
-        self.on_application_data_batch = on_application_data_batch
+        #: See the constructor argument of the same name (settable).
+        self.max_pending_plaintext = max_pending_plaintext
+        # received plaintext, in arrival order, until take_application_data()
+        self._plaintext: list[bytes] = []
+        self._plaintext_bytes = 0
         self.stats = DtlsStats()
         #: Why the connection failed (the error of the Failed event), else None.
         self.error: DtlsError | None = None
@@ -464,13 +458,34 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
     # ---- core contract -----------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram: :meth:`receive_datagrams` with a batch of one."""
         datapath.receive_datagrams(self, (data,), addr, now)
 
     def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None:
-        """:meth:`receive_datagram` for each of ``datagrams`` (all from ``addr``), in order:
-        the same results, events, drops and counters, with the established data path's
-        lookups done once per batch (a driver hands over a burst read from its socket)."""
+        """The one input: ``datagrams`` that arrived together from ``addr``, in order. The
+        plaintext of their application data records is kept, in arrival order, for
+        :meth:`take_application_data`; everything else becomes events or output."""
         datapath.receive_datagrams(self, datagrams, addr, now)
+
+    def take_application_data(self) -> list[bytes]:
+        """The plaintext of every application data record received since the last call,
+        in arrival order (one ``bytes`` per record: for SCTP over DTLS, one packet each,
+        RFC 8261 §5). The one way received data leaves the connection. At most
+        :attr:`max_pending_plaintext` bytes wait here; a driver that takes after every
+        input never reaches it."""
+        taken = self._plaintext
+        if taken:
+            self._plaintext = []
+            self._plaintext_bytes = 0
+        return taken
+
+    def _deliver(self, payload: bytes) -> None:
+        size = len(payload)
+        if self._plaintext_bytes + size > self.max_pending_plaintext:
+            self.stats.dropped_plaintext_overflow += 1
+            return
+        self._plaintext_bytes += size
+        self._plaintext.append(payload)
 
     def _receive_general(self, data: bytes, addr: Address, now: float) -> None:
         """Every datagram the data path (:mod:`.datapath`) does not take: handshake,
@@ -616,11 +631,7 @@ class DtlsConnection(ClientHandshake, ServerHandshake):
             if record.epoch == 0:
                 self.stats.dropped_unexpected += 1
             elif self.is_established:
-                callback = self.on_application_data
-                if callback is not None and not self._events:
-                    callback(payload, now)
-                else:
-                    self._events.append(ApplicationData(payload))
+                self._deliver(payload)
             elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
                 self._pending_app.append(payload)
             else:

@@ -49,7 +49,7 @@ from .errors import (
     DtlsUsageError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed
+from .events import Closed, Failed
 from .flights import RetransmitTimer
 from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message, parse_fragments
 from .handshake13 import State13, _Item
@@ -316,11 +316,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
                     # RFC 9147 §7: the server's data implies our Finished got in (not a
                     # KeyUpdate: only an ACK acknowledges that, §8)
                     self._flight_acknowledged()
-                callback = self.conn.on_application_data
-                if callback is not None and not self._events:
-                    callback(content, now)
-                else:
-                    self._events.append(ApplicationData(content))
+                self.conn._deliver(content)
             elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
                 self._pending_app.append(content)
             else:

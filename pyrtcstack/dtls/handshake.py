@@ -28,7 +28,7 @@ from .constants import (
     NamedGroup,
 )
 from .errors import DtlsHandshakeError, FingerprintMismatchError
-from .events import ApplicationData, HandshakeCompleted
+from .events import HandshakeCompleted
 from .flights import Flight, FlightItem, RetransmitTimer
 from .fragments import Reassembler, encode_message
 from .kex13 import ClientShare
@@ -82,6 +82,9 @@ class DtlsStats:
     dropped_epoch: int = 0
     dropped_early: int = 0
     dropped_unexpected: int = 0
+    #: plaintext records dropped because ``take_application_data`` was not called and
+    #: ``max_pending_plaintext`` bytes were already waiting
+    dropped_plaintext_overflow: int = 0
     retransmissions: int = 0
     records_sent: int = 0
 
@@ -123,6 +126,8 @@ class HandshakeBase:
         "_peer_signature_schemes",
         "_peer_verified",
         "_pending_app",
+        "_plaintext",
+        "_plaintext_bytes",
         "_pre_master",
         "_read",
         "_reassembler",
@@ -149,9 +154,8 @@ class HandshakeBase:
         "groups13",
         "key_shares",
         "keylog",
+        "max_pending_plaintext",
         "mtu",
-        "on_application_data",
-        "on_application_data_batch",
         "remote_address",
         "role",
         "srtp_profiles",
@@ -182,6 +186,9 @@ class HandshakeBase:
     _events: deque[Event]
     _out: list[bytes]
     _pending_app: list[bytes]
+    _plaintext: list[bytes]
+    _plaintext_bytes: int
+    max_pending_plaintext: int
     _timer: RetransmitTimer
     _read: dict[int, EpochState]
     _write: dict[int, EpochState]
@@ -218,6 +225,9 @@ class HandshakeBase:
     _completed_emitted: bool
 
     def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
+        raise NotImplementedError  # DtlsConnection
+
+    def _deliver(self, payload: bytes) -> None:
         raise NotImplementedError  # DtlsConnection
 
     def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
@@ -338,7 +348,8 @@ class HandshakeBase:
             )
         )
         pending, self._pending_app = self._pending_app, []
-        self._events.extend(ApplicationData(p) for p in pending)
+        for payload in pending:
+            self._deliver(payload)
 
     def _handshake_finished(self) -> None:
         self._state = State.ESTABLISHED

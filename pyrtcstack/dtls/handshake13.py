@@ -27,7 +27,7 @@ from .constants import (
     SignatureScheme,
 )
 from .errors import DtlsError, DtlsHandshakeError, DtlsUsageError, FingerprintMismatchError
-from .events import ApplicationData, HandshakeCompleted
+from .events import HandshakeCompleted
 from .flights import RetransmitTimer
 from .fragments import Reassembler
 from .kex13 import ClientShare
@@ -324,7 +324,7 @@ class Handshake13:
                 peer_certificate=self._peer_certificate_der,
             )
         )
-        self._release_pending(lambda d: self._events.append(ApplicationData(d)))
+        self._release_pending(self.conn._deliver)
         self._update_fast_path()
 
     def _handshake_done(self) -> None:

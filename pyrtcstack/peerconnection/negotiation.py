@@ -87,11 +87,11 @@ class NegotiationMixin:
 
     __slots__ = (
         "_complete_ufrags",
+        "_direct_remote",
         "_dtls_role",
         "_dtls_started",
         "_early_media",
         "_events",
-        "_fast_remote",
         "_held_ice_events",
         "_ice_ufrag_to_replace",
         "_last_remote_offer",
@@ -101,9 +101,9 @@ class NegotiationMixin:
         "_mid_counter",
         "_mids",
         "_negotiation_pending",
+        "_now",
         "_offer_credentials",
         "_out",
-        "_ready",
         "_restarted_by",
         "_rng",
         "_sctp_started",
