@@ -145,7 +145,7 @@ def test_receive_datagrams_equals_receive_datagram(
             assert alerts == [d for d, _ in pair.client.datagrams_to_send(0.0)]
         datagrams[close_at:close_at] = alerts
     got: dict[str, list[bytes]] = {name: [] for name in pairs}
-    general.server._fast_read = None  # the general path only (test-only switch)
+    general.server.engine._fast_read = None  # type: ignore[attr-defined]  # the general path only (test-only switch)
     for d in datagrams:
         single.server.receive_datagram(d, CLIENT_ADDR, 0.0)
         got["single"].extend(single.server.take_application_data())
