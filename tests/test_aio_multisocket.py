@@ -42,7 +42,7 @@ class EchoCore:
         for data, addr in batch:
             self.events.push(Got(data, local))
             if data.startswith(b"ping"):
-                self.out.append(Transmit(b"echo " + data, local, addr))
+                self.out.append((b"echo " + data, local, addr))
 
     def send(self, data: bytes, source: Address, destination: Address) -> None:
         self.queued.append((data, source, destination))
@@ -57,7 +57,7 @@ class EchoCore:
     def handle_timer(self, now: float) -> None:
         self.now = now
         self.timer_calls += 1
-        self.out.extend(Transmit(*q) for q in self.queued)
+        self.out.extend(self.queued)
         self.queued = []
 
     def next_event(self) -> Event | None:

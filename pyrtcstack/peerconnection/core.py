@@ -1036,8 +1036,7 @@ class PeerConnectionCore:
             if tracer is not None:
                 for data, local, remote in out:
                     tracer.datagram("send", data, remote, local, now)
-            # (the agent's triples are Transmit-shaped: data, source, destination)
-            self._out.extend(cast(list[Transmit], out))
+            self._out.extend(out)
 
     def _next_sctp_event(self, failed: int = 0) -> Event | None:
         """The data channel manager's next event. A DATA_CHANNEL_OPEN read after the
