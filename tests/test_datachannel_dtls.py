@@ -146,8 +146,8 @@ def test_over_dtls_on_loopback_udp() -> None:
             loop = asyncio.get_running_loop()
             b.dtls.start(loop.time())
             a.dtls.start(loop.time())
-            ea.flush()
-            eb.flush()
+            ea.drain()
+            eb.drain()
 
             async def until(predicate: Any, timeout: float = 20.0) -> None:
                 deadline = loop.time() + timeout
@@ -159,15 +159,15 @@ def test_over_dtls_on_loopback_udp() -> None:
             for p in payloads:
                 ca.send(p)
                 cb.send(p)
-            ea.flush()
-            eb.flush()
+            ea.drain()
+            eb.drain()
             got_b = lambda: [e.data for e in events_b if isinstance(e, ChannelMessage)]  # noqa: E731
             got_a = lambda: [e.data for e in events_a if isinstance(e, ChannelMessage)]  # noqa: E731
             await until(lambda: len(got_b()) == len(payloads) and len(got_a()) == len(payloads))
             assert got_b() == payloads
             assert sorted(got_a()) == sorted(payloads)
             cb.close()
-            eb.flush()
+            eb.drain()
             await until(lambda: cb.ready_state == "closed")
         finally:
             ea.close()

@@ -70,7 +70,7 @@ class DtlsSocket:
     def send(self, data: bytes) -> None:
         self.connection.send(data)
         assert self.endpoint is not None
-        self.endpoint.flush()
+        self.endpoint.drain()
 
     async def recv(self) -> bytes | None:
         """The next application data record, or None when the connection ended."""
@@ -80,7 +80,7 @@ class DtlsSocket:
         """Send close_notify and close the socket."""
         assert self.endpoint is not None
         self.connection.close(self._loop.time())
-        self.endpoint.flush()
+        self.endpoint.drain()
         self.endpoint.close()
 
 
@@ -93,5 +93,5 @@ async def open_dtls(
         connection, local_addr, on_event=sock._on_event, on_drain=sock._take_data
     )
     connection.start(asyncio.get_running_loop().time())
-    sock.endpoint.flush()
+    sock.endpoint.drain()
     return sock

@@ -5,7 +5,8 @@ This is the whole asyncio story for a datagram core (modelled on aioquic's
 sends and events → re-arm the single ``loop.call_at`` handle at ``get_timer()``. When the
 timer fires, ``handle_timer(now)`` is called with ``now = max(deadline, loop.time())`` and
 the same drain follows. After calling an API method on the core from outside a callback
-(``core.send(...)``), call :meth:`CoreEndpoint.flush` so the result goes out.
+(``core.send(...)``), call :meth:`CoreEndpoint.drain` so the result goes out (the drain
+invariant: the driver drains after every mutation; the core itself has no ``flush``).
 """
 
 from __future__ import annotations
@@ -115,12 +116,12 @@ class CoreEndpoint(asyncio.DatagramProtocol):
     # asyncio.DatagramProtocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
-        self.flush()
+        self.drain()
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         address: Address = (str(addr[0]), int(str(addr[1])))
         self.core.receive_datagram(data, address, self._loop.time())
-        self.flush()
+        self.drain()
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable, ...) surface here; the core's own timers deal
@@ -138,7 +139,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         host, port = self.transport.get_extra_info("sockname")[:2]
         return (str(host), int(port))
 
-    def flush(self) -> None:
+    def drain(self) -> None:
         """Send what the core has queued, deliver its events, and re-arm the timer."""
         if self.transport is None or self.transport.is_closing():
             return
@@ -162,7 +163,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
-        self.flush()
+        self.drain()
 
     def close(self) -> None:
         """Close the socket and cancel the timer."""

@@ -431,7 +431,7 @@ class IceConnection:
             self._streams[stream.key] = connection
             self._driver.sockets[stream.key] = connection
             self._stream_tasks.append(asyncio.ensure_future(self._open_stream(connection)))
-        self.flush()
+        self.drain()
         return [c for c in self.local_candidates if c.type.value == "host"]
 
     async def _open_stream(self, stream: TurnStream) -> object:
@@ -457,7 +457,7 @@ class IceConnection:
 
     def set_remote_credentials(self, ufrag: str, pwd: str, *, lite: bool = False) -> None:
         self.agent.set_remote_credentials(ufrag, pwd, self._loop.time(), lite=lite)
-        self.flush()
+        self.drain()
 
     def add_remote_candidate(
         self, candidate: str | Candidate | IceCandidate, ufrag: str | None = None
@@ -480,7 +480,7 @@ class IceConnection:
             task.add_done_callback(self._mdns_tasks.discard)
             return True
         added = self.agent.add_remote_candidate(candidate, self._loop.time(), ufrag)
-        self.flush()
+        self.drain()
         return added
 
     async def _add_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
@@ -497,16 +497,16 @@ class IceConnection:
                 self.agent.add_remote_candidate(resolved, self._loop.time(), ufrag)
         except PyrtcstackError:
             self.stats["mdns_stale"] += 1  # a restart happened meanwhile (RFC 8838 §8)
-        self.flush()
+        self.drain()
 
     def end_of_remote_candidates(self) -> None:
         self.agent.end_of_remote_candidates(self._loop.time())
-        self.flush()
+        self.drain()
 
     def restart(self) -> None:
         self.agent.restart(self._loop.time())
         self.gathering_complete.clear()
-        self.flush()
+        self.drain()
 
     # ------------------------------------------------------------------ waiting
     async def connected(self, timeout: float = 30.0) -> None:
@@ -528,7 +528,7 @@ class IceConnection:
     def send(self, data: bytes) -> bool:
         """Send on the selected pair (False when there is none)."""
         sent = self.agent.send(data, self._loop.time())
-        self.flush()
+        self.drain()
         return sent
 
     async def recv(self) -> bytes:
@@ -538,7 +538,7 @@ class IceConnection:
 
     async def close(self) -> None:
         self.agent.close(self._loop.time())
-        self.flush()
+        self.drain()
         self._driver.cancel()
         for sock in self._sockets.values():
             self.stats["socket_errors"] += sock.socket_errors
@@ -552,7 +552,7 @@ class IceConnection:
         await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ driving
-    def flush(self) -> None:
+    def drain(self) -> None:
         """After an API call on :attr:`agent` made from outside: send what it queued,
         deliver its events, re-arm the timer (the driver's drain)."""
         self._driver.drain()
