@@ -109,9 +109,6 @@ class DataChannelManager:
         self._channels: dict[int, DataChannel] = {}
         self._unassigned: list[DataChannel] = []
         self._is_client: bool | None = None
-        #: an API call (a send, a close, an OPEN or its ACK) queued output that has not
-        #: been taken: :meth:`get_timer` then says "now" (the contract's pending output)
-        self._output_pending = False
         self.dropped_messages = 0
         if dtls_role is not None:
             self.set_dtls_role(dtls_role)
@@ -218,17 +215,17 @@ class DataChannelManager:
     def close(self) -> None:
         """Graceful SCTP shutdown (RFC 9260 §9.2); channels close when it completes."""
         self.association.shutdown()
-        self._output_pending = True
 
     # == the core ==========================================================================
     def packets_to_send(self, now: float) -> list[bytes]:
-        self._output_pending = False
         return self.association.packets_to_send(now)
 
     def get_timer(self) -> float | None:
-        """The association's next deadline, or the last time it saw while an API call's
-        output waits (so the driver drains at once: no ``flush``)."""
-        if self._output_pending:
+        """The association's: its next deadline, or the last time it saw while output an
+        API call queued (a send, a close, DCEP) waits, so the driver drains at once (no
+        ``flush``); the same while an event of ours waits (a channel closed without
+        the association, DCEP's ChannelOpen)."""
+        if self._events:
             return self.association.now
         return self.association.get_timer()
 
@@ -289,7 +286,6 @@ class DataChannelManager:
                 self._events.append(ChannelError(channel, f"cannot open: {exc}"))
                 self._finish(channel)
                 return
-            self._output_pending = True
         channel.ready_state = "open"
         self._events.append(ChannelOpen(channel))
 
@@ -314,7 +310,6 @@ class DataChannelManager:
             lifetime=None if lifetime is None else lifetime / 1000.0,
             now=self.association.now,
         )
-        self._output_pending = True
 
     def _close_channel(self, channel: DataChannel) -> None:
         if channel.ready_state in ("closing", "closed"):
@@ -334,7 +329,6 @@ class DataChannelManager:
         if not channel._reset_requested and channel.id is not None:
             channel._reset_requested = True
             self.association.reset_streams([channel.id])
-            self._output_pending = True
 
     def _finish(self, channel: DataChannel) -> None:
         if channel.ready_state == "closed":
@@ -435,7 +429,6 @@ class DataChannelManager:
             self.dropped_messages += 1
             if sid not in self._channels:
                 self.association.reset_streams([sid])
-                self._output_pending = True
             return
         label_bytes = len(msg.label.encode()) + len(msg.protocol.encode())
         if (
@@ -447,7 +440,6 @@ class DataChannelManager:
             self.refused_opens += 1
             self.dropped_messages += 1
             self.association.reset_streams([sid])
-            self._output_pending = True
             return
         try:
             self.association.send(sid, DataChannelAck().encode(), Ppid.DCEP)
@@ -456,7 +448,6 @@ class DataChannelManager:
             # events are translated lazily): no channel to open.
             self.dropped_messages += 1
             return
-        self._output_pending = True
         channel = DataChannel(
             self,
             msg.label,

@@ -972,14 +972,16 @@ class PeerConnectionCore:
                 handled = True
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
+            sctp_up = self._sctp_started
+            if sctp_up:
+                # plaintext that waited for the handshake event (or came with it: the
+                # client's INIT rides with its Finished) goes in before our INIT below
+                if self._hand_plaintext_to_sctp(now):
+                    handled = True
             if self._sctp_connect_due:
                 self._sctp_connect_due = False
                 sctp.connect(now)
-            sctp_up = self._sctp_started
             if sctp_up:
-                # plaintext that waited for the handshake event (or came with it)
-                if self._hand_plaintext_to_sctp(now):
-                    handled = True
                 # every data channel event goes up as is (one per received message)
                 push = self._events.push
                 next_sctp = sctp.next_event
