@@ -973,11 +973,10 @@ class PeerConnectionCore:
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
             sctp_up = self._sctp_started
-            if sctp_up:
-                # plaintext that waited for the handshake event (or came with it: the
-                # client's INIT rides with its Finished) goes in before our INIT below
-                if self._hand_plaintext_to_sctp(now):
-                    handled = True
+            # plaintext that waited for the handshake event (or came with it: the
+            # client's INIT rides with its Finished) goes in before our INIT below
+            if sctp_up and self._hand_plaintext_to_sctp(now):
+                handled = True
             if self._sctp_connect_due:
                 self._sctp_connect_due = False
                 sctp.connect(now)
