@@ -49,7 +49,9 @@ HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
 
 
-async def _ours_pair(ta: float = 0.05, dtls: tuple[str, ...] | None = None) -> tuple[Any, Any, Any]:
+async def _ours_pair(
+    ta: float = 0.05, dtls: tuple[str, ...] | None = None, timeout: float = 30.0
+) -> tuple[Any, Any, Any]:
     settings = Settings(host_addresses=["127.0.0.1"], ice_ta=ta)
     if dtls is not None:
         settings = dataclasses.replace(settings, dtls_versions=dtls)
@@ -66,11 +68,11 @@ async def _ours_pair(ta: float = 0.05, dtls: tuple[str, ...] | None = None) -> t
     await b.wait_gathering_complete()
     assert b.local_description is not None
     await a.set_remote_description(b.local_description)
-    await channel.wait_open(30)
-    return a, b, (channel, await asyncio.wait_for(remote, 30))
+    await channel.wait_open(timeout)
+    return a, b, (channel, await asyncio.wait_for(remote, timeout))
 
 
-async def _aiortc_pair() -> tuple[Any, Any, Any]:
+async def _aiortc_pair(timeout: float = 30.0) -> tuple[Any, Any, Any]:
     import aioice.ice
     import aiortc
 
@@ -86,8 +88,8 @@ async def _aiortc_pair() -> tuple[Any, Any, Any]:
     await b.setRemoteDescription(a.localDescription)
     await b.setLocalDescription(await b.createAnswer())
     await a.setRemoteDescription(b.localDescription)
-    await asyncio.wait_for(opened.wait(), 30)
-    return a, b, (channel, await asyncio.wait_for(remote, 30))
+    await asyncio.wait_for(opened.wait(), timeout)
+    return a, b, (channel, await asyncio.wait_for(remote, timeout))
 
 
 async def _close(stack: str, a: Any, b: Any) -> None:
@@ -293,8 +295,13 @@ async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, ...]:
     t0 = time.perf_counter()
     c0 = time.process_time()
     dtls = ("1.2",) if stack == "ours12" else None
+    # All pairs start at once: on a loaded machine 1,000 of them took 32 s to open.
+    timeout = max(30.0, 0.12 * n)
     pairs = await asyncio.gather(
-        *[(_aiortc_pair() if stack == "aiortc" else _ours_pair(dtls=dtls)) for _ in range(n)]
+        *[
+            (_aiortc_pair(timeout) if stack == "aiortc" else _ours_pair(dtls=dtls, timeout=timeout))
+            for _ in range(n)
+        ]
     )
     elapsed = time.perf_counter() - t0
     setup_cpu = (time.process_time() - c0) / n
@@ -382,7 +389,13 @@ async def pairs(args: argparse.Namespace) -> None:
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, _ = await child.communicate()
-            results[stack].append(tuple(json.loads(out.decode().strip().splitlines()[-1])))
+            lines = out.decode().strip().splitlines()
+            if child.returncode or not lines:
+                print(f"  {stack}: the child failed (exit {child.returncode}); see above")
+                continue
+            results[stack].append(tuple(json.loads(lines[-1])))
+    if not all(results.values()):
+        return
     kib, idle, idle_per = {}, {}, {}
     for stack, values in results.items():
         elapsed = statistics.median(v[0] for v in values)
