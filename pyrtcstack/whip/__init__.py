@@ -21,12 +21,15 @@ from .sdpfrag import (
     parse_sdpfrag,
     replace_ice,
 )
+from .sessions import AUDIO_PREFERENCES, EXTENSIONS, open_recorder, open_track, video_preference
 
 if TYPE_CHECKING:
     from .client import WhepClient, WhipClient, WhipError
     from .server import ServerOptions, WhipServer
 
 __all__ = [
+    "AUDIO_PREFERENCES",
+    "EXTENSIONS",
     "SDPFRAG_TYPE",
     "FragMedia",
     "IceServerLink",
@@ -41,9 +44,12 @@ __all__ = [
     "WhipServer",
     "frag_from_sdp",
     "ice_servers",
+    "open_recorder",
+    "open_track",
     "parse_link_header",
     "parse_sdpfrag",
     "replace_ice",
+    "video_preference",
 ]
 
 _LAZY = {

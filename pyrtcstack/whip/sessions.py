@@ -37,6 +37,7 @@ __all__ = [
     "Recorder",
     "Session",
     "new_etag",
+    "open_recorder",
     "open_track",
     "video_preference",
 ]
