@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 import os
 import stat
 import sys
@@ -193,6 +194,12 @@ def _run_server(args: argparse.Namespace) -> int:
 
 
 async def _serve(whip: Any, options: Any, listen: tuple[str, int]) -> int:
+    # one line per session created/ended on stderr (never a token: none is logged)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("pyrtcstack.whip")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     server = whip.WhipServer(options)
     with listening(listen):
         base = await server.start(*listen)

@@ -345,7 +345,14 @@ class WhipServer:
             playable = {k: p for k, p in recorded.items() if p.suffix != ".wav"}
             if playable:
                 self.latest = playable
-        log.info("%s session %s ended: %s", session.kind, session.id[:8], reason)
+        log.info(
+            "%s session %s ended: %s; %s",
+            session.kind,
+            session.id[:8],
+            reason,
+            ", ".join(f"{n} {k} frames in {session.files[k]}" for k, n in session.frames.items())
+            or "no media",
+        )
 
     # ------------------------------------------------------------------ resources
     def _lookup(self, request: web.Request) -> Session | web.Response:
