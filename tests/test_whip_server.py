@@ -24,6 +24,7 @@ from pyrtcstack.whip import (
     WhipClient,
     WhipError,
     WhipServer,
+    frag_from_sdp,
     ice_servers,
     parse_link_header,
 )
@@ -224,12 +225,27 @@ def test_ice_restart_over_patch_keeps_media_flowing(tmp_path: Path) -> None:
         await pc.wait_connection_state("connected")
         session = next(iter(server.sessions.values()))
         old_etag, old_ufrag = client.etag, session.remote_ufrag
+        server_pc = session.pc
+        assert server_pc.local_description is not None
+        old_server_ufrag = frag_from_sdp(server_pc.local_description.sdp).ufrag
         while session.frames.get("video", 0) < 10:
             await asyncio.sleep(0.05)
         await client.restart_ice()
         # RFC 9725 §4.3.2: a new ETag, the server took the new credentials
         assert client.etag not in (None, old_etag) and client.etag == session.etag
         assert session.remote_ufrag not in (None, old_ufrag)
+        # both sides restarted: each side's remote credentials are the other's new local
+        assert pc.local_description is not None and pc.remote_description is not None
+        assert server_pc.local_description is not None and server_pc.remote_description
+        ours, theirs = (
+            frag_from_sdp(pc.local_description.sdp),
+            frag_from_sdp(server_pc.local_description.sdp),
+        )
+        assert ours.ufrag == session.remote_ufrag
+        assert frag_from_sdp(server_pc.remote_description.sdp).ufrag == ours.ufrag
+        assert theirs.ufrag != old_server_ufrag
+        assert frag_from_sdp(pc.remote_description.sdp).ufrag == theirs.ufrag
+        assert server_pc.signaling_state == pc.signaling_state == "stable"
         before = session.frames["video"]
         while session.frames["video"] < before + 20:
             await asyncio.sleep(0.05)
