@@ -146,6 +146,8 @@ wait $S || true
     assert "libsoup-ERROR" not in client_log
     # the session went through POST, trickle PATCH and DELETE (whip-client's SIGINT path)
     assert "ended: DELETE" in server_log, server_log
+    trickled = [line for line in server_log.splitlines() if "candidates trickled" in line]
+    assert trickled and int(trickled[0].split(": ")[1].split()[0]) >= 1, server_log
     audio = next(out.glob("whip-*-audio.ogg"))
     video = next(out.glob("whip-*-video.ivf"))
     a, v = ffprobe(audio), ffprobe(video)

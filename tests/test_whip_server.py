@@ -208,6 +208,10 @@ def test_patch_preconditions_and_trickle(tmp_path: Path) -> None:
         assert status == 422 and "another ICE ufrag" in text
         status, text, _ = await http("PATCH", location, frag, **ct, **{"If-Match": etag})
         assert status == 204, text
+        # the trickled candidate reached ICE (RFC 8840: 127.0.0.1:9, priority 2130706431)
+        stats = await session.pc.get_stats()
+        remote = [s for s in stats.values() if s["type"] == "remote-candidate"]
+        assert {(s["port"], s["priority"]) for s in remote} >= {(9, 2130706431)}
         # a restart (If-Match: *) must bring new credentials
         status, text, _ = await http("PATCH", location, frag, **ct, **{"If-Match": "*"})
         assert status == 422 and "new ICE credentials" in text

@@ -408,6 +408,8 @@ class WhipServer:
                     )
         except PyrtcstackError as exc:
             return self._error(422, f"cannot use a candidate: {exc}")
+        count = sum(len(m.candidates) for m in frag.media)
+        log.info("%s session %s: %d candidates trickled", session.kind, session.id[:8], count)
         return web.Response(status=204)
 
     async def _restart(self, session: Session, frag: SdpFrag) -> web.Response:
