@@ -34,13 +34,48 @@ __all__ = ["register"]
 WHIP_TOKEN_ENV = "PYRTCSTACK_WHIP_TOKEN"
 WHEP_TOKEN_ENV = "PYRTCSTACK_WHEP_TOKEN"
 _MISSING = "this command needs aiohttp: pip install 'pyrtcstack[whip]'"
+_SECRETS = """
+Tokens come from a file (first line) or the environment, never from the command line.
+Needs the whip extra (pip install 'pyrtcstack[whip]'); docs/whip.md explains the exchange.
+"""
+SERVER_HELP = (
+    """``pyrtcstack whip-server``: a WHIP (RFC 9725) ingest and WHEP playback server.
+
+    pyrtcstack whip-server --out recordings/      # http://127.0.0.1:8080/whip, /whep, /
+
+Records what is published (Opus to Ogg, VP8 to IVF, H.264 to Annex B) in --out; once a
+publisher ends, WHEP players (and the page at /) get its recording, looped. Listens on
+127.0.0.1 unless --listen 0.0.0.0:PORT, which needs a token (or --no-auth).
+"""
+    + _SECRETS
+)
+WHIP_HELP = (
+    """``pyrtcstack whip URL FILE…``: publish recorded media to a WHIP endpoint (RFC 9725).
+
+    pyrtcstack whip http://127.0.0.1:8080/whip talk.ogg cam.ivf
+
+At most one audio file (.ogg Opus) and one video file (.ivf VP8, .h264 Annex B); they are
+sent as recorded (nothing is re-encoded), then the session is ended with DELETE.
+"""
+    + _SECRETS
+)
+WHEP_HELP = (
+    """``pyrtcstack whep URL``: play a WHEP stream into files.
+
+    pyrtcstack whep http://127.0.0.1:8080/whep --out got/ --duration 10
+
+Offers to receive audio and video and writes what arrives: Opus to Ogg, VP8 to IVF,
+H.264 to Annex B, G.711 to WAV.
+"""
+    + _SECRETS
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     server = subparsers.add_parser(
         "whip-server",
         help="a WHIP/WHEP server that records what is published and plays it back",
-        description=__doc__,
+        description=SERVER_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     server.add_argument(
@@ -48,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=host_port(default_host=LOOPBACK, listen=True),
         default=(LOOPBACK, 8080),
         metavar="HOST:PORT",
-        help="HTTP address (default 127.0.0.1:8080; port 0: any free port)",
+        help="HTTP address (default 127.0.0.1:8080; 0.0.0.0:PORT serves the network; port 0: "
+        "any free port)",
     )
     server.add_argument("--out", default=".", metavar="DIR", help="recordings folder")
     server.add_argument(
@@ -74,40 +110,69 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="IP",
         help="address our ICE gathers on (repeatable; default: the interfaces')",
     )
-    server.add_argument("--max-sessions", type=number(int, low=1, high=10000), default=16)
     server.add_argument(
-        "--max-body", type=number(int, low=1024, high=1 << 20), default=64 * 1024, metavar="BYTES"
+        "--max-sessions",
+        type=number(int, low=1, high=10000),
+        default=16,
+        metavar="N",
+        help="WHIP + WHEP sessions at once; more get 503 (default 16)",
     )
     server.add_argument(
-        "--idle-timeout", type=number(float, above=0), default=30.0, metavar="SECONDS"
+        "--max-body",
+        type=number(int, low=1024, high=1 << 20),
+        default=64 * 1024,
+        metavar="BYTES",
+        help="largest request body; more gets 413 (default 65536)",
     )
     server.add_argument(
-        "--max-recording-bytes", type=number(int, low=1), default=1 << 30, metavar="BYTES"
+        "--idle-timeout",
+        type=number(float, above=0),
+        default=30.0,
+        metavar="SECONDS",
+        help="end a session without media in (WHIP) or a connection (WHEP) (default 30)",
+    )
+    server.add_argument(
+        "--max-recording-bytes",
+        type=number(int, low=1),
+        default=1 << 30,
+        metavar="BYTES",
+        help="disk one WHIP session may fill; later frames are dropped (default 1 GiB)",
     )
     server.set_defaults(func=_run_server)
 
     whip = subparsers.add_parser(
         "whip",
         help="publish Ogg Opus / IVF VP8 / Annex B H.264 files to a WHIP endpoint",
-        description=__doc__,
+        description=WHIP_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     whip.add_argument("url", metavar="URL", help="the WHIP endpoint (http:// or https://)")
     whip.add_argument("files", metavar="FILE", nargs="+", help=".ogg, .ivf, .h264 files")
     whip.add_argument("--loop", action="store_true", help="replay the files until --duration")
-    whip.add_argument("--duration", type=number(float, above=0), metavar="SECONDS")
+    whip.add_argument(
+        "--duration",
+        type=number(float, above=0),
+        metavar="SECONDS",
+        help="how long to publish (default: the longest file)",
+    )
     _client_args(whip, WHIP_TOKEN_ENV)
     whip.set_defaults(func=_run_whip)
 
     whep = subparsers.add_parser(
         "whep",
         help="play a WHEP stream into files (Ogg, IVF, Annex B)",
-        description=__doc__,
+        description=WHEP_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     whep.add_argument("url", metavar="URL", help="the WHEP endpoint")
     whep.add_argument("--out", default=".", metavar="DIR", help="folder for the files")
-    whep.add_argument("--duration", type=number(float, above=0), default=10.0, metavar="SECONDS")
+    whep.add_argument(
+        "--duration",
+        type=number(float, above=0),
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to play (default 10)",
+    )
     _client_args(whep, WHEP_TOKEN_ENV)
     whep.set_defaults(func=_run_whep)
 
@@ -117,7 +182,13 @@ def _client_args(parser: argparse.ArgumentParser, env: str) -> None:
     parser.add_argument(
         "--host-address", action="append", default=None, metavar="IP", help="ICE address"
     )
-    parser.add_argument("--timeout", type=number(float, above=0), default=20.0, metavar="SECONDS")
+    parser.add_argument(
+        "--timeout",
+        type=number(float, above=0),
+        default=20.0,
+        metavar="SECONDS",
+        help="most seconds to wait for the answer and the connection (default 20)",
+    )
 
 
 def _whip_module() -> Any:
