@@ -356,3 +356,23 @@ def test_recording_stops_at_the_disk_quota(tmp_path: Path) -> None:
         assert server.latest["video"].stat().st_size <= 5000 + 32 + 12 * 60
 
     run(test, tmp_path, max_recording_bytes=5000)
+
+
+def test_recording_over_the_replay_limit_is_not_re_served(tmp_path: Path) -> None:
+    async def test(server: WhipServer, base: str) -> None:
+        pc = PeerConnection(None, LOOP)
+        pc.add_transceiver("video", direction="sendonly", track=IvfTrack(IVF))
+        client = WhipClient(base + "/whip")
+        await client.publish(pc)
+        session = next(iter(server.sessions.values()))
+        while session.frames.get("video", 0) < 30:
+            await asyncio.sleep(0.05)
+        await client.close()
+        await pc.close()
+        assert session.files["video"].stat().st_size > 4096
+        assert not server.latest  # recorded, but too large to keep in memory for players
+        _, play_sdp = await offer_sdp(direction="recvonly")
+        status, text, _ = await http("POST", base + "/whep", play_sdp, **SDP)
+        assert status == 409 and "nothing has been recorded" in text
+
+    run(test, tmp_path, max_replay_bytes=4096)

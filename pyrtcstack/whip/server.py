@@ -92,6 +92,8 @@ class ServerOptions:
     idle_timeout: float = 30.0
     #: bytes one WHIP session may write to disk; frames past it are dropped
     max_recording_bytes: int = 1 << 30
+    #: largest recording re-served to WHEP players (read once into memory and shared)
+    max_replay_bytes: int = 64 << 20
     #: serve /whep and the player page
     whep: bool = True
 
@@ -102,8 +104,10 @@ class WhipServer:
     def __init__(self, options: ServerOptions | None = None) -> None:
         self.options = options or ServerOptions()
         self.sessions: dict[str, Session] = {}
-        #: the recordings WHEP players get, by media kind
+        #: the recordings WHEP players get, by media kind, with their bytes (read once,
+        #: checked to parse, shared by every player)
         self.latest: dict[str, Path] = {}
+        self._replay: dict[str, bytes] = {}
         #: every WHIP session that ended, with its reason (for tests and logs)
         self.finished: list[Session] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -271,7 +275,7 @@ class WhipServer:
             path = self.latest.get(tr.kind)
             if path is None or tr.track is not None:
                 continue
-            track = open_track(path)
+            track = open_track(path, self._replay[tr.kind])
             if tr.kind == "audio":
                 tr.set_codec_preferences([AUDIO_PREFERENCES[0]])
             else:
@@ -343,8 +347,10 @@ class WhipServer:
             del self.finished[:-64]
             recorded = {k: p for k, p in session.files.items() if session.frames.get(k)}
             playable = {k: p for k, p in recorded.items() if p.suffix != ".wav"}
-            if playable:
-                self.latest = playable
+            replay = await asyncio.to_thread(self._load_replay, playable)
+            if replay:
+                self.latest = {k: playable[k] for k in replay}
+                self._replay = replay
         log.info(
             "%s session %s ended: %s; %s",
             session.kind,
@@ -353,6 +359,23 @@ class WhipServer:
             ", ".join(f"{n} {k} frames in {session.files[k]}" for k, n in session.frames.items())
             or "no media",
         )
+
+    def _load_replay(self, paths: dict[str, Path]) -> dict[str, bytes]:
+        """The recordings that may be re-served: at most ``max_replay_bytes`` each, and
+        readable by their track (a recording cut short by the disk quota still is)."""
+        out = {}
+        for kind, path in paths.items():
+            try:
+                if path.stat().st_size > self.options.max_replay_bytes:
+                    log.info("%s is over max_replay_bytes: not re-served", path.name)
+                    continue
+                data = path.read_bytes()
+                open_track(path, data)
+            except (OSError, PyrtcstackError) as exc:
+                log.info("%s cannot be re-served: %s", path.name, exc)
+                continue
+            out[kind] = data
+        return out
 
     # ------------------------------------------------------------------ resources
     def _lookup(self, request: web.Request) -> Session | web.Response:

@@ -75,14 +75,16 @@ def open_recorder(path: Path, codec: str) -> Recorder:
     return WavRecorder(path, PCMA if name == "pcma" else PCMU)
 
 
-def open_track(path: Path) -> Track:
-    """A looping track that replays a recording, by its extension."""
+def open_track(path: Path, data: bytes | None = None) -> Track:
+    """A looping track that replays a recording (``data``: its bytes, already read), by
+    its extension; :class:`~pyrtcstack.media.MediaFormatError` if it does not parse."""
+    source: Path | bytes = path if data is None else data
     suffix = path.suffix.lower()
     if suffix == ".ogg":
-        return OggOpusTrack(path, loop=True)
+        return OggOpusTrack(source, loop=True)
     if suffix == ".ivf":
-        return IvfTrack(path, loop=True)
-    return AnnexBTrack(path, loop=True)
+        return IvfTrack(source, loop=True)
+    return AnnexBTrack(source, loop=True)
 
 
 def video_preference(track: Track) -> list[CodecCapability]:
