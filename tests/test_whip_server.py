@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pyrtcstack.aio.peerconnection import PeerConnection
-from pyrtcstack.media import IvfTrack, parse_ivf
+from pyrtcstack.media import AnnexBTrack, IvfTrack, parse_ivf, split_access_units
 from pyrtcstack.peerconnection import Settings
 from pyrtcstack.whip import (
     SDPFRAG_TYPE,
@@ -376,3 +376,37 @@ def test_recording_over_the_replay_limit_is_not_re_served(tmp_path: Path) -> Non
         assert status == 409 and "nothing has been recorded" in text
 
     run(test, tmp_path, max_replay_bytes=4096)
+
+
+def test_h264_is_recorded_as_annex_b_and_replayed(tmp_path: Path) -> None:
+    h264 = Path(__file__).parent / "data" / "h264_testsrc_160x120.h264"
+
+    async def test(server: WhipServer, base: str) -> None:
+        pc = PeerConnection(None, LOOP)
+        track = AnnexBTrack(h264)
+        pc.add_transceiver("video", direction="sendonly", track=track)
+        client = WhipClient(base + "/whip")
+        answer = await client.publish(pc)
+        assert "H264/90000" in answer.sdp
+        session = next(iter(server.sessions.values()))
+        while session.frames.get("video", 0) < 30:
+            await asyncio.sleep(0.05)
+        await client.close()
+        await pc.close()
+        path = server.latest["video"]
+        assert path.suffix == ".h264"
+        units = split_access_units(path.read_bytes())
+        assert len(units) >= 30 and set(units) <= set(track.units)
+        player = PeerConnection(None, LOOP)
+        frames: list[Any] = []
+        player.on("track", lambda t: t.on("frame", frames.append))
+        player.add_transceiver("video", direction="recvonly")
+        whep = WhepClient(base + "/whep")
+        assert "H264/90000" in (await whep.publish(player)).sdp
+        while len(frames) < 20:
+            await asyncio.sleep(0.05)
+        assert {f.data for f in frames} <= set(track.units)
+        await whep.close()
+        await player.close()
+
+    run(test, tmp_path)
