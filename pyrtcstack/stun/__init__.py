@@ -154,6 +154,7 @@ from .longterm import (
 )
 from .message import (
     REASON_PHRASES,
+    HmacKey,
     Message,
     decode,
     is_stun,
@@ -188,6 +189,7 @@ __all__ = [
     "ClientTransaction",
     "ErrorCode",
     "Filtering",
+    "HmacKey",
     "LongTermAuth",
     "LongTermServerAuth",
     "Mapping",
