@@ -297,8 +297,7 @@ class Dtls12Engine(EngineBase):
         the successor)."""
         self._flight = None
         self._timer.stop()
-        retry = start.retry if isinstance(start, ServerStart13) else None
-        engine = Dtls13Engine(self.ctx, now, write_seq0=self._write[0].next_sequence, retry=retry)
+        engine = Dtls13Engine(self.ctx, now, write_seq0=self._write[0].next_sequence)
         self.successor = engine
         if self._role is not None:
             self._role.forget()

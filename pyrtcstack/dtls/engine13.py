@@ -73,7 +73,6 @@ from .handshake13 import (
     MAX_OLD_READ_EPOCHS,
     ClientStart13,
     Handshake13,
-    Retry13,
     ServerStart13,
     State13,
     _Item,
@@ -118,16 +117,8 @@ _KEY_UPDATE: Final = 24
 class Dtls13Engine(EngineBase):
     """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
 
-    def __init__(
-        self,
-        ctx: DtlsContext,
-        now: float,
-        *,
-        write_seq0: int = 0,
-        retry: Retry13 | None = None,
-    ) -> None:
-        """``write_seq0``: the next epoch-0 record number (the hellos already sent some);
-        ``retry``: what our stateless HelloRetryRequest cookie carried (server only)."""
+    def __init__(self, ctx: DtlsContext, now: float, *, write_seq0: int = 0) -> None:
+        """``write_seq0``: the next epoch-0 record number (the hellos already sent some)."""
         self.ctx = ctx
         self.stats = ctx.stats
         self._events = ctx.events
@@ -136,7 +127,7 @@ class Dtls13Engine(EngineBase):
         self._client = ctx.role is not None and ctx.role.value == "client"
         #: the handshake of our role (the 1.2 engine started, so the role is known)
         self._role: Handshake13 = (
-            ClientHandshake13(ctx, self) if self._client else ServerHandshake13(ctx, self, retry)
+            ClientHandshake13(ctx, self) if self._client else ServerHandshake13(ctx, self)
         )
         self._end: State13 | None = None  # CLOSED or FAILED once the connection ended
         self._timer = RetransmitTimer(ctx.initial_timeout, ctx.max_timeout, ctx.max_retransmissions)
@@ -154,8 +145,8 @@ class Dtls13Engine(EngineBase):
         self._pending_app: list[bytes] = []
         # handshake layer: the peer's messages, ours (numbered here), flights and ACKs
         self._reassembler = Reassembler()
-        # our message 0 was the 1.2 engine's ClientHello, or our stateless retry
-        self._send_seq = 1 if self._client or retry is not None else 0
+        # a client's message 0 was the 1.2 engine's ClientHello
+        self._send_seq = 1 if self._client else 0
         self._flight: list[_Item] = []
         self._flight_needs_ack = False
         self._acked: set[tuple[int, int]] = set()
@@ -176,6 +167,8 @@ class Dtls13Engine(EngineBase):
     def begin(self, start: ServerStart13 | ClientStart13, now: float) -> None:
         """Continue from the hello that selected DTLS 1.3 (the 1.2 engine read it); a
         client then handles the messages that came with the ServerHello."""
+        if isinstance(start, ServerStart13) and start.retry is not None:
+            self._send_seq = 1  # our stateless HelloRetryRequest was message 0
         try:
             self._role.begin(start, now)
         except DtlsError as exc:

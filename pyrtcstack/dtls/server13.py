@@ -15,15 +15,12 @@ from .constants import (
     HandshakeType,
 )
 from .cookies import retry_request
-from .engine import DtlsContext
 from .errors import DtlsHandshakeError
 from .handlers import ENCRYPTED_EXTENSIONS, handles
 from .handshake13 import (
     VERIFY_SCHEMES13,
     ClientStart13,
     Handshake13,
-    Host13,
-    Retry13,
     ServerStart13,
     State13,
     message_hash,
@@ -57,28 +54,17 @@ class ServerHandshake13(Handshake13):
     """The DTLS 1.3 server's handshake: what it sends, and a handler for each message it
     receives (:attr:`HANDLERS`)."""
 
-    __slots__ = ("_retry",)
-
-    def __init__(
-        self,
-        ctx: DtlsContext,
-        host: Host13,
-        retry: Retry13 | None,
-    ) -> None:
-        """``retry``: what our stateless HelloRetryRequest's cookie carried, if the
-        ClientHello answered it (:mod:`.cookies`)."""
-        super().__init__(ctx, host)
-        self._retry = retry
+    __slots__ = ()
 
     def begin(self, start: ServerStart13 | ClientStart13, now: float) -> None:
-        """Answer the ClientHello that offered DTLS 1.3 (RFC 8446 §4.1.1); after our
-        stateless HelloRetryRequest the engine numbers our messages from 1."""
+        """Answer the ClientHello that offered DTLS 1.3 (RFC 8446 §4.1.1), which may answer
+        our stateless HelloRetryRequest (``start.retry``: what its cookie carried)."""
         assert isinstance(start, ServerStart13)
         hello, body, seq = start.hello, start.body, start.seq
         self.host.expect_message_seq(seq + 1)
         self._client_hello = hello
         self._client_random = hello.random
-        retry = self._retry
+        retry = start.retry
         if retry is not None:
             # ClientHello2 after our stateless HelloRetryRequest: rebuild what the cookie
             # carries (RFC 8446 §4.4.1: message_hash(ClientHello1), then the retry itself)
