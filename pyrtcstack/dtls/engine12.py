@@ -34,7 +34,6 @@ from typing import Final
 
 from ..common.core import Address
 from . import datapath
-from .certificate import Fingerprint
 from .client import ClientHandshake
 from .constants import (
     DTLS1_2_VERSION,
@@ -52,7 +51,6 @@ from .errors import (
     DtlsTimeoutError,
     DtlsUsageError,
 )
-from .events import ApplicationData, HandshakeCompleted
 from .flights import Flight, FlightItem, RetransmitTimer
 from .fragments import Reassembler, encode_message
 from .handshake import DtlsRole, Handshake12
@@ -109,7 +107,6 @@ class Dtls12Engine(EngineBase):
         "_last_echo_at",
         "_last_record_seq",
         "_out",
-        "_pending_app",
         "_read",
         "_reassembler",
         "_retransmit_trigger",
@@ -319,17 +316,7 @@ class Dtls12Engine(EngineBase):
         role.forget()
         self._fast_read = self._read[1]
         self._fast_write = self._write[self._write_epoch]
-        self._events.append(
-            HandshakeCompleted(
-                version="DTLS 1.2",
-                cipher_suite=role.suite.suite,
-                srtp_profile=role.srtp_profile,
-                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
-                peer_certificate=self._peer_certificate_der,
-            )
-        )
-        pending, self._pending_app = self._pending_app, []
-        self._events.extend(ApplicationData(p) for p in pending)
+        self._emit_completed("DTLS 1.2", role.suite.suite, role.srtp_profile)
 
     # ---- receiving (the data path's reader, datapath.RecordReader) ----------------------------
 

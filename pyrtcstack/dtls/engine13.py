@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Final
 
 from ..common.core import Address
 from . import datapath
-from .certificate import Fingerprint
 from .client13 import ClientHandshake13
 from .constants import (
     DTLS1_2_VERSION,
@@ -66,7 +65,6 @@ from .errors import (
     DtlsTimeoutError,
     DtlsUsageError,
 )
-from .events import ApplicationData, HandshakeCompleted
 from .flights import RetransmitTimer
 from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message
 from .handshake13 import (
@@ -542,17 +540,7 @@ class Dtls13Engine(EngineBase):
         assert role.suite is not None
         self._completed = True
         role.forget()
-        self._events.append(
-            HandshakeCompleted(
-                version="DTLS 1.3",
-                cipher_suite=CipherSuite13(role.suite.code),
-                srtp_profile=role.srtp_profile,
-                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
-                peer_certificate=self._peer_certificate_der,
-            )
-        )
-        pending, self._pending_app = self._pending_app, []
-        self._events.extend(ApplicationData(p) for p in pending)
+        self._emit_completed("DTLS 1.3", CipherSuite13(role.suite.code), role.srtp_profile)
         self._update_fast_path()
 
     # ---- after the handshake (RFC 8446 §4.6) --------------------------------------------------

@@ -77,6 +77,9 @@ class DtlsStats:
     dropped_epoch: int = 0
     dropped_early: int = 0
     dropped_unexpected: int = 0
+    #: plaintext records dropped because ``take_application_data`` was not called and
+    #: ``max_pending_plaintext`` bytes were already waiting
+    dropped_plaintext_overflow: int = 0
     retransmissions: int = 0
     records_sent: int = 0
 
