@@ -94,6 +94,7 @@ class Dtls12Engine(EngineBase):
     attributes than an instance dict shares keys for (a dict cost 1.5 KiB a connection)."""
 
     __slots__ = (
+        "__weakref__",  # the role object's reference back (handlers.HandshakeRole)
         "_completed_emitted",
         "_early",
         "_end",
