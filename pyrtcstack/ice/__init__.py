@@ -34,6 +34,7 @@ from .candidates import (
     pair_priority,
 )
 from .checklist import MAX_PAIRS, MAX_REMOTE_CANDIDATES, CandidatePair, PairState
+from .describe import describe_pair
 from .errors import IceError, IceStaleCandidateError
 from .events import (
     CandidateError,
@@ -76,6 +77,7 @@ __all__ = [
     "StreamTransport",
     "TurnServer",
     "candidate_priority",
+    "describe_pair",
     "interleave_families",
     "local_preferences",
     "pair_priority",
