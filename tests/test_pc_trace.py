@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrtcstack import datachannel, dtls, rtp, sctp, stun
+from pyrtcstack import datachannel, dtls, rtp, sctp, stun, turn
 from pyrtcstack.peerconnection import RunSummary, Tracer, TraceRecord
 from pyrtcstack.sctp import FragmentLabeller
 from pyrtcstack.sctp.chunks import DataChunk, Packet, SackChunk
@@ -264,8 +264,24 @@ def test_every_describe_takes_any_bytes(data: bytes) -> None:
             sctp.describe(bytes(12) + raw),
             rtp.describe(raw),
             rtp.describe(raw, secure=True),
+            turn.describe(raw, dtls.describe),
         ):
             assert isinstance(line, str) and "\n" not in line
         dtls.only_application_data(raw, established=True)
         rtp.stream_label(raw)
     datachannel.describe_payload(50, data)
+
+
+def test_turn_channel_data_says_what_it_relays() -> None:
+    records: list[object] = []
+    hello = bytes([22, 0xFE, 0xFD]) + bytes(8) + bytes([0, 12]) + bytes([1]) + bytes(11)
+    frame = bytes([0x40, 0x01, 0, len(hello)]) + hello
+    Tracer(records.append).datagram("recv", frame, ("192.0.2.1", 3478), None, 0.0)
+    (record,) = records
+    assert isinstance(record, TraceRecord) and record.layer == "TURN"
+    assert record.text == (
+        "TURN ChannelData 0x4001, 25 B (RFC 8656 §12.4) carrying DTLS ClientHello"
+    )
+    assert turn.describe(b"\x40\x01\x00\x09abc") == (
+        "TURN ChannelData (malformed: channel 0x4001, length 9)"
+    )

@@ -12,7 +12,8 @@ itself: **each protocol describes its own packets**, in one line with the RFC se
 that defines them, through its package's exports — :func:`pyrtcstack.stun.describe`,
 :func:`pyrtcstack.dtls.describe`, :func:`pyrtcstack.sctp.summarize` (with
 :func:`pyrtcstack.datachannel.describe_payload` naming what DATA carries),
-:func:`pyrtcstack.rtp.describe`, :func:`pyrtcstack.ice.describe_pair`. The tracer hands
+:func:`pyrtcstack.rtp.describe`, :func:`pyrtcstack.turn.describe` (ChannelData),
+:func:`pyrtcstack.ice.describe_pair`. The tracer hands
 one :class:`TraceRecord` per step to the user's callback. Describing never raises.
 
 A bulk transfer is thousands of near-identical lines (SCTP DATA, SACK, SRTP). Records of
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .. import dtls, rtp, sctp, stun
+from .. import dtls, rtp, sctp, stun, turn
 from ..common.core import Address, Event
 from ..datachannel import TransportClosed, describe_payload
 from ..demux import PacketKind, classify
@@ -179,6 +180,18 @@ class RunSummary:
             self._emit(record, source)
 
 
+def _relayed(data: bytes) -> str:
+    """What a TURN ChannelData message relays, by its first byte (RFC 7983 §7)."""
+    kind = classify(data)
+    if kind is PacketKind.STUN:
+        return stun.describe(data)
+    if kind is PacketKind.DTLS:
+        return dtls.describe(data)
+    if kind is PacketKind.RTP or kind is PacketKind.RTCP:
+        return rtp.describe(data, secure=True)
+    return f"{len(data):,} B"
+
+
 class Tracer:
     """The :class:`Observer` behind ``Settings.tracer``: one :class:`TraceRecord` per
     protocol step for ``callback``."""
@@ -281,9 +294,8 @@ class Tracer:
             text = rtp.describe(data, secure=True)
             self.callback(TraceRecord(now, "SRTP", direction, text, local, peer))
         elif kind is PacketKind.TURN_CHANNEL:
-            self.callback(
-                TraceRecord(now, "TURN", direction, "ChannelData (RFC 8656 §12.4)", local, peer)
-            )
+            text = turn.describe(data, _relayed)
+            self.callback(TraceRecord(now, "TURN", direction, text, local, peer))
 
     def sctp(self, direction: str, packet: bytes, now: float) -> None:
         """One SCTP packet inside DTLS (RFC 8261), its DATA numbered per message."""
