@@ -285,3 +285,29 @@ def test_turn_channel_data_says_what_it_relays() -> None:
     assert turn.describe(b"\x40\x01\x00\x09abc") == (
         "TURN ChannelData (malformed: channel 0x4001, length 9)"
     )
+
+
+def test_fuzz_harness_over_seeds() -> None:
+    """fuzz/fuzz_trace.py over real packets of each protocol and their truncations."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "fuzz" / "fuzz_trace.py"
+    spec = importlib.util.spec_from_file_location("fuzz_trace", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    req = stun.Message(stun.Method.BINDING, transaction_id=bytes(12))
+    req.add_text(stun.AttributeType.USERNAME, "a:b")
+    seeds = [
+        req.encode(b"k", fingerprint=True),
+        Packet(5000, 5000, 1, [_chunk(1, 100, B), SackChunk(0, 9, [(2, 3)], [7])]).encode(),
+        bytes([22, 0xFE, 0xFD]) + bytes(8) + bytes([0, 12, 1, 0, 0, 5]) + bytes(8),
+        bytes([0x2F, 0, 1, 0, 3, 1, 2, 3]),
+        bytes([0x80, 0, 0, 1]) + bytes(8) + bytes(20),
+        bytes([0x81, 200, 0, 6]) + bytes(24),
+        bytes([0x40, 0, 0, 4, 0, 1, 0, 0]),
+    ]
+    for seed in seeds:
+        for cut in range(0, len(seed) + 1, 3):
+            module.TestOneInput(seed[:cut])
