@@ -17,6 +17,7 @@ import sys
 from pyrtcstack.common.buffer import BufferReadError, Reader
 from pyrtcstack.dtls import DtlsConnection, DtlsRole, DtlsVersion, NamedGroup
 from pyrtcstack.dtls.certificate import DtlsCertificate
+from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.dtls.errors import DtlsDecodeError
 from pyrtcstack.dtls.fragments import Fragment
 from pyrtcstack.dtls.keyschedule import TLS13_SUITES, TrafficKeys
@@ -128,8 +129,8 @@ def _handlers(data: bytes) -> None:
     if len(data) < 2:
         return
     conn = _mid_handshake(server_side=bool(data[0] & 1))
-    engine = conn._engine13
-    assert engine is not None
+    engine = conn.engine
+    assert isinstance(engine, Dtls13Engine)
     r = Reader(data[1:])
     try:
         for _ in range(3):

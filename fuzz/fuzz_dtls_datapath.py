@@ -33,6 +33,8 @@ from pyrtcstack.dtls import (
     DtlsVersion,
     NamedGroup,
 )
+from pyrtcstack.dtls.engine12 import Dtls12Engine
+from pyrtcstack.dtls.engine13 import Dtls13Engine
 
 _NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 _CERTS = [DtlsCertificate.generate(random.Random(i), not_before=_NOT_BEFORE) for i in (1, 2)]
@@ -82,16 +84,17 @@ def _server(dtls13: bool) -> DtlsConnection:
     while conn.next_event() is not None:
         pass
     assert conn.is_established
-    assert (conn._engine13 is not None) == dtls13
+    assert isinstance(conn.engine, Dtls13Engine) == dtls13
     return conn
 
 
 def _general_only(conn: DtlsConnection) -> None:
     """Test-only: the data path takes no record; every datagram takes the general path
     (with DTLS 1.3 the engine's record layer, also after a KeyUpdate)."""
-    conn._fast_read = None
-    engine = conn._engine13
-    if engine is not None:
+    engine = conn.engine
+    if isinstance(engine, Dtls12Engine):
+        engine._fast_read = None
+    elif isinstance(engine, Dtls13Engine):
         update = engine._update_fast_path
 
         def without_read_path() -> None:

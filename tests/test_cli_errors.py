@@ -145,6 +145,8 @@ CASES = [
     (["demo", "--size", "300000"], "at most 262144"),
     (["demo", "--messages", "-1"], "at least 0"),
     (["interop", "nosuchpeer"], "unknown peer"),
+    (["sdp", "check", "/nonexistent/offer.sdp"], "cannot read /nonexistent/offer.sdp"),
+    (["sdp", "explain", "/etc/hostname"], "not a valid SDP"),
     (["interop", "--endpoint", "--port", "99999"], "at most 65535"),
     (["nosuchcommand"], "invalid choice"),
 ]

@@ -4,6 +4,8 @@ PeerConnection through the core and the manager to DATA_CHANNEL_OPEN (RFC 8832 Â
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +112,53 @@ def test_each_invalid_init_is_a_type_error_at_every_layer(
 
     asyncio.run(aio())
     assert manager.channels == [] and core.sctp.channels == []
+
+
+# createDataChannel is written at three layers; the manager does the work, the peer
+# connections (core, asyncio) hand over. Their parameters must not drift apart.
+LAYERS = [DataChannelManager, PeerConnectionCore, PeerConnection]
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda c: c.__name__)
+def test_create_data_channel_has_the_same_parameters_at_every_layer(layer: type) -> None:
+    for name in ("create_data_channel", "create_channel"):
+        reference = inspect.signature(getattr(DataChannelManager, name)).parameters
+        assert inspect.signature(getattr(layer, name)).parameters == reference, name
+    # ... and they are ChannelOptions's fields, with its defaults (RTCDataChannelInit)
+    params = list(inspect.signature(layer.create_data_channel).parameters.values())[2:]
+    fields = dataclasses.fields(ChannelOptions)
+    assert [(p.name, p.default, p.kind) for p in params] == [
+        (f.name, f.default, inspect.Parameter.KEYWORD_ONLY) for f in fields
+    ]
+
+
+def test_create_data_channel_passes_every_option_at_every_layer() -> None:
+    """Each layer gives each keyword to the channel (a parameter kept in the signature
+    but not passed on would leave the default)."""
+    inits: list[dict[str, Any]] = [
+        {"ordered": False, "max_retransmits": 3, "protocol": "p", "priority": "high"},
+        {"max_packet_life_time": 150, "negotiated": True, "id": 7, "priority": 700},
+    ]
+
+    def check(channel: Any, init: dict[str, Any]) -> None:
+        options = ChannelOptions(**init)
+        for key in init:
+            want = options.dcep_priority if key == "priority" else getattr(options, key)
+            assert getattr(channel, key) == want, key
+
+    for init in inits:
+        check(DataChannelManager(dtls_role="client").create_data_channel("x", **init), init)
+        check(PeerConnectionCore().create_data_channel("x", **init), init)
+
+    async def aio() -> None:
+        pc = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        try:
+            for init in inits:
+                check(pc.create_data_channel("x", **init), init)
+        finally:
+            await pc.close()
+
+    asyncio.run(aio())
 
 
 def test_options_value_is_checked_when_made() -> None:

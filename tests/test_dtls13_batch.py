@@ -51,7 +51,7 @@ def _events(conn: DtlsConnection) -> list[object]:
 def _force_general(conn: DtlsConnection) -> None:
     """Test-only: this connection's data path never takes a record (every datagram goes
     through the engine's general record path), also after a KeyUpdate."""
-    engine = conn._engine13
+    engine = conn.engine
     assert engine is not None
     update = engine._update_fast_path
 
@@ -70,7 +70,7 @@ def _stream(source: Pair) -> tuple[list[bytes], list[bytes]]:
     client, server = source.client, source.server
     now = source.net.now
     records = [client.protect(b"r%d" % i) for i in range(HALF)]
-    engine = client._engine13
+    engine = client.engine
     assert engine is not None
     engine.request_key_update(now)
     update = [d for d, _ in client.datagrams_to_send(now)]
@@ -201,7 +201,7 @@ def test_a_key_update_mid_burst_splits_the_batch_and_keeps_the_order() -> None:
     batch.server.receive_datagrams(records, CLIENT_ADDR, now)
     assert got["batch"] == got["single"] == [b"r%d" % i for i in range(2 * HALF)]
     assert calls == [HALF, HALF]
-    engine = batch.server._engine13
+    engine = batch.server.engine
     assert engine is not None and max(engine._read_keys) == 4 and engine._write_epoch == 3
     assert batch.server.stats == single.server.stats
     assert batch.server.stats.records_received == before + 2 * HALF + 1
@@ -243,7 +243,7 @@ def test_server_data_is_the_ack_of_the_client_final_flight_on_every_path() -> No
         )
         assert pair.run()  # stops at completion: the server's ACK is not delivered yet
         client = pair.client
-        engine = client._engine13
+        engine = client.engine
         assert engine is not None and engine._flight_needs_ack
         assert client.get_timer() is not None
         got: list[bytes] = []
@@ -268,7 +268,7 @@ def test_server_data_does_not_acknowledge_a_key_update() -> None:
     either path (the packed datagram takes the general one)."""
     for packed in (False, True):
         pair = _established(73)
-        engine = pair.client._engine13
+        engine = pair.client.engine
         assert engine is not None
         engine.request_key_update(pair.net.now)
         pair.client.datagrams_to_send(pair.net.now)  # the KeyUpdate is lost
@@ -287,10 +287,10 @@ def test_protect_many_equals_protect(suite: CipherSuite13) -> None:
     sequence number, with the same counters; each opens on the peer."""
     single, batch = _established(74, suite), _established(74, suite)
     for pair in (single, batch):
-        engine = pair.client._engine13
+        engine = pair.client.engine
         assert engine is not None
         engine._write_seq[3] = 0xFFFD  # the header's low 16 bits wrap inside the batch
-        peer = pair.server._engine13
+        peer = pair.server.engine
         assert peer is not None
         peer._windows[3].highest = 0xFFFC  # (as if the records before had come in)
     payloads: list[bytes | bytearray | memoryview] = [b"", b"a" * 1163, bytearray(b"b")]
@@ -308,7 +308,7 @@ def test_protect_many_equals_protect(suite: CipherSuite13) -> None:
 
 def test_protect_many_refuses_what_protect_refuses_and_seals_nothing_then() -> None:
     pair = _established(75)
-    engine = pair.client._engine13
+    engine = pair.client.engine
     assert engine is not None
     before = engine._write_seq[3]
     with pytest.raises(DtlsUsageError):

@@ -169,6 +169,6 @@ def test_browser_client_hello_without_a_usable_share_gets_a_retry(
     assert decode_hrr_key_share(ext[ExtensionType.KEY_SHARE]) == NamedGroup.SECP256R1
     assert EXT_COOKIE in ext
     if cookie:
-        assert conn._engine13 is None and conn.state == "server: expect ClientHello"
+        assert conn.version is None and conn.state == "server: expect ClientHello"
     else:
         assert conn.state == "server: expect ClientHello (after HelloRetryRequest)"

@@ -24,6 +24,8 @@ from pyrtcstack.dtls import (
     PeerAlertError,
 )
 from pyrtcstack.dtls.constants import AlertDescription
+from pyrtcstack.dtls.cookies import make_retry_cookie, open_retry_cookie
+from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.dtls.fragments import parse_fragments
 from pyrtcstack.dtls.kex13 import X25519MLKEM768
 from pyrtcstack.dtls.keyschedule import TLS13_SUITES
@@ -38,7 +40,6 @@ from pyrtcstack.dtls.record13 import (
     reconstruct_sequence,
     unmask_sequence,
 )
-from pyrtcstack.dtls.server13 import make_retry_cookie, open_retry_cookie
 from pyrtcstack.testing.pair import Impairment
 from tests.test_dtls_helpers import (
     CLIENT_ADDR,
@@ -196,13 +197,13 @@ def test_client_detects_a_downgrade() -> None:
     # an attacker strips supported_versions so the server answers 1.2: simulate with a server
     # that speaks 1.2 but still marks its random
     pair.server.versions = ONLY12
-    original = pair.server._rng.randbytes
+    original = pair.server.ctx.rng.randbytes
 
     def marked(n: int) -> bytes:
         data = original(n)
         return data[:24] + DOWNGRADE_TLS12 if n == 32 else data
 
-    pair.server._rng.randbytes = marked  # type: ignore[method-assign]
+    pair.server.ctx.rng.randbytes = marked  # type: ignore[method-assign]
     assert not pair.run(timeout=10)
     failed = [e for e in pair.net.events[CLIENT_ADDR] if isinstance(e, Failed)]
     assert failed and failed[0].error.alert == AlertDescription.ILLEGAL_PARAMETER
@@ -300,13 +301,13 @@ def test_key_update_from_the_peer_is_followed() -> None:
     pair = _pair13(seed=15)
     assert pair.run()
     pair.net.run(timeout=5)
-    engine = pair.client._engine13
+    engine = pair.client.engine
     assert engine is not None
     engine.request_key_update(pair.net.now)
     pair.net.run(timeout=5)
     _exchange(pair)
     assert engine._write_epoch == 4  # ours moved after the ACK
-    server = pair.server._engine13
+    server = pair.server.engine
     assert server is not None and server._write_epoch == 4  # update_requested was honoured
     assert max(server._read_keys) == 4
 
@@ -415,7 +416,7 @@ def test_the_server_acks_exactly_the_client_final_flight() -> None:
     pair = _pair13(seed=23, client={"key_shares": (int(NamedGroup.X25519),)})
     assert pair.run()
     pair.net.run(timeout=5)
-    engine = pair.server._engine13
+    engine = pair.server.engine
     assert engine is not None
     acks = []
     for d in pair.net.sent:
@@ -436,7 +437,7 @@ def test_cookie_retry_is_stateless() -> None:
     1.3 state exists until a ClientHello comes back with our cookie (RFC 9147 §5.1)."""
     pair = _pair13(seed=24, server={"use_cookie": True})
     pair.net.run(until=lambda: any(d.src == SERVER_ADDR for d in pair.net.sent), timeout=5)
-    assert pair.server._engine13 is None  # the retry went out, nothing kept
+    assert not isinstance(pair.server.engine, Dtls13Engine)  # the retry went out, nothing kept
     (hrr,) = _server_hellos(pair)
     assert hrr.random == HRR_RANDOM
     assert pair.run()

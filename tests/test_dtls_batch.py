@@ -155,7 +155,7 @@ def test_receive_datagrams_equals_receive_datagram(
             pair.server.on_application_data = lambda data, now, n=name: got[n].append(data)
     if callback == "batch":
         batch.server.on_application_data_batch = lambda datas, now: got["batch"].extend(datas)
-    general.server._fast_read = None  # the general path only (test-only switch)
+    general.server.engine._fast_read = None  # type: ignore[attr-defined]  # the general path only (test-only switch)
     for d in datagrams:
         single.server.receive_datagram(d, CLIENT_ADDR, 0.0)
         general.server.receive_datagram(d, CLIENT_ADDR, 0.0)

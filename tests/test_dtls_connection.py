@@ -356,8 +356,9 @@ def test_renegotiation_is_refused_with_a_warning() -> None:
     # a new ClientHello under epoch 1 with the next message_seq
     from pyrtcstack.dtls.fragments import encode_message
 
-    state = pair.client._write[1]
-    hello = encode_message(1, pair.client._send_seq, pair.client._client_hello.encode())  # type: ignore[union-attr]
+    engine = pair.client.engine
+    state = engine._write[1]  # type: ignore[attr-defined]
+    hello = encode_message(1, engine._send_seq, engine._client_hello.encode())  # type: ignore[attr-defined]
     pair.server.receive_datagram(
         state.protect(ContentType.HANDSHAKE, hello), CLIENT_ADDR, pair.net.now
     )
@@ -366,7 +367,7 @@ def test_renegotiation_is_refused_with_a_warning() -> None:
     pair.client.receive_datagram(out[0][0], SERVER_ADDR, pair.net.now)
     (record,), _ = parse_records(out[0][0])
     assert record.content_type == ContentType.ALERT
-    assert pair.client._read[1].unprotect(record) == bytes([1, AlertDescription.NO_RENEGOTIATION])
+    assert engine._read[1].unprotect(record) == bytes([1, AlertDescription.NO_RENEGOTIATION])
     assert pair.server.state == "established"
 
 

@@ -151,7 +151,7 @@ def test_fast_path_equals_the_general_path_and_a_replay_model(
     fast, general = _established(seed=44), _established(seed=44)
     got: list[bytes] = []
     fast.server.on_application_data = lambda data, now: got.append(data)
-    general.server._fast_read = None  # the general path only (test-only switch)
+    general.server.engine._fast_read = None  # type: ignore[attr-defined]  # the general path only (test-only switch)
     records = [fast.client.protect(b"r%d" % i) for i in range(150)]
     assert records == [general.client.protect(b"r%d" % i) for i in range(150)]
     seen: set[int] = set()

@@ -279,7 +279,7 @@ def test_restart_ice_survives_a_rollback_and_glare() -> None:
     ticker.run_for(0.5)
     ticker.check_all_arrived()
     # b's restartIce was satisfied by its answer's new credentials: no more restart
-    assert b._ice_ufrag_to_replace is None and a._ice_ufrag_to_replace is None
+    assert b.negotiation.ice_ufrag_to_replace is None and a.negotiation.ice_ufrag_to_replace is None
     signaling = [e.state for e in net.events["b"] if isinstance(e, SignalingStateChange)]
     assert signaling[-3:] == ["stable", "have-remote-offer", "stable"]
     for name in ("a", "b"):
@@ -316,7 +316,7 @@ def test_munged_ice_credentials_are_refused_before_any_change() -> None:
     munged = offer.sdp.replace(f"a=ice-ufrag:{old}", "a=ice-ufrag:zzzzzzzz")
     with pytest.raises(InvalidStateError):
         a.set_local_description(Description("offer", munged), net.now)
-    assert a.signaling_state == "stable" and a.pending_local is None
+    assert a.signaling_state == "stable" and a.pending_local_description is None
 
 
 def test_restart_when_we_answer_a_restart_offer_on_loopback() -> None:

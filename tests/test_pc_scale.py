@@ -21,6 +21,7 @@ import random
 import pytest
 
 from pyrtcstack.common.core import default_rng
+from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.ice import CONSENT_INTERVAL
 from pyrtcstack.media import G711Track, ToneSource
 from pyrtcstack.peerconnection import PeerConnectionCore
@@ -122,24 +123,23 @@ def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
     for core in (net.a, net.b):
         dtls = core.dtls
         assert dtls.is_established
-        assert dtls._ecdhe is None
-        assert len(dtls._transcript) == 0
-        assert dtls._peer_certificate is None
+        engine12 = dtls.engine
+        assert engine12._ecdhe is None  # type: ignore[attr-defined]
+        assert len(engine12._transcript) == 0  # type: ignore[attr-defined]
+        assert engine12._peer_certificate is None  # type: ignore[attr-defined]
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
 def test_a_finished_dtls13_handshake_keeps_only_what_the_session_needs() -> None:
     """The same for DTLS 1.3, the default: once both Finished are checked (RFC 8446 §4.4.1)
     the engine drops its transcript, ClientHello, key shares and parsed peer certificate,
-    and the connection what it kept for the hand-over; the peer's DER stays."""
+    and the connection keeps no 1.2 engine after the hand-over; the peer's DER stays."""
     _a, _b, net = pair(12)
     _open_channel(net)
     for core in (net.a, net.b):
         dtls = core.dtls
-        engine = dtls._engine13
-        assert dtls.is_established and engine is not None
-        assert len(dtls._transcript) == 0 and dtls._client_hello is None
-        assert not dtls._shares13
+        engine = dtls.engine
+        assert dtls.is_established and isinstance(engine, Dtls13Engine)
         assert len(engine._transcript) == 0 and engine._client_hello is None
         assert not engine._shares and engine._peer_certificate is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100

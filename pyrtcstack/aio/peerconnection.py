@@ -325,17 +325,20 @@ class PeerConnection(EventEmitter):
         priority: Priority | int = "low",
     ) -> DataChannel:
         """W3C createDataChannel: the keywords are ``RTCDataChannelInit``'s, checked as one
-        :class:`~pyrtcstack.datachannel.ChannelOptions` (``TypeError``)."""
-        options = ChannelOptions(
-            ordered=ordered,
-            max_packet_life_time=max_packet_life_time,
-            max_retransmits=max_retransmits,
-            protocol=protocol,
-            negotiated=negotiated,
-            id=id,
-            priority=priority,
+        :class:`~pyrtcstack.datachannel.ChannelOptions` (``TypeError``); the parameters
+        are those of ``DataChannelManager.create_data_channel``."""
+        return self.create_channel(
+            label,
+            ChannelOptions(
+                ordered=ordered,
+                max_packet_life_time=max_packet_life_time,
+                max_retransmits=max_retransmits,
+                protocol=protocol,
+                negotiated=negotiated,
+                id=id,
+                priority=priority,
+            ),
         )
-        return self.create_channel(label, options)
 
     def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
         """:meth:`create_data_channel` with its options as one value."""

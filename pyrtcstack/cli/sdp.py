@@ -10,6 +10,8 @@ from pyrtcstack.sdp import ParseError, SessionDescription
 from pyrtcstack.sdp.check import check
 from pyrtcstack.sdp.explain import explain
 
+from ._args import CliError
+
 __all__ = ["register"]
 
 
@@ -20,31 +22,27 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _load(path: str) -> SessionDescription | None:
+def _load(path: str) -> SessionDescription:
+    """The description in ``path``; a :class:`CliError` (one line, exit 1) when it
+    cannot be read or is not SDP."""
     try:
         data = _read(path)
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return None
+        raise CliError(f"cannot read {path}: {exc.strerror}", code=1) from None
     try:
         return SessionDescription.parse(data)
     except ParseError as exc:
-        print(f"error: {path}: not a valid SDP: {exc}", file=sys.stderr)
-        return None
+        raise CliError(f"{path}: not a valid SDP: {exc}", code=1) from None
 
 
 def _explain(args: argparse.Namespace) -> int:
     desc = _load(args.file)
-    if desc is None:
-        return 1
     sys.stdout.write(explain(desc))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     desc = _load(args.file)
-    if desc is None:
-        return 1
     problems = check(desc, args.type)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:

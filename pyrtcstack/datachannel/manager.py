@@ -144,17 +144,21 @@ class DataChannelManager:
         priority: Priority | int = "low",
     ) -> DataChannel:
         """createDataChannel (webrtc-pc §6.2) with the ``RTCDataChannelInit`` members as
-        keywords; :class:`ChannelOptions` checks them (``max_packet_life_time`` in ms)."""
-        options = ChannelOptions(
-            ordered=ordered,
-            max_packet_life_time=max_packet_life_time,
-            max_retransmits=max_retransmits,
-            protocol=protocol,
-            negotiated=negotiated,
-            id=id,
-            priority=priority,
+        keywords; :class:`ChannelOptions` checks them (``max_packet_life_time`` in ms).
+        The peer connection's ``create_data_channel`` (core and asyncio) has the same
+        parameters and ends here (``tests/test_datachannel_options.py`` compares them)."""
+        return self.create_channel(
+            label,
+            ChannelOptions(
+                ordered=ordered,
+                max_packet_life_time=max_packet_life_time,
+                max_retransmits=max_retransmits,
+                protocol=protocol,
+                negotiated=negotiated,
+                id=id,
+                priority=priority,
+            ),
         )
-        return self.create_channel(label, options)
 
     def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
         """A new channel with checked ``options``: ``TypeError`` for a bad label,

@@ -35,14 +35,11 @@ from .messages import (
     encode_u16_list,
 )
 from .messages13 import (
-    DOWNGRADE_TLS11,
-    DOWNGRADE_TLS12,
-    HRR_RANDOM,
     KeyShareEntry,
     encode_client_key_shares,
     encode_supported_versions_client,
 )
-from .negotiation import build_client_extensions, check_server_hello
+from .negotiation import build_client_extensions, check_server_hello, selected_version
 from .suites import SUITES
 
 __all__ = ["ClientHandshake"]
@@ -57,11 +54,11 @@ class ClientHandshake(HandshakeBase):
     __slots__ = ()
 
     def _send_client_hello(self, now: float, cookie: bytes) -> None:
-        suites = tuple(int(s) for s in self.cipher_suites)
-        extensions = build_client_extensions(self.groups, self.srtp_profiles)
-        if DtlsVersion.DTLS_1_3 in self.versions:
+        suites = tuple(int(s) for s in self.ctx.cipher_suites)
+        extensions = build_client_extensions(self.ctx.groups, self.ctx.srtp_profiles)
+        if DtlsVersion.DTLS_1_3 in self.ctx.versions:
             suites, extensions = self._offer_dtls13(suites, extensions)
-        elif DtlsVersion.DTLS_1_2 not in self.versions:
+        elif DtlsVersion.DTLS_1_2 not in self.ctx.versions:
             raise DtlsUsageError("no DTLS version to offer")
         hello = ClientHello(
             client_version=DTLS1_2_VERSION,
@@ -82,14 +79,16 @@ class ClientHandshake(HandshakeBase):
         """Add what a DTLS 1.3 ClientHello needs (RFC 8446 §4.1.2, §9.2; RFC 9147 §5.3):
         the TLS 1.3 suites, supported_versions, key shares, and every 1.3 group; the 1.2
         offer stays in the same hello for a 1.2-only server."""
-        only13 = DtlsVersion.DTLS_1_2 not in self.versions
-        suites13 = self.suites13
+        only13 = DtlsVersion.DTLS_1_2 not in self.ctx.versions
+        suites13 = self.ctx.suites13
         suites = suites13 if only13 else suites13 + suites
         versions = [DTLS1_3_VERSION] if only13 else [DTLS1_3_VERSION, DTLS1_2_VERSION]
         if not self._shares13:  # the same shares in a repeated (cookie) hello
-            self._shares13 = {g: ClientShare(g, self._rng) for g in self.key_shares}
+            self._shares13 = {g: ClientShare(g, self.ctx.rng) for g in self.ctx.key_shares}
         shares = [KeyShareEntry(g, s.public_bytes) for g, s in self._shares13.items()]
-        groups = list(self.groups13) + [int(g) for g in self.groups if g not in self.groups13]
+        groups = list(self.ctx.groups13) + [
+            int(g) for g in self.ctx.groups if g not in self.ctx.groups13
+        ]
         out: Extensions = [
             (t, encode_u16_list(groups) if t == ExtensionType.SUPPORTED_GROUPS else d)
             for t, d in extensions
@@ -113,23 +112,10 @@ class ClientHandshake(HandshakeBase):
     def _client_server_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ServerHello.decode(body)
         assert self._client_hello is not None
-        if DtlsVersion.DTLS_1_3 in self.versions:
-            if hello.random == HRR_RANDOM or (
-                hello.extension(ExtensionType.SUPPORTED_VERSIONS) is not None
-            ):
-                self._start13_client(hello, seq, body, now)  # RFC 8446 §4.1.3 / §4.2.1
-                return
-            if hello.random[24:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
-                raise DtlsHandshakeError(
-                    "server negotiated DTLS 1.2 but its random says it speaks 1.3 (downgrade)",
-                    AlertDescription.ILLEGAL_PARAMETER,
-                )
-            if DtlsVersion.DTLS_1_2 not in self.versions:
-                raise DtlsHandshakeError(
-                    "server answered with DTLS 1.2; we only allow 1.3",
-                    AlertDescription.PROTOCOL_VERSION,
-                )
-        view = check_server_hello(hello, self._client_hello.cipher_suites, self.srtp_profiles)
+        if selected_version(hello, self.ctx.versions) is DtlsVersion.DTLS_1_3:
+            self._start13_client(hello, seq, body, now)
+            return
+        view = check_server_hello(hello, self._client_hello.cipher_suites, self.ctx.srtp_profiles)
         self._suite = SUITES[view.suite]
         self._srtp_profile = view.srtp_profile
         self._server_random = hello.random
@@ -145,7 +131,7 @@ class ClientHandshake(HandshakeBase):
     def _client_server_key_exchange(self, seq: int, body: bytes, now: float) -> None:
         ske = ServerKeyExchange.decode(body)
         assert self._peer_certificate is not None and self._suite is not None
-        if ske.named_curve not in self.groups:
+        if ske.named_curve not in self.ctx.groups:
             raise DtlsHandshakeError(
                 "server chose a group we did not offer", AlertDescription.ILLEGAL_PARAMETER
             )
@@ -157,7 +143,7 @@ class ClientHandshake(HandshakeBase):
             )
         signed = self._client_random + self._server_random + ske.params()
         verify_signature(self._peer_certificate, ske.signature_scheme, ske.signature, signed)
-        self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self._rng)
+        self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self.ctx.rng)
         self._pre_master = self._ecdhe.exchange(ske.public_key)
         self._add_transcript(HandshakeType.SERVER_KEY_EXCHANGE, seq, body)
         self._state = State.CLIENT_EXPECT_SERVER_HELLO_DONE
@@ -178,14 +164,14 @@ class ClientHandshake(HandshakeBase):
         assert self._ecdhe is not None
         items: list[FlightItem] = []
         if self._certificate_requested:
-            cert = Certificate((self.certificate.der,)).encode()
+            cert = Certificate((self.ctx.certificate.der,)).encode()
             items.append(self._next_item(HandshakeType.CERTIFICATE, cert))
         cke = ClientKeyExchange(self._ecdhe.public_bytes).encode()
         items.append(self._next_item(HandshakeType.CLIENT_KEY_EXCHANGE, cke))
         self._derive_keys()
         if self._certificate_requested:
-            scheme = self.certificate.choose_scheme(self._peer_signature_schemes)
-            signature = self.certificate.sign(scheme, bytes(self._transcript))
+            scheme = self.ctx.certificate.choose_scheme(self._peer_signature_schemes)
+            signature = self.ctx.certificate.sign(scheme, bytes(self._transcript))
             cv = CertificateVerify(scheme, signature).encode()
             items.append(self._next_item(HandshakeType.CERTIFICATE_VERIFY, cv))
         items.append(FlightItem(0, -1))

@@ -104,12 +104,7 @@ class ClientHandshake13(Handshake13):
         if hello.random == HRR_RANDOM:
             self._client_retry(hello, suite, body, now)
             return
-        share_data = hello.extension(ExtensionType.KEY_SHARE)
-        if share_data is None:
-            raise DtlsHandshakeError(
-                "ServerHello without key_share", AlertDescription.MISSING_EXTENSION
-            )
-        entry = decode_server_key_share(share_data)
+        entry = decode_server_key_share(hello.required_extension(ExtensionType.KEY_SHARE))
         ours = self._shares.get(entry.group)
         if ours is None:
             raise DtlsHandshakeError(
@@ -144,12 +139,12 @@ class ClientHandshake13(Handshake13):
         share_data = hello.extension(ExtensionType.KEY_SHARE)
         if share_data is not None:
             group = decode_hrr_key_share(share_data)
-            if group not in self.conn.groups13 or group in self._shares:
+            if group not in self.ctx.groups13 or group in self._shares:
                 raise DtlsHandshakeError(
                     "HelloRetryRequest asks for an unusable group",
                     AlertDescription.ILLEGAL_PARAMETER,
                 )
-            share = ClientShare(group, self.conn._rng)
+            share = ClientShare(group, self.ctx.rng)
             self._shares = {group: share}
             extensions[ExtensionType.KEY_SHARE] = encode_client_key_shares(
                 [KeyShareEntry(group, share.public_bytes)]
@@ -182,7 +177,7 @@ class ClientHandshake13(Handshake13):
         srtp_data = ee.extension(ExtensionType.USE_SRTP)
         if srtp_data is not None:
             chosen, _mki = decode_use_srtp(srtp_data)
-            if len(chosen) != 1 or chosen[0] not in self.conn.srtp_profiles:
+            if len(chosen) != 1 or chosen[0] not in self.ctx.srtp_profiles:
                 raise DtlsHandshakeError(
                     "server chose an SRTP profile we did not offer",
                     AlertDescription.ILLEGAL_PARAMETER,
@@ -194,36 +189,20 @@ class ClientHandshake13(Handshake13):
 
     def _client_certificate_request(self, seq: int, body: bytes, now: float) -> None:
         request = CertificateRequest13.decode(body)
-        sig = request.extension(ExtensionType.SIGNATURE_ALGORITHMS)
-        if sig is None:
-            raise DtlsHandshakeError(
-                "CertificateRequest without signature_algorithms",
-                AlertDescription.MISSING_EXTENSION,
-            )
+        sig = request.required_extension(ExtensionType.SIGNATURE_ALGORITHMS)
         self._peer_schemes = decode_u16_list(sig)
         self._cert_request_context = request.context
         self._add_transcript(HandshakeType.CERTIFICATE_REQUEST, body)
         self.state = State13.CLIENT_WAIT_CERTIFICATE
 
-    def _client_certificate(self, seq: int, body: bytes, now: float) -> None:
-        self._receive_certificate(body)
-        self._add_transcript(HandshakeType.CERTIFICATE, body)
-        self.state = State13.CLIENT_WAIT_CERTIFICATE_VERIFY
-
-    def _client_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
-        self._verify_certificate_verify(body, from_client=False)
-        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
-        self.state = State13.CLIENT_WAIT_FINISHED
-
     def _client_finished(self, seq: int, body: bytes, now: float) -> None:
-        self._check_finished(body, from_client=False)
-        self._add_transcript(HandshakeType.FINISHED, body)
+        self._peer_finished(body)
         schedule = self._schedule
         assert schedule is not None
         schedule.set_server_finished(self._hash())
         items = []
         if self._cert_request_context is not None:
-            cert = Certificate13(self._cert_request_context, (self.conn.certificate.der,))
+            cert = Certificate13(self._cert_request_context, (self.ctx.certificate.der,))
             items.append(self._make_item(HandshakeType.CERTIFICATE, cert.encode(), 2))
             items.append(
                 self._make_item(

@@ -1,12 +1,16 @@
 """The established data path, DTLS 1.2 and 1.3: a burst of application data records in one call.
 
-A function of :class:`~pyrtcstack.dtls.connection.DtlsConnection`, kept apart by concept.
+Called by both engines (:mod:`.engine12`, :mod:`.engine13`) through the small
+:class:`RecordReader` interface: each engine says what its current read epoch is
+(``read_state``), takes what this path does not (``receive_general``) and, with DTLS 1.3, a
+record whose inner type is not plain application data (``dispatch_inner``).
+
 A datagram that is exactly one application data record of the current read epoch (what a
 bulk transfer receives) is checked, replay-filtered (RFC 6347 §4.1.2.6, RFC 9147 §4.5.1),
 decrypted inline and handed up — through ``on_application_data_batch``, the per-record
 ``on_application_data`` or as an ``ApplicationData`` event — with the connection's lookups
-done once per burst. Every other datagram goes through the connection's general record
-path (``DtlsConnection._receive_general``), in order. The burst handling (counting,
+done once per burst. Every other datagram goes through the engine's general record
+path (``receive_general``), in order. The burst handling (counting,
 batching, delivery, the hand-over to the general path) is written once; only reading one
 record differs between the versions:
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
 
@@ -49,16 +53,23 @@ from .record13 import UNIFIED_HEADER
 from .suites import AEAD_ADDITIONAL_DATA, GCM_RECORD_OVERHEAD, RecordCipher
 
 if TYPE_CHECKING:
-    from .connection import DtlsConnection
-    from .dtls13 import Dtls13Engine
+    from .engine import DtlsContext
 
-__all__ = ["receive_datagrams"]
+__all__ = [
+    "NONE",
+    "NO_STATE",
+    "V12",
+    "V13",
+    "ReadState",
+    "RecordReader",
+    "receive_datagrams",
+]
 
 #: Which record format the data path reads: none (not established: every datagram takes
 #: the general path), DTLS 1.2 or DTLS 1.3.
-_NONE: Final = 0
-_V12: Final = 12
-_V13: Final = 13
+NONE: Final = 0
+V12: Final = 12
+V13: Final = 13
 #: DTLS 1.3: the unified header we read (first byte, 16-bit sequence number, length), the
 #: inner content type byte and the tag (RFC 9147 §4, RFC 8446 §5.2).
 _HEADER13: Final = UNIFIED_HEADER.size
@@ -80,10 +91,12 @@ _NONCE13: Final = struct.Struct("!4sQ")
 
 _Decrypt = Callable[[bytes, bytes, bytes], bytes]
 _Mask = Callable[[bytes], bytes]
-# (format, epoch or first byte, replay window, AEAD decrypt, 1.2 implicit IV or 1.3 IV's
-# first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 masks of many samples
-# (TrafficKeys.masks), 1.2 cipher, 1.3 engine, 1.3: the next record implies an ACK)
-_ReadState = tuple[
+#: What the data path needs of the current read epoch, looked up once per burst (and again
+#: after anything that may change it: the general path, a callback, a dispatched 1.3
+#: record): (format, 1.2 epoch or 1.3 first byte, replay window, AEAD decrypt, 1.2 implicit
+#: IV or 1.3 IV's first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 masks of many
+#: samples (TrafficKeys.masks), 1.2 cipher, 1.3 epoch, 1.3: the next record implies an ACK)
+ReadState = tuple[
     int,
     int,
     ReplayWindow,
@@ -92,70 +105,43 @@ _ReadState = tuple[
     int,
     _Mask | None,
     RecordCipher | None,
-    "Dtls13Engine | None",
+    int,
     bool,
 ]
-_NO_STATE: _ReadState = (_NONE, -1, ReplayWindow(), None, b"", 0, None, None, None, False)
+#: Not established: every datagram takes the general path.
+NO_STATE: Final[ReadState] = (NONE, -1, ReplayWindow(), None, b"", 0, None, None, 0, False)
 
 
-def _read_state(conn: DtlsConnection) -> _ReadState:
-    """What the data path needs of the current read epoch, looked up once per burst (and
-    again after anything that may change it: the general path, a callback, a dispatched
-    1.3 record)."""
-    fast = conn._fast_read
-    if fast is not None:
-        cipher = fast.cipher
-        if cipher is None:
-            return _NO_STATE
-        # (the AES-GCM decrypt function, or None for ChaCha20: RecordCipher.open_record)
-        return (
-            _V12,
-            fast.epoch,
-            fast.replay,
-            cipher.gcm_decrypt,
-            cipher.implicit_iv,
-            0,
-            None,
-            cipher,
-            None,
-            False,
-        )
-    engine = conn._engine13
-    if engine is None:
-        return _NO_STATE
-    keys = engine._fast_keys
-    if keys is None:
-        return _NO_STATE
-    # RFC 9147 §7: a client still waiting for the ACK of its final flight takes the
-    # server's application data as that ACK; the engine's dispatch does that once
-    implied = engine._flight_needs_ack and engine._pending_key_update is None
-    return (
-        _V13,
-        engine._fast_first,
-        engine._fast_window,
-        keys.open_raw,
-        (keys.iv_int >> 64).to_bytes(4, "big"),
-        keys.iv_int & 0xFFFFFFFFFFFFFFFF,
-        keys.masks,
-        None,
-        engine,
-        implied and engine._is_client(),
-    )
+class RecordReader(Protocol):
+    """What the data path calls on an engine (both engines implement it)."""
+
+    def read_state(self) -> ReadState:
+        """The current read epoch as a :data:`ReadState` (NO_STATE: none, every datagram
+        takes the general path)."""
+        ...
+
+    def receive_general(self, data: bytes, addr: Address, now: float) -> None:
+        """A datagram the data path does not take, handled record by record."""
+        ...
+
+    def dispatch_inner(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
+        """DTLS 1.3: an authenticated record whose inner type is not plain application data."""
+        ...
 
 
 def receive_datagrams(
-    conn: DtlsConnection, datagrams: Iterable[bytes], addr: Address, now: float
+    reader: RecordReader, ctx: DtlsContext, datagrams: Iterable[bytes], addr: Address, now: float
 ) -> None:
-    """``conn.receive_datagrams``: see :meth:`DtlsConnection.receive_datagrams`."""
-    stats = conn.stats
-    events = conn._events
+    """Both engines' ``receive_datagrams``: see :meth:`DtlsConnection.receive_datagrams`."""
+    stats = ctx.stats
+    events = ctx.events
     unpack12 = RECORD_HEADER_SEQ64.unpack_from
     unpack13 = UNIFIED_HEADER.unpack_from
     pack13 = UNIFIED_HEADER.pack
     pack_aad = AEAD_ADDITIONAL_DATA.pack
     nonce13 = _NONCE13.pack
     taken = 0  # datagrams (= records) taken by this path, counted at the end
-    batch_callback = conn.on_application_data_batch
+    batch_callback = ctx.on_application_data_batch
     batch: list[bytes] = []  # plaintexts for batch_callback, handed over in order
     stale = True  # the read state below must be looked up (again)
     if not isinstance(datagrams, (list, tuple)):
@@ -178,15 +164,15 @@ def receive_datagrams(
                     iv_int,
                     masks,
                     cipher,
-                    engine,
+                    epoch13,
                     ack,
-                ) = _read_state(conn)
+                ) = reader.read_state()
                 if masks is not masks_of:
                     mask16, masks_of = (), masks
             size = len(data)
             # ---- is it one application data record of the current epoch? (per version)
             seq = -1
-            if version == _V12:
+            if version == V12:
                 if size > HEADER_LENGTH and data[0] == 23:
                     _ctype, record_version, seq64, length = unpack12(data)
                     if (
@@ -197,7 +183,7 @@ def receive_datagrams(
                     ):
                         seq = seq64 & SEQUENCE_MASK
             elif (
-                version == _V13
+                version == V13
                 and _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
                 and (header := unpack13(data))[0] == match
                 and header[2] == size - _HEADER13
@@ -228,7 +214,7 @@ def receive_datagrams(
                 if batch:
                     batch_callback(batch, now)  # type: ignore[misc]
                     batch = []
-                conn._receive_general(data, addr, now)
+                reader.receive_general(data, addr, now)
                 stale = True  # it may have installed keys or ended the connection
                 continue
             taken += 1
@@ -240,7 +226,7 @@ def receive_datagrams(
             # §4.5.2: a record that does not is silently discarded
             other = None  # DTLS 1.3: an inner plaintext that is not plain application data
             try:
-                if version == _V12:
+                if version == V12:
                     n = length - GCM_RECORD_OVERHEAD
                     if decrypt is None or n < 0 or n > MAX_PLAINTEXT:  # ChaCha20, odd sizes
                         plaintext = cipher.open_record(data, seq64, 23, record_version)  # type: ignore[union-attr]
@@ -281,7 +267,7 @@ def receive_datagrams(
                 if batch:
                     batch_callback(batch, now)  # type: ignore[misc]
                     batch = []
-                engine._dispatch(other[-1], other[:-1], engine._fast_epoch, seq, now)  # type: ignore[union-attr]
+                reader.dispatch_inner(other[-1], other[:-1], epoch13, seq, now)
                 stale = True
                 continue
             # ---- deliver: never ahead of a waiting event
@@ -290,7 +276,7 @@ def receive_datagrams(
             elif batch_callback is not None:
                 batch.append(plaintext)
             else:
-                callback = conn.on_application_data
+                callback = ctx.on_application_data
                 if callback is not None:
                     callback(plaintext, now)
                     stale = True  # the callback may have closed us

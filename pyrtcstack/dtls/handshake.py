@@ -2,7 +2,7 @@
 identity (RFC 6347 §4.2, RFC 5246 §7.4, RFC 7627, RFC 8122 §5).
 
 :class:`HandshakeBase` holds what the client (:mod:`.client`) and server (:mod:`.server`)
-halves have in common; :class:`~pyrtcstack.dtls.connection.DtlsConnection` combines them with
+halves have in common; :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` combines them with
 the record layer. The states of the handshake are :class:`State`.
 """
 
@@ -10,36 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from ..common.core import Address, Event
-from .certificate import DtlsCertificate, Fingerprint, load_peer_certificate
+from ..common.core import Event
+from .certificate import Fingerprint, load_peer_certificate
 from .constants import (
     DTLS1_2_VERSION,
     AlertDescription,
-    CipherSuite,
-    DtlsVersion,
     HandshakeType,
-    NamedGroup,
 )
-from .errors import DtlsHandshakeError, FingerprintMismatchError
+from .engine import EngineBase
+from .errors import DtlsHandshakeError
 from .events import ApplicationData, HandshakeCompleted
 from .flights import Flight, FlightItem, RetransmitTimer
 from .fragments import Reassembler, encode_message
 from .kex13 import ClientShare
 from .keyexchange import EcdheKey
-from .keylog import KeyLogCallback, keylog_line
+from .keylog import keylog_line
 from .keyschedule import Suite13
 from .messages import Certificate, ClientHello, Finished, ServerHello
 from .prf import extended_master_secret, key_block, verify_data
 from .record import EpochState
 from .srtp import SrtpProfile
 from .suites import RecordCipher, SuiteInfo
+
+if TYPE_CHECKING:
+    from .engine import DtlsContext
 
 __all__ = ["DtlsRole", "DtlsStats", "HandshakeBase", "State"]
 
@@ -86,25 +87,22 @@ class DtlsStats:
     records_sent: int = 0
 
 
-class HandshakeBase:
+class HandshakeBase(EngineBase):
     """Transcript, flights, keys and peer identity, for both roles.
 
-    The state of :class:`~pyrtcstack.dtls.DtlsConnection` is in ``__slots__`` (declared
-    here, where the annotations are): a connection lives as long as its peer connection
-    and has more attributes than an instance dict shares keys for, so a dict cost 1.5 KiB
-    per connection. The role mixins and the connection add no slots of their own."""
+    The state of :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` is in ``__slots__``
+    (declared here, where the annotations are): a connection lives as long as its peer
+    connection and has more attributes than an instance dict shares keys for, so a dict
+    cost 1.5 KiB per connection. The role mixins and the engine add no slots of their own."""
 
     __slots__ = (
         "_app_records",
         "_certificate_requested",
         "_client_hello",
         "_client_random",
-        "_close_sent",
         "_completed_emitted",
-        "_cookie_secret",
         "_early",
         "_ecdhe",
-        "_engine13",
         "_events",
         "_fast_read",
         "_fast_write",
@@ -121,16 +119,13 @@ class HandshakeBase:
         "_peer_certificate_der",
         "_peer_flight_start",
         "_peer_signature_schemes",
-        "_peer_verified",
         "_pending_app",
         "_pre_master",
         "_read",
         "_reassembler",
-        "_remote_fingerprints",
         "_retransmit_trigger",
         "_retransmit_trigger_end",
         "_retry13",
-        "_rng",
         "_send_seq",
         "_server_random",
         "_shares13",
@@ -139,45 +134,18 @@ class HandshakeBase:
         "_suite",
         "_timer",
         "_transcript",
-        "_verify_fingerprint",
         "_write",
         "_write_epoch",
-        "certificate",
-        "cipher_suites",
-        "error",
-        "groups",
-        "groups13",
-        "key_shares",
-        "keylog",
-        "mtu",
-        "on_application_data",
-        "on_application_data_batch",
-        "remote_address",
-        "role",
-        "srtp_profiles",
+        "ctx",
         "stats",
-        "suites13",
-        "use_cookie",
-        "versions",
+        "successor",
     )
 
-    # Declared here, assigned by DtlsConnection.__init__ (see its docstring for meanings).
-    role: DtlsRole | None
-    certificate: DtlsCertificate
-    cipher_suites: tuple[CipherSuite, ...]
-    groups: tuple[NamedGroup, ...]
-    srtp_profiles: tuple[SrtpProfile, ...]
-    mtu: int
-    remote_address: Address | None
-    use_cookie: bool
-    keylog: KeyLogCallback | None
-    versions: tuple[DtlsVersion, ...]
-    groups13: tuple[int, ...]
-    key_shares: tuple[int, ...]
-    suites13: tuple[int, ...]
+    # Declared here, assigned by Dtls12Engine.__init__.
+    ctx: DtlsContext
+    stats: DtlsStats
     _shares13: dict[int, ClientShare]
     _retry13: tuple[bytes, Suite13, int | None, bytes] | None
-    _rng: random.Random
     _state: State
     _events: deque[Event]
     _out: list[bytes]
@@ -197,7 +165,6 @@ class HandshakeBase:
     _retransmit_trigger_end: int
     _peer_flight_start: int
     _last_record_seq: int
-    _cookie_secret: bytes
     _hello_verify_count: int
     _client_random: bytes
     _server_random: bytes
@@ -207,8 +174,6 @@ class HandshakeBase:
     _ecdhe: EcdheKey | None
     _pre_master: bytes
     _master: bytes
-    _remote_fingerprints: list[Fingerprint] | None
-    _verify_fingerprint: bool
     _peer_certificate: x509.Certificate | None
     _peer_certificate_der: bytes
     _peer_verified: bool
@@ -218,10 +183,10 @@ class HandshakeBase:
     _completed_emitted: bool
 
     def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
-        raise NotImplementedError  # DtlsConnection
+        raise NotImplementedError  # Dtls12Engine
 
     def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
-        raise NotImplementedError  # DtlsConnection
+        raise NotImplementedError  # Dtls12Engine
 
     def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
         self._transcript += encode_message(msg_type, seq, body)
@@ -238,7 +203,7 @@ class HandshakeBase:
 
     def _transmit_flight(self) -> None:
         assert self._flight is not None
-        self._out.extend(self._flight.datagrams(self._write, self.mtu, DTLS1_2_VERSION))
+        self._out.extend(self._flight.datagrams(self._write, self.ctx.mtu, DTLS1_2_VERSION))
 
     def _next_item(self, msg_type: HandshakeType, body: bytes, epoch: int = 0) -> FlightItem:
         item = FlightItem(epoch, msg_type, self._send_seq, body)
@@ -254,8 +219,8 @@ class HandshakeBase:
         session_hash = hashlib.new(suite.hash_name, bytes(self._transcript)).digest()
         self._master = extended_master_secret(suite.hash_name, self._pre_master, session_hash)
         self._pre_master = b""
-        if self.keylog is not None:
-            self.keylog(keylog_line(self._client_random, self._master))
+        if self.ctx.keylog is not None:
+            self.ctx.keylog(keylog_line(self._client_random, self._master))
         block = key_block(
             suite.hash_name,
             self._master,
@@ -268,7 +233,7 @@ class HandshakeBase:
         client_iv, server_iv = block[2 * k : 2 * k + iv], block[2 * k + iv : 2 * k + 2 * iv]
         client = RecordCipher(suite, client_key, client_iv)
         server = RecordCipher(suite, server_key, server_iv)
-        if self.role == DtlsRole.CLIENT:
+        if self.ctx.role == DtlsRole.CLIENT:
             self._write[1], self._read[1] = EpochState(1, client), EpochState(1, server)
         else:
             self._write[1], self._read[1] = EpochState(1, server), EpochState(1, client)
@@ -290,26 +255,13 @@ class HandshakeBase:
             raise DtlsHandshakeError(
                 "peer sent no certificate (WebRTC requires one, RFC 8827 §6.5)",
                 AlertDescription.CERTIFICATE_REQUIRED
-                if self.role == DtlsRole.SERVER
+                if self.ctx.role == DtlsRole.SERVER
                 else AlertDescription.BAD_CERTIFICATE,
             )
         self._peer_certificate = load_peer_certificate(chain[0])
         self._peer_certificate_der = chain[0]
-        if self._remote_fingerprints is not None or not self._verify_fingerprint:
+        if self.ctx.remote_fingerprints is not None or not self.ctx.verify_fingerprint:
             self._check_peer_fingerprint()
-
-    def _check_peer_fingerprint(self) -> None:
-        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
-        if not self._verify_fingerprint:
-            self._peer_verified = True
-            return
-        fingerprints = self._remote_fingerprints or []
-        if not any(fp.matches(self._peer_certificate_der) for fp in fingerprints):
-            raise FingerprintMismatchError(
-                "peer certificate "
-                f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
-            )
-        self._peer_verified = True
 
     def _maybe_complete(self) -> None:
         if not self._handshake_done or self._completed_emitted or not self._peer_verified:

@@ -24,9 +24,11 @@ from .certificate import VERIFY_SCHEMES, Fingerprint, load_peer_certificate, ver
 from .constants import (
     AlertDescription,
     CipherSuite13,
+    HandshakeType,
     SignatureScheme,
 )
-from .errors import DtlsError, DtlsHandshakeError, DtlsUsageError, FingerprintMismatchError
+from .engine import EngineBase
+from .errors import DtlsHandshakeError, DtlsUsageError
 from .events import ApplicationData, HandshakeCompleted
 from .flights import RetransmitTimer
 from .fragments import Reassembler
@@ -46,7 +48,7 @@ from .srtp import SrtpProfile
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .connection import DtlsConnection
+    from .engine import DtlsContext
 
 __all__ = ["VERIFY_SCHEMES13", "Handshake13", "State13", "message_hash", "message_hash_of"]
 
@@ -108,11 +110,12 @@ def message_hash_of(digest: bytes) -> bytes:
     return bytes([_MESSAGE_HASH, 0, 0, len(digest)]) + digest
 
 
-class Handshake13:
+class Handshake13(EngineBase):
     """Client and server message handlers of the DTLS 1.3 engine."""
 
     # Declared here, assigned by Dtls13Engine.__init__ / _init_handshake.
-    conn: DtlsConnection
+    ctx: DtlsContext
+    _retry: tuple[bytes, Suite13, int | None, bytes] | None
     state: State13
     established: bool
     _completed: bool
@@ -154,12 +157,6 @@ class Handshake13:
     def _send_ack(self) -> None:
         raise NotImplementedError
 
-    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
-        raise NotImplementedError
-
-    def _process_messages(self, now: float) -> None:
-        raise NotImplementedError
-
     def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
         raise NotImplementedError
 
@@ -187,8 +184,8 @@ class Handshake13:
         return self._schedule.transcript_hash(self._transcript)
 
     def _keylog(self, label: str, secret: bytes) -> None:
-        if self.conn.keylog is not None:
-            self.conn.keylog(f"{label} {self._client_random.hex()} {secret.hex()}")
+        if self.ctx.keylog is not None:
+            self.ctx.keylog(f"{label} {self._client_random.hex()} {secret.hex()}")
 
     def _install_handshake_keys(self) -> None:
         schedule = self._schedule
@@ -244,26 +241,9 @@ class Handshake13:
             )
         self._peer_certificate = load_peer_certificate(message.certificates[0])
         self._peer_certificate_der = message.certificates[0]
-        conn = self.conn
-        if conn._remote_fingerprints is not None or not conn._verify_fingerprint:
-            self.check_peer_fingerprint()
-
-    def check_peer_fingerprint(self) -> None:
-        """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
-        conn = self.conn
-        if not conn._verify_fingerprint:
-            self._peer_verified = True
-            return
-        if not self._peer_certificate_der:
-            return
-        if not any(
-            fp.matches(self._peer_certificate_der) for fp in conn._remote_fingerprints or []
-        ):
-            raise FingerprintMismatchError(
-                "peer certificate "
-                f"{Fingerprint.of(self._peer_certificate_der)} matches no expected fingerprint"
-            )
-        self._peer_verified = True
+        ctx = self.ctx
+        if ctx.remote_fingerprints is not None or not ctx.verify_fingerprint:
+            self._check_peer_fingerprint()
 
     def _verify_certificate_verify(self, body: bytes, from_client: bool) -> None:
         cv = CertificateVerify.decode(body)
@@ -279,7 +259,7 @@ class Handshake13:
         )
 
     def _certificate_verify_body(self, schemes: list[int] | None) -> bytes:
-        cert = self.conn.certificate
+        cert = self.ctx.certificate
         ours = [s for s in cert.signature_schemes() if s in _CV_SCHEMES13]
         scheme = next((s for s in ours if schemes is None or s in schemes), None)
         if scheme is None:
@@ -291,6 +271,29 @@ class Handshake13:
         signature = cert.sign(SignatureScheme(scheme), context + self._hash())
         return CertificateVerify(scheme, signature).encode()
 
+    def _peer_certificate_message(self, seq: int, body: bytes, now: float) -> None:
+        """The peer's Certificate (RFC 8446 §4.4.2); its CertificateVerify comes next."""
+        self._receive_certificate(body)
+        self._add_transcript(HandshakeType.CERTIFICATE, body)
+        self.state = (
+            State13.CLIENT_WAIT_CERTIFICATE_VERIFY
+            if self._is_client()
+            else State13.SERVER_WAIT_CERTIFICATE_VERIFY
+        )
+
+    def _peer_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
+        """The peer's CertificateVerify (RFC 8446 §4.4.3); its Finished comes next."""
+        self._verify_certificate_verify(body, from_client=not self._is_client())
+        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
+        self.state = (
+            State13.CLIENT_WAIT_FINISHED if self._is_client() else State13.SERVER_WAIT_FINISHED
+        )
+
+    def _peer_finished(self, body: bytes) -> None:
+        """Check the peer's Finished (RFC 8446 §4.4.4) and add it to the transcript."""
+        self._check_finished(body, from_client=not self._is_client())
+        self._add_transcript(HandshakeType.FINISHED, body)
+
     def _finished_body(self, from_client: bool) -> bytes:
         schedule = self._schedule
         assert schedule is not None
@@ -301,7 +304,7 @@ class Handshake13:
         if not hmac.compare_digest(body, self._finished_body(from_client)):
             raise DtlsHandshakeError("Finished does not verify", AlertDescription.DECRYPT_ERROR)
 
-    def maybe_complete(self) -> None:
+    def _maybe_complete(self) -> None:
         """Emit HandshakeCompleted once the handshake is done and the fingerprint matched."""
         if not self.established or self._completed or not self._peer_verified:
             return
@@ -314,7 +317,6 @@ class Handshake13:
         self._client_hello = None
         self._shares = {}
         self._peer_certificate = None
-        self.conn._state_to_established()
         self._events.append(
             HandshakeCompleted(
                 version="DTLS 1.3",
@@ -330,7 +332,7 @@ class Handshake13:
     def _handshake_done(self) -> None:
         self.state = State13.CONNECTED
         self.established = True
-        self.maybe_complete()
+        self._maybe_complete()
 
     # ---- message dispatch ----------------------------------------------------------------------
 
@@ -353,7 +355,7 @@ class Handshake13:
                 self._windows.pop(old, None)
             self._update_fast_path()
             if update.update_requested and self._pending_key_update is None and not self._flight:
-                item = _make_raw_item(self, _KEY_UPDATE, KeyUpdate(False).encode())
+                item = self._make_raw_item(_KEY_UPDATE, KeyUpdate(False).encode())
                 mine = "client" if self._is_client() else "server"
                 new_secret = self._next_secret(mine)
                 new_epoch = self._write_epoch + 1
@@ -375,21 +377,20 @@ class Handshake13:
         if not self.established or self._flight or self._pending_key_update is not None:
             raise DtlsUsageError("a KeyUpdate needs an established, idle connection")
         assert self._schedule is not None
-        item = _make_raw_item(self, _KEY_UPDATE, KeyUpdate(True).encode())
+        item = self._make_raw_item(_KEY_UPDATE, KeyUpdate(True).encode())
         secret = self._next_secret("client" if self._is_client() else "server")
         self._write_keys[self._write_epoch + 1] = self._schedule.traffic_keys(secret)
         self._pending_key_update = self._write_epoch + 1
         self._send_flight([item], now, needs_ack=True)
+
+    def _make_raw_item(self, msg_type: int, body: bytes) -> _Item:
+        """A post-handshake message: numbered, but not part of the handshake transcript."""
+        item = _Item(self._write_epoch, msg_type, self._send_seq, body)
+        self._send_seq += 1
+        return item
 
     def _next_secret(self, side: str) -> bytes:
         assert self._schedule is not None
         secret = self._schedule.next_application_secret(self._app_secrets[side])
         self._app_secrets[side] = secret
         return secret
-
-
-def _make_raw_item(engine: Handshake13, msg_type: int, body: bytes) -> _Item:
-    """A post-handshake message: numbered, but not part of the handshake transcript."""
-    item = _Item(engine._write_epoch, msg_type, engine._send_seq, body)
-    engine._send_seq += 1
-    return item

@@ -191,7 +191,9 @@ class TrafficKeys:
         "_chacha",
         "_ecb",
         "_sn_key",
+        "iv_high",
         "iv_int",
+        "iv_low",
         "masks",
         "open_raw",
         "seal_raw",
@@ -205,6 +207,10 @@ class TrafficKeys:
             ChaCha20Poly1305(key) if suite.chacha else AESGCM(key)
         )
         self.iv_int = int.from_bytes(iv, "big")
+        #: RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded): the IV's
+        #: first 4 bytes as they are, its last 8 (as an integer) XOR the sequence number
+        self.iv_high = iv[:4]
+        self.iv_low = self.iv_int & 0xFFFFFFFFFFFFFFFF
         self._sn_key = sn_key
         # ECB keeps no state between blocks: one long-lived encryptor masks every record
         self._ecb = (

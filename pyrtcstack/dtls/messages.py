@@ -10,11 +10,13 @@ understand are decoded by the ``*_ext`` helpers at the bottom.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar, Self, TypeVar
 
 from ..common.buffer import BufferReadError, Reader, Writer
-from .constants import EC_CURVE_TYPE_NAMED_CURVE, ExtensionType
-from .errors import DtlsDecodeError
+from .constants import EC_CURVE_TYPE_NAMED_CURVE, AlertDescription, ExtensionType
+from .errors import DtlsDecodeError, DtlsHandshakeError
 
 __all__ = [
     "Certificate",
@@ -22,6 +24,7 @@ __all__ = [
     "CertificateVerify",
     "ClientHello",
     "ClientKeyExchange",
+    "Codec",
     "Extensions",
     "Finished",
     "HelloVerifyRequest",
@@ -43,9 +46,27 @@ MAX_COOKIE_LENGTH = 255
 #: Largest certificate chain we accept, in certificates.
 MAX_CERTIFICATES = 16
 
+_T = TypeVar("_T")
 
-def _wrap(exc: BufferReadError, what: str) -> DtlsDecodeError:
-    return DtlsDecodeError(f"malformed {what}: {exc}")
+
+def read_whole(data: bytes, what: str, read: Callable[[Reader], _T]) -> _T:
+    """Decode all of ``data`` with ``read``: a body is exactly its fields (RFC 5246 §7.4,
+    RFC 8446 §4), so a short one or bytes left over raise :class:`DtlsDecodeError` naming
+    ``what``, as does any :class:`DtlsDecodeError` ``read`` raises itself."""
+    try:
+        r = Reader(data)
+        value = read(r)
+        r.expect_end(what)
+    except BufferReadError as exc:
+        raise DtlsDecodeError(f"malformed {what}: {exc}") from None
+    return value
+
+
+def u16_values(raw: bytes, what: str, *, empty_ok: bool = True) -> list[int]:
+    """A byte string of uint16s (cipher suites, schemes, groups, versions, profiles)."""
+    if len(raw) % 2 or not (raw or empty_ok):
+        raise DtlsDecodeError(f"{what} length must be even" + ("" if empty_ok else " and non-zero"))
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
 
 
 def read_extensions_block(r: Reader) -> Extensions:
@@ -89,10 +110,94 @@ def find_extension(extensions: Extensions, ext_type: int) -> bytes | None:
     return None
 
 
+class HasExtensions:
+    """A message with an ``extensions`` list: :meth:`extension` finds one by type."""
+
+    __slots__ = ()
+    extensions: Extensions
+
+    def extension(self, ext_type: int) -> bytes | None:
+        return find_extension(self.extensions, ext_type)
+
+    def required_extension(self, ext_type: ExtensionType) -> bytes:
+        """The extension the handshake needs here, else ``missing_extension`` (RFC 8446
+        §4.2, §9.2)."""
+        data = find_extension(self.extensions, ext_type)
+        if data is None:
+            raise DtlsHandshakeError(
+                f"{type(self).__name__} without {ext_type.name.lower()}",
+                AlertDescription.MISSING_EXTENSION,
+            )
+        return data
+
+
+def write_certificates(w: Writer, ders: tuple[bytes, ...], *, entry_extensions: bool) -> None:
+    """A certificate list (RFC 5246 §7.4.2: ``ASN.1Cert certificate_list<0..2^24-1>``);
+    with ``entry_extensions`` the TLS 1.3 ``CertificateEntry`` (RFC 8446 §4.4.2), each
+    DER followed by its (here empty) extensions."""
+    with w.length_prefixed(3):
+        for der in ders:
+            w.vector(3, der)
+            if entry_extensions:
+                w.u16(0)  # no per-certificate extensions
+
+
+def read_certificates(r: Reader, *, entry_extensions: bool) -> tuple[bytes, ...]:
+    """The list :func:`write_certificates` writes, at most :data:`MAX_CERTIFICATES` long;
+    per-entry extensions (OCSP, SCT) are skipped."""
+    block = r.sub_vector(3)
+    certs: list[bytes] = []
+    while not block.eof():
+        der = block.vector(3)
+        if not der:
+            raise DtlsDecodeError("empty certificate in chain")
+        if entry_extensions:
+            block.vector(2)
+        certs.append(der)
+        if len(certs) > MAX_CERTIFICATES:
+            raise DtlsDecodeError("certificate chain too long")
+    return tuple(certs)
+
+
+def _non_empty(value: bytes, what: str) -> bytes:
+    if not value:
+        raise DtlsDecodeError(f"empty {what}")
+    return value
+
+
+class Codec:
+    """A handshake message body (RFC 5246 §7.4, RFC 8446 §4): each message says how its
+    fields are written (:meth:`write`) and read (:meth:`read`); :meth:`encode` and
+    :meth:`decode` (the whole body, nothing left over) are written once, here."""
+
+    __slots__ = ()
+    #: what a decode error calls the message
+    NAME: ClassVar[str]
+
+    def write(self, w: Writer) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def read(cls, r: Reader) -> Self:
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        """The body, without the 12-byte DTLS handshake header (:mod:`.fragments`)."""
+        w = Writer()
+        self.write(w)
+        return w.getvalue()
+
+    @classmethod
+    def decode(cls, body: bytes) -> Self:
+        """Raises only :class:`DtlsDecodeError`."""
+        return read_whole(body, cls.NAME, cls.read)
+
+
 @dataclass(frozen=True, slots=True)
-class ClientHello:
+class ClientHello(HasExtensions, Codec):
     """RFC 6347 §4.2.1 (TLS 1.2's ClientHello plus the ``cookie``)."""
 
+    NAME: ClassVar[str] = "ClientHello"
     client_version: int
     random: bytes
     session_id: bytes = b""
@@ -101,8 +206,7 @@ class ClientHello:
     compression_methods: bytes = b"\x00"
     extensions: Extensions = field(default_factory=list)
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.u16(self.client_version)
         w.write(self.random)
         w.vector(1, self.session_id)
@@ -110,41 +214,25 @@ class ClientHello:
         w.vector(2, b"".join(s.to_bytes(2, "big") for s in self.cipher_suites))
         w.vector(1, self.compression_methods)
         _write_extensions(w, self.extensions)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> ClientHello:
-        try:
-            r = Reader(body)
-            version = r.u16()
-            random = r.take(32)
-            session_id = r.vector(1)
-            cookie = r.vector(1)
-            suites_raw = r.vector(2)
-            if len(suites_raw) % 2 or not suites_raw:
-                raise DtlsDecodeError("cipher_suites length must be even and non-zero")
-            suites = tuple(
-                int.from_bytes(suites_raw[i : i + 2], "big") for i in range(0, len(suites_raw), 2)
-            )
-            compression = r.vector(1)
-            if not compression:
-                raise DtlsDecodeError("no compression method")
-            extensions = _read_extensions(r)
-            r.expect_end("ClientHello")
-        except BufferReadError as exc:
-            raise _wrap(exc, "ClientHello") from None
+    def read(cls, r: Reader) -> ClientHello:
+        version = r.u16()
+        random = r.take(32)
+        session_id = r.vector(1)
         if len(session_id) > 32:
             raise DtlsDecodeError("session_id longer than 32 bytes")
-        return cls(version, random, session_id, cookie, suites, compression, extensions)
-
-    def extension(self, ext_type: int) -> bytes | None:
-        return find_extension(self.extensions, ext_type)
+        cookie = r.vector(1)
+        suites = tuple(u16_values(r.vector(2), "cipher_suites", empty_ok=False))
+        compression = _non_empty(r.vector(1), "compression method list")
+        return cls(version, random, session_id, cookie, suites, compression, _read_extensions(r))
 
 
 @dataclass(frozen=True, slots=True)
-class ServerHello:
-    """RFC 5246 §7.4.1.3."""
+class ServerHello(HasExtensions, Codec):
+    """RFC 5246 §7.4.1.3; in DTLS 1.3 also the HelloRetryRequest (RFC 8446 §4.1.3)."""
 
+    NAME: ClassVar[str] = "ServerHello"
     server_version: int
     random: bytes
     session_id: bytes
@@ -152,96 +240,56 @@ class ServerHello:
     compression_method: int = 0
     extensions: Extensions = field(default_factory=list)
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.u16(self.server_version)
         w.write(self.random)
         w.vector(1, self.session_id)
         w.u16(self.cipher_suite)
         w.u8(self.compression_method)
         _write_extensions(w, self.extensions)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> ServerHello:
-        try:
-            r = Reader(body)
-            version = r.u16()
-            random = r.take(32)
-            session_id = r.vector(1)
-            suite = r.u16()
-            compression = r.u8()
-            extensions = _read_extensions(r)
-            r.expect_end("ServerHello")
-        except BufferReadError as exc:
-            raise _wrap(exc, "ServerHello") from None
-        return cls(version, random, session_id, suite, compression, extensions)
-
-    def extension(self, ext_type: int) -> bytes | None:
-        return find_extension(self.extensions, ext_type)
+    def read(cls, r: Reader) -> ServerHello:
+        return cls(r.u16(), r.take(32), r.vector(1), r.u16(), r.u8(), _read_extensions(r))
 
 
 @dataclass(frozen=True, slots=True)
-class HelloVerifyRequest:
+class HelloVerifyRequest(Codec):
     """RFC 6347 §4.2.1: the stateless cookie exchange."""
 
+    NAME: ClassVar[str] = "HelloVerifyRequest"
     server_version: int
     cookie: bytes
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.u16(self.server_version)
         w.vector(1, self.cookie)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> HelloVerifyRequest:
-        try:
-            r = Reader(body)
-            version = r.u16()
-            cookie = r.vector(1)
-            r.expect_end("HelloVerifyRequest")
-        except BufferReadError as exc:
-            raise _wrap(exc, "HelloVerifyRequest") from None
-        return cls(version, cookie)
+    def read(cls, r: Reader) -> HelloVerifyRequest:
+        return cls(r.u16(), r.vector(1))
 
 
 @dataclass(frozen=True, slots=True)
-class Certificate:
+class Certificate(Codec):
     """RFC 5246 §7.4.2: DER certificates, the end-entity first."""
 
+    NAME: ClassVar[str] = "Certificate"
     certificates: tuple[bytes, ...]
 
-    def encode(self) -> bytes:
-        w = Writer()
-        with w.length_prefixed(3):
-            for der in self.certificates:
-                w.vector(3, der)
-        return w.getvalue()
+    def write(self, w: Writer) -> None:
+        write_certificates(w, self.certificates, entry_extensions=False)
 
     @classmethod
-    def decode(cls, body: bytes) -> Certificate:
-        try:
-            r = Reader(body)
-            block = r.sub_vector(3)
-            certs: list[bytes] = []
-            while not block.eof():
-                der = block.vector(3)
-                if not der:
-                    raise DtlsDecodeError("empty certificate in chain")
-                certs.append(der)
-                if len(certs) > MAX_CERTIFICATES:
-                    raise DtlsDecodeError("certificate chain too long")
-            r.expect_end("Certificate")
-        except BufferReadError as exc:
-            raise _wrap(exc, "Certificate") from None
-        return cls(tuple(certs))
+    def read(cls, r: Reader) -> Certificate:
+        return cls(read_certificates(r, entry_extensions=False))
 
 
 @dataclass(frozen=True, slots=True)
-class ServerKeyExchange:
+class ServerKeyExchange(Codec):
     """RFC 8422 §5.4: ECDHE parameters signed by the server's certificate key."""
 
+    NAME: ClassVar[str] = "ServerKeyExchange"
     named_curve: int
     public_key: bytes
     signature_scheme: int
@@ -256,60 +304,39 @@ class ServerKeyExchange:
             + self.public_key
         )
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.write(self.params())
         w.u16(self.signature_scheme)
         w.vector(2, self.signature)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> ServerKeyExchange:
-        try:
-            r = Reader(body)
-            if r.u8() != EC_CURVE_TYPE_NAMED_CURVE:
-                raise DtlsDecodeError("only named_curve ECDHE parameters are supported")
-            curve = r.u16()
-            point = r.vector(1)
-            if not point:
-                raise DtlsDecodeError("empty ECDHE public key")
-            scheme = r.u16()
-            signature = r.vector(2)
-            r.expect_end("ServerKeyExchange")
-        except BufferReadError as exc:
-            raise _wrap(exc, "ServerKeyExchange") from None
-        return cls(curve, point, scheme, signature)
+    def read(cls, r: Reader) -> ServerKeyExchange:
+        if r.u8() != EC_CURVE_TYPE_NAMED_CURVE:
+            raise DtlsDecodeError("only named_curve ECDHE parameters are supported")
+        curve = r.u16()
+        point = _non_empty(r.vector(1), "ECDHE public key")
+        return cls(curve, point, r.u16(), r.vector(2))
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateRequest:
+class CertificateRequest(Codec):
     """RFC 5246 §7.4.4."""
 
+    NAME: ClassVar[str] = "CertificateRequest"
     certificate_types: bytes
     signature_schemes: tuple[int, ...]
     authorities: bytes = b""
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.vector(1, self.certificate_types)
         w.vector(2, encode_u16_list(self.signature_schemes)[2:])
         w.vector(2, self.authorities)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> CertificateRequest:
-        try:
-            r = Reader(body)
-            types = r.vector(1)
-            raw = r.vector(2)
-            if len(raw) % 2:
-                raise DtlsDecodeError("odd-length signature algorithm list")
-            schemes = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
-            authorities = r.vector(2)
-            r.expect_end("CertificateRequest")
-        except BufferReadError as exc:
-            raise _wrap(exc, "CertificateRequest") from None
-        return cls(types, tuple(schemes), authorities)
+    def read(cls, r: Reader) -> CertificateRequest:
+        types = r.vector(1)
+        schemes = tuple(u16_values(r.vector(2), "signature algorithm list"))
+        return cls(types, schemes, r.vector(2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,51 +354,35 @@ class ServerHelloDone:
 
 
 @dataclass(frozen=True, slots=True)
-class ClientKeyExchange:
+class ClientKeyExchange(Codec):
     """RFC 8422 §5.7: the client's ECDHE public value."""
 
+    NAME: ClassVar[str] = "ClientKeyExchange"
     public_key: bytes
 
-    def encode(self) -> bytes:
-        return bytes([len(self.public_key)]) + self.public_key
+    def write(self, w: Writer) -> None:
+        w.vector(1, self.public_key)
 
     @classmethod
-    def decode(cls, body: bytes) -> ClientKeyExchange:
-        try:
-            r = Reader(body)
-            point = r.vector(1)
-            r.expect_end("ClientKeyExchange")
-        except BufferReadError as exc:
-            raise _wrap(exc, "ClientKeyExchange") from None
-        if not point:
-            raise DtlsDecodeError("empty ECDHE public key")
-        return cls(point)
+    def read(cls, r: Reader) -> ClientKeyExchange:
+        return cls(_non_empty(r.vector(1), "ECDHE public key"))
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateVerify:
-    """RFC 5246 §7.4.8: a signature over every handshake message before it."""
+class CertificateVerify(Codec):
+    """RFC 5246 §7.4.8 (and RFC 8446 §4.4.3): a signature over the handshake so far."""
 
+    NAME: ClassVar[str] = "CertificateVerify"
     signature_scheme: int
     signature: bytes
 
-    def encode(self) -> bytes:
-        return (
-            self.signature_scheme.to_bytes(2, "big")
-            + len(self.signature).to_bytes(2, "big")
-            + self.signature
-        )
+    def write(self, w: Writer) -> None:
+        w.u16(self.signature_scheme)
+        w.vector(2, self.signature)
 
     @classmethod
-    def decode(cls, body: bytes) -> CertificateVerify:
-        try:
-            r = Reader(body)
-            scheme = r.u16()
-            signature = r.vector(2)
-            r.expect_end("CertificateVerify")
-        except BufferReadError as exc:
-            raise _wrap(exc, "CertificateVerify") from None
-        return cls(scheme, signature)
+    def read(cls, r: Reader) -> CertificateVerify:
+        return cls(r.u16(), r.vector(2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,15 +412,7 @@ def encode_u16_list(values: tuple[int, ...] | list[int]) -> bytes:
 
 
 def decode_u16_list(data: bytes) -> list[int]:
-    try:
-        r = Reader(data)
-        block = r.vector(2)
-        r.expect_end("list")
-    except BufferReadError as exc:
-        raise _wrap(exc, "uint16 list") from None
-    if len(block) % 2:
-        raise DtlsDecodeError("odd-length uint16 list")
-    return [int.from_bytes(block[i : i + 2], "big") for i in range(0, len(block), 2)]
+    return u16_values(read_whole(data, "uint16 list", lambda r: r.vector(2)), "uint16 list")
 
 
 def encode_use_srtp(profiles: tuple[int, ...] | list[int], mki: bytes = b"") -> bytes:
@@ -418,38 +421,18 @@ def encode_use_srtp(profiles: tuple[int, ...] | list[int], mki: bytes = b"") -> 
 
 
 def decode_use_srtp(data: bytes) -> tuple[list[int], bytes]:
-    try:
-        r = Reader(data)
-        n = r.u16()
-        if n % 2 or n == 0:
-            raise DtlsDecodeError("use_srtp profile list must be even and non-empty")
-        raw = r.take(n)
-        mki = r.vector(1)
-        r.expect_end("use_srtp")
-    except BufferReadError as exc:
-        raise _wrap(exc, "use_srtp") from None
-    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, n, 2)], mki
+    profiles, mki = read_whole(data, "use_srtp", lambda r: (r.vector(2), r.vector(1)))
+    return u16_values(profiles, "use_srtp profile list", empty_ok=False), mki
 
 
 def decode_renegotiation_info(data: bytes) -> bytes:
     """renegotiation_info (RFC 5746 §3.2): a vector<1>; empty on an initial handshake."""
-    try:
-        r = Reader(data)
-        value = r.vector(1)
-        r.expect_end("renegotiation_info")
-    except BufferReadError as exc:
-        raise _wrap(exc, "renegotiation_info") from None
-    return value
+    return read_whole(data, "renegotiation_info", lambda r: r.vector(1))
 
 
 def decode_point_formats(data: bytes) -> bytes:
-    try:
-        r = Reader(data)
-        value = r.vector(1)
-        r.expect_end("ec_point_formats")
-    except BufferReadError as exc:
-        raise _wrap(exc, "ec_point_formats") from None
-    return value
+    """ec_point_formats (RFC 8422 §5.1.2): a vector<1> of formats."""
+    return read_whole(data, "ec_point_formats", lambda r: r.vector(1))
 
 
 #: The extension types a ServerHello may carry in reply (we only echo what we understand).

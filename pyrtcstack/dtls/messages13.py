@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
-from ..common.buffer import BufferReadError, Reader, Writer
+from ..common.buffer import Reader, Writer
 from .errors import DtlsDecodeError
 from .messages import (
-    MAX_CERTIFICATES,
+    Codec,
     Extensions,
+    HasExtensions,
     encode_extensions,
-    find_extension,
+    read_certificates,
     read_extensions_block,
+    read_whole,
+    u16_values,
+    write_certificates,
 )
 
 __all__ = [
@@ -60,99 +64,54 @@ EXT_CERTIFICATE_AUTHORITIES: Final = 47
 EXT_SIGNATURE_ALGORITHMS_CERT: Final = 50
 
 
-def _wrap(exc: BufferReadError, what: str) -> DtlsDecodeError:
-    return DtlsDecodeError(f"malformed {what}: {exc}")
-
-
 @dataclass(frozen=True, slots=True)
-class EncryptedExtensions:
+class EncryptedExtensions(HasExtensions, Codec):
     """RFC 8446 §4.3.1: the extensions that are not needed to derive keys (use_srtp here)."""
 
+    NAME: ClassVar[str] = "EncryptedExtensions"
     extensions: Extensions = field(default_factory=list)
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         encode_extensions(w, self.extensions)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> EncryptedExtensions:
-        try:
-            r = Reader(body)
-            ext = read_extensions_block(r)
-            r.expect_end("EncryptedExtensions")
-        except BufferReadError as exc:
-            raise _wrap(exc, "EncryptedExtensions") from None
-        return cls(ext)
-
-    def extension(self, ext_type: int) -> bytes | None:
-        return find_extension(self.extensions, ext_type)
+    def read(cls, r: Reader) -> EncryptedExtensions:
+        return cls(read_extensions_block(r))
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateRequest13:
+class CertificateRequest13(HasExtensions, Codec):
     """RFC 8446 §4.3.2: a context (empty during the handshake) and extensions, of which
     signature_algorithms is mandatory."""
 
+    NAME: ClassVar[str] = "CertificateRequest"
     context: bytes
     extensions: Extensions
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.vector(1, self.context)
         encode_extensions(w, self.extensions)
-        return w.getvalue()
 
     @classmethod
-    def decode(cls, body: bytes) -> CertificateRequest13:
-        try:
-            r = Reader(body)
-            context = r.vector(1)
-            ext = read_extensions_block(r)
-            r.expect_end("CertificateRequest")
-        except BufferReadError as exc:
-            raise _wrap(exc, "CertificateRequest") from None
-        return cls(context, ext)
-
-    def extension(self, ext_type: int) -> bytes | None:
-        return find_extension(self.extensions, ext_type)
+    def read(cls, r: Reader) -> CertificateRequest13:
+        return cls(r.vector(1), read_extensions_block(r))
 
 
 @dataclass(frozen=True, slots=True)
-class Certificate13:
+class Certificate13(Codec):
     """RFC 8446 §4.4.2: context, then ``CertificateEntry`` list (DER + per-entry extensions)."""
 
+    NAME: ClassVar[str] = "Certificate"
     context: bytes
     certificates: tuple[bytes, ...]
 
-    def encode(self) -> bytes:
-        w = Writer()
+    def write(self, w: Writer) -> None:
         w.vector(1, self.context)
-        with w.length_prefixed(3):
-            for der in self.certificates:
-                w.vector(3, der)
-                w.u16(0)  # no per-certificate extensions
-        return w.getvalue()
+        write_certificates(w, self.certificates, entry_extensions=True)
 
     @classmethod
-    def decode(cls, body: bytes) -> Certificate13:
-        try:
-            r = Reader(body)
-            context = r.vector(1)
-            block = r.sub_vector(3)
-            certs: list[bytes] = []
-            while not block.eof():
-                der = block.vector(3)
-                if not der:
-                    raise DtlsDecodeError("empty certificate in chain")
-                block.vector(2)  # extensions (OCSP, SCT): ignored
-                certs.append(der)
-                if len(certs) > MAX_CERTIFICATES:
-                    raise DtlsDecodeError("certificate chain too long")
-            r.expect_end("Certificate")
-        except BufferReadError as exc:
-            raise _wrap(exc, "Certificate") from None
-        return cls(context, tuple(certs))
+    def read(cls, r: Reader) -> Certificate13:
+        return cls(r.vector(1), read_certificates(r, entry_extensions=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,83 +144,74 @@ def encode_supported_versions_client(versions: list[int]) -> bytes:
 
 
 def decode_supported_versions_client(data: bytes) -> list[int]:
-    try:
-        r = Reader(data)
-        raw = r.vector(1)
-        r.expect_end("supported_versions")
-    except BufferReadError as exc:
-        raise _wrap(exc, "supported_versions") from None
-    if len(raw) % 2 or not raw:
-        raise DtlsDecodeError("supported_versions list must be even and non-empty")
-    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    raw = read_whole(data, "supported_versions", lambda r: r.vector(1))
+    return u16_values(raw, "supported_versions list", empty_ok=False)
+
+
+def _two_bytes(data: bytes, what: str) -> int:
+    if len(data) != 2:
+        raise DtlsDecodeError(f"{what} must be 2 bytes")
+    return int.from_bytes(data, "big")
 
 
 def decode_supported_versions_server(data: bytes) -> int:
     """supported_versions in a ServerHello/HRR: one ``selected_version``."""
-    if len(data) != 2:
-        raise DtlsDecodeError("server supported_versions must be 2 bytes")
-    return int.from_bytes(data, "big")
+    return _two_bytes(data, "server supported_versions")
+
+
+def _write_share(w: Writer, entry: KeyShareEntry) -> None:
+    w.u16(entry.group)
+    w.vector(2, entry.key_exchange)
+
+
+def _read_share(r: Reader) -> KeyShareEntry:
+    group = r.u16()
+    key = r.vector(2)
+    if not key:
+        raise DtlsDecodeError("empty key share")
+    return KeyShareEntry(group, key)
 
 
 def encode_client_key_shares(entries: list[KeyShareEntry]) -> bytes:
     w = Writer()
     with w.length_prefixed(2):
         for e in entries:
-            w.u16(e.group)
-            w.vector(2, e.key_exchange)
+            _write_share(w, e)
     return w.getvalue()
 
 
 def decode_client_key_shares(data: bytes) -> list[KeyShareEntry]:
     """key_share in a ClientHello: ``KeyShareEntry client_shares<0..2^16-1>``."""
-    try:
-        r = Reader(data)
+
+    def read(r: Reader) -> list[KeyShareEntry]:
         block = r.sub_vector(2)
-        r.expect_end("key_share")
         out: list[KeyShareEntry] = []
-        seen: set[int] = set()
         while not block.eof():
-            group = block.u16()
-            key = block.vector(2)
-            if not key:
-                raise DtlsDecodeError("empty key share")
-            if group in seen:  # RFC 8446 §4.2.8: one share per group
+            entry = _read_share(block)
+            if any(e.group == entry.group for e in out):  # RFC 8446 §4.2.8: one per group
                 raise DtlsDecodeError("two key shares for one group")
-            seen.add(group)
-            out.append(KeyShareEntry(group, key))
+            out.append(entry)
             if len(out) > MAX_KEY_SHARES:
                 raise DtlsDecodeError("too many key shares")
-    except BufferReadError as exc:
-        raise _wrap(exc, "key_share") from None
-    return out
+        return out
+
+    return read_whole(data, "key_share", read)
 
 
 def encode_server_key_share(entry: KeyShareEntry) -> bytes:
     w = Writer()
-    w.u16(entry.group)
-    w.vector(2, entry.key_exchange)
+    _write_share(w, entry)
     return w.getvalue()
 
 
 def decode_server_key_share(data: bytes) -> KeyShareEntry:
     """key_share in a ServerHello: one ``KeyShareEntry server_share``."""
-    try:
-        r = Reader(data)
-        group = r.u16()
-        key = r.vector(2)
-        r.expect_end("key_share")
-    except BufferReadError as exc:
-        raise _wrap(exc, "key_share") from None
-    if not key:
-        raise DtlsDecodeError("empty key share")
-    return KeyShareEntry(group, key)
+    return read_whole(data, "key_share", _read_share)
 
 
 def decode_hrr_key_share(data: bytes) -> int:
     """key_share in a HelloRetryRequest: the ``selected_group``."""
-    if len(data) != 2:
-        raise DtlsDecodeError("HelloRetryRequest key_share must be 2 bytes")
-    return int.from_bytes(data, "big")
+    return _two_bytes(data, "HelloRetryRequest key_share")
 
 
 def encode_cookie(cookie: bytes) -> bytes:
@@ -270,12 +220,7 @@ def encode_cookie(cookie: bytes) -> bytes:
 
 
 def decode_cookie(data: bytes) -> bytes:
-    try:
-        r = Reader(data)
-        cookie = r.vector(2)
-        r.expect_end("cookie")
-    except BufferReadError as exc:
-        raise _wrap(exc, "cookie") from None
+    cookie = read_whole(data, "cookie", lambda r: r.vector(2))
     if not cookie:
         raise DtlsDecodeError("empty cookie")
     return cookie

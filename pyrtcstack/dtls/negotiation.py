@@ -1,7 +1,10 @@
 """What the hellos offer and how the server chooses (RFC 5246 §7.4.1, RFC 8422 §5.1,
-RFC 5764 §4.1, RFC 5746, RFC 7627).
+RFC 5764 §4.1, RFC 5746, RFC 7627), and which DTLS version the hellos select (RFC 8446
+§4.2.1, §4.1.3; RFC 9147 §5.3).
 
 Pure functions over the decoded hellos, so the choices can be tested without a connection.
+The version is chosen here and only here: :func:`select_version` (a server, from the
+ClientHello) and :func:`selected_version` (a client, from the ServerHello).
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from dataclasses import dataclass
 from .certificate import VERIFY_SCHEMES
 from .constants import (
     DTLS1_2_VERSION,
+    DTLS1_3_VERSION,
     EMPTY_RENEGOTIATION_INFO_SCSV,
     AlertDescription,
     CipherSuite,
+    DtlsVersion,
     ExtensionType,
     NamedGroup,
 )
-from .errors import DtlsHandshakeError
+from .errors import DtlsDecodeError, DtlsHandshakeError
+from .keyschedule import TLS13_SUITES, Suite13
 from .messages import (
     ClientHello,
     Extensions,
@@ -30,6 +36,14 @@ from .messages import (
     encode_u16_list,
     encode_use_srtp,
 )
+from .messages13 import (
+    DOWNGRADE_TLS11,
+    DOWNGRADE_TLS12,
+    HRR_RANDOM,
+    KeyShareEntry,
+    decode_client_key_shares,
+    decode_supported_versions_client,
+)
 from .srtp import SrtpProfile
 from .suites import SUITES
 
@@ -39,6 +53,9 @@ __all__ = [
     "build_client_extensions",
     "check_server_hello",
     "choose_server_parameters",
+    "select13",
+    "select_version",
+    "selected_version",
 ]
 
 #: Our cipher suite preference (RFC 8827 §6.5 makes 0xC02B mandatory): AES-128-GCM, then
@@ -200,3 +217,88 @@ def check_server_hello(
             )
         profile = SrtpProfile(chosen[0])
     return ClientView(CipherSuite(hello.cipher_suite), profile)
+
+
+def select13(
+    hello: ClientHello, suites13: Sequence[int], groups13: Sequence[int]
+) -> tuple[Suite13, KeyShareEntry | None, int]:
+    """What a DTLS 1.3 server picks from a ClientHello (RFC 8446 §4.1.1): the suite, the
+    client's key share it uses (None: a HelloRetryRequest must ask for one) and the group to
+    ask for then. Raises :class:`DtlsHandshakeError` when nothing fits."""
+    if hello.client_version != DTLS1_2_VERSION:
+        raise DtlsHandshakeError(
+            "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
+            AlertDescription.PROTOCOL_VERSION,
+        )
+    suite = next((TLS13_SUITES[s] for s in suites13 if s in hello.cipher_suites), None)
+    if suite is None:
+        raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
+    groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
+    offered_groups = decode_u16_list(groups_data) if groups_data is not None else []
+    shares_data = hello.extension(ExtensionType.KEY_SHARE)
+    shares = decode_client_key_shares(shares_data) if shares_data is not None else []
+    for share in shares:
+        if share.group not in offered_groups:  # RFC 8446 §4.2.8
+            raise DtlsHandshakeError(
+                "key share for a group not in supported_groups", AlertDescription.ILLEGAL_PARAMETER
+            )
+    ours = groups13
+    chosen = next((s for g in ours for s in shares if s.group == g), None)
+    group = (
+        chosen.group if chosen is not None else next((g for g in ours if g in offered_groups), 0)
+    )
+    if group == 0:
+        raise DtlsHandshakeError("no key exchange group in common")
+    return suite, chosen, group
+
+
+def _client_versions(hello: ClientHello) -> list[int] | None:
+    """The ClientHello's supported_versions (RFC 8446 §4.2.1), or None when absent or
+    malformed (a DTLS 1.2 server ignores the extension altogether, so a malformed one
+    counts as absent)."""
+    data = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
+    if data is None:
+        return None
+    try:
+        return decode_supported_versions_client(data)
+    except DtlsDecodeError:
+        return None
+
+
+def select_version(hello: ClientHello, allowed: Sequence[DtlsVersion]) -> DtlsVersion:
+    """The version a server answers ``hello`` with: DTLS 1.3 when supported_versions lists
+    0xFEFC and we allow it (RFC 9147 §5.3), else DTLS 1.2 (RFC 8446 §4.2.1: negotiated by
+    legacy_version). Raises ``protocol_version`` when we have none in common."""
+    offered = _client_versions(hello)
+    if offered is not None and DTLS1_3_VERSION in offered and DtlsVersion.DTLS_1_3 in allowed:
+        return DtlsVersion.DTLS_1_3
+    if (offered is not None and DTLS1_2_VERSION not in offered) or (
+        DtlsVersion.DTLS_1_2 not in allowed
+    ):
+        raise DtlsHandshakeError(
+            "no DTLS version in common (we allow " + ", ".join(v.label for v in allowed) + ")",
+            AlertDescription.PROTOCOL_VERSION,
+        )
+    return DtlsVersion.DTLS_1_2
+
+
+def selected_version(hello: ServerHello, allowed: Sequence[DtlsVersion]) -> DtlsVersion:
+    """The version a client's ServerHello (or HelloRetryRequest) selects: DTLS 1.3 when we
+    offered it and the server says so by a HelloRetryRequest or supported_versions (RFC 8446
+    §4.1.3, §4.2.1; the 1.3 engine checks the value), else DTLS 1.2 unless the random
+    carries the downgrade sentinel (RFC 8446 §4.1.3) or we only allow 1.3."""
+    if DtlsVersion.DTLS_1_3 not in allowed:
+        return DtlsVersion.DTLS_1_2
+    if hello.random == HRR_RANDOM or hello.extension(ExtensionType.SUPPORTED_VERSIONS) is not None:
+        return DtlsVersion.DTLS_1_3
+    if hello.random[24:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+        raise DtlsHandshakeError(
+            "server negotiated DTLS 1.2 but its random says it speaks 1.3 (downgrade)",
+            AlertDescription.ILLEGAL_PARAMETER,
+        )
+    if DtlsVersion.DTLS_1_2 not in allowed:
+        raise DtlsHandshakeError(
+            "server answered with DTLS 1.2; we only allow 1.3",
+            AlertDescription.PROTOCOL_VERSION,
+        )
+    return DtlsVersion.DTLS_1_2

@@ -12,13 +12,12 @@ from .constants import (
     CLIENT_CERT_TYPE_RSA_SIGN,
     DTLS1_0_VERSION,
     DTLS1_2_VERSION,
-    DTLS1_3_VERSION,
     AlertDescription,
     ContentType,
     DtlsVersion,
-    ExtensionType,
     HandshakeType,
 )
+from .cookies import hello_verify_cookie, make_retry_cookie, open_retry_cookie, retry_request
 from .errors import DtlsDecodeError, DtlsHandshakeError
 from .flights import FlightItem
 from .fragments import encode_message
@@ -38,36 +37,11 @@ from .messages13 import (
     DOWNGRADE_TLS12,
     EXT_COOKIE,
     decode_cookie,
-    decode_supported_versions_client,
 )
-from .negotiation import choose_server_parameters
-from .server13 import make_retry_cookie, open_retry_cookie, retry_request, select13
+from .negotiation import choose_server_parameters, select13, select_version
 from .suites import SUITES
 
 __all__ = ["ServerHandshake"]
-
-
-def _offers_dtls13(hello: ClientHello) -> bool:
-    """supported_versions lists 0xFEFC (RFC 8446 §4.2.1); a malformed list is ignored, as a
-    DTLS 1.2 server ignores the extension altogether."""
-    data = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
-    if data is None:
-        return False
-    try:
-        return DTLS1_3_VERSION in decode_supported_versions_client(data)
-    except DtlsDecodeError:
-        return False
-
-
-def _lists_versions_without_12(hello: ClientHello) -> bool:
-    """supported_versions is present and leaves out DTLS 1.2 (a 1.3-only client)."""
-    data = hello.extension(ExtensionType.SUPPORTED_VERSIONS)
-    if data is None:
-        return False
-    try:
-        return DTLS1_2_VERSION not in decode_supported_versions_client(data)
-    except DtlsDecodeError:
-        return False
 
 
 class ServerHandshake(HandshakeBase):
@@ -76,11 +50,8 @@ class ServerHandshake(HandshakeBase):
     __slots__ = ()
 
     def _cookie_for(self, hello: ClientHello) -> bytes:
-        """A stateless cookie (RFC 6347 §4.2.1): HMAC over the peer address and the hello's
-        parameters, under a secret drawn from the rng at construction."""
-        material = repr(self.remote_address).encode() + hello.random + hello.session_id
-        material += b"".join(s.to_bytes(2, "big") for s in hello.cipher_suites)
-        return hmac.digest(self._cookie_secret, material, "sha256")[:20]
+        """Our stateless cookie for ``hello`` (RFC 6347 §4.2.1, :mod:`.cookies`)."""
+        return hello_verify_cookie(self.ctx.cookie_secret, self.ctx.remote_address, hello)
 
     def _retry13_statelessly(self, hello: ClientHello, body: bytes) -> bool:
         """DTLS 1.3 with ``use_cookie``: a ClientHello without a valid cookie of ours gets a
@@ -93,16 +64,16 @@ class ServerHandshake(HandshakeBase):
                 cookie = decode_cookie(cookie_data)
             except DtlsDecodeError:
                 cookie = b""
-            opened = open_retry_cookie(self._cookie_secret, self.remote_address, cookie)
+            opened = open_retry_cookie(self.ctx.cookie_secret, self.ctx.remote_address, cookie)
             if opened is not None:
                 self._retry13 = (cookie, *opened)
                 return False
-        suite, share, group = select13(hello, self)  # type: ignore[arg-type]
+        suite, share, group = select13(hello, self.ctx.suites13, self.ctx.groups13)
         hello1 = bytes([HandshakeType.CLIENT_HELLO]) + len(body).to_bytes(3, "big") + body
         hello1_hash = hashlib.new(suite.hash_name, hello1).digest()
         ask = None if share is not None else group
         cookie = make_retry_cookie(
-            self._cookie_secret, self.remote_address, suite, ask, hello1_hash
+            self.ctx.cookie_secret, self.ctx.remote_address, suite, ask, hello1_hash
         )
         retry = retry_request(hello.session_id, suite, ask, cookie)
         # the server's first message (message_seq 0); record sequence of the ClientHello, as
@@ -118,20 +89,12 @@ class ServerHandshake(HandshakeBase):
 
     def _server_client_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ClientHello.decode(body)
-        offers13 = _offers_dtls13(hello)
-        if offers13 and DtlsVersion.DTLS_1_3 in self.versions:
-            if self.use_cookie and self._retry13_statelessly(hello, body):
+        if select_version(hello, self.ctx.versions) is DtlsVersion.DTLS_1_3:
+            if self.ctx.use_cookie and self._retry13_statelessly(hello, body):
                 return
             self._start13_server(hello, body, seq, now)  # RFC 9147 §5.3: the 1.3 engine answers
             return
-        if _lists_versions_without_12(hello) or DtlsVersion.DTLS_1_2 not in self.versions:
-            raise DtlsHandshakeError(
-                "no DTLS version in common (we allow "
-                + ", ".join(v.label for v in self.versions)
-                + ")",
-                AlertDescription.PROTOCOL_VERSION,
-            )
-        if self.use_cookie and not hmac.compare_digest(hello.cookie, self._cookie_for(hello)):
+        if self.ctx.use_cookie and not hmac.compare_digest(hello.cookie, self._cookie_for(hello)):
             # Stateless reply: same message_seq and record sequence number as the ClientHello.
             hvr = HelloVerifyRequest(DTLS1_0_VERSION, self._cookie_for(hello)).encode()
             state = self._write[0]
@@ -144,14 +107,18 @@ class ServerHandshake(HandshakeBase):
             self._out.append(record)
             return
         choice = choose_server_parameters(
-            hello, self.cipher_suites, self.groups, self.srtp_profiles, self.certificate.is_ecdsa
+            hello,
+            self.ctx.cipher_suites,
+            self.ctx.groups,
+            self.ctx.srtp_profiles,
+            self.ctx.certificate.is_ecdsa,
         )
         self._reassembler.reset(seq + 1)
         self._send_seq = seq  # RFC 6347 §4.2.2: the ServerHello reuses the hello's seq
         self._client_hello = hello
         self._client_random = hello.random
-        self._server_random = self._rng.randbytes(32)
-        if DtlsVersion.DTLS_1_3 in self.versions:
+        self._server_random = self.ctx.rng.randbytes(32)
+        if DtlsVersion.DTLS_1_3 in self.ctx.versions:
             # RFC 8446 §4.1.3: a 1.3-capable server that negotiates 1.2 says so in the random
             self._server_random = self._server_random[:24] + DOWNGRADE_TLS12
         self._suite = SUITES[choice.suite]
@@ -163,12 +130,12 @@ class ServerHandshake(HandshakeBase):
             DTLS1_2_VERSION, self._server_random, b"", int(choice.suite), 0, choice.extensions
         )
         items = [self._next_item(HandshakeType.SERVER_HELLO, server_hello.encode())]
-        cert = Certificate((self.certificate.der,)).encode()
+        cert = Certificate((self.ctx.certificate.der,)).encode()
         items.append(self._next_item(HandshakeType.CERTIFICATE, cert))
-        self._ecdhe = EcdheKey(choice.group, self._rng)
-        scheme = self.certificate.choose_scheme(choice.signature_schemes)
+        self._ecdhe = EcdheKey(choice.group, self.ctx.rng)
+        scheme = self.ctx.certificate.choose_scheme(choice.signature_schemes)
         params = ServerKeyExchange(choice.group, self._ecdhe.public_bytes, 0, b"").params()
-        signature = self.certificate.sign(
+        signature = self.ctx.certificate.sign(
             scheme, self._client_random + self._server_random + params
         )
         ske = ServerKeyExchange(choice.group, self._ecdhe.public_bytes, scheme, signature)

@@ -5,7 +5,7 @@ flight."""
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from .constants import (
     DTLS1_2_VERSION,
@@ -14,6 +14,7 @@ from .constants import (
     ExtensionType,
     HandshakeType,
 )
+from .cookies import retry_request
 from .errors import DtlsError, DtlsHandshakeError
 from .handshake13 import (
     VERIFY_SCHEMES13,
@@ -23,7 +24,7 @@ from .handshake13 import (
     message_hash_of,
 )
 from .kex13 import server_key_exchange
-from .keyschedule import TLS13_SUITES, KeySchedule, Suite13
+from .keyschedule import KeySchedule, Suite13
 from .messages import (
     ClientHello,
     ServerHello,
@@ -34,110 +35,19 @@ from .messages import (
 )
 from .messages13 import (
     EXT_COOKIE,
-    HRR_RANDOM,
     Certificate13,
     CertificateRequest13,
     EncryptedExtensions,
     KeyShareEntry,
-    decode_client_key_shares,
     decode_cookie,
-    encode_cookie,
     encode_server_key_share,
 )
+from .negotiation import select13
 
 if TYPE_CHECKING:
-    from .connection import DtlsConnection
+    pass
 
-__all__ = [
-    "ServerHandshake13",
-    "make_retry_cookie",
-    "open_retry_cookie",
-    "retry_request",
-    "select13",
-]
-
-#: First byte of our stateless HelloRetryRequest cookies (a format version).
-COOKIE_FORMAT: Final = 1
-#: Bytes of HMAC-SHA256 kept at the end of a cookie.
-COOKIE_MAC_LENGTH: Final = 16
-
-
-def select13(hello: ClientHello, conn: DtlsConnection) -> tuple[Suite13, KeyShareEntry | None, int]:
-    """What a DTLS 1.3 server picks from a ClientHello (RFC 8446 §4.1.1): the suite, the
-    client's key share it uses (None: a HelloRetryRequest must ask for one) and the group to
-    ask for then. Raises :class:`DtlsHandshakeError` when nothing fits."""
-    if hello.client_version != DTLS1_2_VERSION:
-        raise DtlsHandshakeError(
-            "DTLS 1.3 ClientHello must carry legacy_version 0xfefd",
-            AlertDescription.PROTOCOL_VERSION,
-        )
-    suite = next((TLS13_SUITES[s] for s in conn.suites13 if s in hello.cipher_suites), None)
-    if suite is None:
-        raise DtlsHandshakeError("no TLS 1.3 cipher suite in common")
-    groups_data = hello.extension(ExtensionType.SUPPORTED_GROUPS)
-    offered_groups = decode_u16_list(groups_data) if groups_data is not None else []
-    shares_data = hello.extension(ExtensionType.KEY_SHARE)
-    shares = decode_client_key_shares(shares_data) if shares_data is not None else []
-    for share in shares:
-        if share.group not in offered_groups:  # RFC 8446 §4.2.8
-            raise DtlsHandshakeError(
-                "key share for a group not in supported_groups", AlertDescription.ILLEGAL_PARAMETER
-            )
-    ours = conn.groups13
-    chosen = next((s for g in ours for s in shares if s.group == g), None)
-    group = (
-        chosen.group if chosen is not None else next((g for g in ours if g in offered_groups), 0)
-    )
-    if group == 0:
-        raise DtlsHandshakeError("no key exchange group in common")
-    return suite, chosen, group
-
-
-def retry_request(session_id: bytes, suite: Suite13, group: int | None, cookie: bytes) -> bytes:
-    """A HelloRetryRequest body (RFC 8446 §4.1.4): a ServerHello with the special random,
-    selecting DTLS 1.3, maybe a group, and our cookie."""
-    extensions: list[tuple[int, bytes]] = [
-        (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big"))
-    ]
-    if group is not None:
-        extensions.append((ExtensionType.KEY_SHARE, group.to_bytes(2, "big")))
-    extensions.append((EXT_COOKIE, encode_cookie(cookie)))
-    return ServerHello(DTLS1_2_VERSION, HRR_RANDOM, session_id, suite.code, 0, extensions).encode()
-
-
-def make_retry_cookie(
-    secret: bytes, address: object, suite: Suite13, group: int | None, hello1_hash: bytes
-) -> bytes:
-    """A stateless cookie (RFC 8446 §4.2.2, RFC 9147 §5.1): everything the server needs to
-    continue from ClientHello2 alone (suite, asked-for group, the hash of ClientHello1),
-    MACed together with the client's address."""
-    data = (
-        bytes([COOKIE_FORMAT])
-        + suite.code.to_bytes(2, "big")
-        + (group or 0).to_bytes(2, "big")
-        + bytes([len(hello1_hash)])
-        + hello1_hash
-    )
-    mac = hmac.digest(secret, repr(address).encode() + data, "sha256")[:COOKIE_MAC_LENGTH]
-    return data + mac
-
-
-def open_retry_cookie(
-    secret: bytes, address: object, cookie: bytes
-) -> tuple[Suite13, int | None, bytes] | None:
-    """The contents of one of our cookies, or None if it is not one (wrong MAC, address,
-    format or suite)."""
-    if len(cookie) < 6 + COOKIE_MAC_LENGTH or cookie[0] != COOKIE_FORMAT:
-        return None
-    data, mac = cookie[:-COOKIE_MAC_LENGTH], cookie[-COOKIE_MAC_LENGTH:]
-    expected = hmac.digest(secret, repr(address).encode() + data, "sha256")[:COOKIE_MAC_LENGTH]
-    if not hmac.compare_digest(mac, expected) or len(data) != 6 + data[5]:
-        return None
-    suite = TLS13_SUITES.get(int.from_bytes(data[1:3], "big"))
-    if suite is None or data[5] != suite.hash_length:
-        return None
-    group = int.from_bytes(data[3:5], "big") or None
-    return suite, group, data[6:]
+__all__ = ["ServerHandshake13"]
 
 
 class ServerHandshake13(Handshake13):
@@ -148,7 +58,7 @@ class ServerHandshake13(Handshake13):
         self._reassembler.reset(seq + 1)
         self._client_hello = hello
         self._client_random = hello.random
-        retry = self.conn._retry13
+        retry = self._retry
         if retry is not None:
             # ClientHello2 after our stateless HelloRetryRequest: rebuild what the cookie
             # carries (RFC 8446 §4.4.1: message_hash(ClientHello1), then the retry itself)
@@ -173,14 +83,14 @@ class ServerHandshake13(Handshake13):
         self._server_hello_or_retry(hello, body, seq, now)
 
     def _server_hello_or_retry(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
-        conn = self.conn
-        suite, chosen, group = select13(hello, conn)
+        ctx = self.ctx
+        suite, chosen, group = select13(hello, ctx.suites13, ctx.groups13)
         if self._suite is not None and suite.code != self._suite.code:
             raise DtlsHandshakeError(
                 "second ClientHello changed the cipher suite", AlertDescription.ILLEGAL_PARAMETER
             )
         cookie_data = hello.extension(EXT_COOKIE)
-        cookie_ok = not conn.use_cookie or (
+        cookie_ok = not ctx.use_cookie or (
             cookie_data is not None
             and hmac.compare_digest(decode_cookie(cookie_data), self._cookie)
         )
@@ -191,17 +101,13 @@ class ServerHandshake13(Handshake13):
                 )
             self._send_retry(hello, body, suite, group=group if chosen is None else None, now=now)
             return
-        sig_data = hello.extension(ExtensionType.SIGNATURE_ALGORITHMS)
-        if sig_data is None:
-            raise DtlsHandshakeError(
-                "ClientHello without signature_algorithms", AlertDescription.MISSING_EXTENSION
-            )
+        sig_data = hello.required_extension(ExtensionType.SIGNATURE_ALGORITHMS)
         client_schemes = decode_u16_list(sig_data)
         if self._schedule is None:  # no HelloRetryRequest: the transcript starts here
             self._suite = suite
             self._schedule = KeySchedule(suite)
         self._add_transcript(HandshakeType.CLIENT_HELLO, body)
-        server_share, shared = server_key_exchange(chosen.group, chosen.key_exchange, conn._rng)
+        server_share, shared = server_key_exchange(chosen.group, chosen.key_exchange, ctx.rng)
 
         extensions: list[tuple[int, bytes]] = [
             (ExtensionType.SUPPORTED_VERSIONS, DTLS1_3_VERSION.to_bytes(2, "big")),
@@ -211,7 +117,7 @@ class ServerHandshake13(Handshake13):
             ),
         ]
         server_hello = ServerHello(
-            DTLS1_2_VERSION, conn._rng.randbytes(32), hello.session_id, suite.code, 0, extensions
+            DTLS1_2_VERSION, ctx.rng.randbytes(32), hello.session_id, suite.code, 0, extensions
         )
         items = [self._make_item(HandshakeType.SERVER_HELLO, server_hello.encode(), 0)]
         assert self._schedule is not None
@@ -220,10 +126,10 @@ class ServerHandshake13(Handshake13):
 
         ee: list[tuple[int, bytes]] = []
         srtp_data = hello.extension(ExtensionType.USE_SRTP)
-        if srtp_data is not None and conn.srtp_profiles:
+        if srtp_data is not None and ctx.srtp_profiles:
             offered, _mki = decode_use_srtp(srtp_data)
             # RFC 5764 §4.1.1 (unchanged in 1.3, carried in EncryptedExtensions)
-            profile = next((p for p in conn.srtp_profiles if p in offered), None)
+            profile = next((p for p in ctx.srtp_profiles if p in offered), None)
             if profile is not None:
                 self._srtp_profile = profile
                 ee.append((ExtensionType.USE_SRTP, encode_use_srtp([int(profile)])))
@@ -240,7 +146,7 @@ class ServerHandshake13(Handshake13):
             ],
         )
         items.append(self._make_item(HandshakeType.CERTIFICATE_REQUEST, request.encode(), 2))
-        cert = Certificate13(b"", (conn.certificate.der,)).encode()
+        cert = Certificate13(b"", (ctx.certificate.der,)).encode()
         items.append(self._make_item(HandshakeType.CERTIFICATE, cert, 2))
         items.append(
             self._make_item(
@@ -272,8 +178,8 @@ class ServerHandshake13(Handshake13):
             message_hash(suite.hash_name, bytes([1]) + len(body).to_bytes(3, "big") + body)
         )
         self._cookie = hmac.digest(
-            self.conn._cookie_secret,
-            repr(self.conn.remote_address).encode() + hello.random,
+            self.ctx.cookie_secret,
+            repr(self.ctx.remote_address).encode() + hello.random,
             "sha256",
         )
         retry = retry_request(hello.session_id, suite, group, self._cookie)
@@ -288,18 +194,10 @@ class ServerHandshake13(Handshake13):
     def _server_certificate(self, seq: int, body: bytes, now: float) -> None:
         self._flight = []  # RFC 9147 §5.8: the client's flight acknowledges ours
         self._timer.stop()
-        self._receive_certificate(body)
-        self._add_transcript(HandshakeType.CERTIFICATE, body)
-        self.state = State13.SERVER_WAIT_CERTIFICATE_VERIFY
-
-    def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
-        self._verify_certificate_verify(body, from_client=True)
-        self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
-        self.state = State13.SERVER_WAIT_FINISHED
+        self._peer_certificate_message(seq, body, now)
 
     def _server_finished(self, seq: int, body: bytes, now: float) -> None:
-        self._check_finished(body, from_client=True)
-        self._add_transcript(HandshakeType.FINISHED, body)
+        self._peer_finished(body)
         self._write_epoch = 3
         self._send_ack()  # RFC 9147 §7: the client's final flight is ACKed
         self._send_ack_on_old = True

@@ -10,7 +10,9 @@ The path of a datagram (architecture.md, "The path of one packet")::
 and back down: data channel → SCTP packets → DTLS records → ``IceAgent.send`` on the
 selected pair; media frames → RTP → SRTP → ``IceAgent.send``. The first-byte split is RFC
 7983 §7 (:mod:`pyrtcstack.demux`). Signaling (offers, answers, the JSEP state machine)
-lives in :class:`~pyrtcstack.peerconnection.negotiation.NegotiationMixin`.
+is the :class:`~pyrtcstack.peerconnection.negotiation.Negotiator` the core owns
+(``self.negotiation``): the W3C signaling methods here hand over to it, and the core
+answers what it asks of the transports (its ``Transports`` protocol).
 
 Driving it, like the ICE agent (one socket per local candidate):
 
@@ -25,9 +27,10 @@ as after any input (the drain invariant).
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Callable
 from operator import itemgetter
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ..common.core import Address, Event, default_rng
 from ..datachannel import (
@@ -50,17 +53,21 @@ from ..dtls import (
     HandshakeCompleted,
     PeerAlertError,
 )
+from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import (
+    MAX_REMOTE_CANDIDATES,
     CandidateError,
     ConnectionStateChanged,
     DataReceived,
     GatheringStateChanged,
     IceAgent,
     IceConfig,
+    IceStaleCandidateError,
     LocalCandidate,
     SelectedPairChanged,
     TurnServer,
 )
+from ..ice.mdns import is_mdns_name
 from ..media.endpoint import FrameReceived, KeyframeRequested
 from ..sctp import SctpConfig, SctpError
 from ..sdp import Candidate
@@ -68,19 +75,23 @@ from ..srtp import SrtpSession
 from ..srtp.keying import SrtpKeys, split_keying_material
 from ..srtp.profiles import profile_by_id
 from .config import Configuration, InvalidModificationError, Settings
+from .description import Description
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
     IceCandidateError,
     IceConnectionStateChange,
     IceGatheringStateChange,
-    NegotiationNeeded,
     TrackFrame,
 )
-from .negotiation import NegotiationMixin
+from .negotiation import Negotiator, RemoteTransport
 from .states import InvalidStateError, aggregate_connection_state
 from .trace import Tracer, alert_name, selected_pair_text
 from .transceiver import Transceiver
+
+if TYPE_CHECKING:
+    from ..media.sources import Track
+    from ..sdp import CodecCapability
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
 
@@ -93,10 +104,55 @@ DTLS_RECORD_OVERHEAD = 13 + 8 + 16
 MAX_EARLY_MEDIA = 64
 
 
-class PeerConnectionCore(NegotiationMixin):
-    """ICE + DTLS + SCTP/data channels + SRTP/media for one bundled transport."""
+class PeerConnectionCore:
+    """ICE + DTLS + SCTP/data channels + SRTP/media for one bundled transport, and the
+    :class:`Negotiator` that configures them from the descriptions.
 
-    __slots__ = ()  # declared on NegotiationMixin
+    The state is in ``__slots__``: a core lives as long as its connection and has more
+    attributes than an instance dict shares keys for (30), so a dict cost 1.5 KiB per
+    connection."""
+
+    __slots__ = (
+        "__weakref__",  # the negotiator's reference to the core (see __init__)
+        "_dtls_role",
+        "_dtls_started",
+        "_early_media",
+        "_events",
+        "_fast_remote",
+        "_mdns_pending",
+        "_media_started",
+        "_out",
+        "_ready",
+        "_rng",
+        "_sctp_started",
+        "_srtp_client",
+        "_srtp_keys",
+        "_ssrc_map",
+        "agent",
+        "bytes_received",
+        "bytes_sent",
+        "certificate",
+        "closed",
+        "configuration",
+        "connection_state",
+        "counters",
+        "dtls",
+        "dtls_state",
+        "gathering_started",
+        "ice_connection_state",
+        "ice_gathering_state",
+        "negotiation",
+        "packets_received",
+        "packets_sent",
+        "sctp",
+        "sctp_config",
+        "settings",
+        "srtp",
+        "stun_servers",
+        "tracer",
+        "transceivers",
+        "turn_servers",
+    )
 
     def __init__(
         self,
@@ -114,7 +170,6 @@ class PeerConnectionCore(NegotiationMixin):
         self._ready: list[Event] = []
         self._out: list[tuple[bytes, Address, Address]] = []
         self.closed = False
-        self.signaling_state = "stable"
         self.ice_gathering_state = "new"
         self.ice_connection_state = "new"
         self.connection_state = "new"
@@ -176,7 +231,14 @@ class PeerConnectionCore(NegotiationMixin):
         self.packets_received = 0
         self.bytes_sent = 0
         self.bytes_received = 0
-        self._init_negotiation()
+        #: remote candidates named by mDNS, waiting for the driver to resolve them
+        self._mdns_pending: list[tuple[Candidate, str | None]] = []
+        #: JSEP: the descriptions and the signaling state. It calls back the Transports
+        #: methods below through a weak reference: we own it, and a strong reference
+        #: back would make a cycle that only the cyclic GC frees.
+        self.negotiation = Negotiator(
+            weakref.proxy(self), self._rng, hide_host_addresses=self.settings.mdns_host_candidates
+        )
 
     @property
     def is_dtls_client(self) -> bool:
@@ -195,28 +257,129 @@ class PeerConnectionCore(NegotiationMixin):
         id: int | None = None,
         priority: Priority | int = "low",
     ) -> DataChannel:
-        """W3C createDataChannel (webrtc-pc §6.2): the keywords become one
-        :class:`~pyrtcstack.datachannel.ChannelOptions`, checked there."""
-        options = ChannelOptions(
-            ordered=ordered,
-            max_packet_life_time=max_packet_life_time,
-            max_retransmits=max_retransmits,
-            protocol=protocol,
-            negotiated=negotiated,
-            id=id,
-            priority=priority,
+        """W3C createDataChannel (webrtc-pc §6.2): the keywords become one checked
+        :class:`~pyrtcstack.datachannel.ChannelOptions` for :meth:`create_channel`; the
+        parameters are those of ``DataChannelManager.create_data_channel``."""
+        return self.create_channel(
+            label,
+            ChannelOptions(
+                ordered=ordered,
+                max_packet_life_time=max_packet_life_time,
+                max_retransmits=max_retransmits,
+                protocol=protocol,
+                negotiated=negotiated,
+                id=id,
+                priority=priority,
+            ),
         )
-        return self.create_channel(label, options)
 
     def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
         """:meth:`create_data_channel` with its options as one value."""
         if self.closed:
             raise InvalidStateError("the peer connection is closed")
         channel = self.sctp.create_channel(label, options)
-        if not self.sctp_wanted:
-            self.sctp_wanted = True
-            self._update_negotiation_needed()
+        self.negotiation.data_channel_created()
         return channel
+
+    # ================================================================== API: signaling
+    # W3C RTCPeerConnection (webrtc-pc §4.4.1) one to one; the Negotiator does the work
+    # (JSEP, RFC 9429), then the core drains what it set moving (ICE, DTLS).
+    @property
+    def signaling_state(self) -> str:
+        return self.negotiation.signaling_state
+
+    @property
+    def local_description(self) -> Description | None:
+        return self.negotiation.local_description
+
+    @property
+    def remote_description(self) -> Description | None:
+        return self.negotiation.remote_description
+
+    @property
+    def current_local_description(self) -> Description | None:
+        return self.negotiation.current_local_description
+
+    @property
+    def current_remote_description(self) -> Description | None:
+        return self.negotiation.current_remote_description
+
+    @property
+    def pending_local_description(self) -> Description | None:
+        return self.negotiation.pending_local_description
+
+    @property
+    def pending_remote_description(self) -> Description | None:
+        return self.negotiation.pending_remote_description
+
+    def create_offer(self, now: float, *, ice_restart: bool = False) -> Description:
+        """W3C createOffer (JSEP §5.2): :meth:`Negotiator.create_offer`."""
+        return self.negotiation.create_offer(ice_restart=ice_restart)
+
+    def create_answer(self, now: float) -> Description:
+        """W3C createAnswer (JSEP §5.3): :meth:`Negotiator.create_answer`."""
+        return self.negotiation.create_answer()
+
+    def set_local_description(self, description: Description, now: float) -> None:
+        """W3C setLocalDescription (JSEP §5.5): :meth:`Negotiator.set_local_description`."""
+        self.negotiation.set_local_description(description, now)
+        self._pump(now)
+
+    def set_remote_description(self, description: Description, now: float) -> None:
+        """W3C setRemoteDescription (JSEP §5.6): :meth:`Negotiator.set_remote_description`."""
+        self.negotiation.set_remote_description(description, now)
+        self._pump(now)
+
+    def add_ice_candidate(
+        self,
+        candidate: str | None,
+        now: float,
+        *,
+        sdp_mid: str | None = None,
+        sdp_mline_index: int | None = None,
+        username_fragment: str | None = None,
+    ) -> None:
+        """W3C addIceCandidate (JSEP §5.9): :meth:`Negotiator.add_ice_candidate`."""
+        self.negotiation.add_ice_candidate(
+            candidate,
+            now,
+            sdp_mid=sdp_mid,
+            sdp_mline_index=sdp_mline_index,
+            username_fragment=username_fragment,
+        )
+        self._pump(now)
+
+    def restart_ice(self) -> None:
+        """W3C restartIce (webrtc-pc §4.4.1.6): :meth:`Negotiator.restart_ice`."""
+        self.negotiation.restart_ice()
+
+    def add_transceiver(
+        self,
+        kind: str,
+        *,
+        direction: str = "sendrecv",
+        track: Track | None = None,
+        codecs: list[CodecCapability] | None = None,
+    ) -> Transceiver:
+        """W3C addTransceiver (webrtc-pc §5.1): :meth:`Negotiator.add_transceiver`."""
+        return self.negotiation.add_transceiver(
+            kind, direction=direction, track=track, codecs=codecs
+        )
+
+    def add_track(self, track: Track) -> Transceiver:
+        """W3C addTrack (webrtc-pc §5.1): :meth:`Negotiator.add_track`."""
+        return self.negotiation.add_track(track)
+
+    @property
+    def cname(self) -> str:
+        """Our RTCP CNAME (RFC 7022), the same in every description and RTCP report."""
+        return self.negotiation.cname
+
+    @property
+    def mdns_names(self) -> dict[str, str]:
+        """Our host IP -> its mDNS name (``Settings.mdns_host_candidates``), for the
+        driver to publish."""
+        return self.negotiation.candidates.mdns_names
 
     # ================================================================== the core contract
     def gather(self, host_addresses: list[Address], now: float) -> None:
@@ -373,6 +536,7 @@ class PeerConnectionCore(NegotiationMixin):
         if self.closed:
             return
         self.closed = True  # from here on no state-change event fires
+        self.negotiation.close()
         if self._sctp_started:
             self.sctp.association.abort("peer connection closed")
             for channel in self.sctp.channels:
@@ -387,13 +551,134 @@ class PeerConnectionCore(NegotiationMixin):
         if self.agent is not None:
             self.agent.close(now)
             self._pump(now)
-        self.signaling_state = "closed"
         self.ice_connection_state = "closed"
         self.connection_state = "closed"
         self.dtls_state = "closed"
         for tr in self.transceivers:
             tr.stopped = True
             tr.current_direction = "stopped"
+
+    # ================================================================== for the Negotiator
+    # The negotiation.Transports protocol: what the Negotiator asks of ICE, DTLS and SCTP.
+    @property
+    def local_fingerprint(self) -> DtlsFingerprint:
+        return self.certificate.fingerprint()
+
+    @property
+    def max_message_size(self) -> int:
+        return self.sctp_config.max_message_size
+
+    def local_ice_credentials(self, controlling: bool) -> tuple[str, str]:
+        agent = self._ensure_agent(controlling)
+        return agent.local_ufrag, agent.local_pwd
+
+    def _made_agent(self) -> IceAgent:
+        assert self.agent is not None, "the negotiator asks local_ice_credentials first"
+        return self.agent
+
+    @property
+    def local_ice_ufrag(self) -> str | None:
+        return self.agent.local_ufrag if self.agent is not None else None
+
+    @property
+    def remote_ice_ufrag(self) -> str | None:
+        return self.agent.generation.remote_ufrag if self.agent is not None else None
+
+    def restart_ice_agent(self, now: float, credentials: tuple[str, str] | None = None) -> None:
+        """An ICE restart (RFC 8445 §9) is a gathering phase: the agent takes the ICE
+        servers and policy of the configuration first (JSEP §3.5.1)."""
+        agent = self._made_agent()
+        self._sync_agent_config()
+        if credentials is None:
+            agent.restart(now)
+        else:
+            agent.restart(now, ufrag=credentials[0], pwd=credentials[1])
+
+    def cancel_ice_restart(self, now: float) -> None:
+        if self.agent is not None:
+            self.agent.cancel_restart(now)
+
+    def apply_remote_transport(self, remote: RemoteTransport, now: float) -> None:
+        """SCTP port and max-message-size (RFC 8841), ICE credentials and candidates (RFC
+        8839), the fingerprints DTLS checks the peer's certificate against (RFC 8122)."""
+        if remote.sctp is not None:
+            self.sctp_config.remote_port, self.sctp_config.remote_max_message_size = remote.sctp
+        agent = self._made_agent()
+        agent.set_remote_credentials(remote.ice_ufrag, remote.ice_pwd, now, lite=remote.ice_lite)
+        for cand in remote.candidates:
+            agent.add_remote_candidate(cand, now)
+            self._note_mdns(cand, remote.ice_ufrag)
+        if remote.end_of_candidates:
+            agent.end_of_remote_candidates(now)
+        self.dtls.set_remote_fingerprints(remote.fingerprints, now)
+
+    def add_remote_candidate(self, candidate: Candidate, now: float, ufrag: str | None) -> None:
+        agent = self._made_agent()
+        agent.add_remote_candidate(candidate, now, ufrag)
+        self._note_mdns(candidate, ufrag or agent.generation.remote_ufrag)
+
+    def end_of_remote_candidates(self, now: float, ufrag: str | None) -> None:
+        self._made_agent().end_of_remote_candidates(now, ufrag)
+
+    def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
+        """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
+        media as far as they can start."""
+        if self._dtls_role is None:
+            self._dtls_role = dtls_role
+        self._maybe_start_dtls(now)
+        self._maybe_start_media(now)
+
+    def emit_event(self, event: Event) -> None:
+        self._emit(event)
+
+    def _on_local_candidate(self, cand: Candidate, ufrag: str) -> None:
+        self.negotiation.local_candidate(cand, ufrag)
+
+    def _on_gathering_complete(self, ufrag: str) -> None:
+        self.negotiation.gathering_complete(ufrag)
+
+    # ------------------------------------------------------------------ mDNS candidates
+    def _note_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
+        """A remote candidate named ``<uuid>.local`` (how browsers hide host addresses,
+        draft-ietf-mmusic-mdns-ice-candidates §3.2.1): the ICE agent drops such a name;
+        the driver is asked to resolve it (:meth:`take_mdns_candidates`)."""
+        if not is_mdns_name(candidate.address):
+            return
+        if len(self._mdns_pending) >= MAX_REMOTE_CANDIDATES:
+            self.counters["mdns_dropped_busy"] = self.counters.get("mdns_dropped_busy", 0) + 1
+            return
+        self._mdns_pending.append((candidate, ufrag))
+
+    def take_mdns_candidates(self) -> list[tuple[Candidate, str | None]]:
+        """The remote mDNS candidates (with the remote ufrag they belong to) given since
+        the last call. The driver resolves each name with a one-shot query (RFC 6762
+        §5.1) and calls :meth:`add_resolved_candidate` with the answer."""
+        out, self._mdns_pending = self._mdns_pending, []
+        return out
+
+    def add_resolved_candidate(
+        self, candidate: Candidate, address: str | None, now: float, ufrag: str | None
+    ) -> bool:
+        """Give the agent an mDNS candidate with the address its name resolved to (None:
+        nobody answered; the candidate stays ignored, counted). The remote description
+        keeps the name, as browsers do. False when dropped: unresolved, a duplicate, or
+        stale (an ICE restart came in between, RFC 8838 §8)."""
+        counters = self.counters
+        if address is None:
+            counters["mdns_unresolved"] = counters.get("mdns_unresolved", 0) + 1
+            return False
+        if self.closed or self.agent is None:
+            return False
+        resolved = Candidate.parse(str(candidate))
+        resolved.address = address
+        try:
+            added = self.agent.add_remote_candidate(resolved, now, ufrag)
+        except IceStaleCandidateError:
+            counters["mdns_stale"] = counters.get("mdns_stale", 0) + 1
+            return False
+        counters["mdns_resolved"] = counters.get("mdns_resolved", 0) + 1
+        self._pump(now)
+        return added
 
     # ================================================================== internals
     def _ensure_agent(self, controlling: bool) -> IceAgent:
@@ -441,7 +726,7 @@ class PeerConnectionCore(NegotiationMixin):
         if configuration.rtcp_mux_policy != current.rtcp_mux_policy:
             raise InvalidModificationError("rtcp_mux_policy cannot change")
         if configuration.ice_candidate_pool_size != current.ice_candidate_pool_size and (
-            self.pending_local is not None or self.current_local is not None
+            self.negotiation.pending_local is not None or self.negotiation.current_local is not None
         ):
             raise InvalidModificationError(
                 "ice_candidate_pool_size cannot change after setLocalDescription"
@@ -779,17 +1064,3 @@ class PeerConnectionCore(NegotiationMixin):
                     self.counters.get("sctp_events_after_close", 0) + 1
                 )
         return None
-
-    def _update_negotiation_needed(self) -> None:
-        """webrtc-pc §4.7.3 "update the negotiation-needed flag": only fire in stable."""
-        if self.closed:
-            return
-        if self.signaling_state != "stable":
-            self._negotiation_pending = True
-            return
-        if self._needs_negotiation():
-            self._negotiation_pending = False
-            self._emit(NegotiationNeeded())
-
-    def local_candidates_sdp(self, ufrag: str) -> list[Candidate]:
-        return [c for c, u in self._local_candidates if u == ufrag]

@@ -1,11 +1,11 @@
 """The DTLS 1.3 engine (RFC 9147): record layer, flights, ACKs and timers, for both roles.
 
-A :class:`~pyrtcstack.dtls.DtlsConnection` that negotiates DTLS 1.3 hands everything over
-to a :class:`Dtls13Engine` at the moment the version is known: the server when it reads a
-ClientHello whose supported_versions holds 0xFEFC (and 1.3 is allowed), the client when the
-ServerHello (or HelloRetryRequest) selects 0xFEFC. From then on the connection's core
-contract methods delegate here; events go into the connection's queue, datagrams into its
-output list, counters into its :class:`~pyrtcstack.dtls.DtlsStats`.
+The 1.2 engine (:mod:`.engine12`, which speaks the hellos) builds a :class:`Dtls13Engine` at
+the moment :mod:`.negotiation` selects DTLS 1.3: the server when it reads a ClientHello
+whose supported_versions holds 0xFEFC (and 1.3 is allowed), the client when the ServerHello
+(or HelloRetryRequest) selects 0xFEFC; the connection then calls this engine alone (the
+interface is :class:`~.engine.DtlsEngine`). Events, datagrams and counters go into the
+connection's :class:`~.engine.DtlsContext`.
 
 The full handshake as this code runs it (WebRTC: both sides authenticate)::
 
@@ -36,24 +36,32 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
+from ..common.core import Address
+from . import datapath
 from .client13 import ClientHandshake13
-from .constants import DTLS1_2_VERSION, AlertDescription, AlertLevel, ContentType, HandshakeType
+from .constants import (
+    DTLS1_2_VERSION,
+    AlertDescription,
+    AlertLevel,
+    CipherSuite13,
+    ContentType,
+    DtlsVersion,
+)
+from .datapath import ReadState
+from .engine import ECHO_GUARD
 from .errors import (
     DtlsDecodeError,
-    DtlsError,
-    DtlsHandshakeError,
     DtlsTimeoutError,
     DtlsUsageError,
-    PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed
 from .flights import RetransmitTimer
-from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message, parse_fragments
+from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message
+from .handlers import HANDLERS13, dispatch
 from .handshake13 import State13, _Item
-from .keyschedule import TAG_LENGTH, KeySchedule, TrafficKeys
+from .keyschedule import TAG_LENGTH, KeySchedule, Suite13, TrafficKeys
 from .record import HEADER_LENGTH, MAX_PLAINTEXT, MAX_SEQUENCE, ReplayWindow, encode_record
 from .record import pack_datagrams as _pack
 from .record13 import (
@@ -74,9 +82,9 @@ from .record13 import (
 from .server13 import ServerHandshake13
 
 if TYPE_CHECKING:
-    from .connection import DtlsConnection
+    from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
 
-__all__ = ["MAX_PENDING_APPLICATION_RECORDS", "Dtls13Engine", "State13"]
+__all__ = ["Dtls13Engine", "State13"]
 
 #: The AEAD nonce as the data path builds it: the IV's first 4 bytes, then its last 8 XOR
 #: the record's sequence number (RFC 8446 §5.3).
@@ -84,23 +92,28 @@ _NONCE = struct.Struct("!4sQ")
 #: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
 _MASK16 = struct.Struct("!H14x").iter_unpack
 
-#: Application data records kept between "epoch 3 keys exist" and "handshake verified".
-MAX_PENDING_APPLICATION_RECORDS: Final = 64
-#: A repeated peer flight makes us resend ours at most once per this fraction of the
-#: initial retransmission timeout (as the 1.2 connection).
-ECHO_GUARD: Final = 0.25
-
 
 class Dtls13Engine(ClientHandshake13, ServerHandshake13):
     """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
 
-    def __init__(self, conn: DtlsConnection, now: float) -> None:
-        self.conn = conn
-        self.role = conn.role
-        self.stats = conn.stats
-        self._events = conn._events
-        t = conn._timer
-        self._timer = RetransmitTimer(t.initial, t.maximum, t.max_retransmissions)
+    def __init__(
+        self,
+        ctx: DtlsContext,
+        now: float,
+        *,
+        write_seq0: int = 0,
+        retry: tuple[bytes, Suite13, int | None, bytes] | None = None,
+    ) -> None:
+        """``write_seq0``: the next epoch-0 record number (the hellos already sent some);
+        ``retry``: what our stateless HelloRetryRequest cookie carried (server only)."""
+        self.ctx = ctx
+        self.role = ctx.role
+        self.stats = ctx.stats
+        self._events = ctx.events
+        self._out = ctx.out
+        self.successor: DtlsEngine | None = None
+        self._retry = retry
+        self._timer = RetransmitTimer(ctx.initial_timeout, ctx.max_timeout, ctx.max_retransmissions)
         self.state = State13.CONNECTED  # set properly by the handshake entry points
         self.established = False
         self._completed = False
@@ -108,7 +121,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         # record layer
         self._write_epoch = 0
         self._write_keys: dict[int, TrafficKeys] = {}
-        self._write_seq: dict[int, int] = {0: conn._write[0].next_sequence}
+        self._write_seq: dict[int, int] = {0: write_seq0}
         self._read_keys: dict[int, TrafficKeys] = {}
         self._windows: dict[int, ReplayWindow] = {0: ReplayWindow()}
         self._pending_app: list[bytes] = []
@@ -135,11 +148,27 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._fast_window = ReplayWindow()
         self._init_handshake(now)
 
-    # ---- API used by DtlsConnection ----------------------------------------------------------
+    # ---- the engine interface (DtlsEngine) ----------------------------------------------------
 
     @property
     def state_name(self) -> str:
         return self.state.value
+
+    @property
+    def is_established(self) -> bool:
+        """True once HandshakeCompleted has been emitted (keys ready, peer verified)."""
+        return self.established and self._completed
+
+    @property
+    def version(self) -> DtlsVersion | None:
+        return DtlsVersion.DTLS_1_3
+
+    @property
+    def cipher_suite(self) -> AnyCipherSuite | None:
+        return CipherSuite13(self._suite.code) if self._suite is not None else None
+
+    def start(self, now: float) -> None:
+        raise DtlsUsageError("already started")  # the 1.2 engine started; we continue
 
     def _update_fast_path(self) -> None:
         """Point the receive fast path at the newest read epoch (after the handshake and
@@ -160,8 +189,29 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         return self.state in (State13.CLOSED, State13.FAILED)
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
-        """One application data record (RFC 9147 §4): :meth:`protect_many` of one."""
-        return self.protect_many((data,))[0]
+        """One application data record (RFC 9147 §4): :meth:`protect_many` of one, without
+        the batch's setup (a caller that sends one message at a time)."""
+        keys = self._fast_wkeys
+        if keys is None:
+            raise DtlsUsageError("DTLS connection is not established")
+        counters = self._write_seq
+        epoch = self._write_epoch
+        seq = counters[epoch]
+        if len(data) > MAX_PLAINTEXT:
+            raise DtlsUsageError("application data record larger than 2^14 bytes")
+        if seq > MAX_SEQUENCE:
+            raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
+        first = self._fast_wfirst
+        pack = UNIFIED_HEADER.pack
+        sealed = keys.seal_raw(
+            _NONCE.pack(keys.iv_high, keys.iv_low ^ seq),
+            (data if type(data) is not memoryview else data.tobytes()) + b"\x17",
+            pack(first, seq & 0xFFFF, len(data) + 17),
+        )
+        counters[epoch] = seq + 1
+        self.stats.records_sent += 1
+        ((mask16,),) = _MASK16(keys.masks(sealed[:16]))
+        return pack(first, (seq & 0xFFFF) ^ mask16, len(sealed)) + sealed
 
     def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
         """One application data record per packet, in order, in the current write epoch
@@ -177,50 +227,39 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         epoch = self._write_epoch
         first = self._fast_wfirst
         seal = keys.seal_raw
-        # RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded): the IV's
-        # first 4 bytes as they are, its last 8 XOR the sequence number
-        iv_high = (keys.iv_int >> 64).to_bytes(4, "big")
-        iv_low = keys.iv_int & 0xFFFFFFFFFFFFFFFF
+        # RFC 8446 §5.3: nonce = IV xor the 64-bit sequence number (left-padded)
+        iv_high = keys.iv_high
+        iv_low = keys.iv_low
         nonce = _NONCE.pack
         pack = UNIFIED_HEADER.pack
-        start = seq = counters[epoch]
+        start = counters[epoch]
         # checked before anything is sealed: a batch is protected whole or not at all
         if packets and max(map(len, packets)) > MAX_PLAINTEXT:
             raise DtlsUsageError("application data record larger than 2^14 bytes")
         if start + len(packets) - 1 > MAX_SEQUENCE:
             raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
-        sealed: list[bytes] = []
-        append = sealed.append
-        for data in packets:
-            # RFC 8446 §5.2: content || type (no padding); RFC 9147 §4: the additional data
-            # is the header with the sequence number not yet masked; length = content +
-            # type + 16-byte tag
-            inner = (data if type(data) is bytes else bytes(data)) + b"\x17"
-            append(
-                seal(
-                    nonce(iv_high, iv_low ^ seq), inner, pack(first, seq & 0xFFFF, len(inner) + 16)
-                )
+        # RFC 8446 §5.2: the inner plaintext is content || type (no padding); RFC 9147 §4:
+        # the additional data is the header with the sequence number not yet masked, its
+        # length = content + type + 16-byte tag. (AESGCM takes bytes and bytearray; a
+        # memoryview is copied once.)
+        sealed = [
+            seal(
+                nonce(iv_high, iv_low ^ seq),
+                (data if type(data) is not memoryview else data.tobytes()) + b"\x17",
+                pack(first, seq & 0xFFFF, len(data) + 17),
             )
-            seq += 1
-        counters[epoch] = seq
-        self.stats.records_sent += seq - start
+            for seq, data in enumerate(packets, start)
+        ]
+        end = start + len(sealed)
+        counters[epoch] = end
+        self.stats.records_sent += len(sealed)
         # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
         # made from its first 16 ciphertext bytes; the masks of the batch in one call
-        masks = keys.masks(b"".join([s[:16] for s in sealed]))
-        out: list[bytes] = []
-        append = out.append
-        seq = start
-        for (mask16,), s in zip(_MASK16(masks), sealed, strict=True):
-            append(pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s)
-            seq += 1
-        return out
-
-    def close(self) -> None:
-        if self.ended():
-            return
-        self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
-        self._close_sent = True
-        self._enter_closed(by_peer=False)
+        masks = _MASK16(keys.masks(b"".join([s[:16] for s in sealed])))
+        return [
+            pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s
+            for seq, (mask16,), s in zip(range(start, end), masks, sealed, strict=True)
+        ]
 
     def get_timer(self) -> float | None:
         if self.ended():
@@ -238,17 +277,46 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._transmit_flight()
 
     def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
-        if self._schedule is None or not self._schedule.exporter_master_secret:
+        """The TLS 1.3 exporter (RFC 8446 §7.5), once the handshake is done (a server has the
+        exporter secret before the client's Finished arrived: not yet)."""
+        schedule = self._schedule
+        if not self.established or schedule is None or not schedule.exporter_master_secret:
             raise DtlsUsageError("keying material is only available after the handshake")
-        return self._schedule.export(label, context or b"", length)
+        return schedule.export(label, context or b"", length)
 
     # ---- receiving ---------------------------------------------------------------------------
 
-    def receive_datagram(self, data: bytes, now: float) -> None:
-        """One datagram the connection's data path (:mod:`.datapath`) did not take: any
-        mix of DTLSPlaintext and DTLSCiphertext records (RFC 9147 §4)."""
+    def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None:
+        datapath.receive_datagrams(self, self.ctx, datagrams, addr, now)
+
+    def read_state(self) -> ReadState:
+        """What the data path needs of the current read epoch (RFC 9147 §4)."""
+        keys = self._fast_keys
+        if keys is None:
+            return datapath.NO_STATE
+        # RFC 9147 §7: a client still waiting for the ACK of its final flight takes the
+        # server's application data as that ACK; dispatch_inner does that once
+        implied = self._flight_needs_ack and self._pending_key_update is None
+        return (
+            datapath.V13,
+            self._fast_first,
+            self._fast_window,
+            keys.open_raw,
+            keys.iv_high,
+            keys.iv_low,
+            keys.masks,
+            None,
+            self._fast_epoch,
+            implied and self._is_client(),
+        )
+
+    def receive_general(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram the data path (:mod:`.datapath`) did not take: any mix of
+        DTLSPlaintext and DTLSCiphertext records (RFC 9147 §4)."""
         if self.ended():
             return
+        if self.ctx.remote_address is None:
+            self.ctx.remote_address = addr
         self.stats.datagrams_received += 1
         records, trailing = parse_datagram13(bytes(data))
         if trailing or not records:
@@ -272,7 +340,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.dropped_replay += 1
             return
         window.mark(record.sequence_number)
-        self._dispatch(record.content_type, record.fragment, 0, record.sequence_number, now)
+        self.dispatch_inner(record.content_type, record.fragment, 0, record.sequence_number, now)
 
     def _receive_ciphertext(self, record: CiphertextRecord, now: float) -> None:
         """DTLSCiphertext (RFC 9147 §4): find the epoch by its low bits, unmask and rebuild the
@@ -297,64 +365,33 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.dropped_decrypt += 1  # RFC 9147 §4.5.2: silently discard
             return
         window.mark(seq)
-        self._dispatch(ctype, content, epoch, seq, now)
+        self.dispatch_inner(ctype, content, epoch, seq, now)
 
-    def _dispatch(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
+    def dispatch_inner(self, ctype: int, content: bytes, epoch: int, seq: int, now: float) -> None:
+        """One authenticated record's inner plaintext, by its type (RFC 9147 §4)."""
         if ctype == ContentType.HANDSHAKE:
             self._current_records = [(epoch, seq)]
             self._receive_handshake(content, epoch, now)
         elif ctype == ContentType.APPLICATION_DATA:
             if epoch < 3:
                 self.stats.dropped_unexpected += 1  # RFC 8446 §5.1: never unprotected
-            elif self.established and self._completed:
+            else:
                 if (
-                    self._flight_needs_ack
+                    self.is_established
+                    and self._flight_needs_ack
                     and self._pending_key_update is None
-                    and self.role is not None
                     and self._is_client()
                 ):
                     # RFC 9147 §7: the server's data implies our Finished got in (not a
                     # KeyUpdate: only an ACK acknowledges that, §8)
                     self._flight_acknowledged()
-                callback = self.conn.on_application_data
-                if callback is not None and not self._events:
-                    callback(content, now)
-                else:
-                    self._events.append(ApplicationData(content))
-            elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
-                self._pending_app.append(content)
-            else:
-                self.stats.dropped_unexpected += 1
+                self._application_data(content, now)
         elif ctype == ContentType.ALERT:
             self._receive_alert(content, epoch)
         elif ctype == CONTENT_ACK:
             self._receive_ack(content, epoch)
         else:
             self.stats.dropped_unexpected += 1
-
-    def _receive_alert(self, payload: bytes, epoch: int) -> None:
-        if len(payload) != 2:
-            self.stats.dropped_malformed += 1
-            return
-        if epoch == 0 and self.established:
-            # unauthenticated: honoured during the handshake (a peer that cannot read our
-            # ServerHello has no keys to encrypt its alert), ignored once established
-            self.stats.dropped_unexpected += 1
-            return
-        level, description = payload[0], payload[1]
-        if description == AlertDescription.CLOSE_NOTIFY:
-            if not self._close_sent:
-                self._send_alert(AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)
-                self._close_sent = True
-            self._enter_closed(by_peer=True)
-            return
-        try:
-            desc = AlertDescription(description)
-        except ValueError:
-            desc = AlertDescription.HANDSHAKE_FAILURE
-        # RFC 8446 §6: in TLS 1.3 every error alert is fatal, whatever its level says
-        if level == AlertLevel.FATAL or description != AlertDescription.USER_CANCELED:
-            self._fail(PeerAlertError(f"peer sent fatal alert {desc.name}", desc), False)
 
     def _receive_ack(self, content: bytes, epoch: int) -> None:
         """ACK (RFC 9147 §7): records of our flight the peer holds are not resent; once all
@@ -389,21 +426,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self._update_fast_path()
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
-        try:
-            fragments = parse_fragments(payload)
-        except DtlsDecodeError:
-            self.stats.dropped_malformed += 1
-            return
-        old = False
-        for frag in fragments:
-            try:
-                fresh = self._reassembler.add(frag)
-            except DtlsDecodeError:
-                self.stats.dropped_malformed += 1
-                continue
-            if not fresh:
-                old = True
-                self._on_old_fragment(frag.message_seq, now)
+        old = self._add_fragments(payload, now)
         if not old:
             self._ack_pending.extend(self._current_records)
             del self._ack_pending[:-MAX_ACK_RECORDS]
@@ -426,19 +449,6 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self.stats.retransmissions += 1
             self._transmit_flight()
             self._timer.restart(now)
-
-    def _process_messages(self, now: float) -> None:
-        while not self.ended():
-            message = self._reassembler.pop()
-            if message is None:
-                return
-            msg_type, seq, body = message
-            try:
-                self._handle_message(msg_type, seq, body, now)
-            except DtlsDecodeError as exc:
-                self._fail(DtlsHandshakeError(str(exc), AlertDescription.DECODE_ERROR))
-            except DtlsError as exc:
-                self._fail(exc)
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -473,14 +483,14 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             if self._item_acked(item):
                 continue  # RFC 9147 §7.1: do not resend what the peer acknowledged
             overhead = HEADER_LENGTH if item.epoch == 0 else UNIFIED_HEADER_LENGTH + TAG_LENGTH + 1
-            room = self.conn.mtu - overhead - HANDSHAKE_HEADER_LENGTH
+            room = self.ctx.mtu - overhead - HANDSHAKE_HEADER_LENGTH
             sent: list[tuple[int, int]] = []
             for piece in fragment_message(item.msg_type, item.seq, item.body, room):
                 seq_before = self._write_seq.get(item.epoch, 0)
                 records.append(self._seal(item.epoch, ContentType.HANDSHAKE, piece))
                 sent.append((item.epoch, seq_before))
             item.sent_in.append(sent)
-        self.conn._out.extend(_pack(records, self.conn.mtu))
+        self._out.extend(_pack(records, self.ctx.mtu))
 
     def _make_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
         item = _Item(epoch, msg_type, self._send_seq, body)
@@ -498,34 +508,30 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         if not self._ack_pending or self._write_epoch == 0:
             return
         numbers = sorted(set(self._ack_pending))[-MAX_ACK_RECORDS:]
-        self.conn._out.append(self._seal(self._write_epoch, CONTENT_ACK, encode_ack(numbers)))
+        self._out.append(self._seal(self._write_epoch, CONTENT_ACK, encode_ack(numbers)))
 
     def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
         with contextlib.suppress(DtlsUsageError):  # no write epoch yet
-            self.conn._out.append(
+            self._out.append(
                 self._seal(self._write_epoch, ContentType.ALERT, bytes([level, description]))
             )
 
-    def _enter_closed(self, by_peer: bool) -> None:
-        self._fast_keys = self._fast_wkeys = None
-        self.state = State13.CLOSED
-        self.established = False
-        self._timer.stop()
-        self._flight = []
-        self._events.append(Closed(by_peer))
+    def _may_alert(self) -> bool:
+        return True
 
-    def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
-        if self.ended():
-            return
-        self.conn.error = error
+    def _keys_exist(self) -> bool:
+        return self.established
+
+    def _alert_is_fatal(self, level: int, desc: AlertDescription) -> bool:
+        # RFC 8446 §6: in TLS 1.3 every error alert is fatal, whatever its level says
+        return level == AlertLevel.FATAL or desc != AlertDescription.USER_CANCELED
+
+    def _stop(self, failed: bool) -> None:
         self._fast_keys = self._fast_wkeys = None
-        if send_alert:
-            self._send_alert(AlertLevel.FATAL, error.alert)
-        self.state = State13.FAILED
+        self.state = State13.FAILED if failed else State13.CLOSED
         self.established = False
         self._timer.stop()
         self._flight = []
-        self._events.append(Failed(error))
 
     def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
         pending, self._pending_app = self._pending_app, []
@@ -539,37 +545,4 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         if state == State13.CONNECTED:
             self._post_handshake(msg_type, body, now)
             return
-        handlers = {
-            (
-                State13.SERVER_WAIT_CLIENT_HELLO,
-                HandshakeType.CLIENT_HELLO,
-            ): self._server_second_hello,
-            (State13.SERVER_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE): self._server_certificate,
-            (State13.SERVER_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
-                self._server_certificate_verify
-            ),
-            (State13.SERVER_WAIT_FINISHED, HandshakeType.FINISHED): self._server_finished,
-            (
-                State13.CLIENT_WAIT_SERVER_HELLO,
-                HandshakeType.SERVER_HELLO,
-            ): self._client_server_hello,
-            (State13.CLIENT_WAIT_ENCRYPTED_EXTENSIONS, 8): self._client_encrypted_extensions,
-            (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE_REQUEST): (
-                self._client_certificate_request
-            ),
-            (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE): (
-                self._client_certificate
-            ),
-            (State13.CLIENT_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE): self._client_certificate,
-            (State13.CLIENT_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY): (
-                self._client_certificate_verify
-            ),
-            (State13.CLIENT_WAIT_FINISHED, HandshakeType.FINISHED): self._client_finished,
-        }
-        handler = handlers.get((state, msg_type))
-        if handler is None:
-            raise DtlsHandshakeError(
-                f"unexpected handshake message {msg_type} in state {state.value}",
-                AlertDescription.UNEXPECTED_MESSAGE,
-            )
-        handler(seq, body, now)
+        dispatch(HANDLERS13, self, state, (msg_type, seq, body), now)
