@@ -10,14 +10,18 @@ Measures:
   symmetric}² with our TURN server (every case connects, relayed when RFC 4787 says so);
 * **data path**: application datagrams through a connected agent (receive to event, send to
   the selected pair), per second, no sockets;
+* **consent checks** (RFC 7675): CPU per check between two connected agents wired directly
+  (no network, no driver): the request built and sent on a timer, answered by the peer,
+  the answer read; both agents' timers and deadlines included. What the agent costs in
+  the idle-CPU figure of ``bench_pc.py --sections pairs`` (issue 15 §5);
 * **setup on loopback, beside aioice**: wall time from "both sides gathered and have each
   other's candidates" to "connected" for two of our agents (asyncio driver, real UDP) — with
   a valid pair in use before selection (RFC 8445 §12.1), and to the nominated pair selected
   on both sides, Ta 50 and 20 ms, and with ``use_valid_pairs=False`` — and to ``connect()``
   returning for two aioice ``Connection``s; medians of N runs, and the ratios.
 
-Run: ``.venv/bin/python bench/bench_ice.py [--runs 20]``. The machine is shared and its
-speed drifts: run it a few times and quote medians.
+Run: ``.venv/bin/python bench/bench_ice.py [--runs 20] [--sections data,consent]``. The
+machine is shared and its speed drifts: run it a few times and quote medians.
 """
 
 from __future__ import annotations
@@ -97,6 +101,47 @@ def data_path_rates() -> tuple[float, float]:
     return receive, n / (time.perf_counter() - start)
 
 
+def consent_check_cpu_us(checks: int = 1000, repeat: int = 7) -> float:
+    """CPU microseconds per consent check (best of ``repeat`` runs of ``checks`` checks):
+    two agents connected on the virtual network, then driven by hand on their own timers
+    with every datagram handed straight to the other agent."""
+    world = build(None, None, stun=False, seed=1)
+    world.start()
+    assert world.run(10)
+    world.net.run_for(3)
+    a, b = world.left.agent, world.right.agent
+    now = world.net.now
+
+    def run(n: int) -> None:
+        nonlocal now
+        sent = 0
+        while sent < n:
+            now = min(t for t in (a.get_timer(), b.get_timer()) if t is not None)
+            for agent in (a, b):
+                t = agent.get_timer()
+                if t is not None and t <= now:
+                    agent.handle_timer(now)
+            moved = True
+            while moved:
+                moved = False
+                for src, dst in ((a, b), (b, a)):
+                    for data, local, remote in src.transmits(now):
+                        moved = True
+                        dst.receive_datagram(data, local, now, local=remote)
+                        sent += data[:2] == b"\x00\x01"
+            while a.next_event() is not None or b.next_event() is not None:
+                pass
+
+    run(50)
+    best = float("inf")
+    for _ in range(repeat):
+        c0 = time.process_time()
+        run(checks)
+        best = min(best, time.process_time() - c0)
+    assert a.connection_state == b.connection_state == "completed"
+    return best / checks * 1e6
+
+
 def nat_matrix_seconds() -> float:
     start = time.perf_counter()
     for left in MATRIX:
@@ -174,14 +219,27 @@ async def aioice_setup(aioice: Any) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--sections",
+        default="vnet,nat,data,consent,setup",
+        help="comma-separated subset of: vnet, nat, data, consent, setup",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
 
-    rates = [vnet_checks_per_second() for _ in range(5)]
-    rate, checks = max(rates)
-    print(f"vnet: {checks} checks per session (64 pairs) -> {rate:,.0f} checks/s (best of 5)")
-    print(f"NAT matrix, 16 cases with TURN: {nat_matrix_seconds():.2f} s wall")
-    receive, send = max(data_path_rates() for _ in range(3))
-    print(f"data path, 1200-byte datagrams: receive {receive:,.0f}/s, send {send:,.0f}/s")
+    if "vnet" in sections:
+        rates = [vnet_checks_per_second() for _ in range(5)]
+        rate, checks = max(rates)
+        print(f"vnet: {checks} checks per session (64 pairs) -> {rate:,.0f} checks/s (best of 5)")
+    if "nat" in sections:
+        print(f"NAT matrix, 16 cases with TURN: {nat_matrix_seconds():.2f} s wall")
+    if "data" in sections:
+        receive, send = max(data_path_rates() for _ in range(3))
+        print(f"data path, 1200-byte datagrams: receive {receive:,.0f}/s, send {send:,.0f}/s")
+    if "consent" in sections:
+        print(f"consent check (RFC 7675), both agents: {consent_check_cpu_us():.1f} us CPU each")
+    if "setup" not in sections:
+        return
 
     try:
         import aioice

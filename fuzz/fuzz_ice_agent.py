@@ -72,7 +72,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
         wire = msg.encode(short_term_key(agent.local_pwd), fingerprint=True)
         agent.receive_datagram(wire, REMOTE, now, local=LOCAL)
     elif mode == 2:
-        for tid in list(agent._transactions):
+        for tid in [tx.transaction_id for tx in agent.transactions]:
             cls = MessageClass.ERROR if rest[:1] == b"\x01" else MessageClass.SUCCESS
             msg = Message(Method.BINDING, cls, tid, _attributes(rest[1:]))
             wire = msg.encode(short_term_key(REMOTE_PWD), fingerprint=True)

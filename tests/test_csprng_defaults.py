@@ -63,7 +63,7 @@ def mersenne_users(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_guard_sees_a_seeded_rng(mersenne_users: list[str]) -> None:
     """The fixture itself works: a seeded rng injected into a core is seen."""
     IceAgent(IceConfig(controlling=True), rng=random.Random(1))
-    assert "pyrtcstack.ice.base" in mersenne_users
+    assert "pyrtcstack.ice.agent" in mersenne_users
 
 
 def test_agent_gives_its_turn_clients_the_csprng() -> None:
@@ -71,7 +71,7 @@ def test_agent_gives_its_turn_clients_the_csprng() -> None:
         IceConfig(controlling=True, turn_servers=[TurnServer(SERVER, TURN_USER, TURN_PASSWORD)])
     )
     agent.gather([("198.51.100.21", 40001)], 0.0)
-    clients = [relay.client for relay in agent._relay_list]
+    clients = [relay.client for relay in agent.relays]
     assert clients and all(type(c._rng) is random.SystemRandom for c in clients)
 
 

@@ -271,7 +271,7 @@ def test_consent_loss_disconnected_then_failed_rfc7675() -> None:
     world.net.run_for(20)
     assert left.connection_state == "completed"
     assert left.stats["consent_requests_sent"] >= 3  # every 4-6 s
-    last_ok = left._consent_last_ok
+    last_ok = left.consent.last_ok
     assert last_ok is not None
     _blackhole(world)
     world.net.run(lambda: left.connection_state == "disconnected", timeout=10)
@@ -488,7 +488,7 @@ def test_srflx_gathering_uses_the_rfc8489_6_2_1_schedule() -> None:
     server = ("198.51.100.1", 3478)
     agent = IceAgent(IceConfig(stun_servers=[server]), rng=random.Random(7))
     agent.gather([LEFT], 0.0)
-    assert all(isinstance(tx.client, ClientTransaction) for tx in agent._transactions.values())
+    assert all(isinstance(tx.client, ClientTransaction) for tx in agent.transactions)
     sent = _drive_alone(agent, 100.0)
     assert {remote for _t, _d, remote in sent} == {server}
     assert len({data for _t, data, _r in sent}) == 1  # retransmissions are the same bytes
@@ -500,7 +500,7 @@ def test_srflx_gathering_uses_the_rfc8489_6_2_1_schedule() -> None:
         events.append(e)
     errors = [e for e in events if isinstance(e, CandidateError)]
     assert [(e.server, e.code) for e in errors] == [(server, 701)]
-    assert agent.gathering_state == "complete" and not agent._transactions
+    assert agent.gathering_state == "complete" and not len(agent.transactions)
     assert agent.stats["retransmissions"] == 6
 
 

@@ -66,10 +66,9 @@ def test_foundations_rfc8445_5_1_1_3() -> None:
     # same type, same base IP (and no server): same foundation; other base IP: another
     assert hosts[0].foundation == hosts[1].foundation != hosts[2].foundation
     # srflx from the same base via the same server share one; srflx differs from host
-    assert agent._foundation("srflx", "192.0.2.1", "198.51.100.1", "udp") == agent._foundation(
-        "srflx", "192.0.2.1", "198.51.100.1", "udp"
-    )
-    assert agent._foundation("srflx", "192.0.2.1", "198.51.100.1", "udp") != hosts[0].foundation
+    srflx = agent.gathering.foundation("srflx", "192.0.2.1", "198.51.100.1", "udp")
+    assert srflx == agent.gathering.foundation("srflx", "192.0.2.1", "198.51.100.1", "udp")
+    assert srflx != hosts[0].foundation
     # every host candidate came out as an event at once (trickle)
     events = []
     while (e := agent.next_event()) is not None:

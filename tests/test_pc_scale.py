@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_an_answered_consent_check_leaves_no_early_deadline() -> None:
     before = agent.stats["consent_requests_sent"]
     net.run(lambda: agent.stats["consent_requests_sent"] > before, limit=60)
     sent_at = net.now
-    net.run(lambda: agent._consent_tx is None, limit=60)  # answered ~2 ms later
+    net.run(lambda: agent.consent.tx is None, limit=60)  # answered ~2 ms later
     deadline = agent.get_timer()
     assert deadline is not None and deadline >= sent_at + 0.8 * CONSENT_INTERVAL - 1e-6
 
@@ -255,16 +256,26 @@ def test_a_certificate_keeps_its_der_and_parses_on_demand() -> None:
     assert b"BEGIN CERTIFICATE" in cert.certificate_pem()
 
 
-@pytest.mark.parametrize("owner", ["agent", "core"])
+@pytest.mark.parametrize("owner", ["queue", "core"])
 def test_event_queues_stay_first_in_first_out(owner: str) -> None:
-    """The ICE agent's and the core's event queues are two lists, not a deque: events
-    queued while earlier ones are being taken still come out in order."""
-    from pyrtcstack.ice import IceAgent, IceConfig
+    """The cores' event queues (common.core.EventQueue, which the ICE agent uses) are two
+    lists, not a deque: events queued while earlier ones are being taken still come out
+    in order."""
+    from pyrtcstack.common.core import Event, EventQueue
     from pyrtcstack.ice.events import RoleChanged
 
-    queue: IceAgent | PeerConnectionCore = (
-        IceAgent(IceConfig(), rng=random.Random(1)) if owner == "agent" else PeerConnectionCore()
-    )
+    take: Callable[[], Event | None]
+    if owner == "queue":
+        queue = EventQueue()
+        push: Callable[[Event], None] = queue.push
+        take = queue.pop
+    else:
+        core = PeerConnectionCore()
+
+        def push(event: Event) -> None:
+            core._events.append(event)  # looked up each time: next_event swaps the lists
+
+        take = core.next_event
     events = [RoleChanged(bool(i % 2)) for i in range(40)]
     out = []
     pending = list(events)
@@ -272,15 +283,15 @@ def test_event_queues_stay_first_in_first_out(owner: str) -> None:
     while pending or out != events:
         for _ in range(step % 4):  # queue 0-3 more, then take one
             if pending:
-                queue._events.append(pending.pop(0))
+                push(pending.pop(0))
         step += 1
-        event = queue.next_event()
+        event = take()
         if event is None and not pending:
             break
         if event is not None:
             out.append(event)
     assert [id(e) for e in out] == [id(e) for e in events]
-    assert queue.next_event() is None
+    assert take() is None
 
 
 def test_ephemeral_ecdhe_keys_are_fresh_per_handshake(monkeypatch: pytest.MonkeyPatch) -> None:

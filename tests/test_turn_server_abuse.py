@@ -484,7 +484,7 @@ def test_cli_users_file_readable_by_others_is_warned_about(tmp_path: Path) -> No
 
 
 def test_reprs_hide_the_turn_credential() -> None:
-    from pyrtcstack.ice.base import TurnServer as IceTurnServer
+    from pyrtcstack.ice import TurnServer as IceTurnServer
     from pyrtcstack.peerconnection.config import Configuration, IceServer
 
     server = IceServer(["turn:turn.example.org:3478"], "alice", "hunter2-credential")

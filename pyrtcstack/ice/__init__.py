@@ -9,21 +9,7 @@ The asyncio driver is :mod:`pyrtcstack.aio.ice`; the NAT-aware test network is
 
 from __future__ import annotations
 
-from .agent import (
-    CONSENT_INTERVAL,
-    CONSENT_MISS_AFTER,
-    CONSENT_TIMEOUT,
-    KEEPALIVE_INTERVAL,
-    NOMINATION_DELAY,
-    NOMINATION_MIN_PATIENCE,
-    NOMINATION_PATIENCE,
-    PAC_TIMEOUT,
-    TA,
-    IceAgent,
-    IceConfig,
-    StreamTransport,
-    TurnServer,
-)
+from .agent import IceAgent
 from .candidates import (
     TYPE_PREFERENCE,
     CandidateType,
@@ -34,6 +20,20 @@ from .candidates import (
     pair_priority,
 )
 from .checklist import MAX_PAIRS, MAX_REMOTE_CANDIDATES, CandidatePair, PairState
+from .config import (
+    CONSENT_INTERVAL,
+    CONSENT_MISS_AFTER,
+    CONSENT_TIMEOUT,
+    KEEPALIVE_INTERVAL,
+    NOMINATION_DELAY,
+    NOMINATION_MIN_PATIENCE,
+    NOMINATION_PATIENCE,
+    PAC_TIMEOUT,
+    TA,
+    IceConfig,
+    StreamTransport,
+    TurnServer,
+)
 from .describe import describe_pair
 from .errors import IceError, IceStaleCandidateError
 from .events import (

@@ -4,14 +4,18 @@
 Driving it
 ----------
 The agent owns several sockets: one per host address the caller gives it (the asyncio
-layer binds them; a test network attaches them). It follows the core contract with one
-extra keyword and one extra method (the "multi-socket" form, see docs/ice.md):
+layer binds them; a test network attaches them). It is a
+:class:`~pyrtcstack.common.core.MultiSocketCore`:
 
-* ``receive_datagram(data, addr, now, local=(ip, port))`` — ``local`` is the socket the
-  datagram arrived on (default: the first host address);
-* ``transmits(now) -> list[(data, local, remote)]`` — what to send, from which socket;
-  ``datagrams_to_send(now)`` drops the ``local`` and is only right with one socket;
-* ``get_timer()``, ``handle_timer(now)``, ``next_event()`` as usual.
+* ``receive_datagrams(batch, now, local=(ip, port))`` — ``[(data, addr)]`` that arrived
+  together on socket ``local`` (default: the first host address);
+  ``receive_datagram(data, addr, now, local)`` is the batch of one;
+* ``transmits(now) -> list[Transmit]`` (``(data, source, destination)``) — what to send, from
+  which socket; ``datagrams_to_send(now)`` drops the source and is only right with one
+  socket;
+* ``get_timer()``, ``handle_timer(now)``, ``next_event()`` as every core. When an API call
+  (``send``, ``restart``, ``add_remote_candidate``...) queued a datagram, ``get_timer()``
+  is at most the ``now`` of that call.
 
 The life of a session::
 
@@ -25,86 +29,197 @@ The life of a session::
     agent.send(b"dtls record", now)                   # on the selected pair
     agent.restart(now)                                # new credentials (RFC 8445 §9)
 
+Its parts
+---------
+The agent owns five parts, each an object with its own state, and passes what one part
+produces to the next:
+
+* :class:`~.gathering.Gatherer` — the local candidates (RFC 8445 §5.1);
+* :class:`~.checks.Checks` — the credentials generations, their checklists, our role,
+  nomination (RFC 8445 §6-§9);
+* :class:`~.consent.Consent` — consent freshness of the selected pair (RFC 7675);
+* :class:`~.transactions.Transactions` — the outstanding Binding requests (RFC 8489 §6.2);
+* :class:`~.relays.Relays` — the TURN allocations (RFC 8656), and the way out of every
+  datagram;
+
+and one :class:`~.outbox.Outbox` they all write to (datagrams, events, counters). This
+module demultiplexes what arrives (RFC 7983, then by STUN class), dispatches to the part
+concerned, and computes the W3C connection state and the timer.
+
 Every spec rule is cited where it is applied; deviations are listed in docs/ice.md.
 """
 
 from __future__ import annotations
 
-from ..common.core import Address, Event
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+from ..common.core import Address, Event, Transmit, default_rng
 from ..demux import FIRST_BYTE_KIND, FOR_ICE, PacketKind
 from ..sdp import Candidate
 from ..stun import MessageClass, Method, StunParseError, decode
-from ..stun.credentials import short_term_key
-from .base import (
-    CONSENT_INTERVAL,
-    CONSENT_MISS_AFTER,
-    CONSENT_TIMEOUT,
-    KEEPALIVE_INTERVAL,
-    MAX_PAST_REMOTE_UFRAGS,
-    NOMINATION_DELAY,
-    NOMINATION_MIN_PATIENCE,
-    NOMINATION_PATIENCE,
-    PAC_TIMEOUT,
-    TA,
-    IceConfig,
-    StreamTransport,
-    TurnServer,
-)
-from .candidates import (
-    CandidateType,
-    IceCandidate,
-)
-from .checklist import MAX_REMOTE_CANDIDATES, Generation, PairState
-from .checks import ChecksMixin
-from .consent import ConsentMixin
+from ..turn.events import Allocated, RequestFailed
+from ..turn.events import DataReceived as TurnData
+from .candidates import IceCandidate
+from .checklist import CandidatePair, Generation, PairState
+from .checks import Checks
+from .config import IceConfig, StreamTransport
+from .consent import Consent
 from .errors import IceError, IceStaleCandidateError
-from .events import (
-    DataReceived,
-    SelectedPairChanged,
-)
-from .gathering import GatheringMixin
+from .events import ConnectionStateChanged, DataReceived
+from .gathering import Gatherer
+from .outbox import Outbox
+from .relays import Relay, Relays
+from .transactions import Transactions
 
-__all__ = [
-    "CONSENT_INTERVAL",
-    "CONSENT_MISS_AFTER",
-    "CONSENT_TIMEOUT",
-    "KEEPALIVE_INTERVAL",
-    "NOMINATION_DELAY",
-    "NOMINATION_MIN_PATIENCE",
-    "NOMINATION_PATIENCE",
-    "PAC_TIMEOUT",
-    "TA",
-    "IceAgent",
-    "IceConfig",
-    "StreamTransport",
-    "TurnServer",
-]
+__all__ = ["IceAgent"]
+
+_STUN = PacketKind.STUN
 
 
-class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
-    """A full (or lite) ICE agent for one component (see the module docstring)."""
+class IceAgent:
+    """A full (or lite) ICE agent for one component (see the module docstring).
 
-    __slots__ = ()
+    ``__slots__``: an agent lives as long as its connection; an instance dict would cost
+    more than the attributes."""
+
+    __slots__ = (
+        "_closed",
+        "_deadline",
+        "_now",
+        "_out",
+        "checks",
+        "config",
+        "connection_state",
+        "consent",
+        "gathering",
+        "relays",
+        "transactions",
+    )
+
+    def __init__(self, config: IceConfig | None = None, rng: random.Random | None = None):
+        self.config = config = config or IceConfig()
+        rng = default_rng(rng)
+        self._out = out = Outbox()
+        #: RFC 8445 §7.1.1: the 64-bit tie-breaker for role conflicts.
+        tie_breaker = rng.getrandbits(64)
+        generation = Checks.new_generation(rng, config.local_ufrag, config.local_pwd)
+        self.relays = relays = Relays(out, rng)
+        self.transactions = transactions = Transactions(relays, out.stats)
+        self.gathering = gathering = Gatherer(
+            config,
+            rng,
+            out,
+            transactions=transactions,
+            relays=relays,
+            ufrag=generation.local_ufrag,
+        )
+        self.consent = consent = Consent(config, rng, out, transactions=transactions, relays=relays)
+        self.checks = Checks(
+            config,
+            rng,
+            out,
+            transactions=transactions,
+            relays=relays,
+            gatherer=gathering,
+            consent=consent,
+            generation=generation,
+            tie_breaker=tie_breaker,
+        )
+        #: W3C RTCIceTransportState
+        self.connection_state = "new"
+        self._closed = False
+        self._deadline: float | None = None
+        self._now = 0.0  # the last now an input or API call gave
+
+    # ----------------------------------------------------------------- what callers read
+    @property
+    def stats(self) -> Counter[str]:
+        """What was dropped and why, what was sent (the counters of every part)."""
+        return self._out.stats
+
+    @property
+    def controlling(self) -> bool:
+        return self.checks.controlling
+
+    @property
+    def tie_breaker(self) -> int:
+        return self.checks.tie_breaker
+
+    @property
+    def generation(self) -> Generation:
+        """The current credentials generation (RFC 8445 §9)."""
+        return self.checks.generation
+
+    @property
+    def previous(self) -> Generation | None:
+        """The generation before a restart, while its selected pair still carries data."""
+        return self.checks.previous
+
+    @property
+    def past_remote_ufrags(self) -> list[str]:
+        return self.checks.past_remote_ufrags
+
+    @property
+    def gathering_state(self) -> str:
+        """W3C RTCIceGatheringState: "new", "gathering", "complete"."""
+        return self.gathering.state
+
+    @property
+    def local_candidates(self) -> list[IceCandidate]:
+        return self.gathering.local_candidates
+
+    @property
+    def stream_transports(self) -> list[StreamTransport]:
+        """TCP/TLS connections to TURN servers the driver has to open (RFC 8656 §3.1)."""
+        return self.gathering.stream_transports
+
+    @property
+    def local_ufrag(self) -> str:
+        return self.checks.generation.local_ufrag
+
+    @property
+    def local_pwd(self) -> str:
+        return self.checks.generation.local_pwd
+
+    @property
+    def selected_pair(self) -> CandidatePair | None:
+        """The pair data goes on: the current generation's selected (nominated) pair, else
+        the one kept from before an ICE restart (RFC 8445 §9: media continues on the old
+        pair), else the valid pair in use before selection (RFC 8445 §12.1, see
+        :attr:`IceConfig.use_valid_pairs`; its ``nominated`` is False)."""
+        return self.checks.selected_pair
+
+    @property
+    def pairs(self) -> list[CandidatePair]:
+        return list(self.checks.generation.pairs)
+
+    @property
+    def remote_candidates(self) -> list[IceCandidate]:
+        return list(self.checks.generation.remote_candidates.values())
+
+    def relay_transport(self, candidate: IceCandidate) -> str | None:
+        """How a local relayed candidate reaches its TURN server: "udp", "tcp" or "tls"
+        (webrtc-stats ``relayProtocol``); None for a candidate that is not ours relayed."""
+        relay = self.relays.relay_of(candidate.address)
+        return relay.server.transport if relay is not None else None
+
+    # ------------------------------------------------------------------------ the API
+    def gather(self, host_addresses: list[Address], now: float) -> None:
+        """Start gathering (RFC 8445 §5.1.1) from the given host sockets: host
+        candidates come out at once as :class:`LocalCandidate` events, server-reflexive
+        and relayed ones as STUN/TURN answers arrive (trickle, RFC 8838 §4)."""
+        for host in self.gathering.gather(host_addresses, now):
+            self.checks.pair_local(host)
+        self._after(now)
 
     def set_remote_credentials(
         self, ufrag: str, pwd: str, now: float, *, lite: bool = False
     ) -> None:
         """The peer's ice-ufrag/ice-pwd for the current generation (and whether it is a
         lite agent: then we must be controlling, RFC 8445 §6.1.1)."""
-        gen = self.generation
-        if gen.remote_ufrag is not None and gen.remote_ufrag != ufrag:
-            raise IceError("remote credentials changed without an ICE restart")
-        past = self.past_remote_ufrags
-        if gen.remote_ufrag is None and ufrag not in past:
-            past.append(ufrag)
-            del past[:-MAX_PAST_REMOTE_UFRAGS]
-        gen.remote_ufrag, gen.remote_pwd = ufrag, pwd
-        gen.remote_key = short_term_key(pwd)
-        gen.remote_lite = lite
-        if lite and not self.config.lite and not self.controlling:
-            self._set_role(True)
-        if gen.checking_since is None:
-            gen.checking_since = now
+        self.checks.set_remote_credentials(ufrag, pwd, now, lite)
         self._after(now)
 
     def add_remote_candidate(
@@ -115,53 +230,38 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         a TCP candidate, a component other than 1, a duplicate, or the table full. Raises
         :class:`IceStaleCandidateError` for a candidate of another generation and
         :class:`pyrtcstack.sdp.ParseError` for candidate text that does not parse."""
-        gen = self.generation
+        gen = self.checks.generation
+        stats = self._out.stats
         if ufrag is not None and gen.remote_ufrag is not None and ufrag != gen.remote_ufrag:
             raise IceStaleCandidateError(f"candidate for ufrag {ufrag!r}, not the current one")
         if gen.remote_ended:
-            self.stats["candidate_after_end"] += 1
+            stats["candidate_after_end"] += 1
         if isinstance(candidate, str):
             candidate = Candidate.parse(candidate)
         if isinstance(candidate, Candidate):
             if candidate.address.lower().endswith(".local"):
                 # draft-ietf-mmusic-mdns-ice-candidates §3.2.1: resolve or ignore; the
                 # core never resolves (the asyncio layer may): drop, counted.
-                self.stats["remote_mdns_dropped"] += 1
+                stats["remote_mdns_dropped"] += 1
                 return False
             try:
                 remote = IceCandidate.from_sdp(candidate)
             except ValueError:
-                self.stats["remote_unsupported_dropped"] += 1
+                stats["remote_unsupported_dropped"] += 1
                 return False
         else:
             remote = candidate
         if remote.component != 1:
-            self.stats["remote_component_dropped"] += 1
+            stats["remote_component_dropped"] += 1
             return False
-        existing = gen.remote_candidates.get(remote.address)
-        if existing is not None:
-            if existing.type is CandidateType.PRFLX and remote.type is not CandidateType.PRFLX:
-                # RFC 8445 §7.3.1.3: a signalled candidate replaces the prflx one we
-                # learnt from a check; keep the pairs, note the type.
-                gen.remote_candidates[remote.address] = remote
-                for pair in gen.pairs:
-                    if pair.remote.address == remote.address:
-                        pair.remote = remote
-            else:
-                self.stats["remote_duplicate"] += 1
+        if not self.checks.add_remote(remote):
             return False
-        if len(gen.remote_candidates) >= MAX_REMOTE_CANDIDATES:
-            self.stats["remote_candidates_full"] += 1
-            return False
-        gen.remote_candidates[remote.address] = remote
-        for local in self._pairing_locals():
-            self._form_pair(gen, local, remote)
         self._after(now)
         return True
 
     def end_of_remote_candidates(self, now: float, ufrag: str | None = None) -> None:
         """The peer has signalled all its candidates of this generation (RFC 8838 §13)."""
-        gen = self.generation
+        gen = self.checks.generation
         if ufrag is not None and gen.remote_ufrag is not None and ufrag != gen.remote_ufrag:
             raise IceStaleCandidateError(f"end-of-candidates for ufrag {ufrag!r}")
         gen.remote_ended = True
@@ -170,11 +270,16 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
     def send(self, data: bytes, now: float) -> bool:
         """Send application data on the selected pair. Returns False (counted) when there
         is no pair, or consent was lost for good (RFC 7675 §5.1: stop sending)."""
-        pair = self.selected_pair
-        if pair is None or self._consent_failed or self._closed:
-            self.stats["send_no_pair"] += 1
+        pair = self.checks.selected_pair
+        if pair is None or self.consent.failed or self._closed:
+            self._out.stats["send_no_pair"] += 1
             return False
-        self._send_from(data, pair.local_key, pair.remote.address, now)
+        self._now = now
+        local = pair.local.address
+        if self.relays.in_use:
+            self.relays.send_from(data, local, pair.remote.address, now)
+        else:  # no TURN allocation: from the host socket (what Relays.send_from does)
+            self._out.send(data, local, pair.remote.address)
         return True
 
     def send_many(self, datagrams: list[bytes], now: float) -> bool:
@@ -182,17 +287,18 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         lookup of the pair for the whole batch; the same datagrams and counters)."""
         if not datagrams:
             return True
-        pair = self.selected_pair
-        if pair is None or self._consent_failed or self._closed:
-            self.stats["send_no_pair"] += len(datagrams)
+        pair = self.checks.selected_pair
+        if pair is None or self.consent.failed or self._closed:
+            self._out.stats["send_no_pair"] += len(datagrams)
             return False
-        local = pair.local_key
+        self._now = now
+        local = pair.local.address
         remote = pair.remote.address
-        if local in self._relays:  # through the TURN allocation, one by one
+        if self.relays.relay_of(local) is not None:  # through the TURN allocation
             for data in datagrams:
-                self._send_from(data, local, remote, now)
+                self.relays.send_from(data, local, remote, now)
         else:
-            self._out.extend([(data, local, remote) for data in datagrams])
+            self._out.send_many(datagrams, local, remote)
         return True
 
     def restart(self, now: float, *, ufrag: str | None = None, pwd: str | None = None) -> None:
@@ -204,41 +310,10 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         one appears in :attr:`stream_transports` for the driver to open)."""
         if self._closed:
             raise IceError("restart() after close()")
-        old = self.generation
-        if self._before_restart is None or old.remote_ufrag is not None:
-            # what cancel_restart() goes back to: the last generation that had (or was
-            # waiting for) an answer, not one of back-to-back unanswered restarts
-            self._before_restart = (old, self.previous)
-        keep = old if old.selected is not None else self.previous
-        if self._consent_failed:
-            keep = None  # RFC 7675 §5.1: a pair without consent is not used again
-            self._consent_tx = None
-        for tid, tx in list(self._transactions.items()):
-            if tx.generation is old and tx is not self._consent_tx:
-                del self._transactions[tid]
-        self.previous = keep
-        self.generation = self._new_generation(ufrag, pwd)
-        self._consent_failed = False
-        self._next_check_at = None
-        if self._gathering_started:
-            self.gathering_state = "new"
-            self._set_gathering("gathering")
-            for cand in self.local_candidates:
-                if cand.type is CandidateType.PRFLX:
-                    continue
-                if self.config.relay_only and cand.type is not CandidateType.RELAY:
-                    continue
-                self._emit_candidate(cand)
-            # servers (or a transport policy) the configuration gained since gathering
-            self._gather_from_servers(now)
-            self._maybe_gathering_complete()
+        expired = self.consent.restart()
+        self.checks.restart(ufrag, pwd, expired)
+        self.gathering.restart(self.checks.generation.local_ufrag, now)
         self._after(now)
-
-    def relay_transport(self, candidate: IceCandidate) -> str | None:
-        """How a local relayed candidate reaches its TURN server: "udp", "tcp" or "tls"
-        (webrtc-stats ``relayProtocol``); None for a candidate that is not ours relayed."""
-        relay = self._relays.get(candidate.address)
-        return relay.server.transport if relay is not None else None
 
     def cancel_restart(self, now: float) -> bool:
         """Undo the restarts since the last answered generation (a JSEP rollback of an
@@ -246,28 +321,10 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         selected pair come back; candidates and checks of the abandoned generation are
         dropped. False when there is nothing to undo (no restart, or its generation has
         since selected a pair)."""
-        undo = self._before_restart
-        if undo is None or self._closed or self.generation.selected is not None:
+        if self._closed or not self.checks.cancel_restart():
             return False
-        self._before_restart = None
-        abandoned = self.generation
-        for tid, tx in list(self._transactions.items()):
-            if tx.generation is abandoned:
-                del self._transactions[tid]
-        self.generation, self.previous = undo
-        for gen in undo:
-            if gen is None:
-                continue
-            for pair in gen.pairs:
-                # restart() dropped their in-flight checks: check them again
-                if pair.state is PairState.IN_PROGRESS and (
-                    pair.transaction is None
-                    or pair.transaction.transaction_id not in self._transactions
-                ):
-                    pair.transaction = None
-                    pair.state = PairState.WAITING
-        self._next_check_at = None
-        self.stats["restarts_cancelled"] += 1
+        self.gathering.ufrag = self.checks.generation.local_ufrag
+        self._out.stats["restarts_cancelled"] += 1
         self._after(now)
         return True
 
@@ -276,148 +333,187 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         if self._closed:
             return
         self._closed = True
-        self._transactions.clear()
-        for relay in self._relay_list:
-            relay.client.close(now)
-            self._drain_relay(relay, now)
+        self.transactions.clear()
+        self.relays.close(now)
         self._set_state("closed")
-        self._deadline = self._relay_deadline()
+        self._after(now)
+
+    # ------------------------------------------------------------------ the core contract
+    def receive_datagrams(
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
+    ) -> None:
+        """Datagrams ``[(data, addr)]`` that arrived together on socket ``local`` (default:
+        the first host socket): STUN and TURN for the agent, the rest (DTLS, SRTP...) out
+        as :class:`DataReceived` from a known remote candidate (RFC 7983 §7)."""
+        stats = self._out.stats
+        if local is None:
+            sockets = self.gathering.sockets
+            if not sockets:
+                stats["dropped_not_gathering"] += len(batch)
+                return
+            local = sockets[0]
+        changed = False
+        for data, addr in batch:
+            if data and not FOR_ICE[data[0]]:
+                # RFC 7983 §7 (pyrtcstack.demux): DTLS/SRTP/... from a peer; no state
+                # changes, so no timer to recompute (the hot path of every data packet).
+                self._on_application_data(data, addr)
+            elif data:
+                self._on_ice_datagram(data, (str(addr[0]), int(addr[1])), local, now)
+                changed = True
+            else:
+                stats["dropped_empty"] += 1
+        if changed:
+            self._after(now)
 
     def receive_datagram(
         self, data: bytes, addr: Address, now: float, local: Address | None = None
     ) -> None:
         """One datagram from ``addr`` arrived on socket ``local`` (default: the first)."""
-        if local is None:
-            if not self._sockets:
-                self.stats["dropped_not_gathering"] += 1
-                return
-            local = self._sockets[0]
-        if not data:
-            self.stats["dropped_empty"] += 1
-            return
-        if not FOR_ICE[data[0]]:
-            # RFC 7983 §7 (pyrtcstack.demux): DTLS/SRTP/... from a peer; no state changes,
-            # so no timer to recompute (the hot path of every data channel and media packet).
-            self._on_application_data(data, addr)
-            return
-        addr = (str(addr[0]), int(addr[1]))
-        # STUN or TURN ChannelData: the relay's server gets its own.
-        for relay in self._relay_list:
-            if relay.socket == local and relay.client.is_from_server(data, addr):
-                if (
-                    FIRST_BYTE_KIND[data[0]] is PacketKind.STUN
-                    and len(data) >= 20
-                    and data[8:20] in self._transactions
-                ):
-                    break  # our own Binding request to the same server (srflx)
-                relay.client.receive_datagram(data, addr, now)
-                self._drain_relay(relay, now)
-                self._after(now)
-                return
-        self._on_datagram(data, addr, local, now)
-        self._after(now)
+        self.receive_datagrams(((data, addr),), now, local)
 
-    def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
-        """Drain ``(data, local socket, remote)`` triples."""
-        out, self._out = self._out, []
-        return out
+    def transmits(self, now: float) -> list[Transmit]:
+        """Drain the datagrams to send, each from its local socket (or TURN stream)."""
+        out = self._out
+        transmits, out.transmits = out.transmits, []
+        return transmits
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Drain ``(data, remote)``: only meaningful with a single host socket."""
         return [(data, remote) for data, _local, remote in self.transmits(now)]
 
     def next_event(self) -> Event | None:
-        ready = self._ready
-        if ready:
-            return ready.pop()
-        events = self._events
-        if not events:
-            return None
-        events.reverse()
-        self._ready, self._events = events, ready
-        return events.pop()
+        return self._out.events.pop()
 
     def get_timer(self) -> float | None:
+        if self._out.transmits:
+            return self._now  # pending output counts as a deadline (common/core.py)
         return self._deadline
 
     def handle_timer(self, now: float) -> None:
-        if self._closed:
-            for relay in self._relay_list:
-                self._relay_timer(relay, now)
-            self._deadline = self._relay_deadline()
-            return
-        self._transaction_timers(now)
-        for relay in self._relay_list:
-            self._relay_timer(relay, now)
-        self._run_checks(now)
-        self._run_consent(now)
+        self._now = now
+        if not self._closed:
+            for tx in self.transactions.handle_timer(now):
+                if tx.kind == "gather":
+                    self.gathering.on_timeout(tx)
+                elif tx.kind == "consent":
+                    self.consent.on_timeout(tx)
+                else:
+                    self.checks.on_timeout(tx)
+        if self.relays.in_use:
+            self.relays.handle_timer(now)
+            self._relay_events(now)
+        if not self._closed:
+            self.checks.run(now)
+            pair = self.checks.selected_pair
+            if pair is not None and pair.nominated:
+                # RFC 7675 consent starts with selection (not on a §12.1 valid pair)
+                checks = self.checks
+                gen = checks.generation_of(pair)
+                self.consent.run(now, pair, gen, checks.controlling, checks.tie_breaker)
         self._after(now)
 
+    # ------------------------------------------------------------------------ inside
+    def _on_ice_datagram(self, data: bytes, addr: Address, local: Address, now: float) -> None:
+        """STUN or TURN ChannelData: an allocation's server gets its own."""
+        relays = self.relays
+        if (
+            relays.in_use
+            and (
+                FIRST_BYTE_KIND[data[0]] is not _STUN
+                or len(data) < 20
+                or data[8:20] not in self.transactions
+            )
+            and relays.receive(data, addr, local, now)
+        ):
+            # (a STUN answer to one of our own requests is ours even when it comes from a
+            # TURN server: a Binding request to it as a STUN server, for a srflx candidate)
+            self._relay_events(now)
+            return
+        self._on_datagram(data, addr, local, now)
+
     def _on_datagram(self, data: bytes, addr: Address, local: Address, now: float) -> None:
-        if FIRST_BYTE_KIND[data[0]] is not PacketKind.STUN:  # RFC 7983 §7
+        if FIRST_BYTE_KIND[data[0]] is not _STUN:  # RFC 7983 §7
             self._on_application_data(data, addr)
             return
         try:
             msg = decode(data)
         except StunParseError:
-            self.stats["dropped_malformed_stun"] += 1
+            self._out.stats["dropped_malformed_stun"] += 1
             return
         if msg.method != Method.BINDING:
-            self.stats["dropped_not_binding"] += 1
+            self._out.stats["dropped_not_binding"] += 1
             return
         cls = msg.message_class
         if cls is MessageClass.REQUEST:
-            self._on_request(msg, addr, local, now)
+            self.checks.on_request(msg, addr, local, now)
         elif cls is MessageClass.INDICATION:
-            self.stats["indications_received"] += 1  # RFC 8445 §11 keepalive: nothing to do
+            self._out.stats["indications_received"] += 1  # RFC 8445 §11 keepalive
         else:
-            self._on_response(msg, addr, local, now)
+            tx = self.transactions.get(msg.transaction_id)
+            if tx is None:
+                self._out.stats["stray_responses"] += 1
+            elif tx.kind == "gather":
+                self.gathering.on_response(tx, msg, addr, local, now)
+            else:
+                self.checks.on_response(tx, msg, addr, local, now)
 
     def _on_application_data(self, data: bytes, addr: Address) -> None:
-        gens = [self.generation] if self.previous is None else [self.generation, self.previous]
-        for gen in gens:
-            if addr in gen.remote_candidates:
-                self.stats["data_received"] += 1
-                self._events.append(DataReceived(data, addr))
-                return
-        self.stats["data_from_unknown_dropped"] += 1
-
-    def _use_valid_pair(self, gen: Generation) -> None:
-        """RFC 8445 §12.1: before selection, data may go on any valid pair. Keep the one in
-        use while it has not failed, else take the best valid pair and report it."""
-        if gen.selected is not None or self.config.lite or not self.config.use_valid_pairs:
-            return
-        if self.previous is not None and self.previous.selected is not None:
-            return  # RFC 8445 §12.1: after a restart data stays on the old selected pair
-        active = gen.active
-        if (
-            active is not None
-            and active.state is not PairState.FAILED
-            and gen.pair_by_key.get((active.local_key, active.remote.address)) is active
+        """RFC 7983 §7: not STUN or TURN: the application's, from a remote candidate of
+        the current or the previous generation (else dropped, counted)."""
+        checks = self.checks
+        out = self._out
+        previous = checks.previous
+        if addr in checks.generation.remote_candidates or (
+            previous is not None and addr in previous.remote_candidates
         ):
+            out.stats["data_received"] += 1
+            out.events.push(DataReceived(data, addr))
             return
-        best = gen.best_usable()
-        gen.active = best
-        if best is not None:
-            self.stats["valid_pairs_used"] += 1
-            self._events.append(SelectedPairChanged(best.valid_local or best.local, best.remote))
+        out.stats["data_from_unknown_dropped"] += 1
+
+    def _relay_events(self, now: float) -> None:
+        """Act on what the TURN clients reported (RFC 8656)."""
+        events = self.relays.take_events()
+        while events:
+            for relay, event in events:
+                self._on_relay_event(relay, event, now)
+            events = self.relays.take_events()
+
+    def _on_relay_event(self, relay: Relay, event: Event, now: float) -> None:
+        if isinstance(event, Allocated):
+            cand = self.gathering.on_allocated(relay, event, self._closed)
+            if cand is not None:
+                self.checks.pair_local(cand)
+        elif isinstance(event, TurnData) and relay.candidate is not None:
+            # RFC 8656 §10.4 / §12.5: a datagram from a peer, through the allocation
+            if event.data:
+                self._on_datagram(event.data, event.peer, relay.candidate.address, now)
+        elif isinstance(event, RequestFailed):
+            self.gathering.on_relay_failed(relay, event)
+
+    def _set_state(self, state: str) -> None:
+        if state == "completed" and self.connection_state in ("new", "checking"):
+            self._set_state("connected")  # W3C: connected comes before completed
+        if state != self.connection_state:
+            self.connection_state = state
+            self._out.events.push(ConnectionStateChanged(state))
 
     def _compute_state(self, now: float) -> str:
-        gen = self.generation
-        if self._consent_failed:
+        """The W3C RTCIceTransportState from the parts' state."""
+        checks = self.checks
+        gen = checks.generation
+        if self.consent.failed:
             return "failed"
-        pair = self.selected_pair
+        pair = checks.selected_pair
         if pair is not None:
-            if self._consent_lost and pair.nominated:
+            if self.consent.lost and pair.nominated:
                 return "disconnected"
             if (
                 gen.selected is not None
                 and gen.remote_ended
-                and self.gathering_state == "complete"
-                and not any(
-                    p.state in (PairState.WAITING, PairState.FROZEN, PairState.IN_PROGRESS)
-                    for p in gen.pairs
-                )
+                and self.gathering.state == "complete"
+                and not gen.checking()
             ):
                 return "completed"
             return "connected"
@@ -427,16 +523,12 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         # RFC 8445 §8.3 with RFC 8863 §3: failed when every pair failed, gathering is
         # over and the PAC timer (39.5 s from the start of checks) has run out: a
         # peer-reflexive pair may still come, even after end-of-candidates.
-        busy = any(
-            p.state in (PairState.WAITING, PairState.FROZEN, PairState.IN_PROGRESS)
-            for p in gen.pairs
-        )
         if (
-            not busy
+            not gen.checking()
             and not gen.triggered
             and gen.nominating is None
             and not any(p.state is PairState.SUCCEEDED for p in gen.pairs)
-            and self.gathering_state == "complete"
+            and self.gathering.state == "complete"
             and gen.checking_since is not None
             and now >= gen.checking_since + self.config.pac_timeout
         ):
@@ -444,62 +536,35 @@ class IceAgent(GatheringMixin, ChecksMixin, ConsentMixin):
         return "checking"
 
     def _after(self, now: float) -> None:
-        """After every mutation: update the state, schedule checks, recompute the timer."""
+        """After every change: act on the TURN clients' reports, update the state,
+        schedule checks, recompute the timer (every input of a connected agent comes
+        here: a consent check is three of them, so it is written for that case)."""
+        self._now = now
+        relays = self.relays
+        if relays.in_use:
+            self._relay_events(now)
         if self._closed:
-            self._deadline = self._relay_deadline()
+            self._deadline = relays.deadline()
             return
-        gen = self.generation
-        if (
-            not self.config.lite
-            and gen.remote_key is not None
-            and self._next_check_at is None
-            and gen.has_pending_work()
-        ):
-            self._next_check_at = max(now, self._last_check_at + self.config.ta)
-        if self.controlling and gen.remote_key is not None and not self.config.lite:
-            self._maybe_nominate(gen, now)
-            if self._next_check_at is None and gen.triggered:
-                self._next_check_at = max(now, self._last_check_at + self.config.ta)
-        self._use_valid_pair(gen)
-        self._set_state(self._compute_state(now))
-        times: list[float] = [
-            t for t in (tx.next_at for tx in self._transactions.values()) if t is not None
-        ]
-        if self._next_check_at is not None:
-            times.append(self._next_check_at)
-        relay_deadline = self._relay_deadline()
-        if relay_deadline is not None:
-            times.append(relay_deadline)
-        if (
-            self.controlling
-            and gen.selected is None
-            and gen.nominating is None
-            and gen.first_valid_at is not None
-        ):
-            times.append(gen.first_valid_at + self.config.nomination_delay)
-            if gen.nomination_wake is not None:
-                times.append(gen.nomination_wake)
-        selected = self.selected_pair
-        if selected is not None and selected.nominated:
-            if self._consent_next is not None:
-                times.append(self._consent_next)
-            if (
-                self._consent_last_ok is not None
-                and not self._consent_failed
-                and not self.config.lite
-            ):
-                times.append(self._consent_last_ok + self.config.consent_timeout)
-            tx = self._consent_tx
-            if tx is not None and not self._consent_lost:
-                times.append(tx.first_sent + self.config.consent_miss_after)
-            if self._keepalive_at is not None:
-                times.append(self._keepalive_at)
-        if (
-            self.selected_pair is None
-            and gen.checking_since is not None
-            and self.connection_state == "checking"
-        ):
-            pac = gen.checking_since + self.config.pac_timeout
-            if pac > now:
-                times.append(pac)
-        self._deadline = min(times) if times else None
+        checks = self.checks
+        checks.schedule(now)
+        state = self._compute_state(now)
+        if state != self.connection_state:
+            self._set_state(state)
+        deadline = checks.deadline(now)
+        for t in (self.transactions.deadline(), relays.deadline() if relays.in_use else None):
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        selected = checks.selected_pair
+        gen = checks.generation
+        if selected is not None:
+            if selected.nominated:
+                t = self.consent.deadline()
+                if t is not None and (deadline is None or t < deadline):
+                    deadline = t
+        elif gen.checking_since is not None and state == "checking":
+            # RFC 8863 §3: the PAC timer
+            t = gen.checking_since + self.config.pac_timeout
+            if t > now and (deadline is None or t < deadline):
+                deadline = t
+        self._deadline = deadline

@@ -191,7 +191,20 @@ class Generation:
         """Whether a check is still to be sent (triggered, waiting or frozen)."""
         if self.triggered:
             return True
-        return any(p.state in (PairState.WAITING, PairState.FROZEN) for p in self.pairs)
+        for pair in self.pairs:  # a loop: no generator per call (every input asks)
+            if pair.state is PairState.WAITING or pair.state is PairState.FROZEN:
+                return True
+        return False
+
+    def checking(self) -> bool:
+        """Whether a pair is still Waiting, Frozen or In-Progress."""
+        for pair in self.pairs:
+            state = pair.state
+            if state is PairState.WAITING or state is PairState.FROZEN:
+                return True
+            if state is PairState.IN_PROGRESS:
+                return True
+        return False
 
     def count(self, *states: PairState) -> int:
         return sum(1 for p in self.pairs if p.state in states)

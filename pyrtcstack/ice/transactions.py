@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..common.core import Address
+from ..stun import AttributeType as A
+from ..stun import MessageClass, Method
 from ..stun.message import Message
 from ..stun.transaction import (
     UDP_POLICY,
@@ -27,16 +31,22 @@ from ..stun.transaction import (
     RetransmissionPolicy,
     TransactionState,
 )
+from .candidates import CandidateType, candidate_priority
 
 if TYPE_CHECKING:
     from .checklist import CandidatePair, Generation
+    from .relays import Relays
 
 __all__ = [
     "CONSENT_TRANSMISSIONS",
+    "RequestTemplate",
     "Transaction",
+    "Transactions",
+    "binding_request",
     "check_policy",
     "consent_policy",
     "gather_policy",
+    "request_template",
 ]
 
 #: RFC 7675 §5.1 leaves the consent retransmissions to us: three sends (0, 0.5, 1.5 s).
@@ -127,3 +137,156 @@ class Transaction:
         :attr:`timed_out`)."""
         data = self.client.handle_timer(now)
         return None if self.cancelled else data
+
+
+_USERNAME = int(A.USERNAME)
+_PRIORITY = int(A.PRIORITY)
+_ICE_CONTROLLING = int(A.ICE_CONTROLLING)
+_ICE_CONTROLLED = int(A.ICE_CONTROLLED)
+_USE_CANDIDATE = int(A.USE_CANDIDATE)
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RequestTemplate:
+    """What every Binding request on one pair, in one generation and one role carries
+    (RFC 8445 §7.2.2) but its transaction id. A consent request (RFC 7675 §5.1) is the
+    same every ~5 s: the consent clock builds this once per selected pair."""
+
+    pair: CandidatePair
+    generation: Generation
+    controlling: bool
+    use_candidate: bool
+    #: USERNAME, PRIORITY, ICE-CONTROLLING/ICE-CONTROLLED[, USE-CANDIDATE], in order
+    attributes: tuple[tuple[int, bytes], ...]
+    #: the PRIORITY sent (the peer-reflexive priority, RFC 8445 §7.2.5.3.1)
+    priority: int
+
+
+def request_template(
+    gen: Generation,
+    pair: CandidatePair,
+    *,
+    controlling: bool,
+    tie_breaker: int,
+    use_candidate: bool = False,
+) -> RequestTemplate:
+    """RFC 8445 §7.2.2: USERNAME ``remote:local`` ufrags, PRIORITY (the peer-reflexive
+    priority of the pair's base, §7.1.1), ICE-CONTROLLING or ICE-CONTROLLED with the
+    tie-breaker (§7.1.3), USE-CANDIDATE when nominating (§8.1.1). MESSAGE-INTEGRITY with
+    the peer's password and FINGERPRINT are added when the request is encoded."""
+    local = pair.local
+    ptype = CandidateType.RELAY if local.type is CandidateType.RELAY else CandidateType.PRFLX
+    priority = candidate_priority(ptype, (local.priority >> 8) & 0xFFFF)
+    attributes = [
+        (_USERNAME, f"{gen.remote_ufrag}:{gen.local_ufrag}".encode()),
+        (_PRIORITY, _U32.pack(priority)),
+    ]
+    if controlling:
+        attributes.append((_ICE_CONTROLLING, _U64.pack(tie_breaker)))
+        if use_candidate:
+            attributes.append((_USE_CANDIDATE, b""))
+    else:
+        attributes.append((_ICE_CONTROLLED, _U64.pack(tie_breaker)))
+    return RequestTemplate(
+        pair, gen, controlling, use_candidate and controlling, tuple(attributes), priority
+    )
+
+
+def binding_request(
+    kind: str, template: RequestTemplate, transaction_id: bytes, policy: RetransmissionPolicy
+) -> Transaction:
+    """The Binding request of a connectivity check (``kind`` "check", RFC 8445 §7.2.2) or
+    of a consent check ("consent", RFC 7675 §5.1), MESSAGE-INTEGRITY keyed with the peer's
+    password (§7.2.2), FINGERPRINT, on the retransmission schedule ``policy``."""
+    gen = template.generation
+    pair = template.pair
+    assert gen.remote_key is not None
+    msg = Message(Method.BINDING, MessageClass.REQUEST, transaction_id)
+    msg.attributes = list(template.attributes)
+    client = ClientTransaction(
+        msg, pair.remote.address, key=gen.remote_key, fingerprint=True, policy=policy
+    )
+    return Transaction(
+        kind,
+        client,
+        pair.local.address,
+        pair=pair,
+        generation=gen,
+        use_candidate=template.use_candidate,
+        controlling=template.controlling,
+        priority=template.priority,
+    )
+
+
+class Transactions:
+    """The agent's outstanding Binding requests by transaction id (checks, consent and
+    gathering alike): started here, retransmitted here on their schedules (RFC 8489
+    §6.2.1), and looked up here when a response arrives."""
+
+    __slots__ = ("_by_id", "_relays", "_stats")
+
+    def __init__(self, relays: Relays, stats: dict[str, int]) -> None:
+        self._by_id: dict[bytes, Transaction] = {}
+        self._relays = relays
+        self._stats = stats
+
+    def __contains__(self, transaction_id: bytes) -> bool:
+        return transaction_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Transaction]:
+        return iter(list(self._by_id.values()))
+
+    def get(self, transaction_id: bytes) -> Transaction | None:
+        return self._by_id.get(transaction_id)
+
+    def start(self, tx: Transaction, now: float) -> None:
+        """Send the request's first transmission and keep it until answered or timed out."""
+        self._by_id[tx.transaction_id] = tx
+        self._relays.send_from(tx.client.start(now), tx.local, tx.remote, now)
+
+    def remove(self, tx: Transaction | None) -> None:
+        """Forget ``tx`` (answered, superseded or abandoned); a late answer is a stray."""
+        if tx is not None and self._by_id.get(tx.transaction_id) is tx:
+            del self._by_id[tx.transaction_id]
+
+    def remove_generation(self, generation: Generation, *, keep: Transaction | None = None) -> None:
+        """Forget every request of ``generation`` (an ICE restart or its rollback, RFC 8445
+        §9), except ``keep``."""
+        for tid, tx in list(self._by_id.items()):
+            if tx.generation is generation and tx is not keep:
+                del self._by_id[tid]
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+    def handle_timer(self, now: float) -> list[Transaction]:
+        """Retransmit every request that is due; return (and forget) those that timed out."""
+        due = []
+        for tx in self._by_id.values():
+            deadline = tx.client.deadline
+            if deadline is not None and deadline <= now:
+                due.append(tx)
+        timed_out: list[Transaction] = []
+        for tx in due:
+            data = tx.timer(now)
+            if data is not None:
+                self._stats["retransmissions"] += 1
+                self._relays.send_from(data, tx.local, tx.remote, now)
+            elif tx.timed_out:
+                del self._by_id[tx.transaction_id]
+                timed_out.append(tx)
+        return timed_out
+
+    def deadline(self) -> float | None:
+        """The earliest retransmission or timeout."""
+        deadline = None
+        for tx in self._by_id.values():
+            t = tx.client.deadline
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline

@@ -155,6 +155,7 @@ from .longterm import (
 )
 from .message import (
     REASON_PHRASES,
+    HmacKey,
     Message,
     decode,
     is_stun,
@@ -189,6 +190,7 @@ __all__ = [
     "ClientTransaction",
     "ErrorCode",
     "Filtering",
+    "HmacKey",
     "LongTermAuth",
     "LongTermServerAuth",
     "Mapping",
