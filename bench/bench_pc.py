@@ -17,7 +17,9 @@
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
   wait for gathering to complete, loopback host candidates only), median of ``--setups``,
   and the CPU time of the process per setup (both peers and their close: in one process
-  the setup is CPU-bound, and CPU time is steadier than wall time on a shared machine).
+  the setup is CPU-bound, and CPU time is steadier than wall time on a shared machine);
+  beside them Pion's peers doing the same in Go (``bench_setup.py``'s ``compare`` has
+  alternating rounds, and ``timeline`` where the milliseconds go).
 
 aiortc runs with ``RTCConfiguration(iceServers=[])`` and aioice pinned to 127.0.0.1
 (INTEROP.md). Run: ``.venv/bin/python bench/bench_pc.py [--repeat 3] [--sections ...]``. The
@@ -400,6 +402,17 @@ async def setups(args: argparse.Namespace) -> None:
         print(
             f"  {label:<31} {ours * 1000:7.1f} ms   ours/aiortc {ours / theirs:4.2f}"
             f"   (CPU {cpu * 1000:5.1f} ms, ours/aiortc {cpu / theirs_cpu:4.2f})"
+        )
+    # Pion's own peers in its own process, the same sequence (bench_setup.py has the
+    # per-phase timeline and alternating rounds)
+    from bench_setup import _pion_setup
+
+    pion = _pion_setup(args.setups)
+    if pion is not None:
+        ours = statistics.median(times["ours"]) * 1000
+        print(
+            f"  {'Pion (Go, -setup-bench)':<31} {pion['medianMs']:7.1f} ms   ours/Pion"
+            f" {ours / pion['medianMs']:4.2f}   (CPU {pion['cpuMsPerSetup']:5.1f} ms)"
         )
 
 

@@ -38,22 +38,22 @@ def _established() -> tuple[DataChannelManager, DataChannelManager]:
 def _check_window(m: DataChannelManager) -> None:
     """The receive window is a hard bound, and its count is what is really held (every
     piece charged at least MIN_CHARGE bytes): fragments, waiting and unread messages."""
-    r = m.association._receiver
+    r = m.association.receiver
     if r is None:
         return
     pieces = [*(r.run or [])]
     for stream in r.streams.values():
         pieces += [f[3] for f in stream.frags.values()]
         pieces += [d for _, d in stream.pending.values()]
-    pieces += [e[2] for e in m.association._events if type(e) is tuple]
+    pieces += [e[2] for e in m.association.outbox.events if type(e) is tuple]
     assert r.buffered == sum(max(len(p), MIN_CHARGE) for p in pieces)
     assert r.buffered <= r.capacity
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - the atheris entry point
     a, b = _established()
-    tag = b.association._local_tag
-    peer_tsn = a.association._sender.next_tsn
+    tag = b.association.local_tag
+    peer_tsn = a.association.sender.next_tsn
     now = 1.0
     pos = 0
     burst: list[bytes] = []

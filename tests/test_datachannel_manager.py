@@ -252,7 +252,7 @@ def test_back_pressure_keeps_memory_bounded() -> None:
         while sent < total and ca.buffered_amount < high:
             ca.send(bytes(16384))
             sent += 1
-        peak = max(peak, ca.buffered_amount, p.a.association._sender.total_buffered)
+        peak = max(peak, ca.buffered_amount, p.a.association.sender.total_buffered)
         more = sent < total
         assert p.net.run(
             lambda more=more: (
@@ -327,7 +327,7 @@ def test_never_reading_application_bounds_memory() -> None:
     for _ in range(100):
         ca.send(bytes(10_000))
     p.net.run(lambda: False, 60)
-    receiver = p.b.association._receiver
+    receiver = p.b.association.receiver
     assert receiver is not None and receiver.buffered <= window
     assert ca.buffered_amount > 0
 
@@ -371,8 +371,8 @@ def test_random_channel_lifecycles_under_impairment(seed: int) -> None:
     assert p.net.run(
         lambda: (
             victim.ready_state == "closed"
-            and p.a.association._sender.idle()
-            and p.b.association._sender.idle()
+            and p.a.association.sender.idle()
+            and p.b.association.sender.idle()
         ),
         600,
     )

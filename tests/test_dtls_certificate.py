@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import random
 
 import pytest
@@ -49,6 +50,9 @@ def test_generated_certificate_is_deterministic_p256() -> None:
 def test_fingerprint_round_trip(algorithm: str) -> None:
     cert = DtlsCertificate.generate(random.Random(2), not_before=NOT_BEFORE)
     fp = cert.fingerprint(algorithm)
+    # RFC 8122 §5: the hash as upper-case hex pairs separated by colons
+    digest = hashlib.new(algorithm.replace("-", ""), cert.der).digest()
+    assert fp.value == ":".join(f"{b:02X}" for b in digest)
     parsed = Fingerprint.parse(str(fp).lower())
     assert parsed == fp and parsed.matches(cert.der)
     assert not parsed.matches(cert.der + b"x")

@@ -46,46 +46,44 @@ def _victim(config: SctpConfig | None = None) -> tuple[Association, int]:
     assert a.is_established and b.is_established
     while b.next_event() is not None:
         pass
-    assert b._receiver is not None
-    return b, (b._receiver.cum_tsn + 1) & 0xFFFFFFFF
+    assert b.receiver is not None
+    return b, (b.receiver.cum_tsn + 1) & 0xFFFFFFFF
 
 
 def _packet(b: Association, *chunks: DataChunk) -> bytes:
     cfg = b.config
-    return encode_packet(
-        cfg.remote_port, cfg.local_port, b._local_tag, [c.encode() for c in chunks]
-    )
+    return encode_packet(cfg.remote_port, cfg.local_port, b.local_tag, [c.encode() for c in chunks])
 
 
 def _held(b: Association) -> tuple[int, int]:
     """(user-data bytes, pieces) held by the receiver, counted by walking its structures:
     the run, fragments, complete messages waiting for an earlier SSN, unread messages."""
-    r = b._receiver
+    r = b.receiver
     assert r is not None
     pieces = [*(r.run or [])]
     for stream in r.streams.values():
         pieces += [f[3] for f in stream.frags.values()]
         pieces += [m[1] for m in stream.pending.values()]
-    pieces += [e[2] for e in b._events if type(e) is tuple]
+    pieces += [e[2] for e in b.outbox.events if type(e) is tuple]
     return sum(map(len, pieces)), len(pieces)
 
 
 def _charged(b: Association) -> int:
     """What the held pieces cost against the window, each at least MIN_CHARGE bytes."""
-    r = b._receiver
+    r = b.receiver
     assert r is not None
     total = sum(max(len(p), MIN_CHARGE) for p in r.run or [])
     for stream in r.streams.values():
         total += sum(max(len(f[3]), MIN_CHARGE) for f in stream.frags.values())
         total += sum(max(len(m[1]), MIN_CHARGE) for m in stream.pending.values())
-    total += sum(max(len(e[2]), MIN_CHARGE) for e in b._events if type(e) is tuple)
+    total += sum(max(len(e[2]), MIN_CHARGE) for e in b.outbox.events if type(e) is tuple)
     return total
 
 
 def _acked(b: Association, now: float) -> tuple[int, set[int]]:
     """The cumulative TSN and the gap-acked TSNs of the newest SACK ``b`` sends now (the
     SACKs that fell due earlier, each as of its packet, RFC 9260 §6.2, leave before it)."""
-    b._sack_due = True
+    b.acks.due = True
     sacks = [
         chunk
         for p in b.packets_to_send(now)
@@ -130,15 +128,15 @@ def test_gap_fillers_cannot_push_past_the_window(path: str, begin: bool) -> None
     held, _ = _held(b)
     assert peak <= WINDOW
     assert held <= WINDOW
-    assert b._receiver is not None and b._receiver.buffered == _charged(b)
+    assert b.receiver is not None and b.receiver.buffered == _charged(b)
     if begin:
         # The chain from the B fragment passed max_message_size: the association aborted.
-        assert b._closed_for_good
+        assert b.closed_for_good
     else:
         assert b.get_stats()["data_dropped"] > 0
         # What was dropped is not acknowledged (§6.2): the SACK covers only what is held.
         cum, gaps = _acked(b, 10.0)
-        r = b._receiver
+        r = b.receiver
         assert r is not None
         held_tsns = {t for s in r.streams.values() for t in s.frags}
         for k in range(n):
@@ -159,7 +157,7 @@ def test_a_full_window_drops_even_the_chunk_at_the_cumulative_tsn() -> None:
     # The window filled in order by ordered messages that wait for SSN 0 (never sent).
     tsn = base
     ssn = 1
-    while b._receiver is not None and b._receiver.a_rwnd >= 1100:
+    while b.receiver is not None and b.receiver.a_rwnd >= 1100:
         b.receive_packet(_packet(b, DataChunk(tsn, 1, ssn, 53, bytes(1100))), 0.0)
         tsn += 1
         ssn += 1
@@ -177,7 +175,7 @@ def test_tiny_chunks_are_charged_per_piece(kind: str) -> None:
     of memory each. Charged MIN_CHARGE apiece, they stop at the window, and the memory
     really allocated stays within twice the window (before: 30,000 pieces held)."""
     b, base = _victim()
-    r = b._receiver
+    r = b.receiver
     assert r is not None
     n = 30000
     if kind == "out_of_order":  # whole one-byte messages after a gap that never fills
@@ -216,14 +214,14 @@ def test_burst_path_holds_the_window_with_unread_messages() -> None:
             packets.append(_packet(b, DataChunk(tsn, 1, ssn, 53, piece, flags)))
             tsn += 1
         feed(packets, 0.0)
-    assert sum(1 for e in b._events if type(e) is tuple) == 4
+    assert sum(1 for e in b.outbox.events if type(e) is tuple) == 4
     packets = [_packet(b, DataChunk(tsn, 1, 4, 53, bytes(1100), 2))]
     packets += [_packet(b, DataChunk(tsn + i, 1, 4, 53, bytes(1100), 0)) for i in range(1, 200)]
     feed(packets, 0.1)
-    assert b._receiver is not None
-    assert _held(b)[0] <= b._receiver.buffered == _charged(b) <= WINDOW
+    assert b.receiver is not None
+    assert _held(b)[0] <= b.receiver.buffered == _charged(b) <= WINDOW
     assert b.get_stats()["data_dropped"] > 0
-    assert not b._closed_for_good
+    assert not b.closed_for_good
 
 
 def _abort_cause(packets: list[bytes]) -> int | None:
@@ -259,15 +257,15 @@ def test_a_message_past_max_message_size_aborts_while_partial(order: str) -> Non
         for i in range(0, len(packets), 64):
             b.receive_packets(packets[i : i + 64], 0.0)
             fed += 64
-            if b._closed_for_good:
+            if b.closed_for_good:
                 break
     else:
         for p in packets:
             b.receive_packet(p, 0.0)
             fed += 1
-            if b._closed_for_good:
+            if b.closed_for_good:
                 break
-    assert b._closed_for_good, "the association did not abort"
+    assert b.closed_for_good, "the association did not abort"
     assert fed * piece <= MAX_MESSAGE + 64 * piece
     assert _abort_cause(b.packets_to_send(0.0)) == CauseCode.PROTOCOL_VIOLATION
     events = []
@@ -351,7 +349,7 @@ def test_window_count_is_what_is_held(ops: list[object], limits: tuple[int, int]
     for op in ops:
         if op == "read":
             while r.ready:
-                r.release(len(r.ready.popleft()[2]))
+                r.release(len(r.ready.pop()[2]))
         elif op == "forward":
             r.forward_tsn((r.cum_tsn + 3) & 0xFFFFFFFF, [(1, 0)])
         elif op == "reset":
@@ -373,7 +371,7 @@ def test_one_message_on_every_stream_costs_no_stream_objects() -> None:
     receiver keeps each stream's next SSN in two bytes, and no per-stream object (before:
     an object and three dicts per stream, 21 MB for 64 KB of user data)."""
     b, base = _victim()
-    r = b._receiver
+    r = b.receiver
     assert r is not None
     packets = [_packet(b, DataChunk(base + sid, sid, 0, 53, b"x")) for sid in range(65535)]
     tracemalloc.start()

@@ -37,6 +37,7 @@ from pyrtcstack.sctp.chunks import (
     UnknownChunk,
 )
 from pyrtcstack.sctp.cookie import CookieContents, seal_cookie
+from pyrtcstack.sctp.handshake import Handshake
 from pyrtcstack.sctp.params import Parameter
 from pyrtcstack.testing.pair import Impairment, MemoryNetwork
 
@@ -116,7 +117,7 @@ def test_streams_are_the_minimum_of_both_offers() -> None:
 def test_simultaneous_init_gives_one_association(seed: int) -> None:
     p = Pair(seed, Impairment(delay=0.01, jitter=0.01))
     p.connect(both=True)
-    assert p.a._peer_tag == p.b._local_tag and p.b._peer_tag == p.a._local_tag
+    assert p.a.peer_tag == p.b.local_tag and p.b.peer_tag == p.a.local_tag
     assert not p.events(A, AssociationClosed) and not p.events(B, AssociationClosed)
     assert len(p.events(A, AssociationEstablished)) == len(p.events(B, AssociationEstablished)) == 1
     sent = [c for d in p.net.sent for c in decode_packet(d.data).chunks]
@@ -144,7 +145,7 @@ def test_handshake_survives_loss_of_init_and_cookie() -> None:
 def test_forged_and_expired_cookies_are_rejected() -> None:
     p = Pair()
     b = p.b
-    tag = b._local_tag
+    tag = b.local_tag
     # A cookie signed with another key.
     forged = seal_cookie(b"k" * 32, CookieContents(0.0, tag, 1234, 1, 2, 100000, 10, 10, 3))
     pkt = encode_packet(5000, 5000, tag, [CookieEchoChunk(forged).encode()])
@@ -175,14 +176,14 @@ def test_bad_checksum_and_bad_tag_are_dropped_and_counted() -> None:
     p = Pair()
     p.connect()
     pkt = encode_packet(
-        5000, 5000, p.b._local_tag, [DataChunk(p.a._sender.next_tsn, 0, 0, 51, b"x").encode()]
+        5000, 5000, p.b.local_tag, [DataChunk(p.a.sender.next_tsn, 0, 0, 51, b"x").encode()]
     )
     broken = bytearray(pkt)
     broken[-1] ^= 0x40
     p.b.receive_packet(bytes(broken), p.net.now)
     assert p.b.stats.bad_checksum == 1
     wrong_tag = encode_packet(
-        5000, 5000, p.b._local_tag ^ 1, [DataChunk(1, 0, 0, 51, b"x").encode()]
+        5000, 5000, p.b.local_tag ^ 1, [DataChunk(1, 0, 0, 51, b"x").encode()]
     )
     p.b.receive_packet(wrong_tag, p.net.now)
     assert p.b.stats.bad_verification_tag == 1
@@ -226,7 +227,7 @@ def _transfer(seed: int, impairment: Impairment, count: int, max_size: int) -> P
 def test_transfer_under_loss_duplication_and_reordering(seed: int) -> None:
     imp = Impairment(loss=0.08, duplicate=0.05, reorder=0.1, delay=0.01, jitter=0.004)
     p = _transfer(seed, imp, 30, 65536)
-    assert p.a._sender.retransmissions > 0
+    assert p.a.sender.retransmissions > 0
 
 
 @settings(max_examples=60)
@@ -254,7 +255,7 @@ def test_tsn_wraps_around() -> None:
         p.a.send(3, m, 53)
     assert p.net.run(lambda: len(p.messages(B)) == 64, 600)
     assert [m.data for m in p.messages(B)] == msgs
-    assert p.a._sender.next_tsn < 0x1000
+    assert p.a.sender.next_tsn < 0x1000
 
 
 def test_bundling_fills_packets_and_sack_is_delayed() -> None:
@@ -289,7 +290,7 @@ def test_fast_retransmit_without_timeout() -> None:
     for _ in range(20):
         p.a.send(1, b"z" * 1000, 53)
     assert p.net.run(lambda: len(p.messages(B)) == 20, 10)
-    s = p.a._sender
+    s = p.a.sender
     assert target and s.fast_retransmissions >= 1 and s.t3_expirations == 0
     assert p.net.now < 0.5  # well before any RTO
 
@@ -297,7 +298,7 @@ def test_fast_retransmit_without_timeout() -> None:
 def test_t3_timeout_collapses_cwnd_and_doubles_rto() -> None:
     p = Pair(impairment=Impairment(delay=0.01))
     p.connect()
-    s = p.a._sender
+    s = p.a.sender
     p.net.impairment.loss = 1.0
     p.a.send(1, b"q" * 5000, 53)
     rto = s.rto
@@ -314,7 +315,7 @@ def test_rto_converges_to_min_with_steady_rtt() -> None:
     for _ in range(40):
         p.a.send(1, b"r" * 500, 53)
         p.net.run(lambda: False, 0.3)
-    s = p.a._sender
+    s = p.a.sender
     assert s.srtt is not None and 0.09 <= s.srtt <= 0.35
     assert s.rto == pytest.approx(0.4)
 
@@ -322,7 +323,7 @@ def test_rto_converges_to_min_with_steady_rtt() -> None:
 def test_slow_start_grows_cwnd() -> None:
     p = Pair(impairment=Impairment(delay=0.01))
     p.connect()
-    s = p.a._sender
+    s = p.a.sender
     initial = s.cwnd
     assert initial == min(4 * s.mtu, max(2 * s.mtu, 4380))
     for _ in range(200):
@@ -342,7 +343,7 @@ def test_heartbeat_when_idle_and_echo() -> None:
     assert hbs and acks and hbs[0].params == acks[0].params
     # SCTP-15: a 37-byte Heartbeat Info comes back verbatim.
     info = Parameter(1, bytes(range(37)))
-    pkt = encode_packet(5000, 5000, p.b._local_tag, [HeartbeatChunk([info]).encode()])
+    pkt = encode_packet(5000, 5000, p.b.local_tag, [HeartbeatChunk([info]).encode()])
     p.b.receive_packet(pkt, p.net.now)
     out = [decode_packet(x) for x in p.b.packets_to_send(p.net.now)]
     echoed = [c for pk in out for c in pk.chunks if isinstance(c, HeartbeatAckChunk)]
@@ -408,11 +409,11 @@ def test_receiver_that_never_reads_holds_at_most_its_window() -> None:
     for _ in range(200):
         p.a.send(1, b"w" * 10_000, 53)
     p.net.run(lambda: False, 120)
-    r = p.b._receiver
+    r = p.b.receiver
     assert r is not None
     assert r.buffered <= cfg_b.receive_window
     assert p.a.buffered_amount(1) > 0  # the sender is held back by the zero window
-    assert p.a._sender.peer_rwnd < 10_000
+    assert p.a.sender.peer_rwnd < 10_000
     # Probes stay rare: one chunk per RTO, not a flood.
     assert len(p.net.sent) < 2000
 
@@ -430,8 +431,8 @@ def test_send_buffer_is_bounded() -> None:
 def test_unknown_chunk_upper_bits() -> None:
     p = Pair()
     p.connect()
-    tag = p.b._local_tag
-    tsn = p.a._sender.next_tsn
+    tag = p.b.local_tag
+    tsn = p.a.sender.next_tsn
     # 0x7F (01): stop processing, report; the DATA after it is not processed.
     pkt = encode_packet(
         5000, 5000, tag, [UnknownChunk(0x7F).encode(), DataChunk(tsn, 1, 0, 53, b"lost").encode()]
@@ -544,7 +545,7 @@ def test_max_retransmits_bound_and_abandonment(max_retransmits: int, ordered: bo
     for m in msgs:
         p.a.send(4, m, 53, unordered=not ordered, max_retransmits=max_retransmits)
     p.a.send(6, b"reliable tail", 53)  # a reliable message after all of them
-    p.net.run(lambda: any(m.stream_id == 6 for m in p.messages(B)) and p.a._sender.idle(), 600)
+    p.net.run(lambda: any(m.stream_id == 6 for m in p.messages(B)) and p.a.sender.idle(), 600)
     counts: dict[int, int] = {}
     for _, c in p.data_chunks(A):
         if c.stream_id == 4:
@@ -556,7 +557,7 @@ def test_max_retransmits_bound_and_abandonment(max_retransmits: int, ordered: bo
     if ordered:
         order = [msgs.index(g) for g in got]
         assert order == sorted(order)
-    assert p.a._sender.abandoned_messages > 0
+    assert p.a.sender.abandoned_messages > 0
     assert any(
         type(c).__name__ == "ForwardTsnChunk"
         for d in p.net.sent
@@ -574,7 +575,7 @@ def test_lifetime_bounds_transmissions() -> None:
     for m in msgs:
         p.a.send(8, m, 53, lifetime=lifetime)
     p.a.send(9, b"tail", 53)
-    p.net.run(lambda: any(m.stream_id == 9 for m in p.messages(B)) and p.a._sender.idle(), 600)
+    p.net.run(lambda: any(m.stream_id == 9 for m in p.messages(B)) and p.a.sender.idle(), 600)
     # No DATA of stream 8 leaves after its lifetime (all were queued at `start`).
     late = [at for at, c in p.data_chunks(A) if c.stream_id == 8 and at > start + lifetime + 1e-9]
     assert not late
@@ -584,15 +585,17 @@ def test_lifetime_bounds_transmissions() -> None:
     assert order == sorted(order)
 
 
-def test_partial_reliability_is_reliable_without_peer_support() -> None:
+def test_partial_reliability_is_reliable_without_peer_support(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     p = Pair(impairment=Impairment(loss=0.2, delay=0.01))
     p.a.connect(0.0)
 
-    # Strip FORWARD-TSN from B's INIT-ACK as a peer without RFC 3758 would.
-    orig = p.b._extension_params
-    p.b._extension_params = lambda: [Parameter(0x8008, bytes([130]))]  # type: ignore[method-assign]
-    assert p.net.run(lambda: p.a.is_established and p.b.is_established, 60)
-    p.b._extension_params = orig  # type: ignore[method-assign]
+    # Strip FORWARD-TSN from B's INIT-ACK as a peer without RFC 3758 would (A's INIT is
+    # already built).
+    with monkeypatch.context() as m:
+        m.setattr(Handshake, "extension_params", lambda self: [Parameter(0x8008, bytes([130]))])
+        assert p.net.run(lambda: p.a.is_established and p.b.is_established, 60)
     assert not p.a.partial_reliability
     for i in range(20):
         p.a.send(1, bytes([i]) * 2000, 53, max_retransmits=0)
@@ -602,8 +605,8 @@ def test_partial_reliability_is_reliable_without_peer_support() -> None:
 def test_sack_reports_gaps_and_duplicates() -> None:
     p = Pair()
     p.connect()
-    tag = p.b._local_tag
-    base = p.a._sender.next_tsn
+    tag = p.b.local_tag
+    base = p.a.sender.next_tsn
     now = p.net.now
     p.b.packets_to_send(now)
     for off in (0, 2, 2, 4):
@@ -625,8 +628,8 @@ def test_sack_reports_gaps_and_duplicates() -> None:
 def test_data_without_user_data_aborts() -> None:
     p = Pair()
     p.connect()
-    raw = struct.pack("!BBHIHHI", 0, 3, 16, p.a._sender.next_tsn, 1, 0, 53)
-    p.b.receive_packet(encode_packet(5000, 5000, p.b._local_tag, [raw]), p.net.now)
+    raw = struct.pack("!BBHIHHI", 0, 3, 16, p.a.sender.next_tsn, 1, 0, 53)
+    p.b.receive_packet(encode_packet(5000, 5000, p.b.local_tag, [raw]), p.net.now)
     assert p.b.state is State.CLOSED
 
 
@@ -646,7 +649,7 @@ def test_max_retransmits_table(max_retransmits: int, transmissions: int) -> None
     p.connect()
     p.a.send(4, doomed, 99, max_retransmits=max_retransmits)
     p.a.send(4, b"after", 53)  # reliable, same ordered stream, may share a lost packet
-    assert p.net.run(lambda: len(p.messages(B)) == 1 and p.a._sender.idle(), 300)
+    assert p.net.run(lambda: len(p.messages(B)) == 1 and p.a.sender.idle(), 300)
     assert [m.data for m in p.messages(B)] == [b"after"]
     counts: dict[int, int] = {}
     for _, c in p.data_chunks(A):
@@ -655,7 +658,7 @@ def test_max_retransmits_table(max_retransmits: int, transmissions: int) -> None
     # The first chunk to exceed its bound abandons the whole message (RFC 3758 §3.5), so
     # no chunk goes out more than 1 + N times and at least one went exactly that often.
     assert len(counts) == 3 and max(counts.values()) == transmissions
-    assert p.a._sender.abandoned_messages == 1
+    assert p.a.sender.abandoned_messages == 1
     fwd = [
         c
         for d in p.net.sent
@@ -731,10 +734,10 @@ def test_hostile_sack_with_overlapping_gap_blocks_is_cheap() -> None:
     for _ in range(20):
         p.a.send(1, b"x" * 1000, 53)
     p.a.packets_to_send(p.net.now)  # in flight, never delivered
-    cum = p.a._sender.cum_ack
+    cum = p.a.sender.cum_ack
     sack = SackChunk(cum, 100_000, [(1, 65535)] * 300, [])
-    p.a.receive_packet(encode_packet(5000, 5000, p.a._local_tag, [sack.encode()]), p.net.now)
-    assert p.a._sender.flight == 0  # the first block acknowledged everything once
+    p.a.receive_packet(encode_packet(5000, 5000, p.a.local_tag, [sack.encode()]), p.net.now)
+    assert p.a.sender.flight == 0  # the first block acknowledged everything once
 
 
 def test_get_stats() -> None:
@@ -742,7 +745,7 @@ def test_get_stats() -> None:
     p.connect()
     for _ in range(20):
         p.a.send(1, bytes(3000), 53)
-    p.net.run(lambda: len(p.messages(B)) == 20 and p.a._sender.idle(), 60)
+    p.net.run(lambda: len(p.messages(B)) == 20 and p.a.sender.idle(), 60)
     stats = p.a.get_stats()
     assert stats["packets_sent"] and stats["retransmissions"] and stats["srtt"]
     assert stats["send_buffered"] == 0 and stats["flight_size"] == 0
@@ -811,7 +814,7 @@ def test_no_zero_checksum_unless_the_peer_announced_it() -> None:
     assert after and all(d.data[8:12] != bytes(4) for d in after)
     # B, which did not announce it, drops a packet with checksum 0.
     pkt = bytearray(
-        encode_packet(5000, 5000, p.b._local_tag, [DataChunk(1, 1, 0, 51, b"x").encode()])
+        encode_packet(5000, 5000, p.b.local_tag, [DataChunk(1, 1, 0, 51, b"x").encode()])
     )
     pkt[8:12] = bytes(4)
     p.b.receive_packet(bytes(pkt), p.net.now)

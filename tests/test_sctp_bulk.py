@@ -9,10 +9,11 @@ import dataclasses
 import itertools
 import random
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pyrtcstack.sctp import Association, MessageReceived, SctpConfig
+from pyrtcstack.sctp import Association, MessageReceived, SctpConfig, bulk
 from pyrtcstack.sctp.chunks import DataChunk, encode_packet
 from pyrtcstack.sctp.state import State
 
@@ -147,20 +148,22 @@ def test_receive_packets_equals_receive_packet(
     assert _transfer(True, *args) == one
 
 
-def test_a_clean_transfer_takes_the_middle_fragments_in_line() -> None:
+def test_a_clean_transfer_takes_the_middle_fragments_in_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The bulk path is taken (not only equal): a 16 KiB message arrives in full through
-    receive_packets with its middle packets never reaching receive_packet."""
+    receive_packets with its middle packets never reaching the one-packet path."""
     a, b = _established(True, 65536)
     a.send(1, bytes(range(256)) * 64, 53)
     calls = 0
-    original = b.receive_packet
+    original = bulk.receive_one
 
-    def counting(data: bytes, now: float) -> None:
+    def counting(assoc: Association, data: bytes, now: float) -> None:
         nonlocal calls
-        calls += 1
-        original(data, now)
+        calls += assoc is b
+        original(assoc, data, now)
 
-    b.receive_packet = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(bulk, "receive_one", counting)
     received = 0
     before = b.stats.packets_received
     for _ in range(20):
@@ -183,8 +186,8 @@ def _crafted(a: Association, b: Association, zero: bool, plan: list[str]) -> lis
     """A first fragment, then middle fragments of 1,100 bytes bent by ``plan``: on another
     stream, another chunk type, a TSN gap, a duplicate, a bad checksum, another
     verification tag, the U or the I bit; then the last fragment."""
-    tsn = a._sender.next_tsn
-    tag = b._local_tag
+    tsn = a.sender.next_tsn
+    tag = b.local_tag
 
     def packet(chunk: DataChunk, variant: str = "good") -> bytes:
         encoded = bytearray(chunk.encode())
@@ -212,7 +215,7 @@ def _crafted(a: Association, b: Association, zero: bool, plan: list[str]) -> lis
 
 
 def _after(b: Association) -> list[object]:
-    r = b._receiver
+    r = b.receiver
     assert r is not None
     return [
         dataclasses.asdict(b.stats),
@@ -251,7 +254,7 @@ def test_crafted_middle_fragments_take_the_same_way(
 
 
 def _sender_state(a: Association) -> tuple[object, ...]:
-    s = a._sender
+    s = a.sender
     return (
         s.cum_ack,
         s.flight,
@@ -274,8 +277,8 @@ def test_a_burst_of_sacks_gives_what_they_give_one_by_one() -> None:
             for bursts in (False, True):
                 # The receiver announces zero checksum (or not): its SACKs then carry 0.
                 a, b = _established(zero, 6000)
-                a._sender.cwnd = 200 * a._sender.mtu
-                a.config.max_burst = a._sender.max_burst = 200
+                a.sender.cwnd = 200 * a.sender.mtu
+                a.config.max_burst = a.sender.max_burst = 200
                 for _ in range(200):
                     a.send(1, bytes(4000), 53)
                 now = 0.01
@@ -294,7 +297,7 @@ def test_a_burst_of_sacks_gives_what_they_give_one_by_one() -> None:
                     else:
                         for p in sacks:
                             a.receive_packet(p, now)
-                    states.append((_sender_state(a), a._sender.cwnd))
+                    states.append((_sender_state(a), a.sender.cwnd))
             one, burst = states[:3], states[3:]
             for (s1, c1), (s2, c2) in zip(one, burst, strict=True):
                 assert s1 == s2

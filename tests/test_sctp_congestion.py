@@ -15,7 +15,6 @@ import itertools
 import random
 
 from pyrtcstack.sctp import Association, SctpConfig
-from pyrtcstack.sctp.chunks import SackChunk
 
 
 def _established(max_burst: int = 4) -> tuple[Association, Association]:
@@ -72,27 +71,27 @@ def test_batch_sacks_grow_the_window_geometrically() -> None:
 
 def test_growth_per_sack_is_bounded_by_the_acknowledged_bytes() -> None:
     a, _ = _established(max_burst=1000)
-    s = a._sender
+    s = a.sender
     for _ in range(50):
         a.send(1, bytes(16384), 53)
     a.packets_to_send(0.0)
     before = s.cwnd
     mtu = s.mtu
     # A SACK that acknowledges one chunk of a full window: at most that chunk's bytes.
-    s.on_sack(SackChunk(s.cum_ack + 1 & 0xFFFFFFFF, 1 << 20), 0.01)
+    s.on_sack(s.cum_ack + 1 & 0xFFFFFFFF, 1 << 20, (), 0.01)
     assert 0 < s.cwnd - before <= mtu
     # Fill the window again; a SACK for all of it adds half of it.
     a.packets_to_send(0.01)
     before = s.cwnd
     flight = s.flight
     assert flight + mtu >= before  # the window is in use (§7.2.1)
-    s.on_sack(SackChunk((s.next_tsn - 1) & 0xFFFFFFFF, 1 << 20), 0.02)
+    s.on_sack((s.next_tsn - 1) & 0xFFFFFFFF, 1 << 20, (), 0.02)
     assert s.cwnd - before == flight // 2
 
 
 def test_no_growth_when_the_window_is_not_used() -> None:
     a, b = _established()
-    s = a._sender
+    s = a.sender
     a.send(1, bytes(100), 53)
     before = s.cwnd
     _rounds(a, b, 3)
@@ -103,7 +102,7 @@ def test_max_burst_is_per_transmission_opportunity() -> None:
     """§6.1 D: Max.Burst packets beyond the flight when the time comes to transmit (new
     messages, each SACK), not at every call: a driver that asks again gets nothing more."""
     a, b = _established()
-    s = a._sender
+    s = a.sender
     s.cwnd = 100 * s.mtu  # a window that would allow far more
     for _ in range(20):
         a.send(1, bytes(16384), 53)

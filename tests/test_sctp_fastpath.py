@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import random
-from collections import deque
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyrtcstack.common.core import EventQueue
 from pyrtcstack.sctp import (
     Association,
     MessageReceived,
@@ -27,7 +27,7 @@ from pyrtcstack.sctp import (
 )
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk
 from pyrtcstack.sctp.chunks import verify_checksum as chunks_verify
-from pyrtcstack.sctp.receiver import Receiver, charge
+from pyrtcstack.sctp.receiver import MAX_GAP_BLOCKS, Receiver, charge
 
 INITIAL_TSN = 0xFFFFFFF0  # so generated runs also wrap around 2**32
 
@@ -237,7 +237,7 @@ def test_established_shortcut_counts_what_the_general_path_counts() -> None:
     (packet,) = b.packets_to_send(0.1)
     assert [type(c) for c in decode_packet(packet).chunks] == [SackChunk, DataChunk]
     a.receive_packet(packet, 0.1)
-    assert a._sender.outstanding == 0
+    assert a.sender.outstanding == 0
     event = a.next_event()
     assert isinstance(event, MessageReceived) and event.data == b"x"
 
@@ -247,7 +247,7 @@ def test_next_item_gives_messages_as_tuples_and_frees_the_window() -> None:
     a.send(3, b"abc", 51, unordered=True)
     for p in a.packets_to_send(0.0):
         b.receive_packet(p, 0.0)
-    receiver = b._receiver
+    receiver = b.receiver
     assert receiver is not None and receiver.buffered == charge(3) == 256  # MIN_CHARGE
     assert b.next_item() == (3, 51, b"abc", True)
     assert receiver.buffered == 0
@@ -257,10 +257,10 @@ def test_next_item_gives_messages_as_tuples_and_frees_the_window() -> None:
 def test_ready_is_the_event_queue() -> None:
     """Messages and events share one queue, so a message completed before an event is
     handed over before it."""
-    q: deque[object] = deque()
+    q: EventQueue[object] = EventQueue()
     r = Receiver(1, 1 << 20, 1 << 16, q)
     r.receive(1, 0, 0, 53, 3, b"m")
-    assert q == deque([(0, 53, b"m", False)])
+    assert list(q) == [(0, 53, b"m", False)]
 
 
 @settings(max_examples=60, deadline=None)
@@ -321,3 +321,43 @@ def test_sent_chunks_decode_to_the_messages(
     assert sorted(got, key=lambda m: m[1]) == sorted(
         ((s, d) for s, _, d in sent), key=lambda m: m[1]
     )
+
+
+def _gaps_of(cum: int, ooo: set[int]) -> list[tuple[int, int]]:
+    """The gap blocks (§3.3.4) of ``ooo`` above ``cum``, derived the slow way: sorted."""
+    gaps: list[tuple[int, int]] = []
+    for off in sorted((t - cum) & 0xFFFFFFFF for t in ooo):
+        if gaps and gaps[-1][1] == off - 1:
+            gaps[-1] = (gaps[-1][0], off)
+        else:
+            gaps.append((off, off))
+    return gaps[:MAX_GAP_BLOCKS]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.sampled_from([1, 0xFFFFFF00, 0x7FFFFFF0]),
+    steps=st.lists(
+        st.tuples(st.sampled_from(["data", "ack_only", "forward"]), st.integers(0, 24)),
+        max_size=300,
+    ),
+)
+def test_gap_blocks_kept_as_tsns_arrive_match_a_sort(
+    start: int, steps: list[tuple[str, int]]
+) -> None:
+    """The receiver keeps its gap blocks as TSNs arrive (so a SACK costs its blocks, not
+    a sort of every out-of-order TSN): after any mix of in-order, out-of-order, duplicate
+    and discarded chunks and FORWARD TSNs, across the 2^32 wrap, the SACK's blocks are
+    those a sort of the out-of-order TSNs gives."""
+    r = Receiver(start, 1 << 30, 1 << 20)
+    for kind, ahead in steps:
+        tsn = (r.cum_tsn + ahead) & 0xFFFFFFFF
+        if kind == "data":
+            r.receive(tsn, 0, 0, 53, 3 | 4, b"x")  # unordered whole messages
+        elif kind == "ack_only":
+            r.ack_only(tsn)
+        else:
+            r.forward_tsn((r.cum_tsn + ahead // 8) & 0xFFFFFFFF, [])
+        sack = r.build_sack()
+        assert sack.cumulative_tsn == r.cum_tsn
+        assert sack.gaps == _gaps_of(r.cum_tsn, r.ooo)

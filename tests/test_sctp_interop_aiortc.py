@@ -265,7 +265,7 @@ async def partial_reliability_scenario() -> None:
                 break
             await asyncio.sleep(0.01)
         assert got == [b"survivor"]
-        assert ours.manager.association._sender.abandoned_messages == 1
+        assert ours.manager.association.sender.abandoned_messages == 1
     finally:
         await sctp.stop()
         ours.close()
@@ -327,7 +327,7 @@ async def oversized_scenario() -> None:
 
         theirs = RTCDataChannel(sctp, RTCDataChannelParameters(label="big"))
         await ours.wait_for(lambda: any(isinstance(e, DataChannelOpened) for e in ours.events))
-        receiver = ours.manager.association._receiver
+        receiver = ours.manager.association.receiver
         assert receiver is not None and ours.dtls is not None
         peak = 0
 

@@ -193,7 +193,7 @@ def _connected(delay: float) -> Run:
             peer.receive_packet(p, 0.0)
     assert ours.is_established and peer.is_established
     sender = WindowLimitedSender(
-        peer._local_tag, peer._peer_tag, peer._sender.next_tsn, ours.config.receive_window
+        peer.local_tag, peer.peer_tag, peer.sender.next_tsn, ours.config.receive_window
     )
     return Run(ours, sender, delay)
 

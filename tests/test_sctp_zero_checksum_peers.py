@@ -100,7 +100,7 @@ def test_a_peer_that_understands_it_keeps_zero_checksum() -> None:
     b.connect(net.now)
     assert net.run(lambda: a.is_established and b.is_established, 30)
     assert all(_announces(d.data) for d in net.sent if _init_chunks(d.data))
-    assert a._send_zero_checksum and b._send_zero_checksum
+    assert a.sends_zero_checksum and b._send_zero_checksum
 
 
 def test_a_lost_init_only_costs_the_announcement() -> None:
@@ -121,7 +121,7 @@ def test_a_lost_init_only_costs_the_announcement() -> None:
             b.receive_packet(p, 1.0)
     assert a.is_established and b.is_established
     assert not b._send_zero_checksum  # we did not announce it in the end
-    assert a._send_zero_checksum  # b did: we may send 0 to b
+    assert a.sends_zero_checksum  # b did: we may send 0 to b
 
 
 def test_settings_switch_reaches_the_association() -> None:

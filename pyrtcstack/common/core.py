@@ -41,9 +41,16 @@ CSPRNG), which is also what :func:`default_rng` returns when the caller passes n
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Generic,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    runtime_checkable,
+)
 
 __all__ = [
     "Address",
@@ -114,21 +121,34 @@ class PacketCore(Core, Protocol):
     def packets_to_send(self, now: float) -> list[bytes]: ...
 
 
-class EventQueue:
+if TYPE_CHECKING:
+    # PEP 696: a plain ``EventQueue()`` is an ``EventQueue[Event]`` (checkers only; the
+    # runtime TypeVar of Python 3.11 takes no default, and needs none).
+    from typing_extensions import TypeVar as _TypeVarWithDefault
+
+    _T = _TypeVarWithDefault("_T", default=Event)
+else:
+    _T = TypeVar("_T")
+
+
+class EventQueue(Generic[_T]):
     """The FIFO of events every core keeps: :meth:`push` from inside, :meth:`pop` is
     ``next_event``. Two lists (new events, and older ones reversed) make both ends O(1)
-    amortised without a deque's per-call method lookups; ``pop`` never raises."""
+    amortised without a deque's per-call method lookups; ``pop`` never raises.
+    ``EventQueue[Event]`` for a core's events; SCTP keeps received messages as plain
+    tuples in the same queue (``EventQueue[Any]``), so they keep their order with the
+    events without an object per message."""
 
     __slots__ = ("_new", "_ready")
 
     def __init__(self) -> None:
-        self._new: list[Event] = []
-        self._ready: list[Event] = []
+        self._new: list[_T] = []
+        self._ready: list[_T] = []
 
-    def push(self, event: Event) -> None:
+    def push(self, event: _T) -> None:
         self._new.append(event)
 
-    def pop(self) -> Event | None:
+    def pop(self) -> _T | None:
         ready = self._ready
         if ready:
             return ready.pop()
@@ -138,6 +158,11 @@ class EventQueue:
         new.reverse()
         self._ready, self._new = new, ready
         return new.pop()
+
+    def __iter__(self) -> Iterator[_T]:
+        """The queued items, oldest first, left in the queue (for inspection)."""
+        yield from reversed(self._ready)
+        yield from self._new
 
     def __len__(self) -> int:
         return len(self._new) + len(self._ready)

@@ -108,7 +108,9 @@ class Fingerprint:
 
 
 def _colon_hex(raw: bytes) -> str:
-    return ":".join(f"{b:02X}" for b in raw)
+    """RFC 8122 §5: upper-case hex pairs joined by colons (``bytes.hex`` does it in C:
+    a setup makes ~8 fingerprints, and the generator took 2 % of its CPU)."""
+    return raw.hex(":").upper()
 
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey

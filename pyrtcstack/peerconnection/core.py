@@ -124,6 +124,7 @@ class PeerConnectionCore:
         "_out",
         "_ready",
         "_rng",
+        "_sctp_connect_due",
         "_sctp_started",
         "_srtp_client",
         "_srtp_keys",
@@ -209,6 +210,8 @@ class PeerConnectionCore:
         )
         self.sctp = DataChannelManager(self.sctp_config, rng=self._rng)
         self._sctp_started = False
+        #: Our INIT is due once the DTLS events of this pump were handled (_on_handshake).
+        self._sctp_connect_due = False
         self.transceivers: list[Transceiver] = []
         #: The SRTP session (RFC 5764 §4.2), made at its first use from the keys exported
         #: at the end of the handshake: a data-only connection never pays for libsrtp's
@@ -781,8 +784,13 @@ class PeerConnectionCore:
         )
         # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
         # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
-        # waited for the peer's INIT could wait forever.
-        self.sctp.connect(now)
+        # waited for the peer's INIT could wait forever. Ours leaves in _pump once the
+        # records that came with the last flight were handled: the DTLS client sends its
+        # INIT with its Finished, and the INIT ACK we answer it with then goes out ahead
+        # of our INIT, so the peer's COOKIE ECHO (which establishes us, §5.1 D) comes
+        # ahead of its INIT ACK to our INIT, which §5.2.3 then discards: one COOKIE ECHO
+        # and COOKIE ACK fewer to make and to process on the path to "open".
+        self._sctp_connect_due = True
         if event.srtp_profile is not None:
             profile = profile_by_id(int(event.srtp_profile))
             material = self.dtls.export_keying_material(
@@ -977,6 +985,9 @@ class PeerConnectionCore:
                 handled = True
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
+            if self._sctp_connect_due:
+                self._sctp_connect_due = False
+                sctp.connect(now)
             sctp_up = self._sctp_started
             if sctp_up:
                 # every data channel event goes up as is (one per received message)

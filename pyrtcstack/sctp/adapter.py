@@ -1,33 +1,17 @@
-"""Run a bytes-only layered core (an SCTP association, a data channel endpoint) where a
+r"""Run a bytes-only layered core (an SCTP association, a data channel endpoint) where a
 :class:`~pyrtcstack.common.core.DatagramCore` is expected, e.g. on
 :class:`pyrtcstack.testing.pair.MemoryNetwork`.
 
-The layered cores have the datagram contract's shape with packets instead of
-``(datagram, address)`` pairs (docs/architecture.md); this adapter adds the one address
-they talk to.
+The layered cores are :class:`~pyrtcstack.common.core.PacketCore`\ s: the datagram
+contract's shape with packets instead of ``(datagram, address)`` pairs
+(docs/architecture.md); this adapter adds the one address they talk to.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from ..common.core import Address, Event
+from ..common.core import Address, Event, PacketCore
 
 __all__ = ["DatagramAdapter", "PacketCore"]
-
-
-class PacketCore(Protocol):
-    """The layered core contract: packets as bytes, no addresses."""
-
-    def receive_packet(self, data: bytes, now: float) -> None: ...
-
-    def packets_to_send(self, now: float) -> list[bytes]: ...
-
-    def get_timer(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> None: ...
-
-    def next_event(self) -> Event | None: ...
 
 
 class DatagramAdapter:
@@ -38,7 +22,7 @@ class DatagramAdapter:
         self.peer = peer
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        self.core.receive_packet(data, now)
+        self.core.receive_packets((data,), now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         peer = self.peer

@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections import deque
+from bisect import bisect_right
 from typing import Any
 
+from ..common.core import EventQueue
 from .chunks import SackChunk
 
 __all__ = ["InboundStream", "RawMessage", "Receiver"]
@@ -64,6 +65,8 @@ HALF32 = 0x80000000
 MAX_TSN_AHEAD = 0xFFFF  # gap block offsets are 16-bit
 #: Bounds on what one SACK reports (RFC 9260 §3.3.4 allows more; a SACK must fit a packet).
 MAX_GAP_BLOCKS = 64
+#: Rebase the gap blocks' offsets once the cumulative TSN moved this far past their base.
+_GAP_REBASE = 1 << 24
 MAX_DUPLICATES = 32
 #: The least a held fragment or message is charged against the window, in bytes (see the
 #: module docstring). Full-size fragments (~1,175 bytes) are charged their size.
@@ -99,11 +102,20 @@ class Receiver:
         initial_tsn: int,
         capacity: int,
         max_message_size: int,
-        ready: deque[Any] | None = None,
+        ready: EventQueue[Any] | None = None,
         streams: int = 65536,
     ) -> None:
         self.cum_tsn = (initial_tsn - 1) & MASK32
         self.ooo: set[int] = set()
+        #: The TSNs of ``ooo`` as sorted blocks of consecutive TSNs (§3.3.4 gap blocks),
+        #: offsets from ``_gap_base``: block i is ``_gap_starts[i]`` to ``_gap_ends[i]``.
+        #: Kept as TSNs arrive (a bisect), so a SACK costs its blocks, not a sort of
+        #: every out-of-order TSN (one SACK per packet with a gap, §6.2, made that
+        #: quadratic in a window of one-byte chunks). Blocks the cumulative TSN passed are
+        #: dropped when the next SACK is built.
+        self._gap_base = self.cum_tsn
+        self._gap_starts: list[int] = []
+        self._gap_ends: list[int] = []
         self.duplicates: list[int] = []
         #: The streams something is held for (removed when nothing is).
         self.streams: dict[int, InboundStream] = {}
@@ -119,7 +131,7 @@ class Receiver:
         self.buffered = 0
         #: Complete messages ready for the application, as :data:`RawMessage` tuples (the
         #: association passes its event queue, so messages and events keep their order).
-        self.ready: deque[Any] = deque() if ready is None else ready
+        self.ready: EventQueue[Any] = EventQueue() if ready is None else ready
         self.dropped_rwnd = 0
         self.too_large = False
         #: The run: fragments of the message being received in order (see the module
@@ -293,6 +305,7 @@ class Receiver:
             result = 1 if self.ooo else 0
         else:
             self.ooo.add(tsn)
+            self._gap_add(tsn)
             result = 1
         self.buffered += cost
         if flags & 3 == 3:
@@ -322,7 +335,48 @@ class Receiver:
                 nxt = (nxt + 1) & MASK32
             return 1 if self.ooo else 0
         self.ooo.add(tsn)
+        self._gap_add(tsn)
         return 1
+
+    def _gap_add(self, tsn: int) -> None:
+        """``tsn`` (not held before, ahead of the cumulative TSN) joins the gap blocks."""
+        starts = self._gap_starts
+        ends = self._gap_ends
+        if not starts or ((self.cum_tsn - self._gap_base) & MASK32) > _GAP_REBASE:
+            self._gap_trim()
+            starts = self._gap_starts
+            ends = self._gap_ends
+        off = (tsn - self._gap_base) & MASK32
+        i = bisect_right(starts, off)
+        if i and ends[i - 1] >= off - 1:  # extends the block before it
+            ends[i - 1] = off
+            if i < len(starts) and starts[i] == off + 1:  # and joins the next one
+                ends[i - 1] = ends[i]
+                del starts[i], ends[i]
+        elif i < len(starts) and starts[i] == off + 1:  # extends the next block down
+            starts[i] = off
+        else:
+            starts.insert(i, off)
+            ends.insert(i, off)
+
+    def _gap_trim(self) -> int:
+        """Drop the blocks the cumulative TSN passed; returns the cumulative TSN's offset
+        from the blocks' base (rebased when no block is left, or far behind)."""
+        starts = self._gap_starts
+        ends = self._gap_ends
+        shift = (self.cum_tsn - self._gap_base) & MASK32
+        k = bisect_right(ends, shift)
+        if k:
+            del starts[:k], ends[:k]
+        if not starts:
+            self._gap_base = self.cum_tsn
+            return 0
+        if shift > _GAP_REBASE:
+            self._gap_starts = [x - shift for x in starts]
+            self._gap_ends = [x - shift for x in ends]
+            self._gap_base = self.cum_tsn
+            return 0
+        return shift
 
     def _chain(self, stream: InboundStream, sid: int, tsn: int, flags: int, size: int) -> None:
         """Fragment ``tsn`` (``size`` bytes) was stored: start or extend the chain it belongs
@@ -385,18 +439,18 @@ class Receiver:
             self.buffered -= charge(len(data))
             return
         if unordered:
-            self.ready.append((sid, ppid, data, True))
+            self.ready.push((sid, ppid, data, True))
             return
         expected = self.next_ssn[sid]
         if ssn == expected:
-            self.ready.append((sid, ppid, data, False))
+            self.ready.push((sid, ppid, data, False))
             nxt = (ssn + 1) & 0xFFFF
             stream = self.streams.get(sid)
             if stream is not None and stream.pending:
                 pending = stream.pending
                 while nxt in pending:
                     p, d = pending.pop(nxt)
-                    self.ready.append((sid, p, d, False))
+                    self.ready.push((sid, p, d, False))
                     nxt = (nxt + 1) & 0xFFFF
                 if not (pending or stream.frags or stream.chains):
                     del self.streams[sid]
@@ -456,7 +510,7 @@ class Receiver:
                         self.buffered -= charge(len(pending.pop(s)[1]))
                     while nxt16 in pending:
                         p, d = pending.pop(nxt16)
-                        self.ready.append((sid, p, d, False))
+                        self.ready.push((sid, p, d, False))
                         nxt16 = (nxt16 + 1) & 0xFFFF
                 next_ssn[sid] = nxt16
         for sid in [k for k, v in self.streams.items() if not (v.frags or v.pending or v.chains)]:
@@ -491,17 +545,13 @@ class Receiver:
         cum = self.cum_tsn
         gaps: list[tuple[int, int]] = []
         if self.ooo:
-            offsets = sorted((t - cum) & MASK32 for t in self.ooo)
-            start = prev = offsets[0]
-            for off in offsets[1:]:
-                if off != prev + 1:
-                    gaps.append((start, prev))
-                    if len(gaps) >= MAX_GAP_BLOCKS:
-                        break
-                    start = off
-                prev = off
-            else:
-                gaps.append((start, prev))
+            # The first MAX_GAP_BLOCKS blocks, as offsets from the cumulative TSN.
+            shift = self._gap_trim()
+            n = MAX_GAP_BLOCKS
+            gaps = [
+                (start - shift if start > shift else 1, end - shift)
+                for start, end in zip(self._gap_starts[:n], self._gap_ends[:n], strict=True)
+            ]
         dups = self.duplicates
         self.duplicates = []
         return SackChunk(cum, self.a_rwnd, gaps, dups)

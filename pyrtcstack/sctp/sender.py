@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Sequence
 
-from .chunks import ForwardTsnChunk, SackChunk
+from .chunks import ForwardTsnChunk
 
 __all__ = ["OutMessage", "Sender", "SentChunk"]
 
@@ -241,6 +242,15 @@ class Sender:
             self.flight == 0 or (self.flight < self.cwnd and self.peer_rwnd > 0)
         )
 
+    def has_output(self) -> bool:
+        """Would :meth:`fill` produce a DATA chunk now, Max.Burst included (a transmission
+        opportunity, §6.1 D, must have come since the last fill)?"""
+        if self.fast_rtx:
+            return True
+        if not (self.sacks_since_fill or self.new_data or self.flight == 0):
+            return False
+        return self.can_send()
+
     def idle(self) -> bool:
         """Nothing queued and nothing outstanding."""
         return self.pending == 0 and self.head == len(self.sent)
@@ -256,12 +266,20 @@ class Sender:
         self.rto = min(max(self.srtt + 4 * self.rttvar, self.rto_min), self.rto_max)
 
     # -- SACK processing (RFC 9260 §6.2.1, §7.2) ---------------------------------------
-    def on_sack(self, sack: SackChunk, now: float, count: int = 1) -> bool:
-        """Apply a SACK; returns False when it was stale or bogus (ignored). ``count`` > 1:
-        the newest of that many SACKs without gap blocks or duplicates read in one burst
-        (``bulk``): cumulative, it says what they all say; the window grows and Max.Burst
-        allows as for that many SACKs."""
-        cum = sack.cumulative_tsn
+    def on_sack(
+        self,
+        cum: int,
+        a_rwnd: int,
+        gaps: Sequence[tuple[int, int]],
+        now: float,
+        count: int = 1,
+    ) -> bool:
+        """Apply a SACK (§3.3.4: cumulative TSN ``cum``, ``a_rwnd``, gap blocks as
+        ``(start, end)`` offsets from ``cum``; duplicates do not matter to the sender);
+        returns False when it was stale or bogus (ignored). ``count`` > 1: the newest of
+        that many SACKs without gap blocks or duplicates read in one burst (``bulk``):
+        cumulative, it says what they all say; the window grows and Max.Burst allows as
+        for that many SACKs. No object is made for a SACK that only moves ``cum``."""
         advance = (cum - self.cum_ack) & MASK32
         if advance >= HALF32:
             return False  # older than what we know (§6.2.1 D i)
@@ -319,10 +337,10 @@ class Sender:
                 head = 0
             self.head = head
         htna = -1  # index of the highest newly acknowledged TSN
-        if sack.gaps:
+        if gaps:
             n = len(sent)
             prev_end = 0
-            for start, end in sack.gaps:
+            for start, end in gaps:
                 # Blocks must be ordered and disjoint (§3.3.4); others are ignored, which
                 # also bounds the work of one SACK by the number of outstanding chunks.
                 if start > end or start <= prev_end:
@@ -369,14 +387,16 @@ class Sender:
                 if self.partial_bytes_acked >= self.cwnd and in_use:
                     self.partial_bytes_acked -= self.cwnd
                     self.cwnd += mtu
-        self.peer_rwnd = max(0, sack.a_rwnd - self.flight)
+        rwnd = a_rwnd - self.flight
+        self.peer_rwnd = rwnd if rwnd > 0 else 0
         self.sacks_since_fill += count
         # T3-rtx (§6.3.2 R2, R3).
         if self.head == len(sent):
             self.t3 = None
         elif advance:
             self.t3 = now + self.rto
-        self._update_forward_tsn()
+        if self.pr_supported:  # only then are chunks abandoned
+            self._update_forward_tsn()
         return True
 
     def _miss_indications(self, head: int, htna: int, now: float) -> None:
@@ -523,8 +543,17 @@ class Sender:
         """Append DATA chunks to ``packets`` (lists of encoded chunks; the last one is being
         filled and has ``room`` bytes left). Returns the room left in the last packet."""
         mtu = self.mtu
-        pack = _DATA_HEAD.pack
         sent = self.sent
+        if not (self.pending or self.fast_rtx or self.rtx_queue):
+            # Nothing to send (the receiving side of a transfer): the opportunity passes
+            # (what the steps below come to with nothing queued).
+            self.sacks_since_fill = 0
+            self.new_data = False
+            if self.t3 is None and self.head < len(sent):
+                self.t3 = now + self.rto
+            self.full_at_fill = self.flight + mtu >= self.cwnd
+            return room
+        pack = _DATA_HEAD.pack
 
         def new_packet() -> int:
             packets.append([])

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,6 +177,81 @@ func selfBench(total, size int) error {
 		return errors.New("not all received within 300 s")
 	}
 	out, _ := json.Marshal(message{"bytes": total, "seconds": time.Since(t0).Seconds(), "cpuSeconds": cpuSeconds() - c0})
+	fmt.Println(string(out))
+	return nil
+}
+
+// setupBench is Pion's setup time for bench/bench_setup.py, measured as bench_pc.py measures
+// ours: from the two NewPeerConnection calls (each makes its ECDSA P-256 certificate)
+// through the non-trickle offer/answer (each side waits for gathering to complete) to the
+// offerer's channel "open"; then both close. n setups one after another; prints JSON with
+// the median wall milliseconds and the process CPU milliseconds per setup (close included).
+func setupBench(n int) error {
+	api, err := newAPI()
+	if err != nil {
+		return err
+	}
+	one := func() (time.Duration, error) {
+		t0 := time.Now()
+		a, err := api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return 0, err
+		}
+		defer a.Close()
+		b, err := api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return 0, err
+		}
+		defer b.Close()
+		ch, err := a.CreateDataChannel("bench", nil)
+		if err != nil {
+			return 0, err
+		}
+		opened := make(chan struct{})
+		ch.OnOpen(func() { close(opened) })
+		exchange := func(from, to *webrtc.PeerConnection, offer bool) error {
+			var d webrtc.SessionDescription
+			var err error
+			if offer {
+				d, err = from.CreateOffer(nil)
+			} else {
+				d, err = from.CreateAnswer(nil)
+			}
+			if err != nil {
+				return err
+			}
+			gathered := webrtc.GatheringCompletePromise(from)
+			if err := from.SetLocalDescription(d); err != nil {
+				return err
+			}
+			<-gathered
+			return to.SetRemoteDescription(*from.LocalDescription())
+		}
+		if err := exchange(a, b, true); err != nil {
+			return 0, err
+		}
+		if err := exchange(b, a, false); err != nil {
+			return 0, err
+		}
+		select {
+		case <-opened:
+		case <-time.After(30 * time.Second):
+			return 0, errors.New("the channel did not open within 30 s")
+		}
+		return time.Since(t0), nil
+	}
+	times := make([]float64, 0, n)
+	c0 := cpuSeconds()
+	for i := 0; i < n; i++ {
+		d, err := one()
+		if err != nil {
+			return err
+		}
+		times = append(times, d.Seconds()*1000)
+	}
+	cpu := (cpuSeconds() - c0) * 1000 / float64(n)
+	sort.Float64s(times)
+	out, _ := json.Marshal(message{"setups": n, "medianMs": times[n/2], "cpuMsPerSetup": cpu, "ms": times})
 	fmt.Println(string(out))
 	return nil
 }

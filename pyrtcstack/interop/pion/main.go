@@ -626,6 +626,18 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 3 && os.Args[1] == "-setup-bench" {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil || n <= 0 || n > 10000 {
+			fmt.Fprintln(os.Stderr, "usage: pion-peer -setup-bench COUNT (1..10000)")
+			os.Exit(2)
+		}
+		if err := setupBench(n); err != nil {
+			fmt.Fprintf(os.Stderr, "pion setup-bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: pion-peer http://127.0.0.1:PORT/")
 		os.Exit(2)

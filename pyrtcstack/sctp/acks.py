@@ -1,0 +1,170 @@
+"""When and what to acknowledge: the receiving side's SACK policy (RFC 9260 §6.2).
+
+An :class:`Acks` object belongs to an association. The receive paths tell it how much
+DATA arrived (:meth:`Acks.count`); it decides when a SACK falls due and builds it with
+the receiver's state *as of that packet*:
+
+- at once for every ``sack_every``-th full-sized packet with DATA (§6.2: "at least every
+  second packet"), a "full-sized" packet being the largest one the peer sent so far, up to
+  :data:`.config.FULL_PACKET` (RFC 5681 §4.2 counts full-sized segments the same way);
+  smaller packets count as their share of one;
+- at once on a gap or a duplicate TSN (§6.2, §6.7);
+- otherwise within ``sack_delay`` (200 ms at most, §6.2), or with the next DATA we send
+  (§6.2: a SACK may ride with outgoing DATA);
+- when the application read so much that the window opened by a quarter (§6.2 window
+  update, so a peer we throttled to zero learns it may send again).
+
+SACKs that fell due while a burst of packets was read wait in :attr:`Acks.sacks` (each
+in a packet of its own, in order, so a window-limited sender sees every one), at most
+:data:`MAX_PENDING_SACKS`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any
+
+from .chunks import ChunkType
+from .config import FULL_PACKET, SctpConfig
+
+if TYPE_CHECKING:
+    from ..common.core import EventQueue
+    from .receiver import Receiver
+
+__all__ = ["MAX_PENDING_SACKS", "Acks"]
+
+#: SACKs built and not yet handed to packets_to_send: one per two full-sized packets of a
+#: burst of up to 2048 of them (a 1 MiB window in packets of ~500 bytes); past it (a caller
+#: that feeds packets without ever asking what to send), a new SACK replaces the newest
+#: waiting one.
+MAX_PENDING_SACKS = 1024
+
+#: A SACK chunk without gap blocks or duplicates (§3.3.4): type, flags, length 16, then
+#: the cumulative TSN, a_rwnd, 0 gap blocks, 0 duplicates.
+_PURE_SACK = struct.Struct("!BBHIIHH")
+_PURE_SACK_PACK = _PURE_SACK.pack
+_SACK = ChunkType.SACK.value
+
+
+class Acks:
+    """The SACK policy of one association (see the module docstring)."""
+
+    __slots__ = (
+        "_events",
+        "_max_queued",
+        "_sack_delay",
+        "_sack_every",
+        "_window",
+        "at",
+        "credit",
+        "due",
+        "full_packet",
+        "last_rwnd",
+        "receiver",
+        "sacks",
+        "threshold",
+    )
+
+    def __init__(self, config: SctpConfig, events: EventQueue[Any]) -> None:
+        self._events = events
+        self._max_queued = config.max_queued_messages
+        self._sack_delay = config.sack_delay
+        self._sack_every = config.sack_every
+        self._window = config.receive_window
+        #: The receiver, once the handshake created it.
+        self.receiver: Receiver | None = None
+        #: The delayed SACK's deadline (§6.2), or None.
+        self.at: float | None = None
+        #: A SACK is due with the next packets_to_send (built then).
+        self.due = False
+        #: SACK chunks built when they fell due, waiting for packets_to_send.
+        self.sacks: list[bytes] = []
+        #: Bytes of full-sized packets with DATA since the last SACK (see :meth:`size`).
+        self.credit = 0
+        self.full_packet = 0
+        #: A SACK falls due when ``credit`` reaches this (``sack_every`` full packets).
+        self.threshold = 0
+        #: The a_rwnd of the last SACK we sent.
+        self.last_rwnd = config.receive_window
+
+    def size(self, size: int) -> int:
+        """What a packet of ``size`` bytes counts: min(size, full size). A packet larger
+        than every one so far sets the full size (up to FULL_PACKET) and the threshold."""
+        full = self.full_packet
+        if size < full:
+            return size
+        if full == FULL_PACKET:
+            return full
+        full = min(size, FULL_PACKET)
+        if full > self.full_packet:
+            self.full_packet = full
+            self.threshold = self._sack_every * full
+        return full
+
+    def count(self, credit: int, sack_now: bool, now: float) -> None:
+        """Packets with DATA worth ``credit`` (see :meth:`size`) arrived; ``sack_now``: a
+        gap or a duplicate among them (§6.2)."""
+        n = self.credit + credit
+        self.credit = n
+        if sack_now or n >= self.threshold:
+            self.point()
+        elif self.at is None:
+            self.at = now + self._sack_delay
+
+    def point(self) -> None:
+        """§6.2: a SACK is due now: built with the receiver's state as of this packet, it
+        leaves with the next packets_to_send, after the SACKs due before it."""
+        if self.receiver is None:
+            self.due = True
+            return
+        sacks = self.sacks
+        if len(sacks) >= MAX_PENDING_SACKS:
+            sacks.pop()  # superseded: the new SACK acknowledges at least as much
+        sacks.append(self.build())
+
+    def take(self, bundle: bool) -> list[bytes]:
+        """The SACK chunks to send now, oldest first (the list is handed over); ``bundle``:
+        DATA leaves now, so a delayed SACK rides with it (§6.2)."""
+        if bundle and self.at is not None:
+            self.due = True
+        if self.due and self.receiver is not None:
+            self.sacks.append(self.build())
+        sacks = self.sacks
+        if sacks:
+            self.sacks = []
+        return sacks
+
+    def build(self) -> bytes:
+        """The SACK chunk for the receiver's state now (§3.3.4)."""
+        receiver = self.receiver
+        assert receiver is not None
+        self.due = False
+        self.at = None
+        self.credit = 0
+        full = len(self._events) >= self._max_queued
+        if not receiver.ooo and not receiver.duplicates:
+            # The common case, packed directly: no gap blocks, no duplicates.
+            rwnd = 0 if full else receiver.capacity - receiver.buffered
+            rwnd = max(rwnd, 0)
+            self.last_rwnd = rwnd
+            return _PURE_SACK_PACK(_SACK, 0, 16, receiver.cum_tsn, rwnd, 0, 0)
+        sack = receiver.build_sack()
+        if full:
+            sack.a_rwnd = 0
+        self.last_rwnd = sack.a_rwnd
+        return sack.encode()
+
+    def window_update(self, now: float) -> None:
+        """§6.2: the application read data; tell a peer we throttled that the window
+        opened again (by a quarter of it) with a SACK now."""
+        receiver = self.receiver
+        if receiver is not None and (
+            receiver.capacity - receiver.buffered - self.last_rwnd >= self._window >> 2
+        ):
+            self.at = now
+
+    def stop(self) -> None:
+        """The association closed: nothing more to acknowledge."""
+        self.at = None
+        self.due = False
+        self.sacks = []

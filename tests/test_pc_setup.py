@@ -1,0 +1,154 @@
+"""How a peer connection sets up its SCTP association (bench/bench_setup.py shows the timing).
+
+Two sans-I/O cores on a virtual clock. RFC 8841 §9.3: both ends send INIT. The DTLS client
+sends its INIT with its Finished; the DTLS server answers that INIT (RFC 9260 §5.1 B) before
+it sends its own, so the client's COOKIE ECHO establishes the server (§5.1 D) and the INIT
+ACK the client sends to the server's INIT arrives in ESTABLISHED and is discarded (§5.2.3):
+the server never makes a COOKIE ECHO of its own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+
+from pyrtcstack.common.core import Address
+from pyrtcstack.datachannel import ChannelMessage, ChannelOpen, DataChannelOpened
+from pyrtcstack.peerconnection import PeerConnectionCore, Settings
+from pyrtcstack.peerconnection.trace import TraceRecord
+from pyrtcstack.sctp import State
+
+A: Address = ("127.0.0.1", 40000)
+B: Address = ("127.0.0.1", 40002)
+SCTP_CHUNKS = ("INIT-ACK", "INIT", "COOKIE-ECHO", "COOKIE-ACK")
+
+
+def _chunks(text: str) -> list[str]:
+    """The handshake chunk names a traced SCTP packet carries, in order."""
+    names = []
+    for part in text.removeprefix("SCTP ").split(", "):
+        for name in SCTP_CHUNKS:
+            if part.startswith(name + " ") or part == name:
+                names.append(name)
+                break
+    return names
+
+
+class Pair:
+    """Two cores, a zero-delay wire, and each one's SCTP handshake chunks as sent."""
+
+    def __init__(self, seed: int) -> None:
+        self.sent: dict[str, list[str]] = {"a": [], "b": []}
+        self.received: dict[str, list[str]] = {"a": [], "b": []}
+
+        def tracer(name: str) -> Callable[[object], None]:
+            def on_record(record: object) -> None:
+                assert isinstance(record, TraceRecord)
+                if record.layer == "SCTP" and record.direction in ("send", "recv"):
+                    log = self.sent if record.direction == "send" else self.received
+                    log[name].extend(_chunks(record.text))
+
+            return on_record
+
+        rng = random.Random(seed)
+        self.a = PeerConnectionCore(
+            settings=Settings(tracer=tracer("a")), rng=random.Random(rng.random())
+        )
+        self.b = PeerConnectionCore(
+            settings=Settings(tracer=tracer("b")), rng=random.Random(rng.random())
+        )
+        self.now = 0.0
+        self.wire: list[tuple[bytes, Address, Address]] = []
+        self.events: dict[str, list[object]] = {"a": [], "b": []}
+
+    def pump(self) -> bool:
+        moved = False
+        for name, pc in (("a", self.a), ("b", self.b)):
+            for data, local, remote in pc.transmits(self.now):
+                self.wire.append((data, local, remote))
+                moved = True
+            event = pc.next_event()
+            while event is not None:
+                moved = True
+                self.events[name].append(event)
+                event = pc.next_event()
+        return moved
+
+    def run(self, until: Callable[[], bool], limit: float = 30.0) -> None:
+        while not until():
+            if self.pump():
+                continue
+            if self.wire:
+                due, self.wire = self.wire, []
+                for data, src, dst in due:
+                    (self.a if dst == A else self.b).receive_datagram(
+                        data, src, self.now, local=dst
+                    )
+                continue
+            times = [t for t in (self.a.get_timer(), self.b.get_timer()) if t is not None]
+            assert times, "stuck"
+            self.now = max(self.now, min(times))
+            assert self.now < limit
+            for pc in (self.a, self.b):
+                timer = pc.get_timer()
+                if timer is not None and timer <= self.now:
+                    pc.handle_timer(self.now)
+
+    def negotiate(self) -> None:
+        a, b = self.a, self.b
+        a.set_local_description(a.create_offer(0.0), 0.0)
+        a.gather([A], 0.0)
+        self.pump()
+        assert a.local_description is not None
+        b.set_remote_description(a.local_description, 0.0)
+        b.set_local_description(b.create_answer(0.0), 0.0)
+        b.gather([B], 0.0)
+        self.pump()
+        assert b.local_description is not None
+        a.set_remote_description(b.local_description, 0.0)
+
+
+def _opened(events: list[object]) -> bool:
+    return any(isinstance(e, ChannelOpen | DataChannelOpened) for e in events)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_server_answers_the_clients_init_before_sending_its_own(seed: int) -> None:
+    pair = Pair(seed)
+    channel = pair.a.create_data_channel("chat")
+    pair.negotiate()
+    pair.run(lambda: _opened(pair.events["a"]))
+    # the offerer (actpass) is the DTLS server: the answerer picked active
+    assert not pair.a.is_dtls_client and pair.b.is_dtls_client
+    # RFC 8841 §9.3: both ends initiate
+    assert "INIT" in pair.sent["a"] and "INIT" in pair.sent["b"]
+    # RFC 9260 §5.1 B then A: the client's INIT is answered first, then ours leaves
+    assert pair.sent["a"][:2] == ["INIT-ACK", "INIT"], pair.sent["a"]
+    # §5.1 D: the client's COOKIE ECHO established us; we made none of our own
+    assert "COOKIE-ECHO" in pair.received["a"]
+    assert "COOKIE-ECHO" not in pair.sent["a"]
+    assert pair.a.sctp.association.state is State.ESTABLISHED
+    # the association both ends converge on carries data both ways
+    channel.send("ping")
+    pair.run(lambda: _opened(pair.events["b"]))
+    remote = next(e for e in pair.events["b"] if isinstance(e, DataChannelOpened)).channel
+    remote.send("pong")
+
+    def messages(name: str) -> list[object]:
+        return [e.data for e in pair.events[name] if isinstance(e, ChannelMessage)]
+
+    pair.run(lambda: bool(messages("a") and messages("b")))
+    assert messages("a") == ["pong"] and messages("b") == ["ping"]
+    assert pair.b.sctp.association.state is State.ESTABLISHED
+    # §5.2.3: the INIT ACK answering our INIT came after; discarded, counted
+    assert pair.a.sctp.association.stats.unexpected_chunks == 1
+
+
+def test_each_peer_connection_makes_its_own_certificate() -> None:
+    # docs/security.md "Peer connection: one certificate each": a fingerprint shared by
+    # two sessions would link them; nothing shares one by default.
+    first, second = PeerConnectionCore(), PeerConnectionCore()
+    assert first.certificate.der != second.certificate.der
+    assert str(first.certificate.fingerprint()) != str(second.certificate.fingerprint())
