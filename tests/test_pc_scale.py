@@ -273,11 +273,12 @@ def test_event_queues_stay_first_in_first_out(owner: str) -> None:
         core = PeerConnectionCore()
 
         def push(event: Event) -> None:
-            core._events.append(event)  # looked up each time: next_event swaps the lists
+            core._emit(event)  # the core's one way into its EventQueue
 
         take = core.next_event
     events = [RoleChanged(bool(i % 2)) for i in range(40)]
-    out = []
+
+    out: list[object] = []
     pending = list(events)
     step = 0
     while pending or out != events:

@@ -20,7 +20,7 @@ from .errors import (
     FingerprintMismatchError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed, HandshakeCompleted
+from .events import Closed, Failed, HandshakeCompleted
 from .srtp import DEFAULT_SRTP_PROFILES, SRTP_EXPORTER_LABEL, SrtpKeys, SrtpProfile
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "DEFAULT_VERSIONS",
     "SRTP_EXPORTER_LABEL",
     "AlertDescription",
-    "ApplicationData",
     "CipherSuite",
     "CipherSuite13",
     "Closed",

@@ -26,7 +26,7 @@ from .constants import (
 )
 from .engine import EngineBase
 from .errors import DtlsHandshakeError
-from .events import ApplicationData, HandshakeCompleted
+from .events import HandshakeCompleted
 from .flights import Flight, FlightItem, RetransmitTimer
 from .fragments import Reassembler, encode_message
 from .kex13 import ClientShare
@@ -83,6 +83,9 @@ class DtlsStats:
     dropped_epoch: int = 0
     dropped_early: int = 0
     dropped_unexpected: int = 0
+    #: plaintext records dropped because ``take_application_data`` was not called and
+    #: ``max_pending_plaintext`` bytes were already waiting
+    dropped_plaintext_overflow: int = 0
     retransmissions: int = 0
     records_sent: int = 0
 
@@ -290,7 +293,8 @@ class HandshakeBase(EngineBase):
             )
         )
         pending, self._pending_app = self._pending_app, []
-        self._events.extend(ApplicationData(p) for p in pending)
+        for payload in pending:
+            self.ctx.deliver(payload)
 
     def _handshake_finished(self) -> None:
         self._state = State.ESTABLISHED

@@ -29,7 +29,7 @@ from .constants import (
 )
 from .engine import EngineBase
 from .errors import DtlsHandshakeError, DtlsUsageError
-from .events import ApplicationData, HandshakeCompleted
+from .events import HandshakeCompleted
 from .flights import RetransmitTimer
 from .fragments import Reassembler
 from .kex13 import ClientShare
@@ -326,7 +326,7 @@ class Handshake13(EngineBase):
                 peer_certificate=self._peer_certificate_der,
             )
         )
-        self._release_pending(lambda d: self._events.append(ApplicationData(d)))
+        self._release_pending(self.ctx.deliver)
         self._update_fast_path()
 
     def _handshake_done(self) -> None:
