@@ -312,9 +312,3 @@ class Tracer:
                 streams=d.streams,
             )
         )
-
-
-# Transitional names for the core's current tracer lines (removed when they move to the
-# observation points).
-alert_name = dtls.alert_name
-selected_pair_text = describe_pair
