@@ -4,8 +4,8 @@ Measures, for both stacks, entirely in memory (no sockets):
 * full handshakes per second (ECDHE-ECDSA-AES128-GCM-SHA256, P-256 certificates, mutual
   authentication, use_srtp), both ends in this process;
 * application data records of 1200 bytes: protect (encrypt + frame) and unprotect (parse +
-  decrypt + deliver) throughput in MB/s of payload; ours delivers either as ApplicationData
-  events or through the ``on_application_data`` callback (both beside pyOpenSSL's recv);
+  decrypt + deliver) throughput in MB/s of payload; ours hands the plaintext up by
+  ``take_application_data`` (beside pyOpenSSL's recv);
 * the same for our DTLS 1.3 (RFC 9147: TLS_AES_128_GCM_SHA256, record-number encryption,
   x25519 or the X25519MLKEM768 hybrid): OpenSSL 3.0 has no DTLS 1.3, so those rows compare
   with pyOpenSSL's DTLS 1.2 (and with our 1.2 in the last column).
@@ -26,7 +26,6 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pyrtcstack.dtls import (
-    ApplicationData,
     DtlsCertificate,
     DtlsConnection,
     DtlsRole,
@@ -113,16 +112,12 @@ def ours_handshake13_mlkem() -> int:
 
 
 def ours_record_benches(
-    callback: bool = False, versions: tuple[DtlsVersion, ...] = V12
+    versions: tuple[DtlsVersion, ...] = V12,
 ) -> tuple[Callable[[], int], Callable[[], int]]:
     client, server = ours_pair(versions, X25519)
     # the protect bench gets a pair of its own: DTLS 1.3 carries only the low 16 bits of the
     # sequence number, so the receiver cannot follow a jump of 2^15 unseen records
     protect_client = ours_pair(versions, X25519)[0]
-    received: list[bytes] = []
-
-    def on_data(data: bytes, now: float) -> None:
-        received.append(data)
 
     def protect() -> int:
         for _ in range(100):
@@ -134,27 +129,19 @@ def ours_record_benches(
         # from a socket they are in the CPU cache
         batch = [client.protect(PAYLOAD) for _ in range(100)]
         s = server
-        receive, next_event = s.receive_datagram, s.next_event
+        receive, take = s.receive_datagram, s.take_application_data
         n = 0
         start = time.perf_counter()
-        if callback:
-            for r in batch:
-                receive(r, A, 0.0)
-                n += len(received.pop())
-        else:
-            for r in batch:
-                receive(r, A, 0.0)
-                while (e := next_event()) is not None:
-                    if isinstance(e, ApplicationData):  # a consumer dispatches on the type
-                        n += len(e.data)
+        for r in batch:
+            receive(r, A, 0.0)
+            for data in take():
+                n += len(data)
         # only the receive side is timed (as for pyOpenSSL below)
         unprotect.spent += time.perf_counter() - start  # type: ignore[attr-defined]
         assert n == 100 * len(PAYLOAD)
         return n
 
     unprotect.spent = 0.0  # type: ignore[attr-defined]
-    if callback:
-        server.on_application_data = on_data
     return protect, unprotect
 
 
@@ -268,13 +255,11 @@ def main() -> None:
     o_protect, o_unprotect = ours_record_benches()
     protect_ours = rate(o_protect, s) / 1e6
     unprotect_ours = timed_only(o_unprotect, s) / 1e6
-    unprotect_cb = timed_only(ours_record_benches(callback=True)[1], s) / 1e6
     hs13 = rate(ours_handshake13, s)
     hs13_mlkem = rate(ours_handshake13_mlkem, s)
     p13, u13 = ours_record_benches(versions=V13)
     protect13 = rate(p13, s) / 1e6
     unprotect13 = timed_only(u13, s) / 1e6
-    unprotect13_cb = timed_only(ours_record_benches(callback=True, versions=V13)[1], s) / 1e6
     if openssl_available():
         hs_ossl: float | None = rate(openssl_handshake, s)
         p_protect, p_unprotect = openssl_record_benches()
@@ -287,22 +272,10 @@ def main() -> None:
     rows.append(
         ("record unprotect, 1200-byte payload", unprotect_ours, unprotect_ossl, "MB/s", None)
     )
-    rows.append(
-        ("  same, on_application_data callback", unprotect_cb, unprotect_ossl, "MB/s", None)
-    )
     rows.append(("DTLS 1.3 handshakes/s, x25519", hs13, hs_ossl, "/s", hs_ours))
     rows.append(("DTLS 1.3 handshakes/s, X25519MLKEM768", hs13_mlkem, hs_ossl, "/s", hs_ours))
     rows.append(("DTLS 1.3 record protect", protect13, protect_ossl, "MB/s", protect_ours))
     rows.append(("DTLS 1.3 record unprotect", unprotect13, unprotect_ossl, "MB/s", unprotect_ours))
-    rows.append(
-        (
-            "  same, on_application_data callback",
-            unprotect13_cb,
-            unprotect_ossl,
-            "MB/s",
-            unprotect_cb,
-        )
-    )
     head = f"{'measurement':40} {'pyrtcstack':>12} {'pyOpenSSL':>12} {'ratio':>8}"
     print(head + f" {'vs our 1.2':>11}")
     for name, ours, theirs, unit, ours12 in rows:

@@ -1,7 +1,7 @@
 """Data channel throughput both ways between our stack and every other stack (issue 15, part 3).
 
-For each peer (aiortc, werift, Pion, Chromium, Firefox; GStreamer and Janus: see
-:data:`REMOTES`) and each message size (16 KiB and 1,200 bytes), in one run:
+For each peer (aiortc, werift, Pion, Chromium, Firefox, GStreamer webrtcbin; Janus: see
+:func:`janus_remote`) and each message size (16 KiB and 1,200 bytes), in one run:
 
 * **peer → us**: we create a channel labelled ``bench-source:N:SIZE``; the peer sends N
   bytes on it in SIZE-byte binary messages, keeping at most 1 MiB buffered (as
@@ -13,7 +13,8 @@ For each peer (aiortc, werift, Pion, Chromium, Firefox; GStreamer and Janus: see
 * **peer → itself**: aiortc → aiortc (one process: both in ours; two processes: aiortc →
   an aiortc child process, i.e. its peer → aiortc row); werift, Chromium and Firefox: two
   peer connections in one werift process / one page (``selfBench`` scenarios of
-  ``assets/peer.js``); Pion: its peer program's ``-self-bench``.
+  ``assets/peer.js``); Pion: its peer program's ``-self-bench``; GStreamer: two webrtcbins
+  in one process (``gst_peer.py --self-bench``).
 * **ours → ours** (one process, bench_pc.py) as the usual anchor.
 
 Each transfer also has the CPU seconds per MB of each side: ours from this process
@@ -31,6 +32,12 @@ processes). Run inside a private namespace, loopback only::
         [--peers aiortc,werift,pion,chromium,firefox] [--mib 32] [--repeat 3]'
 
 The machine is shared and noisy: compare only within one run (the ratios).
+
+To see who waits for whom: ``--counters`` prints our SCTP sender's counters after each of
+our transfers and the datagrams each side's UDP socket dropped (``/proc/net/udp``: ours,
+and the others', i.e. the peer's); ``--dtls 1.2 --keylog FILE`` lets tshark decrypt a
+capture of the run (docs/interop.md, "Throughput"); ``--socket-buffer N`` changes our
+sockets' buffer request.
 """
 
 from __future__ import annotations
@@ -53,7 +60,13 @@ from bench_pc import HIGH_WATER, LOW_WATER, _buffered, _set_low, throughput
 
 from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.aio.stun import serve_stun
-from pyrtcstack.interop.launchers import PeerUnavailableError, build_pion_peer, launch
+from pyrtcstack.interop import launchers
+from pyrtcstack.interop.launchers import (
+    PeerUnavailableError,
+    build_pion_peer,
+    find_peer,
+    launch,
+)
 from pyrtcstack.interop.matrix import loopback_settings
 from pyrtcstack.interop.scenarios import scenario_spec
 from pyrtcstack.interop.session import PeerSession
@@ -97,6 +110,18 @@ def group_cpu(leader: int) -> float:
         if int(fields[2]) == leader:  # field 5, pgrp
             total += int(fields[11]) + int(fields[12])  # fields 14 and 15
     return total / _TICK
+
+
+def udp_drops() -> dict[int, int]:
+    """Datagrams each UDP socket of this namespace dropped (full receive buffer), by local
+    port (/proc/net/udp's last column); a diagnostic of ``--counters``."""
+    drops: dict[int, int] = {}
+    with open("/proc/net/udp") as f:
+        for line in list(f)[1:]:
+            fields = line.split()
+            port = int(fields[1].rpartition(":")[2], 16)
+            drops[port] = drops.get(port, 0) + int(fields[-1])
+    return drops
 
 
 # --- our end of a link: ours or aiortc ---------------------------------------------------
@@ -158,14 +183,26 @@ async def send_all(channel: Any, total: int, size: int) -> None:
         channel.send(payload)
 
 
+#: ``--counters``: print our SCTP counters after each transfer (stderr).
+COUNTERS = False
+#: Changes to our side's :func:`loopback_settings` (``--dtls``, ``--keylog``: to trace).
+OURS_SETTINGS: dict[str, Any] = {}
+
+
 class Side:
     """Our end of one connection with a peer: ``ours`` (pyrtcstack) or ``aiortc``. We
     offer (non-trickle) with one channel ``chat``; :class:`Remote` answers."""
 
     def __init__(self, stack: str, peer: str) -> None:
         self.stack = stack
+        #: Channels whose transfer is over. They stay open until the connection closes:
+        #: GStreamer 1.22 aborts the association when a new channel reuses the stream id
+        #: of one closed before it (docs/interop.md, GStreamer quirks), and the browsers
+        #: and Pion do not care.
+        self.done: list[Any] = []
         if stack == "ours":
-            self.pc: Any = PeerConnection(settings=loopback_settings())
+            settings = dataclasses.replace(loopback_settings(), **OURS_SETTINGS)
+            self.pc: Any = PeerConnection(settings=settings)
             self.first = self.pc.create_data_channel("chat")
         else:
             import aiortc
@@ -195,6 +232,26 @@ class Side:
         if self.stack == "ours":
             return str(self.pc.connection_state)
         return str(self.pc.connectionState)
+
+    def counters(self) -> str:
+        """Our SCTP sender's counters (``--counters``: who waits for whom)."""
+        if self.stack != "ours":
+            return ""
+        a = self.pc.core.sctp.association
+        s = a._sender  # a diagnostic read
+        srtt = -1.0 if s.srtt is None else s.srtt
+        return (
+            f"t3={s.t3_expirations} fast_rtx={s.fast_retransmissions} rtx={s.retransmissions}"
+            f" cwnd={s.cwnd} ssthresh={s.ssthresh} rto={s.rto:.3f} srtt={srtt:.4f}"
+            f" peer_rwnd={s.peer_rwnd} rx={a.stats.packets_received} tx={a.stats.packets_sent}"
+            f" dropped={a.stats.data_dropped} flight={s.flight} outstanding={s.outstanding}"
+            f" pending={s.pending} t3_at={s.t3} state={a.state.name}"
+        )
+
+    def ports(self) -> set[int]:
+        if self.stack != "ours":
+            return set()
+        return {addr[1] for addr in self.pc._sockets}  # a diagnostic read
 
     def channel(self, label: str) -> Any:
         if self.stack == "ours":
@@ -228,7 +285,7 @@ class Side:
                 raise TransferFailedError(f"stalled at {got[0] / 1e6:.2f} of {total / 1e6:.2f} MB")
         elapsed = time.perf_counter() - t0
         ours, p1 = time.process_time() - c0, remote.cpu()
-        channel.close()
+        self.done.append(channel)  # closed with the connection (see :meth:`close`)
         mb = got[0] / 1e6
         return Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
 
@@ -248,7 +305,7 @@ class Side:
         ours, p1 = time.process_time() - c0, remote.cpu()
         if reply != f"done {total}":
             raise RuntimeError(f"the {remote.name} sink answered {reply!r}")
-        channel.close()
+        self.done.append(channel)
         mb = total / 1e6
         return Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
 
@@ -458,6 +515,8 @@ class HarnessPeer:
     async def self_bench(self, total: int, size: int) -> Sample | None:
         if self.name == "pion":
             return await asyncio.to_thread(pion_to_pion, total, size)
+        if self.name == "gstreamer":
+            return await asyncio.to_thread(gst_to_gst, total, size)
         assert self.session is not None
         inbox = self.session.inbox(self.self_index[total, size])
         p0 = None
@@ -501,17 +560,26 @@ def pion_to_pion(total: int, size: int) -> Sample:
     return Sample(mb / result["seconds"], 0.0, result["cpuSeconds"] / mb)
 
 
-def gstreamer_remote(sizes: list[tuple[int, int]]) -> Remote:
-    """GStreamer webrtcbin (branch gst-janus adds the peer program): a :class:`HarnessPeer`
-    once the program serves ``bench-source``/``bench-sink`` as peer.js does, its "→ itself"
-    two webrtcbins in one pipeline process (or → aiortc only)."""
-    raise PeerUnavailableError("GStreamer's bench peer is not in this branch yet")
+def gst_to_gst(total: int, size: int) -> Sample:
+    """GStreamer → GStreamer: ``gst_peer.py --self-bench`` (two webrtcbins, one process),
+    run by the interpreter the launcher uses for GStreamer (the system python3)."""
+    python = find_peer("gstreamer")
+    script = os.path.join(os.path.dirname(launchers.__file__), "gstreamer", "gst_peer.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [str(python), script, "--self-bench", str(total // size), str(size)],
+        capture_output=True, text=True, timeout=600, check=True, env=env,
+    )  # fmt: skip
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    mb = float(result["bytes"]) / 1e6
+    return Sample(mb / float(result["seconds"]), 0.0, float(result["cpu"]) / mb)
 
 
 def janus_remote(sizes: list[tuple[int, int]]) -> Remote:
-    """Janus (echotest plugin; branch gst-janus): its echo carries data back, so "us → Janus
-    → us" is the one transfer it allows; a Remote for it measures that round trip."""
-    raise PeerUnavailableError("Janus's bench peer is not in this branch yet")
+    """Janus (echotest plugin): it echoes every message back on the channel it came on, so
+    it has neither a source nor a sink and no "→ itself"; only "us → Janus → us" could be
+    timed, which is not a row of this table (docs/interop.md, "Throughput")."""
+    raise PeerUnavailableError("Janus's echotest only echoes: no source, sink or self row")
 
 
 #: peer name → (procs label, factory given the (total, size) pairs of the run).
@@ -521,7 +589,7 @@ REMOTES: dict[str, list[tuple[str, Callable[[list[tuple[int, int]]], Remote]]]] 
     "pion": [("2 procs", lambda s: HarnessPeer("pion", 2, []))],
     "chromium": [("2 procs", lambda s: HarnessPeer("chromium", 2, s))],
     "firefox": [("2 procs", lambda s: HarnessPeer("firefox", 2, s))],
-    "gstreamer": [("2 procs", gstreamer_remote)],
+    "gstreamer": [("2 procs", lambda s: HarnessPeer("gstreamer", 2, []))],
     "janus": [("2 procs", janus_remote)],
 }
 
@@ -552,6 +620,7 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
                         if failed is not None:
                             rows[size][name].append(Sample(0.0, 0.0, None, failed))
                             continue
+                        drops0 = udp_drops() if COUNTERS else {}
                         try:
                             sample = await transfer(remote, total, size)
                         except (OSError, RuntimeError, TimeoutError) as exc:
@@ -560,6 +629,14 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
                             sample = Sample(0.0, 0.0, None, why + _peer_note(remote))
                             failed = "not run: an earlier transfer on this connection failed"
                         rows[size][name].append(sample)
+                        if COUNTERS and stack == "ours":
+                            mine = side.ports()
+                            drops = udp_drops()
+                            ours_d = sum(drops[p] - drops0.get(p, 0) for p in drops if p in mine)
+                            other = sum(drops[p] - drops0.get(p, 0) for p in drops if p not in mine)
+                            print(f"  {remote.name} {name} {size}: {sample.rate:.1f} MB/s "
+                                  f"{side.counters()} udp_drops ours={ours_d} others={other}",
+                                  file=sys.stderr)  # fmt: skip
             finally:
                 await side.close()
                 await remote.end_link()
@@ -701,6 +778,10 @@ if __name__ == "__main__":
     parser.add_argument("--mib", type=float, default=32.0, help="MiB per transfer")
     parser.add_argument("--repeat", type=int, default=3, help="launches per peer (medians)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="message sizes")
+    parser.add_argument("--dtls", help="our DTLS versions, e.g. 1.2 (default: ours)")
+    parser.add_argument("--keylog", help="append our DTLS key log here (to decrypt a trace)")
+    parser.add_argument("--counters", action="store_true", help="our SCTP counters (stderr)")
+    parser.add_argument("--socket-buffer", type=int, help="our SO_RCVBUF/SO_SNDBUF request")
     parser.add_argument("--aiortc-peer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.aiortc_peer:
@@ -712,6 +793,15 @@ if __name__ == "__main__":
         print(f"bench_interop: bad --peers/--mib/--repeat (peers: {', '.join(REMOTES)})",
               file=sys.stderr)  # fmt: skip
         sys.exit(2)
+    COUNTERS = args.counters
+    if args.socket_buffer:
+        import pyrtcstack.aio.peerconnection as aio_pc
+
+        aio_pc.SOCKET_BUFFER = args.socket_buffer
+    if args.dtls:
+        OURS_SETTINGS["dtls_versions"] = tuple(args.dtls.split(","))
+    if args.keylog:
+        OURS_SETTINGS["keylog_file"] = args.keylog
     table = asyncio.run(
         run(names, args.mib, args.repeat, tuple(int(s) for s in args.sizes.split(",")))
     )

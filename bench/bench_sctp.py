@@ -235,15 +235,15 @@ class _OursOverDtls:
         self.up = False
 
     def receive(self, datagram: bytes, now: float) -> None:
-        from pyrtcstack.dtls.events import ApplicationData, HandshakeCompleted
+        from pyrtcstack.dtls.events import HandshakeCompleted
 
         self.dtls.receive_datagram(datagram, ("peer", 1), now)
         while (event := self.dtls.next_event()) is not None:
-            if type(event) is ApplicationData:
-                self.dcm.receive_packet(event.data, now)
-            elif isinstance(event, HandshakeCompleted):
+            if isinstance(event, HandshakeCompleted):
                 self.up = True
                 self.dcm.connect(now)
+        if self.up:
+            self.dcm.receive_packets(self.dtls.take_application_data(), now)
 
     def transmit(self, now: float) -> list[bytes]:
         if self.up:

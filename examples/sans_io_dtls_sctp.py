@@ -23,7 +23,7 @@ from pyrtcstack.datachannel import (
     DataChannelManager,
     DataChannelOpened,
 )
-from pyrtcstack.dtls import ApplicationData, DtlsConnection, DtlsRole, HandshakeCompleted
+from pyrtcstack.dtls import DtlsConnection, DtlsRole, HandshakeCompleted
 
 
 class Peer:
@@ -43,8 +43,8 @@ class Peer:
             if isinstance(event, HandshakeCompleted):
                 self.log.append("DTLS handshake done")
                 self.channels.connect(now)  # SCTP INIT: both ends send one (RFC 8841 §9.3)
-            elif isinstance(event, ApplicationData):
-                self.channels.receive_packet(event.data, now)  # decrypted SCTP packet
+        # The decrypted SCTP packets, in arrival order (RFC 8261: one per DTLS record).
+        self.channels.receive_packets(self.dtls.take_application_data(), now)
         while (event := self.channels.next_event()) is not None:
             if isinstance(event, DataChannelOpened):
                 self.log.append(f"the peer opened channel {event.channel.label!r}")

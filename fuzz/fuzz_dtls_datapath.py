@@ -2,10 +2,10 @@
 
 A seeded handshake is recorded once (what the server received, and 64 genuine application
 data records the client protected afterwards). For each input, two identically seeded
-servers replay that handshake; one then takes the one-record fast path of
-``receive_datagram`` and delivers through ``on_application_data``, the other is forced down
-the general path and delivers ApplicationData events; a third receives the same datagrams
-in bursts through ``receive_datagrams`` and delivers through ``on_application_data_batch``.
+servers replay that handshake; one then receives datagram by datagram (the in-line record
+reading of :mod:`pyrtcstack.dtls.datapath`), the other is forced down the general record
+path; a third receives the same datagrams in bursts through ``receive_datagrams``. Each
+hands its plaintext up the one way, ``take_application_data``.
 The input, read as operations, feeds all three the same datagrams: genuine records (in any
 order, repeated), genuine records with one byte changed, records packed together, and
 hostile bytes behind an application data header. All must deliver the same data and count
@@ -26,7 +26,6 @@ import random
 import sys
 
 from pyrtcstack.dtls import (
-    ApplicationData,
     DtlsCertificate,
     DtlsConnection,
     DtlsRole,
@@ -138,19 +137,20 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     fast, general, bursts = _server(dtls13), _server(dtls13), _server(dtls13)
     got: list[bytes] = []
     got_bursts: list[bytes] = []
-    fast.on_application_data = lambda payload, now: got.append(payload)
-    bursts.on_application_data = lambda payload, now: got_bursts.append(payload)
-    bursts.on_application_data_batch = lambda payloads, now: got_bursts.extend(payloads)
+    events: list[bytes] = []
     _general_only(general)
     datagrams = _datagrams(data, dtls13)
     for datagram in datagrams:
         fast.receive_datagram(datagram, _C, 1.0)
+        got.extend(fast.take_application_data())
         general.receive_datagram(datagram, _C, 1.0)
+        events.extend(general.take_application_data())
     size = 1 + len(data) % 7  # bursts of 1 to 7 datagrams
     for i in range(0, len(datagrams), size):
         bursts.receive_datagrams(datagrams[i : i + size], _C, 1.0)
-    events = [e.data for e in iter(general.next_event, None) if isinstance(e, ApplicationData)]
+        got_bursts.extend(bursts.take_application_data())
     assert fast.next_event() is None and bursts.next_event() is None
+    assert general.next_event() is None
     assert got == events, (got, events)
     assert got_bursts == events, (got_bursts, events)
     assert set(got) <= _GENUINE and len(set(got)) == len(got)

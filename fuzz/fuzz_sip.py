@@ -22,9 +22,9 @@ from pyrtcstack.sip import (
     SipUri,
     StreamFramer,
     TransactionLayer,
+    explain_message,
     parse_message,
 )
-from pyrtcstack.sip.explain import explain
 
 _PEER = ("192.0.2.1", 5060)
 
@@ -59,7 +59,7 @@ def _transactions(data: bytes) -> None:
 
 
 def _exercise(message: Message) -> None:
-    explain(message)  # the learner's walk-through reads every field: it must not raise
+    explain_message(message)  # the learner's walk-through reads every field: it must not raise
     data = message.encode()
     again = parse_message(data)
     if again != message or again.encode() != data:

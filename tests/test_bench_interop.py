@@ -75,6 +75,28 @@ def test_werift_bench_channels_and_self_bench() -> None:
         assert samples[0].peer_cpu is not None and samples[0].peer_cpu >= 0, name
 
 
+def test_gstreamer_bench_channels_and_self_bench() -> None:
+    """gst_peer.py serves bench-source/bench-sink as peer.js does, both transfers on one
+    connection (the second channel opens after the first transfer: with the first one
+    closed, webrtcbin 1.22 aborted the association), and its --self-bench row."""
+    try:
+        find_peer("gstreamer")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    require_module("aiortc")
+    total, size = 200 * 1200, 1200
+    rows: dict[int, Any] = {
+        size: {k: [] for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self")}
+    }
+    remote = bench_interop.REMOTES["gstreamer"][0][1]([(total, size)])
+    asyncio.run(bench_interop.measure(remote, [(total, size)], rows))
+    for name, samples in rows[size].items():
+        assert len(samples) == 1, name
+        assert samples[0].failure is None, (name, samples[0].failure)
+        assert samples[0].rate > 0, name
+        assert samples[0].peer_cpu is not None and samples[0].peer_cpu >= 0, name
+
+
 def test_group_cpu_sums_the_process_group() -> None:
     # This process's group holds at least this process, which has used some CPU.
     assert bench_interop.group_cpu(os.getpgrp()) > 0

@@ -103,7 +103,6 @@ def test_whole_stack_through_turn_draws_only_from_the_csprng(
             got.append((node.name, event.data))
         elif isinstance(event, DataChannelOpened):
             event.channel.send("pong")
-            b.flush(net.now)
 
     net.on_event = on_event
     a.create_data_channel("csprng")

@@ -22,7 +22,7 @@ from pyrtcstack.datachannel import (
     DataChannelOpened,
 )
 from pyrtcstack.dtls import DtlsConnection, DtlsRole
-from pyrtcstack.dtls.events import ApplicationData, HandshakeCompleted
+from pyrtcstack.dtls.events import HandshakeCompleted
 from pyrtcstack.sctp import SctpConfig
 from pyrtcstack.testing.pair import Impairment, MemoryNetwork
 from tests.test_dtls_helpers import certificate
@@ -40,11 +40,11 @@ class DtlsDataChannels:
 
     def _pump(self, now: float) -> None:
         while (event := self.dtls.next_event()) is not None:
-            if isinstance(event, ApplicationData):
-                self.dcm.receive_packet(event.data, now)
-            elif isinstance(event, HandshakeCompleted):
+            if isinstance(event, HandshakeCompleted):
                 self.handshake_done = True
                 self.dcm.connect(now)  # both ends INIT (RFC 8841 §9.3)
+        if self.handshake_done:
+            self.dcm.receive_packets(self.dtls.take_application_data(), now)
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         self.dtls.receive_datagram(data, addr, now)
@@ -146,8 +146,8 @@ def test_over_dtls_on_loopback_udp() -> None:
             loop = asyncio.get_running_loop()
             b.dtls.start(loop.time())
             a.dtls.start(loop.time())
-            ea.flush()
-            eb.flush()
+            ea.drain()
+            eb.drain()
 
             async def until(predicate: Any, timeout: float = 20.0) -> None:
                 deadline = loop.time() + timeout
@@ -159,15 +159,15 @@ def test_over_dtls_on_loopback_udp() -> None:
             for p in payloads:
                 ca.send(p)
                 cb.send(p)
-            ea.flush()
-            eb.flush()
+            ea.drain()
+            eb.drain()
             got_b = lambda: [e.data for e in events_b if isinstance(e, ChannelMessage)]  # noqa: E731
             got_a = lambda: [e.data for e in events_a if isinstance(e, ChannelMessage)]  # noqa: E731
             await until(lambda: len(got_b()) == len(payloads) and len(got_a()) == len(payloads))
             assert got_b() == payloads
             assert sorted(got_a()) == sorted(payloads)
             cb.close()
-            eb.flush()
+            eb.drain()
             await until(lambda: cb.ready_state == "closed")
         finally:
             ea.close()

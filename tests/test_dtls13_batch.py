@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyrtcstack.dtls import ApplicationData, CipherSuite13, DtlsConnection, DtlsVersion, NamedGroup
+from pyrtcstack.dtls import CipherSuite13, DtlsConnection, DtlsVersion, NamedGroup
 from pyrtcstack.dtls.errors import DtlsUsageError
 from tests.test_dtls_helpers import CLIENT_ADDR, SERVER_ADDR, Pair, make_pair
 
@@ -42,10 +42,9 @@ def _established(seed: int, suite: CipherSuite13 | None = None) -> Pair:
 
 
 def _events(conn: DtlsConnection) -> list[object]:
-    return [
-        ("data", e.data) if isinstance(e, ApplicationData) else type(e).__name__
-        for e in iter(conn.next_event, None)
-    ]
+    """The data taken (in order), then the events' names."""
+    data: list[object] = [("data", d) for d in conn.take_application_data()]
+    return data + [type(e).__name__ for e in iter(conn.next_event, None)]
 
 
 def _force_general(conn: DtlsConnection) -> None:
@@ -115,7 +114,6 @@ _op = st.tuples(st.integers(0, 2 * HALF), st.sampled_from(_KINDS), st.binary(max
 @given(
     ops=st.lists(_op, max_size=80),
     cuts=st.lists(st.integers(0, 80), max_size=8),
-    callback=st.sampled_from(["none", "single", "batch"]),
     close_at=st.none() | st.integers(0, 80),
     close_packed=st.booleans(),
     chacha=st.booleans(),
@@ -123,7 +121,6 @@ _op = st.tuples(st.integers(0, 2 * HALF), st.sampled_from(_KINDS), st.binary(max
 def test_receive_datagrams_equals_receive_datagram(
     ops: list[tuple[int, str, bytes]],
     cuts: list[int],
-    callback: str,
     close_at: int | None,
     close_packed: bool,
     chacha: bool,
@@ -145,13 +142,6 @@ def test_receive_datagrams_equals_receive_datagram(
         if close_packed:  # the general path reads it and closes the connection
             close = [records[-1] + close[0], *close[1:]]
         datagrams[close_at:close_at] = close
-    pairs = {"single": single, "batch": batch, "general": general}
-    got: dict[str, list[bytes]] = {name: [] for name in pairs}
-    if callback != "none":
-        for name, pair in pairs.items():
-            pair.server.on_application_data = lambda data, now, n=name: got[n].append(data)
-    if callback == "batch":
-        batch.server.on_application_data_batch = lambda datas, now: got["batch"].extend(datas)
     _force_general(general.server)
     now = source.net.now
     for d in datagrams:
@@ -161,16 +151,14 @@ def test_receive_datagrams_equals_receive_datagram(
     for lo, hi in itertools.pairwise(bounds):
         batch.server.receive_datagrams(datagrams[lo:hi], CLIENT_ADDR, now)
     expected = (
-        got["general"],
         _events(general.server),
         dataclasses.asdict(general.server.stats),
         general.server.state,
         general.server.get_timer(),
         [d for d, _ in general.server.datagrams_to_send(now)],
     )
-    for pair, name in ((single, "single"), (batch, "batch")):
+    for pair in (single, batch):
         assert (
-            got[name],
             _events(pair.server),
             dataclasses.asdict(pair.server.stats),
             pair.server.state,
@@ -182,25 +170,17 @@ def test_receive_datagrams_equals_receive_datagram(
 def test_a_key_update_mid_burst_splits_the_batch_and_keeps_the_order() -> None:
     """The KeyUpdate record is taken by the data path of the current epoch, handed to the
     engine after the records before it; the records of the new epoch that follow in the
-    same burst go into the next batch."""
+    same burst are read with the new keys, in order."""
     source, single, batch = (_established(71) for _ in range(3))
     records, _close = _stream(source)
-    calls: list[int] = []
-    got: dict[str, list[bytes]] = {"single": [], "batch": []}
-    single.server.on_application_data = lambda data, now: got["single"].append(data)
-
-    def on_batch(datas: list[bytes], now: float) -> None:
-        calls.append(len(datas))
-        got["batch"].extend(datas)
-
-    batch.server.on_application_data_batch = on_batch
+    got: list[bytes] = []
     now = source.net.now
     before = batch.server.stats.records_received
     for d in records:
         single.server.receive_datagram(d, CLIENT_ADDR, now)
+        got.extend(single.server.take_application_data())
     batch.server.receive_datagrams(records, CLIENT_ADDR, now)
-    assert got["batch"] == got["single"] == [b"r%d" % i for i in range(2 * HALF)]
-    assert calls == [HALF, HALF]
+    assert batch.server.take_application_data() == got == [b"r%d" % i for i in range(2 * HALF)]
     engine = batch.server.engine
     assert engine is not None and max(engine._read_keys) == 4 and engine._write_epoch == 3
     assert batch.server.stats == single.server.stats
@@ -246,9 +226,6 @@ def test_server_data_is_the_ack_of_the_client_final_flight_on_every_path() -> No
         engine = client.engine
         assert engine is not None and engine._flight_needs_ack
         assert client.get_timer() is not None
-        got: list[bytes] = []
-        client.on_application_data = lambda data, now, got=got: got.append(data)
-        client.on_application_data_batch = lambda datas, now, got=got: got.extend(datas)
         records = [pair.server.protect(b"s%d" % i) for i in range(5)]
         now = pair.net.now
         if how == "single":
@@ -256,7 +233,7 @@ def test_server_data_is_the_ack_of_the_client_final_flight_on_every_path() -> No
                 client.receive_datagram(d, SERVER_ADDR, now)
         else:
             client.receive_datagrams(records, SERVER_ADDR, now)
-        assert got == [b"s%d" % i for i in range(5)]
+        assert client.take_application_data() == [b"s%d" % i for i in range(5)]
         assert client.get_timer() is None and not engine._flight_needs_ack
         results.append(dataclasses.asdict(client.stats))
     assert results[0] == results[1]
@@ -298,11 +275,8 @@ def test_protect_many_equals_protect(suite: CipherSuite13) -> None:
     for chunk in (payloads, [], payloads[1:]):
         assert batch.client.protect_many(chunk) == [single.client.protect(p) for p in chunk]
     assert dataclasses.asdict(batch.client.stats) == dataclasses.asdict(single.client.stats)
-    got: list[bytes] = []
-    batch.server.on_application_data_batch = lambda datas, now: got.extend(datas)
-    batch.server.on_application_data = lambda data, now: got.append(data)
     batch.server.receive_datagrams(batch.client.protect_many(payloads), CLIENT_ADDR, 0.0)
-    assert got == [bytes(p) for p in payloads]
+    assert batch.server.take_application_data() == [bytes(p) for p in payloads]
     assert batch.server.stats.dropped_decrypt == batch.server.stats.dropped_replay == 0
 
 

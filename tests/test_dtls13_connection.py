@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.dtls import (
-    ApplicationData,
     CipherSuite,
     CipherSuite13,
     Closed,
@@ -89,8 +88,8 @@ def _exchange(pair) -> None:  # type: ignore[no-untyped-def]
     pair.client.send(b"ping")
     pair.server.send(b"pong")
     pair.net.run(timeout=5)
-    assert ApplicationData(b"pong") in pair.net.events[CLIENT_ADDR]
-    assert ApplicationData(b"ping") in pair.net.events[SERVER_ADDR]
+    assert b"pong" in pair.net.data[CLIENT_ADDR]
+    assert b"ping" in pair.net.data[SERVER_ADDR]
 
 
 def test_dtls13_handshake_data_and_exporter() -> None:
@@ -349,10 +348,7 @@ def test_tampered_records_are_dropped_and_counted() -> None:
     pair.server.receive_datagram(record, CLIENT_ADDR, pair.net.now)
     pair.server.receive_datagram(record, CLIENT_ADDR, pair.net.now)  # replay
     assert pair.server.stats.dropped_replay >= 1
-    events = []
-    while (e := pair.server.next_event()) is not None:
-        events.append(e)
-    assert events.count(ApplicationData(b"secret")) == 1
+    assert pair.server.take_application_data().count(b"secret") == 1
 
 
 def test_seeded_rng_gives_the_same_x25519_handshake() -> None:

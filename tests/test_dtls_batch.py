@@ -1,6 +1,7 @@
 """The batch data path (``DtlsConnection.receive_datagrams`` / ``protect_many``,
 ``RecordCipher.seal_records``, ``EpochState.protect_many``) gives exactly what the one-by-one
-calls give: the same records, plaintexts, events, drops and counters."""
+calls give: the same records, plaintexts (in order, by ``take_application_data``), events,
+drops and counters."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.dtls import CipherSuite, DtlsConnection
-from pyrtcstack.dtls.events import ApplicationData
 from pyrtcstack.dtls.record import MAX_SEQUENCE, EpochState
 from pyrtcstack.dtls.suites import SUITES, RecordCipher
 from tests.test_dtls_helpers import CLIENT_ADDR, Pair, make_pair
@@ -32,10 +32,7 @@ def _established(seed: int, suites: list[CipherSuite] | None = None) -> Pair:
 
 
 def _events(conn: DtlsConnection) -> list[object]:
-    return [
-        ("data", e.data) if isinstance(e, ApplicationData) else type(e).__name__
-        for e in iter(conn.next_event, None)
-    ]
+    return [type(e).__name__ for e in iter(conn.next_event, None)]
 
 
 @pytest.mark.parametrize("suite", list(CipherSuite))
@@ -118,14 +115,12 @@ def _datagram(records: list[bytes], index: int, kind: str, junk: bytes) -> bytes
 @given(
     ops=st.lists(_op, max_size=80),
     cuts=st.lists(st.integers(0, 80), max_size=8),
-    callback=st.sampled_from(["none", "single", "batch"]),
     close_at=st.none() | st.integers(0, 80),
     chacha=st.booleans(),
 )
 def test_receive_datagrams_equals_receive_datagram(
     ops: list[tuple[int, str, bytes]],
     cuts: list[int],
-    callback: str,
     close_at: int | None,
     chacha: bool,
 ) -> None:
@@ -150,18 +145,16 @@ def test_receive_datagrams_equals_receive_datagram(
             assert alerts == [d for d, _ in pair.client.datagrams_to_send(0.0)]
         datagrams[close_at:close_at] = alerts
     got: dict[str, list[bytes]] = {name: [] for name in pairs}
-    if callback != "none":
-        for name, pair in pairs.items():
-            pair.server.on_application_data = lambda data, now, n=name: got[n].append(data)
-    if callback == "batch":
-        batch.server.on_application_data_batch = lambda datas, now: got["batch"].extend(datas)
     general.server.engine._fast_read = None  # type: ignore[attr-defined]  # the general path only (test-only switch)
     for d in datagrams:
         single.server.receive_datagram(d, CLIENT_ADDR, 0.0)
+        got["single"].extend(single.server.take_application_data())
         general.server.receive_datagram(d, CLIENT_ADDR, 0.0)
+        got["general"].extend(general.server.take_application_data())
     bounds = sorted({0, len(datagrams), *(c for c in cuts if c <= len(datagrams))})
     for lo, hi in itertools.pairwise(bounds):
         batch.server.receive_datagrams(datagrams[lo:hi], CLIENT_ADDR, 0.0)
+        got["batch"].extend(batch.server.take_application_data())
     expected = (
         got["general"],
         _events(general.server),
@@ -179,25 +172,16 @@ def test_receive_datagrams_equals_receive_datagram(
         ) == expected
 
 
-def test_batch_callback_keeps_the_order_around_general_path_datagrams() -> None:
-    """Records before a datagram the fast path does not take (two records packed in one
-    datagram) are handed over before it, so the plaintexts arrive in order."""
+def test_a_batch_keeps_the_order_around_general_path_datagrams() -> None:
+    """Records before a datagram the in-line path does not take (two records packed in one
+    datagram) are delivered before it, so the plaintexts arrive in order."""
     single, batch = _established(64), _established(64)
     records = [single.client.protect(b"r%d" % i) for i in range(6)]
     assert records == [batch.client.protect(b"r%d" % i) for i in range(6)]
     datagrams = [records[0], records[1], records[2] + records[3], records[4], records[5]]
-    got: dict[str, list[bytes]] = {"single": [], "batch": []}
-    calls: list[int] = []
-    single.server.on_application_data = lambda data, now: got["single"].append(data)
-    batch.server.on_application_data = lambda data, now: got["batch"].append(data)
-
-    def on_batch(datas: list[bytes], now: float) -> None:
-        calls.append(len(datas))
-        got["batch"].extend(datas)
-
-    batch.server.on_application_data_batch = on_batch
+    got: list[bytes] = []
     for d in datagrams:
         single.server.receive_datagram(d, CLIENT_ADDR, 0.0)
+        got.extend(single.server.take_application_data())
     batch.server.receive_datagrams(datagrams, CLIENT_ADDR, 0.0)
-    assert got["batch"] == got["single"] == [b"r%d" % i for i in range(6)]
-    assert calls == [2, 2]  # r0 r1 | (r2 r3 through the general path) | r4 r5
+    assert batch.server.take_application_data() == got == [b"r%d" % i for i in range(6)]

@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.dtls import (
-    ApplicationData,
     CipherSuite,
     Closed,
     DtlsConnection,
@@ -50,8 +49,8 @@ def test_full_handshake_and_application_data_both_ways() -> None:
     pair.client.send(b"ping")
     pair.server.send(b"pong")
     pair.net.run(timeout=1)
-    assert ApplicationData(b"pong") in pair.net.events[CLIENT_ADDR]
-    assert ApplicationData(b"ping") in pair.net.events[SERVER_ADDR]
+    assert b"pong" in pair.net.data[CLIENT_ADDR]
+    assert b"ping" in pair.net.data[SERVER_ADDR]
 
 
 def test_exporter_and_srtp_keys_agree() -> None:
@@ -101,7 +100,7 @@ def test_every_cipher_suite(suite: CipherSuite) -> None:
     assert pair.client.cipher_suite == pair.server.cipher_suite == suite
     pair.client.send(b"x" * 1000)
     pair.net.run(timeout=1)
-    assert ApplicationData(b"x" * 1000) in pair.net.events[SERVER_ADDR]
+    assert b"x" * 1000 in pair.net.data[SERVER_ADDR]
 
 
 @pytest.mark.parametrize("group", list(NamedGroup))
@@ -251,7 +250,8 @@ def test_fingerprint_mismatch_fails_both_sides() -> None:
     assert isinstance(c_fail[0].error, PeerAlertError)
     assert c_fail[0].error.alert == AlertDescription.BAD_CERTIFICATE
     for events in pair.net.events.values():
-        assert not any(isinstance(e, HandshakeCompleted | ApplicationData) for e in events)
+        assert not any(isinstance(e, HandshakeCompleted) for e in events)
+    assert pair.net.data[SERVER_ADDR] == pair.net.data[CLIENT_ADDR] == []
 
 
 def test_client_detects_wrong_server_certificate() -> None:
@@ -278,7 +278,7 @@ def test_fingerprints_given_late_hold_completion_and_data() -> None:
     pair.net.run(timeout=1)
     events = pair.net.events[SERVER_ADDR]
     assert isinstance(events[0], HandshakeCompleted)
-    assert events[1] == ApplicationData(b"early")
+    assert pair.net.data[SERVER_ADDR] == [b"early"]
 
 
 def test_late_wrong_fingerprint_fails_both_sides() -> None:
@@ -330,8 +330,8 @@ def test_replayed_and_tampered_records_are_dropped() -> None:
     tampered[-1] ^= 1
     pair.server.receive_datagram(bytes(tampered), CLIENT_ADDR, pair.net.now)
     pair.server.receive_datagram(b"\x17\xfe\xfd garbage", CLIENT_ADDR, pair.net.now)
-    data = [e for e in iter(pair.server.next_event, None) if isinstance(e, ApplicationData)]
-    assert data == [ApplicationData(b"once")]
+    data = pair.server.take_application_data()
+    assert data == [b"once"]
     assert pair.server.stats.dropped_replay == 1
     assert pair.server.stats.dropped_decrypt == 1
     assert pair.server.stats.dropped_malformed == 1
@@ -346,7 +346,7 @@ def test_out_of_window_and_reordered_records() -> None:
         pair.server.receive_datagram(r, CLIENT_ADDR, pair.net.now)
     for r in records[:70]:  # all of them again: replays
         pair.server.receive_datagram(r, CLIENT_ADDR, pair.net.now)
-    got = [e.data for e in iter(pair.server.next_event, None) if isinstance(e, ApplicationData)]
+    got = pair.server.take_application_data()
     assert len(got) == 64 and pair.server.stats.dropped_replay == 76
 
 
@@ -358,7 +358,8 @@ def test_renegotiation_is_refused_with_a_warning() -> None:
 
     engine = pair.client.engine
     state = engine._write[1]  # type: ignore[attr-defined]
-    hello = encode_message(1, engine._send_seq, engine._client_hello.encode())  # type: ignore[attr-defined]
+    role = engine.handshake  # type: ignore[attr-defined]
+    hello = encode_message(1, role._send_seq, role._client_hello.encode())
     pair.server.receive_datagram(
         state.protect(ContentType.HANDSHAKE, hello), CLIENT_ADDR, pair.net.now
     )

@@ -212,6 +212,14 @@ def test_aiortc_sends_to_us_with_a_sack_every_second_packet(aiortc: Any, size: i
             # packets: a message's shorter last fragment counts as its share of one.
             assert stats.packets_received > (4 << 20) // 1200
             assert stats.packets_received <= 2.2 * stats.packets_sent
+            # the one path (issue 16): every SCTP packet came out of a DTLS record that
+            # receive_datagrams took from the socket, handed up by take_application_data
+            # (nothing left behind, nothing dropped at its bound)
+            core = ours.pc.core
+            assert core.counters["dtls_records_received"] >= stats.packets_received
+            assert core.dtls.stats.records_received >= stats.packets_received
+            assert core.dtls.take_application_data() == []
+            assert core.dtls.stats.dropped_plaintext_overflow == 0
         finally:
             await ours.close()
             await theirs.close()

@@ -69,7 +69,6 @@ class Net:
                 for handler in self.handlers:
                     handler(name, pc, ev)
                 ev = pc.next_event()
-            pc.flush(self.now)
         return moved
 
     def run(self, until: Any, limit: float = 60.0) -> None:
@@ -435,7 +434,6 @@ def test_open_and_abort_in_one_burst() -> None:
     net.run(lambda: first.ready_state == "open")
     net.run(lambda: not net._wire)
     a.create_data_channel("late")
-    a.flush(net.now)
     a.close(net.now)
     burst = [(data, local) for data, local, _remote in a.transmits(net.now)]
     assert len(burst) >= 2

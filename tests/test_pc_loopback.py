@@ -70,7 +70,7 @@ def test_trickle_events_and_close_releases_everything() -> None:
         await a.close()
         assert a.connection_state == "closed" and a.signaling_state == "closed"
         assert all(s.closed for s in sockets)
-        assert not a._timer.armed  # the one timer handle is released
+        assert not a._driver._timer.armed  # the one timer handle is released
         await b.wait_dtls_state("closed", timeout=WAIT)
         await b.close()
         for name in ("a", "b"):

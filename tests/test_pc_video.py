@@ -331,7 +331,7 @@ def test_fir_and_pli_raise_the_keyframe_request() -> None:
         rr = RtcpReceiverReport(remote)
         assert tr.endpoint is not None
         tr.endpoint.receive_datagram(serialize_rtcp([rr, packet]), sock_b, net.now)
-        a.flush(net.now)
+        a.handle_timer(net.now)  # as a driver after any mutation: drain
 
     feedback(FullIntraRequest(remote, 0, [FirEntry(tr.ssrc, 7)]))
     feedback(FullIntraRequest(remote, 0, [FirEntry(tr.ssrc, 7)]))  # a repetition

@@ -154,10 +154,12 @@ def test_a_full_window_drops_even_the_chunk_at_the_cumulative_tsn() -> None:
     b, base = _victim()
     far = (base + 5000) & 0xFFFFFFFF
     b.receive_packet(_packet(b, DataChunk(far, 2, 0, 53, b"gap")), 0.0)  # a gap stays open
-    # The window filled in order by ordered messages that wait for SSN 0 (never sent).
+    # The window filled in order by ordered messages that wait for SSN 0 (never sent),
+    # the reserve included (a_rwnd, which leaves the reserve out, is 0 before that).
     tsn = base
     ssn = 1
-    while b.receiver is not None and b.receiver.a_rwnd >= 1100:
+    r = b.receiver
+    while r is not None and r.capacity - r.buffered >= 1100:
         b.receive_packet(_packet(b, DataChunk(tsn, 1, ssn, 53, bytes(1100))), 0.0)
         tsn += 1
         ssn += 1

@@ -132,7 +132,7 @@ def test_an_ignored_invite_is_retransmitted(tmp_path: Path) -> None:
             assert loop.time() - start >= 0.45
             assert answer is not None  # an offerless INVITE: the offer is in the 200
             phone.agent.ack(call_id, SDP, loop.time())
-            phone.endpoint.flush()
+            phone.endpoint.drain()
             await asyncio.sleep(0.2)
             await phone.hang_up(call_id)
             await finished(proc, tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -311,12 +312,13 @@ class TwoSockets:
         self.out: list[tuple[bytes, Address, Address]] = []
         self.seen: list[Address] = []
 
-    def receive_datagram(
-        self, data: bytes, addr: Address, now: float, local: Address | None = None
+    def receive_datagrams(
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
     ) -> None:
         assert local is not None
-        self.seen.append(local)
-        self.out.append((data, local, addr))
+        for data, addr in batch:
+            self.seen.append(local)
+            self.out.append((data, local, addr))
 
     def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
         out, self.out = self.out, []

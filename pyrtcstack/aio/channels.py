@@ -177,7 +177,7 @@ class DataChannel(EventEmitter):
 
     def close(self) -> None:
         self.channel.close()
-        self._pc._schedule_flush()
+        self._pc._sent_by_application(0)  # the stream reset leaves with the next drain
 
     async def wait_open(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):

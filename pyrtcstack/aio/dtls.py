@@ -10,8 +10,10 @@ and timers to the core; this module turns the core's events into awaitables::
     data = await sock.recv()               # bytes, or None once the peer closed
 
 In a peer connection DTLS does not own a socket (it rides on the ICE pair); there the peer
-connection calls ``receive_datagram`` itself. This module is for standalone use: the CLI,
-interop tests against OpenSSL/GnuTLS, and benchmarks.
+connection calls ``receive_datagrams`` itself. Received data is taken from the connection
+(``take_application_data``) at every drain of the endpoint, before its events. This
+module is for standalone use: the CLI, interop tests against OpenSSL/GnuTLS, and
+benchmarks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 
 from ..common.core import Address, Event
-from ..dtls import ApplicationData, Closed, DtlsConnection, DtlsError, Failed, HandshakeCompleted
+from ..dtls import Closed, DtlsConnection, DtlsError, Failed, HandshakeCompleted
 from .endpoint import CoreEndpoint, open_endpoint
 
 __all__ = ["DtlsSocket", "open_dtls"]
@@ -37,12 +39,14 @@ class DtlsSocket:
         self.error: DtlsError | None = None
         self.closed = False
 
+    def _take_data(self) -> None:
+        for data in self.connection.take_application_data():
+            self._incoming.put_nowait(data)
+
     def _on_event(self, event: Event) -> None:
         if isinstance(event, HandshakeCompleted):
             if not self._handshake.done():
                 self._handshake.set_result(event)
-        elif isinstance(event, ApplicationData):
-            self._incoming.put_nowait(event.data)
         elif isinstance(event, Failed):
             self.error = event.error
             if not self._handshake.done():
@@ -66,7 +70,7 @@ class DtlsSocket:
     def send(self, data: bytes) -> None:
         self.connection.send(data)
         assert self.endpoint is not None
-        self.endpoint.flush()
+        self.endpoint.drain()
 
     async def recv(self) -> bytes | None:
         """The next application data record, or None when the connection ended."""
@@ -76,7 +80,7 @@ class DtlsSocket:
         """Send close_notify and close the socket."""
         assert self.endpoint is not None
         self.connection.close(self._loop.time())
-        self.endpoint.flush()
+        self.endpoint.drain()
         self.endpoint.close()
 
 
@@ -85,7 +89,9 @@ async def open_dtls(
 ) -> DtlsSocket:
     """Bind a UDP socket, attach ``connection`` and start it (a client sends its hello)."""
     sock = DtlsSocket(connection)
-    sock.endpoint = await open_endpoint(connection, local_addr, on_event=sock._on_event)
+    sock.endpoint = await open_endpoint(
+        connection, local_addr, on_event=sock._on_event, on_drain=sock._take_data
+    )
     connection.start(asyncio.get_running_loop().time())
-    sock.endpoint.flush()
+    sock.endpoint.drain()
     return sock

@@ -5,7 +5,8 @@ This is the whole asyncio story for a datagram core (modelled on aioquic's
 sends and events → re-arm the single ``loop.call_at`` handle at ``get_timer()``. When the
 timer fires, ``handle_timer(now)`` is called with ``now = max(deadline, loop.time())`` and
 the same drain follows. After calling an API method on the core from outside a callback
-(``core.send(...)``), call :meth:`CoreEndpoint.flush` so the result goes out.
+(``core.send(...)``), call :meth:`CoreEndpoint.drain` so the result goes out (the drain
+invariant: the driver drains after every mutation; the core itself has no ``flush``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class CoreTimer:
         self._at: float | None = None
 
     @property
+    def at(self) -> float | None:
+        """When the armed handle fires (None when none is armed)."""
+        return self._at if self._handle is not None else None
+
+    @property
     def armed(self) -> bool:
         """Whether a timer handle is pending on the loop."""
         return self._handle is not None
@@ -90,9 +96,17 @@ class CoreTimer:
 class CoreEndpoint(asyncio.DatagramProtocol):
     """An asyncio datagram protocol that owns exactly one core and one timer."""
 
-    def __init__(self, core: DatagramCore, on_event: EventHandler | None = None) -> None:
+    def __init__(
+        self,
+        core: DatagramCore,
+        on_event: EventHandler | None = None,
+        on_drain: Callable[[], None] | None = None,
+    ) -> None:
         self.core = core
         self.on_event = on_event
+        #: called at every drain, after the sends and before the events: where a caller
+        #: takes what its core hands up by a call (DTLS ``take_application_data``)
+        self.on_drain = on_drain
         self.transport: asyncio.DatagramTransport | None = None
         self._loop = asyncio.get_running_loop()
         self._timer = CoreTimer(self._loop, self._on_timer)
@@ -102,12 +116,12 @@ class CoreEndpoint(asyncio.DatagramProtocol):
     # asyncio.DatagramProtocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
-        self.flush()
+        self.drain()
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         address: Address = (str(addr[0]), int(str(addr[1])))
         self.core.receive_datagram(data, address, self._loop.time())
-        self.flush()
+        self.drain()
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable, ...) surface here; the core's own timers deal
@@ -125,7 +139,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         host, port = self.transport.get_extra_info("sockname")[:2]
         return (str(host), int(port))
 
-    def flush(self) -> None:
+    def drain(self) -> None:
         """Send what the core has queued, deliver its events, and re-arm the timer."""
         if self.transport is None or self.transport.is_closing():
             return
@@ -135,6 +149,8 @@ class CoreEndpoint(asyncio.DatagramProtocol):
             for data, addr in core.datagrams_to_send(self._loop.time()):
                 self.transport.sendto(data, addr)
                 progressed = True
+            if self.on_drain is not None:
+                self.on_drain()
             event = core.next_event()
             while event is not None:
                 progressed = True
@@ -147,7 +163,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
-        self.flush()
+        self.drain()
 
     def close(self) -> None:
         """Close the socket and cancel the timer."""
@@ -163,10 +179,11 @@ async def open_endpoint(
     core: DatagramCore,
     local_addr: Address = ("127.0.0.1", 0),
     on_event: EventHandler | None = None,
+    on_drain: Callable[[], None] | None = None,
 ) -> CoreEndpoint:
     """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: CoreEndpoint(core, on_event), local_addr=local_addr
+        lambda: CoreEndpoint(core, on_event, on_drain), local_addr=local_addr
     )
     return protocol

@@ -1,9 +1,10 @@
 """Drive an :class:`~pyrtcstack.ice.IceAgent` from real UDP sockets.
 
 One socket per host candidate (RFC 8445 §5.1.1.1), all feeding the same agent with the
-socket they arrived on (``receive_datagram(..., local=...)``); the agent's
-``transmits()`` say which socket each datagram leaves from. One timer handle, re-armed from
-``agent.get_timer()`` after every mutation, as in :class:`~pyrtcstack.aio.CoreEndpoint`.
+socket they arrived on (``receive_datagrams(batch, now, local)``); the agent's
+``transmits()`` say which socket each datagram leaves from. The driver is the one the peer
+connection uses too, :class:`~pyrtcstack.aio.multisocket.MultiSocketDriver`: batched
+socket reads, one timer handle re-armed from ``agent.get_timer()`` after every mutation.
 
 ::
 
@@ -62,7 +63,8 @@ from ..ice.mdns_responder import MdnsResponder
 from ..sdp import Candidate
 from ..turn.errors import TurnFramingError
 from ..turn.framing import StreamFramer
-from .endpoint import CoreTimer
+from .multisocket import MultiSocketDriver
+from .udp import UdpSocket
 
 __all__ = [
     "MAX_MDNS_QUERIES",
@@ -244,24 +246,6 @@ def host_addresses(*, allow_loopback: bool = False, ipv6: bool = False) -> list[
     return out
 
 
-class _SocketProtocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: IceConnection) -> None:
-        self.owner = owner
-        self.local: Address = ("", 0)
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        host, port = self.transport.get_extra_info("sockname")[:2]
-        self.local = (str(host), int(port))
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.owner._receive(data, (str(addr[0]), int(str(addr[1]))), self.local)
-
-    def error_received(self, exc: Exception) -> None:
-        self.owner.stats["socket_errors"] += 1
-
-
 class TurnStream(asyncio.Protocol):
     """A TCP/TLS connection to a TURN server (RFC 8656 §3.1, §5): the bytes the agent
     sends on its pseudo socket ``key`` (:class:`~pyrtcstack.ice.StreamTransport`) are
@@ -393,13 +377,14 @@ class IceConnection:
         self._allow_loopback = allow_loopback
         self._ipv6 = ipv6
         self._loop = asyncio.get_running_loop()
-        self._sockets: dict[Address, _SocketProtocol] = {}
+        #: the one multi-socket driver: the sockets (UDP and TURN streams), the timer
+        self._driver = MultiSocketDriver(self._loop, self.agent, self._on_event, keep_earlier=False)
+        self._sockets: dict[Address, UdpSocket] = {}
         self._streams: dict[Address, TurnStream] = {}
         self._stream_tasks: list[asyncio.Task[object]] = []
         self._turn_ssl_context = turn_ssl_context
         self._resolve_mdns = resolve_mdns
         self._mdns_tasks: set[asyncio.Task[None]] = set()
-        self._timer = CoreTimer(self._loop, self._on_timer)
         self._received: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
         self._state_changed = asyncio.Event()
         self.gathering_complete = asyncio.Event()
@@ -427,19 +412,26 @@ class IceConnection:
         bound: list[Address] = []
         for ip in ips:
             family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            _, protocol = await self._loop.create_datagram_endpoint(
-                lambda: _SocketProtocol(self), local_addr=(ip, 0), family=family
-            )
-            self._sockets[protocol.local] = protocol
-            bound.append(protocol.local)
+            raw = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                raw.setblocking(False)
+                raw.bind((ip, 0))
+            except OSError:
+                raw.close()
+                raise
+            sock = UdpSocket(self._loop, raw, self._driver.receive_batch)
+            self._sockets[sock.local] = sock
+            self._driver.sockets[sock.local] = sock
+            bound.append(sock.local)
         self.agent.gather(bound, self._loop.time())
         for stream in self.agent.stream_transports:
             connection = TurnStream(
-                stream.key, stream.server, stream.tls, self._receive_frames, self._count
+                stream.key, stream.server, stream.tls, self._driver.receive_batch, self._count
             )
             self._streams[stream.key] = connection
+            self._driver.sockets[stream.key] = connection
             self._stream_tasks.append(asyncio.ensure_future(self._open_stream(connection)))
-        self.flush()
+        self.drain()
         return [c for c in self.local_candidates if c.type.value == "host"]
 
     async def _open_stream(self, stream: TurnStream) -> object:
@@ -450,10 +442,6 @@ class IceConnection:
 
     def _count(self, name: str) -> None:
         self.stats[name] += 1
-
-    def _receive_frames(self, frames: list[tuple[bytes, Address]], key: Address) -> None:
-        for data, server in frames:
-            self._receive(data, server, key)
 
     @property
     def local_ufrag(self) -> str:
@@ -469,7 +457,7 @@ class IceConnection:
 
     def set_remote_credentials(self, ufrag: str, pwd: str, *, lite: bool = False) -> None:
         self.agent.set_remote_credentials(ufrag, pwd, self._loop.time(), lite=lite)
-        self.flush()
+        self.drain()
 
     def add_remote_candidate(
         self, candidate: str | Candidate | IceCandidate, ufrag: str | None = None
@@ -492,7 +480,7 @@ class IceConnection:
             task.add_done_callback(self._mdns_tasks.discard)
             return True
         added = self.agent.add_remote_candidate(candidate, self._loop.time(), ufrag)
-        self.flush()
+        self.drain()
         return added
 
     async def _add_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
@@ -509,16 +497,16 @@ class IceConnection:
                 self.agent.add_remote_candidate(resolved, self._loop.time(), ufrag)
         except PyrtcstackError:
             self.stats["mdns_stale"] += 1  # a restart happened meanwhile (RFC 8838 §8)
-        self.flush()
+        self.drain()
 
     def end_of_remote_candidates(self) -> None:
         self.agent.end_of_remote_candidates(self._loop.time())
-        self.flush()
+        self.drain()
 
     def restart(self) -> None:
         self.agent.restart(self._loop.time())
         self.gathering_complete.clear()
-        self.flush()
+        self.drain()
 
     # ------------------------------------------------------------------ waiting
     async def connected(self, timeout: float = 30.0) -> None:
@@ -540,7 +528,7 @@ class IceConnection:
     def send(self, data: bytes) -> bool:
         """Send on the selected pair (False when there is none)."""
         sent = self.agent.send(data, self._loop.time())
-        self.flush()
+        self.drain()
         return sent
 
     async def recv(self) -> bytes:
@@ -550,11 +538,11 @@ class IceConnection:
 
     async def close(self) -> None:
         self.agent.close(self._loop.time())
-        self.flush()
-        self._timer.cancel()
-        for protocol in self._sockets.values():
-            if protocol.transport is not None:
-                protocol.transport.close()
+        self.drain()
+        self._driver.cancel()
+        for sock in self._sockets.values():
+            self.stats["socket_errors"] += sock.socket_errors
+            sock.close()
         for task in self._stream_tasks:
             task.cancel()
         for mdns_task in list(self._mdns_tasks):
@@ -564,34 +552,10 @@ class IceConnection:
         await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ driving
-    def _receive(self, data: bytes, addr: Address, local: Address) -> None:
-        self.agent.receive_datagram(data, addr, self._loop.time(), local=local)
-        self.flush()
-
-    def flush(self) -> None:
-        """Send what the agent queued, deliver its events, re-arm the timer."""
-        agent = self.agent
-        while True:
-            progressed = False
-            for data, local, remote in agent.transmits(self._loop.time()):
-                stream = self._streams.get(local)
-                if stream is not None:
-                    stream.write(data)
-                    progressed = True
-                    continue
-                protocol = self._sockets.get(local)
-                transport = protocol.transport if protocol is not None else None
-                if transport is not None and not transport.is_closing():
-                    transport.sendto(data, remote)
-                progressed = True
-            event = agent.next_event()
-            while event is not None:
-                progressed = True
-                self._on_event(event)
-                event = agent.next_event()
-            if not progressed:
-                break
-        self._timer.arm(agent.get_timer())
+    def drain(self) -> None:
+        """After an API call on :attr:`agent` made from outside: send what it queued,
+        deliver its events, re-arm the timer (the driver's drain)."""
+        self._driver.drain()
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, DataReceived):
@@ -607,7 +571,3 @@ class IceConnection:
             self._state_changed.set()
         if self.on_event is not None:
             self.on_event(event)
-
-    def _on_timer(self, now: float) -> None:
-        self.agent.handle_timer(now)
-        self.flush()

@@ -1,8 +1,9 @@
 """``PeerConnection``: the W3C RTCPeerConnection in snake case, on asyncio.
 
-It drives one :class:`~pyrtcstack.peerconnection.PeerConnectionCore` from one UDP socket
-per local host candidate and one timer handle (re-armed from ``core.get_timer()`` after
-every mutation, like :class:`~pyrtcstack.aio.CoreEndpoint`). Nothing blocks the loop;
+One :class:`~pyrtcstack.aio.multisocket.MultiSocketDriver` drives its
+:class:`~pyrtcstack.peerconnection.PeerConnectionCore` from one UDP socket per local host
+candidate and one timer handle (re-armed from ``core.get_timer()`` after every mutation,
+API calls included: there is no flush). Nothing blocks the loop;
 :meth:`PeerConnection.close` releases every socket and the timer.
 
 ::
@@ -33,7 +34,6 @@ import random
 import socket
 import ssl
 from collections.abc import Callable
-from operator import itemgetter
 from typing import IO, Any
 
 from ..common.core import Address, Event
@@ -80,12 +80,9 @@ from .channels import (
     RemoteTrack,
     forget_task,
 )
-from .endpoint import CoreTimer
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
+from .multisocket import DatagramSender, MultiSocketDriver
 from .udp import UdpSocket
-
-# the parts of a core transmit (data, local address, remote address)
-_data_of, _local_of, _remote_of = itemgetter(0), itemgetter(1), itemgetter(2)
 
 __all__ = [
     "MAX_BATCH",
@@ -101,8 +98,8 @@ __all__ = [
 MAX_BATCH = 64
 #: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel.
 SOCKET_BUFFER = 1 << 20
-#: Bytes queued by data channels after which they start leaving at once (see
-#: ``_sent_by_application``) instead of at the next loop iteration.
+#: Bytes queued by data channels in one loop iteration after which they start leaving at
+#: once (see ``_sent_by_application``) instead of at the next loop iteration.
 EAGER_FLUSH_BYTES = 256 * 1024
 
 
@@ -131,9 +128,11 @@ class PeerConnection(EventEmitter):
 
             self.settings.keylog = write_keylog
         self.core = PeerConnectionCore(configuration, self.settings, rng)
+        #: the one driver of the core: its sockets, its timer, the drain
+        self._driver = MultiSocketDriver(self._loop, self.core, self._dispatch)
         #: UDP sockets by local address, and TCP/TLS streams to TURN servers by the
         #: ICE agent's pseudo socket key (both have the sending side of a socket)
-        self._sockets: dict[Address, UdpSocket | TurnStream] = {}
+        self._sockets: dict[Address, DatagramSender] = self._driver.sockets
         # running tasks as dict keys (an empty set is 216 bytes, an empty dict 64)
         self._stream_tasks: dict[asyncio.Task[bool], None] = {}
         self._mdns_tasks: dict[asyncio.Task[None], None] = {}
@@ -143,10 +142,7 @@ class PeerConnection(EventEmitter):
         self._turn_names: dict[tuple[Address, str], str] = {}
         #: (server address, transport) -> its URL as configured (icecandidateerror's url)
         self._server_urls: dict[tuple[Address, str], str] = {}
-        # keep_earlier: SCTP's T3 moves later on every SACK (see CoreTimer).
-        self._timer = CoreTimer(self._loop, self._on_timer, keep_earlier=True)
-        self._flush_scheduled = False
-        self._unflushed = 0  # bytes queued by data channels since the last flush
+        self._unflushed = 0  # bytes queued by data channels in this loop iteration
         self._channels: dict[int, DataChannel] = {}
         self._tracks: dict[int, RemoteTrack] = {}
         self._servers_resolved = False
@@ -154,10 +150,6 @@ class PeerConnection(EventEmitter):
         self._state_changed = Flag()
         self._closed_socket_errors = 0
         self._closed_send_drops = 0
-        self.datagrams_sent = 0
-        self.datagrams_received = 0
-        #: Called with ``(direction, data, local, remote)`` for every datagram (pcap).
-        self.datagram_hook: Callable[[str, bytes, Address, Address], None] | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -227,13 +219,13 @@ class PeerConnection(EventEmitter):
     async def create_offer(self, *, ice_restart: bool = False) -> Description:
         await self._prepare()
         desc = self.core.create_offer(self._now(), ice_restart=ice_restart)
-        self._flush()
+        self._driver.drain()
         return desc
 
     async def create_answer(self) -> Description:
         await self._prepare()
         desc = self.core.create_answer(self._now())
-        self._flush()
+        self._driver.drain()
         return desc
 
     async def set_local_description(
@@ -250,7 +242,7 @@ class PeerConnection(EventEmitter):
             description = Description.from_dict(description)
         self.core.set_local_description(description, self._now())
         self._open_new_turn_streams()
-        self._flush()
+        self._driver.drain()
         if description.type != "rollback" and not self.core.gathering_started:
             await self._start_gathering()
 
@@ -260,7 +252,7 @@ class PeerConnection(EventEmitter):
             description = Description.from_dict(description)
         self.core.set_remote_description(description, self._now())
         self._open_new_turn_streams()
-        self._flush()
+        self._driver.drain()
         self._resolve_mdns_candidates()
 
     async def add_ice_candidate(
@@ -278,7 +270,7 @@ class PeerConnection(EventEmitter):
             sdp_mline_index=candidate.sdp_mline_index,
             username_fragment=candidate.username_fragment,
         )
-        self._flush()
+        self._driver.drain()
         self._resolve_mdns_candidates()
 
     def _resolve_mdns_candidates(self) -> None:
@@ -303,13 +295,13 @@ class PeerConnection(EventEmitter):
         if self.core.closed:
             return
         self.core.add_resolved_candidate(candidate, address, self._now(), ufrag)
-        self._flush()
+        self._driver.drain()
 
     def restart_ice(self) -> None:
         """W3C restartIce: every offer restarts ICE until an answer with our new
         credentials is applied; negotiationneeded fires (in stable)."""
         self.core.restart_ice()
-        self._schedule_flush()
+        self._driver.rearm()
 
     # ------------------------------------------------------------------ channels, media
     def create_data_channel(
@@ -343,12 +335,12 @@ class PeerConnection(EventEmitter):
     def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
         """:meth:`create_data_channel` with its options as one value."""
         wrapper = self._wrap(self.core.create_channel(label, options))
-        self._schedule_flush()
+        self._driver.rearm()
         return wrapper
 
     def add_track(self, track: Track) -> Transceiver:
         tr = self.core.add_track(track)
-        self._schedule_flush()
+        self._driver.rearm()
         return tr
 
     def add_transceiver(
@@ -360,7 +352,7 @@ class PeerConnection(EventEmitter):
         codecs: list[CodecCapability] | None = None,
     ) -> Transceiver:
         tr = self.core.add_transceiver(kind, direction=direction, track=track, codecs=codecs)
-        self._schedule_flush()
+        self._driver.rearm()
         return tr
 
     def get_transceivers(self) -> list[Transceiver]:
@@ -375,8 +367,8 @@ class PeerConnection(EventEmitter):
         if self.core.closed and not self._sockets:
             return
         self.core.close(self._now())
-        self._flush()
-        self._timer.cancel()
+        self._driver.drain()
+        self._driver.cancel()
         for task in self._stream_tasks:
             task.cancel()
         for mdns_task in self._mdns_tasks:
@@ -491,7 +483,7 @@ class PeerConnection(EventEmitter):
             sock = UdpSocket(
                 self._loop,
                 raw,
-                self._receive_batch,
+                self._driver.receive_batch,
                 max_batch=MAX_BATCH,
                 offload=settings.udp_offload,
             )
@@ -504,7 +496,7 @@ class PeerConnection(EventEmitter):
             self.mdns_publisher = MdnsPublisher()
             for ip, name in self.core.mdns_names.items():
                 self.mdns_publisher.publish(name, ip)
-        self._flush()
+        self._driver.drain()
 
     def _open_new_turn_streams(self) -> None:
         """Open the TCP/TLS connections the agent asks for (at gathering, and at an ICE
@@ -519,7 +511,7 @@ class PeerConnection(EventEmitter):
     def _open_turn_stream(self, key: Address, server: Address, tls: bool) -> None:
         """A TCP or TLS connection to a TURN server (RFC 8656 §3.1) for the agent's
         pseudo socket ``key``: what the agent sends on it is buffered until connected."""
-        stream = TurnStream(key, server, tls, self._receive_batch)
+        stream = TurnStream(key, server, tls, self._driver.receive_batch)
         self._sockets[key] = stream
         name = self._turn_names.get((server, "tls" if tls else "tcp"))
         task = asyncio.ensure_future(stream.open(self._turn_ssl_context() if tls else None, name))
@@ -535,109 +527,41 @@ class PeerConnection(EventEmitter):
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _receive_batch(self, batch: list[tuple[bytes, Address]], local: Address) -> None:
-        self.datagrams_received += len(batch)
-        hook = self.datagram_hook
-        if hook is not None:
-            for data, addr in batch:
-                hook("recv", data, local, addr)
-        try:
-            self.core.receive_datagrams(batch, self._now(), local=local)
-        finally:  # even if a core has a bug, send what is queued and re-arm the timer
-            self._flush()
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._deferred_flush)
-
-    def _deferred_flush(self) -> None:
-        self._flush_scheduled = False
-        self._unflushed = 0
-        self.core.flush(self._now())
-        self._flush()
-
-    def _flush(self) -> None:
-        """Send what the core queued, deliver its events, re-arm the timer."""
-        core = self.core
-        for _ in range(1000):
-            self._transmit()
-            # Only an event's handler (the application) can queue more: without one,
-            # what the transmit took was all (no second, empty pass per wake-up).
-            event = core.next_event()
-            if event is None:
-                break
-            while event is not None:
-                self._dispatch(event)
-                event = core.next_event()
-        self._timer.arm(None if core.closed else core.get_timer())
-
-    def _transmit(self) -> bool:
-        """Send the datagrams the core queued; whether there were any."""
-        out = self.core.transmits(self._now())
-        if not out:
-            return False
-        hook = self.datagram_hook
-        sockets = self._sockets
-        n = len(out)
-        _data, local, remote = out[0]
-        if (
-            n > 1
-            and list(map(_local_of, out)).count(local) == n
-            and list(map(_remote_of, out)).count(remote) == n
-        ):
-            # all from one socket to one address (the selected pair: the usual case),
-            # checked and gathered without a Python loop per datagram
-            self.datagrams_sent += self._send_run(
-                sockets, list(map(_data_of, out)), local, remote, hook
-            )
-            return True
-        # consecutive datagrams from one socket to one address go out together (one GSO
-        # send per run of equal sizes, see aio.udp)
-        run: list[bytes] = []
-        run_local: Address | None = None
-        run_remote: Address | None = None
-        sent = 0
-        for data, local, remote in out:
-            if local != run_local or remote != run_remote:
-                if run:
-                    sent += self._send_run(sockets, run, run_local, run_remote, hook)
-                    run = []
-                run_local, run_remote = local, remote
-            run.append(data)
-        if run:
-            sent += self._send_run(sockets, run, run_local, run_remote, hook)
-        self.datagrams_sent += sent
-        return True
-
     def _sent_by_application(self, size: int) -> None:
-        """A data channel queued ``size`` bytes. They leave at the next loop iteration —
-        or at once, without delivering any event, once :data:`EAGER_FLUSH_BYTES` are
-        waiting: an application that queues a lot in one go keeps the peer busy meanwhile
-        (with the peer in another process, transfer and queueing overlap)."""
+        """A data channel queued ``size`` bytes: they leave when the timer the core's
+        pending output armed fires, at the next loop iteration, with everything else
+        queued in this one (the first send of an iteration re-arms; the others find the
+        wake-up armed). Once :data:`EAGER_FLUSH_BYTES` are waiting they leave at once,
+        without delivering any event: an application that queues a lot in one go keeps
+        the peer busy meanwhile (with the peer in another process, transfer and queueing
+        overlap)."""
+        driver = self._driver
+        if not driver.wake_pending():
+            self._unflushed = 0
+            driver.rearm()
         self._unflushed += size
         if self._unflushed >= EAGER_FLUSH_BYTES and not self.core.closed:
             self._unflushed = 0
-            self.core.flush(self._now())
-            self._transmit()
-        self._schedule_flush()
+            self.core.handle_timer(self._now())
+            driver.transmit()
+            driver.rearm()
 
-    @staticmethod
-    def _send_run(
-        sockets: dict[Address, UdpSocket | TurnStream],
-        run: list[bytes],
-        local: Address | None,
-        remote: Address | None,
-        hook: Callable[[str, bytes, Address, Address], None] | None,
-    ) -> int:
-        sock = sockets.get(local) if local is not None else None
-        if sock is None or sock.closed or local is None or remote is None:
-            return 0
-        sock.send_many(run, remote)
-        if hook is not None:
-            for data in run:
-                hook("send", data, local, remote)
-        return len(run)
+    @property
+    def datagram_hook(self) -> Callable[[str, bytes, Address, Address], None] | None:
+        """Called with ``(direction, data, local, remote)`` for every datagram (pcap)."""
+        return self._driver.hook
+
+    @datagram_hook.setter
+    def datagram_hook(self, hook: Callable[[str, bytes, Address, Address], None] | None) -> None:
+        self._driver.hook = hook
+
+    @property
+    def datagrams_sent(self) -> int:
+        return self._driver.datagrams_sent
+
+    @property
+    def datagrams_received(self) -> int:
+        return self._driver.datagrams_received
 
     @property
     def socket_errors(self) -> int:
@@ -737,18 +661,3 @@ class PeerConnection(EventEmitter):
             assert isinstance(event, DtlsStateChange)
             self._state_changed.set()
             self.emit("dtlsstatechange", event.state)
-
-    def _on_timer(self, now: float) -> None:
-        core = self.core
-        deadline = core.get_timer()
-        if deadline is not None and deadline > now and not core.closed:
-            # An early wake-up of the kept, earlier handle (CoreTimer keep_earlier): the
-            # deadline moved later since it was armed (a consent response settled the
-            # check whose retransmission was due). Nothing is due and nothing was queued
-            # since the last drain (the drain invariant): only re-arm.
-            self._timer.arm(deadline)
-            return
-        try:
-            core.handle_timer(now)
-        finally:
-            self._flush()

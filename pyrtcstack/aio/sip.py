@@ -86,7 +86,7 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         for message in messages:
             core.receive_message(message, self.key, loop.time())
-        self.owner.flush()
+        self.owner.drain()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.key is not None and self.owner.connections.get(self.key) is self:
@@ -109,7 +109,7 @@ class TcpEndpoint:
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
-        self.flush()
+        self.drain()
 
     def _connection(self, addr: Address) -> _Connection | None:
         conn = self.connections.get(addr)
@@ -131,7 +131,7 @@ class TcpEndpoint:
         task.add_done_callback(self._tasks.discard)
         return conn
 
-    def flush(self) -> None:
+    def drain(self) -> None:
         core = self.core
         while True:
             progressed = False
@@ -271,7 +271,7 @@ class SipPhone:
     async def register(self, registrar: str, server: Address, *, timeout: float = 40.0) -> int:
         """REGISTER and return the expiry granted; :class:`SipCallError` on a failure."""
         call_id = self.agent.register(registrar, server, self._now())
-        self.endpoint.flush()
+        self.endpoint.drain()
         event = await self._wait(
             lambda e: isinstance(e, Registered | RegistrationFailed) and e.call_id == call_id,
             timeout,
@@ -286,7 +286,7 @@ class SipPhone:
     ) -> tuple[str, bytes | None]:
         """INVITE ``target`` and wait for the answer: ``(call_id, sdp of the 200)``."""
         call_id = self.agent.invite(target, server, self._now(), offer)
-        self.endpoint.flush()
+        self.endpoint.drain()
         event = await self._wait(
             lambda e: isinstance(e, CallAnswered | CallFailed) and e.call_id == call_id,
             timeout,
@@ -309,7 +309,7 @@ class SipPhone:
         if ring:
             self.agent.ring(call_id, self._now())
         self.agent.answer(call_id, sdp, self._now())
-        self.endpoint.flush()
+        self.endpoint.drain()
         event = await self._wait(
             lambda e: (
                 isinstance(e, CallEstablished | CallFailed | CallEnded) and e.call_id == call_id
@@ -326,11 +326,11 @@ class SipPhone:
         """CANCEL a call not yet answered (:meth:`call` then raises 487, or, if the 200
         wins the race, the call is ACKed and ended with a BYE)."""
         self.agent.cancel(call_id, self._now())
-        self.endpoint.flush()
+        self.endpoint.drain()
 
     def reject(self, call_id: str, status: int = 486, reason: str = "Busy Here") -> None:
         self.agent.reject(call_id, self._now(), status, reason)
-        self.endpoint.flush()
+        self.endpoint.drain()
 
     async def wait_ended(self, call_id: str, timeout: float = 60.0) -> bool:
         """Wait for the call to end; True when the peer hung up."""
@@ -344,7 +344,7 @@ class SipPhone:
         """BYE, and wait for its answer (or its timeout)."""
         waiter = asyncio.ensure_future(self.wait_ended(call_id, timeout))
         self.agent.bye(call_id, self._now())
-        self.endpoint.flush()
+        self.endpoint.drain()
         await waiter
 
     def close(self) -> None:

@@ -158,7 +158,7 @@ async def _one_transaction(
     endpoint = await open_endpoint(client, local_addr or _default_local(server), on_event)
     try:
         client.request(message, server, loop.time(), key=key)
-        endpoint.flush()
+        endpoint.drain()
         return await done, endpoint.local_address
     finally:
         endpoint.close()
@@ -188,14 +188,14 @@ async def discover_nat(
             host = source_address_for(server)
         disco.local = (host, port)
         disco.start(loop.time())
-        endpoint.flush()
+        endpoint.drain()
         return await done
     finally:
         endpoint.close()
 
 
 class _GroupEndpoint(CoreEndpoint):
-    """A CoreEndpoint that also flushes its siblings: an RFC 5780 answer may leave from
+    """A CoreEndpoint that also drains its siblings: an RFC 5780 answer may leave from
     another of the server's sockets."""
 
     group: list[CoreEndpoint]
@@ -204,7 +204,7 @@ class _GroupEndpoint(CoreEndpoint):
         super().datagram_received(data, addr)
         for sibling in self.group:
             if sibling is not self:
-                sibling.flush()
+                sibling.drain()
 
 
 class StunServerRunner:

@@ -77,7 +77,7 @@ class _StreamDriver(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.flush()
+        self.drain()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -90,13 +90,13 @@ class _StreamDriver(asyncio.Protocol):
         now = self._loop.time()
         for frame in frames:
             self.core.receive_datagram(frame, self.core.server, now)
-        self.flush()
+        self.drain()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._timer.cancel()
         self.closed.set()
 
-    def flush(self) -> None:
+    def drain(self) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         core = self.core
@@ -110,7 +110,7 @@ class _StreamDriver(asyncio.Protocol):
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
-        self.flush()
+        self.drain()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -154,9 +154,9 @@ class TurnClientConnection:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _flush(self) -> None:
+    def _drain(self) -> None:
         if self._driver is not None:
-            self._driver.flush()
+            self._driver.drain()
 
     @property
     def local_address(self) -> Address | None:
@@ -189,7 +189,7 @@ class TurnClientConnection:
     async def allocate(self, timeout: float = 45.0) -> Allocated:
         """Allocate (RFC 8656 §7) and wait for the result; raises the typed TURN error."""
         self.core.allocate(self._loop.time())
-        self._flush()
+        self._drain()
         event = await self._wait(lambda e: isinstance(e, Allocated), "allocate", timeout)
         return cast(Allocated, event)
 
@@ -197,7 +197,7 @@ class TurnClientConnection:
         """Create (or refresh) the permission for ``peer``'s IP and wait for it."""
         mark = len(self.events)
         self.core.create_permission(peer, self._loop.time())
-        self._flush()
+        self._drain()
         ip = str(ipaddress.ip_address(peer if isinstance(peer, str) else peer[0]))
         await self._wait(
             lambda e: isinstance(e, PermissionCreated) and e.peer_ip == ip,
@@ -210,7 +210,7 @@ class TurnClientConnection:
         """Bind a channel to ``peer`` (RFC 8656 §12) and wait until the server agrees."""
         mark = len(self.events)
         number = self.core.bind_channel(peer, self._loop.time())
-        self._flush()
+        self._drain()
         if self.core.channel_for(peer) is None:
             await self._wait(
                 lambda e: isinstance(e, ChannelBound) and e.channel == number,
@@ -224,7 +224,7 @@ class TurnClientConnection:
         """Relay ``data`` to ``peer`` (ChannelData on a bound channel, else a Send
         indication; a permission is created on demand)."""
         self.core.send(data, peer, self._loop.time())
-        self._flush()
+        self._drain()
 
     async def recv(self, timeout: float | None = None) -> tuple[bytes, Address]:
         """The next datagram from a peer: ``(data, peer_address)``."""
@@ -241,14 +241,14 @@ class TurnClientConnection:
         """Refresh the allocation now (normally the core does it before expiry)."""
         mark = len(self.events)
         self.core.refresh(self._loop.time())
-        self._flush()
+        self._drain()
         await self._wait(lambda e: isinstance(e, Refreshed), "refresh", timeout, mark)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Deallocate (Refresh LIFETIME 0) if allocated, then close the transport."""
         mark = len(self.events)
         self.core.close(self._loop.time())
-        self._flush()
+        self._drain()
         if self.core.state is ClientState.DEALLOCATING:
             with contextlib.suppress(asyncio.TimeoutError, TurnError):
                 await self._wait(lambda e: isinstance(e, Deallocated), "deallocate", timeout, mark)

@@ -256,11 +256,11 @@ class TurnServerEndpoint(CoreEndpoint):
             now = self._loop.time()
             for data, addr in batch:
                 self.server.receive_relayed(data, addr, relayed, now)
-            self.flush()
+            self.drain()
         except Exception:
             self._handler_error("relay")
 
-    def flush(self) -> None:
+    def drain(self) -> None:
         """Send the core's output: to UDP clients on the listening socket, to TCP/TLS
         clients on their connection (ChannelData padded, RFC 8656 §12.5), and from the
         relayed sockets to peers; deliver events; re-arm the timer."""
@@ -516,7 +516,7 @@ class _ServerStream(asyncio.Protocol):
             now = endpoint._loop.time()
             for frame in frames:
                 endpoint.server.receive_datagram(frame, self.peer, now)
-            endpoint.flush()
+            endpoint.drain()
         except Exception:
             endpoint._handler_error("stream")
 
@@ -526,7 +526,7 @@ class _ServerStream(asyncio.Protocol):
         endpoint.streams.pop(self.peer, None)
         try:
             endpoint.server.connection_closed(self.peer, endpoint._loop.time())
-            endpoint.flush()
+            endpoint.drain()
         except Exception:
             endpoint._handler_error("disconnect")
         reason = self._reason or (f"{type(exc).__name__}" if exc is not None else "closed")

@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from pyrtcstack.sip import SipParseError, parse_message
-from pyrtcstack.sip.explain import explain
+from pyrtcstack.sip import SipParseError, explain_message, parse_message
 
 from ._args import CliError
 
@@ -44,7 +43,7 @@ def _explain(args: argparse.Namespace) -> int:
         message = parse_message(_normalise(data))
     except SipParseError as exc:
         raise CliError(f"{args.file}: not a valid SIP message: {exc}", code=1) from None
-    sys.stdout.write(explain(message))
+    sys.stdout.write(explain_message(message))
     return 0
 
 

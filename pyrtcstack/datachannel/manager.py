@@ -1,9 +1,11 @@
 """Data channels over one SCTP association (RFC 8831, DCEP RFC 8832), sans-I/O.
 
 :class:`DataChannelManager` owns an :class:`~pyrtcstack.sctp.association.Association` and
-has the same core shape (``receive_packet``, ``packets_to_send``, ``get_timer``,
-``handle_timer``, ``next_event``), so a DTLS connection's application data feeds it
-directly (RFC 8261: one SCTP packet per DTLS record).
+has the packet core's shape (``receive_packets``, ``packets_to_send``, ``get_timer``,
+``handle_timer``, ``next_event``), so what a DTLS connection's ``take_application_data``
+returns feeds it directly (RFC 8261: one SCTP packet per DTLS record). An API call that
+queues output (a send, a close, DCEP) makes ``get_timer`` return the last time the
+association saw, so the driver drains at once (no ``flush``).
 
 * Stream ids: the DTLS client uses even ids, the server odd ids (RFC 8832 §6); a channel
   created before the role is known gets its id when :meth:`set_dtls_role` is called.
@@ -107,7 +109,6 @@ class DataChannelManager:
         self._channels: dict[int, DataChannel] = {}
         self._unassigned: list[DataChannel] = []
         self._is_client: bool | None = None
-        self._flush_at: float | None = None
         self.dropped_messages = 0
         if dtls_role is not None:
             self.set_dtls_role(dtls_role)
@@ -217,17 +218,18 @@ class DataChannelManager:
 
     # == the core ==========================================================================
     def packets_to_send(self, now: float) -> list[bytes]:
-        self._flush_at = None
         return self.association.packets_to_send(now)
 
     def get_timer(self) -> float | None:
-        t = self.association.get_timer()
-        if self._flush_at is not None and (t is None or self._flush_at < t):
-            return self._flush_at
-        return t
+        """The association's: its next deadline, or the last time it saw while output an
+        API call queued (a send, a close, DCEP) waits, so the driver drains at once (no
+        ``flush``); the same while an event of ours waits (a channel closed without
+        the association, DCEP's ChannelOpen)."""
+        if self._events:
+            return self.association.now
+        return self.association.get_timer()
 
     def handle_timer(self, now: float) -> None:
-        self._flush_at = None
         self.association.handle_timer(now)
 
     def next_event(self) -> Event | None:
@@ -245,10 +247,6 @@ class DataChannelManager:
         return events.popleft()
 
     # == internals =========================================================================
-    def _wake(self) -> None:
-        """Output became pending outside a mutation: ask the driver to come back now."""
-        self._flush_at = self.association.now
-
     def _allocate_id(self) -> int:
         start = 0 if self._is_client else 1
         limit = min(self.association.outbound_streams or 65535, MAX_CHANNEL_ID + 1)
@@ -288,7 +286,6 @@ class DataChannelManager:
                 self._events.append(ChannelError(channel, f"cannot open: {exc}"))
                 self._finish(channel)
                 return
-            self._wake()
         channel.ready_state = "open"
         self._events.append(ChannelOpen(channel))
 
@@ -332,7 +329,6 @@ class DataChannelManager:
         if not channel._reset_requested and channel.id is not None:
             channel._reset_requested = True
             self.association.reset_streams([channel.id])
-            self._wake()
 
     def _finish(self, channel: DataChannel) -> None:
         if channel.ready_state == "closed":
@@ -433,7 +429,6 @@ class DataChannelManager:
             self.dropped_messages += 1
             if sid not in self._channels:
                 self.association.reset_streams([sid])
-                self._wake()
             return
         label_bytes = len(msg.label.encode()) + len(msg.protocol.encode())
         if (
@@ -445,7 +440,6 @@ class DataChannelManager:
             self.refused_opens += 1
             self.dropped_messages += 1
             self.association.reset_streams([sid])
-            self._wake()
             return
         try:
             self.association.send(sid, DataChannelAck().encode(), Ppid.DCEP)
@@ -454,7 +448,6 @@ class DataChannelManager:
             # events are translated lazily): no channel to open.
             self.dropped_messages += 1
             return
-        self._wake()
         channel = DataChannel(
             self,
             msg.label,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .certificate import DtlsCertificate, Fingerprint
 from .connection import DEFAULT_MTU, DEFAULT_VERSIONS, DtlsConnection, DtlsRole, DtlsStats
 from .constants import AlertDescription, CipherSuite, CipherSuite13, DtlsVersion, NamedGroup
+from .describe import alert_name, describe, only_application_data
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -19,7 +20,7 @@ from .errors import (
     FingerprintMismatchError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed, HandshakeCompleted
+from .events import Closed, Failed, HandshakeCompleted
 from .srtp import DEFAULT_SRTP_PROFILES, SRTP_EXPORTER_LABEL, SrtpKeys, SrtpProfile
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "DEFAULT_VERSIONS",
     "SRTP_EXPORTER_LABEL",
     "AlertDescription",
-    "ApplicationData",
     "CipherSuite",
     "CipherSuite13",
     "Closed",
@@ -50,4 +50,7 @@ __all__ = [
     "PeerAlertError",
     "SrtpKeys",
     "SrtpProfile",
+    "alert_name",
+    "describe",
+    "only_application_data",
 ]

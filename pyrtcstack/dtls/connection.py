@@ -17,14 +17,14 @@ the first datagram if still unset).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, Generic, TypeVar, overload
 
 from ..common.core import Address, Event, default_rng
 from . import datapath
 from .certificate import DtlsCertificate, Fingerprint
 from .constants import CipherSuite, DtlsVersion, NamedGroup
-from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
+from .engine import MAX_PENDING_PLAINTEXT, AnyCipherSuite, DtlsContext, DtlsEngine
 from .engine12 import Dtls12Engine
 from .errors import DtlsError, DtlsUsageError
 from .flights import INITIAL_TIMEOUT, MAX_RETRANSMISSIONS, MAX_TIMEOUT
@@ -101,20 +101,9 @@ class DtlsConnection:
         use_cookie: as a server, demand a HelloVerifyRequest round trip (RFC 6347 §4.2.1).
         initial_timeout, max_timeout, max_retransmissions: the flight timer (``flights.py``).
         keylog: called with an NSS ``CLIENT_RANDOM`` line when the master secret exists.
-        on_application_data: optional fast path for received application data (also settable
-            later as the attribute of that name): when set, each record's plaintext is passed
-            to ``on_application_data(data, now)`` during :meth:`receive_datagram` instead of
-            becoming an :class:`ApplicationData` event, whenever no other event is waiting;
-            otherwise the record is queued as an event, so data never overtakes an earlier
-            event (HandshakeCompleted, Closed...). The signature fits a layered core's
-            ``receive_packet(data, now)`` (e.g. SCTP's). A consumer that sets it must still
-            handle ApplicationData events; exceptions it raises propagate to the caller.
-        on_application_data_batch: optional, beside ``on_application_data`` (settable later
-            too): :meth:`receive_datagrams` then hands the plaintexts of a burst's records to
-            ``on_application_data_batch(plaintexts, now)``, in order, in as few calls as it
-            can (fits ``receive_packets(packets, now)``). The same rule keeps the order: a
-            record never goes into a batch behind a waiting event, and a batch is handed
-            over before any other datagram of the burst is handled.
+        max_pending_plaintext: bytes of received plaintext kept until
+            :meth:`take_application_data` takes them (:data:`MAX_PENDING_PLAINTEXT`); a record
+            that would go beyond is dropped and counted (``stats.dropped_plaintext_overflow``).
         versions: which DTLS versions we speak (:data:`DEFAULT_VERSIONS`: 1.2 only). With
             DTLS 1.3 allowed, a server answers a ClientHello offering 0xFEFC with DTLS 1.3
             (:mod:`.dtls13`) and any other with 1.2 (marking ServerHello.random with the
@@ -136,8 +125,7 @@ class DtlsConnection:
     use_cookie: _Setting[bool] = _Setting()
     keylog: _Setting[KeyLogCallback | None] = _Setting()
     #: See the constructor argument of the same name.
-    on_application_data: _Setting[Callable[[bytes, float], None] | None] = _Setting()
-    on_application_data_batch: _Setting[Callable[[list[bytes], float], None] | None] = _Setting()
+    max_pending_plaintext: _Setting[int] = _Setting()
     versions: _Setting[tuple[DtlsVersion, ...]] = _Setting()
     #: Groups accepted (server) or offered (client) in DTLS 1.3, best first.
     groups13: _Setting[tuple[int, ...]] = _Setting()
@@ -167,8 +155,7 @@ class DtlsConnection:
         max_timeout: float = MAX_TIMEOUT,
         max_retransmissions: int = MAX_RETRANSMISSIONS,
         keylog: KeyLogCallback | None = None,
-        on_application_data: Callable[[bytes, float], None] | None = None,
-        on_application_data_batch: Callable[[list[bytes], float], None] | None = None,
+        max_pending_plaintext: int = MAX_PENDING_PLAINTEXT,
         versions: Sequence[DtlsVersion | int] = DEFAULT_VERSIONS,
         groups13: Sequence[int] = DEFAULT_GROUPS13,
         key_shares: Sequence[int] = DEFAULT_KEY_SHARES,
@@ -201,8 +188,7 @@ class DtlsConnection:
             max_timeout=max_timeout,
             max_retransmissions=max_retransmissions,
             keylog=keylog,
-            on_application_data=on_application_data,
-            on_application_data_batch=on_application_data_batch,
+            max_pending_plaintext=max_pending_plaintext,
             versions=allowed,
             groups13=groups13_,
             key_shares=tuple(int(g) for g in key_shares if int(g) in groups13_),
@@ -314,19 +300,33 @@ class DtlsConnection:
     # ---- core contract -----------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """One datagram: :meth:`receive_datagrams` with a batch of one."""
         engine = self._engine
         datapath.receive_datagrams(engine, self.ctx, (data,), addr, now)
         if engine.successor is not None:
             self._engine = engine.successor
 
     def receive_datagrams(self, datagrams: Iterable[bytes], addr: Address, now: float) -> None:
-        """:meth:`receive_datagram` for each of ``datagrams`` (all from ``addr``), in order:
-        the same results, events, drops and counters, with the established data path's
-        lookups done once per batch (a driver hands over a burst read from its socket)."""
+        """The one input: ``datagrams`` that arrived together from ``addr``, in order. The
+        plaintext of their application data records is kept, in arrival order, for
+        :meth:`take_application_data`; everything else becomes events or output."""
         engine = self._engine
         datapath.receive_datagrams(engine, self.ctx, datagrams, addr, now)
         if engine.successor is not None:
             self._engine = engine.successor
+
+    def take_application_data(self) -> list[bytes]:
+        """The plaintext of every application data record received since the last call,
+        in arrival order (one ``bytes`` per record: for SCTP over DTLS, one packet each,
+        RFC 8261 §5). The one way received data leaves the connection. At most
+        :attr:`max_pending_plaintext` bytes wait here; a driver that takes after every
+        input never reaches it."""
+        ctx = self.ctx
+        taken = ctx.plaintext
+        if taken:
+            ctx.plaintext = []
+            ctx.plaintext_bytes = 0
+        return taken
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         out = self.ctx.out

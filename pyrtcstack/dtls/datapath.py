@@ -7,12 +7,12 @@ record whose inner type is not plain application data (``dispatch_inner``).
 
 A datagram that is exactly one application data record of the current read epoch (what a
 bulk transfer receives) is checked, replay-filtered (RFC 6347 §4.1.2.6, RFC 9147 §4.5.1),
-decrypted inline and handed up — through ``on_application_data_batch``, the per-record
-``on_application_data`` or as an ``ApplicationData`` event — with the connection's lookups
-done once per burst. Every other datagram goes through the engine's general record
-path (``receive_general``), in order. The burst handling (counting,
-batching, delivery, the hand-over to the general path) is written once; only reading one
-record differs between the versions:
+decrypted inline and appended to the connection's plaintext (the one route up:
+``DtlsConnection.take_application_data``, bounded by ``max_pending_plaintext``) with the
+connection's lookups done once per burst. Every other datagram goes through the engine's
+general record path (``receive_general``), in order, which delivers into the same list.
+The burst handling (counting, delivery, the hand-over to the general path) is written
+once; only reading one record differs between the versions:
 
 * DTLS 1.2 (RFC 6347 §4.1): a 13-byte header of content type 23, version 0xFEFD, the
   current epoch and a length equal to the rest; AES-GCM inline (RFC 5288 §3), ChaCha20 by
@@ -24,8 +24,8 @@ record differs between the versions:
   is not plain application data (a KeyUpdate, an ACK, an alert, padding) is handed to the
   engine's dispatch once it authenticated, after the records before it.
 
-``tests/test_dtls_batch.py`` and ``tests/test_dtls13_batch.py`` check that the results,
-events, drops and counters equal the one-by-one and the general paths.
+``tests/test_dtls_batch.py`` and ``tests/test_dtls13_batch.py`` check replay, drops,
+counters and order on bursts, against one-by-one delivery and the general path.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from cryptography.exceptions import InvalidTag
 from ..common.core import Address
 from .constants import DTLS1_2_VERSION
 from .errors import DtlsDecodeError
-from .events import ApplicationData
 from .record import (
     HEADER_LENGTH,
     MAX_CIPHERTEXT,
@@ -92,7 +91,7 @@ _NONCE13: Final = struct.Struct("!4sQ")
 _Decrypt = Callable[[bytes, bytes, bytes], bytes]
 _Mask = Callable[[bytes], bytes]
 #: What the data path needs of the current read epoch, looked up once per burst (and again
-#: after anything that may change it: the general path, a callback, a dispatched 1.3
+#: after anything that may change it: the general path, a dispatched 1.3
 #: record): (format, 1.2 epoch or 1.3 first byte, replay window, AEAD decrypt, 1.2 implicit
 #: IV or 1.3 IV's first 4 bytes, 1.3 IV's last 8 bytes as an integer, 1.3 masks of many
 #: samples (TrafficKeys.masks), 1.2 cipher, 1.3 epoch, 1.3: the next record implies an ACK)
@@ -134,15 +133,17 @@ def receive_datagrams(
 ) -> None:
     """Both engines' ``receive_datagrams``: see :meth:`DtlsConnection.receive_datagrams`."""
     stats = ctx.stats
-    events = ctx.events
+    # the one route up: the context's plaintext list, bounded by max_pending_plaintext
+    # (pending counts its bytes; written back before the general path, which delivers too)
+    plain = ctx.plaintext
+    pending = ctx.plaintext_bytes
+    cap = ctx.max_pending_plaintext
     unpack12 = RECORD_HEADER_SEQ64.unpack_from
     unpack13 = UNIFIED_HEADER.unpack_from
     pack13 = UNIFIED_HEADER.pack
     pack_aad = AEAD_ADDITIONAL_DATA.pack
     nonce13 = _NONCE13.pack
     taken = 0  # datagrams (= records) taken by this path, counted at the end
-    batch_callback = ctx.on_application_data_batch
-    batch: list[bytes] = []  # plaintexts for batch_callback, handed over in order
     stale = True  # the read state below must be looked up (again)
     if not isinstance(datagrams, (list, tuple)):
         datagrams = list(datagrams)
@@ -211,10 +212,9 @@ def receive_datagrams(
                         seq += 0x10000
             if seq < 0:
                 # ---- anything else: the general path, after the records before it
-                if batch:
-                    batch_callback(batch, now)  # type: ignore[misc]
-                    batch = []
+                ctx.plaintext_bytes = pending
                 reader.receive_general(data, addr, now)
+                pending = ctx.plaintext_bytes
                 stale = True  # it may have installed keys or ended the connection
                 continue
             taken += 1
@@ -264,27 +264,20 @@ def receive_datagrams(
             if other is not None:
                 # DTLS 1.3 KeyUpdate, ACK, alert, padded data...: the engine's dispatch,
                 # after the records before it; it may change the epoch or end us
-                if batch:
-                    batch_callback(batch, now)  # type: ignore[misc]
-                    batch = []
+                ctx.plaintext_bytes = pending
                 reader.dispatch_inner(other[-1], other[:-1], epoch13, seq, now)
+                pending = ctx.plaintext_bytes
                 stale = True
                 continue
-            # ---- deliver: never ahead of a waiting event
-            if events:
-                events.append(ApplicationData(plaintext))
-            elif batch_callback is not None:
-                batch.append(plaintext)
+            # ---- deliver (DtlsContext.deliver inlined)
+            pending += len(plaintext)
+            if pending <= cap:
+                plain.append(plaintext)
             else:
-                callback = ctx.on_application_data
-                if callback is not None:
-                    callback(plaintext, now)
-                    stale = True  # the callback may have closed us
-                else:
-                    events.append(ApplicationData(plaintext))
-        if batch:
-            batch_callback(batch, now)  # type: ignore[misc]
+                pending -= len(plaintext)
+                stats.dropped_plaintext_overflow += 1
     finally:
+        ctx.plaintext_bytes = pending
         if taken:
             stats.datagrams_received += taken
             stats.records_received += taken

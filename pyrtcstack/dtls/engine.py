@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
 from ..common.core import Address, Event
@@ -41,7 +41,7 @@ from .errors import (
     FingerprintMismatchError,
     PeerAlertError,
 )
-from .events import ApplicationData, Closed, Failed
+from .events import Closed, Failed, HandshakeCompleted
 from .fragments import Reassembler, parse_fragments
 from .srtp import SrtpProfile
 
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ECHO_GUARD",
     "MAX_PENDING_APPLICATION_RECORDS",
+    "MAX_PENDING_PLAINTEXT",
     "AnyCipherSuite",
     "DtlsContext",
     "DtlsEngine",
@@ -62,6 +63,10 @@ __all__ = [
 #: Application data records kept between "keys ready" and "peer verified" (the
 #: fingerprint may come later, with the remote description).
 MAX_PENDING_APPLICATION_RECORDS: Final = 64
+#: Bytes of received plaintext kept for ``DtlsConnection.take_application_data``: a burst
+#: of 64 full records (16 KiB each, RFC 6347 §4.1.1), what one read of a batching driver
+#: can bring. A consumer that never takes loses the rest (counted), not memory.
+MAX_PENDING_PLAINTEXT: Final = 64 * 16384
 
 #: A repeated peer flight makes us resend ours at most once per this fraction of the
 #: initial retransmission timeout (RFC 6347 §4.2.4, RFC 9147 §5.8.1).
@@ -88,12 +93,13 @@ class DtlsContext:
         "initial_timeout",
         "key_shares",
         "keylog",
+        "max_pending_plaintext",
         "max_retransmissions",
         "max_timeout",
         "mtu",
-        "on_application_data",
-        "on_application_data_batch",
         "out",
+        "plaintext",
+        "plaintext_bytes",
         "remote_address",
         "remote_fingerprints",
         "rng",
@@ -124,8 +130,7 @@ class DtlsContext:
         max_timeout: float,
         max_retransmissions: int,
         keylog: KeyLogCallback | None,
-        on_application_data: Callable[[bytes, float], None] | None,
-        on_application_data_batch: Callable[[list[bytes], float], None] | None,
+        max_pending_plaintext: int,
         versions: tuple[DtlsVersion, ...],
         groups13: tuple[int, ...],
         key_shares: tuple[int, ...],
@@ -149,8 +154,12 @@ class DtlsContext:
         self.max_timeout = max_timeout
         self.max_retransmissions = max_retransmissions
         self.keylog = keylog
-        self.on_application_data = on_application_data
-        self.on_application_data_batch = on_application_data_batch
+        #: received plaintext, one record each, in arrival order, until the connection's
+        #: take_application_data(); at most max_pending_plaintext bytes (the rest dropped
+        #: and counted in stats.dropped_plaintext_overflow)
+        self.plaintext: list[bytes] = []
+        self.plaintext_bytes = 0
+        self.max_pending_plaintext = max_pending_plaintext
         self.versions = versions
         self.groups13 = groups13
         self.key_shares = key_shares
@@ -161,14 +170,15 @@ class DtlsContext:
         #: datagrams ready to go (engines append, the connection empties it)
         self.out: list[bytes] = []
 
-    def deliver(self, data: bytes, now: float) -> None:
-        """Hand one record's plaintext up: to ``on_application_data`` when set and no other
-        event waits (so data never overtakes an earlier event), else as an event."""
-        callback = self.on_application_data
-        if callback is not None and not self.events:
-            callback(data, now)
-        else:
-            self.events.append(ApplicationData(data))
+    def deliver(self, data: bytes) -> None:
+        """Hand one record's plaintext up: into :attr:`plaintext`, the one way out
+        (``DtlsConnection.take_application_data``), within its bound."""
+        size = len(data)
+        if self.plaintext_bytes + size > self.max_pending_plaintext:
+            self.stats.dropped_plaintext_overflow += 1
+            return
+        self.plaintext_bytes += size
+        self.plaintext.append(data)
 
 
 class DtlsEngine(RecordReader, Protocol):
@@ -228,14 +238,14 @@ def parse_alert(payload: bytes) -> tuple[int, AlertDescription] | None:
 
 
 class EngineBase:
-    """What both engines do the same way, the base of both handshakes
-    (:class:`~.handshake.HandshakeBase`, :class:`~.handshake13.Handshake13`): the peer
-    fingerprint check (RFC 8122 §5), alerts, close and failure (RFC 5246 §7.2, RFC 8446
-    §6), reassembling the peer's handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and
-    handling complete messages in order. Where the versions differ, each engine answers a
-    small question (``_may_alert``, ``_keys_exist``, ``_alert_is_fatal``, ``_stop``...)."""
+    """What both engines do the same way, their one base class: the peer fingerprint check
+    (RFC 8122 §5), alerts, close and failure (RFC 5246 §7.2, RFC 8446 §6), reassembling the
+    peer's handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and handling complete
+    messages in order. Where the versions differ, each engine answers a small question
+    (``_may_alert``, ``_keys_exist``, ``_alert_is_fatal``, ``_stop``...). The handshake
+    itself is each engine's role object (:mod:`.handshake`, :mod:`.handshake13`)."""
 
-    __slots__ = ("_close_sent", "_peer_verified")
+    __slots__ = ("_close_sent", "_peer_certificate_der", "_peer_verified", "_pending_app")
 
     # Provided by each engine.
     ctx: DtlsContext
@@ -245,14 +255,9 @@ class EngineBase:
     _close_sent: bool
     _peer_certificate_der: bytes
     _peer_verified: bool
-    _srtp_profile: SrtpProfile | None
     _pending_app: list[bytes]
 
     # ---- what the connection reads (DtlsEngine) ------------------------------------------------
-
-    @property
-    def srtp_profile(self) -> SrtpProfile | None:
-        return self._srtp_profile
 
     @property
     def peer_certificate(self) -> bytes | None:
@@ -269,6 +274,14 @@ class EngineBase:
                 return
         self._maybe_complete()
 
+    def peer_certificate_received(self, der: bytes) -> None:
+        """The role object's peer certificate (its end-entity DER): kept, and checked now
+        if the fingerprints are known or not checked at all (RFC 8122 §5)."""
+        self._peer_certificate_der = der
+        ctx = self.ctx
+        if ctx.remote_fingerprints is not None or not ctx.verify_fingerprint:
+            self._check_peer_fingerprint()
+
     def _check_peer_fingerprint(self) -> None:
         """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
         ctx = self.ctx
@@ -284,6 +297,24 @@ class EngineBase:
             )
         self._peer_verified = True
 
+    def _emit_completed(
+        self, version: str, suite: AnyCipherSuite, srtp_profile: SrtpProfile | None
+    ) -> None:
+        """HandshakeCompleted (keys ready, peer verified), then the application data held
+        until now, in order."""
+        self._events.append(
+            HandshakeCompleted(
+                version=version,
+                cipher_suite=suite,
+                srtp_profile=srtp_profile,
+                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
+                peer_certificate=self._peer_certificate_der,
+            )
+        )
+        pending, self._pending_app = self._pending_app, []
+        for payload in pending:
+            self.ctx.deliver(payload)
+
     def close(self) -> None:
         """Send close_notify (RFC 5246 §7.2.1, RFC 8446 §6.1) and end the connection."""
         if self.ended():
@@ -297,7 +328,7 @@ class EngineBase:
         """An authenticated application data record: handed up once the handshake is
         complete and the peer verified, held until then (bounded), else dropped."""
         if self.is_established:
-            self.ctx.deliver(data, now)
+            self.ctx.deliver(data)
         elif len(self._pending_app) < MAX_PENDING_APPLICATION_RECORDS:
             self._pending_app.append(data)
         else:

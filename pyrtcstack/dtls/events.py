@@ -10,7 +10,7 @@ from .constants import CipherSuite, CipherSuite13
 from .errors import DtlsError
 from .srtp import SrtpProfile
 
-__all__ = ["ApplicationData", "Closed", "Failed", "HandshakeCompleted"]
+__all__ = ["Closed", "Failed", "HandshakeCompleted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +22,6 @@ class HandshakeCompleted(Event):
     srtp_profile: SrtpProfile | None
     peer_fingerprint: Fingerprint  # sha-256 of the peer's end-entity certificate
     peer_certificate: bytes = field(repr=False)  # DER
-
-
-@dataclass(frozen=True, slots=True)
-class ApplicationData(Event):
-    """One record of application data from the peer."""
-
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)

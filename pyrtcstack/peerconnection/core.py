@@ -14,36 +14,37 @@ is the :class:`~pyrtcstack.peerconnection.negotiation.Negotiator` the core owns
 (``self.negotiation``): the W3C signaling methods here hand over to it, and the core
 answers what it asks of the transports (its ``Transports`` protocol).
 
-Driving it, like the ICE agent (one socket per local candidate):
+It is a :class:`~pyrtcstack.common.core.MultiSocketCore` (one socket per local candidate):
 
-* ``receive_datagram(data, addr, now, local=(ip, port))``
-* ``transmits(now) -> [(data, local, remote)]``
+* ``receive_datagrams(batch, now, local=(ip, port))`` — the one input;
+  ``receive_datagram(data, addr, now, local)`` is a batch of one
+* ``transmits(now) -> [Transmit(data, source, destination)]``
 * ``get_timer()``, ``handle_timer(now)``, ``next_event()``
 
-and after every API call (``create_data_channel``, ``channel.send``...) the driver drains
-as after any input (the drain invariant).
+An API call that queues something (``channel.send``, ``create_data_channel``, a channel's
+``close``...) makes ``get_timer()`` return a time no later than the last ``now``: the
+driver re-reads it after every mutation and calls ``handle_timer``, which drains (there is
+no ``flush``). One asyncio driver runs it (:mod:`pyrtcstack.aio`).
 """
 
 from __future__ import annotations
 
 import random
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
 
-from ..common.core import Address, Event, default_rng
+from ..common.core import Address, Event, EventQueue, Transmit, default_rng
 from ..datachannel import (
     ChannelClosed,
     ChannelOptions,
     DataChannel,
     DataChannelManager,
     Priority,
-    TransportClosed,
 )
 from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
 from ..dtls import (
-    ApplicationData,
     Closed,
     DtlsCertificate,
     DtlsConnection,
@@ -51,7 +52,6 @@ from ..dtls import (
     DtlsVersion,
     Failed,
     HandshakeCompleted,
-    PeerAlertError,
 )
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import (
@@ -86,7 +86,7 @@ from .events import (
 )
 from .negotiation import Negotiator, RemoteTransport
 from .states import InvalidStateError, aggregate_connection_state
-from .trace import Tracer, alert_name, selected_pair_text
+from .trace import Observer, Tracer
 from .transceiver import Transceiver
 
 if TYPE_CHECKING:
@@ -114,15 +114,15 @@ class PeerConnectionCore:
 
     __slots__ = (
         "__weakref__",  # the negotiator's reference to the core (see __init__)
+        "_direct_remote",
         "_dtls_role",
         "_dtls_started",
         "_early_media",
         "_events",
-        "_fast_remote",
         "_mdns_pending",
         "_media_started",
+        "_now",
         "_out",
-        "_ready",
         "_rng",
         "_sctp_connect_due",
         "_sctp_started",
@@ -165,11 +165,10 @@ class PeerConnectionCore:
         self.configuration.validate()
         self.settings = settings or Settings()
         self._rng = default_rng(rng)
-        # Two lists instead of a deque (0.74 KiB even when empty): next_event() pops
-        # _ready (older events, reversed) and refills it from _events: FIFO, O(1) amortised.
-        self._events: list[Event] = []
-        self._ready: list[Event] = []
-        self._out: list[tuple[bytes, Address, Address]] = []
+        self._events = EventQueue()
+        self._out: list[Transmit] = []
+        #: the last ``now`` an input, a timer or an API call gave (get_timer's "at once")
+        self._now = 0.0
         self.closed = False
         self.ice_gathering_state = "new"
         self.ice_connection_state = "new"
@@ -196,7 +195,9 @@ class PeerConnectionCore:
             versions=[DtlsVersion.parse(v) for v in self.settings.dtls_versions],
         )
         self._dtls_started = False
-        self._fast_remote: Address | None = None
+        #: the selected pair's remote address when the pair is direct (not relayed): its
+        #: DTLS and SRTP skip the ICE agent (RFC 7983 §7 demux; consent rides on STUN)
+        self._direct_remote: Address | None = None
         self._dtls_role: DtlsRole | None = None
         self.sctp_config = SctpConfig(
             # one SCTP packet per DTLS record (RFC 8261 §5) within the MTU: a DTLS 1.2
@@ -222,7 +223,12 @@ class PeerConnectionCore:
         self._media_started = False
         self._ssrc_map: dict[int, Transceiver] = {}
         self._early_media: list[tuple[bytes, PacketKind, Address]] = []
-        self.tracer = Tracer(self.settings.tracer) if self.settings.tracer else None
+        #: The observer (``Settings.tracer``, a :class:`Tracer`): told what crosses each
+        #: boundary, at one point per boundary (the "observation point" comments below;
+        #: docs/architecture.md, "Watching a connection").
+        self.tracer: Observer | None = (
+            Tracer(self.settings.tracer) if self.settings.tracer else None
+        )
         #: Dropped and counted inputs.
         self.counters: dict[str, int] = {
             "dropped_demux": 0,
@@ -399,92 +405,98 @@ class PeerConnectionCore:
     def receive_datagram(
         self, data: bytes, addr: Address, now: float, local: Address | None = None
     ) -> None:
-        if self.agent is None or self.closed:
-            self.counters["dropped_demux"] += 1
-            return
-        self._ingest(data, addr, now, local)
-        self._pump(now)
+        """One datagram: :meth:`receive_datagrams` with a batch of one."""
+        self.receive_datagrams(((data, addr),), now, local)
 
     def receive_datagrams(
-        self, batch: list[tuple[bytes, Address]], now: float, local: Address | None = None
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
     ) -> None:
-        """Several datagrams that arrived together on socket ``local``: one drain for all
-        (SCTP's SACKs for the burst, one per two packets, RFC 9260 §6.2, leave together)."""
+        """The one input: datagrams that arrived together on socket ``local``, in order.
+
+        By the first byte (RFC 7983 §7, :mod:`pyrtcstack.demux`): from the selected direct
+        pair's remote address, DTLS records go to the DTLS connection in runs (one
+        ``receive_datagrams`` per run of consecutive records) and SRTP/SRTCP to the media
+        path; STUN, TURN ChannelData and anything from another address go to the ICE
+        agent (consent and checks ride on STUN only; relayed data comes back from the
+        agent as ``DataReceived``). The plaintext DTLS hands up
+        (``take_application_data``) goes to SCTP as one batch per run; then one drain for
+        the whole batch (SCTP's SACKs for the burst, one per two packets, RFC 9260 §6.2,
+        leave together)."""
         agent = self.agent
         if agent is None or self.closed:
             self.counters["dropped_demux"] += len(batch)
             return
-        if self.tracer is not None:
-            for data, addr in batch:
-                self._ingest(data, addr, now, local)
-            self._pump(now)
-            return
-        # The same as _ingest per datagram, with the loop-invariant lookups hoisted: DTLS
-        # from the selected pair goes straight to the DTLS connection (RFC 7983 §7).
-        # Consecutive DTLS datagrams go to the DTLS connection as one batch (in order:
-        # a run is handed over before any other datagram is handled).
-        fast_remote = self._fast_remote
-        run_from = cast(Address, fast_remote)  # a run only holds datagrams from it
-        dtls = self.dtls
+        if self.tracer is not None:  # observation point: the wire, in
+            self.tracer.datagrams_received(batch, local, now)
+        direct = self._direct_remote
         nbytes = 0
         records = 0
         run: list[bytes] = []
         for data, addr in batch:
             nbytes += len(data)
-            if addr == fast_remote and data:
+            if addr == direct and data:
                 first = data[0]
                 if FOR_DTLS[first]:
                     run.append(data)
                     continue
                 if run:
                     records += len(run)
-                    dtls.receive_datagrams(run, run_from, now)
+                    self._receive_dtls(run, addr, now)
                     run = []
                 if not FOR_ICE[first]:
-                    self._on_ice_event(DataReceived(data, addr), now)
+                    self._receive_media(data, addr, now)
                     continue
             elif run:
                 records += len(run)
-                dtls.receive_datagrams(run, run_from, now)
+                self._receive_dtls(run, cast(Address, direct), now)
                 run = []
             agent.receive_datagram(data, addr, now, local=local)
         if run:
             records += len(run)
-            dtls.receive_datagrams(run, run_from, now)
+            self._receive_dtls(run, cast(Address, direct), now)
         self.packets_received += len(batch)
         self.bytes_received += nbytes
         self.counters["dtls_records_received"] += records
         self._pump(now)
 
-    def _ingest(self, data: bytes, addr: Address, now: float, local: Address | None) -> None:
-        assert self.agent is not None
-        self.packets_received += 1
-        self.bytes_received += len(data)
-        if self.tracer is not None:
-            self.tracer.datagram("recv", data, addr, local, now)
-        if addr == self._fast_remote and data and not FOR_ICE[data[0]]:
-            # Fast path: DTLS/SRTP from the selected pair's remote address needs nothing
-            # from the ICE agent (RFC 7983 §7 demux; consent rides on STUN only).
-            self._on_ice_event(DataReceived(data, addr), now)
-        else:
-            self.agent.receive_datagram(data, addr, now, local=local)
+    def _receive_dtls(self, datagrams: list[bytes], remote: Address, now: float) -> None:
+        """DTLS records from ``remote`` in, their plaintext (SCTP packets, one per record,
+        RFC 8261 §5) on to SCTP once it runs; before that it waits in the DTLS connection
+        (bounded) and :meth:`_pump` hands it on after the handshake event."""
+        self.dtls.receive_datagrams(datagrams, remote, now)
+        if self._sctp_started:
+            self._hand_plaintext_to_sctp(now)
 
-    def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
+    def _hand_plaintext_to_sctp(self, now: float) -> bool:
+        packets = self.dtls.take_application_data()
+        if not packets:
+            return False
+        if self.tracer is not None:  # observation point: SCTP out of DTLS
+            self.tracer.packets_received(packets, now)
+        self.sctp.receive_packets(packets, now)
+        return True
+
+    def _receive_media(self, data: bytes, addr: Address, now: float) -> None:
+        """A datagram for the peer connection that is not DTLS: SRTP/SRTCP or dropped."""
+        kind = classify(data)
+        if kind is PacketKind.RTP or kind is PacketKind.RTCP:
+            self._on_media(data, kind, addr, now)
+        else:
+            self.counters["dropped_demux"] += 1
+
+    def transmits(self, now: float) -> list[Transmit]:
         out, self._out = self._out, []
         return out
 
     def next_event(self) -> Event | None:
-        ready = self._ready
-        if ready:
-            return ready.pop()
-        events = self._events
-        if not events:
-            return None
-        events.reverse()
-        self._ready, self._events = events, ready
-        return events.pop()
+        return self._events.pop()
 
     def get_timer(self) -> float | None:
+        """The earliest deadline of the cores inside; :attr:`_now` (the last time given)
+        while events or datagrams wait to be taken, so the driver comes back at once
+        after an API call queued something (the contract's pending-output rule)."""
+        if self._events or self._out:
+            return self._now
         times: list[float] = []
         if self.agent is not None:
             t = self.agent.get_timer()
@@ -529,10 +541,6 @@ class PeerConnectionCore:
                         ep.handle_timer(now)
         self._pump(now)
 
-    def flush(self, now: float) -> None:
-        """Drain after an API call made outside a core input (``channel.send``...)."""
-        self._pump(now)
-
     def close(self, now: float) -> None:
         """W3C close() (webrtc-pc §4.4.1.5): SCTP ABORT, DTLS close_notify, ICE stops;
         no state-change events fire (the spec sets the states silently)."""
@@ -544,11 +552,9 @@ class PeerConnectionCore:
             self.sctp.association.abort("peer connection closed")
             for channel in self.sctp.channels:
                 channel.ready_state = "closed"
-                self._events.append(ChannelClosed(channel))
+                self._events.push(ChannelClosed(channel))
         self._pump(now)
         if self._dtls_started:
-            if self.tracer is not None and self.dtls.is_established:
-                self.tracer.note(now, "DTLS", "sending close_notify (RFC 5246 §7.2.1)")
             self.dtls.close(now)
         self._pump(now)
         if self.agent is not None:
@@ -738,7 +744,7 @@ class PeerConnectionCore:
         self.configuration = configuration
 
     def _emit(self, event: Event) -> None:
-        self._events.append(event)
+        self._events.push(event)
 
     def _set_connection_states(self) -> None:
         if self.closed:
@@ -773,15 +779,6 @@ class PeerConnectionCore:
         is_client = self._dtls_role is DtlsRole.CLIENT
         self.sctp.set_dtls_role("client" if is_client else "server")
         self._sctp_started = True
-        # The DTLS fast path (published.md 06:33): authenticated application data goes
-        # straight into SCTP while no other DTLS event is queued; the ApplicationData
-        # branch of _on_dtls_event still handles records queued behind another event.
-        self.dtls.on_application_data = (
-            self.sctp.receive_packet if self.tracer is None else self._on_dtls_data_traced
-        )
-        self.dtls.on_application_data_batch = (
-            self.sctp.receive_packets if self.tracer is None else None
-        )
         # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
         # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
         # waited for the peer's INIT could wait forever. Ours leaves in _pump once the
@@ -874,16 +871,14 @@ class PeerConnectionCore:
     def _on_ice_event(self, event: Event, now: float) -> None:
         kind = type(event)
         if kind is DataReceived:
+            # what the agent passed on: from a relayed pair, or before a pair was selected
             assert isinstance(event, DataReceived)
             data = event.data
-            pk = classify(data)
-            if pk is PacketKind.DTLS:
+            if data and FOR_DTLS[data[0]]:
                 self.counters["dtls_records_received"] += 1
-                self.dtls.receive_datagram(data, event.remote, now)
-            elif pk is PacketKind.RTP or pk is PacketKind.RTCP:
-                self._on_media(data, pk, event.remote, now)
+                self._receive_dtls([data], event.remote, now)
             else:
-                self.counters["dropped_demux"] += 1
+                self._receive_media(data, event.remote, now)
         elif kind is LocalCandidate:
             assert isinstance(event, LocalCandidate)
             self._on_local_candidate(event.candidate.to_sdp(), event.ufrag)
@@ -905,62 +900,27 @@ class PeerConnectionCore:
             assert isinstance(event, SelectedPairChanged)
             self.dtls.set_remote_address(event.remote.address)
             # a relayed pair's data comes from the TURN server: only direct pairs go fast
-            self._fast_remote = event.remote.address if event.local.type.value != "relay" else None
-            if self.tracer is not None:
-                pair = self.agent.selected_pair if self.agent is not None else None
-                nominated = pair is not None and pair.nominated
-                self.tracer.note(
-                    now, "ICE", selected_pair_text(event.local, event.remote, nominated)
-                )
+            direct = event.local.type.value != "relay"
+            self._direct_remote = event.remote.address if direct else None
             self._maybe_start_dtls(now)
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
             self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
             self._emit(IceCandidateError(event.server, event.code, event.reason, event.transport))
 
-    def _on_dtls_data_traced(self, data: bytes, now: float) -> None:
-        if self.tracer is not None:
-            self.tracer.sctp("recv", data, now)
-        self.sctp.receive_packet(data, now)
-
     def _on_dtls_event(self, event: Event, now: float) -> None:
         kind = type(event)
-        if kind is ApplicationData:
-            assert isinstance(event, ApplicationData)
-            if self._sctp_started:
-                if self.tracer is not None:
-                    self.tracer.sctp("recv", event.data, now)
-                self.sctp.receive_packet(event.data, now)
-        elif kind is HandshakeCompleted:
+        if kind is HandshakeCompleted:
             assert isinstance(event, HandshakeCompleted)
-            if self.tracer is not None:
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"handshake complete: {event.version} {event.cipher_suite.name}, "
-                    f"SRTP {event.srtp_profile.name if event.srtp_profile else 'none'} "
-                    "(RFC 6347 §4.2, RFC 5764 §4.2)",
-                )
             self._on_handshake(event, now)
         elif kind is Closed:
-            assert isinstance(event, Closed)
-            if self.tracer is not None and event.by_peer:
-                self.tracer.note(now, "DTLS", "received close_notify (RFC 5246 §7.2.1)")
             self._set_dtls_state("closed")
         elif kind is Failed:
-            assert isinstance(event, Failed)
-            if self.tracer is not None:
-                error = event.error
-                how = "received" if isinstance(error, PeerAlertError) else "sent"
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"failed: {error} (alert {alert_name(error.alert)} {how}, RFC 5246 §7.2.2)",
-                )
             self._set_dtls_state("failed")
 
     def _pump(self, now: float) -> None:
         """The drain invariant across the layers: events up, bytes down, until quiet."""
+        self._now = now
         agent = self.agent
         dtls = self.dtls
         sctp = self.sctp
@@ -978,20 +938,28 @@ class PeerConnectionCore:
             event = agent.next_event()
             while event is not None:
                 handled = True
+                if tracer is not None:  # observation point: ICE's events
+                    tracer.event(agent, event, now)
                 self._on_ice_event(event, now)
                 event = agent.next_event()
             event = dtls.next_event()
             while event is not None:
                 handled = True
+                if tracer is not None:  # observation point: DTLS's events
+                    tracer.event(dtls, event, now)
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
+            sctp_up = self._sctp_started
+            # plaintext that waited for the handshake event (or came with it: the
+            # client's INIT rides with its Finished) goes in before our INIT below
+            if sctp_up and self._hand_plaintext_to_sctp(now):
+                handled = True
             if self._sctp_connect_due:
                 self._sctp_connect_due = False
                 sctp.connect(now)
-            sctp_up = self._sctp_started
             if sctp_up:
                 # every data channel event goes up as is (one per received message)
-                events = self._events
+                push = self._events.push
                 next_sctp = sctp.next_event
                 while True:
                     try:
@@ -1001,9 +969,9 @@ class PeerConnectionCore:
                     if event is None:
                         break
                     handled = True
-                    if tracer is not None and type(event) is TransportClosed:
-                        tracer.note(now, "SCTP", "association closed")
-                    events.append(event)
+                    if tracer is not None:  # observation point: SCTP's events
+                        tracer.event(sctp, event, now)
+                    push(event)
             media = self._media_started
             if media:
                 for tr in self.transceivers:
@@ -1023,14 +991,14 @@ class PeerConnectionCore:
             if not handled and not first:
                 break
             first = False
-            if sctp_up and dtls.is_established:
+            if sctp_up:
                 # One SCTP packet per DTLS record per datagram (RFC 8261 §5): peers that
                 # read one record per datagram (aiortc/pyOpenSSL) would otherwise lag.
+                # Once DTLS ended, SCTP's output is lost like on a broken path.
                 packets = sctp.packets_to_send(now)
-                if packets:
-                    if tracer is not None:
-                        for packet in packets:
-                            tracer.sctp("send", packet, now)
+                if packets and dtls.is_established:
+                    if tracer is not None:  # observation point: SCTP into DTLS
+                        tracer.packets_sent(packets, now)
                     agent.send_many(dtls.protect_many(packets), now)
             if media:
                 srtp = self.srtp
@@ -1053,9 +1021,8 @@ class PeerConnectionCore:
         if out:
             self.packets_sent += len(out)
             self.bytes_sent += sum(map(len, map(_first, out)))
-            if tracer is not None:
-                for data, local, remote in out:
-                    tracer.datagram("send", data, remote, local, now)
+            if tracer is not None:  # observation point: the wire, out
+                tracer.datagrams_sent(out, now)
             self._out.extend(out)
 
     def _next_sctp_event(self, failed: int = 0) -> Event | None:

@@ -158,9 +158,7 @@ class Acks:
         """§6.2: the application read data; tell a peer we throttled that the window
         opened again (by a quarter of it) with a SACK now."""
         receiver = self.receiver
-        if receiver is not None and (
-            receiver.capacity - receiver.buffered - self.last_rwnd >= self._window >> 2
-        ):
+        if receiver is not None and (receiver.a_rwnd - self.last_rwnd >= self._window >> 2):
             self.at = now
 
     def stop(self) -> None:

@@ -33,6 +33,7 @@ from pyrtcstack.sip.agent import (
 )
 from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
 from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
+from pyrtcstack.sip.explain import explain as explain_message
 from pyrtcstack.sip.framing import StreamFramer
 from pyrtcstack.sip.grammar import Params, get_param, parse_params
 from pyrtcstack.sip.headers import (
@@ -105,6 +106,7 @@ __all__ = [
     "Via",
     "canonical_name",
     "choose_challenge",
+    "explain_message",
     "get_param",
     "parse_message",
     "parse_params",

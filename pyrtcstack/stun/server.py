@@ -31,7 +31,7 @@ address:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..common.core import Address, Event
 from .attributes import pack_error_code
@@ -132,6 +132,14 @@ class StunServer:
     ) -> None:
         """A datagram from ``addr`` arrived at ``local`` (default: the primary address)."""
         self.handle(data, addr, self.primary if local is None else local, now)
+
+    def receive_datagrams(
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
+    ) -> None:
+        """Datagrams that arrived together at ``local`` (the multi-socket contract)."""
+        at = self.primary if local is None else local
+        for data, addr in batch:
+            self.handle(data, addr, at, now)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Drain what leaves from the primary address (single-socket drivers)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -57,13 +57,15 @@ class TurnServerNode:
     def __init__(self, server: TurnServerCore) -> None:
         self.server = server
 
-    def receive_datagram(
-        self, data: bytes, addr: Address, now: float, local: Address | None = None
+    def receive_datagrams(
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
     ) -> None:
-        if local is None or local == self.server.address:
-            self.server.receive_datagram(data, addr, now)
-        else:
-            self.server.receive_relayed(data, addr, local, now)
+        server = self.server
+        for data, addr in batch:
+            if local is None or local == server.address:
+                server.receive_datagram(data, addr, now)
+            else:
+                server.receive_relayed(data, addr, local, now)
 
     def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]:
         out = [(d, self.server.address, dst) for d, dst in self.server.datagrams_to_send(now)]
@@ -95,8 +97,8 @@ class Signaller:
         at = now + (self.delay if delay is None else delay)
         heapq.heappush(self._queue, (at, self._seq, action))
 
-    def receive_datagram(
-        self, data: bytes, addr: Address, now: float, local: Address | None = None
+    def receive_datagrams(
+        self, batch: Sequence[tuple[bytes, Address]], now: float, local: Address | None = None
     ) -> None:
         return None
 

@@ -59,6 +59,9 @@ class MemoryNetwork:
         self.rng = random.Random(seed)
         self.cores: dict[Address, DatagramCore] = {}
         self.events: dict[Address, list[Event]] = {}
+        #: Received application data by core address, for cores that hand it up by a
+        #: ``take_application_data()`` call (DTLS): taken at every drain, in order.
+        self.data: dict[Address, list[bytes]] = {}
         self.on_event: Callable[[Address, Event], None] | None = None
         self.sent: list[Delivery] = []  # every datagram handed to the network, in order
         self.delivered = 0
@@ -70,6 +73,7 @@ class MemoryNetwork:
     def add(self, addr: Address, core: DatagramCore) -> None:
         self.cores[addr] = core
         self.events[addr] = []
+        self.data[addr] = []
 
     # internals ----------------------------------------------------------------------
     def _schedule(self, data: bytes, src: Address, dst: Address) -> None:
@@ -103,6 +107,9 @@ class MemoryNetwork:
                 for data, dst in core.datagrams_to_send(self.now):
                     self._schedule(data, addr, dst)
                     again = progressed = True
+                take = getattr(core, "take_application_data", None)
+                if take is not None:
+                    self.data[addr].extend(take())
                 event = core.next_event()
                 while event is not None:
                     again = progressed = True

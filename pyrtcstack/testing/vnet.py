@@ -16,12 +16,11 @@ Every network segment has a :class:`Link` with delay, jitter, loss, duplication,
 reordering and an MTU; all randomness comes from one seeded :class:`random.Random`, so the
 same seed gives the same run, byte for byte (:meth:`VirtualNetwork.trace_digest`).
 
-Any core following the sans-I/O contract (``pyrtcstack.common.core.DatagramCore``) can be
-attached at one socket. A core that owns several sockets (an ICE agent with one socket per
-host candidate, a TURN server with relayed ports) adds one optional keyword to the contract
-and one method, and is driven the same way (:class:`MultiSocketCore`):
+Any core of the contract family (:mod:`pyrtcstack.common.core`) can be attached: a
+``DatagramCore`` at one socket, a ``MultiSocketCore`` (an ICE agent with one socket per
+host candidate, a peer connection, a TURN server with relayed ports) at several:
 
-``receive_datagram(data, addr, now, local=(ip, port))``
+``receive_datagrams([(data, addr)], now, local=(ip, port))``
     the datagram arrived on the core's socket ``local``;
 ``transmits(now) -> list[(data, local, remote)]``
     drain what the core wants to send, each from one of its sockets.
@@ -41,9 +40,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol, runtime_checkable
 
-from ..common.core import Address, DatagramCore, Event
+from ..common.core import Address, Core, DatagramCore, Event, MultiSocketCore
 from ..common.errors import LocalProtocolError
 
 __all__ = [
@@ -69,23 +67,6 @@ IPV6_UDP_OVERHEAD = 48
 NAT_PORT_RANGE = (1024, 65535)
 #: Upper bound of live mappings per router; new flows are dropped (and counted) beyond it.
 MAX_NAT_MAPPINGS = 60_000
-
-
-@runtime_checkable
-class MultiSocketCore(Protocol):
-    """A core that sends from and receives on several sockets (see the module docstring)."""
-
-    def receive_datagram(
-        self, data: bytes, addr: Address, now: float, local: Address | None = None
-    ) -> None: ...
-
-    def transmits(self, now: float) -> list[tuple[bytes, Address, Address]]: ...
-
-    def get_timer(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> None: ...
-
-    def next_event(self) -> Event | None: ...
 
 
 class Mapping(Enum):
@@ -391,9 +372,16 @@ class Node:
 
     def __init__(self, name: str, core: DatagramCore | MultiSocketCore, sockets: list[Address]):
         self.name = name
-        self.core = core
+        self.core: Core = core
         self.sockets = sockets
-        self.multi = hasattr(core, "transmits")
+        #: the core as what it is: a multi-socket core, or a single-socket one
+        self.multi_core: MultiSocketCore | None = None
+        self.single_core: DatagramCore | None = None
+        if isinstance(core, MultiSocketCore):
+            self.multi_core = core
+        else:
+            self.single_core = core
+        self.multi = self.multi_core is not None
         self.events: list[Event] = []
         self.received = 0
         self.sent = 0
@@ -542,7 +530,7 @@ class VirtualNetwork:
     def attach_wildcard(self, core: MultiSocketCore, ip: str, name: str | None = None) -> Node:
         """Attach a multi-socket core to *every* port of ``ip`` not otherwise bound (a
         TURN server that allocates relayed ports on its own, for instance)."""
-        if not hasattr(core, "transmits"):
+        if not isinstance(core, MultiSocketCore):
             raise LocalProtocolError("vnet: a wildcard core must be a multi-socket core")
         if ip not in self._host_ips():
             raise LocalProtocolError(f"vnet: {ip} is not a host interface")
@@ -636,10 +624,13 @@ class VirtualNetwork:
             return
         self.stats["delivered"] += 1
         node.received += 1
-        if node.multi:
-            node.core.receive_datagram(data, src, self.now, local=dst)  # type: ignore[call-arg]
+        multi = node.multi_core
+        if multi is not None:
+            multi.receive_datagrams(((data, src),), self.now, dst)
         else:
-            node.core.receive_datagram(data, src, self.now)
+            single = node.single_core
+            assert single is not None
+            single.receive_datagram(data, src, self.now)
         self._drain(node)
 
     def _send(self, node: Node, local: Address, dst: Address, data: bytes) -> None:
@@ -656,14 +647,17 @@ class VirtualNetwork:
         core = node.core
         progressed = False
         while True:
-            if node.multi:
-                out = core.transmits(self.now)  # type: ignore[union-attr]
+            multi = node.multi_core
+            if multi is not None:
+                out = multi.transmits(self.now)
                 for data, local, dst in out:
                     self._send(node, local, dst, data)
                 sent = bool(out)
             else:
+                single = node.single_core
+                assert single is not None
                 local = node.sockets[0]
-                pairs = core.datagrams_to_send(self.now)  # type: ignore[union-attr]
+                pairs = single.datagrams_to_send(self.now)
                 for data, dst in pairs:
                     self._send(node, local, dst, data)
                 sent = bool(pairs)

@@ -163,7 +163,7 @@ def _camel(name: str) -> str:
 
 #: Bytes a bulk sender lets webrtcbin buffer before it waits (as bench/bench_pc.py).
 HIGH_WATER = 1 << 20
-#: Most bytes one ``__bulk__`` command may ask for.
+#: Most bytes one bench channel may ask for (``bench_channel``).
 MAX_BULK_BYTES = 1 << 30
 #: Keeps the ICE objects' Python wrappers alive as long as the process (see below).
 _KEEP: list[Any] = []
@@ -186,6 +186,28 @@ def loopback_webrtcbin(pipeline: Any, name: str) -> tuple[Any, Any, Any]:
     loopback.set_from_string("127.0.0.1")
     agent.add_local_address(loopback)
     return webrtc, ice, agent
+
+
+def bench_channel(label: str) -> tuple[str, int, int] | None:
+    """bench/bench_interop.py's channels, as peer.js and Pion's bench.go serve them:
+    ``bench-source:N:SIZE`` (send N bytes in SIZE-byte binary messages) and
+    ``bench-sink:N`` (count N bytes, answer ``done N``); None for any other label or
+    numbers out of bounds."""
+    parts = label.split(":")
+    try:
+        numbers = [int(x) for x in parts[1:]]
+    except ValueError:
+        return None
+    if parts[0] == "bench-sink" and len(numbers) == 1 and 0 < numbers[0] <= MAX_BULK_BYTES:
+        return ("bench-sink", numbers[0], 0)
+    if (
+        parts[0] == "bench-source"
+        and len(numbers) == 2
+        and 0 < numbers[1] <= 262144
+        and numbers[1] <= numbers[0] <= MAX_BULK_BYTES
+    ):
+        return ("bench-source", numbers[0], numbers[1])
+    return None
 
 
 def send_bulk(channel: Any, count: int, size: int) -> None:
@@ -221,8 +243,8 @@ class Scenario:
             )
         self.channels: list[Any] = []
         self.echo: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
-        #: Channels in "__sink__" mode: id → [bytes still expected, time of the first].
-        self.sinks: dict[int, list[float]] = {}
+        #: ``bench-sink`` channels: id → [bytes still expected, bytes asked for].
+        self.sinks: dict[int, list[int]] = {}
         self.echo_thread = threading.Thread(target=self._echo_loop, daemon=True)
         self.echo_thread.start()
         self.gathered = threading.Event()
@@ -280,6 +302,10 @@ class Scenario:
 
     def wire(self, channel: Any) -> None:
         self.channels.append(channel)
+        bench = bench_channel(channel.props.label)
+        if bench is not None and bench[0] == "bench-sink":
+            # Registered before any message can be queued for the echo thread.
+            self.sinks[id(channel)] = [bench[1], bench[1]]
 
         reported: list[bool] = []
 
@@ -289,6 +315,10 @@ class Scenario:
             reported.append(True)
             log(f"channel {channel.props.label} (id {channel.props.id}) open")
             self.send(kind="open", label=channel.props.label, id=channel.props.id)
+            if bench is not None and bench[0] == "bench-source":
+                _, total, size = bench
+                args = (channel, total // size, size)
+                threading.Thread(target=send_bulk, args=args, daemon=True).start()
 
         def closed(*_args: Any) -> None:
             log(f"channel {channel.props.label} (id {channel.props.id}) closed")
@@ -317,9 +347,6 @@ class Scenario:
                 if sink is not None and isinstance(data, bytes):
                     self._sink(channel, sink, len(data))
                     continue
-                if isinstance(data, str) and data.startswith(("__bulk__ ", "__sink__ ")):
-                    self._bulk_command(channel, data)
-                    continue
                 if isinstance(data, str):
                     if data == "__close__":
                         if channel.props.ready_state == GstWebRTC.WebRTCDataChannelState.OPEN:
@@ -339,29 +366,12 @@ class Scenario:
                 log(f"echo on {channel.props.label} failed: {exc}")
                 self.send(kind="echo-error", label=channel.props.label, error=str(exc))
 
-    def _bulk_command(self, channel: Any, command: str) -> None:
-        """Throughput (bench/bench_gstreamer.py): ``__bulk__ COUNT SIZE`` sends COUNT binary
-        messages of SIZE bytes (at most HIGH_WATER buffered), then ``__bulk_done__``;
-        ``__sink__ TOTAL`` counts the next TOTAL binary bytes instead of echoing them, then
-        answers ``__sunk__ SECONDS`` (first byte to last)."""
-        word, *numbers = command.split()
-        values = [int(x) for x in numbers]
-        if word == "__sink__" and len(values) == 1 and values[0] > 0:
-            self.sinks[id(channel)] = [values[0], 0.0]
-            return
-        if word == "__bulk__" and len(values) == 2 and 0 < values[1] <= 262144:
-            if values[0] * values[1] > MAX_BULK_BYTES:
-                raise ValueError(f"__bulk__ over {MAX_BULK_BYTES} bytes")
-            send_bulk(channel, values[0], values[1])
-            channel.send_string("__bulk_done__")
-
-    def _sink(self, channel: Any, sink: list[float], size: int) -> None:
-        if sink[1] == 0.0:
-            sink[1] = time.monotonic()
+    def _sink(self, channel: Any, sink: list[int], size: int) -> None:
+        """bench-sink: count the bytes, answer ``done N`` after the last (as peer.js)."""
         sink[0] -= size
         if sink[0] <= 0:
             del self.sinks[id(channel)]
-            channel.send_string(f"__sunk__ {time.monotonic() - sink[1]:.6f}")
+            channel.send_string(f"done {sink[1] - sink[0]}")
 
     def _on_pad(self, _webrtc: Any, pad: Any) -> None:
         if pad.get_direction() != Gst.PadDirection.SRC:

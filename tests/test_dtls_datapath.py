@@ -1,6 +1,7 @@
-"""The established data path: the one-record fast path of ``receive_datagram``, the
-``on_application_data`` callback and the whole-record seal/open of :class:`RecordCipher` behave
-exactly like the general path (same bytes, same order, same drops and counters)."""
+"""The established data path and its one way up, ``take_application_data``: the in-line
+record reading of :mod:`pyrtcstack.dtls.datapath` and the whole-record seal/open of
+:class:`RecordCipher` behave exactly like the general record path (same bytes, same order,
+same drops and counters); the plaintext waiting to be taken is bounded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrtcstack.dtls import ApplicationData, CipherSuite, DtlsConnection, HandshakeCompleted
+from pyrtcstack.dtls import CipherSuite, DtlsConnection, HandshakeCompleted
 from pyrtcstack.dtls.errors import DtlsDecodeError
 from pyrtcstack.dtls.record import encode_record
 from pyrtcstack.dtls.suites import SUITES, RecordCipher
@@ -25,7 +26,7 @@ def _established(seed: int = 40, **server_kwargs: object) -> Pair:
 
 
 def _drain(conn: DtlsConnection) -> list[bytes]:
-    return [e.data for e in iter(conn.next_event, None) if isinstance(e, ApplicationData)]
+    return conn.take_application_data()
 
 
 @pytest.mark.parametrize("suite", list(CipherSuite))
@@ -61,29 +62,36 @@ def test_open_record_refuses_plaintext_over_2_14_without_decrypting() -> None:
         cipher.open_record(record, 1 << 48, 23, 0xFEFD)
 
 
-def test_callback_delivers_the_same_bytes_in_order_as_events() -> None:
+def test_take_gives_the_bytes_in_arrival_order_from_both_record_paths() -> None:
     payloads = [b"", b"a", bytes(1200), bytes(range(256)) * 64]  # up to 2^14
-    with_events = _established()
-    got: list[bytes] = []
-    with_callback = _established(on_application_data=lambda data, now: got.append(data))
-    for pair in (with_events, with_callback):
-        for p in payloads:
-            pair.server.receive_datagram(pair.client.protect(p), CLIENT_ADDR, pair.net.now)
-        # several records in one datagram take the general path: the callback serves it too
-        packed = pair.client.protect(b"one") + pair.client.protect(b"two")
-        pair.server.receive_datagram(packed, CLIENT_ADDR, pair.net.now)
-    assert _drain(with_events.server) == [*payloads, b"one", b"two"]
-    assert got == [*payloads, b"one", b"two"]
-    assert with_callback.server.next_event() is None
-    assert dataclasses.asdict(with_events.server.stats) == dataclasses.asdict(
-        with_callback.server.stats
-    )
+    pair = _established()
+    for p in payloads:
+        pair.server.receive_datagram(pair.client.protect(p), CLIENT_ADDR, pair.net.now)
+    # several records in one datagram take the general path: they join the same list
+    packed = pair.client.protect(b"one") + pair.client.protect(b"two")
+    pair.server.receive_datagram(packed, CLIENT_ADDR, pair.net.now)
+    pair.server.receive_datagram(pair.client.protect(b"three"), CLIENT_ADDR, pair.net.now)
+    assert _drain(pair.server) == [*payloads, b"one", b"two", b"three"]
+    assert _drain(pair.server) == []  # taken once
+    assert pair.server.next_event() is None  # data is never an event
 
 
-def test_callback_never_overtakes_a_waiting_event() -> None:
-    got: list[tuple[bytes, float]] = []
+def test_plaintext_waiting_to_be_taken_is_bounded_and_drops_are_counted() -> None:
+    pair = _established(seed=45, max_pending_plaintext=3000)
+    server, now = pair.server, pair.net.now
+    records = [pair.client.protect(bytes([i]) * 1000) for i in range(5)]
+    server.receive_datagrams(records[:4], CLIENT_ADDR, now)  # the 4th would pass 3000
+    packed = records[4] + pair.client.protect(b"x")  # general path: bounded the same way
+    server.receive_datagram(packed, CLIENT_ADDR, now)
+    assert server.stats.dropped_plaintext_overflow == 3
+    assert _drain(server) == [bytes([i]) * 1000 for i in range(3)]
+    server.receive_datagram(pair.client.protect(b"after"), CLIENT_ADDR, now)
+    assert _drain(server) == [b"after"]  # taking makes room again
+    assert server.state == "established"
+
+
+def test_data_before_handshake_completed_is_taken_after_it() -> None:
     pair = make_pair(seed=41, start=False)
-    pair.server.on_application_data = lambda data, now: got.append((data, now))
     pair.server.start(0.0)
     pair.client.start(0.0)
     # drive by hand so the server's HandshakeCompleted stays queued
@@ -98,16 +106,14 @@ def test_callback_never_overtakes_a_waiting_event() -> None:
             pass
     assert pair.client.is_established and pair.server.is_established
     pair.server.receive_datagram(pair.client.protect(b"first"), CLIENT_ADDR, 0.0)
-    assert got == []  # HandshakeCompleted is still waiting: the data queues behind it
+    # the event and the data leave by their own ways: the event first, then the data
     assert isinstance(pair.server.next_event(), HandshakeCompleted)
-    assert pair.server.next_event() == ApplicationData(b"first")
-    pair.server.receive_datagram(pair.client.protect(b"second"), CLIENT_ADDR, 2.5)
-    assert got == [(b"second", 2.5)] and pair.server.next_event() is None
+    assert pair.server.next_event() is None
+    assert _drain(pair.server) == [b"first"]
 
 
-def test_replay_and_tamper_are_dropped_on_the_callback_path() -> None:
-    got: list[bytes] = []
-    pair = _established(seed=42, on_application_data=lambda data, now: got.append(data))
+def test_replay_and_tamper_are_dropped_on_the_data_path() -> None:
+    pair = _established(seed=42)
     server, now = pair.server, pair.net.now
     record = pair.client.protect(b"once")
     server.receive_datagram(record, CLIENT_ADDR, now)
@@ -121,7 +127,7 @@ def test_replay_and_tamper_are_dropped_on_the_callback_path() -> None:
     stale = [pair.client.protect(b"%d" % i) for i in range(70)]
     for r in reversed(stale):  # the oldest 6 fall left of the window
         server.receive_datagram(r, CLIENT_ADDR, now)
-    assert got == [b"once"] + [b"%d" % i for i in reversed(range(6, 70))]
+    assert _drain(server) == [b"once"] + [b"%d" % i for i in reversed(range(6, 70))]
     assert server.stats.dropped_replay == 1 + 6
     assert server.stats.dropped_decrypt == 2
     assert server.next_event() is None and server.state == "established"
@@ -145,12 +151,10 @@ _op = st.tuples(
 def test_fast_path_equals_the_general_path_and_a_replay_model(
     ops: list[tuple[int, str]],
 ) -> None:
-    """Two identical seeded pairs: one server uses the fast path (with the callback), the
+    """Two identical seeded pairs: one server reads records in line (the data path), the
     other is forced down the general path; the same datagrams give the same data and the same
     counters, and acceptance follows the RFC 6347 §4.1.2.6 window model."""
     fast, general = _established(seed=44), _established(seed=44)
-    got: list[bytes] = []
-    fast.server.on_application_data = lambda data, now: got.append(data)
     general.server.engine._fast_read = None  # type: ignore[attr-defined]  # the general path only (test-only switch)
     records = [fast.client.protect(b"r%d" % i) for i in range(150)]
     assert records == [general.client.protect(b"r%d" % i) for i in range(150)]
@@ -171,7 +175,7 @@ def test_fast_path_equals_the_general_path_and_a_replay_model(
             seen.add(index)
             highest = max(highest, index)
             expected.append(b"r%d" % index)
-    assert got == expected
+    assert _drain(fast.server) == expected
     assert _drain(general.server) == expected
     assert fast.server.next_event() is None
     assert dataclasses.asdict(fast.server.stats) == dataclasses.asdict(general.server.stats)
