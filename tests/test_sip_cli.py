@@ -4,6 +4,7 @@ person's mistakes get one line and exit status 1."""
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,12 @@ def test_explain_a_challenge_from_stdin(
         (["sip", "explain", "-"], SIPP_INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE").encode(),
          "CSeq method BYE is not the request's"),
         (["sip"], b"", "ACTION"),
+        (["sip", "call", "nonsense"], b"", "nonsense: not a SIP URI"),
+        (["sip", "call", "sip:b@127.0.0.1:9", "--timeout", "0.5"], b"",
+         "call failed: no final answer in 0.5 s"),
+        (["sip", "listen", "127.0.0.1:99999"], b"", "the port must be a number"),
+        (["sip", "call", "sip:b@127.0.0.1", "--sdp", "/nonexistent/sdp"], b"",
+         "cannot read /nonexistent/sdp"),
     ],
 )  # fmt: skip
 def test_mistakes_get_one_line_and_exit_1(args: list[str], stdin: bytes, message: str) -> None:
@@ -89,3 +96,35 @@ def test_mistakes_get_one_line_and_exit_1(args: list[str], stdin: bytes, message
     err = proc.stderr.decode()
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) <= 2  # one line (argparse adds its usage line)
+
+
+def test_sip_listen_answers_sip_call(tmp_path: Path) -> None:
+    """The two commands talk to each other over UDP on loopback (run inside unshare -n)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "sip", "listen", f"127.0.0.1:{port}", "--once"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT,
+    )  # fmt: skip
+    try:
+        assert listen.stdout is not None
+        first = listen.stdout.readline().decode()
+        assert first == f"listening on sip:pyrtcstack@127.0.0.1:{port} over UDP\n"
+        call = subprocess.run(
+            [sys.executable, "-m", "pyrtcstack", "sip", "call", f"sip:bob@127.0.0.1:{port}",
+             "--duration", "0.2"], capture_output=True, cwd=PROJECT, timeout=60, check=False,
+        )  # fmt: skip
+        assert call.returncode == 0, call.stderr.decode()
+        out = call.stdout.decode().splitlines()
+        assert out[0] == f"calling sip:bob@127.0.0.1:{port} via 127.0.0.1:{port} over UDP"
+        assert out[1].startswith("answered (Call-ID ") and out[-1] == "hung up"
+        rest, _ = listen.communicate(timeout=30)
+        assert listen.returncode == 0
+        lines = rest.decode().splitlines()
+        assert lines[0].startswith("call from sip:pyrtcstack@127.0.0.1 (Call-ID ")
+        assert lines[-1].endswith(" ended")
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+            listen.wait()
