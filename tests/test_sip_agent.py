@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import pytest
+
 from pyrtcstack.common.core import Address, Event
 from pyrtcstack.sip import (
     CallAnswered,
@@ -20,6 +22,7 @@ from pyrtcstack.sip import (
     RegistrationFailed,
     Request,
     Response,
+    SipUsageError,
     UserAgent,
     parse_message,
 )
@@ -280,3 +283,24 @@ def test_register_without_an_answer_times_out() -> None:
     net.run(100.0)
     assert net.events[A] == [RegistrationFailed(call_id, 408, "Request Timeout")]
     assert isinstance(CallProgress, type)
+
+
+def test_calls_at_once_are_bounded() -> None:
+    alice = UserAgent(A, rng=random.Random(6))
+    bob = UserAgent(B, rng=random.Random(7), max_calls=2)
+    net = Net(alice=alice, bob=bob)
+    ids = [alice.invite("sip:bob@10.0.0.2", B, 0.0, OFFER) for _ in range(3)]
+    net.run(1.0)
+    assert [e.call_id for e in net.events[B] if isinstance(e, IncomingCall)] == ids[:2]
+    assert CallFailed(ids[2], 486, "Busy Here") in net.events[A]
+    small = UserAgent(A, rng=random.Random(8), max_calls=1)
+    small.invite("sip:bob@10.0.0.2", B, 0.0, OFFER)
+    with pytest.raises(SipUsageError):
+        small.invite("sip:bob@10.0.0.2", B, 0.0, OFFER)
+
+
+def test_digest_nonce_counts_are_bounded() -> None:
+    client = DigestClient("u", "p", rng=random.Random(9))
+    for i in range(200):
+        client.authorization(DigestChallenge("r", f"n{i}", qop=("auth",)), "REGISTER", "sip:r")
+    assert len(client._counts) <= 64
