@@ -44,7 +44,7 @@ from ..datachannel import (
     Priority,
     TransportClosed,
 )
-from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
+from ..demux import FOR_DTLS, FOR_ICE
 from ..dtls import (
     Closed,
     DtlsCertificate,
@@ -70,11 +70,10 @@ from ..ice import (
     TurnServer,
 )
 from ..ice.mdns import is_mdns_name
-from ..media.endpoint import FrameReceived, KeyframeRequested
 from ..sctp import SctpConfig, SctpError
 from ..sdp import Candidate
 from ..srtp import SrtpSession
-from ..srtp.keying import SrtpKeys, split_keying_material
+from ..srtp.keying import split_keying_material
 from ..srtp.profiles import profile_by_id
 from .config import Configuration, InvalidModificationError, Settings
 from .description import Description
@@ -84,8 +83,8 @@ from .events import (
     IceCandidateError,
     IceConnectionStateChange,
     IceGatheringStateChange,
-    TrackFrame,
 )
+from .media import MediaPlane
 from .negotiation import Negotiator, RemoteTransport
 from .states import InvalidStateError, aggregate_connection_state
 from .trace import Tracer, alert_name, selected_pair_text
@@ -101,9 +100,6 @@ _first = itemgetter(0)  # the datagram of a (data, local, remote) transmit
 
 #: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
 DTLS_RECORD_OVERHEAD = 13 + 8 + 16
-#: SRTP/SRTCP datagrams kept while the DTLS handshake has not given us the keys yet (the
-#: peer finished first and started sending): replayed once keyed, the rest dropped.
-MAX_EARLY_MEDIA = 64
 
 
 class PeerConnectionCore:
@@ -119,18 +115,13 @@ class PeerConnectionCore:
         "_direct_remote",
         "_dtls_role",
         "_dtls_started",
-        "_early_media",
         "_events",
         "_mdns_pending",
-        "_media_started",
         "_now",
         "_out",
         "_rng",
         "_sctp_connect_due",
         "_sctp_started",
-        "_srtp_client",
-        "_srtp_keys",
-        "_ssrc_map",
         "agent",
         "bytes_received",
         "bytes_sent",
@@ -144,16 +135,15 @@ class PeerConnectionCore:
         "gathering_started",
         "ice_connection_state",
         "ice_gathering_state",
+        "media",
         "negotiation",
         "packets_received",
         "packets_sent",
         "sctp",
         "sctp_config",
         "settings",
-        "srtp",
         "stun_servers",
         "tracer",
-        "transceivers",
         "turn_servers",
     )
 
@@ -215,16 +205,6 @@ class PeerConnectionCore:
         self._sctp_started = False
         #: Our INIT is due once the DTLS events of this pump were handled (_on_handshake).
         self._sctp_connect_due = False
-        self.transceivers: list[Transceiver] = []
-        #: The SRTP session (RFC 5764 §4.2), made at its first use from the keys exported
-        #: at the end of the handshake: a data-only connection never pays for libsrtp's
-        #: two sessions (memory, and time on the setup path).
-        self.srtp: SrtpSession | None = None
-        self._srtp_keys: SrtpKeys | None = None
-        self._srtp_client = False  # our DTLS role when the keys were exported
-        self._media_started = False
-        self._ssrc_map: dict[int, Transceiver] = {}
-        self._early_media: list[tuple[bytes, PacketKind, Address]] = []
         self.tracer = Tracer(self.settings.tracer) if self.settings.tracer else None
         #: Dropped and counted inputs.
         self.counters: dict[str, int] = {
@@ -233,6 +213,8 @@ class PeerConnectionCore:
             "dropped_rtp_unrouted": 0,
             "dtls_records_received": 0,
         }
+        #: the media half: SRTP, the transceivers' endpoints, RTP routing (media.py)
+        self.media = MediaPlane(self._rng, self.settings.rtcp_interval, self.counters)
         self.packets_sent = 0
         self.packets_received = 0
         self.bytes_sent = 0
@@ -249,6 +231,17 @@ class PeerConnectionCore:
     @property
     def is_dtls_client(self) -> bool:
         return self._dtls_role is DtlsRole.CLIENT
+
+    @property
+    def transceivers(self) -> list[Transceiver]:
+        """The connection's transceivers, in order (the media plane's list: the
+        negotiator adds to it)."""
+        return self.media.transceivers
+
+    @property
+    def srtp(self) -> SrtpSession | None:
+        """The SRTP session once media started (None for a data-only connection)."""
+        return self.media.srtp
 
     # ================================================================== API: channels
     def create_data_channel(
@@ -476,11 +469,9 @@ class PeerConnectionCore:
         return True
 
     def _receive_media(self, data: bytes, addr: Address, now: float) -> None:
-        """A datagram for the peer connection that is not DTLS: SRTP/SRTCP or dropped."""
-        kind = classify(data)
-        if kind is PacketKind.RTP or kind is PacketKind.RTCP:
-            self._on_media(data, kind, addr, now)
-        else:
+        """A datagram for the peer connection that is not DTLS: SRTP/SRTCP to the media
+        plane, anything else dropped."""
+        if not self.media.receive(data, addr, now):
             self.counters["dropped_demux"] += 1
 
     def transmits(self, now: float) -> list[Transmit]:
@@ -509,12 +500,10 @@ class PeerConnectionCore:
             t = self.sctp.get_timer()
             if t is not None:
                 times.append(t)
-        if self._media_started:
-            for tr in self.transceivers:
-                if tr.endpoint is not None:
-                    t = tr.endpoint.get_timer()
-                    if t is not None:
-                        times.append(t)
+        if self.media.started:
+            t = self.media.get_timer()
+            if t is not None:
+                times.append(t)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -531,13 +520,8 @@ class PeerConnectionCore:
             t = self.sctp.get_timer()
             if t is not None and t <= now:
                 self.sctp.handle_timer(now)
-        if self._media_started:
-            for tr in self.transceivers:
-                ep = tr.endpoint
-                if ep is not None:
-                    t = ep.get_timer()
-                    if t is not None and t <= now:
-                        ep.handle_timer(now)
+        if self.media.started:
+            self.media.handle_timer(now)
         self._pump(now)
 
     def close(self, now: float) -> None:
@@ -546,6 +530,7 @@ class PeerConnectionCore:
         if self.closed:
             return
         self.closed = True  # from here on no state-change event fires
+        self.media.close()
         self.negotiation.close()
         if self._sctp_started:
             self.sctp.association.abort("peer connection closed")
@@ -564,9 +549,6 @@ class PeerConnectionCore:
         self.ice_connection_state = "closed"
         self.connection_state = "closed"
         self.dtls_state = "closed"
-        for tr in self.transceivers:
-            tr.stopped = True
-            tr.current_direction = "stopped"
 
     # ================================================================== for the Negotiator
     # The negotiation.Transports protocol: what the Negotiator asks of ICE, DTLS and SCTP.
@@ -794,80 +776,14 @@ class PeerConnectionCore:
             material = self.dtls.export_keying_material(
                 b"EXTRACTOR-dtls_srtp", profile.exporter_length
             )
-            self._srtp_keys = split_keying_material(material, profile)
-            self._srtp_client = is_client
+            self.media.set_keys(split_keying_material(material, profile), is_client)
         self._set_dtls_state("connected")
         self._maybe_start_media(now)
 
-    def _keyed_srtp(self) -> SrtpSession | None:
-        """The SRTP session, made now if the handshake exported its keys and none exists
-        yet (None before the handshake, or without use_srtp)."""
-        if self.srtp is None and self._srtp_keys is not None:
-            self.srtp = SrtpSession.from_keys(self._srtp_keys, is_client=self._srtp_client)
-        return self.srtp
-
     def _maybe_start_media(self, now: float) -> None:
-        """Create a media endpoint per negotiated transceiver once SRTP is keyed."""
-        if self._srtp_keys is None or self.closed:
-            return
-        for tr in self.transceivers:
-            if tr.endpoint is not None or tr.codec is None or tr.stopped:
-                continue
-            if not (tr.sends or tr.receives):
-                continue
-            self._keyed_srtp()
-            tr.create_endpoint(
-                now, rng=self._rng, cname=self.cname, rtcp_interval=self.settings.rtcp_interval
-            )
-            for ssrc in tr.remote_ssrcs:
-                self._ssrc_map[ssrc] = tr
-        self._media_started = any(t.endpoint is not None for t in self.transceivers)
-        early, self._early_media = self._early_media, []
-        for data, kind, addr in early:
-            self._on_media(data, kind, addr, now)
-
-    def _route_rtp(self, plain: bytes) -> Transceiver | None:
-        """RTP demultiplexing inside the bundle (RFC 9143 §9.2): by SSRC signalled or
-        learnt, else by payload type of a receiving transceiver without an SSRC yet."""
-        ssrc = int.from_bytes(plain[8:12], "big")
-        tr = self._ssrc_map.get(ssrc)
-        if tr is not None:
-            return tr
-        pt = plain[1] & 0x7F
-        for cand in self.transceivers:
-            if cand.routes_payload_type(pt):
-                self._ssrc_map[ssrc] = cand
-                return cand
-        return None
-
-    def _on_media(self, data: bytes, kind: PacketKind, addr: Address, now: float) -> None:
-        srtp = self.srtp if self.closed else self._keyed_srtp()
-        if srtp is None:
-            if len(self._early_media) < MAX_EARLY_MEDIA and not self.closed:
-                self._early_media.append((data, kind, addr))
-            else:
-                self.counters["dropped_srtp"] += 1
-            return
-        try:
-            plain = (
-                srtp.unprotect_rtp(data) if kind is PacketKind.RTP else srtp.unprotect_rtcp(data)
-            )
-        except ValueError:
-            self.counters["dropped_srtp"] += 1
-            return
-        if kind is PacketKind.RTP:
-            if len(plain) < 12:
-                self.counters["dropped_rtp_unrouted"] += 1
-                return
-            tr = self._route_rtp(plain)
-            if tr is None or tr.endpoint is None:
-                self.counters["dropped_rtp_unrouted"] += 1
-                return
-            tr.endpoint.receive_datagram(plain, addr, now)
-        else:
-            for tr in self.transceivers:
-                if tr.endpoint is not None:
-                    tr.endpoint.receive_datagram(plain, addr, now)
+        """Media endpoints for the negotiated transceivers once SRTP is keyed."""
+        if not self.closed:
+            self.media.start(now, self.cname)
 
     def _on_ice_event(self, event: Event, now: float) -> None:
         kind = type(event)
@@ -995,22 +911,9 @@ class PeerConnectionCore:
                     if tracer is not None and type(event) is TransportClosed:
                         tracer.note(now, "SCTP", "association closed")
                     push(event)
-            media = self._media_started
-            if media:
-                for tr in self.transceivers:
-                    ep = tr.endpoint
-                    if ep is None:
-                        continue
-                    ev = ep.next_event()
-                    while ev is not None:
-                        handled = True
-                        if type(ev) is FrameReceived:
-                            assert isinstance(ev, FrameReceived)
-                            tr.received.count(ev.frame)
-                            self._emit(TrackFrame(tr, ev.frame))
-                        elif type(ev) is KeyframeRequested:
-                            tr.on_keyframe_request()
-                        ev = ep.next_event()
+            media = self.media if self.media.started else None
+            if media is not None and media.take_events(self._events.push):
+                handled = True
             if not handled and not first:
                 break
             first = False
@@ -1024,20 +927,9 @@ class PeerConnectionCore:
                         for packet in packets:
                             tracer.sctp("send", packet, now)
                     agent.send_many(dtls.protect_many(packets), now)
-            if media:
-                srtp = self.srtp
-                assert srtp is not None
-                for tr in self.transceivers:
-                    ep = tr.endpoint
-                    if ep is None:
-                        continue
-                    for plain, _addr in ep.datagrams_to_send(now):
-                        protected = (
-                            srtp.protect_rtcp(plain)
-                            if classify(plain) is PacketKind.RTCP
-                            else srtp.protect_rtp(plain)
-                        )
-                        agent.send(protected, now)
+            if media is not None:
+                for protected in media.datagrams_to_send(now):
+                    agent.send(protected, now)
             if self._dtls_started:
                 for data, _addr in dtls.datagrams_to_send(now):
                     agent.send(data, now)
