@@ -161,6 +161,13 @@ class CoreEndpoint(asyncio.DatagramProtocol):
                 break
         self._timer.arm(core.get_timer())
 
+    def rearm(self) -> None:
+        """Re-arm the timer from ``get_timer()`` after an API call on the core made
+        outside an input (at "now" when it queued output: the contract's pending-output
+        rule), so what it queued leaves at the next loop iteration, without a drain here."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._timer.arm(self.core.get_timer())
+
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)
         self.drain()

@@ -487,24 +487,21 @@ class PeerConnectionCore:
         after an API call queued something (the contract's pending-output rule)."""
         if self._events or self._out:
             return self._now
-        times: list[float] = []
-        if self.agent is not None:
-            t = self.agent.get_timer()
-            if t is not None:
-                times.append(t)
+        # a running minimum: this is read after every drain (twice per idle consent check)
+        best = self.agent.get_timer() if self.agent is not None else None
         if self._dtls_started:
             t = self.dtls.get_timer()
-            if t is not None:
-                times.append(t)
+            if t is not None and (best is None or t < best):
+                best = t
         if self._sctp_started:
             t = self.sctp.get_timer()
-            if t is not None:
-                times.append(t)
+            if t is not None and (best is None or t < best):
+                best = t
         if self.media.started:
             t = self.media.get_timer()
-            if t is not None:
-                times.append(t)
-        return min(times) if times else None
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def handle_timer(self, now: float) -> None:
         agent = self.agent
