@@ -865,9 +865,11 @@ class PeerConnectionCore:
         dtls = self.dtls
         sctp = self.sctp
         tracer = self.tracer
-        # One pass carries events up and bytes down; sending produces no events, so a
-        # pass that handled no event ends the pump (the first pass always sends: an API
-        # call may have queued data).
+        # One pass carries events up and bytes down; a pass that handled no event ends
+        # the pump (the first pass always sends: an API call may have queued data). A
+        # first pass that handled no event and sent nothing ends it too (an idle
+        # connection's consent check: no second look at every layer's events); what was
+        # sent may have made events (SCTP's bufferedamountlow), so then a pass follows.
         first = True
         for _ in range(10000):
             if agent is None:
@@ -914,11 +916,14 @@ class PeerConnectionCore:
             if not handled and not first:
                 break
             first = False
+            sent = False
             if sctp_up:
                 # One SCTP packet per DTLS record per datagram (RFC 8261 §5): peers that
                 # read one record per datagram (aiortc/pyOpenSSL) would otherwise lag.
                 # Once DTLS ended, SCTP's output is lost like on a broken path.
                 packets = sctp.packets_to_send(now)
+                if packets:
+                    sent = True
                 if packets and dtls.is_established:
                     if tracer is not None:
                         for packet in packets:
@@ -926,10 +931,14 @@ class PeerConnectionCore:
                     agent.send_many(dtls.protect_many(packets), now)
             if media is not None:
                 for protected in media.datagrams_to_send(now):
+                    sent = True
                     agent.send(protected, now)
             if self._dtls_started:
                 for data, _addr in dtls.datagrams_to_send(now):
+                    sent = True
                     agent.send(data, now)
+            if not (handled or sent):
+                break
         out = agent.transmits(now) if agent is not None else []
         if out:
             self.packets_sent += len(out)
