@@ -266,7 +266,7 @@ class PeerConnection(EventEmitter):
         self.core.set_local_description(description, self._now())
         self._open_new_turn_streams()
         self._driver.drain()
-        if description.type != "rollback" and not self.core.gathering_started:
+        if description.type != "rollback" and not self.core.ice.gathering_started:
             await self._start_gathering()
 
     async def set_remote_description(self, description: Description | dict[str, Any]) -> None:
@@ -468,8 +468,8 @@ class PeerConnection(EventEmitter):
                     )
                     self._turn_names[((ip, url.port), url.transport)] = url.host
         # the core gives them to the agent at the next gathering phase
-        self.core.stun_servers = stun
-        self.core.turn_servers = turn
+        self.core.ice.stun_servers = stun
+        self.core.ice.turn_servers = turn
 
     async def _resolve(self, host: str, port: int) -> str | None:
         try:

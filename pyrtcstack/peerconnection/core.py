@@ -53,29 +53,23 @@ from ..dtls import (
     DtlsVersion,
     Failed,
     HandshakeCompleted,
-    PeerAlertError,
 )
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import (
-    MAX_REMOTE_CANDIDATES,
     CandidateError,
     ConnectionStateChanged,
     DataReceived,
     GatheringStateChanged,
     IceAgent,
-    IceConfig,
-    IceStaleCandidateError,
     LocalCandidate,
     SelectedPairChanged,
-    TurnServer,
 )
-from ..ice.mdns import is_mdns_name
 from ..sctp import SctpConfig, SctpError
 from ..sdp import Candidate
 from ..srtp import SrtpSession
 from ..srtp.keying import split_keying_material
 from ..srtp.profiles import profile_by_id
-from .config import Configuration, InvalidModificationError, Settings
+from .config import Configuration, Settings
 from .description import Description
 from .events import (
     ConnectionStateChange,
@@ -84,10 +78,11 @@ from .events import (
     IceConnectionStateChange,
     IceGatheringStateChange,
 )
+from .ice_transport import IceTransport
 from .media import MediaPlane
 from .negotiation import Negotiator, RemoteTransport
 from .states import InvalidStateError, aggregate_connection_state
-from .trace import Tracer, alert_name, selected_pair_text
+from .trace import Tracer, failure_text, handshake_text, selected_pair_text
 from .transceiver import Transceiver
 
 if TYPE_CHECKING:
@@ -116,13 +111,11 @@ class PeerConnectionCore:
         "_dtls_role",
         "_dtls_started",
         "_events",
-        "_mdns_pending",
         "_now",
         "_out",
         "_rng",
         "_sctp_connect_due",
         "_sctp_started",
-        "agent",
         "bytes_received",
         "bytes_sent",
         "certificate",
@@ -132,7 +125,7 @@ class PeerConnectionCore:
         "counters",
         "dtls",
         "dtls_state",
-        "gathering_started",
+        "ice",
         "ice_connection_state",
         "ice_gathering_state",
         "media",
@@ -142,9 +135,7 @@ class PeerConnectionCore:
         "sctp",
         "sctp_config",
         "settings",
-        "stun_servers",
         "tracer",
-        "turn_servers",
     )
 
     def __init__(
@@ -171,11 +162,6 @@ class PeerConnectionCore:
             if self.configuration.certificates
             else DtlsCertificate.generate(self._rng)
         )
-        #: Resolved ICE servers (the asyncio layer resolves the URLs of the configuration).
-        self.stun_servers: list[Address] = []
-        self.turn_servers: list[TurnServer] = []
-        self.agent: IceAgent | None = None
-        self.gathering_started = False
         keylog: Callable[[str], None] | None = self.settings.keylog
         self.dtls = DtlsConnection(
             None,
@@ -219,8 +205,8 @@ class PeerConnectionCore:
         self.packets_received = 0
         self.bytes_sent = 0
         self.bytes_received = 0
-        #: remote candidates named by mDNS, waiting for the driver to resolve them
-        self._mdns_pending: list[tuple[Candidate, str | None]] = []
+        #: the ICE side: the agent, the ICE servers, remote mDNS names (ice_transport.py)
+        self.ice = IceTransport(self.settings, self._rng, self.counters)
         #: JSEP: the descriptions and the signaling state. It calls back the Transports
         #: methods below through a weak reference: we own it, and a strong reference
         #: back would make a cycle that only the cyclic GC frees.
@@ -231,6 +217,12 @@ class PeerConnectionCore:
     @property
     def is_dtls_client(self) -> bool:
         return self._dtls_role is DtlsRole.CLIENT
+
+    @property
+    def agent(self) -> IceAgent | None:
+        """The bundle's ICE agent, None until the first description asked for our
+        credentials (or gathering started)."""
+        return self.ice.agent
 
     @property
     def transceivers(self) -> list[Transceiver]:
@@ -384,13 +376,8 @@ class PeerConnectionCore:
     def gather(self, host_addresses: list[Address], now: float) -> None:
         """Start gathering on the sockets the driver bound (called once, at the first
         setLocalDescription; JSEP §5.8 / RFC 8445 §5.1)."""
-        agent = self._ensure_agent(controlling=True)
-        if self.gathering_started:
-            return
-        self.gathering_started = True
-        self._sync_agent_config()
-        agent.gather(host_addresses, now)
-        self._pump(now)
+        if self.ice.gather(host_addresses, now, self._relay_only()):
+            self._pump(now)
 
     def receive_datagram(
         self, data: bytes, addr: Address, now: float, local: Address | None = None
@@ -558,56 +545,43 @@ class PeerConnectionCore:
         return self.sctp_config.max_message_size
 
     def local_ice_credentials(self, controlling: bool) -> tuple[str, str]:
-        agent = self._ensure_agent(controlling)
+        agent = self.ice.ensure_agent(controlling, self._relay_only())
         return agent.local_ufrag, agent.local_pwd
-
-    def _made_agent(self) -> IceAgent:
-        assert self.agent is not None, "the negotiator asks local_ice_credentials first"
-        return self.agent
 
     @property
     def local_ice_ufrag(self) -> str | None:
-        return self.agent.local_ufrag if self.agent is not None else None
+        return self.ice.local_ufrag
 
     @property
     def remote_ice_ufrag(self) -> str | None:
-        return self.agent.generation.remote_ufrag if self.agent is not None else None
+        return self.ice.remote_ufrag
 
     def restart_ice_agent(self, now: float, credentials: tuple[str, str] | None = None) -> None:
-        """An ICE restart (RFC 8445 §9) is a gathering phase: the agent takes the ICE
-        servers and policy of the configuration first (JSEP §3.5.1)."""
-        agent = self._made_agent()
-        self._sync_agent_config()
-        if credentials is None:
-            agent.restart(now)
-        else:
-            agent.restart(now, ufrag=credentials[0], pwd=credentials[1])
+        self.ice.restart(now, credentials, self._relay_only())
 
     def cancel_ice_restart(self, now: float) -> None:
-        if self.agent is not None:
-            self.agent.cancel_restart(now)
+        self.ice.cancel_restart(now)
 
     def apply_remote_transport(self, remote: RemoteTransport, now: float) -> None:
         """SCTP port and max-message-size (RFC 8841), ICE credentials and candidates (RFC
         8839), the fingerprints DTLS checks the peer's certificate against (RFC 8122)."""
         if remote.sctp is not None:
             self.sctp_config.remote_port, self.sctp_config.remote_max_message_size = remote.sctp
-        agent = self._made_agent()
-        agent.set_remote_credentials(remote.ice_ufrag, remote.ice_pwd, now, lite=remote.ice_lite)
-        for cand in remote.candidates:
-            agent.add_remote_candidate(cand, now)
-            self._note_mdns(cand, remote.ice_ufrag)
-        if remote.end_of_candidates:
-            agent.end_of_remote_candidates(now)
+        self.ice.apply_remote(
+            remote.ice_ufrag,
+            remote.ice_pwd,
+            remote.candidates,
+            remote.end_of_candidates,
+            now,
+            lite=remote.ice_lite,
+        )
         self.dtls.set_remote_fingerprints(remote.fingerprints, now)
 
     def add_remote_candidate(self, candidate: Candidate, now: float, ufrag: str | None) -> None:
-        agent = self._made_agent()
-        agent.add_remote_candidate(candidate, now, ufrag)
-        self._note_mdns(candidate, ufrag or agent.generation.remote_ufrag)
+        self.ice.add_remote_candidate(candidate, now, ufrag)
 
     def end_of_remote_candidates(self, now: float, ufrag: str | None) -> None:
-        self._made_agent().end_of_remote_candidates(now, ufrag)
+        self.ice.end_of_remote_candidates(now, ufrag)
 
     def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
         """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
@@ -627,23 +601,11 @@ class PeerConnectionCore:
         self.negotiation.gathering_complete(ufrag)
 
     # ------------------------------------------------------------------ mDNS candidates
-    def _note_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
-        """A remote candidate named ``<uuid>.local`` (how browsers hide host addresses,
-        draft-ietf-mmusic-mdns-ice-candidates §3.2.1): the ICE agent drops such a name;
-        the driver is asked to resolve it (:meth:`take_mdns_candidates`)."""
-        if not is_mdns_name(candidate.address):
-            return
-        if len(self._mdns_pending) >= MAX_REMOTE_CANDIDATES:
-            self.counters["mdns_dropped_busy"] = self.counters.get("mdns_dropped_busy", 0) + 1
-            return
-        self._mdns_pending.append((candidate, ufrag))
-
     def take_mdns_candidates(self) -> list[tuple[Candidate, str | None]]:
         """The remote mDNS candidates (with the remote ufrag they belong to) given since
         the last call. The driver resolves each name with a one-shot query (RFC 6762
         §5.1) and calls :meth:`add_resolved_candidate` with the answer."""
-        out, self._mdns_pending = self._mdns_pending, []
-        return out
+        return self.ice.take_mdns_candidates()
 
     def add_resolved_candidate(
         self, candidate: Candidate, address: str | None, now: float, ufrag: str | None
@@ -652,75 +614,27 @@ class PeerConnectionCore:
         nobody answered; the candidate stays ignored, counted). The remote description
         keeps the name, as browsers do. False when dropped: unresolved, a duplicate, or
         stale (an ICE restart came in between, RFC 8838 §8)."""
-        counters = self.counters
-        if address is None:
-            counters["mdns_unresolved"] = counters.get("mdns_unresolved", 0) + 1
+        if self.closed and address is not None:
             return False
-        if self.closed or self.agent is None:
-            return False
-        resolved = Candidate.parse(str(candidate))
-        resolved.address = address
-        try:
-            added = self.agent.add_remote_candidate(resolved, now, ufrag)
-        except IceStaleCandidateError:
-            counters["mdns_stale"] = counters.get("mdns_stale", 0) + 1
-            return False
-        counters["mdns_resolved"] = counters.get("mdns_resolved", 0) + 1
+        added = self.ice.add_resolved_candidate(candidate, address, now, ufrag)
         self._pump(now)
         return added
 
     # ================================================================== internals
-    def _ensure_agent(self, controlling: bool) -> IceAgent:
-        if self.agent is None:
-            settings = self.settings
-            relay = self.configuration.ice_transport_policy == "relay"
-            config = IceConfig(
-                controlling=controlling,
-                stun_servers=list(self.stun_servers),
-                turn_servers=list(self.turn_servers),
-                relay_only=relay,
-                ta=settings.ice_ta,
-                nomination_delay=settings.ice_nomination_delay,
-            )
-            self.agent = IceAgent(config, rng=self._rng)
-        return self.agent
-
-    def _sync_agent_config(self) -> None:
-        """Give the agent the ICE servers and transport policy of the configuration, at
-        a gathering phase only (the first gathering, an ICE restart): W3C
-        setConfiguration changes them for "the next gathering phase" (JSEP §3.5.1)."""
-        agent = self.agent
-        if agent is None:
-            return
-        agent.config.stun_servers = list(self.stun_servers)
-        agent.config.turn_servers = list(self.turn_servers)
-        agent.config.relay_only = self.configuration.ice_transport_policy == "relay"
+    def _relay_only(self) -> bool:
+        """W3C iceTransportPolicy "relay": gather and use relayed candidates only."""
+        return self.configuration.ice_transport_policy == "relay"
 
     def set_configuration(self, configuration: Configuration) -> None:
         """W3C setConfiguration (webrtc-pc §4.4.1.6 "set a configuration"): the ICE servers
         and transport policy take effect at the next gathering phase (an ICE restart;
-        the driver resolves the server URLs into :attr:`stun_servers` /
-        :attr:`turn_servers`); certificates, bundle policy, rtcp-mux policy and, once a
-        local description was set, the candidate pool size cannot change
-        (:class:`InvalidModificationError`). Invalid URLs or TURN without credentials
-        raise :class:`ConfigurationError`."""
+        the driver resolves the server URLs into ``ice.stun_servers`` /
+        ``ice.turn_servers``); what cannot change: :meth:`Configuration.check_update`."""
         if self.closed:
             raise InvalidStateError("the peer connection is closed")
-        configuration.validate()
-        current = self.configuration
-        if configuration.certificates and configuration.certificates != current.certificates:
-            raise InvalidModificationError("certificates cannot change")
-        if configuration.bundle_policy != current.bundle_policy:
-            raise InvalidModificationError("bundle_policy cannot change")
-        if configuration.rtcp_mux_policy != current.rtcp_mux_policy:
-            raise InvalidModificationError("rtcp_mux_policy cannot change")
-        if configuration.ice_candidate_pool_size != current.ice_candidate_pool_size and (
-            self.negotiation.pending_local is not None or self.negotiation.current_local is not None
-        ):
-            raise InvalidModificationError(
-                "ice_candidate_pool_size cannot change after setLocalDescription"
-            )
-        configuration.certificates = list(current.certificates)
+        negotiation = self.negotiation
+        described = negotiation.pending_local is not None or negotiation.current_local is not None
+        self.configuration.check_update(configuration, described=described)
         self.configuration = configuration
 
     def _emit(self, event: Event) -> None:
@@ -833,13 +747,7 @@ class PeerConnectionCore:
         if kind is HandshakeCompleted:
             assert isinstance(event, HandshakeCompleted)
             if self.tracer is not None:
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"handshake complete: {event.version} {event.cipher_suite.name}, "
-                    f"SRTP {event.srtp_profile.name if event.srtp_profile else 'none'} "
-                    "(RFC 6347 §4.2, RFC 5764 §4.2)",
-                )
+                self.tracer.note(now, "DTLS", handshake_text(event))
             self._on_handshake(event, now)
         elif kind is Closed:
             assert isinstance(event, Closed)
@@ -849,13 +757,7 @@ class PeerConnectionCore:
         elif kind is Failed:
             assert isinstance(event, Failed)
             if self.tracer is not None:
-                error = event.error
-                how = "received" if isinstance(error, PeerAlertError) else "sent"
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"failed: {error} (alert {alert_name(error.alert)} {how}, RFC 5246 §7.2.2)",
-                )
+                self.tracer.note(now, "DTLS", failure_text(event.error))
             self._set_dtls_state("failed")
 
     def _pump(self, now: float) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..common.core import Address
 from ..demux import PacketKind, classify
+from ..dtls import DtlsError, HandshakeCompleted, PeerAlertError
 from ..ice import IceCandidate
 from ..sctp.chunks import (
     AbortChunk,
@@ -145,6 +146,21 @@ class TraceRecord:
     streams: tuple[int, ...] = ()
     count: int = 1
     since: float | None = None
+
+
+def handshake_text(event: HandshakeCompleted) -> str:
+    """The trace line of a completed DTLS handshake."""
+    srtp = event.srtp_profile.name if event.srtp_profile else "none"
+    return (
+        f"handshake complete: {event.version} {event.cipher_suite.name}, SRTP {srtp} "
+        "(RFC 6347 §4.2, RFC 5764 §4.2)"
+    )
+
+
+def failure_text(error: DtlsError) -> str:
+    """The trace line of a failed DTLS connection: the alert, and who sent it."""
+    how = "received" if isinstance(error, PeerAlertError) else "sent"
+    return f"failed: {error} (alert {alert_name(error.alert)} {how}, RFC 5246 §7.2.2)"
 
 
 def describe_stun(data: bytes) -> str:
