@@ -124,10 +124,10 @@ def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
     for core in (net.a, net.b):
         dtls = core.dtls
         assert dtls.is_established
-        engine12 = dtls.engine
-        assert engine12._ecdhe is None  # type: ignore[attr-defined]
-        assert len(engine12._transcript) == 0  # type: ignore[attr-defined]
-        assert engine12._peer_certificate is None  # type: ignore[attr-defined]
+        role = dtls.engine.handshake  # type: ignore[attr-defined]
+        assert role._ecdhe is None
+        assert len(role._transcript) == 0
+        assert role._peer_certificate is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
@@ -141,8 +141,9 @@ def test_a_finished_dtls13_handshake_keeps_only_what_the_session_needs() -> None
         dtls = core.dtls
         engine = dtls.engine
         assert dtls.is_established and isinstance(engine, Dtls13Engine)
-        assert len(engine._transcript) == 0 and engine._client_hello is None
-        assert not engine._shares and engine._peer_certificate is None
+        role = engine.handshake
+        assert len(role._transcript) == 0 and role._client_hello is None
+        assert not role._shares and role._peer_certificate is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
