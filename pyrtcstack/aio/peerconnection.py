@@ -96,8 +96,10 @@ __all__ = [
 
 #: Datagrams read from one socket per readiness callback.
 MAX_BATCH = 64
-#: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel.
-SOCKET_BUFFER = 1 << 20
+#: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel:
+#: 4 MiB (1 MiB overflowed under Chromium's bursts; docs/security.md, "Peer connection:
+#: socket buffers"). The kernel caps it at net.core.rmem_max / wmem_max (logged once).
+SOCKET_BUFFER = 4 << 20
 _LOG = logging.getLogger("pyrtcstack.aio")
 #: Whether the kernel's cut of our buffer request was logged (once per process).
 _buffer_cut_logged = False
