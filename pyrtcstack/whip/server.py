@@ -494,12 +494,14 @@ class WhipServer:
             )
         try:
             for media in frag.media:
+                where: dict[str, str | int] = (
+                    {"sdpMid": media.mid} if media.mid is not None else {"sdpMLineIndex": 0}
+                )
                 for candidate in media.candidates:
-                    await session.pc.add_ice_candidate(
-                        {"candidate": str(candidate), "sdpMid": media.mid}
-                        if media.mid is not None
-                        else {"candidate": str(candidate), "sdpMLineIndex": 0}
-                    )
+                    await session.pc.add_ice_candidate({"candidate": str(candidate), **where})
+                if media.end_of_candidates or frag.end_of_candidates:
+                    # RFC 8840 §4.4 / RFC 8838 §13: the client gathers no more candidates
+                    await session.pc.add_ice_candidate({"candidate": "", **where})
         except PyrtcstackError as exc:
             return self._error(422, f"cannot use a candidate: {exc}")
         count = sum(len(m.candidates) for m in frag.media)
