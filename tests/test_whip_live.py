@@ -113,6 +113,24 @@ def test_live_players_are_capped(tmp_path: Path) -> None:
     run(test, tmp_path, max_live_players=1)
 
 
+def test_a_player_that_receives_nothing_live_is_422(tmp_path: Path) -> None:
+    async def test(server: WhipServer, base: str) -> None:
+        pc, client = await publish(base)  # video only
+        player = PeerConnection(None, LOOP)
+        player.add_transceiver("audio", direction="recvonly")
+        whep = WhepClient(base + "/whep")
+        with pytest.raises(WhipError) as info:
+            await whep.publish(player)
+        assert info.value.status == 422 and server.live_players() == 0
+        assert [s.kind for s in server.sessions.values()] == ["whip"]
+        await whep.close()
+        await player.close()
+        await client.close()
+        await pc.close()
+
+    run(test, tmp_path)
+
+
 def test_a_stuck_player_never_blocks_the_publisher_or_the_others() -> None:
     asked: list[int] = []
     relay = LiveRelay(VP8, lambda: asked.append(1))

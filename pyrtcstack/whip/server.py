@@ -272,6 +272,9 @@ class WhipServer:
                         tr.set_codec_preferences(list(AUDIO_PREFERENCES))
             elif live:
                 self._add_live_tracks(session)
+                if not session.live_tracks:
+                    await pc.close()
+                    return self._error(422, "the offer receives nothing the live stream has")
             else:
                 self._add_playback_tracks(pc)
             await pc.set_local_description()
