@@ -358,7 +358,8 @@ def test_renegotiation_is_refused_with_a_warning() -> None:
 
     engine = pair.client.engine
     state = engine._write[1]  # type: ignore[attr-defined]
-    hello = encode_message(1, engine._send_seq, engine._client_hello.encode())  # type: ignore[attr-defined]
+    role = engine.handshake  # type: ignore[attr-defined]
+    hello = encode_message(1, role._send_seq, role._client_hello.encode())
     pair.server.receive_datagram(
         state.protect(ContentType.HANDSHAKE, hello), CLIENT_ADDR, pair.net.now
     )

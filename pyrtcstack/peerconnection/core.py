@@ -42,7 +42,6 @@ from ..datachannel import (
     DataChannel,
     DataChannelManager,
     Priority,
-    TransportClosed,
 )
 from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
 from ..dtls import (
@@ -53,7 +52,6 @@ from ..dtls import (
     DtlsVersion,
     Failed,
     HandshakeCompleted,
-    PeerAlertError,
 )
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import (
@@ -88,7 +86,7 @@ from .events import (
 )
 from .negotiation import Negotiator, RemoteTransport
 from .states import InvalidStateError, aggregate_connection_state
-from .trace import Tracer, alert_name, selected_pair_text
+from .trace import Observer, Tracer
 from .transceiver import Transceiver
 
 if TYPE_CHECKING:
@@ -225,7 +223,12 @@ class PeerConnectionCore:
         self._media_started = False
         self._ssrc_map: dict[int, Transceiver] = {}
         self._early_media: list[tuple[bytes, PacketKind, Address]] = []
-        self.tracer = Tracer(self.settings.tracer) if self.settings.tracer else None
+        #: The observer (``Settings.tracer``, a :class:`Tracer`): told what crosses each
+        #: boundary, at one point per boundary (the "observation point" comments below;
+        #: docs/architecture.md, "Watching a connection").
+        self.tracer: Observer | None = (
+            Tracer(self.settings.tracer) if self.settings.tracer else None
+        )
         #: Dropped and counted inputs.
         self.counters: dict[str, int] = {
             "dropped_demux": 0,
@@ -423,15 +426,14 @@ class PeerConnectionCore:
         if agent is None or self.closed:
             self.counters["dropped_demux"] += len(batch)
             return
-        tracer = self.tracer
+        if self.tracer is not None:  # observation point: the wire, in
+            self.tracer.datagrams_received(batch, local, now)
         direct = self._direct_remote
         nbytes = 0
         records = 0
         run: list[bytes] = []
         for data, addr in batch:
             nbytes += len(data)
-            if tracer is not None:
-                tracer.datagram("recv", data, addr, local, now)
             if addr == direct and data:
                 first = data[0]
                 if FOR_DTLS[first]:
@@ -469,9 +471,8 @@ class PeerConnectionCore:
         packets = self.dtls.take_application_data()
         if not packets:
             return False
-        if self.tracer is not None:
-            for packet in packets:
-                self.tracer.sctp("recv", packet, now)
+        if self.tracer is not None:  # observation point: SCTP out of DTLS
+            self.tracer.packets_received(packets, now)
         self.sctp.receive_packets(packets, now)
         return True
 
@@ -554,8 +555,6 @@ class PeerConnectionCore:
                 self._events.push(ChannelClosed(channel))
         self._pump(now)
         if self._dtls_started:
-            if self.tracer is not None and self.dtls.is_established:
-                self.tracer.note(now, "DTLS", "sending close_notify (RFC 5246 §7.2.1)")
             self.dtls.close(now)
         self._pump(now)
         if self.agent is not None:
@@ -903,12 +902,6 @@ class PeerConnectionCore:
             # a relayed pair's data comes from the TURN server: only direct pairs go fast
             direct = event.local.type.value != "relay"
             self._direct_remote = event.remote.address if direct else None
-            if self.tracer is not None:
-                pair = self.agent.selected_pair if self.agent is not None else None
-                nominated = pair is not None and pair.nominated
-                self.tracer.note(
-                    now, "ICE", selected_pair_text(event.local, event.remote, nominated)
-                )
             self._maybe_start_dtls(now)
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
@@ -919,30 +912,10 @@ class PeerConnectionCore:
         kind = type(event)
         if kind is HandshakeCompleted:
             assert isinstance(event, HandshakeCompleted)
-            if self.tracer is not None:
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"handshake complete: {event.version} {event.cipher_suite.name}, "
-                    f"SRTP {event.srtp_profile.name if event.srtp_profile else 'none'} "
-                    "(RFC 6347 §4.2, RFC 5764 §4.2)",
-                )
             self._on_handshake(event, now)
         elif kind is Closed:
-            assert isinstance(event, Closed)
-            if self.tracer is not None and event.by_peer:
-                self.tracer.note(now, "DTLS", "received close_notify (RFC 5246 §7.2.1)")
             self._set_dtls_state("closed")
         elif kind is Failed:
-            assert isinstance(event, Failed)
-            if self.tracer is not None:
-                error = event.error
-                how = "received" if isinstance(error, PeerAlertError) else "sent"
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"failed: {error} (alert {alert_name(error.alert)} {how}, RFC 5246 §7.2.2)",
-                )
             self._set_dtls_state("failed")
 
     def _pump(self, now: float) -> None:
@@ -965,11 +938,15 @@ class PeerConnectionCore:
             event = agent.next_event()
             while event is not None:
                 handled = True
+                if tracer is not None:  # observation point: ICE's events
+                    tracer.event(agent, event, now)
                 self._on_ice_event(event, now)
                 event = agent.next_event()
             event = dtls.next_event()
             while event is not None:
                 handled = True
+                if tracer is not None:  # observation point: DTLS's events
+                    tracer.event(dtls, event, now)
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
             sctp_up = self._sctp_started
@@ -992,8 +969,8 @@ class PeerConnectionCore:
                     if event is None:
                         break
                     handled = True
-                    if tracer is not None and type(event) is TransportClosed:
-                        tracer.note(now, "SCTP", "association closed")
+                    if tracer is not None:  # observation point: SCTP's events
+                        tracer.event(sctp, event, now)
                     push(event)
             media = self._media_started
             if media:
@@ -1020,9 +997,8 @@ class PeerConnectionCore:
                 # Once DTLS ended, SCTP's output is lost like on a broken path.
                 packets = sctp.packets_to_send(now)
                 if packets and dtls.is_established:
-                    if tracer is not None:
-                        for packet in packets:
-                            tracer.sctp("send", packet, now)
+                    if tracer is not None:  # observation point: SCTP into DTLS
+                        tracer.packets_sent(packets, now)
                     agent.send_many(dtls.protect_many(packets), now)
             if media:
                 srtp = self.srtp
@@ -1045,9 +1021,8 @@ class PeerConnectionCore:
         if out:
             self.packets_sent += len(out)
             self.bytes_sent += sum(map(len, map(_first, out)))
-            if tracer is not None:
-                for data, local, remote in out:
-                    tracer.datagram("send", data, remote, local, now)
+            if tracer is not None:  # observation point: the wire, out
+                tracer.datagrams_sent(out, now)
             self._out.extend(out)
 
     def _next_sctp_event(self, failed: int = 0) -> Event | None:
