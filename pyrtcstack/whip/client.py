@@ -154,7 +154,11 @@ class WhipClient:
         except LinkHeaderError:
             self.ice_servers = []  # §4.6 is advisory: a bad Link header is not fatal
         answer = Description("answer", text)
-        await pc.set_remote_description(answer)
+        try:
+            await pc.set_remote_description(answer)
+        except PyrtcstackError:
+            pc.off("icecandidate", listener)
+            raise
         if self.trickle:
             frag = frag_from_sdp(offer.sdp)
             mid = frag.media[0].mid if frag.media else None
