@@ -82,7 +82,7 @@ from .channels import (
 )
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .multisocket import DatagramSender, MultiSocketDriver
-from .udp import UdpSocket, request_buffers
+from .udp import UdpSocket, bind_udp, request_buffers
 
 __all__ = [
     "MAX_BATCH",
@@ -496,18 +496,9 @@ class PeerConnection(EventEmitter):
             raise OSError("no usable host address (Settings.host_addresses or allow_loopback)")
         bound: list[Address] = []
         for ip in ips:
-            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            raw = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                raw.setblocking(False)
-                _request_buffers(raw)
-                raw.bind((ip, 0))
-            except OSError:
-                raw.close()
-                raise
             sock = UdpSocket(
                 self._loop,
-                raw,
+                bind_udp(ip, _request_buffers),
                 self._driver.receive_batch,
                 max_batch=MAX_BATCH,
                 offload=settings.udp_offload,
