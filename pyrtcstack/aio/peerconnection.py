@@ -607,9 +607,7 @@ class PeerConnection(EventEmitter):
             ch.emit("message", data)
         elif kind is ChannelOpen:
             assert isinstance(event, ChannelOpen)
-            ch = self._wrap(event.channel)
-            ch._opened.set()
-            ch.emit("open")
+            self._wrap(event.channel).mark_open()
         elif kind is DataChannelOpened:
             assert isinstance(event, DataChannelOpened)
             self.emit("datachannel", self._wrap(event.channel))
@@ -621,10 +619,7 @@ class PeerConnection(EventEmitter):
             self._wrap(event.channel).emit("closing")
         elif kind is ChannelClosed:
             assert isinstance(event, ChannelClosed)
-            ch = self._wrap(event.channel)
-            if not ch._closed.is_set():
-                ch._closed.set()
-                ch.emit("close")
+            self._wrap(event.channel).mark_closed()
         elif kind is ChannelError:
             assert isinstance(event, ChannelError)
             self._wrap(event.channel).emit("error", event.error)
@@ -632,7 +627,7 @@ class PeerConnection(EventEmitter):
             assert isinstance(event, TrackFrame)
             track = self._tracks.get(id(event.transceiver))
             if track is not None:
-                track._push(event.frame)
+                track.push_frame(event.frame)
         elif kind is IceCandidateEvent:
             assert isinstance(event, IceCandidateEvent)
             if event.candidate is None:
