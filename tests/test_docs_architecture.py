@@ -212,6 +212,7 @@ def _instances() -> dict[str, Callable[[], object]]:
     from pyrtcstack.sctp import SctpConfig
     from pyrtcstack.sctp.adapter import DatagramAdapter
     from pyrtcstack.sctp.association import Association
+    from pyrtcstack.sip import TransactionLayer, UserAgent
     from pyrtcstack.stun.nat import NatBehaviorDiscovery
     from pyrtcstack.stun.server import ServerEndpoint, StunServer
     from pyrtcstack.stun.transaction import StunClient
@@ -239,6 +240,8 @@ def _instances() -> dict[str, Callable[[], object]]:
         "PeerConnectionCore": lambda: PeerConnectionCore(rng=rng),
         "Association": lambda: Association(rng=rng),
         "DataChannelManager": lambda: DataChannelManager(SctpConfig(), rng=rng),
+        "TransactionLayer": lambda: TransactionLayer(here, rng=rng),
+        "UserAgent": lambda: UserAgent(here, rng=rng),
     }
 
 
