@@ -93,7 +93,7 @@ def test_a_data_only_connection_makes_no_srtp_session() -> None:
     _open_channel(net)
     for core in (net.a, net.b):
         assert core.dtls_state == "connected"
-        assert core._srtp_keys is not None
+        assert core.media.keyed
         assert core.srtp is None
 
 
