@@ -194,11 +194,11 @@ class DataChannel(EventEmitter):
         # surrogatepass: 3 bytes per lone surrogate, as the U+FFFD the channel sends
         size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
         self.bytes_sent += size
-        self._pc._sent_by_application(size)
+        self._pc.sent_by_application(size)
 
     def close(self) -> None:
         self.channel.close()
-        self._pc._sent_by_application(0)  # the stream reset leaves with the next drain
+        self._pc.sent_by_application(0)  # the stream reset leaves with the next drain
 
     async def wait_open(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):

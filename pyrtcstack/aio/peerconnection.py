@@ -126,7 +126,7 @@ def _request_buffers(raw: socket.socket) -> None:
 
 
 #: Bytes queued by data channels in one loop iteration after which they start leaving at
-#: once (see ``_sent_by_application``) instead of at the next loop iteration.
+#: once (see ``sent_by_application``) instead of at the next loop iteration.
 EAGER_FLUSH_BYTES = 256 * 1024
 
 
@@ -543,7 +543,7 @@ class PeerConnection(EventEmitter):
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _sent_by_application(self, size: int) -> None:
+    def sent_by_application(self, size: int) -> None:
         """A data channel queued ``size`` bytes: they leave when the timer the core's
         pending output armed fires, at the next loop iteration, with everything else
         queued in this one (the first send of an iteration re-arms; the others find the
