@@ -135,12 +135,12 @@ def test_events_leave_in_the_order_they_were_made() -> None:
     assert t is not None and t <= a._now  # an event waits: the driver comes at once
     assert a.next_event() == NegotiationNeeded()
     made = [IceGatheringStateChange(s) for s in ("gathering", "complete", "new", "x")]
-    a._emit(made[0])
-    a._emit(made[1])
+    a.emit_event(made[0])
+    a.emit_event(made[1])
     assert a.next_event() is made[0]
-    a._emit(made[2])  # made while older ones wait: behind them
+    a.emit_event(made[2])  # made while older ones wait: behind them
     assert a.next_event() is made[1]
-    a._emit(made[3])
+    a.emit_event(made[3])
     assert [a.next_event(), a.next_event()] == made[2:]
     assert a.next_event() is None and a.next_event() is None  # never raises
 

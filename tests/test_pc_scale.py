@@ -275,7 +275,7 @@ def test_event_queues_stay_first_in_first_out(owner: str) -> None:
         core = PeerConnectionCore()
 
         def push(event: Event) -> None:
-            core._emit(event)  # the core's one way into its EventQueue
+            core.emit_event(event)  # the core's one way into its EventQueue
 
         take = core.next_event
     events = [RoleChanged(bool(i % 2)) for i in range(40)]

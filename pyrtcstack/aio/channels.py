@@ -134,6 +134,27 @@ class DataChannel(EventEmitter):
         self.bytes_received = 0
         self.bytes_sent = 0
 
+    @property
+    def has_opened(self) -> bool:
+        """Whether "open" fired (webrtc-stats dataChannelsOpened counts these)."""
+        return self._opened.is_set()
+
+    @property
+    def has_closed(self) -> bool:
+        """Whether "close" fired."""
+        return self._closed.is_set()
+
+    def mark_open(self) -> None:
+        """The driver's: the core's ChannelOpen came; fire "open"."""
+        self._opened.set()
+        self.emit("open")
+
+    def mark_closed(self) -> None:
+        """The driver's: the core's ChannelClosed came; fire "close" once."""
+        if not self._closed.is_set():
+            self._closed.set()
+            self.emit("close")
+
     def __repr__(self) -> str:
         return f"<DataChannel {self.label!r} id={self.id} {self.ready_state}>"
 
@@ -173,11 +194,11 @@ class DataChannel(EventEmitter):
         # surrogatepass: 3 bytes per lone surrogate, as the U+FFFD the channel sends
         size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
         self.bytes_sent += size
-        self._pc._sent_by_application(size)
+        self._pc.sent_by_application(size)
 
     def close(self) -> None:
         self.channel.close()
-        self._pc._sent_by_application(0)  # the stream reset leaves with the next drain
+        self._pc.sent_by_application(0)  # the stream reset leaves with the next drain
 
     async def wait_open(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
@@ -203,7 +224,9 @@ class RemoteTrack(EventEmitter):
     def frames_received(self) -> int:
         return self.transceiver.received.frames
 
-    def _push(self, frame: EncodedFrame) -> None:
+    def push_frame(self, frame: EncodedFrame) -> None:
+        """A frame the driver took from the core (``TrackFrame``): queued (bounded,
+        the oldest dropped and counted) and emitted as "frame"."""
         if self._queue.qsize() >= MAX_TRACK_QUEUE:
             self._queue.get_nowait()
             self.dropped += 1

@@ -64,7 +64,7 @@ from ..sdp import Candidate
 from ..turn.errors import TurnFramingError
 from ..turn.framing import StreamFramer
 from .multisocket import MultiSocketDriver
-from .udp import UdpSocket
+from .udp import UdpSocket, bind_udp
 
 __all__ = [
     "MAX_MDNS_QUERIES",
@@ -410,15 +410,7 @@ class IceConnection:
             raise OSError("no usable host address (pass addresses= or allow_loopback=True)")
         bound: list[Address] = []
         for ip in ips:
-            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            raw = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                raw.setblocking(False)
-                raw.bind((ip, 0))
-            except OSError:
-                raw.close()
-                raise
-            sock = UdpSocket(self._loop, raw, self._driver.receive_batch)
+            sock = UdpSocket(self._loop, bind_udp(ip), self._driver.receive_batch)
             self._sockets[sock.local] = sock
             self._driver.sockets[sock.local] = sock
             bound.append(sock.local)

@@ -82,7 +82,7 @@ from .channels import (
 )
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .multisocket import DatagramSender, MultiSocketDriver
-from .udp import UdpSocket, request_buffers
+from .udp import UdpSocket, bind_udp, request_buffers
 
 __all__ = [
     "MAX_BATCH",
@@ -126,7 +126,7 @@ def _request_buffers(raw: socket.socket) -> None:
 
 
 #: Bytes queued by data channels in one loop iteration after which they start leaving at
-#: once (see ``_sent_by_application``) instead of at the next loop iteration.
+#: once (see ``sent_by_application``) instead of at the next loop iteration.
 EAGER_FLUSH_BYTES = 256 * 1024
 
 
@@ -496,18 +496,9 @@ class PeerConnection(EventEmitter):
             raise OSError("no usable host address (Settings.host_addresses or allow_loopback)")
         bound: list[Address] = []
         for ip in ips:
-            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-            raw = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                raw.setblocking(False)
-                _request_buffers(raw)
-                raw.bind((ip, 0))
-            except OSError:
-                raw.close()
-                raise
             sock = UdpSocket(
                 self._loop,
-                raw,
+                bind_udp(ip, _request_buffers),
                 self._driver.receive_batch,
                 max_batch=MAX_BATCH,
                 offload=settings.udp_offload,
@@ -552,7 +543,7 @@ class PeerConnection(EventEmitter):
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _sent_by_application(self, size: int) -> None:
+    def sent_by_application(self, size: int) -> None:
         """A data channel queued ``size`` bytes: they leave when the timer the core's
         pending output armed fires, at the next loop iteration, with everything else
         queued in this one (the first send of an iteration re-arms; the others find the
@@ -616,9 +607,7 @@ class PeerConnection(EventEmitter):
             ch.emit("message", data)
         elif kind is ChannelOpen:
             assert isinstance(event, ChannelOpen)
-            ch = self._wrap(event.channel)
-            ch._opened.set()
-            ch.emit("open")
+            self._wrap(event.channel).mark_open()
         elif kind is DataChannelOpened:
             assert isinstance(event, DataChannelOpened)
             self.emit("datachannel", self._wrap(event.channel))
@@ -630,10 +619,7 @@ class PeerConnection(EventEmitter):
             self._wrap(event.channel).emit("closing")
         elif kind is ChannelClosed:
             assert isinstance(event, ChannelClosed)
-            ch = self._wrap(event.channel)
-            if not ch._closed.is_set():
-                ch._closed.set()
-                ch.emit("close")
+            self._wrap(event.channel).mark_closed()
         elif kind is ChannelError:
             assert isinstance(event, ChannelError)
             self._wrap(event.channel).emit("error", event.error)
@@ -641,7 +627,7 @@ class PeerConnection(EventEmitter):
             assert isinstance(event, TrackFrame)
             track = self._tracks.get(id(event.transceiver))
             if track is not None:
-                track._push(event.frame)
+                track.push_frame(event.frame)
         elif kind is IceCandidateEvent:
             assert isinstance(event, IceCandidateEvent)
             if event.candidate is None:

@@ -38,6 +38,7 @@ __all__ = [
     "UDP_GRO",
     "UDP_SEGMENT",
     "UdpSocket",
+    "bind_udp",
     "request_buffers",
 ]
 
@@ -80,6 +81,22 @@ def request_buffers(raw: socket.socket, size: int) -> tuple[int, int]:
             got = 0
         granted.append(got // 2 if sys.platform.startswith("linux") else got)
     return granted[0], granted[1]
+
+
+def bind_udp(ip: str, configure: Callable[[socket.socket], None] | None = None) -> socket.socket:
+    """A non-blocking UDP socket bound to ``(ip, 0)`` (IPv6 when ``ip`` has a colon);
+    ``configure`` (e.g. buffer sizes) runs before the bind. Closed again on an OSError."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    raw = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        raw.setblocking(False)
+        if configure is not None:
+            configure(raw)
+        raw.bind((ip, 0))
+    except OSError:
+        raw.close()
+        raise
+    return raw
 
 
 class UdpSocket:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
 
@@ -44,15 +44,7 @@ from ..datachannel import (
     Priority,
 )
 from ..demux import FOR_DTLS, FOR_ICE
-from ..dtls import (
-    Closed,
-    DtlsCertificate,
-    DtlsConnection,
-    DtlsRole,
-    DtlsVersion,
-    Failed,
-    HandshakeCompleted,
-)
+from ..dtls import DtlsCertificate, DtlsRole, HandshakeCompleted
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import (
     CandidateError,
@@ -63,13 +55,12 @@ from ..ice import (
     LocalCandidate,
     SelectedPairChanged,
 )
-from ..sctp import SctpConfig, SctpError
+from ..sctp import SctpError
 from ..sdp import Candidate
 from ..srtp import SrtpSession
-from ..srtp.keying import split_keying_material
-from ..srtp.profiles import profile_by_id
 from .config import Configuration, Settings
 from .description import Description
+from .dtls_transport import DTLS_RECORD_OVERHEAD, DtlsTransport, sctp_config
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
@@ -92,9 +83,6 @@ __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
 
 _first = itemgetter(0)  # the datagram of a (data, local, remote) transmit
 
-#: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
-DTLS_RECORD_OVERHEAD = 13 + 8 + 16
-
 
 class PeerConnectionCore:
     """ICE + DTLS + SCTP/data channels + SRTP/media for one bundled transport, and the
@@ -107,8 +95,6 @@ class PeerConnectionCore:
     __slots__ = (
         "__weakref__",  # the negotiator's reference to the core (see __init__)
         "_direct_remote",
-        "_dtls_role",
-        "_dtls_started",
         "_events",
         "_now",
         "_out",
@@ -123,7 +109,7 @@ class PeerConnectionCore:
         "connection_state",
         "counters",
         "dtls",
-        "dtls_state",
+        "dtls_transport",
         "ice",
         "ice_connection_state",
         "ice_gathering_state",
@@ -155,40 +141,22 @@ class PeerConnectionCore:
         self.ice_gathering_state = "new"
         self.ice_connection_state = "new"
         self.connection_state = "new"
-        self.dtls_state = "new"
         self.certificate: DtlsCertificate = (
             self.configuration.certificates[0]
             if self.configuration.certificates
             else DtlsCertificate.generate(self._rng)
         )
-        keylog: Callable[[str], None] | None = self.settings.keylog
-        self.dtls = DtlsConnection(
-            None,
-            certificate=self.certificate,
-            mtu=self.settings.mtu,
-            rng=self._rng,
-            initial_timeout=self.settings.dtls_initial_timeout,
-            keylog=keylog,
-            versions=[DtlsVersion.parse(v) for v in self.settings.dtls_versions],
-        )
-        self._dtls_started = False
+        #: the DTLS side: role, start, W3C state, SRTP keys (dtls_transport.py); ``dtls``
+        #: is its connection, which the data path uses directly
+        self.dtls_transport = DtlsTransport(self.certificate, self.settings, self._rng)
+        self.dtls = self.dtls_transport.connection
         #: the selected pair's remote address when the pair is direct (not relayed): its
         #: DTLS and SRTP skip the ICE agent (RFC 7983 §7 demux; consent rides on STUN)
         self._direct_remote: Address | None = None
-        self._dtls_role: DtlsRole | None = None
-        self.sctp_config = SctpConfig(
-            # one SCTP packet per DTLS record (RFC 8261 §5) within the MTU: a DTLS 1.2
-            # AES-GCM record adds 13 (header) + 8 (explicit nonce) + 16 (tag) bytes
-            max_packet_size=self.settings.mtu - DTLS_RECORD_OVERHEAD,
-            max_message_size=self.settings.sctp_max_message_size,
-            rto_initial=self.settings.sctp_rto_initial,
-            rto_min=self.settings.sctp_rto_min,
-            max_burst=self.settings.sctp_max_burst,
-            zero_checksum=self.settings.sctp_zero_checksum,
-        )
+        self.sctp_config = sctp_config(self.settings)
         self.sctp = DataChannelManager(self.sctp_config, rng=self._rng)
         self._sctp_started = False
-        #: Our INIT is due once the DTLS events of this pump were handled (_on_handshake).
+        #: Our INIT is due once the DTLS events of this pump were handled (_on_dtls_event).
         self._sctp_connect_due = False
         #: The observer (``Settings.tracer``, a :class:`Tracer`): told what crosses each
         #: boundary, at one point per boundary (the "observation point" comments below;
@@ -220,7 +188,12 @@ class PeerConnectionCore:
 
     @property
     def is_dtls_client(self) -> bool:
-        return self._dtls_role is DtlsRole.CLIENT
+        return self.dtls_transport.is_client
+
+    @property
+    def dtls_state(self) -> str:
+        """W3C RTCDtlsTransport.state (webrtc-pc §5.5.1)."""
+        return self.dtls_transport.state
 
     @property
     def agent(self) -> IceAgent | None:
@@ -478,10 +451,9 @@ class PeerConnectionCore:
             return self._now
         # a running minimum: this is read after every drain (twice per idle consent check)
         best = self.agent.get_timer() if self.agent is not None else None
-        if self._dtls_started:
-            t = self.dtls.get_timer()
-            if t is not None and (best is None or t < best):
-                best = t
+        t = self.dtls_transport.get_timer()
+        if t is not None and (best is None or t < best):
+            best = t
         if self._sctp_started:
             t = self.sctp.get_timer()
             if t is not None and (best is None or t < best):
@@ -498,10 +470,7 @@ class PeerConnectionCore:
             t = agent.get_timer()
             if t is not None and t <= now:
                 agent.handle_timer(now)
-        if self._dtls_started:
-            t = self.dtls.get_timer()
-            if t is not None and t <= now:
-                self.dtls.handle_timer(now)
+        self.dtls_transport.handle_timer(now)
         if self._sctp_started:
             t = self.sctp.get_timer()
             if t is not None and t <= now:
@@ -524,15 +493,13 @@ class PeerConnectionCore:
                 channel.ready_state = "closed"
                 self._events.push(ChannelClosed(channel))
         self._pump(now)
-        if self._dtls_started:
-            self.dtls.close(now)
+        self.dtls_transport.close(now)
         self._pump(now)
         if self.agent is not None:
             self.agent.close(now)
             self._pump(now)
         self.ice_connection_state = "closed"
         self.connection_state = "closed"
-        self.dtls_state = "closed"
 
     # ================================================================== for the Negotiator
     # The negotiation.Transports protocol: what the Negotiator asks of ICE, DTLS and SCTP.
@@ -586,19 +553,12 @@ class PeerConnectionCore:
     def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
         """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
         media as far as they can start."""
-        if self._dtls_role is None:
-            self._dtls_role = dtls_role
+        self.dtls_transport.negotiated(dtls_role)
         self._maybe_start_dtls(now)
         self._maybe_start_media(now)
 
     def emit_event(self, event: Event) -> None:
-        self._emit(event)
-
-    def _on_local_candidate(self, cand: Candidate, ufrag: str) -> None:
-        self.negotiation.local_candidate(cand, ufrag)
-
-    def _on_gathering_complete(self, ufrag: str) -> None:
-        self.negotiation.gathering_complete(ufrag)
+        self._events.push(event)
 
     # ------------------------------------------------------------------ mDNS candidates
     def take_mdns_candidates(self) -> list[tuple[Candidate, str | None]]:
@@ -637,59 +597,26 @@ class PeerConnectionCore:
         self.configuration.check_update(configuration, described=described)
         self.configuration = configuration
 
-    def _emit(self, event: Event) -> None:
-        self._events.push(event)
-
     def _set_connection_states(self) -> None:
         if self.closed:
             return
         state = aggregate_connection_state(self.ice_connection_state, self.dtls_state, self.closed)
         if state != self.connection_state:
             self.connection_state = state
-            self._emit(ConnectionStateChange(state))
+            self.emit_event(ConnectionStateChange(state))
 
     def _set_dtls_state(self, state: str) -> None:
-        if state != self.dtls_state and not self.closed:
-            self.dtls_state = state
-            self._emit(DtlsStateChange(state))
+        if state != self.dtls_transport.state and not self.closed:
+            self.dtls_transport.state = state
+            self.emit_event(DtlsStateChange(state))
             self._set_connection_states()
 
     def _maybe_start_dtls(self, now: float) -> None:
-        """Start DTLS once the role is known (JSEP §5.3.1 a=setup) and, for the client,
-        ICE has a selected pair (RFC 8842 §4: the handshake runs on the ICE pair)."""
-        if self._dtls_started or self._dtls_role is None or self.closed:
-            return
-        agent = self.agent
-        if self._dtls_role is DtlsRole.CLIENT and (agent is None or agent.selected_pair is None):
-            return
-        if self._dtls_role is DtlsRole.CLIENT:
-            assert agent is not None and agent.selected_pair is not None
-            self.dtls.set_remote_address(agent.selected_pair.remote.address)
-        self._dtls_started = True
-        self.dtls.start(now, self._dtls_role)
-        self._set_dtls_state("connecting")
-
-    def _on_handshake(self, event: HandshakeCompleted, now: float) -> None:
-        is_client = self._dtls_role is DtlsRole.CLIENT
-        self.sctp.set_dtls_role("client" if is_client else "server")
-        self._sctp_started = True
-        # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
-        # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
-        # waited for the peer's INIT could wait forever. Ours leaves in _pump once the
-        # records that came with the last flight were handled: the DTLS client sends its
-        # INIT with its Finished, and the INIT ACK we answer it with then goes out ahead
-        # of our INIT, so the peer's COOKIE ECHO (which establishes us, §5.1 D) comes
-        # ahead of its INIT ACK to our INIT, which §5.2.3 then discards: one COOKIE ECHO
-        # and COOKIE ACK fewer to make and to process on the path to "open".
-        self._sctp_connect_due = True
-        if event.srtp_profile is not None:
-            profile = profile_by_id(int(event.srtp_profile))
-            material = self.dtls.export_keying_material(
-                b"EXTRACTOR-dtls_srtp", profile.exporter_length
-            )
-            self.media.set_keys(split_keying_material(material, profile), is_client)
-        self._set_dtls_state("connected")
-        self._maybe_start_media(now)
+        """Start DTLS as far as it can start (:meth:`DtlsTransport.start`)."""
+        pair = self.agent.selected_pair if self.agent is not None else None
+        remote = pair.remote.address if pair is not None else None
+        if not self.closed and self.dtls_transport.start(now, remote):
+            self._set_dtls_state("connecting")
 
     def _maybe_start_media(self, now: float) -> None:
         """Media endpoints for the negotiated transceivers once SRTP is keyed."""
@@ -709,20 +636,20 @@ class PeerConnectionCore:
                 self._receive_media(data, event.remote, now)
         elif kind is LocalCandidate:
             assert isinstance(event, LocalCandidate)
-            self._on_local_candidate(event.candidate.to_sdp(), event.ufrag)
+            self.negotiation.local_candidate(event.candidate.to_sdp(), event.ufrag)
         elif kind is GatheringStateChanged:
             assert isinstance(event, GatheringStateChanged)
             if event.state != self.ice_gathering_state:
                 self.ice_gathering_state = event.state
-                self._emit(IceGatheringStateChange(event.state))
+                self.emit_event(IceGatheringStateChange(event.state))
             if event.state == "complete":
-                self._on_gathering_complete(event.ufrag)
+                self.negotiation.gathering_complete(event.ufrag)
         elif kind is ConnectionStateChanged:
             assert isinstance(event, ConnectionStateChanged)
             state = event.state
             if state != self.ice_connection_state and not self.closed:
                 self.ice_connection_state = state
-                self._emit(IceConnectionStateChange(state))
+                self.emit_event(IceConnectionStateChange(state))
                 self._set_connection_states()
         elif kind is SelectedPairChanged:
             assert isinstance(event, SelectedPairChanged)
@@ -734,17 +661,32 @@ class PeerConnectionCore:
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
             self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
-            self._emit(IceCandidateError(event.server, event.code, event.reason, event.transport))
+            self.emit_event(
+                IceCandidateError(event.server, event.code, event.reason, event.transport)
+            )
 
     def _on_dtls_event(self, event: Event, now: float) -> None:
-        kind = type(event)
-        if kind is HandshakeCompleted:
-            assert isinstance(event, HandshakeCompleted)
-            self._on_handshake(event, now)
-        elif kind is Closed:
-            self._set_dtls_state("closed")
-        elif kind is Failed:
-            self._set_dtls_state("failed")
+        """The handshake starts SCTP and keys SRTP; any DTLS event may change the state."""
+        if isinstance(event, HandshakeCompleted):
+            is_client = self.dtls_transport.is_client
+            self.sctp.set_dtls_role("client" if is_client else "server")
+            self._sctp_started = True
+            # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
+            # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
+            # waited for the peer's INIT could wait forever. Ours leaves in _pump once the
+            # records that came with the last flight were handled: the DTLS client sends its
+            # INIT with its Finished, and the INIT ACK we answer it with then goes out ahead
+            # of our INIT, so the peer's COOKIE ECHO (which establishes us, §5.1 D) comes
+            # ahead of its INIT ACK to our INIT, which §5.2.3 then discards: one COOKIE ECHO
+            # and COOKIE ACK fewer to make and to process on the path to "open".
+            self._sctp_connect_due = True
+            keys = self.dtls_transport.srtp_keys(event)
+            if keys is not None:
+                self.media.set_keys(keys, is_client)
+            self._set_dtls_state("connected")
+            self._maybe_start_media(now)
+        elif (state := self.dtls_transport.state_after(event)) is not None:
+            self._set_dtls_state(state)
 
     def _pump(self, now: float) -> None:
         """The drain invariant across the layers: events up, bytes down, until quiet."""
@@ -824,7 +766,7 @@ class PeerConnectionCore:
                 for protected in media.datagrams_to_send(now):
                     sent = True
                     agent.send(protected, now)
-            if self._dtls_started:
+            if self.dtls_transport.started:
                 for data, _addr in dtls.datagrams_to_send(now):
                     sent = True
                     agent.send(data, now)

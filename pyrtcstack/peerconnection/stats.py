@@ -68,8 +68,8 @@ def collect_stats(
     ts = now * 1000.0
     report: dict[str, dict[str, Any]] = {}
     wrappers = {id(w.channel): w for w in (channels or [])}
-    opened = sum(1 for w in wrappers.values() if w._opened.is_set())
-    closed = sum(1 for w in wrappers.values() if w._closed.is_set())
+    opened = sum(1 for w in wrappers.values() if w.has_opened)
+    closed = sum(1 for w in wrappers.values() if w.has_closed)
     report["P"] = {
         "id": "P",
         "type": "peer-connection",
