@@ -217,6 +217,36 @@ def test_idle_and_slowloris_tcp_connections_are_closed_authenticated_ones_are_no
     assert stats["auth_timeouts"] == 2
 
 
+def test_a_tcp_stream_that_does_not_frame_is_closed_and_counted() -> None:
+    """RFC 8656 §12.5: a first byte that is neither STUN nor ChannelData cannot be
+    resynchronised; the server closes that connection at once (long before the
+    authentication timeout), counts it, and keeps serving a well-framed client."""
+
+    async def main() -> tuple[bool, float, dict[str, int]]:
+        port = free_udp_port()
+        server = await start_turn_server(
+            ("127.0.0.1", port), {USER: PASSWORD}, realm=REALM, tcp=True, auth_timeout=5.0
+        )
+        try:
+            bad_r, bad_w = await asyncio.open_connection("127.0.0.1", port)
+            started = time.monotonic()
+            bad_w.write(b"\xc0\x00\x00\x04abcd")
+            closed = await _closed_within(bad_r, 3.0)
+            elapsed = time.monotonic() - started
+            conn = await connect_turn(f"turn:127.0.0.1:{port}?transport=tcp", USER, PASSWORD)
+            await conn.allocate(timeout=5)
+            await conn.close()
+            bad_w.close()
+            return closed, elapsed, dict(server.stats)
+        finally:
+            server.close()
+
+    closed, elapsed, stats = asyncio.run(main())
+    assert closed and elapsed < 2.0
+    assert stats["framing_errors"] == 1
+    assert stats["handler_errors"] == 0
+
+
 def test_a_tcp_client_that_does_not_read_gets_a_bounded_buffer() -> None:
     from pyrtcstack.aio.turn_server import MAX_STREAM_BUFFER
 

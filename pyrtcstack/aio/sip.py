@@ -30,6 +30,7 @@ from ..sip import (
     CallFailed,
     DigestClient,
     IncomingCall,
+    Message,
     Registered,
     RegistrationFailed,
     SipParseError,
@@ -37,6 +38,7 @@ from ..sip import (
     UserAgent,
 )
 from .endpoint import CoreEndpoint, CoreTimer
+from .stream import StreamEndpoint
 
 __all__ = ["MAX_CONNECTIONS", "MAX_PENDING_CALLS", "SipCallError", "SipPhone", "TcpEndpoint"]
 
@@ -48,49 +50,51 @@ MAX_CONNECTIONS = 64
 MAX_PENDING_BYTES = 262_144
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(StreamEndpoint[Message]):
+    """One TCP connection of a :class:`TcpEndpoint`: a :class:`StreamEndpoint` into the
+    agent's one core, which the endpoint drains (one timer for every connection)."""
+
     def __init__(self, owner: TcpEndpoint, key: Address | None) -> None:
+        self.sip_framer = StreamFramer()
+        super().__init__(
+            self.sip_framer,
+            SipParseError,
+            peer=key,
+            receive=owner.core.receive_message,
+            drain=owner.drain,
+        )
         self.owner = owner
-        self.key = key
-        self.framer = StreamFramer()
-        self.transport: asyncio.Transport | None = None
         self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        if self.key is None:  # accepted: known by the peer's address
-            peer = transport.get_extra_info("peername")
-            self.key = (str(peer[0]), int(peer[1]))
-            if len(self.owner.connections) >= MAX_CONNECTIONS:
+        accepted = self.peer is None  # accepted: known by the peer's address
+        super().connection_made(transport)
+        if accepted:
+            if self.peer is None or len(self.owner.connections) >= MAX_CONNECTIONS:
                 transport.close()
                 return
-            self.owner.connections[self.key] = self
+            self.owner.connections[self.peer] = self
+        out = self.transport
+        assert out is not None
         for data in self.pending:
-            transport.write(data)  # type: ignore[attr-defined]
+            out.write(data)
         self.pending.clear()
 
-    def data_received(self, data: bytes) -> None:
-        try:
-            messages = self.framer.feed(data)
-        except SipParseError:
-            self.owner.parse_errors += 1
-            if self.transport is not None:
-                self.transport.close()  # a stream cannot be re-synchronised (§18.3)
-            return
-        if self.framer.crlfs >= 2:  # RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong
-            self.framer.crlfs = 0
+    def framing_error(self, exc: Exception) -> None:
+        self.owner.parse_errors += 1  # closed: a stream cannot be re-synchronised (§18.3)
+
+    def deliver(self, frames: list[Message], now: float) -> None:
+        framer = self.sip_framer
+        if framer.crlfs >= 2:  # RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong
+            framer.crlfs = 0
             if self.transport is not None:
                 self.transport.write(b"\r\n")
-        assert self.key is not None
-        core = self.owner.core
-        loop = asyncio.get_running_loop()
-        for message in messages:
-            core.receive_message(message, self.key, loop.time())
-        self.owner.drain()
+        super().deliver(frames, now)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.key is not None and self.owner.connections.get(self.key) is self:
-            del self.owner.connections[self.key]
+        super().connection_lost(exc)
+        if self.peer is not None and self.owner.connections.get(self.peer) is self:
+            del self.owner.connections[self.peer]
 
 
 class TcpEndpoint:

@@ -45,7 +45,8 @@ from ..turn.events import (
 )
 from ..turn.framing import StreamFramer
 from ..turn.url import TurnUrl, parse_turn_url
-from .endpoint import CoreEndpoint, CoreTimer
+from .endpoint import CoreEndpoint
+from .stream import StreamEndpoint
 from .turn_server import TurnServerEndpoint, start_turn_server
 
 __all__ = [
@@ -62,61 +63,6 @@ MAX_RECEIVE_QUEUE = 1024
 MAX_DATAGRAM = 65535
 
 
-class _StreamDriver(asyncio.Protocol):
-    """Drive a :class:`TurnClient` over one TCP/TLS connection (RFC 8656 §5)."""
-
-    def __init__(self, core: TurnClient, on_event: Callable[[Event], None]) -> None:
-        self.core = core
-        self.on_event = on_event
-        self.framer = StreamFramer()
-        self.transport: asyncio.Transport | None = None
-        self._loop = asyncio.get_running_loop()
-        self._timer = CoreTimer(self._loop, self._on_timer)
-        self.closed = asyncio.Event()
-        self.framing_errors = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.drain()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            frames = self.framer.feed(data)
-        except TurnFramingError:
-            self.framing_errors += 1
-            if self.transport is not None:
-                self.transport.close()
-            return
-        now = self._loop.time()
-        for frame in frames:
-            self.core.receive_datagram(frame, self.core.server, now)
-        self.drain()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._timer.cancel()
-        self.closed.set()
-
-    def drain(self) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        core = self.core
-        for data, _addr in core.datagrams_to_send(self._loop.time()):
-            self.transport.write(data)  # STUN is 4-aligned; the core pads ChannelData
-        while (event := core.next_event()) is not None:
-            self.on_event(event)
-        for data, _addr in core.datagrams_to_send(self._loop.time()):
-            self.transport.write(data)
-        self._timer.arm(core.get_timer())
-
-    def _on_timer(self, now: float) -> None:
-        self.core.handle_timer(now)
-        self.drain()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
 class TurnClientConnection:
     """One TURN allocation driven by asyncio (see the module docstring)."""
 
@@ -127,7 +73,7 @@ class TurnClientConnection:
         self._received: deque[tuple[bytes, Address]] = deque()
         self._data_ready = asyncio.Event()
         self.dropped = 0
-        self._driver: CoreEndpoint | _StreamDriver | None = None
+        self._driver: CoreEndpoint | StreamEndpoint[bytes] | None = None
         self._loop = asyncio.get_running_loop()
         #: Optional callback for every event (after the connection's own bookkeeping);
         #: relayed data is not an event here: it goes to :meth:`recv`.
@@ -307,7 +253,13 @@ async def connect_turn(
         if kind == "tls":
             context = ssl_context or ssl.create_default_context()
         _, driver = await loop.create_connection(
-            lambda: _StreamDriver(core, conn._handle_event),
+            lambda: StreamEndpoint(
+                StreamFramer(),
+                TurnFramingError,
+                peer=core.server,
+                core=core,
+                on_event=conn._handle_event,
+            ),
             ip,
             url.port,
             ssl=context,

@@ -31,6 +31,8 @@ Limits of this layer (the core has its own: peer policy, quotas, rates; docs/tur
   on a relay ``socket()`` the Allocate gets 508 (``stats["relay_socket_errors"]``).
 * **A client that does not read** its TCP/TLS connection gets at most
   :data:`MAX_STREAM_BUFFER` bytes queued; the rest is dropped (``stats["stream_overflow"]``).
+* **A framing error** on a TCP/TLS connection (RFC 8656 §12.5: a bad ChannelData number or
+  length, an oversized frame) closes it, counted in ``stats["framing_errors"]``.
 * No handler lets an exception out to the event loop: an unexpected one is counted
   (``stats["handler_errors"]``) and logged, rate-limited.
 
@@ -59,6 +61,7 @@ from ..turn.events import PeerDenied, RelayClosed, RelayOpened
 from ..turn.framing import StreamFramer, frame_for_stream
 from ..turn.server import TurnServer
 from .endpoint import CoreEndpoint
+from .stream import StreamEndpoint
 from .udp import UdpSocket
 
 __all__ = [
@@ -193,6 +196,7 @@ class TurnServerEndpoint(CoreEndpoint):
                 "relay_socket_errors",
                 "handler_errors",
                 "stream_overflow",
+                "framing_errors",
             ),
             0,
         )
@@ -456,17 +460,25 @@ class TurnServerEndpoint(CoreEndpoint):
         super().close()
 
 
-class _ServerStream(asyncio.Protocol):
-    """One TCP/TLS client of a :class:`TurnServerEndpoint`: frames in, core, frames out;
-    closed when it holds no allocation for :attr:`TurnServerEndpoint.auth_timeout`."""
+class _ServerStream(StreamEndpoint[bytes]):
+    """One TCP/TLS client of a :class:`TurnServerEndpoint`: a :class:`StreamEndpoint` into
+    the server's one core, which serves every client and writes to each stream by its
+    address in :meth:`TurnServerEndpoint.drain` (so the endpoint keeps the one timer).
+    Around that path: the connection counts, and the close when it holds no allocation for
+    :attr:`TurnServerEndpoint.auth_timeout`."""
 
     def __init__(self, endpoint: TurnServerEndpoint, peer: Address, kind: str) -> None:
-        self.endpoint = endpoint
         legacy = endpoint.server.max_channel > CHANNEL_NUMBER_MAX
-        self.framer = StreamFramer(legacy_channels=legacy)
-        self.peer = peer
+        super().__init__(
+            StreamFramer(legacy_channels=legacy),
+            TurnFramingError,
+            peer=peer,
+            receive=endpoint.server.receive_datagram,
+            drain=endpoint.drain,
+        )
+        self.endpoint = endpoint
+        self.peer: Address = peer
         self.kind = kind
-        self.transport: asyncio.Transport | None = None
         self._released = False
         self._reason = ""
         loop = endpoint._loop
@@ -498,29 +510,23 @@ class _ServerStream(asyncio.Protocol):
         self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
         self.transport = cast(asyncio.Transport, transport)
         self.endpoint.streams[self.peer] = self.transport
         self.endpoint.server.connection_opened(self.peer, self.kind)
 
-    def data_received(self, data: bytes) -> None:
-        if self.transport is None:
-            return
-        endpoint = self.endpoint
+    def framing_error(self, exc: Exception) -> None:
+        self._reason = "framing error"  # RFC 8656 §12.5: closed, it cannot be resynchronised
+        self.endpoint.stats["framing_errors"] += 1
+
+    def deliver(self, frames: list[bytes], now: float) -> None:
         try:
-            frames = self.framer.feed(data)
-        except TurnFramingError:
-            self._reason = "framing error"
-            self.transport.close()  # RFC 8656 §12.5: the stream cannot be resynchronised
-            return
-        try:
-            now = endpoint._loop.time()
-            for frame in frames:
-                endpoint.server.receive_datagram(frame, self.peer, now)
-            endpoint.drain()
+            super().deliver(frames, now)
         except Exception:
-            endpoint._handler_error("stream")
+            self.endpoint._handler_error("stream")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
         endpoint = self.endpoint
         self.release()
         endpoint.streams.pop(self.peer, None)
