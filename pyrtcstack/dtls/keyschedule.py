@@ -93,9 +93,6 @@ def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
 
 def _hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
-    if length <= _DIGEST_SIZES.get(hash_name, 0):
-        # every TLS 1.3 label asks for at most HashLen octets: T(1) alone (RFC 5869 §2.3)
-        return hmac.digest(prk, info + b"\x01", hash_name)[:length]
     out = b""
     block = b""
     counter = 1
@@ -106,17 +103,17 @@ def _hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     return out[:length]
 
 
-_LENGTH = struct.Struct("!H")
-
-
 def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
     """HKDF-Expand-Label (RFC 8446 §7.1) with DTLS 1.3's ``dtls13`` prefix (RFC 9147 §5.9)."""
+    # HkdfLabel: uint16 length, opaque label<7..255> = prefix + label, opaque context<0..255>
+    # (a length past 0xFFFF raises ValueError in bytes(): HKDF caps it at 255 * HashLen)
     full = LABEL_PREFIX + label
-    info = b"".join(
-        (_LENGTH.pack(length), bytes((len(full),)), full, bytes((len(context),)), context)
-    )
+    info = bytes((length >> 8, length & 0xFF, len(full))) + full + bytes((len(context),)) + context
+    if length <= _DIGEST_SIZES.get(hash_name, 0):
+        # every TLS 1.3 label asks for at most HashLen octets: T(1) alone (RFC 5869 §2.3)
+        return hmac.digest(secret, info + b"\x01", hash_name)[:length]
     return _hkdf_expand(hash_name, secret, info, length)
 
 
