@@ -65,7 +65,7 @@ class Suite13:
 
     @property
     def hash_length(self) -> int:
-        return hashlib.new(self.hash_name).digest_size
+        return _digest_size(self.hash_name)
 
 
 #: The TLS 1.3 suites we implement, keyed by codepoint (RFC 8446 §B.4), our preference first.
@@ -76,10 +76,18 @@ TLS13_SUITES: Final[dict[int, Suite13]] = {
 }
 
 
+#: HashLen of the suites' hashes (RFC 8446 §7.1), so that no hash object is made to ask.
+_DIGEST_SIZES: Final[dict[str, int]] = {"sha256": 32, "sha384": 48}
+
+
+def _digest_size(hash_name: str) -> int:
+    return _DIGEST_SIZES.get(hash_name) or hashlib.new(hash_name).digest_size
+
+
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
     """HKDF-Extract (RFC 5869 §2.2); an empty salt is HashLen zeros."""
     if not salt:
-        salt = bytes(hashlib.new(hash_name).digest_size)
+        salt = bytes(_digest_size(hash_name))
     return hmac.digest(salt, ikm, hash_name)
 
 
@@ -99,14 +107,19 @@ def hkdf_expand_label(
     hash_name: str, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
     """HKDF-Expand-Label (RFC 8446 §7.1) with DTLS 1.3's ``dtls13`` prefix (RFC 9147 §5.9)."""
+    # HkdfLabel: uint16 length, opaque label<7..255> = prefix + label, opaque context<0..255>
+    # (a length past 0xFFFF raises ValueError in bytes(): HKDF caps it at 255 * HashLen)
     full = LABEL_PREFIX + label
-    info = struct.pack("!H", length) + bytes([len(full)]) + full + bytes([len(context)]) + context
+    info = bytes((length >> 8, length & 0xFF, len(full))) + full + bytes((len(context),)) + context
+    if length <= _DIGEST_SIZES.get(hash_name, 0):
+        # every TLS 1.3 label asks for at most HashLen octets: T(1) alone (RFC 5869 §2.3)
+        return hmac.digest(secret, info + b"\x01", hash_name)[:length]
     return _hkdf_expand(hash_name, secret, info, length)
 
 
 def derive_secret(hash_name: str, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
     """Derive-Secret (RFC 8446 §7.1), given the transcript hash already computed."""
-    n = hashlib.new(hash_name).digest_size
+    n = _DIGEST_SIZES.get(hash_name) or hashlib.new(hash_name).digest_size
     return hkdf_expand_label(hash_name, secret, label, transcript_hash, n)
 
 
@@ -117,7 +130,8 @@ class KeySchedule:
         self.suite = suite
         h = suite.hash_name
         self._h = h
-        zeros = bytes(suite.hash_length)
+        self._length = suite.hash_length
+        zeros = bytes(self._length)
         self.early_secret = hkdf_extract(h, b"", zeros)
         self._empty_hash = hashlib.new(h).digest()
         self.handshake_secret = b""
@@ -147,7 +161,7 @@ class KeySchedule:
         """After the server's Finished: master secret, application and exporter secrets."""
         h = self._h
         derived = derive_secret(h, self.handshake_secret, b"derived", self._empty_hash)
-        self.master_secret = hkdf_extract(h, derived, bytes(self.suite.hash_length))
+        self.master_secret = hkdf_extract(h, derived, bytes(self._length))
         self.client_application_secret = derive_secret(
             h, self.master_secret, b"c ap traffic", finished_hash
         )
@@ -160,13 +174,12 @@ class KeySchedule:
 
     def finished(self, base_secret: bytes, transcript_hash: bytes) -> bytes:
         """Finished.verify_data (RFC 8446 §4.4.4)."""
-        n = self.suite.hash_length
-        key = hkdf_expand_label(self._h, base_secret, b"finished", b"", n)
+        key = hkdf_expand_label(self._h, base_secret, b"finished", b"", self._length)
         return hmac.digest(key, transcript_hash, self._h)
 
     def next_application_secret(self, secret: bytes) -> bytes:
         """application_traffic_secret_N+1 (RFC 8446 §7.2, after a KeyUpdate)."""
-        return hkdf_expand_label(self._h, secret, b"traffic upd", b"", self.suite.hash_length)
+        return hkdf_expand_label(self._h, secret, b"traffic upd", b"", self._length)
 
     def export(self, label: bytes, context: bytes, length: int) -> bytes:
         """TLS-Exporter (RFC 8446 §7.5); absent and empty context are the same in 1.3."""

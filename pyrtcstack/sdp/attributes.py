@@ -9,6 +9,7 @@ unknown attribute is kept untouched (RFC 8866 §5.13, RFC 9429 §5.8).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,6 +52,8 @@ FINGERPRINT_SIZES = {
     "md2": 16,
 }
 _HEX = frozenset("0123456789abcdefABCDEF")
+#: RFC 8122 §5: ``2UHEX *(":" 2UHEX)`` (any case is accepted, as before)
+_FINGERPRINT_HEX = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})*")
 ICE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _U32 = (1 << 32) - 1
 
@@ -83,9 +86,11 @@ class Fingerprint:
         if not algorithm or not digest:
             raise ParseError(f"fingerprint needs '<hash> <hex>': {value!r}")
         octets = digest.split(":")
-        for octet in octets:
-            if len(octet) != 2 or not _HEX.issuperset(octet):
-                raise ParseError(f"fingerprint octet {octet!r} is not two hex digits")
+        if _FINGERPRINT_HEX.fullmatch(digest) is None:
+            # one scan for the common case; the octet loop only names the bad octet
+            for octet in octets:
+                if len(octet) != 2 or not _HEX.issuperset(octet):
+                    raise ParseError(f"fingerprint octet {octet!r} is not two hex digits")
         size = FINGERPRINT_SIZES.get(algorithm.lower())
         if size is not None and size != len(octets):
             raise ParseError(f"{algorithm} fingerprint has {len(octets)} octets, not {size}")

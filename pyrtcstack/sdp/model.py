@@ -184,7 +184,11 @@ class _HasAttributes:
         return None
 
     def has_attribute(self, name: str) -> bool:
-        return any(a.name == name for a in self.attributes)
+        # a plain loop, not any(): no generator resumed per attribute (setup CPU)
+        for a in self.attributes:  # noqa: SIM110
+            if a.name == name:
+                return True
+        return False
 
     def attribute_values(self, name: str) -> list[str]:
         """Values of every ``a=<name>:<value>`` line, in order."""
