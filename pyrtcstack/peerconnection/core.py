@@ -29,6 +29,7 @@ no ``flush``). One asyncio driver runs it (:mod:`pyrtcstack.aio`).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import weakref
 from collections.abc import Callable, Sequence
@@ -99,7 +100,9 @@ __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]
 
 _first = itemgetter(0)  # the datagram of a (data, local, remote) transmit
 
-#: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
+#: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3): the
+#: SCTP packet size until the handshake chose the version (then its own overhead, which
+#: for DTLS 1.3 is 22 bytes: ``DtlsVersion.record_overhead``).
 DTLS_RECORD_OVERHEAD = 13 + 8 + 16
 #: SRTP/SRTCP datagrams kept while the DTLS handshake has not given us the keys yet (the
 #: peer finished first and started sending): replayed once keyed, the rest dropped.
@@ -779,6 +782,12 @@ class PeerConnectionCore:
     def _on_handshake(self, event: HandshakeCompleted, now: float) -> None:
         is_client = self._dtls_role is DtlsRole.CLIENT
         self.sctp.set_dtls_role("client" if is_client else "server")
+        version = self.dtls.version
+        if not self._sctp_started and version is not None:
+            # one SCTP packet per record within the MTU (RFC 8261 §5), sized for the
+            # record overhead of the version chosen (DTLS 1.3: 22 bytes, not 1.2's 37)
+            with contextlib.suppress(SctpError):  # a size SCTP refuses: keep the 1.2 one
+                self.sctp.set_max_packet_size(self.settings.mtu - version.record_overhead)
         self._sctp_started = True
         # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
         # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
