@@ -17,6 +17,7 @@ from tests.peers import require_module
 
 pytestmark = pytest.mark.timeout(120)
 CLI = [sys.executable, "-m", "pyrtcstack"]
+WHIP_IVF = Path(__file__).parent / "data" / "vp8_testsrc_160x120.ivf"
 
 
 def run(args: list[str], stdin: str = "", timeout: float = 30.0) -> tuple[int, str]:
@@ -70,6 +71,22 @@ def _free_port(kind: socket.SocketKind) -> int:
 
 # (arguments, what the line must say)
 CASES = [
+    (["whip", "ftp://127.0.0.1/whip", "/etc/hostname"], "not an http:// or https:// URL"),
+    (["whip", "http://127.0.0.1:1/whip", "/nonexistent/a.ivf"], "is not a file"),
+    (["whip", "http://127.0.0.1:1/whip", "/etc/hostname"], "publish .ogg (Opus), .ivf"),
+    (["whip", "http://127.0.0.1:1/whip", str(WHIP_IVF), "--loop"], "--loop needs --duration"),
+    (["whip", "http://127.0.0.1:1/whip", str(WHIP_IVF), str(WHIP_IVF)], "one video file"),
+    (
+        ["whip", "http://127.0.0.1:1/whip", str(WHIP_IVF), "--host-address", "127.0.0.1"],
+        "cannot connect to host 127.0.0.1:1",
+    ),
+    (["whep", "http://127.0.0.1:1/whep", "--out", "/nonexistent"], "not a folder"),
+    (["whep", "127.0.0.1:1/whep"], "not an http:// or https:// URL"),
+    (["whip-server", "--out", "/nonexistent"], "not a folder"),
+    (["whip-server", "--listen", "0.0.0.0:0"], "without a token"),
+    (["whip-server", "--ice-server", "http://stun.example"], "not a stun: or turn: URL"),
+    (["whip-server", "--token-file", "/nonexistent/token"], "cannot read --token-file"),
+    (["whip-server", "--max-sessions", "0"], "at least"),
     (["stun", "not a host!!"], "is not a host name or IP address"),
     (["stun", "127.0.0.1:-5"], "from 1 to 65535"),
     (["stun", "127.0.0.1:99999"], "from 1 to 65535"),  # not wrapped to 34463
@@ -303,3 +320,25 @@ def test_tls_certificate_not_trusted(tmp_path: Path) -> None:
     _ca, cert, key = make_ca(tmp_path)
     with start_server(cert, key) as url:
         check(["chat", "--room", url], "certificate verify failed")
+
+
+def test_whip_commands_without_aiohttp_say_what_to_install(tmp_path: Path) -> None:
+    """``pyrtcstack.whip``'s HTTP side needs the ``whip`` extra: without aiohttp the
+    commands say so in one line (an import of aiohttp that fails, as on a bare install)."""
+    fake = tmp_path / "aiohttp"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'aiohttp'\", name='aiohttp')\n"
+    )
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    for args in (["whip-server"], ["whip", "http://127.0.0.1:1/whip", str(WHIP_IVF)]):
+        proc = subprocess.run(
+            CLI + args,
+            env=dict(os.environ, PYTHONPATH=path),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().endswith("pip install 'pyrtcstack[whip]'"), proc.stderr

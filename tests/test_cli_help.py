@@ -14,7 +14,7 @@ from pyrtcstack import __version__
 from pyrtcstack.cli import build_parser
 
 MARKUP = re.compile(r"``|:(mod|func|class|meth|data|attr|exc|obj):`")
-SERVERS = ["stun-server", "turn-server", "signaling-server", "dtls listen"]
+SERVERS = ["stun-server", "turn-server", "signaling-server", "dtls listen", "whip-server"]
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

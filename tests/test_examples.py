@@ -127,3 +127,14 @@ def test_browser_page_with_chromium(tmp_path: Path) -> None:
                 await example.wait()
 
     assert asyncio.run(main()) == ["< hello from the browser", "< echo: hi from python"]
+
+
+def test_whip_loopback() -> None:
+    pytest.importorskip("aiohttp")  # the whip extra (installed by the test extra)
+    out = _run("whip_loopback.py")
+    assert out[0].startswith("published: 201 Created, Location /whip/")
+    assert out[1:] == [
+        "recorded 60 frames",
+        "played back: True (first frame a keyframe: True)",
+        "the recording was .ivf (True)",
+    ]

@@ -9,8 +9,8 @@ The pieces, bottom up (docs/media.md has the whole picture):
 * :mod:`.jitterbuffer` — re-ordering, frame assembly and loss detection, bounded;
 * :mod:`.sender` / :mod:`.receiver` — frames ⇄ RTP with statistics and feedback;
 * :mod:`.endpoint` — :class:`MediaEndpoint`, a datagram core with RTCP timers;
-* :mod:`.sources` / :mod:`.ivf` / :mod:`.recorders` — tone, WAV, IVF in; WAV, Ogg Opus,
-  IVF, Annex B out.
+* :mod:`.sources` / :mod:`.ivf` / :mod:`.annexb` / :mod:`.ogg` / :mod:`.recorders` — tone,
+  WAV, IVF, Annex B, Ogg Opus in; WAV, Ogg Opus, IVF, Annex B out.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .errors import DepacketizeError, MediaFormatError, MediaUsageError
 from .frames import AudioFrame, EncodedFrame
 from .ivf import IvfTrack, parse_ivf
 from .jitterbuffer import JitterBuffer
+from .ogg import OggOpusTrack, parse_ogg_opus
 from .receiver import RtpReceiver
 from .recorders import AnnexBWriter, IvfWriter, OggOpusWriter, WavRecorder
 from .sender import RtpSender
@@ -57,6 +58,7 @@ __all__ = [
     "MediaEndpoint",
     "MediaFormatError",
     "MediaUsageError",
+    "OggOpusTrack",
     "OggOpusWriter",
     "ReportReceived",
     "RtpReceiver",
@@ -66,5 +68,6 @@ __all__ = [
     "WavRecorder",
     "WavSource",
     "parse_ivf",
+    "parse_ogg_opus",
     "split_access_units",
 ]
