@@ -238,7 +238,7 @@ class Side:
         if self.stack != "ours":
             return ""
         a = self.pc.core.sctp.association
-        s = a._sender  # a diagnostic read
+        s = a.sender
         srtt = -1.0 if s.srtt is None else s.srtt
         return (
             f"t3={s.t3_expirations} fast_rtx={s.fast_retransmissions} rtx={s.retransmissions}"

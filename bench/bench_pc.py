@@ -11,9 +11,12 @@
   share of it in the same run.
 * The same with the receiving peer in a child process (signalling over a pipe).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
-  once: the time until all channels are open, the RSS growth per connection and the CPU
-  the process uses while they all sit idle for ``--idle`` seconds (consent checks and
-  heartbeats only), each stack in a fresh process of its own (median of ``--repeat``).
+  once: the time until all channels are open, the RSS growth per connection (read after
+  one message each way on every pair, so that what a connection in use keeps is
+  resident; the figure when the channels had just opened in brackets) and the CPU the
+  process uses while they all sit idle for ``--idle`` seconds (consent checks and
+  heartbeats only), each stack in a fresh process of its own (median of ``--repeat``);
+  with ``--dtls13`` also ours forced to DTLS 1.2.
 * Setup time: ``create_offer`` → channel ``open`` on the offerer (non-trickle: both sides
   wait for gathering to complete, loopback host candidates only), median of ``--setups``,
   and the CPU time of the process per setup (both peers and their close: in one process
@@ -46,7 +49,9 @@ HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
 
 
-async def _ours_pair(ta: float = 0.05, dtls: tuple[str, ...] | None = None) -> tuple[Any, Any, Any]:
+async def _ours_pair(
+    ta: float = 0.05, dtls: tuple[str, ...] | None = None, timeout: float = 30.0
+) -> tuple[Any, Any, Any]:
     settings = Settings(host_addresses=["127.0.0.1"], ice_ta=ta)
     if dtls is not None:
         settings = dataclasses.replace(settings, dtls_versions=dtls)
@@ -63,11 +68,11 @@ async def _ours_pair(ta: float = 0.05, dtls: tuple[str, ...] | None = None) -> t
     await b.wait_gathering_complete()
     assert b.local_description is not None
     await a.set_remote_description(b.local_description)
-    await channel.wait_open(30)
-    return a, b, (channel, await asyncio.wait_for(remote, 30))
+    await channel.wait_open(timeout)
+    return a, b, (channel, await asyncio.wait_for(remote, timeout))
 
 
-async def _aiortc_pair() -> tuple[Any, Any, Any]:
+async def _aiortc_pair(timeout: float = 30.0) -> tuple[Any, Any, Any]:
     import aioice.ice
     import aiortc
 
@@ -83,8 +88,8 @@ async def _aiortc_pair() -> tuple[Any, Any, Any]:
     await b.setRemoteDescription(a.localDescription)
     await b.setLocalDescription(await b.createAnswer())
     await a.setRemoteDescription(b.localDescription)
-    await asyncio.wait_for(opened.wait(), 30)
-    return a, b, (channel, await asyncio.wait_for(remote, 30))
+    await asyncio.wait_for(opened.wait(), timeout)
+    return a, b, (channel, await asyncio.wait_for(remote, timeout))
 
 
 async def _close(stack: str, a: Any, b: Any) -> None:
@@ -265,21 +270,44 @@ def _rss_kib() -> int:
     return 0
 
 
-async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, float, float]:
+async def _exchange(channel: Any, remote: Any) -> None:
+    """One message each way on a pair's channel, so that what a connection in use keeps
+    (the SCTP receivers' per-stream state, the DTLS records' buffers) is resident."""
+    loop = asyncio.get_running_loop()
+    got: list[asyncio.Future[Any]] = [loop.create_future(), loop.create_future()]
+    remote.on("message", lambda m: got[0].done() or got[0].set_result(m))
+    channel.on("message", lambda m: got[1].done() or got[1].set_result(m))
+    channel.send(b"ping")
+    await asyncio.wait_for(got[0], 60)
+    remote.send(b"pong")
+    await asyncio.wait_for(got[1], 60)
+
+
+async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, ...]:
     """(seconds until ``n`` pairs set up at once all have an open channel, KiB of RSS per
-    connection, the share of one core the process uses while all of them sit idle for
-    ``idle`` seconds: consent checks and SCTP heartbeats only, the CPU milliseconds the
-    set-up cost per pair). RSS is a rough measure: :func:`pairs` runs each stack in a
-    fresh process."""
+    connection after one message each way on every pair, the share of one core the
+    process uses while all of them sit idle for ``idle`` seconds: consent checks and SCTP
+    heartbeats only, the CPU milliseconds the set-up cost per pair, KiB of RSS per
+    connection when the channels had just opened). RSS is a rough measure: :func:`pairs`
+    runs each stack in a fresh process. ``ours12`` is ours forced to DTLS 1.2."""
     gc.collect()
     before = _rss_kib()
     t0 = time.perf_counter()
     c0 = time.process_time()
+    dtls = ("1.2",) if stack == "ours12" else None
+    # All pairs start at once: on a loaded machine 1,000 of them took 32 s to open.
+    timeout = max(30.0, 0.12 * n)
     pairs = await asyncio.gather(
-        *[(_ours_pair() if stack == "ours" else _aiortc_pair()) for _ in range(n)]
+        *[
+            (_aiortc_pair(timeout) if stack == "aiortc" else _ours_pair(dtls=dtls, timeout=timeout))
+            for _ in range(n)
+        ]
     )
     elapsed = time.perf_counter() - t0
     setup_cpu = (time.process_time() - c0) / n
+    gc.collect()
+    at_open = (_rss_kib() - before) / (2 * n)
+    await asyncio.gather(*[_exchange(channel, remote) for _, _, (channel, remote) in pairs])
     gc.collect()
     per_connection = (_rss_kib() - before) / (2 * n)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -287,7 +315,7 @@ async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, float, flo
     idle_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     for a, b, _ in pairs:
         await _close(stack, a, b)
-    return elapsed, per_connection, idle_share, setup_cpu * 1000
+    return elapsed, per_connection, idle_share, setup_cpu * 1000, at_open
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -350,28 +378,36 @@ async def pairs(args: argparse.Namespace) -> None:
     print(
         f"{args.pairs} pairs set up at once, each stack in a fresh process, median of {args.repeat}"
     )
-    results: dict[str, list[tuple[float, ...]]] = {"ours": [], "aiortc": []}
-    counts = {"ours": args.pairs, "aiortc": args.aiortc_pairs or args.pairs}
+    stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
+    results: dict[str, list[tuple[float, ...]]] = {s: [] for s in stacks}
+    counts = {"ours": args.pairs, "ours12": args.pairs, "aiortc": args.aiortc_pairs or args.pairs}
     for _ in range(args.repeat):
-        for stack in ("ours", "aiortc"):
+        for stack in stacks:
             child = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--pairs-child", stack,
                 "--pairs", str(counts[stack]), "--idle", str(args.idle),
                 stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, _ = await child.communicate()
-            results[stack].append(tuple(json.loads(out.decode().strip().splitlines()[-1])))
+            lines = out.decode().strip().splitlines()
+            if child.returncode or not lines:
+                print(f"  {stack}: the child failed (exit {child.returncode}); see above")
+                continue
+            results[stack].append(tuple(json.loads(lines[-1])))
+    if not all(results.values()):
+        return
     kib, idle, idle_per = {}, {}, {}
     for stack, values in results.items():
         elapsed = statistics.median(v[0] for v in values)
         kib[stack] = statistics.median(v[1] for v in values)
+        at_open = statistics.median(v[4] for v in values)
         idle[stack] = statistics.median(v[2] for v in values)
         idle_per[stack] = idle[stack] / counts[stack]
         cpu = statistics.median(v[3] for v in values)
         print(
             f"  {stack:<7} {counts[stack]:>5} pairs open in {elapsed:6.2f} s"
             f" ({cpu:5.1f} CPU ms per pair)"
-            f"   ~{kib[stack]:7.1f} KiB RSS per connection"
+            f"   ~{kib[stack]:7.1f} KiB RSS per connection ({at_open:5.1f} at open)"
             f"   idle CPU {100 * idle[stack]:5.1f} % of a core"
         )
     ratio = idle_per["ours"] / idle_per["aiortc"] if idle_per["aiortc"] > 0 else float("nan")
@@ -425,7 +461,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--dtls13",
         action="store_true",
-        help="also ours forced to DTLS 1.2: the default DTLS 1.3 as a share of it",
+        help="also ours forced to DTLS 1.2: the default DTLS 1.3 as a share of it "
+        "(throughput), and a pairs row for it",
     )
     parser.add_argument(
         "--aiortc-pairs", type=int, default=0, help="aiortc's count, if lower (default: --pairs)"
@@ -440,7 +477,9 @@ if __name__ == "__main__":
         "pairs (--pairs simultaneous pairs: open time, RSS, idle CPU), setup (setup time)",
     )
     parser.add_argument("--child", choices=["ours", "ours12", "aiortc"], help=argparse.SUPPRESS)
-    parser.add_argument("--pairs-child", choices=["ours", "aiortc"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pairs-child", choices=["ours", "ours12", "aiortc"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.child:

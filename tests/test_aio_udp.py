@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pyrtcstack.aio.udp import MAX_SEGMENTS, UdpSocket
+from pyrtcstack.aio.udp import MAX_SEGMENTS, UdpSocket, request_buffers
 
 
 def _bound() -> socket.socket:
@@ -119,3 +119,41 @@ def test_close_releases_the_reader() -> None:
         assert not loop.remove_reader(fd)
 
     asyncio.run(run())
+
+
+def test_a_cut_buffer_request_is_reported_and_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Linux caps SO_RCVBUF at net.core.rmem_max without an error: ``request_buffers``
+    reports what was kept, and the peer connection's driver logs one INFO line per process
+    (not one per socket) when that is less than it asked for."""
+    from pyrtcstack.aio import peerconnection as aio_pc
+
+    with open("/proc/sys/net/core/rmem_max") as f:
+        rmem_max = int(f.read())
+    asked = 2 * rmem_max + (1 << 20)  # beyond what the kernel keeps for us
+    monkeypatch.setattr(aio_pc, "SOCKET_BUFFER", asked)
+    monkeypatch.setattr(aio_pc, "_buffer_cut_logged", False)
+    caplog.set_level("INFO", logger="pyrtcstack.aio")
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        rcv, _snd = request_buffers(socks[0], asked)
+        assert 0 < rcv < asked
+        for sock in socks:
+            aio_pc._request_buffers(sock)
+    finally:
+        for sock in socks:
+            sock.close()
+    cut = [r for r in caplog.records if "cut by the kernel" in r.getMessage()]
+    assert len(cut) == 1 and str(asked) in cut[0].getMessage()
+    assert cut[0].levelname == "INFO"  # not printed by Python's last-resort handler
+
+
+def test_a_granted_buffer_request_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A request the kernel keeps whole is silent (and reported as asked)."""
+    from pyrtcstack.aio import peerconnection as aio_pc
+
+    caplog.set_level("INFO", logger="pyrtcstack.aio")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        assert request_buffers(sock, 65536) == (65536, 65536)
+    assert not [r for r in caplog.records if r.name == aio_pc._LOG.name]

@@ -161,3 +161,33 @@ def test_core_timer_keeps_an_earlier_handle_only_within_the_slack() -> None:
     near, far = asyncio.run(main())
     assert len(near) == 1 and near[0] < 0.04
     assert len(far) == 1 and far[0] >= 0.12
+
+
+def test_core_timer_says_when_a_wake_up_may_be_early() -> None:
+    """``early`` is True only when the handle fired while a later deadline had been asked
+    for (kept by keep_earlier): the driver reads the core's deadline again then, and not
+    when the handle fires at the deadline it was last armed for (one get_timer fewer per
+    idle consent check)."""
+    from pyrtcstack.aio import CoreTimer
+
+    async def main() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        seen: list[bool] = []
+        timer: CoreTimer
+
+        def fire(_now: float) -> None:
+            seen.append(timer.early)
+
+        timer = CoreTimer(loop, fire, keep_earlier=True)
+        t0 = loop.time()
+        timer.arm(t0 + 0.01)
+        timer.arm(t0 + 0.01)  # the same deadline again: not a kept later one
+        await asyncio.sleep(0.04)
+        timer.arm(loop.time() + 0.01)
+        timer.arm(loop.time() + 0.03)  # later, within the slack: kept, may fire early
+        await asyncio.sleep(0.06)
+        timer.arm(loop.time() + 0.01)  # a fresh handle: exact again
+        await asyncio.sleep(0.04)
+        return seen
+
+    assert asyncio.run(main()) == [False, True, False]

@@ -92,7 +92,7 @@ def test_whole_stack_through_turn_draws_only_from_the_csprng(
         ip = f"10.0.{index}.2"
         net.add_host(name, ip, inside)
         core = PeerConnectionCore(Configuration(ice_transport_policy="relay"))
-        core.turn_servers = [TurnServer(SERVER, TURN_USER, TURN_PASSWORD)]
+        core.ice.turn_servers = [TurnServer(SERVER, TURN_USER, TURN_PASSWORD)]
         net.attach(core, [(ip, 40000 + index)], name=name)
         cores.append((core, (ip, 40000 + index)))
     [(a, sock_a), (b, sock_b)] = cores

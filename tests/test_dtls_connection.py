@@ -358,7 +358,8 @@ def test_renegotiation_is_refused_with_a_warning() -> None:
 
     engine = pair.client.engine
     state = engine._write[1]  # type: ignore[attr-defined]
-    hello = encode_message(1, engine._send_seq, engine._client_hello.encode())  # type: ignore[attr-defined]
+    role = engine.handshake  # type: ignore[attr-defined]
+    hello = encode_message(1, role._send_seq, role._client_hello.encode())
     pair.server.receive_datagram(
         state.protect(ContentType.HANDSHAKE, hello), CLIENT_ADDR, pair.net.now
     )
@@ -501,3 +502,22 @@ def test_corrupted_handshake_datagram_never_breaks_the_contract(
         assert client.export_keying_material(b"k", 16) == server.export_keying_material(b"k", 16)
     else:
         assert failed
+
+
+def test_a_queued_send_is_a_deadline_until_drained() -> None:
+    """common/core.py's pending-output rule: after ``send`` (which takes no ``now``),
+    ``get_timer()`` is at most the last ``now`` the connection saw, so a driver that
+    re-reads it sends at once; after the drain the deadline is the engine's again (an
+    established connection with nothing to retransmit: none)."""
+    pair = make_pair()
+    assert pair.run()
+    client = pair.client
+    now = pair.net.now
+    client.datagrams_to_send(now)
+    idle = client.get_timer()
+    assert idle is None or idle > now
+    client.send(b"ping")
+    deadline = client.get_timer()
+    assert deadline is not None and deadline <= now
+    assert client.datagrams_to_send(now)
+    assert client.get_timer() == idle

@@ -2,16 +2,25 @@
 version is chosen once, by :mod:`pyrtcstack.dtls.negotiation` (RFC 8446 §4.1.3, §4.2.1;
 RFC 9147 §5.3); the 1.2 engine hands over to the 1.3 engine and is dropped; one record
 sealed alone is the record of a burst of one; a batch larger than 2^14 bytes per record is
-refused whole in both versions (RFC 5246 §6.2.1, RFC 8446 §5.1)."""
+refused whole in both versions (RFC 5246 §6.2.1, RFC 8446 §5.1); each engine owns one role
+object, whose ``@handles`` marks are its role's state machine."""
 
 from __future__ import annotations
+
+import gc
+import weakref
 
 import pytest
 
 from pyrtcstack.dtls import DtlsHandshakeError, DtlsUsageError, DtlsVersion, NamedGroup
-from pyrtcstack.dtls.constants import AlertDescription, ExtensionType
+from pyrtcstack.dtls.client import ClientHandshake
+from pyrtcstack.dtls.client13 import ClientHandshake13
+from pyrtcstack.dtls.constants import AlertDescription, ExtensionType, HandshakeType
 from pyrtcstack.dtls.engine12 import Dtls12Engine
 from pyrtcstack.dtls.engine13 import Dtls13Engine
+from pyrtcstack.dtls.handlers import ENCRYPTED_EXTENSIONS
+from pyrtcstack.dtls.handshake import Handshake12, State
+from pyrtcstack.dtls.handshake13 import Handshake13, State13
 from pyrtcstack.dtls.messages import ClientHello, ServerHello
 from pyrtcstack.dtls.messages13 import (
     DOWNGRADE_TLS11,
@@ -20,6 +29,8 @@ from pyrtcstack.dtls.messages13 import (
     encode_supported_versions_client,
 )
 from pyrtcstack.dtls.negotiation import select_version, selected_version
+from pyrtcstack.dtls.server import ServerHandshake
+from pyrtcstack.dtls.server13 import ServerHandshake13
 from tests.test_dtls_helpers import CLIENT_ADDR, make_pair
 
 V12, V13 = DtlsVersion.DTLS_1_2, DtlsVersion.DTLS_1_3
@@ -168,3 +179,78 @@ def test_a_13_server_exports_nothing_before_the_clients_finished() -> None:
         pair.server.export_keying_material("EXTRACTOR-dtls_srtp", 60)
     assert pair.run()
     assert len(pair.server.export_keying_material("EXTRACTOR-dtls_srtp", 60)) == 60
+
+
+@pytest.mark.parametrize(
+    ("versions", "roles"),
+    [((V12,), (ClientHandshake, ServerHandshake)), (BOTH, (ClientHandshake13, ServerHandshake13))],
+)
+def test_each_engine_owns_one_role_object_of_its_role(
+    versions: tuple[DtlsVersion, ...], roles: tuple[type, type]
+) -> None:
+    """Composition, not mixins (issue 16): an engine is no handshake class itself; it owns
+    one role object, the client's or the server's, and the role objects do not share one."""
+    kwargs: dict[str, object] = {"versions": versions}
+    pair = make_pair(seed=32, client_kwargs=kwargs, server_kwargs=kwargs)
+    assert pair.run()
+    client, server = pair.client.engine, pair.server.engine
+    assert not isinstance(client, Handshake12 | Handshake13)
+    assert type(client.handshake) is roles[0]  # type: ignore[attr-defined]
+    assert type(server.handshake) is roles[1]  # type: ignore[attr-defined]
+    assert client.handshake.host.state_name == client.state_name  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("versions", [(V12,), BOTH])
+def test_a_dropped_connection_is_freed_without_the_cyclic_gc(
+    versions: tuple[DtlsVersion, ...],
+) -> None:
+    """The role object refers back to its engine weakly: no reference cycle, so a peer
+    connection's DTLS state goes when its last reference does (and handshakes do not feed
+    the cyclic GC)."""
+    kwargs: dict[str, object] = {"versions": versions}
+    pair = make_pair(seed=33, client_kwargs=kwargs, server_kwargs=kwargs)
+    assert pair.run()
+    engines = [weakref.ref(pair.client.engine), weakref.ref(pair.server.engine)]
+    gc.disable()
+    try:
+        del pair
+        assert [r() for r in engines] == [None, None]
+    finally:
+        gc.enable()
+
+
+def test_each_role_takes_the_messages_of_its_state_machine() -> None:
+    """The ``@handles`` marks make each role's table: (state, handshake type) per RFC 5246
+    §7.3 and RFC 8446 §A.1/§A.2, and nothing of the other role's states."""
+    hs = HandshakeType
+    assert set(ClientHandshake.HANDLERS) == {
+        (State.CLIENT_EXPECT_SERVER_HELLO, hs.HELLO_VERIFY_REQUEST),
+        (State.CLIENT_EXPECT_SERVER_HELLO, hs.SERVER_HELLO),
+        (State.CLIENT_EXPECT_CERTIFICATE, hs.CERTIFICATE),
+        (State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE, hs.SERVER_KEY_EXCHANGE),
+        (State.CLIENT_EXPECT_SERVER_HELLO_DONE, hs.CERTIFICATE_REQUEST),
+        (State.CLIENT_EXPECT_SERVER_HELLO_DONE, hs.SERVER_HELLO_DONE),
+        (State.CLIENT_EXPECT_FINISHED, hs.FINISHED),
+    }
+    assert set(ServerHandshake.HANDLERS) == {
+        (State.SERVER_EXPECT_CLIENT_HELLO, hs.CLIENT_HELLO),
+        (State.SERVER_EXPECT_CERTIFICATE, hs.CERTIFICATE),
+        (State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE, hs.CLIENT_KEY_EXCHANGE),
+        (State.SERVER_EXPECT_CERTIFICATE_VERIFY, hs.CERTIFICATE_VERIFY),
+        (State.SERVER_EXPECT_FINISHED, hs.FINISHED),
+    }
+    assert set(ClientHandshake13.HANDLERS) == {
+        (State13.CLIENT_WAIT_SERVER_HELLO, hs.SERVER_HELLO),
+        (State13.CLIENT_WAIT_ENCRYPTED_EXTENSIONS, ENCRYPTED_EXTENSIONS),
+        (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, hs.CERTIFICATE_REQUEST),
+        (State13.CLIENT_WAIT_CERTIFICATE_REQUEST, hs.CERTIFICATE),
+        (State13.CLIENT_WAIT_CERTIFICATE, hs.CERTIFICATE),
+        (State13.CLIENT_WAIT_CERTIFICATE_VERIFY, hs.CERTIFICATE_VERIFY),
+        (State13.CLIENT_WAIT_FINISHED, hs.FINISHED),
+    }
+    assert set(ServerHandshake13.HANDLERS) == {
+        (State13.SERVER_WAIT_CLIENT_HELLO, hs.CLIENT_HELLO),
+        (State13.SERVER_WAIT_CERTIFICATE, hs.CERTIFICATE),
+        (State13.SERVER_WAIT_CERTIFICATE_VERIFY, hs.CERTIFICATE_VERIFY),
+        (State13.SERVER_WAIT_FINISHED, hs.FINISHED),
+    }

@@ -68,7 +68,8 @@ def test_tshark_decodes_and_decrypts(tmp_path: Path, suite: CipherSuite) -> None
     pair.server.send(b"secret from server")
     pair.net.run(timeout=1)
     engine = pair.client.engine
-    assert lines == [keylog_line(engine._client_random, engine._master)]  # type: ignore[attr-defined]
+    role = engine.handshake  # type: ignore[attr-defined]
+    assert lines == [keylog_line(role._client_random, role._master)]
     assert lines[0].startswith("CLIENT_RANDOM ") and len(lines[0].split()[2]) == 96
     pcap, keylog = tmp_path / "dtls.pcap", tmp_path / "keylog.txt"
     write_pcap(pcap, pair.net.sent)

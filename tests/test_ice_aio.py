@@ -253,3 +253,20 @@ def test_relay_over_tcp_and_tls_to_coturn(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_socket_errors_are_counted_live() -> None:
+    """``IceConnection.stats["socket_errors"]`` sums its UDP sockets' counters when read,
+    before close as after (it used to be summed at close only)."""
+
+    async def main() -> None:
+        conn = IceConnection(IceConfig(controlling=True), addresses=["127.0.0.1"])
+        await conn.gather()
+        assert conn.stats["socket_errors"] == 0
+        sock = next(iter(conn._sockets.values()))  # a diagnostic write: an error was met
+        sock.socket_errors += 2
+        assert conn.stats["socket_errors"] == 2
+        await conn.close()
+        assert conn.stats["socket_errors"] == 2
+
+    asyncio.run(main())

@@ -69,7 +69,7 @@ def _connected(traced: bool = False, **settings: Any) -> tuple[Any, ...]:
     chan = a.create_data_channel("bulk")
     a.set_local_description(a.create_offer(0.0), 0.0)
     a.gather([A], 0.0)
-    _run_batched(a, b, lambda: a.local_description is not None and a.gathering_started)
+    _run_batched(a, b, lambda: a.local_description is not None and a.ice.gathering_started)
     offer = a.local_description
     assert offer is not None
     b.set_remote_description(offer, 0.0)
@@ -169,7 +169,7 @@ def test_bulk_transfer_over_batches_through_the_one_path(traced: bool) -> None:
             pass
         return False
 
-    _run_batched(a, b, lambda: a.local_description is not None and a.gathering_started)
+    _run_batched(a, b, lambda: a.local_description is not None and a.ice.gathering_started)
     offer = a.local_description
     assert offer is not None
     b.set_remote_description(offer, 0.0)

@@ -45,7 +45,7 @@ def _pranswer(net: Net) -> Description:
     """b answers provisionally (createAnswer's SDP set with type pranswer)."""
     b, now = net.b, net.now
     b.set_local_description(Description("pranswer", b.create_answer(now).sdp), now)
-    if not b.gathering_started:
+    if not b.ice.gathering_started:
         b.gather([B], now)
     net.pump()
     local = b.local_description

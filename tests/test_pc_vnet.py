@@ -35,8 +35,8 @@ def _world(
             net.add_host(name, ip, inside)
         config = Configuration(ice_transport_policy="relay" if relay else "all")
         core = PeerConnectionCore(config, rng=random.Random(seed * 10 + index))
-        core.stun_servers = [SERVER]
-        core.turn_servers = [TurnServer(SERVER, TURN_USER, TURN_PASSWORD)]
+        core.ice.stun_servers = [SERVER]
+        core.ice.turn_servers = [TurnServer(SERVER, TURN_USER, TURN_PASSWORD)]
         net.attach(core, [(ip, 40000 + index)], name=name)
         cores.append((core, (ip, 40000 + index)))
     return net, cores

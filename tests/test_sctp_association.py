@@ -720,7 +720,7 @@ def test_ssn_wraps_around() -> None:
     from pyrtcstack.sctp.receiver import Receiver
 
     r = Receiver(100, 1 << 20, 1 << 16)
-    r.next_ssn[3] = 65534
+    r.next_ssn.fromlist([0, 0, 0, 65534])  # stream 3 expects 65534
     tsn = 100
     for ssn in (65535, 65534, 0, 1):  # one arrives early, then the wrap
         r.receive(tsn, 3, ssn, 53, 3, bytes([ssn & 0xFF]))

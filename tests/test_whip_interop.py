@@ -327,3 +327,132 @@ def test_chromium_plays_the_whep_page(tmp_path: Path) -> None:
     last = inbound[-1]
     assert last["framesDecoded"] >= 30
     assert (last["frameWidth"], last["frameHeight"]) == (160, 120)
+
+
+#: seconds whip-client publishes while Chromium plays it live
+LIVE_SECONDS = 20
+
+
+def _live_main(tmp: str, whip_client: str, stub: str) -> None:
+    """Run inside the namespace with the veth pair: our server, whip-client publishing,
+    headless Chromium playing /whep LIVE; prints the samples as JSON (one line)."""
+    from pyrtcstack.whip import ServerOptions, WhipServer
+
+    async def main() -> dict[str, Any]:
+        folder = Path(tmp)
+        server = WhipServer(ServerOptions(record_dir=folder, host_addresses=["10.99.0.1"]))
+        base = await server.start("127.0.0.1", 0)
+        reports: list[Any] = []
+
+        async def collect(request: Request) -> Response:
+            reports.append(json.loads(request.body or b"null"))
+            return Response.json({})
+
+        collector = HttpServer(collect)
+        report_url = await collector.start("127.0.0.1", 0)
+        log = (folder / "client.log").open("wb")
+        publisher = await asyncio.create_subprocess_exec(
+            "timeout",
+            "-s",
+            "INT",
+            str(LIVE_SECONDS),
+            whip_client,
+            "-u",
+            base + "/whip",
+            "-l",
+            "4",
+            "-A",
+            AUDIO,
+            "-V",
+            VIDEO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, LD_LIBRARY_PATH=stub),
+        )
+        samples: list[dict[str, Any]] = []
+        browser = None
+        try:
+            async with asyncio.timeout(30):
+                while "video" not in server.relays:
+                    await asyncio.sleep(0.1)
+            browser = await launch(
+                "chromium", f"{base}/?report={report_url.rstrip('/')}/stats", log_dir=tmp
+            )
+            seen = 0
+            while publisher.returncode is None:
+                await asyncio.sleep(0.2)
+                for report in reports[seen:]:
+                    if isinstance(report, dict):
+                        samples.append({"error": report})
+                    stats = report if isinstance(report, list) else []
+                    samples.extend(
+                        {
+                            "decoded": s.get("framesDecoded", 0),
+                            "width": s.get("frameWidth"),
+                            # what the server was doing when the sample arrived
+                            "publisher_live": "video" in server.relays,
+                            "recording_finished": bool(server.latest),
+                        }
+                        for s in stats
+                        if s.get("type") == "inbound-rtp" and s.get("kind") == "video"
+                    )
+                seen = len(reports)
+        finally:
+            if publisher.returncode is None:
+                publisher.kill()
+            await publisher.wait()
+            if browser is not None:
+                await browser.stop()
+            await collector.close()
+            relay = server.relays.get("video")
+            dropped = sum(t.dropped for t in relay.players) if relay else None
+            await server.close()
+        return {"samples": samples, "dropped": dropped}
+
+    print(json.dumps(asyncio.run(main())))
+
+
+def test_chromium_plays_simple_whip_client_live(tmp_path: Path) -> None:
+    """simple-whip-client publishes; headless Chromium plays /whep while it still does:
+    framesDecoded grows while the publisher is live and before any recording finished."""
+    whip_client = require_binary("whip-client", "simple-whip-client")
+    require_binary("unshare", "util-linux")
+    require_binary("ip", "iproute2")
+    require_module("aiohttp")
+    try:
+        find_peer("chromium")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    if os.geteuid() != 0:
+        peer_missing("a private network namespace with a veth pair needs root")
+    stub = _igd_stub(tmp_path)
+    script = f"""
+set -e
+ip link set lo up
+ip link add w0 type veth peer name w1
+ip addr add 10.99.0.1/24 dev w0
+ip link set w0 up
+ip link set w1 up
+exec {sys.executable} -c 'from tests.test_whip_interop import _live_main; \
+_live_main("{tmp_path}", "{whip_client}", "{stub}")'
+"""
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
+    client_log = (tmp_path / "client.log").read_text(errors="replace")
+    assert proc.returncode == 0, proc.stderr[-3000:] + client_log[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    samples = result["samples"]
+    assert not [s for s in samples if "error" in s], samples
+    live = [s for s in samples if s["publisher_live"] and not s["recording_finished"]]
+    decoded = [s["decoded"] for s in live]
+    # Chromium decoded the live stream, and kept decoding it while whip-client published
+    assert decoded and decoded[-1] >= 60, samples[-5:]
+    assert decoded[-1] > decoded[len(decoded) // 2] > 0, decoded
+    assert live[-1]["width"] == 320
+    print(f"live: {len(live)} samples, framesDecoded {decoded[0]} → {decoded[-1]}")

@@ -212,3 +212,15 @@ class RemoteTrack(EventEmitter):
 
     async def recv(self) -> EncodedFrame:
         return await self._queue.get()
+
+    def request_keyframe(self) -> bool:
+        """Ask the remote sender for a keyframe: a PLI (RFC 4585 §6.3.1) goes out with
+        our next feedback (at most one per ``PLI_INTERVAL``). False when the negotiation
+        did not allow it (no ``nack pli``) or media has not started (the receiver sends a
+        PLI by itself when the stream starts)."""
+        endpoint = self.transceiver.endpoint
+        receiver = None if endpoint is None else endpoint.receiver
+        if receiver is None or not receiver.pli_enabled:
+            return False
+        receiver.request_keyframe()
+        return True

@@ -68,9 +68,12 @@ class DtlsSocket:
         return await asyncio.wait_for(asyncio.shield(self._handshake), timeout)
 
     def send(self, data: bytes) -> None:
+        """Queue one record; the connection's ``get_timer`` then says "now" (pending
+        output), so the endpoint's re-armed timer sends it at the next loop iteration,
+        together with every record queued in the same iteration."""
         self.connection.send(data)
         assert self.endpoint is not None
-        self.endpoint.drain()
+        self.endpoint.rearm()
 
     async def recv(self) -> bytes | None:
         """The next application data record, or None when the connection ended."""

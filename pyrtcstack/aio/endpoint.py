@@ -40,7 +40,16 @@ class CoreTimer:
     nothing when its time comes while a kept one is a wake-up per idle connection.
     """
 
-    __slots__ = ("_at", "_fire", "_handle", "_keep_earlier", "_keep_slack", "_loop")
+    __slots__ = (
+        "_at",
+        "_fire",
+        "_handle",
+        "_keep_earlier",
+        "_keep_slack",
+        "_kept",
+        "_loop",
+        "early",
+    )
 
     def __init__(
         self,
@@ -55,6 +64,12 @@ class CoreTimer:
         self._keep_slack = keep_slack
         self._handle: asyncio.TimerHandle | None = None
         self._at: float | None = None
+        #: a later deadline was asked for while the armed handle was kept
+        self._kept = False
+        #: read by ``fire``: whether this wake-up may be early (the handle was kept for
+        #: a later deadline), so the core's deadline must be read again before acting;
+        #: False when the handle fires at the latest deadline it was armed for
+        self.early = False
 
     @property
     def at(self) -> float | None:
@@ -74,6 +89,8 @@ class CoreTimer:
             and (at == deadline or (self._keep_earlier and at <= deadline <= at + self._keep_slack))
         )
         if self._handle is not None and unchanged:
+            if deadline != at:
+                self._kept = True
             return
         self.cancel()
         if deadline is not None:
@@ -85,11 +102,13 @@ class CoreTimer:
             self._handle.cancel()
         self._handle = None
         self._at = None
+        self._kept = False
 
     def _on_timer(self) -> None:
         deadline = self._at if self._at is not None else self._loop.time()
         self._handle = None
         self._at = None
+        self.early, self._kept = self._kept, False
         self._fire(max(deadline, self._loop.time()))
 
 
@@ -160,6 +179,13 @@ class CoreEndpoint(asyncio.DatagramProtocol):
             if not progressed:
                 break
         self._timer.arm(core.get_timer())
+
+    def rearm(self) -> None:
+        """Re-arm the timer from ``get_timer()`` after an API call on the core made
+        outside an input (at "now" when it queued output: the contract's pending-output
+        rule), so what it queued leaves at the next loop iteration, without a drain here."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._timer.arm(self.core.get_timer())
 
     def _on_timer(self, now: float) -> None:
         self.core.handle_timer(now)

@@ -389,8 +389,7 @@ class IceConnection:
         self._state_changed = asyncio.Event()
         self.gathering_complete = asyncio.Event()
         self.local_candidates: list[IceCandidate] = []
-        self.stats: dict[str, int] = {
-            "socket_errors": 0,
+        self._counts: dict[str, int] = {
             "receive_queue_overflow": 0,
             "stream_connect_errors": 0,
             "stream_framing_errors": 0,
@@ -437,11 +436,11 @@ class IceConnection:
     async def _open_stream(self, stream: TurnStream) -> object:
         """Connect a TCP (or TLS, RFC 8656 §3.1 "turns:") stream to a TURN server."""
         if not await stream.open(self._turn_ssl_context, None):
-            self.stats["stream_connect_errors"] += 1
+            self._counts["stream_connect_errors"] += 1
         return None
 
     def _count(self, name: str) -> None:
-        self.stats[name] += 1
+        self._counts[name] += 1
 
     @property
     def local_ufrag(self) -> str:
@@ -473,7 +472,7 @@ class IceConnection:
             and is_mdns_name(candidate.address)
         ):
             if len(self._mdns_tasks) >= MAX_MDNS_QUERIES:
-                self.stats["mdns_dropped_busy"] += 1
+                self._counts["mdns_dropped_busy"] += 1
                 return False
             task = asyncio.ensure_future(self._add_mdns(candidate, ufrag))
             self._mdns_tasks.add(task)
@@ -487,16 +486,16 @@ class IceConnection:
         address = await resolve_mdns(candidate.address)
         try:
             if address is None:
-                self.stats["mdns_unresolved"] += 1
+                self._counts["mdns_unresolved"] += 1
                 # the core drops it and counts it (remote_mdns_dropped)
                 self.agent.add_remote_candidate(candidate, self._loop.time(), ufrag)
             else:
-                self.stats["mdns_resolved"] += 1
+                self._counts["mdns_resolved"] += 1
                 resolved = Candidate.parse(str(candidate))
                 resolved.address = address
                 self.agent.add_remote_candidate(resolved, self._loop.time(), ufrag)
         except PyrtcstackError:
-            self.stats["mdns_stale"] += 1  # a restart happened meanwhile (RFC 8838 §8)
+            self._counts["mdns_stale"] += 1  # a restart happened meanwhile (RFC 8838 §8)
         self.drain()
 
     def end_of_remote_candidates(self) -> None:
@@ -536,13 +535,21 @@ class IceConnection:
         data, _addr = await self._received.get()
         return data
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: ``socket_errors`` (ICMP errors and failed reads or sends on our UDP
+        sockets, summed from the sockets when read: live, and still there after close),
+        ``receive_queue_overflow``, ``stream_connect_errors``, ``stream_framing_errors``
+        and the mDNS counts. A new dict at each read."""
+        errors = sum(sock.socket_errors for sock in self._sockets.values())
+        return {"socket_errors": errors, **self._counts}
+
     async def close(self) -> None:
         self.agent.close(self._loop.time())
         self.drain()
         self._driver.cancel()
         for sock in self._sockets.values():
-            self.stats["socket_errors"] += sock.socket_errors
-            sock.close()
+            sock.close()  # its socket_errors stay readable for stats
         for task in self._stream_tasks:
             task.cancel()
         for mdns_task in list(self._mdns_tasks):
@@ -561,7 +568,7 @@ class IceConnection:
         if isinstance(event, DataReceived):
             if self._received.qsize() >= MAX_RECEIVE_QUEUE:
                 self._received.get_nowait()
-                self.stats["receive_queue_overflow"] += 1
+                self._counts["receive_queue_overflow"] += 1
             self._received.put_nowait((event.data, event.remote))
         elif isinstance(event, LocalCandidate):
             self.local_candidates.append(event.candidate)

@@ -96,13 +96,15 @@ class MultiSocketDriver:
 
     def _on_timer(self, now: float) -> None:
         core = self.core
-        deadline = core.get_timer()
-        if deadline is not None and deadline > now and not self.stopped:
-            # An early wake-up of the kept, earlier handle (CoreTimer keep_earlier): the
-            # deadline moved later since it was armed. Nothing is due and nothing was
-            # queued since the last drain (the drain invariant): only re-arm.
-            self._timer.arm(deadline)
-            return
+        if self._timer.early:
+            deadline = core.get_timer()
+            if deadline is not None and deadline > now and not self.stopped:
+                # An early wake-up of the kept, earlier handle (CoreTimer keep_earlier):
+                # the deadline moved later since it was armed. Nothing is due and nothing
+                # was queued since the last drain (the drain invariant): only re-arm.
+                self._timer.arm(deadline)
+                return
+        # else the handle fires at the deadline the core last reported: it is due
         try:
             core.handle_timer(now)
         finally:

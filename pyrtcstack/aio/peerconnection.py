@@ -26,10 +26,10 @@ non-standard ``dtlsstatechange``. Data channels emit ``open``, ``message``,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import ipaddress
+import logging
 import random
 import socket
 import ssl
@@ -82,7 +82,7 @@ from .channels import (
 )
 from .ice import MAX_MDNS_QUERIES, MdnsPublisher, TurnStream, host_addresses, resolve_mdns
 from .multisocket import DatagramSender, MultiSocketDriver
-from .udp import UdpSocket
+from .udp import UdpSocket, request_buffers
 
 __all__ = [
     "MAX_BATCH",
@@ -96,8 +96,35 @@ __all__ = [
 
 #: Datagrams read from one socket per readiness callback.
 MAX_BATCH = 64
-#: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel.
-SOCKET_BUFFER = 1 << 20
+#: Socket buffer sizes asked for (best effort), so a burst is not dropped by the kernel:
+#: 4 MiB (1 MiB overflowed under Chromium's bursts; docs/security.md, "Peer connection:
+#: socket buffers"). The kernel caps it at net.core.rmem_max / wmem_max (logged once).
+SOCKET_BUFFER = 4 << 20
+_LOG = logging.getLogger("pyrtcstack.aio")
+#: Whether the kernel's cut of our buffer request was logged (once per process).
+_buffer_cut_logged = False
+
+
+def _request_buffers(raw: socket.socket) -> None:
+    """Ask for :data:`SOCKET_BUFFER` buffers; log once per process (INFO, one line) when
+    the kernel gave less (``net.core.rmem_max`` / ``wmem_max`` below the request): bursts
+    beyond the smaller buffer are then dropped by the kernel (docs/security.md, "Peer
+    connection: socket buffers"). INFO, not WARNING: a default Debian cuts every request
+    to 212,992 bytes, and Python prints an unconfigured logger's warnings to stderr, which
+    would put the line into every CLI session (the demo, send, receive) of such a host."""
+    global _buffer_cut_logged
+    rcv, snd = request_buffers(raw, SOCKET_BUFFER)
+    if (rcv < SOCKET_BUFFER or snd < SOCKET_BUFFER) and not _buffer_cut_logged:
+        _buffer_cut_logged = True
+        _LOG.info(
+            "UDP socket buffers cut by the kernel: asked %d bytes, got receive %d, send %d "
+            "(raise net.core.rmem_max / wmem_max to avoid drops in bursts)",
+            SOCKET_BUFFER,
+            rcv,
+            snd,
+        )
+
+
 #: Bytes queued by data channels in one loop iteration after which they start leaving at
 #: once (see ``_sent_by_application``) instead of at the next loop iteration.
 EAGER_FLUSH_BYTES = 256 * 1024
@@ -243,7 +270,7 @@ class PeerConnection(EventEmitter):
         self.core.set_local_description(description, self._now())
         self._open_new_turn_streams()
         self._driver.drain()
-        if description.type != "rollback" and not self.core.gathering_started:
+        if description.type != "rollback" and not self.core.ice.gathering_started:
             await self._start_gathering()
 
     async def set_remote_description(self, description: Description | dict[str, Any]) -> None:
@@ -445,8 +472,8 @@ class PeerConnection(EventEmitter):
                     )
                     self._turn_names[((ip, url.port), url.transport)] = url.host
         # the core gives them to the agent at the next gathering phase
-        self.core.stun_servers = stun
-        self.core.turn_servers = turn
+        self.core.ice.stun_servers = stun
+        self.core.ice.turn_servers = turn
 
     async def _resolve(self, host: str, port: int) -> str | None:
         try:
@@ -473,9 +500,7 @@ class PeerConnection(EventEmitter):
             raw = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 raw.setblocking(False)
-                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                    with contextlib.suppress(OSError):
-                        raw.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+                _request_buffers(raw)
                 raw.bind((ip, 0))
             except OSError:
                 raw.close()

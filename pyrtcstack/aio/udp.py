@@ -27,11 +27,19 @@ import contextlib
 import errno
 import socket
 import struct
+import sys
 from collections.abc import Callable
 
 from ..common.core import Address
 
-__all__ = ["MAX_GSO_BYTES", "MAX_SEGMENTS", "UDP_GRO", "UDP_SEGMENT", "UdpSocket"]
+__all__ = [
+    "MAX_GSO_BYTES",
+    "MAX_SEGMENTS",
+    "UDP_GRO",
+    "UDP_SEGMENT",
+    "UdpSocket",
+    "request_buffers",
+]
 
 #: ``setsockopt``/control-message numbers from ``linux/udp.h`` (not exported by Python).
 UDP_SEGMENT = 103
@@ -54,6 +62,24 @@ _GSO_REFUSED = frozenset(
 )
 
 Batch = list[tuple[bytes, Address]]
+
+
+def request_buffers(raw: socket.socket, size: int) -> tuple[int, int]:
+    """Ask for ``size``-byte receive and send buffers (``SO_RCVBUF``/``SO_SNDBUF``, best
+    effort) and return the sizes granted, as asked-for bytes. Linux silently caps a request
+    at ``net.core.rmem_max`` / ``wmem_max`` (212,992 on a default Debian) and reports
+    twice the value it kept (socket(7): the doubling is its bookkeeping), halved here.
+    A buffer is a cap, not an allocation: the kernel charges memory as datagrams wait."""
+    granted = []
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket.SOL_SOCKET, opt, size)
+        try:
+            got = raw.getsockopt(socket.SOL_SOCKET, opt)
+        except OSError:
+            got = 0
+        granted.append(got // 2 if sys.platform.startswith("linux") else got)
+    return granted[0], granted[1]
 
 
 class UdpSocket:

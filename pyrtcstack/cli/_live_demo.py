@@ -24,8 +24,7 @@ from typing import Any, TextIO
 from ..aio.pcap import PcapWriter
 from ..aio.peerconnection import PeerConnection, RemoteTrack
 from ..media import G711Track, ToneSource
-from ..peerconnection import Settings, TraceRecord
-from ..peerconnection.trace import RunSummary
+from ..peerconnection import RunSummary, Settings, TraceRecord
 from ._args import number
 
 __all__ = ["add_arguments", "run", "tshark_command"]

@@ -189,6 +189,12 @@ def _client_args(parser: argparse.ArgumentParser, env: str) -> None:
         metavar="SECONDS",
         help="most seconds to wait for the answer and the connection (default 20)",
     )
+    parser.add_argument(
+        "--no-trickle",
+        dest="trickle",
+        action="store_false",
+        help="POST a complete offer instead of trickling candidates by PATCH",
+    )
 
 
 def _whip_module() -> Any:
@@ -352,7 +358,7 @@ async def _publish(
             tr.set_codec_preferences([CodecCapability("opus", 48000, 2)])
         else:
             tr.set_codec_preferences(whip.video_preference(track))
-    client = whip.WhipClient(url, token=token)
+    client = whip.WhipClient(url, token=token, trickle=args.trickle)
     try:
         async with asyncio.timeout(args.timeout):
             await client.publish(pc)
@@ -410,7 +416,7 @@ async def _play(whip: Any, args: argparse.Namespace, url: str, token: str | None
     tr = pc.add_transceiver("audio", direction="recvonly")
     tr.set_codec_preferences(list(whip.AUDIO_PREFERENCES))
     pc.add_transceiver("video", direction="recvonly")
-    client = whip.WhepClient(url, token=token)
+    client = whip.WhepClient(url, token=token, trickle=args.trickle)
     try:
         async with asyncio.timeout(args.timeout):
             await client.publish(pc)

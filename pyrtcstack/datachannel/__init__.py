@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..sctp.errors import MessageTooLargeError
 from .channel import DataChannel, InvalidStateError, OperationError
 from .dcep import ChannelType, DataChannelAck, DataChannelOpen, DcepParseError, Ppid, decode_dcep
+from .describe import describe_payload
 from .events import (
     ChannelBufferedAmountLow,
     ChannelClosed,
@@ -50,4 +51,5 @@ __all__ = [
     "TransportClosed",
     "TransportEstablished",
     "decode_dcep",
+    "describe_payload",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .certificate import DtlsCertificate, Fingerprint
 from .connection import DEFAULT_MTU, DEFAULT_VERSIONS, DtlsConnection, DtlsRole, DtlsStats
 from .constants import AlertDescription, CipherSuite, CipherSuite13, DtlsVersion, NamedGroup
+from .describe import alert_name, describe, only_application_data
 from .errors import (
     DtlsDecodeError,
     DtlsError,
@@ -49,4 +50,7 @@ __all__ = [
     "PeerAlertError",
     "SrtpKeys",
     "SrtpProfile",
+    "alert_name",
+    "describe",
+    "only_application_data",
 ]

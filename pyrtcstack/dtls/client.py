@@ -1,5 +1,6 @@
-"""The client half of the DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.4): flights 1, 3
-and 5, and the checks on the server's flight 4 and 6."""
+"""The client role of the DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.4): flights 1, 3
+and 5, and the checks on the server's flight 4 and 6. A
+:class:`~.engine12.Dtls12Engine` whose role is client owns one :class:`ClientHandshake`."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from .constants import (
     HandshakeType,
     NamedGroup,
 )
+from .engine import DtlsContext
 from .errors import DtlsHandshakeError, DtlsUsageError
 from .flights import FlightItem
-from .handshake import HandshakeBase, State
+from .handlers import handles
+from .handshake import Handshake12, Host12, State
+from .handshake13 import ClientStart13
 from .kex13 import ClientShare
 from .keyexchange import EcdheKey
 from .messages import (
@@ -48,12 +52,36 @@ __all__ = ["ClientHandshake"]
 MAX_HELLO_VERIFY_REQUESTS = 4
 
 
-class ClientHandshake(HandshakeBase):
-    """Handlers for what a client receives, by message type."""
+class ClientHandshake(Handshake12):
+    """The client's handshake: what it sends, and a handler for each message it receives
+    (:attr:`HANDLERS`)."""
 
-    __slots__ = ()
+    __slots__ = (
+        "_certificate_requested",
+        "_hello_verify_count",
+        "_peer_signature_schemes",
+        "_shares13",
+    )
 
-    def _send_client_hello(self, now: float, cookie: bytes) -> None:
+    is_client = True
+
+    def __init__(self, ctx: DtlsContext, host: Host12) -> None:
+        super().__init__(ctx, host)
+        self._hello_verify_count = 0
+        self._certificate_requested = False
+        self._peer_signature_schemes: list[int] | None = None
+        #: our DTLS 1.3 key shares, the same in a repeated (cookie) hello
+        self._shares13: dict[int, ClientShare] = {}
+
+    def start(self, now: float) -> None:
+        """Flight 1: the ClientHello (RFC 6347 §4.2.1)."""
+        if self.ctx.remote_address is None:
+            raise DtlsUsageError("a client needs remote_address before start()")
+        self._client_random = self.ctx.rng.randbytes(32)
+        self._send_client_hello(now, cookie=b"", trigger=None)
+        self.state = State.CLIENT_EXPECT_SERVER_HELLO
+
+    def _send_client_hello(self, now: float, cookie: bytes, trigger: int | None) -> None:
         suites = tuple(int(s) for s in self.ctx.cipher_suites)
         extensions = build_client_extensions(self.ctx.groups, self.ctx.srtp_profiles)
         if DtlsVersion.DTLS_1_3 in self.ctx.versions:
@@ -71,7 +99,8 @@ class ClientHandshake(HandshakeBase):
         self._client_hello = hello
         # RFC 6347 §4.2.6: the transcript restarts with the ClientHello that carries the cookie.
         self._transcript = bytearray()
-        self._send_flight([self._next_item(HandshakeType.CLIENT_HELLO, hello.encode())], now, True)
+        item = self._next_item(HandshakeType.CLIENT_HELLO, hello.encode())
+        self.host.send_flight([item], now, trigger=trigger, expect_reply=True)
 
     def _offer_dtls13(
         self, suites: tuple[int, ...], extensions: Extensions
@@ -97,6 +126,7 @@ class ClientHandshake(HandshakeBase):
         out.append((ExtensionType.KEY_SHARE, encode_client_key_shares(shares)))
         return suites, out
 
+    @handles(State.CLIENT_EXPECT_SERVER_HELLO, HandshakeType.HELLO_VERIFY_REQUEST)
     def _client_hello_verify(self, seq: int, body: bytes, now: float) -> None:
         hvr = HelloVerifyRequest.decode(body)
         if len(hvr.cookie) > MAX_COOKIE_LENGTH or self._hello_verify_count >= (
@@ -106,37 +136,34 @@ class ClientHandshake(HandshakeBase):
                 "too many HelloVerifyRequests", AlertDescription.ILLEGAL_PARAMETER
             )
         self._hello_verify_count += 1
-        self._retransmit_trigger = seq
-        self._send_client_hello(now, hvr.cookie)
+        self._send_client_hello(now, hvr.cookie, trigger=seq)
 
+    @handles(State.CLIENT_EXPECT_SERVER_HELLO, HandshakeType.SERVER_HELLO)
     def _client_server_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ServerHello.decode(body)
         assert self._client_hello is not None
         if selected_version(hello, self.ctx.versions) is DtlsVersion.DTLS_1_3:
-            self._start13_client(hello, seq, body, now)
+            start = ClientStart13(hello, seq, body, self._client_hello, self._shares13)
+            self.host.hand_over13(start, now)
             return
         view = check_server_hello(hello, self._client_hello.cipher_suites, self.ctx.srtp_profiles)
-        self._suite = SUITES[view.suite]
-        self._srtp_profile = view.srtp_profile
+        self.suite = SUITES[view.suite]
+        self.srtp_profile = view.srtp_profile
         self._server_random = hello.random
         self._peer_flight_start = seq
         self._add_transcript(HandshakeType.SERVER_HELLO, seq, body)
-        self._state = State.CLIENT_EXPECT_CERTIFICATE
+        self.state = State.CLIENT_EXPECT_CERTIFICATE
 
-    def _client_certificate(self, seq: int, body: bytes, now: float) -> None:
-        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
-        self._receive_peer_certificate(body)
-        self._state = State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE
-
+    @handles(State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE, HandshakeType.SERVER_KEY_EXCHANGE)
     def _client_server_key_exchange(self, seq: int, body: bytes, now: float) -> None:
         ske = ServerKeyExchange.decode(body)
-        assert self._peer_certificate is not None and self._suite is not None
+        assert self._peer_certificate is not None and self.suite is not None
         if ske.named_curve not in self.ctx.groups:
             raise DtlsHandshakeError(
                 "server chose a group we did not offer", AlertDescription.ILLEGAL_PARAMETER
             )
         key_is_ec = isinstance(self._peer_certificate.public_key(), ec.EllipticCurvePublicKey)
-        if key_is_ec != self._suite.ecdsa:  # RFC 8422 §5.3: ECDHE_ECDSA needs an ECDSA cert
+        if key_is_ec != self.suite.ecdsa:  # RFC 8422 §5.3: ECDHE_ECDSA needs an ECDSA cert
             raise DtlsHandshakeError(
                 "server certificate does not fit the cipher suite",
                 AlertDescription.UNSUPPORTED_CERTIFICATE,
@@ -146,8 +173,9 @@ class ClientHandshake(HandshakeBase):
         self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self.ctx.rng)
         self._pre_master = self._ecdhe.exchange(ske.public_key)
         self._add_transcript(HandshakeType.SERVER_KEY_EXCHANGE, seq, body)
-        self._state = State.CLIENT_EXPECT_SERVER_HELLO_DONE
+        self.state = State.CLIENT_EXPECT_SERVER_HELLO_DONE
 
+    @handles(State.CLIENT_EXPECT_SERVER_HELLO_DONE, HandshakeType.CERTIFICATE_REQUEST)
     def _client_certificate_request(self, seq: int, body: bytes, now: float) -> None:
         if self._certificate_requested:
             raise DtlsHandshakeError(
@@ -158,6 +186,7 @@ class ClientHandshake(HandshakeBase):
         self._peer_signature_schemes = list(request.signature_schemes)
         self._add_transcript(HandshakeType.CERTIFICATE_REQUEST, seq, body)
 
+    @handles(State.CLIENT_EXPECT_SERVER_HELLO_DONE, HandshakeType.SERVER_HELLO_DONE)
     def _client_server_hello_done(self, seq: int, body: bytes, now: float) -> None:
         ServerHelloDone.decode(body)
         self._add_transcript(HandshakeType.SERVER_HELLO_DONE, seq, body)
@@ -174,15 +203,13 @@ class ClientHandshake(HandshakeBase):
             signature = self.ctx.certificate.sign(scheme, bytes(self._transcript))
             cv = CertificateVerify(scheme, signature).encode()
             items.append(self._next_item(HandshakeType.CERTIFICATE_VERIFY, cv))
-        items.append(FlightItem(0, -1))
-        self._write_epoch = 1
+        items.append(FlightItem(0, -1))  # ChangeCipherSpec: we write epoch 1 from here
         items.append(self._next_item(HandshakeType.FINISHED, self._finished_body(True), epoch=1))
-        self._retransmit_trigger = self._peer_flight_start
-        self._send_flight(items, now, expect_reply=True)
-        self._state = State.CLIENT_EXPECT_FINISHED
+        self.host.send_flight(items, now, trigger=self._peer_flight_start, expect_reply=True)
+        self.state = State.CLIENT_EXPECT_FINISHED
 
+    @handles(State.CLIENT_EXPECT_FINISHED, HandshakeType.FINISHED)
     def _client_finished(self, seq: int, body: bytes, now: float) -> None:
         self._check_finished(body, from_client=False)
         self._add_transcript(HandshakeType.FINISHED, seq, body)
-        self._flight = None
-        self._handshake_finished()
+        self._finished(now, keep_flight=False)  # flight 6 acknowledges our flight 5

@@ -1,5 +1,6 @@
 """The client half of the DTLS 1.3 handshake (RFC 8446 §4, RFC 9147 §5): the ServerHello or
-HelloRetryRequest that selected 1.3, the server flight's checks, and the final flight."""
+HelloRetryRequest that selected 1.3, the server flight's checks, and the final flight. A
+:class:`~.engine13.Dtls13Engine` whose role is client owns one :class:`ClientHandshake13`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from .constants import (
     ExtensionType,
     HandshakeType,
 )
-from .errors import DtlsError, DtlsHandshakeError
+from .errors import DtlsHandshakeError
+from .handlers import ENCRYPTED_EXTENSIONS, handles
 from .handshake13 import (
+    ClientStart13,
     Handshake13,
+    ServerStart13,
     State13,
     message_hash,
 )
@@ -42,40 +46,26 @@ __all__ = ["ClientHandshake13"]
 
 
 class ClientHandshake13(Handshake13):
-    """Handlers for what a DTLS 1.3 client receives."""
+    """What a DTLS 1.3 client sends and its handlers (``@handles``) for the server's flight."""
 
-    def start_client(
-        self,
-        hello: ServerHello,
-        seq: int,
-        body: bytes,
-        now: float,
-        *,
-        client_hello: ClientHello,
-        client_hello_body: bytes,
-        shares: dict[int, ClientShare],
-    ) -> None:
-        """Continue from the ServerHello/HelloRetryRequest that selected DTLS 1.3."""
-        self._client_hello = client_hello
-        self._client_random = client_hello.random
-        self._shares = shares
-        self._reassembler.reset(seq)
-        self._send_seq = 1
-        self._add_transcript(HandshakeType.CLIENT_HELLO, client_hello_body)
-        self.state = State13.CLIENT_WAIT_SERVER_HELLO
-        try:
-            self._client_server_hello_first(hello, seq, body, now)
-        except DtlsError as exc:
-            self._fail(exc)
+    __slots__ = ()
+
+    is_client = True
+
+    def begin(self, start: ServerStart13 | ClientStart13, now: float) -> None:
+        """Continue from the ServerHello/HelloRetryRequest that selected DTLS 1.3 (our
+        ClientHello, message 0, was sent by the 1.2 engine)."""
+        assert isinstance(start, ClientStart13)
+        self._client_hello = start.client_hello
+        self._client_random = start.client_hello.random
+        self._shares = start.shares
         # the ServerHello itself was popped by the 1.2 layer: next comes seq + 1
-        self._process_messages(now)
+        self.host.expect_message_seq(start.seq + 1)
+        self._add_transcript(HandshakeType.CLIENT_HELLO, start.client_hello.encode())
+        self.state = State13.CLIENT_WAIT_SERVER_HELLO
+        self._client_server_hello(start.seq, start.body, now, start.server_hello)
 
-    def _client_server_hello_first(
-        self, hello: ServerHello, seq: int, body: bytes, now: float
-    ) -> None:
-        self._reassembler.reset(seq + 1)
-        self._client_server_hello(seq, body, now, hello)
-
+    @handles(State13.CLIENT_WAIT_SERVER_HELLO, HandshakeType.SERVER_HELLO)
     def _client_server_hello(
         self, seq: int, body: bytes, now: float, hello: ServerHello | None = None
     ) -> None:
@@ -96,7 +86,7 @@ class ClientHandshake13(Handshake13):
                 "ServerHello legacy fields do not echo ours", AlertDescription.ILLEGAL_PARAMETER
             )
         suite = TLS13_SUITES[hello.cipher_suite]
-        if self._suite is not None and self._suite.code != suite.code:
+        if self.suite is not None and self.suite.code != suite.code:
             raise DtlsHandshakeError(
                 "ServerHello suite differs from the HelloRetryRequest's",
                 AlertDescription.ILLEGAL_PARAMETER,
@@ -112,13 +102,12 @@ class ClientHandshake13(Handshake13):
                 AlertDescription.ILLEGAL_PARAMETER,
             )
         if self._schedule is None:
-            self._suite = suite
+            self.suite = suite
             self._schedule = KeySchedule(suite)
         self._add_transcript(HandshakeType.SERVER_HELLO, body)
         self._schedule.set_shared_secret(ours.exchange(entry.key_exchange), self._hash())
         self._shares = {}
-        self._flight = []  # the ServerHello acknowledges our ClientHello
-        self._timer.stop()
+        self.host.drop_flight()  # the ServerHello acknowledges our ClientHello
         self._install_handshake_keys()
         self.state = State13.CLIENT_WAIT_ENCRYPTED_EXTENSIONS
 
@@ -131,7 +120,7 @@ class ClientHandshake13(Handshake13):
         self._hrr_done = True
         ch = self._client_hello
         assert ch is not None
-        self._suite = suite
+        self.suite = suite
         self._schedule = KeySchedule(suite)
         self._transcript = bytearray(message_hash(suite.hash_name, bytes(self._transcript)))
         self._add_transcript(HandshakeType.SERVER_HELLO, body)
@@ -167,11 +156,11 @@ class ClientHandshake13(Handshake13):
             list(extensions.items()),
         )
         self._client_hello = second
-        item = self._make_item(HandshakeType.CLIENT_HELLO, second.encode(), 0)
-        self._trigger = None
-        self._send_flight([item], now, needs_ack=False)
+        item = self._item(HandshakeType.CLIENT_HELLO, second.encode(), 0)
+        self.host.send_flight([item], now, needs_ack=False, trigger=None)
         self.state = State13.CLIENT_WAIT_SERVER_HELLO
 
+    @handles(State13.CLIENT_WAIT_ENCRYPTED_EXTENSIONS, ENCRYPTED_EXTENSIONS)
     def _client_encrypted_extensions(self, seq: int, body: bytes, now: float) -> None:
         ee = EncryptedExtensions.decode(body)
         srtp_data = ee.extension(ExtensionType.USE_SRTP)
@@ -182,11 +171,12 @@ class ClientHandshake13(Handshake13):
                     "server chose an SRTP profile we did not offer",
                     AlertDescription.ILLEGAL_PARAMETER,
                 )
-            self._srtp_profile = SrtpProfile(chosen[0])
-        self._add_transcript(8, body)
+            self.srtp_profile = SrtpProfile(chosen[0])
+        self._add_transcript(ENCRYPTED_EXTENSIONS, body)
         self._peer_flight_start = seq
         self.state = State13.CLIENT_WAIT_CERTIFICATE_REQUEST
 
+    @handles(State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE_REQUEST)
     def _client_certificate_request(self, seq: int, body: bytes, now: float) -> None:
         request = CertificateRequest13.decode(body)
         sig = request.required_extension(ExtensionType.SIGNATURE_ALGORITHMS)
@@ -195,6 +185,7 @@ class ClientHandshake13(Handshake13):
         self._add_transcript(HandshakeType.CERTIFICATE_REQUEST, body)
         self.state = State13.CLIENT_WAIT_CERTIFICATE
 
+    @handles(State13.CLIENT_WAIT_FINISHED, HandshakeType.FINISHED)
     def _client_finished(self, seq: int, body: bytes, now: float) -> None:
         self._peer_finished(body)
         schedule = self._schedule
@@ -203,17 +194,17 @@ class ClientHandshake13(Handshake13):
         items = []
         if self._cert_request_context is not None:
             cert = Certificate13(self._cert_request_context, (self.ctx.certificate.der,))
-            items.append(self._make_item(HandshakeType.CERTIFICATE, cert.encode(), 2))
+            items.append(self._item(HandshakeType.CERTIFICATE, cert.encode(), 2))
             items.append(
-                self._make_item(
+                self._item(
                     HandshakeType.CERTIFICATE_VERIFY,
                     self._certificate_verify_body(self._peer_schemes),
                     2,
                 )
             )
-        items.append(self._make_item(HandshakeType.FINISHED, self._finished_body(True), 2))
+        items.append(self._item(HandshakeType.FINISHED, self._finished_body(True), 2))
         self._install_application_keys()
-        self._trigger = (self._peer_flight_start, seq + 1)
-        self._send_flight(items, now, needs_ack=True)
-        self._write_epoch = 3
-        self._handshake_done()
+        trigger = (self._peer_flight_start, seq + 1)
+        self.host.send_flight(items, now, needs_ack=True, trigger=trigger)
+        self.host.use_write_epoch(3)
+        self._done(now)

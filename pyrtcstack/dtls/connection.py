@@ -113,7 +113,7 @@ class DtlsConnection:
             ones a client sends a key share for up front, and the TLS 1.3 cipher suites.
     """
 
-    __slots__ = ("_app_records", "_engine", "ctx")
+    __slots__ = ("_app_records", "_engine", "_now", "ctx")
 
     role: _Setting[DtlsRole | None] = _Setting()
     certificate: _Setting[DtlsCertificate] = _Setting()
@@ -198,6 +198,8 @@ class DtlsConnection:
         #: The engine that runs now: the 1.2 engine, or the 1.3 engine it handed over to.
         self._engine: DtlsEngine = Dtls12Engine(self.ctx)
         self._app_records: list[bytes] = []  # protected records waiting to be packed
+        #: the last ``now`` an input, a timer or a drain gave (get_timer's "at once")
+        self._now = 0.0
 
     # ---- public API --------------------------------------------------------------------------
 
@@ -257,13 +259,16 @@ class DtlsConnection:
             ctx.role = role
         if ctx.role is None:
             raise DtlsUsageError("start() needs a role")
+        self._now = now
         engine = self._engine
         engine.start(now)
         if engine.successor is not None:  # an early ClientHello selected DTLS 1.3
             self._engine = engine.successor
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Queue one record of application data (at most 2^14 bytes, RFC 5246 §6.2.1)."""
+        """Queue one record of application data (at most 2^14 bytes, RFC 5246 §6.2.1).
+        Pending output is a deadline: :meth:`get_timer` returns the last ``now`` until a
+        drain took the record, so a driver re-reading it sends at once (no flush)."""
         self._app_records.append(self.protect(data))
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
@@ -301,6 +306,7 @@ class DtlsConnection:
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """One datagram: :meth:`receive_datagrams` with a batch of one."""
+        self._now = now
         engine = self._engine
         datapath.receive_datagrams(engine, self.ctx, (data,), addr, now)
         if engine.successor is not None:
@@ -310,6 +316,7 @@ class DtlsConnection:
         """The one input: ``datagrams`` that arrived together from ``addr``, in order. The
         plaintext of their application data records is kept, in arrival order, for
         :meth:`take_application_data`; everything else becomes events or output."""
+        self._now = now
         engine = self._engine
         datapath.receive_datagrams(engine, self.ctx, datagrams, addr, now)
         if engine.successor is not None:
@@ -329,6 +336,7 @@ class DtlsConnection:
         return taken
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        self._now = now
         out = self.ctx.out
         if self._app_records:
             out.extend(pack_datagrams(self._app_records, self.ctx.mtu))
@@ -343,9 +351,14 @@ class DtlsConnection:
         return [(d, addr) for d in datagrams]
 
     def get_timer(self) -> float | None:
+        """The engine's deadline (retransmission, RFC 6347 §4.2.4), or the last ``now``
+        while records queued by :meth:`send` wait (the contract's pending-output rule)."""
+        if self._app_records:
+            return self._now
         return self._engine.get_timer()
 
     def handle_timer(self, now: float) -> None:
+        self._now = now
         self._engine.handle_timer(now)
 
     def next_event(self) -> Event | None:

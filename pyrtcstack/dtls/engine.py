@@ -41,7 +41,7 @@ from .errors import (
     FingerprintMismatchError,
     PeerAlertError,
 )
-from .events import Closed, Failed
+from .events import Closed, Failed, HandshakeCompleted
 from .fragments import Reassembler, parse_fragments
 from .srtp import SrtpProfile
 
@@ -238,14 +238,14 @@ def parse_alert(payload: bytes) -> tuple[int, AlertDescription] | None:
 
 
 class EngineBase:
-    """What both engines do the same way, the base of both handshakes
-    (:class:`~.handshake.HandshakeBase`, :class:`~.handshake13.Handshake13`): the peer
-    fingerprint check (RFC 8122 §5), alerts, close and failure (RFC 5246 §7.2, RFC 8446
-    §6), reassembling the peer's handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and
-    handling complete messages in order. Where the versions differ, each engine answers a
-    small question (``_may_alert``, ``_keys_exist``, ``_alert_is_fatal``, ``_stop``...)."""
+    """What both engines do the same way, their one base class: the peer fingerprint check
+    (RFC 8122 §5), alerts, close and failure (RFC 5246 §7.2, RFC 8446 §6), reassembling the
+    peer's handshake fragments (RFC 6347 §4.2.3, RFC 9147 §5.5) and handling complete
+    messages in order. Where the versions differ, each engine answers a small question
+    (``_may_alert``, ``_keys_exist``, ``_alert_is_fatal``, ``_stop``...). The handshake
+    itself is each engine's role object (:mod:`.handshake`, :mod:`.handshake13`)."""
 
-    __slots__ = ("_close_sent", "_peer_verified")
+    __slots__ = ("_close_sent", "_peer_certificate_der", "_peer_verified", "_pending_app")
 
     # Provided by each engine.
     ctx: DtlsContext
@@ -255,14 +255,9 @@ class EngineBase:
     _close_sent: bool
     _peer_certificate_der: bytes
     _peer_verified: bool
-    _srtp_profile: SrtpProfile | None
     _pending_app: list[bytes]
 
     # ---- what the connection reads (DtlsEngine) ------------------------------------------------
-
-    @property
-    def srtp_profile(self) -> SrtpProfile | None:
-        return self._srtp_profile
 
     @property
     def peer_certificate(self) -> bytes | None:
@@ -279,6 +274,14 @@ class EngineBase:
                 return
         self._maybe_complete()
 
+    def peer_certificate_received(self, der: bytes) -> None:
+        """The role object's peer certificate (its end-entity DER): kept, and checked now
+        if the fingerprints are known or not checked at all (RFC 8122 §5)."""
+        self._peer_certificate_der = der
+        ctx = self.ctx
+        if ctx.remote_fingerprints is not None or not ctx.verify_fingerprint:
+            self._check_peer_fingerprint()
+
     def _check_peer_fingerprint(self) -> None:
         """RFC 8122 §5 / RFC 5763 §5: the certificate must hash to an SDP fingerprint."""
         ctx = self.ctx
@@ -293,6 +296,24 @@ class EngineBase:
                 f"peer certificate {Fingerprint.of(der)} matches no expected fingerprint"
             )
         self._peer_verified = True
+
+    def _emit_completed(
+        self, version: str, suite: AnyCipherSuite, srtp_profile: SrtpProfile | None
+    ) -> None:
+        """HandshakeCompleted (keys ready, peer verified), then the application data held
+        until now, in order."""
+        self._events.append(
+            HandshakeCompleted(
+                version=version,
+                cipher_suite=suite,
+                srtp_profile=srtp_profile,
+                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
+                peer_certificate=self._peer_certificate_der,
+            )
+        )
+        pending, self._pending_app = self._pending_app, []
+        for payload in pending:
+            self.ctx.deliver(payload)
 
     def close(self) -> None:
         """Send close_notify (RFC 5246 §7.2.1, RFC 8446 §6.1) and end the connection."""

@@ -18,10 +18,13 @@ The full handshake, as WebRTC runs it (mutual authentication, ECDHE, no resumpti
                                                               Finished
     application data                    <------->     application data
 
-Which handler takes which message is :mod:`.handlers`; the handlers are :mod:`.client` and
-:mod:`.server`. When the hellos select DTLS 1.3 (:mod:`.negotiation`), this engine builds
-the :class:`~.engine13.Dtls13Engine` that continues and names it its :attr:`successor`;
-from then on it takes no datagram of its own.
+The engine keeps the record layer (epochs, replay windows, the data path's read state), the
+flight and its retransmission timer (RFC 6347 §4.2.4), alerts and the end. The handshake
+itself is one role object, made when :meth:`Dtls12Engine.start` knows the role: a
+:class:`~.client.ClientHandshake` or a :class:`~.server.ServerHandshake` (:mod:`.handshake`),
+which reaches the engine only through :class:`~.handshake.Host12`. When the hellos select
+DTLS 1.3 (:mod:`.negotiation`), this engine builds the :class:`~.engine13.Dtls13Engine` that
+continues and names it its :attr:`successor`; from then on it takes no datagram of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..common.core import Address
 from . import datapath
 from .client import ClientHandshake
 from .constants import (
+    DTLS1_2_VERSION,
     AlertDescription,
     AlertLevel,
     ContentType,
@@ -40,20 +44,18 @@ from .constants import (
     HandshakeType,
 )
 from .datapath import ReadState
-from .engine import ECHO_GUARD, AnyCipherSuite, DtlsContext, DtlsEngine
+from .engine import ECHO_GUARD, AnyCipherSuite, DtlsContext, DtlsEngine, EngineBase
 from .engine13 import Dtls13Engine
 from .errors import (
     DtlsDecodeError,
     DtlsTimeoutError,
     DtlsUsageError,
 )
-from .flights import RetransmitTimer
-from .fragments import Reassembler
-from .handlers import HANDLERS, dispatch
-from .handshake import DtlsRole
+from .flights import Flight, FlightItem, RetransmitTimer
+from .fragments import Reassembler, encode_message
+from .handshake import DtlsRole, Handshake12
 from .handshake import State as _State
-from .messages import ClientHello, ServerHello
-from .prf import export_keying_material
+from .handshake13 import ClientStart13, ServerStart13
 from .record import (
     HEADER_LENGTH,
     MAX_PLAINTEXT,
@@ -62,6 +64,8 @@ from .record import (
     parse_records,
 )
 from .server import ServerHandshake
+from .srtp import SrtpProfile
+from .suites import RecordCipher
 
 __all__ = ["Dtls12Engine"]
 
@@ -82,26 +86,55 @@ _RESERVED_LABELS = frozenset(
 )
 
 
-class Dtls12Engine(ClientHandshake, ServerHandshake):
+class Dtls12Engine(EngineBase):
     """One DTLS 1.2 association, client or server, from the first hello (see the module
-    docstring); the configuration, events and output are the connection's ``ctx``."""
+    docstring); the configuration, events and output are the connection's ``ctx``.
 
-    __slots__ = ()
+    ``__slots__``: a connection lives as long as its peer connection and has more
+    attributes than an instance dict shares keys for (a dict cost 1.5 KiB a connection)."""
+
+    __slots__ = (
+        "__weakref__",  # the role object's reference back (handlers.HandshakeRole)
+        "_completed_emitted",
+        "_early",
+        "_end",
+        "_events",
+        "_fast_read",
+        "_fast_write",
+        "_flight",
+        "_flight_clean",
+        "_future_records",
+        "_handshake_done",
+        "_last_echo_at",
+        "_last_record_seq",
+        "_out",
+        "_read",
+        "_reassembler",
+        "_retransmit_trigger",
+        "_retransmit_trigger_end",
+        "_role",
+        "_timer",
+        "_write",
+        "_write_epoch",
+        "ctx",
+        "stats",
+        "successor",
+    )
 
     def __init__(self, ctx: DtlsContext) -> None:
         self.ctx = ctx
         self.stats = ctx.stats
         self.successor: DtlsEngine | None = None
-        self._shares13 = {}
-        self._retry13 = None
-        self._state = _State.IDLE
+        #: the handshake of our role, made by start() (None: not started)
+        self._role: Handshake12 | None = None
+        self._end: _State | None = None  # CLOSED or FAILED once the connection ended
         self._events = ctx.events
         self._out = ctx.out
         # records before start(): a list, not a deque (appended, then taken whole; an
         # empty deque is 0.74 KiB and a connection keeps this one for its life)
         self._early: list[tuple[bytes, Address]] = []
         self._future_records: list[Record] = []
-        self._pending_app = []
+        self._pending_app: list[bytes] = []
         self._timer = RetransmitTimer(ctx.initial_timeout, ctx.max_timeout, ctx.max_retransmissions)
         self._last_echo_at = -1e9  # when we last resent a flight because the peer resent its
 
@@ -109,73 +142,69 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         self._read = {0: EpochState(0, None)}
         self._write = {0: EpochState(0, None)}
         self._write_epoch = 0
-
-        # handshake layer
-        self._reassembler = Reassembler()
-        self._send_seq = 0
-        self._transcript = bytearray()
-        self._flight = None
-        self._flight_clean = True
-        # message_seq range of the peer flight our current flight answers
-        self._retransmit_trigger = None
-        self._retransmit_trigger_end = 0
-        self._peer_flight_start = 0  # first message_seq of the peer's latest flight
         self._last_record_seq = 0
-        self._hello_verify_count = 0
 
-        # negotiated parameters
-        self._client_random = b""
-        self._server_random = b""
-        self._client_hello = None
-        self._suite = None
-        self._srtp_profile = None
-        self._ecdhe = None
-        self._pre_master = b""
-        self._master = b""
-        self._peer_certificate = None
+        # flights: ours, and the peer message_seq range whose repeat makes us resend it
+        self._reassembler = Reassembler()
+        self._flight: Flight | None = None
+        self._flight_clean = True
+        self._retransmit_trigger: int | None = None
+        self._retransmit_trigger_end = 0
+
+        # the peer and the end of the handshake
         self._peer_certificate_der = b""
         self._peer_verified = False
-        self._peer_signature_schemes = None
-        self._certificate_requested = False
         self._handshake_done = False
         self._completed_emitted = False
         self._close_sent = False
         # set once application data may flow, cleared when the connection ends
-        self._fast_read = None
-        self._fast_write = None
+        self._fast_read: EpochState | None = None
+        self._fast_write: EpochState | None = None
 
     # ---- the engine interface (DtlsEngine) ----------------------------------------------------
 
     @property
+    def handshake(self) -> Handshake12 | None:
+        """The role object (client or server handshake), once started."""
+        return self._role
+
+    @property
     def state_name(self) -> str:
-        return self._state.value
+        if self._end is not None:
+            return self._end.value
+        return self._role.state.value if self._role is not None else _State.IDLE.value
 
     @property
     def is_established(self) -> bool:
         """True once HandshakeCompleted has been emitted (keys ready, peer verified)."""
-        return self._completed_emitted and self._state == _State.ESTABLISHED
+        return self._completed_emitted and self._end is None
 
     @property
     def version(self) -> DtlsVersion | None:
-        return DtlsVersion.DTLS_1_2 if self._suite is not None else None
+        role = self._role
+        return DtlsVersion.DTLS_1_2 if role is not None and role.suite is not None else None
 
     @property
     def cipher_suite(self) -> AnyCipherSuite | None:
-        return self._suite.suite if self._suite is not None else None
+        role = self._role
+        return role.suite.suite if role is not None and role.suite is not None else None
+
+    @property
+    def srtp_profile(self) -> SrtpProfile | None:
+        return self._role.srtp_profile if self._role is not None else None
 
     def start(self, now: float) -> None:
-        """A client sends its ClientHello, a server starts answering (including any
-        datagrams that arrived early)."""
-        if self._state != _State.IDLE:
+        """Make the role object: a client sends its ClientHello, a server starts answering
+        (including any datagrams that arrived early)."""
+        if self._role is not None or self._end is not None:
             raise DtlsUsageError("already started")
+        role: Handshake12
         if self.ctx.role == DtlsRole.CLIENT:
-            if self.ctx.remote_address is None:
-                raise DtlsUsageError("a client needs remote_address before start()")
-            self._client_random = self.ctx.rng.randbytes(32)
-            self._send_client_hello(now, cookie=b"")
-            self._state = _State.CLIENT_EXPECT_SERVER_HELLO
+            role = ClientHandshake(self.ctx, self)
         else:
-            self._state = _State.SERVER_EXPECT_CLIENT_HELLO
+            role = ServerHandshake(self.ctx, self)
+        role.start(now)
+        self._role = role
         early, self._early = self._early, []
         for data, addr in early:
             self.receive_general(data, addr, now)
@@ -202,22 +231,15 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
 
     def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
         """RFC 5705 exporter (after the handshake completed)."""
-        if not self._handshake_done or self._suite is None:
+        role = self._role
+        if not self._handshake_done or role is None or role.suite is None:
             raise DtlsUsageError("keying material is only available after the handshake")
         if label in _RESERVED_LABELS:
             raise DtlsUsageError("this exporter label is reserved (RFC 5705 §4)")
-        return export_keying_material(
-            self._suite.hash_name,
-            self._master,
-            self._client_random,
-            self._server_random,
-            label=label,
-            length=length,
-            context=context,
-        )
+        return role.export(label, length, context)
 
     def get_timer(self) -> float | None:
-        if self._state in (_State.CLOSED, _State.FAILED, _State.IDLE):
+        if self._end is not None or self._role is None:
             return None
         return self._timer.deadline
 
@@ -231,6 +253,71 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         self._flight_clean = False
         self.stats.retransmissions += 1
         self._transmit_flight()
+
+    # ---- what the role object asks (handshake.Host12) ------------------------------------------
+
+    def send_flight(
+        self, items: list[FlightItem], now: float, *, trigger: int | None, expect_reply: bool
+    ) -> None:
+        self._retransmit_trigger = trigger
+        self._write_epoch = max(self._write_epoch, *(item.epoch for item in items))
+        self._flight = Flight(items)
+        self._retransmit_trigger_end = self._reassembler.next_seq
+        self._transmit_flight()
+        if expect_reply:
+            self._timer.start(now, self._flight_clean)
+        else:
+            self._timer.stop()
+        self._flight_clean = True
+
+    def send_stateless(self, msg_type: int, seq: int, body: bytes, version: int) -> None:
+        state = self._write[0]
+        state.next_sequence = max(state.next_sequence, self._last_record_seq)
+        message = encode_message(msg_type, seq, body)
+        self._out.append(state.protect(ContentType.HANDSHAKE, message, version))
+
+    def expect_message_seq(self, seq: int) -> None:
+        self._reassembler.reset(seq)
+
+    def install_keys(self, write: RecordCipher, read: RecordCipher) -> None:
+        self._write[1], self._read[1] = EpochState(1, write), EpochState(1, read)
+
+    def handshake_finished(self, now: float, *, keep_flight: bool) -> None:
+        if not keep_flight:
+            self._flight = None
+        self._handshake_done = True
+        self._timer.stop()
+        self._maybe_complete()
+
+    def hand_over13(self, start: ServerStart13 | ClientStart13, now: float) -> None:
+        """Build the 1.3 engine, continuing our epoch-0 record numbers, and let it answer;
+        this engine keeps nothing of the handshake (the connection drops it once it takes
+        the successor)."""
+        self._flight = None
+        self._timer.stop()
+        engine = Dtls13Engine(self.ctx, now, write_seq0=self._write[0].next_sequence)
+        self.successor = engine
+        if self._role is not None:
+            self._role.forget()
+        engine.begin(start, now)
+
+    def _transmit_flight(self) -> None:
+        assert self._flight is not None
+        self._out.extend(self._flight.datagrams(self._write, self.ctx.mtu, DTLS1_2_VERSION))
+
+    def _maybe_complete(self) -> None:
+        role = self._role
+        if not self._handshake_done or self._completed_emitted or not self._peer_verified:
+            return
+        if self._end is not None or role is None or role.suite is None:
+            return
+        self._completed_emitted = True
+        # Messages of the handshake that still arrive are only counted or alerted (no
+        # renegotiation), and the last flight is kept for retransmission (RFC 6347 §4.2.4).
+        role.forget()
+        self._fast_read = self._read[1]
+        self._fast_write = self._write[self._write_epoch]
+        self._emit_completed("DTLS 1.2", role.suite.suite, role.srtp_profile)
 
     # ---- receiving (the data path's reader, datapath.RecordReader) ----------------------------
 
@@ -268,9 +355,9 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         if successor is not None:
             successor.receive_datagrams((data,), addr, now)
             return
-        if self._state in (_State.CLOSED, _State.FAILED):
+        if self._end is not None:
             return
-        if self._state == _State.IDLE:
+        if self._role is None:
             if len(self._early) >= MAX_EARLY_DATAGRAMS:
                 self.stats.dropped_early += 1
             else:
@@ -301,45 +388,11 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
             self.stats.dropped_malformed += 1
         self._flush_future(now)
 
-    # ---- DTLS 1.3 hand-over -------------------------------------------------------------------
-
-    def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
-        """The ClientHello selected DTLS 1.3: the 1.3 engine answers (RFC 9147 §5.3)."""
-        engine = self._successor13(now)
-        self._retry13 = None
-        engine.start_server(hello, body, seq, now)
-
-    def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
-        """The ServerHello (or HelloRetryRequest) selected DTLS 1.3."""
-        assert self._client_hello is not None
-        engine = self._successor13(now)
-        engine.start_client(
-            hello,
-            seq,
-            body,
-            now,
-            client_hello=self._client_hello,
-            client_hello_body=self._client_hello.encode(),
-            shares=self._shares13,
-        )
-
-    def _successor13(self, now: float) -> Dtls13Engine:
-        """The 1.3 engine, continuing our epoch-0 record numbers; this engine keeps nothing
-        of the handshake (the connection drops it once it takes the successor)."""
-        self._flight = None
-        self._timer.stop()
-        engine = Dtls13Engine(
-            self.ctx, now, write_seq0=self._write[0].next_sequence, retry=self._retry13
-        )
-        self.successor = engine
-        self._transcript = bytearray()
-        return engine
-
     # ---- record layer ------------------------------------------------------------------------
 
     def ended(self) -> bool:
         """Closed, failed, or handed over to DTLS 1.3."""
-        return self._state in (_State.CLOSED, _State.FAILED) or self.successor is not None
+        return self._end is not None or self.successor is not None
 
     def _receive_record(self, record: Record, now: float) -> None:
         self.stats.records_received += 1
@@ -382,12 +435,12 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
         if self._future_records and 1 in self._read:
             pending, self._future_records = self._future_records, []
             for record in pending:
-                if self._state in (_State.CLOSED, _State.FAILED):
+                if self._end is not None:
                     return
                 self._receive_record(record, now)
 
     def _may_alert(self) -> bool:
-        return self._state != _State.IDLE
+        return self._role is not None
 
     def _keys_exist(self) -> bool:
         return self._handshake_done
@@ -401,7 +454,7 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
 
     def _stop(self, failed: bool) -> None:
         self._fast_read = self._fast_write = None
-        self._state = _State.FAILED if failed else _State.CLOSED
+        self._end = _State.FAILED if failed else _State.CLOSED
         self._timer.stop()
         self._flight = None
 
@@ -431,20 +484,25 @@ class Dtls12Engine(ClientHandshake, ServerHandshake):
             self._timer.restart(now)
 
     def _next_message(self) -> tuple[int, int, bytes] | None:
-        if self._state == _State.SERVER_EXPECT_CLIENT_HELLO:
+        role = self._role
+        if role is not None and role.state == _State.SERVER_EXPECT_CLIENT_HELLO:
+            # RFC 6347 §4.2.2: a ClientHello may come with any message_seq (after a
+            # HelloVerifyRequest, the client's second hello is 1)
             return self._reassembler.pop_any(HandshakeType.CLIENT_HELLO)
         return self._reassembler.pop()
 
     def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
-        state = self._state
-        if msg_type == HandshakeType.HELLO_REQUEST and self.ctx.role == DtlsRole.CLIENT:
-            if state == _State.ESTABLISHED:  # RFC 5746 / RFC 8827 §6.5: no renegotiation
+        role = self._role
+        assert role is not None  # records are only read once started
+        established = role.state == _State.ESTABLISHED
+        if msg_type == HandshakeType.HELLO_REQUEST and role.is_client:
+            if established:  # RFC 5746 / RFC 8827 §6.5: no renegotiation
                 self._send_alert(AlertLevel.WARNING, AlertDescription.NO_RENEGOTIATION)
             return  # RFC 5246 §7.4.1.1: ignored during a handshake
-        if state == _State.ESTABLISHED:
-            if msg_type == HandshakeType.CLIENT_HELLO and self.ctx.role == DtlsRole.SERVER:
+        if established:
+            if msg_type == HandshakeType.CLIENT_HELLO and not role.is_client:
                 self._send_alert(AlertLevel.WARNING, AlertDescription.NO_RENEGOTIATION)
             else:
                 self.stats.dropped_unexpected += 1
             return
-        dispatch(HANDLERS, self, state, (msg_type, seq, body), now)
+        role.handle(msg_type, seq, body, now)

@@ -7,6 +7,12 @@ whose supported_versions holds 0xFEFC (and 1.3 is allowed), the client when the 
 interface is :class:`~.engine.DtlsEngine`). Events, datagrams and counters go into the
 connection's :class:`~.engine.DtlsContext`.
 
+The engine keeps the records, epochs, flights, ACKs and timers, the post-handshake
+messages, alerts and the end; the handshake itself is one role object made with the engine
+(the role is known by then): a :class:`~.client13.ClientHandshake13` or a
+:class:`~.server13.ServerHandshake13` (:mod:`.handshake13`), which reaches the engine only
+through :class:`~.handshake13.Host13`.
+
 The full handshake as this code runs it (WebRTC: both sides authenticate)::
 
     client                                                   server
@@ -36,8 +42,8 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final
 
 from ..common.core import Address
 from . import datapath
@@ -51,17 +57,26 @@ from .constants import (
     DtlsVersion,
 )
 from .datapath import ReadState
-from .engine import ECHO_GUARD
+from .engine import ECHO_GUARD, EngineBase
 from .errors import (
     DtlsDecodeError,
+    DtlsError,
+    DtlsHandshakeError,
     DtlsTimeoutError,
     DtlsUsageError,
 )
 from .flights import RetransmitTimer
 from .fragments import HANDSHAKE_HEADER_LENGTH, Reassembler, fragment_message
-from .handlers import HANDLERS13, dispatch
-from .handshake13 import State13, _Item
-from .keyschedule import TAG_LENGTH, KeySchedule, Suite13, TrafficKeys
+from .handshake13 import (
+    MAX_OLD_READ_EPOCHS,
+    ClientStart13,
+    Handshake13,
+    ServerStart13,
+    State13,
+    _Item,
+)
+from .keyschedule import TAG_LENGTH, TrafficKeys
+from .messages13 import KeyUpdate
 from .record import HEADER_LENGTH, MAX_PLAINTEXT, MAX_SEQUENCE, ReplayWindow, encode_record
 from .record import pack_datagrams as _pack
 from .record13 import (
@@ -80,6 +95,7 @@ from .record13 import (
     unmask_sequence,
 )
 from .server13 import ServerHandshake13
+from .srtp import SrtpProfile
 
 if TYPE_CHECKING:
     from .engine import AnyCipherSuite, DtlsContext, DtlsEngine
@@ -91,33 +107,33 @@ __all__ = ["Dtls13Engine", "State13"]
 _NONCE = struct.Struct("!4sQ")
 #: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
 _MASK16 = struct.Struct("!H14x").iter_unpack
+#: Post-handshake messages (RFC 8446 §4.6).
+_NEW_SESSION_TICKET: Final = 4
+_KEY_UPDATE: Final = 24
 
 
-class Dtls13Engine(ClientHandshake13, ServerHandshake13):
+class Dtls13Engine(EngineBase):
     """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
 
-    def __init__(
-        self,
-        ctx: DtlsContext,
-        now: float,
-        *,
-        write_seq0: int = 0,
-        retry: tuple[bytes, Suite13, int | None, bytes] | None = None,
-    ) -> None:
-        """``write_seq0``: the next epoch-0 record number (the hellos already sent some);
-        ``retry``: what our stateless HelloRetryRequest cookie carried (server only)."""
+    def __init__(self, ctx: DtlsContext, now: float, *, write_seq0: int = 0) -> None:
+        """``write_seq0``: the next epoch-0 record number (the hellos already sent some)."""
         self.ctx = ctx
-        self.role = ctx.role
         self.stats = ctx.stats
         self._events = ctx.events
         self._out = ctx.out
         self.successor: DtlsEngine | None = None
-        self._retry = retry
+        self._client = ctx.role is not None and ctx.role.value == "client"
+        #: the handshake of our role (the 1.2 engine started, so the role is known)
+        self._role: Handshake13 = (
+            ClientHandshake13(ctx, self) if self._client else ServerHandshake13(ctx, self)
+        )
+        self._end: State13 | None = None  # CLOSED or FAILED once the connection ended
         self._timer = RetransmitTimer(ctx.initial_timeout, ctx.max_timeout, ctx.max_retransmissions)
-        self.state = State13.CONNECTED  # set properly by the handshake entry points
         self.established = False
         self._completed = False
         self._close_sent = False
+        self._peer_certificate_der = b""
+        self._peer_verified = False
         # record layer
         self._write_epoch = 0
         self._write_keys: dict[int, TrafficKeys] = {}
@@ -125,11 +141,10 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._read_keys: dict[int, TrafficKeys] = {}
         self._windows: dict[int, ReplayWindow] = {0: ReplayWindow()}
         self._pending_app: list[bytes] = []
-        # handshake layer
+        # handshake layer: the peer's messages, ours (numbered here), flights and ACKs
         self._reassembler = Reassembler()
-        self._send_seq = 0
-        self._transcript = bytearray()
-        self._schedule: KeySchedule | None = None
+        # a client's message 0 was the 1.2 engine's ClientHello
+        self._send_seq = 1 if self._client else 0
         self._flight: list[_Item] = []
         self._flight_needs_ack = False
         self._acked: set[tuple[int, int]] = set()
@@ -146,13 +161,29 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._fast_first = -1
         self._fast_epoch = 0
         self._fast_window = ReplayWindow()
-        self._init_handshake(now)
+
+    def begin(self, start: ServerStart13 | ClientStart13, now: float) -> None:
+        """Continue from the hello that selected DTLS 1.3 (the 1.2 engine read it); a
+        client then handles the messages that came with the ServerHello."""
+        if isinstance(start, ServerStart13) and start.retry is not None:
+            self._send_seq = 1  # our stateless HelloRetryRequest was message 0
+        try:
+            self._role.begin(start, now)
+        except DtlsError as exc:
+            self._fail(exc)
+        if self._client:
+            self._process_messages(now)
 
     # ---- the engine interface (DtlsEngine) ----------------------------------------------------
 
     @property
+    def handshake(self) -> Handshake13:
+        """The role object (client or server handshake)."""
+        return self._role
+
+    @property
     def state_name(self) -> str:
-        return self.state.value
+        return (self._end or self._role.state).value
 
     @property
     def is_established(self) -> bool:
@@ -165,7 +196,12 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
 
     @property
     def cipher_suite(self) -> AnyCipherSuite | None:
-        return CipherSuite13(self._suite.code) if self._suite is not None else None
+        suite = self._role.suite
+        return CipherSuite13(suite.code) if suite is not None else None
+
+    @property
+    def srtp_profile(self) -> SrtpProfile | None:
+        return self._role.srtp_profile
 
     def start(self, now: float) -> None:
         raise DtlsUsageError("already started")  # the 1.2 engine started; we continue
@@ -186,7 +222,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         self._fast_first = 0x2C | (epoch & 3)
 
     def ended(self) -> bool:
-        return self.state in (State13.CLOSED, State13.FAILED)
+        return self._end is not None
 
     def protect(self, data: bytes | bytearray | memoryview) -> bytes:
         """One application data record (RFC 9147 §4): :meth:`protect_many` of one, without
@@ -279,10 +315,9 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
     def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
         """The TLS 1.3 exporter (RFC 8446 §7.5), once the handshake is done (a server has the
         exporter secret before the client's Finished arrived: not yet)."""
-        schedule = self._schedule
-        if not self.established or schedule is None or not schedule.exporter_master_secret:
+        if not self.established:
             raise DtlsUsageError("keying material is only available after the handshake")
-        return schedule.export(label, context or b"", length)
+        return self._role.export(label, length, context)
 
     # ---- receiving ---------------------------------------------------------------------------
 
@@ -307,7 +342,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             keys.masks,
             None,
             self._fast_epoch,
-            implied and self._is_client(),
+            implied and self._client,
         )
 
     def receive_general(self, data: bytes, addr: Address, now: float) -> None:
@@ -380,7 +415,7 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
                     self.is_established
                     and self._flight_needs_ack
                     and self._pending_key_update is None
-                    and self._is_client()
+                    and self._client
                 ):
                     # RFC 9147 §7: the server's data implies our Finished got in (not a
                     # KeyUpdate: only an ACK acknowledges that, §8)
@@ -450,10 +485,112 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
             self._transmit_flight()
             self._timer.restart(now)
 
-    # ---- sending -----------------------------------------------------------------------------
+    # ---- what the role object asks (handshake13.Host13) -------------------------------------
 
-    def _is_client(self) -> bool:
-        return self.role is not None and self.role.value == "client"
+    def new_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
+        item = _Item(epoch, msg_type, self._send_seq, body)
+        self._send_seq += 1
+        return item
+
+    def send_flight(
+        self, items: list[_Item], now: float, *, needs_ack: bool, trigger: tuple[int, int] | None
+    ) -> None:
+        self._trigger = trigger
+        self._flight = items
+        self._flight_needs_ack = needs_ack
+        self._acked.clear()
+        self._ack_pending = []  # our flight acknowledges the peer's implicitly (§7)
+        self._transmit_flight()
+        self._timer.start(now, True)
+
+    def send_retry_request(self, item: _Item) -> None:
+        self._flight = [item]
+        self._transmit_flight()
+        self._timer.stop()
+        self._trigger = (0, self._reassembler.next_seq)
+
+    def drop_flight(self) -> None:
+        self._flight = []
+        self._timer.stop()
+
+    def expect_message_seq(self, seq: int) -> None:
+        self._reassembler.reset(seq)
+
+    def install_keys(self, epoch: int, mine: TrafficKeys, theirs: TrafficKeys) -> None:
+        self._write_keys[epoch], self._read_keys[epoch] = mine, theirs
+        self._write_seq.setdefault(epoch, 0)
+        self._windows[epoch] = ReplayWindow()
+
+    def use_write_epoch(self, epoch: int) -> None:
+        self._write_epoch = epoch
+
+    def ack_final_flight(self) -> None:
+        self._send_ack()
+        self._send_ack_on_old = True
+
+    def handshake_done(self, now: float) -> None:
+        self.established = True
+        self._maybe_complete()
+
+    def _maybe_complete(self) -> None:
+        """Emit HandshakeCompleted once the handshake is done and the fingerprint matched."""
+        role = self._role
+        if not self.established or self._completed or not self._peer_verified:
+            return
+        assert role.suite is not None
+        self._completed = True
+        role.forget()
+        self._emit_completed("DTLS 1.3", CipherSuite13(role.suite.code), role.srtp_profile)
+        self._update_fast_path()
+
+    # ---- after the handshake (RFC 8446 §4.6) --------------------------------------------------
+
+    def _post_handshake(self, msg_type: int, body: bytes, now: float) -> None:
+        """KeyUpdate and NewSessionTicket after the handshake (RFC 8446 §4.6), each ACKed
+        (RFC 9147 §7)."""
+        if msg_type == _KEY_UPDATE:
+            update = KeyUpdate.decode(body)
+            self._send_ack()
+            self._ack_pending = []
+            read_epoch = max(self._read_keys)
+            self._read_keys[read_epoch + 1] = self._role.next_traffic_keys(mine=False)
+            self._windows[read_epoch + 1] = ReplayWindow()
+            oldest = read_epoch + 1 - MAX_OLD_READ_EPOCHS
+            for old in [e for e in self._read_keys if 3 <= e < oldest]:
+                del self._read_keys[old]
+                self._windows.pop(old, None)
+            self._update_fast_path()
+            if update.update_requested and self._pending_key_update is None and not self._flight:
+                self._send_key_update(False, now)
+        elif msg_type == _NEW_SESSION_TICKET:
+            self._send_ack()  # no resumption: acknowledged and forgotten
+            self._ack_pending = []
+        else:
+            raise DtlsHandshakeError(
+                f"unexpected post-handshake message {msg_type}",
+                AlertDescription.UNEXPECTED_MESSAGE,
+            )
+
+    def request_key_update(self, now: float) -> None:
+        """Send KeyUpdate(update_requested) (RFC 8446 §4.6.3); our write keys move to the
+        next epoch once it is ACKed (RFC 9147 §8), the peer's follow its own KeyUpdate."""
+        if not self.established or self._flight or self._pending_key_update is not None:
+            raise DtlsUsageError("a KeyUpdate needs an established, idle connection")
+        self._send_key_update(True, now)
+
+    def _send_key_update(self, update_requested: bool, now: float) -> None:
+        """Our KeyUpdate, a post-handshake message: numbered, not part of the transcript;
+        the next write epoch's keys wait for its ACK (RFC 9147 §8)."""
+        item = _Item(
+            self._write_epoch, _KEY_UPDATE, self._send_seq, KeyUpdate(update_requested).encode()
+        )
+        self._send_seq += 1
+        new_epoch = self._write_epoch + 1
+        self._write_keys[new_epoch] = self._role.next_traffic_keys(mine=True)
+        self._pending_key_update = new_epoch
+        self.send_flight([item], now, needs_ack=True, trigger=self._trigger)
+
+    # ---- sending -----------------------------------------------------------------------------
 
     def _next_write_seq(self, epoch: int) -> int:
         seq = self._write_seq.get(epoch, 0)
@@ -467,15 +604,6 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
         if epoch == 0:
             return encode_record(ctype, DTLS1_2_VERSION, 0, seq, data)
         return seal_record(self._write_keys[epoch], epoch, seq, ctype, data)
-
-    def _send_flight(self, items: list[_Item], now: float, needs_ack: bool) -> None:
-        """Send a new flight; its timer runs until it is acknowledged (RFC 9147 §5.8)."""
-        self._flight = items
-        self._flight_needs_ack = needs_ack
-        self._acked.clear()
-        self._ack_pending = []  # our flight acknowledges the peer's implicitly (§7)
-        self._transmit_flight()
-        self._timer.start(now, True)
 
     def _transmit_flight(self) -> None:
         records: list[bytes] = []
@@ -491,17 +619,6 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
                 sent.append((item.epoch, seq_before))
             item.sent_in.append(sent)
         self._out.extend(_pack(records, self.ctx.mtu))
-
-    def _make_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
-        item = _Item(epoch, msg_type, self._send_seq, body)
-        self._send_seq += 1
-        self._add_transcript(msg_type, body)
-        return item
-
-    def _add_transcript(self, msg_type: int, body: bytes) -> None:
-        # RFC 9147 §5.2: the transcript holds TLS 1.3-style headers (no message_seq or
-        # fragment fields).
-        self._transcript += bytes([msg_type]) + len(body).to_bytes(3, "big") + body
 
     def _send_ack(self) -> None:
         """ACK the peer's records (RFC 9147 §7), in our newest write epoch."""
@@ -528,21 +645,15 @@ class Dtls13Engine(ClientHandshake13, ServerHandshake13):
 
     def _stop(self, failed: bool) -> None:
         self._fast_keys = self._fast_wkeys = None
-        self.state = State13.FAILED if failed else State13.CLOSED
+        self._end = State13.FAILED if failed else State13.CLOSED
         self.established = False
         self._timer.stop()
         self._flight = []
 
-    def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
-        pending, self._pending_app = self._pending_app, []
-        for data in pending:
-            deliver(data)
-
     # ---- message dispatch ----------------------------------------------------------------
 
     def _handle_message(self, msg_type: int, seq: int, body: bytes, now: float) -> None:
-        state = self.state
-        if state == State13.CONNECTED:
+        if self.established:  # RFC 8446 §4.6: only post-handshake messages now
             self._post_handshake(msg_type, body, now)
             return
-        dispatch(HANDLERS13, self, state, (msg_type, seq, body), now)
+        self._role.handle(msg_type, seq, body, now)

@@ -1,48 +1,42 @@
-"""The handshake layer shared by both roles: transcript, flights, key schedule and peer
-identity (RFC 6347 §4.2, RFC 5246 §7.4, RFC 7627, RFC 8122 §5).
+"""What both roles of the DTLS 1.2 handshake share: transcript, message numbering, key
+schedule and the peer's certificate (RFC 6347 §4.2, RFC 5246 §7.4, RFC 7627).
 
-:class:`HandshakeBase` holds what the client (:mod:`.client`) and server (:mod:`.server`)
-halves have in common; :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` combines them with
-the record layer. The states of the handshake are :class:`State`.
+A :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` owns one role object once its role is
+known: a :class:`~.client.ClientHandshake` or a :class:`~.server.ServerHandshake`, both
+:class:`Handshake12`. The role object holds the handshake's state (:class:`State`) and
+secrets and handles the peer's messages; it asks its engine for records, flights, keys and
+the fingerprint check only through :class:`Host12`. The engine keeps the record layer,
+the flight timer, alerts and the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from cryptography import x509
-
-from ..common.core import Event
-from .certificate import Fingerprint, load_peer_certificate
+from .certificate import load_peer_certificate
 from .constants import (
-    DTLS1_2_VERSION,
     AlertDescription,
     HandshakeType,
 )
-from .engine import EngineBase
 from .errors import DtlsHandshakeError
-from .events import HandshakeCompleted
-from .flights import Flight, FlightItem, RetransmitTimer
-from .fragments import Reassembler, encode_message
-from .kex13 import ClientShare
+from .flights import FlightItem
+from .fragments import encode_message
+from .handlers import HandshakeRole, handles
 from .keyexchange import EcdheKey
 from .keylog import keylog_line
-from .keyschedule import Suite13
-from .messages import Certificate, ClientHello, Finished, ServerHello
-from .prf import extended_master_secret, key_block, verify_data
-from .record import EpochState
-from .srtp import SrtpProfile
+from .messages import Certificate, Finished
+from .prf import export_keying_material, extended_master_secret, key_block, verify_data
 from .suites import RecordCipher, SuiteInfo
 
 if TYPE_CHECKING:
     from .engine import DtlsContext
+    from .handshake13 import ClientStart13, ServerStart13
 
-__all__ = ["DtlsRole", "DtlsStats", "HandshakeBase", "State"]
+__all__ = ["DtlsRole", "DtlsStats", "Handshake12", "Host12", "State"]
 
 
 class DtlsRole(Enum):
@@ -90,123 +84,92 @@ class DtlsStats:
     records_sent: int = 0
 
 
-class HandshakeBase(EngineBase):
-    """Transcript, flights, keys and peer identity, for both roles.
+class Host12(Protocol):
+    """What a DTLS 1.2 role object asks of its engine, and all it may ask: the engine keeps
+    the records, the flight and its timer, the epochs and the peer's identity."""
 
-    The state of :class:`~pyrtcstack.dtls.engine12.Dtls12Engine` is in ``__slots__``
-    (declared here, where the annotations are): a connection lives as long as its peer
-    connection and has more attributes than an instance dict shares keys for, so a dict
-    cost 1.5 KiB per connection. The role mixins and the engine add no slots of their own."""
+    def send_flight(
+        self, items: list[FlightItem], now: float, *, trigger: int | None, expect_reply: bool
+    ) -> None:
+        """Send a new flight (RFC 6347 §4.2.4); a repeat of the peer's messages from
+        ``trigger`` on makes us resend it; an item of epoch 1 moves our write epoch there;
+        without ``expect_reply`` no timer runs (the last flight is resent only on demand)."""
 
-    __slots__ = (
-        "_app_records",
-        "_certificate_requested",
-        "_client_hello",
-        "_client_random",
-        "_completed_emitted",
-        "_early",
-        "_ecdhe",
-        "_events",
-        "_fast_read",
-        "_fast_write",
-        "_flight",
-        "_flight_clean",
-        "_future_records",
-        "_handshake_done",
-        "_hello_verify_count",
-        "_last_echo_at",
-        "_last_record_seq",
-        "_master",
-        "_out",
-        "_peer_certificate",
-        "_peer_certificate_der",
-        "_peer_flight_start",
-        "_peer_signature_schemes",
-        "_pending_app",
-        "_pre_master",
-        "_read",
-        "_reassembler",
-        "_retransmit_trigger",
-        "_retransmit_trigger_end",
-        "_retry13",
-        "_send_seq",
-        "_server_random",
-        "_shares13",
-        "_srtp_profile",
-        "_state",
-        "_suite",
-        "_timer",
-        "_transcript",
-        "_write",
-        "_write_epoch",
-        "ctx",
-        "stats",
-        "successor",
-    )
+    def send_stateless(self, msg_type: int, seq: int, body: bytes, version: int) -> None:
+        """One unprotected handshake message, sent at once and not kept, with the record
+        sequence number of the ClientHello it answers (RFC 6347 §4.2.1)."""
 
-    # Declared here, assigned by Dtls12Engine.__init__.
-    ctx: DtlsContext
-    stats: DtlsStats
-    _shares13: dict[int, ClientShare]
-    _retry13: tuple[bytes, Suite13, int | None, bytes] | None
-    _state: State
-    _events: deque[Event]
-    _out: list[bytes]
-    _pending_app: list[bytes]
-    _timer: RetransmitTimer
-    _read: dict[int, EpochState]
-    _write: dict[int, EpochState]
-    _write_epoch: int
-    _fast_read: EpochState | None
-    _fast_write: EpochState | None
-    _reassembler: Reassembler
-    _send_seq: int
-    _transcript: bytearray
-    _flight: Flight | None
-    _flight_clean: bool
-    _retransmit_trigger: int | None
-    _retransmit_trigger_end: int
-    _peer_flight_start: int
-    _last_record_seq: int
-    _hello_verify_count: int
-    _client_random: bytes
-    _server_random: bytes
-    _client_hello: ClientHello | None
-    _suite: SuiteInfo | None
-    _srtp_profile: SrtpProfile | None
-    _ecdhe: EcdheKey | None
-    _pre_master: bytes
-    _master: bytes
-    _peer_certificate: x509.Certificate | None
-    _peer_certificate_der: bytes
-    _peer_verified: bool
-    _peer_signature_schemes: list[int] | None
-    _certificate_requested: bool
-    _handshake_done: bool
-    _completed_emitted: bool
+    def expect_message_seq(self, seq: int) -> None:
+        """The next peer message is ``seq`` (a server, after the ClientHello it answers)."""
 
-    def _start13_server(self, hello: ClientHello, body: bytes, seq: int, now: float) -> None:
-        raise NotImplementedError  # Dtls12Engine
+    def install_keys(self, write: RecordCipher, read: RecordCipher) -> None:
+        """The epoch-1 cipher states (RFC 6347 §4.1)."""
 
-    def _start13_client(self, hello: ServerHello, seq: int, body: bytes, now: float) -> None:
-        raise NotImplementedError  # Dtls12Engine
+    def peer_certificate_received(self, der: bytes) -> None:
+        """The peer's end-entity certificate: kept, and checked against the fingerprints
+        if they are known (RFC 8122 §5); raises on a mismatch."""
+
+    def handshake_finished(self, now: float, *, keep_flight: bool) -> None:
+        """Both Finished are checked (RFC 5246 §7.4.9); ``keep_flight``: ours is the last
+        flight, kept for a peer that repeats its own (RFC 6347 §4.2.4)."""
+
+    def hand_over13(self, start: ServerStart13 | ClientStart13, now: float) -> None:
+        """The hellos selected DTLS 1.3 (RFC 9147 §5.3): the 1.3 engine continues from
+        ``start``."""
+
+
+class Handshake12(HandshakeRole[State, Host12]):
+    """One role of the DTLS 1.2 handshake: its state, transcript and secrets; the base of
+    :class:`~.client.ClientHandshake` and :class:`~.server.ServerHandshake`, which add the
+    handlers of what that role receives (their ``HANDLERS`` table). The engine calls
+    :meth:`start`, :meth:`handle`, :meth:`export` and :meth:`forget`, and reads
+    :attr:`state`, :attr:`suite` and :attr:`srtp_profile`.
+
+    ``__slots__``: a connection lives as long as its peer connection, and an instance dict
+    costs more than its fields."""
+
+    __slots__ = ("_ecdhe", "_master", "_pre_master", "_send_seq", "_server_random", "suite")
+
+    def __init__(self, ctx: DtlsContext, host: Host12) -> None:
+        super().__init__(ctx, host, State.IDLE)
+        self.suite: SuiteInfo | None = None
+        self._send_seq = 0
+        self._server_random = b""
+        self._ecdhe: EcdheKey | None = None
+        self._pre_master = b""
+        self._master = b""
+
+    # ---- what the engine calls -----------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        raise NotImplementedError
+
+    def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
+        """RFC 5705 exporter over the master secret (the engine checks when and which label)."""
+        assert self.suite is not None
+        return export_keying_material(
+            self.suite.hash_name,
+            self._master,
+            self._client_random,
+            self._server_random,
+            label=label,
+            length=length,
+            context=context,
+        )
+
+    def forget(self) -> None:
+        """What only the handshake needed goes (a connection lives for hours): the
+        transcript and the ephemeral ECDHE key (RFC 5246 §8.1: the premaster secret and
+        what made it are deleted once the master secret is computed), the parsed peer
+        certificate (the engine keeps its DER)."""
+        self._transcript = bytearray()
+        self._ecdhe = None
+        self._peer_certificate = None
+
+    # ---- what both roles do --------------------------------------------------------------
 
     def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
         self._transcript += encode_message(msg_type, seq, body)
-
-    def _send_flight(self, items: list[FlightItem], now: float, expect_reply: bool) -> None:
-        self._flight = Flight(items)
-        self._retransmit_trigger_end = self._reassembler.next_seq
-        self._transmit_flight()
-        if expect_reply:
-            self._timer.start(now, self._flight_clean)
-        else:
-            self._timer.stop()
-        self._flight_clean = True
-
-    def _transmit_flight(self) -> None:
-        assert self._flight is not None
-        self._out.extend(self._flight.datagrams(self._write, self.ctx.mtu, DTLS1_2_VERSION))
 
     def _next_item(self, msg_type: HandshakeType, body: bytes, epoch: int = 0) -> FlightItem:
         item = FlightItem(epoch, msg_type, self._send_seq, body)
@@ -217,7 +180,7 @@ class HandshakeBase(EngineBase):
     def _derive_keys(self) -> None:
         """Master secret (RFC 7627 §4, over the transcript through ClientKeyExchange), key
         block (RFC 5246 §6.3) and the epoch-1 cipher states."""
-        suite = self._suite
+        suite = self.suite
         assert suite is not None
         session_hash = hashlib.new(suite.hash_name, bytes(self._transcript)).digest()
         self._master = extended_master_secret(suite.hash_name, self._pre_master, session_hash)
@@ -236,16 +199,14 @@ class HandshakeBase(EngineBase):
         client_iv, server_iv = block[2 * k : 2 * k + iv], block[2 * k + iv : 2 * k + 2 * iv]
         client = RecordCipher(suite, client_key, client_iv)
         server = RecordCipher(suite, server_key, server_iv)
-        if self.ctx.role == DtlsRole.CLIENT:
-            self._write[1], self._read[1] = EpochState(1, client), EpochState(1, server)
+        if self.is_client:
+            self.host.install_keys(client, server)
         else:
-            self._write[1], self._read[1] = EpochState(1, server), EpochState(1, client)
+            self.host.install_keys(server, client)
 
     def _finished_body(self, from_client: bool) -> bytes:
-        assert self._suite is not None
-        return verify_data(
-            self._suite.hash_name, self._master, from_client, bytes(self._transcript)
-        )
+        assert self.suite is not None
+        return verify_data(self.suite.hash_name, self._master, from_client, bytes(self._transcript))
 
     def _check_finished(self, body: bytes, from_client: bool) -> None:
         expected = self._finished_body(from_client)
@@ -257,47 +218,27 @@ class HandshakeBase(EngineBase):
         if not chain:
             raise DtlsHandshakeError(
                 "peer sent no certificate (WebRTC requires one, RFC 8827 §6.5)",
-                AlertDescription.CERTIFICATE_REQUIRED
-                if self.ctx.role == DtlsRole.SERVER
-                else AlertDescription.BAD_CERTIFICATE,
+                AlertDescription.BAD_CERTIFICATE
+                if self.is_client
+                else AlertDescription.CERTIFICATE_REQUIRED,
             )
         self._peer_certificate = load_peer_certificate(chain[0])
-        self._peer_certificate_der = chain[0]
-        if self.ctx.remote_fingerprints is not None or not self.ctx.verify_fingerprint:
-            self._check_peer_fingerprint()
+        self.host.peer_certificate_received(chain[0])
 
-    def _maybe_complete(self) -> None:
-        if not self._handshake_done or self._completed_emitted or not self._peer_verified:
-            return
-        if self._state != State.ESTABLISHED or self._suite is None:
-            return
-        self._completed_emitted = True
-        # What only the handshake needed goes (a connection lives for hours): the
-        # transcript and the ephemeral ECDHE key (RFC 5246 §8.1: the premaster secret and
-        # what made it are deleted once the master secret is computed), the parsed peer
-        # certificate (its DER stays: peer_certificate). Messages of the handshake that
-        # still arrive are only counted or alerted (no renegotiation), and the last flight
-        # is kept for retransmission (RFC 6347 §4.2.4).
-        self._transcript = bytearray()
-        self._ecdhe = None
-        self._peer_certificate = None
-        self._fast_read = self._read[1]
-        self._fast_write = self._write[self._write_epoch]
-        self._events.append(
-            HandshakeCompleted(
-                version="DTLS 1.2",
-                cipher_suite=self._suite.suite,
-                srtp_profile=self._srtp_profile,
-                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
-                peer_certificate=self._peer_certificate_der,
-            )
+    @handles(State.CLIENT_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE)
+    @handles(State.SERVER_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE)
+    def _peer_certificate_message(self, seq: int, body: bytes, now: float) -> None:
+        """The peer's Certificate (RFC 5246 §7.4.2, §7.4.6); its key exchange comes next."""
+        if not self.is_client:
+            self._peer_flight_start = seq  # the client's flight 5 starts with it
+        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
+        self._receive_peer_certificate(body)
+        self.state = (
+            State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE
+            if self.is_client
+            else State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE
         )
-        pending, self._pending_app = self._pending_app, []
-        for payload in pending:
-            self.ctx.deliver(payload)
 
-    def _handshake_finished(self) -> None:
-        self._state = State.ESTABLISHED
-        self._handshake_done = True
-        self._timer.stop()
-        self._maybe_complete()
+    def _finished(self, now: float, *, keep_flight: bool) -> None:
+        self.state = State.ESTABLISHED
+        self.host.handshake_finished(now, keep_flight=keep_flight)

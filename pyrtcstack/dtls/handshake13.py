@@ -1,56 +1,55 @@
 """What both roles of the DTLS 1.3 handshake share (RFC 8446 §4 as RFC 9147 §5 adapts it):
-states, key installation, peer identity, CertificateVerify and Finished, post-handshake
-KeyUpdate / NewSessionTicket.
+states, the key schedule, peer identity, CertificateVerify and Finished.
 
-:class:`Handshake13` is the base of :class:`~.server13.ServerHandshake13` and
-:class:`~.client13.ClientHandshake13`, which :class:`~.dtls13.Dtls13Engine` combines with the
-record layer, flights, ACKs and timers. The entry points are
-:meth:`~.server13.ServerHandshake13.start_server` (the ClientHello that selected 1.3) and
-:meth:`~.client13.ClientHandshake13.start_client` (the ServerHello or HelloRetryRequest).
+A :class:`~.engine13.Dtls13Engine` owns one role object, made with the engine (the role is
+known by then): a :class:`~.client13.ClientHandshake13` or a
+:class:`~.server13.ServerHandshake13`, both :class:`Handshake13`. The role object holds the
+transcript, the key schedule and what the hellos negotiated, and handles the peer's
+handshake messages; it reaches the engine (records, flights, ACKs, timers, epochs) only
+through :class:`Host13`. The entry points are
+:meth:`~.server13.ServerHandshake13.begin` (the ClientHello that selected 1.3, a
+:class:`ServerStart13`) and :meth:`~.client13.ClientHandshake13.begin` (the ServerHello or
+HelloRetryRequest, a :class:`ClientStart13`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections import deque
 from enum import Enum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
-from cryptography import x509
-
-from ..common.core import Event
-from .certificate import VERIFY_SCHEMES, Fingerprint, load_peer_certificate, verify_signature
+from .certificate import VERIFY_SCHEMES, load_peer_certificate, verify_signature
 from .constants import (
     AlertDescription,
-    CipherSuite13,
     HandshakeType,
     SignatureScheme,
 )
-from .engine import EngineBase
 from .errors import DtlsHandshakeError, DtlsUsageError
-from .events import HandshakeCompleted
-from .flights import RetransmitTimer
-from .fragments import Reassembler
+from .handlers import HandshakeRole, handles
 from .kex13 import ClientShare
 from .keyschedule import KeySchedule, Suite13, TrafficKeys
 from .messages import (
     CertificateVerify,
     ClientHello,
+    ServerHello,
 )
-from .messages13 import (
-    Certificate13,
-    KeyUpdate,
-)
-from .record import ReplayWindow
-from .srtp import SrtpProfile
+from .messages13 import Certificate13
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .engine import DtlsContext
 
-__all__ = ["VERIFY_SCHEMES13", "Handshake13", "State13", "message_hash", "message_hash_of"]
+__all__ = [
+    "VERIFY_SCHEMES13",
+    "ClientStart13",
+    "Handshake13",
+    "Host13",
+    "Retry13",
+    "ServerStart13",
+    "State13",
+    "message_hash",
+    "message_hash_of",
+]
 
 #: Schemes a TLS 1.3 CertificateVerify may use (RFC 8446 §4.4.3: no PKCS#1 v1.5).
 VERIFY_SCHEMES13: Final = tuple(
@@ -63,8 +62,6 @@ MAX_OLD_READ_EPOCHS: Final = 2
 #: The synthetic handshake type that replaces ClientHello1 after a HelloRetryRequest.
 _MESSAGE_HASH: Final = 254
 #: What a server answers and keeps in EncryptedExtensions; unknown extensions are skipped.
-_NEW_SESSION_TICKET: Final = 4
-_KEY_UPDATE: Final = 24
 
 _CV_SCHEMES13 = frozenset(int(s) for s in VERIFY_SCHEMES13)
 
@@ -85,6 +82,34 @@ class State13(Enum):
     CONNECTED = "established"
     CLOSED = "closed"
     FAILED = "failed"
+
+
+#: What our stateless HelloRetryRequest's cookie carried (:mod:`.cookies`): the cookie, the
+#: suite, the group asked for (None: none), Hash(ClientHello1).
+Retry13 = tuple[bytes, Suite13, int | None, bytes]
+
+
+class ServerStart13(NamedTuple):
+    """What the 1.2 engine read when a ClientHello selected DTLS 1.3 (RFC 9147 §5.3): the
+    1.3 server continues from here."""
+
+    hello: ClientHello
+    body: bytes
+    seq: int
+    #: set when the hello answered our stateless HelloRetryRequest
+    retry: Retry13 | None
+
+
+class ClientStart13(NamedTuple):
+    """What the 1.2 engine had when the ServerHello (or HelloRetryRequest) selected DTLS
+    1.3: the 1.3 client continues from here."""
+
+    server_hello: ServerHello
+    seq: int
+    body: bytes
+    #: our ClientHello (message 0, sent by the 1.2 engine) and its key shares
+    client_hello: ClientHello
+    shares: dict[int, ClientShare]
 
 
 class _Item:
@@ -110,74 +135,124 @@ def message_hash_of(digest: bytes) -> bytes:
     return bytes([_MESSAGE_HASH, 0, 0, len(digest)]) + digest
 
 
-class Handshake13(EngineBase):
-    """Client and server message handlers of the DTLS 1.3 engine."""
+class Host13(Protocol):
+    """What a DTLS 1.3 role object asks of its engine, and all it may ask: the engine keeps
+    the records, epochs, flights, ACKs and timers and the peer's identity."""
 
-    # Declared here, assigned by Dtls13Engine.__init__ / _init_handshake.
-    ctx: DtlsContext
-    _retry: tuple[bytes, Suite13, int | None, bytes] | None
-    state: State13
-    established: bool
-    _completed: bool
-    _events: deque[Event]
-    _timer: RetransmitTimer
-    _schedule: KeySchedule | None
-    _transcript: bytearray
-    _reassembler: Reassembler
-    _send_seq: int
-    _flight: list[_Item]
-    _trigger: tuple[int, int] | None
-    _write_epoch: int
-    _write_keys: dict[int, TrafficKeys]
-    _write_seq: dict[int, int]
-    _read_keys: dict[int, TrafficKeys]
-    _windows: dict[int, ReplayWindow]
-    _ack_pending: list[tuple[int, int]]
-    _send_ack_on_old: bool
-    _pending_key_update: int | None
-    _app_secrets: dict[str, bytes]
-    _peer_flight_start: int
+    def new_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
+        """Our next handshake message (the engine numbers them, RFC 9147 §5.2), to go out
+        in ``epoch``."""
 
-    # Implemented by Dtls13Engine (records, flights, ACKs).
-    def _is_client(self) -> bool:
-        raise NotImplementedError
+    def send_flight(
+        self, items: list[_Item], now: float, *, needs_ack: bool, trigger: tuple[int, int] | None
+    ) -> None:
+        """Send a new flight; its timer runs until it is acknowledged (RFC 9147 §5.8); a
+        repeat of the peer's messages in ``trigger`` (a message_seq range) resends it."""
 
-    def _make_item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
-        raise NotImplementedError
+    def send_retry_request(self, item: _Item) -> None:
+        """A HelloRetryRequest: sent, kept without a timer, resent when ClientHello1 is
+        repeated (RFC 9147 §5.8.1)."""
 
-    def _add_transcript(self, msg_type: int, body: bytes) -> None:
-        raise NotImplementedError
+    def drop_flight(self) -> None:
+        """The peer's next flight acknowledges ours implicitly (RFC 9147 §5.8)."""
 
-    def _send_flight(self, items: list[_Item], now: float, needs_ack: bool) -> None:
-        raise NotImplementedError
+    def expect_message_seq(self, seq: int) -> None:
+        """The next peer message is ``seq``."""
 
-    def _transmit_flight(self) -> None:
-        raise NotImplementedError
+    def install_keys(self, epoch: int, mine: TrafficKeys, theirs: TrafficKeys) -> None:
+        """Our and the peer's traffic keys of ``epoch`` (RFC 9147 §6.1: 2 handshake, 3
+        application data)."""
 
-    def _send_ack(self) -> None:
-        raise NotImplementedError
+    def use_write_epoch(self, epoch: int) -> None:
+        """Our records go out in ``epoch`` from now on."""
 
-    def _release_pending(self, deliver: Callable[[bytes], None]) -> None:
-        raise NotImplementedError
+    def ack_final_flight(self) -> None:
+        """ACK the client's final flight, now and whenever it is repeated (RFC 9147 §7)."""
 
-    def _update_fast_path(self) -> None:
-        raise NotImplementedError
+    def peer_certificate_received(self, der: bytes) -> None:
+        """The peer's end-entity certificate: kept, and checked against the fingerprints
+        if they are known (RFC 8122 §5); raises on a mismatch."""
 
-    def _init_handshake(self, now: float) -> None:
-        self._suite: Suite13 | None = None
-        self._srtp_profile: SrtpProfile | None = None
-        self._client_random = b""
-        self._client_hello: ClientHello | None = None
+    def handshake_done(self, now: float) -> None:
+        """Both Finished are checked (RFC 8446 §4.4.4)."""
+
+
+class Handshake13(HandshakeRole[State13, Host13]):
+    """One role of the DTLS 1.3 handshake: its state, transcript, key schedule and what the
+    hellos negotiated; the base of :class:`~.client13.ClientHandshake13` and
+    :class:`~.server13.ServerHandshake13`, which add the handlers of what that role
+    receives (their ``HANDLERS`` table). The engine calls :meth:`handle`,
+    :meth:`next_traffic_keys`, :meth:`export` and :meth:`forget`, and reads :attr:`state`,
+    :attr:`suite` and :attr:`srtp_profile`."""
+
+    __slots__ = (
+        "_app_secrets",
+        "_cert_request_context",
+        "_cookie",
+        "_hrr_done",
+        "_peer_schemes",
+        "_schedule",
+        "_shares",
+        "suite",
+    )
+
+    def __init__(self, ctx: DtlsContext, host: Host13) -> None:
+        """The state is set by :meth:`begin`, when the role knows what the hellos chose."""
+        super().__init__(ctx, host, State13.CONNECTED)
+        self.suite: Suite13 | None = None
+        self._schedule: KeySchedule | None = None
+        self._app_secrets: dict[str, bytes] = {}
         self._shares: dict[int, ClientShare] = {}
         self._hrr_done = False
-        self._peer_certificate: x509.Certificate | None = None
-        self._peer_certificate_der = b""
-        self._peer_verified = False
         self._cert_request_context: bytes | None = None
         self._peer_schemes: list[int] | None = None
         self._cookie = b""
 
-    # ---- shared helpers ----------------------------------------------------------------------
+    # ---- what the engine calls -----------------------------------------------------------
+
+    def begin(self, start: ServerStart13 | ClientStart13, now: float) -> None:
+        """Continue from the hello that selected DTLS 1.3."""
+        raise NotImplementedError
+
+    def next_traffic_keys(self, mine: bool) -> TrafficKeys:
+        """The next application traffic keys of our side (``mine``) or the peer's, for a
+        KeyUpdate (RFC 8446 §4.6.3, §7.2)."""
+        schedule = self._schedule
+        assert schedule is not None
+        side = "client" if mine == self.is_client else "server"
+        secret = schedule.next_application_secret(self._app_secrets[side])
+        self._app_secrets[side] = secret
+        return schedule.traffic_keys(secret)
+
+    def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
+        """The TLS 1.3 exporter (RFC 8446 §7.5); a server has the exporter secret before
+        the client's Finished arrived, the engine asks only once the handshake is done."""
+        schedule = self._schedule
+        if schedule is None or not schedule.exporter_master_secret:
+            raise DtlsUsageError("keying material is only available after the handshake")
+        return schedule.export(label, context or b"", length)
+
+    def forget(self) -> None:
+        """The transcript ends with the Finished messages (RFC 8446 §4.4.1): what built and
+        checked the keys is not needed any more (the engine keeps the peer certificate's
+        DER), as the 1.2 handshake drops its own (RFC 5246 §8.1)."""
+        self._transcript = bytearray()
+        self._client_hello = None
+        self._shares = {}
+        self._peer_certificate = None
+
+    # ---- what both roles do --------------------------------------------------------------
+
+    def _item(self, msg_type: int, body: bytes, epoch: int) -> _Item:
+        """Our next handshake message, added to the transcript."""
+        item = self.host.new_item(msg_type, body, epoch)
+        self._add_transcript(msg_type, body)
+        return item
+
+    def _add_transcript(self, msg_type: int, body: bytes) -> None:
+        # RFC 9147 §5.2: the transcript holds TLS 1.3-style headers (no message_seq or
+        # fragment fields).
+        self._transcript += bytes([msg_type]) + len(body).to_bytes(3, "big") + body
 
     def _hash(self) -> bytes:
         assert self._schedule is not None
@@ -194,11 +269,9 @@ class Handshake13(EngineBase):
         server = schedule.traffic_keys(schedule.server_handshake_secret)
         self._keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_secret)
         self._keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_secret)
-        mine, theirs = (client, server) if self._is_client() else (server, client)
-        self._write_keys[2], self._read_keys[2] = mine, theirs
-        self._write_seq.setdefault(2, 0)
-        self._windows[2] = self._new_window()
-        self._write_epoch = 2
+        mine, theirs = (client, server) if self.is_client else (server, client)
+        self.host.install_keys(2, mine, theirs)
+        self.host.use_write_epoch(2)
 
     def _install_application_keys(self) -> None:
         schedule = self._schedule
@@ -212,17 +285,12 @@ class Handshake13(EngineBase):
         self._keylog("EXPORTER_SECRET", schedule.exporter_master_secret)
         client = schedule.traffic_keys(schedule.client_application_secret)
         server = schedule.traffic_keys(schedule.server_application_secret)
-        mine, theirs = (client, server) if self._is_client() else (server, client)
-        self._write_keys[3], self._read_keys[3] = mine, theirs
-        self._windows[3] = self._new_window()
-        self._write_seq.setdefault(3, 0)
-
-    def _new_window(self) -> ReplayWindow:
-        return ReplayWindow()
+        mine, theirs = (client, server) if self.is_client else (server, client)
+        self.host.install_keys(3, mine, theirs)
 
     def _receive_certificate(self, body: bytes) -> None:
         message = Certificate13.decode(body)
-        if self._is_client():
+        if self.is_client:
             if message.context:
                 raise DtlsHandshakeError(
                     "server Certificate has a request context", AlertDescription.ILLEGAL_PARAMETER
@@ -236,14 +304,11 @@ class Handshake13(EngineBase):
             raise DtlsHandshakeError(
                 "peer sent no certificate (WebRTC requires one, RFC 8827 §6.5)",
                 AlertDescription.CERTIFICATE_REQUIRED
-                if not self._is_client()
+                if not self.is_client
                 else AlertDescription.DECODE_ERROR,
             )
         self._peer_certificate = load_peer_certificate(message.certificates[0])
-        self._peer_certificate_der = message.certificates[0]
-        ctx = self.ctx
-        if ctx.remote_fingerprints is not None or not ctx.verify_fingerprint:
-            self._check_peer_fingerprint()
+        self.host.peer_certificate_received(message.certificates[0])
 
     def _verify_certificate_verify(self, body: bytes, from_client: bool) -> None:
         cv = CertificateVerify.decode(body)
@@ -267,31 +332,36 @@ class Handshake13(EngineBase):
                 "peer accepts no signature scheme our certificate can make",
                 AlertDescription.HANDSHAKE_FAILURE,
             )
-        context = _SERVER_CONTEXT if not self._is_client() else _CLIENT_CONTEXT
+        context = _SERVER_CONTEXT if not self.is_client else _CLIENT_CONTEXT
         signature = cert.sign(SignatureScheme(scheme), context + self._hash())
         return CertificateVerify(scheme, signature).encode()
 
+    # RFC 8446 §4.3.2: the CertificateRequest is optional (we always send one)
+    @handles(State13.CLIENT_WAIT_CERTIFICATE_REQUEST, HandshakeType.CERTIFICATE)
+    @handles(State13.CLIENT_WAIT_CERTIFICATE, HandshakeType.CERTIFICATE)
     def _peer_certificate_message(self, seq: int, body: bytes, now: float) -> None:
         """The peer's Certificate (RFC 8446 §4.4.2); its CertificateVerify comes next."""
         self._receive_certificate(body)
         self._add_transcript(HandshakeType.CERTIFICATE, body)
         self.state = (
             State13.CLIENT_WAIT_CERTIFICATE_VERIFY
-            if self._is_client()
+            if self.is_client
             else State13.SERVER_WAIT_CERTIFICATE_VERIFY
         )
 
+    @handles(State13.CLIENT_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY)
+    @handles(State13.SERVER_WAIT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY)
     def _peer_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
         """The peer's CertificateVerify (RFC 8446 §4.4.3); its Finished comes next."""
-        self._verify_certificate_verify(body, from_client=not self._is_client())
+        self._verify_certificate_verify(body, from_client=not self.is_client)
         self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, body)
         self.state = (
-            State13.CLIENT_WAIT_FINISHED if self._is_client() else State13.SERVER_WAIT_FINISHED
+            State13.CLIENT_WAIT_FINISHED if self.is_client else State13.SERVER_WAIT_FINISHED
         )
 
     def _peer_finished(self, body: bytes) -> None:
         """Check the peer's Finished (RFC 8446 §4.4.4) and add it to the transcript."""
-        self._check_finished(body, from_client=not self._is_client())
+        self._check_finished(body, from_client=not self.is_client)
         self._add_transcript(HandshakeType.FINISHED, body)
 
     def _finished_body(self, from_client: bool) -> bytes:
@@ -304,93 +374,6 @@ class Handshake13(EngineBase):
         if not hmac.compare_digest(body, self._finished_body(from_client)):
             raise DtlsHandshakeError("Finished does not verify", AlertDescription.DECRYPT_ERROR)
 
-    def _maybe_complete(self) -> None:
-        """Emit HandshakeCompleted once the handshake is done and the fingerprint matched."""
-        if not self.established or self._completed or not self._peer_verified:
-            return
-        assert self._suite is not None
-        self._completed = True
-        # The transcript ends with the Finished messages (RFC 8446 §4.4.1): what built and
-        # checked the keys is not needed any more (the peer certificate's DER stays, for
-        # stats and late fingerprints), as the 1.2 handshake drops its own (RFC 5246 §8.1).
-        self._transcript = bytearray()
-        self._client_hello = None
-        self._shares = {}
-        self._peer_certificate = None
-        self._events.append(
-            HandshakeCompleted(
-                version="DTLS 1.3",
-                cipher_suite=CipherSuite13(self._suite.code),
-                srtp_profile=self._srtp_profile,
-                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
-                peer_certificate=self._peer_certificate_der,
-            )
-        )
-        self._release_pending(self.ctx.deliver)
-        self._update_fast_path()
-
-    def _handshake_done(self) -> None:
+    def _done(self, now: float) -> None:
         self.state = State13.CONNECTED
-        self.established = True
-        self._maybe_complete()
-
-    # ---- message dispatch ----------------------------------------------------------------------
-
-    def _post_handshake(self, msg_type: int, body: bytes, now: float) -> None:
-        """KeyUpdate and NewSessionTicket after the handshake (RFC 8446 §4.6), each ACKed
-        (RFC 9147 §7)."""
-        if msg_type == _KEY_UPDATE:
-            update = KeyUpdate.decode(body)
-            self._send_ack()
-            self._ack_pending = []
-            read_epoch = max(self._read_keys)
-            side = "server" if self._is_client() else "client"
-            secret = self._next_secret(side)
-            assert self._schedule is not None
-            self._read_keys[read_epoch + 1] = self._schedule.traffic_keys(secret)
-            self._windows[read_epoch + 1] = self._new_window()
-            oldest = read_epoch + 1 - MAX_OLD_READ_EPOCHS
-            for old in [e for e in self._read_keys if 3 <= e < oldest]:
-                del self._read_keys[old]
-                self._windows.pop(old, None)
-            self._update_fast_path()
-            if update.update_requested and self._pending_key_update is None and not self._flight:
-                item = self._make_raw_item(_KEY_UPDATE, KeyUpdate(False).encode())
-                mine = "client" if self._is_client() else "server"
-                new_secret = self._next_secret(mine)
-                new_epoch = self._write_epoch + 1
-                self._write_keys[new_epoch] = self._schedule.traffic_keys(new_secret)
-                self._pending_key_update = new_epoch
-                self._send_flight([item], now, needs_ack=True)
-        elif msg_type == _NEW_SESSION_TICKET:
-            self._send_ack()  # no resumption: acknowledged and forgotten
-            self._ack_pending = []
-        else:
-            raise DtlsHandshakeError(
-                f"unexpected post-handshake message {msg_type}",
-                AlertDescription.UNEXPECTED_MESSAGE,
-            )
-
-    def request_key_update(self, now: float) -> None:
-        """Send KeyUpdate(update_requested) (RFC 8446 §4.6.3); our write keys move to the
-        next epoch once it is ACKed (RFC 9147 §8), the peer's follow its own KeyUpdate."""
-        if not self.established or self._flight or self._pending_key_update is not None:
-            raise DtlsUsageError("a KeyUpdate needs an established, idle connection")
-        assert self._schedule is not None
-        item = self._make_raw_item(_KEY_UPDATE, KeyUpdate(True).encode())
-        secret = self._next_secret("client" if self._is_client() else "server")
-        self._write_keys[self._write_epoch + 1] = self._schedule.traffic_keys(secret)
-        self._pending_key_update = self._write_epoch + 1
-        self._send_flight([item], now, needs_ack=True)
-
-    def _make_raw_item(self, msg_type: int, body: bytes) -> _Item:
-        """A post-handshake message: numbered, but not part of the handshake transcript."""
-        item = _Item(self._write_epoch, msg_type, self._send_seq, body)
-        self._send_seq += 1
-        return item
-
-    def _next_secret(self, side: str) -> bytes:
-        assert self._schedule is not None
-        secret = self._schedule.next_application_secret(self._app_secrets[side])
-        self._app_secrets[side] = secret
-        return secret
+        self.host.handshake_done(now)

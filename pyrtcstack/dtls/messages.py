@@ -25,6 +25,7 @@ __all__ = [
     "ClientHello",
     "ClientKeyExchange",
     "Codec",
+    "CodecWithExtensions",
     "Extensions",
     "Finished",
     "HelloVerifyRequest",
@@ -110,27 +111,6 @@ def find_extension(extensions: Extensions, ext_type: int) -> bytes | None:
     return None
 
 
-class HasExtensions:
-    """A message with an ``extensions`` list: :meth:`extension` finds one by type."""
-
-    __slots__ = ()
-    extensions: Extensions
-
-    def extension(self, ext_type: int) -> bytes | None:
-        return find_extension(self.extensions, ext_type)
-
-    def required_extension(self, ext_type: ExtensionType) -> bytes:
-        """The extension the handshake needs here, else ``missing_extension`` (RFC 8446
-        §4.2, §9.2)."""
-        data = find_extension(self.extensions, ext_type)
-        if data is None:
-            raise DtlsHandshakeError(
-                f"{type(self).__name__} without {ext_type.name.lower()}",
-                AlertDescription.MISSING_EXTENSION,
-            )
-        return data
-
-
 def write_certificates(w: Writer, ders: tuple[bytes, ...], *, entry_extensions: bool) -> None:
     """A certificate list (RFC 5246 §7.4.2: ``ASN.1Cert certificate_list<0..2^24-1>``);
     with ``entry_extensions`` the TLS 1.3 ``CertificateEntry`` (RFC 8446 §4.4.2), each
@@ -193,8 +173,30 @@ class Codec:
         return read_whole(body, cls.NAME, cls.read)
 
 
+class CodecWithExtensions(Codec):
+    """A message body with an ``extensions`` list (RFC 5246 §7.4.1.4, RFC 8446 §4.2):
+    :meth:`extension` finds one by type."""
+
+    __slots__ = ()
+    extensions: Extensions
+
+    def extension(self, ext_type: int) -> bytes | None:
+        return find_extension(self.extensions, ext_type)
+
+    def required_extension(self, ext_type: ExtensionType) -> bytes:
+        """The extension the handshake needs here, else ``missing_extension`` (RFC 8446
+        §4.2, §9.2)."""
+        data = find_extension(self.extensions, ext_type)
+        if data is None:
+            raise DtlsHandshakeError(
+                f"{type(self).__name__} without {ext_type.name.lower()}",
+                AlertDescription.MISSING_EXTENSION,
+            )
+        return data
+
+
 @dataclass(frozen=True, slots=True)
-class ClientHello(HasExtensions, Codec):
+class ClientHello(CodecWithExtensions):
     """RFC 6347 §4.2.1 (TLS 1.2's ClientHello plus the ``cookie``)."""
 
     NAME: ClassVar[str] = "ClientHello"
@@ -229,7 +231,7 @@ class ClientHello(HasExtensions, Codec):
 
 
 @dataclass(frozen=True, slots=True)
-class ServerHello(HasExtensions, Codec):
+class ServerHello(CodecWithExtensions):
     """RFC 5246 §7.4.1.3; in DTLS 1.3 also the HelloRetryRequest (RFC 8446 §4.1.3)."""
 
     NAME: ClassVar[str] = "ServerHello"

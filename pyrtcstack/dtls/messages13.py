@@ -17,8 +17,8 @@ from ..common.buffer import Reader, Writer
 from .errors import DtlsDecodeError
 from .messages import (
     Codec,
+    CodecWithExtensions,
     Extensions,
-    HasExtensions,
     encode_extensions,
     read_certificates,
     read_extensions_block,
@@ -65,7 +65,7 @@ EXT_SIGNATURE_ALGORITHMS_CERT: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
-class EncryptedExtensions(HasExtensions, Codec):
+class EncryptedExtensions(CodecWithExtensions):
     """RFC 8446 §4.3.1: the extensions that are not needed to derive keys (use_srtp here)."""
 
     NAME: ClassVar[str] = "EncryptedExtensions"
@@ -80,7 +80,7 @@ class EncryptedExtensions(HasExtensions, Codec):
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateRequest13(HasExtensions, Codec):
+class CertificateRequest13(CodecWithExtensions):
     """RFC 8446 §4.3.2: a context (empty during the handshake) and extensions, of which
     signature_algorithms is mandatory."""
 

@@ -1,5 +1,6 @@
-"""The server half of the DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.4): the optional
-HelloVerifyRequest, flights 4 and 6, and the checks on the client's flight 5."""
+"""The server role of the DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.4): the optional
+HelloVerifyRequest, flights 4 and 6, and the checks on the client's flight 5. A
+:class:`~.engine12.Dtls12Engine` whose role is server owns one :class:`ServerHandshake`."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from .constants import (
     DTLS1_0_VERSION,
     DTLS1_2_VERSION,
     AlertDescription,
-    ContentType,
     DtlsVersion,
     HandshakeType,
 )
 from .cookies import hello_verify_cookie, make_retry_cookie, open_retry_cookie, retry_request
 from .errors import DtlsDecodeError, DtlsHandshakeError
 from .flights import FlightItem
-from .fragments import encode_message
-from .handshake import HandshakeBase, State
+from .handlers import handles
+from .handshake import Handshake12, State
+from .handshake13 import Retry13, ServerStart13
 from .keyexchange import EcdheKey
 from .messages import (
     Certificate,
@@ -44,30 +45,37 @@ from .suites import SUITES
 __all__ = ["ServerHandshake"]
 
 
-class ServerHandshake(HandshakeBase):
-    """Handlers for what a server receives, by message type."""
+class ServerHandshake(Handshake12):
+    """The server's handshake: what it sends, and a handler for each message it receives
+    (:attr:`HANDLERS`)."""
 
     __slots__ = ()
+
+    def start(self, now: float) -> None:
+        """Wait for a ClientHello (RFC 6347 §4.2.1)."""
+        self.state = State.SERVER_EXPECT_CLIENT_HELLO
 
     def _cookie_for(self, hello: ClientHello) -> bytes:
         """Our stateless cookie for ``hello`` (RFC 6347 §4.2.1, :mod:`.cookies`)."""
         return hello_verify_cookie(self.ctx.cookie_secret, self.ctx.remote_address, hello)
 
-    def _retry13_statelessly(self, hello: ClientHello, body: bytes) -> bool:
+    def _open_retry13(self, hello: ClientHello) -> Retry13 | None:
+        """What a valid cookie of our stateless HelloRetryRequest in ``hello`` carries (RFC
+        8446 §4.2.2), for the 1.3 engine; None without one."""
+        cookie_data = hello.extension(EXT_COOKIE)
+        if cookie_data is None:
+            return None
+        try:
+            cookie = decode_cookie(cookie_data)
+        except DtlsDecodeError:
+            cookie = b""
+        opened = open_retry_cookie(self.ctx.cookie_secret, self.ctx.remote_address, cookie)
+        return None if opened is None else (cookie, *opened)
+
+    def _retry13_statelessly(self, hello: ClientHello, body: bytes) -> None:
         """DTLS 1.3 with ``use_cookie``: a ClientHello without a valid cookie of ours gets a
         HelloRetryRequest and we keep no state (RFC 9147 §5.1, the 1.3 HelloVerifyRequest;
-        RFC 8446 §4.2.2); returns True then. With a valid cookie its contents are kept for
-        the 1.3 engine and False is returned."""
-        cookie_data = hello.extension(EXT_COOKIE)
-        if cookie_data is not None:
-            try:
-                cookie = decode_cookie(cookie_data)
-            except DtlsDecodeError:
-                cookie = b""
-            opened = open_retry_cookie(self.ctx.cookie_secret, self.ctx.remote_address, cookie)
-            if opened is not None:
-                self._retry13 = (cookie, *opened)
-                return False
+        RFC 8446 §4.2.2)."""
         suite, share, group = select13(hello, self.ctx.suites13, self.ctx.groups13)
         hello1 = bytes([HandshakeType.CLIENT_HELLO]) + len(body).to_bytes(3, "big") + body
         hello1_hash = hashlib.new(suite.hash_name, hello1).digest()
@@ -78,33 +86,25 @@ class ServerHandshake(HandshakeBase):
         retry = retry_request(hello.session_id, suite, ask, cookie)
         # the server's first message (message_seq 0); record sequence of the ClientHello, as
         # a stateless HelloVerifyRequest does (RFC 6347 §4.2.1)
-        state = self._write[0]
-        state.next_sequence = max(state.next_sequence, self._last_record_seq)
-        self._out.append(
-            state.protect(
-                ContentType.HANDSHAKE, encode_message(HandshakeType.SERVER_HELLO, 0, retry)
-            )
-        )
-        return True
+        self.host.send_stateless(HandshakeType.SERVER_HELLO, 0, retry, DTLS1_2_VERSION)
 
+    @handles(State.SERVER_EXPECT_CLIENT_HELLO, HandshakeType.CLIENT_HELLO)
     def _server_client_hello(self, seq: int, body: bytes, now: float) -> None:
         hello = ClientHello.decode(body)
         if select_version(hello, self.ctx.versions) is DtlsVersion.DTLS_1_3:
-            if self.ctx.use_cookie and self._retry13_statelessly(hello, body):
-                return
-            self._start13_server(hello, body, seq, now)  # RFC 9147 §5.3: the 1.3 engine answers
+            retry = None
+            if self.ctx.use_cookie:
+                retry = self._open_retry13(hello)
+                if retry is None:
+                    self._retry13_statelessly(hello, body)
+                    return
+            # RFC 9147 §5.3: the 1.3 engine answers
+            self.host.hand_over13(ServerStart13(hello, body, seq, retry), now)
             return
         if self.ctx.use_cookie and not hmac.compare_digest(hello.cookie, self._cookie_for(hello)):
             # Stateless reply: same message_seq and record sequence number as the ClientHello.
             hvr = HelloVerifyRequest(DTLS1_0_VERSION, self._cookie_for(hello)).encode()
-            state = self._write[0]
-            state.next_sequence = max(state.next_sequence, self._last_record_seq)
-            record = state.protect(
-                ContentType.HANDSHAKE,
-                encode_message(HandshakeType.HELLO_VERIFY_REQUEST, seq, hvr),
-                DTLS1_0_VERSION,
-            )
-            self._out.append(record)
+            self.host.send_stateless(HandshakeType.HELLO_VERIFY_REQUEST, seq, hvr, DTLS1_0_VERSION)
             return
         choice = choose_server_parameters(
             hello,
@@ -113,7 +113,7 @@ class ServerHandshake(HandshakeBase):
             self.ctx.srtp_profiles,
             self.ctx.certificate.is_ecdsa,
         )
-        self._reassembler.reset(seq + 1)
+        self.host.expect_message_seq(seq + 1)
         self._send_seq = seq  # RFC 6347 §4.2.2: the ServerHello reuses the hello's seq
         self._client_hello = hello
         self._client_random = hello.random
@@ -121,8 +121,8 @@ class ServerHandshake(HandshakeBase):
         if DtlsVersion.DTLS_1_3 in self.ctx.versions:
             # RFC 8446 §4.1.3: a 1.3-capable server that negotiates 1.2 says so in the random
             self._server_random = self._server_random[:24] + DOWNGRADE_TLS12
-        self._suite = SUITES[choice.suite]
-        self._srtp_profile = choice.srtp_profile
+        self.suite = SUITES[choice.suite]
+        self.srtp_profile = choice.srtp_profile
         self._transcript = bytearray()
         self._add_transcript(HandshakeType.CLIENT_HELLO, seq, body)
 
@@ -147,24 +147,19 @@ class ServerHandshake(HandshakeBase):
         )
         items.append(self._next_item(HandshakeType.CERTIFICATE_REQUEST, request.encode()))
         items.append(self._next_item(HandshakeType.SERVER_HELLO_DONE, b""))
-        self._retransmit_trigger = seq
-        self._send_flight(items, now, expect_reply=True)
-        self._state = State.SERVER_EXPECT_CERTIFICATE
+        self.host.send_flight(items, now, trigger=seq, expect_reply=True)
+        self.state = State.SERVER_EXPECT_CERTIFICATE
 
-    def _server_certificate(self, seq: int, body: bytes, now: float) -> None:
-        self._peer_flight_start = seq
-        self._add_transcript(HandshakeType.CERTIFICATE, seq, body)
-        self._receive_peer_certificate(body)
-        self._state = State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE
-
+    @handles(State.SERVER_EXPECT_CLIENT_KEY_EXCHANGE, HandshakeType.CLIENT_KEY_EXCHANGE)
     def _server_client_key_exchange(self, seq: int, body: bytes, now: float) -> None:
         cke = ClientKeyExchange.decode(body)
         assert self._ecdhe is not None
         self._pre_master = self._ecdhe.exchange(cke.public_key)
         self._add_transcript(HandshakeType.CLIENT_KEY_EXCHANGE, seq, body)
         self._derive_keys()
-        self._state = State.SERVER_EXPECT_CERTIFICATE_VERIFY
+        self.state = State.SERVER_EXPECT_CERTIFICATE_VERIFY
 
+    @handles(State.SERVER_EXPECT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY)
     def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
         cv = CertificateVerify.decode(body)
         assert self._peer_certificate is not None
@@ -177,17 +172,16 @@ class ServerHandshake(HandshakeBase):
             self._peer_certificate, cv.signature_scheme, cv.signature, bytes(self._transcript)
         )
         self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, seq, body)
-        self._state = State.SERVER_EXPECT_FINISHED
+        self.state = State.SERVER_EXPECT_FINISHED
 
+    @handles(State.SERVER_EXPECT_FINISHED, HandshakeType.FINISHED)
     def _server_finished(self, seq: int, body: bytes, now: float) -> None:
         self._check_finished(body, from_client=True)
         self._add_transcript(HandshakeType.FINISHED, seq, body)
-        self._write_epoch = 1
         items = [
-            FlightItem(0, -1),
+            FlightItem(0, -1),  # ChangeCipherSpec: we write epoch 1 from here
             self._next_item(HandshakeType.FINISHED, self._finished_body(False), epoch=1),
         ]
         # Flight 6 is kept (no timer) and resent whenever flight 5 shows up again.
-        self._retransmit_trigger = self._peer_flight_start
-        self._send_flight(items, now, expect_reply=False)
-        self._handshake_finished()
+        self.host.send_flight(items, now, trigger=self._peer_flight_start, expect_reply=False)
+        self._finished(now, keep_flight=True)

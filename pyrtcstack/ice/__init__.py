@@ -34,6 +34,7 @@ from .config import (
     StreamTransport,
     TurnServer,
 )
+from .describe import describe_pair
 from .errors import IceError, IceStaleCandidateError
 from .events import (
     CandidateError,
@@ -76,6 +77,7 @@ __all__ = [
     "StreamTransport",
     "TurnServer",
     "candidate_priority",
+    "describe_pair",
     "interleave_families",
     "local_preferences",
     "pair_priority",

@@ -29,14 +29,16 @@ from .errors import DepacketizeError, MediaFormatError, MediaUsageError
 from .frames import AudioFrame, EncodedFrame
 from .ivf import IvfTrack, parse_ivf
 from .jitterbuffer import JitterBuffer
+from .live import LiveTrack
 from .ogg import OggOpusTrack, parse_ogg_opus
 from .receiver import RtpReceiver
 from .recorders import AnnexBWriter, IvfWriter, OggOpusWriter, WavRecorder
 from .sender import RtpSender
-from .sources import EncodedTrack, G711Track, ToneSource, WavSource
+from .sources import NOT_YET, EncodedTrack, G711Track, NotYet, ToneSource, WavSource
 
 __all__ = [
     "H264",
+    "NOT_YET",
     "OPUS",
     "PCMA",
     "PCMU",
@@ -55,9 +57,11 @@ __all__ = [
     "IvfWriter",
     "JitterBuffer",
     "KeyframeRequested",
+    "LiveTrack",
     "MediaEndpoint",
     "MediaFormatError",
     "MediaUsageError",
+    "NotYet",
     "OggOpusTrack",
     "OggOpusWriter",
     "ReportReceived",

@@ -44,7 +44,7 @@ from .codecs import Codec
 from .frames import EncodedFrame
 from .receiver import RtpReceiver
 from .sender import DEFAULT_MTU, RtpSender
-from .sources import Track
+from .sources import NotYet, Track
 
 __all__ = [
     "MAX_BURST_FRAMES",
@@ -346,6 +346,10 @@ class MediaEndpoint:
                 return
             sent += 1
             frame = self.track.next_frame()
+            if isinstance(frame, NotYet):
+                # a live track with nothing yet: poll again one frame_duration later
+                self._next_frame += self.track.frame_duration
+                continue
             if frame is None:
                 self._next_frame = None
                 self._ended = True

@@ -8,7 +8,9 @@ PCMU or PCMA; :class:`EncodedTrack` replays frames that were encoded elsewhere (
 VP8, H.264), e.g. read from a file or produced by a real encoder.
 
 Tracks are pulled by their driver (the media endpoint's frame timer), never by a clock of
-their own: ``frame_duration`` tells the driver how often.
+their own: ``frame_duration`` tells the driver how often. A track fed live from elsewhere
+(:class:`~pyrtcstack.media.live.LiveTrack`) may have no frame yet when it is pulled: it
+returns :data:`NOT_YET`, and the driver asks again one ``frame_duration`` later.
 """
 
 from __future__ import annotations
@@ -24,7 +26,34 @@ from .errors import MediaFormatError, MediaUsageError
 from .frames import AudioFrame, EncodedFrame
 from .g711 import alaw_encode, ulaw_encode
 
-__all__ = ["AudioSource", "EncodedTrack", "G711Track", "ToneSource", "Track", "WavSource"]
+__all__ = [
+    "NOT_YET",
+    "AudioSource",
+    "EncodedTrack",
+    "G711Track",
+    "NotYet",
+    "ToneSource",
+    "Track",
+    "WavSource",
+]
+
+
+class NotYet:
+    """The type of :data:`NOT_YET`: "no frame now, ask again later" (not the end)."""
+
+    _instance: NotYet | None = None
+
+    def __new__(cls) -> NotYet:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_YET"
+
+
+#: What a live track's ``next_frame()`` returns when no frame has arrived yet.
+NOT_YET = NotYet()
 
 
 class AudioSource(Protocol):
@@ -37,12 +66,16 @@ class AudioSource(Protocol):
 
 
 class Track(Protocol):
-    """What a sender pulls: encoded frames, one every ``frame_duration`` seconds."""
+    """What a sender pulls: encoded frames, one every ``frame_duration`` seconds.
+
+    ``next_frame()`` returns the next frame, None at the end of the track, or
+    :data:`NOT_YET` when a live track has nothing now (the sender sends nothing and asks
+    again one ``frame_duration`` later)."""
 
     codec: Codec
     frame_duration: float
 
-    def next_frame(self) -> EncodedFrame | None: ...
+    def next_frame(self) -> EncodedFrame | NotYet | None: ...
 
 
 class ToneSource:

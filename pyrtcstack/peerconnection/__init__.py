@@ -38,7 +38,7 @@ from .states import (
     aggregate_connection_state,
     next_signaling_state,
 )
-from .trace import Tracer, TraceRecord
+from .trace import Observer, RunSummary, Tracer, TraceRecord
 from .transceiver import Transceiver
 
 __all__ = [
@@ -60,7 +60,9 @@ __all__ = [
     "InvalidModificationError",
     "InvalidStateError",
     "NegotiationNeeded",
+    "Observer",
     "PeerConnectionCore",
+    "RunSummary",
     "Settings",
     "SignalingStateChange",
     "TraceRecord",

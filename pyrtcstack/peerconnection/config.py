@@ -123,6 +123,25 @@ class Configuration:
         for server in self.ice_servers:
             server.parsed()
 
+    def check_update(self, new: Configuration, *, described: bool) -> None:
+        """Whether ``new`` may replace this configuration (webrtc-pc §4.4.1.6 "set a
+        configuration"): certificates, bundle policy, rtcp-mux policy and, once a local
+        description was set (``described``), the candidate pool size cannot change
+        (:class:`InvalidModificationError`); invalid URLs or TURN without credentials
+        raise :class:`ConfigurationError`. ``new`` keeps our certificates."""
+        new.validate()
+        if new.certificates and new.certificates != self.certificates:
+            raise InvalidModificationError("certificates cannot change")
+        if new.bundle_policy != self.bundle_policy:
+            raise InvalidModificationError("bundle_policy cannot change")
+        if new.rtcp_mux_policy != self.rtcp_mux_policy:
+            raise InvalidModificationError("rtcp_mux_policy cannot change")
+        if new.ice_candidate_pool_size != self.ice_candidate_pool_size and described:
+            raise InvalidModificationError(
+                "ice_candidate_pool_size cannot change after setLocalDescription"
+            )
+        new.certificates = list(self.certificates)
+
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of ``getConfiguration()`` (camelCase, as a browser returns it)."""
         return {

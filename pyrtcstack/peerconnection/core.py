@@ -43,9 +43,8 @@ from ..datachannel import (
     DataChannel,
     DataChannelManager,
     Priority,
-    TransportClosed,
 )
-from ..demux import FOR_DTLS, FOR_ICE, PacketKind, classify
+from ..demux import FOR_DTLS, FOR_ICE
 from ..dtls import (
     Closed,
     DtlsCertificate,
@@ -54,30 +53,23 @@ from ..dtls import (
     DtlsVersion,
     Failed,
     HandshakeCompleted,
-    PeerAlertError,
 )
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import (
-    MAX_REMOTE_CANDIDATES,
     CandidateError,
     ConnectionStateChanged,
     DataReceived,
     GatheringStateChanged,
     IceAgent,
-    IceConfig,
-    IceStaleCandidateError,
     LocalCandidate,
     SelectedPairChanged,
-    TurnServer,
 )
-from ..ice.mdns import is_mdns_name
-from ..media.endpoint import FrameReceived, KeyframeRequested
 from ..sctp import SctpConfig, SctpError
 from ..sdp import Candidate
 from ..srtp import SrtpSession
-from ..srtp.keying import SrtpKeys, split_keying_material
+from ..srtp.keying import split_keying_material
 from ..srtp.profiles import profile_by_id
-from .config import Configuration, InvalidModificationError, Settings
+from .config import Configuration, Settings
 from .description import Description
 from .events import (
     ConnectionStateChange,
@@ -85,11 +77,12 @@ from .events import (
     IceCandidateError,
     IceConnectionStateChange,
     IceGatheringStateChange,
-    TrackFrame,
 )
+from .ice_transport import IceTransport
+from .media import MediaPlane
 from .negotiation import Negotiator, RemoteTransport
 from .states import InvalidStateError, aggregate_connection_state
-from .trace import Tracer, alert_name, selected_pair_text
+from .trace import Observer, Tracer
 from .transceiver import Transceiver
 
 if TYPE_CHECKING:
@@ -104,9 +97,6 @@ _first = itemgetter(0)  # the datagram of a (data, local, remote) transmit
 #: SCTP packet size until the handshake chose the version (then its own overhead, which
 #: for DTLS 1.3 is 22 bytes: ``DtlsVersion.record_overhead``).
 DTLS_RECORD_OVERHEAD = 13 + 8 + 16
-#: SRTP/SRTCP datagrams kept while the DTLS handshake has not given us the keys yet (the
-#: peer finished first and started sending): replayed once keyed, the rest dropped.
-MAX_EARLY_MEDIA = 64
 
 
 class PeerConnectionCore:
@@ -122,19 +112,12 @@ class PeerConnectionCore:
         "_direct_remote",
         "_dtls_role",
         "_dtls_started",
-        "_early_media",
         "_events",
-        "_mdns_pending",
-        "_media_started",
         "_now",
         "_out",
         "_rng",
         "_sctp_connect_due",
         "_sctp_started",
-        "_srtp_client",
-        "_srtp_keys",
-        "_ssrc_map",
-        "agent",
         "bytes_received",
         "bytes_sent",
         "certificate",
@@ -144,20 +127,17 @@ class PeerConnectionCore:
         "counters",
         "dtls",
         "dtls_state",
-        "gathering_started",
+        "ice",
         "ice_connection_state",
         "ice_gathering_state",
+        "media",
         "negotiation",
         "packets_received",
         "packets_sent",
         "sctp",
         "sctp_config",
         "settings",
-        "srtp",
-        "stun_servers",
         "tracer",
-        "transceivers",
-        "turn_servers",
     )
 
     def __init__(
@@ -184,11 +164,6 @@ class PeerConnectionCore:
             if self.configuration.certificates
             else DtlsCertificate.generate(self._rng)
         )
-        #: Resolved ICE servers (the asyncio layer resolves the URLs of the configuration).
-        self.stun_servers: list[Address] = []
-        self.turn_servers: list[TurnServer] = []
-        self.agent: IceAgent | None = None
-        self.gathering_started = False
         keylog: Callable[[str], None] | None = self.settings.keylog
         self.dtls = DtlsConnection(
             None,
@@ -218,17 +193,12 @@ class PeerConnectionCore:
         self._sctp_started = False
         #: Our INIT is due once the DTLS events of this pump were handled (_on_handshake).
         self._sctp_connect_due = False
-        self.transceivers: list[Transceiver] = []
-        #: The SRTP session (RFC 5764 §4.2), made at its first use from the keys exported
-        #: at the end of the handshake: a data-only connection never pays for libsrtp's
-        #: two sessions (memory, and time on the setup path).
-        self.srtp: SrtpSession | None = None
-        self._srtp_keys: SrtpKeys | None = None
-        self._srtp_client = False  # our DTLS role when the keys were exported
-        self._media_started = False
-        self._ssrc_map: dict[int, Transceiver] = {}
-        self._early_media: list[tuple[bytes, PacketKind, Address]] = []
-        self.tracer = Tracer(self.settings.tracer) if self.settings.tracer else None
+        #: The observer (``Settings.tracer``, a :class:`Tracer`): told what crosses each
+        #: boundary, at one point per boundary (the "observation point" comments below;
+        #: docs/architecture.md, "Watching a connection").
+        self.tracer: Observer | None = (
+            Tracer(self.settings.tracer) if self.settings.tracer else None
+        )
         #: Dropped and counted inputs.
         self.counters: dict[str, int] = {
             "dropped_demux": 0,
@@ -236,12 +206,14 @@ class PeerConnectionCore:
             "dropped_rtp_unrouted": 0,
             "dtls_records_received": 0,
         }
+        #: the media half: SRTP, the transceivers' endpoints, RTP routing (media.py)
+        self.media = MediaPlane(self._rng, self.settings.rtcp_interval, self.counters)
         self.packets_sent = 0
         self.packets_received = 0
         self.bytes_sent = 0
         self.bytes_received = 0
-        #: remote candidates named by mDNS, waiting for the driver to resolve them
-        self._mdns_pending: list[tuple[Candidate, str | None]] = []
+        #: the ICE side: the agent, the ICE servers, remote mDNS names (ice_transport.py)
+        self.ice = IceTransport(self.settings, self._rng, self.counters)
         #: JSEP: the descriptions and the signaling state. It calls back the Transports
         #: methods below through a weak reference: we own it, and a strong reference
         #: back would make a cycle that only the cyclic GC frees.
@@ -252,6 +224,23 @@ class PeerConnectionCore:
     @property
     def is_dtls_client(self) -> bool:
         return self._dtls_role is DtlsRole.CLIENT
+
+    @property
+    def agent(self) -> IceAgent | None:
+        """The bundle's ICE agent, None until the first description asked for our
+        credentials (or gathering started)."""
+        return self.ice.agent
+
+    @property
+    def transceivers(self) -> list[Transceiver]:
+        """The connection's transceivers, in order (the media plane's list: the
+        negotiator adds to it)."""
+        return self.media.transceivers
+
+    @property
+    def srtp(self) -> SrtpSession | None:
+        """The SRTP session once media started (None for a data-only connection)."""
+        return self.media.srtp
 
     # ================================================================== API: channels
     def create_data_channel(
@@ -394,13 +383,8 @@ class PeerConnectionCore:
     def gather(self, host_addresses: list[Address], now: float) -> None:
         """Start gathering on the sockets the driver bound (called once, at the first
         setLocalDescription; JSEP §5.8 / RFC 8445 §5.1)."""
-        agent = self._ensure_agent(controlling=True)
-        if self.gathering_started:
-            return
-        self.gathering_started = True
-        self._sync_agent_config()
-        agent.gather(host_addresses, now)
-        self._pump(now)
+        if self.ice.gather(host_addresses, now, self._relay_only()):
+            self._pump(now)
 
     def receive_datagram(
         self, data: bytes, addr: Address, now: float, local: Address | None = None
@@ -426,15 +410,14 @@ class PeerConnectionCore:
         if agent is None or self.closed:
             self.counters["dropped_demux"] += len(batch)
             return
-        tracer = self.tracer
+        if self.tracer is not None:  # observation point: the wire, in
+            self.tracer.datagrams_received(batch, local, now)
         direct = self._direct_remote
         nbytes = 0
         records = 0
         run: list[bytes] = []
         for data, addr in batch:
             nbytes += len(data)
-            if tracer is not None:
-                tracer.datagram("recv", data, addr, local, now)
             if addr == direct and data:
                 first = data[0]
                 if FOR_DTLS[first]:
@@ -472,18 +455,15 @@ class PeerConnectionCore:
         packets = self.dtls.take_application_data()
         if not packets:
             return False
-        if self.tracer is not None:
-            for packet in packets:
-                self.tracer.sctp("recv", packet, now)
+        if self.tracer is not None:  # observation point: SCTP out of DTLS
+            self.tracer.packets_received(packets, now)
         self.sctp.receive_packets(packets, now)
         return True
 
     def _receive_media(self, data: bytes, addr: Address, now: float) -> None:
-        """A datagram for the peer connection that is not DTLS: SRTP/SRTCP or dropped."""
-        kind = classify(data)
-        if kind is PacketKind.RTP or kind is PacketKind.RTCP:
-            self._on_media(data, kind, addr, now)
-        else:
+        """A datagram for the peer connection that is not DTLS: SRTP/SRTCP to the media
+        plane, anything else dropped."""
+        if not self.media.receive(data, addr, now):
             self.counters["dropped_demux"] += 1
 
     def transmits(self, now: float) -> list[Transmit]:
@@ -499,26 +479,21 @@ class PeerConnectionCore:
         after an API call queued something (the contract's pending-output rule)."""
         if self._events or self._out:
             return self._now
-        times: list[float] = []
-        if self.agent is not None:
-            t = self.agent.get_timer()
-            if t is not None:
-                times.append(t)
+        # a running minimum: this is read after every drain (twice per idle consent check)
+        best = self.agent.get_timer() if self.agent is not None else None
         if self._dtls_started:
             t = self.dtls.get_timer()
-            if t is not None:
-                times.append(t)
+            if t is not None and (best is None or t < best):
+                best = t
         if self._sctp_started:
             t = self.sctp.get_timer()
-            if t is not None:
-                times.append(t)
-        if self._media_started:
-            for tr in self.transceivers:
-                if tr.endpoint is not None:
-                    t = tr.endpoint.get_timer()
-                    if t is not None:
-                        times.append(t)
-        return min(times) if times else None
+            if t is not None and (best is None or t < best):
+                best = t
+        if self.media.started:
+            t = self.media.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def handle_timer(self, now: float) -> None:
         agent = self.agent
@@ -534,13 +509,8 @@ class PeerConnectionCore:
             t = self.sctp.get_timer()
             if t is not None and t <= now:
                 self.sctp.handle_timer(now)
-        if self._media_started:
-            for tr in self.transceivers:
-                ep = tr.endpoint
-                if ep is not None:
-                    t = ep.get_timer()
-                    if t is not None and t <= now:
-                        ep.handle_timer(now)
+        if self.media.started:
+            self.media.handle_timer(now)
         self._pump(now)
 
     def close(self, now: float) -> None:
@@ -549,6 +519,7 @@ class PeerConnectionCore:
         if self.closed:
             return
         self.closed = True  # from here on no state-change event fires
+        self.media.close()
         self.negotiation.close()
         if self._sctp_started:
             self.sctp.association.abort("peer connection closed")
@@ -557,8 +528,6 @@ class PeerConnectionCore:
                 self._events.push(ChannelClosed(channel))
         self._pump(now)
         if self._dtls_started:
-            if self.tracer is not None and self.dtls.is_established:
-                self.tracer.note(now, "DTLS", "sending close_notify (RFC 5246 §7.2.1)")
             self.dtls.close(now)
         self._pump(now)
         if self.agent is not None:
@@ -567,9 +536,6 @@ class PeerConnectionCore:
         self.ice_connection_state = "closed"
         self.connection_state = "closed"
         self.dtls_state = "closed"
-        for tr in self.transceivers:
-            tr.stopped = True
-            tr.current_direction = "stopped"
 
     # ================================================================== for the Negotiator
     # The negotiation.Transports protocol: what the Negotiator asks of ICE, DTLS and SCTP.
@@ -582,56 +548,43 @@ class PeerConnectionCore:
         return self.sctp_config.max_message_size
 
     def local_ice_credentials(self, controlling: bool) -> tuple[str, str]:
-        agent = self._ensure_agent(controlling)
+        agent = self.ice.ensure_agent(controlling, self._relay_only())
         return agent.local_ufrag, agent.local_pwd
-
-    def _made_agent(self) -> IceAgent:
-        assert self.agent is not None, "the negotiator asks local_ice_credentials first"
-        return self.agent
 
     @property
     def local_ice_ufrag(self) -> str | None:
-        return self.agent.local_ufrag if self.agent is not None else None
+        return self.ice.local_ufrag
 
     @property
     def remote_ice_ufrag(self) -> str | None:
-        return self.agent.generation.remote_ufrag if self.agent is not None else None
+        return self.ice.remote_ufrag
 
     def restart_ice_agent(self, now: float, credentials: tuple[str, str] | None = None) -> None:
-        """An ICE restart (RFC 8445 §9) is a gathering phase: the agent takes the ICE
-        servers and policy of the configuration first (JSEP §3.5.1)."""
-        agent = self._made_agent()
-        self._sync_agent_config()
-        if credentials is None:
-            agent.restart(now)
-        else:
-            agent.restart(now, ufrag=credentials[0], pwd=credentials[1])
+        self.ice.restart(now, credentials, self._relay_only())
 
     def cancel_ice_restart(self, now: float) -> None:
-        if self.agent is not None:
-            self.agent.cancel_restart(now)
+        self.ice.cancel_restart(now)
 
     def apply_remote_transport(self, remote: RemoteTransport, now: float) -> None:
         """SCTP port and max-message-size (RFC 8841), ICE credentials and candidates (RFC
         8839), the fingerprints DTLS checks the peer's certificate against (RFC 8122)."""
         if remote.sctp is not None:
             self.sctp_config.remote_port, self.sctp_config.remote_max_message_size = remote.sctp
-        agent = self._made_agent()
-        agent.set_remote_credentials(remote.ice_ufrag, remote.ice_pwd, now, lite=remote.ice_lite)
-        for cand in remote.candidates:
-            agent.add_remote_candidate(cand, now)
-            self._note_mdns(cand, remote.ice_ufrag)
-        if remote.end_of_candidates:
-            agent.end_of_remote_candidates(now)
+        self.ice.apply_remote(
+            remote.ice_ufrag,
+            remote.ice_pwd,
+            remote.candidates,
+            remote.end_of_candidates,
+            now,
+            lite=remote.ice_lite,
+        )
         self.dtls.set_remote_fingerprints(remote.fingerprints, now)
 
     def add_remote_candidate(self, candidate: Candidate, now: float, ufrag: str | None) -> None:
-        agent = self._made_agent()
-        agent.add_remote_candidate(candidate, now, ufrag)
-        self._note_mdns(candidate, ufrag or agent.generation.remote_ufrag)
+        self.ice.add_remote_candidate(candidate, now, ufrag)
 
     def end_of_remote_candidates(self, now: float, ufrag: str | None) -> None:
-        self._made_agent().end_of_remote_candidates(now, ufrag)
+        self.ice.end_of_remote_candidates(now, ufrag)
 
     def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
         """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
@@ -651,23 +604,11 @@ class PeerConnectionCore:
         self.negotiation.gathering_complete(ufrag)
 
     # ------------------------------------------------------------------ mDNS candidates
-    def _note_mdns(self, candidate: Candidate, ufrag: str | None) -> None:
-        """A remote candidate named ``<uuid>.local`` (how browsers hide host addresses,
-        draft-ietf-mmusic-mdns-ice-candidates §3.2.1): the ICE agent drops such a name;
-        the driver is asked to resolve it (:meth:`take_mdns_candidates`)."""
-        if not is_mdns_name(candidate.address):
-            return
-        if len(self._mdns_pending) >= MAX_REMOTE_CANDIDATES:
-            self.counters["mdns_dropped_busy"] = self.counters.get("mdns_dropped_busy", 0) + 1
-            return
-        self._mdns_pending.append((candidate, ufrag))
-
     def take_mdns_candidates(self) -> list[tuple[Candidate, str | None]]:
         """The remote mDNS candidates (with the remote ufrag they belong to) given since
         the last call. The driver resolves each name with a one-shot query (RFC 6762
         §5.1) and calls :meth:`add_resolved_candidate` with the answer."""
-        out, self._mdns_pending = self._mdns_pending, []
-        return out
+        return self.ice.take_mdns_candidates()
 
     def add_resolved_candidate(
         self, candidate: Candidate, address: str | None, now: float, ufrag: str | None
@@ -676,75 +617,27 @@ class PeerConnectionCore:
         nobody answered; the candidate stays ignored, counted). The remote description
         keeps the name, as browsers do. False when dropped: unresolved, a duplicate, or
         stale (an ICE restart came in between, RFC 8838 §8)."""
-        counters = self.counters
-        if address is None:
-            counters["mdns_unresolved"] = counters.get("mdns_unresolved", 0) + 1
+        if self.closed and address is not None:
             return False
-        if self.closed or self.agent is None:
-            return False
-        resolved = Candidate.parse(str(candidate))
-        resolved.address = address
-        try:
-            added = self.agent.add_remote_candidate(resolved, now, ufrag)
-        except IceStaleCandidateError:
-            counters["mdns_stale"] = counters.get("mdns_stale", 0) + 1
-            return False
-        counters["mdns_resolved"] = counters.get("mdns_resolved", 0) + 1
+        added = self.ice.add_resolved_candidate(candidate, address, now, ufrag)
         self._pump(now)
         return added
 
     # ================================================================== internals
-    def _ensure_agent(self, controlling: bool) -> IceAgent:
-        if self.agent is None:
-            settings = self.settings
-            relay = self.configuration.ice_transport_policy == "relay"
-            config = IceConfig(
-                controlling=controlling,
-                stun_servers=list(self.stun_servers),
-                turn_servers=list(self.turn_servers),
-                relay_only=relay,
-                ta=settings.ice_ta,
-                nomination_delay=settings.ice_nomination_delay,
-            )
-            self.agent = IceAgent(config, rng=self._rng)
-        return self.agent
-
-    def _sync_agent_config(self) -> None:
-        """Give the agent the ICE servers and transport policy of the configuration, at
-        a gathering phase only (the first gathering, an ICE restart): W3C
-        setConfiguration changes them for "the next gathering phase" (JSEP §3.5.1)."""
-        agent = self.agent
-        if agent is None:
-            return
-        agent.config.stun_servers = list(self.stun_servers)
-        agent.config.turn_servers = list(self.turn_servers)
-        agent.config.relay_only = self.configuration.ice_transport_policy == "relay"
+    def _relay_only(self) -> bool:
+        """W3C iceTransportPolicy "relay": gather and use relayed candidates only."""
+        return self.configuration.ice_transport_policy == "relay"
 
     def set_configuration(self, configuration: Configuration) -> None:
         """W3C setConfiguration (webrtc-pc §4.4.1.6 "set a configuration"): the ICE servers
         and transport policy take effect at the next gathering phase (an ICE restart;
-        the driver resolves the server URLs into :attr:`stun_servers` /
-        :attr:`turn_servers`); certificates, bundle policy, rtcp-mux policy and, once a
-        local description was set, the candidate pool size cannot change
-        (:class:`InvalidModificationError`). Invalid URLs or TURN without credentials
-        raise :class:`ConfigurationError`."""
+        the driver resolves the server URLs into ``ice.stun_servers`` /
+        ``ice.turn_servers``); what cannot change: :meth:`Configuration.check_update`."""
         if self.closed:
             raise InvalidStateError("the peer connection is closed")
-        configuration.validate()
-        current = self.configuration
-        if configuration.certificates and configuration.certificates != current.certificates:
-            raise InvalidModificationError("certificates cannot change")
-        if configuration.bundle_policy != current.bundle_policy:
-            raise InvalidModificationError("bundle_policy cannot change")
-        if configuration.rtcp_mux_policy != current.rtcp_mux_policy:
-            raise InvalidModificationError("rtcp_mux_policy cannot change")
-        if configuration.ice_candidate_pool_size != current.ice_candidate_pool_size and (
-            self.negotiation.pending_local is not None or self.negotiation.current_local is not None
-        ):
-            raise InvalidModificationError(
-                "ice_candidate_pool_size cannot change after setLocalDescription"
-            )
-        configuration.certificates = list(current.certificates)
+        negotiation = self.negotiation
+        described = negotiation.pending_local is not None or negotiation.current_local is not None
+        self.configuration.check_update(configuration, described=described)
         self.configuration = configuration
 
     def _emit(self, event: Event) -> None:
@@ -803,80 +696,14 @@ class PeerConnectionCore:
             material = self.dtls.export_keying_material(
                 b"EXTRACTOR-dtls_srtp", profile.exporter_length
             )
-            self._srtp_keys = split_keying_material(material, profile)
-            self._srtp_client = is_client
+            self.media.set_keys(split_keying_material(material, profile), is_client)
         self._set_dtls_state("connected")
         self._maybe_start_media(now)
 
-    def _keyed_srtp(self) -> SrtpSession | None:
-        """The SRTP session, made now if the handshake exported its keys and none exists
-        yet (None before the handshake, or without use_srtp)."""
-        if self.srtp is None and self._srtp_keys is not None:
-            self.srtp = SrtpSession.from_keys(self._srtp_keys, is_client=self._srtp_client)
-        return self.srtp
-
     def _maybe_start_media(self, now: float) -> None:
-        """Create a media endpoint per negotiated transceiver once SRTP is keyed."""
-        if self._srtp_keys is None or self.closed:
-            return
-        for tr in self.transceivers:
-            if tr.endpoint is not None or tr.codec is None or tr.stopped:
-                continue
-            if not (tr.sends or tr.receives):
-                continue
-            self._keyed_srtp()
-            tr.create_endpoint(
-                now, rng=self._rng, cname=self.cname, rtcp_interval=self.settings.rtcp_interval
-            )
-            for ssrc in tr.remote_ssrcs:
-                self._ssrc_map[ssrc] = tr
-        self._media_started = any(t.endpoint is not None for t in self.transceivers)
-        early, self._early_media = self._early_media, []
-        for data, kind, addr in early:
-            self._on_media(data, kind, addr, now)
-
-    def _route_rtp(self, plain: bytes) -> Transceiver | None:
-        """RTP demultiplexing inside the bundle (RFC 9143 §9.2): by SSRC signalled or
-        learnt, else by payload type of a receiving transceiver without an SSRC yet."""
-        ssrc = int.from_bytes(plain[8:12], "big")
-        tr = self._ssrc_map.get(ssrc)
-        if tr is not None:
-            return tr
-        pt = plain[1] & 0x7F
-        for cand in self.transceivers:
-            if cand.routes_payload_type(pt):
-                self._ssrc_map[ssrc] = cand
-                return cand
-        return None
-
-    def _on_media(self, data: bytes, kind: PacketKind, addr: Address, now: float) -> None:
-        srtp = self.srtp if self.closed else self._keyed_srtp()
-        if srtp is None:
-            if len(self._early_media) < MAX_EARLY_MEDIA and not self.closed:
-                self._early_media.append((data, kind, addr))
-            else:
-                self.counters["dropped_srtp"] += 1
-            return
-        try:
-            plain = (
-                srtp.unprotect_rtp(data) if kind is PacketKind.RTP else srtp.unprotect_rtcp(data)
-            )
-        except ValueError:
-            self.counters["dropped_srtp"] += 1
-            return
-        if kind is PacketKind.RTP:
-            if len(plain) < 12:
-                self.counters["dropped_rtp_unrouted"] += 1
-                return
-            tr = self._route_rtp(plain)
-            if tr is None or tr.endpoint is None:
-                self.counters["dropped_rtp_unrouted"] += 1
-                return
-            tr.endpoint.receive_datagram(plain, addr, now)
-        else:
-            for tr in self.transceivers:
-                if tr.endpoint is not None:
-                    tr.endpoint.receive_datagram(plain, addr, now)
+        """Media endpoints for the negotiated transceivers once SRTP is keyed."""
+        if not self.closed:
+            self.media.start(now, self.cname)
 
     def _on_ice_event(self, event: Event, now: float) -> None:
         kind = type(event)
@@ -912,12 +739,6 @@ class PeerConnectionCore:
             # a relayed pair's data comes from the TURN server: only direct pairs go fast
             direct = event.local.type.value != "relay"
             self._direct_remote = event.remote.address if direct else None
-            if self.tracer is not None:
-                pair = self.agent.selected_pair if self.agent is not None else None
-                nominated = pair is not None and pair.nominated
-                self.tracer.note(
-                    now, "ICE", selected_pair_text(event.local, event.remote, nominated)
-                )
             self._maybe_start_dtls(now)
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
@@ -928,30 +749,10 @@ class PeerConnectionCore:
         kind = type(event)
         if kind is HandshakeCompleted:
             assert isinstance(event, HandshakeCompleted)
-            if self.tracer is not None:
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"handshake complete: {event.version} {event.cipher_suite.name}, "
-                    f"SRTP {event.srtp_profile.name if event.srtp_profile else 'none'} "
-                    "(RFC 6347 §4.2, RFC 5764 §4.2)",
-                )
             self._on_handshake(event, now)
         elif kind is Closed:
-            assert isinstance(event, Closed)
-            if self.tracer is not None and event.by_peer:
-                self.tracer.note(now, "DTLS", "received close_notify (RFC 5246 §7.2.1)")
             self._set_dtls_state("closed")
         elif kind is Failed:
-            assert isinstance(event, Failed)
-            if self.tracer is not None:
-                error = event.error
-                how = "received" if isinstance(error, PeerAlertError) else "sent"
-                self.tracer.note(
-                    now,
-                    "DTLS",
-                    f"failed: {error} (alert {alert_name(error.alert)} {how}, RFC 5246 §7.2.2)",
-                )
             self._set_dtls_state("failed")
 
     def _pump(self, now: float) -> None:
@@ -961,9 +762,11 @@ class PeerConnectionCore:
         dtls = self.dtls
         sctp = self.sctp
         tracer = self.tracer
-        # One pass carries events up and bytes down; sending produces no events, so a
-        # pass that handled no event ends the pump (the first pass always sends: an API
-        # call may have queued data).
+        # One pass carries events up and bytes down; a pass that handled no event ends
+        # the pump (the first pass always sends: an API call may have queued data). A
+        # first pass that handled no event and sent nothing ends it too (an idle
+        # connection's consent check: no second look at every layer's events); what was
+        # sent may have made events (SCTP's bufferedamountlow), so then a pass follows.
         first = True
         for _ in range(10000):
             if agent is None:
@@ -974,11 +777,15 @@ class PeerConnectionCore:
             event = agent.next_event()
             while event is not None:
                 handled = True
+                if tracer is not None:  # observation point: ICE's events
+                    tracer.event(agent, event, now)
                 self._on_ice_event(event, now)
                 event = agent.next_event()
             event = dtls.next_event()
             while event is not None:
                 handled = True
+                if tracer is not None:  # observation point: DTLS's events
+                    tracer.event(dtls, event, now)
                 self._on_dtls_event(event, now)
                 event = dtls.next_event()
             sctp_up = self._sctp_started
@@ -1001,62 +808,43 @@ class PeerConnectionCore:
                     if event is None:
                         break
                     handled = True
-                    if tracer is not None and type(event) is TransportClosed:
-                        tracer.note(now, "SCTP", "association closed")
+                    if tracer is not None:  # observation point: SCTP's events
+                        tracer.event(sctp, event, now)
                     push(event)
-            media = self._media_started
-            if media:
-                for tr in self.transceivers:
-                    ep = tr.endpoint
-                    if ep is None:
-                        continue
-                    ev = ep.next_event()
-                    while ev is not None:
-                        handled = True
-                        if type(ev) is FrameReceived:
-                            assert isinstance(ev, FrameReceived)
-                            tr.received.count(ev.frame)
-                            self._emit(TrackFrame(tr, ev.frame))
-                        elif type(ev) is KeyframeRequested:
-                            tr.on_keyframe_request()
-                        ev = ep.next_event()
+            media = self.media if self.media.started else None
+            if media is not None and media.take_events(self._events.push):
+                handled = True
             if not handled and not first:
                 break
             first = False
+            sent = False
             if sctp_up:
                 # One SCTP packet per DTLS record per datagram (RFC 8261 §5): peers that
                 # read one record per datagram (aiortc/pyOpenSSL) would otherwise lag.
                 # Once DTLS ended, SCTP's output is lost like on a broken path.
                 packets = sctp.packets_to_send(now)
+                if packets:
+                    sent = True
                 if packets and dtls.is_established:
-                    if tracer is not None:
-                        for packet in packets:
-                            tracer.sctp("send", packet, now)
+                    if tracer is not None:  # observation point: SCTP into DTLS
+                        tracer.packets_sent(packets, now)
                     agent.send_many(dtls.protect_many(packets), now)
-            if media:
-                srtp = self.srtp
-                assert srtp is not None
-                for tr in self.transceivers:
-                    ep = tr.endpoint
-                    if ep is None:
-                        continue
-                    for plain, _addr in ep.datagrams_to_send(now):
-                        protected = (
-                            srtp.protect_rtcp(plain)
-                            if classify(plain) is PacketKind.RTCP
-                            else srtp.protect_rtp(plain)
-                        )
-                        agent.send(protected, now)
+            if media is not None:
+                for protected in media.datagrams_to_send(now):
+                    sent = True
+                    agent.send(protected, now)
             if self._dtls_started:
                 for data, _addr in dtls.datagrams_to_send(now):
+                    sent = True
                     agent.send(data, now)
+            if not (handled or sent):
+                break
         out = agent.transmits(now) if agent is not None else []
         if out:
             self.packets_sent += len(out)
             self.bytes_sent += sum(map(len, map(_first, out)))
-            if tracer is not None:
-                for data, local, remote in out:
-                    tracer.datagram("send", data, remote, local, now)
+            if tracer is not None:  # observation point: the wire, out
+                tracer.datagrams_sent(out, now)
             self._out.extend(out)
 
     def _next_sctp_event(self, failed: int = 0) -> Event | None:

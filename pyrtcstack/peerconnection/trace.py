@@ -1,126 +1,64 @@
 """A narrated timeline of every protocol step, for learners (``pyrtcstack demo --trace``).
 
-The core calls :class:`Tracer` with each datagram it sends or receives (before
-encryption for SCTP, which rides inside DTLS) and with notable transitions; the tracer
-describes it in one line with the RFC section that defines it and hands a
-:class:`TraceRecord` to the user's callback. Decoding here is best effort and never raises.
+The tracer **observes the peer connection at its boundaries**; it is not woven into it.
+The core calls an :class:`Observer` (when one is set, ``Settings.tracer``) at one point per
+boundary: datagrams in and out on the wire, SCTP packets in and out of DTLS (the plaintext
+that only the core sees), and the events of the inner cores as the core takes them (the
+selected pair, the handshake, an alert, the end of the association). With no observer
+those points cost a ``None`` test per batch.
+
+:class:`Tracer` is the observer behind ``Settings.tracer``. It does not decode anything
+itself: **each protocol describes its own packets**, in one line with the RFC section
+that defines them, through its package's exports — :func:`pyrtcstack.stun.describe`,
+:func:`pyrtcstack.dtls.describe`, :func:`pyrtcstack.sctp.summarize` (with
+:func:`pyrtcstack.datachannel.describe_payload` naming what DATA carries),
+:func:`pyrtcstack.rtp.describe`, :func:`pyrtcstack.turn.describe` (ChannelData),
+:func:`pyrtcstack.ice.describe_pair`. The tracer hands
+one :class:`TraceRecord` per step to the user's callback. Describing never raises.
 
 A bulk transfer is thousands of near-identical lines (SCTP DATA, SACK, SRTP). Records of
 that kind carry a ``kind`` (and byte and message counts); :class:`RunSummary` folds each
 run of them into one line ("SCTP DATA × 1,812 packets, 2,000 messages, 2.0 MB, stream 1"),
 which is what ``demo --trace`` prints unless ``--trace-all`` asks for every line.
-
-SCTP fragments are labelled so a 1,000-byte message split across two packets reads as
-``message 2 part 1 (B), 116 B`` then ``message 2 part 2 of 2 (E), 884 B = 1,000 B``
-rather than two unrelated sizes (RFC 9260 §3.3.1: the B and E bits mark a message's first and last
-fragment; the chunks of one message carry consecutive TSNs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..common.core import Address
+from .. import dtls, rtp, sctp, stun, turn
+from ..common.core import Address, Event
+from ..datachannel import TransportClosed, describe_payload
 from ..demux import PacketKind, classify
-from ..ice import IceCandidate
-from ..sctp.chunks import (
-    AbortChunk,
-    CookieAckChunk,
-    CookieEchoChunk,
-    DataChunk,
-    ForwardTsnChunk,
-    HeartbeatAckChunk,
-    HeartbeatChunk,
-    InitAckChunk,
-    InitChunk,
-    ReconfigChunk,
-    SackChunk,
-    ShutdownAckChunk,
-    ShutdownChunk,
-    ShutdownCompleteChunk,
-    decode_packet,
-)
-from ..stun import AttributeType, MessageClass, Method, StunParseError, decode
+from ..ice import IceAgent, SelectedPairChanged, describe_pair
 
-__all__ = [
-    "FragmentLabeller",
-    "RunSummary",
-    "TraceRecord",
-    "Tracer",
-    "alert_name",
-    "describe_dtls",
-    "describe_sctp",
-    "describe_stun",
-    "selected_pair_text",
-]
-
-_HANDSHAKE = {
-    0: "HelloRequest",
-    1: "ClientHello",
-    2: "ServerHello",
-    3: "HelloVerifyRequest",
-    11: "Certificate",
-    12: "ServerKeyExchange",
-    13: "CertificateRequest",
-    14: "ServerHelloDone",
-    15: "CertificateVerify",
-    16: "ClientKeyExchange",
-    20: "Finished",
-}
-_CONTENT = {20: "ChangeCipherSpec", 21: "Alert", 22: "Handshake", 23: "ApplicationData"}
-#: RFC 5246 §7.2 / RFC 8446 §6 alert names, as the RFCs spell them.
-_ALERTS = {
-    0: "close_notify",
-    10: "unexpected_message",
-    20: "bad_record_mac",
-    22: "record_overflow",
-    40: "handshake_failure",
-    42: "bad_certificate",
-    43: "unsupported_certificate",
-    44: "certificate_revoked",
-    45: "certificate_expired",
-    46: "certificate_unknown",
-    47: "illegal_parameter",
-    48: "unknown_ca",
-    49: "access_denied",
-    50: "decode_error",
-    51: "decrypt_error",
-    70: "protocol_version",
-    71: "insufficient_security",
-    80: "internal_error",
-    86: "inappropriate_fallback",
-    90: "user_canceled",
-    100: "no_renegotiation",
-    109: "missing_extension",
-    110: "unsupported_extension",
-    112: "unrecognized_name",
-    116: "certificate_required",
-    120: "no_application_protocol",
-}
-_PPID = {50: "DCEP", 51: "string", 53: "binary", 56: "empty string", 57: "empty binary"}
+__all__ = ["Observer", "RunSummary", "TraceRecord", "Tracer"]
 
 
-def selected_pair_text(local: IceCandidate, remote: IceCandidate, nominated: bool) -> str:
-    """The "selected pair" note: the two candidates in short, and why it may come before
-    the USE-CANDIDATE request in the timeline."""
+class Observer(Protocol):
+    """What the peer connection core tells an observer, at one point per boundary.
 
-    def short(c: IceCandidate) -> str:
-        host, port = c.address[0], c.address[1]
-        return f"{c.type.value} [{host}]:{port}" if ":" in host else f"{c.type.value} {host}:{port}"
+    ``batch``: datagrams ``(data, remote)`` that arrived together on socket ``local``;
+    ``transmits``: ``(data, local, remote)`` leaving; ``packets``: SCTP packets, the
+    plaintext of DTLS records (RFC 8261); ``event``: an event of an inner core
+    (``source``: the ICE agent, the DTLS connection or the data channel manager) as the
+    peer connection takes it. An observer only reads: it must not call the core."""
 
-    text = f"selected pair {short(local)} ↔ {short(remote)}"
-    if nominated:
-        return text + " (nominated, RFC 8445 §8.1.1)"
-    return text + (
-        " (valid, not yet nominated: data may flow on a valid pair before selection, RFC"
-        " 8445 §12.1; the controlling agent nominates it later with USE-CANDIDATE, §8.1.1)"
-    )
+    def datagrams_received(
+        self, batch: Sequence[tuple[bytes, Address]], local: Address | None, now: float
+    ) -> None: ...
 
+    def datagrams_sent(
+        self, transmits: Sequence[tuple[bytes, Address, Address]], now: float
+    ) -> None: ...
 
-def alert_name(description: int) -> str:
-    """The RFC's name of an alert description (``close_notify``), or its number."""
-    return _ALERTS.get(description, f"alert {description}")
+    def packets_received(self, packets: Sequence[bytes], now: float) -> None: ...
+
+    def packets_sent(self, packets: Sequence[bytes], now: float) -> None: ...
+
+    def event(self, source: object, event: Event, now: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,200 +83,6 @@ class TraceRecord:
     streams: tuple[int, ...] = ()
     count: int = 1
     since: float | None = None
-
-
-def describe_stun(data: bytes) -> str:
-    """A STUN message as a learner reads it (RFC 8445 §7: checks; RFC 7675: consent)."""
-    try:
-        msg = decode(data, check_fingerprint=False)
-    except StunParseError:
-        return "malformed STUN"
-    method = Method(msg.method).name if msg.method in Method._value2member_map_ else hex(msg.method)
-    cls = MessageClass(msg.message_class).name.lower().replace("_", " ")
-    parts = [f"STUN {method} {cls}"]
-    if msg.method == Method.BINDING and msg.message_class is MessageClass.REQUEST:
-        user = msg.get_text(AttributeType.USERNAME)
-        if user:
-            parts.append(f"USERNAME={user}")
-        if msg.has(AttributeType.USE_CANDIDATE):
-            # Regular nomination (RFC 8445 §8.1.1): the controlling agent nominates a pair
-            # whose check already succeeded, so the pair was selected (and carried data,
-            # §12.1) before this request.
-            parts.append(
-                "USE-CANDIDATE (regular nomination of a pair already valid and in use, "
-                "RFC 8445 §8.1.1, §7.2.2)"
-            )
-        elif msg.has(AttributeType.ICE_CONTROLLING):
-            parts.append("ICE-CONTROLLING (connectivity check, RFC 8445 §7.2.4)")
-        elif msg.has(AttributeType.ICE_CONTROLLED):
-            parts.append("ICE-CONTROLLED (connectivity check, RFC 8445 §7.2.4)")
-    elif msg.method == Method.BINDING and msg.message_class is MessageClass.SUCCESS:
-        mapped = msg.get_address(AttributeType.XOR_MAPPED_ADDRESS)
-        if mapped:
-            parts.append(f"XOR-MAPPED-ADDRESS={mapped[0]}:{mapped[1]} (RFC 8489 §14.2)")
-    elif msg.message_class is MessageClass.INDICATION:
-        parts.append("(keepalive, RFC 8445 §11)")
-    return " ".join(parts)
-
-
-def describe_dtls(data: bytes) -> str:
-    """The records of a DTLS datagram (RFC 6347 §4.1; handshake types §4.2.2)."""
-    out: list[str] = []
-    pos = 0
-    while pos + 13 <= len(data):
-        ctype = data[pos]
-        epoch = int.from_bytes(data[pos + 3 : pos + 5], "big")
-        length = int.from_bytes(data[pos + 11 : pos + 13], "big")
-        body = data[pos + 13 : pos + 13 + length]
-        name = _CONTENT.get(ctype, f"type {ctype}")
-        if ctype == 22 and epoch == 0 and len(body) >= 12:
-            hs = _HANDSHAKE.get(body[0], f"handshake {body[0]}")
-            frag_len = int.from_bytes(body[9:12], "big")
-            total = int.from_bytes(body[1:4], "big")
-            frag = "" if frag_len == total else " (fragment)"
-            out.append(hs + frag)
-        elif ctype == 22:
-            out.append(f"encrypted Handshake (Finished), epoch {epoch}")
-        elif ctype == 23:
-            out.append(f"ApplicationData {length} B")
-        elif ctype == 21 and epoch == 0 and len(body) == 2:
-            level = {1: "warning", 2: "fatal"}.get(body[0], f"level {body[0]}")
-            out.append(f"Alert {level} {alert_name(body[1])} (RFC 5246 §7.2)")
-        elif ctype == 21:
-            # Encrypted: the name is inside. The core notes which alert it sent or got.
-            out.append(f"Alert (encrypted, epoch {epoch})")
-        else:
-            out.append(name)
-        pos += 13 + length
-    return "DTLS " + (", ".join(out) if out else "(malformed)")
-
-
-class FragmentLabeller:
-    """Numbers the user messages of each (direction, stream, ordering) and labels their
-    DATA chunks: whole message, or part k (of m, known at the E fragment). RFC 9260
-    §3.3.1: B marks a message's first fragment, E its last; a chunk whose TSN is not newer
-    than one already seen in that direction is a retransmission (§6.3.3).
-
-    Bounded: at most :attr:`MAX_TRACKED` (direction, stream, ordering) entries; past that
-    the oldest is forgotten and its next fragment reads "part ?"."""
-
-    MAX_TRACKED = 1024
-
-    def __init__(self) -> None:
-        # key → [messages begun, part number of the message in progress, its bytes so far]
-        self._state: dict[tuple[str, int, bool], list[int]] = {}
-        self._highest_tsn: dict[str, int] = {}
-
-    def label(self, direction: str, chunk: DataChunk) -> tuple[str, int]:
-        """``(text, messages completed by this chunk)``."""
-        highest = self._highest_tsn.get(direction)
-        if highest is not None and not 0 < (chunk.tsn - highest) & 0xFFFFFFFF < 0x80000000:
-            return "retransmission (RFC 9260 §6.3.3)", 0
-        self._highest_tsn[direction] = chunk.tsn
-        key = (direction, chunk.stream_id, chunk.unordered)
-        state = self._state.get(key)
-        if state is None:
-            if len(self._state) >= self.MAX_TRACKED:
-                del self._state[next(iter(self._state))]
-            state = self._state[key] = [0, 0, 0]
-        size = len(chunk.data)
-        if chunk.beginning:
-            state[0] += 1
-            state[1], state[2] = 1, size
-            if chunk.ending:
-                return f"message {state[0]:,}, {size:,} B", 1
-            return f"message {state[0]:,} part 1 (B), {size:,} B", 0
-        if state[1] == 0:  # we never saw this message's B fragment
-            return f"part ? {'(E) ' if chunk.ending else ''}{size:,} B", int(chunk.ending)
-        state[1] += 1
-        state[2] += size
-        part, total = state[1], state[2]
-        if chunk.ending:
-            state[1] = state[2] = 0
-            return f"message {state[0]:,} part {part} of {part} (E), {size:,} B = {total:,} B", 1
-        return f"message {state[0]:,} part {part}, {size:,} B", 0
-
-
-@dataclass(slots=True)
-class _SctpSummary:
-    text: str
-    kind: str = ""
-    payload_bytes: int = 0
-    messages: int = 0
-    streams: tuple[int, ...] = ()
-
-
-def describe_sctp(
-    packet: bytes, labeller: FragmentLabeller | None = None, direction: str = "send"
-) -> str:
-    """The chunks of one SCTP packet (RFC 9260 §3.3) inside a DTLS record (RFC 8261).
-    With a :class:`FragmentLabeller` DATA chunks are numbered and their fragments
-    labelled."""
-    return _describe_sctp(packet, labeller, direction).text
-
-
-def _describe_sctp(
-    packet: bytes, labeller: FragmentLabeller | None, direction: str
-) -> _SctpSummary:
-    try:
-        decoded = decode_packet(packet)
-    except ValueError:
-        return _SctpSummary("malformed SCTP")
-    out: list[str] = []
-    kinds: set[str] = set()
-    payload = messages = 0
-    streams: set[int] = set()
-    for chunk in decoded.chunks:
-        if isinstance(chunk, DataChunk):
-            what = _PPID.get(chunk.ppid, f"PPID {chunk.ppid}")
-            if chunk.ppid == 50 and chunk.data:
-                what = {3: "DATA_CHANNEL_OPEN", 2: "DATA_CHANNEL_ACK"}.get(chunk.data[0], "DCEP")
-                what += f" (RFC 8832 §5) {len(chunk.data)} B"
-                kinds.add("DCEP")
-            elif labeller is not None:
-                label, done = labeller.label(direction, chunk)
-                what += " " + label
-                messages += done
-                payload += len(chunk.data)
-                streams.add(chunk.stream_id)
-                kinds.add("DATA")
-            else:
-                what += f" {len(chunk.data)} B"
-                kinds.add("DATA")
-            out.append(f"DATA tsn={chunk.tsn} stream={chunk.stream_id} {what}")
-        elif isinstance(chunk, SackChunk):
-            out.append(f"SACK cum_tsn={chunk.cumulative_tsn} a_rwnd={chunk.a_rwnd}")
-            kinds.add("SACK")
-        else:
-            out.append(_CONTROL.get(type(chunk), type(chunk).__name__))
-            kinds.add("control")
-    kind = {
-        frozenset({"DATA"}): "SCTP DATA",
-        frozenset({"SACK"}): "SCTP SACK",
-        frozenset({"SACK", "DATA"}): "SCTP SACK+DATA",
-    }.get(frozenset(kinds), "")
-    return _SctpSummary("SCTP " + ", ".join(out), kind, payload, messages, tuple(sorted(streams)))
-
-
-_CONTROL: dict[type, str] = {
-    InitAckChunk: "INIT-ACK (RFC 9260 §5.1 B, carries the state cookie)",
-    # RFC 8841 §9.3: in WebRTC both ends send INIT; the crossing INITs are resolved by
-    # RFC 9260 §5.2.1 (each answers the other's INIT with an INIT-ACK, one association).
-    InitChunk: "INIT (RFC 9260 §5.1 A; both ends send one, RFC 8841 §9.3, RFC 9260 §5.2.1)",
-    CookieEchoChunk: "COOKIE-ECHO (RFC 9260 §5.1 C)",
-    CookieAckChunk: "COOKIE-ACK (RFC 9260 §5.1 E)",
-    HeartbeatAckChunk: "HEARTBEAT-ACK",
-    HeartbeatChunk: "HEARTBEAT (RFC 9260 §8.3)",
-    ForwardTsnChunk: "FORWARD-TSN (RFC 3758 §3.2)",
-    ReconfigChunk: "RE-CONFIG stream reset (RFC 6525, closes a channel RFC 8831 §6.7)",
-    AbortChunk: "ABORT (RFC 9260 §9.1)",
-    ShutdownCompleteChunk: "SHUTDOWN-COMPLETE",
-    ShutdownAckChunk: "SHUTDOWN-ACK",
-    ShutdownChunk: "SHUTDOWN (RFC 9260 §9.2)",
-}
-
-#: RTCP packet types (RFC 3550 §12.1, RFC 4585 §6.1): the SRTCP header stays in clear.
-_RTCP = {200: "SR", 201: "RR", 202: "SDES", 203: "BYE", 204: "APP", 205: "RTPFB", 206: "PSFB"}
 
 
 def _size(n: int) -> str:
@@ -436,62 +180,133 @@ class RunSummary:
             self._emit(record, source)
 
 
+def _relayed(data: bytes) -> str:
+    """What a TURN ChannelData message relays, by its first byte (RFC 7983 §7)."""
+    kind = classify(data)
+    if kind is PacketKind.STUN:
+        return stun.describe(data)
+    if kind is PacketKind.DTLS:
+        return dtls.describe(data)
+    if kind is PacketKind.RTP or kind is PacketKind.RTCP:
+        return rtp.describe(data, secure=True)
+    return f"{len(data):,} B"
+
+
 class Tracer:
-    """Turns raw steps into :class:`TraceRecord` objects for ``callback``."""
+    """The :class:`Observer` behind ``Settings.tracer``: one :class:`TraceRecord` per
+    protocol step for ``callback``."""
 
     def __init__(self, callback: Callable[[object], None]) -> None:
         self.callback = callback
         self.media_packets = {"send": 0, "recv": 0}
-        self.fragments = FragmentLabeller()
+        self.fragments = sctp.FragmentLabeller()
+        #: DTLS 1.3 hides a record's type (RFC 9147 §4): after the handshake, encrypted
+        #: records are taken as application data, which the SCTP line describes.
+        self.dtls_established = False
 
     def note(self, now: float, layer: str, text: str) -> None:
         self.callback(TraceRecord(now, layer, "note", text))
 
+    # ---------------------------------------------------------------- the Observer calls
+    def datagrams_received(
+        self, batch: Sequence[tuple[bytes, Address]], local: Address | None, now: float
+    ) -> None:
+        for data, remote in batch:
+            self.datagram("recv", data, remote, local, now)
+
+    def datagrams_sent(
+        self, transmits: Sequence[tuple[bytes, Address, Address]], now: float
+    ) -> None:
+        for data, local, remote in transmits:
+            self.datagram("send", data, remote, local, now)
+
+    def packets_received(self, packets: Sequence[bytes], now: float) -> None:
+        for packet in packets:
+            self.sctp("recv", packet, now)
+
+    def packets_sent(self, packets: Sequence[bytes], now: float) -> None:
+        for packet in packets:
+            self.sctp("send", packet, now)
+
+    def event(self, source: object, event: Event, now: float) -> None:
+        """The notes: steps that are not one packet (RFC 8445 §8.1.1 selection, the end
+        of the DTLS handshake RFC 6347 §4.2, alerts RFC 5246 §7.2, the association's
+        end RFC 9260 §9)."""
+        kind = type(event)
+        if kind is SelectedPairChanged:
+            assert isinstance(event, SelectedPairChanged)
+            pair = source.selected_pair if isinstance(source, IceAgent) else None
+            nominated = pair is not None and pair.nominated
+            self.note(now, "ICE", describe_pair(event.local, event.remote, nominated))
+        elif kind is dtls.HandshakeCompleted:
+            assert isinstance(event, dtls.HandshakeCompleted)
+            self.dtls_established = True
+            profile = event.srtp_profile.name if event.srtp_profile else "none"
+            self.note(
+                now,
+                "DTLS",
+                f"handshake complete: {event.version} {event.cipher_suite.name}, "
+                f"SRTP {profile} (RFC 6347 §4.2, RFC 5764 §4.2)",
+            )
+        elif kind is dtls.Closed:
+            assert isinstance(event, dtls.Closed)
+            how = "received" if event.by_peer else "sending"
+            self.note(now, "DTLS", f"{how} close_notify (RFC 5246 §7.2.1)")
+        elif kind is dtls.Failed:
+            assert isinstance(event, dtls.Failed)
+            error = event.error
+            how = "received" if isinstance(error, dtls.PeerAlertError) else "sent"
+            alert = dtls.alert_name(error.alert)
+            self.note(now, "DTLS", f"failed: {error} (alert {alert} {how}, RFC 5246 §7.2.2)")
+        elif kind is TransportClosed:
+            assert isinstance(event, TransportClosed)
+            why = f": {event.error}" if event.error else ""
+            self.note(now, "SCTP", f"association closed{why}")
+
+    # ---------------------------------------------------------------- one item each
     def datagram(
         self, direction: str, data: bytes, peer: Address, local: Address | None, now: float
     ) -> None:
+        """One datagram on the wire, described by its protocol (RFC 7983 §7 demux)."""
         kind = classify(data)
         if kind is PacketKind.STUN:
-            self.callback(TraceRecord(now, "ICE", direction, describe_stun(data), local, peer))
+            self.callback(TraceRecord(now, "ICE", direction, stun.describe(data), local, peer))
         elif kind is PacketKind.DTLS:
-            text = describe_dtls(data)
-            if data[0] == 23:
+            if dtls.only_application_data(data, established=self.dtls_established):
                 return  # application data: the SCTP line says what is inside
-            self.callback(TraceRecord(now, "DTLS", direction, text, local, peer))
-        elif kind is PacketKind.RTP and len(data) >= 12:
+            self.callback(TraceRecord(now, "DTLS", direction, dtls.describe(data), local, peer))
+        elif kind is PacketKind.RTP:
             self.media_packets[direction] += 1
-            pt, ssrc = data[1] & 0x7F, int.from_bytes(data[8:12], "big")
-            text = f"SRTP {len(data)} B, PT {pt}, SSRC {ssrc:08x} (RFC 3711)"
+            label = rtp.stream_label(data)
             self.callback(
                 TraceRecord(
                     now,
                     "SRTP",
                     direction,
-                    text,
+                    rtp.describe(data, secure=True),
                     local,
                     peer,
-                    kind=f"SRTP PT {pt} SSRC {ssrc:08x}",
+                    kind=f"SRTP {label}" if label else "",
                     payload_bytes=len(data),
                 )
             )
-        elif kind is PacketKind.RTCP and len(data) >= 2:
-            what = _RTCP.get(data[1], f"PT {data[1]}")
-            text = f"SRTCP {len(data)} B, first packet {what} (RFC 3711 §3.4, RFC 3550 §6)"
+        elif kind is PacketKind.RTCP:
+            text = rtp.describe(data, secure=True)
             self.callback(TraceRecord(now, "SRTP", direction, text, local, peer))
         elif kind is PacketKind.TURN_CHANNEL:
-            self.callback(
-                TraceRecord(now, "TURN", direction, "ChannelData (RFC 8656 §12.4)", local, peer)
-            )
+            text = turn.describe(data, _relayed)
+            self.callback(TraceRecord(now, "TURN", direction, text, local, peer))
 
     def sctp(self, direction: str, packet: bytes, now: float) -> None:
-        d = _describe_sctp(packet, self.fragments, direction)
+        """One SCTP packet inside DTLS (RFC 8261), its DATA numbered per message."""
+        d = sctp.summarize(packet, self.fragments, direction, describe_payload)
         self.callback(
             TraceRecord(
                 now,
                 "SCTP",
                 direction,
                 d.text,
-                kind=d.kind,
+                kind=f"SCTP {d.kind}" if d.kind else "",
                 payload_bytes=d.payload_bytes,
                 messages=d.messages,
                 streams=d.streams,

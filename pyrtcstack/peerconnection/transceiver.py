@@ -18,6 +18,7 @@ from ..media import H264, OPUS, PCMA, PCMU, VP8
 from ..media import Codec as MediaCodec
 from ..media.endpoint import MediaEndpoint
 from ..media.frames import EncodedFrame
+from ..media.live import LiveTrack
 from ..media.receiver import RtpReceiver
 from ..media.recorders import vp8_keyframe_size
 from ..media.sender import RtpSender
@@ -265,7 +266,7 @@ class Transceiver:
         on demand reads and clears it; a file track cannot and just records it)."""
         self.keyframe_requests += 1
         track = self.track
-        if isinstance(track, EncodedTrack):
+        if isinstance(track, (EncodedTrack, LiveTrack)):
             track.request_keyframe()
 
     def routes_payload_type(self, payload_type: int) -> bool:

@@ -6,6 +6,7 @@ Pure codecs and bookkeeping: nothing here does I/O or keeps time. See docs/rtp.m
 
 from __future__ import annotations
 
+from .describe import describe, stream_label
 from .errors import RtcpParseError, RtpParseError, RtpUsageError
 from .extensions import ExtensionMap
 from .feedback import (
@@ -58,6 +59,8 @@ __all__ = [
     "SdesChunk",
     "TransportWideCc",
     "TwccFeedbackBuilder",
+    "describe",
     "parse_rtcp",
     "serialize_rtcp",
+    "stream_label",
 ]

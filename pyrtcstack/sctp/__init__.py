@@ -11,6 +11,7 @@ from .adapter import DatagramAdapter, PacketCore
 from .association import Association, AssociationStats, State
 from .chunks import Packet, decode_packet, encode_packet, verify_checksum
 from .config import SctpConfig
+from .describe import FragmentLabeller, PacketSummary, PayloadNamer, describe, summarize
 from .errors import (
     AssociationClosedError,
     MessageTooLargeError,
@@ -37,12 +38,15 @@ __all__ = [
     "AssociationStats",
     "BufferedAmountLow",
     "DatagramAdapter",
+    "FragmentLabeller",
     "IncomingStreamsReset",
     "MessageReceived",
     "MessageTooLargeError",
     "OutgoingStreamsReset",
     "Packet",
     "PacketCore",
+    "PacketSummary",
+    "PayloadNamer",
     "SctpConfig",
     "SctpError",
     "SctpParseError",
@@ -51,6 +55,8 @@ __all__ = [
     "StreamError",
     "StreamResetFailed",
     "decode_packet",
+    "describe",
     "encode_packet",
+    "summarize",
     "verify_checksum",
 ]

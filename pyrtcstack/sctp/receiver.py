@@ -34,6 +34,11 @@ bytes (``min(max_message_size, capacity // 4)``) are kept for the chunks that fi
 hole at the cumulative TSN, so a window filled by out-of-order data can still be
 reassembled, without ever going past ``capacity``. Per-stream state is two bytes (the
 next SSN, ``next_ssn``) plus an :class:`InboundStream` only while something is held.
+``next_ssn`` covers the stream ids seen so far, not the negotiated count: it grows (at
+least doubling) when a message arrives on a higher stream id, up to the negotiated
+inbound streams (RFC 9260 §5.1.2 MIS/OS), so a data channel connection that uses two
+streams holds a few dozen bytes, and a peer that uses stream 65,534 costs 128 KiB, the
+most it can, as a table for every stream would cost anyway.
 
 A message is checked against ``max_message_size`` while it is being reassembled, not only
 when it completes (RFC 8831 §6.6): the fragments from a B fragment on that are contiguous
@@ -119,10 +124,13 @@ class Receiver:
         self.duplicates: list[int] = []
         #: The streams something is held for (removed when nothing is).
         self.streams: dict[int, InboundStream] = {}
-        #: The next expected SSN of each of the ``streams`` incoming streams (§6.5): two
-        #: bytes a stream, however many streams a peer uses (an InboundStream each cost
-        #: ~330 bytes: 21 MB for one message on each of 65,535 streams).
-        self.next_ssn = array("H", bytes(2 * streams))
+        #: The next expected SSN of the incoming streams (§6.5) up to the highest stream
+        #: id seen: two bytes a stream (an InboundStream each cost ~330 bytes: 21 MB for
+        #: one message on each of 65,535 streams); a stream past its end expects SSN 0.
+        #: Grown by :meth:`_grow`, never past ``stream_count`` entries (128 KiB).
+        self.next_ssn = array("H")
+        #: The negotiated number of incoming streams (§5.1.2): every stream id is below it.
+        self.stream_count = streams
         self.capacity = capacity
         self.max_message_size = max_message_size
         #: Room kept for DATA that advances the cumulative TSN (see the module docstring).
@@ -441,7 +449,10 @@ class Receiver:
         if unordered:
             self.ready.push((sid, ppid, data, True))
             return
-        expected = self.next_ssn[sid]
+        try:
+            expected = self.next_ssn[sid]
+        except IndexError:  # the first message on a stream past the table
+            expected = self._grow(sid)
         if ssn == expected:
             self.ready.push((sid, ppid, data, False))
             nxt = (ssn + 1) & 0xFFFF
@@ -463,6 +474,16 @@ class Receiver:
             stream.pending[ssn] = (ppid, data)
         else:  # an SSN already delivered or waiting: a misbehaving peer; drop it
             self.buffered -= charge(len(data))
+
+    def _grow(self, sid: int) -> int:
+        """Make ``next_ssn`` cover stream ``sid`` (at least doubling it, so a peer that
+        climbs through its stream ids costs amortised O(1) each, never past the
+        negotiated ``stream_count``). Returns the SSN the stream expects: 0 (§6.5)."""
+        table = self.next_ssn
+        size = max(sid + 1, 2 * len(table), 16)
+        size = min(size, max(self.stream_count, sid + 1))
+        table.frombytes(bytes(2 * (size - len(table))))
+        return 0
 
     def release(self, size: int) -> None:
         """The application consumed a delivered message of ``size`` bytes."""
@@ -499,8 +520,10 @@ class Receiver:
                     del chains[t]
         next_ssn = self.next_ssn
         for sid, ssn in streams:
-            if sid >= len(next_ssn):
+            if sid >= self.stream_count:
                 continue  # not a stream of this association
+            if sid >= len(next_ssn):
+                self._grow(sid)
             if ((ssn - next_ssn[sid]) & 0xFFFF) < 0x8000:
                 nxt16 = (ssn + 1) & 0xFFFF
                 held = self.streams.get(sid)
@@ -522,8 +545,8 @@ class Receiver:
         """Incoming streams restart at SSN 0; anything still held for them is dropped."""
         if self.run is not None:
             self._spill()
-        if not sids:  # all of them
-            self.next_ssn = array("H", bytes(2 * len(self.next_ssn)))
+        if not sids:  # all of them: every stream expects SSN 0 (an empty table)
+            self.next_ssn = array("H")
         next_ssn = self.next_ssn
         for sid in sids or tuple(self.streams):
             if sid < len(next_ssn):

@@ -143,6 +143,7 @@ from .constants import (
     PasswordAlgorithm,
 )
 from .credentials import long_term_key, saslprep, short_term_key, userhash
+from .describe import describe
 from .errors import StunParseError, StunUsageError
 from .longterm import (
     STUN_AUTH_RETRY,
@@ -209,6 +210,7 @@ __all__ = [
     "TransactionSucceeded",
     "TransactionTimedOut",
     "decode",
+    "describe",
     "is_stun",
     "long_term_key",
     "message_size",

@@ -15,6 +15,7 @@ See docs/turn.md for the protocol as implemented, the API, the limits and the de
 
 from .channeldata import ChannelData, decode_channel_data, encode_channel_data
 from .client import ClientState, TurnClient
+from .describe import describe
 from .errors import (
     AllocationMismatchError,
     AllocationQuotaError,
@@ -76,6 +77,7 @@ __all__ = [
     "TurnUsageError",
     "WrongCredentialsError",
     "decode_channel_data",
+    "describe",
     "encode_channel_data",
     "frame_for_stream",
     "parse_ip_range",

@@ -8,21 +8,28 @@ Resources (docs/whip.md has the exchange step by step)::
                              If-Match: *, an ICE restart (200 + new ETag + fragment) (§4.3)
     DELETE  /whip/<id>       ends the session (200) (§4.2)
     OPTIONS /whip            204, Accept-Post; with a valid token also the ICE servers
-    POST/PATCH/DELETE/OPTIONS /whep[/<id>]   the same for playback of the last recording
+    POST/PATCH/DELETE/OPTIONS /whep[/<id>]   the same for playback: live while a publisher
+                             is live, else the last recording
     GET     /                a page that plays /whep in a browser
 
 What is ingested is recorded (Opus → Ogg, VP8 → IVF, H.264 → Annex B, G.711 → WAV) in the
-recording folder; when a WHIP session ends, its recordings become what WHEP players get,
-looped. Errors are one line of ``text/plain`` with the status the RFC asks for: 400
-(malformed SDP or fragment), 401 (no or wrong bearer token, §4.7), 403 (a playback token
-used to publish), 404 (no such session), 405 (method), 409 (a publisher is already live;
-nothing recorded yet to play), 412/428 (If-Match wrong/missing, §4.3.1), 413 (body over
+recording folder and, while the publisher is live, relayed to every WHEP player
+(:mod:`.relay`: one bounded queue per player, video from the next keyframe, a PLI to the
+publisher when a player joins). When no publisher is live, WHEP players get the recordings
+of the last WHIP session that ended, looped.
+
+Errors are one line of ``text/plain`` with the status the RFC asks for: 400 (malformed
+SDP or fragment), 401 (no or wrong bearer token, §4.7), 403 (a playback token used to
+publish), 404 (no such session), 405 (method), 409 (a publisher is already live; nothing
+live nor recorded to play), 412/428 (If-Match wrong/missing, §4.3.1), 413 (body over
 the limit), 415 (content type), 422 (well-formed but not acceptable: no media, a trickle
-for another ICE generation, §4.3.1), 503 (session cap, with Retry-After, §4.5).
+for another ICE generation, §4.3.1), 503 (session or live-player cap, with Retry-After,
+§4.5).
 
 Limits (docs/security.md, "WHIP/WHEP server"): :attr:`ServerOptions.max_sessions`,
 ``max_body``, ``idle_timeout`` (a session without media or connection is ended),
-``max_recording_bytes``. Tokens are compared in constant time and never logged or shown.
+``max_recording_bytes``, ``max_live_players``, ``live_queue_frames``. Tokens are compared
+in constant time and never logged or shown.
 """
 
 from __future__ import annotations
@@ -42,9 +49,11 @@ from multidict import CIMultiDict
 from ..aio.peerconnection import PeerConnection, RemoteTrack
 from ..common.errors import ParseError, PyrtcstackError
 from ..media import EncodedFrame
+from ..media.live import LIVE_QUEUE_FRAMES
 from ..peerconnection import Description, Settings
 from .links import IceServerLink
 from .page import PLAYER_PAGE
+from .relay import LiveRelay
 from .sdpfrag import (
     SDPFRAG_TYPE,
     SdpFrag,
@@ -57,6 +66,7 @@ from .sessions import (
     AUDIO_PREFERENCES,
     EXTENSIONS,
     Session,
+    live_preference,
     new_etag,
     open_recorder,
     open_track,
@@ -96,6 +106,12 @@ class ServerOptions:
     max_replay_bytes: int = 64 << 20
     #: serve /whep and the player page
     whep: bool = True
+    #: WHEP players of the live stream at once (each costs a sender and a queue); more
+    #: get 503
+    max_live_players: int = 8
+    #: frames queued per live player track; a player that falls further behind loses
+    #: frames (counted in ``LiveTrack.dropped``), never the publisher or other players
+    live_queue_frames: int = LIVE_QUEUE_FRAMES
 
 
 class WhipServer:
@@ -108,6 +124,9 @@ class WhipServer:
         #: checked to parse, shared by every player)
         self.latest: dict[str, Path] = {}
         self._replay: dict[str, bytes] = {}
+        #: the live stream by media kind, while a publisher is live
+        self.relays: dict[str, LiveRelay] = {}
+        self._publisher: Session | None = None
         #: every WHIP session that ended, with its reason (for tests and logs)
         self.finished: list[Session] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -218,8 +237,11 @@ class WhipServer:
             return self._error(503, "too many sessions", {"Retry-After": "10"})
         if kind == "whip" and any(s.kind == "whip" for s in self.sessions.values()):
             return self._error(409, "a publisher is already live on this endpoint")
-        if kind == "whep" and not self.latest:
-            return self._error(409, "nothing has been recorded yet to play")
+        live = kind == "whep" and bool(self.relays)
+        if live and self.live_players() >= self.options.max_live_players:
+            return self._error(503, "too many players of the live stream", {"Retry-After": "10"})
+        if kind == "whep" and not live and not self.latest:
+            return self._error(409, "nothing is live and nothing has been recorded yet to play")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -248,6 +270,11 @@ class WhipServer:
                 for tr in media:
                     if tr.kind == "audio":
                         tr.set_codec_preferences(list(AUDIO_PREFERENCES))
+            elif live:
+                self._add_live_tracks(session)
+                if not session.live_tracks:
+                    await pc.close()
+                    return self._error(422, "the offer receives nothing the live stream has")
             else:
                 self._add_playback_tracks(pc)
             await pc.set_local_description()
@@ -260,6 +287,8 @@ class WhipServer:
         session.remote_ufrag = frag_from_sdp(text).ufrag
         self.sessions[session.id] = session
         pc.on("connectionstatechange", lambda state: self._on_state(session, state))
+        if kind == "whip":
+            self._start_relays(session)
         self._spawn(self._watch(session))
         headers: CIMultiDict[str] = CIMultiDict()
         headers["Location"] = f"/{kind}/{session.id}"
@@ -282,8 +311,36 @@ class WhipServer:
                 tr.set_codec_preferences(video_preference(track))
             pc.add_track(track)
 
+    def live_players(self) -> int:
+        """WHEP sessions playing the live stream now."""
+        return sum(1 for s in self.sessions.values() if s.live_tracks)
+
+    def _add_live_tracks(self, session: Session) -> None:
+        """A player of the live stream: one live track per kind the publisher sends, in
+        the publisher's codec; fed once the player is connected (``_on_state``)."""
+        for tr in session.pc.get_transceivers():
+            relay = self.relays.get(tr.kind)
+            if relay is None or tr.track is not None:
+                continue
+            tr.set_codec_preferences(live_preference(relay.codec))
+            track = relay.new_track(self.options.live_queue_frames)
+            session.live_tracks.append((relay, track))
+            session.pc.add_track(track)
+
+    def _start_relays(self, session: Session) -> None:
+        """The publisher's answer is made: one relay per kind it sends, in the codec
+        negotiated for it."""
+        self._publisher = session
+        self.relays = {}
+        for tr in session.pc.get_transceivers():
+            remote = session.remote_tracks.get(tr.kind)
+            if remote is None or tr.codec is None or tr.kind in self.relays:
+                continue
+            self.relays[tr.kind] = LiveRelay(tr.codec, remote.request_keyframe)
+
     # ------------------------------------------------------------------ media in
     def _on_track(self, session: Session, track: RemoteTrack) -> None:
+        session.remote_tracks.setdefault(track.kind, track)
         track.on("frame", lambda frame: self._record(session, track, frame))
 
     def _record(self, session: Session, track: RemoteTrack, frame: EncodedFrame) -> None:
@@ -291,6 +348,9 @@ class WhipServer:
             return
         session.last_activity = time.monotonic()
         kind = track.kind
+        relay = self.relays.get(kind)
+        if relay is not None and self._publisher is session:
+            relay.push(frame)
         recorder = session.recorders.get(kind)
         if recorder is None:
             codec = track.transceiver.codec
@@ -318,6 +378,8 @@ class WhipServer:
     def _on_state(self, session: Session, state: str) -> None:
         if state == "connected":
             session.last_activity = time.monotonic()
+            for relay, track in session.live_tracks:
+                relay.attach(track)
         elif state in ("failed", "closed") and not session.ended:
             self._spawn(self._end(session, f"connection {state}"))
 
@@ -340,6 +402,18 @@ class WhipServer:
         session.end_reason = reason
         self.sessions.pop(session.id, None)
         session.close_recorders()
+        for relay, track in session.live_tracks:
+            relay.detach(track)
+        if self._publisher is session:
+            self._publisher = None
+            relays, self.relays = self.relays, {}
+            for relay in relays.values():
+                relay.end()
+            # the live stream is over: its players' sessions end with it (their
+            # tracks sent a BYE); a new POST /whep gets the recording
+            for other in list(self.sessions.values()):
+                if other.live_tracks:
+                    self._spawn(self._end(other, "publisher ended"))
         with contextlib.suppress(Exception):
             await session.pc.close()
         if session.kind == "whip":
@@ -423,12 +497,14 @@ class WhipServer:
             )
         try:
             for media in frag.media:
+                where: dict[str, str | int] = (
+                    {"sdpMid": media.mid} if media.mid is not None else {"sdpMLineIndex": 0}
+                )
                 for candidate in media.candidates:
-                    await session.pc.add_ice_candidate(
-                        {"candidate": str(candidate), "sdpMid": media.mid}
-                        if media.mid is not None
-                        else {"candidate": str(candidate), "sdpMLineIndex": 0}
-                    )
+                    await session.pc.add_ice_candidate({"candidate": str(candidate), **where})
+                if media.end_of_candidates or frag.end_of_candidates:
+                    # RFC 8840 §4.4 / RFC 8838 §13: the client gathers no more candidates
+                    await session.pc.add_ice_candidate({"candidate": "", **where})
         except PyrtcstackError as exc:
             return self._error(422, f"cannot use a candidate: {exc}")
         count = sum(len(m.candidates) for m in frag.media)

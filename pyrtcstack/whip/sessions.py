@@ -25,17 +25,21 @@ from ..media import (
     WavRecorder,
 )
 from ..media.codecs import PCMA, PCMU
+from ..media.codecs import Codec as MediaCodec
 from ..media.sources import Track
 from ..sdp import CodecCapability
 
 if TYPE_CHECKING:
-    from ..aio.peerconnection import PeerConnection
+    from ..aio.peerconnection import PeerConnection, RemoteTrack
+    from ..media import LiveTrack
+    from .relay import LiveRelay
 
 __all__ = [
     "AUDIO_PREFERENCES",
     "EXTENSIONS",
     "Recorder",
     "Session",
+    "live_preference",
     "new_etag",
     "open_recorder",
     "open_track",
@@ -89,7 +93,11 @@ def open_track(path: Path, data: bytes | None = None) -> Track:
 
 def video_preference(track: Track) -> list[CodecCapability]:
     """The one video codec a replayed file can be sent as (no transcoding)."""
-    if track.codec.name == "VP8":
+    return video_preference_for(track.codec.name)
+
+
+def video_preference_for(name: str) -> list[CodecCapability]:
+    if name == "VP8":
         return [CodecCapability("VP8", 90000, None, {}, ["nack", "nack pli", "ccm fir"])]
     return [
         CodecCapability(
@@ -104,6 +112,17 @@ def video_preference(track: Track) -> list[CodecCapability]:
             ["nack", "nack pli", "ccm fir"],
         )
     ]
+
+
+def live_preference(codec: MediaCodec) -> list[CodecCapability]:
+    """What a player is asked for to receive a live stream in ``codec`` (the publisher's
+    negotiated codec: a relay does not transcode)."""
+    name = codec.name.lower()
+    if name == "opus":
+        return [AUDIO_PREFERENCES[0]]
+    if name in ("pcmu", "pcma"):
+        return [CodecCapability(codec.name, 8000, 1)]
+    return video_preference_for(codec.name)
 
 
 @dataclass(eq=False)
@@ -126,6 +145,10 @@ class Session:
     remote_ufrag: str | None = None
     ended: bool = False
     end_reason: str = ""
+    #: WHIP: the publisher's incoming tracks by kind (to ask them for keyframes)
+    remote_tracks: dict[str, RemoteTrack] = field(default_factory=dict)
+    #: WHEP live: this player's tracks and the relays that feed them
+    live_tracks: list[tuple[LiveRelay, LiveTrack]] = field(default_factory=list)
 
     def close_recorders(self) -> None:
         for recorder in self.recorders.values():

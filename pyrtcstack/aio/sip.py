@@ -1,0 +1,351 @@
+"""asyncio driver for the SIP user agent (:class:`pyrtcstack.sip.UserAgent`) over UDP or TCP.
+
+Over UDP, the single-socket pattern of :mod:`pyrtcstack.aio.endpoint`: one socket, one
+core, one re-armed timer. Over TCP (RFC 3261 §18.3), :class:`TcpEndpoint` keeps the same
+shape: one listening socket, one connection per peer address (opened on the first
+message to it, or accepted), each cut into messages by a
+:class:`~pyrtcstack.sip.StreamFramer`, and the core's ``datagrams_to_send`` written to the
+connection of their address. The socket is bound first so the agent's Via and Contact
+name its real port. :class:`SipPhone` adds awaitables on top of the events:
+
+    phone = await SipPhone.open(("127.0.0.1", 0), user="alice")
+    call_id = await phone.call("sip:bob@127.0.0.1:5070", ("127.0.0.1", 5070), offer)
+    ...
+    await phone.hang_up(call_id)
+    phone.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from collections.abc import Callable
+
+from ..common.core import Address, Event
+from ..sip import (
+    CallAnswered,
+    CallEnded,
+    CallEstablished,
+    CallFailed,
+    DigestClient,
+    IncomingCall,
+    Registered,
+    RegistrationFailed,
+    SipParseError,
+    StreamFramer,
+    UserAgent,
+)
+from .endpoint import CoreEndpoint, CoreTimer
+
+__all__ = ["MAX_CONNECTIONS", "MAX_PENDING_CALLS", "SipCallError", "SipPhone", "TcpEndpoint"]
+
+#: Incoming calls queued for :meth:`SipPhone.incoming` (more are rejected with 486).
+MAX_PENDING_CALLS = 16
+#: TCP connections at once (accepted and opened); past it new ones are closed at once.
+MAX_CONNECTIONS = 64
+#: Octets queued for a connection still being opened (the rest is dropped, counted).
+MAX_PENDING_BYTES = 262_144
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, owner: TcpEndpoint, key: Address | None) -> None:
+        self.owner = owner
+        self.key = key
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.key is None:  # accepted: known by the peer's address
+            peer = transport.get_extra_info("peername")
+            self.key = (str(peer[0]), int(peer[1]))
+            if len(self.owner.connections) >= MAX_CONNECTIONS:
+                transport.close()
+                return
+            self.owner.connections[self.key] = self
+        for data in self.pending:
+            transport.write(data)  # type: ignore[attr-defined]
+        self.pending.clear()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError:
+            self.owner.parse_errors += 1
+            if self.transport is not None:
+                self.transport.close()  # a stream cannot be re-synchronised (§18.3)
+            return
+        if self.framer.crlfs >= 2:  # RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong
+            self.framer.crlfs = 0
+            if self.transport is not None:
+                self.transport.write(b"\r\n")
+        assert self.key is not None
+        core = self.owner.core
+        loop = asyncio.get_running_loop()
+        for message in messages:
+            core.receive_message(message, self.key, loop.time())
+        self.owner.drain()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.key is not None and self.owner.connections.get(self.key) is self:
+            del self.owner.connections[self.key]
+
+
+class TcpEndpoint:
+    """One :class:`~pyrtcstack.sip.UserAgent` over TCP: see the module docstring."""
+
+    def __init__(self, core: UserAgent, on_event: Callable[[Event], None]) -> None:
+        self.core = core
+        self.on_event = on_event
+        self.connections: dict[Address, _Connection] = {}
+        self.server: asyncio.Server | None = None
+        self.parse_errors = 0
+        self.send_drops = 0
+        self._loop = asyncio.get_running_loop()
+        self._timer = CoreTimer(self._loop, self._on_timer)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _on_timer(self, now: float) -> None:
+        self.core.handle_timer(now)
+        self.drain()
+
+    def _connection(self, addr: Address) -> _Connection | None:
+        conn = self.connections.get(addr)
+        if conn is not None:
+            return conn
+        if len(self.connections) >= MAX_CONNECTIONS:
+            return None
+        conn = _Connection(self, addr)
+        self.connections[addr] = conn
+
+        async def connect() -> None:
+            try:
+                await self._loop.create_connection(lambda: conn, addr[0], addr[1])
+            except OSError:
+                self.connections.pop(addr, None)  # the transaction times out (408)
+
+        task = self._loop.create_task(connect())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return conn
+
+    def drain(self) -> None:
+        core = self.core
+        while True:
+            progressed = False
+            for data, addr in core.datagrams_to_send(self._loop.time()):
+                progressed = True
+                conn = self._connection(addr)
+                if conn is None:
+                    self.send_drops += 1
+                elif conn.transport is not None:
+                    conn.transport.write(data)
+                elif sum(map(len, conn.pending)) + len(data) <= MAX_PENDING_BYTES:
+                    conn.pending.append(data)
+                else:
+                    self.send_drops += 1
+            while (event := core.next_event()) is not None:
+                progressed = True
+                self.on_event(event)
+            if not progressed:
+                break
+        self._timer.arm(core.get_timer())
+
+    def close(self) -> None:
+        self._timer.cancel()
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections.values()):
+            if conn.transport is not None:
+                conn.transport.close()
+        self.connections.clear()
+
+
+class SipCallError(Exception):
+    """A call or registration failed: ``status`` is the SIP status (408 on a timeout)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class SipPhone:
+    """A :class:`~pyrtcstack.sip.UserAgent` on a UDP socket (see the module docstring)."""
+
+    def __init__(self, agent: UserAgent, endpoint: CoreEndpoint | TcpEndpoint) -> None:
+        self.agent = agent
+        self.endpoint = endpoint
+        self.events: list[Event] = []  # every event, in order (bounded below)
+        #: called with every event as it happens, before any awaiting code resumes
+        self.listeners: list[Callable[[Event], None]] = []
+        self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
+        self._incoming: deque[IncomingCall] = deque()
+        self._incoming_ready = asyncio.Event()
+
+    @classmethod
+    async def open(
+        cls,
+        local: Address = ("127.0.0.1", 0),
+        *,
+        user: str = "pyrtcstack",
+        credentials: DigestClient | None = None,
+        transport: str = "UDP",
+    ) -> SipPhone:
+        """Bind ``local`` (UDP, or a TCP listener with ``transport="TCP"``) and start."""
+        loop = asyncio.get_running_loop()
+        tcp = transport.upper() == "TCP"
+        family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        if tcp:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(local)
+        sock.setblocking(False)
+        host, port = sock.getsockname()[:2]
+        agent = UserAgent(
+            (str(host), int(port)), user=user, credentials=credentials,
+            transport="TCP" if tcp else "UDP",
+        )  # fmt: skip
+        phone: SipPhone | None = None
+
+        def on_event(event: Event) -> None:
+            assert phone is not None
+            phone._on_event(event)
+
+        endpoint: CoreEndpoint | TcpEndpoint
+        if tcp:
+            sock.listen(16)
+            endpoint = TcpEndpoint(agent, on_event)
+            tcp_endpoint = endpoint
+            endpoint.server = await loop.create_server(
+                lambda: _Connection(tcp_endpoint, None), sock=sock
+            )
+        else:
+            _, endpoint = await loop.create_datagram_endpoint(
+                lambda: CoreEndpoint(agent, on_event), sock=sock
+            )
+        phone = cls(agent, endpoint)
+        return phone
+
+    @property
+    def local(self) -> Address:
+        return self.agent.local
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _on_event(self, event: Event) -> None:
+        self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
+        if len(self.events) > 1000:
+            del self.events[:500]
+        if isinstance(event, IncomingCall):
+            if len(self._incoming) >= MAX_PENDING_CALLS:
+                self.agent.reject(event.call_id, self._now(), 486, "Busy Here")
+                return
+            self._incoming.append(event)
+            self._incoming_ready.set()
+        for matcher, future in list(self._waiters):
+            if not future.done() and matcher(event):
+                future.set_result(event)
+                self._waiters.remove((matcher, future))
+
+    async def _wait(
+        self, matcher: Callable[[Event], bool], timeout: float, *, past: bool = False
+    ) -> Event:
+        if past:  # the event may already have happened (a call ended while we were away)
+            for event in self.events:
+                if matcher(event):
+                    return event
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._waiters.append((matcher, future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if (matcher, future) in self._waiters:
+                self._waiters.remove((matcher, future))
+
+    async def register(self, registrar: str, server: Address, *, timeout: float = 40.0) -> int:
+        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure."""
+        call_id = self.agent.register(registrar, server, self._now())
+        self.endpoint.drain()
+        event = await self._wait(
+            lambda e: isinstance(e, Registered | RegistrationFailed) and e.call_id == call_id,
+            timeout,
+        )
+        if isinstance(event, RegistrationFailed):
+            raise SipCallError(event.status, event.reason)
+        assert isinstance(event, Registered)
+        return event.expires
+
+    async def call(
+        self, target: str, server: Address, offer: bytes | None, *, timeout: float = 60.0
+    ) -> tuple[str, bytes | None]:
+        """INVITE ``target`` and wait for the answer: ``(call_id, sdp of the 200)``."""
+        call_id = self.agent.invite(target, server, self._now(), offer)
+        self.endpoint.drain()
+        event = await self._wait(
+            lambda e: isinstance(e, CallAnswered | CallFailed) and e.call_id == call_id,
+            timeout,
+        )
+        if isinstance(event, CallFailed):
+            raise SipCallError(event.status, event.reason)
+        assert isinstance(event, CallAnswered)
+        return call_id, event.sdp
+
+    async def incoming(self) -> IncomingCall:
+        """The next incoming call (answer it with :meth:`answer` or reject it)."""
+        while not self._incoming:
+            self._incoming_ready.clear()
+            await self._incoming_ready.wait()
+        return self._incoming.popleft()
+
+    async def answer(self, call_id: str, sdp: bytes | None, *, ring: bool = True,
+                     timeout: float = 40.0) -> bytes | None:  # fmt: skip
+        """180 (optional) and 200 with ``sdp``; wait for the ACK and return its body."""
+        if ring:
+            self.agent.ring(call_id, self._now())
+        self.agent.answer(call_id, sdp, self._now())
+        self.endpoint.drain()
+        event = await self._wait(
+            lambda e: (
+                isinstance(e, CallEstablished | CallFailed | CallEnded) and e.call_id == call_id
+            ),
+            timeout,
+        )
+        if isinstance(event, CallEstablished):
+            return event.sdp
+        if isinstance(event, CallFailed):
+            raise SipCallError(event.status, event.reason)
+        raise SipCallError(487, "ended before the ACK")
+
+    def cancel(self, call_id: str) -> None:
+        """CANCEL a call not yet answered (:meth:`call` then raises 487, or, if the 200
+        wins the race, the call is ACKed and ended with a BYE)."""
+        self.agent.cancel(call_id, self._now())
+        self.endpoint.drain()
+
+    def reject(self, call_id: str, status: int = 486, reason: str = "Busy Here") -> None:
+        self.agent.reject(call_id, self._now(), status, reason)
+        self.endpoint.drain()
+
+    async def wait_ended(self, call_id: str, timeout: float = 60.0) -> bool:
+        """Wait for the call to end; True when the peer hung up."""
+        event = await self._wait(
+            lambda e: isinstance(e, CallEnded) and e.call_id == call_id, timeout, past=True
+        )
+        assert isinstance(event, CallEnded)
+        return event.by_remote
+
+    async def hang_up(self, call_id: str, timeout: float = 40.0) -> None:
+        """BYE, and wait for its answer (or its timeout)."""
+        waiter = asyncio.ensure_future(self.wait_ended(call_id, timeout))
+        self.agent.bye(call_id, self._now())
+        self.endpoint.drain()
+        await waiter
+
+    def close(self) -> None:
+        self.endpoint.close()

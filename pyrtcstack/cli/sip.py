@@ -1,0 +1,180 @@
+"""``pyrtcstack sip explain|call|listen``: a SIP message explained field by field, a call
+to a SIP URI, a user agent that answers (plain RTP/AVP SDP; no media is sent)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+from pyrtcstack.sip import SipParseError, SipUri, explain_message, parse_message
+
+from ._args import CliError, format_address, host_port, listening, number
+
+_DURATION_MAX = 86_400.0
+
+__all__ = ["register"]
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _normalise(data: bytes) -> bytes:
+    """A pasted message has lost its CRLFs: put them back (RFC 3261 §7 needs CRLF), and
+    drop a Content-Length the paste made wrong (the body is what was pasted)."""
+    data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n").lstrip(b"\r\n")
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return head + b"\r\n\r\n"
+    framing = (b"content-length", b"l")
+    lines = [
+        ln for ln in head.split(b"\r\n") if ln.split(b":", 1)[0].strip().lower() not in framing
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _explain(args: argparse.Namespace) -> int:
+    try:
+        data = _read(args.file)
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}", code=1) from None
+    try:
+        message = parse_message(_normalise(data))
+    except SipParseError as exc:
+        raise CliError(f"{args.file}: not a valid SIP message: {exc}", code=1) from None
+    sys.stdout.write(explain_message(message))
+    return 0
+
+
+def _sdp(args: argparse.Namespace, host: str) -> bytes:
+    """The SDP we offer or answer: ``--sdp FILE``, else PCMU on RTP/AVP at port 9 (the
+    discard port: this command sends no media)."""
+    if args.sdp is not None:
+        try:
+            with open(args.sdp, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.sdp}: {exc.strerror}", code=1) from None
+    return (
+        f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+        "m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    ).encode()
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _call(args: argparse.Namespace) -> int:
+    from pyrtcstack.aio.sip import SipCallError, SipPhone
+    from pyrtcstack.aio.stun import source_address_for
+
+    try:
+        uri = SipUri.parse(args.uri)
+    except SipParseError as exc:
+        raise CliError(f"{args.uri}: not a SIP URI: {exc}", code=2) from None
+    server = args.via or (uri.host.strip("[]"), uri.port or 5060)
+    transport = args.transport.upper()
+    local = args.local or (source_address_for(server), 0)
+    with listening(local):
+        phone = await SipPhone.open(local, user=args.user, transport=transport)
+    try:
+        _print(f"calling {args.uri} via {format_address(server)} over {transport}")
+        try:
+            call_id, answer = await phone.call(args.uri, server, _sdp(args, phone.local[0]),
+                                               timeout=args.timeout)  # fmt: skip
+        except (SipCallError, TimeoutError) as exc:
+            why = str(exc) or f"no final answer in {args.timeout:g} s"
+            raise CliError(f"call failed: {why}", code=1) from None
+        _print(f"answered (Call-ID {call_id}); the answer's SDP has {len(answer or b'')} octets")
+        await asyncio.sleep(args.duration)
+        with contextlib.suppress(TimeoutError):
+            await phone.hang_up(call_id, timeout=10)
+        _print("hung up")
+        return 0
+    finally:
+        phone.close()
+
+
+async def _listen(args: argparse.Namespace) -> int:
+    from pyrtcstack.aio.sip import SipCallError, SipPhone
+
+    transport = args.transport.upper()
+    with listening(args.address):
+        phone = await SipPhone.open(args.address, user=args.user, transport=transport)
+    try:
+        host, port = phone.local
+        _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
+        while True:
+            call = await phone.incoming()
+            _print(f"call from {call.caller} (Call-ID {call.call_id})")
+            try:
+                await phone.answer(call.call_id, _sdp(args, host))
+            except (SipCallError, TimeoutError) as exc:
+                _print(f"call {call.call_id} failed: {exc}")
+                continue
+            _print("answered; waiting for the caller to hang up")
+            with contextlib.suppress(TimeoutError):
+                await phone.wait_ended(call.call_id, timeout=_DURATION_MAX)
+            _print(f"call {call.call_id} ended")
+            if args.once:
+                return 0
+    finally:
+        phone.close()
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sip", help="explain a SIP message (RFC 3261)", description=__doc__
+    )
+    commands = parser.add_subparsers(dest="sip_command", metavar="ACTION", required=True)
+    p = commands.add_parser(
+        "explain",
+        help="annotated walk through a SIP request or response, with RFC references",
+        description="Walk through a SIP message (a file, or - for standard input; LF line ends "
+        "are accepted, as from a paste) field by field: what each means, with its RFC 3261 "
+        "section, the transaction and dialog it belongs to, and its body.",
+    )
+    p.add_argument("file", metavar="FILE", help="SIP message file, or - for standard input")
+    p.set_defaults(func=_explain)
+    p = commands.add_parser(
+        "call",
+        help="call a SIP URI (INVITE with an SDP offer), hang up after --duration",
+        description="Call URI: INVITE with an SDP offer (--sdp FILE, else PCMU with no media "
+        "sent), wait for the answer, hang up after --duration seconds. Exit 1 if the call "
+        "fails (the status is printed).",
+    )
+    p.add_argument("uri", metavar="URI", help="sip:user@host[:port]")
+    p.add_argument("--via", type=host_port(default_port=5060), default=None,
+                   help="send to HOST:PORT (a proxy) instead of the URI's host")  # fmt: skip
+    p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
+                   help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="default udp")
+    p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
+    p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
+    p.add_argument("--duration", type=number(low=0, high=_DURATION_MAX), default=5.0,
+                   help="seconds before hanging up (default 5)")  # fmt: skip
+    p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=60.0,
+                   help="seconds to wait for the answer (default 60)")  # fmt: skip
+    p.set_defaults(func=lambda a: asyncio.run(_call(a)))
+    p = commands.add_parser(
+        "listen",
+        help="answer SIP calls (180, 200 with an SDP answer) until interrupted",
+        description="Listen on HOST:PORT (default 127.0.0.1:5060) and answer every INVITE "
+        "with 180 and 200 (--sdp FILE, else PCMU with no media sent); print each call.",
+    )
+    p.add_argument("address", nargs="?", metavar="HOST:PORT",
+                   type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
+                   default=("127.0.0.1", 5060),
+                   help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="default udp")
+    p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
+    p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
+    p.add_argument("--once", action="store_true", help="exit after the first call ends")
+    p.set_defaults(func=lambda a: asyncio.run(_listen(a)))
