@@ -36,7 +36,7 @@ def _connect(dtls: tuple[str, ...] | None) -> tuple[Any, Any, Any]:
     chan = a.create_data_channel("bulk")
     a.set_local_description(a.create_offer(0.0), 0.0)
     a.gather([A], 0.0)
-    _run(a, b, lambda: a.local_description is not None and a.gathering_started)
+    _run(a, b, lambda: a.local_description is not None and a.ice.gathering_started)
     offer = a.local_description
     b.set_remote_description(offer, 0.0)
     b.set_local_description(b.create_answer(0.0), 0.0)

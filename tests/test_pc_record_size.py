@@ -39,7 +39,7 @@ def _transfer(versions: tuple[str, ...]) -> tuple[Any, list[int]]:
     chan = a.create_data_channel("bulk")
     a.set_local_description(a.create_offer(0.0), 0.0)
     a.gather([A], 0.0)
-    _run_batched(a, b, lambda: a.local_description is not None and a.gathering_started)
+    _run_batched(a, b, lambda: a.local_description is not None and a.ice.gathering_started)
     b.set_remote_description(a.local_description, 0.0)
     b.set_local_description(b.create_answer(0.0), 0.0)
     b.gather([B], 0.0)
