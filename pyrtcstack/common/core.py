@@ -41,7 +41,7 @@ CSPRNG), which is also what :func:`default_rng` returns when the caller passes n
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
@@ -134,19 +134,21 @@ else:
 class EventQueue(Generic[_T]):
     """The FIFO of events every core keeps: :meth:`push` from inside, :meth:`pop` is
     ``next_event``. Two lists (new events, and older ones reversed) make both ends O(1)
-    amortised without a deque's per-call method lookups; ``pop`` never raises.
+    amortised; ``pop`` never raises. ``push`` is the new list's own ``append`` (a C
+    function, no Python call per event: the data path pushes one per message), so that
+    list stays the same object for the queue's life. Lists, not a deque: an empty deque
+    is ~0.75 KiB, and a peer connection keeps several queues (docs/peerconnection.md).
     ``EventQueue[Event]`` for a core's events; SCTP keeps received messages as plain
     tuples in the same queue (``EventQueue[Any]``), so they keep their order with the
     events without an object per message."""
 
-    __slots__ = ("_new", "_ready")
+    __slots__ = ("_new", "_ready", "push")
 
     def __init__(self) -> None:
         self._new: list[_T] = []
         self._ready: list[_T] = []
-
-    def push(self, event: _T) -> None:
-        self._new.append(event)
+        #: Add ``event`` at the end (the bound ``append`` of the new events' list).
+        self.push: Callable[[_T], None] = self._new.append
 
     def pop(self) -> _T | None:
         ready = self._ready
@@ -155,9 +157,9 @@ class EventQueue(Generic[_T]):
         new = self._new
         if not new:
             return None
-        new.reverse()
-        self._ready, self._new = new, ready
-        return new.pop()
+        ready.extend(reversed(new))
+        new.clear()
+        return ready.pop()
 
     def __iter__(self) -> Iterator[_T]:
         """The queued items, oldest first, left in the queue (for inspection)."""

@@ -128,6 +128,11 @@ class DataChannelManager:
             for channel in pending:
                 self._announce(channel)
 
+    def set_max_packet_size(self, size: int) -> None:
+        """The packet size of the association, before it starts
+        (:meth:`.Association.set_max_packet_size`)."""
+        self.association.set_max_packet_size(size)
+
     def connect(self, now: float) -> None:
         """Start the association (either side, or both, may call it: RFC 8841 §9.3)."""
         self.association.connect(now)

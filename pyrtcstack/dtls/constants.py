@@ -41,6 +41,15 @@ class DtlsVersion(IntEnum):
     def label(self) -> str:
         return "DTLS 1.3" if self == DtlsVersion.DTLS_1_3 else "DTLS 1.2"
 
+    @property
+    def record_overhead(self) -> int:
+        """The most bytes one of our application data records adds to its payload with
+        the AEAD suites we offer (AES-GCM, ChaCha20-Poly1305: a 16-byte tag): DTLS 1.2,
+        13 (header) + 8 (AES-GCM explicit nonce, RFC 5288 §3) + 16; DTLS 1.3, 5 (the
+        unified header with a 16-bit sequence number and the length, RFC 9147 §4) + 1
+        (the inner content type, RFC 8446 §5.2) + 16."""
+        return 22 if self == DtlsVersion.DTLS_1_3 else 37
+
     @classmethod
     def parse(cls, text: str) -> DtlsVersion:
         """``"1.2"``, ``"1.3"``, ``"DTLS 1.3"`` or the hex codepoint (``"FEFC"``)."""

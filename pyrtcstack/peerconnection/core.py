@@ -29,6 +29,7 @@ no ``flush``). One asyncio driver runs it (:mod:`pyrtcstack.aio`).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import weakref
 from collections.abc import Sequence
@@ -670,6 +671,12 @@ class PeerConnectionCore:
         if isinstance(event, HandshakeCompleted):
             is_client = self.dtls_transport.is_client
             self.sctp.set_dtls_role("client" if is_client else "server")
+            version = self.dtls.version
+            if not self._sctp_started and version is not None:
+                # one SCTP packet per record within the MTU (RFC 8261 §5), sized for the
+                # record overhead of the version chosen (DTLS 1.3: 22 bytes, not 1.2's 37)
+                with contextlib.suppress(SctpError):  # a size SCTP refuses: keep the 1.2 one
+                    self.sctp.set_max_packet_size(self.settings.mtu - version.record_overhead)
             self._sctp_started = True
             # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
             # browsers and aiortc do; werift picks the initiator by ICE role, so an end that

@@ -29,7 +29,9 @@ from .config import Settings
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "DtlsTransport", "sctp_config"]
 
-#: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3).
+#: Bytes a DTLS 1.2 AEAD record adds to its payload (RFC 6347 §4.1, RFC 5288 §3): the
+#: SCTP packet size until the handshake chose the version (then its own overhead, which
+#: for DTLS 1.3 is 22 bytes: ``DtlsVersion.record_overhead``).
 DTLS_RECORD_OVERHEAD = 13 + 8 + 16
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..common.core import Event, default_rng
 from . import bulk
@@ -75,15 +76,19 @@ _SEND_STATES = (State.ESTABLISHED, State.SHUTDOWN_PENDING, State.SHUTDOWN_RECEIV
 _SETUP_STATES = (State.CLOSED, State.COOKIE_WAIT, State.COOKIE_ECHOED)
 
 
+def _check(cfg: SctpConfig) -> None:
+    if not 256 <= cfg.max_packet_size <= 16384:
+        raise SctpError("max_packet_size must be within 256..16384 (one DTLS record)")
+    if cfg.receive_window < cfg.max_message_size + 4 * cfg.max_packet_size:
+        raise SctpError("receive_window must exceed max_message_size (reassembly)")
+
+
 class Association:
     """One SCTP association (see the module docstring)."""
 
     def __init__(self, config: SctpConfig | None = None, rng: random.Random | None = None):
         self.config = cfg = config or SctpConfig()
-        if not 256 <= cfg.max_packet_size <= 16384:
-            raise SctpError("max_packet_size must be within 256..16384 (one DTLS record)")
-        if cfg.receive_window < cfg.max_message_size + 4 * cfg.max_packet_size:
-            raise SctpError("receive_window must exceed max_message_size (reassembly)")
+        _check(cfg)
         rng = default_rng(rng)
         self.state = State.CLOSED
         self.stats = AssociationStats()
@@ -186,6 +191,19 @@ class Association:
             receive_dropped=receiver.dropped_rwnd if receiver is not None else 0,
         )
         return out
+
+    def set_max_packet_size(self, size: int) -> None:
+        """The largest packet we send (common header included), set before the association
+        starts: a DTLS transport knows its record overhead only once the handshake chose
+        the version (RFC 8261 §5: one SCTP packet per record, the record within the MTU).
+        Raises :class:`SctpError` once the association started or for a size outside
+        256..16384 bytes, or one that the receive window no longer covers."""
+        if self.state is not State.CLOSED or self._closed_for_good or self.sender.sent:
+            raise SctpError("max_packet_size can only change before the association starts")
+        config = replace(self.config, max_packet_size=size)
+        _check(config)
+        self.config = config
+        self.sender.set_max_packet_size(size)
 
     def connect(self, now: float) -> None:
         """Send INIT (RFC 9260 §5.1 A). Either end, or both, may call it."""

@@ -170,7 +170,15 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                 credit += acks.size(size)
                 need = acks.threshold - acks.credit
             if credit >= need:
-                _commit(a, receiver, cum, buffered, taken, credit, now)
+                # §6.2: a SACK falls due with this packet. _commit inlined (this is once
+                # per two packets): the state written back, then the SACK built as of it
+                # (count() would call point(): the credit reached the threshold).
+                receiver.cum_tsn = cum
+                receiver.run_bytes += buffered - receiver.buffered
+                receiver.buffered = buffered
+                stats.packets_received += taken
+                acks.credit += credit
+                acks.point()
                 taken = credit = 0
                 need = acks.threshold - acks.credit
             continue

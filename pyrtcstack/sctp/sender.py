@@ -165,8 +165,9 @@ class Sender:
         rto_max: float,
         max_burst: int,
     ) -> None:
-        # Room for chunks in a packet, a multiple of 4: chunks are padded to 4 bytes (§3.2).
-        self.mtu = (max_packet_size - 12) & ~3
+        self.mtu = 0
+        self.cwnd = 0
+        self.set_max_packet_size(max_packet_size)
         self.next_tsn = initial_tsn
         self.cum_ack = (initial_tsn - 1) & MASK32
         self.queues: dict[int, deque[OutMessage]] = {}
@@ -176,8 +177,6 @@ class Sender:
         self.sent: list[SentChunk] = []
         self.head = 0
         self.flight = 0
-        # RFC 9260 §7.2.1: initial cwnd = min(4*MTU, max(2*MTU, 4380)).
-        self.cwnd = min(4 * self.mtu, max(2 * self.mtu, 4380))
         self.ssthresh = 1 << 30
         self.partial_bytes_acked = 0
         self.peer_rwnd = 1 << 30
@@ -220,6 +219,13 @@ class Sender:
         self.abandoned_messages = 0
         self.t3_expirations = 0
         self.consecutive_errors = 0
+
+    def set_max_packet_size(self, max_packet_size: int) -> None:
+        """The packet size, and the initial window that follows from it (before sending)."""
+        # Room for chunks in a packet, a multiple of 4: chunks are padded to 4 bytes (§3.2).
+        self.mtu = mtu = (max_packet_size - 12) & ~3
+        # RFC 9260 §7.2.1: initial cwnd = min(4*MTU, max(2*MTU, 4380)).
+        self.cwnd = min(4 * mtu, max(2 * mtu, 4380))
 
     # -- queueing ----------------------------------------------------------------------
     def enqueue(self, msg: OutMessage) -> None:

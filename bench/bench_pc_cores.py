@@ -1,0 +1,140 @@
+"""Two peer connection cores in memory: the whole data path (data channel, SCTP, DTLS
+records, the core's demux) without sockets or asyncio, on a virtual clock.
+
+Deterministic enough to count: the work per MiB in instructions (run it under
+``valgrind --tool=callgrind`` at two sizes and take the difference, which removes setup)
+or in Python calls (``--profile``). Every datagram one core sends in a step reaches the
+other in one ``receive_datagrams`` batch, as the asyncio driver hands over what it read.
+The sender keeps at most 1 MiB buffered, as ``bench_pc.py`` does. ``--cpu`` prints MB
+per CPU second of the transfer (noisy on a shared machine: compare trees alternating).
+
+    python bench/bench_pc_cores.py --mib 16 --size 16384 --cpu
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg python bench/bench_pc_cores.py --mib 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import time
+from typing import Any
+
+from pyrtcstack.datachannel import ChannelMessage
+from pyrtcstack.peerconnection import PeerConnectionCore, Settings
+
+A = ("127.0.0.1", 40010)
+B = ("127.0.0.1", 40012)
+HIGH_WATER = 1 << 20
+
+
+def _connect(dtls: tuple[str, ...] | None) -> tuple[Any, Any, Any]:
+    settings = Settings() if dtls is None else Settings(dtls_versions=dtls)
+    a = PeerConnectionCore(settings=settings, rng=random.Random(7))
+    b = PeerConnectionCore(settings=settings, rng=random.Random(8))
+    chan = a.create_data_channel("bulk")
+    a.set_local_description(a.create_offer(0.0), 0.0)
+    a.gather([A], 0.0)
+    _run(a, b, lambda: a.local_description is not None and a.ice.gathering_started)
+    offer = a.local_description
+    b.set_remote_description(offer, 0.0)
+    b.set_local_description(b.create_answer(0.0), 0.0)
+    b.gather([B], 0.0)
+    a.set_remote_description(b.local_description, 0.0)
+
+    def drain() -> bool:
+        for pc in (a, b):
+            while pc.next_event() is not None:
+                pass
+        return False
+
+    _run(a, b, lambda: drain() or chan.ready_state == "open")
+    return a, b, chan
+
+
+_state = {"now": 0.0}
+
+
+def _run(a: Any, b: Any, until: Any, tick: float = 0.0001) -> None:
+    """Move datagrams between the cores until ``until()``; the clock advances by ``tick``
+    per step that moved something, to the next timer when nothing moved."""
+    now = _state["now"]
+    pairs = ((a, b, B), (b, a, A))
+    while not until():
+        moved = False
+        for src, dst, local in pairs:
+            out = src.transmits(now)
+            if out:
+                moved = True
+                dst.receive_datagrams([(d, s) for d, s, _ in out], now, local=local)
+        if moved:
+            now += tick
+        else:
+            times = [t for t in (a.get_timer(), b.get_timer()) if t is not None]
+            now = max(now + tick, min(times)) if times else now + tick
+        for pc in (a, b):
+            t = pc.get_timer()
+            if t is not None and t <= now:
+                pc.handle_timer(now)
+    _state["now"] = now
+
+
+def transfer(a: Any, b: Any, chan: Any, size: int, total: int) -> float:
+    count = total // size
+    msg = bytes(size)
+    sent = 0
+    got = 0
+
+    def step() -> bool:
+        nonlocal sent, got
+        while sent < count and chan.buffered_amount < HIGH_WATER:
+            chan.send(msg)
+            sent += 1
+        ev = b.next_event()
+        while ev is not None:
+            if type(ev) is ChannelMessage:
+                got += 1
+            ev = b.next_event()
+        while a.next_event() is not None:
+            pass
+        return got >= count
+
+    t0 = time.thread_time()
+    _run(a, b, step)
+    return time.thread_time() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mib", type=float, default=4)
+    p.add_argument("--size", type=int, default=16384)
+    p.add_argument("--dtls12", action="store_true", help="force DTLS 1.2 (default: 1.3, 1.2)")
+    p.add_argument("--cpu", action="store_true", help="print MB per CPU second")
+    p.add_argument("--profile", action="store_true", help="Python calls of the transfer")
+    args = p.parse_args()
+    a, b, chan = _connect(("1.2",) if args.dtls12 else None)
+    total = int(args.mib * (1 << 20))
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        transfer(a, b, chan, args.size, total)
+        prof.disable()
+        st = pstats.Stats(prof)
+        calls = sum(v[1] for v in st.stats.values())  # type: ignore[attr-defined]
+        print(f"python calls per MiB: {calls / args.mib:,.0f}")
+        st.sort_stats("tottime").print_stats(25)
+        return
+    cpu = transfer(a, b, chan, args.size, total)
+    if args.cpu:
+        print(f"{total / cpu / 1e6:.1f} MB/s per CPU second ({cpu:.3f} s)")
+    print(
+        "records a->b",
+        b.counters.get("dtls_records_received"),
+        "b->a",
+        a.counters.get("dtls_records_received"),
+    )
+
+
+if __name__ == "__main__":
+    main()
