@@ -206,7 +206,7 @@ class Settings:
     ice_nomination_delay: float = 1.0
     dtls_initial_timeout: float = 1.0
     sctp_rto_initial: float = 1.0
-    sctp_rto_min: float = 1.0
+    sctp_rto_min: float = 0.4
     sctp_max_message_size: int = 262144
     sctp_max_burst: int = 4
     sctp_zero_checksum: bool = True
