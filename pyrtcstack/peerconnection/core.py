@@ -16,15 +16,13 @@ answers what it asks of the transports (its ``Transports`` protocol).
 
 It is a :class:`~pyrtcstack.common.core.MultiSocketCore` (one socket per local candidate):
 
-* ``receive_datagrams(batch, now, local=(ip, port))`` — the one input;
-  ``receive_datagram(data, addr, now, local)`` is a batch of one
-* ``transmits(now) -> [Transmit(data, source, destination)]``
+* ``receive_datagrams(batch, now, local=(ip, port))``, the one input (one datagram: a batch)
+* ``transmits(now) -> [(data, source, destination)]`` (:data:`~pyrtcstack.common.Transmit`)
 * ``get_timer()``, ``handle_timer(now)``, ``next_event()``
 
-An API call that queues something (``channel.send``, ``create_data_channel``, a channel's
-``close``...) makes ``get_timer()`` return a time no later than the last ``now``: the
-driver re-reads it after every mutation and calls ``handle_timer``, which drains (there is
-no ``flush``). One asyncio driver runs it (:mod:`pyrtcstack.aio`).
+An API call that queues something (``channel.send``, ``create_data_channel``...) makes
+``get_timer()`` return the last ``now``: the driver (:mod:`pyrtcstack.aio`) re-reads it
+after every mutation and calls ``handle_timer``, which drains (there is no ``flush``).
 """
 
 from __future__ import annotations
@@ -673,19 +671,15 @@ class PeerConnectionCore:
             self.sctp.set_dtls_role("client" if is_client else "server")
             version = self.dtls.version
             if not self._sctp_started and version is not None:
-                # one SCTP packet per record within the MTU (RFC 8261 §5), sized for the
-                # record overhead of the version chosen (DTLS 1.3: 22 bytes, not 1.2's 37)
+                # RFC 8261 §5: one SCTP packet a record, sized for this version (1.3: 22 B)
                 with contextlib.suppress(SctpError):  # a size SCTP refuses: keep the 1.2 one
                     self.sctp.set_max_packet_size(self.settings.mtu - version.record_overhead)
             self._sctp_started = True
-            # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision), as
-            # browsers and aiortc do; werift picks the initiator by ICE role, so an end that
-            # waited for the peer's INIT could wait forever. Ours leaves in _pump once the
-            # records that came with the last flight were handled: the DTLS client sends its
-            # INIT with its Finished, and the INIT ACK we answer it with then goes out ahead
-            # of our INIT, so the peer's COOKIE ECHO (which establishes us, §5.1 D) comes
-            # ahead of its INIT ACK to our INIT, which §5.2.3 then discards: one COOKIE ECHO
-            # and COOKIE ACK fewer to make and to process on the path to "open".
+            # RFC 8841 §9.3: both ends send INIT (RFC 9260 §5.2.1 resolves the collision;
+            # werift picks the initiator by ICE role, so waiting could wait forever). Ours
+            # leaves in _pump after the records of the last flight: the peer's COOKIE ECHO
+            # then establishes us (§5.1 D) and §5.2.3 discards its late INIT ACK to our
+            # INIT, one COOKIE ECHO/ACK pair fewer on the path to "open".
             self._sctp_connect_due = True
             keys = self.dtls_transport.srtp_keys(event)
             if keys is not None:
