@@ -1,0 +1,82 @@
+"""WebRTC-style media for SIP calls: a
+:class:`~pyrtcstack.aio.peerconnection.PeerConnection`'s offer and answer carried in the
+INVITE/200/ACK of a :class:`~pyrtcstack.aio.sip.SipPhone`.
+
+RFC 5763 (DTLS-SRTP framework for SIP) and RFC 8842 (DTLS offer/answer): the SDP is the
+PeerConnection's own (ICE ufrag/pwd and candidates, ``a=fingerprint``, ``a=setup:actpass``
+in the offer), so the call's media is ICE + DTLS-SRTP instead of plain RTP/AVP. SIP has no
+trickle here (RFC 8840 is not implemented): each side waits for gathering to complete and
+sends every candidate in its description, as baresip and the SIP gateways expect.
+
+    pc = PeerConnection()
+    pc.add_track(G711Track(ToneSource(440)))
+    call_id = await call_with_peerconnection(phone, pc, "sip:bob@127.0.0.1:5070", server)
+
+    incoming = await phone.incoming()
+    await answer_with_peerconnection(phone, pc, incoming)
+"""
+
+from __future__ import annotations
+
+from ..common.errors import PyrtcstackError
+from ..peerconnection import Description
+from ..sip import IncomingCall
+from .peerconnection import PeerConnection
+from .sip import SipCallError, SipPhone
+
+__all__ = ["answer_with_peerconnection", "call_with_peerconnection", "local_sdp"]
+
+
+async def local_sdp(pc: PeerConnection, *, timeout: float = 10.0) -> bytes:
+    """The local description once gathering is complete, as SIP body bytes."""
+    await pc.wait_gathering_complete(timeout)
+    description = pc.local_description
+    assert description is not None
+    return description.sdp.encode()
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SipCallError(488, "the SDP is not UTF-8") from None
+
+
+async def call_with_peerconnection(
+    phone: SipPhone, pc: PeerConnection, target: str, server: tuple[str, int], *,
+    timeout: float = 60.0,
+) -> str:  # fmt: skip
+    """INVITE ``target`` with ``pc``'s offer and apply the 200's answer; the call id.
+
+    :class:`SipCallError` when the call fails or the 200 carries no answer (the call is
+    then hung up)."""
+    await pc.set_local_description(await pc.create_offer())
+    call_id, answer = await phone.call(target, server, await local_sdp(pc), timeout=timeout)
+    if not answer:
+        await phone.hang_up(call_id)
+        raise SipCallError(488, "the 200 carried no SDP answer")
+    try:
+        await pc.set_remote_description(Description("answer", _text(answer)))
+    except (SipCallError, PyrtcstackError) as exc:
+        await phone.hang_up(call_id)
+        raise SipCallError(488, f"the answer cannot be applied: {exc}") from None
+    return call_id
+
+
+async def answer_with_peerconnection(
+    phone: SipPhone, pc: PeerConnection, call: IncomingCall, *, ring: bool = True,
+    timeout: float = 40.0,
+) -> None:  # fmt: skip
+    """Answer ``call`` with ``pc``: its offer (in the INVITE) is applied and the 200
+    carries the answer. An offerless INVITE is rejected with 488 (the offer would come
+    back in the ACK, after ICE could have started)."""
+    if call.offer is None:
+        phone.reject(call.call_id, 488, "Not Acceptable Here")
+        raise SipCallError(488, "offerless INVITE")
+    try:
+        await pc.set_remote_description(Description("offer", _text(call.offer)))
+        await pc.set_local_description(await pc.create_answer())
+    except (SipCallError, PyrtcstackError) as exc:  # an SDP we cannot answer: RFC 3261 §13.3.1.3
+        phone.reject(call.call_id, 488, "Not Acceptable Here")
+        raise SipCallError(488, f"the offer cannot be answered: {exc}") from None
+    await phone.answer(call.call_id, await local_sdp(pc), ring=ring, timeout=timeout)
