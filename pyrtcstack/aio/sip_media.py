@@ -24,7 +24,13 @@ from ..sip import IncomingCall
 from .peerconnection import PeerConnection
 from .sip import SipCallError, SipPhone
 
-__all__ = ["answer_with_peerconnection", "call_with_peerconnection", "local_sdp"]
+__all__ = [
+    "answer_with_peerconnection",
+    "call_with_peerconnection",
+    "local_sdp",
+    "with_default_destinations",
+    "with_mids",
+]
 
 
 async def local_sdp(pc: PeerConnection, *, timeout: float = 10.0) -> bytes:
@@ -32,7 +38,77 @@ async def local_sdp(pc: PeerConnection, *, timeout: float = 10.0) -> bytes:
     await pc.wait_gathering_complete(timeout)
     description = pc.local_description
     assert description is not None
-    return description.sdp.encode()
+    return with_default_destinations(description.sdp).encode()
+
+
+def with_mids(sdp: str, mids: list[str]) -> str:
+    """Give each m-section without ``a=mid`` the mid ``mids[index]`` (or its index).
+
+    Classic SIP peers (baresip 1.0) write no ``a=mid``; JSEP matches m-sections by mid,
+    and RFC 9429 §5.10 has the receiver of a description without one generate it. Our
+    PeerConnection matches by mid only, so the SIP layer adds them by position."""
+    sections = _sections(sdp)
+    out = sections[0]
+    for index, section in enumerate(sections[1:]):
+        out.append(section[0])
+        if not any(line.startswith("a=mid:") for line in section):
+            out.append(f"a=mid:{mids[index] if index < len(mids) else index}")
+        out += section[1:]
+    return "\r\n".join(out)
+
+
+def _sections(sdp: str) -> list[list[str]]:
+    """The session lines, then each m-section's lines (its m= line first)."""
+    sections: list[list[str]] = [[]]
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    return sections
+
+
+def _mids(sdp: str) -> list[str]:
+    mids: list[str] = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            mids.append(str(len(mids)))
+        elif line.startswith("a=mid:") and mids:
+            mids[-1] = line[6:].strip()
+    return mids
+
+
+def with_default_destinations(sdp: str) -> str:
+    """Put each m-section's first RTP candidate in its ``m=`` port, ``c=`` and ``a=rtcp``.
+
+    JSEP writes the trickle placeholders ``9`` and ``0.0.0.0``; a SIP peer without trickle
+    compares the default destination with the candidates and, finding none, answers
+    ``a=ice-mismatch`` (RFC 8839 §4.2.1.1 chooses a default candidate; §5.1 the mismatch).
+    """
+    sections = _sections(sdp)
+    out = sections[0]
+    for section in sections[1:]:
+        default: tuple[str, str] | None = None
+        for line in section:
+            fields = line.split()
+            if line.startswith("a=candidate:") and len(fields) >= 6 and fields[1] == "1":
+                default = fields[4], fields[5]
+                break
+        if default is None:
+            out += section
+            continue
+        host, port = default
+        family = "IP6" if ":" in host else "IP4"
+        for line in section:
+            if line.startswith("m="):
+                fields = line.split(" ")
+                out.append(" ".join([fields[0], port, *fields[2:]]))
+            elif line.startswith("c="):
+                out.append(f"c=IN {family} {host}")
+            elif line.startswith("a=rtcp:"):
+                out.append(f"a=rtcp:{port} IN {family} {host}")
+            else:
+                out.append(line)
+    return "\r\n".join(out)
 
 
 def _text(body: bytes) -> str:
@@ -56,7 +132,10 @@ async def call_with_peerconnection(
         await phone.hang_up(call_id)
         raise SipCallError(488, "the 200 carried no SDP answer")
     try:
-        await pc.set_remote_description(Description("answer", _text(answer)))
+        offer = pc.local_description
+        assert offer is not None
+        text = with_mids(_text(answer), _mids(offer.sdp))
+        await pc.set_remote_description(Description("answer", text))
     except (SipCallError, PyrtcstackError) as exc:
         await phone.hang_up(call_id)
         raise SipCallError(488, f"the answer cannot be applied: {exc}") from None
@@ -74,7 +153,7 @@ async def answer_with_peerconnection(
         phone.reject(call.call_id, 488, "Not Acceptable Here")
         raise SipCallError(488, "offerless INVITE")
     try:
-        await pc.set_remote_description(Description("offer", _text(call.offer)))
+        await pc.set_remote_description(Description("offer", with_mids(_text(call.offer), [])))
         await pc.set_local_description(await pc.create_answer())
     except (SipCallError, PyrtcstackError) as exc:  # an SDP we cannot answer: RFC 3261 §13.3.1.3
         phone.reject(call.call_id, 488, "Not Acceptable Here")
