@@ -10,7 +10,12 @@ import pytest
 
 from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.aio.sip import SipCallError, SipPhone
-from pyrtcstack.aio.sip_media import answer_with_peerconnection, call_with_peerconnection
+from pyrtcstack.aio.sip_media import (
+    accept_reinvites,
+    answer_with_peerconnection,
+    call_with_peerconnection,
+    restart_ice,
+)
 from pyrtcstack.media import G711Track, ToneSource
 from pyrtcstack.peerconnection import Settings
 
@@ -98,3 +103,56 @@ async def _offerless_and_garbage() -> None:
 
 def test_offers_a_peerconnection_cannot_answer_get_488() -> None:
     asyncio.run(_offerless_and_garbage())
+
+
+async def _restart_in_a_call() -> tuple[int, int, str, str]:
+    alice = await SipPhone.open(user="alice")
+    bob = await SipPhone.open(user="bob")
+    pa, pb = PeerConnection(settings=LOOPBACK), PeerConnection(settings=LOOPBACK)
+    pa.add_track(G711Track(ToneSource(440)))
+    pb.add_track(G711Track(ToneSource(660)))
+    got_b: list[Any] = []
+    pb.on("track", got_b.append)
+
+    async def callee() -> str:
+        call = await bob.incoming()
+        await answer_with_peerconnection(bob, pb, call)
+        accept_reinvites(bob, pb, call.call_id)
+        return call.call_id
+
+    task = asyncio.ensure_future(callee())
+    try:
+        call_id = await call_with_peerconnection(
+            alice, pa, f"sip:bob@{bob.local[0]}:{bob.local[1]}", bob.local
+        )
+        await task
+        await pb.wait_connection_state("connected")
+        assert pb.remote_description is not None
+        assert pa.remote_description is not None
+        ufrag_before = pb.remote_description.sdp.split("a=ice-ufrag:")[1].split()[0]
+        answer_before = pa.remote_description.sdp.split("a=ice-ufrag:")[1].split()[0]
+        await restart_ice(alice, pa, call_id)
+        # the caller applied the callee's restarted answer too (new ufrag both ways)
+        assert pa.remote_description.sdp.split("a=ice-ufrag:")[1].split()[0] != answer_before
+        await pa.wait_connection_state("connected")
+        before = got_b[0].frames_received
+        for _ in range(100):
+            if got_b[0].frames_received - before >= 25:
+                break
+            await asyncio.sleep(0.05)
+        ufrag_after = pb.remote_description.sdp.split("a=ice-ufrag:")[1].split()[0]
+        after = got_b[0].frames_received
+        await alice.hang_up(call_id)
+        return before, after, ufrag_before, ufrag_after
+    finally:
+        task.cancel()
+        await pa.close()
+        await pb.close()
+        alice.close()
+        bob.close()
+
+
+def test_ice_restart_by_reinvite_and_media_goes_on() -> None:
+    before, after, ufrag_before, ufrag_after = asyncio.run(_restart_in_a_call())
+    assert ufrag_after != ufrag_before  # the callee applied the restarted offer
+    assert after - before >= 25  # audio kept arriving after the restart

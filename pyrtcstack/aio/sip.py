@@ -32,6 +32,8 @@ from ..sip import (
     IncomingCall,
     Registered,
     RegistrationFailed,
+    ReInviteAnswered,
+    ReInviteFailed,
     SipParseError,
     StreamFramer,
     UserAgent,
@@ -339,6 +341,30 @@ class SipPhone:
         )
         assert isinstance(event, CallEnded)
         return event.by_remote
+
+    async def reinvite(self, call_id: str, offer: bytes, *, timeout: float = 40.0) -> bytes | None:
+        """A re-INVITE with ``offer`` (RFC 3261 §14.1); the answer of its 200, or
+        :class:`SipCallError` (the call goes on with the old session)."""
+        self.agent.reinvite(call_id, offer, self._now())
+        self.endpoint.drain()
+        event = await self._wait(
+            lambda e: isinstance(e, ReInviteAnswered | ReInviteFailed) and e.call_id == call_id,
+            timeout,
+        )
+        if isinstance(event, ReInviteFailed):
+            raise SipCallError(event.status, event.reason)
+        assert isinstance(event, ReInviteAnswered)
+        return event.sdp
+
+    def answer_reinvite(self, call_id: str, answer: bytes) -> None:
+        """200 with ``answer`` to a :class:`~pyrtcstack.sip.ReInvited` (see ``listeners``)."""
+        self.agent.answer_reinvite(call_id, answer, self._now())
+        self.endpoint.drain()
+
+    def reject_reinvite(self, call_id: str, status: int = 488,
+                        reason: str = "Not Acceptable Here") -> None:  # fmt: skip
+        self.agent.reject_reinvite(call_id, self._now(), status, reason)
+        self.endpoint.drain()
 
     async def hang_up(self, call_id: str, timeout: float = 40.0) -> None:
         """BYE, and wait for its answer (or its timeout)."""

@@ -18,16 +18,21 @@ sends every candidate in its description, as baresip and the SIP gateways expect
 
 from __future__ import annotations
 
+import asyncio
+
+from ..common.core import Event
 from ..common.errors import PyrtcstackError
 from ..peerconnection import Description
-from ..sip import IncomingCall
+from ..sip import IncomingCall, ReInvited
 from .peerconnection import PeerConnection
 from .sip import SipCallError, SipPhone
 
 __all__ = [
+    "accept_reinvites",
     "answer_with_peerconnection",
     "call_with_peerconnection",
     "local_sdp",
+    "restart_ice",
     "with_default_destinations",
     "with_mids",
 ]
@@ -159,3 +164,46 @@ async def answer_with_peerconnection(
         phone.reject(call.call_id, 488, "Not Acceptable Here")
         raise SipCallError(488, f"the offer cannot be answered: {exc}") from None
     await phone.answer(call.call_id, await local_sdp(pc), ring=ring, timeout=timeout)
+
+
+async def restart_ice(phone: SipPhone, pc: PeerConnection, call_id: str, *,
+                      timeout: float = 40.0) -> None:  # fmt: skip
+    """An ICE restart (RFC 8445 §2.4, JSEP ``iceRestart``) carried by a re-INVITE
+    (RFC 3261 §14.1): new ufrag/pwd and candidates offered, the answer applied. A refused
+    re-INVITE raises :class:`SipCallError` and rolls the offer back."""
+    await pc.set_local_description(await pc.create_offer(ice_restart=True))
+    try:
+        answer = await phone.reinvite(call_id, await local_sdp(pc), timeout=timeout)
+    except (SipCallError, TimeoutError):
+        await pc.set_local_description(Description("rollback"))
+        raise
+    offer = pc.local_description
+    assert offer is not None
+    if not answer:
+        raise SipCallError(488, "the 200 to the re-INVITE carried no SDP answer")
+    text = with_mids(_text(answer), _mids(offer.sdp))
+    await pc.set_remote_description(Description("answer", text))
+
+
+def accept_reinvites(phone: SipPhone, pc: PeerConnection, call_id: str) -> None:
+    """Answer every re-INVITE of ``call_id`` with ``pc`` (an ICE restart or any new
+    offer); an offer ``pc`` refuses gets 488 and the call goes on (RFC 3261 §14.2)."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(offer: bytes | None) -> None:
+        try:
+            if offer is None:
+                raise SipCallError(488, "offerless re-INVITE")
+            await pc.set_remote_description(Description("offer", with_mids(_text(offer), [])))
+            await pc.set_local_description(await pc.create_answer())
+            phone.answer_reinvite(call_id, await local_sdp(pc))
+        except (SipCallError, PyrtcstackError, TimeoutError):
+            phone.reject_reinvite(call_id)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, ReInvited) and event.call_id == call_id:
+            task = asyncio.ensure_future(answer(event.offer))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    phone.listeners.append(on_event)
