@@ -21,6 +21,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..common.core import Address, Event
 from ..sip import (
@@ -39,6 +40,9 @@ from ..sip import (
     UserAgent,
 )
 from .endpoint import CoreEndpoint, CoreTimer
+
+if TYPE_CHECKING:
+    from .sip_ws import WsEndpoint
 
 __all__ = ["MAX_CONNECTIONS", "MAX_PENDING_CALLS", "SipCallError", "SipPhone", "TcpEndpoint"]
 
@@ -177,7 +181,7 @@ class SipCallError(Exception):
 class SipPhone:
     """A :class:`~pyrtcstack.sip.UserAgent` on a UDP socket (see the module docstring)."""
 
-    def __init__(self, agent: UserAgent, endpoint: CoreEndpoint | TcpEndpoint) -> None:
+    def __init__(self, agent: UserAgent, endpoint: CoreEndpoint | TcpEndpoint | WsEndpoint) -> None:
         self.agent = agent
         self.endpoint = endpoint
         self.events: list[Event] = []  # every event, in order (bounded below)
@@ -196,9 +200,11 @@ class SipPhone:
         credentials: DigestClient | None = None,
         transport: str = "UDP",
     ) -> SipPhone:
-        """Bind ``local`` (UDP, or a TCP listener with ``transport="TCP"``) and start."""
+        """Bind ``local`` (UDP, or a TCP listener with ``transport="TCP"``, or a ``ws://``
+        listener with ``transport="WS"``, RFC 7118) and start."""
         loop = asyncio.get_running_loop()
-        tcp = transport.upper() == "TCP"
+        ws = transport.upper() == "WS"
+        tcp = transport.upper() == "TCP" or ws
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         if tcp:
@@ -208,7 +214,7 @@ class SipPhone:
         host, port = sock.getsockname()[:2]
         agent = UserAgent(
             (str(host), int(port)), user=user, credentials=credentials,
-            transport="TCP" if tcp else "UDP",
+            transport="WS" if ws else "TCP" if tcp else "UDP",
         )  # fmt: skip
         phone: SipPhone | None = None
 
@@ -216,8 +222,14 @@ class SipPhone:
             assert phone is not None
             phone._on_event(event)
 
-        endpoint: CoreEndpoint | TcpEndpoint
-        if tcp:
+        endpoint: CoreEndpoint | TcpEndpoint | WsEndpoint
+        if ws:
+            from .sip_ws import WsEndpoint
+
+            sock.listen(16)
+            endpoint = WsEndpoint(agent, on_event)
+            await endpoint.listen(sock)
+        elif tcp:
             sock.listen(16)
             endpoint = TcpEndpoint(agent, on_event)
             tcp_endpoint = endpoint
