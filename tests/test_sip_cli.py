@@ -167,3 +167,31 @@ def test_sip_call_and_listen_with_webrtc_media() -> None:
         if listen.poll() is None:
             listen.kill()
             listen.wait()
+
+
+def test_sip_call_and_listen_over_websocket() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "sip", "listen", f"127.0.0.1:{port}", "--once",
+         "--transport", "ws"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT,
+    )  # fmt: skip
+    try:
+        assert listen.stdout is not None
+        first = listen.stdout.readline().decode()
+        assert first == f"listening on sip:pyrtcstack@127.0.0.1:{port} over WS\n"
+        call = subprocess.run(
+            [sys.executable, "-m", "pyrtcstack", "sip", "call", f"sip:bob@127.0.0.1:{port}",
+             "--transport", "ws", "--duration", "0.2"], capture_output=True, cwd=PROJECT,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert call.returncode == 0, call.stderr.decode()
+        assert call.stdout.decode().splitlines()[-1] == "hung up"
+        rest, _ = listen.communicate(timeout=30)
+        assert listen.returncode == 0
+        assert rest.decode().splitlines()[-1].endswith(" ended")
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+            listen.wait()

@@ -215,7 +215,8 @@ def register(subparsers: Any) -> None:
                    help="send to HOST:PORT (a proxy) instead of the URI's host")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="default udp")
+    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
+                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
     p.add_argument("--webrtc", action="store_true",
@@ -235,7 +236,8 @@ def register(subparsers: Any) -> None:
                    type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
                    default=("127.0.0.1", 5060),
                    help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="default udp")
+    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
+                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
     p.add_argument("--webrtc", action="store_true",
