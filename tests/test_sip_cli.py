@@ -85,6 +85,10 @@ def test_explain_a_challenge_from_stdin(
         (["sip", "listen", "127.0.0.1:99999"], b"", "the port must be a number"),
         (["sip", "call", "sip:b@127.0.0.1", "--sdp", "/nonexistent/sdp"], b"",
          "cannot read /nonexistent/sdp"),
+        (["sip", "call", "sip:b@127.0.0.1", "--webrtc", "--sdp", "x"], b"",
+         "--webrtc and --sdp cannot be used together"),
+        (["sip", "listen", "127.0.0.1:0", "--webrtc", "--sdp", "x"], b"",
+         "--webrtc and --sdp cannot be used together"),
     ],
 )  # fmt: skip
 def test_mistakes_get_one_line_and_exit_1(args: list[str], stdin: bytes, message: str) -> None:
@@ -124,6 +128,69 @@ def test_sip_listen_answers_sip_call(tmp_path: Path) -> None:
         lines = rest.decode().splitlines()
         assert lines[0].startswith("call from sip:pyrtcstack@127.0.0.1 (Call-ID ")
         assert lines[-1].endswith(" ended")
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+            listen.wait()
+
+
+def test_sip_call_and_listen_with_webrtc_media() -> None:
+    """``--webrtc`` on both sides: a PeerConnection offer/answer in the INVITE/200, ICE +
+    DTLS-SRTP, and the tone's frames counted on each side."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "sip", "listen", f"127.0.0.1:{port}", "--once",
+         "--webrtc"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT,
+    )  # fmt: skip
+    try:
+        assert listen.stdout is not None
+        assert listen.stdout.readline().decode().startswith("listening on ")
+        call = subprocess.run(
+            [sys.executable, "-m", "pyrtcstack", "sip", "call", f"sip:bob@127.0.0.1:{port}",
+             "--webrtc", "--duration", "2"], capture_output=True, cwd=PROJECT, timeout=60,
+            check=False,
+        )  # fmt: skip
+        assert call.returncode == 0, call.stderr.decode()
+        out = call.stdout.decode().splitlines()
+        media = [line for line in out if line.startswith("media: ")]
+        assert media[0].startswith("media: connected, ICE + DTLS-SRTP"), out
+        assert int(media[-1].split(", ")[-1].split()[0]) >= 50, out  # 2 s of 20 ms frames
+        rest, _ = listen.communicate(timeout=30)
+        assert listen.returncode == 0, rest
+        lines = rest.decode().splitlines()
+        assert any(line.startswith("media: connected") for line in lines), lines
+        received = [line for line in lines if line.endswith(" audio frames received")]
+        assert int(received[-1].split()[1]) >= 50, lines
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+            listen.wait()
+
+
+def test_sip_call_and_listen_over_websocket() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", "sip", "listen", f"127.0.0.1:{port}", "--once",
+         "--transport", "ws"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT,
+    )  # fmt: skip
+    try:
+        assert listen.stdout is not None
+        first = listen.stdout.readline().decode()
+        assert first == f"listening on sip:pyrtcstack@127.0.0.1:{port} over WS\n"
+        call = subprocess.run(
+            [sys.executable, "-m", "pyrtcstack", "sip", "call", f"sip:bob@127.0.0.1:{port}",
+             "--transport", "ws", "--duration", "0.2"], capture_output=True, cwd=PROJECT,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert call.returncode == 0, call.stderr.decode()
+        assert call.stdout.decode().splitlines()[-1] == "hung up"
+        rest, _ = listen.communicate(timeout=30)
+        assert listen.returncode == 0
+        assert rest.decode().splitlines()[-1].endswith(" ended")
     finally:
         if listen.poll() is None:
             listen.kill()

@@ -21,6 +21,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..common.core import Address, Event
 from ..sip import (
@@ -33,12 +34,17 @@ from ..sip import (
     Message,
     Registered,
     RegistrationFailed,
+    ReInviteAnswered,
+    ReInviteFailed,
     SipParseError,
     StreamFramer,
     UserAgent,
 )
 from .endpoint import CoreEndpoint, CoreTimer
 from .stream import StreamEndpoint
+
+if TYPE_CHECKING:
+    from .sip_ws import WsEndpoint
 
 __all__ = ["MAX_CONNECTIONS", "MAX_PENDING_CALLS", "SipCallError", "SipPhone", "TcpEndpoint"]
 
@@ -179,7 +185,7 @@ class SipCallError(Exception):
 class SipPhone:
     """A :class:`~pyrtcstack.sip.UserAgent` on a UDP socket (see the module docstring)."""
 
-    def __init__(self, agent: UserAgent, endpoint: CoreEndpoint | TcpEndpoint) -> None:
+    def __init__(self, agent: UserAgent, endpoint: CoreEndpoint | TcpEndpoint | WsEndpoint) -> None:
         self.agent = agent
         self.endpoint = endpoint
         self.events: list[Event] = []  # every event, in order (bounded below)
@@ -198,9 +204,11 @@ class SipPhone:
         credentials: DigestClient | None = None,
         transport: str = "UDP",
     ) -> SipPhone:
-        """Bind ``local`` (UDP, or a TCP listener with ``transport="TCP"``) and start."""
+        """Bind ``local`` (UDP, or a TCP listener with ``transport="TCP"``, or a ``ws://``
+        listener with ``transport="WS"``, RFC 7118) and start."""
         loop = asyncio.get_running_loop()
-        tcp = transport.upper() == "TCP"
+        ws = transport.upper() == "WS"
+        tcp = transport.upper() == "TCP" or ws
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         if tcp:
@@ -210,7 +218,7 @@ class SipPhone:
         host, port = sock.getsockname()[:2]
         agent = UserAgent(
             (str(host), int(port)), user=user, credentials=credentials,
-            transport="TCP" if tcp else "UDP",
+            transport="WS" if ws else "TCP" if tcp else "UDP",
         )  # fmt: skip
         phone: SipPhone | None = None
 
@@ -218,8 +226,14 @@ class SipPhone:
             assert phone is not None
             phone._on_event(event)
 
-        endpoint: CoreEndpoint | TcpEndpoint
-        if tcp:
+        endpoint: CoreEndpoint | TcpEndpoint | WsEndpoint
+        if ws:
+            from .sip_ws import WsEndpoint
+
+            sock.listen(16)
+            endpoint = WsEndpoint(agent, on_event)
+            await endpoint.listen(sock)
+        elif tcp:
             sock.listen(16)
             endpoint = TcpEndpoint(agent, on_event)
             tcp_endpoint = endpoint
@@ -343,6 +357,30 @@ class SipPhone:
         )
         assert isinstance(event, CallEnded)
         return event.by_remote
+
+    async def reinvite(self, call_id: str, offer: bytes, *, timeout: float = 40.0) -> bytes | None:
+        """A re-INVITE with ``offer`` (RFC 3261 §14.1); the answer of its 200, or
+        :class:`SipCallError` (the call goes on with the old session)."""
+        self.agent.reinvite(call_id, offer, self._now())
+        self.endpoint.drain()
+        event = await self._wait(
+            lambda e: isinstance(e, ReInviteAnswered | ReInviteFailed) and e.call_id == call_id,
+            timeout,
+        )
+        if isinstance(event, ReInviteFailed):
+            raise SipCallError(event.status, event.reason)
+        assert isinstance(event, ReInviteAnswered)
+        return event.sdp
+
+    def answer_reinvite(self, call_id: str, answer: bytes) -> None:
+        """200 with ``answer`` to a :class:`~pyrtcstack.sip.ReInvited` (see ``listeners``)."""
+        self.agent.answer_reinvite(call_id, answer, self._now())
+        self.endpoint.drain()
+
+    def reject_reinvite(self, call_id: str, status: int = 488,
+                        reason: str = "Not Acceptable Here") -> None:  # fmt: skip
+        self.agent.reject_reinvite(call_id, self._now(), status, reason)
+        self.endpoint.drain()
 
     async def hang_up(self, call_id: str, timeout: float = 40.0) -> None:
         """BYE, and wait for its answer (or its timeout)."""

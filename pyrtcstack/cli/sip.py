@@ -1,5 +1,6 @@
 """``pyrtcstack sip explain|call|listen``: a SIP message explained field by field, a call
-to a SIP URI, a user agent that answers (plain RTP/AVP SDP; no media is sent)."""
+to a SIP URI, a user agent that answers (plain RTP/AVP SDP with no media sent, or with ``--webrtc``
+a PeerConnection: ICE + DTLS-SRTP and a PCMU tone)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,37 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
+def _peerconnection(host: str) -> tuple[Any, list[Any]]:
+    """``--webrtc``: a PeerConnection sending a 440 Hz PCMU tone from ``host``, and the
+    list its remote tracks arrive in."""
+    from pyrtcstack.aio.peerconnection import PeerConnection
+    from pyrtcstack.media import G711Track, ToneSource
+    from pyrtcstack.peerconnection import Settings
+
+    pc = PeerConnection(settings=Settings(host_addresses=[host]))
+    pc.add_track(G711Track(ToneSource(440)))
+    tracks: list[Any] = []
+    pc.on("track", tracks.append)
+    return pc, tracks
+
+
+async def _report_media(pc: Any, tracks: list[Any]) -> None:
+    with contextlib.suppress(TimeoutError):
+        await pc.wait_connection_state("connected", "failed", timeout=10)
+    frames = sum(t.frames_received for t in tracks)
+    _print(f"media: {pc.connection_state}, ICE + DTLS-SRTP, {frames} audio frames received")
+
+
+def _check_media_args(args: argparse.Namespace) -> None:
+    if args.webrtc and args.sdp is not None:
+        raise CliError("--webrtc and --sdp cannot be used together", code=2)
+
+
 async def _call(args: argparse.Namespace) -> int:
     from pyrtcstack.aio.sip import SipCallError, SipPhone
+    from pyrtcstack.aio.sip_media import call_with_peerconnection
+
+    _check_media_args(args)
     from pyrtcstack.aio.stun import source_address_for
 
     try:
@@ -84,26 +114,43 @@ async def _call(args: argparse.Namespace) -> int:
     local = args.local or (source_address_for(server), 0)
     with listening(local):
         phone = await SipPhone.open(local, user=args.user, transport=transport)
+    pc, tracks = _peerconnection(phone.local[0]) if args.webrtc else (None, [])
     try:
         _print(f"calling {args.uri} via {format_address(server)} over {transport}")
         try:
-            call_id, answer = await phone.call(args.uri, server, _sdp(args, phone.local[0]),
-                                               timeout=args.timeout)  # fmt: skip
+            if pc is not None:
+                call_id = await call_with_peerconnection(phone, pc, args.uri, server,
+                                                         timeout=args.timeout)  # fmt: skip
+                answer = pc.remote_description.sdp.encode()
+            else:
+                call_id, answer = await phone.call(args.uri, server, _sdp(args, phone.local[0]),
+                                                   timeout=args.timeout)  # fmt: skip
         except (SipCallError, TimeoutError) as exc:
             why = str(exc) or f"no final answer in {args.timeout:g} s"
             raise CliError(f"call failed: {why}", code=1) from None
         _print(f"answered (Call-ID {call_id}); the answer's SDP has {len(answer or b'')} octets")
-        await asyncio.sleep(args.duration)
+        started = asyncio.get_running_loop().time()
+        if pc is not None:
+            await _report_media(pc, tracks)
+        elapsed = asyncio.get_running_loop().time() - started
+        await asyncio.sleep(max(0.0, args.duration - elapsed))
+        if pc is not None:
+            await _report_media(pc, tracks)
         with contextlib.suppress(TimeoutError):
             await phone.hang_up(call_id, timeout=10)
         _print("hung up")
         return 0
     finally:
+        if pc is not None:
+            await pc.close()
         phone.close()
 
 
 async def _listen(args: argparse.Namespace) -> int:
     from pyrtcstack.aio.sip import SipCallError, SipPhone
+    from pyrtcstack.aio.sip_media import answer_with_peerconnection
+
+    _check_media_args(args)
 
     transport = args.transport.upper()
     with listening(args.address):
@@ -114,14 +161,27 @@ async def _listen(args: argparse.Namespace) -> int:
         while True:
             call = await phone.incoming()
             _print(f"call from {call.caller} (Call-ID {call.call_id})")
+            pc, tracks = _peerconnection(host) if args.webrtc else (None, [])
             try:
-                await phone.answer(call.call_id, _sdp(args, host))
-            except (SipCallError, TimeoutError) as exc:
-                _print(f"call {call.call_id} failed: {exc}")
-                continue
-            _print("answered; waiting for the caller to hang up")
-            with contextlib.suppress(TimeoutError):
-                await phone.wait_ended(call.call_id, timeout=_DURATION_MAX)
+                try:
+                    if pc is not None:
+                        await answer_with_peerconnection(phone, pc, call)
+                    else:
+                        await phone.answer(call.call_id, _sdp(args, host))
+                except (SipCallError, TimeoutError) as exc:
+                    _print(f"call {call.call_id} failed: {exc}")
+                    continue
+                _print("answered; waiting for the caller to hang up")
+                if pc is not None:
+                    await _report_media(pc, tracks)
+                with contextlib.suppress(TimeoutError):
+                    await phone.wait_ended(call.call_id, timeout=_DURATION_MAX)
+                if pc is not None:
+                    frames = sum(t.frames_received for t in tracks)
+                    _print(f"media: {frames} audio frames received")
+            finally:
+                if pc is not None:
+                    await pc.close()
             _print(f"call {call.call_id} ended")
             if args.once:
                 return 0
@@ -155,9 +215,12 @@ def register(subparsers: Any) -> None:
                    help="send to HOST:PORT (a proxy) instead of the URI's host")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="default udp")
+    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
+                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
+    p.add_argument("--webrtc", action="store_true",
+                   help="offer a PeerConnection (ICE + DTLS-SRTP) with a PCMU tone")  # fmt: skip
     p.add_argument("--duration", type=number(low=0, high=_DURATION_MAX), default=5.0,
                    help="seconds before hanging up (default 5)")  # fmt: skip
     p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=60.0,
@@ -173,8 +236,11 @@ def register(subparsers: Any) -> None:
                    type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
                    default=("127.0.0.1", 5060),
                    help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="default udp")
+    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
+                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
+    p.add_argument("--webrtc", action="store_true",
+                   help="answer with a PeerConnection (ICE + DTLS-SRTP), PCMU tone")  # fmt: skip
     p.add_argument("--once", action="store_true", help="exit after the first call ends")
     p.set_defaults(func=lambda a: asyncio.run(_listen(a)))

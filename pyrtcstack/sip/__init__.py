@@ -29,6 +29,9 @@ from pyrtcstack.sip.agent import (
     IncomingCall,
     Registered,
     RegistrationFailed,
+    ReInviteAnswered,
+    ReInvited,
+    ReInviteFailed,
     UserAgent,
 )
 from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
@@ -88,6 +91,9 @@ __all__ = [
     "Message",
     "NameAddress",
     "Params",
+    "ReInviteAnswered",
+    "ReInviteFailed",
+    "ReInvited",
     "Registered",
     "RegistrationFailed",
     "Request",

@@ -41,6 +41,9 @@ __all__ = [
     "CallFailed",
     "CallProgress",
     "IncomingCall",
+    "ReInviteAnswered",
+    "ReInviteFailed",
+    "ReInvited",
     "Registered",
     "RegistrationFailed",
     "UserAgent",
@@ -109,6 +112,33 @@ class CallFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ReInvited(Event):
+    """A re-INVITE in a confirmed call (§14.2): a new ``offer`` (an ICE restart, a hold).
+    Answer it with :meth:`UserAgent.answer_reinvite` or :meth:`~UserAgent.reject_reinvite`;
+    the call goes on either way."""
+
+    call_id: str
+    offer: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReInviteAnswered(Event):
+    """A 2xx to our re-INVITE (§14.1), ACKed: ``sdp`` is the answer."""
+
+    call_id: str
+    sdp: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReInviteFailed(Event):
+    """A failure to our re-INVITE: the session stays as it was (§14.1)."""
+
+    call_id: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded(Event):
     call_id: str
     by_remote: bool
@@ -131,6 +161,9 @@ class _Call:
         "ok_interval",
         "ok_until",
         "peer",
+        "reinvite_key",
+        "reinvite_pending",
+        "reinvite_server",
         "remote_tag",
         "remote_target",
         "remote_uri",
@@ -163,6 +196,9 @@ class _Call:
         self.ok_until = 0.0
         self.cancelled = False
         self.auth_tried = False
+        self.reinvite_key: str | None = None  # our last re-INVITE's client transaction
+        self.reinvite_pending = False  # ... and it has no final answer yet
+        self.reinvite_server: tuple[Request, str] | None = None  # one we received, unanswered
 
 
 class UserAgent:
@@ -318,6 +354,51 @@ class UserAgent:
             raise SipUsageError(f"call {call_id} waits for no ACK")
         self._send_ack(call, sdp)
         call.state = "confirmed"
+
+    def reinvite(self, call_id: str, sdp: bytes, now: float) -> None:
+        """Send a re-INVITE with a new offer in a confirmed call (§14.1), e.g. an ICE
+        restart; one at a time (§14.1: not while another INVITE transaction is pending)."""
+        self._now = now
+        call = self._calls.get(call_id)
+        if call is None or call.state != "confirmed":
+            raise SipUsageError(f"call {call_id} is not established")
+        if call.reinvite_pending or call.reinvite_server is not None:
+            raise SipUsageError(f"call {call_id} has a re-INVITE in progress")
+        call.local_cseq += 1
+        base = self._in_dialog(call, "INVITE", call.local_cseq, sdp)
+        request = Request("INVITE", base.uri, (*base.headers, ("Contact", self.contact)), sdp)
+        key = self.layer.send_request(request, self._target(call), now)
+        self._keys[key] = call.call_id
+        call.reinvite_key = key
+        call.reinvite_pending = True
+
+    def answer_reinvite(self, call_id: str, sdp: bytes, now: float) -> None:
+        """200 OK with the answer to a :class:`ReInvited`, retransmitted until its ACK."""
+        self._now = now
+        call = self._calls.get(call_id)
+        if call is None or call.reinvite_server is None:
+            raise SipUsageError(f"call {call_id} has no re-INVITE to answer")
+        request, key = call.reinvite_server
+        response = self._response(request, 200, "OK", call.local_tag, sdp)
+        self.layer.send_response(key, response, now)
+        call.ok = response.encode()
+        call.ok_interval = T1
+        call.ok_deadline = now + T1
+        call.ok_until = now + 64 * T1
+
+    def reject_reinvite(
+        self, call_id: str, now: float, status: int = 488, reason: str = "Not Acceptable Here"
+    ) -> None:
+        """A failure to a :class:`ReInvited`; the call goes on as before (§14.2)."""
+        self._now = now
+        call = self._calls.get(call_id)
+        if call is None or call.reinvite_server is None:
+            raise SipUsageError(f"call {call_id} has no re-INVITE to answer")
+        if not 300 <= status <= 699:
+            raise SipUsageError("reject_reinvite needs a 3xx-6xx status")
+        request, key = call.reinvite_server
+        call.reinvite_server = None
+        self.layer.send_response(key, self._response(request, status, reason, None), now)
 
     def bye(self, call_id: str, now: float) -> None:
         """End a confirmed call (§15.1.1)."""
@@ -507,6 +588,12 @@ class UserAgent:
         request, key = event.request, event.key
         call = self._calls.get(request.call_id)
         if key is None:  # an ACK to our 2xx (§13.3.1.4)
+            server = call.reinvite_server if call is not None else None
+            if call is not None and server is not None and call.ok_deadline is not None:
+                if request.cseq.number == server[0].cseq.number:  # the re-INVITE's (§14.2)
+                    call.ok_deadline = None
+                    call.reinvite_server = None
+                return
             if call is not None and call.role == "uas" and call.state == "answered":
                 call.ok_deadline = None
                 call.state = "confirmed"
@@ -539,10 +626,7 @@ class UserAgent:
 
     def _on_invite(self, request: Request, key: str, source: Address) -> None:
         if request.to.tag is not None:
-            # a re-INVITE (an ICE restart, a hold): not handled yet
-            self.layer.send_response(
-                key, self._response(request, 488, "Not Acceptable Here", None), self._now
-            )
+            self._on_reinvite(request, key)
             return
         if len(self._calls) >= self.max_calls or request.call_id in self._calls:
             self.layer.send_response(
@@ -579,6 +663,29 @@ class UserAgent:
             self._events.push(CallFailed(call.call_id, 487, "Request Terminated"))
             self._end(call)
 
+    def _on_reinvite(self, request: Request, key: str) -> None:
+        """§14.2: a re-INVITE in one of our confirmed dialogs is offered to the user; one
+        in no dialog gets 481; one while ours is pending 491, while another of the peer's
+        is pending 500 with Retry-After."""
+        call = self._calls.get(request.call_id)
+        if (
+            call is None
+            or call.state != "confirmed"
+            or request.to.tag != call.local_tag
+            or request.from_.tag != call.remote_tag
+        ):
+            response = self._response(request, 481, "Call/Transaction Does Not Exist", None)
+        elif call.reinvite_pending:
+            response = self._response(request, 491, "Request Pending", None)
+        elif call.reinvite_server is not None or call.ok_deadline is not None:
+            base = self._response(request, 500, "Server Internal Error", None)
+            response = Response(500, base.reason, (*base.headers, ("Retry-After", "1")))
+        else:
+            call.reinvite_server = (request, key)
+            self._events.push(ReInvited(call.call_id, request.body or None))
+            return
+        self.layer.send_response(key, response, self._now)
+
     def _on_response(self, event: ResponseReceived) -> None:
         response, key = event.response, event.key
         if key is None:
@@ -599,6 +706,8 @@ class UserAgent:
         method = response.cseq.method
         if method == "INVITE" and key == call.invite_key:
             self._on_invite_response(call, response)
+        elif method == "INVITE" and key == call.reinvite_key:
+            self._on_reinvite_response(call, response)
         elif method == "BYE" and response.status >= 200:
             self._events.push(CallEnded(call.call_id, by_remote=False))
             self._end(call)
@@ -649,6 +758,24 @@ class UserAgent:
                 return
         self._events.push(CallFailed(call.call_id, status, response.reason))
         self._end(call)
+
+    def _on_reinvite_response(self, call: _Call, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            return
+        if not call.reinvite_pending:
+            if status < 300 and call.ack is not None:  # the 2xx again: our ACK was lost
+                self._out.append((call.ack, self._target(call)))
+            return
+        call.reinvite_pending = False
+        if status < 300:
+            contacts = response.contacts
+            if contacts:
+                call.remote_target = contacts[0].uri  # §12.2.1.2: a target refresh
+            self._send_ack(call, None)
+            self._events.push(ReInviteAnswered(call.call_id, response.body or None))
+        else:
+            self._events.push(ReInviteFailed(call.call_id, status, response.reason))
 
     def _on_register_response(self, call_id: str, key: str, response: Response) -> None:
         status = response.status
