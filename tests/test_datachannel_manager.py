@@ -141,7 +141,7 @@ def test_ordered_until_ack_then_unordered() -> None:
     for i in range(3):
         ca.send(f"early {i}")
     p.net.run(lambda: len(p.messages(B)) == 3, 5)
-    p.net.run(lambda: ca._acked, 5)
+    p.net.run(lambda: ca.stream_state.acked, 5)
     ca.send("late")
     p.net.run(lambda: len(p.messages(B)) == 4, 5)
     flags = {
@@ -169,10 +169,10 @@ def test_data_before_ack_is_an_implicit_ack() -> None:
     p.net.run(lambda: bool(p.events(B, DataChannelOpened)), 5)
     p.net.impairment.drop_if = None
     rb = p.remote(B, "implicit")
-    assert not ca._acked
+    assert not ca.stream_state.acked
     rb.send("hi")
     p.net.run(lambda: bool(p.messages(A)), 5)
-    assert ca._acked
+    assert ca.stream_state.acked
 
 
 def test_negotiated_channels_send_no_dcep() -> None:

@@ -15,7 +15,7 @@ from ..common.errors import LocalProtocolError
 if TYPE_CHECKING:
     from .manager import DataChannelManager
 
-__all__ = ["DataChannel", "InvalidStateError", "OperationError"]
+__all__ = ["ChannelState", "DataChannel", "InvalidStateError", "OperationError"]
 
 
 def _to_usv(text: str) -> str:
@@ -31,6 +31,41 @@ class OperationError(InvalidStateError):
     """W3C OperationError from createDataChannel: the ``id`` is in use or beyond the
     association's streams, or no free id is left (webrtc-pc §6.2). A subclass of
     :class:`InvalidStateError`, which these cases raised before, so old handlers still work."""
+
+
+class ChannelState:
+    """What the manager keeps about one channel's stream, beside the W3C surface.
+
+    Held in :attr:`DataChannel.stream_state`; written only by the
+    :class:`~pyrtcstack.datachannel.manager.DataChannelManager`, read by tests and learners."""
+
+    __slots__ = (
+        "acked",
+        "incoming_reset",
+        "outgoing_reset",
+        "remote_bytes",
+        "reset_requested",
+        "user_sent",
+    )
+
+    def __init__(self, acked: bool) -> None:
+        #: DCEP ACK seen or implied (RFC 8832 §6: messages stay ordered until then).
+        self.acked = acked
+        #: The peer reset its outgoing stream / ours is reset (RFC 8831 §6.7).
+        self.incoming_reset = False
+        self.outgoing_reset = False
+        #: We asked SCTP to reset our outgoing stream (asked once).
+        self.reset_requested = False
+        #: The user sent a message on this channel.
+        self.user_sent = False
+        #: Label + protocol bytes, for a channel the peer opened (the manager's limits).
+        self.remote_bytes: int | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<ChannelState acked={self.acked} user_sent={self.user_sent} "
+            f"reset in={self.incoming_reset} out={self.outgoing_reset}>"
+        )
 
 
 class DataChannel:
@@ -61,14 +96,8 @@ class DataChannel:
         self.priority = priority
         self.ready_state = "connecting"
         self._threshold = 0
-        # Internal: DCEP ACK seen (RFC 8832 §6: ordered until then), reset directions.
-        self._acked = negotiated
-        self._incoming_reset = False
-        self._outgoing_reset = False
-        self._reset_requested = False
-        self._user_sent = False
-        #: Label + protocol bytes, for a channel the peer opened (the manager's limits).
-        self._remote_bytes: int | None = None
+        #: The manager's bookkeeping for this channel's stream (not part of the W3C API).
+        self.stream_state = ChannelState(acked=negotiated)
 
     def __repr__(self) -> str:
         return f"<DataChannel id={self.id} label={self.label!r} {self.ready_state}>"
@@ -112,8 +141,8 @@ class DataChannel:
             )
         if self.ready_state != "open":
             raise InvalidStateError(f"data channel is {self.ready_state}")
-        self._manager._send(self, data)
+        self._manager.send(self, data)
 
     def close(self) -> None:
         """Start the closing procedure (RFC 8831 §6.7: reset the outgoing stream)."""
-        self._manager._close_channel(self)
+        self._manager.close_channel(self)

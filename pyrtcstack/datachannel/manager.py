@@ -262,7 +262,9 @@ class DataChannelManager:
 
     def _apply_threshold(self, channel: DataChannel) -> None:
         if channel.id is not None:
-            self.association.set_buffered_amount_low_threshold(channel.id, channel._threshold)
+            self.association.set_buffered_amount_low_threshold(
+                channel.id, channel.buffered_amount_low_threshold
+            )
 
     def _announce(self, channel: DataChannel) -> None:
         """The association is up: send DATA_CHANNEL_OPEN (or nothing if negotiated)."""
@@ -294,7 +296,9 @@ class DataChannelManager:
         channel.ready_state = "open"
         self._events.append(ChannelOpen(channel))
 
-    def _send(self, channel: DataChannel, data: str | bytes | bytearray | memoryview) -> None:
+    def send(self, channel: DataChannel, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue one message of an open *channel* (what :meth:`DataChannel.send` asks, after
+        its checks): PPID by type (RFC 8831 §6.6), ordered until DCEP ACK (RFC 8832 §6)."""
         assert channel.id is not None
         if isinstance(data, str):
             payload = data.encode("utf-8")
@@ -305,18 +309,20 @@ class DataChannelManager:
         if not payload:
             payload = b"\x00"  # RFC 8831 §6.6: empty messages carry one ignored byte
         lifetime = channel.max_packet_life_time
-        channel._user_sent = True
+        state = channel.stream_state
+        state.user_sent = True
         self.association.send(
             channel.id,
             payload,
             ppid,
-            unordered=not channel.ordered and channel._acked,
+            unordered=not channel.ordered and state.acked,
             max_retransmits=channel.max_retransmits,
             lifetime=None if lifetime is None else lifetime / 1000.0,
             now=self.association.now,
         )
 
-    def _close_channel(self, channel: DataChannel) -> None:
+    def close_channel(self, channel: DataChannel) -> None:
+        """Start closing *channel* (what :meth:`DataChannel.close` asks; RFC 8831 §6.7)."""
         if channel.ready_state in ("closing", "closed"):
             return
         if channel.id is None or self.association.state is State.CLOSED:
@@ -331,18 +337,18 @@ class DataChannelManager:
         self._request_reset(channel)
 
     def _request_reset(self, channel: DataChannel) -> None:
-        if not channel._reset_requested and channel.id is not None:
-            channel._reset_requested = True
+        if not channel.stream_state.reset_requested and channel.id is not None:
+            channel.stream_state.reset_requested = True
             self.association.reset_streams([channel.id])
 
     def _finish(self, channel: DataChannel) -> None:
         if channel.ready_state == "closed":
             return
         channel.ready_state = "closed"
-        if channel._remote_bytes is not None:
+        if channel.stream_state.remote_bytes is not None:
             self._remote_channels -= 1
-            self._remote_label_bytes -= channel._remote_bytes
-            channel._remote_bytes = None
+            self._remote_label_bytes -= channel.stream_state.remote_bytes
+            channel.stream_state.remote_bytes = None
         if channel.id is not None and self._channels.get(channel.id) is channel:
             del self._channels[channel.id]
         self._events.append(ChannelClosed(channel))
@@ -357,7 +363,11 @@ class DataChannelManager:
             channel = self._channels.get(event.stream_id)
             # Only once the application sent something: the DCEP OPEN/ACK bytes that
             # precede user data are not the application's to wait for.
-            if channel is not None and channel.ready_state != "closed" and channel._user_sent:
+            if (
+                channel is not None
+                and channel.ready_state != "closed"
+                and channel.stream_state.user_sent
+            ):
                 self._events.append(ChannelBufferedAmountLow(channel))
         elif kind is AssociationEstablished:
             self._events.append(TransportEstablished())
@@ -369,13 +379,13 @@ class DataChannelManager:
                 channel = self._channels.get(sid)
                 if channel is None:
                     continue
-                channel._incoming_reset = True
+                channel.stream_state.incoming_reset = True
                 if channel.ready_state == "open":
                     channel.ready_state = "closing"
                     self._events.append(ChannelClosing(channel))
                 # RFC 8831 §6.7: answer by resetting our outgoing stream too.
                 self._request_reset(channel)
-                if channel._outgoing_reset:
+                if channel.stream_state.outgoing_reset:
                     self._finish(channel)
         elif kind is OutgoingStreamsReset or kind is StreamResetFailed:
             assert isinstance(event, OutgoingStreamsReset | StreamResetFailed)
@@ -383,11 +393,11 @@ class DataChannelManager:
                 channel = self._channels.get(sid)
                 if channel is None:
                     continue
-                channel._outgoing_reset = True
+                channel.stream_state.outgoing_reset = True
                 if isinstance(event, StreamResetFailed):
                     self._events.append(ChannelError(channel, f"reset failed ({event.result})"))
                     self._finish(channel)
-                elif channel._incoming_reset:
+                elif channel.stream_state.incoming_reset:
                     self._finish(channel)
         elif kind is AssociationClosed:
             assert isinstance(event, AssociationClosed)
@@ -406,14 +416,14 @@ class DataChannelManager:
                 return
             if isinstance(msg, DataChannelAck):
                 if channel is not None:
-                    channel._acked = True
+                    channel.stream_state.acked = True
                 return
             self._on_open(sid, msg)
             return
         if channel is None or channel.ready_state == "closed":
             self.dropped_messages += 1
             return
-        channel._acked = True  # RFC 8832 §6: any user message is an implicit ACK
+        channel.stream_state.acked = True  # RFC 8832 §6: any user message is an implicit ACK
         if ppid in {53, 52}:  # Ppid.BINARY, Ppid.BINARY_PARTIAL (the common case)
             data: str | bytes = payload
         elif ppid in (Ppid.STRING, Ppid.STRING_PARTIAL):
@@ -464,8 +474,8 @@ class DataChannelManager:
             sid,
             msg.priority,
         )
-        channel._acked = True
-        channel._remote_bytes = label_bytes
+        channel.stream_state.acked = True
+        channel.stream_state.remote_bytes = label_bytes
         self._remote_channels += 1
         self._remote_label_bytes += label_bytes
         self._channels[sid] = channel
