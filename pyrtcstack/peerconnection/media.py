@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..common.core import Address, Event
 from ..demux import PacketKind, classify
-from ..media.endpoint import FrameReceived, KeyframeRequested
+from ..media import FrameReceived, KeyframeRequested
 from ..srtp import SrtpKeys, SrtpSession
 from .events import TrackFrame
 from .transceiver import Transceiver
