@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..datachannel import DataChannel as CoreChannel
-from ..media.frames import EncodedFrame
+from ..media import EncodedFrame
 from ..peerconnection import Transceiver
 
 if TYPE_CHECKING:

@@ -43,6 +43,8 @@ from typing import cast
 from ..common.core import Address, Event
 from ..common.errors import PyrtcstackError
 from ..ice import (
+    MDNS_GROUP_V4,
+    MDNS_PORT,
     ConnectionStateChanged,
     DataReceived,
     GatheringStateChanged,
@@ -50,19 +52,14 @@ from ..ice import (
     IceCandidate,
     IceConfig,
     LocalCandidate,
-)
-from ..ice.mdns import (
-    MDNS_GROUP_V4,
-    MDNS_PORT,
     MdnsParseError,
+    MdnsResponder,
     build_query,
     is_mdns_name,
     parse_addresses,
 )
-from ..ice.mdns_responder import MdnsResponder
 from ..sdp import Candidate
-from ..turn.errors import TurnFramingError
-from ..turn.framing import StreamFramer
+from ..turn import StreamFramer, TurnFramingError
 from .multisocket import MultiSocketDriver
 from .udp import UdpSocket, bind_udp
 

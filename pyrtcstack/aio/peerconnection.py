@@ -50,7 +50,7 @@ from ..datachannel import (
 )
 from ..datachannel import DataChannel as CoreChannel
 from ..ice import TurnServer
-from ..media.sources import Track
+from ..media import Track
 from ..peerconnection import (
     Configuration,
     ConnectionStateChange,
@@ -69,8 +69,8 @@ from ..peerconnection import (
     TrackEvent,
     TrackFrame,
     Transceiver,
+    collect_stats,
 )
-from ..peerconnection.stats import collect_stats
 from ..sdp import Candidate, CodecCapability
 from .channels import (
     MAX_TRACK_QUEUE,

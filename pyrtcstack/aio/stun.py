@@ -21,21 +21,22 @@ from dataclasses import dataclass
 from ..common.core import Address, Event
 from ..common.errors import PyrtcstackError, RemoteProtocolError
 from ..stun import (
+    REASON_PHRASES,
+    UDP_POLICY,
     AttributeType,
+    LongTermAuth,
+    LongTermServerAuth,
     Message,
+    Method,
     NatBehaviorDiscovery,
     NatReport,
     RetransmissionPolicy,
     StunClient,
     StunServer,
+    StunUsageError,
     TransactionFailed,
     TransactionSucceeded,
 )
-from ..stun.constants import Method
-from ..stun.errors import StunUsageError
-from ..stun.longterm import LongTermAuth, LongTermServerAuth
-from ..stun.message import REASON_PHRASES
-from ..stun.transaction import UDP_POLICY
 from .endpoint import CoreEndpoint, open_endpoint
 
 __all__ = [

@@ -32,19 +32,22 @@ from collections.abc import Callable
 from typing import cast
 
 from ..common.core import Address, Event
-from ..turn.client import ClientState, TurnClient
-from ..turn.errors import TurnError, TurnFramingError
-from ..turn.events import (
+from ..turn import (
     Allocated,
     ChannelBound,
+    ClientState,
     DataReceived,
     Deallocated,
     PermissionCreated,
     Refreshed,
     RequestFailed,
+    StreamFramer,
+    TurnClient,
+    TurnError,
+    TurnFramingError,
+    TurnUrl,
+    parse_turn_url,
 )
-from ..turn.framing import StreamFramer
-from ..turn.url import TurnUrl, parse_turn_url
 from .endpoint import CoreEndpoint
 from .stream import StreamEndpoint
 from .turn_server import TurnServerEndpoint, start_turn_server

@@ -55,11 +55,17 @@ from collections.abc import Callable, Mapping
 from typing import cast
 
 from ..common.core import Address, Event
-from ..turn.channeldata import CHANNEL_NUMBER_MAX
-from ..turn.errors import TurnError, TurnFramingError
-from ..turn.events import PeerDenied, RelayClosed, RelayOpened
-from ..turn.framing import StreamFramer, frame_for_stream
-from ..turn.server import TurnServer
+from ..turn import (
+    CHANNEL_NUMBER_MAX,
+    PeerDenied,
+    RelayClosed,
+    RelayOpened,
+    StreamFramer,
+    TurnError,
+    TurnFramingError,
+    TurnServer,
+    frame_for_stream,
+)
 from .endpoint import CoreEndpoint
 from .stream import StreamEndpoint
 from .udp import UdpSocket

@@ -362,7 +362,7 @@ async def _browser_signaling(
     our answer in the response. ``GET /info`` gives the page ``info`` (what to do)."""
     from importlib import resources
 
-    from ..interop.httpserver import HttpServer, Request, Response
+    from ..interop import HttpServer, Request, Response
 
     answered = asyncio.Event()
     page = resources.files("pyrtcstack.interop").joinpath("assets", page_name).read_bytes()

@@ -91,12 +91,21 @@ def _is_url(text: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..interop import PeerUnavailableError, default_plan, format_table, run_launch
-    from ..interop.launchers import PEERS
-    from ..interop.matrix import Launch, default_scenarios, summary
-    from ..interop.remote import EndpointError, run_url, settings_for
-    from ..interop.scenarios import run_scenario
-    from ..interop.session import PeerSession
+    from ..interop import (
+        PEERS,
+        EndpointError,
+        Launch,
+        PeerSession,
+        PeerUnavailableError,
+        default_plan,
+        default_scenarios,
+        format_table,
+        run_launch,
+        run_scenario,
+        run_url,
+        settings_for,
+        summary,
+    )
 
     if args.endpoint:
         return _serve_endpoint(args)
@@ -169,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve_endpoint(args: argparse.Namespace) -> int:
-    from ..interop.endpoint import Endpoint
+    from ..interop import Endpoint
 
     async def main() -> None:
         endpoint = Endpoint()

@@ -24,8 +24,7 @@ from ..aio.stun import (
     stun_binding,
 )
 from ..common.core import Address
-from ..stun import AttributeType, RetransmissionPolicy
-from ..stun.longterm import LongTermServerAuth
+from ..stun import AttributeType, LongTermServerAuth, RetransmissionPolicy
 from ._args import LOOPBACK, CliError, listening, number, parse_host_port, resolve
 
 __all__ = ["CLIENT_DESCRIPTION", "SERVER_DESCRIPTION", "parse_hostport", "register"]

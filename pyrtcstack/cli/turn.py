@@ -32,10 +32,14 @@ from typing import TypedDict
 
 from ..aio.turn import TurnClientConnection, connect_turn, start_turn_server
 from ..common.core import Address
-from ..turn import TurnError
-from ..turn.policy import PeerPolicy, parse_ip_range
-from ..turn.server import MAX_ALLOCATIONS, MAX_ALLOCATIONS_PER_USER
-from ..turn.url import parse_turn_url
+from ..turn import (
+    MAX_ALLOCATIONS,
+    MAX_ALLOCATIONS_PER_USER,
+    PeerPolicy,
+    TurnError,
+    parse_ip_range,
+    parse_turn_url,
+)
 from ._args import (
     LOOPBACK,
     CliError,

@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..media import AnnexBTrack, IvfTrack, MediaFormatError, OggOpusTrack
-from ..media.sources import Track
+from ..media import AnnexBTrack, IvfTrack, MediaFormatError, OggOpusTrack, Track
 from ._args import LOOPBACK, CliError, host_port, listening, number
 
 __all__ = ["register"]
@@ -307,7 +306,7 @@ def _open_file(path: str, loop: bool) -> Track:
 
 def _seconds(track: Track) -> float:
     if isinstance(track, OggOpusTrack):
-        from ..media.recorders import opus_packet_samples
+        from ..media import opus_packet_samples
 
         return sum(opus_packet_samples(p) or 960 for p in track.file.packets) / 48000
     if isinstance(track, IvfTrack):

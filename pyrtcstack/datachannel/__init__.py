@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # MessageTooLargeError: what send() raises above the peer's max-message-size, re-exported so
 # a data channel user needs no SCTP import (the same class as pyrtcstack.sctp's).
-from ..sctp.errors import MessageTooLargeError
+from ..sctp import MessageTooLargeError
 from .channel import DataChannel, InvalidStateError, OperationError
 from .dcep import ChannelType, DataChannelAck, DataChannelOpen, DcepParseError, Ppid, decode_dcep
 from .describe import describe_payload

@@ -34,16 +34,18 @@ from collections import deque
 from collections.abc import Callable
 
 from ..common.core import Event
-from ..sctp.association import Association, State
-from ..sctp.config import SctpConfig
-from ..sctp.errors import AssociationClosedError, SctpError
-from ..sctp.events import (
+from ..sctp import (
+    Association,
     AssociationClosed,
+    AssociationClosedError,
     AssociationEstablished,
     BufferedAmountLow,
     IncomingStreamsReset,
     MessageReceived,
     OutgoingStreamsReset,
+    SctpConfig,
+    SctpError,
+    State,
     StreamResetFailed,
 )
 from .channel import DataChannel, OperationError

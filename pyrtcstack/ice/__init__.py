@@ -45,6 +45,15 @@ from .events import (
     RoleChanged,
     SelectedPairChanged,
 )
+from .mdns import (
+    MDNS_GROUP_V4,
+    MDNS_PORT,
+    MdnsParseError,
+    build_query,
+    is_mdns_name,
+    parse_addresses,
+)
+from .mdns_responder import MdnsResponder
 
 __all__ = [
     "CONSENT_INTERVAL",
@@ -53,6 +62,8 @@ __all__ = [
     "KEEPALIVE_INTERVAL",
     "MAX_PAIRS",
     "MAX_REMOTE_CANDIDATES",
+    "MDNS_GROUP_V4",
+    "MDNS_PORT",
     "NOMINATION_DELAY",
     "NOMINATION_MIN_PATIENCE",
     "NOMINATION_PATIENCE",
@@ -71,14 +82,19 @@ __all__ = [
     "IceError",
     "IceStaleCandidateError",
     "LocalCandidate",
+    "MdnsParseError",
+    "MdnsResponder",
     "PairState",
     "RoleChanged",
     "SelectedPairChanged",
     "StreamTransport",
     "TurnServer",
+    "build_query",
     "candidate_priority",
     "describe_pair",
     "interleave_families",
+    "is_mdns_name",
     "local_preferences",
     "pair_priority",
+    "parse_addresses",
 ]

@@ -59,8 +59,8 @@ from ..common.core import Address, Event, Transmit, default_rng
 from ..demux import FIRST_BYTE_KIND, FOR_ICE, PacketKind
 from ..sdp import Candidate
 from ..stun import MessageClass, Method, StunParseError, decode
-from ..turn.events import Allocated, RequestFailed
-from ..turn.events import DataReceived as TurnData
+from ..turn import Allocated, RequestFailed
+from ..turn import DataReceived as TurnData
 from .candidates import IceCandidate
 from .checklist import CandidatePair, Generation, PairState
 from .checks import Checks

@@ -14,10 +14,8 @@ import random
 import string
 
 from ..common.core import Address, random_text
+from ..stun import UDP_POLICY, HmacKey, Message, MessageClass, StunParseError, short_term_key
 from ..stun import AttributeType as A
-from ..stun import HmacKey, Message, MessageClass, StunParseError
-from ..stun.credentials import short_term_key
-from ..stun.transaction import UDP_POLICY
 from .candidates import CandidateType, IceCandidate
 from .checklist import MAX_REMOTE_CANDIDATES, CandidatePair, Generation, PairState
 from .config import MAX_PAST_REMOTE_UFRAGS, NOMINATION_MIN_PATIENCE, IceConfig

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..common.core import Address
-from ..stun.transaction import UDP_POLICY
+from ..stun import UDP_POLICY
 from .errors import IceError
 
 __all__ = [

@@ -12,9 +12,8 @@ import random
 
 from ..common.core import Address
 from ..stun import AttributeType as A
-from ..stun import Message, MessageClass, Method, StunParseError
-from ..stun.transaction import ClientTransaction
-from ..turn.events import Allocated, RequestFailed
+from ..stun import ClientTransaction, Message, MessageClass, Method, StunParseError
+from ..turn import Allocated, RequestFailed
 from .candidates import CandidateType, IceCandidate, candidate_priority, local_preferences
 from .config import STREAM_RELAY_PREFERENCE, IceConfig, StreamTransport, TurnServer
 from .errors import IceError

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..common.core import Address, Event
-from ..turn.client import ClientState, TurnClient
+from ..turn import ClientState, TurnClient
 from .candidates import IceCandidate
 from .config import TurnServer
 from .outbox import Outbox

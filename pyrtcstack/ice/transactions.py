@@ -22,15 +22,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..common.core import Address
-from ..stun import AttributeType as A
-from ..stun import MessageClass, Method
-from ..stun.message import Message
-from ..stun.transaction import (
+from ..stun import (
     UDP_POLICY,
     ClientTransaction,
+    Message,
+    MessageClass,
+    Method,
     RetransmissionPolicy,
     TransactionState,
 )
+from ..stun import AttributeType as A
 from .candidates import CandidateType, candidate_priority
 
 if TYPE_CHECKING:

@@ -18,19 +18,42 @@ GStreamer webrtcbin and the Janus gateway.
 
 from __future__ import annotations
 
+from .endpoint import Endpoint
+from .httpserver import HttpServer, Request, Response
 from .launchers import PEERS, PeerUnavailableError
-from .matrix import Launch, default_plan, format_table, run_launch, run_peer
-from .scenarios import CheckResult, ScenarioResult, scenario_spec
+from .matrix import (
+    Launch,
+    default_plan,
+    default_scenarios,
+    format_table,
+    run_launch,
+    run_peer,
+    summary,
+)
+from .remote import EndpointError, run_url, settings_for
+from .scenarios import CheckResult, ScenarioResult, run_scenario, scenario_spec
+from .session import PeerSession
 
 __all__ = [
     "PEERS",
     "CheckResult",
+    "Endpoint",
+    "EndpointError",
+    "HttpServer",
     "Launch",
+    "PeerSession",
     "PeerUnavailableError",
+    "Request",
+    "Response",
     "ScenarioResult",
     "default_plan",
+    "default_scenarios",
     "format_table",
     "run_launch",
     "run_peer",
+    "run_scenario",
+    "run_url",
     "scenario_spec",
+    "settings_for",
+    "summary",
 ]

@@ -24,8 +24,7 @@ from typing import Any
 from ..aio.peerconnection import DataChannel, PeerConnection, RemoteTrack
 from ..media import Codec, EncodedFrame, G711Track, ToneSource, WavRecorder
 from ..peerconnection import Description, IceCandidateInit, Settings
-from ..sdp import SessionDescription
-from ..sdp.jsep import remote_max_message_size
+from ..sdp import SessionDescription, remote_max_message_size
 from .opus import OPUS_SECONDS, check_opus_frames, prefer_opus
 from .session import PeerSession
 

@@ -27,17 +27,26 @@ from .endpoint import (
 )
 from .errors import DepacketizeError, MediaFormatError, MediaUsageError
 from .frames import AudioFrame, EncodedFrame
+from .g711 import alaw_encode, ulaw_encode
 from .ivf import IvfTrack, parse_ivf
 from .jitterbuffer import JitterBuffer
-from .live import LiveTrack
+from .live import LIVE_QUEUE_FRAMES, LiveTrack
 from .ogg import OggOpusTrack, parse_ogg_opus
 from .receiver import RtpReceiver
-from .recorders import AnnexBWriter, IvfWriter, OggOpusWriter, WavRecorder
+from .recorders import (
+    AnnexBWriter,
+    IvfWriter,
+    OggOpusWriter,
+    WavRecorder,
+    opus_packet_samples,
+    vp8_keyframe_size,
+)
 from .sender import RtpSender
-from .sources import NOT_YET, EncodedTrack, G711Track, NotYet, ToneSource, WavSource
+from .sources import NOT_YET, EncodedTrack, G711Track, NotYet, ToneSource, Track, WavSource
 
 __all__ = [
     "H264",
+    "LIVE_QUEUE_FRAMES",
     "NOT_YET",
     "OPUS",
     "PCMA",
@@ -68,10 +77,15 @@ __all__ = [
     "RtpReceiver",
     "RtpSender",
     "ToneSource",
+    "Track",
     "TrackEnded",
     "WavRecorder",
     "WavSource",
+    "alaw_encode",
+    "opus_packet_samples",
     "parse_ivf",
     "parse_ogg_opus",
     "split_access_units",
+    "ulaw_encode",
+    "vp8_keyframe_size",
 ]

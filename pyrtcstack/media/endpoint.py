@@ -26,20 +26,22 @@ from dataclasses import dataclass, field
 from ..common.core import Address, Event, default_rng
 from ..common.errors import ParseError
 from ..demux import PacketKind, classify
-from ..rtp.feedback import FullIntraRequest, GenericNack, PictureLossIndication
-from ..rtp.packet import RtpPacket
-from ..rtp.rtcp import (
+from ..rtp import (
     SDES_CNAME,
+    FullIntraRequest,
+    GenericNack,
+    PictureLossIndication,
     RtcpBye,
     RtcpPacket,
     RtcpReceiverReport,
     RtcpSdes,
     RtcpSenderReport,
+    RtpPacket,
     SdesChunk,
     parse_rtcp,
     serialize_rtcp,
 )
-from ..srtp.session import SrtpSession
+from ..srtp import SrtpSession
 from .codecs import Codec
 from .frames import EncodedFrame
 from .receiver import RtpReceiver

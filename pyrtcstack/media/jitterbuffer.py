@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..rtp.packet import RtpPacket
+from ..rtp import RtpPacket
 from .errors import DepacketizeError
 from .frames import EncodedFrame
 from .payloads import Depacketizer

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..rtp.feedback import GenericNack, PictureLossIndication
-from ..rtp.packet import RtpPacket
-from ..rtp.rtcp import ReportBlock
-from ..rtp.stats import ReceptionStatistics
+from ..rtp import GenericNack, PictureLossIndication, ReceptionStatistics, ReportBlock, RtpPacket
 from .codecs import Codec
 from .errors import DepacketizeError
 from .frames import EncodedFrame

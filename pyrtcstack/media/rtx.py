@@ -13,7 +13,7 @@ statistics for the original stream honest (RFC 4588 §1).
 
 from __future__ import annotations
 
-from ..rtp.packet import RtpPacket
+from ..rtp import RtpPacket
 from .errors import DepacketizeError
 
 __all__ = ["unwrap_rtx", "wrap_rtx"]

@@ -15,10 +15,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from ..common.core import default_rng
-from ..rtp.feedback import FullIntraRequest, GenericNack, PictureLossIndication
-from ..rtp.packet import RtpPacket
-from ..rtp.rtcp import ReportBlock, RtcpSenderReport
-from ..rtp.stats import ntp_middle32, ntp_timestamp
+from ..rtp import (
+    FullIntraRequest,
+    GenericNack,
+    PictureLossIndication,
+    ReportBlock,
+    RtcpSenderReport,
+    RtpPacket,
+    ntp_middle32,
+    ntp_timestamp,
+)
 from .codecs import Codec
 from .frames import EncodedFrame
 from .payloads import packetizer_for

@@ -38,6 +38,7 @@ from .states import (
     aggregate_connection_state,
     next_signaling_state,
 )
+from .stats import collect_stats
 from .trace import Observer, RunSummary, Tracer, TraceRecord
 from .transceiver import Transceiver
 
@@ -71,6 +72,7 @@ __all__ = [
     "TrackFrame",
     "Transceiver",
     "aggregate_connection_state",
+    "collect_stats",
     "next_signaling_state",
     "parse_server_url",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..common.errors import LocalProtocolError
 from ..dtls import DtlsCertificate
-from ..turn.url import parse_turn_url
+from ..turn import parse_turn_url
 
 __all__ = [
     "BUNDLE_POLICIES",

@@ -75,7 +75,7 @@ from .trace import Observer, Tracer
 from .transceiver import Transceiver
 
 if TYPE_CHECKING:
-    from ..media.sources import Track
+    from ..media import Track
     from ..sdp import CodecCapability
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "PeerConnectionCore"]

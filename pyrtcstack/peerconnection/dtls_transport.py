@@ -23,8 +23,7 @@ from ..dtls import (
     HandshakeCompleted,
 )
 from ..sctp import SctpConfig
-from ..srtp.keying import EXPORTER_LABEL, SrtpKeys, split_keying_material
-from ..srtp.profiles import profile_by_id
+from ..srtp import EXPORTER_LABEL, SrtpKeys, profile_by_id, split_keying_material
 from .config import Settings
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "DtlsTransport", "sctp_config"]

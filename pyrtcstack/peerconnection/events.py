@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..common.core import Address, Event
 
 if TYPE_CHECKING:
-    from ..media.frames import EncodedFrame
+    from ..media import EncodedFrame
     from .transceiver import Transceiver
 
 __all__ = [

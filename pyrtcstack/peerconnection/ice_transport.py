@@ -20,8 +20,8 @@ from ..ice import (
     IceConfig,
     IceStaleCandidateError,
     TurnServer,
+    is_mdns_name,
 )
-from ..ice.mdns import is_mdns_name
 from ..sdp import Candidate
 from .config import Settings
 

@@ -22,9 +22,8 @@ from collections.abc import Callable
 
 from ..common.core import Address, Event
 from ..demux import PacketKind, classify
-from ..media.endpoint import FrameReceived, KeyframeRequested
-from ..srtp import SrtpSession
-from ..srtp.keying import SrtpKeys
+from ..media import FrameReceived, KeyframeRequested
+from ..srtp import SrtpKeys, SrtpSession
 from .events import TrackFrame
 from .transceiver import Transceiver
 

@@ -33,16 +33,16 @@ from ..common.core import Event, random_text
 from ..common.errors import ParseError
 from ..dtls import DtlsRole
 from ..dtls import Fingerprint as DtlsFingerprint
-from ..media.g711 import alaw_encode, ulaw_encode
+from ..media import alaw_encode, ulaw_encode
 from ..sdp import (
     Candidate,
     CodecCapability,
     MediaDescription,
+    OfferAnswerError,
     SessionDescription,
     remote_max_message_size,
     remote_sctp_port,
 )
-from ..sdp.errors import OfferAnswerError
 from .candidates import LocalCandidates
 from .description import Description
 from .events import IceCandidateEvent, NegotiationNeeded, SignalingStateChange, TrackEvent
@@ -58,8 +58,8 @@ from .states import InvalidStateError, next_signaling_state
 from .transceiver import MEDIA_CODECS, Transceiver, default_codecs
 
 if TYPE_CHECKING:
-    from ..media.sources import Track
-    from ..sdp.model import SessionDefaults
+    from ..media import Track
+    from ..sdp import SessionDefaults
 
 __all__ = ["Negotiator", "RemoteTransport", "Transports"]
 

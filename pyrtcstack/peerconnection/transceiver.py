@@ -14,15 +14,22 @@ import random
 from dataclasses import dataclass, field
 
 from ..common.errors import LocalProtocolError
-from ..media import H264, OPUS, PCMA, PCMU, VP8
+from ..media import (
+    H264,
+    OPUS,
+    PCMA,
+    PCMU,
+    VP8,
+    EncodedFrame,
+    EncodedTrack,
+    LiveTrack,
+    MediaEndpoint,
+    RtpReceiver,
+    RtpSender,
+    Track,
+    vp8_keyframe_size,
+)
 from ..media import Codec as MediaCodec
-from ..media.endpoint import MediaEndpoint
-from ..media.frames import EncodedFrame
-from ..media.live import LiveTrack
-from ..media.receiver import RtpReceiver
-from ..media.recorders import vp8_keyframe_size
-from ..media.sender import RtpSender
-from ..media.sources import EncodedTrack, Track
 from ..sdp import Codec as SdpCodec
 from ..sdp import CodecCapability
 

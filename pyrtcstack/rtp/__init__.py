@@ -20,6 +20,7 @@ from .feedback import (
 )
 from .packet import RtpPacket
 from .rtcp import (
+    SDES_CNAME,
     ReportBlock,
     RtcpApp,
     RtcpBye,
@@ -32,10 +33,11 @@ from .rtcp import (
     parse_rtcp,
     serialize_rtcp,
 )
-from .stats import ReceptionStatistics
+from .stats import ReceptionStatistics, ntp_middle32, ntp_timestamp
 from .twcc import TwccFeedbackBuilder
 
 __all__ = [
+    "SDES_CNAME",
     "ExtensionMap",
     "FirEntry",
     "FullIntraRequest",
@@ -60,6 +62,8 @@ __all__ = [
     "TransportWideCc",
     "TwccFeedbackBuilder",
     "describe",
+    "ntp_middle32",
+    "ntp_timestamp",
     "parse_rtcp",
     "serialize_rtcp",
     "stream_label",

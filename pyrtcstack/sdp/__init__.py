@@ -59,6 +59,7 @@ from pyrtcstack.sdp.model import (
     Connection,
     MediaDescription,
     Origin,
+    SessionDefaults,
     SessionDescription,
     Timing,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "RtcpFeedback",
     "RtpMap",
     "SctpMap",
+    "SessionDefaults",
     "SessionDescription",
     "SsrcAttribute",
     "SsrcGroup",

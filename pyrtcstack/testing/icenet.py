@@ -30,7 +30,7 @@ from ..ice import (
     LocalCandidate,
     TurnServer,
 )
-from ..turn.server import TurnServer as TurnServerCore
+from ..turn import TurnServer as TurnServerCore
 from .vnet import NAT_PRESETS, Filtering, Link, Mapping, Nat, Node, VirtualNetwork
 
 __all__ = [

@@ -13,7 +13,7 @@
 See docs/turn.md for the protocol as implemented, the API, the limits and the deviations.
 """
 
-from .channeldata import ChannelData, decode_channel_data, encode_channel_data
+from .channeldata import CHANNEL_NUMBER_MAX, ChannelData, decode_channel_data, encode_channel_data
 from .client import ClientState, TurnClient
 from .describe import describe
 from .errors import (
@@ -42,10 +42,19 @@ from .events import (
 )
 from .framing import StreamFramer, frame_for_stream
 from .policy import PeerPolicy, TokenBucket, parse_ip_range
-from .server import RelayEndpoint, SequentialRelayAllocator, TurnServer
+from .server import (
+    MAX_ALLOCATIONS,
+    MAX_ALLOCATIONS_PER_USER,
+    RelayEndpoint,
+    SequentialRelayAllocator,
+    TurnServer,
+)
 from .url import TurnUrl, parse_turn_url
 
 __all__ = [
+    "CHANNEL_NUMBER_MAX",
+    "MAX_ALLOCATIONS",
+    "MAX_ALLOCATIONS_PER_USER",
     "Allocated",
     "AllocationExpired",
     "AllocationMismatchError",

@@ -54,20 +54,21 @@ from enum import Enum
 from ..common.core import Address, Event, default_rng
 from ..demux import FOR_ICE
 from ..stun import (
+    MAGIC_COOKIE,
     TURN_AUTH_RETRY,
     AuthRetry,
     ClientTransaction,
     LongTermAuth,
     Message,
     MessageClass,
+    Method,
     RetransmissionPolicy,
     StunParseError,
     StunUsageError,
     TransactionState,
     saslprep,
 )
-from ..stun.constants import MAGIC_COOKIE, Method
-from ..stun.constants import AttributeType as A
+from ..stun import AttributeType as A
 from . import wire
 from .channeldata import (
     CHANNEL_NUMBER_MAX,

@@ -9,8 +9,16 @@ attribute list in one call.
 from __future__ import annotations
 
 from ..common.core import Address
-from ..stun import Message, MessageClass, StunParseError, decode, long_term_key
-from ..stun.attributes import pack_xor_address, unpack_error_code, unpack_xor_address
+from ..stun import (
+    Message,
+    MessageClass,
+    StunParseError,
+    decode,
+    long_term_key,
+    pack_xor_address,
+    unpack_error_code,
+    unpack_xor_address,
+)
 from .errors import TurnParseError
 
 __all__ = [

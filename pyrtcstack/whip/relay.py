@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..media import Codec, EncodedFrame, LiveTrack
-from ..media.live import LIVE_QUEUE_FRAMES
+from ..media import LIVE_QUEUE_FRAMES, Codec, EncodedFrame, LiveTrack
 
 __all__ = ["LiveRelay"]
 

@@ -48,8 +48,7 @@ from multidict import CIMultiDict
 
 from ..aio.peerconnection import PeerConnection, RemoteTrack
 from ..common.errors import ParseError, PyrtcstackError
-from ..media import EncodedFrame
-from ..media.live import LIVE_QUEUE_FRAMES
+from ..media import LIVE_QUEUE_FRAMES, EncodedFrame
 from ..peerconnection import Description, Settings
 from .links import IceServerLink
 from .page import PLAYER_PAGE

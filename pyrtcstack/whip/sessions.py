@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..media import (
+    PCMA,
+    PCMU,
     AnnexBTrack,
     AnnexBWriter,
     EncodedFrame,
@@ -22,11 +24,10 @@ from ..media import (
     IvfWriter,
     OggOpusTrack,
     OggOpusWriter,
+    Track,
     WavRecorder,
 )
-from ..media.codecs import PCMA, PCMU
-from ..media.codecs import Codec as MediaCodec
-from ..media.sources import Track
+from ..media import Codec as MediaCodec
 from ..sdp import CodecCapability
 
 if TYPE_CHECKING:
