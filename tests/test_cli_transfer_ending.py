@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,20 @@ class Proc:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_the_cli() -> Iterator[None]:
+    """A shell starts a background job with SIGINT ignored (POSIX, without job control),
+    and an ignored signal is inherited across fork and exec: run that way (``.ci/run &``),
+    the CLI processes here would ignore the Ctrl-C these tests send, finish the transfer
+    and exit 0. While a test runs, this process handles SIGINT itself, which exec resets
+    to the default in each child, as a terminal's Ctrl-C would find it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture
