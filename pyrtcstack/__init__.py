@@ -22,7 +22,7 @@ def __getattr__(name: str) -> object:
     ``pyrtcstack.aio``: the package root stands above every layer (.importlinter), and a
     protocol module that imported the root would be reported as importing ``aio``."""
     if name == "PeerConnection":
-        from .aio.peerconnection import PeerConnection
+        from .aio import PeerConnection
 
         return PeerConnection
     raise AttributeError(f"module 'pyrtcstack' has no attribute {name!r}")

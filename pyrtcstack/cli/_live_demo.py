@@ -21,8 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..aio.pcap import PcapWriter
-from ..aio.peerconnection import PeerConnection, RemoteTrack
+from ..aio import PcapWriter, PeerConnection, RemoteTrack
 from ..media import G711Track, ToneSource
 from ..peerconnection import RunSummary, Settings, TraceRecord
 from ._args import number

@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO, TypeVar
 
-from ..aio.peerconnection import DataChannel, PeerConnection
+from ..aio import DataChannel, PeerConnection
 from ..peerconnection import Description, Settings
 from . import _args
 from ._args import CliError, number, ws_url

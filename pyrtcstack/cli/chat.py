@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Any
 
-from ..aio.peerconnection import DataChannel, PeerConnection
+from ..aio import DataChannel, PeerConnection
 from ._transfer import PeerGoneError, add_signaling_args, connect, say
 
 __all__ = ["register"]

@@ -18,8 +18,8 @@ from importlib import resources
 from typing import Any
 
 from pyrtcstack.sdp import SessionDescription
-from pyrtcstack.sdp.check import check
-from pyrtcstack.sdp.explain import explain
+from pyrtcstack.sdp import check_description as check
+from pyrtcstack.sdp import explain_description as explain
 
 from . import _live_demo
 

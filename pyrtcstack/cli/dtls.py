@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..aio.dtls import DtlsSocket, open_dtls
+from ..aio import DtlsSocket, open_dtls
 from ..common.core import Address
 from ..dtls import (
     SRTP_EXPORTER_LABEL,

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from pyrtcstack.sdp import ParseError, SessionDescription
-from pyrtcstack.sdp.check import check
-from pyrtcstack.sdp.explain import explain
+from pyrtcstack.sdp import check_description as check
+from pyrtcstack.sdp import explain_description as explain
 
 from ._args import CliError
 

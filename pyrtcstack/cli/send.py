@@ -27,7 +27,7 @@ import os
 import sys
 from typing import Any
 
-from ..aio.peerconnection import DataChannel, PeerConnection
+from ..aio import DataChannel, PeerConnection
 from ._args import CliError, number
 from ._transfer import (
     CHUNK,

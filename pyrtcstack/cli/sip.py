@@ -75,7 +75,7 @@ def _print(text: str) -> None:
 def _peerconnection(host: str) -> tuple[Any, list[Any]]:
     """``--webrtc``: a PeerConnection sending a 440 Hz PCMU tone from ``host``, and the
     list its remote tracks arrive in."""
-    from pyrtcstack.aio.peerconnection import PeerConnection
+    from pyrtcstack.aio import PeerConnection
     from pyrtcstack.media import G711Track, ToneSource
     from pyrtcstack.peerconnection import Settings
 
@@ -99,11 +99,10 @@ def _check_media_args(args: argparse.Namespace) -> None:
 
 
 async def _call(args: argparse.Namespace) -> int:
-    from pyrtcstack.aio.sip import SipCallError, SipPhone
-    from pyrtcstack.aio.sip_media import call_with_peerconnection
+    from pyrtcstack.aio import SipCallError, SipPhone, call_with_peerconnection
 
     _check_media_args(args)
-    from pyrtcstack.aio.stun import source_address_for
+    from pyrtcstack.aio import source_address_for
 
     try:
         uri = SipUri.parse(args.uri)
@@ -147,8 +146,7 @@ async def _call(args: argparse.Namespace) -> int:
 
 
 async def _listen(args: argparse.Namespace) -> int:
-    from pyrtcstack.aio.sip import SipCallError, SipPhone
-    from pyrtcstack.aio.sip_media import answer_with_peerconnection
+    from pyrtcstack.aio import SipCallError, SipPhone, answer_with_peerconnection
 
     _check_media_args(args)
 

@@ -17,7 +17,7 @@ import asyncio
 import json
 import sys
 
-from ..aio.stun import (
+from ..aio import (
     discover_nat,
     serve_stun,
     source_address_for,

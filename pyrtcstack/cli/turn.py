@@ -30,7 +30,7 @@ import stat
 import sys
 from typing import TypedDict
 
-from ..aio.turn import TurnClientConnection, connect_turn, start_turn_server
+from ..aio import TurnClientConnection, connect_turn, start_turn_server
 from ..common.core import Address
 from ..turn import (
     MAX_ALLOCATIONS,

@@ -347,7 +347,7 @@ async def _publish(
     tracks: list[Track],
     seconds: float,
 ) -> int:
-    from ..aio.peerconnection import PeerConnection
+    from ..aio import PeerConnection
     from ..sdp import CodecCapability
 
     pc = PeerConnection(None, _settings(args))
@@ -390,7 +390,7 @@ def _run_whep(args: argparse.Namespace) -> int:
 
 
 async def _play(whip: Any, args: argparse.Namespace, url: str, token: str | None) -> int:
-    from ..aio.peerconnection import PeerConnection
+    from ..aio import PeerConnection
 
     pc = PeerConnection(None, _settings(args))
     recorders: dict[str, Any] = {}

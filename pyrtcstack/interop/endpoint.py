@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from ..aio.peerconnection import DataChannel, PeerConnection, RemoteTrack
+from ..aio import DataChannel, PeerConnection, RemoteTrack
 from ..media import G711Track, ToneSource
 from ..peerconnection import Configuration, Description, IceCandidateInit, IceServer, Settings
 from .httpserver import HttpServer, Request, Response

@@ -41,8 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aio.ice import host_addresses
-from ..aio.peerconnection import DataChannel, PeerConnection
+from ..aio import DataChannel, PeerConnection, host_addresses
 from ..media import EncodedFrame, G711Track, ToneSource
 from ..peerconnection import Configuration, Description, IceCandidateInit, IceServer, Settings
 from .launchers import Coturn, PeerUnavailableError, _free_udp_tcp_port, start_coturn

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aio.stun import serve_stun
+from ..aio import serve_stun
 from ..peerconnection import Settings
 from .launchers import PeerProcess, launch, start_coturn
 from .scenarios import CheckResult, ScenarioResult, apply_known_gaps, run_scenario, scenario_spec

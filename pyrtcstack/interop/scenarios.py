@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aio.peerconnection import DataChannel, PeerConnection, RemoteTrack
+from ..aio import DataChannel, PeerConnection, RemoteTrack
 from ..media import Codec, EncodedFrame, G711Track, ToneSource, WavRecorder
 from ..peerconnection import Description, IceCandidateInit, Settings
 from ..sdp import SessionDescription, remote_max_message_size

@@ -22,6 +22,7 @@ from pyrtcstack.sdp.attributes import (
     SsrcGroup,
 )
 from pyrtcstack.sdp.candidate import CANDIDATE_TYPES, Candidate
+from pyrtcstack.sdp.check import check as check_description
 from pyrtcstack.sdp.codecs import CodecCapability, codecs_match, h264_profile, negotiate_codecs
 from pyrtcstack.sdp.errors import (
     MAX_CANDIDATES,
@@ -33,6 +34,7 @@ from pyrtcstack.sdp.errors import (
     OfferAnswerError,
     ParseError,
 )
+from pyrtcstack.sdp.explain import explain as explain_description
 from pyrtcstack.sdp.jsep import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_SCTP_PORT,
@@ -109,9 +111,11 @@ __all__ = [
     "TransportParameters",
     "answer_direction",
     "answer_setup",
+    "check_description",
     "codecs_match",
     "create_answer",
     "create_offer",
+    "explain_description",
     "h264_profile",
     "ice_restart_requested",
     "negotiate_codecs",

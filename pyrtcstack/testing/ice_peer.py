@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..aio.ice import IceConnection
+from ..aio import IceConnection
 from ..common.core import Address
 from ..ice import IceConfig, TurnServer
 

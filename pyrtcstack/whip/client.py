@@ -29,7 +29,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from ..aio.peerconnection import PeerConnection
+from ..aio import PeerConnection
 from ..common.errors import PyrtcstackError
 from ..peerconnection import Description, IceCandidateInit
 from ..sdp import Candidate

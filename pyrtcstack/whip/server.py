@@ -46,7 +46,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from ..aio.peerconnection import PeerConnection, RemoteTrack
+from ..aio import PeerConnection, RemoteTrack
 from ..common.errors import ParseError, PyrtcstackError
 from ..media import LIVE_QUEUE_FRAMES, EncodedFrame
 from ..peerconnection import Description, Settings

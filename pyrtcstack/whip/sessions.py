@@ -31,7 +31,7 @@ from ..media import Codec as MediaCodec
 from ..sdp import CodecCapability
 
 if TYPE_CHECKING:
-    from ..aio.peerconnection import PeerConnection, RemoteTrack
+    from ..aio import PeerConnection, RemoteTrack
     from ..media import LiveTrack
     from .relay import LiveRelay
 
