@@ -21,7 +21,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..common.core import Address, Event
 from ..sip import (
@@ -86,6 +86,16 @@ class _Connection(StreamEndpoint[Message]):
             out.write(data)
         self.pending.clear()
 
+    def send(self, data: bytes) -> None:
+        """Write ``data``, or hold it (at most :data:`MAX_PENDING_BYTES`) while the
+        connection is still opening; past that it is dropped and counted."""
+        if self.transport is not None:
+            self.transport.write(data)
+        elif sum(map(len, self.pending)) + len(data) <= MAX_PENDING_BYTES:
+            self.pending.append(data)
+        else:
+            self.owner.send_drops += 1
+
     def framing_error(self, exc: Exception) -> None:
         self.owner.parse_errors += 1  # closed: a stream cannot be re-synchronised (§18.3)
 
@@ -101,6 +111,41 @@ class _Connection(StreamEndpoint[Message]):
         super().connection_lost(exc)
         if self.peer is not None and self.owner.connections.get(self.peer) is self:
             del self.owner.connections[self.peer]
+
+
+class _Sender(Protocol):
+    def send(self, data: bytes) -> None: ...
+
+
+class _DropCounter(Protocol):
+    send_drops: int
+
+
+def drain_to_connections(
+    core: UserAgent,
+    loop: asyncio.AbstractEventLoop,
+    connection: Callable[[Address], _Sender | None],
+    on_event: Callable[[Event], None],
+    counters: _DropCounter,
+) -> None:
+    """The drain of a stream transport's endpoint (TCP here, WebSocket in
+    :mod:`pyrtcstack.aio.sip_ws`): each message to the connection for its address (made
+    on demand; none: dropped and counted), each event out, until the core is quiet. The
+    caller then re-arms its one timer from ``core.get_timer()``."""
+    while True:
+        progressed = False
+        for data, addr in core.datagrams_to_send(loop.time()):
+            progressed = True
+            conn = connection(addr)
+            if conn is None:
+                counters.send_drops += 1
+            else:
+                conn.send(data)
+        while (event := core.next_event()) is not None:
+            progressed = True
+            on_event(event)
+        if not progressed:
+            return
 
 
 class TcpEndpoint:
@@ -142,26 +187,8 @@ class TcpEndpoint:
         return conn
 
     def drain(self) -> None:
-        core = self.core
-        while True:
-            progressed = False
-            for data, addr in core.datagrams_to_send(self._loop.time()):
-                progressed = True
-                conn = self._connection(addr)
-                if conn is None:
-                    self.send_drops += 1
-                elif conn.transport is not None:
-                    conn.transport.write(data)
-                elif sum(map(len, conn.pending)) + len(data) <= MAX_PENDING_BYTES:
-                    conn.pending.append(data)
-                else:
-                    self.send_drops += 1
-            while (event := core.next_event()) is not None:
-                progressed = True
-                self.on_event(event)
-            if not progressed:
-                break
-        self._timer.arm(core.get_timer())
+        drain_to_connections(self.core, self._loop, self._connection, self.on_event, self)
+        self._timer.arm(self.core.get_timer())
 
     def close(self) -> None:
         self._timer.cancel()

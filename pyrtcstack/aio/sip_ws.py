@@ -23,6 +23,7 @@ from websockets.typing import Subprotocol
 from ..common.core import Address, Event
 from ..sip import MAX_BODY_BYTES, MAX_HEADER_BYTES, SipParseError, UserAgent, parse_message
 from .endpoint import CoreTimer
+from .sip import drain_to_connections
 
 __all__ = ["MAX_WS_CONNECTIONS", "WsEndpoint"]
 
@@ -141,22 +142,8 @@ class WsEndpoint:
         return conn
 
     def drain(self) -> None:
-        core = self.core
-        while True:
-            progressed = False
-            for data, addr in core.datagrams_to_send(self.loop.time()):
-                progressed = True
-                conn = self._connection(addr)
-                if conn is None:
-                    self.send_drops += 1
-                else:
-                    conn.send(data)
-            while (event := core.next_event()) is not None:
-                progressed = True
-                self.on_event(event)
-            if not progressed:
-                break
-        self._timer.arm(core.get_timer())
+        drain_to_connections(self.core, self.loop, self._connection, self.on_event, self)
+        self._timer.arm(self.core.get_timer())
 
     def close(self) -> None:
         self._timer.cancel()
