@@ -12,7 +12,7 @@ from typing import Any
 
 from pyrtcstack.sip import SipParseError, SipUri, explain_message, parse_message
 
-from ._args import CliError, format_address, host_port, listening, number
+from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
 
 _DURATION_MAX = 86_400.0
 
@@ -98,10 +98,22 @@ def _check_media_args(args: argparse.Namespace) -> None:
         raise CliError("--webrtc and --sdp cannot be used together", code=2)
 
 
+def _failure(phone: Any, exc: BaseException, timeout: float) -> str:
+    """Why a call failed, in one line: the transport's reason when the connection could
+    not be opened (a refused port, a TLS certificate refused), else the SIP status."""
+    reason = getattr(phone.endpoint, "last_error", None)
+    if reason:
+        return f"cannot connect to {reason}"
+    return str(exc) or f"no final answer in {timeout:g} s"
+
+
 async def _call(args: argparse.Namespace) -> int:
     from pyrtcstack.aio import SipCallError, SipPhone, call_with_peerconnection
 
     _check_media_args(args)
+    if args.ca is not None and args.transport != "wss":
+        raise CliError("--ca goes with --transport wss", code=2)
+    client_ssl = client_tls(args.ca) if args.transport == "wss" else None
     from pyrtcstack.aio import source_address_for
 
     try:
@@ -112,7 +124,9 @@ async def _call(args: argparse.Namespace) -> int:
     transport = args.transport.upper()
     local = args.local or (source_address_for(server), 0)
     with listening(local):
-        phone = await SipPhone.open(local, user=args.user, transport=transport)
+        phone = await SipPhone.open(
+            local, user=args.user, transport=transport, client_ssl=client_ssl
+        )
     pc, tracks = _peerconnection(phone.local[0]) if args.webrtc else (None, [])
     try:
         _print(f"calling {args.uri} via {format_address(server)} over {transport}")
@@ -125,8 +139,7 @@ async def _call(args: argparse.Namespace) -> int:
                 call_id, answer = await phone.call(args.uri, server, _sdp(args, phone.local[0]),
                                                    timeout=args.timeout)  # fmt: skip
         except (SipCallError, TimeoutError) as exc:
-            why = str(exc) or f"no final answer in {args.timeout:g} s"
-            raise CliError(f"call failed: {why}", code=1) from None
+            raise CliError(f"call failed: {_failure(phone, exc, args.timeout)}", code=1) from None
         _print(f"answered (Call-ID {call_id}); the answer's SDP has {len(answer or b'')} octets")
         started = asyncio.get_running_loop().time()
         if pc is not None:
@@ -149,10 +162,18 @@ async def _listen(args: argparse.Namespace) -> int:
     from pyrtcstack.aio import SipCallError, SipPhone, answer_with_peerconnection
 
     _check_media_args(args)
-
+    if (args.cert is None) != (args.key is None):
+        raise CliError("--cert and --key go together", code=2)
+    if (args.transport == "wss") != (args.cert is not None):
+        wss = args.transport == "wss"
+        why = "needs --cert and --key (our certificate)" if wss else "goes with --cert/--key"
+        raise CliError(f"--transport wss {why}", code=2)
+    server_ssl = server_tls(args.cert, args.key) if args.cert else None
     transport = args.transport.upper()
     with listening(args.address):
-        phone = await SipPhone.open(args.address, user=args.user, transport=transport)
+        phone = await SipPhone.open(
+            args.address, user=args.user, transport=transport, server_ssl=server_ssl
+        )
     try:
         host, port = phone.local
         _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
@@ -213,9 +234,11 @@ def register(subparsers: Any) -> None:
                    help="send to HOST:PORT (a proxy) instead of the URI's host")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default="udp",
+                   help="default udp; ws = WebSocket, wss = over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
+    p.add_argument("--ca", default=None, metavar="FILE",
+                   help="wss: trust only this PEM CA file (default: the system store)")  # fmt: skip
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="offer a PeerConnection (ICE + DTLS-SRTP) with a PCMU tone")  # fmt: skip
@@ -234,9 +257,12 @@ def register(subparsers: Any) -> None:
                    type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
                    default=("127.0.0.1", 5060),
                    help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default="udp",
+                   help="default udp; ws = WebSocket, wss = over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
+    p.add_argument("--cert", default=None, metavar="FILE",
+                   help="wss: our PEM certificate chain (with --key)")  # fmt: skip
+    p.add_argument("--key", default=None, metavar="FILE", help="wss: the PEM private key")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="answer with a PeerConnection (ICE + DTLS-SRTP), PCMU tone")  # fmt: skip

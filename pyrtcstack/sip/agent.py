@@ -226,9 +226,11 @@ class UserAgent:
         self._events = EventQueue()
         self._out: list[tuple[bytes, Address]] = []
         self._now = 0.0
-        host, port = local
-        params = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-        self.contact = f"<sip:{user}@{_host(host)}:{port}{params}>"
+        # RFC 7118 §5.2: on WebSocket the Contact names the Via's .invalid host, and
+        # §7 registers only transport=ws (for WSS too; RFC 3261 §19.1 for the others)
+        kind = "ws" if transport.upper() == "WSS" else transport.lower()
+        params = "" if transport.upper() == "UDP" else f";transport={kind}"
+        self.contact = f"<sip:{user}@{self.layer.sent_by}{params}>"
 
     # -- the core contract ---------------------------------------------------------
 
@@ -448,8 +450,7 @@ class UserAgent:
         """The INVITE as the transaction layer sent it (with its Via)."""
         assert call.invite is not None and call.invite_key is not None
         branch = call.invite_key.split("|")[1]
-        host, port = self.local
-        via = f"SIP/2.0/{self.layer.transport} {_host(host)}:{port};branch={branch};rport"
+        via = f"SIP/2.0/{self.layer.transport} {self.layer.sent_by};branch={branch};rport"
         return Request("INVITE", call.invite.uri, (("Via", via), *call.invite.headers),
                        call.invite.body)  # fmt: skip
 
