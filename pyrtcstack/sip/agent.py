@@ -42,11 +42,6 @@ from pyrtcstack.sip.events import (
     CallFailed,
     CallProgress,
     IncomingCall,
-    Registered,
-    RegistrationFailed,
-    ReInviteAnswered,
-    ReInvited,
-    ReInviteFailed,
 )
 from pyrtcstack.sip.message import Message, Request, Response
 from pyrtcstack.sip.registration import Registrations
@@ -62,21 +57,7 @@ from pyrtcstack.sip.transaction import (
 )
 from pyrtcstack.sip.uri import SipUri
 
-__all__ = [
-    "MAX_CALLS",
-    "CallAnswered",
-    "CallEnded",
-    "CallEstablished",
-    "CallFailed",
-    "CallProgress",
-    "IncomingCall",
-    "ReInviteAnswered",
-    "ReInviteFailed",
-    "ReInvited",
-    "Registered",
-    "RegistrationFailed",
-    "UserAgent",
-]
+__all__ = ["MAX_CALLS", "UserAgent"]
 
 #: Calls (dialogs and pending INVITEs) at once; past it a new INVITE gets 486 Busy Here.
 MAX_CALLS = 256
