@@ -53,6 +53,7 @@ from pyrtcstack.sip.transaction import (
     ResponseReceived,
     SipUsageError,
     TransactionLayer,
+    TransactionTerminated,
     TransactionTimeout,
 )
 from pyrtcstack.sip.uri import SipUri
@@ -87,11 +88,12 @@ class UserAgent:
         params = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
         self.contact = f"<sip:{user}@{host_text(host)}:{port}{params}>"
         self._calls: dict[str, Call] = {}
-        self._keys: dict[str, str] = {}  # a call's client transaction key -> its Call-ID
         self._events = EventQueue()
         self._outbox = Outbox(self.layer)
         self._registrations = Registrations(self._outbox, self._events, self._authorize)
-        self._reinvites = ReInvites(self._outbox, self._events, self.contact)
+        self._reinvites = ReInvites(
+            self._outbox, self._events, self.contact, self._rng, self._authorize
+        )
 
     # -- the core contract ---------------------------------------------------------
 
@@ -113,6 +115,9 @@ class UserAgent:
         if self._outbox.pending:
             return self._outbox.now
         times = [c.ok_deadline for c in self._calls.values() if c.ok_deadline is not None]
+        times += [
+            c.reinvite_backoff for c in self._calls.values() if c.reinvite_backoff is not None
+        ]
         layer = self.layer.get_timer()
         if layer is not None:
             times.append(layer)
@@ -124,6 +129,8 @@ class UserAgent:
         for call in list(self._calls.values()):
             if call.ok_deadline is not None and call.ok_deadline <= now:
                 self._retransmit_ok(call)
+            if call.reinvite_backoff is not None and call.reinvite_backoff <= now:
+                self._reinvites.on_timer(call)
         self._pump()
 
     def next_event(self) -> Event | None:
@@ -205,17 +212,20 @@ class UserAgent:
         call = self._calls.get(call_id)
         if call is None or call.role != "uac" or call.state != "answered" or call.ack:
             raise SipUsageError(f"call {call_id} waits for no ACK")
-        self._outbox.send_ack(call, sdp, call.local_cseq)
+        assert call.invite is not None
+        self._outbox.send_ack(call, sdp, call.invite)
         call.state = "confirmed"
 
     def reinvite(self, call_id: str, sdp: bytes, now: float) -> None:
         """Send a re-INVITE with a new offer in a confirmed call (§14.1), e.g. an ICE
-        restart; one at a time (§14.1: not while another INVITE transaction is pending)."""
+        restart; one at a time (§14.1: not while another INVITE transaction is pending).
+        A 491 (glare) sends it again after the §14.1 back-off, at most
+        :data:`~.reinvite.GLARE_RETRIES` times; a 401/407 once with the credentials."""
         self._outbox.now = now
         call = self._calls.get(call_id)
         if call is None:
             raise SipUsageError(f"call {call_id} is not established")
-        self._keys[self._reinvites.send(call, sdp)] = call_id
+        self._reinvites.send(call, sdp)
 
     def answer_reinvite(self, call_id: str, sdp: bytes, now: float) -> None:
         """200 OK with the answer to a :class:`ReInvited`, retransmitted until its ACK."""
@@ -252,17 +262,17 @@ class UserAgent:
 
     # -- requests we make ------------------------------------------------------------
 
-    def _authorize(self, request: Request, challenge: Response) -> Request | None:
+    def _authorize(
+        self, request: Request, challenge: Response, cseq: int | None = None
+    ) -> Request | None:
         """``request`` again with credentials for the 401/407 ``challenge`` (§22.2)."""
         if self.credentials is None:
             return None
-        return with_credentials(request, challenge, self.credentials)
+        return with_credentials(request, challenge, self.credentials, cseq)
 
     def _send_invite(self, call: Call) -> None:
         assert call.invite is not None
-        key = self._outbox.send_request(call.invite, call.peer)
-        call.invite_key = key
-        self._keys[key] = call.call_id
+        call.invite_key = self._outbox.send_request(call.invite, call.peer, call.call_id)
 
     def _sent_invite(self, call: Call) -> Request:
         """The INVITE as the transaction layer sent it (with its Via)."""
@@ -277,17 +287,19 @@ class UserAgent:
         keep = {"via", "from", "to", "call-id", "route", "max-forwards"}
         headers = [(n, v) for n, v in invite.headers if n.lower() in keep]
         headers.append(("CSeq", f"{invite.cseq.number} CANCEL"))
-        key = self._outbox.send_request(Request("CANCEL", invite.uri, tuple(headers)), call.peer)
-        self._keys[key] = call.call_id
+        cancel = Request("CANCEL", invite.uri, tuple(headers))
+        self._outbox.send_request(cancel, call.peer, call.call_id)
 
-    def _send_bye(self, call: Call) -> None:
-        call.local_cseq += 1
-        request = call.request("BYE", call.local_cseq)
-        key = self._outbox.send_request(request, call.destination())
-        call.bye_key = key
-        self._keys[key] = call.call_id
+    def _send_bye(self, call: Call, request: Request | None = None) -> None:
+        """BYE (§15.1.1), or ``request``: the BYE again with credentials (§22.2)."""
+        if request is None:
+            call.local_cseq += 1
+            request = call.request("BYE", call.local_cseq)
+        call.bye = request
+        call.bye_key = self._outbox.send_request(request, call.destination(), call.call_id)
         call.state = "ending"
         call.ok_deadline = None
+        call.reinvite_backoff = None
 
     # -- responses we make -----------------------------------------------------------
 
@@ -331,20 +343,26 @@ class UserAgent:
                     self._on_response(event)
                 elif isinstance(event, TransactionTimeout):
                     self._on_timeout(event.key)
+                elif isinstance(event, TransactionTerminated):
+                    self._outbox.release(event.key)
             except SipParseError:
                 layer.dropped += 1  # a field we need was malformed: the message is dropped
 
     def _on_timeout(self, key: str) -> None:
-        if self._registrations.owns(key):
-            self._registrations.on_timeout(key)
+        owner = self._outbox.owner(key)
+        if owner is None:
             return
-        call_id = self._keys.pop(key, None)
-        call = self._calls.get(call_id) if call_id is not None else None
+        if self._registrations.owns(owner):
+            self._registrations.on_timeout(owner)
+            return
+        call = self._calls.get(owner)
         if call is None:
             return
         if key == call.invite_key and call.state in ("calling", "early"):
             self._events.push(CallFailed(call.call_id, 408, "Request Timeout"))
             self._end(call)
+        elif key == call.reinvite_key:
+            self._reinvites.on_timeout(call)
         elif key == call.bye_key:
             self._events.push(CallEnded(call.call_id, by_remote=False))
             self._end(call)
@@ -420,21 +438,41 @@ class UserAgent:
             if call is not None and call.ack is not None and response.cseq.method == "INVITE":
                 self._outbox.send_again(call.ack, call.destination())
             return
-        if self._registrations.owns(key):
-            self._registrations.on_response(key, response)
+        owner = self._outbox.owner(key)
+        if owner is None:
             return
-        call_id = self._keys.get(key)
-        call = self._calls.get(call_id) if call_id is not None else None
+        if self._registrations.owns(owner):
+            self._registrations.on_response(owner, response)
+            return
+        call = self._calls.get(owner)
         if call is None:
             return
-        method = response.cseq.method
-        if method == "INVITE" and key == call.invite_key:
+        if key == call.invite_key:
             self._on_invite_response(call, response)
-        elif method == "INVITE" and key == call.reinvite_key:
+        elif key == call.reinvite_key:
             self._reinvites.on_response(call, response)
-        elif method == "BYE" and response.status >= 200:
-            self._events.push(CallEnded(call.call_id, by_remote=False))
-            self._end(call)
+        elif key == call.bye_key:
+            self._on_bye_response(call, response)
+
+    def _on_bye_response(self, call: Call, response: Response) -> None:
+        """§15.1.1: the call is over whatever the answer; a 401/407 is answered once with
+        the credentials (§22.2), a second one (or none to give) reported as
+        :class:`CallFailed` before :class:`CallEnded`."""
+        status = response.status
+        if status < 200:
+            return
+        if status in (401, 407):
+            again = None
+            if not call.bye_auth_tried and call.bye is not None:
+                again = self._authorize(call.bye, response, call.local_cseq + 1)
+            if again is not None:
+                call.local_cseq += 1
+                call.bye_auth_tried = True
+                self._send_bye(call, again)
+                return
+            self._events.push(CallFailed(call.call_id, status, response.reason))
+        self._events.push(CallEnded(call.call_id, by_remote=False))
+        self._end(call)
 
     def _on_invite_response(self, call: Call, response: Response) -> None:
         status = response.status
@@ -459,14 +497,16 @@ class UserAgent:
                 call.remote_target = contacts[0].uri
             call.route_set = list(reversed(response.get_all("Record-Route")))  # §12.1.2
             call.state = "answered"
-            offerless = call.invite is not None and not call.invite.body
+            invite = call.invite
+            assert invite is not None  # ours: made in invite()
+            offerless = not invite.body
             if not offerless:
-                self._outbox.send_ack(call, None, call.local_cseq)
+                self._outbox.send_ack(call, None, invite)
                 call.state = "confirmed"
             self._events.push(CallAnswered(call.call_id, response.body or None))
             if call.cancelled:  # §9.1: the CANCEL lost the race: end with BYE
                 if offerless:
-                    self._outbox.send_ack(call, None, call.local_cseq)
+                    self._outbox.send_ack(call, None, invite)
                 self._send_bye(call)
             return
         if status in (401, 407) and not call.auth_tried and call.invite is not None:
@@ -498,9 +538,8 @@ class UserAgent:
     def _end(self, call: Call) -> None:
         call.state = "ended"
         call.ok_deadline = None
+        call.reinvite_backoff = None
         self._calls.pop(call.call_id, None)
-        for key in [k for k, v in self._keys.items() if v == call.call_id]:
-            del self._keys[key]
 
     def _tag(self) -> str:
         return random_text(self._rng, _TAG_ALPHABET, 16)  # §19.3: 32 bits at least

@@ -16,11 +16,19 @@ from pyrtcstack.sip.digest import DigestChallenge, DigestClient, choose_challeng
 from pyrtcstack.sip.errors import SipParseError
 from pyrtcstack.sip.message import Request, Response
 
-__all__ = ["ALLOW", "build_request", "build_response", "host_text", "with_credentials"]
+__all__ = [
+    "ALLOW",
+    "AUTH_FIELDS",
+    "build_request",
+    "build_response",
+    "host_text",
+    "with_credentials",
+]
 
 #: The methods we understand (§20.5), in INVITEs, their 2xx and 405 answers.
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
-_AUTH_FIELDS = ("Authorization", "Proxy-Authorization")
+#: The fields that carry our credentials (§22.2, §22.3).
+AUTH_FIELDS = ("Authorization", "Proxy-Authorization")
 
 
 def host_text(host: str) -> str:
@@ -74,11 +82,12 @@ def build_response(
 
 
 def with_credentials(
-    request: Request, challenge: Response, credentials: DigestClient
+    request: Request, challenge: Response, credentials: DigestClient, cseq: int | None = None
 ) -> Request | None:
     """``request`` again, answering the 401/407 ``challenge`` (§22.2, §22.3): the same
-    Call-ID, CSeq + 1 (§8.1.3.5), the (Proxy-)Authorization for the strongest challenge we
-    support (RFC 8760 §2.4). ``None`` when no challenge is usable."""
+    Call-ID, a new CSeq (§8.1.3.5: ``cseq``, by default the request's + 1; in a dialog the
+    next of ours), the (Proxy-)Authorization for the strongest challenge we support
+    (RFC 8760 §2.4). ``None`` when no challenge is usable."""
     field = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
     challenges = []
     for value in challenge.get_all(field):
@@ -90,7 +99,11 @@ def with_credentials(
     if chosen is None:
         return None
     name = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
-    cseq = f"{request.cseq.number + 1} {request.method}"
-    headers = [(n, cseq if n == "CSeq" else v) for n, v in request.headers if n not in _AUTH_FIELDS]
+    number = request.cseq.number + 1 if cseq is None else cseq
+    headers = [
+        (n, f"{number} {request.method}" if n == "CSeq" else v)
+        for n, v in request.headers
+        if n not in AUTH_FIELDS
+    ]
     headers.append((name, credentials.authorization(chosen, request.method, request.uri)))
     return Request(request.method, request.uri, tuple(headers), request.body)

@@ -12,7 +12,7 @@ kept in order with the layer's.
 from __future__ import annotations
 
 from pyrtcstack.common.core import Address
-from pyrtcstack.sip.builders import build_request
+from pyrtcstack.sip.builders import AUTH_FIELDS, build_request
 from pyrtcstack.sip.errors import SipParseError
 from pyrtcstack.sip.message import Request, Response
 from pyrtcstack.sip.transaction import T1, TransactionLayer
@@ -29,6 +29,8 @@ class Call:
     __slots__ = (
         "ack",
         "auth_tried",
+        "bye",
+        "bye_auth_tried",
         "bye_key",
         "call_id",
         "cancelled",
@@ -42,8 +44,12 @@ class Call:
         "ok_interval",
         "ok_until",
         "peer",
+        "reinvite",
+        "reinvite_auth_tried",
+        "reinvite_backoff",
         "reinvite_key",
         "reinvite_pending",
+        "reinvite_retries",
         "reinvite_server",
         "remote_tag",
         "remote_target",
@@ -69,7 +75,9 @@ class Call:
         self.invite: Request | None = None  # the INVITE (ours without its Via)
         self.invite_key: str | None = None
         self.server_key: str | None = None
+        self.bye: Request | None = None  # our BYE (without its Via), for a digest retry
         self.bye_key: str | None = None
+        self.bye_auth_tried = False
         self.ack: bytes | None = None  # our last ACK to a 2xx, sent again on a 2xx again
         self.ok: bytes | None = None  # our 2xx, sent again until its ACK
         self.ok_deadline: float | None = None
@@ -77,8 +85,12 @@ class Call:
         self.ok_until = 0.0
         self.cancelled = False
         self.auth_tried = False
+        self.reinvite: Request | None = None  # our last re-INVITE (without its Via)
         self.reinvite_key: str | None = None  # ... its client transaction
-        self.reinvite_pending = False  # ... and it has no final answer yet
+        self.reinvite_pending = False  # ... it has no final answer yet
+        self.reinvite_auth_tried = False  # ... it carries credentials after a 401/407
+        self.reinvite_backoff: float | None = None  # ... when to send it again after a 491
+        self.reinvite_retries = 0  # ... how many times it was sent again after a 491
         self.reinvite_server: tuple[Request, str] | None = None  # the peer's, unanswered
 
     def request(
@@ -117,18 +129,31 @@ class Outbox:
         self.layer = layer
         self.now = 0.0
         self._out: list[tuple[bytes, Address]] = []
+        self._owners: dict[str, str] = {}  # client transaction key -> Call-ID
 
-    def send_request(self, request: Request, destination: Address) -> str:
-        """A request in a new client transaction; its key."""
-        return self.layer.send_request(request, destination, self.now)
+    def send_request(self, request: Request, destination: Address, owner: str) -> str:
+        """A request in a new client transaction, for ``owner`` (the Call-ID of a call or
+        a registration, which :meth:`owner` gives back for the transaction's key until
+        :meth:`release`, when the layer reports it terminated); its key."""
+        key = self.layer.send_request(request, destination, self.now)
+        self._owners[key] = owner
+        return key
+
+    def owner(self, key: str) -> str | None:
+        return self._owners.get(key)
+
+    def release(self, key: str) -> None:
+        self._owners.pop(key, None)
 
     def send_response(self, key: str, response: Response) -> None:
         self.layer.send_response(key, response, self.now)
 
-    def send_ack(self, call: Call, sdp: bytes | None, cseq: int) -> None:
+    def send_ack(self, call: Call, sdp: bytes | None, invite: Request) -> None:
         """§13.2.2.4: the ACK to a 2xx is its own transaction-less request (new branch),
-        with the INVITE's CSeq number; kept to be sent again on the 2xx again."""
-        request = call.request("ACK", cseq, sdp)
+        with the INVITE's CSeq number and the same credentials as the INVITE; kept to be
+        sent again on the 2xx again."""
+        credentials = tuple((n, v) for n, v in invite.headers if n in AUTH_FIELDS)
+        request = call.request("ACK", invite.cseq.number, sdp, credentials)
         self.layer.send_request(request, call.destination(), self.now)
         sent = self.layer.datagrams_to_send(self.now)
         call.ack = sent[-1][0] if sent else None

@@ -35,7 +35,6 @@ class Registrations:
         self._events = events
         self._authorize = authorize  # the request again with credentials, or None
         self._pending: dict[str, _Registration] = {}  # by Call-ID
-        self._keys: dict[str, str] = {}  # client transaction key -> Call-ID
 
     def register(
         self, registrar: str, destination: Address, *, aor: str, tag: str, call_id: str,
@@ -49,15 +48,13 @@ class Registrations:
         self._pending[call_id] = registration
         self._send(call_id, registration)
 
-    def owns(self, key: str) -> bool:
-        return key in self._keys
+    def owns(self, call_id: str) -> bool:
+        return call_id in self._pending
 
-    def on_response(self, key: str, response: Response) -> None:
+    def on_response(self, call_id: str, response: Response) -> None:
         status = response.status
-        call_id = self._keys.get(key)
-        if status < 200 or call_id is None:
+        if status < 200:
             return
-        del self._keys[key]
         registration = self._pending.pop(call_id)
         if status < 300:
             self._events.push(Registered(call_id, granted_expiry(response, registration.request)))
@@ -72,15 +69,12 @@ class Registrations:
                 return
         self._events.push(RegistrationFailed(call_id, status, response.reason))
 
-    def on_timeout(self, key: str) -> None:
-        call_id = self._keys.pop(key, None)
-        if call_id is not None:
-            del self._pending[call_id]
-            self._events.push(RegistrationFailed(call_id, 408, "Request Timeout"))
+    def on_timeout(self, call_id: str) -> None:
+        del self._pending[call_id]
+        self._events.push(RegistrationFailed(call_id, 408, "Request Timeout"))
 
     def _send(self, call_id: str, registration: _Registration) -> None:
-        key = self._outbox.send_request(registration.request, registration.destination)
-        self._keys[key] = call_id
+        self._outbox.send_request(registration.request, registration.destination, call_id)
 
 
 def granted_expiry(response: Response, request: Request) -> int:

@@ -5,6 +5,9 @@ outcome."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from pyrtcstack.common.core import EventQueue
 from pyrtcstack.sip.builders import build_response
 from pyrtcstack.sip.dialog import Call, Outbox
@@ -12,32 +15,61 @@ from pyrtcstack.sip.events import ReInviteAnswered, ReInvited, ReInviteFailed
 from pyrtcstack.sip.message import Request, Response
 from pyrtcstack.sip.transaction import T1, SipUsageError
 
-__all__ = ["ReInvites"]
+__all__ = ["GLARE_RETRIES", "ReInvites", "glare_backoff"]
+
+#: Times our re-INVITE is sent again on its own after a 491 (§14.1) before
+#: :class:`ReInviteFailed` (491) tells the user.
+GLARE_RETRIES = 3
+
+
+def glare_backoff(rng: random.Random, owner: bool) -> float:
+    """§14.1: the wait before a re-INVITE goes again after a 491, in units of 10 ms: 2.1 to
+    4 s for the owner of the Call-ID (who sent the first INVITE), 0 to 2 s for the other,
+    so the two sides of a glare do not collide again."""
+    return rng.randint(210, 400) / 100 if owner else rng.randint(0, 200) / 100
 
 
 class ReInvites:
-    """The re-INVITEs of one user agent's calls (see the module docstring)."""
+    """The re-INVITEs of one user agent's calls (see the module docstring). ``authorize``
+    gives a request again with credentials for a 401/407 and a CSeq (``None``: none to
+    give); ``rng`` draws the glare back-off."""
 
-    def __init__(self, outbox: Outbox, events: EventQueue, contact: str) -> None:
+    def __init__(
+        self, outbox: Outbox, events: EventQueue, contact: str, rng: random.Random,
+        authorize: Callable[[Request, Response, int], Request | None],
+    ) -> None:  # fmt: skip
         self._outbox = outbox
         self._events = events
         self._contact = contact
+        self._rng = rng
+        self._authorize = authorize
 
     # -- ours (§14.1) ----------------------------------------------------------------
 
-    def send(self, call: Call, sdp: bytes) -> str:
+    def send(self, call: Call, sdp: bytes) -> None:
         """A re-INVITE with a new offer; one at a time (§14.1: not while another INVITE
-        transaction is pending either way). Returns its client transaction's key."""
+        transaction is pending either way, nor while ours waits to go again)."""
         if call.state != "confirmed":
             raise SipUsageError(f"call {call.call_id} is not established")
-        if call.reinvite_pending or call.reinvite_server is not None:
+        if (
+            call.reinvite_pending
+            or call.reinvite_backoff is not None
+            or call.reinvite_server is not None
+        ):
             raise SipUsageError(f"call {call.call_id} has a re-INVITE in progress")
+        call.reinvite_retries = 0
+        self._send(call, sdp)
+
+    def _send(self, call: Call, sdp: bytes) -> None:
         call.local_cseq += 1
         request = call.request("INVITE", call.local_cseq, sdp, (("Contact", self._contact),))
-        key = self._outbox.send_request(request, call.destination())
-        call.reinvite_key = key
+        call.reinvite_auth_tried = False
+        self._transmit(call, request)
+
+    def _transmit(self, call: Call, request: Request) -> None:
+        call.reinvite = request
+        call.reinvite_key = self._outbox.send_request(request, call.destination(), call.call_id)
         call.reinvite_pending = True
-        return key
 
     def on_response(self, call: Call, response: Response) -> None:
         status = response.status
@@ -48,14 +80,51 @@ class ReInvites:
                 self._outbox.send_again(call.ack, call.destination())
             return
         call.reinvite_pending = False
+        request = call.reinvite
+        assert request is not None
         if status < 300:
             contacts = response.contacts
             if contacts:
                 call.remote_target = contacts[0].uri  # §12.2.1.2: a target refresh
-            self._outbox.send_ack(call, None, response.cseq.number)
+            self._outbox.send_ack(call, None, request)
             self._events.push(ReInviteAnswered(call.call_id, response.body or None))
-        else:
-            self._events.push(ReInviteFailed(call.call_id, status, response.reason))
+            return
+        if status == 491 and call.reinvite_retries < GLARE_RETRIES and call.state == "confirmed":
+            # §14.1: glare; the owner of the Call-ID is the side that sent the first INVITE
+            call.reinvite_retries += 1
+            owner = call.role == "uac"
+            call.reinvite_backoff = self._outbox.now + glare_backoff(self._rng, owner)
+            return
+        if status in (401, 407) and not call.reinvite_auth_tried and call.state == "confirmed":
+            # §22.2, §14.1: once with credentials, the next CSeq of ours
+            again = self._authorize(request, response, call.local_cseq + 1)
+            if again is not None:
+                call.local_cseq += 1
+                call.reinvite_auth_tried = True
+                self._transmit(call, again)
+                return
+        self._events.push(ReInviteFailed(call.call_id, status, response.reason))
+
+    def on_timeout(self, call: Call) -> None:
+        """No final response (Timer B): the user hears of it; the call is theirs to end
+        (§12.2.1.2 says it SHOULD end: :meth:`UserAgent.bye`)."""
+        if call.reinvite_pending:
+            call.reinvite_pending = False
+            self._events.push(ReInviteFailed(call.call_id, 408, "Request Timeout"))
+
+    def on_timer(self, call: Call) -> None:
+        """The glare back-off is over: the re-INVITE goes again (a new transaction, the next
+        CSeq, the same offer), unless the call ended; while the peer's re-INVITE is still
+        unanswered or unacknowledged, it waits another back-off."""
+        call.reinvite_backoff = None
+        request = call.reinvite
+        if call.state != "confirmed" or request is None:
+            return
+        if call.reinvite_server is not None or call.ok_deadline is not None:
+            owner = call.role == "uac"
+            call.reinvite_backoff = self._outbox.now + glare_backoff(self._rng, owner)
+            return
+        self._send(call, request.body)
 
     # -- the peer's (§14.2) ------------------------------------------------------------
 
