@@ -207,7 +207,7 @@ class TcpEndpoint:
                 # the requests waiting for it fail now, not at Timer B/F (§17.1.4)
                 if self.connections.get(addr) is conn:
                     del self.connections[addr]
-                self.core.layer.transport_error(addr, self._loop.time())
+                self.core.transport_error(addr, self._loop.time())
                 self.drain()
 
         task = self._loop.create_task(connect())

@@ -189,7 +189,7 @@ class WsEndpoint:
                 # the requests waiting for it fail now, not at Timer B/F (§17.1.4)
                 if self.connections.get(addr) is conn:
                     del self.connections[addr]
-                self.core.layer.transport_error(addr, self.loop.time())
+                self.core.transport_error(addr, self.loop.time())
                 self.drain()
                 return
             async with ws:

@@ -109,6 +109,13 @@ class UserAgent:
         self.layer.receive_message(message, addr, now)
         self._pump()
 
+    def transport_error(self, destination: Address, now: float) -> None:
+        """The driver could not open a connection to ``destination``: what waits there
+        fails now (408, :meth:`TransactionLayer.transport_error`), not at Timer B/F."""
+        self._outbox.now = now
+        self.layer.transport_error(destination, now)
+        self._pump()
+
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         self._outbox.now = now
         return self._outbox.take(now)
