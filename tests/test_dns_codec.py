@@ -115,6 +115,16 @@ def test_query_has_a_random_id_and_rd() -> None:
     assert len(ids) > 32  # the default is the CSPRNG, not a constant or a counter
 
 
+def test_the_default_id_comes_from_the_csprng(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SystemRandom overrides getrandbits: a Mersenne Twister draw would fail here."""
+
+    def forbidden(self: random.Random, k: int) -> int:
+        raise AssertionError("a Mersenne Twister draw")
+
+    monkeypatch.setattr(random.Random, "getrandbits", forbidden)
+    assert 0 <= make_query("example.test", TYPE_A).id <= 0xFFFF
+
+
 def _answer_to(q: Message, **changes: object) -> bytes:
     reply = Message(q.id, 0x8180, q.questions, (Record(q.questions[0].name, A("192.0.2.7"), 60),))
     fields = {"id": reply.id, "flags": reply.flags, "questions": reply.questions}

@@ -233,3 +233,16 @@ def test_steps_narrate_the_decisions() -> None:
     assert f"NAPTR {D}: UDP via _sip._udp.{D} (§4.1)" in text
     assert "SRV order (priority, then weighted draw, RFC 2782)" in text
     assert Question(D, TYPE_NAPTR) == make_query(D, TYPE_NAPTR).questions[0]
+
+
+def test_naptr_sip_d2w_gives_websocket_targets() -> None:
+    """RFC 7118 §6: SIP+D2W names a WebSocket server; its SRV name is whatever NAPTR says."""
+    zone: Zone = {
+        (D, TYPE_NAPTR): [rec(D, NAPTR(10, 10, "S", "SIP+D2W", "", f"_sip._ws.{D}"))],
+        (f"_sip._ws.{D}", TYPE_SRV): [rec(f"_sip._ws.{D}", SRV(0, 0, 8080, f"a.{D}"))],
+        (f"a.{D}", TYPE_A): [rec(f"a.{D}", A("192.0.2.1"))],
+    }
+    targets, _ = locate(f"sip:bob@{D}", zone)
+    assert targets == [SipTarget("192.0.2.1", 8080, "WS", f"a.{D}")]
+    with pytest.raises(LocateError, match="no A or AAAA"):  # WS not usable: SRV fallback
+        locate(f"sip:bob@{D}", zone, transports=["UDP"])
