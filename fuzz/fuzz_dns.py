@@ -4,7 +4,9 @@ Invariants: :meth:`Message.decode` and :func:`check_response` raise nothing but
 ``pyrtcstack.dns.DnsParseError`` (``DnsMismatchError`` is one); whatever decodes
 re-encodes (compressed and not) to bytes that decode to the same message;
 :func:`answers_for` never raises on a decoded message and returns at most as many records
-as the message has. Run: ``.venv/bin/python fuzz/fuzz_dns.py -atheris_runs=100000``
+as the message has; a SIP :class:`ServerLocator` given the message as the answer to each of
+its questions ends with targets or ``LocateError`` within its bounds. Run:
+``.venv/bin/python fuzz/fuzz_dns.py -atheris_runs=100000``
 (seeded with the dnsmasq answers of tests/test_dns_codec.py by tests/test_dns_fuzz_harness.py).
 """
 
@@ -24,6 +26,7 @@ from pyrtcstack.dns import (
     check_response,
     make_query,
 )
+from pyrtcstack.sip import MAX_QUERIES, LocateError, ServerLocator
 
 _QUERY = Message(0x410A, 0x0100, make_query("_sip._udp.example.test", TYPE_SRV).questions)
 
@@ -50,11 +53,24 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
             raise AssertionError(f"DNS message does not round-trip: {exc}") from None
         if again != message:
             raise AssertionError("DNS message does not round-trip")
+    _locate(message)
     names = {q.name for q in message.questions} | {r.name for r in message.answers}
     for name in list(names)[:8]:
         for rtype in (TYPE_A, TYPE_SRV, TYPE_NAPTR):
             if len(answers_for(message, name, rtype)) > len(message.answers):
                 raise AssertionError("answers_for returned records the message lacks")
+
+
+def _locate(message: Message) -> None:
+    for uri in ("sip:bob@example.test", "sips:bob@example.test"):
+        locator = ServerLocator(uri)
+        try:
+            while locator.next_query() is not None:
+                locator.answer(message)
+        except LocateError:
+            continue
+        if not locator.targets or locator.queries > MAX_QUERIES:
+            raise AssertionError("the locator ended without targets or past its bound")
 
 
 def main() -> None:

@@ -337,3 +337,22 @@ def test_cut_or_flipped_messages_only_raise_the_parse_error(
         except DnsParseError:
             return
         assert Message.decode(again.encode()) == again
+
+
+def test_the_worked_example_in_the_docs_is_the_real_answer() -> None:
+    """docs/dns.md decodes DNSMASQ_SRV octet by octet: its hex columns are these octets."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "dns.md").read_text()
+    block = page.split("## A worked example", 1)[1].split("```", 2)[1]
+    pattern = ""
+    for line in block.splitlines():
+        for token in line.split():
+            if re.fullmatch(r"@\d+", token):
+                continue
+            if not re.fullmatch(r"[0-9a-f…]+", token):
+                break
+            pattern += "[0-9a-f]*".join(map(re.escape, token.split("…")))
+    assert len(pattern) > 200
+    assert re.fullmatch(pattern, DNSMASQ_SRV.hex())

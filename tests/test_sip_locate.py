@@ -7,6 +7,8 @@ import random
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrtcstack.dns import (
     AAAA,
@@ -246,3 +248,39 @@ def test_naptr_sip_d2w_gives_websocket_targets() -> None:
     assert targets == [SipTarget("192.0.2.1", 8080, "WS", f"a.{D}")]
     with pytest.raises(LocateError, match="no A or AAAA"):  # WS not usable: SRV fallback
         locate(f"sip:bob@{D}", zone, transports=["UDP"])
+
+
+# ---- hypothesis: any zone, any answers: targets or LocateError, within the bounds ---------
+_names = st.sampled_from([D, f"_sip._udp.{D}", f"_sip._tcp.{D}", f"_sips._tcp.{D}", f"a.{D}",
+                          f"b.{D}", "."])  # fmt: skip
+_u16 = st.integers(0, 0xFFFF)
+_rdata = st.one_of(
+    st.ip_addresses(v=4).map(lambda a: A(str(a))),
+    st.ip_addresses(v=6).map(lambda a: AAAA(str(a))),
+    _names.map(CNAME),
+    st.builds(SRV, _u16, _u16, _u16, _names),
+    st.builds(NAPTR, _u16, _u16, st.sampled_from(["s", "S", "u", ""]),
+              st.sampled_from(["SIP+D2U", "SIP+D2T", "SIPS+D2T", "SIP+D2W", "X"]),
+              st.just(""), _names),
+)  # fmt: skip
+_zones = st.dictionaries(
+    st.tuples(_names, st.sampled_from([TYPE_A, TYPE_AAAA, TYPE_SRV, TYPE_NAPTR])),
+    st.integers(0, 5) | st.lists(st.builds(rec, _names, _rdata), max_size=12),
+    max_size=12,
+)
+
+
+@given(_zones, st.booleans(), st.sampled_from(
+    [f"sip:bob@{D}", f"sips:bob@{D}", f"sip:bob@{D};transport=tcp", f"sip:bob@{D}:5070"]
+))  # fmt: skip
+def test_any_zone_gives_targets_or_a_locate_error(zone: Zone, over: bool, uri: str) -> None:
+    """The zone, or ZONE with some names replaced (so that many runs end with targets)."""
+    try:
+        targets, asked = locate(uri, {**ZONE, **zone} if over else zone)
+    except LocateError:
+        return
+    assert 1 <= len(targets) <= 2 * MAX_SRV_TARGETS * 12
+    assert len(asked) <= MAX_QUERIES
+    assert all(
+        0 <= t.port <= 0xFFFF and t.transport in ("UDP", "TCP", "TLS", "WS") for t in targets
+    )
