@@ -306,6 +306,16 @@ def test_cli_mistakes_are_one_line(uri: str, message: str) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_cli_a_local_address_of_the_other_family_is_one_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyrtcstack", "sip", "call", "sip:bob@127.0.0.1:5099",
+         "--local", "[::1]:0"], capture_output=True, cwd=PROJECT, timeout=60, check=False,
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "no server with an IPv6 address like --local" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_cli_dns_timeout_and_refusal_are_one_line() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))  # a socket that never answers

@@ -141,6 +141,10 @@ async def _call(args: argparse.Namespace) -> int:
         phone = await SipPhone.open(local, user=args.user, transport=transport)
     family_v6 = ":" in phone.local[0]
     targets = [t for t in targets if (":" in t.address) == family_v6]
+    if not targets:
+        phone.close()
+        family = "IPv6" if family_v6 else "IPv4"
+        raise CliError(f"{args.uri}: no server with an {family} address like --local", code=1)
     pc, tracks = _peerconnection(phone.local[0]) if args.webrtc else (None, [])
     if pc is not None:
         targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
