@@ -187,3 +187,23 @@ def test_wss_mistakes_get_one_line(args: list[str], message: str, tmp_path: Path
     )  # fmt: skip
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and message in lines[0], lines
+
+
+async def _named(server: ssl.SSLContext, client: ssl.SSLContext) -> str | None:
+    bob = await SipPhone.open(user="bob", transport="WSS", server_ssl=server)
+    alice = await SipPhone.open(user="alice", transport="WSS", client_ssl=client)
+    try:
+        # found by DNS under a name the certificate does not carry (RFC 3263, RFC 6125)
+        alice.endpoint.server_names[bob.local] = "sip.example.org"  # type: ignore[union-attr]
+        with pytest.raises(SipCallError):
+            await alice.call("sip:bob@sip.example.org", bob.local, OFFER, timeout=30)
+        return getattr(alice.endpoint, "last_error", None)
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_the_certificate_must_name_the_host_dns_found_the_server_under(tmp_path: Path) -> None:
+    server, client, _ = _contexts(tmp_path)
+    reason = asyncio.run(_named(server, client))
+    assert reason is not None and "sip.example.org" in reason, reason

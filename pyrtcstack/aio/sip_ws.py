@@ -137,6 +137,9 @@ class WsEndpoint:
         self.overflows = 0
         #: why the last connection we tried to open failed (one line), or ``None``
         self.last_error: str | None = None
+        #: the host name a ``wss://`` server's certificate must name, by address (the
+        #: name DNS found it under, RFC 3263); else the address itself is checked
+        self.server_names: dict[Address, str] = {}
         self.loop = asyncio.get_running_loop()
         self._timer = CoreTimer(self.loop, self._on_timer)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,12 +180,13 @@ class WsEndpoint:
         host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
         scheme = "ws" if self.client_ssl is None else "wss"
         url = f"{scheme}://{host}:{addr[1]}"
+        name = self.server_names.get(addr) if self.client_ssl is not None else None
 
         async def open_and_run() -> None:
             try:
                 ws = await connect(
                     url, subprotocols=[_SIP], max_size=_MAX_MESSAGE, open_timeout=10,
-                    ssl=self.client_ssl, proxy=None,
+                    ssl=self.client_ssl, proxy=None, server_hostname=name,
                 )  # fmt: skip
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 self.last_error = f"{url}: {_describe(exc)}"
