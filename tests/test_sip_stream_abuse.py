@@ -14,7 +14,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from pyrtcstack.aio.sip import MAX_CONNECTIONS, MAX_PENDING_BYTES, SipPhone, TcpEndpoint
+from pyrtcstack.aio.sip import (
+    MAX_CONNECTIONS,
+    MAX_PENDING_BYTES,
+    SipCallError,
+    SipPhone,
+    TcpEndpoint,
+)
 from pyrtcstack.aio.sip_ws import MAX_QUEUED_BYTES, MAX_WS_CONNECTIONS, WsEndpoint
 from pyrtcstack.sip import Response, parse_message
 
@@ -182,3 +188,27 @@ def test_a_websocket_peer_that_never_reads_is_bounded_then_dropped() -> None:
     most, overflows, drops, calls = asyncio.run(_ws_never_reads())
     assert MAX_QUEUED_BYTES // 2 < most <= MAX_QUEUED_BYTES  # it filled, within the bound
     assert overflows == 1 and drops >= 1 and calls < 200
+
+
+async def _refused(transport: str) -> tuple[int, float]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])  # nobody listens there once closed
+    alice = await SipPhone.open(user="alice", transport=transport)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await alice.call(f"sip:bob@127.0.0.1:{port}", ("127.0.0.1", port), b"v=0\r\n", timeout=40)
+    except SipCallError as exc:
+        return exc.status, loop.time() - started
+    finally:
+        alice.close()
+    raise AssertionError("the call was answered")
+
+
+def test_a_refused_connection_fails_the_call_at_once() -> None:
+    """RFC 3261 §17.1.4, §8.1.3.1: a transport error ends the transaction now (reported
+    as 408, as a timeout), not at Timer B 32 s later; RFC 3263 failover then moves on."""
+    for transport in ("TCP", "WS"):
+        status, took = asyncio.run(_refused(transport))
+        assert status == 408 and took < 5, (transport, took)
