@@ -2,7 +2,8 @@
 their Via, From, To, Call-ID and CSeq can be read; responses and ACKs never; the answer is
 never longer than the request plus a fixed bound, and at most ``ERROR_ANSWERS_PER_SECOND``
 go out a second. Over UDP (the sans-I/O layer), TCP (the 400, then the connection is
-closed: a stream cannot be re-synchronised) and WebSocket (the connection stays)."""
+closed: a stream cannot be re-synchronised) and WebSocket (the connection stays). And the
+user agent's own refusals of well-formed requests: 420 (§8.2.2.3), 416 (§8.2.2.1)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pyrtcstack.sip import (
     Response,
     SipParseError,
     TransactionLayer,
+    UserAgent,
     parse_message,
 )
 from pyrtcstack.sip.reject import MAX_ERROR_GROWTH, error_response
@@ -216,3 +218,32 @@ def test_over_websocket_the_400_is_sent_and_the_connection_stays() -> None:
     first, second = asyncio.run(_over_ws())
     assert first.status == 400 and "Max-Forwards" in first.reason
     assert second.status == 200 and second.vias[0].branch == "z9hG4bKgood2"
+
+
+def _agent_answers(data: str) -> tuple[list[Response], list[object]]:
+    agent = UserAgent(LOCAL, user="bob", rng=random.Random(1))
+    agent.receive_datagram(data.encode(), PEER, 0.0)
+    out = [parse_message(d) for d, addr in agent.datagrams_to_send(0.0) if addr == PEER]
+    events = []
+    while (event := agent.next_event()) is not None:
+        events.append(event)
+    assert all(isinstance(m, Response) for m in out)
+    return out, events  # type: ignore[return-value]
+
+
+def test_a_required_extension_gets_420_with_unsupported() -> None:
+    """§8.2.2.3: we support no option tag, so an INVITE requiring 100rel (RFC 3262) is
+    refused with 420 listing it, and no call is offered to the user."""
+    invite = GOOD.replace("OPTIONS", "INVITE").replace("Max-Forwards: 70", "Require: 100rel")
+    out, events = _agent_answers(invite)
+    final = out[-1]
+    assert final.status == 420 and final.get("Unsupported") == "100rel"
+    assert final.to.tag is not None and events == []
+    out, events = _agent_answers(GOOD.replace("Max-Forwards: 70", "Supported: 100rel"))
+    assert out[-1].status == 200  # Supported asks nothing
+
+
+def test_a_request_uri_scheme_we_do_not_serve_gets_416() -> None:
+    """§8.2.2.1: a tel: Request-URI is refused with 416."""
+    out, _ = _agent_answers(GOOD.replace("OPTIONS sip:bob@127.0.0.1", "OPTIONS tel:+15551234"))
+    assert [r.status for r in out] == [416]

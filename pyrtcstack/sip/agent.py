@@ -319,11 +319,15 @@ class UserAgent:
         self._outbox.send_response(call.server_key, response)
         return response.encode()
 
-    def _answer(self, request: Request, key: str, status: int, reason: str, tag: bool) -> None:
+    def _answer(
+        self, request: Request, key: str, status: int, reason: str, tag: bool,
+        *, extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:  # fmt: skip
         """A response outside any call of ours (with a fresh To tag when ``tag``)."""
         response = build_response(
-            request, status, reason, tag=self._tag() if tag else None, contact=self.contact
-        )
+            request, status, reason, tag=self._tag() if tag else None, contact=self.contact,
+            extra=extra,
+        )  # fmt: skip
         self._outbox.send_response(key, response)
 
     def _retransmit_ok(self, call: Call) -> None:
@@ -387,6 +391,17 @@ class UserAgent:
                 self._events.push(CallEstablished(call.call_id, request.body or None))
             return
         method = request.method
+        if request.uri.partition(":")[0].lower() not in ("sip", "sips"):
+            # §8.2.2.1: a Request-URI scheme we do not serve (tel:, mailto:, ...)
+            self._answer(request, key, 416, "Unsupported URI Scheme", tag=True)
+            return
+        required = request.get_all("Require")
+        if required and method != "CANCEL":
+            # §8.2.2.3: we support no extension, so every option tag required is unknown
+            # (ACK never reaches here: an ACK to a 2xx has no key, §8.2.2.3 exempts it)
+            unsupported = (("Unsupported", ", ".join(required)),)
+            self._answer(request, key, 420, "Bad Extension", tag=True, extra=unsupported)
+            return
         if method == "INVITE":
             if request.to.tag is not None:
                 self._reinvites.on_request(call, request, key)
