@@ -102,14 +102,17 @@ class _WsConnection:
                 del owner.connections[self.key]
 
     async def _write(self, ws: ClientConnection | ServerConnection) -> None:
-        while True:
-            await self.ready.wait()
-            self.ready.clear()
-            while self.queue:
-                data = self.queue.popleft()
-                self.queued_bytes -= len(data)
-                # RFC 7118 §5: SIP is UTF-8 text but the body may not be; binary frames
-                await ws.send(data)
+        try:
+            while True:
+                await self.ready.wait()
+                self.ready.clear()
+                while self.queue:
+                    data = self.queue.popleft()
+                    self.queued_bytes -= len(data)
+                    # RFC 7118 §5: SIP is UTF-8 text but the body may not be; binary frames
+                    await ws.send(data)
+        except ConnectionClosed:
+            pass  # the reading side sees it too and cleans up
 
 
 class WsEndpoint:
