@@ -2,8 +2,8 @@
 extra ones are closed and counted, the established ones still served), and a peer that
 never reads what we send (what we hold for it stays under its bound, then the connection
 is dropped and counted), over TCP and over WebSocket. (On WebSocket a peer that floods
-requests without reading is held back by websockets itself: it stops reading a connection
-whose writes are stuck, so the test makes us the sender.)"""
+requests without reading stops being read once our answers cannot be written, so our
+queue does not grow that way: the test makes us the sender.)"""
 
 from __future__ import annotations
 
