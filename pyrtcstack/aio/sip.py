@@ -117,7 +117,7 @@ class _Connection(StreamEndpoint[Message]):
         self.owner.parse_errors += 1
         head = self.sip_framer.failed_head
         if head is not None and self.peer is not None and isinstance(exc, SipParseError):
-            self.owner.core.layer.receive_malformed(head, exc, self.peer, self._loop.time())
+            self.owner.core.receive_malformed(head, exc, self.peer, self._loop.time())
             self.owner.drain()
 
     def deliver(self, frames: list[Message], now: float) -> None:

@@ -88,7 +88,7 @@ class _WsConnection:
                     parsed = parse_message(data)
                 except SipParseError as exc:  # counted, maybe answered (RFC 3261 §21.4.1)
                     owner.parse_errors += 1
-                    owner.core.layer.receive_malformed(data, exc, self.key, owner.loop.time())
+                    owner.core.receive_malformed(data, exc, self.key, owner.loop.time())
                     owner.drain()
                     continue
                 owner.core.receive_message(parsed, self.key, owner.loop.time())

@@ -109,6 +109,14 @@ class UserAgent:
         self.layer.receive_message(message, addr, now)
         self._pump()
 
+    def receive_malformed(
+        self, data: bytes, error: SipParseError, addr: Address, now: float
+    ) -> None:
+        """A message a stream driver could not parse: counted, and a request answered
+        when it can be (:meth:`TransactionLayer.receive_malformed`, RFC 3261 §21.4.1)."""
+        self._outbox.now = now
+        self.layer.receive_malformed(data, error, addr, now)
+
     def transport_error(self, destination: Address, now: float) -> None:
         """The driver could not open a connection to ``destination``: what waits there
         fails now (408, :meth:`TransactionLayer.transport_error`), not at Timer B/F."""
