@@ -19,7 +19,7 @@ from pyrtcstack.sip import (
     parse_message,
 )
 
-from ._args import CliError, format_address, host_port, listening, number
+from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
 
 _DURATION_MAX = 86_400.0
 
@@ -105,6 +105,15 @@ def _check_media_args(args: argparse.Namespace) -> None:
         raise CliError("--webrtc and --sdp cannot be used together", code=2)
 
 
+def _failure(phone: Any, exc: BaseException, timeout: float) -> str:
+    """Why a call failed, in one line: the transport's reason when the connection could
+    not be opened (a refused port, a TLS certificate refused), else the SIP status."""
+    reason = getattr(phone.endpoint, "last_error", None)
+    if reason:
+        return f"cannot connect to {reason}"
+    return str(exc) or f"no final answer in {timeout:g} s"
+
+
 async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
     """Where to send the INVITE: ``--via``, else RFC 3263 §4 (NAPTR, SRV, A/AAAA over
     ``--dns-server`` or /etc/resolv.conf; no DNS at all for a numeric host)."""
@@ -115,7 +124,9 @@ async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
         return [SipTarget(args.via[0], args.via[1], transport, args.via[0])]
     resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
     try:
-        locator = await locate_sip_server(uri, resolver, transport=args.transport)
+        locator = await locate_sip_server(
+            uri, resolver, transports=("UDP", "TCP", "WS", "WSS"), transport=args.transport
+        )
     except (LocateError, DnsLookupError) as exc:
         raise CliError(f"cannot locate the server of {args.uri}: {exc}", code=1) from None
     if locator.queries:
@@ -136,15 +147,24 @@ async def _call(args: argparse.Namespace) -> int:
         raise CliError(f"{args.uri}: not a SIP URI: {exc}", code=2) from None
     targets = await _targets(args, uri)
     transport = targets[0].transport
+    if args.ca is not None and transport != "WSS":
+        raise CliError("--ca goes with --transport wss", code=2)
+    client_ssl = client_tls(args.ca) if transport == "WSS" else None
     local = args.local or (source_address_for(targets[0].destination), 0)
     with listening(local):
-        phone = await SipPhone.open(local, user=args.user, transport=transport)
+        phone = await SipPhone.open(
+            local, user=args.user, transport=transport, client_ssl=client_ssl
+        )
     family_v6 = ":" in phone.local[0]
     targets = [t for t in targets if (":" in t.address) == family_v6]
     if not targets:
         phone.close()
         family = "IPv6" if family_v6 else "IPv4"
         raise CliError(f"{args.uri}: no server with an {family} address like --local", code=1)
+    for target in targets:  # wss://: the certificate names the host the URI named
+        server_names = getattr(phone.endpoint, "server_names", None)
+        if server_names is not None:
+            server_names[target.destination] = target.name
     pc, tracks = _peerconnection(phone.local[0]) if args.webrtc else (None, [])
     if pc is not None:
         targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
@@ -165,7 +185,8 @@ async def _call(args: argparse.Namespace) -> int:
                 if exc.status in (408, 503) and i + 1 < len(targets):  # RFC 3263 §4.3
                     _print(f"{exc}: trying the next server (RFC 3263 §4.3)")
                     continue
-                raise CliError(f"call failed: {exc}", code=1) from None
+                why = _failure(phone, exc, args.timeout)
+                raise CliError(f"call failed: {why}", code=1) from None
             except TimeoutError:
                 raise CliError(
                     f"call failed: no final answer in {args.timeout:g} s", code=1
@@ -193,10 +214,18 @@ async def _listen(args: argparse.Namespace) -> int:
     from pyrtcstack.aio import SipCallError, SipPhone, answer_with_peerconnection
 
     _check_media_args(args)
-
+    if (args.cert is None) != (args.key is None):
+        raise CliError("--cert and --key go together", code=2)
+    if (args.transport == "wss") != (args.cert is not None):
+        wss = args.transport == "wss"
+        why = "needs --cert and --key (our certificate)" if wss else "goes with --cert/--key"
+        raise CliError(f"--transport wss {why}", code=2)
+    server_ssl = server_tls(args.cert, args.key) if args.cert else None
     transport = args.transport.upper()
     with listening(args.address):
-        phone = await SipPhone.open(args.address, user=args.user, transport=transport)
+        phone = await SipPhone.open(
+            args.address, user=args.user, transport=transport, server_ssl=server_ssl
+        )
     try:
         host, port = phone.local
         _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
@@ -262,9 +291,12 @@ def register(subparsers: Any) -> None:
                    help="DNS server for the URI's domain (default: resolv.conf)")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default=None,
-                   help="default: the URI's, else DNS's (RFC 3263), else udp")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default=None,
+                   help="default: the URI's, else DNS's (RFC 3263), else udp; "
+                   "wss = WebSocket over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
+    p.add_argument("--ca", default=None, metavar="FILE",
+                   help="wss: trust only this PEM CA file (default: the system store)")  # fmt: skip
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="offer a PeerConnection (ICE + DTLS-SRTP) with a PCMU tone")  # fmt: skip
@@ -283,9 +315,12 @@ def register(subparsers: Any) -> None:
                    type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
                    default=("127.0.0.1", 5060),
                    help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default="udp",
+                   help="default udp; ws = WebSocket, wss = over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
+    p.add_argument("--cert", default=None, metavar="FILE",
+                   help="wss: our PEM certificate chain (with --key)")  # fmt: skip
+    p.add_argument("--key", default=None, metavar="FILE", help="wss: the PEM private key")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="answer with a PeerConnection (ICE + DTLS-SRTP), PCMU tone")  # fmt: skip

@@ -8,7 +8,8 @@
 * :class:`SipParseError` — the one error malformed input raises; limits in
   :mod:`pyrtcstack.sip.errors`.
 * :class:`TransactionLayer` — the transactions of RFC 3261 §17 (timers A–K, RFC 6026
-  L and M) as a sans-I/O core on the virtual clock.
+  L and M) as a sans-I/O core on the virtual clock; it answers a malformed request with
+  400 (505, 513) when it can, bounded in size and rate (:mod:`pyrtcstack.sip.reject`).
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
 * :class:`ServerLocator` — RFC 3263 §4: a URI to an ordered list of :class:`SipTarget`

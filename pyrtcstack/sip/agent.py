@@ -84,9 +84,11 @@ class UserAgent:
         self.user = user
         self.credentials = credentials
         self.max_calls = max_calls
-        host, port = local
-        params = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-        self.contact = f"<sip:{user}@{host_text(host)}:{port}{params}>"
+        # RFC 7118 §5.2: on WebSocket the Contact names the Via's .invalid host, and
+        # §7 registers only transport=ws (for WSS too; RFC 3261 §19.1 for the others)
+        kind = "ws" if transport.upper() == "WSS" else transport.lower()
+        params = "" if transport.upper() == "UDP" else f";transport={kind}"
+        self.contact = f"<sip:{user}@{self.layer.sent_by}{params}>"
         self._calls: dict[str, Call] = {}
         self._events = EventQueue()
         self._outbox = Outbox(self.layer)
@@ -105,6 +107,21 @@ class UserAgent:
     def receive_message(self, message: Message, addr: Address, now: float) -> None:
         self._outbox.now = now
         self.layer.receive_message(message, addr, now)
+        self._pump()
+
+    def receive_malformed(
+        self, data: bytes, error: SipParseError, addr: Address, now: float
+    ) -> None:
+        """A message a stream driver could not parse: counted, and a request answered
+        when it can be (:meth:`TransactionLayer.receive_malformed`, RFC 3261 §21.4.1)."""
+        self._outbox.now = now
+        self.layer.receive_malformed(data, error, addr, now)
+
+    def transport_error(self, destination: Address, now: float) -> None:
+        """The driver could not open a connection to ``destination``: what waits there
+        fails now (408, :meth:`TransactionLayer.transport_error`), not at Timer B/F."""
+        self._outbox.now = now
+        self.layer.transport_error(destination, now)
         self._pump()
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
@@ -278,8 +295,7 @@ class UserAgent:
         """The INVITE as the transaction layer sent it (with its Via)."""
         assert call.invite is not None and call.invite_key is not None
         branch = call.invite_key.split("|")[1]
-        host, port = self.local
-        via = f"SIP/2.0/{self.layer.transport} {host_text(host)}:{port};branch={branch};rport"
+        via = f"SIP/2.0/{self.layer.transport} {self.layer.sent_by};branch={branch};rport"
         return Request("INVITE", call.invite.uri, (("Via", via), *call.invite.headers),
                        call.invite.body)  # fmt: skip
 
@@ -311,11 +327,15 @@ class UserAgent:
         self._outbox.send_response(call.server_key, response)
         return response.encode()
 
-    def _answer(self, request: Request, key: str, status: int, reason: str, tag: bool) -> None:
+    def _answer(
+        self, request: Request, key: str, status: int, reason: str, tag: bool,
+        *, extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:  # fmt: skip
         """A response outside any call of ours (with a fresh To tag when ``tag``)."""
         response = build_response(
-            request, status, reason, tag=self._tag() if tag else None, contact=self.contact
-        )
+            request, status, reason, tag=self._tag() if tag else None, contact=self.contact,
+            extra=extra,
+        )  # fmt: skip
         self._outbox.send_response(key, response)
 
     def _retransmit_ok(self, call: Call) -> None:
@@ -379,6 +399,17 @@ class UserAgent:
                 self._events.push(CallEstablished(call.call_id, request.body or None))
             return
         method = request.method
+        if request.uri.partition(":")[0].lower() not in ("sip", "sips"):
+            # §8.2.2.1: a Request-URI scheme we do not serve (tel:, mailto:, ...)
+            self._answer(request, key, 416, "Unsupported URI Scheme", tag=True)
+            return
+        required = request.get_all("Require")
+        if required and method != "CANCEL":
+            # §8.2.2.3: we support no extension, so every option tag required is unknown
+            # (ACK never reaches here: an ACK to a 2xx has no key, §8.2.2.3 exempts it)
+            unsupported = (("Unsupported", ", ".join(required)),)
+            self._answer(request, key, 420, "Bad Extension", tag=True, extra=unsupported)
+            return
         if method == "INVITE":
             if request.to.tag is not None:
                 self._reinvites.on_request(call, request, key)
