@@ -11,8 +11,8 @@
   L and M) as a sans-I/O core on the virtual clock.
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
-* :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
-  reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
+* :class:`UserAgent` — REGISTER (refreshed, removed), calls with or without an SDP offer,
+  ring, answer, reject, ACK, BYE, CANCEL, re-INVITE, dialogs (§8-15), a sans-I/O core too.
 
 Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
 """
@@ -34,6 +34,7 @@ from pyrtcstack.sip.events import (
     ReInviteAnswered,
     ReInvited,
     ReInviteFailed,
+    Unregistered,
 )
 from pyrtcstack.sip.explain import explain as explain_message
 from pyrtcstack.sip.framing import StreamFramer
@@ -107,6 +108,7 @@ __all__ = [
     "TransactionTerminated",
     "TransactionTimeout",
     "TxState",
+    "Unregistered",
     "UserAgent",
     "Via",
     "canonical_name",
