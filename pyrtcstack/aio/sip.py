@@ -38,6 +38,7 @@ from ..sip import (
     ReInviteFailed,
     SipParseError,
     StreamFramer,
+    Unregistered,
     UserAgent,
 )
 from .endpoint import CoreEndpoint, CoreTimer
@@ -313,9 +314,12 @@ class SipPhone:
             if (matcher, future) in self._waiters:
                 self._waiters.remove((matcher, future))
 
-    async def register(self, registrar: str, server: Address, *, timeout: float = 40.0) -> int:
-        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure."""
-        call_id = self.agent.register(registrar, server, self._now())
+    async def register(
+        self, registrar: str, server: Address, *, timeout: float = 40.0, expires: int = 3600
+    ) -> int:
+        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure. The
+        agent refreshes the binding before it lapses, until :meth:`unregister`."""
+        call_id = self.agent.register(registrar, server, self._now(), expires=expires)
         self.endpoint.drain()
         event = await self._wait(
             lambda e: isinstance(e, Registered | RegistrationFailed) and e.call_id == call_id,
@@ -325,6 +329,24 @@ class SipPhone:
             raise SipCallError(event.status, event.reason)
         assert isinstance(event, Registered)
         return event.expires
+
+    async def unregister(self, *, timeout: float = 40.0) -> None:
+        """Remove every binding this phone holds (Expires: 0, RFC 3261 §10.2.2) and wait for
+        the registrars' answers; :class:`SipCallError` if one refused or timed out."""
+
+        def removed(call_id: str) -> Callable[[Event], bool]:
+            return lambda e: (
+                isinstance(e, Unregistered | RegistrationFailed) and (e.call_id == call_id)
+            )
+
+        waiting = []
+        for call_id in self.agent.registrations:
+            self.agent.unregister(call_id, self._now())
+            waiting.append(self._wait(removed(call_id), timeout, past=True))
+        self.endpoint.drain()
+        for event in await asyncio.gather(*waiting):
+            if isinstance(event, RegistrationFailed):
+                raise SipCallError(event.status, event.reason)
 
     async def call(
         self, target: str, server: Address, offer: bytes | None, *, timeout: float = 60.0

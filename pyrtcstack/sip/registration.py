@@ -104,7 +104,8 @@ class Registrations:
         self._again(call_id, registration, 0)
 
     def ids(self) -> list[str]:
-        return list(self._by_id)
+        """The registrations held or being made (not those being removed)."""
+        return [call_id for call_id, r in self._by_id.items() if not r.removing]
 
     def owns(self, call_id: str) -> bool:
         return call_id in self._by_id
