@@ -202,3 +202,29 @@ def test_glare_retries_are_bounded() -> None:
         if s == A and d.startswith(b"INVITE ")
     }
     assert len(cseqs) == 1 + GLARE_RETRIES
+
+
+def test_our_reinvite_waits_for_the_ack_of_the_peers() -> None:
+    """§14.1: no re-INVITE while another INVITE transaction is in progress: one asked for
+    while the peer's re-INVITE is answered but not yet ACKed goes out on that ACK; one
+    asked for while the peer's is still unanswered is refused."""
+    net, alice, bob, call_id = _established()
+    bob.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 0.1)
+    with pytest.raises(SipUsageError):
+        alice.reinvite(call_id, OFFER2, net.now)  # answer bob's first
+    alice.answer_reinvite(call_id, ANSWER2, net.now)
+    alice.reinvite(call_id, OFFER, net.now)  # bob's ACK has not come yet: this one waits
+    with pytest.raises(SipUsageError):
+        alice.reinvite(call_id, OFFER, net.now)  # one at a time
+    since = len(net.sent)
+    net.run(net.now + 0.1)
+    kinds = [d.split(b" ", 1)[0] for _, _, d in net.sent[since:]]
+    assert kinds[:3] == [b"SIP/2.0", b"ACK", b"INVITE"], kinds  # 200, bob's ACK, then ours
+    assert [e for e in net.events[bob.local] if isinstance(e, ReInvited)] == [
+        ReInvited(call_id, OFFER)
+    ]
+    bob.answer_reinvite(call_id, ANSWER, net.now)
+    net.run(net.now + 1)
+    assert net.events[alice.local][-1] == ReInviteAnswered(call_id, ANSWER)
+    assert net.events[bob.local][-2] == ReInviteAnswered(call_id, ANSWER2)

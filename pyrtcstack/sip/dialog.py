@@ -49,6 +49,7 @@ class Call:
         "reinvite_backoff",
         "reinvite_key",
         "reinvite_pending",
+        "reinvite_queued",
         "reinvite_retries",
         "reinvite_server",
         "remote_tag",
@@ -91,6 +92,7 @@ class Call:
         self.reinvite_auth_tried = False  # ... it carries credentials after a 401/407
         self.reinvite_backoff: float | None = None  # ... when to send it again after a 491
         self.reinvite_retries = 0  # ... how many times it was sent again after a 491
+        self.reinvite_queued: bytes | None = None  # an offer waiting for the peer's ACK
         self.reinvite_server: tuple[Request, str] | None = None  # the peer's, unanswered
 
     def request(
