@@ -309,7 +309,10 @@ class SipPhone:
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiters.append((matcher, future))
         try:
-            return await asyncio.wait_for(future, timeout)
+            # not asyncio.wait_for: on Python 3.11 it returns the result, and loses a
+            # cancellation (Ctrl-C) that lands as the future completes
+            async with asyncio.timeout(timeout):
+                return await future
         finally:
             if (matcher, future) in self._waiters:
                 self._waiters.remove((matcher, future))
