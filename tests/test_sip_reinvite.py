@@ -228,3 +228,12 @@ def test_our_reinvite_waits_for_the_ack_of_the_peers() -> None:
     net.run(net.now + 1)
     assert net.events[alice.local][-1] == ReInviteAnswered(call_id, ANSWER)
     assert net.events[bob.local][-2] == ReInviteAnswered(call_id, ANSWER2)
+
+
+def test_a_reinvite_without_an_answer_fails_with_408_and_the_next_may_go() -> None:
+    net, alice, _, call_id = _established()
+    net.drop = lambda data, src, dst: src == B  # bob's 100 and anything else is lost
+    alice.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 40)  # Timer B: 64·T1 = 32 s
+    assert net.events[alice.local][-1] == ReInviteFailed(call_id, 408, "Request Timeout")
+    alice.reinvite(call_id, OFFER, net.now)  # no longer "in progress"
