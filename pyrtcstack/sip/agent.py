@@ -477,9 +477,8 @@ class UserAgent:
         if status in (401, 407):
             again = None
             if not call.bye_auth_tried and call.bye is not None:
-                again = self._authorize(call.bye, response, call.local_cseq + 1)
+                again = call.again_with_credentials(call.bye, response, self._authorize)
             if again is not None:
-                call.local_cseq += 1
                 call.bye_auth_tried = True
                 self._send_bye(call, again)
                 return

@@ -11,6 +11,8 @@ kept in order with the layer's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyrtcstack.common.core import Address
 from pyrtcstack.sip.builders import AUTH_FIELDS, build_request
 from pyrtcstack.sip.errors import SipParseError
@@ -106,6 +108,17 @@ class Call:
             to=to, call_id=self.call_id, cseq=cseq, routes=self.route_set, extra=extra,
             body=body,
         )  # fmt: skip
+
+    def again_with_credentials(
+        self, request: Request, challenge: Response,
+        authorize: Callable[[Request, Response, int], Request | None],
+    ) -> Request | None:  # fmt: skip
+        """``request`` of this dialog again for the 401/407 ``challenge`` (§22.2): with the
+        credentials and our next CSeq (§8.1.3.5, §12.2.1.1); ``None``: none to give."""
+        again = authorize(request, challenge, self.local_cseq + 1)
+        if again is not None:
+            self.local_cseq += 1
+        return again
 
     def destination(self) -> Address:
         """Where in-dialog requests go: the first route, else the remote target when it

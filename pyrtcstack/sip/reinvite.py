@@ -103,9 +103,8 @@ class ReInvites:
             return
         if status in (401, 407) and not call.reinvite_auth_tried and call.state == "confirmed":
             # §22.2, §14.1: once with credentials, the next CSeq of ours
-            again = self._authorize(request, response, call.local_cseq + 1)
+            again = call.again_with_credentials(request, response, self._authorize)
             if again is not None:
-                call.local_cseq += 1
                 call.reinvite_auth_tried = True
                 self._transmit(call, again)
                 return
