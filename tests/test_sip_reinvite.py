@@ -237,3 +237,23 @@ def test_a_reinvite_without_an_answer_fails_with_408_and_the_next_may_go() -> No
     net.run(net.now + 40)  # Timer B: 64·T1 = 32 s
     assert net.events[alice.local][-1] == ReInviteFailed(call_id, 408, "Request Timeout")
     alice.reinvite(call_id, OFFER, net.now)  # no longer "in progress"
+
+
+def test_a_glare_retry_waits_while_the_peers_reinvite_is_unanswered() -> None:
+    """Alice (the Call-ID's owner) answers Bob's retried re-INVITE only at 5 s, after her
+    own back-off (2.1-4 s) ended: hers waits further rounds and goes after that answer."""
+    net, alice, bob, call_id = _established(random.Random(3), random.Random(4))
+    start, since = net.now, len(net.sent)
+    alice.reinvite(call_id, OFFER2, net.now)
+    bob.reinvite(call_id, OFFER2, net.now)
+    _run_answering(net, start + 5, (bob,))  # alice leaves bob's retry unanswered
+    assert [e for e in net.events[alice.local] if isinstance(e, ReInvited)] == [
+        ReInvited(call_id, OFFER2)
+    ]
+    assert len(_invite_times(net, since, A)) == 1  # hers has not gone again yet
+    _run_answering(net, start + 15, (alice, bob))  # alice answers bob's now, at 5 s
+    a_times = _invite_times(net, since, A)
+    assert len(a_times) == 2 and a_times[1] > start + 5, a_times
+    for ua in (alice, bob):
+        done = [e for e in net.events[ua.local] if isinstance(e, ReInviteAnswered | ReInviteFailed)]
+        assert done == [ReInviteAnswered(call_id, ANSWER2)], done
