@@ -38,6 +38,9 @@ class Registrar:
         self.grant = grant
         self.nonce = "n1"
         self.silent = False
+        self.min_expires: int | None = None  # 423 below it (§10.3 step 7)
+        self.min_says: int | None = None  # the Min-Expires it writes, if not min_expires
+        self.expires_text: str | None = None  # written as our Contact's expires instead
         self.now = 0.0
         self.bindings: dict[str, float] = {OTHER.strip("<>"): 1e9}
         self.requests: list[tuple[float, Request]] = []
@@ -71,16 +74,20 @@ class Registrar:
                  src)
             )  # fmt: skip
             return
+        asked = int(request.get("Expires") or "3600")
+        if self.min_expires is not None and 0 < asked < self.min_expires:
+            least = ("Min-Expires", str(self.min_says or self.min_expires))
+            self.out.append((Response(423, "Interval Too Brief", (*base, least)).encode(), src))
+            return
         contact = request.contacts[0].uri
         if contact in self.bindings and self.bindings[contact] < now:
             self.lapsed.append(now)
-        asked = int(request.get("Expires") or "3600")
         if asked == 0:
             self.bindings.pop(contact, None)
         else:
             self.bindings[contact] = now + min(asked, self.grant)
         contacts = [
-            ("Contact", f"<{uri}>;expires={int(until - now)}")
+            ("Contact", f"<{uri}>;expires={self.expires_text or int(until - now)}")
             for uri, until in self.bindings.items()
             if until >= now
         ]
@@ -213,3 +220,31 @@ def test_registrations_are_bounded_and_expires_checked() -> None:
         other.register("sip:10.0.0.2", B, 0.0, expires=0)
     with pytest.raises(SipUsageError):
         other.unregister("no-such-registration", 0.0)
+
+
+def test_interval_too_brief_is_answered_once_with_min_expires() -> None:
+    net, alice, registrar = _setup(grant=3600)
+    registrar.min_expires = 600
+    call_id = alice.register("sip:10.0.0.2", B, 0.0, expires=30)
+    net.run(10.0)
+    assert net.events[A] == [Registered(call_id, 600)]  # §10.2.8
+    asked = [r.get("Expires") for _, r in registrar.requests]
+    assert asked == ["30", "30", "600"]  # 401, 423, then with Min-Expires (and credentials)
+    assert [r.cseq.number for _, r in registrar.requests] == [1, 2, 3]
+    # a registrar whose Min-Expires still refuses: the second 423 ends the registration
+    registrar.min_expires = 700
+    registrar.min_says = 650
+    net.run(1000.0)
+    assert net.events[A][-1] == RegistrationFailed(call_id, 423, "Interval Too Brief")
+    assert [r.get("Expires") for _, r in registrar.requests][3:] == ["600", "650"]
+
+
+@pytest.mark.parametrize("text", ["99999999999", "2147483648", "1e3", "-5"])
+def test_a_hostile_expires_value_is_not_trusted(text: str) -> None:
+    """Values that are not delta-seconds below 2**31 (§25.1, §20.19) fall back to what we
+    asked for."""
+    net, alice, registrar = _setup(grant=300)
+    registrar.expires_text = text
+    call_id = alice.register("sip:10.0.0.2", B, 0.0, expires=120)
+    net.run(1.0)
+    assert net.events[A] == [Registered(call_id, 120)]

@@ -9,6 +9,7 @@ timeouts of the client transactions it started.
 * The granted expiry is our Contact's ``expires`` parameter in the 2xx, else its Expires
   field (§10.2.4). The refresh goes :func:`refresh_delay` after the 2xx: with the same
   Call-ID and the next CSeq (§10.2.4, §10.2).
+* A 423 Interval Too Brief is answered once with the registrar's Min-Expires (§10.2.8).
 * :meth:`Registrations.unregister` sends Expires: 0 for our Contact (§10.2.2).
 """
 
@@ -46,6 +47,7 @@ def refresh_delay(expires: int) -> float:
 class _Registration:
     __slots__ = (
         "auth_tried",
+        "brief_tried",
         "challenge",
         "destination",
         "expires",
@@ -61,6 +63,7 @@ class _Registration:
         self.expires = expires  # what we ask for
         self.key: str | None = None  # the transaction in flight
         self.auth_tried = False  # ... already answers a challenge
+        self.brief_tried = False  # ... already asks for the registrar's Min-Expires
         self.challenge: Response | None = None  # the last 401/407, for later REGISTERs
         self.refresh_at: float | None = None
         self.removing = False  # the last REGISTER asks for Expires: 0
@@ -136,6 +139,14 @@ class Registrations:
             )
             self._events.push(Registered(call_id, expires))
             return
+        if status == 423 and not registration.brief_tried and not registration.removing:
+            # §10.2.8: Interval Too Brief: once again with the registrar's Min-Expires
+            least = _seconds(response.get("Min-Expires"))
+            if least is not None and registration.expires < least:
+                registration.expires = least
+                self._again(call_id, registration, least)
+                registration.brief_tried = True
+                return
         if status in (401, 407) and not registration.auth_tried:
             again = self._authorize(
                 registration.request, response, registration.request.cseq.number + 1
@@ -165,6 +176,7 @@ class Registrations:
         if registration.challenge is not None:
             request = self._authorize(request, registration.challenge, cseq) or request
         registration.auth_tried = False
+        registration.brief_tried = False
         self._send(call_id, registration, request)
 
     def _send(self, call_id: str, registration: _Registration, request: Request) -> None:
@@ -179,14 +191,22 @@ def granted_expiry(response: Response, request: Request) -> int:
     Expires field, else what we asked for; 3600 when none is readable."""
     ours = request.contacts[0].uri if request.contacts else None
     for contact in response.contacts:
-        value = contact.param("expires")
-        if value is not None and value.isdigit() and len(value) < 10 and _same(contact.uri, ours):
-            return int(value)
+        value = _seconds(contact.param("expires"))
+        if value is not None and _same(contact.uri, ours):
+            return value
     for source in (response, request):
-        value = source.get("Expires")
-        if value is not None and value.isdigit() and len(value) < 10:
-            return int(value)
+        value = _seconds(source.get("Expires"))
+        if value is not None:
+            return value
     return 3600
+
+
+def _seconds(text: str | None) -> int | None:
+    """A delta-seconds value (§25.1: 1*DIGIT, ASCII only) below 2³¹, else ``None``."""
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value < 2**31 else None
 
 
 def _same(uri: str, ours: str | None) -> bool:
