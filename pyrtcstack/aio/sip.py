@@ -39,6 +39,7 @@ from ..sip import (
     ReInviteFailed,
     SipParseError,
     StreamFramer,
+    Unregistered,
     UserAgent,
 )
 from .endpoint import CoreEndpoint, CoreTimer
@@ -356,14 +357,20 @@ class SipPhone:
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiters.append((matcher, future))
         try:
-            return await asyncio.wait_for(future, timeout)
+            # not asyncio.wait_for: on Python 3.11 it returns the result, and loses a
+            # cancellation (Ctrl-C) that lands as the future completes
+            async with asyncio.timeout(timeout):
+                return await future
         finally:
             if (matcher, future) in self._waiters:
                 self._waiters.remove((matcher, future))
 
-    async def register(self, registrar: str, server: Address, *, timeout: float = 40.0) -> int:
-        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure."""
-        call_id = self.agent.register(registrar, server, self._now())
+    async def register(
+        self, registrar: str, server: Address, *, timeout: float = 40.0, expires: int = 3600
+    ) -> int:
+        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure. The
+        agent refreshes the binding before it lapses, until :meth:`unregister`."""
+        call_id = self.agent.register(registrar, server, self._now(), expires=expires)
         self.endpoint.drain()
         event = await self._wait(
             lambda e: isinstance(e, Registered | RegistrationFailed) and e.call_id == call_id,
@@ -373,6 +380,24 @@ class SipPhone:
             raise SipCallError(event.status, event.reason)
         assert isinstance(event, Registered)
         return event.expires
+
+    async def unregister(self, *, timeout: float = 40.0) -> None:
+        """Remove every binding this phone holds (Expires: 0, RFC 3261 §10.2.2) and wait for
+        the registrars' answers; :class:`SipCallError` if one refused or timed out."""
+
+        def removed(call_id: str) -> Callable[[Event], bool]:
+            return lambda e: (
+                isinstance(e, Unregistered | RegistrationFailed) and (e.call_id == call_id)
+            )
+
+        waiting = []
+        for call_id in self.agent.registrations:
+            self.agent.unregister(call_id, self._now())
+            waiting.append(self._wait(removed(call_id), timeout, past=True))
+        self.endpoint.drain()
+        for event in await asyncio.gather(*waiting):
+            if isinstance(event, RegistrationFailed):
+                raise SipCallError(event.status, event.reason)
 
     async def call(
         self, target: str, server: Address, offer: bytes | None, *, timeout: float = 60.0

@@ -7,10 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
+import os
+import signal
 import sys
 from typing import Any
 
 from pyrtcstack.sip import (
+    DigestClient,
     LocateError,
     SipParseError,
     SipTarget,
@@ -22,6 +26,8 @@ from pyrtcstack.sip import (
 from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
 
 _DURATION_MAX = 86_400.0
+#: Where ``sip listen --register`` takes the digest password from (never argv).
+PASSWORD_ENV = "SIP_PASSWORD"
 
 __all__ = ["register"]
 
@@ -210,8 +216,46 @@ async def _call(args: argparse.Namespace) -> int:
         phone.close()
 
 
+def _registrar(args: argparse.Namespace) -> tuple[str, tuple[str, int]] | None:
+    """``--register``: the registrar URI and where to send to, checked before any socket."""
+    if args.register is None:
+        return None
+    try:
+        uri = SipUri.parse(args.register)
+    except SipParseError as exc:
+        raise CliError(f"{args.register}: not a SIP URI: {exc}", code=2) from None
+    host = uri.host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise CliError(f"{args.register}: give the registrar by IP address", code=2) from None
+    return args.register, (host, uri.port or 5060)
+
+
+async def _register(phone: Any, registrar: str, server: tuple[str, int], args: Any) -> None:
+    from pyrtcstack.aio import SipCallError
+
+    try:
+        expires = await phone.register(registrar, server, timeout=args.timeout)
+    except (SipCallError, TimeoutError) as exc:
+        why = str(exc) or f"no answer in {args.timeout:g} s"
+        raise CliError(f"registration at {registrar} failed: {why}", code=1) from None
+    _print(f"registered at {registrar} for {expires} s (refreshed before it lapses)")
+
+
+async def _unregister(phone: Any) -> None:
+    """RFC 3261 §10.2.2: the binding removed when the command ends (Ctrl-C, SIGTERM)."""
+    from pyrtcstack.aio import SipCallError
+
+    try:
+        await phone.unregister(timeout=5)
+        _print("unregistered")
+    except (SipCallError, TimeoutError) as exc:
+        _print(f"unregister failed: {exc or 'no answer in 5 s'}")
+
+
 async def _listen(args: argparse.Namespace) -> int:
-    from pyrtcstack.aio import SipCallError, SipPhone, answer_with_peerconnection
+    from pyrtcstack.aio import SipPhone
 
     _check_media_args(args)
     if (args.cert is None) != (args.key is None):
@@ -221,14 +265,54 @@ async def _listen(args: argparse.Namespace) -> int:
         why = "needs --cert and --key (our certificate)" if wss else "goes with --cert/--key"
         raise CliError(f"--transport wss {why}", code=2)
     server_ssl = server_tls(args.cert, args.key) if args.cert else None
+    registrar = _registrar(args)
+    password = os.environ.get(PASSWORD_ENV)
+    credentials = DigestClient(args.auth_user or args.user, password) if password else None
     transport = args.transport.upper()
     with listening(args.address):
         phone = await SipPhone.open(
-            args.address, user=args.user, transport=transport, server_ssl=server_ssl
+            args.address,
+            user=args.user,
+            transport=transport,
+            credentials=credentials,
+            server_ssl=server_ssl,
         )
+    # SIGTERM ends the command as Ctrl-C does, so the binding is removed either way
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated: list[bool] = []
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await _serve(phone, args, registrar)
+    except asyncio.CancelledError:
+        if terminated:
+            return 143  # 128 + SIGTERM
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _serve(
+    phone: Any, args: argparse.Namespace, registrar: tuple[str, tuple[str, int]] | None
+) -> int:
+    """Answer calls until ``--once``'s call ends (or the task is cancelled); the binding
+    at ``registrar`` is made first and removed at the end."""
+    from pyrtcstack.aio import SipCallError, answer_with_peerconnection
+
+    transport = args.transport.upper()
+    registered = False
     try:
         host, port = phone.local
         _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
+        if registrar is not None:
+            await _register(phone, *registrar, args)
+            registered = True
         while True:
             call = await phone.incoming()
             _print(f"call from {call.caller} (Call-ID {call.call_id})")
@@ -257,6 +341,8 @@ async def _listen(args: argparse.Namespace) -> int:
             if args.once:
                 return 0
     finally:
+        if registered:
+            await _unregister(phone)
         phone.close()
 
 
@@ -325,4 +411,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--webrtc", action="store_true",
                    help="answer with a PeerConnection (ICE + DTLS-SRTP), PCMU tone")  # fmt: skip
     p.add_argument("--once", action="store_true", help="exit after the first call ends")
+    p.add_argument(
+        "--register", metavar="REGISTRAR", default=None,
+        help="register sip:USER@HOST at this registrar (sip:HOST[:PORT]) while listening: "
+        f"refreshed, removed on exit; password from ${PASSWORD_ENV}",
+    )  # fmt: skip
+    p.add_argument("--auth-user", default=None, help="digest user name (default --user)")
+    p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=40.0,
+                   help="seconds to wait for the registrar (default 40)")  # fmt: skip
     p.set_defaults(func=lambda a: asyncio.run(_listen(a)))

@@ -15,8 +15,8 @@
 * :class:`ServerLocator` — RFC 3263 §4: a URI to an ordered list of :class:`SipTarget`
   (NAPTR, SRV with RFC 2782's weighted order, A/AAAA), asking its DNS questions of a
   driver; uses :mod:`pyrtcstack.dns`.
-* :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
-  reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
+* :class:`UserAgent` — REGISTER (refreshed, removed), calls with or without an SDP offer,
+  ring, answer, reject, ACK, BYE, CANCEL, re-INVITE, dialogs (§8-15), a sans-I/O core too.
 
 Imports only :mod:`pyrtcstack.common`, :mod:`pyrtcstack.dns` and (for the media of a call)
 :mod:`pyrtcstack.sdp`. See docs/sip.md.
@@ -39,6 +39,7 @@ from pyrtcstack.sip.events import (
     ReInviteAnswered,
     ReInvited,
     ReInviteFailed,
+    Unregistered,
 )
 from pyrtcstack.sip.explain import explain as explain_message
 from pyrtcstack.sip.framing import StreamFramer
@@ -127,6 +128,7 @@ __all__ = [
     "TransactionTerminated",
     "TransactionTimeout",
     "TxState",
+    "Unregistered",
     "UserAgent",
     "Via",
     "canonical_name",

@@ -135,14 +135,15 @@ class UserAgent:
         times += [
             c.reinvite_backoff for c in self._calls.values() if c.reinvite_backoff is not None
         ]
-        layer = self.layer.get_timer()
-        if layer is not None:
-            times.append(layer)
+        for timer in (self.layer.get_timer(), self._registrations.get_timer()):
+            if timer is not None:
+                times.append(timer)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self._outbox.now = now
         self.layer.handle_timer(now)
+        self._registrations.handle_timer(now)
         for call in list(self._calls.values()):
             if call.ok_deadline is not None and call.ok_deadline <= now:
                 self._retransmit_ok(call)
@@ -160,8 +161,9 @@ class UserAgent:
         expires: int = 3600,
     ) -> str:  # fmt: skip
         """REGISTER our Contact for ``aor`` (default ``sip:user@<registrar host>``) at
-        ``registrar`` (§10.2); a 401/407 is answered once with the credentials. Returns the
-        Call-ID that names the registration in events."""
+        ``registrar`` (§10.2); a 401/407 is answered once with the credentials. The binding
+        is refreshed before it lapses (:func:`~.registration.refresh_delay`) until
+        :meth:`unregister`. Returns the Call-ID that names the registration in events."""
         self._outbox.now = now
         uri = SipUri.parse(registrar)
         call_id = self._new_call_id()
@@ -170,6 +172,17 @@ class UserAgent:
             call_id=call_id, contact=self.contact, expires=expires,
         )  # fmt: skip
         return call_id
+
+    def unregister(self, call_id: str, now: float) -> None:
+        """Remove the binding of registration ``call_id`` (Expires: 0, §10.2.2); then
+        :class:`~.events.Unregistered`, or :class:`RegistrationFailed`."""
+        self._outbox.now = now
+        self._registrations.unregister(call_id)
+
+    @property
+    def registrations(self) -> list[str]:
+        """The Call-IDs of the registrations in progress or held (refreshed)."""
+        return self._registrations.ids()
 
     def invite(
         self, target: str, destination: Address, now: float, sdp: bytes | None = None,
@@ -373,7 +386,7 @@ class UserAgent:
         if owner is None:
             return
         if self._registrations.owns(owner):
-            self._registrations.on_timeout(owner)
+            self._registrations.on_timeout(owner, key)
             return
         call = self._calls.get(owner)
         if call is None:
@@ -473,7 +486,7 @@ class UserAgent:
         if owner is None:
             return
         if self._registrations.owns(owner):
-            self._registrations.on_response(owner, response)
+            self._registrations.on_response(owner, key, response)
             return
         call = self._calls.get(owner)
         if call is None:
@@ -495,9 +508,8 @@ class UserAgent:
         if status in (401, 407):
             again = None
             if not call.bye_auth_tried and call.bye is not None:
-                again = self._authorize(call.bye, response, call.local_cseq + 1)
+                again = call.again_with_credentials(call.bye, response, self._authorize)
             if again is not None:
-                call.local_cseq += 1
                 call.bye_auth_tried = True
                 self._send_bye(call, again)
                 return
