@@ -252,7 +252,9 @@ class UserAgent:
         """Send a re-INVITE with a new offer in a confirmed call (§14.1), e.g. an ICE
         restart; one at a time (§14.1: not while another INVITE transaction is pending).
         A 491 (glare) sends it again after the §14.1 back-off, at most
-        :data:`~.reinvite.GLARE_RETRIES` times; a 401/407 once with the credentials."""
+        :data:`~.reinvite.GLARE_RETRIES` times (unless the peer's re-INVITE, answered
+        meanwhile, made the offer stale); a 401/407 once with the credentials; a 481, 408
+        or no answer ends the call (§12.2.1.2)."""
         self._outbox.now = now
         call = self._calls.get(call_id)
         if call is None:

@@ -66,8 +66,9 @@ def retry_delay(failures: int, rng: random.Random) -> float:
     """RFC 5626 §4.5: after ``failures`` failures in a row (1, 2, ...) wait
     ``min(max-time, base-time · 2^failures)`` scaled by a random 50-100 % (from ``rng``,
     so many phones behind one failed registrar do not come back at once); base-time 30 s
-    (all flows failed), max-time 1800 s. libre (baresip) waits 30 s·2^n up to 1800 s too,
-    without the jitter; PJSIP retries after a fixed 300 s."""
+    (all flows failed), max-time 1800 s. libre (baresip) draws the same (sipreg.c
+    ``failwait``: min(1800, 30·2^n) s times 0.5-1) and retries without end; PJSIP after a
+    fixed ``reg_retry_interval`` (300 s)."""
     wait = min(RETRY_MAX, RETRY_BASE * 2.0 ** min(failures, 16))
     return wait * rng.uniform(0.5, 1.0)
 

@@ -130,8 +130,8 @@ class ReInvites:
         is 481 or 408: §12.2.1.2 (and §14.1's note) say the UAC SHOULD then terminate the
         dialog. A 481 says the peer has no such dialog: it ends here, without a BYE (it
         would get 481 too). A 408 (or no answer, Timer B) leaves the peer's state unknown:
-        a BYE goes (§15: a BYE ends a dialog; RFC 5057 §5.1 does the same), and its
-        answer or timeout gives :class:`CallEnded` as for :meth:`UserAgent.bye`."""
+        a BYE goes (§15: the BYE is how a UA ends a session), and its answer or timeout
+        gives :class:`CallEnded` as for :meth:`UserAgent.bye`."""
         self._events.push(ReInviteFailed(call.call_id, status, reason))
         if status in (408, 481) and call.state == "confirmed":
             self._terminate(call, status == 408)
