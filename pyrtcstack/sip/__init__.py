@@ -11,6 +11,7 @@
   L and M) as a sans-I/O core on the virtual clock.
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
+* :func:`describe` — one line per message for a trace (secrets never shown).
 * :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
   reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
 
@@ -34,6 +35,7 @@ from pyrtcstack.sip.agent import (
     ReInviteFailed,
     UserAgent,
 )
+from pyrtcstack.sip.describe import describe
 from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
 from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
 from pyrtcstack.sip.explain import explain as explain_message
@@ -112,6 +114,7 @@ __all__ = [
     "Via",
     "canonical_name",
     "choose_challenge",
+    "describe",
     "explain_message",
     "get_param",
     "parse_message",
