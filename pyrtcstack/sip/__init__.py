@@ -20,8 +20,11 @@ Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
 
 from __future__ import annotations
 
-from pyrtcstack.sip.agent import (
-    MAX_CALLS,
+from pyrtcstack.sip.agent import MAX_CALLS, UserAgent
+from pyrtcstack.sip.describe import describe
+from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
+from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
+from pyrtcstack.sip.events import (
     CallAnswered,
     CallEnded,
     CallEstablished,
@@ -33,11 +36,7 @@ from pyrtcstack.sip.agent import (
     ReInviteAnswered,
     ReInvited,
     ReInviteFailed,
-    UserAgent,
 )
-from pyrtcstack.sip.describe import describe
-from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
-from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
 from pyrtcstack.sip.explain import explain as explain_message
 from pyrtcstack.sip.framing import StreamFramer
 from pyrtcstack.sip.grammar import Params, get_param, parse_params
