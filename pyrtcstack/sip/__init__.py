@@ -11,7 +11,9 @@
   L and M) as a sans-I/O core on the virtual clock.
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
-* :func:`describe` — one line per message for a trace (secrets never shown).
+* :func:`describe` — one line per message for a trace (secrets never shown);
+  :class:`SipTracer` — the narrated trace of a user agent (``UserAgent.observer``), through
+  the observation points of :class:`SipObserver`.
 * :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
   reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
 
@@ -49,6 +51,8 @@ from pyrtcstack.sip.headers import (
     canonical_name,
 )
 from pyrtcstack.sip.message import SIP_VERSION, Headers, Message, Request, Response, parse_message
+from pyrtcstack.sip.observer import SipObserver
+from pyrtcstack.sip.trace import SipTracer
 from pyrtcstack.sip.transaction import (
     MAGIC_COOKIE,
     MAX_TRANSACTIONS,
@@ -101,7 +105,9 @@ __all__ = [
     "RequestReceived",
     "Response",
     "ResponseReceived",
+    "SipObserver",
     "SipParseError",
+    "SipTracer",
     "SipUri",
     "SipUsageError",
     "StreamFramer",

@@ -1,0 +1,184 @@
+"""``pyrtcstack sip call|listen --trace`` in real calls (inside ``unshare -n``): SIPp calls
+our ``sip listen``; our ``sip call`` answers a SIPp callee's digest challenge (the
+password from $SIP_PASSWORD, in no line of the trace); and our ``sip call --webrtc`` calls
+our ``sip listen --webrtc``, the ICE and DTLS steps narrated between the 200/ACK and the
+BYE on one timeline."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from peers import PROJECT, require_binary
+
+SCENARIOS = Path(__file__).parent / "data" / "sip" / "sipp"
+#: a trace line: time, who, layer, text
+LINE = re.compile(r"^\s*(\d+\.\d) ms  (\S+)\s+(\S+(?: tx| call)?)\s+(.*)$")
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def trace(out: str) -> list[tuple[float, str, str, str]]:
+    """The trace lines of a command's output: (ms, who, layer, text)."""
+    lines = []
+    for line in out.splitlines():
+        m = LINE.match(line)
+        if m:
+            lines.append((float(m[1]), m[2], m[3], m[4]))
+    return lines
+
+
+def sip_steps(lines: list[tuple[float, str, str, str]]) -> list[str]:
+    """The SIP messages in order, as "A→B INVITE" or "B→A 200 INVITE"."""
+    out = []
+    for _, who, layer, text in lines:
+        if layer != "SIP":
+            continue
+        words = text.split(": SIP ", 1)[1].split()
+        if words[0].isdigit():
+            out.append(f"{who} {words[0]} {words[words.index('to') + 1]}")
+        else:
+            out.append(f"{who} {words[0]}")
+    return out
+
+
+def pyrtcstack(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pyrtcstack", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, cwd=PROJECT, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def sipp(tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    binary = require_binary("sipp", "sip-tester")
+    return subprocess.Popen(
+        [binary, *args, "-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "30s",
+         "-timeout_error", "-mp", str(free_port()), "-trace_err", "-trace_msg",
+         "-message_file", str(tmp_path / "msg.log"), "-error_file", str(tmp_path / "err.log")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sipp_calls_our_listen_and_the_trace_narrates_it(tmp_path: Path) -> None:
+    """SIPp's built-in uac: INVITE, our 100/180/200, its ACK, its BYE, our 200 — each
+    message narrated in order, and the transactions' steps beside them."""
+    port = free_port()
+    listen = pyrtcstack("sip", "listen", f"127.0.0.1:{port}", "--once", "--trace")
+    uac = None
+    try:
+        assert listen.stdout is not None
+        assert listen.stdout.readline().decode().startswith("listening on ")
+        uac = sipp(tmp_path, "-sn", "uac", f"127.0.0.1:{port}", "-p", str(free_port()))
+        out, err = listen.communicate(timeout=60)
+        assert listen.returncode == 0, err.decode()
+        assert uac.wait(timeout=40) == 0, (tmp_path / "err.log").read_text()
+    finally:
+        stop(listen, *([uac] if uac else []))
+    lines = trace(out.decode())
+    assert sip_steps(lines) == [
+        "A→B INVITE", "B→A 100 INVITE", "B→A 180 INVITE", "B→A 200 INVITE", "A→B ACK",
+        "A→B BYE", "B→A 200 BYE",
+    ], out.decode()  # fmt: skip
+    texts = [f"{layer} {text}" for _, _, layer, text in lines]
+    first = next(t for t in texts if t.startswith("SIP "))
+    assert first.startswith("SIP UDP from 127.0.0.1:") and "SDP offer: audio" in first
+    assert any("INVITE server transaction" in t and "new → Proceeding" in t for t in texts)
+    assert any("INVITE server transaction" in t and "Proceeding → Accepted" in t for t in texts)
+    assert any(t.startswith("SIP call") and "the ACK came: the dialog is confirmed" in t
+               for t in texts)  # fmt: skip
+    assert any(t.startswith("SIP call") and "ended by the peer's BYE" in t for t in texts)
+    ms = [t for t, *_ in lines]
+    assert ms == sorted(ms)
+
+
+def test_our_call_answers_a_digest_challenge_and_never_shows_the_password(
+    tmp_path: Path,
+) -> None:
+    """SIPp challenges our INVITE with 401; we ACK it, INVITE again with credentials
+    (SIPp's verifyauth accepts them), get 180/200, ACK, and hang up with BYE."""
+    port = free_port()
+    uas = sipp(tmp_path, "-sf", str(SCENARIOS / "uas_digest.xml"), "-p", str(port))
+    password = "s3cret"
+    try:
+        call = pyrtcstack(
+            "sip", "call", f"sip:bob@127.0.0.1:{port}", "--user", "alice", "--duration", "0.3",
+            "--trace", "--timeout", "20", env={"SIP_PASSWORD": password},
+        )  # fmt: skip
+        out, err = call.communicate(timeout=60)
+        assert call.returncode == 0, err.decode()
+        assert uas.wait(timeout=40) == 0, (tmp_path / "err.log").read_text()
+    finally:
+        stop(uas)
+    text = out.decode()
+    lines = trace(text)
+    assert sip_steps(lines) == [
+        "A→B INVITE", "B→A 401 INVITE", "A→B ACK", "A→B INVITE", "B→A 180 INVITE",
+        "B→A 200 INVITE", "A→B ACK", "A→B BYE", "B→A 200 BYE",
+    ], text  # fmt: skip
+    sip = [t for _, _, layer, t in lines if layer == "SIP"]
+    assert 'challenge Digest realm "sipp.example" MD5 qop auth' in sip[1]
+    assert 'credentials Digest username "alice" realm "sipp.example" algorithm MD5' in sip[3]
+    # the 401's transaction: Completed, its ACK sent by the transaction itself (§17.1.1.3)
+    assert any("Calling → Completed — a 3xx-6xx: the transaction ACKs it" in t for *_, t in lines)
+    # neither the password nor the digest response SIPp saw is in the output
+    log = (tmp_path / "msg.log").read_text()
+    responses = re.findall(r'response="([0-9a-f]+)"', log)
+    assert responses, log[:2000]
+    for secret in (password, *responses):
+        assert secret not in text and secret not in err.decode()
+
+
+def test_our_webrtc_call_narrates_ice_and_dtls_between_the_ack_and_the_bye() -> None:
+    port = free_port()
+    listen = pyrtcstack("sip", "listen", f"127.0.0.1:{port}", "--once", "--webrtc", "--trace")
+    try:
+        assert listen.stdout is not None
+        assert listen.stdout.readline().decode().startswith("listening on ")
+        call = pyrtcstack(
+            "sip", "call", f"sip:bob@127.0.0.1:{port}", "--webrtc", "--duration", "1", "--trace"
+        )
+        out, err = call.communicate(timeout=60)
+        assert call.returncode == 0, err.decode()
+        rest, err_listen = listen.communicate(timeout=30)
+        assert listen.returncode == 0, err_listen.decode()
+    finally:
+        stop(listen)
+    for text, me in ((out.decode(), "A"), (rest.decode(), "B")):
+        lines = trace(text)
+        steps = sip_steps(lines)
+        assert steps == [
+            "A→B INVITE", "B→A 100 INVITE", "B→A 180 INVITE", "B→A 200 INVITE", "A→B ACK",
+            "A→B BYE", "B→A 200 BYE",
+        ], text  # fmt: skip
+        layers = [(layer, t) for _, _, layer, t in lines]
+        sip_index = [i for i, (layer, _) in enumerate(layers) if layer == "SIP"]
+        ack, bye = sip_index[4], sip_index[5]
+        # RFC 5763: ICE checks and the DTLS handshake run after the offer/answer (the
+        # answer is in the 200) and before the BYE
+        between = layers[sip_index[3] : bye]
+        stun = [t for layer, t in between if layer == "ICE" and t.startswith("STUN BINDING")]
+        assert stun, text
+        assert any(layer == "ICE" and t.startswith("selected pair") for layer, t in between), text
+        assert any(layer == "DTLS" and "ClientHello" in t for layer, t in between), text
+        assert any(
+            layer == "DTLS" and t.startswith("handshake complete") for layer, t in between
+        ), text
+        assert any(layer == "SRTP" for layer, _ in layers[ack:bye]), text
+        assert any(w == me for _, w, layer, _ in lines if layer in ("ICE", "DTLS")), text
+        ms = [t for t, *_ in lines]
+        assert ms == sorted(ms), text
