@@ -147,7 +147,8 @@ def _sdp(message: Message) -> str:
             if names:
                 line += " " + ",".join(names)
             if m.ice_ufrag or sdp.ice_ufrag:
-                line += f" ICE {len(m.attribute_values('candidate'))} candidates"
+                count = len(m.attribute_values("candidate"))
+                line += f" ICE {count} candidate{'' if count == 1 else 's'}"
             if m.fingerprints or sdp.fingerprints:
                 line += f" DTLS setup {_printable(m.setup or sdp.setup or '?', 12)}"
             parts.append(line)
@@ -209,6 +210,8 @@ def describe(message: Message | bytes) -> str:
     UDP/TLS/RTP/SAVPF PCMU/8000 ICE 1 candidates DTLS setup active``."""
     if isinstance(message, bytes | bytearray | memoryview):
         data = bytes(message)
+        if not data:
+            return "an empty datagram"
         if not data.strip(b"\r\n"):
             return f"CRLF keep-alive, {len(data)} B (RFC 5626 §3.5.1)"
         try:
