@@ -266,3 +266,35 @@ def test_the_fuzz_harness_runs_over_seeds() -> None:
     agent.receive_datagram(challenge, harness._PEER, 1.0)
     retry = [d for d, _ in agent.datagrams_to_send(1.0) if b"Authorization: Digest" in d]
     assert len(retry) == 1 and harness._secrets(retry[0])
+
+
+def test_a_reinvite_glare_is_narrated() -> None:
+    """Both sides send a re-INVITE at once (§14.1): each line names a re-INVITE, each
+    491 says glare, the retry after the back-off is a new transaction, and the calls'
+    steps say what happened to each re-INVITE."""
+    from test_sip_reinvite import OFFER2, _run_answering
+
+    alice = UserAgent(A, user="alice", rng=random.Random(11), credentials=None)
+    bob = UserAgent(B, user="bob", rng=random.Random(12))
+    net = Net(alice=alice, bob=bob)
+    call_id = alice.invite("sip:bob@10.0.0.2", B, 0.0, OFFER)
+    net.run(1.0)
+    bob.answer(call_id, ANSWER, net.now)
+    net.run(2.0)
+    a = traced(alice)
+    alice.reinvite(call_id, OFFER2, net.now)
+    bob.reinvite(call_id, OFFER2, net.now)
+    _run_answering(net, net.now + 6, (alice, bob))
+    steps = messages(a)
+    assert steps[:4] == ["send re-INVITE", "recv re-INVITE", "send 100 INVITE", "send 491 INVITE"]
+    assert "recv 491 INVITE" in steps and steps.count("send re-INVITE") == 2, steps
+    glare = next(r.text for r in a if r.layer == "SIP" and " 491 " in r.text)
+    assert "491 Request Pending to INVITE (re-INVITE glare: try later, §14.1)" in glare
+    calls = notes(a, "SIP call")
+    short = call_id[:8]
+    assert f"call {short}…: a re-INVITE with a new offer (§14.2)" in calls
+    assert f"call {short}…: our re-INVITE answered and ACKed (§14.1)" in calls
+    sent = [
+        r for r in a if r.layer == "SIP" and r.direction == "send" and ": SIP re-INVITE" in r.text
+    ]
+    assert 2.1 <= sent[1].time - sent[0].time <= 4.01  # the Call-ID's owner waits 2.1-4 s

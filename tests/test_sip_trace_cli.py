@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from peers import PROJECT, require_binary
 
 SCENARIOS = Path(__file__).parent / "data" / "sip" / "sipp"
@@ -182,3 +183,46 @@ def test_our_webrtc_call_narrates_ice_and_dtls_between_the_ack_and_the_bye() -> 
         assert any(w == me for _, w, layer, _ in lines if layer in ("ICE", "DTLS")), text
         ms = [t for t, *_ in lines]
         assert ms == sorted(ms), text
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--password-file", "/nonexistent/pw"], {}, "cannot read /nonexistent/pw"),
+        (["--auth-user", 'a"b'], {"SIP_PASSWORD": "x"}, "--auth-user: the username cannot"),
+    ],
+)
+def test_credential_mistakes_get_one_line(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    proc = pyrtcstack("sip", "call", "sip:b@127.0.0.1:9", "--trace", *args, env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    text = err.decode()
+    assert message in text and "Traceback" not in text, text
+    assert len(text.strip().splitlines()) == 1
+
+
+def test_trace_over_websocket() -> None:
+    """Over WebSocket the messages arrive framed (RFC 7118): the trace names WS and
+    describes them the same way."""
+    port = free_port(socket.SOCK_STREAM)
+    listen = pyrtcstack("sip", "listen", f"127.0.0.1:{port}", "--once", "--transport", "ws",
+                        "--trace")  # fmt: skip
+    try:
+        assert listen.stdout is not None
+        assert listen.stdout.readline().decode().startswith("listening on ")
+        call = pyrtcstack("sip", "call", f"sip:bob@127.0.0.1:{port}", "--transport", "ws",
+                          "--duration", "0.2", "--trace")  # fmt: skip
+        out, err = call.communicate(timeout=60)
+        assert call.returncode == 0, err.decode()
+        rest, _ = listen.communicate(timeout=30)
+    finally:
+        stop(listen)
+    for text in (out.decode(), rest.decode()):
+        lines = trace(text)
+        assert sip_steps(lines) == [
+            "A→B INVITE", "B→A 100 INVITE", "B→A 180 INVITE", "B→A 200 INVITE", "A→B ACK",
+            "A→B BYE", "B→A 200 BYE",
+        ], text  # fmt: skip
+        assert all(t.startswith("WS ") for _, _, layer, t in lines if layer == "SIP"), text
