@@ -169,13 +169,17 @@ def test_our_webrtc_call_narrates_ice_and_dtls_between_the_ack_and_the_bye() -> 
         layers = [(layer, t) for _, _, layer, t in lines]
         sip_index = [i for i, (layer, _) in enumerate(layers) if layer == "SIP"]
         ack, bye = sip_index[4], sip_index[5]
-        # RFC 5763: ICE checks and the DTLS handshake run after the offer/answer (the
-        # answer is in the 200) and before the BYE
+        # RFC 5763: the ICE checks that need the answer (the caller's: its credentials
+        # for them are in the 200) and the DTLS handshake (the fingerprint check needs
+        # both descriptions) run after the 200 and before the BYE. The callee starts
+        # checking as soon as it has both descriptions, so its first check may race its
+        # own 200: only what cannot happen before the 200 is asserted here.
         between = layers[sip_index[3] : bye]
         stun = [t for layer, t in between if layer == "ICE" and t.startswith("STUN BINDING")]
-        assert stun, text
-        assert any(layer == "ICE" and t.startswith("selected pair") for layer, t in between), text
-        assert any(layer == "DTLS" and "ClientHello" in t for layer, t in between), text
+        assert len(stun) >= 2, text
+        if me == "A":
+            assert any(layer == "ICE" and t.startswith("selected pair") for layer, t in between)
+        assert any(layer == "DTLS" and t.startswith("DTLS ") for layer, t in between), text
         assert any(
             layer == "DTLS" and t.startswith("handshake complete") for layer, t in between
         ), text
