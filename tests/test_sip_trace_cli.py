@@ -233,3 +233,44 @@ def test_trace_over_websocket() -> None:
             "A→B BYE", "B→A 200 BYE",
         ], text  # fmt: skip
         assert all(t.startswith("WS ") for _, _, layer, t in lines if layer == "SIP"), text
+
+
+@pytest.mark.interop
+def test_baresip_calls_our_listen_and_the_trace_narrates_dtls_12(tmp_path: Path) -> None:
+    """baresip 1.0 with its ``ice`` and ``dtls_srtp`` modules dials our ``sip listen
+    --webrtc --trace`` and hangs up when it quits (``-t 4``): its SIP messages, then ICE
+    and its DTLS 1.2 handshake, message by message, between our 200 and its BYE."""
+    from test_sip_baresip_webrtc import IP, _address_on_lo, _home
+
+    _address_on_lo()
+    home = _home(tmp_path, free_port())
+    port = free_port()
+    listen = pyrtcstack("sip", "listen", f"{IP}:{port}", "--once", "--webrtc", "--trace",
+                        "--user", "service")  # fmt: skip
+    baresip = None
+    try:
+        assert listen.stdout is not None
+        assert listen.stdout.readline().decode().startswith("listening on ")
+        baresip = subprocess.Popen(
+            [require_binary("baresip", "baresip"), "-f", str(home), "-n", IP, "-t", "4", "-e",
+             f"/dial sip:service@{IP}:{port}"], stdout=open(home / "baresip.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        out, err = listen.communicate(timeout=60)
+        assert listen.returncode == 0, err.decode()
+    finally:
+        stop(listen, *([baresip] if baresip else []))
+    text = out.decode()
+    lines = trace(text)
+    assert sip_steps(lines) == [
+        "A→B INVITE", "B→A 100 INVITE", "B→A 180 INVITE", "B→A 200 INVITE", "A→B ACK",
+        "A→B BYE", "B→A 200 BYE",
+    ], text  # fmt: skip
+    layers = [(layer, t) for _, _, layer, t in lines]
+    sip_index = [i for i, (layer, t) in enumerate(layers) if layer == "SIP" and "[again: " not in t]
+    between = [t for layer, t in layers[sip_index[3] : sip_index[5]] if layer in ("ICE", "DTLS")]
+    assert any(t.startswith("STUN BINDING request") for t in between), text
+    assert any("ClientHello" in t for t in between), text
+    assert any("ServerHello" in t and "Certificate" in t for t in between), text
+    assert any(t.startswith("handshake complete: DTLS 1.2") for t in between), text
+    assert "DTLS-SRTP complete" in (home / "baresip.log").read_text()
