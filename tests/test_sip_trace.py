@@ -298,3 +298,19 @@ def test_a_reinvite_glare_is_narrated() -> None:
         r for r in a if r.layer == "SIP" and r.direction == "send" and ": SIP re-INVITE" in r.text
     ]
     assert 2.1 <= sent[1].time - sent[0].time <= 4.01  # the Call-ID's owner waits 2.1-4 s
+
+
+def test_the_retransmission_memory_is_bounded() -> None:
+    """A peer sending many distinct messages cannot grow the tracer: it remembers the last
+    ``REMEMBERED`` each way, so a message older than that is no longer marked again."""
+    tracer = SipTracer(lambda record: None)
+    first = b"OPTIONS sip:b@example.com SIP/2.0\r\n\r\n"
+    for i in range(10 * SipTracer.REMEMBERED):
+        tracer.message_received(first + str(i).encode(), A, float(i))
+    assert all(len(seen) <= SipTracer.REMEMBERED for seen in tracer._seen.values())
+    records: list[TraceRecord] = []
+    again = SipTracer(lambda r: records.append(r) if isinstance(r, TraceRecord) else None)
+    for data in (first, first, *(first + bytes([i]) for i in range(SipTracer.REMEMBERED)), first):
+        again.message_received(data, A, 0.0)
+    assert records[1].text.endswith("[again: retransmission 1]")
+    assert not records[-1].text.endswith("]")  # forgotten: 64 others came in between
