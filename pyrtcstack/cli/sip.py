@@ -22,7 +22,9 @@ from typing import Any
 
 from pyrtcstack.sip import (
     DigestClient,
+    LocateError,
     SipParseError,
+    SipTarget,
     SipTracer,
     SipUri,
     explain_message,
@@ -167,6 +169,25 @@ def _check_media_args(args: argparse.Namespace) -> None:
         raise CliError("--webrtc and --sdp cannot be used together", code=2)
 
 
+async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
+    """Where to send the INVITE: ``--via``, else RFC 3263 §4 (NAPTR, SRV, A/AAAA over
+    ``--dns-server`` or /etc/resolv.conf; no DNS at all for a numeric host)."""
+    from pyrtcstack.aio import DnsLookupError, DnsResolver, locate_sip_server, nameservers
+
+    if args.via is not None:
+        transport = (args.transport or uri.param("transport") or "udp").upper()
+        return [SipTarget(args.via[0], args.via[1], transport, args.via[0])]
+    resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
+    try:
+        locator = await locate_sip_server(uri, resolver, transport=args.transport)
+    except (LocateError, DnsLookupError) as exc:
+        raise CliError(f"cannot locate the server of {args.uri}: {exc}", code=1) from None
+    if locator.queries:
+        for step in locator.steps:
+            _print(f"dns: {step}")
+    return locator.targets
+
+
 async def _call(args: argparse.Namespace) -> int:
     from pyrtcstack.aio import SipCallError, SipPhone, call_with_peerconnection
 
@@ -177,9 +198,9 @@ async def _call(args: argparse.Namespace) -> int:
         uri = SipUri.parse(args.uri)
     except SipParseError as exc:
         raise CliError(f"{args.uri}: not a SIP URI: {exc}", code=2) from None
-    server = args.via or (uri.host.strip("[]"), uri.port or 5060)
-    transport = args.transport.upper()
-    local = args.local or (source_address_for(server), 0)
+    targets = await _targets(args, uri)
+    transport = targets[0].transport
+    local = args.local or (source_address_for(targets[0].destination), 0)
     credentials = _credentials(args)
     timeline = _timeline(args)
     with listening(local):
@@ -187,20 +208,38 @@ async def _call(args: argparse.Namespace) -> int:
             local, user=args.user, transport=transport, credentials=credentials
         )
     _trace_sip(phone, timeline, "A", "B")
+    family_v6 = ":" in phone.local[0]
+    targets = [t for t in targets if (":" in t.address) == family_v6]
+    if not targets:
+        phone.close()
+        family = "IPv6" if family_v6 else "IPv4"
+        raise CliError(f"{args.uri}: no server with an {family} address like --local", code=1)
     pc, tracks = _peerconnection(phone.local[0], timeline) if args.webrtc else (None, [])
+    if pc is not None:
+        targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
     try:
-        _print(f"calling {args.uri} via {format_address(server)} over {transport}")
-        try:
-            if pc is not None:
-                call_id = await call_with_peerconnection(phone, pc, args.uri, server,
-                                                         timeout=args.timeout)  # fmt: skip
-                answer = pc.remote_description.sdp.encode()
-            else:
-                call_id, answer = await phone.call(args.uri, server, _sdp(args, phone.local[0]),
-                                                   timeout=args.timeout)  # fmt: skip
-        except (SipCallError, TimeoutError) as exc:
-            why = str(exc) or f"no final answer in {args.timeout:g} s"
-            raise CliError(f"call failed: {why}", code=1) from None
+        for i, target in enumerate(targets):
+            server = target.destination
+            _print(f"calling {args.uri} via {format_address(server)} over {transport}")
+            try:
+                if pc is not None:
+                    call_id = await call_with_peerconnection(phone, pc, args.uri, server,
+                                                             timeout=args.timeout)  # fmt: skip
+                    answer = pc.remote_description.sdp.encode()
+                else:
+                    call_id, answer = await phone.call(args.uri, server,
+                                                       _sdp(args, phone.local[0]),
+                                                       timeout=args.timeout)  # fmt: skip
+            except SipCallError as exc:
+                if exc.status in (408, 503) and i + 1 < len(targets):  # RFC 3263 §4.3
+                    _print(f"{exc}: trying the next server (RFC 3263 §4.3)")
+                    continue
+                raise CliError(f"call failed: {exc}", code=1) from None
+            except TimeoutError:
+                raise CliError(
+                    f"call failed: no final answer in {args.timeout:g} s", code=1
+                ) from None
+            break
         _print(f"answered (Call-ID {call_id}); the answer's SDP has {len(answer or b'')} octets")
         started = asyncio.get_running_loop().time()
         if pc is not None:
@@ -286,15 +325,20 @@ def register(subparsers: Any) -> None:
         help="call a SIP URI (INVITE with an SDP offer), hang up after --duration",
         description="Call URI: INVITE with an SDP offer (--sdp FILE, else PCMU with no media "
         "sent), wait for the answer, hang up after --duration seconds. Exit 1 if the call "
-        "fails (the status is printed).",
+        "fails (the status is printed). A domain name is located as RFC 3263 says (NAPTR, "
+        "SRV, A/AAAA); a 503 or a timeout moves on to the next server.",
     )
-    p.add_argument("uri", metavar="URI", help="sip:user@host[:port]")
+    p.add_argument(
+        "uri", metavar="URI", help="sip:user@host[:port] (a name is looked up, RFC 3263)"
+    )
     p.add_argument("--via", type=host_port(default_port=5060), default=None,
                    help="send to HOST:PORT (a proxy) instead of the URI's host")  # fmt: skip
+    p.add_argument("--dns-server", type=host_port(default_port=53), default=None,
+                   help="DNS server for the URI's domain (default: resolv.conf)")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default=None,
+                   help="default: the URI's, else DNS's (RFC 3263), else udp")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
     p.add_argument("--webrtc", action="store_true",

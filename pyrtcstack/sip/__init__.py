@@ -11,13 +11,17 @@
   L and M) as a sans-I/O core on the virtual clock.
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
+* :class:`ServerLocator` — RFC 3263 §4: a URI to an ordered list of :class:`SipTarget`
+  (NAPTR, SRV with RFC 2782's weighted order, A/AAAA), asking its DNS questions of a
+  driver; uses :mod:`pyrtcstack.dns`.
 * :func:`describe` — one line per message for a trace (secrets never shown);
   :class:`SipTracer` — the narrated trace of a user agent (``UserAgent.observer``), through
   the observation points of :class:`SipObserver`.
 * :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
   reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
 
-Imports only :mod:`pyrtcstack.common`. See docs/sip.md.
+Imports only :mod:`pyrtcstack.common`, :mod:`pyrtcstack.dns` and (for the media of a call)
+:mod:`pyrtcstack.sdp`. See docs/sip.md.
 """
 
 from __future__ import annotations
@@ -50,6 +54,15 @@ from pyrtcstack.sip.headers import (
     Via,
     canonical_name,
 )
+from pyrtcstack.sip.locate import (
+    DEFAULT_PORTS,
+    MAX_QUERIES,
+    MAX_SRV_TARGETS,
+    LocateError,
+    ServerLocator,
+    SipTarget,
+    order_srv,
+)
 from pyrtcstack.sip.message import SIP_VERSION, Headers, Message, Request, Response, parse_message
 from pyrtcstack.sip.observer import SipObserver
 from pyrtcstack.sip.trace import SipTracer
@@ -72,11 +85,14 @@ from pyrtcstack.sip.uri import SipUri
 __all__ = [
     "ALGORITHMS",
     "COMPACT_FORMS",
+    "DEFAULT_PORTS",
     "MAGIC_COOKIE",
     "MAX_BODY_BYTES",
     "MAX_CALLS",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
+    "MAX_QUERIES",
+    "MAX_SRV_TARGETS",
     "MAX_TRANSACTIONS",
     "MULTI_VALUED",
     "SIP_VERSION",
@@ -93,6 +109,7 @@ __all__ = [
     "DigestClient",
     "Headers",
     "IncomingCall",
+    "LocateError",
     "Message",
     "NameAddress",
     "Params",
@@ -105,8 +122,10 @@ __all__ = [
     "RequestReceived",
     "Response",
     "ResponseReceived",
+    "ServerLocator",
     "SipObserver",
     "SipParseError",
+    "SipTarget",
     "SipTracer",
     "SipUri",
     "SipUsageError",
@@ -122,6 +141,7 @@ __all__ = [
     "describe",
     "explain_message",
     "get_param",
+    "order_srv",
     "parse_message",
     "parse_params",
 ]
