@@ -198,10 +198,10 @@ async def _call(args: argparse.Namespace) -> int:
         uri = SipUri.parse(args.uri)
     except SipParseError as exc:
         raise CliError(f"{args.uri}: not a SIP URI: {exc}", code=2) from None
+    credentials = _credentials(args)  # a mistake in them is told before any DNS question
     targets = await _targets(args, uri)
     transport = targets[0].transport
     local = args.local or (source_address_for(targets[0].destination), 0)
-    credentials = _credentials(args)
     timeline = _timeline(args)
     with listening(local):
         phone = await SipPhone.open(
