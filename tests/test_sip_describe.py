@@ -146,3 +146,51 @@ def test_credentials_never_show_the_proof(password: str, algorithm: str, qop: st
     for field in ("Authorization", "Proxy-Authorization"):
         text = describe(Request("INVITE", "sip:b@example.com", (*_HEAD, (field, auth))))
         assert response not in text and password not in text
+
+
+_attribute = st.one_of(
+    st.sampled_from(
+        [
+            "a=ice-ufrag:abcd",
+            "a=setup:actpass",
+            "a=rtpmap:96 opus/48000/2",
+            "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
+            "a=rtpmap:0 PCMU/8000",
+            "a=candidate:1 1 udp 1 192.0.2.1 9 typ host",
+            "c=IN IP4 192.0.2.1",
+        ]
+    ),
+    st.text(
+        st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=30
+    ).map(lambda t: "a=" + t),
+)
+_section = st.tuples(
+    st.builds(
+        "m={} {} {} {}".format,
+        st.sampled_from(["audio", "video", "application", "\x1bx", "a" * 80]),
+        st.integers(0, 65535),
+        st.sampled_from(["RTP/AVP", "UDP/TLS/RTP/SAVPF", "UDP/DTLS/SCTP", "\x1b[2J"]),
+        st.lists(st.integers(0, 127).map(str), min_size=1, max_size=5).map(" ".join),
+    ),
+    st.lists(_attribute, max_size=6),
+).map(lambda s: [s[0], *s[1]])
+_sdp_lines = st.tuples(st.lists(_attribute, max_size=3), st.lists(_section, max_size=6)).map(
+    lambda p: (
+        ["v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "t=0 0", *p[0]]
+        + [line for section in p[1] for line in section]
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_sdp_lines, st.booleans())
+def test_any_sdp_body_gives_one_line(lines: list[str], response: bool) -> None:
+    """The SDP summary reads an SDP from the peer: any lines, one line out (RFC 8866)."""
+    body = ("\r\n".join(lines) + "\r\n").encode()
+    head = (*_HEAD, ("Content-Type", "application/sdp"))
+    message: Request | Response = (
+        Response(200, "OK", head, body) if response else Request("INVITE", "sip:b@x", head, body)
+    )
+    text = describe(message)
+    _line(text)
+    assert ("SDP answer" if response else "SDP offer") in text
