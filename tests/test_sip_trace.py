@@ -181,6 +181,15 @@ def test_the_digest_retry_shows_who_but_not_the_secret() -> None:
     everything = "\n".join(r.text for r in a)
     assert password not in everything and response not in everything
     assert notes(a, "SIP call")[-1].endswith(": bound for 120 s (§10.2.4)")
+    # the retry, told where it is made (RFC 3261 §22.2): between the 401 and the new REGISTER
+    order = [(r.layer, r.text) for r in a if r.layer in ("SIP", "SIP call")]
+    retry = next(i for i, (_, t) in enumerate(order) if "challenge answered" in t)
+    assert order[retry][1].endswith(
+        ": the 401 challenge answered: the REGISTER again with digest credentials, CSeq 2 "
+        "(§22.2, RFC 7616 §3.4)"
+    )
+    assert order[retry][1].startswith("registration ")
+    assert "SIP 401" in order[retry - 1][1] and "SIP REGISTER" in order[retry + 1][1]
 
 
 def test_hostile_datagrams_are_described_never_raised() -> None:

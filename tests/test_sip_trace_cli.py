@@ -135,6 +135,11 @@ def test_our_call_answers_a_digest_challenge_and_never_shows_the_password(
     sip = [t for _, _, layer, t in lines if layer == "SIP"]
     assert 'challenge Digest realm "sipp.example" MD5 qop auth' in sip[1]
     assert 'credentials Digest username "alice" realm "sipp.example" algorithm MD5' in sip[3]
+    assert any(
+        layer == "SIP call" and t.endswith(": the 401 challenge answered: the INVITE again with "
+                                           "digest credentials, CSeq 2 (§22.2, RFC 7616 §3.4)")
+        for _, _, layer, t in lines
+    ), text  # fmt: skip
     # the 401's transaction: Completed, its ACK sent by the transaction itself (§17.1.1.3)
     assert any("Calling → Completed — a 3xx-6xx: the transaction ACKs it" in t for *_, t in lines)
     # neither the password nor the digest response SIPp saw is in the output

@@ -297,7 +297,10 @@ class UserAgent:
         """``request`` again with credentials for the 401/407 ``challenge`` (§22.2)."""
         if self.credentials is None:
             return None
-        return with_credentials(request, challenge, self.credentials, cseq)
+        retry = with_credentials(request, challenge, self.credentials, cseq)
+        if retry is not None and self._observer is not None:  # observation point: digest
+            self._observer.digest_retry(retry, challenge.status, self._outbox.now)
+        return retry
 
     def _send_invite(self, call: Call) -> None:
         assert call.invite is not None

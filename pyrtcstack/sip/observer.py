@@ -16,7 +16,9 @@ at the cost of one ``None`` test, and the observer only reads. Points:
   a transaction enters and :meth:`SipObserver.timer_fired` for every timer A-M that fires,
   in the transaction layer;
 * the calls: :meth:`SipObserver.event`, each event of the user agent as it is made
-  (the agent's event queue tells the observer when one is set).
+  (the agent's event queue tells the observer when one is set), and
+  :meth:`SipObserver.digest_retry`, each request the agent makes again with credentials
+  after a 401/407 (§22.2; calls, registrations and requests inside a dialog alike).
 
 :class:`~pyrtcstack.sip.SipTracer` is the observer that turns these into narrated
 records.
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 from pyrtcstack.common.core import Address, Event
 
 if TYPE_CHECKING:
-    from pyrtcstack.sip.message import Message
+    from pyrtcstack.sip.message import Message, Request
     from pyrtcstack.sip.transaction import TxState
 
 __all__ = ["SipObserver"]
@@ -49,3 +51,5 @@ class SipObserver(Protocol):
     def timer_fired(self, key: str, method: str, timer: str, now: float) -> None: ...
 
     def event(self, source: object, event: Event, now: float) -> None: ...
+
+    def digest_retry(self, request: Request, status: int, now: float) -> None: ...

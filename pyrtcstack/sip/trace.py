@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pyrtcstack.common.core import Address, Event
 from pyrtcstack.common.trace import TraceRecord
 from pyrtcstack.sip.describe import describe
+from pyrtcstack.sip.errors import SipParseError
 from pyrtcstack.sip.events import (
     CallAnswered,
     CallEnded,
@@ -40,7 +41,7 @@ from pyrtcstack.sip.events import (
     ReInvited,
     ReInviteFailed,
 )
-from pyrtcstack.sip.message import Message
+from pyrtcstack.sip.message import Message, Request
 from pyrtcstack.sip.transaction import TxState
 
 __all__ = ["SipTracer"]
@@ -160,6 +161,24 @@ class SipTracer:
         text = _event_text(event)
         if text is not None:
             self.note(now, "SIP call", text)
+
+    def digest_retry(self, request: Request, status: int, now: float) -> None:
+        """A request made again with credentials after a 401/407 (RFC 3261 §22.2, §22.3):
+        its new CSeq; who the credentials are for is on the message's own line."""
+        try:
+            call_id, cseq = _short(request.call_id), request.cseq.number
+        except SipParseError:
+            return
+        method = _short(request.method, 16)
+        noun = "registration" if request.method == "REGISTER" else "call"
+        who = "the proxy's" if status == 407 else "the"
+        section = "§22.3" if status == 407 else "§22.2"
+        self.note(
+            now,
+            "SIP call",
+            f"{noun} {call_id}: {who} {status} challenge answered: the {method} again with "
+            f"digest credentials, CSeq {cseq} ({section}, RFC 7616 §3.4)",
+        )
 
     # ---------------------------------------------------------------- one item each
     def message(
