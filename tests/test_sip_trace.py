@@ -201,6 +201,8 @@ def test_hostile_datagrams_are_described_never_raised() -> None:
     assert [r.direction for r in b] == ["recv"] * 4
     assert all("\x1b" not in r.text and "\n" not in r.text for r in b)
     assert "CRLF keep-alive" in b[2].text and "malformed SIP" in b[3].text
+    bob.receive_datagram(b"\r\n\r\n", A, 5.0)  # the same keep-alive again: no retransmission
+    assert b[-1].text.endswith("CRLF keep-alive, 4 B (RFC 5626 §3.5.1)")
 
 
 def test_the_transaction_layer_alone_narrates_messages_states_and_timers() -> None:

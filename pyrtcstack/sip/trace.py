@@ -184,13 +184,16 @@ class SipTracer:
     def message(
         self, direction: str, raw: bytes, data: bytes | Message, peer: Address, now: float
     ) -> None:
-        """One message on the wire, described, marked when it repeats one just seen."""
-        seen = self._seen[direction]
-        digest = hashlib.blake2b(raw, digest_size=16).digest()
-        count = seen.pop(digest, 0) + 1
-        seen[digest] = count
-        if len(seen) > self.REMEMBERED:
-            seen.popitem(last=False)
+        """One message on the wire, described, marked when it repeats one just seen (a
+        CRLF keep-alive is the same every time, and no retransmission: never marked)."""
+        count = 1
+        if raw.strip(b"\r\n"):
+            seen = self._seen[direction]
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            count = seen.pop(digest, 0) + 1
+            seen[digest] = count
+            if len(seen) > self.REMEMBERED:
+                seen.popitem(last=False)
         way = "to" if direction == "send" else "from"
         text = f"{self.transport} {way} {_address(peer)}: {describe(data)}"
         if count > 1:
