@@ -202,3 +202,58 @@ def test_glare_retries_are_bounded() -> None:
         if s == A and d.startswith(b"INVITE ")
     }
     assert len(cseqs) == 1 + GLARE_RETRIES
+
+
+def test_our_reinvite_waits_for_the_ack_of_the_peers() -> None:
+    """§14.1: no re-INVITE while another INVITE transaction is in progress: one asked for
+    while the peer's re-INVITE is answered but not yet ACKed goes out on that ACK; one
+    asked for while the peer's is still unanswered is refused."""
+    net, alice, bob, call_id = _established()
+    bob.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 0.1)
+    with pytest.raises(SipUsageError):
+        alice.reinvite(call_id, OFFER2, net.now)  # answer bob's first
+    alice.answer_reinvite(call_id, ANSWER2, net.now)
+    alice.reinvite(call_id, OFFER, net.now)  # bob's ACK has not come yet: this one waits
+    with pytest.raises(SipUsageError):
+        alice.reinvite(call_id, OFFER, net.now)  # one at a time
+    since = len(net.sent)
+    net.run(net.now + 0.1)
+    kinds = [d.split(b" ", 1)[0] for _, _, d in net.sent[since:]]
+    assert kinds[:3] == [b"SIP/2.0", b"ACK", b"INVITE"], kinds  # 200, bob's ACK, then ours
+    assert [e for e in net.events[bob.local] if isinstance(e, ReInvited)] == [
+        ReInvited(call_id, OFFER)
+    ]
+    bob.answer_reinvite(call_id, ANSWER, net.now)
+    net.run(net.now + 1)
+    assert net.events[alice.local][-1] == ReInviteAnswered(call_id, ANSWER)
+    assert net.events[bob.local][-2] == ReInviteAnswered(call_id, ANSWER2)
+
+
+def test_a_reinvite_without_an_answer_fails_with_408_and_the_next_may_go() -> None:
+    net, alice, _, call_id = _established()
+    net.drop = lambda data, src, dst: src == B  # bob's 100 and anything else is lost
+    alice.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 40)  # Timer B: 64·T1 = 32 s
+    assert net.events[alice.local][-1] == ReInviteFailed(call_id, 408, "Request Timeout")
+    alice.reinvite(call_id, OFFER, net.now)  # no longer "in progress"
+
+
+def test_a_glare_retry_waits_while_the_peers_reinvite_is_unanswered() -> None:
+    """Alice (the Call-ID's owner) answers Bob's retried re-INVITE only at 5 s, after her
+    own back-off (2.1-4 s) ended: hers waits further rounds and goes after that answer."""
+    net, alice, bob, call_id = _established(random.Random(3), random.Random(4))
+    start, since = net.now, len(net.sent)
+    alice.reinvite(call_id, OFFER2, net.now)
+    bob.reinvite(call_id, OFFER2, net.now)
+    _run_answering(net, start + 5, (bob,))  # alice leaves bob's retry unanswered
+    assert [e for e in net.events[alice.local] if isinstance(e, ReInvited)] == [
+        ReInvited(call_id, OFFER2)
+    ]
+    assert len(_invite_times(net, since, A)) == 1  # hers has not gone again yet
+    _run_answering(net, start + 15, (alice, bob))  # alice answers bob's now, at 5 s
+    a_times = _invite_times(net, since, A)
+    assert len(a_times) == 2 and a_times[1] > start + 5, a_times
+    for ua in (alice, bob):
+        done = [e for e in net.events[ua.local] if isinstance(e, ReInviteAnswered | ReInviteFailed)]
+        assert done == [ReInviteAnswered(call_id, ANSWER2)], done

@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import contextlib
 import io
+import ipaddress
 import os
+import signal
 import sys
 from typing import Any
 
@@ -31,11 +33,12 @@ from pyrtcstack.sip import (
     parse_message,
 )
 
-from ._args import CliError, format_address, host_port, listening, number
+from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
 from ._timeline import Timeline
 
 _DURATION_MAX = 86_400.0
-#: Where ``sip call`` reads a digest password when no ``--password-file`` is given.
+#: Where ``sip call`` (a 401/407) and ``sip listen --register`` take the digest password
+#: from when no ``--password-file`` is given (never argv).
 PASSWORD_ENV = "SIP_PASSWORD"
 
 __all__ = ["register"]
@@ -169,6 +172,15 @@ def _check_media_args(args: argparse.Namespace) -> None:
         raise CliError("--webrtc and --sdp cannot be used together", code=2)
 
 
+def _failure(phone: Any, exc: BaseException, timeout: float) -> str:
+    """Why a call failed, in one line: the transport's reason when the connection could
+    not be opened (a refused port, a TLS certificate refused), else the SIP status."""
+    reason = getattr(phone.endpoint, "last_error", None)
+    if reason:
+        return f"cannot connect to {reason}"
+    return str(exc) or f"no final answer in {timeout:g} s"
+
+
 async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
     """Where to send the INVITE: ``--via``, else RFC 3263 §4 (NAPTR, SRV, A/AAAA over
     ``--dns-server`` or /etc/resolv.conf; no DNS at all for a numeric host)."""
@@ -179,7 +191,9 @@ async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
         return [SipTarget(args.via[0], args.via[1], transport, args.via[0])]
     resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
     try:
-        locator = await locate_sip_server(uri, resolver, transport=args.transport)
+        locator = await locate_sip_server(
+            uri, resolver, transports=("UDP", "TCP", "WS", "WSS"), transport=args.transport
+        )
     except (LocateError, DnsLookupError) as exc:
         raise CliError(f"cannot locate the server of {args.uri}: {exc}", code=1) from None
     if locator.queries:
@@ -201,11 +215,18 @@ async def _call(args: argparse.Namespace) -> int:
     credentials = _credentials(args)  # a mistake in them is told before any DNS question
     targets = await _targets(args, uri)
     transport = targets[0].transport
+    if args.ca is not None and transport != "WSS":
+        raise CliError("--ca goes with --transport wss", code=2)
+    client_ssl = client_tls(args.ca) if transport == "WSS" else None
     local = args.local or (source_address_for(targets[0].destination), 0)
     timeline = _timeline(args)
     with listening(local):
         phone = await SipPhone.open(
-            local, user=args.user, transport=transport, credentials=credentials
+            local,
+            user=args.user,
+            transport=transport,
+            credentials=credentials,
+            client_ssl=client_ssl,
         )
     _trace_sip(phone, timeline, "A", "B")
     family_v6 = ":" in phone.local[0]
@@ -214,6 +235,10 @@ async def _call(args: argparse.Namespace) -> int:
         phone.close()
         family = "IPv6" if family_v6 else "IPv4"
         raise CliError(f"{args.uri}: no server with an {family} address like --local", code=1)
+    for target in targets:  # wss://: the certificate names the host the URI named
+        server_names = getattr(phone.endpoint, "server_names", None)
+        if server_names is not None:
+            server_names[target.destination] = target.name
     pc, tracks = _peerconnection(phone.local[0], timeline) if args.webrtc else (None, [])
     if pc is not None:
         targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
@@ -234,7 +259,8 @@ async def _call(args: argparse.Namespace) -> int:
                 if exc.status in (408, 503) and i + 1 < len(targets):  # RFC 3263 §4.3
                     _print(f"{exc}: trying the next server (RFC 3263 §4.3)")
                     continue
-                raise CliError(f"call failed: {exc}", code=1) from None
+                why = _failure(phone, exc, args.timeout)
+                raise CliError(f"call failed: {why}", code=1) from None
             except TimeoutError:
                 raise CliError(
                     f"call failed: no final answer in {args.timeout:g} s", code=1
@@ -260,19 +286,109 @@ async def _call(args: argparse.Namespace) -> int:
             timeline.flush()
 
 
+def _registrar(args: argparse.Namespace) -> tuple[str, tuple[str, int]] | None:
+    """``--register``: the registrar URI and where to send to, checked before any socket."""
+    if args.register is None:
+        return None
+    try:
+        uri = SipUri.parse(args.register)
+    except SipParseError as exc:
+        raise CliError(f"{args.register}: not a SIP URI: {exc}", code=2) from None
+    host = uri.host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise CliError(f"{args.register}: give the registrar by IP address", code=2) from None
+    return args.register, (host, uri.port or 5060)
+
+
+async def _register(phone: Any, registrar: str, server: tuple[str, int], args: Any) -> None:
+    from pyrtcstack.aio import SipCallError
+
+    try:
+        expires = await phone.register(registrar, server, timeout=args.timeout)
+    except (SipCallError, TimeoutError) as exc:
+        why = str(exc) or f"no answer in {args.timeout:g} s"
+        raise CliError(f"registration at {registrar} failed: {why}", code=1) from None
+    _print(f"registered at {registrar} for {expires} s (refreshed before it lapses)")
+
+
+async def _unregister(phone: Any) -> None:
+    """RFC 3261 §10.2.2: the binding removed when the command ends (Ctrl-C, SIGTERM)."""
+    from pyrtcstack.aio import SipCallError
+
+    try:
+        await phone.unregister(timeout=5)
+        _print("unregistered")
+    except (SipCallError, TimeoutError) as exc:
+        _print(f"unregister failed: {exc or 'no answer in 5 s'}")
+
+
 async def _listen(args: argparse.Namespace) -> int:
-    from pyrtcstack.aio import SipCallError, SipPhone, answer_with_peerconnection
+    from pyrtcstack.aio import SipPhone
 
     _check_media_args(args)
-
+    if (args.cert is None) != (args.key is None):
+        raise CliError("--cert and --key go together", code=2)
+    if (args.transport == "wss") != (args.cert is not None):
+        wss = args.transport == "wss"
+        why = "needs --cert and --key (our certificate)" if wss else "goes with --cert/--key"
+        raise CliError(f"--transport wss {why}", code=2)
+    server_ssl = server_tls(args.cert, args.key) if args.cert else None
+    registrar = _registrar(args)
+    password = os.environ.get(PASSWORD_ENV)
+    credentials = DigestClient(args.auth_user or args.user, password) if password else None
     transport = args.transport.upper()
     timeline = _timeline(args)
     with listening(args.address):
-        phone = await SipPhone.open(args.address, user=args.user, transport=transport)
+        phone = await SipPhone.open(
+            args.address,
+            user=args.user,
+            transport=transport,
+            credentials=credentials,
+            server_ssl=server_ssl,
+        )
     _trace_sip(phone, timeline, "B", "A")
+    # SIGTERM ends the command as Ctrl-C does, so the binding is removed either way
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated: list[bool] = []
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await _serve(phone, args, registrar, timeline)
+    except asyncio.CancelledError:
+        if terminated:
+            return 143  # 128 + SIGTERM
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _serve(
+    phone: Any,
+    args: argparse.Namespace,
+    registrar: tuple[str, tuple[str, int]] | None,
+    timeline: Timeline | None,
+) -> int:
+    """Answer calls until ``--once``'s call ends (or the task is cancelled); the binding
+    at ``registrar`` is made first and removed at the end; each call traced into
+    ``timeline`` (``--trace``)."""
+    from pyrtcstack.aio import SipCallError, answer_with_peerconnection
+
+    transport = args.transport.upper()
+    registered = False
     try:
         host, port = phone.local
         _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
+        if registrar is not None:
+            await _register(phone, *registrar, args)
+            registered = True
         while True:
             call = await phone.incoming()
             _print(f"call from {call.caller} (Call-ID {call.call_id})")
@@ -303,6 +419,8 @@ async def _listen(args: argparse.Namespace) -> int:
             if args.once:
                 return 0
     finally:
+        if registered:
+            await _unregister(phone)
         phone.close()
 
 
@@ -337,9 +455,12 @@ def register(subparsers: Any) -> None:
                    help="DNS server for the URI's domain (default: resolv.conf)")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default=None,
-                   help="default: the URI's, else DNS's (RFC 3263), else udp")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default=None,
+                   help="default: the URI's, else DNS's (RFC 3263), else udp; "
+                   "wss = WebSocket over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
+    p.add_argument("--ca", default=None, metavar="FILE",
+                   help="wss: trust only this PEM CA file (default: the system store)")  # fmt: skip
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="offer a PeerConnection (ICE + DTLS-SRTP) with a PCMU tone")  # fmt: skip
@@ -368,13 +489,24 @@ def register(subparsers: Any) -> None:
                    type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
                    default=("127.0.0.1", 5060),
                    help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default="udp",
+                   help="default udp; ws = WebSocket, wss = over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
+    p.add_argument("--cert", default=None, metavar="FILE",
+                   help="wss: our PEM certificate chain (with --key)")  # fmt: skip
+    p.add_argument("--key", default=None, metavar="FILE", help="wss: the PEM private key")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="answer with a PeerConnection (ICE + DTLS-SRTP), PCMU tone")  # fmt: skip
     p.add_argument("--once", action="store_true", help="exit after the first call ends")
+    p.add_argument(
+        "--register", metavar="REGISTRAR", default=None,
+        help="register sip:USER@HOST at this registrar (sip:HOST[:PORT]) while listening: "
+        f"refreshed, removed on exit; password from ${PASSWORD_ENV}",
+    )  # fmt: skip
+    p.add_argument("--auth-user", default=None, help="digest user name (default --user)")
+    p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=40.0,
+                   help="seconds to wait for the registrar (default 40)")  # fmt: skip
     p.add_argument("--trace", action="store_true",
                    help="narrate every SIP message, transaction step and (--webrtc) ICE/DTLS "
                    "step; runs of SRTP packets: one line each")  # fmt: skip

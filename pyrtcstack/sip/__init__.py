@@ -8,7 +8,8 @@
 * :class:`SipParseError` — the one error malformed input raises; limits in
   :mod:`pyrtcstack.sip.errors`.
 * :class:`TransactionLayer` — the transactions of RFC 3261 §17 (timers A–K, RFC 6026
-  L and M) as a sans-I/O core on the virtual clock.
+  L and M) as a sans-I/O core on the virtual clock; it answers a malformed request with
+  400 (505, 513) when it can, bounded in size and rate (:mod:`pyrtcstack.sip.reject`).
 * :class:`DigestClient`, :class:`DigestChallenge` — digest authentication (RFC 7616,
   RFC 8760: SHA-512-256, SHA-256, MD5).
 * :class:`ServerLocator` — RFC 3263 §4: a URI to an ordered list of :class:`SipTarget`
@@ -17,8 +18,8 @@
 * :func:`describe` — one line per message for a trace (secrets never shown);
   :class:`SipTracer` — the narrated trace of a user agent (``UserAgent.observer``), through
   the observation points of :class:`SipObserver`.
-* :class:`UserAgent` — REGISTER, calls with or without an SDP offer, ring, answer,
-  reject, ACK, BYE, CANCEL, dialogs (§8-15), a sans-I/O core too.
+* :class:`UserAgent` — REGISTER (refreshed, removed), calls with or without an SDP offer,
+  ring, answer, reject, ACK, BYE, CANCEL, re-INVITE, dialogs (§8-15), a sans-I/O core too.
 
 Imports only :mod:`pyrtcstack.common`, :mod:`pyrtcstack.dns` and (for the media of a call)
 :mod:`pyrtcstack.sdp`. See docs/sip.md.
@@ -42,6 +43,7 @@ from pyrtcstack.sip.events import (
     ReInviteAnswered,
     ReInvited,
     ReInviteFailed,
+    Unregistered,
 )
 from pyrtcstack.sip.explain import explain as explain_message
 from pyrtcstack.sip.framing import StreamFramer
@@ -134,6 +136,7 @@ __all__ = [
     "TransactionTerminated",
     "TransactionTimeout",
     "TxState",
+    "Unregistered",
     "UserAgent",
     "Via",
     "canonical_name",

@@ -88,9 +88,11 @@ class UserAgent:
         self.user = user
         self.credentials = credentials
         self.max_calls = max_calls
-        host, port = local
-        params = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-        self.contact = f"<sip:{user}@{host_text(host)}:{port}{params}>"
+        # RFC 7118 §5.2: on WebSocket the Contact names the Via's .invalid host, and
+        # §7 registers only transport=ws (for WSS too; RFC 3261 §19.1 for the others)
+        kind = "ws" if transport.upper() == "WSS" else transport.lower()
+        params = "" if transport.upper() == "UDP" else f";transport={kind}"
+        self.contact = f"<sip:{user}@{self.layer.sent_by}{params}>"
         self._calls: dict[str, Call] = {}
         self._events = EventQueue()
         self._plain_push = self._events.push
@@ -136,6 +138,21 @@ class UserAgent:
         self.layer.receive_message(message, addr, now)
         self._pump()
 
+    def receive_malformed(
+        self, data: bytes, error: SipParseError, addr: Address, now: float
+    ) -> None:
+        """A message a stream driver could not parse: counted, and a request answered
+        when it can be (:meth:`TransactionLayer.receive_malformed`, RFC 3261 §21.4.1)."""
+        self._outbox.now = now
+        self.layer.receive_malformed(data, error, addr, now)
+
+    def transport_error(self, destination: Address, now: float) -> None:
+        """The driver could not open a connection to ``destination``: what waits there
+        fails now (408, :meth:`TransactionLayer.transport_error`), not at Timer B/F."""
+        self._outbox.now = now
+        self.layer.transport_error(destination, now)
+        self._pump()
+
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         self._outbox.now = now
         return self._outbox.take(now)
@@ -147,14 +164,15 @@ class UserAgent:
         times += [
             c.reinvite_backoff for c in self._calls.values() if c.reinvite_backoff is not None
         ]
-        layer = self.layer.get_timer()
-        if layer is not None:
-            times.append(layer)
+        for timer in (self.layer.get_timer(), self._registrations.get_timer()):
+            if timer is not None:
+                times.append(timer)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self._outbox.now = now
         self.layer.handle_timer(now)
+        self._registrations.handle_timer(now)
         for call in list(self._calls.values()):
             if call.ok_deadline is not None and call.ok_deadline <= now:
                 self._retransmit_ok(call)
@@ -172,8 +190,9 @@ class UserAgent:
         expires: int = 3600,
     ) -> str:  # fmt: skip
         """REGISTER our Contact for ``aor`` (default ``sip:user@<registrar host>``) at
-        ``registrar`` (§10.2); a 401/407 is answered once with the credentials. Returns the
-        Call-ID that names the registration in events."""
+        ``registrar`` (§10.2); a 401/407 is answered once with the credentials. The binding
+        is refreshed before it lapses (:func:`~.registration.refresh_delay`) until
+        :meth:`unregister`. Returns the Call-ID that names the registration in events."""
         self._outbox.now = now
         uri = SipUri.parse(registrar)
         call_id = self._new_call_id()
@@ -182,6 +201,17 @@ class UserAgent:
             call_id=call_id, contact=self.contact, expires=expires,
         )  # fmt: skip
         return call_id
+
+    def unregister(self, call_id: str, now: float) -> None:
+        """Remove the binding of registration ``call_id`` (Expires: 0, §10.2.2); then
+        :class:`~.events.Unregistered`, or :class:`RegistrationFailed`."""
+        self._outbox.now = now
+        self._registrations.unregister(call_id)
+
+    @property
+    def registrations(self) -> list[str]:
+        """The Call-IDs of the registrations in progress or held (refreshed)."""
+        return self._registrations.ids()
 
     def invite(
         self, target: str, destination: Address, now: float, sdp: bytes | None = None,
@@ -310,8 +340,7 @@ class UserAgent:
         """The INVITE as the transaction layer sent it (with its Via)."""
         assert call.invite is not None and call.invite_key is not None
         branch = call.invite_key.split("|")[1]
-        host, port = self.local
-        via = f"SIP/2.0/{self.layer.transport} {host_text(host)}:{port};branch={branch};rport"
+        via = f"SIP/2.0/{self.layer.transport} {self.layer.sent_by};branch={branch};rport"
         return Request("INVITE", call.invite.uri, (("Via", via), *call.invite.headers),
                        call.invite.body)  # fmt: skip
 
@@ -343,11 +372,15 @@ class UserAgent:
         self._outbox.send_response(call.server_key, response)
         return response.encode()
 
-    def _answer(self, request: Request, key: str, status: int, reason: str, tag: bool) -> None:
+    def _answer(
+        self, request: Request, key: str, status: int, reason: str, tag: bool,
+        *, extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:  # fmt: skip
         """A response outside any call of ours (with a fresh To tag when ``tag``)."""
         response = build_response(
-            request, status, reason, tag=self._tag() if tag else None, contact=self.contact
-        )
+            request, status, reason, tag=self._tag() if tag else None, contact=self.contact,
+            extra=extra,
+        )  # fmt: skip
         self._outbox.send_response(key, response)
 
     def _retransmit_ok(self, call: Call) -> None:
@@ -385,7 +418,7 @@ class UserAgent:
         if owner is None:
             return
         if self._registrations.owns(owner):
-            self._registrations.on_timeout(owner)
+            self._registrations.on_timeout(owner, key)
             return
         call = self._calls.get(owner)
         if call is None:
@@ -411,6 +444,17 @@ class UserAgent:
                 self._events.push(CallEstablished(call.call_id, request.body or None))
             return
         method = request.method
+        if request.uri.partition(":")[0].lower() not in ("sip", "sips"):
+            # §8.2.2.1: a Request-URI scheme we do not serve (tel:, mailto:, ...)
+            self._answer(request, key, 416, "Unsupported URI Scheme", tag=True)
+            return
+        required = request.get_all("Require")
+        if required and method != "CANCEL":
+            # §8.2.2.3: we support no extension, so every option tag required is unknown
+            # (ACK never reaches here: an ACK to a 2xx has no key, §8.2.2.3 exempts it)
+            unsupported = (("Unsupported", ", ".join(required)),)
+            self._answer(request, key, 420, "Bad Extension", tag=True, extra=unsupported)
+            return
         if method == "INVITE":
             if request.to.tag is not None:
                 self._reinvites.on_request(call, request, key)
@@ -474,7 +518,7 @@ class UserAgent:
         if owner is None:
             return
         if self._registrations.owns(owner):
-            self._registrations.on_response(owner, response)
+            self._registrations.on_response(owner, key, response)
             return
         call = self._calls.get(owner)
         if call is None:
@@ -496,9 +540,8 @@ class UserAgent:
         if status in (401, 407):
             again = None
             if not call.bye_auth_tried and call.bye is not None:
-                again = self._authorize(call.bye, response, call.local_cseq + 1)
+                again = call.again_with_credentials(call.bye, response, self._authorize)
             if again is not None:
-                call.local_cseq += 1
                 call.bye_auth_tried = True
                 self._send_bye(call, again)
                 return

@@ -11,6 +11,8 @@ kept in order with the layer's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyrtcstack.common.core import Address
 from pyrtcstack.sip.builders import AUTH_FIELDS, build_request
 from pyrtcstack.sip.errors import SipParseError
@@ -49,6 +51,7 @@ class Call:
         "reinvite_backoff",
         "reinvite_key",
         "reinvite_pending",
+        "reinvite_queued",
         "reinvite_retries",
         "reinvite_server",
         "remote_tag",
@@ -91,6 +94,7 @@ class Call:
         self.reinvite_auth_tried = False  # ... it carries credentials after a 401/407
         self.reinvite_backoff: float | None = None  # ... when to send it again after a 491
         self.reinvite_retries = 0  # ... how many times it was sent again after a 491
+        self.reinvite_queued: bytes | None = None  # an offer waiting for the peer's ACK
         self.reinvite_server: tuple[Request, str] | None = None  # the peer's, unanswered
 
     def request(
@@ -104,6 +108,17 @@ class Call:
             to=to, call_id=self.call_id, cseq=cseq, routes=self.route_set, extra=extra,
             body=body,
         )  # fmt: skip
+
+    def again_with_credentials(
+        self, request: Request, challenge: Response,
+        authorize: Callable[[Request, Response, int], Request | None],
+    ) -> Request | None:  # fmt: skip
+        """``request`` of this dialog again for the 401/407 ``challenge`` (§22.2): with the
+        credentials and our next CSeq (§8.1.3.5, §12.2.1.1); ``None``: none to give."""
+        again = authorize(request, challenge, self.local_cseq + 1)
+        if again is not None:
+            self.local_cseq += 1
+        return again
 
     def destination(self) -> Address:
         """Where in-dialog requests go: the first route, else the remote target when it

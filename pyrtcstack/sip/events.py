@@ -21,17 +21,30 @@ __all__ = [
     "ReInvited",
     "Registered",
     "RegistrationFailed",
+    "Unregistered",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Registered(Event):
+    """The registrar holds our binding for ``expires`` seconds (§10.2.4); again after each
+    refresh."""
+
     call_id: str
     expires: int
 
 
 @dataclass(frozen=True, slots=True)
+class Unregistered(Event):
+    """The registrar removed our binding (a 2xx to Expires: 0, §10.2.2)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrationFailed(Event):
+    """A REGISTER (the first, a refresh or the removal) failed: the registration is over."""
+
     call_id: str
     status: int
     reason: str

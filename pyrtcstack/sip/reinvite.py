@@ -48,16 +48,22 @@ class ReInvites:
 
     def send(self, call: Call, sdp: bytes) -> None:
         """A re-INVITE with a new offer; one at a time (§14.1: not while another INVITE
-        transaction is pending either way, nor while ours waits to go again)."""
+        transaction is pending either way, nor while ours waits to go again). While the
+        peer's re-INVITE, answered, waits for its ACK, ours waits for that ACK too."""
         if call.state != "confirmed":
             raise SipUsageError(f"call {call.call_id} is not established")
         if (
             call.reinvite_pending
             or call.reinvite_backoff is not None
-            or call.reinvite_server is not None
+            or call.reinvite_queued is not None
         ):
             raise SipUsageError(f"call {call.call_id} has a re-INVITE in progress")
+        if call.reinvite_server is not None and call.ok_deadline is None:
+            raise SipUsageError(f"call {call.call_id} has the peer's re-INVITE to answer")
         call.reinvite_retries = 0
+        if call.reinvite_server is not None:
+            call.reinvite_queued = sdp  # sent on the ACK (on_ack)
+            return
         self._send(call, sdp)
 
     def _send(self, call: Call, sdp: bytes) -> None:
@@ -97,9 +103,8 @@ class ReInvites:
             return
         if status in (401, 407) and not call.reinvite_auth_tried and call.state == "confirmed":
             # §22.2, §14.1: once with credentials, the next CSeq of ours
-            again = self._authorize(request, response, call.local_cseq + 1)
+            again = call.again_with_credentials(request, response, self._authorize)
             if again is not None:
-                call.local_cseq += 1
                 call.reinvite_auth_tried = True
                 self._transmit(call, again)
                 return
@@ -174,6 +179,9 @@ class ReInvites:
         if request.cseq.number == server[0].cseq.number:
             call.ok_deadline = None
             call.reinvite_server = None
+            queued, call.reinvite_queued = call.reinvite_queued, None
+            if queued is not None:
+                self._send(call, queued)
         return True
 
     def _unanswered(self, call: Call) -> tuple[Request, str]:
