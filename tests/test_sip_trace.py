@@ -325,3 +325,25 @@ def test_the_retransmission_memory_is_bounded() -> None:
         again.message_received(data, A, 0.0)
     assert records[1].text.endswith("[again: retransmission 1]")
     assert not records[-1].text.endswith("]")  # forgotten: 64 others came in between
+
+
+def test_a_malformed_request_on_a_stream_is_narrated_with_its_400() -> None:
+    """A stream driver hands the agent a head it could not parse (receive_malformed): the
+    trace shows it coming in, then our stateless 400 going out (RFC 3261 §21.4.1)."""
+    from pyrtcstack.sip import SipParseError
+
+    bob = UserAgent(B, user="bob", transport="TCP", rng=random.Random(9))
+    b = traced(bob)
+    bad = (
+        b"OPTIONS sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bKx\r\n"
+        b"From: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:bob@10.0.0.2>\r\nCall-ID: c9\r\n"
+        b"CSeq: 1 OPTIONS\r\nMax-Forwards: many\r\n\r\n"
+    )
+    try:
+        parse_message(bad)
+    except SipParseError as exc:
+        bob.receive_malformed(bad, exc, A, 1.0)
+    bob.datagrams_to_send(1.0)
+    assert [(r.direction, r.layer) for r in b] == [("recv", "SIP"), ("send", "SIP")]
+    assert "malformed SIP" in b[0].text and "Max-Forwards" in b[0].text
+    assert ": SIP 400 " in b[1].text and "to OPTIONS" in b[1].text
