@@ -231,3 +231,32 @@ def test_a_batch_of_records_with_one_odd_datagram_is_demultiplexed_datagram_by_d
             got.append(ev.data)
         ev = b.next_event()
     assert got == [bytes([i]) * 1000 for i in range(4)]  # the first copy; the rest replays
+
+
+def test_the_buffered_amount_of_each_channel_falls_when_its_chunks_are_acknowledged() -> None:
+    """A SACK that acknowledges the chunks of several streams at once releases each
+    channel's buffered amount by its own chunks' bytes (RFC 8831 §6.6, webrtc-pc
+    bufferedAmount), whatever the interleaving."""
+    a, b, chan, _records = _connected()
+    other = a.create_data_channel("other")
+    _run_batched(a, b, lambda: other.ready_state == "open")
+    sizes = {chan: chan.buffered_amount, other: other.buffered_amount}
+    for i in range(40):
+        ch = chan if i % 3 else other
+        ch.send(bytes(300 + i))
+        sizes[ch] += 300 + i
+    assert chan.buffered_amount == sizes[chan] and other.buffered_amount == sizes[other]
+    got: list[Any] = []
+
+    def drain() -> bool:
+        ev = b.next_event()
+        while ev is not None:
+            if isinstance(ev, ChannelMessage):
+                got.append(ev)
+            ev = b.next_event()
+        while a.next_event() is not None:
+            pass
+        return len(got) == 40 and chan.buffered_amount == 0 == other.buffered_amount
+
+    _run_batched(a, b, drain)
+    assert sorted(ev.data for ev in got) == sorted(bytes(300 + i) for i in range(40))
