@@ -22,7 +22,6 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Sequence
-from operator import attrgetter
 
 from .chunks import ForwardTsnChunk
 
@@ -31,10 +30,6 @@ __all__ = ["OutMessage", "Sender", "SentChunk"]
 MASK32 = 0xFFFFFFFF
 HALF32 = 0x80000000
 _DATA_HEAD = struct.Struct("!BBHIHHI")
-# a sent chunk's fields, read in C over a SACK's newly acknowledged chunks (on_sack)
-_sid_of = attrgetter("msg.sid")
-_data_of = attrgetter("data")
-_in_flight_of = attrgetter("in_flight")
 _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
 #: Do not start a DATA chunk in a packet with less room than this (header + a few bytes).
 MIN_FRAGMENT_ROOM = 16 + 64
@@ -360,21 +355,10 @@ class Sender:
             # Chunks below the new cumulative TSN leave ``sent``; only ``acked`` matters
             # after that (the retransmission queues skip acknowledged chunks). The buffered
             # amount falls on acknowledgement, once per run of chunks of one stream.
-            chunks = sent[head:stop]
-            sids = set(map(_sid_of, chunks))
-            if len(sids) == 1 and all(map(_in_flight_of, chunks)):
-                # The usual SACK of a transfer: chunks of one stream, all in flight (so none
-                # acknowledged by a gap block or abandoned before: either takes a chunk out
-                # of the flight): what the loop below does, in C but for each chunk's flag.
-                acked_bytes = sum(map(len, map(_data_of, chunks)))
-                flight -= acked_bytes
-                for c in chunks:
-                    c.acked = True
-                self._unbuffer(sids.pop(), acked_bytes)
-                chunks = []
             sid_run = -1
             run_bytes = 0
-            for c in chunks:
+            for i in range(head, stop):
+                c = sent[i]
                 if c.abandoned:
                     continue  # already out of the buffered amount and the flight
                 size = len(c.data)
