@@ -9,7 +9,8 @@
 * ``--dtls13``: the throughput rows also for ours forced to DTLS 1.2
   (``Settings(dtls_versions=("1.2",))``), and ours (DTLS 1.3, the default, RFC 9147) as a
   share of it in the same run.
-* The same with the receiving peer in a child process (signalling over a pipe).
+* The same with the receiving peer in a child process (signalling over a pipe), with the
+  share of a core each side used during the transfer (the side near 100 % is the limit).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
   once: the time until all channels are open, the RSS growth per connection (read after
   one message each way on every pair, so that what a connection in use keeps is
