@@ -1,12 +1,21 @@
 """``pyrtcstack sip explain|call|listen``: a SIP message explained field by field, a call
 to a SIP URI, a user agent that answers (plain RTP/AVP SDP with no media sent, or with ``--webrtc``
-a PeerConnection: ICE + DTLS-SRTP and a PCMU tone)."""
+a PeerConnection: ICE + DTLS-SRTP and a PCMU tone).
+
+``--trace`` narrates the call: every SIP message in and out (:func:`pyrtcstack.sip.describe`),
+each transaction state and timer, the call's steps, and with ``--webrtc`` the
+PeerConnection's ICE, DTLS and SRTP steps, in one timeline on one clock. The narration comes
+from the cores' observation points (a :class:`~pyrtcstack.sip.SipTracer` on the user agent,
+``Settings.tracer`` on the PeerConnection); this module only prints. We are ``A`` when we
+call and ``B`` when we answer. A digest password (``$SIP_PASSWORD`` or ``--password-file``,
+never an argument) is in no line: the trace shows who the credentials are for, not them."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -17,15 +26,18 @@ from pyrtcstack.sip import (
     LocateError,
     SipParseError,
     SipTarget,
+    SipTracer,
     SipUri,
     explain_message,
     parse_message,
 )
 
 from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
+from ._timeline import Timeline
 
 _DURATION_MAX = 86_400.0
-#: Where ``sip listen --register`` takes the digest password from (never argv).
+#: Where ``sip call`` (a 401/407) and ``sip listen --register`` take the digest password
+#: from when no ``--password-file`` is given (never argv).
 PASSWORD_ENV = "SIP_PASSWORD"
 
 __all__ = ["register"]
@@ -84,18 +96,67 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
-def _peerconnection(host: str) -> tuple[Any, list[Any]]:
+def _timeline(args: argparse.Namespace) -> Timeline | None:
+    """``--trace`` (runs of SRTP folded) or ``--trace-all``: the printed timeline."""
+    if not (args.trace or args.trace_all):
+        return None
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # each step as it happens
+    return Timeline(sys.stdout, True, summarise=not args.trace_all)
+
+
+def _trace_sip(phone: Any, timeline: Timeline | None, me: str, other: str) -> None:
+    """Our user agent's observer: a :class:`SipTracer` printing into ``timeline``."""
+    if timeline is not None:
+        callback = timeline.tracer(me, other, received=True)
+        phone.agent.observer = SipTracer(callback, phone.agent.layer.transport)
+
+
+def _peerconnection(
+    host: str, timeline: Timeline | None = None, me: str = "A", other: str = "B"
+) -> tuple[Any, list[Any]]:
     """``--webrtc``: a PeerConnection sending a 440 Hz PCMU tone from ``host``, and the
-    list its remote tracks arrive in."""
+    list its remote tracks arrive in; traced into ``timeline`` when there is one."""
     from pyrtcstack.aio import PeerConnection
     from pyrtcstack.media import G711Track, ToneSource
     from pyrtcstack.peerconnection import Settings
 
-    pc = PeerConnection(settings=Settings(host_addresses=[host]))
+    tracer = timeline.tracer(me, other, received=True) if timeline is not None else None
+    pc = PeerConnection(settings=Settings(host_addresses=[host], tracer=tracer))
     pc.add_track(G711Track(ToneSource(440)))
     tracks: list[Any] = []
     pc.on("track", tracks.append)
+    if timeline is not None:
+        loop = asyncio.get_running_loop()
+        for name in ("iceconnectionstatechange", "connectionstatechange"):
+            label = "iceConnectionState" if name.startswith("ice") else "connectionState"
+            pc.on(
+                name,
+                lambda state, label=label: timeline.say(
+                    loop.time(), me, "state", f"{label} → {state}"
+                ),
+            )
     return pc, tracks
+
+
+def _credentials(args: argparse.Namespace) -> DigestClient | None:
+    """Digest credentials for a 401/407 (RFC 3261 §22): the password from
+    ``--password-file`` or ``$SIP_PASSWORD``, never from the command line."""
+    if args.password_file is not None:
+        try:
+            with open(args.password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise CliError(f"cannot read {args.password_file}: {why}", code=1) from None
+    else:
+        password = os.environ.get(PASSWORD_ENV, "")
+    if not password:
+        return None
+    try:
+        return DigestClient(args.auth_user or args.user, password)
+    except ValueError as exc:
+        raise CliError(f"--auth-user: {exc}", code=2) from None
 
 
 async def _report_media(pc: Any, tracks: list[Any]) -> None:
@@ -150,16 +211,23 @@ async def _call(args: argparse.Namespace) -> int:
         uri = SipUri.parse(args.uri)
     except SipParseError as exc:
         raise CliError(f"{args.uri}: not a SIP URI: {exc}", code=2) from None
+    credentials = _credentials(args)  # a mistake in them is told before any DNS question
     targets = await _targets(args, uri)
     transport = targets[0].transport
     if args.ca is not None and transport != "WSS":
         raise CliError("--ca goes with --transport wss", code=2)
     client_ssl = client_tls(args.ca) if transport == "WSS" else None
     local = args.local or (source_address_for(targets[0].destination), 0)
+    timeline = _timeline(args)
     with listening(local):
         phone = await SipPhone.open(
-            local, user=args.user, transport=transport, client_ssl=client_ssl
+            local,
+            user=args.user,
+            transport=transport,
+            credentials=credentials,
+            client_ssl=client_ssl,
         )
+    _trace_sip(phone, timeline, "A", "B")
     family_v6 = ":" in phone.local[0]
     targets = [t for t in targets if (":" in t.address) == family_v6]
     if not targets:
@@ -170,7 +238,7 @@ async def _call(args: argparse.Namespace) -> int:
         server_names = getattr(phone.endpoint, "server_names", None)
         if server_names is not None:
             server_names[target.destination] = target.name
-    pc, tracks = _peerconnection(phone.local[0]) if args.webrtc else (None, [])
+    pc, tracks = _peerconnection(phone.local[0], timeline) if args.webrtc else (None, [])
     if pc is not None:
         targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
     try:
@@ -213,6 +281,8 @@ async def _call(args: argparse.Namespace) -> int:
         if pc is not None:
             await pc.close()
         phone.close()
+        if timeline is not None:
+            timeline.flush()
 
 
 def _registrar(args: argparse.Namespace) -> SipUri | None:
@@ -301,6 +371,7 @@ async def _listen(args: argparse.Namespace) -> int:
     password = os.environ.get(PASSWORD_ENV)
     credentials = DigestClient(args.auth_user or args.user, password) if password else None
     transport = args.transport.upper()
+    timeline = _timeline(args)
     with listening(args.address):
         phone = await SipPhone.open(
             args.address,
@@ -309,6 +380,7 @@ async def _listen(args: argparse.Namespace) -> int:
             credentials=credentials,
             server_ssl=server_ssl,
         )
+    _trace_sip(phone, timeline, "B", "A")
     # SIGTERM ends the command as Ctrl-C does, so the binding is removed either way
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -321,7 +393,7 @@ async def _listen(args: argparse.Namespace) -> int:
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
-        return await _serve(phone, args, registrar)
+        return await _serve(phone, args, registrar, timeline)
     except asyncio.CancelledError:
         if terminated:
             return 143  # 128 + SIGTERM
@@ -330,9 +402,15 @@ async def _listen(args: argparse.Namespace) -> int:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-async def _serve(phone: Any, args: argparse.Namespace, registrar: SipUri | None) -> int:
+async def _serve(
+    phone: Any,
+    args: argparse.Namespace,
+    registrar: SipUri | None,
+    timeline: Timeline | None,
+) -> int:
     """Answer calls until ``--once``'s call ends (or the task is cancelled); the binding
-    at ``registrar`` is made first and removed at the end."""
+    at ``registrar`` is made first and removed at the end; each call traced into
+    ``timeline`` (``--trace``)."""
     from pyrtcstack.aio import SipCallError, answer_with_peerconnection
 
     transport = args.transport.upper()
@@ -346,7 +424,7 @@ async def _serve(phone: Any, args: argparse.Namespace, registrar: SipUri | None)
         while True:
             call = await phone.incoming()
             _print(f"call from {call.caller} (Call-ID {call.call_id})")
-            pc, tracks = _peerconnection(host) if args.webrtc else (None, [])
+            pc, tracks = _peerconnection(host, timeline, "B", "A") if args.webrtc else (None, [])
             try:
                 try:
                     if pc is not None:
@@ -367,6 +445,8 @@ async def _serve(phone: Any, args: argparse.Namespace, registrar: SipUri | None)
             finally:
                 if pc is not None:
                     await pc.close()
+                if timeline is not None:
+                    timeline.flush()
             _print(f"call {call.call_id} ended")
             if args.once:
                 return 0
@@ -420,6 +500,16 @@ def register(subparsers: Any) -> None:
                    help="seconds before hanging up (default 5)")  # fmt: skip
     p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=60.0,
                    help="seconds to wait for the answer (default 60)")  # fmt: skip
+    p.add_argument("--auth-user", default=None,
+                   help="digest user name for a 401/407 (default: --user)")  # fmt: skip
+    p.add_argument("--password-file", default=None, metavar="FILE",
+                   help=f"digest password: the first line of FILE (default: ${PASSWORD_ENV}; "
+                   "never on the command line)")  # fmt: skip
+    p.add_argument("--trace", action="store_true",
+                   help="narrate every SIP message, transaction step and (--webrtc) ICE/DTLS "
+                   "step; runs of SRTP packets: one line each")  # fmt: skip
+    p.add_argument("--trace-all", action="store_true",
+                   help="like --trace, with every packet on its own line")  # fmt: skip
     p.set_defaults(func=lambda a: asyncio.run(_call(a)))
     p = commands.add_parser(
         "listen",
@@ -452,4 +542,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--auth-user", default=None, help="digest user name (default --user)")
     p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=40.0,
                    help="seconds to wait for the registrar (default 40)")  # fmt: skip
+    p.add_argument("--trace", action="store_true",
+                   help="narrate every SIP message, transaction step and (--webrtc) ICE/DTLS "
+                   "step; runs of SRTP packets: one line each")  # fmt: skip
+    p.add_argument("--trace-all", action="store_true",
+                   help="like --trace, with every packet on its own line")  # fmt: skip
     p.set_defaults(func=lambda a: asyncio.run(_listen(a)))

@@ -15,6 +15,9 @@
 * :class:`ServerLocator` — RFC 3263 §4: a URI to an ordered list of :class:`SipTarget`
   (NAPTR, SRV with RFC 2782's weighted order, A/AAAA), asking its DNS questions of a
   driver; uses :mod:`pyrtcstack.dns`.
+* :func:`describe` — one line per message for a trace (secrets never shown);
+  :class:`SipTracer` — the narrated trace of a user agent (``UserAgent.observer``), through
+  the observation points of :class:`SipObserver`.
 * :class:`UserAgent` — REGISTER (refreshed, removed), calls with or without an SDP offer,
   ring, answer, reject, ACK, BYE, CANCEL, re-INVITE, dialogs (§8-15), a sans-I/O core too.
 
@@ -25,6 +28,7 @@ Imports only :mod:`pyrtcstack.common`, :mod:`pyrtcstack.dns` and (for the media 
 from __future__ import annotations
 
 from pyrtcstack.sip.agent import MAX_CALLS, UserAgent
+from pyrtcstack.sip.describe import describe
 from pyrtcstack.sip.digest import ALGORITHMS, DigestChallenge, DigestClient, choose_challenge
 from pyrtcstack.sip.errors import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, SipParseError
 from pyrtcstack.sip.events import (
@@ -62,6 +66,8 @@ from pyrtcstack.sip.locate import (
     order_srv,
 )
 from pyrtcstack.sip.message import SIP_VERSION, Headers, Message, Request, Response, parse_message
+from pyrtcstack.sip.observer import SipObserver
+from pyrtcstack.sip.trace import SipTracer
 from pyrtcstack.sip.transaction import (
     MAGIC_COOKIE,
     MAX_TRANSACTIONS,
@@ -119,8 +125,10 @@ __all__ = [
     "Response",
     "ResponseReceived",
     "ServerLocator",
+    "SipObserver",
     "SipParseError",
     "SipTarget",
+    "SipTracer",
     "SipUri",
     "SipUsageError",
     "StreamFramer",
@@ -133,6 +141,7 @@ __all__ = [
     "Via",
     "canonical_name",
     "choose_challenge",
+    "describe",
     "explain_message",
     "get_param",
     "order_srv",

@@ -23,6 +23,7 @@ on the caller's clock, events from ``next_event``.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from pyrtcstack.common.core import Address, Event, EventQueue, default_rng, random_text
 from pyrtcstack.sip.builders import (
@@ -58,6 +59,9 @@ from pyrtcstack.sip.transaction import (
 )
 from pyrtcstack.sip.uri import SipUri
 
+if TYPE_CHECKING:
+    from pyrtcstack.sip.observer import SipObserver
+
 __all__ = ["MAX_CALLS", "UserAgent"]
 
 #: Calls (dialogs and pending INVITEs) at once; past it a new INVITE gets 486 Busy Here.
@@ -91,12 +95,37 @@ class UserAgent:
         self.contact = f"<sip:{user}@{self.layer.sent_by}{params}>"
         self._calls: dict[str, Call] = {}
         self._events = EventQueue()
+        self._plain_push = self._events.push
+        self._observer: SipObserver | None = None
         self._outbox = Outbox(self.layer)
         self._registrations = Registrations(self._outbox, self._events, self._authorize, self._rng)
         self._reinvites = ReInvites(
             self._outbox, self._events, self.contact, self._rng, self._authorize,
             terminate=self._terminate,
         )  # fmt: skip
+
+    @property
+    def observer(self) -> SipObserver | None:
+        """Told what crosses the agent's boundaries (a :class:`~pyrtcstack.sip.SipTracer`,
+        the points in :mod:`pyrtcstack.sip.observer`): through the transaction layer,
+        every message in and out and each transaction's states and timers; through the
+        outbox, the 2xx and ACKs sent again outside a transaction; here, each event as
+        it is made. ``None`` (the default) costs one ``None`` test per point and nothing
+        per event."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: SipObserver | None) -> None:
+        self._observer = observer
+        self.layer.observer = observer
+        # observation point: the events, as each is made. The queue's push is swapped,
+        # so the parts that push events (registrations, re-INVITEs) need not know.
+        self._events.push = self._plain_push if observer is None else self._observed_push
+
+    def _observed_push(self, event: Event) -> None:
+        self._plain_push(event)
+        if self._observer is not None:
+            self._observer.event(self, event, self._outbox.now)
 
     # -- the core contract ---------------------------------------------------------
 
@@ -302,7 +331,10 @@ class UserAgent:
         """``request`` again with credentials for the 401/407 ``challenge`` (§22.2)."""
         if self.credentials is None:
             return None
-        return with_credentials(request, challenge, self.credentials, cseq)
+        retry = with_credentials(request, challenge, self.credentials, cseq)
+        if retry is not None and self._observer is not None:  # observation point: digest
+            self._observer.digest_retry(retry, challenge.status, self._outbox.now)
+        return retry
 
     def _send_invite(self, call: Call) -> None:
         assert call.invite is not None

@@ -179,6 +179,9 @@ class Outbox:
     def send_again(self, data: bytes, destination: Address) -> None:
         """Bytes already sent once (an ACK, a 200), outside any transaction."""
         self._out.append((data, destination))
+        observer = self.layer.observer
+        if observer is not None:  # observation point: the wire, out (sent again)
+            observer.message_sent(data, destination, self.now)
 
     @property
     def pending(self) -> bool:

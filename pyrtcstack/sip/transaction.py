@@ -39,6 +39,7 @@ import heapq
 import random
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from pyrtcstack.common.core import (
     Address,
@@ -51,6 +52,9 @@ from pyrtcstack.common.errors import LocalProtocolError
 from pyrtcstack.sip.errors import SipParseError
 from pyrtcstack.sip.message import Message, Request, Response, parse_message
 from pyrtcstack.sip.reject import error_response
+
+if TYPE_CHECKING:
+    from pyrtcstack.sip.observer import SipObserver
 
 __all__ = [
     "ERROR_ANSWERS_PER_SECOND",
@@ -213,6 +217,10 @@ class TransactionLayer:
         self.errors_answered = 0
         self._error_tokens = float(ERROR_ANSWERS_PER_SECOND)
         self._error_time = 0.0
+        #: told every message in and out, every state a transaction enters and every
+        #: timer that fires (a :class:`~pyrtcstack.sip.SipTracer`; the
+        #: :class:`~pyrtcstack.sip.UserAgent` sets it with its own)
+        self.observer: SipObserver | None = None
 
     # -- the core contract ---------------------------------------------------------
 
@@ -220,12 +228,14 @@ class TransactionLayer:
         """A UDP datagram (§18.3); malformed ones are dropped and counted, and a
         malformed request is answered when it can be (:meth:`receive_malformed`)."""
         self._now = now
+        if self.observer is not None:  # observation point: the wire, in
+            self.observer.message_received(data, addr, now)
         try:
             message = parse_message(data)
         except SipParseError as exc:
-            self.receive_malformed(data, exc, addr, now)
+            self._malformed(data, exc, addr)
             return
-        self.receive_message(message, addr, now)
+        self._receive(message, addr)
 
     def receive_malformed(
         self, data: bytes, error: SipParseError, addr: Address, now: float
@@ -237,6 +247,12 @@ class TransactionLayer:
         :data:`ERROR_ANSWERS_PER_SECOND` a second. Drivers of stream transports pass the
         head a framer could not parse (TCP) or a whole WebSocket message."""
         self._now = now
+        if self.observer is not None:  # observation point: the wire, in (a stream's)
+            self.observer.message_received(data, addr, now)
+        self._malformed(data, error, addr)
+
+    def _malformed(self, data: bytes, error: SipParseError, addr: Address) -> None:
+        now = self._now
         self.dropped += 1
         elapsed = max(0.0, now - self._error_time)
         self._error_time = max(self._error_time, now)
@@ -270,6 +286,11 @@ class TransactionLayer:
     def receive_message(self, message: Message, addr: Address, now: float) -> None:
         """A whole message (from a :class:`~pyrtcstack.sip.StreamFramer` on TCP)."""
         self._now = now
+        if self.observer is not None:  # observation point: the wire, in (a stream)
+            self.observer.message_received(message, addr, now)
+        self._receive(message, addr)
+
+    def _receive(self, message: Message, addr: Address) -> None:
         if isinstance(message, Request):
             self._on_request(message, addr)
         else:
@@ -355,12 +376,12 @@ class TransactionLayer:
         self._txs[key] = tx
         self._send(wire, destination)
         if tx.invite:
-            tx.state = TxState.CALLING
+            self._enter(tx, TxState.CALLING, first=True)
             if not self.reliable:
                 self._set(tx, "A", T1)
             self._set(tx, "B", 64 * T1)
         else:
-            tx.state = TxState.TRYING
+            self._enter(tx, TxState.TRYING, first=True)
             if not self.reliable:
                 self._set(tx, "E", T1)
             self._set(tx, "F", 64 * T1)
@@ -381,22 +402,22 @@ class TransactionLayer:
         tx.last_response = wire
         self._send(wire, tx.peer)
         if not final:
-            tx.state = TxState.PROCEEDING
+            self._enter(tx, TxState.PROCEEDING)
             return
         if tx.invite and response.status < 300:
             # RFC 6026 §7.1: Accepted, absorbing INVITE retransmissions for Timer L;
             # the TU (dialog) retransmits its 2xx itself (§13.3.1.4).
             if tx.state is not TxState.ACCEPTED:
-                tx.state = TxState.ACCEPTED
+                self._enter(tx, TxState.ACCEPTED)
                 self._set(tx, "L", 64 * T1)
         elif tx.invite:
-            tx.state = TxState.COMPLETED  # §17.2.1: wait for the ACK
+            self._enter(tx, TxState.COMPLETED)  # §17.2.1: wait for the ACK
             if not self.reliable:
                 tx.interval = T1
                 self._set(tx, "G", T1)
             self._set(tx, "H", 64 * T1)
         else:
-            tx.state = TxState.COMPLETED  # §17.2.2
+            self._enter(tx, TxState.COMPLETED)  # §17.2.2
             self._set(tx, "J", 0.0 if self.reliable else 64 * T1)
 
     # -- inside --------------------------------------------------------------------
@@ -406,6 +427,8 @@ class TransactionLayer:
             self.dropped += 1
             return
         self._out.append((data, addr))
+        if self.observer is not None:  # observation point: the wire, out (as queued)
+            self.observer.message_sent(data, addr, self._now)
 
     def _set(self, tx: _Tx, name: str, delay: float) -> None:
         when = self._now + delay
@@ -414,12 +437,22 @@ class TransactionLayer:
         heapq.heappush(self._heap, (when, self._seq, tx.key, name))
 
     def _terminate(self, tx: _Tx) -> None:
-        tx.state = TxState.TERMINATED
+        self._enter(tx, TxState.TERMINATED)
         tx.timers.clear()
         self._txs.pop(tx.key, None)
         self._events.push(TransactionTerminated(tx.key))
 
+    def _enter(self, tx: _Tx, state: TxState, *, first: bool = False) -> None:
+        """Every change of a transaction's state goes through here, and a new
+        transaction enters its first state here (``first``)."""
+        old = None if first else tx.state
+        tx.state = state
+        if self.observer is not None and old is not state:  # observation point: states
+            self.observer.transaction_state(tx.key, tx.request.method, old, state, self._now)
+
     def _fire(self, tx: _Tx, name: str) -> None:
+        if self.observer is not None:  # observation point: the timers
+            self.observer.timer_fired(tx.key, tx.request.method, name, self._now)
         if name in ("A", "E", "G"):
             # A: §17.1.1.2 doubling without cap; E: §17.1.2.2 doubling up to T2 (and T2
             # in Proceeding); G: §17.2.1 doubling up to T2.
@@ -459,9 +492,9 @@ class TransactionLayer:
         # §17.1.2.2: the non-INVITE client transaction
         if tx.state in (TxState.TRYING, TxState.PROCEEDING):
             if status < 200:
-                tx.state = TxState.PROCEEDING
+                self._enter(tx, TxState.PROCEEDING)
             else:
-                tx.state = TxState.COMPLETED
+                self._enter(tx, TxState.COMPLETED)
                 tx.timers.pop("E", None)
                 tx.timers.pop("F", None)
                 self._set(tx, "K", 0.0 if self.reliable else T4)
@@ -473,15 +506,15 @@ class TransactionLayer:
         if tx.state in (TxState.CALLING, TxState.PROCEEDING):
             tx.timers.pop("A", None)
             if status < 200:
-                tx.state = TxState.PROCEEDING
+                self._enter(tx, TxState.PROCEEDING)
                 tx.timers.pop("B", None)  # Timer B only runs in Calling (§17.1.1.2)
             elif status < 300:
                 # RFC 6026 §7.2: Accepted, so retransmitted 2xx reach the TU via Timer M
-                tx.state = TxState.ACCEPTED
+                self._enter(tx, TxState.ACCEPTED)
                 tx.timers.pop("B", None)
                 self._set(tx, "M", 64 * T1)
             else:
-                tx.state = TxState.COMPLETED
+                self._enter(tx, TxState.COMPLETED)
                 tx.timers.pop("B", None)
                 tx.ack = _ack_for(tx.request, response)
                 self._send(tx.ack, tx.peer)
@@ -521,18 +554,17 @@ class TransactionLayer:
         # asks, whatever the Via's sent-by says (docs/sip.md, deviations).
         tx = _Tx(key, request, addr, server=True)
         self._txs[key] = tx
-        if tx.invite:
-            tx.state = TxState.PROCEEDING
-            if self.auto_trying:
-                # §17.2.1: 100 Trying at once, so the client stops retransmitting
-                tx.last_response = _stateless(request, 100, "Trying")
-                self._send(tx.last_response, tx.peer)
+        self._enter(tx, TxState.PROCEEDING if tx.invite else TxState.TRYING, first=True)
+        if tx.invite and self.auto_trying:
+            # §17.2.1: 100 Trying at once, so the client stops retransmitting
+            tx.last_response = _stateless(request, 100, "Trying")
+            self._send(tx.last_response, tx.peer)
         self._events.push(RequestReceived(key, request, addr))
 
     def _server_retransmission(self, tx: _Tx, request: Request) -> None:
         if request.method == "ACK":
             if tx.state is TxState.COMPLETED:  # §17.2.1: the ACK for our 3xx-6xx
-                tx.state = TxState.CONFIRMED
+                self._enter(tx, TxState.CONFIRMED)
                 tx.timers.pop("G", None)
                 tx.timers.pop("H", None)
                 self._set(tx, "I", 0.0 if self.reliable else T4)
