@@ -354,15 +354,9 @@ def test_a_malformed_request_on_a_stream_is_narrated_with_its_400() -> None:
 
 def test_a_481_to_a_reinvite_is_narrated_as_the_end_of_the_dialog() -> None:
     """§12.2.1.2: the step says the dialog ends without a BYE, then the call's end."""
-    from test_sip_reinvite import OFFER2
+    from test_sip_reinvite import OFFER2, _established
 
-    alice = UserAgent(A, user="alice", rng=random.Random(11))
-    bob = UserAgent(B, user="bob", rng=random.Random(12))
-    net = Net(alice=alice, bob=bob)
-    call_id = alice.invite("sip:bob@10.0.0.2", B, 0.0, OFFER)
-    net.run(1.0)
-    bob.answer(call_id, ANSWER, net.now)
-    net.run(2.0)
+    net, alice, _, call_id = _established()
     net.agents[B] = UserAgent(B, user="bob", rng=random.Random(13))  # bob lost the call
     a = traced(alice)
     alice.reinvite(call_id, OFFER2, net.now)
