@@ -304,3 +304,16 @@ def test_digest_nonce_counts_are_bounded() -> None:
     for i in range(200):
         client.authorization(DigestChallenge("r", f"n{i}", qop=("auth",)), "REGISTER", "sip:r")
     assert len(client._counts) <= 64
+
+
+def test_a_transport_error_fails_a_call_as_a_503() -> None:
+    """RFC 3261 §8.1.3.1: a transport error (a refused connection, a TLS failure) is
+    treated as a 503 Service Unavailable received, at once (RFC 3263 failover moves on)."""
+    alice = UserAgent(A, user="alice", rng=random.Random(1))
+    call_id = alice.invite("sip:bob@10.0.0.2", B, 0.0, OFFER)
+    assert alice.datagrams_to_send(0.0)
+    alice.transport_error(("10.0.0.9", 5060), 0.1)  # another address: nothing waits there
+    assert alice.next_event() is None
+    alice.transport_error(B, 0.2)
+    assert alice.next_event() == CallFailed(call_id, 503, "Service Unavailable")
+    assert alice.next_event() is None and alice.get_timer() is None

@@ -336,3 +336,51 @@ def test_cli_dns_timeout_and_refusal_are_one_line() -> None:
     err = proc.stderr.decode()
     assert proc.returncode == 1 and f"no DNS server at 127.0.0.1:{closed}" in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_sip_listen_locates_its_registrar_by_srv_and_fails_over(tmp_path: Path) -> None:
+    """``sip listen --register sip:example.test`` over TCP: SRV _sip._tcp names a closed
+    port first (priority 10: the refused connection counts as a 503, RFC 3261 §8.1.3.1)
+    and SIPp's digest registrar second (priority 20): the REGISTER moves on to SIPp (RFC
+    3263 §4.3), which verifies the credentials and answers 200."""
+    sipp_binary = require_binary("sipp", "sip-tester")
+    closed, registrar = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
+    sipp = subprocess.Popen(
+        [sipp_binary, "-sf", str(SCENARIOS / "registrar_digest.xml"), "-t", "t1", "-i",
+         "127.0.0.1", "-p", str(registrar), "-m", "1", "-nostdin", "-timeout", "30s",
+         "-timeout_error", "-mp", str(free_port())], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    srv = (f"--srv-host=_sip._tcp.{D},sip1.{D},{closed},10,0",
+           f"--srv-host=_sip._tcp.{D},sip2.{D},{registrar},20,0",
+           f"--host-record=sip1.{D},127.0.0.1", f"--host-record=sip2.{D},127.0.0.1")  # fmt: skip
+    listen = None
+    try:
+        with dnsmasq(*srv) as server:
+            time.sleep(0.3)  # SIPp listens
+            listen = subprocess.Popen(
+                [sys.executable, "-m", "pyrtcstack", "sip", "listen", "127.0.0.1:0",
+                 "--transport", "tcp", "--user", "alice", "--register", f"sip:{D}",
+                 "--dns-server", f"{server[0]}:{server[1]}", "--timeout", "10"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT,
+                env={**os.environ, "SIP_PASSWORD": "s3cret"},
+            )  # fmt: skip
+            assert listen.stdout is not None
+            lines = []
+            while not (line := listen.stdout.readline().decode()).startswith("registered"):
+                assert line, (lines, listen.stderr.read().decode() if listen.stderr else "")
+                lines.append(line.rstrip("\n"))
+        assert line == f"registered at sip:{D} for 300 s (refreshed before it lapses)\n"
+        assert f"dns: SRV _sip._tcp.{D}: 2 records (§4.2)" in lines, lines
+        assert f"dns: sip2.{D}: 127.0.0.1, port {registrar}" in lines, lines
+        assert "503 Service Unavailable: trying the next registrar (RFC 3263 §4.3)" in lines
+        assert sipp.wait(30) == 0  # SIPp verified our digest and sent its 200
+    finally:
+        for proc in (listen, sipp):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

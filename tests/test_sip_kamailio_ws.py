@@ -1,6 +1,8 @@
 """Kamailio's websocket module (Debian ``kamailio-websocket-modules``) as registrar and
 proxy between one of our agents on WebSocket (RFC 7118) and one on UDP, inside
-``unshare -n`` on loopback. Bob registers over ``ws://`` (his Via and Contact name a
+``unshare -n`` on loopback; over ``ws://`` and over ``wss://`` (Kamailio's tls module,
+Debian ``kamailio-tls-modules``, with a certificate from a CA made in the test, which
+our agent verifies). Bob registers over ``ws://`` (his Via and Contact name a
 random ``.invalid`` host, §5.2, so Kamailio must remember his connection), Alice over
 UDP; Alice calls Bob, Bob hangs up; then Bob calls Alice and Alice hangs up. Every
 request to Bob reaches him over the connection he opened. The configuration is
@@ -13,13 +15,16 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 from pathlib import Path
 
+import pytest
 from peers import peer_missing, require_binary
 
 from pyrtcstack.aio.sip import SipPhone
 from pyrtcstack.sip import Request
+from tests.test_cli_wss import make_ca
 
 CONFIG = Path(__file__).parent / "data" / "sip" / "kamailio" / "proxy-ws.cfg"
 MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
@@ -33,10 +38,11 @@ def free_port(kind: socket.SocketKind) -> int:
         return int(s.getsockname()[1])
 
 
-def _websocket_module() -> None:
-    """The module is a separate Debian package: missing, the test skips (fails in CI)."""
-    if not (MODULES / "websocket.so").exists():
-        peer_missing("Kamailio's websocket.so not found (Debian kamailio-websocket-modules)")
+def _modules(*names: str) -> None:
+    """The modules are separate Debian packages: missing, the test skips (fails in CI)."""
+    for name in names:
+        if not (MODULES / f"{name}.so").exists():
+            peer_missing(f"Kamailio's {name}.so not found (Debian kamailio-{name}-modules)")
 
 
 async def _call(caller: SipPhone, callee: SipPhone, target: str, proxy: tuple[str, int]) -> Request:
@@ -54,22 +60,34 @@ async def _call(caller: SipPhone, callee: SipPhone, target: str, proxy: tuple[st
     return incoming.request
 
 
-def test_a_websocket_agent_and_a_udp_agent_through_kamailio(tmp_path: Path) -> None:
-    _websocket_module()
+@pytest.mark.parametrize("transport", ["WS", "WSS"])
+def test_a_websocket_agent_and_a_udp_agent_through_kamailio(tmp_path: Path, transport: str) -> None:
+    _modules("websocket", *(["tls"] if transport == "WSS" else []))
     kamailio = require_binary("kamailio", "kamailio")
     udp_port, ws_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    tls: list[str] = []
+    client_ssl = None
+    if transport == "WSS":
+        ca, cert, key = make_ca(tmp_path)
+        (tmp_path / "tls.cfg").write_text(
+            f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+            f"require_certificate = no\nprivate_key = {key}\ncertificate = {cert}\n"
+        )
+        tls = ["-A", "WITH_TLS"]
+        client_ssl = ssl.create_default_context(cafile=str(ca))
+    ws_listen = f"{'tls' if transport == 'WSS' else 'tcp'}:127.0.0.1:{ws_port}"
     proc = subprocess.Popen(
         [kamailio, "-f", str(CONFIG), "-L", str(MODULES), "-Y", str(tmp_path), "-DD", "-E",
-         "-l", f"udp:127.0.0.1:{udp_port}", "-l", f"tcp:127.0.0.1:{ws_port}",
+         "-l", f"udp:127.0.0.1:{udp_port}", "-l", ws_listen, *tls,
          "-m", "16", "-M", "4", "-w", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, cwd=tmp_path,
     )  # fmt: skip
     udp_proxy, ws_proxy = ("127.0.0.1", udp_port), ("127.0.0.1", ws_port)
 
     async def main() -> None:
         await asyncio.sleep(1.0)  # Kamailio forks its workers
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        bob = await SipPhone.open(user="bob", transport="WS")
+        bob = await SipPhone.open(user="bob", transport=transport, client_ssl=client_ssl)
         alice = await SipPhone.open(user="alice")
         try:
             assert await bob.register(f"sip:127.0.0.1:{udp_port}", ws_proxy) > 0
@@ -83,7 +101,7 @@ def test_a_websocket_agent_and_a_udp_agent_through_kamailio(tmp_path: Path) -> N
             # and back: Bob calls Alice over his connection, Alice hangs up
             invite = await _call(bob, alice, "sip:alice@127.0.0.1", ws_proxy)
             assert invite.vias[-1].host.endswith(".invalid")  # Bob's Via, below Kamailio's
-            assert invite.vias[-1].transport == "WS"
+            assert invite.vias[-1].transport == transport
             assert list(bob.endpoint.connections) == [ws_proxy]  # type: ignore[union-attr]
         finally:
             alice.close()

@@ -23,7 +23,13 @@ from pyrtcstack.sip import (
     parse_message,
 )
 from pyrtcstack.sip.digest import digest_response
-from pyrtcstack.sip.registration import MAX_REGISTRATIONS, REFRESH_MARGIN, refresh_delay
+from pyrtcstack.sip.registration import (
+    MAX_REFRESH_RETRIES,
+    MAX_REGISTRATIONS,
+    REFRESH_MARGIN,
+    refresh_delay,
+    retry_delay,
+)
 from tests.test_sip_agent import A, B, Net
 
 OTHER = "<sip:alice@192.0.2.9:5060>"  # another device of the same AOR
@@ -38,6 +44,7 @@ class Registrar:
         self.grant = grant
         self.nonce = "n1"
         self.silent = False
+        self.fail_with: int | None = None  # answer every REGISTER with this failure
         self.min_expires: int | None = None  # 423 below it (§10.3 step 7)
         self.min_says: int | None = None  # the Min-Expires it writes, if not min_expires
         self.expires_text: str | None = None  # written as our Contact's expires instead
@@ -67,6 +74,9 @@ class Registrar:
             return
         base = [(n, v) for n, v in request.headers if n in ("Via", "From", "Call-ID", "CSeq")]
         base.append(("To", (request.get("To") or "") + ";tag=reg"))
+        if self.fail_with is not None:
+            self.out.append((Response(self.fail_with, "Failure", tuple(base)).encode(), src))
+            return
         if not self._valid(request):
             challenge = f'Digest realm="example.com", nonce="{self.nonce}", qop="auth"'
             self.out.append(
@@ -124,7 +134,7 @@ def _ours(registrar: Registrar) -> str:
 
 def test_refresh_delay_is_the_margin_before_expiry_or_halfway() -> None:
     assert REFRESH_MARGIN == 32.0  # 64·T1, Timer F
-    assert refresh_delay(3600) == 3568.0
+    assert refresh_delay(3600) == 3240.0  # 90 % (libre): 360 s left for retries
     assert refresh_delay(300) == 268.0
     assert refresh_delay(64) == 32.0
     assert refresh_delay(40) == 20.0  # short: halfway
@@ -248,3 +258,111 @@ def test_a_hostile_expires_value_is_not_trusted(text: str) -> None:
     call_id = alice.register("sip:10.0.0.2", B, 0.0, expires=120)
     net.run(1.0)
     assert net.events[A] == [Registered(call_id, 120)]
+
+
+class _Edge(random.Random):
+    """An RNG that draws the lowest or the highest value of every range."""
+
+    def __init__(self, high: bool) -> None:
+        super().__init__(0)
+        self.high = high
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.high else a
+
+
+def test_retry_delay_is_rfc5626s_backoff_with_jitter() -> None:
+    # RFC 5626 §4.5: min(1800, 30·2^n) s, then a random 50-100 % of it
+    assert [retry_delay(n, _Edge(True)) for n in (1, 2, 3, 5, 6, 40)] == [
+        60.0, 120.0, 240.0, 960.0, 1800.0, 1800.0,
+    ]  # fmt: skip
+    assert [retry_delay(n, _Edge(False)) for n in (1, 2, 6)] == [30.0, 60.0, 900.0]
+    draws = [retry_delay(1, random.Random(n)) for n in range(200)]
+    assert 30.0 <= min(draws) < max(draws) <= 60.0
+
+
+def _refreshes(registrar: Registrar, after: float) -> list[float]:
+    return [t for t, _ in registrar.requests if t > after]
+
+
+def test_a_refresh_answered_503_goes_again_after_the_backoff() -> None:
+    """RFC 5626 §4.5: a failed refresh goes again 50-100 % of 30·2^n s later, the binding
+    still held; the user hears only the Registered of the refresh that succeeds."""
+    net, alice, registrar = _setup(grant=3600)
+    call_id = alice.register("sip:10.0.0.2", B, 0.0)
+    net.run(10.0)
+    registrar.fail_with = 503
+    net.run(3500.0)  # the refresh at 90 % (3240 s), then two retries (a third at >= 3510)
+    times = _refreshes(registrar, 10.0)
+    assert times[0] == 3240.0 and len(times) == 3, times
+    assert 30.0 <= times[1] - times[0] <= 60.0  # n = 1
+    assert 60.0 <= times[2] - times[1] <= 120.0 or times[2] == 3600.0  # n = 2, or the lapse
+    assert net.events[A] == [Registered(call_id, 3600)]  # nothing told yet
+    registrar.fail_with = None
+    net.run(4000.0)
+    assert net.kinds(A) == ["Registered", "Registered"]
+    assert registrar.lapsed == []  # renewed before the binding lapsed
+    assert alice.registrations == [call_id]
+
+
+def test_a_silent_registrar_fails_the_registration_once_the_binding_lapsed() -> None:
+    """Timeouts are retried too (408), the last try as the binding lapses: only then
+    RegistrationFailed, and nothing is sent after it."""
+    net, alice, registrar = _setup(grant=3600)
+    call_id = alice.register("sip:10.0.0.2", B, 0.0)
+    net.run(10.0)
+    registrar.silent = True
+    net.run(10000.0)
+    assert net.events[A] == [
+        Registered(call_id, 3600),
+        RegistrationFailed(call_id, 408, "Request Timeout"),
+    ]
+    first: dict[int, float] = {}
+    for t, r in registrar.requests:
+        first.setdefault(r.cseq.number, t)  # not the retransmissions (Timer E)
+    starts = sorted(t for t in first.values() if t > 10.0)
+    assert starts[0] == 3240.0 and len(starts) >= 3 and max(starts) <= 3600.0, starts
+    assert alice.registrations == [] and alice.get_timer() is None
+
+
+def test_a_refresh_refused_with_403_is_not_retried() -> None:
+    net, alice, registrar = _setup(grant=3600)
+    call_id = alice.register("sip:10.0.0.2", B, 0.0)
+    net.run(10.0)
+    registrar.fail_with = 403
+    net.run(10000.0)
+    assert net.events[A] == [Registered(call_id, 3600), RegistrationFailed(call_id, 403, "Failure")]
+    assert _refreshes(registrar, 10.0) == [3240.0]
+
+
+def test_refresh_retries_are_bounded() -> None:
+    """A registrar that grants a day and then answers 500 to every refresh: at most
+    MAX_REFRESH_RETRIES retries (waits growing to 1800 s), then RegistrationFailed."""
+    net, alice, registrar = _setup(grant=86400)
+    call_id = alice.register("sip:10.0.0.2", B, 0.0, expires=86400)
+    net.run(10.0)
+    registrar.fail_with = 500
+    net.run(200000.0)
+    assert net.events[A] == [
+        Registered(call_id, 86400),
+        RegistrationFailed(call_id, 500, "Failure"),
+    ]
+    assert len(_refreshes(registrar, 10.0)) == 1 + MAX_REFRESH_RETRIES
+
+
+def test_the_first_register_is_not_retried() -> None:
+    net, alice, registrar = _setup(grant=3600)
+    registrar.fail_with = 503
+    call_id = alice.register("sip:10.0.0.2", B, 0.0)
+    net.run(1000.0)
+    assert net.events[A] == [RegistrationFailed(call_id, 503, "Failure")]
+    assert len(registrar.requests) == 1
+
+
+def test_a_transport_error_is_a_503() -> None:
+    """RFC 3261 §8.1.3.1: the REGISTER that could not be delivered fails as a 503."""
+    alice = UserAgent(A, user="alice", rng=random.Random(21))
+    call_id = alice.register("sip:10.0.0.2", B, 0.0)
+    assert alice.datagrams_to_send(0.0)
+    alice.transport_error(B, 0.5)
+    assert alice.next_event() == RegistrationFailed(call_id, 503, "Service Unavailable")

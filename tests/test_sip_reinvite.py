@@ -9,6 +9,7 @@ import random
 import pytest
 
 from pyrtcstack.sip import (
+    CallEnded,
     DigestClient,
     ReInviteAnswered,
     ReInvited,
@@ -19,7 +20,8 @@ from pyrtcstack.sip import (
     UserAgent,
     parse_message,
 )
-from pyrtcstack.sip.reinvite import GLARE_RETRIES, glare_backoff
+from pyrtcstack.sip.builders import build_response
+from pyrtcstack.sip.reinvite import GLARE_RETRIES, STALE_REASON, glare_backoff
 from tests.test_sip_agent import ANSWER, OFFER, A, B, Net, incoming, pair
 
 OFFER2 = OFFER.replace(b"4000", b"4100")
@@ -160,8 +162,10 @@ def _run_answering(net: Net, until: float, answerers: tuple[UserAgent, ...]) -> 
 @pytest.mark.parametrize("seed", range(6))
 def test_glare_is_resolved_by_the_backoff(seed: int) -> None:
     """Both send a re-INVITE at once; each answers the other's with 491 (§14.2); the
-    callee (not the Call-ID's owner) sends again within 2 s, the caller (its owner)
-    between 2.1 and 4 s, and both re-INVITEs end answered on the virtual clock."""
+    callee (not the Call-ID's owner) sends again within 2 s and is answered. The caller
+    (its owner) would go again between 2.1 and 4 s, but the answer it gave to the callee's
+    changed the session: its offer is stale (RFC 3264 §8), so it is not sent and the
+    caller hears ReInviteFailed(491, STALE_REASON); a fresh offer then goes through."""
     net, alice, bob, call_id = _established(random.Random(seed), random.Random(100 + seed))
     start, since = net.now, len(net.sent)
     alice.reinvite(call_id, OFFER2, net.now)
@@ -170,19 +174,22 @@ def test_glare_is_resolved_by_the_backoff(seed: int) -> None:
     with pytest.raises(SipUsageError):  # ours waits to go again: still in progress
         alice.reinvite(call_id, OFFER2, net.now)
     _run_answering(net, start + 6, (alice, bob))
-    for ua in (alice, bob):
-        events = [
-            e for e in net.events[ua.local] if isinstance(e, ReInviteAnswered | ReInviteFailed)
-        ]
-        assert events == [ReInviteAnswered(call_id, ANSWER2)], events
+
+    def done(ua: UserAgent) -> list[object]:
+        kinds = ReInviteAnswered | ReInviteFailed
+        return [e for e in net.events[ua.local] if isinstance(e, kinds)]
+
+    assert done(bob) == [ReInviteAnswered(call_id, ANSWER2)]
+    assert done(alice) == [ReInviteFailed(call_id, 491, STALE_REASON)]
     a_times, b_times = _invite_times(net, since, A), _invite_times(net, since, B)
-    assert len(a_times) == 2 and len(b_times) == 2, (a_times, b_times)
-    assert a_times[0] == b_times[0] == start
-    assert 0.0 <= b_times[1] - start <= 2.0 + 0.011  # bob: 0-2 s (steps of 10 ms)
-    assert 2.1 <= a_times[1] - start <= 4.0 + 0.011  # alice owns the Call-ID: 2.1-4 s
+    assert a_times == [start] and len(b_times) == 2, (a_times, b_times)
+    assert b_times[0] == start and 0.0 <= b_times[1] - start <= 2.0 + 0.011  # bob: 0-2 s
     # the retry is a new request: the next CSeq, the same offer
-    sent = [parse_message(d) for _, s, d in net.sent[since:] if s == A and d.startswith(b"INVITE ")]
+    sent = [parse_message(d) for _, s, d in net.sent[since:] if s == B and d.startswith(b"INVITE ")]
     assert sent[1].cseq.number > sent[0].cseq.number and sent[1].body == OFFER2
+    alice.reinvite(call_id, OFFER, net.now)  # a fresh offer, on the current session
+    _run_answering(net, net.now + 1, (bob,))
+    assert done(alice)[-1] == ReInviteAnswered(call_id, ANSWER2)
 
 
 def test_glare_retries_are_bounded() -> None:
@@ -230,18 +237,80 @@ def test_our_reinvite_waits_for_the_ack_of_the_peers() -> None:
     assert net.events[bob.local][-2] == ReInviteAnswered(call_id, ANSWER2)
 
 
-def test_a_reinvite_without_an_answer_fails_with_408_and_the_next_may_go() -> None:
+def test_a_reinvite_without_an_answer_fails_with_408_and_ends_the_call_with_a_bye() -> None:
+    """§12.2.1.2, §14.1: no answer at all to a re-INVITE (Timer B) SHOULD end the dialog:
+    ReInviteFailed(408), then a BYE, whose own timeout gives CallEnded."""
     net, alice, _, call_id = _established()
     net.drop = lambda data, src, dst: src == B  # bob's 100 and anything else is lost
+    since = len(net.sent)
     alice.reinvite(call_id, OFFER2, net.now)
-    net.run(net.now + 40)  # Timer B: 64·T1 = 32 s
-    assert net.events[alice.local][-1] == ReInviteFailed(call_id, 408, "Request Timeout")
-    alice.reinvite(call_id, OFFER, net.now)  # no longer "in progress"
+    net.run(net.now + 80)  # Timer B (32 s), then the BYE's Timer F (32 s)
+    mine = net.events[alice.local][-2:]
+    assert mine == [ReInviteFailed(call_id, 408, "Request Timeout"), CallEnded(call_id, False)]
+    methods = {d.split(b" ", 1)[0] for _, s, d in net.sent[since:] if s == A}
+    assert methods == {b"INVITE", b"BYE"}, methods
+    with pytest.raises(SipUsageError):
+        alice.reinvite(call_id, OFFER, net.now)  # the call is over
+
+
+def test_a_408_to_a_reinvite_ends_the_call_with_a_bye() -> None:
+    """§12.2.1.2: a 408 to an in-dialog request ends the dialog; the peer may still hold
+    it, so a BYE goes and the peer ends the call too."""
+    net, alice, bob, call_id = _established()
+    net.drop = lambda data, src, dst: src == A and data.startswith(b"INVITE ")
+    since = len(net.sent)
+    alice.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 0.1)
+    invite = next(parse_message(d) for _, s, d in net.sent[since:] if s == A)
+    assert isinstance(invite, Request)
+    timeout = build_response(
+        invite, 408, "Request Timeout", tag=invite.to.tag, contact="<sip:bob@10.0.0.2>"
+    )
+    alice.receive_datagram(timeout.encode(), B, net.now)
+    net.run(net.now + 1)
+    assert net.events[alice.local][-2:] == [
+        ReInviteFailed(call_id, 408, "Request Timeout"),
+        CallEnded(call_id, by_remote=False),
+    ]
+    assert net.events[bob.local][-1] == CallEnded(call_id, by_remote=True)  # the BYE came
+
+
+def test_a_481_to_a_reinvite_ends_the_call_without_a_bye() -> None:
+    """§12.2.1.2: a 481 says the peer has no such dialog (it restarted): the call ends
+    here at once, ReInviteFailed(481) then CallEnded, and no BYE goes (it would get 481)."""
+    net, alice, _, call_id = _established()
+    net.agents[B] = UserAgent(B, user="bob", rng=random.Random(9))  # bob forgot the call
+    since = len(net.sent)
+    alice.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 40)
+    assert net.events[alice.local][-2:] == [
+        ReInviteFailed(call_id, 481, "Call/Transaction Does Not Exist"),
+        CallEnded(call_id, by_remote=False),
+    ]
+    sent = [d.split(b" ", 1)[0] for _, s, d in net.sent[since:] if s == A]
+    assert sent == [b"INVITE", b"ACK"], sent  # the ACK of the 481 (§17.1.1.3), no BYE
+
+
+def test_a_transport_error_fails_a_reinvite_as_503_and_the_call_goes_on() -> None:
+    """§8.1.3.1: a transport error counts as a 503 received, which (unlike 408/481)
+    leaves the session as it was (§14.1)."""
+    net, alice, bob, call_id = _established()
+    net.drop = lambda data, src, dst: src == A and data.startswith(b"INVITE ")
+    alice.reinvite(call_id, OFFER2, net.now)
+    net.run(net.now + 0.1)
+    alice.transport_error(B, net.now)
+    net.run(net.now + 0.1)
+    assert net.events[alice.local][-1] == ReInviteFailed(call_id, 503, "Service Unavailable")
+    net.drop = lambda data, src, dst: False
+    alice.reinvite(call_id, OFFER, net.now)  # still established: the next may go
+    net.run(net.now + 1)
+    assert net.events[bob.local][-1] == ReInvited(call_id, OFFER)
 
 
 def test_a_glare_retry_waits_while_the_peers_reinvite_is_unanswered() -> None:
-    """Alice (the Call-ID's owner) answers Bob's retried re-INVITE only at 5 s, after her
-    own back-off (2.1-4 s) ended: hers waits further rounds and goes after that answer."""
+    """Alice (the Call-ID's owner) refuses Bob's retried re-INVITE only at 5 s, after her
+    own back-off (2.1-4 s) ended: hers waits further rounds and goes after that answer,
+    with the same offer (no offer/answer exchange changed the session meanwhile)."""
     net, alice, bob, call_id = _established(random.Random(3), random.Random(4))
     start, since = net.now, len(net.sent)
     alice.reinvite(call_id, OFFER2, net.now)
@@ -251,9 +320,12 @@ def test_a_glare_retry_waits_while_the_peers_reinvite_is_unanswered() -> None:
         ReInvited(call_id, OFFER2)
     ]
     assert len(_invite_times(net, since, A)) == 1  # hers has not gone again yet
-    _run_answering(net, start + 15, (alice, bob))  # alice answers bob's now, at 5 s
+    alice.reject_reinvite(call_id, net.now)  # 488: the session stays as it was
+    _run_answering(net, start + 15, (bob,))
     a_times = _invite_times(net, since, A)
     assert len(a_times) == 2 and a_times[1] > start + 5, a_times
-    for ua in (alice, bob):
-        done = [e for e in net.events[ua.local] if isinstance(e, ReInviteAnswered | ReInviteFailed)]
-        assert done == [ReInviteAnswered(call_id, ANSWER2)], done
+    done = [e for e in net.events[alice.local] if isinstance(e, ReInviteAnswered | ReInviteFailed)]
+    assert done == [ReInviteAnswered(call_id, ANSWER2)], done
+    assert [e for e in net.events[bob.local] if isinstance(e, ReInviteFailed)] == [
+        ReInviteFailed(call_id, 488, "Not Acceptable Here")
+    ]

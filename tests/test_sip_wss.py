@@ -117,7 +117,7 @@ async def _refused(server: ssl.SSLContext) -> tuple[SipCallError, str | None, fl
 def test_an_unknown_certificate_fails_the_call_at_once_with_the_reason(tmp_path: Path) -> None:
     server, _, _ = _contexts(tmp_path)
     error, reason, took = asyncio.run(_refused(server))
-    assert error.status == 408 and took < 10  # not Timer B's 32 s
+    assert error.status == 503 and took < 10  # §8.1.3.1; not Timer B's 32 s
     assert reason is not None and "certificate" in reason and reason.startswith("wss://127.0.0.1")
 
 

@@ -231,7 +231,8 @@ class TcpEndpoint:
 
 
 class SipCallError(Exception):
-    """A call or registration failed: ``status`` is the SIP status (408 on a timeout)."""
+    """A call or registration failed: ``status`` is the SIP status (408 on a timeout, 503
+    on a transport error, RFC 3261 §8.1.3.1)."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(f"{status} {reason}")

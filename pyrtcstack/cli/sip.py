@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import io
-import ipaddress
 import os
 import signal
 import sys
@@ -286,31 +285,64 @@ async def _call(args: argparse.Namespace) -> int:
             timeline.flush()
 
 
-def _registrar(args: argparse.Namespace) -> tuple[str, tuple[str, int]] | None:
-    """``--register``: the registrar URI and where to send to, checked before any socket."""
+def _registrar(args: argparse.Namespace) -> SipUri | None:
+    """``--register``: the registrar URI, checked before any socket."""
     if args.register is None:
         return None
     try:
-        uri = SipUri.parse(args.register)
+        return SipUri.parse(args.register)
     except SipParseError as exc:
         raise CliError(f"{args.register}: not a SIP URI: {exc}", code=2) from None
-    host = uri.host.strip("[]")
+
+
+async def _registrar_targets(args: argparse.Namespace, uri: SipUri, phone: Any) -> list[Any]:
+    """Where the REGISTERs go: RFC 3263 §4 for the registrar's URI (NAPTR, SRV, A/AAAA
+    over ``--dns-server`` or /etc/resolv.conf; no DNS for a numeric host), on the
+    transport we listen on and in the family of our address."""
+    from pyrtcstack.aio import DnsLookupError, DnsResolver, locate_sip_server, nameservers
+
+    transport = args.transport.upper()
+    resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise CliError(f"{args.register}: give the registrar by IP address", code=2) from None
-    return args.register, (host, uri.port or 5060)
+        locator = await locate_sip_server(
+            uri, resolver, transports=(transport,), transport=transport
+        )
+    except (LocateError, DnsLookupError) as exc:
+        raise CliError(f"cannot locate the registrar {args.register}: {exc}", code=1) from None
+    for step in locator.steps if locator.queries else ():
+        _print(f"dns: {step}")
+    family_v6 = ":" in phone.local[0]
+    targets = [t for t in locator.targets if (":" in t.address) == family_v6]
+    if not targets:
+        family = "IPv6" if family_v6 else "IPv4"
+        raise CliError(f"{args.register}: no registrar with an {family} address", code=1)
+    server_names = getattr(phone.endpoint, "server_names", None)
+    for target in targets:  # wss://: the certificate names the host the URI named
+        if server_names is not None:
+            server_names[target.destination] = target.name
+    return targets
 
 
-async def _register(phone: Any, registrar: str, server: tuple[str, int], args: Any) -> None:
+async def _register(phone: Any, uri: SipUri, args: Any) -> None:
+    """REGISTER at each located registrar in turn until one answers (RFC 3263 §4.3: a
+    503, a timeout or a transport error moves on to the next)."""
     from pyrtcstack.aio import SipCallError
 
-    try:
-        expires = await phone.register(registrar, server, timeout=args.timeout)
-    except (SipCallError, TimeoutError) as exc:
-        why = str(exc) or f"no answer in {args.timeout:g} s"
-        raise CliError(f"registration at {registrar} failed: {why}", code=1) from None
-    _print(f"registered at {registrar} for {expires} s (refreshed before it lapses)")
+    registrar = args.register
+    targets = await _registrar_targets(args, uri, phone)
+    for i, target in enumerate(targets):
+        try:
+            expires = await phone.register(registrar, target.destination, timeout=args.timeout)
+        except SipCallError as exc:
+            if exc.status in (408, 503) and i + 1 < len(targets):
+                _print(f"{exc}: trying the next registrar (RFC 3263 §4.3)")
+                continue
+            raise CliError(f"registration at {registrar} failed: {exc}", code=1) from None
+        except TimeoutError:
+            why = f"no answer in {args.timeout:g} s"
+            raise CliError(f"registration at {registrar} failed: {why}", code=1) from None
+        _print(f"registered at {registrar} for {expires} s (refreshed before it lapses)")
+        return
 
 
 async def _unregister(phone: Any) -> None:
@@ -373,7 +405,7 @@ async def _listen(args: argparse.Namespace) -> int:
 async def _serve(
     phone: Any,
     args: argparse.Namespace,
-    registrar: tuple[str, tuple[str, int]] | None,
+    registrar: SipUri | None,
     timeline: Timeline | None,
 ) -> int:
     """Answer calls until ``--once``'s call ends (or the task is cancelled); the binding
@@ -387,7 +419,7 @@ async def _serve(
         host, port = phone.local
         _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
         if registrar is not None:
-            await _register(phone, *registrar, args)
+            await _register(phone, registrar, args)
             registered = True
         while True:
             call = await phone.incoming()
@@ -501,9 +533,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--once", action="store_true", help="exit after the first call ends")
     p.add_argument(
         "--register", metavar="REGISTRAR", default=None,
-        help="register sip:USER@HOST at this registrar (sip:HOST[:PORT]) while listening: "
-        f"refreshed, removed on exit; password from ${PASSWORD_ENV}",
+        help="register sip:USER@HOST at this registrar (sip:HOST[:PORT]; a name is looked "
+        f"up, RFC 3263) while listening: refreshed, removed on exit; password from "
+        f"${PASSWORD_ENV}",
     )  # fmt: skip
+    p.add_argument("--dns-server", type=host_port(default_port=53), default=None,
+                   help="DNS server for the registrar's domain (default: resolv.conf)")  # fmt: skip
     p.add_argument("--auth-user", default=None, help="digest user name (default --user)")
     p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=40.0,
                    help="seconds to wait for the registrar (default 40)")  # fmt: skip

@@ -98,10 +98,11 @@ class UserAgent:
         self._plain_push = self._events.push
         self._observer: SipObserver | None = None
         self._outbox = Outbox(self.layer)
-        self._registrations = Registrations(self._outbox, self._events, self._authorize)
+        self._registrations = Registrations(self._outbox, self._events, self._authorize, self._rng)
         self._reinvites = ReInvites(
-            self._outbox, self._events, self.contact, self._rng, self._authorize
-        )
+            self._outbox, self._events, self.contact, self._rng, self._authorize,
+            terminate=self._terminate,
+        )  # fmt: skip
 
     @property
     def observer(self) -> SipObserver | None:
@@ -148,7 +149,8 @@ class UserAgent:
 
     def transport_error(self, destination: Address, now: float) -> None:
         """The driver could not open a connection to ``destination``: what waits there
-        fails now (408, :meth:`TransactionLayer.transport_error`), not at Timer B/F."""
+        fails now, not at Timer B/F (:meth:`TransactionLayer.transport_error`), as if a
+        503 Service Unavailable had come (RFC 3261 §8.1.3.1)."""
         self._outbox.now = now
         self.layer.transport_error(destination, now)
         self._pump()
@@ -279,7 +281,9 @@ class UserAgent:
         """Send a re-INVITE with a new offer in a confirmed call (§14.1), e.g. an ICE
         restart; one at a time (§14.1: not while another INVITE transaction is pending).
         A 491 (glare) sends it again after the §14.1 back-off, at most
-        :data:`~.reinvite.GLARE_RETRIES` times; a 401/407 once with the credentials."""
+        :data:`~.reinvite.GLARE_RETRIES` times (unless the peer's re-INVITE, answered
+        meanwhile, made the offer stale); a 401/407 once with the credentials; a 481, 408
+        or no answer ends the call (§12.2.1.2)."""
         self._outbox.now = now
         call = self._calls.get(call_id)
         if call is None:
@@ -407,27 +411,32 @@ class UserAgent:
                 elif isinstance(event, ResponseReceived):
                     self._on_response(event)
                 elif isinstance(event, TransactionTimeout):
-                    self._on_timeout(event.key)
+                    self._on_timeout(event.key, event.timer)
                 elif isinstance(event, TransactionTerminated):
                     self._outbox.release(event.key)
             except SipParseError:
                 layer.dropped += 1  # a field we need was malformed: the message is dropped
 
-    def _on_timeout(self, key: str) -> None:
+    def _on_timeout(self, key: str, timer: str) -> None:
         owner = self._outbox.owner(key)
         if owner is None:
             return
+        # §8.1.3.1: a timeout is reported as 408 Request Timeout; a transport failure
+        # (refused connection, failed TLS handshake, ICMP) as 503 Service Unavailable
+        status, reason = (
+            (503, "Service Unavailable") if timer == "transport" else (408, "Request Timeout")
+        )
         if self._registrations.owns(owner):
-            self._registrations.on_timeout(owner, key)
+            self._registrations.on_timeout(owner, key, status, reason)
             return
         call = self._calls.get(owner)
         if call is None:
             return
         if key == call.invite_key and call.state in ("calling", "early"):
-            self._events.push(CallFailed(call.call_id, 408, "Request Timeout"))
+            self._events.push(CallFailed(call.call_id, status, reason))
             self._end(call)
         elif key == call.reinvite_key:
-            self._reinvites.on_timeout(call)
+            self._reinvites.on_timeout(call, status, reason)
         elif key == call.bye_key:
             self._events.push(CallEnded(call.call_id, by_remote=False))
             self._end(call)
@@ -609,6 +618,15 @@ class UserAgent:
         if call is None:
             raise SipUsageError(f"call {call_id} has no re-INVITE to answer")
         return call
+
+    def _terminate(self, call: Call, bye: bool) -> None:
+        """End a confirmed call on our side (§12.2.1.2): with a BYE (whose answer or
+        timeout gives :class:`CallEnded`), or at once with :class:`CallEnded`."""
+        if bye:
+            self._send_bye(call)
+            return
+        self._events.push(CallEnded(call.call_id, by_remote=False))
+        self._end(call)
 
     def _end(self, call: Call) -> None:
         call.state = "ended"

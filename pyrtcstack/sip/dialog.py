@@ -54,6 +54,7 @@ class Call:
         "reinvite_queued",
         "reinvite_retries",
         "reinvite_server",
+        "reinvite_stale",
         "remote_tag",
         "remote_target",
         "remote_uri",
@@ -96,6 +97,7 @@ class Call:
         self.reinvite_retries = 0  # ... how many times it was sent again after a 491
         self.reinvite_queued: bytes | None = None  # an offer waiting for the peer's ACK
         self.reinvite_server: tuple[Request, str] | None = None  # the peer's, unanswered
+        self.reinvite_stale = False  # the peer's was answered while ours waited (491)
 
     def request(
         self, method: str, cseq: int, body: bytes | None = None,

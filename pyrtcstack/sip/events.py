@@ -43,7 +43,9 @@ class Unregistered(Event):
 
 @dataclass(frozen=True, slots=True)
 class RegistrationFailed(Event):
-    """A REGISTER (the first, a refresh or the removal) failed: the registration is over."""
+    """A REGISTER (the first, a refresh or the removal) failed: the registration is over.
+    A failed refresh is first retried while the binding holds (:mod:`.registration`);
+    ``status`` is 408 for no answer, 503 for a transport error (RFC 3261 §8.1.3.1)."""
 
     call_id: str
     status: int
@@ -113,7 +115,10 @@ class ReInviteAnswered(Event):
 
 @dataclass(frozen=True, slots=True)
 class ReInviteFailed(Event):
-    """A failure to our re-INVITE: the session stays as it was (§14.1)."""
+    """A failure to our re-INVITE: the session stays as it was (§14.1), except after a
+    481, a 408 or no answer, where :class:`CallEnded` follows (§12.2.1.2; for 408 after
+    our BYE). A 491 with :data:`~.reinvite.STALE_REASON`: our glare retry was dropped, the
+    peer's re-INVITE having changed the session; offer again."""
 
     call_id: str
     status: int

@@ -11,10 +11,16 @@ timeouts of the client transactions it started.
   Call-ID and the next CSeq (§10.2.4, §10.2).
 * A 423 Interval Too Brief is answered once with the registrar's Min-Expires (§10.2.8).
 * :meth:`Registrations.unregister` sends Expires: 0 for our Contact (§10.2.2).
+* A refresh that fails for want of an answer (a timeout, a transport error: §8.1.3.1's
+  408/503), a 408, 480 or 5xx goes again after :func:`retry_delay` (RFC 5626 §4.5), the
+  same binding held meanwhile; :class:`RegistrationFailed` comes only when the binding
+  lapsed, after :data:`MAX_REFRESH_RETRIES` failures, or on another 4xx or 6xx (the
+  registrar refuses: the same request would be refused again).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from pyrtcstack.common.core import Address, EventQueue
@@ -26,7 +32,16 @@ from pyrtcstack.sip.message import Request, Response
 from pyrtcstack.sip.transaction import T1, SipUsageError
 from pyrtcstack.sip.uri import SipUri
 
-__all__ = ["MAX_REGISTRATIONS", "REFRESH_MARGIN", "Registrations", "refresh_delay"]
+__all__ = [
+    "MAX_REFRESH_RETRIES",
+    "MAX_REGISTRATIONS",
+    "REFRESH_MARGIN",
+    "RETRY_BASE",
+    "RETRY_MAX",
+    "Registrations",
+    "refresh_delay",
+    "retry_delay",
+]
 
 #: Registrations one agent keeps at once (each refreshed until removed).
 MAX_REGISTRATIONS = 16
@@ -36,12 +51,36 @@ MAX_REGISTRATIONS = 16
 REFRESH_MARGIN = 64 * T1
 
 
+#: RFC 5626 §4.5's base-time (all flows failed) and max-time, in seconds.
+RETRY_BASE = 30.0
+RETRY_MAX = 1800.0
+#: Failed refreshes in a row sent again before :class:`RegistrationFailed` (the binding
+#: lapses long before with the default expiry: 30 s margin, then 15-30 s waits).
+MAX_REFRESH_RETRIES = 8
+#: Statuses after which a failed refresh goes again: a timeout, the registrar unreachable
+#: or busy (§21.4.9, §21.4.18, §21.5); any other failure is final.
+_RETRIED = frozenset({408, 480})
+
+
+def retry_delay(failures: int, rng: random.Random) -> float:
+    """RFC 5626 §4.5: after ``failures`` failures in a row (1, 2, ...) wait
+    ``min(max-time, base-time · 2^failures)`` scaled by a random 50-100 % (from ``rng``,
+    so many phones behind one failed registrar do not come back at once); base-time 30 s
+    (all flows failed), max-time 1800 s. libre (baresip) draws the same (sipreg.c
+    ``failwait``: min(1800, 30·2^n) s times 0.5-1) and retries without end; PJSIP after a
+    fixed ``reg_retry_interval`` (300 s)."""
+    wait = min(RETRY_MAX, RETRY_BASE * 2.0 ** min(failures, 16))
+    return wait * rng.uniform(0.5, 1.0)
+
+
 def refresh_delay(expires: int) -> float:
-    """When to refresh a binding granted for ``expires`` seconds: :data:`REFRESH_MARGIN`
-    before it lapses, or at the halfway point when that comes later (short expiries).
-    libre (baresip) refreshes at 90 % of the expiry, PJSIP 5 s before it; the margin here
-    is the longest a REGISTER transaction can take, so a lost refresh still leaves time."""
-    return max(expires / 2, expires - REFRESH_MARGIN)
+    """When to refresh a binding granted for ``expires`` seconds: at 90 % of it as libre
+    (baresip) does, or :data:`REFRESH_MARGIN` before it lapses when that is earlier, or at
+    the halfway point when that comes later (short expiries). PJSIP refreshes 5 s before.
+    The margin is at least the longest a REGISTER transaction can take, so a lost refresh
+    is known before the binding lapses; the 10 % leaves a 3600 s binding 360 s for
+    :func:`retry_delay`'s retries."""
+    return max(expires / 2, expires - max(REFRESH_MARGIN, expires / 10))
 
 
 class _Registration:
@@ -51,7 +90,9 @@ class _Registration:
         "challenge",
         "destination",
         "expires",
+        "failures",
         "key",
+        "lapse_at",
         "refresh_at",
         "removing",
         "request",
@@ -65,7 +106,9 @@ class _Registration:
         self.auth_tried = False  # ... already answers a challenge
         self.brief_tried = False  # ... already asks for the registrar's Min-Expires
         self.challenge: Response | None = None  # the last 401/407, for later REGISTERs
-        self.refresh_at: float | None = None
+        self.refresh_at: float | None = None  # the next REGISTER: a refresh or a retry
+        self.lapse_at: float | None = None  # when the binding granted last lapses
+        self.failures = 0  # refreshes failed in a row
         self.removing = False  # the last REGISTER asks for Expires: 0
 
 
@@ -74,8 +117,9 @@ class Registrations:
 
     def __init__(
         self, outbox: Outbox, events: EventQueue,
-        authorize: Callable[[Request, Response, int], Request | None],
+        authorize: Callable[[Request, Response, int], Request | None], rng: random.Random,
     ) -> None:  # fmt: skip
+        self._rng = rng  # the retry jitter
         self._outbox = outbox
         self._events = events
         self._authorize = authorize  # the request again with credentials, or None
@@ -120,6 +164,7 @@ class Registrations:
     def handle_timer(self, now: float) -> None:
         for call_id, registration in list(self._by_id.items()):
             if registration.refresh_at is not None and registration.refresh_at <= now:
+                registration.refresh_at = None
                 self._again(call_id, registration, registration.expires)
 
     def on_response(self, call_id: str, key: str, response: Response) -> None:
@@ -134,9 +179,10 @@ class Registrations:
                 self._events.push(Unregistered(call_id))
                 return
             expires = granted_expiry(response, registration.request)
-            registration.refresh_at = (
-                self._outbox.now + refresh_delay(expires) if expires > 0 else None
-            )
+            now = self._outbox.now
+            registration.refresh_at = now + refresh_delay(expires) if expires > 0 else None
+            registration.lapse_at = now + expires
+            registration.failures = 0
             self._events.push(Registered(call_id, expires))
             return
         if status == 423 and not registration.brief_tried and not registration.removing:
@@ -156,14 +202,36 @@ class Registrations:
                 registration.auth_tried = True
                 self._send(call_id, registration, again)
                 return
-        del self._by_id[call_id]
-        self._events.push(RegistrationFailed(call_id, status, response.reason))
+        self._failed(call_id, registration, status, response.reason)
 
-    def on_timeout(self, call_id: str, key: str) -> None:
+    def on_timeout(self, call_id: str, key: str, status: int, reason: str) -> None:
+        """No answer: a timeout (408) or a transport error (503, §8.1.3.1)."""
         registration = self._by_id[call_id]
         if key == registration.key:
-            del self._by_id[call_id]
-            self._events.push(RegistrationFailed(call_id, 408, "Request Timeout"))
+            registration.key = None
+            self._failed(call_id, registration, status, reason)
+
+    def _failed(self, call_id: str, registration: _Registration, status: int, reason: str) -> None:
+        """A REGISTER failed. A refresh of a binding that still holds goes again after
+        :func:`retry_delay` (RFC 5626 §4.5) when ``status`` says the registrar may answer
+        later; else, or once the binding lapsed, or after :data:`MAX_REFRESH_RETRIES`,
+        the registration is over: :class:`RegistrationFailed`."""
+        now = self._outbox.now
+        lapse_at = registration.lapse_at
+        if (
+            not registration.removing
+            and lapse_at is not None
+            and now < lapse_at
+            and (status in _RETRIED or 500 <= status < 600)
+            and registration.failures < MAX_REFRESH_RETRIES
+        ):
+            registration.failures += 1
+            # never past the lapse: one last try as it lapses (then a failure is final)
+            retry = now + retry_delay(registration.failures, self._rng)
+            registration.refresh_at = min(retry, lapse_at)
+            return
+        del self._by_id[call_id]
+        self._events.push(RegistrationFailed(call_id, status, reason))
 
     def _again(self, call_id: str, registration: _Registration, expires: int) -> None:
         """The next REGISTER of a registration: the same Call-ID, From tag and Contact, the

@@ -1,7 +1,8 @@
 """re-INVITE (RFC 3261 §14): a new offer inside a confirmed call — an ICE restart, a hold —
 sent by us (§14.1) or received (§14.2). A part of the user agent: the agent finds the call
-and hands each re-INVITE, its responses and its ACK here; the call goes on whatever the
-outcome."""
+and hands each re-INVITE, its responses and its ACK here. The call goes on whatever the
+outcome (§14.1: the session as it was), except after a 481, a 408 or no answer at all,
+which end the dialog (§12.2.1.2)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from pyrtcstack.sip.events import ReInviteAnswered, ReInvited, ReInviteFailed
 from pyrtcstack.sip.message import Request, Response
 from pyrtcstack.sip.transaction import T1, SipUsageError
 
-__all__ = ["GLARE_RETRIES", "ReInvites", "glare_backoff"]
+__all__ = ["GLARE_RETRIES", "STALE_REASON", "ReInvites", "glare_backoff"]
 
 #: Times our re-INVITE is sent again on its own after a 491 (§14.1) before
 #: :class:`ReInviteFailed` (491) tells the user.
 GLARE_RETRIES = 3
+#: The reason of the :class:`ReInviteFailed` (491) for a glare retry given up because the
+#: peer's re-INVITE, answered meanwhile, changed the session (:meth:`ReInvites.on_timer`).
+STALE_REASON = "Request Pending; the peer's re-INVITE changed the session: offer again"
 
 
 def glare_backoff(rng: random.Random, owner: bool) -> float:
@@ -32,12 +36,15 @@ def glare_backoff(rng: random.Random, owner: bool) -> float:
 class ReInvites:
     """The re-INVITEs of one user agent's calls (see the module docstring). ``authorize``
     gives a request again with credentials for a 401/407 and a CSeq (``None``: none to
-    give); ``rng`` draws the glare back-off."""
+    give); ``rng`` draws the glare back-off; ``terminate`` ends a call, with a BYE or
+    without."""
 
     def __init__(
         self, outbox: Outbox, events: EventQueue, contact: str, rng: random.Random,
         authorize: Callable[[Request, Response, int], Request | None],
+        *, terminate: Callable[[Call, bool], None],
     ) -> None:  # fmt: skip
+        self._terminate = terminate  # end the call (with a BYE when True)
         self._outbox = outbox
         self._events = events
         self._contact = contact
@@ -61,6 +68,7 @@ class ReInvites:
         if call.reinvite_server is not None and call.ok_deadline is None:
             raise SipUsageError(f"call {call.call_id} has the peer's re-INVITE to answer")
         call.reinvite_retries = 0
+        call.reinvite_stale = False
         if call.reinvite_server is not None:
             call.reinvite_queued = sdp  # sent on the ACK (on_ack)
             return
@@ -108,19 +116,34 @@ class ReInvites:
                 call.reinvite_auth_tried = True
                 self._transmit(call, again)
                 return
-        self._events.push(ReInviteFailed(call.call_id, status, response.reason))
+        self._failed(call, status, response.reason)
 
-    def on_timeout(self, call: Call) -> None:
-        """No final response (Timer B): the user hears of it; the call is theirs to end
-        (§12.2.1.2 says it SHOULD end: :meth:`UserAgent.bye`)."""
+    def on_timeout(self, call: Call, status: int, reason: str) -> None:
+        """No final response: Timer B (``status`` 408, which ends the call like a 408
+        received) or a transport error (503, §8.1.3.1: the call goes on)."""
         if call.reinvite_pending:
             call.reinvite_pending = False
-            self._events.push(ReInviteFailed(call.call_id, 408, "Request Timeout"))
+            self._failed(call, status, reason)
+
+    def _failed(self, call: Call, status: int, reason: str) -> None:
+        """:class:`ReInviteFailed`; the session stays as it was (§14.1), unless ``status``
+        is 481 or 408: §12.2.1.2 (and §14.1's note) say the UAC SHOULD then terminate the
+        dialog. A 481 says the peer has no such dialog: it ends here, without a BYE (it
+        would get 481 too). A 408 (or no answer, Timer B) leaves the peer's state unknown:
+        a BYE goes (§15: the BYE is how a UA ends a session), and its answer or timeout
+        gives :class:`CallEnded` as for :meth:`UserAgent.bye`."""
+        self._events.push(ReInviteFailed(call.call_id, status, reason))
+        if status in (408, 481) and call.state == "confirmed":
+            self._terminate(call, status == 408)
 
     def on_timer(self, call: Call) -> None:
         """The glare back-off is over: the re-INVITE goes again (a new transaction, the next
         CSeq, the same offer), unless the call ended; while the peer's re-INVITE is still
-        unanswered or unacknowledged, it waits another back-off."""
+        unanswered or unacknowledged, it waits another back-off. When the user answered
+        the peer's re-INVITE meanwhile, that offer/answer exchange changed the session and
+        our offer is stale (RFC 3264 §8: a new offer builds on the current session): it is
+        not sent; :class:`ReInviteFailed` (491, :data:`STALE_REASON`) tells the user to
+        make a new offer and call :meth:`UserAgent.reinvite` again."""
         call.reinvite_backoff = None
         request = call.reinvite
         if call.state != "confirmed" or request is None:
@@ -128,6 +151,10 @@ class ReInvites:
         if call.reinvite_server is not None or call.ok_deadline is not None:
             owner = call.role == "uac"
             call.reinvite_backoff = self._outbox.now + glare_backoff(self._rng, owner)
+            return
+        if call.reinvite_stale:
+            call.reinvite_stale = False
+            self._events.push(ReInviteFailed(call.call_id, 491, STALE_REASON))
             return
         self._send(call, request.body)
 
@@ -160,6 +187,8 @@ class ReInvites:
         )
         self._outbox.send_response(key, response)
         call.ok = response.encode()
+        if call.reinvite_backoff is not None:
+            call.reinvite_stale = True  # ours, waiting out a 491, now offers too late
         call.ok_interval = T1
         call.ok_deadline = self._outbox.now + T1
         call.ok_until = self._outbox.now + 64 * T1

@@ -42,6 +42,7 @@ from pyrtcstack.sip.events import (
     ReInviteFailed,
 )
 from pyrtcstack.sip.message import Message, Request
+from pyrtcstack.sip.reinvite import STALE_REASON
 from pyrtcstack.sip.transaction import TxState
 
 __all__ = ["SipTracer"]
@@ -225,8 +226,8 @@ def _event_text(event: Event) -> str | None:
         return f"call {_short(event.call_id)}: failed, {event.status} {_short(event.reason, 32)}"
     if kind is CallEnded:
         assert isinstance(event, CallEnded)
-        who = "the peer's BYE" if event.by_remote else "our BYE answered"
-        return f"call {_short(event.call_id)}: ended by {who} (§15)"
+        who = "by the peer's BYE (§15)" if event.by_remote else "on our side (§15)"
+        return f"call {_short(event.call_id)}: ended {who}"
     if kind is ReInvited:
         assert isinstance(event, ReInvited)
         return f"call {_short(event.call_id)}: a re-INVITE with a new offer (§14.2)"
@@ -235,10 +236,18 @@ def _event_text(event: Event) -> str | None:
         return f"call {_short(event.call_id)}: our re-INVITE answered and ACKed (§14.1)"
     if kind is ReInviteFailed:
         assert isinstance(event, ReInviteFailed)
+        if event.reason == STALE_REASON:  # our glare retry, dropped (reinvite.on_timer)
+            return (
+                f"call {_short(event.call_id)}: our re-INVITE dropped after the 491: the "
+                "peer's re-INVITE changed the session; offer again (§14.1)"
+            )
         reason = _short(event.reason, 32)
+        outcome = {
+            481: "the dialog ends, no BYE (§12.2.1.2)",
+            408: "the dialog ends with our BYE (§12.2.1.2)",
+        }.get(event.status, "the session stays as it was (§14.1)")
         return (
-            f"call {_short(event.call_id)}: re-INVITE refused, {event.status} {reason}; "
-            "the session stays as it was (§14.1)"
+            f"call {_short(event.call_id)}: re-INVITE refused, {event.status} {reason}; {outcome}"
         )
     if kind is Registered:
         assert isinstance(event, Registered)
