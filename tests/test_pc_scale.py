@@ -504,3 +504,31 @@ def test_a_channel_call_between_consent_rounds_is_acted_on_at_once(action: str) 
     assert net.now - start < 0.01  # one-way delay 1 ms: not the next consent round
     if action == "send":
         assert any(isinstance(ev, ChannelMessage) for ev in got)
+
+
+def test_the_dtls13_engine_keeps_no_instance_dict() -> None:
+    _a, _b, net = pair(24)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        assert isinstance(core.dtls.engine, Dtls13Engine)
+        assert not hasattr(core.dtls.engine, "__dict__")
+
+
+def test_a_finished_dtls13_handshake_drops_the_keys_it_no_longer_needs() -> None:
+    """RFC 9147 §6.1: epoch 2 protects the handshake only. Once its final flight is
+    acknowledged the client drops both directions' epoch-2 keys; the server drops its
+    own at the client's Finished and keeps the client's, to ACK a Finished resent
+    after a lost ACK (tests/test_dtls13_connection.py covers that loss)."""
+    _a, _b, net = pair(25)
+    _open_channel(net)
+    settled = net.now + 3.0
+    net.run(lambda: net.now >= settled, limit=settled + 10)
+    for core in (net.a, net.b):
+        engine = core.dtls.engine
+        assert isinstance(engine, Dtls13Engine)
+        assert 2 not in engine._write_keys and 3 in engine._write_keys
+        if core.is_dtls_client:
+            assert 2 not in engine._read_keys
+        else:
+            assert 2 in engine._read_keys
+        assert 3 in engine._read_keys
