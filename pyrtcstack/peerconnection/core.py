@@ -485,11 +485,10 @@ class PeerConnectionCore:
 
     def _quiet_below(self, now: float) -> bool:
         """Whether DTLS and SCTP have nothing to do at ``now`` (and there is no media):
-        untouched since :meth:`get_timer` read their deadline (nothing handed to them,
-        no data channel API call) and that deadline still ahead. They were drained when
-        it was read and nothing reached them since, so an input or a timer for the ICE
-        agent alone (an idle connection's consent check, RFC 7675: three of the three
-        wake-ups of an idle consent round) need not ask them anything."""
+        untouched since :meth:`get_timer` read their deadline (nothing handed to them, no
+        data channel API call) and that deadline (pending output would make it "now")
+        still ahead. Then an input or a timer for the ICE agent alone (every wake-up of
+        an idle connection's consent round, RFC 7675) need not ask them anything."""
         if not self._lower_ok or self.sctp.touched or self.media.started:
             return False
         at = self._lower_at
