@@ -8,6 +8,10 @@ scale"): the behaviour the memory and idle-CPU work must not change, and what it
   first media use), media connections still key SRTP;
 * a finished DTLS 1.2 handshake drops its transcript, its ephemeral ECDHE key and the
   parsed peer certificate (RFC 5246 §8.1), and keeps the peer certificate's DER;
+* an idle consent round reaches the ICE agent only (the core keeps the DTLS and SCTP
+  deadline until it hands them something or a channel API call marks them touched),
+  while heartbeats still leave and an API call between rounds is acted on at once;
+* the 1.3 engine keeps no instance dict and drops the epoch-2 keys it no longer needs;
 * the cores share one stateless CSPRNG when none is injected;
 * :class:`pyrtcstack.aio.channels.Flag` behaves as ``asyncio.Event``.
 """
