@@ -9,7 +9,8 @@
 * ``--dtls13``: the throughput rows also for ours forced to DTLS 1.2
   (``Settings(dtls_versions=("1.2",))``), and ours (DTLS 1.3, the default, RFC 9147) as a
   share of it in the same run.
-* The same with the receiving peer in a child process (signalling over a pipe).
+* The same with the receiving peer in a child process (signalling over a pipe), with the
+  share of a core each side used during the transfer (the side near 100 % is the limit).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
   once: the time until all channels are open, the RSS growth per connection (read after
   one message each way on every pair, so that what a connection in use keeps is
@@ -37,6 +38,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -194,7 +196,8 @@ async def _child(stack: str, count: int) -> None:
         answer = {"type": "answer", "sdp": pc.localDescription.sdp}
     print(json.dumps(answer), flush=True)
     await asyncio.wait_for(done.wait(), 300)
-    print("done", flush=True)
+    # the receiver's CPU seconds since it started (its setup is a small, fixed part)
+    print(f"done {time.process_time():.4f}", flush=True)
     await pc.close()
 
 
@@ -206,8 +209,10 @@ def _settings(stack: str) -> Settings:
     return settings
 
 
-async def two_process_throughput(stack: str, size: int, total: int) -> float:
-    """Wall MB/s with the receiver in a child process (both peers of the same stack)."""
+async def two_process_throughput(stack: str, size: int, total: int) -> tuple[float, float, float]:
+    """(wall MB/s, the sender's and the receiver's CPU share of the transfer's wall time)
+    with the receiver in a child process (both peers of the same stack): the side near
+    one core is the limit."""
     count = total // size
     child = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--child", stack, "--count", str(count),
@@ -246,7 +251,9 @@ async def two_process_throughput(stack: str, size: int, total: int) -> float:
         channel.on("bufferedamountlow", low.set)
         _set_low(channel, LOW_WATER)
         payload = bytes(size)
+        child_cpu0 = _child_cpu(child.pid)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         for _ in range(count):
             if _buffered(channel) > HIGH_WATER:
                 low.clear()
@@ -254,13 +261,26 @@ async def two_process_throughput(stack: str, size: int, total: int) -> float:
             channel.send(payload)
         line = await asyncio.wait_for(child.stdout.readline(), 300)
         elapsed = time.perf_counter() - t0
-        assert line.strip() == b"done"
+        cpu = time.process_time() - c0
+        word, _, child_cpu = line.decode().partition(" ")
+        assert word == "done"
+        receiver = float(child_cpu) - child_cpu0
         await pc.close()
-        return count * size / elapsed / 1e6
+        return count * size / elapsed / 1e6, cpu / elapsed, receiver / elapsed
     finally:
         if child.returncode is None:
             child.kill()
         await child.wait()
+
+
+def _child_cpu(pid: int) -> float:
+    """A child's CPU seconds so far (utime + stime, /proc/PID/stat fields 14 and 15)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kib() -> int:
@@ -356,19 +376,27 @@ async def two_processes(args: argparse.Namespace, total: int) -> None:
     print(f"two processes (receiver in a child process), {args.mib} MiB, wall MB/s")
     for size in (16384, 1200):
         stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
-        two: dict[str, list[float]] = {s: [] for s in stacks}
+        two: dict[str, list[tuple[float, float, float]]] = {s: [] for s in stacks}
         for _ in range(args.repeat):
             for stack in stacks:
                 two[stack].append(await two_process_throughput(stack, size, total))
-        ours, theirs = statistics.median(two["ours"]), statistics.median(two["aiortc"])
+        rate = {s: statistics.median(r[0] for r in v) for s, v in two.items()}
+        ours, theirs = rate["ours"], rate["aiortc"]
         line = (
             f"  {size:>5} B messages: ours {ours:7.2f}   aiortc {theirs:7.2f}"
             f"   ratio {ours / theirs:5.2f}x"
         )
         if args.dtls13:
-            ours12 = statistics.median(two["ours12"])
+            ours12 = rate["ours12"]
             line += f"   ours DTLS 1.2 {ours12:7.2f} (1.3 = {ours / ours12:4.2f} of 1.2)"
         print(line)
+        # the share of a core each side used during the transfer (medians): which is the limit
+        shares = "   ".join(
+            f"{s} sender {100 * statistics.median(r[1] for r in v):3.0f} %"
+            f" receiver {100 * statistics.median(r[2] for r in v):3.0f} %"
+            for s, v in two.items()
+        )
+        print(f"    CPU per side: {shares}")
 
 
 async def pairs(args: argparse.Namespace) -> None:

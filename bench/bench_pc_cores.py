@@ -3,7 +3,9 @@ records, the core's demux) without sockets or asyncio, on a virtual clock.
 
 Deterministic enough to count: the work per MiB in instructions (run it under
 ``valgrind --tool=callgrind`` at two sizes and take the difference, which removes setup)
-or in Python calls (``--profile``). Every datagram one core sends in a step reaches the
+or in Python calls (``--profile``) or in Python opcodes executed (``--opcodes``, by function:
+exact and repeatable, but an opcode is anything from a local read to a call, so check a
+change in instructions too). Every datagram one core sends in a step reaches the
 other in one ``receive_datagrams`` batch, as the asyncio driver hands over what it read.
 The sender keeps at most 1 MiB buffered, as ``bench_pc.py`` does. ``--cpu`` prints MB
 per CPU second of the transfer (noisy on a shared machine: compare trees alternating).
@@ -15,10 +17,14 @@ per CPU second of the transfer (noisy on a shared machine: compare trees alterna
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
+import os
 import pstats
 import random
+import sys
 import time
+from types import FrameType
 from typing import Any
 
 from pyrtcstack.datachannel import ChannelMessage
@@ -105,6 +111,32 @@ def transfer(a: Any, b: Any, chan: Any, size: int, total: int) -> float:
     return time.thread_time() - t0
 
 
+def _count_opcodes(run: Any) -> collections.Counter[str]:
+    """The opcodes each function executes while ``run()`` runs (sys.settrace with
+    f_trace_opcodes: slow, but the same count every time)."""
+    counts: collections.Counter[str] = collections.Counter()
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        code = frame.f_code
+        name = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}:{code.co_name}"
+
+        def local(frame: FrameType, event: str, arg: Any) -> Any:
+            if event == "opcode":
+                counts[name] += 1
+            return local
+
+        return local
+
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return counts
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mib", type=float, default=4)
@@ -112,6 +144,7 @@ def main() -> None:
     p.add_argument("--dtls12", action="store_true", help="force DTLS 1.2 (default: 1.3, 1.2)")
     p.add_argument("--cpu", action="store_true", help="print MB per CPU second")
     p.add_argument("--profile", action="store_true", help="Python calls of the transfer")
+    p.add_argument("--opcodes", action="store_true", help="Python opcodes of the transfer")
     args = p.parse_args()
     a, b, chan = _connect(("1.2",) if args.dtls12 else None)
     total = int(args.mib * (1 << 20))
@@ -124,6 +157,12 @@ def main() -> None:
         calls = sum(v[1] for v in st.stats.values())  # type: ignore[attr-defined]
         print(f"python calls per MiB: {calls / args.mib:,.0f}")
         st.sort_stats("tottime").print_stats(25)
+        return
+    if args.opcodes:
+        counts = _count_opcodes(lambda: transfer(a, b, chan, args.size, total))
+        print(f"python opcodes per MiB: {sum(counts.values()) / args.mib:,.0f}")
+        for name, n in counts.most_common(20):
+            print(f"{n / args.mib:10,.0f}  {name}")
         return
     cpu = transfer(a, b, chan, args.size, total)
     if args.cpu:

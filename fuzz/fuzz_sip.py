@@ -4,7 +4,9 @@ Invariants: :func:`parse_message` and :meth:`StreamFramer.feed` raise nothing bu
 ``pyrtcstack.sip.SipParseError``; whatever parses re-encodes to a message that parses to
 the same value, every typed accessor works on it, and the same bytes fed to a stream
 framer in two pieces give the same messages as in one; a :class:`TransactionLayer` with
-open transactions takes the bytes twice (a retransmission) without raising. Run:
+open transactions takes the bytes twice (a retransmission) without raising; what does not
+parse gets no answer or one that parses and is at most ``MAX_ERROR_GROWTH`` octets longer
+than the input (:func:`~pyrtcstack.sip.reject.error_response`, the 400 answers). Run:
 ``.venv/bin/python fuzz/fuzz_sip.py -atheris_runs=1000000 [SEED_DIR]`` (seed with the
 messages of tests/data/sip/rfc4475.json).
 """
@@ -25,6 +27,7 @@ from pyrtcstack.sip import (
     explain_message,
     parse_message,
 )
+from pyrtcstack.sip.reject import MAX_ERROR_GROWTH, error_response
 
 _PEER = ("192.0.2.1", 5060)
 
@@ -93,8 +96,13 @@ def _stream(data: bytes) -> list[Message] | None:
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     try:
         message = parse_message(data)
-    except SipParseError:
+    except SipParseError as exc:
         message = None
+        answer = error_response(data, exc, "fuzztag0123456789")
+        if answer is not None:
+            if len(answer) > len(data) + MAX_ERROR_GROWTH:
+                raise AssertionError("an error answer amplifies") from None
+            parse_message(answer)
     if message is not None:
         _exercise(message)
     _transactions(data)

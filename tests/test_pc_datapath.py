@@ -191,3 +191,72 @@ def test_bulk_transfer_over_batches_through_the_one_path(traced: bool) -> None:
     assert b.packets_received >= b.counters["dtls_records_received"]
     if traced:
         assert any("SCTP" in repr(r) for r in records)
+
+
+@pytest.mark.parametrize("odd", ["rtp", "stun", "empty", "other-address"])
+def test_a_batch_of_records_with_one_odd_datagram_is_demultiplexed_datagram_by_datagram(
+    odd: str,
+) -> None:
+    """A batch that is not all DTLS records from the selected pair (RFC 7983 §7) is split
+    datagram by datagram, wherever the odd one sits: the records reach DTLS and SCTP, the odd
+    one goes where its first byte and source say (media, the ICE agent) and no record is
+    counted for it. (The receive path checks a whole batch at once in the usual case.)"""
+    a, b, chan, _records = _connected()
+    for i in range(4):
+        chan.send(bytes([i]) * 1000)
+    now = a._now
+    a.handle_timer(now)
+    out = a.transmits(now)
+    assert len(out) >= 3 and all(data[0] in range(20, 64) for data, _l, _r in out)
+    source = out[0][1]
+    stranger: Address = ("127.0.0.1", 40999)
+    datagram, addr = {
+        "rtp": (bytes([0x80, 96]) + bytes(30), source),  # SRTP by its first byte, no media
+        "stun": (bytes(20), source),  # STUN by its first byte, not a valid message
+        "empty": (b"", source),
+        "other-address": (out[1][0], stranger),  # a record, but not from the selected pair
+    }[odd]
+    for position in (0, len(out) // 2, len(out)):
+        batch = [(data, src) for data, src, _dst in out]
+        batch.insert(position, (datagram, addr))
+        records = b.counters["dtls_records_received"]
+        received = b.packets_received
+        b.receive_datagrams(batch, now, local=B)
+        assert b.packets_received == received + len(batch)
+        assert b.counters["dtls_records_received"] == records + len(out)
+    got = []
+    ev = b.next_event()
+    while ev is not None:
+        if isinstance(ev, ChannelMessage):
+            got.append(ev.data)
+        ev = b.next_event()
+    assert got == [bytes([i]) * 1000 for i in range(4)]  # the first copy; the rest replays
+
+
+def test_the_buffered_amount_of_each_channel_falls_when_its_chunks_are_acknowledged() -> None:
+    """A SACK that acknowledges the chunks of several streams at once releases each
+    channel's buffered amount by its own chunks' bytes (RFC 8831 §6.6, webrtc-pc
+    bufferedAmount), whatever the interleaving."""
+    a, b, chan, _records = _connected()
+    other = a.create_data_channel("other")
+    _run_batched(a, b, lambda: other.ready_state == "open")
+    sizes = {chan: chan.buffered_amount, other: other.buffered_amount}
+    for i in range(40):
+        ch = chan if i % 3 else other
+        ch.send(bytes(300 + i))
+        sizes[ch] += 300 + i
+    assert chan.buffered_amount == sizes[chan] and other.buffered_amount == sizes[other]
+    got: list[Any] = []
+
+    def drain() -> bool:
+        ev = b.next_event()
+        while ev is not None:
+            if isinstance(ev, ChannelMessage):
+                got.append(ev)
+            ev = b.next_event()
+        while a.next_event() is not None:
+            pass
+        return len(got) == 40 and chan.buffered_amount == 0 == other.buffered_amount
+
+    _run_batched(a, b, drain)
+    assert sorted(ev.data for ev in got) == sorted(bytes(300 + i) for i in range(40))

@@ -89,6 +89,12 @@ def test_explain_a_challenge_from_stdin(
          "--webrtc and --sdp cannot be used together"),
         (["sip", "listen", "127.0.0.1:0", "--webrtc", "--sdp", "x"], b"",
          "--webrtc and --sdp cannot be used together"),
+        (["sip", "listen", "127.0.0.1:0", "--register", "nonsense"], b"",
+         "nonsense: not a SIP URI"),
+        (["sip", "listen", "127.0.0.1:0", "--register", "sip:example.com"], b"",
+         "sip:example.com: give the registrar by IP address"),
+        (["sip", "listen", "127.0.0.1:0", "--register", "sip:127.0.0.1:9", "--timeout", "0.5"],
+         b"", "registration at sip:127.0.0.1:9 failed: no answer in 0.5 s"),
     ],
 )  # fmt: skip
 def test_mistakes_get_one_line_and_exit_1(args: list[str], stdin: bytes, message: str) -> None:

@@ -257,3 +257,25 @@ def test_a_cancel_that_loses_the_race_ends_with_ack_and_bye(tmp_path: Path) -> N
             phone.close()
 
     asyncio.run(main())
+
+
+def test_sipp_malformed_requests_get_400_and_505(tmp_path: Path) -> None:
+    """SIPp sends an OPTIONS with a Max-Forwards that is not a number, then one in SIP/3.0:
+    it needs our 400 naming Max-Forwards and our 505 (tests/data/sip/sipp/uac_malformed.xml)."""
+
+    async def main() -> None:
+        phone = await SipPhone.open(user="service")
+        proc = await sipp(
+            "-sf", str(SCENARIOS / "uac_malformed.xml"), f"127.0.0.1:{phone.local[1]}",
+            "-p", "0", cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            await finished(proc, tmp_path)
+            layer = phone.agent.layer
+            assert layer.errors_answered == 2 and layer.dropped == 2
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            phone.close()
+
+    asyncio.run(main())

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .endpoint import CoreEndpoint, CoreTimer, open_endpoint
 
 if TYPE_CHECKING:
+    from .dns import DnsLookupError, DnsResolver, locate_sip_server, nameservers
     from .dtls import DtlsSocket, open_dtls
     from .ice import IceConnection, host_addresses
     from .pcap import PcapWriter
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 #: Each lazily exported name and the module (of this package) that defines it.
 _LAZY = {
+    "DnsLookupError": "dns",
+    "DnsResolver": "dns",
+    "locate_sip_server": "dns",
+    "nameservers": "dns",
     "DtlsSocket": "dtls",
     "open_dtls": "dtls",
     "IceConnection": "ice",
@@ -55,6 +60,8 @@ __all__ = [
     "CoreEndpoint",
     "CoreTimer",
     "DataChannel",
+    "DnsLookupError",
+    "DnsResolver",
     "DtlsSocket",
     "IceConnection",
     "PcapWriter",
@@ -68,6 +75,8 @@ __all__ = [
     "connect_turn",
     "discover_nat",
     "host_addresses",
+    "locate_sip_server",
+    "nameservers",
     "open_dtls",
     "open_endpoint",
     "serve_stun",

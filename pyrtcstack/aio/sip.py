@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -38,6 +39,7 @@ from ..sip import (
     ReInviteFailed,
     SipParseError,
     StreamFramer,
+    Unregistered,
     UserAgent,
 )
 from .endpoint import CoreEndpoint, CoreTimer
@@ -52,7 +54,9 @@ __all__ = ["MAX_CONNECTIONS", "MAX_PENDING_CALLS", "SipCallError", "SipPhone", "
 MAX_PENDING_CALLS = 16
 #: TCP connections at once (accepted and opened); past it new ones are closed at once.
 MAX_CONNECTIONS = 64
-#: Octets queued for a connection still being opened (the rest is dropped, counted).
+#: Octets queued for a connection: still being opened, or written faster than the peer
+#: reads (asyncio's write buffer). Past it the message is dropped and counted, and an
+#: open connection is aborted (a peer that does not read has stopped taking part).
 MAX_PENDING_BYTES = 262_144
 
 
@@ -77,6 +81,8 @@ class _Connection(StreamEndpoint[Message]):
         super().connection_made(transport)
         if accepted:
             if self.peer is None or len(self.owner.connections) >= MAX_CONNECTIONS:
+                self.owner.refused += 1
+                self.transport = None  # nothing it sends is read
                 transport.close()
                 return
             self.owner.connections[self.peer] = self
@@ -87,17 +93,33 @@ class _Connection(StreamEndpoint[Message]):
         self.pending.clear()
 
     def send(self, data: bytes) -> None:
-        """Write ``data``, or hold it (at most :data:`MAX_PENDING_BYTES`) while the
-        connection is still opening; past that it is dropped and counted."""
-        if self.transport is not None:
-            self.transport.write(data)
+        """Write ``data``, or hold it while the connection is still opening; at most
+        :data:`MAX_PENDING_BYTES` either way: past that it is dropped and counted, and
+        an open connection whose peer does not read is aborted."""
+        transport = self.transport
+        if transport is not None:
+            if transport.is_closing():
+                self.owner.send_drops += 1
+                return
+            if transport.get_write_buffer_size() + len(data) > MAX_PENDING_BYTES:
+                self.owner.send_drops += 1
+                self.owner.overflows += 1
+                transport.abort()  # frees the buffer; connection_lost forgets us
+                return
+            transport.write(data)
         elif sum(map(len, self.pending)) + len(data) <= MAX_PENDING_BYTES:
             self.pending.append(data)
         else:
             self.owner.send_drops += 1
 
     def framing_error(self, exc: Exception) -> None:
-        self.owner.parse_errors += 1  # closed: a stream cannot be re-synchronised (§18.3)
+        # closed after this: a stream cannot be re-synchronised (§18.3); a request whose
+        # head was read whole gets its 400 (505, 513) first (RFC 3261 §21.4.1)
+        self.owner.parse_errors += 1
+        head = self.sip_framer.failed_head
+        if head is not None and self.peer is not None and isinstance(exc, SipParseError):
+            self.owner.core.receive_malformed(head, exc, self.peer, self._loop.time())
+            self.owner.drain()
 
     def deliver(self, frames: list[Message], now: float) -> None:
         framer = self.sip_framer
@@ -158,6 +180,10 @@ class TcpEndpoint:
         self.server: asyncio.Server | None = None
         self.parse_errors = 0
         self.send_drops = 0
+        #: accepted connections closed at once: :data:`MAX_CONNECTIONS` were open
+        self.refused = 0
+        #: connections aborted because the peer did not read (:data:`MAX_PENDING_BYTES`)
+        self.overflows = 0
         self._loop = asyncio.get_running_loop()
         self._timer = CoreTimer(self._loop, self._on_timer)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -179,7 +205,11 @@ class TcpEndpoint:
             try:
                 await self._loop.create_connection(lambda: conn, addr[0], addr[1])
             except OSError:
-                self.connections.pop(addr, None)  # the transaction times out (408)
+                # the requests waiting for it fail now, not at Timer B/F (§17.1.4)
+                if self.connections.get(addr) is conn:
+                    del self.connections[addr]
+                self.core.transport_error(addr, self._loop.time())
+                self.drain()
 
         task = self._loop.create_task(connect())
         self._tasks.add(task)
@@ -230,12 +260,22 @@ class SipPhone:
         user: str = "pyrtcstack",
         credentials: DigestClient | None = None,
         transport: str = "UDP",
+        server_ssl: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | None = None,
     ) -> SipPhone:
         """Bind ``local`` (UDP, or a TCP listener with ``transport="TCP"``, or a ``ws://``
-        listener with ``transport="WS"``, RFC 7118) and start."""
+        listener with ``transport="WS"``, RFC 7118) and start.
+
+        ``transport="WSS"`` is WebSocket over TLS: connections we open are ``wss://``,
+        verified with ``client_ssl`` (default: ``ssl.create_default_context()``, the
+        system store); we listen for ``wss://`` only with ``server_ssl`` (a context with
+        our certificate), else not at all (a client, as a browser is)."""
         loop = asyncio.get_running_loop()
-        ws = transport.upper() == "WS"
-        tcp = transport.upper() == "TCP" or ws
+        kind = transport.upper()
+        if kind not in ("UDP", "TCP", "WS", "WSS"):
+            raise ValueError(f"unknown SIP transport {transport!r}")
+        ws = kind in ("WS", "WSS")
+        tcp = kind == "TCP" or ws
         family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         if tcp:
@@ -244,9 +284,8 @@ class SipPhone:
         sock.setblocking(False)
         host, port = sock.getsockname()[:2]
         agent = UserAgent(
-            (str(host), int(port)), user=user, credentials=credentials,
-            transport="WS" if ws else "TCP" if tcp else "UDP",
-        )  # fmt: skip
+            (str(host), int(port)), user=user, credentials=credentials, transport=kind
+        )
         phone: SipPhone | None = None
 
         def on_event(event: Event) -> None:
@@ -257,9 +296,19 @@ class SipPhone:
         if ws:
             from .sip_ws import WsEndpoint
 
-            sock.listen(16)
-            endpoint = WsEndpoint(agent, on_event)
-            await endpoint.listen(sock)
+            if kind == "WSS" and client_ssl is None:
+                client_ssl = ssl.create_default_context()
+            endpoint = WsEndpoint(
+                agent,
+                on_event,
+                server_ssl=server_ssl,
+                client_ssl=client_ssl if kind == "WSS" else None,
+            )
+            if kind == "WS" or server_ssl is not None:
+                sock.listen(16)
+                await endpoint.listen(sock)
+            else:
+                sock.close()  # a wss:// client only: nothing to listen with
         elif tcp:
             sock.listen(16)
             endpoint = TcpEndpoint(agent, on_event)
@@ -308,14 +357,20 @@ class SipPhone:
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiters.append((matcher, future))
         try:
-            return await asyncio.wait_for(future, timeout)
+            # not asyncio.wait_for: on Python 3.11 it returns the result, and loses a
+            # cancellation (Ctrl-C) that lands as the future completes
+            async with asyncio.timeout(timeout):
+                return await future
         finally:
             if (matcher, future) in self._waiters:
                 self._waiters.remove((matcher, future))
 
-    async def register(self, registrar: str, server: Address, *, timeout: float = 40.0) -> int:
-        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure."""
-        call_id = self.agent.register(registrar, server, self._now())
+    async def register(
+        self, registrar: str, server: Address, *, timeout: float = 40.0, expires: int = 3600
+    ) -> int:
+        """REGISTER and return the expiry granted; :class:`SipCallError` on a failure. The
+        agent refreshes the binding before it lapses, until :meth:`unregister`."""
+        call_id = self.agent.register(registrar, server, self._now(), expires=expires)
         self.endpoint.drain()
         event = await self._wait(
             lambda e: isinstance(e, Registered | RegistrationFailed) and e.call_id == call_id,
@@ -325,6 +380,24 @@ class SipPhone:
             raise SipCallError(event.status, event.reason)
         assert isinstance(event, Registered)
         return event.expires
+
+    async def unregister(self, *, timeout: float = 40.0) -> None:
+        """Remove every binding this phone holds (Expires: 0, RFC 3261 §10.2.2) and wait for
+        the registrars' answers; :class:`SipCallError` if one refused or timed out."""
+
+        def removed(call_id: str) -> Callable[[Event], bool]:
+            return lambda e: (
+                isinstance(e, Unregistered | RegistrationFailed) and (e.call_id == call_id)
+            )
+
+        waiting = []
+        for call_id in self.agent.registrations:
+            self.agent.unregister(call_id, self._now())
+            waiting.append(self._wait(removed(call_id), timeout, past=True))
+        self.endpoint.drain()
+        for event in await asyncio.gather(*waiting):
+            if isinstance(event, RegistrationFailed):
+                raise SipCallError(event.status, event.reason)
 
     async def call(
         self, target: str, server: Address, offer: bytes | None, *, timeout: float = 60.0

@@ -23,8 +23,9 @@ from typing import Any, TextIO
 
 from ..aio import PcapWriter, PeerConnection, RemoteTrack
 from ..media import G711Track, ToneSource
-from ..peerconnection import RunSummary, Settings, TraceRecord
+from ..peerconnection import Settings
 from ._args import number
+from ._timeline import Timeline as _Timeline
 
 __all__ = ["add_arguments", "run", "tshark_command"]
 
@@ -85,58 +86,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="overall time limit in seconds (default 30)",
     )
-
-
-class _Timeline:
-    """Prints trace records as a timeline relative to the start of the demo."""
-
-    def __init__(self, out: TextIO, enabled: bool, summarise: bool = True) -> None:
-        self.out = out
-        self.enabled = enabled
-        self.start: float | None = None
-        self.lines = 0
-        self.runs = RunSummary(self._print_record) if summarise else None
-
-    def _stamp(self, when: float) -> str:
-        if self.start is None:
-            self.start = when
-        return f"{(when - self.start) * 1000:9.1f} ms"
-
-    def say(self, when: float, who: str, layer: str, text: str) -> None:
-        if not self.enabled:
-            return
-        if self.runs is not None:
-            self.runs.flush()  # a run's summary line comes before what follows it
-        self._print(when, who, layer, text)
-
-    def _print(self, when: float, who: str, layer: str, text: str) -> None:
-        self.lines += 1
-        print(f"{self._stamp(when)}  {who:<4} {layer:<9} {text}", file=self.out)
-
-    def _print_record(self, record: TraceRecord, who: str) -> None:
-        if record.kind == "run" and record.since is not None and self.start is not None:
-            # a folded run: stamped with its start, its end in the text
-            until = (record.time - self.start) * 1000
-            self._print(record.since, who, record.layer, f"… {record.text}, until {until:.1f} ms")
-            return
-        self._print(record.time, who, record.layer, record.text)
-
-    def flush(self) -> None:
-        if self.runs is not None:
-            self.runs.flush()
-
-    def tracer(self, me: str, other: str) -> Any:
-        def on_record(record: object) -> None:
-            assert isinstance(record, TraceRecord)
-            if record.direction == "recv":
-                return  # every datagram is narrated once, by its sender
-            who = me if record.direction == "note" else f"{me}→{other}"
-            if self.runs is not None:
-                self.runs.add(record, who)
-            else:
-                self._print_record(record, who)
-
-        return on_record
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:

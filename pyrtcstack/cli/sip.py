@@ -1,20 +1,45 @@
 """``pyrtcstack sip explain|call|listen``: a SIP message explained field by field, a call
 to a SIP URI, a user agent that answers (plain RTP/AVP SDP with no media sent, or with ``--webrtc``
-a PeerConnection: ICE + DTLS-SRTP and a PCMU tone)."""
+a PeerConnection: ICE + DTLS-SRTP and a PCMU tone).
+
+``--trace`` narrates the call: every SIP message in and out (:func:`pyrtcstack.sip.describe`),
+each transaction state and timer, the call's steps, and with ``--webrtc`` the
+PeerConnection's ICE, DTLS and SRTP steps, in one timeline on one clock. The narration comes
+from the cores' observation points (a :class:`~pyrtcstack.sip.SipTracer` on the user agent,
+``Settings.tracer`` on the PeerConnection); this module only prints. We are ``A`` when we
+call and ``B`` when we answer. A digest password (``$SIP_PASSWORD`` or ``--password-file``,
+never an argument) is in no line: the trace shows who the credentials are for, not them."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import io
+import ipaddress
+import os
+import signal
 import sys
 from typing import Any
 
-from pyrtcstack.sip import SipParseError, SipUri, explain_message, parse_message
+from pyrtcstack.sip import (
+    DigestClient,
+    LocateError,
+    SipParseError,
+    SipTarget,
+    SipTracer,
+    SipUri,
+    explain_message,
+    parse_message,
+)
 
-from ._args import CliError, format_address, host_port, listening, number
+from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
+from ._timeline import Timeline
 
 _DURATION_MAX = 86_400.0
+#: Where ``sip call`` (a 401/407) and ``sip listen --register`` take the digest password
+#: from when no ``--password-file`` is given (never argv).
+PASSWORD_ENV = "SIP_PASSWORD"
 
 __all__ = ["register"]
 
@@ -72,18 +97,67 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
-def _peerconnection(host: str) -> tuple[Any, list[Any]]:
+def _timeline(args: argparse.Namespace) -> Timeline | None:
+    """``--trace`` (runs of SRTP folded) or ``--trace-all``: the printed timeline."""
+    if not (args.trace or args.trace_all):
+        return None
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # each step as it happens
+    return Timeline(sys.stdout, True, summarise=not args.trace_all)
+
+
+def _trace_sip(phone: Any, timeline: Timeline | None, me: str, other: str) -> None:
+    """Our user agent's observer: a :class:`SipTracer` printing into ``timeline``."""
+    if timeline is not None:
+        callback = timeline.tracer(me, other, received=True)
+        phone.agent.observer = SipTracer(callback, phone.agent.layer.transport)
+
+
+def _peerconnection(
+    host: str, timeline: Timeline | None = None, me: str = "A", other: str = "B"
+) -> tuple[Any, list[Any]]:
     """``--webrtc``: a PeerConnection sending a 440 Hz PCMU tone from ``host``, and the
-    list its remote tracks arrive in."""
+    list its remote tracks arrive in; traced into ``timeline`` when there is one."""
     from pyrtcstack.aio import PeerConnection
     from pyrtcstack.media import G711Track, ToneSource
     from pyrtcstack.peerconnection import Settings
 
-    pc = PeerConnection(settings=Settings(host_addresses=[host]))
+    tracer = timeline.tracer(me, other, received=True) if timeline is not None else None
+    pc = PeerConnection(settings=Settings(host_addresses=[host], tracer=tracer))
     pc.add_track(G711Track(ToneSource(440)))
     tracks: list[Any] = []
     pc.on("track", tracks.append)
+    if timeline is not None:
+        loop = asyncio.get_running_loop()
+        for name in ("iceconnectionstatechange", "connectionstatechange"):
+            label = "iceConnectionState" if name.startswith("ice") else "connectionState"
+            pc.on(
+                name,
+                lambda state, label=label: timeline.say(
+                    loop.time(), me, "state", f"{label} → {state}"
+                ),
+            )
     return pc, tracks
+
+
+def _credentials(args: argparse.Namespace) -> DigestClient | None:
+    """Digest credentials for a 401/407 (RFC 3261 §22): the password from
+    ``--password-file`` or ``$SIP_PASSWORD``, never from the command line."""
+    if args.password_file is not None:
+        try:
+            with open(args.password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise CliError(f"cannot read {args.password_file}: {why}", code=1) from None
+    else:
+        password = os.environ.get(PASSWORD_ENV, "")
+    if not password:
+        return None
+    try:
+        return DigestClient(args.auth_user or args.user, password)
+    except ValueError as exc:
+        raise CliError(f"--auth-user: {exc}", code=2) from None
 
 
 async def _report_media(pc: Any, tracks: list[Any]) -> None:
@@ -98,6 +172,36 @@ def _check_media_args(args: argparse.Namespace) -> None:
         raise CliError("--webrtc and --sdp cannot be used together", code=2)
 
 
+def _failure(phone: Any, exc: BaseException, timeout: float) -> str:
+    """Why a call failed, in one line: the transport's reason when the connection could
+    not be opened (a refused port, a TLS certificate refused), else the SIP status."""
+    reason = getattr(phone.endpoint, "last_error", None)
+    if reason:
+        return f"cannot connect to {reason}"
+    return str(exc) or f"no final answer in {timeout:g} s"
+
+
+async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
+    """Where to send the INVITE: ``--via``, else RFC 3263 §4 (NAPTR, SRV, A/AAAA over
+    ``--dns-server`` or /etc/resolv.conf; no DNS at all for a numeric host)."""
+    from pyrtcstack.aio import DnsLookupError, DnsResolver, locate_sip_server, nameservers
+
+    if args.via is not None:
+        transport = (args.transport or uri.param("transport") or "udp").upper()
+        return [SipTarget(args.via[0], args.via[1], transport, args.via[0])]
+    resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
+    try:
+        locator = await locate_sip_server(
+            uri, resolver, transports=("UDP", "TCP", "WS", "WSS"), transport=args.transport
+        )
+    except (LocateError, DnsLookupError) as exc:
+        raise CliError(f"cannot locate the server of {args.uri}: {exc}", code=1) from None
+    if locator.queries:
+        for step in locator.steps:
+            _print(f"dns: {step}")
+    return locator.targets
+
+
 async def _call(args: argparse.Namespace) -> int:
     from pyrtcstack.aio import SipCallError, SipPhone, call_with_peerconnection
 
@@ -108,25 +212,60 @@ async def _call(args: argparse.Namespace) -> int:
         uri = SipUri.parse(args.uri)
     except SipParseError as exc:
         raise CliError(f"{args.uri}: not a SIP URI: {exc}", code=2) from None
-    server = args.via or (uri.host.strip("[]"), uri.port or 5060)
-    transport = args.transport.upper()
-    local = args.local or (source_address_for(server), 0)
+    credentials = _credentials(args)  # a mistake in them is told before any DNS question
+    targets = await _targets(args, uri)
+    transport = targets[0].transport
+    if args.ca is not None and transport != "WSS":
+        raise CliError("--ca goes with --transport wss", code=2)
+    client_ssl = client_tls(args.ca) if transport == "WSS" else None
+    local = args.local or (source_address_for(targets[0].destination), 0)
+    timeline = _timeline(args)
     with listening(local):
-        phone = await SipPhone.open(local, user=args.user, transport=transport)
-    pc, tracks = _peerconnection(phone.local[0]) if args.webrtc else (None, [])
+        phone = await SipPhone.open(
+            local,
+            user=args.user,
+            transport=transport,
+            credentials=credentials,
+            client_ssl=client_ssl,
+        )
+    _trace_sip(phone, timeline, "A", "B")
+    family_v6 = ":" in phone.local[0]
+    targets = [t for t in targets if (":" in t.address) == family_v6]
+    if not targets:
+        phone.close()
+        family = "IPv6" if family_v6 else "IPv4"
+        raise CliError(f"{args.uri}: no server with an {family} address like --local", code=1)
+    for target in targets:  # wss://: the certificate names the host the URI named
+        server_names = getattr(phone.endpoint, "server_names", None)
+        if server_names is not None:
+            server_names[target.destination] = target.name
+    pc, tracks = _peerconnection(phone.local[0], timeline) if args.webrtc else (None, [])
+    if pc is not None:
+        targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
     try:
-        _print(f"calling {args.uri} via {format_address(server)} over {transport}")
-        try:
-            if pc is not None:
-                call_id = await call_with_peerconnection(phone, pc, args.uri, server,
-                                                         timeout=args.timeout)  # fmt: skip
-                answer = pc.remote_description.sdp.encode()
-            else:
-                call_id, answer = await phone.call(args.uri, server, _sdp(args, phone.local[0]),
-                                                   timeout=args.timeout)  # fmt: skip
-        except (SipCallError, TimeoutError) as exc:
-            why = str(exc) or f"no final answer in {args.timeout:g} s"
-            raise CliError(f"call failed: {why}", code=1) from None
+        for i, target in enumerate(targets):
+            server = target.destination
+            _print(f"calling {args.uri} via {format_address(server)} over {transport}")
+            try:
+                if pc is not None:
+                    call_id = await call_with_peerconnection(phone, pc, args.uri, server,
+                                                             timeout=args.timeout)  # fmt: skip
+                    answer = pc.remote_description.sdp.encode()
+                else:
+                    call_id, answer = await phone.call(args.uri, server,
+                                                       _sdp(args, phone.local[0]),
+                                                       timeout=args.timeout)  # fmt: skip
+            except SipCallError as exc:
+                if exc.status in (408, 503) and i + 1 < len(targets):  # RFC 3263 §4.3
+                    _print(f"{exc}: trying the next server (RFC 3263 §4.3)")
+                    continue
+                why = _failure(phone, exc, args.timeout)
+                raise CliError(f"call failed: {why}", code=1) from None
+            except TimeoutError:
+                raise CliError(
+                    f"call failed: no final answer in {args.timeout:g} s", code=1
+                ) from None
+            break
         _print(f"answered (Call-ID {call_id}); the answer's SDP has {len(answer or b'')} octets")
         started = asyncio.get_running_loop().time()
         if pc is not None:
@@ -143,23 +282,117 @@ async def _call(args: argparse.Namespace) -> int:
         if pc is not None:
             await pc.close()
         phone.close()
+        if timeline is not None:
+            timeline.flush()
+
+
+def _registrar(args: argparse.Namespace) -> tuple[str, tuple[str, int]] | None:
+    """``--register``: the registrar URI and where to send to, checked before any socket."""
+    if args.register is None:
+        return None
+    try:
+        uri = SipUri.parse(args.register)
+    except SipParseError as exc:
+        raise CliError(f"{args.register}: not a SIP URI: {exc}", code=2) from None
+    host = uri.host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise CliError(f"{args.register}: give the registrar by IP address", code=2) from None
+    return args.register, (host, uri.port or 5060)
+
+
+async def _register(phone: Any, registrar: str, server: tuple[str, int], args: Any) -> None:
+    from pyrtcstack.aio import SipCallError
+
+    try:
+        expires = await phone.register(registrar, server, timeout=args.timeout)
+    except (SipCallError, TimeoutError) as exc:
+        why = str(exc) or f"no answer in {args.timeout:g} s"
+        raise CliError(f"registration at {registrar} failed: {why}", code=1) from None
+    _print(f"registered at {registrar} for {expires} s (refreshed before it lapses)")
+
+
+async def _unregister(phone: Any) -> None:
+    """RFC 3261 §10.2.2: the binding removed when the command ends (Ctrl-C, SIGTERM)."""
+    from pyrtcstack.aio import SipCallError
+
+    try:
+        await phone.unregister(timeout=5)
+        _print("unregistered")
+    except (SipCallError, TimeoutError) as exc:
+        _print(f"unregister failed: {exc or 'no answer in 5 s'}")
 
 
 async def _listen(args: argparse.Namespace) -> int:
-    from pyrtcstack.aio import SipCallError, SipPhone, answer_with_peerconnection
+    from pyrtcstack.aio import SipPhone
 
     _check_media_args(args)
+    if (args.cert is None) != (args.key is None):
+        raise CliError("--cert and --key go together", code=2)
+    if (args.transport == "wss") != (args.cert is not None):
+        wss = args.transport == "wss"
+        why = "needs --cert and --key (our certificate)" if wss else "goes with --cert/--key"
+        raise CliError(f"--transport wss {why}", code=2)
+    server_ssl = server_tls(args.cert, args.key) if args.cert else None
+    registrar = _registrar(args)
+    password = os.environ.get(PASSWORD_ENV)
+    credentials = DigestClient(args.auth_user or args.user, password) if password else None
+    transport = args.transport.upper()
+    timeline = _timeline(args)
+    with listening(args.address):
+        phone = await SipPhone.open(
+            args.address,
+            user=args.user,
+            transport=transport,
+            credentials=credentials,
+            server_ssl=server_ssl,
+        )
+    _trace_sip(phone, timeline, "B", "A")
+    # SIGTERM ends the command as Ctrl-C does, so the binding is removed either way
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated: list[bool] = []
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await _serve(phone, args, registrar, timeline)
+    except asyncio.CancelledError:
+        if terminated:
+            return 143  # 128 + SIGTERM
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _serve(
+    phone: Any,
+    args: argparse.Namespace,
+    registrar: tuple[str, tuple[str, int]] | None,
+    timeline: Timeline | None,
+) -> int:
+    """Answer calls until ``--once``'s call ends (or the task is cancelled); the binding
+    at ``registrar`` is made first and removed at the end; each call traced into
+    ``timeline`` (``--trace``)."""
+    from pyrtcstack.aio import SipCallError, answer_with_peerconnection
 
     transport = args.transport.upper()
-    with listening(args.address):
-        phone = await SipPhone.open(args.address, user=args.user, transport=transport)
+    registered = False
     try:
         host, port = phone.local
         _print(f"listening on sip:{args.user}@{host}:{port} over {transport}")
+        if registrar is not None:
+            await _register(phone, *registrar, args)
+            registered = True
         while True:
             call = await phone.incoming()
             _print(f"call from {call.caller} (Call-ID {call.call_id})")
-            pc, tracks = _peerconnection(host) if args.webrtc else (None, [])
+            pc, tracks = _peerconnection(host, timeline, "B", "A") if args.webrtc else (None, [])
             try:
                 try:
                     if pc is not None:
@@ -180,10 +413,14 @@ async def _listen(args: argparse.Namespace) -> int:
             finally:
                 if pc is not None:
                     await pc.close()
+                if timeline is not None:
+                    timeline.flush()
             _print(f"call {call.call_id} ended")
             if args.once:
                 return 0
     finally:
+        if registered:
+            await _unregister(phone)
         phone.close()
 
 
@@ -206,16 +443,24 @@ def register(subparsers: Any) -> None:
         help="call a SIP URI (INVITE with an SDP offer), hang up after --duration",
         description="Call URI: INVITE with an SDP offer (--sdp FILE, else PCMU with no media "
         "sent), wait for the answer, hang up after --duration seconds. Exit 1 if the call "
-        "fails (the status is printed).",
+        "fails (the status is printed). A domain name is located as RFC 3263 says (NAPTR, "
+        "SRV, A/AAAA); a 503 or a timeout moves on to the next server.",
     )
-    p.add_argument("uri", metavar="URI", help="sip:user@host[:port]")
+    p.add_argument(
+        "uri", metavar="URI", help="sip:user@host[:port] (a name is looked up, RFC 3263)"
+    )
     p.add_argument("--via", type=host_port(default_port=5060), default=None,
                    help="send to HOST:PORT (a proxy) instead of the URI's host")  # fmt: skip
+    p.add_argument("--dns-server", type=host_port(default_port=53), default=None,
+                   help="DNS server for the URI's domain (default: resolv.conf)")  # fmt: skip
     p.add_argument("--local", type=host_port(default_port=0, listen=True), default=None,
                    help="local HOST:PORT (default: the address toward the server)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default=None,
+                   help="default: the URI's, else DNS's (RFC 3263), else udp; "
+                   "wss = WebSocket over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (From, Contact)")
+    p.add_argument("--ca", default=None, metavar="FILE",
+                   help="wss: trust only this PEM CA file (default: the system store)")  # fmt: skip
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP offer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="offer a PeerConnection (ICE + DTLS-SRTP) with a PCMU tone")  # fmt: skip
@@ -223,6 +468,16 @@ def register(subparsers: Any) -> None:
                    help="seconds before hanging up (default 5)")  # fmt: skip
     p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=60.0,
                    help="seconds to wait for the answer (default 60)")  # fmt: skip
+    p.add_argument("--auth-user", default=None,
+                   help="digest user name for a 401/407 (default: --user)")  # fmt: skip
+    p.add_argument("--password-file", default=None, metavar="FILE",
+                   help=f"digest password: the first line of FILE (default: ${PASSWORD_ENV}; "
+                   "never on the command line)")  # fmt: skip
+    p.add_argument("--trace", action="store_true",
+                   help="narrate every SIP message, transaction step and (--webrtc) ICE/DTLS "
+                   "step; runs of SRTP packets: one line each")  # fmt: skip
+    p.add_argument("--trace-all", action="store_true",
+                   help="like --trace, with every packet on its own line")  # fmt: skip
     p.set_defaults(func=lambda a: asyncio.run(_call(a)))
     p = commands.add_parser(
         "listen",
@@ -234,11 +489,27 @@ def register(subparsers: Any) -> None:
                    type=host_port(default_port=5060, default_host="127.0.0.1", listen=True),
                    default=("127.0.0.1", 5060),
                    help="where to listen (default 127.0.0.1:5060)")  # fmt: skip
-    p.add_argument("--transport", choices=["udp", "tcp", "ws"], default="udp",
-                   help="default udp; ws = WebSocket, RFC 7118")  # fmt: skip
+    p.add_argument("--transport", choices=["udp", "tcp", "ws", "wss"], default="udp",
+                   help="default udp; ws = WebSocket, wss = over TLS (RFC 7118)")  # fmt: skip
     p.add_argument("--user", default="pyrtcstack", help="our user name (Contact)")
+    p.add_argument("--cert", default=None, metavar="FILE",
+                   help="wss: our PEM certificate chain (with --key)")  # fmt: skip
+    p.add_argument("--key", default=None, metavar="FILE", help="wss: the PEM private key")
     p.add_argument("--sdp", default=None, metavar="FILE", help="the SDP answer to send")
     p.add_argument("--webrtc", action="store_true",
                    help="answer with a PeerConnection (ICE + DTLS-SRTP), PCMU tone")  # fmt: skip
     p.add_argument("--once", action="store_true", help="exit after the first call ends")
+    p.add_argument(
+        "--register", metavar="REGISTRAR", default=None,
+        help="register sip:USER@HOST at this registrar (sip:HOST[:PORT]) while listening: "
+        f"refreshed, removed on exit; password from ${PASSWORD_ENV}",
+    )  # fmt: skip
+    p.add_argument("--auth-user", default=None, help="digest user name (default --user)")
+    p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=40.0,
+                   help="seconds to wait for the registrar (default 40)")  # fmt: skip
+    p.add_argument("--trace", action="store_true",
+                   help="narrate every SIP message, transaction step and (--webrtc) ICE/DTLS "
+                   "step; runs of SRTP packets: one line each")  # fmt: skip
+    p.add_argument("--trace-all", action="store_true",
+                   help="like --trace, with every packet on its own line")  # fmt: skip
     p.set_defaults(func=lambda a: asyncio.run(_listen(a)))

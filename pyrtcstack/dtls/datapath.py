@@ -152,10 +152,19 @@ def receive_datagrams(
     mask16: tuple[int, ...] = ()
     mask_base = 0
     masks_of = None
+    # The replay window's state in locals while records are taken (read with the read
+    # state, written back before anything else may look at it: the general path, a
+    # dispatched 1.3 record, the end of the burst)
+    replay = NO_STATE[2]
+    held = False  # whether highest and bits hold replay's state (to be written back)
+    highest = bits = 0
     try:
         for index, data in enumerate(datagrams):
             if stale:
                 stale = False
+                if held:
+                    replay.highest = highest
+                    replay.bits = bits
                 (
                     version,
                     match,
@@ -168,73 +177,77 @@ def receive_datagrams(
                     epoch13,
                     ack,
                 ) = reader.read_state()
+                highest = replay.highest
+                bits = replay.bits
+                full = replay.mask
+                held = True
                 if masks is not masks_of:
                     mask16, masks_of = (), masks
             size = len(data)
-            # ---- is it one application data record of the current epoch? (per version)
+            # ---- is it one application data record of the current epoch? (per version;
+            # DTLS 1.3, the default, first)
             seq = -1
-            if version == V12:
-                if size > HEADER_LENGTH and data[0] == 23:
-                    _ctype, record_version, seq64, length = unpack12(data)
-                    if (
-                        seq64 >> 48 == match
-                        and length == size - HEADER_LENGTH
-                        and record_version == DTLS1_2_VERSION
-                        and length <= MAX_CIPHERTEXT
-                    ):
-                        seq = seq64 & SEQUENCE_MASK
-            elif (
-                version == V13
-                and _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
-                and (header := unpack13(data))[0] == match
-                and header[2] == size - _HEADER13
-            ):
-                # RFC 9147 §4.2.3: the sequence bits XOR the first two bytes of the mask
-                # made from the first 16 ciphertext bytes; the masks of up to _MASK_AHEAD
-                # datagrams (this one and those after it) come from one call
-                try:
-                    low = header[1] ^ mask16[index - mask_base]
-                except IndexError:
-                    ahead = datagrams[index : index + _MASK_AHEAD]
-                    samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
-                    mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
-                    mask_base = index
-                    low = header[1] ^ mask16[0]
-                # §4.2.2: the sequence number closest to one past the highest received
-                # (usually that one itself)
-                seq = replay.highest + 1
-                if low != seq & 0xFFFF:
-                    expected = seq
-                    seq = (expected & ~0xFFFF) | low
-                    if seq - expected > 0x8000 and seq >= 0x10000:
-                        seq -= 0x10000
-                    elif expected - seq > 0x8000:
-                        seq += 0x10000
+            if version == V13:
+                if (
+                    _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
+                    and (header := unpack13(data))[0] == match
+                    and header[2] == size - _HEADER13
+                ):
+                    # RFC 9147 §4.2.3: the sequence bits XOR the first two bytes of the
+                    # mask made from the first 16 ciphertext bytes; the masks of up to
+                    # _MASK_AHEAD datagrams (this one and those after it) come from one call
+                    try:
+                        low = header[1] ^ mask16[index - mask_base]
+                    except IndexError:
+                        ahead = datagrams[index : index + _MASK_AHEAD]
+                        samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
+                        mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
+                        mask_base = index
+                        low = header[1] ^ mask16[0]
+                    # §4.2.2: the sequence number closest to one past the highest received
+                    # (usually that one itself)
+                    seq = highest + 1
+                    if low != seq & 0xFFFF:
+                        expected = seq
+                        seq = (expected & ~0xFFFF) | low
+                        if seq - expected > 0x8000 and seq >= 0x10000:
+                            seq -= 0x10000
+                        elif expected - seq > 0x8000:
+                            seq += 0x10000
+            elif version == V12 and size > HEADER_LENGTH and data[0] == 23:
+                _ctype, record_version, seq64, length = unpack12(data)
+                if (
+                    seq64 >> 48 == match
+                    and length == size - HEADER_LENGTH
+                    and record_version == DTLS1_2_VERSION
+                    and length <= MAX_CIPHERTEXT
+                ):
+                    seq = seq64 & SEQUENCE_MASK
             if seq < 0:
                 # ---- anything else: the general path, after the records before it
                 ctx.plaintext_bytes = pending
+                replay.highest = highest
+                replay.bits = bits
                 reader.receive_general(data, addr, now)
                 pending = ctx.plaintext_bytes
+                held = False  # (written back already)
                 stale = True  # it may have installed keys or ended the connection
                 continue
             taken += 1
-            highest = replay.highest
-            if (seq <= highest and not replay.is_fresh(seq)) or seq > MAX_SEQUENCE:
+            # the replay check (RFC 6347 §4.1.2.6, RFC 9147 §4.5.1): ReplayWindow.is_fresh
+            # inlined; the usual case, the next record in order, is fresh
+            if seq > highest:
+                if seq > MAX_SEQUENCE:
+                    stats.dropped_replay += 1
+                    continue
+            elif highest - seq >= replay.size or (bits >> (highest - seq)) & 1:
                 stats.dropped_replay += 1
                 continue
             # ---- authenticate and decrypt (per version); RFC 6347 §4.1.2.7 and RFC 9147
             # §4.5.2: a record that does not is silently discarded
             other = None  # DTLS 1.3: an inner plaintext that is not plain application data
             try:
-                if version == V12:
-                    n = length - GCM_RECORD_OVERHEAD
-                    if decrypt is None or n < 0 or n > MAX_PLAINTEXT:  # ChaCha20, odd sizes
-                        plaintext = cipher.open_record(data, seq64, 23, record_version)  # type: ignore[union-attr]
-                    else:
-                        plaintext = decrypt(
-                            iv + data[13:21], data[21:], pack_aad(seq64, 23, record_version, n)
-                        )
-                else:
+                if version == V13:
                     # RFC 8446 §5.3: nonce = IV xor the sequence number; RFC 9147 §4: the
                     # additional data is the header with the sequence number unmasked
                     inner = decrypt(  # type: ignore[misc]
@@ -249,24 +262,40 @@ def receive_datagrams(
                         other = inner.rstrip(b"\x00")
                         if not other:
                             raise DtlsDecodeError("inner plaintext has no content type")
+                else:
+                    n = length - GCM_RECORD_OVERHEAD
+                    if decrypt is None or n < 0 or n > MAX_PLAINTEXT:  # ChaCha20, odd sizes
+                        plaintext = cipher.open_record(data, seq64, 23, record_version)  # type: ignore[union-attr]
+                    else:
+                        plaintext = decrypt(
+                            iv + data[13:21], data[21:], pack_aad(seq64, 23, record_version, n)
+                        )
             except (DtlsDecodeError, InvalidTag):
                 stats.dropped_decrypt += 1
                 continue
             # the window moves only once the record authenticated (RFC 6347 §4.1.2.6, RFC
-            # 9147 §4.5.1); the usual case, the next record in order, is mark() inlined
-            if seq == highest + 1:
-                bits = replay.bits
-                if bits != replay.mask:  # (a full window stays full)
-                    replay.bits = ((bits << 1) | 1) & replay.mask
-                replay.highest = seq
+            # 9147 §4.5.1): ReplayWindow.mark inlined
+            if seq > highest:
+                shift = seq - highest
+                if shift == 1:
+                    if bits != full:  # (a full window stays full)
+                        bits = ((bits << 1) | 1) & full
+                elif shift >= replay.size:  # a jump past the whole window
+                    bits = 1
+                else:
+                    bits = ((bits << shift) | 1) & full
+                highest = seq
             else:
-                replay.mark(seq)
+                bits |= 1 << (highest - seq)
             if other is not None:
                 # DTLS 1.3 KeyUpdate, ACK, alert, padded data...: the engine's dispatch,
                 # after the records before it; it may change the epoch or end us
                 ctx.plaintext_bytes = pending
+                replay.highest = highest
+                replay.bits = bits
                 reader.dispatch_inner(other[-1], other[:-1], epoch13, seq, now)
                 pending = ctx.plaintext_bytes
+                held = False  # (written back already)
                 stale = True
                 continue
             # ---- deliver (DtlsContext.deliver inlined)
@@ -278,6 +307,9 @@ def receive_datagrams(
                 stats.dropped_plaintext_overflow += 1
     finally:
         ctx.plaintext_bytes = pending
+        if held:
+            replay.highest = highest
+            replay.bits = bits
         if taken:
             stats.datagrams_received += taken
             stats.records_received += taken

@@ -88,6 +88,7 @@ from .record13 import (
     PlaintextRecord,
     decode_ack,
     encode_ack,
+    first16,
     open_record,
     parse_datagram13,
     reconstruct_sequence,
@@ -105,8 +106,6 @@ __all__ = ["Dtls13Engine", "State13"]
 #: The AEAD nonce as the data path builds it: the IV's first 4 bytes, then its last 8 XOR
 #: the record's sequence number (RFC 8446 §5.3).
 _NONCE = struct.Struct("!4sQ")
-#: The first two bytes of each 16-byte mask, as 16-bit numbers (RFC 9147 §4.2.3).
-_MASK16 = struct.Struct("!H14x").iter_unpack
 #: Post-handshake messages (RFC 8446 §4.6).
 _NEW_SESSION_TICKET: Final = 4
 _KEY_UPDATE: Final = 24
@@ -286,7 +285,7 @@ class Dtls13Engine(EngineBase):
         )
         counters[epoch] = seq + 1
         self.stats.records_sent += 1
-        ((mask16,),) = _MASK16(keys.masks(sealed[:16]))
+        (mask16,) = first16(keys.masks(sealed[:16]))
         return pack(first, (seq & 0xFFFF) ^ mask16, len(sealed)) + sealed
 
     def protect_many(self, packets: Sequence[bytes | bytearray | memoryview]) -> list[bytes]:
@@ -314,14 +313,17 @@ class Dtls13Engine(EngineBase):
             raise DtlsUsageError("application data record larger than 2^14 bytes")
         if start + len(packets) - 1 > MAX_SEQUENCE:
             raise DtlsUsageError("DTLS sequence number space exhausted for this epoch")
+        if memoryview in map(type, packets):
+            # AESGCM takes bytes and bytearray; a memoryview is copied once (checked for the
+            # batch here, not per record in the loop below)
+            packets = [p.tobytes() if type(p) is memoryview else p for p in packets]
         # RFC 8446 §5.2: the inner plaintext is content || type (no padding); RFC 9147 §4:
         # the additional data is the header with the sequence number not yet masked, its
-        # length = content + type + 16-byte tag. (AESGCM takes bytes and bytearray; a
-        # memoryview is copied once.)
+        # length = content + type + 16-byte tag.
         sealed = [
             seal(
                 nonce(iv_high, iv_low ^ seq),
-                (data if type(data) is not memoryview else data.tobytes()) + b"\x17",
+                data + b"\x17",  # type: ignore[operator]
                 pack(first, seq & 0xFFFF, len(data) + 17),
             )
             for seq, data in enumerate(packets, start)
@@ -331,10 +333,10 @@ class Dtls13Engine(EngineBase):
         self.stats.records_sent += len(sealed)
         # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
         # made from its first 16 ciphertext bytes; the masks of the batch in one call
-        masks = _MASK16(keys.masks(b"".join([s[:16] for s in sealed])))
+        masks = first16(keys.masks(b"".join([s[:16] for s in sealed])))
         return [
             pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s
-            for seq, (mask16,), s in zip(range(start, end), masks, sealed, strict=True)
+            for seq, mask16, s in zip(range(start, end), masks, sealed, strict=True)
         ]
 
     def get_timer(self) -> float | None:

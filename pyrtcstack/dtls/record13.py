@@ -30,6 +30,8 @@ DTLSCiphertext, anything else is dropped.
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,6 +49,7 @@ __all__ = [
     "PlaintextRecord",
     "decode_ack",
     "encode_ack",
+    "first16",
     "open_record",
     "parse_datagram13",
     "reconstruct_sequence",
@@ -162,6 +165,19 @@ def seal_record(keys: TrafficKeys, epoch: int, seq: int, content_type: int, data
     sealed = keys.seal_raw(keys.nonce(seq), inner, UNIFIED_HEADER.pack(first, seq16, length))
     mask = keys.mask(sealed)
     return UNIFIED_HEADER.pack(first, seq16 ^ ((mask[0] << 8) | mask[1]), length) + sealed
+
+
+def first16(masks: bytes) -> array[int]:
+    """The first two bytes of each 16-byte mask in ``masks`` (laid end to end, as
+    ``TrafficKeys.masks`` returns them) as big-endian 16-bit numbers: what a 16-bit
+    sequence number is XORed with (§4.2.3). In C, whatever the count: no tuple per mask."""
+    out = array("H", masks)[::8]
+    if _LITTLE_ENDIAN:
+        out.byteswap()
+    return out
+
+
+_LITTLE_ENDIAN: Final = sys.byteorder == "little"
 
 
 def unmask_sequence(keys: TrafficKeys, record: CiphertextRecord) -> int:

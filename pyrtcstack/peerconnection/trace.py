@@ -30,6 +30,7 @@ from typing import Protocol
 
 from .. import dtls, rtp, sctp, stun, turn
 from ..common.core import Address, Event
+from ..common.trace import TraceRecord
 from ..datachannel import TransportClosed, describe_payload
 from ..demux import PacketKind, classify
 from ..ice import IceAgent, SelectedPairChanged, describe_pair
@@ -59,30 +60,6 @@ class Observer(Protocol):
     def packets_sent(self, packets: Sequence[bytes], now: float) -> None: ...
 
     def event(self, source: object, event: Event, now: float) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRecord:
-    """One step: ``time`` (seconds, the driver's clock), ``layer`` (ICE, DTLS, SCTP,
-    SRTP...), ``direction`` ("send", "recv" or "note"), ``peer`` and a description.
-
-    Repetitive records have a ``kind`` ("SCTP DATA", "SCTP SACK", "SRTP"...) with the
-    ``payload_bytes``, completed ``messages`` and ``streams`` they carry, for
-    :class:`RunSummary`; a summary line itself has kind "run", ``count`` records and
-    ``since`` (the time of the run's first record)."""
-
-    time: float
-    layer: str
-    direction: str
-    text: str
-    local: Address | None = None
-    peer: Address | None = None
-    kind: str = ""
-    payload_bytes: int = 0
-    messages: int = 0
-    streams: tuple[int, ...] = ()
-    count: int = 1
-    since: float | None = None
 
 
 def _size(n: int) -> str:

@@ -65,8 +65,9 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     ready = receiver.ready
     head_crc = a.rx_head_crc
     # What a packet starts with when it needs no checksum work: our header and checksum 0
-    # (RFC 9653 §5.2, accepted once we announced it).
-    zero_head = a.rx_zero_head
+    # (RFC 9653 §5.2, accepted once we announced it); as a tuple of prefixes, empty (no
+    # packet starts with it) when zero checksum is off.
+    zero_head = () if a.rx_zero_head is None else (a.rx_zero_head,)
     unpack = _DATA_FIELDS.unpack_from
     le32 = _LE32.pack
     # The receiver's state in locals while packets are taken in line, read when a packet
@@ -147,7 +148,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                     kind = 1
         elif kind == 2 and not inline:
             kind = 0
-        if kind and not (zero_head is not None and data.startswith(zero_head)):
+        if kind and not data.startswith(zero_head):
             # Our ports and tag (§8.5), then the CRC-32C over the packet, the checksum
             # field zeroed (§6.8); checksum 0 needs none (RFC 9653 §5.2, once announced).
             if not data.startswith(head):

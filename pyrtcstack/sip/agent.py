@@ -8,6 +8,13 @@ ties a call's requests together (§12: Call-ID, the two tags, CSeq numbers, the 
 target and route set). Bodies are opaque bytes here (``application/sdp``); what builds
 and reads them — :mod:`pyrtcstack.sdp`, a PeerConnection — is the caller's choice.
 
+The agent is made of parts it owns: each call's state is a :class:`~.dialog.Call`
+(:mod:`.dialog`, with the :class:`~.dialog.Outbox` every part sends through),
+registrations are :class:`~.registration.Registrations`, re-INVITEs
+:class:`~.reinvite.ReInvites`; the messages are built in :mod:`.builders` and the events
+are in :mod:`.events`. This module holds the calls themselves (INVITE, answers, ACK, BYE,
+CANCEL) and routes what the transaction layer reports to the part it concerns.
+
 The same contract as every core (common/core.py): input with ``receive_datagram`` /
 ``receive_message``, output from ``datagrams_to_send``, ``get_timer`` / ``handle_timer``
 on the caller's clock, events from ``next_event``.
@@ -16,12 +23,30 @@ on the caller's clock, events from ``next_event``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyrtcstack.common.core import Address, Event, EventQueue, default_rng, random_text
-from pyrtcstack.sip.digest import DigestChallenge, DigestClient, choose_challenge
+from pyrtcstack.sip.builders import (
+    ALLOW,
+    build_request,
+    build_response,
+    host_text,
+    with_credentials,
+)
+from pyrtcstack.sip.dialog import Call, Outbox
+from pyrtcstack.sip.digest import DigestClient
 from pyrtcstack.sip.errors import SipParseError
+from pyrtcstack.sip.events import (
+    CallAnswered,
+    CallEnded,
+    CallEstablished,
+    CallFailed,
+    CallProgress,
+    IncomingCall,
+)
 from pyrtcstack.sip.message import Message, Request, Response
+from pyrtcstack.sip.registration import Registrations
+from pyrtcstack.sip.reinvite import ReInvites
 from pyrtcstack.sip.transaction import (
     T1,
     T2,
@@ -29,176 +54,19 @@ from pyrtcstack.sip.transaction import (
     ResponseReceived,
     SipUsageError,
     TransactionLayer,
+    TransactionTerminated,
     TransactionTimeout,
 )
 from pyrtcstack.sip.uri import SipUri
 
-__all__ = [
-    "MAX_CALLS",
-    "CallAnswered",
-    "CallEnded",
-    "CallEstablished",
-    "CallFailed",
-    "CallProgress",
-    "IncomingCall",
-    "ReInviteAnswered",
-    "ReInviteFailed",
-    "ReInvited",
-    "Registered",
-    "RegistrationFailed",
-    "UserAgent",
-]
+if TYPE_CHECKING:
+    from pyrtcstack.sip.observer import SipObserver
+
+__all__ = ["MAX_CALLS", "UserAgent"]
 
 #: Calls (dialogs and pending INVITEs) at once; past it a new INVITE gets 486 Busy Here.
 MAX_CALLS = 256
 _TAG_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-_ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
-
-
-@dataclass(frozen=True, slots=True)
-class Registered(Event):
-    call_id: str
-    expires: int
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationFailed(Event):
-    call_id: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingCall(Event):
-    """A new INVITE: answer with :meth:`UserAgent.ring`, :meth:`~UserAgent.answer` or
-    :meth:`~UserAgent.reject`. ``offer`` is ``None`` for an offerless INVITE (then
-    :meth:`~UserAgent.answer` gets the offer, and the ACK brings the answer)."""
-
-    call_id: str
-    caller: str
-    offer: bytes | None
-    request: Request
-
-
-@dataclass(frozen=True, slots=True)
-class CallProgress(Event):
-    call_id: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallAnswered(Event):
-    """A 200 to our INVITE: ``sdp`` is the answer (or, to an offerless INVITE, the offer:
-    then call :meth:`UserAgent.ack` with the answer)."""
-
-    call_id: str
-    sdp: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class CallEstablished(Event):
-    """The dialog is confirmed: the callee saw the ACK; ``sdp`` is what the ACK carried."""
-
-    call_id: str
-    sdp: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class CallFailed(Event):
-    call_id: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReInvited(Event):
-    """A re-INVITE in a confirmed call (§14.2): a new ``offer`` (an ICE restart, a hold).
-    Answer it with :meth:`UserAgent.answer_reinvite` or :meth:`~UserAgent.reject_reinvite`;
-    the call goes on either way."""
-
-    call_id: str
-    offer: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReInviteAnswered(Event):
-    """A 2xx to our re-INVITE (§14.1), ACKed: ``sdp`` is the answer."""
-
-    call_id: str
-    sdp: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReInviteFailed(Event):
-    """A failure to our re-INVITE: the session stays as it was (§14.1)."""
-
-    call_id: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded(Event):
-    call_id: str
-    by_remote: bool
-
-
-class _Call:
-    __slots__ = (
-        "ack",
-        "auth_tried",
-        "bye_key",
-        "call_id",
-        "cancelled",
-        "invite",
-        "invite_key",
-        "local_cseq",
-        "local_tag",
-        "local_uri",
-        "ok",
-        "ok_deadline",
-        "ok_interval",
-        "ok_until",
-        "peer",
-        "reinvite_key",
-        "reinvite_pending",
-        "reinvite_server",
-        "remote_tag",
-        "remote_target",
-        "remote_uri",
-        "role",
-        "route_set",
-        "server_key",
-        "state",
-    )  # fmt: skip
-
-    def __init__(self, call_id: str, role: str, peer: Address) -> None:
-        self.call_id = call_id
-        self.role = role  # "uac" or "uas"
-        self.peer = peer
-        self.state = "calling"  # calling, early, answered, confirmed, ended
-        self.local_tag = ""
-        self.remote_tag: str | None = None
-        self.local_uri = ""
-        self.remote_uri = ""
-        self.remote_target = ""
-        self.route_set: list[str] = []
-        self.local_cseq = 1
-        self.invite: Request | None = None
-        self.invite_key: str | None = None
-        self.server_key: str | None = None
-        self.bye_key: str | None = None
-        self.ack: bytes | None = None
-        self.ok: bytes | None = None
-        self.ok_deadline: float | None = None
-        self.ok_interval = T1
-        self.ok_until = 0.0
-        self.cancelled = False
-        self.auth_tried = False
-        self.reinvite_key: str | None = None  # our last re-INVITE's client transaction
-        self.reinvite_pending = False  # ... and it has no final answer yet
-        self.reinvite_server: tuple[Request, str] | None = None  # one we received, unanswered
 
 
 class UserAgent:
@@ -220,52 +88,96 @@ class UserAgent:
         self.user = user
         self.credentials = credentials
         self.max_calls = max_calls
-        self._calls: dict[str, _Call] = {}
-        self._keys: dict[str, str] = {}  # client transaction key -> call id
-        self._registrations: dict[str, tuple[Request, Address, bool]] = {}
+        # RFC 7118 §5.2: on WebSocket the Contact names the Via's .invalid host, and
+        # §7 registers only transport=ws (for WSS too; RFC 3261 §19.1 for the others)
+        kind = "ws" if transport.upper() == "WSS" else transport.lower()
+        params = "" if transport.upper() == "UDP" else f";transport={kind}"
+        self.contact = f"<sip:{user}@{self.layer.sent_by}{params}>"
+        self._calls: dict[str, Call] = {}
         self._events = EventQueue()
-        self._out: list[tuple[bytes, Address]] = []
-        self._now = 0.0
-        host, port = local
-        params = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-        self.contact = f"<sip:{user}@{_host(host)}:{port}{params}>"
+        self._plain_push = self._events.push
+        self._observer: SipObserver | None = None
+        self._outbox = Outbox(self.layer)
+        self._registrations = Registrations(self._outbox, self._events, self._authorize)
+        self._reinvites = ReInvites(
+            self._outbox, self._events, self.contact, self._rng, self._authorize
+        )
+
+    @property
+    def observer(self) -> SipObserver | None:
+        """Told what crosses the agent's boundaries (a :class:`~pyrtcstack.sip.SipTracer`,
+        the points in :mod:`pyrtcstack.sip.observer`): through the transaction layer,
+        every message in and out and each transaction's states and timers; through the
+        outbox, the 2xx and ACKs sent again outside a transaction; here, each event as
+        it is made. ``None`` (the default) costs one ``None`` test per point and nothing
+        per event."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: SipObserver | None) -> None:
+        self._observer = observer
+        self.layer.observer = observer
+        # observation point: the events, as each is made. The queue's push is swapped,
+        # so the parts that push events (registrations, re-INVITEs) need not know.
+        self._events.push = self._plain_push if observer is None else self._observed_push
+
+    def _observed_push(self, event: Event) -> None:
+        self._plain_push(event)
+        if self._observer is not None:
+            self._observer.event(self, event, self._outbox.now)
 
     # -- the core contract ---------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        self._now = now
+        self._outbox.now = now
         self.layer.receive_datagram(data, addr, now)
         self._pump()
 
     def receive_message(self, message: Message, addr: Address, now: float) -> None:
-        self._now = now
+        self._outbox.now = now
         self.layer.receive_message(message, addr, now)
         self._pump()
 
+    def receive_malformed(
+        self, data: bytes, error: SipParseError, addr: Address, now: float
+    ) -> None:
+        """A message a stream driver could not parse: counted, and a request answered
+        when it can be (:meth:`TransactionLayer.receive_malformed`, RFC 3261 §21.4.1)."""
+        self._outbox.now = now
+        self.layer.receive_malformed(data, error, addr, now)
+
+    def transport_error(self, destination: Address, now: float) -> None:
+        """The driver could not open a connection to ``destination``: what waits there
+        fails now (408, :meth:`TransactionLayer.transport_error`), not at Timer B/F."""
+        self._outbox.now = now
+        self.layer.transport_error(destination, now)
+        self._pump()
+
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
-        self._now = now
-        # what the agent queued itself (an ACK, with the layer's output before it) first:
-        # a BYE sent after an ACK must not overtake it
-        out = self._out
-        self._out = []
-        out += self.layer.datagrams_to_send(now)
-        return out
+        self._outbox.now = now
+        return self._outbox.take(now)
 
     def get_timer(self) -> float | None:
-        if self._out:
-            return self._now
+        if self._outbox.pending:
+            return self._outbox.now
         times = [c.ok_deadline for c in self._calls.values() if c.ok_deadline is not None]
-        layer = self.layer.get_timer()
-        if layer is not None:
-            times.append(layer)
+        times += [
+            c.reinvite_backoff for c in self._calls.values() if c.reinvite_backoff is not None
+        ]
+        for timer in (self.layer.get_timer(), self._registrations.get_timer()):
+            if timer is not None:
+                times.append(timer)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
-        self._now = now
+        self._outbox.now = now
         self.layer.handle_timer(now)
+        self._registrations.handle_timer(now)
         for call in list(self._calls.values()):
             if call.ok_deadline is not None and call.ok_deadline <= now:
                 self._retransmit_ok(call)
+            if call.reinvite_backoff is not None and call.reinvite_backoff <= now:
+                self._reinvites.on_timer(call)
         self._pump()
 
     def next_event(self) -> Event | None:
@@ -278,25 +190,28 @@ class UserAgent:
         expires: int = 3600,
     ) -> str:  # fmt: skip
         """REGISTER our Contact for ``aor`` (default ``sip:user@<registrar host>``) at
-        ``registrar`` (§10.2); a 401/407 is answered once with the credentials."""
-        self._now = now
+        ``registrar`` (§10.2); a 401/407 is answered once with the credentials. The binding
+        is refreshed before it lapses (:func:`~.registration.refresh_delay`) until
+        :meth:`unregister`. Returns the Call-ID that names the registration in events."""
+        self._outbox.now = now
         uri = SipUri.parse(registrar)
-        aor = aor or f"sip:{self.user}@{uri.host}"
         call_id = self._new_call_id()
-        headers = (
-            ("From", f"<{aor}>;tag={self._tag()}"),
-            ("To", f"<{aor}>"),
-            ("Call-ID", call_id),
-            ("CSeq", "1 REGISTER"),
-            ("Max-Forwards", "70"),
-            ("Contact", self.contact),
-            ("Expires", str(expires)),
-        )
-        request = Request("REGISTER", registrar, headers)
-        key = self.layer.send_request(request, destination, now)
-        self._keys[key] = call_id
-        self._registrations[call_id] = (request, destination, False)
+        self._registrations.register(
+            registrar, destination, aor=aor or f"sip:{self.user}@{uri.host}", tag=self._tag(),
+            call_id=call_id, contact=self.contact, expires=expires,
+        )  # fmt: skip
         return call_id
+
+    def unregister(self, call_id: str, now: float) -> None:
+        """Remove the binding of registration ``call_id`` (Expires: 0, §10.2.2); then
+        :class:`~.events.Unregistered`, or :class:`RegistrationFailed`."""
+        self._outbox.now = now
+        self._registrations.unregister(call_id)
+
+    @property
+    def registrations(self) -> list[str]:
+        """The Call-IDs of the registrations in progress or held (refreshed)."""
+        return self._registrations.ids()
 
     def invite(
         self, target: str, destination: Address, now: float, sdp: bytes | None = None,
@@ -304,30 +219,34 @@ class UserAgent:
     ) -> str:  # fmt: skip
         """Call ``target`` (a SIP URI); ``sdp`` is the offer, or ``None`` for an offerless
         INVITE (§13.2.1). Returns the Call-ID that names the call in events."""
-        self._now = now
+        self._outbox.now = now
         SipUri.parse(target)
         if len(self._calls) >= self.max_calls:
             raise SipUsageError(f"more than {self.max_calls} calls")
-        call = _Call(self._new_call_id(), "uac", destination)
+        call = Call(self._new_call_id(), "uac", destination)
         call.local_tag = self._tag()
-        call.local_uri = from_uri or f"sip:{self.user}@{_host(self.local[0])}"
+        call.local_uri = from_uri or f"sip:{self.user}@{host_text(self.local[0])}"
         call.remote_uri = target
         call.remote_target = target
-        call.invite = self._invite_request(call, sdp)
+        call.invite = build_request(
+            "INVITE", target, from_=f"<{call.local_uri}>;tag={call.local_tag}",
+            to=f"<{target}>", call_id=call.call_id, cseq=call.local_cseq,
+            extra=(("Contact", self.contact), ("Allow", ALLOW)), body=sdp,
+        )  # fmt: skip
         self._calls[call.call_id] = call
         self._send_invite(call)
         return call.call_id
 
     def ring(self, call_id: str, now: float) -> None:
         """Send 180 Ringing for an incoming call."""
-        self._now = now
+        self._outbox.now = now
         call = self._uas_call(call_id)
         self._respond(call, 180, "Ringing")
         call.state = "early"
 
     def answer(self, call_id: str, sdp: bytes | None, now: float) -> None:
         """200 OK for an incoming call, retransmitted until the ACK (§13.3.1.4)."""
-        self._now = now
+        self._outbox.now = now
         call = self._uas_call(call_id)
         call.ok = self._respond(call, 200, "OK", sdp)
         call.state = "answered"
@@ -339,7 +258,7 @@ class UserAgent:
         self, call_id: str, now: float, status: int = 486, reason: str = "Busy Here"
     ) -> None:
         """A final failure (3xx-6xx) for an incoming call."""
-        self._now = now
+        self._outbox.now = now
         if not 300 <= status <= 699:
             raise SipUsageError("reject needs a 3xx-6xx status")
         call = self._uas_call(call_id)
@@ -348,61 +267,40 @@ class UserAgent:
 
     def ack(self, call_id: str, sdp: bytes, now: float) -> None:
         """The ACK with the SDP answer, after a 200 to an offerless INVITE (§13.2.1)."""
-        self._now = now
+        self._outbox.now = now
         call = self._calls.get(call_id)
         if call is None or call.role != "uac" or call.state != "answered" or call.ack:
             raise SipUsageError(f"call {call_id} waits for no ACK")
-        self._send_ack(call, sdp)
+        assert call.invite is not None
+        self._outbox.send_ack(call, sdp, call.invite)
         call.state = "confirmed"
 
     def reinvite(self, call_id: str, sdp: bytes, now: float) -> None:
         """Send a re-INVITE with a new offer in a confirmed call (§14.1), e.g. an ICE
-        restart; one at a time (§14.1: not while another INVITE transaction is pending)."""
-        self._now = now
+        restart; one at a time (§14.1: not while another INVITE transaction is pending).
+        A 491 (glare) sends it again after the §14.1 back-off, at most
+        :data:`~.reinvite.GLARE_RETRIES` times; a 401/407 once with the credentials."""
+        self._outbox.now = now
         call = self._calls.get(call_id)
-        if call is None or call.state != "confirmed":
+        if call is None:
             raise SipUsageError(f"call {call_id} is not established")
-        if call.reinvite_pending or call.reinvite_server is not None:
-            raise SipUsageError(f"call {call_id} has a re-INVITE in progress")
-        call.local_cseq += 1
-        base = self._in_dialog(call, "INVITE", call.local_cseq, sdp)
-        request = Request("INVITE", base.uri, (*base.headers, ("Contact", self.contact)), sdp)
-        key = self.layer.send_request(request, self._target(call), now)
-        self._keys[key] = call.call_id
-        call.reinvite_key = key
-        call.reinvite_pending = True
+        self._reinvites.send(call, sdp)
 
     def answer_reinvite(self, call_id: str, sdp: bytes, now: float) -> None:
         """200 OK with the answer to a :class:`ReInvited`, retransmitted until its ACK."""
-        self._now = now
-        call = self._calls.get(call_id)
-        if call is None or call.reinvite_server is None:
-            raise SipUsageError(f"call {call_id} has no re-INVITE to answer")
-        request, key = call.reinvite_server
-        response = self._response(request, 200, "OK", call.local_tag, sdp)
-        self.layer.send_response(key, response, now)
-        call.ok = response.encode()
-        call.ok_interval = T1
-        call.ok_deadline = now + T1
-        call.ok_until = now + 64 * T1
+        self._outbox.now = now
+        self._reinvites.answer(self._reinvited_call(call_id), sdp)
 
     def reject_reinvite(
         self, call_id: str, now: float, status: int = 488, reason: str = "Not Acceptable Here"
     ) -> None:
         """A failure to a :class:`ReInvited`; the call goes on as before (§14.2)."""
-        self._now = now
-        call = self._calls.get(call_id)
-        if call is None or call.reinvite_server is None:
-            raise SipUsageError(f"call {call_id} has no re-INVITE to answer")
-        if not 300 <= status <= 699:
-            raise SipUsageError("reject_reinvite needs a 3xx-6xx status")
-        request, key = call.reinvite_server
-        call.reinvite_server = None
-        self.layer.send_response(key, self._response(request, status, reason, None), now)
+        self._outbox.now = now
+        self._reinvites.reject(self._reinvited_call(call_id), status, reason)
 
     def bye(self, call_id: str, now: float) -> None:
         """End a confirmed call (§15.1.1)."""
-        self._now = now
+        self._outbox.now = now
         call = self._calls.get(call_id)
         if call is None or call.state not in ("answered", "confirmed"):
             raise SipUsageError(f"call {call_id} is not established")
@@ -411,11 +309,10 @@ class UserAgent:
     def cancel(self, call_id: str, now: float) -> None:
         """CANCEL an INVITE not yet answered (§9.1): the same branch, Request-URI,
         Call-ID, From, To and CSeq number as the INVITE, method CANCEL."""
-        self._now = now
+        self._outbox.now = now
         call = self._calls.get(call_id)
         if call is None or call.role != "uac" or call.state not in ("calling", "early"):
             raise SipUsageError(f"call {call_id} has no pending INVITE")
-        assert call.invite is not None
         invite = self._sent_invite(call)
         call.cancelled = True
         if call.state == "calling":
@@ -424,132 +321,80 @@ class UserAgent:
 
     # -- requests we make ------------------------------------------------------------
 
-    def _invite_request(self, call: _Call, sdp: bytes | None) -> Request:
-        headers = [
-            ("From", f"<{call.local_uri}>;tag={call.local_tag}"),
-            ("To", f"<{call.remote_uri}>"),
-            ("Call-ID", call.call_id),
-            ("CSeq", f"{call.local_cseq} INVITE"),
-            ("Max-Forwards", "70"),
-            ("Contact", self.contact),
-            ("Allow", _ALLOW),
-        ]
-        if sdp is not None:
-            headers.append(("Content-Type", "application/sdp"))
-        return Request("INVITE", call.remote_target, tuple(headers), sdp or b"")
+    def _authorize(
+        self, request: Request, challenge: Response, cseq: int | None = None
+    ) -> Request | None:
+        """``request`` again with credentials for the 401/407 ``challenge`` (§22.2)."""
+        if self.credentials is None:
+            return None
+        retry = with_credentials(request, challenge, self.credentials, cseq)
+        if retry is not None and self._observer is not None:  # observation point: digest
+            self._observer.digest_retry(retry, challenge.status, self._outbox.now)
+        return retry
 
-    def _send_invite(self, call: _Call) -> None:
+    def _send_invite(self, call: Call) -> None:
         assert call.invite is not None
-        key = self.layer.send_request(call.invite, call.peer, self._now)
-        call.invite_key = key
-        self._keys[key] = call.call_id
+        call.invite_key = self._outbox.send_request(call.invite, call.peer, call.call_id)
 
-    def _sent_invite(self, call: _Call) -> Request:
+    def _sent_invite(self, call: Call) -> Request:
         """The INVITE as the transaction layer sent it (with its Via)."""
         assert call.invite is not None and call.invite_key is not None
         branch = call.invite_key.split("|")[1]
-        host, port = self.local
-        via = f"SIP/2.0/{self.layer.transport} {_host(host)}:{port};branch={branch};rport"
+        via = f"SIP/2.0/{self.layer.transport} {self.layer.sent_by};branch={branch};rport"
         return Request("INVITE", call.invite.uri, (("Via", via), *call.invite.headers),
                        call.invite.body)  # fmt: skip
 
-    def _send_cancel(self, call: _Call, invite: Request) -> None:
+    def _send_cancel(self, call: Call, invite: Request) -> None:
         keep = {"via", "from", "to", "call-id", "route", "max-forwards"}
         headers = [(n, v) for n, v in invite.headers if n.lower() in keep]
         headers.append(("CSeq", f"{invite.cseq.number} CANCEL"))
-        key = self.layer.send_request(Request("CANCEL", invite.uri, tuple(headers)),
-                                      call.peer, self._now)  # fmt: skip
-        self._keys[key] = call.call_id
+        cancel = Request("CANCEL", invite.uri, tuple(headers))
+        self._outbox.send_request(cancel, call.peer, call.call_id)
 
-    def _in_dialog(self, call: _Call, method: str, cseq: int, body: bytes | None = None) -> Request:
-        """A request inside the dialog (§12.2.1.1)."""
-        to = f"<{call.remote_uri}>" + (f";tag={call.remote_tag}" if call.remote_tag else "")
-        headers = [("Route", r) for r in call.route_set]
-        headers += [
-            ("From", f"<{call.local_uri}>;tag={call.local_tag}"),
-            ("To", to),
-            ("Call-ID", call.call_id),
-            ("CSeq", f"{cseq} {method}"),
-            ("Max-Forwards", "70"),
-        ]
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
-        return Request(method, call.remote_target, tuple(headers), body or b"")
-
-    def _send_ack(self, call: _Call, sdp: bytes | None) -> None:
-        # §13.2.2.4: the ACK to a 2xx is its own transaction-less request, new branch
-        request = self._in_dialog(call, "ACK", call.local_cseq, sdp)
-        self.layer.send_request(request, self._target(call), self._now)
-        sent = self.layer.datagrams_to_send(self._now)
-        call.ack = sent[-1][0] if sent else None
-        self._out += sent
-
-    def _send_bye(self, call: _Call) -> None:
-        call.local_cseq += 1
-        request = self._in_dialog(call, "BYE", call.local_cseq)
-        key = self.layer.send_request(request, self._target(call), self._now)
-        call.bye_key = key
-        self._keys[key] = call.call_id
+    def _send_bye(self, call: Call, request: Request | None = None) -> None:
+        """BYE (§15.1.1), or ``request``: the BYE again with credentials (§22.2)."""
+        if request is None:
+            call.local_cseq += 1
+            request = call.request("BYE", call.local_cseq)
+        call.bye = request
+        call.bye_key = self._outbox.send_request(request, call.destination(), call.call_id)
         call.state = "ending"
         call.ok_deadline = None
-
-    def _target(self, call: _Call) -> Address:
-        """Where in-dialog requests go: the first route, else the remote target when it
-        names an IP address, else the address the dialog came from (no DNS here)."""
-        uri_text = (
-            call.route_set[0].strip("<>").split(">")[0] if call.route_set else call.remote_target
-        )
-        try:
-            uri = SipUri.parse(uri_text)
-        except SipParseError:
-            return call.peer
-        host = uri.host.strip("[]")
-        if host.replace(".", "").isdigit() or ":" in host:
-            return (host, uri.port or 5060)
-        return call.peer
+        call.reinvite_backoff = None
 
     # -- responses we make -----------------------------------------------------------
 
-    def _respond(self, call: _Call, status: int, reason: str, sdp: bytes | None = None) -> bytes:
+    def _respond(self, call: Call, status: int, reason: str, sdp: bytes | None = None) -> bytes:
         assert call.invite is not None and call.server_key is not None
-        response = self._response(call.invite, status, reason, call.local_tag, sdp)
-        self.layer.send_response(call.server_key, response, self._now)
+        response = build_response(
+            call.invite, status, reason, tag=call.local_tag, contact=self.contact, body=sdp
+        )
+        self._outbox.send_response(call.server_key, response)
         return response.encode()
 
-    def _response(
-        self, request: Request, status: int, reason: str, tag: str | None, body: bytes | None = None
-    ) -> Response:
-        """§8.2.6.2: Via, From, Call-ID, CSeq copied; To tagged; Record-Route copied for
-        a dialog (§12.1.1)."""
-        to = request.get("To") or ""
-        if tag and request.to.tag is None:
-            to += f";tag={tag}"
-        headers = [(n, v) for n, v in request.headers if n in ("Via", "Record-Route")]
-        headers += [
-            ("From", request.get("From") or ""),
-            ("To", to),
-            ("Call-ID", request.call_id),
-            ("CSeq", str(request.cseq)),
-        ]
-        if request.method == "INVITE" and status < 300:
-            headers += [("Contact", self.contact), ("Allow", _ALLOW)]
-        if status == 405:
-            headers.append(("Allow", _ALLOW))
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
-        return Response(status, reason, tuple(headers), body or b"")
+    def _answer(
+        self, request: Request, key: str, status: int, reason: str, tag: bool,
+        *, extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:  # fmt: skip
+        """A response outside any call of ours (with a fresh To tag when ``tag``)."""
+        response = build_response(
+            request, status, reason, tag=self._tag() if tag else None, contact=self.contact,
+            extra=extra,
+        )  # fmt: skip
+        self._outbox.send_response(key, response)
 
-    def _retransmit_ok(self, call: _Call) -> None:
-        if self._now >= call.ok_until:
+    def _retransmit_ok(self, call: Call) -> None:
+        now = self._outbox.now
+        if now >= call.ok_until:
             # §13.3.1.4: no ACK within 64·T1: the dialog ends with a BYE
             call.ok_deadline = None
             self._send_bye(call)
             self._events.push(CallFailed(call.call_id, 408, "no ACK for the 200"))
             return
         if call.ok is not None:
-            self._out.append((call.ok, call.peer))
+            self._outbox.send_again(call.ok, call.peer)
         call.ok_interval = min(2 * call.ok_interval, T2)
-        call.ok_deadline = self._now + call.ok_interval
+        call.ok_deadline = now + call.ok_interval
 
     # -- what the transaction layer reports ------------------------------------------
 
@@ -563,77 +408,77 @@ class UserAgent:
                     self._on_response(event)
                 elif isinstance(event, TransactionTimeout):
                     self._on_timeout(event.key)
+                elif isinstance(event, TransactionTerminated):
+                    self._outbox.release(event.key)
             except SipParseError:
                 layer.dropped += 1  # a field we need was malformed: the message is dropped
 
     def _on_timeout(self, key: str) -> None:
-        call_id = self._keys.pop(key, None)
-        if call_id is None:
+        owner = self._outbox.owner(key)
+        if owner is None:
             return
-        if call_id in self._registrations:
-            del self._registrations[call_id]
-            self._events.push(RegistrationFailed(call_id, 408, "Request Timeout"))
+        if self._registrations.owns(owner):
+            self._registrations.on_timeout(owner, key)
             return
-        call = self._calls.get(call_id)
+        call = self._calls.get(owner)
         if call is None:
             return
         if key == call.invite_key and call.state in ("calling", "early"):
-            self._events.push(CallFailed(call_id, 408, "Request Timeout"))
+            self._events.push(CallFailed(call.call_id, 408, "Request Timeout"))
             self._end(call)
+        elif key == call.reinvite_key:
+            self._reinvites.on_timeout(call)
         elif key == call.bye_key:
-            self._events.push(CallEnded(call_id, by_remote=False))
+            self._events.push(CallEnded(call.call_id, by_remote=False))
             self._end(call)
 
     def _on_request(self, event: RequestReceived) -> None:
         request, key = event.request, event.key
         call = self._calls.get(request.call_id)
         if key is None:  # an ACK to our 2xx (§13.3.1.4)
-            server = call.reinvite_server if call is not None else None
-            if call is not None and server is not None and call.ok_deadline is not None:
-                if request.cseq.number == server[0].cseq.number:  # the re-INVITE's (§14.2)
-                    call.ok_deadline = None
-                    call.reinvite_server = None
+            if call is None or self._reinvites.on_ack(call, request):
                 return
-            if call is not None and call.role == "uas" and call.state == "answered":
+            if call.role == "uas" and call.state == "answered":
                 call.ok_deadline = None
                 call.state = "confirmed"
                 self._events.push(CallEstablished(call.call_id, request.body or None))
             return
         method = request.method
+        if request.uri.partition(":")[0].lower() not in ("sip", "sips"):
+            # §8.2.2.1: a Request-URI scheme we do not serve (tel:, mailto:, ...)
+            self._answer(request, key, 416, "Unsupported URI Scheme", tag=True)
+            return
+        required = request.get_all("Require")
+        if required and method != "CANCEL":
+            # §8.2.2.3: we support no extension, so every option tag required is unknown
+            # (ACK never reaches here: an ACK to a 2xx has no key, §8.2.2.3 exempts it)
+            unsupported = (("Unsupported", ", ".join(required)),)
+            self._answer(request, key, 420, "Bad Extension", tag=True, extra=unsupported)
+            return
         if method == "INVITE":
-            self._on_invite(request, key, event.source)
+            if request.to.tag is not None:
+                self._reinvites.on_request(call, request, key)
+            else:
+                self._on_invite(request, key, event.source)
         elif method == "BYE":
             if call is None or request.from_.tag != call.remote_tag:
-                self.layer.send_response(
-                    key,
-                    self._response(request, 481, "Call/Transaction Does Not Exist", None),
-                    self._now,
-                )
+                self._answer(request, key, 481, "Call/Transaction Does Not Exist", tag=False)
                 return
-            self.layer.send_response(key, self._response(request, 200, "OK", None), self._now)
+            self._answer(request, key, 200, "OK", tag=False)
             self._events.push(CallEnded(call.call_id, by_remote=True))
             self._end(call)
         elif method == "CANCEL":
             self._on_cancel(request, key, call)
         elif method == "OPTIONS":
-            self.layer.send_response(
-                key, self._response(request, 200, "OK", self._tag()), self._now
-            )
+            self._answer(request, key, 200, "OK", tag=True)
         else:
-            self.layer.send_response(
-                key, self._response(request, 405, "Method Not Allowed", self._tag()), self._now
-            )
+            self._answer(request, key, 405, "Method Not Allowed", tag=True)
 
     def _on_invite(self, request: Request, key: str, source: Address) -> None:
-        if request.to.tag is not None:
-            self._on_reinvite(request, key)
-            return
         if len(self._calls) >= self.max_calls or request.call_id in self._calls:
-            self.layer.send_response(
-                key, self._response(request, 486, "Busy Here", self._tag()), self._now
-            )
+            self._answer(request, key, 486, "Busy Here", tag=True)
             return
-        call = _Call(request.call_id, "uas", source)
+        call = Call(request.call_id, "uas", source)
         call.local_tag = self._tag()
         call.remote_tag = request.from_.tag
         call.remote_uri = request.from_.uri
@@ -648,43 +493,18 @@ class UserAgent:
             IncomingCall(call.call_id, request.from_.uri, request.body or None, request)
         )
 
-    def _on_cancel(self, request: Request, key: str, call: _Call | None) -> None:
+    def _on_cancel(self, request: Request, key: str, call: Call | None) -> None:
         # §9.2: the CANCEL matches the INVITE by branch; 200 to it, 487 to the INVITE
         if call is None or call.role != "uas" or call.invite is None:
-            self.layer.send_response(
-                key,
-                self._response(request, 481, "Call/Transaction Does Not Exist", None),
-                self._now,
-            )
+            self._answer(request, key, 481, "Call/Transaction Does Not Exist", tag=False)
             return
-        self.layer.send_response(key, self._response(request, 200, "OK", call.local_tag), self._now)
+        self._outbox.send_response(
+            key, build_response(request, 200, "OK", tag=call.local_tag, contact=self.contact)
+        )
         if call.state in ("calling", "early"):
             self._respond(call, 487, "Request Terminated")
             self._events.push(CallFailed(call.call_id, 487, "Request Terminated"))
             self._end(call)
-
-    def _on_reinvite(self, request: Request, key: str) -> None:
-        """§14.2: a re-INVITE in one of our confirmed dialogs is offered to the user; one
-        in no dialog gets 481; one while ours is pending 491, while another of the peer's
-        is pending 500 with Retry-After."""
-        call = self._calls.get(request.call_id)
-        if (
-            call is None
-            or call.state != "confirmed"
-            or request.to.tag != call.local_tag
-            or request.from_.tag != call.remote_tag
-        ):
-            response = self._response(request, 481, "Call/Transaction Does Not Exist", None)
-        elif call.reinvite_pending:
-            response = self._response(request, 491, "Request Pending", None)
-        elif call.reinvite_server is not None or call.ok_deadline is not None:
-            base = self._response(request, 500, "Server Internal Error", None)
-            response = Response(500, base.reason, (*base.headers, ("Retry-After", "1")))
-        else:
-            call.reinvite_server = (request, key)
-            self._events.push(ReInvited(call.call_id, request.body or None))
-            return
-        self.layer.send_response(key, response, self._now)
 
     def _on_response(self, event: ResponseReceived) -> None:
         response, key = event.response, event.key
@@ -692,27 +512,44 @@ class UserAgent:
             # a 2xx retransmitted after the INVITE transaction: ACK it again (§13.2.2.4)
             call = self._calls.get(response.call_id)
             if call is not None and call.ack is not None and response.cseq.method == "INVITE":
-                self._out.append((call.ack, self._target(call)))
+                self._outbox.send_again(call.ack, call.destination())
             return
-        call_id = self._keys.get(key)
-        if call_id is None:
+        owner = self._outbox.owner(key)
+        if owner is None:
             return
-        if call_id in self._registrations:
-            self._on_register_response(call_id, key, response)
+        if self._registrations.owns(owner):
+            self._registrations.on_response(owner, key, response)
             return
-        call = self._calls.get(call_id)
+        call = self._calls.get(owner)
         if call is None:
             return
-        method = response.cseq.method
-        if method == "INVITE" and key == call.invite_key:
+        if key == call.invite_key:
             self._on_invite_response(call, response)
-        elif method == "INVITE" and key == call.reinvite_key:
-            self._on_reinvite_response(call, response)
-        elif method == "BYE" and response.status >= 200:
-            self._events.push(CallEnded(call.call_id, by_remote=False))
-            self._end(call)
+        elif key == call.reinvite_key:
+            self._reinvites.on_response(call, response)
+        elif key == call.bye_key:
+            self._on_bye_response(call, response)
 
-    def _on_invite_response(self, call: _Call, response: Response) -> None:
+    def _on_bye_response(self, call: Call, response: Response) -> None:
+        """§15.1.1: the call is over whatever the answer; a 401/407 is answered once with
+        the credentials (§22.2), a second one (or none to give) reported as
+        :class:`CallFailed` before :class:`CallEnded`."""
+        status = response.status
+        if status < 200:
+            return
+        if status in (401, 407):
+            again = None
+            if not call.bye_auth_tried and call.bye is not None:
+                again = call.again_with_credentials(call.bye, response, self._authorize)
+            if again is not None:
+                call.bye_auth_tried = True
+                self._send_bye(call, again)
+                return
+            self._events.push(CallFailed(call.call_id, status, response.reason))
+        self._events.push(CallEnded(call.call_id, by_remote=False))
+        self._end(call)
+
+    def _on_invite_response(self, call: Call, response: Response) -> None:
         status = response.status
         if status < 200:
             if status > 100:
@@ -727,7 +564,7 @@ class UserAgent:
             if call.state not in ("calling", "early"):
                 # the 2xx again (RFC 6026 Accepted): our ACK was lost, send it again
                 if call.ack is not None:
-                    self._out.append((call.ack, self._target(call)))
+                    self._outbox.send_again(call.ack, call.destination())
                 return
             call.remote_tag = response.to.tag
             contacts = response.contacts
@@ -735,124 +572,52 @@ class UserAgent:
                 call.remote_target = contacts[0].uri
             call.route_set = list(reversed(response.get_all("Record-Route")))  # §12.1.2
             call.state = "answered"
-            offerless = call.invite is not None and not call.invite.body
+            invite = call.invite
+            assert invite is not None  # ours: made in invite()
+            offerless = not invite.body
             if not offerless:
-                self._send_ack(call, None)
+                self._outbox.send_ack(call, None, invite)
                 call.state = "confirmed"
             self._events.push(CallAnswered(call.call_id, response.body or None))
             if call.cancelled:  # §9.1: the CANCEL lost the race: end with BYE
                 if offerless:
-                    self._send_ack(call, None)
+                    self._outbox.send_ack(call, None, invite)
                 self._send_bye(call)
             return
-        if status in (401, 407) and self.credentials is not None and not call.auth_tried:
-            auth = self._authorization(response, "INVITE", call.remote_target)
-            if auth is not None and call.invite is not None:
+        if status in (401, 407) and not call.auth_tried and call.invite is not None:
+            again = self._authorize(call.invite, response)
+            if again is not None:  # §22.2: CSeq + 1, the credentials added
                 call.auth_tried = True
-                call.local_cseq += 1
-                name, value = auth
-                base = self._invite_request(call, call.invite.body or None)
-                call.invite = Request("INVITE", base.uri, (*base.headers, (name, value)), base.body)
+                call.local_cseq = again.cseq.number
+                call.invite = again
                 call.state = "calling"
                 self._send_invite(call)
                 return
         self._events.push(CallFailed(call.call_id, status, response.reason))
         self._end(call)
 
-    def _on_reinvite_response(self, call: _Call, response: Response) -> None:
-        status = response.status
-        if status < 200:
-            return
-        if not call.reinvite_pending:
-            if status < 300 and call.ack is not None:  # the 2xx again: our ACK was lost
-                self._out.append((call.ack, self._target(call)))
-            return
-        call.reinvite_pending = False
-        if status < 300:
-            contacts = response.contacts
-            if contacts:
-                call.remote_target = contacts[0].uri  # §12.2.1.2: a target refresh
-            self._send_ack(call, None)
-            self._events.push(ReInviteAnswered(call.call_id, response.body or None))
-        else:
-            self._events.push(ReInviteFailed(call.call_id, status, response.reason))
-
-    def _on_register_response(self, call_id: str, key: str, response: Response) -> None:
-        status = response.status
-        if status < 200:
-            return
-        request, destination, retried = self._registrations[call_id]
-        if status < 300:
-            del self._registrations[call_id]
-            expires = _expires(response, request)
-            self._events.push(Registered(call_id, expires))
-            return
-        if status in (401, 407) and self.credentials is not None and not retried:
-            auth = self._authorization(response, "REGISTER", request.uri)
-            if auth is not None:
-                # §10.2 and §22.2: the same Call-ID, CSeq + 1, the credentials added
-                cseq = request.cseq.number + 1
-                headers = [(n, f"{cseq} REGISTER" if n == "CSeq" else v)
-                           for n, v in request.headers if n not in ("Authorization", "Proxy-Authorization")]  # fmt: skip  # noqa: E501
-                headers.append(auth)
-                again = Request("REGISTER", request.uri, tuple(headers))
-                new_key = self.layer.send_request(again, destination, self._now)
-                self._keys[new_key] = call_id
-                self._registrations[call_id] = (again, destination, True)
-                return
-        del self._registrations[call_id]
-        self._events.push(RegistrationFailed(call_id, status, response.reason))
-
-    def _authorization(self, response: Response, method: str, uri: str) -> tuple[str, str] | None:
-        """The (Proxy-)Authorization field answering a 401/407 (§22.2, §22.3)."""
-        assert self.credentials is not None
-        field = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenges = []
-        for value in response.get_all(field):
-            try:
-                challenges.append(DigestChallenge.parse(value))
-            except SipParseError:
-                continue
-        challenge = choose_challenge(challenges)
-        if challenge is None:
-            return None
-        name = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        return name, self.credentials.authorization(challenge, method, uri)
-
     # -- bookkeeping ---------------------------------------------------------------
 
-    def _uas_call(self, call_id: str) -> _Call:
+    def _uas_call(self, call_id: str) -> Call:
         call = self._calls.get(call_id)
         if call is None or call.role != "uas" or call.state not in ("calling", "early"):
             raise SipUsageError(f"call {call_id} is not an incoming call waiting for an answer")
         return call
 
-    def _end(self, call: _Call) -> None:
+    def _reinvited_call(self, call_id: str) -> Call:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise SipUsageError(f"call {call_id} has no re-INVITE to answer")
+        return call
+
+    def _end(self, call: Call) -> None:
         call.state = "ended"
         call.ok_deadline = None
+        call.reinvite_backoff = None
         self._calls.pop(call.call_id, None)
-        for key in [k for k, v in self._keys.items() if v == call.call_id]:
-            del self._keys[key]
 
     def _tag(self) -> str:
         return random_text(self._rng, _TAG_ALPHABET, 16)  # §19.3: 32 bits at least
 
     def _new_call_id(self) -> str:
-        return f"{random_text(self._rng, _TAG_ALPHABET, 20)}@{_host(self.local[0])}"
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _expires(response: Response, request: Request) -> int:
-    """The granted expiry: our Contact's expires parameter, else Expires (§10.2.4)."""
-    for contact in response.contacts:
-        value = contact.param("expires")
-        if value is not None and value.isdigit() and len(value) < 10:
-            return int(value)
-    for source in (response, request):
-        value = source.get("Expires")
-        if value is not None and value.isdigit() and len(value) < 10:
-            return int(value)
-    return 3600
+        return f"{random_text(self._rng, _TAG_ALPHABET, 20)}@{host_text(self.local[0])}"

@@ -12,6 +12,8 @@ the Content-Length may not exceed ``max_body_bytes``, so the buffer never holds 
 than one head and one body. After a :class:`SipParseError` the stream cannot be
 re-synchronised (there is no way to find the next message's start): the framer stays
 failed and every later :meth:`feed` raises the same error; close the connection.
+:attr:`StreamFramer.failed_head` then holds the head of the message that failed, when it
+was read whole, so a driver can answer it (a 400 before closing, RFC 3261 §21.4.1).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ class StreamFramer:
         "_buffer",
         "_error",
         "_head",
+        "_head_bytes",
         "_length",
         "_scan",
         "crlfs",
+        "failed_head",
         "max_body_bytes",
         "max_header_bytes",
         "max_headers",
@@ -53,6 +57,10 @@ class StreamFramer:
         self._head: tuple[str, str, str, list[tuple[str, str]]] | None = None
         self._length = 0
         self._error: SipParseError | None = None
+        #: after a :class:`SipParseError`: the head (start line and fields) of the
+        #: message that failed, if its blank line had arrived; else ``None``
+        self.failed_head: bytes | None = None
+        self._head_bytes: bytes | None = None
 
     @property
     def buffered(self) -> int:
@@ -70,6 +78,8 @@ class StreamFramer:
                 pass
         except SipParseError as exc:
             self._error = exc
+            self.failed_head = self._head_bytes
+            self._head_bytes = None
             self._buffer.clear()
             raise
         return out
@@ -93,7 +103,8 @@ class StreamFramer:
                 return False
             if end > self.max_header_bytes:
                 raise SipParseError(f"header section over {self.max_header_bytes} bytes", 513)
-            kind, a, b, headers, length = parse_head(bytes(buf[:end]), self.max_headers)
+            self._head_bytes = bytes(buf[: end + 4])
+            kind, a, b, headers, length = parse_head(self._head_bytes[:end], self.max_headers)
             if length is None:
                 raise SipParseError("no Content-Length on a stream transport (§18.3)")
             if length > self.max_body_bytes:
@@ -109,4 +120,5 @@ class StreamFramer:
         del buf[: self._length]
         self._head = None
         out.append(build(kind, a, b, headers, body))
+        self._head_bytes = None
         return True

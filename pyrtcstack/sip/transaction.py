@@ -39,6 +39,7 @@ import heapq
 import random
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from pyrtcstack.common.core import (
     Address,
@@ -50,8 +51,13 @@ from pyrtcstack.common.core import (
 from pyrtcstack.common.errors import LocalProtocolError
 from pyrtcstack.sip.errors import SipParseError
 from pyrtcstack.sip.message import Message, Request, Response, parse_message
+from pyrtcstack.sip.reject import error_response
+
+if TYPE_CHECKING:
+    from pyrtcstack.sip.observer import SipObserver
 
 __all__ = [
+    "ERROR_ANSWERS_PER_SECOND",
     "MAGIC_COOKIE",
     "MAX_TRANSACTIONS",
     "T1",
@@ -76,7 +82,13 @@ MAGIC_COOKIE = "z9hG4bK"
 MAX_TRANSACTIONS = 1024
 #: Datagrams queued between two drains.
 MAX_QUEUED = 4096
+#: Stateless answers to malformed requests (400, 505, ...) per second, at most; the
+#: same number may go out in one burst. Past it a malformed request is only dropped.
+ERROR_ANSWERS_PER_SECOND = 10
 _BRANCH_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_HOST_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+#: RFC 7118 §5.2: WebSocket transports, whose clients cannot name a reachable address
+_WEBSOCKET = ("WS", "WSS")
 
 
 class SipUsageError(LocalProtocolError):
@@ -116,7 +128,9 @@ class ResponseReceived(Event):
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimeout(Event):
-    """Timer B, F (no final response) or H (no ACK) fired: §17.1.1.2, §17.1.2.2, §17.2.1."""
+    """Timer B, F (no final response) or H (no ACK) fired: §17.1.1.2, §17.1.2.2, §17.2.1;
+    or ``timer`` is ``"transport"``: the transport could not deliver the request (§17.1.4,
+    :meth:`TransactionLayer.transport_error`)."""
 
     key: str
     timer: str
@@ -161,6 +175,10 @@ class TransactionLayer:
 
     ``local`` is the address our Via names (``sent-by``); ``reliable`` is True on TCP
     or TLS (§17.1.1.2: no retransmissions, the absorbing timers D, I, J, K are zero).
+    On WebSocket (``WS``, ``WSS``) the Via names instead a random ``.invalid`` host from
+    the injected generator (RFC 7118 §5.2: a WebSocket client has no address a server
+    could open a connection to; responses follow the connection, §5.2 and RFC 3581).
+    That host is :attr:`sent_by`.
     """
 
     def __init__(
@@ -179,6 +197,14 @@ class TransactionLayer:
         self.auto_trying = auto_trying
         self.max_transactions = max_transactions
         self._rng = default_rng(rng)
+        host, port = local
+        #: the sent-by of our Via (§18.2.1): ``host:port``, or ``<random>.invalid`` on
+        #: WebSocket (RFC 7118 §5.2)
+        self.sent_by = (
+            random_text(self._rng, _HOST_ALPHABET, 12) + ".invalid"
+            if self.transport in _WEBSOCKET
+            else f"{_host(host)}:{port}"
+        )
         self._txs: dict[str, _Tx] = {}
         self._heap: list[tuple[float, int, str, str]] = []
         self._seq = 0
@@ -187,22 +213,84 @@ class TransactionLayer:
         self._now = 0.0
         #: datagrams that did not parse, or matched nothing they could act on
         self.dropped = 0
+        #: malformed requests answered (400, 505, ...), a subset of ``dropped``
+        self.errors_answered = 0
+        self._error_tokens = float(ERROR_ANSWERS_PER_SECOND)
+        self._error_time = 0.0
+        #: told every message in and out, every state a transaction enters and every
+        #: timer that fires (a :class:`~pyrtcstack.sip.SipTracer`; the
+        #: :class:`~pyrtcstack.sip.UserAgent` sets it with its own)
+        self.observer: SipObserver | None = None
 
     # -- the core contract ---------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        """A UDP datagram (§18.3); malformed ones are dropped and counted."""
+        """A UDP datagram (§18.3); malformed ones are dropped and counted, and a
+        malformed request is answered when it can be (:meth:`receive_malformed`)."""
         self._now = now
+        if self.observer is not None:  # observation point: the wire, in
+            self.observer.message_received(data, addr, now)
         try:
             message = parse_message(data)
-        except SipParseError:
-            self.dropped += 1
+        except SipParseError as exc:
+            self._malformed(data, exc, addr)
             return
-        self.receive_message(message, addr, now)
+        self._receive(message, addr)
+
+    def receive_malformed(
+        self, data: bytes, error: SipParseError, addr: Address, now: float
+    ) -> None:
+        """A message that did not parse (``error``): dropped and counted, and a request
+        answered statelessly to ``addr`` with ``error``'s status (400, 505, 513) and the
+        reason, when its Via, From, To, Call-ID and CSeq can be read
+        (:func:`~pyrtcstack.sip.reject.error_response`), at most
+        :data:`ERROR_ANSWERS_PER_SECOND` a second. Drivers of stream transports pass the
+        head a framer could not parse (TCP) or a whole WebSocket message."""
+        self._now = now
+        if self.observer is not None:  # observation point: the wire, in (a stream's)
+            self.observer.message_received(data, addr, now)
+        self._malformed(data, error, addr)
+
+    def _malformed(self, data: bytes, error: SipParseError, addr: Address) -> None:
+        now = self._now
+        self.dropped += 1
+        elapsed = max(0.0, now - self._error_time)
+        self._error_time = max(self._error_time, now)
+        self._error_tokens = min(
+            float(ERROR_ANSWERS_PER_SECOND),
+            self._error_tokens + elapsed * ERROR_ANSWERS_PER_SECOND,
+        )
+        if self._error_tokens < 1.0:
+            return
+        answer = error_response(data, error, random_text(self._rng, _HOST_ALPHABET, 16))
+        if answer is not None:
+            self._error_tokens -= 1.0
+            self.errors_answered += 1
+            self._send(answer, addr)
+
+    def transport_error(self, destination: Address, now: float) -> None:
+        """The transport could not deliver to ``destination`` (a connection refused, a
+        TLS handshake failed): every client transaction waiting there ends at once with
+        :class:`TransactionTimeout` (timer ``"transport"``) instead of at Timer B or F
+        (§17.1.4, §8.1.3.1)."""
+        self._now = now
+        for tx in list(self._txs.values()):
+            if (
+                not tx.server
+                and tx.peer == destination
+                and tx.state in (TxState.CALLING, TxState.TRYING, TxState.PROCEEDING)
+            ):
+                self._events.push(TransactionTimeout(tx.key, "transport"))
+                self._terminate(tx)
 
     def receive_message(self, message: Message, addr: Address, now: float) -> None:
         """A whole message (from a :class:`~pyrtcstack.sip.StreamFramer` on TCP)."""
         self._now = now
+        if self.observer is not None:  # observation point: the wire, in (a stream)
+            self.observer.message_received(message, addr, now)
+        self._receive(message, addr)
+
+    def _receive(self, message: Message, addr: Address) -> None:
         if isinstance(message, Request):
             self._on_request(message, addr)
         else:
@@ -264,8 +352,7 @@ class TransactionLayer:
         vias = request.get_all("Via")
         if not vias:
             branch = self.new_branch()
-            host, port = self.local
-            via = f"SIP/2.0/{self.transport} {_host(host)}:{port};branch={branch};rport"
+            via = f"SIP/2.0/{self.transport} {self.sent_by};branch={branch};rport"
             request = Request(request.method, request.uri, (("Via", via), *request.headers),
                               request.body)  # fmt: skip
         else:
@@ -289,12 +376,12 @@ class TransactionLayer:
         self._txs[key] = tx
         self._send(wire, destination)
         if tx.invite:
-            tx.state = TxState.CALLING
+            self._enter(tx, TxState.CALLING, first=True)
             if not self.reliable:
                 self._set(tx, "A", T1)
             self._set(tx, "B", 64 * T1)
         else:
-            tx.state = TxState.TRYING
+            self._enter(tx, TxState.TRYING, first=True)
             if not self.reliable:
                 self._set(tx, "E", T1)
             self._set(tx, "F", 64 * T1)
@@ -315,22 +402,22 @@ class TransactionLayer:
         tx.last_response = wire
         self._send(wire, tx.peer)
         if not final:
-            tx.state = TxState.PROCEEDING
+            self._enter(tx, TxState.PROCEEDING)
             return
         if tx.invite and response.status < 300:
             # RFC 6026 §7.1: Accepted, absorbing INVITE retransmissions for Timer L;
             # the TU (dialog) retransmits its 2xx itself (§13.3.1.4).
             if tx.state is not TxState.ACCEPTED:
-                tx.state = TxState.ACCEPTED
+                self._enter(tx, TxState.ACCEPTED)
                 self._set(tx, "L", 64 * T1)
         elif tx.invite:
-            tx.state = TxState.COMPLETED  # §17.2.1: wait for the ACK
+            self._enter(tx, TxState.COMPLETED)  # §17.2.1: wait for the ACK
             if not self.reliable:
                 tx.interval = T1
                 self._set(tx, "G", T1)
             self._set(tx, "H", 64 * T1)
         else:
-            tx.state = TxState.COMPLETED  # §17.2.2
+            self._enter(tx, TxState.COMPLETED)  # §17.2.2
             self._set(tx, "J", 0.0 if self.reliable else 64 * T1)
 
     # -- inside --------------------------------------------------------------------
@@ -340,6 +427,8 @@ class TransactionLayer:
             self.dropped += 1
             return
         self._out.append((data, addr))
+        if self.observer is not None:  # observation point: the wire, out (as queued)
+            self.observer.message_sent(data, addr, self._now)
 
     def _set(self, tx: _Tx, name: str, delay: float) -> None:
         when = self._now + delay
@@ -348,12 +437,22 @@ class TransactionLayer:
         heapq.heappush(self._heap, (when, self._seq, tx.key, name))
 
     def _terminate(self, tx: _Tx) -> None:
-        tx.state = TxState.TERMINATED
+        self._enter(tx, TxState.TERMINATED)
         tx.timers.clear()
         self._txs.pop(tx.key, None)
         self._events.push(TransactionTerminated(tx.key))
 
+    def _enter(self, tx: _Tx, state: TxState, *, first: bool = False) -> None:
+        """Every change of a transaction's state goes through here, and a new
+        transaction enters its first state here (``first``)."""
+        old = None if first else tx.state
+        tx.state = state
+        if self.observer is not None and old is not state:  # observation point: states
+            self.observer.transaction_state(tx.key, tx.request.method, old, state, self._now)
+
     def _fire(self, tx: _Tx, name: str) -> None:
+        if self.observer is not None:  # observation point: the timers
+            self.observer.timer_fired(tx.key, tx.request.method, name, self._now)
         if name in ("A", "E", "G"):
             # A: §17.1.1.2 doubling without cap; E: §17.1.2.2 doubling up to T2 (and T2
             # in Proceeding); G: §17.2.1 doubling up to T2.
@@ -393,9 +492,9 @@ class TransactionLayer:
         # §17.1.2.2: the non-INVITE client transaction
         if tx.state in (TxState.TRYING, TxState.PROCEEDING):
             if status < 200:
-                tx.state = TxState.PROCEEDING
+                self._enter(tx, TxState.PROCEEDING)
             else:
-                tx.state = TxState.COMPLETED
+                self._enter(tx, TxState.COMPLETED)
                 tx.timers.pop("E", None)
                 tx.timers.pop("F", None)
                 self._set(tx, "K", 0.0 if self.reliable else T4)
@@ -407,15 +506,15 @@ class TransactionLayer:
         if tx.state in (TxState.CALLING, TxState.PROCEEDING):
             tx.timers.pop("A", None)
             if status < 200:
-                tx.state = TxState.PROCEEDING
+                self._enter(tx, TxState.PROCEEDING)
                 tx.timers.pop("B", None)  # Timer B only runs in Calling (§17.1.1.2)
             elif status < 300:
                 # RFC 6026 §7.2: Accepted, so retransmitted 2xx reach the TU via Timer M
-                tx.state = TxState.ACCEPTED
+                self._enter(tx, TxState.ACCEPTED)
                 tx.timers.pop("B", None)
                 self._set(tx, "M", 64 * T1)
             else:
-                tx.state = TxState.COMPLETED
+                self._enter(tx, TxState.COMPLETED)
                 tx.timers.pop("B", None)
                 tx.ack = _ack_for(tx.request, response)
                 self._send(tx.ack, tx.peer)
@@ -455,18 +554,17 @@ class TransactionLayer:
         # asks, whatever the Via's sent-by says (docs/sip.md, deviations).
         tx = _Tx(key, request, addr, server=True)
         self._txs[key] = tx
-        if tx.invite:
-            tx.state = TxState.PROCEEDING
-            if self.auto_trying:
-                # §17.2.1: 100 Trying at once, so the client stops retransmitting
-                tx.last_response = _stateless(request, 100, "Trying")
-                self._send(tx.last_response, tx.peer)
+        self._enter(tx, TxState.PROCEEDING if tx.invite else TxState.TRYING, first=True)
+        if tx.invite and self.auto_trying:
+            # §17.2.1: 100 Trying at once, so the client stops retransmitting
+            tx.last_response = _stateless(request, 100, "Trying")
+            self._send(tx.last_response, tx.peer)
         self._events.push(RequestReceived(key, request, addr))
 
     def _server_retransmission(self, tx: _Tx, request: Request) -> None:
         if request.method == "ACK":
             if tx.state is TxState.COMPLETED:  # §17.2.1: the ACK for our 3xx-6xx
-                tx.state = TxState.CONFIRMED
+                self._enter(tx, TxState.CONFIRMED)
                 tx.timers.pop("G", None)
                 tx.timers.pop("H", None)
                 self._set(tx, "I", 0.0 if self.reliable else T4)

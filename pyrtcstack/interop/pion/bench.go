@@ -134,28 +134,10 @@ func selfBench(total, size int) error {
 			received <- err
 		})
 	})
-	exchange := func(from, to *webrtc.PeerConnection, offer bool) error {
-		var d webrtc.SessionDescription
-		var err error
-		if offer {
-			d, err = from.CreateOffer(nil)
-		} else {
-			d, err = from.CreateAnswer(nil)
-		}
-		if err != nil {
-			return err
-		}
-		gathered := webrtc.GatheringCompletePromise(from)
-		if err := from.SetLocalDescription(d); err != nil {
-			return err
-		}
-		<-gathered
-		return to.SetRemoteDescription(*from.LocalDescription())
-	}
-	if err := exchange(a, b, true); err != nil {
+	if err := exchangeDescription(a, b, true); err != nil {
 		return err
 	}
-	if err := exchange(b, a, false); err != nil {
+	if err := exchangeDescription(b, a, false); err != nil {
 		return err
 	}
 	var raw datachannel.ReadWriteCloser
@@ -209,28 +191,10 @@ func setupBench(n int) error {
 		}
 		opened := make(chan struct{})
 		ch.OnOpen(func() { close(opened) })
-		exchange := func(from, to *webrtc.PeerConnection, offer bool) error {
-			var d webrtc.SessionDescription
-			var err error
-			if offer {
-				d, err = from.CreateOffer(nil)
-			} else {
-				d, err = from.CreateAnswer(nil)
-			}
-			if err != nil {
-				return err
-			}
-			gathered := webrtc.GatheringCompletePromise(from)
-			if err := from.SetLocalDescription(d); err != nil {
-				return err
-			}
-			<-gathered
-			return to.SetRemoteDescription(*from.LocalDescription())
-		}
-		if err := exchange(a, b, true); err != nil {
+		if err := exchangeDescription(a, b, true); err != nil {
 			return 0, err
 		}
-		if err := exchange(b, a, false); err != nil {
+		if err := exchangeDescription(b, a, false); err != nil {
 			return 0, err
 		}
 		select {
@@ -254,4 +218,25 @@ func setupBench(n int) error {
 	out, _ := json.Marshal(message{"setups": n, "medianMs": times[n/2], "cpuMsPerSetup": cpu, "ms": times})
 	fmt.Println(string(out))
 	return nil
+}
+
+// exchangeDescription makes from's offer (or answer), waits until from has gathered every
+// candidate (non-trickle) and gives the complete description to to.
+func exchangeDescription(from, to *webrtc.PeerConnection, offer bool) error {
+	var d webrtc.SessionDescription
+	var err error
+	if offer {
+		d, err = from.CreateOffer(nil)
+	} else {
+		d, err = from.CreateAnswer(nil)
+	}
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(from)
+	if err := from.SetLocalDescription(d); err != nil {
+		return err
+	}
+	<-gathered
+	return to.SetRemoteDescription(*from.LocalDescription())
 }
