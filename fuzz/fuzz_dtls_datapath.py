@@ -94,14 +94,18 @@ def _general_only(conn: DtlsConnection) -> None:
     if isinstance(engine, Dtls12Engine):
         engine._fast_read = None
     elif isinstance(engine, Dtls13Engine):
-        update = engine._update_fast_path
-
-        def without_read_path() -> None:
-            update()
-            engine._fast_keys = None
-
-        engine._update_fast_path = without_read_path  # type: ignore[method-assign]
+        engine.__class__ = _GeneralOnly13  # the engine has __slots__: no per-instance method
         engine._fast_keys = None
+
+
+class _GeneralOnly13(Dtls13Engine):
+    """A 1.3 engine whose read path never takes a record (see :func:`_general_only`)."""
+
+    __slots__ = ()
+
+    def _update_fast_path(self) -> None:
+        super()._update_fast_path()
+        self._fast_keys = None
 
 
 def _datagrams(data: bytes, dtls13: bool) -> list[bytes]:

@@ -191,3 +191,106 @@ def test_core_timer_says_when_a_wake_up_may_be_early() -> None:
         return seen
 
     assert asyncio.run(main()) == [False, True, False]
+
+
+def test_core_timers_of_one_loop_share_one_loop_handle() -> None:
+    """A thousand connections' timers are one heap behind one ``call_at`` handle: the
+    loop's own heap holds one live handle, re-arming a timer cancels none, and the
+    timers fire in deadline order with the deadline they were armed for."""
+    from pyrtcstack.aio import CoreTimer
+
+    async def main() -> tuple[list[int], int, int]:
+        loop = asyncio.get_running_loop()
+        fired: list[int] = []
+        t0 = loop.time()
+        timers = [CoreTimer(loop, lambda now, i=i: fired.append(i)) for i in range(500)]
+        for i, timer in enumerate(timers):
+            timer.arm(t0 + 0.05 + 0.0001 * ((i * 7) % 500))
+        for i, timer in enumerate(timers):  # moved later, as an answered consent check
+            timer.arm(t0 + 0.06 + 0.0001 * ((i * 7) % 500))
+        live = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        cancelled = sum(h.cancelled() for h in loop._scheduled)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.2)
+        return fired, len(live), cancelled
+
+    fired, live, cancelled = asyncio.run(main())
+    assert live == 1 and cancelled == 0
+    assert fired == sorted(range(500), key=lambda i: (i * 7) % 500)
+
+
+def test_a_failing_core_timer_is_reported_and_the_others_still_fire() -> None:
+    from pyrtcstack.aio import CoreTimer
+
+    async def main() -> tuple[list[str], list[dict[str, object]]]:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        fired: list[str] = []
+
+        def boom(now: float) -> None:
+            raise RuntimeError("a core bug")
+
+        t0 = loop.time()
+        CoreTimer(loop, boom).arm(t0 + 0.01)
+        CoreTimer(loop, lambda now: fired.append("after")).arm(t0 + 0.01)
+        await asyncio.sleep(0.05)
+        return fired, reported
+
+    fired, reported = asyncio.run(main())
+    assert fired == ["after"]
+    assert len(reported) == 1 and isinstance(reported[0]["exception"], RuntimeError)
+
+
+def test_a_core_timer_armed_while_timers_fire_waits_for_the_next_iteration() -> None:
+    """A timer that re-arms itself at "now" from its own fire (a core with pending
+    output) runs once per loop iteration, as a ``call_at`` would: other callbacks
+    still run in between, and nothing loops inside one wake-up."""
+    from pyrtcstack.aio import CoreTimer
+
+    async def main() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        counts = {"timer": 0, "soon": 0}
+        timer: CoreTimer
+
+        def again(now: float) -> None:
+            counts["timer"] += 1
+            if counts["timer"] < 50:
+                timer.arm(loop.time())
+
+        def soon() -> None:
+            counts["soon"] += 1
+            if counts["soon"] < 50:
+                loop.call_soon(soon)
+
+        timer = CoreTimer(loop, again)
+        timer.arm(loop.time())
+        loop.call_soon(soon)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        return counts["timer"], counts["soon"]
+
+    fired, soon = asyncio.run(main())
+    assert 5 <= fired <= 15 and 5 <= soon <= 15
+
+
+def test_cancelled_core_timers_do_not_pile_up() -> None:
+    """Every cancel leaves an entry behind until it reaches the top of the heap; they
+    are swept once they are many and most of the heap, so the heap stays bounded by
+    the live timers (an API call re-arming at "now" on every send, far from T3)."""
+    from pyrtcstack.aio import CoreTimer
+    from pyrtcstack.aio.endpoint import _loop_timers
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        timers = [CoreTimer(loop, lambda now: None) for _ in range(10)]
+        t0 = loop.time()
+        for round_ in range(5000):
+            for timer in timers:
+                timer.arm(t0 + 100 + round_)  # each a move of more than the slack
+        size = len(_loop_timers(loop)._heap)
+        for timer in timers:
+            timer.cancel()
+        return size
+
+    size = asyncio.run(main())
+    assert size <= 2 * 256 + 10

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.dtls import CipherSuite13, DtlsConnection, DtlsVersion, NamedGroup
+from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.dtls.errors import DtlsUsageError
 from tests.test_dtls_helpers import CLIENT_ADDR, SERVER_ADDR, Pair, make_pair
 
@@ -51,15 +52,19 @@ def _force_general(conn: DtlsConnection) -> None:
     """Test-only: this connection's data path never takes a record (every datagram goes
     through the engine's general record path), also after a KeyUpdate."""
     engine = conn.engine
-    assert engine is not None
-    update = engine._update_fast_path
-
-    def without_read_path() -> None:
-        update()
-        engine._fast_keys = None
-
-    engine._update_fast_path = without_read_path  # type: ignore[method-assign]
+    assert isinstance(engine, Dtls13Engine)
+    engine.__class__ = _GeneralOnly  # the engine has __slots__: no per-instance method
     engine._fast_keys = None
+
+
+class _GeneralOnly(Dtls13Engine):
+    """A 1.3 engine whose read path never takes a record (see :func:`_force_general`)."""
+
+    __slots__ = ()
+
+    def _update_fast_path(self) -> None:
+        super()._update_fast_path()
+        self._fast_keys = None
 
 
 def _stream(source: Pair) -> tuple[list[bytes], list[bytes]]:

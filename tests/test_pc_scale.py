@@ -8,6 +8,10 @@ scale"): the behaviour the memory and idle-CPU work must not change, and what it
   first media use), media connections still key SRTP;
 * a finished DTLS 1.2 handshake drops its transcript, its ephemeral ECDHE key and the
   parsed peer certificate (RFC 5246 §8.1), and keeps the peer certificate's DER;
+* an idle consent round reaches the ICE agent only (the core keeps the DTLS and SCTP
+  deadline until it hands them something or a channel API call marks them touched),
+  while heartbeats still leave and an API call between rounds is acted on at once;
+* the 1.3 engine keeps no instance dict and drops the epoch-2 keys it no longer needs;
 * the cores share one stateless CSPRNG when none is injected;
 * :class:`pyrtcstack.aio.channels.Flag` behaves as ``asyncio.Event``.
 """
@@ -409,3 +413,126 @@ def test_a_connection_in_use_holds_no_table_for_every_stream() -> None:
         tracemalloc.stop()
     assert got == [b"ping", b"pong"]
     assert per_connection < 80 * 1024, per_connection
+
+
+def _count_lower_calls(
+    monkeypatch: pytest.MonkeyPatch, core: PeerConnectionCore, calls: list[str]
+) -> None:
+    """Record in ``calls`` every call the core makes into its DTLS connection or
+    transport and its data channel manager (the layers below ICE) from now on."""
+
+    def spy(owner: object, name: str) -> None:
+        original = getattr(owner, name)
+
+        def counted(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+    for name in ("get_timer", "handle_timer", "packets_to_send", "next_event"):
+        spy(core.sctp, name)
+    for cls in (type(core.dtls), type(core.dtls_transport)):
+        for name in ("get_timer", "handle_timer", "next_event", "datagrams_to_send"):
+            if hasattr(cls, name):
+                spy(cls, name)
+
+
+def test_an_idle_consent_round_asks_dtls_and_sctp_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 7675 consent is ICE's alone: while DTLS and SCTP are drained and their
+    deadline (the SCTP heartbeat, 30 s after the last data) is ahead, the wake-ups of a
+    consent round (the timer that sends the check, the request in, the answer in) go
+    to the agent only; the core keeps the lower layers' deadline until it hands them
+    something (docs/peerconnection.md, "idle CPU")."""
+    _a, _b, net = pair(21)
+    _open_channel(net)
+    settled = net.now + 3.0  # the checks of the setup, DTLS's and SCTP's last timers
+    net.run(lambda: net.now >= settled, limit=settled + 10)
+    calls: list[str] = []
+    _count_lower_calls(monkeypatch, net.a, calls)
+    _count_lower_calls(monkeypatch, net.b, calls)
+    agents = [core.agent for core in (net.a, net.b)]
+    assert all(agent is not None for agent in agents)
+    sent = [agent.stats["consent_requests_sent"] for agent in agents if agent is not None]
+    end = net.now + 20.0  # consent rounds only: the first SCTP heartbeat is due at ~30 s
+    net.run(lambda: net.now >= end, limit=end + 10)
+    after = [agent.stats["consent_requests_sent"] for agent in agents if agent is not None]
+    assert all(n - m >= 3 for m, n in zip(sent, after, strict=True))
+    assert all(agent is not None and agent.stats["consent_missed"] == 0 for agent in agents)
+    assert calls == []
+
+
+def test_heartbeats_still_leave_while_consent_runs() -> None:
+    """RFC 9260 §8.3: the SCTP heartbeats (HB.interval 30 s + RTO after the last data)
+    still leave and are answered on a connection whose consent rounds skip the lower
+    layers: each end receives DTLS records (the peer's HEARTBEATs and the HEARTBEAT
+    ACKs for its own) and nothing else happens on the channel."""
+    _a, _b, net = pair(22)
+    _open_channel(net)
+    records = [core.counters["dtls_records_received"] for core in (net.a, net.b)]
+    start = net.now
+    net.run(lambda: net.now >= start + 100.0, limit=start + 110)
+    after = [core.counters["dtls_records_received"] for core in (net.a, net.b)]
+    # per end: >= 2 HEARTBEATs of the peer and >= 2 ACKs of its own in 100 s
+    assert all(n - m >= 4 for m, n in zip(records, after, strict=True))
+    assert all(core.sctp.association.is_established for core in (net.a, net.b))
+    assert net.a.connection_state == "connected" and net.b.connection_state == "connected"
+
+
+@pytest.mark.parametrize("action", ["send", "close", "create"])
+def test_a_channel_call_between_consent_rounds_is_acted_on_at_once(action: str) -> None:
+    """An API call on a data channel while the core keeps SCTP's deadline (an idle
+    connection between consent rounds) makes get_timer() return "now" (the contract's
+    pending-output rule), and what it queued reaches the peer within a round trip."""
+    _a, _b, net = pair(23)
+    _open_channel(net)
+    end = net.now + 7.0  # at least one consent round: the core holds SCTP's deadline
+    net.run(lambda: net.now >= end, limit=end + 10)
+    a = net.a
+    assert a._quiet_below(net.now)  # the state this test is about
+    (channel,) = a.sctp.channels
+    got: list[object] = []
+    net.handlers.append(lambda name, _pc, ev: name == "b" and got.append(ev))
+    if action == "send":
+        channel.send(b"between rounds")
+    elif action == "close":
+        channel.close()
+    else:
+        a.create_data_channel("late")
+    timer = a.get_timer()
+    assert timer is not None and timer <= net.now
+    start = net.now
+    net.run(lambda: bool(got), limit=start + 1)
+    assert net.now - start < 0.01  # one-way delay 1 ms: not the next consent round
+    if action == "send":
+        assert any(isinstance(ev, ChannelMessage) for ev in got)
+
+
+def test_the_dtls13_engine_keeps_no_instance_dict() -> None:
+    _a, _b, net = pair(24)
+    _open_channel(net)
+    for core in (net.a, net.b):
+        assert isinstance(core.dtls.engine, Dtls13Engine)
+        assert not hasattr(core.dtls.engine, "__dict__")
+
+
+def test_a_finished_dtls13_handshake_drops_the_keys_it_no_longer_needs() -> None:
+    """RFC 9147 §6.1: epoch 2 protects the handshake only. Once its final flight is
+    acknowledged the client drops both directions' epoch-2 keys; the server drops its
+    own at the client's Finished and keeps the client's, to ACK a Finished resent
+    after a lost ACK (tests/test_dtls13_connection.py covers that loss)."""
+    _a, _b, net = pair(25)
+    _open_channel(net)
+    settled = net.now + 3.0
+    net.run(lambda: net.now >= settled, limit=settled + 10)
+    for core in (net.a, net.b):
+        engine = core.dtls.engine
+        assert isinstance(engine, Dtls13Engine)
+        assert 2 not in engine._write_keys and 3 in engine._write_keys
+        if core.is_dtls_client:
+            assert 2 not in engine._read_keys
+        else:
+            assert 2 in engine._read_keys
+        assert 3 in engine._read_keys

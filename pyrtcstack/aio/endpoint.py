@@ -2,7 +2,8 @@
 
 This is the whole asyncio story for a datagram core (modelled on aioquic's
 ``QuicConnectionProtocol.transmit``): a datagram arrives → ``receive_datagram`` → drain
-sends and events → re-arm the single ``loop.call_at`` handle at ``get_timer()``. When the
+sends and events → re-arm the one timer at ``get_timer()`` (the timers of a loop share
+one ``loop.call_at`` handle, :class:`_LoopTimers`). When the
 timer fires, ``handle_timer(now)`` is called with ``now = max(deadline, loop.time())`` and
 the same drain follows. After calling an API method on the core from outside a callback
 (``core.send(...)``), call :meth:`CoreEndpoint.drain` so the result goes out (the drain
@@ -12,6 +13,9 @@ invariant: the driver drains after every mutation; the core itself has no ``flus
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import weakref
 from collections.abc import Callable
 from typing import cast
 
@@ -24,6 +28,105 @@ EventHandler = Callable[[Event], None]
 #: How much later a deadline may move and still keep an armed, earlier handle (CoreTimer
 #: ``keep_earlier``), in seconds: the SCTP T3 restarts of a transfer move it by less.
 KEEP_SLACK = 1.0
+
+
+class _LoopTimers:
+    """Every :class:`CoreTimer` of one event loop in one heap, behind ONE loop handle.
+
+    A thousand idle peer connections each re-arm their timer twice per consent round
+    (RFC 7675: the retransmission time when the check leaves, the next check when the
+    answer comes); with one ``loop.call_at`` handle each, every re-arm is a Python
+    ``TimerHandle`` pushed into the loop's heap of thousands (a dozen Python ``__lt__``
+    calls) and the old one cancelled. Here a deadline is a ``(when, seq, timer)`` tuple
+    in a heap compared in C, a cancel only forgets its entry (it is dropped when it
+    reaches the top), and the loop holds one handle at the earliest deadline. Due timers
+    fire in deadline order, each as asyncio would run its own handle (an exception is
+    reported to the loop's exception handler and the others still fire); a timer armed
+    while they fire waits for the next loop iteration, as a ``call_at`` would."""
+
+    __slots__ = ("__weakref__", "_at", "_firing", "_handle", "_heap", "_loop", "_seq", "_stale")
+
+    #: forgotten entries are swept out once they are this many and half the heap
+    SWEEP_AT = 256
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, CoreTimer]] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._at: float | None = None
+        self._seq = itertools.count()
+        self._stale = 0
+        #: while due timers fire: what they arm is looked at once, after the last
+        self._firing = False
+
+    def push(self, when: float, timer: CoreTimer) -> tuple[float, int, CoreTimer]:
+        entry = (when, next(self._seq), timer)
+        heapq.heappush(self._heap, entry)
+        at = self._at
+        if (at is None or when < at) and not self._firing:
+            self._arm(when)
+        return entry
+
+    def forget(self) -> None:
+        """An entry was cancelled (its timer no longer points at it)."""
+        self._stale += 1
+        heap = self._heap
+        if self._stale >= self.SWEEP_AT and 2 * self._stale > len(heap):
+            heap[:] = [e for e in heap if e[2]._entry is e]
+            heapq.heapify(heap)
+            self._stale = 0
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._at = when
+        self._handle = self._loop.call_at(when, self._run)
+
+    def _run(self) -> None:
+        limit = max(self._at or 0.0, self._loop.time())
+        self._handle = None
+        self._at = None
+        heap = self._heap
+        due: list[tuple[float, int, CoreTimer]] = []
+        while heap and heap[0][0] <= limit:
+            entry = heapq.heappop(heap)
+            if entry[2]._entry is entry:
+                due.append(entry)
+            else:
+                self._stale -= 1
+        self._firing = True
+        try:
+            for entry in due:
+                timer = entry[2]
+                if timer._entry is not entry:
+                    continue  # cancelled or re-armed by a timer that fired before it
+                try:
+                    timer._on_timer()
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:  # what asyncio's Handle._run reports
+                    self._loop.call_exception_handler(
+                        {"message": "Exception in a core timer", "exception": exc, "timer": timer}
+                    )
+        finally:
+            self._firing = False
+        while heap and heap[0][2]._entry is not heap[0]:
+            heapq.heappop(heap)  # forgotten entries at the top go without a wake-up
+            self._stale -= 1
+        if heap:  # nothing armed the handle while the timers fired (``_firing``)
+            self._arm(heap[0][0])
+
+
+_LOOP_TIMERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTimers] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_timers(loop: asyncio.AbstractEventLoop) -> _LoopTimers:
+    timers = _LOOP_TIMERS.get(loop)
+    if timers is None:
+        timers = _LOOP_TIMERS[loop] = _LoopTimers(loop)
+    return timers
 
 
 class CoreTimer:
@@ -42,12 +145,13 @@ class CoreTimer:
 
     __slots__ = (
         "_at",
+        "_entry",
         "_fire",
-        "_handle",
         "_keep_earlier",
         "_keep_slack",
         "_kept",
         "_loop",
+        "_timers",
         "early",
     )
 
@@ -62,7 +166,9 @@ class CoreTimer:
         self._fire = fire
         self._keep_earlier = keep_earlier
         self._keep_slack = keep_slack
-        self._handle: asyncio.TimerHandle | None = None
+        #: the loop's one heap of deadlines (:class:`_LoopTimers`) and our entry in it
+        self._timers = _loop_timers(loop)
+        self._entry: tuple[float, int, CoreTimer] | None = None
         self._at: float | None = None
         #: a later deadline was asked for while the armed handle was kept
         self._kept = False
@@ -74,12 +180,12 @@ class CoreTimer:
     @property
     def at(self) -> float | None:
         """When the armed handle fires (None when none is armed)."""
-        return self._at if self._handle is not None else None
+        return self._at if self._entry is not None else None
 
     @property
     def armed(self) -> bool:
-        """Whether a timer handle is pending on the loop."""
-        return self._handle is not None
+        """Whether a deadline is armed."""
+        return self._entry is not None
 
     def arm(self, deadline: float | None) -> None:
         at = self._at
@@ -88,25 +194,25 @@ class CoreTimer:
             and deadline is not None
             and (at == deadline or (self._keep_earlier and at <= deadline <= at + self._keep_slack))
         )
-        if self._handle is not None and unchanged:
+        if self._entry is not None and unchanged:
             if deadline != at:
                 self._kept = True
             return
         self.cancel()
         if deadline is not None:
             self._at = deadline
-            self._handle = self._loop.call_at(deadline, self._on_timer)
+            self._entry = self._timers.push(deadline, self)
 
     def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = None
+        if self._entry is not None:
+            self._entry = None
+            self._timers.forget()
         self._at = None
         self._kept = False
 
     def _on_timer(self) -> None:
         deadline = self._at if self._at is not None else self._loop.time()
-        self._handle = None
+        self._entry = None
         self._at = None
         self.early, self._kept = self._kept, False
         self._fire(max(deadline, self._loop.time()))

@@ -89,10 +89,11 @@ class MultiSocketDriver:
         if hook is not None:
             for data, addr in batch:
                 hook("recv", data, local, addr)
+        now = self.loop.time()
         try:
-            self.core.receive_datagrams(batch, self.loop.time(), local)
+            self.core.receive_datagrams(batch, now, local)
         finally:  # even if a core has a bug, send what is queued and re-arm the timer
-            self.drain()
+            self.drain(now)
 
     def _on_timer(self, now: float) -> None:
         core = self.core
@@ -108,14 +109,15 @@ class MultiSocketDriver:
         try:
             core.handle_timer(now)
         finally:
-            self.drain()
+            self.drain(now)
 
     # ---- after every mutation -----------------------------------------------------------
-    def drain(self) -> None:
-        """Send the core's transmits, deliver its events, re-arm the timer."""
+    def drain(self, now: float | None = None) -> None:
+        """Send the core's transmits, deliver its events, re-arm the timer (``now``: the
+        loop time the caller already read for the input or timer)."""
         core = self.core
         for _ in range(1000):
-            self.transmit()
+            self.transmit(now)
             # Only an event's handler (the application) can queue more; what it queues
             # is reported by get_timer() (pending output), so the timer picks it up.
             event = core.next_event()
@@ -124,6 +126,7 @@ class MultiSocketDriver:
             while event is not None:
                 self.dispatch(event)
                 event = core.next_event()
+            now = None  # the handlers took time: read the clock again
         self.rearm()
 
     def rearm(self) -> None:
@@ -141,9 +144,9 @@ class MultiSocketDriver:
         self.stopped = True
         self._timer.cancel()
 
-    def transmit(self) -> bool:
+    def transmit(self, now: float | None = None) -> bool:
         """Send the datagrams the core queued; whether there were any."""
-        out: list[Transmit] = self.core.transmits(self.loop.time())
+        out: list[Transmit] = self.core.transmits(self.loop.time() if now is None else now)
         if not out:
             return False
         n = len(out)

@@ -118,6 +118,7 @@ class DataChannel:
         if value < 0:
             raise ValueError("threshold must be >= 0")
         self._threshold = value
+        self._manager.touched = True
         if self.id is not None:
             self._manager.association.set_buffered_amount_low_threshold(self.id, value)
 

@@ -112,12 +112,17 @@ class DataChannelManager:
         self._unassigned: list[DataChannel] = []
         self._is_client: bool | None = None
         self.dropped_messages = 0
+        #: set by every API call (a send, a close, a new channel, a threshold): the
+        #: association may have output or a new deadline that the owner has not read
+        #: (the peer connection keeps SCTP's deadline while this stays False)
+        self.touched = False
         if dtls_role is not None:
             self.set_dtls_role(dtls_role)
 
     # == API ===============================================================================
     def set_dtls_role(self, role: str) -> None:
         """``"client"`` or ``"server"``: the parity of our stream ids (RFC 8832 §6)."""
+        self.touched = True
         if role not in ("client", "server"):
             raise ValueError("role must be 'client' or 'server'")
         self._is_client = role == "client"
@@ -137,6 +142,7 @@ class DataChannelManager:
 
     def connect(self, now: float) -> None:
         """Start the association (either side, or both, may call it: RFC 8841 §9.3)."""
+        self.touched = True
         self.association.connect(now)
 
     def create_data_channel(
@@ -171,6 +177,7 @@ class DataChannelManager:
     def create_channel(self, label: str, options: ChannelOptions) -> DataChannel:
         """A new channel with checked ``options``: ``TypeError`` for a bad label,
         :class:`OperationError` for an ``id`` another channel uses (webrtc-pc §6.2)."""
+        self.touched = True
         label = checked_label(label)
         id = options.id
         if id is not None:
@@ -221,6 +228,7 @@ class DataChannelManager:
 
     def close(self) -> None:
         """Graceful SCTP shutdown (RFC 9260 §9.2); channels close when it completes."""
+        self.touched = True
         self.association.shutdown()
 
     # == the core ==========================================================================
@@ -301,6 +309,7 @@ class DataChannelManager:
     def send(self, channel: DataChannel, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message of an open *channel* (what :meth:`DataChannel.send` asks, after
         its checks): PPID by type (RFC 8831 §6.6), ordered until DCEP ACK (RFC 8832 §6)."""
+        self.touched = True
         assert channel.id is not None
         if isinstance(data, str):
             payload = data.encode("utf-8")
@@ -325,6 +334,7 @@ class DataChannelManager:
 
     def close_channel(self, channel: DataChannel) -> None:
         """Start closing *channel* (what :meth:`DataChannel.close` asks; RFC 8831 §6.7)."""
+        self.touched = True
         if channel.ready_state in ("closing", "closed"):
             return
         if channel.id is None or self.association.state is State.CLOSED:

@@ -112,7 +112,47 @@ _KEY_UPDATE: Final = 24
 
 
 class Dtls13Engine(EngineBase):
-    """Everything after version negotiation picked DTLS 1.3 (see the module docstring)."""
+    """Everything after version negotiation picked DTLS 1.3 (see the module docstring).
+
+    ``__slots__``, as the 1.2 engine: it lives as long as its peer connection and has
+    more attributes than an instance dict shares keys for, so a dict cost ~1.5 KiB."""
+
+    __slots__ = (
+        "__weakref__",  # the role object's reference back (handlers.HandshakeRole)
+        "_ack_pending",
+        "_acked",
+        "_client",
+        "_completed",
+        "_current_records",
+        "_end",
+        "_events",
+        "_fast_epoch",
+        "_fast_first",
+        "_fast_keys",
+        "_fast_wfirst",
+        "_fast_window",
+        "_fast_wkeys",
+        "_flight",
+        "_flight_needs_ack",
+        "_last_echo_at",
+        "_out",
+        "_pending_key_update",
+        "_read_keys",
+        "_reassembler",
+        "_role",
+        "_send_ack_on_old",
+        "_send_seq",
+        "_timer",
+        "_trigger",
+        "_windows",
+        "_write_epoch",
+        "_write_keys",
+        "_write_seq",
+        "ctx",
+        "established",
+        "stats",
+        "successor",
+    )
 
     def __init__(self, ctx: DtlsContext, now: float, *, write_seq0: int = 0) -> None:
         """``write_seq0``: the next epoch-0 record number (the hellos already sent some)."""
@@ -461,6 +501,25 @@ class Dtls13Engine(EngineBase):
                 del self._write_keys[old]  # bounded: the previous epoch is kept, no more
                 self._write_seq.pop(old, None)
             self._update_fast_path()
+        if self._client and self.established:
+            # our Finished is in (ACKed, or implied by the server's data): the server
+            # sends nothing more in epoch 2 and we never resend in it
+            self._forget_handshake_keys(read=True)
+
+    def _forget_handshake_keys(self, *, read: bool) -> None:
+        """Drop the epoch-2 keys (RFC 9147 §6.1: the handshake's) once they cannot be
+        needed: ours when no record of our flight in epoch 2 may be resent, the peer's
+        when it has nothing left to send in it (``read``). Each direction's keys hold
+        two cipher contexts, ~3.8 KiB of OpenSSL memory for the life of a connection.
+        The server keeps the client's: a client whose ACK was lost resends its Finished
+        in epoch 2, and the server ACKs it again (RFC 9147 §7)."""
+        if any(item.epoch == 2 for item in self._flight):
+            return
+        self._write_keys.pop(2, None)
+        self._write_seq.pop(2, None)
+        if read:
+            self._read_keys.pop(2, None)
+            self._windows.pop(2, None)
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
         old = self._add_fragments(payload, now)
@@ -542,6 +601,8 @@ class Dtls13Engine(EngineBase):
         assert role.suite is not None
         self._completed = True
         role.forget()
+        if not self._client:
+            self._forget_handshake_keys(read=False)  # the client's Finished acked ours
         self._emit_completed("DTLS 1.3", CipherSuite13(role.suite.code), role.srtp_profile)
         self._update_fast_path()
 

@@ -96,6 +96,8 @@ class PeerConnectionCore:
         "__weakref__",  # the negotiator's reference to the core (see __init__)
         "_direct_remote",
         "_events",
+        "_lower_at",
+        "_lower_ok",
         "_now",
         "_out",
         "_rng",
@@ -137,6 +139,11 @@ class PeerConnectionCore:
         self._out: list[Transmit] = []
         #: the last ``now`` an input, a timer or an API call gave (get_timer's "at once")
         self._now = 0.0
+        #: DTLS's and SCTP's earliest deadline as get_timer last read it, valid while
+        #: ``_lower_ok`` (cleared whenever the core hands either of them anything; the
+        #: data channels' API marks the manager ``touched``): see :meth:`_quiet_below`
+        self._lower_at: float | None = None
+        self._lower_ok = False
         self.closed = False
         self.ice_gathering_state = "new"
         self.ice_connection_state = "new"
@@ -376,7 +383,7 @@ class PeerConnectionCore:
         (``take_application_data``) goes to SCTP as one batch per run; then one drain for
         the whole batch (SCTP's SACKs for the burst, one per two packets, RFC 9260 §6.2,
         leave together)."""
-        agent = self.agent
+        agent = self.ice.agent
         if agent is None or self.closed:
             self.counters["dropped_demux"] += len(batch)
             return
@@ -385,6 +392,7 @@ class PeerConnectionCore:
         direct = self._direct_remote
         nbytes = 0
         records = 0
+        media = False
         run: list[bytes] = []
         n = len(batch)
         datas: list[bytes] = list(map(_first, batch)) if n > 1 and direct is not None else []
@@ -414,6 +422,7 @@ class PeerConnectionCore:
                     self._receive_dtls(run, addr, now)
                     run = []
                 if not FOR_ICE[first]:
+                    media = True
                     self._receive_media(data, addr, now)
                     continue
             elif run:
@@ -427,12 +436,13 @@ class PeerConnectionCore:
         self.packets_received += n
         self.bytes_received += nbytes
         self.counters["dtls_records_received"] += records
-        self._pump(now)
+        self._pump(now, bool(records) or media)
 
     def _receive_dtls(self, datagrams: list[bytes], remote: Address, now: float) -> None:
         """DTLS records from ``remote`` in, their plaintext (SCTP packets, one per record,
         RFC 8261 §5) on to SCTP once it runs; before that it waits in the DTLS connection
         (bounded) and :meth:`_pump` hands it on after the handshake event."""
+        self._lower_ok = False
         self.dtls.receive_datagrams(datagrams, remote, now)
         if self._sctp_started:
             self._hand_plaintext_to_sctp(now)
@@ -449,6 +459,7 @@ class PeerConnectionCore:
     def _receive_media(self, data: bytes, addr: Address, now: float) -> None:
         """A datagram for the peer connection that is not DTLS: SRTP/SRTCP to the media
         plane, anything else dropped."""
+        self._lower_ok = False
         if not self.media.receive(data, addr, now):
             self.counters["dropped_demux"] += 1
 
@@ -466,26 +477,50 @@ class PeerConnectionCore:
         if self._events or self._out:
             return self._now
         # a running minimum: this is read after every drain (twice per idle consent check)
-        best = self.agent.get_timer() if self.agent is not None else None
-        t = self.dtls_transport.get_timer()
+        agent = self.ice.agent
+        best = agent.get_timer() if agent is not None else None
+        t = self._lower_at if self._lower_ok and not self.sctp.touched else self._lower_timer()
         if t is not None and (best is None or t < best):
             best = t
-        if self._sctp_started:
-            t = self.sctp.get_timer()
-            if t is not None and (best is None or t < best):
-                best = t
         if self.media.started:
             t = self.media.get_timer()
             if t is not None and (best is None or t < best):
                 best = t
         return best
 
+    def _lower_timer(self) -> float | None:
+        """DTLS's and SCTP's earliest deadline, asked of both and kept (``_lower_at``)."""
+        best = self.dtls_transport.get_timer()
+        if self._sctp_started:
+            t = self.sctp.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
+        self._lower_at = best
+        self._lower_ok = True
+        self.sctp.touched = False
+        return best
+
+    def _quiet_below(self, now: float) -> bool:
+        """Whether DTLS and SCTP have nothing to do at ``now`` (and there is no media):
+        untouched since :meth:`get_timer` read their deadline (nothing handed to them, no
+        data channel API call) and that deadline (pending output would make it "now")
+        still ahead. Then an input or a timer for the ICE agent alone (every wake-up of
+        an idle connection's consent round, RFC 7675) need not ask them anything."""
+        if not self._lower_ok or self.sctp.touched or self.media.started:
+            return False
+        at = self._lower_at
+        return at is None or at > now
+
     def handle_timer(self, now: float) -> None:
-        agent = self.agent
+        agent = self.ice.agent
         if agent is not None:
             t = agent.get_timer()
             if t is not None and t <= now:
                 agent.handle_timer(now)
+        if self._quiet_below(now):
+            self._pump(now, lower=False)
+            return
+        self._lower_ok = False
         self.dtls_transport.handle_timer(now)
         if self._sctp_started:
             t = self.sctp.get_timer()
@@ -706,10 +741,16 @@ class PeerConnectionCore:
         elif (state := self.dtls_transport.state_after(event)) is not None:
             self._set_dtls_state(state)
 
-    def _pump(self, now: float) -> None:
-        """The drain invariant across the layers: events up, bytes down, until quiet."""
+    def _pump(self, now: float, lower: bool = True) -> None:
+        """The drain invariant across the layers: events up, bytes down, until quiet.
+        ``lower=False``: only the ICE agent had an input or a timer; DTLS, SCTP and
+        media are looked at only if :meth:`_quiet_below` says they may have work or the
+        agent has an event (which may start or feed them)."""
         self._now = now
-        agent = self.agent
+        if lower or not self._quiet_below(now):
+            lower = True
+            self._lower_ok = False
+        agent = self.ice.agent
         dtls = self.dtls
         sctp = self.sctp
         tracer = self.tracer
@@ -721,7 +762,7 @@ class PeerConnectionCore:
         first = True
         for _ in range(10000):
             if agent is None:
-                agent = self.agent
+                agent = self.ice.agent
                 if agent is None:
                     break
             handled = False
@@ -732,6 +773,11 @@ class PeerConnectionCore:
                     tracer.event(agent, event, now)
                 self._on_ice_event(event, now)
                 event = agent.next_event()
+            if not lower:
+                if not handled:
+                    break  # the agent's input made no event: its datagrams below
+                lower = True
+                self._lower_ok = False
             event = dtls.next_event()
             while event is not None:
                 handled = True
