@@ -22,7 +22,7 @@ from .flights import FlightItem
 from .handlers import handles
 from .handshake import Handshake12, Host12, State
 from .handshake13 import ClientStart13
-from .kex13 import ClientShare
+from .kex13 import ClientShare, client_shares
 from .keyexchange import EcdheKey
 from .messages import (
     MAX_COOKIE_LENGTH,
@@ -113,7 +113,7 @@ class ClientHandshake(Handshake12):
         suites = suites13 if only13 else suites13 + suites
         versions = [DTLS1_3_VERSION] if only13 else [DTLS1_3_VERSION, DTLS1_2_VERSION]
         if not self._shares13:  # the same shares in a repeated (cookie) hello
-            self._shares13 = {g: ClientShare(g, self.ctx.rng) for g in self.ctx.key_shares}
+            self._shares13 = client_shares(self.ctx.key_shares, self.ctx.rng)
         shares = [KeyShareEntry(g, s.public_bytes) for g, s in self._shares13.items()]
         groups = list(self.ctx.groups13) + [
             int(g) for g in self.ctx.groups if g not in self.ctx.groups13
