@@ -128,7 +128,7 @@ def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
         role = dtls.engine.handshake  # type: ignore[attr-defined]
         assert role._ecdhe is None
         assert len(role._transcript) == 0
-        assert role._peer_certificate is None
+        assert role._peer_certificate is None and role._peer_key is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
@@ -144,7 +144,7 @@ def test_a_finished_dtls13_handshake_keeps_only_what_the_session_needs() -> None
         assert dtls.is_established and isinstance(engine, Dtls13Engine)
         role = engine.handshake
         assert len(role._transcript) == 0 and role._client_hello is None
-        assert not role._shares and role._peer_certificate is None
+        assert not role._shares and role._peer_certificate is None and role._peer_key is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 

@@ -157,19 +157,19 @@ class ClientHandshake(Handshake12):
     @handles(State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE, HandshakeType.SERVER_KEY_EXCHANGE)
     def _client_server_key_exchange(self, seq: int, body: bytes, now: float) -> None:
         ske = ServerKeyExchange.decode(body)
-        assert self._peer_certificate is not None and self.suite is not None
+        assert self._peer_key is not None and self.suite is not None
         if ske.named_curve not in self.ctx.groups:
             raise DtlsHandshakeError(
                 "server chose a group we did not offer", AlertDescription.ILLEGAL_PARAMETER
             )
-        key_is_ec = isinstance(self._peer_certificate.public_key(), ec.EllipticCurvePublicKey)
+        key_is_ec = isinstance(self._peer_key, ec.EllipticCurvePublicKey)
         if key_is_ec != self.suite.ecdsa:  # RFC 8422 §5.3: ECDHE_ECDSA needs an ECDSA cert
             raise DtlsHandshakeError(
                 "server certificate does not fit the cipher suite",
                 AlertDescription.UNSUPPORTED_CERTIFICATE,
             )
         signed = self._client_random + self._server_random + ske.params()
-        verify_signature(self._peer_certificate, ske.signature_scheme, ske.signature, signed)
+        verify_signature(self._peer_key, ske.signature_scheme, ske.signature, signed)
         self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self.ctx.rng)
         self._pre_master = self._ecdhe.exchange(ske.public_key)
         self._add_transcript(HandshakeType.SERVER_KEY_EXCHANGE, seq, body)

@@ -247,7 +247,7 @@ class Handshake13(HandshakeRole[State13, Host13]):
         self._running = self._running_of = None
         self._client_hello = None
         self._shares = {}
-        self._peer_certificate = None
+        self._peer_certificate = self._peer_key = None
 
     # ---- what both roles do --------------------------------------------------------------
 
@@ -339,7 +339,7 @@ class Handshake13(HandshakeRole[State13, Host13]):
                 if not self.is_client
                 else AlertDescription.DECODE_ERROR,
             )
-        self._peer_certificate = load_peer_certificate(message.certificates[0])
+        self._peer_certificate, self._peer_key = load_peer_certificate(message.certificates[0])
         self.host.peer_certificate_received(message.certificates[0])
 
     def _verify_certificate_verify(self, body: bytes, from_client: bool) -> None:
@@ -349,11 +349,9 @@ class Handshake13(HandshakeRole[State13, Host13]):
                 f"CertificateVerify scheme 0x{cv.signature_scheme:04x} not allowed in TLS 1.3",
                 AlertDescription.ILLEGAL_PARAMETER,
             )
-        assert self._peer_certificate is not None
+        assert self._peer_key is not None
         context = _CLIENT_CONTEXT if from_client else _SERVER_CONTEXT
-        verify_signature(
-            self._peer_certificate, cv.signature_scheme, cv.signature, context + self._hash()
-        )
+        verify_signature(self._peer_key, cv.signature_scheme, cv.signature, context + self._hash())
 
     def _certificate_verify_body(self, schemes: list[int] | None) -> bytes:
         cert = self.ctx.certificate
