@@ -88,3 +88,18 @@ def test_hostile_reads_raise_only_buffer_errors(data: bytes, ops: list[str]) -> 
         except BufferReadError:
             pass
     assert 0 <= r.remaining <= len(data)
+
+
+def test_a_failed_length_prefixed_block_raises_what_it_raised() -> None:
+    """The block's own error comes out, not the prefix's overflow (a 1-byte prefix cannot
+    hold 300), and nested blocks fill in their lengths innermost first."""
+    w = Writer()
+    with pytest.raises(KeyError), w.length_prefixed(1):
+        w.write(bytes(300))
+        raise KeyError("inside")
+    w = Writer()
+    with w.length_prefixed(2):
+        w.u8(7)
+        with w.length_prefixed(1):
+            w.write(b"ab")
+    assert w.getvalue() == b"\x00\x04\x07\x02ab"

@@ -4,15 +4,27 @@ payloads; hostile bytes give only DtlsDecodeError."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import random
 import struct
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyrtcstack.dtls.constants import NamedGroup
 from pyrtcstack.dtls.errors import DtlsDecodeError
-from pyrtcstack.dtls.keyschedule import TLS13_SUITES, KeySchedule, TrafficKeys, hkdf_expand_label
+from pyrtcstack.dtls.handshake13 import Handshake13
+from pyrtcstack.dtls.kex13 import X25519MLKEM768, client_shares, server_key_exchange
+from pyrtcstack.dtls.keyschedule import (
+    TLS13_SUITES,
+    KeySchedule,
+    TrafficKeys,
+    hkdf_expand_label,
+    hmac_digest,
+)
 from pyrtcstack.dtls.messages13 import (
     Certificate13,
     CertificateRequest13,
@@ -235,3 +247,58 @@ def test_label_prefix_is_dtls13() -> None:
     assert ours == expected
     schedule = KeySchedule(suite)
     assert len(schedule.early_secret) == 32
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["sha256", "sha384"]),
+    st.binary(min_size=0, max_size=200),
+    st.binary(min_size=0, max_size=300),
+)
+def test_hmac_digest_is_the_standard_librarys(name: str, key: bytes, message: bytes) -> None:
+    """RFC 2104 written out (keys shorter than, equal to and longer than the block)."""
+    assert hmac_digest(name, key, message) == hmac.digest(key, message, name)
+
+
+def test_hmac_digest_falls_back_for_other_hashes() -> None:
+    assert hmac_digest("sha512", b"k", b"m") == hmac.digest(b"k", b"m", "sha512")
+
+
+class _Host:
+    """Only weakly referenced: the transcript needs no engine."""
+
+
+def test_transcript_hash_runs_over_what_was_added_and_restarts() -> None:
+    """RFC 8446 §4.4.1: Transcript-Hash is the hash of every message so far. The running
+    hash takes only new octets, and starts again for a replaced transcript (after a
+    HelloRetryRequest) or another suite's hash."""
+    role = Handshake13(cast(Any, None), cast(Any, _Host()))
+    role._schedule = KeySchedule(TLS13_SUITES[0x1301])
+    role._add_transcript(1, b"a" * 1300)
+    whole = bytes(role._transcript)
+    assert role._hash() == hashlib.sha256(whole).digest()
+    assert role._hash() == hashlib.sha256(whole).digest()  # asked twice, nothing added
+    role._add_transcript(2, b"b" * 90)
+    whole = bytes(role._transcript)
+    assert role._hash() == hashlib.sha256(whole).digest()
+    role._transcript = bytearray(b"\xfe\x00\x00\x20" + bytes(32))  # message_hash, shorter
+    assert role._hash() == hashlib.sha256(role._transcript).digest()
+    replaced = bytearray(whole + b"c")  # as long as before and more, but another object
+    role._transcript = replaced
+    assert role._hash() == hashlib.sha256(replaced).digest()
+    role._schedule = KeySchedule(TLS13_SUITES[0x1302])  # SHA-384, the same transcript
+    assert role._hash() == hashlib.sha384(replaced).digest()
+
+
+def test_x25519_share_is_the_hybrids_half_and_each_share_completes() -> None:
+    """draft-ietf-tls-hybrid-design §3.2: the x25519 share may reuse the hybrid's x25519
+    key (one key generation fewer); whichever group the server picks, both sides agree."""
+    rng = random.Random(7)
+    shares = client_shares((X25519MLKEM768, int(NamedGroup.X25519)), rng)
+    hybrid, plain = shares[X25519MLKEM768], shares[int(NamedGroup.X25519)]
+    assert plain.public_bytes == hybrid.public_bytes[-32:]
+    for group, share in shares.items():
+        server_share, secret = server_key_exchange(group, share.public_bytes, rng)
+        assert share.exchange(server_share) == secret
+    alone = client_shares((int(NamedGroup.X25519), X25519MLKEM768), rng)  # x25519 first
+    assert alone[int(NamedGroup.X25519)].public_bytes != alone[X25519MLKEM768].public_bytes[-32:]

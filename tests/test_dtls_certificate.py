@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from pyrtcstack.dtls import DtlsCertificate, DtlsDecodeError, DtlsHandshakeError, Fingerprint
-from pyrtcstack.dtls.certificate import verify_signature
+from pyrtcstack.dtls.certificate import load_peer_certificate, verify_signature
 from pyrtcstack.dtls.constants import SignatureScheme
 
 NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -97,3 +97,16 @@ def test_our_signatures_verify() -> None:
         scheme = rsa_cert.choose_scheme(offered)
         assert scheme == expected
         verify_signature(rsa_cert.certificate, scheme, rsa_cert.sign(scheme, b"abc"), b"abc")
+
+
+def test_the_peer_key_is_decoded_once_and_verifies_like_the_certificate() -> None:
+    """load_peer_certificate hands back the key it decoded; verify_signature takes it in
+    place of the certificate (the handshake checks CertificateVerify with it)."""
+    cert = DtlsCertificate.generate(random.Random(4), not_before=NOT_BEFORE)
+    parsed, key = load_peer_certificate(cert.der)
+    assert parsed == cert.certificate and key == cert.certificate.public_key()
+    scheme = SignatureScheme.ECDSA_SECP256R1_SHA256
+    signature = cert.sign(scheme, b"abc")
+    verify_signature(key, scheme, signature, b"abc")
+    with pytest.raises(DtlsHandshakeError):
+        verify_signature(key, scheme, signature, b"abd")

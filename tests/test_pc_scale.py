@@ -132,7 +132,7 @@ def test_a_finished_dtls_handshake_keeps_only_what_the_session_needs() -> None:
         role = dtls.engine.handshake  # type: ignore[attr-defined]
         assert role._ecdhe is None
         assert len(role._transcript) == 0
-        assert role._peer_certificate is None
+        assert role._peer_certificate is None and role._peer_key is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
@@ -148,7 +148,7 @@ def test_a_finished_dtls13_handshake_keeps_only_what_the_session_needs() -> None
         assert dtls.is_established and isinstance(engine, Dtls13Engine)
         role = engine.handshake
         assert len(role._transcript) == 0 and role._client_hello is None
-        assert not role._shares and role._peer_certificate is None
+        assert not role._shares and role._peer_certificate is None and role._peer_key is None
         assert dtls.peer_certificate is not None and len(dtls.peer_certificate) > 100
 
 
@@ -215,6 +215,30 @@ def test_random_text_is_uniform_over_the_alphabet(alphabet: str) -> None:
     )
     with pytest.raises(ValueError):
         random_text(rng, "", 3)
+
+
+@pytest.mark.parametrize(
+    "alphabet", ["ab", "abc", "abcdef0123456789", "+/ABCxyz019", "αβγ", "x" * 256, "é" + "a" * 100]
+)
+def test_random_text_is_the_rejection_draw_it_documents(alphabet: str) -> None:
+    """Byte b of each randbytes draw below the largest multiple of the alphabet's size
+    gives alphabet[b % size], the others are dropped and drawn again: the same text as
+    that loop written out, for the same rng (the ASCII translate path and the other)."""
+    from pyrtcstack.common.core import random_text
+
+    def reference(rng: random.Random, n: int) -> str:
+        size = len(alphabet)
+        limit = 256 - 256 % size
+        out: list[str] = []
+        while len(out) < n:
+            out.extend(alphabet[b % size] for b in rng.randbytes(n - len(out)) if b < limit)
+        return "".join(out)
+
+    for seed in range(20):
+        for n in (0, 1, 8, 24, 300):
+            assert random_text(random.Random(seed), alphabet, n) == reference(
+                random.Random(seed), n
+            )
 
 
 def test_ice_credentials_use_the_whole_ice_char_alphabet() -> None:

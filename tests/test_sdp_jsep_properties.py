@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrtcstack.sdp import (
+    Attribute,
     CodecCapability,
     DataChannelCapabilities,
     Fingerprint,
     LocalCapabilities,
     MediaCapabilities,
     OfferSection,
+    SessionDefaults,
     SessionDescription,
     TransportParameters,
     answer_direction,
@@ -143,3 +146,71 @@ def test_any_offer_any_answer_is_consistent(
         return
     for desc in (offer, answer):
         assert len(aiortc_sdp.SessionDescription.parse(str(desc)).media) == len(desc.media)
+
+
+_SESSION_ATTRIBUTES = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "ice-ufrag",
+                "ice-pwd",
+                "ice-options",
+                "ice-lite",
+                "fingerprint",
+                "setup",
+                "sendrecv",
+                "recvonly",
+                "inactive",
+                "extmap-allow-mixed",
+                "end-of-candidates",
+                "rtcp-fb",
+                "group",
+            ]
+        ),
+        st.one_of(
+            st.none(),
+            st.sampled_from(
+                [
+                    "abc",
+                    "trickle ice2",
+                    "sha-256 " + ":".join(["AB"] * 32),
+                    "* nack",
+                    "96 ccm fir",
+                    "actpass",
+                ]
+            ),
+        ),
+    ),
+    max_size=12,
+)
+
+
+@given(_SESSION_ATTRIBUTES)
+def test_session_defaults_are_what_the_accessors_read(pairs: list[tuple[str, str | None]]) -> None:
+    """defaults() reads the session's attributes in one pass: the same snapshot as the
+    typed accessors, one scan each (first value, flags, lists in order, the first
+    direction, the rtcp-fb index), or the same error for a bad fingerprint."""
+    desc = SessionDescription(attributes=[Attribute(n, v) for n, v in pairs])
+
+    def snapshot() -> SessionDefaults:
+        return SessionDefaults(
+            desc.ice_ufrag,
+            desc.ice_pwd,
+            desc.ice_options,
+            desc.ice_lite,
+            desc.fingerprints,
+            desc.setup,
+            desc.connection,
+            desc.direction,
+            desc.extmap_allow_mixed,
+            desc.end_of_candidates,
+            desc.feedback_index,
+        )
+
+    try:
+        expected = snapshot()
+    except Exception as exc:  # a value the accessor refuses: defaults() refuses it alike
+        with pytest.raises(type(exc)):
+            desc.defaults()
+        return
+    assert desc.defaults() == expected

@@ -22,7 +22,7 @@ from .flights import FlightItem
 from .handlers import handles
 from .handshake import Handshake12, Host12, State
 from .handshake13 import ClientStart13
-from .kex13 import ClientShare
+from .kex13 import ClientShare, client_shares
 from .keyexchange import EcdheKey
 from .messages import (
     MAX_COOKIE_LENGTH,
@@ -113,7 +113,7 @@ class ClientHandshake(Handshake12):
         suites = suites13 if only13 else suites13 + suites
         versions = [DTLS1_3_VERSION] if only13 else [DTLS1_3_VERSION, DTLS1_2_VERSION]
         if not self._shares13:  # the same shares in a repeated (cookie) hello
-            self._shares13 = {g: ClientShare(g, self.ctx.rng) for g in self.ctx.key_shares}
+            self._shares13 = client_shares(self.ctx.key_shares, self.ctx.rng)
         shares = [KeyShareEntry(g, s.public_bytes) for g, s in self._shares13.items()]
         groups = list(self.ctx.groups13) + [
             int(g) for g in self.ctx.groups if g not in self.ctx.groups13
@@ -157,19 +157,19 @@ class ClientHandshake(Handshake12):
     @handles(State.CLIENT_EXPECT_SERVER_KEY_EXCHANGE, HandshakeType.SERVER_KEY_EXCHANGE)
     def _client_server_key_exchange(self, seq: int, body: bytes, now: float) -> None:
         ske = ServerKeyExchange.decode(body)
-        assert self._peer_certificate is not None and self.suite is not None
+        assert self._peer_key is not None and self.suite is not None
         if ske.named_curve not in self.ctx.groups:
             raise DtlsHandshakeError(
                 "server chose a group we did not offer", AlertDescription.ILLEGAL_PARAMETER
             )
-        key_is_ec = isinstance(self._peer_certificate.public_key(), ec.EllipticCurvePublicKey)
+        key_is_ec = isinstance(self._peer_key, ec.EllipticCurvePublicKey)
         if key_is_ec != self.suite.ecdsa:  # RFC 8422 §5.3: ECDHE_ECDSA needs an ECDSA cert
             raise DtlsHandshakeError(
                 "server certificate does not fit the cipher suite",
                 AlertDescription.UNSUPPORTED_CERTIFICATE,
             )
         signed = self._client_random + self._server_random + ske.params()
-        verify_signature(self._peer_certificate, ske.signature_scheme, ske.signature, signed)
+        verify_signature(self._peer_key, ske.signature_scheme, ske.signature, signed)
         self._ecdhe = EcdheKey(NamedGroup(ske.named_curve), self.ctx.rng)
         self._pre_master = self._ecdhe.exchange(ske.public_key)
         self._add_transcript(HandshakeType.SERVER_KEY_EXCHANGE, seq, body)

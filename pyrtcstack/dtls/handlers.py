@@ -21,6 +21,7 @@ from .errors import DtlsHandshakeError
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
     from .engine import DtlsContext
     from .messages import ClientHello
@@ -62,6 +63,7 @@ class HandshakeRole(Generic[_S, _H]):
         "_client_random",
         "_peer_certificate",
         "_peer_flight_start",
+        "_peer_key",
         "_transcript",
         "ctx",
         "host",
@@ -103,6 +105,7 @@ class HandshakeRole(Generic[_S, _H]):
         self._client_hello: ClientHello | None = None
         self._client_random = b""
         self._peer_certificate: x509.Certificate | None = None
+        self._peer_key: CertificatePublicKeyTypes | None = None  # the certificate's key
         self._peer_flight_start = 0
 
     def handle(self, msg_type: int, seq: int, body: bytes, now: float) -> None:

@@ -164,7 +164,7 @@ class Handshake12(HandshakeRole[State, Host12]):
         certificate (the engine keeps its DER)."""
         self._transcript = bytearray()
         self._ecdhe = None
-        self._peer_certificate = None
+        self._peer_certificate = self._peer_key = None
 
     # ---- what both roles do --------------------------------------------------------------
 
@@ -222,7 +222,7 @@ class Handshake12(HandshakeRole[State, Host12]):
                 if self.is_client
                 else AlertDescription.CERTIFICATE_REQUIRED,
             )
-        self._peer_certificate = load_peer_certificate(chain[0])
+        self._peer_certificate, self._peer_key = load_peer_certificate(chain[0])
         self.host.peer_certificate_received(chain[0])
 
     @handles(State.CLIENT_EXPECT_CERTIFICATE, HandshakeType.CERTIFICATE)

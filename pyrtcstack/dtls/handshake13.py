@@ -191,6 +191,9 @@ class Handshake13(HandshakeRole[State13, Host13]):
         "_cookie",
         "_hrr_done",
         "_peer_schemes",
+        "_running",
+        "_running_length",
+        "_running_of",
         "_schedule",
         "_shares",
         "suite",
@@ -207,6 +210,10 @@ class Handshake13(HandshakeRole[State13, Host13]):
         self._cert_request_context: bytes | None = None
         self._peer_schemes: list[int] | None = None
         self._cookie = b""
+        # the running Transcript-Hash (_hash): of which transcript, how many octets taken
+        self._running: hashlib._Hash | None = None
+        self._running_of: bytearray | None = None
+        self._running_length = 0
 
     # ---- what the engine calls -----------------------------------------------------------
 
@@ -237,9 +244,10 @@ class Handshake13(HandshakeRole[State13, Host13]):
         checked the keys is not needed any more (the engine keeps the peer certificate's
         DER), as the 1.2 handshake drops its own (RFC 5246 §8.1)."""
         self._transcript = bytearray()
+        self._running = self._running_of = None
         self._client_hello = None
         self._shares = {}
-        self._peer_certificate = None
+        self._peer_certificate = self._peer_key = None
 
     # ---- what both roles do --------------------------------------------------------------
 
@@ -255,8 +263,32 @@ class Handshake13(HandshakeRole[State13, Host13]):
         self._transcript += bytes([msg_type]) + len(body).to_bytes(3, "big") + body
 
     def _hash(self) -> bytes:
+        """Transcript-Hash (RFC 8446 §4.4.1) of the messages so far.
+
+        The transcript only grows (``_add_transcript``), so a running hash takes only the
+        octets added since the last call: each message is hashed once, not again for every
+        later Derive-Secret, CertificateVerify and Finished (with ML-KEM's 1,184 octets in
+        the ClientHello, hashing the whole transcript each time was ~5 % of a setup's
+        instructions). A replaced transcript (after a HelloRetryRequest, §4.4.1) or
+        another hash starts a new one."""
         assert self._schedule is not None
-        return self._schedule.transcript_hash(self._transcript)
+        transcript = self._transcript
+        name = self._schedule.suite.hash_name
+        running = self._running
+        fed = self._running_length
+        if (
+            running is None
+            or self._running_of is not transcript
+            or running.name != name
+            or fed > len(transcript)
+        ):
+            running = self._running = hashlib.new(name)
+            self._running_of = transcript
+            fed = 0
+        if fed < len(transcript):
+            running.update(transcript[fed:])
+            self._running_length = len(transcript)
+        return running.copy().digest()
 
     def _keylog(self, label: str, secret: bytes) -> None:
         if self.ctx.keylog is not None:
@@ -307,7 +339,7 @@ class Handshake13(HandshakeRole[State13, Host13]):
                 if not self.is_client
                 else AlertDescription.DECODE_ERROR,
             )
-        self._peer_certificate = load_peer_certificate(message.certificates[0])
+        self._peer_certificate, self._peer_key = load_peer_certificate(message.certificates[0])
         self.host.peer_certificate_received(message.certificates[0])
 
     def _verify_certificate_verify(self, body: bytes, from_client: bool) -> None:
@@ -317,11 +349,9 @@ class Handshake13(HandshakeRole[State13, Host13]):
                 f"CertificateVerify scheme 0x{cv.signature_scheme:04x} not allowed in TLS 1.3",
                 AlertDescription.ILLEGAL_PARAMETER,
             )
-        assert self._peer_certificate is not None
+        assert self._peer_key is not None
         context = _CLIENT_CONTEXT if from_client else _SERVER_CONTEXT
-        verify_signature(
-            self._peer_certificate, cv.signature_scheme, cv.signature, context + self._hash()
-        )
+        verify_signature(self._peer_key, cv.signature_scheme, cv.signature, context + self._hash())
 
     def _certificate_verify_body(self, schemes: list[int] | None) -> bytes:
         cert = self.ctx.certificate

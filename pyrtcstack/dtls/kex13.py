@@ -18,7 +18,13 @@ from .constants import AlertDescription, NamedGroup
 from .errors import DtlsHandshakeError
 from .keyexchange import EcdheKey
 
-__all__ = ["DEFAULT_GROUPS13", "X25519MLKEM768", "ClientShare", "server_key_exchange"]
+__all__ = [
+    "DEFAULT_GROUPS13",
+    "X25519MLKEM768",
+    "ClientShare",
+    "client_shares",
+    "server_key_exchange",
+]
 
 #: The hybrid group's codepoint (IANA TLS Supported Groups).
 X25519MLKEM768: Final = 0x11EC
@@ -39,11 +45,14 @@ def _bad(message: str) -> DtlsHandshakeError:
 
 
 class ClientShare:
-    """A client's private half for one group (what it keeps after sending the share)."""
+    """A client's private half for one group (what it keeps after sending the share).
+    ``ecdhe``: an x25519 key to use instead of a new one (see :func:`client_shares`)."""
 
-    def __init__(self, group: int, rng: random.Random) -> None:
+    def __init__(self, group: int, rng: random.Random, ecdhe: EcdheKey | None = None) -> None:
         self.group = group
         self._mlkem: mlkem.MLKEM768PrivateKey | None = None
+        if ecdhe is not None and (ecdhe.group != NamedGroup.X25519 or group == X25519MLKEM768):
+            raise ValueError("only a plain x25519 share takes an existing key")
         if group == X25519MLKEM768:
             self._mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(rng.randbytes(64))
             self._ecdhe = EcdheKey(NamedGroup.X25519, rng)
@@ -51,7 +60,7 @@ class ClientShare:
                 self._mlkem.public_key().public_bytes_raw() + self._ecdhe.public_bytes
             )
         else:
-            self._ecdhe = EcdheKey(NamedGroup(group), rng)
+            self._ecdhe = ecdhe if ecdhe is not None else EcdheKey(NamedGroup(group), rng)
             self.public_bytes = self._ecdhe.public_bytes
 
     def exchange(self, server_share: bytes) -> bytes:
@@ -64,6 +73,21 @@ class ClientShare:
         except ValueError:
             raise _bad("invalid ML-KEM ciphertext") from None
         return kem_secret + self._ecdhe.exchange(server_share[_MLKEM_CIPHERTEXT:])
+
+
+def client_shares(groups: tuple[int, ...], rng: random.Random) -> dict[int, ClientShare]:
+    """The ClientHello's key shares, one per group in ``groups`` (RFC 8446 §4.2.8).
+
+    When both X25519MLKEM768 and x25519 are offered, the x25519 share is the hybrid's
+    x25519 half, as draft-ietf-tls-hybrid-design §3.2 allows ("reuse of key shares") and
+    Go's crypto/tls and rustls do: the server picks one group, so one key exchange uses
+    the key, and one x25519 key generation (~4 % of a setup's crypto instructions) is saved."""
+    shares: dict[int, ClientShare] = {}
+    for group in groups:
+        hybrid = shares.get(X25519MLKEM768)
+        reuse = hybrid._ecdhe if hybrid is not None and group == NamedGroup.X25519 else None
+        shares[group] = ClientShare(group, rng, reuse)
+    return shares
 
 
 def server_key_exchange(group: int, client_share: bytes, rng: random.Random) -> tuple[bytes, bytes]:

@@ -162,15 +162,13 @@ class ServerHandshake(Handshake12):
     @handles(State.SERVER_EXPECT_CERTIFICATE_VERIFY, HandshakeType.CERTIFICATE_VERIFY)
     def _server_certificate_verify(self, seq: int, body: bytes, now: float) -> None:
         cv = CertificateVerify.decode(body)
-        assert self._peer_certificate is not None
+        assert self._peer_key is not None
         if cv.signature_scheme not in VERIFY_SCHEMES:
             raise DtlsHandshakeError(
                 "CertificateVerify uses a scheme we did not request",
                 AlertDescription.ILLEGAL_PARAMETER,
             )
-        verify_signature(
-            self._peer_certificate, cv.signature_scheme, cv.signature, bytes(self._transcript)
-        )
+        verify_signature(self._peer_key, cv.signature_scheme, cv.signature, bytes(self._transcript))
         self._add_transcript(HandshakeType.CERTIFICATE_VERIFY, seq, body)
         self.state = State.SERVER_EXPECT_FINISHED
 
