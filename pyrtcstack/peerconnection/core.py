@@ -43,8 +43,7 @@ from ..datachannel import (
     Priority,
 )
 from ..demux import FOR_DTLS, FOR_ICE
-from ..dtls import DtlsCertificate, DtlsRole, HandshakeCompleted
-from ..dtls import Fingerprint as DtlsFingerprint
+from ..dtls import DtlsCertificate, HandshakeCompleted
 from ..ice import (
     CandidateError,
     ConnectionStateChanged,
@@ -60,19 +59,14 @@ from ..srtp import SrtpSession
 from .config import Configuration, Settings
 from .description import Description
 from .dtls_transport import DTLS_RECORD_OVERHEAD, DtlsTransport, sctp_config
-from .events import (
-    ConnectionStateChange,
-    DtlsStateChange,
-    IceCandidateError,
-    IceConnectionStateChange,
-    IceGatheringStateChange,
-)
+from .events import IceCandidateError
 from .ice_transport import IceTransport
 from .media import MediaPlane
-from .negotiation import Negotiator, RemoteTransport
-from .states import InvalidStateError, aggregate_connection_state
+from .negotiation import Negotiator
+from .states import InvalidStateError
 from .trace import Observer, Tracer
 from .transceiver import Transceiver
+from .transports import BundleTransports
 
 if TYPE_CHECKING:
     from ..media import Track
@@ -108,13 +102,10 @@ class PeerConnectionCore:
         "certificate",
         "closed",
         "configuration",
-        "connection_state",
         "counters",
         "dtls",
         "dtls_transport",
         "ice",
-        "ice_connection_state",
-        "ice_gathering_state",
         "media",
         "negotiation",
         "packets_received",
@@ -123,6 +114,7 @@ class PeerConnectionCore:
         "sctp_config",
         "settings",
         "tracer",
+        "transports",
     )
 
     def __init__(
@@ -145,9 +137,6 @@ class PeerConnectionCore:
         self._lower_at: float | None = None
         self._lower_ok = False
         self.closed = False
-        self.ice_gathering_state = "new"
-        self.ice_connection_state = "new"
-        self.connection_state = "new"
         self.certificate: DtlsCertificate = (
             self.configuration.certificates[0]
             if self.configuration.certificates
@@ -186,11 +175,20 @@ class PeerConnectionCore:
         self.bytes_received = 0
         #: the ICE side: the agent, the ICE servers, remote mDNS names (ice_transport.py)
         self.ice = IceTransport(self.settings, self._rng, self.counters)
-        #: JSEP: the descriptions and the signaling state. It calls back the Transports
-        #: methods below through a weak reference: we own it, and a strong reference
-        #: back would make a cycle that only the cyclic GC frees.
+        #: the negotiator's side of the transports and their W3C states (transports.py);
+        #: it reads us through a weak proxy (a strong one would make a cycle)
+        self.transports = BundleTransports(
+            weakref.proxy(self),
+            self._events,
+            certificate=self.certificate,
+            ice=self.ice,
+            dtls_transport=self.dtls_transport,
+            sctp_config=self.sctp_config,
+            media=self.media,
+        )
+        #: JSEP: the descriptions and the signaling state; asks the transports back
         self.negotiation = Negotiator(
-            weakref.proxy(self), self._rng, hide_host_addresses=self.settings.mdns_host_candidates
+            self.transports, self._rng, hide_host_addresses=self.settings.mdns_host_candidates
         )
 
     @property
@@ -201,6 +199,21 @@ class PeerConnectionCore:
     def dtls_state(self) -> str:
         """W3C RTCDtlsTransport.state (webrtc-pc §5.5.1)."""
         return self.dtls_transport.state
+
+    @property
+    def ice_gathering_state(self) -> str:
+        """W3C RTCIceGatheringState (webrtc-pc §5.6.3)."""
+        return self.transports.ice_gathering_state
+
+    @property
+    def ice_connection_state(self) -> str:
+        """W3C RTCIceConnectionState (webrtc-pc §4.3.3)."""
+        return self.transports.ice_connection_state
+
+    @property
+    def connection_state(self) -> str:
+        """W3C RTCPeerConnectionState (webrtc-pc §4.3.3), aggregated by the transports."""
+        return self.transports.connection_state
 
     @property
     def agent(self) -> IceAgent | None:
@@ -360,7 +373,7 @@ class PeerConnectionCore:
     def gather(self, host_addresses: list[Address], now: float) -> None:
         """Start gathering on the sockets the driver bound (called once, at the first
         setLocalDescription; JSEP §5.8 / RFC 8445 §5.1)."""
-        if self.ice.gather(host_addresses, now, self._relay_only()):
+        if self.ice.gather(host_addresses, now, self.transports.relay_only()):
             self._pump(now)
 
     def receive_datagram(
@@ -549,64 +562,7 @@ class PeerConnectionCore:
         if self.agent is not None:
             self.agent.close(now)
             self._pump(now)
-        self.ice_connection_state = "closed"
-        self.connection_state = "closed"
-
-    # ================================================================== for the Negotiator
-    # The negotiation.Transports protocol: what the Negotiator asks of ICE, DTLS and SCTP.
-    @property
-    def local_fingerprint(self) -> DtlsFingerprint:
-        return self.certificate.fingerprint()
-
-    @property
-    def max_message_size(self) -> int:
-        return self.sctp_config.max_message_size
-
-    def local_ice_credentials(self, controlling: bool) -> tuple[str, str]:
-        agent = self.ice.ensure_agent(controlling, self._relay_only())
-        return agent.local_ufrag, agent.local_pwd
-
-    @property
-    def local_ice_ufrag(self) -> str | None:
-        return self.ice.local_ufrag
-
-    @property
-    def remote_ice_ufrag(self) -> str | None:
-        return self.ice.remote_ufrag
-
-    def restart_ice_agent(self, now: float, credentials: tuple[str, str] | None = None) -> None:
-        self.ice.restart(now, credentials, self._relay_only())
-
-    def cancel_ice_restart(self, now: float) -> None:
-        self.ice.cancel_restart(now)
-
-    def apply_remote_transport(self, remote: RemoteTransport, now: float) -> None:
-        """SCTP port and max-message-size (RFC 8841), ICE credentials and candidates (RFC
-        8839), the fingerprints DTLS checks the peer's certificate against (RFC 8122)."""
-        if remote.sctp is not None:
-            self.sctp_config.remote_port, self.sctp_config.remote_max_message_size = remote.sctp
-        self.ice.apply_remote(
-            remote.ice_ufrag,
-            remote.ice_pwd,
-            remote.candidates,
-            remote.end_of_candidates,
-            now,
-            lite=remote.ice_lite,
-        )
-        self.dtls.set_remote_fingerprints(remote.fingerprints, now)
-
-    def add_remote_candidate(self, candidate: Candidate, now: float, ufrag: str | None) -> None:
-        self.ice.add_remote_candidate(candidate, now, ufrag)
-
-    def end_of_remote_candidates(self, now: float, ufrag: str | None) -> None:
-        self.ice.end_of_remote_candidates(now, ufrag)
-
-    def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
-        """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
-        media as far as they can start."""
-        self.dtls_transport.negotiated(dtls_role)
-        self._maybe_start_dtls(now)
-        self._maybe_start_media(now)
+        self.transports.close()
 
     def emit_event(self, event: Event) -> None:
         self._events.push(event)
@@ -632,10 +588,6 @@ class PeerConnectionCore:
         return added
 
     # ================================================================== internals
-    def _relay_only(self) -> bool:
-        """W3C iceTransportPolicy "relay": gather and use relayed candidates only."""
-        return self.configuration.ice_transport_policy == "relay"
-
     def set_configuration(self, configuration: Configuration) -> None:
         """W3C setConfiguration (webrtc-pc §4.4.1.6 "set a configuration"): the ICE servers
         and transport policy take effect at the next gathering phase (an ICE restart;
@@ -647,32 +599,6 @@ class PeerConnectionCore:
         described = negotiation.pending_local is not None or negotiation.current_local is not None
         self.configuration.check_update(configuration, described=described)
         self.configuration = configuration
-
-    def _set_connection_states(self) -> None:
-        if self.closed:
-            return
-        state = aggregate_connection_state(self.ice_connection_state, self.dtls_state, self.closed)
-        if state != self.connection_state:
-            self.connection_state = state
-            self.emit_event(ConnectionStateChange(state))
-
-    def _set_dtls_state(self, state: str) -> None:
-        if state != self.dtls_transport.state and not self.closed:
-            self.dtls_transport.state = state
-            self.emit_event(DtlsStateChange(state))
-            self._set_connection_states()
-
-    def _maybe_start_dtls(self, now: float) -> None:
-        """Start DTLS as far as it can start (:meth:`DtlsTransport.start`)."""
-        pair = self.agent.selected_pair if self.agent is not None else None
-        remote = pair.remote.address if pair is not None else None
-        if not self.closed and self.dtls_transport.start(now, remote):
-            self._set_dtls_state("connecting")
-
-    def _maybe_start_media(self, now: float) -> None:
-        """Media endpoints for the negotiated transceivers once SRTP is keyed."""
-        if not self.closed:
-            self.media.start(now, self.cname)
 
     def _on_ice_event(self, event: Event, now: float) -> None:
         kind = type(event)
@@ -690,25 +616,19 @@ class PeerConnectionCore:
             self.negotiation.local_candidate(event.candidate.to_sdp(), event.ufrag)
         elif kind is GatheringStateChanged:
             assert isinstance(event, GatheringStateChanged)
-            if event.state != self.ice_gathering_state:
-                self.ice_gathering_state = event.state
-                self.emit_event(IceGatheringStateChange(event.state))
+            self.transports.gathering_state_changed(event.state)
             if event.state == "complete":
                 self.negotiation.gathering_complete(event.ufrag)
         elif kind is ConnectionStateChanged:
             assert isinstance(event, ConnectionStateChanged)
-            state = event.state
-            if state != self.ice_connection_state and not self.closed:
-                self.ice_connection_state = state
-                self.emit_event(IceConnectionStateChange(state))
-                self._set_connection_states()
+            self.transports.ice_state_changed(event.state)
         elif kind is SelectedPairChanged:
             assert isinstance(event, SelectedPairChanged)
             self.dtls.set_remote_address(event.remote.address)
             # a relayed pair's data comes from the TURN server: only direct pairs go fast
             direct = event.local.type.value != "relay"
             self._direct_remote = event.remote.address if direct else None
-            self._maybe_start_dtls(now)
+            self.transports.start_dtls(now)
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
             self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
@@ -736,10 +656,10 @@ class PeerConnectionCore:
             keys = self.dtls_transport.srtp_keys(event)
             if keys is not None:
                 self.media.set_keys(keys, is_client)
-            self._set_dtls_state("connected")
-            self._maybe_start_media(now)
+            self.transports.set_dtls_state("connected")
+            self.transports.start_media(now)
         elif (state := self.dtls_transport.state_after(event)) is not None:
-            self._set_dtls_state(state)
+            self.transports.set_dtls_state(state)
 
     def _pump(self, now: float, lower: bool = True) -> None:
         """The drain invariant across the layers: events up, bytes down, until quiet.
