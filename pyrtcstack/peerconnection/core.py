@@ -11,8 +11,10 @@ and back down: data channel → SCTP packets → DTLS records → ``IceAgent.sen
 selected pair; media frames → RTP → SRTP → ``IceAgent.send``. The first-byte split is RFC
 7983 §7 (:mod:`pyrtcstack.demux`). Signaling (offers, answers, the JSEP state machine)
 is the :class:`~pyrtcstack.peerconnection.negotiation.Negotiator` the core owns
-(``self.negotiation``): the W3C signaling methods here hand over to it, and the core
-answers what it asks of the transports (its ``Transports`` protocol).
+(``self.negotiation``): the W3C signaling methods here hand over to it, and the core's
+:class:`~pyrtcstack.peerconnection.transports.BundleTransports` part (``self.transports``)
+answers what it asks of the transports (its ``Transports`` protocol) and keeps the W3C
+transport states.
 
 It is a :class:`~pyrtcstack.common.core.MultiSocketCore` (one socket per local candidate):
 
@@ -45,12 +47,8 @@ from ..datachannel import (
 from ..demux import FOR_DTLS, FOR_ICE
 from ..dtls import DtlsCertificate, HandshakeCompleted
 from ..ice import (
-    CandidateError,
-    ConnectionStateChanged,
     DataReceived,
-    GatheringStateChanged,
     IceAgent,
-    LocalCandidate,
     SelectedPairChanged,
 )
 from ..sctp import SctpError
@@ -59,7 +57,6 @@ from ..srtp import SrtpSession
 from .config import Configuration, Settings
 from .description import Description
 from .dtls_transport import DTLS_RECORD_OVERHEAD, DtlsTransport, sctp_config
-from .events import IceCandidateError
 from .ice_transport import IceTransport
 from .media import MediaPlane
 from .negotiation import Negotiator
@@ -180,6 +177,7 @@ class PeerConnectionCore:
         self.transports = BundleTransports(
             weakref.proxy(self),
             self._events,
+            self.counters,
             certificate=self.certificate,
             ice=self.ice,
             dtls_transport=self.dtls_transport,
@@ -601,6 +599,8 @@ class PeerConnectionCore:
         self.configuration = configuration
 
     def _on_ice_event(self, event: Event, now: float) -> None:
+        """ICE's events: data and the selected pair concern the data path (here); the
+        rest goes to the W3C states and the negotiator (:meth:`BundleTransports.on_ice_event`)."""
         kind = type(event)
         if kind is DataReceived:
             # what the agent passed on: from a relayed pair, or before a pair was selected
@@ -611,17 +611,6 @@ class PeerConnectionCore:
                 self._receive_dtls([data], event.remote, now)
             else:
                 self._receive_media(data, event.remote, now)
-        elif kind is LocalCandidate:
-            assert isinstance(event, LocalCandidate)
-            self.negotiation.local_candidate(event.candidate.to_sdp(), event.ufrag)
-        elif kind is GatheringStateChanged:
-            assert isinstance(event, GatheringStateChanged)
-            self.transports.gathering_state_changed(event.state)
-            if event.state == "complete":
-                self.negotiation.gathering_complete(event.ufrag)
-        elif kind is ConnectionStateChanged:
-            assert isinstance(event, ConnectionStateChanged)
-            self.transports.ice_state_changed(event.state)
         elif kind is SelectedPairChanged:
             assert isinstance(event, SelectedPairChanged)
             self.dtls.set_remote_address(event.remote.address)
@@ -629,12 +618,8 @@ class PeerConnectionCore:
             direct = event.local.type.value != "relay"
             self._direct_remote = event.remote.address if direct else None
             self.transports.start_dtls(now)
-        elif kind is CandidateError:
-            assert isinstance(event, CandidateError)
-            self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
-            self.emit_event(
-                IceCandidateError(event.server, event.code, event.reason, event.transport)
-            )
+        else:  # candidates, gathering, ICE state, candidate errors
+            self.transports.on_ice_event(event)
 
     def _on_dtls_event(self, event: Event, now: float) -> None:
         """The handshake starts SCTP and keys SRTP; any DTLS event may change the state."""

@@ -6,9 +6,9 @@ ICE, DTLS, SCTP and the media plane) and the W3C transport states they aggregate
 :class:`BundleTransports` is a part the :class:`~pyrtcstack.peerconnection.PeerConnectionCore`
 owns (``core.transports``) beside the parts it shares with it (the ``IceTransport``, the
 ``DtlsTransport``, the SCTP config, the ``MediaPlane``, the event queue). The core routes
-the layers' events and moves the bytes; it tells this part what changed
-(:meth:`BundleTransports.gathering_state_changed`, :meth:`~BundleTransports.ice_state_changed`,
-:meth:`~BundleTransports.set_dtls_state`) and what may start
+the layers' events and moves the bytes; it hands this part ICE's events other than data
+and the selected pair (:meth:`BundleTransports.on_ice_event`), DTLS's state
+(:meth:`~BundleTransports.set_dtls_state`) and what may start
 (:meth:`~BundleTransports.start_dtls`, :meth:`~BundleTransports.start_media`). Nothing here
 is on the data path.
 """
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..common.core import Event, EventQueue
 from ..dtls import DtlsCertificate, DtlsRole
 from ..dtls import Fingerprint as DtlsFingerprint
+from ..ice import CandidateError, ConnectionStateChanged, GatheringStateChanged, LocalCandidate
 from ..sctp import SctpConfig
 from ..sdp import Candidate
 from .config import Configuration
@@ -27,12 +28,13 @@ from .dtls_transport import DtlsTransport
 from .events import (
     ConnectionStateChange,
     DtlsStateChange,
+    IceCandidateError,
     IceConnectionStateChange,
     IceGatheringStateChange,
 )
 from .ice_transport import IceTransport
 from .media import MediaPlane
-from .negotiation import RemoteTransport
+from .negotiation import Negotiator, RemoteTransport
 from .states import aggregate_connection_state
 
 if TYPE_CHECKING:
@@ -53,12 +55,16 @@ class _Owner(Protocol):
     @property
     def cname(self) -> str: ...
 
+    @property
+    def negotiation(self) -> Negotiator: ...
+
 
 class BundleTransports:
     """The one bundled transport (RFC 9143) for the :class:`Negotiator` and the W3C
     states. It holds the core through a weak proxy (the core owns it)."""
 
     __slots__ = (
+        "_counters",
         "_events",
         "_owner",
         "certificate",
@@ -75,6 +81,7 @@ class BundleTransports:
         self,
         owner: _Owner,
         events: EventQueue,
+        counters: dict[str, int],
         *,
         certificate: DtlsCertificate,
         ice: IceTransport,
@@ -84,6 +91,7 @@ class BundleTransports:
     ) -> None:
         self._owner = owner
         self._events = events
+        self._counters = counters
         self.certificate = certificate
         self.ice = ice
         self.dtls_transport = dtls_transport
@@ -98,6 +106,29 @@ class BundleTransports:
         return self._owner.configuration.ice_transport_policy == "relay"
 
     # ================================================================== the W3C states
+    def on_ice_event(self, event: Event) -> None:
+        """ICE's events other than data and the selected pair (the core's data path keeps
+        those): local candidates and end of gathering to the negotiator (trickle, RFC
+        8838 §4.2), the gathering and ICE states, candidate errors (webrtc-pc §4.8.2)."""
+        kind = type(event)
+        if kind is LocalCandidate:
+            assert isinstance(event, LocalCandidate)
+            self._owner.negotiation.local_candidate(event.candidate.to_sdp(), event.ufrag)
+        elif kind is GatheringStateChanged:
+            assert isinstance(event, GatheringStateChanged)
+            self.gathering_state_changed(event.state)
+            if event.state == "complete":
+                self._owner.negotiation.gathering_complete(event.ufrag)
+        elif kind is ConnectionStateChanged:
+            assert isinstance(event, ConnectionStateChanged)
+            self.ice_state_changed(event.state)
+        elif kind is CandidateError:
+            assert isinstance(event, CandidateError)
+            self._counters["candidate_errors"] = self._counters.get("candidate_errors", 0) + 1
+            self._events.push(
+                IceCandidateError(event.server, event.code, event.reason, event.transport)
+            )
+
     def gathering_state_changed(self, state: str) -> None:
         """RTCIceGatheringState (webrtc-pc §5.6.3): emitted when it changes."""
         if state != self.ice_gathering_state:
