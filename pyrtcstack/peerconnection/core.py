@@ -622,10 +622,10 @@ class PeerConnectionCore:
             self.transports.on_ice_event(event)
 
     def _on_dtls_event(self, event: Event, now: float) -> None:
-        """The handshake starts SCTP and keys SRTP; any DTLS event may change the state."""
+        """The handshake starts SCTP (here); the SRTP keys, the DTLS state and media:
+        :meth:`BundleTransports.on_dtls_event`."""
         if isinstance(event, HandshakeCompleted):
-            is_client = self.dtls_transport.is_client
-            self.sctp.set_dtls_role("client" if is_client else "server")
+            self.sctp.set_dtls_role("client" if self.dtls_transport.is_client else "server")
             version = self.dtls.version
             if not self._sctp_started and version is not None:
                 # RFC 8261 §5: one SCTP packet a record, sized for this version (1.3: 22 B)
@@ -638,13 +638,7 @@ class PeerConnectionCore:
             # then establishes us (§5.1 D) and §5.2.3 discards its late INIT ACK to our
             # INIT, one COOKIE ECHO/ACK pair fewer on the path to "open".
             self._sctp_connect_due = True
-            keys = self.dtls_transport.srtp_keys(event)
-            if keys is not None:
-                self.media.set_keys(keys, is_client)
-            self.transports.set_dtls_state("connected")
-            self.transports.start_media(now)
-        elif (state := self.dtls_transport.state_after(event)) is not None:
-            self.transports.set_dtls_state(state)
+        self.transports.on_dtls_event(event, now)
 
     def _pump(self, now: float, lower: bool = True) -> None:
         """The drain invariant across the layers: events up, bytes down, until quiet.

@@ -7,8 +7,8 @@ ICE, DTLS, SCTP and the media plane) and the W3C transport states they aggregate
 owns (``core.transports``) beside the parts it shares with it (the ``IceTransport``, the
 ``DtlsTransport``, the SCTP config, the ``MediaPlane``, the event queue). The core routes
 the layers' events and moves the bytes; it hands this part ICE's events other than data
-and the selected pair (:meth:`BundleTransports.on_ice_event`), DTLS's state
-(:meth:`~BundleTransports.set_dtls_state`) and what may start
+and the selected pair (:meth:`BundleTransports.on_ice_event`), DTLS's events
+(:meth:`~BundleTransports.on_dtls_event`: SRTP keys, state) and what may start
 (:meth:`~BundleTransports.start_dtls`, :meth:`~BundleTransports.start_media`). Nothing here
 is on the data path.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from ..common.core import Event, EventQueue
-from ..dtls import DtlsCertificate, DtlsRole
+from ..dtls import DtlsCertificate, DtlsRole, HandshakeCompleted
 from ..dtls import Fingerprint as DtlsFingerprint
 from ..ice import CandidateError, ConnectionStateChanged, GatheringStateChanged, LocalCandidate
 from ..sctp import SctpConfig
@@ -141,6 +141,18 @@ class BundleTransports:
             self.ice_connection_state = state
             self._events.push(IceConnectionStateChange(state))
             self._set_connection_state()
+
+    def on_dtls_event(self, event: Event, now: float) -> None:
+        """A DTLS event after the core started SCTP on it: the handshake keys SRTP (RFC
+        5764 §4.2) and starts media; any DTLS event may change the DTLS state."""
+        if isinstance(event, HandshakeCompleted):
+            keys = self.dtls_transport.srtp_keys(event)
+            if keys is not None:
+                self.media.set_keys(keys, self.dtls_transport.is_client)
+            self.set_dtls_state("connected")
+            self.start_media(now)
+        elif (state := self.dtls_transport.state_after(event)) is not None:
+            self.set_dtls_state(state)
 
     def set_dtls_state(self, state: str) -> None:
         """RTCDtlsTransportState (webrtc-pc §5.5.1), then the aggregate."""
