@@ -114,33 +114,25 @@ class BundleTransports:
         if kind is LocalCandidate:
             assert isinstance(event, LocalCandidate)
             self._owner.negotiation.local_candidate(event.candidate.to_sdp(), event.ufrag)
-        elif kind is GatheringStateChanged:
+        elif kind is GatheringStateChanged:  # RTCIceGatheringState (webrtc-pc §5.6.3)
             assert isinstance(event, GatheringStateChanged)
-            self.gathering_state_changed(event.state)
-            if event.state == "complete":
+            if (state := event.state) != self.ice_gathering_state:
+                self.ice_gathering_state = state
+                self._events.push(IceGatheringStateChange(state))
+            if state == "complete":
                 self._owner.negotiation.gathering_complete(event.ufrag)
-        elif kind is ConnectionStateChanged:
+        elif kind is ConnectionStateChanged:  # RTCIceTransportState (§5.6.4), the aggregate
             assert isinstance(event, ConnectionStateChanged)
-            self.ice_state_changed(event.state)
+            if (state := event.state) != self.ice_connection_state and not self._owner.closed:
+                self.ice_connection_state = state
+                self._events.push(IceConnectionStateChange(state))
+                self._set_connection_state()
         elif kind is CandidateError:
             assert isinstance(event, CandidateError)
             self._counters["candidate_errors"] = self._counters.get("candidate_errors", 0) + 1
             self._events.push(
                 IceCandidateError(event.server, event.code, event.reason, event.transport)
             )
-
-    def gathering_state_changed(self, state: str) -> None:
-        """RTCIceGatheringState (webrtc-pc §5.6.3): emitted when it changes."""
-        if state != self.ice_gathering_state:
-            self.ice_gathering_state = state
-            self._events.push(IceGatheringStateChange(state))
-
-    def ice_state_changed(self, state: str) -> None:
-        """RTCIceTransportState (webrtc-pc §5.6.4), then the aggregate."""
-        if state != self.ice_connection_state and not self._owner.closed:
-            self.ice_connection_state = state
-            self._events.push(IceConnectionStateChange(state))
-            self._set_connection_state()
 
     def on_dtls_event(self, event: Event, now: float) -> None:
         """A DTLS event after the core started SCTP on it: the handshake keys SRTP (RFC
