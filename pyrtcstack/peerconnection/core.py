@@ -11,8 +11,10 @@ and back down: data channel → SCTP packets → DTLS records → ``IceAgent.sen
 selected pair; media frames → RTP → SRTP → ``IceAgent.send``. The first-byte split is RFC
 7983 §7 (:mod:`pyrtcstack.demux`). Signaling (offers, answers, the JSEP state machine)
 is the :class:`~pyrtcstack.peerconnection.negotiation.Negotiator` the core owns
-(``self.negotiation``): the W3C signaling methods here hand over to it, and the core
-answers what it asks of the transports (its ``Transports`` protocol).
+(``self.negotiation``): the W3C signaling methods here hand over to it, and the core's
+:class:`~pyrtcstack.peerconnection.transports.BundleTransports` part (``self.transports``)
+answers what it asks of the transports (its ``Transports`` protocol) and keeps the W3C
+transport states.
 
 It is a :class:`~pyrtcstack.common.core.MultiSocketCore` (one socket per local candidate):
 
@@ -43,15 +45,10 @@ from ..datachannel import (
     Priority,
 )
 from ..demux import FOR_DTLS, FOR_ICE
-from ..dtls import DtlsCertificate, DtlsRole, HandshakeCompleted
-from ..dtls import Fingerprint as DtlsFingerprint
+from ..dtls import DtlsCertificate, HandshakeCompleted
 from ..ice import (
-    CandidateError,
-    ConnectionStateChanged,
     DataReceived,
-    GatheringStateChanged,
     IceAgent,
-    LocalCandidate,
     SelectedPairChanged,
 )
 from ..sctp import SctpError
@@ -60,19 +57,13 @@ from ..srtp import SrtpSession
 from .config import Configuration, Settings
 from .description import Description
 from .dtls_transport import DTLS_RECORD_OVERHEAD, DtlsTransport, sctp_config
-from .events import (
-    ConnectionStateChange,
-    DtlsStateChange,
-    IceCandidateError,
-    IceConnectionStateChange,
-    IceGatheringStateChange,
-)
 from .ice_transport import IceTransport
 from .media import MediaPlane
-from .negotiation import Negotiator, RemoteTransport
-from .states import InvalidStateError, aggregate_connection_state
+from .negotiation import Negotiator
+from .states import InvalidStateError
 from .trace import Observer, Tracer
 from .transceiver import Transceiver
+from .transports import BundleTransports
 
 if TYPE_CHECKING:
     from ..media import Track
@@ -108,13 +99,10 @@ class PeerConnectionCore:
         "certificate",
         "closed",
         "configuration",
-        "connection_state",
         "counters",
         "dtls",
         "dtls_transport",
         "ice",
-        "ice_connection_state",
-        "ice_gathering_state",
         "media",
         "negotiation",
         "packets_received",
@@ -123,6 +111,7 @@ class PeerConnectionCore:
         "sctp_config",
         "settings",
         "tracer",
+        "transports",
     )
 
     def __init__(
@@ -145,9 +134,6 @@ class PeerConnectionCore:
         self._lower_at: float | None = None
         self._lower_ok = False
         self.closed = False
-        self.ice_gathering_state = "new"
-        self.ice_connection_state = "new"
-        self.connection_state = "new"
         self.certificate: DtlsCertificate = (
             self.configuration.certificates[0]
             if self.configuration.certificates
@@ -186,11 +172,21 @@ class PeerConnectionCore:
         self.bytes_received = 0
         #: the ICE side: the agent, the ICE servers, remote mDNS names (ice_transport.py)
         self.ice = IceTransport(self.settings, self._rng, self.counters)
-        #: JSEP: the descriptions and the signaling state. It calls back the Transports
-        #: methods below through a weak reference: we own it, and a strong reference
-        #: back would make a cycle that only the cyclic GC frees.
+        #: the negotiator's side of the transports and their W3C states (transports.py);
+        #: it reads us through a weak proxy (a strong one would make a cycle)
+        self.transports = BundleTransports(
+            weakref.proxy(self),
+            self._events,
+            self.counters,
+            certificate=self.certificate,
+            ice=self.ice,
+            dtls_transport=self.dtls_transport,
+            sctp_config=self.sctp_config,
+            media=self.media,
+        )
+        #: JSEP: the descriptions and the signaling state; asks the transports back
         self.negotiation = Negotiator(
-            weakref.proxy(self), self._rng, hide_host_addresses=self.settings.mdns_host_candidates
+            self.transports, self._rng, hide_host_addresses=self.settings.mdns_host_candidates
         )
 
     @property
@@ -201,6 +197,21 @@ class PeerConnectionCore:
     def dtls_state(self) -> str:
         """W3C RTCDtlsTransport.state (webrtc-pc §5.5.1)."""
         return self.dtls_transport.state
+
+    @property
+    def ice_gathering_state(self) -> str:
+        """W3C RTCIceGatheringState (webrtc-pc §5.6.3)."""
+        return self.transports.ice_gathering_state
+
+    @property
+    def ice_connection_state(self) -> str:
+        """W3C RTCIceConnectionState (webrtc-pc §4.3.3)."""
+        return self.transports.ice_connection_state
+
+    @property
+    def connection_state(self) -> str:
+        """W3C RTCPeerConnectionState (webrtc-pc §4.3.3), aggregated by the transports."""
+        return self.transports.connection_state
 
     @property
     def agent(self) -> IceAgent | None:
@@ -360,7 +371,7 @@ class PeerConnectionCore:
     def gather(self, host_addresses: list[Address], now: float) -> None:
         """Start gathering on the sockets the driver bound (called once, at the first
         setLocalDescription; JSEP §5.8 / RFC 8445 §5.1)."""
-        if self.ice.gather(host_addresses, now, self._relay_only()):
+        if self.ice.gather(host_addresses, now, self.transports.relay_only()):
             self._pump(now)
 
     def receive_datagram(
@@ -549,64 +560,7 @@ class PeerConnectionCore:
         if self.agent is not None:
             self.agent.close(now)
             self._pump(now)
-        self.ice_connection_state = "closed"
-        self.connection_state = "closed"
-
-    # ================================================================== for the Negotiator
-    # The negotiation.Transports protocol: what the Negotiator asks of ICE, DTLS and SCTP.
-    @property
-    def local_fingerprint(self) -> DtlsFingerprint:
-        return self.certificate.fingerprint()
-
-    @property
-    def max_message_size(self) -> int:
-        return self.sctp_config.max_message_size
-
-    def local_ice_credentials(self, controlling: bool) -> tuple[str, str]:
-        agent = self.ice.ensure_agent(controlling, self._relay_only())
-        return agent.local_ufrag, agent.local_pwd
-
-    @property
-    def local_ice_ufrag(self) -> str | None:
-        return self.ice.local_ufrag
-
-    @property
-    def remote_ice_ufrag(self) -> str | None:
-        return self.ice.remote_ufrag
-
-    def restart_ice_agent(self, now: float, credentials: tuple[str, str] | None = None) -> None:
-        self.ice.restart(now, credentials, self._relay_only())
-
-    def cancel_ice_restart(self, now: float) -> None:
-        self.ice.cancel_restart(now)
-
-    def apply_remote_transport(self, remote: RemoteTransport, now: float) -> None:
-        """SCTP port and max-message-size (RFC 8841), ICE credentials and candidates (RFC
-        8839), the fingerprints DTLS checks the peer's certificate against (RFC 8122)."""
-        if remote.sctp is not None:
-            self.sctp_config.remote_port, self.sctp_config.remote_max_message_size = remote.sctp
-        self.ice.apply_remote(
-            remote.ice_ufrag,
-            remote.ice_pwd,
-            remote.candidates,
-            remote.end_of_candidates,
-            now,
-            lite=remote.ice_lite,
-        )
-        self.dtls.set_remote_fingerprints(remote.fingerprints, now)
-
-    def add_remote_candidate(self, candidate: Candidate, now: float, ufrag: str | None) -> None:
-        self.ice.add_remote_candidate(candidate, now, ufrag)
-
-    def end_of_remote_candidates(self, now: float, ufrag: str | None) -> None:
-        self.ice.end_of_remote_candidates(now, ufrag)
-
-    def negotiated(self, dtls_role: DtlsRole | None, now: float) -> None:
-        """The first negotiated DTLS role stays (no DTLS renegotiation); start DTLS and
-        media as far as they can start."""
-        self.dtls_transport.negotiated(dtls_role)
-        self._maybe_start_dtls(now)
-        self._maybe_start_media(now)
+        self.transports.close()
 
     def emit_event(self, event: Event) -> None:
         self._events.push(event)
@@ -632,10 +586,6 @@ class PeerConnectionCore:
         return added
 
     # ================================================================== internals
-    def _relay_only(self) -> bool:
-        """W3C iceTransportPolicy "relay": gather and use relayed candidates only."""
-        return self.configuration.ice_transport_policy == "relay"
-
     def set_configuration(self, configuration: Configuration) -> None:
         """W3C setConfiguration (webrtc-pc §4.4.1.6 "set a configuration"): the ICE servers
         and transport policy take effect at the next gathering phase (an ICE restart;
@@ -648,33 +598,9 @@ class PeerConnectionCore:
         self.configuration.check_update(configuration, described=described)
         self.configuration = configuration
 
-    def _set_connection_states(self) -> None:
-        if self.closed:
-            return
-        state = aggregate_connection_state(self.ice_connection_state, self.dtls_state, self.closed)
-        if state != self.connection_state:
-            self.connection_state = state
-            self.emit_event(ConnectionStateChange(state))
-
-    def _set_dtls_state(self, state: str) -> None:
-        if state != self.dtls_transport.state and not self.closed:
-            self.dtls_transport.state = state
-            self.emit_event(DtlsStateChange(state))
-            self._set_connection_states()
-
-    def _maybe_start_dtls(self, now: float) -> None:
-        """Start DTLS as far as it can start (:meth:`DtlsTransport.start`)."""
-        pair = self.agent.selected_pair if self.agent is not None else None
-        remote = pair.remote.address if pair is not None else None
-        if not self.closed and self.dtls_transport.start(now, remote):
-            self._set_dtls_state("connecting")
-
-    def _maybe_start_media(self, now: float) -> None:
-        """Media endpoints for the negotiated transceivers once SRTP is keyed."""
-        if not self.closed:
-            self.media.start(now, self.cname)
-
     def _on_ice_event(self, event: Event, now: float) -> None:
+        """ICE's events: data and the selected pair concern the data path (here); the
+        rest goes to the W3C states and the negotiator (:meth:`BundleTransports.on_ice_event`)."""
         kind = type(event)
         if kind is DataReceived:
             # what the agent passed on: from a relayed pair, or before a pair was selected
@@ -685,42 +611,21 @@ class PeerConnectionCore:
                 self._receive_dtls([data], event.remote, now)
             else:
                 self._receive_media(data, event.remote, now)
-        elif kind is LocalCandidate:
-            assert isinstance(event, LocalCandidate)
-            self.negotiation.local_candidate(event.candidate.to_sdp(), event.ufrag)
-        elif kind is GatheringStateChanged:
-            assert isinstance(event, GatheringStateChanged)
-            if event.state != self.ice_gathering_state:
-                self.ice_gathering_state = event.state
-                self.emit_event(IceGatheringStateChange(event.state))
-            if event.state == "complete":
-                self.negotiation.gathering_complete(event.ufrag)
-        elif kind is ConnectionStateChanged:
-            assert isinstance(event, ConnectionStateChanged)
-            state = event.state
-            if state != self.ice_connection_state and not self.closed:
-                self.ice_connection_state = state
-                self.emit_event(IceConnectionStateChange(state))
-                self._set_connection_states()
         elif kind is SelectedPairChanged:
             assert isinstance(event, SelectedPairChanged)
             self.dtls.set_remote_address(event.remote.address)
             # a relayed pair's data comes from the TURN server: only direct pairs go fast
             direct = event.local.type.value != "relay"
             self._direct_remote = event.remote.address if direct else None
-            self._maybe_start_dtls(now)
-        elif kind is CandidateError:
-            assert isinstance(event, CandidateError)
-            self.counters["candidate_errors"] = self.counters.get("candidate_errors", 0) + 1
-            self.emit_event(
-                IceCandidateError(event.server, event.code, event.reason, event.transport)
-            )
+            self.transports.start_dtls(now)
+        else:  # candidates, gathering, ICE state, candidate errors
+            self.transports.on_ice_event(event)
 
     def _on_dtls_event(self, event: Event, now: float) -> None:
-        """The handshake starts SCTP and keys SRTP; any DTLS event may change the state."""
+        """The handshake starts SCTP (here); the SRTP keys, the DTLS state and media:
+        :meth:`BundleTransports.on_dtls_event`."""
         if isinstance(event, HandshakeCompleted):
-            is_client = self.dtls_transport.is_client
-            self.sctp.set_dtls_role("client" if is_client else "server")
+            self.sctp.set_dtls_role("client" if self.dtls_transport.is_client else "server")
             version = self.dtls.version
             if not self._sctp_started and version is not None:
                 # RFC 8261 §5: one SCTP packet a record, sized for this version (1.3: 22 B)
@@ -733,13 +638,7 @@ class PeerConnectionCore:
             # then establishes us (§5.1 D) and §5.2.3 discards its late INIT ACK to our
             # INIT, one COOKIE ECHO/ACK pair fewer on the path to "open".
             self._sctp_connect_due = True
-            keys = self.dtls_transport.srtp_keys(event)
-            if keys is not None:
-                self.media.set_keys(keys, is_client)
-            self._set_dtls_state("connected")
-            self._maybe_start_media(now)
-        elif (state := self.dtls_transport.state_after(event)) is not None:
-            self._set_dtls_state(state)
+        self.transports.on_dtls_event(event, now)
 
     def _pump(self, now: float, lower: bool = True) -> None:
         """The drain invariant across the layers: events up, bytes down, until quiet.

@@ -3,9 +3,10 @@ bundle's :class:`~pyrtcstack.dtls.DtlsConnection`, its negotiated role, when it 
 its W3C state, and the SRTP keys it exports (RFC 5764 §4.2).
 
 :class:`DtlsTransport` is owned by
-:class:`~pyrtcstack.peerconnection.PeerConnectionCore`, which emits the state changes this
-returns and drives the record path itself (``connection`` is public: the core's input,
-pump and timer use it directly, one path per direction).
+:class:`~pyrtcstack.peerconnection.PeerConnectionCore`, whose ``BundleTransports`` part
+(``transports.py``) emits the state changes this returns; the core drives the record path
+itself (``connection`` is public: the core's input, pump and timer use it directly, one
+path per direction).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ maps m= sections to transceivers and the data channel, fires ``negotiationneeded
 (webrtc-pc §4.7.3) and tells the transports what a description asks of them.
 
 It never touches the ICE agent, the DTLS connection or SCTP itself. What it needs from
-them is the :class:`Transports` protocol, which the core implements:
+them is the :class:`Transports` protocol, which the core's ``BundleTransports`` part
+implements (transports.py):
 
 * asks: our ICE credentials (:meth:`Transports.local_ice_credentials`), the DTLS
   certificate's fingerprint, SCTP's max-message-size, the transceiver list;
@@ -68,8 +69,9 @@ _REVERSE = {"sendonly": "recvonly", "recvonly": "sendonly"}
 
 class Transports(Protocol):
     """What the negotiator needs from the transports under it (ICE, DTLS, SCTP, the
-    transceivers' media). :class:`~pyrtcstack.peerconnection.PeerConnectionCore`
-    implements it; a test can give a fake."""
+    transceivers' media). The core's
+    :class:`~pyrtcstack.peerconnection.transports.BundleTransports` implements it; a test
+    can give a fake."""
 
     @property
     def transceivers(self) -> list[Transceiver]:
