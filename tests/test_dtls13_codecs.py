@@ -291,7 +291,7 @@ def test_transcript_hash_runs_over_what_was_added_and_restarts() -> None:
 
 
 def test_x25519_share_is_the_hybrids_half_and_each_share_completes() -> None:
-    """draft-ietf-tls-hybrid-design §3.2: the x25519 share may reuse the hybrid's x25519
+    """RFC 9954 (draft-ietf-tls-hybrid-design §3.2): the x25519 share may reuse the hybrid's x25519
     key (one key generation fewer); whichever group the server picks, both sides agree."""
     rng = random.Random(7)
     shares = client_shares((X25519MLKEM768, int(NamedGroup.X25519)), rng)

@@ -1,5 +1,5 @@
 """Key shares for DTLS 1.3 (RFC 8446 §4.2.8): x25519, P-256, P-384, and the post-quantum
-hybrid X25519MLKEM768 that Chrome and Firefox send (draft-ietf-tls-ecdhe-mlkem, codepoint
+hybrid X25519MLKEM768 that Chrome and Firefox send (RFC 10024, draft-ietf-tls-ecdhe-mlkem; codepoint
 0x11EC).
 
 The hybrid's client share is ``ML-KEM-768 encapsulation key (1184 B) || x25519 (32 B)``; the
@@ -79,7 +79,7 @@ def client_shares(groups: tuple[int, ...], rng: random.Random) -> dict[int, Clie
     """The ClientHello's key shares, one per group in ``groups`` (RFC 8446 §4.2.8).
 
     When both X25519MLKEM768 and x25519 are offered, the x25519 share is the hybrid's
-    x25519 half, as draft-ietf-tls-hybrid-design §3.2 allows ("reuse of key shares") and
+    x25519 half, as RFC 9954 (draft-ietf-tls-hybrid-design §3.2) allows ("reuse of key shares") and
     Go's crypto/tls and rustls do: the server picks one group, so one key exchange uses
     the key, and one x25519 key generation (~4 % of a setup's crypto instructions) is saved."""
     shares: dict[int, ClientShare] = {}
