@@ -197,6 +197,14 @@ def test_our_webrtc_call_narrates_ice_and_dtls_between_the_ack_and_the_bye() -> 
         assert ms == sorted(ms), text
 
 
+_COMMANDS = {
+    "call": ["sip", "call", "sip:b@127.0.0.1:9", "--trace"],
+    # the registrar is never reached: the credentials are checked before any socket
+    "listen": ["sip", "listen", "127.0.0.1:0", "--register", "sip:127.0.0.1:9", "--once"],
+}
+
+
+@pytest.mark.parametrize("command", ["call", "listen"])
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -205,9 +213,9 @@ def test_our_webrtc_call_narrates_ice_and_dtls_between_the_ack_and_the_bye() -> 
     ],
 )
 def test_credential_mistakes_get_one_line(
-    args: list[str], env: dict[str, str], message: str
+    command: str, args: list[str], env: dict[str, str], message: str
 ) -> None:
-    proc = pyrtcstack("sip", "call", "sip:b@127.0.0.1:9", "--trace", *args, env=env)
+    proc = pyrtcstack(*_COMMANDS[command], *args, env=env)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     text = err.decode()

@@ -368,8 +368,7 @@ async def _listen(args: argparse.Namespace) -> int:
         raise CliError(f"--transport wss {why}", code=2)
     server_ssl = server_tls(args.cert, args.key) if args.cert else None
     registrar = _registrar(args)
-    password = os.environ.get(PASSWORD_ENV)
-    credentials = DigestClient(args.auth_user or args.user, password) if password else None
+    credentials = _credentials(args)
     transport = args.transport.upper()
     timeline = _timeline(args)
     with listening(args.address):
@@ -535,11 +534,14 @@ def register(subparsers: Any) -> None:
         "--register", metavar="REGISTRAR", default=None,
         help="register sip:USER@HOST at this registrar (sip:HOST[:PORT]; a name is looked "
         f"up, RFC 3263) while listening: refreshed, removed on exit; password from "
-        f"${PASSWORD_ENV}",
+        f"--password-file or ${PASSWORD_ENV}",
     )  # fmt: skip
     p.add_argument("--dns-server", type=host_port(default_port=53), default=None,
                    help="DNS server for the registrar's domain (default: resolv.conf)")  # fmt: skip
     p.add_argument("--auth-user", default=None, help="digest user name (default --user)")
+    p.add_argument("--password-file", default=None, metavar="FILE",
+                   help=f"digest password: the first line of FILE (default: ${PASSWORD_ENV}; "
+                   "never on the command line)")  # fmt: skip
     p.add_argument("--timeout", type=number(above=0, high=_DURATION_MAX), default=40.0,
                    help="seconds to wait for the registrar (default 40)")  # fmt: skip
     p.add_argument("--trace", action="store_true",
