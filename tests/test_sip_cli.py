@@ -80,6 +80,12 @@ def test_explain_a_challenge_from_stdin(
          "CSeq method BYE is not the request's"),
         (["sip"], b"", "ACTION"),
         (["sip", "call", "nonsense"], b"", "nonsense: not a SIP URI"),
+        # sips: means TLS (RFC 3263 §4.1), which `sip call` cannot send over
+        (["sip", "call", "sips:b@127.0.0.1:9"], b"", "needs TLS, which we do not support"),
+        (["sip", "call", "sips:b@127.0.0.1:9", "--via", "127.0.0.1:9"], b"",
+         "needs TLS, which we do not support"),
+        (["sip", "call", "sip:b@127.0.0.1:9;transport=sctp", "--via", "127.0.0.1:9"], b"",
+         "needs SCTP, which we do not support"),
         (["sip", "call", "sip:b@127.0.0.1:9", "--timeout", "0.5"], b"",
          "call failed: no final answer in 0.5 s"),
         (["sip", "listen", "127.0.0.1:99999"], b"", "the port must be a number"),

@@ -110,6 +110,9 @@ def test_sips_uses_only_secure_services() -> None:
     assert {(t.port, t.transport) for t in targets} == {(5061, "TLS")}
     with pytest.raises(LocateError, match="TLS, which we do not support"):
         locate(f"sips:bob@{D}", zone, transports=["UDP", "TCP"])
+    # a numeric host asks no DNS, and still needs a transport we have (§4.1: sips: is TLS)
+    with pytest.raises(LocateError, match="TLS, which we do not support"):
+        locate("sips:bob@192.0.2.1", zone, transports=["UDP", "TCP"])
 
 
 def test_without_naptr_the_srv_names_are_tried_in_order() -> None:

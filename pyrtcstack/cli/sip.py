@@ -180,6 +180,10 @@ def _failure(phone: Any, exc: BaseException, timeout: float) -> str:
     return str(exc) or f"no final answer in {timeout:g} s"
 
 
+#: The transports ``sip call`` can send over (no TLS over TCP, no SCTP).
+_CALL_TRANSPORTS = ("UDP", "TCP", "WS", "WSS")
+
+
 async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
     """Where to send the INVITE: ``--via``, else RFC 3263 §4 (NAPTR, SRV, A/AAAA over
     ``--dns-server`` or /etc/resolv.conf; no DNS at all for a numeric host)."""
@@ -187,11 +191,15 @@ async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
 
     if args.via is not None:
         transport = (args.transport or uri.param("transport") or "udp").upper()
+        if uri.scheme == "sips" and transport in ("UDP", "TCP"):
+            transport = "TLS"  # RFC 3263 §4.1: sips: is TLS, never UDP
+        if transport not in _CALL_TRANSPORTS:
+            raise CliError(f"{args.uri} needs {transport}, which we do not support here", code=1)
         return [SipTarget(args.via[0], args.via[1], transport, args.via[0])]
     resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
     try:
         locator = await locate_sip_server(
-            uri, resolver, transports=("UDP", "TCP", "WS", "WSS"), transport=args.transport
+            uri, resolver, transports=_CALL_TRANSPORTS, transport=args.transport
         )
     except (LocateError, DnsLookupError) as exc:
         raise CliError(f"cannot locate the server of {args.uri}: {exc}", code=1) from None

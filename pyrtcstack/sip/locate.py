@@ -217,6 +217,8 @@ class ServerLocator:
                 raise LocateError(f"{uri} needs {transport}, which we do not support here")
         if _numeric(host):  # §4.1, §4.2: a numeric host is the server
             transport = transport or ("TLS" if secure else "UDP")
+            if transport not in self.transports:
+                raise LocateError(f"{uri} needs {transport}, which we do not support here")
             port = uri.port or DEFAULT_PORTS[transport]
             self.steps.append(f"{host} is an address: no DNS; {transport}, port {port} (§4.2)")
             return self._check([SipTarget(host, port, transport, host)])
