@@ -45,6 +45,7 @@ __all__ = [
     "number",
     "parse_host_port",
     "plain",
+    "read_input",
     "resolve",
     "server_tls",
     "status_line",
@@ -88,6 +89,18 @@ class Parser(argparse.ArgumentParser):
 
     def format_usage(self) -> str:
         return plain(super().format_usage())
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of ``path`` (``-``: standard input); a :class:`CliError` (one line, exit 1)
+    when it cannot be read."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}", code=1) from None
 
 
 def describe_os_error(exc: OSError) -> str:

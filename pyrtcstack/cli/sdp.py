@@ -10,25 +10,15 @@ from pyrtcstack.sdp import ParseError, SessionDescription
 from pyrtcstack.sdp import check_description as check
 from pyrtcstack.sdp import explain_description as explain
 
-from ._args import CliError
+from ._args import CliError, read_input
 
 __all__ = ["register"]
-
-
-def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _load(path: str) -> SessionDescription:
     """The description in ``path``; a :class:`CliError` (one line, exit 1) when it
     cannot be read or is not SDP."""
-    try:
-        data = _read(path)
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}", code=1) from None
+    data = read_input(path)
     try:
         return SessionDescription.parse(data)
     except ParseError as exc:

@@ -32,7 +32,16 @@ from pyrtcstack.sip import (
     parse_message,
 )
 
-from ._args import CliError, client_tls, format_address, host_port, listening, number, server_tls
+from ._args import (
+    CliError,
+    client_tls,
+    format_address,
+    host_port,
+    listening,
+    number,
+    read_input,
+    server_tls,
+)
 from ._timeline import Timeline
 
 _DURATION_MAX = 86_400.0
@@ -41,13 +50,6 @@ _DURATION_MAX = 86_400.0
 PASSWORD_ENV = "SIP_PASSWORD"
 
 __all__ = ["register"]
-
-
-def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _normalise(data: bytes) -> bytes:
@@ -65,10 +67,7 @@ def _normalise(data: bytes) -> bytes:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    try:
-        data = _read(args.file)
-    except OSError as exc:
-        raise CliError(f"cannot read {args.file}: {exc.strerror}", code=1) from None
+    data = read_input(args.file)
     try:
         message = parse_message(_normalise(data))
     except SipParseError as exc:
