@@ -186,8 +186,6 @@ _CALL_TRANSPORTS = ("UDP", "TCP", "WS", "WSS")
 async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
     """Where to send the INVITE: ``--via``, else RFC 3263 §4 (NAPTR, SRV, A/AAAA over
     ``--dns-server`` or /etc/resolv.conf; no DNS at all for a numeric host)."""
-    from pyrtcstack.aio import DnsLookupError, DnsResolver, locate_sip_server, nameservers
-
     if args.via is not None:
         transport = (args.transport or uri.param("transport") or "udp").upper()
         if uri.scheme == "sips" and transport in ("UDP", "TCP"):
@@ -195,17 +193,44 @@ async def _targets(args: argparse.Namespace, uri: SipUri) -> list[SipTarget]:
         if transport not in _CALL_TRANSPORTS:
             raise CliError(f"{args.uri} needs {transport}, which we do not support here", code=1)
         return [SipTarget(args.via[0], args.via[1], transport, args.via[0])]
+    return await _locate(args, uri, _CALL_TRANSPORTS, args.transport, "the server of")
+
+
+async def _locate(
+    args: argparse.Namespace,
+    uri: SipUri,
+    transports: tuple[str, ...],
+    transport: str | None,
+    what: str,
+) -> list[SipTarget]:
+    """RFC 3263 §4 for ``uri`` (NAPTR, SRV, A/AAAA over ``--dns-server`` or
+    /etc/resolv.conf; no DNS for a numeric host), each step printed; one line if it fails."""
+    from pyrtcstack.aio import DnsLookupError, DnsResolver, locate_sip_server, nameservers
+
     resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
     try:
-        locator = await locate_sip_server(
-            uri, resolver, transports=_CALL_TRANSPORTS, transport=args.transport
-        )
+        locator = await locate_sip_server(uri, resolver, transports=transports, transport=transport)
     except (LocateError, DnsLookupError) as exc:
-        raise CliError(f"cannot locate the server of {args.uri}: {exc}", code=1) from None
-    if locator.queries:
-        for step in locator.steps:
-            _print(f"dns: {step}")
+        raise CliError(f"cannot locate {what} {uri}: {exc}", code=1) from None
+    for step in locator.steps if locator.queries else ():
+        _print(f"dns: {step}")
     return locator.targets
+
+
+def _reachable(phone: Any, targets: list[SipTarget], missing: str) -> list[SipTarget]:
+    """The located ``targets`` in the address family of ``phone``'s socket (CliError
+    ``missing`` + the family when none is), each named for the phone's wss:// certificate
+    check (the certificate names the host the URI named)."""
+    family_v6 = ":" in phone.local[0]
+    targets = [t for t in targets if (":" in t.address) == family_v6]
+    if not targets:
+        family = "IPv6" if family_v6 else "IPv4"
+        raise CliError(missing.format(family=family), code=1)
+    server_names = getattr(phone.endpoint, "server_names", None)
+    if server_names is not None:
+        for target in targets:
+            server_names[target.destination] = target.name
+    return targets
 
 
 async def _call(args: argparse.Namespace) -> int:
@@ -235,16 +260,13 @@ async def _call(args: argparse.Namespace) -> int:
             client_ssl=client_ssl,
         )
     _trace_sip(phone, timeline, "A", "B")
-    family_v6 = ":" in phone.local[0]
-    targets = [t for t in targets if (":" in t.address) == family_v6]
-    if not targets:
+    try:
+        targets = _reachable(
+            phone, targets, f"{args.uri}: no server with an {{family}} address like --local"
+        )
+    except CliError:
         phone.close()
-        family = "IPv6" if family_v6 else "IPv4"
-        raise CliError(f"{args.uri}: no server with an {family} address like --local", code=1)
-    for target in targets:  # wss://: the certificate names the host the URI named
-        server_names = getattr(phone.endpoint, "server_names", None)
-        if server_names is not None:
-            server_names[target.destination] = target.name
+        raise
     pc, tracks = _peerconnection(phone.local[0], timeline) if args.webrtc else (None, [])
     if pc is not None:
         targets = targets[:1]  # one offer per PeerConnection: no failover with --webrtc
@@ -303,31 +325,11 @@ def _registrar(args: argparse.Namespace) -> SipUri | None:
 
 
 async def _registrar_targets(args: argparse.Namespace, uri: SipUri, phone: Any) -> list[Any]:
-    """Where the REGISTERs go: RFC 3263 §4 for the registrar's URI (NAPTR, SRV, A/AAAA
-    over ``--dns-server`` or /etc/resolv.conf; no DNS for a numeric host), on the
-    transport we listen on and in the family of our address."""
-    from pyrtcstack.aio import DnsLookupError, DnsResolver, locate_sip_server, nameservers
-
+    """Where the REGISTERs go: RFC 3263 §4 for the registrar's URI, on the transport we
+    listen on and in the family of our address."""
     transport = args.transport.upper()
-    resolver = DnsResolver([args.dns_server] if args.dns_server else nameservers())
-    try:
-        locator = await locate_sip_server(
-            uri, resolver, transports=(transport,), transport=transport
-        )
-    except (LocateError, DnsLookupError) as exc:
-        raise CliError(f"cannot locate the registrar {args.register}: {exc}", code=1) from None
-    for step in locator.steps if locator.queries else ():
-        _print(f"dns: {step}")
-    family_v6 = ":" in phone.local[0]
-    targets = [t for t in locator.targets if (":" in t.address) == family_v6]
-    if not targets:
-        family = "IPv6" if family_v6 else "IPv4"
-        raise CliError(f"{args.register}: no registrar with an {family} address", code=1)
-    server_names = getattr(phone.endpoint, "server_names", None)
-    for target in targets:  # wss://: the certificate names the host the URI named
-        if server_names is not None:
-            server_names[target.destination] = target.name
-    return targets
+    located = await _locate(args, uri, (transport,), transport, "the registrar")
+    return _reachable(phone, located, f"{args.register}: no registrar with an {{family}} address")
 
 
 async def _register(phone: Any, uri: SipUri, args: Any) -> None:
