@@ -5,7 +5,10 @@ selfBench scenario), every transfer delivers its bytes and the table prints."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 
 from pyrtcstack.interop.launchers import PeerUnavailableError, find_peer
-from tests.peers import PROJECT, peer_missing, require_module
+from tests.peers import PROJECT, peer_missing, require_binary, require_module
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
@@ -115,3 +118,59 @@ def test_cli_refuses_an_unknown_peer() -> None:
     )
     assert done.returncode == 2
     assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def _granted(request: int) -> int:
+    """What Linux keeps of a SO_RCVBUF request from an unprivileged call (Node's
+    ``recvBufferSize``): capped at net.core.rmem_max, then doubled for bookkeeping."""
+    with open("/proc/sys/net/core/rmem_max") as f:
+        return 2 * min(request, int(f.read()))
+
+
+def test_werift_sockets_get_the_harness_receive_buffer() -> None:
+    """werift_peer.mjs asks a 4 MiB receive buffer for every UDP socket werift opens (werift
+    has no option for it; with the system default its busy socket dropped our SACKs and
+    its 1,200-byte transfers failed): each socket of werift's process group holds what the
+    kernel grants such a request (``ss -uamp``: ``rb``)."""
+    try:
+        find_peer("werift")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    ss = require_binary("ss", "iproute2")
+    remote = bench_interop.HarnessPeer("werift", 1, [])
+
+    async def main() -> tuple[set[int], str]:
+        await remote.start()
+        side = bench_interop.Side("ours", "werift")
+        try:
+            await side.connect(remote)  # werift has opened its sockets
+            leader = int(remote.process.process.pid)
+            group = {int(p) for p in os.listdir("/proc") if p.isdigit() and _in_group(p, leader)}
+            done = await asyncio.to_thread(
+                subprocess.run, [ss, "-u", "-a", "-m", "-n", "-p"],
+                capture_output=True, text=True, timeout=30, check=True,
+            )  # fmt: skip
+            return group, done.stdout
+        finally:
+            await side.close()
+            await remote.end_link()
+            await remote.close()
+
+    group, out = asyncio.run(main())
+    lines = out.splitlines()
+    buffers = [
+        int(match.group(1))
+        for line, below in itertools.pairwise(lines)
+        if any(f"pid={pid}," in line for pid in group)
+        and (match := re.search(r"skmem:\(r\d+,rb(\d+),", below))
+    ]
+    assert buffers, out
+    assert set(buffers) == {_granted(4 << 20)}, out
+
+
+def _in_group(pid: str, leader: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[2]) == leader
+    except OSError:
+        return False

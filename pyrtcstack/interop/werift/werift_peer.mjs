@@ -6,6 +6,23 @@ import {
   MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket,
 } from "werift";
 import { runPeer, summarizeStats } from "./peer.js";
+import dgram from "node:dgram";
+import { syncBuiltinESMExports } from "node:module";
+
+// werift creates its UDP sockets with dgram.createSocket(type) and has no option for their
+// receive buffer, so a busy werift (one Node thread sending 1,200-byte messages) lets the
+// system default (net.core.rmem_default, 208 KiB) overflow and drops our SACKs and consent
+// answers. The harness asks Node for a 4 MiB SO_RCVBUF on each of werift's sockets, as the
+// Pion peer does (its SettingEngine): werift's ES build imports `createSocket` from "dgram"
+// by name, and syncBuiltinESMExports() makes that binding see the wrapper. The kernel caps
+// the request at net.core.rmem_max.
+const RECV_BUFFER = 4 << 20;
+const createSocket = dgram.createSocket;
+dgram.createSocket = (options, listener) => createSocket(
+  typeof options === "string" ? { type: options, recvBufferSize: RECV_BUFFER } : { recvBufferSize: RECV_BUFFER, ...options },
+  listener,
+);
+syncBuiltinESMExports();
 
 const base = process.argv[2];
 if (!base) {
