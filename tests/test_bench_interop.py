@@ -174,3 +174,29 @@ def _in_group(pid: str, leader: int) -> bool:
             return int(f.read().rpartition(")")[2].split()[2]) == leader
     except OSError:
         return False
+
+
+def test_janus_echo_rows() -> None:
+    """The Janus rows: a round trip through the echotest (us ⇄ Janus, aiortc ⇄ Janus), past
+    the 1 MiB window, both message sizes; every byte comes back in messages of the size
+    sent, Janus's CPU is read from its process group, and the row prints."""
+    from tests.test_janus_interop import one_address
+
+    try:
+        find_peer("janus")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    require_module("aiortc")
+    import bench_interop_janus
+
+    plan = [(128 * 16384, 16384), (1000 * 1200, 1200)]
+    with one_address():
+        lines, notes = asyncio.run(bench_interop_janus.run_echo(plan, 1))
+    assert not notes, notes
+    assert bench_interop_janus.ECHO_HEADER in "\n".join(lines)
+    rows = _rows("\n".join(lines), "janus")
+    assert [r[:2] for r in rows] == [["janus (2 procs)", "16,384"], ["janus (2 procs)", "1,200"]]
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[3]) > 0, row  # us ⇄ Janus, aiortc ⇄ Janus
+        ours_cpu, janus_cpu = (float(v) for v in row[5].split(" / "))
+        assert ours_cpu > 0 and janus_cpu > 0, row
