@@ -139,6 +139,10 @@ class Sample:
     peer_cpu: float | None
     #: Why the transfer failed (then the figures are meaningless).
     failure: str | None = None
+    #: peer → us: seconds from our create_data_channel to the channel's "open" and to
+    #: the first byte (``--counters``).
+    opened: float | None = None
+    first: float | None = None
 
     @property
     def peer_share(self) -> float | None:
@@ -270,8 +274,11 @@ class Side:
         """peer → this side."""
         done = asyncio.Event()
         got = [0]
+        marks: dict[str, float] = {}
 
         def on_message(message: str | bytes) -> None:
+            if not got[0]:
+                marks["first"] = time.perf_counter() - t0
             got[0] += len(message)
             if got[0] >= total:
                 done.set()
@@ -279,6 +286,7 @@ class Side:
         p0, c0, t0 = remote.cpu(), time.process_time(), time.perf_counter()
         channel = self.channel(f"bench-source:{total}:{size}")
         channel.on("message", on_message)
+        channel.on("open", lambda *_: marks.setdefault("opened", time.perf_counter() - t0))
         seen, since = 0, t0
         while not done.is_set():
             with contextlib.suppress(TimeoutError):
@@ -292,7 +300,9 @@ class Side:
         ours, p1 = time.process_time() - c0, remote.cpu()
         self.done.append(channel)  # closed with the connection (see :meth:`close`)
         mb = got[0] / 1e6
-        return Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
+        sample = Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
+        sample.opened, sample.first = marks.get("opened"), marks.get("first")
+        return sample
 
     async def send(self, remote: Remote, total: int, size: int) -> Sample:
         """this side → peer."""
@@ -634,7 +644,11 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
                             drops = udp_drops()
                             ours_d = sum(drops[p] - drops0.get(p, 0) for p in drops if p in mine)
                             other = sum(drops[p] - drops0.get(p, 0) for p in drops if p not in mine)
-                            print(f"  {remote.name} {name} {size}: {sample.rate:.1f} MB/s "
+                            start = ""
+                            if sample.first is not None:
+                                start = (f"open +{_fmt(sample.opened, '.3f')} s, first byte "
+                                         f"+{sample.first:.3f} s ")  # fmt: skip
+                            print(f"  {remote.name} {name} {size}: {sample.rate:.1f} MB/s {start}"
                                   f"{side.counters()} udp_drops ours={ours_d} others={other}",
                                   file=sys.stderr)  # fmt: skip
             finally:
