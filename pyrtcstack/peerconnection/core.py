@@ -735,7 +735,9 @@ class PeerConnectionCore:
                 for data, _addr in dtls.datagrams_to_send(now):
                     sent = True
                     agent.send(data, now)
-            if not (handled or sent):
+            if not (handled or sent) and not (sctp_up and sctp.association.has_events()):
+                # (packets_to_send may queue an SCTP event: the next pass reads it, else
+                # it would wait unseen for the next wake-up that reads SCTP's events)
                 break
         out = agent.transmits(now) if agent is not None else []
         if out:
