@@ -470,10 +470,10 @@ def test_an_idle_consent_round_asks_dtls_and_sctp_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """RFC 7675 consent is ICE's alone: while DTLS and SCTP are drained and their
-    deadline (the SCTP heartbeat, 30 s after the last data) is ahead, the inputs of a
-    consent round (the request in, the answer in) go to the agent only; the core keeps
-    the lower layers' deadline until it hands them something (docs/peerconnection.md,
-    "idle CPU"). The timer wake-up that sends the check still asks every layer."""
+    deadline (the SCTP heartbeat, 30 s after the last data) is ahead, the three wake-ups
+    of a consent round (the timer that sends the check, the request in, the answer in)
+    go to the agent only; the core keeps the lower layers' deadline until it hands them
+    something (docs/peerconnection.md, "idle CPU")."""
     _a, _b, net = pair(21)
     _open_channel(net)
     settled = net.now + 3.0  # the checks of the setup, DTLS's and SCTP's last timers
@@ -498,7 +498,8 @@ def test_an_idle_consent_round_asks_dtls_and_sctp_nothing(
     after = [agent.stats["consent_requests_sent"] for agent in agents if agent is not None]
     assert all(n - m >= 3 for m, n in zip(sent, after, strict=True))
     assert all(agent is not None and agent.stats["consent_missed"] == 0 for agent in agents)
-    assert calls == []
+    assert calls == []  # the inputs
+    assert all_calls == []  # and the timer wake-ups
 
 
 def test_heartbeats_still_leave_while_consent_runs() -> None:
