@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from pyrtcstack.common.core import Event, default_rng
-from pyrtcstack.datachannel import ChannelBufferedAmountLow, ChannelMessage
+from pyrtcstack.datachannel import ChannelBufferedAmountLow, ChannelClosed, ChannelMessage
 from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.ice import CONSENT_INTERVAL
 from pyrtcstack.media import G711Track, ToneSource
@@ -614,6 +614,30 @@ def test_a_sender_paced_by_bufferedamountlow_never_waits_for_consent() -> None:
     fill()
     net.run(lambda: got[0] == total, limit=start + 600)
     assert net.now - start < 4.0
+
+
+def test_an_event_sctp_queues_while_asked_for_packets_is_read_in_the_same_drain() -> None:
+    """``packets_to_send`` may queue an event and send nothing: closing a channel towards
+    a peer without stream reconfiguration (RFC 6525) fails the reset at once
+    (StreamResetFailed, then the channel closes). The pump reads it in the same drain
+    (``Association.has_events``), not at the next wake-up that reads SCTP's events."""
+    _a, _b, net = pair(27)
+    _open_channel(net)
+    end = net.now + 7.0  # past a consent round: the core keeps SCTP's deadline
+    net.run(lambda: net.now >= end, limit=end + 10)
+    a = net.a
+    (channel,) = a.sctp.channels
+    a.sctp.association.stream_reset.peer_supported = False  # as if the INIT said so
+    closed: list[float] = []
+    net.handlers.append(
+        lambda name, _pc, ev: (
+            name == "a" and isinstance(ev, ChannelClosed) and closed.append(net.now)
+        )
+    )
+    start = net.now
+    channel.close()
+    net.run(lambda: bool(closed), limit=start + 60)
+    assert closed[0] - start < 0.01
 
 
 def test_the_dtls13_engine_keeps_no_instance_dict() -> None:
