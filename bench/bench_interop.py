@@ -255,6 +255,9 @@ class Side:
             f" peer_rwnd={s.peer_rwnd} rx={a.stats.packets_received} tx={a.stats.packets_sent}"
             f" dropped={a.stats.data_dropped} flight={s.flight} outstanding={s.outstanding}"
             f" pending={s.pending} t3_at={s.t3} state={a.state.name}"
+            # datagrams in ÷ out while a peer sends to us: our read batch (our SACKs of
+            # a batch leave in one datagram); cumulative over the connection
+            f" udp_in={self.pc._driver.datagrams_received} udp_out={self.pc._driver.datagrams_sent}"
         )
 
     def ports(self) -> set[int]:
