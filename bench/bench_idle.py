@@ -42,6 +42,12 @@ Heartbeats (RFC 9260 §8.3: HB.interval 30 s + RTO) start half a minute after th
 data: with ``--settle 35 --idle 31`` every association sends one in the window, and
 ``heartbeats`` counts those answered.
 
+``--sans-io``: no sockets, no loop: two connected ``PeerConnectionCore``s on a virtual
+clock, woken every 0.5 virtual seconds for 620 (each core's due timer, the datagrams
+delivered at once and each drained as a driver does), and two connected ``IceAgent``s
+doing forced consent rounds: calls per consent check (cProfile, deterministic) and the
+best µs per check of several hot batches, for the cores and the agents alone.
+
 Run on a tree (A/B: ``PYTHONPATH=/tmp/base`` for the other one)::
 
     unshare -n sh -c 'ip link set lo up && python bench/bench_idle.py --pairs 300 --count'
@@ -265,6 +271,123 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _calls(run: Any, rounds: int) -> int:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(rounds):
+        run()
+    profiler.disable()
+    return sum(v[1] for v in pstats.Stats(profiler).stats.values())  # type: ignore[attr-defined]
+
+
+def _best(run: Any, rounds: int, checks: Any, batches: int = 10) -> float:
+    best = float("inf")
+    for _ in range(batches):
+        c0, t0 = checks(), time.perf_counter()
+        for _ in range(rounds):
+            run()
+        best = min(best, (time.perf_counter() - t0) / max(checks() - c0, 1))
+    return best
+
+
+def sans_io() -> dict[str, Any]:
+    """Idle work without sockets or a loop (see the module docstring)."""
+    import random
+
+    from pyrtcstack.datachannel import ChannelOpen
+    from pyrtcstack.peerconnection import PeerConnectionCore
+    from pyrtcstack.testing.icenet import build
+
+    a_addr, b_addr = ("127.0.0.1", 40000), ("127.0.0.1", 40002)
+    a = PeerConnectionCore(rng=random.Random(24))
+    b = PeerConnectionCore(rng=random.Random(124))
+    a.create_data_channel("idle")
+    now = [0.0]
+    wire: list[tuple[bytes, Any, Any]] = []
+    opened = [False]
+
+    def drain(pc: Any, t: float) -> None:
+        wire.extend(pc.transmits(t))
+        event = pc.next_event()
+        while event is not None:
+            if isinstance(event, ChannelOpen):
+                opened[0] = True
+            event = pc.next_event()
+        pc.get_timer()
+
+    def step(dt: float) -> None:
+        now[0] += dt
+        t = now[0]
+        for pc in (a, b):
+            due = pc.get_timer()
+            if due is not None and due <= t:
+                pc.handle_timer(t)
+            drain(pc, t)
+        while wire:
+            data, local, remote = wire.pop(0)
+            dst = a if remote == a_addr else b
+            dst.receive_datagram(data, local, t, local=remote)
+            drain(dst, t)
+
+    a.set_local_description(a.create_offer(0.0), 0.0)
+    a.gather([a_addr], 0.0)
+    drain(a, 0.0)
+    assert a.local_description is not None
+    b.set_remote_description(a.local_description, 0.0)
+    b.set_local_description(b.create_answer(0.0), 0.0)
+    b.gather([b_addr], 0.0)
+    drain(b, 0.0)
+    assert b.local_description is not None
+    a.set_remote_description(b.local_description, 0.0)
+    while not opened[0] and now[0] < 60:
+        step(0.001)
+    for _ in range(200):
+        step(0.5)
+
+    def core_checks() -> int:
+        return sum(pc.agent.stats["consent_requests_sent"] for pc in (a, b) if pc.agent)
+
+    def idle_run() -> None:
+        step(0.5)
+
+    rounds = 1240  # 620 virtual seconds: 20 heartbeat periods of each association
+    c0 = core_checks()
+    core_calls = _calls(idle_run, rounds) / max(core_checks() - c0, 1)
+    core_best = _best(idle_run, rounds, core_checks, batches=5)
+
+    world = build(None, None, stun=False, seed=3)
+    world.start()
+    assert world.run(10)
+    world.net.run_for(1)
+    left, right = world.left.agent, world.right.agent
+    clock = [world.net.now + 10]
+    left.transmits(clock[0])
+    right.transmits(clock[0])
+
+    def consent_round() -> None:
+        clock[0] += 5.0
+        t = clock[0]
+        left.consent.next_at = left.consent.last_ok = t  # due now, consent fresh
+        left.handle_timer(t)
+        ((data, local, remote),) = left.transmits(t)
+        right.receive_datagram(data, local, t, local=remote)
+        ((data, local, remote),) = right.transmits(t)
+        left.receive_datagram(data, local, t, local=remote)
+        left.transmits(t)
+
+    def agent_checks() -> int:
+        return int(left.stats["consent_requests_sent"])
+
+    agent_calls = _calls(consent_round, 1000) / 1000
+    agent_best = _best(consent_round, 500, agent_checks, batches=30)
+    return {
+        "cores_calls_per_check": round(core_calls, 1),
+        "cores_best_us_per_check": round(core_best * 1e6, 1),
+        "agents_calls_per_round": round(agent_calls, 1),
+        "agents_best_us_per_round": round(agent_best * 1e6, 1),
+    }
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=300)
@@ -285,4 +408,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--tracemalloc", action="store_true", help="Python allocations kept per connection"
     )
-    print(json.dumps(asyncio.run(main(parser.parse_args()))))
+    parser.add_argument("--sans-io", action="store_true", help="cores and agents, no loop")
+    parsed = parser.parse_args()
+    print(json.dumps(sans_io() if parsed.sans_io else asyncio.run(main(parsed))))
