@@ -651,8 +651,10 @@ def test_the_dtls13_engine_keeps_no_instance_dict() -> None:
 def test_a_finished_dtls13_handshake_drops_the_keys_it_no_longer_needs() -> None:
     """RFC 9147 §6.1: epoch 2 protects the handshake only. Once its final flight is
     acknowledged the client drops both directions' epoch-2 keys; the server drops its
-    own at the client's Finished and keeps the client's, to ACK a Finished resent
-    after a lost ACK (tests/test_dtls13_connection.py covers that loss)."""
+    own at the client's Finished, and the client's too, keeping the secret they come
+    from, to derive them again for a Finished resent after a lost ACK
+    (tests/test_dtls13_connection.py covers that loss); of the key schedule only the
+    secrets still needed stay."""
     _a, _b, net = pair(25)
     _open_channel(net)
     settled = net.now + 3.0
@@ -661,8 +663,11 @@ def test_a_finished_dtls13_handshake_drops_the_keys_it_no_longer_needs() -> None
         engine = core.dtls.engine
         assert isinstance(engine, Dtls13Engine)
         assert 2 not in engine._write_keys and 3 in engine._write_keys
-        if core.is_dtls_client:
-            assert 2 not in engine._read_keys
-        else:
-            assert 2 in engine._read_keys
-        assert 3 in engine._read_keys
+        assert 2 not in engine._read_keys and 3 in engine._read_keys
+        assert engine._read2_dormant is not core.is_dtls_client
+        schedule = engine.handshake._schedule
+        assert schedule is not None
+        assert not schedule.handshake_secret and not schedule.master_secret
+        assert not schedule.early_secret and not schedule.server_handshake_secret
+        assert bool(schedule.client_handshake_secret) is not core.is_dtls_client
+        assert schedule.exporter_master_secret and schedule.client_application_secret
