@@ -48,7 +48,7 @@ def test_an_api_call_that_queues_output_makes_the_timer_now() -> None:
     a.handle_timer(now)
     assert a.get_timer() == now  # still pending until packets_to_send drains it
     _pump(a, b, now)
-    assert a.get_timer() is None or a.get_timer() > now  # (all acknowledged: no T3)
+    assert (a.get_timer() or 0) > now
     a.reset_streams([1])
     assert a.get_timer() == now
     while _pump(a, b, now):

@@ -206,11 +206,13 @@ def _connected(delay: float, config: SctpConfig | None = None) -> Run:
     return Run(ours, sender, delay)
 
 
+@pytest.mark.parametrize("at_end", [False, True])
 @pytest.mark.parametrize("size", [16384, 65536])
-def test_a_window_limited_sender_is_not_starved(size: int) -> None:
+def test_a_window_limited_sender_is_not_starved(size: int, at_end: bool) -> None:
     """Batches of up to a whole window: the sender's window grows to its maximum and the
-    rate is the window per round trip, with no delayed-SACK stall on the way."""
-    run = _connected(delay=0.0005)
+    rate is the window per round trip, with no delayed-SACK stall on the way (with and
+    without the SACK at a batch's end)."""
+    run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=at_end))
     total = 8 << 20
     elapsed = run.transfer(total // size, size)
     # §6.2: at least one SACK per two full-sized DATA packets (a message's shorter last
@@ -229,33 +231,35 @@ def test_a_window_limited_sender_is_not_starved(size: int) -> None:
 
 
 def test_a_lone_packet_is_acknowledged_within_the_sack_delay() -> None:
-    """§6.2: a packet handed over alone (``receive_packet``: no batch end seen) that leaves
-    a SACK owed waits at most SACK.Delay (200 ms)."""
-    run = _connected(delay=0.0005)
-    run.batched = False
-    run.transfer(1, 100)  # one packet, nothing after it
-    assert run.sack_packets == 0  # not at once
-    sent_at = run.now
-    while run.queue and run.queue[0].at < sent_at + 1.0:
-        event = heapq.heappop(run.queue)
-        run.now = max(run.now, event.at)
-        event.act()
-    assert run.sack_packets == 1
-    assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
-    assert 0.2 <= run.now - sent_at <= 0.2 + 2 * run.delay
+    """§6.2: the odd packet out of a batch (the default) or a packet handed over alone
+    (``receive_packet``: no batch end seen, whatever the config) waits at most SACK.Delay
+    (200 ms)."""
+    for batched, config in ((True, SctpConfig()), (False, SctpConfig(sack_at_batch_end=True))):
+        run = _connected(delay=0.0005, config=config)
+        run.batched = batched
+        run.transfer(1, 100)  # one packet, nothing after it
+        assert run.sack_packets == 0  # not at once
+        sent_at = run.now
+        while run.queue and run.queue[0].at < sent_at + 1.0:
+            event = heapq.heappop(run.queue)
+            run.now = max(run.now, event.at)
+            event.act()
+        assert run.sack_packets == 1
+        assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
+        assert 0.2 <= run.now - sent_at <= 0.2 + 2 * run.delay
 
 
 def test_a_lone_packet_is_acknowledged_at_the_end_of_its_batch() -> None:
     """The end of a read batch (``receive_packets``) is a SACK point: the odd packet out
     gets its SACK with the batch's answer, not after SACK.Delay."""
-    run = _connected(delay=0.0005)
+    run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=True))
     run.transfer(1, 100)
     assert run.sack_packets == 1  # with the batch's answer, at the time of the read
     while run.queue and run.queue[0].at <= run.now + run.delay:
         heapq.heappop(run.queue).act()
     assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
-    # Off (SctpConfig.sack_at_batch_end=False): the delayed SACK only.
-    run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=False))
+    # Off (the default): the delayed SACK only.
+    run = _connected(delay=0.0005)
     run.transfer(1, 100)
     assert run.sack_packets == 0
 
@@ -284,17 +288,22 @@ def test_a_sender_that_waits_for_every_ack_is_not_held_by_the_delayed_sack(
 ) -> None:
     """Bursts of an odd number of packets, each sent once the previous one is all
     acknowledged: with a SACK at the batch's end each burst costs a round trip (plus the
-    read lag); with the delayed SACK alone it cost SACK.Delay (200 ms) each."""
-    run = _connected(delay=0.0005)
-    run.sender = DrySender(run.sender.tag, run.sender.peer_tag, run.sender.next_tsn, 1 << 20)
+    read lag); with the delayed SACK alone (the default) it costs SACK.Delay (200 ms)
+    each."""
     count = 20
-    elapsed = run.transfer(count, chunks * CHUNK)
-    assert run.received == count
-    # A round trip of 1 ms and a read lag of 0.25 ms per burst: 25 ms in all (it was
-    # count x 200 ms = 4 s).
-    assert elapsed < count * 0.005
-    # §6.2 kept: a SACK per two packets, and one more at the batch's end.
-    assert run.sack_packets <= count * ((chunks + 1) // 2)
+    for at_end in (True, False):
+        run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=at_end))
+        s = run.sender
+        run.sender = DrySender(s.tag, s.peer_tag, s.next_tsn, 1 << 20)
+        elapsed = run.transfer(count, chunks * CHUNK)
+        assert run.received == count
+        if at_end:
+            # A round trip of 1 ms and a read lag of 0.25 ms per burst: 25 ms in all.
+            assert elapsed < count * 0.005
+            # §6.2 kept: a SACK per two packets, and one more at the batch's end.
+            assert run.sack_packets <= count * ((chunks + 1) // 2)
+        else:
+            assert elapsed >= (count - 1) * 0.2  # each burst but the last: SACK.Delay
 
 
 def test_gaps_and_duplicates_get_their_sack_within_a_batch() -> None:

@@ -497,7 +497,7 @@ class Association:
         last byte queued leaves nothing to send, and the owner reads this input's events
         before it asks for packets.
 
-        The batch's end is a SACK point (``SctpConfig.sack_at_batch_end``, :mod:`.acks`):
+        With ``SctpConfig.sack_at_batch_end`` the batch's end is a SACK point (:mod:`.acks`):
         a delayed SACK still owed leaves with the answer to the batch."""
         self._now = now
         bulk.receive_packets(self, packets, now)
