@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig, decode_packet, encode_packet
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk
 from pyrtcstack.sctp.config import FULL_PACKET
@@ -407,3 +408,9 @@ def test_the_i_bit_asks_for_a_sack_at_once() -> None:
     sack = SackChunk(ours_cum, 1 << 20, [], []).encode()
     assert sacks(sack, data(4, 1 | i_bit)) == [4]
     assert run.ours.acks.at is None
+
+
+def test_the_settings_switch_reaches_the_association() -> None:
+    assert not PeerConnectionCore(settings=Settings()).sctp_config.sack_at_batch_end
+    pc = PeerConnectionCore(settings=Settings(sctp_sack_at_batch_end=True))
+    assert pc.sctp_config.sack_at_batch_end
