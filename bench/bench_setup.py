@@ -22,14 +22,20 @@ gathering to complete, loopback host candidates only) to the offerer's channel `
   ``-setup-bench``, built into .pion/ or ``$PYRTCSTACK_PION_DIR``) and, with
   ``--baseline DIR`` (e.g. ``git archive e62b4e4 | tar -x -C DIR``), the same bench run
   from that tree; rounds alternate so load drifts hit every stack alike. Also the CPU
-  milliseconds per setup (both peers and their close).
+  milliseconds per setup (both peers and their close). Rows ``x25519`` (ours without the
+  ML-KEM share) and ``pion-ahead`` (Pion's certificates made before its clocks) too.
+* ``counts``: the census of one setup per variant (``default``, ``ahead``, ``x25519``,
+  ``dtls12``): datagrams by layer and peer, SDP texts written and parsed, Python calls;
+  with ``--callgrind`` the instructions per setup (``count --setups N`` minus ``count
+  --setups 0`` under ``valgrind --tool=callgrind``, heap frozen after three warm-ups),
+  beside ``--baseline DIR``. Deterministic: what to judge a change by on a loaded machine.
 
 Milestones: ``check`` the first ICE connectivity check sent (RFC 8445 §7.2.4), ``selected``
 the first valid pair (either peer), ``hello`` the DTLS ClientHello sent, ``dtls`` the
 handshake complete on the offerer (RFC 9147 / RFC 6347), ``sctp`` the offerer's
 association established (RFC 9260 §5.1), ``open`` the offerer's channel open (RFC 8832 §6).
 
-Run: ``python bench/bench_setup.py [timeline|virtual|compare] [--runs N]`` inside
+Run: ``python bench/bench_setup.py [timeline|virtual|profile|compare|counts]`` inside
 ``unshare -n`` (loopback only). The machine is shared: compare within one run.
 """
 
@@ -41,6 +47,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -454,6 +461,8 @@ def _instructions(tree: str, variant: str, setups: int) -> float:
 def counts(args: argparse.Namespace) -> None:
     """The census of one setup for each variant, and with ``--callgrind`` its instructions
     (beside ``--baseline DIR``'s, run the same way)."""
+    if args.callgrind and shutil.which("valgrind") is None:
+        sys.exit("bench_setup: --callgrind needs valgrind (Debian package 'valgrind')")
     trees = [("ours", os.environ.get("PYTHONPATH", ""))]
     if args.baseline:
         trees.append(("base", args.baseline))
