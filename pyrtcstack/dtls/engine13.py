@@ -82,6 +82,7 @@ from .record import pack_datagrams as _pack
 from .record13 import (
     CONTENT_ACK,
     MAX_ACK_RECORDS,
+    SAMPLE,
     UNIFIED_HEADER,
     UNIFIED_HEADER_LENGTH,
     CiphertextRecord,
@@ -333,7 +334,7 @@ class Dtls13Engine(EngineBase):
         self.stats.records_sent += len(sealed)
         # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
         # made from its first 16 ciphertext bytes; the masks of the batch in one call
-        masks = first16(keys.masks(b"".join([s[:16] for s in sealed])))
+        masks = first16(keys.masks(b"".join(map(SAMPLE, sealed))))
         return [
             pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s
             for seq, mask16, s in zip(range(start, end), masks, sealed, strict=True)
