@@ -296,6 +296,11 @@ class Dtls13Engine(EngineBase):
         batch come from one AES-ECB call (ECB masks each 16-byte sample on its own).
         Raises :class:`DtlsUsageError` before sealing anything if a packet exceeds 2^14
         bytes or the epoch's sequence numbers would run out."""
+        if len(packets) == 1:
+            # a burst of one (a lone SACK, one small message): the record protect makes,
+            # without the burst's set-up (callgrind, 1,176 bytes: 24.7k instructions
+            # instead of 43.2k; 1.2's burst of one costs 27k)
+            return [self.protect(packets[0])]
         keys = self._fast_wkeys
         if keys is None:
             raise DtlsUsageError("DTLS connection is not established")
