@@ -210,7 +210,7 @@ class UdpSocket:
                 stop = min(i + per_send, end)
                 if (
                     stop == end < count
-                    and sizes[end] < size
+                    and 0 < sizes[end] < size  # (an empty one cannot be a segment)
                     and stop - i < MAX_SEGMENTS
                     and (stop - i) * size + sizes[end] <= MAX_GSO_BYTES
                 ):
