@@ -75,7 +75,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     # packet is handled, and read again after it. ``run`` is None when nothing may be taken
     # in line: no message being reassembled, a gap in the TSNs, or a full queue of
     # complete messages (those packets need receive_one).
-    cum = buffered = limit = run_sid = need = 0
+    cum = buffered = end = run_sid = need = full = 0
     run: list[bytes] | None = None
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
     # §6.2: a SACK falls due at every ``sack_every``-th full-sized packet with DATA, and is
@@ -111,7 +111,9 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                     # The window and max-message-size bound, as the receiver's own check
                     # (run_room) gives it: in-line fragments are at least MIN_CHARGE
                     # bytes, so charged their size.
-                    limit = buffered + receiver.run_room()
+                    # (``end``: the bound plus the DATA header, against buffered + size)
+                    end = buffered + receiver.run_room() + _DATA_START
+                    full = acks.full_packet
                     run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
                     run_sid = receiver.run_sid
                 else:
@@ -123,7 +125,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                     and sid == run_sid
                     and tsn == ((cum + 1) & MASK32)
                     and size >= _MIN_SIZE
-                    and buffered + size - _DATA_START <= limit
+                    and buffered + size <= end
                 ):
                     if data.startswith(zero_head):
                         ok = True
@@ -140,13 +142,13 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                         buffered += size - _DATA_START
                         run.append(data[_DATA_START:])
                         taken += 1
-                        full = acks.full_packet
                         if size < full:
                             credit += size
                         elif full == FULL_PACKET:
                             credit += full
                         else:
                             credit += acks.size(size)
+                            full = acks.full_packet
                             need = acks.threshold - acks.credit
                         if credit >= need:
                             # §6.2: a SACK falls due with this packet. _commit inlined
