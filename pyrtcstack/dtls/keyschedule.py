@@ -170,6 +170,16 @@ class KeySchedule:
         self.server_application_secret = b""
         self.exporter_master_secret = b""
 
+    def forget_handshake(self, *, keep_client: bool) -> None:
+        """Once the handshake is over: the early, handshake and master secrets and our own
+        handshake traffic secret go (RFC 8446 §7.1 derives nothing more from them);
+        ``keep_client``: a server keeps the client's handshake traffic secret, to read
+        its final flight if it comes again (RFC 9147 §7)."""
+        self.early_secret = self.handshake_secret = self.master_secret = b""
+        self.server_handshake_secret = b""
+        if not keep_client:
+            self.client_handshake_secret = b""
+
     def transcript_hash(self, transcript: bytes | bytearray) -> bytes:
         return hashlib.new(self._h, bytes(transcript)).digest()
 
