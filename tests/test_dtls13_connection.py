@@ -277,6 +277,12 @@ def test_lost_ack_makes_the_server_ack_again() -> None:
     pair.net.run(timeout=10)
     assert acks and pair.client.get_timer() is None
     assert pair.client.stats.retransmissions >= 1
+    # the server had dropped the client's epoch-2 keys when the handshake completed and
+    # derived them again from the secret for the resent flight (RFC 9147 §7)
+    server = pair.server.engine
+    assert isinstance(server, Dtls13Engine)
+    assert 2 in server._read_keys and not server._read2_dormant
+    assert server.stats.dropped_epoch == 0
     _exchange(pair)
 
 

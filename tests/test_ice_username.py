@@ -137,3 +137,38 @@ def test_old_ufrag_with_the_peers_new_ufrag_is_not_answered() -> None:
     ]
     assert answered == []
     assert left.stats["check_wrong_remote_ufrag"] == before + 1
+
+
+def test_malformed_check_attributes_are_dropped_and_counted() -> None:
+    """The one walk over a check's attributes (RFC 8445 §7.3) reads the first of each type
+    and drops a check whose PRIORITY, ICE-CONTROLLING or ICE-CONTROLLED has the wrong
+    length, or whose USERNAME is missing or not UTF-8, each counted; a well-formed one
+    (with a duplicate PRIORITY after the first) is answered."""
+    agent = IceAgent(IceConfig(controlling=False), rng=random.Random(2))
+    agent.gather([("192.0.2.1", 5000)], 0.0)
+    agent.set_remote_credentials("peer", "p" * 22, 0.0)
+    src = ("192.0.2.9", 9)
+    ufrag, pwd = agent.local_ufrag, agent.local_pwd
+
+    def check(attrs: list[tuple[int, bytes]]) -> bytes:
+        msg = Message(Method.BINDING, MessageClass.REQUEST, random.randbytes(12), attrs)
+        return msg.encode(short_term_key(pwd), fingerprint=True)
+
+    user = (A.USERNAME, f"{ufrag}:peer".encode())
+    good = [user, (A.PRIORITY, b"\x6e\xff\xff\xff"), (A.ICE_CONTROLLING, bytes(8))]
+    for bad in (
+        [user, (A.PRIORITY, b"\x01\x02\x03")],
+        [user, (A.ICE_CONTROLLING, bytes(7))],
+        [user, (A.ICE_CONTROLLED, bytes(9))],
+        [(A.USERNAME, b"\xff\xfe:peer"), (A.PRIORITY, bytes(4))],
+    ):
+        agent.receive_datagram(check(bad), src, 0.1)
+    agent.receive_datagram(check(good[1:]), src, 0.1)
+    assert agent.transmits(0.1) == []
+    assert agent.stats["check_malformed"] == 4
+    assert agent.stats["check_no_username"] == 1
+    agent.receive_datagram(check([*good, (A.PRIORITY, b"\x01")]), src, 0.2)
+    out = [decode(d) for d, _, remote in agent.transmits(0.2) if remote == src]
+    assert [m.message_class for m in out] == [MessageClass.SUCCESS]
+    assert agent.stats["check_malformed"] == 4
+    assert agent.stats["checks_received"] == 1

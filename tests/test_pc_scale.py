@@ -11,6 +11,9 @@ scale"): the behaviour the memory and idle-CPU work must not change, and what it
 * an idle consent round reaches the ICE agent only (the core keeps the DTLS and SCTP
   deadline until it hands them something or a channel API call marks them touched),
   while heartbeats still leave and an API call between rounds is acted on at once;
+* the SACK that empties the send buffer delivers bufferedamountlow with its own drain
+  (an event the pump left in SCTP waited for an unrelated wake-up: issue 15's stalled
+  transfer to Chromium);
 * the 1.3 engine keeps no instance dict and drops the epoch-2 keys it no longer needs;
 * the cores share one stateless CSPRNG when none is injected;
 * :class:`pyrtcstack.aio.channels.Flag` behaves as ``asyncio.Event``.
@@ -27,7 +30,7 @@ from typing import Any
 import pytest
 
 from pyrtcstack.common.core import Event, default_rng
-from pyrtcstack.datachannel import ChannelMessage
+from pyrtcstack.datachannel import ChannelBufferedAmountLow, ChannelClosed, ChannelMessage
 from pyrtcstack.dtls.engine13 import Dtls13Engine
 from pyrtcstack.ice import CONSENT_INTERVAL
 from pyrtcstack.media import G711Track, ToneSource
@@ -467,10 +470,10 @@ def test_an_idle_consent_round_asks_dtls_and_sctp_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """RFC 7675 consent is ICE's alone: while DTLS and SCTP are drained and their
-    deadline (the SCTP heartbeat, 30 s after the last data) is ahead, the inputs of a
-    consent round (the request in, the answer in) go to the agent only; the core keeps
-    the lower layers' deadline until it hands them something (docs/peerconnection.md,
-    "idle CPU"). The timer wake-up that sends the check still asks every layer."""
+    deadline (the SCTP heartbeat, 30 s after the last data) is ahead, the three wake-ups
+    of a consent round (the timer that sends the check, the request in, the answer in)
+    go to the agent only; the core keeps the lower layers' deadline until it hands them
+    something (docs/peerconnection.md, "idle CPU")."""
     _a, _b, net = pair(21)
     _open_channel(net)
     settled = net.now + 3.0  # the checks of the setup, DTLS's and SCTP's last timers
@@ -495,7 +498,8 @@ def test_an_idle_consent_round_asks_dtls_and_sctp_nothing(
     after = [agent.stats["consent_requests_sent"] for agent in agents if agent is not None]
     assert all(n - m >= 3 for m, n in zip(sent, after, strict=True))
     assert all(agent is not None and agent.stats["consent_missed"] == 0 for agent in agents)
-    assert calls == []
+    assert calls == []  # the inputs
+    assert all_calls == []  # and the timer wake-ups
 
 
 def test_heartbeats_still_leave_while_consent_runs() -> None:
@@ -545,6 +549,97 @@ def test_a_channel_call_between_consent_rounds_is_acted_on_at_once(action: str) 
         assert any(isinstance(ev, ChannelMessage) for ev in got)
 
 
+def test_bufferedamountlow_comes_with_the_sack_that_empties_the_buffer() -> None:
+    """The SACK that acknowledges the last byte queued (nothing left to send) lowers the
+    buffered amount through the threshold. SCTP used to queue BufferedAmountLow only when
+    the pump asked it for packets, in a pass that sent nothing and handled no other
+    event, so the pump ended with the event unread and SCTP's deadline (the heartbeat)
+    still ahead. It must reach the application with this input's drain, not at the next
+    wake-up that happens to read SCTP's events: a consent check 4-6 s later, or with the
+    timer shortcut the heartbeat 30 s later (issue 15, docs/peerconnection.md)."""
+    _a, _b, net = pair(25)
+    _open_channel(net)
+    end = net.now + 7.0  # past a consent round: the core keeps SCTP's deadline
+    net.run(lambda: net.now >= end, limit=end + 10)
+    a = net.a
+    (channel,) = a.sctp.channels
+    size = 1_000
+    channel.buffered_amount_low_threshold = size // 4
+    low: list[float] = []
+    net.handlers.append(
+        lambda name, _pc, ev: (
+            name == "a" and isinstance(ev, ChannelBufferedAmountLow) and low.append(net.now)
+        )
+    )
+    start = net.now
+    channel.send(bytes(size))
+    net.run(lambda: bool(low), limit=start + 40)
+    assert channel.buffered_amount <= size // 4
+    # one-way delay 1 ms, the receiver's delayed SACK at most 200 ms (RFC 9260 §6.2)
+    assert low[0] - start < 0.25
+
+
+def test_a_sender_paced_by_bufferedamountlow_never_waits_for_consent() -> None:
+    """What ``pyrtcstack send`` does (cli/send.py), with the default threshold 0 (W3C):
+    queue up to a window, wait for bufferedamountlow, queue again. The SACK that makes
+    the event is then each window's last and leaves nothing to send (with a quarter of
+    the window as threshold this happens when a batch of SACKs acknowledges the rest at
+    once, as Chromium's did). The event must wake the sender at once: 1 MiB in about a
+    round trip and a delayed SACK per window, not a consent interval (4-6 s) or, with
+    the timer shortcut, a heartbeat interval (30 s) per window (issue 15: 3 MB to
+    Chromium took 14-59 s)."""
+    _a, _b, net = pair(26)
+    _open_channel(net)
+    end = net.now + 7.0  # past a consent round: the core keeps SCTP's deadline
+    net.run(lambda: net.now >= end, limit=end + 10)
+    (channel,) = net.a.sctp.channels
+    window, chunk, total = 64 * 1024, 16 * 1024, 1024 * 1024
+    assert channel.buffered_amount_low_threshold == 0
+    queued = [0]
+    got = [0]
+
+    def fill() -> None:
+        while queued[0] < total and channel.buffered_amount <= window:
+            channel.send(bytes(chunk))
+            queued[0] += chunk
+
+    def on_event(name: str, _pc: PeerConnectionCore, ev: Event) -> None:
+        if name == "a" and isinstance(ev, ChannelBufferedAmountLow):
+            fill()
+        elif name == "b" and isinstance(ev, ChannelMessage):
+            got[0] += len(ev.data)
+
+    net.handlers.append(on_event)
+    start = net.now
+    fill()
+    net.run(lambda: got[0] == total, limit=start + 600)
+    assert net.now - start < 4.0
+
+
+def test_an_event_sctp_queues_while_asked_for_packets_is_read_in_the_same_drain() -> None:
+    """``packets_to_send`` may queue an event and send nothing: closing a channel towards
+    a peer without stream reconfiguration (RFC 6525) fails the reset at once
+    (StreamResetFailed, then the channel closes). The pump reads it in the same drain
+    (``Association.has_events``), not at the next wake-up that reads SCTP's events."""
+    _a, _b, net = pair(27)
+    _open_channel(net)
+    end = net.now + 7.0  # past a consent round: the core keeps SCTP's deadline
+    net.run(lambda: net.now >= end, limit=end + 10)
+    a = net.a
+    (channel,) = a.sctp.channels
+    a.sctp.association.stream_reset.peer_supported = False  # as if the INIT said so
+    closed: list[float] = []
+    net.handlers.append(
+        lambda name, _pc, ev: (
+            name == "a" and isinstance(ev, ChannelClosed) and closed.append(net.now)
+        )
+    )
+    start = net.now
+    channel.close()
+    net.run(lambda: bool(closed), limit=start + 60)
+    assert closed[0] - start < 0.01
+
+
 def test_the_dtls13_engine_keeps_no_instance_dict() -> None:
     _a, _b, net = pair(24)
     _open_channel(net)
@@ -556,8 +651,10 @@ def test_the_dtls13_engine_keeps_no_instance_dict() -> None:
 def test_a_finished_dtls13_handshake_drops_the_keys_it_no_longer_needs() -> None:
     """RFC 9147 §6.1: epoch 2 protects the handshake only. Once its final flight is
     acknowledged the client drops both directions' epoch-2 keys; the server drops its
-    own at the client's Finished and keeps the client's, to ACK a Finished resent
-    after a lost ACK (tests/test_dtls13_connection.py covers that loss)."""
+    own at the client's Finished, and the client's too, keeping the secret they come
+    from, to derive them again for a Finished resent after a lost ACK
+    (tests/test_dtls13_connection.py covers that loss); of the key schedule only the
+    secrets still needed stay."""
     _a, _b, net = pair(25)
     _open_channel(net)
     settled = net.now + 3.0
@@ -566,8 +663,11 @@ def test_a_finished_dtls13_handshake_drops_the_keys_it_no_longer_needs() -> None
         engine = core.dtls.engine
         assert isinstance(engine, Dtls13Engine)
         assert 2 not in engine._write_keys and 3 in engine._write_keys
-        if core.is_dtls_client:
-            assert 2 not in engine._read_keys
-        else:
-            assert 2 in engine._read_keys
-        assert 3 in engine._read_keys
+        assert 2 not in engine._read_keys and 3 in engine._read_keys
+        assert engine._read2_dormant is not core.is_dtls_client
+        schedule = engine.handshake._schedule
+        assert schedule is not None
+        assert not schedule.handshake_secret and not schedule.master_secret
+        assert not schedule.early_secret and not schedule.server_handshake_secret
+        assert bool(schedule.client_handshake_secret) is not core.is_dtls_client
+        assert schedule.exporter_master_secret and schedule.client_application_secret

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from pyrtcstack.common.core import PacketCore
-from pyrtcstack.sctp import Association, SctpConfig
+from pyrtcstack.sctp import Association, BufferedAmountLow, SctpConfig
 
 
 def _pump(a: Association, b: Association, now: float) -> int:
@@ -97,3 +97,28 @@ def test_receive_packet_is_receive_packets_with_one_packet() -> None:
         assert b.receiver is not None
         results.append((b.receiver.cum_tsn, b.stats.packets_received, b.packets_to_send(now)))
     assert results[0] == results[1]
+
+
+def test_the_sack_that_lowers_the_buffered_amount_queues_bufferedamountlow() -> None:
+    """The event comes with the input that lowered the amount (the SACK), before the
+    owner asks for packets: an owner that reads events after each input and then sends
+    (the peer connection's pump) sees it though nothing is left to send. has_events()
+    says whether one waits (for events that packets_to_send itself queues)."""
+    a, b = _pair()
+    now = 1.0
+    a.set_buffered_amount_low_threshold(1, 100)
+    a.send(1, b"x" * 500, 51)
+    b.receive_packets(a.packets_to_send(now), now)
+    assert not a.has_events()
+    now = b.get_timer() or 0.0  # the receiver's delayed SACK for a lone packet
+    b.handle_timer(now)
+    sack = b.packets_to_send(now)
+    assert sack
+    a.receive_packets(sack, now)
+    assert a.buffered_amount(1) == 0
+    assert a.has_events()
+    event = a.next_event()
+    assert isinstance(event, BufferedAmountLow) and event.stream_id == 1
+    assert not a.has_events()
+    assert a.packets_to_send(now) == []
+    assert a.next_event() is None  # not queued a second time

@@ -474,3 +474,19 @@ def test_fast_validators_accept_exactly_what_the_accessors_parse(name: str, valu
         return True
 
     assert ok(VALIDATORS[name]) == ok(_FULL_PARSERS[name])
+
+
+def test_known_attribute_names_are_one_shared_string() -> None:
+    """Two parsed descriptions share each known attribute name's string (a thousand
+    connections keep two thousand descriptions); an unknown name is the description's
+    own, so a peer's names do not accumulate."""
+    text = (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"
+        "a=ice-ufrag:abcd\r\na=sctp-port:5000\r\na=end-of-candidates\r\na=x-made-up:1\r\n"
+    )
+    first, second = SessionDescription.parse(text), SessionDescription.parse(text)
+    names = [[a.name for a in d.media[0].attributes] for d in (first, second)]
+    assert names[0] == names[1] == ["ice-ufrag", "sctp-port", "end-of-candidates", "x-made-up"]
+    assert all(a is b for a, b in zip(names[0][:3], names[1][:3], strict=True))
+    assert names[0][3] is not names[1][3]

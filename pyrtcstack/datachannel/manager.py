@@ -30,10 +30,9 @@ association saw, so the driver drains at once (no ``flush``).
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 
-from ..common.core import Event
+from ..common.core import Event, EventQueue
 from ..sctp import (
     Association,
     AssociationClosed,
@@ -107,7 +106,8 @@ class DataChannelManager:
         self.receive_packets: Callable[[list[bytes], float], None] = (
             self.association.receive_packets
         )
-        self._events: deque[Event] = deque()
+        # a list-based FIFO: an empty deque is ~0.75 KiB per connection
+        self._events: EventQueue[Event] = EventQueue()
         self._channels: dict[int, DataChannel] = {}
         self._unassigned: list[DataChannel] = []
         self._is_client: bool | None = None
@@ -259,7 +259,7 @@ class DataChannelManager:
                 self._on_message(raw[0], raw[1], raw[2])
             else:
                 self._translate(raw)
-        return events.popleft()
+        return events.pop()
 
     # == internals =========================================================================
     def _allocate_id(self) -> int:
@@ -300,11 +300,11 @@ class DataChannelManager:
                 # right after COOKIE ACK; events are translated lazily), the peer accepts
                 # fewer streams than this id, or the OPEN is over its max-message-size:
                 # report, never raise from next_event.
-                self._events.append(ChannelError(channel, f"cannot open: {exc}"))
+                self._events.push(ChannelError(channel, f"cannot open: {exc}"))
                 self._finish(channel)
                 return
         channel.ready_state = "open"
-        self._events.append(ChannelOpen(channel))
+        self._events.push(ChannelOpen(channel))
 
     def send(self, channel: DataChannel, data: str | bytes | bytearray | memoryview) -> None:
         """Queue one message of an open *channel* (what :meth:`DataChannel.send` asks, after
@@ -363,7 +363,7 @@ class DataChannelManager:
             channel.stream_state.remote_bytes = None
         if channel.id is not None and self._channels.get(channel.id) is channel:
             del self._channels[channel.id]
-        self._events.append(ChannelClosed(channel))
+        self._events.push(ChannelClosed(channel))
 
     def _translate(self, event: Event) -> None:
         kind = type(event)
@@ -380,9 +380,9 @@ class DataChannelManager:
                 and channel.ready_state != "closed"
                 and channel.stream_state.user_sent
             ):
-                self._events.append(ChannelBufferedAmountLow(channel))
+                self._events.push(ChannelBufferedAmountLow(channel))
         elif kind is AssociationEstablished:
-            self._events.append(TransportEstablished())
+            self._events.push(TransportEstablished())
             for channel in list(self._channels.values()):
                 self._announce(channel)
         elif kind is IncomingStreamsReset:
@@ -394,7 +394,7 @@ class DataChannelManager:
                 channel.stream_state.incoming_reset = True
                 if channel.ready_state == "open":
                     channel.ready_state = "closing"
-                    self._events.append(ChannelClosing(channel))
+                    self._events.push(ChannelClosing(channel))
                 # RFC 8831 §6.7: answer by resetting our outgoing stream too.
                 self._request_reset(channel)
                 if channel.stream_state.outgoing_reset:
@@ -407,7 +407,7 @@ class DataChannelManager:
                     continue
                 channel.stream_state.outgoing_reset = True
                 if isinstance(event, StreamResetFailed):
-                    self._events.append(ChannelError(channel, f"reset failed ({event.result})"))
+                    self._events.push(ChannelError(channel, f"reset failed ({event.result})"))
                     self._finish(channel)
                 elif channel.stream_state.incoming_reset:
                     self._finish(channel)
@@ -416,7 +416,7 @@ class DataChannelManager:
             for channel in [*self._channels.values(), *self._unassigned]:
                 self._finish(channel)
             self._unassigned = []
-            self._events.append(TransportClosed(event.error))
+            self._events.push(TransportClosed(event.error))
 
     def _on_message(self, sid: int, ppid: int, payload: bytes) -> None:
         channel = self._channels.get(sid)
@@ -447,7 +447,7 @@ class DataChannelManager:
         else:
             self.dropped_messages += 1
             return
-        self._events.append(ChannelMessage(channel, data))
+        self._events.push(ChannelMessage(channel, data))
 
     def _on_open(self, sid: int, msg: DataChannelOpen) -> None:
         """RFC 8832 §6: create the channel and ACK; a bad id resets the stream (DC-08)."""
@@ -492,5 +492,5 @@ class DataChannelManager:
         self._remote_label_bytes += label_bytes
         self._channels[sid] = channel
         channel.ready_state = "open"
-        self._events.append(DataChannelOpened(channel))
-        self._events.append(ChannelOpen(channel))
+        self._events.push(DataChannelOpened(channel))
+        self._events.push(ChannelOpen(channel))

@@ -362,5 +362,4 @@ class DtlsConnection:
         self._engine.handle_timer(now)
 
     def next_event(self) -> Event | None:
-        events = self.ctx.events
-        return events.popleft() if events else None
+        return self.ctx.events.pop()

@@ -19,11 +19,10 @@ public API does not depend on which engine runs.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
-from ..common.core import Address, Event
+from ..common.core import Address, Event, EventQueue
 from .certificate import DtlsCertificate, Fingerprint
 from .constants import (
     AlertDescription,
@@ -166,7 +165,8 @@ class DtlsContext:
         self.suites13 = suites13
         self.stats = stats
         self.error: DtlsError | None = None
-        self.events: deque[Event] = deque()
+        # a list-based FIFO: an empty deque is ~0.75 KiB per connection
+        self.events: EventQueue[Event] = EventQueue()
         #: datagrams ready to go (engines append, the connection empties it)
         self.out: list[bytes] = []
 
@@ -250,7 +250,7 @@ class EngineBase:
     # Provided by each engine.
     ctx: DtlsContext
     stats: DtlsStats
-    _events: deque[Event]
+    _events: EventQueue[Event]
     _reassembler: Reassembler
     _close_sent: bool
     _peer_certificate_der: bytes
@@ -302,7 +302,7 @@ class EngineBase:
     ) -> None:
         """HandshakeCompleted (keys ready, peer verified), then the application data held
         until now, in order."""
-        self._events.append(
+        self._events.push(
             HandshakeCompleted(
                 version=version,
                 cipher_suite=suite,
@@ -359,7 +359,7 @@ class EngineBase:
 
     def _enter_closed(self, by_peer: bool) -> None:
         self._stop(failed=False)
-        self._events.append(Closed(by_peer))
+        self._events.push(Closed(by_peer))
 
     def _fail(self, error: DtlsError, send_alert: bool = True) -> None:
         """End with ``error``: its alert goes to the peer (unless ``send_alert`` is False or
@@ -370,7 +370,7 @@ class EngineBase:
         if send_alert and self._may_alert():
             self._send_alert(AlertLevel.FATAL, error.alert)
         self._stop(failed=True)
-        self._events.append(Failed(error))
+        self._events.push(Failed(error))
 
     def _add_fragments(self, payload: bytes, now: float) -> bool:
         """Add a handshake record's fragments; each fragment of a message already handled

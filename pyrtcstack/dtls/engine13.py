@@ -138,6 +138,7 @@ class Dtls13Engine(EngineBase):
         "_last_echo_at",
         "_out",
         "_pending_key_update",
+        "_read2_dormant",
         "_read_keys",
         "_reassembler",
         "_role",
@@ -179,6 +180,9 @@ class Dtls13Engine(EngineBase):
         self._write_keys: dict[int, TrafficKeys] = {}
         self._write_seq: dict[int, int] = {0: write_seq0}
         self._read_keys: dict[int, TrafficKeys] = {}
+        #: a server dropped the client's epoch-2 keys, and derives them again if its final
+        #: flight comes again (see _forget_handshake_keys)
+        self._read2_dormant = False
         self._windows: dict[int, ReplayWindow] = {0: ReplayWindow()}
         self._pending_app: list[bytes] = []
         # handshake layer: the peer's messages, ours (numbered here), flights and ACKs
@@ -433,8 +437,13 @@ class Dtls13Engine(EngineBase):
             default=None,
         )
         if epoch is None:
-            self.stats.dropped_epoch += 1
-            return
+            if not (self._read2_dormant and record.epoch_bits == 2):
+                self.stats.dropped_epoch += 1
+                return
+            # RFC 9147 §7: the client resends its final flight (our ACK was lost)
+            epoch = 2
+            self._read_keys[2] = self._role.peer_handshake_keys()
+            self._read2_dormant = False
         keys = self._read_keys[epoch]
         window = self._windows[epoch]
         try:
@@ -517,8 +526,10 @@ class Dtls13Engine(EngineBase):
         needed: ours when no record of our flight in epoch 2 may be resent, the peer's
         when it has nothing left to send in it (``read``). Each direction's keys hold
         two cipher contexts, ~3.8 KiB of OpenSSL memory for the life of a connection.
-        The server keeps the client's: a client whose ACK was lost resends its Finished
-        in epoch 2, and the server ACKs it again (RFC 9147 §7)."""
+        The server needs the client's again if a client whose ACK was lost resends its
+        Finished in epoch 2 (it ACKs it again, RFC 9147 §7): it keeps the replay window
+        and the client's handshake secret (48 bytes at most), not the keys, and derives
+        them again when such a record comes (:meth:`_receive_ciphertext`)."""
         if any(item.epoch == 2 for item in self._flight):
             return
         self._write_keys.pop(2, None)
@@ -526,6 +537,9 @@ class Dtls13Engine(EngineBase):
         if read:
             self._read_keys.pop(2, None)
             self._windows.pop(2, None)
+            self._read2_dormant = False
+        elif self._read_keys.pop(2, None) is not None:
+            self._read2_dormant = True
 
     def _receive_handshake(self, payload: bytes, epoch: int, now: float) -> None:
         old = self._add_fragments(payload, now)

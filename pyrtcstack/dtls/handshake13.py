@@ -242,12 +242,30 @@ class Handshake13(HandshakeRole[State13, Host13]):
     def forget(self) -> None:
         """The transcript ends with the Finished messages (RFC 8446 §4.4.1): what built and
         checked the keys is not needed any more (the engine keeps the peer certificate's
-        DER), as the 1.2 handshake drops its own (RFC 5246 §8.1)."""
+        DER), as the 1.2 handshake drops its own (RFC 5246 §8.1). Of the key schedule
+        stay the application secrets (KeyUpdate, RFC 8446 §7.2), the exporter's (RFC 8446
+        §7.5) and the peer's handshake secret (:meth:`peer_handshake_keys`)."""
         self._transcript = bytearray()
         self._running = self._running_of = None
         self._client_hello = None
         self._shares = {}
         self._peer_certificate = self._peer_key = None
+        self._cookie = b""
+        self._peer_schemes = None
+        schedule = self._schedule
+        if schedule is not None:
+            schedule.forget_handshake(keep_client=not self.is_client)
+
+    def peer_handshake_keys(self) -> TrafficKeys:
+        """The peer's epoch-2 traffic keys (RFC 9147 §6.1), derived again from its
+        handshake traffic secret: a server that dropped them re-reads a client's final
+        flight resent after a lost ACK (RFC 9147 §7)."""
+        schedule = self._schedule
+        assert schedule is not None
+        secret = (
+            schedule.server_handshake_secret if self.is_client else schedule.client_handshake_secret
+        )
+        return schedule.traffic_keys(secret)
 
     # ---- what both roles do --------------------------------------------------------------
 

@@ -499,13 +499,12 @@ class IceAgent:
             self.connection_state = state
             self._out.events.push(ConnectionStateChanged(state))
 
-    def _compute_state(self, now: float) -> str:
-        """The W3C RTCIceTransportState from the parts' state."""
+    def _compute_state(self, now: float, pair: CandidatePair | None) -> str:
+        """The W3C RTCIceTransportState from the parts' state (``pair``: the selected)."""
         checks = self.checks
         gen = checks.generation
         if self.consent.failed:
             return "failed"
-        pair = checks.selected_pair
         if pair is not None:
             if self.consent.lost and pair.nominated:
                 return "disconnected"
@@ -548,14 +547,14 @@ class IceAgent:
             return
         checks = self.checks
         checks.schedule(now)
-        state = self._compute_state(now)
+        selected = checks.selected_pair
+        state = self._compute_state(now, selected)
         if state != self.connection_state:
             self._set_state(state)
         deadline = checks.deadline(now)
         for t in (self.transactions.deadline(), relays.deadline() if relays.in_use else None):
             if t is not None and (deadline is None or t < deadline):
                 deadline = t
-        selected = checks.selected_pair
         gen = checks.generation
         if selected is not None:
             if selected.nominated:

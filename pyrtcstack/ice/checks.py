@@ -35,6 +35,12 @@ from .transactions import (
 
 __all__ = ["Checks"]
 
+_USERNAME = int(A.USERNAME)
+_PRIORITY = int(A.PRIORITY)
+_ICE_CONTROLLING = int(A.ICE_CONTROLLING)
+_ICE_CONTROLLED = int(A.ICE_CONTROLLED)
+_USE_CANDIDATE = int(A.USE_CANDIDATE)
+_int = int.from_bytes
 _ICE_CHARS = string.ascii_letters + string.digits + "+/"
 
 
@@ -234,17 +240,43 @@ class Checks:
         if not msg.has_fingerprint:
             stats["check_no_fingerprint"] += 1
             return
-        try:
-            username = msg.get_text(A.USERNAME)
-            remote_controlling = msg.get_uint64(A.ICE_CONTROLLING)
-            remote_controlled = msg.get_uint64(A.ICE_CONTROLLED)
-            priority = msg.get_uint32(A.PRIORITY)
-        except (StunParseError, ValueError):
+        # One walk over the attributes (the first of each type counts, as Message.get):
+        # every consent request (RFC 7675) of an idle connection comes here.
+        username_raw = controlling_raw = controlled_raw = priority_raw = None
+        use_candidate = False
+        for t, v in msg.attributes:
+            if t == _USERNAME:
+                if username_raw is None:
+                    username_raw = v
+            elif t == _PRIORITY:
+                if priority_raw is None:
+                    priority_raw = v
+            elif t == _ICE_CONTROLLING:
+                if controlling_raw is None:
+                    controlling_raw = v
+            elif t == _ICE_CONTROLLED:
+                if controlled_raw is None:
+                    controlled_raw = v
+            elif t == _USE_CANDIDATE:
+                use_candidate = True
+        if (
+            (controlling_raw is not None and len(controlling_raw) != 8)
+            or (controlled_raw is not None and len(controlled_raw) != 8)
+            or (priority_raw is not None and len(priority_raw) != 4)
+        ):
             stats["check_malformed"] += 1
             return
-        if username is None:
+        if username_raw is None:
             stats["check_no_username"] += 1
             return
+        try:
+            username = username_raw.decode()
+        except UnicodeDecodeError:
+            stats["check_malformed"] += 1
+            return
+        remote_controlling = None if controlling_raw is None else _int(controlling_raw, "big")
+        remote_controlled = None if controlled_raw is None else _int(controlled_raw, "big")
+        priority = None if priority_raw is None else _int(priority_raw, "big")
         local_ufrag, colon, remote_ufrag = username.partition(":")
         gen: Generation | None = None
         if not colon:
@@ -308,7 +340,7 @@ class Checks:
             pair = self._learn_pair(gen, addr, local, priority)
             if pair is None:
                 return
-        self._checked_by_peer(gen, pair, A.USE_CANDIDATE in msg, now)
+        self._checked_by_peer(gen, pair, use_candidate, now)
 
     def _learn_pair(
         self, gen: Generation, addr: Address, local: Address, priority: int | None
@@ -388,9 +420,14 @@ class Checks:
         if not msg.verify_integrity(gen.remote_key):
             stats["response_bad_integrity"] += 1
             return
+        # RFC 7675 §5.1: an authenticated success renews consent; its XOR-MAPPED-ADDRESS
+        # is not read (parsed when used: a check's, RFC 8445 §7.2.5.3.1).
+        error = mapped = None
         try:
-            error = msg.get_error() if msg.message_class is MessageClass.ERROR else None
-            mapped = msg.get_address(A.XOR_MAPPED_ADDRESS)
+            if msg.message_class is MessageClass.ERROR:
+                error = msg.get_error()
+            elif tx.kind != "consent":
+                mapped = msg.get_address(A.XOR_MAPPED_ADDRESS)
         except StunParseError:
             # A malformed attribute: discard the response, keep waiting (RFC 8489 §6.3.3).
             stats["response_malformed"] += 1

@@ -156,7 +156,8 @@ class Consent:
             return
         # RFC 7675 §5.1: a Binding request as a connectivity check is built (RFC 8445
         # §7.2.2), without USE-CANDIDATE.
-        self._transactions.remove(tx)
+        if tx is not None:
+            self._transactions.remove(tx)
         template = self._template
         if (
             template is None

@@ -247,13 +247,16 @@ class Transactions:
 
     def start(self, tx: Transaction, now: float) -> None:
         """Send the request's first transmission and keep it until answered or timed out."""
-        self._by_id[tx.transaction_id] = tx
-        self._relays.send_from(tx.client.start(now), tx.local, tx.remote, now)
+        client = tx.client
+        self._by_id[client.transaction_id] = tx
+        self._relays.send_from(client.start(now), tx.local, client.addr, now)
 
     def remove(self, tx: Transaction | None) -> None:
         """Forget ``tx`` (answered, superseded or abandoned); a late answer is a stray."""
-        if tx is not None and self._by_id.get(tx.transaction_id) is tx:
-            del self._by_id[tx.transaction_id]
+        if tx is not None:
+            tid = tx.client.transaction_id
+            if self._by_id.get(tid) is tx:
+                del self._by_id[tid]
 
     def remove_generation(self, generation: Generation, *, keep: Transaction | None = None) -> None:
         """Forget every request of ``generation`` (an ICE restart or its rollback, RFC 8445

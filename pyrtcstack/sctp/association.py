@@ -296,6 +296,14 @@ class Association:
             return MessageReceived(sid, ppid, payload, unordered)
         return event
 
+    def has_events(self) -> bool:
+        """Whether an event or a message waits for :meth:`next_event`. An owner that reads
+        events before it asks for packets asks this after :meth:`packets_to_send`, which
+        may queue one (a refused stream reset, an abandoned message's
+        :class:`BufferedAmountLow`, the end of a shutdown): :meth:`get_timer` does not
+        count unread events (an application that does not read must not busy-loop)."""
+        return bool(self._events)
+
     def next_item(self) -> Event | RawMessage | None:
         """:meth:`next_event` for the layer above: a message comes as the plain tuple
         ``(stream_id, ppid, data, unordered)`` instead of a :class:`MessageReceived`
@@ -454,9 +462,7 @@ class Association:
                     packets.append([])
                 packets[-1].append(chunk)
             if sender.low_events:
-                for sid in sender.low_events:
-                    self._events.push(BufferedAmountLow(sid))
-                sender.low_events = []
+                self._report_low()
             if state is not State.ESTABLISHED:
                 # A SHUTDOWN or SHUTDOWN ACK leaves alone, with the next call.
                 self.state = self.closing.progress(state, self._cum_tsn(), now)
@@ -484,14 +490,27 @@ class Association:
 
     def receive_packets(self, packets: Sequence[bytes], now: float) -> None:
         """SCTP packets that arrived together, each handled in order (RFC 9260 §8.5
-        checks, then its chunks); the bulk of a transfer is taken in line (:mod:`.bulk`)."""
+        checks, then its chunks); the bulk of a transfer is taken in line (:mod:`.bulk`).
+        A SACK that lowered a stream's buffered amount through its threshold queues the
+        :class:`BufferedAmountLow` here, with the input that caused it: the SACK of the
+        last byte queued leaves nothing to send, and the owner reads this input's events
+        before it asks for packets."""
         self._now = now
         bulk.receive_packets(self, packets, now)
+        if self.sender.low_events:
+            self._report_low()
 
     def receive_packet(self, data: bytes, now: float) -> None:
         """One SCTP packet: :meth:`receive_packets` with one packet."""
-        self._now = now
-        bulk.receive_packets(self, (data,), now)
+        self.receive_packets((data,), now)
+
+    def _report_low(self) -> None:
+        """The :class:`BufferedAmountLow` events the sender noted, queued in order."""
+        sender = self.sender
+        push = self._events.push
+        for sid in sender.low_events:
+            push(BufferedAmountLow(sid))
+        sender.low_events = []
 
     def _header(self) -> bytes:
         """Our packets' common header without the checksum (§3.1), made once per peer tag,

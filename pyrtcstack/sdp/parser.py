@@ -93,6 +93,21 @@ def _bandwidth(value: str) -> Bandwidth:
     return Bandwidth(bwtype, _int(amount, "b= bandwidth"))
 
 
+#: The attribute names of WebRTC's SDP, each kept as one string that every parsed
+#: description shares: a process with a thousand peer connections holds two thousand
+#: descriptions of a dozen attributes each (only known names: an unknown name from the
+#: wire is not kept beyond its description).
+_NAMES: dict[str, str] = {
+    name: name
+    for name in (
+        *VALIDATORS,
+        "bundle-only", "end-of-candidates", "extmap-allow-mixed", "ice-lite", "ice-options",
+        "ice-pacing", "identity", "inactive", "msid-semantic", "recvonly", "rtcp-mux",
+        "rtcp-mux-only", "rtcp-rsize", "sendonly", "sendrecv", "simulcast", "tls-id",
+    )
+}  # fmt: skip
+
+
 def _timing(value: str) -> Timing:
     parts = value.split(" ")
     if len(parts) != 2:
@@ -180,6 +195,7 @@ def parse_session(text: str | bytes) -> SessionDescription:
                 name, sep, attr_value = value.partition(":")
                 if not name:
                     raise ParseError("attribute without a name")
+                name = _NAMES.get(name, name)  # one string for each known name
                 check = validators.get(name)
                 if sep:
                     if check is not None:

@@ -190,6 +190,8 @@ def _type_of(method: int, message_class: int) -> int:
 _TYPES: dict[int, tuple[Method, MessageClass]] = {
     _type_of(m, c): (m, c) for m in Method for c in MessageClass
 }
+#: (method, class) → message type for the known methods (encode's lookup).
+_TYPE_CODES: dict[tuple[int, int], int] = {mc: t for t, mc in _TYPES.items()}
 
 
 def new_transaction_id(rng: object | None = None) -> bytes:
@@ -264,9 +266,11 @@ class Message:
         self.transaction_id = (
             transaction_id if type(transaction_id) is bytes else bytes(transaction_id)
         )
-        self.attributes = list(attributes) if attributes else []
-        if any(t in _COMPUTED for t, _ in self.attributes):
-            raise StunUsageError("integrity and fingerprint are added by encode()")
+        attrs: list[tuple[int, bytes]] = list(attributes) if attributes else []
+        for t, _ in attrs:  # a loop, no generator per message (every consent check makes two)
+            if t in _COMPUTED:
+                raise StunUsageError("integrity and fingerprint are added by encode()")
+        self.attributes = attrs
         self.raw = None
         self.unknown_required = []
         self.ignored_after_integrity = 0
@@ -578,7 +582,7 @@ class Message:
             size = 20
             digest = "sha1"
         covered = raw[:2] + _U16.pack(off + 4 + size - HEADER_SIZE) + raw[4:off]
-        states = _states(key, digest)
+        states = key.sha1 if digest == "sha1" and type(key) is HmacKey else _states(key, digest)
         if states is None:
             return _compare(_hmac(key, covered, digest)[:size], raw[off + 4 : off + 4 + size])
         inner = states[0].copy()  # type: ignore[attr-defined]
@@ -603,21 +607,28 @@ class Message:
         §14.6). With ``fingerprint``, FINGERPRINT comes last (§14.7).
         """
         parts: list[bytes] = []
-        append = parts.append
         pack = _TL.pack
         for t, v in self.attributes:
             n = len(v)
-            append(pack(t, n))
-            append(v)
-            if n & 3:
-                append(_PADS[-n & 3])
+            parts += (pack(t, n), v, _PADS[-n & 3])  # no call per part (consent: 2 a check)
         body = b"".join(parts)
-        mtype = _type_of(self.method, self.message_class)
+        mtype = _TYPE_CODES.get((self.method, self.message_class))
+        if mtype is None:
+            mtype = _type_of(self.method, self.message_class)
         tid = self.transaction_id
         if key is not None:
             if integrity != "sha256":
                 head = _HEADER.pack(mtype, len(body) + 24, MAGIC_COOKIE) + tid
-                body += b"\x00\x08\x00\x14" + _hmac(key, head + body, "sha1")
+                if type(key) is HmacKey:  # its own states (an ICE agent's keys)
+                    inner_state, outer_state = key.sha1
+                    inner = inner_state.copy()  # type: ignore[attr-defined]
+                    inner.update(head + body)
+                    outer = outer_state.copy()  # type: ignore[attr-defined]
+                    outer.update(inner.digest())
+                    mac: bytes = outer.digest()
+                else:
+                    mac = _hmac(key, head + body, "sha1")
+                body += b"\x00\x08\x00\x14" + mac
             if integrity != "sha1":
                 head = _HEADER.pack(mtype, len(body) + 36, MAGIC_COOKIE) + tid
                 body += b"\x00\x1c\x00\x20" + _hmac(key, head + body, "sha256")
