@@ -1,7 +1,7 @@
 """Data channel throughput both ways between our stack and every other stack (issue 15, part 3).
 
-For each peer (aiortc, werift, Pion, Chromium, Firefox, GStreamer webrtcbin; Janus: see
-:func:`janus_remote`) and each message size (16 KiB and 1,200 bytes), in one run:
+For each peer (aiortc, werift, Pion, Chromium, Firefox, GStreamer webrtcbin) and each
+message size (16 KiB and 1,200 bytes), in one run:
 
 * **peer → us**: we create a channel labelled ``bench-source:N:SIZE``; the peer sends N
   bytes on it in SIZE-byte binary messages, keeping at most 1 MiB buffered (as
@@ -16,6 +16,9 @@ For each peer (aiortc, werift, Pion, Chromium, Firefox, GStreamer webrtcbin; Jan
   ``assets/peer.js``); Pion: its peer program's ``-self-bench``; GStreamer: two webrtcbins
   in one process (``gst_peer.py --self-bench``).
 * **ours → ours** (one process, bench_pc.py) as the usual anchor.
+
+Janus's echotest only echoes: its rows (``--peers janus``) are a round trip, us ⇄ Janus
+beside aiortc ⇄ Janus, in a table of their own (bench_interop_janus.py).
 
 Each transfer also has the CPU seconds per MB of each side: ours from this process
 (``time.process_time``; with aiortc in one process that is both ends), the peer's from
@@ -136,6 +139,10 @@ class Sample:
     peer_cpu: float | None
     #: Why the transfer failed (then the figures are meaningless).
     failure: str | None = None
+    #: peer → us: seconds from our create_data_channel to the channel's "open" and to
+    #: the first byte (``--counters``).
+    opened: float | None = None
+    first: float | None = None
 
     @property
     def peer_share(self) -> float | None:
@@ -147,10 +154,10 @@ def _per_mb(before: float | None, after: float | None, mb: float) -> float | Non
     return None if before is None or after is None else (after - before) / mb
 
 
-def _pin_aioice() -> None:
+def _pin_aioice(address: str = "127.0.0.1") -> None:
     import aioice.ice
 
-    aioice.ice.get_host_addresses = lambda *a, **k: ["127.0.0.1"]  # INTEROP.md
+    aioice.ice.get_host_addresses = lambda *a, **k: [address]  # INTEROP.md
 
 
 async def _wait_open(channel: Any) -> None:
@@ -191,9 +198,10 @@ OURS_SETTINGS: dict[str, Any] = {}
 
 class Side:
     """Our end of one connection with a peer: ``ours`` (pyrtcstack) or ``aiortc``. We
-    offer (non-trickle) with one channel ``chat``; :class:`Remote` answers."""
+    offer (non-trickle) with one channel ``chat``; :class:`Remote` answers. Both gather on
+    ``address`` alone (loopback; Janus needs another, bench_interop_janus.py)."""
 
-    def __init__(self, stack: str, peer: str) -> None:
+    def __init__(self, stack: str, peer: str, address: str = "127.0.0.1") -> None:
         self.stack = stack
         #: Channels whose transfer is over. They stay open until the connection closes:
         #: GStreamer 1.22 aborts the association when a new channel reuses the stream id
@@ -202,12 +210,13 @@ class Side:
         self.done: list[Any] = []
         if stack == "ours":
             settings = dataclasses.replace(loopback_settings(), **OURS_SETTINGS)
+            settings = dataclasses.replace(settings, host_addresses=[address])
             self.pc: Any = PeerConnection(settings=settings)
             self.first = self.pc.create_data_channel("chat")
         else:
             import aiortc
 
-            _pin_aioice()
+            _pin_aioice(address)
             self.pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
             self.first = self.pc.createDataChannel("chat")
 
@@ -246,6 +255,9 @@ class Side:
             f" peer_rwnd={s.peer_rwnd} rx={a.stats.packets_received} tx={a.stats.packets_sent}"
             f" dropped={a.stats.data_dropped} flight={s.flight} outstanding={s.outstanding}"
             f" pending={s.pending} t3_at={s.t3} state={a.state.name}"
+            # datagrams in ÷ out while a peer sends to us: our read batch (our SACKs of
+            # a batch leave in one datagram); cumulative over the connection
+            f" udp_in={self.pc._driver.datagrams_received} udp_out={self.pc._driver.datagrams_sent}"
         )
 
     def ports(self) -> set[int]:
@@ -265,8 +277,11 @@ class Side:
         """peer → this side."""
         done = asyncio.Event()
         got = [0]
+        marks: dict[str, float] = {}
 
         def on_message(message: str | bytes) -> None:
+            if not got[0]:
+                marks["first"] = time.perf_counter() - t0
             got[0] += len(message)
             if got[0] >= total:
                 done.set()
@@ -274,6 +289,7 @@ class Side:
         p0, c0, t0 = remote.cpu(), time.process_time(), time.perf_counter()
         channel = self.channel(f"bench-source:{total}:{size}")
         channel.on("message", on_message)
+        channel.on("open", lambda *_: marks.setdefault("opened", time.perf_counter() - t0))
         seen, since = 0, t0
         while not done.is_set():
             with contextlib.suppress(TimeoutError):
@@ -287,7 +303,9 @@ class Side:
         ours, p1 = time.process_time() - c0, remote.cpu()
         self.done.append(channel)  # closed with the connection (see :meth:`close`)
         mb = got[0] / 1e6
-        return Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
+        sample = Sample(mb / elapsed, ours / mb, _per_mb(p0, p1, mb))
+        sample.opened, sample.first = marks.get("opened"), marks.get("first")
+        return sample
 
     async def send(self, remote: Remote, total: int, size: int) -> Sample:
         """this side → peer."""
@@ -575,13 +593,6 @@ def gst_to_gst(total: int, size: int) -> Sample:
     return Sample(mb / float(result["seconds"]), 0.0, float(result["cpu"]) / mb)
 
 
-def janus_remote(sizes: list[tuple[int, int]]) -> Remote:
-    """Janus (echotest plugin): it echoes every message back on the channel it came on, so
-    it has neither a source nor a sink and no "→ itself"; only "us → Janus → us" could be
-    timed, which is not a row of this table (docs/interop.md, "Throughput")."""
-    raise PeerUnavailableError("Janus's echotest only echoes: no source, sink or self row")
-
-
 #: peer name → (procs label, factory given the (total, size) pairs of the run).
 REMOTES: dict[str, list[tuple[str, Callable[[list[tuple[int, int]]], Remote]]]] = {
     "aiortc": [("1 proc", lambda s: AiortcLocal()), ("2 procs", lambda s: AiortcChild())],
@@ -590,8 +601,10 @@ REMOTES: dict[str, list[tuple[str, Callable[[list[tuple[int, int]]], Remote]]]] 
     "chromium": [("2 procs", lambda s: HarnessPeer("chromium", 2, s))],
     "firefox": [("2 procs", lambda s: HarnessPeer("firefox", 2, s))],
     "gstreamer": [("2 procs", lambda s: HarnessPeer("gstreamer", 2, []))],
-    "janus": [("2 procs", janus_remote)],
 }
+#: Peers that only echo: their rows are a round trip, a table of their own
+#: (bench_interop_janus.py).
+ECHO_PEERS = ("janus",)
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -634,7 +647,11 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
                             drops = udp_drops()
                             ours_d = sum(drops[p] - drops0.get(p, 0) for p in drops if p in mine)
                             other = sum(drops[p] - drops0.get(p, 0) for p in drops if p not in mine)
-                            print(f"  {remote.name} {name} {size}: {sample.rate:.1f} MB/s "
+                            start = ""
+                            if sample.first is not None:
+                                start = (f"open +{_fmt(sample.opened, '.3f')} s, first byte "
+                                         f"+{sample.first:.3f} s ")  # fmt: skip
+                            print(f"  {remote.name} {name} {size}: {sample.rate:.1f} MB/s {start}"
                                   f"{side.counters()} udp_drops ours={ours_d} others={other}",
                                   file=sys.stderr)  # fmt: skip
             finally:
@@ -650,6 +667,9 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
             if sample is None:  # aiortc: → itself is → aiortc
                 sample = rows[size]["p->aiortc"][-1]
             rows[size]["p->self"].append(sample)
+            if COUNTERS:
+                print(f"  {remote.name} p->self {size}: {sample.rate:.1f} MB/s, "
+                      f"{_fmt(sample.peer_cpu, '.4f')} CPU s/MB", file=sys.stderr)  # fmt: skip
     finally:
         await remote.close()
 
@@ -741,7 +761,15 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
         HEADER,
     ]
     notes: list[str] = []
+    echo_lines: list[str] = []
     for peer in peers:
+        if peer in ECHO_PEERS:
+            from bench_interop_janus import run_echo
+
+            more, failed = await run_echo(plan, repeat)
+            echo_lines += more
+            notes += failed
+            continue
         for label, factory in REMOTES[peer]:
             rows: dict[int, Row] = {
                 size: {k: [] for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self")}
@@ -758,6 +786,9 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
                 print(line, flush=True)
                 lines.append(line)
                 notes += failures(f"{peer} ({label})", size, rows[size])
+    if len(lines) == 2:  # only echo peers: no row of the main table
+        lines = [lines[0].partition(";")[0]]
+    lines += echo_lines
     if notes:
         lines += ["", "Failed transfers (fail, or * beside a median of the others):"]
         lines += [f"- {note}" for note in notes]
@@ -773,6 +804,9 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
 
 
 if __name__ == "__main__":
+    # bench_interop_janus.py imports this module by name: let it see this run's settings
+    # (COUNTERS, OURS_SETTINGS) rather than a second copy of the module.
+    sys.modules.setdefault("bench_interop", sys.modules["__main__"])
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--peers", default=",".join(DEFAULT_PEERS), help="comma-separated")
     parser.add_argument("--mib", type=float, default=32.0, help="MiB per transfer")
@@ -788,9 +822,10 @@ if __name__ == "__main__":
         asyncio.run(_aiortc_child())
         sys.exit(0)
     names = [p for p in args.peers.split(",") if p]
-    unknown = [p for p in names if p not in REMOTES]
+    unknown = [p for p in names if p not in REMOTES and p not in ECHO_PEERS]
     if unknown or args.mib <= 0 or args.repeat < 1:
-        print(f"bench_interop: bad --peers/--mib/--repeat (peers: {', '.join(REMOTES)})",
+        known = ", ".join([*REMOTES, *ECHO_PEERS])
+        print(f"bench_interop: bad --peers/--mib/--repeat (peers: {known})",
               file=sys.stderr)  # fmt: skip
         sys.exit(2)
     COUNTERS = args.counters

@@ -5,7 +5,10 @@ selfBench scenario), every transfer delivers its bytes and the table prints."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 
 from pyrtcstack.interop.launchers import PeerUnavailableError, find_peer
-from tests.peers import PROJECT, peer_missing, require_module
+from tests.peers import PROJECT, peer_missing, require_binary, require_module
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
@@ -62,7 +65,9 @@ def test_werift_bench_channels_and_self_bench() -> None:
     except PeerUnavailableError as exc:
         peer_missing(str(exc))
     require_module("aiortc")
-    total, size = 200 * 1200, 1200
+    # Past the 1 MiB the sender keeps buffered: peer.js fills werift's buffer, waits for
+    # bufferedamountlow and (werift_peer.mjs's yieldToIo) lets werift's I/O run meanwhile.
+    total, size = 1000 * 1200, 1200
     rows: dict[int, Any] = {
         size: {k: [] for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self")}
     }
@@ -70,6 +75,7 @@ def test_werift_bench_channels_and_self_bench() -> None:
     asyncio.run(bench_interop.measure(remote, [(total, size)], rows))
     for name, samples in rows[size].items():
         assert len(samples) == 1, name
+        assert samples[0].failure is None, (name, samples[0].failure)
         assert samples[0].rate > 0, name
         # werift runs in its own process: its CPU is measured for every transfer.
         assert samples[0].peer_cpu is not None and samples[0].peer_cpu >= 0, name
@@ -115,3 +121,85 @@ def test_cli_refuses_an_unknown_peer() -> None:
     )
     assert done.returncode == 2
     assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def _granted(request: int) -> int:
+    """What Linux keeps of a SO_RCVBUF request from an unprivileged call (Node's
+    ``recvBufferSize``): capped at net.core.rmem_max, then doubled for bookkeeping."""
+    with open("/proc/sys/net/core/rmem_max") as f:
+        return 2 * min(request, int(f.read()))
+
+
+def test_werift_sockets_get_the_harness_receive_buffer() -> None:
+    """werift_peer.mjs asks a 4 MiB receive buffer for every UDP socket werift opens (werift
+    has no option for it; with the system default its busy socket dropped our SACKs and
+    its 1,200-byte transfers failed): each socket of werift's process group holds what the
+    kernel grants such a request (``ss -uamp``: ``rb``)."""
+    try:
+        find_peer("werift")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    ss = require_binary("ss", "iproute2")
+    remote = bench_interop.HarnessPeer("werift", 1, [])
+
+    async def main() -> tuple[set[int], str]:
+        await remote.start()
+        side = bench_interop.Side("ours", "werift")
+        try:
+            await side.connect(remote)  # werift has opened its sockets
+            leader = int(remote.process.process.pid)
+            group = {int(p) for p in os.listdir("/proc") if p.isdigit() and _in_group(p, leader)}
+            done = await asyncio.to_thread(
+                subprocess.run, [ss, "-u", "-a", "-m", "-n", "-p"],
+                capture_output=True, text=True, timeout=30, check=True,
+            )  # fmt: skip
+            return group, done.stdout
+        finally:
+            await side.close()
+            await remote.end_link()
+            await remote.close()
+
+    group, out = asyncio.run(main())
+    lines = out.splitlines()
+    buffers = [
+        int(match.group(1))
+        for line, below in itertools.pairwise(lines)
+        if any(f"pid={pid}," in line for pid in group)
+        and (match := re.search(r"skmem:\(r\d+,rb(\d+),", below))
+    ]
+    assert buffers, out
+    assert set(buffers) == {_granted(4 << 20)}, out
+
+
+def _in_group(pid: str, leader: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[2]) == leader
+    except OSError:
+        return False
+
+
+def test_janus_echo_rows() -> None:
+    """The Janus rows: a round trip through the echotest (us ⇄ Janus, aiortc ⇄ Janus), past
+    the 1 MiB window, both message sizes; every byte comes back in messages of the size
+    sent, Janus's CPU is read from its process group, and the row prints."""
+    from tests.test_janus_interop import one_address
+
+    try:
+        find_peer("janus")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    require_module("aiortc")
+    import bench_interop_janus
+
+    plan = [(128 * 16384, 16384), (1000 * 1200, 1200)]
+    with one_address():
+        lines, notes = asyncio.run(bench_interop_janus.run_echo(plan, 1))
+    assert not notes, notes
+    assert bench_interop_janus.ECHO_HEADER in "\n".join(lines)
+    rows = _rows("\n".join(lines), "janus")
+    assert [r[:2] for r in rows] == [["janus (2 procs)", "16,384"], ["janus (2 procs)", "1,200"]]
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[3]) > 0, row  # us ⇄ Janus, aiortc ⇄ Janus
+        ours_cpu, janus_cpu = (float(v) for v in row[5].split(" / "))
+        assert ours_cpu > 0 and janus_cpu > 0, row

@@ -6,6 +6,23 @@ import {
   MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket,
 } from "werift";
 import { runPeer, summarizeStats } from "./peer.js";
+import dgram from "node:dgram";
+import { syncBuiltinESMExports } from "node:module";
+
+// werift creates its UDP sockets with dgram.createSocket(type) and has no option for their
+// receive buffer, so a busy werift (one Node thread sending 1,200-byte messages) lets the
+// system default (net.core.rmem_default, 208 KiB) overflow and drops our SACKs and consent
+// answers. The harness asks Node for a 4 MiB SO_RCVBUF on each of werift's sockets, as the
+// Pion peer does (its SettingEngine): werift's ES build imports `createSocket` from "dgram"
+// by name, and syncBuiltinESMExports() makes that binding see the wrapper. The kernel caps
+// the request at net.core.rmem_max.
+const RECV_BUFFER = 4 << 20;
+const createSocket = dgram.createSocket;
+dgram.createSocket = (options, listener) => createSocket(
+  typeof options === "string" ? { type: options, recvBufferSize: RECV_BUFFER } : { recvBufferSize: RECV_BUFFER, ...options },
+  listener,
+);
+syncBuiltinESMExports();
 
 const base = process.argv[2];
 if (!base) {
@@ -59,6 +76,10 @@ const A = {
   createDataChannel(pc, label, options) { return pc.createDataChannel(label, options); },
   onBufferedLow(dc, cb) { dc.bufferedAmountLow.subscribe(() => cb()); },
   payload(size) { return Buffer.alloc(size); },
+  // werift's send() runs its SCTP transmit at once: the bench sender (peer.js) yields to
+  // Node's I/O every 32 messages, so that werift reads its socket (our SACKs, the answers
+  // to its consent checks, whose wait is 500 ms) while it fills its 1 MiB buffer.
+  yieldToIo: Object.assign(() => new Promise((res) => setImmediate(res)), { every: 32 }),
   // werift has no microphone: a 440 Hz µ-law tone in hand-built 20 ms RTP packets.
   async addMic(pc) {
     const track = new MediaStreamTrack({ kind: "audio" });
