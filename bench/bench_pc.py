@@ -8,7 +8,8 @@
   ``bufferedamountlow`` event), as a browser application would.
 * ``--dtls13``: the throughput rows also for ours forced to DTLS 1.2
   (``Settings(dtls_versions=("1.2",))``), and ours (DTLS 1.3, the default, RFC 9147) as a
-  share of it in the same run.
+  share of it in the same run. Each repetition starts with another stack (ours, aiortc,
+  ours12; then aiortc, ours12, ours; ...), so none always runs first in the process.
 * The same with the receiving peer in a child process (signalling over a pipe), with the
   share of a core each side used during the transfer (the side near 100 % is the limit).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
@@ -351,13 +352,21 @@ async def main(args: argparse.Namespace) -> None:
         await setups(args)
 
 
+def _rotated(stacks: tuple[str, ...], k: int) -> tuple[str, ...]:
+    """The stacks in the order of repetition ``k``: each goes first in turn, so that no
+    stack always pays for running first (the first transfer of a process runs 10-15 %
+    slower, whichever stack it is) or always follows the same other one."""
+    k %= len(stacks)
+    return stacks[k:] + stacks[:k]
+
+
 async def one_process(args: argparse.Namespace, total: int) -> None:
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
     for size in (16384, 1200):
         stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
         results: dict[str, list[tuple[float, float]]] = {s: [] for s in stacks}
-        for _ in range(args.repeat):
-            for stack in stacks:
+        for k in range(args.repeat):
+            for stack in _rotated(stacks, k):
                 results[stack].append(await throughput(stack, size, total))
         for i, what in ((0, "wall"), (1, "CPU ")):
             ours = statistics.median(r[i] for r in results["ours"])
@@ -377,8 +386,8 @@ async def two_processes(args: argparse.Namespace, total: int) -> None:
     for size in (16384, 1200):
         stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
         two: dict[str, list[tuple[float, float, float]]] = {s: [] for s in stacks}
-        for _ in range(args.repeat):
-            for stack in stacks:
+        for k in range(args.repeat):
+            for stack in _rotated(stacks, k):
                 two[stack].append(await two_process_throughput(stack, size, total))
         rate = {s: statistics.median(r[0] for r in v) for s, v in two.items()}
         ours, theirs = rate["ours"], rate["aiortc"]

@@ -361,6 +361,8 @@ def main() -> None:
     parser.add_argument("--aiortc-mib", type=int, default=4, help="MiB moved by aiortc")
     parser.add_argument("--cpu", action="store_true", help="rate per CPU second of this thread")
     args = parser.parse_args()
+    if args.repeat < 1 or args.mib < 1 or args.aiortc_mib < 1:
+        parser.error("--repeat, --mib and --aiortc-mib must be positive")
     if args.cpu:
         global _clock
         _clock = time.thread_time

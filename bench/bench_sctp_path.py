@@ -111,6 +111,8 @@ def main(argv: list[str]) -> None:
     if args.mib <= 0 or args.seeds < 1 or args.queue < 1:
         parser.error("--mib, --seeds and --queue must be positive")
     total = int(args.mib * (1 << 20))
+    if total < BURSTY_SIZE:
+        parser.error(f"--mib must be at least {BURSTY_SIZE / (1 << 20)} (one bursty message)")
     print(
         f"SCTP on a {RATE / 1e6:.0f} Mbit/s path, drop-tail queue {args.queue}, RTT "
         f"{2 * ONE_WAY * 1000:.0f} ms, {args.mib} MiB in {SIZE} B messages,"

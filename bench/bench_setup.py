@@ -22,14 +22,20 @@ gathering to complete, loopback host candidates only) to the offerer's channel `
   ``-setup-bench``, built into .pion/ or ``$PYRTCSTACK_PION_DIR``) and, with
   ``--baseline DIR`` (e.g. ``git archive e62b4e4 | tar -x -C DIR``), the same bench run
   from that tree; rounds alternate so load drifts hit every stack alike. Also the CPU
-  milliseconds per setup (both peers and their close).
+  milliseconds per setup (both peers and their close). Rows ``x25519`` (ours without the
+  ML-KEM share) and ``pion-ahead`` (Pion's certificates made before its clocks) too.
+* ``counts``: the census of one setup per variant (``default``, ``ahead``, ``x25519``,
+  ``dtls12``): datagrams by layer and peer, SDP texts written and parsed, Python calls;
+  with ``--callgrind`` the instructions per setup (``count --setups N`` minus ``count
+  --setups 0`` under ``valgrind --tool=callgrind``, heap frozen after three warm-ups),
+  beside ``--baseline DIR``. Deterministic: what to judge a change by on a loaded machine.
 
 Milestones: ``check`` the first ICE connectivity check sent (RFC 8445 §7.2.4), ``selected``
 the first valid pair (either peer), ``hello`` the DTLS ClientHello sent, ``dtls`` the
 handshake complete on the offerer (RFC 9147 / RFC 6347), ``sctp`` the offerer's
 association established (RFC 9260 §5.1), ``open`` the offerer's channel open (RFC 8832 §6).
 
-Run: ``python bench/bench_setup.py [timeline|virtual|compare] [--runs N]`` inside
+Run: ``python bench/bench_setup.py [timeline|virtual|profile|compare|counts]`` inside
 ``unshare -n`` (loopback only). The machine is shared: compare within one run.
 """
 
@@ -41,6 +47,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +58,7 @@ from typing import Any
 from pyrtcstack.aio.peerconnection import PeerConnection
 from pyrtcstack.common.core import Address
 from pyrtcstack.datachannel import ChannelOpen
-from pyrtcstack.dtls import DtlsCertificate
+from pyrtcstack.dtls import DtlsCertificate, NamedGroup
 from pyrtcstack.peerconnection import Configuration, PeerConnectionCore, Settings
 from pyrtcstack.peerconnection.trace import TraceRecord
 
@@ -101,11 +108,12 @@ def _collect(
 
 # --------------------------------------------------------------------------- real loop
 async def loop_setup(
-    trace: bool, ahead: bool = False
+    trace: bool, ahead: bool = False, variant: str = "default"
 ) -> tuple[float, dict[str, float], list[Record]]:
     """One setup on the loop: (untraced-comparable seconds, milestones, records). With
     ``ahead`` each peer connection gets a certificate of its own made before the clock
-    starts (W3C ``generateCertificate``; never one shared: see docs/peerconnection.md)."""
+    starts (W3C ``generateCertificate``; never one shared: see docs/peerconnection.md);
+    ``variant`` ``x25519`` or ``dtls12`` changes the DTLS offer (see :data:`VARIANTS`)."""
     marks: dict[str, float] = {}
     records: list[Record] = []
     clock = time.perf_counter
@@ -116,24 +124,38 @@ async def loop_setup(
     ]
     t0 = clock()
     marks["start"] = t0
+    versions = ("1.2",) if variant == "dtls12" else ("1.3", "1.2")
     a = PeerConnection(
         configs[0],
-        Settings(host_addresses=["127.0.0.1"], tracer=tracer("A") if tracer else None),
+        Settings(
+            host_addresses=["127.0.0.1"],
+            tracer=tracer("A") if tracer else None,
+            dtls_versions=versions,
+        ),
     )
     b = PeerConnection(
         configs[1],
-        Settings(host_addresses=["127.0.0.1"], tracer=tracer("B") if tracer else None),
+        Settings(
+            host_addresses=["127.0.0.1"],
+            tracer=tracer("B") if tracer else None,
+            dtls_versions=versions,
+        ),
     )
+    if variant == "x25519":
+        for pc in (a, b):
+            pc.core.dtls_transport.connection.key_shares = (int(NamedGroup.X25519),)
     channel = a.create_data_channel("bench")
     await a.set_local_description()
     await a.wait_gathering_complete()
     marks["offer"] = clock()
-    assert a.local_description is not None
-    await b.set_remote_description(a.local_description)
+    offer = a.local_description  # read once, as an application sends it (and Pion's bench)
+    assert offer is not None
+    await b.set_remote_description(offer)
     await b.set_local_description()
     await b.wait_gathering_complete()
-    assert b.local_description is not None
-    await a.set_remote_description(b.local_description)
+    answer = b.local_description
+    assert answer is not None
+    await a.set_remote_description(answer)
     marks["answer"] = clock()
     await channel.wait_open(30)
     marks["open"] = clock()
@@ -183,10 +205,15 @@ B_ADDR: Address = ("127.0.0.1", 40002)
 
 
 def virtual_setup(
-    delay: float, seed: int, trace: bool = True
+    delay: float,
+    seed: int,
+    trace: bool = True,
+    variant: str = "default",
+    certificates: list[DtlsCertificate] | None = None,
 ) -> tuple[dict[str, float], dict[str, float], list[Record], dict[int, float]]:
     """Two cores on a virtual clock: (virtual milestones, real milestones, records, the
-    virtual time of each record)."""
+    virtual time of each record). ``variant`` (see :data:`VARIANTS`) changes the DTLS
+    offer; ``certificates``, two made ahead, are the peers' (W3C ``generateCertificate``)."""
     vmarks: dict[str, float] = {}
     rmarks: dict[str, float] = {}
     records: list[Record] = []
@@ -208,14 +235,20 @@ def virtual_setup(
     rng = random.Random(seed)
     t0 = time.thread_time()
     rmarks["start"], vmarks["start"] = t0, 0.0
+    versions = ("1.2",) if variant == "dtls12" else ("1.3", "1.2")
     a = PeerConnectionCore(
-        settings=Settings(tracer=for_peer("A") if trace else None),
+        Configuration(certificates=[certificates[0]]) if certificates else None,
+        settings=Settings(tracer=for_peer("A") if trace else None, dtls_versions=versions),
         rng=random.Random(rng.random()),
     )
     b = PeerConnectionCore(
-        settings=Settings(tracer=for_peer("B") if trace else None),
+        Configuration(certificates=[certificates[1]]) if certificates else None,
+        settings=Settings(tracer=for_peer("B") if trace else None, dtls_versions=versions),
         rng=random.Random(rng.random()),
     )
+    if variant == "x25519":  # the offer without ML-KEM: x25519 alone (as Pion's 1.2)
+        for pc in (a, b):
+            pc.dtls_transport.connection.key_shares = (int(NamedGroup.X25519),)
     a.create_data_channel("bench")
     wire: list[tuple[float, bytes, Address, Address]] = []
     opened = [False]
@@ -238,16 +271,25 @@ def virtual_setup(
     a.gather([A_ADDR], 0.0)
     pump()
     rmarks["offer"], vmarks["offer"] = time.thread_time(), 0.0
-    assert a.local_description is not None
-    b.set_remote_description(a.local_description, 0.0)
+    offer = a.local_description  # each written once (a read writes the SDP text)
+    assert offer is not None
+    b.set_remote_description(offer, 0.0)
     b.set_local_description(b.create_answer(0.0), 0.0)
     b.gather([B_ADDR], 0.0)
     pump()
-    assert b.local_description is not None
-    a.set_remote_description(b.local_description, 0.0)
+    answer = b.local_description
+    assert answer is not None
+    a.set_remote_description(answer, 0.0)
     rmarks["answer"], vmarks["answer"] = time.thread_time(), 0.0
     while not opened[0]:
         if pump():
+            continue
+        # drained, as a driver is before it reads get_timer (pending output reads as
+        # "now"): only a deadline that is due wakes a core
+        due_cores = [pc for pc in (a, b) if (t := pc.get_timer()) is not None and t <= now[0]]
+        for pc in due_cores:
+            pc.handle_timer(now[0])
+        if due_cores:
             continue
         times = [t for t in (a.get_timer(), b.get_timer()) if t is not None]
         times += [w[0] for w in wire]
@@ -258,10 +300,6 @@ def virtual_setup(
         wire[:] = [w for w in wire if w[0] > now[0]]
         for _t, data, src, dst in due:
             (a if dst == A_ADDR else b).receive_datagram(data, src, now[0], local=dst)
-        for pc in (a, b):
-            timer = pc.get_timer()
-            if timer is not None and timer <= now[0]:
-                pc.handle_timer(now[0])
     rmarks["open"], vmarks["open"] = time.thread_time(), now[0]
     a.close(now[0])
     b.close(now[0])
@@ -331,8 +369,113 @@ def profile(args: argparse.Namespace) -> None:
         print(f"  {key:<16} {own * 1000 / args.runs:6.3f} ms  {100 * own / total:5.1f} %")
 
 
+# --------------------------------------------------------------------------- counts
+#: What ``count``/``counts`` can vary: ``default`` (DTLS 1.3 with X25519MLKEM768 and x25519
+#: shares, a certificate made by each constructor), ``ahead`` (each peer's certificate made
+#: before the count starts), ``x25519`` (DTLS 1.3, x25519 share only), ``dtls12``.
+VARIANTS = ("default", "ahead", "x25519", "dtls12")
+
+
+def _certificates(variant: str, pool: int) -> list[list[DtlsCertificate]]:
+    if variant != "ahead":
+        return []
+    return [[DtlsCertificate.generate(), DtlsCertificate.generate()] for _ in range(pool)]
+
+
+def count(args: argparse.Namespace) -> None:
+    """``--setups`` virtual setups after three warm-ups, the heap frozen: run it under
+    ``valgrind --tool=callgrind`` at N and at 0 setups (``counts`` does) and take the
+    difference. ``--pool`` certificates pairs are made in both runs (``ahead``)."""
+    import gc
+
+    pool = _certificates(args.variant, max(args.pool, args.setups) + 3)
+    for seed in range(3):
+        virtual_setup(0.0, seed, False, args.variant, pool.pop() if pool else None)
+    gc.collect()
+    gc.freeze()  # a full collection inside one run and not the other moved counts by ±1 M
+    for seed in range(args.setups):
+        virtual_setup(0.0, 1000 + seed, False, args.variant, pool.pop() if pool else None)
+
+
+def census(variant: str) -> dict[str, int]:
+    """What one setup (two cores, virtual clock) sends and writes: datagrams by layer and
+    peer, SDP texts written and parsed, Python calls (cProfile, load-independent)."""
+    import cProfile
+    import pstats
+
+    from pyrtcstack.sdp import SessionDescription
+
+    counts: dict[str, int] = {}
+    parse, write = SessionDescription.parse.__func__, SessionDescription.__str__  # type: ignore[attr-defined]
+
+    def counted_parse(cls: type, text: str | bytes) -> SessionDescription:
+        counts["SDP parsed"] = counts.get("SDP parsed", 0) + 1
+        result: SessionDescription = parse(cls, text)
+        return result
+
+    def counted_write(self: SessionDescription) -> str:
+        counts["SDP written"] = counts.get("SDP written", 0) + 1
+        text: str = write(self)
+        return text
+
+    pool = _certificates(variant, 2)
+    virtual_setup(0.0, 1, False, variant, pool.pop() if pool else None)
+    SessionDescription.parse = classmethod(counted_parse)  # type: ignore[method-assign,assignment]
+    SessionDescription.__str__ = counted_write  # type: ignore[method-assign]
+    try:
+        _, _, records, _ = virtual_setup(0.0, 7, True, variant, pool.pop() if pool else None)
+    finally:
+        SessionDescription.parse = classmethod(parse)  # type: ignore[method-assign,assignment]
+        SessionDescription.__str__ = write  # type: ignore[method-assign]
+    for _t, peer, record in records:
+        if record.direction == "send":
+            key = f"{record.layer} datagrams sent by {peer}"
+            counts[key] = counts.get(key, 0) + 1
+    profiler = cProfile.Profile()
+    profiler.enable()
+    virtual_setup(0.0, 8, False, variant, pool.pop() if pool else None)
+    profiler.disable()
+    counts["Python calls"] = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
+    return dict(sorted(counts.items()))
+
+
+def _instructions(tree: str, variant: str, setups: int) -> float:
+    """Instructions per setup under callgrind: (run with ``setups`` − run with 0) / setups."""
+    import tempfile
+
+    totals = []
+    for n in (setups, 0):
+        with tempfile.NamedTemporaryFile(suffix=".cg") as out:
+            subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}",
+                 sys.executable, __file__, "count", "--variant", variant,
+                 "--setups", str(n), "--pool", str(setups)],
+                env={**os.environ, "PYTHONPATH": tree, "PYTHONHASHSEED": "0"},
+                capture_output=True, timeout=1800, check=True,
+            )  # fmt: skip
+            text = open(out.name).read()  # noqa: SIM115 - the temporary file closes it
+        totals.append(int(text.rsplit("totals:", 1)[1].split()[0]))
+    return (totals[0] - totals[1]) / setups
+
+
+def counts(args: argparse.Namespace) -> None:
+    """The census of one setup for each variant, and with ``--callgrind`` its instructions
+    (beside ``--baseline DIR``'s, run the same way)."""
+    if args.callgrind and shutil.which("valgrind") is None:
+        sys.exit("bench_setup: --callgrind needs valgrind (Debian package 'valgrind')")
+    trees = [("ours", os.environ.get("PYTHONPATH", ""))]
+    if args.baseline:
+        trees.append(("base", args.baseline))
+    for variant in args.variants.split(","):
+        print(f"{variant}: {json.dumps(census(variant))}")
+        if args.callgrind:
+            for name, tree in trees:
+                ins = _instructions(tree, variant, args.setups)
+                print(f"  {name:<5} {ins / 1e6:7.2f} M instructions per setup (callgrind)")
+
+
 # --------------------------------------------------------------------------- compare
-def _pion_setup(n: int) -> dict[str, Any] | None:
+def _pion_setup(n: int, ahead: bool = False) -> dict[str, Any] | None:
     try:
         from pyrtcstack.interop.launchers import build_pion_peer
 
@@ -341,7 +484,10 @@ def _pion_setup(n: int) -> dict[str, Any] | None:
         print(f"  (Pion skipped: {exc})")
         return None
     done = subprocess.run(
-        [str(binary), "-setup-bench", str(n)], capture_output=True, timeout=300, check=False
+        [str(binary), "-setup-bench", str(n)] + (["-ahead"] if ahead else []),
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
     if done.returncode != 0:
         print(f"  (Pion failed: {done.stderr.decode(errors='replace')[-300:]})")
@@ -350,12 +496,12 @@ def _pion_setup(n: int) -> dict[str, Any] | None:
     return result
 
 
-async def _ours_setups(n: int, ahead: bool) -> dict[str, Any]:
+async def _ours_setups(n: int, ahead: bool, variant: str) -> dict[str, Any]:
     times = []
     cpu = 0.0
     for _ in range(n):
         c0 = time.process_time()
-        times.append((await loop_setup(False, ahead))[0] * 1000)
+        times.append((await loop_setup(False, ahead, variant))[0] * 1000)
         cpu += time.process_time() - c0
     if ahead:  # the certificates were made inside the CPU window, not the wall one
         c0 = time.process_time()
@@ -366,10 +512,12 @@ async def _ours_setups(n: int, ahead: bool) -> dict[str, Any]:
     return {"medianMs": statistics.median(times), "cpuMsPerSetup": cpu, "ms": times}
 
 
-def _baseline_setups(tree: str, n: int, ahead: bool = False) -> dict[str, Any]:
+def _baseline_setups(
+    tree: str, n: int, ahead: bool = False, variant: str = "default"
+) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": tree}
     done = subprocess.run(
-        [sys.executable, __file__, "ours-child", "--setups", str(n)]
+        [sys.executable, __file__, "ours-child", "--setups", str(n), "--variant", variant]
         + (["--ahead"] if ahead else []),
         env=env, capture_output=True, timeout=300, check=True,
     )  # fmt: skip
@@ -378,18 +526,28 @@ def _baseline_setups(tree: str, n: int, ahead: bool = False) -> dict[str, Any]:
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Rounds of ``--setups`` each, alternating the stacks; medians over all setups."""
-    rows: dict[str, list[dict[str, Any]]] = {"ours": [], "ahead": [], "pion": []}
+    """Rounds of ``--setups`` each, alternating the stacks; medians over all setups.
+
+    Rows: ``ours`` (defaults: DTLS 1.3, X25519MLKEM768, a certificate made by each
+    constructor), ``ahead`` (each connection's certificate made before the clock, W3C
+    ``generateCertificate``), ``x25519`` (DTLS 1.3 without the ML-KEM share, the key
+    exchange Pion 3.1.56 does), ``pion`` and ``pion-ahead`` (Pion's program, likewise), and
+    ``base`` with ``--baseline``. Like is compared with like: ahead with pion-ahead."""
+    rows: dict[str, list[dict[str, Any]]] = {
+        "ours": [], "ahead": [], "x25519": [], "pion": [], "pion-ahead": [],
+    }  # fmt: skip
     if args.baseline:
         rows["base"] = []
     for _ in range(args.rounds):
         rows["ours"].append(_own_child(args.setups))
         rows["ahead"].append(_own_child(args.setups, ahead=True))
+        rows["x25519"].append(_own_child(args.setups, variant="x25519"))
         if args.baseline:
             rows["base"].append(_baseline_setups(args.baseline, args.setups))
-        pion = _pion_setup(args.setups)
-        if pion is not None:
-            rows["pion"].append(pion)
+        for name, ahead in (("pion", False), ("pion-ahead", True)):
+            pion = _pion_setup(args.setups, ahead)
+            if pion is not None:
+                rows[name].append(pion)
     print(
         f"setup time (constructors → offerer's channel open), {args.rounds} rounds of"
         f" {args.setups}, each stack in a fresh process"
@@ -403,33 +561,34 @@ def compare(args: argparse.Namespace) -> None:
         cpu = statistics.median(r["cpuMsPerSetup"] for r in results)
         summary[stack] = (statistics.median(times), cpu)
         print(
-            f"  {stack:<5} median {summary[stack][0]:6.2f} ms (per-round medians"
+            f"  {stack:<10} median {summary[stack][0]:6.2f} ms (per-round medians"
             f" {', '.join(f'{x:.2f}' for x in per_round)})   CPU {cpu:5.2f} ms per setup"
         )
-    ours = summary["ours"]
-    for other in ("pion", "base"):
-        if other in summary:
-            theirs = summary[other]
+    for ours, other in (
+        ("ours", "pion"), ("ahead", "pion-ahead"), ("x25519", "pion"), ("ours", "base"),
+    ):  # fmt: skip
+        if ours in summary and other in summary:
+            mine, theirs = summary[ours], summary[other]
             print(
-                f"  ours/{other} wall {ours[0] / theirs[0]:4.2f}   CPU {ours[1] / theirs[1]:4.2f}"
+                f"  {ours}/{other} wall {mine[0] / theirs[0]:4.2f}   CPU {mine[1] / theirs[1]:4.2f}"
             )
 
 
-def _own_child(n: int, ahead: bool = False) -> dict[str, Any]:
-    return _baseline_setups(os.environ.get("PYTHONPATH", ""), n, ahead)
+def _own_child(n: int, ahead: bool = False, variant: str = "default") -> dict[str, Any]:
+    return _baseline_setups(os.environ.get("PYTHONPATH", ""), n, ahead, variant)
 
 
-async def _child_main(n: int, ahead: bool) -> None:
+async def _child_main(n: int, ahead: bool, variant: str) -> None:
     for _ in range(3):
-        await loop_setup(False, ahead)
-    print(json.dumps(await _ours_setups(n, ahead)))
+        await loop_setup(False, ahead, variant)
+    print(json.dumps(await _ours_setups(n, ahead, variant)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "mode", nargs="?", default="timeline",
-        choices=["timeline", "virtual", "profile", "compare", "ours-child"],
+        choices=["timeline", "virtual", "profile", "compare", "count", "counts", "ours-child"],
     )  # fmt: skip
     parser.add_argument("--runs", type=int, default=20, help="setups for the phase medians")
     parser.add_argument("--delay", type=float, default=0.0, help="virtual one-way delay, s")
@@ -437,6 +596,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (compare)")
     parser.add_argument("--baseline", help="a source tree to compare with (PYTHONPATH)")
     parser.add_argument("--ahead", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, default="default", help="(count)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="(counts)")
+    parser.add_argument("--pool", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--callgrind", action="store_true", help="(counts) instructions too")
     args = parser.parse_args()
     if args.mode == "timeline":
         asyncio.run(timeline(args))
@@ -446,8 +609,12 @@ def main() -> None:
         profile(args)
     elif args.mode == "compare":
         compare(args)
+    elif args.mode == "count":
+        count(args)
+    elif args.mode == "counts":
+        counts(args)
     else:
-        asyncio.run(_child_main(args.setups, args.ahead))
+        asyncio.run(_child_main(args.setups, args.ahead, args.variant))
 
 
 if __name__ == "__main__":

@@ -157,3 +157,16 @@ def test_a_granted_buffer_request_is_not_logged(caplog: pytest.LogCaptureFixture
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         assert request_buffers(sock, 65536) == (65536, 65536)
     assert not [r for r in caplog.records if r.name == aio_pc._LOG.name]
+
+
+def test_empty_datagrams_and_a_short_one_inside_a_burst_each_arrive() -> None:
+    """send_many cuts a burst into GSO sends per run of one size: a shorter datagram in
+    the middle ends one send as its last segment (one send for 40 + 1, one for the rest),
+    and empty datagrams (which GSO cannot segment) leave one by one, each arriving."""
+    full = [i.to_bytes(2, "big") + bytes(1198) for i in range(80)]
+    expected = [b"", b"", *full[:40], b"short", *full[40:], b"", b"tail"]
+    _, (tx, _rx, _batches) = asyncio.run(_exchange(True, True, expected))
+    assert isinstance(tx, UdpSocket)
+    if not tx.gso:
+        pytest.skip("this kernel refused UDP GSO; the plain path was used")
+    assert tx.gso_sends == 2  # 40 × 1,200 + "short", 40 × 1,200 + ""

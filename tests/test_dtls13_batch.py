@@ -277,7 +277,9 @@ def test_protect_many_equals_protect(suite: CipherSuite13) -> None:
         peer._windows[3].highest = 0xFFFC  # (as if the records before had come in)
     payloads: list[bytes | bytearray | memoryview] = [b"", b"a" * 1163, bytearray(b"b")]
     payloads += [memoryview(b"c" * 300), bytes(1 << 14)]
-    for chunk in (payloads, [], payloads[1:]):
+    # bursts of several, none, and of one (each kind of packet alone)
+    chunks = [payloads, [], payloads[1:], *([p] for p in payloads)]
+    for chunk in chunks:
         assert batch.client.protect_many(chunk) == [single.client.protect(p) for p in chunk]
     assert dataclasses.asdict(batch.client.stats) == dataclasses.asdict(single.client.stats)
     batch.server.receive_datagrams(batch.client.protect_many(payloads), CLIENT_ADDR, 0.0)
@@ -294,6 +296,8 @@ def test_protect_many_refuses_what_protect_refuses_and_seals_nothing_then() -> N
         pair.client.protect(bytes((1 << 14) + 1))
     with pytest.raises(DtlsUsageError):
         pair.client.protect_many([b"ok", bytes((1 << 14) + 1)])
+    with pytest.raises(DtlsUsageError):
+        pair.client.protect_many([bytes((1 << 14) + 1)])  # a burst of one
     assert engine._write_seq[3] == before and pair.client.stats.records_sent == 0
     engine._write_seq[3] = (1 << 48) - 2  # two sequence numbers left in this epoch
     with pytest.raises(DtlsUsageError):
@@ -302,6 +306,8 @@ def test_protect_many_refuses_what_protect_refuses_and_seals_nothing_then() -> N
     assert len(pair.client.protect_many([b"a", b"b"])) == 2
     with pytest.raises(DtlsUsageError):
         pair.client.protect(b"c")
+    with pytest.raises(DtlsUsageError):
+        pair.client.protect_many([b"c"])
     idle = make_pair(seed=76, start=False, client_kwargs={"versions": BOTH})
     with pytest.raises(DtlsUsageError):
         idle.client.protect_many([b"x"])

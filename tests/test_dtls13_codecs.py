@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyrtcstack.dtls import keyschedule
 from pyrtcstack.dtls.constants import NamedGroup
 from pyrtcstack.dtls.errors import DtlsDecodeError
 from pyrtcstack.dtls.handshake13 import Handshake13
@@ -247,6 +248,44 @@ def test_label_prefix_is_dtls13() -> None:
     assert ours == expected
     schedule = KeySchedule(suite)
     assert len(schedule.early_secret) == 32
+
+
+@pytest.mark.parametrize("code", [0x1301, 0x1302])
+def test_handshake_secret_follows_rfc_8446_7_1_without_psk(code: int) -> None:
+    """RFC 8446 §7.1 step by step with the standard library's HMAC: Early Secret =
+    HKDF-Extract(0, 0) (RFC 8448 §3's value for SHA-256), Derive-Secret(., "derived", ""),
+    then HKDF-Extract(derived, (EC)DHE). Each schedule, the first of a process or not."""
+    suite = TLS13_SUITES[code]
+    h, n = suite.hash_name, suite.hash_length
+    early = hmac.digest(bytes(n), bytes(n), h)
+    if h == "sha256":
+        assert early.hex() == "33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a"
+    label = b"dtls13derived"
+    info = n.to_bytes(2, "big") + bytes([len(label)]) + label
+    info += bytes([n]) + hashlib.new(h).digest()
+    derived = hmac.digest(early, info + b"\x01", h)[:n]
+    shared = bytes(range(32))
+    for _ in range(2):
+        schedule = KeySchedule(suite)
+        schedule.set_shared_secret(shared, bytes(n))
+        assert schedule.early_secret == early
+        assert schedule.handshake_secret == hmac.digest(derived, shared, h)
+
+
+def test_no_psk_chain_is_derived_once_per_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No handshake input enters the Early Secret or its "derived" secret without a PSK:
+    a handshake computes only HKDF-Extract(derived, (EC)DHE) and its two traffic secrets."""
+    KeySchedule(TLS13_SUITES[0x1301])  # the process's first: the chain is made here
+    calls: list[bytes] = []
+
+    def counted(hash_name: str, key: bytes, message: bytes) -> bytes:
+        calls.append(key)
+        return hmac.digest(key, message, hash_name)
+
+    monkeypatch.setattr(keyschedule, "hmac_digest", counted)
+    schedule = KeySchedule(TLS13_SUITES[0x1301])
+    schedule.set_shared_secret(bytes(32), bytes(32))
+    assert len(calls) == 3  # the extract, c hs traffic, s hs traffic
 
 
 @settings(max_examples=300, deadline=None)

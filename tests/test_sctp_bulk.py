@@ -256,6 +256,23 @@ def test_crafted_middle_fragments_take_the_same_way(
     assert _after(bulk) == _after(one)
 
 
+@pytest.mark.parametrize("zero", [False, True])
+def test_a_middle_fragment_with_another_tag_is_never_taken_in_line(zero: bool) -> None:
+    """§8.5: a packet with another verification tag is discarded, also when it continues
+    the run exactly (the next TSN, the same stream, a good checksum or none): the message
+    never completes with it, and the drop is counted."""
+    a, b = _established(zero, 65536)
+    packets = _crafted(a, b, zero, ["good", "tag", "good"])
+    r = b.receiver
+    assert r is not None
+    b.receive_packets(packets[:2], 0.0)
+    cum = r.cum_tsn
+    b.receive_packets(packets[2:], 0.0)
+    assert b.stats.bad_verification_tag == 1
+    assert r.cum_tsn == cum  # the TSN of the bad packet stays missing
+    assert not [e for e in iter(b.next_event, None) if isinstance(e, MessageReceived)]
+
+
 def _sender_state(a: Association) -> tuple[object, ...]:
     s = a.sender
     return (

@@ -127,7 +127,8 @@ class MultiSocketDriver:
                 self.dispatch(event)
                 event = core.next_event()
             now = None  # the handlers took time: read the clock again
-        self.rearm()
+        # rearm() written out: a drain ends every input and timer of the core
+        self._timer.arm(None if self.stopped else core.get_timer())
 
     def rearm(self) -> None:
         """Re-arm the timer from ``get_timer()``: after an API call on the core made

@@ -29,6 +29,8 @@ import socket
 import struct
 import sys
 from collections.abc import Callable
+from itertools import chain, compress, islice
+from operator import ne
 
 from ..common.core import Address
 
@@ -193,35 +195,28 @@ class UdpSocket:
             for data in datagrams:
                 self.sendto(data, addr)
             return
-        size = len(datagrams[0])
-        per_send = min(MAX_SEGMENTS, MAX_GSO_BYTES // size) if size else 0
-        if per_send >= 2:
-            sizes = list(map(len, datagrams))
-            same = sizes.count(size)
-            if same == count or (same == count - 1 and sizes[-1] < size):
-                # All of one size (the last may be shorter): the bulk of a transfer, cut
-                # into sends without a Python loop per datagram.
-                for i in range(0, count, per_send):
-                    self._send_run(datagrams[i : i + per_send], size, addr)
-                return
-        run: list[bytes] = []
-        size = 0
-        total = 0
-        for data in datagrams:
-            n = len(data)
-            if run and (n > size or len(run) >= MAX_SEGMENTS or total + n > MAX_GSO_BYTES):
-                self._send_run(run, size, addr)
-                run = []
-            if not run:
-                size = n
-                total = 0
-            run.append(data)
-            total += n
-            if n < size:  # a shorter datagram can only end a run
-                self._send_run(run, size, addr)
-                run = []
-        if run:
-            self._send_run(run, size, addr)
+        sizes = list(map(len, datagrams))
+        # Where the size changes, found in C (a transfer's burst is a few runs of one
+        # size: full packets, a shorter last fragment, SACKs): a Python step per run and
+        # per send, none per datagram.
+        changes = compress(range(1, count), map(ne, sizes, islice(sizes, 1, None)))
+        i = 0  # the next datagram to send
+        for end in chain(changes, (count,)):  # the run of one size ends before ``end``
+            if i >= end:
+                continue  # its one datagram left as the tail of the run before
+            size = sizes[i]
+            per_send = min(MAX_SEGMENTS, MAX_GSO_BYTES // size) if size else 1
+            while i < end:
+                stop = min(i + per_send, end)
+                if (
+                    stop == end < count
+                    and 0 < sizes[end] < size  # (an empty one cannot be a segment)
+                    and stop - i < MAX_SEGMENTS
+                    and (stop - i) * size + sizes[end] <= MAX_GSO_BYTES
+                ):
+                    stop += 1  # a shorter datagram may end a GSO send (its last segment)
+                self._send_run(datagrams[i:stop], size, addr)
+                i = stop
 
     def _send_run(self, run: list[bytes], size: int, addr: Address) -> None:
         if len(run) == 1 or not self.gso:

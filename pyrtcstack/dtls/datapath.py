@@ -31,7 +31,8 @@ counters and order on bursts, against one-by-one delivery and the general path.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -48,7 +49,7 @@ from .record import (
     SEQUENCE_MASK,
     ReplayWindow,
 )
-from .record13 import UNIFIED_HEADER
+from .record13 import UNIFIED_HEADER, first16
 from .suites import AEAD_ADDITIONAL_DATA, GCM_RECORD_OVERHEAD, RecordCipher
 
 if TYPE_CHECKING:
@@ -82,8 +83,8 @@ _MIN_DATAGRAM13: Final = _HEADER13 + _INNER_OVERHEAD13
 #: (with AES one ECB call: ECB masks each 16-byte sample on its own, RFC 9147 §4.2.3).
 _MASK_AHEAD: Final = 64
 _NO_SAMPLE: Final = bytes(16)
-#: The first two bytes of each of n 16-byte masks as 16-bit numbers, n up to _MASK_AHEAD.
-_MASK16: Final = [struct.Struct("!" + "H14x" * n) for n in range(_MASK_AHEAD + 1)]
+#: A datagram's mask sample: the first 16 ciphertext bytes after our 5-byte header
+_SAMPLE13: Final = itemgetter(slice(_HEADER13, _HEADER13 + 16))
 #: DTLS 1.3: the AEAD nonce, the IV's first 4 bytes and its last 8 XOR the sequence number
 #: (RFC 8446 §5.3)
 _NONCE13: Final = struct.Struct("!4sQ")
@@ -149,8 +150,8 @@ def receive_datagrams(
         datagrams = list(datagrams)
     # DTLS 1.3: the first two mask bytes of datagrams[mask_base:], as 16-bit numbers, made
     # by masks_of (the current epoch's keys; emptied when they change)
-    mask16: tuple[int, ...] = ()
-    mask_base = 0
+    mask16: Sequence[int] = ()
+    mask_base = mask_end = 0  # mask16 covers datagrams[mask_base:mask_end]
     masks_of = None
     # The replay window's state in locals while records are taken (read with the read
     # state, written back before anything else may look at it: the general path, a
@@ -182,7 +183,7 @@ def receive_datagrams(
                 full = replay.mask
                 held = True
                 if masks is not masks_of:
-                    mask16, masks_of = (), masks
+                    mask16, masks_of, mask_end = (), masks, 0
             size = len(data)
             # ---- is it one application data record of the current epoch? (per version;
             # DTLS 1.3, the default, first)
@@ -196,14 +197,21 @@ def receive_datagrams(
                     # RFC 9147 §4.2.3: the sequence bits XOR the first two bytes of the
                     # mask made from the first 16 ciphertext bytes; the masks of up to
                     # _MASK_AHEAD datagrams (this one and those after it) come from one call
-                    try:
-                        low = header[1] ^ mask16[index - mask_base]
-                    except IndexError:
+                    # (a bound, not an IndexError caught: an exception per burst cost
+                    # more than the compare per record at small bursts)
+                    if index >= mask_end:
                         ahead = datagrams[index : index + _MASK_AHEAD]
-                        samples = b"".join([d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead])
-                        mask16 = _MASK16[len(ahead)].unpack(masks(samples))  # type: ignore[misc]
+                        samples = b"".join(map(_SAMPLE13, ahead))  # in C, no frame
+                        if len(samples) != 16 * len(ahead):
+                            # a datagram too short for a sample (not a record we take):
+                            # a stand-in keeps the masks in step with the datagrams
+                            samples = b"".join(
+                                [d[5:21] if len(d) > 20 else _NO_SAMPLE for d in ahead]
+                            )
+                        mask16 = first16(masks(samples))  # type: ignore[misc]
                         mask_base = index
-                        low = header[1] ^ mask16[0]
+                        mask_end = index + len(ahead)
+                    low = header[1] ^ mask16[index - mask_base]
                     # §4.2.2: the sequence number closest to one past the highest received
                     # (usually that one itself)
                     seq = highest + 1

@@ -82,6 +82,7 @@ from .record import pack_datagrams as _pack
 from .record13 import (
     CONTENT_ACK,
     MAX_ACK_RECORDS,
+    SAMPLE,
     UNIFIED_HEADER,
     UNIFIED_HEADER_LENGTH,
     CiphertextRecord,
@@ -299,6 +300,11 @@ class Dtls13Engine(EngineBase):
         batch come from one AES-ECB call (ECB masks each 16-byte sample on its own).
         Raises :class:`DtlsUsageError` before sealing anything if a packet exceeds 2^14
         bytes or the epoch's sequence numbers would run out."""
+        if len(packets) == 1:
+            # a burst of one (a lone SACK, one small message): the record protect makes,
+            # without the burst's set-up (callgrind, 1,176 bytes: 24.7k instructions
+            # instead of 43.2k; 1.2's burst of one costs 27k)
+            return [self.protect(packets[0])]
         keys = self._fast_wkeys
         if keys is None:
             raise DtlsUsageError("DTLS connection is not established")
@@ -337,7 +343,7 @@ class Dtls13Engine(EngineBase):
         self.stats.records_sent += len(sealed)
         # RFC 9147 §4.2.3: each record's sequence bits XOR the first two bytes of the mask
         # made from its first 16 ciphertext bytes; the masks of the batch in one call
-        masks = first16(keys.masks(b"".join([s[:16] for s in sealed])))
+        masks = first16(keys.masks(b"".join(map(SAMPLE, sealed))))
         return [
             pack(first, (seq & 0xFFFF) ^ mask16, len(s)) + s
             for seq, mask16, s in zip(range(start, end), masks, sealed, strict=True)

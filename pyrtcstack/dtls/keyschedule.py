@@ -151,6 +151,25 @@ def derive_secret(hash_name: str, secret: bytes, label: bytes, transcript_hash: 
     return hkdf_expand_label(hash_name, secret, label, transcript_hash, n)
 
 
+def _no_psk_chain(hash_name: str) -> tuple[bytes, bytes, bytes]:
+    """What RFC 8446 §7.1 derives before the (EC)DHE input when there is no PSK, for one
+    hash: (Early Secret = HKDF-Extract(0, 0), Hash(""), Derive-Secret(Early Secret,
+    "derived", "")). No input of the handshake enters them, so every handshake with that
+    hash has the same three values: made once per hash (two, :data:`_DIGEST_SIZES`), not
+    two HMACs and a hash per handshake."""
+    chain = _NO_PSK.get(hash_name)
+    if chain is None:
+        early = hkdf_extract(hash_name, b"", bytes(_digest_size(hash_name)))
+        empty_hash = hashlib.new(hash_name).digest()
+        chain = (early, empty_hash, derive_secret(hash_name, early, b"derived", empty_hash))
+        if hash_name in _DIGEST_SIZES:  # bounded: the suites' hashes only
+            _NO_PSK[hash_name] = chain
+    return chain
+
+
+_NO_PSK: dict[str, tuple[bytes, bytes, bytes]] = {}
+
+
 class KeySchedule:
     """The secrets of one handshake (RFC 8446 §7.1), no PSK."""
 
@@ -159,9 +178,7 @@ class KeySchedule:
         h = suite.hash_name
         self._h = h
         self._length = suite.hash_length
-        zeros = bytes(self._length)
-        self.early_secret = hkdf_extract(h, b"", zeros)
-        self._empty_hash = hashlib.new(h).digest()
+        self.early_secret, self._empty_hash, self._early_derived = _no_psk_chain(h)
         self.handshake_secret = b""
         self.master_secret = b""
         self.client_handshake_secret = b""
@@ -186,8 +203,7 @@ class KeySchedule:
     def set_shared_secret(self, shared: bytes, hello_hash: bytes) -> None:
         """After ServerHello: the handshake secret and both handshake traffic secrets."""
         h = self._h
-        derived = derive_secret(h, self.early_secret, b"derived", self._empty_hash)
-        self.handshake_secret = hkdf_extract(h, derived, shared)
+        self.handshake_secret = hkdf_extract(h, self._early_derived, shared)
         self.client_handshake_secret = derive_secret(
             h, self.handshake_secret, b"c hs traffic", hello_hash
         )

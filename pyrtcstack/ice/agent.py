@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..common.core import Address, Event, Transmit, default_rng
 from ..demux import FIRST_BYTE_KIND, FOR_ICE, PacketKind
@@ -94,6 +94,7 @@ class IceAgent:
         "connection_state",
         "consent",
         "gathering",
+        "next_event",
         "relays",
         "transactions",
     )
@@ -102,6 +103,10 @@ class IceAgent:
         self.config = config = config or IceConfig()
         rng = default_rng(rng)
         self._out = out = Outbox()
+        #: The contract's ``next_event()``: the outbox queue's own ``pop`` (the queue is
+        #: the agent's for its life), not a method that calls it: a driver asks after
+        #: every input and timer, three times per idle consent check.
+        self.next_event: Callable[[], Event | None] = out.events.pop
         #: RFC 8445 §7.1.1: the 64-bit tie-breaker for role conflicts.
         tie_breaker = rng.getrandbits(64)
         generation = Checks.new_generation(rng, config.local_ufrag, config.local_pwd)
@@ -381,9 +386,6 @@ class IceAgent:
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Drain ``(data, remote)``: only meaningful with a single host socket."""
         return [(data, remote) for data, _local, remote in self.transmits(now)]
-
-    def next_event(self) -> Event | None:
-        return self._out.events.pop()
 
     def get_timer(self) -> float | None:
         if self._out.transmits:

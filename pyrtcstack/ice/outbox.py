@@ -9,6 +9,7 @@ holds another's state.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import repeat
 
 from ..common.core import Address, EventQueue, Transmit
 
@@ -32,5 +33,6 @@ class Outbox:
         self.transmits.append((data, local, remote))
 
     def send_many(self, datagrams: list[bytes], local: Address, remote: Address) -> None:
-        """:meth:`send` for each of ``datagrams``, in order."""
-        self.transmits.extend([(data, local, remote) for data in datagrams])
+        """:meth:`send` for each of ``datagrams``, in order (the tuples made in C: this is
+        every record of a transfer)."""
+        self.transmits.extend(zip(datagrams, repeat(local), repeat(remote)))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import random
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
 
@@ -105,6 +105,7 @@ class PeerConnectionCore:
         "ice",
         "media",
         "negotiation",
+        "next_event",
         "packets_received",
         "packets_sent",
         "sctp",
@@ -125,6 +126,10 @@ class PeerConnectionCore:
         self.settings = settings or Settings()
         self._rng = default_rng(rng)
         self._events = EventQueue()
+        #: The contract's ``next_event()``: the event queue's own ``pop`` (the queue is
+        #: the core's for its life), not a method that calls it: the driver asks after
+        #: every input and timer (three times per idle consent check).
+        self.next_event: Callable[[], Event | None] = self._events.pop
         self._out: list[Transmit] = []
         #: the last ``now`` an input, a timer or an API call gave (get_timer's "at once")
         self._now = 0.0
@@ -440,14 +445,15 @@ class PeerConnectionCore:
                 records += len(run)
                 self._receive_dtls(run, cast(Address, direct), now)
                 run = []
-            agent.receive_datagram(data, addr, now, local=local)
+            agent.receive_datagrams(((data, addr),), now, local)
         if run:
             records += len(run)
             self._receive_dtls(run, cast(Address, direct), now)
         self.packets_received += n
         self.bytes_received += nbytes
         self.counters["dtls_records_received"] += records
-        self._pump(now, bool(records) or media)
+        # lower=False: only the agent had input and DTLS/SCTP are quiet (_quiet_below)
+        self._pump(now, bool(records) or media or not self._quiet_below(now))
 
     def _receive_dtls(self, datagrams: list[bytes], remote: Address, now: float) -> None:
         """DTLS records from ``remote`` in, their plaintext (SCTP packets, one per record,
@@ -477,9 +483,6 @@ class PeerConnectionCore:
     def transmits(self, now: float) -> list[Transmit]:
         out, self._out = self._out, []
         return out
-
-    def next_event(self) -> Event | None:
-        return self._events.pop()
 
     def get_timer(self) -> float | None:
         """The earliest deadline of the cores inside; :attr:`_now` (the last time given)
@@ -645,12 +648,11 @@ class PeerConnectionCore:
 
     def _pump(self, now: float, lower: bool = True) -> None:
         """The drain invariant across the layers: events up, bytes down, until quiet.
-        ``lower=False``: only the ICE agent had an input or a timer; DTLS, SCTP and
-        media are looked at only if :meth:`_quiet_below` says they may have work or the
-        agent has an event (which may start or feed them)."""
+        ``lower=False``: only the ICE agent had an input or a timer and the caller found
+        DTLS, SCTP and media quiet (:meth:`_quiet_below`, asked once per input or timer):
+        they are looked at only if the agent has an event (which may start or feed them)."""
         self._now = now
-        if lower or not self._quiet_below(now):
-            lower = True
+        if lower:
             self._lower_ok = False
         agent = self.ice.agent
         dtls = self.dtls

@@ -149,15 +149,15 @@ class Acks:
         self.due = False
         self.at = None
         self.credit = 0
-        full = len(self._events) >= self._max_queued
         if not receiver.ooo and not receiver.duplicates:
             # The common case, packed directly: no gap blocks, no duplicates.
-            rwnd = 0 if full else receiver.capacity - receiver.buffered
-            rwnd = max(rwnd, 0)
+            rwnd = receiver.capacity - receiver.buffered
+            if rwnd < 0 or len(self._events) >= self._max_queued:
+                rwnd = 0
             self.last_rwnd = rwnd
             return _PURE_SACK_PACK(_SACK, 0, 16, receiver.cum_tsn, rwnd, 0, 0)
         sack = receiver.build_sack()
-        if full:
+        if len(self._events) >= self._max_queued:
             sack.a_rwnd = 0
         self.last_rwnd = sack.a_rwnd
         return sack.encode()

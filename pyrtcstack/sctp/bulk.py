@@ -75,7 +75,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     # packet is handled, and read again after it. ``run`` is None when nothing may be taken
     # in line: no message being reassembled, a gap in the TSNs, or a full queue of
     # complete messages (those packets need receive_one).
-    cum = buffered = limit = run_sid = need = 0
+    cum = buffered = end = run_sid = need = full = 0
     run: list[bytes] | None = None
     taken = 0  # packets taken in line, not yet in the SACK bookkeeping and the counters
     # §6.2: a SACK falls due at every ``sack_every``-th full-sized packet with DATA, and is
@@ -93,49 +93,32 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     stale_run = True  # and the receiver's state
     for data in packets:
         size = len(data)
-        # Two kinds of packet are taken in line: 1, a DATA chunk alone, neither B nor E nor
-        # I (RFC 7053 §4), that continues the run (the packets of small messages, of an I
-        # bit and the like go to receive_one); 2, a SACK alone without gap blocks or
-        # duplicates (§3.3.4: chunk length 16).
-        kind = 0
+        # Two kinds of packet are taken in line: a DATA chunk alone, neither B nor E nor I
+        # (RFC 7053 §4), that continues the run (the packets of small messages, of an I
+        # bit and the like go to receive_one), and a SACK alone without gap blocks or
+        # duplicates (§3.3.4: chunk length 16). Anything else, or one that fails a check
+        # below, falls through.
         if size > _DATA_START and not data[12] and not data[13] & 11:
-            kind = 1
-        elif (
-            size == _PURE_SACK_SIZE
-            and data[12] == 3
-            and data[15] == 16
-            and not data[14]
-            and data[24:] == _ZERO4
-        ):
-            kind = 2
-        if kind and stale:
-            stale = False
-            # Still established, the same receiver and header, no stream reset waiting for
-            # the TSN to catch up (RFC 6525 §5.2.2), no message over max-message-size.
-            inline = (
-                a.state is _ESTABLISHED
-                and a.receiver is receiver
-                and a.rx_head == head
-                and a.stream_reset.deferred is None
-                and not receiver.too_large
-            )
-            stale_run = True
-        if kind == 1 and stale_run:
-            stale_run = False
-            if inline:
-                need = acks.threshold - acks.credit
-                cum = receiver.cum_tsn
-                buffered = receiver.buffered
-                # The window and max-message-size bound, as the receiver's own check
-                # (run_room) gives it: in-line fragments are at least MIN_CHARGE bytes, so
-                # charged their size.
-                limit = buffered + receiver.run_room()
-                run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
-                run_sid = receiver.run_sid
-            else:
-                run = None
-        if kind == 1:
-            kind = 0
+            if stale:
+                stale = False
+                inline = _inline(a, receiver, head)
+                stale_run = True
+            if stale_run:
+                stale_run = False
+                if inline:
+                    need = acks.threshold - acks.credit
+                    cum = receiver.cum_tsn
+                    buffered = receiver.buffered
+                    # The window and max-message-size bound, as the receiver's own check
+                    # (run_room) gives it: in-line fragments are at least MIN_CHARGE
+                    # bytes, so charged their size.
+                    # (``end``: the bound plus the DATA header, against buffered + size)
+                    end = buffered + receiver.run_room() + _DATA_START
+                    full = acks.full_packet
+                    run = receiver.run if not receiver.ooo and len(ready) < max_ready else None
+                    run_sid = receiver.run_sid
+                else:
+                    run = None
             if run is not None:
                 length, tsn, sid = unpack(data, 14)
                 if (
@@ -143,55 +126,69 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                     and sid == run_sid
                     and tsn == ((cum + 1) & MASK32)
                     and size >= _MIN_SIZE
-                    and buffered + size - _DATA_START <= limit
+                    and buffered + size <= end
                 ):
-                    kind = 1
-        elif kind == 2 and not inline:
-            kind = 0
-        if kind and not data.startswith(zero_head):
-            # Our ports and tag (§8.5), then the CRC-32C over the packet, the checksum
-            # field zeroed (§6.8); checksum 0 needs none (RFC 9653 §5.2, once announced).
-            if not data.startswith(head):
-                kind = 0
-            elif data[8:12] != le32(crc32c_extend(head_crc, data[12:])):
-                stats.packets_received += 1
-                stats.bad_checksum += 1  # discarded
-                continue
-        if kind == 1:
-            cum = tsn
-            buffered += size - _DATA_START
-            run.append(data[_DATA_START:])  # type: ignore[union-attr]
-            taken += 1
-            full = acks.full_packet
-            if size < full:
-                credit += size
-            elif full == FULL_PACKET:
-                credit += full
-            else:
-                credit += acks.size(size)
-                need = acks.threshold - acks.credit
-            if credit >= need:
-                # §6.2: a SACK falls due with this packet. _commit inlined (this is once
-                # per two packets): the state written back, then the SACK built as of it
-                # (count() would call point(): the credit reached the threshold).
-                receiver.cum_tsn = cum
-                receiver.run_bytes += buffered - receiver.buffered
-                receiver.buffered = buffered
-                stats.packets_received += taken
-                acks.credit += credit
-                acks.point()
-                taken = credit = 0
-                need = acks.threshold - acks.credit
-            continue
-        if kind == 2:
-            stats.packets_received += 1
-            tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
-            # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
-            if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
-                sack_cum = tsn
-                sack_rwnd = rwnd
-                sacks += 1
-            continue
+                    if data.startswith(zero_head):
+                        ok = True
+                    elif not data.startswith(head):
+                        ok = False  # not our header: receive_one
+                    elif data[8:12] == le32(crc32c_extend(head_crc, data[12:])):
+                        ok = True  # our ports and tag (§8.5), a good CRC-32C (§6.8)
+                    else:
+                        stats.packets_received += 1
+                        stats.bad_checksum += 1  # discarded
+                        continue
+                    if ok:
+                        cum = tsn
+                        buffered += size - _DATA_START
+                        run.append(data[_DATA_START:])
+                        taken += 1
+                        if size < full:
+                            credit += size
+                        elif full == FULL_PACKET:
+                            credit += full
+                        else:
+                            credit += acks.size(size)
+                            full = acks.full_packet
+                            need = acks.threshold - acks.credit
+                        if credit >= need:
+                            # §6.2: a SACK falls due with this packet. _commit inlined
+                            # (this is once per two packets): the state written back,
+                            # then the SACK built as of it (count() would call point():
+                            # the credit reached the threshold).
+                            receiver.cum_tsn = cum
+                            receiver.run_bytes += buffered - receiver.buffered
+                            receiver.buffered = buffered
+                            stats.packets_received += taken
+                            acks.credit += credit
+                            acks.point()
+                            taken = credit = 0
+                            need = acks.threshold - acks.credit
+                        continue
+        elif (
+            size == _PURE_SACK_SIZE
+            and data[12] == 3
+            and data[15] == 16
+            and not data[14]
+            and data[24:] == _ZERO4
+        ):
+            if stale:
+                stale = False
+                inline = _inline(a, receiver, head)
+                stale_run = True
+            if inline:
+                verdict = 1 if data.startswith(zero_head) else _verify(a, data, head, head_crc)
+                if verdict < 0:
+                    continue  # a bad checksum: discarded (counted)
+                if verdict:
+                    stats.packets_received += 1
+                    tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
+                    # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
+                    if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
+                        sack_cum = tsn
+                        sack_rwnd = rwnd
+                        sacks += 1
+                    continue
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:
             _commit(a, receiver, cum, buffered, taken, credit, now)
@@ -206,6 +203,33 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
         _commit(a, receiver, cum, buffered, taken, credit, now)
     if sacks:
         a.sender.on_sack(sack_cum, sack_rwnd, _NO_GAPS, now, sacks)
+
+
+def _inline(a: Association, receiver: Receiver, head: bytes) -> bool:
+    """Whether packets may be taken in line (read again after receive_one ran): still
+    established, the same receiver and header, no stream reset waiting for the TSN to
+    catch up (RFC 6525 §5.2.2), no message over max-message-size."""
+    return (
+        a.state is _ESTABLISHED
+        and a.receiver is receiver
+        and a.rx_head == head
+        and a.stream_reset.deferred is None
+        and not receiver.too_large
+    )
+
+
+def _verify(a: Association, data: bytes, head: bytes, head_crc: int) -> int:
+    """A packet that does not start with our header and checksum 0: 1 if it has our
+    ports and tag (§8.5) and a good CRC-32C (§6.8, computed with the checksum field
+    zeroed), 0 if the header is not ours (for receive_one), -1 for a bad checksum (then
+    counted as received and discarded)."""
+    if not data.startswith(head):
+        return 0
+    if data[8:12] != _LE32.pack(crc32c_extend(head_crc, data[12:])):
+        a.stats.packets_received += 1
+        a.stats.bad_checksum += 1
+        return -1
+    return 1
 
 
 def _commit(  # noqa: PLR0917

@@ -359,8 +359,7 @@ class Sender:
             # amount falls on acknowledgement, once per run of chunks of one stream.
             sid_run = -1
             run_bytes = 0
-            for i in range(head, stop):
-                c = sent[i]
+            for c in sent[head:stop]:
                 if c.abandoned:
                     continue  # already out of the buffered amount and the flight
                 size = len(c.data)
@@ -727,14 +726,16 @@ class Sender:
                     room = mtu
                 if room == mtu and remaining > full:
                     # The middle of a large message (the bulk of a transfer): packets of
-                    # one full-size chunk each, in a tight loop.
+                    # one full-size chunk each, in a tight loop. The last packet is the
+                    # empty one being filled (room == mtu): it makes way for them.
                     ssn = msg.ssn
                     ppid = msg.ppid
                     unordered_bit = flags & 4
+                    packets.pop()
+                    add_packet = packets.append
                     while True:
                         piece = data[offset : offset + full]
-                        current.append(pack(0, flags, mtu, tsn, sid, ssn, ppid))
-                        current.append(piece)
+                        add_packet([pack(0, flags, mtu, tsn, sid, ssn, ppid), piece])
                         append_sent(SentChunk(tsn, flags, piece, msg, now))
                         flags = unordered_bit
                         tsn = (tsn + 1) & MASK32
@@ -744,8 +745,7 @@ class Sender:
                         peer_rwnd = peer_rwnd - full if peer_rwnd > full else 0
                         if remaining <= full or flight >= cwnd or not peer_rwnd:
                             break
-                        current = []
-                        packets.append(current)
+                    current = packets[-1]
                     msg.offset = offset
                     room = 0
                     continue

@@ -3,6 +3,9 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,19 +171,43 @@ func selfBench(total, size int) error {
 // through the non-trickle offer/answer (each side waits for gathering to complete) to the
 // offerer's channel "open"; then both close. n setups one after another; prints JSON with
 // the median wall milliseconds and the process CPU milliseconds per setup (close included).
-func setupBench(n int) error {
+// With ahead, every peer connection gets a certificate of its own made before the clocks
+// start (W3C generateCertificate: webrtc.GenerateCertificate, Configuration.Certificates),
+// as bench_setup.py's "ahead" row does for ours.
+func setupBench(n int, ahead bool) error {
 	api, err := newAPI()
 	if err != nil {
 		return err
 	}
+	var certificates []webrtc.Certificate
+	for i := 0; ahead && i < 2*n; i++ {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		certificate, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return err
+		}
+		certificates = append(certificates, *certificate)
+	}
+	configuration := func() webrtc.Configuration {
+		if !ahead {
+			return webrtc.Configuration{}
+		}
+		certificate := certificates[len(certificates)-1]
+		certificates = certificates[:len(certificates)-1]
+		return webrtc.Configuration{Certificates: []webrtc.Certificate{certificate}}
+	}
 	one := func() (time.Duration, error) {
+		configA, configB := configuration(), configuration()
 		t0 := time.Now()
-		a, err := api.NewPeerConnection(webrtc.Configuration{})
+		a, err := api.NewPeerConnection(configA)
 		if err != nil {
 			return 0, err
 		}
 		defer a.Close()
-		b, err := api.NewPeerConnection(webrtc.Configuration{})
+		b, err := api.NewPeerConnection(configB)
 		if err != nil {
 			return 0, err
 		}

@@ -626,13 +626,14 @@ func main() {
 		}
 		return
 	}
-	if len(os.Args) == 3 && os.Args[1] == "-setup-bench" {
+	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == "-setup-bench" {
 		n, err := strconv.Atoi(os.Args[2])
-		if err != nil || n <= 0 || n > 10000 {
-			fmt.Fprintln(os.Stderr, "usage: pion-peer -setup-bench COUNT (1..10000)")
+		ahead := len(os.Args) == 4 && os.Args[3] == "-ahead"
+		if err != nil || n <= 0 || n > 10000 || (len(os.Args) == 4 && !ahead) {
+			fmt.Fprintln(os.Stderr, "usage: pion-peer -setup-bench COUNT (1..10000) [-ahead]")
 			os.Exit(2)
 		}
-		if err := setupBench(n); err != nil {
+		if err := setupBench(n, ahead); err != nil {
 			fmt.Fprintf(os.Stderr, "pion setup-bench: %v\n", err)
 			os.Exit(1)
 		}
