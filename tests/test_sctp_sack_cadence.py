@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig, decode_packet, encode_packet
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk
 from pyrtcstack.sctp.config import FULL_PACKET
@@ -126,6 +127,9 @@ class Run:
         self.full_packets = 0.0  # DATA packets counted as full-sized ones (FULL_PACKET)
         self.sack_packets = 0
         self.received = 0
+        self.batches = 0
+        #: False: each packet handed over alone (``receive_packet``: no batch end seen).
+        self.batched = True
 
     def at(self, t: float, act: Callable[[], None]) -> None:
         heapq.heappush(self.queue, _Event(t, next(self.seq), act))
@@ -144,7 +148,12 @@ class Run:
 
     def _read(self) -> None:
         batch, self.inbox, self.read_at = self.inbox, [], None
-        self.ours.receive_packets(batch, self.now)
+        self.batches += 1
+        if self.batched:
+            self.ours.receive_packets(batch, self.now)
+        else:
+            for packet in batch:
+                self.ours.receive_packet(packet, self.now)
         self._answer()
 
     def _timer(self, t: float) -> None:
@@ -181,8 +190,8 @@ class Run:
         return self.now
 
 
-def _connected(delay: float) -> Run:
-    ours = Association(SctpConfig(), rng=random.Random(1))
+def _connected(delay: float, config: SctpConfig | None = None) -> Run:
+    ours = Association(config or SctpConfig(), rng=random.Random(1))
     # The handshake with an association of ours; the model then takes over its tags and TSN.
     peer = Association(SctpConfig(zero_checksum=False), rng=random.Random(2))
     peer.connect(0.0)
@@ -198,11 +207,13 @@ def _connected(delay: float) -> Run:
     return Run(ours, sender, delay)
 
 
+@pytest.mark.parametrize("at_end", [False, True])
 @pytest.mark.parametrize("size", [16384, 65536])
-def test_a_window_limited_sender_is_not_starved(size: int) -> None:
+def test_a_window_limited_sender_is_not_starved(size: int, at_end: bool) -> None:
     """Batches of up to a whole window: the sender's window grows to its maximum and the
-    rate is the window per round trip, with no delayed-SACK stall on the way."""
-    run = _connected(delay=0.0005)
+    rate is the window per round trip, with no delayed-SACK stall on the way (with and
+    without the SACK at a batch's end)."""
+    run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=at_end))
     total = 8 << 20
     elapsed = run.transfer(total // size, size)
     # §6.2: at least one SACK per two full-sized DATA packets (a message's shorter last
@@ -210,6 +221,8 @@ def test_a_window_limited_sender_is_not_starved(size: int) -> None:
     # (Credit beyond the threshold is not carried over: a little under one per two.)
     assert run.sack_packets * 2 >= 0.98 * run.full_packets
     assert run.sack_packets * 2 >= 0.9 * run.data_packets
+    # ... and at most one more per read batch (the batch's end, Acks.batch_end).
+    assert run.sack_packets <= run.full_packets / 2 + run.batches
     # The window grew well past Max.Burst (it stays at 3-7 chunks when starved) ...
     assert run.sender.cwnd > 100 * CHUNK
     # ... and the rate is far from the starved one (a few chunks per round trip, and a
@@ -219,23 +232,85 @@ def test_a_window_limited_sender_is_not_starved(size: int) -> None:
 
 
 def test_a_lone_packet_is_acknowledged_within_the_sack_delay() -> None:
-    """§6.2: the odd packet out of a batch waits at most SACK.Delay (200 ms)."""
-    run = _connected(delay=0.0005)
-    run.transfer(1, 100)  # one packet, nothing after it
-    assert run.sack_packets == 0  # not at once
-    sent_at = run.now
-    while run.queue and run.queue[0].at < sent_at + 1.0:
-        event = heapq.heappop(run.queue)
-        run.now = max(run.now, event.at)
-        event.act()
-    assert run.sack_packets == 1
+    """§6.2: the odd packet out of a batch (the default) or a packet handed over alone
+    (``receive_packet``: no batch end seen, whatever the config) waits at most SACK.Delay
+    (200 ms)."""
+    for batched, config in ((True, SctpConfig()), (False, SctpConfig(sack_at_batch_end=True))):
+        run = _connected(delay=0.0005, config=config)
+        run.batched = batched
+        run.transfer(1, 100)  # one packet, nothing after it
+        assert run.sack_packets == 0  # not at once
+        sent_at = run.now
+        while run.queue and run.queue[0].at < sent_at + 1.0:
+            event = heapq.heappop(run.queue)
+            run.now = max(run.now, event.at)
+            event.act()
+        assert run.sack_packets == 1
+        assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
+        assert 0.2 <= run.now - sent_at <= 0.2 + 2 * run.delay
+
+
+def test_a_lone_packet_is_acknowledged_at_the_end_of_its_batch() -> None:
+    """The end of a read batch (``receive_packets``) is a SACK point: the odd packet out
+    gets its SACK with the batch's answer, not after SACK.Delay."""
+    run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=True))
+    run.transfer(1, 100)
+    assert run.sack_packets == 1  # with the batch's answer, at the time of the read
+    while run.queue and run.queue[0].at <= run.now + run.delay:
+        heapq.heappop(run.queue).act()
     assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
-    assert run.now - sent_at <= 0.2 + 2 * run.delay
+    # Off (the default): the delayed SACK only.
+    run = _connected(delay=0.0005)
+    run.transfer(1, 100)
+    assert run.sack_packets == 0
+
+
+class DrySender(WindowLimitedSender):
+    """A sender that sends its next message only once all it sent is acknowledged, as
+    Janus does (its usrsctp glue resends its queue on SCTP_SENDER_DRY_EVENT): here each
+    message is ``size`` bytes, an odd number of packets."""
+
+    def transmit(self) -> list[bytes]:
+        if self.flight:
+            return []
+        self._flush()  # the next message
+        out = []
+        while self.outbound:  # all of it at once (it fits in our window)
+            chunk = self.outbound.popleft()
+            self.sent.append(chunk)
+            self.flight += len(chunk.data)
+            out.append(encode_packet(5000, 5000, self.peer_tag, [chunk.encode()]))
+        return out
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 5, 21])
+def test_a_sender_that_waits_for_every_ack_is_not_held_by_the_delayed_sack(
+    chunks: int,
+) -> None:
+    """Bursts of an odd number of packets, each sent once the previous one is all
+    acknowledged: with a SACK at the batch's end each burst costs a round trip (plus the
+    read lag); with the delayed SACK alone (the default) it costs SACK.Delay (200 ms)
+    each."""
+    count = 20
+    for at_end in (True, False):
+        run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=at_end))
+        s = run.sender
+        run.sender = DrySender(s.tag, s.peer_tag, s.next_tsn, 1 << 20)
+        elapsed = run.transfer(count, chunks * CHUNK)
+        assert run.received == count
+        if at_end:
+            # A round trip of 1 ms and a read lag of 0.25 ms per burst: 25 ms in all.
+            assert elapsed < count * 0.005
+            # §6.2 kept: a SACK per two packets, and one more at the batch's end.
+            assert run.sack_packets <= count * ((chunks + 1) // 2)
+        else:
+            assert elapsed >= (count - 1) * 0.2  # each burst but the last: SACK.Delay
 
 
 def test_gaps_and_duplicates_get_their_sack_within_a_batch() -> None:
     """§6.2 in one batch: a SACK at once for the packet that opens a gap and for the
-    duplicate, one for the second in-order packet after that, none (yet) for the odd one."""
+    duplicate, one for the second in-order packet after that, and one for the odd one at
+    the batch's end (none, and the delayed SACK's timer, with sack_at_batch_end off)."""
     run = _connected(delay=0.0005)
     s = run.sender
     tsn = s.next_tsn
@@ -244,18 +319,23 @@ def test_gaps_and_duplicates_get_their_sack_within_a_batch() -> None:
         chunk = DataChunk((tsn + offset) & MASK32, 1, offset, 51, b"x" * 100)
         return encode_packet(5000, 5000, s.peer_tag, [chunk.encode()])
 
-    run.ours.receive_packets([packet(o) for o in (0, 2, 2, 1, 3, 4)], 1.0)
-    sacks = [
-        c
-        for p in run.ours.packets_to_send(1.0)
-        for c in decode_packet(p).chunks
-        if isinstance(c, SackChunk)
-    ]
-    assert [(x.cumulative_tsn - tsn) & MASK32 for x in sacks] == [0, 0, 3]
-    assert sacks[0].gaps == [(2, 2)] and not sacks[0].duplicates
-    assert sacks[1].duplicates == [(tsn + 2) & MASK32]
-    assert not sacks[2].gaps and not sacks[2].duplicates
-    assert run.ours.get_timer() is not None  # the packet at offset 4 waits for the timer
+    for at_end in (True, False):
+        run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=at_end))
+        assert (run.sender.peer_tag, run.sender.next_tsn) == (s.peer_tag, tsn)  # same seeds
+        run.ours.receive_packets([packet(o) for o in (0, 2, 2, 1, 3, 4)], 1.0)
+        sacks = [
+            c
+            for p in run.ours.packets_to_send(1.0)
+            for c in decode_packet(p).chunks
+            if isinstance(c, SackChunk)
+        ]
+        cums = [(x.cumulative_tsn - tsn) & MASK32 for x in sacks]
+        assert cums == ([0, 0, 3, 4] if at_end else [0, 0, 3])
+        assert sacks[0].gaps == [(2, 2)] and not sacks[0].duplicates
+        assert sacks[1].duplicates == [(tsn + 2) & MASK32]
+        assert not sacks[2].gaps and not sacks[2].duplicates
+        # Off: the packet at offset 4 waits for the delayed SACK's timer.
+        assert (run.ours.acks.at is not None) is not at_end
 
 
 def test_full_sized_is_the_largest_packet_the_peer_sent() -> None:
@@ -289,3 +369,48 @@ def test_full_sized_is_the_largest_packet_the_peer_sent() -> None:
     assert sacks(packets(0, 10, 272)) == 5  # 300-byte packets: the largest so far
     assert sacks(packets(10, 2, 1160)) == 1  # full-sized ones (1,188 bytes)
     assert 1 <= sacks(packets(12, 64, 4)) <= 2  # 64 x 32 bytes = one full-sized packet
+
+
+def test_the_i_bit_asks_for_a_sack_at_once() -> None:
+    """RFC 7053 §4: a DATA chunk with the I bit (SACK-IMMEDIATELY) gets its SACK at once,
+    not after SACK.Delay, on each receive path: a whole message in one packet, a middle
+    fragment that the batch path would take in line, and a DATA chunk bundled after
+    another chunk. Packets handed over alone (``receive_packet``: no batch end seen), so
+    only the I bit can make the SACK due."""
+    run = _connected(delay=0.0005)
+    ours = run.ours
+    s = run.sender
+    tsn = s.next_tsn
+    i_bit = DataChunk.FLAG_IMMEDIATE
+
+    def data(offset: int, flags: int) -> bytes:
+        return DataChunk((tsn + offset) & MASK32, 1, 0, 51, b"x" * CHUNK, flags).encode()
+
+    def sacks(*chunks: bytes) -> list[int]:
+        ours.receive_packet(encode_packet(5000, 5000, s.peer_tag, list(chunks)), 1.0)
+        return [
+            (c.cumulative_tsn - tsn) & MASK32
+            for p in ours.packets_to_send(1.0)
+            for c in decode_packet(p).chunks
+            if isinstance(c, SackChunk)
+        ]
+
+    assert sacks(data(0, 3)) == []  # B+E, no I: the delayed SACK (one packet of two)
+    ours.handle_timer(1.3)
+    ours.packets_to_send(1.3)
+    assert sacks(data(1, 3 | i_bit)) == [1]  # B+E+I: at once
+    assert sacks(data(2, 2)) == []  # B: a message begins
+    ours.handle_timer(1.6)  # its delayed SACK
+    ours.packets_to_send(1.6)
+    assert sacks(data(3, i_bit)) == [3]  # a middle fragment with I (the in-line kind)
+    # DATA with I after another chunk (a SACK of nothing of ours: our cumulative TSN).
+    ours_cum = (ours.sender.next_tsn - 1) & MASK32
+    sack = SackChunk(ours_cum, 1 << 20, [], []).encode()
+    assert sacks(sack, data(4, 1 | i_bit)) == [4]
+    assert run.ours.acks.at is None
+
+
+def test_the_settings_switch_reaches_the_association() -> None:
+    assert not PeerConnectionCore(settings=Settings()).sctp_config.sack_at_batch_end
+    pc = PeerConnectionCore(settings=Settings(sctp_sack_at_batch_end=True))
+    assert pc.sctp_config.sack_at_batch_end

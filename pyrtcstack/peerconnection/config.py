@@ -177,6 +177,11 @@ class Settings:
       (``SctpConfig.zero_checksum``). On by default; a peer that rejects the INIT because
       of it (Pion up to sctp 1.8.x answers nothing) gets the INIT again without it after
       the first retransmission (docs/sctp.md); False never announces it;
+    * ``sctp_sack_at_batch_end``: send the SACK still owed at the end of each read batch
+      at once instead of after the 200 ms delayed-SACK timer
+      (``SctpConfig.sack_at_batch_end``). Off by default; on: much faster with a peer
+      that sends only once all it sent is acknowledged (Janus), at the cost of up to one
+      more SACK per batch, which a CPU-bound sender (aiortc) pays for (docs/sctp.md);
     * ``udp_offload``: let the asyncio driver batch system calls with Linux UDP GSO/GRO
       (``pyrtcstack.aio.udp``; the datagrams on the wire are the same; off: one
       ``sendto``/``recvfrom`` per datagram);
@@ -210,6 +215,7 @@ class Settings:
     sctp_max_message_size: int = 262144
     sctp_max_burst: int = 4
     sctp_zero_checksum: bool = True
+    sctp_sack_at_batch_end: bool = False
     keylog: Callable[[str], None] | None = None
     keylog_file: str | None = None
     tracer: Callable[[object], None] | None = None

@@ -46,6 +46,7 @@ def sctp_config(settings: Settings) -> SctpConfig:
         rto_min=settings.sctp_rto_min,
         max_burst=settings.sctp_max_burst,
         zero_checksum=settings.sctp_zero_checksum,
+        sack_at_batch_end=settings.sctp_sack_at_batch_end,
     )
 
 

@@ -9,8 +9,16 @@ the receiver's state *as of that packet*:
   :data:`.config.FULL_PACKET` (RFC 5681 §4.2 counts full-sized segments the same way);
   smaller packets count as their share of one;
 - at once on a gap or a duplicate TSN (§6.2, §6.7);
-- otherwise within ``sack_delay`` (200 ms at most, §6.2), or with the next DATA we send
-  (§6.2: a SACK may ride with outgoing DATA);
+- at once for a DATA chunk with the I bit (RFC 7053 §4: the sender asks for it; the
+  receive paths pass it as a reason to SACK now, as a gap);
+- if ``SctpConfig.sack_at_batch_end`` (off by default), at the end of a read batch
+  (:meth:`Acks.batch_end`): the SACK still owed for the batch's last odd packet(s) leaves
+  with the batch's answer instead of after ``sack_delay``: as far as we can see the peer's
+  burst has ended, and a sender that waits for everything to be acknowledged (Janus's
+  usrsctp glue) would otherwise sit idle; at most one more SACK per batch;
+- otherwise within ``sack_delay`` (200 ms at most, §6.2: a packet handed over alone,
+  ``receive_packet``, with no batch end seen), or with the next DATA we send (§6.2: a SACK
+  may ride with outgoing DATA);
 - when the application read so much that the window opened by a quarter (§6.2 window
   update, so a peer we throttled to zero learns it may send again).
 
@@ -153,6 +161,14 @@ class Acks:
             sack.a_rwnd = 0
         self.last_rwnd = sack.a_rwnd
         return sack.encode()
+
+    def batch_end(self) -> None:
+        """A read batch ended (§6.2 allows a SACK for any packet; it must not wait longer
+        than the delay): a delayed SACK still owed falls due now, to leave with the batch's
+        answer (see the module docstring)."""
+        if self.at is not None:
+            self.at = None
+            self.due = True
 
     def window_update(self, now: float) -> None:
         """§6.2: the application read data; tell a peer we throttled that the window

@@ -109,6 +109,7 @@ class Association:
         )
         self.receiver: Receiver | None = None
         self.acks = Acks(cfg, out.events)
+        self._sack_at_batch_end = cfg.sack_at_batch_end
         self.heartbeat = Heartbeat(cfg, sender, out, rng.getrandbits(64))
         self.closing = Shutdown(cfg, sender, out)
         self.stream_reset = StreamReset(cfg, sender, out, self.stats, local_tsn)
@@ -494,15 +495,24 @@ class Association:
         A SACK that lowered a stream's buffered amount through its threshold queues the
         :class:`BufferedAmountLow` here, with the input that caused it: the SACK of the
         last byte queued leaves nothing to send, and the owner reads this input's events
-        before it asks for packets."""
+        before it asks for packets.
+
+        With ``SctpConfig.sack_at_batch_end`` the batch's end is a SACK point (:mod:`.acks`):
+        a delayed SACK still owed leaves with the answer to the batch."""
         self._now = now
         bulk.receive_packets(self, packets, now)
+        if self._sack_at_batch_end:
+            self.acks.batch_end()
         if self.sender.low_events:
             self._report_low()
 
     def receive_packet(self, data: bytes, now: float) -> None:
-        """One SCTP packet: :meth:`receive_packets` with one packet."""
-        self.receive_packets((data,), now)
+        """One SCTP packet, as :meth:`receive_packets` takes it, but with no batch end
+        seen: a delayed SACK waits for ``sack_delay`` (§6.2) or the next packet."""
+        self._now = now
+        bulk.receive_packets(self, (data,), now)
+        if self.sender.low_events:
+            self._report_low()
 
     def _report_low(self) -> None:
         """The :class:`BufferedAmountLow` events the sender noted, queued in order."""

@@ -93,11 +93,12 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     stale_run = True  # and the receiver's state
     for data in packets:
         size = len(data)
-        # Two kinds of packet are taken in line: a DATA chunk alone, neither B nor E, that
-        # continues the run (the packets of small messages and the like go to
-        # receive_one), and a SACK alone without gap blocks or duplicates (§3.3.4: chunk
-        # length 16). Anything else, or one that fails a check below, falls through.
-        if size > _DATA_START and not data[12] and not data[13] & 3:
+        # Two kinds of packet are taken in line: a DATA chunk alone, neither B nor E nor I
+        # (RFC 7053 §4), that continues the run (the packets of small messages, of an I
+        # bit and the like go to receive_one), and a SACK alone without gap blocks or
+        # duplicates (§3.3.4: chunk length 16). Anything else, or one that fails a check
+        # below, falls through.
+        if size > _DATA_START and not data[12] and not data[13] & 11:
             if stale:
                 stale = False
                 inline = _inline(a, receiver, head)

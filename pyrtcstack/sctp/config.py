@@ -74,6 +74,14 @@ class SctpConfig:
     #: RFC 5681 §4.2 counts full-sized segments, see docs/sctp.md).
     sack_delay: float = 0.2
     sack_every: int = 2
+    #: True: send a delayed SACK at once when a read batch ends
+    #: (``Association.receive_packets``): the peer's burst has ended as far as we can see,
+    #: and a sender that waits for all it sent to be acknowledged (Janus) would otherwise
+    #: sit out ``sack_delay`` after every burst that ends on an odd packet. At most one
+    #: more SACK per batch. Off by default: a clear gain with Janus, a cost with aiortc as
+    #: the sender in another process (its CPU goes to the extra SACKs); figures in
+    #: docs/sctp.md, "Receiving and SACK". ``receive_packet`` (no batch end seen) waits.
+    sack_at_batch_end: bool = False
     #: Max.Burst (RFC 9260 §6.1, §16): new packets sent at once after an idle period.
     max_burst: int = 4
     #: Bound on complete-but-unread messages queued for the application, in *messages*; the

@@ -217,6 +217,8 @@ def process_chunks(
                 return
             tsn, sid, ssn, ppid = unpack_data(data, start)
             data_seen = True
+            if flags & 8:  # I: the sender asks for a SACK at once (RFC 7053 §4)
+                sack_now = True
             if sid >= a.inbound_streams:
                 stats.invalid_stream += 1
                 receiver.ack_only(tsn)

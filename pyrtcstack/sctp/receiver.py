@@ -181,7 +181,8 @@ class Receiver:
         Stops before the first chunk that is not a well-formed DATA chunk with user data,
         is for a stream id >= ``streams``, or when ``ready`` holds ``max_ready`` messages:
         the caller's general path takes over from there. Returns (offset where it stopped,
-        SACK at once (a gap or a duplicate), number of chunks dropped for lack of room)."""
+        SACK at once (a gap, a duplicate, or a chunk with the I bit, RFC 7053 §4), number of
+        chunks dropped for lack of room)."""
         sack_now = False
         dropped = 0
         ready = self.ready
@@ -196,6 +197,8 @@ class Receiver:
             start = pos + 16
             pos += (length + 3) & ~3
             n = length - 16
+            if flags & 8:  # I: the sender asks for a SACK at once (RFC 7053 §4)
+                sack_now = True
             if tsn == ((self.cum_tsn + 1) & MASK32) and not self.ooo:
                 # In order, nothing missing before it: what admit(1, charge(n)) takes.
                 run = self.run
