@@ -816,6 +816,12 @@ if __name__ == "__main__":
     parser.add_argument("--keylog", help="append our DTLS key log here (to decrypt a trace)")
     parser.add_argument("--counters", action="store_true", help="our SCTP counters (stderr)")
     parser.add_argument("--socket-buffer", type=int, help="our SO_RCVBUF/SO_SNDBUF request")
+    parser.add_argument(
+        "--sack-at-batch-end", action="store_true", help="ours: Settings.sctp_sack_at_batch_end"
+    )
+    parser.add_argument(
+        "--sack-coalesce", action="store_true", help="ours: Settings.sctp_sack_coalesce"
+    )
     parser.add_argument("--aiortc-peer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.aiortc_peer:
@@ -837,6 +843,10 @@ if __name__ == "__main__":
         OURS_SETTINGS["dtls_versions"] = tuple(args.dtls.split(","))
     if args.keylog:
         OURS_SETTINGS["keylog_file"] = args.keylog
+    if args.sack_at_batch_end:
+        OURS_SETTINGS["sctp_sack_at_batch_end"] = True
+    if args.sack_coalesce:
+        OURS_SETTINGS["sctp_sack_coalesce"] = True
     table = asyncio.run(
         run(names, args.mib, args.repeat, tuple(int(s) for s in args.sizes.split(",")))
     )

@@ -182,6 +182,11 @@ class Settings:
       (``SctpConfig.sack_at_batch_end``). Off by default; on: much faster with a peer
       that sends only once all it sent is acknowledged (Janus), at the cost of up to one
       more SACK per batch, which a CPU-bound sender (aiortc) pays for (docs/sctp.md);
+    * ``sctp_sack_coalesce``: answer each read batch with one SACK, built when the answer
+      leaves, instead of one per two DATA packets (``SctpConfig.sack_coalesce``, as
+      pion/sctp's receiver does). Off by default: fewer SACKs for a sender that pays for
+      each (Pion), but it starves a sender that grows its window per SACK (aiortc);
+      figures in docs/interop.md, "Throughput";
     * ``udp_offload``: let the asyncio driver batch system calls with Linux UDP GSO/GRO
       (``pyrtcstack.aio.udp``; the datagrams on the wire are the same; off: one
       ``sendto``/``recvfrom`` per datagram);
@@ -216,6 +221,7 @@ class Settings:
     sctp_max_burst: int = 4
     sctp_zero_checksum: bool = True
     sctp_sack_at_batch_end: bool = False
+    sctp_sack_coalesce: bool = False
     keylog: Callable[[str], None] | None = None
     keylog_file: str | None = None
     tracer: Callable[[object], None] | None = None

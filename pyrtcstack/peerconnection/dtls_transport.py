@@ -47,6 +47,7 @@ def sctp_config(settings: Settings) -> SctpConfig:
         max_burst=settings.sctp_max_burst,
         zero_checksum=settings.sctp_zero_checksum,
         sack_at_batch_end=settings.sctp_sack_at_batch_end,
+        sack_coalesce=settings.sctp_sack_coalesce,
     )
 
 

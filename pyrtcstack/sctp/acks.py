@@ -16,6 +16,11 @@ the receiver's state *as of that packet*:
   with the batch's answer instead of after ``sack_delay``: as far as we can see the peer's
   burst has ended, and a sender that waits for everything to be acknowledged (Janus's
   usrsctp glue) would otherwise sit idle; at most one more SACK per batch;
+- if ``SctpConfig.sack_coalesce`` (off by default), the SACKs that fell due within one
+  read batch leave as one, built when the batch's answer is taken (:meth:`Acks.take`), so
+  it acknowledges every packet read so far: a deliberate deviation from "every second
+  packet" (as pion/sctp's receiver), for senders that pay for each SACK; a batch with a
+  SACK reporting a gap or a duplicate keeps all its SACKs;
 - otherwise within ``sack_delay`` (200 ms at most, §6.2: a packet handed over alone,
   ``receive_packet``, with no batch end seen), or with the next DATA we send (§6.2: a SACK
   may ride with outgoing DATA);
@@ -58,6 +63,7 @@ class Acks:
     """The SACK policy of one association (see the module docstring)."""
 
     __slots__ = (
+        "_coalesce",
         "_events",
         "_max_queued",
         "_sack_delay",
@@ -78,6 +84,7 @@ class Acks:
         self._max_queued = config.max_queued_messages
         self._sack_delay = config.sack_delay
         self._sack_every = config.sack_every
+        self._coalesce = config.sack_coalesce
         self._window = config.receive_window
         #: The receiver, once the handshake created it.
         self.receiver: Receiver | None = None
@@ -135,8 +142,19 @@ class Acks:
         DATA leaves now, so a delayed SACK rides with it (§6.2)."""
         if bundle and self.at is not None:
             self.due = True
-        if self.due and self.receiver is not None:
-            self.sacks.append(self.build())
+        if self.receiver is not None:
+            sacks = self.sacks
+            if (
+                self._coalesce
+                and (self.due or sacks)
+                and all(len(sack) == _PURE_SACK.size for sack in sacks)
+            ):
+                # One SACK for the whole batch, built now: it acknowledges at least as
+                # much as every one it replaces, and the packets read after them. SACKs
+                # that report a gap or a duplicate (§6.2: at once) are all kept.
+                self.sacks = [self.build()]
+            elif self.due:
+                self.sacks.append(self.build())
         sacks = self.sacks
         if sacks:
             self.sacks = []

@@ -82,6 +82,14 @@ class SctpConfig:
     #: the sender in another process (its CPU goes to the extra SACKs); figures in
     #: docs/sctp.md, "Receiving and SACK". ``receive_packet`` (no batch end seen) waits.
     sack_at_batch_end: bool = False
+    #: True: the SACKs that fell due while a read batch was read leave as ONE SACK built
+    #: when the answer goes out, acknowledging everything read so far (as pion/sctp's
+    #: receiver does: its "immediate" SACK is built when its write loop next runs). Fewer
+    #: SACKs for a sender that pays for each one (Pion: docs/interop.md, "Throughput"),
+    #: but a sender that grows its window per SACK and only when it is full (aiortc) sees
+    #: one SACK per batch and starves: off by default (docs/sctp.md, "Receiving and SACK").
+    #: ``receive_packet`` (one packet per answer) is unchanged.
+    sack_coalesce: bool = False
     #: Max.Burst (RFC 9260 §6.1, §16): new packets sent at once after an idle period.
     max_burst: int = 4
     #: Bound on complete-but-unread messages queued for the application, in *messages*; the
