@@ -341,6 +341,35 @@ def test_session_without_media_is_ended_after_the_idle_timeout(tmp_path: Path) -
     run(test, tmp_path, idle_timeout=1.0)
 
 
+def test_an_ended_session_is_in_finished_while_its_peer_connection_closes(
+    tmp_path: Path,
+) -> None:
+    """A session leaves ``sessions`` and enters ``finished`` at once: an observer polling
+    the two never sees it in neither, however long the server's peer connection takes to
+    close (on a loaded machine the idle-timeout test above once saw it in neither)."""
+
+    async def test(server: WhipServer, base: str) -> None:
+        pc, sdp = await offer_sdp()
+        assert (await http("POST", base + "/whip", sdp, **SDP))[0] == 201
+        (session,) = server.sessions.values()
+        closing = asyncio.Event()
+        close = session.pc.close
+
+        async def slow_close() -> None:
+            closing.set()
+            await asyncio.sleep(0.5)
+            await close()
+
+        session.pc.close = slow_close  # type: ignore[method-assign]
+        await asyncio.wait_for(closing.wait(), 10)  # the idle timeout ended it
+        assert not server.sessions
+        assert server.finished and server.finished[-1] is session
+        assert session.end_reason == "idle timeout"
+        await pc.close()
+
+    run(test, tmp_path, idle_timeout=1.0)
+
+
 def test_recording_stops_at_the_disk_quota(tmp_path: Path) -> None:
     async def test(server: WhipServer, base: str) -> None:
         pc = PeerConnection(None, LOOP)

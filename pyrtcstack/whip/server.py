@@ -400,6 +400,11 @@ class WhipServer:
         session.ended = True
         session.end_reason = reason
         self.sessions.pop(session.id, None)
+        if session.kind == "whip":
+            # in ``finished`` as it leaves ``sessions``: never in neither while the peer
+            # connection closes below
+            self.finished.append(session)
+            del self.finished[:-64]
         session.close_recorders()
         for relay, track in session.live_tracks:
             relay.detach(track)
@@ -416,8 +421,6 @@ class WhipServer:
         with contextlib.suppress(Exception):
             await session.pc.close()
         if session.kind == "whip":
-            self.finished.append(session)
-            del self.finished[:-64]
             recorded = {k: p for k, p in session.files.items() if session.frames.get(k)}
             playable = {k: p for k, p in recorded.items() if p.suffix != ".wav"}
             replay = await asyncio.to_thread(self._load_replay, playable)
