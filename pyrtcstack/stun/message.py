@@ -148,6 +148,11 @@ def _hmac(key: bytes, data: bytes, digest: str) -> bytes:
         states = _pads[(bytes(key), digest)] = _pad_states(key, digest)
     elif type(key) is not HmacKey:
         _pad_misses[0] = 0
+    return _mac(states, data)
+
+
+def _mac(states: tuple[object, object], data: bytes) -> bytes:
+    """HMAC (RFC 2104) of ``data`` from a key's prepared inner and outer hash states."""
     inner = states[0].copy()  # type: ignore[attr-defined]
     inner.update(data)
     outer = states[1].copy()  # type: ignore[attr-defined]
@@ -582,14 +587,9 @@ class Message:
             size = 20
             digest = "sha1"
         covered = raw[:2] + _U16.pack(off + 4 + size - HEADER_SIZE) + raw[4:off]
-        states = key.sha1 if digest == "sha1" and type(key) is HmacKey else _states(key, digest)
-        if states is None:
-            return _compare(_hmac(key, covered, digest)[:size], raw[off + 4 : off + 4 + size])
-        inner = states[0].copy()  # type: ignore[attr-defined]
-        inner.update(covered)
-        outer = states[1].copy()  # type: ignore[attr-defined]
-        outer.update(inner.digest())
-        return _compare(outer.digest()[:size], raw[off + 4 : off + 4 + size])
+        states = _states(key, digest)
+        mac = _hmac(key, covered, digest) if states is None else _mac(states, covered)
+        return _compare(mac[:size], raw[off + 4 : off + 4 + size])
 
     # -- encoding ----------------------------------------------------------------------
     def encode(
@@ -619,16 +619,7 @@ class Message:
         if key is not None:
             if integrity != "sha256":
                 head = _HEADER.pack(mtype, len(body) + 24, MAGIC_COOKIE) + tid
-                if type(key) is HmacKey:  # its own states (an ICE agent's keys)
-                    inner_state, outer_state = key.sha1
-                    inner = inner_state.copy()  # type: ignore[attr-defined]
-                    inner.update(head + body)
-                    outer = outer_state.copy()  # type: ignore[attr-defined]
-                    outer.update(inner.digest())
-                    mac: bytes = outer.digest()
-                else:
-                    mac = _hmac(key, head + body, "sha1")
-                body += b"\x00\x08\x00\x14" + mac
+                body += b"\x00\x08\x00\x14" + _hmac(key, head + body, "sha1")
             if integrity != "sha1":
                 head = _HEADER.pack(mtype, len(body) + 36, MAGIC_COOKIE) + tid
                 body += b"\x00\x1c\x00\x20" + _hmac(key, head + body, "sha256")
