@@ -10,6 +10,8 @@
   (``Settings(dtls_versions=("1.2",))``), and ours (DTLS 1.3, the default, RFC 9147) as a
   share of it in the same run. Each repetition starts with another stack (ours, aiortc,
   ours12; then aiortc, ours12, ours; ...), so none always runs first in the process.
+* ``--sack-at-batch-end``: the throughput rows also for ours with
+  ``Settings(sctp_sack_at_batch_end=True)``, and the default as a share of it.
 * The same with the receiving peer in a child process (signalling over a pipe), with the
   share of a core each side used during the transfer (the side near 100 % is the limit).
 * 100 pairs (``--pairs``; ``--pairs 1000 --aiortc-pairs 200`` for the scale run) set up at
@@ -51,13 +53,18 @@ from pyrtcstack.peerconnection import Settings
 HIGH_WATER = 1 << 20
 LOW_WATER = 1 << 18
 
+# Our stack's rows: the name of each and what it changes in our default settings.
+OURS: dict[str, dict[str, Any]] = {
+    "ours": {},
+    "ours12": {"dtls_versions": ("1.2",)},
+    "ours-sab": {"sctp_sack_at_batch_end": True},
+}
+
 
 async def _ours_pair(
-    ta: float = 0.05, dtls: tuple[str, ...] | None = None, timeout: float = 30.0
+    ta: float = 0.05, stack: str = "ours", timeout: float = 30.0
 ) -> tuple[Any, Any, Any]:
-    settings = Settings(host_addresses=["127.0.0.1"], ice_ta=ta)
-    if dtls is not None:
-        settings = dataclasses.replace(settings, dtls_versions=dtls)
+    settings = dataclasses.replace(_settings(stack), ice_ta=ta)
     a = PeerConnection(settings=settings)
     b = PeerConnection(settings=settings)
     channel = a.create_data_channel("bench")
@@ -115,10 +122,8 @@ def _set_low(channel: Any, value: int) -> None:
 async def throughput(stack: str, size: int, total: int) -> tuple[float, float]:
     """(wall MB/s, CPU MB/s) for ``total`` bytes in messages of ``size`` bytes. CPU MB/s
     divides by the process CPU time (both peers): fairer on a loaded, shared machine."""
-    if stack == "ours12":
-        a, b, (channel, remote) = await _ours_pair(dtls=("1.2",))
-    else:
-        a, b, (channel, remote) = await (_ours_pair() if stack == "ours" else _aiortc_pair())
+    pair = _ours_pair(stack=stack) if stack in OURS else _aiortc_pair()
+    a, b, (channel, remote) = await pair
     done = asyncio.Event()
     received = [0]
     count = total // size
@@ -176,7 +181,7 @@ async def _child(stack: str, count: int) -> None:
 
         channel.on("message", on_message)
 
-    if stack in ("ours", "ours12"):
+    if stack in OURS:
         from pyrtcstack.peerconnection import Description
 
         pc: Any = PeerConnection(settings=_settings(stack))
@@ -203,11 +208,8 @@ async def _child(stack: str, count: int) -> None:
 
 
 def _settings(stack: str) -> Settings:
-    """Ours in the two-process run: the default settings, or forced to DTLS 1.2."""
-    settings = Settings(host_addresses=["127.0.0.1"])
-    if stack == "ours12":
-        settings = dataclasses.replace(settings, dtls_versions=("1.2",))
-    return settings
+    """Our settings for the row ``stack`` (:data:`OURS`), loopback host candidates only."""
+    return Settings(host_addresses=["127.0.0.1"], **OURS[stack])
 
 
 async def two_process_throughput(stack: str, size: int, total: int) -> tuple[float, float, float]:
@@ -221,7 +223,7 @@ async def two_process_throughput(stack: str, size: int, total: int) -> tuple[flo
     )  # fmt: skip
     assert child.stdin is not None and child.stdout is not None
     try:
-        if stack in ("ours", "ours12"):
+        if stack in OURS:
             pc: Any = PeerConnection(settings=_settings(stack))
             channel = pc.create_data_channel("bench")
             await pc.set_local_description()
@@ -241,7 +243,7 @@ async def two_process_throughput(stack: str, size: int, total: int) -> tuple[flo
         child.stdin.write((json.dumps(offer) + "\n").encode())
         await child.stdin.drain()
         answer = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
-        if stack in ("ours", "ours12"):
+        if stack in OURS:
             from pyrtcstack.peerconnection import Description
 
             await pc.set_remote_description(Description.from_dict(answer))
@@ -315,12 +317,15 @@ async def many_pairs(stack: str, n: int, idle: float) -> tuple[float, ...]:
     before = _rss_kib()
     t0 = time.perf_counter()
     c0 = time.process_time()
-    dtls = ("1.2",) if stack == "ours12" else None
     # All pairs start at once: on a loaded machine 1,000 of them took 32 s to open.
     timeout = max(30.0, 0.12 * n)
     pairs = await asyncio.gather(
         *[
-            (_aiortc_pair(timeout) if stack == "aiortc" else _ours_pair(dtls=dtls, timeout=timeout))
+            (
+                _aiortc_pair(timeout)
+                if stack == "aiortc"
+                else _ours_pair(stack=stack, timeout=timeout)
+            )
             for _ in range(n)
         ]
     )
@@ -360,31 +365,51 @@ def _rotated(stacks: tuple[str, ...], k: int) -> tuple[str, ...]:
     return stacks[k:] + stacks[:k]
 
 
+def _stacks(args: argparse.Namespace) -> tuple[str, ...]:
+    """The throughput rows of this run: ours and aiortc, and the variants asked for."""
+    return (
+        ("ours", "aiortc")
+        + (("ours12",) if args.dtls13 else ())
+        + (("ours-sab",) if args.sack_at_batch_end else ())
+    )
+
+
+def _variants(rate: dict[str, float]) -> str:
+    """The columns of our variants: each one's figure, and ours (default) as a share of it."""
+    line = ""
+    if "ours12" in rate:
+        share = rate["ours"] / rate["ours12"]
+        line += f"   ours DTLS 1.2 {rate['ours12']:7.2f} (1.3 = {share:4.2f} of 1.2)"
+    if "ours-sab" in rate:
+        line += (
+            f"   ours SACK at batch end {rate['ours-sab']:7.2f}"
+            f" (default = {rate['ours'] / rate['ours-sab']:4.2f} of it)"
+        )
+    return line
+
+
 async def one_process(args: argparse.Namespace, total: int) -> None:
     print(f"whole-stack data channel throughput, one process, {args.mib} MiB, loopback UDP")
     for size in (16384, 1200):
-        stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
+        stacks = _stacks(args)
         results: dict[str, list[tuple[float, float]]] = {s: [] for s in stacks}
         for k in range(args.repeat):
             for stack in _rotated(stacks, k):
                 results[stack].append(await throughput(stack, size, total))
         for i, what in ((0, "wall"), (1, "CPU ")):
-            ours = statistics.median(r[i] for r in results["ours"])
-            theirs = statistics.median(r[i] for r in results["aiortc"])
+            rate = {s: statistics.median(r[i] for r in v) for s, v in results.items()}
+            ours, theirs = rate["ours"], rate["aiortc"]
             line = (
                 f"  {size:>5} B messages, {what} MB/s: ours {ours:7.2f}   aiortc {theirs:7.2f}"
                 f"   ratio {ours / theirs:5.2f}x"
             )
-            if args.dtls13:
-                ours12 = statistics.median(r[i] for r in results["ours12"])
-                line += f"   ours DTLS 1.2 {ours12:7.2f} (1.3 = {ours / ours12:4.2f} of 1.2)"
-            print(line)
+            print(line + _variants(rate))
 
 
 async def two_processes(args: argparse.Namespace, total: int) -> None:
     print(f"two processes (receiver in a child process), {args.mib} MiB, wall MB/s")
     for size in (16384, 1200):
-        stacks = ("ours", "aiortc", "ours12") if args.dtls13 else ("ours", "aiortc")
+        stacks = _stacks(args)
         two: dict[str, list[tuple[float, float, float]]] = {s: [] for s in stacks}
         for k in range(args.repeat):
             for stack in _rotated(stacks, k):
@@ -395,10 +420,7 @@ async def two_processes(args: argparse.Namespace, total: int) -> None:
             f"  {size:>5} B messages: ours {ours:7.2f}   aiortc {theirs:7.2f}"
             f"   ratio {ours / theirs:5.2f}x"
         )
-        if args.dtls13:
-            ours12 = rate["ours12"]
-            line += f"   ours DTLS 1.2 {ours12:7.2f} (1.3 = {ours / ours12:4.2f} of 1.2)"
-        print(line)
+        print(line + _variants(rate))
         # the share of a core each side used during the transfer (medians): which is the limit
         shares = "   ".join(
             f"{s} sender {100 * statistics.median(r[1] for r in v):3.0f} %"
@@ -513,10 +535,14 @@ if __name__ == "__main__":
         help="comma-separated subset of: one (one-process throughput), two (two processes), "
         "pairs (--pairs simultaneous pairs: open time, RSS, idle CPU), setup (setup time)",
     )
-    parser.add_argument("--child", choices=["ours", "ours12", "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument(
-        "--pairs-child", choices=["ours", "ours12", "aiortc"], help=argparse.SUPPRESS
+        "--sack-at-batch-end",
+        action="store_true",
+        help="also ours with Settings(sctp_sack_at_batch_end=True) in the throughput rows, "
+        "and the default as a share of it",
     )
+    parser.add_argument("--child", choices=[*OURS, "aiortc"], help=argparse.SUPPRESS)
+    parser.add_argument("--pairs-child", choices=[*OURS, "aiortc"], help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.child:
