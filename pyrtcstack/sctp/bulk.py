@@ -90,6 +90,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     sack_cum = -1
     sack_rwnd = 0
     sacks = 0
+    sack_packets = 0  # in-line SACK packets (sacks counts the applied ones), not yet counted
     verdict = 0  # _verify's answer for a SACK without our zero-checksum header
     inline = True  # whether packets may be taken in line, as of the last read
     stale = True  # ``inline`` is to be read (first use, or receive_one ran)
@@ -182,7 +183,7 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
             if inline and (
                 data.startswith(zero_head) or (verdict := _verify(a, data, head, head_crc)) > 0
             ):
-                stats.packets_received += 1
+                sack_packets += 1
                 tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
                 # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
                 if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
@@ -196,15 +197,17 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
         if taken:
             _commit(a, receiver, cum, buffered, taken, credit, now)
             taken = credit = 0
-        if sacks:
+        if sacks:  # (the first in-line SACK since the last flush is always applied)
+            stats.packets_received += sack_packets
             a.sender.on_sack(sack_cum, sack_rwnd, _NO_GAPS, now, sacks)
             sack_cum = -1
-            sacks = 0
+            sacks = sack_packets = 0
         receive_one(a, data, now)
         stale = True
     if taken:
         _commit(a, receiver, cum, buffered, taken, credit, now)
     if sacks:
+        stats.packets_received += sack_packets
         a.sender.on_sack(sack_cum, sack_rwnd, _NO_GAPS, now, sacks)
 
 
