@@ -248,6 +248,7 @@ class Side:
             return ""
         a = self.pc.core.sctp.association
         s = a.sender
+        d = self.pc.core.dtls.stats
         srtt = -1.0 if s.srtt is None else s.srtt
         return (
             f"t3={s.t3_expirations} fast_rtx={s.fast_retransmissions} rtx={s.retransmissions}"
@@ -258,6 +259,9 @@ class Side:
             # datagrams in ÷ out while a peer sends to us: our read batch (our SACKs of
             # a batch leave in one datagram); cumulative over the connection
             f" udp_in={self.pc._driver.datagrams_received} udp_out={self.pc._driver.datagrams_sent}"
+            # DTLS records our side dropped (a datagram can arrive and its record still
+            # be lost: werift's record that reuses its Finished's number, docs/interop.md)
+            f" dtls_replay={d.dropped_replay} dtls_decrypt={d.dropped_decrypt}"
         )
 
     def ports(self) -> set[int]:
