@@ -204,7 +204,9 @@ if __name__ == "__main__":
     parser.add_argument("--counters", action="store_true", help="our SCTP counters (stderr)")
     parser.add_argument("--socket-buffer", type=int, help="our SO_RCVBUF/SO_SNDBUF request")
     parser.add_argument(
-        "--sack-at-batch-end", action="store_true", help="ours: Settings.sctp_sack_at_batch_end"
+        "--no-sack-at-batch-end",
+        action="store_true",
+        help="ours: Settings(sctp_sack_at_batch_end=False), the delayed SACK",
     )
     parser.add_argument(
         "--sack-coalesce", action="store_true", help="ours: Settings.sctp_sack_coalesce"
@@ -230,8 +232,8 @@ if __name__ == "__main__":
         OURS_SETTINGS["dtls_versions"] = tuple(args.dtls.split(","))
     if args.keylog:
         OURS_SETTINGS["keylog_file"] = args.keylog
-    if args.sack_at_batch_end:
-        OURS_SETTINGS["sctp_sack_at_batch_end"] = True
+    if args.no_sack_at_batch_end:
+        OURS_SETTINGS["sctp_sack_at_batch_end"] = False
     if args.sack_coalesce:
         OURS_SETTINGS["sctp_sack_coalesce"] = True
     table = asyncio.run(
