@@ -69,7 +69,8 @@ def test_werift_finished_and_an_application_record_share_a_sequence_number(
     finished = seen[0][1]
     assert finished > 0, seen[:3]  # RFC 6347 §4.1 would have 0
     reused = [ctype for ctype, seq in seen[1:] if seq == finished]
-    assert reused == [ContentType.APPLICATION_DATA], seen[: finished + 2]
-    # that one record, and nothing else, was dropped (a replay, never decrypted)
-    assert stats.dropped_replay == 1, stats
+    assert reused.count(ContentType.APPLICATION_DATA) == 1, seen[: finished + 2]
+    # that record, and nothing else, was dropped (a replay, never decrypted); on a loaded
+    # machine werift may also resend its last flight as it was, the Finished's copy a replay
+    assert stats.dropped_replay == len(reused), (stats, reused)
     assert stats.dropped_decrypt == stats.dropped_epoch == stats.dropped_malformed == 0, stats
