@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -120,3 +122,29 @@ def test_pion_peer_exits_when_the_harness_is_gone() -> None:
     assert done.stderr.decode().splitlines()[-1] == (
         "pion peer: 5 failed polls in a row: the harness does not answer"
     )
+
+
+def test_pion_cpu_profile_is_opt_in_and_splits_the_ends(tmp_path: Path) -> None:
+    """``PYRTCSTACK_PION_CPUPROFILE=PREFIX``: -self-bench writes a CPU profile that ``go
+    tool pprof`` reads, its samples labelled by end, and the transfer's bytes and CPU
+    beside it; unset, nothing is written."""
+    binary = _pion()
+    total = 16 << 20
+    argv = [str(binary), "-self-bench", str(total), "16384"]
+    off = tmp_path / "off"
+    off.mkdir()
+    subprocess.run(argv, capture_output=True, timeout=120, check=True, cwd=off)
+    assert list(off.iterdir()) == []
+    env = {**os.environ, "PYRTCSTACK_PION_CPUPROFILE": str(tmp_path / "p")}
+    done = subprocess.run(argv, capture_output=True, timeout=120, check=True, env=env)
+    assert json.loads(done.stdout)["bytes"] == total
+    (profile,) = tmp_path.glob("p-*-1-self-16384.pprof")
+    sidecar = json.loads(profile.with_suffix(".json").read_text())
+    assert sidecar["bytes"] == total and sidecar["cpuSeconds"] > 0
+    go = shutil.which("go")
+    assert go is not None  # the peer was built with it
+    tags = subprocess.run(
+        [go, "tool", "pprof", "-tags", str(profile)],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "sender" in tags and "receiver" in tags
