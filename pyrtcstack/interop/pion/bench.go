@@ -108,10 +108,12 @@ func sendAll(dc *webrtc.DataChannel, raw datachannel.ReadWriteCloser, total, siz
 	return nil
 }
 
-// drain waits (at most 60 s) until the channel's send buffer is empty: Pion took it all
-// and the peer acknowledged it.
+// drain waits until the channel's send buffer is empty (the peer acknowledged every byte),
+// the channel is no longer open (the peer may close on the last byte, before its last
+// SACK), or 10 s passed.
 func drain(dc *webrtc.DataChannel) {
-	for deadline := time.Now().Add(time.Minute); dc.BufferedAmount() > 0 && time.Now().Before(deadline); {
+	deadline := time.Now().Add(10 * time.Second)
+	for dc.BufferedAmount() > 0 && dc.ReadyState() == webrtc.DataChannelStateOpen && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -143,6 +145,7 @@ func startProfile(what string, total int) func() {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		logf("cpu profile: %v", err)
 		_ = f.Close()
+		_ = os.Remove(name + ".pprof")
 		return nil
 	}
 	c0, t0 := cpuSeconds(), time.Now()
