@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -362,4 +364,165 @@ func exchangeDescription(from, to *webrtc.PeerConnection, offer bool, fromLabels
 	description := from.LocalDescription()
 	pprof.SetGoroutineLabels(toLabels)
 	return to.SetRemoteDescription(*description)
+}
+
+// pairBench is Pion → Pion in two processes, as Pion → us is: this process sends, a child
+// (this binary's -pair-sink) receives; the offer and the answer (non-trickle) go over the
+// child's stdin and stdout. Prints JSON with the sender's and the receiver's CPU seconds
+// apart (each its own process's, from the channel's opening to its last byte). With
+// CPUProfileEnv set, this process writes a profile (pair-SIZE) like a bench source's.
+func pairBench(total, size int) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	child := exec.Command(exe, "-pair-sink", strconv.Itoa(total))
+	child.Stderr = os.Stderr
+	child.Env = os.Environ()
+	in, err := child.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = in.Close() // the child exits when its stdin closes
+		_ = child.Wait()
+	}()
+	lines := bufio.NewScanner(out)
+	api, err := newAPI()
+	if err != nil {
+		return err
+	}
+	a, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ch, err := a.CreateDataChannel("bench", nil)
+	if err != nil {
+		return err
+	}
+	opened := make(chan datachannel.ReadWriteCloser, 1)
+	ch.OnOpen(func() {
+		if raw, err := ch.Detach(); err == nil {
+			opened <- raw
+		}
+	})
+	offer, err := a.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(a)
+	if err := a.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	<-gathered
+	if err := json.NewEncoder(in).Encode(a.LocalDescription()); err != nil {
+		return err
+	}
+	var answer webrtc.SessionDescription
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &answer) != nil {
+		return errors.New("no answer from the -pair-sink child")
+	}
+	if err := a.SetRemoteDescription(answer); err != nil {
+		return err
+	}
+	var raw datachannel.ReadWriteCloser
+	select {
+	case raw = <-opened:
+	case <-time.After(30 * time.Second):
+		return errors.New("the channel did not open within 30 s")
+	}
+	stop := startProfile(fmt.Sprintf("pair-%d", size), total)
+	if stop != nil {
+		defer stop()
+	}
+	c0, t0 := cpuSeconds(), time.Now()
+	if err := sendAll(ch, raw, total, size); err != nil {
+		return err
+	}
+	var done struct {
+		Bytes      int     `json:"bytes"`
+		CPUSeconds float64 `json:"cpuSeconds"`
+	}
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &done) != nil || done.Bytes < total {
+		return errors.New("the -pair-sink child did not receive everything")
+	}
+	seconds, sender := time.Since(t0).Seconds(), cpuSeconds()-c0
+	if stop != nil {
+		stop()
+	}
+	result, _ := json.Marshal(message{"bytes": total, "seconds": seconds, "cpuSeconds": sender + done.CPUSeconds,
+		"senderCpuSeconds": sender, "receiverCpuSeconds": done.CPUSeconds})
+	fmt.Println(string(result))
+	return nil
+}
+
+// pairSink is pairBench's child: it answers the offer read from stdin on stdout, reads
+// total bytes on the channel, prints {"bytes", "cpuSeconds"} and exits when stdin closes.
+func pairSink(total int) error {
+	lines := bufio.NewScanner(os.Stdin)
+	lines.Buffer(make([]byte, 64<<10), 1<<20)
+	var offer webrtc.SessionDescription
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &offer) != nil {
+		return errors.New("no offer on stdin")
+	}
+	api, err := newAPI()
+	if err != nil {
+		return err
+	}
+	b, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	result := make(chan message, 1)
+	b.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnOpen(func() {
+			raw, err := dc.Detach()
+			if err != nil {
+				result <- message{"error": err.Error()}
+				return
+			}
+			c0 := cpuSeconds()
+			got, err := readAll(raw, total)
+			if err != nil {
+				result <- message{"error": err.Error()}
+				return
+			}
+			result <- message{"bytes": got, "cpuSeconds": cpuSeconds() - c0}
+		})
+	})
+	if err := b.SetRemoteDescription(offer); err != nil {
+		return err
+	}
+	answer, err := b.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(b)
+	if err := b.SetLocalDescription(answer); err != nil {
+		return err
+	}
+	<-gathered
+	if err := json.NewEncoder(os.Stdout).Encode(b.LocalDescription()); err != nil {
+		return err
+	}
+	select {
+	case m := <-result:
+		if err := json.NewEncoder(os.Stdout).Encode(m); err != nil {
+			return err
+		}
+	case <-time.After(300 * time.Second):
+		return errors.New("not all received within 300 s")
+	}
+	for lines.Scan() { // until the sender closes our stdin
+	}
+	return nil
 }
