@@ -19,6 +19,7 @@ import pytest
 
 from pyrtcstack.common.core import Address
 from pyrtcstack.datachannel import ChannelMessage, ChannelOpen, DataChannelOpened
+from pyrtcstack.dtls import DtlsConnection
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.peerconnection.trace import TraceRecord
 from pyrtcstack.sctp import State
@@ -190,3 +191,28 @@ def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_data_only_connection_exports_no_srtp_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 5764 §4.2's exporter runs when media first needs the keys (the SRTP session is
+    # made then too): a connection with data channels only never runs it. The profile
+    # is still agreed (use_srtp is always offered), so the keys stay available.
+    exported: list[int] = []
+    export = DtlsConnection.export_keying_material
+
+    def counted(self: DtlsConnection, *args: Any, **kwargs: Any) -> bytes:
+        exported.append(1)
+        return export(self, *args, **kwargs)
+
+    monkeypatch.setattr(DtlsConnection, "export_keying_material", counted)
+    pair = Pair(4, traced=False)
+    channel = pair.a.create_data_channel("chat")
+    pair.negotiate()
+    pair.run(lambda: _opened(pair.events["a"]))
+    channel.send("ping")
+    pair.run(lambda: _opened(pair.events["b"]))
+    assert exported == []
+    assert pair.a.media.keyed and pair.a.media.srtp is None
+    # the first use exports: both ends derive the same keys (RFC 5764 §4.2)
+    assert pair.a.dtls.srtp_keys() == pair.b.dtls.srtp_keys()
+    assert len(exported) == 2
