@@ -99,10 +99,13 @@ class Fingerprint:
         digest = hashlib.new(FINGERPRINT_ALGORITHMS[algorithm], der).digest()
         return cls(algorithm, _colon_hex(digest))
 
-    def matches(self, der: bytes) -> bool:
-        """True if ``der`` hashes to this fingerprint (constant-time comparison)."""
-        other = Fingerprint.of(der, self.algorithm)
-        return hmac.compare_digest(other.value, self.value.upper())
+    def matches(self, der: bytes, known: Fingerprint | None = None) -> bool:
+        """True if ``der`` hashes to this fingerprint (constant-time comparison).
+        ``known``: the fingerprint of ``der`` the caller already made (``Fingerprint.of``),
+        used instead of hashing again when it has this fingerprint's algorithm."""
+        if known is None or known.algorithm != self.algorithm:
+            known = Fingerprint.of(der, self.algorithm)
+        return hmac.compare_digest(known.value, self.value.upper())
 
     def __str__(self) -> str:
         return f"{self.algorithm} {self.value}"

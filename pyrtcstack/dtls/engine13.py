@@ -174,6 +174,7 @@ class Dtls13Engine(EngineBase):
         self._completed = False
         self._close_sent = False
         self._peer_certificate_der = b""
+        self._peer_fingerprint = None
         self._peer_verified = False
         # record layer
         self._write_epoch = 0
