@@ -115,14 +115,16 @@ async def _open(args: argparse.Namespace) -> list[Any]:
     each way once open."""
     timeout = max(30.0, 0.12 * args.pairs)
     wave = args.wave or args.pairs
-    dtls = ("1.2",) if args.stack == "ours12" else None
+    stack = "ours12" if args.stack == "ours12" else "ours"
     pairs: list[Any] = []
     while len(pairs) < args.pairs:
         n = min(wave, args.pairs - len(pairs))
         if args.stack == "aiortc":
             made = await asyncio.gather(*[_aiortc_pair(timeout) for _ in range(n)])
         else:
-            made = await asyncio.gather(*[_ours_pair(dtls=dtls, timeout=timeout) for _ in range(n)])
+            made = await asyncio.gather(
+                *[_ours_pair(stack=stack, timeout=timeout) for _ in range(n)]
+            )
         await asyncio.gather(*[_exchange(channel, remote) for _, _, (channel, remote) in made])
         pairs += made
     return pairs

@@ -36,10 +36,14 @@ import tempfile
 import time
 from typing import Any
 
-import bench_interop as bi
+import bench_interop_counters as counters
+import bench_interop_link as link
+from bench_interop_link import Sample, Side, TransferFailedError, per_mb, wait_open
+from bench_interop_table import fmt, median_of, rate_cell, ratio_cell
 from bench_pc import HIGH_WATER, LOW_WATER
 
 from pyrtcstack.interop.janus import Janus, JanusClient, ice_address, start_janus
+from pyrtcstack.interop.launchers import PeerUnavailableError
 from pyrtcstack.interop.remote import EndpointError
 
 ECHO_HEADER = (
@@ -79,9 +83,9 @@ class JanusRemote:
 
     def cpu(self) -> float | None:
         assert self.janus is not None
-        return bi.group_cpu(self.janus.process.pid)
+        return counters.group_cpu(self.janus.process.pid)
 
-    async def self_bench(self, total: int, size: int) -> bi.Sample | None:
+    async def self_bench(self, total: int, size: int) -> Sample | None:
         return None  # an echo has no "→ itself"
 
     async def end_link(self) -> None:
@@ -106,11 +110,11 @@ class JanusRemote:
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
-async def echo(side: bi.Side, remote: JanusRemote, total: int, size: int) -> bi.Sample:
+async def echo(side: Side, remote: JanusRemote, total: int, size: int) -> Sample:
     """``total`` bytes in ``size``-byte messages to Janus and back, at most HIGH_WATER
     bytes sent and not yet echoed."""
     channel = side.channel(f"bench-echo:{total}:{size}")
-    await bi._wait_open(channel)
+    await wait_open(channel)
     sent, got, wrong = [0], [0], [0]
     moved = asyncio.Event()
 
@@ -135,8 +139,8 @@ async def echo(side: bi.Side, remote: JanusRemote, total: int, size: int) -> bi.
             now = time.perf_counter()
             if got[0] != seen:
                 seen, since = got[0], now
-            elif now - since > bi.STALL_TIMEOUT or now - t0 > bi.TRANSFER_TIMEOUT:
-                raise bi.TransferFailedError(
+            elif now - since > link.STALL_TIMEOUT or now - t0 > link.TRANSFER_TIMEOUT:
+                raise TransferFailedError(
                     f"stalled: {got[0] / 1e6:.2f} of {sent[0] / 1e6:.2f} MB sent came back"
                 )
 
@@ -150,22 +154,22 @@ async def echo(side: bi.Side, remote: JanusRemote, total: int, size: int) -> bi.
     ours, p1 = time.process_time() - c0, remote.cpu()
     side.done.append(channel)
     if wrong[0] or got[0] != sent[0]:
-        raise bi.TransferFailedError(
+        raise TransferFailedError(
             f"{wrong[0]} echoed messages were not {size}-byte binary; "
             f"{got[0]} bytes back for {sent[0]} sent"
         )
     mb = total / 1e6
-    return bi.Sample(mb / elapsed, ours / mb, bi._per_mb(p0, p1, mb))
+    return Sample(mb / elapsed, ours / mb, per_mb(p0, p1, mb))
 
 
 async def measure_echo(
-    remote: JanusRemote, plan: list[tuple[int, int]], rows: dict[int, dict[str, list[bi.Sample]]]
+    remote: JanusRemote, plan: list[tuple[int, int]], rows: dict[int, dict[str, list[Sample]]]
 ) -> None:
     """One launch of Janus: the round trips of us, then of aiortc, for each size."""
     await remote.start()
     try:
         for stack in ("ours", "aiortc"):
-            side = bi.Side(stack, "janus", address=remote.address)
+            side = Side(stack, "janus", address=remote.address)
             failed: str | None = None
             try:
                 await side.connect(remote)
@@ -174,18 +178,18 @@ async def measure_echo(
             try:
                 for total, size in plan:
                     if failed is not None:
-                        rows[size][stack].append(bi.Sample(0.0, 0.0, None, failed))
+                        rows[size][stack].append(Sample(0.0, 0.0, None, failed))
                         continue
-                    drops0 = bi.udp_drops() if bi.COUNTERS else {}
+                    drops0 = counters.udp_drops() if counters.ENABLED else {}
                     try:
                         sample = await echo(side, remote, total, size)
                     except (OSError, RuntimeError, TimeoutError) as exc:
                         why = f"{exc}; {stack}'s connection {side.state()}"
-                        sample = bi.Sample(0.0, 0.0, None, why)
+                        sample = Sample(0.0, 0.0, None, why)
                         failed = "not run: an earlier transfer on this connection failed"
                     rows[size][stack].append(sample)
-                    if bi.COUNTERS:
-                        drops = bi.udp_drops()
+                    if counters.ENABLED:
+                        drops = counters.udp_drops()
                         lost = {p: d - drops0.get(p, 0) for p, d in drops.items()}
                         mine = side.ports()
                         print(f"  janus {stack}<->p {size}: {sample.rate:.1f} MB/s "
@@ -196,27 +200,27 @@ async def measure_echo(
                 await side.close()
                 await remote.end_link()
     finally:
-        if bi.COUNTERS:
+        if counters.ENABLED:
             print(f"  janus's log: {remote.log_counts()}", file=sys.stderr)
         await remote.close()
 
 
-def format_echo_row(size: int, row: dict[str, list[bi.Sample]]) -> str:
+def format_echo_row(size: int, row: dict[str, list[Sample]]) -> str:
     ours, theirs = row["ours"], row["aiortc"]
-    rate, anchor = bi._median(ours, "rate"), bi._median(theirs, "rate")
-    cpu = bi._median(ours, "ours_cpu")
-    share = bi._median(ours, "peer_share")
+    rate, anchor = median_of(ours, "rate"), median_of(theirs, "rate")
+    cpu = median_of(ours, "ours_cpu")
+    share = median_of(ours, "peer_share")
     ours_pct = None if rate is None or cpu is None else 100 * rate * cpu
     cells = [
         "janus (2 procs)",
         f"{size:,}",
-        bi._rate(ours),
-        bi._rate(theirs),
-        bi._ratio(rate, anchor),
-        f"{bi._fmt(cpu, '.4f')} / {bi._fmt(bi._median(ours, 'peer_cpu'), '.4f')}",
-        f"{bi._fmt(ours_pct, '.0f')} / {bi._fmt(None if share is None else 100 * share, '.0f')}",
-        f"{bi._fmt(bi._median(theirs, 'ours_cpu'), '.4f')}"
-        f" / {bi._fmt(bi._median(theirs, 'peer_cpu'), '.4f')}",
+        rate_cell(ours),
+        rate_cell(theirs),
+        ratio_cell(rate, anchor),
+        f"{fmt(cpu, '.4f')} / {fmt(median_of(ours, 'peer_cpu'), '.4f')}",
+        f"{fmt(ours_pct, '.0f')} / {fmt(None if share is None else 100 * share, '.0f')}",
+        f"{fmt(median_of(theirs, 'ours_cpu'), '.4f')}"
+        f" / {fmt(median_of(theirs, 'peer_cpu'), '.4f')}",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -228,7 +232,7 @@ async def run_echo(plan: list[tuple[int, int]], repeat: int) -> tuple[list[str],
     try:
         for _ in range(repeat):
             await measure_echo(JanusRemote(), plan, rows)
-    except bi.PeerUnavailableError as exc:
+    except PeerUnavailableError as exc:
         print(f"janus: skipped ({exc})", file=sys.stderr)
         return [], []
     lines = ["", "Round trip through Janus's echotest (N bytes out and back, MB/s of N):"]

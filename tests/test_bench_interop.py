@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 sys.path.insert(0, str(PROJECT / "bench"))
 import bench_interop  # noqa: E402
+import bench_interop_link  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def _bench_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The aiortc child process imports bench_interop (and bench_pc) with this path.
     path = os.pathsep.join([str(PROJECT), str(PROJECT / "bench")])
     monkeypatch.setenv("PYTHONPATH", path + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    monkeypatch.setattr(bench_interop, "TRANSFER_TIMEOUT", 60.0)
+    monkeypatch.setattr(bench_interop_link, "TRANSFER_TIMEOUT", 60.0)
 
 
 def _rows(table: str, peer: str) -> list[list[str]]:

@@ -373,6 +373,23 @@ def test_replayed_and_tampered_records_are_dropped() -> None:
     assert pair.server.state == "established"  # never fatal
 
 
+def test_a_record_reusing_the_finished_sequence_number_is_dropped() -> None:
+    """werift numbers its application records from 1 after a Finished it sent with N > 0
+    (docs/interop.md): its N-th record reuses N, and so the AES-GCM nonce, of a record we
+    saw. It stays dropped (RFC 6347 §4.1.2.6): a second record under one nonce is what an
+    on-path attacker who saw both needs to forge a record at that number."""
+    pair = make_pair(seed=23)
+    assert pair.run()
+    state = pair.client.engine._write[1]  # type: ignore[attr-defined]
+    assert state.next_sequence == 1  # our Finished was epoch 1, sequence 0
+    state.next_sequence = 0  # as werift: an application record at the Finished's number
+    pair.server.receive_datagram(pair.client.protect(b"reused"), CLIENT_ADDR, pair.net.now)
+    pair.server.receive_datagram(pair.client.protect(b"next"), CLIENT_ADDR, pair.net.now)
+    assert pair.server.take_application_data() == [b"next"]
+    assert pair.server.stats.dropped_replay == 1
+    assert pair.server.stats.dropped_decrypt == 0
+
+
 def test_out_of_window_and_reordered_records() -> None:
     pair = make_pair(seed=21)
     assert pair.run()

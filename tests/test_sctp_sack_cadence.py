@@ -232,10 +232,13 @@ def test_a_window_limited_sender_is_not_starved(size: int, at_end: bool) -> None
 
 
 def test_a_lone_packet_is_acknowledged_within_the_sack_delay() -> None:
-    """§6.2: the odd packet out of a batch (the default) or a packet handed over alone
-    (``receive_packet``: no batch end seen, whatever the config) waits at most SACK.Delay
-    (200 ms)."""
-    for batched, config in ((True, SctpConfig()), (False, SctpConfig(sack_at_batch_end=True))):
+    """§6.2: the odd packet out of a batch (with sack_at_batch_end off) or a packet handed
+    over alone (``receive_packet``: no batch end seen, whatever the config) waits at most
+    SACK.Delay (200 ms)."""
+    for batched, config in (
+        (True, SctpConfig(sack_at_batch_end=False)),
+        (False, SctpConfig(sack_at_batch_end=True)),
+    ):
         run = _connected(delay=0.0005, config=config)
         run.batched = batched
         run.transfer(1, 100)  # one packet, nothing after it
@@ -259,8 +262,8 @@ def test_a_lone_packet_is_acknowledged_at_the_end_of_its_batch() -> None:
     while run.queue and run.queue[0].at <= run.now + run.delay:
         heapq.heappop(run.queue).act()
     assert run.sender.cum == (run.sender.next_tsn - 1) & MASK32
-    # Off (the default): the delayed SACK only.
-    run = _connected(delay=0.0005)
+    # Off: the delayed SACK only.
+    run = _connected(delay=0.0005, config=SctpConfig(sack_at_batch_end=False))
     run.transfer(1, 100)
     assert run.sack_packets == 0
 
@@ -289,7 +292,7 @@ def test_a_sender_that_waits_for_every_ack_is_not_held_by_the_delayed_sack(
 ) -> None:
     """Bursts of an odd number of packets, each sent once the previous one is all
     acknowledged: with a SACK at the batch's end each burst costs a round trip (plus the
-    read lag); with the delayed SACK alone (the default) it costs SACK.Delay (200 ms)
+    read lag); with the delayed SACK alone (sack_at_batch_end off) it costs SACK.Delay (200 ms)
     each."""
     count = 20
     for at_end in (True, False):
@@ -411,9 +414,9 @@ def test_the_i_bit_asks_for_a_sack_at_once() -> None:
 
 
 def test_the_settings_switch_reaches_the_association() -> None:
-    assert not PeerConnectionCore(settings=Settings()).sctp_config.sack_at_batch_end
-    pc = PeerConnectionCore(settings=Settings(sctp_sack_at_batch_end=True))
-    assert pc.sctp_config.sack_at_batch_end
+    assert PeerConnectionCore(settings=Settings()).sctp_config.sack_at_batch_end
+    pc = PeerConnectionCore(settings=Settings(sctp_sack_at_batch_end=False))
+    assert not pc.sctp_config.sack_at_batch_end
 
 
 def _batch_sacks(config: SctpConfig, offsets: list[int]) -> tuple[list[SackChunk], int]:
@@ -440,8 +443,11 @@ def _batch_sacks(config: SctpConfig, offsets: list[int]) -> tuple[list[SackChunk
 def test_coalesced_sacks_answer_a_batch_with_one() -> None:
     """``sack_coalesce``: the SACKs that fell due in one batch leave as one, built when the
     answer is taken, so it acknowledges the whole batch (the odd last packet too: no
-    delayed SACK is left owed). Off: one per two full-sized packets."""
+    delayed SACK is left owed). Off: one per two full-sized packets, and one for the odd
+    last packet at the batch's end (``sack_at_batch_end``, the default) or none yet."""
     sacks, tsn = _batch_sacks(SctpConfig(), list(range(9)))
+    assert [(x.cumulative_tsn - tsn) & MASK32 for x in sacks] == [1, 3, 5, 7, 8]
+    sacks, tsn = _batch_sacks(SctpConfig(sack_at_batch_end=False), list(range(9)))
     assert [(x.cumulative_tsn - tsn) & MASK32 for x in sacks] == [1, 3, 5, 7]
     run_config = SctpConfig(sack_coalesce=True)
     sacks, tsn = _batch_sacks(run_config, list(range(9)))

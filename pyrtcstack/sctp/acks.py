@@ -11,7 +11,7 @@ the receiver's state *as of that packet*:
 - at once on a gap or a duplicate TSN (§6.2, §6.7);
 - at once for a DATA chunk with the I bit (RFC 7053 §4: the sender asks for it; the
   receive paths pass it as a reason to SACK now, as a gap);
-- if ``SctpConfig.sack_at_batch_end`` (off by default), at the end of a read batch
+- if ``SctpConfig.sack_at_batch_end`` (on by default), at the end of a read batch
   (:meth:`Acks.batch_end`): the SACK still owed for the batch's last odd packet(s) leaves
   with the batch's answer instead of after ``sack_delay``: as far as we can see the peer's
   burst has ended, and a sender that waits for everything to be acknowledged (Janus's

@@ -503,16 +503,25 @@ class Association:
         bulk.receive_packets(self, packets, now)
         if self._sack_at_batch_end:
             self.acks.batch_end()
-        if self.sender.low_events:
+        self._after_input(now)
+
+    def _after_input(self, now: float) -> None:
+        """What an input leaves behind: the BufferedAmountLow events its SACKs caused, and
+        the heartbeat armed again if a SACK acknowledged all that was outstanding (§8.3:
+        the path of an idle association is watched), so that :meth:`get_timer` is a real
+        deadline before the owner asks for packets."""
+        sender = self.sender
+        if sender.low_events:
             self._report_low()
+        if sender.t3 is None and self.heartbeat.at is None and self.state is State.ESTABLISHED:
+            self.heartbeat.arm(now)
 
     def receive_packet(self, data: bytes, now: float) -> None:
         """One SCTP packet, as :meth:`receive_packets` takes it, but with no batch end
         seen: a delayed SACK waits for ``sack_delay`` (§6.2) or the next packet."""
         self._now = now
         bulk.receive_packets(self, (data,), now)
-        if self.sender.low_events:
-            self._report_low()
+        self._after_input(now)
 
     def _report_low(self) -> None:
         """The :class:`BufferedAmountLow` events the sender noted, queued in order."""
