@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig, bulk
 from pyrtcstack.sctp.chunks import DataChunk, encode_packet
+from pyrtcstack.sctp.crc32c import crc32c
 from pyrtcstack.sctp.state import State
 
 
@@ -322,3 +323,58 @@ def test_a_burst_of_sacks_gives_what_they_give_one_by_one() -> None:
             for (s1, c1), (s2, c2) in zip(one, burst, strict=True):
                 assert s1 == s2
                 assert abs(c1 - c2) <= 16 * 200
+
+
+@pytest.mark.parametrize("zero", [False, True])
+def test_pure_sacks_are_taken_in_line_and_a_bad_one_is_dropped(
+    monkeypatch: pytest.MonkeyPatch, zero: bool
+) -> None:
+    """The sender's side of a transfer: a burst of SACKs without gap blocks or duplicates
+    (§3.3.4, chunk length 16) never reaches the one-packet path; one with a bad CRC-32C
+    (§6.8, when the peer sends checksums) is counted and dropped in line, and the newest
+    good one is applied; one with chunk flags set or a gap-block count goes to receive_one,
+    which handles it as it handles any SACK."""
+    a, b = _established(zero, 65536)
+    a.sender.cwnd = 64 * a.sender.mtu
+    a.config.max_burst = a.sender.max_burst = 64
+    for _ in range(20):
+        a.send(1, bytes(3000), 53)
+    data = a.packets_to_send(0.0)
+    b.receive_packets(data, 0.0)
+    sacks = b.packets_to_send(0.0)
+    assert len(sacks) >= 10 and all(len(s) == 28 for s in sacks)
+    calls = 0
+    original = bulk.receive_one
+
+    def counting(assoc: Association, packet: bytes, now: float) -> None:
+        nonlocal calls
+        calls += 1
+        original(assoc, packet, now)
+
+    monkeypatch.setattr(bulk, "receive_one", counting)
+    before = dataclasses.replace(a.stats)
+    if zero:  # (no checksum to fail: DTLS authenticates these packets)
+        a.receive_packets(sacks[:-1], 0.01)
+    else:
+        bad = bytearray(sacks[-1])
+        bad[19] ^= 1  # its cumulative TSN: a bad CRC-32C
+        a.receive_packets([*sacks[:-1], bytes(bad), sacks[-2]], 0.01)
+    assert calls == 0
+    if not zero:
+        assert a.stats.bad_checksum == before.bad_checksum + 1
+        assert a.stats.packets_received == before.packets_received + len(sacks) + 1
+        # the newest good SACK acknowledged all but the packets after it
+        assert a.sender.cum_ack == int.from_bytes(sacks[-2][16:20], "big")
+    for variant in ("flags", "gaps"):
+        odd = bytearray(sacks[-1])
+        if variant == "flags":
+            odd[13] = 0x01  # chunk flags (§3.3.4: set to 0, ignored by the receiver)
+        else:
+            odd[25] = 1  # one gap block announced, none present: a malformed SACK
+        if not zero:  # a good checksum for the packet as bent
+            odd[8:12] = bytes(4)
+            odd[8:12] = crc32c(bytes(odd)).to_bytes(4, "little")
+        a.receive_packets([bytes(odd)], 0.02)
+    assert calls == 2
+    assert a.stats.bad_checksum == before.bad_checksum + (not zero)
+    assert a.sender.cum_ack == int.from_bytes(sacks[-1][16:20], "big")

@@ -182,13 +182,14 @@ def receive_datagrams(
                 bits = replay.bits
                 full = replay.mask
                 held = True
+                v13 = version == V13  # (a local: tested twice per record)
                 if masks is not masks_of:
                     mask16, masks_of, mask_end = (), masks, 0
             size = len(data)
             # ---- is it one application data record of the current epoch? (per version;
             # DTLS 1.3, the default, first)
             seq = -1
-            if version == V13:
+            if v13:
                 if (
                     _MIN_DATAGRAM13 <= size <= _MAX_DATAGRAM13
                     and (header := unpack13(data))[0] == match
@@ -255,7 +256,7 @@ def receive_datagrams(
             # §4.5.2: a record that does not is silently discarded
             other = None  # DTLS 1.3: an inner plaintext that is not plain application data
             try:
-                if version == V13:
+                if v13:
                     # RFC 8446 §5.3: nonce = IV xor the sequence number; RFC 9147 §4: the
                     # additional data is the header with the sequence number unmasked
                     inner = decrypt(  # type: ignore[misc]

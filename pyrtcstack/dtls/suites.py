@@ -192,23 +192,18 @@ class RecordCipher:
         if self._chacha:
             seal = self.seal_record
             return [seal(seq64 + i, content_type, version, p) for i, p in enumerate(plaintexts)]
-        out: list[bytes] = []
-        append = out.append
         encrypt = self._encrypt
         iv = self._iv
         overhead = self._overhead
         head = _GCM_HEAD.pack
         aad = _AAD.pack
         nonce = _GCM_NONCE.pack
-        for plaintext in plaintexts:
-            n = len(plaintext)
-            # the explicit nonce is epoch + sequence_number: unique per key (RFC 5288 §3)
-            append(
-                head(content_type, version, seq64, n + overhead, seq64)
-                + encrypt(nonce(iv, seq64), plaintext, aad(seq64, content_type, version, n))
-            )
-            seq64 += 1
-        return out
+        # the explicit nonce is epoch + sequence_number: unique per key (RFC 5288 §3)
+        return [
+            head(content_type, version, seq, len(plaintext) + overhead, seq)
+            + encrypt(nonce(iv, seq), plaintext, aad(seq, content_type, version, len(plaintext)))
+            for seq, plaintext in enumerate(plaintexts, seq64)
+        ]
 
     def open_record(self, datagram: bytes, seq64: int, content_type: int, version: int) -> bytes:
         """Verify and decrypt a datagram that is exactly one record (its 13-byte header

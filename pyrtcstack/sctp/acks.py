@@ -52,11 +52,12 @@ __all__ = ["MAX_PENDING_SACKS", "Acks"]
 #: waiting one.
 MAX_PENDING_SACKS = 1024
 
-#: A SACK chunk without gap blocks or duplicates (§3.3.4): type, flags, length 16, then
-#: the cumulative TSN, a_rwnd, 0 gap blocks, 0 duplicates.
-_PURE_SACK = struct.Struct("!BBHIIHH")
+#: A SACK chunk without gap blocks or duplicates (§3.3.4) as four 32-bit words: type,
+#: flags 0 and length 16 (:data:`_PURE_SACK_HEAD`), the cumulative TSN, a_rwnd, then 0 gap
+#: blocks and 0 duplicates (a word of 0).
+_PURE_SACK = struct.Struct("!IIII")
 _PURE_SACK_PACK = _PURE_SACK.pack
-_SACK = ChunkType.SACK.value
+_PURE_SACK_HEAD = ChunkType.SACK.value << 24 | 16
 
 
 class Acks:
@@ -173,7 +174,7 @@ class Acks:
             if rwnd < 0 or len(self._events) >= self._max_queued:
                 rwnd = 0
             self.last_rwnd = rwnd
-            return _PURE_SACK_PACK(_SACK, 0, 16, receiver.cum_tsn, rwnd, 0, 0)
+            return _PURE_SACK_PACK(_PURE_SACK_HEAD, receiver.cum_tsn, rwnd, 0)
         sack = receiver.build_sack()
         if len(self._events) >= self._max_queued:
             sack.a_rwnd = 0

@@ -45,6 +45,8 @@ _ZERO4 = bytes(4)
 #: A packet with one SACK chunk and no gap blocks or duplicates: header (12) + chunk (16),
 #: the chunk's cumulative TSN and a_rwnd from offset 16, then 0 gap blocks, 0 duplicates.
 _PURE_SACK_SIZE = 28
+#: Its chunk header (§3.3.4): type 3 (SACK), flags 0, length 16.
+_PURE_SACK_HEAD = bytes((3, 0, 0, 16))
 _SACK_FIELDS = struct.Struct("!II")
 _NO_GAPS: tuple[tuple[int, int], ...] = ()
 _ESTABLISHED = State.ESTABLISHED
@@ -88,6 +90,8 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     sack_cum = -1
     sack_rwnd = 0
     sacks = 0
+    sack_packets = 0  # in-line SACK packets (sacks counts the applied ones), not yet counted
+    verdict = 0  # _verify's answer for a SACK without our zero-checksum header
     inline = True  # whether packets may be taken in line, as of the last read
     stale = True  # ``inline`` is to be read (first use, or receive_one ran)
     stale_run = True  # and the receiver's state
@@ -167,41 +171,43 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                         continue
         elif (
             size == _PURE_SACK_SIZE
-            and data[12] == 3
-            and data[15] == 16
-            and not data[14]
-            and data[24:] == _ZERO4
+            and data.startswith(_PURE_SACK_HEAD, 12)
+            and data.endswith(_ZERO4)
         ):
+            # (checked in C, nothing allocated: the chunk header at 12 is SACK, flags 0,
+            # length 16; the last 4 bytes, 0 gap blocks and 0 duplicates)
             if stale:
                 stale = False
                 inline = _inline(a, receiver, head)
                 stale_run = True
-            if inline:
-                verdict = 1 if data.startswith(zero_head) else _verify(a, data, head, head_crc)
-                if verdict < 0:
-                    continue  # a bad checksum: discarded (counted)
-                if verdict:
-                    stats.packets_received += 1
-                    tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
-                    # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
-                    if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
-                        sack_cum = tsn
-                        sack_rwnd = rwnd
-                        sacks += 1
-                    continue
+            if inline and (
+                data.startswith(zero_head) or (verdict := _verify(a, data, head, head_crc)) > 0
+            ):
+                sack_packets += 1
+                tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
+                # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
+                if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
+                    sack_cum = tsn
+                    sack_rwnd = rwnd
+                    sacks += 1
+                continue
+            if inline and verdict < 0:
+                continue  # a bad checksum: discarded (counted)
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:
             _commit(a, receiver, cum, buffered, taken, credit, now)
             taken = credit = 0
-        if sacks:
+        if sacks:  # (the first in-line SACK since the last flush is always applied)
+            stats.packets_received += sack_packets
             a.sender.on_sack(sack_cum, sack_rwnd, _NO_GAPS, now, sacks)
             sack_cum = -1
-            sacks = 0
+            sacks = sack_packets = 0
         receive_one(a, data, now)
         stale = True
     if taken:
         _commit(a, receiver, cum, buffered, taken, credit, now)
     if sacks:
+        stats.packets_received += sack_packets
         a.sender.on_sack(sack_cum, sack_rwnd, _NO_GAPS, now, sacks)
 
 
