@@ -29,13 +29,16 @@ gathering to complete, loopback host candidates only) to the offerer's channel `
   with ``--callgrind`` the instructions per setup (``count --setups N`` minus ``count
   --setups 0`` under ``valgrind --tool=callgrind``, heap frozen after three warm-ups),
   beside ``--baseline DIR``. Deterministic: what to judge a change by on a loaded machine.
+* ``gc``: what the cyclic garbage collector does per loop setup (``--runs`` setups, both
+  peers and their close): collections by generation, the objects it freed, its time.
+  A closed pair freed by reference counting leaves it nothing to free.
 
 Milestones: ``check`` the first ICE connectivity check sent (RFC 8445 §7.2.4), ``selected``
 the first valid pair (either peer), ``hello`` the DTLS ClientHello sent, ``dtls`` the
 handshake complete on the offerer (RFC 9147 / RFC 6347), ``sctp`` the offerer's
 association established (RFC 9260 §5.1), ``open`` the offerer's channel open (RFC 8832 §6).
 
-Run: ``python bench/bench_setup.py [timeline|virtual|profile|compare|counts]`` inside
+Run: ``python bench/bench_setup.py [timeline|virtual|profile|compare|counts|gc]`` inside
 ``unshare -n`` (loopback only). The machine is shared: compare within one run.
 """
 
@@ -584,11 +587,52 @@ async def _child_main(n: int, ahead: bool, variant: str) -> None:
     print(json.dumps(await _ours_setups(n, ahead, variant)))
 
 
+# --------------------------------------------------------------------------- gc
+async def gc_census(args: argparse.Namespace) -> None:
+    """What the cyclic garbage collector does per loop setup (both peers, their close):
+    collections by generation and the objects it freed, after three warm-ups. A closed
+    pair freed by reference counting leaves it nothing to free; objects left in reference
+    cycles are what it frees (and what promotes the others to the older generations)."""
+    import gc
+
+    for _ in range(3):
+        await loop_setup(False)
+    gc.collect()
+    counts = [0, 0, 0]
+    freed = 0
+    spent = 0.0
+    started = 0.0
+
+    def observe(phase: str, info: dict[str, int]) -> None:
+        nonlocal freed, spent, started
+        if phase == "start":
+            started = time.perf_counter()
+            return
+        counts[info["generation"]] += 1
+        freed += info["collected"]
+        spent += time.perf_counter() - started
+
+    gc.callbacks.append(observe)
+    try:
+        for _ in range(args.runs):
+            await loop_setup(False)
+    finally:
+        gc.callbacks.remove(observe)
+    n = args.runs
+    print(
+        f"garbage collector per loop setup ({n} setups): collections young {counts[0] / n:.2f},"
+        f" middle {counts[1] / n:.3f}, full {counts[2] / n:.3f}; objects freed {freed / n:.1f};"
+        f" {spent * 1000 / n:.3f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "mode", nargs="?", default="timeline",
-        choices=["timeline", "virtual", "profile", "compare", "count", "counts", "ours-child"],
+        choices=[
+            "timeline", "virtual", "profile", "compare", "count", "counts", "gc", "ours-child",
+        ],
     )  # fmt: skip
     parser.add_argument("--runs", type=int, default=20, help="setups for the phase medians")
     parser.add_argument("--delay", type=float, default=0.0, help="virtual one-way delay, s")
@@ -613,6 +657,8 @@ def main() -> None:
         count(args)
     elif args.mode == "counts":
         counts(args)
+    elif args.mode == "gc":
+        asyncio.run(gc_census(args))
     else:
         asyncio.run(_child_main(args.setups, args.ahead, args.variant))
 

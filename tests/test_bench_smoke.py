@@ -286,3 +286,13 @@ def test_bench_idle_sans_io() -> None:
     keys = ("cores_calls_per_check", "cores_best_us_per_check")
     _numbers(result, *keys, "agents_calls_per_round", "agents_best_us_per_round")
     assert result["cores_calls_per_check"] > 0 and result["agents_calls_per_round"] > 0
+
+
+# --- the setup bench's collector census ----------------------------------------------------
+def test_bench_setup_gc() -> None:
+    out = _ok("bench_setup", "gc", "--runs", "2")
+    _lines(
+        out,
+        rf"garbage collector per loop setup \(2 setups\): collections young {NUM}, middle {NUM},"
+        rf" full {NUM}; objects freed {NUM}; {NUM} ms",
+    )

@@ -15,6 +15,7 @@ from pyrtcstack.dtls import (
     CipherSuite,
     CipherSuite13,
     Closed,
+    DtlsUsageError,
     DtlsVersion,
     Failed,
     FingerprintMismatchError,
@@ -324,6 +325,21 @@ def test_close_notify() -> None:
     pair.net.run(timeout=5)
     assert Closed(by_peer=True) in pair.net.events[SERVER_ADDR]
     assert pair.server.state == "closed"
+
+
+def test_exporter_still_answers_after_close() -> None:
+    # As DTLS 1.2's: the exporter secret outlives the connection (RFC 8446 §7.5), so a
+    # peer connection can export its SRTP keys when media first needs them, even if
+    # DTLS closed meanwhile. Before the handshake it still refuses.
+    pair = _pair13(seed=18)
+    with pytest.raises(DtlsUsageError):
+        pair.client.srtp_keys()
+    assert pair.run()
+    before = pair.client.srtp_keys()
+    pair.client.close(pair.net.now)
+    pair.net.run(timeout=5)
+    assert pair.server.state == "closed"
+    assert pair.client.srtp_keys() == before == pair.server.srtp_keys()
 
 
 def test_keylog_lines() -> None:

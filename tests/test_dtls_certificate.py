@@ -8,9 +8,11 @@ import random
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrtcstack.dtls import DtlsCertificate, DtlsDecodeError, DtlsHandshakeError, Fingerprint
 from pyrtcstack.dtls.certificate import load_peer_certificate, verify_signature
@@ -44,6 +46,65 @@ def test_generated_certificate_is_deterministic_p256() -> None:
     assert a.private_key.curve.name == "secp256r1"
     again = DtlsCertificate.load_pem(a.certificate_pem(), a.private_key_pem())
     assert again.der == a.der
+
+
+def _builder_certificate(
+    seed: int, common_name: str, not_before: datetime.datetime, days: int
+) -> bytes:
+    """What ``generate`` made with cryptography's CertificateBuilder before it wrote the
+    DER itself: the same draws from the rng, the same fields (the reference)."""
+    rng = random.Random(seed)
+    scalar = rng.getrandbits(256)
+    while not 1 <= scalar < P256_ORDER:
+        scalar = rng.getrandbits(256)
+    key = ec.derive_private_key(scalar, ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(rng.getrandbits(63) + 1)
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    common_name=st.text(min_size=1, max_size=64).filter(lambda t: "\0" not in t),
+    not_before=st.datetimes(
+        min_value=datetime.datetime(1950, 1, 2), max_value=datetime.datetime(9000, 1, 1)
+    ),
+    aware=st.booleans(),
+    days=st.integers(1, 3650),
+)
+def test_generated_der_is_what_cryptographys_builder_writes(
+    seed: int, common_name: str, not_before: datetime.datetime, aware: bool, days: int
+) -> None:
+    # RFC 5280 §4.1: generate writes the DER itself; byte for byte what the builder wrote
+    # (UTCTime through 2049, GeneralizedTime from 2050, microseconds dropped, long CNs
+    # with a long-form length), and it parses and verifies as a self-signed certificate.
+    when = not_before.replace(tzinfo=datetime.UTC) if aware else not_before
+    ours = DtlsCertificate.generate(random.Random(seed), common_name, when, days)
+    assert ours.der == _builder_certificate(seed, common_name, when, days)
+    cert = ours.certificate
+    assert cert.subject == cert.issuer
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65])
+def test_a_common_name_outside_1_to_64_characters_is_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        DtlsCertificate.generate(random.Random(1), name)
 
 
 @pytest.mark.parametrize("algorithm", ["sha-1", "sha-224", "sha-256", "sha-384", "sha-512"])

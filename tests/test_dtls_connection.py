@@ -17,7 +17,9 @@ from pyrtcstack.dtls import (
     DtlsRole,
     DtlsTimeoutError,
     DtlsUsageError,
+    DtlsVersion,
     Failed,
+    Fingerprint,
     FingerprintMismatchError,
     HandshakeCompleted,
     NamedGroup,
@@ -51,6 +53,39 @@ def test_full_handshake_and_application_data_both_ways() -> None:
     pair.net.run(timeout=1)
     assert b"pong" in pair.net.data[CLIENT_ADDR]
     assert b"ping" in pair.net.data[SERVER_ADDR]
+
+
+@pytest.mark.parametrize(
+    "versions", [[DtlsVersion.DTLS_1_2], [DtlsVersion.DTLS_1_3, DtlsVersion.DTLS_1_2]]
+)
+def test_the_peer_certificate_is_hashed_once(
+    versions: list[DtlsVersion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RFC 8122 §5: the sha-256 fingerprint the check makes is the one HandshakeCompleted
+    # reports; a sha-1 fingerprint in the SDP is still checked with its own hash.
+    hashed: list[tuple[bytes, str]] = []
+    of = Fingerprint.of.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Fingerprint], der: bytes, algorithm: str = "sha-256") -> Fingerprint:
+        hashed.append((der, algorithm))
+        result: Fingerprint = of(cls, der, algorithm)
+        return result
+
+    ccert, scert = certificate(1001), certificate(2001)  # make_pair's at seed 1
+    pair = make_pair(
+        client_kwargs={"versions": versions, "remote_fingerprints": [scert.fingerprint()]},
+        server_kwargs={
+            "versions": versions,
+            "remote_fingerprints": [ccert.fingerprint("sha-1"), ccert.fingerprint()],
+        },
+    )
+    monkeypatch.setattr(Fingerprint, "of", classmethod(counted))
+    assert pair.run()
+    assert sorted(hashed) == sorted(
+        [(scert.der, "sha-256"), (ccert.der, "sha-256"), (ccert.der, "sha-1")]
+    )
+    assert _completed(pair.net.events[CLIENT_ADDR]).peer_fingerprint == scert.fingerprint()
+    assert _completed(pair.net.events[SERVER_ADDR]).peer_fingerprint == ccert.fingerprint()
 
 
 def test_exporter_and_srtp_keys_agree() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +269,46 @@ def test_a_large_burst_of_sends_starts_leaving_before_the_loop_runs() -> None:
             await answerer.close()
 
     asyncio.run(main())
+
+
+def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
+    # close() lets go of the reference cycles between the peer connection and its
+    # driver (dispatch, a bound method of the peer connection), the driver and its
+    # timer (_on_timer), and a channel and its manager; a channel wrapper refers to its
+    # peer connection weakly. So nothing of a closed pair waits for the garbage
+    # collector (the collector's time on the setup path, and memory held until it runs).
+    async def main() -> list[weakref.ref[Any]]:
+        a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        b = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        received: list[Any] = []
+        b.on("datachannel", received.append)
+        channel = a.create_data_channel("t")
+        await a.set_local_description()
+        await a.wait_gathering_complete(WAIT)
+        assert a.local_description is not None
+        await b.set_remote_description(a.local_description)
+        await b.set_local_description()
+        await b.wait_gathering_complete(WAIT)
+        assert b.local_description is not None
+        await a.set_remote_description(b.local_description)
+        await channel.wait_open(WAIT)
+        channel.send("ping")
+        while not received:
+            await asyncio.sleep(0.01)
+        refs: list[weakref.ref[Any]] = [
+            weakref.ref(o) for o in (a, b, a.core, b.core, a.core.sctp, b.core.sctp, channel)
+        ]
+        refs.append(weakref.ref(a._driver))
+        await a.close()
+        await b.close()
+        channel.close()  # after close: the wrapper's peer connection is still alive here
+        return refs
+
+    gc.collect()
+    gc.disable()
+    try:
+        refs = asyncio.run(main())
+        assert [ref() for ref in refs] == [None] * len(refs)
+        assert gc.collect() == 0  # nothing of the run (the loop's own objects too) in a cycle
+    finally:
+        gc.enable()

@@ -9,13 +9,17 @@ the server never makes a COOKIE ECHO of its own.
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from pyrtcstack.common.core import Address
 from pyrtcstack.datachannel import ChannelMessage, ChannelOpen, DataChannelOpened
+from pyrtcstack.dtls import DtlsConnection
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.peerconnection.trace import TraceRecord
 from pyrtcstack.sctp import State
@@ -39,7 +43,7 @@ def _chunks(text: str) -> list[str]:
 class Pair:
     """Two cores, a zero-delay wire, and each one's SCTP handshake chunks as sent."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, traced: bool = True) -> None:
         self.sent: dict[str, list[str]] = {"a": [], "b": []}
         self.received: dict[str, list[str]] = {"a": [], "b": []}
 
@@ -54,10 +58,12 @@ class Pair:
 
         rng = random.Random(seed)
         self.a = PeerConnectionCore(
-            settings=Settings(tracer=tracer("a")), rng=random.Random(rng.random())
+            settings=Settings(tracer=tracer("a") if traced else None),
+            rng=random.Random(rng.random()),
         )
         self.b = PeerConnectionCore(
-            settings=Settings(tracer=tracer("b")), rng=random.Random(rng.random())
+            settings=Settings(tracer=tracer("b") if traced else None),
+            rng=random.Random(rng.random()),
         )
         self.now = 0.0
         self.wire: list[tuple[bytes, Address, Address]] = []
@@ -153,3 +159,61 @@ def test_each_peer_connection_makes_its_own_certificate() -> None:
     first, second = PeerConnectionCore(), PeerConnectionCore()
     assert first.certificate.der != second.certificate.der
     assert str(first.certificate.fingerprint()) != str(second.certificate.fingerprint())
+
+
+def _closed_pair() -> list[weakref.ref[Any]]:
+    """Weak references to two connected cores, a channel's manager and a channel, after
+    both cores closed and were dropped."""
+    pair = Pair(3, traced=False)
+    channel = pair.a.create_data_channel("chat")
+    pair.negotiate()
+    pair.run(lambda: _opened(pair.events["a"]))
+    channel.send("ping")
+    pair.run(lambda: _opened(pair.events["b"]))
+    refs: list[weakref.ref[Any]] = [weakref.ref(o) for o in (pair.a, pair.b, pair.a.sctp)]
+    for pc in (pair.a, pair.b):
+        pc.close(pair.now)
+        pc.transmits(pair.now)
+        while pc.next_event() is not None:
+            pass
+    return refs
+
+
+def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
+    # Nothing of a closed connection is left for the garbage collector: close() marks
+    # the channels closed, and the ABORT's AssociationClosed makes the data channel
+    # manager forget them (a closed channel kept would be a cycle, channel._manager ->
+    # manager -> its dict of channels -> channel, holding the association with it).
+    gc.collect()
+    gc.disable()
+    try:
+        refs = _closed_pair()
+        assert [ref() for ref in refs] == [None] * len(refs)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_data_only_connection_exports_no_srtp_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 5764 §4.2's exporter runs when media first needs the keys (the SRTP session is
+    # made then too): a connection with data channels only never runs it. The profile
+    # is still agreed (use_srtp is always offered), so the keys stay available.
+    exported: list[int] = []
+    export = DtlsConnection.export_keying_material
+
+    def counted(self: DtlsConnection, *args: Any, **kwargs: Any) -> bytes:
+        exported.append(1)
+        return export(self, *args, **kwargs)
+
+    monkeypatch.setattr(DtlsConnection, "export_keying_material", counted)
+    pair = Pair(4, traced=False)
+    channel = pair.a.create_data_channel("chat")
+    pair.negotiate()
+    pair.run(lambda: _opened(pair.events["a"]))
+    channel.send("ping")
+    pair.run(lambda: _opened(pair.events["b"]))
+    assert exported == []
+    assert pair.a.media.keyed and pair.a.media.srtp is None
+    # the first use exports: both ends derive the same keys (RFC 5764 §4.2)
+    assert pair.a.dtls.srtp_keys() == pair.b.dtls.srtp_keys()
+    assert len(exported) == 2

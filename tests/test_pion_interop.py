@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -77,7 +79,8 @@ def test_pion_missing_go_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_pion_peer_usage() -> None:
     """The peer program refuses a missing or bad argument with one line and exit status 2."""
     binary = _pion()
-    for argv in ([], ["not a url"], ["ftp://127.0.0.1/"], ["-self-bench", "x", "1"]):
+    bad = (["-self-bench", "x", "1"], ["-pair-bench", "1", "x"], ["-pair-sink", "0"])
+    for argv in ([], ["not a url"], ["ftp://127.0.0.1/"], *bad):
         done = subprocess.run([str(binary), *argv], capture_output=True, timeout=10, check=False)
         assert done.returncode == 2
         assert len(done.stderr.decode().strip().splitlines()) == 1
@@ -120,3 +123,47 @@ def test_pion_peer_exits_when_the_harness_is_gone() -> None:
     assert done.stderr.decode().splitlines()[-1] == (
         "pion peer: 5 failed polls in a row: the harness does not answer"
     )
+
+
+def test_pion_cpu_profile_is_opt_in_and_splits_the_ends(tmp_path: Path) -> None:
+    """``PYRTCSTACK_PION_CPUPROFILE=PREFIX``: -self-bench writes a CPU profile that ``go
+    tool pprof`` reads, its samples labelled by end, and the transfer's bytes and CPU
+    beside it; unset, nothing is written."""
+    binary = _pion()
+    total = 16 << 20
+    argv = [str(binary), "-self-bench", str(total), "16384"]
+    off = tmp_path / "off"
+    off.mkdir()
+    subprocess.run(argv, capture_output=True, timeout=120, check=True, cwd=off)
+    assert list(off.iterdir()) == []
+    env = {**os.environ, "PYRTCSTACK_PION_CPUPROFILE": str(tmp_path / "p")}
+    done = subprocess.run(argv, capture_output=True, timeout=120, check=True, env=env)
+    assert json.loads(done.stdout)["bytes"] == total
+    (profile,) = tmp_path.glob("p-*-1-self-16384.pprof")
+    sidecar = json.loads(profile.with_suffix(".json").read_text())
+    assert sidecar["bytes"] == total and sidecar["cpuSeconds"] > 0
+    go = shutil.which("go")
+    assert go is not None  # the peer was built with it
+    tags = subprocess.run(
+        [go, "tool", "pprof", "-tags", str(profile)],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "sender" in tags and "receiver" in tags
+
+
+def test_pion_pair_bench_runs_pion_to_pion_in_two_processes() -> None:
+    """-pair-bench: Pion → Pion with the receiver in a child process (as Pion → us), each
+    end's CPU apart; the child is gone afterwards."""
+    binary = _pion()
+    total = 4 << 20
+    done = subprocess.run(
+        [str(binary), "-pair-bench", str(total), "1200"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["bytes"] == total and result["seconds"] > 0
+    assert result["senderCpuSeconds"] > 0 and result["receiverCpuSeconds"] > 0
+    both = result["senderCpuSeconds"] + result["receiverCpuSeconds"]
+    assert result["cpuSeconds"] == pytest.approx(both)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    assert f"{binary} -pair-sink {total}" not in ps.stdout

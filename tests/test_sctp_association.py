@@ -594,7 +594,7 @@ def test_partial_reliability_is_reliable_without_peer_support(
     # Strip FORWARD-TSN from B's INIT-ACK as a peer without RFC 3758 would (A's INIT is
     # already built).
     with monkeypatch.context() as m:
-        m.setattr(Handshake, "extension_params", lambda self: [Parameter(0x8008, bytes([130]))])
+        m.setattr(Handshake, "extension_params", lambda self, *_: [Parameter(0x8008, bytes([130]))])
         assert p.net.run(lambda: p.a.is_established and p.b.is_established, 60)
     assert not p.a.partial_reliability
     for i in range(20):

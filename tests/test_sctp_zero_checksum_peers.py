@@ -15,7 +15,8 @@ import pytest
 
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.sctp import Association, DatagramAdapter, MessageReceived, SctpConfig, decode_packet
-from pyrtcstack.sctp.chunks import InitChunk
+from pyrtcstack.sctp.chunks import InitAckChunk, InitChunk
+from pyrtcstack.sctp.handshake import Handshake
 from pyrtcstack.sctp.params import ParamType
 from pyrtcstack.testing.pair import MemoryNetwork
 
@@ -35,24 +36,32 @@ def _announces(packet: bytes) -> bool:
 
 
 class PionLike(DatagramAdapter):
-    """Drops, unanswered, any packet whose INIT / INIT ACK has Zero Checksum Acceptable."""
+    """Drops, unanswered, any packet whose INIT / INIT ACK has Zero Checksum Acceptable;
+    counts the INIT ACKs it takes in COOKIE-WAIT (the only place pion/sctp sets its
+    ssthresh, from the INIT ACK's a_rwnd)."""
 
     def __init__(self, core: Association, peer: tuple[str, int]) -> None:
         super().__init__(core, peer)
         self.rejected = 0
+        self.init_acks_taken = 0
 
     def receive_datagram(self, data: bytes, addr: tuple[str, int], now: float) -> None:
         if _announces(data):
             self.rejected += 1  # "unable to parse SCTP packet", nothing sent back
             return
+        if self.core.state.name == "COOKIE_WAIT" and any(
+            isinstance(c, InitAckChunk) for c in _init_chunks(data)
+        ):
+            self.init_acks_taken += 1
         super().receive_datagram(data, addr, now)
 
 
 def _network(
-    ours: SctpConfig, *, both: bool, peer_initiates: bool = True
+    ours: SctpConfig, *, both: bool, peer_initiates: bool = True, peer_rto: float = 1.0
 ) -> tuple[MemoryNetwork, Association, Association, PionLike]:
     a = Association(ours, rng=random.Random(1))
-    b = Association(SctpConfig(zero_checksum=False), rng=random.Random(2))
+    peer = SctpConfig(zero_checksum=False, rto_initial=peer_rto)
+    b = Association(peer, rng=random.Random(2))
     net = MemoryNetwork(seed=0)
     net.add(A, DatagramAdapter(a, B))
     pion = PionLike(b, A)
@@ -68,10 +77,15 @@ def _network(
 def test_a_peer_that_rejects_the_parameter_still_connects(both: bool, peer_initiates: bool) -> None:
     net, a, b, pion = _network(SctpConfig(), both=both, peer_initiates=peer_initiates)
     assert net.run(lambda: a.is_established and b.is_established, 30)
-    # Our first INIT or INIT ACK announced it and went unanswered; the next one did not.
     ours = [d.data for d in net.sent if d.src == A and _init_chunks(d.data)]
-    assert _announces(ours[0]) and not _announces(ours[-1])
-    assert pion.rejected >= 1
+    if both or not peer_initiates:
+        # Our first INIT announced it and went unanswered; the next one did not.
+        assert _announces(ours[0]) and not _announces(ours[-1])
+        assert pion.rejected >= 1
+    else:
+        # Our INIT ACK answers an INIT that did not announce it: without it, at once.
+        assert not any(_announces(p) for p in ours)
+        assert pion.rejected == 0 and net.now < 0.5
     # Within one T1-init (1 s) or the peer's INIT retransmission, not after Max.Init.Retransmits.
     assert net.now < 5.0
     # Data flows, with a CRC-32C: the peer never announced zero checksum.
@@ -80,6 +94,35 @@ def test_a_peer_that_rejects_the_parameter_still_connects(both: bool, peer_initi
     assert any(isinstance(e, MessageReceived) for e in net.events[B])
     data = [d.data for d in net.sent if d.src == A and d.data[12] == 0]
     assert data and all(p[8:12] != bytes(4) for p in data)
+
+
+def test_a_pion_like_peer_takes_our_init_ack_at_once() -> None:
+    """Both ends send INIT (RFC 8841 §9.3), the peer's T1-init is pion/sctp's 3 s. Our
+    INIT ACK must be one the peer can parse: else its own handshake never completes, its
+    association opens through our COOKIE ECHO about 1 s later (our INIT's first
+    retransmission), and pion/sctp, which sets its ssthresh only from an INIT ACK, keeps
+    ssthresh 0: no slow start towards us for the association's life (docs/sctp.md)."""
+    net, a, b, pion = _network(SctpConfig(), both=True, peer_rto=3.0)
+    assert net.run(lambda: a.is_established and b.is_established, 30)
+    assert pion.init_acks_taken == 1
+    assert net.now < 0.5  # no T1 wait
+    assert pion.rejected == 1  # our INIT, which announces it; never our INIT ACK
+    assert not a.sends_zero_checksum and not b._send_zero_checksum
+
+
+def test_our_init_ack_announces_it_only_to_an_init_that_did() -> None:
+    """RFC 9653 §5.1: the INIT ACK mirrors the INIT's Zero Checksum Acceptable."""
+    for peer_announces in (False, True):
+        ours = Association(SctpConfig(), rng=random.Random(1))
+        peer = Association(SctpConfig(zero_checksum=peer_announces), rng=random.Random(2))
+        peer.connect(0.0)
+        (init,) = peer.packets_to_send(0.0)
+        assert _announces(init) is peer_announces
+        ours.receive_packet(init, 0.0)
+        (ack,) = ours.packets_to_send(0.0)
+        assert isinstance(_init_chunks(ack)[0], InitAckChunk)
+        assert _announces(ack) is peer_announces
+    assert Handshake.extension_params  # the INIT itself still announces it (above, ours)
 
 
 def test_off_never_announces_it() -> None:
@@ -105,7 +148,7 @@ def test_a_peer_that_understands_it_keeps_zero_checksum() -> None:
 
 def test_a_lost_init_only_costs_the_announcement() -> None:
     """T1 cannot tell a lost INIT from a rejected one: the retransmission goes without the
-    parameter, and the association works (with CRC-32C)."""
+    parameter, the INIT ACK answering it too, and the association works (with CRC-32C)."""
     a = Association(SctpConfig(), rng=random.Random(1))
     b = Association(SctpConfig(), rng=random.Random(2))
     a.connect(0.0)
@@ -121,7 +164,8 @@ def test_a_lost_init_only_costs_the_announcement() -> None:
             b.receive_packet(p, 1.0)
     assert a.is_established and b.is_established
     assert not b._send_zero_checksum  # we did not announce it in the end
-    assert a.sends_zero_checksum  # b did: we may send 0 to b
+    # b's INIT ACK mirrors the INIT it answers (RFC 9653 §5.1): neither way uses 0 then.
+    assert not a.sends_zero_checksum
 
 
 def test_settings_switch_reaches_the_association() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +126,10 @@ class DataChannel(EventEmitter):
 
     def __init__(self, pc: PeerConnection, channel: CoreChannel) -> None:
         super().__init__()
-        self._pc = pc
+        # A weak reference to the owner, which keeps this wrapper (``pc._channels``):
+        # a strong one would be a cycle, and a closed peer connection would wait for
+        # the garbage collector. A live one is held by its sockets and its timer.
+        self._pc: Callable[[], PeerConnection | None] = weakref.ref(pc)
         self.channel = channel
         self._opened = Flag()
         self._closed = Flag()
@@ -194,11 +198,15 @@ class DataChannel(EventEmitter):
         # surrogatepass: 3 bytes per lone surrogate, as the U+FFFD the channel sends
         size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
         self.bytes_sent += size
-        self._pc.sent_by_application(size)
+        pc = self._pc()
+        if pc is not None:
+            pc.sent_by_application(size)
 
     def close(self) -> None:
         self.channel.close()
-        self._pc.sent_by_application(0)  # the stream reset leaves with the next drain
+        pc = self._pc()
+        if pc is not None:  # the stream reset leaves with the next drain
+            pc.sent_by_application(0)
 
     async def wait_open(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):

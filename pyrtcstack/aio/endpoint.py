@@ -129,6 +129,10 @@ def _loop_timers(loop: asyncio.AbstractEventLoop) -> _LoopTimers:
     return timers
 
 
+def _fire_nothing(now: float) -> None:
+    """The callback of a closed :class:`CoreTimer`."""
+
+
 class CoreTimer:
     """The one timer a driver keeps for its core, re-armed from ``get_timer()``.
 
@@ -209,6 +213,15 @@ class CoreTimer:
             self._timers.forget()
         self._at = None
         self._kept = False
+
+    def close(self) -> None:
+        """The owner is done with the timer: cancel it and let go of ``fire`` (a bound
+        method of the owner, which holds this timer: a reference cycle), so that the
+        owner is freed by reference counting once nothing else holds it. A forgotten
+        entry stays in the loop's heap until its deadline comes (``_LoopTimers.forget``);
+        it then keeps only this small object alive, not the owner and its core."""
+        self.cancel()
+        self._fire = _fire_nothing
 
     def _on_timer(self) -> None:
         deadline = self._at if self._at is not None else self._loop.time()

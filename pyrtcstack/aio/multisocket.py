@@ -36,6 +36,11 @@ _data_of, _source_of, _dest_of = itemgetter(0), itemgetter(1), itemgetter(2)
 DatagramHook = Callable[[str, bytes, Address, Address], None]
 
 
+def _dispatch_nothing(event: Event) -> None:
+    """The ``dispatch`` of a cancelled driver: its owner closed the core, so no event
+    goes up any more (webrtc-pc §4.4.1.5: a closed connection fires no event)."""
+
+
 class DatagramSender(Protocol):
     """The sending side of a socket the driver keeps (a UDP socket or a TURN stream)."""
 
@@ -142,8 +147,14 @@ class MultiSocketDriver:
         return at is not None and at <= self.loop.time()
 
     def cancel(self) -> None:
+        """The owner closed the core: the timer is no longer armed, and the driver lets
+        go of ``dispatch`` (a bound method of its owner, which holds the driver) and its
+        timer of the driver's ``_on_timer``. Those were the reference cycles that left a
+        closed peer connection to the garbage collector; without them it is freed by
+        reference counting as soon as the application drops it."""
         self.stopped = True
-        self._timer.cancel()
+        self._timer.close()
+        self.dispatch = _dispatch_nothing
 
     def transmit(self, now: float | None = None) -> bool:
         """Send the datagrams the core queued; whether there were any."""

@@ -354,6 +354,12 @@ class DataChannelManager:
             self.association.reset_streams([channel.id])
 
     def _finish(self, channel: DataChannel) -> None:
+        # Forgotten even when already "closed": the peer connection's close() marks its
+        # channels closed itself before the ABORT's AssociationClosed comes here, and a
+        # closed channel kept would hold the manager (its ``_manager``) in a reference
+        # cycle that only the garbage collector frees.
+        if channel.id is not None and self._channels.get(channel.id) is channel:
+            del self._channels[channel.id]
         if channel.ready_state == "closed":
             return
         channel.ready_state = "closed"
@@ -361,8 +367,6 @@ class DataChannelManager:
             self._remote_channels -= 1
             self._remote_label_bytes -= channel.stream_state.remote_bytes
             channel.stream_state.remote_bytes = None
-        if channel.id is not None and self._channels.get(channel.id) is channel:
-            del self._channels[channel.id]
         self._events.push(ChannelClosed(channel))
 
     def _translate(self, event: Event) -> None:

@@ -25,7 +25,6 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import NameOID
 
 from ..common.core import default_rng
 from .constants import AlertDescription, SignatureScheme
@@ -99,10 +98,13 @@ class Fingerprint:
         digest = hashlib.new(FINGERPRINT_ALGORITHMS[algorithm], der).digest()
         return cls(algorithm, _colon_hex(digest))
 
-    def matches(self, der: bytes) -> bool:
-        """True if ``der`` hashes to this fingerprint (constant-time comparison)."""
-        other = Fingerprint.of(der, self.algorithm)
-        return hmac.compare_digest(other.value, self.value.upper())
+    def matches(self, der: bytes, known: Fingerprint | None = None) -> bool:
+        """True if ``der`` hashes to this fingerprint (constant-time comparison).
+        ``known``: the fingerprint of ``der`` the caller already made (``Fingerprint.of``),
+        used instead of hashing again when it has this fingerprint's algorithm."""
+        if known is None or known.algorithm != self.algorithm:
+            known = Fingerprint.of(der, self.algorithm)
+        return hmac.compare_digest(known.value, self.value.upper())
 
     def __str__(self) -> str:
         return f"{self.algorithm} {self.value}"
@@ -157,21 +159,28 @@ class DtlsCertificate:
         The key and serial come from ``rng`` and the signature is deterministic (RFC 6979),
         so a seeded rng and a fixed ``not_before`` give the same certificate every time."""
         rng = default_rng(rng)
-        curve = ec.SECP256R1()
-        key = ec.derive_private_key(_scalar(rng, _P256_ORDER), curve)
+        if not 1 <= len(common_name) <= 64:  # X.520 ub-common-name (RFC 5280 App. A.1)
+            raise ValueError("the common name must be 1 to 64 characters")
+        key = ec.derive_private_key(_scalar(rng, _P256_ORDER), _P256)
         start = not_before or datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(rng.getrandbits(63) + 1)
-            .not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=days))
-            .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        return cls(cert, key)
+        tbs = _tbs_certificate(
+            rng.getrandbits(63) + 1,
+            common_name,
+            start,
+            start + datetime.timedelta(days=days),
+            spki,
+        )
+        signature = key.sign(tbs, _ECDSA_DETERMINISTIC)
+        # RFC 5280 §4.1.1: Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+        # signatureValue BIT STRING } (no unused bits)
+        der = _der(0x30, tbs + _ECDSA_WITH_SHA256 + _der(0x03, b"\0" + signature))
+        cert = cls.__new__(cls)
+        cert.private_key = key
+        cert.der = der
+        return cert
 
     @classmethod
     def load_pem(cls, cert_pem: bytes, key_pem: bytes) -> DtlsCertificate:
@@ -225,6 +234,57 @@ class DtlsCertificate:
 
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+# ---- our certificate's DER (RFC 5280 §4.1), written here: the same bytes as
+# cryptography's CertificateBuilder for this one shape (tests/test_dtls_certificate.py
+# checks it), without its Python builder and checks (~0.35 M instructions a certificate,
+# two a peer connection setup)
+_P256 = ec.SECP256R1()
+_ECDSA_DETERMINISTIC = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+#: AlgorithmIdentifier ecdsa-with-SHA256 (1.2.840.10045.4.3.2), no parameters (RFC 5758 §3.2)
+_ECDSA_WITH_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
+#: [0] EXPLICIT Version v3 (2): RFC 5280 §4.1.2.1
+_VERSION_3 = bytes.fromhex("a003020102")
+#: AttributeType id-at-commonName (2.5.4.3)
+_COMMON_NAME_OID = bytes.fromhex("0603550403")
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    """One DER TLV (X.690 §8.1.3: the short length form below 128, else the long form)."""
+    n = len(body)
+    if n < 0x80:
+        return bytes((tag, n)) + body
+    if n < 0x100:
+        return bytes((tag, 0x81, n)) + body
+    return bytes((tag, 0x82, n >> 8, n & 0xFF)) + body  # (a certificate here is < 1 KiB)
+
+
+def _der_time(when: datetime.datetime) -> bytes:
+    """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, in UTC to the
+    second (a naive datetime is UTC, as cryptography takes it)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.UTC)
+    if 1950 <= when.year < 2050:
+        return _der(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
+    return _der(0x18, f"{when.year:04d}{when.strftime('%m%d%H%M%S')}Z".encode())
+
+
+def _tbs_certificate(
+    serial: int,
+    common_name: str,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    spki: bytes,
+) -> bytes:
+    """TBSCertificate (RFC 5280 §4.1.2) of a self-signed certificate: v3, the serial, the
+    signature algorithm, issuer = subject = CN=``common_name`` (UTF8String), the validity,
+    the key; no extensions (RFC 8827 §6.5 asks nothing of them)."""
+    cn = _der(0x0C, common_name.encode())
+    name = _der(0x30, _der(0x31, _der(0x30, _COMMON_NAME_OID + cn)))
+    serial_der = _der(0x02, serial.to_bytes((serial.bit_length() + 8) // 8, "big"))
+    validity = _der(0x30, _der_time(not_before) + _der_time(not_after))
+    return _der(0x30, _VERSION_3 + serial_der + _ECDSA_WITH_SHA256 + name + validity + name + spki)
 
 
 def _scalar(rng: random.Random, order: int) -> int:

@@ -245,7 +245,13 @@ class EngineBase:
     (``_may_alert``, ``_keys_exist``, ``_alert_is_fatal``, ``_stop``...). The handshake
     itself is each engine's role object (:mod:`.handshake`, :mod:`.handshake13`)."""
 
-    __slots__ = ("_close_sent", "_peer_certificate_der", "_peer_verified", "_pending_app")
+    __slots__ = (
+        "_close_sent",
+        "_peer_certificate_der",
+        "_peer_fingerprint",
+        "_peer_verified",
+        "_pending_app",
+    )
 
     # Provided by each engine.
     ctx: DtlsContext
@@ -254,6 +260,8 @@ class EngineBase:
     _reassembler: Reassembler
     _close_sent: bool
     _peer_certificate_der: bytes
+    #: its sha-256 fingerprint once the check made it (HandshakeCompleted reports it)
+    _peer_fingerprint: Fingerprint | None
     _peer_verified: bool
     _pending_app: list[bytes]
 
@@ -291,9 +299,12 @@ class EngineBase:
         der = self._peer_certificate_der
         if not der:
             return
-        if not any(fp.matches(der) for fp in ctx.remote_fingerprints or []):
+        # hashed once: the sha-256 fingerprint (what the SDP of every browser carries)
+        # is checked here and reported in HandshakeCompleted
+        own = self._peer_fingerprint = Fingerprint.of(der)
+        if not any(fp.matches(der, own) for fp in ctx.remote_fingerprints or []):
             raise FingerprintMismatchError(
-                f"peer certificate {Fingerprint.of(der)} matches no expected fingerprint"
+                f"peer certificate {own} matches no expected fingerprint"
             )
         self._peer_verified = True
 
@@ -307,7 +318,8 @@ class EngineBase:
                 version=version,
                 cipher_suite=suite,
                 srtp_profile=srtp_profile,
-                peer_fingerprint=Fingerprint.of(self._peer_certificate_der),
+                peer_fingerprint=self._peer_fingerprint
+                or Fingerprint.of(self._peer_certificate_der),
                 peer_certificate=self._peer_certificate_der,
             )
         )

@@ -153,6 +153,7 @@ class Dtls12Engine(EngineBase):
 
         # the peer and the end of the handshake
         self._peer_certificate_der = b""
+        self._peer_fingerprint = None
         self._peer_verified = False
         self._handshake_done = False
         self._completed_emitted = False

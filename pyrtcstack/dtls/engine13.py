@@ -174,6 +174,7 @@ class Dtls13Engine(EngineBase):
         self._completed = False
         self._close_sent = False
         self._peer_certificate_der = b""
+        self._peer_fingerprint = None
         self._peer_verified = False
         # record layer
         self._write_epoch = 0
@@ -366,8 +367,10 @@ class Dtls13Engine(EngineBase):
 
     def export(self, label: bytes, length: int, context: bytes | None) -> bytes:
         """The TLS 1.3 exporter (RFC 8446 §7.5), once the handshake is done (a server has the
-        exporter secret before the client's Finished arrived: not yet)."""
-        if not self.established:
+        exporter secret before the client's Finished arrived: not yet), and still after
+        the connection closed, as with DTLS 1.2 (the exporter secret is kept): a peer
+        connection exports its SRTP keys only when media first needs them."""
+        if not (self.established or self._completed):
             raise DtlsUsageError("keying material is only available after the handshake")
         return self._role.export(label, length, context)
 

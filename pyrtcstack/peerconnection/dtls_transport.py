@@ -1,6 +1,6 @@
 """The DTLS side of a peer connection (webrtc-pc §5.5 RTCDtlsTransport, sans-I/O): the
 bundle's :class:`~pyrtcstack.dtls.DtlsConnection`, its negotiated role, when it starts,
-its W3C state, and the SRTP keys it exports (RFC 5764 §4.2).
+and its W3C state (the SRTP keys come from the connection's ``srtp_keys``, RFC 5764 §4.2).
 
 :class:`DtlsTransport` is owned by
 :class:`~pyrtcstack.peerconnection.PeerConnectionCore`, whose ``BundleTransports`` part
@@ -21,10 +21,8 @@ from ..dtls import (
     DtlsRole,
     DtlsVersion,
     Failed,
-    HandshakeCompleted,
 )
 from ..sctp import SctpConfig
-from ..srtp import EXPORTER_LABEL, SrtpKeys, profile_by_id, split_keying_material
 from .config import Settings
 
 __all__ = ["DTLS_RECORD_OVERHEAD", "DtlsTransport", "sctp_config"]
@@ -122,12 +120,3 @@ class DtlsTransport:
         if kind is Failed:
             return "failed"
         return None
-
-    def srtp_keys(self, event: HandshakeCompleted) -> SrtpKeys | None:
-        """The SRTP master keys and salts of the negotiated profile, exported with the
-        label "EXTRACTOR-dtls_srtp" (RFC 5764 §4.2); None when no profile was agreed."""
-        if event.srtp_profile is None:
-            return None
-        profile = profile_by_id(int(event.srtp_profile))
-        material = self.connection.export_keying_material(EXPORTER_LABEL, profile.exporter_length)
-        return split_keying_material(material, profile)

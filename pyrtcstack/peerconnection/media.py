@@ -69,8 +69,10 @@ class MediaPlane:
         #: at the end of the handshake: a data-only connection never pays for libsrtp's
         #: two sessions (memory, and time on the setup path).
         self.srtp: SrtpSession | None = None
-        self._keys: SrtpKeys | None = None
-        self._is_client = False  # our DTLS role when the keys were exported
+        #: exports the SRTP keys (RFC 5764 §4.2) once the handshake agreed a profile:
+        #: called at the first use, so a data-only connection never runs the exporter
+        self._keys: Callable[[], SrtpKeys] | None = None
+        self._is_client = False  # our DTLS role when the handshake completed
         #: whether any transceiver has an endpoint (the core skips the plane until then)
         self.started = False
         self.closed = False
@@ -78,22 +80,25 @@ class MediaPlane:
         self._early: list[tuple[bytes, PacketKind, Address]] = []
 
     # ---------------------------------------------------------------- keying, start
-    def set_keys(self, keys: SrtpKeys, is_client: bool) -> None:
-        """The SRTP master keys and salts the DTLS exporter gave (RFC 5764 §4.2), and
-        whether we were the DTLS client (which half of them protects our packets)."""
+    def set_keys(self, keys: Callable[[], SrtpKeys], is_client: bool) -> None:
+        """How to export the SRTP master keys and salts (RFC 5764 §4.2: the DTLS
+        exporter with the label "EXTRACTOR-dtls_srtp"), called once at the first use of
+        the session, and whether we were the DTLS client (which half of them protects
+        our packets)."""
         self._keys = keys
         self._is_client = is_client
 
     @property
     def keyed(self) -> bool:
-        """Whether the handshake gave SRTP keys (the session itself is made at first use)."""
+        """Whether the handshake agreed SRTP (the keys are exported and the session made
+        at first use)."""
         return self._keys is not None
 
     def _keyed_srtp(self) -> SrtpSession | None:
-        """The SRTP session, made now if the handshake exported its keys and none exists
-        yet (None before the handshake, or without use_srtp)."""
+        """The SRTP session, made now from the exported keys if the handshake agreed a
+        profile and none exists yet (None before the handshake, or without use_srtp)."""
         if self.srtp is None and self._keys is not None:
-            self.srtp = SrtpSession.from_keys(self._keys, is_client=self._is_client)
+            self.srtp = SrtpSession.from_keys(self._keys(), is_client=self._is_client)
         return self.srtp
 
     def start(self, now: float, cname: str) -> None:

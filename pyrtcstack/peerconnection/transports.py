@@ -136,11 +136,13 @@ class BundleTransports:
 
     def on_dtls_event(self, event: Event, now: float) -> None:
         """A DTLS event after the core started SCTP on it: the handshake keys SRTP (RFC
-        5764 §4.2) and starts media; any DTLS event may change the DTLS state."""
+        5764 §4.2; the exporter runs when media first needs the keys) and starts media;
+        any DTLS event may change the DTLS state."""
         if isinstance(event, HandshakeCompleted):
-            keys = self.dtls_transport.srtp_keys(event)
-            if keys is not None:
-                self.media.set_keys(keys, self.dtls_transport.is_client)
+            if event.srtp_profile is not None:  # exported when media first needs them
+                self.media.set_keys(
+                    self.dtls_transport.connection.srtp_keys, self.dtls_transport.is_client
+                )
             self.set_dtls_state("connected")
             self.start_media(now)
         elif (state := self.dtls_transport.state_after(event)) is not None:

@@ -91,23 +91,26 @@ class Handshake:
         self.announce_zero_checksum = config.zero_checksum
         self._answered_init_tag = 0  # the peer's INIT tag our last INIT ACK answered
 
-    def extension_params(self) -> list[Parameter]:
+    def extension_params(self, zero_checksum: bool = True) -> list[Parameter]:
         """RFC 8831 §6.2 / RFC 3758 §3.1 / RFC 5061 §4.2.7: FORWARD-TSN and RE-CONFIG; and
-        RFC 9653 §5.1 Zero Checksum Acceptable (EDMID 1, DTLS) when configured."""
+        RFC 9653 §5.1 Zero Checksum Acceptable (EDMID 1, DTLS) when configured and
+        ``zero_checksum``."""
         params = [
             Parameter(ParamType.FORWARD_TSN_SUPPORTED, b""),
             Parameter(ParamType.SUPPORTED_EXTENSIONS, _EXTENSIONS),
         ]
-        if self.announce_zero_checksum:
+        if self.announce_zero_checksum and zero_checksum:
             params.append(Parameter(ParamType.ZERO_CHECKSUM_ACCEPTABLE, ZERO_CHECKSUM_EDMID_DTLS))
         return params
 
-    def _init_chunk(self, kind: type[InitChunk] = InitChunk, cookie: bytes = b"") -> bytes:
+    def _init_chunk(
+        self, kind: type[InitChunk] = InitChunk, cookie: bytes = b"", zero_checksum: bool = True
+    ) -> bytes:
         """Our INIT (§5.1 A) or INIT ACK (§5.1 B, with ``cookie``): our tag, window,
         streams and initial TSN (the same in every retransmission), and the extension
-        parameters."""
+        parameters (Zero Checksum Acceptable only if ``zero_checksum``)."""
         cfg = self._config
-        params = self.extension_params()
+        params = self.extension_params(zero_checksum)
         if cookie:
             params.append(Parameter(ParamType.STATE_COOKIE, cookie))
         chunk = kind(
@@ -177,9 +180,18 @@ class Handshake:
             # connection in WebRTC. Dropped and counted.
             self._stats.unexpected_chunks += 1
             return
+        # RFC 9653 §5.1: our INIT ACK announces zero checksum only to an INIT that did, so
+        # a stack that cannot parse the parameter (pion/sctp 1.8.x, see drop_zero_checksum)
+        # gets an INIT ACK it can read at once. Otherwise Pion's own handshake never
+        # completes: its association opens through our COOKIE ECHO, and pion/sctp sets its
+        # ssthresh only from an INIT ACK (RFC 9260 §7.2.1 leaves the initial value to the
+        # sender), so it stays 0 and Pion's sender skips slow start for the whole
+        # association (docs/sctp.md, "Zero checksum"). The cost: a peer that implements RFC
+        # 9653 but does not announce it itself sends us CRC-32C (correct, a little slower).
+        announce = bool(peer_features(init) & FEATURE_ZERO_CHECKSUM)
         repeated = init.initiate_tag == self._answered_init_tag
         self._stats.inits_repeated += repeated
-        if self.announce_zero_checksum and repeated:
+        if self.announce_zero_checksum and announce and repeated:
             # The peer sends the INIT we answered again: our INIT ACK may be one it cannot
             # parse (see drop_zero_checksum).
             self.drop_zero_checksum()
@@ -202,7 +214,7 @@ class Handshake:
                 peer_features(init),
             ),
         )
-        out.send_alone(self._init_chunk(InitAckChunk, cookie), init.initiate_tag)
+        out.send_alone(self._init_chunk(InitAckChunk, cookie, announce), init.initiate_tag)
 
     def on_init_ack(self, ack: InitChunk, now: float) -> Peer | None:
         """§5.1 C: in COOKIE-WAIT, echo the cookie (T1-cookie) and return the peer to

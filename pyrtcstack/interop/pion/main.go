@@ -626,6 +626,31 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 4 && os.Args[1] == "-pair-bench" {
+		total, err := strconv.Atoi(os.Args[2])
+		size, err2 := strconv.Atoi(os.Args[3])
+		if err != nil || err2 != nil || total <= 0 || total > maxBench || size <= 0 || size > readBuffer {
+			fmt.Fprintln(os.Stderr, "usage: pion-peer -pair-bench BYTES MESSAGE_SIZE")
+			os.Exit(2)
+		}
+		if err := pairBench(total, size); err != nil {
+			fmt.Fprintf(os.Stderr, "pion pair-bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) == 3 && os.Args[1] == "-pair-sink" {
+		total, err := strconv.Atoi(os.Args[2])
+		if err != nil || total <= 0 || total > maxBench {
+			fmt.Fprintln(os.Stderr, "usage: pion-peer -pair-sink BYTES (stdin: the offer)")
+			os.Exit(2)
+		}
+		if err := pairSink(total); err != nil {
+			fmt.Fprintf(os.Stderr, "pion pair-sink: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == "-setup-bench" {
 		n, err := strconv.Atoi(os.Args[2])
 		ahead := len(os.Args) == 4 && os.Args[3] == "-ahead"
