@@ -248,10 +248,13 @@ class HarnessPeer:
 
 
 def pion_to_pion(total: int, size: int) -> Sample:
-    """Pion → Pion: the peer program's ``-self-bench`` (two peer connections, one process)."""
+    """Pion → Pion as Pion → us runs: the peer program's ``-pair-bench`` (the receiver in a
+    child process of its own; the CPU is both ends'). ``-self-bench`` (both ends in one
+    process, one heap and one scheduler) is cheaper per MB than any two-process transfer,
+    so it is no like-for-like anchor for a row whose peer has a process of its own."""
     binary = build_pion_peer()
     done = subprocess.run(
-        [str(binary), "-self-bench", str(total), str(size)],
+        [str(binary), "-pair-bench", str(total), str(size)],
         capture_output=True,
         timeout=600,
         check=True,

@@ -204,3 +204,26 @@ def test_janus_echo_rows() -> None:
         assert float(row[2]) > 0 and float(row[3]) > 0, row  # us ⇄ Janus, aiortc ⇄ Janus
         ours_cpu, janus_cpu = (float(v) for v in row[5].split(" / "))
         assert ours_cpu > 0 and janus_cpu > 0, row
+
+
+def test_pion_to_itself_runs_in_two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pion's p→self is the like-for-like anchor of its two-process rows: ``-pair-bench``
+    (the receiver in a child process), the CPU of both ends; never ``-self-bench``."""
+    import bench_interop_peers
+
+    try:
+        find_peer("pion")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    calls: list[list[str]] = []
+    run = subprocess.run
+
+    def spy(args: list[str], **kwargs: Any) -> Any:
+        calls.append([str(a) for a in args])
+        return run(args, **kwargs)
+
+    monkeypatch.setattr(bench_interop_peers.subprocess, "run", spy)
+    sample = bench_interop_peers.pion_to_pion(1 << 20, 16384)
+    assert sample.rate > 0 and sample.peer_cpu > 0
+    assert [str(1 << 20), "16384"] in [c[2:] for c in calls if c[1:2] == ["-pair-bench"]]
+    assert not any("-self-bench" in c for c in calls)
