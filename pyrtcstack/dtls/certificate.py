@@ -163,6 +163,12 @@ class DtlsCertificate:
             raise ValueError("the common name must be 1 to 64 characters")
         key = ec.derive_private_key(_scalar(rng, _P256_ORDER), _P256)
         start = not_before or datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+        # RFC 5280 §4.1.2.5: notAfter not before notBefore; UTCTime starts in 1950 (as
+        # cryptography's CertificateBuilder, which refused both)
+        if days < 0:
+            raise ValueError("days must not be negative")
+        if (start.astimezone(datetime.UTC) if start.tzinfo else start).year < 1950:
+            raise ValueError("not_before must be in 1950 or later")
         spki = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
