@@ -111,6 +111,13 @@ def test_a_common_name_outside_1_to_64_characters_is_refused(name: str) -> None:
     ("not_before", "days"),
     [
         (None, -1),  # notAfter before notBefore: expired when made
+        (None, 10**7),  # past the year 9999 (was an OverflowError)
+        (
+            datetime.datetime(
+                9999, 12, 31, 23, tzinfo=datetime.timezone(-datetime.timedelta(hours=5))
+            ),
+            0,
+        ),
         (datetime.datetime(1949, 12, 31, 23, 59, 59), 30),  # before UTCTime's 1950
         (
             datetime.datetime(
@@ -120,10 +127,11 @@ def test_a_common_name_outside_1_to_64_characters_is_refused(name: str) -> None:
         ),
     ],
 )
-def test_a_validity_cryptographys_builder_refused_is_refused(
+def test_a_validity_outside_what_rfc_5280_can_write_is_refused(
     not_before: datetime.datetime | None, days: int
 ) -> None:
-    # RFC 5280 §4.1.2.5; the DER written here must not accept what the builder did not
+    # RFC 5280 §4.1.2.5: ValueError (the documented error), never an OverflowError; the DER
+    # written here refuses what cryptography's builder refused
     with pytest.raises(ValueError):
         DtlsCertificate.generate(random.Random(1), not_before=not_before, days=days)
 
