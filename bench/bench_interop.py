@@ -13,8 +13,9 @@ message size (16 KiB and 1,200 bytes), in one run:
 * **peer → itself**: aiortc → aiortc (one process: both in ours; two processes: aiortc →
   an aiortc child process, i.e. its peer → aiortc row); werift, Chromium and Firefox: two
   peer connections in one werift process / one page (``selfBench`` scenarios of
-  ``assets/peer.js``); Pion: its peer program's ``-self-bench``; GStreamer: two webrtcbins
-  in one process (``gst_peer.py --self-bench``).
+  ``assets/peer.js``); Pion: its peer program's ``-pair-bench`` (Pion → a Pion child
+  process, as Pion → us runs); GStreamer: two webrtcbins in one process
+  (``gst_peer.py --self-bench``).
 * **ours → ours** (one process, bench_pc.py) as the usual anchor.
 
 Janus's echotest only echoes: its rows (``--peers janus``) are a round trip, us ⇄ Janus

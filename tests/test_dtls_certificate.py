@@ -107,6 +107,41 @@ def test_a_common_name_outside_1_to_64_characters_is_refused(name: str) -> None:
         DtlsCertificate.generate(random.Random(1), name)
 
 
+@pytest.mark.parametrize(
+    ("not_before", "days"),
+    [
+        (None, -1),  # notAfter before notBefore: expired when made
+        (None, 10**7),  # past the year 9999 (was an OverflowError)
+        (
+            datetime.datetime(
+                9999, 12, 31, 23, tzinfo=datetime.timezone(-datetime.timedelta(hours=5))
+            ),
+            0,
+        ),
+        (datetime.datetime(1949, 12, 31, 23, 59, 59), 30),  # before UTCTime's 1950
+        (
+            datetime.datetime(
+                1950, 1, 1, 0, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=1))
+            ),
+            30,
+        ),
+    ],
+)
+def test_a_validity_outside_what_rfc_5280_can_write_is_refused(
+    not_before: datetime.datetime | None, days: int
+) -> None:
+    # RFC 5280 §4.1.2.5: ValueError (the documented error), never an OverflowError; the DER
+    # written here refuses what cryptography's builder refused
+    with pytest.raises(ValueError):
+        DtlsCertificate.generate(random.Random(1), not_before=not_before, days=days)
+
+
+def test_a_validity_of_zero_days_from_1950_is_accepted() -> None:
+    when = datetime.datetime(1950, 1, 1, tzinfo=datetime.UTC)
+    cert = DtlsCertificate.generate(random.Random(1), not_before=when, days=0).certificate
+    assert cert.not_valid_before_utc == cert.not_valid_after_utc == when
+
+
 @pytest.mark.parametrize("algorithm", ["sha-1", "sha-224", "sha-256", "sha-384", "sha-512"])
 def test_fingerprint_round_trip(algorithm: str) -> None:
     cert = DtlsCertificate.generate(random.Random(2), not_before=NOT_BEFORE)

@@ -58,3 +58,23 @@ def test_a_closed_agent_holds_nothing() -> None:
     assert not agent.send_many([b"\x17late"], 0.0)
     assert agent.stats["send_no_pair"] == 1
     assert agent.transmits(0.0) == []
+
+
+def test_held_data_is_dropped_when_the_agent_fails() -> None:
+    """No pair ever becomes valid (the peer never answers): at "failed" what was held is
+    dropped and counted, not kept for the first pair of a later ICE restart."""
+    agent = IceAgent(IceConfig(controlling=True))
+    agent.gather([("127.0.0.1", 40000)], 0.0)
+    agent.set_remote_credentials("abcd", "x" * 22, 0.0)
+    assert agent.add_remote_candidate("candidate:1 1 udp 2130706431 127.0.0.1 40001 typ host", 0.0)
+    agent.end_of_remote_candidates(0.0)
+    assert agent.send(b"\x16held", 0.0)
+    now = 0.0
+    while now < 60 and agent.connection_state != "failed":
+        agent.transmits(now)  # lost: nothing answers
+        t = agent.get_timer()
+        now = max(now + 0.001, t if t is not None else now + 1)
+        agent.handle_timer(now)
+    assert agent.connection_state == "failed"
+    assert not agent._held
+    assert agent.stats["send_held"] == 1 and agent.stats["send_no_pair"] == 1

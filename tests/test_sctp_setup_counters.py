@@ -81,3 +81,18 @@ def test_error_chunks_and_their_unrecognized_parameters() -> None:
     p.net.run(lambda: p.a.stats.errors_received > 0, 5)
     assert p.a.stats.errors_received == 1 and p.a.stats.unrecognized_parameters == 1
     assert p.a.is_established  # informational (§3.3.10)
+
+
+def test_one_cause_that_reports_two_parameters_counts_two() -> None:
+    """§3.3.10.8: an Unrecognized Parameters cause carries a copy of each parameter it
+    reports; one whose copy does not parse still counts as one."""
+    p = Pair()
+    p.connect()
+    two = encode_tlv(0x8123, b"") + encode_tlv(0xC001, b"\x00\x01")
+    causes = [
+        ErrorCause(CauseCode.UNRECOGNIZED_PARAMETERS, two),
+        ErrorCause(CauseCode.UNRECOGNIZED_PARAMETERS, b"\x80"),  # truncated
+    ]
+    p.b.outbox.send_alone(ErrorChunk(causes).encode())
+    p.net.run(lambda: p.a.stats.errors_received > 0, 5)
+    assert p.a.stats.errors_received == 1 and p.a.stats.unrecognized_parameters == 3

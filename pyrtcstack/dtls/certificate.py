@@ -163,6 +163,18 @@ class DtlsCertificate:
             raise ValueError("the common name must be 1 to 64 characters")
         key = ec.derive_private_key(_scalar(rng, _P256_ORDER), _P256)
         start = not_before or datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+        # RFC 5280 §4.1.2.5: notAfter not before notBefore; UTCTime starts in 1950 (as
+        # cryptography's CertificateBuilder, which refused both)
+        if days < 0:
+            raise ValueError("days must not be negative")
+        try:  # (in UTC, as they are written: a naive datetime is UTC)
+            end = start + datetime.timedelta(days=days)
+            if start.tzinfo is not None:
+                start, end = start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValueError("the validity ends after the year 9999") from None
+        if start.year < 1950:
+            raise ValueError("not_before must be in 1950 or later")
         spki = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -170,7 +182,7 @@ class DtlsCertificate:
             rng.getrandbits(63) + 1,
             common_name,
             start,
-            start + datetime.timedelta(days=days),
+            end,
             spki,
         )
         signature = key.sign(tbs, _ECDSA_DETERMINISTIC)

@@ -583,6 +583,11 @@ class IceAgent:
             self.send_many(held, now)  # the first valid pair (RFC 8445 §12.1)
         state = self._compute_state(now, selected)
         if state != self.connection_state:
+            if state == "failed" and self._held:
+                # no pair will come for this generation: what waited for one is dropped
+                # (counted), not sent on a restart's first pair long after (docs/ice.md)
+                self._out.stats["send_no_pair"] += len(self._held)
+                self._held.clear()
             self._set_state(state)
         deadline = checks.deadline(now)
         for t in (self.transactions.deadline(), relays.deadline() if relays.in_use else None):

@@ -33,7 +33,7 @@ from .chunks import (
 from .config import FULL_PACKET
 from .crc32c import crc32c, crc32c_extend
 from .errors import SctpParseError
-from .params import CauseCode, ErrorCause
+from .params import CauseCode, ErrorCause, decode_tlvs
 from .state import State
 
 if TYPE_CHECKING:
@@ -317,9 +317,7 @@ def process_chunks(
             # informational only (§3.3.10), counted: a clean setup has none
             causes = ErrorChunk.decode(flags, value).causes
             stats.errors_received += 1
-            stats.unrecognized_parameters += sum(
-                c.code == CauseCode.UNRECOGNIZED_PARAMETERS for c in causes
-            )
+            stats.unrecognized_parameters += _unrecognized_parameters(causes)
             continue
         # §3.2: unknown chunk types, by their two upper bits.
         action = type_ >> 6
@@ -356,3 +354,17 @@ def after_chunks(  # noqa: PLR0917
         acks.count(acks.size(size), sack_now, now)
         if a.state in (State.SHUTDOWN_SENT, State.SHUTDOWN_ACK_SENT):
             acks.due = True
+
+
+def _unrecognized_parameters(causes: list[ErrorCause]) -> int:
+    """How many parameters the ERROR's Unrecognized Parameters causes report (§3.3.10.8:
+    one cause carries a copy of every parameter it names); a cause whose copy does not
+    parse counts as one."""
+    n = 0
+    for cause in causes:
+        if cause.code == CauseCode.UNRECOGNIZED_PARAMETERS:
+            try:
+                n += len(decode_tlvs(cause.info)) or 1
+            except SctpParseError:
+                n += 1
+    return n

@@ -173,7 +173,8 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// selfBench is Pion → Pion in this process (bench/bench_interop.py's anchor): two peer
+// selfBench is Pion → Pion in this process (bench/bench_interop.py's anchor was this until
+// 2026-12-07; it is -pair-bench now, a process per end as Pion → us runs): two peer
 // connections on loopback, one channel, total bytes in size-byte messages; prints JSON.
 // Each end's calls run under a profiler label (end=sender, end=receiver), which every
 // goroutine Pion starts from them inherits, so a CPU profile (CPUProfileEnv) splits the
