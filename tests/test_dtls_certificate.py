@@ -206,3 +206,16 @@ def test_the_peer_key_is_decoded_once_and_verifies_like_the_certificate() -> Non
     verify_signature(key, scheme, signature, b"abc")
     with pytest.raises(DtlsHandshakeError):
         verify_signature(key, scheme, signature, b"abd")
+
+
+def test_a_fingerprint_is_only_the_same_as_itself() -> None:
+    """``same_as`` compares algorithm and value (RFC 8122 §5, case-insensitive hex): the
+    handshake's one hash of the peer certificate is accepted only by the fingerprint
+    that names it, never by another certificate's or another algorithm's."""
+    cert = DtlsCertificate.generate(random.Random(2), not_before=NOT_BEFORE)
+    other = DtlsCertificate.generate(random.Random(3), not_before=NOT_BEFORE)
+    own = cert.fingerprint()
+    assert Fingerprint.parse(str(own).lower()).same_as(own)
+    assert not other.fingerprint().same_as(own)
+    assert not cert.fingerprint("sha-1").same_as(own)
+    assert not Fingerprint("sha-512", own.value).same_as(own)

@@ -98,13 +98,18 @@ class Fingerprint:
         digest = hashlib.new(FINGERPRINT_ALGORITHMS[algorithm], der).digest()
         return cls(algorithm, _colon_hex(digest))
 
-    def matches(self, der: bytes, known: Fingerprint | None = None) -> bool:
-        """True if ``der`` hashes to this fingerprint (constant-time comparison).
-        ``known``: the fingerprint of ``der`` the caller already made (``Fingerprint.of``),
-        used instead of hashing again when it has this fingerprint's algorithm."""
-        if known is None or known.algorithm != self.algorithm:
-            known = Fingerprint.of(der, self.algorithm)
-        return hmac.compare_digest(known.value, self.value.upper())
+    def matches(self, der: bytes) -> bool:
+        """True if ``der`` hashes to this fingerprint (constant-time comparison)."""
+        return self.same_as(Fingerprint.of(der, self.algorithm))
+
+    def same_as(self, other: Fingerprint) -> bool:
+        """True if ``other`` is this fingerprint: the same algorithm and value (the value
+        compared in constant time, case-insensitively as RFC 8122 §5's hex allows). The
+        handshake hashes the peer's certificate once and compares that fingerprint with
+        each one the SDP named in the same algorithm."""
+        return other.algorithm == self.algorithm and hmac.compare_digest(
+            other.value.upper(), self.value.upper()
+        )
 
     def __str__(self) -> str:
         return f"{self.algorithm} {self.value}"

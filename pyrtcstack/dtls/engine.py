@@ -302,7 +302,10 @@ class EngineBase:
         # hashed once: the sha-256 fingerprint (what the SDP of every browser carries)
         # is checked here and reported in HandshakeCompleted
         own = self._peer_fingerprint = Fingerprint.of(der)
-        if not any(fp.matches(der, own) for fp in ctx.remote_fingerprints or []):
+        if not any(
+            fp.same_as(own) if fp.algorithm == own.algorithm else fp.matches(der)
+            for fp in ctx.remote_fingerprints or []
+        ):
             raise FingerprintMismatchError(
                 f"peer certificate {own} matches no expected fingerprint"
             )
