@@ -282,4 +282,6 @@ def test_chromium_offers_and_we_answer(monkeypatch: pytest.MonkeyPatch) -> None:
         (sample,) = rows[size][name]
         assert sample.failure is None and sample.rate > 0, (name, sample.failure)
     assert rows[size]["p->aiortc"] == rows[size]["aiortc->p"] == []
+    cells = bench_interop.format_row("chromium (2 procs)", size, rows[size]).split(" | ")
+    assert cells[3] == cells[8] == "–"  # p→aiortc and aiortc→p did not run: not "fail"
     assert {"main", "renderer"} <= set(remote.splits[-1])
