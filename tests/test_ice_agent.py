@@ -254,6 +254,8 @@ def test_stale_generation_and_misuse() -> None:
         agent.set_remote_credentials("changed", "p" * 22, 0.0)
     with pytest.raises(IceError):
         IceAgent(IceConfig(local_ufrag="abc"))
+    assert agent.send(b"x", 0.0) is True  # no valid pair yet: held (RFC 8445 §12.1)
+    agent.close(0.0)
     assert agent.send(b"x", 0.0) is False
 
 
@@ -458,13 +460,15 @@ def test_restart_after_consent_failure_recovers() -> None:
     world.net.internet.link.drop_if = None
     world.restart()
     assert left.previous is None  # the pair without consent is not kept
-    assert left.send(b"\x17x", world.net.now) is False
+    # no pair to send on: held for the new generation's first valid pair (RFC 8445 §12.1;
+    # a valid pair is a fresh consent, RFC 7675 §5.1)
+    assert left.send(b"\x17x", world.net.now) is True
     assert world.run(10) and world.connected()
     world.net.run_for(1)
     assert left.send(b"\x17after", world.net.now)
     world.net.run_for(1)
     got = [e.data for e in world.right.node.events if isinstance(e, DataReceived)]
-    assert got[-1:] == [b"\x17after"]
+    assert got[-2:] == [b"\x17x", b"\x17after"]
 
 
 def _drive_alone(agent: IceAgent, until: float) -> list[tuple[float, bytes, tuple[str, int]]]:

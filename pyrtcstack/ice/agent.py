@@ -76,6 +76,12 @@ from .transactions import Transactions
 __all__ = ["IceAgent"]
 
 _STUN = PacketKind.STUN
+#: RFC 8445 §12.1: data may go on a valid pair only. What is sent before the first pair is
+#: valid waits for it, up to this many datagrams and bytes (beyond: dropped, counted as
+#: ``send_no_pair``): a DTLS server's first flight can answer a ClientHello that came
+#: right after the peer's first check, before our own check of that pair got its answer.
+MAX_HELD_DATAGRAMS = 16
+MAX_HELD_BYTES = 32768
 
 
 class IceAgent:
@@ -87,6 +93,7 @@ class IceAgent:
     __slots__ = (
         "_closed",
         "_deadline",
+        "_held",
         "_now",
         "_out",
         "checks",
@@ -137,6 +144,8 @@ class IceAgent:
         self._closed = False
         self._deadline: float | None = None
         self._now = 0.0  # the last now an input or API call gave
+        #: data sent before any pair was valid (MAX_HELD_DATAGRAMS), in order
+        self._held: list[bytes] = []
 
     # ----------------------------------------------------------------- what callers read
     @property
@@ -277,8 +286,7 @@ class IceAgent:
         is no pair, or consent was lost for good (RFC 7675 §5.1: stop sending)."""
         pair = self.checks.selected_pair
         if pair is None or self.consent.failed or self._closed:
-            self._out.stats["send_no_pair"] += 1
-            return False
+            return self._hold([data], pair)
         self._now = now
         local = pair.local.address
         if self.relays.in_use:
@@ -294,8 +302,7 @@ class IceAgent:
             return True
         pair = self.checks.selected_pair
         if pair is None or self.consent.failed or self._closed:
-            self._out.stats["send_no_pair"] += len(datagrams)
-            return False
+            return self._hold(datagrams, pair)
         self._now = now
         local = pair.local.address
         remote = pair.remote.address
@@ -305,6 +312,26 @@ class IceAgent:
         else:
             self._out.send_many(datagrams, local, remote)
         return True
+
+    def _hold(self, datagrams: Sequence[bytes], pair: CandidatePair | None) -> bool:
+        """:meth:`send` with no pair to send on: before the first pair is valid, keep
+        what fits (sent by :meth:`_after` once one is, RFC 8445 §12.1) and return True;
+        the rest, and anything once consent failed or the agent closed, is dropped
+        (counted) and the answer is False."""
+        held = self._held
+        if pair is None and not self._closed and self.connection_state != "failed":
+            room = MAX_HELD_BYTES - sum(map(len, held))
+            for n, data in enumerate(datagrams):
+                if len(held) >= MAX_HELD_DATAGRAMS or len(data) > room:
+                    datagrams = datagrams[n:]
+                    break
+                held.append(data)
+                room -= len(data)
+                self._out.stats["send_held"] += 1
+            else:
+                return True
+        self._out.stats["send_no_pair"] += len(datagrams)
+        return False
 
     def restart(self, now: float, *, ufrag: str | None = None, pwd: str | None = None) -> None:
         """ICE restart (RFC 8445 §9): new local credentials (``ufrag``/``pwd`` when the
@@ -338,6 +365,7 @@ class IceAgent:
         if self._closed:
             return
         self._closed = True
+        self._held.clear()
         self.transactions.clear()
         self.relays.close(now)
         self._set_state("closed")
@@ -550,6 +578,9 @@ class IceAgent:
         checks = self.checks
         checks.schedule(now)
         selected = checks.selected_pair
+        if self._held and selected is not None:
+            held, self._held = self._held, []
+            self.send_many(held, now)  # the first valid pair (RFC 8445 §12.1)
         state = self._compute_state(now, selected)
         if state != self.connection_state:
             self._set_state(state)

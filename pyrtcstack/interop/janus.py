@@ -44,6 +44,7 @@ from typing import Any
 from ..aio import DataChannel, PeerConnection, host_addresses
 from ..media import EncodedFrame, G711Track, ToneSource
 from ..peerconnection import Configuration, Description, IceCandidateInit, IceServer, Settings
+from .audit import setup_counters
 from .launchers import Coturn, PeerUnavailableError, _free_udp_tcp_port, start_coturn
 from .remote import EndpointError
 from .scenarios import (
@@ -545,6 +546,7 @@ async def _checks(run: _Run, spec: dict[str, Any], result: ScenarioResult) -> No
     await _check(result, "webrtcup", webrtcup)
     await _check(result, "strings", strings)
     await _check(result, "binary", binary)
+    result.setup_counters = setup_counters(run.pc)  # set up, a little data each way
     await _check(result, f"binary-{LARGE_MESSAGE}", large)
     await _check(result, f"{ORDERED_COUNT}-ordered", ordered)
     if spec.get("relay"):

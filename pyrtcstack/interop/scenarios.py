@@ -25,6 +25,7 @@ from ..aio import DataChannel, PeerConnection, RemoteTrack
 from ..media import Codec, EncodedFrame, G711Track, ToneSource, WavRecorder
 from ..peerconnection import Description, IceCandidateInit, Settings
 from ..sdp import SessionDescription, remote_max_message_size
+from .audit import setup_counters
 from .opus import OPUS_SECONDS, check_opus_frames, prefer_opus
 from .session import PeerSession
 
@@ -114,6 +115,8 @@ class ScenarioResult:
     trickle: bool
     checks: list[CheckResult] = field(default_factory=list)
     setup_time: float | None = None
+    #: our side's counters once set up and a few messages echoed (.audit.setup_counters)
+    setup_counters: dict[str, int] | None = None
     dtls_version: str = ""
     cipher: str = ""
     srtp: str = ""
@@ -493,6 +496,7 @@ async def _drive(run: _Run, pc: PeerConnection, result: ScenarioResult, t0: floa
 
     await _check(result, "strings", strings)
     await _check(result, "binary", binary)
+    result.setup_counters = setup_counters(pc)  # set up, a little data each way
     await _check(result, "64KiB", big)
     await _check(result, "max-message-size", max_size)
     await _check(result, f"{ORDERED_COUNT}-ordered", ordered)

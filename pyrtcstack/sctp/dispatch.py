@@ -247,7 +247,10 @@ def process_chunks(
             return
         if type_ == ChunkType.INIT_ACK:
             if state is not State.COOKIE_WAIT:
-                stats.unexpected_chunks += 1  # §5.2.3: discard
+                # §5.2.3: discard. After an INIT collision (RFC 8841 §9.3: both ends
+                # send INIT) the peer's answer to our INIT can follow its COOKIE ECHO,
+                # which established us: normal, so counted apart from unexpected chunks.
+                stats.init_acks_discarded += 1
                 continue
             peer = a.handshake.on_init_ack(InitChunk.decode(flags, value), now)
             if peer is not None:
@@ -311,7 +314,12 @@ def process_chunks(
                 return
             continue
         if type_ == ChunkType.ERROR:
-            ErrorChunk.decode(flags, value)  # validated; informational only
+            # informational only (§3.3.10), counted: a clean setup has none
+            causes = ErrorChunk.decode(flags, value).causes
+            stats.errors_received += 1
+            stats.unrecognized_parameters += sum(
+                c.code == CauseCode.UNRECOGNIZED_PARAMETERS for c in causes
+            )
             continue
         # §3.2: unknown chunk types, by their two upper bits.
         action = type_ >> 6

@@ -136,6 +136,7 @@ class Handshake:
             return None
         cfg = self._config
         self._t1_count += 1
+        self._stats.t1_expirations += 1
         limit = cfg.max_init_retransmissions
         if limit is not None and self._t1_count > limit:
             return "handshake timed out (Max.Init.Retransmits)"
@@ -188,14 +189,15 @@ class Handshake:
         # association (docs/sctp.md, "Zero checksum"). The cost: a peer that implements RFC
         # 9653 but does not announce it itself sends us CRC-32C (correct, a little slower).
         announce = bool(peer_features(init) & FEATURE_ZERO_CHECKSUM)
-        if self.announce_zero_checksum and announce:
-            if init.initiate_tag == self._answered_init_tag:
-                # The peer sends the INIT we answered again: our INIT ACK may be one it
-                # cannot parse (see drop_zero_checksum).
-                self.drop_zero_checksum()
-                if state is State.COOKIE_WAIT:
-                    self._t1_packet = out.packet([self._init_chunk()], 0)
-            self._answered_init_tag = init.initiate_tag
+        repeated = init.initiate_tag == self._answered_init_tag
+        self._stats.inits_repeated += repeated
+        if self.announce_zero_checksum and announce and repeated:
+            # The peer sends the INIT we answered again: our INIT ACK may be one it cannot
+            # parse (see drop_zero_checksum).
+            self.drop_zero_checksum()
+            if state is State.COOKIE_WAIT:
+                self._t1_packet = out.packet([self._init_chunk()], 0)
+        self._answered_init_tag = init.initiate_tag
         # §5.2.1: in COOKIE-WAIT/ECHOED we answer with the tag and TSN of our own INIT (we
         # use one tag and one initial TSN for the life of the association).
         cookie = seal_cookie(
@@ -218,6 +220,11 @@ class Handshake:
         """§5.1 C: in COOKIE-WAIT, echo the cookie (T1-cookie) and return the peer to
         adopt; None when it is malformed (counted)."""
         cookie = ack.param(ParamType.STATE_COOKIE)
+        # §3.3.3.1: what of our INIT the peer skipped and reported (upper bits 01 or 11:
+        # a parameter it does not know, e.g. Zero Checksum Acceptable before RFC 9653).
+        self._stats.unrecognized_parameters += sum(
+            p.type == ParamType.UNRECOGNIZED_PARAMETER for p in ack.params
+        )
         if cookie is None or ack.initiate_tag == 0 or ack.outbound_streams == 0:
             self._stats.malformed += 1
             return None
