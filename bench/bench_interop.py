@@ -41,7 +41,10 @@ To see who waits for whom: ``--counters`` prints our SCTP sender's counters afte
 our transfers and the datagrams each side's UDP socket dropped (``/proc/net/udp``: ours,
 and the others', i.e. the peer's); ``--dtls 1.2 --keylog FILE`` lets tshark decrypt a
 capture of the run (docs/interop.md, "Throughput"); ``--socket-buffer N`` changes our
-sockets' buffer request.
+sockets' buffer request. With ``--counters`` a browser's CPU per MB is also split by
+process (renderer, network service, GPU, the browser process: their command lines), for
+each transfer and for the peer → itself. ``--peer-offers``: the harness peers offer and
+we answer (the other role: we are the DTLS client and both ends send INIT; no aiortc rows).
 
 This script is the run (launches, transfers, the table's assembly, the command line); the
 pieces it runs are beside it: bench_interop_link.py (our end of a link, :class:`Side`, and
@@ -87,7 +90,9 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
     """One launch: peer ↔ us and peer ↔ aiortc for each size, then peer → itself."""
     await remote.start()
     try:
-        for stack in ("ours", "aiortc"):
+        # --peer-offers: the peer's offers are answered by us only (no aiortc rows)
+        stacks = ("ours",) if link.PEER_OFFERS and isinstance(remote, HarnessPeer) else ()
+        for stack in stacks or ("ours", "aiortc"):
             side = Side(stack, remote.name)
             failed: str | None = None
             try:
@@ -114,11 +119,15 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
                         rows[size][name].append(sample)
                         if counters.ENABLED and stack == "ours":
                             here = side.counters(), side.ports()
-                            counters.print_transfer(remote.name, name, size, sample, *here, drops0)
+                            split = _split(remote, total)
+                            counters.print_transfer(
+                                remote.name, name, size, sample, *here, drops0, split
+                            )
             finally:
                 await side.close()
                 await remote.end_link()
         for total, size in sizes:
+            drops0 = udp_drops() if counters.ENABLED else None
             try:
                 sample = await remote.self_bench(total, size)
             except TimeoutError:
@@ -129,9 +138,15 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
                 sample = rows[size]["p->aiortc"][-1]
             rows[size]["p->self"].append(sample)
             if counters.ENABLED:
-                counters.print_self(remote.name, size, sample)
+                counters.print_self(remote.name, size, sample, drops0, _split(remote, total))
     finally:
         await remote.close()
+
+
+def _split(remote: Remote, total: int) -> str:
+    """The peer's CPU per MB by process role over the last transfer (``--counters``)."""
+    split = getattr(remote, "split", None)
+    return split(total / 1e6) if split is not None else ""
 
 
 def _peer_note(remote: Remote) -> str:
@@ -212,6 +227,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sack-coalesce", action="store_true", help="ours: Settings.sctp_sack_coalesce"
     )
+    parser.add_argument(
+        "--peer-offers", action="store_true", help="harness peers offer, we answer (ours only)"
+    )
     parser.add_argument("--aiortc-peer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.aiortc_peer:
@@ -237,6 +255,7 @@ if __name__ == "__main__":
         OURS_SETTINGS["sctp_sack_at_batch_end"] = False
     if args.sack_coalesce:
         OURS_SETTINGS["sctp_sack_coalesce"] = True
+    link.PEER_OFFERS = args.peer_offers
     table = asyncio.run(
         run(names, args.mib, args.repeat, tuple(int(s) for s in args.sizes.split(",")))
     )

@@ -40,6 +40,57 @@ def group_cpu(leader: int) -> float:
     return total / _TICK
 
 
+def process_role(args: list[str]) -> str:
+    """A browser process's role from its command line ``args``: Chromium's ``--type=``
+    (with the utility process's service, e.g. ``utility:NetworkService``), Firefox's
+    ``-contentproc`` (``content:`` and its kind, the last argument), else ``main`` (the
+    process that started the others)."""
+    if len(args) == 1:  # Chromium's zygote children rewrite theirs as one line
+        args = args[0].split(" ")
+    kind = next((a[7:] for a in args if a.startswith("--type=")), "")
+    sub = next((a.rpartition(".")[2] for a in args if a.startswith("--utility-sub-type=")), "")
+    if kind:
+        return f"{kind}:{sub}" if sub else kind
+    if "-contentproc" in args:
+        return f"content:{args[-1]}"
+    return "main"
+
+
+def _role(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return process_role(f.read().decode(errors="replace").rstrip("\0").split("\0"))
+    except OSError:
+        return "?"
+
+
+def group_cpu_split(leader: int) -> dict[str, float]:
+    """:func:`group_cpu` by process role (:func:`process_role`): where a browser's CPU goes
+    (renderer, network service, GPU, the browser process); a diagnostic of ``--counters``."""
+    split: dict[str, float] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = _stat_fields(name)
+        except OSError:
+            continue
+        if int(fields[2]) == leader:
+            kind = _role(name)
+            split[kind] = split.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return split
+
+
+def split_per_mb(before: dict[str, float], after: dict[str, float], mb: float) -> str:
+    """The CPU seconds per MB of each role between two :func:`group_cpu_split` readings."""
+    parts = []
+    for kind in sorted(after, key=lambda k: -(after[k] - before.get(k, 0.0))):
+        spent = after[kind] - before.get(kind, 0.0)
+        if spent > 0:
+            parts.append(f"{kind}={spent / mb:.4f}")
+    return " ".join(parts) or "-"
+
+
 def udp_drops() -> dict[int, int]:
     """Datagrams each UDP socket of this namespace dropped (full receive buffer), by local
     port (/proc/net/udp's last column); a diagnostic of ``--counters``."""
@@ -87,6 +138,7 @@ def print_transfer(
     counters: str,
     mine: set[int],
     drops0: dict[int, int],
+    extra: str = "",
 ) -> None:
     """``--counters``' line after one of our transfers: MB/s, when the channel opened and
     the first byte came (peer → us), ``counters`` (:func:`ours_counters`) and the datagrams
@@ -99,11 +151,19 @@ def print_transfer(
         start = (f"open +{fmt(sample.opened, '.3f')} s, first byte "
                  f"+{sample.first:.3f} s ")  # fmt: skip
     print(f"  {peer} {name} {size}: {sample.rate:.1f} MB/s {start}"
-          f"{counters} udp_drops ours={ours_d} others={other}",
+          f"{counters} udp_drops ours={ours_d} others={other}{extra}",
           file=sys.stderr)  # fmt: skip
 
 
-def print_self(peer: str, size: int, sample: Sample) -> None:
-    """``--counters``' line after a peer → itself transfer."""
+def print_self(
+    peer: str, size: int, sample: Sample, drops0: dict[int, int] | None = None, extra: str = ""
+) -> None:
+    """``--counters``' line after a peer → itself transfer (with the datagrams the
+    namespace's sockets dropped since ``drops0``)."""
+    dropped = ""
+    if drops0 is not None:
+        drops = udp_drops()
+        dropped = f", udp_drops {sum(drops[p] - drops0.get(p, 0) for p in drops)}"
     print(f"  {peer} p->self {size}: {sample.rate:.1f} MB/s, "
-          f"{fmt(sample.peer_cpu, '.4f')} CPU s/MB", file=sys.stderr)  # fmt: skip
+          f"{fmt(sample.peer_cpu, '.4f')} CPU s/MB{dropped}{extra}",
+          file=sys.stderr)  # fmt: skip

@@ -24,6 +24,9 @@ TRANSFER_TIMEOUT = 300.0
 STALL_TIMEOUT = 20.0
 #: Changes to our side's :func:`loopback_settings` (``--dtls``, ``--keylog``: to trace).
 OURS_SETTINGS: dict[str, Any] = {}
+#: ``--peer-offers``: a harness peer offers (its channel ``chat``) and we answer, so the
+#: roles flip (DTLS: we are the client; SCTP: both ends send INIT); aiortc still answers us.
+PEER_OFFERS = False
 
 
 class TransferFailedError(RuntimeError):
@@ -119,7 +122,8 @@ class Side:
             settings = dataclasses.replace(loopback_settings(), **OURS_SETTINGS)
             settings = dataclasses.replace(settings, host_addresses=[address])
             self.pc: Any = PeerConnection(settings=settings)
-            self.first = self.pc.create_data_channel("chat")
+            if not PEER_OFFERS:
+                self.first = self.pc.create_data_channel("chat")
         else:
             import aiortc
 
@@ -128,6 +132,8 @@ class Side:
             self.first = self.pc.createDataChannel("chat")
 
     async def connect(self, remote: Remote) -> None:
+        if self.stack == "ours" and PEER_OFFERS and hasattr(remote, "offer"):
+            return await self._answer(remote)
         if self.stack == "ours":
             await self.pc.set_local_description()
             await self.pc.wait_gathering_complete()
@@ -142,6 +148,18 @@ class Side:
             import aiortc
 
             await self.pc.setRemoteDescription(aiortc.RTCSessionDescription(**answer))
+        await wait_open(self.first)
+
+    async def _answer(self, remote: Any) -> None:
+        """``--peer-offers``: the peer offers (its channel ``chat``), we answer."""
+        opened: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pc.on("datachannel", lambda ch: opened.done() or opened.set_result(ch))
+        offer = await asyncio.wait_for(remote.offer(), 60)
+        await self.pc.set_remote_description(Description.from_dict(offer))
+        await self.pc.set_local_description()
+        await self.pc.wait_gathering_complete()
+        await remote.send_answer(self.pc.local_description.to_dict())
+        self.first = await asyncio.wait_for(opened, 60)
         await wait_open(self.first)
 
     def state(self) -> str:

@@ -13,8 +13,9 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+import bench_interop_counters as counters
 import bench_interop_link as link
-from bench_interop_counters import group_cpu
+from bench_interop_counters import group_cpu, group_cpu_split
 from bench_interop_link import Remote, Sample, pin_aioice, send_all
 
 from pyrtcstack.aio.stun import serve_stun
@@ -166,9 +167,11 @@ class HarnessPeer:
     def __init__(self, name: str, links: int, self_sizes: list[tuple[int, int]]) -> None:
         self.name = name
         specs = []
-        for _ in range(links):
-            spec = scenario_spec("bench", "we-offer", trickle=False)
-            spec["peerChannels"] = []
+        for _ in range(1 if link.PEER_OFFERS else links):
+            role = "peer-offers" if link.PEER_OFFERS else "we-offer"
+            spec = scenario_spec("bench", role, trickle=False)
+            # peer-offers: the peer's offer needs a channel for its m=application section
+            spec["peerChannels"] = [{"label": "chat"}] if link.PEER_OFFERS else []
             spec["timeoutMs"] = 1_800_000
             specs.append(spec)
         self.self_index: dict[tuple[int, int], int] = {}
@@ -184,6 +187,7 @@ class HarnessPeer:
         self.session: PeerSession | None = None
         self.process: Any = None
         self.log_dir = tempfile.mkdtemp(prefix=f"pyrtcstack-bench-{name}-")
+        self.splits: list[dict[str, float]] = []
 
     async def start(self) -> None:
         stun = None
@@ -198,7 +202,21 @@ class HarnessPeer:
         assert self.session is not None
         self.link += 1
         self.session.send(self.link, {"kind": "description", "description": offer})
-        inbox = self.session.inbox(self.link)
+        return await self._description(self.link)
+
+    async def offer(self) -> dict[str, Any]:
+        """``--peer-offers``: the peer's offer for the next link (its ``chat`` channel)."""
+        assert self.session is not None
+        self.link += 1
+        return await self._description(self.link)
+
+    async def send_answer(self, answer: dict[str, Any]) -> None:
+        assert self.session is not None
+        self.session.send(self.link, {"kind": "description", "description": answer})
+
+    async def _description(self, link: int) -> dict[str, Any]:
+        assert self.session is not None
+        inbox = self.session.inbox(link)
         while True:
             msg = await inbox.get()
             if msg.get("kind") == "description":
@@ -207,7 +225,16 @@ class HarnessPeer:
                 raise RuntimeError(f"{self.name}: {msg.get('error')}")
 
     def cpu(self) -> float | None:
+        if counters.ENABLED:  # by process role too (--counters)
+            self.splits.append(group_cpu_split(int(self.process.process.pid)))
         return group_cpu(int(self.process.process.pid))
+
+    def split(self, mb: float) -> str:
+        """The CPU per MB of each process role between the last two :meth:`cpu` readings
+        (``--counters``)."""
+        if len(self.splits) < 2:
+            return ""
+        return " cpu/MB " + counters.split_per_mb(self.splits[-2], self.splits[-1], mb)
 
     async def end_link(self) -> None:
         assert self.session is not None

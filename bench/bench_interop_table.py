@@ -30,7 +30,10 @@ def ratio_cell(a: float | None, b: float | None) -> str:
 
 
 def rate_cell(samples: list[Sample]) -> str:
-    """The median MB/s; "fail" when every repetition failed, a "*" when some did."""
+    """The median MB/s; "fail" when every repetition failed, a "*" when some did, "–"
+    when none ran (``--peer-offers`` has no aiortc rows)."""
+    if not samples:
+        return "–"
     value = median_of(samples, "rate")
     if value is None:
         return "fail"

@@ -227,3 +227,61 @@ def test_pion_to_itself_runs_in_two_processes(monkeypatch: pytest.MonkeyPatch) -
     assert sample.rate > 0 and sample.peer_cpu > 0
     assert [str(1 << 20), "16384"] in [c[2:] for c in calls if c[1:2] == ["-pair-bench"]]
     assert not any("-self-bench" in c for c in calls)
+
+
+def test_process_roles_of_a_browser() -> None:
+    """--counters splits a browser's CPU by process: the role comes from the command line,
+    NUL-separated or, as Chromium's zygote children rewrite it, one line."""
+    import bench_interop_counters as counters
+
+    role = counters.process_role
+    assert role(["/usr/lib/chromium/chromium", "--headless", "about:blank"]) == "main"
+    assert role(["/usr/lib/chromium/chromium --type=renderer --lang=en-US"]) == "renderer"
+    assert role(["chromium", "--type=gpu-process", "--ozone-platform=headless"]) == "gpu-process"
+    utility = ["chromium", "--type=utility", "--utility-sub-type=network.mojom.NetworkService"]
+    assert role(utility) == "utility:NetworkService"
+    assert role([" ".join(utility)]) == "utility:NetworkService"
+    assert role(["firefox-esr", "-contentproc", "-isForBrowser", "8", "tab"]) == "content:tab"
+    # This process is in its own group's split, under its role, with the group's CPU.
+    split = counters.group_cpu_split(os.getpgrp())
+    assert split and sum(split.values()) > 0
+    assert counters.group_cpu_split(2**22 + 12345) == {}
+    line = counters.split_per_mb({"renderer": 1.0, "main": 0.5}, {"renderer": 2.0, "main": 0.5}, 10)
+    assert line == "renderer=0.1000"
+
+
+def test_chromium_offers_and_we_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--peer-offers: the harness peer offers (its channel ``chat``) and we answer, so we
+    are the DTLS client and both ends send INIT; no aiortc rows, and the peer's CPU is
+    split by process (--counters)."""
+    try:
+        find_peer("chromium")
+    except PeerUnavailableError as exc:
+        peer_missing(str(exc))
+    import bench_interop_counters as counters
+
+    monkeypatch.setattr(bench_interop_link, "PEER_OFFERS", True)
+    monkeypatch.setattr(counters, "ENABLED", True)
+    clients: list[bool] = []
+    close = bench_interop_link.Side.close
+
+    async def closing(self: Any) -> None:
+        clients.append(self.pc.core.dtls_transport.is_client)
+        await close(self)
+
+    monkeypatch.setattr(bench_interop_link.Side, "close", closing)
+    total, size = 200 * 16384, 16384
+    rows: dict[int, Any] = {
+        size: {k: [] for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self")}
+    }
+    remote = bench_interop.HarnessPeer("chromium", 2, [(total, size)])
+    assert [spec["role"] for spec in remote.specs] == ["peer-offers", "we-offer"]
+    asyncio.run(bench_interop.measure(remote, [(total, size)], rows))
+    assert clients == [True]  # we answered Chromium's actpass offer with setup:active
+    for name in ("p->ours", "ours->p", "p->self"):
+        (sample,) = rows[size][name]
+        assert sample.failure is None and sample.rate > 0, (name, sample.failure)
+    assert rows[size]["p->aiortc"] == rows[size]["aiortc->p"] == []
+    cells = bench_interop.format_row("chromium (2 procs)", size, rows[size]).split(" | ")
+    assert cells[3] == cells[8] == "–"  # p→aiortc and aiortc→p did not run: not "fail"
+    assert {"main", "renderer"} <= set(remote.splits[-1])
