@@ -217,7 +217,7 @@ class Receiver:
                             if self.buffered + cost <= capacity:
                                 self.cum_tsn = tsn
                                 self.buffered += cost
-                                self._complete(sid, ssn, ppid, flags & 4, data[start:end], tsn, tsn)
+                                self._complete(sid, ssn, ppid, flags & 4, data[start:end])
                                 continue
                         elif n <= max_size and self.buffered + cost <= capacity:
                             # The first fragment may be small (bundled after another
@@ -250,13 +250,7 @@ class Receiver:
                             self.run = None
                             self.run_bytes = 0
                             self._complete(
-                                sid,
-                                self.run_ssn,
-                                self.run_ppid,
-                                self.run_flags & 4,
-                                b"".join(run),
-                                self.run_tsn,
-                                tsn,
+                                sid, self.run_ssn, self.run_ppid, self.run_flags & 4, b"".join(run)
                             )
                             continue
                     elif (
@@ -550,10 +544,18 @@ class Receiver:
             del self.streams[sid]
 
     def _complete(  # noqa: PLR0917
-        self, sid: int, ssn: int, ppid: int, unordered: int, data: bytes, first: int, last: int
+        self,
+        sid: int,
+        ssn: int,
+        ppid: int,
+        unordered: int,
+        data: bytes,
+        first: int = -1,
+        last: int = -1,
     ) -> None:
         """A whole message (TSNs ``first`` to ``last``): deliver it, or hold it until the
-        earlier SSNs arrived (§6.5)."""
+        earlier SSNs arrived (§6.5). The in-order paths leave the TSNs out (-1): their
+        message is at or below the cumulative TSN, never dropped again (:meth:`_renege`)."""
         if len(data) > self.max_message_size:
             # RFC 8831 §6.6: never hold more than our advertised max-message-size; the
             # association aborts (it is a protocol violation by the peer).
