@@ -115,6 +115,10 @@ def ours_counters(pc: Any) -> str:
         f" cwnd={s.cwnd} ssthresh={s.ssthresh} rto={s.rto:.3f} srtt={srtt:.4f}"
         f" peer_rwnd={s.peer_rwnd} rx={a.stats.packets_received} tx={a.stats.packets_sent}"
         f" dropped={a.stats.data_dropped} flight={s.flight} outstanding={s.outstanding}"
+        # RFC 9260 §6.2: TSNs we dropped again to take a gap filler with the window
+        # full, and chunks the peer dropped again that we put back in the flight
+        f" reneged={a.receiver.reneged if a.receiver is not None else 0}"
+        f" peer_reneged={s.reneged}"
         f" pending={s.pending} t3_at={s.t3} state={a.state.name}"
         # datagrams in ÷ out while a peer sends to us: our read batch (our SACKs of
         # a batch leave in one datagram); cumulative over the connection

@@ -366,6 +366,13 @@ def test_window_count_is_what_is_held(ops: list[object], limits: tuple[int, int]
             r.receive_chunks(data, 12, len(data), 3, 1 << 16)
         assert r.buffered == _receiver_charged(r)
         assert r.buffered <= capacity
+        # The SACK reports exactly the TSNs held past the cumulative TSN, also after the
+        # receiver dropped the largest of them for a gap filler (§6.2, Receiver._renege).
+        sack = r.build_sack()
+        if len(sack.gaps) < 64:
+            cum = sack.cumulative_tsn
+            reported = {(cum + o) & 0xFFFFFFFF for s, e in sack.gaps for o in range(s, e + 1)}
+            assert reported == set(r.ooo)
 
 
 def test_one_message_on_every_stream_costs_no_stream_objects() -> None:

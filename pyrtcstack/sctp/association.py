@@ -190,6 +190,8 @@ class Association:
             send_buffered=sender.total_buffered,
             receive_buffered=receiver.buffered if receiver is not None else 0,
             receive_dropped=receiver.dropped_rwnd if receiver is not None else 0,
+            receive_reneged=receiver.reneged if receiver is not None else 0,
+            peer_reneged=sender.reneged,
         )
         return out
 

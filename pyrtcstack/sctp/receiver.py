@@ -91,8 +91,9 @@ class InboundStream:
     __slots__ = ("chains", "frags", "pending")
 
     def __init__(self) -> None:
-        #: ssn -> (ppid, data) complete ordered messages waiting for an earlier one.
-        self.pending: dict[int, tuple[int, bytes]] = {}
+        #: ssn -> (ppid, data, first TSN, last TSN) complete ordered messages waiting
+        #: for an earlier one.
+        self.pending: dict[int, tuple[int, bytes, int, int]] = {}
         #: tsn -> (flags, ssn, ppid, data) fragments of incomplete messages.
         self.frags: dict[int, tuple[int, int, int, bytes]] = {}
         #: end tsn -> (tsn of the B fragment, bytes): contiguous fragments from a B on.
@@ -111,7 +112,11 @@ class Receiver:
         streams: int = 65536,
     ) -> None:
         self.cum_tsn = (initial_tsn - 1) & MASK32
-        self.ooo: set[int] = set()
+        #: The TSNs received past the cumulative TSN -> the stream id of their chunk.
+        self.ooo: dict[int, int] = {}
+        #: Last TSN -> SSN of the complete ordered messages in ``pending`` (what
+        #: :meth:`_renege` may drop; §6.2).
+        self._tails: dict[int, int] = {}
         #: The TSNs of ``ooo`` as sorted blocks of consecutive TSNs (§3.3.4 gap blocks),
         #: offsets from ``_gap_base``: block i is ``_gap_starts[i]`` to ``_gap_ends[i]``.
         #: Kept as TSNs arrive (a bisect), so a SACK costs its blocks, not a sort of
@@ -141,6 +146,9 @@ class Receiver:
         #: association passes its event queue, so messages and events keep their order).
         self.ready: EventQueue[Any] = EventQueue() if ready is None else ready
         self.dropped_rwnd = 0
+        #: TSNs held past the cumulative TSN (reported in gap blocks) dropped again to
+        #: take a chunk that fills a gap with the window full (§6.2, :meth:`_renege`).
+        self.reneged = 0
         self.too_large = False
         #: The run: fragments of the message being received in order (see the module
         #: docstring); its last fragment is the chunk at ``cum_tsn``.
@@ -300,7 +308,9 @@ class Receiver:
             return 2
         size = len(data)
         cost = size if size >= MIN_CHARGE else MIN_CHARGE
-        if not self.admit(diff, cost):
+        if not self.admit(diff, cost) and not (
+            self.ooo and diff <= MAX_TSN_AHEAD and self._renege(diff, cost)
+        ):
             self.dropped_rwnd += 1
             return 3
         if diff == 1:
@@ -309,18 +319,18 @@ class Receiver:
             if ooo:
                 nxt = (cum + 1) & MASK32
                 while nxt in ooo:
-                    ooo.discard(nxt)
+                    del ooo[nxt]
                     cum = nxt
                     nxt = (cum + 1) & MASK32
             self.cum_tsn = cum
             result = 1 if self.ooo else 0
         else:
-            self.ooo.add(tsn)
+            self.ooo[tsn] = sid
             self._gap_add(tsn)
             result = 1
         self.buffered += cost
         if flags & 3 == 3:
-            self._complete(sid, ssn, ppid, flags & 4, data)
+            self._complete(sid, ssn, ppid, flags & 4, data, tsn, tsn)
             return result
         stream = self.streams.get(sid)
         if stream is None:
@@ -341,13 +351,105 @@ class Receiver:
             self.cum_tsn = tsn
             nxt = (tsn + 1) & MASK32
             while nxt in self.ooo:
-                self.ooo.discard(nxt)
+                del self.ooo[nxt]
                 self.cum_tsn = nxt
                 nxt = (nxt + 1) & MASK32
             return 1 if self.ooo else 0
-        self.ooo.add(tsn)
+        self.ooo[tsn] = -1  # nothing held: never dropped again (_renege)
         self._gap_add(tsn)
         return 1
+
+    def _renege(self, diff: int, cost: int) -> bool:
+        """RFC 9260 §6.2: the window is full and a new chunk ``diff`` TSNs past the
+        cumulative TSN, charged ``cost``, is below the largest TSN held: drop the largest
+        TSNs held for reordering, enough for :meth:`admit` to take it (the SACK that
+        follows at once no longer reports them, and the peer sends them again). Only
+        what is held past the cumulative TSN and not delivered goes: fragments of
+        incomplete messages and complete ordered messages waiting for an earlier SSN
+        (a message whole, all its TSNs). The walk stops at the first TSN that is not at
+        or above the new chunk's, or that is neither (a delivered message, a chunk
+        acknowledged without data). Nothing is dropped if that cannot make room; returns
+        whether it did. Each TSN is walked once when it is dropped (it was received once):
+        the work follows the input."""
+        limit = self.capacity if diff == 1 else self.capacity - self.reserve
+        need = self.buffered + cost - limit
+        if cost > limit:
+            return False
+        tsn = (self.cum_tsn + diff) & MASK32
+        ooo = self.ooo
+        streams = self.streams
+        tails = self._tails
+        # The plan, read before anything changes: (sid, ssn or -1 for a fragment, TSN).
+        plan: list[tuple[int, int, int]] = []
+        freed = 0
+        base = self._gap_base
+        starts = self._gap_starts
+        ends = self._gap_ends
+        i = len(ends) - 1
+        top = ends[i] if i >= 0 else 0
+        while freed < need and i >= 0:
+            t = (base + top) & MASK32
+            if ((t - tsn) & MASK32) >= HALF32:
+                return False  # reached the new chunk's TSN: not enough above it
+            sid = ooo.get(t, -1)
+            stream = streams.get(sid) if sid >= 0 else None
+            if stream is None:
+                return False
+            frag = stream.frags.get(t)
+            if frag is not None:
+                plan.append((sid, -1, t))
+                freed += charge(len(frag[3]))
+                span = 1
+            else:
+                ssn = tails.get(t, -1)
+                msg = stream.pending.get(ssn) if ssn >= 0 else None
+                if msg is None or msg[3] != t:
+                    return False  # delivered (or nothing held): never dropped
+                plan.append((sid, ssn, t))
+                freed += charge(len(msg[1]))
+                span = ((t - msg[2]) & MASK32) + 1
+            # The next TSN down that is held (past this message's first TSN).
+            for _ in range(span):
+                if top > starts[i]:
+                    top -= 1
+                else:
+                    i -= 1
+                    if i < 0:
+                        break
+                    top = ends[i]
+        if freed < need:
+            return False
+        for sid, ssn, t in plan:
+            stream = streams[sid]
+            if ssn < 0:
+                piece = stream.frags.pop(t)[3]
+                self.buffered -= charge(len(piece))
+                chain = stream.chains.pop(t, None)
+                if chain is not None and chain[0] != t:
+                    stream.chains[(t - 1) & MASK32] = (chain[0], chain[1] - len(piece))
+                span = 1
+            else:
+                _, data, first, _ = stream.pending.pop(ssn)
+                del tails[t]
+                self.buffered -= charge(len(data))
+                span = ((t - first) & MASK32) + 1
+            for _ in range(span):
+                del ooo[self._gap_pop()]
+                self.reneged += 1
+            if not (stream.frags or stream.pending or stream.chains):
+                del streams[sid]
+        return True
+
+    def _gap_pop(self) -> int:
+        """Remove the largest TSN from the gap blocks; returns it."""
+        starts = self._gap_starts
+        ends = self._gap_ends
+        end = ends[-1]
+        if end > starts[-1]:
+            ends[-1] = end - 1
+        else:
+            del starts[-1], ends[-1]
+        return (self._gap_base + end) & MASK32
 
     def _gap_add(self, tsn: int) -> None:
         """``tsn`` (not held before, ahead of the cumulative TSN) joins the gap blocks."""
@@ -437,12 +539,23 @@ class Receiver:
             t = (t + 1) & MASK32
         data = b"".join(parts)
         self.buffered += charge(len(data)) - held
-        self._complete(sid, ssn, ppid, flags & 4, data)
+        self._complete(sid, ssn, ppid, flags & 4, data, begin, end)
         if not (frags or stream.pending or stream.chains) and self.streams.get(sid) is stream:
             del self.streams[sid]
 
-    def _complete(self, sid: int, ssn: int, ppid: int, unordered: int, data: bytes) -> None:
-        """A whole message: deliver it, or hold it until the earlier SSNs arrived (§6.5)."""
+    def _complete(  # noqa: PLR0917
+        self,
+        sid: int,
+        ssn: int,
+        ppid: int,
+        unordered: int,
+        data: bytes,
+        first: int = -1,
+        last: int = -1,
+    ) -> None:
+        """A whole message (TSNs ``first`` to ``last``): deliver it, or hold it until the
+        earlier SSNs arrived (§6.5). The in-order paths leave the TSNs out (-1): their
+        message is at or below the cumulative TSN, never dropped again (:meth:`_renege`)."""
         if len(data) > self.max_message_size:
             # RFC 8831 §6.6: never hold more than our advertised max-message-size; the
             # association aborts (it is a protocol violation by the peer).
@@ -462,8 +575,10 @@ class Receiver:
             stream = self.streams.get(sid)
             if stream is not None and stream.pending:
                 pending = stream.pending
+                tails = self._tails
                 while nxt in pending:
-                    p, d = pending.pop(nxt)
+                    p, d, _, t = pending.pop(nxt)
+                    tails.pop(t, None)
                     self.ready.push((sid, p, d, False))
                     nxt = (nxt + 1) & 0xFFFF
                 if not (pending or stream.frags or stream.chains):
@@ -474,7 +589,9 @@ class Receiver:
         if ((ssn - expected) & 0xFFFF) < 0x8000 and (stream is None or ssn not in stream.pending):
             if stream is None:
                 stream = self.streams[sid] = InboundStream()
-            stream.pending[ssn] = (ppid, data)
+            stream.pending[ssn] = (ppid, data, first, last)
+            if last in self.ooo:  # past the cumulative TSN: _renege may drop it
+                self._tails[last] = ssn
         else:  # an SSN already delivered or waiting: a misbehaving peer; drop it
             self.buffered -= charge(len(data))
 
@@ -504,10 +621,10 @@ class Receiver:
         self.cum_tsn = new_cum
         ooo = self.ooo
         for t in [t for t in ooo if ((t - new_cum) & MASK32) >= HALF32 or t == new_cum]:
-            ooo.discard(t)
+            del ooo[t]
         nxt = (new_cum + 1) & MASK32
         while nxt in ooo:
-            ooo.discard(nxt)
+            del ooo[nxt]
             self.cum_tsn = nxt
             nxt = (nxt + 1) & MASK32
         # Drop fragments at or below the new cumulative TSN: they belong to abandoned
@@ -532,10 +649,14 @@ class Receiver:
                 held = self.streams.get(sid)
                 if held is not None:
                     pending = held.pending
+                    tails = self._tails
                     for s in [s for s in pending if ((ssn - s) & 0xFFFF) < 0x8000]:
-                        self.buffered -= charge(len(pending.pop(s)[1]))
+                        _, d, _, t = pending.pop(s)
+                        tails.pop(t, None)
+                        self.buffered -= charge(len(d))
                     while nxt16 in pending:
-                        p, d = pending.pop(nxt16)
+                        p, d, _, t = pending.pop(nxt16)
+                        tails.pop(t, None)
                         self.ready.push((sid, p, d, False))
                         nxt16 = (nxt16 + 1) & 0xFFFF
                 next_ssn[sid] = nxt16
@@ -557,7 +678,8 @@ class Receiver:
             stream = self.streams.pop(sid, None)
             if stream is None:
                 continue
-            for _, d in stream.pending.values():
+            for _, d, _, t in stream.pending.values():
+                self._tails.pop(t, None)
                 self.buffered -= charge(len(d))
             for f in stream.frags.values():
                 self.buffered -= charge(len(f[3]))

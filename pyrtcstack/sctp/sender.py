@@ -126,6 +126,7 @@ class Sender:
         "forward_tsn",
         "forward_tsn_due",
         "full_at_fill",
+        "gap_top",
         "head",
         "in_fast_recovery",
         "low_events",
@@ -140,6 +141,7 @@ class Sender:
         "pending",
         "pr_supported",
         "queues",
+        "reneged",
         "retransmissions",
         "rto",
         "rto_max",
@@ -197,6 +199,10 @@ class Sender:
         #: costs 0.6 KiB, and most associations never retransmit on a timer.
         self.rtx_queue: deque[SentChunk] | None = None
         self.fast_rtx: list[SentChunk] = []
+        #: The highest TSN the last SACK reported in a gap block, -1 when none: a later
+        #: SACK that reports less took chunks back (the peer reneged, §6.2).
+        self.gap_top = -1
+        self.reneged = 0
         # RTO state (RFC 9260 §6.3.1).
         self.rto = rto_initial
         self.rto_min = rto_min
@@ -420,6 +426,10 @@ class Sender:
                         htna = i
             if htna >= 0:
                 self._miss_indications(head, htna, now)
+        if self.gap_top >= 0:
+            self._revoke(cum, prev_end if gaps else 0, now)
+        if gaps and prev_end:
+            self.gap_top = (cum + prev_end) & MASK32
         # Congestion control (§7.2.1, §7.2.2), not while in fast recovery.
         if self.in_fast_recovery and ((cum - self.fast_recovery_exit) & MASK32) < HALF32:
             self.in_fast_recovery = False
@@ -455,6 +465,31 @@ class Sender:
         if self.pr_supported:  # only then are chunks abandoned
             self._update_forward_tsn()
         return True
+
+    def _revoke(self, cum: int, reported: int, now: float) -> None:
+        """RFC 9260 §6.2.1, §6.3.3, §7.2.4: the chunks a previous SACK reported in a gap
+        block above what this one reports (``reported`` TSNs past ``cum``) were dropped
+        by the peer (it reneged, §6.2): acknowledged only in a gap block, they were
+        kept; they are outstanding again, in the flight, for fast retransmission or the
+        T3-rtx timer to send them again."""
+        top = self.gap_top
+        self.gap_top = -1
+        span = (top - cum) & MASK32
+        if span >= HALF32 or span <= reported:
+            return  # the cumulative TSN or this SACK's gap blocks cover it
+        sent = self.sent
+        head = self.head
+        for i in range(head + reported, min(head + span, len(sent))):
+            c = sent[i]
+            if c.acked and not c.abandoned:
+                c.acked = False
+                c.in_flight = True
+                c.misses = 0
+                c.fast_done = False
+                self.flight += len(c.data)
+                self.reneged += 1
+        if self.t3 is None and head < len(sent):
+            self.t3 = now + self.rto
 
     def _miss_indications(self, head: int, htna: int, now: float) -> None:
         """§7.2.4: count a miss for every unacked TSN below the highest newly acked one;
