@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from ..common.core import EventQueue
 from .chunks import ForwardTsnChunk
+from .outgoing import OutMessage, SentChunk
 
 __all__ = ["OutMessage", "Sender", "SentChunk"]
 
@@ -34,76 +35,6 @@ _DATA_HEAD = struct.Struct("!BBHIHHI")
 _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
 #: Do not start a DATA chunk in a packet with less room than this (header + a few bytes).
 MIN_FRAGMENT_ROOM = 16 + 64
-
-
-class OutMessage:
-    """One user message waiting to be (completely) acknowledged."""
-
-    __slots__ = (
-        "abandoned",
-        "data",
-        "expires",
-        "first_tsn",
-        "max_rtx",
-        "offset",
-        "ppid",
-        "sid",
-        "ssn",
-        "unordered",
-    )
-
-    def __init__(  # noqa: PLR0917 - one per message, positional on purpose
-        self,
-        sid: int,
-        ppid: int,
-        data: bytes,
-        unordered: bool,
-        max_rtx: int | None,
-        expires: float | None,
-    ) -> None:
-        self.sid = sid
-        self.ppid = ppid
-        self.data = data
-        self.unordered = unordered
-        self.max_rtx = max_rtx
-        self.expires = expires
-        self.offset = 0
-        self.ssn = 0
-        self.abandoned = False
-        self.first_tsn: int | None = None
-
-
-class SentChunk:
-    """A DATA chunk that has a TSN and is not cumulatively acknowledged yet."""
-
-    __slots__ = (
-        "abandoned",
-        "acked",
-        "data",
-        "fast_done",
-        "flags",
-        "in_flight",
-        "marked",
-        "misses",
-        "msg",
-        "rtx",
-        "sent_at",
-        "tsn",
-    )
-
-    def __init__(self, tsn: int, flags: int, data: bytes, msg: OutMessage, now: float) -> None:
-        self.tsn = tsn
-        self.flags = flags
-        self.data = data
-        self.msg = msg
-        self.sent_at = now
-        self.rtx = 0
-        self.misses = 0
-        self.acked = False
-        self.abandoned = False
-        self.in_flight = True
-        self.marked = False
-        self.fast_done = False
 
 
 class Sender:
