@@ -180,19 +180,19 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
                 stale = False
                 inline = _inline(a, receiver, head)
                 stale_run = True
-            if inline and (
-                data.startswith(zero_head) or (verdict := _verify(a, data, head, head_crc)) > 0
-            ):
-                sack_packets += 1
-                tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
-                # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
-                if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
-                    sack_cum = tsn
-                    sack_rwnd = rwnd
-                    sacks += 1
-                continue
-            if inline and verdict < 0:
-                continue  # a bad checksum: discarded (counted)
+            if inline:
+                if data.startswith(zero_head) or (verdict := _verify(a, data, head, head_crc)) > 0:
+                    sack_packets += 1
+                    tsn, rwnd = _SACK_FIELDS.unpack_from(data, 16)
+                    # Newer or equal (serial arithmetic, §6.2.1 D): applied; older: ignored.
+                    if sack_cum < 0 or ((tsn - sack_cum) & MASK32) < HALF32:
+                        sack_cum = tsn
+                        sack_rwnd = rwnd
+                        sacks += 1
+                    continue
+                # (here _verify ran for this packet: ``verdict`` is this packet's)
+                if verdict < 0:
+                    continue  # a bad checksum: discarded (counted)
         # Anything else: the packet-by-packet path, after the in-line packets' bookkeeping.
         if taken:
             _commit(a, receiver, cum, buffered, taken, credit, now)
