@@ -15,7 +15,6 @@ queues and the unread messages) and, for floods of tiny chunks, with ``tracemall
 
 from __future__ import annotations
 
-import random
 import tracemalloc
 from collections.abc import Callable
 
@@ -23,31 +22,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrtcstack.sctp import Association, AssociationClosed, SctpConfig
+from pyrtcstack.sctp import Association, AssociationClosed
 from pyrtcstack.sctp.chunks import AbortChunk, DataChunk, SackChunk, decode_packet, encode_packet
 from pyrtcstack.sctp.params import CauseCode
 from pyrtcstack.sctp.receiver import MIN_CHARGE, Receiver
+from tests.sctp_pairs import victim
 
 WINDOW = 1 << 20  # the default receive_window
 MAX_MESSAGE = 262144  # the default max_message_size
-
-
-def _victim(config: SctpConfig | None = None) -> tuple[Association, int]:
-    """Our association, established with a well-behaved peer; returns it and the first
-    TSN it expects (the hostile packets are crafted from here on)."""
-    a = Association(SctpConfig(remote_max_message_size=0), rng=random.Random(1))
-    b = Association(config or SctpConfig(), rng=random.Random(2))
-    a.connect(0.0)
-    for _ in range(10):
-        for p in a.packets_to_send(0.0):
-            b.receive_packet(p, 0.0)
-        for p in b.packets_to_send(0.0):
-            a.receive_packet(p, 0.0)
-    assert a.is_established and b.is_established
-    while b.next_event() is not None:
-        pass
-    assert b.receiver is not None
-    return b, (b.receiver.cum_tsn + 1) & 0xFFFFFFFF
 
 
 def _packet(b: Association, *chunks: DataChunk) -> bytes:
@@ -113,7 +95,7 @@ def test_gap_fillers_cannot_push_past_the_window(path: str, begin: bool) -> None
     """Item 7, the audit's attack scaled down: one-byte chunks out of order, then 16 KB
     chunks filling each gap, of a message that never ends (or never began). Before the fix
     every gap-filler was taken even with the window full (48 MB held here)."""
-    b, base = _victim()
+    b, base = victim()
     feed = _feeders(b)[path]
     n = 3000
     ooo = [_packet(b, DataChunk(base + 2 * k + 1, 1, 0, 53, b"x", 0)) for k in range(n)]
@@ -151,7 +133,7 @@ def test_gap_fillers_cannot_push_past_the_window(path: str, begin: bool) -> None
 def test_a_full_window_drops_even_the_chunk_at_the_cumulative_tsn() -> None:
     """Item 7: with the window full, the chunk right after the cumulative TSN is dropped
     and the SACK does not acknowledge it (before: always accepted)."""
-    b, base = _victim()
+    b, base = victim()
     far = (base + 5000) & 0xFFFFFFFF
     b.receive_packet(_packet(b, DataChunk(far, 2, 0, 53, b"gap")), 0.0)  # a gap stays open
     # The window filled in order by ordered messages that wait for SSN 0 (never sent),
@@ -176,7 +158,7 @@ def test_tiny_chunks_are_charged_per_piece(kind: str) -> None:
     """Item 7, per-chunk overhead: tens of thousands of one-byte chunks cost ~150-250 bytes
     of memory each. Charged MIN_CHARGE apiece, they stop at the window, and the memory
     really allocated stays within twice the window (before: 30,000 pieces held)."""
-    b, base = _victim()
+    b, base = victim()
     r = b.receiver
     assert r is not None
     n = 30000
@@ -204,7 +186,7 @@ def test_tiny_chunks_are_charged_per_piece(kind: str) -> None:
 def test_burst_path_holds_the_window_with_unread_messages() -> None:
     """The burst path's in-line check is the receiver's (run_room): with unread messages
     holding most of the window, a message arriving in order stops at the window."""
-    b, base = _victim()
+    b, base = victim()
     feed = b.receive_packets
     tsn = base
     for ssn in range(4):  # four unread 240 KB messages, in max-size fragments
@@ -239,7 +221,7 @@ def test_a_message_past_max_message_size_aborts_while_partial(order: str) -> Non
     """Item 8: a 4 MiB message (max-message-size 256 KiB) aborts the association with a
     Protocol Violation cause as soon as its fragments pass the limit, before it completes
     and before it fills the window (before: 1 MiB held, window 0, stalled for good)."""
-    b, base = _victim()
+    b, base = victim()
     size = 4 << 20
     piece = 1100
     count = size // piece
@@ -379,7 +361,7 @@ def test_one_message_on_every_stream_costs_no_stream_objects() -> None:
     """One-byte ordered messages on each of 65,535 streams, read by the application: the
     receiver keeps each stream's next SSN in two bytes, and no per-stream object (before:
     an object and three dicts per stream, 21 MB for 64 KB of user data)."""
-    b, base = _victim()
+    b, base = victim()
     r = b.receiver
     assert r is not None
     packets = [_packet(b, DataChunk(base + sid, sid, 0, 53, b"x")) for sid in range(65535)]

@@ -24,6 +24,7 @@ import pytest
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk, decode_packet, encode_packet
 from pyrtcstack.sctp.receiver import MIN_CHARGE
+from tests.sctp_pairs import handshake, victim
 
 MASK32 = 0xFFFFFFFF
 FIRST = 1163
@@ -31,22 +32,6 @@ MESSAGE = 1200
 MTU = 1200
 RTO = 0.4
 RTT = 0.001
-
-
-def _victim() -> tuple[Association, int]:
-    a = Association(SctpConfig(remote_max_message_size=0), rng=random.Random(1))
-    b = Association(SctpConfig(), rng=random.Random(2))
-    a.connect(0.0)
-    for _ in range(10):
-        for p in a.packets_to_send(0.0):
-            b.receive_packet(p, 0.0)
-        for p in b.packets_to_send(0.0):
-            a.receive_packet(p, 0.0)
-    assert a.is_established and b.is_established
-    while b.next_event() is not None:
-        pass
-    assert b.receiver is not None
-    return b, (b.receiver.cum_tsn + 1) & MASK32
 
 
 def _packet(b: Association, chunks: list[DataChunk]) -> bytes:
@@ -99,7 +84,7 @@ def test_a_probe_of_gap_fillers_is_taken_whole(batched: bool) -> None:
     the largest TSNs held are dropped to make room (a message whole, or the fragments of
     one), a SACK goes back at once that no longer reports them, the bound holds; then
     everything, resent, is delivered intact and in order. Before: the 21 were dropped."""
-    b, base = _victim()
+    b, base = victim()
     r = b.receiver
     assert r is not None
     count = 800
@@ -149,7 +134,7 @@ def test_gap_fillers_forever_stay_within_the_window() -> None:
     fillers forever, each below the largest TSN held: each one is taken by dropping the
     largest held, and what is held never passes the window (RFC 9260 §6.2 and the bound
     of docs/sctp.md), whatever the mix of fragments and whole messages."""
-    b, base = _victim()
+    b, base = victim()
     r = b.receiver
     assert r is not None
     limit = r.capacity - r.reserve
@@ -196,15 +181,7 @@ def test_our_sender_resends_what_the_peer_reneged() -> None:
     b = Association(
         SctpConfig(receive_window=96 * 1024, max_message_size=16 * 1024), rng=random.Random(2)
     )
-    a.connect(0.0)
-    for _ in range(10):
-        for p in a.packets_to_send(0.0):
-            b.receive_packet(p, 0.0)
-        for p in b.packets_to_send(0.0):
-            a.receive_packet(p, 0.0)
-    assert a.is_established and b.is_established
-    while b.next_event() is not None:
-        pass
+    handshake(a, b)
     messages = [m.to_bytes(2, "big") * 20 for m in range(3000)]  # charged 256 bytes each
     for m in messages:
         a.send(1, m, 51)
