@@ -574,14 +574,8 @@ class Receiver:
             nxt = (ssn + 1) & 0xFFFF
             stream = self.streams.get(sid)
             if stream is not None and stream.pending:
-                pending = stream.pending
-                tails = self._tails
-                while nxt in pending:
-                    p, d, _, t = pending.pop(nxt)
-                    tails.pop(t, None)
-                    self.ready.push((sid, p, d, False))
-                    nxt = (nxt + 1) & 0xFFFF
-                if not (pending or stream.frags or stream.chains):
+                nxt = self._release(sid, stream.pending, nxt)
+                if not (stream.pending or stream.frags or stream.chains):
                     del self.streams[sid]
             self.next_ssn[sid] = nxt
             return
@@ -594,6 +588,18 @@ class Receiver:
                 self._tails[last] = ssn
         else:  # an SSN already delivered or waiting: a misbehaving peer; drop it
             self.buffered -= charge(len(data))
+
+    def _release(self, sid: int, pending: dict[int, tuple[int, bytes, int, int]], nxt: int) -> int:
+        """§6.5: deliver the held messages of stream ``sid`` from SSN ``nxt`` on, in order,
+        while there is no hole; returns the next SSN expected. A delivered message is no
+        longer one :meth:`_renege` may drop."""
+        tails = self._tails
+        while nxt in pending:
+            p, d, _, t = pending.pop(nxt)
+            tails.pop(t, None)
+            self.ready.push((sid, p, d, False))
+            nxt = (nxt + 1) & 0xFFFF
+        return nxt
 
     def _grow(self, sid: int) -> int:
         """Make ``next_ssn`` cover stream ``sid`` (at least doubling it, so a peer that
@@ -654,11 +660,7 @@ class Receiver:
                         _, d, _, t = pending.pop(s)
                         tails.pop(t, None)
                         self.buffered -= charge(len(d))
-                    while nxt16 in pending:
-                        p, d, _, t = pending.pop(nxt16)
-                        tails.pop(t, None)
-                        self.ready.push((sid, p, d, False))
-                        nxt16 = (nxt16 + 1) & 0xFFFF
+                    nxt16 = self._release(sid, pending, nxt16)
                 next_ssn[sid] = nxt16
         for sid in [k for k, v in self.streams.items() if not (v.frags or v.pending or v.chains)]:
             del self.streams[sid]
