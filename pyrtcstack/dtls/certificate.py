@@ -278,10 +278,9 @@ def _der(tag: int, body: bytes) -> bytes:
 
 
 def _der_time(when: datetime.datetime) -> bytes:
-    """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, in UTC to the
-    second (a naive datetime is UTC, as cryptography takes it)."""
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.UTC)
+    """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, to the second;
+    ``when`` is in UTC already (``generate`` converts an aware one; a naive one is UTC,
+    as cryptography takes it)."""
     if 1950 <= when.year < 2050:
         return _der(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
     return _der(0x18, f"{when.year:04d}{when.strftime('%m%d%H%M%S')}Z".encode())
