@@ -271,11 +271,72 @@ def test_a_large_burst_of_sends_starts_leaving_before_the_loop_runs() -> None:
     asyncio.run(main())
 
 
+def test_a_live_channel_keeps_its_peer_connection_alive() -> None:
+    # webrtc-pc §4.4.4: "All RTCDataChannel [...] objects that are connected to an
+    # RTCPeerConnection have a strong reference to the RTCPeerConnection object". The
+    # application's pattern: a function makes the peer connection and its channel and
+    # returns the channel only; the signaling (this test) reaches the peer connection
+    # weakly, as a registry of sessions might. Until it has sockets nothing else holds
+    # it (once "negotiationneeded" fired, no timer either): a collection then must not
+    # take it, and the channel must still open and carry data both ways.
+    async def main() -> None:
+        remote = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+        got: list[Any] = []
+
+        def echo_on(ch: Any) -> None:
+            def echo(message: Any) -> None:
+                got.append(message)
+                ch.send(message)
+
+            ch.on("message", echo)
+
+        remote.on("datachannel", echo_on)
+        fired = asyncio.Event()
+
+        async def make() -> tuple[Any, weakref.ref[PeerConnection]]:
+            pc = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
+            channel = pc.create_data_channel("x")
+            pc.on("negotiationneeded", fired.set)
+            return channel, weakref.ref(pc)
+
+        channel, ref = await make()
+        echoed: list[Any] = []
+        channel.on("message", echoed.append)
+        await asyncio.wait_for(fired.wait(), WAIT)
+        await asyncio.sleep(0)
+        gc.collect()
+        pc = ref()
+        assert pc is not None, "the live channel's peer connection was collected"
+        await pc.set_local_description()
+        await pc.wait_gathering_complete(WAIT)
+        assert pc.local_description is not None
+        await remote.set_remote_description(pc.local_description)
+        await remote.set_local_description()
+        await remote.wait_gathering_complete(WAIT)
+        assert remote.local_description is not None
+        await pc.set_remote_description(remote.local_description)
+        del pc
+        await channel.wait_open(WAIT)
+        gc.collect()
+        channel.send("hello")
+        async with asyncio.timeout(WAIT):
+            while not echoed:
+                await asyncio.sleep(0.01)
+        assert got == ["hello"] and echoed == ["hello"]
+        pc = ref()
+        assert pc is not None
+        await pc.close()
+        await remote.close()
+
+    asyncio.run(main())
+
+
 def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
     # close() lets go of the reference cycles between the peer connection and its
     # driver (dispatch, a bound method of the peer connection), the driver and its
-    # timer (_on_timer), and a channel and its manager; a channel wrapper refers to its
-    # peer connection weakly. So nothing of a closed pair waits for the garbage
+    # timer (_on_timer), a channel wrapper and its peer connection (the strong reference
+    # webrtc-pc §4.4.4 asks for while the channel lives), and a channel and its manager.
+    # So nothing of a closed pair waits for the garbage
     # collector (the collector's time on the setup path, and memory held until it runs).
     async def main() -> list[weakref.ref[Any]]:
         a = PeerConnection(settings=Settings(host_addresses=["127.0.0.1"]))
