@@ -325,7 +325,7 @@ def _ice_addresses(given: list[str] | None, peer_host: str) -> list[str] | None:
     (None); on a machine with no address but loopback (offline, a network namespace),
     loopback when the other end is on this machine, else a clear error (not the
     library's "no usable host address" in the middle of a session)."""
-    from ..aio.ice import host_addresses
+    from ..aio import host_addresses
 
     if given:
         return list(given)
