@@ -72,6 +72,13 @@ def _free_port(kind: socket.SocketKind) -> int:
 
 # (arguments, what the line must say)
 CASES = [
+    # an argument the (sub)command does not take: said with that command's own --help
+    (
+        ["demo", "--sdp", "/etc/hostname"],
+        "unrecognized arguments: /etc/hostname (see pyrtcstack demo --help)",
+    ),
+    (["sdp", "explain", "-", "--bogus"], "(see pyrtcstack sdp explain --help)"),
+    (["--bogus"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
     (["whip", "ftp://127.0.0.1/whip", "/etc/hostname"], "not an http:// or https:// URL"),
     (["whip", "http://127.0.0.1:1/whip", "/nonexistent/a.ivf"], "is not a file"),
     (["whip", "http://127.0.0.1:1/whip", "/etc/hostname"], "publish .ogg (Opus), .ivf"),
