@@ -81,6 +81,7 @@ CASES = [
     (["--bogus"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
     # nothing listens there: the ICMP port unreachable, not 39.5 s of RFC 8489 schedule
     (["stun", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
+    (["dtls", "connect", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
     (["whip", "ftp://127.0.0.1/whip", "/etc/hostname"], "not an http:// or https:// URL"),
     (["whip", "http://127.0.0.1:1/whip", "/nonexistent/a.ivf"], "is not a file"),
     (["whip", "http://127.0.0.1:1/whip", "/etc/hostname"], "publish .ogg (Opus), .ivf"),
