@@ -257,6 +257,9 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         self._timer = CoreTimer(self._loop, self._on_timer)
         self._closed = asyncio.Event()
         self.send_errors = 0
+        #: called with each ICMP error the socket reports (only a connected socket gets
+        #: them: :func:`open_endpoint` with ``remote_addr``), after it is counted
+        self.on_error: Callable[[OSError], None] | None = None
 
     # asyncio.DatagramProtocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -270,8 +273,11 @@ class CoreEndpoint(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable, ...) surface here; the core's own timers deal
-        # with the silence that follows, so they are only counted.
+        # with the silence that follows, so they are counted, and told to ``on_error``
+        # (a one-server client that would rather stop than wait the schedule out).
         self.send_errors += 1
+        if self.on_error is not None and isinstance(exc, OSError):
+            self.on_error(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._timer.cancel()
@@ -332,10 +338,19 @@ async def open_endpoint(
     local_addr: Address = ("127.0.0.1", 0),
     on_event: EventHandler | None = None,
     on_drain: Callable[[], None] | None = None,
+    *,
+    remote_addr: Address | None = None,
 ) -> CoreEndpoint:
-    """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it."""
+    """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it.
+
+    With ``remote_addr`` the socket is connected to that one address: the core must send
+    only there, datagrams from elsewhere are not delivered, and the kernel reports an
+    ICMP port unreachable from it (``ConnectionRefusedError``) to
+    :attr:`CoreEndpoint.on_error`."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: CoreEndpoint(core, on_event, on_drain), local_addr=local_addr
+        lambda: CoreEndpoint(core, on_event, on_drain),
+        local_addr=local_addr,
+        remote_addr=remote_addr,
     )
     return protocol
