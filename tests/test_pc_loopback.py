@@ -393,8 +393,9 @@ def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
 
 
 def test_a_peer_connection_closed_unconnected_is_freed_while_its_channel_is_held() -> None:
-    # The channel never opened, so no ChannelClosed lets go of the peer connection:
-    # close() does (DataChannel.detach), while the application still holds the channel.
+    # Closed before DTLS came up: the channel, which never opened, is closed too ("close"
+    # fires) and lets go of its peer connection (and DataChannel.detach at close() for any
+    # channel whose close was not reported), while the application still holds it.
     watch = Watch()
 
     async def main() -> Any:
@@ -407,6 +408,7 @@ def test_a_peer_connection_closed_unconnected_is_freed_while_its_channel_is_held
 
     with collector_off():
         channel = asyncio.run(main())
+        assert channel.ready_state == "closed" and channel.has_closed
         # (the core's channel holds its manager, and the manager its association)
         assert watch.survivors() == [
             "pc.core.sctp",
