@@ -50,9 +50,14 @@ class _LoopTimers:
     SWEEP_AT = 256
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: this object is the loop's value in _LOOP_TIMERS, a WeakKeyDictionary,
+        # and a value that holds its key keeps the entry, the loop and every timer left
+        # in the heap alive for good (each asyncio.run() that drove a connection).
+        self._loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
         self._heap: list[tuple[float, int, CoreTimer]] = []
-        self._handle: asyncio.TimerHandle | None = None
+        #: the loop's handle at the earliest deadline, weakly too (a handle holds its
+        #: loop; the loop holds the handle while it is scheduled, and drops it at close)
+        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
         self._at: float | None = None
         self._seq = itertools.count()
         self._stale = 0
@@ -77,10 +82,11 @@ class _LoopTimers:
             self._stale = 0
 
     def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
+        handle = self._handle() if self._handle is not None else None
+        if handle is not None:
+            handle.cancel()
         self._at = when
-        self._handle = self._loop.call_at(when, self._run)
+        self._handle = weakref.ref(self._loop.call_at(when, self._run))
 
     def _run(self) -> None:
         limit = max(self._at or 0.0, self._loop.time())
@@ -154,7 +160,6 @@ class CoreTimer:
         "_keep_earlier",
         "_keep_slack",
         "_kept",
-        "_loop",
         "_timers",
         "early",
     )
@@ -166,7 +171,8 @@ class CoreTimer:
         keep_earlier: bool = False,
         keep_slack: float = KEEP_SLACK,
     ) -> None:
-        self._loop = loop
+        # (the loop itself is not kept: a closed timer can stay in the loop's heap, the
+        # value of the loop's weak key in _LOOP_TIMERS, until its deadline)
         self._fire = fire
         self._keep_earlier = keep_earlier
         self._keep_slack = keep_slack
@@ -224,11 +230,12 @@ class CoreTimer:
         self._fire = _fire_nothing
 
     def _on_timer(self) -> None:
-        deadline = self._at if self._at is not None else self._loop.time()
+        now = self._timers._loop.time()  # (the loop through its timers: not kept here)
+        deadline = self._at if self._at is not None else now
         self._entry = None
         self._at = None
         self.early, self._kept = self._kept, False
-        self._fire(max(deadline, self._loop.time()))
+        self._fire(max(deadline, now))
 
 
 class CoreEndpoint(asyncio.DatagramProtocol):
