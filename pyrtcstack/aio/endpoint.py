@@ -246,6 +246,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         core: DatagramCore,
         on_event: EventHandler | None = None,
         on_drain: Callable[[], None] | None = None,
+        remote_addr: Address | None = None,
     ) -> None:
         self.core = core
         self.on_event = on_event
@@ -260,10 +261,26 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         #: called with each ICMP error the socket reports (only a connected socket gets
         #: them: :func:`open_endpoint` with ``remote_addr``), after it is counted
         self.on_error: Callable[[OSError], None] | None = None
+        #: the socket's one peer when it is connected (``remote_addr``, as given and as the
+        #: kernel reports it), else None: see :meth:`drain`
+        self._given_remote = remote_addr
+        self._remote: frozenset[Address] | None = None
+        #: datagrams the core addressed elsewhere than a connected socket's peer: dropped
+        self.misdirected = 0
 
     # asyncio.DatagramProtocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        peer = transport.get_extra_info("peername")
+        if peer is not None:
+            # A connected socket takes no destination (asyncio refuses any but the exact
+            # sockaddr it connected to: ('::1', p, 0, 0) for IPv6, the resolved address
+            # for a host name), so the core's address is matched here: as it was given
+            # (a host name, IPv6 text) or as the kernel reports it.
+            known = {(str(peer[0]), int(peer[1]))}
+            if self._given_remote is not None:
+                known.add(self._given_remote)
+            self._remote = frozenset(known)
         self.drain()
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
@@ -295,11 +312,20 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         if self.transport is None or self.transport.is_closing():
             return
         core = self.core
+        remote = self._remote
         while True:
             progressed = False
             for data, addr in core.datagrams_to_send(self._loop.time()):
-                self.transport.sendto(data, addr)
                 progressed = True
+                if remote is None:
+                    self.transport.sendto(data, addr)
+                elif addr in remote:
+                    self.transport.sendto(data)  # connected: to its one peer
+                else:
+                    # a connected socket cannot reach another address (a DTLS client's
+                    # set_remote_address elsewhere): dropped and counted, as a send that
+                    # fails is, instead of asyncio's ValueError out of the core's callback
+                    self.misdirected += 1
             if self.on_drain is not None:
                 self.on_drain()
             event = core.next_event()
@@ -343,13 +369,14 @@ async def open_endpoint(
 ) -> CoreEndpoint:
     """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it.
 
-    With ``remote_addr`` the socket is connected to that one address: the core must send
-    only there, datagrams from elsewhere are not delivered, and the kernel reports an
-    ICMP port unreachable from it (``ConnectionRefusedError``) to
+    With ``remote_addr`` (an IP address or a host name) the socket is connected to that
+    one address: what the core sends elsewhere is dropped and counted
+    (:attr:`CoreEndpoint.misdirected`), datagrams from elsewhere are not delivered, and
+    the kernel reports an ICMP port unreachable from it (``ConnectionRefusedError``) to
     :attr:`CoreEndpoint.on_error`."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: CoreEndpoint(core, on_event, on_drain),
+        lambda: CoreEndpoint(core, on_event, on_drain, remote_addr),
         local_addr=local_addr,
         remote_addr=remote_addr,
     )
