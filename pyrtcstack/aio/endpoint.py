@@ -21,7 +21,7 @@ from typing import cast
 
 from ..common.core import Address, DatagramCore, Event
 
-__all__ = ["KEEP_SLACK", "CoreEndpoint", "CoreTimer", "open_endpoint"]
+__all__ = ["KEEP_SLACK", "CoreEndpoint", "CoreTimer", "open_endpoint", "port_unreachable"]
 
 EventHandler = Callable[[Event], None]
 
@@ -381,3 +381,13 @@ async def open_endpoint(
         remote_addr=remote_addr,
     )
     return protocol
+
+
+def port_unreachable(exc: OSError, addr: Address) -> str | None:
+    """The one line for an ICMP port unreachable from ``addr`` (a connected socket's
+    ``ConnectionRefusedError``, :attr:`CoreEndpoint.on_error`), None for any other error:
+    what ``stop_on_unreachable`` in the STUN, DTLS and TURN clients reports."""
+    if not isinstance(exc, ConnectionRefusedError):
+        return None
+    host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+    return f"no answer from {host}:{addr[1]}: port unreachable (nothing listens there)"
