@@ -52,12 +52,18 @@ class _LoopTimers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weakly: this object is the loop's value in _LOOP_TIMERS, a WeakKeyDictionary,
         # and a value that holds its key keeps the entry, the loop and every timer left
-        # in the heap alive for good (each asyncio.run() that drove a connection).
-        self._loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
+        # in the heap alive for good (each asyncio.run() that drove a connection). A loop
+        # that cannot be weakly referenced has no entry there (_loop_timers) and is held.
+        try:
+            self._loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
+        except TypeError:
+            self._loop = loop
         self._heap: list[tuple[float, int, CoreTimer]] = []
         #: the loop's handle at the earliest deadline, weakly too (a handle holds its
-        #: loop; the loop holds the handle while it is scheduled, and drops it at close)
-        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
+        #: loop; the loop holds the handle while it is scheduled, and drops it at close);
+        #: the handle itself where the loop's handles cannot be weakly referenced (then a
+        #: loop closed with a deadline pending is kept: degraded, not broken)
+        self._handle: weakref.ref[asyncio.TimerHandle] | asyncio.TimerHandle | None = None
         self._at: float | None = None
         self._seq = itertools.count()
         self._stale = 0
@@ -82,11 +88,16 @@ class _LoopTimers:
             self._stale = 0
 
     def _arm(self, when: float) -> None:
-        handle = self._handle() if self._handle is not None else None
-        if handle is not None:
-            handle.cancel()
+        held = self._handle
+        old = held() if isinstance(held, weakref.ref) else held
+        if old is not None:
+            old.cancel()
         self._at = when
-        self._handle = weakref.ref(self._loop.call_at(when, self._run))
+        handle = self._loop.call_at(when, self._run)
+        try:
+            self._handle = weakref.ref(handle)
+        except TypeError:  # a loop whose handles cannot be weakly referenced
+            self._handle = handle
 
     def _run(self) -> None:
         limit = max(self._at or 0.0, self._loop.time())
@@ -129,7 +140,12 @@ _LOOP_TIMERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTimers] 
 
 
 def _loop_timers(loop: asyncio.AbstractEventLoop) -> _LoopTimers:
-    timers = _LOOP_TIMERS.get(loop)
+    try:
+        timers = _LOOP_TIMERS.get(loop)
+    except TypeError:
+        # A loop that cannot be weakly referenced (asyncio's and uvloop's can): a heap of
+        # its own for each timer, one loop handle each, as with plain call_at.
+        return _LoopTimers(loop)
     if timers is None:
         timers = _LOOP_TIMERS[loop] = _LoopTimers(loop)
     return timers
