@@ -79,6 +79,9 @@ CASES = [
     ),
     (["sdp", "explain", "-", "--bogus"], "(see pyrtcstack sdp explain --help)"),
     (["--bogus"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
+    # given before a subcommand's name: the parser it was given to (not the innermost)
+    (["--bogus", "sdp", "explain", "-"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
+    (["sdp", "--bogus", "explain", "-"], "--bogus (see pyrtcstack sdp --help)"),
     # nothing listens there: the ICMP port unreachable, not 39.5 s of RFC 8489 schedule
     (["stun", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
     (["dtls", "connect", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
