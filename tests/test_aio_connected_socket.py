@@ -12,7 +12,6 @@ printed a traceback). Loopback only (the suite's namespace).
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import pytest
@@ -21,19 +20,10 @@ from pyrtcstack.aio.dtls import open_dtls
 from pyrtcstack.aio.stun import serve_stun, stun_binding
 from pyrtcstack.aio.turn import connect_turn, start_turn_server
 from pyrtcstack.dtls import DtlsConnection, DtlsRole
+from tests.peers import free_udp_port, ipv6_loopback
 from tests.test_dtls_helpers import certificate
 
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
 
 
 @pytest.mark.parametrize(
@@ -64,9 +54,7 @@ def test_stun_binding_on_a_connected_socket_reaches_any_form_of_address(
 @needs_ipv6
 def test_turn_over_udp6_on_a_connected_socket_allocates() -> None:
     async def run() -> None:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-            port = s.getsockname()[1]
+        port = free_udp_port("::1")
         server = await start_turn_server(("::1", port), {"user": "secret"}, realm="test")
         try:
             conn = await connect_turn(

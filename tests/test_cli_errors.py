@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import require_module
+from tests.peers import free_udp_port, ipv6_loopback, require_module
 
 pytestmark = pytest.mark.timeout(120)
 CLI = [sys.executable, "-m", "pyrtcstack"]
@@ -410,22 +410,13 @@ def test_whip_to_a_server_on_this_machine_needs_no_address(tmp_path: Path) -> No
     assert len(recorded) == 1 and recorded[0].stat().st_size > 1000, recorded
 
 
-def _free_v6_udp_port() -> int | None:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-            return int(s.getsockname()[1])
-    except OSError:
-        return None
-
-
 def test_a_wrong_ipv6_port_is_one_line_with_the_address_in_brackets() -> None:
     """``stun`` and ``dtls connect`` connect their socket to the server to hear the ICMP
     port unreachable: over IPv6 that printed asyncio's ValueError as a traceback (a
     connected transport takes only its exact 4-tuple sockaddr), and the line named the
     address as ``::1:PORT``."""
-    port = _free_v6_udp_port()
-    if port is None:
+    if not ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
+    port = free_udp_port("::1")
     for args in (["stun", f"[::1]:{port}"], ["dtls", "connect", f"[::1]:{port}"]):
         check(args, f"no answer from [::1]:{port}: port unreachable", timeout=20)
