@@ -12,6 +12,14 @@ per CPU second of the transfer (noisy on a shared machine: compare trees alterna
 
     python bench/bench_pc_cores.py --mib 16 --size 16384 --cpu
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg python bench/bench_pc_cores.py --mib 2
+
+One end alone: ``--side sender`` (or ``receiver``) makes every call the bench makes into
+that end's core during the transfer (``receive_datagrams``, ``transmits``, the timers,
+``next_event``, the channel's ``send``) go through ``operator.call``, a C function nothing
+else on the path uses, so that callgrind counts that end's work and nothing else:
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=_operator_call \
+        python bench/bench_pc_cores.py --mib 2 --side receiver
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
+import dataclasses
 import operator
 import os
 import pstats
@@ -30,6 +39,7 @@ from typing import Any
 
 from pyrtcstack.datachannel import ChannelMessage
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
+from pyrtcstack.peerconnection import core as pc_core
 
 A = ("127.0.0.1", 40010)
 B = ("127.0.0.1", 40012)
@@ -67,29 +77,42 @@ def _connect(dtls: tuple[str, ...] | None) -> tuple[Any, Any, Any]:
 _state = {"now": 0.0}
 
 
+def _direct(f: Any, /, *args: Any, **kwargs: Any) -> Any:
+    return f(*args, **kwargs)
+
+
+#: how the bench calls each end (``--side``: the counted end through ``operator.call``)
+_calls: dict[int, Any] = {}
+
+
 def _run(a: Any, b: Any, until: Any, tick: float = 0.0001) -> None:
     """Move datagrams between the cores until ``until()``; the clock advances by ``tick``
     per step that moved something, to the next timer when nothing moved."""
     now = _state["now"]
-    pairs = ((a, b, B), (b, a, A))
+    ca = _calls.get(id(a), _direct)
+    cb = _calls.get(id(b), _direct)
+    pairs = ((a, ca, b, cb, B), (b, cb, a, ca, A))
     while not until():
         moved = False
-        for src, dst, local in pairs:
-            out = src.transmits(now)
+        for src, csrc, dst, cdst, local in pairs:
+            out = csrc(src.transmits, now)
             if out:
                 moved = True
-                dst.receive_datagrams(
-                    list(zip(map(_data, out), map(_src, out), strict=True)), now, local=local
+                cdst(
+                    dst.receive_datagrams,
+                    list(zip(map(_data, out), map(_src, out), strict=True)),
+                    now,
+                    local=local,
                 )
         if moved:
             now += tick
         else:
-            times = [t for t in (a.get_timer(), b.get_timer()) if t is not None]
+            times = [t for t in (ca(a.get_timer), cb(b.get_timer)) if t is not None]
             now = max(now + tick, min(times)) if times else now + tick
-        for pc in (a, b):
-            t = pc.get_timer()
+        for pc, call in ((a, ca), (b, cb)):
+            t = call(pc.get_timer)
             if t is not None and t <= now:
-                pc.handle_timer(now)
+                call(pc.handle_timer, now)
     _state["now"] = now
 
 
@@ -99,17 +122,20 @@ def transfer(a: Any, b: Any, chan: Any, size: int, total: int) -> float:
     sent = 0
     got = 0
 
+    ca = _calls.get(id(a), _direct)
+    cb = _calls.get(id(b), _direct)
+
     def step() -> bool:
         nonlocal sent, got
         while sent < count and chan.buffered_amount < HIGH_WATER:
-            chan.send(msg)
+            ca(chan.send, msg)
             sent += 1
-        ev = b.next_event()
+        ev = cb(b.next_event)
         while ev is not None:
             if type(ev) is ChannelMessage:
                 got += 1
-            ev = b.next_event()
-        while a.next_event() is not None:
+            ev = cb(b.next_event)
+        while ca(a.next_event) is not None:
             pass
         return got >= count
 
@@ -118,16 +144,29 @@ def transfer(a: Any, b: Any, chan: Any, size: int, total: int) -> float:
     return time.thread_time() - t0
 
 
-def _count_opcodes(run: Any) -> collections.Counter[str]:
+def _count_opcodes(run: Any, side: bool = False) -> collections.Counter[str]:
     """The opcodes each function executes while ``run()`` runs (sys.settrace with
-    f_trace_opcodes: slow, but the same count every time)."""
+    f_trace_opcodes: slow, but the same count every time). ``side``: only the frames the
+    bench entered through ``operator.call`` (``--side``) and what they call."""
     counts: collections.Counter[str] = collections.Counter()
+    bench = __file__
 
     def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        if side:
+            # the first frame of this file above it: called by _direct (the other end) or
+            # by the bench's loop through operator.call (the counted end)
+            up: FrameType | None = frame
+            while up is not None and up.f_code.co_filename != bench:
+                up = up.f_back
+            if up is None or up is frame or up.f_code.co_name == "_direct":
+                return None
         frame.f_trace_opcodes = True
         frame.f_trace_lines = False
         code = frame.f_code
-        name = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}:{code.co_name}"
+        package = os.path.basename(os.path.dirname(code.co_filename))
+        name = (
+            f"{package}/{os.path.basename(code.co_filename)}:{code.co_firstlineno}:{code.co_name}"
+        )
 
         def local(frame: FrameType, event: str, arg: Any) -> Any:
             if event == "opcode":
@@ -152,8 +191,25 @@ def main() -> None:
     p.add_argument("--cpu", action="store_true", help="print MB per CPU second")
     p.add_argument("--profile", action="store_true", help="Python calls of the transfer")
     p.add_argument("--opcodes", action="store_true", help="Python opcodes of the transfer")
+    p.add_argument(
+        "--side",
+        choices=("sender", "receiver"),
+        help="call that end through operator.call (callgrind --toggle-collect=_operator_call)",
+    )
+    p.add_argument(
+        "--sack-every",
+        type=int,
+        default=0,
+        help="SctpConfig.sack_every of both ends (the cost of a SACK: 2 against 4)",
+    )
     args = p.parse_args()
+    if args.sack_every:
+        made = pc_core.sctp_config  # type: ignore[attr-defined]
+        every = args.sack_every
+        pc_core.sctp_config = lambda s: dataclasses.replace(made(s), sack_every=every)
     a, b, chan = _connect(("1.2",) if args.dtls12 else None)
+    if args.side:
+        _calls[id(a if args.side == "sender" else b)] = operator.call
     total = int(args.mib * (1 << 20))
     if args.profile:
         prof = cProfile.Profile()
@@ -166,10 +222,16 @@ def main() -> None:
         st.sort_stats("tottime").print_stats(25)
         return
     if args.opcodes:
-        counts = _count_opcodes(lambda: transfer(a, b, chan, args.size, total))
+        counts = _count_opcodes(
+            lambda: transfer(a, b, chan, args.size, total), side=args.side is not None
+        )
         print(f"python opcodes per MiB: {sum(counts.values()) / args.mib:,.0f}")
         for name, n in counts.most_common(20):
             print(f"{n / args.mib:10,.0f}  {name}")
+        layers: collections.Counter[str] = collections.Counter()
+        for name, n in counts.items():
+            layers[name.split("/")[0]] += n
+        print("by package:", ", ".join(f"{k} {v / args.mib:,.0f}" for k, v in layers.most_common()))
         return
     cpu = transfer(a, b, chan, args.size, total)
     if args.cpu:

@@ -34,14 +34,18 @@ __all__ = ["Watch", "collector_off"]
 def collector_off() -> Iterator[None]:
     """The cyclic collector disabled for the block (and enabled again after, if it was):
     an object freed in the block was freed by reference counting. What earlier code left
-    in cycles is collected first, so that what :meth:`Watch.assert_freed` finds in cycles
-    was made unreachable in the block."""
+    in cycles is collected first, and every object of ours that exists then is held
+    until the block ends, so that what :meth:`Watch.assert_freed` finds in cycles was
+    made in the block: an earlier test's object that becomes unreachable meanwhile (an
+    event loop of another test let go, its timers with it) is not this test's."""
     enabled = gc.isenabled()
     gc.collect()
     gc.disable()
+    earlier = [o for o in gc.get_objects() if _ours(o)]
     try:
         yield
     finally:
+        del earlier
         if enabled:
             gc.enable()
 
@@ -89,6 +93,12 @@ class Watch:
         return lines
 
 
+def _ours(obj: object) -> bool:
+    """Whether ``obj`` is an instance of a class of ours."""
+    module = type(obj).__module__
+    return isinstance(module, str) and module.startswith("pyrtcstack.")
+
+
 def _cyclic_garbage_of_ours(allow: tuple[type, ...]) -> list[str]:
     """The types of the objects of ours (but ``allow``'s) that one collection finds
     unreachable (kept in ``gc.garbage`` by ``DEBUG_SAVEALL``, then let go)."""
@@ -99,7 +109,7 @@ def _cyclic_garbage_of_ours(allow: tuple[type, ...]) -> list[str]:
         found = [
             f"{type(o).__module__}.{type(o).__qualname__}"
             for o in gc.garbage
-            if type(o).__module__.startswith("pyrtcstack.") and not isinstance(o, allow)
+            if _ours(o) and not isinstance(o, allow)
         ]
     finally:
         gc.set_debug(flags)

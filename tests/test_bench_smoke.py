@@ -205,6 +205,23 @@ def test_bench_pc_cores_opcodes_dtls12() -> None:
     assert len(rows) >= 10, out  # the top functions, file:line:name
 
 
+def test_bench_pc_cores_one_side() -> None:
+    """``--side``: the opcodes of one end only (the receiver's DATA path is not the
+    sender's), with the package totals; ``--sack-every`` is taken."""
+    totals: dict[str, str] = {}
+    for side in ("sender", "receiver"):
+        out = _ok(
+            "bench_pc_cores", "--mib", "0.05", "--opcodes", "--side", side, "--sack-every", "4"
+        )
+        match = re.search(rf"python opcodes per MiB: ({NUM})", out)
+        assert match is not None, out
+        totals[side] = out
+        assert re.search(r"^by package: .*sctp [\d,]+", out, re.M), out
+    # a SentChunk per DATA chunk sent: the sender's; SACKs built: the receiver's
+    assert "sctp/outgoing.py" in totals["sender"] and "outgoing.py" not in totals["receiver"]
+    assert "sctp/acks.py" in totals["receiver"] and "acks.py" not in totals["sender"]
+
+
 # --- the ICE bench: every section, setup beside aioice on loopback ----------------------------
 
 

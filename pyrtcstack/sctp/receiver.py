@@ -32,7 +32,9 @@ its window). Fragments taken into the run after the first are at least MIN_CHARG
 cumulative TSN may only fill the window up to ``capacity - reserve``: the last ``reserve``
 bytes (``min(max_message_size, capacity // 4)``) are kept for the chunks that fill the
 hole at the cumulative TSN, so a window filled by out-of-order data can still be
-reassembled, without ever going past ``capacity``. Per-stream state is two bytes (the
+reassembled, without ever going past ``capacity``. A gap filler (below the largest TSN
+held, RFC 9260 §6.2) may use half of the reserve; past that, :meth:`Receiver._renege`
+makes room by dropping held TSNs no SACK has reported yet. Per-stream state is two bytes (the
 next SSN, ``next_ssn``) plus an :class:`InboundStream` only while something is held.
 ``next_ssn`` covers the stream ids seen so far, not the negotiated count: it grows (at
 least doubling) when a message arrives on a higher stream id, up to the negotiated
@@ -149,6 +151,12 @@ class Receiver:
         #: TSNs held past the cumulative TSN (reported in gap blocks) dropped again to
         #: take a chunk that fills a gap with the window full (§6.2, :meth:`_renege`).
         self.reneged = 0
+        #: The highest TSN a SACK of ours reported in a gap block (the cumulative TSN
+        #: until one did): :meth:`_renege` never drops it or anything below it. dcSCTP
+        #: (Chromium, libwebrtc) never sends again a chunk a SACK reported, whatever the
+        #: SACKs that follow say, so dropping one stalls such a sender for good (see
+        #: :meth:`_renege`).
+        self.reported = self.cum_tsn
         self.too_large = False
         #: The run: fragments of the message being received in order (see the module
         #: docstring); its last fragment is the chunk at ``cum_tsn``.
@@ -172,7 +180,22 @@ class Receiver:
         last ``reserve`` bytes; nothing goes past ``capacity``."""
         if diff == 1:
             return self.buffered + cost <= self.capacity
-        return diff <= MAX_TSN_AHEAD and self.buffered + cost <= self.capacity - self.reserve
+        if self.buffered + cost <= self.capacity - self.reserve:
+            return diff <= MAX_TSN_AHEAD
+        # RFC 9260 §6.2: "if the new incoming DATA chunk holds a TSN value less than the
+        # largest TSN received so far", a gap filler, it may use half the reserve.
+        return (
+            self.buffered + cost <= self.capacity - (self.reserve >> 1) and diff < self._top_diff()
+        )
+
+    def _top_diff(self) -> int:
+        """The largest TSN held past the cumulative TSN, as its distance from it (0 when
+        nothing is held past it)."""
+        ends = self._gap_ends
+        if not ends or not self.ooo:
+            return 0
+        top = (self._gap_base + ends[-1] - self.cum_tsn) & MASK32
+        return 0 if top >= HALF32 else top
 
     def run_room(self) -> int:
         """Bytes the run may still take in order, in fragments of at least
@@ -367,15 +390,34 @@ class Receiver:
         what is held past the cumulative TSN and not delivered goes: fragments of
         incomplete messages and complete ordered messages waiting for an earlier SSN
         (a message whole, all its TSNs). The walk stops at the first TSN that is not at
-        or above the new chunk's, or that is neither (a delivered message, a chunk
-        acknowledged without data). Nothing is dropped if that cannot make room; returns
-        whether it did. Each TSN is walked once when it is dropped (it was received once):
-        the work follows the input."""
-        limit = self.capacity if diff == 1 else self.capacity - self.reserve
+        or above the new chunk's, that is neither (a delivered message, a chunk
+        acknowledged without data), or that a SACK of ours already reported in a gap
+        block (``reported``: a message whole, so none of its TSNs may have been).
+        Nothing is dropped if that cannot make room; returns whether it did. Each TSN is
+        walked once when it is dropped (it was received once): the work follows the
+        input."""
+        # the next TSN, or a gap filler below the largest TSN held (which :meth:`admit`
+        # lets use half the reserve)
+        if diff == 1:
+            limit = self.capacity
+        elif diff < self._top_diff():
+            limit = self.capacity - (self.reserve >> 1)
+        else:
+            return False  # above the largest TSN held: §6.2's MUST drop
         need = self.buffered + cost - limit
-        if cost > limit:
+        if cost > limit or need <= 0:
             return False
-        tsn = (self.cum_tsn + diff) & MASK32
+        cum = self.cum_tsn
+        tsn = (cum + diff) & MASK32
+        # Only TSNs no SACK of ours reported (above ``reported``) may go. RFC 9260 §6.2
+        # lets a receiver renege on gap-acknowledged data and §6.2.1/§7.2.4 make the
+        # sender keep and resend it, but dcSCTP marks a chunk acked for good at its first
+        # gap report (net/dcsctp/tx/outstanding_data.cc: AckGapBlocks; NackItem and the
+        # T3's NackAll skip acked chunks): Chromium → us stalled for good in 3 of 4
+        # transfers that reneged on reported TSNs (docs/interop.md, 2026-12-07).
+        shield = (self.reported - cum) & MASK32
+        if shield >= HALF32:
+            shield = 0  # the cumulative TSN passed it: nothing held is shielded
         ooo = self.ooo
         streams = self.streams
         tails = self._tails
@@ -391,6 +433,8 @@ class Receiver:
             t = (base + top) & MASK32
             if ((t - tsn) & MASK32) >= HALF32:
                 return False  # reached the new chunk's TSN: not enough above it
+            if ((t - cum) & MASK32) <= shield:
+                return False  # reached what a SACK reported: never dropped
             sid = ooo.get(t, -1)
             stream = streams.get(sid) if sid >= 0 else None
             if stream is None:
@@ -405,6 +449,8 @@ class Receiver:
                 msg = stream.pending.get(ssn) if ssn >= 0 else None
                 if msg is None or msg[3] != t:
                     return False  # delivered (or nothing held): never dropped
+                if ((msg[2] - cum) & MASK32) <= shield:
+                    return False  # its first TSNs were reported: the message stays whole
                 plan.append((sid, ssn, t))
                 freed += charge(len(msg[1]))
                 span = ((t - msg[2]) & MASK32) + 1
@@ -707,6 +753,11 @@ class Receiver:
                 (start - shift if start > shift else 1, end - shift)
                 for start, end in zip(self._gap_starts[:n], self._gap_ends[:n], strict=True)
             ]
+            if gaps:  # reported from now on: never reneged (see _renege)
+                top = gaps[-1][1]
+                shield = (self.reported - cum) & MASK32
+                if shield >= HALF32 or top > shield:
+                    self.reported = (cum + top) & MASK32
         dups = self.duplicates
         self.duplicates = []
         return SackChunk(cum, self.a_rwnd, gaps, dups)
