@@ -277,8 +277,9 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         #: called with each ICMP error the socket reports (only a connected socket gets
         #: them: :func:`open_endpoint` with ``remote_addr``), after it is counted
         self.on_error: Callable[[OSError], None] | None = None
-        #: the socket's one peer when it is connected (``remote_addr``, as given and as the
-        #: kernel reports it), else None: see :meth:`drain`
+        #: the socket's one peer when it was connected with ``remote_addr`` (the address
+        #: given to create_datagram_endpoint; as given and as the kernel reports it),
+        #: else None: see :meth:`drain`
         self._given_remote = remote_addr
         self._remote: frozenset[Address] | None = None
         #: datagrams the core addressed elsewhere than a connected socket's peer: dropped
@@ -288,15 +289,12 @@ class CoreEndpoint(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
         peer = transport.get_extra_info("peername")
-        if peer is not None:
+        if self._given_remote is not None and peer is not None:
             # A connected socket takes no destination (asyncio refuses any but the exact
             # sockaddr it connected to: ('::1', p, 0, 0) for IPv6, the resolved address
             # for a host name), so the core's address is matched here: as it was given
             # (a host name, IPv6 text) or as the kernel reports it.
-            known = {(str(peer[0]), int(peer[1]))}
-            if self._given_remote is not None:
-                known.add(self._given_remote)
-            self._remote = frozenset(known)
+            self._remote = frozenset({(str(peer[0]), int(peer[1])), self._given_remote})
         self.drain()
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:

@@ -263,10 +263,11 @@ async def connect_turn(
     conn = TurnClientConnection(core)
     if kind == "udp":
         local = local_addr or (("::", 0) if ":" in ip else ("0.0.0.0", 0))
+        remote = address if stop_on_unreachable else None
         _, endpoint = await loop.create_datagram_endpoint(
-            lambda: CoreEndpoint(core, conn._handle_event),
+            lambda: CoreEndpoint(core, conn._handle_event, remote_addr=remote),
             local_addr=local,
-            remote_addr=address if stop_on_unreachable else None,
+            remote_addr=remote,
         )
         if stop_on_unreachable:
             endpoint.on_error = conn._on_socket_error
