@@ -81,10 +81,22 @@ def corpus(*parts: str) -> Path:
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
-    """An ephemeral UDP port that is free right now on ``host`` (loopback only)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    """An ephemeral UDP port that is free right now on ``host`` (loopback only; "::1"
+    for IPv6)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def ipv6_loopback() -> bool:
+    """Whether ::1 can be bound here (a namespace or a host may have IPv6 off)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import require_module
+from tests.peers import free_udp_port, ipv6_loopback, require_module
 
 pytestmark = pytest.mark.timeout(120)
 CLI = [sys.executable, "-m", "pyrtcstack"]
@@ -79,6 +79,9 @@ CASES = [
     ),
     (["sdp", "explain", "-", "--bogus"], "(see pyrtcstack sdp explain --help)"),
     (["--bogus"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
+    # given before a subcommand's name: the parser it was given to (not the innermost)
+    (["--bogus", "sdp", "explain", "-"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
+    (["sdp", "--bogus", "explain", "-"], "--bogus (see pyrtcstack sdp --help)"),
     # nothing listens there: the ICMP port unreachable, not 39.5 s of RFC 8489 schedule
     (["stun", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
     (["dtls", "connect", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
@@ -405,3 +408,15 @@ def test_whip_to_a_server_on_this_machine_needs_no_address(tmp_path: Path) -> No
         server.wait(timeout=10)
     recorded = list(tmp_path.glob("whip-*-video.ivf"))
     assert len(recorded) == 1 and recorded[0].stat().st_size > 1000, recorded
+
+
+def test_a_wrong_ipv6_port_is_one_line_with_the_address_in_brackets() -> None:
+    """``stun`` and ``dtls connect`` connect their socket to the server to hear the ICMP
+    port unreachable: over IPv6 that printed asyncio's ValueError as a traceback (a
+    connected transport takes only its exact 4-tuple sockaddr), and the line named the
+    address as ``::1:PORT``."""
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    port = free_udp_port("::1")
+    for args in (["stun", f"[::1]:{port}"], ["dtls", "connect", f"[::1]:{port}"]):
+        check(args, f"no answer from [::1]:{port}: port unreachable", timeout=20)

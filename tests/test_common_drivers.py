@@ -4,8 +4,12 @@ CoreEndpoint. A tiny ping/pong core with a retransmission timer exercises both."
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
+
+import pytest
 
 from pyrtcstack.aio import open_endpoint
 from pyrtcstack.common import Address, DatagramCore, Event
@@ -305,7 +309,6 @@ def test_an_event_loop_whose_timers_were_used_is_freed_once_closed() -> None:
     import weakref
 
     from pyrtcstack.aio import CoreTimer
-    from pyrtcstack.aio.endpoint import _LOOP_TIMERS
 
     loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
 
@@ -325,4 +328,85 @@ def test_an_event_loop_whose_timers_were_used_is_freed_once_closed() -> None:
         asyncio.run(main())
     gc.collect()  # asyncio's loop has cycles of its own: the collector frees it
     assert [ref() for ref in loops] == [None, None, None]
-    assert not any(ref() in _LOOP_TIMERS for ref in loops if ref() is not None)
+
+
+class _PlainHandle:
+    """A loop handle that cannot be weakly referenced (``__slots__`` without
+    ``__weakref__``), as a loop written in C or Cython may return."""
+
+    __slots__ = ("_handle",)
+    _source_traceback = None  # (what asyncio's call_later reads)
+
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self._handle = handle
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+class _PlainLoop:
+    """The part of an event loop a CoreTimer uses, as an object that cannot be weakly
+    referenced, in front of asyncio's loop; its handles cannot be either."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def time(self) -> float:
+        return self._loop.time()
+
+    def call_at(self, when: float, callback: Any) -> _PlainHandle:
+        return _PlainHandle(self._loop.call_at(when, callback))
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        self._loop.call_exception_handler(context)
+
+
+def test_core_timers_work_on_a_loop_without_weak_references() -> None:
+    """The loop's shared heap refers to the loop and its handle weakly (so that a closed
+    loop is freed); a loop or a handle that cannot be weakly referenced (not asyncio's
+    nor uvloop's, but a loop may be written so) degrades to holding them: timers fire,
+    move earlier and are cancelled as on asyncio's loop, instead of a TypeError at the
+    first arm."""
+    import weakref
+
+    from pyrtcstack.aio import CoreTimer
+
+    async def main(plain_loop: bool) -> None:
+        real = asyncio.get_running_loop()
+        loop: Any = real
+        if plain_loop:
+            loop = _PlainLoop(real)
+            with pytest.raises(TypeError):
+                weakref.ref(loop)
+        else:
+            with pytest.raises(TypeError):
+                weakref.ref(real.call_at(real.time(), lambda: None))
+        for _ in range(2):
+            fired: list[float] = []
+            late = CoreTimer(loop, fired.append)
+            late.arm(real.time() + 0.5)
+            early = CoreTimer(loop, fired.append)
+            early.arm(real.time() + 0.01)  # earlier: the armed handle is cancelled
+            gone = CoreTimer(loop, functools.partial(fired.insert, 0))
+            gone.arm(real.time() + 0.02)
+            gone.cancel()
+            await asyncio.sleep(0.1)
+            assert len(fired) == 1
+            late.cancel()
+            await asyncio.sleep(0.5)
+            assert len(fired) == 1
+
+    asyncio.run(main(plain_loop=True))
+    with asyncio.Runner(loop_factory=_PlainHandlesLoop) as runner:
+        runner.run(main(plain_loop=False))
+
+
+class _PlainHandlesLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop (weakly referenced as the heap's key), with handles that cannot be."""
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Any, *args: Any, context: Any = None
+    ) -> Any:
+        return _PlainHandle(super().call_at(when, callback, *args, context=context))

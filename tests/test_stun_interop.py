@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from peers import PROJECT, free_udp_port, require_binary
+from peers import PROJECT, free_udp_port, ipv6_loopback, require_binary
 
 from pyrtcstack.aio.endpoint import open_endpoint
 from pyrtcstack.aio.stun import (
@@ -249,16 +249,7 @@ def test_cli_stun_and_stun_server(capsys: pytest.CaptureFixture[str]) -> None:
         server.wait(timeout=10)
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback in this namespace")
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback in this namespace")
 def test_ipv6_binding_over_asyncio() -> None:
     async def run() -> None:
         runner = await serve_stun(("::1", 0))

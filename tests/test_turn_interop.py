@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from peers import free_tcp_port, free_udp_port, require_binary
+from peers import free_tcp_port, free_udp_port, ipv6_loopback, require_binary
 
 from pyrtcstack.aio.turn import TurnClientConnection, connect_turn, start_turn_server
 from pyrtcstack.common import Address
@@ -240,21 +240,6 @@ def test_client_recovers_from_coturn_stale_nonce(coturn_stale: Coturn) -> None:
     asyncio.run(main())
 
 
-def _free_v6_port() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-        s.bind(("::1", 0))
-        return int(s.getsockname()[1])
-
-
-def _loopback_v6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 def _server_tls_context(tmp_path: Path) -> ssl.SSLContext:
     """A TLS server context with a fresh self-signed ECDSA certificate for 127.0.0.1."""
     import datetime
@@ -299,11 +284,11 @@ def _server_tls_context(tmp_path: Path) -> ssl.SSLContext:
 @pytest.mark.parametrize("transport", ["udp", "udp6", "tcp", "tls"])
 def test_client_against_our_server_over_loopback(transport: str, tmp_path: Path) -> None:
     host = "::1" if transport == "udp6" else "127.0.0.1"
-    if host == "::1" and not _loopback_v6():
+    if host == "::1" and not ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
 
     async def main() -> None:
-        port = free_udp_port(host) if host == "127.0.0.1" else _free_v6_port()
+        port = free_udp_port(host)
         tls_port = free_tcp_port()
         server = await start_turn_server(
             (host, port),

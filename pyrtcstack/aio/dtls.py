@@ -22,7 +22,7 @@ import asyncio
 
 from ..common.core import Address, Event
 from ..dtls import Closed, DtlsConnection, DtlsError, Failed, HandshakeCompleted
-from .endpoint import CoreEndpoint, open_endpoint
+from .endpoint import CoreEndpoint, open_endpoint, port_unreachable
 
 __all__ = ["DtlsSocket", "open_dtls"]
 
@@ -112,11 +112,9 @@ async def open_dtls(
     if remote is not None:
 
         def refused(exc: OSError) -> None:
-            if isinstance(exc, ConnectionRefusedError) and not sock._handshake.done():
-                where = f"{remote[0]}:{remote[1]}"
-                sock._handshake.set_exception(
-                    DtlsError(f"no answer from {where}: port unreachable (nothing listens there)")
-                )
+            text = port_unreachable(exc, remote)
+            if text is not None and not sock._handshake.done():
+                sock._handshake.set_exception(DtlsError(text))
 
         sock.endpoint.on_error = refused
     connection.start(asyncio.get_running_loop().time())

@@ -21,7 +21,7 @@ from typing import cast
 
 from ..common.core import Address, DatagramCore, Event
 
-__all__ = ["KEEP_SLACK", "CoreEndpoint", "CoreTimer", "open_endpoint"]
+__all__ = ["KEEP_SLACK", "CoreEndpoint", "CoreTimer", "open_endpoint", "port_unreachable"]
 
 EventHandler = Callable[[Event], None]
 
@@ -52,12 +52,18 @@ class _LoopTimers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weakly: this object is the loop's value in _LOOP_TIMERS, a WeakKeyDictionary,
         # and a value that holds its key keeps the entry, the loop and every timer left
-        # in the heap alive for good (each asyncio.run() that drove a connection).
-        self._loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
+        # in the heap alive for good (each asyncio.run() that drove a connection). A loop
+        # that cannot be weakly referenced has no entry there (_loop_timers) and is held.
+        try:
+            self._loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
+        except TypeError:
+            self._loop = loop
         self._heap: list[tuple[float, int, CoreTimer]] = []
         #: the loop's handle at the earliest deadline, weakly too (a handle holds its
-        #: loop; the loop holds the handle while it is scheduled, and drops it at close)
-        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
+        #: loop; the loop holds the handle while it is scheduled, and drops it at close);
+        #: the handle itself where the loop's handles cannot be weakly referenced (then a
+        #: loop closed with a deadline pending is kept: degraded, not broken)
+        self._handle: weakref.ref[asyncio.TimerHandle] | asyncio.TimerHandle | None = None
         self._at: float | None = None
         self._seq = itertools.count()
         self._stale = 0
@@ -82,11 +88,16 @@ class _LoopTimers:
             self._stale = 0
 
     def _arm(self, when: float) -> None:
-        handle = self._handle() if self._handle is not None else None
-        if handle is not None:
-            handle.cancel()
+        held = self._handle
+        old = held() if isinstance(held, weakref.ref) else held
+        if old is not None:
+            old.cancel()
         self._at = when
-        self._handle = weakref.ref(self._loop.call_at(when, self._run))
+        handle = self._loop.call_at(when, self._run)
+        try:
+            self._handle = weakref.ref(handle)
+        except TypeError:  # a loop whose handles cannot be weakly referenced
+            self._handle = handle
 
     def _run(self) -> None:
         limit = max(self._at or 0.0, self._loop.time())
@@ -129,7 +140,12 @@ _LOOP_TIMERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTimers] 
 
 
 def _loop_timers(loop: asyncio.AbstractEventLoop) -> _LoopTimers:
-    timers = _LOOP_TIMERS.get(loop)
+    try:
+        timers = _LOOP_TIMERS.get(loop)
+    except TypeError:
+        # A loop that cannot be weakly referenced (asyncio's and uvloop's can): a heap of
+        # its own for each timer, one loop handle each, as with plain call_at.
+        return _LoopTimers(loop)
     if timers is None:
         timers = _LOOP_TIMERS[loop] = _LoopTimers(loop)
     return timers
@@ -246,6 +262,7 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         core: DatagramCore,
         on_event: EventHandler | None = None,
         on_drain: Callable[[], None] | None = None,
+        remote_addr: Address | None = None,
     ) -> None:
         self.core = core
         self.on_event = on_event
@@ -260,10 +277,24 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         #: called with each ICMP error the socket reports (only a connected socket gets
         #: them: :func:`open_endpoint` with ``remote_addr``), after it is counted
         self.on_error: Callable[[OSError], None] | None = None
+        #: the socket's one peer when it was connected with ``remote_addr`` (the address
+        #: given to create_datagram_endpoint; as given and as the kernel reports it),
+        #: else None: see :meth:`drain`
+        self._given_remote = remote_addr
+        self._remote: frozenset[Address] | None = None
+        #: datagrams the core addressed elsewhere than a connected socket's peer: dropped
+        self.misdirected = 0
 
     # asyncio.DatagramProtocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        peer = transport.get_extra_info("peername")
+        if self._given_remote is not None and peer is not None:
+            # A connected socket takes no destination (asyncio refuses any but the exact
+            # sockaddr it connected to: ('::1', p, 0, 0) for IPv6, the resolved address
+            # for a host name), so the core's address is matched here: as it was given
+            # (a host name, IPv6 text) or as the kernel reports it.
+            self._remote = frozenset({(str(peer[0]), int(peer[1])), self._given_remote})
         self.drain()
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
@@ -295,11 +326,20 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         if self.transport is None or self.transport.is_closing():
             return
         core = self.core
+        remote = self._remote
         while True:
             progressed = False
             for data, addr in core.datagrams_to_send(self._loop.time()):
-                self.transport.sendto(data, addr)
                 progressed = True
+                if remote is None:
+                    self.transport.sendto(data, addr)
+                elif addr in remote:
+                    self.transport.sendto(data)  # connected: to its one peer
+                else:
+                    # a connected socket cannot reach another address (a DTLS client's
+                    # set_remote_address elsewhere): dropped and counted, as a send that
+                    # fails is, instead of asyncio's ValueError out of the core's callback
+                    self.misdirected += 1
             if self.on_drain is not None:
                 self.on_drain()
             event = core.next_event()
@@ -343,14 +383,25 @@ async def open_endpoint(
 ) -> CoreEndpoint:
     """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it.
 
-    With ``remote_addr`` the socket is connected to that one address: the core must send
-    only there, datagrams from elsewhere are not delivered, and the kernel reports an
-    ICMP port unreachable from it (``ConnectionRefusedError``) to
+    With ``remote_addr`` (an IP address or a host name) the socket is connected to that
+    one address: what the core sends elsewhere is dropped and counted
+    (:attr:`CoreEndpoint.misdirected`), datagrams from elsewhere are not delivered, and
+    the kernel reports an ICMP port unreachable from it (``ConnectionRefusedError``) to
     :attr:`CoreEndpoint.on_error`."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: CoreEndpoint(core, on_event, on_drain),
+        lambda: CoreEndpoint(core, on_event, on_drain, remote_addr),
         local_addr=local_addr,
         remote_addr=remote_addr,
     )
     return protocol
+
+
+def port_unreachable(exc: OSError, addr: Address) -> str | None:
+    """The one line for an ICMP port unreachable from ``addr`` (a connected socket's
+    ``ConnectionRefusedError``, :attr:`CoreEndpoint.on_error`), None for any other error:
+    what ``stop_on_unreachable`` in the STUN, DTLS and TURN clients reports."""
+    if not isinstance(exc, ConnectionRefusedError):
+        return None
+    host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+    return f"no answer from {host}:{addr[1]}: port unreachable (nothing listens there)"

@@ -37,7 +37,7 @@ from ..stun import (
     TransactionFailed,
     TransactionSucceeded,
 )
-from .endpoint import CoreEndpoint, open_endpoint
+from .endpoint import CoreEndpoint, open_endpoint, port_unreachable
 
 __all__ = [
     "BindingResult",
@@ -171,13 +171,9 @@ async def _one_transaction(
             done.set_result(event)
 
     def on_error(exc: OSError) -> None:
-        if isinstance(exc, ConnectionRefusedError) and not done.done():
-            where = f"{server[0]}:{server[1]}"
-            done.set_exception(
-                StunUnreachableError(
-                    f"no answer from {where}: port unreachable (nothing listens there)"
-                )
-            )
+        text = port_unreachable(exc, server)
+        if text is not None and not done.done():
+            done.set_exception(StunUnreachableError(text))
 
     client = StunClient(policy=policy)
     endpoint = await open_endpoint(

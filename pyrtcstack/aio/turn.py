@@ -48,7 +48,7 @@ from ..turn import (
     TurnUrl,
     parse_turn_url,
 )
-from .endpoint import CoreEndpoint
+from .endpoint import CoreEndpoint, port_unreachable
 from .stream import StreamEndpoint
 from .turn_server import TurnServerEndpoint, start_turn_server
 
@@ -111,11 +111,9 @@ class TurnClientConnection:
 
     def _on_socket_error(self, exc: OSError) -> None:
         # connect_turn(stop_on_unreachable=True): the server's host says nothing listens
-        if isinstance(exc, ConnectionRefusedError) and self.unreachable is None:
-            host, port = self.core.server[:2]
-            self.unreachable = TurnError(
-                f"no answer from {host}:{port}: port unreachable (nothing listens there)"
-            )
+        text = port_unreachable(exc, self.core.server)
+        if text is not None and self.unreachable is None:
+            self.unreachable = TurnError(text)
             self._new_event.set()
 
     @property
@@ -265,10 +263,11 @@ async def connect_turn(
     conn = TurnClientConnection(core)
     if kind == "udp":
         local = local_addr or (("::", 0) if ":" in ip else ("0.0.0.0", 0))
+        remote = address if stop_on_unreachable else None
         _, endpoint = await loop.create_datagram_endpoint(
-            lambda: CoreEndpoint(core, conn._handle_event),
+            lambda: CoreEndpoint(core, conn._handle_event, remote_addr=remote),
             local_addr=local,
-            remote_addr=address if stop_on_unreachable else None,
+            remote_addr=remote,
         )
         if stop_on_unreachable:
             endpoint.on_error = conn._on_socket_error

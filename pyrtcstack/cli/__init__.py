@@ -48,19 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _innermost(
-    parser: argparse.ArgumentParser, args: argparse.Namespace
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str], extra: str
 ) -> argparse.ArgumentParser:
-    """The parser of the (sub)command ``args`` were parsed for (``sdp explain``: the
-    ``explain`` parser), so that its error names its own ``--help``."""
+    """The parser of the (sub)command ``extra`` was given to: the innermost one chosen
+    (``sdp explain``: the ``explain`` parser) unless ``extra`` stands before that
+    command's name in ``argv`` (``pyrtcstack --bogus stun``: the top parser's), so that
+    the error names the right ``--help``."""
+    pos = 0
     while True:
-        chosen = None
+        chosen = name = None
         for action in parser._actions:  # argparse keeps its subparsers only there
             if isinstance(action, argparse._SubParsersAction):
-                dest = action.dest
-                chosen = action.choices.get(getattr(args, dest, None) or "")
-        if chosen is None:
+                name = getattr(args, action.dest, None)
+                chosen = action.choices.get(name or "")
+        if chosen is None or name is None or name not in argv[pos:]:
             return parser
-        parser = chosen
+        at = argv.index(name, pos)
+        if extra in argv[pos:at]:
+            return parser  # given before the subcommand's name: this parser's
+        parser, pos = chosen, at + 1
 
 
 def _fail(command: str, message: str, code: int) -> int:
@@ -74,9 +80,11 @@ def _fail(command: str, message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(words)
     if extras:  # said by the (sub)command they were given to, with its own --help
-        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
+        chosen = _innermost(parser, args, words, extras[0])
+        chosen.error(f"unrecognized arguments: {' '.join(extras)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
