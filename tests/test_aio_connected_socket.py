@@ -122,3 +122,50 @@ def test_a_dtls_client_on_a_connected_socket_drops_what_it_sends_elsewhere(host:
             server_sock.endpoint.close()  # type: ignore[union-attr]
 
     asyncio.run(run())
+
+
+def test_a_stray_port_unreachable_fails_only_the_waits_pending_then() -> None:
+    """TURN with ``stop_on_unreachable``: an ICMP port unreachable fails the waits that
+    are pending when it comes; one arriving after the allocation (spoofed, or a late one)
+    does not fail every later call of the connection."""
+
+    async def run() -> None:
+        port = free_udp_port()
+        server = await start_turn_server(
+            ("127.0.0.1", port), {"user": "secret"}, realm="test", allow_loopback_peers=True
+        )
+        try:
+            conn = await connect_turn(
+                ("127.0.0.1", port), "user", "secret", stop_on_unreachable=True
+            )
+            try:
+                await conn.allocate(timeout=10)
+                conn._on_socket_error(ConnectionRefusedError())  # stray, after the allocation
+                await conn.create_permission("127.0.0.1", timeout=10)
+            finally:
+                await conn.close(1.0)
+        finally:
+            server.close()
+
+    asyncio.run(run())
+
+
+def test_a_refused_dtls_client_stops_and_its_recv_ends() -> None:
+    """DTLS with ``stop_on_unreachable`` and nothing listening: the handshake fails with
+    the port unreachable, ``error`` says so, ``recv()`` returns None instead of waiting
+    forever, and the socket is closed (no more flights)."""
+
+    async def run() -> None:
+        port = free_udp_port()  # bound, then closed: nothing listens
+        client = DtlsConnection(
+            DtlsRole.CLIENT, certificate=certificate(63), remote_address=("127.0.0.1", port)
+        )
+        sock = await open_dtls(client, ("127.0.0.1", 0), stop_on_unreachable=True)
+        with pytest.raises(Exception, match="port unreachable"):
+            await sock.handshake(10)
+        assert sock.error is not None and "port unreachable" in str(sock.error)
+        assert await asyncio.wait_for(sock.recv(), 5) is None
+        assert sock.endpoint is not None and sock.endpoint.transport is not None
+        assert sock.endpoint.transport.is_closing()
+
+    asyncio.run(run())

@@ -113,8 +113,14 @@ async def open_dtls(
 
         def refused(exc: OSError) -> None:
             text = port_unreachable(exc, remote)
-            if text is not None and not sock._handshake.done():
-                sock._handshake.set_exception(DtlsError(text))
+            if text is None or sock._handshake.done():
+                return
+            # nothing answers: the handshake fails, recv() ends, no more flights are sent
+            sock.error = DtlsError(text)
+            sock._handshake.set_exception(sock.error)
+            sock._incoming.put_nowait(None)
+            assert sock.endpoint is not None
+            sock.endpoint.close()
 
         sock.endpoint.on_error = refused
     connection.start(asyncio.get_running_loop().time())

@@ -81,8 +81,11 @@ class TurnClientConnection:
         #: Optional callback for every event (after the connection's own bookkeeping);
         #: relayed data is not an event here: it goes to :meth:`recv`.
         self.on_event: Callable[[Event], None] | None = None
-        #: the ICMP port unreachable that ended the waits (``stop_on_unreachable``)
-        self.unreachable: TurnError | None = None
+        #: the last ICMP port unreachable (``stop_on_unreachable``): it fails the waits
+        #: pending when it came, not later ones (a stray one after the allocation does
+        #: not end the connection)
+        self.unreachable: str | None = None
+        self._refusals = 0
         core.on_data = self._on_data
 
     def __repr__(self) -> str:
@@ -112,8 +115,9 @@ class TurnClientConnection:
     def _on_socket_error(self, exc: OSError) -> None:
         # connect_turn(stop_on_unreachable=True): the server's host says nothing listens
         text = port_unreachable(exc, self.core.server)
-        if text is not None and self.unreachable is None:
-            self.unreachable = TurnError(text)
+        if text is not None:
+            self.unreachable = text
+            self._refusals += 1
             self._new_event.set()
 
     @property
@@ -130,11 +134,13 @@ class TurnClientConnection:
         """Wait for the first event from index ``start`` that ``match``es; a failure of
         ``what`` (or any fatal one) raises its typed error."""
 
+        refusals = self._refusals
+
         async def waiter() -> Event:
             nonlocal start
             while True:
-                if self.unreachable is not None:
-                    raise self.unreachable
+                if self._refusals != refusals:
+                    raise TurnError(self.unreachable or "port unreachable")
                 for event in self.events[start:]:
                     if match(event):
                         return event
