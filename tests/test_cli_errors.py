@@ -420,3 +420,25 @@ def test_a_wrong_ipv6_port_is_one_line_with_the_address_in_brackets() -> None:
     port = free_udp_port("::1")
     for args in (["stun", f"[::1]:{port}"], ["dtls", "connect", f"[::1]:{port}"]):
         check(args, f"no answer from [::1]:{port}: port unreachable", timeout=20)
+
+
+def test_whip_gathers_on_the_loopback_family_of_a_local_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a machine with loopback only, the WHIP/WHEP client gathers on the URL's own
+    loopback: ::1 for ``http://[::1]:…`` (a server listening on ::1 only is not reached
+    from 127.0.0.1), 127.0.0.1 for 127.0.0.1 or localhost; ``--host-address`` wins; a
+    remote URL is refused; a machine with addresses uses them (None: the default)."""
+    import pyrtcstack.aio as aio
+    from pyrtcstack.cli import whip
+    from pyrtcstack.cli._args import CliError
+
+    monkeypatch.setattr(aio, "host_addresses", lambda **_: [])
+    assert whip._ice_addresses(None, "::1") == ["::1"]
+    assert whip._ice_addresses(None, "127.0.0.1") == ["127.0.0.1"]
+    assert whip._ice_addresses(None, "localhost") == ["127.0.0.1"]
+    assert whip._ice_addresses(["10.0.0.1"], "::1") == ["10.0.0.1"]
+    with pytest.raises(CliError, match="--host-address"):
+        whip._ice_addresses(None, "192.0.2.1")
+    monkeypatch.setattr(aio, "host_addresses", lambda **_: ["10.0.0.2"])
+    assert whip._ice_addresses(None, "::1") is None

@@ -332,7 +332,9 @@ def _ice_addresses(given: list[str] | None, peer_host: str) -> list[str] | None:
     if host_addresses():
         return None
     if _is_loopback(peer_host):
-        return [LOOPBACK]
+        # the other end's loopback family: a server that listens on ::1 only is not
+        # reached from 127.0.0.1
+        return ["::1"] if ":" in peer_host else [LOOPBACK]
     raise CliError(
         "this machine has no network address but loopback: give --host-address IP "
         "(127.0.0.1 when the other end runs here)"
