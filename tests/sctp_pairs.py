@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from pyrtcstack.sctp import Association, SctpConfig
+from pyrtcstack.sctp import Association, SctpConfig, decode_packet
+from pyrtcstack.sctp.chunks import InitChunk
+from pyrtcstack.sctp.params import ParamType
 
 
 def handshake(a: Association, b: Association) -> None:
@@ -29,3 +31,14 @@ def victim(config: SctpConfig | None = None) -> tuple[Association, int]:
     handshake(a, b)
     assert b.receiver is not None
     return b, (b.receiver.cum_tsn + 1) & 0xFFFFFFFF
+
+
+def init_chunks(packet: bytes) -> list[InitChunk]:
+    """The INIT and INIT ACK chunks of ``packet`` (InitAckChunk is an InitChunk)."""
+    return [c for c in decode_packet(packet).chunks if isinstance(c, InitChunk)]
+
+
+def announces_zero_checksum(packet: bytes) -> bool:
+    """Whether an INIT or INIT ACK in ``packet`` carries Zero Checksum Acceptable
+    (RFC 9653 §4)."""
+    return any(c.param(ParamType.ZERO_CHECKSUM_ACCEPTABLE) is not None for c in init_chunks(packet))

@@ -32,17 +32,10 @@ from pyrtcstack.sctp.chunks import (
     encode_packet,
 )
 from pyrtcstack.sctp.params import Parameter, ParamType
+from tests.sctp_pairs import announces_zero_checksum
 
 PORT = 5000
 PATHS = ("data", "general", "batch_data", "batch_sack")
-
-
-def _announces(packet: bytes) -> bool:
-    """Whether an INIT or INIT ACK in ``packet`` carries Zero Checksum Acceptable."""
-    return any(
-        isinstance(c, InitChunk) and c.param(ParamType.ZERO_CHECKSUM_ACCEPTABLE) is not None
-        for c in decode_packet(packet).chunks
-    )
 
 
 def _setup(
@@ -136,7 +129,7 @@ def _through(ours: Association, path: str) -> bool:
 @pytest.mark.parametrize("path", PATHS)
 def test_off_drops_checksum_zero_on_every_path(path: str) -> None:
     ours, _, sent = _setup(False, True, "ours", [])
-    assert not any(_announces(p) for p in sent)
+    assert not any(announces_zero_checksum(p) for p in sent)
     assert not ours.accepts_zero_checksum
     assert not _through(ours, path)
 
@@ -147,7 +140,7 @@ def test_an_init_ack_that_mirrored_a_plain_init_drops_checksum_zero(path: str) -
     (RFC 9653 §5.1, as for Pion): nothing we sent announced it, so 0 is a bad checksum.
     (Accepted before, when acceptance followed the configuration.)"""
     ours, _, sent = _setup(True, False, "peer", [])
-    assert not any(_announces(p) for p in sent)
+    assert not any(announces_zero_checksum(p) for p in sent)
     assert not _through(ours, path)
 
 
@@ -155,7 +148,7 @@ def test_an_init_ack_that_mirrored_a_plain_init_drops_checksum_zero(path: str) -
 def test_announced_accepts_checksum_zero_on_every_path(path: str) -> None:
     for order in ("ours", "peer", "both"):
         ours, _, sent = _setup(True, True, order, [])
-        assert any(_announces(p) for p in sent)
+        assert any(announces_zero_checksum(p) for p in sent)
         assert ours.accepts_zero_checksum
         assert _through(ours, path)
 
@@ -166,7 +159,7 @@ def test_an_unanswered_init_that_announced_it_keeps_acceptance(path: str) -> Non
     (``drop_zero_checksum``). We *sent* the parameter, so §5.3 makes us accept 0: this
     is the case where the peer answers the first INIT late (next test)."""
     ours, _, sent = _setup(True, False, "ours", [True])
-    assert _announces(sent[0]) and not _announces(sent[1])
+    assert announces_zero_checksum(sent[0]) and not announces_zero_checksum(sent[1])
     assert _through(ours, path)
 
 
@@ -179,10 +172,10 @@ def test_a_late_answer_to_our_first_init_holds_the_peer_to_it() -> None:
     peer = Association(SctpConfig(), rng=random.Random(2))
     ours.connect(0.0)
     (first,) = ours.packets_to_send(0.0)
-    assert _announces(first)  # delayed on the path
+    assert announces_zero_checksum(first)  # delayed on the path
     ours.handle_timer(ours.get_timer() or 0.0)
     (second,) = ours.packets_to_send(1.0)
-    assert not _announces(second)  # lost
+    assert not announces_zero_checksum(second)  # lost
     peer.receive_packet(first, 1.5)
     for _ in range(4):
         for p in peer.packets_to_send(1.5):
@@ -229,4 +222,4 @@ def test_acceptance_is_what_our_init_or_init_ack_carried(
     checksum 0 is accepted on any path exactly when an INIT or INIT ACK we sent carried
     Zero Checksum Acceptable (read from our packets on the wire)."""
     ours, _, sent = _setup(ours_on, peer_on, order, losses)
-    assert _through(ours, path) is any(_announces(p) for p in sent)
+    assert _through(ours, path) is any(announces_zero_checksum(p) for p in sent)

@@ -14,25 +14,14 @@ import random
 import pytest
 
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
-from pyrtcstack.sctp import Association, DatagramAdapter, MessageReceived, SctpConfig, decode_packet
-from pyrtcstack.sctp.chunks import InitAckChunk, InitChunk
+from pyrtcstack.sctp import Association, DatagramAdapter, MessageReceived, SctpConfig
+from pyrtcstack.sctp.chunks import InitAckChunk
 from pyrtcstack.sctp.handshake import Handshake
-from pyrtcstack.sctp.params import ParamType
 from pyrtcstack.testing.pair import MemoryNetwork
+from tests.sctp_pairs import announces_zero_checksum, init_chunks
 
 A = ("10.0.0.1", 5000)
 B = ("10.0.0.2", 5000)
-
-
-def _init_chunks(packet: bytes) -> list[InitChunk]:
-    """The INIT / INIT ACK chunks of a packet (InitAckChunk is an InitChunk)."""
-    return [c for c in decode_packet(packet).chunks if isinstance(c, InitChunk)]
-
-
-def _announces(packet: bytes) -> bool:
-    return any(
-        c.param(ParamType.ZERO_CHECKSUM_ACCEPTABLE) is not None for c in _init_chunks(packet)
-    )
 
 
 class PionLike(DatagramAdapter):
@@ -46,11 +35,11 @@ class PionLike(DatagramAdapter):
         self.init_acks_taken = 0
 
     def receive_datagram(self, data: bytes, addr: tuple[str, int], now: float) -> None:
-        if _announces(data):
+        if announces_zero_checksum(data):
             self.rejected += 1  # "unable to parse SCTP packet", nothing sent back
             return
         if self.core.state.name == "COOKIE_WAIT" and any(
-            isinstance(c, InitAckChunk) for c in _init_chunks(data)
+            isinstance(c, InitAckChunk) for c in init_chunks(data)
         ):
             self.init_acks_taken += 1
         super().receive_datagram(data, addr, now)
@@ -77,14 +66,14 @@ def _network(
 def test_a_peer_that_rejects_the_parameter_still_connects(both: bool, peer_initiates: bool) -> None:
     net, a, b, pion = _network(SctpConfig(), both=both, peer_initiates=peer_initiates)
     assert net.run(lambda: a.is_established and b.is_established, 30)
-    ours = [d.data for d in net.sent if d.src == A and _init_chunks(d.data)]
+    ours = [d.data for d in net.sent if d.src == A and init_chunks(d.data)]
     if both or not peer_initiates:
         # Our first INIT announced it and went unanswered; the next one did not.
-        assert _announces(ours[0]) and not _announces(ours[-1])
+        assert announces_zero_checksum(ours[0]) and not announces_zero_checksum(ours[-1])
         assert pion.rejected >= 1
     else:
         # Our INIT ACK answers an INIT that did not announce it: without it, at once.
-        assert not any(_announces(p) for p in ours)
+        assert not any(announces_zero_checksum(p) for p in ours)
         assert pion.rejected == 0 and net.now < 0.5
     # Within one T1-init (1 s) or the peer's INIT retransmission, not after Max.Init.Retransmits.
     assert net.now < 5.0
@@ -117,11 +106,11 @@ def test_our_init_ack_announces_it_only_to_an_init_that_did() -> None:
         peer = Association(SctpConfig(zero_checksum=peer_announces), rng=random.Random(2))
         peer.connect(0.0)
         (init,) = peer.packets_to_send(0.0)
-        assert _announces(init) is peer_announces
+        assert announces_zero_checksum(init) is peer_announces
         ours.receive_packet(init, 0.0)
         (ack,) = ours.packets_to_send(0.0)
-        assert isinstance(_init_chunks(ack)[0], InitAckChunk)
-        assert _announces(ack) is peer_announces
+        assert isinstance(init_chunks(ack)[0], InitAckChunk)
+        assert announces_zero_checksum(ack) is peer_announces
     assert Handshake.extension_params  # the INIT itself still announces it (above, ours)
 
 
@@ -142,7 +131,7 @@ def test_a_peer_that_understands_it_keeps_zero_checksum() -> None:
     a.connect(net.now)
     b.connect(net.now)
     assert net.run(lambda: a.is_established and b.is_established, 30)
-    assert all(_announces(d.data) for d in net.sent if _init_chunks(d.data))
+    assert all(announces_zero_checksum(d.data) for d in net.sent if init_chunks(d.data))
     assert a.sends_zero_checksum and b._send_zero_checksum
 
 
@@ -152,10 +141,10 @@ def test_a_lost_init_only_costs_the_announcement() -> None:
     a = Association(SctpConfig(), rng=random.Random(1))
     b = Association(SctpConfig(), rng=random.Random(2))
     a.connect(0.0)
-    assert _announces(a.packets_to_send(0.0)[0])  # lost
+    assert announces_zero_checksum(a.packets_to_send(0.0)[0])  # lost
     a.handle_timer(a.get_timer() or 0.0)
     (again,) = a.packets_to_send(1.0)
-    assert not _announces(again)
+    assert not announces_zero_checksum(again)
     b.receive_packet(again, 1.0)
     for _ in range(4):
         for p in b.packets_to_send(1.0):
