@@ -285,3 +285,33 @@ def test_chromium_offers_and_we_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     cells = bench_interop.format_row("chromium (2 procs)", size, rows[size]).split(" | ")
     assert cells[3] == cells[8] == "–"  # p→aiortc and aiortc→p did not run: not "fail"
     assert {"main", "renderer"} <= set(remote.splits[-1])
+
+
+def test_chromium_to_a_third_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--third pion: Chromium's offer (a channel bench-source:N:SIZE it sends on) goes to a
+    Pion -pair-sink child and Pion's answer back; the transfer delivers its bytes, with the
+    CPU of Chromium's processes and of Pion's, in a table of its own beside p→us."""
+    for peer in ("chromium", "pion"):
+        try:
+            find_peer(peer)
+        except PeerUnavailableError as exc:
+            peer_missing(str(exc))
+    import bench_interop_table
+
+    monkeypatch.setattr(bench_interop_link, "THIRD", "pion")
+    total, size = 200 * 1200, 1200
+    keys = ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self", "p->third")
+    rows: dict[int, Any] = {size: {k: [] for k in keys}}
+    remote = bench_interop.HarnessPeer("chromium", 2, [(total, size)])
+    roles = [spec["role"] for spec in remote.specs]
+    assert roles == ["we-offer", "we-offer", "peer-offers", "we-offer"]
+    assert remote.specs[2]["peerChannels"] == [{"label": f"bench-source:{total}:{size}"}]
+    asyncio.run(bench_interop.measure(remote, [(total, size)], rows))
+    (sample,) = rows[size]["p->third"]
+    assert sample.failure is None, sample.failure
+    assert sample.rate > 0 and sample.peer_cpu is not None and sample.third_cpu is not None
+    assert sample.peer_cpu > 0 and sample.third_cpu > 0
+    (after,) = rows[size]["p->self"]  # the page went on to its next scenario
+    assert after.failure is None and after.rate > 0
+    cells = bench_interop_table.third_row("chromium (2 procs)", size, rows[size]).split(" | ")
+    assert len(cells) == 9 and float(cells[3]) > 0
