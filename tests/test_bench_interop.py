@@ -315,3 +315,41 @@ def test_chromium_to_a_third_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
     assert after.failure is None and after.rate > 0
     cells = bench_interop_table.third_row("chromium (2 procs)", size, rows[size]).split(" | ")
     assert len(cells) == 9 and float(cells[3]) > 0
+
+
+def test_a_gso_send_in_a_capture_splits_into_one_packet_per_dtls_record() -> None:
+    """bench/split_gso_capture.py: a captured GSO send (three DTLS records back to back in
+    one UDP payload) becomes three frames with valid IPv4 and UDP lengths; a payload that
+    is not whole DTLS records stays one frame."""
+    import struct
+
+    import split_gso_capture as sgc
+
+    def frame(payload: bytes) -> bytes:
+        ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0, 64, 17, 0,
+                                   bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])))  # fmt: skip
+        struct.pack_into(">H", ip, 10, sgc._ipv4_checksum(bytes(ip)))
+        udp = struct.pack(">HHHH", 5000, 6000, 8 + len(payload), 0)
+        return bytes(12) + b"\x08\x00" + bytes(ip) + udp + payload
+
+    def record(seq: int, body: bytes) -> bytes:
+        return (
+            bytes([23, 0xFE, 0xFD, 0, 1])
+            + seq.to_bytes(6, "big")
+            + len(body).to_bytes(2, "big")
+            + body
+        )
+
+    parts = [record(i, bytes([i]) * (10 + i)) for i in range(3)]
+    out = sgc.split(frame(b"".join(parts)))
+    assert len(out) == 3
+    for piece, part in zip(out, parts, strict=True):
+        ip = piece[14:34]
+        assert struct.unpack(">H", ip[2:4])[0] == 28 + len(part)
+        assert sgc._ipv4_checksum(ip) == 0  # the header sums to 0xFFFF: valid
+        assert struct.unpack(">H", piece[38:40])[0] == 8 + len(part)
+        assert piece[42:] == part
+    whole = frame(b"not dtls at all")
+    assert sgc.split(whole) == [whole]
+    cut = frame(b"".join(parts)[:-1])  # the last record is short: not a GSO send
+    assert sgc.split(cut) == [cut]
