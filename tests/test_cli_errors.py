@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,16 @@ def _free_port(kind: socket.SocketKind) -> int:
 
 # (arguments, what the line must say)
 CASES = [
+    # an argument the (sub)command does not take: said with that command's own --help
+    (
+        ["demo", "--sdp", "/etc/hostname"],
+        "unrecognized arguments: /etc/hostname (see pyrtcstack demo --help)",
+    ),
+    (["sdp", "explain", "-", "--bogus"], "(see pyrtcstack sdp explain --help)"),
+    (["--bogus"], "unrecognized arguments: --bogus (see pyrtcstack --help)"),
+    # nothing listens there: the ICMP port unreachable, not 39.5 s of RFC 8489 schedule
+    (["stun", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
+    (["dtls", "connect", "127.0.0.1:1"], "no answer from 127.0.0.1:1: port unreachable"),
     (["whip", "ftp://127.0.0.1/whip", "/etc/hostname"], "not an http:// or https:// URL"),
     (["whip", "http://127.0.0.1:1/whip", "/nonexistent/a.ivf"], "is not a file"),
     (["whip", "http://127.0.0.1:1/whip", "/etc/hostname"], "publish .ogg (Opus), .ivf"),
@@ -342,3 +353,55 @@ def test_whip_commands_without_aiohttp_say_what_to_install(tmp_path: Path) -> No
         )
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.strip().endswith("pip install 'pyrtcstack[whip]'"), proc.stderr
+
+
+def _loopback_only() -> bool:
+    from pyrtcstack.aio.ice import host_addresses
+
+    return not host_addresses()
+
+
+def test_whip_and_whep_without_an_address_say_which_option(tmp_path: Path) -> None:
+    """On a machine with no address but loopback (the suite's namespace, an offline
+    laptop) a WHIP/WHEP client towards another machine, or a server listening beyond
+    loopback, names ``--host-address`` in one line; before, the session failed with the
+    library's "no usable host address (Settings.host_addresses or allow_loopback)"."""
+    require_module("aiohttp")
+    if not _loopback_only():
+        pytest.skip("needs a machine with loopback only (the suite runs in unshare -n)")
+    # 192.0.2.1 (TEST-NET-1) is never contacted: the error comes before any socket
+    for args in (
+        ["whip", "http://192.0.2.1:1/whip", str(WHIP_IVF)],
+        ["whep", "http://192.0.2.1:1/whep", "--out", str(tmp_path)],
+        ["whip-server", "--listen", "0.0.0.0:0", "--no-auth", "--out", str(tmp_path)],
+    ):
+        check(args, "give --host-address IP")
+
+
+def test_whip_to_a_server_on_this_machine_needs_no_address(tmp_path: Path) -> None:
+    """With loopback only, ``whip-server`` on 127.0.0.1 and ``whip`` to it gather on
+    loopback by themselves: the file is published and recorded."""
+    require_module("aiohttp")
+    if not _loopback_only():
+        pytest.skip("needs a machine with loopback only (the suite runs in unshare -n)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*CLI, "whip-server", "--listen", f"127.0.0.1:{port}", "--out", str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        code = 1
+        for _ in range(50):  # until the server listens
+            code, text = run(["whip", f"http://127.0.0.1:{port}/whip", str(WHIP_IVF)])
+            if "Cannot connect" not in text:
+                break
+            time.sleep(0.2)
+        assert code == 0, text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    recorded = list(tmp_path.glob("whip-*-video.ivf"))
+    assert len(recorded) == 1 and recorded[0].stat().st_size > 1000, recorded

@@ -294,3 +294,35 @@ def test_cancelled_core_timers_do_not_pile_up() -> None:
 
     size = asyncio.run(main())
     assert size <= 2 * 256 + 10
+
+
+def test_an_event_loop_whose_timers_were_used_is_freed_once_closed() -> None:
+    """The loop's heap of timers is the value of the loop's weak key (aio.endpoint's
+    _LOOP_TIMERS): it must not hold the loop, nor must a timer left in it (a closed
+    driver's, until its deadline), or every loop that ever drove a core stays alive for
+    good with its timers (an application or a test suite calling asyncio.run repeatedly)."""
+    import gc
+    import weakref
+
+    from pyrtcstack.aio import CoreTimer
+    from pyrtcstack.aio.endpoint import _LOOP_TIMERS
+
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loops.append(weakref.ref(loop))
+        fired: list[float] = []
+        timer = CoreTimer(loop, fired.append)
+        timer.arm(loop.time())
+        await asyncio.sleep(0.01)
+        assert fired
+        left = CoreTimer(loop, fired.append)
+        left.arm(loop.time() + 60)  # still in the heap when the loop closes
+        left.close()
+
+    for _ in range(3):
+        asyncio.run(main())
+    gc.collect()  # asyncio's loop has cycles of its own: the collector frees it
+    assert [ref() for ref in loops] == [None, None, None]
+    assert not any(ref() in _LOOP_TIMERS for ref in loops if ref() is not None)

@@ -26,6 +26,7 @@ from pyrtcstack.stun import AttributeType as A
 from pyrtcstack.stun import Message, MessageClass, Method, decode, short_term_key
 from pyrtcstack.testing.icenet import SERVER, IceWorld, build
 from pyrtcstack.testing.vnet import Link
+from tests.freed import Watch, collector_off
 
 LEFT = ("198.51.100.21", 40001)
 RIGHT = ("198.51.100.22", 40002)
@@ -593,3 +594,25 @@ def test_answerer_waits_for_a_check_of_the_peer_before_using_a_pair() -> None:
     assert world.net.run(lambda: right.selected_pair is not None)
     assert world.net.now == pytest.approx(answered + 0.02)  # left's first check arrived
     assert right.connection_state == "connected"
+
+
+def test_a_closed_agent_with_a_check_in_flight_is_freed_by_reference_counting() -> None:
+    """A check in flight and its pair refer to each other (``pair.transaction``,
+    ``tx.pair``): close() unlinks them, so nothing of the agent is left in a cycle for the
+    collector (found by the peer connection's lifetime tests under load: a check still
+    outstanding when the connection closed)."""
+    with collector_off():
+        agent = IceAgent(IceConfig(controlling=True))
+        agent.gather([("127.0.0.1", 40000)], 0.0)
+        agent.set_remote_credentials("abcd", "x" * 22, 0.0)
+        assert agent.add_remote_candidate(
+            "candidate:1 1 udp 2130706431 127.0.0.1 40001 typ host", 0.0
+        )
+        now = 0.0
+        while not agent.transactions:  # the first check leaves (unanswered)
+            agent.transmits(now)
+            now = max(now + 0.001, agent.get_timer() or now)
+            agent.handle_timer(now)
+        agent.close(now)
+        del agent
+        Watch().assert_freed()

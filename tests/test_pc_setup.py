@@ -9,20 +9,19 @@ the server never makes a COOKIE ECHO of its own.
 
 from __future__ import annotations
 
-import gc
 import random
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from pyrtcstack.common.core import Address
-from pyrtcstack.datachannel import ChannelMessage, ChannelOpen, DataChannelOpened
+from pyrtcstack.datachannel import ChannelClosed, ChannelMessage, ChannelOpen, DataChannelOpened
 from pyrtcstack.dtls import DtlsConnection
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.peerconnection.trace import TraceRecord
 from pyrtcstack.sctp import State
+from tests.freed import Watch, collector_off
 
 A: Address = ("127.0.0.1", 40000)
 B: Address = ("127.0.0.1", 40002)
@@ -161,22 +160,27 @@ def test_each_peer_connection_makes_its_own_certificate() -> None:
     assert str(first.certificate.fingerprint()) != str(second.certificate.fingerprint())
 
 
-def _closed_pair() -> list[weakref.ref[Any]]:
-    """Weak references to two connected cores, a channel's manager and a channel, after
-    both cores closed and were dropped."""
+def _closed_pair(watch: Watch) -> None:
+    """Two connected cores, a channel each way and a message, then both closed and
+    dropped; ``watch`` names the objects that must go with them."""
     pair = Pair(3, traced=False)
     channel = pair.a.create_data_channel("chat")
     pair.negotiate()
     pair.run(lambda: _opened(pair.events["a"]))
     channel.send("ping")
     pair.run(lambda: _opened(pair.events["b"]))
-    refs: list[weakref.ref[Any]] = [weakref.ref(o) for o in (pair.a, pair.b, pair.a.sctp)]
+    for name, pc in (("a", pair.a), ("b", pair.b)):
+        watch.add(name, pc)
+        watch.add(f"{name}.sctp", pc.sctp)
+        watch.add(f"{name}.sctp.association", pc.sctp.association)
+        for i, ch in enumerate(pc.sctp.channels):
+            watch.add(f"{name} channel {i}", ch)
     for pc in (pair.a, pair.b):
         pc.close(pair.now)
         pc.transmits(pair.now)
         while pc.next_event() is not None:
             pass
-    return refs
+    pair.events.clear()
 
 
 def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
@@ -184,14 +188,32 @@ def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
     # the channels closed, and the ABORT's AssociationClosed makes the data channel
     # manager forget them (a closed channel kept would be a cycle, channel._manager ->
     # manager -> its dict of channels -> channel, holding the association with it).
-    gc.collect()
-    gc.disable()
-    try:
-        refs = _closed_pair()
-        assert [ref() for ref in refs] == [None] * len(refs)
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
+    # With the collector off, the named objects and every other object of ours made by
+    # the run must be gone once the last reference is dropped (tests/freed.py).
+    with collector_off():
+        watch = Watch()
+        _closed_pair(watch)
+        watch.assert_freed()
+
+
+def test_a_core_closed_before_sctp_started_forgets_its_channels() -> None:
+    # Closed before DTLS came up: the channels made so far close too ("closed", a
+    # ChannelClosed each) and the manager forgets them, so the core goes by reference
+    # counting (each channel kept would hold the manager in a cycle).
+    with collector_off():
+        watch = Watch()
+        pc = PeerConnectionCore()
+        first = pc.create_data_channel("unassigned")  # no stream id before the DTLS role
+        second = pc.create_data_channel("negotiated", negotiated=True, id=7)
+        watch.add("pc", pc)
+        watch.add("pc.sctp", pc.sctp)
+        pc.close(0.0)
+        events = list(iter(pc.next_event, None))
+        closed = [e.channel for e in events if isinstance(e, ChannelClosed)]
+        assert len(closed) == 2 and {id(c) for c in closed} == {id(first), id(second)}
+        assert first.ready_state == second.ready_state == "closed"
+        del pc, events, closed, first, second
+        watch.assert_freed()
 
 
 def test_a_data_only_connection_exports_no_srtp_keys(monkeypatch: pytest.MonkeyPatch) -> None:

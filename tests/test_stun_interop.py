@@ -22,6 +22,7 @@ from pyrtcstack.aio.endpoint import open_endpoint
 from pyrtcstack.aio.stun import (
     StunResponseError,
     StunTimeoutError,
+    StunUnreachableError,
     discover_nat,
     serve_stun,
     stun_binding,
@@ -188,6 +189,42 @@ def test_binding_timeout_against_silence() -> None:
         silent.bind(("127.0.0.1", port))
         with pytest.raises(StunTimeoutError):
             asyncio.run(stun_binding(("127.0.0.1", port), policy=QUICK))
+
+
+def test_binding_stops_on_port_unreachable_only_when_asked() -> None:
+    """Nothing listens on the port: with ``stop_on_unreachable`` the kernel's ICMP port
+    unreachable ends the transaction at once (StunUnreachableError, a StunTimeoutError);
+    without it the schedule runs out as before. The default schedule is 39.5 s, so
+    ``wait_for`` fails the first case if the ICMP error is not used."""
+    port = free_udp_port()  # bound, then closed: nothing listens
+
+    async def asked() -> None:
+        await asyncio.wait_for(
+            stun_binding(("127.0.0.1", port), stop_on_unreachable=True), timeout=10
+        )
+
+    with pytest.raises(StunUnreachableError, match="port unreachable"):
+        asyncio.run(asked())
+    with pytest.raises(StunTimeoutError) as info:
+        asyncio.run(stun_binding(("127.0.0.1", port), policy=QUICK))
+    assert not isinstance(info.value, StunUnreachableError)
+
+
+def test_binding_on_a_connected_socket_still_gets_its_answer() -> None:
+    """``stop_on_unreachable`` connects the socket to the server: a real answer (our
+    server on loopback) still arrives, with the mapped address."""
+
+    async def run() -> None:
+        runner = await serve_stun(("127.0.0.1", 0))
+        try:
+            result = await stun_binding(
+                runner.addresses[0], local_addr=("127.0.0.1", 0), stop_on_unreachable=True
+            )
+            assert result.mapped == result.local
+        finally:
+            runner.close()
+
+    asyncio.run(run())
 
 
 def test_cli_stun_and_stun_server(capsys: pytest.CaptureFixture[str]) -> None:

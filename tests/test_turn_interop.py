@@ -452,6 +452,42 @@ def test_cli_probe_against_our_cli_server(capsys: pytest.CaptureFixture[str]) ->
     assert PASSWORD not in out
 
 
+def test_client_stops_at_port_unreachable_only_when_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing listens on the UDP port: with ``stop_on_unreachable`` the ICMP port
+    unreachable fails ``allocate`` at once (a TurnError), where it otherwise waits its
+    timeout; ``pyrtcstack turn`` asks for it (its --timeout is 10 s, ``wait_for`` 5)."""
+    from pyrtcstack.cli import main
+    from pyrtcstack.turn import TurnError
+
+    port = free_udp_port()  # bound, then closed: nothing listens
+
+    async def allocate(stop: bool) -> None:
+        conn = await connect_turn(
+            ("127.0.0.1", port), USER, PASSWORD, transport="udp", stop_on_unreachable=stop
+        )
+        try:
+            await conn.allocate(timeout=5 if stop else 1.5)
+        finally:
+            await conn.close(0.1)
+
+    with pytest.raises(TurnError, match="port unreachable"):
+        asyncio.run(asyncio.wait_for(allocate(True), 5))
+    with pytest.raises(TimeoutError):
+        asyncio.run(allocate(False))
+
+    async def cli() -> int:
+        return await asyncio.to_thread(
+            main, ["turn", f"turn:127.0.0.1:{port}", "-u", USER, "-p", PASSWORD]
+        )
+
+    rc = asyncio.run(asyncio.wait_for(cli(), 5))
+    out = capsys.readouterr().out
+    assert rc == 1 and "FAIL allocate: TurnError: no answer from" in out, out
+    assert "port unreachable" in out, out
+
+
 def test_cli_probe_against_coturn_over_tls(
     coturn: Coturn, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -126,10 +125,20 @@ class DataChannel(EventEmitter):
 
     def __init__(self, pc: PeerConnection, channel: CoreChannel) -> None:
         super().__init__()
-        # A weak reference to the owner, which keeps this wrapper (``pc._channels``):
-        # a strong one would be a cycle, and a closed peer connection would wait for
-        # the garbage collector. A live one is held by its sockets and its timer.
-        self._pc: Callable[[], PeerConnection | None] = weakref.ref(pc)
+        # webrtc-pc §4.4.4 (Garbage collection): "All RTCDataChannel and MediaStreamTrack
+        # objects that are connected to an RTCPeerConnection have a strong reference to
+        # the RTCPeerConnection object", which "MUST not be garbage collected as long as
+        # any event can cause an event handler to be triggered on the object" (and §6.4:
+        # a channel that can still fire an event, or has data queued, is not collected
+        # either). So a live channel holds its peer connection: an application that keeps
+        # only the channel (the peer connection made in a function that returned it)
+        # still has a connection that opens and sends. The owner keeps this wrapper too
+        # (``pc._channels``): the strong reference is let go when the channel closes
+        # (:meth:`mark_closed`) and when the peer connection closes (:meth:`detach`), so
+        # that "[when] [[IsClosed]] is true [...] it is therefore safe to garbage
+        # collect the object" holds by reference counting alone, with no cycle left for
+        # the collector.
+        self._pc: PeerConnection | None = pc
         self.channel = channel
         self._opened = Flag()
         self._closed = Flag()
@@ -154,10 +163,17 @@ class DataChannel(EventEmitter):
         self.emit("open")
 
     def mark_closed(self) -> None:
-        """The driver's: the core's ChannelClosed came; fire "close" once."""
+        """The driver's: the core's ChannelClosed came; fire "close" once, then let go of
+        the peer connection (no event can fire on this channel any more)."""
         if not self._closed.is_set():
             self._closed.set()
             self.emit("close")
+        self._pc = None
+
+    def detach(self) -> None:
+        """The peer connection's, when it closes: let go of it (webrtc-pc §4.4.4: a closed
+        peer connection may be collected; here it is freed by reference counting)."""
+        self._pc = None
 
     def __repr__(self) -> str:
         return f"<DataChannel {self.label!r} id={self.id} {self.ready_state}>"
@@ -198,13 +214,13 @@ class DataChannel(EventEmitter):
         # surrogatepass: 3 bytes per lone surrogate, as the U+FFFD the channel sends
         size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
         self.bytes_sent += size
-        pc = self._pc()
+        pc = self._pc
         if pc is not None:
             pc.sent_by_application(size)
 
     def close(self) -> None:
         self.channel.close()
-        pc = self._pc()
+        pc = self._pc
         if pc is not None:  # the stream reset leaves with the next drain
             pc.sent_by_application(0)
 

@@ -88,13 +88,37 @@ class DtlsSocket:
 
 
 async def open_dtls(
-    connection: DtlsConnection, local_addr: Address = ("127.0.0.1", 0)
+    connection: DtlsConnection,
+    local_addr: Address = ("127.0.0.1", 0),
+    *,
+    stop_on_unreachable: bool = False,
 ) -> DtlsSocket:
-    """Bind a UDP socket, attach ``connection`` and start it (a client sends its hello)."""
+    """Bind a UDP socket, attach ``connection`` and start it (a client sends its hello).
+
+    ``stop_on_unreachable`` (a client with one ``remote_address``): the socket is
+    connected to the server, and an ICMP port unreachable from it during the handshake
+    fails :meth:`DtlsSocket.handshake` at once with a :class:`DtlsError` instead of
+    leaving the flight retransmissions (RFC 9147 §5.8) to run out. Off by default: an
+    ICMP error is easy to forge. The CLI asks for it."""
     sock = DtlsSocket(connection)
+    remote = connection.remote_address if stop_on_unreachable else None
     sock.endpoint = await open_endpoint(
-        connection, local_addr, on_event=sock._on_event, on_drain=sock._take_data
+        connection,
+        local_addr,
+        on_event=sock._on_event,
+        on_drain=sock._take_data,
+        remote_addr=remote,
     )
+    if remote is not None:
+
+        def refused(exc: OSError) -> None:
+            if isinstance(exc, ConnectionRefusedError) and not sock._handshake.done():
+                where = f"{remote[0]}:{remote[1]}"
+                sock._handshake.set_exception(
+                    DtlsError(f"no answer from {where}: port unreachable (nothing listens there)")
+                )
+
+        sock.endpoint.on_error = refused
     connection.start(asyncio.get_running_loop().time())
     sock.endpoint.drain()
     return sock

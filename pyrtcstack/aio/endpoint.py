@@ -50,9 +50,14 @@ class _LoopTimers:
     SWEEP_AT = 256
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: this object is the loop's value in _LOOP_TIMERS, a WeakKeyDictionary,
+        # and a value that holds its key keeps the entry, the loop and every timer left
+        # in the heap alive for good (each asyncio.run() that drove a connection).
+        self._loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
         self._heap: list[tuple[float, int, CoreTimer]] = []
-        self._handle: asyncio.TimerHandle | None = None
+        #: the loop's handle at the earliest deadline, weakly too (a handle holds its
+        #: loop; the loop holds the handle while it is scheduled, and drops it at close)
+        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
         self._at: float | None = None
         self._seq = itertools.count()
         self._stale = 0
@@ -77,10 +82,11 @@ class _LoopTimers:
             self._stale = 0
 
     def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
+        handle = self._handle() if self._handle is not None else None
+        if handle is not None:
+            handle.cancel()
         self._at = when
-        self._handle = self._loop.call_at(when, self._run)
+        self._handle = weakref.ref(self._loop.call_at(when, self._run))
 
     def _run(self) -> None:
         limit = max(self._at or 0.0, self._loop.time())
@@ -154,7 +160,6 @@ class CoreTimer:
         "_keep_earlier",
         "_keep_slack",
         "_kept",
-        "_loop",
         "_timers",
         "early",
     )
@@ -166,7 +171,8 @@ class CoreTimer:
         keep_earlier: bool = False,
         keep_slack: float = KEEP_SLACK,
     ) -> None:
-        self._loop = loop
+        # (the loop itself is not kept: a closed timer can stay in the loop's heap, the
+        # value of the loop's weak key in _LOOP_TIMERS, until its deadline)
         self._fire = fire
         self._keep_earlier = keep_earlier
         self._keep_slack = keep_slack
@@ -224,11 +230,12 @@ class CoreTimer:
         self._fire = _fire_nothing
 
     def _on_timer(self) -> None:
-        deadline = self._at if self._at is not None else self._loop.time()
+        now = self._timers._loop.time()  # (the loop through its timers: not kept here)
+        deadline = self._at if self._at is not None else now
         self._entry = None
         self._at = None
         self.early, self._kept = self._kept, False
-        self._fire(max(deadline, self._loop.time()))
+        self._fire(max(deadline, now))
 
 
 class CoreEndpoint(asyncio.DatagramProtocol):
@@ -250,6 +257,9 @@ class CoreEndpoint(asyncio.DatagramProtocol):
         self._timer = CoreTimer(self._loop, self._on_timer)
         self._closed = asyncio.Event()
         self.send_errors = 0
+        #: called with each ICMP error the socket reports (only a connected socket gets
+        #: them: :func:`open_endpoint` with ``remote_addr``), after it is counted
+        self.on_error: Callable[[OSError], None] | None = None
 
     # asyncio.DatagramProtocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -263,8 +273,11 @@ class CoreEndpoint(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable, ...) surface here; the core's own timers deal
-        # with the silence that follows, so they are only counted.
+        # with the silence that follows, so they are counted, and told to ``on_error``
+        # (a one-server client that would rather stop than wait the schedule out).
         self.send_errors += 1
+        if self.on_error is not None and isinstance(exc, OSError):
+            self.on_error(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._timer.cancel()
@@ -325,10 +338,19 @@ async def open_endpoint(
     local_addr: Address = ("127.0.0.1", 0),
     on_event: EventHandler | None = None,
     on_drain: Callable[[], None] | None = None,
+    *,
+    remote_addr: Address | None = None,
 ) -> CoreEndpoint:
-    """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it."""
+    """Bind a UDP socket at ``local_addr`` and start driving ``core`` from it.
+
+    With ``remote_addr`` the socket is connected to that one address: the core must send
+    only there, datagrams from elsewhere are not delivered, and the kernel reports an
+    ICMP port unreachable from it (``ConnectionRefusedError``) to
+    :attr:`CoreEndpoint.on_error`."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: CoreEndpoint(core, on_event, on_drain), local_addr=local_addr
+        lambda: CoreEndpoint(core, on_event, on_drain),
+        local_addr=local_addr,
+        remote_addr=remote_addr,
     )
     return protocol

@@ -81,6 +81,8 @@ class TurnClientConnection:
         #: Optional callback for every event (after the connection's own bookkeeping);
         #: relayed data is not an event here: it goes to :meth:`recv`.
         self.on_event: Callable[[Event], None] | None = None
+        #: the ICMP port unreachable that ended the waits (``stop_on_unreachable``)
+        self.unreachable: TurnError | None = None
         core.on_data = self._on_data
 
     def __repr__(self) -> str:
@@ -107,6 +109,15 @@ class TurnClientConnection:
         if self._driver is not None:
             self._driver.drain()
 
+    def _on_socket_error(self, exc: OSError) -> None:
+        # connect_turn(stop_on_unreachable=True): the server's host says nothing listens
+        if isinstance(exc, ConnectionRefusedError) and self.unreachable is None:
+            host, port = self.core.server[:2]
+            self.unreachable = TurnError(
+                f"no answer from {host}:{port}: port unreachable (nothing listens there)"
+            )
+            self._new_event.set()
+
     @property
     def local_address(self) -> Address | None:
         driver = self._driver
@@ -124,6 +135,8 @@ class TurnClientConnection:
         async def waiter() -> Event:
             nonlocal start
             while True:
+                if self.unreachable is not None:
+                    raise self.unreachable
                 for event in self.events[start:]:
                     if match(event):
                         return event
@@ -218,12 +231,17 @@ async def connect_turn(
     software: str | None = None,
     address_family: int | None = None,
     rng: random.Random | None = None,
+    stop_on_unreachable: bool = False,
 ) -> TurnClientConnection:
     """Connect to a TURN server given as a ``turn:``/``turns:`` URI or ``(host, port)``.
 
     ``transport`` ("udp", "tcp", "tls") overrides the URI's; ``address_family`` (4 or 6)
     asks for a relayed address of that family. The connection is ready for
-    :meth:`TurnClientConnection.allocate`.
+    :meth:`TurnClientConnection.allocate`. Over UDP with ``stop_on_unreachable`` the
+    socket is connected to the server (everything a TURN client sends goes there), and an
+    ICMP port unreachable from it fails the waiting calls at once with a
+    :class:`TurnError` instead of their timeout; off by default, as an ICMP error is easy
+    to forge (over TCP/TLS a refused connection raises at once anyway).
     """
     if isinstance(server, str):
         url = parse_turn_url(server)
@@ -248,8 +266,12 @@ async def connect_turn(
     if kind == "udp":
         local = local_addr or (("::", 0) if ":" in ip else ("0.0.0.0", 0))
         _, endpoint = await loop.create_datagram_endpoint(
-            lambda: CoreEndpoint(core, conn._handle_event), local_addr=local
+            lambda: CoreEndpoint(core, conn._handle_event),
+            local_addr=local,
+            remote_addr=address if stop_on_unreachable else None,
         )
+        if stop_on_unreachable:
+            endpoint.on_error = conn._on_socket_error
         conn._driver = endpoint
     elif kind in ("tcp", "tls"):
         context = None

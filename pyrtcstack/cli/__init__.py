@@ -47,6 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _innermost(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` were parsed for (``sdp explain``: the
+    ``explain`` parser), so that its error names its own ``--help``."""
+    while True:
+        chosen = None
+        for action in parser._actions:  # argparse keeps its subparsers only there
+            if isinstance(action, argparse._SubParsersAction):
+                dest = action.dest
+                chosen = action.choices.get(getattr(args, dest, None) or "")
+        if chosen is None:
+            return parser
+        parser = chosen
+
+
 def _fail(command: str, message: str, code: int) -> int:
     sys.stdout.flush()
     prefix = f"pyrtcstack {command}" if command else "pyrtcstack"
@@ -58,7 +74,9 @@ def _fail(command: str, message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # said by the (sub)command they were given to, with its own --help
+        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -223,7 +223,8 @@ async def _main(args: argparse.Namespace) -> int:
         local = resolve(*args.target)
     print(f"local fingerprint: {certificate.fingerprint()}", file=sys.stderr, flush=True)
     with listening(local):
-        sock = await open_dtls(conn, local)
+        # a client stops at an ICMP port unreachable (a wrong port), not after --timeout
+        sock = await open_dtls(conn, local, stop_on_unreachable=is_client)
     if not is_client:
         print(f"listening on {sock.local_address[0]}:{sock.local_address[1]}", file=sys.stderr)
     try:

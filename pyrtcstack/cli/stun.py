@@ -214,7 +214,10 @@ async def _client(args: argparse.Namespace) -> int:
     policy = _probe_policy(args.timeout)
     # No answer (StunTimeoutError) or an error response (StunResponseError): documented
     # errors, reported as one line by pyrtcstack.cli.main.
-    result = await stun_binding(server, local_addr=local, policy=policy, credentials=args.user)
+    # An ICMP port unreachable ends the wait at once (a mistyped port, no server there).
+    result = await stun_binding(
+        server, local_addr=local, policy=policy, credentials=args.user, stop_on_unreachable=True
+    )
     resp = result.response
     lhost, lport = result.local
     if lhost in ("0.0.0.0", "::"):

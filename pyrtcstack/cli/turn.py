@@ -390,7 +390,10 @@ async def _client(args: argparse.Namespace, password: str) -> int:
         if args.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-    conn = await connect_turn(args.url, args.user, password, ssl_context=context)
+    # a wrong UDP port answers with an ICMP port unreachable: stop there, not at --timeout
+    conn = await connect_turn(
+        args.url, args.user, password, ssl_context=context, stop_on_unreachable=True
+    )
     try:
         allocated = await conn.allocate(args.timeout)
     except TimeoutError:

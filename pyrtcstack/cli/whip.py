@@ -241,10 +241,7 @@ def _run_server(args: argparse.Namespace) -> int:
     token = _read_token(args.token_file, WHIP_TOKEN_ENV, "--token-file")
     play = _read_token(args.play_token_file, WHEP_TOKEN_ENV, "--play-token-file")
     host = args.listen[0]
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
+    loopback = _is_loopback(host)
     if not loopback and token is None and not args.no_auth:
         raise CliError(
             f"listening on {host} without a token: give --token-file or ${WHIP_TOKEN_ENV} "
@@ -260,7 +257,7 @@ def _run_server(args: argparse.Namespace) -> int:
         token=token,
         play_token=play,
         ice_servers=servers,
-        host_addresses=args.host_address,
+        host_addresses=_ice_addresses(args.host_address, host),
         max_sessions=args.max_sessions,
         max_body=args.max_body,
         idle_timeout=args.idle_timeout,
@@ -316,12 +313,39 @@ def _seconds(track: Track) -> float:
     return 0.0
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _ice_addresses(given: list[str] | None, peer_host: str) -> list[str] | None:
+    """The addresses ICE gathers on: ``--host-address`` if given, else the interfaces'
+    (None); on a machine with no address but loopback (offline, a network namespace),
+    loopback when the other end is on this machine, else a clear error (not the
+    library's "no usable host address" in the middle of a session)."""
+    from ..aio import host_addresses
+
+    if given:
+        return list(given)
+    if host_addresses():
+        return None
+    if _is_loopback(peer_host):
+        return [LOOPBACK]
+    raise CliError(
+        "this machine has no network address but loopback: give --host-address IP "
+        "(127.0.0.1 when the other end runs here)"
+    )
+
+
 def _settings(args: argparse.Namespace) -> Any:
+    from urllib.parse import urlsplit
+
     from ..peerconnection import Settings
 
-    if args.host_address:
-        return Settings(host_addresses=list(args.host_address))
-    return Settings()
+    addresses = _ice_addresses(args.host_address, urlsplit(args.url).hostname or "")
+    return Settings() if addresses is None else Settings(host_addresses=addresses)
 
 
 def _run_whip(args: argparse.Namespace) -> int:

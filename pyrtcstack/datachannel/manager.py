@@ -226,6 +226,11 @@ class DataChannelManager:
     def channels(self) -> list[DataChannel]:
         return list(self._channels.values())
 
+    def all_channels(self) -> list[DataChannel]:
+        """:attr:`channels` and those still waiting for a stream id (made before the DTLS
+        role was known, RFC 8832 §6)."""
+        return [*self._channels.values(), *self._unassigned]
+
     def close(self) -> None:
         """Graceful SCTP shutdown (RFC 9260 §9.2); channels close when it completes."""
         self.touched = True

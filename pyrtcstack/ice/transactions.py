@@ -266,6 +266,13 @@ class Transactions:
                 del self._by_id[tid]
 
     def clear(self) -> None:
+        """Forget every request (the agent closes). A check still in flight and its pair
+        refer to each other (``pair.transaction``, ``tx.pair``): the pair lets go of it
+        here, or the two would wait for the cyclic garbage collector."""
+        for tx in self._by_id.values():
+            pair = tx.pair
+            if pair is not None and pair.transaction is tx:
+                pair.transaction = None
         self._by_id.clear()
 
     def handle_timer(self, now: float) -> list[Transaction]:

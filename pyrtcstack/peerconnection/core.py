@@ -560,6 +560,17 @@ class PeerConnectionCore:
             for channel in self.sctp.channels:
                 channel.ready_state = "closed"
                 self._events.push(ChannelClosed(channel))
+        else:
+            # SCTP never started (closed before DTLS came up): the channels made so far
+            # close here too, and the manager forgets them (a kept channel would hold the
+            # manager, its ``_manager``, in a reference cycle left to the collector).
+            sctp = self.sctp
+            for channel in sctp.all_channels():
+                sctp.close_channel(channel)
+            event = sctp.next_event()
+            while event is not None:
+                self._events.push(event)
+                event = sctp.next_event()
         self._pump(now)
         self.dtls_transport.close(now)
         self._pump(now)

@@ -128,7 +128,8 @@ class Association:
         self.rx_head: bytes | None = None
         self.rx_head_crc = 0
         #: ``rx_head`` and checksum 0: a packet that starts so needs no CRC (RFC 9653
-        #: §5.2: accepted once we announced it); None when we do not accept it.
+        #: §5.3: accepted once an INIT or INIT ACK of ours announced it,
+        #: ``handshake.zero_checksum_sent``); None when we do not accept it.
         self.rx_zero_head: bytes | None = None
 
     # == public API ========================================================================
@@ -168,6 +169,12 @@ class Association:
     def sends_zero_checksum(self) -> bool:
         """Whether our packets carry checksum 0 (RFC 9653: the peer accepts it)."""
         return self._send_zero_checksum
+
+    @property
+    def accepts_zero_checksum(self) -> bool:
+        """Whether we accept packets with checksum 0 (RFC 9653 §5.3: an INIT or INIT ACK
+        we sent announced it); otherwise they are dropped and counted as ``bad_checksum``."""
+        return self.handshake.zero_checksum_sent
 
     def get_stats(self) -> dict[str, int | float | None]:
         """Counters and congestion state, for logs, tests and getStats()."""
@@ -582,7 +589,9 @@ class Association:
         cfg = self.config
         self.rx_head = head = _HEADER.pack(cfg.remote_port, cfg.local_port, self.local_tag)[:8]
         self.rx_head_crc = crc32c(head + _ZERO4)
-        self.rx_zero_head = head + _ZERO4 if cfg.zero_checksum else None
+        # (final here: no INIT or INIT ACK of ours follows the handshake, §5.2.2 restarts
+        # being refused)
+        self.rx_zero_head = head + _ZERO4 if self.handshake.zero_checksum_sent else None
         self._events.push(
             AssociationEstablished(
                 self.outbound_streams,

@@ -67,8 +67,9 @@ def receive_packets(a: Association, packets: Sequence[bytes], now: float) -> Non
     ready = receiver.ready
     head_crc = a.rx_head_crc
     # What a packet starts with when it needs no checksum work: our header and checksum 0
-    # (RFC 9653 §5.2, accepted once we announced it); as a tuple of prefixes, empty (no
-    # packet starts with it) when zero checksum is off.
+    # (RFC 9653 §5.3, accepted once an INIT or INIT ACK of ours announced it); as a tuple
+    # of prefixes, empty (no packet starts with it) when none did: such a packet then
+    # fails the CRC-32C below and is counted as a bad checksum.
     zero_head = () if a.rx_zero_head is None else (a.rx_zero_head,)
     unpack = _DATA_FIELDS.unpack_from
     le32 = _LE32.pack

@@ -100,8 +100,9 @@ class SctpConfig:
     #: above which :meth:`Association.send` refuses (the data channel layer's back-pressure).
     max_send_buffer: int = 16 * 1024 * 1024
     #: RFC 9653 zero checksum over DTLS: announce Zero Checksum Acceptable (EDMID 1), accept
-    #: packets whose checksum is 0, and send 0 when the peer announced it too (INIT and the
-    #: handshake packets always carry a real CRC-32C). DTLS already protects integrity. On
+    #: packets whose checksum is 0 once an INIT or INIT ACK of ours announced it (§5.3; our
+    #: INIT ACK does only to an INIT that did), and send 0 when the peer announced it (INIT
+    #: and the handshake packets always carry a real CRC-32C). DTLS protects integrity. On
     #: by default: it only changes what we send to a peer that announced it (checked with
     #: Chromium, Firefox and aiortc, docs/sctp.md); ``zero_checksum=False`` turns it off,
     #: and must when the packets do not travel inside DTLS (EDMID 1 promises they do). An

@@ -62,7 +62,7 @@ def receive_one(a: Association, data: bytes, now: float) -> None:
         # Our ports and verification tag (§8.5) on an established association, a packet
         # that starts with a DATA chunk: the receiver takes the DATA chunks in one call.
         checksum = _LE32.unpack_from(data, 8)[0]
-        if not (checksum == 0 and a.config.zero_checksum) and checksum != (
+        if not (checksum == 0 and a.handshake.zero_checksum_sent) and checksum != (
             crc32c_extend(a.rx_head_crc, data[12:])
         ):
             stats.bad_checksum += 1
@@ -102,12 +102,14 @@ def _general(a: Association, data: bytes, now: float) -> None:
     size = len(data)
     cfg = a.config
     # §6.8: CRC-32C over the packet with the checksum field zeroed, stored little-endian.
-    # RFC 9653 §5.2: having announced it, we also accept 0, except on an INIT.
+    # RFC 9653 §5.3: once an INIT or INIT ACK of ours carried Zero Checksum Acceptable we
+    # also accept 0 (never on an INIT: §5.2 makes its sender compute the CRC); if none did,
+    # a packet with checksum 0 is dropped as any other bad checksum.
     if size < 16:
         stats.bad_checksum += 1
         return
     checksum = _LE32.unpack_from(data, 8)[0]
-    if not (checksum == 0 and cfg.zero_checksum and data[12] != 1) and checksum != (
+    if not (checksum == 0 and a.handshake.zero_checksum_sent and data[12] != 1) and checksum != (
         crc32c_extend(crc32c(data[:8] + _ZERO4), data[12:])
     ):
         stats.bad_checksum += 1

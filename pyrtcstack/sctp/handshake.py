@@ -63,6 +63,7 @@ class Handshake:
         "local_tag",
         "local_tsn",
         "t1",
+        "zero_checksum_sent",
     )
 
     def __init__(
@@ -87,8 +88,18 @@ class Handshake:
         self._t1_rto = config.rto_initial
         #: Whether our INIT / INIT ACK announce Zero Checksum Acceptable (RFC 9653 §5.1):
         #: ``config.zero_checksum`` until a peer showed it cannot parse the parameter (see
-        #: :meth:`drop_zero_checksum`); acceptance of checksum 0 is unchanged.
+        #: :meth:`drop_zero_checksum`).
         self.announce_zero_checksum = config.zero_checksum
+        #: Whether an INIT or INIT ACK we sent for this association carried Zero Checksum
+        #: Acceptable: then, and only then, a packet with checksum 0 is accepted (RFC 9653
+        #: §5.3: "If an endpoint has sent the Zero Checksum Acceptable Chunk Parameter
+        #: [...] in an INIT or INIT ACK chunk, [...] it MUST accept SCTP packets that have
+        #: an incorrect checksum value of zero [...]. Otherwise, the endpoint MUST drop all
+        #: SCTP packets with an incorrect CRC32c checksum."). Set when such a chunk is
+        #: built (each one built is sent), never cleared: one flag for the whole
+        #: association, whichever of our chunks the peer answered (see
+        #: :meth:`drop_zero_checksum`; docs/sctp.md, "Zero checksum").
+        self.zero_checksum_sent = False
         self._answered_init_tag = 0  # the peer's INIT tag our last INIT ACK answered
 
     def extension_params(self, zero_checksum: bool = True) -> list[Parameter]:
@@ -111,6 +122,8 @@ class Handshake:
         parameters (Zero Checksum Acceptable only if ``zero_checksum``)."""
         cfg = self._config
         params = self.extension_params(zero_checksum)
+        if any(p.type == ParamType.ZERO_CHECKSUM_ACCEPTABLE for p in params):
+            self.zero_checksum_sent = True  # RFC 9653 §5.3: from now on, checksum 0 accepted
         if cookie:
             params.append(Parameter(ParamType.STATE_COOKIE, cookie))
         chunk = kind(
@@ -160,9 +173,11 @@ class Handshake:
         call this when our INIT went unanswered for one T1-init (its first retransmission
         goes without the parameter) and when the peer sends again an INIT we answered with
         the parameter. A lost packet costs the same: no zero checksum for that association
-        (CRC-32C both ways, correct, a little slower). Checksum 0 stays accepted if
-        ``config.zero_checksum``: a late answer to our first INIT holds the peer to what
-        that INIT announced."""
+        (CRC-32C both ways, correct, a little slower). Checksum 0 stays accepted
+        (:attr:`zero_checksum_sent`): we did send the parameter (RFC 9653 §5.3's condition),
+        and a late answer to our first INIT (or a peer that took our first INIT ACK) holds
+        the peer to what that chunk announced: a retransmitted INIT has the same tag and
+        TSN, so its INIT ACK does not say which of our INITs it answers."""
         self.announce_zero_checksum = False
 
     def on_init(self, init: InitChunk, state: State, now: float) -> None:
