@@ -45,6 +45,10 @@ sockets' buffer request. With ``--counters`` a browser's CPU per MB is also spli
 process (renderer, network service, GPU, the browser process: their command lines), for
 each transfer and for the peer → itself. ``--peer-offers``: the harness peers offer and
 we answer (the other role: we are the DTLS client and both ends send INIT; no aiortc rows).
+``--third pion`` (browsers, werift): the peer also sends to a third receiver in the same
+launch, a Pion ``-pair-sink`` child process that gets the peer's offer relayed through this
+script, so "the peer's sender is the limit" is checked against a receiver that is neither
+us nor the peer itself (a table of its own: MB/s and each side's CPU s/MB).
 
 This script is the run (launches, transfers, the table's assembly, the command line); the
 pieces it runs are beside it: bench_interop_link.py (our end of a link, :class:`Side`, and
