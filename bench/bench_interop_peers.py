@@ -258,18 +258,19 @@ class HarnessPeer:
         and at the end (ours is idle meanwhile: ``ours_cpu`` 0)."""
         assert self.session is not None
         index = self.third_index[total, size]
-        offer = await self._description(index)
         child = None
         try:
-            child = await asyncio.create_subprocess_exec(
-                str(build_pion_peer()), "-pair-sink", str(total),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )  # fmt: skip
-            assert child.stdin is not None and child.stdout is not None
-            child.stdin.write((json.dumps(offer) + "\n").encode())
-            await child.stdin.drain()
+            # One bound for all of it (there is no progress to watch: Pion reports the end)
             async with asyncio.timeout(link.TRANSFER_TIMEOUT):
+                offer = await self._description(index)
+                child = await asyncio.create_subprocess_exec(
+                    str(build_pion_peer()), "-pair-sink", str(total),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )  # fmt: skip
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write((json.dumps(offer) + "\n").encode())
+                await child.stdin.drain()
                 answer = json.loads(await child.stdout.readline())
                 self.session.send(index, {"kind": "description", "description": answer})
                 p0 = None
