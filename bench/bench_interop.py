@@ -45,6 +45,10 @@ sockets' buffer request. With ``--counters`` a browser's CPU per MB is also spli
 process (renderer, network service, GPU, the browser process: their command lines), for
 each transfer and for the peer → itself. ``--peer-offers``: the harness peers offer and
 we answer (the other role: we are the DTLS client and both ends send INIT; no aiortc rows).
+``--third pion`` (browsers, werift): the peer also sends to a third receiver in the same
+launch, a Pion ``-pair-sink`` child process that gets the peer's offer relayed through this
+script, so "the peer's sender is the limit" is checked against a receiver that is neither
+us nor the peer itself (a table of its own: MB/s and each side's CPU s/MB).
 
 This script is the run (launches, transfers, the table's assembly, the command line); the
 pieces it runs are beside it: bench_interop_link.py (our end of a link, :class:`Side`, and
@@ -67,7 +71,7 @@ import bench_interop_link as link
 from bench_interop_counters import group_cpu, udp_drops
 from bench_interop_link import OURS_SETTINGS, Remote, Sample, Side
 from bench_interop_peers import ECHO_PEERS, REMOTES, HarnessPeer, aiortc_child
-from bench_interop_table import HEADER, Row, failures, format_row
+from bench_interop_table import HEADER, THIRD_HEADER, Row, failures, fmt, format_row, third_row
 from bench_pc import throughput
 
 from pyrtcstack.interop.launchers import PeerUnavailableError
@@ -126,6 +130,17 @@ async def measure(remote: Remote, sizes: list[tuple[int, int]], rows: dict[int, 
             finally:
                 await side.close()
                 await remote.end_link()
+        for total, size in sizes if getattr(remote, "third_index", None) else []:
+            try:
+                sample = await remote.third_bench(total, size)  # type: ignore[attr-defined]
+            except (OSError, RuntimeError, TimeoutError, ValueError) as exc:
+                sample = Sample(0.0, 0.0, None, f"{exc!r}")
+            rows[size]["p->third"].append(sample)
+            if counters.ENABLED:
+                print(f"  {remote.name} p->{link.THIRD} {size}: {sample.rate:.1f} MB/s, "
+                      f"{fmt(sample.peer_cpu, '.4f')} / {fmt(sample.third_cpu, '.4f')} CPU s/MB "
+                      f"(the peer / {link.THIRD}){_split(remote, total)}",
+                      file=sys.stderr)  # fmt: skip
         for total, size in sizes:
             drops0 = udp_drops() if counters.ENABLED else None
             try:
@@ -168,6 +183,7 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
     ]
     notes: list[str] = []
     echo_lines: list[str] = []
+    third_lines: list[str] = []
     for peer in peers:
         if peer in ECHO_PEERS:
             from bench_interop_janus import run_echo
@@ -178,7 +194,10 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
             continue
         for label, factory in REMOTES[peer]:
             rows: dict[int, Row] = {
-                size: {k: [] for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self")}
+                size: {
+                    k: []
+                    for k in ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self", "p->third")
+                }
                 for size in sizes
             }
             try:
@@ -192,9 +211,14 @@ async def run(peers: list[str], mib: float, repeat: int, sizes: tuple[int, ...] 
                 print(line, flush=True)
                 lines.append(line)
                 notes += failures(f"{peer} ({label})", size, rows[size])
+                if rows[size]["p->third"]:
+                    third_lines.append(third_row(f"{peer} ({label})", size, rows[size]))
     if len(lines) == 2:  # only echo peers: no row of the main table
         lines = [lines[0].partition(";")[0]]
     lines += echo_lines
+    if third_lines:
+        lines += ["", f"The peer's sender towards a third receiver ({link.THIRD}), same launches:"]
+        lines += [THIRD_HEADER.replace("third", link.THIRD or "third"), *third_lines]
     if notes:
         lines += ["", "Failed transfers (fail, or * beside a median of the others):"]
         lines += [f"- {note}" for note in notes]
@@ -230,6 +254,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--peer-offers", action="store_true", help="harness peers offer, we answer (ours only)"
     )
+    parser.add_argument(
+        "--third",
+        choices=("pion",),
+        help="also the peer → this third receiver (browsers, werift: a Pion -pair-sink child)",
+    )
     parser.add_argument("--aiortc-peer", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.aiortc_peer:
@@ -256,6 +285,10 @@ if __name__ == "__main__":
     if args.sack_coalesce:
         OURS_SETTINGS["sctp_sack_coalesce"] = True
     link.PEER_OFFERS = args.peer_offers
+    link.THIRD = args.third
+    if args.third and args.peer_offers:
+        print("bench_interop: --third needs our offers (not --peer-offers)", file=sys.stderr)
+        sys.exit(2)
     table = asyncio.run(
         run(names, args.mib, args.repeat, tuple(int(s) for s in args.sizes.split(",")))
     )

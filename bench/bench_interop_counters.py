@@ -154,8 +154,10 @@ def print_transfer(
     if sample.first is not None:
         start = (f"open +{fmt(sample.opened, '.3f')} s, first byte "
                  f"+{sample.first:.3f} s ")  # fmt: skip
+    # our local ports: the capture filter / tshark_webrtc.sh port of this connection
+    ports = ",".join(map(str, sorted(mine)))
     print(f"  {peer} {name} {size}: {sample.rate:.1f} MB/s {start}"
-          f"{counters} udp_drops ours={ours_d} others={other}{extra}",
+          f"{counters} udp_drops ours={ours_d} others={other} ports={ports}{extra}",
           file=sys.stderr)  # fmt: skip
 
 

@@ -27,6 +27,9 @@ OURS_SETTINGS: dict[str, Any] = {}
 #: ``--peer-offers``: a harness peer offers (its channel ``chat``) and we answer, so the
 #: roles flip (DTLS: we are the client; SCTP: both ends send INIT); aiortc still answers us.
 PEER_OFFERS = False
+#: ``--third pion``: a third receiver of each harness peer's sender, beside us and aiortc
+#: (bench_interop_peers.py, :meth:`HarnessPeer.third_bench`); None: no such rows.
+THIRD: str | None = None
 
 
 class TransferFailedError(RuntimeError):
@@ -46,6 +49,8 @@ class Sample:
     #: the first byte (``--counters``).
     opened: float | None = None
     first: float | None = None
+    #: ``--third``: the third receiver's CPU s/MB (its own process).
+    third_cpu: float | None = None
 
     @property
     def peer_share(self) -> float | None:

@@ -174,6 +174,16 @@ class HarnessPeer:
             spec["peerChannels"] = [{"label": "chat"}] if link.PEER_OFFERS else []
             spec["timeoutMs"] = 1_800_000
             specs.append(spec)
+        # --third: the peer offers a channel bench-source:N:SIZE (it sends on it) to a
+        # third receiver, one connection per size, before its → itself scenarios (the peer
+        # runs its scenarios in order)
+        self.third_index: dict[tuple[int, int], int] = {}
+        for total, size in self_sizes if link.THIRD else []:
+            self.third_index[total, size] = len(specs)
+            spec = scenario_spec("third-bench", "peer-offers", trickle=False)
+            spec["peerChannels"] = [{"label": f"bench-source:{total}:{size}"}]
+            spec["timeoutMs"] = int(link.TRANSFER_TIMEOUT * 1000) + 60_000
+            specs.append(spec)
         self.self_index: dict[tuple[int, int], int] = {}
         for total, size in self_sizes:
             self.self_index[total, size] = len(specs)
@@ -239,6 +249,58 @@ class HarnessPeer:
     async def end_link(self) -> None:
         assert self.session is not None
         self.session.send(self.link, {"kind": "end"})
+
+    async def third_bench(self, total: int, size: int) -> Sample:
+        """``--third pion``: this peer → Pion. The peer's offer (its channel
+        ``bench-source:total:size``, on which it sends) goes to a Pion ``-pair-sink`` child
+        process, Pion's answer back; MB/s and Pion's CPU are the child's, from the channel's
+        opening to the last byte; the peer's CPU is read when the child reports the opening
+        and at the end (ours is idle meanwhile: ``ours_cpu`` 0)."""
+        assert self.session is not None
+        index = self.third_index[total, size]
+        child = None
+        try:
+            # One bound for all of it (there is no progress to watch: Pion reports the end)
+            async with asyncio.timeout(link.TRANSFER_TIMEOUT):
+                offer = await self._description(index)
+                child = await asyncio.create_subprocess_exec(
+                    str(build_pion_peer()), "-pair-sink", str(total),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )  # fmt: skip
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write((json.dumps(offer) + "\n").encode())
+                await child.stdin.drain()
+                answer = json.loads(await child.stdout.readline())
+                self.session.send(index, {"kind": "description", "description": answer})
+                p0 = None
+                while True:
+                    line = await child.stdout.readline()
+                    if not line:
+                        raise RuntimeError("pion -pair-sink ended without a result")
+                    result = json.loads(line)
+                    if result.get("opened"):
+                        p0 = self.cpu()
+                        continue
+                    if "error" in result or p0 is None:
+                        raise RuntimeError(f"pion -pair-sink: {result}")
+                    p1 = self.cpu()
+                    break
+        finally:
+            self.session.send(index, {"kind": "end"})  # the peer goes on to its next scenario
+            if child is not None:
+                assert child.stdin is not None
+                child.stdin.close()  # -pair-sink exits when its stdin closes
+                try:
+                    await asyncio.wait_for(child.wait(), 10)
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
+        mb = result["bytes"] / 1e6
+        assert p1 is not None
+        sample = Sample(mb / result["seconds"], 0.0, (p1 - p0) / mb)
+        sample.third_cpu = result["cpuSeconds"] / mb
+        return sample
 
     async def self_bench(self, total: int, size: int) -> Sample | None:
         if self.name == "pion":

@@ -83,3 +83,29 @@ HEADER = (
     "| us→p | aiortc→p | us→p ÷ aiortc→p | p→us CPU s/MB us / p | p→us CPU % us / p "
     "| us→p CPU s/MB us / p | p→self CPU s/MB |\n" + "|---" * 14 + "|"
 )
+
+
+def third_row(label: str, size: int, row: Row) -> str:
+    """``--third``: the peer's sender towards us, towards the third receiver and towards
+    itself (medians), the ratios, and the CPU s/MB of the peer's processes in each and of
+    the two receivers."""
+    r = {name: median_of(samples, "rate") for name, samples in row.items()}
+    pus, third = row["p->ours"], row["p->third"]
+    cells = [
+        label,
+        f"{size:,}",
+        rate_cell(pus),
+        rate_cell(third),
+        rate_cell(row["p->self"]),
+        ratio_cell(r["p->ours"], r["p->third"]),
+        ratio_cell(r["p->third"], r["p->self"]),
+        f"{fmt(median_of(pus, 'peer_cpu'), '.4f')} / {fmt(median_of(third, 'peer_cpu'), '.4f')}",
+        f"{fmt(median_of(pus, 'ours_cpu'), '.4f')} / {fmt(median_of(third, 'third_cpu'), '.4f')}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+THIRD_HEADER = (
+    "| peer | msg B | p→us | p→third | p→self | p→us ÷ p→third | p→third ÷ p→self "
+    "| peer's CPU s/MB →us / →third | receiver's CPU s/MB us / third |\n" + "|---" * 9 + "|"
+)

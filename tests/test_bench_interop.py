@@ -285,3 +285,72 @@ def test_chromium_offers_and_we_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     cells = bench_interop.format_row("chromium (2 procs)", size, rows[size]).split(" | ")
     assert cells[3] == cells[8] == "–"  # p→aiortc and aiortc→p did not run: not "fail"
     assert {"main", "renderer"} <= set(remote.splits[-1])
+
+
+def test_chromium_to_a_third_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--third pion: Chromium's offer (a channel bench-source:N:SIZE it sends on) goes to a
+    Pion -pair-sink child and Pion's answer back; the transfer delivers its bytes, with the
+    CPU of Chromium's processes and of Pion's, in a table of its own beside p→us."""
+    for peer in ("chromium", "pion"):
+        try:
+            find_peer(peer)
+        except PeerUnavailableError as exc:
+            peer_missing(str(exc))
+    import bench_interop_table
+
+    monkeypatch.setattr(bench_interop_link, "THIRD", "pion")
+    # 4.2 MB: Chromium spends ≥ 0.03 s/MB sending, many of /proc's 10 ms ticks
+    total, size = 3500 * 1200, 1200
+    keys = ("p->ours", "ours->p", "p->aiortc", "aiortc->p", "p->self", "p->third")
+    rows: dict[int, Any] = {size: {k: [] for k in keys}}
+    remote = bench_interop.HarnessPeer("chromium", 2, [(total, size)])
+    roles = [spec["role"] for spec in remote.specs]
+    assert roles == ["we-offer", "we-offer", "peer-offers", "we-offer"]
+    assert remote.specs[2]["peerChannels"] == [{"label": f"bench-source:{total}:{size}"}]
+    asyncio.run(bench_interop.measure(remote, [(total, size)], rows))
+    (sample,) = rows[size]["p->third"]
+    assert sample.failure is None, sample.failure
+    assert sample.rate > 0 and sample.peer_cpu is not None and sample.third_cpu is not None
+    assert sample.peer_cpu > 0 and sample.third_cpu > 0
+    (after,) = rows[size]["p->self"]  # the page went on to its next scenario
+    assert after.failure is None and after.rate > 0
+    cells = bench_interop_table.third_row("chromium (2 procs)", size, rows[size]).split(" | ")
+    assert len(cells) == 9 and float(cells[3]) > 0
+
+
+def test_a_gso_send_in_a_capture_splits_into_one_packet_per_dtls_record() -> None:
+    """bench/split_gso_capture.py: a captured GSO send (three DTLS records back to back in
+    one UDP payload) becomes three frames with valid IPv4 and UDP lengths; a payload that
+    is not whole DTLS records stays one frame."""
+    import struct
+
+    import split_gso_capture as sgc
+
+    def frame(payload: bytes) -> bytes:
+        ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0, 64, 17, 0,
+                                   bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])))  # fmt: skip
+        struct.pack_into(">H", ip, 10, sgc._ipv4_checksum(bytes(ip)))
+        udp = struct.pack(">HHHH", 5000, 6000, 8 + len(payload), 0)
+        return bytes(12) + b"\x08\x00" + bytes(ip) + udp + payload
+
+    def record(seq: int, body: bytes) -> bytes:
+        return (
+            bytes([23, 0xFE, 0xFD, 0, 1])
+            + seq.to_bytes(6, "big")
+            + len(body).to_bytes(2, "big")
+            + body
+        )
+
+    parts = [record(i, bytes([i]) * (10 + i)) for i in range(3)]
+    out = sgc.split(frame(b"".join(parts)))
+    assert len(out) == 3
+    for piece, part in zip(out, parts, strict=True):
+        ip = piece[14:34]
+        assert struct.unpack(">H", ip[2:4])[0] == 28 + len(part)
+        assert sgc._ipv4_checksum(ip) == 0  # the header sums to 0xFFFF: valid
+        assert struct.unpack(">H", piece[38:40])[0] == 8 + len(part)
+        assert piece[42:] == part
+    whole = frame(b"not dtls at all")
+    assert sgc.split(whole) == [whole]
+    cut = frame(b"".join(parts)[:-1])  # the last record is short: not a GSO send
+    assert sgc.split(cut) == [cut]

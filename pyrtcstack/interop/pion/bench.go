@@ -451,11 +451,15 @@ func pairBench(total, size int) error {
 		return err
 	}
 	var done struct {
+		Opened     bool    `json:"opened"`
 		Bytes      int     `json:"bytes"`
 		CPUSeconds float64 `json:"cpuSeconds"`
 	}
-	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &done) != nil || done.Bytes < total {
-		return errors.New("the -pair-sink child did not receive everything")
+	for done.Bytes == 0 { // the child's {"opened": true} line comes first
+		done.Opened = false
+		if !lines.Scan() || json.Unmarshal(lines.Bytes(), &done) != nil || (!done.Opened && done.Bytes < total) {
+			return errors.New("the -pair-sink child did not receive everything")
+		}
 	}
 	seconds, sender := time.Since(t0).Seconds(), cpuSeconds()-c0
 	if stop != nil {
@@ -467,8 +471,11 @@ func pairBench(total, size int) error {
 	return nil
 }
 
-// pairSink is pairBench's child: it answers the offer read from stdin on stdout, reads
-// total bytes on the channel, prints {"bytes", "cpuSeconds"} and exits when stdin closes.
+// pairSink is pairBench's child: it answers the offer read from stdin on stdout, prints
+// {"opened": true} when the first channel opens, reads total bytes on it, prints {"bytes",
+// "seconds", "cpuSeconds"} (wall and process CPU from the opening to the last byte) and exits
+// when stdin closes. Any offerer can use it: bench_interop.py --third pion relays a browser's
+// offer (the browser sends on the channel it created) to measure the browser → Pion.
 func pairSink(total int) error {
 	lines := bufio.NewScanner(os.Stdin)
 	lines.Buffer(make([]byte, 64<<10), 1<<20)
@@ -486,20 +493,30 @@ func pairSink(total int) error {
 	}
 	defer b.Close()
 	result := make(chan message, 1)
+	var stdout sync.Mutex // the "opened" line and the answer/result lines
+	var once sync.Once
 	b.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnOpen(func() {
+			first := false
+			once.Do(func() { first = true })
+			if !first {
+				return // one channel is measured
+			}
 			raw, err := dc.Detach()
 			if err != nil {
 				result <- message{"error": err.Error()}
 				return
 			}
-			c0 := cpuSeconds()
+			c0, t0 := cpuSeconds(), time.Now()
+			stdout.Lock()
+			_ = json.NewEncoder(os.Stdout).Encode(message{"opened": true})
+			stdout.Unlock()
 			got, err := readAll(raw, total)
 			if err != nil {
 				result <- message{"error": err.Error()}
 				return
 			}
-			result <- message{"bytes": got, "cpuSeconds": cpuSeconds() - c0}
+			result <- message{"bytes": got, "seconds": time.Since(t0).Seconds(), "cpuSeconds": cpuSeconds() - c0}
 		})
 	})
 	if err := b.SetRemoteDescription(offer); err != nil {
@@ -514,11 +531,16 @@ func pairSink(total int) error {
 		return err
 	}
 	<-gathered
-	if err := json.NewEncoder(os.Stdout).Encode(b.LocalDescription()); err != nil {
+	stdout.Lock()
+	err = json.NewEncoder(os.Stdout).Encode(b.LocalDescription())
+	stdout.Unlock()
+	if err != nil {
 		return err
 	}
 	select {
 	case m := <-result:
+		stdout.Lock()
+		defer stdout.Unlock()
 		if err := json.NewEncoder(os.Stdout).Encode(m); err != nil {
 			return err
 		}
