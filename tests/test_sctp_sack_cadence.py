@@ -28,8 +28,10 @@ import pytest
 
 from pyrtcstack.peerconnection import PeerConnectionCore, Settings
 from pyrtcstack.sctp import Association, MessageReceived, SctpConfig, decode_packet, encode_packet
+from pyrtcstack.sctp.acks import MISS_REPORTS
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk
 from pyrtcstack.sctp.config import FULL_PACKET
+from tests.sctp_pairs import handshake
 
 MASK32 = 0xFFFFFFFF
 #: aiortc: (SCTP_MAX_PACKET_LENGTH 1189 - 12 - 16) // 4 * 4.
@@ -485,3 +487,53 @@ def test_the_coalesce_switch_reaches_the_association() -> None:
     assert not PeerConnectionCore(settings=Settings()).sctp_config.sack_coalesce
     pc = PeerConnectionCore(settings=Settings(sctp_sack_coalesce=True))
     assert pc.sctp_config.sack_coalesce
+
+
+def test_a_batch_behind_a_hole_sends_the_newest_three_sacks_of_a_run() -> None:
+    """A batch of 40 packets behind a lost first one: each opens or widens a gap, so each
+    gets a SACK at once (§6.2), all with the same cumulative TSN. Only the newest three
+    leave (MISS_REPORTS: §7.2.4's miss indications; they grow no window, §7.2.1), the
+    last reporting every gap block; before, 40 left at once (Chromium's socket dropped our
+    datagrams in such bursts, and dcSCTP fast-retransmitted the same TSNs on each)."""
+    sacks, tsn = _batch_sacks(SctpConfig(), list(range(1, 41)))
+    assert len(sacks) == MISS_REPORTS
+    assert {(x.cumulative_tsn - tsn) & MASK32 for x in sacks} == {MASK32}  # nothing yet
+    assert sacks[-1].gaps == [(2, 41)]  # offsets from the cumulative TSN
+    # The hole fills in the same batch: the run before it is thinned, the SACKs after it
+    # (each a new cumulative TSN) all stay.
+    sacks, tsn = _batch_sacks(SctpConfig(), [*range(1, 21), 0, 21, 22, 23, 24])
+    cums = [(x.cumulative_tsn - tsn) & MASK32 for x in sacks]
+    assert cums[:MISS_REPORTS] == [MASK32] * MISS_REPORTS
+    assert cums[MISS_REPORTS:] == [21, 23, 24]  # every second packet, then the batch end
+
+
+def test_thinning_keeps_duplicate_reports_and_lets_a_sender_fast_retransmit() -> None:
+    """A SACK that reports a duplicate TSN stays whatever its run (§6.7), and the three
+    SACKs left behind a hole are enough for our own sender to fast retransmit the lost
+    packet at once (§7.2.4), without its T3-rtx timer."""
+    offsets = [*range(1, 11), 5, *range(11, 21)]  # a duplicate in the middle
+    sacks, tsn = _batch_sacks(SctpConfig(), offsets)
+    assert len(sacks) == MISS_REPORTS + 1
+    assert [x.duplicates for x in sacks].count([(tsn + 5) & MASK32]) == 1
+    a = Association(SctpConfig(), rng=random.Random(1))
+    b = Association(SctpConfig(), rng=random.Random(2))
+    handshake(a, b)
+    for _ in range(60):
+        a.send(1, bytes(1100), 51)
+    now = 0.0
+    flight = [p for p in a.packets_to_send(now) if _has_data(p)]
+    b.receive_packets(flight[1:], now)  # the first is lost
+    answer = b.packets_to_send(now)
+    assert len(answer) <= MISS_REPORTS
+    for p in answer:
+        a.receive_packet(p, now + 0.001)
+    resent = [p for p in a.packets_to_send(now + 0.001) if _has_data(p)]
+    assert a.get_stats()["fast_retransmissions"] >= 1
+    first = [c.tsn for c in decode_packet(flight[0]).chunks if isinstance(c, DataChunk)]
+    assert first[0] in [
+        c.tsn for p in resent for c in decode_packet(p).chunks if isinstance(c, DataChunk)
+    ]
+
+
+def _has_data(packet: bytes) -> bool:
+    return any(isinstance(c, DataChunk) for c in decode_packet(packet).chunks)
