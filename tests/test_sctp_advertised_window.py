@@ -57,3 +57,42 @@ def test_the_reserve_still_takes_the_chunk_at_the_cumulative_tsn() -> None:
     assert r.a_rwnd < 1200
     assert _feed(r, 1000, 1200) == 0
     assert r.cum_tsn == tsn - 1
+
+
+def test_the_sack_without_gaps_advertises_the_same_window() -> None:
+    """The SACK that leaves in the common case (nothing out of order: packed directly by
+    ``Acks.build``) carries ``Receiver.a_rwnd`` too, and a sender that fills what it says
+    behind a loss has nothing dropped. Before, that path advertised the reserve as well
+    (``capacity - buffered``): the window of nearly every SACK of a transfer, so a sender
+    that filled it and then lost a packet had a quarter of its flight dropped."""
+    from pyrtcstack.sctp import decode_packet
+    from pyrtcstack.sctp.chunks import SackChunk
+    from tests.sctp_pairs import victim
+
+    b, base = victim()
+    r = b.receiver
+    assert r is not None
+    size = 1100
+    cfg = b.config
+
+    def packet(tsn: int) -> bytes:
+        chunk = DataChunk(tsn & 0xFFFFFFFF, 1, 0, 53, bytes(size), 3 | 4)
+        return encode_packet(cfg.remote_port, cfg.local_port, b.local_tag, [chunk.encode()])
+
+    b.receive_packets([packet(base), packet(base + 1)], 0.0)  # in order: a pure SACK
+    sacks = [
+        c for p in b.packets_to_send(0.0) for c in decode_packet(p).chunks
+        if isinstance(c, SackChunk)
+    ]  # fmt: skip
+    assert sacks and not sacks[-1].gaps
+    advertised = sacks[-1].a_rwnd
+    assert advertised == r.a_rwnd  # the two messages still held (not read) counted
+    # TSN base + 2 is lost; the sender fills what that SACK advertised with the next ones.
+    tsn, flight = base + 3, size
+    packets = []
+    while flight + size <= advertised:
+        packets.append(packet(tsn))
+        tsn += 1
+        flight += size
+    b.receive_packets(packets, 0.1)
+    assert b.get_stats()["data_dropped"] == 0

@@ -176,8 +176,10 @@ class Acks:
         self.at = None
         self.credit = 0
         if not receiver.ooo and not receiver.duplicates:
-            # The common case, packed directly: no gap blocks, no duplicates.
-            rwnd = receiver.capacity - receiver.buffered
+            # The common case, packed directly: no gap blocks, no duplicates. The window
+            # is Receiver.a_rwnd's, without the reserve (a sender that filled the reserve
+            # too would have what it sent past its next loss dropped).
+            rwnd = receiver.capacity - receiver.reserve - receiver.buffered
             if rwnd < 0 or len(self._events) >= self._max_queued:
                 rwnd = 0
             self.last_rwnd = rwnd
