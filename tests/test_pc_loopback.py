@@ -394,8 +394,7 @@ def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
 
 def test_a_peer_connection_closed_unconnected_is_freed_while_its_channel_is_held() -> None:
     # Closed before DTLS came up: the channel, which never opened, is closed too ("close"
-    # fires) and lets go of its peer connection (and DataChannel.detach at close() for any
-    # channel whose close was not reported), while the application still holds it.
+    # fires) and lets go of its peer connection, while the application still holds it.
     watch = Watch()
 
     async def main() -> Any:

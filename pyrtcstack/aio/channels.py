@@ -134,7 +134,8 @@ class DataChannel(EventEmitter):
         # only the channel (the peer connection made in a function that returned it)
         # still has a connection that opens and sends. The owner keeps this wrapper too
         # (``pc._channels``): the strong reference is let go when the channel closes
-        # (:meth:`mark_closed`) and when the peer connection closes (:meth:`detach`), so
+        # (:meth:`mark_closed`; the peer connection's close() reports every channel
+        # closed, and its drain delivers each report whatever the handlers do), so
         # that "[when] [[IsClosed]] is true [...] it is therefore safe to garbage
         # collect the object" holds by reference counting alone, with no cycle left for
         # the collector.
@@ -168,11 +169,6 @@ class DataChannel(EventEmitter):
         if not self._closed.is_set():
             self._closed.set()
             self.emit("close")
-        self._pc = None
-
-    def detach(self) -> None:
-        """The peer connection's, when it closes: let go of it (webrtc-pc §4.4.4: a closed
-        peer connection may be collected; here it is freed by reference counting)."""
         self._pc = None
 
     def __repr__(self) -> str:

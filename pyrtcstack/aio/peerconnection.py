@@ -396,8 +396,6 @@ class PeerConnection(EventEmitter):
         self.core.close(self._now())
         self._driver.drain()
         self._driver.cancel()
-        for channel in self._channels.values():
-            channel.detach()  # the channels' strong references back (channels.DataChannel)
         for task in self._stream_tasks:
             task.cancel()
         for mdns_task in self._mdns_tasks:
