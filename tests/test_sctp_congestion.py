@@ -15,19 +15,14 @@ import itertools
 import random
 
 from pyrtcstack.sctp import Association, SctpConfig
+from tests.sctp_pairs import handshake
 
 
 def _established(max_burst: int = 4) -> tuple[Association, Association]:
     cfg = SctpConfig(remote_max_message_size=0, max_burst=max_burst)
     a = Association(cfg, rng=random.Random(1))
     b = Association(SctpConfig(max_burst=max_burst), rng=random.Random(2))
-    a.connect(0.0)
-    for _ in range(10):
-        for p in a.packets_to_send(0.0):
-            b.receive_packet(p, 0.0)
-        for p in b.packets_to_send(0.0):
-            a.receive_packet(p, 0.0)
-    assert a.is_established and b.is_established
+    handshake(a, b)
     return a, b
 
 

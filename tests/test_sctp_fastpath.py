@@ -28,6 +28,7 @@ from pyrtcstack.sctp import (
 from pyrtcstack.sctp.chunks import DataChunk, SackChunk
 from pyrtcstack.sctp.chunks import verify_checksum as chunks_verify
 from pyrtcstack.sctp.receiver import MAX_GAP_BLOCKS, Receiver, charge
+from tests.sctp_pairs import handshake
 
 INITIAL_TSN = 0xFFFFFFF0  # so generated runs also wrap around 2**32
 
@@ -185,13 +186,7 @@ def _pair(**kw: object) -> tuple[Association, Association]:
     kw.setdefault("zero_checksum", False)
     a = Association(SctpConfig(remote_max_message_size=0, **kw), rng=random.Random(1))  # type: ignore[arg-type]
     b = Association(SctpConfig(**kw), rng=random.Random(2))  # type: ignore[arg-type]
-    a.connect(0.0)
-    for _ in range(10):
-        for p in a.packets_to_send(0.0):
-            b.receive_packet(p, 0.0)
-        for p in b.packets_to_send(0.0):
-            a.receive_packet(p, 0.0)
-    assert a.is_established and b.is_established
+    handshake(a, b)
     while a.next_event() or b.next_event():
         pass
     return a, b
