@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bench_interop_table import fmt
@@ -24,10 +25,9 @@ def _stat_fields(pid: str | int) -> list[str]:
         return f.read().rpartition(")")[2].split()  # the name may hold spaces and ")"
 
 
-def group_cpu(leader: int) -> float:
-    """utime + stime (seconds) of every live process in process group ``leader`` (the
-    launchers start each peer as a group leader: a browser's every process is in it)."""
-    total = 0
+def _group(leader: int) -> Iterator[tuple[str, float]]:
+    """(pid, utime + stime in seconds) of every live process in process group ``leader``
+    (the launchers start each peer as a group leader: a browser's every process is in it)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -36,8 +36,12 @@ def group_cpu(leader: int) -> float:
         except OSError:
             continue  # gone meanwhile
         if int(fields[2]) == leader:  # field 5, pgrp
-            total += int(fields[11]) + int(fields[12])  # fields 14 and 15
-    return total / _TICK
+            yield name, (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15
+
+
+def group_cpu(leader: int) -> float:
+    """utime + stime (seconds) of every live process in process group ``leader``."""
+    return sum(cpu for _, cpu in _group(leader))
 
 
 def process_role(args: list[str]) -> str:
@@ -68,16 +72,9 @@ def group_cpu_split(leader: int) -> dict[str, float]:
     """:func:`group_cpu` by process role (:func:`process_role`): where a browser's CPU goes
     (renderer, network service, GPU, the browser process); a diagnostic of ``--counters``."""
     split: dict[str, float] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            fields = _stat_fields(name)
-        except OSError:
-            continue
-        if int(fields[2]) == leader:
-            kind = _role(name)
-            split[kind] = split.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    for pid, cpu in _group(leader):
+        kind = _role(pid)
+        split[kind] = split.get(kind, 0.0) + cpu
     return split
 
 
