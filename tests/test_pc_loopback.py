@@ -309,14 +309,7 @@ def test_a_live_channel_keeps_its_peer_connection_alive() -> None:
         gc.collect()
         pc = ref()
         assert pc is not None, "the live channel's peer connection was collected"
-        await pc.set_local_description()
-        await pc.wait_gathering_complete(WAIT)
-        assert pc.local_description is not None
-        await remote.set_remote_description(pc.local_description)
-        await remote.set_local_description()
-        await remote.wait_gathering_complete(WAIT)
-        assert remote.local_description is not None
-        await pc.set_remote_description(remote.local_description)
+        await _negotiate(pc, remote)
         del pc
         await channel.wait_open(WAIT)
         gc.collect()
@@ -331,6 +324,18 @@ def test_a_live_channel_keeps_its_peer_connection_alive() -> None:
         await remote.close()
 
     asyncio.run(main())
+
+
+async def _negotiate(offerer: PeerConnection, answerer: PeerConnection) -> None:
+    """Offer and answer, each complete (gathering waited for, no trickle)."""
+    await offerer.set_local_description()
+    await offerer.wait_gathering_complete(WAIT)
+    assert offerer.local_description is not None
+    await answerer.set_remote_description(offerer.local_description)
+    await answerer.set_local_description()
+    await answerer.wait_gathering_complete(WAIT)
+    assert answerer.local_description is not None
+    await offerer.set_remote_description(answerer.local_description)
 
 
 #: Objects of ours that the event loop keeps on purpose, not a cycle of ours: the loop's one
@@ -369,14 +374,7 @@ def test_a_closed_peer_connection_is_freed_by_reference_counting() -> None:
         received: list[Any] = []
         b.on("datachannel", received.append)
         channel = a.create_data_channel("t")
-        await a.set_local_description()
-        await a.wait_gathering_complete(WAIT)
-        assert a.local_description is not None
-        await b.set_remote_description(a.local_description)
-        await b.set_local_description()
-        await b.wait_gathering_complete(WAIT)
-        assert b.local_description is not None
-        await a.set_remote_description(b.local_description)
+        await _negotiate(a, b)
         await channel.wait_open(WAIT)
         channel.send("ping")
         while not received:
